@@ -1,0 +1,180 @@
+//! Routing and response shaping; every decision is the flow's.
+
+use entra_sync::authorisation::{
+    AuthorisationFlow, CallbackOutcome, CallbackParams, IdentityPlatform, IntegrationsStore,
+    StartError, TokenStore,
+};
+use entra_sync::model::TenantId;
+use lambda_http::http::{Method, StatusCode, header};
+use lambda_http::{Body, Request, Response};
+use serde_json::json;
+
+type HttpResult = Result<Response<Body>, lambda_http::Error>;
+
+enum Route<'a> {
+    Authorize { tenant_id: &'a str },
+    Callback,
+}
+
+fn route<'a>(method: &Method, path: &'a str) -> Option<Route<'a>> {
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    match (method, segments.as_slice()) {
+        (&Method::POST, ["tenants", tenant_id, "entra", "authorize"]) => {
+            Some(Route::Authorize { tenant_id })
+        }
+        (&Method::GET, ["entra", "callback"]) => Some(Route::Callback),
+        _ => None,
+    }
+}
+
+pub async fn handle<S, T, I>(flow: &AuthorisationFlow<S, T, I>, request: Request) -> HttpResult
+where
+    S: IntegrationsStore,
+    T: TokenStore,
+    I: IdentityPlatform,
+{
+    let path = request.uri().path().to_owned();
+    match route(request.method(), &path) {
+        Some(Route::Authorize { tenant_id }) => authorize(flow, tenant_id).await,
+        Some(Route::Callback) => callback(flow, request.uri().query().unwrap_or("")).await,
+        None => {
+            tracing::warn!(method = %request.method(), path = %path, "no such route");
+            json_error(StatusCode::NOT_FOUND, "not_found", "no such route")
+        }
+    }
+}
+
+async fn authorize<S, T, I>(flow: &AuthorisationFlow<S, T, I>, raw_tenant_id: &str) -> HttpResult
+where
+    S: IntegrationsStore,
+    T: TokenStore,
+    I: IdentityPlatform,
+{
+    let raw_tenant_id = percent_decode(raw_tenant_id);
+    let tenant_id = match TenantId::parse(&raw_tenant_id) {
+        Ok(id) => id,
+        Err(err) => {
+            tracing::warn!(error = %err, "authorize with an invalid tenant id");
+            return json_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_tenant_id",
+                &err.to_string(),
+            );
+        }
+    };
+    match flow.start(&tenant_id, chrono::Utc::now()).await {
+        Ok(start) => json_response(
+            StatusCode::OK,
+            json!({
+                "authorize_url": start.authorize_url.as_str(),
+                "expires_at": start.expires_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            }),
+        ),
+        Err(StartError::UnknownTenant(_)) => {
+            tracing::warn!(tenant_id = %tenant_id, "authorize for a tenant without an Entra ID config");
+            json_error(
+                StatusCode::NOT_FOUND,
+                "unknown_tenant",
+                "no Entra ID integration is configured for this tenant",
+            )
+        }
+        Err(StartError::Store(err)) if !err.is_retryable() => {
+            tracing::error!(tenant_id = %tenant_id, error = %err, "the tenant config is unusable");
+            json_error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_config",
+                &err.to_string(),
+            )
+        }
+        Err(err) => {
+            tracing::error!(tenant_id = %tenant_id, error = %err, "could not start the authorisation");
+            json_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the authorisation could not be started; try again",
+            )
+        }
+    }
+}
+
+async fn callback<S, T, I>(flow: &AuthorisationFlow<S, T, I>, query: &str) -> HttpResult
+where
+    S: IntegrationsStore,
+    T: TokenStore,
+    I: IdentityPlatform,
+{
+    match flow
+        .complete(CallbackParams::from_query(query), chrono::Utc::now())
+        .await
+    {
+        CallbackOutcome::Authorised { redirect, .. } | CallbackOutcome::Failed { redirect, .. } => {
+            Ok(Response::builder()
+                .status(StatusCode::FOUND)
+                .header(header::LOCATION, redirect.as_str())
+                .header(header::CACHE_CONTROL, "no-store")
+                .body(Body::Empty)?)
+        }
+        // A fixed page: nothing from the request is reflected.
+        CallbackOutcome::InvalidState(_) => plain_page(
+            StatusCode::BAD_REQUEST,
+            "This sign-in link is invalid, has expired or has already been used. \
+             Start the authorisation again from the portal.",
+        ),
+        CallbackOutcome::Unavailable => plain_page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "The authorisation could not be completed right now. Start it again from the portal.",
+        ),
+    }
+}
+
+fn percent_decode(raw: &str) -> String {
+    url::form_urlencoded::parse(format!("x={raw}").as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
+}
+
+fn plain_page(status: StatusCode, text: &'static str) -> HttpResult {
+    Ok(Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, "text/plain; charset=utf-8")
+        .header(header::CACHE_CONTROL, "no-store")
+        .body(Body::Text(text.to_owned()))?)
+}
+
+fn json_response(status: StatusCode, body: serde_json::Value) -> HttpResult {
+    Ok(Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::CACHE_CONTROL, "no-store")
+        .body(Body::Text(body.to_string()))?)
+}
+
+fn json_error(status: StatusCode, error: &str, message: &str) -> HttpResult {
+    json_response(status, json!({"error": error, "message": message}))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_match_method_and_path_exactly() {
+        assert!(matches!(
+            route(&Method::POST, "/tenants/acme/entra/authorize"),
+            Some(Route::Authorize { tenant_id: "acme" })
+        ));
+        assert!(matches!(
+            route(&Method::GET, "/entra/callback"),
+            Some(Route::Callback)
+        ));
+        assert!(route(&Method::GET, "/tenants/acme/entra/authorize").is_none());
+        assert!(route(&Method::POST, "/entra/callback").is_none());
+        assert!(route(&Method::GET, "/entra/callback/extra").is_none());
+    }
+
+    #[test]
+    fn path_parameters_are_percent_decoded() {
+        assert_eq!(percent_decode("acme%2Dco"), "acme-co");
+    }
+}

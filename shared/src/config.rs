@@ -1,0 +1,234 @@
+//! Typed configuration read once at start-up (DESIGN.md 1.2).
+//!
+//! Each function asks for the parts it needs; a missing or malformed variable
+//! is reported by name so the single start-up log line says what to fix.
+
+use url::Url;
+
+pub const DEFAULT_SECRET_PREFIX: &str = "entra-sync/";
+pub const DEFAULT_LOGIN_BASE_URL: &str = "https://login.microsoftonline.com";
+pub const DEFAULT_GRAPH_BASE_URL: &str = "https://graph.microsoft.com";
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("environment variable {0} is required but not set")]
+    Missing(&'static str),
+    #[error("environment variable {name} is malformed: {reason}")]
+    Malformed { name: &'static str, reason: String },
+}
+
+/// Where configuration values come from: the process environment in
+/// production, a map in tests (no `set_var` anywhere).
+pub trait Env {
+    fn get(&self, name: &str) -> Option<String>;
+}
+
+pub struct ProcessEnv;
+
+impl Env for ProcessEnv {
+    fn get(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok()
+    }
+}
+
+impl<F: Fn(&str) -> Option<String>> Env for F {
+    fn get(&self, name: &str) -> Option<String> {
+        self(name)
+    }
+}
+
+fn optional(env: &dyn Env, name: &'static str) -> Option<String> {
+    env.get(name)
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+}
+
+fn required(env: &dyn Env, name: &'static str) -> Result<String, ConfigError> {
+    optional(env, name).ok_or(ConfigError::Missing(name))
+}
+
+fn parse_url(name: &'static str, value: &str) -> Result<Url, ConfigError> {
+    let url = Url::parse(value).map_err(|e| ConfigError::Malformed {
+        name,
+        reason: format!("not an absolute URL ({e})"),
+    })?;
+    if !matches!(url.scheme(), "https" | "http") || url.host_str().is_none() {
+        return Err(ConfigError::Malformed {
+            name,
+            reason: "must be an http(s) URL with a host".into(),
+        });
+    }
+    Ok(url)
+}
+
+/// A base URL to which paths are appended: stored without a trailing slash.
+fn base_url(env: &dyn Env, name: &'static str, default: &str) -> Result<Url, ConfigError> {
+    let raw = optional(env, name).unwrap_or_else(|| default.to_owned());
+    let url = parse_url(name, raw.trim_end_matches('/'))?;
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(ConfigError::Malformed {
+            name,
+            reason: "a base URL takes no query or fragment".into(),
+        });
+    }
+    Ok(url)
+}
+
+/// The settings every function shares.
+#[derive(Debug, Clone)]
+pub struct CommonConfig {
+    pub integrations_table: String,
+    pub directory_table: String,
+    pub secret_prefix: String,
+    pub login_base_url: Url,
+    pub graph_base_url: Url,
+}
+
+impl CommonConfig {
+    pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
+        Ok(Self {
+            integrations_table: required(env, "INTEGRATIONS_TABLE")?,
+            directory_table: required(env, "DIRECTORY_TABLE")?,
+            secret_prefix: optional(env, "SECRET_PREFIX")
+                .unwrap_or_else(|| DEFAULT_SECRET_PREFIX.to_owned()),
+            login_base_url: base_url(env, "ENTRA_LOGIN_BASE_URL", DEFAULT_LOGIN_BASE_URL)?,
+            graph_base_url: base_url(env, "GRAPH_BASE_URL", DEFAULT_GRAPH_BASE_URL)?,
+        })
+    }
+}
+
+/// The multi-tenant Entra application: its id, and where its secret lives.
+/// The secret itself is fetched from Secrets Manager, never from the environment.
+#[derive(Debug, Clone)]
+pub struct EntraAppConfig {
+    pub client_id: String,
+    pub client_secret_arn: String,
+}
+
+impl EntraAppConfig {
+    pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
+        let client_id = required(env, "ENTRA_CLIENT_ID")?;
+        if client_id
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control())
+        {
+            return Err(ConfigError::Malformed {
+                name: "ENTRA_CLIENT_ID",
+                reason: "contains whitespace".into(),
+            });
+        }
+        Ok(Self {
+            client_id,
+            client_secret_arn: required(env, "ENTRA_CLIENT_SECRET_ARN")?,
+        })
+    }
+}
+
+/// Everything `oauth-callback` needs.
+#[derive(Debug, Clone)]
+pub struct OAuthCallbackConfig {
+    pub common: CommonConfig,
+    pub app: EntraAppConfig,
+    pub redirect_uri: Url,
+    pub portal_return_url: Url,
+}
+
+impl OAuthCallbackConfig {
+    pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
+        Ok(Self {
+            common: CommonConfig::from_env(env)?,
+            app: EntraAppConfig::from_env(env)?,
+            redirect_uri: parse_url("ENTRA_REDIRECT_URI", &required(env, "ENTRA_REDIRECT_URI")?)?,
+            portal_return_url: parse_url(
+                "PORTAL_RETURN_URL",
+                &required(env, "PORTAL_RETURN_URL")?,
+            )?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |name: &str| map.get(name).cloned()
+    }
+
+    const FULL: &[(&str, &str)] = &[
+        ("INTEGRATIONS_TABLE", "integrations"),
+        ("DIRECTORY_TABLE", "directory"),
+        ("ENTRA_CLIENT_ID", "app-id"),
+        (
+            "ENTRA_CLIENT_SECRET_ARN",
+            "arn:aws:secretsmanager:us-east-1:1:secret:app",
+        ),
+        (
+            "ENTRA_REDIRECT_URI",
+            "https://am.example.com/entra/callback",
+        ),
+        (
+            "PORTAL_RETURN_URL",
+            "https://portal.example.com/integrations/entra",
+        ),
+    ];
+
+    #[test]
+    fn given_all_variables_when_loading_then_defaults_fill_the_rest() {
+        let config = OAuthCallbackConfig::from_env(&env(FULL)).unwrap();
+        assert_eq!(config.common.secret_prefix, "entra-sync/");
+        assert_eq!(
+            config.common.login_base_url.as_str(),
+            "https://login.microsoftonline.com/"
+        );
+        assert_eq!(
+            config.common.graph_base_url.host_str(),
+            Some("graph.microsoft.com")
+        );
+    }
+
+    #[test]
+    fn given_a_missing_variable_then_the_error_names_it() {
+        let partial: Vec<_> = FULL
+            .iter()
+            .copied()
+            .filter(|(k, _)| *k != "PORTAL_RETURN_URL")
+            .collect();
+        let err = OAuthCallbackConfig::from_env(&env(&partial)).unwrap_err();
+        assert_eq!(err, ConfigError::Missing("PORTAL_RETURN_URL"));
+        assert!(err.to_string().contains("PORTAL_RETURN_URL"));
+    }
+
+    #[test]
+    fn given_a_malformed_url_then_the_error_names_the_variable() {
+        let mut pairs = FULL.to_vec();
+        pairs.push(("ENTRA_LOGIN_BASE_URL", "not a url"));
+        let err = OAuthCallbackConfig::from_env(&env(&pairs)).unwrap_err();
+        assert!(matches!(
+            err,
+            ConfigError::Malformed {
+                name: "ENTRA_LOGIN_BASE_URL",
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn given_a_blank_required_variable_then_it_counts_as_missing() {
+        let mut pairs: Vec<_> = FULL
+            .iter()
+            .copied()
+            .filter(|(k, _)| *k != "DIRECTORY_TABLE")
+            .collect();
+        pairs.push(("DIRECTORY_TABLE", "  "));
+        assert_eq!(
+            CommonConfig::from_env(&env(&pairs)).unwrap_err(),
+            ConfigError::Missing("DIRECTORY_TABLE")
+        );
+    }
+}

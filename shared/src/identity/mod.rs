@@ -1,0 +1,383 @@
+//! The Microsoft identity platform (GRAPH.md 5): authorize URLs with PKCE,
+//! the code exchange and refresh, through the `oauth2` crate.
+//!
+//! No token value ever leaves this module except wrapped in `SecretString`,
+//! and no error carries a response body.
+
+pub mod claims;
+pub mod http;
+pub mod platform;
+
+use std::time::Duration;
+
+use oauth2::basic::{
+    BasicRevocationErrorResponse, BasicTokenIntrospectionResponse, BasicTokenType,
+};
+use oauth2::{
+    AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet,
+    EndpointSet, ExtraTokenFields, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RefreshToken,
+    RequestTokenError, Scope, StandardRevocableToken, StandardTokenResponse, TokenResponse,
+    TokenUrl,
+};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+pub use claims::{ClaimsError, IdTokenClaims};
+pub use platform::EntraIdentityPlatform;
+
+/// What the connector asks for: sign-in claims, a refresh token, and the
+/// Graph permissions configured on the app registration.
+pub const SCOPES: &[&str] = &[
+    "openid",
+    "profile",
+    "offline_access",
+    "https://graph.microsoft.com/.default",
+];
+
+/// `{tenant}` of the identity endpoints: a tenant GUID once known, otherwise
+/// `organizations` (any work or school account).
+pub fn authority(entra_tenant_id: Option<&crate::model::EntraTenantId>) -> String {
+    entra_tenant_id
+        .map(|t| t.to_string())
+        .unwrap_or_else(|| "organizations".to_owned())
+}
+
+/// The id token field Entra adds to the standard token response.
+#[derive(Clone, Debug, Deserialize, Serialize, Default)]
+pub struct IdTokenField {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
+}
+
+impl ExtraTokenFields for IdTokenField {}
+
+type EntraTokenResponse = StandardTokenResponse<IdTokenField, BasicTokenType>;
+
+/// Entra's token error body (GRAPH.md 5.4). Its text never contains a secret.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
+pub struct TokenErrorBody {
+    pub error: String,
+    #[serde(default)]
+    pub error_description: Option<String>,
+    #[serde(default)]
+    pub error_codes: Vec<u32>,
+    #[serde(default)]
+    pub suberror: Option<String>,
+}
+
+impl std::fmt::Display for TokenErrorBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.error)?;
+        if let Some(code) = self.error_codes.first() {
+            write!(f, " (AADSTS{code})")?;
+        }
+        Ok(())
+    }
+}
+
+impl oauth2::ErrorResponse for TokenErrorBody {}
+
+type EntraOAuthClient = oauth2::Client<
+    TokenErrorBody,
+    EntraTokenResponse,
+    BasicTokenIntrospectionResponse,
+    StandardRevocableToken,
+    BasicRevocationErrorResponse,
+    EndpointSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointSet,
+>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum IdentityError {
+    /// The identity platform answered with an OAuth error.
+    #[error("the identity platform refused the request: {0}")]
+    Rejected(TokenErrorBody),
+    #[error("could not reach the identity platform: {0}")]
+    Transport(String),
+    #[error("the identity platform's answer could not be read")]
+    UnreadableResponse,
+    #[error("the app's configuration is unusable: {0}")]
+    Configuration(String),
+}
+
+impl IdentityError {
+    /// The grant (code or refresh token) is dead: only a new sign-in helps.
+    pub fn is_invalid_grant(&self) -> bool {
+        matches!(self, Self::Rejected(body) if body.error == "invalid_grant")
+    }
+
+    /// A later attempt may succeed without anyone changing anything.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Transport(_) | Self::UnreadableResponse => true,
+            Self::Rejected(body) => {
+                matches!(
+                    body.error.as_str(),
+                    "temporarily_unavailable" | "server_error"
+                )
+            }
+            Self::Configuration(_) => false,
+        }
+    }
+}
+
+/// Tokens from one grant. `Debug` shows no values.
+#[derive(Debug)]
+pub struct TokenGrant {
+    pub access_token: SecretString,
+    pub refresh_token: Option<SecretString>,
+    pub id_token: Option<SecretString>,
+    pub scope: String,
+    pub expires_in: Duration,
+}
+
+/// A fresh PKCE pair and state for one authorization attempt.
+#[derive(Debug)]
+pub struct AuthorizationRequest {
+    pub url: Url,
+    pub state: SecretString,
+    pub pkce_verifier: SecretString,
+}
+
+/// The app's side of the identity platform: who we are, where we come back.
+#[derive(Clone)]
+pub struct IdentityClient {
+    http: reqwest::Client,
+    login_base_url: Url,
+    client_id: String,
+    redirect_uri: Url,
+}
+
+impl IdentityClient {
+    /// `http` must not follow redirects (see [`http::send`]).
+    pub fn new(
+        http: reqwest::Client,
+        login_base_url: Url,
+        client_id: String,
+        redirect_uri: Url,
+    ) -> Self {
+        Self {
+            http,
+            login_base_url,
+            client_id,
+            redirect_uri,
+        }
+    }
+
+    pub fn client_id(&self) -> &str {
+        &self.client_id
+    }
+
+    pub fn login_base_url(&self) -> &Url {
+        &self.login_base_url
+    }
+
+    fn endpoint(&self, authority: &str, path: &str) -> String {
+        format!(
+            "{}/{}/oauth2/v2.0/{path}",
+            self.login_base_url.as_str().trim_end_matches('/'),
+            authority
+        )
+    }
+
+    fn oauth_client(
+        &self,
+        authority: &str,
+        client_secret: Option<&SecretString>,
+    ) -> Result<EntraOAuthClient, IdentityError> {
+        let bad = |e: url::ParseError| IdentityError::Configuration(e.to_string());
+        let mut client = oauth2::Client::new(ClientId::new(self.client_id.clone()))
+            .set_auth_uri(AuthUrl::new(self.endpoint(authority, "authorize")).map_err(bad)?)
+            .set_token_uri(TokenUrl::new(self.endpoint(authority, "token")).map_err(bad)?)
+            .set_redirect_uri(RedirectUrl::from_url(self.redirect_uri.clone()))
+            .set_auth_type(AuthType::RequestBody);
+        if let Some(secret) = client_secret {
+            client = client.set_client_secret(ClientSecret::new(secret.expose_secret().to_owned()));
+        }
+        Ok(client)
+    }
+
+    /// Builds the URL the admin's browser is sent to, with a random state and
+    /// a PKCE S256 challenge.
+    pub fn authorization_request(
+        &self,
+        authority: &str,
+    ) -> Result<AuthorizationRequest, IdentityError> {
+        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let client = self.oauth_client(authority, None)?;
+        let mut request = client
+            .authorize_url(|| CsrfToken::new_random_len(32))
+            .set_pkce_challenge(challenge);
+        for scope in SCOPES {
+            request = request.add_scope(Scope::new((*scope).to_owned()));
+        }
+        let (url, state) = request.url();
+        Ok(AuthorizationRequest {
+            url,
+            state: SecretString::from(state.secret().clone()),
+            pkce_verifier: SecretString::from(verifier.secret().clone()),
+        })
+    }
+
+    pub async fn exchange_code(
+        &self,
+        authority: &str,
+        client_secret: &SecretString,
+        code: &SecretString,
+        pkce_verifier: &SecretString,
+    ) -> Result<TokenGrant, IdentityError> {
+        let client = self.oauth_client(authority, Some(client_secret))?;
+        let http = http::OAuthHttp(&self.http);
+        let response = client
+            .exchange_code(AuthorizationCode::new(code.expose_secret().to_owned()))
+            .set_pkce_verifier(PkceCodeVerifier::new(
+                pkce_verifier.expose_secret().to_owned(),
+            ))
+            .request_async(&http)
+            .await;
+        grant_from(response)
+    }
+
+    pub async fn refresh(
+        &self,
+        authority: &str,
+        client_secret: &SecretString,
+        refresh_token: &SecretString,
+    ) -> Result<TokenGrant, IdentityError> {
+        let client = self.oauth_client(authority, Some(client_secret))?;
+        let http = http::OAuthHttp(&self.http);
+        let token = RefreshToken::new(refresh_token.expose_secret().to_owned());
+        let mut request = client.exchange_refresh_token(&token);
+        for scope in SCOPES {
+            request = request.add_scope(Scope::new((*scope).to_owned()));
+        }
+        grant_from(request.request_async(&http).await)
+    }
+}
+
+type OAuthResult = Result<
+    EntraTokenResponse,
+    RequestTokenError<oauth2::HttpClientError<reqwest::Error>, TokenErrorBody>,
+>;
+
+/// Turns oauth2's result into ours. `Parse` errors carry the raw body, which
+/// may hold tokens: it is dropped here, never formatted.
+fn grant_from(result: OAuthResult) -> Result<TokenGrant, IdentityError> {
+    match result {
+        Ok(response) => Ok(TokenGrant {
+            access_token: SecretString::from(response.access_token().secret().clone()),
+            refresh_token: response
+                .refresh_token()
+                .map(|t| SecretString::from(t.secret().clone())),
+            id_token: response
+                .extra_fields()
+                .id_token
+                .clone()
+                .map(SecretString::from),
+            scope: response
+                .scopes()
+                .map(|scopes| {
+                    scopes
+                        .iter()
+                        .map(|s| s.as_str())
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                })
+                .unwrap_or_default(),
+            expires_in: response.expires_in().unwrap_or(Duration::from_secs(3599)),
+        }),
+        Err(RequestTokenError::ServerResponse(body)) => Err(IdentityError::Rejected(body)),
+        Err(RequestTokenError::Request(err)) => {
+            Err(IdentityError::Transport(transport_reason(&err)))
+        }
+        Err(RequestTokenError::Parse(..)) => Err(IdentityError::UnreadableResponse),
+        Err(RequestTokenError::Other(reason)) => Err(IdentityError::Transport(reason)),
+    }
+}
+
+/// Why a request did not complete. URLs are left out: a query can carry codes.
+fn transport_reason(err: &oauth2::HttpClientError<reqwest::Error>) -> String {
+    let oauth2::HttpClientError::Reqwest(err) = err else {
+        return "the request could not be sent".to_owned();
+    };
+    if err.is_timeout() {
+        "timed out".to_owned()
+    } else if err.is_connect() {
+        "connection failed".to_owned()
+    } else {
+        "the request or its response failed".to_owned()
+    }
+}
+
+/// The reqwest client for identity calls: bounded time, no redirects.
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(20))
+        .build()
+        .expect("a client with static settings builds")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client() -> IdentityClient {
+        IdentityClient::new(
+            http_client(),
+            Url::parse("https://login.microsoftonline.com").unwrap(),
+            "app-id".into(),
+            Url::parse("https://am.example.com/entra/callback").unwrap(),
+        )
+    }
+
+    #[test]
+    fn the_authorize_url_carries_pkce_state_scopes_and_the_authority() {
+        let request = client().authorization_request("organizations").unwrap();
+        let url = request.url;
+        assert_eq!(url.path(), "/organizations/oauth2/v2.0/authorize");
+        let q: std::collections::HashMap<_, _> = url.query_pairs().into_owned().collect();
+        assert_eq!(q["client_id"], "app-id");
+        assert_eq!(q["response_type"], "code");
+        assert_eq!(q["redirect_uri"], "https://am.example.com/entra/callback");
+        assert_eq!(q["code_challenge_method"], "S256");
+        assert_eq!(q["state"], request.state.expose_secret());
+        assert!(q["scope"].split(' ').any(|s| s == "offline_access"));
+        // The challenge is the S256 of the verifier we keep.
+        use base64::Engine;
+        use sha2::Digest;
+        let expected = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(
+            sha2::Sha256::digest(request.pkce_verifier.expose_secret().as_bytes()),
+        );
+        assert_eq!(q["code_challenge"], expected);
+    }
+
+    #[test]
+    fn the_authority_is_the_tenant_once_known() {
+        assert_eq!(authority(None), "organizations");
+        let tid = crate::model::Guid::parse("6a2d4e1f-0000-4000-8000-00000000abcd").unwrap();
+        assert_eq!(authority(Some(&tid)), tid.as_str());
+    }
+
+    #[test]
+    fn invalid_grant_is_terminal_and_server_errors_are_retryable() {
+        let body = |error: &str| TokenErrorBody {
+            error: error.into(),
+            error_description: None,
+            error_codes: vec![700082],
+            suberror: None,
+        };
+        assert!(IdentityError::Rejected(body("invalid_grant")).is_invalid_grant());
+        assert!(!IdentityError::Rejected(body("invalid_grant")).is_retryable());
+        assert!(IdentityError::Rejected(body("temporarily_unavailable")).is_retryable());
+        assert_eq!(
+            body("invalid_grant").to_string(),
+            "invalid_grant (AADSTS700082)"
+        );
+    }
+}

@@ -1,0 +1,10 @@
+//! entra-sync's shared library: configuration, the domain model, the
+//! identity client, the store adapters and the engines the functions run.
+
+pub mod authorisation;
+pub mod aws;
+pub mod config;
+pub mod identity;
+pub mod model;
+pub mod store;
+pub mod telemetry;

@@ -1,0 +1,342 @@
+//! The tenant's integration settings, `ENTRA#CONFIG` (DESIGN.md 1.3), parsed
+//! and validated before any logic runs.
+//!
+//! The store adapter turns the item into a JSON object (serde_dynamo: S ->
+//! string, N -> number, BOOL -> bool, L -> array), so this module needs no
+//! AWS types. Absent toggles mean "off": nothing flows until the admin says so.
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+
+use super::ids::{EntraTenantId, Guid, TenantId};
+
+pub const DEFAULT_DELETION_THRESHOLD_PERCENT: u8 = 20;
+
+/// Whether the integration holds a usable grant from the organisation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Authorisation {
+    NotAuthorised,
+    Authorised,
+    ReauthorisationRequired,
+}
+
+impl Authorisation {
+    pub fn as_str(self) -> Option<&'static str> {
+        match self {
+            Self::NotAuthorised => None,
+            Self::Authorised => Some("authorised"),
+            Self::ReauthorisationRequired => Some("reauthorisation_required"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TenantConfig {
+    pub tenant_id: TenantId,
+    pub label: Option<String>,
+    pub entra_tenant_id: Option<EntraTenantId>,
+    pub sync_enabled: bool,
+    pub import_users: bool,
+    pub import_groups: bool,
+    pub export_users: bool,
+    pub export_groups: bool,
+    /// Lowercase domain names; empty = every domain.
+    pub domains: Vec<String>,
+    /// Empty = the whole directory.
+    pub import_group_ids: Vec<Guid>,
+    pub export_group_id: Option<Guid>,
+    pub resync_requested_at: Option<DateTime<Utc>>,
+    pub deletion_threshold_percent: u8,
+    pub approve_held_deletions: bool,
+    pub authorisation: Authorisation,
+    pub authorised_at: Option<DateTime<Utc>>,
+    pub authorised_by: Option<String>,
+}
+
+/// One attribute of the config item that cannot be used, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("tenant config attribute `{attribute}` {problem}")]
+pub struct ConfigItemError {
+    pub attribute: &'static str,
+    pub problem: String,
+}
+
+fn bad(attribute: &'static str, problem: impl Into<String>) -> ConfigItemError {
+    ConfigItemError {
+        attribute,
+        problem: problem.into(),
+    }
+}
+
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a map",
+    }
+}
+
+struct Attributes<'a>(&'a Map<String, Value>);
+
+impl Attributes<'_> {
+    /// The attribute's value; DynamoDB NULL counts as absent.
+    fn get(&self, name: &str) -> Option<&Value> {
+        self.0.get(name).filter(|v| !v.is_null())
+    }
+
+    fn string(&self, name: &'static str) -> Result<Option<String>, ConfigItemError> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.trim().to_owned())),
+            Some(other) => Err(bad(
+                name,
+                format!("must be a string, found {}", kind(other)),
+            )),
+        }
+    }
+
+    fn flag(&self, name: &'static str) -> Result<bool, ConfigItemError> {
+        match self.get(name) {
+            None => Ok(false),
+            Some(Value::Bool(b)) => Ok(*b),
+            Some(other) => Err(bad(
+                name,
+                format!("must be a boolean, found {}", kind(other)),
+            )),
+        }
+    }
+
+    fn strings(&self, name: &'static str) -> Result<Vec<String>, ConfigItemError> {
+        match self.get(name) {
+            None => Ok(Vec::new()),
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|item| match item {
+                    Value::String(s) => Ok(s.trim().to_owned()),
+                    other => Err(bad(
+                        name,
+                        format!("must list only strings, found {}", kind(other)),
+                    )),
+                })
+                .collect(),
+            Some(other) => Err(bad(
+                name,
+                format!("must be a list of strings, found {}", kind(other)),
+            )),
+        }
+    }
+
+    fn timestamp(&self, name: &'static str) -> Result<Option<DateTime<Utc>>, ConfigItemError> {
+        self.string(name)?
+            .map(|s| {
+                DateTime::parse_from_rfc3339(&s)
+                    .map(|t| t.with_timezone(&Utc))
+                    .map_err(|_| bad(name, format!("must be an RFC 3339 timestamp, found {s:?}")))
+            })
+            .transpose()
+    }
+
+    fn guid(&self, name: &'static str) -> Result<Option<Guid>, ConfigItemError> {
+        self.string(name)?
+            .map(|s| Guid::parse(&s).map_err(|e| bad(name, format!("must be a GUID: {e}"))))
+            .transpose()
+    }
+}
+
+fn valid_domain(name: &str) -> bool {
+    let labels: Vec<&str> = name.split('.').collect();
+    name.len() <= 253
+        && labels.len() >= 2
+        && labels.iter().all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        })
+}
+
+impl TenantConfig {
+    pub fn from_attributes(item: &Map<String, Value>) -> Result<Self, ConfigItemError> {
+        let attrs = Attributes(item);
+        let tenant_id = attrs
+            .string("tenant_id")?
+            .ok_or_else(|| bad("tenant_id", "is missing"))?;
+        let tenant_id = TenantId::parse(&tenant_id)
+            .map_err(|e| bad("tenant_id", format!("is invalid: {e}")))?;
+
+        let mut domains = Vec::new();
+        for domain in attrs.strings("domains")? {
+            let domain = domain.to_ascii_lowercase();
+            if !valid_domain(&domain) {
+                return Err(bad(
+                    "domains",
+                    format!("contains {domain:?}, which is not a domain name"),
+                ));
+            }
+            if !domains.contains(&domain) {
+                domains.push(domain);
+            }
+        }
+
+        let mut import_group_ids = Vec::new();
+        for id in attrs.strings("import_group_ids")? {
+            let id = Guid::parse(&id).map_err(|e| {
+                bad(
+                    "import_group_ids",
+                    format!("contains a value that is not a group object id: {e}"),
+                )
+            })?;
+            if !import_group_ids.contains(&id) {
+                import_group_ids.push(id);
+            }
+        }
+
+        let deletion_threshold_percent = match attrs.get("deletion_threshold_percent") {
+            None => DEFAULT_DELETION_THRESHOLD_PERCENT,
+            Some(Value::Number(n)) => match n.as_f64() {
+                Some(p) if (0.0..=100.0).contains(&p) && p.fract() == 0.0 => p as u8,
+                _ => {
+                    return Err(bad(
+                        "deletion_threshold_percent",
+                        format!("must be a whole number from 0 to 100, found {n}"),
+                    ));
+                }
+            },
+            Some(other) => {
+                return Err(bad(
+                    "deletion_threshold_percent",
+                    format!("must be a number, found {}", kind(other)),
+                ));
+            }
+        };
+
+        let authorisation = match attrs.string("authorisation")?.as_deref() {
+            None => Authorisation::NotAuthorised,
+            Some("authorised") => Authorisation::Authorised,
+            Some("reauthorisation_required") => Authorisation::ReauthorisationRequired,
+            Some(other) => {
+                return Err(bad(
+                    "authorisation",
+                    format!("must be `authorised` or `reauthorisation_required`, found {other:?}"),
+                ));
+            }
+        };
+
+        Ok(Self {
+            tenant_id,
+            label: attrs.string("label")?,
+            entra_tenant_id: attrs.guid("entra_tenant_id")?,
+            sync_enabled: attrs.flag("sync_enabled")?,
+            import_users: attrs.flag("import_users")?,
+            import_groups: attrs.flag("import_groups")?,
+            export_users: attrs.flag("export_users")?,
+            export_groups: attrs.flag("export_groups")?,
+            domains,
+            import_group_ids,
+            export_group_id: attrs.guid("export_group_id")?,
+            resync_requested_at: attrs.timestamp("resync_requested_at")?,
+            deletion_threshold_percent,
+            approve_held_deletions: attrs.flag("approve_held_deletions")?,
+            authorisation,
+            authorised_at: attrs.timestamp("authorised_at")?,
+            authorised_by: attrs.string("authorised_by")?,
+        })
+    }
+
+    pub fn is_authorised(&self) -> bool {
+        self.authorisation == Authorisation::Authorised
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn parse(value: Value) -> Result<TenantConfig, ConfigItemError> {
+        TenantConfig::from_attributes(value.as_object().unwrap())
+    }
+
+    #[test]
+    fn given_a_full_item_then_every_setting_is_read() {
+        let config = parse(json!({
+            "pk": "TENANT#acme", "sk": "ENTRA#CONFIG",
+            "tenant_id": "acme", "label": "Acme Entra",
+            "entra_tenant_id": "6A2D4E1F-0000-4000-8000-00000000ABCD",
+            "sync_enabled": true, "import_users": true, "import_groups": false,
+            "domains": ["Contoso.com", "contoso.com", "fabrikam.io"],
+            "import_group_ids": ["11111111-1111-4111-8111-111111111111"],
+            "deletion_threshold_percent": 35,
+            "authorisation": "authorised",
+            "authorised_at": "2026-11-01T10:00:00Z"
+        }))
+        .unwrap();
+        assert_eq!(config.tenant_id.as_str(), "acme");
+        assert_eq!(
+            config.entra_tenant_id.as_ref().unwrap().as_str(),
+            "6a2d4e1f-0000-4000-8000-00000000abcd"
+        );
+        assert!(config.sync_enabled && config.import_users && !config.import_groups);
+        assert_eq!(config.domains, vec!["contoso.com", "fabrikam.io"]);
+        assert_eq!(config.deletion_threshold_percent, 35);
+        assert!(config.is_authorised());
+    }
+
+    #[test]
+    fn given_a_minimal_item_then_everything_is_off() {
+        let config = parse(json!({"tenant_id": "acme"})).unwrap();
+        assert!(!config.sync_enabled && !config.import_users && !config.export_users);
+        assert_eq!(config.authorisation, Authorisation::NotAuthorised);
+        assert_eq!(config.deletion_threshold_percent, 20);
+        assert!(config.domains.is_empty());
+    }
+
+    #[test]
+    fn each_malformed_attribute_is_named() {
+        let cases = [
+            (json!({}), "tenant_id"),
+            (
+                json!({"tenant_id": "acme", "sync_enabled": "yes"}),
+                "sync_enabled",
+            ),
+            (
+                json!({"tenant_id": "acme", "domains": "contoso.com"}),
+                "domains",
+            ),
+            (
+                json!({"tenant_id": "acme", "domains": ["not a domain"]}),
+                "domains",
+            ),
+            (
+                json!({"tenant_id": "acme", "import_group_ids": ["sales"]}),
+                "import_group_ids",
+            ),
+            (
+                json!({"tenant_id": "acme", "entra_tenant_id": "contoso"}),
+                "entra_tenant_id",
+            ),
+            (
+                json!({"tenant_id": "acme", "deletion_threshold_percent": 150}),
+                "deletion_threshold_percent",
+            ),
+            (
+                json!({"tenant_id": "acme", "resync_requested_at": "yesterday"}),
+                "resync_requested_at",
+            ),
+            (
+                json!({"tenant_id": "acme", "authorisation": "maybe"}),
+                "authorisation",
+            ),
+        ];
+        for (item, attribute) in cases {
+            let err = parse(item.clone()).unwrap_err();
+            assert_eq!(err.attribute, attribute, "{item}");
+            assert!(err.to_string().contains(attribute));
+        }
+    }
+}

@@ -1,0 +1,44 @@
+//! Adapters for AWS storage behind the engines' ports.
+
+pub mod integrations;
+pub mod secrets;
+
+pub use integrations::DynamoIntegrationsStore;
+pub use secrets::{AppClientSecret, SecretsManagerTokenStore};
+
+use crate::model::ConfigItemError;
+
+/// A failure of a store adapter, with what was being done.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The service failed or could not be reached; a retry may succeed.
+    #[error("{operation} failed: {detail}")]
+    Unavailable {
+        operation: &'static str,
+        detail: String,
+    },
+    /// What the store holds cannot be used as it is.
+    #[error("{what} is malformed: {detail}")]
+    Malformed { what: &'static str, detail: String },
+    #[error(transparent)]
+    Config(#[from] ConfigItemError),
+}
+
+impl StoreError {
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Self::Unavailable { .. })
+    }
+}
+
+pub(crate) fn unavailable<E, R>(
+    operation: &'static str,
+) -> impl FnOnce(aws_sdk_dynamodb::error::SdkError<E, R>) -> StoreError
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    move |err| StoreError::Unavailable {
+        operation,
+        detail: crate::aws::describe_sdk_error(&err),
+    }
+}
