@@ -1,1 +1,9 @@
+//! Test support for entra-sync: the Entra ID emulator, a local Lambda
+//! Runtime API that runs the real function binaries, the moto-backed AWS
+//! side, real event shapes, and the assembled local stack.
 
+pub mod emulator;
+pub mod events;
+pub mod lambda_runtime_api;
+pub mod local_aws;
+pub mod stack;

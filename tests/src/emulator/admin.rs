@@ -1,0 +1,113 @@
+//! `/_emulator/*`: the knobs and the request log over HTTP, for the
+//! standalone binary and the local stack; and the middleware that records
+//! every request and applies injected latency.
+
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+
+use super::{AppRegistration, Browser, EmulatorState, Knobs, RequestRecord, Revocation, Tenant};
+
+type Shared = Arc<Mutex<EmulatorState>>;
+
+pub fn routes() -> Router<Shared> {
+    Router::new()
+        .route("/_emulator/requests", get(requests))
+        .route("/_emulator/knobs", post(set_knobs))
+        .route("/_emulator/browser", post(set_browser))
+        .route("/_emulator/app", post(set_app))
+        .route("/_emulator/tenants", post(put_tenant))
+        .route("/_emulator/tenants/{id}/revoke", post(revoke))
+}
+
+async fn requests(State(shared): State<Shared>) -> Response {
+    axum::Json(shared.lock().unwrap().requests.clone()).into_response()
+}
+
+async fn set_knobs(
+    State(shared): State<Shared>,
+    axum::Json(knobs): axum::Json<Knobs>,
+) -> StatusCode {
+    shared.lock().unwrap().knobs = knobs;
+    StatusCode::NO_CONTENT
+}
+
+async fn set_browser(
+    State(shared): State<Shared>,
+    axum::Json(b): axum::Json<Browser>,
+) -> StatusCode {
+    shared.lock().unwrap().browser = b;
+    StatusCode::NO_CONTENT
+}
+
+async fn set_app(
+    State(shared): State<Shared>,
+    axum::Json(app): axum::Json<AppRegistration>,
+) -> StatusCode {
+    shared.lock().unwrap().app = Some(app);
+    StatusCode::NO_CONTENT
+}
+
+async fn put_tenant(State(shared): State<Shared>, axum::Json(t): axum::Json<Tenant>) -> StatusCode {
+    shared.lock().unwrap().tenants.insert(t.id.clone(), t);
+    StatusCode::NO_CONTENT
+}
+
+async fn revoke(
+    State(shared): State<Shared>,
+    Path(id): Path<String>,
+    axum::Json(how): axum::Json<Revocation>,
+) -> StatusCode {
+    match shared.lock().unwrap().tenants.get_mut(&id) {
+        Some(t) => {
+            t.consent_revoked = Some(how);
+            StatusCode::NO_CONTENT
+        }
+        None => StatusCode::NOT_FOUND,
+    }
+}
+
+/// Records each request (without its body) and applies the latency knob.
+pub async fn record_and_delay(
+    State(shared): State<Shared>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let method = request.method().to_string();
+    let path = request.uri().path().to_owned();
+    let query = request.uri().query().map(str::to_owned);
+    let is_admin = path.starts_with("/_emulator/");
+    let (request, grant_type) = if path.ends_with("/oauth2/v2.0/token") {
+        let (parts, body) = request.into_parts();
+        let bytes = axum::body::to_bytes(body, 1 << 20)
+            .await
+            .unwrap_or_default();
+        let grant_type = url::form_urlencoded::parse(&bytes)
+            .find(|(k, _)| k == "grant_type")
+            .map(|(_, v)| v.into_owned());
+        (Request::from_parts(parts, Body::from(bytes)), grant_type)
+    } else {
+        (request, None)
+    };
+    let latency = shared.lock().unwrap().knobs.latency;
+    if !latency.is_zero() && !is_admin {
+        tokio::time::sleep(latency).await;
+    }
+    let response = next.run(request).await;
+    if !is_admin {
+        shared.lock().unwrap().requests.push(RequestRecord {
+            method,
+            path,
+            query,
+            status: response.status().as_u16(),
+            grant_type,
+        });
+    }
+    response
+}

@@ -1,0 +1,506 @@
+//! `login.microsoftonline.com` as GRAPH.md 5 describes it: authorize (a
+//! simulated browser sign-in), token (authorization_code with PKCE and
+//! single-use codes, refresh_token with rotation and revocation), keys.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use chrono::Utc;
+use serde_json::{Value, json};
+use sha2::Digest;
+
+use super::{AccessGrant, EmulatorState, IssuedCode, RefreshGrant, Revocation, jwt, random_token};
+
+type Shared = Arc<Mutex<EmulatorState>>;
+
+pub fn routes() -> Router<Shared> {
+    Router::new()
+        .route("/{tenant}/oauth2/v2.0/authorize", get(authorize))
+        .route("/{tenant}/oauth2/v2.0/token", post(token))
+        .route("/{tenant}/discovery/v2.0/keys", get(keys))
+}
+
+const CODE_LIFETIME_SECS: i64 = 600;
+
+fn is_guid(s: &str) -> bool {
+    uuid::Uuid::try_parse(s).is_ok()
+}
+
+/// The sign-in error page Entra shows when it cannot redirect.
+fn error_page(code: u32, message: &str) -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        format!("<html><body><h1>Sign in</h1><p>AADSTS{code}: {message}</p></body></html>"),
+    )
+        .into_response()
+}
+
+fn redirect(location: String) -> Response {
+    (StatusCode::FOUND, [(header::LOCATION, location)]).into_response()
+}
+
+fn redirect_with(redirect_uri: &str, pairs: &[(&str, &str)]) -> Response {
+    let mut url = url::Url::parse(redirect_uri).expect("registered redirect URIs parse");
+    {
+        let mut query = url.query_pairs_mut();
+        for (k, v) in pairs {
+            query.append_pair(k, v);
+        }
+    }
+    redirect(url.to_string())
+}
+
+async fn authorize(
+    State(shared): State<Shared>,
+    Path(authority): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let mut state = shared.lock().unwrap();
+    let Some(app) = state.app.clone() else {
+        return error_page(700016, "Application not found in the directory.");
+    };
+    if q.get("client_id") != Some(&app.client_id) {
+        return error_page(
+            700016,
+            "Application with identifier was not found in the directory.",
+        );
+    }
+    let Some(redirect_uri) = q
+        .get("redirect_uri")
+        .filter(|r| app.redirect_uris.contains(r))
+    else {
+        return error_page(
+            50011,
+            "The redirect URI specified in the request does not match the redirect URIs configured for the application.",
+        );
+    };
+    let redirect_uri = redirect_uri.clone();
+    let client_state = q.get("state").cloned().unwrap_or_default();
+    let fail = |error: &str, description: &str| {
+        let mut pairs = vec![("error", error), ("error_description", description)];
+        if !client_state.is_empty() {
+            pairs.push(("state", client_state.as_str()));
+        }
+        redirect_with(&redirect_uri, &pairs)
+    };
+    if q.get("response_type").map(String::as_str) != Some("code") {
+        return fail(
+            "unsupported_response_type",
+            "AADSTS700054: response_type 'id_token' is not enabled for the application.",
+        );
+    }
+    if !matches!(authority.as_str(), "organizations" | "common") && !is_guid(&authority) {
+        return error_page(90002, "Tenant not found.");
+    }
+    let method = q
+        .get("code_challenge_method")
+        .cloned()
+        .unwrap_or_else(|| "plain".into());
+    if q.contains_key("code_challenge") && !matches!(method.as_str(), "S256" | "plain") {
+        return fail(
+            "invalid_request",
+            "AADSTS501491: Invalid code_challenge_method.",
+        );
+    }
+
+    // The simulated browser: a login_hint, or whoever is signed in.
+    let Some(upn) = q
+        .get("login_hint")
+        .cloned()
+        .or_else(|| state.browser.user_principal_name.clone())
+    else {
+        return error_page(
+            50058,
+            "A silent sign-in request was sent but no user is signed in.",
+        );
+    };
+    let Some((tenant, user)) = state.tenant_of_user(&upn) else {
+        return error_page(50034, "The user account does not exist in the directory.");
+    };
+    let (tenant_id, user_id, is_admin, enabled) = (
+        tenant.id.clone(),
+        user.id.clone(),
+        user.is_global_admin,
+        user.account_enabled,
+    );
+    if is_guid(&authority) && authority != tenant_id {
+        return error_page(
+            50020,
+            "User account from identity provider does not exist in tenant and cannot access the application in that tenant.",
+        );
+    }
+    if !enabled {
+        return error_page(50057, "The user account is disabled.");
+    }
+    if state.browser.declines_consent {
+        return fail(
+            "access_denied",
+            "AADSTS65004: User declined to consent to access the app.",
+        );
+    }
+    if !is_admin {
+        return fail(
+            "access_denied",
+            "AADSTS90094: Admin consent is required for the permissions requested by this application.",
+        );
+    }
+    // A fresh consent lifts an earlier revocation.
+    if let Some(t) = state.tenants.get_mut(&tenant_id) {
+        t.consent_revoked = None;
+    }
+    let code = random_token(48);
+    state.codes.insert(
+        code.clone(),
+        IssuedCode {
+            tenant_id,
+            user_id,
+            client_id: app.client_id,
+            redirect_uri: redirect_uri.clone(),
+            code_challenge: q.get("code_challenge").cloned(),
+            code_challenge_method: method,
+            scope: q.get("scope").cloned().unwrap_or_default(),
+            issued_at: Utc::now(),
+            redeemed: false,
+        },
+    );
+    state.issued_secrets.push(code.clone());
+    let mut pairs = vec![("code", code.as_str())];
+    if !client_state.is_empty() {
+        pairs.push(("state", client_state.as_str()));
+    }
+    redirect_with(&redirect_uri, &pairs)
+}
+
+/// A token-endpoint error body exactly as GRAPH.md 5.4 shows it.
+pub fn token_error(status: StatusCode, error: &str, code: u32, message: &str) -> Response {
+    let now = Utc::now();
+    let timestamp = now.format("%Y-%m-%d %H:%M:%SZ").to_string();
+    let trace_id = uuid::Uuid::new_v4().to_string();
+    let correlation_id = uuid::Uuid::new_v4().to_string();
+    let mut body = json!({
+        "error": error,
+        "error_description": format!(
+            "AADSTS{code}: {message}\r\nTrace ID: {trace_id}\r\nCorrelation ID: {correlation_id}\r\nTimestamp: {timestamp}"
+        ),
+        "error_codes": [code],
+        "timestamp": timestamp,
+        "trace_id": trace_id,
+        "correlation_id": correlation_id,
+        "error_uri": format!("https://login.microsoftonline.com/error?code={code}"),
+    });
+    if code == 700082 {
+        body["suberror"] = json!("bad_token");
+    }
+    (status, axum::Json(body)).into_response()
+}
+
+fn client_credentials(
+    headers: &HeaderMap,
+    form: &HashMap<String, String>,
+) -> (Option<String>, Option<String>) {
+    if let Some(basic) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+        .and_then(|v| STANDARD.decode(v).ok())
+        .and_then(|v| String::from_utf8(v).ok())
+        && let Some((id, secret)) = basic.split_once(':')
+    {
+        let decode = |s: &str| {
+            url::form_urlencoded::parse(format!("x={s}").as_bytes())
+                .next()
+                .map(|(_, v)| v.into_owned())
+        };
+        return (decode(id), decode(secret));
+    }
+    (
+        form.get("client_id").cloned(),
+        form.get("client_secret").cloned(),
+    )
+}
+
+async fn token(
+    State(shared): State<Shared>,
+    Path(authority): Path<String>,
+    headers: HeaderMap,
+    axum::Form(form): axum::Form<HashMap<String, String>>,
+) -> Response {
+    let mut state = shared.lock().unwrap();
+    if let Some(failure) = state.knobs.token_failure.clone() {
+        return match failure {
+            super::TokenFailure::ServerError => token_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "server_error",
+                90033,
+                "A transient error has occurred. Please try again.",
+            ),
+            super::TokenFailure::InvalidGrant { code } => token_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_grant",
+                code,
+                "The provided authorization grant is invalid.",
+            ),
+        };
+    }
+    let Some(app) = state.app.clone() else {
+        return token_error(
+            StatusCode::BAD_REQUEST,
+            "unauthorized_client",
+            700016,
+            "Application not found in the directory.",
+        );
+    };
+    let (client_id, client_secret) = client_credentials(&headers, &form);
+    if client_id.as_deref() != Some(app.client_id.as_str()) {
+        return token_error(
+            StatusCode::BAD_REQUEST,
+            "unauthorized_client",
+            700016,
+            "Application with identifier was not found in the directory.",
+        );
+    }
+    let grant_type = form.get("grant_type").map(String::as_str).unwrap_or("");
+    if matches!(grant_type, "authorization_code" | "refresh_token") {
+        match client_secret {
+            None => {
+                return token_error(
+                    StatusCode::UNAUTHORIZED,
+                    "invalid_client",
+                    7000218,
+                    "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
+                );
+            }
+            Some(secret) if secret != app.client_secret => {
+                return token_error(
+                    StatusCode::UNAUTHORIZED,
+                    "invalid_client",
+                    7000215,
+                    "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID.",
+                );
+            }
+            Some(_) => {}
+        }
+    }
+    match grant_type {
+        "authorization_code" => redeem_code(&mut state, &authority, &form),
+        "refresh_token" => redeem_refresh(&mut state, &authority, &form),
+        "" => token_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            900144,
+            "The request body must contain the following parameter: 'grant_type'.",
+        ),
+        _ => token_error(
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            70003,
+            "The app requested an unsupported grant type.",
+        ),
+    }
+}
+
+fn invalid_grant(code: u32, message: &str) -> Response {
+    token_error(StatusCode::BAD_REQUEST, "invalid_grant", code, message)
+}
+
+fn redeem_code(
+    state: &mut EmulatorState,
+    authority: &str,
+    form: &HashMap<String, String>,
+) -> Response {
+    let Some(code_value) = form.get("code") else {
+        return token_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            900144,
+            "The request body must contain the following parameter: 'code'.",
+        );
+    };
+    let Some(code) = state.codes.get_mut(code_value) else {
+        return invalid_grant(
+            70000,
+            "The provided value for the 'code' parameter is not valid.",
+        );
+    };
+    if code.redeemed {
+        return invalid_grant(
+            54005,
+            "OAuth2 Authorization code was already redeemed, please retry with a new valid code or use an existing refresh token.",
+        );
+    }
+    // A code is spent by any redemption attempt, good or bad.
+    code.redeemed = true;
+    let code = code.clone();
+    if (Utc::now() - code.issued_at).num_seconds() > CODE_LIFETIME_SECS {
+        return invalid_grant(
+            70008,
+            "The provided authorization code or refresh token has expired due to inactivity.",
+        );
+    }
+    if is_guid(authority) && authority != code.tenant_id {
+        return invalid_grant(50020, "User account does not exist in tenant.");
+    }
+    if form.get("redirect_uri") != Some(&code.redirect_uri) {
+        return invalid_grant(
+            50011,
+            "The redirect URI specified in the request does not match the redirect URI used to obtain the authorization code.",
+        );
+    }
+    if let Some(challenge) = &code.code_challenge {
+        let Some(verifier) = form.get("code_verifier") else {
+            return invalid_grant(
+                50148,
+                "The code_verifier does not match the code_challenge supplied in the authorization request for PKCE.",
+            );
+        };
+        let computed = match code.code_challenge_method.as_str() {
+            "S256" => URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier.as_bytes())),
+            _ => verifier.clone(),
+        };
+        if &computed != challenge {
+            return invalid_grant(
+                501481,
+                "The Code_Verifier does not match the code_challenge supplied in the authorization request.",
+            );
+        }
+    }
+    issue_tokens(
+        state,
+        &code.tenant_id,
+        &code.user_id,
+        &code.client_id,
+        &code.scope,
+    )
+}
+
+fn redeem_refresh(
+    state: &mut EmulatorState,
+    authority: &str,
+    form: &HashMap<String, String>,
+) -> Response {
+    let Some(grant) = form
+        .get("refresh_token")
+        .and_then(|t| state.refresh_tokens.get(t))
+        .cloned()
+    else {
+        return invalid_grant(9002313, "Invalid request. Request is malformed or invalid.");
+    };
+    if is_guid(authority) && authority != grant.tenant_id {
+        return invalid_grant(50020, "User account does not exist in tenant.");
+    }
+    match state
+        .tenants
+        .get(&grant.tenant_id)
+        .and_then(|t| t.consent_revoked)
+    {
+        Some(Revocation::Inactivity) => {
+            return invalid_grant(
+                700082,
+                "The refresh token has expired due to inactivity. The token was issued on 2026-01-01T00:00:00.0000000Z and was inactive for 90.00:00:00.",
+            );
+        }
+        Some(Revocation::Revoked) => {
+            return invalid_grant(
+                50173,
+                "The provided grant has expired due to it being revoked, a fresh auth token is needed.",
+            );
+        }
+        None => {}
+    }
+    let client_id = state
+        .app
+        .as_ref()
+        .map(|a| a.client_id.clone())
+        .unwrap_or_default();
+    // Rotation: a new refresh token each time; the old one stays valid
+    // (GRAPH.md 5.6), the client is expected to keep the newest.
+    issue_tokens(
+        state,
+        &grant.tenant_id,
+        &grant.user_id,
+        &client_id,
+        &grant.scope,
+    )
+}
+
+fn issue_tokens(
+    state: &mut EmulatorState,
+    tenant_id: &str,
+    user_id: &str,
+    client_id: &str,
+    scope: &str,
+) -> Response {
+    let now = Utc::now();
+    let ttl = state.knobs.access_token_ttl_secs.unwrap_or(3599);
+    let access_token = format!("eyJ0eXAi.{}", random_token(48));
+    let scopes: Vec<&str> = scope.split(' ').filter(|s| !s.is_empty()).collect();
+    let mut body = json!({
+        "token_type": "Bearer",
+        "scope": "https://graph.microsoft.com/User.ReadWrite.All https://graph.microsoft.com/Group.ReadWrite.All https://graph.microsoft.com/Directory.Read.All",
+        "expires_in": ttl,
+        "ext_expires_in": ttl,
+        "access_token": access_token,
+    });
+    state.access_tokens.insert(
+        access_token.clone(),
+        AccessGrant {
+            tenant_id: tenant_id.to_owned(),
+            user_id: user_id.to_owned(),
+            expires_at: now + chrono::Duration::seconds(ttl as i64),
+        },
+    );
+    state.issued_secrets.push(access_token);
+    if scopes.contains(&"offline_access") {
+        let refresh_token = format!("1.AQ{}", random_token(64));
+        state.refresh_tokens.insert(
+            refresh_token.clone(),
+            RefreshGrant {
+                tenant_id: tenant_id.to_owned(),
+                user_id: user_id.to_owned(),
+                scope: scope.to_owned(),
+            },
+        );
+        state.issued_secrets.push(refresh_token.clone());
+        body["refresh_token"] = Value::String(refresh_token);
+    }
+    if scopes.contains(&"openid") {
+        let user = state
+            .tenants
+            .get(tenant_id)
+            .and_then(|t| t.users.get(user_id));
+        let base = state.issuer_base.clone();
+        let id_token = jwt::sign(&json!({
+            "aud": client_id,
+            "iss": format!("{base}/{tenant_id}/v2.0"),
+            "iat": now.timestamp(),
+            "nbf": now.timestamp(),
+            "exp": now.timestamp() + 3600,
+            "sub": random_token(16),
+            "oid": user_id,
+            "tid": tenant_id,
+            "preferred_username": user.map(|u| u.user_principal_name.clone()),
+            "name": user.and_then(|u| u.display_name.clone()),
+            "ver": "2.0",
+        }));
+        state.issued_secrets.push(id_token.clone());
+        body["id_token"] = Value::String(id_token);
+    }
+    (
+        StatusCode::OK,
+        [(header::CACHE_CONTROL, "no-store")],
+        axum::Json(body),
+    )
+        .into_response()
+}
+
+async fn keys() -> Response {
+    axum::Json(jwt::jwks()).into_response()
+}

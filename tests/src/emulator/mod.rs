@@ -1,0 +1,242 @@
+//! A stateful emulator of the Microsoft identity platform (GRAPH.md 5) and,
+//! as the import and export grow, of Microsoft Graph. One per test, bound to
+//! 127.0.0.1 on a free port; knobs and inspection through [`Emulator`] in
+//! process, or through `/_emulator/*` for the standalone binary.
+
+pub mod admin;
+pub mod directory;
+pub mod identity;
+pub mod jwt;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+pub use directory::{Domain, DomainAuthentication, Group, Revocation, Tenant, User};
+
+/// The app registration the connector uses.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AppRegistration {
+    pub client_id: String,
+    pub client_secret: String,
+    pub redirect_uris: Vec<String>,
+}
+
+/// Who the simulated browser is signed in as, and what they answer on the
+/// consent screen.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Browser {
+    pub user_principal_name: Option<String>,
+    pub declines_consent: bool,
+}
+
+/// A scripted failure of the token endpoint.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum TokenFailure {
+    /// HTTP 500 with an OAuth `server_error` body.
+    ServerError,
+    /// HTTP 400 `invalid_grant` with this AADSTS code.
+    InvalidGrant { code: u32 },
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Knobs {
+    pub token_failure: Option<TokenFailure>,
+    /// Added to every response.
+    #[serde(default, with = "millis")]
+    pub latency: Duration,
+    /// Access token lifetime, seconds.
+    pub access_token_ttl_secs: Option<u64>,
+}
+
+mod millis {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(d.as_millis() as u64)
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        Ok(Duration::from_millis(u64::deserialize(d)?))
+    }
+}
+
+/// One request as the emulator saw it (no bodies: they carry secrets).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RequestRecord {
+    pub method: String,
+    pub path: String,
+    pub query: Option<String>,
+    pub status: u16,
+    /// `grant_type` of token requests.
+    pub grant_type: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct IssuedCode {
+    pub tenant_id: String,
+    pub user_id: String,
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub code_challenge: Option<String>,
+    pub code_challenge_method: String,
+    pub scope: String,
+    pub issued_at: chrono::DateTime<chrono::Utc>,
+    pub redeemed: bool,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct RefreshGrant {
+    pub tenant_id: String,
+    pub user_id: String,
+    pub scope: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct AccessGrant {
+    pub tenant_id: String,
+    pub user_id: String,
+    pub expires_at: chrono::DateTime<chrono::Utc>,
+}
+
+#[derive(Default)]
+pub struct EmulatorState {
+    pub app: Option<AppRegistration>,
+    pub tenants: HashMap<String, Tenant>,
+    pub browser: Browser,
+    pub knobs: Knobs,
+    pub requests: Vec<RequestRecord>,
+    pub(crate) codes: HashMap<String, IssuedCode>,
+    pub(crate) refresh_tokens: HashMap<String, RefreshGrant>,
+    pub access_tokens: HashMap<String, AccessGrant>,
+    /// Every token value issued, so tests can look for leaks.
+    pub issued_secrets: Vec<String>,
+    /// Base of the `iss` claim: this emulator's own URL.
+    pub issuer_base: String,
+}
+
+impl EmulatorState {
+    pub fn tenant_of_user(&self, upn: &str) -> Option<(&Tenant, &User)> {
+        self.tenants
+            .values()
+            .find_map(|t| t.user_by_upn(upn).map(|u| (t, u)))
+    }
+}
+
+/// A running emulator: its base URL and shared state.
+#[derive(Clone)]
+pub struct Emulator {
+    pub base_url: String,
+    state: Arc<Mutex<EmulatorState>>,
+}
+
+impl Emulator {
+    /// Starts an emulator on 127.0.0.1 (port 0 = any free port).
+    pub async fn start_on(port: u16) -> anyhow::Result<Self> {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+        let base_url = format!("http://{}", listener.local_addr()?);
+        let state = Arc::new(Mutex::new(EmulatorState {
+            issuer_base: base_url.clone(),
+            ..EmulatorState::default()
+        }));
+        let router = identity::routes()
+            .merge(admin::routes())
+            .layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                admin::record_and_delay,
+            ))
+            .with_state(state.clone());
+        tokio::spawn(async move {
+            axum::serve(listener, router).await.ok();
+        });
+        Ok(Self { base_url, state })
+    }
+
+    pub async fn start() -> anyhow::Result<Self> {
+        Self::start_on(0).await
+    }
+
+    pub fn state(&self) -> MutexGuard<'_, EmulatorState> {
+        self.state.lock().expect("emulator state lock")
+    }
+
+    pub fn register_app(&self, app: AppRegistration) {
+        self.state().app = Some(app);
+    }
+
+    pub fn add_tenant(&self, tenant: Tenant) {
+        self.state().tenants.insert(tenant.id.clone(), tenant);
+    }
+
+    pub fn with_tenant<R>(&self, tenant_id: &str, f: impl FnOnce(&mut Tenant) -> R) -> R {
+        let mut state = self.state();
+        let tenant = state
+            .tenants
+            .get_mut(tenant_id)
+            .unwrap_or_else(|| panic!("no emulated tenant {tenant_id}"));
+        f(tenant)
+    }
+
+    pub fn set_browser(&self, browser: Browser) {
+        self.state().browser = browser;
+    }
+
+    pub fn set_knobs(&self, knobs: Knobs) {
+        self.state().knobs = knobs;
+    }
+
+    pub fn revoke_consent(&self, tenant_id: &str, how: Revocation) {
+        self.with_tenant(tenant_id, |t| t.consent_revoked = Some(how));
+    }
+
+    pub fn requests(&self) -> Vec<RequestRecord> {
+        self.state().requests.clone()
+    }
+
+    pub fn issued_secrets(&self) -> Vec<String> {
+        self.state().issued_secrets.clone()
+    }
+
+    /// The simulated browser: opens the authorize URL and returns where the
+    /// identity platform redirects it (the callback URL), or the error page.
+    pub async fn browse(&self, authorize_url: &str) -> anyhow::Result<BrowserResult> {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
+        let response = client.get(authorize_url).send().await?;
+        let status = response.status().as_u16();
+        if let Some(location) = response.headers().get("location") {
+            return Ok(BrowserResult::Redirected(location.to_str()?.to_owned()));
+        }
+        Ok(BrowserResult::ErrorPage {
+            status,
+            body: response.text().await?,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BrowserResult {
+    Redirected(String),
+    ErrorPage { status: u16, body: String },
+}
+
+impl BrowserResult {
+    pub fn redirect(self) -> String {
+        match self {
+            Self::Redirected(url) => url,
+            other => panic!("the sign-in did not redirect: {other:?}"),
+        }
+    }
+}
+
+/// A random opaque token value.
+pub(crate) fn random_token(bytes: usize) -> String {
+    use base64::Engine;
+    use rand::RngCore;
+    let mut buf = vec![0u8; bytes];
+    rand::rng().fill_bytes(&mut buf);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(buf)
+}

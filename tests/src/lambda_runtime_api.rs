@@ -1,0 +1,264 @@
+//! A local Lambda Runtime API: runs a function's real binary as Lambda
+//! would (the binary polls `/runtime/invocation/next`) and hands it real
+//! event JSON. Its stdout and stderr are kept, line by line, for assertions.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context, anyhow, bail};
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+use tokio::sync::{mpsc, oneshot};
+
+/// What the function answered: its response, or the error it reported.
+pub type InvocationResult = Result<Value, Value>;
+
+struct Invocation {
+    id: String,
+    event: Value,
+    deadline: Duration,
+    reply: oneshot::Sender<InvocationResult>,
+}
+
+#[derive(Clone)]
+struct RuntimeState {
+    queue: Arc<tokio::sync::Mutex<mpsc::Receiver<Invocation>>>,
+    in_flight: Arc<Mutex<HashMap<String, oneshot::Sender<InvocationResult>>>>,
+    init_error: Arc<Mutex<Option<Value>>>,
+}
+
+/// A function binary running against this runtime API.
+pub struct LambdaFunction {
+    pub name: String,
+    child: Child,
+    invocations: mpsc::Sender<Invocation>,
+    logs: Arc<Mutex<Vec<String>>>,
+    init_error: Arc<Mutex<Option<Value>>>,
+}
+
+/// Where cargo put the workspace's binaries: beside the running executable
+/// (`target/debug/`), or one level up from a test binary (`target/debug/deps/`).
+pub fn binary_path(name: &str) -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let mut dir = exe
+        .parent()
+        .context("executable has a directory")?
+        .to_path_buf();
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    let path = dir.join(name);
+    if !path.exists() {
+        bail!(
+            "{} is not built; run `cargo build --workspace --bins` first (the test script does)",
+            path.display()
+        );
+    }
+    Ok(path)
+}
+
+impl LambdaFunction {
+    /// Starts `binary` (a workspace binary name) with `env` and the Lambda
+    /// runtime variables. The parent's environment is not inherited.
+    pub async fn start(binary: &str, env: &[(String, String)]) -> anyhow::Result<Self> {
+        let (sender, receiver) = mpsc::channel::<Invocation>(64);
+        let state = RuntimeState {
+            queue: Arc::new(tokio::sync::Mutex::new(receiver)),
+            in_flight: Arc::default(),
+            init_error: Arc::default(),
+        };
+        let router = Router::new()
+            .route("/2018-06-01/runtime/invocation/next", get(next_invocation))
+            .route(
+                "/2018-06-01/runtime/invocation/{id}/response",
+                post(respond),
+            )
+            .route(
+                "/2018-06-01/runtime/invocation/{id}/error",
+                post(report_error),
+            )
+            .route("/2018-06-01/runtime/init/error", post(init_error))
+            .with_state(state.clone());
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+        let address = listener.local_addr()?;
+        tokio::spawn(async move {
+            axum::serve(listener, router).await.ok();
+        });
+
+        let mut command = Command::new(binary_path(binary)?);
+        command
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("AWS_LAMBDA_RUNTIME_API", address.to_string())
+            .env("AWS_LAMBDA_FUNCTION_NAME", binary)
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+            .env("AWS_LAMBDA_LOG_STREAM_NAME", "local/stream")
+            .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{binary}"))
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = command
+            .spawn()
+            .with_context(|| format!("starting {binary}"))?;
+        let logs: Arc<Mutex<Vec<String>>> = Arc::default();
+        for stream in [
+            child
+                .stdout
+                .take()
+                .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
+            child
+                .stderr
+                .take()
+                .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let logs = logs.clone();
+            tokio::spawn(async move {
+                let mut lines = BufReader::new(stream).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    if std::env::var_os("SHOW_FUNCTION_LOGS").is_some() {
+                        eprintln!("[function] {line}");
+                    }
+                    logs.lock().unwrap().push(line);
+                }
+            });
+        }
+        Ok(Self {
+            name: binary.to_owned(),
+            child,
+            invocations: sender,
+            logs,
+            init_error: state.init_error,
+        })
+    }
+
+    /// Invokes the function with one event and waits for its answer.
+    pub async fn invoke(&mut self, event: Value) -> anyhow::Result<InvocationResult> {
+        self.invoke_with_deadline(event, Duration::from_secs(30))
+            .await
+    }
+
+    pub async fn invoke_with_deadline(
+        &mut self,
+        event: Value,
+        deadline: Duration,
+    ) -> anyhow::Result<InvocationResult> {
+        let (reply, answer) = oneshot::channel();
+        self.invocations
+            .send(Invocation {
+                id: uuid::Uuid::new_v4().to_string(),
+                event,
+                deadline,
+                reply,
+            })
+            .await
+            .map_err(|_| anyhow!("the runtime API is gone"))?;
+        let wait = deadline + Duration::from_secs(10);
+        tokio::select! {
+            answer = answer => answer.map_err(|_| anyhow!("the invocation was dropped")),
+            status = self.child.wait() => {
+                let init = self.init_error.lock().unwrap().clone();
+                bail!("{} exited ({status:?}) before answering; init error: {init:?}; logs:\n{}", self.name, self.logs().join("\n"))
+            }
+            _ = tokio::time::sleep(wait) => bail!("{} did not answer within {wait:?}", self.name),
+        }
+    }
+
+    /// Every line the function printed so far.
+    pub fn logs(&self) -> Vec<String> {
+        self.logs.lock().unwrap().clone()
+    }
+
+    /// Waits for the process to exit (a function that fails its start-up).
+    pub async fn wait_for_exit(
+        &mut self,
+        limit: Duration,
+    ) -> anyhow::Result<std::process::ExitStatus> {
+        Ok(tokio::time::timeout(limit, self.child.wait()).await??)
+    }
+}
+
+async fn next_invocation(State(state): State<RuntimeState>) -> Response {
+    let Some(invocation) = state.queue.lock().await.recv().await else {
+        return StatusCode::GONE.into_response();
+    };
+    let deadline_ms =
+        chrono::Utc::now().timestamp_millis() + invocation.deadline.as_millis() as i64;
+    state
+        .in_flight
+        .lock()
+        .unwrap()
+        .insert(invocation.id.clone(), invocation.reply);
+    let mut headers = HeaderMap::new();
+    let set = |headers: &mut HeaderMap, k: &'static str, v: String| {
+        headers.insert(k, HeaderValue::from_str(&v).expect("header value"));
+    };
+    set(&mut headers, "lambda-runtime-aws-request-id", invocation.id);
+    set(
+        &mut headers,
+        "lambda-runtime-deadline-ms",
+        deadline_ms.to_string(),
+    );
+    set(
+        &mut headers,
+        "lambda-runtime-invoked-function-arn",
+        "arn:aws:lambda:us-east-1:000000000000:function:local".into(),
+    );
+    set(
+        &mut headers,
+        "lambda-runtime-trace-id",
+        "Root=1-00000000-000000000000000000000000".into(),
+    );
+    set(&mut headers, "content-type", "application/json".into());
+    (StatusCode::OK, headers, invocation.event.to_string()).into_response()
+}
+
+fn settle(state: &RuntimeState, id: &str, result: InvocationResult) -> StatusCode {
+    match state.in_flight.lock().unwrap().remove(id) {
+        Some(reply) => {
+            let _ = reply.send(result);
+            StatusCode::ACCEPTED
+        }
+        None => StatusCode::NOT_FOUND,
+    }
+}
+
+fn parse_body(body: &[u8]) -> Value {
+    serde_json::from_slice(body)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(body).into_owned()))
+}
+
+async fn respond(
+    State(state): State<RuntimeState>,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> StatusCode {
+    settle(&state, &id, Ok(parse_body(&body)))
+}
+
+async fn report_error(
+    State(state): State<RuntimeState>,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> StatusCode {
+    settle(&state, &id, Err(parse_body(&body)))
+}
+
+async fn init_error(State(state): State<RuntimeState>, body: axum::body::Bytes) -> StatusCode {
+    *state.init_error.lock().unwrap() = Some(parse_body(&body));
+    StatusCode::ACCEPTED
+}

@@ -1,0 +1,303 @@
+//! The local stack: moto tables and secrets, the Entra emulator with two
+//! simulated organisations, and the real `oauth-callback` binary behind the
+//! local Lambda Runtime API. Tests and the local demo share it.
+
+use std::collections::HashMap;
+
+use anyhow::Context;
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde_json::{Map, Value};
+
+use crate::emulator::{
+    AppRegistration, Browser, Domain, DomainAuthentication, Emulator, Tenant, User,
+};
+use crate::events::{HttpResponse, http_api_request};
+use crate::lambda_runtime_api::LambdaFunction;
+use crate::local_aws::{LocalAws, Tables};
+
+/// Contoso: the organisation our AM tenants connect to.
+pub const CONTOSO: &str = "3f2a6d1c-5b7e-4a90-8c1d-2e4f6a8b0c13";
+pub const CONTOSO_ADMIN: &str = "admin@contoso.com";
+pub const CONTOSO_USER: &str = "megan@contoso.com";
+/// Fabrikam: another organisation, for tenant-mismatch cases.
+pub const FABRIKAM: &str = "9b1c7e2a-0d4f-4e6b-a8c3-5f7d9e1b2c40";
+pub const FABRIKAM_ADMIN: &str = "admin@fabrikam.com";
+pub const CLIENT_ID: &str = "7c3e5a9b-2f1d-4c8e-b6a0-1d3f5e7a9c2b";
+pub const REDIRECT_URI: &str = "https://am.example.com/entra/callback";
+pub const PORTAL_RETURN_URL: &str = "https://portal.example.com/settings/directories/entra";
+
+pub struct AuthorisationStack {
+    pub run_id: String,
+    pub aws: LocalAws,
+    pub tables: Tables,
+    pub emulator: Emulator,
+    pub callback: LambdaFunction,
+    pub secret_prefix: String,
+    pub client_secret: String,
+    /// The environment of DESIGN.md 1.2 the functions run with.
+    env: Vec<(String, String)>,
+}
+
+fn user(id: &str, upn: &str, name: &str, admin: bool) -> User {
+    User {
+        id: id.to_owned(),
+        user_principal_name: upn.to_owned(),
+        display_name: Some(name.to_owned()),
+        account_enabled: true,
+        is_global_admin: admin,
+        ..User::default()
+    }
+}
+
+fn managed(name: &str) -> Domain {
+    Domain {
+        name: name.to_owned(),
+        authentication: DomainAuthentication::Managed,
+        is_verified: true,
+        is_default: true,
+    }
+}
+
+/// The two organisations every stack starts with.
+pub fn seed_organisations(emulator: &Emulator) {
+    let mut contoso = Tenant::new(CONTOSO, "Contoso", vec![managed("contoso.com")]);
+    contoso.upsert_user(user(
+        "a1b2c3d4-0000-4000-8000-000000000001",
+        CONTOSO_ADMIN,
+        "Contoso Admin",
+        true,
+    ));
+    contoso.upsert_user(user(
+        "a1b2c3d4-0000-4000-8000-000000000002",
+        CONTOSO_USER,
+        "Megan Bowen",
+        false,
+    ));
+    emulator.add_tenant(contoso);
+    let mut fabrikam = Tenant::new(FABRIKAM, "Fabrikam", vec![managed("fabrikam.com")]);
+    fabrikam.upsert_user(user(
+        "b1b2c3d4-0000-4000-8000-000000000001",
+        FABRIKAM_ADMIN,
+        "Fabrikam Admin",
+        true,
+    ));
+    emulator.add_tenant(fabrikam);
+}
+
+impl AuthorisationStack {
+    pub async fn start() -> anyhow::Result<Self> {
+        let run_id = format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+        let aws = LocalAws::from_env().await?;
+        let tables = aws.create_tables(&run_id).await?;
+        let client_secret = format!("app~secret.{}", uuid::Uuid::new_v4().simple());
+        let client_secret_arn = aws
+            .create_secret(&format!("{run_id}/entra-app-client-secret"), &client_secret)
+            .await?;
+        let emulator = Emulator::start().await?;
+        emulator.register_app(AppRegistration {
+            client_id: CLIENT_ID.to_owned(),
+            client_secret: client_secret.clone(),
+            redirect_uris: vec![REDIRECT_URI.to_owned()],
+        });
+        seed_organisations(&emulator);
+        emulator.set_browser(Browser {
+            user_principal_name: Some(CONTOSO_ADMIN.to_owned()),
+            declines_consent: false,
+        });
+        let secret_prefix = format!("{run_id}/entra-sync/");
+        let mut env = aws.function_env();
+        env.extend(
+            [
+                ("INTEGRATIONS_TABLE", tables.integrations.as_str()),
+                ("DIRECTORY_TABLE", tables.directory.as_str()),
+                ("SECRET_PREFIX", secret_prefix.as_str()),
+                ("ENTRA_CLIENT_ID", CLIENT_ID),
+                ("ENTRA_CLIENT_SECRET_ARN", client_secret_arn.as_str()),
+                ("ENTRA_REDIRECT_URI", REDIRECT_URI),
+                ("PORTAL_RETURN_URL", PORTAL_RETURN_URL),
+                ("ENTRA_LOGIN_BASE_URL", emulator.base_url.as_str()),
+                ("GRAPH_BASE_URL", emulator.base_url.as_str()),
+                // Debug on purpose: the secret-leak tests read these logs.
+                ("RUST_LOG", "debug"),
+            ]
+            .map(|(k, v)| (k.to_owned(), v.to_owned())),
+        );
+        let callback = LambdaFunction::start("oauth-callback", &env).await?;
+        Ok(Self {
+            run_id,
+            aws,
+            tables,
+            emulator,
+            callback,
+            secret_prefix,
+            client_secret,
+            env,
+        })
+    }
+
+    pub fn function_env(&self) -> Vec<(String, String)> {
+        self.env.clone()
+    }
+
+    /// Another running instance of the callback function (Lambda runs
+    /// concurrent requests in separate sandboxes).
+    pub async fn start_callback_function(&self) -> anyhow::Result<LambdaFunction> {
+        LambdaFunction::start("oauth-callback", &self.function_env()).await
+    }
+
+    /// Writes the platform's config item for `tenant_id`.
+    pub async fn put_config(
+        &self,
+        tenant_id: &str,
+        entra_tenant_id: Option<&str>,
+    ) -> anyhow::Result<()> {
+        let mut item = HashMap::from([
+            (
+                "pk".to_owned(),
+                AttributeValue::S(format!("TENANT#{tenant_id}")),
+            ),
+            ("sk".to_owned(), AttributeValue::S("ENTRA#CONFIG".into())),
+            ("tenant_id".to_owned(), AttributeValue::S(tenant_id.into())),
+            (
+                "label".to_owned(),
+                AttributeValue::S("Contoso Entra ID".into()),
+            ),
+            ("sync_enabled".to_owned(), AttributeValue::Bool(true)),
+            ("import_users".to_owned(), AttributeValue::Bool(true)),
+            ("import_groups".to_owned(), AttributeValue::Bool(true)),
+        ]);
+        if let Some(tid) = entra_tenant_id {
+            item.insert("entra_tenant_id".into(), AttributeValue::S(tid.into()));
+        }
+        self.aws
+            .dynamodb
+            .put_item()
+            .table_name(&self.tables.integrations)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!(entra_sync::aws::describe_sdk_error(&e)))?;
+        Ok(())
+    }
+
+    pub async fn invoke_http(
+        function: &mut LambdaFunction,
+        method: &str,
+        route_key: &str,
+        path: &str,
+        query: &str,
+    ) -> anyhow::Result<HttpResponse> {
+        let answer = function
+            .invoke(http_api_request(method, route_key, path, query))
+            .await?
+            .map_err(|e| anyhow::anyhow!("the function reported an error: {e}"))?;
+        HttpResponse::from_lambda(&answer)
+    }
+
+    /// `POST /tenants/{tenant_id}/entra/authorize`, as the platform calls it.
+    pub async fn authorize(&mut self, tenant_id: &str) -> anyhow::Result<HttpResponse> {
+        Self::invoke_http(
+            &mut self.callback,
+            "POST",
+            "POST /tenants/{tenant_id}/entra/authorize",
+            &format!("/tenants/{tenant_id}/entra/authorize"),
+            "",
+        )
+        .await
+    }
+
+    /// `GET /entra/callback?<query>`, as the admin's browser arrives.
+    pub async fn callback(&mut self, query: &str) -> anyhow::Result<HttpResponse> {
+        Self::invoke_http(
+            &mut self.callback,
+            "GET",
+            "GET /entra/callback",
+            "/entra/callback",
+            query,
+        )
+        .await
+    }
+
+    /// Authorize, sign in through the emulator, and return the query the
+    /// browser brings back to the callback.
+    pub async fn sign_in(&mut self, tenant_id: &str) -> anyhow::Result<String> {
+        let start = self.authorize(tenant_id).await?;
+        anyhow::ensure!(
+            start.status == 200,
+            "authorize answered {}: {}",
+            start.status,
+            start.body
+        );
+        let url = start.json()["authorize_url"]
+            .as_str()
+            .context("no authorize_url")?
+            .to_owned();
+        let back = self.emulator.browse(&url).await?.redirect();
+        let back = url::Url::parse(&back)?;
+        anyhow::ensure!(
+            back.as_str().starts_with(REDIRECT_URI),
+            "the sign-in returned to {back}"
+        );
+        Ok(back.query().unwrap_or("").to_owned())
+    }
+
+    /// The config item as a JSON object, if present.
+    pub async fn config_item(&self, tenant_id: &str) -> anyhow::Result<Option<Map<String, Value>>> {
+        self.item(
+            &self.tables.integrations,
+            &format!("TENANT#{tenant_id}"),
+            "ENTRA#CONFIG",
+        )
+        .await
+    }
+
+    pub async fn item(
+        &self,
+        table: &str,
+        pk: &str,
+        sk: &str,
+    ) -> anyhow::Result<Option<Map<String, Value>>> {
+        let output = self
+            .aws
+            .dynamodb
+            .get_item()
+            .table_name(table)
+            .key("pk", AttributeValue::S(pk.into()))
+            .key("sk", AttributeValue::S(sk.into()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!(entra_sync::aws::describe_sdk_error(&e)))?;
+        Ok(match output.item {
+            Some(item) => Some(serde_dynamo::from_item(item)?),
+            None => None,
+        })
+    }
+
+    /// The tenant's secret, parsed, if it exists.
+    pub async fn tenant_secret(&self, tenant_id: &str) -> anyhow::Result<Option<Value>> {
+        let name = format!("{}tenants/{tenant_id}", self.secret_prefix);
+        Ok(match self.aws.secret_value(&name).await? {
+            Some(text) => Some(serde_json::from_str(&text)?),
+            None => None,
+        })
+    }
+
+    /// Every item in the integrations table (small in tests).
+    pub async fn integration_items(&self) -> anyhow::Result<Vec<Map<String, Value>>> {
+        let output = self
+            .aws
+            .dynamodb
+            .scan()
+            .table_name(&self.tables.integrations)
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!(entra_sync::aws::describe_sdk_error(&e)))?;
+        output
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(|item| Ok(serde_dynamo::from_item(item)?))
+            .collect()
+    }
+}
