@@ -15,8 +15,10 @@ async fn main() -> Result<(), Error> {
     let config = match OAuthCallbackConfig::from_env(&ProcessEnv) {
         Ok(config) => config,
         Err(err) => {
+            // One line naming the variable, then stop: Lambda reports the
+            // failed init and keeps the log.
             tracing::error!(error = %err, "oauth-callback cannot start");
-            return Err(err.into());
+            std::process::exit(1);
         }
     };
     let aws = entra_sync::aws::load_sdk_config().await;

@@ -1,0 +1,7 @@
+//! Black-box and integration tests: the real function binaries through the
+//! Lambda Runtime API, moto for AWS, the Entra emulator for Microsoft.
+//! Run through tests/scripts/run-tests.sh, which starts moto and builds the
+//! binaries first.
+
+mod emulator_identity;
+mod oauth_callback;
