@@ -4,7 +4,10 @@
 pub mod authorisation;
 pub mod aws;
 pub mod config;
+pub mod graph;
+pub mod import;
 pub mod identity;
 pub mod model;
 pub mod store;
 pub mod telemetry;
+pub mod tokens;

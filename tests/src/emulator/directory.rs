@@ -51,7 +51,7 @@ pub struct Group {
     pub deleted: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ObjectKind {
     User,
@@ -65,6 +65,23 @@ pub struct Change {
     pub sequence: u64,
     pub kind: ObjectKind,
     pub id: String,
+    /// Graph property names that changed (empty for membership changes).
+    pub properties: Vec<String>,
+    /// A membership change of group `id`.
+    pub member: Option<MemberChange>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MemberChange {
+    pub member_id: String,
+    pub member_kind: ObjectKind,
+    pub removed: bool,
+}
+
+/// An object that is gone for good: delta reports it `deleted`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tombstone {
+    pub kind: ObjectKind,
 }
 
 /// How a revoked grant shows at the token endpoint (GRAPH.md 5.5).
@@ -85,6 +102,7 @@ pub struct Tenant {
     pub users: BTreeMap<String, User>,
     pub groups: BTreeMap<String, Group>,
     pub change_log: Vec<Change>,
+    pub tombstones: BTreeMap<String, Tombstone>,
     /// Set when the organisation withdrew the app's consent.
     pub consent_revoked: Option<Revocation>,
 }
@@ -98,29 +116,160 @@ impl Tenant {
             users: BTreeMap::new(),
             groups: BTreeMap::new(),
             change_log: Vec::new(),
+            tombstones: BTreeMap::new(),
             consent_revoked: None,
         }
     }
 
-    fn record(&mut self, kind: ObjectKind, id: &str) {
-        let sequence = self.change_log.last().map_or(1, |c| c.sequence + 1);
+    pub fn last_sequence(&self) -> u64 {
+        self.change_log.last().map_or(0, |c| c.sequence)
+    }
+
+    fn record(&mut self, kind: ObjectKind, id: &str, properties: Vec<String>, member: Option<MemberChange>) {
+        let sequence = self.last_sequence() + 1;
         self.change_log.push(Change {
             sequence,
             kind,
             id: id.to_owned(),
+            properties,
+            member,
         });
     }
 
+    /// Creates or replaces a user; the change names the properties that differ.
     pub fn upsert_user(&mut self, user: User) {
+        let before = self.users.get(&user.id).map(super::graph::user_json);
+        let after = super::graph::user_json(&user);
+        let changed = changed_properties(before.as_ref(), &after);
         let id = user.id.clone();
+        self.tombstones.remove(&id);
         self.users.insert(id.clone(), user);
-        self.record(ObjectKind::User, &id);
+        if !changed.is_empty() {
+            self.record(ObjectKind::User, &id, changed, None);
+        }
+    }
+
+    /// Applies `edit` to a live user and records what changed.
+    pub fn update_user(&mut self, id: &str, edit: impl FnOnce(&mut User)) {
+        let mut user = self.users.get(id).cloned().unwrap_or_else(|| panic!("no user {id}"));
+        edit(&mut user);
+        self.upsert_user(user);
+    }
+
+    /// Soft delete: restorable for 30 days; memberships are kept.
+    pub fn soft_delete_user(&mut self, id: &str) {
+        if let Some(user) = self.users.get_mut(id) {
+            user.deleted = true;
+            self.record(ObjectKind::User, id, vec!["@removed".into()], None);
+        }
+    }
+
+    pub fn restore_user(&mut self, id: &str) {
+        if let Some(user) = self.users.get_mut(id) {
+            user.deleted = false;
+            self.record(ObjectKind::User, id, vec!["@restored".into()], None);
+        }
+    }
+
+    /// Permanent delete: gone from every group, reported `deleted`.
+    pub fn purge_user(&mut self, id: &str) {
+        if self.users.remove(id).is_none() {
+            return;
+        }
+        let groups: Vec<String> = self
+            .groups
+            .values()
+            .filter(|g| g.members.iter().any(|m| m == id))
+            .map(|g| g.id.clone())
+            .collect();
+        for group in groups {
+            self.remove_member(&group, id);
+        }
+        self.tombstones.insert(id.to_owned(), Tombstone { kind: ObjectKind::User });
+        self.record(ObjectKind::User, id, vec!["@removed".into()], None);
     }
 
     pub fn upsert_group(&mut self, group: Group) {
+        let before = self.groups.get(&group.id).map(super::graph::group_json);
+        let after = super::graph::group_json(&group);
+        let changed = changed_properties(before.as_ref(), &after);
         let id = group.id.clone();
-        self.groups.insert(id.clone(), group);
-        self.record(ObjectKind::Group, &id);
+        let members = group.members.clone();
+        let previous: Vec<String> = self.groups.get(&id).map(|g| g.members.clone()).unwrap_or_default();
+        self.tombstones.remove(&id);
+        self.groups.insert(id.clone(), Group { members: previous.clone(), ..group });
+        if !changed.is_empty() {
+            self.record(ObjectKind::Group, &id, changed, None);
+        }
+        for member in previous.iter().filter(|m| !members.contains(m)) {
+            self.remove_member(&id, member);
+        }
+        for member in members.iter().filter(|m| !previous.contains(m)) {
+            self.add_member(&id, member);
+        }
+    }
+
+    pub fn update_group(&mut self, id: &str, edit: impl FnOnce(&mut Group)) {
+        let mut group = self.groups.get(id).cloned().unwrap_or_else(|| panic!("no group {id}"));
+        edit(&mut group);
+        self.upsert_group(group);
+    }
+
+    /// Security groups are deleted for good at once (GRAPH.md 1.5).
+    pub fn delete_group(&mut self, id: &str) {
+        if self.groups.remove(id).is_none() {
+            return;
+        }
+        let containing: Vec<String> = self
+            .groups
+            .values()
+            .filter(|g| g.members.iter().any(|m| m == id))
+            .map(|g| g.id.clone())
+            .collect();
+        for group in containing {
+            self.remove_member(&group, id);
+        }
+        self.tombstones.insert(id.to_owned(), Tombstone { kind: ObjectKind::Group });
+        self.record(ObjectKind::Group, id, vec!["@removed".into()], None);
+    }
+
+    fn member_kind(&self, id: &str) -> ObjectKind {
+        if self.groups.contains_key(id) { ObjectKind::Group } else { ObjectKind::User }
+    }
+
+    /// Returns false when the member is already there.
+    pub fn add_member(&mut self, group_id: &str, member_id: &str) -> bool {
+        let kind = self.member_kind(member_id);
+        let Some(group) = self.groups.get_mut(group_id) else { return false };
+        if group.members.iter().any(|m| m == member_id) {
+            return false;
+        }
+        group.members.push(member_id.to_owned());
+        self.record(
+            ObjectKind::Group,
+            group_id,
+            Vec::new(),
+            Some(MemberChange { member_id: member_id.to_owned(), member_kind: kind, removed: false }),
+        );
+        true
+    }
+
+    /// Returns false when the member was not there.
+    pub fn remove_member(&mut self, group_id: &str, member_id: &str) -> bool {
+        let kind = self.member_kind(member_id);
+        let Some(group) = self.groups.get_mut(group_id) else { return false };
+        let before = group.members.len();
+        group.members.retain(|m| m != member_id);
+        if group.members.len() == before {
+            return false;
+        }
+        self.record(
+            ObjectKind::Group,
+            group_id,
+            Vec::new(),
+            Some(MemberChange { member_id: member_id.to_owned(), member_kind: kind, removed: true }),
+        );
+        true
     }
 
     pub fn user_by_upn(&self, upn: &str) -> Option<&User> {
@@ -135,4 +284,16 @@ impl Tenant {
             .iter()
             .find(|d| d.name.eq_ignore_ascii_case(domain))
     }
+}
+
+/// The Graph property names whose values differ (all of them for a new object).
+fn changed_properties(
+    before: Option<&serde_json::Map<String, serde_json::Value>>,
+    after: &serde_json::Map<String, serde_json::Value>,
+) -> Vec<String> {
+    after
+        .iter()
+        .filter(|(k, v)| before.and_then(|b| b.get(*k)) != Some(*v))
+        .map(|(k, _)| k.clone())
+        .collect()
 }

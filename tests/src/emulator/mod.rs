@@ -5,6 +5,8 @@
 
 pub mod admin;
 pub mod directory;
+pub mod graph;
+pub mod graph_delta;
 pub mod identity;
 pub mod jwt;
 
@@ -42,9 +44,44 @@ pub enum TokenFailure {
     InvalidGrant { code: u32 },
 }
 
+/// How an expired delta token is answered (GRAPH.md 1.9: both are seen).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeltaExpiry {
+    /// 400 `syncStateNotFound`.
+    #[default]
+    SyncStateNotFound,
+    /// 410 Gone with a `Location` to restart from.
+    Gone,
+}
+
+/// A fault injected into the next Graph request (one per request).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum GraphFault {
+    /// 429, with `Retry-After` when given (seconds, possibly fractional).
+    Throttle { retry_after: Option<String> },
+    /// 503 or 504.
+    Unavailable { status: u16 },
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Knobs {
     pub token_failure: Option<TokenFailure>,
+    /// Objects per delta page (default 100).
+    pub page_size: Option<usize>,
+    /// Member links per delta page (default 500).
+    pub member_page_size: Option<usize>,
+    /// Every round starts with an empty page that has a nextLink.
+    #[serde(default)]
+    pub empty_first_page: bool,
+    /// Each page repeats the last object of the page before.
+    #[serde(default)]
+    pub duplicate_items: bool,
+    /// Delta tokens issued at or before this epoch second are expired.
+    pub delta_tokens_invalid_before: Option<i64>,
+    #[serde(default)]
+    pub delta_expiry: DeltaExpiry,
     /// Added to every response.
     #[serde(default, with = "millis")]
     pub latency: Duration,
@@ -113,8 +150,16 @@ pub struct EmulatorState {
     pub access_tokens: HashMap<String, AccessGrant>,
     /// Every token value issued, so tests can look for leaks.
     pub issued_secrets: Vec<String>,
-    /// Base of the `iss` claim: this emulator's own URL.
+    /// Base of the `iss` claim and of Graph links: this emulator's own URL.
     pub issuer_base: String,
+    /// Consumed one per Graph request, front first.
+    pub graph_faults: std::collections::VecDeque<GraphFault>,
+}
+
+impl Knobs {
+    pub fn page_size(&self) -> usize {
+        self.page_size.unwrap_or(100).max(1)
+    }
 }
 
 impl EmulatorState {
@@ -142,6 +187,7 @@ impl Emulator {
             ..EmulatorState::default()
         }));
         let router = identity::routes()
+            .merge(graph::routes())
             .merge(admin::routes())
             .layer(axum::middleware::from_fn_with_state(
                 state.clone(),
@@ -189,6 +235,23 @@ impl Emulator {
 
     pub fn revoke_consent(&self, tenant_id: &str, how: Revocation) {
         self.with_tenant(tenant_id, |t| t.consent_revoked = Some(how));
+    }
+
+    /// Queues faults for the next Graph requests.
+    pub fn inject_graph_faults(&self, faults: impl IntoIterator<Item = GraphFault>) {
+        self.state().graph_faults.extend(faults);
+    }
+
+    /// Expires every delta token issued so far, answering in `style`.
+    pub fn expire_delta_tokens(&self, style: DeltaExpiry) {
+        let mut state = self.state();
+        state.knobs.delta_tokens_invalid_before = Some(chrono::Utc::now().timestamp());
+        state.knobs.delta_expiry = style;
+    }
+
+    /// Graph requests (not identity or admin ones) seen so far.
+    pub fn graph_requests(&self) -> Vec<RequestRecord> {
+        self.state().requests.iter().filter(|r| r.path.starts_with("/v1.0/")).cloned().collect()
     }
 
     pub fn requests(&self) -> Vec<RequestRecord> {

@@ -1,0 +1,428 @@
+//! The import engine (DESIGN.md 2.2): one run of a tenant's Graph delta
+//! sync into the AM directory. Free of AWS types: it works through the
+//! ports of `ports.rs`, so the same engine runs under unit tests with
+//! in-memory stores, against moto, and in Lambda.
+
+mod finish;
+mod pages;
+pub mod ports;
+pub mod records;
+pub mod scope;
+pub mod state;
+
+#[cfg(test)]
+mod tests;
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::time::Instant;
+
+pub use ports::{DirectoryStore, EntraDirectory, HeldDeletions, LeaseError, ObjectKind, SyncStateStore};
+use state::{Checkpoint, Counts, Mode, Phase, RunResult, RunStatus, SyncState};
+
+use crate::graph::model::DomainInfo;
+use crate::graph::{GraphError, TokenError};
+use crate::model::TenantConfig;
+use crate::store::StoreError;
+
+/// A killed run blocks its tenant for at most this long (renewed with every
+/// checkpoint; shorter than the 3-minute schedule).
+pub const LEASE_DURATION: Duration = Duration::from_secs(90);
+/// Stop starting new pages this long before the Lambda deadline, leaving
+/// room to checkpoint.
+pub const DEADLINE_MARGIN: Duration = Duration::from_secs(20);
+
+/// How one run ended, for the handler.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunOutcome {
+    /// The tenant is not to be synced now (why).
+    Skipped(&'static str),
+    /// Another run holds the tenant.
+    LeaseHeld,
+    Completed(RunStatus),
+    /// Stopped before the deadline with its checkpoint saved; the next run resumes.
+    Paused,
+    /// Failed and recorded in the status item; the next scheduled run retries.
+    Failed(RunStatus),
+    /// The grant is dead; the config now says so.
+    ReauthorisationRequired,
+}
+
+/// Failures the handler must report (the message is retried).
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("the sync state store failed: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// Why the page loop stopped early.
+#[derive(Debug, thiserror::Error)]
+enum Interruption {
+    #[error(transparent)]
+    Graph(#[from] GraphError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the lease was lost to another run")]
+    LeaseLost,
+    #[error("the deadline is near")]
+    Deadline,
+}
+
+impl From<LeaseError> for Interruption {
+    fn from(err: LeaseError) -> Self {
+        match err {
+            LeaseError::Lost => Self::LeaseLost,
+            LeaseError::Store(e) => Self::Store(e),
+        }
+    }
+}
+
+pub struct ImportRun<'a, D, S, E> {
+    pub directory: &'a D,
+    pub state: &'a S,
+    pub entra: &'a E,
+    pub config: &'a TenantConfig,
+    pub run_id: String,
+    pub deadline: Option<Instant>,
+}
+
+fn lease_until(now: DateTime<Utc>) -> DateTime<Utc> {
+    now + LEASE_DURATION
+}
+
+impl<D: DirectoryStore, S: SyncStateStore, E: EntraDirectory> ImportRun<'_, D, S, E> {
+    fn tenant(&self) -> &crate::model::TenantId {
+        &self.config.tenant_id
+    }
+
+    fn near_deadline(&self) -> bool {
+        self.deadline
+            .is_some_and(|d| Instant::now() + DEADLINE_MARGIN >= d)
+    }
+
+    pub async fn run(&self) -> Result<RunOutcome, ImportError> {
+        let tenant = self.tenant().clone();
+        if !self.config.sync_enabled {
+            return Ok(RunOutcome::Skipped("directory sync is off"));
+        }
+        if !self.config.is_authorised() {
+            return Ok(RunOutcome::Skipped("the integration is not authorised"));
+        }
+        let now = Utc::now();
+        let Some(mut state) = self
+            .state
+            .begin_run(&tenant, &self.run_id, now, lease_until(now))
+            .await?
+        else {
+            tracing::info!(tenant_id = %tenant, "another run holds the tenant; nothing to do");
+            return Ok(RunOutcome::LeaseHeld);
+        };
+        let fingerprint = scope::fingerprint(self.config);
+        let mut checkpoint = match state.checkpoint.take() {
+            Some(checkpoint) if state.scope_fingerprint.as_deref() == Some(&fingerprint) => {
+                tracing::info!(
+                    tenant_id = %tenant,
+                    round_id = %checkpoint.round_id,
+                    mode = checkpoint.mode.as_str(),
+                    phase = checkpoint.phase.as_str(),
+                    page = checkpoint.page,
+                    "resuming an interrupted round"
+                );
+                checkpoint
+            }
+            _ => self.new_round(self.initial_mode(&state, &fingerprint), now),
+        };
+
+        let mut restarted = false;
+        loop {
+            match self.drive(&mut checkpoint, &state).await {
+                Ok(()) => break,
+                Err(Interruption::Graph(GraphError::SyncStateGone(reason))) if !restarted => {
+                    tracing::warn!(tenant_id = %tenant, reason = %reason, "delta state gone; starting a full round");
+                    restarted = true;
+                    state.users_delta_link = None;
+                    state.groups_delta_link = None;
+                    checkpoint = self.new_round(Mode::Full, Utc::now());
+                }
+                Err(Interruption::Graph(GraphError::Rejected { status, code, .. }))
+                    if !restarted && checkpoint.next_link.is_some() =>
+                {
+                    // A page link that stopped working: restart the round.
+                    tracing::warn!(tenant_id = %tenant, status, code = %code, "a page link was refused; restarting the round");
+                    restarted = true;
+                    checkpoint = self.new_round(checkpoint.mode, Utc::now());
+                }
+                Err(Interruption::Graph(GraphError::Token(TokenError::ReauthorisationRequired(reason)))) => {
+                    return self.reauthorisation_required(&reason, &checkpoint).await;
+                }
+                Err(Interruption::Deadline) => {
+                    tracing::info!(tenant_id = %tenant, phase = checkpoint.phase.as_str(), page = checkpoint.page, "pausing before the deadline; the next run resumes");
+                    self.state.abandon_run(&tenant, &self.run_id, None).await?;
+                    return Ok(RunOutcome::Paused);
+                }
+                Err(Interruption::LeaseLost) => {
+                    tracing::warn!(tenant_id = %tenant, "lost the lease to another run; stopping");
+                    return Ok(RunOutcome::LeaseHeld);
+                }
+                Err(Interruption::Graph(err)) => {
+                    let status = RunStatus {
+                        completed_at: None,
+                        result: RunResult::Error,
+                        error: Some(format!("reading Entra ID failed: {err}")),
+                        mode: checkpoint.mode,
+                        counts: checkpoint.counts,
+                    };
+                    tracing::error!(tenant_id = %tenant, error = %err, "the run failed; its checkpoint is kept");
+                    self.state.abandon_run(&tenant, &self.run_id, Some(&status)).await?;
+                    return Ok(RunOutcome::Failed(status));
+                }
+                Err(Interruption::Store(err)) => {
+                    tracing::error!(tenant_id = %tenant, error = %err, "a store failed during the run");
+                    let status = RunStatus {
+                        completed_at: None,
+                        result: RunResult::Error,
+                        error: Some(format!("writing the AM directory failed: {err}")),
+                        mode: checkpoint.mode,
+                        counts: checkpoint.counts,
+                    };
+                    if let Err(release) = self.state.abandon_run(&tenant, &self.run_id, Some(&status)).await {
+                        tracing::warn!(tenant_id = %tenant, error = %release, "could not release the lease");
+                    }
+                    return Err(ImportError::Store(err));
+                }
+            }
+        }
+
+        match self.finish(&mut state, checkpoint, fingerprint).await {
+            Ok(status) => Ok(RunOutcome::Completed(status)),
+            Err(Interruption::LeaseLost) => Ok(RunOutcome::LeaseHeld),
+            Err(Interruption::Store(err)) => {
+                let _ = self.state.abandon_run(&tenant, &self.run_id, None).await;
+                Err(ImportError::Store(err))
+            }
+            Err(other) => {
+                let status = RunStatus {
+                    completed_at: None,
+                    result: RunResult::Error,
+                    error: Some(format!("finishing the run failed: {other}")),
+                    mode: Mode::Full,
+                    counts: Counts::default(),
+                };
+                self.state.abandon_run(&tenant, &self.run_id, Some(&status)).await?;
+                Ok(RunOutcome::Failed(status))
+            }
+        }
+    }
+
+    fn initial_mode(&self, state: &SyncState, fingerprint: &str) -> Mode {
+        let missing_link = (self.config.import_users && state.users_delta_link.is_none())
+            || (self.config.import_groups && state.groups_delta_link.is_none());
+        if missing_link
+            || self.config.resync_requested_at.is_some()
+            || state.scope_fingerprint.as_deref() != Some(fingerprint)
+        {
+            Mode::Full
+        } else {
+            Mode::Delta
+        }
+    }
+
+    fn new_round(&self, mode: Mode, now: DateTime<Utc>) -> Checkpoint {
+        Checkpoint {
+            round_id: format!("{}-{}", now.format("%Y%m%dT%H%M%S"), &self.run_id[..8.min(self.run_id.len())]),
+            mode,
+            phase: Phase::Users,
+            next_link: None,
+            page: 0,
+            recorded_pages: 0,
+            users_delta_link: None,
+            groups_delta_link: None,
+            scope_changed: false,
+            counts: Counts::default(),
+            started_at: now,
+        }
+    }
+
+    async fn save_checkpoint(&self, checkpoint: &Checkpoint) -> Result<(), Interruption> {
+        let now = Utc::now();
+        self.state
+            .checkpoint(self.tenant(), &self.run_id, checkpoint, lease_until(now))
+            .await?;
+        Ok(())
+    }
+
+    /// Reads both rounds page by page, applying each page and saving a
+    /// checkpoint after it; the next page is fetched while the current one
+    /// is written.
+    async fn drive(&self, checkpoint: &mut Checkpoint, state: &SyncState) -> Result<(), Interruption> {
+        let group_scope = if self.config.import_group_ids.is_empty() {
+            None
+        } else {
+            Some(self.current_group_scope(checkpoint.mode).await?)
+        };
+        let mut domains: Option<Vec<DomainInfo>> = None;
+        if checkpoint.phase == Phase::Users {
+            if self.config.import_users {
+                let scope = scope::Scope { domains: &self.config.domains, groups: group_scope.as_ref() };
+                let start = checkpoint
+                    .next_link
+                    .clone()
+                    .or_else(|| (checkpoint.mode == Mode::Delta).then(|| state.users_delta_link.clone()).flatten());
+                let mut page = self.entra.users_delta(start.as_deref()).await?;
+                loop {
+                    let next_link = match &page.continuation {
+                        crate::graph::model::Continuation::Next(link) => Some(link.clone()),
+                        crate::graph::model::Continuation::Done { .. } => None,
+                    };
+                    let prefetch = async {
+                        match &next_link {
+                            Some(link) => Some(self.entra.users_delta(Some(link)).await),
+                            None => None,
+                        }
+                    };
+                    let (applied, next_page) = tokio::join!(
+                        self.apply_users_page(&page, &scope, &mut domains, checkpoint),
+                        prefetch
+                    );
+                    applied?;
+                    checkpoint.page += 1;
+                    match (next_link, next_page) {
+                        (Some(link), Some(next_page)) => {
+                            checkpoint.next_link = Some(link);
+                            self.save_checkpoint(checkpoint).await?;
+                            page = next_page?;
+                            if self.near_deadline() {
+                                return Err(Interruption::Deadline);
+                            }
+                        }
+                        _ => {
+                            let crate::graph::model::Continuation::Done { delta_link } = &page.continuation else {
+                                unreachable!("a page without a next link is the last");
+                            };
+                            checkpoint.users_delta_link = Some(delta_link.clone());
+                            break;
+                        }
+                    }
+                }
+            }
+            let progressed = checkpoint.page > 1 || checkpoint.recorded_pages > 0;
+            checkpoint.phase = Phase::Groups;
+            checkpoint.next_link = None;
+            checkpoint.page = 0;
+            if progressed {
+                self.save_checkpoint(checkpoint).await?;
+            }
+            if self.near_deadline() {
+                return Err(Interruption::Deadline);
+            }
+        }
+        if checkpoint.phase == Phase::Groups {
+            if self.config.import_groups {
+                let start = checkpoint
+                    .next_link
+                    .clone()
+                    .or_else(|| (checkpoint.mode == Mode::Delta).then(|| state.groups_delta_link.clone()).flatten());
+                let mut page = self.entra.groups_delta(start.as_deref()).await?;
+                loop {
+                    let next_link = match &page.continuation {
+                        crate::graph::model::Continuation::Next(link) => Some(link.clone()),
+                        crate::graph::model::Continuation::Done { .. } => None,
+                    };
+                    let prefetch = async {
+                        match &next_link {
+                            Some(link) => Some(self.entra.groups_delta(Some(link)).await),
+                            None => None,
+                        }
+                    };
+                    let (applied, next_page) = tokio::join!(
+                        self.apply_groups_page(&page, group_scope.as_ref(), checkpoint),
+                        prefetch
+                    );
+                    applied?;
+                    checkpoint.page += 1;
+                    match (next_link, next_page) {
+                        (Some(link), Some(next_page)) => {
+                            checkpoint.next_link = Some(link);
+                            self.save_checkpoint(checkpoint).await?;
+                            page = next_page?;
+                            if self.near_deadline() {
+                                return Err(Interruption::Deadline);
+                            }
+                        }
+                        _ => {
+                            let crate::graph::model::Continuation::Done { delta_link } = &page.continuation else {
+                                unreachable!("a page without a next link is the last");
+                            };
+                            checkpoint.groups_delta_link = Some(delta_link.clone());
+                            break;
+                        }
+                    }
+                }
+            }
+            let progressed = checkpoint.page > 1 || checkpoint.recorded_pages > 0;
+            checkpoint.phase = Phase::Finishing;
+            checkpoint.next_link = None;
+            checkpoint.page = 0;
+            if progressed {
+                self.save_checkpoint(checkpoint).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The group scope: recomputed on full rounds or when none is stored.
+    async fn current_group_scope(&self, mode: Mode) -> Result<state::GroupScope, Interruption> {
+        if mode == Mode::Delta
+            && let Some(scope) = self.state.group_scope(self.tenant()).await?
+        {
+            return Ok(scope);
+        }
+        let scope = self.compute_group_scope().await?;
+        self.state.save_group_scope(self.tenant(), &scope).await?;
+        Ok(scope)
+    }
+
+    async fn compute_group_scope(&self) -> Result<state::GroupScope, Interruption> {
+        let configured: Vec<String> = self.config.import_group_ids.iter().map(|g| g.to_string()).collect();
+        let mut members = Vec::new();
+        for group in &configured {
+            match self.entra.transitive_members(group).await {
+                Ok(found) => members.extend(
+                    found
+                        .into_iter()
+                        .filter(|(_, kind)| *kind != crate::graph::model::MemberKind::Other)
+                        .map(|(id, kind)| (id, kind == crate::graph::model::MemberKind::Group)),
+                ),
+                Err(GraphError::NotFound) => {
+                    tracing::warn!(tenant_id = %self.tenant(), group_id = %group, "a configured import group does not exist in Entra ID");
+                }
+                Err(err) => return Err(err.into()),
+            }
+        }
+        Ok(scope::group_scope(&configured, members))
+    }
+
+    async fn reauthorisation_required(
+        &self,
+        reason: &str,
+        checkpoint: &Checkpoint,
+    ) -> Result<RunOutcome, ImportError> {
+        let tenant = self.tenant();
+        tracing::error!(tenant_id = %tenant, reason = %reason, "the tenant's grant was refused; syncing stops until an administrator authorises again");
+        self.state
+            .mark_reauthorisation_required(tenant, reason, Utc::now())
+            .await?;
+        let status = RunStatus {
+            completed_at: None,
+            result: RunResult::Error,
+            error: Some(format!(
+                "Microsoft Entra ID refused the integration's authorisation ({reason}); a Global Administrator must authorise it again"
+            )),
+            mode: checkpoint.mode,
+            counts: checkpoint.counts,
+        };
+        self.state.abandon_run(tenant, &self.run_id, Some(&status)).await?;
+        Ok(RunOutcome::ReauthorisationRequired)
+    }
+}

@@ -1,0 +1,214 @@
+//! What the import engine needs from the outside: the AM directory, its
+//! own bookkeeping, and Entra ID. No AWS types cross these traits.
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
+
+use super::records::{DirectoryWrite, GroupRecord, MembershipKey, UserRecord};
+use super::state::{Checkpoint, PageRecord, Phase, RunStatus, SyncState};
+use crate::graph::GraphError;
+use crate::graph::model::{DeltaPage, DomainInfo, EntraGroup, EntraUser, GroupDelta, MemberKind};
+use crate::model::TenantId;
+use crate::store::StoreError;
+
+pub trait DirectoryStore: Send + Sync {
+    /// The AM users these Entra objects are: imported (`user_id` = the Entra
+    /// id) or linked (`entra_id` = it). Keyed by Entra id.
+    fn users_by_entra_id(
+        &self,
+        tenant: &TenantId,
+        entra_ids: &[String],
+    ) -> impl Future<Output = Result<HashMap<String, UserRecord>, StoreError>> + Send;
+
+    fn groups_by_entra_id(
+        &self,
+        tenant: &TenantId,
+        entra_ids: &[String],
+    ) -> impl Future<Output = Result<HashMap<String, GroupRecord>, StoreError>> + Send;
+
+    /// Which of these memberships exist.
+    fn existing_memberships(
+        &self,
+        tenant: &TenantId,
+        keys: &[MembershipKey],
+    ) -> impl Future<Output = Result<HashSet<MembershipKey>, StoreError>> + Send;
+
+    /// Ids of the users (or groups) whose `source` is `entra`.
+    fn imported_ids(
+        &self,
+        tenant: &TenantId,
+        kind: ObjectKind,
+    ) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
+
+    /// Memberships whose `source` is `entra`.
+    fn imported_memberships(
+        &self,
+        tenant: &TenantId,
+    ) -> impl Future<Output = Result<Vec<MembershipKey>, StoreError>> + Send;
+
+    /// Every membership (any source) of these users or groups.
+    fn memberships_involving(
+        &self,
+        tenant: &TenantId,
+        user_ids: &HashSet<String>,
+        group_ids: &HashSet<String>,
+    ) -> impl Future<Output = Result<Vec<MembershipKey>, StoreError>> + Send;
+
+    /// Applies the writes; returns how many items were written or deleted.
+    fn apply(
+        &self,
+        tenant: &TenantId,
+        writes: Vec<DirectoryWrite>,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ObjectKind {
+    User,
+    Group,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LeaseError {
+    #[error("another run holds the tenant's lease")]
+    Lost,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+pub trait SyncStateStore: Send + Sync {
+    /// Takes the tenant's lease (free, expired, or ours) and records the
+    /// run's start, in one write. `None` when another run holds it.
+    fn begin_run(
+        &self,
+        tenant: &TenantId,
+        run_id: &str,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Option<SyncState>, StoreError>> + Send;
+
+    /// Saves progress and renews the lease, only while we hold it.
+    fn checkpoint(
+        &self,
+        tenant: &TenantId,
+        run_id: &str,
+        checkpoint: &Checkpoint,
+        lease_until: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), LeaseError>> + Send;
+
+    /// What one page of a round showed (for the sweep and deletion checks).
+    fn save_page_record(
+        &self,
+        tenant: &TenantId,
+        round_id: &str,
+        phase: Phase,
+        page: u32,
+        record: &PageRecord,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    fn page_records(
+        &self,
+        tenant: &TenantId,
+        round_id: &str,
+        phase: Phase,
+    ) -> impl Future<Output = Result<Vec<PageRecord>, StoreError>> + Send;
+
+    /// Users and groups in scope when `import_group_ids` is set.
+    fn group_scope(
+        &self,
+        tenant: &TenantId,
+    ) -> impl Future<Output = Result<Option<super::state::GroupScope>, StoreError>> + Send;
+
+    fn save_group_scope(
+        &self,
+        tenant: &TenantId,
+        scope: &super::state::GroupScope,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    fn held_deletions(
+        &self,
+        tenant: &TenantId,
+    ) -> impl Future<Output = Result<HeldDeletions, StoreError>> + Send;
+
+    fn save_held_deletions(
+        &self,
+        tenant: &TenantId,
+        held: &HeldDeletions,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Ends the run: the new state (delta links, no checkpoint), the status
+    /// item, and the lease released, in one write.
+    fn finish_run(
+        &self,
+        tenant: &TenantId,
+        run_id: &str,
+        state: &SyncState,
+        status: &RunStatus,
+    ) -> impl Future<Output = Result<(), LeaseError>> + Send;
+
+    /// Releases the lease of a run that stops early, keeping its checkpoint.
+    fn abandon_run(
+        &self,
+        tenant: &TenantId,
+        run_id: &str,
+        status: Option<&RunStatus>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Removes `resync_requested_at` unless it changed since `seen`.
+    fn clear_resync_request(
+        &self,
+        tenant: &TenantId,
+        seen: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    fn clear_deletion_approval(&self, tenant: &TenantId) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The grant is dead: the config says so and syncing stops.
+    fn mark_reauthorisation_required(
+        &self,
+        tenant: &TenantId,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// Deletions held back by the safety threshold (DESIGN.md 2.2), by Entra id.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HeldDeletions {
+    pub users: Vec<String>,
+    pub groups: Vec<String>,
+}
+
+impl HeldDeletions {
+    pub fn is_empty(&self) -> bool {
+        self.users.is_empty() && self.groups.is_empty()
+    }
+}
+
+/// Entra ID as the import reads it.
+pub trait EntraDirectory: Send + Sync {
+    /// A page of `/users/delta`: the initial request when `link` is `None`.
+    fn users_delta(
+        &self,
+        link: Option<&str>,
+    ) -> impl Future<Output = Result<DeltaPage<EntraUser>, GraphError>> + Send;
+
+    fn groups_delta(
+        &self,
+        link: Option<&str>,
+    ) -> impl Future<Output = Result<DeltaPage<GroupDelta>, GraphError>> + Send;
+
+    fn domains(&self) -> impl Future<Output = Result<Vec<DomainInfo>, GraphError>> + Send;
+
+    /// Every member below a group, nested groups followed.
+    fn transitive_members(
+        &self,
+        group_id: &str,
+    ) -> impl Future<Output = Result<Vec<(String, MemberKind)>, GraphError>> + Send;
+
+    fn user(&self, id: &str) -> impl Future<Output = Result<Option<EntraUser>, GraphError>> + Send;
+
+    fn group(&self, id: &str) -> impl Future<Output = Result<Option<EntraGroup>, GraphError>> + Send;
+}

@@ -1,0 +1,92 @@
+//! Which Entra objects a tenant imports (DESIGN.md 2.2): `domains` filters
+//! users by UPN domain; `import_group_ids` restricts users and groups to
+//! those groups and the groups nested in them.
+
+use std::collections::HashSet;
+
+use super::state::GroupScope;
+use crate::graph::model::EntraUser;
+use crate::model::TenantConfig;
+
+/// A fingerprint of the settings that decide the scope: when it changes,
+/// the stored delta links no longer describe what we hold.
+pub fn fingerprint(config: &TenantConfig) -> String {
+    let mut domains = config.domains.clone();
+    domains.sort();
+    let mut groups: Vec<&str> = config.import_group_ids.iter().map(|g| g.as_str()).collect();
+    groups.sort();
+    format!(
+        "users={};groups={};domains={};import_groups={}",
+        config.import_users,
+        config.import_groups,
+        domains.join(","),
+        groups.join(",")
+    )
+}
+
+pub struct Scope<'a> {
+    pub domains: &'a [String],
+    /// `None` = the whole directory.
+    pub groups: Option<&'a GroupScope>,
+}
+
+impl Scope<'_> {
+    pub fn includes_user(&self, user: &EntraUser) -> bool {
+        let domain_ok = self.domains.is_empty()
+            || user
+                .domain()
+                .is_some_and(|d| self.domains.iter().any(|allowed| allowed == &d));
+        domain_ok && self.groups.is_none_or(|g| g.users.contains(&user.id))
+    }
+
+    pub fn includes_group(&self, group_id: &str) -> bool {
+        self.groups.is_none_or(|g| g.groups.contains(group_id))
+    }
+}
+
+/// The scope from the configured groups' transitive members.
+pub fn group_scope(
+    configured: &[String],
+    members: impl IntoIterator<Item = (String, bool)>,
+) -> GroupScope {
+    let mut scope = GroupScope {
+        users: HashSet::new(),
+        groups: configured.iter().cloned().collect(),
+    };
+    for (id, is_group) in members {
+        if is_group {
+            scope.groups.insert(id);
+        } else {
+            scope.users.insert(id);
+        }
+    }
+    scope
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(id: &str, upn: &str) -> EntraUser {
+        EntraUser { id: id.into(), user_principal_name: upn.into(), account_enabled: true, ..Default::default() }
+    }
+
+    #[test]
+    fn domains_match_case_insensitively_and_empty_means_all() {
+        let domains = vec!["contoso.com".to_owned()];
+        let scope = Scope { domains: &domains, groups: None };
+        assert!(scope.includes_user(&user("1", "Ann@CONTOSO.com")));
+        assert!(!scope.includes_user(&user("2", "bob@fabrikam.com")));
+        let all = Scope { domains: &[], groups: None };
+        assert!(all.includes_user(&user("2", "bob@fabrikam.com")));
+    }
+
+    #[test]
+    fn group_scope_restricts_users_and_groups() {
+        let g = group_scope(&["g1".into()], [("u1".into(), false), ("g2".into(), true)]);
+        let scope = Scope { domains: &[], groups: Some(&g) };
+        assert!(scope.includes_user(&user("u1", "a@b.c")));
+        assert!(!scope.includes_user(&user("u2", "a@b.c")));
+        assert!(scope.includes_group("g1") && scope.includes_group("g2") && !scope.includes_group("g3"));
+    }
+}

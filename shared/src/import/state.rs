@@ -1,0 +1,156 @@
+//! The import's own bookkeeping: delta links, the checkpoint of a round in
+//! progress, what each page showed, and the status the admin reads.
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Everything in scope, then a sweep of what was not seen.
+    Full,
+    /// Only the changes since the stored delta links.
+    Delta,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Full => "full",
+            Self::Delta => "delta",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Phase {
+    Users,
+    Groups,
+    /// Both rounds read: scope changes, deletions, the new state.
+    Finishing,
+}
+
+impl Phase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Users => "users",
+            Self::Groups => "groups",
+            Self::Finishing => "finishing",
+        }
+    }
+}
+
+/// `last_sync_counts` (DESIGN.md 1.3).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    pub users_created: u64,
+    pub users_updated: u64,
+    pub users_deleted: u64,
+    pub groups_created: u64,
+    pub groups_updated: u64,
+    pub groups_deleted: u64,
+    pub members_added: u64,
+    pub members_removed: u64,
+}
+
+impl Counts {
+    pub fn as_pairs(&self) -> [(&'static str, u64); 8] {
+        [
+            ("users_created", self.users_created),
+            ("users_updated", self.users_updated),
+            ("users_deleted", self.users_deleted),
+            ("groups_created", self.groups_created),
+            ("groups_updated", self.groups_updated),
+            ("groups_deleted", self.groups_deleted),
+            ("members_added", self.members_added),
+            ("members_removed", self.members_removed),
+        ]
+    }
+}
+
+/// A round in progress, saved after every page: a run killed at any instant
+/// is resumed from here by the next one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    pub round_id: String,
+    pub mode: Mode,
+    pub phase: Phase,
+    /// The next page of the current phase; `None` = the phase's first request.
+    pub next_link: Option<String>,
+    /// Pages of the current phase done.
+    pub page: u32,
+    /// Page records written in this round (none: nothing to sweep or delete).
+    pub recorded_pages: u32,
+    /// Delta links of the phases already completed in this round.
+    pub users_delta_link: Option<String>,
+    pub groups_delta_link: Option<String>,
+    /// Membership changes touched the groups that define the scope.
+    pub scope_changed: bool,
+    pub counts: Counts,
+    pub started_at: DateTime<Utc>,
+}
+
+/// What the store keeps between runs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SyncState {
+    pub users_delta_link: Option<String>,
+    pub groups_delta_link: Option<String>,
+    /// The scope settings the delta links were built under.
+    pub scope_fingerprint: Option<String>,
+    pub checkpoint: Option<Checkpoint>,
+    /// Deletions are held back, waiting for the admin's approval.
+    pub holding_deletions: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupScope {
+    pub users: HashSet<String>,
+    pub groups: HashSet<String>,
+}
+
+/// What one page showed, by Entra id (memberships by AM ids, full rounds).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PageRecord {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub present: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub removed: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub memberships: Vec<String>,
+}
+
+impl PageRecord {
+    pub fn is_empty(&self) -> bool {
+        self.present.is_empty() && self.removed.is_empty() && self.memberships.is_empty()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunResult {
+    Ok,
+    Error,
+    Held,
+}
+
+impl RunResult {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::Error => "error",
+            Self::Held => "held",
+        }
+    }
+}
+
+/// The `ENTRA#STATUS` fields a run writes at its end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunStatus {
+    pub completed_at: Option<DateTime<Utc>>,
+    pub result: RunResult,
+    pub error: Option<String>,
+    pub mode: Mode,
+    pub counts: Counts,
+}

@@ -1,0 +1,323 @@
+//! Microsoft Graph v1.0 as GRAPH.md 0-4 describe it: bearer-token checks,
+//! error bodies, injected faults, `/domains`, single objects and
+//! `transitiveMembers`. Delta lives in `graph_delta.rs`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use super::directory::{DomainAuthentication, Group, ObjectKind, Tenant, User};
+use super::{EmulatorState, GraphFault};
+
+pub(crate) type Shared = Arc<Mutex<EmulatorState>>;
+
+pub fn routes() -> Router<Shared> {
+    Router::new()
+        .route("/v1.0/users/delta", get(super::graph_delta::users_delta))
+        .route("/v1.0/groups/delta", get(super::graph_delta::groups_delta))
+        .route("/v1.0/domains", get(domains))
+        .route("/v1.0/users/{id}", get(get_user))
+        .route("/v1.0/groups/{id}", get(get_group))
+        .route("/v1.0/groups/{id}/transitiveMembers", get(transitive_members))
+}
+
+/// Graph's error body (GRAPH.md 0.2).
+pub fn graph_error(status: StatusCode, code: &str, message: &str) -> Response {
+    let request_id = uuid::Uuid::new_v4().to_string();
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        axum::Json(json!({
+            "error": {
+                "code": code,
+                "message": message,
+                "innerError": {
+                    "date": chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S").to_string(),
+                    "request-id": request_id,
+                    "client-request-id": request_id,
+                }
+            }
+        })),
+    )
+        .into_response()
+}
+
+/// Checks the bearer token and consumes one injected fault, if any. Returns
+/// the tenant the token belongs to.
+pub(crate) fn authorise(state: &mut EmulatorState, headers: &HeaderMap) -> Result<String, Response> {
+    if let Some(fault) = state.graph_faults.pop_front() {
+        return Err(fault_response(&fault));
+    }
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let Some(grant) = token.and_then(|t| state.access_tokens.get(t)) else {
+        return Err(graph_error(
+            StatusCode::UNAUTHORIZED,
+            "InvalidAuthenticationToken",
+            "Access token is empty or invalid.",
+        ));
+    };
+    if grant.expires_at <= chrono::Utc::now() {
+        return Err(graph_error(
+            StatusCode::UNAUTHORIZED,
+            "InvalidAuthenticationToken",
+            "Lifetime validation failed, the token is expired.",
+        ));
+    }
+    Ok(grant.tenant_id.clone())
+}
+
+fn fault_response(fault: &GraphFault) -> Response {
+    match fault {
+        GraphFault::Throttle { retry_after } => {
+            let mut response = graph_error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "TooManyRequests",
+                "Too many requests from Identifier:app under category:throttle.aad.ags.appId.large. Please try again later.",
+            );
+            if let Some(after) = retry_after {
+                response
+                    .headers_mut()
+                    .insert("retry-after", after.parse().expect("a header value"));
+            }
+            response
+        }
+        GraphFault::Unavailable { status } => graph_error(
+            StatusCode::from_u16(*status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE),
+            "serviceNotAvailable",
+            "The service is temporarily unavailable. Please try again later.",
+        ),
+    }
+}
+
+pub(crate) fn tenant_mut<'a>(state: &'a mut EmulatorState, id: &str) -> &'a mut Tenant {
+    state.tenants.get_mut(id).expect("tokens are issued for existing tenants")
+}
+
+fn opt(value: &Option<String>) -> Value {
+    value.clone().map(Value::String).unwrap_or(Value::Null)
+}
+
+/// Every Graph property of a user the emulator knows.
+pub fn user_json(user: &User) -> Map<String, Value> {
+    let mut map = Map::new();
+    map.insert("id".into(), json!(user.id));
+    map.insert("userPrincipalName".into(), json!(user.user_principal_name));
+    map.insert("displayName".into(), opt(&user.display_name));
+    map.insert("givenName".into(), opt(&user.given_name));
+    map.insert("surname".into(), opt(&user.surname));
+    map.insert("mail".into(), opt(&user.mail));
+    map.insert("mobilePhone".into(), opt(&user.mobile_phone));
+    map.insert("jobTitle".into(), opt(&user.job_title));
+    map.insert("department".into(), opt(&user.department));
+    map.insert("accountEnabled".into(), json!(user.account_enabled));
+    map
+}
+
+pub fn group_json(group: &Group) -> Map<String, Value> {
+    let mut map = Map::new();
+    map.insert("id".into(), json!(group.id));
+    map.insert("displayName".into(), json!(group.display_name));
+    map.insert("description".into(), opt(&group.description));
+    map.insert("mailNickname".into(), json!(group.mail_nickname));
+    map.insert("securityEnabled".into(), json!(group.security_enabled));
+    map.insert("mailEnabled".into(), json!(group.mail_enabled));
+    map
+}
+
+/// Keeps `id` and the selected properties (all of them without `$select`).
+pub fn project(mut object: Map<String, Value>, select: Option<&[String]>) -> Map<String, Value> {
+    if let Some(select) = select {
+        object.retain(|k, _| k == "id" || select.iter().any(|s| s.eq_ignore_ascii_case(k)));
+    }
+    object
+}
+
+pub fn parse_select(raw: Option<&String>) -> Option<Vec<String>> {
+    raw.map(|s| s.split(',').map(|p| p.trim().to_owned()).filter(|p| !p.is_empty()).collect())
+}
+
+/// Opaque page tokens: base64url JSON, as a client must never read them.
+pub fn encode_token<T: Serialize>(token: &T) -> String {
+    URL_SAFE_NO_PAD.encode(serde_json::to_vec(token).expect("tokens serialise"))
+}
+
+pub fn decode_token<T: for<'de> Deserialize<'de>>(raw: &str) -> Option<T> {
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(raw).ok()?).ok()
+}
+
+async fn domains(State(shared): State<Shared>, headers: HeaderMap) -> Response {
+    let mut state = shared.lock().unwrap();
+    let tenant_id = match authorise(&mut state, &headers) {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    let tenant = tenant_mut(&mut state, &tenant_id);
+    let value: Vec<Value> = tenant
+        .domains
+        .iter()
+        .map(|d| {
+            json!({
+                "id": d.name,
+                "authenticationType": match d.authentication {
+                    DomainAuthentication::Managed => "Managed",
+                    DomainAuthentication::Federated => "Federated",
+                },
+                "isVerified": d.is_verified,
+                "isDefault": d.is_default,
+                "isInitial": d.name.ends_with(".onmicrosoft.com"),
+                "isRoot": true,
+                "isAdminManaged": true,
+                "supportedServices": ["Email"],
+            })
+        })
+        .collect();
+    axum::Json(json!({
+        "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#domains",
+        "value": value,
+    }))
+    .into_response()
+}
+
+fn not_found(id: &str) -> Response {
+    graph_error(
+        StatusCode::NOT_FOUND,
+        "Request_ResourceNotFound",
+        &format!("Resource '{id}' does not exist or one of its queried reference-property objects are not present."),
+    )
+}
+
+async fn get_user(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let mut state = shared.lock().unwrap();
+    let tenant_id = match authorise(&mut state, &headers) {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    let tenant = tenant_mut(&mut state, &tenant_id);
+    let user = tenant
+        .users
+        .get(&id)
+        .filter(|u| !u.deleted)
+        .or_else(|| tenant.user_by_upn(&id));
+    match user {
+        Some(user) => {
+            let select = parse_select(q.get("$select"));
+            axum::Json(Value::Object(project(user_json(user), select.as_deref()))).into_response()
+        }
+        None => not_found(&id),
+    }
+}
+
+async fn get_group(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let mut state = shared.lock().unwrap();
+    let tenant_id = match authorise(&mut state, &headers) {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    let tenant = tenant_mut(&mut state, &tenant_id);
+    match tenant.groups.get(&id) {
+        Some(group) => {
+            let select = parse_select(q.get("$select"));
+            axum::Json(Value::Object(project(group_json(group), select.as_deref()))).into_response()
+        }
+        None => not_found(&id),
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct MembersCursor {
+    group: String,
+    offset: usize,
+}
+
+/// Every user and group below `group_id`, nested groups followed, each once.
+pub fn transitive_member_ids(tenant: &Tenant, group_id: &str) -> Vec<(String, ObjectKind)> {
+    let mut out: Vec<(String, ObjectKind)> = Vec::new();
+    let mut queue = vec![group_id.to_owned()];
+    let mut visited = vec![group_id.to_owned()];
+    while let Some(current) = queue.pop() {
+        let Some(group) = tenant.groups.get(&current) else { continue };
+        for member in &group.members {
+            if out.iter().any(|(m, _)| m == member) {
+                continue;
+            }
+            if tenant.groups.contains_key(member) {
+                out.push((member.clone(), ObjectKind::Group));
+                if !visited.contains(member) {
+                    visited.push(member.clone());
+                    queue.push(member.clone());
+                }
+            } else if tenant.users.get(member).is_some_and(|u| !u.deleted) {
+                out.push((member.clone(), ObjectKind::User));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+async fn transitive_members(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let mut state = shared.lock().unwrap();
+    let base = state.issuer_base.clone();
+    let page_size = state.knobs.page_size();
+    let tenant_id = match authorise(&mut state, &headers) {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    let tenant = tenant_mut(&mut state, &tenant_id);
+    if !tenant.groups.contains_key(&id) {
+        return not_found(&id);
+    }
+    let offset = q
+        .get("$skiptoken")
+        .and_then(|t| decode_token::<MembersCursor>(t))
+        .filter(|c| c.group == id)
+        .map_or(0, |c| c.offset);
+    let members = transitive_member_ids(tenant, &id);
+    let page: Vec<Value> = members
+        .iter()
+        .skip(offset)
+        .take(page_size)
+        .map(|(member, kind)| {
+            json!({
+                "@odata.type": match kind { ObjectKind::User => "#microsoft.graph.user", ObjectKind::Group => "#microsoft.graph.group" },
+                "id": member,
+            })
+        })
+        .collect();
+    let mut body = json!({
+        "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#directoryObjects",
+        "value": page,
+    });
+    if offset + page_size < members.len() {
+        let token = encode_token(&MembersCursor { group: id.clone(), offset: offset + page_size });
+        body["@odata.nextLink"] = json!(format!("{base}/v1.0/groups/{id}/transitiveMembers?$skiptoken={token}"));
+    }
+    axum::Json(body).into_response()
+}
