@@ -120,7 +120,7 @@ impl<D: DirectoryStore, S: SyncStateStore, E: EntraDirectory> ImportRun<'_, D, S
         };
         let fingerprint = scope::fingerprint(self.config);
         let mut checkpoint = match state.checkpoint.take() {
-            Some(checkpoint) if state.scope_fingerprint.as_deref() == Some(&fingerprint) => {
+            Some(checkpoint) if checkpoint.scope_fingerprint == fingerprint => {
                 tracing::info!(
                     tenant_id = %tenant,
                     round_id = %checkpoint.round_id,
@@ -131,7 +131,7 @@ impl<D: DirectoryStore, S: SyncStateStore, E: EntraDirectory> ImportRun<'_, D, S
                 );
                 checkpoint
             }
-            _ => self.new_round(self.initial_mode(&state, &fingerprint), now),
+            _ => self.new_round(self.initial_mode(&state, &fingerprint), &fingerprint, now),
         };
 
         let mut restarted = false;
@@ -143,7 +143,7 @@ impl<D: DirectoryStore, S: SyncStateStore, E: EntraDirectory> ImportRun<'_, D, S
                     restarted = true;
                     state.users_delta_link = None;
                     state.groups_delta_link = None;
-                    checkpoint = self.new_round(Mode::Full, Utc::now());
+                    checkpoint = self.new_round(Mode::Full, &fingerprint, Utc::now());
                 }
                 Err(Interruption::Graph(GraphError::Rejected { status, code, .. }))
                     if !restarted && checkpoint.next_link.is_some() =>
@@ -151,7 +151,7 @@ impl<D: DirectoryStore, S: SyncStateStore, E: EntraDirectory> ImportRun<'_, D, S
                     // A page link that stopped working: restart the round.
                     tracing::warn!(tenant_id = %tenant, status, code = %code, "a page link was refused; restarting the round");
                     restarted = true;
-                    checkpoint = self.new_round(checkpoint.mode, Utc::now());
+                    checkpoint = self.new_round(checkpoint.mode, &fingerprint, Utc::now());
                 }
                 Err(Interruption::Graph(GraphError::Token(TokenError::ReauthorisationRequired(reason)))) => {
                     return self.reauthorisation_required(&reason, &checkpoint).await;
@@ -228,8 +228,9 @@ impl<D: DirectoryStore, S: SyncStateStore, E: EntraDirectory> ImportRun<'_, D, S
         }
     }
 
-    fn new_round(&self, mode: Mode, now: DateTime<Utc>) -> Checkpoint {
+    fn new_round(&self, mode: Mode, fingerprint: &str, now: DateTime<Utc>) -> Checkpoint {
         Checkpoint {
+            scope_fingerprint: fingerprint.to_owned(),
             round_id: format!("{}-{}", now.format("%Y%m%dT%H%M%S"), &self.run_id[..8.min(self.run_id.len())]),
             mode,
             phase: Phase::Users,

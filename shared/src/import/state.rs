@@ -76,6 +76,8 @@ impl Counts {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Checkpoint {
     pub round_id: String,
+    /// The scope settings the round reads under (see `scope::fingerprint`).
+    pub scope_fingerprint: String,
     pub mode: Mode,
     pub phase: Phase,
     /// The next page of the current phase; `None` = the phase's first request.
