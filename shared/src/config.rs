@@ -124,6 +124,40 @@ impl EntraAppConfig {
     }
 }
 
+/// Everything `sync-worker` needs (export-stream and verify-password too).
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    pub common: CommonConfig,
+    pub app: EntraAppConfig,
+}
+
+impl WorkerConfig {
+    pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
+        Ok(Self {
+            common: CommonConfig::from_env(env)?,
+            app: EntraAppConfig::from_env(env)?,
+        })
+    }
+}
+
+/// Everything `sync-scheduler` needs.
+#[derive(Debug, Clone)]
+pub struct SchedulerConfig {
+    pub common: CommonConfig,
+    pub sync_queue_url: String,
+}
+
+impl SchedulerConfig {
+    pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
+        let sync_queue_url = required(env, "SYNC_QUEUE_URL")?;
+        parse_url("SYNC_QUEUE_URL", &sync_queue_url)?;
+        Ok(Self {
+            common: CommonConfig::from_env(env)?,
+            sync_queue_url,
+        })
+    }
+}
+
 /// Everything `oauth-callback` needs.
 #[derive(Debug, Clone)]
 pub struct OAuthCallbackConfig {
@@ -216,6 +250,30 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn the_scheduler_needs_a_queue_url_and_the_worker_the_app() {
+        let err = SchedulerConfig::from_env(&env(FULL)).unwrap_err();
+        assert_eq!(err, ConfigError::Missing("SYNC_QUEUE_URL"));
+        let mut pairs = FULL.to_vec();
+        pairs.push(("SYNC_QUEUE_URL", "queue"));
+        assert!(matches!(
+            SchedulerConfig::from_env(&env(&pairs)).unwrap_err(),
+            ConfigError::Malformed {
+                name: "SYNC_QUEUE_URL",
+                ..
+            }
+        ));
+        let worker: Vec<_> = FULL
+            .iter()
+            .copied()
+            .filter(|(k, _)| *k != "ENTRA_CLIENT_SECRET_ARN")
+            .collect();
+        assert_eq!(
+            WorkerConfig::from_env(&env(&worker)).unwrap_err(),
+            ConfigError::Missing("ENTRA_CLIENT_SECRET_ARN")
+        );
     }
 
     #[test]

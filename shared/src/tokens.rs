@@ -77,7 +77,10 @@ impl<G: GrantStore> TokenProvider<G> {
 
     /// The token source for one tenant.
     pub fn for_tenant(&self, tenant: &TenantId) -> TenantTokens<'_, G> {
-        TenantTokens { provider: self, tenant: tenant.clone() }
+        TenantTokens {
+            provider: self,
+            tenant: tenant.clone(),
+        }
     }
 
     /// Forgets a tenant's cached tokens (after its grant was refused).
@@ -85,7 +88,11 @@ impl<G: GrantStore> TokenProvider<G> {
         self.cache.lock().expect("token cache").remove(tenant);
     }
 
-    async fn access_token(&self, tenant: &TenantId, force_refresh: bool) -> Result<SecretString, TokenError> {
+    async fn access_token(
+        &self,
+        tenant: &TenantId,
+        force_refresh: bool,
+    ) -> Result<SecretString, TokenError> {
         let cached = {
             let cache = self.cache.lock().expect("token cache");
             cache.get(tenant).map(|c| {
@@ -105,7 +112,9 @@ impl<G: GrantStore> TokenProvider<G> {
             return Ok(token.clone());
         }
         let (refresh_token, stored_at, entra_tenant_id) = match cached {
-            Some((_, _, refresh_token, stored_at, entra_tenant_id)) => (refresh_token, stored_at, entra_tenant_id),
+            Some((_, _, refresh_token, stored_at, entra_tenant_id)) => {
+                (refresh_token, stored_at, entra_tenant_id)
+            }
             None => {
                 let grant = self
                     .grants
@@ -136,7 +145,11 @@ impl<G: GrantStore> TokenProvider<G> {
         let now = Utc::now();
         let (newest, stored_at) = match grant.refresh_token {
             Some(rotated) if now - stored_at >= ROTATION_WRITE_INTERVAL => {
-                match self.grants.store_rotated_refresh_token(tenant, &rotated, now).await {
+                match self
+                    .grants
+                    .store_rotated_refresh_token(tenant, &rotated, now)
+                    .await
+                {
                     Ok(()) => (rotated, now),
                     Err(err) => {
                         // The stored token still works; try again next time.
@@ -171,6 +184,8 @@ pub struct TenantTokens<'a, G> {
 
 impl<G: GrantStore> AccessTokenSource for TenantTokens<'_, G> {
     async fn access_token(&self, force_refresh: bool) -> Result<SecretString, TokenError> {
-        self.provider.access_token(&self.tenant, force_refresh).await
+        self.provider
+            .access_token(&self.tenant, force_refresh)
+            .await
     }
 }

@@ -113,19 +113,26 @@ impl LocalAws {
         ));
         if let Some(indexes) = p.get("GlobalSecondaryIndexes").and_then(Yaml::as_sequence) {
             for index in indexes {
+                let projection = index.get("Projection");
+                let mut projection_builder =
+                    Projection::builder().projection_type(ProjectionType::from(
+                        projection
+                            .and_then(|p| p.get("ProjectionType"))
+                            .and_then(Yaml::as_str)
+                            .unwrap_or("ALL"),
+                    ));
+                for attribute in projection
+                    .and_then(|p| p.get("NonKeyAttributes"))
+                    .and_then(Yaml::as_sequence)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Yaml::as_str)
+                {
+                    projection_builder = projection_builder.non_key_attributes(attribute);
+                }
                 let mut gsi = GlobalSecondaryIndex::builder()
                     .index_name(text(index, "IndexName")?)
-                    .projection(
-                        Projection::builder()
-                            .projection_type(ProjectionType::from(
-                                index
-                                    .get("Projection")
-                                    .and_then(|p| p.get("ProjectionType"))
-                                    .and_then(Yaml::as_str)
-                                    .unwrap_or("ALL"),
-                            ))
-                            .build(),
-                    );
+                    .projection(projection_builder.build());
                 for key in key_schema(index)? {
                     gsi = gsi.key_schema(key);
                 }

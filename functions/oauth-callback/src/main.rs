@@ -34,7 +34,7 @@ async fn main() -> Result<(), Error> {
                 identity::http_client(),
                 config.common.login_base_url.clone(),
                 config.app.client_id.clone(),
-                config.redirect_uri.clone(),
+                Some(config.redirect_uri.clone()),
             ),
             AppClientSecret::new(secrets, config.app.client_secret_arn.clone()),
         ),

@@ -1,6 +1,7 @@
 //! The Microsoft Graph client: one `reqwest::Client`, an injectable base
 //! URL, the retry policy, and the access-token refresh on 401.
 
+pub mod directory;
 pub mod model;
 pub mod retry;
 
@@ -49,7 +50,11 @@ pub enum GraphError {
     #[error("Graph has no such object")]
     NotFound,
     #[error("Graph refused the request: {status} {code}: {message}")]
-    Rejected { status: u16, code: String, message: String },
+    Rejected {
+        status: u16,
+        code: String,
+        message: String,
+    },
     #[error("Graph's answer is malformed: {0}")]
     Malformed(String),
     #[error(transparent)]
@@ -115,7 +120,10 @@ impl GraphClient {
         url: &str,
         deadline: Option<Instant>,
     ) -> Result<Value, GraphError> {
-        Ok(self.send(tokens, Method::GET, url, None, deadline).await?.body)
+        Ok(self
+            .send(tokens, Method::GET, url, None, deadline)
+            .await?
+            .body)
     }
 
     /// Sends one request with the retry policy. Links Graph returns are
@@ -169,7 +177,10 @@ impl GraphClient {
                         if json.is_null() && !text.trim().is_empty() {
                             return Err(GraphError::Malformed("the body is not JSON".into()));
                         }
-                        return Ok(GraphResponse { status: status.as_u16(), body: json });
+                        return Ok(GraphResponse {
+                            status: status.as_u16(),
+                            body: json,
+                        });
                     }
                     let (code, message) = error_code(&json);
                     match status {
@@ -181,31 +192,47 @@ impl GraphClient {
                             continue;
                         }
                         StatusCode::UNAUTHORIZED => return Err(GraphError::Unauthorized),
-                        StatusCode::GONE => return Err(GraphError::SyncStateGone(format!("410 {code}"))),
+                        StatusCode::GONE => {
+                            return Err(GraphError::SyncStateGone(format!("410 {code}")));
+                        }
                         StatusCode::NOT_FOUND => return Err(GraphError::NotFound),
                         StatusCode::TOO_MANY_REQUESTS
                         | StatusCode::INTERNAL_SERVER_ERROR
                         | StatusCode::BAD_GATEWAY
                         | StatusCode::SERVICE_UNAVAILABLE
-                        | StatusCode::GATEWAY_TIMEOUT => (retry_after, format!("{} {code}", status.as_u16())),
+                        | StatusCode::GATEWAY_TIMEOUT => {
+                            (retry_after, format!("{} {code}", status.as_u16()))
+                        }
                         _ if code.eq_ignore_ascii_case("syncStateNotFound")
                             || code.eq_ignore_ascii_case("resyncRequired") =>
                         {
-                            return Err(GraphError::SyncStateGone(format!("{} {code}", status.as_u16())));
+                            return Err(GraphError::SyncStateGone(format!(
+                                "{} {code}",
+                                status.as_u16()
+                            )));
                         }
                         _ => {
-                            return Err(GraphError::Rejected { status: status.as_u16(), code, message });
+                            return Err(GraphError::Rejected {
+                                status: status.as_u16(),
+                                code,
+                                message,
+                            });
                         }
                     }
                 }
                 Err(err) if err.is_timeout() => (None, "timed out".to_owned()),
                 Err(err) if err.is_connect() => (None, "connection failed".to_owned()),
-                Err(err) if err.is_request() || err.is_body() => (None, "connection reset".to_owned()),
+                Err(err) if err.is_request() || err.is_body() => {
+                    (None, "connection reset".to_owned())
+                }
                 Err(_) => (None, "request failed".to_owned()),
             };
             let delay = self.policy.delay(attempt, retry_after);
             if !self.policy.allows(attempt, delay, deadline) {
-                return Err(GraphError::Exhausted { attempts: attempt, last: reason });
+                return Err(GraphError::Exhausted {
+                    attempts: attempt,
+                    last: reason,
+                });
             }
             tracing::debug!(attempt, delay_ms = delay.as_millis() as u64, reason = %reason, "retrying a Graph request");
             tokio::time::sleep(delay).await;

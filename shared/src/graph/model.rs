@@ -51,7 +51,10 @@ pub struct MemberChange {
 pub enum DeltaItem<T> {
     Upsert(T),
     /// `@removed`; `permanent` when the reason is `deleted`.
-    Removed { id: String, permanent: bool },
+    Removed {
+        id: String,
+        permanent: bool,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,17 +122,22 @@ fn page_parts(page: &Value) -> Result<(&Vec<Value>, Continuation), GraphError> {
     let delta = page.get("@odata.deltaLink").and_then(Value::as_str);
     let continuation = match (next, delta) {
         (Some(next), None) => Continuation::Next(next.to_owned()),
-        (None, Some(delta)) => Continuation::Done { delta_link: delta.to_owned() },
-        (Some(_), Some(_)) => return Err(malformed("the page has both a nextLink and a deltaLink")),
+        (None, Some(delta)) => Continuation::Done {
+            delta_link: delta.to_owned(),
+        },
+        (Some(_), Some(_)) => {
+            return Err(malformed("the page has both a nextLink and a deltaLink"));
+        }
         (None, None) => return Err(malformed("the page has neither a nextLink nor a deltaLink")),
     };
     Ok((value, continuation))
 }
 
 fn objects(value: &[Value]) -> impl Iterator<Item = Result<&Map<String, Value>, GraphError>> {
-    value
-        .iter()
-        .map(|v| v.as_object().ok_or_else(|| malformed("an item is not an object")))
+    value.iter().map(|v| {
+        v.as_object()
+            .ok_or_else(|| malformed("an item is not an object"))
+    })
 }
 
 impl EntraUser {
@@ -142,7 +150,11 @@ impl EntraUser {
         let account_enabled = match item.get("accountEnabled") {
             Some(Value::Bool(b)) => *b,
             None | Some(Value::Null) => true,
-            Some(_) => return Err(malformed(format!("user {id}: accountEnabled is not a boolean"))),
+            Some(_) => {
+                return Err(malformed(format!(
+                    "user {id}: accountEnabled is not a boolean"
+                )));
+            }
         };
         Ok(Self {
             user_principal_name,
@@ -172,12 +184,18 @@ pub fn parse_user_page(page: &Value) -> Result<DeltaPage<EntraUser>, GraphError>
         .map(|item| {
             let item = item?;
             Ok(match removed(item)? {
-                Some(permanent) => DeltaItem::Removed { id: id_of(item)?, permanent },
+                Some(permanent) => DeltaItem::Removed {
+                    id: id_of(item)?,
+                    permanent,
+                },
                 None => DeltaItem::Upsert(EntraUser::parse(item)?),
             })
         })
         .collect::<Result<_, GraphError>>()?;
-    Ok(DeltaPage { items, continuation })
+    Ok(DeltaPage {
+        items,
+        continuation,
+    })
 }
 
 fn member_kind(odata_type: Option<&str>) -> MemberKind {
@@ -202,7 +220,9 @@ pub fn parse_group_page(page: &Value) -> Result<DeltaPage<GroupDelta>, GraphErro
                 Some(Value::Array(entries)) => entries
                     .iter()
                     .map(|m| {
-                        let m = m.as_object().ok_or_else(|| malformed(format!("group {id}: a member is not an object")))?;
+                        let m = m.as_object().ok_or_else(|| {
+                            malformed(format!("group {id}: a member is not an object"))
+                        })?;
                         Ok(MemberChange {
                             member_id: id_of(m)?,
                             kind: member_kind(m.get("@odata.type").and_then(Value::as_str)),
@@ -210,7 +230,11 @@ pub fn parse_group_page(page: &Value) -> Result<DeltaPage<GroupDelta>, GraphErro
                         })
                     })
                     .collect::<Result<_, GraphError>>()?,
-                Some(_) => return Err(malformed(format!("group {id}: members@delta is not a list"))),
+                Some(_) => {
+                    return Err(malformed(format!(
+                        "group {id}: members@delta is not a list"
+                    )));
+                }
             };
             // An item with only its id carries membership changes alone.
             let group = match string(item, "displayName")? {
@@ -224,7 +248,10 @@ pub fn parse_group_page(page: &Value) -> Result<DeltaPage<GroupDelta>, GraphErro
             Ok(DeltaItem::Upsert(GroupDelta { id, group, members }))
         })
         .collect::<Result<_, GraphError>>()?;
-    Ok(DeltaPage { items, continuation })
+    Ok(DeltaPage {
+        items,
+        continuation,
+    })
 }
 
 pub fn parse_domains(body: &Value) -> Result<Vec<DomainInfo>, GraphError> {
@@ -238,14 +265,19 @@ pub fn parse_domains(body: &Value) -> Result<Vec<DomainInfo>, GraphError> {
             Ok(DomainInfo {
                 name: id_of(d)?.to_ascii_lowercase(),
                 federated: d.get("authenticationType").and_then(Value::as_str) == Some("Federated"),
-                verified: d.get("isVerified").and_then(Value::as_bool).unwrap_or(false),
+                verified: d
+                    .get("isVerified")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false),
             })
         })
         .collect()
 }
 
 /// A page of `transitiveMembers`: (id, kind) and the next link.
-pub fn parse_members_page(body: &Value) -> Result<(Vec<(String, MemberKind)>, Option<String>), GraphError> {
+pub fn parse_members_page(
+    body: &Value,
+) -> Result<(Vec<(String, MemberKind)>, Option<String>), GraphError> {
     let value = body
         .get("value")
         .and_then(Value::as_array)
@@ -253,10 +285,16 @@ pub fn parse_members_page(body: &Value) -> Result<(Vec<(String, MemberKind)>, Op
     let members = objects(value)
         .map(|m| {
             let m = m?;
-            Ok((id_of(m)?, member_kind(m.get("@odata.type").and_then(Value::as_str))))
+            Ok((
+                id_of(m)?,
+                member_kind(m.get("@odata.type").and_then(Value::as_str)),
+            ))
         })
         .collect::<Result<_, GraphError>>()?;
-    let next = body.get("@odata.nextLink").and_then(Value::as_str).map(str::to_owned);
+    let next = body
+        .get("@odata.nextLink")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
     Ok((members, next))
 }
 
@@ -276,12 +314,31 @@ mod tests {
             ]
         }))
         .unwrap();
-        assert_eq!(page.continuation, Continuation::Done { delta_link: "https://graph/users/delta?$deltatoken=x".into() });
-        let DeltaItem::Upsert(user) = &page.items[0] else { panic!() };
+        assert_eq!(
+            page.continuation,
+            Continuation::Done {
+                delta_link: "https://graph/users/delta?$deltatoken=x".into()
+            }
+        );
+        let DeltaItem::Upsert(user) = &page.items[0] else {
+            panic!()
+        };
         assert_eq!(user.domain().as_deref(), Some("contoso.com"));
         assert!(!user.account_enabled && user.mail.is_none());
-        assert_eq!(page.items[1], DeltaItem::Removed { id: "u2".into(), permanent: false });
-        assert_eq!(page.items[2], DeltaItem::Removed { id: "u3".into(), permanent: true });
+        assert_eq!(
+            page.items[1],
+            DeltaItem::Removed {
+                id: "u2".into(),
+                permanent: false
+            }
+        );
+        assert_eq!(
+            page.items[2],
+            DeltaItem::Removed {
+                id: "u3".into(),
+                permanent: true
+            }
+        );
     }
 
     #[test]
@@ -295,9 +352,18 @@ mod tests {
             ]}]
         }))
         .unwrap();
-        let DeltaItem::Upsert(group) = &page.items[0] else { panic!() };
+        let DeltaItem::Upsert(group) = &page.items[0] else {
+            panic!()
+        };
         assert!(group.group.is_none());
-        assert_eq!(group.members[1], MemberChange { member_id: "g2".into(), kind: MemberKind::Group, removed: true });
+        assert_eq!(
+            group.members[1],
+            MemberChange {
+                member_id: "g2".into(),
+                kind: MemberKind::Group,
+                removed: true
+            }
+        );
         assert_eq!(group.members[2].kind, MemberKind::Other);
     }
 
@@ -306,10 +372,22 @@ mod tests {
         let cases = [
             (json!({"value": []}), "neither"),
             (json!({"@odata.deltaLink": "d"}), "no `value`"),
-            (json!({"@odata.deltaLink": "d", "@odata.nextLink": "n", "value": []}), "both"),
-            (json!({"@odata.deltaLink": "d", "value": [{"displayName": "x"}]}), "no `id`"),
-            (json!({"@odata.deltaLink": "d", "value": [{"id": "u1"}]}), "userPrincipalName"),
-            (json!({"@odata.deltaLink": "d", "value": [{"id": "u1", "@removed": {"reason": "moved"}}]}), "reason"),
+            (
+                json!({"@odata.deltaLink": "d", "@odata.nextLink": "n", "value": []}),
+                "both",
+            ),
+            (
+                json!({"@odata.deltaLink": "d", "value": [{"displayName": "x"}]}),
+                "no `id`",
+            ),
+            (
+                json!({"@odata.deltaLink": "d", "value": [{"id": "u1"}]}),
+                "userPrincipalName",
+            ),
+            (
+                json!({"@odata.deltaLink": "d", "value": [{"id": "u1", "@removed": {"reason": "moved"}}]}),
+                "reason",
+            ),
         ];
         for (page, expected) in cases {
             let err = parse_user_page(&page).unwrap_err().to_string();

@@ -59,7 +59,10 @@ mod tests {
 
     #[test]
     fn retry_after_is_read_as_fractional_seconds() {
-        assert_eq!(parse_retry_after("2.128"), Some(Duration::from_millis(2128)));
+        assert_eq!(
+            parse_retry_after("2.128"),
+            Some(Duration::from_millis(2128))
+        );
         assert_eq!(parse_retry_after("0"), Some(Duration::ZERO));
         assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
         assert_eq!(parse_retry_after("-1"), None);
@@ -71,7 +74,10 @@ mod tests {
         assert!(policy.delay(1, None) <= Duration::from_millis(500));
         assert!(policy.delay(4, None) >= Duration::from_secs(2));
         assert!(policy.delay(30, None) <= Duration::from_secs(60));
-        assert_eq!(policy.delay(1, Some(Duration::from_secs(3))), Duration::from_secs(3));
+        assert_eq!(
+            policy.delay(1, Some(Duration::from_secs(3))),
+            Duration::from_secs(3)
+        );
     }
 
     #[test]

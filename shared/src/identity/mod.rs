@@ -149,7 +149,8 @@ pub struct IdentityClient {
     http: reqwest::Client,
     login_base_url: Url,
     client_id: String,
-    redirect_uri: Url,
+    /// Only the authorization-code flow needs it.
+    redirect_uri: Option<Url>,
 }
 
 impl IdentityClient {
@@ -158,7 +159,7 @@ impl IdentityClient {
         http: reqwest::Client,
         login_base_url: Url,
         client_id: String,
-        redirect_uri: Url,
+        redirect_uri: Option<Url>,
     ) -> Self {
         Self {
             http,
@@ -193,8 +194,10 @@ impl IdentityClient {
         let mut client = oauth2::Client::new(ClientId::new(self.client_id.clone()))
             .set_auth_uri(AuthUrl::new(self.endpoint(authority, "authorize")).map_err(bad)?)
             .set_token_uri(TokenUrl::new(self.endpoint(authority, "token")).map_err(bad)?)
-            .set_redirect_uri(RedirectUrl::from_url(self.redirect_uri.clone()))
             .set_auth_type(AuthType::RequestBody);
+        if let Some(redirect_uri) = &self.redirect_uri {
+            client = client.set_redirect_uri(RedirectUrl::from_url(redirect_uri.clone()));
+        }
         if let Some(secret) = client_secret {
             client = client.set_client_secret(ClientSecret::new(secret.expose_secret().to_owned()));
         }
@@ -332,7 +335,7 @@ mod tests {
             http_client(),
             Url::parse("https://login.microsoftonline.com").unwrap(),
             "app-id".into(),
-            Url::parse("https://am.example.com/entra/callback").unwrap(),
+            Some(Url::parse("https://am.example.com/entra/callback").unwrap()),
         )
     }
 

@@ -8,7 +8,10 @@ use chrono::Utc;
 
 use super::records::{DirectoryWrite, MembershipKey, Source};
 use super::state::{Checkpoint, Mode, PageRecord, Phase, RunResult, RunStatus, SyncState};
-use super::{DirectoryStore, EntraDirectory, HeldDeletions, ImportRun, Interruption, ObjectKind, SyncStateStore};
+use super::{
+    DirectoryStore, EntraDirectory, HeldDeletions, ImportRun, Interruption, ObjectKind,
+    SyncStateStore,
+};
 use crate::graph::GraphError;
 use crate::graph::model::{Continuation, DeltaItem, DeltaPage};
 
@@ -52,7 +55,8 @@ impl<D: DirectoryStore, S: SyncStateStore, E: EntraDirectory> ImportRun<'_, D, S
             let after = self.compute_group_scope().await?;
             self.state.save_group_scope(&tenant, &after).await?;
             if self.config.import_users {
-                let entering: Vec<String> = after.users.difference(&before.users).cloned().collect();
+                let entering: Vec<String> =
+                    after.users.difference(&before.users).cloned().collect();
                 extra_removals.extend(before.users.difference(&after.users).cloned());
                 let mut items = Vec::new();
                 for id in &entering {
@@ -63,12 +67,21 @@ impl<D: DirectoryStore, S: SyncStateStore, E: EntraDirectory> ImportRun<'_, D, S
                     }
                 }
                 if !items.is_empty() {
-                    let page = DeltaPage { items, continuation: Continuation::Done { delta_link: String::new() } };
-                    let scope = super::scope::Scope { domains: &self.config.domains, groups: Some(&after) };
+                    let page = DeltaPage {
+                        items,
+                        continuation: Continuation::Done {
+                            delta_link: String::new(),
+                        },
+                    };
+                    let scope = super::scope::Scope {
+                        domains: &self.config.domains,
+                        groups: Some(&after),
+                    };
                     let mut domains = None;
                     checkpoint.page = u32::MAX;
                     let phase_page = std::mem::replace(&mut checkpoint.phase, Phase::Users);
-                    self.apply_users_page(&page, &scope, &mut domains, &mut checkpoint).await?;
+                    self.apply_users_page(&page, &scope, &mut domains, &mut checkpoint)
+                        .await?;
                     checkpoint.phase = phase_page;
                 }
             }
@@ -79,8 +92,12 @@ impl<D: DirectoryStore, S: SyncStateStore, E: EntraDirectory> ImportRun<'_, D, S
 
         let (user_records, group_records) = if checkpoint.recorded_pages > 0 {
             (
-                self.state.page_records(&tenant, &checkpoint.round_id, Phase::Users).await?,
-                self.state.page_records(&tenant, &checkpoint.round_id, Phase::Groups).await?,
+                self.state
+                    .page_records(&tenant, &checkpoint.round_id, Phase::Users)
+                    .await?,
+                self.state
+                    .page_records(&tenant, &checkpoint.round_id, Phase::Groups)
+                    .await?,
             )
         } else {
             (Vec::new(), Vec::new())
@@ -90,10 +107,20 @@ impl<D: DirectoryStore, S: SyncStateStore, E: EntraDirectory> ImportRun<'_, D, S
 
         let mut imported_users: Option<Vec<String>> = None;
         let mut imported_groups: Option<Vec<String>> = None;
-        let mut candidates = Deletions { users: Vec::new(), groups: Vec::new() };
+        let mut candidates = Deletions {
+            users: Vec::new(),
+            groups: Vec::new(),
+        };
         if full && self.config.import_users {
-            let imported = self.directory.imported_ids(&tenant, ObjectKind::User).await?;
-            candidates.users = imported.iter().filter(|id| user_states.get(*id) != Some(&true)).cloned().collect();
+            let imported = self
+                .directory
+                .imported_ids(&tenant, ObjectKind::User)
+                .await?;
+            candidates.users = imported
+                .iter()
+                .filter(|id| user_states.get(*id) != Some(&true))
+                .cloned()
+                .collect();
             imported_users = Some(imported);
         } else {
             let gone: Vec<String> = user_states
@@ -105,8 +132,15 @@ impl<D: DirectoryStore, S: SyncStateStore, E: EntraDirectory> ImportRun<'_, D, S
             candidates.users = self.imported_among(ObjectKind::User, gone).await?;
         }
         if full && self.config.import_groups {
-            let imported = self.directory.imported_ids(&tenant, ObjectKind::Group).await?;
-            candidates.groups = imported.iter().filter(|id| group_states.get(*id) != Some(&true)).cloned().collect();
+            let imported = self
+                .directory
+                .imported_ids(&tenant, ObjectKind::Group)
+                .await?;
+            candidates.groups = imported
+                .iter()
+                .filter(|id| group_states.get(*id) != Some(&true))
+                .cloned()
+                .collect();
             imported_groups = Some(imported);
         } else {
             let gone: Vec<String> = group_states
@@ -129,7 +163,10 @@ impl<D: DirectoryStore, S: SyncStateStore, E: EntraDirectory> ImportRun<'_, D, S
         held.users.retain(|id| user_states.get(id) != Some(&true));
         held.groups.retain(|id| group_states.get(id) != Some(&true));
         let approved = self.config.approve_held_deletions && !held.is_empty();
-        let mut approved_deletions = Deletions { users: Vec::new(), groups: Vec::new() };
+        let mut approved_deletions = Deletions {
+            users: Vec::new(),
+            groups: Vec::new(),
+        };
         if approved {
             approved_deletions.users = std::mem::take(&mut held.users);
             approved_deletions.groups = std::mem::take(&mut held.groups);
@@ -137,10 +174,26 @@ impl<D: DirectoryStore, S: SyncStateStore, E: EntraDirectory> ImportRun<'_, D, S
         }
 
         let mut hold_reasons = Vec::new();
-        if let Some(reason) = self.hold_if_too_many("user", &mut candidates.users, &mut held.users, imported_users).await? {
+        if let Some(reason) = self
+            .hold_if_too_many(
+                "user",
+                &mut candidates.users,
+                &mut held.users,
+                imported_users,
+            )
+            .await?
+        {
             hold_reasons.push(reason);
         }
-        if let Some(reason) = self.hold_if_too_many("group", &mut candidates.groups, &mut held.groups, imported_groups).await? {
+        if let Some(reason) = self
+            .hold_if_too_many(
+                "group",
+                &mut candidates.groups,
+                &mut held.groups,
+                imported_groups,
+            )
+            .await?
+        {
             hold_reasons.push(reason);
         }
         candidates.users.extend(approved_deletions.users);
@@ -148,13 +201,18 @@ impl<D: DirectoryStore, S: SyncStateStore, E: EntraDirectory> ImportRun<'_, D, S
         self.delete(&candidates, &mut checkpoint).await?;
 
         if full && self.config.import_groups {
-            self.sweep_memberships(&group_records, &candidates, &mut checkpoint).await?;
+            self.sweep_memberships(&group_records, &candidates, &mut checkpoint)
+                .await?;
         }
 
         if held != held_before {
             self.state.save_held_deletions(&tenant, &held).await?;
         }
-        let result = if held.is_empty() { RunResult::Ok } else { RunResult::Held };
+        let result = if held.is_empty() {
+            RunResult::Ok
+        } else {
+            RunResult::Held
+        };
         let error = match result {
             RunResult::Held if hold_reasons.is_empty() => Some(format!(
                 "{} user and {} group deletions are held back; set approve_held_deletions to apply them",
@@ -167,7 +225,11 @@ impl<D: DirectoryStore, S: SyncStateStore, E: EntraDirectory> ImportRun<'_, D, S
             )),
             _ => None,
         };
-        state.users_delta_link = if self.config.import_users { checkpoint.users_delta_link.clone() } else { None };
+        state.users_delta_link = if self.config.import_users {
+            checkpoint.users_delta_link.clone()
+        } else {
+            None
+        };
         state.groups_delta_link = if self.config.import_groups && !groups_need_full_round {
             checkpoint.groups_delta_link.clone()
         } else {
@@ -183,8 +245,10 @@ impl<D: DirectoryStore, S: SyncStateStore, E: EntraDirectory> ImportRun<'_, D, S
             mode: checkpoint.mode,
             counts: checkpoint.counts,
         };
-        self.state.finish_run(&tenant, &self.run_id, state, &status).await?;
-        if full && let Some(requested) = self.config.resync_requested_at {
+        self.state
+            .finish_run(&tenant, &self.run_id, state, &status)
+            .await?;
+        if full && let Some(requested) = &self.config.resync_requested_raw {
             self.state.clear_resync_request(&tenant, requested).await?;
         }
         if approved || (self.config.approve_held_deletions && held.is_empty()) {
@@ -208,7 +272,11 @@ impl<D: DirectoryStore, S: SyncStateStore, E: EntraDirectory> ImportRun<'_, D, S
     }
 
     /// The ids among `entra_ids` that are imported objects in AM.
-    async fn imported_among(&self, kind: ObjectKind, mut entra_ids: Vec<String>) -> Result<Vec<String>, Interruption> {
+    async fn imported_among(
+        &self,
+        kind: ObjectKind,
+        mut entra_ids: Vec<String>,
+    ) -> Result<Vec<String>, Interruption> {
         entra_ids.sort();
         entra_ids.dedup();
         if entra_ids.is_empty() {
@@ -222,7 +290,10 @@ impl<D: DirectoryStore, S: SyncStateStore, E: EntraDirectory> ImportRun<'_, D, S
                 entra_ids
             }
             ObjectKind::Group => {
-                let found = self.directory.groups_by_entra_id(tenant, &entra_ids).await?;
+                let found = self
+                    .directory
+                    .groups_by_entra_id(tenant, &entra_ids)
+                    .await?;
                 entra_ids.retain(|id| found.get(id).is_some_and(|g| g.source == Source::Entra));
                 entra_ids
             }
@@ -244,15 +315,26 @@ impl<D: DirectoryStore, S: SyncStateStore, E: EntraDirectory> ImportRun<'_, D, S
         let total = match imported {
             Some(ids) => ids.len(),
             None => {
-                let kind = if noun == "user" { ObjectKind::User } else { ObjectKind::Group };
-                self.directory.imported_ids(self.tenant(), kind).await?.len()
+                let kind = if noun == "user" {
+                    ObjectKind::User
+                } else {
+                    ObjectKind::Group
+                };
+                self.directory
+                    .imported_ids(self.tenant(), kind)
+                    .await?
+                    .len()
             }
         };
         let threshold = u64::from(self.config.deletion_threshold_percent);
         if (candidates.len() as u64) * 100 <= threshold * (total as u64) {
             return Ok(None);
         }
-        let percent = if total == 0 { 100 } else { candidates.len() * 100 / total };
+        let percent = if total == 0 {
+            100
+        } else {
+            candidates.len() * 100 / total
+        };
         let reason = format!(
             "held back {} {noun} deletions: {}% of the {total} imported {noun}s, above the {threshold}% threshold",
             candidates.len(),
@@ -269,20 +351,39 @@ impl<D: DirectoryStore, S: SyncStateStore, E: EntraDirectory> ImportRun<'_, D, S
 
     /// Deletes imported users and groups (their Entra ids are their AM ids)
     /// with every membership they have.
-    async fn delete(&self, deletions: &Deletions, checkpoint: &mut Checkpoint) -> Result<(), Interruption> {
+    async fn delete(
+        &self,
+        deletions: &Deletions,
+        checkpoint: &mut Checkpoint,
+    ) -> Result<(), Interruption> {
         if deletions.users.is_empty() && deletions.groups.is_empty() {
             return Ok(());
         }
         let users: HashSet<String> = deletions.users.iter().cloned().collect();
         let groups: HashSet<String> = deletions.groups.iter().cloned().collect();
-        let memberships = self.directory.memberships_involving(self.tenant(), &users, &groups).await?;
+        let memberships = self
+            .directory
+            .memberships_involving(self.tenant(), &users, &groups)
+            .await?;
         let mut writes: Vec<DirectoryWrite> = Vec::new();
         checkpoint.counts.members_removed += memberships.len() as u64;
-        writes.extend(memberships.into_iter().map(DirectoryWrite::RemoveMembership));
+        writes.extend(
+            memberships
+                .into_iter()
+                .map(DirectoryWrite::RemoveMembership),
+        );
         checkpoint.counts.users_deleted += users.len() as u64;
-        writes.extend(users.into_iter().map(|user_id| DirectoryWrite::DeleteUser { user_id }));
+        writes.extend(
+            users
+                .into_iter()
+                .map(|user_id| DirectoryWrite::DeleteUser { user_id }),
+        );
         checkpoint.counts.groups_deleted += groups.len() as u64;
-        writes.extend(groups.into_iter().map(|group_id| DirectoryWrite::DeleteGroup { group_id }));
+        writes.extend(
+            groups
+                .into_iter()
+                .map(|group_id| DirectoryWrite::DeleteGroup { group_id }),
+        );
         self.directory.apply(self.tenant(), writes).await?;
         Ok(())
     }
@@ -304,14 +405,22 @@ impl<D: DirectoryStore, S: SyncStateStore, E: EntraDirectory> ImportRun<'_, D, S
             .await?
             .into_iter()
             .filter(|m| !seen.contains(m.encode().as_str()))
-            .filter(|m| !deleted.users.contains(&m.user_id) && !deleted.groups.contains(&m.group_id))
+            .filter(|m| {
+                !deleted.users.contains(&m.user_id) && !deleted.groups.contains(&m.group_id)
+            })
             .collect();
         if stale.is_empty() {
             return Ok(());
         }
         checkpoint.counts.members_removed += stale.len() as u64;
         self.directory
-            .apply(self.tenant(), stale.into_iter().map(DirectoryWrite::RemoveMembership).collect())
+            .apply(
+                self.tenant(),
+                stale
+                    .into_iter()
+                    .map(DirectoryWrite::RemoveMembership)
+                    .collect(),
+            )
             .await?;
         Ok(())
     }

@@ -18,7 +18,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio::time::Instant;
 
-pub use ports::{DirectoryStore, EntraDirectory, HeldDeletions, LeaseError, ObjectKind, SyncStateStore};
+pub use ports::{
+    DirectoryStore, EntraDirectory, HeldDeletions, LeaseError, ObjectKind, SyncStateStore,
+};
 use state::{Checkpoint, Counts, Mode, Phase, RunResult, RunStatus, SyncState};
 
 use crate::graph::model::DomainInfo;
@@ -153,7 +155,9 @@ impl<D: DirectoryStore, S: SyncStateStore, E: EntraDirectory> ImportRun<'_, D, S
                     restarted = true;
                     checkpoint = self.new_round(checkpoint.mode, &fingerprint, Utc::now());
                 }
-                Err(Interruption::Graph(GraphError::Token(TokenError::ReauthorisationRequired(reason)))) => {
+                Err(Interruption::Graph(GraphError::Token(
+                    TokenError::ReauthorisationRequired(reason),
+                ))) => {
                     return self.reauthorisation_required(&reason, &checkpoint).await;
                 }
                 Err(Interruption::Deadline) => {
@@ -174,7 +178,9 @@ impl<D: DirectoryStore, S: SyncStateStore, E: EntraDirectory> ImportRun<'_, D, S
                         counts: checkpoint.counts,
                     };
                     tracing::error!(tenant_id = %tenant, error = %err, "the run failed; its checkpoint is kept");
-                    self.state.abandon_run(&tenant, &self.run_id, Some(&status)).await?;
+                    self.state
+                        .abandon_run(&tenant, &self.run_id, Some(&status))
+                        .await?;
                     return Ok(RunOutcome::Failed(status));
                 }
                 Err(Interruption::Store(err)) => {
@@ -186,7 +192,11 @@ impl<D: DirectoryStore, S: SyncStateStore, E: EntraDirectory> ImportRun<'_, D, S
                         mode: checkpoint.mode,
                         counts: checkpoint.counts,
                     };
-                    if let Err(release) = self.state.abandon_run(&tenant, &self.run_id, Some(&status)).await {
+                    if let Err(release) = self
+                        .state
+                        .abandon_run(&tenant, &self.run_id, Some(&status))
+                        .await
+                    {
                         tracing::warn!(tenant_id = %tenant, error = %release, "could not release the lease");
                     }
                     return Err(ImportError::Store(err));
@@ -209,7 +219,9 @@ impl<D: DirectoryStore, S: SyncStateStore, E: EntraDirectory> ImportRun<'_, D, S
                     mode: Mode::Full,
                     counts: Counts::default(),
                 };
-                self.state.abandon_run(&tenant, &self.run_id, Some(&status)).await?;
+                self.state
+                    .abandon_run(&tenant, &self.run_id, Some(&status))
+                    .await?;
                 Ok(RunOutcome::Failed(status))
             }
         }
@@ -231,7 +243,11 @@ impl<D: DirectoryStore, S: SyncStateStore, E: EntraDirectory> ImportRun<'_, D, S
     fn new_round(&self, mode: Mode, fingerprint: &str, now: DateTime<Utc>) -> Checkpoint {
         Checkpoint {
             scope_fingerprint: fingerprint.to_owned(),
-            round_id: format!("{}-{}", now.format("%Y%m%dT%H%M%S"), &self.run_id[..8.min(self.run_id.len())]),
+            round_id: format!(
+                "{}-{}",
+                now.format("%Y%m%dT%H%M%S"),
+                &self.run_id[..8.min(self.run_id.len())]
+            ),
             mode,
             phase: Phase::Users,
             next_link: None,
@@ -256,7 +272,11 @@ impl<D: DirectoryStore, S: SyncStateStore, E: EntraDirectory> ImportRun<'_, D, S
     /// Reads both rounds page by page, applying each page and saving a
     /// checkpoint after it; the next page is fetched while the current one
     /// is written.
-    async fn drive(&self, checkpoint: &mut Checkpoint, state: &SyncState) -> Result<(), Interruption> {
+    async fn drive(
+        &self,
+        checkpoint: &mut Checkpoint,
+        state: &SyncState,
+    ) -> Result<(), Interruption> {
         let group_scope = if self.config.import_group_ids.is_empty() {
             None
         } else {
@@ -265,11 +285,15 @@ impl<D: DirectoryStore, S: SyncStateStore, E: EntraDirectory> ImportRun<'_, D, S
         let mut domains: Option<Vec<DomainInfo>> = None;
         if checkpoint.phase == Phase::Users {
             if self.config.import_users {
-                let scope = scope::Scope { domains: &self.config.domains, groups: group_scope.as_ref() };
-                let start = checkpoint
-                    .next_link
-                    .clone()
-                    .or_else(|| (checkpoint.mode == Mode::Delta).then(|| state.users_delta_link.clone()).flatten());
+                let scope = scope::Scope {
+                    domains: &self.config.domains,
+                    groups: group_scope.as_ref(),
+                };
+                let start = checkpoint.next_link.clone().or_else(|| {
+                    (checkpoint.mode == Mode::Delta)
+                        .then(|| state.users_delta_link.clone())
+                        .flatten()
+                });
                 let mut page = self.entra.users_delta(start.as_deref()).await?;
                 loop {
                     let next_link = match &page.continuation {
@@ -298,7 +322,9 @@ impl<D: DirectoryStore, S: SyncStateStore, E: EntraDirectory> ImportRun<'_, D, S
                             }
                         }
                         _ => {
-                            let crate::graph::model::Continuation::Done { delta_link } = &page.continuation else {
+                            let crate::graph::model::Continuation::Done { delta_link } =
+                                &page.continuation
+                            else {
                                 unreachable!("a page without a next link is the last");
                             };
                             checkpoint.users_delta_link = Some(delta_link.clone());
@@ -320,10 +346,11 @@ impl<D: DirectoryStore, S: SyncStateStore, E: EntraDirectory> ImportRun<'_, D, S
         }
         if checkpoint.phase == Phase::Groups {
             if self.config.import_groups {
-                let start = checkpoint
-                    .next_link
-                    .clone()
-                    .or_else(|| (checkpoint.mode == Mode::Delta).then(|| state.groups_delta_link.clone()).flatten());
+                let start = checkpoint.next_link.clone().or_else(|| {
+                    (checkpoint.mode == Mode::Delta)
+                        .then(|| state.groups_delta_link.clone())
+                        .flatten()
+                });
                 let mut page = self.entra.groups_delta(start.as_deref()).await?;
                 loop {
                     let next_link = match &page.continuation {
@@ -352,7 +379,9 @@ impl<D: DirectoryStore, S: SyncStateStore, E: EntraDirectory> ImportRun<'_, D, S
                             }
                         }
                         _ => {
-                            let crate::graph::model::Continuation::Done { delta_link } = &page.continuation else {
+                            let crate::graph::model::Continuation::Done { delta_link } =
+                                &page.continuation
+                            else {
                                 unreachable!("a page without a next link is the last");
                             };
                             checkpoint.groups_delta_link = Some(delta_link.clone());
@@ -385,7 +414,12 @@ impl<D: DirectoryStore, S: SyncStateStore, E: EntraDirectory> ImportRun<'_, D, S
     }
 
     async fn compute_group_scope(&self) -> Result<state::GroupScope, Interruption> {
-        let configured: Vec<String> = self.config.import_group_ids.iter().map(|g| g.to_string()).collect();
+        let configured: Vec<String> = self
+            .config
+            .import_group_ids
+            .iter()
+            .map(|g| g.to_string())
+            .collect();
         let mut members = Vec::new();
         for group in &configured {
             match self.entra.transitive_members(group).await {
@@ -423,7 +457,9 @@ impl<D: DirectoryStore, S: SyncStateStore, E: EntraDirectory> ImportRun<'_, D, S
             mode: checkpoint.mode,
             counts: checkpoint.counts,
         };
-        self.state.abandon_run(tenant, &self.run_id, Some(&status)).await?;
+        self.state
+            .abandon_run(tenant, &self.run_id, Some(&status))
+            .await?;
         Ok(RunOutcome::ReauthorisationRequired)
     }
 }

@@ -46,7 +46,13 @@ impl<D: DirectoryStore, S: SyncStateStore, E: EntraDirectory> ImportRun<'_, D, S
             return Ok(());
         }
         self.state
-            .save_page_record(self.tenant(), &checkpoint.round_id, phase, checkpoint.page, &record)
+            .save_page_record(
+                self.tenant(),
+                &checkpoint.round_id,
+                phase,
+                checkpoint.page,
+                &record,
+            )
             .await?;
         checkpoint.recorded_pages += 1;
         Ok(())
@@ -79,7 +85,10 @@ impl<D: DirectoryStore, S: SyncStateStore, E: EntraDirectory> ImportRun<'_, D, S
             }
             let domains = domains.as_deref().unwrap_or_default();
             let ids: Vec<String> = in_scope.iter().map(|u| u.id.clone()).collect();
-            let existing = self.directory.users_by_entra_id(self.tenant(), &ids).await?;
+            let existing = self
+                .directory
+                .users_by_entra_id(self.tenant(), &ids)
+                .await?;
             let mut writes = Vec::new();
             for user in in_scope {
                 let attributes = UserAttributes::from_entra(user, password_mode(user, domains));
@@ -117,7 +126,10 @@ impl<D: DirectoryStore, S: SyncStateStore, E: EntraDirectory> ImportRun<'_, D, S
         group_scope: Option<&GroupScope>,
         checkpoint: &mut Checkpoint,
     ) -> Result<(), Interruption> {
-        let scope = super::scope::Scope { domains: &[], groups: group_scope };
+        let scope = super::scope::Scope {
+            domains: &[],
+            groups: group_scope,
+        };
         let mut record = PageRecord::default();
         // A large group's members come on several pages: merge per group.
         let mut groups: Vec<&GroupDelta> = Vec::new();
@@ -138,15 +150,20 @@ impl<D: DirectoryStore, S: SyncStateStore, E: EntraDirectory> ImportRun<'_, D, S
         // deletion) change who is in scope.
         if checkpoint.mode == Mode::Delta
             && let Some(scope) = group_scope
-            && (groups.iter().any(|g| scope.groups.contains(&g.id) && !g.members.is_empty())
+            && (groups
+                .iter()
+                .any(|g| scope.groups.contains(&g.id) && !g.members.is_empty())
                 || removed.iter().any(|id| scope.groups.contains(id)))
         {
             checkpoint.scope_changed = true;
         }
-        let (in_scope, out_of_scope): (Vec<&GroupDelta>, Vec<&GroupDelta>) =
-            groups.into_iter().partition(|g| scope.includes_group(&g.id));
+        let (in_scope, out_of_scope): (Vec<&GroupDelta>, Vec<&GroupDelta>) = groups
+            .into_iter()
+            .partition(|g| scope.includes_group(&g.id));
         record.removed = removed;
-        record.removed.extend(out_of_scope.iter().map(|g| g.id.clone()));
+        record
+            .removed
+            .extend(out_of_scope.iter().map(|g| g.id.clone()));
         let mut seen: HashSet<&str> = HashSet::new();
         record.present = in_scope
             .iter()
@@ -156,7 +173,10 @@ impl<D: DirectoryStore, S: SyncStateStore, E: EntraDirectory> ImportRun<'_, D, S
 
         if !in_scope.is_empty() {
             let ids: Vec<String> = record.present.clone();
-            let existing = self.directory.groups_by_entra_id(self.tenant(), &ids).await?;
+            let existing = self
+                .directory
+                .groups_by_entra_id(self.tenant(), &ids)
+                .await?;
             let mut writes = Vec::new();
             // Group ids in AM after this page, by Entra id.
             let mut am_group: HashMap<String, String> = existing
@@ -206,16 +226,25 @@ impl<D: DirectoryStore, S: SyncStateStore, E: EntraDirectory> ImportRun<'_, D, S
             let users = if member_ids.is_empty() {
                 HashMap::new()
             } else {
-                self.directory.users_by_entra_id(self.tenant(), &member_ids).await?
+                self.directory
+                    .users_by_entra_id(self.tenant(), &member_ids)
+                    .await?
             };
             // Net change per membership: the last mention wins.
             let mut wanted: HashMap<MembershipKey, bool> = HashMap::new();
             for delta in &in_scope {
-                let Some(group_id) = am_group.get(&delta.id) else { continue };
+                let Some(group_id) = am_group.get(&delta.id) else {
+                    continue;
+                };
                 for member in delta.members.iter().filter(|m| m.kind == MemberKind::User) {
-                    let Some(user) = users.get(&member.member_id) else { continue };
+                    let Some(user) = users.get(&member.member_id) else {
+                        continue;
+                    };
                     wanted.insert(
-                        MembershipKey { group_id: group_id.clone(), user_id: user.user_id.clone() },
+                        MembershipKey {
+                            group_id: group_id.clone(),
+                            user_id: user.user_id.clone(),
+                        },
                         !member.removed,
                     );
                 }
@@ -230,7 +259,10 @@ impl<D: DirectoryStore, S: SyncStateStore, E: EntraDirectory> ImportRun<'_, D, S
             }
             if !wanted.is_empty() {
                 let keys: Vec<MembershipKey> = wanted.keys().cloned().collect();
-                let existing = self.directory.existing_memberships(self.tenant(), &keys).await?;
+                let existing = self
+                    .directory
+                    .existing_memberships(self.tenant(), &keys)
+                    .await?;
                 for (key, present) in wanted {
                     match (present, existing.contains(&key)) {
                         (true, false) => {
@@ -260,24 +292,57 @@ mod tests {
     #[test]
     fn the_last_item_per_id_wins() {
         let items = vec![
-            DeltaItem::Upsert(EntraUser { id: "a".into(), display_name: Some("old".into()), ..Default::default() }),
-            DeltaItem::Removed { id: "b".into(), permanent: false },
-            DeltaItem::Upsert(EntraUser { id: "a".into(), display_name: Some("new".into()), ..Default::default() }),
+            DeltaItem::Upsert(EntraUser {
+                id: "a".into(),
+                display_name: Some("old".into()),
+                ..Default::default()
+            }),
+            DeltaItem::Removed {
+                id: "b".into(),
+                permanent: false,
+            },
+            DeltaItem::Upsert(EntraUser {
+                id: "a".into(),
+                display_name: Some("new".into()),
+                ..Default::default()
+            }),
         ];
         let kept = last_per_id(&items, |u| u.id.as_str());
         assert_eq!(kept.len(), 2);
-        assert!(matches!(kept[1], DeltaItem::Upsert(u) if u.display_name.as_deref() == Some("new")));
+        assert!(
+            matches!(kept[1], DeltaItem::Upsert(u) if u.display_name.as_deref() == Some("new"))
+        );
     }
 
     #[test]
     fn managed_domains_verify_with_entra_others_get_temporary_passwords() {
         let domains = vec![
-            DomainInfo { name: "contoso.com".into(), federated: false, verified: true },
-            DomainInfo { name: "fed.contoso.com".into(), federated: true, verified: true },
+            DomainInfo {
+                name: "contoso.com".into(),
+                federated: false,
+                verified: true,
+            },
+            DomainInfo {
+                name: "fed.contoso.com".into(),
+                federated: true,
+                verified: true,
+            },
         ];
-        let user = |upn: &str| EntraUser { user_principal_name: upn.into(), ..Default::default() };
-        assert_eq!(password_mode(&user("a@Contoso.com"), &domains), PasswordMode::Entra);
-        assert_eq!(password_mode(&user("a@fed.contoso.com"), &domains), PasswordMode::Temporary);
-        assert_eq!(password_mode(&user("a@elsewhere.org"), &domains), PasswordMode::Temporary);
+        let user = |upn: &str| EntraUser {
+            user_principal_name: upn.into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            password_mode(&user("a@Contoso.com"), &domains),
+            PasswordMode::Entra
+        );
+        assert_eq!(
+            password_mode(&user("a@fed.contoso.com"), &domains),
+            PasswordMode::Temporary
+        );
+        assert_eq!(
+            password_mode(&user("a@elsewhere.org"), &domains),
+            PasswordMode::Temporary
+        );
     }
 }

@@ -160,10 +160,13 @@ pub trait SyncStateStore: Send + Sync {
     fn clear_resync_request(
         &self,
         tenant: &TenantId,
-        seen: DateTime<Utc>,
+        seen: &str,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    fn clear_deletion_approval(&self, tenant: &TenantId) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn clear_deletion_approval(
+        &self,
+        tenant: &TenantId,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// The grant is dead: the config says so and syncing stops.
     fn mark_reauthorisation_required(
@@ -210,5 +213,8 @@ pub trait EntraDirectory: Send + Sync {
 
     fn user(&self, id: &str) -> impl Future<Output = Result<Option<EntraUser>, GraphError>> + Send;
 
-    fn group(&self, id: &str) -> impl Future<Output = Result<Option<EntraGroup>, GraphError>> + Send;
+    fn group(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<EntraGroup>, GraphError>> + Send;
 }

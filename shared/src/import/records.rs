@@ -113,7 +113,10 @@ impl MembershipKey {
 
     pub fn decode(raw: &str) -> Option<Self> {
         let (group_id, user_id) = raw.split_once('#')?;
-        Some(Self { group_id: group_id.to_owned(), user_id: user_id.to_owned() })
+        Some(Self {
+            group_id: group_id.to_owned(),
+            user_id: user_id.to_owned(),
+        })
     }
 }
 
@@ -122,11 +125,23 @@ impl MembershipKey {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DirectoryWrite {
     CreateUser(UserRecord),
-    UpdateUser { user_id: String, entra_id: String, attributes: UserAttributes },
-    DeleteUser { user_id: String },
+    UpdateUser {
+        user_id: String,
+        entra_id: String,
+        attributes: UserAttributes,
+    },
+    DeleteUser {
+        user_id: String,
+    },
     CreateGroup(GroupRecord),
-    UpdateGroup { group_id: String, entra_id: String, attributes: GroupAttributes },
-    DeleteGroup { group_id: String },
+    UpdateGroup {
+        group_id: String,
+        entra_id: String,
+        attributes: GroupAttributes,
+    },
+    DeleteGroup {
+        group_id: String,
+    },
     AddMembership(MembershipKey),
     RemoveMembership(MembershipKey),
 }

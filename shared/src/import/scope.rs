@@ -68,25 +68,41 @@ mod tests {
     use super::*;
 
     fn user(id: &str, upn: &str) -> EntraUser {
-        EntraUser { id: id.into(), user_principal_name: upn.into(), account_enabled: true, ..Default::default() }
+        EntraUser {
+            id: id.into(),
+            user_principal_name: upn.into(),
+            account_enabled: true,
+            ..Default::default()
+        }
     }
 
     #[test]
     fn domains_match_case_insensitively_and_empty_means_all() {
         let domains = vec!["contoso.com".to_owned()];
-        let scope = Scope { domains: &domains, groups: None };
+        let scope = Scope {
+            domains: &domains,
+            groups: None,
+        };
         assert!(scope.includes_user(&user("1", "Ann@CONTOSO.com")));
         assert!(!scope.includes_user(&user("2", "bob@fabrikam.com")));
-        let all = Scope { domains: &[], groups: None };
+        let all = Scope {
+            domains: &[],
+            groups: None,
+        };
         assert!(all.includes_user(&user("2", "bob@fabrikam.com")));
     }
 
     #[test]
     fn group_scope_restricts_users_and_groups() {
         let g = group_scope(&["g1".into()], [("u1".into(), false), ("g2".into(), true)]);
-        let scope = Scope { domains: &[], groups: Some(&g) };
+        let scope = Scope {
+            domains: &[],
+            groups: Some(&g),
+        };
         assert!(scope.includes_user(&user("u1", "a@b.c")));
         assert!(!scope.includes_user(&user("u2", "a@b.c")));
-        assert!(scope.includes_group("g1") && scope.includes_group("g2") && !scope.includes_group("g3"));
+        assert!(
+            scope.includes_group("g1") && scope.includes_group("g2") && !scope.includes_group("g3")
+        );
     }
 }

@@ -20,56 +20,151 @@ struct MemoryDirectory {
 }
 
 impl DirectoryStore for MemoryDirectory {
-    async fn users_by_entra_id(&self, _: &crate::model::TenantId, ids: &[String]) -> Result<HashMap<String, UserRecord>, StoreError> {
+    async fn users_by_entra_id(
+        &self,
+        _: &crate::model::TenantId,
+        ids: &[String],
+    ) -> Result<HashMap<String, UserRecord>, StoreError> {
         let users = self.users.lock().unwrap();
         Ok(ids
             .iter()
             .filter_map(|id| {
-                users.values().find(|u| u.entra_id.as_deref() == Some(id)).map(|u| (id.clone(), u.clone()))
+                users
+                    .values()
+                    .find(|u| u.entra_id.as_deref() == Some(id))
+                    .map(|u| (id.clone(), u.clone()))
             })
             .collect())
     }
-    async fn groups_by_entra_id(&self, _: &crate::model::TenantId, ids: &[String]) -> Result<HashMap<String, GroupRecord>, StoreError> {
+    async fn groups_by_entra_id(
+        &self,
+        _: &crate::model::TenantId,
+        ids: &[String],
+    ) -> Result<HashMap<String, GroupRecord>, StoreError> {
         let groups = self.groups.lock().unwrap();
         Ok(ids
             .iter()
-            .filter_map(|id| groups.values().find(|g| g.entra_id.as_deref() == Some(id)).map(|g| (id.clone(), g.clone())))
+            .filter_map(|id| {
+                groups
+                    .values()
+                    .find(|g| g.entra_id.as_deref() == Some(id))
+                    .map(|g| (id.clone(), g.clone()))
+            })
             .collect())
     }
-    async fn existing_memberships(&self, _: &crate::model::TenantId, keys: &[MembershipKey]) -> Result<HashSet<MembershipKey>, StoreError> {
+    async fn existing_memberships(
+        &self,
+        _: &crate::model::TenantId,
+        keys: &[MembershipKey],
+    ) -> Result<HashSet<MembershipKey>, StoreError> {
         let m = self.memberships.lock().unwrap();
-        Ok(keys.iter().filter(|k| m.contains_key(*k)).cloned().collect())
+        Ok(keys
+            .iter()
+            .filter(|k| m.contains_key(*k))
+            .cloned()
+            .collect())
     }
-    async fn imported_ids(&self, _: &crate::model::TenantId, kind: ObjectKind) -> Result<Vec<String>, StoreError> {
+    async fn imported_ids(
+        &self,
+        _: &crate::model::TenantId,
+        kind: ObjectKind,
+    ) -> Result<Vec<String>, StoreError> {
         Ok(match kind {
-            ObjectKind::User => self.users.lock().unwrap().values().filter(|u| u.source == Source::Entra).map(|u| u.user_id.clone()).collect(),
-            ObjectKind::Group => self.groups.lock().unwrap().values().filter(|g| g.source == Source::Entra).map(|g| g.group_id.clone()).collect(),
+            ObjectKind::User => self
+                .users
+                .lock()
+                .unwrap()
+                .values()
+                .filter(|u| u.source == Source::Entra)
+                .map(|u| u.user_id.clone())
+                .collect(),
+            ObjectKind::Group => self
+                .groups
+                .lock()
+                .unwrap()
+                .values()
+                .filter(|g| g.source == Source::Entra)
+                .map(|g| g.group_id.clone())
+                .collect(),
         })
     }
-    async fn imported_memberships(&self, _: &crate::model::TenantId) -> Result<Vec<MembershipKey>, StoreError> {
-        Ok(self.memberships.lock().unwrap().iter().filter(|(_, s)| **s == Source::Entra).map(|(k, _)| k.clone()).collect())
+    async fn imported_memberships(
+        &self,
+        _: &crate::model::TenantId,
+    ) -> Result<Vec<MembershipKey>, StoreError> {
+        Ok(self
+            .memberships
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(_, s)| **s == Source::Entra)
+            .map(|(k, _)| k.clone())
+            .collect())
     }
-    async fn memberships_involving(&self, _: &crate::model::TenantId, users: &HashSet<String>, groups: &HashSet<String>) -> Result<Vec<MembershipKey>, StoreError> {
-        Ok(self.memberships.lock().unwrap().keys().filter(|k| users.contains(&k.user_id) || groups.contains(&k.group_id)).cloned().collect())
+    async fn memberships_involving(
+        &self,
+        _: &crate::model::TenantId,
+        users: &HashSet<String>,
+        groups: &HashSet<String>,
+    ) -> Result<Vec<MembershipKey>, StoreError> {
+        Ok(self
+            .memberships
+            .lock()
+            .unwrap()
+            .keys()
+            .filter(|k| users.contains(&k.user_id) || groups.contains(&k.group_id))
+            .cloned()
+            .collect())
     }
-    async fn apply(&self, _: &crate::model::TenantId, writes: Vec<DirectoryWrite>) -> Result<u64, StoreError> {
+    async fn apply(
+        &self,
+        _: &crate::model::TenantId,
+        writes: Vec<DirectoryWrite>,
+    ) -> Result<u64, StoreError> {
         let n = writes.len() as u64;
         *self.writes.lock().unwrap() += n;
         for write in writes {
             match write {
-                DirectoryWrite::CreateUser(u) => { self.users.lock().unwrap().insert(u.user_id.clone(), u); }
-                DirectoryWrite::UpdateUser { user_id, entra_id, attributes } => {
+                DirectoryWrite::CreateUser(u) => {
+                    self.users.lock().unwrap().insert(u.user_id.clone(), u);
+                }
+                DirectoryWrite::UpdateUser {
+                    user_id,
+                    entra_id,
+                    attributes,
+                } => {
                     let mut users = self.users.lock().unwrap();
                     let u = users.get_mut(&user_id).unwrap();
                     u.attributes = attributes;
                     u.entra_id = Some(entra_id);
                 }
-                DirectoryWrite::DeleteUser { user_id } => { self.users.lock().unwrap().remove(&user_id); }
-                DirectoryWrite::CreateGroup(g) => { self.groups.lock().unwrap().insert(g.group_id.clone(), g); }
-                DirectoryWrite::UpdateGroup { group_id, attributes, .. } => { self.groups.lock().unwrap().get_mut(&group_id).unwrap().attributes = attributes; }
-                DirectoryWrite::DeleteGroup { group_id } => { self.groups.lock().unwrap().remove(&group_id); }
-                DirectoryWrite::AddMembership(k) => { self.memberships.lock().unwrap().insert(k, Source::Entra); }
-                DirectoryWrite::RemoveMembership(k) => { self.memberships.lock().unwrap().remove(&k); }
+                DirectoryWrite::DeleteUser { user_id } => {
+                    self.users.lock().unwrap().remove(&user_id);
+                }
+                DirectoryWrite::CreateGroup(g) => {
+                    self.groups.lock().unwrap().insert(g.group_id.clone(), g);
+                }
+                DirectoryWrite::UpdateGroup {
+                    group_id,
+                    attributes,
+                    ..
+                } => {
+                    self.groups
+                        .lock()
+                        .unwrap()
+                        .get_mut(&group_id)
+                        .unwrap()
+                        .attributes = attributes;
+                }
+                DirectoryWrite::DeleteGroup { group_id } => {
+                    self.groups.lock().unwrap().remove(&group_id);
+                }
+                DirectoryWrite::AddMembership(k) => {
+                    self.memberships.lock().unwrap().insert(k, Source::Entra);
+                }
+                DirectoryWrite::RemoveMembership(k) => {
+                    self.memberships.lock().unwrap().remove(&k);
+                }
             }
         }
         Ok(n)
@@ -89,16 +184,31 @@ struct MemoryState {
 }
 
 impl SyncStateStore for MemoryState {
-    async fn begin_run(&self, _: &crate::model::TenantId, run_id: &str, now: DateTime<Utc>, until: DateTime<Utc>) -> Result<Option<SyncState>, StoreError> {
+    async fn begin_run(
+        &self,
+        _: &crate::model::TenantId,
+        run_id: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Option<SyncState>, StoreError> {
         let mut lease = self.lease.lock().unwrap();
-        if let Some((owner, expires)) = &*lease && owner != run_id && *expires > now {
+        if let Some((owner, expires)) = &*lease
+            && owner != run_id
+            && *expires > now
+        {
             return Ok(None);
         }
         *lease = Some((run_id.to_owned(), until));
         *self.writes.lock().unwrap() += 1;
         Ok(Some(self.state.lock().unwrap().clone()))
     }
-    async fn checkpoint(&self, _: &crate::model::TenantId, run_id: &str, cp: &Checkpoint, until: DateTime<Utc>) -> Result<(), LeaseError> {
+    async fn checkpoint(
+        &self,
+        _: &crate::model::TenantId,
+        run_id: &str,
+        cp: &Checkpoint,
+        until: DateTime<Utc>,
+    ) -> Result<(), LeaseError> {
         let mut lease = self.lease.lock().unwrap();
         if lease.as_ref().map(|(o, _)| o.as_str()) != Some(run_id) {
             return Err(LeaseError::Lost);
@@ -108,29 +218,71 @@ impl SyncStateStore for MemoryState {
         *self.writes.lock().unwrap() += 1;
         Ok(())
     }
-    async fn save_page_record(&self, _: &crate::model::TenantId, round: &str, phase: Phase, page: u32, r: &PageRecord) -> Result<(), StoreError> {
-        self.records.lock().unwrap().insert((round.to_owned(), phase.as_str(), page), r.clone());
+    async fn save_page_record(
+        &self,
+        _: &crate::model::TenantId,
+        round: &str,
+        phase: Phase,
+        page: u32,
+        r: &PageRecord,
+    ) -> Result<(), StoreError> {
+        self.records
+            .lock()
+            .unwrap()
+            .insert((round.to_owned(), phase.as_str(), page), r.clone());
         *self.writes.lock().unwrap() += 1;
         Ok(())
     }
-    async fn page_records(&self, _: &crate::model::TenantId, round: &str, phase: Phase) -> Result<Vec<PageRecord>, StoreError> {
-        Ok(self.records.lock().unwrap().iter().filter(|((r, p, _), _)| r == round && *p == phase.as_str()).map(|(_, v)| v.clone()).collect())
+    async fn page_records(
+        &self,
+        _: &crate::model::TenantId,
+        round: &str,
+        phase: Phase,
+    ) -> Result<Vec<PageRecord>, StoreError> {
+        Ok(self
+            .records
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|((r, p, _), _)| r == round && *p == phase.as_str())
+            .map(|(_, v)| v.clone())
+            .collect())
     }
-    async fn group_scope(&self, _: &crate::model::TenantId) -> Result<Option<GroupScope>, StoreError> {
+    async fn group_scope(
+        &self,
+        _: &crate::model::TenantId,
+    ) -> Result<Option<GroupScope>, StoreError> {
         Ok(self.scope.lock().unwrap().clone())
     }
-    async fn save_group_scope(&self, _: &crate::model::TenantId, s: &GroupScope) -> Result<(), StoreError> {
+    async fn save_group_scope(
+        &self,
+        _: &crate::model::TenantId,
+        s: &GroupScope,
+    ) -> Result<(), StoreError> {
         *self.scope.lock().unwrap() = Some(s.clone());
         Ok(())
     }
-    async fn held_deletions(&self, _: &crate::model::TenantId) -> Result<HeldDeletions, StoreError> {
+    async fn held_deletions(
+        &self,
+        _: &crate::model::TenantId,
+    ) -> Result<HeldDeletions, StoreError> {
         Ok(self.held.lock().unwrap().clone())
     }
-    async fn save_held_deletions(&self, _: &crate::model::TenantId, h: &HeldDeletions) -> Result<(), StoreError> {
+    async fn save_held_deletions(
+        &self,
+        _: &crate::model::TenantId,
+        h: &HeldDeletions,
+    ) -> Result<(), StoreError> {
         *self.held.lock().unwrap() = h.clone();
         Ok(())
     }
-    async fn finish_run(&self, _: &crate::model::TenantId, run_id: &str, state: &SyncState, status: &RunStatus) -> Result<(), LeaseError> {
+    async fn finish_run(
+        &self,
+        _: &crate::model::TenantId,
+        run_id: &str,
+        state: &SyncState,
+        status: &RunStatus,
+    ) -> Result<(), LeaseError> {
         let mut lease = self.lease.lock().unwrap();
         if lease.as_ref().map(|(o, _)| o.as_str()) != Some(run_id) {
             return Err(LeaseError::Lost);
@@ -141,7 +293,12 @@ impl SyncStateStore for MemoryState {
         *self.writes.lock().unwrap() += 1;
         Ok(())
     }
-    async fn abandon_run(&self, _: &crate::model::TenantId, run_id: &str, status: Option<&RunStatus>) -> Result<(), StoreError> {
+    async fn abandon_run(
+        &self,
+        _: &crate::model::TenantId,
+        run_id: &str,
+        status: Option<&RunStatus>,
+    ) -> Result<(), StoreError> {
         let mut lease = self.lease.lock().unwrap();
         if lease.as_ref().map(|(o, _)| o.as_str()) == Some(run_id) {
             *lease = None;
@@ -151,7 +308,11 @@ impl SyncStateStore for MemoryState {
         }
         Ok(())
     }
-    async fn clear_resync_request(&self, _: &crate::model::TenantId, _: DateTime<Utc>) -> Result<(), StoreError> {
+    async fn clear_resync_request(
+        &self,
+        _: &crate::model::TenantId,
+        _: &str,
+    ) -> Result<(), StoreError> {
         self.cleared.lock().unwrap().push("resync");
         Ok(())
     }
@@ -159,7 +320,12 @@ impl SyncStateStore for MemoryState {
         self.cleared.lock().unwrap().push("approval");
         Ok(())
     }
-    async fn mark_reauthorisation_required(&self, _: &crate::model::TenantId, _: &str, _: DateTime<Utc>) -> Result<(), StoreError> {
+    async fn mark_reauthorisation_required(
+        &self,
+        _: &crate::model::TenantId,
+        _: &str,
+        _: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         self.cleared.lock().unwrap().push("reauthorisation");
         Ok(())
     }
@@ -175,10 +341,20 @@ struct ScriptedEntra {
 
 impl ScriptedEntra {
     fn users(&self, link: &str, page: Result<DeltaPage<EntraUser>, GraphError>) {
-        self.user_pages.lock().unwrap().entry(link.into()).or_default().push_back(page);
+        self.user_pages
+            .lock()
+            .unwrap()
+            .entry(link.into())
+            .or_default()
+            .push_back(page);
     }
     fn groups(&self, link: &str, page: Result<DeltaPage<GroupDelta>, GraphError>) {
-        self.group_pages.lock().unwrap().entry(link.into()).or_default().push_back(page);
+        self.group_pages
+            .lock()
+            .unwrap()
+            .entry(link.into())
+            .or_default()
+            .push_back(page);
     }
     fn request_count(&self) -> usize {
         self.requests.lock().unwrap().len()
@@ -189,18 +365,36 @@ impl EntraDirectory for ScriptedEntra {
     async fn users_delta(&self, link: Option<&str>) -> Result<DeltaPage<EntraUser>, GraphError> {
         let link = link.unwrap_or("").to_owned();
         self.requests.lock().unwrap().push(format!("users {link}"));
-        self.user_pages.lock().unwrap().get_mut(&link).and_then(|q| q.pop_front()).unwrap_or_else(|| panic!("no users page scripted for {link:?}"))
+        self.user_pages
+            .lock()
+            .unwrap()
+            .get_mut(&link)
+            .and_then(|q| q.pop_front())
+            .unwrap_or_else(|| panic!("no users page scripted for {link:?}"))
     }
     async fn groups_delta(&self, link: Option<&str>) -> Result<DeltaPage<GroupDelta>, GraphError> {
         let link = link.unwrap_or("").to_owned();
         self.requests.lock().unwrap().push(format!("groups {link}"));
-        self.group_pages.lock().unwrap().get_mut(&link).and_then(|q| q.pop_front()).unwrap_or_else(|| panic!("no groups page scripted for {link:?}"))
+        self.group_pages
+            .lock()
+            .unwrap()
+            .get_mut(&link)
+            .and_then(|q| q.pop_front())
+            .unwrap_or_else(|| panic!("no groups page scripted for {link:?}"))
     }
     async fn domains(&self) -> Result<Vec<DomainInfo>, GraphError> {
         self.requests.lock().unwrap().push("domains".into());
         Ok(vec![
-            DomainInfo { name: "contoso.com".into(), federated: false, verified: true },
-            DomainInfo { name: "fed.contoso.com".into(), federated: true, verified: true },
+            DomainInfo {
+                name: "contoso.com".into(),
+                federated: false,
+                verified: true,
+            },
+            DomainInfo {
+                name: "fed.contoso.com".into(),
+                federated: true,
+                verified: true,
+            },
         ])
     }
     async fn transitive_members(&self, _: &str) -> Result<Vec<(String, MemberKind)>, GraphError> {
@@ -226,7 +420,13 @@ fn config(extra: serde_json::Value) -> TenantConfig {
 }
 
 fn user(id: &str, upn: &str) -> EntraUser {
-    EntraUser { id: id.into(), user_principal_name: upn.into(), display_name: Some(format!("User {id}")), account_enabled: true, ..Default::default() }
+    EntraUser {
+        id: id.into(),
+        user_principal_name: upn.into(),
+        display_name: Some(format!("User {id}")),
+        account_enabled: true,
+        ..Default::default()
+    }
 }
 
 fn next(link: &str) -> Continuation {
@@ -234,23 +434,48 @@ fn next(link: &str) -> Continuation {
 }
 
 fn done(link: &str) -> Continuation {
-    Continuation::Done { delta_link: link.into() }
+    Continuation::Done {
+        delta_link: link.into(),
+    }
 }
 
-fn users_page(items: Vec<DeltaItem<EntraUser>>, continuation: Continuation) -> Result<DeltaPage<EntraUser>, GraphError> {
-    Ok(DeltaPage { items, continuation })
+fn users_page(
+    items: Vec<DeltaItem<EntraUser>>,
+    continuation: Continuation,
+) -> Result<DeltaPage<EntraUser>, GraphError> {
+    Ok(DeltaPage {
+        items,
+        continuation,
+    })
 }
 
 fn group(id: &str, members: &[&str]) -> DeltaItem<GroupDelta> {
     DeltaItem::Upsert(GroupDelta {
         id: id.into(),
-        group: Some(EntraGroup { id: id.into(), display_name: format!("Group {id}"), description: None }),
-        members: members.iter().map(|m| MemberChange { member_id: (*m).into(), kind: MemberKind::User, removed: false }).collect(),
+        group: Some(EntraGroup {
+            id: id.into(),
+            display_name: format!("Group {id}"),
+            description: None,
+        }),
+        members: members
+            .iter()
+            .map(|m| MemberChange {
+                member_id: (*m).into(),
+                kind: MemberKind::User,
+                removed: false,
+            })
+            .collect(),
     })
 }
 
-fn groups_page(items: Vec<DeltaItem<GroupDelta>>, continuation: Continuation) -> Result<DeltaPage<GroupDelta>, GraphError> {
-    Ok(DeltaPage { items, continuation })
+fn groups_page(
+    items: Vec<DeltaItem<GroupDelta>>,
+    continuation: Continuation,
+) -> Result<DeltaPage<GroupDelta>, GraphError> {
+    Ok(DeltaPage {
+        items,
+        continuation,
+    })
 }
 
 struct World {
@@ -261,21 +486,50 @@ struct World {
 
 impl World {
     fn new() -> Self {
-        Self { directory: MemoryDirectory::default(), state: MemoryState::default(), entra: ScriptedEntra::default() }
+        Self {
+            directory: MemoryDirectory::default(),
+            state: MemoryState::default(),
+            entra: ScriptedEntra::default(),
+        }
     }
 
     async fn run(&self, config: &TenantConfig, run_id: &str) -> RunOutcome {
-        ImportRun { directory: &self.directory, state: &self.state, entra: &self.entra, config, run_id: run_id.into(), deadline: None }
-            .run()
-            .await
-            .unwrap()
+        ImportRun {
+            directory: &self.directory,
+            state: &self.state,
+            entra: &self.entra,
+            config,
+            run_id: run_id.into(),
+            deadline: None,
+        }
+        .run()
+        .await
+        .unwrap()
     }
 
     /// A first full import: three users on two pages, one group.
     async fn imported(&self, config: &TenantConfig) {
-        self.entra.users("", users_page(vec![DeltaItem::Upsert(user("u1", "ann@contoso.com")), DeltaItem::Upsert(user("u2", "bob@fed.contoso.com"))], next("u-p2")));
-        self.entra.users("u-p2", users_page(vec![DeltaItem::Upsert(user("u3", "cy@other.org"))], done("u-d1")));
-        self.entra.groups("", groups_page(vec![group("g1", &["u1", "u2"])], done("g-d1")));
+        self.entra.users(
+            "",
+            users_page(
+                vec![
+                    DeltaItem::Upsert(user("u1", "ann@contoso.com")),
+                    DeltaItem::Upsert(user("u2", "bob@fed.contoso.com")),
+                ],
+                next("u-p2"),
+            ),
+        );
+        self.entra.users(
+            "u-p2",
+            users_page(
+                vec![DeltaItem::Upsert(user("u3", "cy@other.org"))],
+                done("u-d1"),
+            ),
+        );
+        self.entra.groups(
+            "",
+            groups_page(vec![group("g1", &["u1", "u2"])], done("g-d1")),
+        );
         let outcome = self.run(config, "run-first-import").await;
         assert!(matches!(outcome, RunOutcome::Completed(_)), "{outcome:?}");
     }
@@ -289,13 +543,26 @@ async fn given_a_new_tenant_when_it_runs_then_a_full_import_creates_everything()
     let users = world.directory.users.lock().unwrap().clone();
     assert_eq!(users.len(), 3);
     assert_eq!(users["u1"].attributes.password_mode, PasswordMode::Entra);
-    assert_eq!(users["u2"].attributes.password_mode, PasswordMode::Temporary);
-    assert_eq!(users["u3"].attributes.password_mode, PasswordMode::Temporary);
+    assert_eq!(
+        users["u2"].attributes.password_mode,
+        PasswordMode::Temporary
+    );
+    assert_eq!(
+        users["u3"].attributes.password_mode,
+        PasswordMode::Temporary
+    );
     assert_eq!(world.directory.memberships.lock().unwrap().len(), 2);
     let status = world.state.status.lock().unwrap().clone().unwrap();
     assert_eq!(status.mode, Mode::Full);
     assert_eq!(status.result, RunResult::Ok);
-    assert_eq!((status.counts.users_created, status.counts.groups_created, status.counts.members_added), (3, 1, 2));
+    assert_eq!(
+        (
+            status.counts.users_created,
+            status.counts.groups_created,
+            status.counts.members_added
+        ),
+        (3, 1, 2)
+    );
     let state = world.state.state.lock().unwrap().clone();
     assert_eq!(state.users_delta_link.as_deref(), Some("u-d1"));
     assert_eq!(state.groups_delta_link.as_deref(), Some("g-d1"));
@@ -307,16 +574,40 @@ async fn given_nothing_changed_when_it_polls_then_two_requests_and_no_writes() {
     let world = World::new();
     let config = config(serde_json::json!({}));
     world.imported(&config).await;
-    let (directory_writes, state_writes, requests) = (*world.directory.writes.lock().unwrap(), *world.state.writes.lock().unwrap(), world.entra.request_count());
+    let (directory_writes, state_writes, requests) = (
+        *world.directory.writes.lock().unwrap(),
+        *world.state.writes.lock().unwrap(),
+        world.entra.request_count(),
+    );
     world.entra.users("u-d1", users_page(vec![], done("u-d2")));
-    world.entra.groups("g-d1", groups_page(vec![], done("g-d2")));
+    world
+        .entra
+        .groups("g-d1", groups_page(vec![], done("g-d2")));
     let outcome = world.run(&config, "run-idle").await;
-    let RunOutcome::Completed(status) = outcome else { panic!("{outcome:?}") };
+    let RunOutcome::Completed(status) = outcome else {
+        panic!("{outcome:?}")
+    };
     assert_eq!(status.mode, Mode::Delta);
     assert_eq!(world.entra.request_count() - requests, 2);
-    assert_eq!(*world.directory.writes.lock().unwrap() - directory_writes, 0);
-    assert_eq!(*world.state.writes.lock().unwrap() - state_writes, 2, "begin and finish only");
-    assert_eq!(world.state.state.lock().unwrap().users_delta_link.as_deref(), Some("u-d2"));
+    assert_eq!(
+        *world.directory.writes.lock().unwrap() - directory_writes,
+        0
+    );
+    assert_eq!(
+        *world.state.writes.lock().unwrap() - state_writes,
+        2,
+        "begin and finish only"
+    );
+    assert_eq!(
+        world
+            .state
+            .state
+            .lock()
+            .unwrap()
+            .users_delta_link
+            .as_deref(),
+        Some("u-d2")
+    );
 }
 
 #[tokio::test]
@@ -327,67 +618,181 @@ async fn given_updates_disables_and_deletions_when_polled_then_they_are_applied(
     let mut renamed = user("u1", "ann@contoso.com");
     renamed.display_name = Some("Ann Renamed".into());
     renamed.account_enabled = false;
-    world.entra.users("u-d1", users_page(vec![DeltaItem::Upsert(renamed), DeltaItem::Removed { id: "u2".into(), permanent: false }], done("u-d2")));
-    world.entra.groups("g-d1", groups_page(vec![], done("g-d2")));
-    let RunOutcome::Completed(status) = world.run(&config, "run-delta").await else { panic!() };
-    assert_eq!((status.counts.users_updated, status.counts.users_deleted, status.counts.members_removed), (1, 1, 1));
+    world.entra.users(
+        "u-d1",
+        users_page(
+            vec![
+                DeltaItem::Upsert(renamed),
+                DeltaItem::Removed {
+                    id: "u2".into(),
+                    permanent: false,
+                },
+            ],
+            done("u-d2"),
+        ),
+    );
+    world
+        .entra
+        .groups("g-d1", groups_page(vec![], done("g-d2")));
+    let RunOutcome::Completed(status) = world.run(&config, "run-delta").await else {
+        panic!()
+    };
+    assert_eq!(
+        (
+            status.counts.users_updated,
+            status.counts.users_deleted,
+            status.counts.members_removed
+        ),
+        (1, 1, 1)
+    );
     let users = world.directory.users.lock().unwrap();
     assert!(!users["u1"].attributes.enabled, "disabled, not deleted");
-    assert_eq!(users["u1"].attributes.display_name.as_deref(), Some("Ann Renamed"));
+    assert_eq!(
+        users["u1"].attributes.display_name.as_deref(),
+        Some("Ann Renamed")
+    );
     assert!(!users.contains_key("u2"));
-    assert!(world.directory.memberships.lock().unwrap().keys().all(|k| k.user_id != "u2"));
+    assert!(
+        world
+            .directory
+            .memberships
+            .lock()
+            .unwrap()
+            .keys()
+            .all(|k| k.user_id != "u2")
+    );
 }
 
 #[tokio::test]
-async fn given_a_local_user_linked_to_an_entra_user_then_import_updates_it_and_never_duplicates_or_deletes_it() {
+async fn given_a_local_user_linked_to_an_entra_user_then_import_updates_it_and_never_duplicates_or_deletes_it()
+ {
     let world = World::new();
     let config = config(serde_json::json!({}));
-    world.directory.users.lock().unwrap().insert("local-7".into(), UserRecord {
-        user_id: "local-7".into(),
-        source: Source::Local,
-        entra_id: Some("u1".into()),
-        attributes: UserAttributes::from_entra(&user("u1", "old@contoso.com"), PasswordMode::Entra),
-    });
+    world.directory.users.lock().unwrap().insert(
+        "local-7".into(),
+        UserRecord {
+            user_id: "local-7".into(),
+            source: Source::Local,
+            entra_id: Some("u1".into()),
+            attributes: UserAttributes::from_entra(
+                &user("u1", "old@contoso.com"),
+                PasswordMode::Entra,
+            ),
+        },
+    );
     world.imported(&config).await;
     let users = world.directory.users.lock().unwrap().clone();
-    assert!(!users.contains_key("u1"), "no second object for a linked user");
+    assert!(
+        !users.contains_key("u1"),
+        "no second object for a linked user"
+    );
     assert_eq!(users["local-7"].attributes.user_name, "ann@contoso.com");
     assert_eq!(users["local-7"].source, Source::Local);
-    assert!(world.directory.memberships.lock().unwrap().contains_key(&MembershipKey { group_id: "g1".into(), user_id: "local-7".into() }));
+    assert!(
+        world
+            .directory
+            .memberships
+            .lock()
+            .unwrap()
+            .contains_key(&MembershipKey {
+                group_id: "g1".into(),
+                user_id: "local-7".into()
+            })
+    );
 
-    world.entra.users("u-d1", users_page(vec![DeltaItem::Removed { id: "u1".into(), permanent: true }], done("u-d2")));
-    world.entra.groups("g-d1", groups_page(vec![], done("g-d2")));
+    world.entra.users(
+        "u-d1",
+        users_page(
+            vec![DeltaItem::Removed {
+                id: "u1".into(),
+                permanent: true,
+            }],
+            done("u-d2"),
+        ),
+    );
+    world
+        .entra
+        .groups("g-d1", groups_page(vec![], done("g-d2")));
     world.run(&config, "run-delete").await;
-    assert!(world.directory.users.lock().unwrap().contains_key("local-7"), "local objects are never deleted by import");
+    assert!(
+        world
+            .directory
+            .users
+            .lock()
+            .unwrap()
+            .contains_key("local-7"),
+        "local objects are never deleted by import"
+    );
 }
 
 #[tokio::test]
-async fn given_a_run_that_fails_mid_round_when_the_next_run_comes_then_it_resumes_from_the_checkpoint() {
+async fn given_a_run_that_fails_mid_round_when_the_next_run_comes_then_it_resumes_from_the_checkpoint()
+ {
     let world = World::new();
     let config = config(serde_json::json!({}));
-    world.entra.users("", users_page(vec![DeltaItem::Upsert(user("u1", "ann@contoso.com"))], next("u-p2")));
-    world.entra.users("u-p2", Err(GraphError::Exhausted { attempts: 8, last: "503".into() }));
+    world.entra.users(
+        "",
+        users_page(
+            vec![DeltaItem::Upsert(user("u1", "ann@contoso.com"))],
+            next("u-p2"),
+        ),
+    );
+    world.entra.users(
+        "u-p2",
+        Err(GraphError::Exhausted {
+            attempts: 8,
+            last: "503".into(),
+        }),
+    );
     let outcome = world.run(&config, "run-a").await;
-    let RunOutcome::Failed(status) = outcome else { panic!("{outcome:?}") };
+    let RunOutcome::Failed(status) = outcome else {
+        panic!("{outcome:?}")
+    };
     assert!(status.error.unwrap().contains("reading Entra ID failed"));
-    assert_eq!(world.directory.users.lock().unwrap().len(), 1, "page one is kept");
-    assert!(world.state.lease.lock().unwrap().is_none(), "the lease is released");
+    assert_eq!(
+        world.directory.users.lock().unwrap().len(),
+        1,
+        "page one is kept"
+    );
+    assert!(
+        world.state.lease.lock().unwrap().is_none(),
+        "the lease is released"
+    );
 
-    world.entra.users("u-p2", users_page(vec![DeltaItem::Upsert(user("u2", "bob@contoso.com"))], done("u-d1")));
+    world.entra.users(
+        "u-p2",
+        users_page(
+            vec![DeltaItem::Upsert(user("u2", "bob@contoso.com"))],
+            done("u-d1"),
+        ),
+    );
     world.entra.groups("", groups_page(vec![], done("g-d1")));
     let requests = world.entra.request_count();
-    let RunOutcome::Completed(status) = world.run(&config, "run-b").await else { panic!() };
+    let RunOutcome::Completed(status) = world.run(&config, "run-b").await else {
+        panic!()
+    };
     assert_eq!(status.mode, Mode::Full);
-    assert_eq!(world.entra.requests.lock().unwrap()[requests], "users u-p2", "resumed at page two");
+    assert_eq!(
+        world.entra.requests.lock().unwrap()[requests],
+        "users u-p2",
+        "resumed at page two"
+    );
     assert_eq!(status.counts.users_created, 2, "counts carry over");
-    assert_eq!(world.directory.users.lock().unwrap().len(), 2, "the full sweep keeps page one's user");
+    assert_eq!(
+        world.directory.users.lock().unwrap().len(),
+        2,
+        "the full sweep keeps page one's user"
+    );
 }
 
 #[tokio::test]
 async fn given_the_lease_is_held_then_a_second_run_exits_quietly() {
     let world = World::new();
     let config = config(serde_json::json!({}));
-    *world.state.lease.lock().unwrap() = Some(("other-run".into(), Utc::now() + chrono::Duration::seconds(60)));
+    *world.state.lease.lock().unwrap() = Some((
+        "other-run".into(),
+        Utc::now() + chrono::Duration::seconds(60),
+    ));
     assert_eq!(world.run(&config, "run-x").await, RunOutcome::LeaseHeld);
     assert_eq!(world.entra.request_count(), 0);
 }
@@ -397,48 +802,106 @@ async fn given_an_expired_delta_token_then_a_full_round_runs_and_sweeps_what_it_
     let world = World::new();
     let config = config(serde_json::json!({}));
     world.imported(&config).await;
-    world.entra.users("u-d1", Err(GraphError::SyncStateGone("400 syncStateNotFound".into())));
-    world.entra.users("", users_page(vec![DeltaItem::Upsert(user("u1", "ann@contoso.com")), DeltaItem::Upsert(user("u3", "cy@other.org"))], done("u-d9")));
-    world.entra.groups("", groups_page(vec![group("g1", &["u1"])], done("g-d9")));
-    let RunOutcome::Completed(status) = world.run(&config, "run-resync").await else { panic!() };
+    world.entra.users(
+        "u-d1",
+        Err(GraphError::SyncStateGone("400 syncStateNotFound".into())),
+    );
+    world.entra.users(
+        "",
+        users_page(
+            vec![
+                DeltaItem::Upsert(user("u1", "ann@contoso.com")),
+                DeltaItem::Upsert(user("u3", "cy@other.org")),
+            ],
+            done("u-d9"),
+        ),
+    );
+    world
+        .entra
+        .groups("", groups_page(vec![group("g1", &["u1"])], done("g-d9")));
+    let RunOutcome::Completed(status) = world.run(&config, "run-resync").await else {
+        panic!()
+    };
     assert_eq!(status.mode, Mode::Full);
     assert_eq!(status.counts.users_deleted, 1);
     assert!(!world.directory.users.lock().unwrap().contains_key("u2"));
-    assert_eq!(world.state.state.lock().unwrap().users_delta_link.as_deref(), Some("u-d9"));
+    assert_eq!(
+        world
+            .state
+            .state
+            .lock()
+            .unwrap()
+            .users_delta_link
+            .as_deref(),
+        Some("u-d9")
+    );
 }
 
 #[tokio::test]
 async fn given_a_mass_deletion_then_it_is_held_until_approved() {
     let world = World::new();
     let config = config(serde_json::json!({}));
-    let many: Vec<_> = (0..30).map(|i| DeltaItem::Upsert(user(&format!("m{i:02}"), &format!("m{i}@contoso.com")))).collect();
+    let many: Vec<_> = (0..30)
+        .map(|i| DeltaItem::Upsert(user(&format!("m{i:02}"), &format!("m{i}@contoso.com"))))
+        .collect();
     world.entra.users("", users_page(many, done("u-d1")));
     world.entra.groups("", groups_page(vec![], done("g-d1")));
     world.run(&config, "run-first").await;
-    let removals: Vec<_> = (0..12).map(|i| DeltaItem::Removed { id: format!("m{i:02}"), permanent: true }).collect();
+    let removals: Vec<_> = (0..12)
+        .map(|i| DeltaItem::Removed {
+            id: format!("m{i:02}"),
+            permanent: true,
+        })
+        .collect();
     let mut renamed = user("m20", "m20@contoso.com");
     renamed.job_title = Some("Boss".into());
     let mut items = removals;
     items.push(DeltaItem::Upsert(renamed));
     world.entra.users("u-d1", users_page(items, done("u-d2")));
-    world.entra.groups("g-d1", groups_page(vec![], done("g-d2")));
-    let RunOutcome::Completed(status) = world.run(&config, "run-mass").await else { panic!() };
+    world
+        .entra
+        .groups("g-d1", groups_page(vec![], done("g-d2")));
+    let RunOutcome::Completed(status) = world.run(&config, "run-mass").await else {
+        panic!()
+    };
     assert_eq!(status.result, RunResult::Held);
     let reason = status.error.unwrap();
-    assert!(reason.contains("12 user deletions") && reason.contains("40%") && reason.contains("20%"), "{reason}");
-    assert_eq!(world.directory.users.lock().unwrap().len(), 30, "nothing deleted");
-    assert_eq!(world.directory.users.lock().unwrap()["m20"].attributes.job_title.as_deref(), Some("Boss"), "everything else applied");
+    assert!(
+        reason.contains("12 user deletions") && reason.contains("40%") && reason.contains("20%"),
+        "{reason}"
+    );
+    assert_eq!(
+        world.directory.users.lock().unwrap().len(),
+        30,
+        "nothing deleted"
+    );
+    assert_eq!(
+        world.directory.users.lock().unwrap()["m20"]
+            .attributes
+            .job_title
+            .as_deref(),
+        Some("Boss"),
+        "everything else applied"
+    );
 
     // Still held on the next idle run.
     world.entra.users("u-d2", users_page(vec![], done("u-d3")));
-    world.entra.groups("g-d2", groups_page(vec![], done("g-d3")));
-    let RunOutcome::Completed(status) = world.run(&config, "run-idle").await else { panic!() };
+    world
+        .entra
+        .groups("g-d2", groups_page(vec![], done("g-d3")));
+    let RunOutcome::Completed(status) = world.run(&config, "run-idle").await else {
+        panic!()
+    };
     assert_eq!(status.result, RunResult::Held);
 
     let approved = super::tests::config(serde_json::json!({"approve_held_deletions": true}));
     world.entra.users("u-d3", users_page(vec![], done("u-d4")));
-    world.entra.groups("g-d3", groups_page(vec![], done("g-d4")));
-    let RunOutcome::Completed(status) = world.run(&approved, "run-approved").await else { panic!() };
+    world
+        .entra
+        .groups("g-d3", groups_page(vec![], done("g-d4")));
+    let RunOutcome::Completed(status) = world.run(&approved, "run-approved").await else {
+        panic!()
+    };
     assert_eq!(status.result, RunResult::Ok);
     assert_eq!(status.counts.users_deleted, 12);
     assert_eq!(world.directory.users.lock().unwrap().len(), 18);
@@ -450,12 +913,26 @@ async fn given_a_domain_filter_then_out_of_scope_users_are_not_imported_and_leav
     let world = World::new();
     let config = config(serde_json::json!({"domains": ["Contoso.com"]}));
     world.imported(&config).await;
-    let users: Vec<String> = world.directory.users.lock().unwrap().keys().cloned().collect();
+    let users: Vec<String> = world
+        .directory
+        .users
+        .lock()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
     assert_eq!(users, vec!["u1"]);
     let moved = user("u1", "ann@fabrikam.com");
-    world.entra.users("u-d1", users_page(vec![DeltaItem::Upsert(moved)], done("u-d2")));
-    world.entra.groups("g-d1", groups_page(vec![], done("g-d2")));
-    let RunOutcome::Completed(status) = world.run(&config, "run-move").await else { panic!() };
+    world.entra.users(
+        "u-d1",
+        users_page(vec![DeltaItem::Upsert(moved)], done("u-d2")),
+    );
+    world
+        .entra
+        .groups("g-d1", groups_page(vec![], done("g-d2")));
+    let RunOutcome::Completed(status) = world.run(&config, "run-move").await else {
+        panic!()
+    };
     assert_eq!(status.counts.users_deleted, 1);
     assert!(world.directory.users.lock().unwrap().is_empty());
 }
@@ -466,9 +943,19 @@ async fn given_a_resync_request_then_the_run_is_full_and_clears_it() {
     let plain = config(serde_json::json!({}));
     world.imported(&plain).await;
     let config = config(serde_json::json!({"resync_requested_at": "2026-11-26T10:00:00Z"}));
-    world.entra.users("", users_page(vec![DeltaItem::Upsert(user("u1", "ann@contoso.com"))], done("u-d5")));
-    world.entra.groups("", groups_page(vec![group("g1", &["u1"])], done("g-d5")));
-    let RunOutcome::Completed(status) = world.run(&config, "run-resync").await else { panic!() };
+    world.entra.users(
+        "",
+        users_page(
+            vec![DeltaItem::Upsert(user("u1", "ann@contoso.com"))],
+            done("u-d5"),
+        ),
+    );
+    world
+        .entra
+        .groups("", groups_page(vec![group("g1", &["u1"])], done("g-d5")));
+    let RunOutcome::Completed(status) = world.run(&config, "run-resync").await else {
+        panic!()
+    };
     assert_eq!(status.mode, Mode::Full);
     assert_eq!(status.counts.users_deleted, 2);
     assert_eq!(status.counts.members_removed, 1);
@@ -479,9 +966,26 @@ async fn given_a_resync_request_then_the_run_is_full_and_clears_it() {
 async fn given_revoked_consent_then_the_tenant_needs_reauthorisation() {
     let world = World::new();
     let config = config(serde_json::json!({}));
-    world.entra.users("", Err(GraphError::Token(crate::graph::TokenError::ReauthorisationRequired("invalid_grant (AADSTS700082)".into()))));
-    assert_eq!(world.run(&config, "run-r").await, RunOutcome::ReauthorisationRequired);
-    assert!(world.state.cleared.lock().unwrap().contains(&"reauthorisation"));
+    world.entra.users(
+        "",
+        Err(GraphError::Token(
+            crate::graph::TokenError::ReauthorisationRequired(
+                "invalid_grant (AADSTS700082)".into(),
+            ),
+        )),
+    );
+    assert_eq!(
+        world.run(&config, "run-r").await,
+        RunOutcome::ReauthorisationRequired
+    );
+    assert!(
+        world
+            .state
+            .cleared
+            .lock()
+            .unwrap()
+            .contains(&"reauthorisation")
+    );
     let status = world.state.status.lock().unwrap().clone().unwrap();
     assert!(status.error.unwrap().contains("AADSTS700082"));
 }
@@ -489,8 +993,16 @@ async fn given_revoked_consent_then_the_tenant_needs_reauthorisation() {
 #[tokio::test]
 async fn given_sync_disabled_or_unauthorised_then_nothing_happens() {
     let world = World::new();
-    assert!(matches!(world.run(&config(serde_json::json!({"sync_enabled": false})), "r").await, RunOutcome::Skipped(_)));
+    assert!(matches!(
+        world
+            .run(&config(serde_json::json!({"sync_enabled": false})), "r")
+            .await,
+        RunOutcome::Skipped(_)
+    ));
     let unauthorised = config(serde_json::json!({"authorisation": "reauthorisation_required"}));
-    assert!(matches!(world.run(&unauthorised, "r").await, RunOutcome::Skipped(_)));
+    assert!(matches!(
+        world.run(&unauthorised, "r").await,
+        RunOutcome::Skipped(_)
+    ));
     assert_eq!(world.entra.request_count(), 0);
 }

@@ -46,6 +46,8 @@ pub struct TenantConfig {
     pub import_group_ids: Vec<Guid>,
     pub export_group_id: Option<Guid>,
     pub resync_requested_at: Option<DateTime<Utc>>,
+    /// The attribute exactly as stored, to remove it only if unchanged.
+    pub resync_requested_raw: Option<String>,
     pub deletion_threshold_percent: u8,
     pub approve_held_deletions: bool,
     pub authorisation: Authorisation,
@@ -240,6 +242,7 @@ impl TenantConfig {
             import_group_ids,
             export_group_id: attrs.guid("export_group_id")?,
             resync_requested_at: attrs.timestamp("resync_requested_at")?,
+            resync_requested_raw: attrs.string("resync_requested_at")?,
             deletion_threshold_percent,
             approve_held_deletions: attrs.flag("approve_held_deletions")?,
             authorisation,

@@ -211,3 +211,57 @@ impl IntegrationsStore for DynamoIntegrationsStore {
         }
     }
 }
+
+pub const BY_SK_INDEX: &str = "by-sk";
+
+impl crate::schedule::ConfigIndex for DynamoIntegrationsStore {
+    async fn config_summaries(
+        &self,
+    ) -> Result<Vec<Result<crate::schedule::ConfigSummary, String>>, StoreError> {
+        let mut summaries = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(BY_SK_INDEX)
+                .key_condition_expression("sk = :config")
+                .expression_attribute_values(":config", s(CONFIG_SK))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(unavailable("listing tenant configs"))?;
+            for item in output.items.unwrap_or_default() {
+                let pk = item
+                    .get("pk")
+                    .and_then(|v| v.as_s().ok())
+                    .cloned()
+                    .unwrap_or_default();
+                let tenant = item
+                    .get("tenant_id")
+                    .and_then(|v| v.as_s().ok())
+                    .ok_or_else(|| format!("{pk}: tenant_id is missing"))
+                    .and_then(|raw| TenantId::parse(raw).map_err(|e| format!("{pk}: {e}")));
+                let flag = |name: &str| {
+                    item.get(name).and_then(|v| v.as_bool().ok()).copied() == Some(true)
+                };
+                summaries.push(tenant.map(|tenant_id| {
+                    crate::schedule::ConfigSummary {
+                        tenant_id,
+                        sync_enabled: flag("sync_enabled"),
+                        authorised: item
+                            .get("authorisation")
+                            .and_then(|v| v.as_s().ok())
+                            .map(String::as_str)
+                            == Some("authorised"),
+                    }
+                }));
+            }
+            match output.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(summaries),
+            }
+        }
+    }
+}

@@ -1,7 +1,10 @@
 //! Adapters for AWS storage behind the engines' ports.
 
+pub mod directory;
 pub mod integrations;
+pub mod queue;
 pub mod secrets;
+pub mod sync_state;
 
 pub use integrations::DynamoIntegrationsStore;
 pub use secrets::{AppClientSecret, SecretsManagerTokenStore};

@@ -125,7 +125,13 @@ impl Tenant {
         self.change_log.last().map_or(0, |c| c.sequence)
     }
 
-    fn record(&mut self, kind: ObjectKind, id: &str, properties: Vec<String>, member: Option<MemberChange>) {
+    fn record(
+        &mut self,
+        kind: ObjectKind,
+        id: &str,
+        properties: Vec<String>,
+        member: Option<MemberChange>,
+    ) {
         let sequence = self.last_sequence() + 1;
         self.change_log.push(Change {
             sequence,
@@ -151,7 +157,11 @@ impl Tenant {
 
     /// Applies `edit` to a live user and records what changed.
     pub fn update_user(&mut self, id: &str, edit: impl FnOnce(&mut User)) {
-        let mut user = self.users.get(id).cloned().unwrap_or_else(|| panic!("no user {id}"));
+        let mut user = self
+            .users
+            .get(id)
+            .cloned()
+            .unwrap_or_else(|| panic!("no user {id}"));
         edit(&mut user);
         self.upsert_user(user);
     }
@@ -185,7 +195,12 @@ impl Tenant {
         for group in groups {
             self.remove_member(&group, id);
         }
-        self.tombstones.insert(id.to_owned(), Tombstone { kind: ObjectKind::User });
+        self.tombstones.insert(
+            id.to_owned(),
+            Tombstone {
+                kind: ObjectKind::User,
+            },
+        );
         self.record(ObjectKind::User, id, vec!["@removed".into()], None);
     }
 
@@ -195,9 +210,19 @@ impl Tenant {
         let changed = changed_properties(before.as_ref(), &after);
         let id = group.id.clone();
         let members = group.members.clone();
-        let previous: Vec<String> = self.groups.get(&id).map(|g| g.members.clone()).unwrap_or_default();
+        let previous: Vec<String> = self
+            .groups
+            .get(&id)
+            .map(|g| g.members.clone())
+            .unwrap_or_default();
         self.tombstones.remove(&id);
-        self.groups.insert(id.clone(), Group { members: previous.clone(), ..group });
+        self.groups.insert(
+            id.clone(),
+            Group {
+                members: previous.clone(),
+                ..group
+            },
+        );
         if !changed.is_empty() {
             self.record(ObjectKind::Group, &id, changed, None);
         }
@@ -210,7 +235,11 @@ impl Tenant {
     }
 
     pub fn update_group(&mut self, id: &str, edit: impl FnOnce(&mut Group)) {
-        let mut group = self.groups.get(id).cloned().unwrap_or_else(|| panic!("no group {id}"));
+        let mut group = self
+            .groups
+            .get(id)
+            .cloned()
+            .unwrap_or_else(|| panic!("no group {id}"));
         edit(&mut group);
         self.upsert_group(group);
     }
@@ -229,18 +258,29 @@ impl Tenant {
         for group in containing {
             self.remove_member(&group, id);
         }
-        self.tombstones.insert(id.to_owned(), Tombstone { kind: ObjectKind::Group });
+        self.tombstones.insert(
+            id.to_owned(),
+            Tombstone {
+                kind: ObjectKind::Group,
+            },
+        );
         self.record(ObjectKind::Group, id, vec!["@removed".into()], None);
     }
 
     fn member_kind(&self, id: &str) -> ObjectKind {
-        if self.groups.contains_key(id) { ObjectKind::Group } else { ObjectKind::User }
+        if self.groups.contains_key(id) {
+            ObjectKind::Group
+        } else {
+            ObjectKind::User
+        }
     }
 
     /// Returns false when the member is already there.
     pub fn add_member(&mut self, group_id: &str, member_id: &str) -> bool {
         let kind = self.member_kind(member_id);
-        let Some(group) = self.groups.get_mut(group_id) else { return false };
+        let Some(group) = self.groups.get_mut(group_id) else {
+            return false;
+        };
         if group.members.iter().any(|m| m == member_id) {
             return false;
         }
@@ -249,7 +289,11 @@ impl Tenant {
             ObjectKind::Group,
             group_id,
             Vec::new(),
-            Some(MemberChange { member_id: member_id.to_owned(), member_kind: kind, removed: false }),
+            Some(MemberChange {
+                member_id: member_id.to_owned(),
+                member_kind: kind,
+                removed: false,
+            }),
         );
         true
     }
@@ -257,7 +301,9 @@ impl Tenant {
     /// Returns false when the member was not there.
     pub fn remove_member(&mut self, group_id: &str, member_id: &str) -> bool {
         let kind = self.member_kind(member_id);
-        let Some(group) = self.groups.get_mut(group_id) else { return false };
+        let Some(group) = self.groups.get_mut(group_id) else {
+            return false;
+        };
         let before = group.members.len();
         group.members.retain(|m| m != member_id);
         if group.members.len() == before {
@@ -267,7 +313,11 @@ impl Tenant {
             ObjectKind::Group,
             group_id,
             Vec::new(),
-            Some(MemberChange { member_id: member_id.to_owned(), member_kind: kind, removed: true }),
+            Some(MemberChange {
+                member_id: member_id.to_owned(),
+                member_kind: kind,
+                removed: true,
+            }),
         );
         true
     }

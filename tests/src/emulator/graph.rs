@@ -27,7 +27,10 @@ pub fn routes() -> Router<Shared> {
         .route("/v1.0/domains", get(domains))
         .route("/v1.0/users/{id}", get(get_user))
         .route("/v1.0/groups/{id}", get(get_group))
-        .route("/v1.0/groups/{id}/transitiveMembers", get(transitive_members))
+        .route(
+            "/v1.0/groups/{id}/transitiveMembers",
+            get(transitive_members),
+        )
 }
 
 /// Graph's error body (GRAPH.md 0.2).
@@ -53,7 +56,10 @@ pub fn graph_error(status: StatusCode, code: &str, message: &str) -> Response {
 
 /// Checks the bearer token and consumes one injected fault, if any. Returns
 /// the tenant the token belongs to.
-pub(crate) fn authorise(state: &mut EmulatorState, headers: &HeaderMap) -> Result<String, Response> {
+pub(crate) fn authorise(
+    state: &mut EmulatorState,
+    headers: &HeaderMap,
+) -> Result<String, Response> {
     if let Some(fault) = state.graph_faults.pop_front() {
         return Err(fault_response(&fault));
     }
@@ -102,7 +108,10 @@ fn fault_response(fault: &GraphFault) -> Response {
 }
 
 pub(crate) fn tenant_mut<'a>(state: &'a mut EmulatorState, id: &str) -> &'a mut Tenant {
-    state.tenants.get_mut(id).expect("tokens are issued for existing tenants")
+    state
+        .tenants
+        .get_mut(id)
+        .expect("tokens are issued for existing tenants")
 }
 
 fn opt(value: &Option<String>) -> Value {
@@ -145,7 +154,12 @@ pub fn project(mut object: Map<String, Value>, select: Option<&[String]>) -> Map
 }
 
 pub fn parse_select(raw: Option<&String>) -> Option<Vec<String>> {
-    raw.map(|s| s.split(',').map(|p| p.trim().to_owned()).filter(|p| !p.is_empty()).collect())
+    raw.map(|s| {
+        s.split(',')
+            .map(|p| p.trim().to_owned())
+            .filter(|p| !p.is_empty())
+            .collect()
+    })
 }
 
 /// Opaque page tokens: base64url JSON, as a client must never read them.
@@ -194,7 +208,9 @@ fn not_found(id: &str) -> Response {
     graph_error(
         StatusCode::NOT_FOUND,
         "Request_ResourceNotFound",
-        &format!("Resource '{id}' does not exist or one of its queried reference-property objects are not present."),
+        &format!(
+            "Resource '{id}' does not exist or one of its queried reference-property objects are not present."
+        ),
     )
 }
 
@@ -257,7 +273,9 @@ pub fn transitive_member_ids(tenant: &Tenant, group_id: &str) -> Vec<(String, Ob
     let mut queue = vec![group_id.to_owned()];
     let mut visited = vec![group_id.to_owned()];
     while let Some(current) = queue.pop() {
-        let Some(group) = tenant.groups.get(&current) else { continue };
+        let Some(group) = tenant.groups.get(&current) else {
+            continue;
+        };
         for member in &group.members {
             if out.iter().any(|(m, _)| m == member) {
                 continue;
@@ -316,8 +334,13 @@ async fn transitive_members(
         "value": page,
     });
     if offset + page_size < members.len() {
-        let token = encode_token(&MembersCursor { group: id.clone(), offset: offset + page_size });
-        body["@odata.nextLink"] = json!(format!("{base}/v1.0/groups/{id}/transitiveMembers?$skiptoken={token}"));
+        let token = encode_token(&MembersCursor {
+            group: id.clone(),
+            offset: offset + page_size,
+        });
+        body["@odata.nextLink"] = json!(format!(
+            "{base}/v1.0/groups/{id}/transitiveMembers?$skiptoken={token}"
+        ));
     }
     axum::Json(body).into_response()
 }

@@ -13,7 +13,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::directory::{ObjectKind, Tenant};
-use super::graph::{Shared, authorise, decode_token, encode_token, graph_error, group_json, parse_select, project, tenant_mut, user_json};
+use super::graph::{
+    Shared, authorise, decode_token, encode_token, graph_error, group_json, parse_select, project,
+    tenant_mut, user_json,
+};
 use super::{DeltaExpiry, EmulatorState};
 
 /// What a nextLink or deltaLink encodes.
@@ -35,11 +38,19 @@ struct RoundToken {
     previous: Option<String>,
 }
 
-pub async fn users_delta(State(shared): State<Shared>, headers: HeaderMap, Query(q): Query<HashMap<String, String>>) -> Response {
+pub async fn users_delta(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
     delta(shared, headers, q, ObjectKind::User)
 }
 
-pub async fn groups_delta(State(shared): State<Shared>, headers: HeaderMap, Query(q): Query<HashMap<String, String>>) -> Response {
+pub async fn groups_delta(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
     delta(shared, headers, q, ObjectKind::Group)
 }
 
@@ -58,9 +69,19 @@ fn sync_state_gone(state: &EmulatorState, kind: ObjectKind) -> Response {
             "The sync state generation is not found. The delta token is expired and data must be synchronized again.",
         ),
         DeltaExpiry::Gone => {
-            let mut response = graph_error(StatusCode::GONE, "resyncRequired", "Sync state reset; restart with a full synchronisation.");
-            let location = format!("{}/v1.0/{}/delta?$deltatoken=", state.issuer_base, collection(kind));
-            response.headers_mut().insert(header::LOCATION, location.parse().expect("a header value"));
+            let mut response = graph_error(
+                StatusCode::GONE,
+                "resyncRequired",
+                "Sync state reset; restart with a full synchronisation.",
+            );
+            let location = format!(
+                "{}/v1.0/{}/delta?$deltatoken=",
+                state.issuer_base,
+                collection(kind)
+            );
+            response
+                .headers_mut()
+                .insert(header::LOCATION, location.parse().expect("a header value"));
             response
         }
     }
@@ -80,7 +101,12 @@ fn parse_filter(raw: &str) -> Result<Vec<String>, ()> {
         .collect()
 }
 
-fn delta(shared: Shared, headers: HeaderMap, q: HashMap<String, String>, kind: ObjectKind) -> Response {
+fn delta(
+    shared: Shared,
+    headers: HeaderMap,
+    q: HashMap<String, String>,
+    kind: ObjectKind,
+) -> Response {
     let mut state = shared.lock().unwrap();
     let tenant_id = match authorise(&mut state, &headers) {
         Ok(t) => t,
@@ -96,19 +122,44 @@ fn delta(shared: Shared, headers: HeaderMap, q: HashMap<String, String>, kind: O
     let token = if let Some(raw) = q.get("$skiptoken") {
         match decode_token::<RoundToken>(raw).filter(|t| t.kind == kind) {
             Some(t) => t,
-            None => return graph_error(StatusCode::BAD_REQUEST, "Request_BadRequest", "The skip token is invalid."),
+            None => {
+                return graph_error(
+                    StatusCode::BAD_REQUEST,
+                    "Request_BadRequest",
+                    "The skip token is invalid.",
+                );
+            }
         }
     } else if let Some(raw) = q.get("$deltatoken").filter(|t| !t.is_empty()) {
         if raw.eq_ignore_ascii_case("latest") {
-            return page_response(&state, kind, Vec::new(), None, Some(RoundToken {
-                kind, since: last_sequence, upto: 0, initial: false, cursor: 0, member_cursor: 0,
-                empty_page_served: true, select: parse_select(q.get("$select")), filter: None, issued_at: now, previous: None,
-            }));
+            return page_response(
+                &state,
+                kind,
+                Vec::new(),
+                None,
+                Some(RoundToken {
+                    kind,
+                    since: last_sequence,
+                    upto: 0,
+                    initial: false,
+                    cursor: 0,
+                    member_cursor: 0,
+                    empty_page_served: true,
+                    select: parse_select(q.get("$select")),
+                    filter: None,
+                    issued_at: now,
+                    previous: None,
+                }),
+            );
         }
         let Some(mut t) = decode_token::<RoundToken>(raw).filter(|t| t.kind == kind) else {
             return sync_state_gone(&state, kind);
         };
-        if state.knobs.delta_tokens_invalid_before.is_some_and(|before| t.issued_at <= before) {
+        if state
+            .knobs
+            .delta_tokens_invalid_before
+            .is_some_and(|before| t.issued_at <= before)
+        {
             return sync_state_gone(&state, kind);
         }
         // An incremental round covers the changes up to now.
@@ -122,17 +173,41 @@ fn delta(shared: Shared, headers: HeaderMap, q: HashMap<String, String>, kind: O
         let filter = match q.get("$filter").map(|f| parse_filter(f)) {
             None => None,
             Some(Ok(ids)) if ids.len() <= 50 => Some(ids),
-            Some(Ok(_)) => return graph_error(StatusCode::BAD_REQUEST, "Request_UnsupportedQuery", "The number of ids in the filter exceeds 50."),
-            Some(Err(())) => return graph_error(StatusCode::BAD_REQUEST, "Request_UnsupportedQuery", "Unsupported Query."),
+            Some(Ok(_)) => {
+                return graph_error(
+                    StatusCode::BAD_REQUEST,
+                    "Request_UnsupportedQuery",
+                    "The number of ids in the filter exceeds 50.",
+                );
+            }
+            Some(Err(())) => {
+                return graph_error(
+                    StatusCode::BAD_REQUEST,
+                    "Request_UnsupportedQuery",
+                    "Unsupported Query.",
+                );
+            }
         };
         RoundToken {
-            kind, since: 0, upto: last_sequence, initial: true, cursor: 0, member_cursor: 0,
-            empty_page_served: false, select: parse_select(q.get("$select")), filter, issued_at: now, previous: None,
+            kind,
+            since: 0,
+            upto: last_sequence,
+            initial: true,
+            cursor: 0,
+            member_cursor: 0,
+            empty_page_served: false,
+            select: parse_select(q.get("$select")),
+            filter,
+            issued_at: now,
+            previous: None,
         }
     };
 
     if state.knobs.empty_first_page && !token.empty_page_served {
-        let next = RoundToken { empty_page_served: true, ..token };
+        let next = RoundToken {
+            empty_page_served: true,
+            ..token
+        };
         return page_response(&state, kind, Vec::new(), Some(next), None);
     }
     let page_size = state.knobs.page_size();
@@ -173,12 +248,25 @@ fn delta(shared: Shared, headers: HeaderMap, q: HashMap<String, String>, kind: O
         .and_then(Value::as_str)
         .map(str::to_owned);
     if cursor < entries.len() {
-        let next = RoundToken { cursor, member_cursor, empty_page_served: true, previous, ..token };
+        let next = RoundToken {
+            cursor,
+            member_cursor,
+            empty_page_served: true,
+            previous,
+            ..token
+        };
         page_response(&state, kind, items, Some(next), None)
     } else {
         let delta = RoundToken {
-            since: token.upto, upto: 0, initial: false, cursor: 0, member_cursor: 0,
-            empty_page_served: false, issued_at: now, previous: None, ..token
+            since: token.upto,
+            upto: 0,
+            initial: false,
+            cursor: 0,
+            member_cursor: 0,
+            empty_page_served: false,
+            issued_at: now,
+            previous: None,
+            ..token
         };
         page_response(&state, kind, items, None, Some(delta))
     }
@@ -233,28 +321,63 @@ impl Entry {
 }
 
 fn selects(select: &Option<Vec<String>>, property: &str) -> bool {
-    select.as_ref().is_none_or(|s| s.iter().any(|p| p.eq_ignore_ascii_case(property)))
+    select
+        .as_ref()
+        .is_none_or(|s| s.iter().any(|p| p.eq_ignore_ascii_case(property)))
 }
 
 fn round_entries(tenant: &Tenant, token: &RoundToken, minimal: bool) -> Vec<Entry> {
-    let in_filter = |id: &str| token.filter.as_ref().is_none_or(|f| f.iter().any(|x| x == id));
+    let in_filter = |id: &str| {
+        token
+            .filter
+            .as_ref()
+            .is_none_or(|f| f.iter().any(|x| x == id))
+    };
     let with_members = token.kind == ObjectKind::Group && selects(&token.select, "members");
     let mut entries = Vec::new();
     if token.initial {
         match token.kind {
             ObjectKind::User => {
-                for user in tenant.users.values().filter(|u| !u.deleted && in_filter(&u.id)) {
-                    entries.push(Entry { id: user.id.clone(), body: Some(project(user_json(user), token.select.as_deref())), removed: None, members: Vec::new() });
+                for user in tenant
+                    .users
+                    .values()
+                    .filter(|u| !u.deleted && in_filter(&u.id))
+                {
+                    entries.push(Entry {
+                        id: user.id.clone(),
+                        body: Some(project(user_json(user), token.select.as_deref())),
+                        removed: None,
+                        members: Vec::new(),
+                    });
                 }
             }
             ObjectKind::Group => {
                 for group in tenant.groups.values().filter(|g| in_filter(&g.id)) {
                     let members = if with_members {
-                        group.members.iter().map(|m| (m.clone(), if tenant.groups.contains_key(m) { ObjectKind::Group } else { ObjectKind::User }, false)).collect()
+                        group
+                            .members
+                            .iter()
+                            .map(|m| {
+                                (
+                                    m.clone(),
+                                    if tenant.groups.contains_key(m) {
+                                        ObjectKind::Group
+                                    } else {
+                                        ObjectKind::User
+                                    },
+                                    false,
+                                )
+                            })
+                            .collect()
                     } else {
                         Vec::new()
                     };
-                    entries.push(Entry { id: group.id.clone(), body: Some(project(group_json(group), token.select.as_deref())), removed: None, members });
+                    entries.push(Entry {
+                        id: group.id.clone(),
+                        body: Some(project(group_json(group), token.select.as_deref())),
+                        removed: None,
+                        members,
+                    });
                 }
             }
         }
@@ -262,8 +385,13 @@ fn round_entries(tenant: &Tenant, token: &RoundToken, minimal: bool) -> Vec<Entr
     }
 
     // Incremental: per object, the properties and membership changes in (since, upto].
-    let mut changed: BTreeMap<String, (Vec<String>, BTreeMap<String, (ObjectKind, bool)>)> = BTreeMap::new();
-    for change in tenant.change_log.iter().filter(|c| c.sequence > token.since && c.sequence <= token.upto && c.kind == token.kind) {
+    let mut changed: BTreeMap<String, (Vec<String>, BTreeMap<String, (ObjectKind, bool)>)> =
+        BTreeMap::new();
+    for change in tenant
+        .change_log
+        .iter()
+        .filter(|c| c.sequence > token.since && c.sequence <= token.upto && c.kind == token.kind)
+    {
         if !in_filter(&change.id) {
             continue;
         }
@@ -276,15 +404,22 @@ fn round_entries(tenant: &Tenant, token: &RoundToken, minimal: bool) -> Vec<Entr
         match &change.member {
             Some(m) if with_members => {
                 let entry = changed.entry(change.id.clone()).or_default();
-                entry.1.insert(m.member_id.clone(), (m.member_kind, m.removed));
+                entry
+                    .1
+                    .insert(m.member_id.clone(), (m.member_kind, m.removed));
             }
             Some(_) => {}
-            None if !tracked.is_empty() => changed.entry(change.id.clone()).or_default().0.extend(tracked),
+            None if !tracked.is_empty() => changed
+                .entry(change.id.clone())
+                .or_default()
+                .0
+                .extend(tracked),
             None => {}
         }
     }
     for (id, (properties, members)) in changed {
-        let members: Vec<(String, ObjectKind, bool)> = members.into_iter().map(|(m, (k, r))| (m, k, r)).collect();
+        let members: Vec<(String, ObjectKind, bool)> =
+            members.into_iter().map(|(m, (k, r))| (m, k, r)).collect();
         let live = match token.kind {
             ObjectKind::User => tenant.users.get(&id).filter(|u| !u.deleted).map(user_json),
             ObjectKind::Group => tenant.groups.get(&id).map(group_json),
@@ -299,15 +434,26 @@ fn round_entries(tenant: &Tenant, token: &RoundToken, minimal: bool) -> Vec<Entr
                     // Only memberships changed: the object carries its id.
                     body.retain(|k, _| k == "id");
                 }
-                Entry { id, body: Some(body), removed: None, members }
+                Entry {
+                    id,
+                    body: Some(body),
+                    removed: None,
+                    members,
+                }
             }
             None => {
-                let soft = token.kind == ObjectKind::User && tenant.users.get(&id).is_some_and(|u| u.deleted);
+                let soft = token.kind == ObjectKind::User
+                    && tenant.users.get(&id).is_some_and(|u| u.deleted);
                 let hard = tenant.tombstones.contains_key(&id);
                 if !soft && !hard {
                     continue;
                 }
-                Entry { id, body: None, removed: Some(if soft { "changed" } else { "deleted" }), members: Vec::new() }
+                Entry {
+                    id,
+                    body: None,
+                    removed: Some(if soft { "changed" } else { "deleted" }),
+                    members: Vec::new(),
+                }
             }
         };
         entries.push(entry);
@@ -315,7 +461,13 @@ fn round_entries(tenant: &Tenant, token: &RoundToken, minimal: bool) -> Vec<Entr
     entries
 }
 
-fn page_response(state: &EmulatorState, kind: ObjectKind, items: Vec<Value>, next: Option<RoundToken>, delta: Option<RoundToken>) -> Response {
+fn page_response(
+    state: &EmulatorState,
+    kind: ObjectKind,
+    items: Vec<Value>,
+    next: Option<RoundToken>,
+    delta: Option<RoundToken>,
+) -> Response {
     let base = format!("{}/v1.0/{}/delta", state.issuer_base, collection(kind));
     let mut body = json!({
         "@odata.context": format!("https://graph.microsoft.com/v1.0/$metadata#{}", collection(kind)),

@@ -251,7 +251,12 @@ impl Emulator {
 
     /// Graph requests (not identity or admin ones) seen so far.
     pub fn graph_requests(&self) -> Vec<RequestRecord> {
-        self.state().requests.iter().filter(|r| r.path.starts_with("/v1.0/")).cloned().collect()
+        self.state()
+            .requests
+            .iter()
+            .filter(|r| r.path.starts_with("/v1.0/"))
+            .cloned()
+            .collect()
     }
 
     pub fn requests(&self) -> Vec<RequestRecord> {

@@ -22,7 +22,7 @@ async fn emulator() -> (Emulator, IdentityClient) {
         http_client(),
         url::Url::parse(&emulator.base_url).unwrap(),
         CLIENT_ID.into(),
-        url::Url::parse(REDIRECT_URI).unwrap(),
+        Some(url::Url::parse(REDIRECT_URI).unwrap()),
     );
     (emulator, client)
 }
@@ -192,7 +192,7 @@ async fn given_the_emulator_unreachable_then_a_retryable_transport_error() {
         http_client(),
         url::Url::parse("http://127.0.0.1:9").unwrap(),
         CLIENT_ID.into(),
-        url::Url::parse(REDIRECT_URI).unwrap(),
+        Some(url::Url::parse(REDIRECT_URI).unwrap()),
     );
     let err = client
         .refresh(CONTOSO, &secret(SECRET), &secret("rt"))

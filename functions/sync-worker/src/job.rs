@@ -1,0 +1,126 @@
+//! SQS messages in, import runs out, batch item failures back.
+
+use std::time::Duration;
+
+use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use entra_sync::authorisation::IntegrationsStore;
+use entra_sync::graph::GraphClient;
+use entra_sync::graph::directory::GraphEntraDirectory;
+use entra_sync::import::{ImportRun, RunOutcome};
+use entra_sync::model::TenantId;
+use entra_sync::schedule::parse_job;
+use entra_sync::store::directory::DynamoDirectoryStore;
+use entra_sync::store::sync_state::DynamoSyncStateStore;
+use entra_sync::store::{DynamoIntegrationsStore, SecretsManagerTokenStore};
+use entra_sync::tokens::TokenProvider;
+use futures::stream::{self, StreamExt};
+use lambda_runtime::{Error, LambdaEvent};
+use tokio::time::Instant;
+
+pub struct SyncWorker {
+    pub configs: DynamoIntegrationsStore,
+    pub state: DynamoSyncStateStore,
+    pub directory: DynamoDirectoryStore,
+    pub tokens: TokenProvider<SecretsManagerTokenStore>,
+    pub graph: GraphClient,
+}
+
+/// Messages of one batch run side by side (different tenants; a duplicate
+/// finds the lease held).
+const PARALLEL_TENANTS: usize = 4;
+
+pub async fn handle(
+    worker: &SyncWorker,
+    event: LambdaEvent<SqsEvent>,
+) -> Result<SqsBatchResponse, Error> {
+    let remaining = event
+        .context
+        .deadline()
+        .duration_since(std::time::SystemTime::now())
+        .unwrap_or_default();
+    let deadline = Instant::now() + remaining;
+    let failures: Vec<Option<String>> = stream::iter(event.payload.records)
+        .map(|message| worker.process(message, deadline))
+        .buffer_unordered(PARALLEL_TENANTS)
+        .collect()
+        .await;
+    let mut response = SqsBatchResponse::default();
+    for id in failures.into_iter().flatten() {
+        let mut failure = BatchItemFailure::default();
+        failure.item_identifier = id;
+        response.batch_item_failures.push(failure);
+    }
+    Ok(response)
+}
+
+impl SyncWorker {
+    /// Runs one message; returns its id when SQS should deliver it again.
+    async fn process(&self, message: SqsMessage, deadline: Instant) -> Option<String> {
+        let message_id = message.message_id.clone().unwrap_or_default();
+        let body = message.body.as_deref().unwrap_or("");
+        let tenant = match parse_job(body) {
+            Ok(tenant) => tenant,
+            Err(reason) => {
+                // A poison message must not block the queue: logged and dropped.
+                tracing::error!(message_id = %message_id, reason = %reason, "dropping an unreadable sync job");
+                return None;
+            }
+        };
+        match self.sync(&tenant, deadline).await {
+            Ok(outcome) => {
+                log_outcome(&tenant, &outcome);
+                None
+            }
+            Err(reason) => {
+                tracing::error!(tenant_id = %tenant, message_id = %message_id, reason = %reason, "the sync job failed and will be retried");
+                (!message_id.is_empty()).then_some(message_id)
+            }
+        }
+    }
+
+    async fn sync(&self, tenant: &TenantId, deadline: Instant) -> Result<RunOutcome, String> {
+        let config = match self.configs.tenant_config(tenant).await {
+            Ok(Some(config)) => config,
+            Ok(None) => return Ok(RunOutcome::Skipped("no Entra ID config for this tenant")),
+            Err(err) if err.is_retryable() => return Err(err.to_string()),
+            Err(err) => {
+                tracing::error!(tenant_id = %tenant, error = %err, "the tenant config is unusable; not syncing");
+                return Ok(RunOutcome::Skipped("the tenant config is unusable"));
+            }
+        };
+        let entra =
+            GraphEntraDirectory::new(&self.graph, self.tokens.for_tenant(tenant), Some(deadline));
+        let run = ImportRun {
+            directory: &self.directory,
+            state: &self.state,
+            entra: &entra,
+            config: &config,
+            run_id: uuid::Uuid::new_v4().to_string(),
+            deadline: Some(deadline.max(Instant::now() + Duration::from_secs(1))),
+        };
+        run.run().await.map_err(|e| e.to_string())
+    }
+}
+
+fn log_outcome(tenant: &TenantId, outcome: &RunOutcome) {
+    match outcome {
+        RunOutcome::Skipped(why) => {
+            tracing::info!(tenant_id = %tenant, reason = why, "sync skipped")
+        }
+        RunOutcome::LeaseHeld => {
+            tracing::info!(tenant_id = %tenant, "another run holds the tenant")
+        }
+        RunOutcome::Completed(status) => {
+            tracing::info!(tenant_id = %tenant, result = status.result.as_str(), mode = status.mode.as_str(), "sync completed")
+        }
+        RunOutcome::Paused => {
+            tracing::info!(tenant_id = %tenant, "sync paused before the deadline; the next run resumes")
+        }
+        RunOutcome::Failed(status) => {
+            tracing::warn!(tenant_id = %tenant, error = status.error.as_deref().unwrap_or(""), "sync failed; the next run retries")
+        }
+        RunOutcome::ReauthorisationRequired => {
+            tracing::warn!(tenant_id = %tenant, "sync stopped: the tenant must be authorised again")
+        }
+    }
+}

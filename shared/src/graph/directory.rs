@@ -1,0 +1,105 @@
+//! Entra ID for the import engine: delta rounds, domains and scope look-ups
+//! through the Graph client, for one tenant.
+
+use tokio::time::Instant;
+
+use super::model::{self, DeltaPage, DomainInfo, EntraGroup, EntraUser, GroupDelta, MemberKind};
+use super::{AccessTokenSource, GraphClient, GraphError};
+
+pub struct GraphEntraDirectory<'a, T> {
+    client: &'a GraphClient,
+    tokens: T,
+    deadline: Option<Instant>,
+}
+
+impl<'a, T: AccessTokenSource> GraphEntraDirectory<'a, T> {
+    pub fn new(client: &'a GraphClient, tokens: T, deadline: Option<Instant>) -> Self {
+        Self {
+            client,
+            tokens,
+            deadline,
+        }
+    }
+
+    async fn get(&self, url: &str) -> Result<serde_json::Value, GraphError> {
+        self.client.get(&self.tokens, url, self.deadline).await
+    }
+}
+
+impl<T: AccessTokenSource> crate::import::EntraDirectory for GraphEntraDirectory<'_, T> {
+    async fn users_delta(&self, link: Option<&str>) -> Result<DeltaPage<EntraUser>, GraphError> {
+        let url = match link {
+            Some(link) => link.to_owned(),
+            None => self
+                .client
+                .url(&format!("/users/delta?$select={}", model::USER_SELECT)),
+        };
+        model::parse_user_page(&self.get(&url).await?)
+    }
+
+    async fn groups_delta(&self, link: Option<&str>) -> Result<DeltaPage<GroupDelta>, GraphError> {
+        let url = match link {
+            Some(link) => link.to_owned(),
+            None => self
+                .client
+                .url(&format!("/groups/delta?$select={}", model::GROUP_SELECT)),
+        };
+        model::parse_group_page(&self.get(&url).await?)
+    }
+
+    async fn domains(&self) -> Result<Vec<DomainInfo>, GraphError> {
+        model::parse_domains(&self.get(&self.client.url("/domains")).await?)
+    }
+
+    async fn transitive_members(
+        &self,
+        group_id: &str,
+    ) -> Result<Vec<(String, MemberKind)>, GraphError> {
+        let mut url = self
+            .client
+            .url(&format!("/groups/{group_id}/transitiveMembers?$select=id"));
+        let mut members = Vec::new();
+        loop {
+            let (page, next) = model::parse_members_page(&self.get(&url).await?)?;
+            members.extend(page);
+            match next {
+                Some(next) => url = next,
+                None => return Ok(members),
+            }
+        }
+    }
+
+    async fn user(&self, id: &str) -> Result<Option<EntraUser>, GraphError> {
+        let url = self
+            .client
+            .url(&format!("/users/{id}?$select={}", model::USER_SELECT));
+        match self.get(&url).await {
+            Ok(body) => {
+                let page = serde_json::json!({"@odata.deltaLink": "", "value": [body]});
+                match model::parse_user_page(&page)?.items.pop() {
+                    Some(model::DeltaItem::Upsert(user)) => Ok(Some(user)),
+                    _ => Ok(None),
+                }
+            }
+            Err(GraphError::NotFound) => Ok(None),
+            Err(err) => Err(err),
+        }
+    }
+
+    async fn group(&self, id: &str) -> Result<Option<EntraGroup>, GraphError> {
+        let url = self
+            .client
+            .url(&format!("/groups/{id}?$select=id,displayName,description"));
+        match self.get(&url).await {
+            Ok(body) => {
+                let page = serde_json::json!({"@odata.deltaLink": "", "value": [body]});
+                match model::parse_group_page(&page)?.items.pop() {
+                    Some(model::DeltaItem::Upsert(delta)) => Ok(delta.group),
+                    _ => Ok(None),
+                }
+            }
+            Err(GraphError::NotFound) => Ok(None),
+            Err(err) => Err(err),
+        }
+    }
+}

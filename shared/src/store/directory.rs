@@ -1,0 +1,642 @@
+//! `DIRECTORY_TABLE` on DynamoDB as the import engine's `DirectoryStore`:
+//! batched reads, batched puts and deletes, and updates that touch only the
+//! attributes the import owns.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, DeleteRequest, KeysAndAttributes, PutRequest, WriteRequest,
+};
+use futures::stream::{self, StreamExt, TryStreamExt};
+
+use super::{StoreError, unavailable};
+use crate::import::ObjectKind;
+use crate::import::records::{
+    DirectoryWrite, GroupAttributes, GroupRecord, MembershipKey, PasswordMode, Source,
+    UserAttributes, UserRecord,
+};
+use crate::model::TenantId;
+
+type Item = HashMap<String, AttributeValue>;
+
+pub const ENTRA_ID_INDEX: &str = "by-entra-id";
+/// Per-id index look-ups up to this many misses; beyond, one range query.
+const POINT_LOOKUP_LIMIT: usize = 8;
+const CONCURRENCY: usize = 16;
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn user_sk(id: &str) -> String {
+    format!("USER#{id}")
+}
+
+fn group_sk(id: &str) -> String {
+    format!("GROUP#{id}")
+}
+
+fn member_sk(key: &MembershipKey) -> String {
+    format!("MEMBER#{}#{}", key.group_id, key.user_id)
+}
+
+fn text(item: &Item, name: &str) -> Option<String> {
+    item.get(name).and_then(|v| v.as_s().ok()).cloned()
+}
+
+fn source_of(item: &Item) -> Source {
+    match text(item, "source").as_deref() {
+        Some("entra") => Source::Entra,
+        _ => Source::Local,
+    }
+}
+
+fn malformed(what: &'static str, detail: impl Into<String>) -> StoreError {
+    StoreError::Malformed {
+        what,
+        detail: detail.into(),
+    }
+}
+
+fn parse_user(item: &Item) -> Result<UserRecord, StoreError> {
+    let user_id = text(item, "user_id").ok_or_else(|| malformed("a user item", "no user_id"))?;
+    Ok(UserRecord {
+        source: source_of(item),
+        entra_id: text(item, "entra_id"),
+        attributes: UserAttributes {
+            user_name: text(item, "user_name").unwrap_or_default(),
+            display_name: text(item, "display_name"),
+            given_name: text(item, "given_name"),
+            surname: text(item, "surname"),
+            email: text(item, "email"),
+            mobile_phone: text(item, "mobile_phone"),
+            job_title: text(item, "job_title"),
+            department: text(item, "department"),
+            enabled: item
+                .get("enabled")
+                .and_then(|v| v.as_bool().ok())
+                .copied()
+                .unwrap_or(true),
+            password_mode: match text(item, "password_mode").as_deref() {
+                Some("entra") => PasswordMode::Entra,
+                _ => PasswordMode::Temporary,
+            },
+        },
+        user_id,
+    })
+}
+
+fn parse_group(item: &Item) -> Result<GroupRecord, StoreError> {
+    let group_id =
+        text(item, "group_id").ok_or_else(|| malformed("a group item", "no group_id"))?;
+    Ok(GroupRecord {
+        source: source_of(item),
+        entra_id: text(item, "entra_id"),
+        attributes: GroupAttributes {
+            name: text(item, "name").unwrap_or_default(),
+            description: text(item, "description"),
+        },
+        group_id,
+    })
+}
+
+/// The user attributes the import owns, as (name, value); `None` = remove.
+fn user_attribute_values(a: &UserAttributes) -> Vec<(&'static str, Option<AttributeValue>)> {
+    let opt = |v: &Option<String>| v.clone().map(AttributeValue::S);
+    vec![
+        ("user_name", Some(s(&a.user_name))),
+        ("display_name", opt(&a.display_name)),
+        ("given_name", opt(&a.given_name)),
+        ("surname", opt(&a.surname)),
+        ("email", opt(&a.email)),
+        ("mobile_phone", opt(&a.mobile_phone)),
+        ("job_title", opt(&a.job_title)),
+        ("department", opt(&a.department)),
+        ("enabled", Some(AttributeValue::Bool(a.enabled))),
+        ("password_mode", Some(s(a.password_mode.as_str()))),
+    ]
+}
+
+fn group_attribute_values(a: &GroupAttributes) -> Vec<(&'static str, Option<AttributeValue>)> {
+    vec![
+        ("name", Some(s(&a.name))),
+        ("description", a.description.clone().map(AttributeValue::S)),
+    ]
+}
+
+#[derive(Debug)]
+pub struct DynamoDirectoryStore {
+    client: Client,
+    table: String,
+    writes: AtomicU64,
+}
+
+enum Update {
+    /// (sk, entra id, attribute values)
+    Attributes(String, String, Vec<(&'static str, Option<AttributeValue>)>),
+}
+
+impl DynamoDirectoryStore {
+    pub fn new(client: Client, table: String) -> Self {
+        Self {
+            client,
+            table,
+            writes: AtomicU64::new(0),
+        }
+    }
+
+    /// Items written or deleted so far (for the benchmark).
+    pub fn write_count(&self) -> u64 {
+        self.writes.load(Ordering::Relaxed)
+    }
+
+    fn key(tenant: &TenantId, sk: String) -> Item {
+        HashMap::from([
+            ("pk".to_owned(), s(super::integrations::tenant_pk(tenant))),
+            ("sk".to_owned(), s(sk)),
+        ])
+    }
+
+    /// BatchGetItem in chunks of 100, retrying unprocessed keys.
+    async fn batch_get(&self, keys: Vec<Item>) -> Result<Vec<Item>, StoreError> {
+        let chunks: Vec<Vec<Item>> = keys.chunks(100).map(<[Item]>::to_vec).collect();
+        let results: Vec<Vec<Item>> = stream::iter(chunks)
+            .map(|chunk| async move {
+                let mut found = Vec::new();
+                let mut pending = Some(
+                    KeysAndAttributes::builder()
+                        .set_keys(Some(chunk))
+                        .consistent_read(true)
+                        .build()
+                        .map_err(|e| malformed("a key set", e.to_string()))?,
+                );
+                let mut attempt = 0u32;
+                while let Some(request) = pending.take() {
+                    let output = self
+                        .client
+                        .batch_get_item()
+                        .request_items(&self.table, request)
+                        .send()
+                        .await
+                        .map_err(unavailable("reading directory items"))?;
+                    found.extend(
+                        output
+                            .responses
+                            .and_then(|mut r| r.remove(&self.table))
+                            .unwrap_or_default(),
+                    );
+                    pending = output
+                        .unprocessed_keys
+                        .and_then(|mut u| u.remove(&self.table))
+                        .filter(|k| !k.keys.is_empty());
+                    if pending.is_some() {
+                        attempt += 1;
+                        if attempt > 8 {
+                            return Err(StoreError::Unavailable {
+                                operation: "reading directory items",
+                                detail: "keys stayed unprocessed".into(),
+                            });
+                        }
+                        tokio::time::sleep(Duration::from_millis(50 << attempt.min(6))).await;
+                    }
+                }
+                Ok::<_, StoreError>(found)
+            })
+            .buffer_unordered(4)
+            .try_collect()
+            .await?;
+        Ok(results.into_iter().flatten().collect())
+    }
+
+    /// BatchWriteItem in chunks of 25, retrying unprocessed items.
+    async fn batch_write(&self, requests: Vec<WriteRequest>) -> Result<(), StoreError> {
+        let chunks: Vec<Vec<WriteRequest>> =
+            requests.chunks(25).map(<[WriteRequest]>::to_vec).collect();
+        stream::iter(chunks)
+            .map(|chunk| async move {
+                let count = chunk.len() as u64;
+                let mut pending = chunk;
+                let mut attempt = 0u32;
+                while !pending.is_empty() {
+                    let output = self
+                        .client
+                        .batch_write_item()
+                        .request_items(&self.table, pending)
+                        .send()
+                        .await
+                        .map_err(unavailable("writing directory items"))?;
+                    pending = output
+                        .unprocessed_items
+                        .and_then(|mut u| u.remove(&self.table))
+                        .unwrap_or_default();
+                    if !pending.is_empty() {
+                        attempt += 1;
+                        if attempt > 8 {
+                            return Err(StoreError::Unavailable {
+                                operation: "writing directory items",
+                                detail: "items stayed unprocessed".into(),
+                            });
+                        }
+                        tokio::time::sleep(Duration::from_millis(50 << attempt.min(6))).await;
+                    }
+                }
+                self.writes.fetch_add(count, Ordering::Relaxed);
+                Ok::<_, StoreError>(())
+            })
+            .buffer_unordered(4)
+            .try_collect::<Vec<()>>()
+            .await?;
+        Ok(())
+    }
+
+    async fn update(&self, tenant: &TenantId, update: Update) -> Result<(), StoreError> {
+        let Update::Attributes(sk, entra_id, values) = update;
+        let mut set = vec!["entra_id = :entra_id".to_owned()];
+        let mut remove = Vec::new();
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(tenant, sk)))
+            .expression_attribute_values(":entra_id", s(entra_id))
+            // Only an existing item is updated; a vanished one is not recreated half-empty.
+            .condition_expression("attribute_exists(pk)");
+        for (name, value) in values {
+            match value {
+                Some(value) => {
+                    set.push(format!("{name} = :{name}"));
+                    request = request.expression_attribute_values(format!(":{name}"), value);
+                }
+                None => remove.push(name),
+            }
+        }
+        let mut expression = format!("SET {}", set.join(", "));
+        if !remove.is_empty() {
+            expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
+        }
+        match request.update_expression(expression).send().await {
+            Ok(_) => {
+                self.writes.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            }
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(err) => Err(unavailable("updating a directory item")(err)),
+        }
+    }
+
+    /// Items of the tenant whose sk starts with `prefix`, projected.
+    async fn query_prefix(
+        &self,
+        tenant: &TenantId,
+        prefix: &str,
+        projection: &str,
+        only_imported: bool,
+    ) -> Result<Vec<Item>, StoreError> {
+        let mut items = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let mut query = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                .expression_attribute_values(":pk", s(super::integrations::tenant_pk(tenant)))
+                .expression_attribute_values(":prefix", s(prefix))
+                .projection_expression(projection)
+                .set_exclusive_start_key(start.take());
+            if only_imported {
+                query = query
+                    .filter_expression("#source = :entra")
+                    .expression_attribute_names("#source", "source")
+                    .expression_attribute_values(":entra", s("entra"));
+            }
+            let output = query
+                .send()
+                .await
+                .map_err(unavailable("listing directory items"))?;
+            items.extend(output.items.unwrap_or_default());
+            match output.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(items),
+            }
+        }
+    }
+
+    /// Objects found through the `entra_id` index (linked local objects).
+    async fn linked(
+        &self,
+        tenant: &TenantId,
+        prefix: &str,
+        entra_ids: &[String],
+    ) -> Result<Vec<Item>, StoreError> {
+        if entra_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let pk = super::integrations::tenant_pk(tenant);
+        let wanted: HashSet<&String> = entra_ids.iter().collect();
+        let queries: Vec<(String, String)> = if entra_ids.len() <= POINT_LOOKUP_LIMIT {
+            entra_ids
+                .iter()
+                .map(|id| (id.clone(), id.clone()))
+                .collect()
+        } else {
+            let lo = entra_ids.iter().min().cloned().unwrap_or_default();
+            let hi = entra_ids.iter().max().cloned().unwrap_or_default();
+            vec![(lo, hi)]
+        };
+        let found: Vec<Vec<Item>> = stream::iter(queries)
+            .map(|(lo, hi)| {
+                let pk = pk.clone();
+                async move {
+                    let mut items = Vec::new();
+                    let mut start: Option<Item> = None;
+                    loop {
+                        let output = self
+                            .client
+                            .query()
+                            .table_name(&self.table)
+                            .index_name(ENTRA_ID_INDEX)
+                            .key_condition_expression("pk = :pk AND entra_id BETWEEN :lo AND :hi")
+                            .expression_attribute_values(":pk", s(&pk))
+                            .expression_attribute_values(":lo", s(lo.clone()))
+                            .expression_attribute_values(":hi", s(hi.clone()))
+                            .set_exclusive_start_key(start.take())
+                            .send()
+                            .await
+                            .map_err(unavailable("looking up linked directory objects"))?;
+                        items.extend(output.items.unwrap_or_default());
+                        match output.last_evaluated_key {
+                            Some(key) if !key.is_empty() => start = Some(key),
+                            _ => return Ok::<_, StoreError>(items),
+                        }
+                    }
+                }
+            })
+            .buffer_unordered(CONCURRENCY)
+            .try_collect()
+            .await?;
+        Ok(found
+            .into_iter()
+            .flatten()
+            .filter(|item| text(item, "sk").is_some_and(|sk| sk.starts_with(prefix)))
+            .filter(|item| text(item, "entra_id").is_some_and(|id| wanted.contains(&id)))
+            .collect())
+    }
+
+    async fn by_entra_id<R>(
+        &self,
+        tenant: &TenantId,
+        entra_ids: &[String],
+        prefix: &str,
+        parse: fn(&Item) -> Result<R, StoreError>,
+    ) -> Result<HashMap<String, R>, StoreError> {
+        let keys = entra_ids
+            .iter()
+            .map(|id| Self::key(tenant, format!("{prefix}{id}")))
+            .collect();
+        let mut found: HashMap<String, R> = HashMap::new();
+        for item in self.batch_get(keys).await? {
+            if let Some(id) =
+                text(&item, "sk").and_then(|sk| sk.strip_prefix(prefix).map(str::to_owned))
+            {
+                found.insert(id, parse(&item)?);
+            }
+        }
+        let misses: Vec<String> = entra_ids
+            .iter()
+            .filter(|id| !found.contains_key(*id))
+            .cloned()
+            .collect();
+        for item in self.linked(tenant, prefix, &misses).await? {
+            if let Some(entra_id) = text(&item, "entra_id") {
+                found.insert(entra_id, parse(&item)?);
+            }
+        }
+        Ok(found)
+    }
+}
+
+impl crate::import::DirectoryStore for DynamoDirectoryStore {
+    async fn users_by_entra_id(
+        &self,
+        tenant: &TenantId,
+        entra_ids: &[String],
+    ) -> Result<HashMap<String, UserRecord>, StoreError> {
+        self.by_entra_id(tenant, entra_ids, "USER#", parse_user)
+            .await
+    }
+
+    async fn groups_by_entra_id(
+        &self,
+        tenant: &TenantId,
+        entra_ids: &[String],
+    ) -> Result<HashMap<String, GroupRecord>, StoreError> {
+        self.by_entra_id(tenant, entra_ids, "GROUP#", parse_group)
+            .await
+    }
+
+    async fn existing_memberships(
+        &self,
+        tenant: &TenantId,
+        keys: &[MembershipKey],
+    ) -> Result<HashSet<MembershipKey>, StoreError> {
+        let wanted: HashMap<String, &MembershipKey> =
+            keys.iter().map(|k| (member_sk(k), k)).collect();
+        let items = self
+            .batch_get(
+                wanted
+                    .keys()
+                    .map(|sk| Self::key(tenant, sk.clone()))
+                    .collect(),
+            )
+            .await?;
+        Ok(items
+            .iter()
+            .filter_map(|item| {
+                text(item, "sk").and_then(|sk| wanted.get(&sk).map(|k| (*k).clone()))
+            })
+            .collect())
+    }
+
+    async fn imported_ids(
+        &self,
+        tenant: &TenantId,
+        kind: ObjectKind,
+    ) -> Result<Vec<String>, StoreError> {
+        let (prefix, id) = match kind {
+            ObjectKind::User => ("USER#", "user_id"),
+            ObjectKind::Group => ("GROUP#", "group_id"),
+        };
+        let items = self
+            .query_prefix(tenant, prefix, &format!("{id}, #source"), true)
+            .await?;
+        Ok(items.iter().filter_map(|item| text(item, id)).collect())
+    }
+
+    async fn imported_memberships(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<Vec<MembershipKey>, StoreError> {
+        let items = self
+            .query_prefix(tenant, "MEMBER#", "group_id, user_id, #source", true)
+            .await?;
+        Ok(items
+            .iter()
+            .filter_map(|i| {
+                Some(MembershipKey {
+                    group_id: text(i, "group_id")?,
+                    user_id: text(i, "user_id")?,
+                })
+            })
+            .collect())
+    }
+
+    async fn memberships_involving(
+        &self,
+        tenant: &TenantId,
+        user_ids: &HashSet<String>,
+        group_ids: &HashSet<String>,
+    ) -> Result<Vec<MembershipKey>, StoreError> {
+        let mut items = Vec::new();
+        if user_ids.is_empty() {
+            for group in group_ids {
+                items.extend(
+                    self.query_prefix(
+                        tenant,
+                        &format!("MEMBER#{group}#"),
+                        "group_id, user_id",
+                        false,
+                    )
+                    .await?,
+                );
+            }
+        } else {
+            // A user's memberships span groups: one pass over all of them.
+            items = self
+                .query_prefix(tenant, "MEMBER#", "group_id, user_id", false)
+                .await?;
+        }
+        Ok(items
+            .iter()
+            .filter_map(|i| {
+                Some(MembershipKey {
+                    group_id: text(i, "group_id")?,
+                    user_id: text(i, "user_id")?,
+                })
+            })
+            .filter(|k| user_ids.contains(&k.user_id) || group_ids.contains(&k.group_id))
+            .collect())
+    }
+
+    async fn apply(
+        &self,
+        tenant: &TenantId,
+        writes: Vec<DirectoryWrite>,
+    ) -> Result<u64, StoreError> {
+        let before = self.write_count();
+        let pk = super::integrations::tenant_pk(tenant);
+        let mut batch: Vec<WriteRequest> = Vec::new();
+        let mut updates: Vec<Update> = Vec::new();
+        let put = |mut item: Item| {
+            item.insert("pk".into(), s(&pk));
+            WriteRequest::builder()
+                .put_request(
+                    PutRequest::builder()
+                        .set_item(Some(item))
+                        .build()
+                        .expect("an item is set"),
+                )
+                .build()
+        };
+        let delete = |sk: String| {
+            WriteRequest::builder()
+                .delete_request(
+                    DeleteRequest::builder()
+                        .set_key(Some(Self::key(tenant, sk)))
+                        .build()
+                        .expect("a key is set"),
+                )
+                .build()
+        };
+        for write in writes {
+            match write {
+                DirectoryWrite::CreateUser(user) => {
+                    let mut item: Item = user_attribute_values(&user.attributes)
+                        .into_iter()
+                        .filter_map(|(k, v)| v.map(|v| (k.to_owned(), v)))
+                        .collect();
+                    item.insert("sk".into(), s(user_sk(&user.user_id)));
+                    item.insert("user_id".into(), s(&user.user_id));
+                    item.insert("source".into(), s(user.source.as_str()));
+                    if let Some(entra_id) = &user.entra_id {
+                        item.insert("entra_id".into(), s(entra_id));
+                    }
+                    batch.push(put(item));
+                }
+                DirectoryWrite::UpdateUser {
+                    user_id,
+                    entra_id,
+                    attributes,
+                } => {
+                    updates.push(Update::Attributes(
+                        user_sk(&user_id),
+                        entra_id,
+                        user_attribute_values(&attributes),
+                    ));
+                }
+                DirectoryWrite::DeleteUser { user_id } => batch.push(delete(user_sk(&user_id))),
+                DirectoryWrite::CreateGroup(group) => {
+                    let mut item: Item = group_attribute_values(&group.attributes)
+                        .into_iter()
+                        .filter_map(|(k, v)| v.map(|v| (k.to_owned(), v)))
+                        .collect();
+                    item.insert("sk".into(), s(group_sk(&group.group_id)));
+                    item.insert("group_id".into(), s(&group.group_id));
+                    item.insert("source".into(), s(group.source.as_str()));
+                    if let Some(entra_id) = &group.entra_id {
+                        item.insert("entra_id".into(), s(entra_id));
+                    }
+                    batch.push(put(item));
+                }
+                DirectoryWrite::UpdateGroup {
+                    group_id,
+                    entra_id,
+                    attributes,
+                } => {
+                    updates.push(Update::Attributes(
+                        group_sk(&group_id),
+                        entra_id,
+                        group_attribute_values(&attributes),
+                    ));
+                }
+                DirectoryWrite::DeleteGroup { group_id } => batch.push(delete(group_sk(&group_id))),
+                DirectoryWrite::AddMembership(key) => batch.push(put(HashMap::from([
+                    ("sk".to_owned(), s(member_sk(&key))),
+                    ("group_id".to_owned(), s(&key.group_id)),
+                    ("user_id".to_owned(), s(&key.user_id)),
+                    ("source".to_owned(), s("entra")),
+                ]))),
+                DirectoryWrite::RemoveMembership(key) => batch.push(delete(member_sk(&key))),
+            }
+        }
+        let (batched, updated) = tokio::join!(
+            self.batch_write(batch),
+            stream::iter(updates)
+                .map(|update| self.update(tenant, update))
+                .buffer_unordered(CONCURRENCY)
+                .try_collect::<Vec<()>>()
+        );
+        batched?;
+        updated?;
+        Ok(self.write_count() - before)
+    }
+}

@@ -1,0 +1,74 @@
+//! The sync job queue on SQS.
+
+use aws_sdk_sqs::Client;
+use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
+use futures::stream::{self, StreamExt, TryStreamExt};
+
+use super::StoreError;
+use crate::model::TenantId;
+use crate::schedule::{SyncQueue, job_body};
+
+#[derive(Debug, Clone)]
+pub struct SqsSyncQueue {
+    client: Client,
+    queue_url: String,
+}
+
+impl SqsSyncQueue {
+    pub fn new(client: Client, queue_url: String) -> Self {
+        Self { client, queue_url }
+    }
+}
+
+impl SyncQueue for SqsSyncQueue {
+    /// SendMessageBatch, ten at a time, several batches in flight: thousands
+    /// of tenants take a few hundred milliseconds.
+    async fn enqueue(&self, tenants: &[TenantId]) -> Result<Vec<(TenantId, String)>, StoreError> {
+        let batches: Vec<Vec<TenantId>> = tenants.chunks(10).map(<[TenantId]>::to_vec).collect();
+        let failures: Vec<Vec<(TenantId, String)>> = stream::iter(batches)
+            .map(|batch| async move {
+                let entries = batch
+                    .iter()
+                    .enumerate()
+                    .map(|(i, tenant)| {
+                        SendMessageBatchRequestEntry::builder()
+                            .id(i.to_string())
+                            .message_body(job_body(tenant))
+                            .build()
+                            .map_err(|e| StoreError::Malformed {
+                                what: "a queue message",
+                                detail: e.to_string(),
+                            })
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                let output = self
+                    .client
+                    .send_message_batch()
+                    .queue_url(&self.queue_url)
+                    .set_entries(Some(entries))
+                    .send()
+                    .await
+                    .map_err(|e| StoreError::Unavailable {
+                        operation: "enqueueing sync jobs",
+                        detail: aws_sdk_sqs::error::DisplayErrorContext(&e).to_string(),
+                    })?;
+                Ok::<_, StoreError>(
+                    output
+                        .failed
+                        .into_iter()
+                        .filter_map(|f| {
+                            let tenant = batch.get(f.id.parse::<usize>().ok()?)?.clone();
+                            Some((
+                                tenant,
+                                format!("{}: {}", f.code, f.message.unwrap_or_default()),
+                            ))
+                        })
+                        .collect(),
+                )
+            })
+            .buffer_unordered(8)
+            .try_collect()
+            .await?;
+        Ok(failures.into_iter().flatten().collect())
+    }
+}
