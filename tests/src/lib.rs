@@ -6,4 +6,6 @@ pub mod emulator;
 pub mod events;
 pub mod lambda_runtime_api;
 pub mod local_aws;
+pub mod organisation;
 pub mod stack;
+pub mod sync;

@@ -26,7 +26,7 @@ pub const CLIENT_ID: &str = "7c3e5a9b-2f1d-4c8e-b6a0-1d3f5e7a9c2b";
 pub const REDIRECT_URI: &str = "https://am.example.com/entra/callback";
 pub const PORTAL_RETURN_URL: &str = "https://portal.example.com/settings/directories/entra";
 
-pub struct AuthorisationStack {
+pub struct LocalStack {
     pub run_id: String,
     pub aws: LocalAws,
     pub tables: Tables,
@@ -34,6 +34,7 @@ pub struct AuthorisationStack {
     pub callback: LambdaFunction,
     pub secret_prefix: String,
     pub client_secret: String,
+    pub queue_url: String,
     /// The environment of DESIGN.md 1.2 the functions run with.
     env: Vec<(String, String)>,
 }
@@ -84,7 +85,7 @@ pub fn seed_organisations(emulator: &Emulator) {
     emulator.add_tenant(fabrikam);
 }
 
-impl AuthorisationStack {
+impl LocalStack {
     pub async fn start() -> anyhow::Result<Self> {
         let run_id = format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
         let aws = LocalAws::from_env().await?;
@@ -105,6 +106,19 @@ impl AuthorisationStack {
             declines_consent: false,
         });
         let secret_prefix = format!("{run_id}/entra-sync/");
+        let queue_url = aws
+            .sqs
+            .create_queue()
+            .queue_name(format!("{run_id}-sync-jobs"))
+            .attributes(
+                aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout,
+                "360",
+            )
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!(aws_sdk_sqs::error::DisplayErrorContext(e).to_string()))?
+            .queue_url
+            .context("CreateQueue returned no URL")?;
         let mut env = aws.function_env();
         env.extend(
             [
@@ -117,6 +131,7 @@ impl AuthorisationStack {
                 ("PORTAL_RETURN_URL", PORTAL_RETURN_URL),
                 ("ENTRA_LOGIN_BASE_URL", emulator.base_url.as_str()),
                 ("GRAPH_BASE_URL", emulator.base_url.as_str()),
+                ("SYNC_QUEUE_URL", queue_url.as_str()),
                 // Debug on purpose: the secret-leak tests read these logs.
                 ("RUST_LOG", "debug"),
             ]
@@ -131,6 +146,7 @@ impl AuthorisationStack {
             callback,
             secret_prefix,
             client_secret,
+            queue_url,
             env,
         })
     }
@@ -151,6 +167,18 @@ impl AuthorisationStack {
         tenant_id: &str,
         entra_tenant_id: Option<&str>,
     ) -> anyhow::Result<()> {
+        self.put_config_with(tenant_id, entra_tenant_id, serde_json::json!({}))
+            .await
+    }
+
+    /// The config item with extra attributes (JSON: strings, booleans,
+    /// numbers, lists of strings).
+    pub async fn put_config_with(
+        &self,
+        tenant_id: &str,
+        entra_tenant_id: Option<&str>,
+        extra: Value,
+    ) -> anyhow::Result<()> {
         let mut item = HashMap::from([
             (
                 "pk".to_owned(),
@@ -169,6 +197,8 @@ impl AuthorisationStack {
         if let Some(tid) = entra_tenant_id {
             item.insert("entra_tenant_id".into(), AttributeValue::S(tid.into()));
         }
+        let extra: HashMap<String, AttributeValue> = serde_dynamo::to_item(extra)?;
+        item.extend(extra);
         self.aws
             .dynamodb
             .put_item()

@@ -4,14 +4,14 @@
 //! integration status is printed. Needs moto (run via tests/scripts/run-local.sh).
 
 use anyhow::Context;
-use entra_sync_tests::stack::{AuthorisationStack, CONTOSO_ADMIN, PORTAL_RETURN_URL};
+use entra_sync_tests::stack::{CONTOSO_ADMIN, LocalStack, PORTAL_RETURN_URL};
 use serde_json::Value;
 
 const AM_TENANT: &str = "acme";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let mut stack = AuthorisationStack::start()
+    let mut stack = LocalStack::start()
         .await
         .context("starting the local stack (is moto running? use tests/scripts/run-local.sh)")?;
     println!("Local stack {}", stack.run_id);

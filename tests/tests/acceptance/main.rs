@@ -4,4 +4,5 @@
 //! binaries first.
 
 mod emulator_identity;
+mod import;
 mod oauth_callback;

@@ -6,7 +6,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use entra_sync_tests::emulator::{Browser, TokenFailure};
 use entra_sync_tests::lambda_runtime_api::LambdaFunction;
 use entra_sync_tests::stack::{
-    AuthorisationStack, CONTOSO, CONTOSO_ADMIN, CONTOSO_USER, FABRIKAM_ADMIN, PORTAL_RETURN_URL,
+    CONTOSO, CONTOSO_ADMIN, CONTOSO_USER, FABRIKAM_ADMIN, LocalStack, PORTAL_RETURN_URL,
 };
 
 const TENANT: &str = "acme";
@@ -15,7 +15,7 @@ fn query_of(url: &url::Url) -> HashMap<String, String> {
     url.query_pairs().into_owned().collect()
 }
 
-fn token_requests(stack: &AuthorisationStack) -> usize {
+fn token_requests(stack: &LocalStack) -> usize {
     stack
         .emulator
         .requests()
@@ -24,7 +24,7 @@ fn token_requests(stack: &AuthorisationStack) -> usize {
         .count()
 }
 
-async fn assert_nothing_stored(stack: &AuthorisationStack) {
+async fn assert_nothing_stored(stack: &LocalStack) {
     assert!(
         stack.tenant_secret(TENANT).await.unwrap().is_none(),
         "no secret may be stored"
@@ -49,7 +49,7 @@ fn assert_portal_error(response: &entra_sync_tests::events::HttpResponse, reason
 
 #[tokio::test]
 async fn given_a_global_admin_consents_then_tokens_are_stored_and_the_tenant_is_authorised() {
-    let mut stack = AuthorisationStack::start().await.unwrap();
+    let mut stack = LocalStack::start().await.unwrap();
     stack.put_config(TENANT, None).await.unwrap();
 
     let start = stack.authorize(TENANT).await.unwrap();
@@ -127,7 +127,7 @@ async fn given_a_global_admin_consents_then_tokens_are_stored_and_the_tenant_is_
 
 #[tokio::test]
 async fn given_a_configured_entra_tenant_then_it_is_the_authority_and_a_reauthorisation_succeeds() {
-    let mut stack = AuthorisationStack::start().await.unwrap();
+    let mut stack = LocalStack::start().await.unwrap();
     stack.put_config(TENANT, Some(CONTOSO)).await.unwrap();
     let query = stack.sign_in(TENANT).await.unwrap();
     assert!(
@@ -173,7 +173,7 @@ async fn given_a_configured_entra_tenant_then_it_is_the_authority_and_a_reauthor
 #[tokio::test]
 async fn given_the_admin_declines_consent_then_the_portal_hears_access_denied_and_nothing_is_stored()
  {
-    let mut stack = AuthorisationStack::start().await.unwrap();
+    let mut stack = LocalStack::start().await.unwrap();
     stack.put_config(TENANT, None).await.unwrap();
     stack.emulator.set_browser(Browser {
         user_principal_name: Some(CONTOSO_ADMIN.into()),
@@ -189,7 +189,7 @@ async fn given_the_admin_declines_consent_then_the_portal_hears_access_denied_an
 
 #[tokio::test]
 async fn given_a_user_who_is_not_an_admin_then_the_sign_in_fails_without_storing_anything() {
-    let mut stack = AuthorisationStack::start().await.unwrap();
+    let mut stack = LocalStack::start().await.unwrap();
     stack.put_config(TENANT, None).await.unwrap();
     stack.emulator.set_browser(Browser {
         user_principal_name: Some(CONTOSO_USER.into()),
@@ -203,7 +203,7 @@ async fn given_a_user_who_is_not_an_admin_then_the_sign_in_fails_without_storing
 
 #[tokio::test]
 async fn given_a_replayed_state_then_the_second_callback_is_a_plain_400_and_no_second_exchange() {
-    let mut stack = AuthorisationStack::start().await.unwrap();
+    let mut stack = LocalStack::start().await.unwrap();
     stack.put_config(TENANT, None).await.unwrap();
     let query = stack.sign_in(TENANT).await.unwrap();
     assert_eq!(stack.callback(&query).await.unwrap().status, 302);
@@ -223,7 +223,7 @@ async fn given_a_replayed_state_then_the_second_callback_is_a_plain_400_and_no_s
 
 #[tokio::test]
 async fn given_an_unknown_state_then_400_nothing_stored_and_nothing_reflected() {
-    let mut stack = AuthorisationStack::start().await.unwrap();
+    let mut stack = LocalStack::start().await.unwrap();
     stack.put_config(TENANT, None).await.unwrap();
     let marker = "ZZ<script>alert(1)</script>";
     let query = format!(
@@ -243,7 +243,7 @@ async fn given_an_unknown_state_then_400_nothing_stored_and_nothing_reflected() 
 
 #[tokio::test]
 async fn given_an_expired_state_then_400_and_no_token_exchange() {
-    let mut stack = AuthorisationStack::start().await.unwrap();
+    let mut stack = LocalStack::start().await.unwrap();
     stack.put_config(TENANT, None).await.unwrap();
     let query = stack.sign_in(TENANT).await.unwrap();
     // Age the pending state past its 10 minutes (moto never deletes TTL
@@ -286,7 +286,7 @@ async fn given_an_expired_state_then_400_and_no_token_exchange() {
 #[tokio::test]
 async fn given_the_admin_signs_in_to_another_organisation_then_tenant_mismatch_and_nothing_stored()
 {
-    let mut stack = AuthorisationStack::start().await.unwrap();
+    let mut stack = LocalStack::start().await.unwrap();
     stack.put_config(TENANT, None).await.unwrap();
     stack.emulator.set_browser(Browser {
         user_principal_name: Some(FABRIKAM_ADMIN.into()),
@@ -312,7 +312,7 @@ async fn given_the_token_endpoint_fails_then_token_exchange_failed_and_nothing_s
         TokenFailure::ServerError,
         TokenFailure::InvalidGrant { code: 54005 },
     ] {
-        let mut stack = AuthorisationStack::start().await.unwrap();
+        let mut stack = LocalStack::start().await.unwrap();
         stack.put_config(TENANT, None).await.unwrap();
         let query = stack.sign_in(TENANT).await.unwrap();
         stack.emulator.set_knobs(entra_sync_tests::emulator::Knobs {
@@ -328,7 +328,7 @@ async fn given_the_token_endpoint_fails_then_token_exchange_failed_and_nothing_s
 
 #[tokio::test]
 async fn given_missing_query_parameters_then_400_without_state_and_invalid_request_with_one() {
-    let mut stack = AuthorisationStack::start().await.unwrap();
+    let mut stack = LocalStack::start().await.unwrap();
     stack.put_config(TENANT, None).await.unwrap();
     for query in ["", "code=abc", "state=", "error=access_denied"] {
         let response = stack.callback(query).await.unwrap();
@@ -350,8 +350,8 @@ async fn given_missing_query_parameters_then_400_without_state_and_invalid_reque
 
 #[tokio::test]
 async fn given_an_unknown_route_or_tenant_then_404_json() {
-    let mut stack = AuthorisationStack::start().await.unwrap();
-    let unknown_route = AuthorisationStack::invoke_http(
+    let mut stack = LocalStack::start().await.unwrap();
+    let unknown_route = LocalStack::invoke_http(
         &mut stack.callback,
         "GET",
         "$default",
@@ -375,7 +375,7 @@ async fn given_an_unknown_route_or_tenant_then_404_json() {
             .contains("no Entra ID integration")
     );
 
-    let bad_id = AuthorisationStack::invoke_http(
+    let bad_id = LocalStack::invoke_http(
         &mut stack.callback,
         "POST",
         "POST /tenants/{tenant_id}/entra/authorize",
@@ -390,7 +390,7 @@ async fn given_an_unknown_route_or_tenant_then_404_json() {
 
 #[tokio::test]
 async fn given_a_malformed_config_item_then_authorize_names_the_attribute() {
-    let mut stack = AuthorisationStack::start().await.unwrap();
+    let mut stack = LocalStack::start().await.unwrap();
     stack.put_config(TENANT, None).await.unwrap();
     stack
         .aws
@@ -416,19 +416,19 @@ async fn given_a_malformed_config_item_then_authorize_names_the_attribute() {
 
 #[tokio::test]
 async fn given_two_concurrent_callbacks_with_one_state_then_exactly_one_succeeds() {
-    let mut stack = AuthorisationStack::start().await.unwrap();
+    let mut stack = LocalStack::start().await.unwrap();
     stack.put_config(TENANT, None).await.unwrap();
     let query = stack.sign_in(TENANT).await.unwrap();
     let mut other = stack.start_callback_function().await.unwrap();
     let (a, b) = tokio::join!(
-        AuthorisationStack::invoke_http(
+        LocalStack::invoke_http(
             &mut stack.callback,
             "GET",
             "GET /entra/callback",
             "/entra/callback",
             &query
         ),
-        AuthorisationStack::invoke_http(
+        LocalStack::invoke_http(
             &mut other,
             "GET",
             "GET /entra/callback",
@@ -448,7 +448,7 @@ async fn given_two_concurrent_callbacks_with_one_state_then_exactly_one_succeeds
 
 #[tokio::test]
 async fn given_a_full_flow_at_debug_level_then_no_secret_reaches_the_logs() {
-    let mut stack = AuthorisationStack::start().await.unwrap();
+    let mut stack = LocalStack::start().await.unwrap();
     stack.put_config(TENANT, None).await.unwrap();
     let query = stack.sign_in(TENANT).await.unwrap();
     let verifier = stack
@@ -502,7 +502,7 @@ async fn given_a_full_flow_at_debug_level_then_no_secret_reaches_the_logs() {
 
 #[tokio::test]
 async fn given_a_missing_variable_then_the_function_stops_at_start_naming_it() {
-    let stack = AuthorisationStack::start().await.unwrap();
+    let stack = LocalStack::start().await.unwrap();
     let env: Vec<_> = stack
         .function_env()
         .into_iter()

@@ -1,0 +1,95 @@
+//! Simulated organisations of any size for the emulator.
+
+use crate::emulator::{Domain, DomainAuthentication, Emulator, Group, User};
+
+pub const MANAGED: &str = "contoso.com";
+pub const FEDERATED: &str = "federated.contoso.com";
+/// A verified domain of the organisation that the tenant config leaves out.
+pub const UNLISTED: &str = "contoso.onmicrosoft.com";
+
+/// A stable GUID-shaped id for the n-th object of a kind.
+pub fn object_id(kind: u8, n: usize) -> String {
+    format!(
+        "{:08x}-{:04x}-4000-8000-{:012x}",
+        0x5eed_0000u32 + u32::from(kind),
+        n / 65_536,
+        n
+    )
+}
+
+pub fn user_id(n: usize) -> String {
+    object_id(1, n)
+}
+
+pub fn group_id(n: usize) -> String {
+    object_id(2, n)
+}
+
+pub fn user_upn(n: usize) -> String {
+    let domain = [MANAGED, FEDERATED, UNLISTED][n % 3];
+    format!("user{n:05}@{domain}")
+}
+
+/// `users` people over three domains and `groups` security groups: group 0
+/// ("All Staff") contains groups 1 and 2 (nested) and every tenth user;
+/// every other group holds a slice of the users.
+pub fn seed(emulator: &Emulator, tenant_id: &str, users: usize, groups: usize) {
+    emulator.with_tenant(tenant_id, |tenant| {
+        for (name, authentication) in [
+            (FEDERATED, DomainAuthentication::Federated),
+            (UNLISTED, DomainAuthentication::Managed),
+        ] {
+            if !tenant.domains.iter().any(|d| d.name == name) {
+                tenant.domains.push(Domain {
+                    name: name.into(),
+                    authentication,
+                    is_verified: true,
+                    is_default: false,
+                });
+            }
+        }
+        for n in 0..users {
+            tenant.upsert_user(User {
+                id: user_id(n),
+                user_principal_name: user_upn(n),
+                display_name: Some(format!("User {n:05}")),
+                given_name: Some("User".into()),
+                surname: Some(format!("{n:05}")),
+                mail: Some(user_upn(n)),
+                job_title: Some(["Engineer", "Analyst", "Manager"][n % 3].into()),
+                department: Some(format!("Dept {}", n % 7)),
+                account_enabled: true,
+                ..User::default()
+            });
+        }
+        for g in 0..groups {
+            let mut members: Vec<String> = if g == 0 {
+                (0..users).step_by(10).map(user_id).collect()
+            } else {
+                let slice = (users / groups.max(1)).max(1) * 2;
+                (0..slice)
+                    .map(|i| user_id((g * users / groups.max(1) + i) % users.max(1)))
+                    .collect()
+            };
+            if g == 0 {
+                members.extend((1..groups.min(3)).map(group_id));
+            }
+            members.sort();
+            members.dedup();
+            tenant.upsert_group(Group {
+                id: group_id(g),
+                display_name: if g == 0 {
+                    "All Staff".into()
+                } else {
+                    format!("Team {g:03}")
+                },
+                description: Some(format!("Seeded group {g}")),
+                mail_nickname: format!("team{g:03}"),
+                security_enabled: true,
+                mail_enabled: false,
+                members,
+                deleted: false,
+            });
+        }
+    });
+}

@@ -1,0 +1,390 @@
+//! Driving the import as AWS would: the scheduler's EventBridge tick, SQS
+//! messages to the worker, and the directory table's stream to see every
+//! write the functions make.
+
+use anyhow::Context;
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde_json::{Map, Value, json};
+
+use crate::emulator::Browser;
+use crate::lambda_runtime_api::LambdaFunction;
+use crate::stack::{LocalStack, REDIRECT_URI};
+
+pub struct SyncFunctions {
+    pub worker: LambdaFunction,
+    pub scheduler: LambdaFunction,
+}
+
+/// What one tick did.
+#[derive(Debug, Default)]
+pub struct TickReport {
+    pub messages: usize,
+    pub failed_message_ids: Vec<String>,
+}
+
+/// An EventBridge scheduled event, as `rate(3 minutes)` delivers it.
+pub fn scheduled_event() -> Value {
+    json!({
+        "version": "0",
+        "id": uuid::Uuid::new_v4().to_string(),
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": "123456789012",
+        "time": chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        "region": "us-east-1",
+        "resources": ["arn:aws:events:us-east-1:123456789012:rule/entra-sync-SyncSchedulerFunctionTick"],
+        "detail": {}
+    })
+}
+
+/// An SQS event with these messages (id, body).
+pub fn sqs_event(queue_arn: &str, messages: &[(String, String, String)]) -> Value {
+    let records: Vec<Value> = messages
+        .iter()
+        .map(|(id, receipt, body)| {
+            json!({
+                "messageId": id,
+                "receiptHandle": receipt,
+                "body": body,
+                "attributes": {
+                    "ApproximateReceiveCount": "1",
+                    "SentTimestamp": chrono::Utc::now().timestamp_millis().to_string(),
+                    "SenderId": "AROAEXAMPLE:sync-scheduler",
+                    "ApproximateFirstReceiveTimestamp": chrono::Utc::now().timestamp_millis().to_string()
+                },
+                "messageAttributes": {},
+                "md5OfBody": "",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": queue_arn,
+                "awsRegion": "us-east-1"
+            })
+        })
+        .collect();
+    json!({ "Records": records })
+}
+
+impl LocalStack {
+    pub async fn start_sync_functions(&self) -> anyhow::Result<SyncFunctions> {
+        Ok(SyncFunctions {
+            worker: LambdaFunction::start("sync-worker", &self.function_env()).await?,
+            scheduler: LambdaFunction::start("sync-scheduler", &self.function_env()).await?,
+        })
+    }
+
+    /// The platform configures `tenant_id` and `admin` authorises it.
+    pub async fn connect(
+        &mut self,
+        tenant_id: &str,
+        admin: &str,
+        settings: Value,
+    ) -> anyhow::Result<()> {
+        self.put_config_with(tenant_id, None, settings).await?;
+        self.emulator.set_browser(Browser {
+            user_principal_name: Some(admin.to_owned()),
+            declines_consent: false,
+        });
+        let query = self.sign_in(tenant_id).await?;
+        let done = self.callback(&query).await?;
+        anyhow::ensure!(
+            done.location()
+                .is_some_and(|l| l.as_str().ends_with("status=authorised")),
+            "authorising {tenant_id} failed: {done:?} (redirect {REDIRECT_URI})"
+        );
+        Ok(())
+    }
+
+    /// Sets attributes on the tenant's config item, as the platform does.
+    pub async fn update_config(&self, tenant_id: &str, set: Value) -> anyhow::Result<()> {
+        let values: std::collections::HashMap<String, AttributeValue> = serde_dynamo::to_item(set)?;
+        let mut request = self
+            .aws
+            .dynamodb
+            .update_item()
+            .table_name(&self.tables.integrations)
+            .key("pk", AttributeValue::S(format!("TENANT#{tenant_id}")))
+            .key("sk", AttributeValue::S("ENTRA#CONFIG".into()));
+        let mut parts = Vec::new();
+        for (i, (name, value)) in values.into_iter().enumerate() {
+            parts.push(format!("#n{i} = :v{i}"));
+            request = request
+                .expression_attribute_names(format!("#n{i}"), name)
+                .expression_attribute_values(format!(":v{i}"), value);
+        }
+        request
+            .update_expression(format!("SET {}", parts.join(", ")))
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!(entra_sync::aws::describe_sdk_error(&e)))?;
+        Ok(())
+    }
+
+    pub async fn status_item(&self, tenant_id: &str) -> anyhow::Result<Map<String, Value>> {
+        self.item(
+            &self.tables.integrations,
+            &format!("TENANT#{tenant_id}"),
+            "ENTRA#STATUS",
+        )
+        .await?
+        .context("no ENTRA#STATUS item")
+    }
+
+    /// Every directory item of the tenant.
+    pub async fn directory_items(
+        &self,
+        tenant_id: &str,
+    ) -> anyhow::Result<Vec<Map<String, Value>>> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let output = self
+                .aws
+                .dynamodb
+                .query()
+                .table_name(&self.tables.directory)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(
+                    ":pk",
+                    AttributeValue::S(format!("TENANT#{tenant_id}")),
+                )
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| anyhow::anyhow!(entra_sync::aws::describe_sdk_error(&e)))?;
+            for item in output.items.unwrap_or_default() {
+                items.push(serde_dynamo::from_item(item)?);
+            }
+            match output.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(items),
+            }
+        }
+    }
+
+    /// The directory items of one kind (`USER#`, `GROUP#`, `MEMBER#`).
+    pub async fn directory_of(
+        &self,
+        tenant_id: &str,
+        prefix: &str,
+    ) -> anyhow::Result<Vec<Map<String, Value>>> {
+        Ok(self
+            .directory_items(tenant_id)
+            .await?
+            .into_iter()
+            .filter(|i| i["sk"].as_str().is_some_and(|sk| sk.starts_with(prefix)))
+            .collect())
+    }
+
+    /// Ages the tenant's lease so it counts as expired (a killed run's lease
+    /// runs out after 90 s; tests do not wait for it).
+    pub async fn expire_lease(&self, tenant_id: &str) -> anyhow::Result<()> {
+        self.aws
+            .dynamodb
+            .update_item()
+            .table_name(&self.tables.integrations)
+            .key("pk", AttributeValue::S(format!("TENANT#{tenant_id}")))
+            .key("sk", AttributeValue::S("ENTRA#STATUS".into()))
+            .update_expression("SET lease_until_ms = :past")
+            .expression_attribute_values(":past", AttributeValue::N("0".into()))
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!(entra_sync::aws::describe_sdk_error(&e)))?;
+        Ok(())
+    }
+
+    async fn queue_arn(&self) -> anyhow::Result<String> {
+        let output = self
+            .aws
+            .sqs
+            .get_queue_attributes()
+            .queue_url(&self.queue_url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!(aws_sdk_sqs::error::DisplayErrorContext(e).to_string()))?;
+        output
+            .attributes
+            .and_then(|mut a| a.remove(&aws_sdk_sqs::types::QueueAttributeName::QueueArn))
+            .context("no queue ARN")
+    }
+
+    /// Sends raw message bodies to the queue (as any producer could).
+    pub async fn send_messages(&self, bodies: &[&str]) -> anyhow::Result<()> {
+        for body in bodies {
+            self.aws
+                .sqs
+                .send_message()
+                .queue_url(&self.queue_url)
+                .message_body(*body)
+                .send()
+                .await
+                .map_err(|e| {
+                    anyhow::anyhow!(aws_sdk_sqs::error::DisplayErrorContext(e).to_string())
+                })?;
+        }
+        Ok(())
+    }
+
+    /// Takes every visible message off the queue: (id, receipt, body).
+    pub async fn receive_all(&self) -> anyhow::Result<Vec<(String, String, String)>> {
+        let mut messages = Vec::new();
+        loop {
+            let output = self
+                .aws
+                .sqs
+                .receive_message()
+                .queue_url(&self.queue_url)
+                .max_number_of_messages(10)
+                .send()
+                .await
+                .map_err(|e| {
+                    anyhow::anyhow!(aws_sdk_sqs::error::DisplayErrorContext(e).to_string())
+                })?;
+            let batch = output.messages.unwrap_or_default();
+            if batch.is_empty() {
+                return Ok(messages);
+            }
+            messages.extend(batch.into_iter().map(|m| {
+                (
+                    m.message_id.unwrap_or_default(),
+                    m.receipt_handle.unwrap_or_default(),
+                    m.body.unwrap_or_default(),
+                )
+            }));
+        }
+    }
+
+    /// Delivers queued messages to the worker in SQS batches of five, as the
+    /// event source mapping does, and deletes the ones it did not fail.
+    pub async fn deliver(&self, worker: &mut LambdaFunction) -> anyhow::Result<TickReport> {
+        let queue_arn = self.queue_arn().await?;
+        let messages = self.receive_all().await?;
+        let mut report = TickReport {
+            messages: messages.len(),
+            ..TickReport::default()
+        };
+        for batch in messages.chunks(5) {
+            let answer = worker
+                .invoke_with_deadline(
+                    sqs_event(&queue_arn, batch),
+                    std::time::Duration::from_secs(300),
+                )
+                .await?
+                .map_err(|e| anyhow::anyhow!("the worker reported an error: {e}"))?;
+            let failed: Vec<String> = answer["batchItemFailures"]
+                .as_array()
+                .context("no batchItemFailures in the worker's answer")?
+                .iter()
+                .filter_map(|f| f["itemIdentifier"].as_str().map(str::to_owned))
+                .collect();
+            for (id, receipt, _) in batch {
+                if !failed.contains(id) {
+                    self.aws
+                        .sqs
+                        .delete_message()
+                        .queue_url(&self.queue_url)
+                        .receipt_handle(receipt)
+                        .send()
+                        .await
+                        .map_err(|e| {
+                            anyhow::anyhow!(aws_sdk_sqs::error::DisplayErrorContext(e).to_string())
+                        })?;
+                }
+            }
+            report.failed_message_ids.extend(failed);
+        }
+        Ok(report)
+    }
+
+    /// One schedule interval: the scheduler fills the queue, the worker drains it.
+    pub async fn tick(&self, functions: &mut SyncFunctions) -> anyhow::Result<TickReport> {
+        functions
+            .scheduler
+            .invoke(scheduled_event())
+            .await?
+            .map_err(|e| anyhow::anyhow!("the scheduler reported an error: {e}"))?;
+        self.deliver(&mut functions.worker).await
+    }
+}
+
+/// Reads the directory table's stream from "now": every write made after
+/// `start` shows up in `read`.
+pub struct StreamCursor {
+    client: aws_sdk_dynamodbstreams::Client,
+    iterators: Vec<String>,
+}
+
+impl StreamCursor {
+    pub async fn start(stack: &LocalStack) -> anyhow::Result<Self> {
+        let client = aws_sdk_dynamodbstreams::Client::new(&stack.aws.sdk);
+        let table = stack
+            .aws
+            .dynamodb
+            .describe_table()
+            .table_name(&stack.tables.directory)
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!(entra_sync::aws::describe_sdk_error(&e)))?;
+        let arn = table
+            .table
+            .and_then(|t| t.latest_stream_arn)
+            .context("the directory table has no stream")?;
+        let stream = client
+            .describe_stream()
+            .stream_arn(&arn)
+            .send()
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!(aws_sdk_dynamodbstreams::error::DisplayErrorContext(e).to_string())
+            })?;
+        let mut iterators = Vec::new();
+        for shard in stream
+            .stream_description
+            .and_then(|d| d.shards)
+            .unwrap_or_default()
+        {
+            let iterator = client
+                .get_shard_iterator()
+                .stream_arn(&arn)
+                .shard_id(shard.shard_id.unwrap_or_default())
+                .shard_iterator_type(aws_sdk_dynamodbstreams::types::ShardIteratorType::Latest)
+                .send()
+                .await
+                .map_err(|e| {
+                    anyhow::anyhow!(
+                        aws_sdk_dynamodbstreams::error::DisplayErrorContext(e).to_string()
+                    )
+                })?;
+            iterators.extend(iterator.shard_iterator);
+        }
+        Ok(Self { client, iterators })
+    }
+
+    /// Stream records since the last read.
+    pub async fn read(&mut self) -> anyhow::Result<Vec<aws_sdk_dynamodbstreams::types::Record>> {
+        let mut records = Vec::new();
+        for iterator in &mut self.iterators {
+            loop {
+                let output = self
+                    .client
+                    .get_records()
+                    .shard_iterator(iterator.as_str())
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        anyhow::anyhow!(
+                            aws_sdk_dynamodbstreams::error::DisplayErrorContext(e).to_string()
+                        )
+                    })?;
+                let batch = output.records.unwrap_or_default();
+                if let Some(next) = output.next_shard_iterator {
+                    *iterator = next;
+                }
+                if batch.is_empty() {
+                    break;
+                }
+                records.extend(batch);
+            }
+        }
+        Ok(records)
+    }
+}
