@@ -54,7 +54,7 @@ pub enum RunOutcome {
 /// Failures the handler must report (the message is retried).
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
-    #[error("the sync state store failed: {0}")]
+    #[error("a store failed: {0}")]
     Store(#[from] StoreError),
 }
 

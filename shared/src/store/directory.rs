@@ -264,13 +264,15 @@ impl DynamoDirectoryStore {
             .expression_attribute_values(":entra_id", s(entra_id))
             // Only an existing item is updated; a vanished one is not recreated half-empty.
             .condition_expression("attribute_exists(pk)");
-        for (name, value) in values {
+        // Names through placeholders: `name` and others are reserved words.
+        for (i, (name, value)) in values.into_iter().enumerate() {
+            request = request.expression_attribute_names(format!("#a{i}"), name);
             match value {
                 Some(value) => {
-                    set.push(format!("{name} = :{name}"));
-                    request = request.expression_attribute_values(format!(":{name}"), value);
+                    set.push(format!("#a{i} = :a{i}"));
+                    request = request.expression_attribute_values(format!(":a{i}"), value);
                 }
-                None => remove.push(name),
+                None => remove.push(format!("#a{i}")),
             }
         }
         let mut expression = format!("SET {}", set.join(", "));

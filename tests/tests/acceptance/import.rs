@@ -115,3 +115,552 @@ async fn given_a_new_tenant_when_the_schedule_ticks_then_a_full_import_arrives()
     );
     assert!(status.get("lease_owner").is_none(), "the lease is released");
 }
+
+/// Runs a tick and returns how many directory writes it made (from the
+/// table's stream) and how many Graph requests it sent.
+async fn measured_tick(stack: &LocalStack, functions: &mut SyncFunctions) -> (usize, usize) {
+    let mut cursor = StreamCursor::start(stack).await.unwrap();
+    let graph_before = stack.emulator.graph_requests().len();
+    let report = stack.tick(functions).await.unwrap();
+    assert!(report.failed_message_ids.is_empty(), "{report:?}");
+    (
+        cursor.read().await.unwrap().len(),
+        stack.emulator.graph_requests().len() - graph_before,
+    )
+}
+
+#[tokio::test]
+async fn given_an_imported_tenant_when_entra_changes_then_the_next_tick_reflects_every_change() {
+    let (stack, mut functions) = connected(json!({})).await;
+    stack.tick(&mut functions).await.unwrap();
+
+    // An idle tick: two Graph requests, no directory write.
+    let (writes, requests) = measured_tick(&stack, &mut functions).await;
+    assert_eq!((writes, requests), (0, 2), "idle poll");
+    assert_eq!(
+        stack.status_item(TENANT).await.unwrap()["last_sync_mode"],
+        "delta"
+    );
+
+    let u = |n: usize| user_id(n);
+    stack.emulator.with_tenant(CONTOSO, |t| {
+        t.update_user(&u(0), |user| {
+            user.job_title = Some("Principal Engineer".into())
+        });
+        t.update_user(&u(3), |user| user.account_enabled = false);
+        t.soft_delete_user(&u(4));
+        t.purge_user(&u(6));
+        t.soft_delete_user(&u(7));
+        t.restore_user(&u(7));
+        t.update_user(&u(9), |user| {
+            user.user_principal_name = organisation::user_upn(9).replace(MANAGED, UNLISTED)
+        });
+        t.update_user(&u(10), |user| {
+            user.mobile_phone = Some("+44 20 7946 0000".into())
+        });
+        t.update_group(&group_id(0), |g| g.display_name = "Everyone".into());
+        t.remove_member(&group_id(0), &u(20));
+        t.add_member(&group_id(0), &u(21));
+        t.upsert_user(User {
+            id: user_id(9999),
+            user_principal_name: "new.hire@contoso.com".into(),
+            display_name: Some("New Hire".into()),
+            account_enabled: true,
+            ..User::default()
+        });
+        t.add_member(&group_id(0), &user_id(9999));
+    });
+    let (writes, _) = measured_tick(&stack, &mut functions).await;
+
+    let users = by_id(
+        stack.directory_of(TENANT, "USER#").await.unwrap(),
+        "user_id",
+    );
+    assert_eq!(users[&u(0)]["job_title"], "Principal Engineer");
+    assert_eq!(users[&u(3)]["enabled"], false, "disabled, not deleted");
+    assert!(!users.contains_key(&u(4)), "soft-deleted in Entra");
+    assert!(!users.contains_key(&u(6)), "hard-deleted in Entra");
+    assert!(users.contains_key(&u(7)), "deleted then restored");
+    assert!(
+        !users.contains_key(&u(9)),
+        "moved to a domain outside the scope"
+    );
+    assert_eq!(users[&u(10)]["mobile_phone"], "+44 20 7946 0000");
+    assert_eq!(users[&user_id(9999)]["user_name"], "new.hire@contoso.com");
+    let groups = by_id(
+        stack.directory_of(TENANT, "GROUP#").await.unwrap(),
+        "group_id",
+    );
+    assert_eq!(groups[&group_id(0)]["name"], "Everyone");
+    let members: Vec<(String, String)> = stack
+        .directory_of(TENANT, "MEMBER#")
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["group_id"].as_str().unwrap().to_owned(),
+                m["user_id"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert!(!members.contains(&(group_id(0), u(20))));
+    assert!(members.contains(&(group_id(0), u(21))));
+    assert!(members.contains(&(group_id(0), user_id(9999))));
+    assert!(
+        members
+            .iter()
+            .all(|(_, user)| user != &u(4) && user != &u(6)),
+        "memberships of deleted users go too"
+    );
+
+    let status = stack.status_item(TENANT).await.unwrap();
+    assert_eq!(status["last_sync_mode"], "delta");
+    let counts = &status["last_sync_counts"];
+    assert_eq!(counts["users_created"], 1);
+    assert_eq!(counts["users_deleted"], 3);
+    assert_eq!(counts["groups_updated"], 1);
+    // Only what changed was written: 4 user updates, 1 create, 3 deletes,
+    // 1 group update, memberships (2 added, 1 removed, the deleted users').
+    assert!(writes < 40, "{writes} writes for a dozen changes");
+
+    let (writes, requests) = measured_tick(&stack, &mut functions).await;
+    assert_eq!((writes, requests), (0, 2), "idle again");
+}
+
+#[tokio::test]
+async fn given_throttling_and_503_storms_then_the_run_retries_and_completes() {
+    let (stack, mut functions) = connected(json!({})).await;
+    stack.emulator.inject_graph_faults([
+        GraphFault::Throttle {
+            retry_after: Some("0.2".into()),
+        },
+        GraphFault::Throttle {
+            retry_after: Some("0.05".into()),
+        },
+        GraphFault::Unavailable { status: 503 },
+        GraphFault::Throttle { retry_after: None },
+        GraphFault::Unavailable { status: 504 },
+        GraphFault::Throttle {
+            retry_after: Some("0.1".into()),
+        },
+    ]);
+    stack.tick(&mut functions).await.unwrap();
+    let status = stack.status_item(TENANT).await.unwrap();
+    assert_eq!(status["last_sync_result"], "ok", "{status:?}");
+    let throttled = stack
+        .emulator
+        .graph_requests()
+        .iter()
+        .filter(|r| r.status == 429 || r.status >= 500)
+        .count();
+    assert_eq!(throttled, 6);
+    assert_eq!(
+        stack.directory_of(TENANT, "GROUP#").await.unwrap().len(),
+        GROUPS
+    );
+
+    // A storm longer than the retry policy: the run fails cleanly, keeps its
+    // checkpoint, deletes nothing, and the next tick finishes the job.
+    stack
+        .emulator
+        .with_tenant(CONTOSO, |t| t.purge_user(&user_id(0)));
+    stack
+        .emulator
+        .inject_graph_faults((0..12).map(|_| GraphFault::Throttle {
+            retry_after: Some("0.01".into()),
+        }));
+    stack.tick(&mut functions).await.unwrap();
+    let status = stack.status_item(TENANT).await.unwrap();
+    assert_eq!(status["last_sync_result"], "error");
+    assert!(
+        status["last_sync_error"].as_str().unwrap().contains("429"),
+        "{status:?}"
+    );
+    stack.tick(&mut functions).await.unwrap();
+    let status = stack.status_item(TENANT).await.unwrap();
+    assert_eq!(status["last_sync_result"], "ok");
+    assert!(status.get("last_sync_error").is_none());
+    assert!(
+        !by_id(
+            stack.directory_of(TENANT, "USER#").await.unwrap(),
+            "user_id"
+        )
+        .contains_key(&user_id(0))
+    );
+}
+
+#[tokio::test]
+async fn given_an_expired_delta_token_then_a_full_round_recovers_and_removes_what_was_deleted_meanwhile()
+ {
+    for style in [DeltaExpiry::SyncStateNotFound, DeltaExpiry::Gone] {
+        let (stack, mut functions) = connected(json!({})).await;
+        stack.tick(&mut functions).await.unwrap();
+        // Deleted while the token aged: an initial round never reports it.
+        stack
+            .emulator
+            .with_tenant(CONTOSO, |t| t.purge_user(&user_id(3)));
+        stack.emulator.expire_delta_tokens(style);
+        stack.tick(&mut functions).await.unwrap();
+        let status = stack.status_item(TENANT).await.unwrap();
+        assert_eq!(status["last_sync_result"], "ok", "{style:?}: {status:?}");
+        assert_eq!(status["last_sync_mode"], "full", "{style:?}");
+        assert_eq!(status["last_sync_counts"]["users_deleted"], 1, "{style:?}");
+        let users = by_id(
+            stack.directory_of(TENANT, "USER#").await.unwrap(),
+            "user_id",
+        );
+        assert!(!users.contains_key(&user_id(3)));
+        assert!(users.contains_key(&user_id(0)));
+        let (writes, requests) = measured_tick(&stack, &mut functions).await;
+        assert_eq!((writes, requests), (0, 2), "{style:?}: delta again");
+    }
+}
+
+#[tokio::test]
+async fn given_a_resync_request_then_a_full_run_clears_it() {
+    let (stack, mut functions) = connected(json!({})).await;
+    stack.tick(&mut functions).await.unwrap();
+    stack
+        .update_config(
+            TENANT,
+            json!({"resync_requested_at": "2026-11-26T08:00:00Z"}),
+        )
+        .await
+        .unwrap();
+    let (writes, _) = measured_tick(&stack, &mut functions).await;
+    assert_eq!(writes, 0, "a full round over unchanged data writes nothing");
+    let status = stack.status_item(TENANT).await.unwrap();
+    assert_eq!(status["last_sync_mode"], "full");
+    let config = stack.config_item(TENANT).await.unwrap().unwrap();
+    assert!(config.get("resync_requested_at").is_none());
+    stack.tick(&mut functions).await.unwrap();
+    assert_eq!(
+        stack.status_item(TENANT).await.unwrap()["last_sync_mode"],
+        "delta"
+    );
+}
+
+#[tokio::test]
+async fn given_a_run_killed_mid_round_then_the_next_run_resumes_from_its_checkpoint() {
+    let (stack, mut functions) = connected(json!({})).await;
+    stack.emulator.set_knobs(Knobs {
+        page_size: Some(7),
+        member_page_size: Some(40),
+        latency: std::time::Duration::from_millis(40),
+        ..Knobs::default()
+    });
+    stack
+        .send_messages(&[&format!(r#"{{"tenant_id":"{TENANT}"}}"#)])
+        .await
+        .unwrap();
+    let messages = stack.receive_all().await.unwrap();
+    let queue_event =
+        entra_sync_tests::sync::sqs_event("arn:aws:sqs:us-east-1:123456789012:jobs", &messages);
+    // Kill the worker after ten pages of users.
+    let worker = &mut functions.worker;
+    let killed = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+        let invoke = worker.invoke(queue_event);
+        tokio::pin!(invoke);
+        loop {
+            tokio::select! {
+                _ = &mut invoke => panic!("the run finished before it could be killed"),
+                _ = tokio::time::sleep(std::time::Duration::from_millis(20)) => {
+                    let pages = stack.emulator.graph_requests().iter().filter(|r| r.path == "/v1.0/users/delta").count();
+                    if pages >= 10 { break; }
+                }
+            }
+        }
+    })
+    .await;
+    assert!(killed.is_ok());
+    drop(functions);
+    let before_kill = stack.emulator.graph_requests().len();
+    let status = stack.status_item(TENANT).await.unwrap();
+    let checkpoint: Value =
+        serde_json::from_str(status["checkpoint"].as_str().expect("a durable checkpoint")).unwrap();
+    assert_eq!(checkpoint["phase"], "users");
+    assert!(checkpoint["page"].as_u64().unwrap() >= 8);
+    let done_before: usize = stack.directory_of(TENANT, "USER#").await.unwrap().len();
+    assert!(done_before > 0);
+
+    // The lease of the killed run blocks the tenant until it expires.
+    let mut functions = stack.start_sync_functions().await.unwrap();
+    stack.tick(&mut functions).await.unwrap();
+    assert_eq!(
+        stack.emulator.graph_requests().len(),
+        before_kill,
+        "the lease is still held"
+    );
+    stack.expire_lease(TENANT).await.unwrap();
+    stack.emulator.set_knobs(Knobs {
+        page_size: Some(7),
+        member_page_size: Some(40),
+        ..Knobs::default()
+    });
+    stack.tick(&mut functions).await.unwrap();
+    let resumed = &stack.emulator.graph_requests()[before_kill];
+    assert!(
+        resumed
+            .query
+            .as_deref()
+            .unwrap_or("")
+            .starts_with("$skiptoken="),
+        "resumed with a page link: {resumed:?}"
+    );
+    let status = stack.status_item(TENANT).await.unwrap();
+    assert_eq!(status["last_sync_result"], "ok");
+    assert_eq!(status["last_sync_mode"], "full");
+    let users = stack.directory_of(TENANT, "USER#").await.unwrap();
+    assert_eq!(
+        users.len(),
+        (0..USERS).filter(|n| in_scope(*n)).count() + 2,
+        "nothing lost"
+    );
+    // The page being written when the run died was applied but not yet
+    // counted; its replay finds the users there. Never counted twice.
+    let created = status["last_sync_counts"]["users_created"]
+        .as_u64()
+        .unwrap() as usize;
+    assert!(
+        created <= users.len() && created + 7 >= users.len(),
+        "{created} of {}",
+        users.len()
+    );
+    // Re-reading the stored links does not restart from zero.
+    let initial_requests = stack
+        .emulator
+        .graph_requests()
+        .iter()
+        .filter(|r| {
+            r.path == "/v1.0/users/delta" && r.query.as_deref().unwrap_or("").starts_with("$select")
+        })
+        .count();
+    assert_eq!(initial_requests, 1);
+}
+
+#[tokio::test]
+async fn given_two_workers_racing_on_one_tenant_then_one_runs_and_the_other_exits_quietly() {
+    let (stack, mut functions) = connected(json!({})).await;
+    stack.emulator.set_knobs(Knobs {
+        page_size: Some(7),
+        member_page_size: Some(40),
+        latency: std::time::Duration::from_millis(5),
+        ..Knobs::default()
+    });
+    let mut second = stack.start_sync_functions().await.unwrap();
+    let body = format!(r#"{{"tenant_id":"{TENANT}"}}"#);
+    let event = |id: &str| {
+        entra_sync_tests::sync::sqs_event(
+            "arn:aws:sqs:us-east-1:123456789012:jobs",
+            &[(id.into(), "r".into(), body.clone())],
+        )
+    };
+    let (a, b) = tokio::join!(
+        functions.worker.invoke(event("m-1")),
+        second.worker.invoke(event("m-2"))
+    );
+    for answer in [a.unwrap().unwrap(), b.unwrap().unwrap()] {
+        assert_eq!(
+            answer["batchItemFailures"],
+            json!([]),
+            "neither message is a failure"
+        );
+    }
+    let initial_rounds = stack
+        .emulator
+        .graph_requests()
+        .iter()
+        .filter(|r| {
+            r.path == "/v1.0/users/delta" && r.query.as_deref().unwrap_or("").starts_with("$select")
+        })
+        .count();
+    assert_eq!(initial_rounds, 1, "only one worker read Entra ID");
+    assert_eq!(
+        stack.status_item(TENANT).await.unwrap()["last_sync_result"],
+        "ok"
+    );
+}
+
+#[tokio::test]
+async fn given_revoked_consent_then_that_tenant_stops_with_a_clear_error_and_others_go_on() {
+    let (mut stack, mut functions) = connected(json!({})).await;
+    stack
+        .connect("globex", FABRIKAM_ADMIN, json!({}))
+        .await
+        .unwrap();
+    stack.tick(&mut functions).await.unwrap();
+    stack
+        .emulator
+        .revoke_consent(CONTOSO, Revocation::Inactivity);
+    // A new sandbox: no access token cached from before the revocation.
+    let mut functions = stack.start_sync_functions().await.unwrap();
+    stack.emulator.with_tenant(FABRIKAM, |t| {
+        t.update_user("b1b2c3d4-0000-4000-8000-000000000001", |u| {
+            u.job_title = Some("CIO".into())
+        })
+    });
+    let report = stack.tick(&mut functions).await.unwrap();
+    assert_eq!(report.messages, 2);
+    assert!(report.failed_message_ids.is_empty());
+
+    let config = stack.config_item(TENANT).await.unwrap().unwrap();
+    assert_eq!(config["authorisation"], "reauthorisation_required");
+    let status = stack.status_item(TENANT).await.unwrap();
+    assert_eq!(status["last_sync_result"], "error");
+    let error = status["last_sync_error"].as_str().unwrap();
+    assert!(
+        error.contains("AADSTS700082") && error.contains("authorise it again"),
+        "{error}"
+    );
+
+    let globex = stack.status_item("globex").await.unwrap();
+    assert_eq!(globex["last_sync_result"], "ok");
+    let fabrikam_admin = stack.directory_of("globex", "USER#").await.unwrap();
+    assert_eq!(fabrikam_admin[0]["job_title"], "CIO");
+
+    // Syncing has stopped for acme: the scheduler no longer enqueues it.
+    let report = stack.tick(&mut functions).await.unwrap();
+    assert_eq!(report.messages, 1);
+    for line in functions.worker.logs() {
+        for secret in stack.emulator.issued_secrets() {
+            assert!(
+                !line.contains(&secret),
+                "a token reached the worker's logs: {line}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn given_a_mass_deletion_then_it_is_held_until_the_admin_approves_it() {
+    let (stack, mut functions) = connected(json!({})).await;
+    stack.tick(&mut functions).await.unwrap();
+    let before = stack.directory_of(TENANT, "USER#").await.unwrap().len();
+    let doomed: Vec<usize> = (0..USERS).filter(|n| in_scope(*n)).take(60).collect();
+    stack.emulator.with_tenant(CONTOSO, |t| {
+        for n in &doomed {
+            t.purge_user(&user_id(*n));
+        }
+        t.update_user(&user_id(201), |u| {
+            u.department = Some("Still applied".into())
+        });
+    });
+    stack.tick(&mut functions).await.unwrap();
+    let status = stack.status_item(TENANT).await.unwrap();
+    assert_eq!(status["last_sync_result"], "held");
+    let reason = status["last_sync_error"].as_str().unwrap();
+    assert!(
+        reason.contains("60 user deletions") && reason.contains("threshold"),
+        "{reason}"
+    );
+    let users = by_id(
+        stack.directory_of(TENANT, "USER#").await.unwrap(),
+        "user_id",
+    );
+    assert_eq!(users.len(), before, "nothing deleted");
+    assert_eq!(users[&user_id(201)]["department"], "Still applied");
+
+    stack.tick(&mut functions).await.unwrap();
+    assert_eq!(
+        stack.status_item(TENANT).await.unwrap()["last_sync_result"],
+        "held",
+        "still held"
+    );
+
+    stack
+        .update_config(TENANT, json!({"approve_held_deletions": true}))
+        .await
+        .unwrap();
+    stack.tick(&mut functions).await.unwrap();
+    let status = stack.status_item(TENANT).await.unwrap();
+    assert_eq!(status["last_sync_result"], "ok");
+    assert_eq!(status["last_sync_counts"]["users_deleted"], 60);
+    assert_eq!(
+        stack.directory_of(TENANT, "USER#").await.unwrap().len(),
+        before - 60
+    );
+    assert_eq!(
+        stack.config_item(TENANT).await.unwrap().unwrap()["approve_held_deletions"],
+        false
+    );
+}
+
+#[tokio::test]
+async fn given_a_malformed_message_before_a_good_one_then_the_bad_one_is_dropped_and_the_good_one_runs()
+ {
+    let (stack, mut functions) = connected(json!({})).await;
+    stack
+        .send_messages(&[
+            "{not json",
+            r#"{"tenant":"acme"}"#,
+            r#"{"tenant_id":"a/b"}"#,
+            &format!(r#"{{"tenant_id":"{TENANT}"}}"#),
+        ])
+        .await
+        .unwrap();
+    let report = stack.deliver(&mut functions.worker).await.unwrap();
+    assert_eq!(report.messages, 4);
+    assert!(
+        report.failed_message_ids.is_empty(),
+        "poison messages are not retried forever"
+    );
+    assert_eq!(
+        stack.status_item(TENANT).await.unwrap()["last_sync_result"],
+        "ok"
+    );
+    let logs = functions.worker.logs().join("\n");
+    assert!(logs.contains("the message body is not JSON"));
+    assert!(logs.contains("the message has no string `tenant_id`"));
+    assert!(
+        stack.receive_all().await.unwrap().is_empty(),
+        "nothing left on the queue"
+    );
+}
+
+#[tokio::test]
+async fn given_import_group_ids_then_only_those_groups_nested_groups_and_their_members_arrive() {
+    let (stack, mut functions) =
+        connected(json!({"import_group_ids": [group_id(0)], "domains": []})).await;
+    stack.tick(&mut functions).await.unwrap();
+    let groups = by_id(
+        stack.directory_of(TENANT, "GROUP#").await.unwrap(),
+        "group_id",
+    );
+    let mut ids: Vec<&String> = groups.keys().collect();
+    ids.sort();
+    assert_eq!(
+        ids,
+        vec![&group_id(0), &group_id(1), &group_id(2)],
+        "All Staff and the two groups nested in it"
+    );
+    let users = by_id(
+        stack.directory_of(TENANT, "USER#").await.unwrap(),
+        "user_id",
+    );
+    assert!(users.contains_key(&user_id(0)), "a direct member");
+    assert!(
+        !users.contains_key(&user_id(5)) || users.len() > USERS / 10,
+        "only members, direct or nested"
+    );
+    let member_of_nested = organisation::user_id(USERS / GROUPS);
+    assert!(
+        users.contains_key(&member_of_nested),
+        "a member of a nested group"
+    );
+
+    // A user leaving the scope groups is removed like a deleted one.
+    stack.emulator.with_tenant(CONTOSO, |t| {
+        t.remove_member(&group_id(0), &user_id(0));
+    });
+    stack.tick(&mut functions).await.unwrap();
+    let users = by_id(
+        stack.directory_of(TENANT, "USER#").await.unwrap(),
+        "user_id",
+    );
+    assert!(!users.contains_key(&user_id(0)));
+    assert_eq!(
+        stack.status_item(TENANT).await.unwrap()["last_sync_counts"]["users_deleted"],
+        1
+    );
+}
