@@ -60,9 +60,9 @@ impl<T: AccessTokenSource> crate::import::EntraDirectory for GraphEntraDirectory
             .url(&format!("/groups/{group_id}/transitiveMembers?$select=id"));
         let mut members = Vec::new();
         loop {
-            let (page, next) = model::parse_members_page(&self.get(&url).await?)?;
-            members.extend(page);
-            match next {
+            let page = model::parse_members_page(&self.get(&url).await?)?;
+            members.extend(page.members);
+            match page.next_link {
                 Some(next) => url = next,
                 None => return Ok(members),
             }

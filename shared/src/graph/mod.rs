@@ -63,11 +63,10 @@ pub enum GraphError {
 
 impl GraphError {
     pub fn is_retryable(&self) -> bool {
-        match self {
-            Self::Exhausted { .. } => true,
-            Self::Token(TokenError::Unavailable(_)) => true,
-            _ => false,
-        }
+        matches!(
+            self,
+            Self::Exhausted { .. } | Self::Token(TokenError::Unavailable(_))
+        )
     }
 }
 

@@ -274,10 +274,13 @@ pub fn parse_domains(body: &Value) -> Result<Vec<DomainInfo>, GraphError> {
         .collect()
 }
 
-/// A page of `transitiveMembers`: (id, kind) and the next link.
-pub fn parse_members_page(
-    body: &Value,
-) -> Result<(Vec<(String, MemberKind)>, Option<String>), GraphError> {
+/// A page of `transitiveMembers`: (id, kind) per member, and the next link.
+pub struct MembersPage {
+    pub members: Vec<(String, MemberKind)>,
+    pub next_link: Option<String>,
+}
+
+pub fn parse_members_page(body: &Value) -> Result<MembersPage, GraphError> {
     let value = body
         .get("value")
         .and_then(Value::as_array)
@@ -291,11 +294,11 @@ pub fn parse_members_page(
             ))
         })
         .collect::<Result<_, GraphError>>()?;
-    let next = body
+    let next_link = body
         .get("@odata.nextLink")
         .and_then(Value::as_str)
         .map(str::to_owned);
-    Ok((members, next))
+    Ok(MembersPage { members, next_link })
 }
 
 #[cfg(test)]

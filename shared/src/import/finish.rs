@@ -330,11 +330,7 @@ impl<D: DirectoryStore, S: SyncStateStore, E: EntraDirectory> ImportRun<'_, D, S
         if (candidates.len() as u64) * 100 <= threshold * (total as u64) {
             return Ok(None);
         }
-        let percent = if total == 0 {
-            100
-        } else {
-            candidates.len() * 100 / total
-        };
+        let percent = (candidates.len() * 100).checked_div(total).unwrap_or(100);
         let reason = format!(
             "held back {} {noun} deletions: {}% of the {total} imported {noun}s, above the {threshold}% threshold",
             candidates.len(),

@@ -331,11 +331,14 @@ impl SyncStateStore for MemoryState {
     }
 }
 
+/// Answers to come, per link.
+type Script<T> = HashMap<String, VecDeque<Result<DeltaPage<T>, GraphError>>>;
+
 /// Scripted Entra ID: pages by link ("" = initial request).
 #[derive(Default)]
 struct ScriptedEntra {
-    user_pages: Mutex<HashMap<String, VecDeque<Result<DeltaPage<EntraUser>, GraphError>>>>,
-    group_pages: Mutex<HashMap<String, VecDeque<Result<DeltaPage<GroupDelta>, GraphError>>>>,
+    user_pages: Mutex<Script<EntraUser>>,
+    group_pages: Mutex<Script<GroupDelta>>,
     requests: Mutex<Vec<String>>,
 }
 

@@ -55,7 +55,8 @@ pub fn graph_error(status: StatusCode, code: &str, message: &str) -> Response {
 }
 
 /// Checks the bearer token and consumes one injected fault, if any. Returns
-/// the tenant the token belongs to.
+/// the tenant the token belongs to, or the response to send instead.
+#[allow(clippy::result_large_err)] // the error is the handler's own answer
 pub(crate) fn authorise(
     state: &mut EmulatorState,
     headers: &HeaderMap,

@@ -326,6 +326,10 @@ fn selects(select: &Option<Vec<String>>, property: &str) -> bool {
         .is_none_or(|s| s.iter().any(|p| p.eq_ignore_ascii_case(property)))
 }
 
+/// Per object of an incremental round: changed properties, and membership
+/// changes (member id -> kind, removed).
+type ObjectChanges = (Vec<String>, BTreeMap<String, (ObjectKind, bool)>);
+
 fn round_entries(tenant: &Tenant, token: &RoundToken, minimal: bool) -> Vec<Entry> {
     let in_filter = |id: &str| {
         token
@@ -385,8 +389,7 @@ fn round_entries(tenant: &Tenant, token: &RoundToken, minimal: bool) -> Vec<Entr
     }
 
     // Incremental: per object, the properties and membership changes in (since, upto].
-    let mut changed: BTreeMap<String, (Vec<String>, BTreeMap<String, (ObjectKind, bool)>)> =
-        BTreeMap::new();
+    let mut changed: BTreeMap<String, ObjectChanges> = BTreeMap::new();
     for change in tenant
         .change_log
         .iter()
