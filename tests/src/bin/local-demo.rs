@@ -1,10 +1,16 @@
 //! The main job, locally (README's first command): a simulated Global
 //! Administrator authorises the integration through the real
-//! `oauth-callback` binary against the Entra emulator, and the resulting
-//! integration status is printed. Needs moto (run via tests/scripts/run-local.sh).
+//! `oauth-callback` binary against the Entra emulator; then the real
+//! `sync-scheduler` and `sync-worker` binaries import a simulated
+//! organisation (a first full import, a few changes, a delta tick, an idle
+//! tick), and the directory and status are printed. Needs moto (run via
+//! tests/scripts/run-local.sh).
 
 use anyhow::Context;
-use entra_sync_tests::stack::{CONTOSO_ADMIN, LocalStack, PORTAL_RETURN_URL};
+use entra_sync_tests::emulator::{Knobs, User};
+use entra_sync_tests::organisation::{self, group_id, user_id};
+use entra_sync_tests::stack::{CONTOSO, CONTOSO_ADMIN, LocalStack, PORTAL_RETURN_URL};
+use entra_sync_tests::sync::{StreamCursor, SyncFunctions};
 use serde_json::Value;
 
 const AM_TENANT: &str = "acme";
@@ -93,6 +99,117 @@ async fn main() -> anyhow::Result<()> {
             .map(|r| format!("{} {} -> {}", r.method, r.path, r.status))
             .collect::<Vec<_>>()
             .join("; ")
+    );
+
+    import(&stack).await
+}
+
+/// The import: a first full sync of a small organisation, a few changes in
+/// Entra ID, then a delta tick and an idle one, through the real
+/// sync-scheduler and sync-worker binaries.
+async fn import(stack: &LocalStack) -> anyhow::Result<()> {
+    organisation::seed(&stack.emulator, CONTOSO, 60, 5);
+    stack.emulator.set_knobs(Knobs {
+        page_size: Some(25),
+        ..Knobs::default()
+    });
+    stack
+        .update_config(
+            AM_TENANT,
+            serde_json::json!({"domains": ["contoso.com", "federated.contoso.com"]}),
+        )
+        .await?;
+    let mut functions = stack.start_sync_functions().await?;
+    println!(
+        "\n6. Contoso has 62 users over contoso.com (managed), federated.contoso.com (federated)"
+    );
+    println!(
+        "   and contoso.onmicrosoft.com (not in the tenant's Domains), and 5 groups (two nested)."
+    );
+    println!("   The scheduler ticks; the worker runs a first, full import:");
+    tick(stack, &mut functions).await?;
+
+    println!(
+        "\n7. In Entra ID: a rename, a disabled account, a deletion, a new hire, a membership change."
+    );
+    stack.emulator.with_tenant(CONTOSO, |t| {
+        t.update_user(&user_id(0), |u| {
+            u.display_name = Some("Ada Lovelace".into())
+        });
+        t.update_user(&user_id(3), |u| u.account_enabled = false);
+        t.soft_delete_user(&user_id(4));
+        t.upsert_user(User {
+            id: user_id(500),
+            user_principal_name: "grace.hopper@contoso.com".into(),
+            display_name: Some("Grace Hopper".into()),
+            account_enabled: true,
+            ..User::default()
+        });
+        t.add_member(&group_id(0), &user_id(500));
+    });
+    println!("   The next tick runs a delta sync:");
+    tick(stack, &mut functions).await?;
+    let users = stack.directory_of(AM_TENANT, "USER#").await?;
+    let shown = [user_id(0), user_id(3), user_id(500)];
+    for item in users
+        .iter()
+        .filter(|u| shown.iter().any(|id| u["user_id"] == id.as_str()))
+    {
+        println!(
+            "   {:<28} display_name={:<14} enabled={:<5} password_mode={}",
+            show(item.get("user_name")),
+            show(item.get("display_name")),
+            show(item.get("enabled")),
+            show(item.get("password_mode"))
+        );
+    }
+    let gone = !users.iter().any(|u| u["user_id"] == user_id(4).as_str());
+    println!(
+        "   {} (deleted in Entra ID) is gone from AM: {gone}",
+        organisation::user_upn(4)
+    );
+
+    println!("\n8. Nothing changes; the next tick is an idle poll:");
+    tick(stack, &mut functions).await?;
+
+    println!("\nSync status (ENTRA#STATUS) of tenant {AM_TENANT}:");
+    let status = stack.status_item(AM_TENANT).await?;
+    for field in [
+        "last_sync_started_at",
+        "last_sync_completed_at",
+        "last_sync_result",
+        "last_sync_mode",
+        "last_sync_counts",
+    ] {
+        println!("  {field:<23}: {}", show(status.get(field)));
+    }
+    Ok(())
+}
+
+/// One schedule interval, with what it cost.
+async fn tick(stack: &LocalStack, functions: &mut SyncFunctions) -> anyhow::Result<()> {
+    let mut cursor = StreamCursor::start(stack).await?;
+    let before = stack.emulator.graph_requests().len();
+    let report = stack.tick(functions).await?;
+    anyhow::ensure!(
+        report.failed_message_ids.is_empty(),
+        "the worker failed: {report:?}"
+    );
+    let writes = cursor.read().await?.len();
+    let status = stack.status_item(AM_TENANT).await?;
+    let count = |prefix: &'static str| async move {
+        stack.directory_of(AM_TENANT, prefix).await.map(|v| v.len())
+    };
+    let (users, groups, members) = (
+        count("USER#").await?,
+        count("GROUP#").await?,
+        count("MEMBER#").await?,
+    );
+    println!(
+        "   -> {} sync, result {}: {} Graph requests, {writes} directory writes; AM holds {users} users, {groups} groups, {members} memberships",
+        show(status.get("last_sync_mode")),
+        show(status.get("last_sync_result")),
+        stack.emulator.graph_requests().len() - before,
     );
     Ok(())
 }
