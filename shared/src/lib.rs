@@ -4,6 +4,8 @@
 pub mod authorisation;
 pub mod aws;
 pub mod config;
+pub mod directory;
+pub mod export;
 pub mod graph;
 pub mod identity;
 pub mod import;

@@ -4,6 +4,7 @@
 pub mod directory;
 pub mod model;
 pub mod retry;
+pub mod writer;
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -54,6 +55,8 @@ pub enum GraphError {
         status: u16,
         code: String,
         message: String,
+        /// `details[].code`, e.g. `ObjectConflict` on a duplicate UPN.
+        details: Vec<String>,
     },
     #[error("Graph's answer is malformed: {0}")]
     Malformed(String),
@@ -91,6 +94,18 @@ fn error_code(body: &Value) -> (String, String) {
         error["code"].as_str().unwrap_or("unknown").to_owned(),
         error["message"].as_str().unwrap_or("").to_owned(),
     )
+}
+
+/// `details[].code` of a Graph error (e.g. `ObjectConflict`).
+fn detail_codes(body: &Value) -> Vec<String> {
+    body["error"]["details"]
+        .as_array()
+        .map(|d| {
+            d.iter()
+                .filter_map(|x| x["code"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 impl GraphClient {
@@ -215,6 +230,7 @@ impl GraphClient {
                                 status: status.as_u16(),
                                 code,
                                 message,
+                                details: detail_codes(&json),
                             });
                         }
                     }

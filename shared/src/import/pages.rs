@@ -100,7 +100,11 @@ impl<D: DirectoryStore, S: SyncStateStore, E: EntraDirectory> ImportRun<'_, D, S
                             source: Source::Entra,
                             entra_id: Some(user.id.clone()),
                             attributes,
+                            pending_export: false,
                         }));
+                    }
+                    Some(current) if current.pending_export => {
+                        tracing::info!(tenant_id = %self.tenant(), user_id = %current.user_id, "the platform's change is not exported yet; this user is updated after it");
                     }
                     Some(current) if current.attributes != attributes => {
                         checkpoint.counts.users_updated += 1;
@@ -200,7 +204,11 @@ impl<D: DirectoryStore, S: SyncStateStore, E: EntraDirectory> ImportRun<'_, D, S
                             source: super::records::Source::Entra,
                             entra_id: Some(group.id.clone()),
                             attributes,
+                            pending_export: false,
                         }));
+                    }
+                    Some(current) if current.pending_export => {
+                        tracing::info!(tenant_id = %self.tenant(), group_id = %current.group_id, "the platform's change is not exported yet; this group is updated after it");
                     }
                     Some(current) if current.attributes != attributes => {
                         checkpoint.counts.groups_updated += 1;

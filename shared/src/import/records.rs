@@ -74,6 +74,9 @@ pub struct UserRecord {
     pub source: Source,
     pub entra_id: Option<String>,
     pub attributes: UserAttributes,
+    /// The platform changed the item since it last agreed with Entra ID and
+    /// the export has not pushed it yet: the import leaves it alone.
+    pub pending_export: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,6 +100,8 @@ pub struct GroupRecord {
     pub source: Source,
     pub entra_id: Option<String>,
     pub attributes: GroupAttributes,
+    /// See [`UserRecord::pending_export`].
+    pub pending_export: bool,
 }
 
 /// A membership by AM ids.

@@ -681,6 +681,7 @@ async fn given_a_local_user_linked_to_an_entra_user_then_import_updates_it_and_n
                 &user("u1", "old@contoso.com"),
                 PasswordMode::Entra,
             ),
+            pending_export: false,
         },
     );
     world.imported(&config).await;

@@ -61,9 +61,39 @@ fn malformed(what: &'static str, detail: impl Into<String>) -> StoreError {
     }
 }
 
+/// Whether the platform changed the item since it last agreed with Entra.
+fn pending_export(item: &Item, attributes: &[&str]) -> bool {
+    let Some(stored) = text(item, crate::directory::ENTRA_HASH) else {
+        return false;
+    };
+    let json: serde_json::Map<String, serde_json::Value> =
+        serde_dynamo::from_item(item.clone()).unwrap_or_default();
+    crate::directory::entra_hash(&json, attributes) != stored
+}
+
+/// The hash of the values a write sets (see `crate::directory`).
+fn hash_of(
+    values: &[(&'static str, Option<AttributeValue>)],
+    attributes: &[&str],
+) -> AttributeValue {
+    let json: serde_json::Map<String, serde_json::Value> = values
+        .iter()
+        .filter_map(|(name, value)| {
+            let value = match value.as_ref()? {
+                AttributeValue::S(s) => serde_json::Value::String(s.clone()),
+                AttributeValue::Bool(b) => serde_json::Value::Bool(*b),
+                _ => return None,
+            };
+            Some(((*name).to_owned(), value))
+        })
+        .collect();
+    s(crate::directory::entra_hash(&json, attributes))
+}
+
 fn parse_user(item: &Item) -> Result<UserRecord, StoreError> {
     let user_id = text(item, "user_id").ok_or_else(|| malformed("a user item", "no user_id"))?;
     Ok(UserRecord {
+        pending_export: pending_export(item, crate::directory::USER_ATTRIBUTES),
         source: source_of(item),
         entra_id: text(item, "entra_id"),
         attributes: UserAttributes {
@@ -93,6 +123,7 @@ fn parse_group(item: &Item) -> Result<GroupRecord, StoreError> {
     let group_id =
         text(item, "group_id").ok_or_else(|| malformed("a group item", "no group_id"))?;
     Ok(GroupRecord {
+        pending_export: pending_export(item, crate::directory::GROUP_ATTRIBUTES),
         source: source_of(item),
         entra_id: text(item, "entra_id"),
         attributes: GroupAttributes {
@@ -135,8 +166,13 @@ pub struct DynamoDirectoryStore {
 }
 
 enum Update {
-    /// (sk, entra id, attribute values)
-    Attributes(String, String, Vec<(&'static str, Option<AttributeValue>)>),
+    /// (sk, entra id, attribute values, the synchronised attribute names)
+    Attributes(
+        String,
+        String,
+        Vec<(&'static str, Option<AttributeValue>)>,
+        &'static [&'static str],
+    ),
 }
 
 impl DynamoDirectoryStore {
@@ -253,8 +289,11 @@ impl DynamoDirectoryStore {
     }
 
     async fn update(&self, tenant: &TenantId, update: Update) -> Result<(), StoreError> {
-        let Update::Attributes(sk, entra_id, values) = update;
-        let mut set = vec!["entra_id = :entra_id".to_owned()];
+        let Update::Attributes(sk, entra_id, values, synchronised) = update;
+        let mut set = vec![
+            "entra_id = :entra_id".to_owned(),
+            format!("{} = :hash", crate::directory::ENTRA_HASH),
+        ];
         let mut remove = Vec::new();
         let mut request = self
             .client
@@ -262,6 +301,7 @@ impl DynamoDirectoryStore {
             .table_name(&self.table)
             .set_key(Some(Self::key(tenant, sk)))
             .expression_attribute_values(":entra_id", s(entra_id))
+            .expression_attribute_values(":hash", hash_of(&values, synchronised))
             // Only an existing item is updated; a vanished one is not recreated half-empty.
             .condition_expression("attribute_exists(pk)");
         // Names through placeholders: `name` and others are reserved words.
@@ -292,6 +332,37 @@ impl DynamoDirectoryStore {
                 Ok(())
             }
             Err(err) => Err(unavailable("updating a directory item")(err)),
+        }
+    }
+
+    async fn mark_import_deletion(&self, tenant: &TenantId, sk: &str) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(tenant, sk.to_owned())))
+            .update_expression("SET #deleted = :now")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_names("#deleted", crate::directory::IMPORT_DELETED)
+            .expression_attribute_values(
+                ":now",
+                s(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+            )
+            .send()
+            .await;
+        match result {
+            Ok(_) => {
+                self.writes.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            }
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(err) => Err(unavailable("marking an import deletion")(err)),
         }
     }
 
@@ -548,6 +619,7 @@ impl crate::import::DirectoryStore for DynamoDirectoryStore {
         let pk = super::integrations::tenant_pk(tenant);
         let mut batch: Vec<WriteRequest> = Vec::new();
         let mut updates: Vec<Update> = Vec::new();
+        let mut deletions: Vec<String> = Vec::new();
         let put = |mut item: Item| {
             item.insert("pk".into(), s(&pk));
             WriteRequest::builder()
@@ -576,6 +648,13 @@ impl crate::import::DirectoryStore for DynamoDirectoryStore {
                         .into_iter()
                         .filter_map(|(k, v)| v.map(|v| (k.to_owned(), v)))
                         .collect();
+                    item.insert(
+                        crate::directory::ENTRA_HASH.into(),
+                        hash_of(
+                            &user_attribute_values(&user.attributes),
+                            crate::directory::USER_ATTRIBUTES,
+                        ),
+                    );
                     item.insert("sk".into(), s(user_sk(&user.user_id)));
                     item.insert("user_id".into(), s(&user.user_id));
                     item.insert("source".into(), s(user.source.as_str()));
@@ -593,14 +672,22 @@ impl crate::import::DirectoryStore for DynamoDirectoryStore {
                         user_sk(&user_id),
                         entra_id,
                         user_attribute_values(&attributes),
+                        crate::directory::USER_ATTRIBUTES,
                     ));
                 }
-                DirectoryWrite::DeleteUser { user_id } => batch.push(delete(user_sk(&user_id))),
+                DirectoryWrite::DeleteUser { user_id } => deletions.push(user_sk(&user_id)),
                 DirectoryWrite::CreateGroup(group) => {
                     let mut item: Item = group_attribute_values(&group.attributes)
                         .into_iter()
                         .filter_map(|(k, v)| v.map(|v| (k.to_owned(), v)))
                         .collect();
+                    item.insert(
+                        crate::directory::ENTRA_HASH.into(),
+                        hash_of(
+                            &group_attribute_values(&group.attributes),
+                            crate::directory::GROUP_ATTRIBUTES,
+                        ),
+                    );
                     item.insert("sk".into(), s(group_sk(&group.group_id)));
                     item.insert("group_id".into(), s(&group.group_id));
                     item.insert("source".into(), s(group.source.as_str()));
@@ -618,27 +705,109 @@ impl crate::import::DirectoryStore for DynamoDirectoryStore {
                         group_sk(&group_id),
                         entra_id,
                         group_attribute_values(&attributes),
+                        crate::directory::GROUP_ATTRIBUTES,
                     ));
                 }
-                DirectoryWrite::DeleteGroup { group_id } => batch.push(delete(group_sk(&group_id))),
+                DirectoryWrite::DeleteGroup { group_id } => deletions.push(group_sk(&group_id)),
                 DirectoryWrite::AddMembership(key) => batch.push(put(HashMap::from([
                     ("sk".to_owned(), s(member_sk(&key))),
                     ("group_id".to_owned(), s(&key.group_id)),
                     ("user_id".to_owned(), s(&key.user_id)),
                     ("source".to_owned(), s("entra")),
                 ]))),
-                DirectoryWrite::RemoveMembership(key) => batch.push(delete(member_sk(&key))),
+                DirectoryWrite::RemoveMembership(key) => deletions.push(member_sk(&key)),
             }
         }
-        let (batched, updated) = tokio::join!(
+        // Deletions are marked first: the stream's REMOVE record then shows
+        // the import deleted the item, and the export leaves Entra alone.
+        let (batched, updated, marked) = tokio::join!(
             self.batch_write(batch),
             stream::iter(updates)
                 .map(|update| self.update(tenant, update))
+                .buffer_unordered(CONCURRENCY)
+                .try_collect::<Vec<()>>(),
+            stream::iter(deletions.clone())
+                .map(|sk| async move { self.mark_import_deletion(tenant, &sk).await })
                 .buffer_unordered(CONCURRENCY)
                 .try_collect::<Vec<()>>()
         );
         batched?;
         updated?;
+        marked?;
+        self.batch_write(deletions.into_iter().map(delete).collect())
+            .await?;
         Ok(self.write_count() - before)
+    }
+}
+
+impl crate::export::ExportDirectory for DynamoDirectoryStore {
+    async fn item(
+        &self,
+        key: &crate::directory::ItemKey,
+    ) -> Result<Option<serde_json::Map<String, serde_json::Value>>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(key.tenant(), sort_key(key))))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable("reading a directory item"))?;
+        output
+            .item
+            .map(|item| {
+                serde_dynamo::from_item(item)
+                    .map_err(|e| malformed("a directory item", e.to_string()))
+            })
+            .transpose()
+    }
+
+    async fn record_entra_state(
+        &self,
+        key: &crate::directory::ItemKey,
+        entra_id: &str,
+        hash: &str,
+    ) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(key.tenant(), sort_key(key))))
+            .update_expression("SET entra_id = :entra_id, #hash = :hash")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_names("#hash", crate::directory::ENTRA_HASH)
+            .expression_attribute_values(":entra_id", s(entra_id))
+            .expression_attribute_values(":hash", s(hash))
+            .send()
+            .await;
+        match result {
+            Ok(_) => {
+                self.writes.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            }
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(err) => Err(unavailable("recording the Entra link")(err)),
+        }
+    }
+}
+
+fn sort_key(key: &crate::directory::ItemKey) -> String {
+    use crate::directory::ItemKey;
+    match key {
+        ItemKey::User { user_id, .. } => user_sk(user_id),
+        ItemKey::Group { group_id, .. } => group_sk(group_id),
+        ItemKey::Membership {
+            group_id, user_id, ..
+        } => member_sk(&MembershipKey {
+            group_id: group_id.clone(),
+            user_id: user_id.clone(),
+        }),
     }
 }

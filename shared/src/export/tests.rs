@@ -1,0 +1,367 @@
+//! The export engine against an in-memory directory and a recording Entra.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use serde_json::{Map, Value, json};
+
+use super::*;
+use crate::directory::{ENTRA_HASH, ItemKey};
+use crate::model::TenantConfig;
+
+#[derive(Default)]
+struct MemoryDirectory(Mutex<HashMap<String, Map<String, Value>>>);
+
+fn sk(key: &ItemKey) -> String {
+    match key {
+        ItemKey::User { user_id, .. } => format!("USER#{user_id}"),
+        ItemKey::Group { group_id, .. } => format!("GROUP#{group_id}"),
+        ItemKey::Membership {
+            group_id, user_id, ..
+        } => format!("MEMBER#{group_id}#{user_id}"),
+    }
+}
+
+impl ExportDirectory for MemoryDirectory {
+    async fn item(&self, key: &ItemKey) -> Result<Option<Map<String, Value>>, StoreError> {
+        Ok(self.0.lock().unwrap().get(&sk(key)).cloned())
+    }
+    async fn record_entra_state(
+        &self,
+        key: &ItemKey,
+        entra_id: &str,
+        hash: &str,
+    ) -> Result<(), StoreError> {
+        if let Some(item) = self.0.lock().unwrap().get_mut(&sk(key)) {
+            item.insert("entra_id".into(), json!(entra_id));
+            item.insert(ENTRA_HASH.into(), json!(hash));
+        }
+        Ok(())
+    }
+}
+
+#[derive(Default)]
+struct RecordingEntra {
+    calls: Mutex<Vec<String>>,
+    bodies: Mutex<Vec<Value>>,
+    existing_upns: Mutex<HashMap<String, Map<String, Value>>>,
+    conflict_on_create: bool,
+}
+
+impl RecordingEntra {
+    fn log(&self, call: String) {
+        self.calls.lock().unwrap().push(call);
+    }
+    fn calls(&self) -> Vec<String> {
+        self.calls.lock().unwrap().clone()
+    }
+}
+
+impl EntraWriter for RecordingEntra {
+    async fn domains(&self) -> Result<Vec<DomainInfo>, GraphError> {
+        self.log("GET domains".into());
+        Ok(vec![
+            DomainInfo {
+                name: "contoso.com".into(),
+                federated: false,
+                verified: true,
+            },
+            DomainInfo {
+                name: "fed.contoso.com".into(),
+                federated: true,
+                verified: true,
+            },
+            DomainInfo {
+                name: "pending.contoso.com".into(),
+                federated: false,
+                verified: false,
+            },
+        ])
+    }
+    async fn user_by_upn(&self, upn: &str) -> Result<Option<Map<String, Value>>, GraphError> {
+        self.log(format!("GET user {upn}"));
+        Ok(self.existing_upns.lock().unwrap().get(upn).cloned())
+    }
+    async fn create_user(&self, body: &Value) -> Result<String, GraphError> {
+        self.log("POST user".into());
+        self.bodies.lock().unwrap().push(body.clone());
+        if self.conflict_on_create {
+            let upn = body["userPrincipalName"].as_str().unwrap().to_owned();
+            self.existing_upns.lock().unwrap().insert(
+                upn,
+                json!({"id": "e-existing"}).as_object().unwrap().clone(),
+            );
+            return Err(GraphError::Rejected { status: 400, code: "Request_BadRequest".into(), message: "Another object with the same value for property userPrincipalName already exists.".into(), details: vec!["ObjectConflict".into()] });
+        }
+        Ok("e-new".into())
+    }
+    async fn update_user(&self, id: &str, patch: &Value) -> Result<(), GraphError> {
+        self.log(format!("PATCH user {id}"));
+        self.bodies.lock().unwrap().push(patch.clone());
+        Ok(())
+    }
+    async fn delete_user(&self, id: &str) -> Result<(), GraphError> {
+        self.log(format!("DELETE user {id}"));
+        Err(GraphError::NotFound)
+    }
+    async fn create_group(&self, body: &Value) -> Result<String, GraphError> {
+        self.log("POST group".into());
+        self.bodies.lock().unwrap().push(body.clone());
+        Ok("g-new".into())
+    }
+    async fn update_group(&self, id: &str, _: &Value) -> Result<(), GraphError> {
+        self.log(format!("PATCH group {id}"));
+        Ok(())
+    }
+    async fn delete_group(&self, id: &str) -> Result<(), GraphError> {
+        self.log(format!("DELETE group {id}"));
+        Ok(())
+    }
+    async fn add_member(&self, group: &str, member: &str) -> Result<(), GraphError> {
+        self.log(format!("ADD {group} {member}"));
+        Ok(())
+    }
+    async fn remove_member(&self, group: &str, member: &str) -> Result<(), GraphError> {
+        self.log(format!("REMOVE {group} {member}"));
+        Ok(())
+    }
+}
+
+fn config(extra: Value) -> TenantConfig {
+    let mut item = json!({"tenant_id": "acme", "export_users": true, "export_groups": true, "authorisation": "authorised"});
+    for (k, v) in extra.as_object().unwrap() {
+        item[k] = v.clone();
+    }
+    TenantConfig::from_attributes(item.as_object().unwrap()).unwrap()
+}
+
+fn obj(v: Value) -> Map<String, Value> {
+    v.as_object().unwrap().clone()
+}
+
+fn insert(directory: &MemoryDirectory, sk: &str, item: Value) -> DirectoryChange {
+    directory
+        .0
+        .lock()
+        .unwrap()
+        .insert(sk.into(), obj(item.clone()));
+    DirectoryChange::parse(
+        "INSERT",
+        &obj(json!({"pk": "TENANT#acme", "sk": sk})),
+        Map::new(),
+        obj(item),
+        "1".into(),
+        Some(Utc::now()),
+    )
+    .unwrap()
+    .unwrap()
+}
+
+fn platform_user() -> Value {
+    json!({"user_id": "p1", "user_name": "ann@contoso.com", "display_name": "Ann", "enabled": true, "source": "local"})
+}
+
+#[tokio::test]
+async fn given_a_platform_user_then_it_is_created_with_a_temporary_password_linked_and_joins_the_export_group()
+ {
+    let (directory, entra) = (MemoryDirectory::default(), RecordingEntra::default());
+    let config = config(json!({"export_group_id": "11111111-1111-4111-8111-111111111111"}));
+    let change = insert(&directory, "USER#p1", platform_user());
+    let outcome = ExportRun::new(&directory, &entra, &config)
+        .apply(&change, Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(outcome, ExportOutcome::Exported("user created"));
+    assert_eq!(
+        entra.calls(),
+        vec![
+            "GET domains",
+            "GET user ann@contoso.com",
+            "POST user",
+            "ADD 11111111-1111-4111-8111-111111111111 e-new"
+        ]
+    );
+    let body = entra.bodies.lock().unwrap()[0].clone();
+    assert_eq!(
+        body["passwordProfile"]["forceChangePasswordNextSignIn"],
+        true
+    );
+    assert!(body["passwordProfile"]["password"].as_str().unwrap().len() >= 16);
+    assert_eq!(body["mailNickname"], "ann");
+    assert_eq!(body["accountEnabled"], true);
+    let item = directory.0.lock().unwrap()["USER#p1"].clone();
+    assert_eq!(item["entra_id"], "e-new");
+    assert!(item.contains_key(ENTRA_HASH));
+
+    // The same record again: nothing is created twice.
+    let outcome = ExportRun::new(&directory, &entra, &config)
+        .apply(&change, Utc::now())
+        .await
+        .unwrap();
+    assert!(matches!(outcome, ExportOutcome::Ignored(_)));
+    assert_eq!(
+        entra.calls().iter().filter(|c| *c == "POST user").count(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn given_an_existing_entra_user_with_the_upn_then_it_is_adopted_not_duplicated() {
+    let (directory, entra) = (MemoryDirectory::default(), RecordingEntra::default());
+    entra.existing_upns.lock().unwrap().insert("ann@contoso.com".into(), obj(json!({"id": "e-9", "userPrincipalName": "ann@contoso.com", "displayName": "Old", "accountEnabled": true})));
+    let change = insert(&directory, "USER#p1", platform_user());
+    ExportRun::new(&directory, &entra, &config(json!({})))
+        .apply(&change, Utc::now())
+        .await
+        .unwrap();
+    assert!(!entra.calls().contains(&"POST user".to_owned()));
+    assert!(entra.calls().contains(&"PATCH user e-9".to_owned()));
+    assert_eq!(directory.0.lock().unwrap()["USER#p1"]["entra_id"], "e-9");
+}
+
+#[tokio::test]
+async fn given_a_conflict_on_create_then_the_existing_user_is_adopted() {
+    let directory = MemoryDirectory::default();
+    let entra = RecordingEntra {
+        conflict_on_create: true,
+        ..Default::default()
+    };
+    let change = insert(&directory, "USER#p1", platform_user());
+    ExportRun::new(&directory, &entra, &config(json!({})))
+        .apply(&change, Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(
+        directory.0.lock().unwrap()["USER#p1"]["entra_id"],
+        "e-existing"
+    );
+}
+
+#[tokio::test]
+async fn given_an_unverified_or_unlisted_domain_then_the_record_fails_for_good_with_the_reason() {
+    for (upn, config, expected) in [
+        (
+            "bob@pending.contoso.com",
+            config(json!({})),
+            "not a verified domain",
+        ),
+        (
+            "bob@elsewhere.org",
+            config(json!({})),
+            "not a verified domain",
+        ),
+        (
+            "bob@fed.contoso.com",
+            config(json!({"domains": ["contoso.com"]})),
+            "not among the tenant's synchronised domains",
+        ),
+    ] {
+        let (directory, entra) = (MemoryDirectory::default(), RecordingEntra::default());
+        let change = insert(
+            &directory,
+            "USER#p2",
+            json!({"user_id": "p2", "user_name": upn}),
+        );
+        let err = ExportRun::new(&directory, &entra, &config)
+            .apply(&change, Utc::now())
+            .await
+            .unwrap_err();
+        let ExportFailure::Permanent(reason) = err else {
+            panic!("{err:?}")
+        };
+        assert!(reason.contains(expected), "{reason}");
+        assert!(!entra.calls().contains(&"POST user".to_owned()));
+    }
+}
+
+#[tokio::test]
+async fn given_a_federated_domain_then_the_immutable_id_is_set() {
+    let (directory, entra) = (MemoryDirectory::default(), RecordingEntra::default());
+    let change = insert(
+        &directory,
+        "USER#p3",
+        json!({"user_id": "p3", "user_name": "cy@fed.contoso.com"}),
+    );
+    ExportRun::new(&directory, &entra, &config(json!({})))
+        .apply(&change, Utc::now())
+        .await
+        .unwrap();
+    let body = entra.bodies.lock().unwrap()[0].clone();
+    let anchor = body["onPremisesImmutableId"].as_str().unwrap();
+    assert!(!anchor.contains('$') && !anchor.contains('_'));
+}
+
+#[tokio::test]
+async fn given_a_membership_whose_user_is_not_exported_yet_then_it_is_retried_then_given_up() {
+    let (directory, entra) = (MemoryDirectory::default(), RecordingEntra::default());
+    directory.0.lock().unwrap().insert(
+        "GROUP#g1".into(),
+        obj(json!({"group_id": "g1", "entra_id": "eg1"})),
+    );
+    directory
+        .0
+        .lock()
+        .unwrap()
+        .insert("USER#p1".into(), obj(json!({"user_id": "p1"})));
+    let change = insert(
+        &directory,
+        "MEMBER#g1#p1",
+        json!({"group_id": "g1", "user_id": "p1"}),
+    );
+    let config = config(json!({}));
+    let run = ExportRun::new(&directory, &entra, &config);
+    assert!(matches!(
+        run.apply(&change, Utc::now()).await,
+        Err(ExportFailure::Retry(_))
+    ));
+    let later = Utc::now() + chrono::Duration::minutes(20);
+    assert!(matches!(
+        run.apply(&change, later).await,
+        Err(ExportFailure::Permanent(_))
+    ));
+    directory
+        .0
+        .lock()
+        .unwrap()
+        .get_mut("USER#p1")
+        .unwrap()
+        .insert("entra_id".into(), json!("eu1"));
+    assert_eq!(
+        run.apply(&change, Utc::now()).await.unwrap(),
+        ExportOutcome::Exported("member added")
+    );
+    assert!(entra.calls().contains(&"ADD eg1 eu1".to_owned()));
+}
+
+#[tokio::test]
+async fn given_export_switched_off_then_nothing_is_sent() {
+    let (directory, entra) = (MemoryDirectory::default(), RecordingEntra::default());
+    let change = insert(&directory, "USER#p1", platform_user());
+    let outcome = ExportRun::new(&directory, &entra, &config(json!({"export_users": false})))
+        .apply(&change, Utc::now())
+        .await
+        .unwrap();
+    assert!(matches!(outcome, ExportOutcome::Ignored(_)));
+    assert!(entra.calls().is_empty());
+}
+
+#[tokio::test]
+async fn given_a_deleted_user_already_gone_in_entra_then_the_delete_counts_as_done() {
+    let (directory, entra) = (MemoryDirectory::default(), RecordingEntra::default());
+    let old = obj(json!({"user_id": "p1", "user_name": "ann@contoso.com", "entra_id": "e-1"}));
+    let change = DirectoryChange::parse(
+        "REMOVE",
+        &obj(json!({"pk": "TENANT#acme", "sk": "USER#p1"})),
+        old,
+        Map::new(),
+        "1".into(),
+        None,
+    )
+    .unwrap()
+    .unwrap();
+    let outcome = ExportRun::new(&directory, &entra, &config(json!({})))
+        .apply(&change, Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(outcome, ExportOutcome::Exported("user deleted"));
+}

@@ -1,0 +1,137 @@
+//! Entra ID's write side for the export engine, through the Graph client.
+
+use reqwest::Method;
+use serde_json::{Map, Value, json};
+use tokio::time::Instant;
+
+use super::model::{self, DomainInfo};
+use super::{AccessTokenSource, GraphClient, GraphError};
+
+pub struct GraphEntraWriter<'a, T> {
+    client: &'a GraphClient,
+    tokens: T,
+    deadline: Option<Instant>,
+}
+
+impl<'a, T: AccessTokenSource> GraphEntraWriter<'a, T> {
+    pub fn new(client: &'a GraphClient, tokens: T, deadline: Option<Instant>) -> Self {
+        Self {
+            client,
+            tokens,
+            deadline,
+        }
+    }
+
+    /// `/v1.0/<segments...>`, each segment percent-encoded (a UPN may hold `#` or `'`).
+    fn url(&self, segments: &[&str]) -> String {
+        let mut url = url::Url::parse(&self.client.url("")).expect("the Graph base is a URL");
+        url.path_segments_mut()
+            .expect("an http URL has segments")
+            .pop_if_empty()
+            .extend(segments);
+        url.to_string()
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        url: &str,
+        body: Option<&Value>,
+    ) -> Result<Value, GraphError> {
+        Ok(self
+            .client
+            .send(&self.tokens, method, url, body, self.deadline)
+            .await?
+            .body)
+    }
+
+    fn new_id(body: Value) -> Result<String, GraphError> {
+        body["id"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| GraphError::Malformed("a created object has no id".into()))
+    }
+}
+
+impl<T: AccessTokenSource> crate::export::EntraWriter for GraphEntraWriter<'_, T> {
+    async fn domains(&self) -> Result<Vec<DomainInfo>, GraphError> {
+        model::parse_domains(
+            &self
+                .send(Method::GET, &self.url(&["domains"]), None)
+                .await?,
+        )
+    }
+
+    async fn user_by_upn(&self, upn: &str) -> Result<Option<Map<String, Value>>, GraphError> {
+        let url = format!(
+            "{}?$select={}",
+            self.url(&["users", upn]),
+            model::USER_SELECT
+        );
+        match self.send(Method::GET, &url, None).await {
+            Ok(Value::Object(user)) => Ok(Some(user)),
+            Ok(_) => Err(GraphError::Malformed("a user is not a JSON object".into())),
+            Err(GraphError::NotFound) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn create_user(&self, body: &Value) -> Result<String, GraphError> {
+        Self::new_id(
+            self.send(Method::POST, &self.url(&["users"]), Some(body))
+                .await?,
+        )
+    }
+
+    async fn update_user(&self, id: &str, patch: &Value) -> Result<(), GraphError> {
+        self.send(Method::PATCH, &self.url(&["users", id]), Some(patch))
+            .await
+            .map(drop)
+    }
+
+    async fn delete_user(&self, id: &str) -> Result<(), GraphError> {
+        self.send(Method::DELETE, &self.url(&["users", id]), None)
+            .await
+            .map(drop)
+    }
+
+    async fn create_group(&self, body: &Value) -> Result<String, GraphError> {
+        Self::new_id(
+            self.send(Method::POST, &self.url(&["groups"]), Some(body))
+                .await?,
+        )
+    }
+
+    async fn update_group(&self, id: &str, patch: &Value) -> Result<(), GraphError> {
+        self.send(Method::PATCH, &self.url(&["groups", id]), Some(patch))
+            .await
+            .map(drop)
+    }
+
+    async fn delete_group(&self, id: &str) -> Result<(), GraphError> {
+        self.send(Method::DELETE, &self.url(&["groups", id]), None)
+            .await
+            .map(drop)
+    }
+
+    async fn add_member(&self, group_id: &str, member_id: &str) -> Result<(), GraphError> {
+        let reference = json!({ "@odata.id": self.url(&["directoryObjects", member_id]) });
+        self.send(
+            Method::POST,
+            &self.url(&["groups", group_id, "members", "$ref"]),
+            Some(&reference),
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn remove_member(&self, group_id: &str, member_id: &str) -> Result<(), GraphError> {
+        self.send(
+            Method::DELETE,
+            &self.url(&["groups", group_id, "members", member_id, "$ref"]),
+            None,
+        )
+        .await
+        .map(drop)
+    }
+}
