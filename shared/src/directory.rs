@@ -85,6 +85,21 @@ impl ItemKey {
     }
 }
 
+/// The Entra object id of a directory item: its `entra_id` once linked, or
+/// its own id when it was imported (imported objects use the Entra id as
+/// their id and carry no `entra_id`).
+pub fn entra_id_of<'a>(item: &'a Map<String, Value>, own_id: &'a str) -> Option<&'a str> {
+    match item
+        .get("entra_id")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+    {
+        Some(linked) => Some(linked),
+        None if item.get("source").and_then(Value::as_str) == Some("entra") => Some(own_id),
+        None => None,
+    }
+}
+
 /// FNV-1a 64 over a canonical rendering of the attributes: stable across
 /// processes and releases (no std `Hasher`, whose output may change).
 pub fn entra_hash(item: &Map<String, Value>, attributes: &[&str]) -> String {

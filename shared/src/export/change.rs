@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
 use crate::directory::{
-    ENTRA_HASH, GROUP_ATTRIBUTES, IMPORT_DELETED, ItemKey, USER_ATTRIBUTES, entra_hash,
+    ENTRA_HASH, GROUP_ATTRIBUTES, IMPORT_DELETED, ItemKey, USER_ATTRIBUTES, entra_hash, entra_id_of,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -230,7 +230,7 @@ impl DirectoryChange {
                         "the values are Entra ID's own (written by the import)",
                     );
                 }
-                match text(&self.new, "entra_id") {
+                match entra_id_of(&self.new, id) {
                     Some(entra_id) if user => ExportPlan::UpdateUser {
                         user_id: id.to_owned(),
                         entra_id: entra_id.to_owned(),
@@ -251,7 +251,7 @@ impl DirectoryChange {
             ChangeAction::Removed if self.old.contains_key(IMPORT_DELETED) => {
                 ExportPlan::Ignore("the import deleted it (it is gone from Entra ID)")
             }
-            ChangeAction::Removed => match text(&self.old, "entra_id") {
+            ChangeAction::Removed => match entra_id_of(&self.old, id) {
                 Some(entra_id) if user => ExportPlan::DeleteUser {
                     entra_id: entra_id.to_owned(),
                 },

@@ -314,7 +314,7 @@ impl<'a, D: ExportDirectory, W: EntraWriter> ExportRun<'a, D, W> {
         let Some(item) = self.directory.item(key).await? else {
             return Ok(ExportOutcome::Ignored("the user no longer exists"));
         };
-        if text(&item, "entra_id").is_some() {
+        if crate::directory::entra_id_of(&item, user_id).is_some() {
             return Ok(ExportOutcome::Ignored("already linked to Entra ID"));
         }
         let upn = text(&item, "user_name")
@@ -421,7 +421,7 @@ impl<'a, D: ExportDirectory, W: EntraWriter> ExportRun<'a, D, W> {
         let Some(item) = self.directory.item(key).await? else {
             return Ok(ExportOutcome::Ignored("the group no longer exists"));
         };
-        if text(&item, "entra_id").is_some() {
+        if crate::directory::entra_id_of(&item, group_id).is_some() {
             return Ok(ExportOutcome::Ignored("already linked to Entra ID"));
         }
         let name = text(&item, "name")
@@ -473,7 +473,10 @@ impl<'a, D: ExportDirectory, W: EntraWriter> ExportRun<'a, D, W> {
         let (Some(group), Some(user)) = (group, user) else {
             return Ok(None);
         };
-        match (text(&group, "entra_id"), text(&user, "entra_id")) {
+        match (
+            crate::directory::entra_id_of(&group, group_id),
+            crate::directory::entra_id_of(&user, user_id),
+        ) {
             (Some(g), Some(u)) => Ok(Some((g.to_owned(), u.to_owned()))),
             _ => {
                 let waited = change.recorded_at.map(|t| now - t).unwrap_or_default();

@@ -61,14 +61,16 @@ fn malformed(what: &'static str, detail: impl Into<String>) -> StoreError {
     }
 }
 
+fn item_json(item: &Item) -> serde_json::Map<String, serde_json::Value> {
+    serde_dynamo::from_item(item.clone()).unwrap_or_default()
+}
+
 /// Whether the platform changed the item since it last agreed with Entra.
 fn pending_export(item: &Item, attributes: &[&str]) -> bool {
     let Some(stored) = text(item, crate::directory::ENTRA_HASH) else {
         return false;
     };
-    let json: serde_json::Map<String, serde_json::Value> =
-        serde_dynamo::from_item(item.clone()).unwrap_or_default();
-    crate::directory::entra_hash(&json, attributes) != stored
+    crate::directory::entra_hash(&item_json(item), attributes) != stored
 }
 
 /// The hash of the values a write sets (see `crate::directory`).
@@ -95,7 +97,7 @@ fn parse_user(item: &Item) -> Result<UserRecord, StoreError> {
     Ok(UserRecord {
         pending_export: pending_export(item, crate::directory::USER_ATTRIBUTES),
         source: source_of(item),
-        entra_id: text(item, "entra_id"),
+        entra_id: crate::directory::entra_id_of(&item_json(item), &user_id).map(str::to_owned),
         attributes: UserAttributes {
             user_name: text(item, "user_name").unwrap_or_default(),
             display_name: text(item, "display_name"),
@@ -125,7 +127,7 @@ fn parse_group(item: &Item) -> Result<GroupRecord, StoreError> {
     Ok(GroupRecord {
         pending_export: pending_export(item, crate::directory::GROUP_ATTRIBUTES),
         source: source_of(item),
-        entra_id: text(item, "entra_id"),
+        entra_id: crate::directory::entra_id_of(&item_json(item), &group_id).map(str::to_owned),
         attributes: GroupAttributes {
             name: text(item, "name").unwrap_or_default(),
             description: text(item, "description"),
@@ -165,14 +167,14 @@ pub struct DynamoDirectoryStore {
     writes: AtomicU64,
 }
 
-enum Update {
-    /// (sk, entra id, attribute values, the synchronised attribute names)
-    Attributes(
-        String,
-        String,
-        Vec<(&'static str, Option<AttributeValue>)>,
-        &'static [&'static str],
-    ),
+/// An update of the attributes the import owns.
+struct AttributeUpdate {
+    sk: String,
+    /// Set only on linked objects, whose id is not their Entra id.
+    entra_link: Option<String>,
+    values: Vec<(&'static str, Option<AttributeValue>)>,
+    /// The synchronised attribute names (for the hash).
+    synchronised: &'static [&'static str],
 }
 
 impl DynamoDirectoryStore {
@@ -288,23 +290,28 @@ impl DynamoDirectoryStore {
         Ok(())
     }
 
-    async fn update(&self, tenant: &TenantId, update: Update) -> Result<(), StoreError> {
-        let Update::Attributes(sk, entra_id, values, synchronised) = update;
-        let mut set = vec![
-            "entra_id = :entra_id".to_owned(),
-            format!("{} = :hash", crate::directory::ENTRA_HASH),
-        ];
+    async fn update(&self, tenant: &TenantId, update: AttributeUpdate) -> Result<(), StoreError> {
+        let AttributeUpdate {
+            sk,
+            entra_link,
+            values,
+            synchronised,
+        } = update;
+        let mut set = vec![format!("{} = :hash", crate::directory::ENTRA_HASH)];
         let mut remove = Vec::new();
         let mut request = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(Self::key(tenant, sk)))
-            .expression_attribute_values(":entra_id", s(entra_id))
             .expression_attribute_values(":hash", hash_of(&values, synchronised))
             // Only an existing item is updated; a vanished one is not recreated half-empty.
             .condition_expression("attribute_exists(pk)");
         // Names through placeholders: `name` and others are reserved words.
+        if let Some(entra_id) = entra_link {
+            set.push("entra_id = :entra_id".to_owned());
+            request = request.expression_attribute_values(":entra_id", s(entra_id));
+        }
         for (i, (name, value)) in values.into_iter().enumerate() {
             request = request.expression_attribute_names(format!("#a{i}"), name);
             match value {
@@ -618,7 +625,7 @@ impl crate::import::DirectoryStore for DynamoDirectoryStore {
         let before = self.write_count();
         let pk = super::integrations::tenant_pk(tenant);
         let mut batch: Vec<WriteRequest> = Vec::new();
-        let mut updates: Vec<Update> = Vec::new();
+        let mut updates: Vec<AttributeUpdate> = Vec::new();
         let mut deletions: Vec<String> = Vec::new();
         let put = |mut item: Item| {
             item.insert("pk".into(), s(&pk));
@@ -658,7 +665,9 @@ impl crate::import::DirectoryStore for DynamoDirectoryStore {
                     item.insert("sk".into(), s(user_sk(&user.user_id)));
                     item.insert("user_id".into(), s(&user.user_id));
                     item.insert("source".into(), s(user.source.as_str()));
-                    if let Some(entra_id) = &user.entra_id {
+                    // Imported objects are their Entra object: no entra_id,
+                    // which keeps the by-entra-id index to linked objects.
+                    if let Some(entra_id) = user.entra_id.as_ref().filter(|e| **e != user.user_id) {
                         item.insert("entra_id".into(), s(entra_id));
                     }
                     batch.push(put(item));
@@ -668,12 +677,13 @@ impl crate::import::DirectoryStore for DynamoDirectoryStore {
                     entra_id,
                     attributes,
                 } => {
-                    updates.push(Update::Attributes(
-                        user_sk(&user_id),
-                        entra_id,
-                        user_attribute_values(&attributes),
-                        crate::directory::USER_ATTRIBUTES,
-                    ));
+                    let link = (entra_id != user_id).then_some(entra_id);
+                    updates.push(AttributeUpdate {
+                        sk: user_sk(&user_id),
+                        entra_link: link,
+                        values: user_attribute_values(&attributes),
+                        synchronised: crate::directory::USER_ATTRIBUTES,
+                    });
                 }
                 DirectoryWrite::DeleteUser { user_id } => deletions.push(user_sk(&user_id)),
                 DirectoryWrite::CreateGroup(group) => {
@@ -691,7 +701,9 @@ impl crate::import::DirectoryStore for DynamoDirectoryStore {
                     item.insert("sk".into(), s(group_sk(&group.group_id)));
                     item.insert("group_id".into(), s(&group.group_id));
                     item.insert("source".into(), s(group.source.as_str()));
-                    if let Some(entra_id) = &group.entra_id {
+                    if let Some(entra_id) =
+                        group.entra_id.as_ref().filter(|e| **e != group.group_id)
+                    {
                         item.insert("entra_id".into(), s(entra_id));
                     }
                     batch.push(put(item));
@@ -701,12 +713,13 @@ impl crate::import::DirectoryStore for DynamoDirectoryStore {
                     entra_id,
                     attributes,
                 } => {
-                    updates.push(Update::Attributes(
-                        group_sk(&group_id),
-                        entra_id,
-                        group_attribute_values(&attributes),
-                        crate::directory::GROUP_ATTRIBUTES,
-                    ));
+                    let link = (entra_id != group_id).then_some(entra_id);
+                    updates.push(AttributeUpdate {
+                        sk: group_sk(&group_id),
+                        entra_link: link,
+                        values: group_attribute_values(&attributes),
+                        synchronised: crate::directory::GROUP_ATTRIBUTES,
+                    });
                 }
                 DirectoryWrite::DeleteGroup { group_id } => deletions.push(group_sk(&group_id)),
                 DirectoryWrite::AddMembership(key) => batch.push(put(HashMap::from([

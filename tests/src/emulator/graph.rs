@@ -25,8 +25,18 @@ pub fn routes() -> Router<Shared> {
         .route("/v1.0/users/delta", get(super::graph_delta::users_delta))
         .route("/v1.0/groups/delta", get(super::graph_delta::groups_delta))
         .route("/v1.0/domains", get(domains))
-        .route("/v1.0/users/{id}", get(get_user))
-        .route("/v1.0/groups/{id}", get(get_group))
+        .route(
+            "/v1.0/users/{id}",
+            get(get_user)
+                .patch(super::graph_write::patch_user)
+                .delete(super::graph_write::delete_user),
+        )
+        .route(
+            "/v1.0/groups/{id}",
+            get(get_group)
+                .patch(super::graph_write::patch_group)
+                .delete(super::graph_write::delete_group),
+        )
         .route(
             "/v1.0/groups/{id}/transitiveMembers",
             get(transitive_members),
@@ -226,6 +236,9 @@ async fn get_user(
         Ok(t) => t,
         Err(r) => return r,
     };
+    if !super::graph_write::visible(&state, &id) {
+        return not_found(&id);
+    }
     let tenant = tenant_mut(&mut state, &tenant_id);
     let user = tenant
         .users

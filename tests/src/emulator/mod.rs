@@ -7,6 +7,7 @@ pub mod admin;
 pub mod directory;
 pub mod graph;
 pub mod graph_delta;
+pub mod graph_write;
 pub mod identity;
 pub mod jwt;
 
@@ -82,6 +83,9 @@ pub struct Knobs {
     pub delta_tokens_invalid_before: Option<i64>,
     #[serde(default)]
     pub delta_expiry: DeltaExpiry,
+    /// Objects created through Graph stay invisible (404) this long.
+    #[serde(default, with = "millis")]
+    pub replication_lag: Duration,
     /// Added to every response.
     #[serde(default, with = "millis")]
     pub latency: Duration,
@@ -154,6 +158,8 @@ pub struct EmulatorState {
     pub issuer_base: String,
     /// Consumed one per Graph request, front first.
     pub graph_faults: std::collections::VecDeque<GraphFault>,
+    /// When objects were created through Graph (for the replication lag).
+    pub created_at: HashMap<String, std::time::Instant>,
 }
 
 impl Knobs {
@@ -188,6 +194,7 @@ impl Emulator {
         }));
         let router = identity::routes()
             .merge(graph::routes())
+            .merge(graph_write::routes())
             .merge(admin::routes())
             .layer(axum::middleware::from_fn_with_state(
                 state.clone(),

@@ -1,0 +1,421 @@
+//! Graph's write side as GRAPH.md 3 describes it: required fields,
+//! verified-domain and unique UPNs, password complexity, the immutable id of
+//! federated users, `$ref` membership rules, soft deletes visible to delta,
+//! and an optional replication lag for objects just created.
+
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, post};
+use serde_json::{Map, Value, json};
+
+use super::EmulatorState;
+use super::directory::{DomainAuthentication, Group, Tenant, User};
+use super::graph::{authorise, graph_error, group_json, tenant_mut, user_json};
+
+type Shared = Arc<Mutex<EmulatorState>>;
+
+pub fn routes() -> Router<Shared> {
+    Router::new()
+        .route("/v1.0/users", post(create_user))
+        .route("/v1.0/groups", post(create_group))
+        .route("/v1.0/groups/{id}/members/$ref", post(add_member))
+        .route(
+            "/v1.0/groups/{id}/members/{member}/$ref",
+            delete(remove_member),
+        )
+}
+
+fn bad_request(message: &str) -> Response {
+    graph_error(StatusCode::BAD_REQUEST, "Request_BadRequest", message)
+}
+
+fn not_found(id: &str) -> Response {
+    graph_error(
+        StatusCode::NOT_FOUND,
+        "Request_ResourceNotFound",
+        &format!(
+            "Resource '{id}' does not exist or one of its queried reference-property objects are not present."
+        ),
+    )
+}
+
+fn conflict(property: &str) -> Response {
+    let mut response = graph_error(
+        StatusCode::BAD_REQUEST,
+        "Request_BadRequest",
+        &format!("Another object with the same value for property {property} already exists."),
+    );
+    *response.body_mut() = axum::body::Body::from(
+        json!({"error": {
+            "code": "Request_BadRequest",
+            "message": format!("Another object with the same value for property {property} already exists."),
+            "details": [{"code": "ObjectConflict", "target": property}, {"code": "ConflictingObjects", "target": property}],
+        }})
+        .to_string(),
+    );
+    response
+}
+
+/// Objects created less than the replication lag ago are not visible yet.
+pub(crate) fn visible(state: &EmulatorState, id: &str) -> bool {
+    state
+        .created_at
+        .get(id)
+        .is_none_or(|at| at.elapsed() >= state.knobs.replication_lag)
+}
+
+fn text(body: &Map<String, Value>, key: &str) -> Option<String> {
+    body.get(key).and_then(Value::as_str).map(str::to_owned)
+}
+
+/// Entra's default password policy: at least 8 characters, three of the
+/// four character classes.
+fn complex_enough(password: &str) -> bool {
+    let classes = [
+        password.chars().any(|c| c.is_ascii_lowercase()),
+        password.chars().any(|c| c.is_ascii_uppercase()),
+        password.chars().any(|c| c.is_ascii_digit()),
+        password.chars().any(|c| !c.is_ascii_alphanumeric()),
+    ];
+    password.chars().count() >= 8 && classes.iter().filter(|c| **c).count() >= 3
+}
+
+fn check_upn(tenant: &Tenant, upn: &str, except: Option<&str>) -> Result<(), Response> {
+    let valid_chars = upn
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "'.-_!#^~@".contains(c));
+    let Some(domain) = tenant
+        .domain_of(upn)
+        .filter(|_| valid_chars && upn.matches('@').count() == 1)
+    else {
+        return Err(bad_request(
+            "The domain portion of the userPrincipalName property is invalid. You must use one of the verified domain names in your organization.",
+        ));
+    };
+    if !domain.is_verified {
+        return Err(bad_request(
+            "The domain portion of the userPrincipalName property is invalid. You must use one of the verified domain names in your organization.",
+        ));
+    }
+    // Soft-deleted users keep their UPN until purged.
+    if tenant
+        .users
+        .values()
+        .any(|u| u.user_principal_name.eq_ignore_ascii_case(upn) && Some(u.id.as_str()) != except)
+    {
+        return Err(conflict("userPrincipalName"));
+    }
+    Ok(())
+}
+
+fn apply_user_properties(user: &mut User, body: &Map<String, Value>) {
+    let optional = |key: &str| match body.get(key) {
+        Some(Value::String(s)) => Some(Some(s.clone())),
+        Some(Value::Null) => Some(None),
+        _ => None,
+    };
+    if let Some(upn) = text(body, "userPrincipalName") {
+        user.user_principal_name = upn;
+    }
+    for (key, field) in [
+        ("displayName", &mut user.display_name),
+        ("givenName", &mut user.given_name),
+        ("surname", &mut user.surname),
+        ("mail", &mut user.mail),
+        ("mobilePhone", &mut user.mobile_phone),
+        ("jobTitle", &mut user.job_title),
+        ("department", &mut user.department),
+    ] {
+        if let Some(value) = optional(key) {
+            *field = value;
+        }
+    }
+    if let Some(enabled) = body.get("accountEnabled").and_then(Value::as_bool) {
+        user.account_enabled = enabled;
+    }
+}
+
+async fn create_user(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+    axum::Json(body): axum::Json<Value>,
+) -> Response {
+    let mut state = shared.lock().unwrap();
+    let tenant_id = match authorise(&mut state, &headers) {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    let Some(body) = body.as_object().cloned() else {
+        return bad_request("The request body must be a JSON object.");
+    };
+    for required in [
+        "accountEnabled",
+        "displayName",
+        "mailNickname",
+        "userPrincipalName",
+        "passwordProfile",
+    ] {
+        if !body.contains_key(required) {
+            return bad_request(&format!(
+                "Invalid value specified for property '{required}' of resource 'User'."
+            ));
+        }
+    }
+    let upn = text(&body, "userPrincipalName").unwrap_or_default();
+    let password = body["passwordProfile"]["password"].as_str().unwrap_or("");
+    let tenant = tenant_mut(&mut state, &tenant_id);
+    if let Err(response) = check_upn(tenant, &upn, None) {
+        return response;
+    }
+    if !complex_enough(password) {
+        return bad_request(
+            "The specified password does not comply with password complexity requirements. Please provide a different password.",
+        );
+    }
+    let federated = tenant
+        .domain_of(&upn)
+        .is_some_and(|d| d.authentication == DomainAuthentication::Federated);
+    let immutable = text(&body, "onPremisesImmutableId");
+    if federated
+        && immutable
+            .as_deref()
+            .is_none_or(|i| i.is_empty() || i.contains('$') || i.contains('_'))
+    {
+        return bad_request("One or more properties contains invalid values.");
+    }
+    let mut user = User {
+        id: uuid::Uuid::new_v4().to_string(),
+        account_enabled: true,
+        ..User::default()
+    };
+    apply_user_properties(&mut user, &body);
+    let id = user.id.clone();
+    let created = user_json(&user);
+    tenant.upsert_user(user);
+    state.created_at.insert(id, std::time::Instant::now());
+    let mut created = Value::Object(created);
+    created["@odata.context"] = json!("https://graph.microsoft.com/v1.0/$metadata#users/$entity");
+    (StatusCode::CREATED, axum::Json(created)).into_response()
+}
+
+pub async fn patch_user(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    axum::Json(body): axum::Json<Value>,
+) -> Response {
+    let mut state = shared.lock().unwrap();
+    let tenant_id = match authorise(&mut state, &headers) {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    if !visible(&state, &id) {
+        return not_found(&id);
+    }
+    let Some(body) = body.as_object().cloned() else {
+        return bad_request("The request body must be a JSON object.");
+    };
+    let tenant = tenant_mut(&mut state, &tenant_id);
+    let Some(mut user) = tenant.users.get(&id).filter(|u| !u.deleted).cloned() else {
+        return not_found(&id);
+    };
+    if let Some(upn) = text(&body, "userPrincipalName")
+        && let Err(response) = check_upn(tenant, &upn, Some(&id))
+    {
+        return response;
+    }
+    if body.get("displayName") == Some(&Value::Null) {
+        return bad_request(
+            "Invalid value specified for property 'displayName' of resource 'User'.",
+        );
+    }
+    apply_user_properties(&mut user, &body);
+    tenant.upsert_user(user);
+    StatusCode::NO_CONTENT.into_response()
+}
+
+pub async fn delete_user(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let mut state = shared.lock().unwrap();
+    let tenant_id = match authorise(&mut state, &headers) {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    let tenant = tenant_mut(&mut state, &tenant_id);
+    if !tenant.users.get(&id).is_some_and(|u| !u.deleted) {
+        return not_found(&id);
+    }
+    tenant.soft_delete_user(&id);
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn create_group(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+    axum::Json(body): axum::Json<Value>,
+) -> Response {
+    let mut state = shared.lock().unwrap();
+    let tenant_id = match authorise(&mut state, &headers) {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    let Some(body) = body.as_object().cloned() else {
+        return bad_request("The request body must be a JSON object.");
+    };
+    for required in [
+        "displayName",
+        "mailEnabled",
+        "mailNickname",
+        "securityEnabled",
+    ] {
+        if !body.contains_key(required) {
+            return bad_request(&format!(
+                "Invalid value specified for property '{required}' of resource 'Group'."
+            ));
+        }
+    }
+    let nickname = text(&body, "mailNickname").unwrap_or_default();
+    if nickname.is_empty()
+        || nickname.len() > 64
+        || nickname
+            .chars()
+            .any(|c| !c.is_ascii() || "@()\\[]\";:.<>, ".contains(c))
+    {
+        return bad_request(
+            "Invalid value specified for property 'mailNickname' of resource 'Group'.",
+        );
+    }
+    let group = Group {
+        id: uuid::Uuid::new_v4().to_string(),
+        display_name: text(&body, "displayName").unwrap_or_default(),
+        description: text(&body, "description"),
+        mail_nickname: nickname,
+        security_enabled: body
+            .get("securityEnabled")
+            .and_then(Value::as_bool)
+            .unwrap_or(true),
+        mail_enabled: body
+            .get("mailEnabled")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+        members: Vec::new(),
+        deleted: false,
+    };
+    let id = group.id.clone();
+    let created = group_json(&group);
+    tenant_mut(&mut state, &tenant_id).upsert_group(group);
+    state.created_at.insert(id, std::time::Instant::now());
+    (StatusCode::CREATED, axum::Json(Value::Object(created))).into_response()
+}
+
+pub async fn patch_group(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    axum::Json(body): axum::Json<Value>,
+) -> Response {
+    let mut state = shared.lock().unwrap();
+    let tenant_id = match authorise(&mut state, &headers) {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    if !visible(&state, &id) {
+        return not_found(&id);
+    }
+    let tenant = tenant_mut(&mut state, &tenant_id);
+    let Some(mut group) = tenant.groups.get(&id).cloned() else {
+        return not_found(&id);
+    };
+    if let Some(name) = body.get("displayName").and_then(Value::as_str) {
+        group.display_name = name.to_owned();
+    }
+    match body.get("description") {
+        Some(Value::String(d)) => group.description = Some(d.clone()),
+        Some(Value::Null) => group.description = None,
+        _ => {}
+    }
+    tenant.upsert_group(group);
+    StatusCode::NO_CONTENT.into_response()
+}
+
+pub async fn delete_group(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let mut state = shared.lock().unwrap();
+    let tenant_id = match authorise(&mut state, &headers) {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    let tenant = tenant_mut(&mut state, &tenant_id);
+    if !tenant.groups.contains_key(&id) {
+        return not_found(&id);
+    }
+    tenant.delete_group(&id);
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn add_member(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    axum::Json(body): axum::Json<Value>,
+) -> Response {
+    let mut state = shared.lock().unwrap();
+    let tenant_id = match authorise(&mut state, &headers) {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    let Some(member) = body["@odata.id"]
+        .as_str()
+        .and_then(|r| r.rsplit('/').next())
+        .map(str::to_owned)
+    else {
+        return bad_request("Invalid value specified for property '@odata.id'.");
+    };
+    if !visible(&state, &id) || !visible(&state, &member) {
+        return bad_request(
+            "The source resource object or one of the objects being referenced do not exist.",
+        );
+    }
+    let tenant = tenant_mut(&mut state, &tenant_id);
+    if !tenant.groups.contains_key(&id) {
+        return not_found(&id);
+    }
+    let exists = tenant.users.get(&member).is_some_and(|u| !u.deleted)
+        || tenant.groups.contains_key(&member);
+    if !exists {
+        return not_found(&member);
+    }
+    if !tenant.add_member(&id, &member) {
+        return bad_request(
+            "One or more added object references already exist for the following modified properties: 'members'.",
+        );
+    }
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn remove_member(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+    Path((id, member)): Path<(String, String)>,
+) -> Response {
+    let mut state = shared.lock().unwrap();
+    let tenant_id = match authorise(&mut state, &headers) {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    let tenant = tenant_mut(&mut state, &tenant_id);
+    if !tenant.remove_member(&id, &member) {
+        return not_found(&id);
+    }
+    StatusCode::NO_CONTENT.into_response()
+}
