@@ -4,6 +4,7 @@
 
 pub mod emulator;
 pub mod events;
+pub mod export;
 pub mod lambda_runtime_api;
 pub mod local_aws;
 pub mod organisation;

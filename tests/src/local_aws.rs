@@ -217,6 +217,21 @@ pub fn template_tables() -> anyhow::Result<Vec<(String, Yaml)>> {
         .collect())
 }
 
+/// The `sk` prefixes of the export's event filter in template.yaml.
+pub fn template_stream_filter_prefixes() -> anyhow::Result<Vec<String>> {
+    let template: Yaml = serde_yaml_ng::from_str(TEMPLATE)?;
+    let pattern = template["Resources"]["ExportStreamFunction"]["Properties"]["Events"]["DirectoryChanges"]["Properties"]["FilterCriteria"]["Filters"][0]["Pattern"]
+        .as_str()
+        .context("template.yaml has no export filter pattern")?;
+    let pattern: serde_json::Value = serde_json::from_str(pattern)?;
+    Ok(pattern["dynamodb"]["Keys"]["sk"]["S"]
+        .as_array()
+        .context("the filter has no sk prefixes")?
+        .iter()
+        .filter_map(|p| p["prefix"].as_str().map(str::to_owned))
+        .collect())
+}
+
 fn seq<'a>(v: &'a Yaml, key: &str) -> anyhow::Result<&'a Vec<Yaml>> {
     v.get(key)
         .and_then(Yaml::as_sequence)

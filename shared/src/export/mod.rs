@@ -228,16 +228,22 @@ impl<'a, D: ExportDirectory, W: EntraWriter> ExportRun<'a, D, W> {
                     .directory
                     .item(&ItemKey::Group {
                         tenant: tenant.clone(),
-                        group_id,
+                        group_id: group_id.clone(),
                     })
                     .await?;
                 let user = self
                     .directory
-                    .item(&ItemKey::User { tenant, user_id })
+                    .item(&ItemKey::User {
+                        tenant,
+                        user_id: user_id.clone(),
+                    })
                     .await?;
                 let (Some(group), Some(user)) = (
-                    group.as_ref().and_then(|g| text(g, "entra_id")),
-                    user.as_ref().and_then(|u| text(u, "entra_id")),
+                    group
+                        .as_ref()
+                        .and_then(|g| crate::directory::entra_id_of(g, &group_id)),
+                    user.as_ref()
+                        .and_then(|u| crate::directory::entra_id_of(u, &user_id)),
                 ) else {
                     // A deleted user or group takes its memberships with it.
                     return Ok(ExportOutcome::Ignored(

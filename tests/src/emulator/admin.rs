@@ -83,17 +83,34 @@ pub async fn record_and_delay(
     let path = request.uri().path().to_owned();
     let query = request.uri().query().map(str::to_owned);
     let is_admin = path.starts_with("/_emulator/");
-    let (request, grant_type) = if path.ends_with("/oauth2/v2.0/token") {
+    let graph_write = path.starts_with("/v1.0/") && method != "GET";
+    let (request, grant_type, logged_body) = if path.ends_with("/oauth2/v2.0/token") || graph_write
+    {
         let (parts, body) = request.into_parts();
         let bytes = axum::body::to_bytes(body, 1 << 20)
             .await
             .unwrap_or_default();
         let grant_type = url::form_urlencoded::parse(&bytes)
             .find(|(k, _)| k == "grant_type")
-            .map(|(_, v)| v.into_owned());
-        (Request::from_parts(parts, Body::from(bytes)), grant_type)
+            .map(|(_, v)| v.into_owned())
+            .filter(|_| !graph_write);
+        // Graph write bodies are kept for assertions, passwords redacted.
+        let logged_body = graph_write
+            .then(|| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
+            .flatten()
+            .map(|mut body| {
+                if let Some(password) = body.pointer_mut("/passwordProfile/password") {
+                    *password = serde_json::Value::String("[redacted]".into());
+                }
+                body
+            });
+        (
+            Request::from_parts(parts, Body::from(bytes)),
+            grant_type,
+            logged_body,
+        )
     } else {
-        (request, None)
+        (request, None, None)
     };
     let latency = shared.lock().unwrap().knobs.latency;
     if !latency.is_zero() && !is_admin {
@@ -107,6 +124,7 @@ pub async fn record_and_delay(
             query,
             status: response.status().as_u16(),
             grant_type,
+            body: logged_body,
         });
     }
     response

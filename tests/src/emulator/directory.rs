@@ -36,6 +36,9 @@ pub struct User {
     pub is_global_admin: bool,
     /// Soft-deleted users keep their memberships until purged.
     pub deleted: bool,
+    /// The cloud password, when one was set through Graph or the test.
+    #[serde(skip)]
+    pub password: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]

@@ -190,6 +190,7 @@ async fn create_user(
     let mut user = User {
         id: uuid::Uuid::new_v4().to_string(),
         account_enabled: true,
+        password: Some(password.to_owned()),
         ..User::default()
     };
     apply_user_properties(&mut user, &body);

@@ -113,6 +113,15 @@ pub struct RequestRecord {
     pub status: u16,
     /// `grant_type` of token requests.
     pub grant_type: Option<String>,
+    /// The JSON body of Graph writes, passwords redacted.
+    pub body: Option<serde_json::Value>,
+}
+
+impl RequestRecord {
+    /// A Graph request that changes the directory.
+    pub fn is_graph_write(&self) -> bool {
+        self.path.starts_with("/v1.0/") && self.method != "GET"
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -4,5 +4,6 @@
 //! binaries first.
 
 mod emulator_identity;
+mod export;
 mod import;
 mod oauth_callback;

@@ -1,0 +1,566 @@
+//! The export through the real `export-stream` binary, fed with the
+//! directory table's own stream after plain platform writes (no marker of
+//! any kind), against the Entra emulator's Graph.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use entra_sync_tests::emulator::{GraphFault, Group, Knobs, RequestRecord};
+use entra_sync_tests::export::{ExportReport, export_pending};
+use entra_sync_tests::lambda_runtime_api::LambdaFunction;
+use entra_sync_tests::organisation::{self, FEDERATED, MANAGED, user_id};
+use entra_sync_tests::stack::{CONTOSO, CONTOSO_ADMIN, LocalStack};
+use entra_sync_tests::sync::{StreamCursor, SyncFunctions};
+use serde_json::{Value, json};
+
+const TENANT: &str = "acme";
+const TARGET_GROUP: &str = "e7a1c2d3-0000-4000-8000-00000000e001";
+
+struct World {
+    stack: LocalStack,
+    sync: SyncFunctions,
+    export: LambdaFunction,
+    cursor: StreamCursor,
+}
+
+/// Contoso (30 users, 4 groups, an export target group) connected to `acme`
+/// with import and export on, and its first import done.
+async fn world(settings: Value) -> World {
+    let mut stack = LocalStack::start().await.unwrap();
+    organisation::seed(&stack.emulator, CONTOSO, 30, 4);
+    stack.emulator.with_tenant(CONTOSO, |t| {
+        t.upsert_group(Group {
+            id: TARGET_GROUP.into(),
+            display_name: "Exported from AM".into(),
+            mail_nickname: "exported-from-am".into(),
+            security_enabled: true,
+            ..Group::default()
+        })
+    });
+    let mut config =
+        json!({"export_users": true, "export_groups": true, "domains": [MANAGED, FEDERATED]});
+    for (k, v) in settings.as_object().unwrap() {
+        config[k] = v.clone();
+    }
+    stack.connect(TENANT, CONTOSO_ADMIN, config).await.unwrap();
+    let mut sync = stack.start_sync_functions().await.unwrap();
+    stack.tick(&mut sync).await.unwrap();
+    let export = LambdaFunction::start("export-stream", &stack.function_env())
+        .await
+        .unwrap();
+    let cursor = StreamCursor::start(&stack).await.unwrap();
+    World {
+        stack,
+        sync,
+        export,
+        cursor,
+    }
+}
+
+impl World {
+    async fn put(&self, sk: &str, item: Value) {
+        let mut item: HashMap<String, AttributeValue> = serde_dynamo::to_item(item).unwrap();
+        item.insert("pk".into(), AttributeValue::S(format!("TENANT#{TENANT}")));
+        item.insert("sk".into(), AttributeValue::S(sk.into()));
+        self.stack
+            .aws
+            .dynamodb
+            .put_item()
+            .table_name(&self.stack.tables.directory)
+            .set_item(Some(item))
+            .send()
+            .await
+            .unwrap();
+    }
+
+    async fn set(&self, sk: &str, attribute: &str, value: AttributeValue) {
+        self.stack
+            .aws
+            .dynamodb
+            .update_item()
+            .table_name(&self.stack.tables.directory)
+            .key("pk", AttributeValue::S(format!("TENANT#{TENANT}")))
+            .key("sk", AttributeValue::S(sk.into()))
+            .update_expression("SET #a = :v")
+            .expression_attribute_names("#a", attribute)
+            .expression_attribute_values(":v", value)
+            .send()
+            .await
+            .unwrap();
+    }
+
+    async fn delete(&self, sk: &str) {
+        self.stack
+            .aws
+            .dynamodb
+            .delete_item()
+            .table_name(&self.stack.tables.directory)
+            .key("pk", AttributeValue::S(format!("TENANT#{TENANT}")))
+            .key("sk", AttributeValue::S(sk.into()))
+            .send()
+            .await
+            .unwrap();
+    }
+
+    async fn export(&mut self) -> ExportReport {
+        export_pending(&mut self.cursor, &mut self.export, 20)
+            .await
+            .unwrap()
+    }
+
+    /// Graph writes since `from` (an index into the request log).
+    fn writes_since(&self, from: usize) -> Vec<RequestRecord> {
+        self.stack.emulator.requests()[from..]
+            .iter()
+            .filter(|r| r.is_graph_write())
+            .cloned()
+            .collect()
+    }
+
+    fn log_len(&self) -> usize {
+        self.stack.emulator.requests().len()
+    }
+
+    async fn item(&self, sk: &str) -> serde_json::Map<String, Value> {
+        self.stack
+            .item(
+                &self.stack.tables.directory,
+                &format!("TENANT#{TENANT}"),
+                sk,
+            )
+            .await
+            .unwrap()
+            .unwrap()
+    }
+}
+
+fn platform_user(id: &str, upn: &str) -> Value {
+    json!({"user_id": id, "user_name": upn, "display_name": "Ada Lovelace", "given_name": "Ada", "surname": "Lovelace", "job_title": "Analyst", "enabled": true, "source": "local", "password_mode": "entra"})
+}
+
+#[tokio::test]
+async fn given_a_platform_user_then_it_is_created_in_entra_linked_and_joins_the_export_group() {
+    let mut w = world(json!({"export_group_id": TARGET_GROUP})).await;
+    let start = w.log_len();
+    w.put("USER#p-ada", platform_user("p-ada", "ada@contoso.com"))
+        .await;
+    let report = w.export().await;
+    assert!(report.retried.is_empty(), "{report:?}");
+
+    let writes = w.writes_since(start);
+    let methods: Vec<(&str, &str)> = writes
+        .iter()
+        .map(|r| (r.method.as_str(), r.path.as_str()))
+        .collect();
+    assert_eq!(
+        methods,
+        vec![
+            ("POST", "/v1.0/users"),
+            (
+                "POST",
+                &*format!("/v1.0/groups/{TARGET_GROUP}/members/$ref")
+            )
+        ]
+    );
+    let body = writes[0].body.clone().unwrap();
+    assert_eq!(body["userPrincipalName"], "ada@contoso.com");
+    assert_eq!(body["jobTitle"], "Analyst");
+    assert_eq!(
+        body["passwordProfile"]["forceChangePasswordNextSignIn"],
+        true
+    );
+
+    let item = w.item("USER#p-ada").await;
+    let entra_id = item["entra_id"].as_str().unwrap().to_owned();
+    let (user, in_group) = w.stack.emulator.with_tenant(CONTOSO, |t| {
+        (
+            t.users[&entra_id].clone(),
+            t.groups[TARGET_GROUP].members.contains(&entra_id),
+        )
+    });
+    assert_eq!(user.user_principal_name, "ada@contoso.com");
+    assert!(in_group);
+    let password = user.password.clone().expect("a temporary password was set");
+
+    // The write-back (entra_id, sync_entra_hash) comes back on the stream: no echo.
+    let start = w.log_len();
+    let report = w.export().await;
+    assert!(report.records >= 1);
+    assert!(w.writes_since(start).is_empty());
+    for line in w.export.logs() {
+        assert!(
+            !line.contains(&password),
+            "the temporary password reached a log line"
+        );
+    }
+    assert!(
+        !w.stack
+            .integration_items()
+            .await
+            .unwrap()
+            .iter()
+            .any(|i| i.values().any(|v| v.as_str() == Some(password.as_str())))
+    );
+}
+
+#[tokio::test]
+async fn given_one_attribute_edited_then_exactly_one_patch_carries_exactly_it() {
+    let mut w = world(json!({})).await;
+    w.put("USER#p-ada", platform_user("p-ada", "ada@contoso.com"))
+        .await;
+    w.export().await;
+    w.export().await;
+    let start = w.log_len();
+    w.set(
+        "USER#p-ada",
+        "job_title",
+        AttributeValue::S("Chief Analyst".into()),
+    )
+    .await;
+    w.export().await;
+    let writes = w.writes_since(start);
+    assert_eq!(writes.len(), 1, "{writes:?}");
+    assert_eq!(writes[0].method, "PATCH");
+    assert_eq!(writes[0].body, Some(json!({"jobTitle": "Chief Analyst"})));
+
+    // An edit of an imported user is exported too (the platform owns its data).
+    let start = w.log_len();
+    w.set(
+        &format!("USER#{}", user_id(0)),
+        "department",
+        AttributeValue::S("Research".into()),
+    )
+    .await;
+    w.export().await;
+    let writes = w.writes_since(start);
+    assert_eq!(writes.len(), 1);
+    assert_eq!(writes[0].path, format!("/v1.0/users/{}", user_id(0)));
+    assert_eq!(writes[0].body, Some(json!({"department": "Research"})));
+}
+
+#[tokio::test]
+async fn given_platform_deletions_then_entra_deletes_and_import_deletions_are_not_echoed() {
+    let mut w = world(json!({})).await;
+    w.put("USER#p-ada", platform_user("p-ada", "ada@contoso.com"))
+        .await;
+    w.export().await;
+    let entra_id = w.item("USER#p-ada").await["entra_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    w.export().await;
+
+    let start = w.log_len();
+    w.delete("USER#p-ada").await;
+    w.delete(&format!("USER#{}", user_id(3))).await;
+    w.export().await;
+    let writes: Vec<(String, String)> = w
+        .writes_since(start)
+        .iter()
+        .map(|r| (r.method.clone(), r.path.clone()))
+        .collect();
+    assert_eq!(
+        writes,
+        vec![
+            ("DELETE".to_owned(), format!("/v1.0/users/{entra_id}")),
+            ("DELETE".to_owned(), format!("/v1.0/users/{}", user_id(3)))
+        ]
+    );
+    assert!(
+        w.stack
+            .emulator
+            .with_tenant(CONTOSO, |t| t.users[&entra_id].deleted)
+    );
+
+    // Entra deletes a user; the import removes it from AM; nothing goes back.
+    w.stack
+        .emulator
+        .with_tenant(CONTOSO, |t| t.purge_user(&user_id(6)));
+    w.stack.tick(&mut w.sync).await.unwrap();
+    let start = w.log_len();
+    let report = w.export().await;
+    assert!(report.records >= 2, "the mark and the removal: {report:?}");
+    assert!(
+        w.writes_since(start).is_empty(),
+        "an import deletion is not exported"
+    );
+}
+
+#[tokio::test]
+async fn given_a_platform_group_and_memberships_then_the_group_is_created_and_members_added() {
+    let mut w = world(json!({})).await;
+    w.put("USER#p-ada", platform_user("p-ada", "ada@contoso.com"))
+        .await;
+    w.put("GROUP#p-analysts", json!({"group_id": "p-analysts", "name": "Analysts (EMEA)", "description": "Numbers", "source": "local"})).await;
+    w.put(
+        "MEMBER#p-analysts#p-ada",
+        json!({"group_id": "p-analysts", "user_id": "p-ada"}),
+    )
+    .await;
+    w.put(
+        &format!("MEMBER#p-analysts#{}", user_id(0)),
+        json!({"group_id": "p-analysts", "user_id": user_id(0)}),
+    )
+    .await;
+    let start = w.log_len();
+    let report = w.export().await;
+    assert!(report.retried.is_empty(), "{report:?}");
+    let group_id = w.item("GROUP#p-analysts").await["entra_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let ada = w.item("USER#p-ada").await["entra_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let writes = w.writes_since(start);
+    let group_post = writes.iter().find(|r| r.path == "/v1.0/groups").unwrap();
+    let body = group_post.body.clone().unwrap();
+    assert_eq!(
+        (body["securityEnabled"].clone(), body["mailEnabled"].clone()),
+        (json!(true), json!(false))
+    );
+    assert_eq!(body["displayName"], "Analysts (EMEA)");
+    let members = w
+        .stack
+        .emulator
+        .with_tenant(CONTOSO, |t| t.groups[&group_id].members.clone());
+    assert!(
+        members.contains(&ada) && members.contains(&user_id(0)),
+        "{members:?}"
+    );
+
+    let start = w.log_len();
+    w.delete(&format!("MEMBER#p-analysts#{}", user_id(0))).await;
+    w.set(
+        "GROUP#p-analysts",
+        "name",
+        AttributeValue::S("Analysts".into()),
+    )
+    .await;
+    w.export().await;
+    let writes: Vec<(String, String)> = w
+        .writes_since(start)
+        .iter()
+        .map(|r| (r.method.clone(), r.path.clone()))
+        .collect();
+    assert!(writes.contains(&(
+        "DELETE".into(),
+        format!("/v1.0/groups/{group_id}/members/{}/$ref", user_id(0))
+    )));
+    assert!(writes.contains(&("PATCH".into(), format!("/v1.0/groups/{group_id}"))));
+}
+
+#[tokio::test]
+async fn given_a_replayed_batch_then_nothing_is_created_twice() {
+    let mut w = world(json!({"export_group_id": TARGET_GROUP})).await;
+    w.put("USER#p-ada", platform_user("p-ada", "ada@contoso.com"))
+        .await;
+    w.put(
+        "GROUP#p-team",
+        json!({"group_id": "p-team", "name": "Team", "source": "local"}),
+    )
+    .await;
+    w.put(
+        "MEMBER#p-team#p-ada",
+        json!({"group_id": "p-team", "user_id": "p-ada"}),
+    )
+    .await;
+    let records: Vec<Value> = {
+        let raw = w.cursor.read().await.unwrap();
+        raw.iter()
+            .map(|r| entra_sync_tests::export::lambda_record(r, "arn:stream"))
+            .collect()
+    };
+    let first = entra_sync_tests::export::deliver(records.clone(), &mut w.export, 5)
+        .await
+        .unwrap();
+    assert!(first.retried.is_empty());
+    let start = w.log_len();
+    // At-least-once: the same batch again.
+    entra_sync_tests::export::deliver(records, &mut w.export, 5)
+        .await
+        .unwrap();
+    let writes = w.writes_since(start);
+    assert!(
+        writes
+            .iter()
+            .all(|r| r.method != "POST" || r.path.ends_with("$ref")),
+        "no second create: {writes:?}"
+    );
+    let adas = w.stack.emulator.with_tenant(CONTOSO, |t| {
+        t.users
+            .values()
+            .filter(|u| u.user_principal_name == "ada@contoso.com")
+            .count()
+    });
+    let teams = w.stack.emulator.with_tenant(CONTOSO, |t| {
+        t.groups
+            .values()
+            .filter(|g| g.display_name == "Team")
+            .count()
+    });
+    assert_eq!((adas, teams), (1, 1));
+
+    // A platform user whose UPN already exists in Entra is linked, not duplicated.
+    let existing = organisation::user_upn(0);
+    w.put("USER#p-twin", platform_user("p-twin", &existing))
+        .await;
+    w.export().await;
+    assert_eq!(w.item("USER#p-twin").await["entra_id"], user_id(0));
+}
+
+#[tokio::test]
+async fn given_an_unverified_domain_in_the_middle_of_a_batch_then_only_that_record_fails() {
+    // unverified.contoso.com is listed in the tenant's Domains but is not a
+    // verified domain of the Entra tenant; elsewhere.org is neither.
+    let mut w = world(json!({"domains": [MANAGED, FEDERATED, "unverified.contoso.com"]})).await;
+    w.put("USER#p-1", platform_user("p-1", "one@contoso.com"))
+        .await;
+    w.put(
+        "USER#p-2",
+        platform_user("p-2", "two@unverified.contoso.com"),
+    )
+    .await;
+    w.put("USER#p-3", platform_user("p-3", "three@elsewhere.org"))
+        .await;
+    w.put("USER#p-4", platform_user("p-4", "four@contoso.com"))
+        .await;
+    let report = w.export().await;
+    assert!(
+        report.retried.is_empty(),
+        "a record that can never succeed is not retried: {report:?}"
+    );
+    assert!(w.item("USER#p-1").await.contains_key("entra_id"));
+    assert!(!w.item("USER#p-2").await.contains_key("entra_id"));
+    assert!(!w.item("USER#p-3").await.contains_key("entra_id"));
+    assert!(
+        w.item("USER#p-4").await.contains_key("entra_id"),
+        "the records behind are not blocked"
+    );
+    let logs = w.export.logs().join("\n");
+    assert!(
+        logs.contains("unverified.contoso.com is not a verified domain of the Entra tenant"),
+        "the reason is logged"
+    );
+    assert!(
+        logs.contains("elsewhere.org is not among the tenant's synchronised domains"),
+        "the reason is logged"
+    );
+}
+
+#[tokio::test]
+async fn given_a_throttling_storm_then_the_changes_still_arrive() {
+    let mut w = world(json!({})).await;
+    w.stack.emulator.inject_graph_faults([
+        GraphFault::Throttle {
+            retry_after: Some("0.1".into()),
+        },
+        GraphFault::Throttle { retry_after: None },
+        GraphFault::Unavailable { status: 503 },
+        GraphFault::Throttle {
+            retry_after: Some("0.2".into()),
+        },
+    ]);
+    w.put("USER#p-1", platform_user("p-1", "one@contoso.com"))
+        .await;
+    w.put("USER#p-2", platform_user("p-2", "two@contoso.com"))
+        .await;
+    let report = w.export().await;
+    assert!(
+        w.item("USER#p-1").await.contains_key("entra_id"),
+        "{report:?}"
+    );
+    assert!(w.item("USER#p-2").await.contains_key("entra_id"));
+    assert_eq!(
+        w.stack.emulator.with_tenant(CONTOSO, |t| t
+            .users
+            .values()
+            .filter(|u| u.user_principal_name.starts_with("two@"))
+            .count()),
+        1
+    );
+}
+
+#[tokio::test]
+async fn given_a_membership_right_after_its_group_is_created_then_replication_lag_is_absorbed() {
+    let mut w = world(json!({})).await;
+    w.stack.emulator.set_knobs(Knobs {
+        replication_lag: std::time::Duration::from_millis(700),
+        ..Knobs::default()
+    });
+    w.put(
+        "GROUP#p-new",
+        json!({"group_id": "p-new", "name": "New", "source": "local"}),
+    )
+    .await;
+    w.put(
+        &format!("MEMBER#p-new#{}", user_id(0)),
+        json!({"group_id": "p-new", "user_id": user_id(0)}),
+    )
+    .await;
+    let report = w.export().await;
+    let group = w.item("GROUP#p-new").await["entra_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        w.stack
+            .emulator
+            .with_tenant(CONTOSO, |t| t.groups[&group].members.contains(&user_id(0))),
+        "{report:?}"
+    );
+}
+
+#[tokio::test]
+async fn given_import_and_export_running_together_then_they_settle_with_no_echo_writes() {
+    let mut w = world(json!({"export_group_id": TARGET_GROUP})).await;
+    // Changes on both sides at once.
+    w.put("USER#p-ada", platform_user("p-ada", "ada@contoso.com"))
+        .await;
+    w.set(
+        &format!("USER#{}", user_id(3)),
+        "job_title",
+        AttributeValue::S("Platform title".into()),
+    )
+    .await;
+    w.stack.emulator.with_tenant(CONTOSO, |t| {
+        t.update_user(&user_id(0), |u| u.job_title = Some("Entra title".into()));
+        t.purge_user(&user_id(6));
+    });
+    let platform_writes = 3; // create Ada, add her to the target group, patch user 3
+    let start = w.log_len();
+    for _ in 0..3 {
+        w.stack.tick(&mut w.sync).await.unwrap();
+        w.export().await;
+    }
+    let writes = w.writes_since(start);
+    assert_eq!(
+        writes.len(),
+        platform_writes,
+        "only the platform's changes reached Graph: {writes:?}"
+    );
+
+    // Quiet: another round on both sides writes nothing anywhere.
+    let start = w.log_len();
+    let mut cursor = StreamCursor::start(&w.stack).await.unwrap();
+    w.stack.tick(&mut w.sync).await.unwrap();
+    w.export().await;
+    assert!(w.writes_since(start).is_empty());
+    assert!(
+        cursor.read().await.unwrap().is_empty(),
+        "no directory writes either"
+    );
+    let users = w.stack.directory_of(TENANT, "USER#").await.unwrap();
+    let find = |id: &str| users.iter().find(|u| u["user_id"] == id).cloned();
+    assert_eq!(find(&user_id(0)).unwrap()["job_title"], "Entra title");
+    assert_eq!(find(&user_id(3)).unwrap()["job_title"], "Platform title");
+    assert!(find(&user_id(6)).is_none());
+    assert_eq!(
+        w.stack
+            .emulator
+            .with_tenant(CONTOSO, |t| t.users[&user_id(3)].job_title.clone())
+            .as_deref(),
+        Some("Platform title")
+    );
+}
