@@ -91,8 +91,14 @@ impl<D: DirectoryStore, S: SyncStateStore, E: EntraDirectory> ImportRun<'_, D, S
                 .await?;
             let mut writes = Vec::new();
             for user in in_scope {
-                let attributes = UserAttributes::from_entra(user, password_mode(user, domains));
-                match existing.get(&user.id) {
+                let mut attributes = UserAttributes::from_entra(user, password_mode(user, domains));
+                let current = existing.get(&user.id);
+                // A platform user linked to Entra keeps the platform's
+                // password_mode: the seed's rule is for imported users.
+                if let Some(local) = current.filter(|c| c.source == Source::Local) {
+                    attributes.password_mode = local.attributes.password_mode;
+                }
+                match current {
                     None => {
                         checkpoint.counts.users_created += 1;
                         writes.push(DirectoryWrite::CreateUser(UserRecord {

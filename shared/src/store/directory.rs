@@ -678,10 +678,15 @@ impl crate::import::DirectoryStore for DynamoDirectoryStore {
                     attributes,
                 } => {
                     let link = (entra_id != user_id).then_some(entra_id);
+                    let mut values = user_attribute_values(&attributes);
+                    if link.is_some() {
+                        // A linked platform user: password_mode is the platform's.
+                        values.retain(|(name, _)| *name != "password_mode");
+                    }
                     updates.push(AttributeUpdate {
                         sk: user_sk(&user_id),
                         entra_link: link,
-                        values: user_attribute_values(&attributes),
+                        values,
                         synchronised: crate::directory::USER_ATTRIBUTES,
                     });
                 }

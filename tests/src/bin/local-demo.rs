@@ -3,11 +3,16 @@
 //! `oauth-callback` binary against the Entra emulator; then the real
 //! `sync-scheduler` and `sync-worker` binaries import a simulated
 //! organisation (a first full import, a few changes, a delta tick, an idle
-//! tick), and the directory and status are printed. Needs moto (run via
+//! tick); then platform-side changes go out through the real `export-stream`
+//! binary fed from the directory stream, and the next import tick writes
+//! nothing back. The directory and status are printed along the way. Needs moto (run via
 //! tests/scripts/run-local.sh).
 
 use anyhow::Context;
+use aws_sdk_dynamodb::types::AttributeValue;
 use entra_sync_tests::emulator::{Knobs, User};
+use entra_sync_tests::export::export_pending;
+use entra_sync_tests::lambda_runtime_api::LambdaFunction;
 use entra_sync_tests::organisation::{self, group_id, user_id};
 use entra_sync_tests::stack::{CONTOSO, CONTOSO_ADMIN, LocalStack, PORTAL_RETURN_URL};
 use entra_sync_tests::sync::{StreamCursor, SyncFunctions};
@@ -172,6 +177,8 @@ async fn import(stack: &LocalStack) -> anyhow::Result<()> {
     println!("\n8. Nothing changes; the next tick is an idle poll:");
     tick(stack, &mut functions).await?;
 
+    export(stack, &mut functions).await?;
+
     println!("\nSync status (ENTRA#STATUS) of tenant {AM_TENANT}:");
     let status = stack.status_item(AM_TENANT).await?;
     for field in [
@@ -183,6 +190,101 @@ async fn import(stack: &LocalStack) -> anyhow::Result<()> {
     ] {
         println!("  {field:<23}: {}", show(status.get(field)));
     }
+    Ok(())
+}
+
+/// The export: the platform creates a user and edits an imported one; the
+/// real export-stream binary, fed from the directory table's stream, pushes
+/// both to Entra ID; the next import tick writes nothing back.
+async fn export(stack: &LocalStack, functions: &mut SyncFunctions) -> anyhow::Result<()> {
+    stack
+        .update_config(
+            AM_TENANT,
+            serde_json::json!({"export_users": true, "export_groups": true}),
+        )
+        .await?;
+    let mut exporter = LambdaFunction::start("export-stream", &stack.function_env()).await?;
+    let mut cursor = StreamCursor::start(stack).await?;
+    println!(
+        "\n9. Export is switched on. On the platform, an admin creates a user and edits an imported one:"
+    );
+    let put = |item: serde_json::Value| async move {
+        let item: std::collections::HashMap<String, AttributeValue> = serde_dynamo::to_item(item)?;
+        stack
+            .aws
+            .dynamodb
+            .put_item()
+            .table_name(&stack.tables.directory)
+            .set_item(Some(item))
+            .send()
+            .await?;
+        anyhow::Ok(())
+    };
+    put(serde_json::json!({
+        "pk": format!("TENANT#{AM_TENANT}"), "sk": "USER#am-1001", "user_id": "am-1001",
+        "user_name": "katherine.johnson@contoso.com", "display_name": "Katherine Johnson",
+        "given_name": "Katherine", "surname": "Johnson", "enabled": true, "source": "local"
+    }))
+    .await?;
+    stack
+        .aws
+        .dynamodb
+        .update_item()
+        .table_name(&stack.tables.directory)
+        .key("pk", AttributeValue::S(format!("TENANT#{AM_TENANT}")))
+        .key("sk", AttributeValue::S(format!("USER#{}", user_id(6))))
+        .update_expression("SET job_title = :t")
+        .expression_attribute_values(":t", AttributeValue::S("Head of Research".into()))
+        .send()
+        .await?;
+    let before = stack.emulator.requests().len();
+    let report = export_pending(&mut cursor, &mut exporter, 5).await?;
+    let writes: Vec<String> = stack.emulator.requests()[before..]
+        .iter()
+        .filter(|r| r.is_graph_write())
+        .map(|r| {
+            format!(
+                "{} {} {}",
+                r.method,
+                r.path,
+                r.body.as_ref().map(|b| b.to_string()).unwrap_or_default()
+            )
+        })
+        .collect();
+    println!(
+        "   export-stream read {} stream records and sent:",
+        report.records
+    );
+    for write in &writes {
+        println!("     {}", &write[..write.len().min(170)]);
+    }
+    let katherine = stack.emulator.with_tenant(CONTOSO, |t| {
+        t.user_by_upn("katherine.johnson@contoso.com")
+            .map(|u| (u.id.clone(), u.display_name.clone()))
+    });
+    println!("   In Entra ID now: katherine.johnson@contoso.com = {katherine:?}");
+    println!(
+        "   {} in Entra ID: job title {:?}",
+        organisation::user_upn(6),
+        stack
+            .emulator
+            .with_tenant(CONTOSO, |t| t.users[&user_id(6)].job_title.clone())
+    );
+
+    println!(
+        "\n10. The next import tick sees those changes come back from Entra ID and writes nothing:"
+    );
+    tick(stack, functions).await?;
+    let before = stack.emulator.requests().len();
+    let report = export_pending(&mut cursor, &mut exporter, 5).await?;
+    let echoes = stack.emulator.requests()[before..]
+        .iter()
+        .filter(|r| r.is_graph_write())
+        .count();
+    println!(
+        "   and export-stream, given the {} records since, sends {echoes} Graph writes (no echo).",
+        report.records
+    );
     Ok(())
 }
 

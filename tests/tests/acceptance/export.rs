@@ -518,6 +518,9 @@ async fn given_import_and_export_running_together_then_they_settle_with_no_echo_
     // Changes on both sides at once.
     w.put("USER#p-ada", platform_user("p-ada", "ada@contoso.com"))
         .await;
+    // A platform user with no password_mode: the import must not add one.
+    w.put("USER#p-bob", json!({"user_id": "p-bob", "user_name": "bob@contoso.com", "display_name": "Bob", "enabled": true}))
+        .await;
     w.set(
         &format!("USER#{}", user_id(3)),
         "job_title",
@@ -528,7 +531,8 @@ async fn given_import_and_export_running_together_then_they_settle_with_no_echo_
         t.update_user(&user_id(0), |u| u.job_title = Some("Entra title".into()));
         t.purge_user(&user_id(6));
     });
-    let platform_writes = 3; // create Ada, add her to the target group, patch user 3
+    // Create Ada and Bob, add both to the target group, patch user 3.
+    let platform_writes = 5;
     let start = w.log_len();
     for _ in 0..3 {
         w.stack.tick(&mut w.sync).await.unwrap();
@@ -556,6 +560,10 @@ async fn given_import_and_export_running_together_then_they_settle_with_no_echo_
     assert_eq!(find(&user_id(0)).unwrap()["job_title"], "Entra title");
     assert_eq!(find(&user_id(3)).unwrap()["job_title"], "Platform title");
     assert!(find(&user_id(6)).is_none());
+    assert!(
+        find("p-bob").unwrap().get("password_mode").is_none(),
+        "the platform's attribute is left alone"
+    );
     assert_eq!(
         w.stack
             .emulator
