@@ -4,6 +4,10 @@
 //! wall time, Graph requests, directory writes (counted on the table's
 //! stream) and the worker's peak memory.
 //!
+//! Then the export: the platform creates users and edits imported ones, and
+//! the real export-stream binary, fed from the table's stream, pushes them:
+//! records per second and Graph requests per change.
+//!
 //! `tests/scripts/benchmark.sh [users] [groups]` (defaults 10000 and 300).
 
 use std::time::Instant;
@@ -99,6 +103,7 @@ async fn main() -> anyhow::Result<()> {
             );
         }
     }
+    export_figures(&stack, 200).await?;
     println!(
         "\nBuild profile: {}",
         if cfg!(debug_assertions) {
@@ -106,6 +111,112 @@ async fn main() -> anyhow::Result<()> {
         } else {
             "release"
         }
+    );
+    Ok(())
+}
+
+/// The export of `n` platform-created users and `n` one-attribute edits.
+async fn export_figures(stack: &LocalStack, n: usize) -> anyhow::Result<()> {
+    use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
+    stack
+        .update_config("bench", json!({"export_users": true}))
+        .await?;
+    let mut exporter = entra_sync_tests::lambda_runtime_api::LambdaFunction::start(
+        "export-stream",
+        &stack.function_env(),
+    )
+    .await?;
+    let mut cursor = StreamCursor::start(stack).await?;
+    let pk = AttributeValue::S("TENANT#bench".into());
+    let creates: Vec<WriteRequest> = (0..n)
+        .map(|i| {
+            let item = std::collections::HashMap::from([
+                ("pk".to_owned(), pk.clone()),
+                ("sk".to_owned(), AttributeValue::S(format!("USER#am-{i}"))),
+                ("user_id".to_owned(), AttributeValue::S(format!("am-{i}"))),
+                (
+                    "user_name".to_owned(),
+                    AttributeValue::S(format!("platform.user{i}@contoso.com")),
+                ),
+                (
+                    "display_name".to_owned(),
+                    AttributeValue::S(format!("Platform User {i}")),
+                ),
+                ("enabled".to_owned(), AttributeValue::Bool(true)),
+                ("source".to_owned(), AttributeValue::S("local".into())),
+            ]);
+            WriteRequest::builder()
+                .put_request(
+                    PutRequest::builder()
+                        .set_item(Some(item))
+                        .build()
+                        .expect("item"),
+                )
+                .build()
+        })
+        .collect();
+    for chunk in creates.chunks(25) {
+        stack
+            .aws
+            .dynamodb
+            .batch_write_item()
+            .request_items(&stack.tables.directory, chunk.to_vec())
+            .send()
+            .await?;
+    }
+    for i in 0..n {
+        stack
+            .aws
+            .dynamodb
+            .update_item()
+            .table_name(&stack.tables.directory)
+            .key("pk", pk.clone())
+            .key(
+                "sk",
+                AttributeValue::S(format!("USER#{}", organisation::user_id(i))),
+            )
+            .update_expression("SET job_title = :t")
+            .expression_attribute_values(":t", AttributeValue::S(format!("Edited {i}")))
+            .send()
+            .await?;
+    }
+    let before = stack.emulator.requests().len();
+    let started = Instant::now();
+    let report = entra_sync_tests::export::export_pending(&mut cursor, &mut exporter, 5).await?;
+    let elapsed = started.elapsed();
+    let requests: Vec<_> = stack.emulator.requests()[before..]
+        .iter()
+        .filter(|r| r.path.starts_with("/v1.0/"))
+        .cloned()
+        .collect();
+    let writes = requests.iter().filter(|r| r.is_graph_write()).count();
+    let changes = 2 * n;
+    println!("\nexport of {n} platform-created users and {n} one-attribute edits");
+    println!(
+        "  stream records delivered: {} in {} invocations, {:.2} s",
+        report.records,
+        report.invocations,
+        elapsed.as_secs_f64()
+    );
+    println!(
+        "  records exported per second: {:.0}",
+        changes as f64 / elapsed.as_secs_f64()
+    );
+    println!(
+        "  Graph requests: {} ({writes} writes) = {:.2} per change",
+        requests.len(),
+        requests.len() as f64 / changes as f64
+    );
+    // The export's own write-backs come back on the stream: no Graph writes.
+    let before = stack.emulator.requests().len();
+    let echo = entra_sync_tests::export::export_pending(&mut cursor, &mut exporter, 5).await?;
+    let echoed = stack.emulator.requests()[before..]
+        .iter()
+        .filter(|r| r.is_graph_write())
+        .count();
+    println!(
+        "  write-backs re-read from the stream: {} records, {echoed} Graph writes",
+        echo.records
     );
     Ok(())
 }
