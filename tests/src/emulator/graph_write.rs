@@ -84,6 +84,7 @@ fn complex_enough(password: &str) -> bool {
     password.chars().count() >= 8 && classes.iter().filter(|c| **c).count() >= 3
 }
 
+#[allow(clippy::result_large_err)] // the error is the handler's own answer
 fn check_upn(tenant: &Tenant, upn: &str, except: Option<&str>) -> Result<(), Response> {
     let valid_chars = upn
         .chars()
@@ -250,7 +251,7 @@ pub async fn delete_user(
         Err(r) => return r,
     };
     let tenant = tenant_mut(&mut state, &tenant_id);
-    if !tenant.users.get(&id).is_some_and(|u| !u.deleted) {
+    if tenant.users.get(&id).is_none_or(|u| u.deleted) {
         return not_found(&id);
     }
     tenant.soft_delete_user(&id);
