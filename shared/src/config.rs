@@ -140,6 +140,43 @@ impl WorkerConfig {
     }
 }
 
+/// Everything `verify-password` needs: the worker's settings and the
+/// failure throttle (`VERIFY_MAX_FAILURES`, default 5, and
+/// `VERIFY_FAILURE_WINDOW_SECONDS`, default 900; both optional).
+#[derive(Debug, Clone)]
+pub struct VerifyPasswordConfig {
+    pub worker: WorkerConfig,
+    pub max_failures: u32,
+    pub failure_window: std::time::Duration,
+}
+
+impl VerifyPasswordConfig {
+    pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
+        let number = |name: &'static str, default: u64| -> Result<u64, ConfigError> {
+            match optional(env, name) {
+                None => Ok(default),
+                Some(raw) => {
+                    raw.parse::<u64>()
+                        .ok()
+                        .filter(|n| *n > 0)
+                        .ok_or(ConfigError::Malformed {
+                            name,
+                            reason: format!("{raw:?} is not a positive whole number"),
+                        })
+                }
+            }
+        };
+        Ok(Self {
+            worker: WorkerConfig::from_env(env)?,
+            max_failures: u32::try_from(number("VERIFY_MAX_FAILURES", 5)?).unwrap_or(u32::MAX),
+            failure_window: std::time::Duration::from_secs(number(
+                "VERIFY_FAILURE_WINDOW_SECONDS",
+                900,
+            )?),
+        })
+    }
+}
+
 /// Everything `sync-scheduler` needs.
 #[derive(Debug, Clone)]
 pub struct SchedulerConfig {

@@ -10,6 +10,7 @@ pub mod graph;
 pub mod identity;
 pub mod import;
 pub mod model;
+pub mod password;
 pub mod schedule;
 pub mod store;
 pub mod telemetry;

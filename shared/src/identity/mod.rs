@@ -245,6 +245,25 @@ impl IdentityClient {
         grant_from(response)
     }
 
+    /// The resource-owner password grant (GRAPH.md 5.8), for password
+    /// verification only. The tokens it returns are the caller's to drop.
+    pub async fn password_grant(
+        &self,
+        authority: &str,
+        client_secret: &SecretString,
+        username: &str,
+        password: &SecretString,
+    ) -> Result<TokenGrant, IdentityError> {
+        let client = self.oauth_client(authority, Some(client_secret))?;
+        let http = http::OAuthHttp(&self.http);
+        let username = oauth2::ResourceOwnerUsername::new(username.to_owned());
+        let password = oauth2::ResourceOwnerPassword::new(password.expose_secret().to_owned());
+        let request = client
+            .exchange_password(&username, &password)
+            .add_scope(Scope::new("openid".to_owned()));
+        grant_from(request.request_async(&http).await)
+    }
+
     pub async fn refresh(
         &self,
         authority: &str,

@@ -1,6 +1,7 @@
 //! Adapters for AWS storage behind the engines' ports.
 
 pub mod directory;
+pub mod failures;
 pub mod integrations;
 pub mod queue;
 pub mod secrets;

@@ -39,6 +39,14 @@ pub struct User {
     /// The cloud password, when one was set through Graph or the test.
     #[serde(skip)]
     pub password: Option<String>,
+    /// A scripted answer of the password grant for this user (AADSTS code):
+    /// 50076, 50079 and 53003 apply after a correct password, 50055 too;
+    /// the others whatever the password.
+    #[serde(default)]
+    pub sign_in_outcome: Option<u32>,
+    /// Wrong passwords so far (smart lockout after ten).
+    #[serde(default)]
+    pub failed_sign_ins: u32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]

@@ -268,7 +268,10 @@ async fn token(
         );
     }
     let grant_type = form.get("grant_type").map(String::as_str).unwrap_or("");
-    if matches!(grant_type, "authorization_code" | "refresh_token") {
+    if matches!(
+        grant_type,
+        "authorization_code" | "refresh_token" | "password"
+    ) {
         match client_secret {
             None => {
                 return token_error(
@@ -292,6 +295,7 @@ async fn token(
     match grant_type {
         "authorization_code" => redeem_code(&mut state, &authority, &form),
         "refresh_token" => redeem_refresh(&mut state, &authority, &form),
+        "password" => password_grant(&mut state, &authority, &form),
         "" => token_error(
             StatusCode::BAD_REQUEST,
             "invalid_request",
@@ -429,6 +433,105 @@ fn redeem_refresh(
         &client_id,
         &grant.scope,
     )
+}
+
+/// Entra's smart lockout threshold (default).
+const LOCKOUT_THRESHOLD: u32 = 10;
+
+/// The resource-owner password grant (GRAPH.md 5.8).
+fn password_grant(
+    state: &mut EmulatorState,
+    authority: &str,
+    form: &HashMap<String, String>,
+) -> Response {
+    if matches!(authority, "common" | "consumers") {
+        return token_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            9001023,
+            "The grant type isn't supported over the /common or /consumers endpoints. Please use the /organizations or tenant-specific endpoint.",
+        );
+    }
+    let username = form.get("username").cloned().unwrap_or_default();
+    let password = form.get("password").cloned().unwrap_or_default();
+    let client_id = state
+        .app
+        .as_ref()
+        .map(|a| a.client_id.clone())
+        .unwrap_or_default();
+    let tenant = state.tenants.values_mut().find(|t| {
+        (t.id == authority || authority == "organizations") && t.user_by_upn(&username).is_some()
+    });
+    let Some(tenant) = tenant else {
+        return invalid_grant(50034, "The user account does not exist in the directory.");
+    };
+    let federated = tenant
+        .domain_of(&username)
+        .is_some_and(|d| d.authentication == super::DomainAuthentication::Federated);
+    let tenant_id = tenant.id.clone();
+    let user_id = tenant
+        .user_by_upn(&username)
+        .map(|u| u.id.clone())
+        .unwrap_or_default();
+    let user = tenant.users.get_mut(&user_id).expect("found above");
+    let correct = user.password.as_deref() == Some(password.as_str()) && !password.is_empty();
+    match user.sign_in_outcome {
+        Some(code @ (50076 | 50079 | 53003 | 50055)) if correct => {
+            let (error, message) = match code {
+                50076 => (
+                    "invalid_grant",
+                    "Due to a configuration change made by your administrator, or because you moved to a new location, you must use multi-factor authentication to access the resource.",
+                ),
+                50079 => (
+                    "interaction_required",
+                    "Due to a configuration change made by your administrator, or because you moved to a new location, you must enroll in multi-factor authentication to access the resource.",
+                ),
+                53003 => (
+                    "invalid_grant",
+                    "Access has been blocked by Conditional Access policies. The access policy does not allow token issuance.",
+                ),
+                _ => (
+                    "invalid_grant",
+                    "The session is not valid due to password expiration or recent password change.",
+                ),
+            };
+            return token_error(StatusCode::BAD_REQUEST, error, code, message);
+        }
+        Some(50076 | 50079 | 53003 | 50055) | None => {}
+        Some(code) => {
+            return invalid_grant(code, "The account cannot sign in (scripted).");
+        }
+    }
+    if federated {
+        return invalid_grant(
+            50126,
+            "Error validating credentials due to invalid username or password.",
+        );
+    }
+    if !user.account_enabled {
+        return invalid_grant(50057, "The user account is disabled.");
+    }
+    if user.failed_sign_ins >= LOCKOUT_THRESHOLD {
+        return invalid_grant(
+            50053,
+            "Your account is locked because you've tried to sign in too many times with an incorrect user ID or password.",
+        );
+    }
+    if user.password.is_none() {
+        return invalid_grant(
+            50056,
+            "Invalid or null password: password does not exist in the directory for this user.",
+        );
+    }
+    if !correct {
+        user.failed_sign_ins += 1;
+        return invalid_grant(
+            50126,
+            "Error validating credentials due to invalid username or password.",
+        );
+    }
+    user.failed_sign_ins = 0;
+    issue_tokens(state, &tenant_id, &user_id, &client_id, "openid")
 }
 
 fn issue_tokens(

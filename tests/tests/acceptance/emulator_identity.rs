@@ -201,3 +201,37 @@ async fn given_the_emulator_unreachable_then_a_retryable_transport_error() {
     assert!(matches!(err, IdentityError::Transport(_)), "{err:?}");
     assert!(err.is_retryable());
 }
+
+#[tokio::test]
+async fn given_the_password_grant_then_common_is_refused_and_the_tenant_authority_works() {
+    let (emulator, client) = emulator().await;
+    emulator.with_tenant(CONTOSO, |t| {
+        let id = t.user_by_upn(CONTOSO_ADMIN).unwrap().id.clone();
+        t.update_user(&id, |u| u.password = Some("Pa55-word!".into()));
+    });
+    let err = client
+        .password_grant(
+            "common",
+            &secret(SECRET),
+            CONTOSO_ADMIN,
+            &secret("Pa55-word!"),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(rejected_code(&err), ("invalid_request".into(), 9001023));
+    let grant = client
+        .password_grant(
+            CONTOSO,
+            &secret(SECRET),
+            CONTOSO_ADMIN,
+            &secret("Pa55-word!"),
+        )
+        .await
+        .unwrap();
+    assert!(grant.id_token.is_some());
+    let err = client
+        .password_grant(CONTOSO, &secret(SECRET), CONTOSO_ADMIN, &secret("wrong"))
+        .await
+        .unwrap_err();
+    assert_eq!(rejected_code(&err), ("invalid_grant".into(), 50126));
+}

@@ -7,3 +7,4 @@ mod emulator_identity;
 mod export;
 mod import;
 mod oauth_callback;
+mod verify_password;
