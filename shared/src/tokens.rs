@@ -189,3 +189,33 @@ impl<G: GrantStore> AccessTokenSource for TenantTokens<'_, G> {
             .await
     }
 }
+
+impl TokenProvider<crate::store::SecretsManagerTokenStore> {
+    /// The provider each Graph-calling function builds once in `main`: the
+    /// tenants' grants and the app's secret from Secrets Manager.
+    pub fn from_config(
+        sdk: &aws_config::SdkConfig,
+        common: &crate::config::CommonConfig,
+        app: &crate::config::EntraAppConfig,
+    ) -> Self {
+        let secrets = aws_sdk_secretsmanager::Client::new(sdk);
+        Self::new(
+            IdentityClient::new(
+                crate::identity::http_client(),
+                common.login_base_url.clone(),
+                app.client_id.clone(),
+                None,
+            ),
+            AppClientSecret::new(secrets.clone(), app.client_secret_arn.clone()),
+            crate::store::SecretsManagerTokenStore::new(secrets, common.secret_prefix.clone()),
+        )
+    }
+}
+
+/// The Lambda invocation's deadline as a tokio instant.
+pub fn deadline_instant(deadline: std::time::SystemTime) -> Instant {
+    Instant::now()
+        + deadline
+            .duration_since(std::time::SystemTime::now())
+            .unwrap_or_default()
+}

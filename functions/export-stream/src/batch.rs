@@ -48,12 +48,7 @@ pub async fn handle(
     exporter: &Exporter,
     event: LambdaEvent<Value>,
 ) -> Result<DynamoDbEventResponse, Error> {
-    let remaining = event
-        .context
-        .deadline()
-        .duration_since(std::time::SystemTime::now())
-        .unwrap_or_default();
-    let deadline = Instant::now() + remaining;
+    let deadline = entra_sync::tokens::deadline_instant(event.context.deadline());
     let records = event
         .payload
         .get("Records")

@@ -6,9 +6,8 @@ mod batch;
 
 use entra_sync::config::{ProcessEnv, WorkerConfig};
 use entra_sync::graph::{self, GraphClient, RetryPolicy};
-use entra_sync::identity::{self, IdentityClient};
+use entra_sync::store::DynamoIntegrationsStore;
 use entra_sync::store::directory::DynamoDirectoryStore;
-use entra_sync::store::{AppClientSecret, DynamoIntegrationsStore, SecretsManagerTokenStore};
 use entra_sync::tokens::TokenProvider;
 use lambda_runtime::{Error, run, service_fn};
 
@@ -24,23 +23,13 @@ async fn main() -> Result<(), Error> {
     };
     let aws = entra_sync::aws::load_sdk_config().await;
     let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
-    let secrets = aws_sdk_secretsmanager::Client::new(&aws);
     let exporter = batch::Exporter {
         configs: DynamoIntegrationsStore::new(
             dynamodb.clone(),
             config.common.integrations_table.clone(),
         ),
         directory: DynamoDirectoryStore::new(dynamodb, config.common.directory_table.clone()),
-        tokens: TokenProvider::new(
-            IdentityClient::new(
-                identity::http_client(),
-                config.common.login_base_url.clone(),
-                config.app.client_id.clone(),
-                None,
-            ),
-            AppClientSecret::new(secrets.clone(), config.app.client_secret_arn.clone()),
-            SecretsManagerTokenStore::new(secrets, config.common.secret_prefix.clone()),
-        ),
+        tokens: TokenProvider::from_config(&aws, &config.common, &config.app),
         graph: GraphClient::new(
             graph::http_client(),
             &config.common.graph_base_url,

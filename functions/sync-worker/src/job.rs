@@ -33,12 +33,7 @@ pub async fn handle(
     worker: &SyncWorker,
     event: LambdaEvent<SqsEvent>,
 ) -> Result<SqsBatchResponse, Error> {
-    let remaining = event
-        .context
-        .deadline()
-        .duration_since(std::time::SystemTime::now())
-        .unwrap_or_default();
-    let deadline = Instant::now() + remaining;
+    let deadline = entra_sync::tokens::deadline_instant(event.context.deadline());
     let failures: Vec<Option<String>> = stream::iter(event.payload.records)
         .map(|message| worker.process(message, deadline))
         .buffer_unordered(PARALLEL_TENANTS)

@@ -9,7 +9,7 @@ use entra_sync::graph::{self, GraphClient, RetryPolicy};
 use entra_sync::identity::{self, IdentityClient};
 use entra_sync::password::ThrottlePolicy;
 use entra_sync::store::failures::DynamoFailureCounter;
-use entra_sync::store::{AppClientSecret, DynamoIntegrationsStore, SecretsManagerTokenStore};
+use entra_sync::store::{AppClientSecret, DynamoIntegrationsStore};
 use entra_sync::tokens::TokenProvider;
 use lambda_runtime::{Error, run, service_fn};
 
@@ -37,11 +37,7 @@ async fn main() -> Result<(), Error> {
     let verifier = request::Verifier {
         configs: DynamoIntegrationsStore::new(dynamodb.clone(), common.integrations_table.clone()),
         failures: DynamoFailureCounter::new(dynamodb, common.integrations_table.clone()),
-        tokens: TokenProvider::new(
-            identity.clone(),
-            AppClientSecret::new(secrets.clone(), app.client_secret_arn.clone()),
-            SecretsManagerTokenStore::new(secrets.clone(), common.secret_prefix.clone()),
-        ),
+        tokens: TokenProvider::from_config(&aws, common, app),
         client_secret: AppClientSecret::new(secrets, app.client_secret_arn.clone()),
         identity,
         graph: GraphClient::new(

@@ -126,6 +126,13 @@ fn graph_body(
         .collect()
 }
 
+/// One end of a membership: the AM object, and whether it is in Entra ID.
+enum MembershipEnd {
+    Gone,
+    NotInEntra,
+    InEntra(String),
+}
+
 pub struct ExportRun<'a, D, W> {
     pub directory: &'a D,
     pub writer: &'a W,
@@ -223,34 +230,15 @@ impl<'a, D: ExportDirectory, W: EntraWriter> ExportRun<'a, D, W> {
                 Ok(ExportOutcome::Exported("member added"))
             }
             ExportPlan::RemoveMember { group_id, user_id } => {
-                let tenant = change.key.tenant().clone();
-                let group = self
-                    .directory
-                    .item(&ItemKey::Group {
-                        tenant: tenant.clone(),
-                        group_id: group_id.clone(),
-                    })
-                    .await?;
-                let user = self
-                    .directory
-                    .item(&ItemKey::User {
-                        tenant,
-                        user_id: user_id.clone(),
-                    })
-                    .await?;
-                let (Some(group), Some(user)) = (
-                    group
-                        .as_ref()
-                        .and_then(|g| crate::directory::entra_id_of(g, &group_id)),
-                    user.as_ref()
-                        .and_then(|u| crate::directory::entra_id_of(u, &user_id)),
-                ) else {
+                let (MembershipEnd::InEntra(group), MembershipEnd::InEntra(user)) =
+                    self.membership_ends(change, &group_id, &user_id).await?
+                else {
                     // A deleted user or group takes its memberships with it.
                     return Ok(ExportOutcome::Ignored(
                         "the user or the group is not in Entra ID",
                     ));
                 };
-                match self.writer.remove_member(group, user).await {
+                match self.writer.remove_member(&group, &user).await {
                     Ok(()) | Err(GraphError::NotFound) => {
                         Ok(ExportOutcome::Exported("member removed"))
                     }
@@ -454,13 +442,13 @@ impl<'a, D: ExportDirectory, W: EntraWriter> ExportRun<'a, D, W> {
 
     /// The Entra ids of a membership's group and user; retried while either
     /// is not exported yet, for a bounded time.
-    async fn member_ids(
+    /// Where a membership's group and user stand.
+    async fn membership_ends(
         &self,
         change: &DirectoryChange,
         group_id: &str,
         user_id: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Option<(String, String)>, ExportFailure> {
+    ) -> Result<(MembershipEnd, MembershipEnd), ExportFailure> {
         let tenant = change.key.tenant().clone();
         let group = self
             .directory
@@ -476,14 +464,30 @@ impl<'a, D: ExportDirectory, W: EntraWriter> ExportRun<'a, D, W> {
                 user_id: user_id.to_owned(),
             })
             .await?;
-        let (Some(group), Some(user)) = (group, user) else {
-            return Ok(None);
+        let end = |item: Option<Map<String, Value>>, id: &str| match item {
+            None => MembershipEnd::Gone,
+            Some(item) => match crate::directory::entra_id_of(&item, id) {
+                Some(entra_id) => MembershipEnd::InEntra(entra_id.to_owned()),
+                None => MembershipEnd::NotInEntra,
+            },
         };
-        match (
-            crate::directory::entra_id_of(&group, group_id),
-            crate::directory::entra_id_of(&user, user_id),
-        ) {
-            (Some(g), Some(u)) => Ok(Some((g.to_owned(), u.to_owned()))),
+        Ok((end(group, group_id), end(user, user_id)))
+    }
+
+    /// The Entra ids to add a membership with; retried while either end is
+    /// not exported yet, for a bounded time.
+    async fn member_ids(
+        &self,
+        change: &DirectoryChange,
+        group_id: &str,
+        user_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(String, String)>, ExportFailure> {
+        match self.membership_ends(change, group_id, user_id).await? {
+            (MembershipEnd::InEntra(group), MembershipEnd::InEntra(user)) => {
+                Ok(Some((group, user)))
+            }
+            (MembershipEnd::Gone, _) | (_, MembershipEnd::Gone) => Ok(None),
             _ => {
                 let waited = change.recorded_at.map(|t| now - t).unwrap_or_default();
                 let what = format!("group {group_id} or user {user_id} is not in Entra ID yet");

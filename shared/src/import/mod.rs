@@ -23,7 +23,7 @@ pub use ports::{
 };
 use state::{Checkpoint, Counts, Mode, Phase, RunResult, RunStatus, SyncState};
 
-use crate::graph::model::DomainInfo;
+use crate::graph::model::{Continuation, DeltaPage, DomainInfo};
 use crate::graph::{GraphError, TokenError};
 use crate::model::TenantConfig;
 use crate::store::StoreError;
@@ -269,9 +269,8 @@ impl<D: DirectoryStore, S: SyncStateStore, E: EntraDirectory> ImportRun<'_, D, S
         Ok(())
     }
 
-    /// Reads both rounds page by page, applying each page and saving a
-    /// checkpoint after it; the next page is fetched while the current one
-    /// is written.
+    /// Reads both rounds, users then groups, and leaves the checkpoint at
+    /// the finishing phase with both delta links.
     async fn drive(
         &self,
         checkpoint: &mut Checkpoint,
@@ -282,121 +281,115 @@ impl<D: DirectoryStore, S: SyncStateStore, E: EntraDirectory> ImportRun<'_, D, S
         } else {
             Some(self.current_group_scope(checkpoint.mode).await?)
         };
-        let mut domains: Option<Vec<DomainInfo>> = None;
         if checkpoint.phase == Phase::Users {
             if self.config.import_users {
                 let scope = scope::Scope {
                     domains: &self.config.domains,
                     groups: group_scope.as_ref(),
                 };
-                let start = checkpoint.next_link.clone().or_else(|| {
-                    (checkpoint.mode == Mode::Delta)
-                        .then(|| state.users_delta_link.clone())
-                        .flatten()
-                });
-                let mut page = self.entra.users_delta(start.as_deref()).await?;
-                loop {
-                    let next_link = match &page.continuation {
-                        crate::graph::model::Continuation::Next(link) => Some(link.clone()),
-                        crate::graph::model::Continuation::Done { .. } => None,
-                    };
-                    let prefetch = async {
-                        match &next_link {
-                            Some(link) => Some(self.entra.users_delta(Some(link)).await),
-                            None => None,
-                        }
-                    };
-                    let (applied, next_page) = tokio::join!(
-                        self.apply_users_page(&page, &scope, &mut domains, checkpoint),
-                        prefetch
-                    );
-                    applied?;
-                    checkpoint.page += 1;
-                    match (next_link, next_page) {
-                        (Some(link), Some(next_page)) => {
-                            checkpoint.next_link = Some(link);
-                            self.save_checkpoint(checkpoint).await?;
-                            page = next_page?;
-                            if self.near_deadline() {
-                                return Err(Interruption::Deadline);
-                            }
-                        }
-                        _ => {
-                            let crate::graph::model::Continuation::Done { delta_link } =
-                                &page.continuation
-                            else {
-                                unreachable!("a page without a next link is the last");
-                            };
-                            checkpoint.users_delta_link = Some(delta_link.clone());
-                            break;
-                        }
-                    }
-                }
+                let start = self.round_start(checkpoint, &state.users_delta_link);
+                let mut domains: Option<Vec<DomainInfo>> = None;
+                let delta_link = self
+                    .read_round(
+                        checkpoint,
+                        start,
+                        async |link| self.entra.users_delta(link).await,
+                        async |page, checkpoint| {
+                            self.apply_users_page(page, &scope, &mut domains, checkpoint)
+                                .await
+                        },
+                    )
+                    .await?;
+                checkpoint.users_delta_link = Some(delta_link);
             }
-            let progressed = checkpoint.page > 1 || checkpoint.recorded_pages > 0;
-            checkpoint.phase = Phase::Groups;
-            checkpoint.next_link = None;
-            checkpoint.page = 0;
-            if progressed {
-                self.save_checkpoint(checkpoint).await?;
-            }
+            self.end_phase(checkpoint, Phase::Groups).await?;
             if self.near_deadline() {
                 return Err(Interruption::Deadline);
             }
         }
         if checkpoint.phase == Phase::Groups {
             if self.config.import_groups {
-                let start = checkpoint.next_link.clone().or_else(|| {
-                    (checkpoint.mode == Mode::Delta)
-                        .then(|| state.groups_delta_link.clone())
-                        .flatten()
-                });
-                let mut page = self.entra.groups_delta(start.as_deref()).await?;
-                loop {
-                    let next_link = match &page.continuation {
-                        crate::graph::model::Continuation::Next(link) => Some(link.clone()),
-                        crate::graph::model::Continuation::Done { .. } => None,
-                    };
-                    let prefetch = async {
-                        match &next_link {
-                            Some(link) => Some(self.entra.groups_delta(Some(link)).await),
-                            None => None,
-                        }
-                    };
-                    let (applied, next_page) = tokio::join!(
-                        self.apply_groups_page(&page, group_scope.as_ref(), checkpoint),
-                        prefetch
-                    );
-                    applied?;
-                    checkpoint.page += 1;
-                    match (next_link, next_page) {
-                        (Some(link), Some(next_page)) => {
-                            checkpoint.next_link = Some(link);
-                            self.save_checkpoint(checkpoint).await?;
-                            page = next_page?;
-                            if self.near_deadline() {
-                                return Err(Interruption::Deadline);
-                            }
-                        }
-                        _ => {
-                            let crate::graph::model::Continuation::Done { delta_link } =
-                                &page.continuation
-                            else {
-                                unreachable!("a page without a next link is the last");
-                            };
-                            checkpoint.groups_delta_link = Some(delta_link.clone());
-                            break;
-                        }
+                let start = self.round_start(checkpoint, &state.groups_delta_link);
+                let delta_link = self
+                    .read_round(
+                        checkpoint,
+                        start,
+                        async |link| self.entra.groups_delta(link).await,
+                        async |page, checkpoint| {
+                            self.apply_groups_page(page, group_scope.as_ref(), checkpoint)
+                                .await
+                        },
+                    )
+                    .await?;
+                checkpoint.groups_delta_link = Some(delta_link);
+            }
+            self.end_phase(checkpoint, Phase::Finishing).await?;
+        }
+        Ok(())
+    }
+
+    /// Where a phase's round starts: the checkpoint's next page, else the
+    /// stored delta link (delta mode), else the initial request.
+    fn round_start(&self, checkpoint: &Checkpoint, delta_link: &Option<String>) -> Option<String> {
+        checkpoint.next_link.clone().or_else(|| {
+            (checkpoint.mode == Mode::Delta)
+                .then(|| delta_link.clone())
+                .flatten()
+        })
+    }
+
+    /// One round, page by page: each page is applied while the next is
+    /// fetched, and a checkpoint saved after it. Returns the delta link.
+    async fn read_round<T>(
+        &self,
+        checkpoint: &mut Checkpoint,
+        start: Option<String>,
+        fetch: impl AsyncFn(Option<&str>) -> Result<DeltaPage<T>, GraphError>,
+        mut apply: impl AsyncFnMut(&DeltaPage<T>, &mut Checkpoint) -> Result<(), Interruption>,
+    ) -> Result<String, Interruption> {
+        let mut page = fetch(start.as_deref()).await?;
+        loop {
+            let next_link = match &page.continuation {
+                Continuation::Next(link) => Some(link.clone()),
+                Continuation::Done { .. } => None,
+            };
+            let prefetch = async {
+                match &next_link {
+                    Some(link) => Some(fetch(Some(link)).await),
+                    None => None,
+                }
+            };
+            let (applied, next_page) = tokio::join!(apply(&page, checkpoint), prefetch);
+            applied?;
+            checkpoint.page += 1;
+            match (next_link, next_page, page.continuation) {
+                (Some(link), Some(next_page), _) => {
+                    checkpoint.next_link = Some(link);
+                    self.save_checkpoint(checkpoint).await?;
+                    page = next_page?;
+                    if self.near_deadline() {
+                        return Err(Interruption::Deadline);
                     }
                 }
+                (_, _, Continuation::Done { delta_link }) => return Ok(delta_link),
+                (_, _, Continuation::Next(_)) => unreachable!("a next link is always followed"),
             }
-            let progressed = checkpoint.page > 1 || checkpoint.recorded_pages > 0;
-            checkpoint.phase = Phase::Finishing;
-            checkpoint.next_link = None;
-            checkpoint.page = 0;
-            if progressed {
-                self.save_checkpoint(checkpoint).await?;
-            }
+        }
+    }
+
+    /// Moves the checkpoint to the next phase; saved only when the phase did
+    /// something worth keeping (an idle poll writes no checkpoint).
+    async fn end_phase(
+        &self,
+        checkpoint: &mut Checkpoint,
+        next: Phase,
+    ) -> Result<(), Interruption> {
+        let progressed = checkpoint.page > 1 || checkpoint.recorded_pages > 0;
+        checkpoint.phase = next;
+        checkpoint.next_link = None;
+        checkpoint.page = 0;
+        if progressed {
+            self.save_checkpoint(checkpoint).await?;
         }
         Ok(())
     }
