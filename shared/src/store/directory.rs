@@ -12,7 +12,7 @@ use aws_sdk_dynamodb::types::{
 };
 use futures::stream::{self, StreamExt, TryStreamExt};
 
-use super::{StoreError, unavailable};
+use super::{StoreError, conditional, unavailable};
 use crate::import::ObjectKind;
 use crate::import::records::{
     DirectoryWrite, GroupAttributes, GroupRecord, MembershipKey, PasswordMode, Source,
@@ -326,20 +326,13 @@ impl DynamoDirectoryStore {
         if !remove.is_empty() {
             expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
         }
-        match request.update_expression(expression).send().await {
-            Ok(_) => {
-                self.writes.fetch_add(1, Ordering::Relaxed);
-                Ok(())
-            }
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(())
-            }
-            Err(err) => Err(unavailable("updating a directory item")(err)),
+        if conditional(
+            request.update_expression(expression).send().await,
+            "updating a directory item",
+        )? {
+            self.writes.fetch_add(1, Ordering::Relaxed);
         }
+        Ok(())
     }
 
     async fn mark_import_deletion(&self, tenant: &TenantId, sk: &str) -> Result<(), StoreError> {
@@ -357,20 +350,10 @@ impl DynamoDirectoryStore {
             )
             .send()
             .await;
-        match result {
-            Ok(_) => {
-                self.writes.fetch_add(1, Ordering::Relaxed);
-                Ok(())
-            }
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(())
-            }
-            Err(err) => Err(unavailable("marking an import deletion")(err)),
+        if conditional(result, "marking an import deletion")? {
+            self.writes.fetch_add(1, Ordering::Relaxed);
         }
+        Ok(())
     }
 
     /// Items of the tenant whose sk starts with `prefix`, projected.
@@ -799,20 +782,10 @@ impl crate::export::ExportDirectory for DynamoDirectoryStore {
             .expression_attribute_values(":hash", s(hash))
             .send()
             .await;
-        match result {
-            Ok(_) => {
-                self.writes.fetch_add(1, Ordering::Relaxed);
-                Ok(())
-            }
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(())
-            }
-            Err(err) => Err(unavailable("recording the Entra link")(err)),
+        if conditional(result, "recording the Entra link")? {
+            self.writes.fetch_add(1, Ordering::Relaxed);
         }
+        Ok(())
     }
 }
 

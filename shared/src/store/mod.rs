@@ -46,3 +46,25 @@ where
         detail: crate::aws::describe_sdk_error(&err),
     }
 }
+
+/// The outcome of a conditional write: `Ok(true)` when written, `Ok(false)`
+/// when its condition did not hold (the caller's "nothing to do").
+pub(crate) fn conditional<T, E, R>(
+    result: Result<T, aws_sdk_dynamodb::error::SdkError<E, R>>,
+    operation: &'static str,
+) -> Result<bool, StoreError>
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match result {
+        Ok(_) => Ok(true),
+        Err(err)
+            if err.as_service_error().and_then(|e| e.code())
+                == Some("ConditionalCheckFailedException") =>
+        {
+            Ok(false)
+        }
+        Err(err) => Err(unavailable(operation)(err)),
+    }
+}

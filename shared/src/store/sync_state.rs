@@ -14,7 +14,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use chrono::{DateTime, Utc};
 
 use super::integrations::{CONFIG_SK, STATUS_SK, TTL_ATTRIBUTE, tenant_pk};
-use super::{StoreError, unavailable};
+use super::{StoreError, conditional, unavailable};
 use crate::import::state::{Checkpoint, GroupScope, PageRecord, Phase, RunStatus, SyncState};
 use crate::import::{HeldDeletions, LeaseError};
 use crate::model::TenantId;
@@ -365,11 +365,11 @@ impl crate::import::SyncStateStore for DynamoSyncStateStore {
             }
             expression = format!("SET {} {expression}", set.join(", "));
         }
-        match request.update_expression(expression).send().await {
-            Ok(_) => Ok(()),
-            Err(err) if is_condition_failure(&err) => Ok(()),
-            Err(err) => Err(unavailable("releasing the tenant's lease")(err)),
-        }
+        conditional(
+            request.update_expression(expression).send().await,
+            "releasing the tenant's lease",
+        )?;
+        Ok(())
     }
 
     async fn clear_resync_request(&self, tenant: &TenantId, seen: &str) -> Result<(), StoreError> {
@@ -383,12 +383,9 @@ impl crate::import::SyncStateStore for DynamoSyncStateStore {
             .expression_attribute_values(":seen", s(seen))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            // Requested again meanwhile: the next run is full once more.
-            Err(err) if is_condition_failure(&err) => Ok(()),
-            Err(err) => Err(unavailable("clearing the resync request")(err)),
-        }
+        // Requested again meanwhile: the next run is full once more.
+        conditional(result, "clearing the resync request")?;
+        Ok(())
     }
 
     async fn clear_deletion_approval(&self, tenant: &TenantId) -> Result<(), StoreError> {
@@ -402,11 +399,8 @@ impl crate::import::SyncStateStore for DynamoSyncStateStore {
             .expression_attribute_values(":false", AttributeValue::Bool(false))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(err) if is_condition_failure(&err) => Ok(()),
-            Err(err) => Err(unavailable("resetting the deletion approval")(err)),
-        }
+        conditional(result, "resetting the deletion approval")?;
+        Ok(())
     }
 
     async fn mark_reauthorisation_required(
@@ -425,10 +419,7 @@ impl crate::import::SyncStateStore for DynamoSyncStateStore {
             .expression_attribute_values(":required", s("reauthorisation_required"))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(err) if is_condition_failure(&err) => Ok(()),
-            Err(err) => Err(unavailable("marking the tenant for reauthorisation")(err)),
-        }
+        conditional(result, "marking the tenant for reauthorisation")?;
+        Ok(())
     }
 }
