@@ -42,6 +42,8 @@ pub struct LambdaFunction {
     child: Child,
     invocations: mpsc::Sender<Invocation>,
     logs: Arc<Mutex<Vec<String>>>,
+    /// The tasks copying stdout and stderr into `logs`.
+    readers: Vec<tokio::task::JoinHandle<()>>,
     init_error: Arc<Mutex<Option<Value>>>,
 }
 
@@ -113,6 +115,7 @@ impl LambdaFunction {
             .spawn()
             .with_context(|| format!("starting {binary}"))?;
         let logs: Arc<Mutex<Vec<String>>> = Arc::default();
+        let mut readers = Vec::new();
         for stream in [
             child
                 .stdout
@@ -127,7 +130,7 @@ impl LambdaFunction {
         .flatten()
         {
             let logs = logs.clone();
-            tokio::spawn(async move {
+            readers.push(tokio::spawn(async move {
                 let mut lines = BufReader::new(stream).lines();
                 while let Ok(Some(line)) = lines.next_line().await {
                     if std::env::var_os("SHOW_FUNCTION_LOGS").is_some() {
@@ -135,13 +138,14 @@ impl LambdaFunction {
                     }
                     logs.lock().unwrap().push(line);
                 }
-            });
+            }));
         }
         Ok(Self {
             name: binary.to_owned(),
             child,
             invocations: sender,
             logs,
+            readers,
             init_error: state.init_error,
         })
     }
@@ -193,12 +197,24 @@ impl LambdaFunction {
         self.logs.lock().unwrap().clone()
     }
 
-    /// Waits for the process to exit (a function that fails its start-up).
+    /// Waits for the process to exit (a function that fails its start-up),
+    /// and for everything it printed to be collected.
     pub async fn wait_for_exit(
         &mut self,
         limit: Duration,
     ) -> anyhow::Result<std::process::ExitStatus> {
-        Ok(tokio::time::timeout(limit, self.child.wait()).await??)
+        let status = tokio::time::timeout(limit, self.child.wait()).await??;
+        for reader in self.readers.drain(..) {
+            tokio::time::timeout(limit, reader).await??;
+        }
+        Ok(status)
+    }
+
+    /// Every line printed so far, after letting the readers catch up with
+    /// what the process wrote before its last answer.
+    pub async fn settled_logs(&self) -> Vec<String> {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        self.logs()
     }
 }
 

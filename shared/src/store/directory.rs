@@ -167,6 +167,37 @@ pub struct DynamoDirectoryStore {
     writes: AtomicU64,
 }
 
+/// A new user or group item with the import's attributes and their hash.
+fn new_item(
+    sk: String,
+    (id_name, id): (&str, &str),
+    source: Source,
+    entra_id: Option<&str>,
+    values: Vec<(&'static str, Option<AttributeValue>)>,
+    synchronised: &[&str],
+) -> Item {
+    let mut item: Item = HashMap::from([
+        (
+            crate::directory::ENTRA_HASH.to_owned(),
+            hash_of(&values, synchronised),
+        ),
+        ("sk".to_owned(), s(sk)),
+        (id_name.to_owned(), s(id)),
+        ("source".to_owned(), s(source.as_str())),
+    ]);
+    item.extend(
+        values
+            .into_iter()
+            .filter_map(|(k, v)| v.map(|v| (k.to_owned(), v))),
+    );
+    // Imported objects are their Entra object: no entra_id, which keeps
+    // the by-entra-id index to linked objects.
+    if let Some(entra_id) = entra_id.filter(|e| *e != id) {
+        item.insert("entra_id".to_owned(), s(entra_id));
+    }
+    item
+}
+
 /// An update of the attributes the import owns.
 struct AttributeUpdate {
     sk: String,
@@ -633,28 +664,14 @@ impl crate::import::DirectoryStore for DynamoDirectoryStore {
         };
         for write in writes {
             match write {
-                DirectoryWrite::CreateUser(user) => {
-                    let mut item: Item = user_attribute_values(&user.attributes)
-                        .into_iter()
-                        .filter_map(|(k, v)| v.map(|v| (k.to_owned(), v)))
-                        .collect();
-                    item.insert(
-                        crate::directory::ENTRA_HASH.into(),
-                        hash_of(
-                            &user_attribute_values(&user.attributes),
-                            crate::directory::USER_ATTRIBUTES,
-                        ),
-                    );
-                    item.insert("sk".into(), s(user_sk(&user.user_id)));
-                    item.insert("user_id".into(), s(&user.user_id));
-                    item.insert("source".into(), s(user.source.as_str()));
-                    // Imported objects are their Entra object: no entra_id,
-                    // which keeps the by-entra-id index to linked objects.
-                    if let Some(entra_id) = user.entra_id.as_ref().filter(|e| **e != user.user_id) {
-                        item.insert("entra_id".into(), s(entra_id));
-                    }
-                    batch.push(put(item));
-                }
+                DirectoryWrite::CreateUser(user) => batch.push(put(new_item(
+                    user_sk(&user.user_id),
+                    ("user_id", &user.user_id),
+                    user.source,
+                    user.entra_id.as_deref(),
+                    user_attribute_values(&user.attributes),
+                    crate::directory::USER_ATTRIBUTES,
+                ))),
                 DirectoryWrite::UpdateUser {
                     user_id,
                     entra_id,
@@ -674,28 +691,14 @@ impl crate::import::DirectoryStore for DynamoDirectoryStore {
                     });
                 }
                 DirectoryWrite::DeleteUser { user_id } => deletions.push(user_sk(&user_id)),
-                DirectoryWrite::CreateGroup(group) => {
-                    let mut item: Item = group_attribute_values(&group.attributes)
-                        .into_iter()
-                        .filter_map(|(k, v)| v.map(|v| (k.to_owned(), v)))
-                        .collect();
-                    item.insert(
-                        crate::directory::ENTRA_HASH.into(),
-                        hash_of(
-                            &group_attribute_values(&group.attributes),
-                            crate::directory::GROUP_ATTRIBUTES,
-                        ),
-                    );
-                    item.insert("sk".into(), s(group_sk(&group.group_id)));
-                    item.insert("group_id".into(), s(&group.group_id));
-                    item.insert("source".into(), s(group.source.as_str()));
-                    if let Some(entra_id) =
-                        group.entra_id.as_ref().filter(|e| **e != group.group_id)
-                    {
-                        item.insert("entra_id".into(), s(entra_id));
-                    }
-                    batch.push(put(item));
-                }
+                DirectoryWrite::CreateGroup(group) => batch.push(put(new_item(
+                    group_sk(&group.group_id),
+                    ("group_id", &group.group_id),
+                    group.source,
+                    group.entra_id.as_deref(),
+                    group_attribute_values(&group.attributes),
+                    crate::directory::GROUP_ATTRIBUTES,
+                ))),
                 DirectoryWrite::UpdateGroup {
                     group_id,
                     entra_id,

@@ -187,7 +187,7 @@ async fn given_a_platform_user_then_it_is_created_in_entra_linked_and_joins_the_
     let report = w.export().await;
     assert!(report.records >= 1);
     assert!(w.writes_since(start).is_empty());
-    for line in w.export.logs() {
+    for line in w.export.settled_logs().await {
         assert!(
             !line.contains(&password),
             "the temporary password reached a log line"
@@ -438,7 +438,7 @@ async fn given_an_unverified_domain_in_the_middle_of_a_batch_then_only_that_reco
         w.item("USER#p-4").await.contains_key("entra_id"),
         "the records behind are not blocked"
     );
-    let logs = w.export.logs().join("\n");
+    let logs = w.export.settled_logs().await.join("\n");
     assert!(
         logs.contains("unverified.contoso.com is not a verified domain of the Entra tenant"),
         "the reason is logged"

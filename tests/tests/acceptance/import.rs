@@ -526,7 +526,7 @@ async fn given_revoked_consent_then_that_tenant_stops_with_a_clear_error_and_oth
     // Syncing has stopped for acme: the scheduler no longer enqueues it.
     let report = stack.tick(&mut functions).await.unwrap();
     assert_eq!(report.messages, 1);
-    for line in functions.worker.logs() {
+    for line in functions.worker.settled_logs().await {
         for secret in stack.emulator.issued_secrets() {
             assert!(
                 !line.contains(&secret),
@@ -613,7 +613,7 @@ async fn given_a_malformed_message_before_a_good_one_then_the_bad_one_is_dropped
         stack.status_item(TENANT).await.unwrap()["last_sync_result"],
         "ok"
     );
-    let logs = functions.worker.logs().join("\n");
+    let logs = functions.worker.settled_logs().await.join("\n");
     assert!(logs.contains("the message body is not JSON"));
     assert!(logs.contains("the message has no string `tenant_id`"));
     assert!(

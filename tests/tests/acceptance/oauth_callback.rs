@@ -472,7 +472,7 @@ async fn given_a_full_flow_at_debug_level_then_no_secret_reaches_the_logs() {
     });
     stack.callback(&query).await.unwrap();
 
-    let logs = stack.callback.logs();
+    let logs = stack.callback.settled_logs().await;
     assert!(!logs.is_empty());
     let mut secrets = stack.emulator.issued_secrets();
     secrets.push(verifier);

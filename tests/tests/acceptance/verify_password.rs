@@ -204,7 +204,7 @@ async fn given_passwords_checked_then_none_reaches_a_log_line_or_the_tables() {
         verify(&mut function, event(&user_upn(1), password)).await;
         verify(&mut function, event(&user_upn(12), password)).await;
     }
-    let logs = function.logs();
+    let logs = function.settled_logs().await;
     assert!(!logs.is_empty());
     for line in &logs {
         for secret in secrets {
