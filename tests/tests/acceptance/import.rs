@@ -47,6 +47,15 @@ fn in_scope(n: usize) -> bool {
 #[tokio::test]
 async fn given_a_new_tenant_when_the_schedule_ticks_then_a_full_import_arrives() {
     let (stack, mut functions) = connected(json!({})).await;
+    // Every round opens with an empty page, and each page repeats the last
+    // object of the one before (both allowed by GRAPH.md 1.1 and 1.8).
+    stack.emulator.set_knobs(Knobs {
+        page_size: Some(7),
+        member_page_size: Some(40),
+        empty_first_page: true,
+        duplicate_items: true,
+        ..Knobs::default()
+    });
     let report = stack.tick(&mut functions).await.unwrap();
     assert_eq!(report.messages, 1);
     assert!(report.failed_message_ids.is_empty());
