@@ -61,16 +61,11 @@ fn malformed(what: &'static str, detail: impl Into<String>) -> StoreError {
     }
 }
 
-fn item_json(item: &Item) -> serde_json::Map<String, serde_json::Value> {
-    serde_dynamo::from_item(item.clone()).unwrap_or_default()
-}
-
 /// Whether the platform changed the item since it last agreed with Entra.
-fn pending_export(item: &Item, attributes: &[&str]) -> bool {
-    let Some(stored) = text(item, crate::directory::ENTRA_HASH) else {
-        return false;
-    };
-    crate::directory::entra_hash(&item_json(item), attributes) != stored
+fn pending_export(json: &serde_json::Map<String, serde_json::Value>, attributes: &[&str]) -> bool {
+    json.get(crate::directory::ENTRA_HASH)
+        .and_then(|v| v.as_str())
+        .is_some_and(|stored| crate::directory::entra_hash(json, attributes) != stored)
 }
 
 /// The hash of the values a write sets (see `crate::directory`).
@@ -94,10 +89,13 @@ fn hash_of(
 
 fn parse_user(item: &Item) -> Result<UserRecord, StoreError> {
     let user_id = text(item, "user_id").ok_or_else(|| malformed("a user item", "no user_id"))?;
+    // One conversion per item serves the hash check and the Entra id.
+    let json: serde_json::Map<String, serde_json::Value> =
+        serde_dynamo::from_item(item.clone()).unwrap_or_default();
     Ok(UserRecord {
-        pending_export: pending_export(item, crate::directory::USER_ATTRIBUTES),
+        pending_export: pending_export(&json, crate::directory::USER_ATTRIBUTES),
         source: source_of(item),
-        entra_id: crate::directory::entra_id_of(&item_json(item), &user_id).map(str::to_owned),
+        entra_id: crate::directory::entra_id_of(&json, &user_id).map(str::to_owned),
         attributes: UserAttributes {
             user_name: text(item, "user_name").unwrap_or_default(),
             display_name: text(item, "display_name"),
@@ -124,10 +122,12 @@ fn parse_user(item: &Item) -> Result<UserRecord, StoreError> {
 fn parse_group(item: &Item) -> Result<GroupRecord, StoreError> {
     let group_id =
         text(item, "group_id").ok_or_else(|| malformed("a group item", "no group_id"))?;
+    let json: serde_json::Map<String, serde_json::Value> =
+        serde_dynamo::from_item(item.clone()).unwrap_or_default();
     Ok(GroupRecord {
-        pending_export: pending_export(item, crate::directory::GROUP_ATTRIBUTES),
+        pending_export: pending_export(&json, crate::directory::GROUP_ATTRIBUTES),
         source: source_of(item),
-        entra_id: crate::directory::entra_id_of(&item_json(item), &group_id).map(str::to_owned),
+        entra_id: crate::directory::entra_id_of(&json, &group_id).map(str::to_owned),
         attributes: GroupAttributes {
             name: text(item, "name").unwrap_or_default(),
             description: text(item, "description"),
