@@ -83,6 +83,24 @@ impl<G: GrantStore> TokenProvider<G> {
         }
     }
 
+    /// The password grant with this provider's app credentials (one client
+    /// secret, fetched once per process, serves refreshes and this).
+    pub async fn password_grant(
+        &self,
+        entra_tenant_id: &str,
+        user_name: &str,
+        password: &SecretString,
+    ) -> Result<crate::identity::TokenGrant, crate::identity::IdentityError> {
+        let secret = self
+            .client_secret
+            .get()
+            .await
+            .map_err(|e| crate::identity::IdentityError::Configuration(e.to_string()))?;
+        self.identity
+            .password_grant(entra_tenant_id, secret, user_name, password)
+            .await
+    }
+
     /// Forgets a tenant's cached tokens (after its grant was refused).
     pub fn forget(&self, tenant: &TenantId) {
         self.cache.lock().expect("token cache").remove(tenant);

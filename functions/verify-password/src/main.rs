@@ -6,10 +6,9 @@ mod request;
 
 use entra_sync::config::{ProcessEnv, VerifyPasswordConfig};
 use entra_sync::graph::{self, GraphClient, RetryPolicy};
-use entra_sync::identity::{self, IdentityClient};
 use entra_sync::password::ThrottlePolicy;
+use entra_sync::store::DynamoIntegrationsStore;
 use entra_sync::store::failures::DynamoFailureCounter;
-use entra_sync::store::{AppClientSecret, DynamoIntegrationsStore};
 use entra_sync::tokens::TokenProvider;
 use lambda_runtime::{Error, run, service_fn};
 
@@ -27,19 +26,10 @@ async fn main() -> Result<(), Error> {
     let app = &config.worker.app;
     let aws = entra_sync::aws::load_sdk_config().await;
     let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
-    let secrets = aws_sdk_secretsmanager::Client::new(&aws);
-    let identity = IdentityClient::new(
-        identity::http_client(),
-        common.login_base_url.clone(),
-        app.client_id.clone(),
-        None,
-    );
     let verifier = request::Verifier {
         configs: DynamoIntegrationsStore::new(dynamodb.clone(), common.integrations_table.clone()),
         failures: DynamoFailureCounter::new(dynamodb, common.integrations_table.clone()),
         tokens: TokenProvider::from_config(&aws, common, app),
-        client_secret: AppClientSecret::new(secrets, app.client_secret_arn.clone()),
-        identity,
         graph: GraphClient::new(
             graph::http_client(),
             &common.graph_base_url,

@@ -10,14 +10,14 @@ use entra_sync::authorisation::IntegrationsStore;
 use entra_sync::graph::directory::GraphEntraDirectory;
 use entra_sync::graph::model::DomainInfo;
 use entra_sync::graph::{GraphClient, GraphError};
-use entra_sync::identity::{IdentityClient, IdentityError};
+use entra_sync::identity::IdentityError;
 use entra_sync::import::EntraDirectory;
 use entra_sync::model::TenantId;
 use entra_sync::password::{
     PasswordAuthority, PasswordVerifier, ThrottlePolicy, Verification, VerifyResult,
 };
 use entra_sync::store::failures::DynamoFailureCounter;
-use entra_sync::store::{AppClientSecret, DynamoIntegrationsStore, SecretsManagerTokenStore};
+use entra_sync::store::{DynamoIntegrationsStore, SecretsManagerTokenStore};
 use entra_sync::tokens::TokenProvider;
 use lambda_runtime::{Error, LambdaEvent};
 use secrecy::SecretString;
@@ -31,8 +31,6 @@ pub struct Verifier {
     pub configs: DynamoIntegrationsStore,
     pub failures: DynamoFailureCounter,
     pub tokens: TokenProvider<SecretsManagerTokenStore>,
-    pub client_secret: AppClientSecret,
-    pub identity: IdentityClient,
     pub graph: GraphClient,
     pub policy: ThrottlePolicy,
     pub domains: Mutex<HashMap<TenantId, (Instant, Vec<DomainInfo>)>>,
@@ -134,16 +132,10 @@ impl PasswordAuthority for TenantAuthority<'_> {
         user_name: &str,
         password: &SecretString,
     ) -> Result<(), IdentityError> {
-        let secret = self
-            .verifier
-            .client_secret
-            .get()
-            .await
-            .map_err(|e| IdentityError::Configuration(e.to_string()))?;
         // The tokens are dropped here, unused.
         self.verifier
-            .identity
-            .password_grant(entra_tenant_id, secret, user_name, password)
+            .tokens
+            .password_grant(entra_tenant_id, user_name, password)
             .await
             .map(drop)
     }
