@@ -204,6 +204,7 @@ impl<D: DirectoryStore, S: SyncStateStore, E: EntraDirectory> ImportRun<'_, D, S
             }
         }
 
+        let (mode, counts) = (checkpoint.mode, checkpoint.counts);
         match self.finish(&mut state, checkpoint, fingerprint).await {
             Ok(status) => Ok(RunOutcome::Completed(status)),
             Err(Interruption::LeaseLost) => Ok(RunOutcome::LeaseHeld),
@@ -216,8 +217,8 @@ impl<D: DirectoryStore, S: SyncStateStore, E: EntraDirectory> ImportRun<'_, D, S
                     completed_at: None,
                     result: RunResult::Error,
                     error: Some(format!("finishing the run failed: {other}")),
-                    mode: Mode::Full,
-                    counts: Counts::default(),
+                    mode,
+                    counts,
                 };
                 self.state
                     .abandon_run(&tenant, &self.run_id, Some(&status))
