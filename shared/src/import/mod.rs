@@ -439,9 +439,7 @@ impl<D: DirectoryStore, S: SyncStateStore, E: EntraDirectory> ImportRun<'_, D, S
     ) -> Result<RunOutcome, ImportError> {
         let tenant = self.tenant();
         tracing::error!(tenant_id = %tenant, reason = %reason, "the tenant's grant was refused; syncing stops until an administrator authorises again");
-        self.state
-            .mark_reauthorisation_required(tenant, reason, Utc::now())
-            .await?;
+        self.state.mark_reauthorisation_required(tenant).await?;
         let status = RunStatus {
             completed_at: None,
             result: RunResult::Error,

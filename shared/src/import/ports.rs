@@ -168,12 +168,11 @@ pub trait SyncStateStore: Send + Sync {
         tenant: &TenantId,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// The grant is dead: the config says so and syncing stops.
+    /// The grant is dead: the config says so and syncing stops (the reason
+    /// goes into the status item's `last_sync_error`).
     fn mark_reauthorisation_required(
         &self,
         tenant: &TenantId,
-        reason: &str,
-        now: DateTime<Utc>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 

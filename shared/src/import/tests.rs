@@ -323,8 +323,6 @@ impl SyncStateStore for MemoryState {
     async fn mark_reauthorisation_required(
         &self,
         _: &crate::model::TenantId,
-        _: &str,
-        _: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         self.cleared.lock().unwrap().push("reauthorisation");
         Ok(())

@@ -403,12 +403,7 @@ impl crate::import::SyncStateStore for DynamoSyncStateStore {
         Ok(())
     }
 
-    async fn mark_reauthorisation_required(
-        &self,
-        tenant: &TenantId,
-        _reason: &str,
-        _now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
+    async fn mark_reauthorisation_required(&self, tenant: &TenantId) -> Result<(), StoreError> {
         let result = self
             .client
             .update_item()
