@@ -74,13 +74,8 @@ impl<T: AccessTokenSource> crate::import::EntraDirectory for GraphEntraDirectory
             .client
             .url(&format!("/users/{id}?$select={}", model::USER_SELECT));
         match self.get(&url).await {
-            Ok(body) => {
-                let page = serde_json::json!({"@odata.deltaLink": "", "value": [body]});
-                match model::parse_user_page(&page)?.items.pop() {
-                    Some(model::DeltaItem::Upsert(user)) => Ok(Some(user)),
-                    _ => Ok(None),
-                }
-            }
+            Ok(serde_json::Value::Object(body)) => EntraUser::parse(&body).map(Some),
+            Ok(_) => Err(GraphError::Malformed("a user is not a JSON object".into())),
             Err(GraphError::NotFound) => Ok(None),
             Err(err) => Err(err),
         }
@@ -91,13 +86,8 @@ impl<T: AccessTokenSource> crate::import::EntraDirectory for GraphEntraDirectory
             .client
             .url(&format!("/groups/{id}?$select=id,displayName,description"));
         match self.get(&url).await {
-            Ok(body) => {
-                let page = serde_json::json!({"@odata.deltaLink": "", "value": [body]});
-                match model::parse_group_page(&page)?.items.pop() {
-                    Some(model::DeltaItem::Upsert(delta)) => Ok(delta.group),
-                    _ => Ok(None),
-                }
-            }
+            Ok(serde_json::Value::Object(body)) => EntraGroup::parse(&body),
+            Ok(_) => Err(GraphError::Malformed("a group is not a JSON object".into())),
             Err(GraphError::NotFound) => Ok(None),
             Err(err) => Err(err),
         }

@@ -141,9 +141,9 @@ fn objects(value: &[Value]) -> impl Iterator<Item = Result<&Map<String, Value>, 
 }
 
 impl EntraUser {
-    /// Default delta mode: the item carries the whole selected set; an absent
-    /// property has no value.
-    fn parse(item: &Map<String, Value>) -> Result<Self, GraphError> {
+    /// A user object (a delta item in default mode, or a plain GET): it
+    /// carries the whole selected set; an absent property has no value.
+    pub fn parse(item: &Map<String, Value>) -> Result<Self, GraphError> {
         let id = id_of(item)?;
         let user_principal_name = string(item, "userPrincipalName")?
             .ok_or_else(|| malformed(format!("user {id} has no userPrincipalName")))?;
@@ -206,6 +206,22 @@ fn member_kind(odata_type: Option<&str>) -> MemberKind {
     }
 }
 
+impl EntraGroup {
+    /// A group's attributes; `None` for a delta item that carries only its
+    /// id and membership changes.
+    pub fn parse(item: &Map<String, Value>) -> Result<Option<Self>, GraphError> {
+        let id = id_of(item)?;
+        Ok(match string(item, "displayName")? {
+            Some(display_name) => Some(Self {
+                id,
+                display_name,
+                description: string(item, "description")?,
+            }),
+            None => None,
+        })
+    }
+}
+
 pub fn parse_group_page(page: &Value) -> Result<DeltaPage<GroupDelta>, GraphError> {
     let (value, continuation) = page_parts(page)?;
     let items = objects(value)
@@ -236,15 +252,7 @@ pub fn parse_group_page(page: &Value) -> Result<DeltaPage<GroupDelta>, GraphErro
                     )));
                 }
             };
-            // An item with only its id carries membership changes alone.
-            let group = match string(item, "displayName")? {
-                Some(display_name) => Some(EntraGroup {
-                    id: id.clone(),
-                    display_name,
-                    description: string(item, "description")?,
-                }),
-                None => None,
-            };
+            let group = EntraGroup::parse(item)?;
             Ok(DeltaItem::Upsert(GroupDelta { id, group, members }))
         })
         .collect::<Result<_, GraphError>>()?;
