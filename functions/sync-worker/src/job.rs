@@ -1,7 +1,5 @@
 //! SQS messages in, import runs out, batch item failures back.
 
-use std::time::Duration;
-
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use entra_sync::authorisation::IntegrationsStore;
 use entra_sync::graph::GraphClient;
@@ -85,15 +83,16 @@ impl SyncWorker {
         };
         let entra =
             GraphEntraDirectory::new(&self.graph, self.tokens.for_tenant(tenant), Some(deadline));
-        let run = ImportRun {
-            directory: &self.directory,
-            state: &self.state,
-            entra: &entra,
-            config: &config,
-            run_id: uuid::Uuid::new_v4().to_string(),
-            deadline: Some(deadline.max(Instant::now() + Duration::from_secs(1))),
-        };
-        run.run().await.map_err(|e| e.to_string())
+        ImportRun::new(
+            &self.directory,
+            &self.state,
+            &entra,
+            &config,
+            Some(deadline),
+        )
+        .run()
+        .await
+        .map_err(|e| e.to_string())
     }
 }
 

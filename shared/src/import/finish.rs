@@ -6,17 +6,19 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::Utc;
 
+use super::deletion::DeletionPlan;
+use super::pages::DomainCache;
 use super::records::{DirectoryWrite, MembershipKey, Source};
-use super::state::{Checkpoint, Mode, PageRecord, Phase, RunResult, RunStatus, SyncState};
+use super::scope::Scope;
+use super::state::{
+    Checkpoint, Counts, GroupScope, Mode, PageRecord, Phase, RunResult, RunStatus, SyncState,
+};
 use super::{
     DirectoryStore, EntraDirectory, HeldDeletions, ImportRun, Interruption, ObjectKind,
     SyncStateStore,
 };
 use crate::graph::GraphError;
-use crate::graph::model::{Continuation, DeltaItem, DeltaPage};
-
-/// Deletions that need no approval: at most this many per kind and run.
-pub const ALWAYS_ALLOWED_DELETIONS: usize = 10;
+use crate::graph::model::EntraUser;
 
 /// The final state of each id across a round's pages: true = present.
 fn final_states(records: &[PageRecord]) -> HashMap<String, bool> {
@@ -32,9 +34,53 @@ fn final_states(records: &[PageRecord]) -> HashMap<String, bool> {
     states
 }
 
-struct Deletions {
-    users: Vec<String>,
-    groups: Vec<String>,
+/// How the scope of `import_group_ids` moved during a delta round.
+#[derive(Debug, Default)]
+struct ScopeChange {
+    left_users: Vec<String>,
+    left_groups: Vec<String>,
+    /// Users that entered the scope and were imported: present, whatever
+    /// the users round (read under the old scope) said of them.
+    entered_users: HashSet<String>,
+    /// New groups came into scope: their members need a full groups round.
+    groups_entered: bool,
+}
+
+/// `last_sync_result` and `last_sync_error` from what stays held back.
+fn held_outcome(held: &HeldDeletions, reasons: &[String]) -> (RunResult, Option<String>) {
+    if held.is_empty() {
+        return (RunResult::Ok, None);
+    }
+    let error = if reasons.is_empty() {
+        format!(
+            "{} user and {} group deletions are held back; set approve_held_deletions to apply them",
+            held.users.len(),
+            held.groups.len()
+        )
+    } else {
+        format!(
+            "{}; set approve_held_deletions to apply them",
+            reasons.join("; ")
+        )
+    };
+    (RunResult::Held, Some(error))
+}
+
+fn log_completed(status: &RunStatus) {
+    let c = &status.counts;
+    tracing::info!(
+        mode = status.mode.as_str(),
+        result = status.result.as_str(),
+        users_created = c.users_created,
+        users_updated = c.users_updated,
+        users_deleted = c.users_deleted,
+        groups_created = c.groups_created,
+        groups_updated = c.groups_updated,
+        groups_deleted = c.groups_deleted,
+        members_added = c.members_added,
+        members_removed = c.members_removed,
+        "sync run completed"
+    );
 }
 
 impl<D: DirectoryStore, S: SyncStateStore, E: EntraDirectory> ImportRun<'_, D, S, E> {
@@ -44,200 +90,76 @@ impl<D: DirectoryStore, S: SyncStateStore, E: EntraDirectory> ImportRun<'_, D, S
         mut checkpoint: Checkpoint,
         fingerprint: String,
     ) -> Result<RunStatus, Interruption> {
-        let tenant = self.tenant().clone();
-        let full = checkpoint.mode == Mode::Full;
-        let mut extra_removals: Vec<String> = Vec::new();
-        let mut extra_group_removals: Vec<String> = Vec::new();
-        let mut groups_need_full_round = false;
-
-        if checkpoint.scope_changed && !self.config.import_group_ids.is_empty() {
-            let before = self.state.group_scope(&tenant).await?.unwrap_or_default();
-            let after = self.compute_group_scope().await?;
-            self.state.save_group_scope(&tenant, &after).await?;
-            if self.config.import_users {
-                let entering: Vec<String> =
-                    after.users.difference(&before.users).cloned().collect();
-                extra_removals.extend(before.users.difference(&after.users).cloned());
-                let mut items = Vec::new();
-                for id in &entering {
-                    match self.entra.user(id).await {
-                        Ok(Some(user)) => items.push(DeltaItem::Upsert(user)),
-                        Ok(None) | Err(GraphError::NotFound) => {}
-                        Err(err) => return Err(err.into()),
-                    }
-                }
-                if !items.is_empty() {
-                    let page = DeltaPage {
-                        items,
-                        continuation: Continuation::Done {
-                            delta_link: String::new(),
-                        },
-                    };
-                    let scope = super::scope::Scope {
-                        domains: &self.config.domains,
-                        groups: Some(&after),
-                    };
-                    let mut domains = None;
-                    checkpoint.page = u32::MAX;
-                    let phase_page = std::mem::replace(&mut checkpoint.phase, Phase::Users);
-                    self.apply_users_page(&page, &scope, &mut domains, &mut checkpoint)
-                        .await?;
-                    checkpoint.phase = phase_page;
-                }
-            }
-            extra_group_removals.extend(before.groups.difference(&after.groups).cloned());
-            groups_need_full_round = after.groups.difference(&before.groups).next().is_some();
-            tracing::info!(tenant_id = %tenant, users_in_scope = after.users.len(), groups_in_scope = after.groups.len(), "the import scope changed");
-        }
-
-        let (user_records, group_records) = if checkpoint.recorded_pages > 0 {
-            (
-                self.state
-                    .page_records(&tenant, &checkpoint.round_id, Phase::Users)
-                    .await?,
-                self.state
-                    .page_records(&tenant, &checkpoint.round_id, Phase::Groups)
-                    .await?,
-            )
-        } else {
-            (Vec::new(), Vec::new())
-        };
-        let user_states = final_states(&user_records);
+        let scope_change = self.apply_scope_change(&mut checkpoint).await?;
+        let (user_records, group_records) = self.round_records(&checkpoint).await?;
+        let deferred_added = self
+            .apply_deferred_memberships(&group_records, &mut checkpoint.counts)
+            .await?;
+        let mut user_states = final_states(&user_records);
+        user_states.extend(
+            scope_change
+                .entered_users
+                .iter()
+                .map(|id| (id.clone(), true)),
+        );
         let group_states = final_states(&group_records);
 
-        let mut imported_users: Option<Vec<String>> = None;
-        let mut imported_groups: Option<Vec<String>> = None;
-        let mut candidates = Deletions {
-            users: Vec::new(),
-            groups: Vec::new(),
-        };
-        if full && self.config.import_users {
-            let imported = self
-                .directory
-                .imported_ids(&tenant, ObjectKind::User)
-                .await?;
-            candidates.users = imported
-                .iter()
-                .filter(|id| user_states.get(*id) != Some(&true))
-                .cloned()
-                .collect();
-            imported_users = Some(imported);
-        } else {
-            let gone: Vec<String> = user_states
-                .iter()
-                .filter(|(_, present)| !**present)
-                .map(|(id, _)| id.clone())
-                .chain(extra_removals)
-                .collect();
-            candidates.users = self.imported_among(ObjectKind::User, gone).await?;
-        }
-        if full && self.config.import_groups {
-            let imported = self
-                .directory
-                .imported_ids(&tenant, ObjectKind::Group)
-                .await?;
-            candidates.groups = imported
-                .iter()
-                .filter(|id| group_states.get(*id) != Some(&true))
-                .cloned()
-                .collect();
-            imported_groups = Some(imported);
-        } else {
-            let gone: Vec<String> = group_states
-                .iter()
-                .filter(|(_, present)| !**present)
-                .map(|(id, _)| id.clone())
-                .chain(extra_group_removals)
-                .collect();
-            candidates.groups = self.imported_among(ObjectKind::Group, gone).await?;
-        }
-
-        // Held deletions: objects seen again are no longer to be deleted; the
-        // admin's approval releases the rest.
-        let mut held = if state.holding_deletions {
-            self.state.held_deletions(&tenant).await?
+        let held_before = if state.holding_deletions {
+            self.state.held_deletions(self.tenant()).await?
         } else {
             HeldDeletions::default()
         };
-        let held_before = held.clone();
-        held.users.retain(|id| user_states.get(id) != Some(&true));
-        held.groups.retain(|id| group_states.get(id) != Some(&true));
-        let approved = self.config.approve_held_deletions && !held.is_empty();
-        let mut approved_deletions = Deletions {
-            users: Vec::new(),
-            groups: Vec::new(),
+        let users = self
+            .plan_deletions(
+                ObjectKind::User,
+                &checkpoint,
+                &user_states,
+                scope_change.left_users,
+                &held_before.users,
+            )
+            .await?;
+        let groups = self
+            .plan_deletions(
+                ObjectKind::Group,
+                &checkpoint,
+                &group_states,
+                scope_change.left_groups,
+                &held_before.groups,
+            )
+            .await?;
+        self.delete(&users.delete, &groups.delete, &mut checkpoint.counts)
+            .await?;
+        if checkpoint.mode == Mode::Full && self.config.import_groups {
+            self.sweep_memberships(
+                &group_records,
+                &deferred_added,
+                &users,
+                &groups,
+                &mut checkpoint.counts,
+            )
+            .await?;
+        }
+
+        let reasons: Vec<String> = [&users.hold_reason, &groups.hold_reason]
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect();
+        let held = HeldDeletions {
+            users: users.held,
+            groups: groups.held,
         };
-        if approved {
-            approved_deletions.users = std::mem::take(&mut held.users);
-            approved_deletions.groups = std::mem::take(&mut held.groups);
-            tracing::info!(tenant_id = %tenant, users = approved_deletions.users.len(), groups = approved_deletions.groups.len(), "the admin approved the held deletions");
-        }
-
-        let mut hold_reasons = Vec::new();
-        if let Some(reason) = self
-            .hold_if_too_many(
-                "user",
-                &mut candidates.users,
-                &mut held.users,
-                imported_users,
-            )
-            .await?
-        {
-            hold_reasons.push(reason);
-        }
-        if let Some(reason) = self
-            .hold_if_too_many(
-                "group",
-                &mut candidates.groups,
-                &mut held.groups,
-                imported_groups,
-            )
-            .await?
-        {
-            hold_reasons.push(reason);
-        }
-        candidates.users.extend(approved_deletions.users);
-        candidates.groups.extend(approved_deletions.groups);
-        self.delete(&candidates, &mut checkpoint).await?;
-
-        if full && self.config.import_groups {
-            self.sweep_memberships(&group_records, &candidates, &mut checkpoint)
-                .await?;
-        }
-
         if held != held_before {
-            self.state.save_held_deletions(&tenant, &held).await?;
+            self.state.save_held_deletions(self.tenant(), &held).await?;
         }
-        let result = if held.is_empty() {
-            RunResult::Ok
-        } else {
-            RunResult::Held
-        };
-        let error = match result {
-            RunResult::Held if hold_reasons.is_empty() => Some(format!(
-                "{} user and {} group deletions are held back; set approve_held_deletions to apply them",
-                held.users.len(),
-                held.groups.len()
-            )),
-            RunResult::Held => Some(format!(
-                "{}; set approve_held_deletions to apply them",
-                hold_reasons.join("; ")
-            )),
-            _ => None,
-        };
-        state.users_delta_link = if self.config.import_users {
-            checkpoint.users_delta_link.clone()
-        } else {
-            None
-        };
-        state.groups_delta_link = if self.config.import_groups && !groups_need_full_round {
-            checkpoint.groups_delta_link.clone()
-        } else {
-            None
-        };
-        state.scope_fingerprint = Some(fingerprint);
-        state.checkpoint = None;
-        state.holding_deletions = !held.is_empty();
+        self.next_state(
+            state,
+            &checkpoint,
+            fingerprint,
+            scope_change.groups_entered,
+            &held,
+        );
+        let (result, error) = held_outcome(&held, &reasons);
         let status = RunStatus {
             completed_at: Some(Utc::now()),
             result,
@@ -246,29 +168,200 @@ impl<D: DirectoryStore, S: SyncStateStore, E: EntraDirectory> ImportRun<'_, D, S
             counts: checkpoint.counts,
         };
         self.state
-            .finish_run(&tenant, &self.run_id, state, &status)
+            .finish_run(self.tenant(), &self.run_id, state, &status)
             .await?;
-        if full && let Some(requested) = &self.config.resync_requested_raw {
-            self.state.clear_resync_request(&tenant, requested).await?;
+        let approved = users.approved || groups.approved;
+        self.clear_requests(checkpoint.mode, approved, held.is_empty())
+            .await?;
+        log_completed(&status);
+        Ok(status)
+    }
+
+    /// The page records of the round (none written: nothing to read).
+    async fn round_records(
+        &self,
+        checkpoint: &Checkpoint,
+    ) -> Result<(Vec<PageRecord>, Vec<PageRecord>), Interruption> {
+        if checkpoint.recorded_pages == 0 {
+            return Ok((Vec::new(), Vec::new()));
         }
-        if approved || (self.config.approve_held_deletions && held.is_empty()) {
-            self.state.clear_deletion_approval(&tenant).await?;
+        let round = &checkpoint.round_id;
+        Ok((
+            self.state
+                .page_records(self.tenant(), round, Phase::Users)
+                .await?,
+            self.state
+                .page_records(self.tenant(), round, Phase::Groups)
+                .await?,
+        ))
+    }
+
+    /// Recomputes the group scope after membership changes of its groups,
+    /// and imports the users who entered it.
+    async fn apply_scope_change(
+        &self,
+        checkpoint: &mut Checkpoint,
+    ) -> Result<ScopeChange, Interruption> {
+        if !checkpoint.scope_changed || self.config.import_group_ids.is_empty() {
+            return Ok(ScopeChange::default());
+        }
+        let before = self
+            .state
+            .group_scope(self.tenant())
+            .await?
+            .unwrap_or_default();
+        let after = self.compute_group_scope().await?;
+        self.state.save_group_scope(self.tenant(), &after).await?;
+        let mut change = ScopeChange {
+            left_groups: before.groups.difference(&after.groups).cloned().collect(),
+            groups_entered: after.groups.difference(&before.groups).next().is_some(),
+            ..ScopeChange::default()
+        };
+        if self.config.import_users {
+            change.left_users = before.users.difference(&after.users).cloned().collect();
+            change.entered_users = self
+                .import_entering_users(&before, &after, &mut checkpoint.counts)
+                .await?;
         }
         tracing::info!(
-            tenant_id = %tenant,
-            mode = status.mode.as_str(),
-            result = status.result.as_str(),
-            users_created = status.counts.users_created,
-            users_updated = status.counts.users_updated,
-            users_deleted = status.counts.users_deleted,
-            groups_created = status.counts.groups_created,
-            groups_updated = status.counts.groups_updated,
-            groups_deleted = status.counts.groups_deleted,
-            members_added = status.counts.members_added,
-            members_removed = status.counts.members_removed,
-            "sync run completed"
+            users_in_scope = after.users.len(),
+            groups_in_scope = after.groups.len(),
+            "the import scope changed"
         );
-        Ok(status)
+        Ok(change)
+    }
+
+    /// Reads each user who entered the scope by id and imports them;
+    /// returns the ids imported.
+    async fn import_entering_users(
+        &self,
+        before: &GroupScope,
+        after: &GroupScope,
+        counts: &mut Counts,
+    ) -> Result<HashSet<String>, Interruption> {
+        let mut entering: Vec<EntraUser> = Vec::new();
+        for id in after.users.difference(&before.users) {
+            match self.entra.user(id).await {
+                Ok(Some(user)) => entering.push(user),
+                Ok(None) | Err(GraphError::NotFound) => {}
+                Err(err) => return Err(err.into()),
+            }
+        }
+        let scope = Scope {
+            domains: &self.config.domains,
+            groups: Some(after),
+        };
+        let in_scope: Vec<&EntraUser> =
+            entering.iter().filter(|u| scope.includes_user(u)).collect();
+        self.upsert_users(&in_scope, &mut DomainCache::default(), counts)
+            .await?;
+        Ok(in_scope.into_iter().map(|u| u.id.clone()).collect())
+    }
+
+    /// The round's membership changes of users the directory did not hold
+    /// when their page was applied, for those it holds now (users who
+    /// entered the scope). Returns the memberships present afterwards.
+    async fn apply_deferred_memberships(
+        &self,
+        group_records: &[PageRecord],
+        counts: &mut Counts,
+    ) -> Result<HashSet<String>, Interruption> {
+        let mut last: HashMap<(&str, &str), bool> = HashMap::new();
+        for deferred in group_records.iter().flat_map(|r| &r.deferred_memberships) {
+            last.insert(
+                (deferred.group_id.as_str(), deferred.user_entra_id.as_str()),
+                deferred.present,
+            );
+        }
+        if last.is_empty() {
+            return Ok(HashSet::new());
+        }
+        let mut entra_ids: Vec<String> = last.keys().map(|(_, u)| (*u).to_owned()).collect();
+        entra_ids.sort();
+        entra_ids.dedup();
+        let users = self
+            .directory
+            .users_by_entra_id(self.tenant(), &entra_ids)
+            .await?;
+        let wanted: HashMap<MembershipKey, bool> = last
+            .into_iter()
+            .filter_map(|((group_id, user_entra_id), present)| {
+                let user = users.get(user_entra_id)?;
+                let key = MembershipKey {
+                    group_id: group_id.to_owned(),
+                    user_id: user.user_id.clone(),
+                };
+                Some((key, present))
+            })
+            .collect();
+        let present = wanted
+            .iter()
+            .filter(|(_, present)| **present)
+            .map(|(key, _)| key.encode())
+            .collect();
+        self.apply_memberships(wanted, counts).await?;
+        Ok(present)
+    }
+
+    /// Which imported objects of one kind this run deletes, and which it
+    /// holds back (DESIGN.md 2.2).
+    async fn plan_deletions(
+        &self,
+        kind: ObjectKind,
+        checkpoint: &Checkpoint,
+        states: &HashMap<String, bool>,
+        left_scope: Vec<String>,
+        held_before: &[String],
+    ) -> Result<DeletionPlan, Interruption> {
+        let imported_kind = match kind {
+            ObjectKind::User => self.config.import_users,
+            ObjectKind::Group => self.config.import_groups,
+        };
+        let (candidates, imported_total) = if checkpoint.mode == Mode::Full && imported_kind {
+            // A full round: every imported object it did not see.
+            let imported = self.directory.imported_ids(self.tenant(), kind).await?;
+            let total = imported.len();
+            let unseen = imported
+                .into_iter()
+                .filter(|id| states.get(id) != Some(&true))
+                .collect();
+            (unseen, Some(total))
+        } else {
+            let gone = states
+                .iter()
+                .filter(|(_, present)| !**present)
+                .map(|(id, _)| id.clone())
+                .chain(left_scope)
+                .collect();
+            (self.imported_among(kind, gone).await?, None)
+        };
+        let total = match imported_total {
+            Some(total) => total,
+            None if DeletionPlan::needs_total(candidates.len()) => self
+                .directory
+                .imported_ids(self.tenant(), kind)
+                .await?
+                .len(),
+            None => 0,
+        };
+        // Objects seen again are no longer to be deleted.
+        let still_held = held_before
+            .iter()
+            .filter(|id| states.get(*id) != Some(&true))
+            .cloned()
+            .collect();
+        let plan = DeletionPlan::decide(
+            kind,
+            candidates,
+            total,
+            still_held,
+            self.config.approve_held_deletions,
+            self.config.deletion_threshold_percent,
+        );
+        if let Some(reason) = &plan.hold_reason {
+            tracing::warn!(reason = %reason, "deletion safety engaged");
+        }
+        Ok(plan)
     }
 
     /// The ids among `entra_ids` that are imported objects in AM.
@@ -283,141 +376,134 @@ impl<D: DirectoryStore, S: SyncStateStore, E: EntraDirectory> ImportRun<'_, D, S
             return Ok(entra_ids);
         }
         let tenant = self.tenant();
-        Ok(match kind {
-            ObjectKind::User => {
-                let found = self.directory.users_by_entra_id(tenant, &entra_ids).await?;
-                entra_ids.retain(|id| found.get(id).is_some_and(|u| u.source == Source::Entra));
-                entra_ids
-            }
-            ObjectKind::Group => {
-                let found = self
-                    .directory
-                    .groups_by_entra_id(tenant, &entra_ids)
-                    .await?;
-                entra_ids.retain(|id| found.get(id).is_some_and(|g| g.source == Source::Entra));
-                entra_ids
-            }
-        })
-    }
-
-    /// Deletion safety: more than the threshold share of the imported
-    /// objects, and more than ten, are held back instead of deleted.
-    async fn hold_if_too_many(
-        &self,
-        noun: &str,
-        candidates: &mut Vec<String>,
-        held: &mut Vec<String>,
-        imported: Option<Vec<String>>,
-    ) -> Result<Option<String>, Interruption> {
-        if candidates.len() <= ALWAYS_ALLOWED_DELETIONS {
-            return Ok(None);
-        }
-        let total = match imported {
-            Some(ids) => ids.len(),
-            None => {
-                let kind = if noun == "user" {
-                    ObjectKind::User
-                } else {
-                    ObjectKind::Group
-                };
-                self.directory
-                    .imported_ids(self.tenant(), kind)
-                    .await?
-                    .len()
-            }
+        let imported: HashSet<String> = match kind {
+            ObjectKind::User => self
+                .directory
+                .users_by_entra_id(tenant, &entra_ids)
+                .await?
+                .into_iter()
+                .filter(|(_, u)| u.source == Source::Entra)
+                .map(|(id, _)| id)
+                .collect(),
+            ObjectKind::Group => self
+                .directory
+                .groups_by_entra_id(tenant, &entra_ids)
+                .await?
+                .into_iter()
+                .filter(|(_, g)| g.source == Source::Entra)
+                .map(|(id, _)| id)
+                .collect(),
         };
-        let threshold = u64::from(self.config.deletion_threshold_percent);
-        if (candidates.len() as u64) * 100 <= threshold * (total as u64) {
-            return Ok(None);
-        }
-        let percent = (candidates.len() * 100).checked_div(total).unwrap_or(100);
-        let reason = format!(
-            "held back {} {noun} deletions: {}% of the {total} imported {noun}s, above the {threshold}% threshold",
-            candidates.len(),
-            percent
-        );
-        tracing::warn!(tenant_id = %self.tenant(), reason = %reason, "deletion safety engaged");
-        let mut merged: HashSet<String> = held.drain(..).collect();
-        merged.extend(candidates.drain(..));
-        let mut merged: Vec<String> = merged.into_iter().collect();
-        merged.sort();
-        *held = merged;
-        Ok(Some(reason))
+        entra_ids.retain(|id| imported.contains(id));
+        Ok(entra_ids)
     }
 
     /// Deletes imported users and groups (their Entra ids are their AM ids)
     /// with every membership they have.
     async fn delete(
         &self,
-        deletions: &Deletions,
-        checkpoint: &mut Checkpoint,
+        users: &[String],
+        groups: &[String],
+        counts: &mut Counts,
     ) -> Result<(), Interruption> {
-        if deletions.users.is_empty() && deletions.groups.is_empty() {
+        if users.is_empty() && groups.is_empty() {
             return Ok(());
         }
-        let users: HashSet<String> = deletions.users.iter().cloned().collect();
-        let groups: HashSet<String> = deletions.groups.iter().cloned().collect();
+        let users: HashSet<String> = users.iter().cloned().collect();
+        let groups: HashSet<String> = groups.iter().cloned().collect();
         let memberships = self
             .directory
             .memberships_involving(self.tenant(), &users, &groups)
             .await?;
-        let mut writes: Vec<DirectoryWrite> = Vec::new();
-        checkpoint.counts.members_removed += memberships.len() as u64;
-        writes.extend(
-            memberships
-                .into_iter()
-                .map(DirectoryWrite::RemoveMembership),
-        );
-        checkpoint.counts.users_deleted += users.len() as u64;
-        writes.extend(
-            users
-                .into_iter()
-                .map(|user_id| DirectoryWrite::DeleteUser { user_id }),
-        );
-        checkpoint.counts.groups_deleted += groups.len() as u64;
-        writes.extend(
-            groups
-                .into_iter()
-                .map(|group_id| DirectoryWrite::DeleteGroup { group_id }),
-        );
-        self.directory.apply(self.tenant(), writes).await?;
-        Ok(())
+        counts.members_removed += memberships.len() as u64;
+        counts.users_deleted += users.len() as u64;
+        counts.groups_deleted += groups.len() as u64;
+        let writes = memberships
+            .into_iter()
+            .map(DirectoryWrite::RemoveMembership)
+            .chain(
+                users
+                    .into_iter()
+                    .map(|user_id| DirectoryWrite::DeleteUser { user_id }),
+            )
+            .chain(
+                groups
+                    .into_iter()
+                    .map(|group_id| DirectoryWrite::DeleteGroup { group_id }),
+            )
+            .collect();
+        self.write(writes).await
     }
 
     /// After a full groups round: imported memberships it did not show.
     async fn sweep_memberships(
         &self,
         group_records: &[PageRecord],
-        deleted: &Deletions,
-        checkpoint: &mut Checkpoint,
+        also_seen: &HashSet<String>,
+        users: &DeletionPlan,
+        groups: &DeletionPlan,
+        counts: &mut Counts,
     ) -> Result<(), Interruption> {
         let seen: HashSet<&str> = group_records
             .iter()
             .flat_map(|r| r.memberships.iter().map(String::as_str))
+            .chain(also_seen.iter().map(String::as_str))
             .collect();
-        let stale: Vec<MembershipKey> = self
+        let stale: Vec<DirectoryWrite> = self
             .directory
             .imported_memberships(self.tenant())
             .await?
             .into_iter()
             .filter(|m| !seen.contains(m.encode().as_str()))
-            .filter(|m| {
-                !deleted.users.contains(&m.user_id) && !deleted.groups.contains(&m.group_id)
-            })
+            // Those of deleted objects went with them.
+            .filter(|m| !users.delete.contains(&m.user_id) && !groups.delete.contains(&m.group_id))
+            .map(DirectoryWrite::RemoveMembership)
             .collect();
-        if stale.is_empty() {
-            return Ok(());
+        counts.members_removed += stale.len() as u64;
+        self.write(stale).await
+    }
+
+    /// The state the next run starts from: this round's delta links (none
+    /// for a kind not imported, nor for groups whose scope grew).
+    fn next_state(
+        &self,
+        state: &mut SyncState,
+        checkpoint: &Checkpoint,
+        fingerprint: String,
+        groups_entered: bool,
+        held: &HeldDeletions,
+    ) {
+        state.users_delta_link = self
+            .config
+            .import_users
+            .then(|| checkpoint.users_delta_link.clone())
+            .flatten();
+        state.groups_delta_link = (self.config.import_groups && !groups_entered)
+            .then(|| checkpoint.groups_delta_link.clone())
+            .flatten();
+        state.scope_fingerprint = Some(fingerprint);
+        state.checkpoint = None;
+        state.holding_deletions = !held.is_empty();
+    }
+
+    /// The admin's requests this run answered: a resync (full runs), an
+    /// approval of held deletions.
+    async fn clear_requests(
+        &self,
+        mode: Mode,
+        approved: bool,
+        holds_nothing: bool,
+    ) -> Result<(), Interruption> {
+        if mode == Mode::Full
+            && let Some(requested) = &self.config.resync_requested_raw
+        {
+            self.state
+                .clear_resync_request(self.tenant(), requested)
+                .await?;
         }
-        checkpoint.counts.members_removed += stale.len() as u64;
-        self.directory
-            .apply(
-                self.tenant(),
-                stale
-                    .into_iter()
-                    .map(DirectoryWrite::RemoveMembership)
-                    .collect(),
-            )
-            .await?;
+        if self.config.approve_held_deletions && (approved || holds_nothing) {
+            self.state.clear_deletion_approval(self.tenant()).await?;
+        }
         Ok(())
     }
 }

@@ -3,6 +3,7 @@
 //! ports of `ports.rs`, so the same engine runs under unit tests with
 //! in-memory stores, against moto, and in Lambda.
 
+mod deletion;
 mod finish;
 mod pages;
 pub mod ports;
@@ -17,13 +18,14 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use tokio::time::Instant;
+use tracing::Instrument;
 
 pub use ports::{
     DirectoryStore, EntraDirectory, HeldDeletions, LeaseError, ObjectKind, SyncStateStore,
 };
-use state::{Checkpoint, Counts, Mode, Phase, RunResult, RunStatus, SyncState};
+use state::{Checkpoint, Counts, Mode, Phase, RunStatus, SyncState};
 
-use crate::graph::model::{Continuation, DeltaPage, DomainInfo};
+use crate::graph::model::{Continuation, DeltaPage};
 use crate::graph::{GraphError, TokenError};
 use crate::model::TenantConfig;
 use crate::store::StoreError;
@@ -93,6 +95,27 @@ fn lease_until(now: DateTime<Utc>) -> DateTime<Utc> {
     now + LEASE_DURATION
 }
 
+impl<'a, D, S, E> ImportRun<'a, D, S, E> {
+    /// A run with a new id; `deadline` is the Lambda invocation's (a past
+    /// one still leaves a moment to release the lease).
+    pub fn new(
+        directory: &'a D,
+        state: &'a S,
+        entra: &'a E,
+        config: &'a TenantConfig,
+        deadline: Option<Instant>,
+    ) -> Self {
+        Self {
+            directory,
+            state,
+            entra,
+            config,
+            run_id: uuid::Uuid::new_v4().to_string(),
+            deadline: deadline.map(|d| d.max(Instant::now() + Duration::from_secs(1))),
+        }
+    }
+}
+
 impl<D: DirectoryStore, S: SyncStateStore, E: EntraDirectory> ImportRun<'_, D, S, E> {
     fn tenant(&self) -> &crate::model::TenantId {
         &self.config.tenant_id
@@ -103,8 +126,14 @@ impl<D: DirectoryStore, S: SyncStateStore, E: EntraDirectory> ImportRun<'_, D, S
             .is_some_and(|d| Instant::now() + DEADLINE_MARGIN >= d)
     }
 
+    /// One run, its log lines in a span that names the tenant and the run.
     pub async fn run(&self) -> Result<RunOutcome, ImportError> {
-        let tenant = self.tenant().clone();
+        let span =
+            tracing::info_span!("import_run", tenant_id = %self.tenant(), run_id = %self.run_id);
+        self.run_in_span().instrument(span).await
+    }
+
+    async fn run_in_span(&self) -> Result<RunOutcome, ImportError> {
         if !self.config.sync_enabled {
             return Ok(RunOutcome::Skipped("directory sync is off"));
         }
@@ -114,17 +143,41 @@ impl<D: DirectoryStore, S: SyncStateStore, E: EntraDirectory> ImportRun<'_, D, S
         let now = Utc::now();
         let Some(mut state) = self
             .state
-            .begin_run(&tenant, &self.run_id, now, lease_until(now))
+            .begin_run(self.tenant(), &self.run_id, now, lease_until(now))
             .await?
         else {
-            tracing::info!(tenant_id = %tenant, "another run holds the tenant; nothing to do");
+            tracing::info!("another run holds the tenant; nothing to do");
             return Ok(RunOutcome::LeaseHeld);
         };
         let fingerprint = scope::fingerprint(self.config);
-        let mut checkpoint = match state.checkpoint.take() {
+        let mut checkpoint = self.resume_or_start(&mut state, &fingerprint, now);
+        if let Some(outcome) = self
+            .read_rounds(&mut checkpoint, &mut state, &fingerprint)
+            .await?
+        {
+            return Ok(outcome);
+        }
+        let failed_as = RunStatus::failed(String::new(), &checkpoint);
+        match self.finish(&mut state, checkpoint, fingerprint).await {
+            Ok(status) => Ok(RunOutcome::Completed(status)),
+            Err(interruption) => {
+                self.stopped(interruption, failed_as, "finishing the run failed")
+                    .await
+            }
+        }
+    }
+
+    /// The interrupted round to resume (when its scope still holds), or a
+    /// new one.
+    fn resume_or_start(
+        &self,
+        state: &mut SyncState,
+        fingerprint: &str,
+        now: DateTime<Utc>,
+    ) -> Checkpoint {
+        match state.checkpoint.take() {
             Some(checkpoint) if checkpoint.scope_fingerprint == fingerprint => {
                 tracing::info!(
-                    tenant_id = %tenant,
                     round_id = %checkpoint.round_id,
                     mode = checkpoint.mode.as_str(),
                     phase = checkpoint.phase.as_str(),
@@ -133,99 +186,99 @@ impl<D: DirectoryStore, S: SyncStateStore, E: EntraDirectory> ImportRun<'_, D, S
                 );
                 checkpoint
             }
-            _ => self.new_round(self.initial_mode(&state, &fingerprint), &fingerprint, now),
-        };
+            _ => self.new_round(self.initial_mode(state, fingerprint), fingerprint, now),
+        }
+    }
 
+    /// Reads both rounds, restarting once when Graph's delta state is gone
+    /// or a page link stops working. `Some` when the run ends here.
+    async fn read_rounds(
+        &self,
+        checkpoint: &mut Checkpoint,
+        state: &mut SyncState,
+        fingerprint: &str,
+    ) -> Result<Option<RunOutcome>, ImportError> {
         let mut restarted = false;
         loop {
-            match self.drive(&mut checkpoint, &state).await {
-                Ok(()) => break,
-                Err(Interruption::Graph(GraphError::SyncStateGone(reason))) if !restarted => {
-                    tracing::warn!(tenant_id = %tenant, reason = %reason, "delta state gone; starting a full round");
-                    restarted = true;
+            let interruption = match self.drive(checkpoint, state).await {
+                Ok(()) => return Ok(None),
+                Err(interruption) => interruption,
+            };
+            match interruption {
+                Interruption::Graph(GraphError::SyncStateGone(reason)) if !restarted => {
+                    tracing::warn!(reason = %reason, "delta state gone; starting a full round");
                     state.users_delta_link = None;
                     state.groups_delta_link = None;
-                    checkpoint = self.new_round(Mode::Full, &fingerprint, Utc::now());
+                    *checkpoint = self.new_round(Mode::Full, fingerprint, Utc::now());
                 }
-                Err(Interruption::Graph(GraphError::Rejected { status, code, .. }))
+                Interruption::Graph(GraphError::Rejected { status, code, .. })
                     if !restarted && checkpoint.next_link.is_some() =>
                 {
                     // A page link that stopped working: restart the round.
-                    tracing::warn!(tenant_id = %tenant, status, code = %code, "a page link was refused; restarting the round");
-                    restarted = true;
-                    checkpoint = self.new_round(checkpoint.mode, &fingerprint, Utc::now());
+                    tracing::warn!(status, code = %code, "a page link was refused; restarting the round");
+                    *checkpoint = self.new_round(checkpoint.mode, fingerprint, Utc::now());
                 }
-                Err(Interruption::Graph(GraphError::Token(
-                    TokenError::ReauthorisationRequired(reason),
-                ))) => {
-                    return self.reauthorisation_required(&reason, &checkpoint).await;
-                }
-                Err(Interruption::Deadline) => {
-                    tracing::info!(tenant_id = %tenant, phase = checkpoint.phase.as_str(), page = checkpoint.page, "pausing before the deadline; the next run resumes");
-                    self.state.abandon_run(&tenant, &self.run_id, None).await?;
-                    return Ok(RunOutcome::Paused);
-                }
-                Err(Interruption::LeaseLost) => {
-                    tracing::warn!(tenant_id = %tenant, "lost the lease to another run; stopping");
-                    return Ok(RunOutcome::LeaseHeld);
-                }
-                Err(Interruption::Graph(err)) => {
-                    let status = RunStatus {
-                        completed_at: None,
-                        result: RunResult::Error,
-                        error: Some(format!("reading Entra ID failed: {err}")),
-                        mode: checkpoint.mode,
-                        counts: checkpoint.counts,
-                    };
-                    tracing::error!(tenant_id = %tenant, error = %err, "the run failed; its checkpoint is kept");
-                    self.state
-                        .abandon_run(&tenant, &self.run_id, Some(&status))
-                        .await?;
-                    return Ok(RunOutcome::Failed(status));
-                }
-                Err(Interruption::Store(err)) => {
-                    tracing::error!(tenant_id = %tenant, error = %err, "a store failed during the run");
-                    let status = RunStatus {
-                        completed_at: None,
-                        result: RunResult::Error,
-                        error: Some(format!("writing the AM directory failed: {err}")),
-                        mode: checkpoint.mode,
-                        counts: checkpoint.counts,
-                    };
-                    if let Err(release) = self
-                        .state
-                        .abandon_run(&tenant, &self.run_id, Some(&status))
+                other => {
+                    let failed_as = RunStatus::failed(String::new(), checkpoint);
+                    return self
+                        .stopped(other, failed_as, "reading Entra ID failed")
                         .await
-                    {
-                        tracing::warn!(tenant_id = %tenant, error = %release, "could not release the lease");
-                    }
-                    return Err(ImportError::Store(err));
+                        .map(Some);
                 }
             }
+            restarted = true;
         }
+    }
 
-        let (mode, counts) = (checkpoint.mode, checkpoint.counts);
-        match self.finish(&mut state, checkpoint, fingerprint).await {
-            Ok(status) => Ok(RunOutcome::Completed(status)),
-            Err(Interruption::LeaseLost) => Ok(RunOutcome::LeaseHeld),
-            Err(Interruption::Store(err)) => {
-                let _ = self.state.abandon_run(&tenant, &self.run_id, None).await;
-                Err(ImportError::Store(err))
+    /// Ends a run that was interrupted: the outcome for the handler, the
+    /// status item and the lease released. `failed_as` carries the round's
+    /// mode and counts; `context` says what failed.
+    async fn stopped(
+        &self,
+        interruption: Interruption,
+        failed_as: RunStatus,
+        context: &str,
+    ) -> Result<RunOutcome, ImportError> {
+        let failed = |error: String| RunStatus {
+            error: Some(error),
+            ..failed_as.clone()
+        };
+        match interruption {
+            Interruption::Graph(GraphError::Token(TokenError::ReauthorisationRequired(reason))) => {
+                self.reauthorisation_required(&reason, failed_as).await
             }
-            Err(other) => {
-                let status = RunStatus {
-                    completed_at: None,
-                    result: RunResult::Error,
-                    error: Some(format!("finishing the run failed: {other}")),
-                    mode,
-                    counts,
-                };
-                self.state
-                    .abandon_run(&tenant, &self.run_id, Some(&status))
-                    .await?;
+            Interruption::Deadline => {
+                tracing::info!("pausing before the deadline; the next run resumes");
+                self.release_lease(None).await?;
+                Ok(RunOutcome::Paused)
+            }
+            Interruption::LeaseLost => {
+                tracing::warn!("lost the lease to another run; stopping");
+                Ok(RunOutcome::LeaseHeld)
+            }
+            Interruption::Graph(err) => {
+                tracing::error!(error = %err, "the run failed; its checkpoint is kept");
+                let status = failed(format!("{context}: {err}"));
+                self.release_lease(Some(&status)).await?;
                 Ok(RunOutcome::Failed(status))
             }
+            Interruption::Store(err) => {
+                tracing::error!(error = %err, "a store failed during the run");
+                let status = failed(format!("writing the AM directory failed: {err}"));
+                // The store is failing: the lease expires by itself if this fails too.
+                if let Err(release) = self.release_lease(Some(&status)).await {
+                    tracing::warn!(error = %release, "could not release the lease");
+                }
+                Err(ImportError::Store(err))
+            }
         }
+    }
+
+    /// Gives the lease back, keeping the checkpoint; records `status`.
+    async fn release_lease(&self, status: Option<&RunStatus>) -> Result<(), StoreError> {
+        self.state
+            .abandon_run(self.tenant(), &self.run_id, status)
+            .await
     }
 
     fn initial_mode(&self, state: &SyncState, fingerprint: &str) -> Mode {
@@ -289,7 +342,7 @@ impl<D: DirectoryStore, S: SyncStateStore, E: EntraDirectory> ImportRun<'_, D, S
                     groups: group_scope.as_ref(),
                 };
                 let start = self.round_start(checkpoint, &state.users_delta_link);
-                let mut domains: Option<Vec<DomainInfo>> = None;
+                let mut domains = pages::DomainCache::default();
                 let delta_link = self
                     .read_round(
                         checkpoint,
@@ -435,23 +488,19 @@ impl<D: DirectoryStore, S: SyncStateStore, E: EntraDirectory> ImportRun<'_, D, S
     async fn reauthorisation_required(
         &self,
         reason: &str,
-        checkpoint: &Checkpoint,
+        failed_as: RunStatus,
     ) -> Result<RunOutcome, ImportError> {
-        let tenant = self.tenant();
-        tracing::error!(tenant_id = %tenant, reason = %reason, "the tenant's grant was refused; syncing stops until an administrator authorises again");
-        self.state.mark_reauthorisation_required(tenant).await?;
+        tracing::error!(reason = %reason, "the tenant's grant was refused; syncing stops until an administrator authorises again");
+        self.state
+            .mark_reauthorisation_required(self.tenant())
+            .await?;
         let status = RunStatus {
-            completed_at: None,
-            result: RunResult::Error,
             error: Some(format!(
                 "Microsoft Entra ID refused the integration's authorisation ({reason}); a Global Administrator must authorise it again"
             )),
-            mode: checkpoint.mode,
-            counts: checkpoint.counts,
+            ..failed_as
         };
-        self.state
-            .abandon_run(tenant, &self.run_id, Some(&status))
-            .await?;
+        self.release_lease(Some(&status)).await?;
         Ok(RunOutcome::ReauthorisationRequired)
     }
 }

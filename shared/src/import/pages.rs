@@ -7,9 +7,12 @@ use super::records::{
     DirectoryWrite, GroupAttributes, GroupRecord, MembershipKey, PasswordMode, Source,
     UserAttributes, UserRecord,
 };
-use super::state::{Checkpoint, GroupScope, Mode, PageRecord, Phase};
+use super::scope::Scope;
+use super::state::{Checkpoint, Counts, DeferredMembership, GroupScope, Mode, PageRecord, Phase};
 use super::{DirectoryStore, EntraDirectory, ImportRun, Interruption, SyncStateStore};
-use crate::graph::model::{DeltaItem, DeltaPage, DomainInfo, EntraUser, GroupDelta, MemberKind};
+use crate::graph::model::{
+    DeltaItem, DeltaPage, DomainInfo, EntraGroup, EntraUser, GroupDelta, MemberKind,
+};
 
 /// The last item per id wins: a round may carry an object several times.
 fn last_per_id<T, F: Fn(&T) -> &str>(items: &[DeltaItem<T>], id_of: F) -> Vec<&DeltaItem<T>> {
@@ -33,6 +36,142 @@ pub(super) fn password_mode(user: &EntraUser, domains: &[DomainInfo]) -> Passwor
         // Federated, or a domain Entra does not list: no cloud password to check.
         _ => PasswordMode::Temporary,
     }
+}
+
+/// The tenant's domains, read from Graph once per run, on first need.
+#[derive(Default)]
+pub(super) struct DomainCache(Option<Vec<DomainInfo>>);
+
+/// The write that makes the AM user agree with the Entra user, if any.
+fn user_upsert(
+    user: &EntraUser,
+    current: Option<&UserRecord>,
+    domains: &[DomainInfo],
+    counts: &mut Counts,
+) -> Option<DirectoryWrite> {
+    let mut attributes = UserAttributes::from_entra(user, password_mode(user, domains));
+    // A platform user linked to Entra keeps the platform's password_mode:
+    // the seed's rule is for imported users.
+    if let Some(local) = current.filter(|c| c.source == Source::Local) {
+        attributes.password_mode = local.attributes.password_mode;
+    }
+    match current {
+        None => {
+            counts.users_created += 1;
+            Some(DirectoryWrite::CreateUser(UserRecord {
+                user_id: user.id.clone(),
+                source: Source::Entra,
+                entra_id: Some(user.id.clone()),
+                attributes,
+                pending_export: false,
+            }))
+        }
+        Some(current) if current.pending_export => {
+            tracing::info!(user_id = %current.user_id, "the platform's change is not exported yet; this user is updated after it");
+            None
+        }
+        Some(current) if current.attributes != attributes => {
+            counts.users_updated += 1;
+            Some(DirectoryWrite::UpdateUser {
+                user_id: current.user_id.clone(),
+                entra_id: user.id.clone(),
+                attributes,
+            })
+        }
+        Some(_) => None,
+    }
+}
+
+/// The write that makes the AM group agree with the Entra group, if any.
+fn group_upsert(
+    group: &EntraGroup,
+    current: Option<&GroupRecord>,
+    counts: &mut Counts,
+) -> Option<DirectoryWrite> {
+    let attributes = GroupAttributes::from_entra(group);
+    match current {
+        None => {
+            counts.groups_created += 1;
+            Some(DirectoryWrite::CreateGroup(GroupRecord {
+                group_id: group.id.clone(),
+                source: Source::Entra,
+                entra_id: Some(group.id.clone()),
+                attributes,
+                pending_export: false,
+            }))
+        }
+        Some(current) if current.pending_export => {
+            tracing::info!(group_id = %current.group_id, "the platform's change is not exported yet; this group is updated after it");
+            None
+        }
+        Some(current) if current.attributes != attributes => {
+            counts.groups_updated += 1;
+            Some(DirectoryWrite::UpdateGroup {
+                group_id: current.group_id.clone(),
+                entra_id: group.id.clone(),
+                attributes,
+            })
+        }
+        Some(_) => None,
+    }
+}
+
+/// The groups of a page, a large group's several items merged in order:
+/// upserts (each id's items, latest last) and ids removed.
+fn page_groups(page: &DeltaPage<GroupDelta>) -> (Vec<&GroupDelta>, Vec<String>) {
+    let mut groups: Vec<&GroupDelta> = Vec::new();
+    let mut removed: Vec<String> = Vec::new();
+    for item in &page.items {
+        match item {
+            DeltaItem::Upsert(delta) => {
+                removed.retain(|r| r != &delta.id);
+                groups.push(delta);
+            }
+            DeltaItem::Removed { id, .. } => {
+                groups.retain(|g| &g.id != id);
+                removed.push(id.clone());
+            }
+        }
+    }
+    (groups, removed)
+}
+
+/// In a delta round, membership changes of a scope group (or its deletion)
+/// change who is in scope.
+fn touches_scope(groups: &[&GroupDelta], removed: &[String], scope: &GroupScope) -> bool {
+    groups
+        .iter()
+        .any(|g| scope.groups.contains(&g.id) && !g.members.is_empty())
+        || removed.iter().any(|id| scope.groups.contains(id))
+}
+
+/// A page's user memberships by (AM group id, Entra user id): the last
+/// mention of each wins.
+fn member_changes<'a>(
+    groups: &[&'a GroupDelta],
+    am_group: &HashMap<String, String>,
+) -> Vec<(String, &'a str, bool)> {
+    let mut position: HashMap<(&str, &str), usize> = HashMap::new();
+    let mut changes: Vec<(String, &str, bool)> = Vec::new();
+    for delta in groups {
+        let Some(group_id) = am_group.get(&delta.id) else {
+            continue;
+        };
+        for member in delta.members.iter().filter(|m| m.kind == MemberKind::User) {
+            let change = (group_id.clone(), member.member_id.as_str(), !member.removed);
+            match position.get(&(delta.id.as_str(), member.member_id.as_str())) {
+                Some(&i) => changes[i] = change,
+                None => {
+                    position.insert(
+                        (delta.id.as_str(), member.member_id.as_str()),
+                        changes.len(),
+                    );
+                    changes.push(change);
+                }
+            }
+        }
+    }
+    changes
 }
 
 impl<D: DirectoryStore, S: SyncStateStore, E: EntraDirectory> ImportRun<'_, D, S, E> {
@@ -61,14 +200,13 @@ impl<D: DirectoryStore, S: SyncStateStore, E: EntraDirectory> ImportRun<'_, D, S
     pub(super) async fn apply_users_page(
         &self,
         page: &DeltaPage<EntraUser>,
-        scope: &super::scope::Scope<'_>,
-        domains: &mut Option<Vec<DomainInfo>>,
+        scope: &Scope<'_>,
+        domains: &mut DomainCache,
         checkpoint: &mut Checkpoint,
     ) -> Result<(), Interruption> {
-        let items = last_per_id(&page.items, |u| u.id.as_str());
         let mut record = PageRecord::default();
         let mut in_scope: Vec<&EntraUser> = Vec::new();
-        for item in items {
+        for item in last_per_id(&page.items, |u| u.id.as_str()) {
             match item {
                 DeltaItem::Upsert(user) if scope.includes_user(user) => {
                     record.present.push(user.id.clone());
@@ -79,55 +217,43 @@ impl<D: DirectoryStore, S: SyncStateStore, E: EntraDirectory> ImportRun<'_, D, S
                 DeltaItem::Removed { id, .. } => record.removed.push(id.clone()),
             }
         }
-        if !in_scope.is_empty() {
-            if domains.is_none() {
-                *domains = Some(self.entra.domains().await?);
-            }
-            let domains = domains.as_deref().unwrap_or_default();
-            let ids: Vec<String> = in_scope.iter().map(|u| u.id.clone()).collect();
-            let existing = self
-                .directory
-                .users_by_entra_id(self.tenant(), &ids)
-                .await?;
-            let mut writes = Vec::new();
-            for user in in_scope {
-                let mut attributes = UserAttributes::from_entra(user, password_mode(user, domains));
-                let current = existing.get(&user.id);
-                // A platform user linked to Entra keeps the platform's
-                // password_mode: the seed's rule is for imported users.
-                if let Some(local) = current.filter(|c| c.source == Source::Local) {
-                    attributes.password_mode = local.attributes.password_mode;
-                }
-                match current {
-                    None => {
-                        checkpoint.counts.users_created += 1;
-                        writes.push(DirectoryWrite::CreateUser(UserRecord {
-                            user_id: user.id.clone(),
-                            source: Source::Entra,
-                            entra_id: Some(user.id.clone()),
-                            attributes,
-                            pending_export: false,
-                        }));
-                    }
-                    Some(current) if current.pending_export => {
-                        tracing::info!(tenant_id = %self.tenant(), user_id = %current.user_id, "the platform's change is not exported yet; this user is updated after it");
-                    }
-                    Some(current) if current.attributes != attributes => {
-                        checkpoint.counts.users_updated += 1;
-                        writes.push(DirectoryWrite::UpdateUser {
-                            user_id: current.user_id.clone(),
-                            entra_id: user.id.clone(),
-                            attributes,
-                        });
-                    }
-                    Some(_) => {}
-                }
-            }
-            if !writes.is_empty() {
-                self.directory.apply(self.tenant(), writes).await?;
-            }
-        }
+        self.upsert_users(&in_scope, domains, &mut checkpoint.counts)
+            .await?;
         self.record_page(checkpoint, Phase::Users, record).await
+    }
+
+    /// Creates or updates the AM users of these Entra users (all in scope),
+    /// writing only what differs.
+    pub(super) async fn upsert_users(
+        &self,
+        users: &[&EntraUser],
+        domains: &mut DomainCache,
+        counts: &mut Counts,
+    ) -> Result<(), Interruption> {
+        if users.is_empty() {
+            return Ok(());
+        }
+        if domains.0.is_none() {
+            domains.0 = Some(self.entra.domains().await?);
+        }
+        let domains = domains.0.as_deref().unwrap_or_default();
+        let ids: Vec<String> = users.iter().map(|u| u.id.clone()).collect();
+        let existing = self
+            .directory
+            .users_by_entra_id(self.tenant(), &ids)
+            .await?;
+        let writes: Vec<DirectoryWrite> = users
+            .iter()
+            .filter_map(|user| user_upsert(user, existing.get(&user.id), domains, counts))
+            .collect();
+        self.write(writes).await
+    }
+
+    pub(super) async fn write(&self, writes: Vec<DirectoryWrite>) -> Result<(), Interruption> {
+        if !writes.is_empty() {
+            self.directory.apply(self.tenant(), writes).await?;
+        }
+        Ok(())
     }
 
     pub(super) async fn apply_groups_page(
@@ -136,41 +262,23 @@ impl<D: DirectoryStore, S: SyncStateStore, E: EntraDirectory> ImportRun<'_, D, S
         group_scope: Option<&GroupScope>,
         checkpoint: &mut Checkpoint,
     ) -> Result<(), Interruption> {
-        let scope = super::scope::Scope {
+        let scope = Scope {
             domains: &[],
             groups: group_scope,
         };
-        let mut record = PageRecord::default();
-        // A large group's members come on several pages: merge per group.
-        let mut groups: Vec<&GroupDelta> = Vec::new();
-        let mut removed: Vec<String> = Vec::new();
-        for item in &page.items {
-            match item {
-                DeltaItem::Upsert(delta) => {
-                    removed.retain(|r| r != &delta.id);
-                    groups.push(delta);
-                }
-                DeltaItem::Removed { id, .. } => {
-                    groups.retain(|g| &g.id != id);
-                    removed.push(id.clone());
-                }
-            }
-        }
-        // In a delta round, membership changes of a scope group (or its
-        // deletion) change who is in scope.
+        let (groups, removed) = page_groups(page);
         if checkpoint.mode == Mode::Delta
-            && let Some(scope) = group_scope
-            && (groups
-                .iter()
-                .any(|g| scope.groups.contains(&g.id) && !g.members.is_empty())
-                || removed.iter().any(|id| scope.groups.contains(id)))
+            && group_scope.is_some_and(|s| touches_scope(&groups, &removed, s))
         {
             checkpoint.scope_changed = true;
         }
         let (in_scope, out_of_scope): (Vec<&GroupDelta>, Vec<&GroupDelta>) = groups
             .into_iter()
             .partition(|g| scope.includes_group(&g.id));
-        record.removed = removed;
+        let mut record = PageRecord {
+            removed,
+            ..PageRecord::default()
+        };
         record
             .removed
             .extend(out_of_scope.iter().map(|g| g.id.clone()));
@@ -180,122 +288,131 @@ impl<D: DirectoryStore, S: SyncStateStore, E: EntraDirectory> ImportRun<'_, D, S
             .filter(|g| seen.insert(g.id.as_str()))
             .map(|g| g.id.clone())
             .collect();
-
         if !in_scope.is_empty() {
-            let ids: Vec<String> = record.present.clone();
-            let existing = self
-                .directory
-                .groups_by_entra_id(self.tenant(), &ids)
+            let am_group = self
+                .upsert_groups(&in_scope, &record.present, &mut checkpoint.counts)
                 .await?;
-            let mut writes = Vec::new();
-            // Group ids in AM after this page, by Entra id.
-            let mut am_group: HashMap<String, String> = existing
-                .iter()
-                .map(|(entra, g)| (entra.clone(), g.group_id.clone()))
-                .collect();
-            let mut written: HashSet<&str> = HashSet::new();
-            for delta in in_scope.iter().rev() {
-                // The last occurrence carries the newest attributes.
-                let Some(group) = &delta.group else { continue };
-                if !written.insert(group.id.as_str()) {
-                    continue;
-                }
-                let attributes = GroupAttributes::from_entra(group);
-                match existing.get(&group.id) {
-                    None => {
-                        checkpoint.counts.groups_created += 1;
-                        am_group.insert(group.id.clone(), group.id.clone());
-                        writes.push(DirectoryWrite::CreateGroup(GroupRecord {
-                            group_id: group.id.clone(),
-                            source: super::records::Source::Entra,
-                            entra_id: Some(group.id.clone()),
-                            attributes,
-                            pending_export: false,
-                        }));
-                    }
-                    Some(current) if current.pending_export => {
-                        tracing::info!(tenant_id = %self.tenant(), group_id = %current.group_id, "the platform's change is not exported yet; this group is updated after it");
-                    }
-                    Some(current) if current.attributes != attributes => {
-                        checkpoint.counts.groups_updated += 1;
-                        writes.push(DirectoryWrite::UpdateGroup {
-                            group_id: current.group_id.clone(),
-                            entra_id: group.id.clone(),
-                            attributes,
-                        });
-                    }
-                    Some(_) => {}
-                }
-            }
-
-            // Memberships: users only, and only users the AM directory holds.
-            let mut member_ids: Vec<String> = in_scope
-                .iter()
-                .flat_map(|g| g.members.iter())
-                .filter(|m| m.kind == MemberKind::User)
-                .map(|m| m.member_id.clone())
-                .collect();
-            member_ids.sort();
-            member_ids.dedup();
-            let users = if member_ids.is_empty() {
-                HashMap::new()
-            } else {
-                self.directory
-                    .users_by_entra_id(self.tenant(), &member_ids)
-                    .await?
-            };
-            // Net change per membership: the last mention wins.
-            let mut wanted: HashMap<MembershipKey, bool> = HashMap::new();
-            for delta in &in_scope {
-                let Some(group_id) = am_group.get(&delta.id) else {
-                    continue;
-                };
-                for member in delta.members.iter().filter(|m| m.kind == MemberKind::User) {
-                    let Some(user) = users.get(&member.member_id) else {
-                        continue;
-                    };
-                    wanted.insert(
-                        MembershipKey {
-                            group_id: group_id.clone(),
-                            user_id: user.user_id.clone(),
-                        },
-                        !member.removed,
-                    );
-                }
-            }
-            if checkpoint.mode == Mode::Full {
-                record.memberships = wanted
-                    .iter()
-                    .filter(|(_, present)| **present)
-                    .map(|(k, _)| k.encode())
-                    .collect();
-                record.memberships.sort();
-            }
-            if !wanted.is_empty() {
-                let keys: Vec<MembershipKey> = wanted.keys().cloned().collect();
-                let existing = self
-                    .directory
-                    .existing_memberships(self.tenant(), &keys)
-                    .await?;
-                for (key, present) in wanted {
-                    match (present, existing.contains(&key)) {
-                        (true, false) => {
-                            checkpoint.counts.members_added += 1;
-                            writes.push(DirectoryWrite::AddMembership(key));
-                        }
-                        (false, true) => {
-                            checkpoint.counts.members_removed += 1;
-                            writes.push(DirectoryWrite::RemoveMembership(key));
-                        }
-                        _ => {}
-                    }
-                }
-            }
-            if !writes.is_empty() {
-                self.directory.apply(self.tenant(), writes).await?;
-            }
+            let defer = group_scope.is_some();
+            self.apply_member_changes(&in_scope, &am_group, defer, checkpoint, &mut record)
+                .await?;
         }
         self.record_page(checkpoint, Phase::Groups, record).await
+    }
+
+    /// Creates or updates the page's groups; returns the AM group id of
+    /// each, by Entra id.
+    async fn upsert_groups(
+        &self,
+        in_scope: &[&GroupDelta],
+        ids: &[String],
+        counts: &mut Counts,
+    ) -> Result<HashMap<String, String>, Interruption> {
+        let existing = self
+            .directory
+            .groups_by_entra_id(self.tenant(), ids)
+            .await?;
+        let mut am_group: HashMap<String, String> = existing
+            .iter()
+            .map(|(entra, g)| (entra.clone(), g.group_id.clone()))
+            .collect();
+        let mut written: HashSet<&str> = HashSet::new();
+        let mut writes = Vec::new();
+        // The last occurrence carries the newest attributes.
+        for group in in_scope.iter().rev().filter_map(|d| d.group.as_ref()) {
+            if !written.insert(group.id.as_str()) {
+                continue;
+            }
+            am_group
+                .entry(group.id.clone())
+                .or_insert_with(|| group.id.clone());
+            writes.extend(group_upsert(group, existing.get(&group.id), counts));
+        }
+        self.write(writes).await?;
+        Ok(am_group)
+    }
+
+    /// Memberships of users the AM directory holds. Those of users it does
+    /// not hold are deferred (when a group scope can bring them in later in
+    /// the run); full rounds record what they saw for the sweep.
+    async fn apply_member_changes(
+        &self,
+        in_scope: &[&GroupDelta],
+        am_group: &HashMap<String, String>,
+        defer: bool,
+        checkpoint: &mut Checkpoint,
+        record: &mut PageRecord,
+    ) -> Result<(), Interruption> {
+        let changes = member_changes(in_scope, am_group);
+        let mut member_ids: Vec<String> = changes.iter().map(|(_, u, _)| (*u).to_owned()).collect();
+        member_ids.sort();
+        member_ids.dedup();
+        let users = if member_ids.is_empty() {
+            HashMap::new()
+        } else {
+            self.directory
+                .users_by_entra_id(self.tenant(), &member_ids)
+                .await?
+        };
+        let mut wanted: HashMap<MembershipKey, bool> = HashMap::new();
+        for (group_id, user_entra_id, present) in changes {
+            match users.get(user_entra_id) {
+                Some(user) => {
+                    wanted.insert(
+                        MembershipKey {
+                            group_id,
+                            user_id: user.user_id.clone(),
+                        },
+                        present,
+                    );
+                }
+                None if defer => record.deferred_memberships.push(DeferredMembership {
+                    group_id,
+                    user_entra_id: user_entra_id.to_owned(),
+                    present,
+                }),
+                None => {}
+            }
+        }
+        if checkpoint.mode == Mode::Full {
+            record.memberships = wanted
+                .iter()
+                .filter(|(_, present)| **present)
+                .map(|(k, _)| k.encode())
+                .collect();
+            record.memberships.sort();
+        }
+        self.apply_memberships(wanted, &mut checkpoint.counts).await
+    }
+
+    /// Adds and removes memberships to reach `wanted` (true = member).
+    pub(super) async fn apply_memberships(
+        &self,
+        wanted: HashMap<MembershipKey, bool>,
+        counts: &mut Counts,
+    ) -> Result<(), Interruption> {
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        let keys: Vec<MembershipKey> = wanted.keys().cloned().collect();
+        let existing = self
+            .directory
+            .existing_memberships(self.tenant(), &keys)
+            .await?;
+        let mut writes = Vec::new();
+        for (key, present) in wanted {
+            match (present, existing.contains(&key)) {
+                (true, false) => {
+                    counts.members_added += 1;
+                    writes.push(DirectoryWrite::AddMembership(key));
+                }
+                (false, true) => {
+                    counts.members_removed += 1;
+                    writes.push(DirectoryWrite::RemoveMembership(key));
+                }
+                _ => {}
+            }
+        }
+        self.write(writes).await
     }
 }
 

@@ -70,6 +70,15 @@ pub enum ObjectKind {
     Group,
 }
 
+impl ObjectKind {
+    pub fn noun(self) -> &'static str {
+        match self {
+            Self::User => "user",
+            Self::Group => "group",
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum LeaseError {
     #[error("another run holds the tenant's lease")]

@@ -122,12 +122,31 @@ pub struct PageRecord {
     pub removed: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub memberships: Vec<String>,
+    /// Membership changes of users the directory did not hold yet: a scope
+    /// change later in the run may bring them in (applied in `finish`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deferred_memberships: Vec<DeferredMembership>,
 }
 
 impl PageRecord {
     pub fn is_empty(&self) -> bool {
-        self.present.is_empty() && self.removed.is_empty() && self.memberships.is_empty()
+        self.present.is_empty()
+            && self.removed.is_empty()
+            && self.memberships.is_empty()
+            && self.deferred_memberships.is_empty()
     }
+}
+
+/// A membership change whose user was not in the AM directory when its
+/// page was applied: by AM group id and Entra user id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeferredMembership {
+    #[serde(rename = "g")]
+    pub group_id: String,
+    #[serde(rename = "u")]
+    pub user_entra_id: String,
+    #[serde(rename = "p")]
+    pub present: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -155,4 +174,17 @@ pub struct RunStatus {
     pub error: Option<String>,
     pub mode: Mode,
     pub counts: Counts,
+}
+
+impl RunStatus {
+    /// A run that stopped with an error, keeping what it had applied.
+    pub fn failed(error: String, checkpoint: &Checkpoint) -> Self {
+        Self {
+            completed_at: None,
+            result: RunResult::Error,
+            error: Some(error),
+            mode: checkpoint.mode,
+            counts: checkpoint.counts,
+        }
+    }
 }

@@ -337,6 +337,10 @@ type Script<T> = HashMap<String, VecDeque<Result<DeltaPage<T>, GraphError>>>;
 struct ScriptedEntra {
     user_pages: Mutex<Script<EntraUser>>,
     group_pages: Mutex<Script<GroupDelta>>,
+    /// `/groups/{id}/transitiveMembers` answers, by group.
+    transitive: Mutex<HashMap<String, Vec<(String, MemberKind)>>>,
+    /// `/users/{id}` answers.
+    users_by_id: Mutex<HashMap<String, EntraUser>>,
     requests: Mutex<Vec<String>>,
 }
 
@@ -356,6 +360,18 @@ impl ScriptedEntra {
             .entry(link.into())
             .or_default()
             .push_back(page);
+    }
+    fn transitive_members_of(&self, group: &str, members: &[(&str, MemberKind)]) {
+        self.transitive.lock().unwrap().insert(
+            group.into(),
+            members.iter().map(|(id, k)| ((*id).into(), *k)).collect(),
+        );
+    }
+    fn user_lookup(&self, user: EntraUser) {
+        self.users_by_id
+            .lock()
+            .unwrap()
+            .insert(user.id.clone(), user);
     }
     fn request_count(&self) -> usize {
         self.requests.lock().unwrap().len()
@@ -398,11 +414,21 @@ impl EntraDirectory for ScriptedEntra {
             },
         ])
     }
-    async fn transitive_members(&self, _: &str) -> Result<Vec<(String, MemberKind)>, GraphError> {
-        Ok(Vec::new())
+    async fn transitive_members(
+        &self,
+        group: &str,
+    ) -> Result<Vec<(String, MemberKind)>, GraphError> {
+        Ok(self
+            .transitive
+            .lock()
+            .unwrap()
+            .get(group)
+            .cloned()
+            .unwrap_or_default())
     }
-    async fn user(&self, _: &str) -> Result<Option<EntraUser>, GraphError> {
-        Ok(None)
+    async fn user(&self, id: &str) -> Result<Option<EntraUser>, GraphError> {
+        self.requests.lock().unwrap().push(format!("user {id}"));
+        Ok(self.users_by_id.lock().unwrap().get(id).cloned())
     }
     async fn group(&self, _: &str) -> Result<Option<EntraGroup>, GraphError> {
         Ok(None)
@@ -1007,4 +1033,132 @@ async fn given_sync_disabled_or_unauthorised_then_nothing_happens() {
         RunOutcome::Skipped(_)
     ));
     assert_eq!(world.entra.request_count(), 0);
+}
+
+const SCOPE_GROUP: &str = "0a000000-0000-4000-8000-000000000000";
+const NESTED_GROUP: &str = "0a000000-0000-4000-8000-000000000001";
+
+/// `import_group_ids = [SCOPE_GROUP]`, which holds u1 and NESTED_GROUP
+/// (empty); u2 is in Entra but in no scope group, so not imported.
+async fn imported_with_group_scope(world: &World) -> TenantConfig {
+    let config = config(serde_json::json!({"import_group_ids": [SCOPE_GROUP]}));
+    world.entra.transitive_members_of(
+        SCOPE_GROUP,
+        &[("u1", MemberKind::User), (NESTED_GROUP, MemberKind::Group)],
+    );
+    world.entra.users(
+        "",
+        users_page(
+            vec![
+                DeltaItem::Upsert(user("u1", "ann@contoso.com")),
+                DeltaItem::Upsert(user("u2", "bob@contoso.com")),
+            ],
+            done("u-d1"),
+        ),
+    );
+    world.entra.groups(
+        "",
+        groups_page(
+            vec![group(SCOPE_GROUP, &["u1"]), group(NESTED_GROUP, &[])],
+            done("g-d1"),
+        ),
+    );
+    let outcome = world.run(&config, "run-first-import").await;
+    assert!(matches!(outcome, RunOutcome::Completed(_)), "{outcome:?}");
+    assert!(!world.directory.users.lock().unwrap().contains_key("u2"));
+    config
+}
+
+fn membership(group_id: &str, user_id: &str) -> MembershipKey {
+    MembershipKey {
+        group_id: group_id.into(),
+        user_id: user_id.into(),
+    }
+}
+
+#[tokio::test]
+async fn given_a_user_added_to_a_nested_scope_group_then_the_user_and_that_membership_arrive() {
+    let world = World::new();
+    let config = imported_with_group_scope(&world).await;
+
+    // u2 joins the nested group: only the groups round shows it.
+    world.entra.transitive_members_of(
+        SCOPE_GROUP,
+        &[
+            ("u1", MemberKind::User),
+            (NESTED_GROUP, MemberKind::Group),
+            ("u2", MemberKind::User),
+        ],
+    );
+    world.entra.user_lookup(user("u2", "bob@contoso.com"));
+    world.entra.users("u-d1", users_page(vec![], done("u-d2")));
+    world.entra.groups(
+        "g-d1",
+        groups_page(vec![group(NESTED_GROUP, &["u2"])], done("g-d2")),
+    );
+    let outcome = world.run(&config, "run-delta").await;
+
+    assert!(matches!(outcome, RunOutcome::Completed(_)), "{outcome:?}");
+    assert!(world.directory.users.lock().unwrap().contains_key("u2"));
+    let memberships = world.directory.memberships.lock().unwrap().clone();
+    assert!(
+        memberships.contains_key(&membership(NESTED_GROUP, "u2")),
+        "the membership that brought u2 into scope: {memberships:?}"
+    );
+    let status = world.state.status.lock().unwrap().clone().unwrap();
+    assert_eq!(
+        (status.counts.users_created, status.counts.members_added),
+        (1, 1)
+    );
+}
+
+#[tokio::test]
+async fn given_a_new_user_created_into_a_nested_scope_group_then_both_rounds_agree_it_is_in_scope()
+{
+    let world = World::new();
+    let config = imported_with_group_scope(&world).await;
+
+    // A new hire, created and added to the nested group in one go: the
+    // users round sees them before the scope knows them.
+    world.entra.transitive_members_of(
+        SCOPE_GROUP,
+        &[
+            ("u1", MemberKind::User),
+            (NESTED_GROUP, MemberKind::Group),
+            ("u3", MemberKind::User),
+        ],
+    );
+    world.entra.user_lookup(user("u3", "cy@contoso.com"));
+    world.entra.users(
+        "u-d1",
+        users_page(
+            vec![DeltaItem::Upsert(user("u3", "cy@contoso.com"))],
+            done("u-d2"),
+        ),
+    );
+    world.entra.groups(
+        "g-d1",
+        groups_page(vec![group(NESTED_GROUP, &["u3"])], done("g-d2")),
+    );
+    let outcome = world.run(&config, "run-delta").await;
+
+    assert!(matches!(outcome, RunOutcome::Completed(_)), "{outcome:?}");
+    assert!(world.directory.users.lock().unwrap().contains_key("u3"));
+    assert!(
+        world
+            .directory
+            .memberships
+            .lock()
+            .unwrap()
+            .contains_key(&membership(NESTED_GROUP, "u3"))
+    );
+    let status = world.state.status.lock().unwrap().clone().unwrap();
+    assert_eq!(
+        (
+            status.counts.users_created,
+            status.counts.users_deleted,
+            status.counts.members_added
+        ),
+        (1, 0, 1)
+    );
 }

@@ -677,3 +677,59 @@ async fn given_import_group_ids_then_only_those_groups_nested_groups_and_their_m
         1
     );
 }
+
+#[tokio::test]
+async fn given_import_group_ids_when_users_join_a_nested_group_then_they_arrive_with_that_membership()
+ {
+    let (stack, mut functions) =
+        connected(json!({"import_group_ids": [group_id(0)], "domains": []})).await;
+    stack.tick(&mut functions).await.unwrap();
+    // Group 1 (nested in All Staff) holds users 25..75; All Staff every
+    // tenth: user 101 is in neither, so not imported.
+    let outsider = user_id(101);
+    assert!(
+        !by_id(
+            stack.directory_of(TENANT, "USER#").await.unwrap(),
+            "user_id"
+        )
+        .contains_key(&outsider)
+    );
+
+    let new_hire = user_id(9998);
+    stack.emulator.with_tenant(CONTOSO, |t| {
+        t.add_member(&group_id(1), &outsider);
+        t.upsert_user(User {
+            id: new_hire.clone(),
+            user_principal_name: "new.starter@contoso.com".into(),
+            display_name: Some("New Starter".into()),
+            account_enabled: true,
+            ..User::default()
+        });
+        t.add_member(&group_id(1), &new_hire);
+    });
+    let report = stack.tick(&mut functions).await.unwrap();
+    assert!(report.failed_message_ids.is_empty(), "{report:?}");
+
+    let users = by_id(
+        stack.directory_of(TENANT, "USER#").await.unwrap(),
+        "user_id",
+    );
+    let members: Vec<String> = stack
+        .directory_of(TENANT, &format!("MEMBER#{}#", group_id(1)))
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| m["user_id"].as_str().unwrap().to_owned())
+        .collect();
+    for user in [&outsider, &new_hire] {
+        assert!(users.contains_key(user), "{user} entered the scope");
+        assert!(
+            members.contains(user),
+            "the membership that brought {user} in"
+        );
+    }
+    let counts = &stack.status_item(TENANT).await.unwrap()["last_sync_counts"];
+    assert_eq!(counts["users_created"], 2);
+    assert_eq!(counts["users_deleted"], 0);
+    assert_eq!(counts["members_added"], 2);
+}
