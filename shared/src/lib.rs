@@ -11,6 +11,7 @@ pub mod identity;
 pub mod import;
 pub mod model;
 pub mod password;
+pub mod ports;
 pub mod schedule;
 pub mod store;
 pub mod telemetry;

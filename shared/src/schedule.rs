@@ -4,7 +4,7 @@
 use std::future::Future;
 
 use crate::model::TenantId;
-use crate::store::StoreError;
+use crate::ports::StoreError;
 
 /// What the scheduler reads of each tenant config.
 #[derive(Debug, Clone, PartialEq, Eq)]

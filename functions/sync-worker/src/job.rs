@@ -1,11 +1,11 @@
 //! SQS messages in, import runs out, batch item failures back.
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
-use entra_sync::authorisation::IntegrationsStore;
 use entra_sync::graph::GraphClient;
 use entra_sync::graph::directory::GraphEntraDirectory;
 use entra_sync::import::{ImportRun, RunOutcome};
 use entra_sync::model::TenantId;
+use entra_sync::ports::TenantConfigs;
 use entra_sync::schedule::parse_job;
 use entra_sync::store::directory::DynamoDirectoryStore;
 use entra_sync::store::sync_state::DynamoSyncStateStore;
@@ -86,6 +86,7 @@ impl SyncWorker {
         ImportRun::new(
             &self.directory,
             &self.state,
+            &self.configs,
             &entra,
             &config,
             Some(deadline),

@@ -6,7 +6,6 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use entra_sync::authorisation::IntegrationsStore;
 use entra_sync::graph::directory::GraphEntraDirectory;
 use entra_sync::graph::model::DomainInfo;
 use entra_sync::graph::{GraphClient, GraphError};
@@ -16,6 +15,7 @@ use entra_sync::model::TenantId;
 use entra_sync::password::{
     PasswordAuthority, PasswordVerifier, ThrottlePolicy, Verification, VerifyResult,
 };
+use entra_sync::ports::TenantConfigs;
 use entra_sync::store::failures::DynamoFailureCounter;
 use entra_sync::store::{DynamoIntegrationsStore, SecretsManagerTokenStore};
 use entra_sync::tokens::TokenProvider;

@@ -18,7 +18,7 @@ pub use ports::{
 
 use crate::identity::{self, IdentityError};
 use crate::model::TenantId;
-use crate::store::StoreError;
+use crate::ports::StoreError;
 
 /// A state is single-use and expires after 10 minutes (DESIGN.md 1.4).
 pub const STATE_LIFETIME: Duration = Duration::from_secs(600);

@@ -6,8 +6,8 @@ use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 
 use crate::identity::{AuthorizationRequest, IdTokenClaims, IdentityError, TokenGrant};
-use crate::model::{EntraTenantId, TenantConfig, TenantId};
-use crate::store::StoreError;
+use crate::model::{EntraTenantId, TenantId};
+use crate::ports::{StoreError, TenantConfigs};
 
 /// An authorization the admin has started but not finished: the state sent
 /// to Microsoft and the PKCE verifier that redeems its code.
@@ -49,12 +49,8 @@ pub struct TenantTokens {
     pub authorised_by: Option<String>,
 }
 
-pub trait IntegrationsStore: Send + Sync {
-    fn tenant_config(
-        &self,
-        tenant: &TenantId,
-    ) -> impl Future<Output = Result<Option<TenantConfig>, StoreError>> + Send;
-
+/// Pending sign-ins and their outcome on the tenant's config item.
+pub trait IntegrationsStore: TenantConfigs {
     fn save_pending_authorisation(
         &self,
         pending: &PendingAuthorisation,

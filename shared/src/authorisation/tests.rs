@@ -21,10 +21,22 @@ struct MemoryStore {
     pending: Mutex<HashMap<String, PendingAuthorisation>>,
 }
 
-impl IntegrationsStore for MemoryStore {
+impl crate::ports::TenantConfigs for MemoryStore {
     async fn tenant_config(&self, tenant: &TenantId) -> Result<Option<TenantConfig>, StoreError> {
         Ok(self.configs.lock().unwrap().get(tenant.as_str()).cloned())
     }
+    async fn clear_resync_request(&self, _: &TenantId, _: &str) -> Result<(), StoreError> {
+        unreachable!("the authorisation flow answers no resync request")
+    }
+    async fn clear_deletion_approval(&self, _: &TenantId) -> Result<(), StoreError> {
+        unreachable!("the authorisation flow approves no deletions")
+    }
+    async fn mark_reauthorisation_required(&self, _: &TenantId) -> Result<(), StoreError> {
+        unreachable!("the authorisation flow refreshes no grant")
+    }
+}
+
+impl IntegrationsStore for MemoryStore {
     async fn save_pending_authorisation(&self, p: &PendingAuthorisation) -> Result<(), StoreError> {
         self.pending
             .lock()

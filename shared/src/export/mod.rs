@@ -20,7 +20,7 @@ use crate::directory::{GROUP_ATTRIBUTES, ItemKey, USER_ATTRIBUTES, entra_hash};
 use crate::graph::GraphError;
 use crate::graph::model::DomainInfo;
 use crate::model::TenantConfig;
-use crate::store::StoreError;
+use crate::ports::StoreError;
 
 /// A membership whose user or group is not in Entra ID yet is retried until
 /// its record is this old, then given up (logged).

@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 use crate::directory::ItemKey;
 use crate::graph::GraphError;
 use crate::graph::model::DomainInfo;
-use crate::store::StoreError;
+use crate::ports::StoreError;
 
 pub trait ExportDirectory: Send + Sync {
     /// The item as it is now (strongly consistent).

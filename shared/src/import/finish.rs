@@ -14,11 +14,11 @@ use super::state::{
     Checkpoint, Counts, GroupScope, Mode, PageRecord, Phase, RunResult, RunStatus, SyncState,
 };
 use super::{
-    DirectoryStore, EntraDirectory, HeldDeletions, ImportRun, Interruption, ObjectKind,
-    SyncStateStore,
+    DirectoryStore, EntraDirectory, HeldDeletions, ImportRun, ImportState, Interruption, ObjectKind,
 };
 use crate::graph::GraphError;
 use crate::graph::model::EntraUser;
+use crate::ports::TenantConfigs;
 
 /// The final state of each id across a round's pages: true = present.
 fn final_states(records: &[PageRecord]) -> HashMap<String, bool> {
@@ -83,7 +83,9 @@ fn log_completed(status: &RunStatus) {
     );
 }
 
-impl<D: DirectoryStore, S: SyncStateStore, E: EntraDirectory> ImportRun<'_, D, S, E> {
+impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
+    ImportRun<'_, D, S, C, E>
+{
     pub(super) async fn finish(
         &self,
         state: &mut SyncState,
@@ -497,12 +499,12 @@ impl<D: DirectoryStore, S: SyncStateStore, E: EntraDirectory> ImportRun<'_, D, S
         if mode == Mode::Full
             && let Some(requested) = &self.config.resync_requested_raw
         {
-            self.state
+            self.configs
                 .clear_resync_request(self.tenant(), requested)
                 .await?;
         }
         if self.config.approve_held_deletions && (approved || holds_nothing) {
-            self.state.clear_deletion_approval(self.tenant()).await?;
+            self.configs.clear_deletion_approval(self.tenant()).await?;
         }
         Ok(())
     }

@@ -21,14 +21,15 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 pub use ports::{
-    DirectoryStore, EntraDirectory, HeldDeletions, LeaseError, ObjectKind, SyncStateStore,
+    DirectoryStore, EntraDirectory, HeldDeletions, ImportMemory, ImportState, LeaseError,
+    ObjectKind, RoundLedger, RunLease,
 };
 use state::{Checkpoint, Counts, Mode, Phase, RunStatus, SyncState};
 
 use crate::graph::model::{Continuation, DeltaPage};
 use crate::graph::{GraphError, TokenError};
 use crate::model::TenantConfig;
-use crate::store::StoreError;
+use crate::ports::{StoreError, TenantConfigs};
 
 /// A killed run blocks its tenant for at most this long (renewed with every
 /// checkpoint; shorter than the 3-minute schedule).
@@ -82,9 +83,11 @@ impl From<LeaseError> for Interruption {
     }
 }
 
-pub struct ImportRun<'a, D, S, E> {
+pub struct ImportRun<'a, D, S, C, E> {
     pub directory: &'a D,
     pub state: &'a S,
+    /// The tenant's config item, for the requests a run answers.
+    pub configs: &'a C,
     pub entra: &'a E,
     pub config: &'a TenantConfig,
     pub run_id: String,
@@ -95,12 +98,13 @@ fn lease_until(now: DateTime<Utc>) -> DateTime<Utc> {
     now + LEASE_DURATION
 }
 
-impl<'a, D, S, E> ImportRun<'a, D, S, E> {
+impl<'a, D, S, C, E> ImportRun<'a, D, S, C, E> {
     /// A run with a new id; `deadline` is the Lambda invocation's (a past
     /// one still leaves a moment to release the lease).
     pub fn new(
         directory: &'a D,
         state: &'a S,
+        configs: &'a C,
         entra: &'a E,
         config: &'a TenantConfig,
         deadline: Option<Instant>,
@@ -108,6 +112,7 @@ impl<'a, D, S, E> ImportRun<'a, D, S, E> {
         Self {
             directory,
             state,
+            configs,
             entra,
             config,
             run_id: uuid::Uuid::new_v4().to_string(),
@@ -116,7 +121,9 @@ impl<'a, D, S, E> ImportRun<'a, D, S, E> {
     }
 }
 
-impl<D: DirectoryStore, S: SyncStateStore, E: EntraDirectory> ImportRun<'_, D, S, E> {
+impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
+    ImportRun<'_, D, S, C, E>
+{
     fn tenant(&self) -> &crate::model::TenantId {
         &self.config.tenant_id
     }
@@ -491,7 +498,7 @@ impl<D: DirectoryStore, S: SyncStateStore, E: EntraDirectory> ImportRun<'_, D, S
         failed_as: RunStatus,
     ) -> Result<RunOutcome, ImportError> {
         tracing::error!(reason = %reason, "the tenant's grant was refused; syncing stops until an administrator authorises again");
-        self.state
+        self.configs
             .mark_reauthorisation_required(self.tenant())
             .await?;
         let status = RunStatus {

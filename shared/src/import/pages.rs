@@ -9,10 +9,11 @@ use super::records::{
 };
 use super::scope::Scope;
 use super::state::{Checkpoint, Counts, DeferredMembership, GroupScope, Mode, PageRecord, Phase};
-use super::{DirectoryStore, EntraDirectory, ImportRun, Interruption, SyncStateStore};
+use super::{DirectoryStore, EntraDirectory, ImportRun, ImportState, Interruption};
 use crate::graph::model::{
     DeltaItem, DeltaPage, DomainInfo, EntraGroup, EntraUser, GroupDelta, MemberKind,
 };
+use crate::ports::TenantConfigs;
 
 /// The last item per id wins: a round may carry an object several times.
 fn last_per_id<T, F: Fn(&T) -> &str>(items: &[DeltaItem<T>], id_of: F) -> Vec<&DeltaItem<T>> {
@@ -174,7 +175,9 @@ fn member_changes<'a>(
     changes
 }
 
-impl<D: DirectoryStore, S: SyncStateStore, E: EntraDirectory> ImportRun<'_, D, S, E> {
+impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
+    ImportRun<'_, D, S, C, E>
+{
     pub(super) async fn record_page(
         &self,
         checkpoint: &mut Checkpoint,

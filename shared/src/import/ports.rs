@@ -7,11 +7,11 @@ use std::future::Future;
 use chrono::{DateTime, Utc};
 
 use super::records::{DirectoryWrite, GroupRecord, MembershipKey, UserRecord};
-use super::state::{Checkpoint, PageRecord, Phase, RunStatus, SyncState};
+use super::state::{Checkpoint, GroupScope, PageRecord, Phase, RunStatus, SyncState};
 use crate::graph::GraphError;
 use crate::graph::model::{DeltaPage, DomainInfo, EntraGroup, EntraUser, GroupDelta, MemberKind};
 use crate::model::TenantId;
-use crate::store::StoreError;
+use crate::ports::StoreError;
 
 pub trait DirectoryStore: Send + Sync {
     /// The AM users these Entra objects are: imported (`user_id` = the Entra
@@ -87,7 +87,9 @@ pub enum LeaseError {
     Store(#[from] StoreError),
 }
 
-pub trait SyncStateStore: Send + Sync {
+/// The tenant's run lease and the state between runs, on one item so that
+/// an idle poll costs two writes (begin and finish).
+pub trait RunLease: Send + Sync {
     /// Takes the tenant's lease (free, expired, or ours) and records the
     /// run's start, in one write. `None` when another run holds it.
     fn begin_run(
@@ -107,46 +109,6 @@ pub trait SyncStateStore: Send + Sync {
         lease_until: DateTime<Utc>,
     ) -> impl Future<Output = Result<(), LeaseError>> + Send;
 
-    /// What one page of a round showed (for the sweep and deletion checks).
-    fn save_page_record(
-        &self,
-        tenant: &TenantId,
-        round_id: &str,
-        phase: Phase,
-        page: u32,
-        record: &PageRecord,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
-
-    fn page_records(
-        &self,
-        tenant: &TenantId,
-        round_id: &str,
-        phase: Phase,
-    ) -> impl Future<Output = Result<Vec<PageRecord>, StoreError>> + Send;
-
-    /// Users and groups in scope when `import_group_ids` is set.
-    fn group_scope(
-        &self,
-        tenant: &TenantId,
-    ) -> impl Future<Output = Result<Option<super::state::GroupScope>, StoreError>> + Send;
-
-    fn save_group_scope(
-        &self,
-        tenant: &TenantId,
-        scope: &super::state::GroupScope,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
-
-    fn held_deletions(
-        &self,
-        tenant: &TenantId,
-    ) -> impl Future<Output = Result<HeldDeletions, StoreError>> + Send;
-
-    fn save_held_deletions(
-        &self,
-        tenant: &TenantId,
-        held: &HeldDeletions,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
-
     /// Ends the run: the new state (delta links, no checkpoint), the status
     /// item, and the lease released, in one write.
     fn finish_run(
@@ -164,26 +126,60 @@ pub trait SyncStateStore: Send + Sync {
         run_id: &str,
         status: Option<&RunStatus>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
 
-    /// Removes `resync_requested_at` unless it changed since `seen`.
-    fn clear_resync_request(
+/// What each page of a round showed, for the end of the round (the sweep,
+/// deletion checks, deferred memberships).
+pub trait RoundLedger: Send + Sync {
+    fn save_page_record(
         &self,
         tenant: &TenantId,
-        seen: &str,
+        round_id: &str,
+        phase: Phase,
+        page: u32,
+        record: &PageRecord,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    fn clear_deletion_approval(
+    /// The round's records of one phase, in page order.
+    fn page_records(
         &self,
         tenant: &TenantId,
+        round_id: &str,
+        phase: Phase,
+    ) -> impl Future<Output = Result<Vec<PageRecord>, StoreError>> + Send;
+}
+
+/// What the import remembers across runs besides the delta links: the
+/// group scope and the deletions held back.
+pub trait ImportMemory: Send + Sync {
+    /// Users and groups in scope when `import_group_ids` is set.
+    fn group_scope(
+        &self,
+        tenant: &TenantId,
+    ) -> impl Future<Output = Result<Option<GroupScope>, StoreError>> + Send;
+
+    fn save_group_scope(
+        &self,
+        tenant: &TenantId,
+        scope: &GroupScope,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// The grant is dead: the config says so and syncing stops (the reason
-    /// goes into the status item's `last_sync_error`).
-    fn mark_reauthorisation_required(
+    fn held_deletions(
         &self,
         tenant: &TenantId,
+    ) -> impl Future<Output = Result<HeldDeletions, StoreError>> + Send;
+
+    fn save_held_deletions(
+        &self,
+        tenant: &TenantId,
+        held: &HeldDeletions,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
+
+/// Everything the import keeps of its own, in one bound.
+pub trait ImportState: RunLease + RoundLedger + ImportMemory {}
+
+impl<T: RunLease + RoundLedger + ImportMemory> ImportState for T {}
 
 /// Deletions held back by the safety threshold (DESIGN.md 2.2), by Entra id.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -10,6 +10,7 @@ use super::state::*;
 use super::*;
 use crate::graph::model::*;
 use crate::model::TenantConfig;
+use crate::ports::StoreError;
 
 #[derive(Default)]
 struct MemoryDirectory {
@@ -183,7 +184,7 @@ struct MemoryState {
     writes: Mutex<u64>,
 }
 
-impl SyncStateStore for MemoryState {
+impl RunLease for MemoryState {
     async fn begin_run(
         &self,
         _: &crate::model::TenantId,
@@ -218,64 +219,6 @@ impl SyncStateStore for MemoryState {
         *self.writes.lock().unwrap() += 1;
         Ok(())
     }
-    async fn save_page_record(
-        &self,
-        _: &crate::model::TenantId,
-        round: &str,
-        phase: Phase,
-        page: u32,
-        r: &PageRecord,
-    ) -> Result<(), StoreError> {
-        self.records
-            .lock()
-            .unwrap()
-            .insert((round.to_owned(), phase.as_str(), page), r.clone());
-        *self.writes.lock().unwrap() += 1;
-        Ok(())
-    }
-    async fn page_records(
-        &self,
-        _: &crate::model::TenantId,
-        round: &str,
-        phase: Phase,
-    ) -> Result<Vec<PageRecord>, StoreError> {
-        Ok(self
-            .records
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|((r, p, _), _)| r == round && *p == phase.as_str())
-            .map(|(_, v)| v.clone())
-            .collect())
-    }
-    async fn group_scope(
-        &self,
-        _: &crate::model::TenantId,
-    ) -> Result<Option<GroupScope>, StoreError> {
-        Ok(self.scope.lock().unwrap().clone())
-    }
-    async fn save_group_scope(
-        &self,
-        _: &crate::model::TenantId,
-        s: &GroupScope,
-    ) -> Result<(), StoreError> {
-        *self.scope.lock().unwrap() = Some(s.clone());
-        Ok(())
-    }
-    async fn held_deletions(
-        &self,
-        _: &crate::model::TenantId,
-    ) -> Result<HeldDeletions, StoreError> {
-        Ok(self.held.lock().unwrap().clone())
-    }
-    async fn save_held_deletions(
-        &self,
-        _: &crate::model::TenantId,
-        h: &HeldDeletions,
-    ) -> Result<(), StoreError> {
-        *self.held.lock().unwrap() = h.clone();
-        Ok(())
-    }
     async fn finish_run(
         &self,
         _: &crate::model::TenantId,
@@ -307,6 +250,79 @@ impl SyncStateStore for MemoryState {
             *self.status.lock().unwrap() = Some(s.clone());
         }
         Ok(())
+    }
+}
+
+impl RoundLedger for MemoryState {
+    async fn save_page_record(
+        &self,
+        _: &crate::model::TenantId,
+        round: &str,
+        phase: Phase,
+        page: u32,
+        r: &PageRecord,
+    ) -> Result<(), StoreError> {
+        self.records
+            .lock()
+            .unwrap()
+            .insert((round.to_owned(), phase.as_str(), page), r.clone());
+        *self.writes.lock().unwrap() += 1;
+        Ok(())
+    }
+    async fn page_records(
+        &self,
+        _: &crate::model::TenantId,
+        round: &str,
+        phase: Phase,
+    ) -> Result<Vec<PageRecord>, StoreError> {
+        Ok(self
+            .records
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|((r, p, _), _)| r == round && *p == phase.as_str())
+            .map(|(_, v)| v.clone())
+            .collect())
+    }
+}
+
+impl ImportMemory for MemoryState {
+    async fn group_scope(
+        &self,
+        _: &crate::model::TenantId,
+    ) -> Result<Option<GroupScope>, StoreError> {
+        Ok(self.scope.lock().unwrap().clone())
+    }
+    async fn save_group_scope(
+        &self,
+        _: &crate::model::TenantId,
+        s: &GroupScope,
+    ) -> Result<(), StoreError> {
+        *self.scope.lock().unwrap() = Some(s.clone());
+        Ok(())
+    }
+    async fn held_deletions(
+        &self,
+        _: &crate::model::TenantId,
+    ) -> Result<HeldDeletions, StoreError> {
+        Ok(self.held.lock().unwrap().clone())
+    }
+    async fn save_held_deletions(
+        &self,
+        _: &crate::model::TenantId,
+        h: &HeldDeletions,
+    ) -> Result<(), StoreError> {
+        *self.held.lock().unwrap() = h.clone();
+        Ok(())
+    }
+}
+
+impl crate::ports::TenantConfigs for MemoryState {
+    async fn tenant_config(
+        &self,
+        _: &crate::model::TenantId,
+    ) -> Result<Option<TenantConfig>, StoreError> {
+        Ok(None)
     }
     async fn clear_resync_request(
         &self,
@@ -524,6 +540,7 @@ impl World {
         ImportRun {
             directory: &self.directory,
             state: &self.state,
+            configs: &self.state,
             entra: &self.entra,
             config,
             run_id: run_id.into(),

@@ -12,24 +12,21 @@ use aws_sdk_dynamodb::types::{
 };
 use futures::stream::{self, StreamExt, TryStreamExt};
 
-use super::{StoreError, conditional, unavailable};
+use super::dynamo::{
+    Item, conditional, key as item_key, malformed, s, tenant_pk, text, unavailable,
+};
 use crate::import::ObjectKind;
 use crate::import::records::{
     DirectoryWrite, GroupAttributes, GroupRecord, MembershipKey, PasswordMode, Source,
     UserAttributes, UserRecord,
 };
 use crate::model::TenantId;
-
-type Item = HashMap<String, AttributeValue>;
+use crate::ports::StoreError;
 
 pub const ENTRA_ID_INDEX: &str = "by-entra-id";
 /// Per-id index look-ups up to this many misses; beyond, one range query.
 const POINT_LOOKUP_LIMIT: usize = 8;
 const CONCURRENCY: usize = 16;
-
-fn s(v: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(v.into())
-}
 
 fn user_sk(id: &str) -> String {
     format!("USER#{id}")
@@ -43,21 +40,10 @@ fn member_sk(key: &MembershipKey) -> String {
     format!("MEMBER#{}#{}", key.group_id, key.user_id)
 }
 
-fn text(item: &Item, name: &str) -> Option<String> {
-    item.get(name).and_then(|v| v.as_s().ok()).cloned()
-}
-
 fn source_of(item: &Item) -> Source {
     match text(item, "source").as_deref() {
         Some("entra") => Source::Entra,
         _ => Source::Local,
-    }
-}
-
-fn malformed(what: &'static str, detail: impl Into<String>) -> StoreError {
-    StoreError::Malformed {
-        what,
-        detail: detail.into(),
     }
 }
 
@@ -222,13 +208,6 @@ impl DynamoDirectoryStore {
         self.writes.load(Ordering::Relaxed)
     }
 
-    fn key(tenant: &TenantId, sk: String) -> Item {
-        HashMap::from([
-            ("pk".to_owned(), s(super::integrations::tenant_pk(tenant))),
-            ("sk".to_owned(), s(sk)),
-        ])
-    }
-
     /// BatchGetItem in chunks of 100, retrying unprocessed keys.
     async fn batch_get(&self, keys: Vec<Item>) -> Result<Vec<Item>, StoreError> {
         let chunks: Vec<Vec<Item>> = keys.chunks(100).map(<[Item]>::to_vec).collect();
@@ -334,7 +313,7 @@ impl DynamoDirectoryStore {
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(Self::key(tenant, sk)))
+            .set_key(Some(item_key(tenant, sk)))
             .expression_attribute_values(":hash", hash_of(&values, synchronised))
             // Only an existing item is updated; a vanished one is not recreated half-empty.
             .condition_expression("attribute_exists(pk)");
@@ -371,7 +350,7 @@ impl DynamoDirectoryStore {
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(Self::key(tenant, sk.to_owned())))
+            .set_key(Some(item_key(tenant, sk.to_owned())))
             .update_expression("SET #deleted = :now")
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_names("#deleted", crate::directory::IMPORT_DELETED)
@@ -403,7 +382,7 @@ impl DynamoDirectoryStore {
                 .query()
                 .table_name(&self.table)
                 .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-                .expression_attribute_values(":pk", s(super::integrations::tenant_pk(tenant)))
+                .expression_attribute_values(":pk", s(tenant_pk(tenant)))
                 .expression_attribute_values(":prefix", s(prefix))
                 .projection_expression(projection)
                 .set_exclusive_start_key(start.take());
@@ -435,7 +414,7 @@ impl DynamoDirectoryStore {
         if entra_ids.is_empty() {
             return Ok(Vec::new());
         }
-        let pk = super::integrations::tenant_pk(tenant);
+        let pk = tenant_pk(tenant);
         let wanted: HashSet<&String> = entra_ids.iter().collect();
         let queries: Vec<(String, String)> = if entra_ids.len() <= POINT_LOOKUP_LIMIT {
             entra_ids
@@ -495,7 +474,7 @@ impl DynamoDirectoryStore {
     ) -> Result<HashMap<String, R>, StoreError> {
         let keys = entra_ids
             .iter()
-            .map(|id| Self::key(tenant, format!("{prefix}{id}")))
+            .map(|id| item_key(tenant, format!("{prefix}{id}")))
             .collect();
         let mut found: HashMap<String, R> = HashMap::new();
         for item in self.batch_get(keys).await? {
@@ -549,7 +528,7 @@ impl crate::import::DirectoryStore for DynamoDirectoryStore {
             .batch_get(
                 wanted
                     .keys()
-                    .map(|sk| Self::key(tenant, sk.clone()))
+                    .map(|sk| item_key(tenant, sk.clone()))
                     .collect(),
             )
             .await?;
@@ -637,7 +616,7 @@ impl crate::import::DirectoryStore for DynamoDirectoryStore {
         writes: Vec<DirectoryWrite>,
     ) -> Result<u64, StoreError> {
         let before = self.write_count();
-        let pk = super::integrations::tenant_pk(tenant);
+        let pk = tenant_pk(tenant);
         let mut batch: Vec<WriteRequest> = Vec::new();
         let mut updates: Vec<AttributeUpdate> = Vec::new();
         let mut deletions: Vec<String> = Vec::new();
@@ -656,7 +635,7 @@ impl crate::import::DirectoryStore for DynamoDirectoryStore {
             WriteRequest::builder()
                 .delete_request(
                     DeleteRequest::builder()
-                        .set_key(Some(Self::key(tenant, sk)))
+                        .set_key(Some(item_key(tenant, sk)))
                         .build()
                         .expect("a key is set"),
                 )
@@ -753,7 +732,7 @@ impl crate::export::ExportDirectory for DynamoDirectoryStore {
             .client
             .get_item()
             .table_name(&self.table)
-            .set_key(Some(Self::key(key.tenant(), sort_key(key))))
+            .set_key(Some(item_key(key.tenant(), sort_key(key))))
             .consistent_read(true)
             .send()
             .await
@@ -777,7 +756,7 @@ impl crate::export::ExportDirectory for DynamoDirectoryStore {
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(Self::key(key.tenant(), sort_key(key))))
+            .set_key(Some(item_key(key.tenant(), sort_key(key))))
             .update_expression("SET entra_id = :entra_id, #hash = :hash")
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_names("#hash", crate::directory::ENTRA_HASH)

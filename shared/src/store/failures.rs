@@ -8,10 +8,12 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 
-use super::integrations::{TTL_ATTRIBUTE, tenant_pk};
-use super::{StoreError, unavailable};
+use super::dynamo::tenant_pk;
+use super::dynamo::unavailable;
+use super::integrations::TTL_ATTRIBUTE;
 use crate::model::TenantId;
 use crate::password::{FailureCounter, FailureWindow};
+use crate::ports::StoreError;
 
 #[derive(Debug, Clone)]
 pub struct DynamoFailureCounter {

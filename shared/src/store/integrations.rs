@@ -1,17 +1,18 @@
 //! `INTEGRATIONS_TABLE` on DynamoDB: tenant configs and pending OAuth states.
 
-use std::collections::HashMap;
-
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
 
-use super::{StoreError, unavailable};
+use super::dynamo::{
+    Item, conditional, flag, is_condition_failure, key, s, text, timestamp, unavailable,
+};
 use crate::authorisation::{
     AuthorisationRecord, IntegrationsStore, PendingAuthorisation, RecordOutcome,
 };
 use crate::model::{TenantConfig, TenantId};
+use crate::ports::{StoreError, TenantConfigs};
 
 pub const CONFIG_SK: &str = "ENTRA#CONFIG";
 pub const STATUS_SK: &str = "ENTRA#STATUS";
@@ -19,23 +20,9 @@ const STATE_SK: &str = "OAUTH#STATE";
 /// The table's TTL attribute (template.yaml): epoch seconds.
 pub const TTL_ATTRIBUTE: &str = "expires_at_epoch";
 
-pub fn tenant_pk(tenant: &TenantId) -> String {
-    format!("TENANT#{tenant}")
-}
-
 fn state_pk(state: &str) -> String {
     format!("OAUTH#STATE#{state}")
 }
-
-fn s(value: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(value.into())
-}
-
-fn timestamp(t: DateTime<Utc>) -> AttributeValue {
-    s(t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-}
-
-type Item = HashMap<String, AttributeValue>;
 
 #[derive(Clone, Debug)]
 pub struct DynamoIntegrationsStore {
@@ -89,14 +76,13 @@ impl DynamoIntegrationsStore {
     }
 }
 
-impl IntegrationsStore for DynamoIntegrationsStore {
+impl TenantConfigs for DynamoIntegrationsStore {
     async fn tenant_config(&self, tenant: &TenantId) -> Result<Option<TenantConfig>, StoreError> {
         let output = self
             .client
             .get_item()
             .table_name(&self.table)
-            .key("pk", s(tenant_pk(tenant)))
-            .key("sk", s(CONFIG_SK))
+            .set_key(Some(key(tenant, CONFIG_SK)))
             .consistent_read(true)
             .send()
             .await
@@ -104,6 +90,54 @@ impl IntegrationsStore for DynamoIntegrationsStore {
         output.item.map(Self::parse_config).transpose()
     }
 
+    async fn clear_resync_request(&self, tenant: &TenantId, seen: &str) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(tenant, CONFIG_SK)))
+            .update_expression("REMOVE resync_requested_at")
+            .condition_expression("resync_requested_at = :seen")
+            .expression_attribute_values(":seen", s(seen))
+            .send()
+            .await;
+        // Requested again meanwhile: the next run is full once more.
+        conditional(result, "clearing the resync request")?;
+        Ok(())
+    }
+
+    async fn clear_deletion_approval(&self, tenant: &TenantId) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(tenant, CONFIG_SK)))
+            .update_expression("SET approve_held_deletions = :false")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":false", AttributeValue::Bool(false))
+            .send()
+            .await;
+        conditional(result, "resetting the deletion approval")?;
+        Ok(())
+    }
+
+    async fn mark_reauthorisation_required(&self, tenant: &TenantId) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(tenant, CONFIG_SK)))
+            .update_expression("SET authorisation = :required")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":required", s("reauthorisation_required"))
+            .send()
+            .await;
+        conditional(result, "marking the tenant for reauthorisation")?;
+        Ok(())
+    }
+}
+
+impl IntegrationsStore for DynamoIntegrationsStore {
     async fn save_pending_authorisation(
         &self,
         pending: &PendingAuthorisation,
@@ -152,13 +186,7 @@ impl IntegrationsStore for DynamoIntegrationsStore {
                 Some(item) => Self::parse_pending(&item).map(Some),
                 None => Ok(None),
             },
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(None)
-            }
+            Err(err) if is_condition_failure(&err) => Ok(None),
             Err(err) => Err(unavailable("consuming the pending authorisation")(err)),
         }
     }
@@ -172,8 +200,7 @@ impl IntegrationsStore for DynamoIntegrationsStore {
             .client
             .update_item()
             .table_name(&self.table)
-            .key("pk", s(tenant_pk(tenant)))
-            .key("sk", s(CONFIG_SK))
+            .set_key(Some(key(tenant, CONFIG_SK)))
             .expression_attribute_values(":authorised", s("authorised"))
             .expression_attribute_values(":at", timestamp(record.authorised_at))
             .expression_attribute_values(":tid", s(record.entra_tenant_id.as_str()))
@@ -196,11 +223,7 @@ impl IntegrationsStore for DynamoIntegrationsStore {
         }
         match update.update_expression(expression).send().await {
             Ok(_) => Ok(RecordOutcome::Recorded),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
+            Err(err) if is_condition_failure(&err) => {
                 // Tell apart "gone" from "now names another tenant".
                 match self.tenant_config(tenant).await? {
                     None => Ok(RecordOutcome::ConfigMissing),
@@ -233,30 +256,7 @@ impl crate::schedule::ConfigIndex for DynamoIntegrationsStore {
                 .await
                 .map_err(unavailable("listing tenant configs"))?;
             for item in output.items.unwrap_or_default() {
-                let pk = item
-                    .get("pk")
-                    .and_then(|v| v.as_s().ok())
-                    .cloned()
-                    .unwrap_or_default();
-                let tenant = item
-                    .get("tenant_id")
-                    .and_then(|v| v.as_s().ok())
-                    .ok_or_else(|| format!("{pk}: tenant_id is missing"))
-                    .and_then(|raw| TenantId::parse(raw).map_err(|e| format!("{pk}: {e}")));
-                let flag = |name: &str| {
-                    item.get(name).and_then(|v| v.as_bool().ok()).copied() == Some(true)
-                };
-                summaries.push(tenant.map(|tenant_id| {
-                    crate::schedule::ConfigSummary {
-                        tenant_id,
-                        sync_enabled: flag("sync_enabled"),
-                        authorised: item
-                            .get("authorisation")
-                            .and_then(|v| v.as_s().ok())
-                            .map(String::as_str)
-                            == Some("authorised"),
-                    }
-                }));
+                summaries.push(config_summary(&item));
             }
             match output.last_evaluated_key {
                 Some(key) if !key.is_empty() => start = Some(key),
@@ -264,4 +264,17 @@ impl crate::schedule::ConfigIndex for DynamoIntegrationsStore {
             }
         }
     }
+}
+
+/// The scheduler's view of a config item, or why it cannot be read.
+fn config_summary(item: &Item) -> Result<crate::schedule::ConfigSummary, String> {
+    let pk = text(item, "pk").unwrap_or_default();
+    let tenant_id = text(item, "tenant_id")
+        .ok_or_else(|| format!("{pk}: tenant_id is missing"))
+        .and_then(|raw| TenantId::parse(&raw).map_err(|e| format!("{pk}: {e}")))?;
+    Ok(crate::schedule::ConfigSummary {
+        tenant_id,
+        sync_enabled: flag(item, "sync_enabled") == Some(true),
+        authorised: text(item, "authorisation").as_deref() == Some("authorised"),
+    })
 }

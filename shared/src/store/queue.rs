@@ -4,8 +4,8 @@ use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use futures::stream::{self, StreamExt, TryStreamExt};
 
-use super::StoreError;
 use crate::model::TenantId;
+use crate::ports::StoreError;
 use crate::schedule::{SyncQueue, job_body};
 
 #[derive(Debug, Clone)]

@@ -4,9 +4,9 @@ use aws_sdk_secretsmanager::Client;
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::OnceCell;
 
-use super::StoreError;
 use crate::authorisation::{TenantTokens, TokenStore};
 use crate::model::TenantId;
+use crate::ports::StoreError;
 
 fn describe<E, R>(err: &aws_sdk_secretsmanager::error::SdkError<E, R>) -> String
 where

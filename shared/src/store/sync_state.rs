@@ -7,66 +7,24 @@
 //! `ENTRA#ROUND#<round>#<phase>#<page>` (what a page showed; TTL 8 days),
 //! `ENTRA#SCOPE` (the group scope), `ENTRA#HELD` (held deletions).
 
-use std::collections::HashMap;
-
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use chrono::{DateTime, Utc};
 
-use super::integrations::{CONFIG_SK, STATUS_SK, TTL_ATTRIBUTE, tenant_pk};
-use super::{StoreError, conditional, unavailable};
+use super::dynamo::{
+    Item, conditional, flag, from_json, is_condition_failure, key, n, s, tenant_pk, text,
+    timestamp, to_json, unavailable,
+};
+use super::integrations::{STATUS_SK, TTL_ATTRIBUTE};
 use crate::import::state::{Checkpoint, GroupScope, PageRecord, Phase, RunStatus, SyncState};
-use crate::import::{HeldDeletions, LeaseError};
+use crate::import::{HeldDeletions, ImportMemory, LeaseError, RoundLedger, RunLease};
 use crate::model::TenantId;
+use crate::ports::StoreError;
 
 const SCOPE_SK: &str = "ENTRA#SCOPE";
 const HELD_SK: &str = "ENTRA#HELD";
 const PAGE_RECORD_DAYS: i64 = 8;
-
-type Item = HashMap<String, AttributeValue>;
-
-fn s(v: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(v.into())
-}
-
-fn n(v: i64) -> AttributeValue {
-    AttributeValue::N(v.to_string())
-}
-
-fn timestamp(t: DateTime<Utc>) -> AttributeValue {
-    s(t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-}
-
-fn text(item: &Item, name: &str) -> Option<String> {
-    item.get(name).and_then(|v| v.as_s().ok()).cloned()
-}
-
-fn is_condition_failure<E, R>(err: &aws_sdk_dynamodb::error::SdkError<E, R>) -> bool
-where
-    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
-{
-    err.as_service_error()
-        .and_then(|e| e.code())
-        .is_some_and(|code| code == "ConditionalCheckFailedException")
-}
-
-fn to_json<T: serde::Serialize>(value: &T) -> AttributeValue {
-    s(serde_json::to_string(value).expect("bookkeeping serialises"))
-}
-
-fn from_json<T: serde::de::DeserializeOwned>(
-    item: &Item,
-    name: &'static str,
-) -> Result<Option<T>, StoreError> {
-    text(item, name)
-        .map(|raw| {
-            serde_json::from_str(&raw).map_err(|e| StoreError::Malformed {
-                what: "the sync state",
-                detail: format!("{name}: {e}"),
-            })
-        })
-        .transpose()
-}
+const WHAT: &str = "the sync state";
 
 #[derive(Debug, Clone)]
 pub struct DynamoSyncStateStore {
@@ -77,13 +35,6 @@ pub struct DynamoSyncStateStore {
 impl DynamoSyncStateStore {
     pub fn new(client: Client, table: String) -> Self {
         Self { client, table }
-    }
-
-    fn key(tenant: &TenantId, sk: &str) -> Item {
-        HashMap::from([
-            ("pk".to_owned(), s(tenant_pk(tenant))),
-            ("sk".to_owned(), s(sk)),
-        ])
     }
 
     fn status_fields(status: &RunStatus) -> Vec<(&'static str, AttributeValue)> {
@@ -116,7 +67,7 @@ impl DynamoSyncStateStore {
         self.client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(Self::key(tenant, sk)))
+            .set_item(Some(key(tenant, sk)))
             .item("value", to_json(value))
             .send()
             .await
@@ -133,19 +84,19 @@ impl DynamoSyncStateStore {
             .client
             .get_item()
             .table_name(&self.table)
-            .set_key(Some(Self::key(tenant, sk)))
+            .set_key(Some(key(tenant, sk)))
             .consistent_read(true)
             .send()
             .await
             .map_err(unavailable("reading sync bookkeeping"))?;
         match output.item {
-            Some(item) => from_json(&item, "value"),
+            Some(item) => from_json(&item, "value", WHAT),
             None => Ok(None),
         }
     }
 }
 
-impl crate::import::SyncStateStore for DynamoSyncStateStore {
+impl RunLease for DynamoSyncStateStore {
     async fn begin_run(
         &self,
         tenant: &TenantId,
@@ -157,7 +108,7 @@ impl crate::import::SyncStateStore for DynamoSyncStateStore {
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(Self::key(tenant, STATUS_SK)))
+            .set_key(Some(key(tenant, STATUS_SK)))
             .update_expression("SET last_sync_started_at = :now, lease_owner = :me, lease_until_ms = :until")
             .condition_expression("attribute_not_exists(lease_owner) OR lease_until_ms < :now_ms OR lease_owner = :me")
             .expression_attribute_values(":now", timestamp(now))
@@ -176,12 +127,8 @@ impl crate::import::SyncStateStore for DynamoSyncStateStore {
             users_delta_link: text(&item, "users_delta_link"),
             groups_delta_link: text(&item, "groups_delta_link"),
             scope_fingerprint: text(&item, "scope_fingerprint"),
-            checkpoint: from_json(&item, "checkpoint")?,
-            holding_deletions: item
-                .get("holding_deletions")
-                .and_then(|v| v.as_bool().ok())
-                .copied()
-                .unwrap_or(false),
+            checkpoint: from_json(&item, "checkpoint", WHAT)?,
+            holding_deletions: flag(&item, "holding_deletions").unwrap_or(false),
         }))
     }
 
@@ -196,7 +143,7 @@ impl crate::import::SyncStateStore for DynamoSyncStateStore {
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(Self::key(tenant, STATUS_SK)))
+            .set_key(Some(key(tenant, STATUS_SK)))
             .update_expression("SET checkpoint = :checkpoint, lease_until_ms = :until")
             .condition_expression("lease_owner = :me")
             .expression_attribute_values(":checkpoint", to_json(checkpoint))
@@ -209,92 +156,6 @@ impl crate::import::SyncStateStore for DynamoSyncStateStore {
             Err(err) if is_condition_failure(&err) => Err(LeaseError::Lost),
             Err(err) => Err(LeaseError::Store(unavailable("saving the checkpoint")(err))),
         }
-    }
-
-    async fn save_page_record(
-        &self,
-        tenant: &TenantId,
-        round_id: &str,
-        phase: Phase,
-        page: u32,
-        record: &PageRecord,
-    ) -> Result<(), StoreError> {
-        let expires = Utc::now() + chrono::Duration::days(PAGE_RECORD_DAYS);
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(Self::key(
-                tenant,
-                &format!("ENTRA#ROUND#{round_id}#{}#{page:010}", phase.as_str()),
-            )))
-            .item("value", to_json(record))
-            .item(TTL_ATTRIBUTE, n(expires.timestamp()))
-            .send()
-            .await
-            .map_err(unavailable("saving a page record"))?;
-        Ok(())
-    }
-
-    async fn page_records(
-        &self,
-        tenant: &TenantId,
-        round_id: &str,
-        phase: Phase,
-    ) -> Result<Vec<PageRecord>, StoreError> {
-        let mut records = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let output = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-                .expression_attribute_values(":pk", s(tenant_pk(tenant)))
-                .expression_attribute_values(
-                    ":prefix",
-                    s(format!("ENTRA#ROUND#{round_id}#{}#", phase.as_str())),
-                )
-                .consistent_read(true)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(unavailable("reading page records"))?;
-            for item in output.items.unwrap_or_default() {
-                records.extend(from_json::<PageRecord>(&item, "value")?);
-            }
-            match output.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => return Ok(records),
-            }
-        }
-    }
-
-    async fn group_scope(&self, tenant: &TenantId) -> Result<Option<GroupScope>, StoreError> {
-        self.get_json(tenant, SCOPE_SK).await
-    }
-
-    async fn save_group_scope(
-        &self,
-        tenant: &TenantId,
-        scope: &GroupScope,
-    ) -> Result<(), StoreError> {
-        self.put_json(tenant, SCOPE_SK, scope).await
-    }
-
-    async fn held_deletions(&self, tenant: &TenantId) -> Result<HeldDeletions, StoreError> {
-        let held: Option<(Vec<String>, Vec<String>)> = self.get_json(tenant, HELD_SK).await?;
-        Ok(held
-            .map(|(users, groups)| HeldDeletions { users, groups })
-            .unwrap_or_default())
-    }
-
-    async fn save_held_deletions(
-        &self,
-        tenant: &TenantId,
-        held: &HeldDeletions,
-    ) -> Result<(), StoreError> {
-        self.put_json(tenant, HELD_SK, &(&held.users, &held.groups))
-            .await
     }
 
     async fn finish_run(
@@ -310,7 +171,7 @@ impl crate::import::SyncStateStore for DynamoSyncStateStore {
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(Self::key(tenant, STATUS_SK)))
+            .set_key(Some(key(tenant, STATUS_SK)))
             .condition_expression("lease_owner = :me")
             .expression_attribute_values(":me", s(run_id));
         let mut fields = Self::status_fields(status);
@@ -353,7 +214,7 @@ impl crate::import::SyncStateStore for DynamoSyncStateStore {
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(Self::key(tenant, STATUS_SK)))
+            .set_key(Some(key(tenant, STATUS_SK)))
             .condition_expression("lease_owner = :me")
             .expression_attribute_values(":me", s(run_id));
         let mut expression = "REMOVE lease_owner, lease_until_ms".to_owned();
@@ -371,50 +232,94 @@ impl crate::import::SyncStateStore for DynamoSyncStateStore {
         )?;
         Ok(())
     }
+}
 
-    async fn clear_resync_request(&self, tenant: &TenantId, seen: &str) -> Result<(), StoreError> {
-        let result = self
-            .client
-            .update_item()
+impl RoundLedger for DynamoSyncStateStore {
+    async fn save_page_record(
+        &self,
+        tenant: &TenantId,
+        round_id: &str,
+        phase: Phase,
+        page: u32,
+        record: &PageRecord,
+    ) -> Result<(), StoreError> {
+        let expires = Utc::now() + chrono::Duration::days(PAGE_RECORD_DAYS);
+        self.client
+            .put_item()
             .table_name(&self.table)
-            .set_key(Some(Self::key(tenant, CONFIG_SK)))
-            .update_expression("REMOVE resync_requested_at")
-            .condition_expression("resync_requested_at = :seen")
-            .expression_attribute_values(":seen", s(seen))
+            .set_item(Some(key(
+                tenant,
+                format!("ENTRA#ROUND#{round_id}#{}#{page:010}", phase.as_str()),
+            )))
+            .item("value", to_json(record))
+            .item(TTL_ATTRIBUTE, n(expires.timestamp()))
             .send()
-            .await;
-        // Requested again meanwhile: the next run is full once more.
-        conditional(result, "clearing the resync request")?;
+            .await
+            .map_err(unavailable("saving a page record"))?;
         Ok(())
     }
 
-    async fn clear_deletion_approval(&self, tenant: &TenantId) -> Result<(), StoreError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(tenant, CONFIG_SK)))
-            .update_expression("SET approve_held_deletions = :false")
-            .condition_expression("attribute_exists(pk)")
-            .expression_attribute_values(":false", AttributeValue::Bool(false))
-            .send()
-            .await;
-        conditional(result, "resetting the deletion approval")?;
-        Ok(())
+    async fn page_records(
+        &self,
+        tenant: &TenantId,
+        round_id: &str,
+        phase: Phase,
+    ) -> Result<Vec<PageRecord>, StoreError> {
+        let mut records = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                .expression_attribute_values(":pk", s(tenant_pk(tenant)))
+                .expression_attribute_values(
+                    ":prefix",
+                    s(format!("ENTRA#ROUND#{round_id}#{}#", phase.as_str())),
+                )
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(unavailable("reading page records"))?;
+            for item in output.items.unwrap_or_default() {
+                records.extend(from_json::<PageRecord>(&item, "value", WHAT)?);
+            }
+            match output.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(records),
+            }
+        }
+    }
+}
+
+impl ImportMemory for DynamoSyncStateStore {
+    async fn group_scope(&self, tenant: &TenantId) -> Result<Option<GroupScope>, StoreError> {
+        self.get_json(tenant, SCOPE_SK).await
     }
 
-    async fn mark_reauthorisation_required(&self, tenant: &TenantId) -> Result<(), StoreError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(tenant, CONFIG_SK)))
-            .update_expression("SET authorisation = :required")
-            .condition_expression("attribute_exists(pk)")
-            .expression_attribute_values(":required", s("reauthorisation_required"))
-            .send()
-            .await;
-        conditional(result, "marking the tenant for reauthorisation")?;
-        Ok(())
+    async fn save_group_scope(
+        &self,
+        tenant: &TenantId,
+        scope: &GroupScope,
+    ) -> Result<(), StoreError> {
+        self.put_json(tenant, SCOPE_SK, scope).await
+    }
+
+    async fn held_deletions(&self, tenant: &TenantId) -> Result<HeldDeletions, StoreError> {
+        let held: Option<(Vec<String>, Vec<String>)> = self.get_json(tenant, HELD_SK).await?;
+        Ok(held
+            .map(|(users, groups)| HeldDeletions { users, groups })
+            .unwrap_or_default())
+    }
+
+    async fn save_held_deletions(
+        &self,
+        tenant: &TenantId,
+        held: &HeldDeletions,
+    ) -> Result<(), StoreError> {
+        self.put_json(tenant, HELD_SK, &(&held.users, &held.groups))
+            .await
     }
 }

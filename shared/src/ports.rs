@@ -1,0 +1,57 @@
+//! What every engine may ask of storage: the error any store port returns,
+//! and the tenant's config item. The engines' own ports live with them
+//! (`import::ports`, `export::ports`, `authorisation::ports`); the adapters
+//! in `store` implement them and depend on this module, never the reverse.
+
+use std::future::Future;
+
+use crate::model::{ConfigItemError, TenantConfig, TenantId};
+
+/// A failure of a store, with what was being done.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The service failed or could not be reached; a retry may succeed.
+    #[error("{operation} failed: {detail}")]
+    Unavailable {
+        operation: &'static str,
+        detail: String,
+    },
+    /// What the store holds cannot be used as it is.
+    #[error("{what} is malformed: {detail}")]
+    Malformed { what: &'static str, detail: String },
+    #[error(transparent)]
+    Config(#[from] ConfigItemError),
+}
+
+impl StoreError {
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Self::Unavailable { .. })
+    }
+}
+
+/// The tenant's `ENTRA#CONFIG` item: read by every function, and the few
+/// fields the functions write back (DESIGN.md 1.3).
+pub trait TenantConfigs: Send + Sync {
+    fn tenant_config(
+        &self,
+        tenant: &TenantId,
+    ) -> impl Future<Output = Result<Option<TenantConfig>, StoreError>> + Send;
+
+    /// Removes `resync_requested_at` unless it changed since `seen`.
+    fn clear_resync_request(
+        &self,
+        tenant: &TenantId,
+        seen: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    fn clear_deletion_approval(
+        &self,
+        tenant: &TenantId,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The grant is dead: the config says so and syncing stops.
+    fn mark_reauthorisation_required(
+        &self,
+        tenant: &TenantId,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
