@@ -4,7 +4,6 @@
 pub mod authorisation;
 pub mod aws;
 pub mod config;
-pub mod directory;
 pub mod export;
 pub mod graph;
 pub mod identity;

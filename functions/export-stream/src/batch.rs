@@ -15,7 +15,7 @@ use entra_sync::graph::model::DomainInfo;
 use entra_sync::graph::writer::GraphEntraWriter;
 use entra_sync::model::{TenantConfig, TenantId};
 use entra_sync::ports::TenantConfigs;
-use entra_sync::store::directory::DynamoDirectoryStore;
+use entra_sync::store::directory_table::DynamoDirectoryStore;
 use entra_sync::store::{DynamoIntegrationsStore, SecretsManagerTokenStore};
 use entra_sync::tokens::TokenProvider;
 use lambda_runtime::{Error, LambdaEvent};

@@ -7,7 +7,7 @@ use entra_sync::import::{ImportRun, RunOutcome};
 use entra_sync::model::TenantId;
 use entra_sync::ports::TenantConfigs;
 use entra_sync::schedule::parse_job;
-use entra_sync::store::directory::DynamoDirectoryStore;
+use entra_sync::store::directory_table::DynamoDirectoryStore;
 use entra_sync::store::sync_state::DynamoSyncStateStore;
 use entra_sync::store::{DynamoIntegrationsStore, SecretsManagerTokenStore};
 use entra_sync::tokens::TokenProvider;

@@ -6,7 +6,7 @@ mod job;
 use entra_sync::config::{ProcessEnv, WorkerConfig};
 use entra_sync::graph::{self, GraphClient, RetryPolicy};
 use entra_sync::store::DynamoIntegrationsStore;
-use entra_sync::store::directory::DynamoDirectoryStore;
+use entra_sync::store::directory_table::DynamoDirectoryStore;
 use entra_sync::store::sync_state::DynamoSyncStateStore;
 use entra_sync::tokens::TokenProvider;
 use lambda_runtime::{Error, run, service_fn};

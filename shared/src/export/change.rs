@@ -2,10 +2,11 @@
 //! Entra ID (DESIGN.md 2.3), decided from the item's state alone.
 
 use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
-use crate::directory::{
-    ENTRA_HASH, GROUP_ATTRIBUTES, IMPORT_DELETED, ItemKey, USER_ATTRIBUTES, entra_hash, entra_id_of,
+use crate::model::directory::{
+    GroupItem, ItemKey, MembershipItem, Source, SyncedObject, UserItem, changed_fields,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -15,13 +16,27 @@ pub enum ChangeAction {
     Removed,
 }
 
+/// The item before and after the change (`None` where the action has none).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Images<T> {
+    pub old: Option<T>,
+    pub new: Option<T>,
+}
+
+/// The images of a change, typed by the kind of item its key names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChangeImages {
+    User(Box<Images<UserItem>>),
+    Group(Box<Images<GroupItem>>),
+    Membership(Images<MembershipItem>),
+}
+
 /// One stream record about a directory item.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DirectoryChange {
     pub key: ItemKey,
     pub action: ChangeAction,
-    pub old: Map<String, Value>,
-    pub new: Map<String, Value>,
+    pub images: ChangeImages,
     pub sequence_number: String,
     pub recorded_at: Option<DateTime<Utc>>,
 }
@@ -34,6 +49,58 @@ pub enum ChangeError {
     NoKeys,
     #[error("a {0} record has no {1} image (the stream must be NEW_AND_OLD_IMAGES)")]
     MissingImage(&'static str, &'static str),
+    #[error("the {image} image is not a directory item: {detail}")]
+    Malformed { image: &'static str, detail: String },
+}
+
+fn event_action(event_name: &str) -> Result<ChangeAction, ChangeError> {
+    match event_name {
+        "INSERT" => Ok(ChangeAction::Created),
+        "MODIFY" => Ok(ChangeAction::Modified),
+        "REMOVE" => Ok(ChangeAction::Removed),
+        other => Err(ChangeError::UnknownEvent(other.to_owned())),
+    }
+}
+
+/// The images the action needs must be there (NEW_AND_OLD_IMAGES).
+fn check_images(
+    action: ChangeAction,
+    old: &Map<String, Value>,
+    new: &Map<String, Value>,
+) -> Result<(), ChangeError> {
+    match action {
+        ChangeAction::Created if new.is_empty() => Err(ChangeError::MissingImage("INSERT", "new")),
+        ChangeAction::Modified if new.is_empty() => Err(ChangeError::MissingImage("MODIFY", "new")),
+        ChangeAction::Modified if old.is_empty() => Err(ChangeError::MissingImage("MODIFY", "old")),
+        ChangeAction::Removed if old.is_empty() => Err(ChangeError::MissingImage("REMOVE", "old")),
+        _ => Ok(()),
+    }
+}
+
+/// An image as the item its key names; an empty image is none.
+fn typed<T: DeserializeOwned>(
+    image: Map<String, Value>,
+    name: &'static str,
+) -> Result<Option<T>, ChangeError> {
+    if image.is_empty() {
+        return Ok(None);
+    }
+    serde_json::from_value(Value::Object(image))
+        .map(Some)
+        .map_err(|e| ChangeError::Malformed {
+            image: name,
+            detail: e.to_string(),
+        })
+}
+
+fn images<T: DeserializeOwned>(
+    old: Map<String, Value>,
+    new: Map<String, Value>,
+) -> Result<Images<T>, ChangeError> {
+    Ok(Images {
+        old: typed(old, "old")?,
+        new: typed(new, "new")?,
+    })
 }
 
 impl DirectoryChange {
@@ -46,12 +113,7 @@ impl DirectoryChange {
         sequence_number: String,
         recorded_at: Option<DateTime<Utc>>,
     ) -> Result<Option<Self>, ChangeError> {
-        let action = match event_name {
-            "INSERT" => ChangeAction::Created,
-            "MODIFY" => ChangeAction::Modified,
-            "REMOVE" => ChangeAction::Removed,
-            other => return Err(ChangeError::UnknownEvent(other.to_owned())),
-        };
+        let action = event_action(event_name)?;
         let (Some(pk), Some(sk)) = (
             keys.get("pk").and_then(Value::as_str),
             keys.get("sk").and_then(Value::as_str),
@@ -61,34 +123,16 @@ impl DirectoryChange {
         let Some(key) = ItemKey::parse(pk, sk) else {
             return Ok(None);
         };
-        match action {
-            ChangeAction::Created | ChangeAction::Modified if new.is_empty() => {
-                return Err(ChangeError::MissingImage(
-                    if action == ChangeAction::Created {
-                        "INSERT"
-                    } else {
-                        "MODIFY"
-                    },
-                    "new",
-                ));
-            }
-            ChangeAction::Modified | ChangeAction::Removed if old.is_empty() => {
-                return Err(ChangeError::MissingImage(
-                    if action == ChangeAction::Removed {
-                        "REMOVE"
-                    } else {
-                        "MODIFY"
-                    },
-                    "old",
-                ));
-            }
-            _ => {}
-        }
+        check_images(action, &old, &new)?;
+        let images = match &key {
+            ItemKey::User { .. } => ChangeImages::User(Box::new(images(old, new)?)),
+            ItemKey::Group { .. } => ChangeImages::Group(Box::new(images(old, new)?)),
+            ItemKey::Membership { .. } => ChangeImages::Membership(images(old, new)?),
+        };
         Ok(Some(Self {
             key,
             action,
-            old,
-            new,
+            images,
             sequence_number,
             recorded_at,
         }))
@@ -96,32 +140,33 @@ impl DirectoryChange {
 }
 
 /// What a change asks of Entra ID.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ExportPlan {
     /// Nothing to do (why): import's writes, our write-backs, no-op changes.
     Ignore(&'static str),
     CreateUser {
         user_id: String,
-        item: Map<String, Value>,
+        item: UserItem,
     },
     UpdateUser {
         user_id: String,
         entra_id: String,
+        /// The AM attributes the platform changed.
         changed: Vec<&'static str>,
-        item: Map<String, Value>,
+        item: UserItem,
     },
     DeleteUser {
         entra_id: String,
     },
     CreateGroup {
         group_id: String,
-        item: Map<String, Value>,
+        item: GroupItem,
     },
     UpdateGroup {
         group_id: String,
         entra_id: String,
         changed: Vec<&'static str>,
-        item: Map<String, Value>,
+        item: GroupItem,
     },
     DeleteGroup {
         entra_id: String,
@@ -136,130 +181,155 @@ pub enum ExportPlan {
     },
 }
 
-fn text<'a>(item: &'a Map<String, Value>, name: &str) -> Option<&'a str> {
-    item.get(name)
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
+/// What a change of a user or group asks, whichever it is.
+enum ObjectPlan<T> {
+    Ignore(&'static str),
+    Create(T),
+    Update {
+        entra_id: String,
+        changed: Vec<&'static str>,
+        item: T,
+    },
+    Delete {
+        entra_id: String,
+    },
 }
 
-fn imported(item: &Map<String, Value>) -> bool {
-    text(item, "source") == Some("entra")
+trait Bookkept: SyncedObject + Clone {
+    fn import_deleted(&self) -> bool;
 }
 
-/// Synchronised attributes whose values differ between the images.
-fn changed(
-    old: &Map<String, Value>,
-    new: &Map<String, Value>,
-    attributes: &[&'static str],
-) -> Vec<&'static str> {
-    let value = |m: &Map<String, Value>, name: &str| match m.get(name) {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) if s.is_empty() => None,
-        Some(v) => Some(v.clone()),
-    };
-    attributes
-        .iter()
-        .copied()
-        .filter(|a| value(old, a) != value(new, a))
-        .collect()
+impl Bookkept for UserItem {
+    fn import_deleted(&self) -> bool {
+        self.import_deleted_at.is_some()
+    }
 }
 
-/// The item agrees with Entra ID as entra-sync last left it.
-fn agrees_with_entra(item: &Map<String, Value>, attributes: &[&str]) -> bool {
-    text(item, ENTRA_HASH).is_some_and(|stored| stored == entra_hash(item, attributes))
+impl Bookkept for GroupItem {
+    fn import_deleted(&self) -> bool {
+        self.import_deleted_at.is_some()
+    }
+}
+
+fn plan_object<T: Bookkept>(action: ChangeAction, images: &Images<T>) -> ObjectPlan<T> {
+    match (action, &images.old, &images.new) {
+        (ChangeAction::Created, _, Some(new)) => plan_created(new),
+        (ChangeAction::Modified, Some(old), Some(new)) => plan_modified(old, new),
+        (ChangeAction::Removed, Some(old), _) if old.import_deleted() => {
+            ObjectPlan::Ignore("the import deleted it (it is gone from Entra ID)")
+        }
+        (ChangeAction::Removed, Some(old), _) => match old.entra_object_id() {
+            Some(entra_id) => ObjectPlan::Delete {
+                entra_id: entra_id.to_owned(),
+            },
+            None => ObjectPlan::Ignore("never exported"),
+        },
+        _ => ObjectPlan::Ignore("the record lacks the image its action needs"),
+    }
+}
+
+fn plan_created<T: Bookkept>(new: &T) -> ObjectPlan<T> {
+    if new.source() == Source::Entra {
+        ObjectPlan::Ignore("an object the import created")
+    } else if new.linked_entra_id().is_some() {
+        ObjectPlan::Ignore("already linked to Entra ID")
+    } else {
+        ObjectPlan::Create(new.clone())
+    }
+}
+
+fn plan_modified<T: Bookkept>(old: &T, new: &T) -> ObjectPlan<T> {
+    let changed: Vec<&'static str> = changed_fields(T::FIELDS, old.attributes(), new.attributes())
+        .into_iter()
+        .map(|f| f.am)
+        .collect();
+    if changed.is_empty() {
+        return ObjectPlan::Ignore("no synchronised attribute changed");
+    }
+    if new.agrees_with_entra() {
+        return ObjectPlan::Ignore("the values are Entra ID's own (written by the import)");
+    }
+    match new.entra_object_id() {
+        Some(entra_id) => ObjectPlan::Update {
+            entra_id: entra_id.to_owned(),
+            changed,
+            item: new.clone(),
+        },
+        // Never exported (export was off, or its create failed).
+        None if new.source() != Source::Entra => ObjectPlan::Create(new.clone()),
+        None => ObjectPlan::Ignore("an imported object without an Entra id"),
+    }
+}
+
+fn plan_membership(action: ChangeAction, images: &Images<MembershipItem>) -> ExportPlan {
+    let member = |m: &MembershipItem| (m.group_id.clone(), m.user_id.clone());
+    match (action, &images.old, &images.new) {
+        (ChangeAction::Created, _, Some(new)) if new.source == Source::Entra => {
+            ExportPlan::Ignore("a membership the import wrote")
+        }
+        (ChangeAction::Created, _, Some(new)) => {
+            let (group_id, user_id) = member(new);
+            ExportPlan::AddMember { group_id, user_id }
+        }
+        (ChangeAction::Modified, ..) => {
+            ExportPlan::Ignore("a membership has no synchronised attributes")
+        }
+        (ChangeAction::Removed, Some(old), _) if old.import_deleted_at.is_some() => {
+            ExportPlan::Ignore("the import removed it")
+        }
+        (ChangeAction::Removed, Some(old), _) => {
+            let (group_id, user_id) = member(old);
+            ExportPlan::RemoveMember { group_id, user_id }
+        }
+        _ => ExportPlan::Ignore("the record lacks the image its action needs"),
+    }
 }
 
 impl DirectoryChange {
     pub fn plan(&self) -> ExportPlan {
-        match &self.key {
-            ItemKey::User { user_id, .. } => self.plan_object(user_id, USER_ATTRIBUTES, true),
-            ItemKey::Group { group_id, .. } => self.plan_object(group_id, GROUP_ATTRIBUTES, false),
-            ItemKey::Membership {
-                group_id, user_id, ..
-            } => match self.action {
-                ChangeAction::Created if imported(&self.new) => {
-                    ExportPlan::Ignore("a membership the import wrote")
-                }
-                ChangeAction::Created => ExportPlan::AddMember {
-                    group_id: group_id.clone(),
-                    user_id: user_id.clone(),
-                },
-                ChangeAction::Modified => {
-                    ExportPlan::Ignore("a membership has no synchronised attributes")
-                }
-                ChangeAction::Removed if self.old.contains_key(IMPORT_DELETED) => {
-                    ExportPlan::Ignore("the import removed it")
-                }
-                ChangeAction::Removed => ExportPlan::RemoveMember {
-                    group_id: group_id.clone(),
-                    user_id: user_id.clone(),
-                },
-            },
-        }
-    }
-
-    fn plan_object(&self, id: &str, attributes: &'static [&'static str], user: bool) -> ExportPlan {
-        let create = |item: &Map<String, Value>| {
-            if user {
-                ExportPlan::CreateUser {
-                    user_id: id.to_owned(),
-                    item: item.clone(),
-                }
-            } else {
-                ExportPlan::CreateGroup {
-                    group_id: id.to_owned(),
-                    item: item.clone(),
-                }
-            }
-        };
-        match self.action {
-            ChangeAction::Created if imported(&self.new) => {
-                ExportPlan::Ignore("an object the import created")
-            }
-            ChangeAction::Created if text(&self.new, "entra_id").is_some() => {
-                ExportPlan::Ignore("already linked to Entra ID")
-            }
-            ChangeAction::Created => create(&self.new),
-            ChangeAction::Modified => {
-                let changed = changed(&self.old, &self.new, attributes);
-                if changed.is_empty() {
-                    return ExportPlan::Ignore("no synchronised attribute changed");
-                }
-                if agrees_with_entra(&self.new, attributes) {
-                    return ExportPlan::Ignore(
-                        "the values are Entra ID's own (written by the import)",
-                    );
-                }
-                match entra_id_of(&self.new, id) {
-                    Some(entra_id) if user => ExportPlan::UpdateUser {
-                        user_id: id.to_owned(),
-                        entra_id: entra_id.to_owned(),
-                        changed,
-                        item: self.new.clone(),
+        match (&self.images, &self.key) {
+            (ChangeImages::User(images), ItemKey::User { user_id, .. }) => {
+                match plan_object(self.action, images) {
+                    ObjectPlan::Ignore(why) => ExportPlan::Ignore(why),
+                    ObjectPlan::Create(item) => ExportPlan::CreateUser {
+                        user_id: user_id.clone(),
+                        item,
                     },
-                    Some(entra_id) => ExportPlan::UpdateGroup {
-                        group_id: id.to_owned(),
-                        entra_id: entra_id.to_owned(),
+                    ObjectPlan::Update {
+                        entra_id,
                         changed,
-                        item: self.new.clone(),
+                        item,
+                    } => ExportPlan::UpdateUser {
+                        user_id: user_id.clone(),
+                        entra_id,
+                        changed,
+                        item,
                     },
-                    // Never exported (export was off, or its create failed).
-                    None if !imported(&self.new) => create(&self.new),
-                    None => ExportPlan::Ignore("an imported object without an Entra id"),
+                    ObjectPlan::Delete { entra_id } => ExportPlan::DeleteUser { entra_id },
                 }
             }
-            ChangeAction::Removed if self.old.contains_key(IMPORT_DELETED) => {
-                ExportPlan::Ignore("the import deleted it (it is gone from Entra ID)")
+            (ChangeImages::Group(images), ItemKey::Group { group_id, .. }) => {
+                match plan_object(self.action, images) {
+                    ObjectPlan::Ignore(why) => ExportPlan::Ignore(why),
+                    ObjectPlan::Create(item) => ExportPlan::CreateGroup {
+                        group_id: group_id.clone(),
+                        item,
+                    },
+                    ObjectPlan::Update {
+                        entra_id,
+                        changed,
+                        item,
+                    } => ExportPlan::UpdateGroup {
+                        group_id: group_id.clone(),
+                        entra_id,
+                        changed,
+                        item,
+                    },
+                    ObjectPlan::Delete { entra_id } => ExportPlan::DeleteGroup { entra_id },
+                }
             }
-            ChangeAction::Removed => match entra_id_of(&self.old, id) {
-                Some(entra_id) if user => ExportPlan::DeleteUser {
-                    entra_id: entra_id.to_owned(),
-                },
-                Some(entra_id) => ExportPlan::DeleteGroup {
-                    entra_id: entra_id.to_owned(),
-                },
-                None => ExportPlan::Ignore("never exported"),
-            },
+            (ChangeImages::Membership(images), _) => plan_membership(self.action, images),
+            _ => ExportPlan::Ignore("the images do not match the key"),
         }
     }
 }
@@ -287,8 +357,9 @@ mod tests {
     }
 
     fn hashed(mut v: Value) -> Value {
-        let hash = entra_hash(v.as_object().unwrap(), USER_ATTRIBUTES);
-        v[ENTRA_HASH] = json!(hash);
+        let item: UserItem = serde_json::from_value(v.clone()).unwrap();
+        let hash = crate::model::directory::EntraHash::of_user(&item.attributes);
+        v[crate::model::directory::ENTRA_HASH] = json!(hash.as_str());
         v
     }
 
@@ -351,7 +422,7 @@ mod tests {
         ));
         // The import marked and then deleted the item.
         let mut marked = old.clone();
-        marked[IMPORT_DELETED] = json!("2026-11-26T10:00:00Z");
+        marked[crate::model::directory::IMPORT_DELETED] = json!("2026-11-26T10:00:00Z");
         assert!(matches!(
             change("MODIFY", "USER#e1", old, marked.clone()).plan(),
             ExportPlan::Ignore(_)

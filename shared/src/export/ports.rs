@@ -1,21 +1,32 @@
 //! What the export engine needs: the AM directory's current items and a
-//! place to record their link to Entra ID; and Entra ID's write side.
+//! place to record their link to Entra ID; and Entra ID's write side, in
+//! typed values (the Graph adapter alone turns them into JSON).
 
 use std::future::Future;
 
-use serde_json::{Map, Value};
+use secrecy::SecretString;
 
-use crate::directory::ItemKey;
 use crate::graph::GraphError;
-use crate::graph::model::DomainInfo;
+use crate::graph::model::{DomainInfo, EntraUser};
+use crate::model::TenantId;
+use crate::model::directory::{
+    EntraHash, Field, FieldValue, GroupAttributes, GroupItem, ItemKey, UserAttributes, UserItem,
+};
 use crate::ports::StoreError;
 
 pub trait ExportDirectory: Send + Sync {
-    /// The item as it is now (strongly consistent).
-    fn item(
+    /// The user as it is now (strongly consistent).
+    fn user(
         &self,
-        key: &ItemKey,
-    ) -> impl Future<Output = Result<Option<Map<String, Value>>, StoreError>> + Send;
+        tenant: &TenantId,
+        user_id: &str,
+    ) -> impl Future<Output = Result<Option<UserItem>, StoreError>> + Send;
+
+    fn group(
+        &self,
+        tenant: &TenantId,
+        group_id: &str,
+    ) -> impl Future<Output = Result<Option<GroupItem>, StoreError>> + Send;
 
     /// Records that the item now agrees with Entra ID: its `entra_id` and the
     /// hash of its synchronised values. A vanished item is left vanished.
@@ -23,31 +34,75 @@ pub trait ExportDirectory: Send + Sync {
         &self,
         key: &ItemKey,
         entra_id: &str,
-        hash: &str,
+        hash: &EntraHash,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// A user to create in Entra ID.
+#[derive(Debug, Clone)]
+pub struct NewEntraUser {
+    pub attributes: UserAttributes,
+    pub mail_nickname: String,
+    /// Required for users of federated domains.
+    pub on_premises_immutable_id: Option<String>,
+    /// The temporary password, changed at first sign-in.
+    pub password: SecretString,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewEntraGroup {
+    pub attributes: GroupAttributes,
+    pub mail_nickname: String,
+}
+
+/// Graph properties to set (`FieldValue::Text(None)` clears one).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EntraPatch {
+    pub properties: Vec<(&'static str, FieldValue)>,
+}
+
+impl EntraPatch {
+    /// The given fields' values from `attributes`.
+    pub fn of<A>(fields: &[&'static Field<A>], attributes: &A) -> Self {
+        Self {
+            properties: fields
+                .iter()
+                .map(|f| (f.graph, (f.read)(attributes)))
+                .collect(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.properties.is_empty()
+    }
 }
 
 pub trait EntraWriter: Send + Sync {
     fn domains(&self) -> impl Future<Output = Result<Vec<DomainInfo>, GraphError>> + Send;
-    /// The user with this UPN: its id and synchronised properties.
+    /// The user with this UPN.
     fn user_by_upn(
         &self,
         upn: &str,
-    ) -> impl Future<Output = Result<Option<Map<String, Value>>, GraphError>> + Send;
+    ) -> impl Future<Output = Result<Option<EntraUser>, GraphError>> + Send;
     /// Returns the new object's id.
-    fn create_user(&self, body: &Value) -> impl Future<Output = Result<String, GraphError>> + Send;
+    fn create_user(
+        &self,
+        user: &NewEntraUser,
+    ) -> impl Future<Output = Result<String, GraphError>> + Send;
     fn update_user(
         &self,
         id: &str,
-        patch: &Value,
+        patch: &EntraPatch,
     ) -> impl Future<Output = Result<(), GraphError>> + Send;
     fn delete_user(&self, id: &str) -> impl Future<Output = Result<(), GraphError>> + Send;
-    fn create_group(&self, body: &Value)
-    -> impl Future<Output = Result<String, GraphError>> + Send;
+    fn create_group(
+        &self,
+        group: &NewEntraGroup,
+    ) -> impl Future<Output = Result<String, GraphError>> + Send;
     fn update_group(
         &self,
         id: &str,
-        patch: &Value,
+        patch: &EntraPatch,
     ) -> impl Future<Output = Result<(), GraphError>> + Send;
     fn delete_group(&self, id: &str) -> impl Future<Output = Result<(), GraphError>> + Send;
     fn add_member(

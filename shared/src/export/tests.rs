@@ -6,35 +6,41 @@ use std::sync::Mutex;
 use serde_json::{Map, Value, json};
 
 use super::*;
-use crate::directory::{ENTRA_HASH, ItemKey};
-use crate::model::TenantConfig;
+use crate::graph::model::EntraUser;
+use crate::model::directory::{ENTRA_HASH, ItemKey, UserItem};
+use crate::model::{TenantConfig, TenantId};
 
+/// Items as the table holds them, by sort key.
 #[derive(Default)]
 struct MemoryDirectory(Mutex<HashMap<String, Map<String, Value>>>);
 
-fn sk(key: &ItemKey) -> String {
-    match key {
-        ItemKey::User { user_id, .. } => format!("USER#{user_id}"),
-        ItemKey::Group { group_id, .. } => format!("GROUP#{group_id}"),
-        ItemKey::Membership {
-            group_id, user_id, ..
-        } => format!("MEMBER#{group_id}#{user_id}"),
+impl MemoryDirectory {
+    fn typed<T: serde::de::DeserializeOwned>(&self, key: ItemKey) -> Option<T> {
+        let item = self.0.lock().unwrap().get(&key.sk()).cloned()?;
+        Some(serde_json::from_value(Value::Object(item)).unwrap())
     }
 }
 
 impl ExportDirectory for MemoryDirectory {
-    async fn item(&self, key: &ItemKey) -> Result<Option<Map<String, Value>>, StoreError> {
-        Ok(self.0.lock().unwrap().get(&sk(key)).cloned())
+    async fn user(&self, tenant: &TenantId, user_id: &str) -> Result<Option<UserItem>, StoreError> {
+        Ok(self.typed(ItemKey::user(tenant, user_id)))
+    }
+    async fn group(
+        &self,
+        tenant: &TenantId,
+        group_id: &str,
+    ) -> Result<Option<GroupItem>, StoreError> {
+        Ok(self.typed(ItemKey::group(tenant, group_id)))
     }
     async fn record_entra_state(
         &self,
         key: &ItemKey,
         entra_id: &str,
-        hash: &str,
+        hash: &EntraHash,
     ) -> Result<(), StoreError> {
-        if let Some(item) = self.0.lock().unwrap().get_mut(&sk(key)) {
+        if let Some(item) = self.0.lock().unwrap().get_mut(&key.sk()) {
             item.insert("entra_id".into(), json!(entra_id));
-            item.insert(ENTRA_HASH.into(), json!(hash));
+            item.insert(ENTRA_HASH.into(), json!(hash.as_str()));
         }
         Ok(())
     }
@@ -78,38 +84,49 @@ impl EntraWriter for RecordingEntra {
             },
         ])
     }
-    async fn user_by_upn(&self, upn: &str) -> Result<Option<Map<String, Value>>, GraphError> {
+    async fn user_by_upn(&self, upn: &str) -> Result<Option<EntraUser>, GraphError> {
         self.log(format!("GET user {upn}"));
-        Ok(self.existing_upns.lock().unwrap().get(upn).cloned())
+        let found = self.existing_upns.lock().unwrap().get(upn).cloned();
+        found.map(|user| EntraUser::parse(&user)).transpose()
     }
-    async fn create_user(&self, body: &Value) -> Result<String, GraphError> {
+    async fn create_user(&self, user: &NewEntraUser) -> Result<String, GraphError> {
         self.log("POST user".into());
+        let body = crate::graph::model::new_user_body(user);
         self.bodies.lock().unwrap().push(body.clone());
         if self.conflict_on_create {
             let upn = body["userPrincipalName"].as_str().unwrap().to_owned();
             self.existing_upns.lock().unwrap().insert(
                 upn,
-                json!({"id": "e-existing"}).as_object().unwrap().clone(),
+                json!({"id": "e-existing", "userPrincipalName": body["userPrincipalName"]})
+                    .as_object()
+                    .unwrap()
+                    .clone(),
             );
             return Err(GraphError::Rejected { status: 400, code: "Request_BadRequest".into(), message: "Another object with the same value for property userPrincipalName already exists.".into(), details: vec!["ObjectConflict".into()] });
         }
         Ok("e-new".into())
     }
-    async fn update_user(&self, id: &str, patch: &Value) -> Result<(), GraphError> {
+    async fn update_user(&self, id: &str, patch: &EntraPatch) -> Result<(), GraphError> {
         self.log(format!("PATCH user {id}"));
-        self.bodies.lock().unwrap().push(patch.clone());
+        self.bodies
+            .lock()
+            .unwrap()
+            .push(crate::graph::model::patch_body(patch));
         Ok(())
     }
     async fn delete_user(&self, id: &str) -> Result<(), GraphError> {
         self.log(format!("DELETE user {id}"));
         Err(GraphError::NotFound)
     }
-    async fn create_group(&self, body: &Value) -> Result<String, GraphError> {
+    async fn create_group(&self, group: &NewEntraGroup) -> Result<String, GraphError> {
         self.log("POST group".into());
-        self.bodies.lock().unwrap().push(body.clone());
+        self.bodies
+            .lock()
+            .unwrap()
+            .push(crate::graph::model::new_group_body(group));
         Ok("g-new".into())
     }
-    async fn update_group(&self, id: &str, _: &Value) -> Result<(), GraphError> {
+    async fn update_group(&self, id: &str, _: &EntraPatch) -> Result<(), GraphError> {
         self.log(format!("PATCH group {id}"));
         Ok(())
     }

@@ -32,7 +32,7 @@ impl<T: AccessTokenSource> crate::import::EntraDirectory for GraphEntraDirectory
             Some(link) => link.to_owned(),
             None => self
                 .client
-                .url(&format!("/users/delta?$select={}", model::USER_SELECT)),
+                .url(&format!("/users/delta?$select={}", model::user_select())),
         };
         model::parse_user_page(&self.get(&url).await?)
     }
@@ -42,7 +42,7 @@ impl<T: AccessTokenSource> crate::import::EntraDirectory for GraphEntraDirectory
             Some(link) => link.to_owned(),
             None => self
                 .client
-                .url(&format!("/groups/delta?$select={}", model::GROUP_SELECT)),
+                .url(&format!("/groups/delta?$select={}", model::group_select())),
         };
         model::parse_group_page(&self.get(&url).await?)
     }
@@ -72,7 +72,7 @@ impl<T: AccessTokenSource> crate::import::EntraDirectory for GraphEntraDirectory
     async fn user(&self, id: &str) -> Result<Option<EntraUser>, GraphError> {
         let url = self
             .client
-            .url(&format!("/users/{id}?$select={}", model::USER_SELECT));
+            .url(&format!("/users/{id}?$select={}", model::user_select()));
         match self.get(&url).await {
             Ok(serde_json::Value::Object(body)) => EntraUser::parse(&body).map(Some),
             Ok(_) => Err(GraphError::Malformed("a user is not a JSON object".into())),
@@ -82,9 +82,10 @@ impl<T: AccessTokenSource> crate::import::EntraDirectory for GraphEntraDirectory
     }
 
     async fn group(&self, id: &str) -> Result<Option<EntraGroup>, GraphError> {
-        let url = self
-            .client
-            .url(&format!("/groups/{id}?$select=id,displayName,description"));
+        let url = self.client.url(&format!(
+            "/groups/{id}?$select={}",
+            model::group_attributes_select()
+        ));
         match self.get(&url).await {
             Ok(serde_json::Value::Object(body)) => EntraGroup::parse(&body),
             Ok(_) => Err(GraphError::Malformed("a group is not a JSON object".into())),

@@ -3,32 +3,44 @@
 use serde_json::{Map, Value};
 
 use super::GraphError;
+use crate::model::directory::{
+    Field, FieldKind, FieldValue, GROUP_FIELDS, GroupAttributes, USER_FIELDS, UserAttributes,
+};
 
-/// The properties requested on `/users/delta`: every attribute we map.
-pub const USER_SELECT: &str = "id,userPrincipalName,displayName,givenName,surname,mail,mobilePhone,jobTitle,department,accountEnabled";
+/// The properties requested of users: every property the field table maps.
+pub fn user_select() -> String {
+    select(USER_FIELDS, &[])
+}
+
 /// On `/groups/delta`; `members` makes membership changes visible.
-pub const GROUP_SELECT: &str = "id,displayName,description,members";
+pub fn group_select() -> String {
+    select(GROUP_FIELDS, &["members"])
+}
 
-/// A user as the import maps it. `None` = no value (Graph's `null` or absent).
+/// The properties of a group alone.
+pub fn group_attributes_select() -> String {
+    select(GROUP_FIELDS, &[])
+}
+
+fn select<A>(fields: &[Field<A>], extra: &[&str]) -> String {
+    std::iter::once("id")
+        .chain(fields.iter().map(|f| f.graph))
+        .chain(extra.iter().copied())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// A user as Graph has it, in the AM directory's terms.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct EntraUser {
     pub id: String,
-    pub user_principal_name: String,
-    pub display_name: Option<String>,
-    pub given_name: Option<String>,
-    pub surname: Option<String>,
-    pub mail: Option<String>,
-    pub mobile_phone: Option<String>,
-    pub job_title: Option<String>,
-    pub department: Option<String>,
-    pub account_enabled: bool,
+    pub attributes: UserAttributes,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct EntraGroup {
     pub id: String,
-    pub display_name: String,
-    pub description: Option<String>,
+    pub attributes: GroupAttributes,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -140,41 +152,50 @@ fn objects(value: &[Value]) -> impl Iterator<Item = Result<&Map<String, Value>, 
     })
 }
 
+/// The value of one mapped property; absent or `null` is no value.
+fn field_value<A>(
+    item: &Map<String, Value>,
+    field: &Field<A>,
+    id: &str,
+) -> Result<FieldValue, GraphError> {
+    match (field.kind, item.get(field.graph)) {
+        (FieldKind::Text, _) => Ok(FieldValue::Text(string(item, field.graph)?)),
+        (FieldKind::Flag, Some(Value::Bool(b))) => Ok(FieldValue::Flag(*b)),
+        (FieldKind::Flag, None | Some(Value::Null)) => Ok(FieldValue::Text(None)),
+        (FieldKind::Flag, Some(_)) => {
+            Err(malformed(format!("{id}: {} is not a boolean", field.graph)))
+        }
+    }
+}
+
+/// The attributes the field table maps, from a Graph object.
+fn attributes<A: Default>(
+    item: &Map<String, Value>,
+    fields: &[Field<A>],
+    id: &str,
+) -> Result<A, GraphError> {
+    let mut attributes = A::default();
+    for field in fields {
+        (field.write)(&mut attributes, field_value(item, field, id)?);
+    }
+    Ok(attributes)
+}
+
 impl EntraUser {
     /// A user object (a delta item in default mode, or a plain GET): it
     /// carries the whole selected set; an absent property has no value.
     pub fn parse(item: &Map<String, Value>) -> Result<Self, GraphError> {
         let id = id_of(item)?;
-        let user_principal_name = string(item, "userPrincipalName")?
-            .ok_or_else(|| malformed(format!("user {id} has no userPrincipalName")))?;
-        let account_enabled = match item.get("accountEnabled") {
-            Some(Value::Bool(b)) => *b,
-            None | Some(Value::Null) => true,
-            Some(_) => {
-                return Err(malformed(format!(
-                    "user {id}: accountEnabled is not a boolean"
-                )));
-            }
-        };
-        Ok(Self {
-            user_principal_name,
-            display_name: string(item, "displayName")?,
-            given_name: string(item, "givenName")?,
-            surname: string(item, "surname")?,
-            mail: string(item, "mail")?,
-            mobile_phone: string(item, "mobilePhone")?,
-            job_title: string(item, "jobTitle")?,
-            department: string(item, "department")?,
-            account_enabled,
-            id,
-        })
+        let attributes: UserAttributes = attributes(item, USER_FIELDS, &format!("user {id}"))?;
+        if attributes.user_name.is_empty() {
+            return Err(malformed(format!("user {id} has no userPrincipalName")));
+        }
+        Ok(Self { id, attributes })
     }
 
     /// The user's UPN domain, lowercase.
     pub fn domain(&self) -> Option<String> {
-        self.user_principal_name
-            .rsplit_once('@')
-            .map(|(_, d)| d.to_ascii_lowercase())
+        self.attributes.domain()
     }
 }
 
@@ -211,14 +232,8 @@ impl EntraGroup {
     /// id and membership changes.
     pub fn parse(item: &Map<String, Value>) -> Result<Option<Self>, GraphError> {
         let id = id_of(item)?;
-        Ok(match string(item, "displayName")? {
-            Some(display_name) => Some(Self {
-                id,
-                display_name,
-                description: string(item, "description")?,
-            }),
-            None => None,
-        })
+        let attributes: GroupAttributes = attributes(item, GROUP_FIELDS, &format!("group {id}"))?;
+        Ok((!attributes.name.is_empty()).then_some(Self { id, attributes }))
     }
 }
 
@@ -309,10 +324,85 @@ pub fn parse_members_page(body: &Value) -> Result<MembersPage, GraphError> {
     Ok(MembersPage { members, next_link })
 }
 
+/// A mapped value as Graph takes it.
+fn graph_value(value: FieldValue) -> Value {
+    match value {
+        FieldValue::Text(Some(text)) => Value::String(text),
+        FieldValue::Text(None) => Value::Null,
+        FieldValue::Flag(flag) => Value::Bool(flag),
+    }
+}
+
+/// The body of `PATCH /users/{id}` or `/groups/{id}`.
+pub fn patch_body(patch: &crate::export::EntraPatch) -> Value {
+    Value::Object(
+        patch
+            .properties
+            .iter()
+            .map(|(property, value)| ((*property).to_owned(), graph_value(value.clone())))
+            .collect(),
+    )
+}
+
+/// The mapped properties that have a value.
+fn present_properties<A>(fields: &[Field<A>], attributes: &A) -> Map<String, Value> {
+    fields
+        .iter()
+        .map(|f| (f.graph.to_owned(), graph_value((f.read)(attributes))))
+        .filter(|(_, v)| !v.is_null())
+        .collect()
+}
+
+/// The body of `POST /users` (GRAPH.md 2.1).
+pub fn new_user_body(user: &crate::export::NewEntraUser) -> Value {
+    use secrecy::ExposeSecret;
+    let mut body = present_properties(USER_FIELDS, &user.attributes);
+    body.insert(
+        "accountEnabled".into(),
+        Value::Bool(user.attributes.enabled),
+    );
+    body.insert(
+        "mailNickname".into(),
+        Value::String(user.mail_nickname.clone()),
+    );
+    if let Some(anchor) = &user.on_premises_immutable_id {
+        body.insert(
+            "onPremisesImmutableId".into(),
+            Value::String(anchor.clone()),
+        );
+    }
+    body.insert(
+        "passwordProfile".into(),
+        serde_json::json!({"forceChangePasswordNextSignIn": true, "password": user.password.expose_secret()}),
+    );
+    Value::Object(body)
+}
+
+/// The body of `POST /groups`: a security group.
+pub fn new_group_body(group: &crate::export::NewEntraGroup) -> Value {
+    let mut body = present_properties(GROUP_FIELDS, &group.attributes);
+    body.insert("mailEnabled".into(), Value::Bool(false));
+    body.insert("securityEnabled".into(), Value::Bool(true));
+    body.insert(
+        "mailNickname".into(),
+        Value::String(group.mail_nickname.clone()),
+    );
+    Value::Object(body)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn the_select_names_every_mapped_property() {
+        assert_eq!(
+            user_select(),
+            "id,userPrincipalName,displayName,givenName,surname,mail,mobilePhone,jobTitle,department,accountEnabled"
+        );
+        assert_eq!(group_select(), "id,displayName,description,members");
+    }
 
     #[test]
     fn a_user_page_with_updates_and_removals_parses() {
@@ -335,7 +425,7 @@ mod tests {
             panic!()
         };
         assert_eq!(user.domain().as_deref(), Some("contoso.com"));
-        assert!(!user.account_enabled && user.mail.is_none());
+        assert!(!user.attributes.enabled && user.attributes.email.is_none());
         assert_eq!(
             page.items[1],
             DeltaItem::Removed {

@@ -1,11 +1,12 @@
 //! Entra ID's write side for the export engine, through the Graph client.
 
 use reqwest::Method;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use tokio::time::Instant;
 
-use super::model::{self, DomainInfo};
+use super::model::{self, DomainInfo, EntraUser};
 use super::{AccessTokenSource, GraphClient, GraphError};
+use crate::export::{EntraPatch, NewEntraGroup, NewEntraUser};
 
 pub struct GraphEntraWriter<'a, T> {
     client: &'a GraphClient,
@@ -62,29 +63,31 @@ impl<T: AccessTokenSource> crate::export::EntraWriter for GraphEntraWriter<'_, T
         )
     }
 
-    async fn user_by_upn(&self, upn: &str) -> Result<Option<Map<String, Value>>, GraphError> {
+    async fn user_by_upn(&self, upn: &str) -> Result<Option<EntraUser>, GraphError> {
         let url = format!(
             "{}?$select={}",
             self.url(&["users", upn]),
-            model::USER_SELECT
+            model::user_select()
         );
         match self.send(Method::GET, &url, None).await {
-            Ok(Value::Object(user)) => Ok(Some(user)),
+            Ok(Value::Object(user)) => EntraUser::parse(&user).map(Some),
             Ok(_) => Err(GraphError::Malformed("a user is not a JSON object".into())),
             Err(GraphError::NotFound) => Ok(None),
             Err(e) => Err(e),
         }
     }
 
-    async fn create_user(&self, body: &Value) -> Result<String, GraphError> {
+    async fn create_user(&self, user: &NewEntraUser) -> Result<String, GraphError> {
+        let body = model::new_user_body(user);
         Self::new_id(
-            self.send(Method::POST, &self.url(&["users"]), Some(body))
+            self.send(Method::POST, &self.url(&["users"]), Some(&body))
                 .await?,
         )
     }
 
-    async fn update_user(&self, id: &str, patch: &Value) -> Result<(), GraphError> {
-        self.send(Method::PATCH, &self.url(&["users", id]), Some(patch))
+    async fn update_user(&self, id: &str, patch: &EntraPatch) -> Result<(), GraphError> {
+        let body = model::patch_body(patch);
+        self.send(Method::PATCH, &self.url(&["users", id]), Some(&body))
             .await
             .map(drop)
     }
@@ -95,15 +98,17 @@ impl<T: AccessTokenSource> crate::export::EntraWriter for GraphEntraWriter<'_, T
             .map(drop)
     }
 
-    async fn create_group(&self, body: &Value) -> Result<String, GraphError> {
+    async fn create_group(&self, group: &NewEntraGroup) -> Result<String, GraphError> {
+        let body = model::new_group_body(group);
         Self::new_id(
-            self.send(Method::POST, &self.url(&["groups"]), Some(body))
+            self.send(Method::POST, &self.url(&["groups"]), Some(&body))
                 .await?,
         )
     }
 
-    async fn update_group(&self, id: &str, patch: &Value) -> Result<(), GraphError> {
-        self.send(Method::PATCH, &self.url(&["groups", id]), Some(patch))
+    async fn update_group(&self, id: &str, patch: &EntraPatch) -> Result<(), GraphError> {
+        let body = model::patch_body(patch);
+        self.send(Method::PATCH, &self.url(&["groups", id]), Some(&body))
             .await
             .map(drop)
     }

@@ -8,7 +8,7 @@ use chrono::Utc;
 
 use super::deletion::DeletionPlan;
 use super::pages::DomainCache;
-use super::records::{DirectoryWrite, MembershipKey, Source};
+use super::records::DirectoryWrite;
 use super::scope::Scope;
 use super::state::{
     Checkpoint, Counts, GroupScope, Mode, PageRecord, Phase, RunResult, RunStatus, SyncState,
@@ -18,6 +18,7 @@ use super::{
 };
 use crate::graph::GraphError;
 use crate::graph::model::EntraUser;
+use crate::model::directory::{MembershipKey, Source};
 use crate::ports::TenantConfigs;
 
 /// The final state of each id across a round's pages: true = present.

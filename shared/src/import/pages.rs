@@ -3,15 +3,15 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::records::{
-    DirectoryWrite, GroupAttributes, GroupRecord, MembershipKey, PasswordMode, Source,
-    UserAttributes, UserRecord,
-};
+use super::records::DirectoryWrite;
 use super::scope::Scope;
 use super::state::{Checkpoint, Counts, DeferredMembership, GroupScope, Mode, PageRecord, Phase};
 use super::{DirectoryStore, EntraDirectory, ImportRun, ImportState, Interruption};
 use crate::graph::model::{
     DeltaItem, DeltaPage, DomainInfo, EntraGroup, EntraUser, GroupDelta, MemberKind,
+};
+use crate::model::directory::{
+    EntraHash, GroupItem, MembershipKey, PasswordMode, Source, SyncedObject, UserItem,
 };
 use crate::ports::TenantConfigs;
 
@@ -46,75 +46,76 @@ pub(super) struct DomainCache(Option<Vec<DomainInfo>>);
 /// The write that makes the AM user agree with the Entra user, if any.
 fn user_upsert(
     user: &EntraUser,
-    current: Option<&UserRecord>,
+    current: Option<&UserItem>,
     domains: &[DomainInfo],
     counts: &mut Counts,
 ) -> Option<DirectoryWrite> {
-    let mut attributes = UserAttributes::from_entra(user, password_mode(user, domains));
+    let mode = password_mode(user, domains);
+    let Some(current) = current else {
+        counts.users_created += 1;
+        return Some(DirectoryWrite::CreateUser(UserItem {
+            user_id: user.id.clone(),
+            attributes: user.attributes.clone(),
+            source: Source::Entra,
+            entra_id: None,
+            password_mode: Some(mode),
+            entra_hash: Some(EntraHash::of_user(&user.attributes)),
+            import_deleted_at: None,
+        }));
+    };
+    if current.pending_export() {
+        tracing::info!(user_id = %current.user_id, "the platform's change is not exported yet; this user is updated after it");
+        return None;
+    }
     // A platform user linked to Entra keeps the platform's password_mode:
     // the seed's rule is for imported users.
-    if let Some(local) = current.filter(|c| c.source == Source::Local) {
-        attributes.password_mode = local.attributes.password_mode;
+    let password_mode = (current.source == Source::Entra).then_some(mode);
+    let mode_differs = password_mode
+        .is_some_and(|m| current.password_mode.unwrap_or(PasswordMode::Temporary) != m);
+    if current.attributes == user.attributes && !mode_differs {
+        return None;
     }
-    match current {
-        None => {
-            counts.users_created += 1;
-            Some(DirectoryWrite::CreateUser(UserRecord {
-                user_id: user.id.clone(),
-                source: Source::Entra,
-                entra_id: Some(user.id.clone()),
-                attributes,
-                pending_export: false,
-            }))
-        }
-        Some(current) if current.pending_export => {
-            tracing::info!(user_id = %current.user_id, "the platform's change is not exported yet; this user is updated after it");
-            None
-        }
-        Some(current) if current.attributes != attributes => {
-            counts.users_updated += 1;
-            Some(DirectoryWrite::UpdateUser {
-                user_id: current.user_id.clone(),
-                entra_id: user.id.clone(),
-                attributes,
-            })
-        }
-        Some(_) => None,
-    }
+    counts.users_updated += 1;
+    Some(DirectoryWrite::UpdateUser {
+        user_id: current.user_id.clone(),
+        entra_link: (current.user_id != user.id).then(|| user.id.clone()),
+        attributes: user.attributes.clone(),
+        password_mode,
+        hash: EntraHash::of_user(&user.attributes),
+    })
 }
 
 /// The write that makes the AM group agree with the Entra group, if any.
 fn group_upsert(
     group: &EntraGroup,
-    current: Option<&GroupRecord>,
+    current: Option<&GroupItem>,
     counts: &mut Counts,
 ) -> Option<DirectoryWrite> {
-    let attributes = GroupAttributes::from_entra(group);
-    match current {
-        None => {
-            counts.groups_created += 1;
-            Some(DirectoryWrite::CreateGroup(GroupRecord {
-                group_id: group.id.clone(),
-                source: Source::Entra,
-                entra_id: Some(group.id.clone()),
-                attributes,
-                pending_export: false,
-            }))
-        }
-        Some(current) if current.pending_export => {
-            tracing::info!(group_id = %current.group_id, "the platform's change is not exported yet; this group is updated after it");
-            None
-        }
-        Some(current) if current.attributes != attributes => {
-            counts.groups_updated += 1;
-            Some(DirectoryWrite::UpdateGroup {
-                group_id: current.group_id.clone(),
-                entra_id: group.id.clone(),
-                attributes,
-            })
-        }
-        Some(_) => None,
+    let Some(current) = current else {
+        counts.groups_created += 1;
+        return Some(DirectoryWrite::CreateGroup(GroupItem {
+            group_id: group.id.clone(),
+            attributes: group.attributes.clone(),
+            source: Source::Entra,
+            entra_id: None,
+            entra_hash: Some(EntraHash::of_group(&group.attributes)),
+            import_deleted_at: None,
+        }));
+    };
+    if current.pending_export() {
+        tracing::info!(group_id = %current.group_id, "the platform's change is not exported yet; this group is updated after it");
+        return None;
     }
+    if current.attributes == group.attributes {
+        return None;
+    }
+    counts.groups_updated += 1;
+    Some(DirectoryWrite::UpdateGroup {
+        group_id: current.group_id.clone(),
+        entra_link: (current.group_id != group.id).then(|| group.id.clone()),
+        attributes: group.attributes.clone(),
+        hash: EntraHash::of_group(&group.attributes),
+    })
 }
 
 /// The groups of a page, a large group's several items merged in order:
@@ -422,14 +423,17 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::directory::UserAttributes;
 
     #[test]
     fn the_last_item_per_id_wins() {
         let items = vec![
             DeltaItem::Upsert(EntraUser {
                 id: "a".into(),
-                display_name: Some("old".into()),
-                ..Default::default()
+                attributes: UserAttributes {
+                    display_name: Some("old".into()),
+                    ..Default::default()
+                },
             }),
             DeltaItem::Removed {
                 id: "b".into(),
@@ -437,14 +441,16 @@ mod tests {
             },
             DeltaItem::Upsert(EntraUser {
                 id: "a".into(),
-                display_name: Some("new".into()),
-                ..Default::default()
+                attributes: UserAttributes {
+                    display_name: Some("new".into()),
+                    ..Default::default()
+                },
             }),
         ];
         let kept = last_per_id(&items, |u| u.id.as_str());
         assert_eq!(kept.len(), 2);
         assert!(
-            matches!(kept[1], DeltaItem::Upsert(u) if u.display_name.as_deref() == Some("new"))
+            matches!(kept[1], DeltaItem::Upsert(u) if u.attributes.display_name.as_deref() == Some("new"))
         );
     }
 
@@ -463,7 +469,10 @@ mod tests {
             },
         ];
         let user = |upn: &str| EntraUser {
-            user_principal_name: upn.into(),
+            attributes: UserAttributes {
+                user_name: upn.into(),
+                ..Default::default()
+            },
             ..Default::default()
         };
         assert_eq!(

@@ -6,11 +6,12 @@ use std::future::Future;
 
 use chrono::{DateTime, Utc};
 
-use super::records::{DirectoryWrite, GroupRecord, MembershipKey, UserRecord};
+use super::records::DirectoryWrite;
 use super::state::{Checkpoint, GroupScope, PageRecord, Phase, RunStatus, SyncState};
 use crate::graph::GraphError;
 use crate::graph::model::{DeltaPage, DomainInfo, EntraGroup, EntraUser, GroupDelta, MemberKind};
 use crate::model::TenantId;
+use crate::model::directory::{GroupItem, MembershipKey, UserItem};
 use crate::ports::StoreError;
 
 pub trait DirectoryStore: Send + Sync {
@@ -20,13 +21,13 @@ pub trait DirectoryStore: Send + Sync {
         &self,
         tenant: &TenantId,
         entra_ids: &[String],
-    ) -> impl Future<Output = Result<HashMap<String, UserRecord>, StoreError>> + Send;
+    ) -> impl Future<Output = Result<HashMap<String, UserItem>, StoreError>> + Send;
 
     fn groups_by_entra_id(
         &self,
         tenant: &TenantId,
         entra_ids: &[String],
-    ) -> impl Future<Output = Result<HashMap<String, GroupRecord>, StoreError>> + Send;
+    ) -> impl Future<Output = Result<HashMap<String, GroupItem>, StoreError>> + Send;
 
     /// Which of these memberships exist.
     fn existing_memberships(

@@ -70,9 +70,11 @@ mod tests {
     fn user(id: &str, upn: &str) -> EntraUser {
         EntraUser {
             id: id.into(),
-            user_principal_name: upn.into(),
-            account_enabled: true,
-            ..Default::default()
+            attributes: crate::model::directory::UserAttributes {
+                user_name: upn.into(),
+                enabled: true,
+                ..Default::default()
+            },
         }
     }
 

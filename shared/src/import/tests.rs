@@ -10,12 +10,16 @@ use super::state::*;
 use super::*;
 use crate::graph::model::*;
 use crate::model::TenantConfig;
+use crate::model::directory::{
+    GroupAttributes, GroupItem, MembershipKey, PasswordMode, Source, SyncedObject, UserAttributes,
+    UserItem,
+};
 use crate::ports::StoreError;
 
 #[derive(Default)]
 struct MemoryDirectory {
-    users: Mutex<BTreeMap<String, UserRecord>>,
-    groups: Mutex<BTreeMap<String, GroupRecord>>,
+    users: Mutex<BTreeMap<String, UserItem>>,
+    groups: Mutex<BTreeMap<String, GroupItem>>,
     memberships: Mutex<BTreeMap<MembershipKey, Source>>,
     writes: Mutex<u64>,
 }
@@ -25,14 +29,14 @@ impl DirectoryStore for MemoryDirectory {
         &self,
         _: &crate::model::TenantId,
         ids: &[String],
-    ) -> Result<HashMap<String, UserRecord>, StoreError> {
+    ) -> Result<HashMap<String, UserItem>, StoreError> {
         let users = self.users.lock().unwrap();
         Ok(ids
             .iter()
             .filter_map(|id| {
                 users
                     .values()
-                    .find(|u| u.entra_id.as_deref() == Some(id))
+                    .find(|u| u.entra_object_id() == Some(id.as_str()))
                     .map(|u| (id.clone(), u.clone()))
             })
             .collect())
@@ -41,14 +45,14 @@ impl DirectoryStore for MemoryDirectory {
         &self,
         _: &crate::model::TenantId,
         ids: &[String],
-    ) -> Result<HashMap<String, GroupRecord>, StoreError> {
+    ) -> Result<HashMap<String, GroupItem>, StoreError> {
         let groups = self.groups.lock().unwrap();
         Ok(ids
             .iter()
             .filter_map(|id| {
                 groups
                     .values()
-                    .find(|g| g.entra_id.as_deref() == Some(id))
+                    .find(|g| g.entra_object_id() == Some(id.as_str()))
                     .map(|g| (id.clone(), g.clone()))
             })
             .collect())
@@ -131,13 +135,17 @@ impl DirectoryStore for MemoryDirectory {
                 }
                 DirectoryWrite::UpdateUser {
                     user_id,
-                    entra_id,
+                    entra_link,
                     attributes,
+                    password_mode,
+                    hash,
                 } => {
                     let mut users = self.users.lock().unwrap();
                     let u = users.get_mut(&user_id).unwrap();
                     u.attributes = attributes;
-                    u.entra_id = Some(entra_id);
+                    u.password_mode = password_mode.or(u.password_mode);
+                    u.entra_id = entra_link.or(u.entra_id.take());
+                    u.entra_hash = Some(hash);
                 }
                 DirectoryWrite::DeleteUser { user_id } => {
                     self.users.lock().unwrap().remove(&user_id);
@@ -148,14 +156,13 @@ impl DirectoryStore for MemoryDirectory {
                 DirectoryWrite::UpdateGroup {
                     group_id,
                     attributes,
+                    hash,
                     ..
                 } => {
-                    self.groups
-                        .lock()
-                        .unwrap()
-                        .get_mut(&group_id)
-                        .unwrap()
-                        .attributes = attributes;
+                    let mut groups = self.groups.lock().unwrap();
+                    let g = groups.get_mut(&group_id).unwrap();
+                    g.attributes = attributes;
+                    g.entra_hash = Some(hash);
                 }
                 DirectoryWrite::DeleteGroup { group_id } => {
                     self.groups.lock().unwrap().remove(&group_id);
@@ -465,10 +472,12 @@ fn config(extra: serde_json::Value) -> TenantConfig {
 fn user(id: &str, upn: &str) -> EntraUser {
     EntraUser {
         id: id.into(),
-        user_principal_name: upn.into(),
-        display_name: Some(format!("User {id}")),
-        account_enabled: true,
-        ..Default::default()
+        attributes: UserAttributes {
+            user_name: upn.into(),
+            display_name: Some(format!("User {id}")),
+            enabled: true,
+            ..Default::default()
+        },
     }
 }
 
@@ -497,8 +506,10 @@ fn group(id: &str, members: &[&str]) -> DeltaItem<GroupDelta> {
         id: id.into(),
         group: Some(EntraGroup {
             id: id.into(),
-            display_name: format!("Group {id}"),
-            description: None,
+            attributes: GroupAttributes {
+                name: format!("Group {id}"),
+                description: None,
+            },
         }),
         members: members
             .iter()
@@ -586,15 +597,9 @@ async fn given_a_new_tenant_when_it_runs_then_a_full_import_creates_everything()
     world.imported(&config).await;
     let users = world.directory.users.lock().unwrap().clone();
     assert_eq!(users.len(), 3);
-    assert_eq!(users["u1"].attributes.password_mode, PasswordMode::Entra);
-    assert_eq!(
-        users["u2"].attributes.password_mode,
-        PasswordMode::Temporary
-    );
-    assert_eq!(
-        users["u3"].attributes.password_mode,
-        PasswordMode::Temporary
-    );
+    assert_eq!(users["u1"].password_mode, Some(PasswordMode::Entra));
+    assert_eq!(users["u2"].password_mode, Some(PasswordMode::Temporary));
+    assert_eq!(users["u3"].password_mode, Some(PasswordMode::Temporary));
     assert_eq!(world.directory.memberships.lock().unwrap().len(), 2);
     let status = world.state.status.lock().unwrap().clone().unwrap();
     assert_eq!(status.mode, Mode::Full);
@@ -660,8 +665,8 @@ async fn given_updates_disables_and_deletions_when_polled_then_they_are_applied(
     let config = config(serde_json::json!({}));
     world.imported(&config).await;
     let mut renamed = user("u1", "ann@contoso.com");
-    renamed.display_name = Some("Ann Renamed".into());
-    renamed.account_enabled = false;
+    renamed.attributes.display_name = Some("Ann Renamed".into());
+    renamed.attributes.enabled = false;
     world.entra.users(
         "u-d1",
         users_page(
@@ -714,15 +719,14 @@ async fn given_a_local_user_linked_to_an_entra_user_then_import_updates_it_and_n
     let config = config(serde_json::json!({}));
     world.directory.users.lock().unwrap().insert(
         "local-7".into(),
-        UserRecord {
+        UserItem {
             user_id: "local-7".into(),
             source: Source::Local,
             entra_id: Some("u1".into()),
-            attributes: UserAttributes::from_entra(
-                &user("u1", "old@contoso.com"),
-                PasswordMode::Entra,
-            ),
-            pending_export: false,
+            attributes: user("u1", "old@contoso.com").attributes,
+            password_mode: Some(PasswordMode::Entra),
+            entra_hash: None,
+            import_deleted_at: None,
         },
     );
     world.imported(&config).await;
@@ -899,7 +903,7 @@ async fn given_a_mass_deletion_then_it_is_held_until_approved() {
         })
         .collect();
     let mut renamed = user("m20", "m20@contoso.com");
-    renamed.job_title = Some("Boss".into());
+    renamed.attributes.job_title = Some("Boss".into());
     let mut items = removals;
     items.push(DeltaItem::Upsert(renamed));
     world.entra.users("u-d1", users_page(items, done("u-d2")));

@@ -1,5 +1,7 @@
-//! The domain model: identifiers and the tenant's integration settings.
+//! The domain model: identifiers, the tenant's integration settings, and
+//! the AM directory's items.
 
+pub mod directory;
 pub mod ids;
 pub mod tenant_config;
 

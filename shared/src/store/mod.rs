@@ -1,6 +1,6 @@
 //! Adapters for AWS storage behind the engines' ports.
 
-pub mod directory;
+pub mod directory_table;
 pub mod dynamo;
 pub mod failures;
 pub mod integrations;

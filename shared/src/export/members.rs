@@ -1,0 +1,136 @@
+//! Exporting memberships: both ends must be in Entra ID; a member not
+//! exported yet is retried for a bounded time.
+
+use chrono::{DateTime, Utc};
+
+use super::{
+    DEPENDENCY_WAIT, DirectoryChange, EntraWriter, ExportDirectory, ExportFailure, ExportOutcome,
+    ExportRun, REPLICATION_RETRIES, graph_failure, not_visible_yet,
+};
+use crate::graph::GraphError;
+use crate::model::TenantId;
+use crate::model::directory::SyncedObject;
+
+/// One end of a membership: the AM object, and whether it is in Entra ID.
+enum MembershipEnd {
+    Gone,
+    NotInEntra,
+    InEntra(String),
+}
+
+fn end_of<T: SyncedObject>(item: Option<T>) -> MembershipEnd {
+    match item {
+        None => MembershipEnd::Gone,
+        Some(item) => match item.entra_object_id() {
+            Some(entra_id) => MembershipEnd::InEntra(entra_id.to_owned()),
+            None => MembershipEnd::NotInEntra,
+        },
+    }
+}
+
+impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
+    pub(super) async fn add_membership(
+        &self,
+        change: &DirectoryChange,
+        group_id: &str,
+        user_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<ExportOutcome, ExportFailure> {
+        let Some((group, user)) = self.member_ids(change, group_id, user_id, now).await? else {
+            return Ok(ExportOutcome::Ignored(
+                "the user or the group no longer exists",
+            ));
+        };
+        self.add_member(&group, &user).await?;
+        Ok(ExportOutcome::Exported("member added"))
+    }
+
+    pub(super) async fn remove_membership(
+        &self,
+        tenant: &TenantId,
+        group_id: &str,
+        user_id: &str,
+    ) -> Result<ExportOutcome, ExportFailure> {
+        let (MembershipEnd::InEntra(group), MembershipEnd::InEntra(user)) =
+            self.membership_ends(tenant, group_id, user_id).await?
+        else {
+            // A deleted user or group takes its memberships with it.
+            return Ok(ExportOutcome::Ignored(
+                "the user or the group is not in Entra ID",
+            ));
+        };
+        match self.writer.remove_member(&group, &user).await {
+            Ok(()) | Err(GraphError::NotFound) => Ok(ExportOutcome::Exported("member removed")),
+            Err(e) => Err(graph_failure("removing the member", e)),
+        }
+    }
+
+    /// Where a membership's group and user stand.
+    async fn membership_ends(
+        &self,
+        tenant: &TenantId,
+        group_id: &str,
+        user_id: &str,
+    ) -> Result<(MembershipEnd, MembershipEnd), ExportFailure> {
+        let group = self.directory.group(tenant, group_id).await?;
+        let user = self.directory.user(tenant, user_id).await?;
+        Ok((end_of(group), end_of(user)))
+    }
+
+    /// The Entra ids to add a membership with; retried while either end is
+    /// not exported yet, for a bounded time.
+    async fn member_ids(
+        &self,
+        change: &DirectoryChange,
+        group_id: &str,
+        user_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(String, String)>, ExportFailure> {
+        match self
+            .membership_ends(change.key.tenant(), group_id, user_id)
+            .await?
+        {
+            (MembershipEnd::InEntra(group), MembershipEnd::InEntra(user)) => {
+                Ok(Some((group, user)))
+            }
+            (MembershipEnd::Gone, _) | (_, MembershipEnd::Gone) => Ok(None),
+            _ => {
+                let waited = change.recorded_at.map(|t| now - t).unwrap_or_default();
+                let what = format!("group {group_id} or user {user_id} is not in Entra ID yet");
+                if waited > DEPENDENCY_WAIT {
+                    Err(ExportFailure::Permanent(format!(
+                        "{what}, after {} minutes; giving up",
+                        waited.num_minutes()
+                    )))
+                } else {
+                    Err(ExportFailure::Retry(what))
+                }
+            }
+        }
+    }
+
+    /// Adds a member, waiting out Graph's read-after-write lag for objects
+    /// just created (GRAPH.md 2.6).
+    pub(super) async fn add_member(&self, group: &str, member: &str) -> Result<(), ExportFailure> {
+        for (attempt, wait) in REPLICATION_RETRIES.iter().enumerate() {
+            match self.writer.add_member(group, member).await {
+                Ok(()) => return Ok(()),
+                Err(GraphError::Rejected {
+                    status: 400,
+                    message,
+                    ..
+                }) if message.contains("already exist") => return Ok(()),
+                Err(e) if not_visible_yet(&e) && attempt + 1 < REPLICATION_RETRIES.len() => {
+                    tokio::time::sleep(*wait).await
+                }
+                Err(e) if not_visible_yet(&e) => {
+                    return Err(ExportFailure::Retry(format!("adding the member: {e}")));
+                }
+                Err(e) => return Err(graph_failure("adding the member", e)),
+            }
+        }
+        Err(ExportFailure::Retry(
+            "adding the member: not visible yet".into(),
+        ))
+    }
+}

@@ -1,0 +1,150 @@
+//! Exporting platform users: create (or adopt the Entra user with the same
+//! UPN), update, and the export group.
+
+use base64::Engine;
+
+use super::{
+    EntraPatch, EntraWriter, ExportDirectory, ExportFailure, ExportOutcome, ExportRun,
+    NewEntraUser, graph_failure, is_conflict, named, naming,
+};
+use crate::graph::model::{DomainInfo, EntraUser};
+use crate::model::TenantId;
+use crate::model::directory::{
+    ItemKey, SyncedObject, USER_FIELDS, UserAttributes, UserItem, changed_fields,
+};
+
+/// The new Entra user for these attributes (GRAPH.md 2.1, 3.1, 3.4).
+fn new_entra_user(
+    user_id: &str,
+    mut attributes: UserAttributes,
+    domain: Option<&DomainInfo>,
+) -> NewEntraUser {
+    let local_part = attributes
+        .user_name
+        .split('@')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    attributes
+        .display_name
+        .get_or_insert_with(|| local_part.clone());
+    NewEntraUser {
+        mail_nickname: naming::mail_nickname(&local_part, &format!("am-{user_id}")),
+        // Required for federated domains; must not contain `$` or `_`.
+        on_premises_immutable_id: domain
+            .filter(|d| d.federated)
+            .map(|_| base64::engine::general_purpose::STANDARD.encode(user_id)),
+        password: naming::temporary_password(),
+        attributes,
+    }
+}
+
+impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
+    pub(super) async fn update_user(
+        &self,
+        key: &ItemKey,
+        entra_id: &str,
+        changed: &[&str],
+        item: &UserItem,
+    ) -> Result<ExportOutcome, ExportFailure> {
+        if changed.contains(&"user_name") {
+            self.check_upn(&item.attributes.user_name, "renamed")
+                .await?;
+        }
+        let patch = EntraPatch::of(&named(USER_FIELDS, changed), &item.attributes);
+        self.writer
+            .update_user(entra_id, &patch)
+            .await
+            .map_err(|e| graph_failure("updating the user", e))?;
+        self.record(key, entra_id).await?;
+        Ok(ExportOutcome::Exported("user updated"))
+    }
+
+    pub(super) async fn create_user(
+        &self,
+        tenant: &TenantId,
+        user_id: &str,
+        record_item: &UserItem,
+    ) -> Result<ExportOutcome, ExportFailure> {
+        // A replayed record: an earlier attempt may have linked it already.
+        let Some(item) = self.directory.user(tenant, user_id).await? else {
+            return Ok(ExportOutcome::Ignored("the user no longer exists"));
+        };
+        if item.entra_object_id().is_some() {
+            return Ok(ExportOutcome::Ignored("already linked to Entra ID"));
+        }
+        let mut attributes = item.attributes.clone();
+        if attributes.user_name.is_empty() {
+            attributes.user_name = record_item.attributes.user_name.clone();
+        }
+        let domain = self.check_upn(&attributes.user_name, "created").await?;
+        let upn = attributes.user_name.clone();
+        let entra_id = match self.user_by_upn(&upn).await? {
+            Some(existing) => self.adopt_user(&existing, &item.attributes).await?,
+            None => {
+                let user = new_entra_user(user_id, attributes, domain.as_ref());
+                self.post_user(&user, &item.attributes).await?
+            }
+        };
+        self.record(&ItemKey::user(tenant, user_id), &entra_id)
+            .await?;
+        if let Some(group) = &self.config.export_group_id {
+            self.add_member(group.as_str(), &entra_id).await?;
+        }
+        Ok(ExportOutcome::Exported("user created"))
+    }
+
+    async fn user_by_upn(&self, upn: &str) -> Result<Option<EntraUser>, ExportFailure> {
+        self.writer
+            .user_by_upn(upn)
+            .await
+            .map_err(|e| graph_failure("looking up the UPN", e))
+    }
+
+    /// Creates the user; a conflict (a retried create that had succeeded,
+    /// or a race) adopts the user that holds the UPN.
+    async fn post_user(
+        &self,
+        user: &NewEntraUser,
+        wanted: &UserAttributes,
+    ) -> Result<String, ExportFailure> {
+        match self.writer.create_user(user).await {
+            Ok(id) => Ok(id),
+            Err(e) if is_conflict(&e) => {
+                match self.user_by_upn(&user.attributes.user_name).await? {
+                    Some(existing) => self.adopt_user(&existing, wanted).await,
+                    None => Err(ExportFailure::Retry(
+                        "the UPN is taken but not visible yet".into(),
+                    )),
+                }
+            }
+            Err(e) => Err(graph_failure("creating the user", e)),
+        }
+    }
+
+    /// Links to an existing Entra user and patches what the platform has
+    /// different (the UPN, which matched, aside).
+    async fn adopt_user(
+        &self,
+        existing: &EntraUser,
+        wanted: &UserAttributes,
+    ) -> Result<String, ExportFailure> {
+        if existing.id.is_empty() {
+            return Err(ExportFailure::Permanent(
+                "Graph returned a user without an id".into(),
+            ));
+        }
+        let differing: Vec<_> = changed_fields(USER_FIELDS, &existing.attributes, wanted)
+            .into_iter()
+            .filter(|f| f.am != "user_name")
+            .collect();
+        if !differing.is_empty() {
+            self.writer
+                .update_user(&existing.id, &EntraPatch::of(&differing, wanted))
+                .await
+                .map_err(|e| graph_failure("updating the adopted user", e))?;
+        }
+        tracing::info!(entra_id = %existing.id, "linked to an existing Entra user with the same UPN");
+        Ok(existing.id.clone())
+    }
+}

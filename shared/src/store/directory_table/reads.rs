@@ -1,0 +1,217 @@
+//! Reading the directory: by Entra id (batched, then the `entra_id` index
+//! for linked objects), memberships, and single items for the export.
+
+use std::collections::{HashMap, HashSet};
+
+use serde::de::DeserializeOwned;
+
+use super::{DynamoDirectoryStore, parse};
+use crate::import::ObjectKind;
+use crate::model::TenantId;
+use crate::model::directory::{
+    EntraHash, GROUP_PREFIX, GroupItem, ItemKey, MEMBER_PREFIX, MembershipKey, USER_PREFIX,
+    UserItem,
+};
+use crate::ports::StoreError;
+use crate::store::dynamo::{Item, conditional, key, s, text, unavailable};
+
+fn membership_key(item: &Item) -> Option<MembershipKey> {
+    Some(MembershipKey {
+        group_id: text(item, "group_id")?,
+        user_id: text(item, "user_id")?,
+    })
+}
+
+impl DynamoDirectoryStore {
+    /// The items these Entra objects are, keyed by Entra id: imported (their
+    /// id is the Entra id) or linked (their `entra_id` is).
+    async fn by_entra_id<T: DeserializeOwned>(
+        &self,
+        tenant: &TenantId,
+        entra_ids: &[String],
+        prefix: &str,
+        what: &'static str,
+    ) -> Result<HashMap<String, T>, StoreError> {
+        let keys = entra_ids
+            .iter()
+            .map(|id| key(tenant, format!("{prefix}{id}")))
+            .collect();
+        let mut found: HashMap<String, T> = HashMap::new();
+        for item in self.batch_get(keys).await? {
+            if let Some(id) =
+                text(&item, "sk").and_then(|sk| sk.strip_prefix(prefix).map(str::to_owned))
+            {
+                found.insert(id, parse(item, what)?);
+            }
+        }
+        let misses: Vec<String> = entra_ids
+            .iter()
+            .filter(|id| !found.contains_key(*id))
+            .cloned()
+            .collect();
+        for item in self.linked(tenant, prefix, &misses).await? {
+            if let Some(entra_id) = text(&item, "entra_id") {
+                found.insert(entra_id, parse(item, what)?);
+            }
+        }
+        Ok(found)
+    }
+
+    async fn get<T: DeserializeOwned>(
+        &self,
+        item: &ItemKey,
+        what: &'static str,
+    ) -> Result<Option<T>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(item.tenant(), item.sk())))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable("reading a directory item"))?;
+        output.item.map(|item| parse(item, what)).transpose()
+    }
+}
+
+impl crate::import::DirectoryStore for DynamoDirectoryStore {
+    async fn users_by_entra_id(
+        &self,
+        tenant: &TenantId,
+        entra_ids: &[String],
+    ) -> Result<HashMap<String, UserItem>, StoreError> {
+        self.by_entra_id(tenant, entra_ids, USER_PREFIX, "a user item")
+            .await
+    }
+
+    async fn groups_by_entra_id(
+        &self,
+        tenant: &TenantId,
+        entra_ids: &[String],
+    ) -> Result<HashMap<String, GroupItem>, StoreError> {
+        self.by_entra_id(tenant, entra_ids, GROUP_PREFIX, "a group item")
+            .await
+    }
+
+    async fn existing_memberships(
+        &self,
+        tenant: &TenantId,
+        keys: &[MembershipKey],
+    ) -> Result<HashSet<MembershipKey>, StoreError> {
+        let wanted: HashMap<String, &MembershipKey> = keys
+            .iter()
+            .map(|k| (format!("{MEMBER_PREFIX}{}", k.encode()), k))
+            .collect();
+        let items = self
+            .batch_get(wanted.keys().map(|sk| key(tenant, sk.clone())).collect())
+            .await?;
+        Ok(items
+            .iter()
+            .filter_map(|item| {
+                text(item, "sk").and_then(|sk| wanted.get(&sk).map(|k| (*k).clone()))
+            })
+            .collect())
+    }
+
+    async fn imported_ids(
+        &self,
+        tenant: &TenantId,
+        kind: ObjectKind,
+    ) -> Result<Vec<String>, StoreError> {
+        let (prefix, id) = match kind {
+            ObjectKind::User => (USER_PREFIX, "user_id"),
+            ObjectKind::Group => (GROUP_PREFIX, "group_id"),
+        };
+        let items = self
+            .query_prefix(tenant, prefix, &format!("{id}, #source"), true)
+            .await?;
+        Ok(items.iter().filter_map(|item| text(item, id)).collect())
+    }
+
+    async fn imported_memberships(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<Vec<MembershipKey>, StoreError> {
+        let items = self
+            .query_prefix(tenant, MEMBER_PREFIX, "group_id, user_id, #source", true)
+            .await?;
+        Ok(items.iter().filter_map(membership_key).collect())
+    }
+
+    async fn memberships_involving(
+        &self,
+        tenant: &TenantId,
+        user_ids: &HashSet<String>,
+        group_ids: &HashSet<String>,
+    ) -> Result<Vec<MembershipKey>, StoreError> {
+        let mut items = Vec::new();
+        if user_ids.is_empty() {
+            for group in group_ids {
+                let prefix = format!("{MEMBER_PREFIX}{group}#");
+                items.extend(
+                    self.query_prefix(tenant, &prefix, "group_id, user_id", false)
+                        .await?,
+                );
+            }
+        } else {
+            // A user's memberships span groups: one pass over all of them.
+            items = self
+                .query_prefix(tenant, MEMBER_PREFIX, "group_id, user_id", false)
+                .await?;
+        }
+        Ok(items
+            .iter()
+            .filter_map(membership_key)
+            .filter(|k| user_ids.contains(&k.user_id) || group_ids.contains(&k.group_id))
+            .collect())
+    }
+
+    async fn apply(
+        &self,
+        tenant: &TenantId,
+        writes: Vec<crate::import::records::DirectoryWrite>,
+    ) -> Result<u64, StoreError> {
+        self.apply_writes(tenant, writes).await
+    }
+}
+
+impl crate::export::ExportDirectory for DynamoDirectoryStore {
+    async fn user(&self, tenant: &TenantId, user_id: &str) -> Result<Option<UserItem>, StoreError> {
+        self.get(&ItemKey::user(tenant, user_id), "a user item")
+            .await
+    }
+
+    async fn group(
+        &self,
+        tenant: &TenantId,
+        group_id: &str,
+    ) -> Result<Option<GroupItem>, StoreError> {
+        self.get(&ItemKey::group(tenant, group_id), "a group item")
+            .await
+    }
+
+    async fn record_entra_state(
+        &self,
+        item: &ItemKey,
+        entra_id: &str,
+        hash: &EntraHash,
+    ) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(item.tenant(), item.sk())))
+            .update_expression("SET entra_id = :entra_id, #hash = :hash")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_names("#hash", crate::model::directory::ENTRA_HASH)
+            .expression_attribute_values(":entra_id", s(entra_id))
+            .expression_attribute_values(":hash", s(hash.as_str()))
+            .send()
+            .await;
+        if conditional(result, "recording the Entra link")? {
+            self.count_writes(1);
+        }
+        Ok(())
+    }
+}
