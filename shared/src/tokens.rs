@@ -48,6 +48,7 @@ pub trait GrantStore: Send + Sync {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
+#[derive(Clone)]
 struct Cached {
     access_token: SecretString,
     expires_at: Instant,
@@ -55,6 +56,37 @@ struct Cached {
     refresh_token: SecretString,
     stored_at: DateTime<Utc>,
     entra_tenant_id: EntraTenantId,
+}
+
+impl Cached {
+    /// Usable without a refresh: not within the margin of its expiry.
+    fn is_fresh(&self, now: Instant) -> bool {
+        self.expires_at > now + EXPIRY_MARGIN
+    }
+}
+
+/// The refresh token a tenant's next access token comes from, from the
+/// cache or, on a cold start, the stored grant.
+struct CurrentGrant {
+    refresh_token: SecretString,
+    /// When the stored refresh token was written.
+    stored_at: DateTime<Utc>,
+    entra_tenant_id: EntraTenantId,
+}
+
+impl From<Cached> for CurrentGrant {
+    fn from(cached: Cached) -> Self {
+        Self {
+            refresh_token: cached.refresh_token,
+            stored_at: cached.stored_at,
+            entra_tenant_id: cached.entra_tenant_id,
+        }
+    }
+}
+
+/// Whether a rotated refresh token is due to replace the stored one.
+fn rotation_write_due(stored_at: DateTime<Utc>, now: DateTime<Utc>) -> bool {
+    now - stored_at >= ROTATION_WRITE_INTERVAL
 }
 
 /// Process-wide: built once in `main`, shared by every invocation.
@@ -111,86 +143,125 @@ impl<G: GrantStore> TokenProvider<G> {
         tenant: &TenantId,
         force_refresh: bool,
     ) -> Result<SecretString, TokenError> {
-        let cached = {
-            let cache = self.cache.lock().expect("token cache");
-            cache.get(tenant).map(|c| {
-                (
-                    c.access_token.clone(),
-                    c.expires_at,
-                    c.refresh_token.clone(),
-                    c.stored_at,
-                    c.entra_tenant_id.clone(),
-                )
-            })
-        };
-        if let Some((token, expires_at, ..)) = &cached
+        let cached = self.cached(tenant);
+        if let Some(cached) = &cached
             && !force_refresh
-            && *expires_at > Instant::now() + EXPIRY_MARGIN
+            && cached.is_fresh(Instant::now())
         {
-            return Ok(token.clone());
+            return Ok(cached.access_token.clone());
         }
-        let (refresh_token, stored_at, entra_tenant_id) = match cached {
-            Some((_, _, refresh_token, stored_at, entra_tenant_id)) => {
-                (refresh_token, stored_at, entra_tenant_id)
-            }
-            None => {
-                let grant = self
-                    .grants
-                    .load_grant(tenant)
-                    .await
-                    .map_err(|e| TokenError::Unavailable(e.to_string()))?
-                    .ok_or(TokenError::NotAuthorised)?;
-                (grant.refresh_token, grant.stored_at, grant.entra_tenant_id)
-            }
+        let current = match cached {
+            Some(cached) => CurrentGrant::from(cached),
+            None => self.stored_grant(tenant).await?,
         };
+        let grant = self.redeem_refresh_token(tenant, &current).await?;
+        let current = self
+            .keep_newest_refresh_token(tenant, grant.refresh_token, current)
+            .await;
+        let access_token = grant.access_token.clone();
+        self.remember(tenant, grant.access_token, grant.expires_in, current);
+        Ok(access_token)
+    }
+
+    fn cached(&self, tenant: &TenantId) -> Option<Cached> {
+        self.cache.lock().expect("token cache").get(tenant).cloned()
+    }
+
+    /// The tenant's grant from the store; none stored means not authorised.
+    async fn stored_grant(&self, tenant: &TenantId) -> Result<CurrentGrant, TokenError> {
+        let grant = self
+            .grants
+            .load_grant(tenant)
+            .await
+            .map_err(|e| TokenError::Unavailable(e.to_string()))?
+            .ok_or(TokenError::NotAuthorised)?;
+        Ok(CurrentGrant {
+            refresh_token: grant.refresh_token,
+            stored_at: grant.stored_at,
+            entra_tenant_id: grant.entra_tenant_id,
+        })
+    }
+
+    /// Asks the identity platform for a new access token. A refused grant
+    /// is forgotten: only a new authorisation can replace it.
+    async fn redeem_refresh_token(
+        &self,
+        tenant: &TenantId,
+        current: &CurrentGrant,
+    ) -> Result<crate::identity::TokenGrant, TokenError> {
         let client_secret = self
             .client_secret
             .get()
             .await
             .map_err(|e| TokenError::Unavailable(e.to_string()))?;
-        let grant = match self
+        match self
             .identity
-            .refresh(entra_tenant_id.as_str(), client_secret, &refresh_token)
+            .refresh(
+                current.entra_tenant_id.as_str(),
+                client_secret,
+                &current.refresh_token,
+            )
             .await
         {
-            Ok(grant) => grant,
+            Ok(grant) => Ok(grant),
             Err(err) if err.is_invalid_grant() => {
                 self.forget(tenant);
-                return Err(TokenError::ReauthorisationRequired(err.to_string()));
+                Err(TokenError::ReauthorisationRequired(err.to_string()))
             }
-            Err(err) => return Err(TokenError::Unavailable(err.to_string())),
+            Err(err) => Err(TokenError::Unavailable(err.to_string())),
+        }
+    }
+
+    /// Uses a rotated refresh token from now on, and writes it back when
+    /// the stored one is old enough (ROTATION_WRITE_INTERVAL).
+    async fn keep_newest_refresh_token(
+        &self,
+        tenant: &TenantId,
+        rotated: Option<SecretString>,
+        current: CurrentGrant,
+    ) -> CurrentGrant {
+        let Some(rotated) = rotated else {
+            return current;
         };
         let now = Utc::now();
-        let (newest, stored_at) = match grant.refresh_token {
-            Some(rotated) if now - stored_at >= ROTATION_WRITE_INTERVAL => {
-                match self
-                    .grants
-                    .store_rotated_refresh_token(tenant, &rotated, now)
-                    .await
-                {
-                    Ok(()) => (rotated, now),
-                    Err(err) => {
-                        // The stored token still works; try again next time.
-                        tracing::warn!(tenant_id = %tenant, error = %err, "could not store the rotated refresh token");
-                        (rotated, stored_at)
-                    }
+        let mut stored_at = current.stored_at;
+        if rotation_write_due(stored_at, now) {
+            match self
+                .grants
+                .store_rotated_refresh_token(tenant, &rotated, now)
+                .await
+            {
+                Ok(()) => stored_at = now,
+                // The stored token still works; try again next time.
+                Err(err) => {
+                    tracing::warn!(tenant_id = %tenant, error = %err, "could not store the rotated refresh token");
                 }
             }
-            Some(rotated) => (rotated, stored_at),
-            None => (refresh_token, stored_at),
-        };
-        let access_token = grant.access_token.clone();
+        }
+        CurrentGrant {
+            refresh_token: rotated,
+            stored_at,
+            entra_tenant_id: current.entra_tenant_id,
+        }
+    }
+
+    fn remember(
+        &self,
+        tenant: &TenantId,
+        access_token: SecretString,
+        expires_in: Duration,
+        current: CurrentGrant,
+    ) {
         self.cache.lock().expect("token cache").insert(
             tenant.clone(),
             Cached {
-                access_token: grant.access_token,
-                expires_at: Instant::now() + grant.expires_in,
-                refresh_token: newest,
-                stored_at,
-                entra_tenant_id,
+                access_token,
+                expires_at: Instant::now() + expires_in,
+                refresh_token: current.refresh_token,
+                stored_at: current.stored_at,
+                entra_tenant_id: current.entra_tenant_id,
             },
         );
-        Ok(access_token)
     }
 }
 
@@ -236,4 +307,35 @@ pub fn deadline_instant(deadline: std::time::SystemTime) -> Instant {
         + deadline
             .duration_since(std::time::SystemTime::now())
             .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cached_until(expires_at: Instant) -> Cached {
+        Cached {
+            access_token: SecretString::from("at"),
+            expires_at,
+            refresh_token: SecretString::from("rt"),
+            stored_at: Utc::now(),
+            entra_tenant_id: EntraTenantId::parse("3f2a6d1c-5b7e-4a90-8c1d-2e4f6a8b0c13").unwrap(),
+        }
+    }
+
+    #[test]
+    fn an_access_token_is_renewed_within_the_margin_of_its_expiry() {
+        let now = Instant::now();
+        assert!(cached_until(now + EXPIRY_MARGIN + Duration::from_secs(1)).is_fresh(now));
+        assert!(!cached_until(now + EXPIRY_MARGIN).is_fresh(now));
+        assert!(!cached_until(now).is_fresh(now));
+    }
+
+    #[test]
+    fn a_rotated_refresh_token_is_written_back_once_the_stored_one_is_a_day_old() {
+        let now = Utc::now();
+        assert!(!rotation_write_due(now - chrono::TimeDelta::hours(23), now));
+        assert!(rotation_write_due(now - ROTATION_WRITE_INTERVAL, now));
+        assert!(rotation_write_due(now - chrono::TimeDelta::days(30), now));
+    }
 }

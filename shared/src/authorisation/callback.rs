@@ -9,7 +9,8 @@ use super::ports::{
     AuthorisationRecord, IdentityPlatform, IntegrationsStore, RecordOutcome, TenantTokens,
     TokenStore,
 };
-use crate::model::TenantId;
+use crate::identity::{IdTokenClaims, TokenGrant};
+use crate::model::{EntraTenantId, TenantConfig, TenantId};
 
 /// The callback's query, parsed at the edge. Values stay wrapped: the code
 /// is a credential and the state a single-use key.
@@ -156,6 +157,9 @@ impl<S: IntegrationsStore, T: TokenStore, I: IdentityPlatform> AuthorisationFlow
         }
     }
 
+    /// Turns a callback with a valid state into a stored grant: the code
+    /// redeemed, the signed-in Entra tenant checked, the tokens saved, the
+    /// config marked authorised.
     async fn redeem(
         &self,
         pending: &super::PendingAuthorisation,
@@ -163,35 +167,61 @@ impl<S: IntegrationsStore, T: TokenStore, I: IdentityPlatform> AuthorisationFlow
         now: DateTime<Utc>,
     ) -> Result<(), FailureReason> {
         let tenant_id = &pending.tenant_id;
-        if let Some(error) = &params.error {
-            let reason = FailureReason::from_authorize_error(error);
-            // Entra's description is its own text (AADSTS code and message).
-            tracing::warn!(
-                tenant_id = %tenant_id,
-                error = %error,
-                description = params.error_description.as_deref().unwrap_or(""),
-                reason = reason.as_str(),
-                "the admin's sign-in ended with an error"
-            );
-            return Err(reason);
-        }
-        let Some(code) = &params.code else {
-            tracing::warn!(tenant_id = %tenant_id, "callback has a valid state but neither code nor error");
-            return Err(FailureReason::InvalidRequest);
+        let code = authorization_code(tenant_id, params)?;
+        let config = self.config_still_present(tenant_id).await?;
+        let (grant, claims) = self.redeem_code(pending, code, now).await?;
+        ensure_same_entra_tenant(tenant_id, config.entra_tenant_id.as_ref(), &claims)?;
+        let Some(refresh_token) = grant.refresh_token else {
+            tracing::warn!(tenant_id = %tenant_id, "no refresh token was granted (offline_access refused?)");
+            return Err(FailureReason::NoRefreshToken);
         };
+        let tokens = TenantTokens {
+            entra_tenant_id: claims.tenant_id.clone(),
+            refresh_token,
+            scope: grant.scope.clone(),
+            authorised_at: now,
+            authorised_by: claims.preferred_username.clone(),
+        };
+        // Tokens first: a config marked authorised must have a grant to use.
+        self.save_tokens(tenant_id, &tokens).await?;
+        self.mark_authorised(
+            tenant_id,
+            &AuthorisationRecord {
+                entra_tenant_id: claims.tenant_id,
+                authorised_at: now,
+                authorised_by: claims.preferred_username,
+            },
+        )
+        .await
+    }
 
-        let config = match self.store.tenant_config(tenant_id).await {
-            Ok(Some(config)) => config,
+    /// The tenant's config, which the admin may have removed while signing in.
+    async fn config_still_present(
+        &self,
+        tenant_id: &TenantId,
+    ) -> Result<TenantConfig, FailureReason> {
+        match self.store.tenant_config(tenant_id).await {
+            Ok(Some(config)) => Ok(config),
             Ok(None) => {
                 tracing::warn!(tenant_id = %tenant_id, "the tenant config was removed during the sign-in");
-                return Err(FailureReason::ConfigRemoved);
+                Err(FailureReason::ConfigRemoved)
             }
             Err(err) => {
                 tracing::error!(tenant_id = %tenant_id, error = %err, "could not read the tenant config");
-                return Err(FailureReason::StorageFailed);
+                Err(FailureReason::StorageFailed)
             }
-        };
+        }
+    }
 
+    /// Exchanges the code for tokens and validates the id token that says
+    /// who signed in, to which Entra tenant.
+    async fn redeem_code(
+        &self,
+        pending: &super::PendingAuthorisation,
+        code: &SecretString,
+        now: DateTime<Utc>,
+    ) -> Result<(TokenGrant, IdTokenClaims), FailureReason> {
+        let tenant_id = &pending.tenant_id;
         let grant = self
             .identity
             .exchange_code(&pending.authority, code, &pending.pkce_verifier)
@@ -211,44 +241,31 @@ impl<S: IntegrationsStore, T: TokenStore, I: IdentityPlatform> AuthorisationFlow
                 tracing::warn!(tenant_id = %tenant_id, error = %err, "the id token was refused");
                 FailureReason::InvalidIdToken
             })?;
-        if let Some(configured) = &config.entra_tenant_id
-            && configured != &claims.tenant_id
-        {
-            tracing::warn!(
-                tenant_id = %tenant_id,
-                configured_entra_tenant = %configured,
-                signed_in_entra_tenant = %claims.tenant_id,
-                "the admin signed in to another Entra tenant; nothing stored"
-            );
-            return Err(FailureReason::TenantMismatch);
-        }
-        let Some(refresh_token) = grant.refresh_token else {
-            tracing::warn!(tenant_id = %tenant_id, "no refresh token was granted (offline_access refused?)");
-            return Err(FailureReason::NoRefreshToken);
-        };
+        Ok((grant, claims))
+    }
 
-        let record = AuthorisationRecord {
-            entra_tenant_id: claims.tenant_id.clone(),
-            authorised_at: now,
-            authorised_by: claims.preferred_username.clone(),
-        };
+    async fn save_tokens(
+        &self,
+        tenant_id: &TenantId,
+        tokens: &TenantTokens,
+    ) -> Result<(), FailureReason> {
         self.tokens
-            .save_tenant_tokens(
-                tenant_id,
-                &TenantTokens {
-                    entra_tenant_id: claims.tenant_id.clone(),
-                    refresh_token,
-                    scope: grant.scope.clone(),
-                    authorised_at: now,
-                    authorised_by: claims.preferred_username.clone(),
-                },
-            )
+            .save_tenant_tokens(tenant_id, tokens)
             .await
             .map_err(|err| {
                 tracing::error!(tenant_id = %tenant_id, error = %err, "could not store the tenant's tokens");
                 FailureReason::StorageFailed
-            })?;
-        match self.store.record_authorisation(tenant_id, &record).await {
+            })
+    }
+
+    /// Marks the config authorised; the store refuses when the config went
+    /// away or now names another Entra tenant.
+    async fn mark_authorised(
+        &self,
+        tenant_id: &TenantId,
+        record: &AuthorisationRecord,
+    ) -> Result<(), FailureReason> {
+        match self.store.record_authorisation(tenant_id, record).await {
             Ok(RecordOutcome::Recorded) => {
                 tracing::info!(
                     tenant_id = %tenant_id,
@@ -265,5 +282,106 @@ impl<S: IntegrationsStore, T: TokenStore, I: IdentityPlatform> AuthorisationFlow
                 Err(FailureReason::StorageFailed)
             }
         }
+    }
+}
+
+/// The code of a callback with a valid state, or why the sign-in produced
+/// none: Entra's `error`, or neither code nor error.
+fn authorization_code<'p>(
+    tenant_id: &TenantId,
+    params: &'p CallbackParams,
+) -> Result<&'p SecretString, FailureReason> {
+    if let Some(error) = &params.error {
+        let reason = FailureReason::from_authorize_error(error);
+        // Entra's description is its own text (AADSTS code and message).
+        tracing::warn!(
+            tenant_id = %tenant_id,
+            error = %error,
+            description = params.error_description.as_deref().unwrap_or(""),
+            reason = reason.as_str(),
+            "the admin's sign-in ended with an error"
+        );
+        return Err(reason);
+    }
+    params.code.as_ref().ok_or_else(|| {
+        tracing::warn!(tenant_id = %tenant_id, "callback has a valid state but neither code nor error");
+        FailureReason::InvalidRequest
+    })
+}
+
+/// A config that already names an Entra tenant accepts only a sign-in to
+/// that tenant: nothing of another organisation is stored.
+fn ensure_same_entra_tenant(
+    tenant_id: &TenantId,
+    configured: Option<&EntraTenantId>,
+    claims: &IdTokenClaims,
+) -> Result<(), FailureReason> {
+    match configured {
+        Some(configured) if configured != &claims.tenant_id => {
+            tracing::warn!(
+                tenant_id = %tenant_id,
+                configured_entra_tenant = %configured,
+                signed_in_entra_tenant = %claims.tenant_id,
+                "the admin signed in to another Entra tenant; nothing stored"
+            );
+            Err(FailureReason::TenantMismatch)
+        }
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Guid;
+    use secrecy::ExposeSecret;
+
+    fn tenant() -> TenantId {
+        TenantId::parse("acme").unwrap()
+    }
+
+    #[test]
+    fn given_an_authorize_error_then_its_reason_and_no_code() {
+        let params = CallbackParams::from_query("state=s&error=consent_required&code=c");
+        assert_eq!(
+            authorization_code(&tenant(), &params).unwrap_err(),
+            FailureReason::ConsentRequired
+        );
+    }
+
+    #[test]
+    fn given_neither_code_nor_error_then_an_invalid_request() {
+        let params = CallbackParams::from_query("state=s&code=");
+        assert_eq!(
+            authorization_code(&tenant(), &params).unwrap_err(),
+            FailureReason::InvalidRequest
+        );
+        let params = CallbackParams::from_query("state=s&code=c");
+        assert_eq!(
+            authorization_code(&tenant(), &params)
+                .unwrap()
+                .expose_secret(),
+            "c"
+        );
+    }
+
+    #[test]
+    fn given_a_configured_entra_tenant_then_only_a_sign_in_to_it_is_accepted() {
+        let contoso = EntraTenantId::parse("3f2a6d1c-5b7e-4a90-8c1d-2e4f6a8b0c13").unwrap();
+        let fabrikam = EntraTenantId::parse("9b1c7e2a-0d4f-4e6b-a8c3-5f7d9e1b2c40").unwrap();
+        let claims = IdTokenClaims {
+            tenant_id: contoso.clone(),
+            object_id: Guid::parse("a1b2c3d4-0000-4000-8000-000000000001").unwrap(),
+            preferred_username: None,
+            audience: String::new(),
+            issuer: String::new(),
+            expires_at: 0,
+        };
+        assert!(ensure_same_entra_tenant(&tenant(), None, &claims).is_ok());
+        assert!(ensure_same_entra_tenant(&tenant(), Some(&contoso), &claims).is_ok());
+        assert_eq!(
+            ensure_same_entra_tenant(&tenant(), Some(&fabrikam), &claims).unwrap_err(),
+            FailureReason::TenantMismatch
+        );
     }
 }

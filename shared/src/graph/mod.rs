@@ -151,107 +151,186 @@ impl GraphClient {
         body: Option<&Value>,
         deadline: Option<Instant>,
     ) -> Result<GraphResponse, GraphError> {
-        if !url.starts_with(&self.base) {
-            return Err(GraphError::Malformed(format!(
-                "a link points outside the Graph base URL ({})",
-                url.split('?').next().unwrap_or("")
-            )));
-        }
+        self.ensure_below_base(url)?;
         let mut token = tokens.access_token(false).await?;
         let mut refreshed = false;
         let mut attempt = 0u32;
         loop {
             attempt += 1;
-            self.requests.fetch_add(1, Ordering::Relaxed);
-            let mut request = self
-                .http
-                .request(method.clone(), url)
-                .bearer_auth(token.expose_secret())
-                .header("accept", "application/json")
-                .header("x-ms-throttle-priority", "Low")
-                .header("client-request-id", uuid::Uuid::new_v4().to_string());
-            if let Some(body) = body {
-                request = request.json(body);
-            }
-            let (retry_after, reason) = match request.send().await {
-                Ok(response) => {
-                    let status = response.status();
-                    let retry_after = response
-                        .headers()
-                        .get("retry-after")
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(retry::parse_retry_after);
-                    let text = response.text().await.unwrap_or_default();
-                    let json: Value = if text.trim().is_empty() {
-                        Value::Null
-                    } else {
-                        serde_json::from_str(&text).unwrap_or(Value::Null)
-                    };
-                    if status.is_success() {
-                        if json.is_null() && !text.trim().is_empty() {
-                            return Err(GraphError::Malformed("the body is not JSON".into()));
-                        }
-                        return Ok(GraphResponse {
-                            status: status.as_u16(),
-                            body: json,
-                        });
-                    }
-                    let (code, message) = error_code(&json);
-                    match status {
-                        StatusCode::UNAUTHORIZED if !refreshed => {
-                            // An expired access token: refresh once, retry.
-                            token = tokens.access_token(true).await?;
-                            refreshed = true;
-                            attempt -= 1;
-                            continue;
-                        }
-                        StatusCode::UNAUTHORIZED => return Err(GraphError::Unauthorized),
-                        StatusCode::GONE => {
-                            return Err(GraphError::SyncStateGone(format!("410 {code}")));
-                        }
-                        StatusCode::NOT_FOUND => return Err(GraphError::NotFound),
-                        StatusCode::TOO_MANY_REQUESTS
-                        | StatusCode::INTERNAL_SERVER_ERROR
-                        | StatusCode::BAD_GATEWAY
-                        | StatusCode::SERVICE_UNAVAILABLE
-                        | StatusCode::GATEWAY_TIMEOUT => {
-                            (retry_after, format!("{} {code}", status.as_u16()))
-                        }
-                        _ if code.eq_ignore_ascii_case("syncStateNotFound")
-                            || code.eq_ignore_ascii_case("resyncRequired") =>
-                        {
-                            return Err(GraphError::SyncStateGone(format!(
-                                "{} {code}",
-                                status.as_u16()
-                            )));
-                        }
-                        _ => {
-                            return Err(GraphError::Rejected {
-                                status: status.as_u16(),
-                                code,
-                                message,
-                                details: detail_codes(&json),
-                            });
-                        }
-                    }
+            let (retry_after, reason) = match self.exchange(&method, url, body, &token).await {
+                Exchange::Answered(response) => return Ok(response),
+                Exchange::Refused(error) => return Err(error),
+                Exchange::TokenRefused if !refreshed => {
+                    // An expired access token: refresh once, retry. The
+                    // retry is not counted against the policy's attempts.
+                    token = tokens.access_token(true).await?;
+                    refreshed = true;
+                    attempt -= 1;
+                    continue;
                 }
-                Err(err) if err.is_timeout() => (None, "timed out".to_owned()),
-                Err(err) if err.is_connect() => (None, "connection failed".to_owned()),
-                Err(err) if err.is_request() || err.is_body() => {
-                    (None, "connection reset".to_owned())
-                }
-                Err(_) => (None, "request failed".to_owned()),
+                Exchange::TokenRefused => return Err(GraphError::Unauthorized),
+                Exchange::Transient {
+                    retry_after,
+                    reason,
+                } => (retry_after, reason),
             };
-            let delay = self.policy.delay(attempt, retry_after);
-            if !self.policy.allows(attempt, delay, deadline) {
-                return Err(GraphError::Exhausted {
-                    attempts: attempt,
-                    last: reason,
-                });
-            }
-            tracing::debug!(attempt, delay_ms = delay.as_millis() as u64, reason = %reason, "retrying a Graph request");
-            tokio::time::sleep(delay).await;
+            self.wait_for_retry(attempt, retry_after, reason, deadline)
+                .await?;
         }
+    }
+
+    /// Refuses links outside the configured base, so that the bearer token
+    /// is never sent anywhere Graph's links might point.
+    fn ensure_below_base(&self, url: &str) -> Result<(), GraphError> {
+        if url.starts_with(&self.base) {
+            return Ok(());
+        }
+        Err(GraphError::Malformed(format!(
+            "a link points outside the Graph base URL ({})",
+            url.split('?').next().unwrap_or("")
+        )))
+    }
+
+    /// One HTTP exchange: the request sent once, its answer interpreted.
+    async fn exchange(
+        &self,
+        method: &Method,
+        url: &str,
+        body: Option<&Value>,
+        token: &SecretString,
+    ) -> Exchange {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        let mut request = self
+            .http
+            .request(method.clone(), url)
+            .bearer_auth(token.expose_secret())
+            .header("accept", "application/json")
+            .header("x-ms-throttle-priority", "Low")
+            .header("client-request-id", uuid::Uuid::new_v4().to_string());
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        match request.send().await {
+            Ok(response) => {
+                let status = response.status();
+                let retry_after = response
+                    .headers()
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(retry::parse_retry_after);
+                let text = response.text().await.unwrap_or_default();
+                interpret_answer(status, retry_after, &text)
+            }
+            Err(err) => Exchange::Transient {
+                retry_after: None,
+                reason: transport_failure(&err).to_owned(),
+            },
+        }
+    }
+
+    /// Sleeps before the next attempt, or reports that the retry policy
+    /// (attempts or the run's deadline) is spent.
+    async fn wait_for_retry(
+        &self,
+        attempt: u32,
+        retry_after: Option<Duration>,
+        reason: String,
+        deadline: Option<Instant>,
+    ) -> Result<(), GraphError> {
+        let delay = self.policy.delay(attempt, retry_after);
+        if !self.policy.allows(attempt, delay, deadline) {
+            return Err(GraphError::Exhausted {
+                attempts: attempt,
+                last: reason,
+            });
+        }
+        tracing::debug!(attempt, delay_ms = delay.as_millis() as u64, reason = %reason, "retrying a Graph request");
+        tokio::time::sleep(delay).await;
+        Ok(())
+    }
+}
+
+/// What one exchange with Graph means for the request.
+#[derive(Debug)]
+enum Exchange {
+    Answered(GraphResponse),
+    /// An answer no retry can change.
+    Refused(GraphError),
+    /// 401: the access token is expired or was revoked.
+    TokenRefused,
+    /// Throttling, a 5xx or a network failure: the retry policy decides.
+    Transient {
+        retry_after: Option<Duration>,
+        reason: String,
+    },
+}
+
+/// Reads an HTTP answer from Graph (GRAPH.md 0.2, 2.4): success, a
+/// transient failure to retry, or a refusal, by status and error code.
+fn interpret_answer(status: StatusCode, retry_after: Option<Duration>, text: &str) -> Exchange {
+    let json = json_body(text);
+    if status.is_success() {
+        if json.is_null() && !text.trim().is_empty() {
+            return Exchange::Refused(GraphError::Malformed("the body is not JSON".into()));
+        }
+        return Exchange::Answered(GraphResponse {
+            status: status.as_u16(),
+            body: json,
+        });
+    }
+    let (code, message) = error_code(&json);
+    let refused = match status {
+        StatusCode::UNAUTHORIZED => return Exchange::TokenRefused,
+        StatusCode::GONE => GraphError::SyncStateGone(format!("410 {code}")),
+        StatusCode::NOT_FOUND => GraphError::NotFound,
+        StatusCode::TOO_MANY_REQUESTS
+        | StatusCode::INTERNAL_SERVER_ERROR
+        | StatusCode::BAD_GATEWAY
+        | StatusCode::SERVICE_UNAVAILABLE
+        | StatusCode::GATEWAY_TIMEOUT => {
+            return Exchange::Transient {
+                retry_after,
+                reason: format!("{} {code}", status.as_u16()),
+            };
+        }
+        // An expired delta token also comes as a 400 (GRAPH.md 1.9).
+        _ if is_sync_state_lost(&code) => {
+            GraphError::SyncStateGone(format!("{} {code}", status.as_u16()))
+        }
+        _ => GraphError::Rejected {
+            status: status.as_u16(),
+            code,
+            message,
+            details: detail_codes(&json),
+        },
+    };
+    Exchange::Refused(refused)
+}
+
+/// The answer's JSON; `Null` when empty or not JSON.
+fn json_body(text: &str) -> Value {
+    if text.trim().is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(text).unwrap_or(Value::Null)
+    }
+}
+
+/// Error codes that mean the delta state must be rebuilt by a full round.
+fn is_sync_state_lost(code: &str) -> bool {
+    code.eq_ignore_ascii_case("syncStateNotFound") || code.eq_ignore_ascii_case("resyncRequired")
+}
+
+/// A short, secret-free reason for a request that got no answer.
+fn transport_failure(err: &reqwest::Error) -> &'static str {
+    if err.is_timeout() {
+        "timed out"
+    } else if err.is_connect() {
+        "connection failed"
+    } else if err.is_request() || err.is_body() {
+        "connection reset"
+    } else {
+        "request failed"
     }
 }
 
@@ -264,4 +343,103 @@ pub fn http_client() -> reqwest::Client {
         .pool_idle_timeout(Duration::from_secs(50))
         .build()
         .expect("a client with static settings builds")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn graph_error_body(code: &str, details: &[&str]) -> String {
+        let details: Vec<Value> = details
+            .iter()
+            .map(|d| serde_json::json!({ "code": d }))
+            .collect();
+        serde_json::json!({
+            "error": { "code": code, "message": "text", "details": details }
+        })
+        .to_string()
+    }
+
+    fn refusal(status: u16, text: &str) -> GraphError {
+        match interpret_answer(StatusCode::from_u16(status).unwrap(), None, text) {
+            Exchange::Refused(error) => error,
+            other => panic!("expected a refusal for {status}, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn given_a_success_then_its_json_body_or_null_is_the_answer() {
+        match interpret_answer(StatusCode::OK, None, r#"{"id":"x"}"#) {
+            Exchange::Answered(r) => {
+                assert_eq!((r.status, r.body["id"].as_str()), (200, Some("x")))
+            }
+            other => panic!("{other:?}"),
+        }
+        match interpret_answer(StatusCode::NO_CONTENT, None, "") {
+            Exchange::Answered(r) => assert_eq!((r.status, r.body), (204, Value::Null)),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(refusal(200, "<html>"), GraphError::Malformed(_)));
+    }
+
+    #[test]
+    fn given_throttling_or_a_5xx_then_the_retry_policy_decides_with_retry_after() {
+        let after = Some(Duration::from_millis(2128));
+        for status in [429, 500, 502, 503, 504] {
+            let text = graph_error_body("TooManyRequests", &[]);
+            match interpret_answer(StatusCode::from_u16(status).unwrap(), after, &text) {
+                Exchange::Transient {
+                    retry_after,
+                    reason,
+                } => {
+                    assert_eq!(retry_after, after);
+                    assert_eq!(reason, format!("{status} TooManyRequests"));
+                }
+                other => panic!("{status}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn given_a_401_then_the_token_is_refused() {
+        let text = graph_error_body("InvalidAuthenticationToken", &[]);
+        assert!(matches!(
+            interpret_answer(StatusCode::UNAUTHORIZED, None, &text),
+            Exchange::TokenRefused
+        ));
+    }
+
+    #[test]
+    fn given_lost_delta_state_then_sync_state_gone_whatever_the_status() {
+        let gone = refusal(410, &graph_error_body("resyncRequired", &[]));
+        assert!(matches!(gone, GraphError::SyncStateGone(s) if s == "410 resyncRequired"));
+        let expired = refusal(400, &graph_error_body("syncStateNotFound", &[]));
+        assert!(matches!(expired, GraphError::SyncStateGone(s) if s == "400 syncStateNotFound"));
+    }
+
+    #[test]
+    fn given_other_refusals_then_not_found_or_rejected_with_the_detail_codes() {
+        assert!(matches!(
+            refusal(404, &graph_error_body("Request_ResourceNotFound", &[])),
+            GraphError::NotFound
+        ));
+        match refusal(
+            400,
+            &graph_error_body("Request_BadRequest", &["ObjectConflict"]),
+        ) {
+            GraphError::Rejected {
+                status,
+                code,
+                message,
+                details,
+            } => {
+                assert_eq!(
+                    (status, code.as_str(), message.as_str()),
+                    (400, "Request_BadRequest", "text")
+                );
+                assert_eq!(details, vec!["ObjectConflict".to_owned()]);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
 }

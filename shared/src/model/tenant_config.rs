@@ -162,17 +162,19 @@ fn valid_domain(name: &str) -> bool {
         })
 }
 
-impl TenantConfig {
-    pub fn from_attributes(item: &Map<String, Value>) -> Result<Self, ConfigItemError> {
-        let attrs = Attributes(item);
-        let tenant_id = attrs
+/// The attributes with rules of their own, beyond their type.
+impl Attributes<'_> {
+    fn tenant_id(&self) -> Result<TenantId, ConfigItemError> {
+        let tenant_id = self
             .string("tenant_id")?
             .ok_or_else(|| bad("tenant_id", "is missing"))?;
-        let tenant_id = TenantId::parse(&tenant_id)
-            .map_err(|e| bad("tenant_id", format!("is invalid: {e}")))?;
+        TenantId::parse(&tenant_id).map_err(|e| bad("tenant_id", format!("is invalid: {e}")))
+    }
 
+    /// Lowercase domain names, each once, in the order given.
+    fn domains(&self) -> Result<Vec<String>, ConfigItemError> {
         let mut domains = Vec::new();
-        for domain in attrs.strings("domains")? {
+        for domain in self.strings("domains")? {
             let domain = domain.to_ascii_lowercase();
             if !valid_domain(&domain) {
                 return Err(bad(
@@ -184,51 +186,67 @@ impl TenantConfig {
                 domains.push(domain);
             }
         }
+        Ok(domains)
+    }
 
-        let mut import_group_ids = Vec::new();
-        for id in attrs.strings("import_group_ids")? {
+    /// Group object ids, each once, in the order given.
+    fn import_group_ids(&self) -> Result<Vec<Guid>, ConfigItemError> {
+        let mut ids = Vec::new();
+        for id in self.strings("import_group_ids")? {
             let id = Guid::parse(&id).map_err(|e| {
                 bad(
                     "import_group_ids",
                     format!("contains a value that is not a group object id: {e}"),
                 )
             })?;
-            if !import_group_ids.contains(&id) {
-                import_group_ids.push(id);
+            if !ids.contains(&id) {
+                ids.push(id);
             }
         }
+        Ok(ids)
+    }
 
-        let deletion_threshold_percent = match attrs.get("deletion_threshold_percent") {
-            None => DEFAULT_DELETION_THRESHOLD_PERCENT,
+    /// A whole percentage; absent means the default.
+    fn deletion_threshold_percent(&self) -> Result<u8, ConfigItemError> {
+        const NAME: &str = "deletion_threshold_percent";
+        match self.get(NAME) {
+            None => Ok(DEFAULT_DELETION_THRESHOLD_PERCENT),
             Some(Value::Number(n)) => match n.as_f64() {
-                Some(p) if (0.0..=100.0).contains(&p) && p.fract() == 0.0 => p as u8,
-                _ => {
-                    return Err(bad(
-                        "deletion_threshold_percent",
-                        format!("must be a whole number from 0 to 100, found {n}"),
-                    ));
-                }
+                Some(p) if (0.0..=100.0).contains(&p) && p.fract() == 0.0 => Ok(p as u8),
+                _ => Err(bad(
+                    NAME,
+                    format!("must be a whole number from 0 to 100, found {n}"),
+                )),
             },
-            Some(other) => {
-                return Err(bad(
-                    "deletion_threshold_percent",
-                    format!("must be a number, found {}", kind(other)),
-                ));
-            }
-        };
+            Some(other) => Err(bad(
+                NAME,
+                format!("must be a number, found {}", kind(other)),
+            )),
+        }
+    }
 
-        let authorisation = match attrs.string("authorisation")?.as_deref() {
-            None => Authorisation::NotAuthorised,
-            Some("authorised") => Authorisation::Authorised,
-            Some("reauthorisation_required") => Authorisation::ReauthorisationRequired,
-            Some(other) => {
-                return Err(bad(
-                    "authorisation",
-                    format!("must be `authorised` or `reauthorisation_required`, found {other:?}"),
-                ));
-            }
-        };
+    fn authorisation(&self) -> Result<Authorisation, ConfigItemError> {
+        match self.string("authorisation")?.as_deref() {
+            None => Ok(Authorisation::NotAuthorised),
+            Some("authorised") => Ok(Authorisation::Authorised),
+            Some("reauthorisation_required") => Ok(Authorisation::ReauthorisationRequired),
+            Some(other) => Err(bad(
+                "authorisation",
+                format!("must be `authorised` or `reauthorisation_required`, found {other:?}"),
+            )),
+        }
+    }
+}
 
+impl TenantConfig {
+    pub fn from_attributes(item: &Map<String, Value>) -> Result<Self, ConfigItemError> {
+        let attrs = Attributes(item);
+        // Order matters: the first bad attribute is the one reported.
+        let tenant_id = attrs.tenant_id()?;
+        let domains = attrs.domains()?;
+        let import_group_ids = attrs.import_group_ids()?;
+        let deletion_threshold_percent = attrs.deletion_threshold_percent()?;
+        let authorisation = attrs.authorisation()?;
         Ok(Self {
             tenant_id,
             label: attrs.string("label")?,
@@ -341,5 +359,56 @@ mod tests {
             assert_eq!(err.attribute, attribute, "{item}");
             assert!(err.to_string().contains(attribute));
         }
+    }
+
+    #[test]
+    fn domains_and_group_ids_are_kept_once_in_their_first_order() {
+        let config = parse(json!({
+            "tenant_id": "acme",
+            "domains": ["fabrikam.io", "Contoso.com", "FABRIKAM.io"],
+            "import_group_ids": [
+                "22222222-2222-4222-8222-222222222222",
+                "11111111-1111-4111-8111-111111111111",
+                "22222222-2222-4222-8222-222222222222"
+            ]
+        }))
+        .unwrap();
+        assert_eq!(config.domains, vec!["fabrikam.io", "contoso.com"]);
+        let ids: Vec<&str> = config.import_group_ids.iter().map(|g| g.as_str()).collect();
+        assert_eq!(
+            ids,
+            vec![
+                "22222222-2222-4222-8222-222222222222",
+                "11111111-1111-4111-8111-111111111111"
+            ]
+        );
+    }
+
+    #[test]
+    fn the_deletion_threshold_is_a_whole_percentage() {
+        for (value, expected) in [
+            (json!(0), Some(0)),
+            (json!(100), Some(100)),
+            (json!(12.5), None),
+            (json!(-1), None),
+            (json!("20"), None),
+        ] {
+            let result = parse(json!({"tenant_id": "acme", "deletion_threshold_percent": value}));
+            assert_eq!(
+                result.ok().map(|c| c.deletion_threshold_percent),
+                expected,
+                "{value}"
+            );
+        }
+    }
+
+    #[test]
+    fn given_several_bad_attributes_then_the_first_in_reading_order_is_named() {
+        let err = parse(json!({
+            "tenant_id": "acme", "sync_enabled": "yes", "authorisation": "maybe",
+            "domains": ["not a domain"]
+        }))
+        .unwrap_err();
+        assert_eq!(err.attribute, "domains");
     }
 }

@@ -5,6 +5,7 @@
 
 mod emulator_identity;
 mod export;
+mod graph_client;
 mod import;
 mod oauth_callback;
 mod verify_password;
