@@ -15,3 +15,4 @@ pub mod schedule;
 pub mod store;
 pub mod telemetry;
 pub mod tokens;
+pub mod wiring;

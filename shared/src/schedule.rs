@@ -14,11 +14,20 @@ pub struct ConfigSummary {
     pub authorised: bool,
 }
 
+/// A config item the scheduler cannot read: which one, and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{item}: {problem}")]
+pub struct UnreadableConfig {
+    /// The item's `pk`.
+    pub item: String,
+    pub problem: String,
+}
+
 pub trait ConfigIndex: Send + Sync {
     /// Every tenant config; entries that cannot be read are reported, not dropped.
     fn config_summaries(
         &self,
-    ) -> impl Future<Output = Result<Vec<Result<ConfigSummary, String>>, StoreError>> + Send;
+    ) -> impl Future<Output = Result<Vec<Result<ConfigSummary, UnreadableConfig>>, StoreError>> + Send;
 }
 
 pub trait SyncQueue: Send + Sync {
@@ -93,9 +102,11 @@ mod tests {
     use super::*;
     use std::sync::Mutex;
 
-    struct Configs(Vec<Result<ConfigSummary, String>>);
+    struct Configs(Vec<Result<ConfigSummary, UnreadableConfig>>);
     impl ConfigIndex for Configs {
-        async fn config_summaries(&self) -> Result<Vec<Result<ConfigSummary, String>>, StoreError> {
+        async fn config_summaries(
+            &self,
+        ) -> Result<Vec<Result<ConfigSummary, UnreadableConfig>>, StoreError> {
             Ok(self.0.clone())
         }
     }
@@ -111,7 +122,11 @@ mod tests {
         }
     }
 
-    fn summary(id: &str, enabled: bool, authorised: bool) -> Result<ConfigSummary, String> {
+    fn summary(
+        id: &str,
+        enabled: bool,
+        authorised: bool,
+    ) -> Result<ConfigSummary, UnreadableConfig> {
         Ok(ConfigSummary {
             tenant_id: TenantId::parse(id).unwrap(),
             sync_enabled: enabled,
@@ -125,7 +140,10 @@ mod tests {
             summary("a", true, true),
             summary("b", false, true),
             summary("c", true, false),
-            Err("TENANT#d: tenant_id missing".into()),
+            Err(UnreadableConfig {
+                item: "TENANT#d".into(),
+                problem: "tenant_id missing".into(),
+            }),
             summary("e", true, true),
         ]);
         let queue = Queue::default();

@@ -12,9 +12,9 @@ use secrecy::SecretString;
 use tokio::time::Instant;
 
 use crate::graph::{AccessTokenSource, TokenError};
-use crate::identity::IdentityClient;
+use crate::identity::EntraApp;
 use crate::model::{EntraTenantId, TenantId};
-use crate::store::{AppClientSecret, StoreError};
+use crate::ports::StoreError;
 
 /// A rotated refresh token is written back at most this often: often enough
 /// that the stored one never ages out (90 days), rarely enough that a run
@@ -91,46 +91,32 @@ fn rotation_write_due(stored_at: DateTime<Utc>, now: DateTime<Utc>) -> bool {
 
 /// Process-wide: built once in `main`, shared by every invocation.
 pub struct TokenProvider<G> {
-    identity: IdentityClient,
-    client_secret: AppClientSecret,
+    app: EntraApp,
     grants: G,
     cache: Mutex<HashMap<TenantId, Cached>>,
 }
 
 impl<G: GrantStore> TokenProvider<G> {
-    pub fn new(identity: IdentityClient, client_secret: AppClientSecret, grants: G) -> Self {
+    pub fn new(app: EntraApp, grants: G) -> Self {
         Self {
-            identity,
-            client_secret,
+            app,
             grants,
             cache: Mutex::new(HashMap::new()),
         }
     }
 
     /// The token source for one tenant.
-    pub fn for_tenant(&self, tenant: &TenantId) -> TenantTokens<'_, G> {
-        TenantTokens {
+    pub fn for_tenant(&self, tenant: &TenantId) -> TenantTokenSource<'_, G> {
+        TenantTokenSource {
             provider: self,
             tenant: tenant.clone(),
         }
     }
 
-    /// The password grant with this provider's app credentials (one client
-    /// secret, fetched once per process, serves refreshes and this).
-    pub async fn password_grant(
-        &self,
-        entra_tenant_id: &str,
-        user_name: &str,
-        password: &SecretString,
-    ) -> Result<crate::identity::TokenGrant, crate::identity::IdentityError> {
-        let secret = self
-            .client_secret
-            .get()
-            .await
-            .map_err(|e| crate::identity::IdentityError::Configuration(e.to_string()))?;
-        self.identity
-            .password_grant(entra_tenant_id, secret, user_name, password)
-            .await
+    /// The app whose credentials refresh the tenants' tokens (one client
+    /// secret per process also serves the password grant).
+    pub fn app(&self) -> &EntraApp {
+        &self.app
     }
 
     /// Forgets a tenant's cached tokens (after its grant was refused).
@@ -189,18 +175,9 @@ impl<G: GrantStore> TokenProvider<G> {
         tenant: &TenantId,
         current: &CurrentGrant,
     ) -> Result<crate::identity::TokenGrant, TokenError> {
-        let client_secret = self
-            .client_secret
-            .get()
-            .await
-            .map_err(|e| TokenError::Unavailable(e.to_string()))?;
         match self
-            .identity
-            .refresh(
-                current.entra_tenant_id.as_str(),
-                client_secret,
-                &current.refresh_token,
-            )
+            .app
+            .refresh(current.entra_tenant_id.as_str(), &current.refresh_token)
             .await
         {
             Ok(grant) => Ok(grant),
@@ -266,47 +243,17 @@ impl<G: GrantStore> TokenProvider<G> {
 }
 
 /// One tenant's view of the provider: what the Graph client asks.
-pub struct TenantTokens<'a, G> {
+pub struct TenantTokenSource<'a, G> {
     provider: &'a TokenProvider<G>,
     tenant: TenantId,
 }
 
-impl<G: GrantStore> AccessTokenSource for TenantTokens<'_, G> {
+impl<G: GrantStore> AccessTokenSource for TenantTokenSource<'_, G> {
     async fn access_token(&self, force_refresh: bool) -> Result<SecretString, TokenError> {
         self.provider
             .access_token(&self.tenant, force_refresh)
             .await
     }
-}
-
-impl TokenProvider<crate::store::SecretsManagerTokenStore> {
-    /// The provider each Graph-calling function builds once in `main`: the
-    /// tenants' grants and the app's secret from Secrets Manager.
-    pub fn from_config(
-        sdk: &aws_config::SdkConfig,
-        common: &crate::config::CommonConfig,
-        app: &crate::config::EntraAppConfig,
-    ) -> Self {
-        let secrets = aws_sdk_secretsmanager::Client::new(sdk);
-        Self::new(
-            IdentityClient::new(
-                crate::identity::http_client(),
-                common.login_base_url.clone(),
-                app.client_id.clone(),
-                None,
-            ),
-            AppClientSecret::new(secrets.clone(), app.client_secret_arn.clone()),
-            crate::store::SecretsManagerTokenStore::new(secrets, common.secret_prefix.clone()),
-        )
-    }
-}
-
-/// The Lambda invocation's deadline as a tokio instant.
-pub fn deadline_instant(deadline: std::time::SystemTime) -> Instant {
-    Instant::now()
-        + deadline
-            .duration_since(std::time::SystemTime::now())
-            .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -2,10 +2,9 @@
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use entra_sync::graph::GraphClient;
-use entra_sync::graph::directory::GraphEntraDirectory;
-use entra_sync::import::{ImportRun, RunOutcome};
+use entra_sync::graph::reader::TenantGraphReaders;
+use entra_sync::import::{ImportError, RunOutcome, TenantImport};
 use entra_sync::model::TenantId;
-use entra_sync::ports::TenantConfigs;
 use entra_sync::schedule::parse_job;
 use entra_sync::store::directory_table::DynamoDirectoryStore;
 use entra_sync::store::sync_state::DynamoSyncStateStore;
@@ -31,7 +30,7 @@ pub async fn handle(
     worker: &SyncWorker,
     event: LambdaEvent<SqsEvent>,
 ) -> Result<SqsBatchResponse, Error> {
-    let deadline = entra_sync::tokens::deadline_instant(event.context.deadline());
+    let deadline = entra_sync::wiring::deadline_instant(event.context.deadline());
     let failures: Vec<Option<String>> = stream::iter(event.payload.records)
         .map(|message| worker.process(message, deadline))
         .buffer_unordered(PARALLEL_TENANTS)
@@ -71,29 +70,16 @@ impl SyncWorker {
         }
     }
 
-    async fn sync(&self, tenant: &TenantId, deadline: Instant) -> Result<RunOutcome, String> {
-        let config = match self.configs.tenant_config(tenant).await {
-            Ok(Some(config)) => config,
-            Ok(None) => return Ok(RunOutcome::Skipped("no Entra ID config for this tenant")),
-            Err(err) if err.is_retryable() => return Err(err.to_string()),
-            Err(err) => {
-                tracing::error!(tenant_id = %tenant, error = %err, "the tenant config is unusable; not syncing");
-                return Ok(RunOutcome::Skipped("the tenant config is unusable"));
-            }
-        };
-        let entra =
-            GraphEntraDirectory::new(&self.graph, self.tokens.for_tenant(tenant), Some(deadline));
-        ImportRun::new(
-            &self.directory,
-            &self.state,
-            &self.configs,
-            &entra,
-            &config,
-            Some(deadline),
-        )
-        .run()
+    async fn sync(&self, tenant: &TenantId, deadline: Instant) -> Result<RunOutcome, ImportError> {
+        let readers = TenantGraphReaders::new(&self.graph, &self.tokens);
+        TenantImport {
+            directory: &self.directory,
+            state: &self.state,
+            configs: &self.configs,
+            readers: &readers,
+        }
+        .sync(tenant, Some(deadline))
         .await
-        .map_err(|e| e.to_string())
     }
 }
 

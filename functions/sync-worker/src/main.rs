@@ -3,42 +3,21 @@
 
 mod job;
 
-use entra_sync::config::{ProcessEnv, WorkerConfig};
-use entra_sync::graph::{self, GraphClient, RetryPolicy};
-use entra_sync::store::DynamoIntegrationsStore;
-use entra_sync::store::directory_table::DynamoDirectoryStore;
-use entra_sync::store::sync_state::DynamoSyncStateStore;
-use entra_sync::tokens::TokenProvider;
+use entra_sync::config::WorkerConfig;
+use entra_sync::graph::RetryPolicy;
+use entra_sync::wiring::{self, AwsClients};
 use lambda_runtime::{Error, run, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    entra_sync::telemetry::init();
-    let config = match WorkerConfig::from_env(&ProcessEnv) {
-        Ok(config) => config,
-        Err(err) => {
-            tracing::error!(error = %err, "sync-worker cannot start");
-            std::process::exit(1);
-        }
-    };
-    let aws = entra_sync::aws::load_sdk_config().await;
-    let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
+    let config = wiring::start("sync-worker", WorkerConfig::from_env);
+    let aws = AwsClients::load().await;
     let worker = job::SyncWorker {
-        configs: DynamoIntegrationsStore::new(
-            dynamodb.clone(),
-            config.common.integrations_table.clone(),
-        ),
-        state: DynamoSyncStateStore::new(
-            dynamodb.clone(),
-            config.common.integrations_table.clone(),
-        ),
-        directory: DynamoDirectoryStore::new(dynamodb, config.common.directory_table.clone()),
-        tokens: TokenProvider::from_config(&aws, &config.common, &config.app),
-        graph: GraphClient::new(
-            graph::http_client(),
-            &config.common.graph_base_url,
-            RetryPolicy::default(),
-        ),
+        configs: aws.integrations(&config.common),
+        state: aws.sync_state(&config.common),
+        directory: aws.directory(&config.common),
+        tokens: aws.token_provider(&config.common, &config.app),
+        graph: wiring::graph_client(&config.common, RetryPolicy::default()),
     };
     let worker = &worker;
     run(service_fn(move |event| job::handle(worker, event))).await

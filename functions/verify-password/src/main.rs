@@ -4,35 +4,24 @@
 
 mod request;
 
-use entra_sync::config::{ProcessEnv, VerifyPasswordConfig};
-use entra_sync::graph::{self, GraphClient, RetryPolicy};
+use entra_sync::config::VerifyPasswordConfig;
+use entra_sync::graph::RetryPolicy;
 use entra_sync::password::ThrottlePolicy;
-use entra_sync::store::DynamoIntegrationsStore;
-use entra_sync::store::failures::DynamoFailureCounter;
-use entra_sync::tokens::TokenProvider;
+use entra_sync::wiring::{self, AwsClients};
 use lambda_runtime::{Error, run, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    entra_sync::telemetry::init();
-    let config = match VerifyPasswordConfig::from_env(&ProcessEnv) {
-        Ok(config) => config,
-        Err(err) => {
-            tracing::error!(error = %err, "verify-password cannot start");
-            std::process::exit(1);
-        }
-    };
+    let config = wiring::start("verify-password", VerifyPasswordConfig::from_env);
     let common = &config.worker.common;
-    let app = &config.worker.app;
-    let aws = entra_sync::aws::load_sdk_config().await;
-    let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
+    let aws = AwsClients::load().await;
     let verifier = request::Verifier {
-        configs: DynamoIntegrationsStore::new(dynamodb.clone(), common.integrations_table.clone()),
-        failures: DynamoFailureCounter::new(dynamodb, common.integrations_table.clone()),
-        tokens: TokenProvider::from_config(&aws, common, app),
-        graph: GraphClient::new(
-            graph::http_client(),
-            &common.graph_base_url,
+        configs: aws.integrations(common),
+        failures: aws.failure_counter(common),
+        tokens: aws.token_provider(common, &config.worker.app),
+        // A caller is waiting: fewer attempts than the background functions.
+        graph: wiring::graph_client(
+            common,
             RetryPolicy {
                 max_attempts: 3,
                 ..RetryPolicy::default()

@@ -2,19 +2,11 @@
 //! `{"result", "message"}` out. The password is wrapped the moment it is
 //! read; the event is never logged.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::Duration;
-
-use entra_sync::graph::directory::GraphEntraDirectory;
-use entra_sync::graph::model::DomainInfo;
-use entra_sync::graph::{GraphClient, GraphError};
-use entra_sync::identity::IdentityError;
-use entra_sync::import::EntraDirectory;
+use entra_sync::graph::GraphClient;
+use entra_sync::graph::domains::TenantDomains;
 use entra_sync::model::TenantId;
-use entra_sync::password::{
-    PasswordAuthority, PasswordVerifier, ThrottlePolicy, Verification, VerifyResult,
-};
+use entra_sync::password::entra::EntraPasswordAuthority;
+use entra_sync::password::{PasswordVerifier, ThrottlePolicy, Verification, VerifyResult};
 use entra_sync::ports::TenantConfigs;
 use entra_sync::store::failures::DynamoFailureCounter;
 use entra_sync::store::{DynamoIntegrationsStore, SecretsManagerTokenStore};
@@ -22,10 +14,6 @@ use entra_sync::tokens::TokenProvider;
 use lambda_runtime::{Error, LambdaEvent};
 use secrecy::SecretString;
 use serde_json::{Value, json};
-use tokio::time::Instant;
-
-/// A tenant's domain types are re-read this often.
-const DOMAIN_CACHE: Duration = Duration::from_secs(600);
 
 pub struct Verifier {
     pub configs: DynamoIntegrationsStore,
@@ -33,7 +21,7 @@ pub struct Verifier {
     pub tokens: TokenProvider<SecretsManagerTokenStore>,
     pub graph: GraphClient,
     pub policy: ThrottlePolicy,
-    pub domains: Mutex<HashMap<TenantId, (Instant, Vec<DomainInfo>)>>,
+    pub domains: TenantDomains,
 }
 
 fn respond(verification: Verification) -> Value {
@@ -78,8 +66,10 @@ pub async fn handle(verifier: &Verifier, event: LambdaEvent<Value>) -> Result<Va
             ));
         }
     };
-    let authority = TenantAuthority {
-        verifier,
+    let authority = EntraPasswordAuthority {
+        graph: &verifier.graph,
+        tokens: &verifier.tokens,
+        domains: &verifier.domains,
         tenant: tenant.clone(),
     };
     let check = PasswordVerifier {
@@ -92,51 +82,4 @@ pub async fn handle(verifier: &Verifier, event: LambdaEvent<Value>) -> Result<Va
             .verify(config.as_ref(), user_name, &password, chrono::Utc::now())
             .await,
     ))
-}
-
-/// Entra ID for one tenant: its domains (cached) and the password grant.
-struct TenantAuthority<'a> {
-    verifier: &'a Verifier,
-    tenant: TenantId,
-}
-
-impl PasswordAuthority for TenantAuthority<'_> {
-    async fn domains(&self) -> Result<Vec<DomainInfo>, GraphError> {
-        if let Some((at, domains)) = self
-            .verifier
-            .domains
-            .lock()
-            .expect("domain cache")
-            .get(&self.tenant)
-            && at.elapsed() < DOMAIN_CACHE
-        {
-            return Ok(domains.clone());
-        }
-        let directory = GraphEntraDirectory::new(
-            &self.verifier.graph,
-            self.verifier.tokens.for_tenant(&self.tenant),
-            None,
-        );
-        let domains = directory.domains().await?;
-        self.verifier
-            .domains
-            .lock()
-            .expect("domain cache")
-            .insert(self.tenant.clone(), (Instant::now(), domains.clone()));
-        Ok(domains)
-    }
-
-    async fn check_password(
-        &self,
-        entra_tenant_id: &str,
-        user_name: &str,
-        password: &SecretString,
-    ) -> Result<(), IdentityError> {
-        // The tokens are dropped here, unused.
-        self.verifier
-            .tokens
-            .password_grant(entra_tenant_id, user_name, password)
-            .await
-            .map(drop)
-    }
 }

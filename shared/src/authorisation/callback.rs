@@ -6,7 +6,7 @@ use url::Url;
 
 use super::AuthorisationFlow;
 use super::ports::{
-    AuthorisationRecord, IdentityPlatform, IntegrationsStore, RecordOutcome, TenantTokens,
+    AuthorisationRecord, IdentityPlatform, IntegrationsStore, RecordOutcome, TenantGrant,
     TokenStore,
 };
 use crate::identity::{IdTokenClaims, TokenGrant};
@@ -175,7 +175,7 @@ impl<S: IntegrationsStore, T: TokenStore, I: IdentityPlatform> AuthorisationFlow
             tracing::warn!(tenant_id = %tenant_id, "no refresh token was granted (offline_access refused?)");
             return Err(FailureReason::NoRefreshToken);
         };
-        let tokens = TenantTokens {
+        let tokens = TenantGrant {
             entra_tenant_id: claims.tenant_id.clone(),
             refresh_token,
             scope: grant.scope.clone(),
@@ -247,7 +247,7 @@ impl<S: IntegrationsStore, T: TokenStore, I: IdentityPlatform> AuthorisationFlow
     async fn save_tokens(
         &self,
         tenant_id: &TenantId,
-        tokens: &TenantTokens,
+        tokens: &TenantGrant,
     ) -> Result<(), FailureReason> {
         self.tokens
             .save_tenant_tokens(tenant_id, tokens)

@@ -13,7 +13,7 @@ use url::Url;
 pub use callback::{CallbackOutcome, CallbackParams, FailureReason, InvalidState};
 pub use ports::{
     AuthorisationRecord, IdentityPlatform, IntegrationsStore, PendingAuthorisation, RecordOutcome,
-    TenantTokens, TokenStore,
+    TenantGrant, TokenStore,
 };
 
 use crate::identity::{self, IdentityError};

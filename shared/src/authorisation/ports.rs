@@ -41,7 +41,7 @@ pub enum RecordOutcome {
 
 /// The tenant's grant as kept in Secrets Manager (DESIGN.md 1.3).
 #[derive(Debug, Clone)]
-pub struct TenantTokens {
+pub struct TenantGrant {
     pub entra_tenant_id: EntraTenantId,
     pub refresh_token: SecretString,
     pub scope: String,
@@ -76,7 +76,7 @@ pub trait TokenStore: Send + Sync {
     fn save_tenant_tokens(
         &self,
         tenant: &TenantId,
-        tokens: &TenantTokens,
+        tokens: &TenantGrant,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 

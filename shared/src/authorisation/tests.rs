@@ -72,13 +72,13 @@ impl IntegrationsStore for MemoryStore {
 }
 
 #[derive(Default)]
-struct MemoryTokens(Mutex<HashMap<String, TenantTokens>>);
+struct MemoryTokens(Mutex<HashMap<String, TenantGrant>>);
 
 impl TokenStore for MemoryTokens {
     async fn save_tenant_tokens(
         &self,
         t: &TenantId,
-        tokens: &TenantTokens,
+        tokens: &TenantGrant,
     ) -> Result<(), StoreError> {
         self.0.lock().unwrap().insert(t.to_string(), tokens.clone());
         Ok(())

@@ -98,12 +98,12 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
                 let waited = change.recorded_at.map(|t| now - t).unwrap_or_default();
                 let what = format!("group {group_id} or user {user_id} is not in Entra ID yet");
                 if waited > DEPENDENCY_WAIT {
-                    Err(ExportFailure::Permanent(format!(
+                    Err(ExportFailure::GaveUp(format!(
                         "{what}, after {} minutes; giving up",
                         waited.num_minutes()
                     )))
                 } else {
-                    Err(ExportFailure::Retry(what))
+                    Err(ExportFailure::NotYet(what))
                 }
             }
         }
@@ -124,12 +124,12 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
                     tokio::time::sleep(*wait).await
                 }
                 Err(e) if not_visible_yet(&e) => {
-                    return Err(ExportFailure::Retry(format!("adding the member: {e}")));
+                    return Err(ExportFailure::NotYet(format!("adding the member: {e}")));
                 }
                 Err(e) => return Err(graph_failure("adding the member", e)),
             }
         }
-        Err(ExportFailure::Retry(
+        Err(ExportFailure::NotYet(
             "adding the member: not visible yet".into(),
         ))
     }

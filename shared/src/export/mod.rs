@@ -2,6 +2,7 @@
 //! reflected in Entra ID. Loop-free by state (see `crate::model::directory`) and
 //! safe to replay: creates look for what an earlier attempt made.
 
+pub mod batch;
 pub mod change;
 mod members;
 pub mod naming;
@@ -12,6 +13,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+pub use batch::{ExportBatch, RetryRecord, TenantWriters};
 pub use change::{ChangeAction, ChangeError, ChangeImages, DirectoryChange, ExportPlan, Images};
 pub use ports::{EntraPatch, EntraWriter, ExportDirectory, NewEntraGroup, NewEntraUser};
 
@@ -40,31 +42,45 @@ pub enum ExportOutcome {
     Ignored(&'static str),
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// Why a change could not be exported, and whether trying again can help.
+#[derive(Debug, thiserror::Error)]
 pub enum ExportFailure {
-    /// Try this record again later (the batch stops here).
-    #[error("retryable: {0}")]
-    Retry(String),
-    /// This record can never succeed: logged and skipped.
-    #[error("permanent: {0}")]
-    Permanent(String),
+    /// Graph refused or failed `action` (e.g. "creating the user").
+    #[error("{action}: {source}")]
+    Graph {
+        action: &'static str,
+        #[source]
+        source: GraphError,
+    },
+    #[error("the AM directory: {0}")]
+    Store(#[from] StoreError),
+    /// The change breaks a rule of the tenant (an unverified or unlisted
+    /// domain, a user without a UPN): it waits for the object to change.
+    #[error("{0}")]
+    Refused(String),
+    /// Something it needs is not there yet (a member not exported, a UPN
+    /// not visible yet): it passes by itself.
+    #[error("{0}")]
+    NotYet(String),
+    /// It waited for what it needs for too long.
+    #[error("{0}")]
+    GaveUp(String),
 }
 
-impl From<StoreError> for ExportFailure {
-    fn from(err: StoreError) -> Self {
-        if err.is_retryable() {
-            Self::Retry(err.to_string())
-        } else {
-            Self::Permanent(err.to_string())
+impl ExportFailure {
+    /// Whether delivering the record again may succeed.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Graph { source, .. } => source.is_retryable(),
+            Self::Store(source) => source.is_retryable(),
+            Self::NotYet(_) => true,
+            Self::Refused(_) | Self::GaveUp(_) => false,
         }
     }
 }
 
-pub(crate) fn graph_failure(what: &str, err: GraphError) -> ExportFailure {
-    match err {
-        e if e.is_retryable() => ExportFailure::Retry(format!("{what}: {e}")),
-        e => ExportFailure::Permanent(format!("{what}: {e}")),
-    }
+pub(crate) fn graph_failure(action: &'static str, source: GraphError) -> ExportFailure {
+    ExportFailure::Graph { action, source }
 }
 
 pub(crate) fn is_conflict(err: &GraphError) -> bool {
@@ -213,19 +229,19 @@ impl<'a, D: ExportDirectory, W: EntraWriter> ExportRun<'a, D, W> {
     /// tenant lists domains, one of them.
     async fn check_upn(&self, upn: &str, what: &str) -> Result<Option<DomainInfo>, ExportFailure> {
         let Some((_, domain)) = upn.rsplit_once('@') else {
-            return Err(ExportFailure::Permanent(format!(
+            return Err(ExportFailure::Refused(format!(
                 "the user to be {what} has no valid user_name ({upn:?})"
             )));
         };
         let domain = domain.to_ascii_lowercase();
         if !self.config.domains.is_empty() && !self.config.domains.contains(&domain) {
-            return Err(ExportFailure::Permanent(format!(
+            return Err(ExportFailure::Refused(format!(
                 "the UPN domain {domain} is not among the tenant's synchronised domains"
             )));
         }
         match self.domains().await?.iter().find(|d| d.name == domain) {
             Some(d) if d.verified => Ok(Some(d.clone())),
-            _ => Err(ExportFailure::Permanent(format!(
+            _ => Err(ExportFailure::Refused(format!(
                 "the UPN domain {domain} is not a verified domain of the Entra tenant"
             ))),
         }

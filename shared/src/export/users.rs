@@ -113,7 +113,7 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
             Err(e) if is_conflict(&e) => {
                 match self.user_by_upn(&user.attributes.user_name).await? {
                     Some(existing) => self.adopt_user(&existing, wanted).await,
-                    None => Err(ExportFailure::Retry(
+                    None => Err(ExportFailure::NotYet(
                         "the UPN is taken but not visible yet".into(),
                     )),
                 }
@@ -130,7 +130,7 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
         wanted: &UserAttributes,
     ) -> Result<String, ExportFailure> {
         if existing.id.is_empty() {
-            return Err(ExportFailure::Permanent(
+            return Err(ExportFailure::Refused(
                 "Graph returned a user without an id".into(),
             ));
         }

@@ -1,8 +1,9 @@
 //! The Microsoft Graph client: one `reqwest::Client`, an injectable base
 //! URL, the retry policy, and the access-token refresh on 401.
 
-pub mod directory;
+pub mod domains;
 pub mod model;
+pub mod reader;
 pub mod retry;
 pub mod writer;
 

@@ -140,3 +140,35 @@ impl<T: AccessTokenSource> crate::export::EntraWriter for GraphEntraWriter<'_, T
         .map(drop)
     }
 }
+
+/// A Graph writer per tenant, for the export's batches.
+pub struct TenantGraphWriters<'a, G> {
+    client: &'a GraphClient,
+    tokens: &'a crate::tokens::TokenProvider<G>,
+    deadline: Option<Instant>,
+}
+
+impl<'a, G> TenantGraphWriters<'a, G> {
+    pub fn new(
+        client: &'a GraphClient,
+        tokens: &'a crate::tokens::TokenProvider<G>,
+        deadline: Option<Instant>,
+    ) -> Self {
+        Self {
+            client,
+            tokens,
+            deadline,
+        }
+    }
+}
+
+impl<G: crate::tokens::GrantStore> crate::export::TenantWriters for TenantGraphWriters<'_, G> {
+    type Writer<'w>
+        = GraphEntraWriter<'w, crate::tokens::TenantTokenSource<'w, G>>
+    where
+        Self: 'w;
+
+    fn for_tenant(&self, tenant: &crate::model::TenantId) -> Self::Writer<'_> {
+        GraphEntraWriter::new(self.client, self.tokens.for_tenant(tenant), self.deadline)
+    }
+}

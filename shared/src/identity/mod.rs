@@ -4,9 +4,9 @@
 //! No token value ever leaves this module except wrapped in `SecretString`,
 //! and no error carries a response body.
 
+pub mod app;
 pub mod claims;
 pub mod http;
-pub mod platform;
 
 use std::time::Duration;
 
@@ -23,8 +23,8 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
+pub use app::EntraApp;
 pub use claims::{ClaimsError, IdTokenClaims};
-pub use platform::EntraIdentityPlatform;
 
 /// What the connector asks for: sign-in claims, a refresh token, and the
 /// Graph permissions configured on the app registration.

@@ -36,7 +36,7 @@ fn final_states(records: &[PageRecord]) -> HashMap<String, bool> {
 }
 
 /// How the scope of `import_group_ids` moved during a delta round.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct ScopeChange {
     left_users: Vec<String>,
     left_groups: Vec<String>,
@@ -45,6 +45,35 @@ struct ScopeChange {
     entered_users: HashSet<String>,
     /// New groups came into scope: their members need a full groups round.
     groups_entered: bool,
+}
+
+/// The run's deletion plans, per object kind.
+struct Deletions {
+    users: DeletionPlan,
+    groups: DeletionPlan,
+}
+
+impl Deletions {
+    fn held(&self) -> HeldDeletions {
+        HeldDeletions {
+            users: self.users.held.clone(),
+            groups: self.groups.held.clone(),
+        }
+    }
+
+    fn hold_reasons(&self) -> Vec<String> {
+        [&self.users.hold_reason, &self.groups.hold_reason]
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect()
+    }
+
+    /// Deleted with its user or group, so not swept again.
+    fn covers(&self, membership: &MembershipKey) -> bool {
+        self.users.delete.contains(&membership.user_id)
+            || self.groups.delete.contains(&membership.group_id)
+    }
 }
 
 /// `last_sync_result` and `last_sync_error` from what stays held back.
@@ -98,63 +127,36 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
         let deferred_added = self
             .apply_deferred_memberships(&group_records, &mut checkpoint.counts)
             .await?;
-        let mut user_states = final_states(&user_records);
-        user_states.extend(
-            scope_change
-                .entered_users
-                .iter()
-                .map(|id| (id.clone(), true)),
-        );
-        let group_states = final_states(&group_records);
-
         let held_before = if state.holding_deletions {
             self.state.held_deletions(self.tenant()).await?
         } else {
             HeldDeletions::default()
         };
-        let users = self
-            .plan_deletions(
-                ObjectKind::User,
+        let plans = self
+            .plan_all_deletions(
                 &checkpoint,
-                &user_states,
-                scope_change.left_users,
-                &held_before.users,
+                &user_records,
+                &group_records,
+                scope_change.clone(),
+                &held_before,
             )
             .await?;
-        let groups = self
-            .plan_deletions(
-                ObjectKind::Group,
-                &checkpoint,
-                &group_states,
-                scope_change.left_groups,
-                &held_before.groups,
-            )
-            .await?;
-        self.delete(&users.delete, &groups.delete, &mut checkpoint.counts)
-            .await?;
+        self.delete(
+            &plans.users.delete,
+            &plans.groups.delete,
+            &mut checkpoint.counts,
+        )
+        .await?;
         if checkpoint.mode == Mode::Full && self.config.import_groups {
             self.sweep_memberships(
                 &group_records,
                 &deferred_added,
-                &users,
-                &groups,
+                &plans,
                 &mut checkpoint.counts,
             )
             .await?;
         }
-
-        let reasons: Vec<String> = [&users.hold_reason, &groups.hold_reason]
-            .into_iter()
-            .flatten()
-            .cloned()
-            .collect();
-        let held = HeldDeletions {
-            users: users.held,
-            groups: groups.held,
-        };
-        if held != held_before {
-            self.state.save_held_deletions(self.tenant(), &held).await?;
-        }
+        let held = self.keep_held(plans.held(), &held_before).await?;
         self.next_state(
             state,
             &checkpoint,
@@ -162,7 +164,67 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
             scope_change.groups_entered,
             &held,
         );
-        let (result, error) = held_outcome(&held, &reasons);
+        self.complete(state, &checkpoint, &plans, &held).await
+    }
+
+    /// Both kinds' deletion plans, from what the round's pages showed and
+    /// how the scope moved.
+    async fn plan_all_deletions(
+        &self,
+        checkpoint: &Checkpoint,
+        user_records: &[PageRecord],
+        group_records: &[PageRecord],
+        scope_change: ScopeChange,
+        held_before: &HeldDeletions,
+    ) -> Result<Deletions, Interruption> {
+        let mut user_states = final_states(user_records);
+        let entered = scope_change.entered_users.iter();
+        user_states.extend(entered.map(|id| (id.clone(), true)));
+        let group_states = final_states(group_records);
+        Ok(Deletions {
+            users: self
+                .plan_deletions(
+                    ObjectKind::User,
+                    checkpoint,
+                    &user_states,
+                    scope_change.left_users,
+                    &held_before.users,
+                )
+                .await?,
+            groups: self
+                .plan_deletions(
+                    ObjectKind::Group,
+                    checkpoint,
+                    &group_states,
+                    scope_change.left_groups,
+                    &held_before.groups,
+                )
+                .await?,
+        })
+    }
+
+    /// Saves what stays held back, when it changed.
+    async fn keep_held(
+        &self,
+        held: HeldDeletions,
+        before: &HeldDeletions,
+    ) -> Result<HeldDeletions, Interruption> {
+        if &held != before {
+            self.state.save_held_deletions(self.tenant(), &held).await?;
+        }
+        Ok(held)
+    }
+
+    /// Writes the new state and the status, releasing the lease, and clears
+    /// the requests the run answered.
+    async fn complete(
+        &self,
+        state: &SyncState,
+        checkpoint: &Checkpoint,
+        plans: &Deletions,
+        held: &HeldDeletions,
+    ) -> Result<RunStatus, Interruption> {
+        let (result, error) = held_outcome(held, &plans.hold_reasons());
         let status = RunStatus {
             completed_at: Some(Utc::now()),
             result,
@@ -173,7 +235,7 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
         self.state
             .finish_run(self.tenant(), &self.run_id, state, &status)
             .await?;
-        let approved = users.approved || groups.approved;
+        let approved = plans.users.approved || plans.groups.approved;
         self.clear_requests(checkpoint.mode, approved, held.is_empty())
             .await?;
         log_completed(&status);
@@ -443,8 +505,7 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
         &self,
         group_records: &[PageRecord],
         also_seen: &HashSet<String>,
-        users: &DeletionPlan,
-        groups: &DeletionPlan,
+        deleted: &Deletions,
         counts: &mut Counts,
     ) -> Result<(), Interruption> {
         let seen: HashSet<&str> = group_records
@@ -459,7 +520,7 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
             .into_iter()
             .filter(|m| !seen.contains(m.encode().as_str()))
             // Those of deleted objects went with them.
-            .filter(|m| !users.delete.contains(&m.user_id) && !groups.delete.contains(&m.group_id))
+            .filter(|m| !deleted.covers(m))
             .map(DirectoryWrite::RemoveMembership)
             .collect();
         counts.members_removed += stale.len() as u64;

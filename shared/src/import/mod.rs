@@ -10,6 +10,7 @@ pub mod ports;
 pub mod records;
 pub mod scope;
 pub mod state;
+mod tenant;
 
 #[cfg(test)]
 mod tests;
@@ -25,6 +26,7 @@ pub use ports::{
     ObjectKind, RoundLedger, RunLease,
 };
 use state::{Checkpoint, Counts, Mode, Phase, RunStatus, SyncState};
+pub use tenant::{TenantImport, TenantReaders};
 
 use crate::graph::model::{Continuation, DeltaPage};
 use crate::graph::{GraphError, TokenError};

@@ -240,7 +240,10 @@ pub const BY_SK_INDEX: &str = "by-sk";
 impl crate::schedule::ConfigIndex for DynamoIntegrationsStore {
     async fn config_summaries(
         &self,
-    ) -> Result<Vec<Result<crate::schedule::ConfigSummary, String>>, StoreError> {
+    ) -> Result<
+        Vec<Result<crate::schedule::ConfigSummary, crate::schedule::UnreadableConfig>>,
+        StoreError,
+    > {
         let mut summaries = Vec::new();
         let mut start: Option<Item> = None;
         loop {
@@ -267,11 +270,16 @@ impl crate::schedule::ConfigIndex for DynamoIntegrationsStore {
 }
 
 /// The scheduler's view of a config item, or why it cannot be read.
-fn config_summary(item: &Item) -> Result<crate::schedule::ConfigSummary, String> {
-    let pk = text(item, "pk").unwrap_or_default();
+fn config_summary(
+    item: &Item,
+) -> Result<crate::schedule::ConfigSummary, crate::schedule::UnreadableConfig> {
+    let unreadable = |problem: String| crate::schedule::UnreadableConfig {
+        item: text(item, "pk").unwrap_or_default(),
+        problem,
+    };
     let tenant_id = text(item, "tenant_id")
-        .ok_or_else(|| format!("{pk}: tenant_id is missing"))
-        .and_then(|raw| TenantId::parse(&raw).map_err(|e| format!("{pk}: {e}")))?;
+        .ok_or_else(|| unreadable("tenant_id is missing".into()))
+        .and_then(|raw| TenantId::parse(&raw).map_err(|e| unreadable(e.to_string())))?;
     Ok(crate::schedule::ConfigSummary {
         tenant_id,
         sync_enabled: flag(item, "sync_enabled") == Some(true),

@@ -10,6 +10,3 @@ pub mod sync_state;
 
 pub use integrations::DynamoIntegrationsStore;
 pub use secrets::{AppClientSecret, SecretsManagerTokenStore};
-
-// Until every engine names `crate::ports::StoreError` directly.
-pub use crate::ports::StoreError;

@@ -1,10 +1,13 @@
 //! Secrets Manager: the tenants' grants and the app's client secret.
 
 use aws_sdk_secretsmanager::Client;
+use chrono::{DateTime, SecondsFormat, Utc};
 use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::{Map, Value};
 use tokio::sync::OnceCell;
 
-use crate::authorisation::{TenantTokens, TokenStore};
+use crate::authorisation::{TenantGrant, TokenStore};
 use crate::model::TenantId;
 use crate::ports::StoreError;
 
@@ -31,20 +34,145 @@ impl SecretsManagerTokenStore {
     pub fn new(client: Client, prefix: String) -> Self {
         Self { client, prefix }
     }
+}
 
-    /// The secret's JSON. The only place a refresh token is exposed: the
-    /// string goes straight into the SDK request.
-    fn secret_json(tokens: &TenantTokens) -> SecretString {
-        let mut value = serde_json::json!({
-            "entra_tenant_id": tokens.entra_tenant_id.as_str(),
-            "refresh_token": tokens.refresh_token.expose_secret(),
-            "scope": tokens.scope,
-            "authorised_at": tokens.authorised_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        });
-        if let Some(by) = &tokens.authorised_by {
-            value["authorised_by"] = serde_json::Value::String(by.clone());
+/// The tenant's secret (DESIGN.md 1.3), the one shape it has: written at
+/// authorisation, read for every refresh, its refresh token replaced on
+/// rotation. Attributes this release does not know are kept.
+#[derive(Serialize, Deserialize)]
+struct GrantSecret {
+    entra_tenant_id: String,
+    #[serde(serialize_with = "expose", deserialize_with = "wrap")]
+    refresh_token: SecretString,
+    #[serde(default)]
+    scope: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    authorised_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    authorised_by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    refreshed_at: Option<String>,
+    #[serde(flatten)]
+    other: Map<String, Value>,
+}
+
+/// The only place a refresh token is exposed: into the secret's JSON,
+/// which goes straight into the SDK request.
+fn expose<S: Serializer>(secret: &SecretString, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(secret.expose_secret())
+}
+
+fn wrap<'de, D: Deserializer<'de>>(deserializer: D) -> Result<SecretString, D::Error> {
+    String::deserialize(deserializer).map(SecretString::from)
+}
+
+fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+fn malformed_secret(detail: impl Into<String>) -> StoreError {
+    StoreError::Malformed {
+        what: "the tenant's secret",
+        detail: detail.into(),
+    }
+}
+
+impl GrantSecret {
+    fn new(grant: &TenantGrant) -> Self {
+        Self {
+            entra_tenant_id: grant.entra_tenant_id.as_str().to_owned(),
+            refresh_token: grant.refresh_token.clone(),
+            scope: grant.scope.clone(),
+            authorised_at: Some(rfc3339(grant.authorised_at)),
+            authorised_by: grant.authorised_by.clone(),
+            refreshed_at: None,
+            other: Map::new(),
         }
-        SecretString::from(value.to_string())
+    }
+
+    /// Parsed without quoting anything of the secret in an error: serde's
+    /// messages can carry the value they refused.
+    fn parse(raw: Option<&str>) -> Result<Self, StoreError> {
+        let raw = raw.ok_or_else(|| malformed_secret("it has no string value"))?;
+        serde_json::from_str(raw).map_err(|e| {
+            malformed_secret(format!(
+                "not a grant (a JSON object with entra_tenant_id and refresh_token): {:?} at line {} column {}",
+                e.classify(),
+                e.line(),
+                e.column()
+            ))
+        })
+    }
+
+    fn to_secret_string(&self) -> SecretString {
+        SecretString::from(serde_json::to_string(self).expect("a grant serialises"))
+    }
+
+    fn stored_grant(self) -> Result<crate::tokens::StoredGrant, StoreError> {
+        let entra_tenant_id = crate::model::Guid::parse(&self.entra_tenant_id)
+            .map_err(|_| malformed_secret("entra_tenant_id is not a GUID"))?;
+        if self.refresh_token.expose_secret().is_empty() {
+            return Err(malformed_secret("refresh_token is empty"));
+        }
+        let stored_at = self
+            .refreshed_at
+            .as_deref()
+            .or(self.authorised_at.as_deref())
+            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.with_timezone(&Utc))
+            .unwrap_or_default();
+        Ok(crate::tokens::StoredGrant {
+            entra_tenant_id,
+            refresh_token: self.refresh_token,
+            scope: self.scope,
+            stored_at,
+        })
+    }
+}
+
+impl SecretsManagerTokenStore {
+    /// The tenant's secret as it is now (`None`: never authorised).
+    async fn current_secret(&self, name: &str) -> Result<Option<GrantSecret>, StoreError> {
+        let output = self
+            .client
+            .get_secret_value()
+            .secret_id(name)
+            .version_stage("AWSCURRENT")
+            .send()
+            .await;
+        match output {
+            Ok(output) => GrantSecret::parse(output.secret_string.as_deref()).map(Some),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
+            {
+                Ok(None)
+            }
+            Err(err) => Err(StoreError::Unavailable {
+                operation: "reading the tenant's grant",
+                detail: describe(&err),
+            }),
+        }
+    }
+
+    async fn put_secret(
+        &self,
+        name: &str,
+        secret: &GrantSecret,
+        operation: &'static str,
+    ) -> Result<(), StoreError> {
+        self.client
+            .put_secret_value()
+            .secret_id(name)
+            .secret_string(secret.to_secret_string().expose_secret())
+            .send()
+            .await
+            .map_err(|e| StoreError::Unavailable {
+                operation,
+                detail: describe(&e),
+            })?;
+        Ok(())
     }
 }
 
@@ -52,10 +180,10 @@ impl TokenStore for SecretsManagerTokenStore {
     async fn save_tenant_tokens(
         &self,
         tenant: &TenantId,
-        tokens: &TenantTokens,
+        tokens: &TenantGrant,
     ) -> Result<(), StoreError> {
         let name = tenant_secret_name(&self.prefix, tenant);
-        let body = Self::secret_json(tokens);
+        let body = GrantSecret::new(tokens).to_secret_string();
         let put = self
             .client
             .put_secret_value()
@@ -142,104 +270,26 @@ impl crate::tokens::GrantStore for SecretsManagerTokenStore {
         tenant: &TenantId,
     ) -> Result<Option<crate::tokens::StoredGrant>, StoreError> {
         let name = tenant_secret_name(&self.prefix, tenant);
-        let output = match self
-            .client
-            .get_secret_value()
-            .secret_id(&name)
-            .version_stage("AWSCURRENT")
-            .send()
-            .await
-        {
-            Ok(output) => output,
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
-            {
-                return Ok(None);
-            }
-            Err(err) => {
-                return Err(StoreError::Unavailable {
-                    operation: "reading the tenant's grant",
-                    detail: describe(&err),
-                });
-            }
-        };
-        let malformed = |detail: &str| StoreError::Malformed {
-            what: "the tenant's secret",
-            detail: detail.to_owned(),
-        };
-        // Parsed as a map of strings, so an error message can never quote a value.
-        let fields: std::collections::HashMap<String, serde_json::Value> = output
-            .secret_string
-            .as_deref()
-            .and_then(|s| serde_json::from_str(s).ok())
-            .ok_or_else(|| malformed("not a JSON object"))?;
-        let text = |key: &str| fields.get(key).and_then(|v| v.as_str()).map(str::to_owned);
-        let entra_tenant_id = text("entra_tenant_id")
-            .and_then(|t| crate::model::Guid::parse(&t).ok())
-            .ok_or_else(|| malformed("entra_tenant_id is missing or not a GUID"))?;
-        let refresh_token = text("refresh_token")
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| malformed("refresh_token is missing"))?;
-        let stored_at = text("refreshed_at")
-            .or_else(|| text("authorised_at"))
-            .and_then(|t| chrono::DateTime::parse_from_rfc3339(&t).ok())
-            .map(|t| t.with_timezone(&chrono::Utc))
-            .unwrap_or_default();
-        Ok(Some(crate::tokens::StoredGrant {
-            entra_tenant_id,
-            refresh_token: SecretString::from(refresh_token),
-            scope: text("scope").unwrap_or_default(),
-            stored_at,
-        }))
+        self.current_secret(&name)
+            .await?
+            .map(GrantSecret::stored_grant)
+            .transpose()
     }
 
     async fn store_rotated_refresh_token(
         &self,
         tenant: &TenantId,
         refresh_token: &SecretString,
-        at: chrono::DateTime<chrono::Utc>,
+        at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let name = tenant_secret_name(&self.prefix, tenant);
-        let current = self
-            .client
-            .get_secret_value()
-            .secret_id(&name)
-            .version_stage("AWSCURRENT")
-            .send()
+        let mut secret = self
+            .current_secret(&name)
+            .await?
+            .ok_or_else(|| malformed_secret("it is gone"))?;
+        secret.refresh_token = refresh_token.clone();
+        secret.refreshed_at = Some(rfc3339(at));
+        self.put_secret(&name, &secret, "storing the rotated refresh token")
             .await
-            .map_err(|e| StoreError::Unavailable {
-                operation: "reading the tenant's grant",
-                detail: describe(&e),
-            })?;
-        let mut fields: serde_json::Map<String, serde_json::Value> = current
-            .secret_string
-            .as_deref()
-            .and_then(|s| serde_json::from_str(s).ok())
-            .ok_or(StoreError::Malformed {
-                what: "the tenant's secret",
-                detail: "not a JSON object".into(),
-            })?;
-        fields.insert(
-            "refresh_token".into(),
-            serde_json::Value::String(refresh_token.expose_secret().to_owned()),
-        );
-        fields.insert(
-            "refreshed_at".into(),
-            serde_json::Value::String(at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
-        );
-        let body = SecretString::from(serde_json::Value::Object(fields).to_string());
-        self.client
-            .put_secret_value()
-            .secret_id(&name)
-            .secret_string(body.expose_secret())
-            .send()
-            .await
-            .map_err(|e| StoreError::Unavailable {
-                operation: "storing the rotated refresh token",
-                detail: describe(&e),
-            })?;
-        Ok(())
     }
 }

@@ -94,3 +94,30 @@ impl<T: AccessTokenSource> crate::import::EntraDirectory for GraphEntraDirectory
         }
     }
 }
+
+/// A Graph reader per tenant, for the worker's sync jobs.
+pub struct TenantGraphReaders<'a, G> {
+    client: &'a GraphClient,
+    tokens: &'a crate::tokens::TokenProvider<G>,
+}
+
+impl<'a, G> TenantGraphReaders<'a, G> {
+    pub fn new(client: &'a GraphClient, tokens: &'a crate::tokens::TokenProvider<G>) -> Self {
+        Self { client, tokens }
+    }
+}
+
+impl<G: crate::tokens::GrantStore> crate::import::TenantReaders for TenantGraphReaders<'_, G> {
+    type Reader<'r>
+        = GraphEntraDirectory<'r, crate::tokens::TenantTokenSource<'r, G>>
+    where
+        Self: 'r;
+
+    fn for_tenant(
+        &self,
+        tenant: &crate::model::TenantId,
+        deadline: Option<Instant>,
+    ) -> Self::Reader<'_> {
+        GraphEntraDirectory::new(self.client, self.tokens.for_tenant(tenant), deadline)
+    }
+}

@@ -3,6 +3,8 @@
 //! per-user failure throttle so nobody can drive a user into Entra's smart
 //! lockout through this function. The password stays wrapped throughout.
 
+pub mod entra;
+
 use std::future::Future;
 use std::time::Duration;
 
@@ -13,7 +15,7 @@ use crate::graph::GraphError;
 use crate::graph::model::DomainInfo;
 use crate::identity::{IdentityError, TokenErrorBody};
 use crate::model::{TenantConfig, TenantId};
-use crate::store::StoreError;
+use crate::ports::StoreError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum VerifyResult {

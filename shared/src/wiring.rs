@@ -1,0 +1,117 @@
+//! What every function's `main` does once: read its configuration (or stop
+//! with one line naming the variable), and build the SDK and HTTP clients
+//! and the adapters the handler borrows. The engines never see this module.
+
+use std::time::SystemTime;
+
+use tokio::time::Instant;
+
+use crate::config::{CommonConfig, ConfigError, EntraAppConfig, Env, ProcessEnv};
+use crate::graph::{GraphClient, RetryPolicy};
+use crate::identity::{EntraApp, IdentityClient};
+use crate::store::directory_table::DynamoDirectoryStore;
+use crate::store::failures::DynamoFailureCounter;
+use crate::store::queue::SqsSyncQueue;
+use crate::store::sync_state::DynamoSyncStateStore;
+use crate::store::{AppClientSecret, DynamoIntegrationsStore, SecretsManagerTokenStore};
+use crate::tokens::TokenProvider;
+
+/// Starts the JSON logs and reads the function's configuration; a missing
+/// or malformed variable stops the process with one clear line (Lambda
+/// reports the failed init and keeps the log).
+pub fn start<C>(function: &str, load: impl FnOnce(&dyn Env) -> Result<C, ConfigError>) -> C {
+    crate::telemetry::init();
+    match load(&ProcessEnv) {
+        Ok(config) => config,
+        Err(err) => {
+            tracing::error!(error = %err, "{function} cannot start");
+            std::process::exit(1);
+        }
+    }
+}
+
+/// The AWS clients of one process, built once from the standard SDK
+/// settings.
+#[derive(Clone, Debug)]
+pub struct AwsClients {
+    dynamodb: aws_sdk_dynamodb::Client,
+    secrets: aws_sdk_secretsmanager::Client,
+    sqs: aws_sdk_sqs::Client,
+}
+
+impl AwsClients {
+    pub async fn load() -> Self {
+        let sdk = crate::aws::load_sdk_config().await;
+        Self {
+            dynamodb: aws_sdk_dynamodb::Client::new(&sdk),
+            secrets: aws_sdk_secretsmanager::Client::new(&sdk),
+            sqs: aws_sdk_sqs::Client::new(&sdk),
+        }
+    }
+
+    pub fn integrations(&self, common: &CommonConfig) -> DynamoIntegrationsStore {
+        DynamoIntegrationsStore::new(self.dynamodb.clone(), common.integrations_table.clone())
+    }
+
+    pub fn sync_state(&self, common: &CommonConfig) -> DynamoSyncStateStore {
+        DynamoSyncStateStore::new(self.dynamodb.clone(), common.integrations_table.clone())
+    }
+
+    pub fn failure_counter(&self, common: &CommonConfig) -> DynamoFailureCounter {
+        DynamoFailureCounter::new(self.dynamodb.clone(), common.integrations_table.clone())
+    }
+
+    pub fn directory(&self, common: &CommonConfig) -> DynamoDirectoryStore {
+        DynamoDirectoryStore::new(self.dynamodb.clone(), common.directory_table.clone())
+    }
+
+    pub fn tenant_secrets(&self, common: &CommonConfig) -> SecretsManagerTokenStore {
+        SecretsManagerTokenStore::new(self.secrets.clone(), common.secret_prefix.clone())
+    }
+
+    pub fn sync_queue(&self, queue_url: &str) -> SqsSyncQueue {
+        SqsSyncQueue::new(self.sqs.clone(), queue_url.to_owned())
+    }
+
+    /// The app's credentials; `redirect_uri` only for the callback.
+    pub fn entra_app(
+        &self,
+        common: &CommonConfig,
+        app: &EntraAppConfig,
+        redirect_uri: Option<url::Url>,
+    ) -> EntraApp {
+        EntraApp::new(
+            IdentityClient::new(
+                crate::identity::http_client(),
+                common.login_base_url.clone(),
+                app.client_id.clone(),
+                redirect_uri,
+            ),
+            AppClientSecret::new(self.secrets.clone(), app.client_secret_arn.clone()),
+        )
+    }
+
+    /// The tenants' access tokens, from their grants in Secrets Manager.
+    pub fn token_provider(
+        &self,
+        common: &CommonConfig,
+        app: &EntraAppConfig,
+    ) -> TokenProvider<SecretsManagerTokenStore> {
+        TokenProvider::new(
+            self.entra_app(common, app, None),
+            self.tenant_secrets(common),
+        )
+    }
+}
+
+pub fn graph_client(common: &CommonConfig, retry: RetryPolicy) -> GraphClient {
+    GraphClient::new(crate::graph::http_client(), &common.graph_base_url, retry)
+}
+
+/// The Lambda invocation's deadline as a tokio instant.
+pub fn deadline_instant(deadline: SystemTime) -> Instant {
+    Instant::now()
+        + deadline
+            .duration_since(SystemTime::now())
+            .unwrap_or_default()
+}
