@@ -7,7 +7,13 @@
 //! the adapter that wrote them.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 
+use aws_sdk_dynamodb::config::interceptors::BeforeSerializationInterceptorContextRef;
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept};
+use aws_sdk_dynamodb::error::BoxError;
+use aws_sdk_dynamodb::operation::batch_get_item::BatchGetItemInput;
+use aws_sdk_dynamodb::operation::batch_write_item::BatchWriteItemInput;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodbstreams::types::{AttributeValue as StreamValue, OperationType};
 use chrono::{DateTime, Duration, SubsecRound, Utc};
@@ -802,11 +808,67 @@ async fn given_users_and_groups_of_both_sources_when_listing_imported_ids_then_o
     assert_eq!(groups, vec![entra_guid(3)]);
 }
 
+/// The size of every batch request a client sends: moto takes a
+/// BatchWriteItem of any size, so the 25-item limit is checked here.
+#[derive(Debug, Clone, Default)]
+struct BatchSizes {
+    writes: Arc<Mutex<Vec<usize>>>,
+    reads: Arc<Mutex<Vec<usize>>>,
+}
+
+impl Intercept for BatchSizes {
+    fn name(&self) -> &'static str {
+        "BatchSizes"
+    }
+
+    fn read_before_execution(
+        &self,
+        context: &BeforeSerializationInterceptorContextRef<'_>,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let input = context.input();
+        if let Some(write) = input.downcast_ref::<BatchWriteItemInput>() {
+            let items = write
+                .request_items()
+                .into_iter()
+                .flat_map(HashMap::values)
+                .map(Vec::len)
+                .sum();
+            self.writes.lock().unwrap().push(items);
+        }
+        if let Some(read) = input.downcast_ref::<BatchGetItemInput>() {
+            let keys = read
+                .request_items()
+                .into_iter()
+                .flat_map(HashMap::values)
+                .map(|k| k.keys().len())
+                .sum();
+            self.reads.lock().unwrap().push(keys);
+        }
+        Ok(())
+    }
+}
+
+impl BatchSizes {
+    fn take(&self) -> (Vec<usize>, Vec<usize>) {
+        (
+            std::mem::take(&mut self.writes.lock().unwrap()),
+            std::mem::take(&mut self.reads.lock().unwrap()),
+        )
+    }
+}
+
 #[tokio::test]
 async fn given_more_writes_and_keys_than_one_request_takes_when_applied_and_read_then_all_are_done()
 {
     let fresh = Fresh::tables().await;
-    let store = fresh.directory();
+    let sizes = BatchSizes::default();
+    let client = aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(&fresh.aws.sdk)
+            .interceptor(sizes.clone())
+            .build(),
+    );
+    let store = DynamoDirectoryStore::new(client, fresh.tables.directory.clone());
     let users: Vec<String> = (1..=60).map(entra_guid).collect();
     let group = entra_guid(1000);
     let mut writes: Vec<DirectoryWrite> = users
@@ -824,6 +886,9 @@ async fn given_more_writes_and_keys_than_one_request_takes_when_applied_and_read
     let written = store.apply(&fresh.tenant, writes).await.unwrap();
 
     assert_eq!(written, 101);
+    let (writes, _) = sizes.take();
+    assert_eq!(writes.iter().sum::<usize>(), 101);
+    assert!(writes.iter().all(|&n| n <= 25), "{writes:?}");
     assert_eq!(
         sorted(
             store
@@ -860,6 +925,12 @@ async fn given_more_writes_and_keys_than_one_request_takes_when_applied_and_read
         .await
         .unwrap();
     assert_eq!(existing, keys[..40].iter().cloned().collect::<HashSet<_>>());
+    let (_, reads) = sizes.take();
+    assert_eq!(
+        sorted(reads),
+        vec![30, 50, 100, 100],
+        "150 ids, then 130 keys, in requests of at most 100"
+    );
 
     // And as many deletions.
     let deletions: Vec<DirectoryWrite> = users
@@ -875,6 +946,9 @@ async fn given_more_writes_and_keys_than_one_request_takes_when_applied_and_read
         )
         .collect();
     store.apply(&fresh.tenant, deletions).await.unwrap();
+    let (writes, _) = sizes.take();
+    assert_eq!(writes.iter().sum::<usize>(), 100);
+    assert!(writes.iter().all(|&n| n <= 25), "{writes:?}");
     assert!(
         store
             .imported_ids(&fresh.tenant, ObjectKind::User)
