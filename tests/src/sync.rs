@@ -8,6 +8,7 @@ use serde_json::{Map, Value, json};
 
 use crate::emulator::Browser;
 use crate::lambda_runtime_api::LambdaFunction;
+use crate::local_aws::LocalAws;
 use crate::stack::{LocalStack, REDIRECT_URI};
 
 pub struct SyncFunctions {
@@ -315,12 +316,17 @@ pub struct StreamCursor {
 
 impl StreamCursor {
     pub async fn start(stack: &LocalStack) -> anyhow::Result<Self> {
-        let client = aws_sdk_dynamodbstreams::Client::new(&stack.aws.sdk);
-        let table = stack
-            .aws
+        Self::on_table(&stack.aws, &stack.tables.directory).await
+    }
+
+    /// The same on any table with a stream (e.g. tables of `create_tables`
+    /// without a whole stack).
+    pub async fn on_table(aws: &LocalAws, table_name: &str) -> anyhow::Result<Self> {
+        let client = aws_sdk_dynamodbstreams::Client::new(&aws.sdk);
+        let table = aws
             .dynamodb
             .describe_table()
-            .table_name(&stack.tables.directory)
+            .table_name(table_name)
             .send()
             .await
             .map_err(|e| anyhow::anyhow!(entra_sync::aws::describe_sdk_error(&e)))?;

@@ -8,4 +8,5 @@ mod export;
 mod graph_client;
 mod import;
 mod oauth_callback;
+mod stores;
 mod verify_password;
