@@ -1069,7 +1069,6 @@ async fn given_a_deleted_item_when_the_export_records_its_state_then_it_stays_de
 }
 
 #[tokio::test]
-#[ignore = "latent adapter gap: BatchGetItem refuses duplicate keys and by_entra_id does not dedupe (the engine's callers dedupe today; see the report)"]
 async fn given_an_id_asked_twice_when_looked_up_then_the_user_is_found_once() {
     let fresh = Fresh::tables().await;
     let store = fresh.directory();
@@ -1135,7 +1134,6 @@ async fn given_an_item_with_a_malformed_attribute_when_read_then_a_malformed_err
 }
 
 #[tokio::test]
-#[ignore = "adapter gap: serde_dynamo's error through #[serde(flatten)] does not name the attribute (see the report)"]
 async fn given_an_item_with_a_malformed_attribute_when_read_then_the_error_names_the_attribute() {
     let fresh = Fresh::tables().await;
     let store = fresh.directory();

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{KeysAndAttributes, WriteRequest};
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, WriteRequest};
 use futures::stream::{self, StreamExt, TryStreamExt};
 
 use super::dynamo::{Item, malformed, s, tenant_pk, text, unavailable};
@@ -30,9 +30,38 @@ pub struct DynamoDirectoryStore {
     writes: AtomicU64,
 }
 
-/// A table item as one of the model's items.
+/// A table item as one of the model's items; an item that is not names
+/// its key and, where the field table can tell, the attribute at fault.
 fn parse<T: serde::de::DeserializeOwned>(item: Item, what: &'static str) -> Result<T, StoreError> {
-    serde_dynamo::from_item(item).map_err(|e| malformed(what, e.to_string()))
+    let diagnosis = diagnose(&item);
+    serde_dynamo::from_item(item).map_err(|e| malformed(what, format!("{diagnosis}{e}")))
+}
+
+/// `"<sk>: attribute <name> is not a <kind>: "` for the first synchronised
+/// attribute of the wrong DynamoDB type (serde's own error, passing through
+/// the model's flattened attributes, cannot name it).
+fn diagnose(item: &Item) -> String {
+    use crate::model::directory::{FieldKind, GROUP_FIELDS, USER_FIELDS};
+    let sk = text(item, "sk").unwrap_or_default();
+    let kinds = USER_FIELDS
+        .iter()
+        .map(|f| (f.am, f.kind))
+        .chain(GROUP_FIELDS.iter().map(|f| (f.am, f.kind)));
+    for (name, kind) in kinds {
+        let wrong = match (kind, item.get(name)) {
+            (_, None) | (_, Some(AttributeValue::Null(_))) => false,
+            (FieldKind::Text, Some(value)) => !value.is_s(),
+            (FieldKind::Flag, Some(value)) => !value.is_bool(),
+        };
+        if wrong {
+            let expected = match kind {
+                FieldKind::Text => "string",
+                FieldKind::Flag => "boolean",
+            };
+            return format!("{sk}: attribute {name} is not a {expected}: ");
+        }
+    }
+    format!("{sk}: ")
 }
 
 impl DynamoDirectoryStore {

@@ -32,6 +32,11 @@ impl DynamoDirectoryStore {
         prefix: &str,
         what: &'static str,
     ) -> Result<HashMap<String, T>, StoreError> {
+        // DynamoDB refuses a batch that names one key twice.
+        let mut entra_ids = entra_ids.to_vec();
+        entra_ids.sort();
+        entra_ids.dedup();
+        let entra_ids = entra_ids.as_slice();
         let keys = entra_ids
             .iter()
             .map(|id| key(tenant, format!("{prefix}{id}")))
