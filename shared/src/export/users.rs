@@ -145,6 +145,6 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
                 .map_err(|e| graph_failure("updating the adopted user", e))?;
         }
         tracing::info!(entra_id = %existing.id, "linked to an existing Entra user with the same UPN");
-        Ok(existing.id.clone())
+        Ok(existing.id.to_string())
     }
 }

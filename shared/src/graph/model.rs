@@ -3,6 +3,7 @@
 use serde_json::{Map, Value};
 
 use super::GraphError;
+use crate::model::EntraObjectId;
 use crate::model::directory::{
     Field, FieldKind, FieldValue, GROUP_FIELDS, GroupAttributes, USER_FIELDS, UserAttributes,
 };
@@ -31,15 +32,15 @@ fn select<A>(fields: &[Field<A>], extra: &[&str]) -> String {
 }
 
 /// A user as Graph has it, in the AM directory's terms.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EntraUser {
-    pub id: String,
+    pub id: EntraObjectId,
     pub attributes: UserAttributes,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EntraGroup {
-    pub id: String,
+    pub id: EntraObjectId,
     pub attributes: GroupAttributes,
 }
 
@@ -53,7 +54,7 @@ pub enum MemberKind {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MemberChange {
-    pub member_id: String,
+    pub member_id: EntraObjectId,
     pub kind: MemberKind,
     pub removed: bool,
 }
@@ -64,14 +65,14 @@ pub enum DeltaItem<T> {
     Upsert(T),
     /// `@removed`; `permanent` when the reason is `deleted`.
     Removed {
-        id: String,
+        id: EntraObjectId,
         permanent: bool,
     },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GroupDelta {
-    pub id: String,
+    pub id: EntraObjectId,
     /// `None` when the item carried only its id and membership changes.
     pub group: Option<EntraGroup>,
     pub members: Vec<MemberChange>,
@@ -110,8 +111,9 @@ fn string(item: &Map<String, Value>, key: &str) -> Result<Option<String>, GraphE
     }
 }
 
-fn id_of(item: &Map<String, Value>) -> Result<String, GraphError> {
-    string(item, "id")?.ok_or_else(|| malformed("an item has no `id`"))
+fn id_of(item: &Map<String, Value>) -> Result<EntraObjectId, GraphError> {
+    let raw = string(item, "id")?.ok_or_else(|| malformed("an item has no `id`"))?;
+    EntraObjectId::parse(&raw).map_err(|e| malformed(e.to_string()))
 }
 
 fn removed(item: &Map<String, Value>) -> Result<Option<bool>, GraphError> {
@@ -286,7 +288,9 @@ pub fn parse_domains(body: &Value) -> Result<Vec<DomainInfo>, GraphError> {
         .map(|d| {
             let d = d?;
             Ok(DomainInfo {
-                name: id_of(d)?.to_ascii_lowercase(),
+                name: string(d, "id")?
+                    .ok_or_else(|| malformed("a domain has no `id`"))?
+                    .to_ascii_lowercase(),
                 federated: d.get("authenticationType").and_then(Value::as_str) == Some("Federated"),
                 verified: d
                     .get("isVerified")
@@ -299,7 +303,7 @@ pub fn parse_domains(body: &Value) -> Result<Vec<DomainInfo>, GraphError> {
 
 /// A page of `transitiveMembers`: (id, kind) per member, and the next link.
 pub struct MembersPage {
-    pub members: Vec<(String, MemberKind)>,
+    pub members: Vec<(EntraObjectId, MemberKind)>,
     pub next_link: Option<String>,
 }
 

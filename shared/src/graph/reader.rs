@@ -5,6 +5,7 @@ use tokio::time::Instant;
 
 use super::model::{self, DeltaPage, DomainInfo, EntraGroup, EntraUser, GroupDelta, MemberKind};
 use super::{AccessTokenSource, GraphClient, GraphError};
+use crate::model::EntraObjectId;
 
 pub struct GraphEntraDirectory<'a, T> {
     client: &'a GraphClient,
@@ -54,7 +55,7 @@ impl<T: AccessTokenSource> crate::import::EntraDirectory for GraphEntraDirectory
     async fn transitive_members(
         &self,
         group_id: &str,
-    ) -> Result<Vec<(String, MemberKind)>, GraphError> {
+    ) -> Result<Vec<(EntraObjectId, MemberKind)>, GraphError> {
         let mut url = self
             .client
             .url(&format!("/groups/{group_id}/transitiveMembers?$select=id"));

@@ -320,7 +320,7 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
             entering.iter().filter(|u| scope.includes_user(u)).collect();
         self.upsert_users(&in_scope, &mut DomainCache::default(), counts)
             .await?;
-        Ok(in_scope.into_iter().map(|u| u.id.clone()).collect())
+        Ok(in_scope.into_iter().map(|u| u.id.to_string()).collect())
     }
 
     /// The round's membership changes of users the directory did not hold

@@ -483,7 +483,12 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
                     found
                         .into_iter()
                         .filter(|(_, kind)| *kind != crate::graph::model::MemberKind::Other)
-                        .map(|(id, kind)| (id, kind == crate::graph::model::MemberKind::Group)),
+                        .map(|(id, kind)| {
+                            (
+                                id.to_string(),
+                                kind == crate::graph::model::MemberKind::Group,
+                            )
+                        }),
                 ),
                 Err(GraphError::NotFound) => {
                     tracing::warn!(tenant_id = %self.tenant(), group_id = %group, "a configured import group does not exist in Entra ID");

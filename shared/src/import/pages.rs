@@ -54,7 +54,7 @@ fn user_upsert(
     let Some(current) = current else {
         counts.users_created += 1;
         return Some(DirectoryWrite::CreateUser(UserItem {
-            user_id: user.id.clone(),
+            user_id: user.id.to_string(),
             attributes: user.attributes.clone(),
             source: Source::Entra,
             entra_id: None,
@@ -78,7 +78,7 @@ fn user_upsert(
     counts.users_updated += 1;
     Some(DirectoryWrite::UpdateUser {
         user_id: current.user_id.clone(),
-        entra_link: (current.user_id != user.id).then(|| user.id.clone()),
+        entra_link: (current.user_id != user.id).then(|| user.id.to_string()),
         attributes: user.attributes.clone(),
         password_mode,
         hash: EntraHash::of_user(&user.attributes),
@@ -94,7 +94,7 @@ fn group_upsert(
     let Some(current) = current else {
         counts.groups_created += 1;
         return Some(DirectoryWrite::CreateGroup(GroupItem {
-            group_id: group.id.clone(),
+            group_id: group.id.to_string(),
             attributes: group.attributes.clone(),
             source: Source::Entra,
             entra_id: None,
@@ -112,7 +112,7 @@ fn group_upsert(
     counts.groups_updated += 1;
     Some(DirectoryWrite::UpdateGroup {
         group_id: current.group_id.clone(),
-        entra_link: (current.group_id != group.id).then(|| group.id.clone()),
+        entra_link: (current.group_id != group.id).then(|| group.id.to_string()),
         attributes: group.attributes.clone(),
         hash: EntraHash::of_group(&group.attributes),
     })
@@ -131,7 +131,7 @@ fn page_groups(page: &DeltaPage<GroupDelta>) -> (Vec<&GroupDelta>, Vec<String>) 
             }
             DeltaItem::Removed { id, .. } => {
                 groups.retain(|g| &g.id != id);
-                removed.push(id.clone());
+                removed.push(id.to_string());
             }
         }
     }
@@ -143,7 +143,7 @@ fn page_groups(page: &DeltaPage<GroupDelta>) -> (Vec<&GroupDelta>, Vec<String>) 
 fn touches_scope(groups: &[&GroupDelta], removed: &[String], scope: &GroupScope) -> bool {
     groups
         .iter()
-        .any(|g| scope.groups.contains(&g.id) && !g.members.is_empty())
+        .any(|g| scope.groups.contains(g.id.as_str()) && !g.members.is_empty())
         || removed.iter().any(|id| scope.groups.contains(id))
 }
 
@@ -156,7 +156,7 @@ fn member_changes<'a>(
     let mut position: HashMap<(&str, &str), usize> = HashMap::new();
     let mut changes: Vec<(String, &str, bool)> = Vec::new();
     for delta in groups {
-        let Some(group_id) = am_group.get(&delta.id) else {
+        let Some(group_id) = am_group.get(delta.id.as_str()) else {
             continue;
         };
         for member in delta.members.iter().filter(|m| m.kind == MemberKind::User) {
@@ -213,12 +213,12 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
         for item in last_per_id(&page.items, |u| u.id.as_str()) {
             match item {
                 DeltaItem::Upsert(user) if scope.includes_user(user) => {
-                    record.present.push(user.id.clone());
+                    record.present.push(user.id.to_string());
                     in_scope.push(user);
                 }
                 // Out of scope now: removed from AM like a deleted user.
-                DeltaItem::Upsert(user) => record.removed.push(user.id.clone()),
-                DeltaItem::Removed { id, .. } => record.removed.push(id.clone()),
+                DeltaItem::Upsert(user) => record.removed.push(user.id.to_string()),
+                DeltaItem::Removed { id, .. } => record.removed.push(id.to_string()),
             }
         }
         self.upsert_users(&in_scope, domains, &mut checkpoint.counts)
@@ -241,14 +241,14 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
             domains.0 = Some(self.entra.domains().await?);
         }
         let domains = domains.0.as_deref().unwrap_or_default();
-        let ids: Vec<String> = users.iter().map(|u| u.id.clone()).collect();
+        let ids: Vec<String> = users.iter().map(|u| u.id.to_string()).collect();
         let existing = self
             .directory
             .users_by_entra_id(self.tenant(), &ids)
             .await?;
         let writes: Vec<DirectoryWrite> = users
             .iter()
-            .filter_map(|user| user_upsert(user, existing.get(&user.id), domains, counts))
+            .filter_map(|user| user_upsert(user, existing.get(user.id.as_str()), domains, counts))
             .collect();
         self.write(writes).await
     }
@@ -278,19 +278,19 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
         }
         let (in_scope, out_of_scope): (Vec<&GroupDelta>, Vec<&GroupDelta>) = groups
             .into_iter()
-            .partition(|g| scope.includes_group(&g.id));
+            .partition(|g| scope.includes_group(g.id.as_str()));
         let mut record = PageRecord {
             removed,
             ..PageRecord::default()
         };
         record
             .removed
-            .extend(out_of_scope.iter().map(|g| g.id.clone()));
+            .extend(out_of_scope.iter().map(|g| g.id.to_string()));
         let mut seen: HashSet<&str> = HashSet::new();
         record.present = in_scope
             .iter()
             .filter(|g| seen.insert(g.id.as_str()))
-            .map(|g| g.id.clone())
+            .map(|g| g.id.to_string())
             .collect();
         if !in_scope.is_empty() {
             let am_group = self
@@ -327,9 +327,9 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
                 continue;
             }
             am_group
-                .entry(group.id.clone())
-                .or_insert_with(|| group.id.clone());
-            writes.extend(group_upsert(group, existing.get(&group.id), counts));
+                .entry(group.id.to_string())
+                .or_insert_with(|| group.id.to_string());
+            writes.extend(group_upsert(group, existing.get(group.id.as_str()), counts));
         }
         self.write(writes).await?;
         Ok(am_group)
@@ -469,11 +469,11 @@ mod tests {
             },
         ];
         let user = |upn: &str| EntraUser {
+            id: "u1".into(),
             attributes: UserAttributes {
                 user_name: upn.into(),
                 ..Default::default()
             },
-            ..Default::default()
         };
         assert_eq!(
             password_mode(&user("a@Contoso.com"), &domains),

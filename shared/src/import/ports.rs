@@ -10,8 +10,8 @@ use super::records::DirectoryWrite;
 use super::state::{Checkpoint, GroupScope, PageRecord, Phase, RunStatus, SyncState};
 use crate::graph::GraphError;
 use crate::graph::model::{DeltaPage, DomainInfo, EntraGroup, EntraUser, GroupDelta, MemberKind};
-use crate::model::TenantId;
 use crate::model::directory::{GroupItem, MembershipKey, UserItem};
+use crate::model::{EntraObjectId, TenantId};
 use crate::ports::StoreError;
 
 pub trait DirectoryStore: Send + Sync {
@@ -214,7 +214,7 @@ pub trait EntraDirectory: Send + Sync {
     fn transitive_members(
         &self,
         group_id: &str,
-    ) -> impl Future<Output = Result<Vec<(String, MemberKind)>, GraphError>> + Send;
+    ) -> impl Future<Output = Result<Vec<(EntraObjectId, MemberKind)>, GraphError>> + Send;
 
     fn user(&self, id: &str) -> impl Future<Output = Result<Option<EntraUser>, GraphError>> + Send;
 

@@ -36,7 +36,10 @@ impl Scope<'_> {
             || user
                 .domain()
                 .is_some_and(|d| self.domains.iter().any(|allowed| allowed == &d));
-        domain_ok && self.groups.is_none_or(|g| g.users.contains(&user.id))
+        domain_ok
+            && self
+                .groups
+                .is_none_or(|g| g.users.contains(user.id.as_str()))
     }
 
     pub fn includes_group(&self, group_id: &str) -> bool {

@@ -361,7 +361,7 @@ struct ScriptedEntra {
     user_pages: Mutex<Script<EntraUser>>,
     group_pages: Mutex<Script<GroupDelta>>,
     /// `/groups/{id}/transitiveMembers` answers, by group.
-    transitive: Mutex<HashMap<String, Vec<(String, MemberKind)>>>,
+    transitive: Mutex<HashMap<String, Vec<(crate::model::EntraObjectId, MemberKind)>>>,
     /// `/users/{id}` answers.
     users_by_id: Mutex<HashMap<String, EntraUser>>,
     requests: Mutex<Vec<String>>,
@@ -394,7 +394,7 @@ impl ScriptedEntra {
         self.users_by_id
             .lock()
             .unwrap()
-            .insert(user.id.clone(), user);
+            .insert(user.id.to_string(), user);
     }
     fn request_count(&self) -> usize {
         self.requests.lock().unwrap().len()
@@ -440,7 +440,7 @@ impl EntraDirectory for ScriptedEntra {
     async fn transitive_members(
         &self,
         group: &str,
-    ) -> Result<Vec<(String, MemberKind)>, GraphError> {
+    ) -> Result<Vec<(crate::model::EntraObjectId, MemberKind)>, GraphError> {
         Ok(self
             .transitive
             .lock()
@@ -898,7 +898,7 @@ async fn given_a_mass_deletion_then_it_is_held_until_approved() {
     world.run(&config, "run-first").await;
     let removals: Vec<_> = (0..12)
         .map(|i| DeltaItem::Removed {
-            id: format!("m{i:02}"),
+            id: format!("m{i:02}").into(),
             permanent: true,
         })
         .collect();

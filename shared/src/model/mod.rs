@@ -5,5 +5,5 @@ pub mod directory;
 pub mod ids;
 pub mod tenant_config;
 
-pub use ids::{EntraTenantId, Guid, IdError, TenantId};
+pub use ids::{EntraObjectId, EntraTenantId, Guid, IdError, TenantId};
 pub use tenant_config::{Authorisation, ConfigItemError, TenantConfig};
