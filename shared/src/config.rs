@@ -140,6 +140,29 @@ impl WorkerConfig {
     }
 }
 
+/// Everything `sync-worker` needs: the Graph-calling settings and the
+/// queue its continuations go to (DESIGN.md 2.5).
+#[derive(Debug, Clone)]
+pub struct SyncWorkerConfig {
+    pub worker: WorkerConfig,
+    pub sync_queue_url: String,
+}
+
+impl SyncWorkerConfig {
+    pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
+        Ok(Self {
+            worker: WorkerConfig::from_env(env)?,
+            sync_queue_url: sync_queue_url(env)?,
+        })
+    }
+}
+
+fn sync_queue_url(env: &dyn Env) -> Result<String, ConfigError> {
+    let url = required(env, "SYNC_QUEUE_URL")?;
+    parse_url("SYNC_QUEUE_URL", &url)?;
+    Ok(url)
+}
+
 /// Everything `verify-password` needs: the worker's settings and the
 /// failure throttle (`VERIFY_MAX_FAILURES`, default 5, and
 /// `VERIFY_FAILURE_WINDOW_SECONDS`, default 900; both optional).
@@ -186,11 +209,9 @@ pub struct SchedulerConfig {
 
 impl SchedulerConfig {
     pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
-        let sync_queue_url = required(env, "SYNC_QUEUE_URL")?;
-        parse_url("SYNC_QUEUE_URL", &sync_queue_url)?;
         Ok(Self {
             common: CommonConfig::from_env(env)?,
-            sync_queue_url,
+            sync_queue_url: sync_queue_url(env)?,
         })
     }
 }

@@ -257,6 +257,16 @@ impl LocalStack {
     /// Delivers queued messages to the worker in SQS batches of five, as the
     /// event source mapping does, and deletes the ones it did not fail.
     pub async fn deliver(&self, worker: &mut LambdaFunction) -> anyhow::Result<TickReport> {
+        self.deliver_within(worker, std::time::Duration::from_secs(300))
+            .await
+    }
+
+    /// `deliver`, each invocation with this time budget (its deadline).
+    pub async fn deliver_within(
+        &self,
+        worker: &mut LambdaFunction,
+        budget: std::time::Duration,
+    ) -> anyhow::Result<TickReport> {
         let queue_arn = self.queue_arn().await?;
         let messages = self.receive_all().await?;
         let mut report = TickReport {
@@ -265,10 +275,7 @@ impl LocalStack {
         };
         for batch in messages.chunks(5) {
             let answer = worker
-                .invoke_with_deadline(
-                    sqs_event(&queue_arn, batch),
-                    std::time::Duration::from_secs(300),
-                )
+                .invoke_with_deadline(sqs_event(&queue_arn, batch), budget)
                 .await?
                 .map_err(|e| anyhow::anyhow!("the worker reported an error: {e}"))?;
             let failed: Vec<String> = answer["batchItemFailures"]

@@ -7,6 +7,7 @@ use entra_sync::import::{ImportError, RunOutcome, TenantImport};
 use entra_sync::model::TenantId;
 use entra_sync::schedule::parse_job;
 use entra_sync::store::directory_table::DynamoDirectoryStore;
+use entra_sync::store::queue::SqsSyncQueue;
 use entra_sync::store::sync_state::DynamoSyncStateStore;
 use entra_sync::store::{DynamoIntegrationsStore, SecretsManagerTokenStore};
 use entra_sync::tokens::TokenProvider;
@@ -20,6 +21,8 @@ pub struct SyncWorker {
     pub directory: DynamoDirectoryStore,
     pub tokens: TokenProvider<SecretsManagerTokenStore>,
     pub graph: GraphClient,
+    /// Where a run paused before its deadline queues its continuation.
+    pub queue: SqsSyncQueue,
 }
 
 /// Messages of one batch run side by side (different tenants; a duplicate
@@ -77,6 +80,7 @@ impl SyncWorker {
             state: &self.state,
             configs: &self.configs,
             readers: &readers,
+            continuations: &self.queue,
         }
         .sync(tenant, Some(deadline))
         .await
@@ -95,7 +99,7 @@ fn log_outcome(tenant: &TenantId, outcome: &RunOutcome) {
             tracing::info!(tenant_id = %tenant, result = status.result.as_str(), mode = status.mode.as_str(), "sync completed")
         }
         RunOutcome::Paused => {
-            tracing::info!(tenant_id = %tenant, "sync paused before the deadline; the next run resumes")
+            tracing::info!(tenant_id = %tenant, "sync paused before the deadline; its continuation resumes it")
         }
         RunOutcome::Failed(status) => {
             tracing::warn!(tenant_id = %tenant, error = status.error.as_deref().unwrap_or(""), "sync failed; the next run retries")

@@ -22,8 +22,8 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 pub use ports::{
-    DirectoryStore, EntraDirectory, HeldDeletions, ImportMemory, ImportState, LeaseError,
-    ObjectKind, RoundLedger, RunLease,
+    Continuations, DirectoryStore, EntraDirectory, HeldDeletions, ImportMemory, ImportState,
+    LeaseError, ObjectKind, RoundLedger, RunLease,
 };
 use state::{Checkpoint, Counts, Mode, Phase, RunStatus, SyncState};
 pub use tenant::{TenantImport, TenantReaders};
@@ -36,9 +36,16 @@ use crate::ports::{StoreError, TenantConfigs};
 /// A killed run blocks its tenant for at most this long (renewed with every
 /// checkpoint; shorter than the 3-minute schedule).
 pub const LEASE_DURATION: Duration = Duration::from_secs(90);
-/// Stop starting new pages this long before the Lambda deadline, leaving
-/// room to checkpoint.
-pub const DEADLINE_MARGIN: Duration = Duration::from_secs(20);
+/// A run stops starting pages a tenth of its time budget before the
+/// Lambda deadline (room to finish a page, checkpoint and queue its
+/// continuation), within these bounds.
+pub const MIN_DEADLINE_MARGIN: Duration = Duration::from_millis(500);
+pub const MAX_DEADLINE_MARGIN: Duration = Duration::from_secs(20);
+
+/// How long before the deadline a run with this time budget stops.
+pub fn deadline_margin(budget: Duration) -> Duration {
+    (budget / 10).clamp(MIN_DEADLINE_MARGIN, MAX_DEADLINE_MARGIN)
+}
 
 /// How one run ended, for the handler.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,6 +101,8 @@ pub struct ImportRun<'a, D, S, C, E> {
     pub config: &'a TenantConfig,
     pub run_id: String,
     pub deadline: Option<Instant>,
+    /// See [`deadline_margin`].
+    pub deadline_margin: Duration,
 }
 
 fn lease_until(now: DateTime<Utc>) -> DateTime<Utc> {
@@ -111,6 +120,8 @@ impl<'a, D, S, C, E> ImportRun<'a, D, S, C, E> {
         config: &'a TenantConfig,
         deadline: Option<Instant>,
     ) -> Self {
+        let now = Instant::now();
+        let deadline = deadline.map(|d| d.max(now + Duration::from_secs(1)));
         Self {
             directory,
             state,
@@ -118,7 +129,8 @@ impl<'a, D, S, C, E> ImportRun<'a, D, S, C, E> {
             entra,
             config,
             run_id: uuid::Uuid::new_v4().to_string(),
-            deadline: deadline.map(|d| d.max(Instant::now() + Duration::from_secs(1))),
+            deadline_margin: deadline_margin(deadline.map_or(Duration::ZERO, |d| d - now)),
+            deadline,
         }
     }
 }
@@ -132,7 +144,7 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
 
     fn near_deadline(&self) -> bool {
         self.deadline
-            .is_some_and(|d| Instant::now() + DEADLINE_MARGIN >= d)
+            .is_some_and(|d| Instant::now() + self.deadline_margin >= d)
     }
 
     /// One run, its log lines in a span that names the tenant and the run.

@@ -195,6 +195,19 @@ impl HeldDeletions {
     }
 }
 
+/// Where a run that stopped before its deadline asks for its own
+/// continuation, so that a long first import runs back to back instead of
+/// one invocation per schedule tick.
+pub trait Continuations: Send + Sync {
+    /// Queues the tenant's next run; `run_id` is the run that stopped (a
+    /// queue that deduplicates must not take the two for one).
+    fn continue_run(
+        &self,
+        tenant: &TenantId,
+        run_id: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
 /// Entra ID as the import reads it.
 pub trait EntraDirectory: Send + Sync {
     /// A page of `/users/delta`: the initial request when `link` is `None`.

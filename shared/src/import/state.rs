@@ -129,6 +129,50 @@ pub struct PageRecord {
 }
 
 impl PageRecord {
+    /// Records that together say what this one says, each at most `limit`
+    /// bytes of JSON (a page of large groups can list many memberships).
+    /// Within a page an id appears once, so the parts may be read in any
+    /// order that keeps pages in order.
+    pub fn split_to_fit(&self, limit: usize) -> Vec<PageRecord> {
+        let size = serde_json::to_string(self).map(|j| j.len()).unwrap_or(0);
+        let entries = self.present.len()
+            + self.removed.len()
+            + self.memberships.len()
+            + self.deferred_memberships.len();
+        if size <= limit || entries <= 1 {
+            return vec![self.clone()];
+        }
+        let (first, second) = self.halves();
+        let mut parts = first.split_to_fit(limit);
+        parts.extend(second.split_to_fit(limit));
+        parts
+    }
+
+    fn halves(&self) -> (PageRecord, PageRecord) {
+        fn halve<T: Clone>(items: &[T]) -> (Vec<T>, Vec<T>) {
+            let (a, b) = items.split_at(items.len() / 2);
+            (a.to_vec(), b.to_vec())
+        }
+        let (present_a, present_b) = halve(&self.present);
+        let (removed_a, removed_b) = halve(&self.removed);
+        let (members_a, members_b) = halve(&self.memberships);
+        let (deferred_a, deferred_b) = halve(&self.deferred_memberships);
+        (
+            PageRecord {
+                present: present_a,
+                removed: removed_a,
+                memberships: members_a,
+                deferred_memberships: deferred_a,
+            },
+            PageRecord {
+                present: present_b,
+                removed: removed_b,
+                memberships: members_b,
+                deferred_memberships: deferred_b,
+            },
+        )
+    }
+
     pub fn is_empty(&self) -> bool {
         self.present.is_empty()
             && self.removed.is_empty()

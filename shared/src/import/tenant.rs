@@ -3,7 +3,9 @@
 
 use tokio::time::Instant;
 
-use super::{DirectoryStore, EntraDirectory, ImportError, ImportRun, ImportState, RunOutcome};
+use super::{
+    Continuations, DirectoryStore, EntraDirectory, ImportError, ImportRun, ImportState, RunOutcome,
+};
 use crate::model::TenantId;
 use crate::ports::TenantConfigs;
 
@@ -15,15 +17,16 @@ pub trait TenantReaders: Send + Sync {
     fn for_tenant(&self, tenant: &TenantId, deadline: Option<Instant>) -> Self::Reader<'_>;
 }
 
-pub struct TenantImport<'a, D, S, C, R> {
+pub struct TenantImport<'a, D, S, C, R, Q> {
     pub directory: &'a D,
     pub state: &'a S,
     pub configs: &'a C,
     pub readers: &'a R,
+    pub continuations: &'a Q,
 }
 
-impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, R: TenantReaders>
-    TenantImport<'_, D, S, C, R>
+impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, R: TenantReaders, Q: Continuations>
+    TenantImport<'_, D, S, C, R, Q>
 {
     /// Syncs the tenant; `Err` when the job should be delivered again.
     pub async fn sync(

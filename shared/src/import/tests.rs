@@ -556,6 +556,7 @@ impl World {
             config,
             run_id: run_id.into(),
             deadline: None,
+            deadline_margin: MAX_DEADLINE_MARGIN,
         }
         .run()
         .await

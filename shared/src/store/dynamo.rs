@@ -3,9 +3,13 @@
 
 use std::collections::HashMap;
 
+use std::time::Duration;
+
+use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, WriteRequest};
 use chrono::{DateTime, Utc};
+use futures::stream::{self, StreamExt, TryStreamExt};
 
 use crate::model::TenantId;
 use crate::ports::StoreError;
@@ -43,6 +47,28 @@ pub fn key(tenant: &TenantId, sk: impl Into<String>) -> Item {
         ("pk".to_owned(), s(tenant_pk(tenant))),
         ("sk".to_owned(), s(sk)),
     ])
+}
+
+/// Every item a query finds, following `LastEvaluatedKey` page by page.
+pub async fn query_all(
+    query: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
+    operation: &'static str,
+) -> Result<Vec<Item>, StoreError> {
+    let mut items = Vec::new();
+    let mut start: Option<Item> = None;
+    loop {
+        let output = query
+            .clone()
+            .set_exclusive_start_key(start.take())
+            .send()
+            .await
+            .map_err(unavailable(operation))?;
+        items.extend(output.items.unwrap_or_default());
+        match output.last_evaluated_key {
+            Some(key) if !key.is_empty() => start = Some(key),
+            _ => return Ok(items),
+        }
+    }
 }
 
 /// Bookkeeping of our own design, kept as one JSON string attribute.
@@ -104,4 +130,108 @@ where
         Err(err) if is_condition_failure(&err) => Ok(false),
         Err(err) => Err(unavailable(operation)(err)),
     }
+}
+
+/// Unprocessed keys or items are sent again this many times, with backoff.
+const UNPROCESSED_RETRIES: u32 = 8;
+/// Batch requests of one call in flight at once.
+const BATCHES_IN_FLIGHT: usize = 4;
+
+async fn unprocessed_backoff(attempt: &mut u32, operation: &'static str) -> Result<(), StoreError> {
+    *attempt += 1;
+    if *attempt > UNPROCESSED_RETRIES {
+        return Err(StoreError::Unavailable {
+            operation,
+            detail: "DynamoDB left part of the batch unprocessed after every retry".into(),
+        });
+    }
+    tokio::time::sleep(Duration::from_millis(50 << (*attempt).min(6))).await;
+    Ok(())
+}
+
+/// BatchGetItem (strongly consistent) in chunks of 100, retrying
+/// unprocessed keys.
+pub async fn batch_get(
+    client: &Client,
+    table: &str,
+    keys: Vec<Item>,
+    operation: &'static str,
+) -> Result<Vec<Item>, StoreError> {
+    let chunks: Vec<Vec<Item>> = keys.chunks(100).map(<[Item]>::to_vec).collect();
+    let results: Vec<Vec<Item>> = stream::iter(chunks)
+        .map(|chunk| async move {
+            let mut found = Vec::new();
+            let mut pending = Some(
+                KeysAndAttributes::builder()
+                    .set_keys(Some(chunk))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(|e| malformed("a key set", e.to_string()))?,
+            );
+            let mut attempt = 0u32;
+            while let Some(request) = pending.take() {
+                let output = client
+                    .batch_get_item()
+                    .request_items(table, request)
+                    .send()
+                    .await
+                    .map_err(unavailable(operation))?;
+                found.extend(
+                    output
+                        .responses
+                        .and_then(|mut r| r.remove(table))
+                        .unwrap_or_default(),
+                );
+                pending = output
+                    .unprocessed_keys
+                    .and_then(|mut u| u.remove(table))
+                    .filter(|k| !k.keys.is_empty());
+                if pending.is_some() {
+                    unprocessed_backoff(&mut attempt, operation).await?;
+                }
+            }
+            Ok::<_, StoreError>(found)
+        })
+        .buffer_unordered(BATCHES_IN_FLIGHT)
+        .try_collect()
+        .await?;
+    Ok(results.into_iter().flatten().collect())
+}
+
+/// BatchWriteItem in chunks of 25, retrying unprocessed items; returns how
+/// many requests were written.
+pub async fn batch_write(
+    client: &Client,
+    table: &str,
+    requests: Vec<WriteRequest>,
+    operation: &'static str,
+) -> Result<u64, StoreError> {
+    let chunks: Vec<Vec<WriteRequest>> =
+        requests.chunks(25).map(<[WriteRequest]>::to_vec).collect();
+    let written: Vec<u64> = stream::iter(chunks)
+        .map(|chunk| async move {
+            let count = chunk.len() as u64;
+            let mut pending = chunk;
+            let mut attempt = 0u32;
+            while !pending.is_empty() {
+                let output = client
+                    .batch_write_item()
+                    .request_items(table, pending)
+                    .send()
+                    .await
+                    .map_err(unavailable(operation))?;
+                pending = output
+                    .unprocessed_items
+                    .and_then(|mut u| u.remove(table))
+                    .unwrap_or_default();
+                if !pending.is_empty() {
+                    unprocessed_backoff(&mut attempt, operation).await?;
+                }
+            }
+            Ok::<_, StoreError>(count)
+        })
+        .buffer_unordered(BATCHES_IN_FLIGHT)
+        .try_collect()
+        .await?;
+    Ok(written.into_iter().sum())
 }

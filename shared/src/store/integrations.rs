@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
 
 use super::dynamo::{
-    Item, conditional, flag, is_condition_failure, key, s, text, timestamp, unavailable,
+    Item, conditional, flag, is_condition_failure, key, query_all, s, text, timestamp, unavailable,
 };
 use crate::authorisation::{
     AuthorisationRecord, IntegrationsStore, PendingAuthorisation, RecordOutcome,
@@ -244,28 +244,15 @@ impl crate::schedule::ConfigIndex for DynamoIntegrationsStore {
         Vec<Result<crate::schedule::ConfigSummary, crate::schedule::UnreadableConfig>>,
         StoreError,
     > {
-        let mut summaries = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let output = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(BY_SK_INDEX)
-                .key_condition_expression("sk = :config")
-                .expression_attribute_values(":config", s(CONFIG_SK))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(unavailable("listing tenant configs"))?;
-            for item in output.items.unwrap_or_default() {
-                summaries.push(config_summary(&item));
-            }
-            match output.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => return Ok(summaries),
-            }
-        }
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(BY_SK_INDEX)
+            .key_condition_expression("sk = :config")
+            .expression_attribute_values(":config", s(CONFIG_SK));
+        let items = query_all(query, "listing tenant configs").await?;
+        Ok(items.iter().map(config_summary).collect())
     }
 }
 

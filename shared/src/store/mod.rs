@@ -1,5 +1,6 @@
 //! Adapters for AWS storage behind the engines' ports.
 
+pub mod chunked;
 pub mod directory_table;
 pub mod dynamo;
 pub mod failures;

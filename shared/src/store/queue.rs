@@ -4,6 +4,7 @@ use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use futures::stream::{self, StreamExt, TryStreamExt};
 
+use crate::import::Continuations;
 use crate::model::TenantId;
 use crate::ports::StoreError;
 use crate::schedule::{SyncQueue, job_body};
@@ -70,5 +71,28 @@ impl SyncQueue for SqsSyncQueue {
             .try_collect()
             .await?;
         Ok(failures.into_iter().flatten().collect())
+    }
+}
+
+impl Continuations for SqsSyncQueue {
+    /// One job message, at once. On a FIFO queue it gets the tenant as its
+    /// group and the run's id as its deduplication id, so it is never taken
+    /// for the job that started the run.
+    async fn continue_run(&self, tenant: &TenantId, run_id: &str) -> Result<(), StoreError> {
+        let mut send = self
+            .client
+            .send_message()
+            .queue_url(&self.queue_url)
+            .message_body(job_body(tenant));
+        if self.queue_url.ends_with(".fifo") {
+            send = send
+                .message_group_id(tenant.as_str())
+                .message_deduplication_id(format!("continue-{run_id}"));
+        }
+        send.send().await.map_err(|e| StoreError::Unavailable {
+            operation: "queueing the run's continuation",
+            detail: aws_sdk_sqs::error::DisplayErrorContext(&e).to_string(),
+        })?;
+        Ok(())
     }
 }

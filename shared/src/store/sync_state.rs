@@ -8,12 +8,13 @@
 //! `ENTRA#SCOPE` (the group scope), `ENTRA#HELD` (held deletions).
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, ReturnValue, WriteRequest};
 use chrono::{DateTime, Utc};
 
+use super::chunked::{CHUNK_BYTES, ChunkedDocuments};
 use super::dynamo::{
-    Item, conditional, flag, from_json, is_condition_failure, key, n, s, tenant_pk, text,
-    timestamp, to_json, unavailable,
+    batch_write, conditional, flag, from_json, is_condition_failure, key, malformed, n, query_all,
+    s, tenant_pk, text, timestamp, to_json, unavailable,
 };
 use super::integrations::{STATUS_SK, TTL_ATTRIBUTE};
 use crate::import::state::{Checkpoint, GroupScope, PageRecord, Phase, RunStatus, SyncState};
@@ -58,21 +59,22 @@ impl DynamoSyncStateStore {
         fields
     }
 
+    fn documents(&self) -> ChunkedDocuments<'_> {
+        ChunkedDocuments {
+            client: &self.client,
+            table: &self.table,
+        }
+    }
+
+    /// A document that grows with the tenant, in as many items as it needs.
     async fn put_json<T: serde::Serialize>(
         &self,
         tenant: &TenantId,
         sk: &str,
         value: &T,
     ) -> Result<(), StoreError> {
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(key(tenant, sk)))
-            .item("value", to_json(value))
-            .send()
-            .await
-            .map_err(unavailable("saving sync bookkeeping"))?;
-        Ok(())
+        let json = serde_json::to_string(value).expect("bookkeeping serialises");
+        self.documents().save(tenant, sk, &json).await
     }
 
     async fn get_json<T: serde::de::DeserializeOwned>(
@@ -80,19 +82,12 @@ impl DynamoSyncStateStore {
         tenant: &TenantId,
         sk: &str,
     ) -> Result<Option<T>, StoreError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key(tenant, sk)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(unavailable("reading sync bookkeeping"))?;
-        match output.item {
-            Some(item) => from_json(&item, "value", WHAT),
-            None => Ok(None),
-        }
+        let Some(json) = self.documents().load(tenant, sk).await? else {
+            return Ok(None);
+        };
+        serde_json::from_str(&json)
+            .map(Some)
+            .map_err(|e| malformed(WHAT, format!("{sk}: {e}")))
     }
 }
 
@@ -243,19 +238,24 @@ impl RoundLedger for DynamoSyncStateStore {
         page: u32,
         record: &PageRecord,
     ) -> Result<(), StoreError> {
-        let expires = Utc::now() + chrono::Duration::days(PAGE_RECORD_DAYS);
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(key(
-                tenant,
-                format!("ENTRA#ROUND#{round_id}#{}#{page:010}", phase.as_str()),
-            )))
-            .item("value", to_json(record))
-            .item(TTL_ATTRIBUTE, n(expires.timestamp()))
-            .send()
-            .await
-            .map_err(unavailable("saving a page record"))?;
+        let expires = n((Utc::now() + chrono::Duration::days(PAGE_RECORD_DAYS)).timestamp());
+        let prefix = format!("ENTRA#ROUND#{round_id}#{}#{page:010}", phase.as_str());
+        let parts = record.split_to_fit(CHUNK_BYTES);
+        let requests = parts
+            .iter()
+            .enumerate()
+            .map(|(i, part)| {
+                let mut item = key(tenant, format!("{prefix}#{i:03}"));
+                item.insert("value".into(), to_json(part));
+                item.insert(TTL_ATTRIBUTE.into(), expires.clone());
+                let put = PutRequest::builder()
+                    .set_item(Some(item))
+                    .build()
+                    .map_err(|e| malformed("a page record", e.to_string()))?;
+                Ok(WriteRequest::builder().put_request(put).build())
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        batch_write(&self.client, &self.table, requests, "saving a page record").await?;
         Ok(())
     }
 
@@ -265,32 +265,22 @@ impl RoundLedger for DynamoSyncStateStore {
         round_id: &str,
         phase: Phase,
     ) -> Result<Vec<PageRecord>, StoreError> {
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+            .expression_attribute_values(":pk", s(tenant_pk(tenant)))
+            .expression_attribute_values(
+                ":prefix",
+                s(format!("ENTRA#ROUND#{round_id}#{}#", phase.as_str())),
+            )
+            .consistent_read(true);
         let mut records = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let output = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-                .expression_attribute_values(":pk", s(tenant_pk(tenant)))
-                .expression_attribute_values(
-                    ":prefix",
-                    s(format!("ENTRA#ROUND#{round_id}#{}#", phase.as_str())),
-                )
-                .consistent_read(true)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(unavailable("reading page records"))?;
-            for item in output.items.unwrap_or_default() {
-                records.extend(from_json::<PageRecord>(&item, "value", WHAT)?);
-            }
-            match output.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => return Ok(records),
-            }
+        for item in query_all(query, "reading page records").await? {
+            records.extend(from_json::<PageRecord>(&item, "value", WHAT)?);
         }
+        Ok(records)
     }
 }
 

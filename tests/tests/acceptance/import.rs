@@ -733,3 +733,57 @@ async fn given_import_group_ids_when_users_join_a_nested_group_then_they_arrive_
     assert_eq!(counts["users_deleted"], 0);
     assert_eq!(counts["members_added"], 2);
 }
+
+#[tokio::test]
+async fn given_a_first_import_longer_than_one_invocation_then_its_continuations_run_back_to_back_without_a_tick()
+ {
+    let (stack, mut functions) = connected(json!({})).await;
+    // Slow Graph pages and a two-second invocation: the first import cannot
+    // finish in one, and no scheduler tick comes to resume it.
+    stack.emulator.set_knobs(Knobs {
+        page_size: Some(7),
+        member_page_size: Some(40),
+        latency: std::time::Duration::from_millis(60),
+        ..Knobs::default()
+    });
+    stack
+        .send_messages(&[&format!(r#"{{"tenant_id":"{TENANT}"}}"#)])
+        .await
+        .unwrap();
+    let budget = std::time::Duration::from_secs(2);
+    let mut invocations = 0;
+    loop {
+        let report = stack
+            .deliver_within(&mut functions.worker, budget)
+            .await
+            .unwrap();
+        assert!(report.failed_message_ids.is_empty(), "{report:?}");
+        if report.messages == 0 {
+            break;
+        }
+        invocations += report.messages;
+        assert!(invocations < 40, "the import never completed");
+    }
+
+    assert!(
+        invocations >= 2,
+        "{invocations} invocation(s): the import needed more than one"
+    );
+    let status = stack.status_item(TENANT).await.unwrap();
+    assert_eq!(status["last_sync_result"], "ok", "{status:?}");
+    assert_eq!(status["last_sync_mode"], "full");
+    assert!(!status.contains_key("checkpoint"), "the round finished");
+    assert!(
+        !status.contains_key("lease_owner"),
+        "and gave its lease back"
+    );
+    let in_scope_users = (0..USERS).filter(|n| in_scope(*n)).count();
+    assert_eq!(
+        stack.directory_of(TENANT, "USER#").await.unwrap().len(),
+        in_scope_users
+    );
+    assert_eq!(
+        status["last_sync_counts"]["users_created"], in_scope_users as u64,
+        "counted once across all the invocations"
+    );
+}

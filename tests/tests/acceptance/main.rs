@@ -7,6 +7,7 @@ mod emulator_identity;
 mod export;
 mod graph_client;
 mod import;
+mod large_tenants;
 mod oauth_callback;
 mod stores;
 mod verify_password;

@@ -8,17 +8,18 @@ mod writes;
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, WriteRequest};
+use aws_sdk_dynamodb::types::{AttributeValue, WriteRequest};
 use futures::stream::{self, StreamExt, TryStreamExt};
 
-use super::dynamo::{Item, malformed, s, tenant_pk, text, unavailable};
+use super::dynamo::{Item, batch_get, batch_write, malformed, query_all, s, tenant_pk, text};
 use crate::model::TenantId;
 use crate::ports::StoreError;
 
 pub const ENTRA_ID_INDEX: &str = "by-entra-id";
+/// Membership items by `user_id` (and `group_id`): a user's memberships.
+pub const MEMBER_INDEX: &str = "by-member";
 /// Per-id index look-ups up to this many misses; beyond, one range query.
 const POINT_LOOKUP_LIMIT: usize = 8;
 const CONCURRENCY: usize = 16;
@@ -84,93 +85,19 @@ impl DynamoDirectoryStore {
 
     /// BatchGetItem in chunks of 100, retrying unprocessed keys.
     async fn batch_get(&self, keys: Vec<Item>) -> Result<Vec<Item>, StoreError> {
-        let chunks: Vec<Vec<Item>> = keys.chunks(100).map(<[Item]>::to_vec).collect();
-        let results: Vec<Vec<Item>> = stream::iter(chunks)
-            .map(|chunk| async move {
-                let mut found = Vec::new();
-                let mut pending = Some(
-                    KeysAndAttributes::builder()
-                        .set_keys(Some(chunk))
-                        .consistent_read(true)
-                        .build()
-                        .map_err(|e| malformed("a key set", e.to_string()))?,
-                );
-                let mut attempt = 0u32;
-                while let Some(request) = pending.take() {
-                    let output = self
-                        .client
-                        .batch_get_item()
-                        .request_items(&self.table, request)
-                        .send()
-                        .await
-                        .map_err(unavailable("reading directory items"))?;
-                    found.extend(
-                        output
-                            .responses
-                            .and_then(|mut r| r.remove(&self.table))
-                            .unwrap_or_default(),
-                    );
-                    pending = output
-                        .unprocessed_keys
-                        .and_then(|mut u| u.remove(&self.table))
-                        .filter(|k| !k.keys.is_empty());
-                    if pending.is_some() {
-                        attempt += 1;
-                        if attempt > 8 {
-                            return Err(StoreError::Unavailable {
-                                operation: "reading directory items",
-                                detail: "keys stayed unprocessed".into(),
-                            });
-                        }
-                        tokio::time::sleep(Duration::from_millis(50 << attempt.min(6))).await;
-                    }
-                }
-                Ok::<_, StoreError>(found)
-            })
-            .buffer_unordered(4)
-            .try_collect()
-            .await?;
-        Ok(results.into_iter().flatten().collect())
+        batch_get(&self.client, &self.table, keys, "reading directory items").await
     }
 
     /// BatchWriteItem in chunks of 25, retrying unprocessed items.
     async fn batch_write(&self, requests: Vec<WriteRequest>) -> Result<(), StoreError> {
-        let chunks: Vec<Vec<WriteRequest>> =
-            requests.chunks(25).map(<[WriteRequest]>::to_vec).collect();
-        stream::iter(chunks)
-            .map(|chunk| async move {
-                let count = chunk.len() as u64;
-                let mut pending = chunk;
-                let mut attempt = 0u32;
-                while !pending.is_empty() {
-                    let output = self
-                        .client
-                        .batch_write_item()
-                        .request_items(&self.table, pending)
-                        .send()
-                        .await
-                        .map_err(unavailable("writing directory items"))?;
-                    pending = output
-                        .unprocessed_items
-                        .and_then(|mut u| u.remove(&self.table))
-                        .unwrap_or_default();
-                    if !pending.is_empty() {
-                        attempt += 1;
-                        if attempt > 8 {
-                            return Err(StoreError::Unavailable {
-                                operation: "writing directory items",
-                                detail: "items stayed unprocessed".into(),
-                            });
-                        }
-                        tokio::time::sleep(Duration::from_millis(50 << attempt.min(6))).await;
-                    }
-                }
-                self.count_writes(count);
-                Ok::<_, StoreError>(())
-            })
-            .buffer_unordered(4)
-            .try_collect::<Vec<()>>()
-            .await?;
+        let written = batch_write(
+            &self.client,
+            &self.table,
+            requests,
+            "writing directory items",
+        )
+        .await?;
+        self.count_writes(written);
         Ok(())
     }
 
@@ -182,34 +109,21 @@ impl DynamoDirectoryStore {
         projection: &str,
         only_imported: bool,
     ) -> Result<Vec<Item>, StoreError> {
-        let mut items = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let mut query = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-                .expression_attribute_values(":pk", s(tenant_pk(tenant)))
-                .expression_attribute_values(":prefix", s(prefix))
-                .projection_expression(projection)
-                .set_exclusive_start_key(start.take());
-            if only_imported {
-                query = query
-                    .filter_expression("#source = :entra")
-                    .expression_attribute_names("#source", "source")
-                    .expression_attribute_values(":entra", s("entra"));
-            }
-            let output = query
-                .send()
-                .await
-                .map_err(unavailable("listing directory items"))?;
-            items.extend(output.items.unwrap_or_default());
-            match output.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => return Ok(items),
-            }
+        let mut query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+            .expression_attribute_values(":pk", s(tenant_pk(tenant)))
+            .expression_attribute_values(":prefix", s(prefix))
+            .projection_expression(projection);
+        if only_imported {
+            query = query
+                .filter_expression("#source = :entra")
+                .expression_attribute_names("#source", "source")
+                .expression_attribute_values(":entra", s("entra"));
         }
+        query_all(query, "listing directory items").await
     }
 
     /// Objects found through the `entra_id` index (linked local objects).
@@ -236,31 +150,16 @@ impl DynamoDirectoryStore {
         };
         let found: Vec<Vec<Item>> = stream::iter(queries)
             .map(|(lo, hi)| {
-                let pk = pk.clone();
-                async move {
-                    let mut items = Vec::new();
-                    let mut start: Option<Item> = None;
-                    loop {
-                        let output = self
-                            .client
-                            .query()
-                            .table_name(&self.table)
-                            .index_name(ENTRA_ID_INDEX)
-                            .key_condition_expression("pk = :pk AND entra_id BETWEEN :lo AND :hi")
-                            .expression_attribute_values(":pk", s(&pk))
-                            .expression_attribute_values(":lo", s(lo.clone()))
-                            .expression_attribute_values(":hi", s(hi.clone()))
-                            .set_exclusive_start_key(start.take())
-                            .send()
-                            .await
-                            .map_err(unavailable("looking up linked directory objects"))?;
-                        items.extend(output.items.unwrap_or_default());
-                        match output.last_evaluated_key {
-                            Some(key) if !key.is_empty() => start = Some(key),
-                            _ => return Ok::<_, StoreError>(items),
-                        }
-                    }
-                }
+                let query = self
+                    .client
+                    .query()
+                    .table_name(&self.table)
+                    .index_name(ENTRA_ID_INDEX)
+                    .key_condition_expression("pk = :pk AND entra_id BETWEEN :lo AND :hi")
+                    .expression_attribute_values(":pk", s(&pk))
+                    .expression_attribute_values(":lo", s(lo))
+                    .expression_attribute_values(":hi", s(hi));
+                query_all(query, "looking up linked directory objects")
             })
             .buffer_unordered(CONCURRENCY)
             .try_collect()

@@ -5,7 +5,9 @@ use std::collections::{HashMap, HashSet};
 
 use serde::de::DeserializeOwned;
 
-use super::{DynamoDirectoryStore, parse};
+use futures::stream::{self, StreamExt, TryStreamExt};
+
+use super::{CONCURRENCY, DynamoDirectoryStore, MEMBER_INDEX, parse};
 use crate::import::ObjectKind;
 use crate::model::TenantId;
 use crate::model::directory::{
@@ -13,7 +15,7 @@ use crate::model::directory::{
     UserItem,
 };
 use crate::ports::StoreError;
-use crate::store::dynamo::{Item, conditional, key, s, text, unavailable};
+use crate::store::dynamo::{Item, conditional, key, query_all, s, tenant_pk, text, unavailable};
 
 fn membership_key(item: &Item) -> Option<MembershipKey> {
     Some(MembershipKey {
@@ -23,6 +25,25 @@ fn membership_key(item: &Item) -> Option<MembershipKey> {
 }
 
 impl DynamoDirectoryStore {
+    /// One user's memberships (any source), from the `by-member` index;
+    /// user ids are unique within a tenant, not across tenants.
+    async fn memberships_of_user(
+        &self,
+        tenant: &TenantId,
+        user_id: &str,
+    ) -> Result<Vec<Item>, StoreError> {
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(MEMBER_INDEX)
+            .key_condition_expression("user_id = :user")
+            .filter_expression("pk = :pk")
+            .expression_attribute_values(":user", s(user_id))
+            .expression_attribute_values(":pk", s(tenant_pk(tenant)));
+        query_all(query, "looking up a user's memberships").await
+    }
+
     /// The items these Entra objects are, keyed by Entra id: imported (their
     /// id is the Entra id) or linked (their `entra_id` is).
     async fn by_entra_id<T: DeserializeOwned>(
@@ -150,26 +171,28 @@ impl crate::import::DirectoryStore for DynamoDirectoryStore {
         user_ids: &HashSet<String>,
         group_ids: &HashSet<String>,
     ) -> Result<Vec<MembershipKey>, StoreError> {
-        let mut items = Vec::new();
-        if user_ids.is_empty() {
-            for group in group_ids {
+        let by_user = stream::iter(user_ids.iter().cloned())
+            .map(|user| async move { self.memberships_of_user(tenant, &user).await })
+            .buffer_unordered(CONCURRENCY)
+            .try_collect::<Vec<_>>();
+        let by_group = stream::iter(group_ids.iter().cloned())
+            .map(|group| async move {
                 let prefix = format!("{MEMBER_PREFIX}{group}#");
-                items.extend(
-                    self.query_prefix(tenant, &prefix, "group_id, user_id", false)
-                        .await?,
-                );
-            }
-        } else {
-            // A user's memberships span groups: one pass over all of them.
-            items = self
-                .query_prefix(tenant, MEMBER_PREFIX, "group_id, user_id", false)
-                .await?;
-        }
-        Ok(items
-            .iter()
-            .filter_map(membership_key)
-            .filter(|k| user_ids.contains(&k.user_id) || group_ids.contains(&k.group_id))
-            .collect())
+                self.query_prefix(tenant, &prefix, "group_id, user_id", false)
+                    .await
+            })
+            .buffer_unordered(CONCURRENCY)
+            .try_collect::<Vec<_>>();
+        let (by_user, by_group) = tokio::try_join!(by_user, by_group)?;
+        let mut found: Vec<MembershipKey> = by_user
+            .into_iter()
+            .chain(by_group)
+            .flatten()
+            .filter_map(|item| membership_key(&item))
+            .collect();
+        found.sort();
+        found.dedup();
+        Ok(found)
     }
 
     async fn apply(
