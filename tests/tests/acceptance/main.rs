@@ -9,4 +9,5 @@ mod graph_client;
 mod import;
 mod oauth_callback;
 mod stores;
+mod tokens_and_secrets;
 mod verify_password;
