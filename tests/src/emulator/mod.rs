@@ -253,12 +253,13 @@ impl Emulator {
         self.with_tenant(tenant_id, |t| t.consent_revoked = Some(how));
     }
 
-    /// The Entra tenant an issued refresh token still redeems for, if any.
-    pub fn refresh_token_tenant(&self, refresh_token: &str) -> Option<String> {
+    /// Whose grant an issued refresh token still redeems, if any: the Entra
+    /// tenant id and the object id of the user who consented.
+    pub fn refresh_token_owner(&self, refresh_token: &str) -> Option<(String, String)> {
         self.state()
             .refresh_tokens
             .get(refresh_token)
-            .map(|g| g.tenant_id.clone())
+            .map(|g| (g.tenant_id.clone(), g.user_id.clone()))
     }
 
     /// Makes one issued refresh token unknown (as once it has aged out), so
