@@ -434,6 +434,36 @@ async fn given_a_grant_stored_over_a_day_ago_when_refreshed_then_the_rotated_tok
 }
 
 #[tokio::test]
+async fn given_a_failed_write_back_when_the_token_is_refreshed_again_then_the_newest_token_is_written()
+ {
+    let fx = Fixture::start().await;
+    let stored = fx
+        .authorise(Utc::now() - ROTATION_WRITE_INTERVAL - Duration::hours(1))
+        .await;
+    let provider = fx.provider();
+    let source = provider.for_tenant(&fx.tenant);
+    fx.calls.fail_puts(true);
+
+    // The write-back fails: the caller still gets its token.
+    let first = source.access_token(false).await.unwrap();
+
+    assert!(fx.is_contoso_access_token(&first));
+    assert_eq!(fx.tenant_secret_writes(), 1);
+    assert_eq!(fx.secret_json().await["refresh_token"], json!(stored));
+
+    fx.calls.fail_puts(false);
+    source.access_token(true).await.unwrap();
+
+    // Tried again on the next refresh, with the token that refresh rotated.
+    assert_eq!(fx.tenant_secret_writes(), 2);
+    let written = fx.secret_json().await;
+    assert_eq!(written["refresh_token"], json!(fx.newest_refresh_token()));
+    assert!(written.get("refreshed_at").is_some());
+    source.access_token(true).await.unwrap();
+    assert_eq!(fx.tenant_secret_writes(), 2);
+}
+
+#[tokio::test]
 async fn given_a_fresh_authorisation_when_refreshed_then_the_secret_is_not_written() {
     let fx = Fixture::start().await;
     let stored = fx.authorise(Utc::now()).await;
@@ -639,6 +669,18 @@ async fn given_no_secret_when_tokens_are_saved_twice_then_it_is_created_then_ove
         .await
         .unwrap();
     let created = fx.secret_json().await;
+    // Someone adds to the secret by hand, and a rotation was written.
+    let mut edited = created.clone();
+    edited["note"] = json!("added by hand");
+    edited["refreshed_at"] = json!("2026-01-01T00:00:00Z");
+    fx.aws
+        .secrets
+        .put_secret_value()
+        .secret_id(fx.secret_name())
+        .secret_string(edited.to_string())
+        .send()
+        .await
+        .unwrap();
     store
         .save_tenant_tokens(&fx.tenant, &grant("rt-second", second_at, None))
         .await
@@ -664,6 +706,7 @@ async fn given_no_secret_when_tokens_are_saved_twice_then_it_is_created_then_ove
         created["authorised_at"].as_str().unwrap().ends_with('Z'),
         "{created}"
     );
+    // A new authorisation replaces the whole secret: exactly the 1.3 fields.
     assert_eq!(
         keys(&overwritten),
         ["authorised_at", "entra_tenant_id", "refresh_token", "scope"]
@@ -683,6 +726,31 @@ async fn given_no_secret_when_tokens_are_saved_twice_then_it_is_created_then_ove
         .description
         .unwrap_or_default();
     assert!(description.contains(TENANT), "{description}");
+}
+
+#[tokio::test]
+#[ignore = "bug (minor): two first saves at once both find no secret and both CreateSecret; \
+            the loser fails with ResourceExistsException instead of overwriting"]
+async fn given_no_secret_when_two_grants_are_saved_at_once_then_both_succeed_and_one_is_stored() {
+    let fx = Fixture::start().await;
+    let store = fx.store();
+    let now = Utc::now();
+    let (a, b) = (grant("rt-a", now, None), grant("rt-b", now, None));
+
+    let (saved_a, saved_b) = tokio::join!(
+        store.save_tenant_tokens(&fx.tenant, &a),
+        store.save_tenant_tokens(&fx.tenant, &b),
+    );
+
+    assert!(
+        saved_a.is_ok() && saved_b.is_ok(),
+        "{saved_a:?} {saved_b:?}"
+    );
+    let stored = fx.secret_json().await["refresh_token"].clone();
+    assert!(
+        stored == json!("rt-a") || stored == json!("rt-b"),
+        "{stored}"
+    );
 }
 
 #[tokio::test]
