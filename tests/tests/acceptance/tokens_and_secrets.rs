@@ -205,6 +205,16 @@ impl Fixture {
     }
 
     async fn authorise_as(&self, admin: &str, authorised_at: DateTime<Utc>) -> String {
+        self.authorise_tenant(&self.tenant, admin, authorised_at)
+            .await
+    }
+
+    async fn authorise_tenant(
+        &self,
+        tenant: &TenantId,
+        admin: &str,
+        authorised_at: DateTime<Utc>,
+    ) -> String {
         let identity = IdentityClient::new(
             entra_sync::identity::http_client(),
             url::Url::parse(&self.emulator.base_url).unwrap(),
@@ -234,7 +244,7 @@ impl Fixture {
         let refresh_token = grant.refresh_token.unwrap();
         self.store()
             .save_tenant_tokens(
-                &self.tenant,
+                tenant,
                 &TenantGrant {
                     entra_tenant_id: EntraTenantId::parse(CONTOSO).unwrap(),
                     refresh_token: refresh_token.clone(),
@@ -279,6 +289,11 @@ impl Fixture {
 
     fn tenant_secret_reads(&self) -> usize {
         self.calls.count("GetSecretValue", &self.secret_name())
+    }
+
+    fn secret_reads_of(&self, tenant: &TenantId) -> usize {
+        self.calls
+            .count("GetSecretValue", &tenant_secret_name(&self.prefix, tenant))
     }
 
     fn tenant_secret_writes(&self) -> usize {
@@ -359,6 +374,72 @@ async fn given_a_cached_token_when_a_refresh_is_forced_then_a_new_one_comes_from
     let again = source.access_token(false).await.unwrap();
     assert_eq!(again.expose_secret(), forced.expose_secret());
     assert_eq!(fx.refreshes(), 2);
+}
+
+#[tokio::test]
+async fn given_two_tenants_when_each_asks_twice_then_each_has_its_own_token_and_the_app_secret_is_read_once()
+ {
+    let fx = Fixture::start().await;
+    let other = TenantId::parse("globex").unwrap();
+    fx.authorise_tenant(&fx.tenant, CONTOSO_ADMIN, Utc::now())
+        .await;
+    fx.authorise_tenant(&other, SECOND_ADMIN, Utc::now()).await;
+    let provider = fx.provider();
+
+    let acme = provider
+        .for_tenant(&fx.tenant)
+        .access_token(false)
+        .await
+        .unwrap();
+    let globex = provider
+        .for_tenant(&other)
+        .access_token(false)
+        .await
+        .unwrap();
+    let acme_again = provider
+        .for_tenant(&fx.tenant)
+        .access_token(false)
+        .await
+        .unwrap();
+    let globex_again = provider
+        .for_tenant(&other)
+        .access_token(false)
+        .await
+        .unwrap();
+
+    assert_ne!(acme.expose_secret(), globex.expose_secret());
+    assert_eq!(acme.expose_secret(), acme_again.expose_secret());
+    assert_eq!(globex.expose_secret(), globex_again.expose_secret());
+    let user_of = |token: &SecretString| {
+        fx.emulator
+            .state()
+            .access_tokens
+            .get(token.expose_secret())
+            .map(|g| g.user_id.clone())
+    };
+    assert_eq!(user_of(&acme).as_deref(), Some(CONTOSO_ADMIN_ID));
+    assert_eq!(user_of(&globex).as_deref(), Some(SECOND_ADMIN_ID));
+    assert_eq!(fx.refreshes(), 2);
+    assert_eq!(fx.secret_reads_of(&fx.tenant), 1);
+    assert_eq!(fx.secret_reads_of(&other), 1);
+    assert_eq!(fx.app_secret_reads(), 1);
+}
+
+#[tokio::test]
+async fn given_a_cold_provider_when_two_tokens_are_asked_for_at_once_then_the_app_secret_is_read_once()
+ {
+    let fx = Fixture::start().await;
+    fx.authorise(Utc::now()).await;
+    let provider = fx.provider();
+    let source = provider.for_tenant(&fx.tenant);
+
+    let (a, b) = tokio::join!(source.access_token(false), source.access_token(false));
+
+    assert!(fx.is_contoso_access_token(&a.unwrap()));
+    assert!(fx.is_contoso_access_token(&b.unwrap()));
+    assert_eq!(fx.app_secret_reads(), 1);
+    // Both may refresh (there is no single flight), never more.
+    assert!((1..=2).contains(&fx.refreshes()), "{}", fx.refreshes());
 }
 
 #[tokio::test]
@@ -894,6 +975,42 @@ async fn given_malformed_secrets_when_loaded_then_they_are_malformed_without_quo
         assert!(!debugged.contains(FAKE_TOKEN), "{case}: {debugged}");
         assert!(!shown.contains("SECRET"), "{case}: {shown}");
     }
+}
+
+#[tokio::test]
+async fn given_a_secret_marked_for_deletion_when_loaded_then_the_store_is_unavailable() {
+    let fx = Fixture::start().await;
+    fx.put_secret_by_hand(
+        &json!({"entra_tenant_id": CONTOSO, "refresh_token": FAKE_TOKEN}).to_string(),
+    )
+    .await;
+    fx.aws
+        .secrets
+        .delete_secret()
+        .secret_id(fx.secret_name())
+        .recovery_window_in_days(7)
+        .send()
+        .await
+        .unwrap();
+
+    let err = fx.store().load_grant(&fx.tenant).await.unwrap_err();
+    let token = fx
+        .provider()
+        .for_tenant(&fx.tenant)
+        .access_token(false)
+        .await
+        .unwrap_err();
+
+    // Not "never authorised": Secrets Manager refuses to read it
+    // (InvalidRequestException), which the store reports as a retryable failure.
+    assert!(
+        matches!(&err, StoreError::Unavailable { operation: "reading the tenant's grant", detail }
+            if detail.contains("InvalidRequestException")),
+        "{err:?}"
+    );
+    assert!(err.is_retryable());
+    assert!(matches!(token, TokenError::Unavailable(_)), "{token:?}");
+    assert!(!format!("{err:?} {token:?}").contains(FAKE_TOKEN));
 }
 
 #[tokio::test]
