@@ -253,6 +253,21 @@ impl Emulator {
         self.with_tenant(tenant_id, |t| t.consent_revoked = Some(how));
     }
 
+    /// Whose grant an issued refresh token still redeems, if any: the Entra
+    /// tenant id and the object id of the user who consented.
+    pub fn refresh_token_owner(&self, refresh_token: &str) -> Option<(String, String)> {
+        self.state()
+            .refresh_tokens
+            .get(refresh_token)
+            .map(|g| (g.tenant_id.clone(), g.user_id.clone()))
+    }
+
+    /// Makes one issued refresh token unknown (as once it has aged out), so
+    /// a test can tell which refresh token a client redeems.
+    pub fn expire_refresh_token(&self, refresh_token: &str) -> bool {
+        self.state().refresh_tokens.remove(refresh_token).is_some()
+    }
+
     /// Queues faults for the next Graph requests.
     pub fn inject_graph_faults(&self, faults: impl IntoIterator<Item = GraphFault>) {
         self.state().graph_faults.extend(faults);

@@ -10,4 +10,5 @@ mod import;
 mod large_tenants;
 mod oauth_callback;
 mod stores;
+mod tokens_and_secrets;
 mod verify_password;
