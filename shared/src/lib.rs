@@ -1,3 +1,4 @@
+#![recursion_limit = "256"]
 //! entra-sync's shared library: configuration, the domain model, the
 //! identity client, the store adapters and the engines the functions run.
 

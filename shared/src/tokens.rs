@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use tokio::time::Instant;
 
 use crate::graph::{AccessTokenSource, TokenError};
@@ -31,6 +31,17 @@ pub struct StoredGrant {
     pub scope: String,
     /// When the stored refresh token was written.
     pub stored_at: DateTime<Utc>,
+    /// Which sign-in the grant came from (its `authorised_at`): a later
+    /// authorisation replaces the whole grant.
+    pub authorisation: Option<String>,
+}
+
+/// What became of a rotated refresh token's write-back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RotationWrite {
+    Written,
+    /// The secret now holds a newer authorisation's grant: left alone.
+    Superseded,
 }
 
 pub trait GrantStore: Send + Sync {
@@ -39,13 +50,15 @@ pub trait GrantStore: Send + Sync {
         tenant: &TenantId,
     ) -> impl Future<Output = Result<Option<StoredGrant>, StoreError>> + Send;
 
-    /// Writes a newer refresh token, keeping the rest of the secret.
+    /// Writes a newer refresh token, keeping the rest of the secret, when
+    /// the secret still holds the grant of `authorisation` (`None`: any).
     fn store_rotated_refresh_token(
         &self,
         tenant: &TenantId,
         refresh_token: &SecretString,
         at: DateTime<Utc>,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+        authorisation: Option<&str>,
+    ) -> impl Future<Output = Result<RotationWrite, StoreError>> + Send;
 }
 
 #[derive(Clone)]
@@ -56,6 +69,7 @@ struct Cached {
     refresh_token: SecretString,
     stored_at: DateTime<Utc>,
     entra_tenant_id: EntraTenantId,
+    authorisation: Option<String>,
 }
 
 impl Cached {
@@ -72,6 +86,7 @@ struct CurrentGrant {
     /// When the stored refresh token was written.
     stored_at: DateTime<Utc>,
     entra_tenant_id: EntraTenantId,
+    authorisation: Option<String>,
 }
 
 impl From<Cached> for CurrentGrant {
@@ -80,7 +95,21 @@ impl From<Cached> for CurrentGrant {
             refresh_token: cached.refresh_token,
             stored_at: cached.stored_at,
             entra_tenant_id: cached.entra_tenant_id,
+            authorisation: cached.authorisation,
         }
+    }
+}
+
+/// The grant with its newest refresh token.
+fn current_with(
+    refresh_token: SecretString,
+    stored_at: DateTime<Utc>,
+    current: CurrentGrant,
+) -> CurrentGrant {
+    CurrentGrant {
+        refresh_token,
+        stored_at,
+        ..current
     }
 }
 
@@ -136,11 +165,16 @@ impl<G: GrantStore> TokenProvider<G> {
         {
             return Ok(cached.access_token.clone());
         }
-        let current = match cached {
-            Some(cached) => CurrentGrant::from(cached),
-            None => self.stored_grant(tenant).await?,
+        let (grant, current) = match cached {
+            Some(cached) => {
+                self.redeem_cached(tenant, CurrentGrant::from(cached))
+                    .await?
+            }
+            None => {
+                let stored = self.stored_grant(tenant).await?;
+                (self.redeem_refresh_token(tenant, &stored).await?, stored)
+            }
         };
-        let grant = self.redeem_refresh_token(tenant, &current).await?;
         let current = self
             .keep_newest_refresh_token(tenant, grant.refresh_token, current)
             .await;
@@ -151,6 +185,27 @@ impl<G: GrantStore> TokenProvider<G> {
 
     fn cached(&self, tenant: &TenantId) -> Option<Cached> {
         self.cache.lock().expect("token cache").get(tenant).cloned()
+    }
+
+    /// Redeems the cached refresh token. When it is refused, a new sign-in
+    /// may have replaced the grant meanwhile: the stored one is tried once.
+    async fn redeem_cached(
+        &self,
+        tenant: &TenantId,
+        cached: CurrentGrant,
+    ) -> Result<(crate::identity::TokenGrant, CurrentGrant), TokenError> {
+        match self.redeem_refresh_token(tenant, &cached).await {
+            Ok(grant) => Ok((grant, cached)),
+            Err(TokenError::ReauthorisationRequired(reason)) => {
+                let stored = self.stored_grant(tenant).await?;
+                if stored.refresh_token.expose_secret() == cached.refresh_token.expose_secret() {
+                    return Err(TokenError::ReauthorisationRequired(reason));
+                }
+                tracing::info!(tenant_id = %tenant, "the cached grant was refused; using the tenant's newer authorisation");
+                Ok((self.redeem_refresh_token(tenant, &stored).await?, stored))
+            }
+            Err(err) => Err(err),
+        }
     }
 
     /// The tenant's grant from the store; none stored means not authorised.
@@ -165,6 +220,7 @@ impl<G: GrantStore> TokenProvider<G> {
             refresh_token: grant.refresh_token,
             stored_at: grant.stored_at,
             entra_tenant_id: grant.entra_tenant_id,
+            authorisation: grant.authorisation,
         })
     }
 
@@ -205,21 +261,28 @@ impl<G: GrantStore> TokenProvider<G> {
         if rotation_write_due(stored_at, now) {
             match self
                 .grants
-                .store_rotated_refresh_token(tenant, &rotated, now)
+                .store_rotated_refresh_token(
+                    tenant,
+                    &rotated,
+                    now,
+                    current.authorisation.as_deref(),
+                )
                 .await
             {
-                Ok(()) => stored_at = now,
+                Ok(RotationWrite::Written) => stored_at = now,
+                // A new sign-in replaced the grant: this token is not written
+                // over it, and the next refresh starts from the new grant.
+                Ok(RotationWrite::Superseded) => {
+                    self.forget(tenant);
+                    return current_with(rotated, stored_at, current);
+                }
                 // The stored token still works; try again next time.
                 Err(err) => {
                     tracing::warn!(tenant_id = %tenant, error = %err, "could not store the rotated refresh token");
                 }
             }
         }
-        CurrentGrant {
-            refresh_token: rotated,
-            stored_at,
-            entra_tenant_id: current.entra_tenant_id,
-        }
+        current_with(rotated, stored_at, current)
     }
 
     fn remember(
@@ -237,6 +300,7 @@ impl<G: GrantStore> TokenProvider<G> {
                 refresh_token: current.refresh_token,
                 stored_at: current.stored_at,
                 entra_tenant_id: current.entra_tenant_id,
+                authorisation: current.authorisation,
             },
         );
     }
@@ -267,6 +331,7 @@ mod tests {
             refresh_token: SecretString::from("rt"),
             stored_at: Utc::now(),
             entra_tenant_id: EntraTenantId::parse("3f2a6d1c-5b7e-4a90-8c1d-2e4f6a8b0c13").unwrap(),
+            authorisation: None,
         }
     }
 

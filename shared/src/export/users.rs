@@ -78,14 +78,10 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
             attributes.user_name = record_item.attributes.user_name.clone();
         }
         let domain = self.check_upn(&attributes.user_name, "created").await?;
-        let upn = attributes.user_name.clone();
-        let entra_id = match self.user_by_upn(&upn).await? {
-            Some(existing) => self.adopt_user(&existing, &item.attributes).await?,
-            None => {
-                let user = new_entra_user(user_id, attributes, domain.as_ref());
-                self.post_user(&user, &item.attributes).await?
-            }
-        };
+        // POST first: the UPN is looked up only when Graph says it is taken
+        // (a replayed create that had succeeded, or a user made in Entra).
+        let user = new_entra_user(user_id, attributes, domain.as_ref());
+        let entra_id = self.post_user(&user, &item.attributes).await?;
         self.record(&ItemKey::user(tenant, user_id), &entra_id)
             .await?;
         if let Some(group) = &self.config.export_group_id {

@@ -269,7 +269,9 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
                 self.reauthorisation_required(&reason, failed_as).await
             }
             Interruption::Deadline => {
-                tracing::info!("pausing before the deadline; the next run resumes");
+                tracing::info!(
+                    "pausing before the deadline; the run is continued from its checkpoint"
+                );
                 self.release_lease(None).await?;
                 Ok(RunOutcome::Paused)
             }

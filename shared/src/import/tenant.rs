@@ -44,15 +44,30 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, R: TenantReaders, Q: C
             }
         };
         let entra = self.readers.for_tenant(tenant, deadline);
-        ImportRun::new(
+        let run = ImportRun::new(
             self.directory,
             self.state,
             self.configs,
             &entra,
             &config,
             deadline,
-        )
-        .run()
-        .await
+        );
+        let outcome = run.run().await?;
+        if outcome == RunOutcome::Paused {
+            self.queue_continuation(tenant, &run.run_id).await;
+        }
+        Ok(outcome)
+    }
+
+    /// The paused run gave its lease back; its continuation starts as soon
+    /// as SQS delivers it. Should the queue refuse, the next tick resumes
+    /// from the checkpoint all the same.
+    async fn queue_continuation(&self, tenant: &TenantId, run_id: &str) {
+        match self.continuations.continue_run(tenant, run_id).await {
+            Ok(()) => tracing::info!(tenant_id = %tenant, run_id, "queued the run's continuation"),
+            Err(err) => {
+                tracing::warn!(tenant_id = %tenant, error = %err, "could not queue the continuation; the next tick resumes")
+            }
+        }
     }
 }

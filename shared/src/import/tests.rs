@@ -1184,3 +1184,17 @@ async fn given_a_new_user_created_into_a_nested_scope_group_then_both_rounds_agr
         (1, 0, 1)
     );
 }
+
+#[test]
+fn the_deadline_margin_is_a_tenth_of_the_budget_within_bounds() {
+    use std::time::Duration;
+    assert_eq!(
+        deadline_margin(Duration::from_secs(300)),
+        MAX_DEADLINE_MARGIN
+    );
+    assert_eq!(
+        deadline_margin(Duration::from_secs(30)),
+        Duration::from_secs(3)
+    );
+    assert_eq!(deadline_margin(Duration::from_secs(2)), MIN_DEADLINE_MARGIN);
+}

@@ -10,6 +10,7 @@ use tokio::sync::OnceCell;
 use crate::authorisation::{TenantGrant, TokenStore};
 use crate::model::TenantId;
 use crate::ports::StoreError;
+use crate::tokens::RotationWrite;
 
 fn describe<E, R>(err: &aws_sdk_secretsmanager::error::SdkError<E, R>) -> String
 where
@@ -126,6 +127,7 @@ impl GrantSecret {
             refresh_token: self.refresh_token,
             scope: self.scope,
             stored_at,
+            authorisation: self.authorised_at,
         })
     }
 }
@@ -176,6 +178,50 @@ impl SecretsManagerTokenStore {
     }
 }
 
+impl SecretsManagerTokenStore {
+    /// The tenant's first secret. Two sign-ins at once may both get here:
+    /// the one that finds it created meanwhile writes over it instead.
+    async fn create_secret(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        body: &SecretString,
+    ) -> Result<(), StoreError> {
+        let created = self
+            .client
+            .create_secret()
+            .name(name)
+            .description(format!("entra-sync: Entra ID grant of AM tenant {tenant}"))
+            .secret_string(body.expose_secret())
+            .send()
+            .await;
+        match created {
+            Ok(_) => Ok(()),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_resource_exists_exception()) =>
+            {
+                self.client
+                    .put_secret_value()
+                    .secret_id(name)
+                    .secret_string(body.expose_secret())
+                    .send()
+                    .await
+                    .map_err(|e| StoreError::Unavailable {
+                        operation: "storing the tenant's tokens",
+                        detail: describe(&e),
+                    })?;
+                Ok(())
+            }
+            Err(err) => Err(StoreError::Unavailable {
+                operation: "creating the tenant's secret",
+                detail: describe(&err),
+            }),
+        }
+    }
+}
+
 impl TokenStore for SecretsManagerTokenStore {
     async fn save_tenant_tokens(
         &self,
@@ -198,18 +244,7 @@ impl TokenStore for SecretsManagerTokenStore {
                     .as_service_error()
                     .is_some_and(|e| e.is_resource_not_found_exception()) =>
             {
-                self.client
-                    .create_secret()
-                    .name(&name)
-                    .description(format!("entra-sync: Entra ID grant of AM tenant {tenant}"))
-                    .secret_string(body.expose_secret())
-                    .send()
-                    .await
-                    .map_err(|e| StoreError::Unavailable {
-                        operation: "creating the tenant's secret",
-                        detail: describe(&e),
-                    })?;
-                Ok(())
+                self.create_secret(tenant, &name, &body).await
             }
             Err(err) => Err(StoreError::Unavailable {
                 operation: "storing the tenant's tokens",
@@ -281,15 +316,20 @@ impl crate::tokens::GrantStore for SecretsManagerTokenStore {
         tenant: &TenantId,
         refresh_token: &SecretString,
         at: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
+        authorisation: Option<&str>,
+    ) -> Result<RotationWrite, StoreError> {
         let name = tenant_secret_name(&self.prefix, tenant);
         let mut secret = self
             .current_secret(&name)
             .await?
             .ok_or_else(|| malformed_secret("it is gone"))?;
+        if authorisation.is_some() && secret.authorised_at.as_deref() != authorisation {
+            return Ok(RotationWrite::Superseded);
+        }
         secret.refresh_token = refresh_token.clone();
         secret.refreshed_at = Some(rfc3339(at));
         self.put_secret(&name, &secret, "storing the rotated refresh token")
-            .await
+            .await?;
+        Ok(RotationWrite::Written)
     }
 }

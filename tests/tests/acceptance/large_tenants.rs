@@ -48,23 +48,33 @@ impl Fresh {
 
     /// The sort keys of the tenant's integrations items starting with `prefix`.
     async fn bookkeeping_keys(&self, prefix: &str) -> Vec<String> {
-        let output = self
-            .aws
-            .dynamodb
-            .query()
-            .table_name(&self.tables.integrations)
-            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-            .expression_attribute_values(":pk", AttributeValue::S("TENANT#bigcorp".into()))
-            .expression_attribute_values(":prefix", AttributeValue::S(prefix.into()))
-            .projection_expression("sk")
-            .send()
-            .await
-            .unwrap();
-        output
-            .items()
-            .iter()
-            .filter_map(|i| i.get("sk")?.as_s().ok().cloned())
-            .collect()
+        let mut keys = Vec::new();
+        let mut start = None;
+        loop {
+            let output = self
+                .aws
+                .dynamodb
+                .query()
+                .table_name(&self.tables.integrations)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                .expression_attribute_values(":pk", AttributeValue::S("TENANT#bigcorp".into()))
+                .expression_attribute_values(":prefix", AttributeValue::S(prefix.into()))
+                .projection_expression("sk")
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .unwrap();
+            keys.extend(
+                output
+                    .items()
+                    .iter()
+                    .filter_map(|i| i.get("sk")?.as_s().ok().cloned()),
+            );
+            match output.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return keys,
+            }
+        }
     }
 }
 

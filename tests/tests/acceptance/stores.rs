@@ -1565,10 +1565,10 @@ async fn given_page_records_larger_than_one_query_page_when_read_then_they_come_
     let item = fresh
         .get(
             &fresh.tables.integrations,
-            "ENTRA#ROUND#round-1#users#0000000003",
+            "ENTRA#ROUND#round-1#users#0000000003#000",
         )
         .await
-        .expect("page 3 under its zero-padded key");
+        .expect("page 3 (its first part) under its zero-padded key");
     let expires: i64 = item["expires_at_epoch"].as_n().unwrap().parse().unwrap();
     let in_days = (expires - Utc::now().timestamp()) as f64 / 86_400.0;
     assert!((7.9..=8.1).contains(&in_days), "expires in {in_days} days");

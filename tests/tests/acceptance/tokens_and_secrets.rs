@@ -590,7 +590,9 @@ async fn given_revoked_consent_when_a_refresh_is_forced_then_reauthorisation_is_
             }
             other => panic!("expected ReauthorisationRequired, got {other:?}"),
         }
-        assert_eq!(fx.refreshes(), 2);
+        // The cached (rotated) refresh token, then the stored one: a newer
+        // authorisation could have replaced it. Both are refused.
+        assert_eq!(fx.refreshes(), 3);
         // Forgotten: the next call does not answer with the old access
         // token but reads the stored grant again, which is refused too.
         let next = source.access_token(false).await;
@@ -598,8 +600,10 @@ async fn given_revoked_consent_when_a_refresh_is_forced_then_reauthorisation_is_
             matches!(next, Err(TokenError::ReauthorisationRequired(_))),
             "{next:?}"
         );
-        assert_eq!(fx.refreshes(), 3);
-        assert_eq!(fx.tenant_secret_reads(), 2);
+        assert_eq!(fx.refreshes(), 4);
+        // The first read, the look for a newer authorisation when the
+        // cached grant was refused, and the read after it was forgotten.
+        assert_eq!(fx.tenant_secret_reads(), 3);
     }
 }
 
@@ -664,9 +668,6 @@ async fn given_the_app_secret_was_read_once_when_it_is_deleted_then_later_refres
 }
 
 #[tokio::test]
-#[ignore = "bug: a warm TokenProvider whose cached refresh token is dead reports ReauthorisationRequired \
-            without looking at the stored grant, which a new authorisation may have replaced; \
-            the import then marks the freshly re-authorised tenant reauthorisation_required"]
 async fn given_a_new_authorisation_after_the_old_grant_died_when_a_warm_provider_refreshes_then_it_uses_the_new_grant()
  {
     let fx = Fixture::start().await;
@@ -688,8 +689,6 @@ async fn given_a_new_authorisation_after_the_old_grant_died_when_a_warm_provider
 }
 
 #[tokio::test]
-#[ignore = "bug: store_rotated_refresh_token writes the cached (old) grant's rotated refresh token \
-            into a secret a new authorisation has replaced, keeping the new authorised_by/authorised_at"]
 async fn given_a_new_authorisation_when_a_warm_provider_writes_back_a_rotation_then_the_new_grant_is_kept()
  {
     let fx = Fixture::start().await;
@@ -810,8 +809,6 @@ async fn given_no_secret_when_tokens_are_saved_twice_then_it_is_created_then_ove
 }
 
 #[tokio::test]
-#[ignore = "bug (minor): two first saves at once both find no secret and both CreateSecret; \
-            the loser fails with ResourceExistsException instead of overwriting"]
 async fn given_no_secret_when_two_grants_are_saved_at_once_then_both_succeed_and_one_is_stored() {
     let fx = Fixture::start().await;
     let store = fx.store();
@@ -884,7 +881,7 @@ async fn given_a_secret_with_attributes_this_release_does_not_know_when_a_rotate
     let at = Utc::now().trunc_subsecs(0);
 
     store
-        .store_rotated_refresh_token(&fx.tenant, &secret("rt-new"), at)
+        .store_rotated_refresh_token(&fx.tenant, &secret("rt-new"), at, None)
         .await
         .unwrap();
 
@@ -915,7 +912,7 @@ async fn given_no_secret_when_a_rotated_token_is_stored_then_it_is_malformed_and
     let store = fx.store();
 
     let err = store
-        .store_rotated_refresh_token(&fx.tenant, &secret(FAKE_TOKEN), Utc::now())
+        .store_rotated_refresh_token(&fx.tenant, &secret(FAKE_TOKEN), Utc::now(), None)
         .await
         .unwrap_err();
 
