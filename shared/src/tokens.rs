@@ -175,11 +175,13 @@ impl<G: GrantStore> TokenProvider<G> {
                 (self.redeem_refresh_token(tenant, &stored).await?, stored)
             }
         };
-        let current = self
+        let kept = self
             .keep_newest_refresh_token(tenant, grant.refresh_token, current)
             .await;
         let access_token = grant.access_token.clone();
-        self.remember(tenant, grant.access_token, grant.expires_in, current);
+        if let Some(current) = kept {
+            self.remember(tenant, grant.access_token, grant.expires_in, current);
+        }
         Ok(access_token)
     }
 
@@ -252,9 +254,9 @@ impl<G: GrantStore> TokenProvider<G> {
         tenant: &TenantId,
         rotated: Option<SecretString>,
         current: CurrentGrant,
-    ) -> CurrentGrant {
+    ) -> Option<CurrentGrant> {
         let Some(rotated) = rotated else {
-            return current;
+            return Some(current);
         };
         let now = Utc::now();
         let mut stored_at = current.stored_at;
@@ -271,10 +273,10 @@ impl<G: GrantStore> TokenProvider<G> {
             {
                 Ok(RotationWrite::Written) => stored_at = now,
                 // A new sign-in replaced the grant: this token is not written
-                // over it, and the next refresh starts from the new grant.
+                // over it, nor kept; the next call starts from the new grant.
                 Ok(RotationWrite::Superseded) => {
                     self.forget(tenant);
-                    return current_with(rotated, stored_at, current);
+                    return None;
                 }
                 // The stored token still works; try again next time.
                 Err(err) => {
@@ -282,7 +284,7 @@ impl<G: GrantStore> TokenProvider<G> {
                 }
             }
         }
-        current_with(rotated, stored_at, current)
+        Some(current_with(rotated, stored_at, current))
     }
 
     fn remember(

@@ -3,7 +3,7 @@
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use entra_sync::graph::GraphClient;
 use entra_sync::graph::reader::TenantGraphReaders;
-use entra_sync::import::{ImportError, RunOutcome, TenantImport};
+use entra_sync::import::{ImportError, RunDeadline, RunOutcome, TenantImport};
 use entra_sync::model::TenantId;
 use entra_sync::schedule::parse_job;
 use entra_sync::store::directory_table::DynamoDirectoryStore;
@@ -13,7 +13,6 @@ use entra_sync::store::{DynamoIntegrationsStore, SecretsManagerTokenStore};
 use entra_sync::tokens::TokenProvider;
 use futures::stream::{self, StreamExt};
 use lambda_runtime::{Error, LambdaEvent};
-use tokio::time::Instant;
 
 pub struct SyncWorker {
     pub configs: DynamoIntegrationsStore,
@@ -33,7 +32,11 @@ pub async fn handle(
     worker: &SyncWorker,
     event: LambdaEvent<SqsEvent>,
 ) -> Result<SqsBatchResponse, Error> {
-    let deadline = entra_sync::wiring::deadline_instant(event.context.deadline());
+    // The margin comes from the whole invocation, also for jobs that start
+    // late in the batch.
+    let deadline = RunDeadline::for_invocation(entra_sync::wiring::deadline_instant(
+        event.context.deadline(),
+    ));
     let failures: Vec<Option<String>> = stream::iter(event.payload.records)
         .map(|message| worker.process(message, deadline))
         .buffer_unordered(PARALLEL_TENANTS)
@@ -50,7 +53,7 @@ pub async fn handle(
 
 impl SyncWorker {
     /// Runs one message; returns its id when SQS should deliver it again.
-    async fn process(&self, message: SqsMessage, deadline: Instant) -> Option<String> {
+    async fn process(&self, message: SqsMessage, deadline: RunDeadline) -> Option<String> {
         let message_id = message.message_id.clone().unwrap_or_default();
         let body = message.body.as_deref().unwrap_or("");
         let tenant = match parse_job(body) {
@@ -73,7 +76,11 @@ impl SyncWorker {
         }
     }
 
-    async fn sync(&self, tenant: &TenantId, deadline: Instant) -> Result<RunOutcome, ImportError> {
+    async fn sync(
+        &self,
+        tenant: &TenantId,
+        deadline: RunDeadline,
+    ) -> Result<RunOutcome, ImportError> {
         let readers = TenantGraphReaders::new(&self.graph, &self.tokens);
         TenantImport {
             directory: &self.directory,

@@ -93,10 +93,17 @@ fn typed<T: DeserializeOwned>(
         })
 }
 
+/// Both images as the item the key names, under the key's ids.
 fn images<T: DeserializeOwned>(
-    old: Map<String, Value>,
-    new: Map<String, Value>,
+    key: &ItemKey,
+    mut old: Map<String, Value>,
+    mut new: Map<String, Value>,
 ) -> Result<Images<T>, ChangeError> {
+    for image in [&mut old, &mut new] {
+        if !image.is_empty() {
+            key.fill_ids(image);
+        }
+    }
     Ok(Images {
         old: typed(old, "old")?,
         new: typed(new, "new")?,
@@ -125,9 +132,9 @@ impl DirectoryChange {
         };
         check_images(action, &old, &new)?;
         let images = match &key {
-            ItemKey::User { .. } => ChangeImages::User(Box::new(images(old, new)?)),
-            ItemKey::Group { .. } => ChangeImages::Group(Box::new(images(old, new)?)),
-            ItemKey::Membership { .. } => ChangeImages::Membership(images(old, new)?),
+            ItemKey::User { .. } => ChangeImages::User(Box::new(images(&key, old, new)?)),
+            ItemKey::Group { .. } => ChangeImages::Group(Box::new(images(&key, old, new)?)),
+            ItemKey::Membership { .. } => ChangeImages::Membership(images(&key, old, new)?),
         };
         Ok(Some(Self {
             key,

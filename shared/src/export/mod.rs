@@ -83,8 +83,22 @@ pub(crate) fn graph_failure(action: &'static str, source: GraphError) -> ExportF
     ExportFailure::Graph { action, source }
 }
 
+/// Graph says the UPN is taken: `details` names `ObjectConflict` when
+/// Graph sends details at all (GRAPH.md 0.2: they are optional), else the
+/// message says so.
 pub(crate) fn is_conflict(err: &GraphError) -> bool {
-    matches!(err, GraphError::Rejected { status: 400, details, .. } if details.iter().any(|d| d == "ObjectConflict"))
+    match err {
+        GraphError::Rejected {
+            status: 400,
+            details,
+            message,
+            ..
+        } => {
+            details.iter().any(|d| d == "ObjectConflict")
+                || (message.contains("userPrincipalName") && message.contains("already exists"))
+        }
+        _ => false,
+    }
 }
 
 /// Read-after-write lag: the object we just made is not visible yet.

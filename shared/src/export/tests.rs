@@ -64,6 +64,8 @@ struct RecordingEntra {
     bodies: Mutex<Vec<Value>>,
     existing_upns: Mutex<HashMap<String, Map<String, Value>>>,
     conflict_on_create: bool,
+    /// Graph's conflict answer without `details` (they are optional).
+    conflict_without_details: bool,
 }
 
 impl RecordingEntra {
@@ -107,7 +109,13 @@ impl EntraWriter for RecordingEntra {
         self.bodies.lock().unwrap().push(body.clone());
         let upn = body["userPrincipalName"].as_str().unwrap_or_default();
         if self.existing_upns.lock().unwrap().contains_key(upn) {
-            return Err(conflict());
+            let mut refusal = conflict();
+            if self.conflict_without_details
+                && let GraphError::Rejected { details, .. } = &mut refusal
+            {
+                details.clear();
+            }
+            return Err(refusal);
         }
         if self.conflict_on_create {
             let upn = body["userPrincipalName"].as_str().unwrap().to_owned();
@@ -404,4 +412,23 @@ async fn given_a_deleted_user_already_gone_in_entra_then_the_delete_counts_as_do
         .await
         .unwrap();
     assert_eq!(outcome, ExportOutcome::Exported("user deleted"));
+}
+
+#[tokio::test]
+async fn given_a_conflict_answer_without_details_then_the_existing_user_is_still_adopted() {
+    let directory = MemoryDirectory::default();
+    let entra = RecordingEntra {
+        conflict_without_details: true,
+        ..Default::default()
+    };
+    entra.existing_upns.lock().unwrap().insert(
+        "ann@contoso.com".into(),
+        obj(json!({"id": "e-9", "userPrincipalName": "ann@contoso.com", "displayName": "Ann", "accountEnabled": true})),
+    );
+    let change = insert(&directory, "USER#p1", platform_user());
+    ExportRun::new(&directory, &entra, &config(json!({})))
+        .apply(&change, Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(directory.0.lock().unwrap()["USER#p1"]["entra_id"], "e-9");
 }

@@ -51,9 +51,9 @@ impl DeletionPlan {
         let hold_reason = too_many(kind, candidates.len(), total, threshold_percent);
         if hold_reason.is_some() {
             held.append(&mut candidates);
-            held.sort();
-            held.dedup();
         }
+        held.sort();
+        held.dedup();
         candidates.extend(released);
         Self {
             delete: candidates,

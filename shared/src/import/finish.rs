@@ -45,6 +45,9 @@ struct ScopeChange {
     entered_users: HashSet<String>,
     /// New groups came into scope: their members need a full groups round.
     groups_entered: bool,
+    /// The scope after the change, saved only when everything it implies
+    /// is done (a run that fails before recomputes it from the old one).
+    new_scope: Option<GroupScope>,
 }
 
 /// The run's deletion plans, per object kind.
@@ -157,6 +160,9 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
             .await?;
         }
         let held = self.keep_held(plans.held(), &held_before).await?;
+        if let Some(scope) = &scope_change.new_scope {
+            self.state.save_group_scope(self.tenant(), scope).await?;
+        }
         self.next_state(
             state,
             &checkpoint,
@@ -276,7 +282,6 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
             .await?
             .unwrap_or_default();
         let after = self.compute_group_scope().await?;
-        self.state.save_group_scope(self.tenant(), &after).await?;
         let mut change = ScopeChange {
             left_groups: before.groups.difference(&after.groups).cloned().collect(),
             groups_entered: after.groups.difference(&before.groups).next().is_some(),
@@ -293,6 +298,7 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
             groups_in_scope = after.groups.len(),
             "the import scope changed"
         );
+        change.new_scope = Some(after);
         Ok(change)
     }
 

@@ -47,6 +47,24 @@ pub fn deadline_margin(budget: Duration) -> Duration {
     (budget / 10).clamp(MIN_DEADLINE_MARGIN, MAX_DEADLINE_MARGIN)
 }
 
+/// When a run must stop: the invocation's deadline, and the margin from the
+/// invocation's whole budget (a job that starts late in a batch keeps it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunDeadline {
+    pub at: Instant,
+    pub margin: Duration,
+}
+
+impl RunDeadline {
+    /// For an invocation that starts now and ends at `at`.
+    pub fn for_invocation(at: Instant) -> Self {
+        Self {
+            at,
+            margin: deadline_margin(at.saturating_duration_since(Instant::now())),
+        }
+    }
+}
+
 /// How one run ended, for the handler.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RunOutcome {
@@ -118,10 +136,9 @@ impl<'a, D, S, C, E> ImportRun<'a, D, S, C, E> {
         configs: &'a C,
         entra: &'a E,
         config: &'a TenantConfig,
-        deadline: Option<Instant>,
+        deadline: Option<RunDeadline>,
     ) -> Self {
-        let now = Instant::now();
-        let deadline = deadline.map(|d| d.max(now + Duration::from_secs(1)));
+        let at_least = Instant::now() + Duration::from_secs(1);
         Self {
             directory,
             state,
@@ -129,8 +146,8 @@ impl<'a, D, S, C, E> ImportRun<'a, D, S, C, E> {
             entra,
             config,
             run_id: uuid::Uuid::new_v4().to_string(),
-            deadline_margin: deadline_margin(deadline.map_or(Duration::ZERO, |d| d - now)),
-            deadline,
+            deadline: deadline.map(|d| d.at.max(at_least)),
+            deadline_margin: deadline.map_or(MIN_DEADLINE_MARGIN, |d| d.margin),
         }
     }
 }

@@ -4,7 +4,8 @@
 use tokio::time::Instant;
 
 use super::{
-    Continuations, DirectoryStore, EntraDirectory, ImportError, ImportRun, ImportState, RunOutcome,
+    Continuations, DirectoryStore, EntraDirectory, ImportError, ImportRun, ImportState,
+    RunDeadline, RunOutcome,
 };
 use crate::model::TenantId;
 use crate::ports::TenantConfigs;
@@ -32,7 +33,7 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, R: TenantReaders, Q: C
     pub async fn sync(
         &self,
         tenant: &TenantId,
-        deadline: Option<Instant>,
+        deadline: Option<RunDeadline>,
     ) -> Result<RunOutcome, ImportError> {
         let config = match self.configs.tenant_config(tenant).await {
             Ok(Some(config)) => config,
@@ -43,7 +44,7 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, R: TenantReaders, Q: C
                 return Ok(RunOutcome::Skipped("the tenant config is unusable"));
             }
         };
-        let entra = self.readers.for_tenant(tenant, deadline);
+        let entra = self.readers.for_tenant(tenant, deadline.map(|d| d.at));
         let run = ImportRun::new(
             self.directory,
             self.state,

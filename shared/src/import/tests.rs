@@ -364,6 +364,9 @@ struct ScriptedEntra {
     transitive: Mutex<HashMap<String, Vec<(crate::model::EntraObjectId, MemberKind)>>>,
     /// `/users/{id}` answers.
     users_by_id: Mutex<HashMap<String, EntraUser>>,
+    /// This many `/users/{id}` requests fail first (throttling outlasting
+    /// the retries).
+    failing_user_lookups: Mutex<u32>,
     requests: Mutex<Vec<String>>,
 }
 
@@ -451,6 +454,16 @@ impl EntraDirectory for ScriptedEntra {
     }
     async fn user(&self, id: &str) -> Result<Option<EntraUser>, GraphError> {
         self.requests.lock().unwrap().push(format!("user {id}"));
+        {
+            let mut failing = self.failing_user_lookups.lock().unwrap();
+            if *failing > 0 {
+                *failing -= 1;
+                return Err(GraphError::Exhausted {
+                    attempts: 5,
+                    last: "429 Too Many Requests".into(),
+                });
+            }
+        }
         Ok(self.users_by_id.lock().unwrap().get(id).cloned())
     }
     async fn group(&self, _: &str) -> Result<Option<EntraGroup>, GraphError> {
@@ -1197,4 +1210,55 @@ fn the_deadline_margin_is_a_tenth_of_the_budget_within_bounds() {
         Duration::from_secs(3)
     );
     assert_eq!(deadline_margin(Duration::from_secs(2)), MIN_DEADLINE_MARGIN);
+}
+
+#[tokio::test]
+async fn given_a_scope_change_whose_run_fails_when_the_next_run_comes_then_the_entering_user_still_arrives()
+ {
+    let world = World::new();
+    let config = imported_with_group_scope(&world).await;
+    world.entra.transitive_members_of(
+        SCOPE_GROUP,
+        &[
+            ("u1", MemberKind::User),
+            (NESTED_GROUP, MemberKind::Group),
+            ("u2", MemberKind::User),
+        ],
+    );
+    world.entra.user_lookup(user("u2", "bob@contoso.com"));
+    *world.entra.failing_user_lookups.lock().unwrap() = 1;
+    world.entra.users("u-d1", users_page(vec![], done("u-d2")));
+    world.entra.groups(
+        "g-d1",
+        groups_page(vec![group(NESTED_GROUP, &["u2"])], done("g-d2")),
+    );
+    let failed = world.run(&config, "run-throttled").await;
+    assert!(matches!(failed, RunOutcome::Failed(_)), "{failed:?}");
+    assert!(!world.directory.users.lock().unwrap().contains_key("u2"));
+
+    // The next run resumes at the end of the round: the scope it compares
+    // with is still the one before the change.
+    let outcome = world.run(&config, "run-resumed").await;
+    assert!(matches!(outcome, RunOutcome::Completed(_)), "{outcome:?}");
+    assert!(world.directory.users.lock().unwrap().contains_key("u2"));
+    assert!(
+        world
+            .directory
+            .memberships
+            .lock()
+            .unwrap()
+            .contains_key(&membership(NESTED_GROUP, "u2"))
+    );
+}
+
+#[test]
+fn a_runs_margin_comes_from_its_invocations_whole_budget() {
+    use std::time::Duration;
+    let deadline = RunDeadline::for_invocation(Instant::now() + Duration::from_secs(60));
+    let tenth = Duration::from_secs(6);
+    assert!(
+        deadline.margin <= tenth && deadline.margin > tenth - Duration::from_millis(100),
+        "{:?}",
+        deadline.margin
+    );
 }

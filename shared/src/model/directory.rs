@@ -22,13 +22,12 @@ pub const ENTRA_HASH: &str = "sync_entra_hash";
 /// REMOVE record says who deleted it.
 pub const IMPORT_DELETED: &str = "sync_import_deleted_at";
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Source {
     Entra,
     /// Created by the platform (`local` or absent): never deleted by import.
     #[default]
-    #[serde(other)]
     Local,
 }
 
@@ -60,20 +59,65 @@ impl PasswordMode {
     }
 }
 
-/// An empty string is no value (DESIGN.md 1.3: absent means "no value").
+// Other writers share these items, so a value of an unexpected type (a
+// NULL, a number where text belongs) is read as no value, as DESIGN.md 1.3
+// reads an absent one, rather than making the item unreadable: one odd item
+// must not stop a tenant's import or lose a change on the stream.
+
+/// Text; an empty string or a value of another type is no value.
 fn text_or_none<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    Ok(Option::<String>::deserialize(d)?.filter(|s| !s.is_empty()))
+    Ok(match serde_json::Value::deserialize(d)? {
+        serde_json::Value::String(s) if !s.is_empty() => Some(s),
+        _ => None,
+    })
+}
+
+/// Required text (`user_name`, a group's `name`): no value is "".
+fn text_or_empty<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    Ok(text_or_none(d)?.unwrap_or_default())
+}
+
+/// `enabled`: anything but `false` means enabled.
+fn enabled_unless_false<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    Ok(!matches!(
+        serde_json::Value::deserialize(d)?,
+        serde_json::Value::Bool(false)
+    ))
 }
 
 fn enabled_by_default() -> bool {
     true
 }
 
+impl<'de> Deserialize<'de> for Source {
+    /// `entra`, or the platform's (`local`, absent, anything else).
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(match text_or_none(d)?.as_deref() {
+            Some("entra") => Self::Entra,
+            _ => Self::Local,
+        })
+    }
+}
+
+fn hash_or_none<'de, D: Deserializer<'de>>(d: D) -> Result<Option<EntraHash>, D::Error> {
+    Ok(text_or_none(d)?.map(EntraHash))
+}
+
+/// `password_mode`: `entra`, `temporary` (any other text), or none.
+fn password_mode_or_none<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<PasswordMode>, D::Error> {
+    Ok(text_or_none(d)?.map(|mode| match mode.as_str() {
+        "entra" => PasswordMode::Entra,
+        _ => PasswordMode::Temporary,
+    }))
+}
+
 /// The user attributes synchronised with Entra ID.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserAttributes {
     /// The login; the UPN for Entra users.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "text_or_empty")]
     pub user_name: String,
     #[serde(
         default,
@@ -117,7 +161,10 @@ pub struct UserAttributes {
         skip_serializing_if = "Option::is_none"
     )]
     pub department: Option<String>,
-    #[serde(default = "enabled_by_default")]
+    #[serde(
+        default = "enabled_by_default",
+        deserialize_with = "enabled_unless_false"
+    )]
     pub enabled: bool,
 }
 
@@ -150,7 +197,7 @@ impl UserAttributes {
 /// The group attributes synchronised with Entra ID.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GroupAttributes {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "text_or_empty")]
     pub name: String,
     #[serde(
         default,
@@ -176,17 +223,23 @@ pub struct UserItem {
         skip_serializing_if = "Option::is_none"
     )]
     pub entra_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "password_mode_or_none",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub password_mode: Option<PasswordMode>,
     #[serde(
         rename = "sync_entra_hash",
         default,
+        deserialize_with = "hash_or_none",
         skip_serializing_if = "Option::is_none"
     )]
     pub entra_hash: Option<EntraHash>,
     #[serde(
         rename = "sync_import_deleted_at",
         default,
+        deserialize_with = "text_or_none",
         skip_serializing_if = "Option::is_none"
     )]
     pub import_deleted_at: Option<String>,
@@ -209,12 +262,14 @@ pub struct GroupItem {
     #[serde(
         rename = "sync_entra_hash",
         default,
+        deserialize_with = "hash_or_none",
         skip_serializing_if = "Option::is_none"
     )]
     pub entra_hash: Option<EntraHash>,
     #[serde(
         rename = "sync_import_deleted_at",
         default,
+        deserialize_with = "text_or_none",
         skip_serializing_if = "Option::is_none"
     )]
     pub import_deleted_at: Option<String>,
@@ -230,6 +285,7 @@ pub struct MembershipItem {
     #[serde(
         rename = "sync_import_deleted_at",
         default,
+        deserialize_with = "text_or_none",
         skip_serializing_if = "Option::is_none"
     )]
     pub import_deleted_at: Option<String>,
@@ -317,6 +373,21 @@ impl ItemKey {
 
     pub fn pk(&self) -> String {
         format!("TENANT#{}", self.tenant())
+    }
+
+    /// Sets the item's id attributes from its key (`user_id`, `group_id`),
+    /// so that an item is always read under the ids its key names.
+    pub fn fill_ids(&self, item: &mut serde_json::Map<String, serde_json::Value>) {
+        let ids: Vec<(&str, &str)> = match self {
+            Self::User { user_id, .. } => vec![("user_id", user_id)],
+            Self::Group { group_id, .. } => vec![("group_id", group_id)],
+            Self::Membership { key, .. } => {
+                vec![("group_id", &key.group_id), ("user_id", &key.user_id)]
+            }
+        };
+        for (name, id) in ids {
+            item.insert(name.to_owned(), serde_json::Value::String(id.to_owned()));
+        }
     }
 
     pub fn sk(&self) -> String {
@@ -614,6 +685,24 @@ mod tests {
         assert_eq!(item.entra_object_id(), None);
         let imported = user(json!({"user_id": "e1", "user_name": "a@b.c", "source": "entra"}));
         assert_eq!(imported.entra_object_id(), Some("e1"));
+    }
+
+    #[test]
+    fn values_of_another_type_read_as_no_value_and_never_make_the_item_unreadable() {
+        let item = user(json!({
+            "user_id": "u1", "user_name": null, "enabled": "yes", "source": 7,
+            "display_name": 42, "password_mode": true, "sync_entra_hash": null,
+            "sync_import_deleted_at": 1
+        }));
+        assert_eq!(item.attributes.user_name, "");
+        assert!(item.attributes.enabled);
+        assert_eq!(item.source, Source::Local);
+        assert_eq!(item.attributes.display_name, None);
+        assert_eq!(item.password_mode, None);
+        assert_eq!((item.entra_hash, item.import_deleted_at), (None, None));
+        let disabled = user(json!({"user_id": "u2", "enabled": false, "password_mode": "entra"}));
+        assert!(!disabled.attributes.enabled);
+        assert_eq!(disabled.password_mode, Some(PasswordMode::Entra));
     }
 
     #[test]

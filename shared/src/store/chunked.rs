@@ -7,13 +7,18 @@
 //! `<sk>#<generation>#<index>`. A save writes a new generation's chunks
 //! first and the header last, so a reader (or a save killed half-way)
 //! never sees a document made of two generations; the chunks of the
-//! generation replaced are deleted afterwards. A header from before the
-//! chunked layout holds the whole document in its `value`.
+//! generation replaced are deleted afterwards (a save killed between its
+//! chunks and its header leaves chunks no header names: unread, not wrong).
+//! A header from before the chunked layout holds the whole document in its
+//! `value`. Only one run of a tenant saves at a time (its lease).
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{DeleteRequest, PutRequest, ReturnValue, WriteRequest};
+use aws_sdk_dynamodb::types::ReturnValue;
 
-use super::dynamo::{Item, batch_get, batch_write, key, malformed, n, s, text, unavailable};
+use super::dynamo::{
+    Item, batch_get, batch_write, delete_request, key, malformed, n, put_request, s, text,
+    unavailable,
+};
 use crate::model::TenantId;
 use crate::ports::StoreError;
 
@@ -39,22 +44,6 @@ pub fn split_text(text: &str, limit: usize) -> Vec<&str> {
 
 fn chunk_sk(sk: &str, generation: &str, index: usize) -> String {
     format!("{sk}#{generation}#{index:05}")
-}
-
-fn put_request(item: Item) -> Result<WriteRequest, StoreError> {
-    let put = PutRequest::builder()
-        .set_item(Some(item))
-        .build()
-        .map_err(|e| malformed("a bookkeeping chunk", e.to_string()))?;
-    Ok(WriteRequest::builder().put_request(put).build())
-}
-
-fn delete_request(item: Item) -> Result<WriteRequest, StoreError> {
-    let delete = DeleteRequest::builder()
-        .set_key(Some(item))
-        .build()
-        .map_err(|e| malformed("a bookkeeping chunk", e.to_string()))?;
-    Ok(WriteRequest::builder().delete_request(delete).build())
 }
 
 /// The chunk count a header names.
@@ -99,8 +88,12 @@ impl ChunkedDocuments<'_> {
             .await
             .map_err(unavailable("saving sync bookkeeping"))?
             .attributes;
-        if let Some(old) = replaced {
-            self.delete_chunks(tenant, sk, &old).await?;
+        // The new document is durable: a failure to tidy the old one away
+        // leaves unread chunks, not a failed run.
+        if let Some(old) = replaced
+            && let Err(err) = self.delete_chunks(tenant, sk, &old).await
+        {
+            tracing::warn!(tenant_id = %tenant, document = sk, error = %err, "could not delete the replaced chunks");
         }
         Ok(())
     }

@@ -132,6 +132,24 @@ where
     }
 }
 
+/// A put of a whole item, for a batch write.
+pub fn put_request(item: Item) -> Result<WriteRequest, StoreError> {
+    let put = aws_sdk_dynamodb::types::PutRequest::builder()
+        .set_item(Some(item))
+        .build()
+        .map_err(|e| malformed("an item to write", e.to_string()))?;
+    Ok(WriteRequest::builder().put_request(put).build())
+}
+
+/// A delete of the item with this key, for a batch write.
+pub fn delete_request(key: Item) -> Result<WriteRequest, StoreError> {
+    let delete = aws_sdk_dynamodb::types::DeleteRequest::builder()
+        .set_key(Some(key))
+        .build()
+        .map_err(|e| malformed("a key to delete", e.to_string()))?;
+    Ok(WriteRequest::builder().delete_request(delete).build())
+}
+
 /// Unprocessed keys or items are sent again this many times, with backoff.
 const UNPROCESSED_RETRIES: u32 = 8;
 /// Batch requests of one call in flight at once.

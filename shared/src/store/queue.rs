@@ -19,6 +19,10 @@ impl SqsSyncQueue {
     pub fn new(client: Client, queue_url: String) -> Self {
         Self { client, queue_url }
     }
+
+    fn is_fifo(&self) -> bool {
+        self.queue_url.ends_with(".fifo")
+    }
 }
 
 impl SyncQueue for SqsSyncQueue {
@@ -32,14 +36,19 @@ impl SyncQueue for SqsSyncQueue {
                     .iter()
                     .enumerate()
                     .map(|(i, tenant)| {
-                        SendMessageBatchRequestEntry::builder()
+                        let mut entry = SendMessageBatchRequestEntry::builder()
                             .id(i.to_string())
-                            .message_body(job_body(tenant))
-                            .build()
-                            .map_err(|e| StoreError::Malformed {
-                                what: "a queue message",
-                                detail: e.to_string(),
-                            })
+                            .message_body(job_body(tenant));
+                        if self.is_fifo() {
+                            // One group per tenant; a tick's jobs are distinct.
+                            entry = entry
+                                .message_group_id(tenant.as_str())
+                                .message_deduplication_id(uuid::Uuid::new_v4().to_string());
+                        }
+                        entry.build().map_err(|e| StoreError::Malformed {
+                            what: "a queue message",
+                            detail: e.to_string(),
+                        })
                     })
                     .collect::<Result<Vec<_>, _>>()?;
                 let output = self
@@ -84,7 +93,7 @@ impl Continuations for SqsSyncQueue {
             .send_message()
             .queue_url(&self.queue_url)
             .message_body(job_body(tenant));
-        if self.queue_url.ends_with(".fifo") {
+        if self.is_fifo() {
             send = send
                 .message_group_id(tenant.as_str())
                 .message_deduplication_id(format!("continue-{run_id}"));

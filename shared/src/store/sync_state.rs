@@ -8,13 +8,13 @@
 //! `ENTRA#SCOPE` (the group scope), `ENTRA#HELD` (held deletions).
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, ReturnValue, WriteRequest};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use chrono::{DateTime, Utc};
 
 use super::chunked::{CHUNK_BYTES, ChunkedDocuments};
 use super::dynamo::{
-    batch_write, conditional, flag, from_json, is_condition_failure, key, malformed, n, query_all,
-    s, tenant_pk, text, timestamp, to_json, unavailable,
+    batch_write, conditional, flag, from_json, is_condition_failure, key, malformed, n,
+    put_request, query_all, s, tenant_pk, text, timestamp, to_json, unavailable,
 };
 use super::integrations::{STATUS_SK, TTL_ATTRIBUTE};
 use crate::import::state::{Checkpoint, GroupScope, PageRecord, Phase, RunStatus, SyncState};
@@ -248,11 +248,7 @@ impl RoundLedger for DynamoSyncStateStore {
                 let mut item = key(tenant, format!("{prefix}#{i:03}"));
                 item.insert("value".into(), to_json(part));
                 item.insert(TTL_ATTRIBUTE.into(), expires.clone());
-                let put = PutRequest::builder()
-                    .set_item(Some(item))
-                    .build()
-                    .map_err(|e| malformed("a page record", e.to_string()))?;
-                Ok(WriteRequest::builder().put_request(put).build())
+                put_request(item)
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
         batch_write(&self.client, &self.table, requests, "saving a page record").await?;

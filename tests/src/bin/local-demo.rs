@@ -247,7 +247,17 @@ async fn export(stack: &LocalStack, functions: &mut SyncFunctions) -> anyhow::Re
                 "{} {} {}",
                 r.method,
                 r.path,
-                r.body.as_ref().map(|b| b.to_string()).unwrap_or_default()
+                r.body
+                    .as_ref()
+                    .map(|b| {
+                        // The temporary password is shown to no one.
+                        let mut shown = b.clone();
+                        if let Some(profile) = shown.get_mut("passwordProfile") {
+                            profile["password"] = "[redacted]".into();
+                        }
+                        shown.to_string()
+                    })
+                    .unwrap_or_default()
             )
         })
         .collect();

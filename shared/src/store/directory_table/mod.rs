@@ -10,7 +10,7 @@ use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{AttributeValue, WriteRequest};
+use aws_sdk_dynamodb::types::WriteRequest;
 use futures::stream::{self, StreamExt, TryStreamExt};
 
 use super::dynamo::{Item, batch_get, batch_write, malformed, query_all, s, tenant_pk, text};
@@ -31,38 +31,18 @@ pub struct DynamoDirectoryStore {
     writes: AtomicU64,
 }
 
-/// A table item as one of the model's items; an item that is not names
-/// its key and, where the field table can tell, the attribute at fault.
+/// A table item as one of the model's items, under the ids its key names
+/// (the model reads a value of an unexpected type as no value).
 fn parse<T: serde::de::DeserializeOwned>(item: Item, what: &'static str) -> Result<T, StoreError> {
-    let diagnosis = diagnose(&item);
-    serde_dynamo::from_item(item).map_err(|e| malformed(what, format!("{diagnosis}{e}")))
-}
-
-/// `"<sk>: attribute <name> is not a <kind>: "` for the first synchronised
-/// attribute of the wrong DynamoDB type (serde's own error, passing through
-/// the model's flattened attributes, cannot name it).
-fn diagnose(item: &Item) -> String {
-    use crate::model::directory::{FieldKind, GROUP_FIELDS, USER_FIELDS};
-    let sk = text(item, "sk").unwrap_or_default();
-    let kinds = USER_FIELDS
-        .iter()
-        .map(|f| (f.am, f.kind))
-        .chain(GROUP_FIELDS.iter().map(|f| (f.am, f.kind)));
-    for (name, kind) in kinds {
-        let wrong = match (kind, item.get(name)) {
-            (_, None) | (_, Some(AttributeValue::Null(_))) => false,
-            (FieldKind::Text, Some(value)) => !value.is_s(),
-            (FieldKind::Flag, Some(value)) => !value.is_bool(),
-        };
-        if wrong {
-            let expected = match kind {
-                FieldKind::Text => "string",
-                FieldKind::Flag => "boolean",
-            };
-            return format!("{sk}: attribute {name} is not a {expected}: ");
-        }
+    let sk = text(&item, "sk").unwrap_or_default();
+    let key = text(&item, "pk").and_then(|pk| crate::model::directory::ItemKey::parse(&pk, &sk));
+    let mut json: serde_json::Map<String, serde_json::Value> =
+        serde_dynamo::from_item(item).map_err(|e| malformed(what, format!("{sk}: {e}")))?;
+    if let Some(key) = key {
+        key.fill_ids(&mut json);
     }
-    format!("{sk}: ")
+    serde_json::from_value(serde_json::Value::Object(json))
+        .map_err(|e| malformed(what, format!("{sk}: {e}")))
 }
 
 impl DynamoDirectoryStore {

@@ -2,7 +2,7 @@
 //! updates that touch only the attributes the import owns, and deletions
 //! marked first so that the stream's REMOVE record says who deleted them.
 
-use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, PutRequest, WriteRequest};
+use aws_sdk_dynamodb::types::{AttributeValue, WriteRequest};
 use futures::stream::{self, StreamExt, TryStreamExt};
 use serde::Serialize;
 
@@ -14,7 +14,9 @@ use crate::model::directory::{
     MembershipKey, Source, USER_FIELDS,
 };
 use crate::ports::StoreError;
-use crate::store::dynamo::{Item, conditional, key, malformed, s, timestamp};
+use crate::store::dynamo::{
+    Item, conditional, delete_request, key, malformed, put_request, s, timestamp,
+};
 
 /// An update of the attributes the import owns; `None` removes one.
 struct AttributeUpdate {
@@ -57,19 +59,11 @@ fn put(key: &ItemKey, item: &impl Serialize) -> Result<WriteRequest, StoreError>
         .map_err(|e| malformed("a new directory item", e.to_string()))?;
     item.insert("pk".into(), s(key.pk()));
     item.insert("sk".into(), s(key.sk()));
-    let request = PutRequest::builder()
-        .set_item(Some(item))
-        .build()
-        .map_err(|e| malformed("a new directory item", e.to_string()))?;
-    Ok(WriteRequest::builder().put_request(request).build())
+    put_request(item)
 }
 
 fn delete(key: &ItemKey) -> Result<WriteRequest, StoreError> {
-    let request = DeleteRequest::builder()
-        .set_key(Some(crate::store::dynamo::key(key.tenant(), key.sk())))
-        .build()
-        .map_err(|e| malformed("a directory key", e.to_string()))?;
-    Ok(WriteRequest::builder().delete_request(request).build())
+    delete_request(crate::store::dynamo::key(key.tenant(), key.sk()))
 }
 
 impl TableWrites {
