@@ -144,12 +144,13 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
                 &held_before,
             )
             .await?;
-        self.delete(
-            &plans.users.delete,
-            &plans.groups.delete,
-            &mut checkpoint.counts,
-        )
-        .await?;
+        let written: HashSet<String> = group_records
+            .iter()
+            .flat_map(|r| r.memberships.iter().cloned())
+            .chain(deferred_added.iter().cloned())
+            .collect();
+        self.delete(&plans, &written, &mut checkpoint.counts)
+            .await?;
         if checkpoint.mode == Mode::Full && self.config.import_groups {
             self.sweep_memberships(
                 &group_records,
@@ -470,22 +471,29 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
     }
 
     /// Deletes imported users and groups (their Entra ids are their AM ids)
-    /// with every membership they have.
+    /// with every membership they have: those the by-member index and the
+    /// group prefixes show, and those this run wrote (`written`, encoded).
     async fn delete(
         &self,
-        users: &[String],
-        groups: &[String],
+        plans: &Deletions,
+        written: &HashSet<String>,
         counts: &mut Counts,
     ) -> Result<(), Interruption> {
+        let users: HashSet<String> = plans.users.delete.iter().cloned().collect();
+        let groups: HashSet<String> = plans.groups.delete.iter().cloned().collect();
         if users.is_empty() && groups.is_empty() {
             return Ok(());
         }
-        let users: HashSet<String> = users.iter().cloned().collect();
-        let groups: HashSet<String> = groups.iter().cloned().collect();
-        let memberships = self
+        let mut memberships: HashSet<MembershipKey> = self
             .directory
             .memberships_involving(self.tenant(), &users, &groups)
-            .await?;
+            .await?
+            .into_iter()
+            .collect();
+        memberships.extend(
+            self.written_memberships_of(written, plans, &memberships)
+                .await?,
+        );
         counts.members_removed += memberships.len() as u64;
         counts.users_deleted += users.len() as u64;
         counts.groups_deleted += groups.len() as u64;
@@ -504,6 +512,28 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
             )
             .collect();
         self.write(writes).await
+    }
+
+    /// Memberships of the deleted objects that this run wrote and the
+    /// index did not show yet (and that still exist).
+    async fn written_memberships_of(
+        &self,
+        written: &HashSet<String>,
+        deleted: &Deletions,
+        found: &HashSet<MembershipKey>,
+    ) -> Result<HashSet<MembershipKey>, Interruption> {
+        let missed: Vec<MembershipKey> = written
+            .iter()
+            .filter_map(|raw| MembershipKey::decode(raw))
+            .filter(|m| deleted.covers(m) && !found.contains(m))
+            .collect();
+        if missed.is_empty() {
+            return Ok(HashSet::new());
+        }
+        Ok(self
+            .directory
+            .existing_memberships(self.tenant(), &missed)
+            .await?)
     }
 
     /// After a full groups round: imported memberships it did not show.

@@ -377,14 +377,15 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
                 None => {}
             }
         }
-        if checkpoint.mode == Mode::Full {
-            record.memberships = wanted
-                .iter()
-                .filter(|(_, present)| **present)
-                .map(|(k, _)| k.encode())
-                .collect();
-            record.memberships.sort();
-        }
+        // Full rounds: what the sweep saw. Every round: what a deletion at
+        // the end of the run must remove too, as the by-member index may
+        // not show a membership written moments before.
+        record.memberships = wanted
+            .iter()
+            .filter(|(_, present)| **present)
+            .map(|(k, _)| k.encode())
+            .collect();
+        record.memberships.sort();
         self.apply_memberships(wanted, &mut checkpoint.counts).await
     }
 

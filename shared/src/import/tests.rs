@@ -22,6 +22,10 @@ struct MemoryDirectory {
     groups: Mutex<BTreeMap<String, GroupItem>>,
     memberships: Mutex<BTreeMap<MembershipKey, Source>>,
     writes: Mutex<u64>,
+    /// Memberships written that the by-member index does not show yet
+    /// (a GSI is eventually consistent): kept only while `index_lags`.
+    unindexed: Mutex<HashSet<MembershipKey>>,
+    index_lags: Mutex<bool>,
 }
 
 impl DirectoryStore for MemoryDirectory {
@@ -118,6 +122,7 @@ impl DirectoryStore for MemoryDirectory {
             .unwrap()
             .keys()
             .filter(|k| users.contains(&k.user_id) || groups.contains(&k.group_id))
+            .filter(|k| !self.unindexed.lock().unwrap().contains(*k))
             .cloned()
             .collect())
     }
@@ -168,6 +173,9 @@ impl DirectoryStore for MemoryDirectory {
                     self.groups.lock().unwrap().remove(&group_id);
                 }
                 DirectoryWrite::AddMembership(k) => {
+                    if *self.index_lags.lock().unwrap() {
+                        self.unindexed.lock().unwrap().insert(k.clone());
+                    }
                     self.memberships.lock().unwrap().insert(k, Source::Entra);
                 }
                 DirectoryWrite::RemoveMembership(k) => {
@@ -1260,5 +1268,39 @@ fn a_runs_margin_comes_from_its_invocations_whole_budget() {
         deadline.margin <= tenth && deadline.margin > tenth - Duration::from_millis(100),
         "{:?}",
         deadline.margin
+    );
+}
+
+#[tokio::test]
+async fn given_a_user_added_to_a_group_and_deleted_in_one_round_then_no_membership_is_left_behind()
+{
+    let world = World::new();
+    let config = config(serde_json::json!({}));
+    world.imported(&config).await;
+    *world.directory.index_lags.lock().unwrap() = true;
+    world.entra.users(
+        "u-d1",
+        users_page(
+            vec![DeltaItem::Removed {
+                id: "u3".into(),
+                permanent: true,
+            }],
+            done("u-d2"),
+        ),
+    );
+    // Graph lists the membership change before the member's deletion
+    // reaches the groups round.
+    world.entra.groups(
+        "g-d1",
+        groups_page(vec![group("g1", &["u3"])], done("g-d2")),
+    );
+    let outcome = world.run(&config, "run-delta").await;
+
+    assert!(matches!(outcome, RunOutcome::Completed(_)), "{outcome:?}");
+    assert!(!world.directory.users.lock().unwrap().contains_key("u3"));
+    let memberships = world.directory.memberships.lock().unwrap().clone();
+    assert!(
+        memberships.keys().all(|m| m.user_id != "u3"),
+        "the membership written moments before the deletion went with it: {memberships:?}"
     );
 }
