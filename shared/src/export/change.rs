@@ -202,23 +202,7 @@ enum ObjectPlan<T> {
     },
 }
 
-trait Bookkept: SyncedObject + Clone {
-    fn import_deleted(&self) -> bool;
-}
-
-impl Bookkept for UserItem {
-    fn import_deleted(&self) -> bool {
-        self.import_deleted_at.is_some()
-    }
-}
-
-impl Bookkept for GroupItem {
-    fn import_deleted(&self) -> bool {
-        self.import_deleted_at.is_some()
-    }
-}
-
-fn plan_object<T: Bookkept>(action: ChangeAction, images: &Images<T>) -> ObjectPlan<T> {
+fn plan_object<T: SyncedObject + Clone>(action: ChangeAction, images: &Images<T>) -> ObjectPlan<T> {
     match (action, &images.old, &images.new) {
         (ChangeAction::Created, _, Some(new)) => plan_created(new),
         (ChangeAction::Modified, Some(old), Some(new)) => plan_modified(old, new),
@@ -235,7 +219,7 @@ fn plan_object<T: Bookkept>(action: ChangeAction, images: &Images<T>) -> ObjectP
     }
 }
 
-fn plan_created<T: Bookkept>(new: &T) -> ObjectPlan<T> {
+fn plan_created<T: SyncedObject + Clone>(new: &T) -> ObjectPlan<T> {
     if new.source() == Source::Entra {
         ObjectPlan::Ignore("an object the import created")
     } else if new.linked_entra_id().is_some() {
@@ -245,7 +229,7 @@ fn plan_created<T: Bookkept>(new: &T) -> ObjectPlan<T> {
     }
 }
 
-fn plan_modified<T: Bookkept>(old: &T, new: &T) -> ObjectPlan<T> {
+fn plan_modified<T: SyncedObject + Clone>(old: &T, new: &T) -> ObjectPlan<T> {
     let changed: Vec<&'static str> = changed_fields(T::FIELDS, old.attributes(), new.attributes())
         .into_iter()
         .map(|f| f.am)

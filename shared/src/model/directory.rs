@@ -375,17 +375,21 @@ impl ItemKey {
         format!("TENANT#{}", self.tenant())
     }
 
-    /// Sets the item's id attributes from its key (`user_id`, `group_id`),
-    /// so that an item is always read under the ids its key names.
-    pub fn fill_ids(&self, item: &mut serde_json::Map<String, serde_json::Value>) {
-        let ids: Vec<(&str, &str)> = match self {
+    /// The id attributes the key names (`user_id`, `group_id`): an item is
+    /// always read under these, whatever it says itself.
+    pub fn ids(&self) -> Vec<(&'static str, &str)> {
+        match self {
             Self::User { user_id, .. } => vec![("user_id", user_id)],
             Self::Group { group_id, .. } => vec![("group_id", group_id)],
             Self::Membership { key, .. } => {
                 vec![("group_id", &key.group_id), ("user_id", &key.user_id)]
             }
-        };
-        for (name, id) in ids {
+        }
+    }
+
+    /// Sets the key's id attributes on an item's JSON image.
+    pub fn fill_ids(&self, item: &mut serde_json::Map<String, serde_json::Value>) {
+        for (name, id) in self.ids() {
             item.insert(name.to_owned(), serde_json::Value::String(id.to_owned()));
         }
     }
@@ -409,6 +413,8 @@ pub trait SyncedObject {
     fn linked_entra_id(&self) -> Option<&str>;
     fn attributes(&self) -> &Self::Attributes;
     fn stored_hash(&self) -> Option<&EntraHash>;
+    /// The import marked the item just before deleting it.
+    fn import_deleted(&self) -> bool;
 
     /// The Entra object this item is: its `entra_id` once linked, or its
     /// own id when it was imported (imported objects use the Entra id as
@@ -460,6 +466,9 @@ impl SyncedObject for UserItem {
     fn stored_hash(&self) -> Option<&EntraHash> {
         self.entra_hash.as_ref()
     }
+    fn import_deleted(&self) -> bool {
+        self.import_deleted_at.is_some()
+    }
 
     /// Releases before the typed model hashed the item's JSON, where an
     /// absent `enabled` (which means enabled) rendered as no value.
@@ -499,6 +508,9 @@ impl SyncedObject for GroupItem {
     }
     fn stored_hash(&self) -> Option<&EntraHash> {
         self.entra_hash.as_ref()
+    }
+    fn import_deleted(&self) -> bool {
+        self.import_deleted_at.is_some()
     }
 }
 

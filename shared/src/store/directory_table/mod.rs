@@ -33,16 +33,18 @@ pub struct DynamoDirectoryStore {
 
 /// A table item as one of the model's items, under the ids its key names
 /// (the model reads a value of an unexpected type as no value).
-fn parse<T: serde::de::DeserializeOwned>(item: Item, what: &'static str) -> Result<T, StoreError> {
+fn parse<T: serde::de::DeserializeOwned>(
+    mut item: Item,
+    what: &'static str,
+) -> Result<T, StoreError> {
     let sk = text(&item, "sk").unwrap_or_default();
     let key = text(&item, "pk").and_then(|pk| crate::model::directory::ItemKey::parse(&pk, &sk));
-    let mut json: serde_json::Map<String, serde_json::Value> =
-        serde_dynamo::from_item(item).map_err(|e| malformed(what, format!("{sk}: {e}")))?;
     if let Some(key) = key {
-        key.fill_ids(&mut json);
+        for (name, id) in key.ids() {
+            item.insert(name.to_owned(), s(id));
+        }
     }
-    serde_json::from_value(serde_json::Value::Object(json))
-        .map_err(|e| malformed(what, format!("{sk}: {e}")))
+    serde_dynamo::from_item(item).map_err(|e| malformed(what, format!("{sk}: {e}")))
 }
 
 impl DynamoDirectoryStore {
