@@ -62,7 +62,11 @@ impl AwsClients {
     }
 
     pub fn directory(&self, common: &CommonConfig) -> DynamoDirectoryStore {
-        DynamoDirectoryStore::new(self.dynamodb.clone(), common.directory_table.clone())
+        DynamoDirectoryStore::new(
+            self.dynamodb.clone(),
+            common.directory_table.clone(),
+            common.integrations_table.clone(),
+        )
     }
 
     pub fn tenant_secrets(&self, common: &CommonConfig) -> SecretsManagerTokenStore {

@@ -155,6 +155,16 @@ impl LocalStack {
         self.env.clone()
     }
 
+    /// Functions started from now on reach AWS through `endpoint` (the
+    /// benchmark's counting proxy in front of the same moto).
+    pub fn route_functions_through(&mut self, endpoint: &str) {
+        for (name, value) in &mut self.env {
+            if name == "AWS_ENDPOINT_URL" {
+                *value = endpoint.to_owned();
+            }
+        }
+    }
+
     /// Another running instance of the callback function (Lambda runs
     /// concurrent requests in separate sandboxes).
     pub async fn start_callback_function(&self) -> anyhow::Result<LambdaFunction> {

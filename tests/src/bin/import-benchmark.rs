@@ -13,6 +13,7 @@
 use std::time::Instant;
 
 use anyhow::Context;
+use entra_sync_tests::aws_meter::AwsMeter;
 use entra_sync_tests::emulator::Knobs;
 use entra_sync_tests::organisation;
 use entra_sync_tests::stack::{CONTOSO, CONTOSO_ADMIN, LocalStack};
@@ -31,6 +32,15 @@ async fn main() -> anyhow::Result<()> {
     let mut stack = LocalStack::start()
         .await
         .context("starting the local stack (is moto running?)")?;
+    let meter = AwsMeter::start(
+        &stack.aws.endpoint,
+        vec![
+            (stack.tables.directory.clone(), "directory".to_owned()),
+            (stack.tables.integrations.clone(), "integrations".to_owned()),
+        ],
+    )
+    .await?;
+    stack.route_functions_through(&meter.endpoint);
     organisation::seed(&stack.emulator, CONTOSO, users, groups);
     // Graph's observed page sizes for directory delta: 200 objects, 500 links.
     stack.emulator.set_knobs(Knobs {
@@ -59,6 +69,7 @@ async fn main() -> anyhow::Result<()> {
     for label in ["first import (full)", "idle poll (delta)"] {
         let mut cursor = StreamCursor::start(&stack).await?;
         let graph_before = stack.emulator.graph_requests().len();
+        let aws_before = meter.snapshot();
         let started = Instant::now();
         let report = stack.tick(&mut functions).await?;
         let elapsed = started.elapsed();
@@ -92,6 +103,13 @@ async fn main() -> anyhow::Result<()> {
                 .count()
         );
         println!("  directory writes (stream records): {writes}");
+        print!(
+            "  AWS requests by operation:\n{}",
+            entra_sync_tests::aws_meter::render(&entra_sync_tests::aws_meter::since(
+                &aws_before,
+                &meter.snapshot()
+            ))
+        );
         println!(
             "  result: {} ({}), counts: {}",
             status["last_sync_result"], status["last_sync_mode"], status["last_sync_counts"]

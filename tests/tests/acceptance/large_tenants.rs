@@ -233,7 +233,11 @@ async fn given_a_tenant_with_thousands_of_memberships_when_one_users_are_needed_
             .interceptor(scanned.clone())
             .build(),
     );
-    let store = DynamoDirectoryStore::new(client, fresh.tables.directory.clone());
+    let store = DynamoDirectoryStore::new(
+        client,
+        fresh.tables.directory.clone(),
+        fresh.tables.integrations.clone(),
+    );
     // 3,000 memberships: 300 users in 10 groups each.
     let memberships: Vec<MembershipKey> = (0..300)
         .flat_map(|u| {

@@ -3,15 +3,14 @@
 //! items here (`serde_dynamo`) and nowhere else; what to write, and the
 //! hash each write carries, the engines decide.
 
+mod links;
 mod reads;
 mod writes;
 
-use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::WriteRequest;
-use futures::stream::{self, StreamExt, TryStreamExt};
 
 use super::dynamo::{Item, batch_get, batch_write, malformed, query_all, s, tenant_pk, text};
 use crate::model::TenantId;
@@ -20,14 +19,13 @@ use crate::ports::StoreError;
 pub const ENTRA_ID_INDEX: &str = "by-entra-id";
 /// Membership items by `user_id` (and `group_id`): a user's memberships.
 pub const MEMBER_INDEX: &str = "by-member";
-/// Per-id index look-ups up to this many misses; beyond, one range query.
-const POINT_LOOKUP_LIMIT: usize = 8;
 const CONCURRENCY: usize = 16;
 
 #[derive(Debug)]
 pub struct DynamoDirectoryStore {
     client: Client,
     table: String,
+    links: links::LinkIndex,
     writes: AtomicU64,
 }
 
@@ -48,10 +46,12 @@ fn parse<T: serde::de::DeserializeOwned>(
 }
 
 impl DynamoDirectoryStore {
-    pub fn new(client: Client, table: String) -> Self {
+    /// `links_table` is `INTEGRATIONS_TABLE`, where the Entra links live.
+    pub fn new(client: Client, table: String, links_table: String) -> Self {
         Self {
             client,
             table,
+            links: links::LinkIndex::new(links_table),
             writes: AtomicU64::new(0),
         }
     }
@@ -106,51 +106,5 @@ impl DynamoDirectoryStore {
                 .expression_attribute_values(":entra", s("entra"));
         }
         query_all(query, "listing directory items").await
-    }
-
-    /// Objects found through the `entra_id` index (linked local objects).
-    async fn linked(
-        &self,
-        tenant: &TenantId,
-        prefix: &str,
-        entra_ids: &[String],
-    ) -> Result<Vec<Item>, StoreError> {
-        if entra_ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let pk = tenant_pk(tenant);
-        let wanted: HashSet<&String> = entra_ids.iter().collect();
-        let queries: Vec<(String, String)> = if entra_ids.len() <= POINT_LOOKUP_LIMIT {
-            entra_ids
-                .iter()
-                .map(|id| (id.clone(), id.clone()))
-                .collect()
-        } else {
-            let lo = entra_ids.iter().min().cloned().unwrap_or_default();
-            let hi = entra_ids.iter().max().cloned().unwrap_or_default();
-            vec![(lo, hi)]
-        };
-        let found: Vec<Vec<Item>> = stream::iter(queries)
-            .map(|(lo, hi)| {
-                let query = self
-                    .client
-                    .query()
-                    .table_name(&self.table)
-                    .index_name(ENTRA_ID_INDEX)
-                    .key_condition_expression("pk = :pk AND entra_id BETWEEN :lo AND :hi")
-                    .expression_attribute_values(":pk", s(&pk))
-                    .expression_attribute_values(":lo", s(lo))
-                    .expression_attribute_values(":hi", s(hi));
-                query_all(query, "looking up linked directory objects")
-            })
-            .buffer_unordered(CONCURRENCY)
-            .try_collect()
-            .await?;
-        Ok(found
-            .into_iter()
-            .flatten()
-            .filter(|item| text(item, "sk").is_some_and(|sk| sk.starts_with(prefix)))
-            .filter(|item| text(item, "entra_id").is_some_and(|id| wanted.contains(&id)))
-            .collect())
     }
 }

@@ -75,8 +75,24 @@ impl DynamoDirectoryStore {
             .filter(|id| !found.contains_key(*id))
             .cloned()
             .collect();
-        for item in self.linked(tenant, prefix, &misses).await? {
-            if let Some(entra_id) = text(&item, "entra_id") {
+        let linked = self.linked_ids(tenant, prefix, &misses).await?;
+        let am_keys = linked
+            .values()
+            .map(|am_id| key(tenant, format!("{prefix}{am_id}")))
+            .collect();
+        let mut by_am_id: HashMap<String, Item> = HashMap::new();
+        for item in self.batch_get(am_keys).await? {
+            if let Some(sk) = text(&item, "sk") {
+                by_am_id.insert(sk, item);
+            }
+        }
+        for (entra_id, am_id) in linked {
+            let Some(item) = by_am_id.remove(&format!("{prefix}{am_id}")) else {
+                continue; // the object is gone: the link is stale
+            };
+            // A link the item no longer names is stale; an item without
+            // `entra_id` yet is the moment between the two writes.
+            if text(&item, "entra_id").is_none_or(|id| id == entra_id) {
                 found.insert(entra_id, parse(item, what)?);
             }
         }
@@ -225,6 +241,7 @@ impl crate::export::ExportDirectory for DynamoDirectoryStore {
         entra_id: &str,
         hash: &EntraHash,
     ) -> Result<(), StoreError> {
+        self.write_link(item, entra_id).await?;
         let result = self
             .client
             .update_item()

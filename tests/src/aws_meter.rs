@@ -1,0 +1,236 @@
+//! A counting proxy in front of moto, for the benchmark: every AWS request
+//! the functions make passes through it and is tallied by operation and
+//! table (the `X-Amz-Target` header and the JSON body), with the items a
+//! batch carries and the time moto took to answer. What AWS bills is
+//! requests, and requests do not depend on the machine.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+
+/// One operation on one table (or queue, or secret).
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Operation {
+    /// `DynamoDB.BatchWriteItem`, `SQS.SendMessage`, ...
+    pub name: String,
+    /// The table's role (`directory`, `integrations`), or empty.
+    pub target: String,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Tally {
+    pub requests: u64,
+    /// Items carried by batch requests (BatchWriteItem, BatchGetItem).
+    pub items: u64,
+    pub busy: Duration,
+}
+
+pub type Tallies = BTreeMap<Operation, Tally>;
+
+#[derive(Clone)]
+struct Shared {
+    upstream: String,
+    http: reqwest::Client,
+    /// Physical table name prefix → role, to name tables by what they are.
+    roles: Arc<Vec<(String, String)>>,
+    tallies: Arc<Mutex<Tallies>>,
+}
+
+pub struct AwsMeter {
+    pub endpoint: String,
+    shared: Shared,
+}
+
+impl AwsMeter {
+    /// Listens on a free 127.0.0.1 port and forwards to `upstream`;
+    /// `roles` names tables: (physical name, role).
+    pub async fn start(upstream: &str, roles: Vec<(String, String)>) -> anyhow::Result<Self> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let endpoint = format!("http://{}", listener.local_addr()?);
+        let shared = Shared {
+            upstream: upstream.trim_end_matches('/').to_owned(),
+            http: reqwest::Client::builder()
+                .pool_max_idle_per_host(64)
+                .build()
+                .context("building the meter's HTTP client")?,
+            roles: Arc::new(roles),
+            tallies: Arc::default(),
+        };
+        let app = axum::Router::new()
+            .fallback(forward)
+            .with_state(shared.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Ok(Self { endpoint, shared })
+    }
+
+    /// Everything counted so far.
+    pub fn snapshot(&self) -> Tallies {
+        self.shared.tallies.lock().expect("meter lock").clone()
+    }
+}
+
+/// What happened between two snapshots.
+pub fn since(before: &Tallies, after: &Tallies) -> Tallies {
+    after
+        .iter()
+        .filter_map(|(op, now)| {
+            let was = before.get(op).copied().unwrap_or_default();
+            let tally = Tally {
+                requests: now.requests - was.requests,
+                items: now.items - was.items,
+                busy: now.busy.saturating_sub(was.busy),
+            };
+            (tally.requests > 0).then(|| (op.clone(), tally))
+        })
+        .collect()
+}
+
+/// Requests whose operation name satisfies `pick`, on `target` ("" = any).
+pub fn requests(tallies: &Tallies, target: &str, pick: impl Fn(&str) -> bool) -> u64 {
+    tallies
+        .iter()
+        .filter(|(op, _)| (target.is_empty() || op.target == target) && pick(&op.name))
+        .map(|(_, t)| t.requests)
+        .sum()
+}
+
+/// DynamoDB operations that write.
+pub fn is_write(name: &str) -> bool {
+    ["PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem"]
+        .iter()
+        .any(|w| name == format!("DynamoDB.{w}"))
+}
+
+/// DynamoDB operations that read.
+pub fn is_read(name: &str) -> bool {
+    ["GetItem", "BatchGetItem", "Query", "Scan"]
+        .iter()
+        .any(|r| name == format!("DynamoDB.{r}"))
+}
+
+async fn forward(
+    State(shared): State<Shared>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (operation, items) = classify(&shared, &headers, &body);
+    let url = format!(
+        "{}{}",
+        shared.upstream,
+        uri.path_and_query().map(|p| p.as_str()).unwrap_or("/")
+    );
+    let mut request = shared.http.request(method, url).body(body);
+    for (name, value) in &headers {
+        if name != "host" && name != "content-length" {
+            request = request.header(name, value);
+        }
+    }
+    let started = Instant::now();
+    let answer = request.send().await;
+    let busy = started.elapsed();
+    {
+        let mut tallies = shared.tallies.lock().expect("meter lock");
+        let tally = tallies.entry(operation).or_default();
+        tally.requests += 1;
+        tally.items += items;
+        tally.busy += busy;
+    }
+    match answer {
+        Ok(answer) => {
+            let status = answer.status();
+            let mut out = HeaderMap::new();
+            for (name, value) in answer.headers() {
+                if name != "content-length" && name != "transfer-encoding" {
+                    out.insert(name.clone(), value.clone());
+                }
+            }
+            match answer.bytes().await {
+                Ok(bytes) => (status, out, bytes).into_response(),
+                Err(e) => (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
+            }
+        }
+        Err(e) => (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
+    }
+}
+
+/// The operation a request is, and how many items a batch carries.
+fn classify(shared: &Shared, headers: &HeaderMap, body: &[u8]) -> (Operation, u64) {
+    let target = headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let (service, action) = target.split_once('.').unwrap_or(("other", target));
+    let service = match service {
+        s if s.starts_with("DynamoDBStreams") => "DynamoDBStreams",
+        s if s.starts_with("DynamoDB") => "DynamoDB",
+        "AmazonSQS" => "SQS",
+        "secretsmanager" => "SecretsManager",
+        s => s,
+    };
+    let json: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let batch = json.get("RequestItems").and_then(Value::as_object);
+    let table = json
+        .get("TableName")
+        .and_then(Value::as_str)
+        .or_else(|| batch.and_then(|b| b.keys().next().map(String::as_str)))
+        .unwrap_or("");
+    let items = batch
+        .map(|b| {
+            b.values()
+                .map(|v| match v {
+                    Value::Array(requests) => requests.len() as u64,
+                    other => other
+                        .get("Keys")
+                        .and_then(Value::as_array)
+                        .map_or(0, |k| k.len() as u64),
+                })
+                .sum()
+        })
+        .unwrap_or(0);
+    let role = shared
+        .roles
+        .iter()
+        .find(|(name, _)| name == table)
+        .map(|(_, role)| role.clone())
+        .unwrap_or_default();
+    (
+        Operation {
+            name: format!("{service}.{action}"),
+            target: role,
+        },
+        items,
+    )
+}
+
+/// The tallies as a table for people.
+pub fn render(tallies: &Tallies) -> String {
+    let mut out = String::new();
+    for (op, t) in tallies {
+        let target = if op.target.is_empty() {
+            String::new()
+        } else {
+            format!(" on {}", op.target)
+        };
+        let items = if t.items > 0 {
+            format!(", {} items", t.items)
+        } else {
+            String::new()
+        };
+        out.push_str(&format!(
+            "    {}{target}: {} requests{items}, {:.2} s in moto\n",
+            op.name,
+            t.requests,
+            t.busy.as_secs_f64()
+        ));
+    }
+    out
+}
