@@ -4,9 +4,10 @@
 Cold start here is what the process does before it is ready to work: from
 its start to its first Runtime API `next` request, which a local socket
 standing in for the Runtime API sees. The median of repeated starts is
-printed as a Markdown table row per binary.
-Usage: cold-start.py RELEASE_DIR [STARTS]
+printed as a Markdown table row per binary, and written as JSON when asked.
+Usage: cold-start.py RELEASE_DIR [STARTS] [--json FILE]
 """
+import json
 import os
 import socket
 import statistics
@@ -47,8 +48,15 @@ def start_once(binary):
 
 
 def main():
-    release = sys.argv[1]
-    starts = int(sys.argv[2]) if len(sys.argv) > 2 else 15
+    args = sys.argv[1:]
+    out = None
+    if "--json" in args:
+        at = args.index("--json")
+        out = args[at + 1]
+        del args[at:at + 2]
+    release = args[0]
+    starts = int(args[1]) if len(args) > 1 else 15
+    rows = []
     print("| binary | size | cold start (median of %d) |" % starts)
     print("|---|---|---|")
     for name in FUNCTIONS:
@@ -58,7 +66,12 @@ def main():
             continue
         size = os.path.getsize(binary) / 1_000_000
         times = [start_once(binary) for _ in range(starts)]
-        print(f"| {name} | {size:.1f} MB | {statistics.median(times):.1f} ms |")
+        median = statistics.median(times)
+        print(f"| {name} | {size:.1f} MB | {median:.1f} ms |")
+        rows.append({"binary": name, "size_mb": round(size, 2), "cold_start_ms": round(median, 2), "starts": starts})
+    if out:
+        with open(out, "w") as f:
+            json.dump(rows, f, indent=2)
 
 
 if __name__ == "__main__":

@@ -192,6 +192,18 @@ impl LambdaFunction {
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
     }
 
+    /// CPU time (user + system) the process used so far, on Linux.
+    pub fn cpu_seconds(&self) -> Option<f64> {
+        let pid = self.child.id()?;
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // Fields after the command name, which ends with the last ')'.
+        let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+        let ticks: u64 =
+            fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+        // USER_HZ is 100 on Linux, whatever the kernel's own tick rate.
+        Some(ticks as f64 / 100.0)
+    }
+
     /// Every line the function printed so far.
     pub fn logs(&self) -> Vec<String> {
         self.logs.lock().unwrap().clone()

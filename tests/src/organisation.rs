@@ -34,6 +34,23 @@ pub fn user_upn(n: usize) -> String {
 /// ("All Staff") contains groups 1 and 2 (nested) and every tenth user;
 /// every other group holds a slice of the users.
 pub fn seed(emulator: &Emulator, tenant_id: &str, users: usize, groups: usize) {
+    seed_sized(
+        emulator,
+        tenant_id,
+        users,
+        groups,
+        (users / groups.max(1)).max(1) * 2,
+    );
+}
+
+/// `seed` with `members` users in each group but "All Staff".
+pub fn seed_sized(
+    emulator: &Emulator,
+    tenant_id: &str,
+    users: usize,
+    groups: usize,
+    members: usize,
+) {
     emulator.with_tenant(tenant_id, |tenant| {
         for (name, authentication) in [
             (FEDERATED, DomainAuthentication::Federated),
@@ -66,8 +83,7 @@ pub fn seed(emulator: &Emulator, tenant_id: &str, users: usize, groups: usize) {
             let mut members: Vec<String> = if g == 0 {
                 (0..users).step_by(10).map(user_id).collect()
             } else {
-                let slice = (users / groups.max(1)).max(1) * 2;
-                (0..slice)
+                (0..members)
                     .map(|i| user_id((g * users / groups.max(1) + i) % users.max(1)))
                     .collect()
             };

@@ -245,6 +245,21 @@ impl Emulator {
         self.state().browser = browser;
     }
 
+    /// An access token for `user_id` of `tenant_id`, as if the token
+    /// endpoint had issued it (the benchmark's own Graph requests).
+    pub fn grant_access_token(&self, tenant_id: &str, user_id: &str) -> String {
+        let token = format!("eyJ0eXAi.bench{}", uuid::Uuid::new_v4().simple());
+        self.state().access_tokens.insert(
+            token.clone(),
+            AccessGrant {
+                tenant_id: tenant_id.to_owned(),
+                user_id: user_id.to_owned(),
+                expires_at: chrono::Utc::now() + chrono::Duration::hours(1),
+            },
+        );
+        token
+    }
+
     pub fn set_knobs(&self, knobs: Knobs) {
         self.state().knobs = knobs;
     }

@@ -1,0 +1,133 @@
+//! The figures as JSON (kept under `bench/results/`) and as the Markdown
+//! table the README's Performance section holds.
+
+use serde_json::{Value, json};
+
+pub fn machine() -> Value {
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find_map(|l| l.strip_prefix("model name"))
+                .map(|m| m.trim_start_matches([' ', '\t', ':']).to_owned())
+        })
+        .unwrap_or_default();
+    json!({"cpus": cpus, "cpu_model": model})
+}
+
+/// Import efficiency: objects imported a second over the ceiling.
+pub fn efficiency(results: &mut Value) {
+    let imported = results["first_import"]["first"]["objects_per_second"].as_f64();
+    let ceiling = results["store_ceiling"]["items_per_second"].as_f64();
+    if let (Some(imported), Some(ceiling)) = (imported, ceiling) {
+        results["import_efficiency"] = json!(imported / ceiling);
+    }
+}
+
+fn num(value: &Value, digits: usize) -> String {
+    match value.as_f64() {
+        Some(n) if value.is_f64() => format!("{n:.digits$}"),
+        Some(n) => format!("{n}"),
+        None => "–".to_owned(),
+    }
+}
+
+fn row(cells: &[String]) -> String {
+    format!("| {} |\n", cells.join(" | "))
+}
+
+pub fn markdown(r: &Value) -> String {
+    let first = &r["first_import"]["first"];
+    let idle = &r["first_import"]["idle_poll"];
+    let bound = &r["graph_bound_import"];
+    let tick = &r["scheduler_tick"];
+    let export = &r["export"];
+    let mut out = String::from("| # | run | figures |\n|---|---|---|\n");
+    out += &row(&[
+        "1".into(),
+        format!("first import, {} objects", first["objects"]),
+        format!(
+            "{} s wall; {} objects/s; Graph {} requests (minimum {}); directory writes {} (minimum {}); DynamoDB {} reads ({} per object), {} writes ({} per object); worker CPU {} s, peak RSS {} MiB; {} invocations",
+            num(&first["wall_seconds"], 1),
+            num(&first["objects_per_second"], 0),
+            first["graph_requests"],
+            first["graph_minimum_pages"],
+            first["directory_writes"],
+            first["directory_writes_minimum"],
+            first["dynamodb"]["read_requests"],
+            num(&first["dynamodb"]["read_requests_per_object"], 3),
+            first["dynamodb"]["write_requests"],
+            num(&first["dynamodb"]["write_requests_per_object"], 3),
+            num(&first["worker_cpu_seconds"], 1),
+            num(&first["worker_peak_rss_mib"], 1),
+            first["invocations"],
+        ),
+    ]);
+    out += &row(&[
+        "2".into(),
+        "raw store ceiling".into(),
+        format!(
+            "{} items/s ({} items, 4 BatchWriteItem in flight); import efficiency {}",
+            num(&r["store_ceiling"]["items_per_second"], 0),
+            r["store_ceiling"]["items"],
+            num(&r["import_efficiency"], 2),
+        ),
+    ]);
+    out += &row(&[
+        "3".into(),
+        format!("Graph-bound import, {} ms a response", bound["latency_ms"]),
+        format!(
+            "{} s wall for {} pages: wall ÷ (pages × latency) = {}",
+            num(&bound["wall_seconds"], 1),
+            bound["graph_requests"],
+            num(&bound["wall_over_pages_times_latency"], 2),
+        ),
+    ]);
+    out += &row(&[
+        "4".into(),
+        "idle poll; scheduler tick".into(),
+        format!(
+            "poll: {} Graph requests, {} directory writes, {} integrations writes, {} s; tick over {} tenants: {} s, {} SQS requests (minimum {})",
+            idle["graph_requests"],
+            idle["directory_writes"],
+            idle["dynamodb"]["integrations_writes"],
+            num(&idle["wall_seconds"], 2),
+            tick["tenants"],
+            num(&tick["wall_seconds"], 2),
+            tick["sqs_requests"],
+            tick["sqs_requests_minimum"],
+        ),
+    ]);
+    out += &row(&[
+        "5".into(),
+        format!("export of {} mixed changes", export["changes"]),
+        format!(
+            "{} changes/s; {} Graph requests per change; emulator ceiling {} requests/s (1 client), {} (4 clients); ratio {}",
+            num(&export["changes_per_second"], 0),
+            num(&export["graph_requests_per_change"], 2),
+            num(&export["emulator_requests_per_second_1_client"], 0),
+            num(&export["emulator_requests_per_second_4_clients"], 0),
+            num(&export["changes_per_second_over_emulator_ceiling"], 2),
+        ),
+    ]);
+    if let Some(binaries) = r["binaries"].as_array() {
+        let cells: Vec<String> = binaries
+            .iter()
+            .map(|b| {
+                format!(
+                    "{} {} MB, {} ms",
+                    b["binary"].as_str().unwrap_or(""),
+                    num(&b["size_mb"], 1),
+                    num(&b["cold_start_ms"], 1)
+                )
+            })
+            .collect();
+        out += &row(&[
+            "6".into(),
+            "binaries: size, cold start".into(),
+            cells.join("; "),
+        ]);
+    }
+    out
+}
