@@ -123,6 +123,10 @@ pub struct TokenProvider<G> {
     app: EntraApp,
     grants: G,
     cache: Mutex<HashMap<TenantId, Cached>>,
+    /// One redemption at a time: concurrent exports of one tenant that all
+    /// find the token stale take the first one's new token instead of each
+    /// redeeming (and rotating) the same refresh token.
+    redeeming: tokio::sync::Mutex<()>,
 }
 
 impl<G: GrantStore> TokenProvider<G> {
@@ -131,6 +135,7 @@ impl<G: GrantStore> TokenProvider<G> {
             app,
             grants,
             cache: Mutex::new(HashMap::new()),
+            redeeming: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -158,12 +163,25 @@ impl<G: GrantStore> TokenProvider<G> {
         tenant: &TenantId,
         force_refresh: bool,
     ) -> Result<SecretString, TokenError> {
-        let cached = self.cached(tenant);
-        if let Some(cached) = &cached
+        let seen = self.cached(tenant);
+        if let Some(cached) = &seen
             && !force_refresh
             && cached.is_fresh(Instant::now())
         {
             return Ok(cached.access_token.clone());
+        }
+        let _redeeming = self.redeeming.lock().await;
+        let cached = self.cached(tenant);
+        // Another caller redeemed while this one waited: its token is new
+        // (a forced refresh wants a token other than the one it saw).
+        if let Some(latest) = &cached
+            && latest.is_fresh(Instant::now())
+            && (!force_refresh
+                || seen.as_ref().is_none_or(|s| {
+                    s.access_token.expose_secret() != latest.access_token.expose_secret()
+                }))
+        {
+            return Ok(latest.access_token.clone());
         }
         let (grant, current) = match cached {
             Some(cached) => {

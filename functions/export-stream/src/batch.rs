@@ -1,7 +1,7 @@
-//! One stream batch: records in order through the shared `ExportBatch`; a
-//! record that cannot be read is logged and skipped; at the first record to
-//! retry the batch stops and reports its sequence number, so the stream
-//! resumes there.
+//! One stream batch through the shared `ExportBatch` (objects in lanes,
+//! each object's changes in order); a record that cannot be read is logged
+//! and skipped; the earliest record to retry is reported by its sequence
+//! number, so the stream resumes there.
 
 use aws_lambda_events::dynamodb::EventRecord;
 use aws_lambda_events::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
@@ -66,21 +66,18 @@ pub async fn handle(
         _ => Vec::new(),
     };
     let writers = TenantGraphWriters::new(&exporter.graph, &exporter.tokens, Some(deadline));
-    let mut batch = ExportBatch::new(
+    let batch = ExportBatch::new(
         &exporter.configs,
         &exporter.directory,
         &writers,
         &exporter.domains,
     );
+    let changes: Vec<DirectoryChange> = records.into_iter().filter_map(directory_change).collect();
     let mut response = DynamoDbEventResponse::default();
-    for change in records.into_iter().filter_map(directory_change) {
-        if let Err(reason) = batch.export(&change, Utc::now()).await {
-            tracing::warn!(tenant_id = %change.key.tenant(), sequence_number = %change.sequence_number, reason = %reason, "stopping the batch here; the stream retries from this record");
-            let mut failure = DynamoDbBatchItemFailure::default();
-            failure.item_identifier = Some(change.sequence_number.clone());
-            response.batch_item_failures.push(failure);
-            break;
-        }
+    if let Some(index) = batch.export_all(&changes, Utc::now()).await {
+        let mut failure = DynamoDbBatchItemFailure::default();
+        failure.item_identifier = Some(changes[index].sequence_number.clone());
+        response.batch_item_failures.push(failure);
     }
     Ok(response)
 }

@@ -1,9 +1,14 @@
-//! A stream batch's changes exported one by one, for any tenants: each
-//! tenant's config read once per batch, the authorised gate, and the
-//! tenant's domains from the process-wide cache. The handler only parses
-//! records and reports where the stream should resume.
+//! A stream batch's changes exported for any tenants: each tenant's config
+//! read once per batch, the authorised gate, and the tenant's domains from
+//! the process-wide cache. Changes of unrelated objects go out concurrently,
+//! in lanes; the changes of one object (and of memberships that join it to
+//! another) stay in order in one lane. The handler only parses records and
+//! reports where the stream should resume.
 
 use std::collections::HashMap;
+use std::sync::Mutex;
+
+use futures::stream::{self, StreamExt};
 
 use chrono::{DateTime, Utc};
 use tracing::Instrument;
@@ -38,7 +43,63 @@ pub struct ExportBatch<'a, C, D, T> {
     writers: &'a T,
     domains: &'a TenantDomains,
     /// Configs read in this batch (`None`: no usable integration).
-    tenants: HashMap<TenantId, Option<TenantConfig>>,
+    tenants: Mutex<HashMap<TenantId, Option<TenantConfig>>>,
+}
+
+/// Lanes exported at once.
+const LANES_IN_FLIGHT: usize = 8;
+
+/// The changes (by index) that must go out in order: those touching the
+/// same user or group, directly or through a membership, share a lane.
+/// Each lane keeps the batch's order; lanes are in order of first change.
+pub fn lanes(changes: &[DirectoryChange]) -> Vec<Vec<usize>> {
+    use crate::model::directory::ItemKey;
+    // Union-find over the objects the changes touch.
+    let mut object: HashMap<(TenantId, char, String), usize> = HashMap::new();
+    let mut parent: Vec<usize> = Vec::new();
+    fn root(parent: &mut [usize], mut i: usize) -> usize {
+        while parent[i] != i {
+            parent[i] = parent[parent[i]];
+            i = parent[i];
+        }
+        i
+    }
+    let mut first_object = Vec::with_capacity(changes.len());
+    for change in changes {
+        let tenant = change.key.tenant().clone();
+        let touched: Vec<(char, &str)> = match &change.key {
+            ItemKey::User { user_id, .. } => vec![('u', user_id)],
+            ItemKey::Group { group_id, .. } => vec![('g', group_id)],
+            ItemKey::Membership { key, .. } => vec![('g', &key.group_id), ('u', &key.user_id)],
+        };
+        let ids: Vec<usize> = touched
+            .into_iter()
+            .map(|(kind, id)| {
+                *object
+                    .entry((tenant.clone(), kind, id.to_owned()))
+                    .or_insert_with(|| {
+                        parent.push(parent.len());
+                        parent.len() - 1
+                    })
+            })
+            .collect();
+        for pair in ids.windows(2) {
+            let (a, b) = (root(&mut parent, pair[0]), root(&mut parent, pair[1]));
+            parent[a] = b;
+        }
+        first_object.push(ids[0]);
+    }
+    let mut lane_of_root: HashMap<usize, usize> = HashMap::new();
+    let mut lanes: Vec<Vec<usize>> = Vec::new();
+    for (index, object) in first_object.into_iter().enumerate() {
+        let r = root(&mut parent, object);
+        let lane = *lane_of_root.entry(r).or_insert_with(|| {
+            lanes.push(Vec::new());
+            lanes.len() - 1
+        });
+        lanes[lane].push(index);
+    }
+    lanes
 }
 
 impl<'a, C: TenantConfigs, D: ExportDirectory, T: TenantWriters> ExportBatch<'a, C, D, T> {
@@ -53,14 +114,41 @@ impl<'a, C: TenantConfigs, D: ExportDirectory, T: TenantWriters> ExportBatch<'a,
             directory,
             writers,
             domains,
-            tenants: HashMap::new(),
+            tenants: Mutex::default(),
         }
+    }
+
+    /// Exports every change, lane by lane; returns the index of the
+    /// earliest change that must be delivered again (its lane stopped
+    /// there; later changes of other lanes are safe to see twice).
+    pub async fn export_all(
+        &self,
+        changes: &[DirectoryChange],
+        now: DateTime<Utc>,
+    ) -> Option<usize> {
+        stream::iter(lanes(changes))
+            .map(|lane| async move {
+                for index in lane {
+                    let change = &changes[index];
+                    if let Err(reason) = self.export(change, now).await {
+                        tracing::warn!(tenant_id = %change.key.tenant(), sequence_number = %change.sequence_number, reason = %reason, "this object's lane stops here; the stream retries from this record");
+                        return Some(index);
+                    }
+                }
+                None
+            })
+            .buffer_unordered(LANES_IN_FLIGHT)
+            .filter_map(|failed| async move { failed })
+            .fold(None, |earliest: Option<usize>, failed| async move {
+                Some(earliest.map_or(failed, |e| e.min(failed)))
+            })
+            .await
     }
 
     /// Exports one change, its log lines in a span naming the tenant and
     /// the record; `Err` when the record should be delivered again.
     pub async fn export(
-        &mut self,
+        &self,
         change: &DirectoryChange,
         now: DateTime<Utc>,
     ) -> Result<(), RetryRecord> {
@@ -73,7 +161,7 @@ impl<'a, C: TenantConfigs, D: ExportDirectory, T: TenantWriters> ExportBatch<'a,
     }
 
     async fn export_in_span(
-        &mut self,
+        &self,
         change: &DirectoryChange,
         now: DateTime<Utc>,
     ) -> Result<(), RetryRecord> {
@@ -100,10 +188,11 @@ impl<'a, C: TenantConfigs, D: ExportDirectory, T: TenantWriters> ExportBatch<'a,
 
     /// The tenant's config, read once per batch; an unusable one is logged
     /// and treated as no integration.
-    async fn config_of(&mut self, tenant: &TenantId) -> Result<Option<TenantConfig>, RetryRecord> {
-        if let Some(known) = self.tenants.get(tenant) {
+    async fn config_of(&self, tenant: &TenantId) -> Result<Option<TenantConfig>, RetryRecord> {
+        if let Some(known) = self.tenants.lock().expect("config cache").get(tenant) {
             return Ok(known.clone());
         }
+        // Lanes of one tenant may read it at once; the reads agree.
         let config = match self.configs.tenant_config(tenant).await {
             Ok(config) => config,
             Err(err) if err.is_retryable() => return Err(RetryRecord::Config(err)),
@@ -112,7 +201,10 @@ impl<'a, C: TenantConfigs, D: ExportDirectory, T: TenantWriters> ExportBatch<'a,
                 None
             }
         };
-        self.tenants.insert(tenant.clone(), config.clone());
+        self.tenants
+            .lock()
+            .expect("config cache")
+            .insert(tenant.clone(), config.clone());
         Ok(config)
     }
 }
@@ -136,5 +228,62 @@ fn settle(
             tracing::error!(item = ?change.key, reason = %failure, "this change cannot be exported; skipped");
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{Map, Value, json};
+
+    fn change(tenant: &str, sk: &str) -> DirectoryChange {
+        let keys: Map<String, Value> = json!({"pk": format!("TENANT#{tenant}"), "sk": sk})
+            .as_object()
+            .unwrap()
+            .clone();
+        let (group, user) = sk
+            .strip_prefix("MEMBER#")
+            .and_then(|m| m.split_once('#'))
+            .unwrap_or(("", ""));
+        let new = json!({"user_id": sk.strip_prefix("USER#").unwrap_or(user), "group_id": sk.strip_prefix("GROUP#").unwrap_or(group), "user_name": "a@contoso.com", "name": "G", "source": "local"});
+        DirectoryChange::parse(
+            "INSERT",
+            &keys,
+            Map::new(),
+            new.as_object().unwrap().clone(),
+            "1".into(),
+            None,
+        )
+        .unwrap()
+        .unwrap()
+    }
+
+    #[test]
+    fn unrelated_objects_get_lanes_and_a_membership_joins_its_user_and_group() {
+        let changes = vec![
+            change("acme", "USER#u1"),      // 0
+            change("acme", "USER#u2"),      // 1
+            change("acme", "GROUP#g1"),     // 2
+            change("acme", "USER#u1"),      // 3: u1 again
+            change("acme", "MEMBER#g1#u3"), // 4: joins g1 and u3
+            change("acme", "USER#u3"),      // 5
+            change("other", "USER#u2"),     // 6: another tenant's u2
+            change("acme", "MEMBER#g2#u2"), // 7: joins g2 and u2
+        ];
+        assert_eq!(
+            lanes(&changes),
+            vec![vec![0, 3], vec![1, 7], vec![2, 4, 5], vec![6]]
+        );
+    }
+
+    #[test]
+    fn a_membership_that_links_two_lanes_merges_them_in_order() {
+        let changes = vec![
+            change("acme", "USER#u1"),      // 0
+            change("acme", "GROUP#g1"),     // 1
+            change("acme", "MEMBER#g1#u1"), // 2: u1's lane and g1's become one
+            change("acme", "USER#u1"),      // 3
+        ];
+        assert_eq!(lanes(&changes), vec![vec![0, 1, 2, 3]]);
     }
 }

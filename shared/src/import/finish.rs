@@ -353,15 +353,14 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
         entra_ids.dedup();
         let users = self
             .directory
-            .users_by_entra_id(self.tenant(), &entra_ids)
+            .user_ids_by_entra_id(self.tenant(), &entra_ids)
             .await?;
         let wanted: HashMap<MembershipKey, bool> = last
             .into_iter()
             .filter_map(|((group_id, user_entra_id), present)| {
-                let user = users.get(user_entra_id)?;
                 let key = MembershipKey {
                     group_id: group_id.to_owned(),
-                    user_id: user.user_id.clone(),
+                    user_id: users.get(user_entra_id)?.clone(),
                 };
                 Some((key, present))
             })

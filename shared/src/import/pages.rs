@@ -354,17 +354,17 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
             HashMap::new()
         } else {
             self.directory
-                .users_by_entra_id(self.tenant(), &member_ids)
+                .user_ids_by_entra_id(self.tenant(), &member_ids)
                 .await?
         };
         let mut wanted: HashMap<MembershipKey, bool> = HashMap::new();
         for (group_id, user_entra_id, present) in changes {
             match users.get(user_entra_id) {
-                Some(user) => {
+                Some(user_id) => {
                     wanted.insert(
                         MembershipKey {
                             group_id,
-                            user_id: user.user_id.clone(),
+                            user_id: user_id.clone(),
                         },
                         present,
                     );

@@ -23,6 +23,23 @@ pub trait DirectoryStore: Send + Sync {
         entra_ids: &[String],
     ) -> impl Future<Output = Result<HashMap<String, UserItem>, StoreError>> + Send;
 
+    /// The AM user id of each of these Entra users the directory holds
+    /// (imported or linked), keyed by Entra id: all a membership needs.
+    fn user_ids_by_entra_id(
+        &self,
+        tenant: &TenantId,
+        entra_ids: &[String],
+    ) -> impl Future<Output = Result<HashMap<String, String>, StoreError>> + Send {
+        async move {
+            Ok(self
+                .users_by_entra_id(tenant, entra_ids)
+                .await?
+                .into_iter()
+                .map(|(entra_id, user)| (entra_id, user.user_id))
+                .collect())
+        }
+    }
+
     fn groups_by_entra_id(
         &self,
         tenant: &TenantId,

@@ -175,6 +175,18 @@ pub async fn batch_get(
     keys: Vec<Item>,
     operation: &'static str,
 ) -> Result<Vec<Item>, StoreError> {
+    batch_get_projected(client, table, keys, None, operation).await
+}
+
+/// `batch_get` of only the attributes `projection` names (plain names, no
+/// reserved words): smaller answers when a caller needs a key and an id.
+pub async fn batch_get_projected(
+    client: &Client,
+    table: &str,
+    keys: Vec<Item>,
+    projection: Option<&str>,
+    operation: &'static str,
+) -> Result<Vec<Item>, StoreError> {
     let chunks: Vec<Vec<Item>> = keys.chunks(100).map(<[Item]>::to_vec).collect();
     let results: Vec<Vec<Item>> = stream::iter(chunks)
         .map(|chunk| async move {
@@ -183,6 +195,7 @@ pub async fn batch_get(
                 KeysAndAttributes::builder()
                     .set_keys(Some(chunk))
                     .consistent_read(true)
+                    .set_projection_expression(projection.map(str::to_owned))
                     .build()
                     .map_err(|e| malformed("a key set", e.to_string()))?,
             );

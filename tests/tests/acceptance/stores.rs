@@ -315,6 +315,52 @@ async fn given_links_an_earlier_release_made_when_many_are_looked_up_then_only_t
 }
 
 #[tokio::test]
+async fn given_imported_and_linked_users_when_their_ids_are_looked_up_then_each_entra_id_gives_the_am_id()
+ {
+    let fresh = Fresh::tables().await;
+    let store = fresh.directory();
+    store
+        .apply(
+            &fresh.tenant,
+            vec![DirectoryWrite::CreateUser(imported_user(&entra_guid(1)))],
+        )
+        .await
+        .unwrap();
+    fresh
+        .put_directory("USER#p-2", platform_user("p-2", &entra_guid(2)))
+        .await;
+    // A link whose item names another Entra object is stale.
+    fresh
+        .put_directory("USER#p-3", platform_user("p-3", &entra_guid(30)))
+        .await;
+    let asked: Vec<String> = [1, 2, 3, 4].into_iter().map(entra_guid).collect();
+    store
+        .users_by_entra_id(&fresh.tenant, &asked)
+        .await
+        .unwrap();
+    fresh
+        .put(
+            &fresh.tables.integrations,
+            &format!("ENTRA#LINK#USER#{}", entra_guid(3)),
+            json!({"am_id": "p-3"}),
+        )
+        .await;
+
+    let ids = store
+        .user_ids_by_entra_id(&fresh.tenant, &asked)
+        .await
+        .unwrap();
+
+    assert_eq!(
+        ids,
+        HashMap::from([
+            (entra_guid(1), entra_guid(1)),
+            (entra_guid(2), "p-2".to_owned()),
+        ])
+    );
+}
+
+#[tokio::test]
 async fn given_links_the_export_records_after_the_copy_when_looked_up_then_they_are_found() {
     let fresh = Fresh::tables().await;
     let store = fresh.directory();

@@ -12,7 +12,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::WriteRequest;
 
-use super::dynamo::{Item, batch_get, batch_write, malformed, query_all, s, tenant_pk, text};
+use super::dynamo::{
+    Item, batch_get, batch_get_projected, batch_write, malformed, query_all, s, tenant_pk, text,
+};
 use crate::model::TenantId;
 use crate::ports::StoreError;
 
@@ -68,6 +70,21 @@ impl DynamoDirectoryStore {
     /// BatchGetItem in chunks of 100, retrying unprocessed keys.
     async fn batch_get(&self, keys: Vec<Item>) -> Result<Vec<Item>, StoreError> {
         batch_get(&self.client, &self.table, keys, "reading directory items").await
+    }
+
+    async fn batch_get_projected(
+        &self,
+        keys: Vec<Item>,
+        projection: Option<&str>,
+    ) -> Result<Vec<Item>, StoreError> {
+        batch_get_projected(
+            &self.client,
+            &self.table,
+            keys,
+            projection,
+            "reading directory items",
+        )
+        .await
     }
 
     /// BatchWriteItem in chunks of 25, retrying unprocessed items.

@@ -24,6 +24,12 @@ fn membership_key(item: &Item) -> Option<MembershipKey> {
     })
 }
 
+/// A user item's id, read without its attributes.
+#[derive(serde::Deserialize)]
+struct UserRef {
+    user_id: String,
+}
+
 impl DynamoDirectoryStore {
     /// One user's memberships (any source), from the `by-member` index;
     /// user ids are unique within a tenant, not across tenants.
@@ -52,6 +58,7 @@ impl DynamoDirectoryStore {
         entra_ids: &[String],
         prefix: &str,
         what: &'static str,
+        projection: Option<&str>,
     ) -> Result<HashMap<String, T>, StoreError> {
         // DynamoDB refuses a batch that names one key twice.
         let mut entra_ids = entra_ids.to_vec();
@@ -63,7 +70,7 @@ impl DynamoDirectoryStore {
             .map(|id| key(tenant, format!("{prefix}{id}")))
             .collect();
         let mut found: HashMap<String, T> = HashMap::new();
-        for item in self.batch_get(keys).await? {
+        for item in self.batch_get_projected(keys, projection).await? {
             if let Some(id) =
                 text(&item, "sk").and_then(|sk| sk.strip_prefix(prefix).map(str::to_owned))
             {
@@ -81,7 +88,7 @@ impl DynamoDirectoryStore {
             .map(|am_id| key(tenant, format!("{prefix}{am_id}")))
             .collect();
         let mut by_am_id: HashMap<String, Item> = HashMap::new();
-        for item in self.batch_get(am_keys).await? {
+        for item in self.batch_get_projected(am_keys, projection).await? {
             if let Some(sk) = text(&item, "sk") {
                 by_am_id.insert(sk, item);
             }
@@ -123,8 +130,30 @@ impl crate::import::DirectoryStore for DynamoDirectoryStore {
         tenant: &TenantId,
         entra_ids: &[String],
     ) -> Result<HashMap<String, UserItem>, StoreError> {
-        self.by_entra_id(tenant, entra_ids, USER_PREFIX, "a user item")
+        self.by_entra_id(tenant, entra_ids, USER_PREFIX, "a user item", None)
             .await
+    }
+
+    /// Only the key and the link of each user item: in a first import a
+    /// membership's user is read once per membership.
+    async fn user_ids_by_entra_id(
+        &self,
+        tenant: &TenantId,
+        entra_ids: &[String],
+    ) -> Result<HashMap<String, String>, StoreError> {
+        let found: HashMap<String, UserRef> = self
+            .by_entra_id(
+                tenant,
+                entra_ids,
+                USER_PREFIX,
+                "a user item",
+                Some("pk, sk, entra_id"),
+            )
+            .await?;
+        Ok(found
+            .into_iter()
+            .map(|(entra_id, user)| (entra_id, user.user_id))
+            .collect())
     }
 
     async fn groups_by_entra_id(
@@ -132,7 +161,7 @@ impl crate::import::DirectoryStore for DynamoDirectoryStore {
         tenant: &TenantId,
         entra_ids: &[String],
     ) -> Result<HashMap<String, GroupItem>, StoreError> {
-        self.by_entra_id(tenant, entra_ids, GROUP_PREFIX, "a group item")
+        self.by_entra_id(tenant, entra_ids, GROUP_PREFIX, "a group item", None)
             .await
     }
 
