@@ -47,7 +47,7 @@ pub struct ExportBatch<'a, C, D, T> {
 }
 
 /// Lanes exported at once.
-const LANES_IN_FLIGHT: usize = 8;
+const LANES_IN_FLIGHT: usize = 16;
 
 /// The changes (by index) that must go out in order: those touching the
 /// same user or group, directly or through a membership, share a lane.

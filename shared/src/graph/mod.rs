@@ -1,6 +1,7 @@
 //! The Microsoft Graph client: one `reqwest::Client`, an injectable base
 //! URL, the retry policy, and the access-token refresh on 401.
 
+pub mod batch;
 pub mod domains;
 pub mod model;
 pub mod reader;
@@ -152,13 +153,32 @@ impl GraphClient {
         body: Option<&Value>,
         deadline: Option<Instant>,
     ) -> Result<GraphResponse, GraphError> {
+        self.send_through(tokens, method, url, body, deadline, None)
+            .await
+    }
+
+    /// `send`, each attempt inside a `$batch` with whatever other callers
+    /// of `batcher` send at the same moment.
+    pub async fn send_through(
+        &self,
+        tokens: &impl AccessTokenSource,
+        method: Method,
+        url: &str,
+        body: Option<&Value>,
+        deadline: Option<Instant>,
+        batcher: Option<&batch::GraphBatcher>,
+    ) -> Result<GraphResponse, GraphError> {
         self.ensure_below_base(url)?;
         let mut token = tokens.access_token(false).await?;
         let mut refreshed = false;
         let mut attempt = 0u32;
         loop {
             attempt += 1;
-            let (retry_after, reason) = match self.exchange(&method, url, body, &token).await {
+            let exchange = match batcher {
+                Some(batcher) => batcher.exchange(self, &method, url, body, &token).await,
+                None => self.exchange(&method, url, body, &token).await,
+            };
+            let (retry_after, reason) = match exchange {
                 Exchange::Answered(response) => return Ok(response),
                 Exchange::Refused(error) => return Err(error),
                 Exchange::TokenRefused if !refreshed => {
@@ -200,6 +220,24 @@ impl GraphClient {
         body: Option<&Value>,
         token: &SecretString,
     ) -> Exchange {
+        match self.exchange_raw(method, url, body, token).await {
+            Ok((status, retry_after, text)) => interpret_answer(status, retry_after, &text),
+            Err(reason) => Exchange::Transient {
+                retry_after: None,
+                reason: reason.to_owned(),
+            },
+        }
+    }
+
+    /// The request sent once: status, Retry-After and body, or why no
+    /// answer came.
+    async fn exchange_raw(
+        &self,
+        method: &Method,
+        url: &str,
+        body: Option<&Value>,
+        token: &SecretString,
+    ) -> Result<(StatusCode, Option<Duration>, String), &'static str> {
         self.requests.fetch_add(1, Ordering::Relaxed);
         let mut request = self
             .http
@@ -211,22 +249,18 @@ impl GraphClient {
         if let Some(body) = body {
             request = request.json(body);
         }
-        match request.send().await {
-            Ok(response) => {
-                let status = response.status();
-                let retry_after = response
-                    .headers()
-                    .get("retry-after")
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(retry::parse_retry_after);
-                let text = response.text().await.unwrap_or_default();
-                interpret_answer(status, retry_after, &text)
-            }
-            Err(err) => Exchange::Transient {
-                retry_after: None,
-                reason: transport_failure(&err).to_owned(),
-            },
-        }
+        let response = request.send().await.map_err(|e| transport_failure(&e))?;
+        let status = response.status();
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(retry::parse_retry_after);
+        Ok((
+            status,
+            retry_after,
+            response.text().await.unwrap_or_default(),
+        ))
     }
 
     /// Sleeps before the next attempt, or reports that the retry policy
@@ -270,10 +304,15 @@ enum Exchange {
 /// transient failure to retry, or a refusal, by status and error code.
 fn interpret_answer(status: StatusCode, retry_after: Option<Duration>, text: &str) -> Exchange {
     let json = json_body(text);
+    if status.is_success() && json.is_null() && !text.trim().is_empty() {
+        return Exchange::Refused(GraphError::Malformed("the body is not JSON".into()));
+    }
+    interpret_json(status, retry_after, json)
+}
+
+/// `interpret_answer` of a body already read as JSON (a `$batch` item).
+fn interpret_json(status: StatusCode, retry_after: Option<Duration>, json: Value) -> Exchange {
     if status.is_success() {
-        if json.is_null() && !text.trim().is_empty() {
-            return Exchange::Refused(GraphError::Malformed("the body is not JSON".into()));
-        }
         return Exchange::Answered(GraphResponse {
             status: status.as_u16(),
             body: json,

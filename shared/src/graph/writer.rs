@@ -1,17 +1,24 @@
 //! Entra ID's write side for the export engine, through the Graph client.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
 use reqwest::Method;
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
+use super::batch::GraphBatcher;
 use super::model::{self, DomainInfo, EntraUser};
 use super::{AccessTokenSource, GraphClient, GraphError};
 use crate::export::{EntraPatch, NewEntraGroup, NewEntraUser};
+use crate::model::TenantId;
 
 pub struct GraphEntraWriter<'a, T> {
     client: &'a GraphClient,
     tokens: T,
     deadline: Option<Instant>,
+    /// Requests go out in `$batch`es shared with the tenant's other writers.
+    batcher: Option<Arc<GraphBatcher>>,
 }
 
 impl<'a, T: AccessTokenSource> GraphEntraWriter<'a, T> {
@@ -20,7 +27,14 @@ impl<'a, T: AccessTokenSource> GraphEntraWriter<'a, T> {
             client,
             tokens,
             deadline,
+            batcher: None,
         }
+    }
+
+    /// Sends through `batcher`, with every other writer that shares it.
+    pub fn batched(mut self, batcher: Arc<GraphBatcher>) -> Self {
+        self.batcher = Some(batcher);
+        self
     }
 
     /// `/v1.0/<segments...>`, each segment percent-encoded (a UPN may hold `#` or `'`).
@@ -41,7 +55,14 @@ impl<'a, T: AccessTokenSource> GraphEntraWriter<'a, T> {
     ) -> Result<Value, GraphError> {
         Ok(self
             .client
-            .send(&self.tokens, method, url, body, self.deadline)
+            .send_through(
+                &self.tokens,
+                method,
+                url,
+                body,
+                self.deadline,
+                self.batcher.as_deref(),
+            )
             .await?
             .body)
     }
@@ -141,11 +162,13 @@ impl<T: AccessTokenSource> crate::export::EntraWriter for GraphEntraWriter<'_, T
     }
 }
 
-/// A Graph writer per tenant, for the export's batches.
+/// A Graph writer per tenant, for the export's batches: the writers of one
+/// tenant share a `$batch` queue for the invocation.
 pub struct TenantGraphWriters<'a, G> {
     client: &'a GraphClient,
     tokens: &'a crate::tokens::TokenProvider<G>,
     deadline: Option<Instant>,
+    batchers: Mutex<HashMap<TenantId, Arc<GraphBatcher>>>,
 }
 
 impl<'a, G> TenantGraphWriters<'a, G> {
@@ -158,6 +181,7 @@ impl<'a, G> TenantGraphWriters<'a, G> {
             client,
             tokens,
             deadline,
+            batchers: Mutex::default(),
         }
     }
 }
@@ -169,6 +193,14 @@ impl<G: crate::tokens::GrantStore> crate::export::TenantWriters for TenantGraphW
         Self: 'w;
 
     fn for_tenant(&self, tenant: &crate::model::TenantId) -> Self::Writer<'_> {
+        let batcher = self
+            .batchers
+            .lock()
+            .expect("batchers")
+            .entry(tenant.clone())
+            .or_default()
+            .clone();
         GraphEntraWriter::new(self.client, self.tokens.for_tenant(tenant), self.deadline)
+            .batched(batcher)
     }
 }

@@ -83,7 +83,11 @@ pub async fn record_and_delay(
     let path = request.uri().path().to_owned();
     let query = request.uri().query().map(str::to_owned);
     let is_admin = path.starts_with("/_emulator/");
-    let graph_write = path.starts_with("/v1.0/") && method != "GET";
+    let in_batch = request
+        .headers()
+        .contains_key(super::graph_batch::IN_BATCH_HEADER);
+    // A batch's items are logged one by one, bodies included.
+    let graph_write = path.starts_with("/v1.0/") && method != "GET" && path != "/v1.0/$batch";
     let (request, grant_type, logged_body) = if path.ends_with("/oauth2/v2.0/token") || graph_write
     {
         let (parts, body) = request.into_parts();
@@ -113,7 +117,7 @@ pub async fn record_and_delay(
         (request, None, None)
     };
     let latency = shared.lock().unwrap().knobs.latency;
-    if !latency.is_zero() && !is_admin {
+    if !latency.is_zero() && !is_admin && !in_batch {
         tokio::time::sleep(latency).await;
     }
     let response = next.run(request).await;
@@ -125,6 +129,7 @@ pub async fn record_and_delay(
             status: response.status().as_u16(),
             grant_type,
             body: logged_body,
+            in_batch,
         });
     }
     response

@@ -74,6 +74,12 @@ pub(crate) fn authorise(
     if let Some(fault) = state.graph_faults.pop_front() {
         return Err(fault_response(&fault));
     }
+    check_token(state, headers)
+}
+
+/// The tenant of the request's bearer token, or the 401 to answer.
+#[allow(clippy::result_large_err)] // the error is the handler's own answer
+pub(crate) fn check_token(state: &EmulatorState, headers: &HeaderMap) -> Result<String, Response> {
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())

@@ -6,6 +6,7 @@
 pub mod admin;
 pub mod directory;
 pub mod graph;
+pub mod graph_batch;
 pub mod graph_delta;
 pub mod graph_write;
 pub mod identity;
@@ -115,12 +116,25 @@ pub struct RequestRecord {
     pub grant_type: Option<String>,
     /// The JSON body of Graph writes, passwords redacted.
     pub body: Option<serde_json::Value>,
+    /// An item of a `$batch` request (not an HTTP request of its own).
+    #[serde(default)]
+    pub in_batch: bool,
 }
 
 impl RequestRecord {
     /// A Graph request that changes the directory.
+    /// (A `$batch` envelope is not one; its items are.)
     pub fn is_graph_write(&self) -> bool {
-        self.path.starts_with("/v1.0/") && self.method != "GET"
+        self.path.starts_with("/v1.0/") && self.method != "GET" && !self.is_batch_envelope()
+    }
+
+    pub fn is_batch_envelope(&self) -> bool {
+        self.path == "/v1.0/$batch"
+    }
+
+    /// A request that came over HTTP: not an item inside a `$batch`.
+    pub fn is_http_request(&self) -> bool {
+        !self.in_batch
     }
 }
 
@@ -169,6 +183,8 @@ pub struct EmulatorState {
     pub graph_faults: std::collections::VecDeque<GraphFault>,
     /// When objects were created through Graph (for the replication lag).
     pub created_at: HashMap<String, std::time::Instant>,
+    /// The emulator's own routes, for `$batch` to run its items through.
+    pub(crate) batch_router: Option<axum::Router>,
 }
 
 impl Knobs {
@@ -204,12 +220,14 @@ impl Emulator {
         let router = identity::routes()
             .merge(graph::routes())
             .merge(graph_write::routes())
+            .merge(graph_batch::routes())
             .merge(admin::routes())
             .layer(axum::middleware::from_fn_with_state(
                 state.clone(),
                 admin::record_and_delay,
             ))
             .with_state(state.clone());
+        state.lock().expect("emulator state lock").batch_router = Some(router.clone());
         tokio::spawn(async move {
             axum::serve(listener, router).await.ok();
         });

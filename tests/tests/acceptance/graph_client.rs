@@ -272,3 +272,140 @@ async fn given_an_expired_delta_token_when_polled_then_sync_state_gone_in_either
         assert_eq!(statuses.iter().filter(|s| **s >= 400).count(), 1);
     }
 }
+
+// ---------------------------------------------------------------- $batch
+
+/// `n` concurrent PATCHes of the seeded users' job titles through one batcher.
+async fn patch_concurrently(
+    client: &GraphClient,
+    tokens: &SignedInTokens,
+    batcher: &entra_sync::graph::batch::GraphBatcher,
+    ids: &[&str],
+) -> Vec<Result<u16, String>> {
+    let body = serde_json::json!({"jobTitle": "Batched"});
+    futures::future::join_all(ids.iter().map(|id| {
+        let url = client.url(&format!("/users/{id}"));
+        let body = body.clone();
+        async move {
+            client
+                .send_through(
+                    tokens,
+                    reqwest::Method::PATCH,
+                    &url,
+                    Some(&body),
+                    None,
+                    Some(batcher),
+                )
+                .await
+                .map(|r| r.status)
+                .map_err(|e| e.to_string())
+        }
+    }))
+    .await
+}
+
+const SEEDED: [&str; 2] = [
+    "a1b2c3d4-0000-4000-8000-000000000001",
+    "a1b2c3d4-0000-4000-8000-000000000002",
+];
+
+#[tokio::test]
+async fn given_concurrent_requests_when_sent_through_a_batcher_then_they_share_one_batch_and_each_gets_its_answer()
+ {
+    let (emulator, tokens) = signed_in().await;
+    let client = graph_client(&emulator, quick_policy(3));
+    let batcher = entra_sync::graph::batch::GraphBatcher::default();
+    let ids = [SEEDED[0], SEEDED[1], "00000000-0000-4000-8000-00000000dead"];
+
+    let answers = patch_concurrently(&client, &tokens, &batcher, &ids).await;
+
+    assert_eq!(answers[0], Ok(204));
+    assert_eq!(answers[1], Ok(204));
+    assert_eq!(answers[2], Err("Graph has no such object".into()));
+    let requests = emulator.graph_requests();
+    let envelopes: Vec<_> = requests.iter().filter(|r| r.is_batch_envelope()).collect();
+    assert_eq!(envelopes.len(), 1, "{requests:?}");
+    assert_eq!(client.request_count(), 1);
+    let items: Vec<_> = requests.iter().filter(|r| r.in_batch).collect();
+    assert_eq!(items.len(), 3);
+    assert!(items.iter().all(|r| r.method == "PATCH"));
+    emulator.with_tenant(CONTOSO, |t| {
+        assert_eq!(t.users[SEEDED[0]].job_title.as_deref(), Some("Batched"));
+        assert_eq!(t.users[SEEDED[1]].job_title.as_deref(), Some("Batched"));
+    });
+}
+
+#[tokio::test]
+async fn given_a_throttled_item_in_a_batch_when_sent_then_only_that_item_is_retried() {
+    let (emulator, tokens) = signed_in().await;
+    let client = graph_client(&emulator, quick_policy(3));
+    let batcher = entra_sync::graph::batch::GraphBatcher::default();
+    // The first item run inside the batch is throttled; the envelope is not.
+    emulator.inject_graph_faults([GraphFault::Throttle {
+        retry_after: Some("0.1".into()),
+    }]);
+
+    let answers = patch_concurrently(&client, &tokens, &batcher, &SEEDED).await;
+
+    assert_eq!(answers, vec![Ok(204), Ok(204)]);
+    let requests = emulator.graph_requests();
+    let items: Vec<u16> = requests
+        .iter()
+        .filter(|r| r.in_batch)
+        .map(|r| r.status)
+        .collect();
+    // Two items answered, one of them after its 429: three items, not four.
+    assert_eq!(sorted(items), vec![204, 204, 429]);
+    assert!(
+        requests
+            .iter()
+            .filter(|r| r.is_batch_envelope())
+            .all(|r| r.status == 200)
+    );
+}
+
+fn sorted(mut v: Vec<u16>) -> Vec<u16> {
+    v.sort();
+    v
+}
+
+#[tokio::test]
+async fn given_malformed_batches_when_posted_then_the_emulator_refuses_them_with_400() {
+    let (emulator, tokens) = signed_in().await;
+    let token = tokens.access_token(false).await.unwrap();
+    let http = reqwest::Client::new();
+    let url = format!("{}/v1.0/$batch", emulator.base_url);
+    let item =
+        |id: usize| serde_json::json!({"id": id.to_string(), "method": "GET", "url": "/domains"});
+    let cases = [
+        serde_json::json!({"requests": (0..21).map(item).collect::<Vec<_>>()}),
+        serde_json::json!({"requests": [item(1), item(1)]}),
+        serde_json::json!({"requests": [{"id": "1", "url": "/domains"}]}),
+        serde_json::json!({"requests": [{"id": "1", "method": "PATCH", "url": "/users/x", "body": {"a": 1}}]}),
+        serde_json::json!({"nothing": []}),
+    ];
+    for case in cases {
+        let answer = http
+            .post(&url)
+            .bearer_auth(secrecy::ExposeSecret::expose_secret(&token))
+            .json(&case)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 400, "{case}");
+    }
+    let ok = http
+        .post(&url)
+        .bearer_auth(secrecy::ExposeSecret::expose_secret(&token))
+        .json(&serde_json::json!({"requests": [item(1)]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    let body: Value = ok.json().await.unwrap();
+    assert_eq!(body["responses"][0]["status"], 200);
+    assert_eq!(
+        body["responses"][0]["body"]["value"][0]["id"],
+        "contoso.com"
+    );
+}

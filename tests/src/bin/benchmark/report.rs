@@ -103,8 +103,9 @@ pub fn markdown(r: &Value) -> String {
         "5".into(),
         format!("export of {} mixed changes", export["changes"]),
         format!(
-            "{} changes/s; {} Graph requests per change; emulator ceiling {} requests/s (1 client), {} (4 clients); ratio {}",
+            "{} changes/s; {} Graph operations and {} HTTP requests per change; emulator ceiling {} requests/s (1 client), {} (4 clients); ratio {}",
             num(&export["changes_per_second"], 0),
+            num(&export["graph_operations_per_change"], 2),
             num(&export["graph_requests_per_change"], 2),
             num(&export["emulator_requests_per_second_1_client"], 0),
             num(&export["emulator_requests_per_second_4_clients"], 0),
