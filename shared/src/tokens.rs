@@ -123,10 +123,10 @@ pub struct TokenProvider<G> {
     app: EntraApp,
     grants: G,
     cache: Mutex<HashMap<TenantId, Cached>>,
-    /// One redemption at a time: concurrent exports of one tenant that all
+    /// One redemption at a time per tenant: concurrent exports that all
     /// find the token stale take the first one's new token instead of each
     /// redeeming (and rotating) the same refresh token.
-    redeeming: tokio::sync::Mutex<()>,
+    redeeming: Mutex<HashMap<TenantId, std::sync::Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl<G: GrantStore> TokenProvider<G> {
@@ -135,7 +135,7 @@ impl<G: GrantStore> TokenProvider<G> {
             app,
             grants,
             cache: Mutex::new(HashMap::new()),
-            redeeming: tokio::sync::Mutex::new(()),
+            redeeming: Mutex::default(),
         }
     }
 
@@ -170,7 +170,14 @@ impl<G: GrantStore> TokenProvider<G> {
         {
             return Ok(cached.access_token.clone());
         }
-        let _redeeming = self.redeeming.lock().await;
+        let lock = self
+            .redeeming
+            .lock()
+            .expect("redemption locks")
+            .entry(tenant.clone())
+            .or_default()
+            .clone();
+        let _redeeming = lock.lock().await;
         let cached = self.cached(tenant);
         // Another caller redeemed while this one waited: its token is new
         // (a forced refresh wants a token other than the one it saw).

@@ -33,6 +33,8 @@ pub trait TenantWriters: Send + Sync {
 pub enum RetryRecord {
     #[error("reading the tenant config failed: {0}")]
     Config(#[source] StoreError),
+    #[error("recording the Entra link failed: {0}")]
+    Link(#[source] StoreError),
     #[error(transparent)]
     Export(ExportFailure),
 }
@@ -50,7 +52,8 @@ pub struct ExportBatch<'a, C, D, T> {
 const LANES_IN_FLIGHT: usize = 16;
 
 /// The changes (by index) that must go out in order: those touching the
-/// same user or group, directly or through a membership, share a lane.
+/// same user or group, directly or through a membership, or the same UPN,
+/// share a lane.
 /// Each lane keeps the batch's order; lanes are in order of first change.
 pub fn lanes(changes: &[DirectoryChange]) -> Vec<Vec<usize>> {
     use crate::model::directory::ItemKey;
@@ -67,11 +70,14 @@ pub fn lanes(changes: &[DirectoryChange]) -> Vec<Vec<usize>> {
     let mut first_object = Vec::with_capacity(changes.len());
     for change in changes {
         let tenant = change.key.tenant().clone();
-        let touched: Vec<(char, &str)> = match &change.key {
+        let names = change.user_names();
+        let mut touched: Vec<(char, &str)> = match &change.key {
             ItemKey::User { user_id, .. } => vec![('u', user_id)],
             ItemKey::Group { group_id, .. } => vec![('g', group_id)],
             ItemKey::Membership { key, .. } => vec![('g', &key.group_id), ('u', &key.user_id)],
         };
+        // A UPN one user frees and another takes: delete before create.
+        touched.extend(names.iter().map(|n| ('n', n.as_str())));
         let ids: Vec<usize> = touched
             .into_iter()
             .map(|(kind, id)| {
@@ -166,6 +172,16 @@ impl<'a, C: TenantConfigs, D: ExportDirectory, T: TenantWriters> ExportBatch<'a,
         now: DateTime<Utc>,
     ) -> Result<(), RetryRecord> {
         let tenant = change.key.tenant();
+        // Whatever the config says: the import needs to find the link.
+        if let Some(entra_id) = change.link_set() {
+            match self.directory.record_link(&change.key, entra_id).await {
+                Ok(()) => {}
+                Err(err) if err.is_retryable() => return Err(RetryRecord::Link(err)),
+                Err(err) => {
+                    tracing::error!(error = %err, entra_id, "the Entra link cannot be recorded")
+                }
+            }
+        }
         let Some(config) = self.config_of(tenant).await? else {
             tracing::info!("no Entra ID integration for this tenant; change not exported");
             return Ok(());
@@ -234,9 +250,15 @@ fn settle(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::export::ChangeImages;
     use serde_json::{Map, Value, json};
 
     fn change(tenant: &str, sk: &str) -> DirectoryChange {
+        let upn = format!("{}@contoso.com", sk.to_lowercase().replace('#', "."));
+        named(tenant, sk, &upn)
+    }
+
+    fn named(tenant: &str, sk: &str, upn: &str) -> DirectoryChange {
         let keys: Map<String, Value> = json!({"pk": format!("TENANT#{tenant}"), "sk": sk})
             .as_object()
             .unwrap()
@@ -245,7 +267,7 @@ mod tests {
             .strip_prefix("MEMBER#")
             .and_then(|m| m.split_once('#'))
             .unwrap_or(("", ""));
-        let new = json!({"user_id": sk.strip_prefix("USER#").unwrap_or(user), "group_id": sk.strip_prefix("GROUP#").unwrap_or(group), "user_name": "a@contoso.com", "name": "G", "source": "local"});
+        let new = json!({"user_id": sk.strip_prefix("USER#").unwrap_or(user), "group_id": sk.strip_prefix("GROUP#").unwrap_or(group), "user_name": upn, "name": "G", "source": "local"});
         DirectoryChange::parse(
             "INSERT",
             &keys,
@@ -274,6 +296,23 @@ mod tests {
             lanes(&changes),
             vec![vec![0, 3], vec![1, 7], vec![2, 4, 5], vec![6]]
         );
+    }
+
+    #[test]
+    fn a_user_taking_the_upn_another_frees_waits_for_it() {
+        let mut freed = named("acme", "USER#u1", "a@contoso.com");
+        if let ChangeImages::User(images) = &mut freed.images {
+            images.old = images.new.clone();
+            images.new = None;
+        }
+        freed.action = crate::export::ChangeAction::Removed;
+        let changes = vec![
+            freed,                                     // 0: u1 (a@contoso.com) deleted
+            named("acme", "USER#u2", "A@contoso.com"), // 1: u2 takes it
+            change("acme", "USER#u3"),                 // 2: unrelated
+            named("acme", "USER#u4", "a@Contoso.com"), // 3: the same UPN again
+        ];
+        assert_eq!(lanes(&changes), vec![vec![0, 1, 3], vec![2]]);
     }
 
     #[test]

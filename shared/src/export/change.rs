@@ -277,6 +277,42 @@ fn plan_membership(action: ChangeAction, images: &Images<MembershipItem>) -> Exp
 }
 
 impl DirectoryChange {
+    /// The Entra object this change links its user or group to, when the
+    /// link is new in it (set by any writer: the export, an earlier
+    /// release, the platform). Imported objects are their Entra object.
+    pub fn link_set(&self) -> Option<&str> {
+        fn set<'a>(old: Option<&'a str>, new: Option<&'a str>, id: &str) -> Option<&'a str> {
+            new.filter(|e| *e != id && old != Some(*e))
+        }
+        match (&self.images, &self.key) {
+            (ChangeImages::User(i), ItemKey::User { user_id, .. }) => set(
+                i.old.as_ref().and_then(|u| u.entra_id.as_deref()),
+                i.new.as_ref().and_then(|u| u.entra_id.as_deref()),
+                user_id,
+            ),
+            (ChangeImages::Group(i), ItemKey::Group { group_id, .. }) => set(
+                i.old.as_ref().and_then(|g| g.entra_id.as_deref()),
+                i.new.as_ref().and_then(|g| g.entra_id.as_deref()),
+                group_id,
+            ),
+            _ => None,
+        }
+    }
+
+    /// The user names (lower case) a user change holds before and after:
+    /// a create may take a UPN another change frees.
+    pub fn user_names(&self) -> Vec<String> {
+        match &self.images {
+            ChangeImages::User(i) => [&i.old, &i.new]
+                .into_iter()
+                .flatten()
+                .map(|u| u.attributes.user_name.to_lowercase())
+                .filter(|n| !n.is_empty())
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
     pub fn plan(&self) -> ExportPlan {
         match (&self.images, &self.key) {
             (ChangeImages::User(images), ItemKey::User { user_id, .. }) => {

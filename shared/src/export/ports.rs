@@ -28,6 +28,14 @@ pub trait ExportDirectory: Send + Sync {
         group_id: &str,
     ) -> impl Future<Output = Result<Option<GroupItem>, StoreError>> + Send;
 
+    /// Records that the user or group is linked to this Entra object, so
+    /// that the import finds it by its Entra id.
+    fn record_link(
+        &self,
+        key: &ItemKey,
+        entra_id: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
     /// Records that the item now agrees with Entra ID: its `entra_id` and the
     /// hash of its synchronised values. A vanished item is left vanished.
     fn record_entra_state(

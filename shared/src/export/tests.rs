@@ -32,6 +32,11 @@ impl ExportDirectory for MemoryDirectory {
     ) -> Result<Option<GroupItem>, StoreError> {
         Ok(self.typed(ItemKey::group(tenant, group_id)))
     }
+    /// The memory directory finds linked items by their `entra_id`
+    /// itself; a link needs no record of its own here.
+    async fn record_link(&self, _key: &ItemKey, _entra_id: &str) -> Result<(), StoreError> {
+        Ok(())
+    }
     async fn record_entra_state(
         &self,
         key: &ItemKey,

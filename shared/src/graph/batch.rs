@@ -57,8 +57,12 @@ impl GraphBatcher {
             queue.len() == 1
         };
         if sends {
+            // Should this future be dropped mid-way, the queue is answered
+            // and emptied, so that the next caller sends again.
+            let guard = AnswerOnDrop(self);
             tokio::time::sleep(GATHER).await;
             self.send_queued(client, token).await;
+            std::mem::forget(guard);
         }
         answered.await.unwrap_or_else(|_| Exchange::Transient {
             retry_after: None,
@@ -79,6 +83,26 @@ impl GraphBatcher {
                 return;
             }
             send_batch(client, token, items).await;
+        }
+    }
+}
+
+/// Answers every queued request as transient: the sender went away.
+struct AnswerOnDrop<'a>(&'a GraphBatcher);
+
+impl Drop for AnswerOnDrop<'_> {
+    fn drop(&mut self) {
+        let queued: Vec<Pending> = self
+            .0
+            .queue
+            .lock()
+            .map(|mut q| q.drain(..).collect())
+            .unwrap_or_default();
+        for item in queued {
+            let _ = item.answer.send(Exchange::Transient {
+                retry_after: None,
+                reason: "the batch's sender stopped".into(),
+            });
         }
     }
 }
@@ -107,6 +131,13 @@ async fn send_batch(client: &GraphClient, token: &SecretString, items: Vec<Pendi
         .await;
     let mut answers = match envelope {
         Ok((StatusCode::OK, _, text)) => item_answers(&text, items.len()),
+        // A throttled batch may fail as a whole with 424 (GRAPH.md 2.7).
+        Ok((StatusCode::FAILED_DEPENDENCY, retry_after, _)) => (0..items.len())
+            .map(|_| Exchange::Transient {
+                retry_after,
+                reason: "424 the batch failed as a whole".into(),
+            })
+            .collect(),
         // The envelope itself failed: every item shares its fate.
         Ok((status, retry_after, text)) => {
             let fate = || super::interpret_answer(status, retry_after, &text);

@@ -5,7 +5,9 @@
 //! anyway. (The `by-entra-id` index answers one id per query, or a range
 //! that, for random GUIDs, holds every linked object: O(links) per page.)
 //! Links made before these items existed are copied from the index once
-//! per tenant.
+//! per tenant; a link another writer makes (an earlier release, the
+//! platform) reaches the export on the stream, which records it. These are
+//! items of entra-sync's own design in `INTEGRATIONS_TABLE` (DESIGN.md 1.3).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
@@ -161,10 +163,15 @@ impl DynamoDirectoryStore {
                 .send()
                 .await
                 .map_err(unavailable("listing linked directory objects"))?;
+            // Two items claiming one Entra id (duplicates an earlier release
+            // left) would name one link twice, which a batch refuses: the
+            // first in key order wins, as the index returns them.
+            let mut seen = HashSet::new();
             let links = page
                 .items()
                 .iter()
                 .filter_map(|item| old_link(tenant, item))
+                .filter(|link| seen.insert(text(link, "sk")))
                 .map(put_request)
                 .collect::<Result<Vec<_>, _>>()?;
             batch_write(

@@ -83,8 +83,11 @@ impl DynamoDirectoryStore {
             .cloned()
             .collect();
         let linked = self.linked_ids(tenant, prefix, &misses).await?;
-        let am_keys = linked
-            .values()
+        // Two Entra ids may name one AM object (an old link and the current
+        // one); DynamoDB refuses a batch that names a key twice.
+        let am_ids: std::collections::BTreeSet<&String> = linked.values().collect();
+        let am_keys = am_ids
+            .into_iter()
             .map(|am_id| key(tenant, format!("{prefix}{am_id}")))
             .collect();
         let mut by_am_id: HashMap<String, Item> = HashMap::new();
@@ -262,6 +265,10 @@ impl crate::export::ExportDirectory for DynamoDirectoryStore {
     ) -> Result<Option<GroupItem>, StoreError> {
         self.get(&ItemKey::group(tenant, group_id), "a group item")
             .await
+    }
+
+    async fn record_link(&self, item: &ItemKey, entra_id: &str) -> Result<(), StoreError> {
+        self.write_link(item, entra_id).await
     }
 
     async fn record_entra_state(
