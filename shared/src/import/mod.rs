@@ -42,6 +42,9 @@ pub const LEASE_DURATION: Duration = Duration::from_secs(90);
 pub const MIN_DEADLINE_MARGIN: Duration = Duration::from_millis(500);
 pub const MAX_DEADLINE_MARGIN: Duration = Duration::from_secs(20);
 
+/// A full round's finish starts with at least this many margins left.
+pub const FINISH_RESERVE_MARGINS: u32 = 5;
+
 /// How long before the deadline a run with this time budget stops.
 pub fn deadline_margin(budget: Duration) -> Duration {
     (budget / 10).clamp(MIN_DEADLINE_MARGIN, MAX_DEADLINE_MARGIN)
@@ -159,6 +162,17 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
         &self.config.tenant_id
     }
 
+    /// A full round's finish reads the tenant's whole directory (the sweep)
+    /// and is not interrupted: it starts only with at least five margins
+    /// (half a budget) left. A run that resumed at the finish always goes on.
+    fn finish_wants_an_invocation(&self, checkpoint: &Checkpoint) -> bool {
+        checkpoint.mode == Mode::Full
+            && checkpoint.recorded_pages > 0
+            && self.deadline.is_some_and(|d| {
+                Instant::now() + FINISH_RESERVE_MARGINS * self.deadline_margin >= d
+            })
+    }
+
     fn near_deadline(&self) -> bool {
         self.deadline
             .is_some_and(|d| Instant::now() + self.deadline_margin >= d)
@@ -189,6 +203,7 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
         };
         let fingerprint = scope::fingerprint(self.config);
         let mut checkpoint = self.resume_or_start(&mut state, &fingerprint, now);
+        let resumed_to_finish = checkpoint.phase == Phase::Finishing;
         if let Some(outcome) = self
             .read_rounds(&mut checkpoint, &mut state, &fingerprint)
             .await?
@@ -196,6 +211,13 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
             return Ok(outcome);
         }
         let failed_as = RunStatus::failed(String::new(), &checkpoint);
+        if !resumed_to_finish && self.finish_wants_an_invocation(&checkpoint) {
+            // The checkpoint is saved at the finishing phase: the
+            // continuation starts there with its whole time budget.
+            return self
+                .stopped(Interruption::Deadline, failed_as, "finishing the run")
+                .await;
+        }
         match self.finish(&mut state, checkpoint, fingerprint).await {
             Ok(status) => Ok(RunOutcome::Completed(status)),
             Err(interruption) => {

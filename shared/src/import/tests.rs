@@ -1304,3 +1304,67 @@ async fn given_a_user_added_to_a_group_and_deleted_in_one_round_then_no_membersh
         "the membership written moments before the deletion went with it: {memberships:?}"
     );
 }
+
+#[tokio::test]
+async fn given_a_full_round_read_late_in_its_invocation_when_it_would_finish_then_the_finish_waits_for_the_next_one()
+ {
+    let world = World::new();
+    let config = config(serde_json::json!({}));
+    world.entra.users(
+        "",
+        users_page(
+            vec![DeltaItem::Upsert(user("u1", "ann@contoso.com"))],
+            done("u-d1"),
+        ),
+    );
+    world
+        .entra
+        .groups("", groups_page(vec![group("g1", &["u1"])], done("g-d1")));
+    // Two seconds left, half a second of margin: the pages fit, the
+    // finish (five margins) does not.
+    let late = |run_id: &str| ImportRun {
+        directory: &world.directory,
+        state: &world.state,
+        configs: &world.state,
+        entra: &world.entra,
+        config: &config,
+        run_id: run_id.into(),
+        deadline: Some(Instant::now() + Duration::from_secs(2)),
+        deadline_margin: Duration::from_millis(500),
+    };
+
+    let first = late("run-1").run().await.unwrap();
+
+    assert_eq!(first, RunOutcome::Paused);
+    assert_eq!(
+        world.directory.users.lock().unwrap().len(),
+        1,
+        "the pages were applied"
+    );
+    let checkpoint = world
+        .state
+        .state
+        .lock()
+        .unwrap()
+        .clone()
+        .checkpoint
+        .unwrap();
+    assert_eq!(checkpoint.phase, Phase::Finishing);
+    assert!(
+        world
+            .state
+            .status
+            .lock()
+            .unwrap()
+            .as_ref()
+            .is_none_or(|s| s.completed_at.is_none())
+    );
+
+    // The continuation starts at the finish and, however late, completes it.
+    let second = late("run-2").run().await.unwrap();
+
+    assert!(matches!(second, RunOutcome::Completed(_)), "{second:?}");
+    let state = world.state.state.lock().unwrap().clone();
+    assert!(state.checkpoint.is_none());
+    assert_eq!(state.users_delta_link.as_deref(), Some("u-d1"));
+}
