@@ -207,20 +207,26 @@ impl<'a, D: ExportDirectory, W: EntraWriter> ExportRun<'a, D, W> {
     /// item as it is now, not as the record saw it (a later platform edit
     /// already on the stream keeps its own record).
     async fn record(&self, key: &ItemKey, entra_id: &str) -> Result<(), ExportFailure> {
-        let hash = match key {
+        let current = match key {
             ItemKey::User { tenant, user_id } => self
                 .directory
                 .user(tenant, user_id)
                 .await?
-                .map(|u| EntraHash::of_user(&u.attributes)),
+                .map(|u| (EntraHash::of_user(&u.attributes), u.entra_id)),
             ItemKey::Group { tenant, group_id } => self
                 .directory
                 .group(tenant, group_id)
                 .await?
-                .map(|g| EntraHash::of_group(&g.attributes)),
+                .map(|g| (EntraHash::of_group(&g.attributes), g.entra_id)),
             ItemKey::Membership { .. } => None,
         };
-        if let Some(hash) = hash {
+        if let Some((hash, linked_to)) = current {
+            // A new link is recorded before `entra_id`, so that the import
+            // never finds the one without the other; a known one is not
+            // written again on every update.
+            if linked_to.as_deref() != Some(entra_id) {
+                self.directory.record_link(key, entra_id).await?;
+            }
             self.directory
                 .record_entra_state(key, entra_id, &hash)
                 .await?;

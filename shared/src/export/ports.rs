@@ -29,7 +29,7 @@ pub trait ExportDirectory: Send + Sync {
     ) -> impl Future<Output = Result<Option<GroupItem>, StoreError>> + Send;
 
     /// Records that the user or group is linked to this Entra object, so
-    /// that the import finds it by its Entra id.
+    /// that the import finds it by its Entra id (before `entra_id` is set).
     fn record_link(
         &self,
         key: &ItemKey,

@@ -381,6 +381,7 @@ async fn given_links_the_export_records_after_the_copy_when_looked_up_then_they_
         .await;
     let item = ItemKey::user(&fresh.tenant, "p-2");
     let hash = EntraHash::of_user(&attributes("p2@contoso.com"));
+    store.record_link(&item, &entra_guid(2)).await.unwrap();
     store
         .record_entra_state(&item, &entra_guid(2), &hash)
         .await

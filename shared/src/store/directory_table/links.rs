@@ -12,8 +12,6 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
-use aws_sdk_dynamodb::types::AttributeValue;
-
 use super::{DynamoDirectoryStore, ENTRA_ID_INDEX};
 use crate::model::TenantId;
 use crate::model::directory::{GROUP_PREFIX, ItemKey, USER_PREFIX};
@@ -95,9 +93,8 @@ impl DynamoDirectoryStore {
             .collect())
     }
 
-    /// Records the link before the item's `entra_id`, so that no moment
-    /// exists in which the import could miss it. Imported objects (their
-    /// id is the Entra id) need none.
+    /// Records a link (the export does so before it sets the item's
+    /// `entra_id`). Imported objects (their id is the Entra id) need none.
     pub(super) async fn write_link(
         &self,
         item: &ItemKey,
@@ -192,10 +189,7 @@ impl DynamoDirectoryStore {
 /// The link item for an indexed directory item, if it is a linked object.
 fn old_link(tenant: &TenantId, item: &Item) -> Option<Item> {
     let sk = text(item, "sk")?;
-    let entra_id = match item.get("entra_id") {
-        Some(AttributeValue::S(id)) => id.clone(),
-        _ => return None,
-    };
+    let entra_id = text(item, "entra_id")?;
     [USER_PREFIX, GROUP_PREFIX].iter().find_map(|prefix| {
         let am_id = sk.strip_prefix(prefix)?;
         (am_id != entra_id).then(|| link_item(tenant, prefix, &entra_id, am_id))

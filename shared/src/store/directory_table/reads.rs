@@ -277,7 +277,6 @@ impl crate::export::ExportDirectory for DynamoDirectoryStore {
         entra_id: &str,
         hash: &EntraHash,
     ) -> Result<(), StoreError> {
-        self.write_link(item, entra_id).await?;
         let result = self
             .client
             .update_item()
