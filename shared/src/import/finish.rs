@@ -151,7 +151,8 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
             .collect();
         self.delete(&plans, &written, &mut checkpoint.counts)
             .await?;
-        if checkpoint.mode == Mode::Full && self.config.import_groups {
+        if checkpoint.mode == Mode::Full && checkpoint.earlier_imports && self.config.import_groups
+        {
             self.sweep_memberships(
                 &group_records,
                 &deferred_added,
@@ -388,7 +389,8 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
             ObjectKind::User => self.config.import_users,
             ObjectKind::Group => self.config.import_groups,
         };
-        let (candidates, imported_total) = if checkpoint.mode == Mode::Full && imported_kind {
+        let sweep = checkpoint.mode == Mode::Full && checkpoint.earlier_imports;
+        let (candidates, imported_total) = if sweep && imported_kind {
             // A full round: every imported object it did not see.
             let imported = self.directory.imported_ids(self.tenant(), kind).await?;
             let total = imported.len();
@@ -398,6 +400,8 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
                 .collect();
             (unseen, Some(total))
         } else {
+            // A delta round, or a first import (whose every object it saw
+            // unless a later page removed it): what its pages removed.
             let gone = states
                 .iter()
                 .filter(|(_, present)| !**present)

@@ -162,11 +162,13 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
         &self.config.tenant_id
     }
 
-    /// A full round's finish reads the tenant's whole directory (the sweep)
-    /// and is not interrupted: it starts only with at least five margins
-    /// (half a budget) left. A run that resumed at the finish always goes on.
+    /// A full round's finish reads the tenant's whole directory (the sweep,
+    /// unless nothing was imported before the round) and is not
+    /// interrupted: it starts only with at least five margins (half a
+    /// budget) left. A run that resumed at the finish always goes on.
     fn finish_wants_an_invocation(&self, checkpoint: &Checkpoint) -> bool {
         checkpoint.mode == Mode::Full
+            && checkpoint.earlier_imports
             && checkpoint.recorded_pages > 0
             && self.deadline.is_some_and(|d| {
                 Instant::now() + FINISH_RESERVE_MARGINS * self.deadline_margin >= d
@@ -246,7 +248,10 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
                 );
                 checkpoint
             }
-            _ => self.new_round(self.initial_mode(state, fingerprint), fingerprint, now),
+            _ => {
+                let mode = self.initial_mode(state, fingerprint);
+                self.new_round(mode, fingerprint, now, state.ran_before)
+            }
         }
     }
 
@@ -269,14 +274,14 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
                     tracing::warn!(reason = %reason, "delta state gone; starting a full round");
                     state.users_delta_link = None;
                     state.groups_delta_link = None;
-                    *checkpoint = self.new_round(Mode::Full, fingerprint, Utc::now());
+                    *checkpoint = self.new_round(Mode::Full, fingerprint, Utc::now(), true);
                 }
                 Interruption::Graph(GraphError::Rejected { status, code, .. })
                     if !restarted && checkpoint.next_link.is_some() =>
                 {
                     // A page link that stopped working: restart the round.
                     tracing::warn!(status, code = %code, "a page link was refused; restarting the round");
-                    *checkpoint = self.new_round(checkpoint.mode, fingerprint, Utc::now());
+                    *checkpoint = self.new_round(checkpoint.mode, fingerprint, Utc::now(), true);
                 }
                 other => {
                     let failed_as = RunStatus::failed(String::new(), checkpoint);
@@ -356,7 +361,15 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
         }
     }
 
-    fn new_round(&self, mode: Mode, fingerprint: &str, now: DateTime<Utc>) -> Checkpoint {
+    /// A round from its first page; `earlier_imports` unless no run of the
+    /// tenant (this one included) can have written to the directory yet.
+    fn new_round(
+        &self,
+        mode: Mode,
+        fingerprint: &str,
+        now: DateTime<Utc>,
+        earlier_imports: bool,
+    ) -> Checkpoint {
         Checkpoint {
             scope_fingerprint: fingerprint.to_owned(),
             round_id: format!(
@@ -372,6 +385,7 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
             users_delta_link: None,
             groups_delta_link: None,
             scope_changed: false,
+            earlier_imports,
             counts: Counts::default(),
             started_at: now,
         }

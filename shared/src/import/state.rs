@@ -91,8 +91,18 @@ pub struct Checkpoint {
     pub groups_delta_link: Option<String>,
     /// Membership changes touched the groups that define the scope.
     pub scope_changed: bool,
+    /// The directory may hold objects imported before this round (a run
+    /// had begun before it). A first import's finish has nothing to sweep:
+    /// everything imported was imported, and seen, by this round.
+    #[serde(default = "earlier_imports_possible")]
+    pub earlier_imports: bool,
     pub counts: Counts,
     pub started_at: DateTime<Utc>,
+}
+
+/// Checkpoints saved before `earlier_imports` existed assume the worst.
+fn earlier_imports_possible() -> bool {
+    true
 }
 
 /// What the store keeps between runs.
@@ -105,6 +115,8 @@ pub struct SyncState {
     pub checkpoint: Option<Checkpoint>,
     /// Deletions are held back, waiting for the admin's approval.
     pub holding_deletions: bool,
+    /// A run of this tenant had begun before this one.
+    pub ran_before: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

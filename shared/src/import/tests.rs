@@ -26,6 +26,8 @@ struct MemoryDirectory {
     /// (a GSI is eventually consistent): kept only while `index_lags`.
     unindexed: Mutex<HashSet<MembershipKey>>,
     index_lags: Mutex<bool>,
+    /// Reads of every imported object or membership (a sweep's reads).
+    tenant_wide_reads: Mutex<u32>,
 }
 
 impl DirectoryStore for MemoryDirectory {
@@ -78,6 +80,7 @@ impl DirectoryStore for MemoryDirectory {
         _: &crate::model::TenantId,
         kind: ObjectKind,
     ) -> Result<Vec<String>, StoreError> {
+        *self.tenant_wide_reads.lock().unwrap() += 1;
         Ok(match kind {
             ObjectKind::User => self
                 .users
@@ -101,6 +104,7 @@ impl DirectoryStore for MemoryDirectory {
         &self,
         _: &crate::model::TenantId,
     ) -> Result<Vec<MembershipKey>, StoreError> {
+        *self.tenant_wide_reads.lock().unwrap() += 1;
         Ok(self
             .memberships
             .lock()
@@ -197,6 +201,8 @@ struct MemoryState {
     status: Mutex<Option<RunStatus>>,
     cleared: Mutex<Vec<&'static str>>,
     writes: Mutex<u64>,
+    /// A run had begun (the Dynamo store reads `last_sync_started_at`).
+    ran: Mutex<bool>,
 }
 
 impl RunLease for MemoryState {
@@ -216,7 +222,11 @@ impl RunLease for MemoryState {
         }
         *lease = Some((run_id.to_owned(), until));
         *self.writes.lock().unwrap() += 1;
-        Ok(Some(self.state.lock().unwrap().clone()))
+        let ran_before = std::mem::replace(&mut *self.ran.lock().unwrap(), true);
+        Ok(Some(SyncState {
+            ran_before,
+            ..self.state.lock().unwrap().clone()
+        }))
     }
     async fn checkpoint(
         &self,
@@ -1320,6 +1330,9 @@ async fn given_a_full_round_read_late_in_its_invocation_when_it_would_finish_the
     world
         .entra
         .groups("", groups_page(vec![group("g1", &["u1"])], done("g-d1")));
+    // A tenant synced before (a resync, an expired delta state): the
+    // finish sweeps the directory.
+    *world.state.ran.lock().unwrap() = true;
     // Two seconds left, half a second of margin: the pages fit, the
     // finish (five margins) does not.
     let late = |run_id: &str| ImportRun {
@@ -1367,4 +1380,86 @@ async fn given_a_full_round_read_late_in_its_invocation_when_it_would_finish_the
     let state = world.state.state.lock().unwrap().clone();
     assert!(state.checkpoint.is_none());
     assert_eq!(state.users_delta_link.as_deref(), Some("u-d1"));
+}
+
+#[tokio::test]
+async fn given_a_first_import_when_it_finishes_then_it_reads_nothing_tenant_wide_and_does_not_wait()
+{
+    let world = World::new();
+    let config = config(serde_json::json!({}));
+    world.entra.users(
+        "",
+        users_page(
+            vec![
+                DeltaItem::Upsert(user("u1", "ann@contoso.com")),
+                DeltaItem::Upsert(user("u2", "bob@contoso.com")),
+            ],
+            next("u-p2"),
+        ),
+    );
+    // Deleted while the round was read: a later page removes it.
+    world.entra.users(
+        "u-p2",
+        users_page(
+            vec![DeltaItem::Removed {
+                id: "u2".into(),
+                permanent: false,
+            }],
+            done("u-d1"),
+        ),
+    );
+    world.entra.groups(
+        "",
+        groups_page(vec![group("g1", &["u1", "u2"])], done("g-d1")),
+    );
+    // Late in the invocation: a finish that swept would wait for the next.
+    let outcome = ImportRun {
+        directory: &world.directory,
+        state: &world.state,
+        configs: &world.state,
+        entra: &world.entra,
+        config: &config,
+        run_id: "run-1".into(),
+        deadline: Some(Instant::now() + Duration::from_secs(2)),
+        deadline_margin: Duration::from_millis(500),
+    }
+    .run()
+    .await
+    .unwrap();
+
+    let RunOutcome::Completed(status) = outcome else {
+        panic!("a first import's finish fits: {outcome:?}");
+    };
+    assert_eq!(*world.directory.tenant_wide_reads.lock().unwrap(), 0);
+    let users = world.directory.users.lock().unwrap().clone();
+    assert_eq!(users.keys().collect::<Vec<_>>(), ["u1"], "u2 was removed");
+    let memberships: Vec<MembershipKey> = world
+        .directory
+        .memberships
+        .lock()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
+    assert_eq!(memberships, [membership("g1", "u1")], "u2's went with it");
+    assert_eq!(
+        (status.counts.users_created, status.counts.users_deleted),
+        (2, 1)
+    );
+
+    // The next full round (a resync) sweeps: the directory holds imports now.
+    let resync = config_resync();
+    world.entra.users("", users_page(vec![], done("u-d2")));
+    world.entra.groups("", groups_page(vec![], done("g-d2")));
+    let outcome = world.run(&resync, "run-2").await;
+    assert!(matches!(outcome, RunOutcome::Completed(_)), "{outcome:?}");
+    assert!(*world.directory.tenant_wide_reads.lock().unwrap() > 0);
+    assert!(
+        world.directory.users.lock().unwrap().is_empty(),
+        "the sweep removed the user the resync did not see"
+    );
+}
+
+fn config_resync() -> TenantConfig {
+    config(serde_json::json!({"resync_requested_at": "2026-11-26T10:00:00Z"}))
 }

@@ -110,7 +110,9 @@ impl RunLease for DynamoSyncStateStore {
             .expression_attribute_values(":now_ms", n(now.timestamp_millis()))
             .expression_attribute_values(":until", n(lease_until.timestamp_millis()))
             .expression_attribute_values(":me", s(run_id))
-            .return_values(ReturnValue::AllNew)
+            // The item as it was: whether a run had begun before this one.
+            // The fields read below are not changed by this update.
+            .return_values(ReturnValue::AllOld)
             .send()
             .await;
         let item = match result {
@@ -124,6 +126,7 @@ impl RunLease for DynamoSyncStateStore {
             scope_fingerprint: text(&item, "scope_fingerprint"),
             checkpoint: from_json(&item, "checkpoint", WHAT)?,
             holding_deletions: flag(&item, "holding_deletions").unwrap_or(false),
+            ran_before: item.contains_key("last_sync_started_at"),
         }))
     }
 

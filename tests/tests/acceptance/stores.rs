@@ -1285,6 +1285,7 @@ fn checkpoint(round: &str, page: u32) -> Checkpoint {
         users_delta_link: Some("https://graph.microsoft.com/v1.0/users/delta?$deltatoken=u".into()),
         groups_delta_link: None,
         scope_changed: true,
+        earlier_imports: false,
         counts: Counts {
             users_created: 3,
             members_added: 2,
@@ -1365,6 +1366,10 @@ async fn given_the_lease_when_runs_begin_then_a_free_expired_or_own_lease_is_tak
         .await
         .unwrap();
     assert!(again.is_some(), "its own lease");
+    assert!(
+        again.unwrap().ran_before,
+        "a run had begun before: the directory may hold its imports"
+    );
 
     let later = now + Duration::seconds(131);
     let taken = store
@@ -1523,6 +1528,8 @@ async fn given_runs_that_finish_then_the_delta_links_and_status_are_stored_and_t
         scope_fingerprint: Some("fp-9".into()),
         checkpoint: None,
         holding_deletions: true,
+        // What begin_run reports afterwards: run-a had begun.
+        ran_before: true,
     };
     let held = status(RunResult::Held, Some("12 users would be deleted"));
     store
