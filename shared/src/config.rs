@@ -216,6 +216,10 @@ impl SchedulerConfig {
     }
 }
 
+/// `graph-notifications` needs what the scheduler needs: the tables and the
+/// sync queue.
+pub type GraphNotificationsConfig = SchedulerConfig;
+
 /// Everything `oauth-callback` needs.
 #[derive(Debug, Clone)]
 pub struct OAuthCallbackConfig {

@@ -2,6 +2,7 @@
 //! with one line naming the variable), and build the SDK and HTTP clients
 //! and the adapters the handler borrows. The engines never see this module.
 
+use std::sync::OnceLock;
 use std::time::SystemTime;
 
 use tokio::time::Instant;
@@ -12,6 +13,7 @@ use crate::identity::{EntraApp, IdentityClient};
 use crate::store::directory_table::DynamoDirectoryStore;
 use crate::store::failures::DynamoFailureCounter;
 use crate::store::queue::SqsSyncQueue;
+use crate::store::subscriptions::{DynamoSubscriptionStore, DynamoSyncRequests};
 use crate::store::sync_state::DynamoSyncStateStore;
 use crate::store::{AppClientSecret, DynamoIntegrationsStore, SecretsManagerTokenStore};
 use crate::tokens::TokenProvider;
@@ -30,23 +32,35 @@ pub fn start<C>(function: &str, load: impl FnOnce(&dyn Env) -> Result<C, ConfigE
     }
 }
 
-/// The AWS clients of one process, built once from the standard SDK
-/// settings.
-#[derive(Clone, Debug)]
-pub struct AwsClients {
+/// The clients of one process, each built once: the AWS SDK's from the
+/// standard SDK settings, and the HTTPS client for Microsoft on first need
+/// (a function that never calls Microsoft does not load its TLS roots).
+#[derive(Debug)]
+pub struct Clients {
     dynamodb: aws_sdk_dynamodb::Client,
     secrets: aws_sdk_secretsmanager::Client,
     sqs: aws_sdk_sqs::Client,
+    microsoft: OnceLock<reqwest::Client>,
 }
 
-impl AwsClients {
+impl Clients {
     pub async fn load() -> Self {
         let sdk = crate::aws::load_sdk_config().await;
         Self {
             dynamodb: aws_sdk_dynamodb::Client::new(&sdk),
             secrets: aws_sdk_secretsmanager::Client::new(&sdk),
             sqs: aws_sdk_sqs::Client::new(&sdk),
+            microsoft: OnceLock::new(),
         }
+    }
+
+    /// Shared by Graph and the identity platform (clones share one pool).
+    fn microsoft_https(&self) -> reqwest::Client {
+        self.microsoft.get_or_init(crate::https::client).clone()
+    }
+
+    pub fn graph(&self, common: &CommonConfig, retry: RetryPolicy) -> GraphClient {
+        GraphClient::new(self.microsoft_https(), &common.graph_base_url, retry)
     }
 
     pub fn integrations(&self, common: &CommonConfig) -> DynamoIntegrationsStore {
@@ -77,6 +91,18 @@ impl AwsClients {
         SqsSyncQueue::new(self.sqs.clone(), queue_url.to_owned())
     }
 
+    pub fn subscriptions(&self, common: &CommonConfig) -> DynamoSubscriptionStore {
+        DynamoSubscriptionStore::new(self.dynamodb.clone(), common.integrations_table.clone())
+    }
+
+    pub fn sync_requests(&self, common: &CommonConfig, queue_url: &str) -> DynamoSyncRequests {
+        DynamoSyncRequests::new(
+            self.dynamodb.clone(),
+            common.integrations_table.clone(),
+            self.sync_queue(queue_url),
+        )
+    }
+
     /// The app's credentials; `redirect_uri` only for the callback.
     pub fn entra_app(
         &self,
@@ -86,7 +112,7 @@ impl AwsClients {
     ) -> EntraApp {
         EntraApp::new(
             IdentityClient::new(
-                crate::identity::http_client(),
+                self.microsoft_https(),
                 common.login_base_url.clone(),
                 app.client_id.clone(),
                 redirect_uri,
@@ -106,10 +132,6 @@ impl AwsClients {
             self.tenant_secrets(common),
         )
     }
-}
-
-pub fn graph_client(common: &CommonConfig, retry: RetryPolicy) -> GraphClient {
-    GraphClient::new(crate::graph::http_client(), &common.graph_base_url, retry)
 }
 
 /// The Lambda invocation's deadline as a tokio instant.

@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 
-FUNCTIONS = ["oauth-callback", "sync-scheduler", "sync-worker", "export-stream", "verify-password"]
+FUNCTIONS = ["oauth-callback", "sync-scheduler", "sync-worker", "export-stream", "verify-password", "graph-notifications"]
 
 # Every variable any function requires, with placeholder values: the
 # functions build their clients but never reach AWS before `next`.

@@ -6,18 +6,18 @@ mod batch;
 
 use entra_sync::config::WorkerConfig;
 use entra_sync::graph::RetryPolicy;
-use entra_sync::wiring::{self, AwsClients};
+use entra_sync::wiring::{self, Clients};
 use lambda_runtime::{Error, run, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     let config = wiring::start("export-stream", WorkerConfig::from_env);
-    let aws = AwsClients::load().await;
+    let clients = Clients::load().await;
     let exporter = batch::Exporter {
-        configs: aws.integrations(&config.common),
-        directory: aws.directory(&config.common),
-        tokens: aws.token_provider(&config.common, &config.app),
-        graph: wiring::graph_client(&config.common, RetryPolicy::default()),
+        configs: clients.integrations(&config.common),
+        directory: clients.directory(&config.common),
+        tokens: clients.token_provider(&config.common, &config.app),
+        graph: clients.graph(&config.common, RetryPolicy::default()),
         domains: Default::default(),
     };
     let exporter = &exporter;

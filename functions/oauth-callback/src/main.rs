@@ -5,17 +5,17 @@ mod routes;
 
 use entra_sync::authorisation::AuthorisationFlow;
 use entra_sync::config::OAuthCallbackConfig;
-use entra_sync::wiring::{self, AwsClients};
+use entra_sync::wiring::{self, Clients};
 use lambda_http::{Error, run, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     let config = wiring::start("oauth-callback", OAuthCallbackConfig::from_env);
-    let aws = AwsClients::load().await;
+    let clients = Clients::load().await;
     let flow = AuthorisationFlow::new(
-        aws.integrations(&config.common),
-        aws.tenant_secrets(&config.common),
-        aws.entra_app(
+        clients.integrations(&config.common),
+        clients.tenant_secrets(&config.common),
+        clients.entra_app(
             &config.common,
             &config.app,
             Some(config.redirect_uri.clone()),

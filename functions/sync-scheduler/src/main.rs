@@ -5,15 +5,15 @@
 mod tick;
 
 use entra_sync::config::SchedulerConfig;
-use entra_sync::wiring::{self, AwsClients};
+use entra_sync::wiring::{self, Clients};
 use lambda_runtime::{Error, run, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     let config = wiring::start("sync-scheduler", SchedulerConfig::from_env);
-    let aws = AwsClients::load().await;
-    let configs = aws.integrations(&config.common);
-    let queue = aws.sync_queue(&config.sync_queue_url);
+    let clients = Clients::load().await;
+    let configs = clients.integrations(&config.common);
+    let queue = clients.sync_queue(&config.sync_queue_url);
     let (configs, queue) = (&configs, &queue);
     run(service_fn(move |event| tick::tick(configs, queue, event))).await
 }

@@ -5,21 +5,21 @@ mod job;
 
 use entra_sync::config::SyncWorkerConfig;
 use entra_sync::graph::RetryPolicy;
-use entra_sync::wiring::{self, AwsClients};
+use entra_sync::wiring::{self, Clients};
 use lambda_runtime::{Error, run, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     let config = wiring::start("sync-worker", SyncWorkerConfig::from_env);
     let common = &config.worker.common;
-    let aws = AwsClients::load().await;
+    let clients = Clients::load().await;
     let worker = job::SyncWorker {
-        configs: aws.integrations(common),
-        state: aws.sync_state(common),
-        directory: aws.directory(common),
-        tokens: aws.token_provider(common, &config.worker.app),
-        graph: wiring::graph_client(common, RetryPolicy::default()),
-        queue: aws.sync_queue(&config.sync_queue_url),
+        configs: clients.integrations(common),
+        state: clients.sync_state(common),
+        directory: clients.directory(common),
+        tokens: clients.token_provider(common, &config.worker.app),
+        graph: clients.graph(common, RetryPolicy::default()),
+        queue: clients.sync_queue(&config.sync_queue_url),
     };
     let worker = &worker;
     run(service_fn(move |event| job::handle(worker, event))).await

@@ -7,20 +7,20 @@ mod request;
 use entra_sync::config::VerifyPasswordConfig;
 use entra_sync::graph::RetryPolicy;
 use entra_sync::password::ThrottlePolicy;
-use entra_sync::wiring::{self, AwsClients};
+use entra_sync::wiring::{self, Clients};
 use lambda_runtime::{Error, run, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     let config = wiring::start("verify-password", VerifyPasswordConfig::from_env);
     let common = &config.worker.common;
-    let aws = AwsClients::load().await;
+    let clients = Clients::load().await;
     let verifier = request::Verifier {
-        configs: aws.integrations(common),
-        failures: aws.failure_counter(common),
-        tokens: aws.token_provider(common, &config.worker.app),
+        configs: clients.integrations(common),
+        failures: clients.failure_counter(common),
+        tokens: clients.token_provider(common, &config.worker.app),
         // A caller is waiting: fewer attempts than the background functions.
-        graph: wiring::graph_client(
+        graph: clients.graph(
             common,
             RetryPolicy {
                 max_attempts: 3,

@@ -374,17 +374,6 @@ fn transport_failure(err: &reqwest::Error) -> &'static str {
     }
 }
 
-/// The reqwest client for Graph: bounded time, redirects not followed.
-pub fn http_client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .connect_timeout(Duration::from_secs(5))
-        .timeout(Duration::from_secs(30))
-        .pool_idle_timeout(Duration::from_secs(50))
-        .build()
-        .expect("a client with static settings builds")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,8 +3,13 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::time::Duration;
 
 use oauth2::{AsyncHttpClient, HttpClientError, HttpRequest, HttpResponse};
+
+/// A token request that takes longer than this has failed (the client's
+/// own limit is Graph's, longer).
+const TOKEN_REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// A reqwest client speaking oauth2's HTTP interface. It must not follow
 /// redirects: a redirect would replay credentials to another host.
@@ -23,6 +28,7 @@ impl<'c> AsyncHttpClient<'c> for OAuthHttp<'_> {
                 .request(parts.method, parts.uri.to_string())
                 .headers(parts.headers)
                 .body(body)
+                .timeout(TOKEN_REQUEST_TIMEOUT)
                 .send()
                 .await
                 .map_err(Box::new)?;

@@ -335,23 +335,13 @@ fn transport_reason(err: &oauth2::HttpClientError<reqwest::Error>) -> String {
     }
 }
 
-/// The reqwest client for identity calls: bounded time, no redirects.
-pub fn http_client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .connect_timeout(Duration::from_secs(5))
-        .timeout(Duration::from_secs(20))
-        .build()
-        .expect("a client with static settings builds")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn client() -> IdentityClient {
         IdentityClient::new(
-            http_client(),
+            crate::https::client(),
             Url::parse("https://login.microsoftonline.com").unwrap(),
             "app-id".into(),
             Some(Url::parse("https://am.example.com/entra/callback").unwrap()),

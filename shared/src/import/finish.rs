@@ -240,9 +240,17 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
             mode: checkpoint.mode,
             counts: checkpoint.counts,
         };
-        self.state
+        let requested_at = self
+            .state
             .finish_run(self.tenant(), &self.run_id, state, &status)
             .await?;
+        if requested_at.is_some_and(|at| at >= checkpoint.started_at) {
+            // Reported while the round was read: it may have been read
+            // before the change, so one more run reads it.
+            tracing::info!("changes were reported during the run; another run follows");
+            self.another_run_wanted
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
         let approved = plans.users.approved || plans.groups.approved;
         self.clear_requests(checkpoint.mode, approved, held.is_empty())
             .await?;

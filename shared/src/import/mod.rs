@@ -15,6 +15,7 @@ mod tenant;
 #[cfg(test)]
 mod tests;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -124,6 +125,9 @@ pub struct ImportRun<'a, D, S, C, E> {
     pub deadline: Option<Instant>,
     /// See [`deadline_margin`].
     pub deadline_margin: Duration,
+    /// Set when the run completed and changes reported during it may not
+    /// have been read (see [`ImportRun::another_run_wanted`]).
+    pub another_run_wanted: AtomicBool,
 }
 
 fn lease_until(now: DateTime<Utc>) -> DateTime<Utc> {
@@ -151,7 +155,15 @@ impl<'a, D, S, C, E> ImportRun<'a, D, S, C, E> {
             run_id: uuid::Uuid::new_v4().to_string(),
             deadline: deadline.map(|d| d.at.max(at_least)),
             deadline_margin: deadline.map_or(MIN_DEADLINE_MARGIN, |d| d.margin),
+            another_run_wanted: AtomicBool::new(false),
         }
+    }
+
+    /// The run completed, but a change notification arrived while its
+    /// round was read: the tenant needs another run now, not at the next
+    /// tick.
+    pub fn another_run_wanted(&self) -> bool {
+        self.another_run_wanted.load(Ordering::Relaxed)
     }
 }
 

@@ -128,14 +128,15 @@ pub trait RunLease: Send + Sync {
     ) -> impl Future<Output = Result<(), LeaseError>> + Send;
 
     /// Ends the run: the new state (delta links, no checkpoint), the status
-    /// item, and the lease released, in one write.
+    /// item, and the lease released, in one write. Returns when changes were
+    /// last reported for the tenant (a change notification), if ever.
     fn finish_run(
         &self,
         tenant: &TenantId,
         run_id: &str,
         state: &SyncState,
         status: &RunStatus,
-    ) -> impl Future<Output = Result<(), LeaseError>> + Send;
+    ) -> impl Future<Output = Result<Option<DateTime<Utc>>, LeaseError>> + Send;
 
     /// Releases the lease of a run that stops early, keeping its checkpoint.
     fn abandon_run(

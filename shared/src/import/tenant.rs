@@ -54,15 +54,15 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, R: TenantReaders, Q: C
             deadline,
         );
         let outcome = run.run().await?;
-        if outcome == RunOutcome::Paused {
+        if outcome == RunOutcome::Paused || run.another_run_wanted() {
             self.queue_continuation(tenant, &run.run_id).await;
         }
         Ok(outcome)
     }
 
-    /// The paused run gave its lease back; its continuation starts as soon
-    /// as SQS delivers it. Should the queue refuse, the next tick resumes
-    /// from the checkpoint all the same.
+    /// The paused run (or one that must be followed by another) gave its
+    /// lease back; its continuation starts as soon as SQS delivers it.
+    /// Should the queue refuse, the next tick runs all the same.
     async fn queue_continuation(&self, tenant: &TenantId, run_id: &str) {
         match self.continuations.continue_run(tenant, run_id).await {
             Ok(()) => tracing::info!(tenant_id = %tenant, run_id, "queued the run's continuation"),

@@ -203,6 +203,8 @@ struct MemoryState {
     writes: Mutex<u64>,
     /// A run had begun (the Dynamo store reads `last_sync_started_at`).
     ran: Mutex<bool>,
+    /// When a change notification last asked for a run.
+    sync_requested_at: Mutex<Option<DateTime<Utc>>>,
 }
 
 impl RunLease for MemoryState {
@@ -250,7 +252,7 @@ impl RunLease for MemoryState {
         run_id: &str,
         state: &SyncState,
         status: &RunStatus,
-    ) -> Result<(), LeaseError> {
+    ) -> Result<Option<DateTime<Utc>>, LeaseError> {
         let mut lease = self.lease.lock().unwrap();
         if lease.as_ref().map(|(o, _)| o.as_str()) != Some(run_id) {
             return Err(LeaseError::Lost);
@@ -259,7 +261,7 @@ impl RunLease for MemoryState {
         *self.state.lock().unwrap() = state.clone();
         *self.status.lock().unwrap() = Some(status.clone());
         *self.writes.lock().unwrap() += 1;
-        Ok(())
+        Ok(*self.sync_requested_at.lock().unwrap())
     }
     async fn abandon_run(
         &self,
@@ -588,6 +590,7 @@ impl World {
             run_id: run_id.into(),
             deadline: None,
             deadline_margin: MAX_DEADLINE_MARGIN,
+            another_run_wanted: Default::default(),
         }
         .run()
         .await
@@ -1344,6 +1347,7 @@ async fn given_a_full_round_read_late_in_its_invocation_when_it_would_finish_the
         run_id: run_id.into(),
         deadline: Some(Instant::now() + Duration::from_secs(2)),
         deadline_margin: Duration::from_millis(500),
+        another_run_wanted: Default::default(),
     };
 
     let first = late("run-1").run().await.unwrap();
@@ -1422,6 +1426,7 @@ async fn given_a_first_import_when_it_finishes_then_it_reads_nothing_tenant_wide
         run_id: "run-1".into(),
         deadline: Some(Instant::now() + Duration::from_secs(2)),
         deadline_margin: Duration::from_millis(500),
+        another_run_wanted: Default::default(),
     }
     .run()
     .await
@@ -1462,4 +1467,53 @@ async fn given_a_first_import_when_it_finishes_then_it_reads_nothing_tenant_wide
 
 fn config_resync() -> TenantConfig {
     config(serde_json::json!({"resync_requested_at": "2026-11-26T10:00:00Z"}))
+}
+
+#[tokio::test]
+async fn given_a_change_reported_during_a_run_then_another_run_is_wanted_and_not_for_an_older_one()
+{
+    let world = World::new();
+    let config = config(serde_json::json!({}));
+    // A notification that arrived before the round began was read by it.
+    *world.state.sync_requested_at.lock().unwrap() =
+        Some(Utc::now() - chrono::Duration::seconds(5));
+    world.imported(&config).await;
+    let quiet = ImportRun::new(
+        &world.directory,
+        &world.state,
+        &world.state,
+        &world.entra,
+        &config,
+        None,
+    );
+    world.entra.users("u-d1", users_page(vec![], done("u-d2")));
+    world
+        .entra
+        .groups("g-d1", groups_page(vec![], done("g-d2")));
+    assert!(matches!(
+        quiet.run().await.unwrap(),
+        RunOutcome::Completed(_)
+    ));
+    assert!(!quiet.another_run_wanted());
+
+    // One reported while the round was read may have been missed by it.
+    *world.state.sync_requested_at.lock().unwrap() =
+        Some(Utc::now() + chrono::Duration::seconds(1));
+    world.entra.users("u-d2", users_page(vec![], done("u-d3")));
+    world
+        .entra
+        .groups("g-d2", groups_page(vec![], done("g-d3")));
+    let notified = ImportRun::new(
+        &world.directory,
+        &world.state,
+        &world.state,
+        &world.entra,
+        &config,
+        None,
+    );
+    assert!(matches!(
+        notified.run().await.unwrap(),
+        RunOutcome::Completed(_)
+    ));
+    assert!(notified.another_run_wanted());
 }

@@ -7,6 +7,7 @@ pub mod failures;
 pub mod integrations;
 pub mod queue;
 pub mod secrets;
+pub mod subscriptions;
 pub mod sync_state;
 
 pub use integrations::DynamoIntegrationsStore;

@@ -83,11 +83,11 @@ impl SyncQueue for SqsSyncQueue {
     }
 }
 
-impl Continuations for SqsSyncQueue {
+impl SqsSyncQueue {
     /// One job message, at once. On a FIFO queue it gets the tenant as its
-    /// group and the run's id as its deduplication id, so it is never taken
-    /// for the job that started the run.
-    async fn continue_run(&self, tenant: &TenantId, run_id: &str) -> Result<(), StoreError> {
+    /// group and `dedup` as its deduplication id: distinct for each job
+    /// that must not be taken for another.
+    pub async fn queue_job(&self, tenant: &TenantId, dedup: &str) -> Result<(), StoreError> {
         let mut send = self
             .client
             .send_message()
@@ -96,12 +96,20 @@ impl Continuations for SqsSyncQueue {
         if self.is_fifo() {
             send = send
                 .message_group_id(tenant.as_str())
-                .message_deduplication_id(format!("continue-{run_id}"));
+                .message_deduplication_id(dedup);
         }
         send.send().await.map_err(|e| StoreError::Unavailable {
-            operation: "queueing the run's continuation",
+            operation: "queueing a sync job",
             detail: aws_sdk_sqs::error::DisplayErrorContext(&e).to_string(),
         })?;
         Ok(())
+    }
+}
+
+impl Continuations for SqsSyncQueue {
+    /// Deduplicated by the run's id, so never taken for the job that
+    /// started the run.
+    async fn continue_run(&self, tenant: &TenantId, run_id: &str) -> Result<(), StoreError> {
+        self.queue_job(tenant, &format!("continue-{run_id}")).await
     }
 }

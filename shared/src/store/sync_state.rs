@@ -104,7 +104,9 @@ impl RunLease for DynamoSyncStateStore {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key(tenant, STATUS_SK)))
-            .update_expression("SET last_sync_started_at = :now, lease_owner = :me, lease_until_ms = :until")
+            // The queued job (if any) is being run: a change reported from
+            // now on queues another (store/subscriptions.rs).
+            .update_expression("SET last_sync_started_at = :now, lease_owner = :me, lease_until_ms = :until REMOVE sync_job_queued_ms")
             .condition_expression("attribute_not_exists(lease_owner) OR lease_until_ms < :now_ms OR lease_owner = :me")
             .expression_attribute_values(":now", timestamp(now))
             .expression_attribute_values(":now_ms", n(now.timestamp_millis()))
@@ -162,7 +164,7 @@ impl RunLease for DynamoSyncStateStore {
         run_id: &str,
         state: &SyncState,
         status: &RunStatus,
-    ) -> Result<(), LeaseError> {
+    ) -> Result<Option<DateTime<Utc>>, LeaseError> {
         let mut set = Vec::new();
         let mut remove = vec!["checkpoint", "lease_owner", "lease_until_ms"];
         let mut request = self
@@ -195,8 +197,16 @@ impl RunLease for DynamoSyncStateStore {
             request = request.expression_attribute_values(format!(":{name}"), value);
         }
         let expression = format!("SET {} REMOVE {}", set.join(", "), remove.join(", "));
-        match request.update_expression(expression).send().await {
-            Ok(_) => Ok(()),
+        let request = request
+            .update_expression(expression)
+            .return_values(ReturnValue::AllNew);
+        match request.send().await {
+            Ok(output) => Ok(output
+                .attributes
+                .as_ref()
+                .and_then(|item| text(item, "sync_requested_at"))
+                .and_then(|at| DateTime::parse_from_rfc3339(&at).ok())
+                .map(|at| at.with_timezone(&Utc))),
             Err(err) if is_condition_failure(&err) => Err(LeaseError::Lost),
             Err(err) => Err(LeaseError::Store(unavailable("finishing the run")(err))),
         }

@@ -1,7 +1,7 @@
 //! The shared identity client against the emulated identity platform:
 //! GRAPH.md 5.4-5.6 from the client's side.
 
-use entra_sync::identity::{IdTokenClaims, IdentityClient, IdentityError, TokenGrant, http_client};
+use entra_sync::identity::{IdTokenClaims, IdentityClient, IdentityError, TokenGrant};
 use entra_sync_tests::emulator::{AppRegistration, Emulator, Revocation};
 use entra_sync_tests::stack::{
     CLIENT_ID, CONTOSO, CONTOSO_ADMIN, REDIRECT_URI, seed_organisations,
@@ -19,7 +19,7 @@ async fn emulator() -> (Emulator, IdentityClient) {
     });
     seed_organisations(&emulator);
     let client = IdentityClient::new(
-        http_client(),
+        entra_sync::https::client(),
         url::Url::parse(&emulator.base_url).unwrap(),
         CLIENT_ID.into(),
         Some(url::Url::parse(REDIRECT_URI).unwrap()),
@@ -189,7 +189,7 @@ async fn given_revoked_consent_then_refresh_is_invalid_grant_with_the_aadsts_cod
 #[tokio::test]
 async fn given_the_emulator_unreachable_then_a_retryable_transport_error() {
     let client = IdentityClient::new(
-        http_client(),
+        entra_sync::https::client(),
         url::Url::parse("http://127.0.0.1:9").unwrap(),
         CLIENT_ID.into(),
         Some(url::Url::parse(REDIRECT_URI).unwrap()),

@@ -6,9 +6,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use entra_sync::graph::{
-    AccessTokenSource, GraphClient, GraphError, RetryPolicy, TokenError, http_client,
-};
+use entra_sync::graph::{AccessTokenSource, GraphClient, GraphError, RetryPolicy, TokenError};
 use entra_sync::identity::IdentityClient;
 use entra_sync_tests::emulator::{AppRegistration, DeltaExpiry, Emulator, GraphFault, Knobs};
 use entra_sync_tests::stack::{
@@ -74,7 +72,7 @@ async fn signed_in() -> (Emulator, SignedInTokens) {
     });
     seed_organisations(&emulator);
     let identity = IdentityClient::new(
-        entra_sync::identity::http_client(),
+        entra_sync::https::client(),
         url::Url::parse(&emulator.base_url).unwrap(),
         CLIENT_ID.into(),
         Some(url::Url::parse(REDIRECT_URI).unwrap()),
@@ -105,7 +103,7 @@ async fn signed_in() -> (Emulator, SignedInTokens) {
 
 fn graph_client(emulator: &Emulator, policy: RetryPolicy) -> GraphClient {
     GraphClient::new(
-        http_client(),
+        entra_sync::https::client(),
         &url::Url::parse(&emulator.base_url).unwrap(),
         policy,
     )

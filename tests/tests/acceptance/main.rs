@@ -8,6 +8,7 @@ mod export;
 mod graph_client;
 mod import;
 mod large_tenants;
+mod notifications;
 mod oauth_callback;
 mod stores;
 mod tokens_and_secrets;

@@ -177,12 +177,12 @@ impl Fixture {
         SecretsManagerTokenStore::new(self.secrets.clone(), self.prefix.clone())
     }
 
-    /// As `AwsClients::token_provider` builds it, on the counted client.
+    /// As `Clients::token_provider` builds it, on the counted client.
     fn provider(&self) -> TokenProvider<SecretsManagerTokenStore> {
         TokenProvider::new(
             EntraApp::new(
                 IdentityClient::new(
-                    entra_sync::identity::http_client(),
+                    entra_sync::https::client(),
                     url::Url::parse(&self.emulator.base_url).unwrap(),
                     CLIENT_ID.into(),
                     None,
@@ -216,7 +216,7 @@ impl Fixture {
         authorised_at: DateTime<Utc>,
     ) -> String {
         let identity = IdentityClient::new(
-            entra_sync::identity::http_client(),
+            entra_sync::https::client(),
             url::Url::parse(&self.emulator.base_url).unwrap(),
             CLIENT_ID.into(),
             Some(url::Url::parse(REDIRECT_URI).unwrap()),

@@ -1,0 +1,22 @@
+//! `graph-notifications`: Microsoft Graph's change notifications for users
+//! and groups (DESIGN.md 1.4, 2.7). Wiring only; the HTTP side is in
+//! `routes.rs`, the decisions in `entra_sync::notifications`.
+
+mod routes;
+
+use entra_sync::config::GraphNotificationsConfig;
+use entra_sync::notifications::NotificationIntake;
+use entra_sync::wiring::{self, Clients};
+use lambda_http::{Error, run, service_fn};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    let config = wiring::start("graph-notifications", GraphNotificationsConfig::from_env);
+    let clients = Clients::load().await;
+    let intake = NotificationIntake {
+        records: clients.subscriptions(&config.common),
+        requests: clients.sync_requests(&config.common, &config.sync_queue_url),
+    };
+    let intake = &intake;
+    run(service_fn(move |request| routes::handle(intake, request))).await
+}

@@ -1,0 +1,234 @@
+//! Graph change notifications (DESIGN.md 2.7): which deliveries are genuine,
+//! and which tenants they wake. A notification carries no attributes, only
+//! that something changed: the tenant's next delta run reads the change.
+//! Free of AWS types; the stores are behind the ports below.
+
+mod delivery;
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
+use futures::stream::{self, StreamExt, TryStreamExt};
+use secrecy::{ExposeSecret, SecretString};
+use sha2::{Digest, Sha256};
+
+pub use delivery::{DeliveryError, Notification, parse_delivery};
+
+use crate::model::TenantId;
+use crate::ports::StoreError;
+
+/// What entra-sync keeps of a subscription it created: never the
+/// `clientState` itself, only its SHA-256 (it is random, so the hash is as
+/// good as the secret for checking and useless for forging).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubscriptionRecord {
+    pub subscription_id: String,
+    pub entra_tenant_id: String,
+    /// `users` or `groups`.
+    pub resource: String,
+    pub client_state_sha256: [u8; 32],
+    /// The AM tenants synced from this Entra tenant (they share its
+    /// subscriptions).
+    pub am_tenants: Vec<TenantId>,
+}
+
+impl SubscriptionRecord {
+    pub fn hash_client_state(client_state: &SecretString) -> [u8; 32] {
+        Sha256::digest(client_state.expose_secret().as_bytes()).into()
+    }
+
+    /// Compares in constant time: how much of a guess matched must not
+    /// show in how long the answer took.
+    fn client_state_matches(&self, offered: &SecretString) -> bool {
+        let offered = Self::hash_client_state(offered);
+        offered
+            .iter()
+            .zip(self.client_state_sha256.iter())
+            .fold(0u8, |diff, (a, b)| diff | (a ^ b))
+            == 0
+    }
+}
+
+/// A lifecycle event the worker must act on for a subscription.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LifecycleEvent {
+    ReauthorizationRequired,
+    SubscriptionRemoved,
+    Missed,
+}
+
+impl LifecycleEvent {
+    fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "reauthorizationRequired" => Some(Self::ReauthorizationRequired),
+            "subscriptionRemoved" => Some(Self::SubscriptionRemoved),
+            "missed" => Some(Self::Missed),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ReauthorizationRequired => "reauthorizationRequired",
+            Self::SubscriptionRemoved => "subscriptionRemoved",
+            Self::Missed => "missed",
+        }
+    }
+}
+
+pub trait SubscriptionRecords: Send + Sync {
+    fn subscription(
+        &self,
+        subscription_id: &str,
+    ) -> impl Future<Output = Result<Option<SubscriptionRecord>, StoreError>> + Send;
+
+    /// Notes the event on the subscription for the tenant's next run.
+    fn record_lifecycle_event(
+        &self,
+        subscription_id: &str,
+        event: LifecycleEvent,
+        at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// Whether a sync request queued a job or joined one already pending.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncRequest {
+    Queued,
+    AlreadyPending,
+}
+
+pub trait SyncRequests: Send + Sync {
+    /// Records that the tenant has changes to read (and when a notification
+    /// for it was last accepted), and queues a sync job unless one is
+    /// already pending. Many calls, one job.
+    fn request_sync(
+        &self,
+        tenant: &TenantId,
+        at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<SyncRequest, StoreError>> + Send;
+}
+
+/// Why a notification was not acted on (it still gets `202`: a forger
+/// learns nothing).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Ignored {
+    UnknownSubscription,
+    ClientStateMismatch,
+    TenantMismatch,
+}
+
+/// What one delivery did, for the log line.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct IntakeReport {
+    pub accepted: usize,
+    pub ignored: BTreeMap<Ignored, usize>,
+    pub jobs_queued: usize,
+    pub already_pending: usize,
+}
+
+/// How many stores a delivery talks to at once (it must answer in 3 s).
+const CONCURRENCY: usize = 8;
+
+pub struct NotificationIntake<R, Q> {
+    pub records: R,
+    pub requests: Q,
+}
+
+impl<R: SubscriptionRecords, Q: SyncRequests> NotificationIntake<R, Q> {
+    /// Checks each notification against its subscription and wakes each
+    /// tenant a genuine one names, once per delivery.
+    pub async fn accept(
+        &self,
+        notifications: &[Notification],
+        now: DateTime<Utc>,
+    ) -> Result<IntakeReport, StoreError> {
+        let ids: BTreeSet<String> = notifications
+            .iter()
+            .map(|n| n.subscription_id.clone())
+            .collect();
+        let records: BTreeMap<String, Option<SubscriptionRecord>> = stream::iter(ids)
+            .map(|id| async move {
+                let record = self.records.subscription(&id).await?;
+                Ok::<_, StoreError>((id, record))
+            })
+            .buffer_unordered(CONCURRENCY)
+            .try_collect()
+            .await?;
+        let mut report = IntakeReport::default();
+        let mut wake: BTreeSet<TenantId> = BTreeSet::new();
+        let mut events: BTreeSet<(&str, LifecycleEvent)> = BTreeSet::new();
+        for notification in notifications {
+            let record = records
+                .get(notification.subscription_id.as_str())
+                .and_then(Option::as_ref);
+            match check(notification, record) {
+                Ok((record, event)) => {
+                    report.accepted += 1;
+                    wake.extend(record.am_tenants.iter().cloned());
+                    if let Some(event) = event {
+                        events.insert((record.subscription_id.as_str(), event));
+                    }
+                }
+                Err(why) => {
+                    tracing::warn!(
+                        subscription_id = %notification.subscription_id,
+                        reason = ?why,
+                        "a notification was ignored"
+                    );
+                    *report.ignored.entry(why).or_default() += 1;
+                }
+            }
+        }
+        for (subscription_id, event) in events {
+            tracing::info!(subscription_id, event = event.as_str(), "a lifecycle event");
+            self.records
+                .record_lifecycle_event(subscription_id, event, now)
+                .await?;
+        }
+        let outcomes: Vec<SyncRequest> = stream::iter(wake)
+            .map(|tenant| async move { self.requests.request_sync(&tenant, now).await })
+            .buffer_unordered(CONCURRENCY)
+            .try_collect()
+            .await?;
+        report.jobs_queued = outcomes
+            .iter()
+            .filter(|o| **o == SyncRequest::Queued)
+            .count();
+        report.already_pending = outcomes.len() - report.jobs_queued;
+        Ok(report)
+    }
+}
+
+/// The subscription a notification genuinely comes from, and its lifecycle
+/// event if it is one.
+fn check<'r>(
+    notification: &Notification,
+    record: Option<&'r SubscriptionRecord>,
+) -> Result<(&'r SubscriptionRecord, Option<LifecycleEvent>), Ignored> {
+    let record = record.ok_or(Ignored::UnknownSubscription)?;
+    let offered = notification
+        .client_state
+        .as_ref()
+        .ok_or(Ignored::ClientStateMismatch)?;
+    if !record.client_state_matches(offered) {
+        return Err(Ignored::ClientStateMismatch);
+    }
+    if notification
+        .tenant_id
+        .as_deref()
+        .is_some_and(|t| !t.eq_ignore_ascii_case(&record.entra_tenant_id))
+    {
+        return Err(Ignored::TenantMismatch);
+    }
+    // An event this version does not know still wakes the tenant: a delta
+    // run is always safe.
+    let event = notification
+        .lifecycle_event
+        .as_deref()
+        .and_then(LifecycleEvent::parse);
+    Ok((record, event))
+}

@@ -1,0 +1,270 @@
+//! Graph subscriptions and sync requests in the integrations table.
+//!
+//! A subscription item, `pk = SUBSCRIPTION#<subscription_id>`,
+//! `sk = ENTRA#SUBSCRIPTION`, holds what a delivery is checked against: the
+//! Entra tenant, the resource, the SHA-256 of its `clientState` (never the
+//! value), and the AM tenants it wakes; lifecycle events wait on it for the
+//! worker.
+//!
+//! A sync request lives on the tenant's `ENTRA#STATUS` item:
+//! `sync_requested_at` (changes to read, as of then), `last_notification_at`,
+//! and `sync_job_queued_ms` while a job for them is queued and not yet
+//! started. Only the request that sets `sync_job_queued_ms` sends a message:
+//! a burst of notifications yields one job. The worker removes it when its
+//! run begins, so a notification during a run queues the next one.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::AttributeValue;
+use chrono::{DateTime, Duration, Utc};
+
+use super::dynamo::{is_condition_failure, key, malformed, n, s, text, timestamp, unavailable};
+use super::integrations::STATUS_SK;
+use super::queue::SqsSyncQueue;
+use crate::model::TenantId;
+use crate::notifications::{
+    LifecycleEvent, SubscriptionRecord, SubscriptionRecords, SyncRequest, SyncRequests,
+};
+use crate::ports::StoreError;
+
+const SUBSCRIPTION_SK: &str = "ENTRA#SUBSCRIPTION";
+const WHAT: &str = "a subscription item";
+
+/// A queued job that has not started after this long is taken as lost
+/// (longer than the worker's visibility timeout): the next request queues
+/// another.
+pub const QUEUED_JOB_EXPIRY: Duration = Duration::minutes(7);
+
+fn subscription_key(subscription_id: &str) -> HashMap<String, AttributeValue> {
+    HashMap::from([
+        (
+            "pk".to_owned(),
+            s(format!("SUBSCRIPTION#{subscription_id}")),
+        ),
+        ("sk".to_owned(), s(SUBSCRIPTION_SK)),
+    ])
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn from_hex(raw: &str) -> Option<[u8; 32]> {
+    if raw.len() != 64 || !raw.is_ascii() {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&raw[2 * i..2 * i + 2], 16).ok()?;
+    }
+    Some(out)
+}
+
+#[derive(Debug, Clone)]
+pub struct DynamoSubscriptionStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoSubscriptionStore {
+    pub fn new(client: Client, table: String) -> Self {
+        Self { client, table }
+    }
+
+    /// Writes the record of a subscription Graph created (or renewed).
+    pub async fn save(
+        &self,
+        record: &SubscriptionRecord,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut item = subscription_key(&record.subscription_id);
+        item.extend([
+            ("subscription_id".to_owned(), s(&record.subscription_id)),
+            ("entra_tenant_id".to_owned(), s(&record.entra_tenant_id)),
+            ("resource".to_owned(), s(&record.resource)),
+            (
+                "client_state_sha256".to_owned(),
+                s(hex(&record.client_state_sha256)),
+            ),
+            (
+                "am_tenant_ids".to_owned(),
+                AttributeValue::L(record.am_tenants.iter().map(|t| s(t.as_str())).collect()),
+            ),
+            ("expires_at".to_owned(), timestamp(expires_at)),
+        ]);
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(unavailable("saving a subscription"))?;
+        Ok(())
+    }
+
+    fn parse(item: &HashMap<String, AttributeValue>) -> Result<SubscriptionRecord, StoreError> {
+        let field =
+            |name: &str| text(item, name).ok_or_else(|| malformed(WHAT, format!("no {name}")));
+        let client_state_sha256 = from_hex(&field("client_state_sha256")?)
+            .ok_or_else(|| malformed(WHAT, "client_state_sha256 is not 64 hex digits"))?;
+        let am_tenants = item
+            .get("am_tenant_ids")
+            .and_then(|v| v.as_l().ok())
+            .ok_or_else(|| malformed(WHAT, "no am_tenant_ids list"))?
+            .iter()
+            .map(|v| {
+                let raw = v
+                    .as_s()
+                    .map_err(|_| malformed(WHAT, "an AM tenant id is not a string"))?;
+                TenantId::parse(raw).map_err(|e| malformed(WHAT, format!("am_tenant_ids: {e}")))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(SubscriptionRecord {
+            subscription_id: field("subscription_id")?,
+            entra_tenant_id: field("entra_tenant_id")?,
+            resource: field("resource")?,
+            client_state_sha256,
+            am_tenants,
+        })
+    }
+}
+
+impl SubscriptionRecords for DynamoSubscriptionStore {
+    async fn subscription(
+        &self,
+        subscription_id: &str,
+    ) -> Result<Option<SubscriptionRecord>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(subscription_key(subscription_id)))
+            .send()
+            .await
+            .map_err(unavailable("reading a subscription"))?;
+        output.item.as_ref().map(Self::parse).transpose()
+    }
+
+    async fn record_lifecycle_event(
+        &self,
+        subscription_id: &str,
+        event: LifecycleEvent,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(subscription_key(subscription_id)))
+            .update_expression("SET lifecycle_event = :event, lifecycle_event_at = :at")
+            // Never recreate an item the worker deleted meanwhile.
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":event", s(event.as_str()))
+            .expression_attribute_values(":at", timestamp(at))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err) if is_condition_failure(&err) => Ok(()),
+            Err(err) => Err(unavailable("recording a lifecycle event")(err)),
+        }
+    }
+}
+
+/// Sync requests on the status item, jobs on the sync queue.
+#[derive(Debug, Clone)]
+pub struct DynamoSyncRequests {
+    client: Client,
+    table: String,
+    queue: SqsSyncQueue,
+}
+
+impl DynamoSyncRequests {
+    pub fn new(client: Client, table: String, queue: SqsSyncQueue) -> Self {
+        Self {
+            client,
+            table,
+            queue,
+        }
+    }
+
+    /// Records the request and claims the job slot; false when a job is
+    /// already queued.
+    async fn claim_job(&self, tenant: &TenantId, at: DateTime<Utc>) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(tenant, STATUS_SK)))
+            .update_expression(
+                "SET sync_requested_at = :at, last_notification_at = :at, sync_job_queued_ms = :ms",
+            )
+            .condition_expression(
+                "attribute_not_exists(sync_job_queued_ms) OR sync_job_queued_ms < :expired",
+            )
+            .expression_attribute_values(":at", timestamp(at))
+            .expression_attribute_values(":ms", n(at.timestamp_millis()))
+            .expression_attribute_values(":expired", n((at - QUEUED_JOB_EXPIRY).timestamp_millis()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(err) if is_condition_failure(&err) => Ok(false),
+            Err(err) => Err(unavailable("recording a sync request")(err)),
+        }
+    }
+
+    /// Records the request for the job already queued.
+    async fn join_job(&self, tenant: &TenantId, at: DateTime<Utc>) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(tenant, STATUS_SK)))
+            .update_expression("SET sync_requested_at = :at, last_notification_at = :at")
+            .expression_attribute_values(":at", timestamp(at))
+            .send()
+            .await
+            .map_err(unavailable("recording a sync request"))?;
+        Ok(())
+    }
+
+    /// Gives the job slot back after a failed send, unless a later claim
+    /// took it.
+    async fn release_claim(&self, tenant: &TenantId, at: DateTime<Utc>) {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(tenant, STATUS_SK)))
+            .update_expression("REMOVE sync_job_queued_ms")
+            .condition_expression("sync_job_queued_ms = :ms")
+            .expression_attribute_values(":ms", n(at.timestamp_millis()))
+            .send()
+            .await;
+        if let Err(err) = result
+            && !is_condition_failure(&err)
+        {
+            tracing::warn!(tenant_id = %tenant, error = %crate::aws::describe_sdk_error(&err), "could not release the job slot; it expires by itself");
+        }
+    }
+}
+
+impl SyncRequests for DynamoSyncRequests {
+    async fn request_sync(
+        &self,
+        tenant: &TenantId,
+        at: DateTime<Utc>,
+    ) -> Result<SyncRequest, StoreError> {
+        if !self.claim_job(tenant, at).await? {
+            self.join_job(tenant, at).await?;
+            return Ok(SyncRequest::AlreadyPending);
+        }
+        let dedup = format!("notified-{}", at.timestamp_millis());
+        if let Err(err) = self.queue.queue_job(tenant, &dedup).await {
+            self.release_claim(tenant, at).await;
+            return Err(err);
+        }
+        Ok(SyncRequest::Queued)
+    }
+}
