@@ -146,6 +146,8 @@ impl WorkerConfig {
 pub struct SyncWorkerConfig {
     pub worker: WorkerConfig,
     pub sync_queue_url: String,
+    /// `NOTIFICATION_URL`: absent = no subscriptions, poll only.
+    pub notification_url: Option<String>,
 }
 
 impl SyncWorkerConfig {
@@ -153,8 +155,27 @@ impl SyncWorkerConfig {
         Ok(Self {
             worker: WorkerConfig::from_env(env)?,
             sync_queue_url: sync_queue_url(env)?,
+            notification_url: notification_url(env)?,
         })
     }
+}
+
+/// Graph delivers only to HTTPS; plain HTTP is accepted for a loopback
+/// address, where a local stack's emulator delivers.
+fn notification_url(env: &dyn Env) -> Result<Option<String>, ConfigError> {
+    let Some(raw) = optional(env, "NOTIFICATION_URL") else {
+        return Ok(None);
+    };
+    let url = parse_url("NOTIFICATION_URL", &raw)?;
+    let loopback = url.scheme() == "http"
+        && matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+    if url.scheme() != "https" && !loopback {
+        return Err(ConfigError::Malformed {
+            name: "NOTIFICATION_URL",
+            reason: "must be an https URL (Graph delivers only over HTTPS)".into(),
+        });
+    }
+    Ok(Some(raw))
 }
 
 fn sync_queue_url(env: &dyn Env) -> Result<String, ConfigError> {

@@ -2,6 +2,7 @@
 //! Runtime API that runs the real function binaries, the moto-backed AWS
 //! side, real event shapes, and the assembled local stack.
 
+pub mod api_gateway;
 pub mod aws_meter;
 pub mod emulator;
 pub mod events;

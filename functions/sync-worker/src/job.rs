@@ -3,11 +3,14 @@
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use entra_sync::graph::GraphClient;
 use entra_sync::graph::reader::TenantGraphReaders;
-use entra_sync::import::{ImportError, RunDeadline, RunOutcome, TenantImport};
-use entra_sync::model::TenantId;
+use entra_sync::graph::subscriptions::GraphSubscriptions;
+use entra_sync::import::{AfterRun, ImportError, RunDeadline, RunOutcome, TenantImport};
+use entra_sync::model::{TenantConfig, TenantId};
+use entra_sync::realtime::{self, RealtimeKeeper};
 use entra_sync::schedule::parse_job;
 use entra_sync::store::directory_table::DynamoDirectoryStore;
 use entra_sync::store::queue::SqsSyncQueue;
+use entra_sync::store::subscriptions::DynamoSubscriptionStore;
 use entra_sync::store::sync_state::DynamoSyncStateStore;
 use entra_sync::store::{DynamoIntegrationsStore, SecretsManagerTokenStore};
 use entra_sync::tokens::TokenProvider;
@@ -22,6 +25,31 @@ pub struct SyncWorker {
     pub graph: GraphClient,
     /// Where a run paused before its deadline queues its continuation.
     pub queue: SqsSyncQueue,
+    pub subscriptions: DynamoSubscriptionStore,
+    /// `NOTIFICATION_URL`: absent = no subscriptions.
+    pub notification_url: Option<String>,
+}
+
+/// After a completed run: the tenant's Graph subscriptions.
+struct KeepSubscriptions<'a> {
+    worker: &'a SyncWorker,
+    deadline: RunDeadline,
+}
+
+impl AfterRun for KeepSubscriptions<'_> {
+    async fn run_completed(&self, config: &TenantConfig) {
+        let worker = self.worker;
+        let tokens = worker.tokens.for_tenant(&config.tenant_id);
+        let api = GraphSubscriptions::new(&worker.graph, tokens, Some(self.deadline.at));
+        let wanted = realtime::wanted(config, worker.notification_url.as_deref());
+        let keeper = RealtimeKeeper {
+            api: &api,
+            kept: &worker.subscriptions,
+            notification_url: wanted.unwrap_or_default(),
+        };
+        // Boxed: the run's future is deep enough already.
+        Box::pin(keeper.settle(config, wanted.is_some(), chrono::Utc::now())).await;
+    }
 }
 
 /// Messages of one batch run side by side (different tenants; a duplicate
@@ -82,12 +110,17 @@ impl SyncWorker {
         deadline: RunDeadline,
     ) -> Result<RunOutcome, ImportError> {
         let readers = TenantGraphReaders::new(&self.graph, &self.tokens);
+        let after_run = KeepSubscriptions {
+            worker: self,
+            deadline,
+        };
         TenantImport {
             directory: &self.directory,
             state: &self.state,
             configs: &self.configs,
             readers: &readers,
             continuations: &self.queue,
+            after_run: &after_run,
         }
         .sync(tenant, Some(deadline))
         .await

@@ -20,6 +20,8 @@ async fn main() -> Result<(), Error> {
         tokens: clients.token_provider(common, &config.worker.app),
         graph: clients.graph(common, RetryPolicy::default()),
         queue: clients.sync_queue(&config.sync_queue_url),
+        subscriptions: clients.subscriptions(common),
+        notification_url: config.notification_url.clone(),
     };
     let worker = &worker;
     run(service_fn(move |event| job::handle(worker, event))).await

@@ -6,6 +6,7 @@ pub mod domains;
 pub mod model;
 pub mod reader;
 pub mod retry;
+pub mod subscriptions;
 pub mod writer;
 
 use std::future::Future;

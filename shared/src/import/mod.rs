@@ -23,8 +23,8 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 pub use ports::{
-    Continuations, DirectoryStore, EntraDirectory, HeldDeletions, ImportMemory, ImportState,
-    LeaseError, ObjectKind, RoundLedger, RunLease,
+    AfterRun, Continuations, DirectoryStore, EntraDirectory, HeldDeletions, ImportMemory,
+    ImportState, LeaseError, NothingAfter, ObjectKind, RoundLedger, RunLease,
 };
 use state::{Checkpoint, Counts, Mode, Phase, RunStatus, SyncState};
 pub use tenant::{TenantImport, TenantReaders};

@@ -226,6 +226,21 @@ pub trait Continuations: Send + Sync {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
+/// What follows a tenant's completed run (the realtime subscriptions):
+/// best effort, never a reason to run again.
+pub trait AfterRun: Send + Sync {
+    fn run_completed(&self, config: &crate::model::TenantConfig)
+    -> impl Future<Output = ()> + Send;
+}
+
+/// Nothing follows (tests of the import alone, a deployment without
+/// notifications).
+pub struct NothingAfter;
+
+impl AfterRun for NothingAfter {
+    async fn run_completed(&self, _: &crate::model::TenantConfig) {}
+}
+
 /// Entra ID as the import reads it.
 pub trait EntraDirectory: Send + Sync {
     /// A page of `/users/delta`: the initial request when `link` is `None`.

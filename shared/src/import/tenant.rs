@@ -4,7 +4,7 @@
 use tokio::time::Instant;
 
 use super::{
-    Continuations, DirectoryStore, EntraDirectory, ImportError, ImportRun, ImportState,
+    AfterRun, Continuations, DirectoryStore, EntraDirectory, ImportError, ImportRun, ImportState,
     RunDeadline, RunOutcome,
 };
 use crate::model::TenantId;
@@ -18,16 +18,23 @@ pub trait TenantReaders: Send + Sync {
     fn for_tenant(&self, tenant: &TenantId, deadline: Option<Instant>) -> Self::Reader<'_>;
 }
 
-pub struct TenantImport<'a, D, S, C, R, Q> {
+pub struct TenantImport<'a, D, S, C, R, Q, A> {
     pub directory: &'a D,
     pub state: &'a S,
     pub configs: &'a C,
     pub readers: &'a R,
     pub continuations: &'a Q,
+    pub after_run: &'a A,
 }
 
-impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, R: TenantReaders, Q: Continuations>
-    TenantImport<'_, D, S, C, R, Q>
+impl<
+    D: DirectoryStore,
+    S: ImportState,
+    C: TenantConfigs,
+    R: TenantReaders,
+    Q: Continuations,
+    A: AfterRun,
+> TenantImport<'_, D, S, C, R, Q, A>
 {
     /// Syncs the tenant; `Err` when the job should be delivered again.
     pub async fn sync(
@@ -56,6 +63,9 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, R: TenantReaders, Q: C
         let outcome = run.run().await?;
         if outcome == RunOutcome::Paused || run.another_run_wanted() {
             self.queue_continuation(tenant, &run.run_id).await;
+        }
+        if matches!(outcome, RunOutcome::Completed(_)) {
+            self.after_run.run_completed(&config).await;
         }
         Ok(outcome)
     }

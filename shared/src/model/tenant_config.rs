@@ -50,6 +50,8 @@ pub struct TenantConfig {
     pub resync_requested_raw: Option<String>,
     pub deletion_threshold_percent: u8,
     pub approve_held_deletions: bool,
+    /// Use Graph change notifications (absent = on; DESIGN.md 2.7).
+    pub realtime_enabled: bool,
     pub authorisation: Authorisation,
     pub authorised_at: Option<DateTime<Utc>>,
     pub authorised_by: Option<String>,
@@ -102,8 +104,12 @@ impl Attributes<'_> {
     }
 
     fn flag(&self, name: &'static str) -> Result<bool, ConfigItemError> {
+        self.flag_or(name, false)
+    }
+
+    fn flag_or(&self, name: &'static str, absent: bool) -> Result<bool, ConfigItemError> {
         match self.get(name) {
-            None => Ok(false),
+            None => Ok(absent),
             Some(Value::Bool(b)) => Ok(*b),
             Some(other) => Err(bad(
                 name,
@@ -263,6 +269,7 @@ impl TenantConfig {
             resync_requested_raw: attrs.string("resync_requested_at")?,
             deletion_threshold_percent,
             approve_held_deletions: attrs.flag("approve_held_deletions")?,
+            realtime_enabled: attrs.flag_or("realtime_enabled", true)?,
             authorisation,
             authorised_at: attrs.timestamp("authorised_at")?,
             authorised_by: attrs.string("authorised_by")?,

@@ -6,6 +6,10 @@
 //! value), and the AM tenants it wakes; lifecycle events wait on it for the
 //! worker.
 //!
+//! The worker finds the subscription it keeps for an Entra tenant and
+//! resource through `pk = ENTRA_TENANT#<entra_tenant_id>`,
+//! `sk = ENTRA#SUBSCRIPTION#<resource>`, which holds its id.
+//!
 //! A sync request lives on the tenant's `ENTRA#STATUS` item:
 //! `sync_requested_at` (changes to read, as of then), `last_notification_at`,
 //! and `sync_job_queued_ms` while a job for them is queued and not yet
@@ -27,6 +31,7 @@ use crate::notifications::{
     LifecycleEvent, SubscriptionRecord, SubscriptionRecords, SyncRequest, SyncRequests,
 };
 use crate::ports::StoreError;
+use crate::realtime::{KeptSubscription, KeptSubscriptions, RealtimeStatus};
 
 const SUBSCRIPTION_SK: &str = "ENTRA#SUBSCRIPTION";
 const WHAT: &str = "a subscription item";
@@ -44,6 +49,39 @@ fn subscription_key(subscription_id: &str) -> HashMap<String, AttributeValue> {
         ),
         ("sk".to_owned(), s(SUBSCRIPTION_SK)),
     ])
+}
+
+fn pointer_key(entra_tenant_id: &str, resource: &str) -> HashMap<String, AttributeValue> {
+    HashMap::from([
+        (
+            "pk".to_owned(),
+            s(format!("ENTRA_TENANT#{entra_tenant_id}")),
+        ),
+        ("sk".to_owned(), s(format!("{SUBSCRIPTION_SK}#{resource}"))),
+    ])
+}
+
+fn parse_time(
+    item: &HashMap<String, AttributeValue>,
+    name: &str,
+) -> Result<Option<DateTime<Utc>>, StoreError> {
+    text(item, name)
+        .map(|raw| {
+            DateTime::parse_from_rfc3339(&raw)
+                .map(|t| t.with_timezone(&Utc))
+                .map_err(|e| malformed(WHAT, format!("{name}: {e}")))
+        })
+        .transpose()
+}
+
+fn parse_event(raw: &str) -> Option<LifecycleEvent> {
+    [
+        LifecycleEvent::ReauthorizationRequired,
+        LifecycleEvent::SubscriptionRemoved,
+        LifecycleEvent::Missed,
+    ]
+    .into_iter()
+    .find(|e| e.as_str() == raw)
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -78,6 +116,15 @@ impl DynamoSubscriptionStore {
         record: &SubscriptionRecord,
         expires_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        self.put_record(record, expires_at, Utc::now()).await
+    }
+
+    async fn put_record(
+        &self,
+        record: &SubscriptionRecord,
+        expires_at: DateTime<Utc>,
+        renewed_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         let mut item = subscription_key(&record.subscription_id);
         item.extend([
             ("subscription_id".to_owned(), s(&record.subscription_id)),
@@ -92,6 +139,7 @@ impl DynamoSubscriptionStore {
                 AttributeValue::L(record.am_tenants.iter().map(|t| s(t.as_str())).collect()),
             ),
             ("expires_at".to_owned(), timestamp(expires_at)),
+            ("renewed_at".to_owned(), timestamp(renewed_at)),
         ]);
         self.client
             .put_item()
@@ -266,5 +314,135 @@ impl SyncRequests for DynamoSyncRequests {
             return Err(err);
         }
         Ok(SyncRequest::Queued)
+    }
+}
+
+impl KeptSubscriptions for DynamoSubscriptionStore {
+    async fn kept(
+        &self,
+        entra_tenant_id: &str,
+        resource: &str,
+    ) -> Result<Option<KeptSubscription>, StoreError> {
+        let pointer = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(pointer_key(entra_tenant_id, resource)))
+            .send()
+            .await
+            .map_err(unavailable("reading the tenant's subscription"))?;
+        let Some(id) = pointer
+            .item
+            .as_ref()
+            .and_then(|i| text(i, "subscription_id"))
+        else {
+            return Ok(None);
+        };
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(subscription_key(&id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable("reading a subscription"))?;
+        let Some(item) = output.item else {
+            return Ok(None);
+        };
+        let record = Self::parse(&item)?;
+        let expires_at =
+            parse_time(&item, "expires_at")?.ok_or_else(|| malformed(WHAT, "no expires_at"))?;
+        Ok(Some(KeptSubscription {
+            record,
+            expires_at,
+            renewed_at: parse_time(&item, "renewed_at")?
+                .unwrap_or(expires_at - crate::realtime::LIFETIME),
+            lifecycle_event: text(&item, "lifecycle_event")
+                .as_deref()
+                .and_then(parse_event),
+        }))
+    }
+
+    async fn keep(&self, kept: &KeptSubscription) -> Result<(), StoreError> {
+        self.put_record(&kept.record, kept.expires_at, kept.renewed_at)
+            .await?;
+        let mut pointer = pointer_key(&kept.record.entra_tenant_id, &kept.record.resource);
+        pointer.insert(
+            "subscription_id".to_owned(),
+            s(&kept.record.subscription_id),
+        );
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(pointer))
+            .send()
+            .await
+            .map_err(unavailable("saving the tenant's subscription"))?;
+        Ok(())
+    }
+
+    async fn forget(&self, kept: &KeptSubscription) -> Result<(), StoreError> {
+        for key in [
+            pointer_key(&kept.record.entra_tenant_id, &kept.record.resource),
+            subscription_key(&kept.record.subscription_id),
+        ] {
+            self.client
+                .delete_item()
+                .table_name(&self.table)
+                .set_key(Some(key))
+                .send()
+                .await
+                .map_err(unavailable("forgetting a subscription"))?;
+        }
+        Ok(())
+    }
+
+    async fn realtime_status(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<Option<RealtimeStatus>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(tenant, STATUS_SK)))
+            .projection_expression("realtime, realtime_error")
+            .send()
+            .await
+            .map_err(unavailable("reading the realtime status"))?;
+        let item = output.item.unwrap_or_default();
+        Ok(match text(&item, "realtime").as_deref() {
+            Some("active") => Some(RealtimeStatus::Active),
+            Some("inactive") => Some(RealtimeStatus::Inactive),
+            Some("error") => Some(RealtimeStatus::Error(
+                text(&item, "realtime_error").unwrap_or_default(),
+            )),
+            _ => None,
+        })
+    }
+
+    async fn set_realtime_status(
+        &self,
+        tenant: &TenantId,
+        status: &RealtimeStatus,
+    ) -> Result<(), StoreError> {
+        let request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(tenant, STATUS_SK)))
+            .expression_attribute_values(":realtime", s(status.as_str()));
+        let request = match status {
+            RealtimeStatus::Error(reason) => request
+                .update_expression("SET realtime = :realtime, realtime_error = :reason")
+                .expression_attribute_values(":reason", s(reason)),
+            _ => request.update_expression("SET realtime = :realtime REMOVE realtime_error"),
+        };
+        request
+            .send()
+            .await
+            .map_err(unavailable("writing the realtime status"))?;
+        Ok(())
     }
 }

@@ -136,6 +136,12 @@ impl Tenant {
         self.change_log.last().map_or(0, |c| c.sequence)
     }
 
+    /// The changes recorded after `sequence`, oldest first.
+    pub fn changes_after(&self, sequence: u64) -> impl Iterator<Item = &Change> {
+        let start = self.change_log.partition_point(|c| c.sequence <= sequence);
+        self.change_log[start..].iter()
+    }
+
     fn record(
         &mut self,
         kind: ObjectKind,

@@ -8,6 +8,7 @@ pub mod directory;
 pub mod graph;
 pub mod graph_batch;
 pub mod graph_delta;
+pub mod graph_subscriptions;
 pub mod graph_write;
 pub mod identity;
 pub mod jwt;
@@ -185,6 +186,10 @@ pub struct EmulatorState {
     pub created_at: HashMap<String, std::time::Instant>,
     /// The emulator's own routes, for `$batch` to run its items through.
     pub(crate) batch_router: Option<axum::Router>,
+    pub subscriptions: HashMap<String, graph_subscriptions::Subscription>,
+    pub notification_knobs: graph_subscriptions::NotificationKnobs,
+    /// Every validation request and delivery made, oldest first.
+    pub deliveries: Vec<graph_subscriptions::DeliveryRecord>,
 }
 
 impl Knobs {
@@ -221,6 +226,7 @@ impl Emulator {
             .merge(graph::routes())
             .merge(graph_write::routes())
             .merge(graph_batch::routes())
+            .merge(graph_subscriptions::routes())
             .merge(admin::routes())
             .layer(axum::middleware::from_fn_with_state(
                 state.clone(),
@@ -231,6 +237,7 @@ impl Emulator {
         tokio::spawn(async move {
             axum::serve(listener, router).await.ok();
         });
+        tokio::spawn(graph_subscriptions::deliver_forever(state.clone()));
         Ok(Self { base_url, state })
     }
 
@@ -304,6 +311,42 @@ impl Emulator {
     /// Queues faults for the next Graph requests.
     pub fn inject_graph_faults(&self, faults: impl IntoIterator<Item = GraphFault>) {
         self.state().graph_faults.extend(faults);
+    }
+
+    pub fn set_notification_knobs(&self, knobs: graph_subscriptions::NotificationKnobs) {
+        self.state().notification_knobs = knobs;
+    }
+
+    /// The live subscriptions, oldest expiry first.
+    pub fn subscriptions(&self) -> Vec<graph_subscriptions::Subscription> {
+        let mut subscriptions: Vec<_> = self.state().subscriptions.values().cloned().collect();
+        subscriptions.sort_by_key(|s| s.expiration);
+        subscriptions
+    }
+
+    /// Validation requests and deliveries made so far.
+    pub fn deliveries(&self) -> Vec<graph_subscriptions::DeliveryRecord> {
+        self.state().deliveries.clone()
+    }
+
+    /// Graph forgets a subscription without telling anyone (it expired
+    /// unrenewed, or was deleted by another admin tool).
+    pub fn drop_subscription(&self, id: &str) -> bool {
+        self.state().subscriptions.remove(id).is_some()
+    }
+
+    /// Sends a lifecycle event (`reauthorizationRequired`, ...) for the
+    /// subscription, as Graph does.
+    pub async fn send_lifecycle_event(&self, id: &str, event: &str) -> anyhow::Result<()> {
+        let subscription = self
+            .state()
+            .subscriptions
+            .get(id)
+            .cloned()
+            .ok_or_else(|| anyhow::anyhow!("no subscription {id}"))?;
+        let (url, body) = graph_subscriptions::lifecycle_delivery(&subscription, event);
+        graph_subscriptions::post_delivery(&self.state, &url, vec![id.to_owned()], &body, 1).await;
+        Ok(())
     }
 
     /// Expires every delta token issued so far, answering in `style`.

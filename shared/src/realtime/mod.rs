@@ -1,0 +1,293 @@
+//! Keeping a tenant's Graph subscriptions (DESIGN.md 2.7): one for `users`
+//! and one for `groups` per Entra tenant, shared by the AM tenants synced
+//! from it; created after a successful run, renewed well before they
+//! expire, recreated when Graph lost them, released when realtime is
+//! switched off. Free of AWS types.
+
+mod ports;
+#[cfg(test)]
+mod tests;
+
+use base64::Engine;
+use chrono::{DateTime, Duration, Utc};
+use rand::RngCore;
+use secrecy::SecretString;
+
+pub use ports::{
+    KeptSubscription, KeptSubscriptions, LiveSubscription, NewSubscription, RealtimeStatus,
+    SubscriptionApi,
+};
+
+use crate::graph::GraphError;
+use crate::model::{TenantConfig, TenantId};
+use crate::notifications::{LifecycleEvent, SubscriptionRecord};
+use crate::ports::StoreError;
+
+/// Graph's limit for directory resources is 41,760 minutes; asking for an
+/// hour less keeps a clock running ahead of Graph's within it.
+pub const LIFETIME: Duration = Duration::minutes(41_760 - 60);
+/// Renewed when less than this remains.
+pub const RENEW_WHEN_LEFT: Duration = Duration::days(3);
+/// Never reauthorize (renew) twice within this (GRAPH-NOTIFICATIONS.md 4).
+pub const REAUTHORIZE_GAP: Duration = Duration::minutes(10);
+pub const RESOURCES: [&str; 2] = ["users", "groups"];
+
+#[derive(Debug, thiserror::Error)]
+pub enum RealtimeError {
+    #[error(transparent)]
+    Graph(#[from] GraphError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl RealtimeError {
+    /// `realtime_error`: what an admin can act on.
+    fn for_admin(&self, resource: &str) -> String {
+        match self {
+            Self::Graph(GraphError::Rejected {
+                status: 403,
+                code,
+                message,
+                ..
+            }) => format!(
+                "Graph refused the {resource} subscription (403 {code}: {message}): the app needs {} and the tenant must be within its subscription quota",
+                if resource == "users" {
+                    "User.Read.All"
+                } else {
+                    "Group.Read.All"
+                }
+            ),
+            Self::Graph(GraphError::Rejected {
+                status: 400,
+                code,
+                message,
+                ..
+            }) => format!(
+                "Graph refused the {resource} subscription (400 {code}: {message}); when its validation request failed, NOTIFICATION_URL must reach graph-notifications"
+            ),
+            other => format!("keeping the {resource} subscription failed: {other}"),
+        }
+    }
+}
+
+/// A random `clientState`: 32 bytes, 43 characters (Graph allows 128).
+fn new_client_state() -> SecretString {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(bytes)
+        .into()
+}
+
+pub struct RealtimeKeeper<'a, A, K> {
+    pub api: &'a A,
+    pub kept: &'a K,
+    pub notification_url: &'a str,
+}
+
+/// Whether the tenant is to get notifications, and where (DESIGN.md 2.7).
+pub fn wanted<'u>(config: &TenantConfig, notification_url: Option<&'u str>) -> Option<&'u str> {
+    notification_url.filter(|_| config.sync_enabled && config.realtime_enabled)
+}
+
+impl<A: SubscriptionApi, K: KeptSubscriptions> RealtimeKeeper<'_, A, K> {
+    /// After a completed run: keep the subscriptions when notifications are
+    /// wanted, release them when not. Failures are logged and recorded in
+    /// the status; the poll carries on either way.
+    pub async fn settle(&self, config: &TenantConfig, wanted: bool, now: DateTime<Utc>) {
+        let Some(entra_tenant_id) = &config.entra_tenant_id else {
+            return;
+        };
+        let entra_tenant_id = entra_tenant_id.to_string();
+        let result = if wanted {
+            self.keep_for(&config.tenant_id, &entra_tenant_id, now)
+                .await
+                .map(|_| ())
+                .map_err(RealtimeError::from)
+        } else {
+            self.release_for(&config.tenant_id, &entra_tenant_id).await
+        };
+        if let Err(err) = result {
+            tracing::warn!(tenant_id = %config.tenant_id, error = %err, "the realtime subscriptions could not be settled; the next run retries");
+        }
+    }
+
+    /// Makes sure both subscriptions are live and wake `tenant`; records
+    /// the outcome in the tenant's status.
+    pub async fn keep_for(
+        &self,
+        tenant: &TenantId,
+        entra_tenant_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<RealtimeStatus, StoreError> {
+        let mut status = RealtimeStatus::Active;
+        for resource in RESOURCES {
+            if let Err(err) = self.ensure(tenant, entra_tenant_id, resource, now).await {
+                tracing::warn!(resource, error = %err, "a subscription could not be kept; the poll carries on");
+                status = RealtimeStatus::Error(err.for_admin(resource));
+                break;
+            }
+        }
+        self.record_status(tenant, &status).await?;
+        Ok(status)
+    }
+
+    /// Writes the status only when it changed: a run that finds everything
+    /// in order costs no write.
+    async fn record_status(
+        &self,
+        tenant: &TenantId,
+        status: &RealtimeStatus,
+    ) -> Result<(), StoreError> {
+        if self.kept.realtime_status(tenant).await?.as_ref() != Some(status) {
+            self.kept.set_realtime_status(tenant, status).await?;
+        }
+        Ok(())
+    }
+
+    /// `tenant` no longer wants notifications: it leaves the subscriptions,
+    /// and a subscription no tenant wants is deleted.
+    pub async fn release_for(
+        &self,
+        tenant: &TenantId,
+        entra_tenant_id: &str,
+    ) -> Result<(), RealtimeError> {
+        for resource in RESOURCES {
+            let Some(mut kept) = self.kept.kept(entra_tenant_id, resource).await? else {
+                continue;
+            };
+            kept.record.am_tenants.retain(|t| t != tenant);
+            if kept.record.am_tenants.is_empty() {
+                self.api.delete(&kept.record.subscription_id).await?;
+                self.kept.forget(&kept).await?;
+                tracing::info!(resource, "deleted the subscription no tenant wants");
+            } else {
+                self.kept.keep(&kept).await?;
+            }
+        }
+        self.record_status(tenant, &RealtimeStatus::Inactive)
+            .await?;
+        Ok(())
+    }
+
+    async fn ensure(
+        &self,
+        tenant: &TenantId,
+        entra_tenant_id: &str,
+        resource: &'static str,
+        now: DateTime<Utc>,
+    ) -> Result<(), RealtimeError> {
+        let Some(mut kept) = self.kept.kept(entra_tenant_id, resource).await? else {
+            self.create(entra_tenant_id, resource, vec![tenant.clone()], now)
+                .await?;
+            return Ok(());
+        };
+        if matches!(
+            kept.lifecycle_event,
+            Some(LifecycleEvent::SubscriptionRemoved | LifecycleEvent::Missed)
+        ) {
+            return self.replace(kept, now).await;
+        }
+        let mut changed = false;
+        if !kept.record.am_tenants.contains(tenant) {
+            kept.record.am_tenants.push(tenant.clone());
+            changed = true;
+        }
+        let reauthorize = kept.lifecycle_event == Some(LifecycleEvent::ReauthorizationRequired);
+        let recently_renewed = now - kept.renewed_at < REAUTHORIZE_GAP;
+        if kept.expires_at - now < RENEW_WHEN_LEFT || (reauthorize && !recently_renewed) {
+            // One PATCH renews and reauthorizes (never both calls).
+            match self
+                .api
+                .renew(&kept.record.subscription_id, now + LIFETIME)
+                .await
+            {
+                Ok(live) => kept.expires_at = live.expiration,
+                Err(GraphError::NotFound) => return self.replace(kept, now).await,
+                Err(err) => return Err(err.into()),
+            }
+            kept.renewed_at = now;
+            kept.lifecycle_event = None;
+            changed = true;
+        } else if reauthorize {
+            // Renewed moments ago, which reauthorized it.
+            kept.lifecycle_event = None;
+            changed = true;
+        }
+        if changed {
+            self.kept.keep(&kept).await?;
+        }
+        Ok(())
+    }
+
+    /// Graph lost the subscription (or said so): a new one for the same
+    /// tenants. The delta run that follows reads what was missed.
+    async fn replace(
+        &self,
+        kept: KeptSubscription,
+        now: DateTime<Utc>,
+    ) -> Result<(), RealtimeError> {
+        tracing::info!(resource = %kept.record.resource, "replacing a subscription Graph no longer serves");
+        self.api.delete(&kept.record.subscription_id).await?;
+        self.kept.forget(&kept).await?;
+        let resource = if kept.record.resource == "groups" {
+            "groups"
+        } else {
+            "users"
+        };
+        self.create(
+            &kept.record.entra_tenant_id,
+            resource,
+            kept.record.am_tenants,
+            now,
+        )
+        .await
+    }
+
+    async fn create(
+        &self,
+        entra_tenant_id: &str,
+        resource: &'static str,
+        am_tenants: Vec<TenantId>,
+        now: DateTime<Utc>,
+    ) -> Result<(), RealtimeError> {
+        let new = NewSubscription {
+            resource,
+            notification_url: self.notification_url.to_owned(),
+            expiration: now + LIFETIME,
+            client_state: new_client_state(),
+        };
+        let live = match self.api.create(&new).await {
+            Ok(live) => live,
+            // Ours, from a record since lost: its clientState is unknown,
+            // so it goes and a new one is made.
+            Err(GraphError::Rejected { status: 409, .. }) => {
+                for old in self.api.list().await? {
+                    if old.resource.trim_start_matches('/') == resource
+                        && old.notification_url == new.notification_url
+                    {
+                        self.api.delete(&old.id).await?;
+                    }
+                }
+                self.api.create(&new).await?
+            }
+            Err(err) => return Err(err.into()),
+        };
+        tracing::info!(resource, subscription_id = %live.id, expires_at = %live.expiration, "created a subscription");
+        self.kept
+            .keep(&KeptSubscription {
+                record: SubscriptionRecord {
+                    subscription_id: live.id,
+                    entra_tenant_id: entra_tenant_id.to_owned(),
+                    resource: resource.to_owned(),
+                    client_state_sha256: SubscriptionRecord::hash_client_state(&new.client_state),
+                    am_tenants,
+                },
+                expires_at: live.expiration,
+                renewed_at: now,
+                lifecycle_event: None,
+            })
+            .await?;
+        Ok(())
+    }
+}

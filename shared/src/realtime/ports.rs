@@ -1,0 +1,111 @@
+//! What keeping a tenant's subscriptions needs: Graph's `/subscriptions`
+//! and the records of what was created. No AWS types.
+
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
+use secrecy::SecretString;
+
+use crate::graph::GraphError;
+use crate::model::TenantId;
+use crate::notifications::{LifecycleEvent, SubscriptionRecord};
+use crate::ports::StoreError;
+
+/// A subscription to create (`changeType` is always `updated,deleted`).
+#[derive(Debug, Clone)]
+pub struct NewSubscription {
+    /// `users` or `groups`.
+    pub resource: &'static str,
+    pub notification_url: String,
+    pub expiration: DateTime<Utc>,
+    pub client_state: SecretString,
+}
+
+/// A subscription as Graph answers it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveSubscription {
+    pub id: String,
+    pub resource: String,
+    pub notification_url: String,
+    pub expiration: DateTime<Utc>,
+}
+
+/// Graph's `/subscriptions`, for one Entra tenant.
+pub trait SubscriptionApi: Send + Sync {
+    fn create(
+        &self,
+        subscription: &NewSubscription,
+    ) -> impl Future<Output = Result<LiveSubscription, GraphError>> + Send;
+
+    /// Renewing also reauthorizes it (GRAPH-NOTIFICATIONS.md 4).
+    fn renew(
+        &self,
+        id: &str,
+        expiration: DateTime<Utc>,
+    ) -> impl Future<Output = Result<LiveSubscription, GraphError>> + Send;
+
+    /// Gone already counts as deleted.
+    fn delete(&self, id: &str) -> impl Future<Output = Result<(), GraphError>> + Send;
+
+    /// The app's subscriptions in the tenant.
+    fn list(&self) -> impl Future<Output = Result<Vec<LiveSubscription>, GraphError>> + Send;
+}
+
+/// A subscription entra-sync keeps, with what the worker must know of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeptSubscription {
+    pub record: SubscriptionRecord,
+    pub expires_at: DateTime<Utc>,
+    /// When it was last renewed (which reauthorizes it) or created.
+    pub renewed_at: DateTime<Utc>,
+    pub lifecycle_event: Option<LifecycleEvent>,
+}
+
+pub trait KeptSubscriptions: Send + Sync {
+    /// The subscription kept for this Entra tenant and resource.
+    fn kept(
+        &self,
+        entra_tenant_id: &str,
+        resource: &str,
+    ) -> impl Future<Output = Result<Option<KeptSubscription>, StoreError>> + Send;
+
+    /// Saves it (and makes it the one kept for its tenant and resource).
+    fn keep(&self, kept: &KeptSubscription) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Forgets it (a subscription Graph no longer has, or deleted).
+    fn forget(
+        &self,
+        kept: &KeptSubscription,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// `ENTRA#STATUS.realtime` and `realtime_error` of an AM tenant, as
+    /// last set.
+    fn realtime_status(
+        &self,
+        tenant: &TenantId,
+    ) -> impl Future<Output = Result<Option<RealtimeStatus>, StoreError>> + Send;
+
+    fn set_realtime_status(
+        &self,
+        tenant: &TenantId,
+        status: &RealtimeStatus,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// What `ENTRA#STATUS.realtime` says (DESIGN.md 1.3, 2.7).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RealtimeStatus {
+    Active,
+    Inactive,
+    Error(String),
+}
+
+impl RealtimeStatus {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Inactive => "inactive",
+            Self::Error(_) => "error",
+        }
+    }
+}

@@ -1,0 +1,357 @@
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use super::*;
+
+const ENTRA: &str = "3f2a6d1c-5b7e-4a90-8c1d-2e4f6a8b0c13";
+const URL: &str = "https://abc.execute-api.eu-west-1.amazonaws.com/entra/notifications";
+
+/// Graph's `/subscriptions`: live subscriptions, and the calls made.
+#[derive(Default)]
+struct MemoryApi {
+    live: Mutex<HashMap<String, LiveSubscription>>,
+    calls: Mutex<Vec<String>>,
+    /// The next create answers with this status (403, 400, 409).
+    refuse_next_create: Mutex<Option<u16>>,
+}
+
+fn rejected(status: u16) -> GraphError {
+    GraphError::Rejected {
+        status,
+        code: "ExtensionError".into(),
+        message: "refused".into(),
+        details: vec![],
+    }
+}
+
+impl SubscriptionApi for MemoryApi {
+    async fn create(&self, s: &NewSubscription) -> Result<LiveSubscription, GraphError> {
+        self.calls
+            .lock()
+            .unwrap()
+            .push(format!("create {}", s.resource));
+        if let Some(status) = self.refuse_next_create.lock().unwrap().take() {
+            return Err(rejected(status));
+        }
+        let live = LiveSubscription {
+            id: uuid::Uuid::new_v4().to_string(),
+            resource: s.resource.into(),
+            notification_url: s.notification_url.clone(),
+            expiration: s.expiration,
+        };
+        self.live
+            .lock()
+            .unwrap()
+            .insert(live.id.clone(), live.clone());
+        Ok(live)
+    }
+    async fn renew(
+        &self,
+        id: &str,
+        expiration: DateTime<Utc>,
+    ) -> Result<LiveSubscription, GraphError> {
+        self.calls.lock().unwrap().push(format!("renew {id}"));
+        let mut live = self.live.lock().unwrap();
+        let s = live.get_mut(id).ok_or(GraphError::NotFound)?;
+        s.expiration = expiration;
+        Ok(s.clone())
+    }
+    async fn delete(&self, id: &str) -> Result<(), GraphError> {
+        self.calls.lock().unwrap().push(format!("delete {id}"));
+        self.live.lock().unwrap().remove(id);
+        Ok(())
+    }
+    async fn list(&self) -> Result<Vec<LiveSubscription>, GraphError> {
+        self.calls.lock().unwrap().push("list".into());
+        Ok(self.live.lock().unwrap().values().cloned().collect())
+    }
+}
+
+#[derive(Default)]
+struct MemoryKept {
+    kept: Mutex<HashMap<(String, String), KeptSubscription>>,
+    status: Mutex<HashMap<TenantId, RealtimeStatus>>,
+    status_writes: Mutex<usize>,
+}
+
+impl KeptSubscriptions for MemoryKept {
+    async fn kept(
+        &self,
+        entra: &str,
+        resource: &str,
+    ) -> Result<Option<KeptSubscription>, StoreError> {
+        Ok(self
+            .kept
+            .lock()
+            .unwrap()
+            .get(&(entra.into(), resource.into()))
+            .cloned())
+    }
+    async fn keep(&self, k: &KeptSubscription) -> Result<(), StoreError> {
+        let key = (k.record.entra_tenant_id.clone(), k.record.resource.clone());
+        self.kept.lock().unwrap().insert(key, k.clone());
+        Ok(())
+    }
+    async fn forget(&self, k: &KeptSubscription) -> Result<(), StoreError> {
+        let key = (k.record.entra_tenant_id.clone(), k.record.resource.clone());
+        self.kept.lock().unwrap().remove(&key);
+        Ok(())
+    }
+    async fn realtime_status(&self, t: &TenantId) -> Result<Option<RealtimeStatus>, StoreError> {
+        Ok(self.status.lock().unwrap().get(t).cloned())
+    }
+    async fn set_realtime_status(
+        &self,
+        t: &TenantId,
+        s: &RealtimeStatus,
+    ) -> Result<(), StoreError> {
+        *self.status_writes.lock().unwrap() += 1;
+        self.status.lock().unwrap().insert(t.clone(), s.clone());
+        Ok(())
+    }
+}
+
+struct World {
+    api: MemoryApi,
+    kept: MemoryKept,
+}
+
+impl World {
+    fn new() -> Self {
+        Self {
+            api: MemoryApi::default(),
+            kept: MemoryKept::default(),
+        }
+    }
+    fn keeper(&self) -> RealtimeKeeper<'_, MemoryApi, MemoryKept> {
+        RealtimeKeeper {
+            api: &self.api,
+            kept: &self.kept,
+            notification_url: URL,
+        }
+    }
+    fn kept(&self, resource: &str) -> KeptSubscription {
+        self.kept.kept.lock().unwrap()[&(ENTRA.to_owned(), resource.to_owned())].clone()
+    }
+    fn calls(&self) -> Vec<String> {
+        std::mem::take(&mut *self.api.calls.lock().unwrap())
+    }
+    fn edit(&self, resource: &str, edit: impl FnOnce(&mut KeptSubscription)) {
+        let mut k = self.kept(resource);
+        edit(&mut k);
+        self.kept
+            .kept
+            .lock()
+            .unwrap()
+            .insert((ENTRA.to_owned(), resource.to_owned()), k);
+    }
+}
+
+fn tenant(id: &str) -> TenantId {
+    TenantId::parse(id).unwrap()
+}
+
+#[tokio::test]
+async fn given_a_tenant_after_its_run_then_both_subscriptions_are_created_once_and_kept_quietly() {
+    let world = World::new();
+    let now = Utc::now();
+
+    let status = world
+        .keeper()
+        .keep_for(&tenant("acme"), ENTRA, now)
+        .await
+        .unwrap();
+
+    assert_eq!(status, RealtimeStatus::Active);
+    assert_eq!(world.calls(), ["create users", "create groups"]);
+    let users = world.kept("users");
+    assert_eq!(users.record.am_tenants, [tenant("acme")]);
+    assert!(users.expires_at <= now + Duration::minutes(41_760));
+    assert!(users.expires_at > now + Duration::days(28));
+    assert_ne!(
+        users.record.client_state_sha256,
+        world.kept("groups").record.client_state_sha256
+    );
+
+    // The next runs: nothing to do, no Graph call, no status write.
+    world
+        .keeper()
+        .keep_for(&tenant("acme"), ENTRA, now + Duration::minutes(3))
+        .await
+        .unwrap();
+    assert!(world.calls().is_empty());
+    assert_eq!(*world.kept.status_writes.lock().unwrap(), 1);
+
+    // A second AM tenant on the same Entra tenant shares them.
+    world
+        .keeper()
+        .keep_for(&tenant("acme-eu"), ENTRA, now)
+        .await
+        .unwrap();
+    assert!(world.calls().is_empty());
+    assert_eq!(
+        world.kept("users").record.am_tenants,
+        [tenant("acme"), tenant("acme-eu")]
+    );
+}
+
+#[tokio::test]
+async fn given_expiry_near_or_a_lost_subscription_then_it_is_renewed_or_recreated() {
+    let world = World::new();
+    let now = Utc::now();
+    world
+        .keeper()
+        .keep_for(&tenant("acme"), ENTRA, now)
+        .await
+        .unwrap();
+    world.calls();
+
+    // 26 days later: less than three days left.
+    let later = now + Duration::days(26);
+    world
+        .keeper()
+        .keep_for(&tenant("acme"), ENTRA, later)
+        .await
+        .unwrap();
+    let calls = world.calls();
+    assert_eq!(calls.len(), 2, "{calls:?}");
+    assert!(calls.iter().all(|c| c.starts_with("renew ")), "{calls:?}");
+    assert!(world.kept("users").expires_at > later + Duration::days(28));
+
+    // Graph dropped the users subscription silently: 404 on renew.
+    let lost = world.kept("users").record.subscription_id;
+    world.api.live.lock().unwrap().remove(&lost);
+    let much_later = later + Duration::days(26);
+    world
+        .keeper()
+        .keep_for(&tenant("acme"), ENTRA, much_later)
+        .await
+        .unwrap();
+    let calls = world.calls();
+    assert!(calls.contains(&"create users".to_owned()), "{calls:?}");
+    assert_ne!(world.kept("users").record.subscription_id, lost);
+    assert_eq!(world.kept("users").record.am_tenants, [tenant("acme")]);
+}
+
+#[tokio::test]
+async fn given_lifecycle_events_then_reauthorization_is_one_patch_never_twice_within_ten_minutes() {
+    let world = World::new();
+    let now = Utc::now();
+    world
+        .keeper()
+        .keep_for(&tenant("acme"), ENTRA, now)
+        .await
+        .unwrap();
+    world.calls();
+
+    // Created moments ago (which authorised it): no second call yet.
+    world.edit("users", |k| {
+        k.lifecycle_event = Some(LifecycleEvent::ReauthorizationRequired)
+    });
+    world
+        .keeper()
+        .keep_for(&tenant("acme"), ENTRA, now + Duration::minutes(2))
+        .await
+        .unwrap();
+    assert!(world.calls().is_empty());
+    assert_eq!(world.kept("users").lifecycle_event, None);
+
+    world.edit("users", |k| {
+        k.lifecycle_event = Some(LifecycleEvent::ReauthorizationRequired)
+    });
+    world
+        .keeper()
+        .keep_for(&tenant("acme"), ENTRA, now + Duration::minutes(11))
+        .await
+        .unwrap();
+    let calls = world.calls();
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert!(calls[0].starts_with("renew "));
+
+    world.edit("groups", |k| {
+        k.lifecycle_event = Some(LifecycleEvent::SubscriptionRemoved)
+    });
+    let removed = world.kept("groups").record.subscription_id;
+    world
+        .keeper()
+        .keep_for(&tenant("acme"), ENTRA, now + Duration::minutes(12))
+        .await
+        .unwrap();
+    assert_eq!(
+        world.calls(),
+        [format!("delete {removed}"), "create groups".into()]
+    );
+}
+
+#[tokio::test]
+async fn given_graph_refusing_then_the_status_says_why_and_a_lost_record_is_recovered() {
+    let world = World::new();
+    let now = Utc::now();
+    *world.api.refuse_next_create.lock().unwrap() = Some(403);
+
+    let status = world
+        .keeper()
+        .keep_for(&tenant("acme"), ENTRA, now)
+        .await
+        .unwrap();
+
+    let RealtimeStatus::Error(reason) = status else {
+        panic!("{status:?}");
+    };
+    assert!(reason.contains("User.Read.All"), "{reason}");
+    assert!(reason.contains("403"), "{reason}");
+
+    // A subscription Graph has but we lost the record of (409): replaced.
+    world.calls();
+    world.kept.kept.lock().unwrap().clear();
+    world.api.live.lock().unwrap().clear();
+    *world.api.refuse_next_create.lock().unwrap() = Some(409);
+    let status = world
+        .keeper()
+        .keep_for(&tenant("acme"), ENTRA, now)
+        .await
+        .unwrap();
+    assert_eq!(status, RealtimeStatus::Active);
+    assert_eq!(
+        world.calls()[..2],
+        ["create users".to_owned(), "list".to_owned()]
+    );
+}
+
+#[tokio::test]
+async fn given_realtime_switched_off_then_the_tenant_leaves_and_the_last_one_deletes_them() {
+    let world = World::new();
+    let now = Utc::now();
+    world
+        .keeper()
+        .keep_for(&tenant("acme"), ENTRA, now)
+        .await
+        .unwrap();
+    world
+        .keeper()
+        .keep_for(&tenant("acme-eu"), ENTRA, now)
+        .await
+        .unwrap();
+    world.calls();
+
+    world
+        .keeper()
+        .release_for(&tenant("acme"), ENTRA)
+        .await
+        .unwrap();
+    assert!(world.calls().is_empty(), "acme-eu still wants them");
+    assert_eq!(world.kept("users").record.am_tenants, [tenant("acme-eu")]);
+    assert_eq!(
+        world.kept.status.lock().unwrap()[&tenant("acme")],
+        RealtimeStatus::Inactive
+    );
+
+    world
+        .keeper()
+        .release_for(&tenant("acme-eu"), ENTRA)
+        .await
+        .unwrap();
+    assert_eq!(world.calls().len(), 2);
+    assert!(world.api.live.lock().unwrap().is_empty());
+    assert!(world.kept.kept.lock().unwrap().is_empty());
+}
