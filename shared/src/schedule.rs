@@ -1,5 +1,6 @@
 //! The scheduler's work (DESIGN.md 2.2): every tick, one sync job for each
-//! tenant whose config is `sync_enabled` and `authorised`, nothing else.
+//! tenant whose config is `sync_enabled` and `authorised`, and for each
+//! tenant still holding Graph subscriptions (the worker releases them).
 
 use std::future::Future;
 
@@ -12,6 +13,9 @@ pub struct ConfigSummary {
     pub tenant_id: TenantId,
     pub sync_enabled: bool,
     pub authorised: bool,
+    /// The tenant has Graph subscriptions (`ENTRA#REALTIME`): enqueued even
+    /// when not syncing, until the worker has released them.
+    pub holds_subscriptions: bool,
 }
 
 /// A config item the scheduler cannot read: which one, and what is wrong.
@@ -54,7 +58,9 @@ pub async fn schedule(
     let mut due = Vec::new();
     for summary in index.config_summaries().await? {
         match summary {
-            Ok(s) if s.sync_enabled && s.authorised => due.push(s.tenant_id),
+            Ok(s) if (s.sync_enabled && s.authorised) || s.holds_subscriptions => {
+                due.push(s.tenant_id)
+            }
             Ok(_) => report.skipped += 1,
             Err(reason) => {
                 tracing::warn!(reason = %reason, "a tenant config could not be read; not scheduled");
@@ -131,6 +137,7 @@ mod tests {
             tenant_id: TenantId::parse(id).unwrap(),
             sync_enabled: enabled,
             authorised,
+            holds_subscriptions: false,
         })
     }
 
@@ -165,6 +172,32 @@ mod tests {
             .map(|t| t.to_string())
             .collect();
         assert_eq!(ids, ["a", "e"]);
+    }
+
+    #[tokio::test]
+    async fn tenants_holding_subscriptions_are_enqueued_until_released() {
+        let holding = |id: &str, enabled: bool, authorised: bool| {
+            summary(id, enabled, authorised).map(|s| ConfigSummary {
+                holds_subscriptions: true,
+                ..s
+            })
+        };
+        let configs = Configs(vec![
+            holding("off", false, true),
+            holding("lost", true, false),
+            summary("idle", false, true),
+        ]);
+        let queue = Queue::default();
+        let report = schedule(&configs, &queue).await.unwrap();
+        assert_eq!((report.enqueued, report.skipped), (2, 1));
+        let ids: Vec<String> = queue
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|t| t.to_string())
+            .collect();
+        assert_eq!(ids, ["off", "lost"]);
     }
 
     #[test]

@@ -37,7 +37,7 @@ struct KeepSubscriptions<'a> {
 }
 
 impl AfterRun for KeepSubscriptions<'_> {
-    async fn run_completed(&self, config: &TenantConfig) {
+    async fn after_run(&self, config: &TenantConfig, outcome: &RunOutcome) {
         let worker = self.worker;
         let tokens = worker.tokens.for_tenant(&config.tenant_id);
         let api = GraphSubscriptions::new(&worker.graph, tokens, Some(self.deadline.at));
@@ -48,7 +48,7 @@ impl AfterRun for KeepSubscriptions<'_> {
             notification_url: wanted.unwrap_or_default(),
         };
         // Boxed: the run's future is deep enough already.
-        Box::pin(keeper.settle(config, wanted.is_some(), chrono::Utc::now())).await;
+        Box::pin(keeper.settle(config, outcome, wanted.is_some(), chrono::Utc::now())).await;
     }
 }
 

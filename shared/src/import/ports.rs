@@ -226,19 +226,21 @@ pub trait Continuations: Send + Sync {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
-/// What follows a tenant's completed run (the realtime subscriptions):
-/// best effort, never a reason to run again.
+/// What follows a tenant's run, whatever its outcome (the realtime
+/// subscriptions): best effort, never a reason to run again.
 pub trait AfterRun: Send + Sync {
-    fn run_completed(&self, config: &crate::model::TenantConfig)
-    -> impl Future<Output = ()> + Send;
+    fn after_run(
+        &self,
+        config: &crate::model::TenantConfig,
+        outcome: &super::RunOutcome,
+    ) -> impl Future<Output = ()> + Send;
 }
 
-/// Nothing follows (tests of the import alone, a deployment without
-/// notifications).
+/// Nothing follows (tests of the import alone).
 pub struct NothingAfter;
 
 impl AfterRun for NothingAfter {
-    async fn run_completed(&self, _: &crate::model::TenantConfig) {}
+    async fn after_run(&self, _: &crate::model::TenantConfig, _: &super::RunOutcome) {}
 }
 
 /// Entra ID as the import reads it.

@@ -64,9 +64,7 @@ impl<
         if outcome == RunOutcome::Paused || run.another_run_wanted() {
             self.queue_continuation(tenant, &run.run_id).await;
         }
-        if matches!(outcome, RunOutcome::Completed(_)) {
-            self.after_run.run_completed(&config).await;
-        }
+        self.after_run.after_run(&config, &outcome).await;
         Ok(outcome)
     }
 

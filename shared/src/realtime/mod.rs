@@ -19,6 +19,7 @@ pub use ports::{
 };
 
 use crate::graph::GraphError;
+use crate::import::RunOutcome;
 use crate::model::{TenantConfig, TenantId};
 use crate::notifications::{LifecycleEvent, SubscriptionRecord};
 use crate::ports::StoreError;
@@ -91,21 +92,37 @@ pub fn wanted<'u>(config: &TenantConfig, notification_url: Option<&'u str>) -> O
 }
 
 impl<A: SubscriptionApi, K: KeptSubscriptions> RealtimeKeeper<'_, A, K> {
-    /// After a completed run: keep the subscriptions when notifications are
-    /// wanted, release them when not. Failures are logged and recorded in
-    /// the status; the poll carries on either way.
-    pub async fn settle(&self, config: &TenantConfig, wanted: bool, now: DateTime<Utc>) {
+    /// After a run: a completed one keeps the subscriptions when
+    /// notifications are wanted; a tenant whose sync or realtime is off
+    /// releases them; one whose authorisation is lost forgets them (there is
+    /// no token to delete them with; Graph stops delivering and they
+    /// expire). Failures are logged and recorded in the status; the poll
+    /// carries on either way.
+    pub async fn settle(
+        &self,
+        config: &TenantConfig,
+        outcome: &RunOutcome,
+        wanted: bool,
+        now: DateTime<Utc>,
+    ) {
         let Some(entra_tenant_id) = &config.entra_tenant_id else {
             return;
         };
         let entra_tenant_id = entra_tenant_id.to_string();
-        let result = if wanted {
-            self.keep_for(&config.tenant_id, &entra_tenant_id, now)
+        let tenant = &config.tenant_id;
+        let authorised = config.is_authorised() && *outcome != RunOutcome::ReauthorisationRequired;
+        let result = match outcome {
+            _ if !authorised => self.forget_for(tenant, &entra_tenant_id).await,
+            RunOutcome::Completed(_) if wanted => self
+                .keep_for(tenant, &entra_tenant_id, now)
                 .await
                 .map(|_| ())
-                .map_err(RealtimeError::from)
-        } else {
-            self.release_for(&config.tenant_id, &entra_tenant_id).await
+                .map_err(RealtimeError::from),
+            RunOutcome::Completed(_) | RunOutcome::Skipped(_) if !wanted => {
+                self.release_for(tenant, &entra_tenant_id).await
+            }
+            // Paused, failed, or another run holds the tenant: its end decides.
+            _ => Ok(()),
         };
         if let Err(err) = result {
             tracing::warn!(tenant_id = %config.tenant_id, error = %err, "the realtime subscriptions could not be settled; the next run retries");
@@ -161,6 +178,28 @@ impl<A: SubscriptionApi, K: KeptSubscriptions> RealtimeKeeper<'_, A, K> {
                 self.api.delete(&kept.record.subscription_id).await?;
                 self.kept.forget(&kept).await?;
                 tracing::info!(resource, "deleted the subscription no tenant wants");
+            } else {
+                self.kept.keep(&kept).await?;
+            }
+        }
+        self.record_status(tenant, &RealtimeStatus::Inactive)
+            .await?;
+        Ok(())
+    }
+
+    /// `tenant` leaves the subscriptions without a Graph call.
+    pub async fn forget_for(
+        &self,
+        tenant: &TenantId,
+        entra_tenant_id: &str,
+    ) -> Result<(), RealtimeError> {
+        for resource in RESOURCES {
+            let Some(mut kept) = self.kept.kept(entra_tenant_id, resource).await? else {
+                continue;
+            };
+            kept.record.am_tenants.retain(|t| t != tenant);
+            if kept.record.am_tenants.is_empty() {
+                self.kept.forget(&kept).await?;
             } else {
                 self.kept.keep(&kept).await?;
             }

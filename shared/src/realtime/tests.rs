@@ -355,3 +355,72 @@ async fn given_realtime_switched_off_then_the_tenant_leaves_and_the_last_one_del
     assert!(world.api.live.lock().unwrap().is_empty());
     assert!(world.kept.kept.lock().unwrap().is_empty());
 }
+
+fn config(extra: serde_json::Value) -> TenantConfig {
+    let mut item = serde_json::json!({
+        "tenant_id": "acme",
+        "entra_tenant_id": ENTRA,
+        "sync_enabled": true,
+        "authorisation": "authorised",
+    });
+    for (k, v) in extra.as_object().unwrap() {
+        item[k] = v.clone();
+    }
+    TenantConfig::from_attributes(item.as_object().unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn given_run_outcomes_then_subscriptions_are_kept_released_or_forgotten() {
+    let world = World::new();
+    let now = Utc::now();
+    let completed = RunOutcome::Completed(crate::import::state::RunStatus {
+        completed_at: Some(now),
+        result: crate::import::state::RunResult::Ok,
+        error: None,
+        mode: crate::import::state::Mode::Delta,
+        counts: Default::default(),
+    });
+    let on = config(serde_json::json!({}));
+    world.keeper().settle(&on, &completed, true, now).await;
+    assert_eq!(world.calls(), ["create users", "create groups"]);
+
+    // Paused or failed runs change nothing.
+    world
+        .keeper()
+        .settle(&on, &RunOutcome::Paused, true, now)
+        .await;
+    assert!(world.calls().is_empty());
+
+    // Authorisation lost: forgotten without a call (there is no token).
+    let lost = config(serde_json::json!({"authorisation": "reauthorisation_required"}));
+    world
+        .keeper()
+        .settle(&lost, &RunOutcome::Skipped("not authorised"), false, now)
+        .await;
+    assert!(world.calls().is_empty());
+    assert!(world.kept.kept.lock().unwrap().is_empty());
+    assert_eq!(
+        world.kept.status.lock().unwrap()[&tenant("acme")],
+        RealtimeStatus::Inactive
+    );
+
+    // Sync switched off: released through Graph.
+    world.keeper().settle(&on, &completed, true, now).await;
+    world.calls();
+    let off = config(serde_json::json!({"sync_enabled": false}));
+    world
+        .keeper()
+        .settle(
+            &off,
+            &RunOutcome::Skipped("directory sync is off"),
+            false,
+            now,
+        )
+        .await;
+    assert_eq!(world.calls().len(), 2, "both deleted");
+    assert_eq!(
+        world.api.live.lock().unwrap().len(),
+        2,
+        "only the forgotten pair is left, to expire"
+    );
+}

@@ -252,7 +252,36 @@ impl crate::schedule::ConfigIndex for DynamoIntegrationsStore {
             .key_condition_expression("sk = :config")
             .expression_attribute_values(":config", s(CONFIG_SK));
         let items = query_all(query, "listing tenant configs").await?;
-        Ok(items.iter().map(config_summary).collect())
+        let holders = self.subscription_holders().await?;
+        Ok(items
+            .iter()
+            .map(|item| {
+                config_summary(item).map(|mut summary| {
+                    summary.holds_subscriptions = holders.contains(&summary.tenant_id);
+                    summary
+                })
+            })
+            .collect())
+    }
+}
+
+impl DynamoIntegrationsStore {
+    /// The tenants with an `ENTRA#REALTIME` marker (store/subscriptions.rs).
+    async fn subscription_holders(
+        &self,
+    ) -> Result<std::collections::HashSet<TenantId>, StoreError> {
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(BY_SK_INDEX)
+            .key_condition_expression("sk = :realtime")
+            .expression_attribute_values(":realtime", s(super::subscriptions::REALTIME_MARKER_SK));
+        let items = query_all(query, "listing tenants holding subscriptions").await?;
+        Ok(items
+            .iter()
+            .filter_map(|item| TenantId::parse(&text(item, "tenant_id")?).ok())
+            .collect())
     }
 }
 
@@ -271,5 +300,6 @@ fn config_summary(
         tenant_id,
         sync_enabled: flag(item, "sync_enabled") == Some(true),
         authorised: text(item, "authorisation").as_deref() == Some("authorised"),
+        holds_subscriptions: false,
     })
 }

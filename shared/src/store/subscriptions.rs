@@ -34,6 +34,9 @@ use crate::ports::StoreError;
 use crate::realtime::{KeptSubscription, KeptSubscriptions, RealtimeStatus};
 
 const SUBSCRIPTION_SK: &str = "ENTRA#SUBSCRIPTION";
+/// `pk = TENANT#<id>`: the tenant holds subscriptions (the scheduler lists
+/// these through the by-sk index, `tenant_id` projected).
+pub const REALTIME_MARKER_SK: &str = "ENTRA#REALTIME";
 const WHAT: &str = "a subscription item";
 
 /// A queued job that has not started after this long is taken as lost
@@ -175,6 +178,33 @@ impl DynamoSubscriptionStore {
             client_state_sha256,
             am_tenants,
         })
+    }
+}
+
+impl DynamoSubscriptionStore {
+    /// Writes or removes the tenant's `ENTRA#REALTIME` marker.
+    async fn mark_holder(&self, tenant: &TenantId, holds: bool) -> Result<(), StoreError> {
+        let marker = key(tenant, REALTIME_MARKER_SK);
+        if holds {
+            let mut item = marker;
+            item.insert("tenant_id".to_owned(), s(tenant.as_str()));
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .send()
+                .await
+                .map_err(unavailable("marking the tenant as holding subscriptions"))?;
+        } else {
+            self.client
+                .delete_item()
+                .table_name(&self.table)
+                .set_key(Some(marker))
+                .send()
+                .await
+                .map_err(unavailable("removing the tenant's subscription marker"))?;
+        }
+        Ok(())
     }
 }
 
@@ -443,6 +473,7 @@ impl KeptSubscriptions for DynamoSubscriptionStore {
             .send()
             .await
             .map_err(unavailable("writing the realtime status"))?;
-        Ok(())
+        self.mark_holder(tenant, *status != RealtimeStatus::Inactive)
+            .await
     }
 }

@@ -120,6 +120,29 @@ async fn given_realtime_after_the_first_run_then_an_entra_change_arrives_without
 }
 
 #[tokio::test]
+async fn given_sync_switched_off_then_the_scheduler_still_enqueues_the_tenant_until_they_are_deleted()
+ {
+    let (stack, mut functions, _gateway) = realtime_stack().await;
+    stack.tick(&mut functions).await.unwrap();
+    assert_eq!(stack.emulator.subscriptions().len(), 2);
+
+    stack
+        .update_config(TENANT, json!({"sync_enabled": false}))
+        .await
+        .unwrap();
+    let release = stack.tick(&mut functions).await.unwrap();
+    assert_eq!(release.messages, 1, "enqueued although sync is off");
+    assert!(stack.emulator.subscriptions().is_empty());
+    assert_eq!(
+        stack.status_item(TENANT).await.unwrap()["realtime"],
+        "inactive"
+    );
+
+    let after = stack.tick(&mut functions).await.unwrap();
+    assert_eq!(after.messages, 0, "released: no longer enqueued");
+}
+
+#[tokio::test]
 async fn given_realtime_switched_off_then_the_next_run_deletes_the_subscriptions() {
     let (stack, mut functions, _gateway) = realtime_stack().await;
     stack.tick(&mut functions).await.unwrap();
