@@ -72,6 +72,50 @@ impl LocalStack {
         })
     }
 
+    /// The sync functions with real time: graph-notifications behind a
+    /// local API Gateway, and the worker's `NOTIFICATION_URL` pointing at it
+    /// (keep the gateway alive as long as notifications should arrive).
+    pub async fn start_realtime_sync_functions(
+        &self,
+    ) -> anyhow::Result<(SyncFunctions, crate::api_gateway::ApiGateway)> {
+        let notifications =
+            LambdaFunction::start("graph-notifications", &self.function_env()).await?;
+        let gateway =
+            crate::api_gateway::ApiGateway::start("POST /entra/notifications", notifications)
+                .await?;
+        let mut env = self.function_env();
+        env.push(("NOTIFICATION_URL".into(), gateway.url.clone()));
+        let functions = SyncFunctions {
+            worker: LambdaFunction::start("sync-worker", &env).await?,
+            scheduler: LambdaFunction::start("sync-scheduler", &env).await?,
+        };
+        Ok((functions, gateway))
+    }
+
+    /// Hands queued jobs to the worker as they arrive (no scheduler tick)
+    /// until `done(stack, jobs run so far)` holds; returns how many jobs
+    /// ran, or fails after `within`.
+    pub async fn deliver_until(
+        &self,
+        worker: &mut LambdaFunction,
+        within: std::time::Duration,
+        mut done: impl AsyncFnMut(&LocalStack, usize) -> bool,
+    ) -> anyhow::Result<usize> {
+        let started = std::time::Instant::now();
+        let mut jobs = 0;
+        loop {
+            jobs += self.deliver(worker).await?.messages;
+            if done(self, jobs).await {
+                return Ok(jobs);
+            }
+            anyhow::ensure!(
+                started.elapsed() < within,
+                "not done within {within:?} after {jobs} jobs"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
     /// The platform configures `tenant_id` and `admin` authorises it.
     pub async fn connect(
         &mut self,

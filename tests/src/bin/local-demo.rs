@@ -5,8 +5,10 @@
 //! organisation (a first full import, a few changes, a delta tick, an idle
 //! tick); then platform-side changes go out through the real `export-stream`
 //! binary fed from the directory stream, and the next import tick writes
-//! nothing back. The directory and status are printed along the way. Needs moto (run via
-//! tests/scripts/run-local.sh).
+//! nothing back; last, a change in Entra ID reaches AM through Graph change
+//! notifications and the real `graph-notifications` binary, without a
+//! scheduler tick. The directory and status are printed along the way.
+//! Needs moto (run via tests/scripts/run-local.sh).
 
 use anyhow::Context;
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -124,7 +126,9 @@ async fn import(stack: &LocalStack) -> anyhow::Result<()> {
             serde_json::json!({"domains": ["contoso.com", "federated.contoso.com"]}),
         )
         .await?;
-    let mut functions = stack.start_sync_functions().await?;
+    // The worker keeps Graph subscriptions whose notifications reach
+    // graph-notifications through a local API Gateway.
+    let (mut functions, _gateway) = stack.start_realtime_sync_functions().await?;
     println!(
         "\n6. Contoso has 62 users over contoso.com (managed), federated.contoso.com (federated)"
     );
@@ -178,6 +182,7 @@ async fn import(stack: &LocalStack) -> anyhow::Result<()> {
     tick(stack, &mut functions).await?;
 
     export(stack, &mut functions).await?;
+    realtime(stack, &mut functions).await?;
 
     println!("\nSync status (ENTRA#STATUS) of tenant {AM_TENANT}:");
     let status = stack.status_item(AM_TENANT).await?;
@@ -187,6 +192,8 @@ async fn import(stack: &LocalStack) -> anyhow::Result<()> {
         "last_sync_result",
         "last_sync_mode",
         "last_sync_counts",
+        "realtime",
+        "last_notification_at",
     ] {
         println!("  {field:<23}: {}", show(status.get(field)));
     }
@@ -294,6 +301,51 @@ async fn export(stack: &LocalStack, functions: &mut SyncFunctions) -> anyhow::Re
     println!(
         "   and export-stream, given the {} records since, sends {echoes} Graph writes (no echo).",
         report.records
+    );
+    Ok(())
+}
+
+/// Entra → AM in seconds: a change in Entra ID, Graph's notification to
+/// graph-notifications, the job it queues, and the worker's delta run.
+async fn realtime(stack: &LocalStack, functions: &mut SyncFunctions) -> anyhow::Result<()> {
+    let subscriptions = stack.emulator.subscriptions();
+    println!(
+        "\n11. Real time: the worker keeps {} Graph subscriptions ({}) for Contoso.",
+        subscriptions.len(),
+        subscriptions
+            .iter()
+            .map(|s| s.resource.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    // What earlier steps' own writes made Graph notify about.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    stack.deliver(&mut functions.worker).await?;
+    println!("    In Entra ID, Ada Lovelace becomes \"Analyst\"; no scheduler tick follows.");
+    let changed = std::time::Instant::now();
+    stack.emulator.with_tenant(CONTOSO, |t| {
+        t.update_user(&user_id(0), |u| u.job_title = Some("Analyst".into()))
+    });
+    let arrived = async |stack: &LocalStack, _| {
+        stack
+            .directory_of(AM_TENANT, "USER#")
+            .await
+            .is_ok_and(|users| {
+                users
+                    .iter()
+                    .any(|u| u["user_id"] == user_id(0).as_str() && u["job_title"] == "Analyst")
+            })
+    };
+    let jobs = stack
+        .deliver_until(
+            &mut functions.worker,
+            std::time::Duration::from_secs(30),
+            arrived,
+        )
+        .await?;
+    println!(
+        "    -> in AM after {} ms: Graph notified graph-notifications, which queued {jobs} job(s) for the worker",
+        changed.elapsed().as_millis()
     );
     Ok(())
 }

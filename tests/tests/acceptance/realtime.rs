@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use entra_sync_tests::api_gateway::ApiGateway;
-use entra_sync_tests::lambda_runtime_api::LambdaFunction;
+use entra_sync_tests::emulator::graph_subscriptions::NotificationKnobs;
+use entra_sync_tests::emulator::{Knobs, User};
+use entra_sync_tests::organisation;
 use entra_sync_tests::stack::{CONTOSO, CONTOSO_ADMIN, CONTOSO_USER, LocalStack};
 use entra_sync_tests::sync::SyncFunctions;
 use serde_json::json;
@@ -18,18 +20,7 @@ const TENANT: &str = "acme";
 /// A stack whose worker has `NOTIFICATION_URL` pointing at graph-notifications.
 async fn realtime_stack() -> (LocalStack, SyncFunctions, ApiGateway) {
     let mut stack = LocalStack::start().await.unwrap();
-    let notifications = LambdaFunction::start("graph-notifications", &stack.function_env())
-        .await
-        .unwrap();
-    let gateway = ApiGateway::start("POST /entra/notifications", notifications)
-        .await
-        .unwrap();
-    let mut env = stack.function_env();
-    env.push(("NOTIFICATION_URL".into(), gateway.url.clone()));
-    let functions = SyncFunctions {
-        worker: LambdaFunction::start("sync-worker", &env).await.unwrap(),
-        scheduler: LambdaFunction::start("sync-scheduler", &env).await.unwrap(),
-    };
+    let (functions, gateway) = stack.start_realtime_sync_functions().await.unwrap();
     stack
         .connect(TENANT, CONTOSO_ADMIN, json!({}))
         .await
@@ -39,15 +30,14 @@ async fn realtime_stack() -> (LocalStack, SyncFunctions, ApiGateway) {
 
 /// Delivers queued jobs to the worker as they arrive, until one did.
 async fn deliver_when_queued(stack: &LocalStack, functions: &mut SyncFunctions) -> usize {
-    let started = Instant::now();
-    while started.elapsed() < Duration::from_secs(20) {
-        let report = stack.deliver(&mut functions.worker).await.unwrap();
-        if report.messages > 0 {
-            return report.messages;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("no job was queued within 20 s");
+    stack
+        .deliver_until(
+            &mut functions.worker,
+            Duration::from_secs(20),
+            async |_, jobs| jobs > 0,
+        )
+        .await
+        .unwrap()
 }
 
 #[tokio::test]
@@ -234,4 +224,181 @@ async fn age_record(stack: &LocalStack, subscription_id: &str) {
         .send()
         .await
         .unwrap();
+}
+
+/// Delivers jobs as they come until `done` holds; returns the jobs run.
+async fn deliver_until(
+    stack: &LocalStack,
+    functions: &mut SyncFunctions,
+    mut done: impl AsyncFnMut(&LocalStack) -> bool,
+) -> usize {
+    stack
+        .deliver_until(
+            &mut functions.worker,
+            Duration::from_secs(30),
+            async |stack, _| done(stack).await,
+        )
+        .await
+        .unwrap()
+}
+
+async fn job_titles(stack: &LocalStack) -> std::collections::HashMap<String, String> {
+    stack
+        .directory_of(TENANT, "USER#")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|u| {
+            (
+                u["user_id"].as_str().unwrap().to_owned(),
+                u.get("job_title")
+                    .and_then(|t| t.as_str())
+                    .unwrap_or("")
+                    .to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn given_a_new_entra_user_then_it_arrives_by_notification_alone() {
+    let (stack, mut functions, _gateway) = realtime_stack().await;
+    stack.tick(&mut functions).await.unwrap();
+
+    stack.emulator.with_tenant(CONTOSO, |t| {
+        t.upsert_user(User {
+            id: "0c1d2e3f-4a5b-4c6d-8e7f-000000000777".into(),
+            user_principal_name: "nadia@contoso.com".into(),
+            display_name: Some("Nadia".into()),
+            account_enabled: true,
+            ..User::default()
+        })
+    });
+    deliver_until(&stack, &mut functions, async |stack| {
+        job_titles(stack)
+            .await
+            .contains_key("0c1d2e3f-4a5b-4c6d-8e7f-000000000777")
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn given_a_burst_of_300_changes_delivered_twice_then_a_handful_of_jobs_imports_every_one() {
+    let (stack, mut functions, _gateway) = realtime_stack().await;
+    organisation::seed(&stack.emulator, CONTOSO, 300, 3);
+    stack.tick(&mut functions).await.unwrap();
+    stack.emulator.set_notification_knobs(NotificationKnobs {
+        duplicates: true,
+        ..NotificationKnobs::default()
+    });
+
+    stack.emulator.with_tenant(CONTOSO, |t| {
+        for n in 0..300 {
+            t.update_user(&organisation::user_id(n), |u| {
+                u.job_title = Some(format!("Burst {n}"))
+            });
+        }
+    });
+    let jobs = deliver_until(&stack, &mut functions, async |stack| {
+        let titles = job_titles(stack).await;
+        (0..300)
+            .filter(|n| n % 3 != 2) // the unlisted domain is out of scope
+            .all(|n| {
+                titles
+                    .get(&organisation::user_id(n))
+                    .is_some_and(|t| *t == format!("Burst {n}"))
+            })
+    })
+    .await;
+
+    let delivered: usize = stack
+        .emulator
+        .deliveries()
+        .iter()
+        .filter(|d| !d.validation)
+        .map(|d| d.notifications)
+        .sum();
+    assert!(
+        delivered >= 600,
+        "every change notified, twice: {delivered}"
+    );
+    assert!(
+        (1..=5).contains(&jobs),
+        "{jobs} jobs for {delivered} notifications"
+    );
+}
+
+#[tokio::test]
+async fn given_a_change_while_a_run_reads_then_the_run_after_it_imports_it() {
+    let (stack, mut functions, _gateway) = realtime_stack().await;
+    stack.tick(&mut functions).await.unwrap();
+    let megan = stack
+        .emulator
+        .with_tenant(CONTOSO, |t| {
+            t.user_by_upn(CONTOSO_USER).map(|u| u.id.clone())
+        })
+        .unwrap();
+    // Slow Graph: the run reads users, then spends a while on groups.
+    stack.emulator.set_knobs(Knobs {
+        latency: Duration::from_millis(400),
+        ..Knobs::default()
+    });
+    let users_reads = || {
+        stack
+            .emulator
+            .graph_requests()
+            .iter()
+            .filter(|r| r.path == "/v1.0/users/delta")
+            .count()
+    };
+    let before = users_reads();
+
+    let run = async {
+        let report = stack.tick(&mut functions).await.unwrap();
+        assert_eq!(report.messages, 1);
+    };
+    let change = async {
+        while users_reads() == before {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        stack.emulator.with_tenant(CONTOSO, |t| {
+            t.update_user(&megan, |u| u.job_title = Some("Changed mid-run".into()))
+        });
+    };
+    tokio::join!(run, change);
+    stack.emulator.set_knobs(Knobs::default());
+
+    let arrived = async |stack: &LocalStack| {
+        job_titles(stack)
+            .await
+            .get(&megan)
+            .is_some_and(|t| t == "Changed mid-run")
+    };
+    let jobs = deliver_until(&stack, &mut functions, arrived).await;
+    assert!(jobs >= 1, "a run after the one that missed it");
+}
+
+#[tokio::test]
+async fn given_no_notification_url_then_the_worker_polls_only_and_never_calls_subscriptions() {
+    let mut stack = LocalStack::start().await.unwrap();
+    stack
+        .connect(TENANT, CONTOSO_ADMIN, json!({}))
+        .await
+        .unwrap();
+    let mut functions = stack.start_sync_functions().await.unwrap();
+
+    stack.tick(&mut functions).await.unwrap();
+    stack.tick(&mut functions).await.unwrap();
+
+    let calls: Vec<_> = stack
+        .emulator
+        .graph_requests()
+        .into_iter()
+        .filter(|r| r.path.starts_with("/v1.0/subscriptions"))
+        .collect();
+    assert!(calls.is_empty(), "{calls:?}");
+    assert_eq!(
+        stack.status_item(TENANT).await.unwrap()["realtime"],
+        "inactive"
+    );
 }
