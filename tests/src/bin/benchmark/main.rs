@@ -6,13 +6,15 @@
 //! store ceiling and the import efficiency; 3 a Graph-bound import; 4 a
 //! scheduler tick over many tenants; 5 the export of mixed changes against
 //! the emulator's own request ceiling; 6 each binary's size and cold start
-//! (measured by `cold-start.py`, passed in with `--binaries`).
+//! (measured by `cold-start.py`, passed in with `--binaries`); 7 (issue 10)
+//! Entra → AM latency with and without change notifications.
 //!
 //! `benchmark [--quick] [--users N] [--groups N] [--rows 1,2,...] [--binaries FILE] [--out FILE]`
 
 mod ceiling;
 mod export;
 mod import;
+mod latency;
 mod report;
 mod scheduler;
 
@@ -31,12 +33,13 @@ pub struct Sizes {
     pub export_changes: usize,
     pub tenants: usize,
     pub ceiling_items: usize,
+    /// Changes timed from Entra to AM (row 7).
+    pub latency_changes: usize,
 }
 
 impl Sizes {
-    /// 30,000 users by default: at 100,000 (`--users 100000 --groups
-    /// 2000`) the full round's sweep outlasts an invocation in moto, which
-    /// sorts the partition for every page of a query.
+    /// 30,000 users by default, about ten minutes in all; the issue's
+    /// 100,000 users and 2,000 groups with `--users 100000 --groups 2000`.
     fn full() -> Self {
         Self {
             users: 30_000,
@@ -47,6 +50,7 @@ impl Sizes {
             export_changes: 10_000,
             tenants: 1_000,
             ceiling_items: 20_000,
+            latency_changes: 100,
         }
     }
 
@@ -60,6 +64,7 @@ impl Sizes {
             export_changes: 1_000,
             tenants: 1_000,
             ceiling_items: 5_000,
+            latency_changes: 50,
         }
     }
 }
@@ -140,6 +145,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if wanted(5) {
         results["export"] = export::mixed_changes(sizes.export_changes).await?;
+    }
+    if wanted(7) {
+        results["latency"] = latency::entra_to_am(sizes.latency_changes).await?;
     }
     results["binaries"] = match &args.binaries {
         Some(path) => serde_json::from_str(

@@ -130,5 +130,29 @@ pub fn markdown(r: &Value) -> String {
             cells.join("; "),
         ]);
     }
+    let latency = &r["latency"];
+    if latency.is_object() {
+        let cell = |key: &str| {
+            format!(
+                "p50 {} s, p95 {} s",
+                num(&latency[key]["p50_seconds"], 2),
+                num(&latency[key]["p95_seconds"], 2)
+            )
+        };
+        out += &row(&[
+            "7".into(),
+            format!(
+                "Entra → AM latency, {} changes",
+                latency["notified_at_once"]["changes"]
+            ),
+            format!(
+                "notified at once: {}; notified after 1 s: {}; poll only: {} (a delta run of {} s after the 3-minute tick)",
+                cell("notified_at_once"),
+                cell("notified_after_1s"),
+                cell("poll_only"),
+                num(&latency["poll_only"]["delta_run_seconds_p50"], 2)
+            ),
+        ]);
+    }
     out
 }
