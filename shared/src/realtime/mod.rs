@@ -31,6 +31,9 @@ pub const LIFETIME: Duration = Duration::minutes(41_760 - 60);
 pub const RENEW_WHEN_LEFT: Duration = Duration::days(3);
 /// Never reauthorize (renew) twice within this (GRAPH-NOTIFICATIONS.md 4).
 pub const REAUTHORIZE_GAP: Duration = Duration::minutes(10);
+/// Graph sends no event for a directory subscription it dropped: the list
+/// is checked this often (one request), so one is replaced within a day.
+pub const VERIFY_EVERY: Duration = Duration::hours(24);
 pub const RESOURCES: [&str; 2] = ["users", "groups"];
 
 #[derive(Debug, thiserror::Error)]
@@ -228,6 +231,14 @@ impl<A: SubscriptionApi, K: KeptSubscriptions> RealtimeKeeper<'_, A, K> {
             return self.replace(kept, now).await;
         }
         let mut changed = false;
+        if now - kept.verified_at >= VERIFY_EVERY {
+            let live = self.api.list().await?;
+            if !live.iter().any(|s| s.id == kept.record.subscription_id) {
+                return self.replace(kept, now).await;
+            }
+            kept.verified_at = now;
+            changed = true;
+        }
         if !kept.record.am_tenants.contains(tenant) {
             kept.record.am_tenants.push(tenant.clone());
             changed = true;
@@ -246,6 +257,7 @@ impl<A: SubscriptionApi, K: KeptSubscriptions> RealtimeKeeper<'_, A, K> {
                 Err(err) => return Err(err.into()),
             }
             kept.renewed_at = now;
+            kept.verified_at = now;
             kept.lifecycle_event = None;
             changed = true;
         } else if reauthorize {
@@ -324,6 +336,7 @@ impl<A: SubscriptionApi, K: KeptSubscriptions> RealtimeKeeper<'_, A, K> {
                 },
                 expires_at: live.expiration,
                 renewed_at: now,
+                verified_at: now,
                 lifecycle_event: None,
             })
             .await?;

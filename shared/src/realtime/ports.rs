@@ -58,6 +58,8 @@ pub struct KeptSubscription {
     pub expires_at: DateTime<Utc>,
     /// When it was last renewed (which reauthorizes it) or created.
     pub renewed_at: DateTime<Utc>,
+    /// When Graph last showed it exists (it drops subscriptions silently).
+    pub verified_at: DateTime<Utc>,
     pub lifecycle_event: Option<LifecycleEvent>,
 }
 

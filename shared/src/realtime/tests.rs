@@ -214,8 +214,12 @@ async fn given_expiry_near_or_a_lost_subscription_then_it_is_renewed_or_recreate
         .await
         .unwrap();
     let calls = world.calls();
-    assert_eq!(calls.len(), 2, "{calls:?}");
-    assert!(calls.iter().all(|c| c.starts_with("renew ")), "{calls:?}");
+    let renewals = calls.iter().filter(|c| c.starts_with("renew ")).count();
+    assert_eq!(renewals, 2, "{calls:?}");
+    assert!(
+        calls.iter().all(|c| c.starts_with("renew ") || c == "list"),
+        "{calls:?}"
+    );
     assert!(world.kept("users").expires_at > later + Duration::days(28));
 
     // Graph dropped the users subscription silently: 404 on renew.
@@ -423,4 +427,39 @@ async fn given_run_outcomes_then_subscriptions_are_kept_released_or_forgotten() 
         2,
         "only the forgotten pair is left, to expire"
     );
+}
+
+#[tokio::test]
+async fn given_a_subscription_graph_dropped_silently_then_the_daily_check_replaces_it() {
+    let world = World::new();
+    let now = Utc::now();
+    world
+        .keeper()
+        .keep_for(&tenant("acme"), ENTRA, now)
+        .await
+        .unwrap();
+    let dropped = world.kept("groups").record.subscription_id;
+    world.api.live.lock().unwrap().remove(&dropped);
+    world.calls();
+
+    world
+        .keeper()
+        .keep_for(&tenant("acme"), ENTRA, now + Duration::hours(2))
+        .await
+        .unwrap();
+    assert!(world.calls().is_empty(), "checked once a day");
+
+    world
+        .keeper()
+        .keep_for(&tenant("acme"), ENTRA, now + Duration::hours(25))
+        .await
+        .unwrap();
+    let calls = world.calls();
+    assert_eq!(
+        calls.iter().filter(|c| *c == "list").count(),
+        2,
+        "{calls:?}"
+    );
+    assert!(calls.contains(&"create groups".to_owned()), "{calls:?}");
+    assert_ne!(world.kept("groups").record.subscription_id, dropped);
 }

@@ -119,15 +119,19 @@ impl DynamoSubscriptionStore {
         record: &SubscriptionRecord,
         expires_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        self.put_record(record, expires_at, Utc::now()).await
+        let now = Utc::now();
+        self.put_record(&KeptSubscription {
+            record: record.clone(),
+            expires_at,
+            renewed_at: now,
+            verified_at: now,
+            lifecycle_event: None,
+        })
+        .await
     }
 
-    async fn put_record(
-        &self,
-        record: &SubscriptionRecord,
-        expires_at: DateTime<Utc>,
-        renewed_at: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
+    async fn put_record(&self, kept: &KeptSubscription) -> Result<(), StoreError> {
+        let record = &kept.record;
         let mut item = subscription_key(&record.subscription_id);
         item.extend([
             ("subscription_id".to_owned(), s(&record.subscription_id)),
@@ -141,8 +145,9 @@ impl DynamoSubscriptionStore {
                 "am_tenant_ids".to_owned(),
                 AttributeValue::L(record.am_tenants.iter().map(|t| s(t.as_str())).collect()),
             ),
-            ("expires_at".to_owned(), timestamp(expires_at)),
-            ("renewed_at".to_owned(), timestamp(renewed_at)),
+            ("expires_at".to_owned(), timestamp(kept.expires_at)),
+            ("renewed_at".to_owned(), timestamp(kept.renewed_at)),
+            ("verified_at".to_owned(), timestamp(kept.verified_at)),
         ]);
         self.client
             .put_item()
@@ -383,11 +388,13 @@ impl KeptSubscriptions for DynamoSubscriptionStore {
         let record = Self::parse(&item)?;
         let expires_at =
             parse_time(&item, "expires_at")?.ok_or_else(|| malformed(WHAT, "no expires_at"))?;
+        let renewed_at =
+            parse_time(&item, "renewed_at")?.unwrap_or(expires_at - crate::realtime::LIFETIME);
         Ok(Some(KeptSubscription {
             record,
             expires_at,
-            renewed_at: parse_time(&item, "renewed_at")?
-                .unwrap_or(expires_at - crate::realtime::LIFETIME),
+            renewed_at,
+            verified_at: parse_time(&item, "verified_at")?.unwrap_or(renewed_at),
             lifecycle_event: text(&item, "lifecycle_event")
                 .as_deref()
                 .and_then(parse_event),
@@ -395,8 +402,7 @@ impl KeptSubscriptions for DynamoSubscriptionStore {
     }
 
     async fn keep(&self, kept: &KeptSubscription) -> Result<(), StoreError> {
-        self.put_record(&kept.record, kept.expires_at, kept.renewed_at)
-            .await?;
+        self.put_record(kept).await?;
         let mut pointer = pointer_key(&kept.record.entra_tenant_id, &kept.record.resource);
         pointer.insert(
             "subscription_id".to_owned(),
