@@ -13,6 +13,7 @@ use futures::stream::{self, StreamExt};
 use chrono::{DateTime, Utc};
 use tracing::Instrument;
 
+use super::preload::{Preloaded, PreloadedDirectory};
 use super::{
     DirectoryChange, EntraWriter, ExportDirectory, ExportFailure, ExportOutcome, ExportRun,
 };
@@ -132,11 +133,22 @@ impl<'a, C: TenantConfigs, D: ExportDirectory, T: TenantWriters> ExportBatch<'a,
         changes: &[DirectoryChange],
         now: DateTime<Utc>,
     ) -> Option<usize> {
+        self.read_configs(changes).await;
+        // One batched read for the batch's items; should it fail, each
+        // change reads its own.
+        let preloaded = Preloaded::read(self.directory, changes)
+            .await
+            .inspect_err(|err| tracing::warn!(error = %err, "could not read the batch's items at once; reading them one by one"))
+            .unwrap_or_default();
+        let directory = &PreloadedDirectory {
+            inner: self.directory,
+            preloaded: &preloaded,
+        };
         stream::iter(lanes(changes))
             .map(|lane| async move {
                 for index in lane {
                     let change = &changes[index];
-                    if let Err(reason) = self.export(change, now).await {
+                    if let Err(reason) = self.export_with(directory, change, now).await {
                         tracing::warn!(tenant_id = %change.key.tenant(), sequence_number = %change.sequence_number, reason = %reason, "this object's lane stops here; the stream retries from this record");
                         return Some(index);
                     }
@@ -158,23 +170,47 @@ impl<'a, C: TenantConfigs, D: ExportDirectory, T: TenantWriters> ExportBatch<'a,
         change: &DirectoryChange,
         now: DateTime<Utc>,
     ) -> Result<(), RetryRecord> {
+        self.export_with(self.directory, change, now).await
+    }
+
+    /// The tenants' configs, each read once before the lanes start (lanes
+    /// of one tenant would otherwise read it side by side). A failed read
+    /// is left for the lanes, which retry it.
+    async fn read_configs(&self, changes: &[DirectoryChange]) {
+        let mut tenants: Vec<&TenantId> = changes.iter().map(|c| c.key.tenant()).collect();
+        tenants.sort();
+        tenants.dedup();
+        for tenant in tenants {
+            let _ = self.config_of(tenant).await;
+        }
+    }
+
+    async fn export_with(
+        &self,
+        directory: &impl ExportDirectory,
+        change: &DirectoryChange,
+        now: DateTime<Utc>,
+    ) -> Result<(), RetryRecord> {
         let span = tracing::info_span!(
             "stream_record",
             tenant_id = %change.key.tenant(),
             sequence_number = %change.sequence_number
         );
-        self.export_in_span(change, now).instrument(span).await
+        self.export_in_span(directory, change, now)
+            .instrument(span)
+            .await
     }
 
     async fn export_in_span(
         &self,
+        directory: &impl ExportDirectory,
         change: &DirectoryChange,
         now: DateTime<Utc>,
     ) -> Result<(), RetryRecord> {
         let tenant = change.key.tenant();
         // Whatever the config says: the import needs to find the link.
         if let Some(entra_id) = change.link_set() {
-            match self.directory.record_link(&change.key, entra_id).await {
+            match directory.record_link(&change.key, entra_id).await {
                 Ok(()) => {}
                 Err(err) if err.is_retryable() => return Err(RetryRecord::Link(err)),
                 Err(err) => {
@@ -191,7 +227,7 @@ impl<'a, C: TenantConfigs, D: ExportDirectory, T: TenantWriters> ExportBatch<'a,
             return Ok(());
         }
         let writer = self.writers.for_tenant(tenant);
-        let run = ExportRun::new(self.directory, &writer, &config);
+        let run = ExportRun::new(directory, &writer, &config);
         if let Some(domains) = self.domains.fresh(tenant) {
             let _ = run.domains.set(domains);
         }

@@ -7,6 +7,7 @@ pub mod change;
 mod members;
 pub mod naming;
 pub mod ports;
+mod preload;
 mod users;
 
 use std::time::Duration;

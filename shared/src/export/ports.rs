@@ -2,6 +2,7 @@
 //! place to record their link to Entra ID; and Entra ID's write side, in
 //! typed values (the Graph adapter alone turns them into JSON).
 
+use std::collections::HashMap;
 use std::future::Future;
 
 use secrecy::SecretString;
@@ -27,6 +28,39 @@ pub trait ExportDirectory: Send + Sync {
         tenant: &TenantId,
         group_id: &str,
     ) -> impl Future<Output = Result<Option<GroupItem>, StoreError>> + Send;
+
+    /// These users as they are now, by id (those that exist).
+    fn users(
+        &self,
+        tenant: &TenantId,
+        user_ids: &[String],
+    ) -> impl Future<Output = Result<HashMap<String, UserItem>, StoreError>> + Send {
+        async move {
+            let mut found = HashMap::new();
+            for id in user_ids {
+                if let Some(user) = self.user(tenant, id).await? {
+                    found.insert(id.clone(), user);
+                }
+            }
+            Ok(found)
+        }
+    }
+
+    fn groups(
+        &self,
+        tenant: &TenantId,
+        group_ids: &[String],
+    ) -> impl Future<Output = Result<HashMap<String, GroupItem>, StoreError>> + Send {
+        async move {
+            let mut found = HashMap::new();
+            for id in group_ids {
+                if let Some(group) = self.group(tenant, id).await? {
+                    found.insert(id.clone(), group);
+                }
+            }
+            Ok(found)
+        }
+    }
 
     /// Records that the user or group is linked to this Entra object, so
     /// that the import finds it by its Entra id (before `entra_id` is set).

@@ -659,3 +659,55 @@ async fn given_a_link_another_writer_made_after_the_first_import_then_the_import
         "the import updated the linked user"
     );
 }
+
+#[tokio::test]
+async fn given_a_batch_of_platform_changes_then_its_items_are_read_in_one_batched_request() {
+    let mut w = world(json!({})).await;
+    let meter = entra_sync_tests::aws_meter::AwsMeter::start(
+        &w.stack.aws.endpoint,
+        vec![
+            (w.stack.tables.directory.clone(), "directory".to_owned()),
+            (
+                w.stack.tables.integrations.clone(),
+                "integrations".to_owned(),
+            ),
+        ],
+    )
+    .await
+    .unwrap();
+    w.stack.route_functions_through(&meter.endpoint);
+    w.export = LambdaFunction::start("export-stream", &w.stack.function_env())
+        .await
+        .unwrap();
+    for n in 0..12 {
+        w.put(
+            &format!("USER#m-{n}"),
+            platform_user(&format!("m-{n}"), &format!("metered{n}@contoso.com")),
+        )
+        .await;
+    }
+    let before = meter.snapshot();
+
+    let report = w.export().await;
+
+    assert!(report.retried.is_empty(), "{report:?}");
+    let made = entra_sync_tests::aws_meter::since(&before, &meter.snapshot());
+    let count = |name: &str, target: &str| {
+        entra_sync_tests::aws_meter::requests(&made, target, |op| op == name)
+    };
+    assert_eq!(count("DynamoDB.GetItem", "directory"), 0, "{made:?}");
+    assert!(count("DynamoDB.BatchGetItem", "directory") >= 1, "{made:?}");
+    // The tenant's config once per invocation, not once per lane.
+    assert!(
+        count("DynamoDB.GetItem", "integrations") <= report.invocations as u64,
+        "{made:?} over {} invocations",
+        report.invocations
+    );
+    for n in 0..12 {
+        assert!(
+            w.item(&format!("USER#m-{n}"))
+                .await
+                .contains_key("entra_id")
+        );
+    }
+}

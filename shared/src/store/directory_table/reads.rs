@@ -15,7 +15,9 @@ use crate::model::directory::{
     UserItem,
 };
 use crate::ports::StoreError;
-use crate::store::dynamo::{Item, conditional, key, query_all, s, tenant_pk, text, unavailable};
+use crate::store::dynamo::{
+    Item, batch_get, conditional, key, query_all, s, tenant_pk, text, unavailable,
+};
 
 fn membership_key(item: &Item) -> Option<MembershipKey> {
     Some(MembershipKey {
@@ -265,6 +267,44 @@ impl crate::export::ExportDirectory for DynamoDirectoryStore {
     ) -> Result<Option<GroupItem>, StoreError> {
         self.get(&ItemKey::group(tenant, group_id), "a group item")
             .await
+    }
+
+    async fn users(
+        &self,
+        tenant: &TenantId,
+        user_ids: &[String],
+    ) -> Result<HashMap<String, UserItem>, StoreError> {
+        let keys = user_ids
+            .iter()
+            .map(|id| key(tenant, ItemKey::user(tenant, id).sk()))
+            .collect();
+        let items = batch_get(&self.client, &self.table, keys, "reading the batch's users").await?;
+        items
+            .into_iter()
+            .map(|item| parse::<UserItem>(item, "a user item").map(|u| (u.user_id.clone(), u)))
+            .collect()
+    }
+
+    async fn groups(
+        &self,
+        tenant: &TenantId,
+        group_ids: &[String],
+    ) -> Result<HashMap<String, GroupItem>, StoreError> {
+        let keys = group_ids
+            .iter()
+            .map(|id| key(tenant, ItemKey::group(tenant, id).sk()))
+            .collect();
+        let items = batch_get(
+            &self.client,
+            &self.table,
+            keys,
+            "reading the batch's groups",
+        )
+        .await?;
+        items
+            .into_iter()
+            .map(|item| parse::<GroupItem>(item, "a group item").map(|g| (g.group_id.clone(), g)))
+            .collect()
     }
 
     async fn record_link(&self, item: &ItemKey, entra_id: &str) -> Result<(), StoreError> {

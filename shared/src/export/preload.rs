@@ -1,0 +1,134 @@
+//! A stream batch's users and groups read at once (one BatchGetItem per 100
+//! instead of a GetItem per change), and kept current with what the export
+//! itself records, so a later change of the same object in the batch sees
+//! its link and hash.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use super::{DirectoryChange, ExportDirectory};
+use crate::model::TenantId;
+use crate::model::directory::{EntraHash, GroupItem, ItemKey, UserItem};
+use crate::ports::StoreError;
+
+/// Items read for the batch: `None` = read, and not there.
+#[derive(Default)]
+pub struct Preloaded {
+    users: Mutex<HashMap<(TenantId, String), Option<UserItem>>>,
+    groups: Mutex<HashMap<(TenantId, String), Option<GroupItem>>>,
+}
+
+impl Preloaded {
+    /// Reads every user and group the changes touch (a membership touches
+    /// both), per tenant.
+    pub async fn read<D: ExportDirectory>(
+        directory: &D,
+        changes: &[DirectoryChange],
+    ) -> Result<Self, StoreError> {
+        let mut wanted: HashMap<TenantId, (Vec<String>, Vec<String>)> = HashMap::new();
+        for change in changes {
+            let (users, groups) = wanted.entry(change.key.tenant().clone()).or_default();
+            match &change.key {
+                ItemKey::User { user_id, .. } => users.push(user_id.clone()),
+                ItemKey::Group { group_id, .. } => groups.push(group_id.clone()),
+                ItemKey::Membership { key, .. } => {
+                    users.push(key.user_id.clone());
+                    groups.push(key.group_id.clone());
+                }
+            }
+        }
+        let preloaded = Self::default();
+        for (tenant, (mut users, mut groups)) in wanted {
+            users.sort();
+            users.dedup();
+            groups.sort();
+            groups.dedup();
+            let mut found_users = directory.users(&tenant, &users).await?;
+            let mut found_groups = directory.groups(&tenant, &groups).await?;
+            let mut cache = preloaded.users.lock().expect("preload lock");
+            for id in users {
+                let item = found_users.remove(&id);
+                cache.insert((tenant.clone(), id), item);
+            }
+            let mut cache = preloaded.groups.lock().expect("preload lock");
+            for id in groups {
+                let item = found_groups.remove(&id);
+                cache.insert((tenant.clone(), id), item);
+            }
+        }
+        Ok(preloaded)
+    }
+}
+
+/// The directory as the batch's export runs see it: preloaded items first.
+pub struct PreloadedDirectory<'a, D> {
+    pub inner: &'a D,
+    pub preloaded: &'a Preloaded,
+}
+
+impl<D: ExportDirectory> ExportDirectory for PreloadedDirectory<'_, D> {
+    async fn user(&self, tenant: &TenantId, user_id: &str) -> Result<Option<UserItem>, StoreError> {
+        let cached = self
+            .preloaded
+            .users
+            .lock()
+            .expect("preload lock")
+            .get(&(tenant.clone(), user_id.to_owned()))
+            .cloned();
+        match cached {
+            Some(item) => Ok(item),
+            None => self.inner.user(tenant, user_id).await,
+        }
+    }
+
+    async fn group(
+        &self,
+        tenant: &TenantId,
+        group_id: &str,
+    ) -> Result<Option<GroupItem>, StoreError> {
+        let cached = self
+            .preloaded
+            .groups
+            .lock()
+            .expect("preload lock")
+            .get(&(tenant.clone(), group_id.to_owned()))
+            .cloned();
+        match cached {
+            Some(item) => Ok(item),
+            None => self.inner.group(tenant, group_id).await,
+        }
+    }
+
+    async fn record_link(&self, key: &ItemKey, entra_id: &str) -> Result<(), StoreError> {
+        self.inner.record_link(key, entra_id).await
+    }
+
+    async fn record_entra_state(
+        &self,
+        key: &ItemKey,
+        entra_id: &str,
+        hash: &EntraHash,
+    ) -> Result<(), StoreError> {
+        self.inner.record_entra_state(key, entra_id, hash).await?;
+        // What the write did to the item, in the batch's copy too.
+        let tenant = key.tenant().clone();
+        match key {
+            ItemKey::User { user_id, .. } => {
+                let mut users = self.preloaded.users.lock().expect("preload lock");
+                if let Some(Some(user)) = users.get_mut(&(tenant, user_id.clone())) {
+                    user.entra_id = Some(entra_id.to_owned());
+                    user.entra_hash = Some(hash.clone());
+                }
+            }
+            ItemKey::Group { group_id, .. } => {
+                let mut groups = self.preloaded.groups.lock().expect("preload lock");
+                if let Some(Some(group)) = groups.get_mut(&(tenant, group_id.clone())) {
+                    group.entra_id = Some(entra_id.to_owned());
+                    group.entra_hash = Some(hash.clone());
+                }
+            }
+            ItemKey::Membership { .. } => {}
+        }
+        Ok(())
+    }
+}
