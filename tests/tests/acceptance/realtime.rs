@@ -10,6 +10,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use entra_sync_tests::api_gateway::ApiGateway;
 use entra_sync_tests::emulator::graph_subscriptions::NotificationKnobs;
 use entra_sync_tests::emulator::{Knobs, User};
+use entra_sync_tests::lambda_runtime_api::LambdaFunction;
 use entra_sync_tests::organisation;
 use entra_sync_tests::stack::{CONTOSO, CONTOSO_ADMIN, CONTOSO_USER, LocalStack};
 use entra_sync_tests::sync::SyncFunctions;
@@ -401,4 +402,45 @@ async fn given_no_notification_url_then_the_worker_polls_only_and_never_calls_su
         stack.status_item(TENANT).await.unwrap()["realtime"],
         "inactive"
     );
+}
+
+#[tokio::test]
+async fn given_graph_refusing_the_subscriptions_then_realtime_is_error_with_why_and_the_poll_goes_on()
+ {
+    let (stack, mut functions, _gateway) = realtime_stack().await;
+    stack.emulator.set_notification_knobs(NotificationKnobs {
+        quota: 0,
+        ..NotificationKnobs::default()
+    });
+
+    let report = stack.tick(&mut functions).await.unwrap();
+
+    assert!(report.failed_message_ids.is_empty());
+    let status = stack.status_item(TENANT).await.unwrap();
+    assert_eq!(status["last_sync_result"], "ok", "the poll carries on");
+    assert_eq!(status["realtime"], "error", "{status:?}");
+    let reason = status["realtime_error"].as_str().unwrap();
+    assert!(
+        reason.contains("403") && reason.contains("User.Read.All"),
+        "{reason}"
+    );
+
+    // A notification URL that does not answer Graph's validation: 400.
+    let mut env = stack.function_env();
+    env.push((
+        "NOTIFICATION_URL".into(),
+        "http://127.0.0.1:9/entra/notifications".into(),
+    ));
+    functions.worker = LambdaFunction::start("sync-worker", &env).await.unwrap();
+    stack
+        .emulator
+        .set_notification_knobs(NotificationKnobs::default());
+    stack.tick(&mut functions).await.unwrap();
+    let status = stack.status_item(TENANT).await.unwrap();
+    let reason = status["realtime_error"].as_str().unwrap();
+    assert!(
+        reason.contains("400") && reason.contains("validation"),
+        "{reason}"
+    );
+    assert!(stack.emulator.subscriptions().is_empty());
 }
