@@ -393,31 +393,9 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
         left_scope: Vec<String>,
         held_before: &[String],
     ) -> Result<DeletionPlan, Interruption> {
-        let imported_kind = match kind {
-            ObjectKind::User => self.config.import_users,
-            ObjectKind::Group => self.config.import_groups,
-        };
-        let sweep = checkpoint.mode == Mode::Full && checkpoint.earlier_imports;
-        let (candidates, imported_total) = if sweep && imported_kind {
-            // A full round: every imported object it did not see.
-            let imported = self.directory.imported_ids(self.tenant(), kind).await?;
-            let total = imported.len();
-            let unseen = imported
-                .into_iter()
-                .filter(|id| states.get(id) != Some(&true))
-                .collect();
-            (unseen, Some(total))
-        } else {
-            // A delta round, or a first import (whose every object it saw
-            // unless a later page removed it): what its pages removed.
-            let gone = states
-                .iter()
-                .filter(|(_, present)| !**present)
-                .map(|(id, _)| id.clone())
-                .chain(left_scope)
-                .collect();
-            (self.imported_among(kind, gone).await?, None)
-        };
+        let (candidates, imported_total) = self
+            .deletion_candidates(kind, checkpoint, states, left_scope)
+            .await?;
         let total = match imported_total {
             Some(total) => total,
             None if DeletionPlan::needs_total(candidates.len()) => self
@@ -445,6 +423,41 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
             tracing::warn!(reason = %reason, "deletion safety engaged");
         }
         Ok(plan)
+    }
+
+    /// The imported objects of one kind the run would delete, and (when it
+    /// read them all) how many there are.
+    async fn deletion_candidates(
+        &self,
+        kind: ObjectKind,
+        checkpoint: &Checkpoint,
+        states: &HashMap<String, bool>,
+        left_scope: Vec<String>,
+    ) -> Result<(Vec<String>, Option<usize>), Interruption> {
+        let imported_kind = match kind {
+            ObjectKind::User => self.config.import_users,
+            ObjectKind::Group => self.config.import_groups,
+        };
+        let sweep = checkpoint.mode == Mode::Full && checkpoint.earlier_imports;
+        if sweep && imported_kind {
+            // A full round: every imported object it did not see.
+            let imported = self.directory.imported_ids(self.tenant(), kind).await?;
+            let total = imported.len();
+            let unseen = imported
+                .into_iter()
+                .filter(|id| states.get(id) != Some(&true))
+                .collect();
+            return Ok((unseen, Some(total)));
+        }
+        // A delta round, or a first import (whose every object it saw
+        // unless a later page removed it): what its pages removed.
+        let gone = states
+            .iter()
+            .filter(|(_, present)| !**present)
+            .map(|(id, _)| id.clone())
+            .chain(left_scope)
+            .collect();
+        Ok((self.imported_among(kind, gone).await?, None))
     }
 
     /// The ids among `entra_ids` that are imported objects in AM.
