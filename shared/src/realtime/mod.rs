@@ -172,22 +172,7 @@ impl<A: SubscriptionApi, K: KeptSubscriptions> RealtimeKeeper<'_, A, K> {
         tenant: &TenantId,
         entra_tenant_id: &str,
     ) -> Result<(), RealtimeError> {
-        for resource in RESOURCES {
-            let Some(mut kept) = self.kept.kept(entra_tenant_id, resource).await? else {
-                continue;
-            };
-            kept.record.am_tenants.retain(|t| t != tenant);
-            if kept.record.am_tenants.is_empty() {
-                self.api.delete(&kept.record.subscription_id).await?;
-                self.kept.forget(&kept).await?;
-                tracing::info!(resource, "deleted the subscription no tenant wants");
-            } else {
-                self.kept.keep(&kept).await?;
-            }
-        }
-        self.record_status(tenant, &RealtimeStatus::Inactive)
-            .await?;
-        Ok(())
+        self.leave(tenant, entra_tenant_id, true).await
     }
 
     /// `tenant` leaves the subscriptions without a Graph call.
@@ -196,16 +181,31 @@ impl<A: SubscriptionApi, K: KeptSubscriptions> RealtimeKeeper<'_, A, K> {
         tenant: &TenantId,
         entra_tenant_id: &str,
     ) -> Result<(), RealtimeError> {
+        self.leave(tenant, entra_tenant_id, false).await
+    }
+
+    /// Takes `tenant` off both subscriptions; one left to no tenant is
+    /// forgotten, and deleted in Graph first when `delete`.
+    async fn leave(
+        &self,
+        tenant: &TenantId,
+        entra_tenant_id: &str,
+        delete: bool,
+    ) -> Result<(), RealtimeError> {
         for resource in RESOURCES {
             let Some(mut kept) = self.kept.kept(entra_tenant_id, resource).await? else {
                 continue;
             };
             kept.record.am_tenants.retain(|t| t != tenant);
-            if kept.record.am_tenants.is_empty() {
-                self.kept.forget(&kept).await?;
-            } else {
+            if !kept.record.am_tenants.is_empty() {
                 self.kept.keep(&kept).await?;
+                continue;
             }
+            if delete {
+                self.api.delete(&kept.record.subscription_id).await?;
+                tracing::info!(resource, "deleted the subscription no tenant wants");
+            }
+            self.kept.forget(&kept).await?;
         }
         self.record_status(tenant, &RealtimeStatus::Inactive)
             .await?;
