@@ -67,6 +67,8 @@ fn plain(status: StatusCode, text: &str) -> HttpResult {
     Ok(Response::builder()
         .status(status)
         .header(header::CONTENT_TYPE, "text/plain; charset=utf-8")
+        // The validation token is echoed: never let a browser sniff it as HTML.
+        .header(header::X_CONTENT_TYPE_OPTIONS, "nosniff")
         .body(Body::from(text.to_owned()))?)
 }
 

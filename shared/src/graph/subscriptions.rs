@@ -102,13 +102,21 @@ impl<T: AccessTokenSource> SubscriptionApi for GraphSubscriptions<'_, T> {
         }
     }
 
+    /// Every page, following `@odata.nextLink` as returned; an entry that
+    /// cannot be read is skipped (it is not one of ours to keep).
     async fn list(&self) -> Result<Vec<LiveSubscription>, GraphError> {
-        let body = self.send(Method::GET, "/subscriptions", None).await?;
-        body["value"]
-            .as_array()
-            .ok_or_else(|| GraphError::Malformed("a subscription list has no value".into()))?
-            .iter()
-            .map(live)
-            .collect()
+        let mut url = self.client.url("/subscriptions");
+        let mut found = Vec::new();
+        loop {
+            let body = self.client.get(&self.tokens, &url, self.deadline).await?;
+            let page = body["value"]
+                .as_array()
+                .ok_or_else(|| GraphError::Malformed("a subscription list has no value".into()))?;
+            found.extend(page.iter().filter_map(|entry| live(entry).ok()));
+            match body["@odata.nextLink"].as_str() {
+                Some(next) => url = next.to_owned(),
+                None => return Ok(found),
+            }
+        }
     }
 }

@@ -250,7 +250,13 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
         now: DateTime<Utc>,
     ) -> Checkpoint {
         match state.checkpoint.take() {
-            Some(checkpoint) if checkpoint.scope_fingerprint == fingerprint => {
+            Some(mut checkpoint) if checkpoint.scope_fingerprint == fingerprint => {
+                if state.previous_run_died {
+                    // It may have written a page without its checkpoint; the
+                    // page read again can miss an object deleted meanwhile,
+                    // which only a sweep finds.
+                    checkpoint.earlier_imports = true;
+                }
                 tracing::info!(
                     round_id = %checkpoint.round_id,
                     mode = checkpoint.mode.as_str(),

@@ -117,6 +117,8 @@ pub struct SyncState {
     pub holding_deletions: bool,
     /// A run of this tenant had begun before this one.
     pub ran_before: bool,
+    /// The run before this one never gave its lease back (it was killed).
+    pub previous_run_died: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -222,11 +222,14 @@ impl RunLease for MemoryState {
         {
             return Ok(None);
         }
+        // A lease still there (expired) is one its run never gave back.
+        let previous_run_died = lease.is_some();
         *lease = Some((run_id.to_owned(), until));
         *self.writes.lock().unwrap() += 1;
         let ran_before = std::mem::replace(&mut *self.ran.lock().unwrap(), true);
         Ok(Some(SyncState {
             ran_before,
+            previous_run_died,
             ..self.state.lock().unwrap().clone()
         }))
     }
@@ -1516,4 +1519,43 @@ async fn given_a_change_reported_during_a_run_then_another_run_is_wanted_and_not
         RunOutcome::Completed(_)
     ));
     assert!(notified.another_run_wanted());
+}
+
+#[tokio::test]
+async fn given_a_first_import_whose_run_was_killed_when_resumed_then_its_finish_sweeps() {
+    let world = World::new();
+    let config = config(serde_json::json!({}));
+    world.entra.users(
+        "",
+        users_page(
+            vec![DeltaItem::Upsert(user("u1", "ann@contoso.com"))],
+            next("u-p2"),
+        ),
+    );
+    world.entra.users(
+        "u-p2",
+        Err(GraphError::Exhausted {
+            attempts: 8,
+            last: "503".into(),
+        }),
+    );
+    assert!(matches!(
+        world.run(&config, "run-a").await,
+        RunOutcome::Failed(_)
+    ));
+    // As if run-a had been killed instead: its lease is still there, expired.
+    *world.state.lease.lock().unwrap() =
+        Some(("run-a".into(), Utc::now() - chrono::Duration::seconds(1)));
+    world.entra.users("u-p2", users_page(vec![], done("u-d1")));
+    world.entra.groups("", groups_page(vec![], done("g-d1")));
+
+    assert!(matches!(
+        world.run(&config, "run-b").await,
+        RunOutcome::Completed(_)
+    ));
+
+    assert!(
+        *world.directory.tenant_wide_reads.lock().unwrap() > 0,
+        "a page may have been written without its checkpoint: the finish sweeps"
+    );
 }

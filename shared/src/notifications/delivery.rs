@@ -20,9 +20,12 @@ pub struct Notification {
     pub lifecycle_event: Option<String>,
 }
 
+/// Items are read one by one: a malformed one is dropped (logged by
+/// position), the others still count, since Graph would retry the whole
+/// delivery for hours and then drop it all.
 #[derive(Deserialize)]
 struct Collection {
-    value: Vec<Notification>,
+    value: Vec<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -39,7 +42,22 @@ pub fn parse_delivery(body: &[u8]) -> Result<Vec<Notification>, DeliveryError> {
         return Err(DeliveryError::Empty);
     }
     serde_json::from_slice::<Collection>(body)
-        .map(|c| c.value)
+        .map(|c| {
+            c.value
+                .into_iter()
+                .enumerate()
+                .filter_map(|(i, item)| match serde_json::from_value(item) {
+                    Ok(notification) => Some(notification),
+                    Err(_) => {
+                        tracing::warn!(
+                            position = i,
+                            "a notification without a readable subscriptionId was dropped"
+                        );
+                        None
+                    }
+                })
+                .collect()
+        })
         // serde_json's message can quote the body ("invalid type: string
         // \"...\""): keep only its category and position.
         .map_err(|e| {

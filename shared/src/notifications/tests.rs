@@ -205,13 +205,23 @@ fn bodies_that_are_not_collections_are_refused_without_quoting_them() {
         b"{",
         b"[]",
         b"{\"value\": \"secret-looking-text\"}",
-        b"{\"value\": [{\"clientState\": \"x\"}]}",
     ] {
         let err = parse_delivery(body).unwrap_err();
         let text = err.to_string();
         assert!(!text.contains("secret-looking-text"), "{text}");
     }
     assert_eq!(parse_delivery(b"{\"value\": []}").unwrap().len(), 0);
+}
+
+#[test]
+fn a_malformed_item_is_dropped_and_the_rest_of_the_delivery_counts() {
+    let body = serde_json::json!({"value": [
+        {"clientState": "no subscription id"},
+        change(USERS_SUB, "state-u"),
+    ]});
+    let notifications = parse_delivery(body.to_string().as_bytes()).unwrap();
+    assert_eq!(notifications.len(), 1);
+    assert_eq!(notifications[0].subscription_id, USERS_SUB);
 }
 
 #[test]

@@ -34,6 +34,9 @@ pub const REAUTHORIZE_GAP: Duration = Duration::minutes(10);
 /// Graph sends no event for a directory subscription it dropped: the list
 /// is checked this often (one request), so one is replaced within a day.
 pub const VERIFY_EVERY: Duration = Duration::hours(24);
+/// A run that died holding an Entra tenant's subscriptions blocks them
+/// this long (longer than Graph calls with their retries take).
+pub const LOCK_FOR: Duration = Duration::minutes(2);
 pub const RESOURCES: [&str; 2] = ["users", "groups"];
 
 #[derive(Debug, thiserror::Error)]
@@ -108,23 +111,29 @@ impl<A: SubscriptionApi, K: KeptSubscriptions> RealtimeKeeper<'_, A, K> {
         wanted: bool,
         now: DateTime<Utc>,
     ) {
+        let tenant = &config.tenant_id;
+        if *outcome == RunOutcome::LeaseHeld {
+            return; // the run that holds the tenant settles them
+        }
         let Some(entra_tenant_id) = &config.entra_tenant_id else {
+            // Nothing can be kept for an unknown Entra tenant.
+            if let Err(err) = self.record_status(tenant, &RealtimeStatus::Inactive).await {
+                tracing::warn!(tenant_id = %tenant, error = %err, "could not record the realtime status");
+            }
             return;
         };
         let entra_tenant_id = entra_tenant_id.to_string();
-        let tenant = &config.tenant_id;
         let authorised = config.is_authorised() && *outcome != RunOutcome::ReauthorisationRequired;
         let result = match outcome {
-            _ if !authorised => self.forget_for(tenant, &entra_tenant_id).await,
-            RunOutcome::Completed(_) if wanted => self
+            _ if !authorised => self.forget_for(tenant, &entra_tenant_id, now).await,
+            // Switched off: released whatever became of the run.
+            _ if !wanted => self.release_for(tenant, &entra_tenant_id, now).await,
+            RunOutcome::Completed(_) => self
                 .keep_for(tenant, &entra_tenant_id, now)
                 .await
                 .map(|_| ())
                 .map_err(RealtimeError::from),
-            RunOutcome::Completed(_) | RunOutcome::Skipped(_) if !wanted => {
-                self.release_for(tenant, &entra_tenant_id).await
-            }
-            // Paused, failed, or another run holds the tenant: its end decides.
+            // Paused or failed: the run that completes keeps them.
             _ => Ok(()),
         };
         if let Err(err) = result {
@@ -140,6 +149,13 @@ impl<A: SubscriptionApi, K: KeptSubscriptions> RealtimeKeeper<'_, A, K> {
         entra_tenant_id: &str,
         now: DateTime<Utc>,
     ) -> Result<RealtimeStatus, StoreError> {
+        let Some(holder) = self.lock(entra_tenant_id, now).await? else {
+            return Ok(self
+                .kept
+                .realtime_status(tenant)
+                .await?
+                .unwrap_or(RealtimeStatus::Inactive));
+        };
         let mut status = RealtimeStatus::Active;
         for resource in RESOURCES {
             if let Err(err) = self.ensure(tenant, entra_tenant_id, resource, now).await {
@@ -148,8 +164,30 @@ impl<A: SubscriptionApi, K: KeptSubscriptions> RealtimeKeeper<'_, A, K> {
                 break;
             }
         }
+        self.kept.unlock(entra_tenant_id, &holder).await?;
         self.record_status(tenant, &status).await?;
         Ok(status)
+    }
+
+    /// The Entra tenant's subscriptions are changed by one run at a time
+    /// (AM tenants sharing it run side by side). `None` when another run
+    /// holds them: it does the work, or the next run does.
+    async fn lock(
+        &self,
+        entra_tenant_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<String>, StoreError> {
+        let holder = uuid::Uuid::new_v4().to_string();
+        if self
+            .kept
+            .lock(entra_tenant_id, &holder, now + LOCK_FOR)
+            .await?
+        {
+            Ok(Some(holder))
+        } else {
+            tracing::info!("another run is settling this Entra tenant's subscriptions");
+            Ok(None)
+        }
     }
 
     /// Writes the status only when it changed: a run that finds everything
@@ -171,8 +209,9 @@ impl<A: SubscriptionApi, K: KeptSubscriptions> RealtimeKeeper<'_, A, K> {
         &self,
         tenant: &TenantId,
         entra_tenant_id: &str,
+        now: DateTime<Utc>,
     ) -> Result<(), RealtimeError> {
-        self.leave(tenant, entra_tenant_id, true).await
+        self.leave(tenant, entra_tenant_id, true, now).await
     }
 
     /// `tenant` leaves the subscriptions without a Graph call.
@@ -180,8 +219,9 @@ impl<A: SubscriptionApi, K: KeptSubscriptions> RealtimeKeeper<'_, A, K> {
         &self,
         tenant: &TenantId,
         entra_tenant_id: &str,
+        now: DateTime<Utc>,
     ) -> Result<(), RealtimeError> {
-        self.leave(tenant, entra_tenant_id, false).await
+        self.leave(tenant, entra_tenant_id, false, now).await
     }
 
     /// Takes `tenant` off both subscriptions; one left to no tenant is
@@ -191,11 +231,32 @@ impl<A: SubscriptionApi, K: KeptSubscriptions> RealtimeKeeper<'_, A, K> {
         tenant: &TenantId,
         entra_tenant_id: &str,
         delete: bool,
+        now: DateTime<Utc>,
+    ) -> Result<(), RealtimeError> {
+        let Some(holder) = self.lock(entra_tenant_id, now).await? else {
+            return Ok(()); // the next run leaves them
+        };
+        let left = self.leave_locked(tenant, entra_tenant_id, delete).await;
+        self.kept.unlock(entra_tenant_id, &holder).await?;
+        left?;
+        self.record_status(tenant, &RealtimeStatus::Inactive)
+            .await?;
+        Ok(())
+    }
+
+    async fn leave_locked(
+        &self,
+        tenant: &TenantId,
+        entra_tenant_id: &str,
+        delete: bool,
     ) -> Result<(), RealtimeError> {
         for resource in RESOURCES {
             let Some(mut kept) = self.kept.kept(entra_tenant_id, resource).await? else {
                 continue;
             };
+            if !kept.record.am_tenants.contains(tenant) {
+                continue;
+            }
             kept.record.am_tenants.retain(|t| t != tenant);
             if !kept.record.am_tenants.is_empty() {
                 self.kept.keep(&kept).await?;
@@ -207,8 +268,6 @@ impl<A: SubscriptionApi, K: KeptSubscriptions> RealtimeKeeper<'_, A, K> {
             }
             self.kept.forget(&kept).await?;
         }
-        self.record_status(tenant, &RealtimeStatus::Inactive)
-            .await?;
         Ok(())
     }
 
@@ -338,6 +397,7 @@ impl<A: SubscriptionApi, K: KeptSubscriptions> RealtimeKeeper<'_, A, K> {
                 renewed_at: now,
                 verified_at: now,
                 lifecycle_event: None,
+                lifecycle_event_at: None,
             })
             .await?;
         Ok(())

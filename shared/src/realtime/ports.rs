@@ -60,7 +60,11 @@ pub struct KeptSubscription {
     pub renewed_at: DateTime<Utc>,
     /// When Graph last showed it exists (it drops subscriptions silently).
     pub verified_at: DateTime<Utc>,
+    /// The pending event; cleared by the worker when answered (`keep`
+    /// removes it only if no newer one arrived since it was read).
     pub lifecycle_event: Option<LifecycleEvent>,
+    /// When that event was recorded, as read.
+    pub lifecycle_event_at: Option<DateTime<Utc>>,
 }
 
 pub trait KeptSubscriptions: Send + Sync {
@@ -72,7 +76,23 @@ pub trait KeptSubscriptions: Send + Sync {
     ) -> impl Future<Output = Result<Option<KeptSubscription>, StoreError>> + Send;
 
     /// Saves it (and makes it the one kept for its tenant and resource).
+    /// A lifecycle event recorded since it was read stays pending.
     fn keep(&self, kept: &KeptSubscription) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Takes the Entra tenant's subscriptions for `holder` until `until`
+    /// (free or expired); false when another holds them.
+    fn lock(
+        &self,
+        entra_tenant_id: &str,
+        holder: &str,
+        until: DateTime<Utc>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    fn unlock(
+        &self,
+        entra_tenant_id: &str,
+        holder: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Forgets it (a subscription Graph no longer has, or deleted).
     fn forget(

@@ -72,6 +72,7 @@ struct MemoryKept {
     kept: Mutex<HashMap<(String, String), KeptSubscription>>,
     status: Mutex<HashMap<TenantId, RealtimeStatus>>,
     status_writes: Mutex<usize>,
+    locks: Mutex<HashMap<String, String>>,
 }
 
 impl KeptSubscriptions for MemoryKept {
@@ -95,6 +96,21 @@ impl KeptSubscriptions for MemoryKept {
     async fn forget(&self, k: &KeptSubscription) -> Result<(), StoreError> {
         let key = (k.record.entra_tenant_id.clone(), k.record.resource.clone());
         self.kept.lock().unwrap().remove(&key);
+        Ok(())
+    }
+    async fn lock(&self, entra: &str, holder: &str, _: DateTime<Utc>) -> Result<bool, StoreError> {
+        let mut locks = self.locks.lock().unwrap();
+        if locks.contains_key(entra) {
+            return Ok(false);
+        }
+        locks.insert(entra.into(), holder.into());
+        Ok(true)
+    }
+    async fn unlock(&self, entra: &str, holder: &str) -> Result<(), StoreError> {
+        let mut locks = self.locks.lock().unwrap();
+        if locks.get(entra).map(String::as_str) == Some(holder) {
+            locks.remove(entra);
+        }
         Ok(())
     }
     async fn realtime_status(&self, t: &TenantId) -> Result<Option<RealtimeStatus>, StoreError> {
@@ -340,7 +356,7 @@ async fn given_realtime_switched_off_then_the_tenant_leaves_and_the_last_one_del
 
     world
         .keeper()
-        .release_for(&tenant("acme"), ENTRA)
+        .release_for(&tenant("acme"), ENTRA, now)
         .await
         .unwrap();
     assert!(world.calls().is_empty(), "acme-eu still wants them");
@@ -352,7 +368,7 @@ async fn given_realtime_switched_off_then_the_tenant_leaves_and_the_last_one_del
 
     world
         .keeper()
-        .release_for(&tenant("acme-eu"), ENTRA)
+        .release_for(&tenant("acme-eu"), ENTRA, now)
         .await
         .unwrap();
     assert_eq!(world.calls().len(), 2);
@@ -462,4 +478,46 @@ async fn given_a_subscription_graph_dropped_silently_then_the_daily_check_replac
     );
     assert!(calls.contains(&"create groups".to_owned()), "{calls:?}");
     assert_ne!(world.kept("groups").record.subscription_id, dropped);
+}
+
+#[tokio::test]
+async fn given_another_run_settling_the_entra_tenant_then_this_one_leaves_the_subscriptions_alone()
+{
+    let world = World::new();
+    let now = Utc::now();
+    world
+        .kept
+        .locks
+        .lock()
+        .unwrap()
+        .insert(ENTRA.into(), "other-run".into());
+
+    world
+        .keeper()
+        .keep_for(&tenant("acme"), ENTRA, now)
+        .await
+        .unwrap();
+    world
+        .keeper()
+        .release_for(&tenant("acme"), ENTRA, now)
+        .await
+        .unwrap();
+
+    assert!(world.calls().is_empty());
+    assert!(world.kept.kept.lock().unwrap().is_empty());
+    world.kept.locks.lock().unwrap().clear();
+    world
+        .keeper()
+        .keep_for(&tenant("acme"), ENTRA, now)
+        .await
+        .unwrap();
+    assert_eq!(
+        world.calls().len(),
+        2,
+        "once free, the next run does the work"
+    );
+    assert!(
+        world.kept.locks.lock().unwrap().is_empty(),
+        "and gives the lock back"
+    );
 }

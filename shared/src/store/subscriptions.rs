@@ -87,6 +87,16 @@ fn parse_event(raw: &str) -> Option<LifecycleEvent> {
     .find(|e| e.as_str() == raw)
 }
 
+fn lock_key(entra_tenant_id: &str) -> HashMap<String, AttributeValue> {
+    HashMap::from([
+        (
+            "pk".to_owned(),
+            s(format!("ENTRA_TENANT#{entra_tenant_id}")),
+        ),
+        ("sk".to_owned(), s(format!("{SUBSCRIPTION_SK}S#LOCK"))),
+    ])
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -126,37 +136,73 @@ impl DynamoSubscriptionStore {
             renewed_at: now,
             verified_at: now,
             lifecycle_event: None,
+            lifecycle_event_at: None,
         })
         .await
     }
 
+    /// Writes the worker's fields of the record; a lifecycle event
+    /// graph-notifications recorded meanwhile is left as it is.
     async fn put_record(&self, kept: &KeptSubscription) -> Result<(), StoreError> {
-        let record = &kept.record;
-        let mut item = subscription_key(&record.subscription_id);
-        item.extend([
-            ("subscription_id".to_owned(), s(&record.subscription_id)),
-            ("entra_tenant_id".to_owned(), s(&record.entra_tenant_id)),
-            ("resource".to_owned(), s(&record.resource)),
-            (
-                "client_state_sha256".to_owned(),
-                s(hex(&record.client_state_sha256)),
-            ),
-            (
-                "am_tenant_ids".to_owned(),
-                AttributeValue::L(record.am_tenants.iter().map(|t| s(t.as_str())).collect()),
-            ),
-            ("expires_at".to_owned(), timestamp(kept.expires_at)),
-            ("renewed_at".to_owned(), timestamp(kept.renewed_at)),
-            ("verified_at".to_owned(), timestamp(kept.verified_at)),
-        ]);
-        self.client
-            .put_item()
+        let fields = Self::record_fields(kept);
+        // Names through placeholders: `resource` is a reserved word.
+        let set: Vec<String> = fields.iter().map(|(k, _)| format!("#{k} = :{k}")).collect();
+        let mut request = self
+            .client
+            .update_item()
             .table_name(&self.table)
-            .set_item(Some(item))
+            .set_key(Some(subscription_key(&kept.record.subscription_id)))
+            .update_expression(format!("SET {}", set.join(", ")));
+        for (name, value) in fields {
+            request = request
+                .expression_attribute_names(format!("#{name}"), name)
+                .expression_attribute_values(format!(":{name}"), value);
+        }
+        request
             .send()
             .await
             .map_err(unavailable("saving a subscription"))?;
+        if let (None, Some(seen)) = (kept.lifecycle_event, kept.lifecycle_event_at) {
+            self.clear_lifecycle_event(&kept.record.subscription_id, seen)
+                .await?;
+        }
         Ok(())
+    }
+
+    /// Removes the event the worker answered, unless a newer one came.
+    async fn clear_lifecycle_event(&self, id: &str, seen: DateTime<Utc>) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(subscription_key(id)))
+            .update_expression("REMOVE lifecycle_event, lifecycle_event_at")
+            .condition_expression("lifecycle_event_at = :seen")
+            .expression_attribute_values(":seen", timestamp(seen))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err) if is_condition_failure(&err) => Ok(()),
+            Err(err) => Err(unavailable("clearing a lifecycle event")(err)),
+        }
+    }
+
+    fn record_fields(kept: &KeptSubscription) -> Vec<(&'static str, AttributeValue)> {
+        let record = &kept.record;
+        vec![
+            ("subscription_id", s(&record.subscription_id)),
+            ("entra_tenant_id", s(&record.entra_tenant_id)),
+            ("resource", s(&record.resource)),
+            ("client_state_sha256", s(hex(&record.client_state_sha256))),
+            (
+                "am_tenant_ids",
+                AttributeValue::L(record.am_tenants.iter().map(|t| s(t.as_str())).collect()),
+            ),
+            ("expires_at", timestamp(kept.expires_at)),
+            ("renewed_at", timestamp(kept.renewed_at)),
+            ("verified_at", timestamp(kept.verified_at)),
+        ]
     }
 
     fn parse(item: &HashMap<String, AttributeValue>) -> Result<SubscriptionRecord, StoreError> {
@@ -363,6 +409,7 @@ impl KeptSubscriptions for DynamoSubscriptionStore {
             .get_item()
             .table_name(&self.table)
             .set_key(Some(pointer_key(entra_tenant_id, resource)))
+            .consistent_read(true)
             .send()
             .await
             .map_err(unavailable("reading the tenant's subscription"))?;
@@ -398,6 +445,7 @@ impl KeptSubscriptions for DynamoSubscriptionStore {
             lifecycle_event: text(&item, "lifecycle_event")
                 .as_deref()
                 .and_then(parse_event),
+            lifecycle_event_at: parse_time(&item, "lifecycle_event_at")?,
         }))
     }
 
@@ -444,6 +492,7 @@ impl KeptSubscriptions for DynamoSubscriptionStore {
             .table_name(&self.table)
             .set_key(Some(key(tenant, STATUS_SK)))
             .projection_expression("realtime, realtime_error")
+            .consistent_read(true)
             .send()
             .await
             .map_err(unavailable("reading the realtime status"))?;
@@ -463,6 +512,10 @@ impl KeptSubscriptions for DynamoSubscriptionStore {
         tenant: &TenantId,
         status: &RealtimeStatus,
     ) -> Result<(), StoreError> {
+        // The marker first: should the status write fail after it, the
+        // status still differs and the next run writes both again.
+        self.mark_holder(tenant, *status != RealtimeStatus::Inactive)
+            .await?;
         let request = self
             .client
             .update_item()
@@ -479,7 +532,50 @@ impl KeptSubscriptions for DynamoSubscriptionStore {
             .send()
             .await
             .map_err(unavailable("writing the realtime status"))?;
-        self.mark_holder(tenant, *status != RealtimeStatus::Inactive)
-            .await
+        Ok(())
+    }
+
+    async fn lock(
+        &self,
+        entra_tenant_id: &str,
+        holder: &str,
+        until: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let now = Utc::now();
+        let mut item = lock_key(entra_tenant_id);
+        item.insert("holder".to_owned(), s(holder));
+        item.insert("until_ms".to_owned(), n(until.timestamp_millis()));
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk) OR until_ms < :now")
+            .expression_attribute_values(":now", n(now.timestamp_millis()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(err) if is_condition_failure(&err) => Ok(false),
+            Err(err) => Err(unavailable("locking the tenant's subscriptions")(err)),
+        }
+    }
+
+    async fn unlock(&self, entra_tenant_id: &str, holder: &str) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(lock_key(entra_tenant_id)))
+            .condition_expression("holder = :me")
+            .expression_attribute_values(":me", s(holder))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            // Expired and taken by another: nothing of ours to remove.
+            Err(err) if is_condition_failure(&err) => Ok(()),
+            Err(err) => Err(unavailable("unlocking the tenant's subscriptions")(err)),
+        }
     }
 }

@@ -288,3 +288,64 @@ async fn given_a_change_reported_while_a_run_reads_then_the_worker_queues_one_mo
         "acme"
     );
 }
+
+#[tokio::test]
+async fn given_a_lifecycle_event_recorded_while_the_worker_keeps_a_subscription_then_it_stays_pending()
+ {
+    use entra_sync::notifications::{LifecycleEvent, SubscriptionRecords};
+    use entra_sync::realtime::KeptSubscriptions;
+    let notified = Notified::start().await;
+    let store = DynamoSubscriptionStore::new(
+        notified.stack.aws.dynamodb.clone(),
+        notified.stack.tables.integrations.clone(),
+    );
+    let kept_of = async || {
+        let record = store.subscription(USERS_SUB).await.unwrap().unwrap();
+        // What the worker reads: the record through its Entra tenant.
+        let mut kept = store.kept(ENTRA_TENANT, "users").await.unwrap();
+        if kept.is_none() {
+            let k = entra_sync::realtime::KeptSubscription {
+                record,
+                expires_at: chrono::Utc::now() + chrono::Duration::days(20),
+                renewed_at: chrono::Utc::now(),
+                verified_at: chrono::Utc::now(),
+                lifecycle_event: None,
+                lifecycle_event_at: None,
+            };
+            store.keep(&k).await.unwrap();
+            kept = store.kept(ENTRA_TENANT, "users").await.unwrap();
+        }
+        kept.unwrap()
+    };
+    let t0 = chrono::Utc::now() - chrono::Duration::seconds(10);
+    store
+        .record_lifecycle_event(USERS_SUB, LifecycleEvent::ReauthorizationRequired, t0)
+        .await
+        .unwrap();
+    let mut read = kept_of().await;
+    assert_eq!(
+        read.lifecycle_event,
+        Some(LifecycleEvent::ReauthorizationRequired)
+    );
+
+    // A newer event arrives after the worker read the record...
+    let t1 = chrono::Utc::now();
+    store
+        .record_lifecycle_event(USERS_SUB, LifecycleEvent::SubscriptionRemoved, t1)
+        .await
+        .unwrap();
+    // ...and the worker saves it, having answered the first.
+    read.lifecycle_event = None;
+    store.keep(&read).await.unwrap();
+    assert_eq!(
+        kept_of().await.lifecycle_event,
+        Some(LifecycleEvent::SubscriptionRemoved),
+        "the newer event stays"
+    );
+
+    // Answered with nothing newer: cleared.
+    let mut read = kept_of().await;
+    read.lifecycle_event = None;
+    store.keep(&read).await.unwrap();
+    assert_eq!(kept_of().await.lifecycle_event, None);
+}
