@@ -289,6 +289,15 @@ impl<A: SubscriptionApi, K: KeptSubscriptions> RealtimeKeeper<'_, A, K> {
         ) {
             return self.replace(kept, now).await;
         }
+        // NOTIFICATION_URL changed (a custom domain): the lifecycle URL
+        // cannot be patched, so the subscription is made again.
+        if kept
+            .notification_url
+            .as_deref()
+            .is_some_and(|url| url != self.notification_url)
+        {
+            return self.replace(kept, now).await;
+        }
         let mut changed = false;
         if now - kept.verified_at >= VERIFY_EVERY {
             let live = self.api.list().await?;
@@ -398,6 +407,7 @@ impl<A: SubscriptionApi, K: KeptSubscriptions> RealtimeKeeper<'_, A, K> {
                 verified_at: now,
                 lifecycle_event: None,
                 lifecycle_event_at: None,
+                notification_url: Some(new.notification_url.clone()),
             })
             .await?;
         Ok(())

@@ -65,6 +65,8 @@ pub struct KeptSubscription {
     pub lifecycle_event: Option<LifecycleEvent>,
     /// When that event was recorded, as read.
     pub lifecycle_event_at: Option<DateTime<Utc>>,
+    /// Where Graph delivers for it (`None`: recorded before this was kept).
+    pub notification_url: Option<String>,
 }
 
 pub trait KeptSubscriptions: Send + Sync {

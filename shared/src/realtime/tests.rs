@@ -521,3 +521,35 @@ async fn given_another_run_settling_the_entra_tenant_then_this_one_leaves_the_su
         "and gives the lock back"
     );
 }
+
+#[tokio::test]
+async fn given_a_new_notification_url_then_the_subscriptions_are_made_again_for_it() {
+    let world = World::new();
+    let now = Utc::now();
+    world
+        .keeper()
+        .keep_for(&tenant("acme"), ENTRA, now)
+        .await
+        .unwrap();
+    let before = world.kept("users").record.subscription_id;
+    world.calls();
+
+    let moved = RealtimeKeeper {
+        api: &world.api,
+        kept: &world.kept,
+        notification_url: "https://entra.am.example.com/entra/notifications",
+    };
+    moved.keep_for(&tenant("acme"), ENTRA, now).await.unwrap();
+
+    let calls = world.calls();
+    assert_eq!(
+        calls.iter().filter(|c| c.starts_with("create")).count(),
+        2,
+        "{calls:?}"
+    );
+    assert!(calls.contains(&format!("delete {before}")), "{calls:?}");
+    assert_eq!(
+        world.kept("users").notification_url.as_deref(),
+        Some("https://entra.am.example.com/entra/notifications")
+    );
+}

@@ -137,6 +137,7 @@ impl DynamoSubscriptionStore {
             verified_at: now,
             lifecycle_event: None,
             lifecycle_event_at: None,
+            notification_url: None,
         })
         .await
     }
@@ -190,7 +191,7 @@ impl DynamoSubscriptionStore {
 
     fn record_fields(kept: &KeptSubscription) -> Vec<(&'static str, AttributeValue)> {
         let record = &kept.record;
-        vec![
+        let mut fields = vec![
             ("subscription_id", s(&record.subscription_id)),
             ("entra_tenant_id", s(&record.entra_tenant_id)),
             ("resource", s(&record.resource)),
@@ -202,7 +203,11 @@ impl DynamoSubscriptionStore {
             ("expires_at", timestamp(kept.expires_at)),
             ("renewed_at", timestamp(kept.renewed_at)),
             ("verified_at", timestamp(kept.verified_at)),
-        ]
+        ];
+        if let Some(url) = &kept.notification_url {
+            fields.push(("notification_url", s(url)));
+        }
+        fields
     }
 
     fn parse(item: &HashMap<String, AttributeValue>) -> Result<SubscriptionRecord, StoreError> {
@@ -446,6 +451,7 @@ impl KeptSubscriptions for DynamoSubscriptionStore {
                 .as_deref()
                 .and_then(parse_event),
             lifecycle_event_at: parse_time(&item, "lifecycle_event_at")?,
+            notification_url: text(&item, "notification_url"),
         }))
     }
 

@@ -311,6 +311,7 @@ async fn given_a_lifecycle_event_recorded_while_the_worker_keeps_a_subscription_
                 verified_at: chrono::Utc::now(),
                 lifecycle_event: None,
                 lifecycle_event_at: None,
+                notification_url: None,
             };
             store.keep(&k).await.unwrap();
             kept = store.kept(ENTRA_TENANT, "users").await.unwrap();
