@@ -283,19 +283,7 @@ impl<A: SubscriptionApi, K: KeptSubscriptions> RealtimeKeeper<'_, A, K> {
                 .await?;
             return Ok(());
         };
-        if matches!(
-            kept.lifecycle_event,
-            Some(LifecycleEvent::SubscriptionRemoved | LifecycleEvent::Missed)
-        ) {
-            return self.replace(kept, now).await;
-        }
-        // NOTIFICATION_URL changed (a custom domain): the lifecycle URL
-        // cannot be patched, so the subscription is made again.
-        if kept
-            .notification_url
-            .as_deref()
-            .is_some_and(|url| url != self.notification_url)
-        {
+        if self.must_be_made_again(&kept) {
             return self.replace(kept, now).await;
         }
         let mut changed = false;
@@ -337,6 +325,21 @@ impl<A: SubscriptionApi, K: KeptSubscriptions> RealtimeKeeper<'_, A, K> {
             self.kept.keep(&kept).await?;
         }
         Ok(())
+    }
+
+    /// Graph removed it (or missed changes for it), or Graph delivers it
+    /// elsewhere than NOTIFICATION_URL now says (the lifecycle URL cannot
+    /// be patched): a new one is made.
+    fn must_be_made_again(&self, kept: &KeptSubscription) -> bool {
+        let removed = matches!(
+            kept.lifecycle_event,
+            Some(LifecycleEvent::SubscriptionRemoved | LifecycleEvent::Missed)
+        );
+        let moved = kept
+            .notification_url
+            .as_deref()
+            .is_some_and(|url| url != self.notification_url);
+        removed || moved
     }
 
     /// Graph lost the subscription (or said so): a new one for the same
