@@ -149,6 +149,11 @@ impl<A: SubscriptionApi, K: KeptSubscriptions> RealtimeKeeper<'_, A, K> {
         entra_tenant_id: &str,
         now: DateTime<Utc>,
     ) -> Result<RealtimeStatus, StoreError> {
+        // Most runs find both in order: no lock, no write.
+        if self.both_in_order(tenant, entra_tenant_id, now).await? {
+            self.record_status(tenant, &RealtimeStatus::Active).await?;
+            return Ok(RealtimeStatus::Active);
+        }
         let Some(holder) = self.lock(entra_tenant_id, now).await? else {
             return Ok(self
                 .kept
@@ -167,6 +172,30 @@ impl<A: SubscriptionApi, K: KeptSubscriptions> RealtimeKeeper<'_, A, K> {
         self.kept.unlock(entra_tenant_id, &holder).await?;
         self.record_status(tenant, &status).await?;
         Ok(status)
+    }
+
+    /// Both subscriptions exist for `tenant` with nothing due: no event, no
+    /// renewal, no check, the same URL.
+    async fn both_in_order(
+        &self,
+        tenant: &TenantId,
+        entra_tenant_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        for resource in RESOURCES {
+            let Some(kept) = self.kept.kept(entra_tenant_id, resource).await? else {
+                return Ok(false);
+            };
+            let due = self.must_be_made_again(&kept)
+                || kept.lifecycle_event.is_some()
+                || !kept.record.am_tenants.contains(tenant)
+                || now - kept.verified_at >= VERIFY_EVERY
+                || kept.expires_at - now < RENEW_WHEN_LEFT;
+            if due {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 
     /// The Entra tenant's subscriptions are changed by one run at a time
@@ -233,12 +262,19 @@ impl<A: SubscriptionApi, K: KeptSubscriptions> RealtimeKeeper<'_, A, K> {
         delete: bool,
         now: DateTime<Utc>,
     ) -> Result<(), RealtimeError> {
-        let Some(holder) = self.lock(entra_tenant_id, now).await? else {
-            return Ok(()); // the next run leaves them
-        };
-        let left = self.leave_locked(tenant, entra_tenant_id, delete).await;
-        self.kept.unlock(entra_tenant_id, &holder).await?;
-        left?;
+        let mut holds_any = false;
+        for resource in RESOURCES {
+            let kept = self.kept.kept(entra_tenant_id, resource).await?;
+            holds_any |= kept.is_some_and(|k| k.record.am_tenants.contains(tenant));
+        }
+        if holds_any {
+            let Some(holder) = self.lock(entra_tenant_id, now).await? else {
+                return Ok(()); // the next run leaves them
+            };
+            let left = self.leave_locked(tenant, entra_tenant_id, delete).await;
+            self.kept.unlock(entra_tenant_id, &holder).await?;
+            left?;
+        }
         self.record_status(tenant, &RealtimeStatus::Inactive)
             .await?;
         Ok(())

@@ -73,6 +73,7 @@ struct MemoryKept {
     status: Mutex<HashMap<TenantId, RealtimeStatus>>,
     status_writes: Mutex<usize>,
     locks: Mutex<HashMap<String, String>>,
+    locks_taken: Mutex<usize>,
 }
 
 impl KeptSubscriptions for MemoryKept {
@@ -104,6 +105,7 @@ impl KeptSubscriptions for MemoryKept {
             return Ok(false);
         }
         locks.insert(entra.into(), holder.into());
+        *self.locks_taken.lock().unwrap() += 1;
         Ok(true)
     }
     async fn unlock(&self, entra: &str, holder: &str) -> Result<(), StoreError> {
@@ -197,6 +199,14 @@ async fn given_a_tenant_after_its_run_then_both_subscriptions_are_created_once_a
         .unwrap();
     assert!(world.calls().is_empty());
     assert_eq!(*world.kept.status_writes.lock().unwrap(), 1);
+    assert_eq!(*world.kept.locks_taken.lock().unwrap(), 1, "no lock either");
+    // A tenant that holds none leaves without a lock.
+    world
+        .keeper()
+        .release_for(&tenant("stranger"), ENTRA, now)
+        .await
+        .unwrap();
+    assert_eq!(*world.kept.locks_taken.lock().unwrap(), 1);
 
     // A second AM tenant on the same Entra tenant shares them.
     world
