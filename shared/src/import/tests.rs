@@ -584,6 +584,25 @@ impl World {
     }
 
     async fn run(&self, config: &TenantConfig, run_id: &str) -> RunOutcome {
+        self.run_with(config, run_id, None, MAX_DEADLINE_MARGIN)
+            .await
+    }
+
+    /// Two seconds left, half a second of margin: pages fit, a finish that
+    /// wants five margins does not.
+    async fn run_late(&self, config: &TenantConfig, run_id: &str) -> RunOutcome {
+        let deadline = Instant::now() + Duration::from_secs(2);
+        self.run_with(config, run_id, Some(deadline), Duration::from_millis(500))
+            .await
+    }
+
+    async fn run_with(
+        &self,
+        config: &TenantConfig,
+        run_id: &str,
+        deadline: Option<Instant>,
+        deadline_margin: Duration,
+    ) -> RunOutcome {
         ImportRun {
             directory: &self.directory,
             state: &self.state,
@@ -591,8 +610,8 @@ impl World {
             entra: &self.entra,
             config,
             run_id: run_id.into(),
-            deadline: None,
-            deadline_margin: MAX_DEADLINE_MARGIN,
+            deadline,
+            deadline_margin,
             another_run_wanted: Default::default(),
         }
         .run()
@@ -1339,21 +1358,8 @@ async fn given_a_full_round_read_late_in_its_invocation_when_it_would_finish_the
     // A tenant synced before (a resync, an expired delta state): the
     // finish sweeps the directory.
     *world.state.ran.lock().unwrap() = true;
-    // Two seconds left, half a second of margin: the pages fit, the
-    // finish (five margins) does not.
-    let late = |run_id: &str| ImportRun {
-        directory: &world.directory,
-        state: &world.state,
-        configs: &world.state,
-        entra: &world.entra,
-        config: &config,
-        run_id: run_id.into(),
-        deadline: Some(Instant::now() + Duration::from_secs(2)),
-        deadline_margin: Duration::from_millis(500),
-        another_run_wanted: Default::default(),
-    };
-
-    let first = late("run-1").run().await.unwrap();
+    // The pages fit, the finish (five margins) does not.
+    let first = world.run_late(&config, "run-1").await;
 
     assert_eq!(first, RunOutcome::Paused);
     assert_eq!(
@@ -1381,7 +1387,7 @@ async fn given_a_full_round_read_late_in_its_invocation_when_it_would_finish_the
     );
 
     // The continuation starts at the finish and, however late, completes it.
-    let second = late("run-2").run().await.unwrap();
+    let second = world.run_late(&config, "run-2").await;
 
     assert!(matches!(second, RunOutcome::Completed(_)), "{second:?}");
     let state = world.state.state.lock().unwrap().clone();
@@ -1420,20 +1426,7 @@ async fn given_a_first_import_when_it_finishes_then_it_reads_nothing_tenant_wide
         groups_page(vec![group("g1", &["u1", "u2"])], done("g-d1")),
     );
     // Late in the invocation: a finish that swept would wait for the next.
-    let outcome = ImportRun {
-        directory: &world.directory,
-        state: &world.state,
-        configs: &world.state,
-        entra: &world.entra,
-        config: &config,
-        run_id: "run-1".into(),
-        deadline: Some(Instant::now() + Duration::from_secs(2)),
-        deadline_margin: Duration::from_millis(500),
-        another_run_wanted: Default::default(),
-    }
-    .run()
-    .await
-    .unwrap();
+    let outcome = world.run_late(&config, "run-1").await;
 
     let RunOutcome::Completed(status) = outcome else {
         panic!("a first import's finish fits: {outcome:?}");
