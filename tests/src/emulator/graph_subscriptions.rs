@@ -313,18 +313,25 @@ async fn validate_url(state: &Shared, url: &str) -> bool {
         }
         Err(_) => (None, false),
     };
-    state
-        .lock()
-        .expect("emulator state lock")
-        .deliveries
-        .push(DeliveryRecord {
+    record_delivery(
+        state,
+        DeliveryRecord {
             url: url.to_owned(),
             subscription_ids: Vec::new(),
             notifications: 0,
             status,
             validation: true,
-        });
+        },
+    );
     ok
+}
+
+fn record_delivery(state: &Shared, record: DeliveryRecord) {
+    state
+        .lock()
+        .expect("emulator state lock")
+        .deliveries
+        .push(record);
 }
 
 async fn list(State(state): State<Shared>, headers: HeaderMap) -> Response {
@@ -519,17 +526,16 @@ pub(crate) async fn post_delivery(
         .timeout(Duration::from_secs(10))
         .send()
         .await;
-    state
-        .lock()
-        .expect("emulator state lock")
-        .deliveries
-        .push(DeliveryRecord {
+    record_delivery(
+        state,
+        DeliveryRecord {
             url: url.to_owned(),
             subscription_ids,
             notifications: count,
             status: answer.ok().map(|r| r.status().as_u16()),
             validation: false,
-        });
+        },
+    );
 }
 
 /// Watches the tenants' change logs and delivers what is owed, every
