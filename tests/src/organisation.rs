@@ -7,14 +7,12 @@ pub const FEDERATED: &str = "federated.contoso.com";
 /// A verified domain of the organisation that the tenant config leaves out.
 pub const UNLISTED: &str = "contoso.onmicrosoft.com";
 
-/// A stable GUID-shaped id for the n-th object of a kind.
+/// A stable GUID-shaped id for the n-th object of a kind. Its first
+/// digits are scattered like a real GUID's (the import's buckets split by
+/// them); the kind and the number keep it unique.
 pub fn object_id(kind: u8, n: usize) -> String {
-    format!(
-        "{:08x}-{:04x}-4000-8000-{:012x}",
-        0x5eed_0000u32 + u32::from(kind),
-        n / 65_536,
-        n
-    )
+    let scattered = (n as u32).wrapping_mul(0x9e37_79b1) ^ (u32::from(kind) << 28);
+    format!("{scattered:08x}-{kind:04x}-4000-8000-{n:012x}")
 }
 
 pub fn user_id(n: usize) -> String {

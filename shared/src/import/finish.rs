@@ -6,6 +6,7 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::Utc;
 
+use super::buckets::{Bucket, SeenBuckets, SeenKind};
 use super::deletion::DeletionPlan;
 use super::pages::DomainCache;
 use super::records::DirectoryWrite;
@@ -21,18 +22,75 @@ use crate::graph::model::EntraUser;
 use crate::model::directory::{MembershipKey, Source};
 use crate::ports::TenantConfigs;
 
-/// The final state of each id across a round's pages: true = present.
-fn final_states(records: &[PageRecord]) -> HashMap<String, bool> {
-    let mut states = HashMap::new();
-    for record in records {
-        for id in &record.removed {
-            states.insert(id.clone(), false);
-        }
-        for id in &record.present {
-            states.insert(id.clone(), true);
+/// The final state of each id of one bucket across a round's pages, by
+/// the last page that named it (true = present).
+#[derive(Default)]
+struct BucketStates(HashMap<String, (u32, bool)>);
+
+impl BucketStates {
+    fn note(&mut self, page: u32, id: &str, present: bool) {
+        // Within a page an id is named once; presence wins a tie.
+        let newer = match self.0.get(id) {
+            Some(&(last, _)) => page > last || (page == last && present),
+            None => true,
+        };
+        if newer {
+            self.0.insert(id.to_owned(), (page, present));
         }
     }
-    states
+
+    fn is_present(&self, id: &str) -> bool {
+        self.0.get(id).is_some_and(|(_, present)| *present)
+    }
+
+    fn removed(&self) -> Vec<String> {
+        let removed = self.0.iter().filter(|(_, (_, present))| !present);
+        removed.map(|(id, _)| id.clone()).collect()
+    }
+}
+
+/// Where a round's seen ids are: its id and the buckets its pages wrote.
+struct SeenRound {
+    round_id: String,
+    buckets: SeenBuckets,
+}
+
+impl SeenRound {
+    fn of(checkpoint: &Checkpoint) -> Self {
+        Self {
+            round_id: checkpoint.round_id.clone(),
+            buckets: checkpoint.seen.unwrap_or_default(),
+        }
+    }
+}
+
+/// One kind's side of the round, as its deletion plan needs it.
+struct KindRound<'a> {
+    kind: ObjectKind,
+    /// A full round of a tenant imported before: every imported object it
+    /// did not show goes.
+    sweep: bool,
+    records: &'a [(u32, PageRecord)],
+    /// Users who entered the group scope at the end of the round.
+    entered: &'a HashSet<String>,
+}
+
+impl KindRound<'_> {
+    fn seen_kind(&self) -> SeenKind {
+        match self.kind {
+            ObjectKind::User => SeenKind::Users,
+            ObjectKind::Group => SeenKind::Groups,
+        }
+    }
+}
+
+/// What one kind's deletion plan is made from, gathered bucket by bucket.
+#[derive(Default)]
+struct Gathered {
+    candidates: Vec<String>,
+    /// Imported objects of the kind, counted when the sweep read them all.
+    imported: usize,
+    still_held: Vec<String>,
 }
 
 /// How the scope of `import_group_ids` moved during a delta round.
@@ -135,28 +193,29 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
         } else {
             HeldDeletions::default()
         };
+        let round = SeenRound::of(&checkpoint);
+        let sweeps = checkpoint.mode == Mode::Full && checkpoint.earlier_imports;
         let plans = self
             .plan_all_deletions(
-                &checkpoint,
-                &user_records,
-                &group_records,
+                &round,
+                sweeps,
+                (&user_records, &group_records),
                 scope_change.clone(),
                 &held_before,
             )
             .await?;
-        let written: HashSet<String> = group_records
-            .iter()
-            .flat_map(|r| r.memberships.iter().cloned())
-            .chain(deferred_added.iter().cloned())
-            .collect();
-        self.delete(&plans, &written, &mut checkpoint.counts)
+        let sweeps_memberships = sweeps && self.config.import_groups;
+        // The membership sweep reads what the round wrote; otherwise the
+        // deletion looks it up.
+        let written = (!sweeps_memberships).then_some(&deferred_added);
+        let removed = self
+            .delete(&plans, &round, written, &mut checkpoint.counts)
             .await?;
-        if checkpoint.mode == Mode::Full && checkpoint.earlier_imports && self.config.import_groups
-        {
+        if sweeps_memberships {
             self.sweep_memberships(
-                &group_records,
+                &round,
                 &deferred_added,
-                &plans,
+                (&plans, &removed),
                 &mut checkpoint.counts,
             )
             .await?;
@@ -179,31 +238,32 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
     /// how the scope moved.
     async fn plan_all_deletions(
         &self,
-        checkpoint: &Checkpoint,
-        user_records: &[PageRecord],
-        group_records: &[PageRecord],
+        round: &SeenRound,
+        sweeps: bool,
+        (user_records, group_records): (&[(u32, PageRecord)], &[(u32, PageRecord)]),
         scope_change: ScopeChange,
         held_before: &HeldDeletions,
     ) -> Result<Deletions, Interruption> {
-        let mut user_states = final_states(user_records);
-        let entered = scope_change.entered_users.iter();
-        user_states.extend(entered.map(|id| (id.clone(), true)));
-        let group_states = final_states(group_records);
+        let users = KindRound {
+            kind: ObjectKind::User,
+            sweep: sweeps && self.config.import_users,
+            records: user_records,
+            entered: &scope_change.entered_users,
+        };
+        let groups = KindRound {
+            kind: ObjectKind::Group,
+            sweep: sweeps && self.config.import_groups,
+            records: group_records,
+            entered: &HashSet::new(),
+        };
         Ok(Deletions {
             users: self
-                .plan_deletions(
-                    ObjectKind::User,
-                    checkpoint,
-                    &user_states,
-                    scope_change.left_users,
-                    &held_before.users,
-                )
+                .plan_deletions(round, &users, scope_change.left_users, &held_before.users)
                 .await?,
             groups: self
                 .plan_deletions(
-                    ObjectKind::Group,
-                    checkpoint,
-                    &group_states,
+                    round,
+                    &groups,
                     scope_change.left_groups,
                     &held_before.groups,
                 )
@@ -262,7 +322,7 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
     async fn round_records(
         &self,
         checkpoint: &Checkpoint,
-    ) -> Result<(Vec<PageRecord>, Vec<PageRecord>), Interruption> {
+    ) -> Result<(Vec<(u32, PageRecord)>, Vec<(u32, PageRecord)>), Interruption> {
         if checkpoint.recorded_pages == 0 {
             return Ok((Vec::new(), Vec::new()));
         }
@@ -344,11 +404,14 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
     /// entered the scope). Returns the memberships present afterwards.
     async fn apply_deferred_memberships(
         &self,
-        group_records: &[PageRecord],
+        group_records: &[(u32, PageRecord)],
         counts: &mut Counts,
     ) -> Result<HashSet<String>, Interruption> {
         let mut last: HashMap<(&str, &str), bool> = HashMap::new();
-        for deferred in group_records.iter().flat_map(|r| &r.deferred_memberships) {
+        let deferred_memberships = group_records
+            .iter()
+            .flat_map(|(_, r)| &r.deferred_memberships);
+        for deferred in deferred_memberships {
             last.insert(
                 (deferred.group_id.as_str(), deferred.user_entra_id.as_str()),
                 deferred.present,
@@ -387,32 +450,35 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
     /// holds back (DESIGN.md 2.2).
     async fn plan_deletions(
         &self,
-        kind: ObjectKind,
-        checkpoint: &Checkpoint,
-        states: &HashMap<String, bool>,
+        round: &SeenRound,
+        of: &KindRound<'_>,
         left_scope: Vec<String>,
         held_before: &[String],
     ) -> Result<DeletionPlan, Interruption> {
-        let (candidates, imported_total) = self
-            .deletion_candidates(kind, checkpoint, states, left_scope)
-            .await?;
-        let total = match imported_total {
-            Some(total) => total,
-            None if DeletionPlan::needs_total(candidates.len()) => self
-                .directory
-                .imported_ids(self.tenant(), kind)
-                .await?
-                .len(),
-            None => 0,
+        let mut gathered = Gathered::default();
+        for bucket in Bucket::all() {
+            self.gather_bucket(round, of, bucket, held_before, &mut gathered)
+                .await?;
+        }
+        let Gathered {
+            mut candidates,
+            imported,
+            still_held,
+        } = gathered;
+        if !of.sweep {
+            candidates.extend(self.imported_among(of.kind, left_scope).await?);
+            candidates.sort();
+            candidates.dedup();
+        }
+        let total = match of.sweep {
+            true => imported,
+            false if DeletionPlan::needs_total(candidates.len()) => {
+                self.count_imported(of.kind).await?
+            }
+            false => 0,
         };
-        // Objects seen again are no longer to be deleted.
-        let still_held = held_before
-            .iter()
-            .filter(|id| states.get(*id) != Some(&true))
-            .cloned()
-            .collect();
         let plan = DeletionPlan::decide(
-            kind,
+            of.kind,
             candidates,
             total,
             still_held,
@@ -425,39 +491,101 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
         Ok(plan)
     }
 
-    /// The imported objects of one kind the run would delete, and (when it
-    /// read them all) how many there are.
-    async fn deletion_candidates(
+    /// One bucket's share of a deletion plan. A sweep: every imported
+    /// object the round did not show. Otherwise (a delta round, or a first
+    /// import, whose every object it saw unless a later page removed it):
+    /// what its pages removed. Held deletions stay held unless seen again.
+    async fn gather_bucket(
         &self,
-        kind: ObjectKind,
-        checkpoint: &Checkpoint,
-        states: &HashMap<String, bool>,
-        left_scope: Vec<String>,
-    ) -> Result<(Vec<String>, Option<usize>), Interruption> {
-        let imported_kind = match kind {
-            ObjectKind::User => self.config.import_users,
-            ObjectKind::Group => self.config.import_groups,
-        };
-        let sweep = checkpoint.mode == Mode::Full && checkpoint.earlier_imports;
-        if sweep && imported_kind {
-            // A full round: every imported object it did not see.
-            let imported = self.directory.imported_ids(self.tenant(), kind).await?;
-            let total = imported.len();
-            let unseen = imported
-                .into_iter()
-                .filter(|id| states.get(id) != Some(&true))
-                .collect();
-            return Ok((unseen, Some(total)));
-        }
-        // A delta round, or a first import (whose every object it saw
-        // unless a later page removed it): what its pages removed.
-        let gone = states
+        round: &SeenRound,
+        of: &KindRound<'_>,
+        bucket: Bucket,
+        held_before: &[String],
+        gathered: &mut Gathered,
+    ) -> Result<(), Interruption> {
+        let removed_here = of
+            .records
             .iter()
-            .filter(|(_, present)| !**present)
-            .map(|(id, _)| id.clone())
-            .chain(left_scope)
+            .flat_map(|(_, r)| &r.removed)
+            .any(|id| bucket.contains(id));
+        let held: Vec<&String> = held_before
+            .iter()
+            .filter(|id| bucket.contains(id))
             .collect();
-        Ok((self.imported_among(kind, gone).await?, None))
+        if !of.sweep && !removed_here && held.is_empty() {
+            return Ok(());
+        }
+        let states = self.bucket_states(round, of, bucket).await?;
+        if of.sweep {
+            let imported = self
+                .directory
+                .imported_ids_in(self.tenant(), of.kind, bucket)
+                .await?;
+            gathered.imported += imported.len();
+            let unseen = imported.into_iter().filter(|id| !states.is_present(id));
+            gathered.candidates.extend(unseen);
+        } else {
+            let gone = self.imported_among(of.kind, states.removed()).await?;
+            gathered.candidates.extend(gone);
+        }
+        let still_held = held.into_iter().filter(|id| !states.is_present(id));
+        gathered.still_held.extend(still_held.cloned());
+        Ok(())
+    }
+
+    /// What the round's pages said of one bucket of a kind.
+    async fn bucket_states(
+        &self,
+        round: &SeenRound,
+        of: &KindRound<'_>,
+        bucket: Bucket,
+    ) -> Result<BucketStates, Interruption> {
+        let mut states = BucketStates::default();
+        for (page, record) in of.records {
+            for id in record.removed.iter().filter(|id| bucket.contains(id)) {
+                states.note(*page, id, false);
+            }
+        }
+        for (page, ids) in self.seen_ids(round, of.seen_kind(), bucket).await? {
+            for id in &ids {
+                states.note(page, id, true);
+            }
+        }
+        // Entered the scope after the users round: present whatever it said.
+        for id in of.entered.iter().filter(|id| bucket.contains(id)) {
+            states.note(u32::MAX, id, true);
+        }
+        Ok(states)
+    }
+
+    /// The ids of one kind and bucket the round saw (none read when its
+    /// pages wrote none there).
+    async fn seen_ids(
+        &self,
+        round: &SeenRound,
+        kind: SeenKind,
+        bucket: Bucket,
+    ) -> Result<Vec<(u32, Vec<String>)>, Interruption> {
+        if !round.buckets.of(kind).contains(bucket) {
+            return Ok(Vec::new());
+        }
+        Ok(self
+            .state
+            .seen_in(self.tenant(), &round.round_id, kind, bucket)
+            .await?)
+    }
+
+    /// How many imported objects of a kind there are, a bucket at a time.
+    async fn count_imported(&self, kind: ObjectKind) -> Result<usize, Interruption> {
+        let mut total = 0;
+        for bucket in Bucket::all() {
+            total += self
+                .directory
+                .imported_ids_in(self.tenant(), kind, bucket)
+                .await?
+                .len();
+        }
+        Ok(total)
     }
 
     /// The ids among `entra_ids` that are imported objects in AM.
@@ -496,17 +624,19 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
 
     /// Deletes imported users and groups (their Entra ids are their AM ids)
     /// with every membership they have: those the by-member index and the
-    /// group prefixes show, and those this run wrote (`written`, encoded).
+    /// group prefixes show, and (given `written`, the deferred ones added)
+    /// those this run wrote. Returns the memberships removed.
     async fn delete(
         &self,
         plans: &Deletions,
-        written: &HashSet<String>,
+        round: &SeenRound,
+        written: Option<&HashSet<String>>,
         counts: &mut Counts,
-    ) -> Result<(), Interruption> {
+    ) -> Result<HashSet<MembershipKey>, Interruption> {
         let users: HashSet<String> = plans.users.delete.iter().cloned().collect();
         let groups: HashSet<String> = plans.groups.delete.iter().cloned().collect();
         if users.is_empty() && groups.is_empty() {
-            return Ok(());
+            return Ok(HashSet::new());
         }
         let mut memberships: HashSet<MembershipKey> = self
             .directory
@@ -514,15 +644,18 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
             .await?
             .into_iter()
             .collect();
-        memberships.extend(
-            self.written_memberships_of(written, plans, &memberships)
-                .await?,
-        );
+        if let Some(deferred_added) = written {
+            let missed = self
+                .written_memberships_of(round, deferred_added, plans, &memberships)
+                .await?;
+            memberships.extend(missed);
+        }
         counts.members_removed += memberships.len() as u64;
         counts.users_deleted += users.len() as u64;
         counts.groups_deleted += groups.len() as u64;
         let writes = memberships
-            .into_iter()
+            .iter()
+            .cloned()
             .map(DirectoryWrite::RemoveMembership)
             .chain(
                 users
@@ -535,56 +668,73 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
                     .map(|group_id| DirectoryWrite::DeleteGroup { group_id }),
             )
             .collect();
-        self.write(writes).await
+        self.write(writes).await?;
+        Ok(memberships)
     }
 
     /// Memberships of the deleted objects that this run wrote and the
-    /// index did not show yet (and that still exist).
+    /// index did not show yet (and that still exist), a bucket at a time.
     async fn written_memberships_of(
         &self,
-        written: &HashSet<String>,
+        round: &SeenRound,
+        deferred_added: &HashSet<String>,
         deleted: &Deletions,
         found: &HashSet<MembershipKey>,
     ) -> Result<HashSet<MembershipKey>, Interruption> {
-        let missed: Vec<MembershipKey> = written
-            .iter()
-            .filter_map(|raw| MembershipKey::decode(raw))
-            .filter(|m| deleted.covers(m) && !found.contains(m))
-            .collect();
-        if missed.is_empty() {
+        let missed = |raw: &String| {
+            MembershipKey::decode(raw).filter(|m| deleted.covers(m) && !found.contains(m))
+        };
+        let mut candidates: HashSet<MembershipKey> =
+            deferred_added.iter().filter_map(missed).collect();
+        for bucket in Bucket::all() {
+            for (_, ids) in self.seen_ids(round, SeenKind::Members, bucket).await? {
+                candidates.extend(ids.iter().filter_map(missed));
+            }
+        }
+        if candidates.is_empty() {
             return Ok(HashSet::new());
         }
+        let candidates: Vec<MembershipKey> = candidates.into_iter().collect();
         Ok(self
             .directory
-            .existing_memberships(self.tenant(), &missed)
+            .existing_memberships(self.tenant(), &candidates)
             .await?)
     }
 
-    /// After a full groups round: imported memberships it did not show.
+    /// After a full groups round, a bucket at a time: the imported
+    /// memberships it did not show, and those of deleted objects that the
+    /// deletion did not find (written by this round).
     async fn sweep_memberships(
         &self,
-        group_records: &[PageRecord],
-        also_seen: &HashSet<String>,
-        deleted: &Deletions,
+        round: &SeenRound,
+        deferred_added: &HashSet<String>,
+        (deleted, removed): (&Deletions, &HashSet<MembershipKey>),
         counts: &mut Counts,
     ) -> Result<(), Interruption> {
-        let seen: HashSet<&str> = group_records
-            .iter()
-            .flat_map(|r| r.memberships.iter().map(String::as_str))
-            .chain(also_seen.iter().map(String::as_str))
-            .collect();
-        let stale: Vec<DirectoryWrite> = self
-            .directory
-            .imported_memberships(self.tenant())
-            .await?
-            .into_iter()
-            .filter(|m| !seen.contains(m.encode().as_str()))
-            // Those of deleted objects went with them.
-            .filter(|m| !deleted.covers(m))
-            .map(DirectoryWrite::RemoveMembership)
-            .collect();
-        counts.members_removed += stale.len() as u64;
-        self.write(stale).await
+        for bucket in Bucket::all() {
+            let mut seen: HashSet<String> = deferred_added
+                .iter()
+                .filter(|raw| {
+                    MembershipKey::decode(raw).is_some_and(|m| bucket == Bucket::of_membership(&m))
+                })
+                .cloned()
+                .collect();
+            for (_, ids) in self.seen_ids(round, SeenKind::Members, bucket).await? {
+                seen.extend(ids);
+            }
+            let stale: Vec<DirectoryWrite> = self
+                .directory
+                .imported_memberships_in(self.tenant(), bucket)
+                .await?
+                .into_iter()
+                .filter(|m| !seen.contains(&m.encode()) || deleted.covers(m))
+                .filter(|m| !removed.contains(m))
+                .map(DirectoryWrite::RemoveMembership)
+                .collect();
+            counts.members_removed += stale.len() as u64;
+            self.write(stale).await?;
+        }
+        Ok(())
     }
 
     /// The state the next run starts from: this round's delta links (none

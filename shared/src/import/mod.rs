@@ -3,6 +3,7 @@
 //! ports of `ports.rs`, so the same engine runs under unit tests with
 //! in-memory stores, against moto, and in Lambda.
 
+pub mod buckets;
 mod deletion;
 mod finish;
 mod pages;
@@ -22,6 +23,7 @@ use chrono::{DateTime, Utc};
 use tokio::time::Instant;
 use tracing::Instrument;
 
+use buckets::SeenBuckets;
 pub use ports::{
     AfterRun, Continuations, DirectoryStore, EntraDirectory, HeldDeletions, ImportMemory,
     ImportState, LeaseError, NothingAfter, ObjectKind, RoundLedger, RunLease,
@@ -250,7 +252,9 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
         now: DateTime<Utc>,
     ) -> Checkpoint {
         match state.checkpoint.take() {
-            Some(mut checkpoint) if checkpoint.scope_fingerprint == fingerprint => {
+            Some(mut checkpoint)
+                if checkpoint.scope_fingerprint == fingerprint && checkpoint.seen.is_some() =>
+            {
                 if state.previous_run_died {
                     // It may have written a page without its checkpoint; the
                     // page read again can miss an object deleted meanwhile,
@@ -404,6 +408,7 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
             groups_delta_link: None,
             scope_changed: false,
             earlier_imports,
+            seen: Some(SeenBuckets::default()),
             counts: Counts::default(),
             started_at: now,
         }

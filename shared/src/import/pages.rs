@@ -188,16 +188,19 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
         if record.is_empty() {
             return Ok(());
         }
+        let seen = record.seen(phase);
         self.state
             .save_page_record(
                 self.tenant(),
                 &checkpoint.round_id,
                 phase,
                 checkpoint.page,
-                &record,
+                &record.without_seen(),
+                &seen,
             )
             .await?;
         checkpoint.recorded_pages += 1;
+        checkpoint.seen.get_or_insert_default().note(&seen);
         Ok(())
     }
 

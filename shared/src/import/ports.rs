@@ -6,6 +6,7 @@ use std::future::Future;
 
 use chrono::{DateTime, Utc};
 
+use super::buckets::{Bucket, SeenIds, SeenKind};
 use super::records::DirectoryWrite;
 use super::state::{Checkpoint, GroupScope, PageRecord, Phase, RunStatus, SyncState};
 use crate::graph::GraphError;
@@ -53,17 +54,20 @@ pub trait DirectoryStore: Send + Sync {
         keys: &[MembershipKey],
     ) -> impl Future<Output = Result<HashSet<MembershipKey>, StoreError>> + Send;
 
-    /// Ids of the users (or groups) whose `source` is `entra`.
-    fn imported_ids(
+    /// Ids of the users (or groups) in one bucket whose `source` is
+    /// `entra`: the finish reads the tenant a bucket at a time.
+    fn imported_ids_in(
         &self,
         tenant: &TenantId,
         kind: ObjectKind,
+        bucket: Bucket,
     ) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
 
-    /// Memberships whose `source` is `entra`.
-    fn imported_memberships(
+    /// Memberships whose `source` is `entra`, of the groups in one bucket.
+    fn imported_memberships_in(
         &self,
         tenant: &TenantId,
+        bucket: Bucket,
     ) -> impl Future<Output = Result<Vec<MembershipKey>, StoreError>> + Send;
 
     /// Every membership (any source) of these users or groups.
@@ -148,8 +152,11 @@ pub trait RunLease: Send + Sync {
 }
 
 /// What each page of a round showed, for the end of the round (the sweep,
-/// deletion checks, deferred memberships).
+/// deletion checks, deferred memberships). The ids a page saw are kept by
+/// bucket, so that the end of the round reads them a bucket at a time.
 pub trait RoundLedger: Send + Sync {
+    /// Saves a page's record (removals, deferred memberships) and the ids
+    /// it saw, together.
     fn save_page_record(
         &self,
         tenant: &TenantId,
@@ -157,15 +164,26 @@ pub trait RoundLedger: Send + Sync {
         phase: Phase,
         page: u32,
         record: &PageRecord,
+        seen: &[SeenIds],
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// The round's records of one phase, in page order.
+    /// The round's records of one phase, in page order, with their page.
     fn page_records(
         &self,
         tenant: &TenantId,
         round_id: &str,
         phase: Phase,
-    ) -> impl Future<Output = Result<Vec<PageRecord>, StoreError>> + Send;
+    ) -> impl Future<Output = Result<Vec<(u32, PageRecord)>, StoreError>> + Send;
+
+    /// The ids of one kind and bucket the round's pages saw, in page order,
+    /// with their page.
+    fn seen_in(
+        &self,
+        tenant: &TenantId,
+        round_id: &str,
+        kind: SeenKind,
+        bucket: Bucket,
+    ) -> impl Future<Output = Result<Vec<(u32, Vec<String>)>, StoreError>> + Send;
 }
 
 /// What the import remembers across runs besides the delta links: the

@@ -6,6 +6,8 @@ use std::collections::HashSet;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::buckets::SeenBuckets;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
@@ -96,6 +98,10 @@ pub struct Checkpoint {
     /// everything imported was imported, and seen, by this round.
     #[serde(default = "earlier_imports_possible")]
     pub earlier_imports: bool,
+    /// The buckets the round's pages wrote seen ids into. `None`: a round
+    /// begun before seen ids were bucketed, which starts over.
+    #[serde(default)]
+    pub seen: Option<SeenBuckets>,
     pub counts: Counts,
     pub started_at: DateTime<Utc>,
 }

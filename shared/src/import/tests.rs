@@ -26,8 +26,18 @@ struct MemoryDirectory {
     /// (a GSI is eventually consistent): kept only while `index_lags`.
     unindexed: Mutex<HashSet<MembershipKey>>,
     index_lags: Mutex<bool>,
-    /// Reads of every imported object or membership (a sweep's reads).
-    tenant_wide_reads: Mutex<u32>,
+    /// Reads of a bucket of imported objects or memberships (a sweep's).
+    bucket_reads: Mutex<u32>,
+    /// The most ids one read of imported objects or memberships returned.
+    largest_read: Mutex<usize>,
+}
+
+impl MemoryDirectory {
+    fn note_read(&self, ids: usize) {
+        *self.bucket_reads.lock().unwrap() += 1;
+        let mut largest = self.largest_read.lock().unwrap();
+        *largest = (*largest).max(ids);
+    }
 }
 
 impl DirectoryStore for MemoryDirectory {
@@ -75,13 +85,13 @@ impl DirectoryStore for MemoryDirectory {
             .cloned()
             .collect())
     }
-    async fn imported_ids(
+    async fn imported_ids_in(
         &self,
         _: &crate::model::TenantId,
         kind: ObjectKind,
+        bucket: buckets::Bucket,
     ) -> Result<Vec<String>, StoreError> {
-        *self.tenant_wide_reads.lock().unwrap() += 1;
-        Ok(match kind {
+        let ids: Vec<String> = match kind {
             ObjectKind::User => self
                 .users
                 .lock()
@@ -98,21 +108,26 @@ impl DirectoryStore for MemoryDirectory {
                 .filter(|g| g.source == Source::Entra)
                 .map(|g| g.group_id.clone())
                 .collect(),
-        })
+        };
+        let ids: Vec<String> = ids.into_iter().filter(|id| bucket.contains(id)).collect();
+        self.note_read(ids.len());
+        Ok(ids)
     }
-    async fn imported_memberships(
+    async fn imported_memberships_in(
         &self,
         _: &crate::model::TenantId,
+        bucket: buckets::Bucket,
     ) -> Result<Vec<MembershipKey>, StoreError> {
-        *self.tenant_wide_reads.lock().unwrap() += 1;
-        Ok(self
+        let keys: Vec<MembershipKey> = self
             .memberships
             .lock()
             .unwrap()
             .iter()
-            .filter(|(_, s)| **s == Source::Entra)
+            .filter(|(k, s)| **s == Source::Entra && buckets::Bucket::of_membership(k) == bucket)
             .map(|(k, _)| k.clone())
-            .collect())
+            .collect();
+        self.note_read(keys.len());
+        Ok(keys)
     }
     async fn memberships_involving(
         &self,
@@ -196,6 +211,7 @@ struct MemoryState {
     state: Mutex<SyncState>,
     lease: Mutex<Option<(String, DateTime<Utc>)>>,
     records: Mutex<BTreeMap<(String, &'static str, u32), PageRecord>>,
+    seen: Mutex<BTreeMap<(String, &'static str, buckets::Bucket, u32), Vec<String>>>,
     held: Mutex<HeldDeletions>,
     scope: Mutex<Option<GroupScope>>,
     status: Mutex<Option<RunStatus>>,
@@ -291,11 +307,20 @@ impl RoundLedger for MemoryState {
         phase: Phase,
         page: u32,
         r: &PageRecord,
+        seen: &[buckets::SeenIds],
     ) -> Result<(), StoreError> {
+        assert!(
+            r.present.is_empty() && r.memberships.is_empty(),
+            "seen ids are saved by bucket"
+        );
         self.records
             .lock()
             .unwrap()
             .insert((round.to_owned(), phase.as_str(), page), r.clone());
+        for part in seen {
+            let key = (round.to_owned(), part.kind.as_str(), part.bucket, page);
+            self.seen.lock().unwrap().insert(key, part.ids.clone());
+        }
         *self.writes.lock().unwrap() += 1;
         Ok(())
     }
@@ -304,14 +329,30 @@ impl RoundLedger for MemoryState {
         _: &crate::model::TenantId,
         round: &str,
         phase: Phase,
-    ) -> Result<Vec<PageRecord>, StoreError> {
+    ) -> Result<Vec<(u32, PageRecord)>, StoreError> {
         Ok(self
             .records
             .lock()
             .unwrap()
             .iter()
             .filter(|((r, p, _), _)| r == round && *p == phase.as_str())
-            .map(|(_, v)| v.clone())
+            .map(|((_, _, page), v)| (*page, v.clone()))
+            .collect())
+    }
+    async fn seen_in(
+        &self,
+        _: &crate::model::TenantId,
+        round: &str,
+        kind: buckets::SeenKind,
+        bucket: buckets::Bucket,
+    ) -> Result<Vec<(u32, Vec<String>)>, StoreError> {
+        Ok(self
+            .seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|((r, k, b, _), _)| r == round && *k == kind.as_str() && *b == bucket)
+            .map(|((_, _, _, page), ids)| (*page, ids.clone()))
             .collect())
     }
 }
@@ -1431,7 +1472,7 @@ async fn given_a_first_import_when_it_finishes_then_it_reads_nothing_tenant_wide
     let RunOutcome::Completed(status) = outcome else {
         panic!("a first import's finish fits: {outcome:?}");
     };
-    assert_eq!(*world.directory.tenant_wide_reads.lock().unwrap(), 0);
+    assert_eq!(*world.directory.bucket_reads.lock().unwrap(), 0);
     let users = world.directory.users.lock().unwrap().clone();
     assert_eq!(users.keys().collect::<Vec<_>>(), ["u1"], "u2 was removed");
     let memberships: Vec<MembershipKey> = world
@@ -1454,7 +1495,7 @@ async fn given_a_first_import_when_it_finishes_then_it_reads_nothing_tenant_wide
     world.entra.groups("", groups_page(vec![], done("g-d2")));
     let outcome = world.run(&resync, "run-2").await;
     assert!(matches!(outcome, RunOutcome::Completed(_)), "{outcome:?}");
-    assert!(*world.directory.tenant_wide_reads.lock().unwrap() > 0);
+    assert!(*world.directory.bucket_reads.lock().unwrap() > 0);
     assert!(
         world.directory.users.lock().unwrap().is_empty(),
         "the sweep removed the user the resync did not see"
@@ -1548,7 +1589,87 @@ async fn given_a_first_import_whose_run_was_killed_when_resumed_then_its_finish_
     ));
 
     assert!(
-        *world.directory.tenant_wide_reads.lock().unwrap() > 0,
+        *world.directory.bucket_reads.lock().unwrap() > 0,
         "a page may have been written without its checkpoint: the finish sweeps"
     );
+}
+
+/// Entra-like ids whose first hex digit cycles: every bucket gets its share.
+fn spread_id(kind: char, n: usize) -> String {
+    format!("{:x}{kind}{n:06}", n % 16)
+}
+
+#[tokio::test]
+async fn given_a_resync_of_a_large_tenant_then_its_finish_reads_one_bucket_at_a_time() {
+    let world = World::new();
+    let config = config(serde_json::json!({}));
+    let users: Vec<String> = (0..1_600).map(|n| spread_id('u', n)).collect();
+    let groups: Vec<String> = (0..64).map(|n| spread_id('g', n)).collect();
+    let members_of = |g: usize| -> Vec<&str> {
+        (0..25)
+            .map(|i| users[(g * 25 + i) % users.len()].as_str())
+            .collect()
+    };
+    let users_round = |skip: &[usize]| {
+        let items = (0..users.len())
+            .filter(|n| !skip.contains(n))
+            .map(|n| DeltaItem::Upsert(user(&users[n], &format!("user{n}@contoso.com"))))
+            .collect();
+        users_page(items, done("u-d"))
+    };
+    let groups_round = |without: Option<(usize, &str)>| {
+        let items = groups
+            .iter()
+            .enumerate()
+            .map(|(g, id)| {
+                let members: Vec<&str> = members_of(g)
+                    .into_iter()
+                    .filter(|m| without != Some((g, *m)))
+                    .collect();
+                group(id, &members)
+            })
+            .collect();
+        groups_page(items, done("g-d"))
+    };
+    world.entra.users("", users_round(&[]));
+    world.entra.groups("", groups_round(None));
+    assert!(matches!(
+        world.run(&config, "run-1").await,
+        RunOutcome::Completed(_)
+    ));
+    assert_eq!(world.directory.memberships.lock().unwrap().len(), 1_600);
+
+    // Deleted in Entra: ten users. Left a group: one member of group 5.
+    let gone: Vec<usize> = (0..10).map(|n| n * 37).collect();
+    let left = members_of(5)[3].to_owned();
+    world.entra.users("", users_round(&gone));
+    world
+        .entra
+        .groups("", groups_round(Some((5, left.as_str()))));
+    *world.directory.largest_read.lock().unwrap() = 0;
+    let outcome = world.run(&config_resync(), "run-2").await;
+
+    let RunOutcome::Completed(status) = outcome else {
+        panic!("the resync completes: {outcome:?}");
+    };
+    assert_eq!(status.counts.users_deleted, 10);
+    let directory_users = world.directory.users.lock().unwrap().clone();
+    assert_eq!(directory_users.len(), 1_590);
+    assert!(
+        gone.iter()
+            .all(|n| !directory_users.contains_key(&users[*n]))
+    );
+    let memberships = world.directory.memberships.lock().unwrap().clone();
+    assert!(!memberships.contains_key(&membership(&groups[5], &left)));
+    let of_gone = memberships
+        .keys()
+        .filter(|m| gone.iter().any(|n| users[*n] == m.user_id))
+        .count();
+    assert_eq!(of_gone, 0, "the deleted users' memberships went with them");
+    // 1,600 memberships, 10 deleted users' 10 and the one that left.
+    assert_eq!(memberships.len(), 1_600 - 10 - 1);
+    assert_eq!(status.counts.members_removed, 11);
+    // A tenant-wide read would return 1,600 ids at once; a bucket, 100.
+    let largest = *world.directory.largest_read.lock().unwrap();
+    assert!(largest <= 100, "one read returned {largest} ids");
 }

@@ -4,7 +4,9 @@
 //! (lease + start time) and finish (links + status + release).
 //!
 //! Items of our own design, all under `pk = TENANT#<id>`:
-//! `ENTRA#ROUND#<round>#<phase>#<page>` (what a page showed; TTL 8 days),
+//! `ENTRA#ROUND#<round>#<phase>#<page>#<part>` (what a page removed or
+//! deferred; TTL 8 days), `ENTRA#ROUND#<round>#seen#<kind>#<bucket>#<page>#<part>`
+//! (the ids it saw, by bucket; TTL 8 days),
 //! `ENTRA#SCOPE` (the group scope), `ENTRA#HELD` (held deletions).
 
 use aws_sdk_dynamodb::Client;
@@ -13,10 +15,11 @@ use chrono::{DateTime, Utc};
 
 use super::chunked::{CHUNK_BYTES, ChunkedDocuments};
 use super::dynamo::{
-    batch_write, conditional, flag, from_json, is_condition_failure, key, malformed, n,
+    Item, batch_write, conditional, flag, from_json, is_condition_failure, key, malformed, n,
     put_request, query_all, s, tenant_pk, text, timestamp, to_json, unavailable,
 };
 use super::integrations::{STATUS_SK, TTL_ATTRIBUTE};
+use crate::import::buckets::{Bucket, SeenIds, SeenKind};
 use crate::import::state::{Checkpoint, GroupScope, PageRecord, Phase, RunStatus, SyncState};
 use crate::import::{HeldDeletions, ImportMemory, LeaseError, RoundLedger, RunLease};
 use crate::model::TenantId;
@@ -251,16 +254,35 @@ impl RoundLedger for DynamoSyncStateStore {
         phase: Phase,
         page: u32,
         record: &PageRecord,
+        seen: &[SeenIds],
     ) -> Result<(), StoreError> {
         let expires = n((Utc::now() + chrono::Duration::days(PAGE_RECORD_DAYS)).timestamp());
-        let prefix = format!("ENTRA#ROUND#{round_id}#{}#{page:010}", phase.as_str());
-        let parts = record.split_to_fit(CHUNK_BYTES);
-        let requests = parts
-            .iter()
-            .enumerate()
-            .map(|(i, part)| {
-                let mut item = key(tenant, format!("{prefix}#{i:03}"));
-                item.insert("value".into(), to_json(part));
+        let mut values: Vec<(String, AttributeValue)> = Vec::new();
+        if !record.is_empty() {
+            let prefix = record_prefix(round_id, phase);
+            let parts = record.split_to_fit(CHUNK_BYTES);
+            values.extend(
+                parts
+                    .iter()
+                    .enumerate()
+                    .map(|(i, part)| (format!("{prefix}{page:010}#{i:03}"), to_json(part))),
+            );
+        }
+        for part in seen {
+            let prefix = seen_prefix(round_id, part.kind, part.bucket);
+            let chunks = ids_to_fit(&part.ids, CHUNK_BYTES);
+            values.extend(
+                chunks
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, ids)| (format!("{prefix}{page:010}#{i:03}"), to_json(&ids))),
+            );
+        }
+        let requests = values
+            .into_iter()
+            .map(|(sk, value)| {
+                let mut item = key(tenant, sk);
+                item.insert("value".into(), value);
                 item.insert(TTL_ATTRIBUTE.into(), expires.clone());
                 put_request(item)
             })
@@ -274,24 +296,96 @@ impl RoundLedger for DynamoSyncStateStore {
         tenant: &TenantId,
         round_id: &str,
         phase: Phase,
-    ) -> Result<Vec<PageRecord>, StoreError> {
+    ) -> Result<Vec<(u32, PageRecord)>, StoreError> {
+        let prefix = record_prefix(round_id, phase);
+        let mut records = Vec::new();
+        for item in self
+            .query_round(tenant, &prefix, "reading page records")
+            .await?
+        {
+            let page = page_of(&item, &prefix)?;
+            records.extend(from_json::<PageRecord>(&item, "value", WHAT)?.map(|r| (page, r)));
+        }
+        Ok(records)
+    }
+
+    async fn seen_in(
+        &self,
+        tenant: &TenantId,
+        round_id: &str,
+        kind: SeenKind,
+        bucket: Bucket,
+    ) -> Result<Vec<(u32, Vec<String>)>, StoreError> {
+        let prefix = seen_prefix(round_id, kind, bucket);
+        let mut seen = Vec::new();
+        for item in self
+            .query_round(tenant, &prefix, "reading a round's seen ids")
+            .await?
+        {
+            let page = page_of(&item, &prefix)?;
+            seen.extend(from_json::<Vec<String>>(&item, "value", WHAT)?.map(|ids| (page, ids)));
+        }
+        Ok(seen)
+    }
+}
+
+impl DynamoSyncStateStore {
+    /// A round's items under `prefix`, in key order (page order).
+    async fn query_round(
+        &self,
+        tenant: &TenantId,
+        prefix: &str,
+        operation: &'static str,
+    ) -> Result<Vec<Item>, StoreError> {
         let query = self
             .client
             .query()
             .table_name(&self.table)
             .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
             .expression_attribute_values(":pk", s(tenant_pk(tenant)))
-            .expression_attribute_values(
-                ":prefix",
-                s(format!("ENTRA#ROUND#{round_id}#{}#", phase.as_str())),
-            )
+            .expression_attribute_values(":prefix", s(prefix))
             .consistent_read(true);
-        let mut records = Vec::new();
-        for item in query_all(query, "reading page records").await? {
-            records.extend(from_json::<PageRecord>(&item, "value", WHAT)?);
-        }
-        Ok(records)
+        query_all(query, operation).await
     }
+}
+
+fn record_prefix(round_id: &str, phase: Phase) -> String {
+    format!("ENTRA#ROUND#{round_id}#{}#", phase.as_str())
+}
+
+fn seen_prefix(round_id: &str, kind: SeenKind, bucket: Bucket) -> String {
+    format!(
+        "ENTRA#ROUND#{round_id}#seen#{}#{:02}#",
+        kind.as_str(),
+        bucket.index()
+    )
+}
+
+/// The page number a round item's key carries after `prefix`.
+fn page_of(item: &Item, prefix: &str) -> Result<u32, StoreError> {
+    let sk = text(item, "sk").unwrap_or_default();
+    sk.strip_prefix(prefix)
+        .and_then(|rest| rest.split('#').next())
+        .and_then(|page| page.parse().ok())
+        .ok_or_else(|| malformed(WHAT, format!("a round item's key {sk} names no page")))
+}
+
+/// Consecutive runs of `ids` of at most about `limit` bytes of JSON each.
+fn ids_to_fit(ids: &[String], limit: usize) -> Vec<&[String]> {
+    let mut parts = Vec::new();
+    let (mut start, mut size) = (0, 0);
+    for (i, id) in ids.iter().enumerate() {
+        let id_size = id.len() + 3;
+        if size + id_size > limit && i > start {
+            parts.push(&ids[start..i]);
+            (start, size) = (i, 0);
+        }
+        size += id_size;
+    }
+    if start < ids.len() {
+        parts.push(&ids[start..]);
+    }
+    parts
 }
 
 impl ImportMemory for DynamoSyncStateStore {

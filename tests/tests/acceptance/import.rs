@@ -642,9 +642,11 @@ async fn given_import_group_ids_then_only_those_groups_nested_groups_and_their_m
     );
     let mut ids: Vec<&String> = groups.keys().collect();
     ids.sort();
+    let mut expected = vec![group_id(0), group_id(1), group_id(2)];
+    expected.sort();
     assert_eq!(
         ids,
-        vec![&group_id(0), &group_id(1), &group_id(2)],
+        expected.iter().collect::<Vec<_>>(),
         "All Staff and the two groups nested in it"
     );
     let users = by_id(

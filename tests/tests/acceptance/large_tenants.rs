@@ -10,6 +10,7 @@ use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::error::BoxError;
 use aws_sdk_dynamodb::operation::query::QueryOutput;
 use aws_sdk_dynamodb::types::AttributeValue;
+use entra_sync::import::buckets::{Bucket, SeenKind};
 use entra_sync::import::records::DirectoryWrite;
 use entra_sync::import::state::{DeferredMembership, GroupScope, PageRecord, Phase};
 use entra_sync::import::{DirectoryStore, HeldDeletions, ImportMemory, RoundLedger};
@@ -175,28 +176,62 @@ async fn given_a_page_of_large_groups_when_its_record_is_saved_then_every_member
             .collect(),
         ..PageRecord::default()
     };
+    let seen = record.seen(Phase::Groups);
     store
-        .save_page_record(&fresh.tenant, "round-1", Phase::Groups, 3, &record)
+        .save_page_record(
+            &fresh.tenant,
+            "round-1",
+            Phase::Groups,
+            3,
+            &record.without_seen(),
+            &seen,
+        )
         .await
         .unwrap();
     let read = store
         .page_records(&fresh.tenant, "round-1", Phase::Groups)
         .await
         .unwrap();
-    assert!(read.len() > 1, "split over several items");
-    let memberships: Vec<&String> = read.iter().flat_map(|r| &r.memberships).collect();
-    assert_eq!(memberships.len(), 12_000);
-    assert_eq!(
-        memberships.into_iter().cloned().collect::<HashSet<_>>(),
-        record.memberships.iter().cloned().collect::<HashSet<_>>()
-    );
-    let present: Vec<String> = read.iter().flat_map(|r| r.present.clone()).collect();
-    assert_eq!(present, record.present, "order kept across the parts");
     let deferred: Vec<DeferredMembership> = read
         .iter()
-        .flat_map(|r| r.deferred_memberships.clone())
+        .flat_map(|(page, r)| {
+            assert_eq!(*page, 3);
+            r.deferred_memberships.clone()
+        })
         .collect();
     assert_eq!(deferred, record.deferred_memberships);
+
+    let (mut memberships, mut present) = (Vec::new(), Vec::new());
+    let mut parts = 0;
+    for bucket in Bucket::all() {
+        for (kind, into) in [
+            (SeenKind::Members, &mut memberships),
+            (SeenKind::Groups, &mut present),
+        ] {
+            let read = store
+                .seen_in(&fresh.tenant, "round-1", kind, bucket)
+                .await
+                .unwrap();
+            parts += read.len();
+            for (page, ids) in read {
+                assert_eq!(page, 3);
+                assert!(ids.iter().all(|id| id.starts_with(&id[..1])));
+                into.extend(ids);
+            }
+        }
+    }
+    assert!(parts >= seen.len(), "every bucket written comes back");
+    assert_eq!(memberships.len(), 12_000);
+    assert_eq!(
+        memberships.into_iter().collect::<HashSet<_>>(),
+        record.memberships.iter().cloned().collect::<HashSet<_>>()
+    );
+    let mut expected = record.present.clone();
+    expected.sort_by_key(|id| Bucket::of(id));
+    assert_eq!(
+        present, expected,
+        "order kept within a bucket and its parts"
+    );
 }
 
 /// The items DynamoDB evaluated for the client's queries (`ScannedCount`).

@@ -21,6 +21,7 @@ use entra_sync::authorisation::{
     AuthorisationRecord, IntegrationsStore, PendingAuthorisation, RecordOutcome,
 };
 use entra_sync::export::ExportDirectory;
+use entra_sync::import::buckets::{Bucket, SeenBuckets, SeenKind};
 use entra_sync::import::records::DirectoryWrite;
 use entra_sync::import::state::{
     Checkpoint, Counts, DeferredMembership, GroupScope, Mode, PageRecord, Phase, RunResult,
@@ -45,6 +46,30 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 
 type Item = HashMap<String, AttributeValue>;
+
+/// Every imported id of a kind, read bucket by bucket as the import does.
+async fn imported_ids(
+    store: &DynamoDirectoryStore,
+    tenant: &TenantId,
+    kind: ObjectKind,
+) -> Vec<String> {
+    let mut ids = Vec::new();
+    for bucket in Bucket::all() {
+        ids.extend(store.imported_ids_in(tenant, kind, bucket).await.unwrap());
+    }
+    ids
+}
+
+async fn imported_memberships(
+    store: &DynamoDirectoryStore,
+    tenant: &TenantId,
+) -> Vec<MembershipKey> {
+    let mut keys = Vec::new();
+    for bucket in Bucket::all() {
+        keys.extend(store.imported_memberships_in(tenant, bucket).await.unwrap());
+    }
+    keys
+}
 
 const TENANT: &str = "acme";
 
@@ -843,7 +868,7 @@ async fn given_memberships_of_both_sources_when_listed_then_each_query_returns_i
         HashSet::from([membership("g1", "u1"), membership("g2", "u3")])
     );
 
-    let mut all_imported = store.imported_memberships(&fresh.tenant).await.unwrap();
+    let mut all_imported = imported_memberships(&store, &fresh.tenant).await;
     all_imported.sort();
     assert_eq!(all_imported, imported.to_vec());
 
@@ -931,14 +956,8 @@ async fn given_users_and_groups_of_both_sources_when_listing_imported_ids_then_o
         )
         .await;
 
-    let users = store
-        .imported_ids(&fresh.tenant, ObjectKind::User)
-        .await
-        .unwrap();
-    let groups = store
-        .imported_ids(&fresh.tenant, ObjectKind::Group)
-        .await
-        .unwrap();
+    let users = imported_ids(&store, &fresh.tenant, ObjectKind::User).await;
+    let groups = imported_ids(&store, &fresh.tenant, ObjectKind::Group).await;
 
     assert_eq!(sorted(users), vec![entra_guid(1), entra_guid(2)]);
     assert_eq!(groups, vec![entra_guid(3)]);
@@ -1030,22 +1049,10 @@ async fn given_more_writes_and_keys_than_one_request_takes_when_applied_and_read
     assert_eq!(writes.iter().sum::<usize>(), 101);
     assert!(writes.iter().all(|&n| n <= 25), "{writes:?}");
     assert_eq!(
-        sorted(
-            store
-                .imported_ids(&fresh.tenant, ObjectKind::User)
-                .await
-                .unwrap()
-        ),
+        sorted(imported_ids(&store, &fresh.tenant, ObjectKind::User).await),
         users
     );
-    assert_eq!(
-        store
-            .imported_memberships(&fresh.tenant)
-            .await
-            .unwrap()
-            .len(),
-        40
-    );
+    assert_eq!(imported_memberships(&store, &fresh.tenant).await.len(), 40);
     // 150 ids: two BatchGetItem requests (100 keys at most each), then
     // one for the links of those not found.
     let asked: Vec<String> = (1..=150).map(entra_guid).collect();
@@ -1091,19 +1098,11 @@ async fn given_more_writes_and_keys_than_one_request_takes_when_applied_and_read
     assert_eq!(writes.iter().sum::<usize>(), 100);
     assert!(writes.iter().all(|&n| n <= 25), "{writes:?}");
     assert!(
-        store
-            .imported_ids(&fresh.tenant, ObjectKind::User)
+        imported_ids(&store, &fresh.tenant, ObjectKind::User)
             .await
-            .unwrap()
             .is_empty()
     );
-    assert!(
-        store
-            .imported_memberships(&fresh.tenant)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(imported_memberships(&store, &fresh.tenant).await.is_empty());
 }
 
 #[tokio::test]
@@ -1286,6 +1285,7 @@ fn checkpoint(round: &str, page: u32) -> Checkpoint {
         groups_delta_link: None,
         scope_changed: true,
         earlier_imports: false,
+        seen: Some(SeenBuckets::default()),
         counts: Counts {
             users_created: 3,
             members_added: 2,
@@ -1604,16 +1604,15 @@ async fn given_runs_that_finish_then_the_delta_links_and_status_are_stored_and_t
 /// A page record of about 150 KB: eight of them span more than one Query page (1 MB).
 fn big_record(page: u32) -> PageRecord {
     PageRecord {
-        present: (0..4000)
+        removed: (0..4000)
             .map(|i| format!("{page:04}-0000-4000-8000-{i:012}"))
             .collect(),
-        removed: vec![format!("removed-{page}")],
-        memberships: vec![format!("g#{page}")],
         deferred_memberships: vec![DeferredMembership {
             group_id: format!("g-{page}"),
             user_entra_id: entra_guid(page as usize),
             present: page.is_multiple_of(2),
         }],
+        ..PageRecord::default()
     }
 }
 
@@ -1631,25 +1630,26 @@ async fn given_page_records_larger_than_one_query_page_when_read_then_they_come_
                 Phase::Users,
                 page,
                 &big_record(page),
+                &[],
             )
             .await
             .unwrap();
     }
     // Other phases and rounds stay apart.
     let other = PageRecord {
-        present: vec!["other".into()],
+        removed: vec!["other".into()],
         ..PageRecord::default()
     };
     store
-        .save_page_record(&fresh.tenant, "round-1", Phase::Groups, 0, &other)
+        .save_page_record(&fresh.tenant, "round-1", Phase::Groups, 0, &other, &[])
         .await
         .unwrap();
     store
-        .save_page_record(&fresh.tenant, "round-2", Phase::Users, 0, &other)
+        .save_page_record(&fresh.tenant, "round-2", Phase::Users, 0, &other, &[])
         .await
         .unwrap();
     store
-        .save_page_record(&fresh.tenant, "round-10", Phase::Users, 0, &other)
+        .save_page_record(&fresh.tenant, "round-10", Phase::Users, 0, &other, &[])
         .await
         .unwrap();
 
@@ -1676,20 +1676,23 @@ async fn given_page_records_larger_than_one_query_page_when_read_then_they_come_
         .await
         .unwrap();
 
-    assert_eq!(records, (0..12).map(big_record).collect::<Vec<_>>());
+    assert_eq!(
+        records,
+        (0..12).map(|p| (p, big_record(p))).collect::<Vec<_>>()
+    );
     assert_eq!(
         store
             .page_records(&fresh.tenant, "round-1", Phase::Groups)
             .await
             .unwrap(),
-        vec![other.clone()]
+        vec![(0, other.clone())]
     );
     assert_eq!(
         store
             .page_records(&fresh.tenant, "round-1", Phase::Finishing)
             .await
             .unwrap(),
-        Vec::<PageRecord>::new()
+        Vec::<(u32, PageRecord)>::new()
     );
     let item = fresh
         .get(
@@ -1701,6 +1704,122 @@ async fn given_page_records_larger_than_one_query_page_when_read_then_they_come_
     let expires: i64 = item["expires_at_epoch"].as_n().unwrap().parse().unwrap();
     let in_days = (expires - Utc::now().timestamp()) as f64 / 86_400.0;
     assert!((7.9..=8.1).contains(&in_days), "expires in {in_days} days");
+}
+
+#[tokio::test]
+async fn given_seen_ids_of_pages_when_read_by_bucket_then_each_bucket_holds_its_own_in_page_order()
+{
+    let fresh = Fresh::tables().await;
+    let store = fresh.sync_state();
+    let record = |page: u32| PageRecord {
+        // 20,000 ids of 36 characters in two buckets: 390 KB each, in parts.
+        present: (0..20_000)
+            .map(|i| format!("{:x}{page:03}{i:032}", [0, 10][i % 2]))
+            .collect(),
+        memberships: vec![format!("a{page}#u{page}"), format!("0{page}#u{page}")],
+        ..PageRecord::default()
+    };
+    for page in [2, 0, 1] {
+        let r = record(page);
+        store
+            .save_page_record(
+                &fresh.tenant,
+                "round-1",
+                Phase::Groups,
+                page,
+                &r.without_seen(),
+                &r.seen(Phase::Groups),
+            )
+            .await
+            .unwrap();
+    }
+
+    let read = |kind, first: &'static str| {
+        let store = &store;
+        let tenant = &fresh.tenant;
+        async move {
+            store
+                .seen_in(tenant, "round-1", kind, Bucket::of(first))
+                .await
+                .unwrap()
+        }
+    };
+    let in_a = read(SeenKind::Groups, "a").await;
+    let pages: Vec<u32> = in_a.iter().map(|(page, _)| *page).collect();
+    assert!(pages.windows(2).all(|w| w[0] <= w[1]), "{pages:?}");
+    assert!(in_a.len() > 3, "a page's bucket is split over items");
+    let ids: Vec<String> = in_a.into_iter().flat_map(|(_, ids)| ids).collect();
+    let expected: Vec<String> = (0..3)
+        .flat_map(|p| record(p).present)
+        .filter(|id| id.starts_with('a'))
+        .collect();
+    assert_eq!(ids, expected);
+    assert!(read(SeenKind::Groups, "3").await.is_empty());
+    assert!(read(SeenKind::Users, "a").await.is_empty());
+    let members: Vec<(u32, Vec<String>)> = read(SeenKind::Members, "a").await;
+    assert_eq!(
+        members,
+        (0..3)
+            .map(|p| (p, vec![format!("a{p}#u{p}")]))
+            .collect::<Vec<_>>()
+    );
+    // Nothing of it in the page records themselves.
+    let records = store
+        .page_records(&fresh.tenant, "round-1", Phase::Groups)
+        .await
+        .unwrap();
+    assert!(records.is_empty(), "{records:?}");
+}
+
+#[tokio::test]
+async fn given_imported_ids_on_bucket_boundaries_when_read_by_bucket_then_each_comes_back_once() {
+    let fresh = Fresh::tables().await;
+    let store = fresh.directory();
+    let ids = [
+        "0", "0fff", "1", "10", "9zz", "A1", "Zed", "a", "ef", "f", "f0", "g", "~x",
+    ];
+    for id in ids {
+        fresh
+            .put_directory(
+                &format!("USER#{id}"),
+                json!({"user_id": id, "user_name": format!("{id}@contoso.com"), "source": "entra"}),
+            )
+            .await;
+        fresh
+            .put_directory(
+                &member_sk(&membership(id, "u1")),
+                json!({"group_id": id, "user_id": "u1", "source": "entra"}),
+            )
+            .await;
+    }
+    fresh
+        .put_directory(
+            "USER#b-platform",
+            json!({"user_id": "b-platform", "user_name": "p@contoso.com", "source": "platform"}),
+        )
+        .await;
+
+    let mut seen: Vec<String> = Vec::new();
+    let mut groups: Vec<String> = Vec::new();
+    for bucket in Bucket::all() {
+        let in_bucket = store
+            .imported_ids_in(&fresh.tenant, ObjectKind::User, bucket)
+            .await
+            .unwrap();
+        assert!(
+            in_bucket.iter().all(|id| bucket.contains(id)),
+            "{in_bucket:?}"
+        );
+        seen.extend(in_bucket);
+        let memberships = store
+            .imported_memberships_in(&fresh.tenant, bucket)
+            .await
+            .unwrap();
+        groups.extend(memberships.into_iter().map(|m| m.group_id));
+    }
+    let expected: Vec<String> = sorted(ids.iter().map(|id| id.to_string()).collect());
+    assert_eq!(sorted(seen), expected);
+    assert_eq!(sorted(groups), expected);
 }
 
 #[tokio::test]

@@ -10,11 +10,13 @@ mod writes;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::types::WriteRequest;
 
 use super::dynamo::{
     Item, batch_get, batch_get_projected, batch_write, malformed, query_all, s, tenant_pk, text,
 };
+use crate::import::buckets::Bucket;
 use crate::model::TenantId;
 use crate::ports::StoreError;
 
@@ -117,11 +119,53 @@ impl DynamoDirectoryStore {
             .expression_attribute_values(":prefix", s(prefix))
             .projection_expression(projection);
         if only_imported {
-            query = query
-                .filter_expression("#source = :entra")
-                .expression_attribute_names("#source", "source")
-                .expression_attribute_values(":entra", s("entra"));
+            query = imported_only(query);
         }
         query_all(query, "listing directory items").await
     }
+
+    /// Imported items of the tenant whose sk is `prefix` followed by an id
+    /// in the bucket's range, projected. The range's end is inclusive in a
+    /// key condition: the caller keeps the ids its bucket contains.
+    async fn query_bucket(
+        &self,
+        tenant: &TenantId,
+        prefix: &str,
+        bucket: Bucket,
+        projection: &str,
+    ) -> Result<Vec<Item>, StoreError> {
+        let (from, to) = bucket.bounds();
+        let from = format!("{prefix}{}", from.unwrap_or_default());
+        let to = match to {
+            Some(to) => format!("{prefix}{to}"),
+            None => after_every_key_of(prefix),
+        };
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
+            .expression_attribute_values(":pk", s(tenant_pk(tenant)))
+            .expression_attribute_values(":from", s(from))
+            .expression_attribute_values(":to", s(to))
+            .projection_expression(projection);
+        query_all(imported_only(query), "listing a bucket of directory items").await
+    }
+}
+
+fn imported_only(query: QueryFluentBuilder) -> QueryFluentBuilder {
+    query
+        .filter_expression("#source = :entra")
+        .expression_attribute_names("#source", "source")
+        .expression_attribute_values(":entra", s("entra"))
+}
+
+/// A key that sorts after every key beginning with `prefix` (`USER#` →
+/// `USER$`): its last character, one higher.
+fn after_every_key_of(prefix: &str) -> String {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    if let Some(last) = chars.pop() {
+        chars.push(char::from_u32(u32::from(last) + 1).unwrap_or(char::MAX));
+    }
+    chars.into_iter().collect()
 }

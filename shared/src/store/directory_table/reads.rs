@@ -9,6 +9,7 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 
 use super::{CONCURRENCY, DynamoDirectoryStore, MEMBER_INDEX, parse};
 use crate::import::ObjectKind;
+use crate::import::buckets::Bucket;
 use crate::model::TenantId;
 use crate::model::directory::{
     EntraHash, GROUP_PREFIX, GroupItem, ItemKey, MEMBER_PREFIX, MembershipKey, USER_PREFIX,
@@ -190,29 +191,39 @@ impl crate::import::DirectoryStore for DynamoDirectoryStore {
             .collect())
     }
 
-    async fn imported_ids(
+    async fn imported_ids_in(
         &self,
         tenant: &TenantId,
         kind: ObjectKind,
+        bucket: Bucket,
     ) -> Result<Vec<String>, StoreError> {
         let (prefix, id) = match kind {
             ObjectKind::User => (USER_PREFIX, "user_id"),
             ObjectKind::Group => (GROUP_PREFIX, "group_id"),
         };
         let items = self
-            .query_prefix(tenant, prefix, &format!("{id}, #source"), true)
+            .query_bucket(tenant, prefix, bucket, &format!("{id}, #source"))
             .await?;
-        Ok(items.iter().filter_map(|item| text(item, id)).collect())
+        Ok(items
+            .iter()
+            .filter_map(|item| text(item, id))
+            .filter(|id| bucket.contains(id))
+            .collect())
     }
 
-    async fn imported_memberships(
+    async fn imported_memberships_in(
         &self,
         tenant: &TenantId,
+        bucket: Bucket,
     ) -> Result<Vec<MembershipKey>, StoreError> {
         let items = self
-            .query_prefix(tenant, MEMBER_PREFIX, "group_id, user_id, #source", true)
+            .query_bucket(tenant, MEMBER_PREFIX, bucket, "group_id, user_id, #source")
             .await?;
-        Ok(items.iter().filter_map(membership_key).collect())
+        Ok(items
+            .iter()
+            .filter_map(membership_key)
+            .filter(|m| Bucket::of_membership(m) == bucket)
+            .collect())
     }
 
     async fn memberships_involving(
