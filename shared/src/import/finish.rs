@@ -12,7 +12,7 @@ use super::pages::DomainCache;
 use super::records::DirectoryWrite;
 use super::scope::Scope;
 use super::state::{
-    Checkpoint, Counts, GroupScope, Mode, PageRecord, Phase, RunResult, RunStatus, SyncState,
+    Checkpoint, Counts, GroupScope, Mode, NumberedRecord, Phase, RunResult, RunStatus, SyncState,
 };
 use super::{
     DirectoryStore, EntraDirectory, HeldDeletions, ImportRun, ImportState, Interruption, ObjectKind,
@@ -70,7 +70,7 @@ struct KindRound<'a> {
     /// A full round of a tenant imported before: every imported object it
     /// did not show goes.
     sweep: bool,
-    records: &'a [(u32, PageRecord)],
+    records: &'a [NumberedRecord],
     /// Users who entered the group scope at the end of the round.
     entered: &'a HashSet<String>,
 }
@@ -240,7 +240,7 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
         &self,
         round: &SeenRound,
         sweeps: bool,
-        (user_records, group_records): (&[(u32, PageRecord)], &[(u32, PageRecord)]),
+        (user_records, group_records): (&[NumberedRecord], &[NumberedRecord]),
         scope_change: ScopeChange,
         held_before: &HeldDeletions,
     ) -> Result<Deletions, Interruption> {
@@ -322,7 +322,7 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
     async fn round_records(
         &self,
         checkpoint: &Checkpoint,
-    ) -> Result<(Vec<(u32, PageRecord)>, Vec<(u32, PageRecord)>), Interruption> {
+    ) -> Result<(Vec<NumberedRecord>, Vec<NumberedRecord>), Interruption> {
         if checkpoint.recorded_pages == 0 {
             return Ok((Vec::new(), Vec::new()));
         }
@@ -404,7 +404,7 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
     /// entered the scope). Returns the memberships present afterwards.
     async fn apply_deferred_memberships(
         &self,
-        group_records: &[(u32, PageRecord)],
+        group_records: &[NumberedRecord],
         counts: &mut Counts,
     ) -> Result<HashSet<String>, Interruption> {
         let mut last: HashMap<(&str, &str), bool> = HashMap::new();

@@ -8,7 +8,9 @@ use chrono::{DateTime, Utc};
 
 use super::buckets::{Bucket, SeenIds, SeenKind};
 use super::records::DirectoryWrite;
-use super::state::{Checkpoint, GroupScope, PageRecord, Phase, RunStatus, SyncState};
+use super::state::{
+    Checkpoint, GroupScope, NumberedRecord, PageRecord, Phase, RunStatus, SyncState,
+};
 use crate::graph::GraphError;
 use crate::graph::model::{DeltaPage, DomainInfo, EntraGroup, EntraUser, GroupDelta, MemberKind};
 use crate::model::directory::{GroupItem, MembershipKey, UserItem};
@@ -173,7 +175,7 @@ pub trait RoundLedger: Send + Sync {
         tenant: &TenantId,
         round_id: &str,
         phase: Phase,
-    ) -> impl Future<Output = Result<Vec<(u32, PageRecord)>, StoreError>> + Send;
+    ) -> impl Future<Output = Result<Vec<NumberedRecord>, StoreError>> + Send;
 
     /// The ids of one kind and bucket the round's pages saw, in page order,
     /// with their page.

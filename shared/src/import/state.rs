@@ -201,6 +201,9 @@ impl PageRecord {
     }
 }
 
+/// A page record with the number of its page in the phase.
+pub type NumberedRecord = (u32, PageRecord);
+
 /// A membership change whose user was not in the AM directory when its
 /// page was applied: by AM group id and Entra user id.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

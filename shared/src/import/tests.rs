@@ -206,12 +206,15 @@ impl DirectoryStore for MemoryDirectory {
     }
 }
 
+type SeenKey = (String, &'static str, buckets::Bucket, u32);
+
 #[derive(Default)]
 struct MemoryState {
     state: Mutex<SyncState>,
     lease: Mutex<Option<(String, DateTime<Utc>)>>,
     records: Mutex<BTreeMap<(String, &'static str, u32), PageRecord>>,
-    seen: Mutex<BTreeMap<(String, &'static str, buckets::Bucket, u32), Vec<String>>>,
+    /// Seen ids by (round, kind, bucket, page).
+    seen: Mutex<BTreeMap<SeenKey, Vec<String>>>,
     held: Mutex<HeldDeletions>,
     scope: Mutex<Option<GroupScope>>,
     status: Mutex<Option<RunStatus>>,
@@ -329,7 +332,7 @@ impl RoundLedger for MemoryState {
         _: &crate::model::TenantId,
         round: &str,
         phase: Phase,
-    ) -> Result<Vec<(u32, PageRecord)>, StoreError> {
+    ) -> Result<Vec<NumberedRecord>, StoreError> {
         Ok(self
             .records
             .lock()

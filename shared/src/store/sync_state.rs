@@ -20,7 +20,9 @@ use super::dynamo::{
 };
 use super::integrations::{STATUS_SK, TTL_ATTRIBUTE};
 use crate::import::buckets::{Bucket, SeenIds, SeenKind};
-use crate::import::state::{Checkpoint, GroupScope, PageRecord, Phase, RunStatus, SyncState};
+use crate::import::state::{
+    Checkpoint, GroupScope, NumberedRecord, PageRecord, Phase, RunStatus, SyncState,
+};
 use crate::import::{HeldDeletions, ImportMemory, LeaseError, RoundLedger, RunLease};
 use crate::model::TenantId;
 use crate::ports::StoreError;
@@ -296,7 +298,7 @@ impl RoundLedger for DynamoSyncStateStore {
         tenant: &TenantId,
         round_id: &str,
         phase: Phase,
-    ) -> Result<Vec<(u32, PageRecord)>, StoreError> {
+    ) -> Result<Vec<NumberedRecord>, StoreError> {
         let prefix = record_prefix(round_id, phase);
         let mut records = Vec::new();
         for item in self

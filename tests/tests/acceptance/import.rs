@@ -642,7 +642,7 @@ async fn given_import_group_ids_then_only_those_groups_nested_groups_and_their_m
     );
     let mut ids: Vec<&String> = groups.keys().collect();
     ids.sort();
-    let mut expected = vec![group_id(0), group_id(1), group_id(2)];
+    let mut expected = [group_id(0), group_id(1), group_id(2)];
     expected.sort();
     assert_eq!(
         ids,

@@ -222,14 +222,45 @@ pub async fn first_import_and_idle_poll(sizes: &Sizes) -> anyhow::Result<FirstIm
     let idle = sync_once(&metered, &mut functions).await?;
     let idle_figures = sync_figures(&idle, &functions, 0);
     println!("{}", serde_json::to_string_pretty(&idle_figures)?);
+
+    let resync_figures = resync_after_deletions(&metered, functions, users, objects).await?;
     Ok(FirstImport {
-        figures: json!({"first": figures, "idle_poll": idle_figures}),
+        figures: json!({"first": figures, "idle_poll": idle_figures, "resync": resync_figures}),
         ceiling_shape: Shape {
             users,
             groups: sizes.groups,
             memberships,
         },
     })
+}
+
+/// Row 1b: a resync of the imported tenant after 1 % of its users were
+/// deleted in Entra, in a fresh worker process (its peak RSS is the
+/// resync's alone): the full round's finish sweeps a bucket at a time.
+async fn resync_after_deletions(
+    metered: &MeteredStack,
+    functions: SyncFunctions,
+    users: usize,
+    objects: usize,
+) -> anyhow::Result<Value> {
+    let stack = &metered.stack;
+    let deleted = users / 100;
+    println!("\nrow 1b: a resync after {deleted} users were deleted in Entra");
+    stack.emulator.with_tenant(CONTOSO, |tenant| {
+        for n in 0..deleted {
+            tenant.purge_user(&organisation::user_id(n * 97 % (users - 2)));
+        }
+    });
+    stack
+        .update_config(TENANT, json!({"resync_requested_at": chrono::Utc::now().to_rfc3339()}))
+        .await?;
+    drop(functions);
+    let mut functions = stack.start_sync_functions().await?;
+    let resync = sync_once(metered, &mut functions).await?;
+    let mut figures = sync_figures(&resync, &functions, objects);
+    figures["users_deleted_in_entra"] = json!(deleted);
+    println!("{}", serde_json::to_string_pretty(&figures)?);
+    Ok(figures)
 }
 
 /// Row 3: the same kind of import with 100 ms of latency on every Graph

@@ -37,6 +37,31 @@ fn row(cells: &[String]) -> String {
     format!("| {} |\n", cells.join(" | "))
 }
 
+/// Row 1b: the resync after deletions, when it ran.
+fn resync_row(resync: &Value) -> String {
+    if !resync.is_object() {
+        return String::new();
+    }
+    row(&[
+        "1b".into(),
+        format!(
+            "resync after {} users were deleted in Entra",
+            resync["users_deleted_in_entra"]
+        ),
+        format!(
+            "{} s wall; {} directory writes; counts {}; DynamoDB {} reads, {} writes; worker CPU {} s, peak RSS {} MiB (a fresh process); {} invocations",
+            num(&resync["wall_seconds"], 1),
+            resync["directory_writes"],
+            resync["counts"],
+            resync["dynamodb"]["read_requests"],
+            resync["dynamodb"]["write_requests"],
+            num(&resync["worker_cpu_seconds"], 1),
+            num(&resync["worker_peak_rss_mib"], 1),
+            resync["invocations"],
+        ),
+    ])
+}
+
 pub fn markdown(r: &Value) -> String {
     let first = &r["first_import"]["first"];
     let idle = &r["first_import"]["idle_poll"];
@@ -64,6 +89,7 @@ pub fn markdown(r: &Value) -> String {
             first["invocations"],
         ),
     ]);
+    out += &resync_row(&r["first_import"]["resync"]);
     out += &row(&[
         "2".into(),
         "raw store ceiling".into(),
