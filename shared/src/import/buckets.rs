@@ -1,6 +1,8 @@
 //! The end of a round works one key range at a time: ids are split by
-//! their first character into 16 buckets, so that the finish of a full
-//! round holds one bucket of the tenant's ids, never the tenant.
+//! their first character into 16 buckets, and the buckets are read in
+//! ranges of consecutive ones, so that the finish of a full round holds at
+//! most about `RANGE_IDS` of the tenant's ids, never the tenant. A small
+//! tenant is one range (one query per kind); 500,000 users are 16.
 //!
 //! Imported objects are keyed by their Entra object ids (GUIDs), which
 //! spread evenly over the first hex digit. Any other id falls in the bucket
@@ -52,6 +54,62 @@ impl Bucket {
     }
 }
 
+/// About how many ids the finish holds at once (some 5 MB). Ranges are
+/// sized by the ids the round saw: when far more were imported before (a
+/// scope that shrank), the unseen ones are deletion candidates, which the
+/// finish holds anyway. Unit tests use small ranges to have several.
+#[cfg(not(test))]
+pub const RANGE_IDS: u64 = 40_000;
+#[cfg(test)]
+pub const RANGE_IDS: u64 = 400;
+
+/// Consecutive buckets, read together: one key range of the directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyRange {
+    first: Bucket,
+    last: Bucket,
+}
+
+impl KeyRange {
+    pub const ALL: KeyRange = KeyRange {
+        first: Bucket(0),
+        last: Bucket(Bucket::COUNT - 1),
+    };
+
+    /// The ranges that cover every id, each expected to hold at most
+    /// `RANGE_IDS` of `expected` ids spread evenly over the buckets.
+    pub fn covering(expected: u64) -> Vec<KeyRange> {
+        let per_bucket = expected.div_ceil(u64::from(Bucket::COUNT)).max(1);
+        let width = (RANGE_IDS / per_bucket).clamp(1, u64::from(Bucket::COUNT)) as u8;
+        (0..Bucket::COUNT)
+            .step_by(usize::from(width))
+            .map(|first| KeyRange {
+                first: Bucket(first),
+                last: Bucket((first + width - 1).min(Bucket::COUNT - 1)),
+            })
+            .collect()
+    }
+
+    pub fn buckets(self) -> impl Iterator<Item = Bucket> {
+        (self.first.0..=self.last.0).map(Bucket)
+    }
+
+    pub fn contains(self, id: &str) -> bool {
+        (self.first..=self.last).contains(&Bucket::of(id))
+    }
+
+    /// A membership is in the range of its group.
+    pub fn contains_membership(self, key: &MembershipKey) -> bool {
+        self.contains(&key.group_id)
+    }
+
+    /// The range's first id (inclusive) and the next range's (exclusive);
+    /// `None` is unbounded.
+    pub fn bounds(self) -> (Option<&'static str>, Option<&'static str>) {
+        (self.first.bounds().0, self.last.bounds().1)
+    }
+}
+
 /// A set of buckets, as a bit mask (in the checkpoint).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -97,20 +155,27 @@ impl SeenKind {
     }
 }
 
-/// The buckets a round wrote seen ids into, per kind: the finish reads
-/// only those (a delta round of three changes reads three, not 48).
+/// What a round's pages saw of one kind: the buckets they wrote (the
+/// finish reads only those: a delta round of three changes reads three,
+/// not 48) and how many ids (the finish sizes its ranges by it).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeenOfKind {
+    pub buckets: BucketSet,
+    pub ids: u64,
+}
+
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SeenBuckets {
     #[serde(default)]
-    pub users: BucketSet,
+    pub users: SeenOfKind,
     #[serde(default)]
-    pub groups: BucketSet,
+    pub groups: SeenOfKind,
     #[serde(default)]
-    pub members: BucketSet,
+    pub members: SeenOfKind,
 }
 
 impl SeenBuckets {
-    pub fn of(&self, kind: SeenKind) -> BucketSet {
+    pub fn of(&self, kind: SeenKind) -> SeenOfKind {
         match kind {
             SeenKind::Users => self.users,
             SeenKind::Groups => self.groups,
@@ -120,11 +185,13 @@ impl SeenBuckets {
 
     pub fn note(&mut self, seen: &[SeenIds]) {
         for part in seen {
-            match part.kind {
-                SeenKind::Users => self.users.insert(part.bucket),
-                SeenKind::Groups => self.groups.insert(part.bucket),
-                SeenKind::Members => self.members.insert(part.bucket),
-            }
+            let of_kind = match part.kind {
+                SeenKind::Users => &mut self.users,
+                SeenKind::Groups => &mut self.groups,
+                SeenKind::Members => &mut self.members,
+            };
+            of_kind.buckets.insert(part.bucket);
+            of_kind.ids += part.ids.len() as u64;
         }
     }
 }
@@ -203,6 +270,24 @@ mod tests {
     }
 
     #[test]
+    fn ranges_cover_every_bucket_once_and_grow_narrower_with_the_tenant() {
+        for expected in [0, 1_000, 40_000, 100_000, 640_000, 10_000_000] {
+            let ranges = KeyRange::covering(expected);
+            let buckets: Vec<Bucket> = ranges.iter().flat_map(|r| r.buckets()).collect();
+            assert_eq!(buckets, Bucket::all().collect::<Vec<_>>(), "{expected}");
+        }
+        // At 100 times the unit tests' range size.
+        let scaled = |ids: u64| KeyRange::covering(ids * RANGE_IDS / 40_000);
+        assert_eq!(scaled(30_000), vec![KeyRange::ALL]);
+        assert_eq!(scaled(100_000).len(), 3);
+        assert_eq!(scaled(500_000).len(), 16);
+        let range = scaled(100_000)[1];
+        assert_eq!(range.bounds(), (Some("6"), Some("c")));
+        assert!(range.contains("6abc") && range.contains("bfff") && !range.contains("c"));
+        assert_eq!(KeyRange::ALL.bounds(), (None, None));
+    }
+
+    #[test]
     fn a_page_record_splits_into_its_buckets_and_keeps_its_removals() {
         let record = PageRecord {
             present: vec!["a1".into(), "02".into(), "a3".into()],
@@ -229,9 +314,10 @@ mod tests {
 
         let mut buckets = SeenBuckets::default();
         buckets.note(&seen);
-        assert!(buckets.groups.contains(Bucket::of("a")));
-        assert!(!buckets.users.contains(Bucket::of("a")));
-        assert!(buckets.members.contains(Bucket::of("a")));
-        assert!(!buckets.members.contains(Bucket::of("0")));
+        assert!(buckets.groups.buckets.contains(Bucket::of("a")));
+        assert!(!buckets.users.buckets.contains(Bucket::of("a")));
+        assert!(buckets.members.buckets.contains(Bucket::of("a")));
+        assert!(!buckets.members.buckets.contains(Bucket::of("0")));
+        assert_eq!((buckets.groups.ids, buckets.members.ids), (3, 2));
     }
 }

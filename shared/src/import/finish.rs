@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::Utc;
 
-use super::buckets::{Bucket, SeenBuckets, SeenKind};
+use super::buckets::{Bucket, KeyRange, SeenBuckets, SeenKind};
 use super::deletion::DeletionPlan;
 use super::pages::DomainCache;
 use super::records::DirectoryWrite;
@@ -22,12 +22,12 @@ use crate::graph::model::EntraUser;
 use crate::model::directory::{MembershipKey, Source};
 use crate::ports::TenantConfigs;
 
-/// The final state of each id of one bucket across a round's pages, by
+/// The final state of each id of one key range across a round's pages, by
 /// the last page that named it (true = present).
 #[derive(Default)]
-struct BucketStates(HashMap<String, (u32, bool)>);
+struct RangeStates(HashMap<String, (u32, bool)>);
 
-impl BucketStates {
+impl RangeStates {
     fn note(&mut self, page: u32, id: &str, present: bool) {
         // Within a page an id is named once; presence wins a tie.
         let newer = match self.0.get(id) {
@@ -456,8 +456,9 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
         held_before: &[String],
     ) -> Result<DeletionPlan, Interruption> {
         let mut gathered = Gathered::default();
-        for bucket in Bucket::all() {
-            self.gather_bucket(round, of, bucket, held_before, &mut gathered)
+        let seen = round.buckets.of(of.seen_kind()).ids;
+        for range in KeyRange::covering(seen) {
+            self.gather_range(round, of, range, held_before, &mut gathered)
                 .await?;
         }
         let Gathered {
@@ -491,15 +492,15 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
         Ok(plan)
     }
 
-    /// One bucket's share of a deletion plan. A sweep: every imported
+    /// One key range's share of a deletion plan. A sweep: every imported
     /// object the round did not show. Otherwise (a delta round, or a first
     /// import, whose every object it saw unless a later page removed it):
     /// what its pages removed. Held deletions stay held unless seen again.
-    async fn gather_bucket(
+    async fn gather_range(
         &self,
         round: &SeenRound,
         of: &KindRound<'_>,
-        bucket: Bucket,
+        range: KeyRange,
         held_before: &[String],
         gathered: &mut Gathered,
     ) -> Result<(), Interruption> {
@@ -507,19 +508,16 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
             .records
             .iter()
             .flat_map(|(_, r)| &r.removed)
-            .any(|id| bucket.contains(id));
-        let held: Vec<&String> = held_before
-            .iter()
-            .filter(|id| bucket.contains(id))
-            .collect();
+            .any(|id| range.contains(id));
+        let held: Vec<&String> = held_before.iter().filter(|id| range.contains(id)).collect();
         if !of.sweep && !removed_here && held.is_empty() {
             return Ok(());
         }
-        let states = self.bucket_states(round, of, bucket).await?;
+        let states = self.range_states(round, of, range).await?;
         if of.sweep {
             let imported = self
                 .directory
-                .imported_ids_in(self.tenant(), of.kind, bucket)
+                .imported_ids_in(self.tenant(), of.kind, range)
                 .await?;
             gathered.imported += imported.len();
             let unseen = imported.into_iter().filter(|id| !states.is_present(id));
@@ -533,26 +531,28 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
         Ok(())
     }
 
-    /// What the round's pages said of one bucket of a kind.
-    async fn bucket_states(
+    /// What the round's pages said of one key range of a kind.
+    async fn range_states(
         &self,
         round: &SeenRound,
         of: &KindRound<'_>,
-        bucket: Bucket,
-    ) -> Result<BucketStates, Interruption> {
-        let mut states = BucketStates::default();
+        range: KeyRange,
+    ) -> Result<RangeStates, Interruption> {
+        let mut states = RangeStates::default();
         for (page, record) in of.records {
-            for id in record.removed.iter().filter(|id| bucket.contains(id)) {
+            for id in record.removed.iter().filter(|id| range.contains(id)) {
                 states.note(*page, id, false);
             }
         }
-        for (page, ids) in self.seen_ids(round, of.seen_kind(), bucket).await? {
-            for id in &ids {
-                states.note(page, id, true);
+        for bucket in range.buckets() {
+            for (page, ids) in self.seen_ids(round, of.seen_kind(), bucket).await? {
+                for id in &ids {
+                    states.note(page, id, true);
+                }
             }
         }
         // Entered the scope after the users round: present whatever it said.
-        for id in of.entered.iter().filter(|id| bucket.contains(id)) {
+        for id in of.entered.iter().filter(|id| range.contains(id)) {
             states.note(u32::MAX, id, true);
         }
         Ok(states)
@@ -566,7 +566,7 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
         kind: SeenKind,
         bucket: Bucket,
     ) -> Result<Vec<(u32, Vec<String>)>, Interruption> {
-        if !round.buckets.of(kind).contains(bucket) {
+        if !round.buckets.of(kind).buckets.contains(bucket) {
             return Ok(Vec::new());
         }
         Ok(self
@@ -575,13 +575,14 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
             .await?)
     }
 
-    /// How many imported objects of a kind there are, a bucket at a time.
+    /// How many imported objects of a kind there are, a bucket at a time
+    /// (a delta round does not know how many to expect).
     async fn count_imported(&self, kind: ObjectKind) -> Result<usize, Interruption> {
         let mut total = 0;
-        for bucket in Bucket::all() {
+        for range in KeyRange::covering(u64::MAX) {
             total += self
                 .directory
-                .imported_ids_in(self.tenant(), kind, bucket)
+                .imported_ids_in(self.tenant(), kind, range)
                 .await?
                 .len();
         }
@@ -701,7 +702,7 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
             .await?)
     }
 
-    /// After a full groups round, a bucket at a time: the imported
+    /// After a full groups round, a key range at a time: the imported
     /// memberships it did not show, and those of deleted objects that the
     /// deletion did not find (written by this round).
     async fn sweep_memberships(
@@ -711,20 +712,20 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
         (deleted, removed): (&Deletions, &HashSet<MembershipKey>),
         counts: &mut Counts,
     ) -> Result<(), Interruption> {
-        for bucket in Bucket::all() {
-            let mut seen: HashSet<String> = deferred_added
-                .iter()
-                .filter(|raw| {
-                    MembershipKey::decode(raw).is_some_and(|m| bucket == Bucket::of_membership(&m))
-                })
-                .cloned()
-                .collect();
-            for (_, ids) in self.seen_ids(round, SeenKind::Members, bucket).await? {
-                seen.extend(ids);
+        for range in KeyRange::covering(round.buckets.members.ids) {
+            let in_range = |raw: &&String| {
+                MembershipKey::decode(raw).is_some_and(|m| range.contains_membership(&m))
+            };
+            let mut seen: HashSet<String> =
+                deferred_added.iter().filter(in_range).cloned().collect();
+            for bucket in range.buckets() {
+                for (_, ids) in self.seen_ids(round, SeenKind::Members, bucket).await? {
+                    seen.extend(ids);
+                }
             }
             let stale: Vec<DirectoryWrite> = self
                 .directory
-                .imported_memberships_in(self.tenant(), bucket)
+                .imported_memberships_in(self.tenant(), range)
                 .await?
                 .into_iter()
                 .filter(|m| !seen.contains(&m.encode()) || deleted.covers(m))

@@ -6,7 +6,7 @@ use std::future::Future;
 
 use chrono::{DateTime, Utc};
 
-use super::buckets::{Bucket, SeenIds, SeenKind};
+use super::buckets::{Bucket, KeyRange, SeenIds, SeenKind};
 use super::records::DirectoryWrite;
 use super::state::{
     Checkpoint, GroupScope, NumberedRecord, PageRecord, Phase, RunStatus, SyncState,
@@ -56,20 +56,20 @@ pub trait DirectoryStore: Send + Sync {
         keys: &[MembershipKey],
     ) -> impl Future<Output = Result<HashSet<MembershipKey>, StoreError>> + Send;
 
-    /// Ids of the users (or groups) in one bucket whose `source` is
-    /// `entra`: the finish reads the tenant a bucket at a time.
+    /// Ids of the users (or groups) in one key range whose `source` is
+    /// `entra`: the finish reads the tenant a range at a time.
     fn imported_ids_in(
         &self,
         tenant: &TenantId,
         kind: ObjectKind,
-        bucket: Bucket,
+        range: KeyRange,
     ) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
 
-    /// Memberships whose `source` is `entra`, of the groups in one bucket.
+    /// Memberships whose `source` is `entra`, of the groups in one range.
     fn imported_memberships_in(
         &self,
         tenant: &TenantId,
-        bucket: Bucket,
+        range: KeyRange,
     ) -> impl Future<Output = Result<Vec<MembershipKey>, StoreError>> + Send;
 
     /// Every membership (any source) of these users or groups.

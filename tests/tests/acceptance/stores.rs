@@ -21,7 +21,7 @@ use entra_sync::authorisation::{
     AuthorisationRecord, IntegrationsStore, PendingAuthorisation, RecordOutcome,
 };
 use entra_sync::export::ExportDirectory;
-use entra_sync::import::buckets::{Bucket, SeenBuckets, SeenKind};
+use entra_sync::import::buckets::{Bucket, KeyRange, SeenBuckets, SeenKind};
 use entra_sync::import::records::DirectoryWrite;
 use entra_sync::import::state::{
     Checkpoint, Counts, DeferredMembership, GroupScope, Mode, PageRecord, Phase, RunResult,
@@ -54,8 +54,8 @@ async fn imported_ids(
     kind: ObjectKind,
 ) -> Vec<String> {
     let mut ids = Vec::new();
-    for bucket in Bucket::all() {
-        ids.extend(store.imported_ids_in(tenant, kind, bucket).await.unwrap());
+    for range in KeyRange::covering(u64::MAX) {
+        ids.extend(store.imported_ids_in(tenant, kind, range).await.unwrap());
     }
     ids
 }
@@ -65,8 +65,8 @@ async fn imported_memberships(
     tenant: &TenantId,
 ) -> Vec<MembershipKey> {
     let mut keys = Vec::new();
-    for bucket in Bucket::all() {
-        keys.extend(store.imported_memberships_in(tenant, bucket).await.unwrap());
+    for range in KeyRange::covering(u64::MAX) {
+        keys.extend(store.imported_memberships_in(tenant, range).await.unwrap());
     }
     keys
 }
@@ -1799,27 +1799,27 @@ async fn given_imported_ids_on_bucket_boundaries_when_read_by_bucket_then_each_c
         )
         .await;
 
-    let mut seen: Vec<String> = Vec::new();
-    let mut groups: Vec<String> = Vec::new();
-    for bucket in Bucket::all() {
-        let in_bucket = store
-            .imported_ids_in(&fresh.tenant, ObjectKind::User, bucket)
-            .await
-            .unwrap();
-        assert!(
-            in_bucket.iter().all(|id| bucket.contains(id)),
-            "{in_bucket:?}"
-        );
-        seen.extend(in_bucket);
-        let memberships = store
-            .imported_memberships_in(&fresh.tenant, bucket)
-            .await
-            .unwrap();
-        groups.extend(memberships.into_iter().map(|m| m.group_id));
-    }
     let expected: Vec<String> = sorted(ids.iter().map(|id| id.to_string()).collect());
-    assert_eq!(sorted(seen), expected);
-    assert_eq!(sorted(groups), expected);
+    // One bucket a range, four buckets a range, one range for everything.
+    for expected_size in [u64::MAX, 100_000, 0] {
+        let mut seen: Vec<String> = Vec::new();
+        let mut groups: Vec<String> = Vec::new();
+        for range in KeyRange::covering(expected_size) {
+            let in_range = store
+                .imported_ids_in(&fresh.tenant, ObjectKind::User, range)
+                .await
+                .unwrap();
+            assert!(in_range.iter().all(|id| range.contains(id)), "{in_range:?}");
+            seen.extend(in_range);
+            let memberships = store
+                .imported_memberships_in(&fresh.tenant, range)
+                .await
+                .unwrap();
+            groups.extend(memberships.into_iter().map(|m| m.group_id));
+        }
+        assert_eq!(sorted(seen), expected, "{expected_size}");
+        assert_eq!(sorted(groups), expected, "{expected_size}");
+    }
 }
 
 #[tokio::test]

@@ -16,7 +16,7 @@ use aws_sdk_dynamodb::types::WriteRequest;
 use super::dynamo::{
     Item, batch_get, batch_get_projected, batch_write, malformed, query_all, s, tenant_pk, text,
 };
-use crate::import::buckets::Bucket;
+use crate::import::buckets::KeyRange;
 use crate::model::TenantId;
 use crate::ports::StoreError;
 
@@ -125,16 +125,16 @@ impl DynamoDirectoryStore {
     }
 
     /// Imported items of the tenant whose sk is `prefix` followed by an id
-    /// in the bucket's range, projected. The range's end is inclusive in a
-    /// key condition: the caller keeps the ids its bucket contains.
-    async fn query_bucket(
+    /// in the range, projected. The range's end is inclusive in a key
+    /// condition: the caller keeps the ids the range contains.
+    async fn query_range(
         &self,
         tenant: &TenantId,
         prefix: &str,
-        bucket: Bucket,
+        range: KeyRange,
         projection: &str,
     ) -> Result<Vec<Item>, StoreError> {
-        let (from, to) = bucket.bounds();
+        let (from, to) = range.bounds();
         let from = format!("{prefix}{}", from.unwrap_or_default());
         let to = match to {
             Some(to) => format!("{prefix}{to}"),
@@ -149,7 +149,11 @@ impl DynamoDirectoryStore {
             .expression_attribute_values(":from", s(from))
             .expression_attribute_values(":to", s(to))
             .projection_expression(projection);
-        query_all(imported_only(query), "listing a bucket of directory items").await
+        query_all(
+            imported_only(query),
+            "listing a key range of directory items",
+        )
+        .await
     }
 }
 

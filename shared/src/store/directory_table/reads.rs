@@ -9,7 +9,7 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 
 use super::{CONCURRENCY, DynamoDirectoryStore, MEMBER_INDEX, parse};
 use crate::import::ObjectKind;
-use crate::import::buckets::Bucket;
+use crate::import::buckets::KeyRange;
 use crate::model::TenantId;
 use crate::model::directory::{
     EntraHash, GROUP_PREFIX, GroupItem, ItemKey, MEMBER_PREFIX, MembershipKey, USER_PREFIX,
@@ -195,34 +195,34 @@ impl crate::import::DirectoryStore for DynamoDirectoryStore {
         &self,
         tenant: &TenantId,
         kind: ObjectKind,
-        bucket: Bucket,
+        range: KeyRange,
     ) -> Result<Vec<String>, StoreError> {
         let (prefix, id) = match kind {
             ObjectKind::User => (USER_PREFIX, "user_id"),
             ObjectKind::Group => (GROUP_PREFIX, "group_id"),
         };
         let items = self
-            .query_bucket(tenant, prefix, bucket, &format!("{id}, #source"))
+            .query_range(tenant, prefix, range, &format!("{id}, #source"))
             .await?;
         Ok(items
             .iter()
             .filter_map(|item| text(item, id))
-            .filter(|id| bucket.contains(id))
+            .filter(|id| range.contains(id))
             .collect())
     }
 
     async fn imported_memberships_in(
         &self,
         tenant: &TenantId,
-        bucket: Bucket,
+        range: KeyRange,
     ) -> Result<Vec<MembershipKey>, StoreError> {
         let items = self
-            .query_bucket(tenant, MEMBER_PREFIX, bucket, "group_id, user_id, #source")
+            .query_range(tenant, MEMBER_PREFIX, range, "group_id, user_id, #source")
             .await?;
         Ok(items
             .iter()
             .filter_map(membership_key)
-            .filter(|m| Bucket::of_membership(m) == bucket)
+            .filter(|m| range.contains_membership(m))
             .collect())
     }
 

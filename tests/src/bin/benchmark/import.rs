@@ -252,7 +252,10 @@ async fn resync_after_deletions(
         }
     });
     stack
-        .update_config(TENANT, json!({"resync_requested_at": chrono::Utc::now().to_rfc3339()}))
+        .update_config(
+            TENANT,
+            json!({"resync_requested_at": chrono::Utc::now().to_rfc3339()}),
+        )
         .await?;
     drop(functions);
     let mut functions = stack.start_sync_functions().await?;
