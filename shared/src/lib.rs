@@ -14,6 +14,7 @@ pub mod model;
 pub mod notifications;
 pub mod password;
 pub mod ports;
+pub mod problems;
 pub mod realtime;
 pub mod schedule;
 pub mod store;

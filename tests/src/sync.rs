@@ -173,6 +173,37 @@ impl LocalStack {
         .context("no ENTRA#STATUS item")
     }
 
+    /// The tenant's problem items (`ENTRA#PROBLEM#...`), in key order.
+    pub async fn problem_items(&self, tenant_id: &str) -> anyhow::Result<Vec<Map<String, Value>>> {
+        let output = self
+            .aws
+            .dynamodb
+            .query()
+            .table_name(&self.tables.integrations)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+            .expression_attribute_values(":pk", AttributeValue::S(format!("TENANT#{tenant_id}")))
+            .expression_attribute_values(":prefix", AttributeValue::S("ENTRA#PROBLEM#".into()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!(entra_sync::aws::describe_sdk_error(&e)))?;
+        output
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(|item| Ok(serde_dynamo::from_item(item)?))
+            .collect()
+    }
+
+    /// `ENTRA#STATUS.open_problems` (0 when absent).
+    pub async fn open_problems(&self, tenant_id: &str) -> anyhow::Result<i64> {
+        let status = self.status_item(tenant_id).await?;
+        Ok(status
+            .get("open_problems")
+            .and_then(|v| v.as_i64().or_else(|| v.as_f64().map(|f| f as i64)))
+            .unwrap_or(0))
+    }
+
     /// Every directory item of the tenant.
     pub async fn directory_items(
         &self,

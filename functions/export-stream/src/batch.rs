@@ -11,6 +11,7 @@ use entra_sync::graph::GraphClient;
 use entra_sync::graph::domains::TenantDomains;
 use entra_sync::graph::writer::TenantGraphWriters;
 use entra_sync::store::directory_table::DynamoDirectoryStore;
+use entra_sync::store::problems::DynamoProblemStore;
 use entra_sync::store::{DynamoIntegrationsStore, SecretsManagerTokenStore};
 use entra_sync::tokens::TokenProvider;
 use lambda_runtime::{Error, LambdaEvent};
@@ -22,6 +23,7 @@ pub struct Exporter {
     pub tokens: TokenProvider<SecretsManagerTokenStore>,
     pub graph: GraphClient,
     pub domains: TenantDomains,
+    pub problems: DynamoProblemStore,
 }
 
 fn image(item: serde_dynamo::Item) -> Map<String, Value> {
@@ -71,6 +73,7 @@ pub async fn handle(
         &exporter.directory,
         &writers,
         &exporter.domains,
+        &exporter.problems,
     );
     let changes: Vec<DirectoryChange> = records.into_iter().filter_map(directory_change).collect();
     let mut response = DynamoDbEventResponse::default();

@@ -19,6 +19,7 @@ async fn main() -> Result<(), Error> {
         tokens: clients.token_provider(&config.common, &config.app),
         graph: clients.graph(&config.common, RetryPolicy::default()),
         domains: Default::default(),
+        problems: clients.problems(&config.common),
     };
     let exporter = &exporter;
     run(service_fn(move |event| batch::handle(exporter, event))).await

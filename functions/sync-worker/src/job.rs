@@ -1,14 +1,19 @@
 //! SQS messages in, import runs out, batch item failures back.
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use entra_sync::export::batch::TenantWriters;
+use entra_sync::export::{ExportRun, replay};
 use entra_sync::graph::GraphClient;
+use entra_sync::graph::domains::TenantDomains;
 use entra_sync::graph::reader::TenantGraphReaders;
 use entra_sync::graph::subscriptions::GraphSubscriptions;
+use entra_sync::graph::writer::TenantGraphWriters;
 use entra_sync::import::{AfterRun, ImportError, RunDeadline, RunOutcome, TenantImport};
 use entra_sync::model::{TenantConfig, TenantId};
 use entra_sync::realtime::{self, RealtimeKeeper};
 use entra_sync::schedule::parse_job;
 use entra_sync::store::directory_table::DynamoDirectoryStore;
+use entra_sync::store::problems::DynamoProblemStore;
 use entra_sync::store::queue::SqsSyncQueue;
 use entra_sync::store::subscriptions::DynamoSubscriptionStore;
 use entra_sync::store::sync_state::DynamoSyncStateStore;
@@ -28,16 +33,52 @@ pub struct SyncWorker {
     pub subscriptions: DynamoSubscriptionStore,
     /// `NOTIFICATION_URL`: absent = no subscriptions.
     pub notification_url: Option<String>,
+    /// Export problems, replayed after each run.
+    pub problems: DynamoProblemStore,
+    pub domains: TenantDomains,
 }
 
-/// After a completed run: the tenant's Graph subscriptions.
-struct KeepSubscriptions<'a> {
+/// After a run: the tenant's Graph subscriptions, and its export problems
+/// that are due (by the tenant's next run at the latest, DESIGN.md 2.8).
+struct AfterSync<'a> {
     worker: &'a SyncWorker,
     deadline: RunDeadline,
 }
 
-impl AfterRun for KeepSubscriptions<'_> {
+impl AfterRun for AfterSync<'_> {
     async fn after_run(&self, config: &TenantConfig, outcome: &RunOutcome) {
+        self.keep_subscriptions(config, outcome).await;
+        if matches!(outcome, RunOutcome::Completed(_) | RunOutcome::Failed(_)) {
+            Box::pin(self.replay_export_problems(config)).await;
+        }
+    }
+}
+
+impl AfterSync<'_> {
+    async fn replay_export_problems(&self, config: &TenantConfig) {
+        let worker = self.worker;
+        let writers =
+            TenantGraphWriters::new(&worker.graph, &worker.tokens, Some(self.deadline.at));
+        let writer = writers.for_tenant(&config.tenant_id);
+        let run = ExportRun::new(&worker.directory, &writer, config);
+        if let Some(domains) = worker.domains.fresh(&config.tenant_id) {
+            let _ = run.domains.set(domains);
+        }
+        let until = (self.deadline.at - self.deadline.margin).into_std();
+        match replay::replay_due(&run, &worker.problems, chrono::Utc::now(), Some(until)).await {
+            Ok(replayed) if replayed == Default::default() => {}
+            Ok(replayed) => tracing::info!(
+                exported = replayed.exported,
+                still_failing = replayed.still_failing,
+                "export problems replayed"
+            ),
+            Err(err) => {
+                tracing::warn!(error = %err, "replaying export problems failed; the next run tries again")
+            }
+        }
+    }
+
+    async fn keep_subscriptions(&self, config: &TenantConfig, outcome: &RunOutcome) {
         let worker = self.worker;
         let tokens = worker.tokens.for_tenant(&config.tenant_id);
         let api = GraphSubscriptions::new(&worker.graph, tokens, Some(self.deadline.at));
@@ -110,7 +151,7 @@ impl SyncWorker {
         deadline: RunDeadline,
     ) -> Result<RunOutcome, ImportError> {
         let readers = TenantGraphReaders::new(&self.graph, &self.tokens);
-        let after_run = KeepSubscriptions {
+        let after_run = AfterSync {
             worker: self,
             deadline,
         };

@@ -22,6 +22,8 @@ async fn main() -> Result<(), Error> {
         queue: clients.sync_queue(&config.sync_queue_url),
         subscriptions: clients.subscriptions(common),
         notification_url: config.notification_url.clone(),
+        problems: clients.problems(common),
+        domains: Default::default(),
     };
     let worker = &worker;
     run(service_fn(move |event| job::handle(worker, event))).await

@@ -14,12 +14,15 @@ use chrono::{DateTime, Utc};
 use tracing::Instrument;
 
 use super::preload::{Preloaded, PreloadedDirectory};
+use super::replay;
 use super::{
-    DirectoryChange, EntraWriter, ExportDirectory, ExportFailure, ExportOutcome, ExportRun,
+    ChangeImages, DirectoryChange, EntraWriter, ExportDirectory, ExportFailure, ExportOutcome,
+    ExportPlan, ExportRun,
 };
 use crate::graph::domains::TenantDomains;
 use crate::model::{TenantConfig, TenantId};
 use crate::ports::{StoreError, TenantConfigs};
+use crate::problems::{Direction, Problem, ProblemKey, ProblemStore};
 
 /// Entra ID's write side for each tenant.
 pub trait TenantWriters: Send + Sync {
@@ -29,24 +32,31 @@ pub trait TenantWriters: Send + Sync {
     fn for_tenant(&self, tenant: &TenantId) -> Self::Writer<'_>;
 }
 
-/// Why a record must be delivered again (the batch stops at it).
+/// Why a record must be delivered again (the batch stops at it): AWS
+/// itself failed. Everything else becomes a problem item.
 #[derive(Debug, thiserror::Error)]
 pub enum RetryRecord {
     #[error("reading the tenant config failed: {0}")]
     Config(#[source] StoreError),
     #[error("recording the Entra link failed: {0}")]
     Link(#[source] StoreError),
+    #[error("reading or writing a problem item failed: {0}")]
+    Problem(#[source] StoreError),
     #[error(transparent)]
     Export(ExportFailure),
 }
 
-pub struct ExportBatch<'a, C, D, T> {
+pub struct ExportBatch<'a, C, D, T, P> {
     configs: &'a C,
     directory: &'a D,
     writers: &'a T,
     domains: &'a TenantDomains,
+    problems: &'a P,
     /// Configs read in this batch (`None`: no usable integration).
     tenants: Mutex<HashMap<TenantId, Option<TenantConfig>>>,
+    /// The open export problems of the batch's tenants, read once each:
+    /// a change of an object with one exports the object's current state.
+    open: Mutex<HashMap<TenantId, HashMap<ProblemKey, Problem>>>,
 }
 
 /// Lanes exported at once.
@@ -109,19 +119,24 @@ pub fn lanes(changes: &[DirectoryChange]) -> Vec<Vec<usize>> {
     lanes
 }
 
-impl<'a, C: TenantConfigs, D: ExportDirectory, T: TenantWriters> ExportBatch<'a, C, D, T> {
+impl<'a, C: TenantConfigs, D: ExportDirectory, T: TenantWriters, P: ProblemStore>
+    ExportBatch<'a, C, D, T, P>
+{
     pub fn new(
         configs: &'a C,
         directory: &'a D,
         writers: &'a T,
         domains: &'a TenantDomains,
+        problems: &'a P,
     ) -> Self {
         Self {
             configs,
             directory,
             writers,
             domains,
+            problems,
             tenants: Mutex::default(),
+            open: Mutex::default(),
         }
     }
 
@@ -222,20 +237,128 @@ impl<'a, C: TenantConfigs, D: ExportDirectory, T: TenantWriters> ExportBatch<'a,
             tracing::info!("no Entra ID integration for this tenant; change not exported");
             return Ok(());
         };
-        if !config.is_authorised() {
-            tracing::warn!(item = ?change.key, action = ?change.action, "the tenant's integration is not authorised; this change is not exported");
-            return Ok(());
-        }
         let writer = self.writers.for_tenant(tenant);
         let run = ExportRun::new(directory, &writer, &config);
+        let key = replay::problem_key(&change.key);
+        let plan = change.plan();
+        if matches!(plan, ExportPlan::Ignore(_)) || !run.enabled_for(&plan) {
+            return Ok(());
+        }
+        let open = self.open_problem(tenant, &key).await?;
+        if !config.is_authorised() {
+            tracing::warn!(item = ?change.key, "the tenant's integration is not authorised; the change is parked until it is");
+            let problem = replay::not_authorised(key, &plan);
+            return self.park(directory, change, problem).await;
+        }
         if let Some(domains) = self.domains.fresh(tenant) {
             let _ = run.domains.set(domains);
         }
-        let result = run.apply(change, now).await;
+        // An object with a parked change exports its current state: this
+        // change and the parked one together, in order.
+        let result = match &open {
+            Some(problem) => run
+                .replay(tenant, problem)
+                .await
+                .map(|(_, outcome)| outcome),
+            None => run.apply(change).await,
+        };
         if let Some(domains) = run.domains.get() {
             self.domains.remember(tenant, domains.clone());
         }
-        settle(change, result)
+        self.settle(directory, change, (key, open), result, now)
+            .await
+    }
+
+    /// Logs what became of the change: a failure is parked as a problem
+    /// (the stream retries only what AWS failed); a success clears the
+    /// object's problem.
+    async fn settle(
+        &self,
+        directory: &impl ExportDirectory,
+        change: &DirectoryChange,
+        (key, open): (ProblemKey, Option<Problem>),
+        result: Result<ExportOutcome, ExportFailure>,
+        now: DateTime<Utc>,
+    ) -> Result<(), RetryRecord> {
+        let failure = match result {
+            Ok(outcome) => {
+                match outcome {
+                    ExportOutcome::Exported(what) => {
+                        tracing::info!(item = ?change.key, what, "exported")
+                    }
+                    ExportOutcome::Ignored(why) => tracing::debug!(why, "not exported"),
+                }
+                if open.is_some() {
+                    self.resolve(change.key.tenant(), &key).await?;
+                }
+                return Ok(());
+            }
+            Err(failure) => failure,
+        };
+        let attempts = open.map_or(0, |p| p.attempts);
+        match replay::parked(key, &change.plan(), &failure, attempts, now) {
+            Some(problem) => {
+                tracing::warn!(item = ?change.key, code = problem.code.as_str(), reason = %failure, "this change cannot be exported now; parked as a problem");
+                self.park(directory, change, problem).await
+            }
+            None => Err(RetryRecord::Export(failure)),
+        }
+    }
+
+    /// The object's open export problem, if it has one.
+    async fn open_problem(
+        &self,
+        tenant: &TenantId,
+        key: &ProblemKey,
+    ) -> Result<Option<Problem>, RetryRecord> {
+        if let Some(open) = self.open.lock().expect("problem cache").get(tenant) {
+            return Ok(open.get(key).cloned());
+        }
+        let open: HashMap<ProblemKey, Problem> = self
+            .problems
+            .open(tenant, Direction::Export)
+            .await
+            .map_err(RetryRecord::Problem)?
+            .into_iter()
+            .map(|p| (p.key.clone(), p))
+            .collect();
+        let found = open.get(key).cloned();
+        self.open
+            .lock()
+            .expect("problem cache")
+            .insert(tenant.clone(), open);
+        Ok(found)
+    }
+
+    async fn park(
+        &self,
+        directory: &impl ExportDirectory,
+        change: &DirectoryChange,
+        problem: Problem,
+    ) -> Result<(), RetryRecord> {
+        let tenant = change.key.tenant();
+        let problem = problem.displayed_as(display_of(directory, change).await);
+        let stored = self
+            .problems
+            .record(tenant, &problem)
+            .await
+            .map_err(RetryRecord::Problem)?;
+        if let Some(open) = self.open.lock().expect("problem cache").get_mut(tenant) {
+            open.insert(stored.key.clone(), stored);
+        }
+        Ok(())
+    }
+
+    async fn resolve(&self, tenant: &TenantId, key: &ProblemKey) -> Result<(), RetryRecord> {
+        self.problems
+            .resolve(tenant, key)
+            .await
+            .map_err(RetryRecord::Problem)?;
+        if let Some(open) = self.open.lock().expect("problem cache").get_mut(tenant) {
+            open.remove(key);
+        }
+        tracing::info!(item = ?key, "an export problem is fixed");
+        Ok(())
     }
 
     /// The tenant's config, read once per batch; an unusable one is logged
@@ -261,24 +384,34 @@ impl<'a, C: TenantConfigs, D: ExportDirectory, T: TenantWriters> ExportBatch<'a,
     }
 }
 
-/// Logs what became of the change; a failure that may pass is retried.
-fn settle(
-    change: &DirectoryChange,
-    result: Result<ExportOutcome, ExportFailure>,
-) -> Result<(), RetryRecord> {
-    match result {
-        Ok(ExportOutcome::Exported(what)) => {
-            tracing::info!(item = ?change.key, what, "exported");
-            Ok(())
-        }
-        Ok(ExportOutcome::Ignored(why)) => {
-            tracing::debug!(why, "not exported");
-            Ok(())
-        }
-        Err(failure) if failure.is_retryable() => Err(RetryRecord::Export(failure)),
-        Err(failure) => {
-            tracing::error!(item = ?change.key, reason = %failure, "this change cannot be exported; skipped");
-            Ok(())
+/// What an admin recognises the change's object by: the UPN, the group
+/// name, `group name / UPN` for a membership.
+async fn display_of(directory: &impl ExportDirectory, change: &DirectoryChange) -> String {
+    let tenant = change.key.tenant();
+    match &change.images {
+        ChangeImages::User(images) => [&images.new, &images.old]
+            .into_iter()
+            .flatten()
+            .map(|u| u.attributes.user_name.clone())
+            .find(|n| !n.is_empty())
+            .unwrap_or_default(),
+        ChangeImages::Group(images) => [&images.new, &images.old]
+            .into_iter()
+            .flatten()
+            .map(|g| g.attributes.name.clone())
+            .find(|n| !n.is_empty())
+            .unwrap_or_default(),
+        ChangeImages::Membership(images) => {
+            let Some(m) = images.new.as_ref().or(images.old.as_ref()) else {
+                return String::new();
+            };
+            let group = directory.group(tenant, &m.group_id).await.ok().flatten();
+            let user = directory.user(tenant, &m.user_id).await.ok().flatten();
+            format!(
+                "{} / {}",
+                group.map_or(m.group_id.clone(), |g| g.attributes.name),
+                user.map_or(m.user_id.clone(), |u| u.attributes.user_name)
+            )
         }
     }
 }

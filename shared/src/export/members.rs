@@ -1,15 +1,13 @@
 //! Exporting memberships: both ends must be in Entra ID; a member not
-//! exported yet is retried for a bounded time.
-
-use chrono::{DateTime, Utc};
+//! exported yet is a problem that passes by itself.
 
 use super::{
-    DEPENDENCY_WAIT, DirectoryChange, EntraWriter, ExportDirectory, ExportFailure, ExportOutcome,
-    ExportRun, REPLICATION_RETRIES, graph_failure, not_visible_yet,
+    EntraWriter, ExportDirectory, ExportFailure, ExportOutcome, ExportRun, REPLICATION_RETRIES,
+    graph_failure, not_visible_yet,
 };
 use crate::graph::GraphError;
 use crate::model::TenantId;
-use crate::model::directory::SyncedObject;
+use crate::model::directory::{MembershipKey, SyncedObject};
 
 /// One end of a membership: the AM object, and whether it is in Entra ID.
 enum MembershipEnd {
@@ -31,12 +29,22 @@ fn end_of<T: SyncedObject>(item: Option<T>) -> MembershipEnd {
 impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
     pub(super) async fn add_membership(
         &self,
-        change: &DirectoryChange,
+        tenant: &TenantId,
         group_id: &str,
         user_id: &str,
-        now: DateTime<Utc>,
     ) -> Result<ExportOutcome, ExportFailure> {
-        let Some((group, user)) = self.member_ids(change, group_id, user_id, now).await? else {
+        let Some((group, user)) = self.member_ids(tenant, group_id, user_id).await? else {
+            let key = MembershipKey {
+                group_id: group_id.to_owned(),
+                user_id: user_id.to_owned(),
+            };
+            // The platform may write a membership before its user: while
+            // the membership stands, it waits for it.
+            if self.directory.has_membership(tenant, &key).await? {
+                return Err(ExportFailure::NotYet(format!(
+                    "the group {group_id} or the user {user_id} is not in the AM directory yet"
+                )));
+            }
             return Ok(ExportOutcome::Ignored(
                 "the user or the group no longer exists",
             ));
@@ -77,35 +85,25 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
         Ok((end_of(group), end_of(user)))
     }
 
-    /// The Entra ids to add a membership with; retried while either end is
-    /// not exported yet, for a bounded time.
+    /// The Entra ids to add a membership with; an end not exported yet
+    /// is a problem that passes by itself (retried with backoff).
     async fn member_ids(
         &self,
-        change: &DirectoryChange,
+        tenant: &TenantId,
         group_id: &str,
         user_id: &str,
-        now: DateTime<Utc>,
     ) -> Result<Option<(String, String)>, ExportFailure> {
-        match self
-            .membership_ends(change.key.tenant(), group_id, user_id)
-            .await?
-        {
+        match self.membership_ends(tenant, group_id, user_id).await? {
             (MembershipEnd::InEntra(group), MembershipEnd::InEntra(user)) => {
                 Ok(Some((group, user)))
             }
             (MembershipEnd::Gone, _) | (_, MembershipEnd::Gone) => Ok(None),
-            _ => {
-                let waited = change.recorded_at.map(|t| now - t).unwrap_or_default();
-                let what = format!("group {group_id} or user {user_id} is not in Entra ID yet");
-                if waited > DEPENDENCY_WAIT {
-                    Err(ExportFailure::GaveUp(format!(
-                        "{what}, after {} minutes; giving up",
-                        waited.num_minutes()
-                    )))
-                } else {
-                    Err(ExportFailure::NotYet(what))
-                }
-            }
+            (MembershipEnd::NotInEntra, _) => Err(ExportFailure::NotYet(format!(
+                "the group {group_id} is not in Entra ID yet"
+            ))),
+            (_, MembershipEnd::NotInEntra) => Err(ExportFailure::NotYet(format!(
+                "the user {user_id} is not in Entra ID yet"
+            ))),
         }
     }
 

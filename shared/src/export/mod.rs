@@ -8,11 +8,10 @@ mod members;
 pub mod naming;
 pub mod ports;
 mod preload;
+pub mod replay;
 mod users;
 
 use std::time::Duration;
-
-use chrono::{DateTime, Utc};
 
 pub use batch::{ExportBatch, RetryRecord, TenantWriters};
 pub use change::{ChangeAction, ChangeError, ChangeImages, DirectoryChange, ExportPlan, Images};
@@ -20,13 +19,11 @@ pub use ports::{EntraPatch, EntraWriter, ExportDirectory, NewEntraGroup, NewEntr
 
 use crate::graph::GraphError;
 use crate::graph::model::DomainInfo;
-use crate::model::TenantConfig;
 use crate::model::directory::{EntraHash, Field, GROUP_FIELDS, GroupItem, ItemKey, SyncedObject};
+use crate::model::{TenantConfig, TenantId};
 use crate::ports::StoreError;
+use crate::problems::Code;
 
-/// A membership whose user or group is not in Entra ID yet is retried until
-/// its record is this old, then given up (logged).
-pub const DEPENDENCY_WAIT: chrono::TimeDelta = chrono::TimeDelta::minutes(15);
 /// Right after our own create, Entra may answer 404 for a while (GRAPH.md 2.6).
 const REPLICATION_RETRIES: [Duration; 4] = [
     Duration::from_millis(500),
@@ -57,15 +54,12 @@ pub enum ExportFailure {
     Store(#[from] StoreError),
     /// The change breaks a rule of the tenant (an unverified or unlisted
     /// domain, a user without a UPN): it waits for the object to change.
-    #[error("{0}")]
-    Refused(String),
+    #[error("{reason}")]
+    Refused { code: Code, reason: String },
     /// Something it needs is not there yet (a member not exported, a UPN
     /// not visible yet): it passes by itself.
     #[error("{0}")]
     NotYet(String),
-    /// It waited for what it needs for too long.
-    #[error("{0}")]
-    GaveUp(String),
 }
 
 impl ExportFailure {
@@ -75,9 +69,32 @@ impl ExportFailure {
             Self::Graph { source, .. } => source.is_retryable(),
             Self::Store(source) => source.is_retryable(),
             Self::NotYet(_) => true,
-            Self::Refused(_) | Self::GaveUp(_) => false,
+            Self::Refused { .. } => false,
         }
     }
+
+    /// What kind of problem it is, and whether it can pass by itself (it
+    /// is then retried with backoff). `None`: a failure of AWS itself,
+    /// which the stream retries (nothing could be written about it).
+    pub fn problem(&self) -> Option<(Code, bool)> {
+        match self {
+            Self::Store(_) => None,
+            Self::Refused { code, .. } => Some((*code, false)),
+            Self::NotYet(_) => Some((Code::DependencyMissing, true)),
+            Self::Graph {
+                source: GraphError::Token(crate::graph::TokenError::ReauthorisationRequired(_)),
+                ..
+            } => Some((Code::NotAuthorised, false)),
+            Self::Graph { source, .. } if source.is_retryable() => {
+                Some((Code::RetriesExhausted, true))
+            }
+            Self::Graph { .. } => Some((Code::GraphRejected, false)),
+        }
+    }
+}
+
+fn refused(code: Code, reason: String) -> ExportFailure {
+    ExportFailure::Refused { code, reason }
 }
 
 pub(crate) fn graph_failure(action: &'static str, source: GraphError) -> ExportFailure {
@@ -138,18 +155,22 @@ impl<'a, D: ExportDirectory, W: EntraWriter> ExportRun<'a, D, W> {
         }
     }
 
-    pub async fn apply(
+    pub async fn apply(&self, change: &DirectoryChange) -> Result<ExportOutcome, ExportFailure> {
+        self.apply_plan(change.key.tenant(), &change.key, change.plan())
+            .await
+    }
+
+    pub(crate) async fn apply_plan(
         &self,
-        change: &DirectoryChange,
-        now: DateTime<Utc>,
+        tenant: &TenantId,
+        key: &ItemKey,
+        plan: ExportPlan,
     ) -> Result<ExportOutcome, ExportFailure> {
-        let plan = change.plan();
         if !matches!(plan, ExportPlan::Ignore(_)) && !self.enabled_for(&plan) {
             return Ok(ExportOutcome::Ignored(
                 "export of this kind is off for the tenant",
             ));
         }
-        let tenant = change.key.tenant();
         match plan {
             ExportPlan::Ignore(why) => Ok(ExportOutcome::Ignored(why)),
             ExportPlan::CreateUser { user_id, item } => {
@@ -160,10 +181,7 @@ impl<'a, D: ExportDirectory, W: EntraWriter> ExportRun<'a, D, W> {
                 changed,
                 item,
                 ..
-            } => {
-                self.update_user(&change.key, &entra_id, &changed, &item)
-                    .await
-            }
+            } => self.update_user(key, &entra_id, &changed, &item).await,
             ExportPlan::DeleteUser { entra_id } => match self.writer.delete_user(&entra_id).await {
                 Ok(()) | Err(GraphError::NotFound) => Ok(ExportOutcome::Exported("user deleted")),
                 Err(e) => Err(graph_failure("deleting the user", e)),
@@ -176,17 +194,14 @@ impl<'a, D: ExportDirectory, W: EntraWriter> ExportRun<'a, D, W> {
                 changed,
                 item,
                 ..
-            } => {
-                self.update_group(&change.key, &entra_id, &changed, &item)
-                    .await
-            }
+            } => self.update_group(key, &entra_id, &changed, &item).await,
             ExportPlan::DeleteGroup { entra_id } => match self.writer.delete_group(&entra_id).await
             {
                 Ok(()) | Err(GraphError::NotFound) => Ok(ExportOutcome::Exported("group deleted")),
                 Err(e) => Err(graph_failure("deleting the group", e)),
             },
             ExportPlan::AddMember { group_id, user_id } => {
-                self.add_membership(change, &group_id, &user_id, now).await
+                self.add_membership(tenant, &group_id, &user_id).await
             }
             ExportPlan::RemoveMember { group_id, user_id } => {
                 self.remove_membership(tenant, &group_id, &user_id).await
@@ -195,7 +210,7 @@ impl<'a, D: ExportDirectory, W: EntraWriter> ExportRun<'a, D, W> {
     }
 
     /// Users follow "Export Users", groups and memberships "Export Groups".
-    fn enabled_for(&self, plan: &ExportPlan) -> bool {
+    pub(crate) fn enabled_for(&self, plan: &ExportPlan) -> bool {
         match plan {
             ExportPlan::CreateUser { .. }
             | ExportPlan::UpdateUser { .. }
@@ -250,21 +265,26 @@ impl<'a, D: ExportDirectory, W: EntraWriter> ExportRun<'a, D, W> {
     /// tenant lists domains, one of them.
     async fn check_upn(&self, upn: &str, what: &str) -> Result<Option<DomainInfo>, ExportFailure> {
         let Some((_, domain)) = upn.rsplit_once('@') else {
-            return Err(ExportFailure::Refused(format!(
-                "the user to be {what} has no valid user_name ({upn:?})"
-            )));
+            return Err(refused(
+                Code::InvalidObject,
+                format!("the user to be {what} has no valid user_name ({upn:?})"),
+            ));
         };
         let domain = domain.to_ascii_lowercase();
         if !self.config.domains.is_empty() && !self.config.domains.contains(&domain) {
-            return Err(ExportFailure::Refused(format!(
-                "the UPN domain {domain} is not among the tenant's synchronised domains"
-            )));
+            return Err(refused(
+                Code::DomainNotInScope,
+                format!(
+                    "the UPN's domain {domain} is not among the domains this tenant synchronises (Domains)"
+                ),
+            ));
         }
         match self.domains().await?.iter().find(|d| d.name == domain) {
             Some(d) if d.verified => Ok(Some(d.clone())),
-            _ => Err(ExportFailure::Refused(format!(
-                "the UPN domain {domain} is not a verified domain of the Entra tenant"
-            ))),
+            _ => Err(refused(
+                Code::UnverifiedDomain,
+                format!("the UPN's domain {domain} is not a verified domain of this Entra tenant"),
+            )),
         }
     }
 

@@ -11,7 +11,8 @@ use crate::graph::GraphError;
 use crate::graph::model::{DomainInfo, EntraUser};
 use crate::model::TenantId;
 use crate::model::directory::{
-    EntraHash, Field, FieldValue, GroupAttributes, GroupItem, ItemKey, UserAttributes, UserItem,
+    EntraHash, Field, FieldValue, GroupAttributes, GroupItem, ItemKey, MembershipKey,
+    UserAttributes, UserItem,
 };
 use crate::ports::StoreError;
 
@@ -28,6 +29,13 @@ pub trait ExportDirectory: Send + Sync {
         tenant: &TenantId,
         group_id: &str,
     ) -> impl Future<Output = Result<Option<GroupItem>, StoreError>> + Send;
+
+    /// Whether the membership item exists now.
+    fn has_membership(
+        &self,
+        tenant: &TenantId,
+        key: &MembershipKey,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// These users as they are now, by id (those that exist).
     fn users(

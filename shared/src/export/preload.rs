@@ -99,6 +99,14 @@ impl<D: ExportDirectory> ExportDirectory for PreloadedDirectory<'_, D> {
         }
     }
 
+    async fn has_membership(
+        &self,
+        tenant: &TenantId,
+        key: &crate::model::directory::MembershipKey,
+    ) -> Result<bool, StoreError> {
+        self.inner.has_membership(tenant, key).await
+    }
+
     async fn record_link(&self, key: &ItemKey, entra_id: &str) -> Result<(), StoreError> {
         self.inner.record_link(key, entra_id).await
     }

@@ -32,6 +32,17 @@ impl ExportDirectory for MemoryDirectory {
     ) -> Result<Option<GroupItem>, StoreError> {
         Ok(self.typed(ItemKey::group(tenant, group_id)))
     }
+    async fn has_membership(
+        &self,
+        _tenant: &TenantId,
+        key: &crate::model::directory::MembershipKey,
+    ) -> Result<bool, StoreError> {
+        Ok(self
+            .0
+            .lock()
+            .unwrap()
+            .contains_key(&format!("MEMBER#{}", key.encode())))
+    }
     /// The memory directory finds linked items by their `entra_id`
     /// itself; a link needs no record of its own here.
     async fn record_link(&self, _key: &ItemKey, _entra_id: &str) -> Result<(), StoreError> {
@@ -197,7 +208,7 @@ fn insert(directory: &MemoryDirectory, sk: &str, item: Value) -> DirectoryChange
         Map::new(),
         obj(item),
         "1".into(),
-        Some(Utc::now()),
+        Some(chrono::Utc::now()),
     )
     .unwrap()
     .unwrap()
@@ -214,7 +225,7 @@ async fn given_a_platform_user_then_it_is_created_with_a_temporary_password_link
     let config = config(json!({"export_group_id": "11111111-1111-4111-8111-111111111111"}));
     let change = insert(&directory, "USER#p1", platform_user());
     let outcome = ExportRun::new(&directory, &entra, &config)
-        .apply(&change, Utc::now())
+        .apply(&change)
         .await
         .unwrap();
     assert_eq!(outcome, ExportOutcome::Exported("user created"));
@@ -240,7 +251,7 @@ async fn given_a_platform_user_then_it_is_created_with_a_temporary_password_link
 
     // The same record again: nothing is created twice.
     let outcome = ExportRun::new(&directory, &entra, &config)
-        .apply(&change, Utc::now())
+        .apply(&change)
         .await
         .unwrap();
     assert!(matches!(outcome, ExportOutcome::Ignored(_)));
@@ -256,7 +267,7 @@ async fn given_an_existing_entra_user_with_the_upn_then_it_is_adopted_not_duplic
     entra.existing_upns.lock().unwrap().insert("ann@contoso.com".into(), obj(json!({"id": "e-9", "userPrincipalName": "ann@contoso.com", "displayName": "Old", "accountEnabled": true})));
     let change = insert(&directory, "USER#p1", platform_user());
     ExportRun::new(&directory, &entra, &config(json!({})))
-        .apply(&change, Utc::now())
+        .apply(&change)
         .await
         .unwrap();
     // POST first; Graph refuses the taken UPN, so nothing is created and
@@ -282,7 +293,7 @@ async fn given_a_conflict_on_create_then_the_existing_user_is_adopted() {
     };
     let change = insert(&directory, "USER#p1", platform_user());
     ExportRun::new(&directory, &entra, &config(json!({})))
-        .apply(&change, Utc::now())
+        .apply(&change)
         .await
         .unwrap();
     assert_eq!(
@@ -293,21 +304,25 @@ async fn given_a_conflict_on_create_then_the_existing_user_is_adopted() {
 
 #[tokio::test]
 async fn given_an_unverified_or_unlisted_domain_then_the_record_fails_for_good_with_the_reason() {
-    for (upn, config, expected) in [
+    use crate::problems::Code;
+    for (upn, config, expected, code) in [
         (
             "bob@pending.contoso.com",
             config(json!({})),
-            "not a verified domain",
+            "pending.contoso.com is not a verified domain",
+            Code::UnverifiedDomain,
         ),
         (
             "bob@elsewhere.org",
             config(json!({})),
-            "not a verified domain",
+            "elsewhere.org is not a verified domain",
+            Code::UnverifiedDomain,
         ),
         (
             "bob@fed.contoso.com",
             config(json!({"domains": ["contoso.com"]})),
-            "not among the tenant's synchronised domains",
+            "fed.contoso.com is not among the domains this tenant synchronises",
+            Code::DomainNotInScope,
         ),
     ] {
         let (directory, entra) = (MemoryDirectory::default(), RecordingEntra::default());
@@ -317,10 +332,11 @@ async fn given_an_unverified_or_unlisted_domain_then_the_record_fails_for_good_w
             json!({"user_id": "p2", "user_name": upn}),
         );
         let err = ExportRun::new(&directory, &entra, &config)
-            .apply(&change, Utc::now())
+            .apply(&change)
             .await
             .unwrap_err();
         assert!(!err.is_retryable(), "{err:?}");
+        assert_eq!(err.problem(), Some((code, false)), "waits for a change");
         let reason = err.to_string();
         assert!(reason.contains(expected), "{reason}");
         assert!(!entra.calls().contains(&"POST user".to_owned()));
@@ -336,7 +352,7 @@ async fn given_a_federated_domain_then_the_immutable_id_is_set() {
         json!({"user_id": "p3", "user_name": "cy@fed.contoso.com"}),
     );
     ExportRun::new(&directory, &entra, &config(json!({})))
-        .apply(&change, Utc::now())
+        .apply(&change)
         .await
         .unwrap();
     let body = entra.bodies.lock().unwrap()[0].clone();
@@ -345,7 +361,8 @@ async fn given_a_federated_domain_then_the_immutable_id_is_set() {
 }
 
 #[tokio::test]
-async fn given_a_membership_whose_user_is_not_exported_yet_then_it_is_retried_then_given_up() {
+async fn given_a_membership_whose_user_is_not_exported_yet_then_it_is_a_problem_that_passes_by_itself()
+ {
     let (directory, entra) = (MemoryDirectory::default(), RecordingEntra::default());
     directory.0.lock().unwrap().insert(
         "GROUP#g1".into(),
@@ -363,15 +380,16 @@ async fn given_a_membership_whose_user_is_not_exported_yet_then_it_is_retried_th
     );
     let config = config(json!({}));
     let run = ExportRun::new(&directory, &entra, &config);
-    assert!(matches!(
-        run.apply(&change, Utc::now()).await,
-        Err(e) if e.is_retryable()
-    ));
-    let later = Utc::now() + chrono::Duration::minutes(20);
-    assert!(matches!(
-        run.apply(&change, later).await,
-        Err(e) if !e.is_retryable()
-    ));
+    let err = run.apply(&change).await.unwrap_err();
+    assert_eq!(
+        err.problem(),
+        Some((crate::problems::Code::DependencyMissing, true))
+    );
+    assert!(
+        err.to_string()
+            .contains("the user p1 is not in Entra ID yet"),
+        "{err}"
+    );
     directory
         .0
         .lock()
@@ -380,7 +398,7 @@ async fn given_a_membership_whose_user_is_not_exported_yet_then_it_is_retried_th
         .unwrap()
         .insert("entra_id".into(), json!("eu1"));
     assert_eq!(
-        run.apply(&change, Utc::now()).await.unwrap(),
+        run.apply(&change).await.unwrap(),
         ExportOutcome::Exported("member added")
     );
     assert!(entra.calls().contains(&"ADD eg1 eu1".to_owned()));
@@ -391,7 +409,7 @@ async fn given_export_switched_off_then_nothing_is_sent() {
     let (directory, entra) = (MemoryDirectory::default(), RecordingEntra::default());
     let change = insert(&directory, "USER#p1", platform_user());
     let outcome = ExportRun::new(&directory, &entra, &config(json!({"export_users": false})))
-        .apply(&change, Utc::now())
+        .apply(&change)
         .await
         .unwrap();
     assert!(matches!(outcome, ExportOutcome::Ignored(_)));
@@ -413,7 +431,7 @@ async fn given_a_deleted_user_already_gone_in_entra_then_the_delete_counts_as_do
     .unwrap()
     .unwrap();
     let outcome = ExportRun::new(&directory, &entra, &config(json!({})))
-        .apply(&change, Utc::now())
+        .apply(&change)
         .await
         .unwrap();
     assert_eq!(outcome, ExportOutcome::Exported("user deleted"));
@@ -432,7 +450,7 @@ async fn given_a_conflict_answer_without_details_then_the_existing_user_is_still
     );
     let change = insert(&directory, "USER#p1", platform_user());
     ExportRun::new(&directory, &entra, &config(json!({})))
-        .apply(&change, Utc::now())
+        .apply(&change)
         .await
         .unwrap();
     assert_eq!(directory.0.lock().unwrap()["USER#p1"]["entra_id"], "e-9");

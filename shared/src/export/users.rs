@@ -126,9 +126,10 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
         wanted: &UserAttributes,
     ) -> Result<String, ExportFailure> {
         if existing.id.is_empty() {
-            return Err(ExportFailure::Refused(
-                "Graph returned a user without an id".into(),
-            ));
+            return Err(ExportFailure::Refused {
+                code: crate::problems::Code::GraphRejected,
+                reason: "Graph returned a user without an id".into(),
+            });
         }
         let differing: Vec<_> = changed_fields(USER_FIELDS, &existing.attributes, wanted)
             .into_iter()

@@ -89,6 +89,52 @@ pub enum Continuation {
 pub struct DeltaPage<T> {
     pub items: Vec<DeltaItem<T>>,
     pub continuation: Continuation,
+    /// Items that do not hold what the directory needs (a user without a
+    /// `userPrincipalName`, a property of the wrong type): a client must
+    /// cope with fewer or other properties than it selected, so the import
+    /// fetches them again by id, and names them as problems if they still
+    /// cannot be imported. One object never fails its page.
+    pub unusable: Vec<UnusableItem>,
+}
+
+/// A delta item that could not be read as the object it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnusableItem {
+    pub id: EntraObjectId,
+    /// Its UPN or name, when it has a readable one.
+    pub display: Option<String>,
+    pub reason: String,
+}
+
+impl UnusableItem {
+    fn of(item: &Map<String, Value>, id: EntraObjectId, error: GraphError) -> Self {
+        let display = ["userPrincipalName", "displayName"]
+            .iter()
+            .find_map(|name| item.get(*name).and_then(Value::as_str))
+            .filter(|name| !name.is_empty())
+            .map(str::to_owned);
+        let reason = match error {
+            GraphError::Malformed(reason) => reason,
+            other => other.to_string(),
+        };
+        Self {
+            id,
+            display,
+            reason,
+        }
+    }
+}
+
+/// The id of an item, or `None` (logged) when it has none to name it by:
+/// such an item is skipped, as it cannot be fetched again or reported.
+fn nameable_id(item: &Map<String, Value>, what: &str) -> Option<EntraObjectId> {
+    match id_of(item) {
+        Ok(id) => Some(id),
+        Err(err) => {
+            tracing::warn!(reason = %err, "skipping a {what} Graph sent without a usable id");
+            None
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -203,22 +249,39 @@ impl EntraUser {
 
 pub fn parse_user_page(page: &Value) -> Result<DeltaPage<EntraUser>, GraphError> {
     let (value, continuation) = page_parts(page)?;
-    let items = objects(value)
-        .map(|item| {
-            let item = item?;
-            Ok(match removed(item)? {
-                Some(permanent) => DeltaItem::Removed {
-                    id: id_of(item)?,
-                    permanent,
-                },
-                None => DeltaItem::Upsert(EntraUser::parse(item)?),
-            })
-        })
-        .collect::<Result<_, GraphError>>()?;
-    Ok(DeltaPage {
-        items,
+    let mut parsed = DeltaPage {
+        items: Vec::new(),
         continuation,
-    })
+        unusable: Vec::new(),
+    };
+    for item in objects(value) {
+        let Some((item, id)) = nameable(item, "user") else {
+            continue;
+        };
+        match (removed(item), EntraUser::parse(item)) {
+            (Ok(Some(permanent)), _) => parsed.items.push(DeltaItem::Removed { id, permanent }),
+            (Ok(None), Ok(user)) => parsed.items.push(DeltaItem::Upsert(user)),
+            (Err(err), _) | (Ok(None), Err(err)) => {
+                parsed.unusable.push(UnusableItem::of(item, id, err))
+            }
+        }
+    }
+    Ok(parsed)
+}
+
+/// An item of a page that is an object with an id, else skipped (logged).
+fn nameable<'a>(
+    item: Result<&'a Map<String, Value>, GraphError>,
+    what: &str,
+) -> Option<(&'a Map<String, Value>, EntraObjectId)> {
+    let item = match item {
+        Ok(item) => item,
+        Err(err) => {
+            tracing::warn!(reason = %err, "skipping a {what} item that is not an object");
+            return None;
+        }
+    };
+    Some((item, nameable_id(item, what)?))
 }
 
 fn member_kind(odata_type: Option<&str>) -> MemberKind {
@@ -241,42 +304,66 @@ impl EntraGroup {
 
 pub fn parse_group_page(page: &Value) -> Result<DeltaPage<GroupDelta>, GraphError> {
     let (value, continuation) = page_parts(page)?;
-    let items = objects(value)
-        .map(|item| {
-            let item = item?;
-            let id = id_of(item)?;
-            if let Some(permanent) = removed(item)? {
-                return Ok(DeltaItem::Removed { id, permanent });
-            }
-            let members = match item.get("members@delta") {
-                None => Vec::new(),
-                Some(Value::Array(entries)) => entries
-                    .iter()
-                    .map(|m| {
-                        let m = m.as_object().ok_or_else(|| {
-                            malformed(format!("group {id}: a member is not an object"))
-                        })?;
-                        Ok(MemberChange {
-                            member_id: id_of(m)?,
-                            kind: member_kind(m.get("@odata.type").and_then(Value::as_str)),
-                            removed: m.contains_key("@removed"),
-                        })
-                    })
-                    .collect::<Result<_, GraphError>>()?,
-                Some(_) => {
-                    return Err(malformed(format!(
-                        "group {id}: members@delta is not a list"
-                    )));
-                }
-            };
-            let group = EntraGroup::parse(item)?;
-            Ok(DeltaItem::Upsert(GroupDelta { id, group, members }))
-        })
-        .collect::<Result<_, GraphError>>()?;
-    Ok(DeltaPage {
-        items,
+    let mut parsed = DeltaPage {
+        items: Vec::new(),
         continuation,
-    })
+        unusable: Vec::new(),
+    };
+    for item in objects(value) {
+        let Some((item, id)) = nameable(item, "group") else {
+            continue;
+        };
+        match removed(item) {
+            Ok(Some(permanent)) => {
+                parsed.items.push(DeltaItem::Removed { id, permanent });
+                continue;
+            }
+            Ok(None) => {}
+            Err(err) => {
+                parsed.unusable.push(UnusableItem::of(item, id, err));
+                continue;
+            }
+        }
+        // Its membership changes count even when its properties do not
+        // read: the group is fetched again, its members are not.
+        let members = group_members(item, &id);
+        let group = EntraGroup::parse(item).unwrap_or_else(|err| {
+            parsed
+                .unusable
+                .push(UnusableItem::of(item, id.clone(), err));
+            None
+        });
+        parsed
+            .items
+            .push(DeltaItem::Upsert(GroupDelta { id, group, members }));
+    }
+    Ok(parsed)
+}
+
+/// A group item's `members@delta`; an entry without a usable id is skipped.
+fn group_members(item: &Map<String, Value>, id: &EntraObjectId) -> Vec<MemberChange> {
+    let entries = match item.get("members@delta") {
+        None => return Vec::new(),
+        Some(Value::Array(entries)) => entries,
+        Some(_) => {
+            tracing::warn!(group = %id, "skipping a members@delta that is not a list");
+            return Vec::new();
+        }
+    };
+    entries
+        .iter()
+        .filter_map(|m| {
+            let Some(m) = m.as_object() else {
+                tracing::warn!(group = %id, "skipping a member entry that is not an object");
+                return None;
+            };
+            Some(MemberChange {
+                member_id: nameable_id(m, "member")?,
+                kind: member_kind(m.get("@odata.type").and_then(Value::as_str)),
+                removed: m.contains_key("@removed"),
+            })
+        })
+        .collect()
 }
 
 pub fn parse_domains(body: &Value) -> Result<Vec<DomainInfo>, GraphError> {
@@ -481,22 +568,54 @@ mod tests {
                 json!({"@odata.deltaLink": "d", "@odata.nextLink": "n", "value": []}),
                 "both",
             ),
-            (
-                json!({"@odata.deltaLink": "d", "value": [{"displayName": "x"}]}),
-                "no `id`",
-            ),
-            (
-                json!({"@odata.deltaLink": "d", "value": [{"id": "u1"}]}),
-                "userPrincipalName",
-            ),
-            (
-                json!({"@odata.deltaLink": "d", "value": [{"id": "u1", "@removed": {"reason": "moved"}}]}),
-                "reason",
-            ),
         ];
         for (page, expected) in cases {
             let err = parse_user_page(&page).unwrap_err().to_string();
             assert!(err.contains(expected), "{err} for {page}");
         }
+    }
+
+    #[test]
+    fn items_that_cannot_be_read_are_set_aside_and_the_rest_of_the_page_is_kept() {
+        let page = json!({"@odata.deltaLink": "d", "value": [
+            {"displayName": "no id at all"},
+            "not an object",
+            {"id": "u1", "displayName": "Ann"},
+            {"id": "u2", "userPrincipalName": "bob@contoso.com", "accountEnabled": "yes"},
+            {"id": "u3", "@removed": {"reason": "moved"}},
+            {"id": "u4", "userPrincipalName": "cy@contoso.com"},
+        ]});
+        let parsed = parse_user_page(&page).unwrap();
+        assert_eq!(parsed.items.len(), 1, "{parsed:?}");
+        let reasons: Vec<(&str, Option<&str>, &str)> = parsed
+            .unusable
+            .iter()
+            .map(|u| (u.id.as_str(), u.display.as_deref(), u.reason.as_str()))
+            .collect();
+        assert_eq!(reasons.len(), 3, "{reasons:?}");
+        assert_eq!(reasons[0].0, "u1");
+        assert_eq!(reasons[0].1, Some("Ann"));
+        assert!(reasons[0].2.contains("userPrincipalName"), "{reasons:?}");
+        assert_eq!(reasons[1].1, Some("bob@contoso.com"));
+        assert!(reasons[1].2.contains("accountEnabled is not a boolean"));
+        assert!(reasons[2].2.contains("reason"));
+
+        let groups = json!({"@odata.deltaLink": "d", "value": [
+            {"id": "g1", "displayName": 7, "members@delta": [
+                {"@odata.type": "#microsoft.graph.user", "id": "u4"},
+                {"@odata.type": "#microsoft.graph.user"},
+            ]},
+        ]});
+        let parsed = parse_group_page(&groups).unwrap();
+        let DeltaItem::Upsert(group) = &parsed.items[0] else {
+            panic!("{parsed:?}");
+        };
+        assert!(group.group.is_none());
+        assert_eq!(
+            group.members.len(),
+            1,
+            "the member without an id is skipped"
+        );
+        assert_eq!(parsed.unusable[0].id.as_str(), "g1");
     }
 }

@@ -220,6 +220,8 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
             )
             .await?;
         }
+        self.recheck_problems(checkpoint.started_at, &mut checkpoint.counts)
+            .await?;
         let held = self.keep_held(plans.held(), &held_before).await?;
         if let Some(scope) = &scope_change.new_scope {
             self.state.save_group_scope(self.tenant(), scope).await?;
@@ -299,6 +301,7 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
             error,
             mode: checkpoint.mode,
             counts: checkpoint.counts,
+            open_problems: Some(self.state.count(self.tenant()).await?),
         };
         let requested_at = self
             .state

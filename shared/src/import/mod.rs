@@ -8,6 +8,7 @@ mod deletion;
 mod finish;
 mod pages;
 pub mod ports;
+mod problems;
 pub mod records;
 pub mod scope;
 pub mod state;
@@ -51,6 +52,24 @@ pub const FINISH_RESERVE_MARGINS: u32 = 5;
 /// How long before the deadline a run with this time budget stops.
 pub fn deadline_margin(budget: Duration) -> Duration {
     (budget / 10).clamp(MIN_DEADLINE_MARGIN, MAX_DEADLINE_MARGIN)
+}
+
+/// For a 403: the Graph permission the failed read needs, in words an
+/// admin can act on (`last_sync_error`).
+fn permission_hint(err: &GraphError, context: &str) -> String {
+    if !matches!(err, GraphError::Rejected { status: 403, .. }) {
+        return String::new();
+    }
+    let permission = if context.contains("users") {
+        "User.Read.All"
+    } else if context.contains("groups") {
+        "Group.Read.All"
+    } else {
+        "User.Read.All and Group.Read.All"
+    };
+    format!(
+        "; the integration lacks the Microsoft Graph permission {permission}: grant it (with admin consent) on the app registration, then authorise the integration again"
+    )
 }
 
 /// When a run must stop: the invocation's deadline, and the margin from the
@@ -307,10 +326,12 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
                 }
                 other => {
                     let failed_as = RunStatus::failed(String::new(), checkpoint);
-                    return self
-                        .stopped(other, failed_as, "reading Entra ID failed")
-                        .await
-                        .map(Some);
+                    let context = match checkpoint.phase {
+                        Phase::Users => "reading Entra ID's users failed",
+                        Phase::Groups => "reading Entra ID's groups failed",
+                        Phase::Finishing => "reading Entra ID failed",
+                    };
+                    return self.stopped(other, failed_as, context).await.map(Some);
                 }
             }
             restarted = true;
@@ -347,7 +368,10 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
             }
             Interruption::Graph(err) => {
                 tracing::error!(error = %err, "the run failed; its checkpoint is kept");
-                let status = failed(format!("{context}: {err}"));
+                let status = failed(format!(
+                    "{context}: {err}{}",
+                    permission_hint(&err, context)
+                ));
                 self.release_lease(Some(&status)).await?;
                 Ok(RunOutcome::Failed(status))
             }

@@ -211,7 +211,11 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
         domains: &mut DomainCache,
         checkpoint: &mut Checkpoint,
     ) -> Result<(), Interruption> {
-        let mut record = PageRecord::default();
+        let (page, invalid) = self.repaired_users(page).await?;
+        let mut record = PageRecord {
+            present: invalid,
+            ..PageRecord::default()
+        };
         let mut in_scope: Vec<&EntraUser> = Vec::new();
         for item in last_per_id(&page.items, |u| u.id.as_str()) {
             match item {
@@ -273,7 +277,8 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
             domains: &[],
             groups: group_scope,
         };
-        let (groups, removed) = page_groups(page);
+        let (page, invalid) = self.repaired_groups(page).await?;
+        let (groups, removed) = page_groups(&page);
         if checkpoint.mode == Mode::Delta
             && group_scope.is_some_and(|s| touches_scope(&groups, &removed, s))
         {
@@ -295,6 +300,7 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
             .filter(|g| seen.insert(g.id.as_str()))
             .map(|g| g.id.to_string())
             .collect();
+        record.present.extend(invalid);
         if !in_scope.is_empty() {
             let am_group = self
                 .upsert_groups(&in_scope, &record.present, &mut checkpoint.counts)
@@ -308,7 +314,7 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
 
     /// Creates or updates the page's groups; returns the AM group id of
     /// each, by Entra id.
-    async fn upsert_groups(
+    pub(super) async fn upsert_groups(
         &self,
         in_scope: &[&GroupDelta],
         ids: &[String],

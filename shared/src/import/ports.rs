@@ -16,6 +16,7 @@ use crate::graph::model::{DeltaPage, DomainInfo, EntraGroup, EntraUser, GroupDel
 use crate::model::directory::{GroupItem, MembershipKey, UserItem};
 use crate::model::{EntraObjectId, TenantId};
 use crate::ports::StoreError;
+use crate::problems::ProblemStore;
 
 pub trait DirectoryStore: Send + Sync {
     /// The AM users these Entra objects are: imported (`user_id` = the Entra
@@ -215,10 +216,11 @@ pub trait ImportMemory: Send + Sync {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
-/// Everything the import keeps of its own, in one bound.
-pub trait ImportState: RunLease + RoundLedger + ImportMemory {}
+/// Everything the import keeps of its own, in one bound (its problem
+/// items among them).
+pub trait ImportState: RunLease + RoundLedger + ImportMemory + ProblemStore {}
 
-impl<T: RunLease + RoundLedger + ImportMemory> ImportState for T {}
+impl<T: RunLease + RoundLedger + ImportMemory + ProblemStore> ImportState for T {}
 
 /// Deletions held back by the safety threshold (DESIGN.md 2.2), by Entra id.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

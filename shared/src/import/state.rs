@@ -241,6 +241,8 @@ pub struct RunStatus {
     pub error: Option<String>,
     pub mode: Mode,
     pub counts: Counts,
+    /// The tenant's problem items when the run completed (`open_problems`).
+    pub open_problems: Option<u64>,
 }
 
 impl RunStatus {
@@ -252,6 +254,7 @@ impl RunStatus {
             error: Some(error),
             mode: checkpoint.mode,
             counts: checkpoint.counts,
+            open_problems: None,
         }
     }
 }

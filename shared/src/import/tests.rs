@@ -224,6 +224,7 @@ struct MemoryState {
     ran: Mutex<bool>,
     /// When a change notification last asked for a run.
     sync_requested_at: Mutex<Option<DateTime<Utc>>>,
+    problems: Mutex<BTreeMap<String, crate::problems::Problem>>,
 }
 
 impl RunLease for MemoryState {
@@ -360,6 +361,47 @@ impl RoundLedger for MemoryState {
     }
 }
 
+impl crate::problems::ProblemStore for MemoryState {
+    async fn record(
+        &self,
+        _: &crate::model::TenantId,
+        problem: &crate::problems::Problem,
+    ) -> Result<crate::problems::Problem, StoreError> {
+        let mut problems = self.problems.lock().unwrap();
+        let mut stored = problem.clone();
+        if let Some(old) = problems.get(&problem.key.sk()) {
+            stored.attempts = old.attempts + 1;
+            stored.first_seen_at = old.first_seen_at;
+        }
+        problems.insert(problem.key.sk(), stored.clone());
+        Ok(stored)
+    }
+    async fn resolve(
+        &self,
+        _: &crate::model::TenantId,
+        key: &crate::problems::ProblemKey,
+    ) -> Result<bool, StoreError> {
+        Ok(self.problems.lock().unwrap().remove(&key.sk()).is_some())
+    }
+    async fn open(
+        &self,
+        _: &crate::model::TenantId,
+        direction: crate::problems::Direction,
+    ) -> Result<Vec<crate::problems::Problem>, StoreError> {
+        Ok(self
+            .problems
+            .lock()
+            .unwrap()
+            .values()
+            .filter(|p| p.key.direction == direction)
+            .cloned()
+            .collect())
+    }
+    async fn count(&self, _: &crate::model::TenantId) -> Result<u64, StoreError> {
+        Ok(self.problems.lock().unwrap().len() as u64)
+    }
+}
+
 impl ImportMemory for MemoryState {
     async fn group_scope(
         &self,
@@ -434,6 +476,8 @@ struct ScriptedEntra {
     /// This many `/users/{id}` requests fail first (throttling outlasting
     /// the retries).
     failing_user_lookups: Mutex<u32>,
+    /// `/users/{id}` answers that do not read as a user (why).
+    invalid_users: Mutex<HashMap<String, String>>,
     requests: Mutex<Vec<String>>,
 }
 
@@ -531,6 +575,9 @@ impl EntraDirectory for ScriptedEntra {
                 });
             }
         }
+        if let Some(reason) = self.invalid_users.lock().unwrap().get(id) {
+            return Err(GraphError::Malformed(reason.clone()));
+        }
         Ok(self.users_by_id.lock().unwrap().get(id).cloned())
     }
     async fn group(&self, _: &str) -> Result<Option<EntraGroup>, GraphError> {
@@ -578,6 +625,7 @@ fn users_page(
     Ok(DeltaPage {
         items,
         continuation,
+        unusable: Vec::new(),
     })
 }
 
@@ -609,6 +657,7 @@ fn groups_page(
     Ok(DeltaPage {
         items,
         continuation,
+        unusable: Vec::new(),
     })
 }
 
@@ -898,7 +947,12 @@ async fn given_a_run_that_fails_mid_round_when_the_next_run_comes_then_it_resume
     let RunOutcome::Failed(status) = outcome else {
         panic!("{outcome:?}")
     };
-    assert!(status.error.unwrap().contains("reading Entra ID failed"));
+    assert!(
+        status
+            .error
+            .unwrap()
+            .contains("reading Entra ID's users failed")
+    );
     assert_eq!(
         world.directory.users.lock().unwrap().len(),
         1,
@@ -1677,4 +1731,134 @@ async fn given_a_resync_of_a_large_tenant_then_its_finish_reads_one_bucket_at_a_
     let largest = *world.directory.largest_read.lock().unwrap();
     assert!(largest <= 400, "one read returned {largest} ids");
     assert!(largest >= 100, "the ranges were read: {largest}");
+}
+
+fn without_upn(id: &str, name: &str) -> crate::graph::model::UnusableItem {
+    crate::graph::model::UnusableItem {
+        id: id.into(),
+        display: Some(name.into()),
+        reason: format!("user {id} has no userPrincipalName"),
+    }
+}
+
+#[tokio::test]
+async fn given_a_user_without_a_upn_then_the_rest_of_the_page_is_imported_and_it_is_a_problem_until_fixed()
+ {
+    let world = World::new();
+    let config = config(serde_json::json!({}));
+    let mut page = users_page(
+        vec![
+            DeltaItem::Upsert(user("u1", "ann@contoso.com")),
+            DeltaItem::Upsert(user("u3", "cy@contoso.com")),
+        ],
+        done("u-d1"),
+    )
+    .unwrap();
+    page.unusable.push(without_upn("u2", "Bob"));
+    world.entra.users("", Ok(page));
+    world.entra.groups("", groups_page(vec![], done("g-d1")));
+    // Read again by id, it still has none.
+    world
+        .entra
+        .invalid_users
+        .lock()
+        .unwrap()
+        .insert("u2".into(), "user u2 has no userPrincipalName".into());
+
+    let RunOutcome::Completed(status) = world.run(&config, "run-1").await else {
+        panic!("one user never fails the run");
+    };
+    assert_eq!(status.result, RunResult::Ok);
+    assert_eq!(status.open_problems, Some(1));
+    let users = world.directory.users.lock().unwrap().clone();
+    assert_eq!(users.keys().collect::<Vec<_>>(), ["u1", "u3"]);
+    let problems = world.state.problems.lock().unwrap().clone();
+    let problem = &problems["ENTRA#PROBLEM#import#user#u2"];
+    assert_eq!(problem.code, crate::problems::Code::InvalidObject);
+    assert_eq!(problem.operation, crate::problems::Operation::Create);
+    assert_eq!(problem.display, "Bob");
+    assert!(
+        problem.reason.contains("has no userPrincipalName"),
+        "{problem:?}"
+    );
+    assert!(
+        world
+            .entra
+            .requests
+            .lock()
+            .unwrap()
+            .contains(&"user u2".to_owned())
+    );
+
+    // Fixed in Entra: the next run, a quiet delta, reads it again.
+    world.entra.invalid_users.lock().unwrap().clear();
+    world.entra.user_lookup(user("u2", "bob@contoso.com"));
+    world.entra.users("u-d1", users_page(vec![], done("u-d2")));
+    world
+        .entra
+        .groups("g-d1", groups_page(vec![], done("g-d2")));
+    let RunOutcome::Completed(status) = world.run(&config, "run-2").await else {
+        panic!("the second run completes");
+    };
+    assert_eq!(status.open_problems, Some(0));
+    assert_eq!(status.counts.users_created, 1);
+    assert!(world.directory.users.lock().unwrap().contains_key("u2"));
+    assert!(world.state.problems.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn given_an_unusable_item_that_reads_when_fetched_by_id_then_it_is_imported_without_a_problem()
+ {
+    let world = World::new();
+    let config = config(serde_json::json!({}));
+    let mut page = users_page(vec![], done("u-d1")).unwrap();
+    page.unusable.push(without_upn("u2", "Bob"));
+    world.entra.users("", Ok(page));
+    world.entra.groups("", groups_page(vec![], done("g-d1")));
+    world.entra.user_lookup(user("u2", "bob@contoso.com"));
+
+    let RunOutcome::Completed(status) = world.run(&config, "run-1").await else {
+        panic!("the run completes");
+    };
+    assert_eq!(status.open_problems, Some(0));
+    assert!(world.directory.users.lock().unwrap().contains_key("u2"));
+}
+
+#[tokio::test]
+async fn given_an_imported_user_that_turns_unusable_then_a_resync_keeps_it_and_names_the_problem() {
+    let world = World::new();
+    let config = config(serde_json::json!({}));
+    world.entra.users(
+        "",
+        users_page(
+            vec![DeltaItem::Upsert(user("u1", "ann@contoso.com"))],
+            done("u-d1"),
+        ),
+    );
+    world.entra.groups("", groups_page(vec![], done("g-d1")));
+    assert!(matches!(
+        world.run(&config, "run-1").await,
+        RunOutcome::Completed(_)
+    ));
+
+    let mut page = users_page(vec![], done("u-d2")).unwrap();
+    page.unusable.push(without_upn("u1", "Ann"));
+    world.entra.users("", Ok(page));
+    world.entra.groups("", groups_page(vec![], done("g-d2")));
+    world
+        .entra
+        .invalid_users
+        .lock()
+        .unwrap()
+        .insert("u1".into(), "user u1 has no userPrincipalName".into());
+    let RunOutcome::Completed(status) = world.run(&config_resync(), "run-2").await else {
+        panic!("the resync completes");
+    };
+    assert_eq!(status.counts.users_deleted, 0, "it exists in Entra: kept");
+    assert!(world.directory.users.lock().unwrap().contains_key("u1"));
+    let problems = world.state.problems.lock().unwrap().clone();
+    assert_eq!(
+        problems["ENTRA#PROBLEM#import#user#u1"].operation,
+        crate::problems::Operation::Update
+    );
 }

@@ -409,6 +409,7 @@ async fn given_run_outcomes_then_subscriptions_are_kept_released_or_forgotten() 
         error: None,
         mode: crate::import::state::Mode::Delta,
         counts: Default::default(),
+        open_problems: None,
     });
     let on = config(serde_json::json!({}));
     world.keeper().settle(&on, &completed, true, now).await;

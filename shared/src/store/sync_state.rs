@@ -19,6 +19,7 @@ use super::dynamo::{
     put_request, query_all, s, tenant_pk, text, timestamp, to_json, unavailable,
 };
 use super::integrations::{STATUS_SK, TTL_ATTRIBUTE};
+use super::problems::DynamoProblemStore;
 use crate::import::buckets::{Bucket, SeenIds, SeenKind};
 use crate::import::state::{
     Checkpoint, GroupScope, NumberedRecord, PageRecord, Phase, RunStatus, SyncState,
@@ -26,6 +27,7 @@ use crate::import::state::{
 use crate::import::{HeldDeletions, ImportMemory, LeaseError, RoundLedger, RunLease};
 use crate::model::TenantId;
 use crate::ports::StoreError;
+use crate::problems::{Direction, Problem, ProblemKey, ProblemStore};
 
 const SCOPE_SK: &str = "ENTRA#SCOPE";
 const HELD_SK: &str = "ENTRA#HELD";
@@ -36,11 +38,18 @@ const WHAT: &str = "the sync state";
 pub struct DynamoSyncStateStore {
     client: Client,
     table: String,
+    /// The import's problem items, in the same table.
+    problems: DynamoProblemStore,
 }
 
 impl DynamoSyncStateStore {
     pub fn new(client: Client, table: String) -> Self {
-        Self { client, table }
+        let problems = DynamoProblemStore::new(client.clone(), table.clone());
+        Self {
+            client,
+            table,
+            problems,
+        }
     }
 
     fn status_fields(status: &RunStatus) -> Vec<(&'static str, AttributeValue)> {
@@ -60,6 +69,9 @@ impl DynamoSyncStateStore {
         }
         if let Some(error) = &status.error {
             fields.push(("last_sync_error", s(error)));
+        }
+        if let Some(open) = status.open_problems {
+            fields.push(("open_problems", n(open as i64)));
         }
         fields
     }
@@ -417,5 +429,27 @@ impl ImportMemory for DynamoSyncStateStore {
     ) -> Result<(), StoreError> {
         self.put_json(tenant, HELD_SK, &(&held.users, &held.groups))
             .await
+    }
+}
+
+impl ProblemStore for DynamoSyncStateStore {
+    async fn record(&self, tenant: &TenantId, problem: &Problem) -> Result<Problem, StoreError> {
+        self.problems.record(tenant, problem).await
+    }
+
+    async fn resolve(&self, tenant: &TenantId, key: &ProblemKey) -> Result<bool, StoreError> {
+        self.problems.resolve(tenant, key).await
+    }
+
+    async fn open(
+        &self,
+        tenant: &TenantId,
+        direction: Direction,
+    ) -> Result<Vec<Problem>, StoreError> {
+        self.problems.open(tenant, direction).await
+    }
+
+    async fn count(&self, tenant: &TenantId) -> Result<u64, StoreError> {
+        self.problems.count(tenant).await
     }
 }

@@ -121,6 +121,11 @@ fn fault_response(fault: &GraphFault) -> Response {
             "serviceNotAvailable",
             "The service is temporarily unavailable. Please try again later.",
         ),
+        GraphFault::Forbidden => graph_error(
+            StatusCode::FORBIDDEN,
+            "Authorization_RequestDenied",
+            "Insufficient privileges to complete the operation.",
+        ),
     }
 }
 
@@ -245,6 +250,8 @@ async fn get_user(
     if !super::graph_write::visible(&state, &id) {
         return not_found(&id);
     }
+    let strip_upn = !state.knobs.upn_returned_by_id;
+    let without_upn = state.knobs.users_without_upn.clone();
     let tenant = tenant_mut(&mut state, &tenant_id);
     let user = tenant
         .users
@@ -254,7 +261,11 @@ async fn get_user(
     match user {
         Some(user) => {
             let select = parse_select(q.get("$select"));
-            axum::Json(Value::Object(project(user_json(user), select.as_deref()))).into_response()
+            let mut body = project(user_json(user), select.as_deref());
+            if strip_upn && without_upn.contains(&user.id) {
+                body.remove("userPrincipalName");
+            }
+            axum::Json(Value::Object(body)).into_response()
         }
         None => not_found(&id),
     }

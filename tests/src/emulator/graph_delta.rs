@@ -213,6 +213,7 @@ fn delta(
     let page_size = state.knobs.page_size();
     let member_page_size = state.knobs.member_page_size.unwrap_or(500).max(1);
     let duplicates = state.knobs.duplicate_items;
+    let without_upn = state.knobs.users_without_upn.clone();
     let tenant = tenant_mut(&mut state, &tenant_id);
     let entries = round_entries(tenant, &token, minimal);
 
@@ -240,6 +241,15 @@ fn delta(
         member_cursor = 0;
         if links_left == 0 {
             break;
+        }
+    }
+    for item in items.iter_mut().filter(|i| {
+        i.get("id")
+            .and_then(Value::as_str)
+            .is_some_and(|id| without_upn.iter().any(|w| w == id))
+    }) {
+        if let Some(item) = item.as_object_mut() {
+            item.remove("userPrincipalName");
         }
     }
     let previous = items

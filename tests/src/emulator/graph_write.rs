@@ -113,6 +113,32 @@ fn check_upn(tenant: &Tenant, upn: &str, except: Option<&str>) -> Result<(), Res
     Ok(())
 }
 
+/// Graph's length limits on user properties (the user resource type).
+const USER_PROPERTY_LIMITS: [(&str, usize); 6] = [
+    ("displayName", 256),
+    ("givenName", 64),
+    ("surname", 64),
+    ("jobTitle", 128),
+    ("department", 64),
+    ("mobilePhone", 64),
+];
+
+#[allow(clippy::result_large_err)] // the error is the handler's own answer
+fn check_user_properties(body: &Map<String, Value>) -> Result<(), Response> {
+    for (key, limit) in USER_PROPERTY_LIMITS {
+        if body
+            .get(key)
+            .and_then(Value::as_str)
+            .is_some_and(|v| v.chars().count() > limit)
+        {
+            return Err(bad_request(&format!(
+                "Invalid value specified for property '{key}' of resource 'User'."
+            )));
+        }
+    }
+    Ok(())
+}
+
 fn apply_user_properties(user: &mut User, body: &Map<String, Value>) {
     let optional = |key: &str| match body.get(key) {
         Some(Value::String(s)) => Some(Some(s.clone())),
@@ -165,6 +191,9 @@ async fn create_user(
                 "Invalid value specified for property '{required}' of resource 'User'."
             ));
         }
+    }
+    if let Err(response) = check_user_properties(&body) {
+        return response;
     }
     let upn = text(&body, "userPrincipalName").unwrap_or_default();
     let password = body["passwordProfile"]["password"].as_str().unwrap_or("");
@@ -234,6 +263,9 @@ pub async fn patch_user(
         return bad_request(
             "Invalid value specified for property 'displayName' of resource 'User'.",
         );
+    }
+    if let Err(response) = check_user_properties(&body) {
+        return response;
     }
     apply_user_properties(&mut user, &body);
     tenant.upsert_user(user);

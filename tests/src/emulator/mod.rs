@@ -66,6 +66,8 @@ pub enum GraphFault {
     Throttle { retry_after: Option<String> },
     /// 503 or 504.
     Unavailable { status: u16 },
+    /// 403 `Authorization_RequestDenied`: a permission the app lacks.
+    Forbidden,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -93,6 +95,13 @@ pub struct Knobs {
     pub latency: Duration,
     /// Access token lifetime, seconds.
     pub access_token_ttl_secs: Option<u64>,
+    /// Users whose `userPrincipalName` Graph leaves out of delta items
+    /// (Microsoft documents that an item may carry fewer properties than
+    /// selected) and, unless `upn_returned_by_id`, of `/users/{id}` too.
+    #[serde(default)]
+    pub users_without_upn: Vec<String>,
+    #[serde(default)]
+    pub upn_returned_by_id: bool,
 }
 
 mod millis {

@@ -441,13 +441,248 @@ async fn given_an_unverified_domain_in_the_middle_of_a_batch_then_only_that_reco
     );
     let logs = w.export.settled_logs().await.join("\n");
     assert!(
-        logs.contains("unverified.contoso.com is not a verified domain of the Entra tenant"),
+        logs.contains("unverified.contoso.com is not a verified domain of this Entra tenant"),
         "the reason is logged"
     );
     assert!(
-        logs.contains("elsewhere.org is not among the tenant's synchronised domains"),
+        logs.contains("elsewhere.org is not among the domains this tenant synchronises"),
         "the reason is logged"
     );
+}
+
+/// A problem item's attributes as text.
+fn field<'a>(problem: &'a serde_json::Map<String, Value>, name: &str) -> &'a str {
+    problem.get(name).and_then(Value::as_str).unwrap_or("")
+}
+
+#[tokio::test]
+async fn given_a_batch_with_an_unverified_domain_then_one_problem_names_it_until_a_upn_edit_fixes_it()
+ {
+    let mut w = world(json!({"domains": [MANAGED, FEDERATED, "unverified.contoso.com"]})).await;
+    w.put("USER#p-1", platform_user("p-1", "one@contoso.com"))
+        .await;
+    w.put(
+        "USER#p-2",
+        platform_user("p-2", "two@unverified.contoso.com"),
+    )
+    .await;
+    w.put("USER#p-3", platform_user("p-3", "three@contoso.com"))
+        .await;
+    let report = w.export().await;
+
+    assert!(report.retried.is_empty(), "{report:?}");
+    assert!(w.item("USER#p-1").await.contains_key("entra_id"));
+    assert!(w.item("USER#p-3").await.contains_key("entra_id"));
+    let problems = w.stack.problem_items(TENANT).await.unwrap();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    let problem = &problems[0];
+    assert_eq!(field(problem, "sk"), "ENTRA#PROBLEM#export#user#p-2");
+    assert_eq!(field(problem, "code"), "unverified_domain");
+    assert_eq!(field(problem, "operation"), "create");
+    assert_eq!(field(problem, "direction"), "export");
+    assert_eq!(field(problem, "object_kind"), "user");
+    assert_eq!(field(problem, "display"), "two@unverified.contoso.com");
+    assert!(
+        field(problem, "reason")
+            .contains("unverified.contoso.com is not a verified domain of this Entra tenant"),
+        "{problem:?}"
+    );
+    assert!(
+        !problem.contains_key("next_attempt_at"),
+        "it waits for a change"
+    );
+    assert_eq!(w.stack.open_problems(TENANT).await.unwrap(), 1);
+
+    // The admin fixes the UPN on the platform side.
+    w.set(
+        "USER#p-2",
+        "user_name",
+        AttributeValue::S("two@contoso.com".into()),
+    )
+    .await;
+    let report = w.export().await;
+    assert!(
+        w.item("USER#p-2").await.contains_key("entra_id"),
+        "{report:?}"
+    );
+    assert!(w.stack.problem_items(TENANT).await.unwrap().is_empty());
+    assert_eq!(w.stack.open_problems(TENANT).await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn given_graph_rejecting_a_create_then_its_message_is_the_problem_until_the_data_is_fixed() {
+    let mut w = world(json!({})).await;
+    let mut user = platform_user("p-1", "one@contoso.com");
+    user["job_title"] = json!("Chief ".repeat(30));
+    w.put("USER#p-1", user).await;
+    w.export().await;
+
+    let problems = w.stack.problem_items(TENANT).await.unwrap();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert_eq!(field(&problems[0], "code"), "graph_rejected");
+    assert!(
+        field(&problems[0], "reason").contains("Invalid value specified for property 'jobTitle'"),
+        "Graph's own message: {problems:?}"
+    );
+    w.set("USER#p-1", "job_title", AttributeValue::S("Chief".into()))
+        .await;
+    w.export().await;
+    assert!(w.item("USER#p-1").await.contains_key("entra_id"));
+    assert!(w.stack.problem_items(TENANT).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn given_a_member_before_its_user_then_it_is_a_problem_that_the_next_run_resolves() {
+    let mut w = world(json!({})).await;
+    let group = organisation::group_id(0);
+    let membership = format!("MEMBER#{group}#p-late");
+    w.put(
+        &membership,
+        json!({"group_id": group, "user_id": "p-late", "source": "local"}),
+    )
+    .await;
+    w.export().await;
+    let problems = w.stack.problem_items(TENANT).await.unwrap();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert_eq!(field(&problems[0], "code"), "dependency_missing");
+    assert_eq!(field(&problems[0], "operation"), "add_member");
+    assert!(
+        problems[0].contains_key("next_attempt_at"),
+        "it passes by itself"
+    );
+    assert_eq!(w.stack.open_problems(TENANT).await.unwrap(), 1);
+
+    // The user arrives and is exported; the tenant's next run adds the member.
+    w.put("USER#p-late", platform_user("p-late", "late@contoso.com"))
+        .await;
+    w.export().await;
+    let entra_user = w.item("USER#p-late").await["entra_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    w.stack.tick(&mut w.sync).await.unwrap();
+    assert!(
+        w.stack
+            .emulator
+            .with_tenant(CONTOSO, |t| t.groups[&group].members.contains(&entra_user)),
+        "the member was added"
+    );
+    assert!(w.stack.problem_items(TENANT).await.unwrap().is_empty());
+    assert_eq!(w.stack.open_problems(TENANT).await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn given_a_tenant_not_authorised_while_users_change_then_authorised_again_every_change_is_exported_once()
+ {
+    let mut w = world(json!({})).await;
+    w.stack
+        .update_config(TENANT, json!({"authorisation": "reauthorisation_required"}))
+        .await
+        .unwrap();
+    let group = organisation::group_id(0);
+    let before = w.log_len();
+    for n in 0..5 {
+        let id = format!("p-{n}");
+        w.put(
+            &format!("USER#{id}"),
+            platform_user(&id, &format!("u{n}@contoso.com")),
+        )
+        .await;
+    }
+    w.set(
+        "USER#p-0",
+        "job_title",
+        AttributeValue::S("Director".into()),
+    )
+    .await;
+    w.set(
+        "USER#p-1",
+        "display_name",
+        AttributeValue::S("Renamed".into()),
+    )
+    .await;
+    w.put(
+        &format!("MEMBER#{group}#p-2"),
+        json!({"group_id": group, "user_id": "p-2", "source": "local"}),
+    )
+    .await;
+    w.delete("USER#p-4").await;
+    w.export().await;
+    assert!(
+        w.writes_since(before).is_empty(),
+        "nothing reaches Entra meanwhile"
+    );
+    let parked = w.stack.problem_items(TENANT).await.unwrap();
+    assert!(
+        parked.iter().all(|p| field(p, "code") == "not_authorised"),
+        "{parked:?}"
+    );
+    assert_eq!(parked.len(), 6, "one per object: {parked:?}");
+    assert_eq!(w.stack.open_problems(TENANT).await.unwrap(), 6);
+
+    // Authorised again: the tenant's next run exports what was parked.
+    w.stack
+        .update_config(TENANT, json!({"authorisation": "authorised"}))
+        .await
+        .unwrap();
+    w.stack.tick(&mut w.sync).await.unwrap();
+    let creates = w
+        .writes_since(before)
+        .iter()
+        .filter(|r| r.method == "POST" && r.path.ends_with("/users"))
+        .count();
+    assert_eq!(creates, 4, "each user created once, the deleted one never");
+    let (p0, p1, in_group) = w.stack.emulator.with_tenant(CONTOSO, |t| {
+        let by_upn = |upn: &str| {
+            t.users
+                .values()
+                .filter(|u| u.user_principal_name == upn)
+                .cloned()
+                .collect::<Vec<_>>()
+        };
+        let p2 = by_upn("u2@contoso.com");
+        (
+            by_upn("u0@contoso.com"),
+            by_upn("u1@contoso.com"),
+            p2.len() == 1 && t.groups[&group].members.contains(&p2[0].id),
+        )
+    });
+    assert_eq!(p0.len(), 1);
+    assert_eq!(
+        p0[0].job_title.as_deref(),
+        Some("Director"),
+        "the latest state"
+    );
+    assert_eq!(p1[0].display_name.as_deref(), Some("Renamed"));
+    assert!(in_group, "the membership follows its user");
+    assert!(w.stack.emulator.with_tenant(CONTOSO, |t| {
+        t.users
+            .values()
+            .all(|u| u.user_principal_name != "u4@contoso.com")
+    }));
+    assert!(w.stack.problem_items(TENANT).await.unwrap().is_empty());
+    assert_eq!(w.stack.open_problems(TENANT).await.unwrap(), 0);
+    // No token, secret or password in what was parked.
+    let parked_text = serde_json::to_string(&parked).unwrap();
+    let passwords: Vec<String> = w.stack.emulator.with_tenant(CONTOSO, |t| {
+        t.users
+            .values()
+            .filter_map(|u| u.password.clone())
+            .collect()
+    });
+    for secret in w
+        .stack
+        .emulator
+        .issued_secrets()
+        .into_iter()
+        .chain(passwords)
+    {
+        assert!(!parked_text.contains(&secret), "a secret in a problem item");
+    }
+    // The write-backs on the stream send nothing more.
+    let after = w.log_len();
+    w.export().await;
+    assert!(w.writes_since(after).is_empty());
 }
 
 #[tokio::test]

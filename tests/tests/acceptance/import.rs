@@ -798,3 +798,88 @@ async fn given_a_first_import_longer_than_one_invocation_then_its_continuations_
         "counted once across all the invocations"
     );
 }
+
+#[tokio::test]
+async fn given_a_user_graph_sends_without_a_upn_then_the_rest_imports_and_a_problem_names_it_until_fixed()
+ {
+    let (stack, mut functions) = connected(json!({})).await;
+    let knobs = |by_id: bool| Knobs {
+        page_size: Some(7),
+        member_page_size: Some(40),
+        users_without_upn: vec![user_id(3)],
+        upn_returned_by_id: by_id,
+        ..Knobs::default()
+    };
+    stack.emulator.set_knobs(knobs(false));
+    stack.tick(&mut functions).await.unwrap();
+
+    let status = stack.status_item(TENANT).await.unwrap();
+    assert_eq!(status["last_sync_result"], "ok", "{status:?}");
+    let users = by_id(
+        stack.directory_of(TENANT, "USER#").await.unwrap(),
+        "user_id",
+    );
+    assert!(!users.contains_key(&user_id(3)));
+    assert!(
+        users.contains_key(&user_id(6)),
+        "the rest of its page is imported"
+    );
+    let problems = stack.problem_items(TENANT).await.unwrap();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    let problem = &problems[0];
+    assert_eq!(
+        problem["sk"],
+        format!("ENTRA#PROBLEM#import#user#{}", user_id(3))
+    );
+    assert_eq!(problem["code"], "invalid_object");
+    assert_eq!(problem["operation"], "create");
+    assert!(
+        problem["reason"]
+            .as_str()
+            .unwrap()
+            .contains("has no userPrincipalName"),
+        "{problem:?}"
+    );
+    assert_eq!(stack.open_problems(TENANT).await.unwrap(), 1);
+    // Read again by id before it was named: one request for it.
+    let by_id_requests = stack
+        .emulator
+        .graph_requests()
+        .iter()
+        .filter(|r| r.path == format!("/v1.0/users/{}", user_id(3)))
+        .count();
+    assert_eq!(by_id_requests, 1);
+
+    // Graph returns it whole again: the next poll imports it.
+    stack.emulator.set_knobs(knobs(true));
+    stack.tick(&mut functions).await.unwrap();
+    let users = by_id(
+        stack.directory_of(TENANT, "USER#").await.unwrap(),
+        "user_id",
+    );
+    assert!(users.contains_key(&user_id(3)));
+    assert!(stack.problem_items(TENANT).await.unwrap().is_empty());
+    assert_eq!(stack.open_problems(TENANT).await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn given_graph_refusing_a_permission_then_the_error_names_it_and_the_next_poll_goes_on() {
+    let (stack, mut functions) = connected(json!({})).await;
+    stack.emulator.inject_graph_faults([GraphFault::Forbidden]);
+    stack.tick(&mut functions).await.unwrap();
+    let status = stack.status_item(TENANT).await.unwrap();
+    assert_eq!(status["last_sync_result"], "error");
+    let error = status["last_sync_error"].as_str().unwrap();
+    assert!(
+        error.contains("403 Authorization_RequestDenied")
+            && error.contains("lacks the Microsoft Graph permission User.Read.All"),
+        "{error}"
+    );
+    let config = stack.config_item(TENANT).await.unwrap().unwrap();
+    assert_eq!(config["authorisation"], "authorised", "not a lost grant");
+    stack.tick(&mut functions).await.unwrap();
+    assert_eq!(
+        stack.status_item(TENANT).await.unwrap()["last_sync_result"],
+        "ok"
+    );
+}

@@ -1315,6 +1315,7 @@ fn status(result: RunResult, error: Option<&str>) -> RunStatus {
         error: error.map(str::to_owned),
         mode: Mode::Delta,
         counts: counts(),
+        open_problems: Some(0),
     }
 }
 

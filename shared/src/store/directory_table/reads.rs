@@ -266,6 +266,19 @@ impl crate::import::DirectoryStore for DynamoDirectoryStore {
 }
 
 impl crate::export::ExportDirectory for DynamoDirectoryStore {
+    async fn has_membership(
+        &self,
+        tenant: &TenantId,
+        key: &MembershipKey,
+    ) -> Result<bool, StoreError> {
+        let found = crate::import::DirectoryStore::existing_memberships(
+            self,
+            tenant,
+            std::slice::from_ref(key),
+        )
+        .await?;
+        Ok(found.contains(key))
+    }
     async fn user(&self, tenant: &TenantId, user_id: &str) -> Result<Option<UserItem>, StoreError> {
         self.get(&ItemKey::user(tenant, user_id), "a user item")
             .await

@@ -1,0 +1,277 @@
+//! Export problems (DESIGN.md 2.3, 2.8): a change that cannot be exported
+//! now is parked as a problem item, and exported again later from the
+//! object's *current* state, so that a later change supersedes the parked
+//! one and the changes of one object stay in order.
+
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+
+use super::{EntraWriter, ExportDirectory, ExportFailure, ExportOutcome, ExportPlan, ExportRun};
+use crate::model::directory::{GROUP_FIELDS, ItemKey, MembershipKey, SyncedObject, USER_FIELDS};
+use crate::model::{TenantConfig, TenantId};
+use crate::ports::StoreError;
+use crate::problems::{
+    Code, Direction, ObjectKind, Operation, Problem, ProblemKey, ProblemStore, backoff,
+};
+
+/// The export problem item of the object a directory key names.
+pub fn problem_key(key: &ItemKey) -> ProblemKey {
+    let (kind, object_id) = match key {
+        ItemKey::User { user_id, .. } => (ObjectKind::User, user_id.clone()),
+        ItemKey::Group { group_id, .. } => (ObjectKind::Group, group_id.clone()),
+        ItemKey::Membership { key, .. } => (ObjectKind::Membership, key.encode()),
+    };
+    ProblemKey {
+        direction: Direction::Export,
+        kind,
+        object_id,
+    }
+}
+
+/// The directory key a problem's object has in the tenant.
+fn item_key(tenant: &TenantId, key: &ProblemKey) -> Option<ItemKey> {
+    Some(match key.kind {
+        ObjectKind::User => ItemKey::user(tenant, &key.object_id),
+        ObjectKind::Group => ItemKey::group(tenant, &key.object_id),
+        ObjectKind::Membership => ItemKey::Membership {
+            tenant: tenant.clone(),
+            key: MembershipKey::decode(&key.object_id)?,
+        },
+    })
+}
+
+pub fn operation_of(plan: &ExportPlan) -> Operation {
+    match plan {
+        ExportPlan::CreateUser { .. } | ExportPlan::CreateGroup { .. } => Operation::Create,
+        ExportPlan::DeleteUser { .. } | ExportPlan::DeleteGroup { .. } => Operation::Delete,
+        ExportPlan::AddMember { .. } => Operation::AddMember,
+        ExportPlan::RemoveMember { .. } => Operation::RemoveMember,
+        ExportPlan::Ignore(_) | ExportPlan::UpdateUser { .. } | ExportPlan::UpdateGroup { .. } => {
+            Operation::Update
+        }
+    }
+}
+
+/// The Entra object a delete needs once the AM item is gone.
+fn deleted_entra_id(plan: &ExportPlan) -> Option<String> {
+    match plan {
+        ExportPlan::DeleteUser { entra_id } | ExportPlan::DeleteGroup { entra_id } => {
+            Some(entra_id.clone())
+        }
+        _ => None,
+    }
+}
+
+/// What to park for a failure: `None` when the stream must retry the
+/// record instead (AWS itself failed; nothing could be written about it).
+pub fn parked(
+    key: ProblemKey,
+    plan: &ExportPlan,
+    failure: &ExportFailure,
+    previous_attempts: u32,
+    now: DateTime<Utc>,
+) -> Option<Problem> {
+    let (code, passes_by_itself) = failure.problem()?;
+    let next = passes_by_itself.then(|| backoff(previous_attempts + 1, now));
+    Some(
+        Problem::new(key, operation_of(plan), code, failure.to_string())
+            .retried_at(next)
+            .linked_to(deleted_entra_id(plan)),
+    )
+}
+
+/// A change of a tenant whose integration is not authorised, parked until
+/// it is authorised again.
+pub fn not_authorised(key: ProblemKey, plan: &ExportPlan) -> Problem {
+    Problem::new(
+        key,
+        operation_of(plan),
+        Code::NotAuthorised,
+        "the tenant's Entra ID integration is not authorised; a Global Administrator must authorise it again".into(),
+    )
+    .linked_to(deleted_entra_id(plan))
+}
+
+impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
+    /// Exports the object's current state: what a problem's replay does.
+    pub async fn replay(
+        &self,
+        tenant: &TenantId,
+        problem: &Problem,
+    ) -> Result<(ExportPlan, ExportOutcome), ExportFailure> {
+        let Some(key) = item_key(tenant, &problem.key) else {
+            return Ok((
+                ExportPlan::Ignore("not a directory object"),
+                ExportOutcome::Ignored("the problem names no directory object"),
+            ));
+        };
+        let plan = self.current_plan(tenant, &key, problem).await?;
+        let outcome = self.apply_plan(tenant, &key, plan.clone()).await?;
+        Ok((plan, outcome))
+    }
+
+    /// The plan that makes Entra ID agree with the object as it is now.
+    pub async fn current_plan(
+        &self,
+        tenant: &TenantId,
+        key: &ItemKey,
+        problem: &Problem,
+    ) -> Result<ExportPlan, ExportFailure> {
+        let gone = || match &problem.entra_id {
+            Some(entra_id) if problem.operation == Operation::Delete => Some(entra_id.clone()),
+            _ => None,
+        };
+        Ok(match key {
+            ItemKey::User { user_id, .. } => match self.directory.user(tenant, user_id).await? {
+                Some(item) => match object_plan(&item, USER_FIELDS.iter().map(|f| f.am)) {
+                    Current::Create => ExportPlan::CreateUser {
+                        user_id: user_id.clone(),
+                        item,
+                    },
+                    Current::Update { entra_id, changed } => ExportPlan::UpdateUser {
+                        user_id: user_id.clone(),
+                        entra_id,
+                        changed,
+                        item,
+                    },
+                    Current::Nothing(why) => ExportPlan::Ignore(why),
+                },
+                None => gone().map_or(
+                    ExportPlan::Ignore("the user is gone and was never exported"),
+                    |entra_id| ExportPlan::DeleteUser { entra_id },
+                ),
+            },
+            ItemKey::Group { group_id, .. } => {
+                match self.directory.group(tenant, group_id).await? {
+                    Some(item) => match object_plan(&item, GROUP_FIELDS.iter().map(|f| f.am)) {
+                        Current::Create => ExportPlan::CreateGroup {
+                            group_id: group_id.clone(),
+                            item,
+                        },
+                        Current::Update { entra_id, changed } => ExportPlan::UpdateGroup {
+                            group_id: group_id.clone(),
+                            entra_id,
+                            changed,
+                            item,
+                        },
+                        Current::Nothing(why) => ExportPlan::Ignore(why),
+                    },
+                    None => gone().map_or(
+                        ExportPlan::Ignore("the group is gone and was never exported"),
+                        |entra_id| ExportPlan::DeleteGroup { entra_id },
+                    ),
+                }
+            }
+            ItemKey::Membership { key, .. } => {
+                let (group_id, user_id) = (key.group_id.clone(), key.user_id.clone());
+                if self.directory.has_membership(tenant, key).await? {
+                    ExportPlan::AddMember { group_id, user_id }
+                } else {
+                    ExportPlan::RemoveMember { group_id, user_id }
+                }
+            }
+        })
+    }
+}
+
+/// What a user or group as it is now asks of Entra ID.
+enum Current {
+    Create,
+    Update {
+        entra_id: String,
+        changed: Vec<&'static str>,
+    },
+    Nothing(&'static str),
+}
+
+fn object_plan<T: SyncedObject>(item: &T, fields: impl Iterator<Item = &'static str>) -> Current {
+    if item.source() == crate::model::directory::Source::Entra {
+        return Current::Nothing("an imported object");
+    }
+    match item.entra_object_id() {
+        None => Current::Create,
+        Some(_) if item.agrees_with_entra() => Current::Nothing("Entra ID has its values already"),
+        Some(entra_id) => Current::Update {
+            entra_id: entra_id.to_owned(),
+            changed: fields.collect(),
+        },
+    }
+}
+
+/// How a tenant's due export problems went.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Replayed {
+    pub exported: u32,
+    pub still_failing: u32,
+}
+
+/// Replays a tenant's due export problems (users, then groups, then
+/// memberships, each oldest first), until `until`.
+pub async fn replay_due<D: ExportDirectory, W: EntraWriter, P: ProblemStore>(
+    run: &ExportRun<'_, D, W>,
+    problems: &P,
+    now: DateTime<Utc>,
+    until: Option<Instant>,
+) -> Result<Replayed, StoreError> {
+    let config: &TenantConfig = run.config;
+    let tenant = &config.tenant_id;
+    if !config.is_authorised() {
+        return Ok(Replayed::default());
+    }
+    let resync = config.resync_requested_raw.is_some();
+    let mut due: Vec<Problem> = problems
+        .open(tenant, Direction::Export)
+        .await?
+        .into_iter()
+        .filter(|p| p.due_in_sync_run(true, resync))
+        .collect();
+    due.sort_by_key(|p| (kind_order(p.key.kind), p.first_seen_at));
+    let mut replayed = Replayed::default();
+    for problem in due {
+        if until.is_some_and(|until| Instant::now() >= until) {
+            break;
+        }
+        match run.replay(tenant, &problem).await {
+            Ok(_) => {
+                problems.resolve(tenant, &problem.key).await?;
+                replayed.exported += 1;
+            }
+            Err(failure) => {
+                replayed.still_failing += 1;
+                let plan = ExportPlan::Ignore("replayed");
+                match parked(problem.key.clone(), &plan, &failure, problem.attempts, now) {
+                    Some(again) => {
+                        let again = Problem {
+                            operation: problem.operation,
+                            display: problem.display.clone(),
+                            entra_id: problem.entra_id.clone(),
+                            ..again
+                        };
+                        problems.record(tenant, &again).await?;
+                    }
+                    None => return Err(store_failure(failure)),
+                }
+            }
+        }
+    }
+    Ok(replayed)
+}
+
+fn store_failure(failure: ExportFailure) -> StoreError {
+    match failure {
+        ExportFailure::Store(err) => err,
+        other => StoreError::Unavailable {
+            operation: "replaying an export problem",
+            detail: other.to_string(),
+        },
+    }
+}
+
+fn kind_order(kind: ObjectKind) -> u8 {
+    match kind {
+        ObjectKind::User => 0,
+        ObjectKind::Group => 1,
+        ObjectKind::Membership => 2,
+    }
+}
