@@ -241,11 +241,17 @@ impl<'a, C: TenantConfigs, D: ExportDirectory, T: TenantWriters, P: ProblemStore
         let run = ExportRun::new(directory, &writer, &config);
         let key = replay::problem_key(&change.key);
         let plan = change.plan();
-        if matches!(plan, ExportPlan::Ignore(_)) || !run.enabled_for(&plan) {
+        let wanted = !matches!(plan, ExportPlan::Ignore(_)) && run.enabled_for(&plan);
+        // A change with nothing to export may still settle a parked one
+        // (a user never exported, deleted).
+        let open = self.open_problem(tenant, &key).await?;
+        if !wanted && open.is_none() {
             return Ok(());
         }
-        let open = self.open_problem(tenant, &key).await?;
         if !config.is_authorised() {
+            if !wanted {
+                return Ok(());
+            }
             tracing::warn!(item = ?change.key, "the tenant's integration is not authorised; the change is parked until it is");
             let problem = replay::not_authorised(key, &plan);
             return self.park(directory, change, problem).await;
@@ -253,14 +259,16 @@ impl<'a, C: TenantConfigs, D: ExportDirectory, T: TenantWriters, P: ProblemStore
         if let Some(domains) = self.domains.fresh(tenant) {
             let _ = run.domains.set(domains);
         }
-        // An object with a parked change exports its current state: this
-        // change and the parked one together, in order.
-        let result = match &open {
-            Some(problem) => run
+        let result = match (&open, &plan) {
+            // A delete supersedes whatever was parked.
+            (Some(_), ExportPlan::DeleteUser { .. } | ExportPlan::DeleteGroup { .. })
+            | (None, _) => run.apply(change).await,
+            // Otherwise the object exports its current state: this change
+            // and the parked one together, in order.
+            (Some(problem), _) => run
                 .replay(tenant, problem)
                 .await
                 .map(|(_, outcome)| outcome),
-            None => run.apply(change).await,
         };
         if let Some(domains) = run.domains.get() {
             self.domains.remember(tenant, domains.clone());

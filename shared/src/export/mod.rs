@@ -82,7 +82,11 @@ impl ExportFailure {
             Self::Refused { code, .. } => Some((*code, false)),
             Self::NotYet(_) => Some((Code::DependencyMissing, true)),
             Self::Graph {
-                source: GraphError::Token(crate::graph::TokenError::ReauthorisationRequired(_)),
+                source:
+                    GraphError::Token(
+                        crate::graph::TokenError::ReauthorisationRequired(_)
+                        | crate::graph::TokenError::NotAuthorised,
+                    ),
                 ..
             } => Some((Code::NotAuthorised, false)),
             Self::Graph { source, .. } if source.is_retryable() => {

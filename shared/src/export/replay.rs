@@ -8,7 +8,9 @@ use std::time::Instant;
 use chrono::{DateTime, Utc};
 
 use super::{EntraWriter, ExportDirectory, ExportFailure, ExportOutcome, ExportPlan, ExportRun};
-use crate::model::directory::{GROUP_FIELDS, ItemKey, MembershipKey, SyncedObject, USER_FIELDS};
+use crate::model::directory::{
+    GROUP_FIELDS, GroupItem, ItemKey, MembershipKey, SyncedObject, USER_FIELDS, UserItem,
+};
 use crate::model::{TenantConfig, TenantId};
 use crate::ports::StoreError;
 use crate::problems::{
@@ -118,46 +120,23 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
         key: &ItemKey,
         problem: &Problem,
     ) -> Result<ExportPlan, ExportFailure> {
-        let gone = || match &problem.entra_id {
+        // Gone from AM: what Entra still has of it goes too.
+        let deleted = match &problem.entra_id {
             Some(entra_id) if problem.operation == Operation::Delete => Some(entra_id.clone()),
             _ => None,
         };
         Ok(match key {
             ItemKey::User { user_id, .. } => match self.directory.user(tenant, user_id).await? {
-                Some(item) => match object_plan(&item, USER_FIELDS.iter().map(|f| f.am)) {
-                    Current::Create => ExportPlan::CreateUser {
-                        user_id: user_id.clone(),
-                        item,
-                    },
-                    Current::Update { entra_id, changed } => ExportPlan::UpdateUser {
-                        user_id: user_id.clone(),
-                        entra_id,
-                        changed,
-                        item,
-                    },
-                    Current::Nothing(why) => ExportPlan::Ignore(why),
-                },
-                None => gone().map_or(
+                Some(item) => user_plan(user_id, item),
+                None => deleted.map_or(
                     ExportPlan::Ignore("the user is gone and was never exported"),
                     |entra_id| ExportPlan::DeleteUser { entra_id },
                 ),
             },
             ItemKey::Group { group_id, .. } => {
                 match self.directory.group(tenant, group_id).await? {
-                    Some(item) => match object_plan(&item, GROUP_FIELDS.iter().map(|f| f.am)) {
-                        Current::Create => ExportPlan::CreateGroup {
-                            group_id: group_id.clone(),
-                            item,
-                        },
-                        Current::Update { entra_id, changed } => ExportPlan::UpdateGroup {
-                            group_id: group_id.clone(),
-                            entra_id,
-                            changed,
-                            item,
-                        },
-                        Current::Nothing(why) => ExportPlan::Ignore(why),
-                    },
-                    None => gone().map_or(
+                    Some(item) => group_plan(group_id, item),
+                    None => deleted.map_or(
                         ExportPlan::Ignore("the group is gone and was never exported"),
                         |entra_id| ExportPlan::DeleteGroup { entra_id },
                     ),
@@ -172,6 +151,38 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
                 }
             }
         })
+    }
+}
+
+fn user_plan(user_id: &str, item: UserItem) -> ExportPlan {
+    match object_plan(&item, USER_FIELDS.iter().map(|f| f.am)) {
+        Current::Create => ExportPlan::CreateUser {
+            user_id: user_id.to_owned(),
+            item,
+        },
+        Current::Update { entra_id, changed } => ExportPlan::UpdateUser {
+            user_id: user_id.to_owned(),
+            entra_id,
+            changed,
+            item,
+        },
+        Current::Nothing(why) => ExportPlan::Ignore(why),
+    }
+}
+
+fn group_plan(group_id: &str, item: GroupItem) -> ExportPlan {
+    match object_plan(&item, GROUP_FIELDS.iter().map(|f| f.am)) {
+        Current::Create => ExportPlan::CreateGroup {
+            group_id: group_id.to_owned(),
+            item,
+        },
+        Current::Update { entra_id, changed } => ExportPlan::UpdateGroup {
+            group_id: group_id.to_owned(),
+            entra_id,
+            changed,
+            item,
+        },
+        Current::Nothing(why) => ExportPlan::Ignore(why),
     }
 }
 
@@ -240,17 +251,21 @@ pub async fn replay_due<D: ExportDirectory, W: EntraWriter, P: ProblemStore>(
             Err(failure) => {
                 replayed.still_failing += 1;
                 let plan = ExportPlan::Ignore("replayed");
-                match parked(problem.key.clone(), &plan, &failure, problem.attempts, now) {
-                    Some(again) => {
-                        let again = Problem {
-                            operation: problem.operation,
-                            display: problem.display.clone(),
-                            entra_id: problem.entra_id.clone(),
-                            ..again
-                        };
-                        problems.record(tenant, &again).await?;
-                    }
-                    None => return Err(store_failure(failure)),
+                let Some(again) =
+                    parked(problem.key.clone(), &plan, &failure, problem.attempts, now)
+                else {
+                    return Err(store_failure(failure));
+                };
+                let again = Problem {
+                    operation: problem.operation,
+                    display: problem.display.clone(),
+                    entra_id: problem.entra_id.clone(),
+                    ..again
+                };
+                problems.record(tenant, &again).await?;
+                if again.code == Code::NotAuthorised {
+                    // The grant is refused: the others would each try it again.
+                    break;
                 }
             }
         }

@@ -60,7 +60,8 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
         for item in &page.unusable {
             match refetched(self.entra.user(item.id.as_str()).await)? {
                 Refetched::Usable(user) => repaired.items.push(DeltaItem::Upsert(user)),
-                Refetched::Gone => {}
+                // Deleted since (or the item was its unreadable @removed).
+                Refetched::Gone => repaired.items.push(removed(&item.id)),
                 Refetched::Invalid(reason) => {
                     self.report_invalid(ObjectKind::User, item, &reason).await?;
                     invalid.push(item.id.to_string());
@@ -85,7 +86,7 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
         for item in &page.unusable {
             match refetched(self.entra.group(item.id.as_str()).await)? {
                 Refetched::Usable(group) => with_group(&mut repaired.items, group),
-                Refetched::Gone => {}
+                Refetched::Gone => repaired.items.push(removed(&item.id)),
                 Refetched::Invalid(reason) => {
                     self.report_invalid(ObjectKind::Group, item, &reason)
                         .await?;
@@ -226,6 +227,13 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
                 .await?
                 .unwrap_or_default(),
         ))
+    }
+}
+
+fn removed<T>(id: &crate::model::EntraObjectId) -> DeltaItem<T> {
+    DeltaItem::Removed {
+        id: id.clone(),
+        permanent: false,
     }
 }
 

@@ -1862,3 +1862,29 @@ async fn given_an_imported_user_that_turns_unusable_then_a_resync_keeps_it_and_n
         crate::problems::Operation::Update
     );
 }
+
+#[tokio::test]
+async fn given_an_unusable_item_that_is_gone_when_fetched_by_id_then_a_delta_round_deletes_it() {
+    let world = World::new();
+    let config = config(serde_json::json!({}));
+    world.imported(&config).await;
+    assert!(world.directory.users.lock().unwrap().contains_key("u1"));
+    // An @removed with a reason this client does not know; by id, 404.
+    let mut page = users_page(vec![], done("u-d2")).unwrap();
+    page.unusable.push(crate::graph::model::UnusableItem {
+        id: "u1".into(),
+        display: None,
+        reason: "unknown @removed reason Some(\"archived\")".into(),
+    });
+    world.entra.users("u-d1", Ok(page));
+    world
+        .entra
+        .groups("g-d1", groups_page(vec![], done("g-d2")));
+
+    let RunOutcome::Completed(status) = world.run(&config, "run-2").await else {
+        panic!("the delta run completes");
+    };
+    assert_eq!(status.counts.users_deleted, 1);
+    assert!(!world.directory.users.lock().unwrap().contains_key("u1"));
+    assert!(world.state.problems.lock().unwrap().is_empty());
+}

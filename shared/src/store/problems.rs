@@ -3,6 +3,8 @@
 //! Whoever writes a new one or removes one moves `ENTRA#STATUS.open_problems`
 //! by one; every sync run writes the exact count with its status.
 
+use std::collections::HashMap;
+
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use chrono::{DateTime, Utc};
@@ -86,69 +88,82 @@ fn parse(item: &Item) -> Result<Problem, StoreError> {
     })
 }
 
+/// The update that writes a problem, or refreshes an open one: its first
+/// sighting kept, its attempts counted. Every name goes through a
+/// placeholder, so none can be a reserved word.
+fn problem_update(problem: &Problem) -> (String, HashMap<String, String>, Item) {
+    let mut values: Item = [
+        (":direction", s(problem.key.direction.as_str())),
+        (":kind", s(problem.key.kind.as_str())),
+        (":object_id", s(&problem.key.object_id)),
+        (":display", s(&problem.display)),
+        (":operation", s(problem.operation.as_str())),
+        (":code", s(problem.code.as_str())),
+        (":reason", s(&problem.reason)),
+        (":now", timestamp(problem.last_seen_at)),
+        (":zero", n(0)),
+        (":one", n(1)),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    let mut set = vec![
+        "#direction = :direction",
+        "#object_kind = :kind",
+        "#object_id = :object_id",
+        "#display = :display",
+        "#operation = :operation",
+        "#code = :code",
+        "#reason = :reason",
+        "#last_seen_at = :now",
+        "#first_seen_at = if_not_exists(#first_seen_at, :now)",
+        "#attempts = if_not_exists(#attempts, :zero) + :one",
+    ];
+    let mut names = vec![
+        "direction",
+        "object_kind",
+        "object_id",
+        "display",
+        "operation",
+        "code",
+        "reason",
+        "last_seen_at",
+        "first_seen_at",
+        "attempts",
+        "next_attempt_at",
+    ];
+    if let Some(entra_id) = &problem.entra_id {
+        set.push("#entra_id = :entra_id");
+        names.push("entra_id");
+        values.insert(":entra_id".into(), s(entra_id));
+    }
+    let expression = match problem.next_attempt_at {
+        Some(at) => {
+            set.push("#next_attempt_at = :next");
+            values.insert(":next".into(), timestamp(at));
+            format!("SET {}", set.join(", "))
+        }
+        None => format!("SET {} REMOVE #next_attempt_at", set.join(", ")),
+    };
+    let names = names
+        .into_iter()
+        .map(|name| (format!("#{name}"), name.to_owned()))
+        .collect();
+    (expression, names, values)
+}
+
 impl ProblemStore for DynamoProblemStore {
     async fn record(&self, tenant: &TenantId, problem: &Problem) -> Result<Problem, StoreError> {
-        // Every name through a placeholder: none can be a reserved word.
-        let mut set = vec![
-            "#direction = :direction",
-            "#object_kind = :kind",
-            "#object_id = :object_id",
-            "#display = :display",
-            "#operation = :operation",
-            "#code = :code",
-            "#reason = :reason",
-            "#last_seen_at = :now",
-            "#first_seen_at = if_not_exists(#first_seen_at, :now)",
-            "#attempts = if_not_exists(#attempts, :zero) + :one",
-        ];
-        let names = [
-            "direction",
-            "object_kind",
-            "object_id",
-            "display",
-            "operation",
-            "code",
-            "reason",
-            "last_seen_at",
-            "first_seen_at",
-            "attempts",
-            "next_attempt_at",
-        ];
-        let mut request = self
+        let (expression, names, values) = problem_update(problem);
+        let output = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key(tenant, problem.key.sk())))
-            .expression_attribute_values(":direction", s(problem.key.direction.as_str()))
-            .expression_attribute_values(":kind", s(problem.key.kind.as_str()))
-            .expression_attribute_values(":object_id", s(&problem.key.object_id))
-            .expression_attribute_values(":display", s(&problem.display))
-            .expression_attribute_values(":operation", s(problem.operation.as_str()))
-            .expression_attribute_values(":code", s(problem.code.as_str()))
-            .expression_attribute_values(":reason", s(&problem.reason))
-            .expression_attribute_values(":now", timestamp(problem.last_seen_at))
-            .expression_attribute_values(":zero", n(0))
-            .expression_attribute_values(":one", n(1))
-            .return_values(ReturnValue::AllNew);
-        for name in names {
-            request = request.expression_attribute_names(format!("#{name}"), name);
-        }
-        if let Some(entra_id) = &problem.entra_id {
-            set.push("#entra_id = :entra_id");
-            request = request
-                .expression_attribute_names("#entra_id", "entra_id")
-                .expression_attribute_values(":entra_id", s(entra_id));
-        }
-        let expression = match problem.next_attempt_at {
-            Some(at) => {
-                set.push("#next_attempt_at = :next");
-                request = request.expression_attribute_values(":next", timestamp(at));
-                format!("SET {}", set.join(", "))
-            }
-            None => format!("SET {} REMOVE #next_attempt_at", set.join(", ")),
-        };
-        let output = request
             .update_expression(expression)
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .return_values(ReturnValue::AllNew)
             .send()
             .await
             .map_err(unavailable("recording a problem"))?;

@@ -946,3 +946,51 @@ async fn given_a_batch_of_platform_changes_then_its_items_are_read_in_one_batche
         );
     }
 }
+
+#[tokio::test]
+async fn given_parked_changes_when_their_objects_are_deleted_then_the_deletes_go_out_and_the_problems_go()
+ {
+    let mut w = world(json!({"domains": [MANAGED, FEDERATED, "unverified.contoso.com"]})).await;
+    // One exported, then an update Graph rejects; one never exported.
+    w.put("USER#p-1", platform_user("p-1", "one@contoso.com"))
+        .await;
+    w.put(
+        "USER#p-2",
+        platform_user("p-2", "two@unverified.contoso.com"),
+    )
+    .await;
+    w.export().await;
+    let entra_id = w.item("USER#p-1").await["entra_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    w.set(
+        "USER#p-1",
+        "job_title",
+        AttributeValue::S("Chief ".repeat(30)),
+    )
+    .await;
+    w.export().await;
+    let codes: Vec<String> = w
+        .stack
+        .problem_items(TENANT)
+        .await
+        .unwrap()
+        .iter()
+        .map(|p| field(p, "code").to_owned())
+        .collect();
+    assert_eq!(codes, ["graph_rejected", "unverified_domain"]);
+
+    w.delete("USER#p-1").await;
+    w.delete("USER#p-2").await;
+    w.export().await;
+    assert!(
+        w.stack.emulator.with_tenant(CONTOSO, |t| t
+            .users
+            .get(&entra_id)
+            .is_none_or(|u| u.deleted)),
+        "the delete supersedes the parked update"
+    );
+    assert!(w.stack.problem_items(TENANT).await.unwrap().is_empty());
+    assert_eq!(w.stack.open_problems(TENANT).await.unwrap(), 0);
+}

@@ -215,7 +215,11 @@ async fn given_a_page_of_large_groups_when_its_record_is_saved_then_every_member
             parts += read.len();
             for (page, ids) in read {
                 assert_eq!(page, 3);
-                assert!(ids.iter().all(|id| id.starts_with(&id[..1])));
+                let group_of = |id: &str| id.split('#').next().unwrap_or_default().to_owned();
+                assert!(
+                    ids.iter().all(|id| Bucket::of(&group_of(id)) == bucket),
+                    "{ids:?} read for {bucket:?}"
+                );
                 into.extend(ids);
             }
         }

@@ -1801,7 +1801,7 @@ async fn given_imported_ids_on_bucket_boundaries_when_read_by_bucket_then_each_c
         .await;
 
     let expected: Vec<String> = sorted(ids.iter().map(|id| id.to_string()).collect());
-    // One bucket a range, four buckets a range, one range for everything.
+    // One bucket a range, six buckets a range, one range for everything.
     for expected_size in [u64::MAX, 100_000, 0] {
         let mut seen: Vec<String> = Vec::new();
         let mut groups: Vec<String> = Vec::new();
