@@ -139,6 +139,14 @@ pub enum SeenKind {
 }
 
 impl SeenKind {
+    /// The kinds a phase's pages see.
+    pub fn of_phase(phase: Phase) -> &'static [SeenKind] {
+        match phase {
+            Phase::Users => &[SeenKind::Users],
+            Phase::Groups | Phase::Finishing => &[SeenKind::Groups, SeenKind::Members],
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Users => "users",

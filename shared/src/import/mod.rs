@@ -238,6 +238,17 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
         };
         let fingerprint = scope::fingerprint(self.config);
         let mut checkpoint = self.resume_or_start(&mut state, &fingerprint, now);
+        if state.previous_run_died && checkpoint.phase != Phase::Finishing {
+            // It may have saved this page without its checkpoint.
+            self.state
+                .forget_page(
+                    self.tenant(),
+                    &checkpoint.round_id,
+                    checkpoint.phase,
+                    checkpoint.page,
+                )
+                .await?;
+        }
         let resumed_to_finish = checkpoint.phase == Phase::Finishing;
         if let Some(outcome) = self
             .read_rounds(&mut checkpoint, &mut state, &fingerprint)

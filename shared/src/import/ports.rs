@@ -178,6 +178,17 @@ pub trait RoundLedger: Send + Sync {
         phase: Phase,
     ) -> impl Future<Output = Result<Vec<NumberedRecord>, StoreError>> + Send;
 
+    /// Removes what a page wrote: a run killed after saving a page but
+    /// before its checkpoint leaves items the page read again would not
+    /// all overwrite (a bucket it no longer fills).
+    fn forget_page(
+        &self,
+        tenant: &TenantId,
+        round_id: &str,
+        phase: Phase,
+        page: u32,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
     /// The ids of one kind and bucket the round's pages saw, in page order,
     /// with their page.
     fn seen_in(

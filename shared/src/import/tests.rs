@@ -225,6 +225,8 @@ struct MemoryState {
     /// When a change notification last asked for a run.
     sync_requested_at: Mutex<Option<DateTime<Utc>>>,
     problems: Mutex<BTreeMap<String, crate::problems::Problem>>,
+    /// Checkpoints saved before one fails (a run killed after its page).
+    checkpoints_before_failure: Mutex<Option<u32>>,
 }
 
 impl RunLease for MemoryState {
@@ -263,6 +265,15 @@ impl RunLease for MemoryState {
         let mut lease = self.lease.lock().unwrap();
         if lease.as_ref().map(|(o, _)| o.as_str()) != Some(run_id) {
             return Err(LeaseError::Lost);
+        }
+        if let Some(left) = self.checkpoints_before_failure.lock().unwrap().as_mut() {
+            if *left == 0 {
+                return Err(LeaseError::Store(StoreError::Unavailable {
+                    operation: "saving a checkpoint",
+                    detail: "killed".into(),
+                }));
+            }
+            *left -= 1;
         }
         *lease = Some((run_id.to_owned(), until));
         self.state.lock().unwrap().checkpoint = Some(cp.clone());
@@ -342,6 +353,27 @@ impl RoundLedger for MemoryState {
             .filter(|((r, p, _), _)| r == round && *p == phase.as_str())
             .map(|((_, _, page), v)| (*page, v.clone()))
             .collect())
+    }
+    async fn forget_page(
+        &self,
+        _: &crate::model::TenantId,
+        round: &str,
+        phase: Phase,
+        page: u32,
+    ) -> Result<(), StoreError> {
+        let kinds: Vec<&str> = buckets::SeenKind::of_phase(phase)
+            .iter()
+            .map(|k| k.as_str())
+            .collect();
+        self.records
+            .lock()
+            .unwrap()
+            .retain(|(r, p, n), _| !(r == round && *p == phase.as_str() && *n == page));
+        self.seen
+            .lock()
+            .unwrap()
+            .retain(|(r, k, _, n), _| !(r == round && kinds.contains(k) && *n == page));
+        Ok(())
     }
     async fn seen_in(
         &self,
@@ -696,6 +728,18 @@ impl World {
         deadline: Option<Instant>,
         deadline_margin: Duration,
     ) -> RunOutcome {
+        self.try_run(config, run_id, deadline, deadline_margin)
+            .await
+            .unwrap()
+    }
+
+    async fn try_run(
+        &self,
+        config: &TenantConfig,
+        run_id: &str,
+        deadline: Option<Instant>,
+        deadline_margin: Duration,
+    ) -> Result<RunOutcome, ImportError> {
         ImportRun {
             directory: &self.directory,
             state: &self.state,
@@ -709,7 +753,6 @@ impl World {
         }
         .run()
         .await
-        .unwrap()
     }
 
     /// A first full import: three users on two pages, one group.
@@ -1887,4 +1930,86 @@ async fn given_an_unusable_item_that_is_gone_when_fetched_by_id_then_a_delta_rou
     assert_eq!(status.counts.users_deleted, 1);
     assert!(!world.directory.users.lock().unwrap().contains_key("u1"));
     assert!(world.state.problems.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn given_a_run_killed_after_saving_a_page_then_its_resumed_round_does_not_count_what_that_page_saw()
+ {
+    let world = World::new();
+    let config = config(serde_json::json!({}));
+    world.entra.users(
+        "",
+        users_page(
+            vec![
+                DeltaItem::Upsert(user("a1", "ann@contoso.com")),
+                DeltaItem::Upsert(user("b1", "bob@contoso.com")),
+                DeltaItem::Upsert(user("u1", "uma@contoso.com")),
+                DeltaItem::Upsert(user("v1", "vic@contoso.com")),
+            ],
+            done("u-d1"),
+        ),
+    );
+    world.entra.groups("", groups_page(vec![], done("g-d1")));
+    assert!(matches!(
+        world.run(&config, "run-1").await,
+        RunOutcome::Completed(_)
+    ));
+
+    // A resync: page one checkpointed (v1 puts u1's bucket in its notes);
+    // page two saved, then killed before its checkpoint.
+    let resync = config_resync();
+    world.entra.users(
+        "",
+        users_page(
+            vec![
+                DeltaItem::Upsert(user("a1", "ann@contoso.com")),
+                DeltaItem::Upsert(user("v1", "vic@contoso.com")),
+            ],
+            next("p2"),
+        ),
+    );
+    world.entra.users(
+        "p2",
+        users_page(
+            vec![
+                DeltaItem::Upsert(user("b1", "bob@contoso.com")),
+                DeltaItem::Upsert(user("u1", "uma@contoso.com")),
+            ],
+            done("u-d2"),
+        ),
+    );
+    *world.state.checkpoints_before_failure.lock().unwrap() = Some(1);
+    let killed = world
+        .try_run(&resync, "run-a", None, MAX_DEADLINE_MARGIN)
+        .await;
+    assert!(matches!(killed, Err(ImportError::Store(_))), "{killed:?}");
+    assert!(
+        world
+            .state
+            .seen
+            .lock()
+            .unwrap()
+            .keys()
+            .any(|(_, _, _, page)| *page == 1),
+        "page two was saved without its checkpoint"
+    );
+    *world.state.checkpoints_before_failure.lock().unwrap() = None;
+    *world.state.lease.lock().unwrap() =
+        Some(("run-a".into(), Utc::now() - chrono::Duration::seconds(1)));
+
+    // u1 is deleted in Entra before page two is read again.
+    world.entra.users(
+        "p2",
+        users_page(
+            vec![DeltaItem::Upsert(user("b1", "bob@contoso.com"))],
+            done("u-d2"),
+        ),
+    );
+    world.entra.groups("", groups_page(vec![], done("g-d2")));
+    let RunOutcome::Completed(status) = world.run(&resync, "run-b").await else {
+        panic!("the resumed resync completes");
+    };
+    assert_eq!(status.counts.users_deleted, 1);
+    let users = world.directory.users.lock().unwrap().clone();
+    assert_eq!(users.keys().collect::<Vec<_>>(), ["a1", "b1", "v1"]);
 }

@@ -15,8 +15,8 @@ use chrono::{DateTime, Utc};
 
 use super::chunked::{CHUNK_BYTES, ChunkedDocuments};
 use super::dynamo::{
-    Item, batch_write, conditional, flag, from_json, is_condition_failure, key, malformed, n,
-    put_request, query_all, s, tenant_pk, text, timestamp, to_json, unavailable,
+    Item, batch_write, conditional, delete_request, flag, from_json, is_condition_failure, key,
+    malformed, n, put_request, query_all, s, tenant_pk, text, timestamp, to_json, unavailable,
 };
 use super::integrations::{STATUS_SK, TTL_ATTRIBUTE};
 use super::problems::DynamoProblemStore;
@@ -32,6 +32,8 @@ use crate::problems::{Direction, Problem, ProblemKey, ProblemStore};
 const SCOPE_SK: &str = "ENTRA#SCOPE";
 const HELD_SK: &str = "ENTRA#HELD";
 const PAGE_RECORD_DAYS: i64 = 8;
+/// The parts of a page's record or bucket a killed run may have written.
+const FORGET_PARTS: u32 = 4;
 const WHAT: &str = "the sync state";
 
 #[derive(Debug, Clone)]
@@ -321,6 +323,28 @@ impl RoundLedger for DynamoSyncStateStore {
             records.extend(from_json::<PageRecord>(&item, "value", WHAT)?.map(|r| (page, r)));
         }
         Ok(records)
+    }
+
+    async fn forget_page(
+        &self,
+        tenant: &TenantId,
+        round_id: &str,
+        phase: Phase,
+        page: u32,
+    ) -> Result<(), StoreError> {
+        let mut prefixes = vec![record_prefix(round_id, phase)];
+        for kind in SeenKind::of_phase(phase) {
+            prefixes.extend(Bucket::all().map(|b| seen_prefix(round_id, *kind, b)));
+        }
+        // A page's part of one bucket is at most 300 KB of ids; four
+        // parts are more than a Graph page of ids can fill.
+        let requests = prefixes
+            .iter()
+            .flat_map(|prefix| (0..FORGET_PARTS).map(move |i| format!("{prefix}{page:010}#{i:03}")))
+            .map(|sk| delete_request(key(tenant, sk)))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        batch_write(&self.client, &self.table, requests, "forgetting a page").await?;
+        Ok(())
     }
 
     async fn seen_in(

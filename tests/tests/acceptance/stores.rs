@@ -1773,6 +1773,55 @@ async fn given_seen_ids_of_pages_when_read_by_bucket_then_each_bucket_holds_its_
 }
 
 #[tokio::test]
+async fn given_a_page_forgotten_then_its_record_and_seen_ids_are_gone_and_other_pages_stay() {
+    let fresh = Fresh::tables().await;
+    let store = fresh.sync_state();
+    let record = |page: u32| PageRecord {
+        present: vec![format!("a{page}"), format!("f{page}")],
+        removed: vec![format!("0{page}")],
+        memberships: vec![format!("b{page}#u{page}")],
+        ..PageRecord::default()
+    };
+    for page in [2, 3] {
+        let r = record(page);
+        store
+            .save_page_record(
+                &fresh.tenant,
+                "round-1",
+                Phase::Groups,
+                page,
+                &r.without_seen(),
+                &r.seen(Phase::Groups),
+            )
+            .await
+            .unwrap();
+    }
+    store
+        .forget_page(&fresh.tenant, "round-1", Phase::Groups, 3)
+        .await
+        .unwrap();
+
+    let pages =
+        |read: Vec<(u32, Vec<String>)>| read.into_iter().map(|(p, _)| p).collect::<Vec<_>>();
+    let records = store
+        .page_records(&fresh.tenant, "round-1", Phase::Groups)
+        .await
+        .unwrap();
+    assert_eq!(records.iter().map(|(p, _)| *p).collect::<Vec<_>>(), [2]);
+    for (kind, id) in [
+        (SeenKind::Groups, "a"),
+        (SeenKind::Groups, "f"),
+        (SeenKind::Members, "b"),
+    ] {
+        let seen = store
+            .seen_in(&fresh.tenant, "round-1", kind, Bucket::of(id))
+            .await
+            .unwrap();
+        assert_eq!(pages(seen), [2], "{kind:?} {id}");
+    }
+}
+
+#[tokio::test]
 async fn given_imported_ids_on_bucket_boundaries_when_read_by_bucket_then_each_comes_back_once() {
     let fresh = Fresh::tables().await;
     let store = fresh.directory();
