@@ -76,10 +76,34 @@ pub fn parked(
 ) -> Option<Problem> {
     let (code, passes_by_itself) = failure.problem()?;
     let next = passes_by_itself.then(|| backoff(previous_attempts + 1, now));
+    let reason = format!("{failure}{}", permission_hint(failure, key.kind));
     Some(
-        Problem::new(key, operation_of(plan), code, failure.to_string())
+        Problem::new(key, operation_of(plan), code, reason)
             .retried_at(next)
             .linked_to(deleted_entra_id(plan)),
+    )
+}
+
+/// For a 403: the Graph permission the write needs, so that the admin can
+/// grant it.
+fn permission_hint(failure: &ExportFailure, kind: ObjectKind) -> String {
+    let forbidden = matches!(
+        failure,
+        ExportFailure::Graph {
+            source: crate::graph::GraphError::Rejected { status: 403, .. },
+            ..
+        }
+    );
+    if !forbidden {
+        return String::new();
+    }
+    let permission = match kind {
+        ObjectKind::User => "User.ReadWrite.All",
+        ObjectKind::Group => "Group.ReadWrite.All",
+        ObjectKind::Membership => "GroupMember.ReadWrite.All",
+    };
+    format!(
+        "; the integration lacks the Microsoft Graph permission {permission}: grant it (with admin consent) on the app registration, then authorise the integration again"
     )
 }
 
@@ -288,5 +312,59 @@ fn kind_order(kind: ObjectKind) -> u8 {
         ObjectKind::User => 0,
         ObjectKind::Group => 1,
         ObjectKind::Membership => 2,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::GraphError;
+
+    #[test]
+    fn a_403_names_the_permission_the_write_needs() {
+        let key = |kind| ProblemKey {
+            direction: Direction::Export,
+            kind,
+            object_id: "x".into(),
+        };
+        let failure = ExportFailure::Graph {
+            action: "adding the member",
+            source: GraphError::Rejected {
+                status: 403,
+                code: "Authorization_RequestDenied".into(),
+                message: "Insufficient privileges to complete the operation.".into(),
+                details: vec![],
+            },
+        };
+        let plan = ExportPlan::AddMember {
+            group_id: "g".into(),
+            user_id: "u".into(),
+        };
+        let problem = parked(key(ObjectKind::Membership), &plan, &failure, 0, Utc::now()).unwrap();
+        assert_eq!(problem.code, Code::GraphRejected);
+        assert!(
+            problem.reason.contains("Insufficient privileges"),
+            "{}",
+            problem.reason
+        );
+        assert!(
+            problem.reason.contains("GroupMember.ReadWrite.All"),
+            "{}",
+            problem.reason
+        );
+        assert_eq!(problem.next_attempt_at, None, "waits for the grant");
+
+        let throttled = ExportFailure::Graph {
+            action: "creating the user",
+            source: GraphError::Exhausted {
+                attempts: 5,
+                last: "429".into(),
+            },
+        };
+        let plan = ExportPlan::Ignore("x");
+        let problem = parked(key(ObjectKind::User), &plan, &throttled, 2, Utc::now()).unwrap();
+        assert_eq!(problem.code, Code::RetriesExhausted);
+        assert!(problem.next_attempt_at.is_some());
+        assert!(!problem.reason.contains("permission"));
     }
 }
