@@ -44,31 +44,15 @@ fn problem_key(kind: ObjectKind, id: &str) -> ProblemKey {
 impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
     ImportRun<'_, D, S, C, E>
 {
-    /// The users page with its unusable items fetched again by id: those
-    /// that read now join it. Returns the ids of those that still do not,
-    /// named as problems: they exist in Entra, so a full round keeps them.
+    /// The users page with its unusable items fetched again by id.
     pub(super) async fn repaired_users<'p>(
         &self,
         page: &'p DeltaPage<EntraUser>,
     ) -> Result<(Cow<'p, DeltaPage<EntraUser>>, Vec<String>), Interruption> {
-        if page.unusable.is_empty() {
-            return Ok((Cow::Borrowed(page), Vec::new()));
-        }
-        let mut repaired = page.clone();
-        repaired.unusable.clear();
-        let mut invalid = Vec::new();
-        for item in &page.unusable {
-            match refetched(self.entra.user(item.id.as_str()).await)? {
-                Refetched::Usable(user) => repaired.items.push(DeltaItem::Upsert(user)),
-                // Deleted since (or the item was its unreadable @removed).
-                Refetched::Gone => repaired.items.push(removed(&item.id)),
-                Refetched::Invalid(reason) => {
-                    self.report_invalid(ObjectKind::User, item, &reason).await?;
-                    invalid.push(item.id.to_string());
-                }
-            }
-        }
-        Ok((Cow::Owned(repaired), invalid))
+        let fetch = async |id: &str| self.entra.user(id).await;
+        let merge =
+            |items: &mut Vec<DeltaItem<EntraUser>>, user| items.push(DeltaItem::Upsert(user));
+        self.repaired(page, ObjectKind::User, fetch, merge).await
     }
 
     /// The groups page with the groups whose properties did not read
@@ -77,6 +61,22 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
         &self,
         page: &'p DeltaPage<GroupDelta>,
     ) -> Result<(Cow<'p, DeltaPage<GroupDelta>>, Vec<String>), Interruption> {
+        let fetch = async |id: &str| self.entra.group(id).await;
+        self.repaired(page, ObjectKind::Group, fetch, with_group)
+            .await
+    }
+
+    /// A page with its unusable items fetched again by id: those that read
+    /// now join it (`merge`), those gone are removed. Returns the ids of
+    /// those that still do not read, named as problems: they exist in
+    /// Entra, so a full round keeps them.
+    async fn repaired<'p, T: Clone, R>(
+        &self,
+        page: &'p DeltaPage<T>,
+        kind: ObjectKind,
+        fetch: impl AsyncFn(&str) -> Result<Option<R>, GraphError>,
+        merge: impl Fn(&mut Vec<DeltaItem<T>>, R),
+    ) -> Result<(Cow<'p, DeltaPage<T>>, Vec<String>), Interruption> {
         if page.unusable.is_empty() {
             return Ok((Cow::Borrowed(page), Vec::new()));
         }
@@ -84,12 +84,12 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
         repaired.unusable.clear();
         let mut invalid = Vec::new();
         for item in &page.unusable {
-            match refetched(self.entra.group(item.id.as_str()).await)? {
-                Refetched::Usable(group) => with_group(&mut repaired.items, group),
+            match refetched(fetch(item.id.as_str()).await)? {
+                Refetched::Usable(object) => merge(&mut repaired.items, object),
+                // Deleted since (or the item was its unreadable @removed).
                 Refetched::Gone => repaired.items.push(removed(&item.id)),
                 Refetched::Invalid(reason) => {
-                    self.report_invalid(ObjectKind::Group, item, &reason)
-                        .await?;
+                    self.report_invalid(kind, item, &reason).await?;
                     invalid.push(item.id.to_string());
                 }
             }
