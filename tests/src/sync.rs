@@ -175,24 +175,20 @@ impl LocalStack {
 
     /// The tenant's problem items (`ENTRA#PROBLEM#...`), in key order.
     pub async fn problem_items(&self, tenant_id: &str) -> anyhow::Result<Vec<Map<String, Value>>> {
-        let output = self
-            .aws
-            .dynamodb
-            .query()
-            .table_name(&self.tables.integrations)
-            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-            .expression_attribute_values(":pk", AttributeValue::S(format!("TENANT#{tenant_id}")))
-            .expression_attribute_values(":prefix", AttributeValue::S("ENTRA#PROBLEM#".into()))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| anyhow::anyhow!(entra_sync::aws::describe_sdk_error(&e)))?;
-        output
-            .items
-            .unwrap_or_default()
+        let pk = format!("TENANT#{tenant_id}");
+        let mut problems: Vec<Map<String, Value>> = self
+            .integration_items()
+            .await?
             .into_iter()
-            .map(|item| Ok(serde_dynamo::from_item(item)?))
-            .collect()
+            .filter(|i| i["pk"] == pk.as_str())
+            .filter(|i| {
+                i["sk"]
+                    .as_str()
+                    .is_some_and(|sk| sk.starts_with("ENTRA#PROBLEM#"))
+            })
+            .collect();
+        problems.sort_by(|a, b| a["sk"].as_str().cmp(&b["sk"].as_str()));
+        Ok(problems)
     }
 
     /// `ENTRA#STATUS.open_problems` (0 when absent).

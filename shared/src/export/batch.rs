@@ -16,8 +16,8 @@ use tracing::Instrument;
 use super::preload::{Preloaded, PreloadedDirectory};
 use super::replay;
 use super::{
-    ChangeImages, DirectoryChange, EntraWriter, ExportDirectory, ExportFailure, ExportOutcome,
-    ExportPlan, ExportRun,
+    ChangeAction, ChangeImages, DirectoryChange, EntraWriter, ExportDirectory, ExportFailure,
+    ExportOutcome, ExportPlan, ExportRun,
 };
 use crate::graph::domains::TenantDomains;
 use crate::model::{TenantConfig, TenantId};
@@ -242,8 +242,13 @@ impl<'a, C: TenantConfigs, D: ExportDirectory, T: TenantWriters, P: ProblemStore
         let key = replay::problem_key(&change.key);
         let plan = change.plan();
         let wanted = !matches!(plan, ExportPlan::Ignore(_)) && run.enabled_for(&plan);
-        // A change with nothing to export may still settle a parked one
-        // (a user never exported, deleted).
+        // A removal with nothing to export may still settle a parked change
+        // (a user never exported, deleted). Anything else with nothing to
+        // export (the import's own writes, a first import's stream above
+        // all) reads no problem.
+        if !wanted && change.action != ChangeAction::Removed {
+            return Ok(());
+        }
         let open = self.open_problem(tenant, &key).await?;
         if !wanted && open.is_none() {
             return Ok(());
