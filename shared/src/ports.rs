@@ -44,6 +44,13 @@ pub trait TenantConfigs: Send + Sync {
         seen: &str,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
+    /// Removes `preview_requested_at` unless it changed since `seen`.
+    fn clear_preview_request(
+        &self,
+        tenant: &TenantId,
+        seen: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
     fn clear_deletion_approval(
         &self,
         tenant: &TenantId,

@@ -1,6 +1,8 @@
 //! The scheduler's work (DESIGN.md 2.2): every tick, one sync job for each
-//! tenant whose config is `sync_enabled` and `authorised`, and for each
-//! tenant still holding Graph subscriptions (the worker releases them).
+//! tenant whose config is `sync_enabled` and `authorised`, for each
+//! authorised tenant with a preview requested (2.9, even with sync off),
+//! and for each tenant still holding Graph subscriptions (the worker
+//! releases them).
 
 use std::future::Future;
 
@@ -13,6 +15,8 @@ pub struct ConfigSummary {
     pub tenant_id: TenantId,
     pub sync_enabled: bool,
     pub authorised: bool,
+    /// `preview_requested_at` is set.
+    pub preview_requested: bool,
     /// The tenant has Graph subscriptions (`ENTRA#REALTIME`): enqueued even
     /// when not syncing, until the worker has released them.
     pub holds_subscriptions: bool,
@@ -58,7 +62,10 @@ pub async fn schedule(
     let mut due = Vec::new();
     for summary in index.config_summaries().await? {
         match summary {
-            Ok(s) if (s.sync_enabled && s.authorised) || s.holds_subscriptions => {
+            Ok(s)
+                if (s.authorised && (s.sync_enabled || s.preview_requested))
+                    || s.holds_subscriptions =>
+            {
                 due.push(s.tenant_id)
             }
             Ok(_) => report.skipped += 1,
@@ -137,6 +144,7 @@ mod tests {
             tenant_id: TenantId::parse(id).unwrap(),
             sync_enabled: enabled,
             authorised,
+            preview_requested: false,
             holds_subscriptions: false,
         })
     }
@@ -198,6 +206,34 @@ mod tests {
             .map(|t| t.to_string())
             .collect();
         assert_eq!(ids, ["off", "lost"]);
+    }
+
+    #[tokio::test]
+    async fn authorised_tenants_asking_for_a_preview_are_enqueued_even_with_sync_off() {
+        let previewing = |id: &str, enabled: bool, authorised: bool| {
+            summary(id, enabled, authorised).map(|s| ConfigSummary {
+                preview_requested: true,
+                ..s
+            })
+        };
+        let configs = Configs(vec![
+            previewing("off", false, true),
+            previewing("on", true, true),
+            previewing("unauthorised", false, false),
+            summary("idle", false, true),
+        ]);
+        let queue = Queue::default();
+        let report = schedule(&configs, &queue).await.unwrap();
+        assert_eq!((report.enqueued, report.skipped), (2, 2));
+        let ids: Vec<String> = queue
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|t| t.to_string())
+            .collect();
+        // One message per tenant, also when it both syncs and previews.
+        assert_eq!(ids, ["off", "on"]);
     }
 
     #[test]

@@ -12,6 +12,7 @@ use crate::graph::{GraphClient, RetryPolicy};
 use crate::identity::{EntraApp, IdentityClient};
 use crate::store::directory_table::DynamoDirectoryStore;
 use crate::store::failures::DynamoFailureCounter;
+use crate::store::preview::DynamoPreviewStore;
 use crate::store::problems::DynamoProblemStore;
 use crate::store::queue::SqsSyncQueue;
 use crate::store::subscriptions::{DynamoSubscriptionStore, DynamoSyncRequests};
@@ -70,6 +71,10 @@ impl Clients {
 
     pub fn sync_state(&self, common: &CommonConfig) -> DynamoSyncStateStore {
         DynamoSyncStateStore::new(self.dynamodb.clone(), common.integrations_table.clone())
+    }
+
+    pub fn previews(&self, common: &CommonConfig) -> DynamoPreviewStore {
+        DynamoPreviewStore::new(self.dynamodb.clone(), common.integrations_table.clone())
     }
 
     pub fn problems(&self, common: &CommonConfig) -> DynamoProblemStore {

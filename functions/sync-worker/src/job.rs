@@ -13,6 +13,7 @@ use entra_sync::model::{TenantConfig, TenantId};
 use entra_sync::realtime::{self, RealtimeKeeper};
 use entra_sync::schedule::parse_job;
 use entra_sync::store::directory_table::DynamoDirectoryStore;
+use entra_sync::store::preview::DynamoPreviewStore;
 use entra_sync::store::problems::DynamoProblemStore;
 use entra_sync::store::queue::SqsSyncQueue;
 use entra_sync::store::subscriptions::DynamoSubscriptionStore;
@@ -35,6 +36,8 @@ pub struct SyncWorker {
     pub notification_url: Option<String>,
     /// Export problems, replayed after each run.
     pub problems: DynamoProblemStore,
+    /// Previews' own lease, checkpoint and report (DESIGN.md 2.9).
+    pub previews: DynamoPreviewStore,
     pub domains: TenantDomains,
 }
 
@@ -158,6 +161,7 @@ impl SyncWorker {
         TenantImport {
             directory: &self.directory,
             state: &self.state,
+            previews: &self.previews,
             configs: &self.configs,
             readers: &readers,
             continuations: &self.queue,

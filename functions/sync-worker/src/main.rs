@@ -23,6 +23,7 @@ async fn main() -> Result<(), Error> {
         subscriptions: clients.subscriptions(common),
         notification_url: config.notification_url.clone(),
         problems: clients.problems(common),
+        previews: clients.previews(common),
         domains: Default::default(),
     };
     let worker = &worker;

@@ -28,6 +28,9 @@ impl crate::ports::TenantConfigs for MemoryStore {
     async fn clear_resync_request(&self, _: &TenantId, _: &str) -> Result<(), StoreError> {
         unreachable!("the authorisation flow answers no resync request")
     }
+    async fn clear_preview_request(&self, _: &TenantId, _: &str) -> Result<(), StoreError> {
+        unreachable!("the authorisation flow answers no preview request")
+    }
     async fn clear_deletion_approval(&self, _: &TenantId) -> Result<(), StoreError> {
         unreachable!("the authorisation flow approves no deletions")
     }

@@ -15,7 +15,8 @@ use super::state::{
     Checkpoint, Counts, GroupScope, Mode, NumberedRecord, Phase, RunResult, RunStatus, SyncState,
 };
 use super::{
-    DirectoryStore, EntraDirectory, HeldDeletions, ImportRun, ImportState, Interruption, ObjectKind,
+    DirectoryStore, EntraDirectory, HeldDeletions, ImportRun, ImportState, Interruption,
+    ObjectKind, Purpose,
 };
 use crate::graph::GraphError;
 use crate::graph::model::EntraUser;
@@ -130,6 +131,14 @@ impl Deletions {
             .collect()
     }
 
+    /// A preview counts what deletion safety would hold as deleted (and
+    /// still says that it would hold).
+    fn as_if_approved(&mut self) {
+        for plan in [&mut self.users, &mut self.groups] {
+            plan.delete.extend(plan.held.iter().cloned());
+        }
+    }
+
     /// Deleted with its user or group, so not swept again.
     fn covers(&self, membership: &MembershipKey) -> bool {
         self.users.delete.contains(&membership.user_id)
@@ -195,7 +204,7 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
         };
         let round = SeenRound::of(&checkpoint);
         let sweeps = checkpoint.mode == Mode::Full && checkpoint.earlier_imports;
-        let plans = self
+        let mut plans = self
             .plan_all_deletions(
                 &round,
                 sweeps,
@@ -204,6 +213,9 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
                 &held_before,
             )
             .await?;
+        if self.purpose == Purpose::Preview {
+            plans.as_if_approved();
+        }
         let sweeps_memberships = sweeps && self.config.import_groups;
         // The membership sweep reads what the round wrote; otherwise the
         // deletion looks it up.
@@ -315,8 +327,10 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
                 .store(true, std::sync::atomic::Ordering::Relaxed);
         }
         let approved = plans.users.approved || plans.groups.approved;
-        self.clear_requests(checkpoint.mode, approved, held.is_empty())
-            .await?;
+        if self.purpose == Purpose::Sync {
+            self.clear_requests(checkpoint.mode, approved, held.is_empty())
+                .await?;
+        }
         log_completed(&status);
         Ok(status)
     }

@@ -8,6 +8,7 @@ mod deletion;
 mod finish;
 mod pages;
 pub mod ports;
+pub mod preview;
 mod problems;
 pub mod records;
 pub mod scope;
@@ -135,6 +136,14 @@ impl From<LeaseError> for Interruption {
     }
 }
 
+/// What a run is for: a sync writes the directory; a preview (DESIGN.md
+/// 2.9) runs the same full round against stand-ins that write nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    Sync,
+    Preview,
+}
+
 pub struct ImportRun<'a, D, S, C, E> {
     pub directory: &'a D,
     pub state: &'a S,
@@ -149,6 +158,7 @@ pub struct ImportRun<'a, D, S, C, E> {
     /// Set when the run completed and changes reported during it may not
     /// have been read (see [`ImportRun::another_run_wanted`]).
     pub another_run_wanted: AtomicBool,
+    pub purpose: Purpose,
 }
 
 fn lease_until(now: DateTime<Utc>) -> DateTime<Utc> {
@@ -177,6 +187,16 @@ impl<'a, D, S, C, E> ImportRun<'a, D, S, C, E> {
             deadline: deadline.map(|d| d.at.max(at_least)),
             deadline_margin: deadline.map_or(MIN_DEADLINE_MARGIN, |d| d.margin),
             another_run_wanted: AtomicBool::new(false),
+            purpose: Purpose::Sync,
+        }
+    }
+
+    /// The same run as a preview: always a full round, whatever the sync
+    /// toggle; the caller gives it stand-ins that write nothing.
+    pub fn previewing(self) -> Self {
+        Self {
+            purpose: Purpose::Preview,
+            ..self
         }
     }
 
@@ -215,13 +235,13 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
 
     /// One run, its log lines in a span that names the tenant and the run.
     pub async fn run(&self) -> Result<RunOutcome, ImportError> {
-        let span =
-            tracing::info_span!("import_run", tenant_id = %self.tenant(), run_id = %self.run_id);
+        let preview = self.purpose == Purpose::Preview;
+        let span = tracing::info_span!("import_run", tenant_id = %self.tenant(), run_id = %self.run_id, preview);
         self.run_in_span().instrument(span).await
     }
 
     async fn run_in_span(&self) -> Result<RunOutcome, ImportError> {
-        if !self.config.sync_enabled {
+        if !self.config.sync_enabled && self.purpose == Purpose::Sync {
             return Ok(RunOutcome::Skipped("directory sync is off"));
         }
         if !self.config.is_authorised() {
@@ -409,6 +429,7 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
         let missing_link = (self.config.import_users && state.users_delta_link.is_none())
             || (self.config.import_groups && state.groups_delta_link.is_none());
         if missing_link
+            || self.purpose == Purpose::Preview
             || self.config.resync_requested_at.is_some()
             || state.scope_fingerprint.as_deref() != Some(fingerprint)
         {

@@ -1,13 +1,15 @@
-//! One sync job: the tenant's config read, then its run. A config that is
-//! gone or unusable skips the tenant (logged), never fails the message.
+//! One sync job: the tenant's config read, a pending preview run (DESIGN.md
+//! 2.9), then its sync. A config that is gone or unusable skips the tenant
+//! (logged), never fails the message.
 
 use tokio::time::Instant;
 
+use super::preview::{PreviewDirectory, PreviewOverlay, PreviewRuns, PreviewState};
 use super::{
     AfterRun, Continuations, DirectoryStore, EntraDirectory, ImportError, ImportRun, ImportState,
     RunDeadline, RunOutcome,
 };
-use crate::model::TenantId;
+use crate::model::{TenantConfig, TenantId};
 use crate::ports::TenantConfigs;
 
 /// Entra ID's read side for each tenant.
@@ -18,9 +20,11 @@ pub trait TenantReaders: Send + Sync {
     fn for_tenant(&self, tenant: &TenantId, deadline: Option<Instant>) -> Self::Reader<'_>;
 }
 
-pub struct TenantImport<'a, D, S, C, R, Q, A> {
+pub struct TenantImport<'a, D, S, C, R, Q, A, P> {
     pub directory: &'a D,
     pub state: &'a S,
+    /// The preview's own lease, checkpoint and report.
+    pub previews: &'a P,
     pub configs: &'a C,
     pub readers: &'a R,
     pub continuations: &'a Q,
@@ -34,7 +38,8 @@ impl<
     R: TenantReaders,
     Q: Continuations,
     A: AfterRun,
-> TenantImport<'_, D, S, C, R, Q, A>
+    P: PreviewRuns,
+> TenantImport<'_, D, S, C, R, Q, A, P>
 {
     /// Syncs the tenant; `Err` when the job should be delivered again.
     pub async fn sync(
@@ -52,6 +57,12 @@ impl<
             }
         };
         let entra = self.readers.for_tenant(tenant, deadline.map(|d| d.at));
+        if let Some(requested) = &config.preview_requested_at
+            && self.preview(&config, &entra, requested, deadline).await? == RunOutcome::Paused
+        {
+            // No time left for the sync: the continuation runs both.
+            return Ok(RunOutcome::Paused);
+        }
         let run = ImportRun::new(
             self.directory,
             self.state,
@@ -65,6 +76,45 @@ impl<
             self.queue_continuation(tenant, &run.run_id).await;
         }
         self.after_run.after_run(&config, &outcome).await;
+        Ok(outcome)
+    }
+
+    /// Runs the pending preview: the import's full round against stand-ins
+    /// that write nothing but the preview's own items. The request is
+    /// removed once answered (unless it changed meanwhile).
+    async fn preview(
+        &self,
+        config: &TenantConfig,
+        entra: &impl EntraDirectory,
+        requested: &str,
+        deadline: Option<RunDeadline>,
+    ) -> Result<RunOutcome, ImportError> {
+        let tenant = &config.tenant_id;
+        let overlay = PreviewOverlay::default();
+        let directory = PreviewDirectory {
+            inner: self.directory,
+            overlay: &overlay,
+        };
+        let state = PreviewState::new(self.state, self.previews, &overlay, Some(requested.into()));
+        let run =
+            ImportRun::new(&directory, &state, self.configs, entra, config, deadline).previewing();
+        let outcome = run.run().await?;
+        match &outcome {
+            RunOutcome::Paused => {
+                self.queue_continuation(tenant, &run.run_id).await;
+                return Ok(outcome);
+            }
+            // Another invocation is previewing the tenant.
+            RunOutcome::LeaseHeld => return Ok(outcome),
+            RunOutcome::Skipped(why) => state.unrunnable(tenant, &run.run_id, why).await?,
+            RunOutcome::Completed(_)
+            | RunOutcome::Failed(_)
+            | RunOutcome::ReauthorisationRequired => {}
+        }
+        tracing::info!(tenant_id = %tenant, outcome = ?outcome, "preview written");
+        self.configs
+            .clear_preview_request(tenant, requested)
+            .await?;
         Ok(outcome)
     }
 

@@ -16,6 +16,8 @@ use crate::model::directory::{
 };
 use crate::ports::StoreError;
 
+mod preview;
+
 #[derive(Default)]
 struct MemoryDirectory {
     users: Mutex<BTreeMap<String, UserItem>>,
@@ -480,6 +482,14 @@ impl crate::ports::TenantConfigs for MemoryState {
         self.cleared.lock().unwrap().push("resync");
         Ok(())
     }
+    async fn clear_preview_request(
+        &self,
+        _: &crate::model::TenantId,
+        _: &str,
+    ) -> Result<(), StoreError> {
+        self.cleared.lock().unwrap().push("preview");
+        Ok(())
+    }
     async fn clear_deletion_approval(&self, _: &crate::model::TenantId) -> Result<(), StoreError> {
         self.cleared.lock().unwrap().push("approval");
         Ok(())
@@ -750,6 +760,7 @@ impl World {
             deadline,
             deadline_margin,
             another_run_wanted: Default::default(),
+            purpose: super::Purpose::Sync,
         }
         .run()
         .await

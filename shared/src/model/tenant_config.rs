@@ -48,6 +48,9 @@ pub struct TenantConfig {
     pub resync_requested_at: Option<DateTime<Utc>>,
     /// The attribute exactly as stored, to remove it only if unchanged.
     pub resync_requested_raw: Option<String>,
+    /// `preview_requested_at` exactly as stored: any value asks for a
+    /// preview (DESIGN.md 2.9), removed only if unchanged.
+    pub preview_requested_at: Option<String>,
     pub deletion_threshold_percent: u8,
     pub approve_held_deletions: bool,
     /// Use Graph change notifications (absent = on; DESIGN.md 2.7).
@@ -267,6 +270,7 @@ impl TenantConfig {
             export_group_id: attrs.guid("export_group_id")?,
             resync_requested_at: attrs.timestamp("resync_requested_at")?,
             resync_requested_raw: attrs.string("resync_requested_at")?,
+            preview_requested_at: attrs.string("preview_requested_at")?,
             deletion_threshold_percent,
             approve_held_deletions: attrs.flag("approve_held_deletions")?,
             realtime_enabled: attrs.flag_or("realtime_enabled", true)?,

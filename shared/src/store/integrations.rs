@@ -76,6 +76,31 @@ impl DynamoIntegrationsStore {
     }
 }
 
+impl DynamoIntegrationsStore {
+    /// Removes a request attribute of the config unless it changed since
+    /// `seen` (a request made again meanwhile stays).
+    async fn remove_request(
+        &self,
+        tenant: &TenantId,
+        attribute: &'static str,
+        seen: &str,
+    ) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(tenant, CONFIG_SK)))
+            .update_expression("REMOVE #request")
+            .condition_expression("#request = :seen")
+            .expression_attribute_names("#request", attribute)
+            .expression_attribute_values(":seen", s(seen))
+            .send()
+            .await;
+        conditional(result, "clearing a request of the config")?;
+        Ok(())
+    }
+}
+
 impl TenantConfigs for DynamoIntegrationsStore {
     async fn tenant_config(&self, tenant: &TenantId) -> Result<Option<TenantConfig>, StoreError> {
         let output = self
@@ -91,19 +116,15 @@ impl TenantConfigs for DynamoIntegrationsStore {
     }
 
     async fn clear_resync_request(&self, tenant: &TenantId, seen: &str) -> Result<(), StoreError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(tenant, CONFIG_SK)))
-            .update_expression("REMOVE resync_requested_at")
-            .condition_expression("resync_requested_at = :seen")
-            .expression_attribute_values(":seen", s(seen))
-            .send()
-            .await;
         // Requested again meanwhile: the next run is full once more.
-        conditional(result, "clearing the resync request")?;
-        Ok(())
+        self.remove_request(tenant, "resync_requested_at", seen)
+            .await
+    }
+
+    async fn clear_preview_request(&self, tenant: &TenantId, seen: &str) -> Result<(), StoreError> {
+        // Requested again meanwhile: the next tick previews once more.
+        self.remove_request(tenant, "preview_requested_at", seen)
+            .await
     }
 
     async fn clear_deletion_approval(&self, tenant: &TenantId) -> Result<(), StoreError> {
@@ -300,6 +321,7 @@ fn config_summary(
         tenant_id,
         sync_enabled: flag(item, "sync_enabled") == Some(true),
         authorised: text(item, "authorisation").as_deref() == Some("authorised"),
+        preview_requested: item.contains_key("preview_requested_at"),
         holds_subscriptions: false,
     })
 }

@@ -5,6 +5,7 @@ pub mod directory_table;
 pub mod dynamo;
 pub mod failures;
 pub mod integrations;
+pub mod preview;
 pub mod problems;
 pub mod queue;
 pub mod secrets;

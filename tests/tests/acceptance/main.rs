@@ -10,6 +10,7 @@ mod import;
 mod large_tenants;
 mod notifications;
 mod oauth_callback;
+mod preview;
 mod realtime;
 mod stores;
 mod tokens_and_secrets;

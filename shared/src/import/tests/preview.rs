@@ -1,0 +1,288 @@
+//! Previews (DESIGN.md 2.9) against the same in-memory stores: what a full
+//! sync would do, with nothing written but the preview's own items.
+
+use std::sync::Mutex;
+
+use chrono::{DateTime, Utc};
+use tokio::time::Instant;
+
+use super::*;
+use crate::import::preview::{
+    Change, PreviewDirectory, PreviewOverlay, PreviewProgress, PreviewReport, PreviewRuns,
+    PreviewState,
+};
+
+/// The preview's own items: lease, checkpoint with samples, report.
+#[derive(Default)]
+struct MemoryPreviews {
+    lease: Mutex<Option<String>>,
+    progress: Mutex<PreviewProgress>,
+    report: Mutex<Option<PreviewReport>>,
+}
+
+impl PreviewRuns for MemoryPreviews {
+    async fn begin_preview(
+        &self,
+        _: &crate::model::TenantId,
+        run_id: &str,
+        _: DateTime<Utc>,
+        _: DateTime<Utc>,
+    ) -> Result<Option<PreviewProgress>, StoreError> {
+        let mut lease = self.lease.lock().unwrap();
+        if lease.as_deref().is_some_and(|owner| owner != run_id) {
+            return Ok(None);
+        }
+        *lease = Some(run_id.to_owned());
+        Ok(Some(self.progress.lock().unwrap().clone()))
+    }
+    async fn checkpoint_preview(
+        &self,
+        _: &crate::model::TenantId,
+        run_id: &str,
+        checkpoint: &Checkpoint,
+        samples: &[crate::import::preview::Sample],
+        _: DateTime<Utc>,
+    ) -> Result<(), LeaseError> {
+        if self.lease.lock().unwrap().as_deref() != Some(run_id) {
+            return Err(LeaseError::Lost);
+        }
+        let mut progress = self.progress.lock().unwrap();
+        progress.checkpoint = Some(checkpoint.clone());
+        progress.samples = samples.to_vec();
+        Ok(())
+    }
+    async fn pause_preview(&self, _: &crate::model::TenantId, _: &str) -> Result<(), StoreError> {
+        *self.lease.lock().unwrap() = None;
+        Ok(())
+    }
+    async fn finish_preview(
+        &self,
+        _: &crate::model::TenantId,
+        _: &str,
+        report: &PreviewReport,
+    ) -> Result<(), LeaseError> {
+        *self.lease.lock().unwrap() = None;
+        *self.progress.lock().unwrap() = PreviewProgress::default();
+        *self.report.lock().unwrap() = Some(report.clone());
+        Ok(())
+    }
+}
+
+impl World {
+    /// A preview run as the worker runs one (`TenantImport::preview`).
+    async fn preview(
+        &self,
+        previews: &MemoryPreviews,
+        config: &TenantConfig,
+        deadline: Option<(Instant, Duration)>,
+    ) -> RunOutcome {
+        let overlay = PreviewOverlay::default();
+        let directory = PreviewDirectory {
+            inner: &self.directory,
+            overlay: &overlay,
+        };
+        let state = PreviewState::new(&self.state, previews, &overlay, Some("asked".into()));
+        let mut run =
+            ImportRun::new(&directory, &state, &self.state, &self.entra, config, None).previewing();
+        if let Some((at, margin)) = deadline {
+            run.deadline = Some(at);
+            run.deadline_margin = margin;
+        }
+        run.run().await.unwrap()
+    }
+
+    fn directory_writes(&self) -> u64 {
+        *self.directory.writes.lock().unwrap()
+    }
+}
+
+/// Scripts the first import of `imported` (three users on two pages, one
+/// group of two) once more: a preview reads the same pages as the sync.
+fn script_first_import(world: &World) {
+    world.entra.users(
+        "",
+        users_page(
+            vec![
+                DeltaItem::Upsert(user("u1", "ann@contoso.com")),
+                DeltaItem::Upsert(user("u2", "bob@fed.contoso.com")),
+            ],
+            next("u-p2"),
+        ),
+    );
+    world.entra.users(
+        "u-p2",
+        users_page(
+            vec![DeltaItem::Upsert(user("u3", "cy@other.org"))],
+            done("u-d1"),
+        ),
+    );
+    world.entra.groups(
+        "",
+        groups_page(vec![group("g1", &["u1", "u2"])], done("g-d1")),
+    );
+}
+
+fn report(previews: &MemoryPreviews) -> PreviewReport {
+    previews.report.lock().unwrap().clone().expect("a report")
+}
+
+#[tokio::test]
+async fn given_a_new_tenant_when_previewed_then_the_counts_are_the_first_imports_and_nothing_is_written()
+ {
+    let world = World::new();
+    let previews = MemoryPreviews::default();
+    let config = config(serde_json::json!({"sync_enabled": false}));
+    script_first_import(&world);
+    let outcome = world.preview(&previews, &config, None).await;
+    assert!(matches!(outcome, RunOutcome::Completed(_)), "{outcome:?}");
+    assert_eq!(world.directory_writes(), 0, "no directory write");
+    assert!(world.directory.users.lock().unwrap().is_empty());
+    let sync_state = world.state.state.lock().unwrap().clone();
+    assert_eq!(
+        sync_state,
+        SyncState::default(),
+        "no delta link, no checkpoint"
+    );
+    assert!(
+        world.state.status.lock().unwrap().is_none(),
+        "no sync status"
+    );
+    assert!(
+        world.state.cleared.lock().unwrap().is_empty(),
+        "no request answered"
+    );
+
+    let preview = report(&previews);
+    assert_eq!(preview.result, RunResult::Ok);
+    assert!(!preview.would_hold);
+    assert_eq!(preview.requested_at.as_deref(), Some("asked"));
+    let samples: Vec<(Change, &str, &str)> = preview
+        .samples
+        .iter()
+        .map(|s| (s.change, s.object_id.as_str(), s.display.as_str()))
+        .collect();
+    assert!(samples.contains(&(Change::UserCreate, "u1", "ann@contoso.com")));
+    assert!(samples.contains(&(Change::GroupCreate, "g1", "Group g1")));
+    assert!(
+        samples.contains(&(Change::MemberAdd, "g1#u2", "Group g1 / bob@fed.contoso.com")),
+        "{samples:?}"
+    );
+
+    // The import then does exactly what the preview said.
+    script_first_import(&world);
+    let sync = config_with_sync();
+    let RunOutcome::Completed(status) = world.run(&sync, "run-first-import").await else {
+        panic!()
+    };
+    assert_eq!(preview.counts, status.counts);
+    assert_eq!(
+        (preview.counts.users_created, preview.counts.members_added),
+        (3, 2)
+    );
+}
+
+fn config_with_sync() -> TenantConfig {
+    config(serde_json::json!({}))
+}
+
+#[tokio::test]
+async fn given_a_scope_change_that_deletes_most_users_then_the_preview_would_hold_and_deletes_nothing()
+ {
+    let world = World::new();
+    let previews = MemoryPreviews::default();
+    let users: Vec<_> = (0..20)
+        .map(|i| {
+            let domain = if i < 12 { "old.example" } else { "contoso.com" };
+            DeltaItem::Upsert(user(&format!("m{i:02}"), &format!("m{i}@{domain}")))
+        })
+        .collect();
+    world
+        .entra
+        .users("", users_page(users.clone(), done("u-d1")));
+    world.entra.groups("", groups_page(vec![], done("g-d1")));
+    world.run(&config_with_sync(), "run-first").await;
+    let state_before = world.state.state.lock().unwrap().clone();
+    let writes_before = world.directory_writes();
+
+    // The admin narrows `domains`: 12 of 20 users would go.
+    let narrowed = config(serde_json::json!({"domains": ["contoso.com"]}));
+    world.entra.users("", users_page(users, done("u-d2")));
+    world.entra.groups("", groups_page(vec![], done("g-d2")));
+    world.preview(&previews, &narrowed, None).await;
+    let preview = report(&previews);
+    assert!(preview.would_hold, "60% is above the 20% threshold");
+    assert_eq!(preview.counts.users_deleted, 12, "counted as if approved");
+    let deletes = preview
+        .samples
+        .iter()
+        .filter(|s| s.change == Change::UserDelete)
+        .count();
+    assert_eq!(deletes, 12);
+    assert_eq!(
+        world.directory.users.lock().unwrap().len(),
+        20,
+        "nothing deleted"
+    );
+    assert_eq!(world.directory_writes(), writes_before);
+    assert_eq!(*world.state.state.lock().unwrap(), state_before);
+    assert!(
+        world.state.held.lock().unwrap().is_empty(),
+        "nothing held for the sync"
+    );
+}
+
+#[tokio::test]
+async fn given_a_preview_paused_between_pages_when_resumed_then_memberships_of_users_from_before_still_count()
+ {
+    let world = World::new();
+    let previews = MemoryPreviews::default();
+    let config = config(serde_json::json!({"sync_enabled": false}));
+    script_first_import(&world);
+    // Half a second left: the first page is read, then the preview pauses.
+    let late = (
+        Instant::now() + Duration::from_millis(600),
+        Duration::from_millis(500),
+    );
+    let outcome = world.preview(&previews, &config, Some(late)).await;
+    assert_eq!(outcome, RunOutcome::Paused);
+    assert!(previews.report.lock().unwrap().is_none());
+    assert!(previews.progress.lock().unwrap().checkpoint.is_some());
+
+    // The continuation knows u1 and u2 only from the round's seen ids.
+    let outcome = world.preview(&previews, &config, None).await;
+    assert!(matches!(outcome, RunOutcome::Completed(_)), "{outcome:?}");
+    let preview = report(&previews);
+    assert_eq!(
+        (
+            preview.counts.users_created,
+            preview.counts.groups_created,
+            preview.counts.members_added
+        ),
+        (3, 1, 2)
+    );
+    assert_eq!(world.directory_writes(), 0);
+}
+
+#[tokio::test]
+async fn given_an_unauthorised_tenant_then_the_preview_is_reported_as_an_error() {
+    let world = World::new();
+    let previews = MemoryPreviews::default();
+    let config = config(serde_json::json!({"authorisation": "reauthorisation_required"}));
+    let overlay = PreviewOverlay::default();
+    let state = PreviewState::new(&world.state, &previews, &overlay, Some("asked".into()));
+    let outcome = world.preview(&previews, &config, None).await;
+    let RunOutcome::Skipped(why) = outcome else {
+        panic!("{outcome:?}")
+    };
+    state
+        .unrunnable(&config.tenant_id, "run-x", why)
+        .await
+        .unwrap();
+    let preview = report(&previews);
+    assert_eq!(preview.result, RunResult::Error);
+    assert!(
+        preview.error.as_deref().unwrap().contains("not authorised"),
+        "{preview:?}"
+    );
+    assert_eq!(world.entra.request_count(), 0);
+}

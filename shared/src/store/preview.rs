@@ -1,0 +1,200 @@
+//! Previews in `INTEGRATIONS_TABLE` (DESIGN.md 1.3, 2.9): the report the
+//! portal reads, `ENTRA#PREVIEW`, and the preview's own lease and
+//! checkpoint, `ENTRA#PREVIEW#RUN` (apart from the sync's `ENTRA#STATUS`,
+//! so a preview never disturbs a sync in progress). The round's page
+//! records and seen ids are the import's own items, under the preview
+//! round's id.
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use chrono::{DateTime, Utc};
+
+use super::dynamo::{
+    Item, conditional, from_json, is_condition_failure, key, n, s, timestamp, to_json, unavailable,
+};
+use crate::import::LeaseError;
+use crate::import::preview::{PreviewProgress, PreviewReport, PreviewRuns, Sample};
+use crate::import::state::Checkpoint;
+use crate::model::TenantId;
+use crate::ports::StoreError;
+
+pub const PREVIEW_SK: &str = "ENTRA#PREVIEW";
+const PREVIEW_RUN_SK: &str = "ENTRA#PREVIEW#RUN";
+const WHAT: &str = "the preview's progress";
+
+#[derive(Debug, Clone)]
+pub struct DynamoPreviewStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoPreviewStore {
+    pub fn new(client: Client, table: String) -> Self {
+        Self { client, table }
+    }
+}
+
+/// `ENTRA#PREVIEW` as the portal reads it.
+fn report_item(tenant: &TenantId, report: &PreviewReport) -> Item {
+    let mut item = key(tenant, PREVIEW_SK);
+    let counts = report
+        .counts
+        .as_pairs()
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), n(v as i64)))
+        .collect();
+    let samples = report.samples.iter().map(sample_value).collect();
+    let fields = [
+        ("tenant_id", s(tenant.as_str())),
+        ("started_at", timestamp(report.started_at)),
+        ("completed_at", timestamp(report.completed_at)),
+        ("result", s(report.result.as_str())),
+        ("counts", AttributeValue::M(counts)),
+        ("would_hold", AttributeValue::Bool(report.would_hold)),
+        ("samples", AttributeValue::L(samples)),
+    ];
+    item.extend(fields.into_iter().map(|(k, v)| (k.to_owned(), v)));
+    if let Some(requested) = &report.requested_at {
+        item.insert("requested_at".into(), s(requested));
+    }
+    if let Some(error) = &report.error {
+        item.insert("error".into(), s(error));
+    }
+    item
+}
+
+fn sample_value(sample: &Sample) -> AttributeValue {
+    AttributeValue::M(
+        [
+            ("change", s(sample.change.as_str())),
+            ("object_id", s(&sample.object_id)),
+            ("display", s(&sample.display)),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect(),
+    )
+}
+
+impl PreviewRuns for DynamoPreviewStore {
+    async fn begin_preview(
+        &self,
+        tenant: &TenantId,
+        run_id: &str,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<Option<PreviewProgress>, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(tenant, PREVIEW_RUN_SK)))
+            .update_expression("SET lease_owner = :me, lease_until_ms = :until")
+            .condition_expression(
+                "attribute_not_exists(lease_owner) OR lease_until_ms < :now_ms OR lease_owner = :me",
+            )
+            .expression_attribute_values(":me", s(run_id))
+            .expression_attribute_values(":until", n(lease_until.timestamp_millis()))
+            .expression_attribute_values(":now_ms", n(now.timestamp_millis()))
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await;
+        let item = match result {
+            Ok(output) => output.attributes.unwrap_or_default(),
+            Err(err) if is_condition_failure(&err) => return Ok(None),
+            Err(err) => return Err(unavailable("taking the preview's lease")(err)),
+        };
+        Ok(Some(PreviewProgress {
+            checkpoint: from_json(&item, "checkpoint", WHAT)?,
+            samples: from_json(&item, "samples", WHAT)?.unwrap_or_default(),
+            previous_run_died: item.contains_key("lease_owner"),
+        }))
+    }
+
+    async fn checkpoint_preview(
+        &self,
+        tenant: &TenantId,
+        run_id: &str,
+        checkpoint: &Checkpoint,
+        samples: &[Sample],
+        lease_until: DateTime<Utc>,
+    ) -> Result<(), LeaseError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(tenant, PREVIEW_RUN_SK)))
+            .update_expression(
+                "SET checkpoint = :checkpoint, samples = :samples, lease_until_ms = :until",
+            )
+            .condition_expression("lease_owner = :me")
+            .expression_attribute_values(":checkpoint", to_json(checkpoint))
+            .expression_attribute_values(":samples", to_json(&samples))
+            .expression_attribute_values(":until", n(lease_until.timestamp_millis()))
+            .expression_attribute_values(":me", s(run_id))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err) if is_condition_failure(&err) => Err(LeaseError::Lost),
+            Err(err) => Err(LeaseError::Store(unavailable(
+                "saving the preview's checkpoint",
+            )(err))),
+        }
+    }
+
+    async fn pause_preview(&self, tenant: &TenantId, run_id: &str) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(tenant, PREVIEW_RUN_SK)))
+            .update_expression("REMOVE lease_owner, lease_until_ms")
+            .condition_expression("lease_owner = :me")
+            .expression_attribute_values(":me", s(run_id))
+            .send()
+            .await;
+        conditional(result, "releasing the preview's lease")?;
+        Ok(())
+    }
+
+    /// The progress goes first (only while no other run holds it), then
+    /// the report: killed in between, the request is still there and the
+    /// next tick previews again.
+    async fn finish_preview(
+        &self,
+        tenant: &TenantId,
+        run_id: &str,
+        report: &PreviewReport,
+    ) -> Result<(), LeaseError> {
+        let released = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(tenant, PREVIEW_RUN_SK)))
+            .condition_expression(
+                "attribute_not_exists(lease_owner) OR lease_owner = :me OR lease_until_ms < :now_ms",
+            )
+            .expression_attribute_values(":me", s(run_id))
+            .expression_attribute_values(":now_ms", n(Utc::now().timestamp_millis()))
+            .send()
+            .await;
+        match released {
+            Ok(_) => {}
+            Err(err) if is_condition_failure(&err) => return Err(LeaseError::Lost),
+            Err(err) => {
+                return Err(LeaseError::Store(unavailable(
+                    "releasing the preview's lease",
+                )(err)));
+            }
+        }
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(report_item(tenant, report)))
+            .send()
+            .await
+            .map_err(|e| LeaseError::Store(unavailable("writing the preview")(e)))?;
+        Ok(())
+    }
+}
