@@ -232,7 +232,8 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
             )
             .await?;
         }
-        self.recheck_problems(checkpoint.started_at, &mut checkpoint.counts)
+        let imported_late = self
+            .recheck_problems(checkpoint.started_at, &mut checkpoint.counts)
             .await?;
         let held = self.keep_held(plans.held(), &held_before).await?;
         if let Some(scope) = &scope_change.new_scope {
@@ -242,7 +243,9 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
             state,
             &checkpoint,
             fingerprint,
-            scope_change.groups_entered,
+            // An object imported late missed its memberships: a delta
+            // round does not send them again, a full groups round does.
+            scope_change.groups_entered || imported_late,
             &held,
         );
         self.complete(state, &checkpoint, &plans, &held).await
@@ -411,9 +414,14 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
         };
         let in_scope: Vec<&EntraUser> =
             entering.iter().filter(|u| scope.includes_user(u)).collect();
-        self.upsert_users(&in_scope, &mut DomainCache::default(), counts)
+        let conflicts = self
+            .upsert_users(&in_scope, &mut DomainCache::default(), counts)
             .await?;
-        Ok(in_scope.into_iter().map(|u| u.id.to_string()).collect())
+        Ok(in_scope
+            .into_iter()
+            .map(|u| u.id.to_string())
+            .filter(|id| !conflicts.contains(id))
+            .collect())
     }
 
     /// The round's membership changes of users the directory did not hold
@@ -756,7 +764,8 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
     }
 
     /// The state the next run starts from: this round's delta links (none
-    /// for a kind not imported, nor for groups whose scope grew).
+    /// for a kind not imported, nor for groups whose members must be read
+    /// again: the scope grew, or an object was imported late).
     fn next_state(
         &self,
         state: &mut SyncState,

@@ -6,6 +6,7 @@
 pub mod buckets;
 mod deletion;
 mod finish;
+mod names;
 mod pages;
 pub mod ports;
 pub mod preview;
@@ -159,6 +160,8 @@ pub struct ImportRun<'a, D, S, C, E> {
     /// have been read (see [`ImportRun::another_run_wanted`]).
     pub another_run_wanted: AtomicBool,
     pub purpose: Purpose,
+    /// The platform's user names, read on first need in this invocation.
+    platform_names: tokio::sync::OnceCell<names::PlatformNames>,
 }
 
 fn lease_until(now: DateTime<Utc>) -> DateTime<Utc> {
@@ -188,6 +191,7 @@ impl<'a, D, S, C, E> ImportRun<'a, D, S, C, E> {
             deadline_margin: deadline.map_or(MIN_DEADLINE_MARGIN, |d| d.margin),
             another_run_wanted: AtomicBool::new(false),
             purpose: Purpose::Sync,
+            platform_names: tokio::sync::OnceCell::new(),
         }
     }
 

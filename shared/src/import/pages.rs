@@ -228,21 +228,24 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
                 DeltaItem::Removed { id, .. } => record.removed.push(id.to_string()),
             }
         }
+        // A conflicting user stays present: one imported before keeps its
+        // AM state through a full round's sweep.
         self.upsert_users(&in_scope, domains, &mut checkpoint.counts)
             .await?;
         self.record_page(checkpoint, Phase::Users, record).await
     }
 
     /// Creates or updates the AM users of these Entra users (all in scope),
-    /// writing only what differs.
+    /// writing only what differs. Returns those not written because their
+    /// UPN is a platform user's name (each a problem).
     pub(super) async fn upsert_users(
         &self,
         users: &[&EntraUser],
         domains: &mut DomainCache,
         counts: &mut Counts,
-    ) -> Result<(), Interruption> {
+    ) -> Result<HashSet<String>, Interruption> {
         if users.is_empty() {
-            return Ok(());
+            return Ok(HashSet::new());
         }
         if domains.0.is_none() {
             domains.0 = Some(self.entra.domains().await?);
@@ -253,11 +256,14 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
             .directory
             .users_by_entra_id(self.tenant(), &ids)
             .await?;
+        let conflicts = self.name_conflicts(users, &existing).await?;
         let writes: Vec<DirectoryWrite> = users
             .iter()
+            .filter(|user| !conflicts.contains(user.id.as_str()))
             .filter_map(|user| user_upsert(user, existing.get(user.id.as_str()), domains, counts))
             .collect();
-        self.write(writes).await
+        self.write(writes).await?;
+        Ok(conflicts)
     }
 
     pub(super) async fn write(&self, writes: Vec<DirectoryWrite>) -> Result<(), Interruption> {

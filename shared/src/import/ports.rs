@@ -73,6 +73,13 @@ pub trait DirectoryStore: Send + Sync {
         range: KeyRange,
     ) -> impl Future<Output = Result<Vec<MembershipKey>, StoreError>> + Send;
 
+    /// The platform's own users (`source` not `entra`), for the check
+    /// that an Entra user's UPN is not already another user's name.
+    fn platform_user_names(
+        &self,
+        tenant: &TenantId,
+    ) -> impl Future<Output = Result<Vec<PlatformUser>, StoreError>> + Send;
+
     /// Every membership (any source) of these users or groups.
     fn memberships_involving(
         &self,
@@ -87,6 +94,13 @@ pub trait DirectoryStore: Send + Sync {
         tenant: &TenantId,
         writes: Vec<DirectoryWrite>,
     ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+}
+
+/// A platform user's id and login name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlatformUser {
+    pub user_id: String,
+    pub user_name: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -409,6 +409,13 @@ impl<D: DirectoryStore> DirectoryStore for PreviewDirectory<'_, D> {
         self.inner.imported_memberships_in(tenant, range).await
     }
 
+    async fn platform_user_names(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<Vec<super::ports::PlatformUser>, StoreError> {
+        self.inner.platform_user_names(tenant).await
+    }
+
     async fn memberships_involving(
         &self,
         tenant: &TenantId,

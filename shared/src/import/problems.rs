@@ -139,12 +139,14 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
 
     /// Reads the objects of open import problems again (but those this
     /// round named): one that imports now, or is gone, is no longer a
-    /// problem.
+    /// problem. Returns whether an object was created by it: imported
+    /// late, it missed its memberships.
     pub(super) async fn recheck_problems(
         &self,
         round_started: chrono::DateTime<chrono::Utc>,
         counts: &mut Counts,
-    ) -> Result<(), Interruption> {
+    ) -> Result<bool, Interruption> {
+        let created_before = counts.users_created + counts.groups_created;
         let open = self.state.open(self.tenant(), Direction::Import).await?;
         for problem in open.into_iter().filter(|p| p.last_seen_at < round_started) {
             let id = problem.key.object_id.as_str();
@@ -166,11 +168,12 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
                 self.state.resolve(self.tenant(), &problem.key).await?;
             }
         }
-        Ok(())
+        Ok(counts.users_created + counts.groups_created > created_before)
     }
 
     /// Imports a user that had a problem (if it is in scope: one out of
-    /// scope has nothing to import, which also clears its problem).
+    /// scope has nothing to import, which also clears its problem); false
+    /// when its UPN still conflicts.
     async fn import_again(
         &self,
         user: &EntraUser,
@@ -184,11 +187,13 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
             domains: &self.config.domains,
             groups: group_scope.as_ref(),
         };
-        if scope.includes_user(user) {
-            self.upsert_users(&[user], &mut DomainCache::default(), counts)
-                .await?;
+        if !scope.includes_user(user) {
+            return Ok(true);
         }
-        Ok(true)
+        let conflicts = self
+            .upsert_users(&[user], &mut DomainCache::default(), counts)
+            .await?;
+        Ok(conflicts.is_empty())
     }
 
     async fn import_group_again(

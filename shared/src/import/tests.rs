@@ -16,6 +16,7 @@ use crate::model::directory::{
 };
 use crate::ports::StoreError;
 
+mod names;
 mod preview;
 
 #[derive(Default)]
@@ -130,6 +131,22 @@ impl DirectoryStore for MemoryDirectory {
             .collect();
         self.note_read(keys.len());
         Ok(keys)
+    }
+    async fn platform_user_names(
+        &self,
+        _: &crate::model::TenantId,
+    ) -> Result<Vec<super::ports::PlatformUser>, StoreError> {
+        Ok(self
+            .users
+            .lock()
+            .unwrap()
+            .values()
+            .filter(|u| u.source == Source::Local)
+            .map(|u| super::ports::PlatformUser {
+                user_id: u.user_id.clone(),
+                user_name: u.attributes.user_name.clone(),
+            })
+            .collect())
     }
     async fn memberships_involving(
         &self,
@@ -761,6 +778,7 @@ impl World {
             deadline_margin,
             another_run_wanted: Default::default(),
             purpose: super::Purpose::Sync,
+            platform_names: Default::default(),
         }
         .run()
         .await

@@ -883,3 +883,83 @@ async fn given_graph_refusing_a_permission_then_the_error_names_it_and_the_next_
         "ok"
     );
 }
+
+/// A platform user, written as the platform writes one (here without
+/// `source`: absent means `local`).
+async fn put_platform_user(stack: &LocalStack, id: &str, user_name: &str) {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let item = [
+        ("pk", format!("TENANT#{TENANT}")),
+        ("sk", format!("USER#{id}")),
+        ("user_id", id.to_owned()),
+        ("user_name", user_name.to_owned()),
+        ("display_name", "Platform User".to_owned()),
+    ];
+    stack
+        .aws
+        .dynamodb
+        .put_item()
+        .table_name(&stack.tables.directory)
+        .set_item(Some(
+            item.into_iter()
+                .map(|(k, v)| (k.to_owned(), AttributeValue::S(v)))
+                .collect(),
+        ))
+        .send()
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn given_an_entra_user_whose_upn_is_a_platform_users_name_then_it_is_a_problem_until_the_platform_renames_its_user()
+ {
+    let (stack, mut functions) = connected(json!({})).await;
+    let upn = organisation::user_upn(0);
+    put_platform_user(&stack, "platform-ann", &upn.to_uppercase()).await;
+    stack.tick(&mut functions).await.unwrap();
+
+    let status = stack.status_item(TENANT).await.unwrap();
+    assert_eq!(status["last_sync_result"], "ok", "{status:?}");
+    let users = by_id(
+        stack.directory_of(TENANT, "USER#").await.unwrap(),
+        "user_id",
+    );
+    assert!(!users.contains_key(&user_id(0)), "not imported");
+    assert_eq!(users["platform-ann"]["user_name"], upn.to_uppercase());
+    assert_eq!(
+        users["platform-ann"]["display_name"], "Platform User",
+        "the platform user is not overwritten"
+    );
+    assert!(users.contains_key(&user_id(3)), "the rest is imported");
+    let problems = stack.problem_items(TENANT).await.unwrap();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert_eq!(
+        problems[0]["sk"],
+        format!("ENTRA#PROBLEM#import#user#{}", user_id(0))
+    );
+    assert_eq!(problems[0]["code"], "user_name_conflict");
+    assert_eq!(problems[0]["display"], upn);
+    assert_eq!(stack.open_problems(TENANT).await.unwrap(), 1);
+    let members = stack.directory_of(TENANT, "MEMBER#").await.unwrap();
+    assert!(members.iter().all(|m| m["user_id"] != user_id(0)));
+
+    // The platform renames its user: the next poll imports the Entra user,
+    // and the one after reads the groups again for its memberships.
+    put_platform_user(&stack, "platform-ann", "ann.platform@contoso.example").await;
+    stack.tick(&mut functions).await.unwrap();
+    let users = by_id(
+        stack.directory_of(TENANT, "USER#").await.unwrap(),
+        "user_id",
+    );
+    assert_eq!(users[&user_id(0)]["user_name"], upn);
+    assert!(stack.problem_items(TENANT).await.unwrap().is_empty());
+    assert_eq!(stack.open_problems(TENANT).await.unwrap(), 0);
+    stack.tick(&mut functions).await.unwrap();
+    let members = stack.directory_of(TENANT, "MEMBER#").await.unwrap();
+    assert!(
+        members
+            .iter()
+            .any(|m| m["user_id"] == user_id(0) && m["group_id"] == group_id(0)),
+        "user 0 is in All Staff"
+    );
+}

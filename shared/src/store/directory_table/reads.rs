@@ -10,6 +10,7 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 use super::{CONCURRENCY, DynamoDirectoryStore, MEMBER_INDEX, parse};
 use crate::import::ObjectKind;
 use crate::import::buckets::KeyRange;
+use crate::import::ports::PlatformUser;
 use crate::model::TenantId;
 use crate::model::directory::{
     EntraHash, GROUP_PREFIX, GroupItem, ItemKey, MEMBER_PREFIX, MembershipKey, USER_PREFIX,
@@ -223,6 +224,36 @@ impl crate::import::DirectoryStore for DynamoDirectoryStore {
             .iter()
             .filter_map(membership_key)
             .filter(|m| range.contains_membership(m))
+            .collect())
+    }
+
+    /// Every user item, the keys and the name projected (the platform's
+    /// `source` may be absent): a full read of the tenant's users, made
+    /// once per invocation and only when a user is created or renamed.
+    async fn platform_user_names(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<Vec<PlatformUser>, StoreError> {
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+            .filter_expression("attribute_not_exists(#source) OR #source <> :entra")
+            .expression_attribute_names("#source", "source")
+            .expression_attribute_values(":pk", s(tenant_pk(tenant)))
+            .expression_attribute_values(":prefix", s(USER_PREFIX))
+            .expression_attribute_values(":entra", s("entra"))
+            .projection_expression("user_id, user_name");
+        let items = query_all(query, "listing the platform's user names").await?;
+        Ok(items
+            .iter()
+            .filter_map(|item| {
+                Some(PlatformUser {
+                    user_id: text(item, "user_id")?,
+                    user_name: text(item, "user_name")?,
+                })
+            })
             .collect())
     }
 

@@ -1,0 +1,135 @@
+//! `user_name_conflict` (DESIGN.md 2.8): an Entra user whose UPN is the
+//! user name of a platform user not linked to it is not imported, and an
+//! imported user renamed to one keeps its AM state: neither user is
+//! overwritten. Names compare case-insensitively.
+
+use std::collections::{HashMap, HashSet};
+use std::hash::{DefaultHasher, Hash, Hasher};
+
+use super::ports::PlatformUser;
+use super::{DirectoryStore, EntraDirectory, ImportRun, ImportState, Interruption};
+use crate::graph::model::EntraUser;
+use crate::model::directory::UserItem;
+use crate::ports::TenantConfigs;
+use crate::problems::{Code, Direction, ObjectKind, Operation, Problem, ProblemKey};
+
+fn hash(text: &str) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    text.hash(&mut hasher);
+    hasher.finish()
+}
+
+fn name_key(user_name: &str) -> u64 {
+    hash(&user_name.trim().to_lowercase())
+}
+
+/// The platform users' names, as 64-bit hashes of the lowercased name and
+/// of the user id (16 bytes a user), read once per invocation.
+#[derive(Debug, Default)]
+pub(super) struct PlatformNames(HashMap<u64, u64>);
+
+impl PlatformNames {
+    pub(super) fn of(users: Vec<PlatformUser>) -> Self {
+        Self(
+            users
+                .iter()
+                .map(|u| (name_key(&u.user_name), hash(&u.user_id)))
+                .collect(),
+        )
+    }
+
+    /// Whether a platform user other than `current` (the AM user this
+    /// Entra user already is, if any) has this name.
+    fn taken(&self, upn: &str, current: Option<&str>) -> bool {
+        self.0
+            .get(&name_key(upn))
+            .is_some_and(|owner| current.is_none_or(|id| hash(id) != *owner))
+    }
+}
+
+/// A create, or a rename to another name: what the check is for.
+fn needs_check(user: &EntraUser, current: Option<&UserItem>) -> bool {
+    current.is_none_or(|c| {
+        c.attributes.user_name.trim().to_lowercase()
+            != user.attributes.user_name.trim().to_lowercase()
+    })
+}
+
+impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
+    ImportRun<'_, D, S, C, E>
+{
+    /// The users among these whose UPN a platform user not linked to them
+    /// holds, each named in a problem item. The platform's names are read
+    /// only when a user is created or renamed.
+    pub(super) async fn name_conflicts(
+        &self,
+        users: &[&EntraUser],
+        existing: &HashMap<String, UserItem>,
+    ) -> Result<HashSet<String>, Interruption> {
+        let checked: Vec<(&EntraUser, Option<&UserItem>)> = users
+            .iter()
+            .map(|u| (*u, existing.get(u.id.as_str())))
+            .filter(|(u, current)| needs_check(u, *current))
+            .collect();
+        if checked.is_empty() {
+            return Ok(HashSet::new());
+        }
+        let names = self
+            .platform_names
+            .get_or_try_init(async || {
+                let users = self.directory.platform_user_names(self.tenant()).await?;
+                Ok::<_, Interruption>(PlatformNames::of(users))
+            })
+            .await?;
+        let mut conflicts = HashSet::new();
+        for (user, current) in checked {
+            if names.taken(
+                &user.attributes.user_name,
+                current.map(|c| c.user_id.as_str()),
+            ) {
+                self.report_conflict(user, current.is_some()).await?;
+                conflicts.insert(user.id.to_string());
+            }
+        }
+        Ok(conflicts)
+    }
+
+    async fn report_conflict(&self, user: &EntraUser, imported: bool) -> Result<(), Interruption> {
+        let upn = &user.attributes.user_name;
+        let (operation, kept) = if imported {
+            (Operation::Update, "; the AM user keeps its previous state")
+        } else {
+            (Operation::Create, "")
+        };
+        let reason = format!(
+            "the UPN {upn} is already the user name of a platform user that is not linked to this Entra user (compared case-insensitively); neither is changed{kept}: rename one of them, or link the platform user to this Entra user"
+        );
+        tracing::warn!(entra_id = %user.id, "an Entra user's UPN is a platform user's name; not imported");
+        let key = ProblemKey {
+            direction: Direction::Import,
+            kind: ObjectKind::User,
+            object_id: user.id.to_string(),
+        };
+        let problem =
+            Problem::new(key, operation, Code::UserNameConflict, reason).displayed_as(upn.clone());
+        self.state.record(self.tenant(), &problem).await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_name_is_taken_case_insensitively_unless_by_the_user_itself() {
+        let names = PlatformNames::of(vec![PlatformUser {
+            user_id: "p1".into(),
+            user_name: "Ann@Contoso.com".into(),
+        }]);
+        assert!(names.taken("ann@contoso.COM", None));
+        assert!(names.taken("ann@contoso.com", Some("e1")));
+        assert!(!names.taken("ann@contoso.com", Some("p1")), "its own name");
+        assert!(!names.taken("bob@contoso.com", None));
+    }
+}

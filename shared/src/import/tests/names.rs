@@ -1,0 +1,161 @@
+//! `user_name_conflict`: a platform user's name is never taken over.
+
+use super::*;
+
+fn platform_user(id: &str, user_name: &str) -> UserItem {
+    UserItem {
+        user_id: id.into(),
+        source: Source::Local,
+        entra_id: None,
+        attributes: UserAttributes {
+            user_name: user_name.into(),
+            display_name: Some("Platform".into()),
+            enabled: true,
+            ..Default::default()
+        },
+        password_mode: Some(PasswordMode::Temporary),
+        entra_hash: None,
+        import_deleted_at: None,
+    }
+}
+
+fn problem(world: &World, id: &str) -> Option<crate::problems::Problem> {
+    let key = format!("ENTRA#PROBLEM#import#user#{id}");
+    world.state.problems.lock().unwrap().get(&key).cloned()
+}
+
+#[tokio::test]
+async fn given_an_entra_user_whose_upn_is_a_platform_users_name_then_neither_is_overwritten_until_one_is_renamed()
+ {
+    let world = World::new();
+    let config = config(serde_json::json!({}));
+    let platform = platform_user("p-1", "Ann@Contoso.com");
+    world
+        .directory
+        .users
+        .lock()
+        .unwrap()
+        .insert("p-1".into(), platform.clone());
+    world.entra.users(
+        "",
+        users_page(
+            vec![
+                DeltaItem::Upsert(user("u1", "ann@contoso.com")),
+                DeltaItem::Upsert(user("u2", "bob@contoso.com")),
+            ],
+            done("u-d1"),
+        ),
+    );
+    world.entra.groups(
+        "",
+        groups_page(vec![group("g1", &["u1", "u2"])], done("g-d1")),
+    );
+    let RunOutcome::Completed(status) = world.run(&config, "run-1").await else {
+        panic!("a conflict never fails the run")
+    };
+    assert_eq!(status.result, RunResult::Ok);
+    assert_eq!(status.open_problems, Some(1));
+    assert_eq!(status.counts.users_created, 1);
+    let users = world.directory.users.lock().unwrap().clone();
+    assert!(!users.contains_key("u1"), "not imported");
+    assert_eq!(users["p-1"], platform, "the platform user untouched");
+    assert!(users.contains_key("u2"), "the rest of the page is imported");
+    let found = problem(&world, "u1").expect("a problem for u1");
+    assert_eq!(found.code, crate::problems::Code::UserNameConflict);
+    assert_eq!(found.operation, crate::problems::Operation::Create);
+    assert_eq!(found.display, "ann@contoso.com");
+    assert!(found.reason.contains("ann@contoso.com"), "{found:?}");
+
+    // The platform renames its user: the next (delta) run imports u1 and
+    // reads the groups again for the membership it missed.
+    world
+        .directory
+        .users
+        .lock()
+        .unwrap()
+        .insert("p-1".into(), platform_user("p-1", "ann.local@contoso.com"));
+    world.entra.user_lookup(user("u1", "ann@contoso.com"));
+    world.entra.users("u-d1", users_page(vec![], done("u-d2")));
+    world
+        .entra
+        .groups("g-d1", groups_page(vec![], done("g-d2")));
+    let RunOutcome::Completed(status) = world.run(&config, "run-2").await else {
+        panic!()
+    };
+    assert_eq!(status.open_problems, Some(0));
+    assert!(world.directory.users.lock().unwrap().contains_key("u1"));
+    assert!(problem(&world, "u1").is_none());
+    let state = world.state.state.lock().unwrap().clone();
+    assert!(
+        state.groups_delta_link.is_none(),
+        "the next run reads the groups in full"
+    );
+    world.entra.users(
+        "",
+        users_page(
+            vec![
+                DeltaItem::Upsert(user("u1", "ann@contoso.com")),
+                DeltaItem::Upsert(user("u2", "bob@contoso.com")),
+            ],
+            done("u-d3"),
+        ),
+    );
+    world.entra.groups(
+        "",
+        groups_page(vec![group("g1", &["u1", "u2"])], done("g-d3")),
+    );
+    let RunOutcome::Completed(status) = world.run(&config, "run-3").await else {
+        panic!()
+    };
+    assert_eq!(status.counts.members_added, 1, "u1's membership arrives");
+    assert!(
+        world
+            .directory
+            .memberships
+            .lock()
+            .unwrap()
+            .contains_key(&membership("g1", "u1"))
+    );
+}
+
+#[tokio::test]
+async fn given_an_imported_user_renamed_to_a_platform_users_name_then_it_keeps_its_previous_state()
+{
+    let world = World::new();
+    let config = config(serde_json::json!({}));
+    world.imported(&config).await;
+    world
+        .directory
+        .users
+        .lock()
+        .unwrap()
+        .insert("p-1".into(), platform_user("p-1", "Taken@Contoso.com"));
+    let mut renamed = user("u1", "taken@contoso.com");
+    renamed.attributes.job_title = Some("Renamed".into());
+    world.entra.users(
+        "u-d1",
+        users_page(vec![DeltaItem::Upsert(renamed)], done("u-d2")),
+    );
+    world
+        .entra
+        .groups("g-d1", groups_page(vec![], done("g-d2")));
+    let RunOutcome::Completed(status) = world.run(&config, "run-rename").await else {
+        panic!()
+    };
+    assert_eq!(status.counts.users_updated, 0);
+    let users = world.directory.users.lock().unwrap().clone();
+    assert_eq!(users["u1"].attributes.user_name, "ann@contoso.com", "kept");
+    assert!(users["u1"].attributes.job_title.is_none());
+    assert_eq!(users["p-1"].attributes.user_name, "Taken@Contoso.com");
+    let found = problem(&world, "u1").expect("a problem");
+    assert_eq!(found.operation, crate::problems::Operation::Update);
+    assert!(
+        world
+            .directory
+            .memberships
+            .lock()
+            .unwrap()
+            .contains_key(&membership("g1", "u1")),
+        "its memberships stay"
+    );
+}
