@@ -350,3 +350,67 @@ async fn given_a_preview_requested_for_a_tenant_that_is_not_authorised_then_it_i
     assert!(!config.contains_key("preview_requested_at"));
     assert_eq!(graph_writes(&stack), 0);
 }
+
+#[tokio::test]
+async fn given_a_preview_requested_while_a_sync_runs_then_a_second_worker_previews_beside_it_and_leaves_it_alone()
+ {
+    let (stack, mut functions) = connected(json!({})).await;
+    stack.emulator.set_knobs(Knobs {
+        latency: std::time::Duration::from_millis(30),
+        ..small_pages()
+    });
+    let mut second = stack.start_sync_functions().await.unwrap();
+    let body = format!(r#"{{"tenant_id":"{TENANT}"}}"#);
+    let event = |id: &str| {
+        entra_sync_tests::sync::sqs_event(
+            "arn:aws:sqs:us-east-1:123456789012:jobs",
+            &[(id.into(), "r".into(), body.clone())],
+        )
+    };
+    let syncing = functions.worker.invoke(event("m-sync"));
+    let previewing = async {
+        // Once the sync holds its lease, the admin asks for a preview and
+        // another worker gets the message.
+        loop {
+            let status = stack.status_item(TENANT).await.unwrap_or_default();
+            if status.contains_key("lease_owner") {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        stack
+            .update_config(TENANT, json!({"preview_requested_at": ASKED}))
+            .await
+            .unwrap();
+        let answer = second.worker.invoke(event("m-preview")).await;
+        let still_running = stack.status_item(TENANT).await.unwrap();
+        (answer, still_running.contains_key("lease_owner"))
+    };
+    let (synced, (previewed, sync_still_running)) = tokio::join!(syncing, previewing);
+    for answer in [synced.unwrap().unwrap(), previewed.unwrap().unwrap()] {
+        assert_eq!(answer["batchItemFailures"], json!([]));
+    }
+    assert!(sync_still_running, "the preview ran beside the sync");
+
+    let preview = preview_item(&stack).await;
+    assert_eq!(preview["result"], "ok", "{preview:?}");
+    let in_scope = users_in(&[MANAGED, FEDERATED]) as u64;
+    assert!(count(&preview, "users_created") <= in_scope);
+    let status = stack.status_item(TENANT).await.unwrap();
+    assert_eq!(status["last_sync_result"], "ok", "{status:?}");
+    assert_eq!(status["last_sync_counts"]["users_created"], in_scope);
+    assert_eq!(status["last_sync_counts"]["groups_created"], GROUPS as u64);
+    assert_eq!(
+        stack.directory_of(TENANT, "USER#").await.unwrap().len() as u64,
+        in_scope,
+        "the preview wrote nothing, the sync everything"
+    );
+    assert!(
+        !stack
+            .config_item(TENANT)
+            .await
+            .unwrap()
+            .unwrap()
+            .contains_key("preview_requested_at")
+    );
+}
