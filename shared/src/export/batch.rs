@@ -223,16 +223,7 @@ impl<'a, C: TenantConfigs, D: ExportDirectory, T: TenantWriters, P: ProblemStore
         now: DateTime<Utc>,
     ) -> Result<(), RetryRecord> {
         let tenant = change.key.tenant();
-        // Whatever the config says: the import needs to find the link.
-        if let Some(entra_id) = change.link_set() {
-            match directory.record_link(&change.key, entra_id).await {
-                Ok(()) => {}
-                Err(err) if err.is_retryable() => return Err(RetryRecord::Link(err)),
-                Err(err) => {
-                    tracing::error!(error = %err, entra_id, "the Entra link cannot be recorded")
-                }
-            }
-        }
+        record_link(directory, change).await?;
         let Some(config) = self.config_of(tenant).await? else {
             tracing::info!("no Entra ID integration for this tenant; change not exported");
             return Ok(());
@@ -425,6 +416,25 @@ async fn display_of(directory: &impl ExportDirectory, change: &DirectoryChange) 
                 group.map_or(m.group_id.clone(), |g| g.attributes.name),
                 user.map_or(m.user_id.clone(), |u| u.attributes.user_name)
             )
+        }
+    }
+}
+
+/// Records the Entra link a change sets, whatever the config says: the
+/// import needs to find it.
+async fn record_link(
+    directory: &impl ExportDirectory,
+    change: &DirectoryChange,
+) -> Result<(), RetryRecord> {
+    let Some(entra_id) = change.link_set() else {
+        return Ok(());
+    };
+    match directory.record_link(&change.key, entra_id).await {
+        Ok(()) => Ok(()),
+        Err(err) if err.is_retryable() => Err(RetryRecord::Link(err)),
+        Err(err) => {
+            tracing::error!(error = %err, entra_id, "the Entra link cannot be recorded");
+            Ok(())
         }
     }
 }

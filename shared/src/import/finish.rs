@@ -197,10 +197,9 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
         let deferred_added = self
             .apply_deferred_memberships(&group_records, &mut checkpoint.counts)
             .await?;
-        let held_before = if state.holding_deletions {
-            self.state.held_deletions(self.tenant()).await?
-        } else {
-            HeldDeletions::default()
+        let held_before = match state.holding_deletions {
+            true => self.state.held_deletions(self.tenant()).await?,
+            false => HeldDeletions::default(),
         };
         let round = SeenRound::of(&checkpoint);
         let sweeps = checkpoint.mode == Mode::Full && checkpoint.earlier_imports;
@@ -216,22 +215,14 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
         if self.purpose == Purpose::Preview {
             plans.as_if_approved();
         }
-        let sweeps_memberships = sweeps && self.config.import_groups;
-        // The membership sweep reads what the round wrote; otherwise the
-        // deletion looks it up.
-        let written = (!sweeps_memberships).then_some(&deferred_added);
-        let removed = self
-            .delete(&plans, &round, written, &mut checkpoint.counts)
-            .await?;
-        if sweeps_memberships {
-            self.sweep_memberships(
-                &round,
-                &deferred_added,
-                (&plans, &removed),
-                &mut checkpoint.counts,
-            )
-            .await?;
-        }
+        self.apply_deletions(
+            &plans,
+            &round,
+            sweeps,
+            &deferred_added,
+            &mut checkpoint.counts,
+        )
+        .await?;
         let imported_late = self
             .recheck_problems(checkpoint.started_at, &mut checkpoint.counts)
             .await?;
@@ -249,6 +240,28 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
             &held,
         );
         self.complete(state, &checkpoint, &plans, &held).await
+    }
+
+    /// Deletes what the plans say, with the memberships that go with it;
+    /// a sweeping round also removes the memberships it did not see.
+    async fn apply_deletions(
+        &self,
+        plans: &Deletions,
+        round: &SeenRound,
+        sweeps: bool,
+        deferred_added: &HashSet<String>,
+        counts: &mut Counts,
+    ) -> Result<(), Interruption> {
+        let sweeps_memberships = sweeps && self.config.import_groups;
+        // The membership sweep reads what the round wrote; otherwise the
+        // deletion looks it up.
+        let written = (!sweeps_memberships).then_some(deferred_added);
+        let removed = self.delete(plans, round, written, counts).await?;
+        if sweeps_memberships {
+            self.sweep_memberships(round, deferred_added, (plans, &removed), counts)
+                .await?;
+        }
+        Ok(())
     }
 
     /// Both kinds' deletion plans, from what the round's pages showed and

@@ -203,6 +203,45 @@ impl PreviewOverlay {
     }
 }
 
+/// What kind of change a write is, its object's id, and its display when
+/// the write carries it.
+fn classify(write: &DirectoryWrite) -> (Change, String, Option<String>) {
+    match write {
+        DirectoryWrite::CreateUser(user) => (
+            Change::UserCreate,
+            user.user_id.clone(),
+            Some(user.attributes.user_name.clone()),
+        ),
+        DirectoryWrite::UpdateUser {
+            user_id,
+            attributes,
+            ..
+        } => (
+            Change::UserUpdate,
+            user_id.clone(),
+            Some(attributes.user_name.clone()),
+        ),
+        DirectoryWrite::DeleteUser { user_id } => (Change::UserDelete, user_id.clone(), None),
+        DirectoryWrite::CreateGroup(group) => (
+            Change::GroupCreate,
+            group.group_id.clone(),
+            Some(group.attributes.name.clone()),
+        ),
+        DirectoryWrite::UpdateGroup {
+            group_id,
+            attributes,
+            ..
+        } => (
+            Change::GroupUpdate,
+            group_id.clone(),
+            Some(attributes.name.clone()),
+        ),
+        DirectoryWrite::DeleteGroup { group_id } => (Change::GroupDelete, group_id.clone(), None),
+        DirectoryWrite::AddMembership(key) => (Change::MemberAdd, key.encode(), None),
+        DirectoryWrite::RemoveMembership(key) => (Change::MemberRemove, key.encode(), None),
+    }
+}
+
 /// The AM directory as a preview sees it: read as it is, plus what the
 /// round would have written; writes only sampled.
 pub struct PreviewDirectory<'a, D> {
@@ -239,42 +278,7 @@ impl<D: DirectoryStore> PreviewDirectory<'_, D> {
     }
 
     async fn sample(&self, tenant: &TenantId, write: &DirectoryWrite) {
-        let (change, object_id, display) = match write {
-            DirectoryWrite::CreateUser(user) => (
-                Change::UserCreate,
-                user.user_id.clone(),
-                Some(user.attributes.user_name.clone()),
-            ),
-            DirectoryWrite::UpdateUser {
-                user_id,
-                attributes,
-                ..
-            } => (
-                Change::UserUpdate,
-                user_id.clone(),
-                Some(attributes.user_name.clone()),
-            ),
-            DirectoryWrite::DeleteUser { user_id } => (Change::UserDelete, user_id.clone(), None),
-            DirectoryWrite::CreateGroup(group) => (
-                Change::GroupCreate,
-                group.group_id.clone(),
-                Some(group.attributes.name.clone()),
-            ),
-            DirectoryWrite::UpdateGroup {
-                group_id,
-                attributes,
-                ..
-            } => (
-                Change::GroupUpdate,
-                group_id.clone(),
-                Some(attributes.name.clone()),
-            ),
-            DirectoryWrite::DeleteGroup { group_id } => {
-                (Change::GroupDelete, group_id.clone(), None)
-            }
-            DirectoryWrite::AddMembership(key) => (Change::MemberAdd, key.encode(), None),
-            DirectoryWrite::RemoveMembership(key) => (Change::MemberRemove, key.encode(), None),
-        };
+        let (change, object_id, display) = classify(write);
         if !self.overlay.lock().wants(change) {
             return;
         }
