@@ -182,6 +182,11 @@ impl LambdaFunction {
         }
     }
 
+    /// The process id, while the process runs.
+    pub fn process_id(&self) -> Option<u32> {
+        self.child.id()
+    }
+
     /// The process's peak resident memory so far (VmHWM), in KiB, on Linux.
     pub fn peak_memory_kib(&self) -> Option<u64> {
         let pid = self.child.id()?;

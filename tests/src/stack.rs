@@ -104,6 +104,7 @@ impl LocalStack {
         emulator.set_browser(Browser {
             user_principal_name: Some(CONTOSO_ADMIN.to_owned()),
             declines_consent: false,
+            interactive: false,
         });
         let secret_prefix = format!("{run_id}/entra-sync/");
         let queue_url = aws

@@ -127,6 +127,7 @@ impl LocalStack {
         self.emulator.set_browser(Browser {
             user_principal_name: Some(admin.to_owned()),
             declines_consent: false,
+            interactive: false,
         });
         let query = self.sign_in(tenant_id).await?;
         let done = self.callback(&query).await?;

@@ -223,9 +223,11 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
             &mut checkpoint.counts,
         )
         .await?;
-        let imported_late = self
-            .recheck_problems(checkpoint.started_at, &mut checkpoint.counts)
-            .await?;
+        // A preview's full round shows every object a recheck would read.
+        let imported_late = self.purpose == Purpose::Sync
+            && self
+                .recheck_problems(checkpoint.started_at, &mut checkpoint.counts)
+                .await?;
         let held = self.keep_held(plans.held(), &held_before).await?;
         if let Some(scope) = &scope_change.new_scope {
             self.state.save_group_scope(self.tenant(), scope).await?;

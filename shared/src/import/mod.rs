@@ -410,6 +410,14 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
                 self.release_lease(Some(&status)).await?;
                 Ok(RunOutcome::Failed(status))
             }
+            Interruption::Store(err) if self.purpose == Purpose::Preview => {
+                // Kept for the next try, as a sync keeps its checkpoint.
+                tracing::error!(error = %err, "a store failed during the preview; it pauses");
+                if let Err(release) = self.release_lease(None).await {
+                    tracing::warn!(error = %release, "could not release the preview's lease");
+                }
+                Err(ImportError::Store(err))
+            }
             Interruption::Store(err) => {
                 tracing::error!(error = %err, "a store failed during the run");
                 let status = failed(format!("writing the AM directory failed: {err}"));
@@ -430,9 +438,16 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
     }
 
     fn initial_mode(&self, state: &SyncState, fingerprint: &str) -> Mode {
-        let missing_link = (self.config.import_users && state.users_delta_link.is_none())
-            || (self.config.import_groups && state.groups_delta_link.is_none());
-        if missing_link
+        let users_link_missing = self.config.import_users && state.users_delta_link.is_none();
+        let groups_link_missing = self.config.import_groups && state.groups_delta_link.is_none();
+        // Groups whose members must be read again (the scope grew, an
+        // object was imported late) lost only their link: a delta run
+        // reads them from the start, the users from their link.
+        let groups_read_again = groups_link_missing
+            && state.users_delta_link.is_some()
+            && state.scope_fingerprint.as_deref() == Some(fingerprint);
+        if users_link_missing
+            || (groups_link_missing && !groups_read_again)
             || self.purpose == Purpose::Preview
             || self.config.resync_requested_at.is_some()
             || state.scope_fingerprint.as_deref() != Some(fingerprint)

@@ -26,24 +26,41 @@ fn name_key(user_name: &str) -> u64 {
 /// The platform users' names, as 64-bit hashes of the lowercased name and
 /// of the user id (16 bytes a user), read once per invocation.
 #[derive(Debug, Default)]
-pub(super) struct PlatformNames(HashMap<u64, u64>);
+pub(super) struct PlatformNames(HashMap<u64, Owner>);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Owner {
+    One(u64),
+    /// Several platform users have the name (in some case): whoever else
+    /// takes it conflicts with one of them.
+    Several,
+}
 
 impl PlatformNames {
     pub(super) fn of(users: Vec<PlatformUser>) -> Self {
-        Self(
-            users
-                .iter()
-                .map(|u| (name_key(&u.user_name), hash(&u.user_id)))
-                .collect(),
-        )
+        let mut names: HashMap<u64, Owner> = HashMap::new();
+        for user in &users {
+            let owner = Owner::One(hash(&user.user_id));
+            names
+                .entry(name_key(&user.user_name))
+                .and_modify(|o| {
+                    if *o != owner {
+                        *o = Owner::Several
+                    }
+                })
+                .or_insert(owner);
+        }
+        Self(names)
     }
 
     /// Whether a platform user other than `current` (the AM user this
     /// Entra user already is, if any) has this name.
     fn taken(&self, upn: &str, current: Option<&str>) -> bool {
-        self.0
-            .get(&name_key(upn))
-            .is_some_and(|owner| current.is_none_or(|id| hash(id) != *owner))
+        match self.0.get(&name_key(upn)) {
+            None => false,
+            Some(Owner::Several) => true,
+            Some(Owner::One(owner)) => current.is_none_or(|id| hash(id) != *owner),
+        }
     }
 }
 
@@ -131,5 +148,20 @@ mod tests {
         assert!(names.taken("ann@contoso.com", Some("e1")));
         assert!(!names.taken("ann@contoso.com", Some("p1")), "its own name");
         assert!(!names.taken("bob@contoso.com", None));
+    }
+
+    #[test]
+    fn a_name_two_platform_users_share_is_taken_even_for_one_of_them() {
+        let names = PlatformNames::of(vec![
+            PlatformUser {
+                user_id: "p1".into(),
+                user_name: "ann@contoso.com".into(),
+            },
+            PlatformUser {
+                user_id: "p2".into(),
+                user_name: "ANN@contoso.com".into(),
+            },
+        ]);
+        assert!(names.taken("ann@contoso.com", Some("p1")));
     }
 }

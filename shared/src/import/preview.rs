@@ -103,11 +103,13 @@ pub struct PreviewProgress {
 /// The preview's own lease, checkpoint and report, apart from the sync's.
 pub trait PreviewRuns: Send + Sync {
     /// Takes the tenant's preview lease (free, expired, or ours); `None`
-    /// when another preview run holds it.
+    /// when another preview run holds it. Progress made for another
+    /// request than `requested_at` is dropped: a new request starts over.
     fn begin_preview(
         &self,
         tenant: &TenantId,
         run_id: &str,
+        requested_at: Option<&str>,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
     ) -> impl Future<Output = Result<Option<PreviewProgress>, StoreError>> + Send;
@@ -160,6 +162,9 @@ struct Overlay {
     /// the same group (this invocation's; a resumed one reads them as new).
     group_attributes: HashMap<u64, GroupAttributes>,
     user_names: HashMap<u64, String>,
+    /// Objects the round would not create (a problem names them): present
+    /// in its seen ids, absent from the directory all the same.
+    skipped: HashSet<u64>,
     samples: Vec<Sample>,
 }
 
@@ -346,7 +351,11 @@ impl<D: DirectoryStore> DirectoryStore for PreviewDirectory<'_, D> {
         let mut found = self.inner.user_ids_by_entra_id(tenant, entra_ids).await?;
         let overlay = self.overlay.lock();
         for id in entra_ids {
-            if !found.contains_key(id) && overlay.users.contains(&id_hash(id)) {
+            let hash = id_hash(id);
+            if !found.contains_key(id)
+                && overlay.users.contains(&hash)
+                && !overlay.skipped.contains(&hash)
+            {
                 found.insert(id.clone(), id.clone());
             }
         }
@@ -362,7 +371,10 @@ impl<D: DirectoryStore> DirectoryStore for PreviewDirectory<'_, D> {
         let overlay = self.overlay.lock();
         for id in entra_ids {
             let hash = id_hash(id);
-            if found.contains_key(id) || !overlay.groups.contains(&hash) {
+            if found.contains_key(id)
+                || !overlay.groups.contains(&hash)
+                || overlay.skipped.contains(&hash)
+            {
                 continue;
             }
             let attributes = overlay.group_attributes.get(&hash).cloned();
@@ -454,7 +466,13 @@ pub struct PreviewState<'a, S, P> {
     pub overlay: &'a PreviewOverlay,
     /// The request this preview answers.
     pub requested_at: Option<String>,
+    /// The scope the preview reads under (`scope::fingerprint`): progress
+    /// made under another is dropped, as the engine drops the sync's.
+    pub fingerprint: String,
     pub started_at: Mutex<DateTime<Utc>>,
+    /// Another preview run took the lease over: this one's outcome answers
+    /// nothing.
+    lease_lost: std::sync::atomic::AtomicBool,
 }
 
 impl<'a, S: ImportState, P: PreviewRuns> PreviewState<'a, S, P> {
@@ -463,14 +481,22 @@ impl<'a, S: ImportState, P: PreviewRuns> PreviewState<'a, S, P> {
         runs: &'a P,
         overlay: &'a PreviewOverlay,
         requested_at: Option<String>,
+        fingerprint: String,
     ) -> Self {
         Self {
             inner,
             runs,
             overlay,
             requested_at,
+            fingerprint,
             started_at: Mutex::new(Utc::now()),
+            lease_lost: Default::default(),
         }
+    }
+
+    /// Whether another preview run took this one's lease over.
+    pub fn lease_lost(&self) -> bool {
+        self.lease_lost.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     fn report(&self, status: &RunStatus) -> PreviewReport {
@@ -539,20 +565,28 @@ impl<S: ImportState, P: PreviewRuns> RunLease for PreviewState<'_, S, P> {
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
     ) -> Result<Option<SyncState>, StoreError> {
+        let requested = self.requested_at.as_deref();
         let Some(progress) = self
             .runs
-            .begin_preview(tenant, run_id, now, lease_until)
+            .begin_preview(tenant, run_id, requested, now, lease_until)
             .await?
         else {
             return Ok(None);
         };
-        self.overlay.lock().samples = progress.samples;
-        if let Some(checkpoint) = &progress.checkpoint {
+        // Progress under another scope starts over, samples and all.
+        let checkpoint = progress
+            .checkpoint
+            .filter(|c| c.scope_fingerprint == self.fingerprint && c.seen.is_some());
+        if let Some(checkpoint) = &checkpoint {
+            self.overlay.lock().samples = progress.samples;
             *self.started_at.lock().unwrap_or_else(|p| p.into_inner()) = checkpoint.started_at;
             self.reload(tenant, checkpoint).await?;
         }
+        // What a sync would do counts the deletions it holds back already.
+        let holding_deletions = !self.inner.held_deletions(tenant).await?.is_empty();
         Ok(Some(SyncState {
-            checkpoint: progress.checkpoint,
+            checkpoint,
+            holding_deletions,
             // The sweep always runs: the directory may hold anything.
             ran_before: true,
             previous_run_died: progress.previous_run_died,
@@ -602,7 +636,12 @@ impl<S: ImportState, P: PreviewRuns> RunLease for PreviewState<'_, S, P> {
             .finish_preview(tenant, run_id, &self.report(status))
             .await
         {
-            Ok(()) | Err(LeaseError::Lost) => Ok(()),
+            Ok(()) => Ok(()),
+            Err(LeaseError::Lost) => {
+                self.lease_lost
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
+                Ok(())
+            }
             Err(LeaseError::Store(err)) => Err(err),
         }
     }
@@ -681,7 +720,13 @@ impl<S: ImportState, P: PreviewRuns> ImportMemory for PreviewState<'_, S, P> {
 
 /// Problems are read (a sync re-reads open import problems), never written.
 impl<S: ImportState, P: PreviewRuns> ProblemStore for PreviewState<'_, S, P> {
+    /// Nothing is written; an object the sync would not create is noted,
+    /// so that its memberships are not counted either.
     async fn record(&self, _: &TenantId, problem: &Problem) -> Result<Problem, StoreError> {
+        if problem.operation == crate::problems::Operation::Create {
+            let mut overlay = self.overlay.lock();
+            overlay.skipped.insert(id_hash(&problem.key.object_id));
+        }
         Ok(problem.clone())
     }
 

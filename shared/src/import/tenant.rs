@@ -57,11 +57,17 @@ impl<
             }
         };
         let entra = self.readers.for_tenant(tenant, deadline.map(|d| d.at));
-        if let Some(requested) = &config.preview_requested_at
-            && self.preview(&config, &entra, requested, deadline).await? == RunOutcome::Paused
-        {
-            // No time left for the sync: the continuation runs both.
-            return Ok(RunOutcome::Paused);
+        if let Some(requested) = &config.preview_requested_at {
+            match self.preview(&config, &entra, requested, deadline).await {
+                // No time left for the sync: the continuation runs both.
+                Ok(RunOutcome::Paused) => return Ok(RunOutcome::Paused),
+                Ok(_) => {}
+                // The request stays: the next tick previews again. The
+                // sync goes on.
+                Err(err) => {
+                    tracing::warn!(tenant_id = %tenant, error = %err, "the preview could not run now")
+                }
+            }
         }
         let run = ImportRun::new(
             self.directory,
@@ -95,7 +101,14 @@ impl<
             inner: self.directory,
             overlay: &overlay,
         };
-        let state = PreviewState::new(self.state, self.previews, &overlay, Some(requested.into()));
+        let fingerprint = super::scope::fingerprint(config);
+        let state = PreviewState::new(
+            self.state,
+            self.previews,
+            &overlay,
+            Some(requested.into()),
+            fingerprint,
+        );
         let run =
             ImportRun::new(&directory, &state, self.configs, entra, config, deadline).previewing();
         let outcome = run.run().await?;
@@ -110,6 +123,10 @@ impl<
             RunOutcome::Completed(_)
             | RunOutcome::Failed(_)
             | RunOutcome::ReauthorisationRequired => {}
+        }
+        if state.lease_lost() {
+            // Another run took the preview over; it answers the request.
+            return Ok(RunOutcome::LeaseHeld);
         }
         tracing::info!(tenant_id = %tenant, outcome = ?outcome, "preview written");
         self.configs

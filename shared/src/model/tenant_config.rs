@@ -106,6 +106,15 @@ impl Attributes<'_> {
         }
     }
 
+    /// A request attribute exactly as stored (not trimmed), so that it is
+    /// removed only if unchanged; blank counts as absent.
+    fn request(&self, name: &'static str) -> Result<Option<String>, ConfigItemError> {
+        Ok(match self.get(name) {
+            Some(Value::String(s)) if !s.trim().is_empty() => Some(s.clone()),
+            _ => self.string(name)?,
+        })
+    }
+
     fn flag(&self, name: &'static str) -> Result<bool, ConfigItemError> {
         self.flag_or(name, false)
     }
@@ -269,8 +278,8 @@ impl TenantConfig {
             import_group_ids,
             export_group_id: attrs.guid("export_group_id")?,
             resync_requested_at: attrs.timestamp("resync_requested_at")?,
-            resync_requested_raw: attrs.string("resync_requested_at")?,
-            preview_requested_at: attrs.string("preview_requested_at")?,
+            resync_requested_raw: attrs.request("resync_requested_at")?,
+            preview_requested_at: attrs.request("preview_requested_at")?,
             deletion_threshold_percent,
             approve_held_deletions: attrs.flag("approve_held_deletions")?,
             realtime_enabled: attrs.flag_or("realtime_enabled", true)?,

@@ -257,6 +257,7 @@ impl IntegrationsStore for DynamoIntegrationsStore {
 }
 
 pub const BY_SK_INDEX: &str = "by-sk";
+pub const PREVIEW_REQUEST_INDEX: &str = "by-preview-request";
 
 impl crate::schedule::ConfigIndex for DynamoIntegrationsStore {
     async fn config_summaries(
@@ -274,11 +275,13 @@ impl crate::schedule::ConfigIndex for DynamoIntegrationsStore {
             .expression_attribute_values(":config", s(CONFIG_SK));
         let items = query_all(query, "listing tenant configs").await?;
         let holders = self.subscription_holders().await?;
+        let previewing = self.preview_requests().await?;
         Ok(items
             .iter()
             .map(|item| {
                 config_summary(item).map(|mut summary| {
                     summary.holds_subscriptions = holders.contains(&summary.tenant_id);
+                    summary.preview_requested = previewing.contains(&summary.tenant_id);
                     summary
                 })
             })
@@ -306,6 +309,35 @@ impl DynamoIntegrationsStore {
     }
 }
 
+impl DynamoIntegrationsStore {
+    /// The tenants whose config asks for a preview: a scan of a sparse
+    /// index that holds only those configs.
+    async fn preview_requests(&self) -> Result<std::collections::HashSet<TenantId>, StoreError> {
+        let mut tenants = std::collections::HashSet::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .index_name(PREVIEW_REQUEST_INDEX)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(unavailable("listing preview requests"))?;
+            tenants.extend(
+                page.items()
+                    .iter()
+                    .filter_map(|item| TenantId::parse(&text(item, "tenant_id")?).ok()),
+            );
+            match page.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(tenants),
+            }
+        }
+    }
+}
+
 /// The scheduler's view of a config item, or why it cannot be read.
 fn config_summary(
     item: &Item,
@@ -321,7 +353,7 @@ fn config_summary(
         tenant_id,
         sync_enabled: flag(item, "sync_enabled") == Some(true),
         authorised: text(item, "authorisation").as_deref() == Some("authorised"),
-        preview_requested: item.contains_key("preview_requested_at"),
+        preview_requested: false,
         holds_subscriptions: false,
     })
 }

@@ -10,8 +10,10 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use chrono::{DateTime, Utc};
 
 use super::dynamo::{
-    Item, conditional, from_json, is_condition_failure, key, n, s, timestamp, to_json, unavailable,
+    Item, conditional, from_json, is_condition_failure, key, n, s, text, timestamp, to_json,
+    unavailable,
 };
+use super::integrations::TTL_ATTRIBUTE;
 use crate::import::LeaseError;
 use crate::import::preview::{PreviewProgress, PreviewReport, PreviewRuns, Sample};
 use crate::import::state::Checkpoint;
@@ -21,6 +23,7 @@ use crate::ports::StoreError;
 pub const PREVIEW_SK: &str = "ENTRA#PREVIEW";
 const PREVIEW_RUN_SK: &str = "ENTRA#PREVIEW#RUN";
 const WHAT: &str = "the preview's progress";
+const PROGRESS_DAYS: i64 = 7;
 
 #[derive(Debug, Clone)]
 pub struct DynamoPreviewStore {
@@ -76,11 +79,56 @@ fn sample_value(sample: &Sample) -> AttributeValue {
     )
 }
 
+/// The run item outlives its lease by a week at most, well within the
+/// round's own items (8 days): an abandoned preview leaves nothing behind.
+fn expires_at(now: DateTime<Utc>) -> i64 {
+    (now + chrono::Duration::days(PROGRESS_DAYS)).timestamp()
+}
+
+/// Progress that does not read is no progress: the preview starts over.
+fn readable<T: serde::de::DeserializeOwned>(item: &Item, name: &'static str) -> Option<T> {
+    from_json(item, name, WHAT).unwrap_or_else(|err| {
+        tracing::warn!(error = %err, "the preview's progress is unreadable; starting over");
+        None
+    })
+}
+
+impl DynamoPreviewStore {
+    /// Drops the progress on the run item and ties it to `requested_at`.
+    async fn start_over(
+        &self,
+        tenant: &TenantId,
+        run_id: &str,
+        requested_at: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(tenant, PREVIEW_RUN_SK)))
+            .condition_expression("lease_owner = :me")
+            .expression_attribute_values(":me", s(run_id));
+        let expression = match requested_at {
+            Some(at) => {
+                request = request.expression_attribute_values(":requested", s(at));
+                "SET requested_at = :requested REMOVE checkpoint, samples"
+            }
+            None => "REMOVE requested_at, checkpoint, samples",
+        };
+        conditional(
+            request.update_expression(expression).send().await,
+            "starting the preview over",
+        )?;
+        Ok(())
+    }
+}
+
 impl PreviewRuns for DynamoPreviewStore {
     async fn begin_preview(
         &self,
         tenant: &TenantId,
         run_id: &str,
+        requested_at: Option<&str>,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
     ) -> Result<Option<PreviewProgress>, StoreError> {
@@ -89,13 +137,15 @@ impl PreviewRuns for DynamoPreviewStore {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key(tenant, PREVIEW_RUN_SK)))
-            .update_expression("SET lease_owner = :me, lease_until_ms = :until")
+            .update_expression("SET lease_owner = :me, lease_until_ms = :until, #ttl = :ttl")
             .condition_expression(
                 "attribute_not_exists(lease_owner) OR lease_until_ms < :now_ms OR lease_owner = :me",
             )
+            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
             .expression_attribute_values(":me", s(run_id))
             .expression_attribute_values(":until", n(lease_until.timestamp_millis()))
             .expression_attribute_values(":now_ms", n(now.timestamp_millis()))
+            .expression_attribute_values(":ttl", n(expires_at(now)))
             .return_values(ReturnValue::AllOld)
             .send()
             .await;
@@ -104,10 +154,19 @@ impl PreviewRuns for DynamoPreviewStore {
             Err(err) if is_condition_failure(&err) => return Ok(None),
             Err(err) => return Err(unavailable("taking the preview's lease")(err)),
         };
+        let previous_run_died = item.contains_key("lease_owner");
+        if text(&item, "requested_at").as_deref() != requested_at {
+            // Progress of another request (or none): this one starts over.
+            self.start_over(tenant, run_id, requested_at).await?;
+            return Ok(Some(PreviewProgress {
+                previous_run_died,
+                ..PreviewProgress::default()
+            }));
+        }
         Ok(Some(PreviewProgress {
-            checkpoint: from_json(&item, "checkpoint", WHAT)?,
-            samples: from_json(&item, "samples", WHAT)?.unwrap_or_default(),
-            previous_run_died: item.contains_key("lease_owner"),
+            checkpoint: readable(&item, "checkpoint"),
+            samples: readable(&item, "samples").unwrap_or_default(),
+            previous_run_died,
         }))
     }
 
@@ -125,9 +184,11 @@ impl PreviewRuns for DynamoPreviewStore {
             .table_name(&self.table)
             .set_key(Some(key(tenant, PREVIEW_RUN_SK)))
             .update_expression(
-                "SET checkpoint = :checkpoint, samples = :samples, lease_until_ms = :until",
+                "SET checkpoint = :checkpoint, samples = :samples, lease_until_ms = :until, #ttl = :ttl",
             )
             .condition_expression("lease_owner = :me")
+            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+            .expression_attribute_values(":ttl", n(expires_at(Utc::now())))
             .expression_attribute_values(":checkpoint", to_json(checkpoint))
             .expression_attribute_values(":samples", to_json(&samples))
             .expression_attribute_values(":until", n(lease_until.timestamp_millis()))

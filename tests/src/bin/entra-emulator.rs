@@ -42,6 +42,7 @@ async fn main() -> anyhow::Result<()> {
     emulator.set_browser(Browser {
         user_principal_name: Some(CONTOSO_ADMIN.into()),
         declines_consent: false,
+        interactive: false,
     });
     println!("Entra ID emulator on {}", emulator.base_url);
     println!(

@@ -22,7 +22,10 @@ type Shared = Arc<Mutex<EmulatorState>>;
 
 pub fn routes() -> Router<Shared> {
     Router::new()
-        .route("/{tenant}/oauth2/v2.0/authorize", get(authorize))
+        .route(
+            "/{tenant}/oauth2/v2.0/authorize",
+            get(authorize).post(consent_answered),
+        )
         .route("/{tenant}/oauth2/v2.0/token", post(token))
         .route("/{tenant}/discovery/v2.0/keys", get(keys))
 }
@@ -63,6 +66,85 @@ async fn authorize(
     Path(authority): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
+    answer_authorize(&shared, &authority, &q)
+}
+
+/// The sign-in page's form: the account picked, and the consent answer.
+async fn consent_answered(
+    State(shared): State<Shared>,
+    Path(authority): Path<String>,
+    axum::Form(q): axum::Form<HashMap<String, String>>,
+) -> Response {
+    answer_authorize(&shared, &authority, &q)
+}
+
+fn html_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// What a person sees at authorize: the accounts to sign in with, and the
+/// consent the app asks for. The form posts back with the original
+/// parameters, the account as `login_hint` and `consent`.
+fn sign_in_page(state: &EmulatorState, authority: &str, q: &HashMap<String, String>) -> Response {
+    let hidden: String = q
+        .iter()
+        .map(|(k, v)| {
+            format!(
+                r#"<input type="hidden" name="{}" value="{}">"#,
+                html_escape(k),
+                html_escape(v)
+            )
+        })
+        .collect();
+    let mut accounts: Vec<(String, String, bool)> = state
+        .tenants
+        .values()
+        .flat_map(|t| {
+            t.users
+                .values()
+                .map(|u| (u.user_principal_name.clone(), t.display_name.clone(), u.is_global_admin))
+        })
+        .collect();
+    accounts.sort();
+    let options: String = accounts
+        .iter()
+        .map(|(upn, tenant, admin)| {
+            let role = if *admin { ", Global Administrator" } else { "" };
+            format!(
+                r#"<option value="{0}">{0} ({1}{2})</option>"#,
+                html_escape(upn),
+                html_escape(tenant),
+                role
+            )
+        })
+        .collect();
+    let scope = html_escape(q.get("scope").map(String::as_str).unwrap_or(""));
+    let body = format!(
+        r#"<!doctype html><html><head><title>Sign in to your account</title></head><body>
+<h1>Sign in to your account</h1>
+<p>The Entra ID emulator plays Microsoft here. Pick the account to sign in with.</p>
+<form method="post" action="/{authority}/oauth2/v2.0/authorize">{hidden}
+<label for="account">Account</label> <select id="account" name="login_hint">{options}</select>
+<h2>Permissions requested</h2><p id="scope">{scope}</p>
+<p>Accepting grants these permissions for the whole organisation (admin consent).</p>
+<button id="accept" name="consent" value="accept">Accept</button>
+<button id="decline" name="consent" value="decline">Cancel</button>
+</form></body></html>"#,
+        authority = html_escape(authority),
+    );
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        body,
+    )
+        .into_response()
+}
+
+fn answer_authorize(shared: &Shared, authority: &str, q: &HashMap<String, String>) -> Response {
+    let authority = authority.to_owned();
     let mut state = shared.lock().unwrap();
     let Some(app) = state.app.clone() else {
         return error_page(700016, "Application not found in the directory.");
@@ -111,6 +193,9 @@ async fn authorize(
         );
     }
 
+    if state.browser.interactive && !q.contains_key("login_hint") {
+        return sign_in_page(&state, &authority, q);
+    }
     // The simulated browser: a login_hint, or whoever is signed in.
     let Some(upn) = q
         .get("login_hint")
@@ -140,7 +225,11 @@ async fn authorize(
     if !enabled {
         return error_page(50057, "The user account is disabled.");
     }
-    if state.browser.declines_consent {
+    let declines = match q.get("consent").map(String::as_str) {
+        Some(answer) => answer == "decline",
+        None => state.browser.declines_consent,
+    };
+    if declines {
         return fail(
             "access_denied",
             "AADSTS65004: User declined to consent to access the app.",

@@ -35,6 +35,10 @@ pub struct AppRegistration {
 pub struct Browser {
     pub user_principal_name: Option<String>,
     pub declines_consent: bool,
+    /// A person at a real browser: with no `login_hint`, authorize shows a
+    /// sign-in page to pick an account and accept or decline consent.
+    #[serde(default)]
+    pub interactive: bool,
 }
 
 /// A scripted failure of the token endpoint.

@@ -178,6 +178,7 @@ async fn given_the_admin_declines_consent_then_the_portal_hears_access_denied_an
     stack.emulator.set_browser(Browser {
         user_principal_name: Some(CONTOSO_ADMIN.into()),
         declines_consent: true,
+        interactive: false,
     });
     let query = stack.sign_in(TENANT).await.unwrap();
     assert!(query.contains("error=access_denied"), "{query}");
@@ -194,6 +195,7 @@ async fn given_a_user_who_is_not_an_admin_then_the_sign_in_fails_without_storing
     stack.emulator.set_browser(Browser {
         user_principal_name: Some(CONTOSO_USER.into()),
         declines_consent: false,
+        interactive: false,
     });
     let query = stack.sign_in(TENANT).await.unwrap();
     let done = stack.callback(&query).await.unwrap();
@@ -291,6 +293,7 @@ async fn given_the_admin_signs_in_to_another_organisation_then_tenant_mismatch_a
     stack.emulator.set_browser(Browser {
         user_principal_name: Some(FABRIKAM_ADMIN.into()),
         declines_consent: false,
+        interactive: false,
     });
     let query = stack.sign_in(TENANT).await.unwrap();
     // Meanwhile the platform's settings name Contoso as the organisation.

@@ -90,16 +90,8 @@ async fn given_an_entra_user_whose_upn_is_a_platform_users_name_then_neither_is_
         state.groups_delta_link.is_none(),
         "the next run reads the groups in full"
     );
-    world.entra.users(
-        "",
-        users_page(
-            vec![
-                DeltaItem::Upsert(user("u1", "ann@contoso.com")),
-                DeltaItem::Upsert(user("u2", "bob@contoso.com")),
-            ],
-            done("u-d3"),
-        ),
-    );
+    // A delta run: the users from their link, the groups from the start.
+    world.entra.users("u-d2", users_page(vec![], done("u-d3")));
     world.entra.groups(
         "",
         groups_page(vec![group("g1", &["u1", "u2"])], done("g-d3")),
@@ -107,6 +99,7 @@ async fn given_an_entra_user_whose_upn_is_a_platform_users_name_then_neither_is_
     let RunOutcome::Completed(status) = world.run(&config, "run-3").await else {
         panic!()
     };
+    assert_eq!(status.mode, Mode::Delta, "no full read of the users");
     assert_eq!(status.counts.members_added, 1, "u1's membership arrives");
     assert!(
         world

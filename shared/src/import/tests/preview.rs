@@ -16,6 +16,8 @@ use crate::import::preview::{
 #[derive(Default)]
 struct MemoryPreviews {
     lease: Mutex<Option<String>>,
+    /// The request the progress is for.
+    request: Mutex<Option<String>>,
     progress: Mutex<PreviewProgress>,
     report: Mutex<Option<PreviewReport>>,
 }
@@ -25,6 +27,7 @@ impl PreviewRuns for MemoryPreviews {
         &self,
         _: &crate::model::TenantId,
         run_id: &str,
+        requested_at: Option<&str>,
         _: DateTime<Utc>,
         _: DateTime<Utc>,
     ) -> Result<Option<PreviewProgress>, StoreError> {
@@ -33,6 +36,11 @@ impl PreviewRuns for MemoryPreviews {
             return Ok(None);
         }
         *lease = Some(run_id.to_owned());
+        let mut request = self.request.lock().unwrap();
+        if request.as_deref() != requested_at {
+            *request = requested_at.map(str::to_owned);
+            *self.progress.lock().unwrap() = PreviewProgress::default();
+        }
         Ok(Some(self.progress.lock().unwrap().clone()))
     }
     async fn checkpoint_preview(
@@ -76,12 +84,28 @@ impl World {
         config: &TenantConfig,
         deadline: Option<(Instant, Duration)>,
     ) -> RunOutcome {
+        self.preview_for(previews, config, deadline, "asked").await
+    }
+
+    async fn preview_for(
+        &self,
+        previews: &MemoryPreviews,
+        config: &TenantConfig,
+        deadline: Option<(Instant, Duration)>,
+        requested_at: &str,
+    ) -> RunOutcome {
         let overlay = PreviewOverlay::default();
         let directory = PreviewDirectory {
             inner: &self.directory,
             overlay: &overlay,
         };
-        let state = PreviewState::new(&self.state, previews, &overlay, Some("asked".into()));
+        let state = PreviewState::new(
+            &self.state,
+            previews,
+            &overlay,
+            Some(requested_at.into()),
+            super::scope::fingerprint(config),
+        );
         let mut run =
             ImportRun::new(&directory, &state, &self.state, &self.entra, config, None).previewing();
         if let Some((at, margin)) = deadline {
@@ -269,7 +293,13 @@ async fn given_an_unauthorised_tenant_then_the_preview_is_reported_as_an_error()
     let previews = MemoryPreviews::default();
     let config = config(serde_json::json!({"authorisation": "reauthorisation_required"}));
     let overlay = PreviewOverlay::default();
-    let state = PreviewState::new(&world.state, &previews, &overlay, Some("asked".into()));
+    let state = PreviewState::new(
+        &world.state,
+        &previews,
+        &overlay,
+        Some("asked".into()),
+        super::scope::fingerprint(&config),
+    );
     let outcome = world.preview(&previews, &config, None).await;
     let RunOutcome::Skipped(why) = outcome else {
         panic!("{outcome:?}")
@@ -285,4 +315,77 @@ async fn given_an_unauthorised_tenant_then_the_preview_is_reported_as_an_error()
         "{preview:?}"
     );
     assert_eq!(world.entra.request_count(), 0);
+}
+
+#[tokio::test]
+async fn given_a_paused_preview_when_a_new_request_comes_then_it_starts_over() {
+    let world = World::new();
+    let previews = MemoryPreviews::default();
+    let config = config(serde_json::json!({"sync_enabled": false}));
+    script_first_import(&world);
+    let late = (
+        Instant::now() + Duration::from_millis(600),
+        Duration::from_millis(500),
+    );
+    let outcome = world
+        .preview_for(&previews, &config, Some(late), "first")
+        .await;
+    assert_eq!(outcome, RunOutcome::Paused);
+
+    // Another request: the old round's progress is not this one's.
+    script_first_import(&world);
+    let outcome = world.preview_for(&previews, &config, None, "second").await;
+    assert!(matches!(outcome, RunOutcome::Completed(_)), "{outcome:?}");
+    let preview = report(&previews);
+    assert_eq!(preview.requested_at.as_deref(), Some("second"));
+    assert_eq!(preview.counts.users_created, 3, "{:?}", preview.counts);
+    let initial_requests = world
+        .entra
+        .requests
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|r| r.as_str() == "users ")
+        .count();
+    assert_eq!(
+        initial_requests, 2,
+        "the second request read from the start"
+    );
+}
+
+#[tokio::test]
+async fn given_a_user_the_sync_would_not_create_then_the_preview_counts_none_of_its_memberships() {
+    let world = World::new();
+    let previews = MemoryPreviews::default();
+    let config = config(serde_json::json!({"sync_enabled": false}));
+    // A platform user holds u1's UPN: the sync would not create u1.
+    world.directory.users.lock().unwrap().insert(
+        "p-1".into(),
+        UserItem {
+            user_id: "p-1".into(),
+            source: Source::Local,
+            entra_id: None,
+            attributes: user("p-1", "ANN@contoso.com").attributes,
+            password_mode: None,
+            entra_hash: None,
+            import_deleted_at: None,
+        },
+    );
+    script_first_import(&world);
+    world.preview(&previews, &config, None).await;
+    let preview = report(&previews);
+    assert!(
+        world.state.problems.lock().unwrap().is_empty(),
+        "no problem written"
+    );
+
+    script_first_import(&world);
+    let RunOutcome::Completed(status) = world.run(&config_with_sync(), "run-import").await else {
+        panic!()
+    };
+    assert_eq!(preview.counts, status.counts);
+    assert_eq!(
+        (status.counts.users_created, status.counts.members_added),
+        (2, 1)
+    );
 }
