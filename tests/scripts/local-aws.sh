@@ -24,6 +24,18 @@ ensure_rust_tools() {
   fi
 }
 
+# Debian's Chromium and ChromeDriver, for the console's browser test.
+ensure_browser() {
+  if command -v chromedriver >/dev/null 2>&1 && [ -x /usr/bin/chromium ]; then
+    return
+  fi
+  echo "==> installing Debian's chromium and chromium-driver (first run only)"
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q chromium chromium-driver
+}
+
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
 }

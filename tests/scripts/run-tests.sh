@@ -8,6 +8,7 @@ cd "$ROOT"
 
 ensure_python_tools
 ensure_rust_tools
+ensure_browser
 
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check

@@ -103,9 +103,13 @@ fn sign_in_page(state: &EmulatorState, authority: &str, q: &HashMap<String, Stri
         .tenants
         .values()
         .flat_map(|t| {
-            t.users
-                .values()
-                .map(|u| (u.user_principal_name.clone(), t.display_name.clone(), u.is_global_admin))
+            t.users.values().map(|u| {
+                (
+                    u.user_principal_name.clone(),
+                    t.display_name.clone(),
+                    u.is_global_admin,
+                )
+            })
         })
         .collect();
     accounts.sort();

@@ -3,6 +3,7 @@
 //! Run through tests/scripts/run-tests.sh, which starts moto and builds the
 //! binaries first.
 
+mod console;
 mod emulator_identity;
 mod export;
 mod graph_client;

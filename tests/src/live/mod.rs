@@ -1,0 +1,279 @@
+//! The live local stack (`tests/scripts/run-local.sh --serve`): moto for
+//! AWS, the Entra emulator for Microsoft, the real function binaries
+//! through the local Lambda Runtime API, and the parts AWS plays between
+//! them (API Gateway, the schedule, the queue and stream mappings), running
+//! until stopped; and the admin console that plays the AM portal's Entra ID
+//! screen.
+
+pub mod activity;
+mod console;
+pub mod gateway;
+mod pumps;
+mod sandbox;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::sync::Notify;
+
+use crate::emulator::{AppRegistration, Browser};
+use crate::stack::{CLIENT_ID, CONTOSO, LocalStack, REDIRECT_URI};
+use activity::Activity;
+use sandbox::Sandbox;
+
+/// The AM tenant the console manages.
+pub const TENANT: &str = "acme";
+/// People of the emulated Contoso to import (beside its admin and Megan).
+const SEEDED_USERS: usize = 24;
+const SEEDED_GROUPS: usize = 3;
+
+#[derive(Debug, Clone)]
+pub struct LiveOptions {
+    /// The schedule's rate (3 minutes, as deployed).
+    pub interval: Duration,
+    /// 0 = any free port.
+    pub console_port: u16,
+    pub api_port: u16,
+}
+
+impl Default for LiveOptions {
+    fn default() -> Self {
+        Self {
+            interval: Duration::from_secs(180),
+            console_port: 0,
+            api_port: 0,
+        }
+    }
+}
+
+pub struct LiveStack {
+    pub stack: Arc<LocalStack>,
+    pub api_url: String,
+    pub console_url: String,
+    pub activity: Activity,
+    sandboxes: Vec<Arc<Sandbox>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+async fn bind(port: u16) -> anyhow::Result<(tokio::net::TcpListener, String)> {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .with_context(|| format!("binding 127.0.0.1:{port}"))?;
+    let url = format!("http://{}", listener.local_addr()?);
+    Ok((listener, url))
+}
+
+impl LiveStack {
+    pub async fn start(options: LiveOptions) -> anyhow::Result<Self> {
+        let stack = LocalStack::start().await?;
+        let (api, api_url) = bind(options.api_port).await?;
+        let (console, console_url) = bind(options.console_port).await?;
+        let redirect_uri = format!("{api_url}/entra/callback");
+        stack.emulator.register_app(AppRegistration {
+            client_id: CLIENT_ID.to_owned(),
+            client_secret: stack.client_secret.clone(),
+            redirect_uris: vec![REDIRECT_URI.to_owned(), redirect_uri.clone()],
+        });
+        // A person at a browser signs in: the emulator shows its page.
+        stack.emulator.set_browser(Browser {
+            user_principal_name: None,
+            declines_consent: false,
+            interactive: true,
+        });
+        crate::organisation::seed(&stack.emulator, CONTOSO, SEEDED_USERS, SEEDED_GROUPS);
+        let mut env = stack.function_env();
+        env.retain(|(k, _)| {
+            !matches!(
+                k.as_str(),
+                "ENTRA_REDIRECT_URI" | "PORTAL_RETURN_URL" | "RUST_LOG"
+            )
+        });
+        env.extend([
+            ("ENTRA_REDIRECT_URI".to_owned(), redirect_uri),
+            ("PORTAL_RETURN_URL".to_owned(), format!("{console_url}/")),
+            (
+                "NOTIFICATION_URL".to_owned(),
+                format!("{api_url}/entra/notifications"),
+            ),
+            ("RUST_LOG".to_owned(), "info".to_owned()),
+        ]);
+        let activity = Activity::default();
+        let mut sandboxes = Vec::new();
+        for name in [
+            "oauth-callback",
+            "graph-notifications",
+            "sync-scheduler",
+            "sync-worker",
+            "export-stream",
+        ] {
+            sandboxes.push(Sandbox::start(name, env.clone(), activity.clone()).await?);
+        }
+        let sandbox = |name: &str| {
+            sandboxes
+                .iter()
+                .find(|s| s.name == name)
+                .cloned()
+                .expect("every function has a sandbox")
+        };
+        let routes = gateway::template_routes()?
+            .into_iter()
+            .map(|route| {
+                let function = sandbox(&route.binary);
+                (route, function)
+            })
+            .collect();
+        gateway::serve(api, routes);
+
+        stack
+            .put_config_with(
+                TENANT,
+                None,
+                serde_json::json!({"sync_enabled": false, "import_users": false, "import_groups": false}),
+            )
+            .await?;
+        let queues = Queues::create(&stack).await?;
+        let kick = Arc::new(Notify::new());
+        let stack = Arc::new(stack);
+        let mut tasks = Vec::new();
+        tasks.push(tokio::spawn(pumps::schedule(
+            sandbox("sync-scheduler"),
+            options.interval,
+            kick.clone(),
+            activity.clone(),
+        )));
+        tasks.push(tokio::spawn(
+            pumps::QueueMapping {
+                aws: stack.aws.clone(),
+                queue_url: stack.queue_url.clone(),
+                queue_arn: queues.sync_arn.clone(),
+                worker: sandbox("sync-worker"),
+                activity: activity.clone(),
+            }
+            .run(),
+        ));
+        tasks.push(tokio::spawn(
+            pumps::StreamMapping {
+                cursor: crate::sync::StreamCursor::start(&stack).await?,
+                stream_arn: pumps::stream_arn(&stack.aws, &stack.tables.directory).await?,
+                export: sandbox("export-stream"),
+                aws: stack.aws.clone(),
+                failed_queue_url: queues.export_failed_url.clone(),
+                activity: activity.clone(),
+            }
+            .run(),
+        ));
+        console::serve(
+            console,
+            console::Console {
+                stack: stack.clone(),
+                api_url: api_url.clone(),
+                activity: activity.clone(),
+                kick,
+                http: reqwest::Client::builder()
+                    .redirect(reqwest::redirect::Policy::none())
+                    .build()?,
+            },
+        );
+        activity.note("stack", "running");
+        Ok(Self {
+            stack,
+            api_url,
+            console_url,
+            activity,
+            sandboxes,
+            tasks,
+        })
+    }
+
+    /// What to open and use.
+    pub fn describe(&self) -> String {
+        let stack = &self.stack;
+        format!(
+            "entra-sync live stack {run}\n  console (the AM portal's Entra ID screen): {console}/\n  emulated Entra ID (users, groups):         {console}/entra\n  API Gateway (the template's routes):       {api}\n  Entra ID emulator and its admin API:       {emulator} ({emulator}/_emulator/requests)\n  moto (AWS):                                {moto}\n  tables: {integrations}, {directory}\n    read one: aws --endpoint-url {moto} dynamodb scan --table-name {directory}\n  Ctrl-C stops everything.",
+            run = stack.run_id,
+            console = self.console_url,
+            api = self.api_url,
+            emulator = stack.emulator.base_url,
+            moto = stack.aws.endpoint,
+            integrations = stack.tables.integrations,
+            directory = stack.tables.directory,
+        )
+    }
+
+    /// The process ids of the function sandboxes running now.
+    pub async fn function_processes(&self) -> Vec<u32> {
+        let mut ids = Vec::new();
+        for sandbox in &self.sandboxes {
+            ids.extend(sandbox.process_id().await);
+        }
+        ids
+    }
+
+    pub fn stop(self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+/// The queues template.yaml adds around the sync queue.
+struct Queues {
+    sync_arn: String,
+    export_failed_url: String,
+}
+
+impl Queues {
+    /// The sync queue's dead-letter queue (redrive after 5 receives) and
+    /// the export's on-failure queue.
+    async fn create(stack: &LocalStack) -> anyhow::Result<Self> {
+        let sqs = &stack.aws.sqs;
+        let describe = |e| anyhow::anyhow!(aws_sdk_sqs::error::DisplayErrorContext(e).to_string());
+        let dead_letters = sqs
+            .create_queue()
+            .queue_name(format!("{}-sync-dead-letters", stack.run_id))
+            .send()
+            .await
+            .map_err(describe)?
+            .queue_url
+            .context("no dead-letter queue URL")?;
+        let arn_of = async |url: &str| -> anyhow::Result<String> {
+            let output = sqs
+                .get_queue_attributes()
+                .queue_url(url)
+                .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+                .send()
+                .await
+                .map_err(|e| {
+                    anyhow::anyhow!(aws_sdk_sqs::error::DisplayErrorContext(e).to_string())
+                })?;
+            output
+                .attributes
+                .and_then(|mut a| a.remove(&aws_sdk_sqs::types::QueueAttributeName::QueueArn))
+                .context("no queue ARN")
+        };
+        let dead_letters_arn = arn_of(&dead_letters).await?;
+        sqs.set_queue_attributes()
+            .queue_url(&stack.queue_url)
+            .attributes(
+                aws_sdk_sqs::types::QueueAttributeName::RedrivePolicy,
+                serde_json::json!({"deadLetterTargetArn": dead_letters_arn, "maxReceiveCount": 5})
+                    .to_string(),
+            )
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!(aws_sdk_sqs::error::DisplayErrorContext(e).to_string()))?;
+        let export_failed_url = sqs
+            .create_queue()
+            .queue_name(format!("{}-export-failed", stack.run_id))
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!(aws_sdk_sqs::error::DisplayErrorContext(e).to_string()))?
+            .queue_url
+            .context("no on-failure queue URL")?;
+        Ok(Self {
+            sync_arn: arn_of(&stack.queue_url).await?,
+            export_failed_url,
+        })
+    }
+}
