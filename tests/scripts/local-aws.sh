@@ -24,16 +24,24 @@ ensure_rust_tools() {
   fi
 }
 
-# Debian's Chromium and ChromeDriver, for the console's browser test.
+# Debian's Chromium and ChromeDriver, for the console's browser test: as
+# root, or through sudo without a password; otherwise it says what to do.
 ensure_browser() {
   if command -v chromedriver >/dev/null 2>&1 && [ -x /usr/bin/chromium ]; then
     return
   fi
   echo "==> installing Debian's chromium and chromium-driver (first run only)"
-  local sudo=""
-  [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  $sudo apt-get update -q
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q chromium chromium-driver
+  local run=()
+  if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+      run=(sudo)
+    else
+      echo "the browser test needs Debian's chromium and chromium-driver: install them as root (apt-get install chromium chromium-driver)" >&2
+      return 1
+    fi
+  fi
+  "${run[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
+  "${run[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver
 }
 
 free_port() {

@@ -182,6 +182,12 @@ impl LambdaFunction {
         }
     }
 
+    /// Whether the process is gone (it crashed, or was killed, between
+    /// invocations).
+    pub fn has_exited(&mut self) -> bool {
+        !matches!(self.child.try_wait(), Ok(None))
+    }
+
     /// The process id, while the process runs.
     pub fn process_id(&self) -> Option<u32> {
         self.child.id()

@@ -103,7 +103,7 @@ fn sign_in_page(state: &EmulatorState, authority: &str, q: &HashMap<String, Stri
         .tenants
         .values()
         .flat_map(|t| {
-            t.users.values().map(|u| {
+            t.users.values().filter(|u| !u.deleted).map(|u| {
                 (
                     u.user_principal_name.clone(),
                     t.display_name.clone(),

@@ -127,7 +127,7 @@ async fn home(State(console): State<Console>, Query(query): Query<Fields>) -> Re
     }
     let activity: String = console
         .activity
-        .latest(30)
+        .latest(80)
         .iter()
         .map(|l| format!("{}\n", esc(l)))
         .collect();
@@ -156,7 +156,7 @@ fn authorisation_section(config: &Map<String, Value>) -> String {
     let state = match field(config, "authorisation").as_str() {
         "authorised" => "Authorised".to_owned(),
         "" => "Not authorised".to_owned(),
-        other => format!("Not authorised ({other})"),
+        other => format!("Not authorised ({})", esc(other)),
     };
     format!(
         r#"<section><h2>Authorisation</h2><p>Status: <b id="authorisation">{state}</b>
@@ -524,7 +524,8 @@ async fn authorise(State(console): State<Console>) -> Response {
 
 /// Resync, approval of held deletions, preview: attributes the portal sets.
 async fn request(State(console): State<Console>, Path(what): Path<String>) -> Response {
-    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    // Milliseconds: two clicks in one second are two requests.
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let set = match what.as_str() {
         "resync" => ("resync_requested_at", AttributeValue::S(now)),
         "preview" => ("preview_requested_at", AttributeValue::S(now)),
@@ -660,27 +661,58 @@ fn to_entra() -> Response {
     Redirect::to("/entra").into_response()
 }
 
+fn refused(why: &str) -> Response {
+    let body = format!(
+        r#"<p id="refused">{}</p><p><a href="/entra">Back</a></p>"#,
+        esc(why)
+    );
+    (StatusCode::BAD_REQUEST, page("Refused", &body)).into_response()
+}
+
+/// A user of the emulated Contoso that is there (not deleted).
+fn known_user(tenant: &crate::emulator::Tenant, id: &str) -> bool {
+    tenant.users.get(id).is_some_and(|u| !u.deleted)
+}
+
+/// A new user, refused as Graph refuses one: a UPN already taken, a domain
+/// the tenant does not have, no display name.
 async fn add_entra_user(State(console): State<Console>, Form(form): Form<Fields>) -> Response {
-    let Some(upn) = form
+    let upn = form
         .get("upn")
         .map(|v| v.trim().to_owned())
-        .filter(|v| v.contains('@'))
-    else {
-        return (StatusCode::BAD_REQUEST, "a UPN (name@domain) is required").into_response();
+        .unwrap_or_default();
+    let display_name = form.get("display_name").map(|v| v.trim().to_owned());
+    let Some(display_name) = display_name.filter(|v| !v.is_empty()) else {
+        return refused("a display name is required");
     };
     let user = User {
         id: uuid::Uuid::new_v4().to_string(),
         user_principal_name: upn.clone(),
-        display_name: form.get("display_name").cloned().filter(|d| !d.is_empty()),
+        display_name: Some(display_name),
         account_enabled: true,
         ..User::default()
     };
-    console
-        .stack
-        .emulator
-        .with_tenant(CONTOSO, |t| t.upsert_user(user));
-    console.activity.note("entra", &format!("user {upn} added"));
-    to_entra()
+    let added = console.stack.emulator.with_tenant(CONTOSO, |t| {
+        if t.domain_of(&upn).is_none() {
+            return Err(format!("{upn}: not a UPN of one of the tenant's domains"));
+        }
+        let taken = t
+            .users
+            .values()
+            .any(|u| u.user_principal_name.eq_ignore_ascii_case(&upn));
+        if taken {
+            return Err(format!("{upn} is already taken"));
+        }
+        t.upsert_user(user);
+        Ok(())
+    });
+    match added {
+        Ok(()) => {
+            console.activity.note("entra", &format!("user {upn} added"));
+            to_entra()
+        }
+        Err(why) => refused(&why),
+    }
 }
 
 async fn edit_entra_user(
@@ -693,22 +725,36 @@ async fn edit_entra_user(
             .map(|v| v.trim().to_owned())
             .filter(|v| !v.is_empty())
     };
-    console.stack.emulator.with_tenant(CONTOSO, |t| {
-        t.update_user(&id, |u| {
-            u.display_name = text("display_name");
-            u.job_title = text("job_title");
-            u.account_enabled = form.contains_key("enabled");
-        })
+    let edited = console.stack.emulator.with_tenant(CONTOSO, |t| {
+        // `update_user` insists on a user that exists.
+        let known = known_user(t, &id);
+        if known {
+            t.update_user(&id, |u| {
+                u.display_name = text("display_name").or(u.display_name.take());
+                u.job_title = text("job_title");
+                u.account_enabled = form.contains_key("enabled");
+            });
+        }
+        known
     });
+    if !edited {
+        return refused("no such user");
+    }
     console.activity.note("entra", "a user edited");
     to_entra()
 }
 
 async fn delete_entra_user(State(console): State<Console>, Path(id): Path<String>) -> Response {
-    console
-        .stack
-        .emulator
-        .with_tenant(CONTOSO, |t| t.soft_delete_user(&id));
+    let deleted = console.stack.emulator.with_tenant(CONTOSO, |t| {
+        let known = known_user(t, &id);
+        if known {
+            t.soft_delete_user(&id);
+        }
+        known
+    });
+    if !deleted {
+        return refused("no such user");
+    }
     console.activity.note("entra", "a user deleted");
     to_entra()
 }
@@ -721,7 +767,9 @@ async fn change_membership(
     let user = form.get("user_id").cloned().unwrap_or_default();
     let add = form.get("action").map(String::as_str) == Some("add");
     let changed = console.stack.emulator.with_tenant(CONTOSO, |t| {
-        if add {
+        if !known_user(t, &user) {
+            false
+        } else if add {
             t.add_member(&group, &user)
         } else {
             t.remove_member(&group, &user)

@@ -17,6 +17,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use serde_yaml_ng::Value as Yaml;
 
+use super::activity::Activity;
 use super::sandbox::Sandbox;
 use crate::events::{HttpResponse, http_api_request};
 use crate::local_aws::TEMPLATE;
@@ -104,12 +105,18 @@ pub fn template_routes() -> anyhow::Result<Vec<TemplateRoute>> {
 #[derive(Clone)]
 struct Gateway {
     routes: Arc<Vec<(TemplateRoute, Arc<Sandbox>)>>,
+    activity: Activity,
 }
 
 /// Serves these routes on `listener` until the process ends.
-pub fn serve(listener: tokio::net::TcpListener, routes: Vec<(TemplateRoute, Arc<Sandbox>)>) {
+pub fn serve(
+    listener: tokio::net::TcpListener,
+    routes: Vec<(TemplateRoute, Arc<Sandbox>)>,
+    activity: Activity,
+) {
     let gateway = Gateway {
         routes: Arc::new(routes),
+        activity,
     };
     let router = Router::new().fallback(forward).with_state(gateway);
     tokio::spawn(async move {
@@ -169,6 +176,8 @@ async fn forward(
     let answer = sandbox.invoke(event, route.timeout).await;
     match answer.map(|r| r.map(|v| HttpResponse::from_lambda(&v))) {
         Ok(Ok(Ok(response))) => {
+            let note = format!("{route_key} -> {} {}", route.binary, response.status);
+            gateway.activity.note("gateway", &note);
             let mut builder = Response::builder().status(response.status);
             for (name, value) in &response.headers {
                 builder = builder.header(name, value);

@@ -123,7 +123,7 @@ impl LiveStack {
                 (route, function)
             })
             .collect();
-        gateway::serve(api, routes);
+        gateway::serve(api, routes, activity.clone());
 
         stack
             .put_config_with(
@@ -155,11 +155,16 @@ impl LiveStack {
         tasks.push(tokio::spawn(
             pumps::StreamMapping {
                 cursor: crate::sync::StreamCursor::start(&stack).await?,
-                stream_arn: pumps::stream_arn(&stack.aws, &stack.tables.directory).await?,
-                export: sandbox("export-stream"),
-                aws: stack.aws.clone(),
-                failed_queue_url: queues.export_failed_url.clone(),
-                activity: activity.clone(),
+                delivery: pumps::StreamDelivery {
+                    export: sandbox("export-stream"),
+                    failures: pumps::SqsDestination {
+                        aws: stack.aws.clone(),
+                        queue_url: queues.export_failed_url.clone(),
+                    },
+                    stream_arn: pumps::stream_arn(&stack.aws, &stack.tables.directory).await?,
+                    retry_delay: Duration::from_millis(200),
+                    activity: activity.clone(),
+                },
             }
             .run(),
         ));
@@ -190,7 +195,7 @@ impl LiveStack {
     pub fn describe(&self) -> String {
         let stack = &self.stack;
         format!(
-            "entra-sync live stack {run}\n  console (the AM portal's Entra ID screen): {console}/\n  emulated Entra ID (users, groups):         {console}/entra\n  API Gateway (the template's routes):       {api}\n  Entra ID emulator and its admin API:       {emulator} ({emulator}/_emulator/requests)\n  moto (AWS):                                {moto}\n  tables: {integrations}, {directory}\n    read one: aws --endpoint-url {moto} dynamodb scan --table-name {directory}\n  Ctrl-C stops everything.",
+            "entra-sync live stack {run}\n  console (the AM portal's Entra ID screen): {console}/\n  emulated Entra ID (users, groups):         {console}/entra\n  API Gateway (the template's routes):       {api}\n  Entra ID emulator and its admin API:       {emulator} ({emulator}/_emulator/requests)\n  moto (AWS):                                {moto}\n  tables: {integrations}, {directory}\n    read one (with the AWS CLI: pip install awscli): AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_DEFAULT_REGION=us-east-1 aws --endpoint-url {moto} dynamodb scan --table-name {directory}\n  Ctrl-C stops everything.",
             run = stack.run_id,
             console = self.console_url,
             api = self.api_url,
@@ -210,6 +215,9 @@ impl LiveStack {
         ids
     }
 
+    /// Stops the schedule and the mappings. The listeners and the function
+    /// processes end with the process (each sandbox kills its function when
+    /// dropped).
     pub fn stop(self) {
         for task in &self.tasks {
             task.abort();

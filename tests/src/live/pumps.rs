@@ -7,6 +7,7 @@
 //! retries, then the on-failure queue), in shard order.
 
 use std::collections::VecDeque;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,6 +18,7 @@ use tokio::sync::Notify;
 use super::activity::Activity;
 use super::sandbox::Sandbox;
 use crate::export::lambda_record;
+use crate::lambda_runtime_api::InvocationResult;
 use crate::local_aws::{LocalAws, template_stream_filter_prefixes};
 use crate::sync::{StreamCursor, scheduled_event, sqs_event};
 
@@ -103,18 +105,28 @@ impl QueueMapping {
                 )
             })
             .collect();
-        let event = sqs_event(&self.queue_arn, &batch);
-        let failed: Vec<String> = match self.worker.invoke(event, WORKER_TIMEOUT).await {
-            Ok(Ok(answer)) => answer["batchItemFailures"]
-                .as_array()
-                .map(|f| {
-                    f.iter()
-                        .filter_map(|f| f["itemIdentifier"].as_str().map(str::to_owned))
-                        .collect()
+        let mut event = sqs_event(&self.queue_arn, &batch);
+        for (record, message) in event["Records"]
+            .as_array_mut()
+            .into_iter()
+            .flatten()
+            .zip(&messages)
+        {
+            let count = message
+                .attributes
+                .as_ref()
+                .and_then(|a| {
+                    a.get(&aws_sdk_sqs::types::MessageSystemAttributeName::ApproximateReceiveCount)
                 })
-                .unwrap_or_default(),
+                .cloned()
+                .unwrap_or_else(|| "1".into());
+            record["attributes"]["ApproximateReceiveCount"] = json!(count);
+        }
+        let ids: Vec<String> = batch.iter().map(|(id, _, _)| id.clone()).collect();
+        let failed = match self.worker.invoke(event, WORKER_TIMEOUT).await {
+            Ok(Ok(answer)) => failed_messages(&answer, &ids),
             // A function error or a crash fails the whole batch.
-            Ok(Err(_)) | Err(_) => batch.iter().map(|(id, _, _)| id.clone()).collect(),
+            Ok(Err(_)) | Err(_) => ids.clone(),
         };
         for (id, receipt, _) in &batch {
             if failed.contains(id) {
@@ -140,65 +152,119 @@ impl QueueMapping {
     }
 }
 
-/// The DynamoDB stream mapping of `export-stream`.
-pub struct StreamMapping {
-    pub cursor: StreamCursor,
-    pub stream_arn: String,
-    pub export: Arc<Sandbox>,
-    pub aws: LocalAws,
-    /// The on-failure destination (`ExportFailedQueue`).
-    pub failed_queue_url: String,
-    pub activity: Activity,
+/// Where a mapping hands its events: a function's sandbox (a fake in the
+/// unit tests below).
+pub trait Invoke: Send + Sync {
+    fn invoke(
+        &self,
+        event: Value,
+        timeout: Duration,
+    ) -> impl Future<Output = anyhow::Result<InvocationResult>> + Send;
 }
 
-impl StreamMapping {
+impl Invoke for Arc<Sandbox> {
+    async fn invoke(&self, event: Value, timeout: Duration) -> anyhow::Result<InvocationResult> {
+        Sandbox::invoke(self, event, timeout).await
+    }
+}
+
+/// The stream mapping's on-failure destination.
+pub trait FailureDestination: Send + Sync {
+    fn send(&self, body: String) -> impl Future<Output = anyhow::Result<()>> + Send;
+}
+
+/// `ExportFailedQueue`.
+pub struct SqsDestination {
+    pub aws: LocalAws,
+    pub queue_url: String,
+}
+
+impl FailureDestination for SqsDestination {
+    async fn send(&self, body: String) -> anyhow::Result<()> {
+        self.aws
+            .sqs
+            .send_message()
+            .queue_url(&self.queue_url)
+            .message_body(body)
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!(aws_sdk_sqs::error::DisplayErrorContext(e).to_string()))?;
+        Ok(())
+    }
+}
+
+/// The DynamoDB stream mapping of `export-stream`: reads the stream,
+/// hands each window's records to `delivery`.
+pub struct StreamMapping<F, D> {
+    pub cursor: StreamCursor,
+    pub delivery: StreamDelivery<F, D>,
+}
+
+impl<F: Invoke, D: FailureDestination> StreamMapping<F, D> {
     pub async fn run(mut self) {
+        let activity = self.delivery.activity.clone();
         let prefixes = match template_stream_filter_prefixes() {
             Ok(prefixes) => prefixes,
             Err(err) => {
-                self.activity.note("stream", &format!("no filter: {err:#}"));
+                activity.note("stream", &format!("no filter: {err:#}"));
                 return;
             }
         };
         loop {
-            match self.read_window(&prefixes).await {
-                Ok(records) if records.is_empty() => {
-                    tokio::time::sleep(Duration::from_millis(300)).await
-                }
-                Ok(records) => {
-                    for batch in records.chunks(EXPORT_BATCH) {
-                        self.deliver(batch.to_vec()).await;
-                    }
-                }
-                Err(err) => {
-                    self.activity
-                        .note("stream", &format!("reading failed: {err:#}"));
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                }
+            let records = self.read_window(&prefixes).await;
+            if records.is_empty() {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+            for batch in records.chunks(EXPORT_BATCH) {
+                self.delivery.deliver(batch.to_vec()).await;
             }
         }
     }
 
     /// The records of one batching window (from the first record on), in
-    /// shard order, those the filter lets through.
-    async fn read_window(&mut self, prefixes: &[String]) -> anyhow::Result<Vec<Value>> {
-        let mut records = self.cursor.read().await?;
-        if records.is_empty() {
-            return Ok(Vec::new());
+    /// shard order, those the filter lets through. A read that fails is
+    /// noted and the records read before it kept.
+    async fn read_window(&mut self, prefixes: &[String]) -> Vec<Value> {
+        let activity = &self.delivery.activity;
+        let mut records = match self.cursor.read().await {
+            Ok(records) => records,
+            Err(err) => {
+                activity.note("stream", &format!("reading failed: {err:#}"));
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                return Vec::new();
+            }
+        };
+        if !records.is_empty() {
+            tokio::time::sleep(BATCHING_WINDOW).await;
+            match self.cursor.read().await {
+                Ok(more) => records.extend(more),
+                Err(err) => activity.note("stream", &format!("reading failed: {err:#}")),
+            }
         }
-        tokio::time::sleep(BATCHING_WINDOW).await;
-        records.extend(self.cursor.read().await?);
-        Ok(records
+        let arn = &self.delivery.stream_arn;
+        records
             .iter()
-            .map(|r| lambda_record(r, &self.stream_arn))
+            .map(|r| lambda_record(r, arn))
             .filter(|r| passes(r, prefixes))
-            .collect())
+            .collect()
     }
+}
 
+/// How the stream mapping hands a batch to `export-stream` and retries it.
+pub struct StreamDelivery<F, D> {
+    pub export: F,
+    pub failures: D,
+    pub stream_arn: String,
+    /// The first retry's delay, doubled for each one after (up to 32x).
+    pub retry_delay: Duration,
+    pub activity: Activity,
+}
+
+impl<F: Invoke, D: FailureDestination> StreamDelivery<F, D> {
     /// One batch, as the mapping retries it: from the first failed record
     /// on a reported failure, in halves on a function error, and to the
-    /// on-failure queue after ten retries.
-    async fn deliver(&self, batch: Vec<Value>) {
+    /// on-failure destination after ten retries.
+    pub async fn deliver(&self, batch: Vec<Value>) {
         let mut pending: VecDeque<(Vec<Value>, usize)> = VecDeque::from([(batch, 0)]);
         while let Some((records, retries)) = pending.pop_front() {
             if records.is_empty() {
@@ -216,7 +282,7 @@ impl StreamMapping {
                         &format!("export-stream took {} record(s)", records.len()),
                     ),
                     Some(position) => {
-                        backoff(retries).await;
+                        self.backoff(retries).await;
                         pending.push_front((records[position..].to_vec(), retries + 1));
                     }
                 },
@@ -226,11 +292,15 @@ impl StreamMapping {
                     pending.push_front((first.to_vec(), retries + 1));
                 }
                 Ok(Err(_)) | Err(_) => {
-                    backoff(retries).await;
+                    self.backoff(retries).await;
                     pending.push_front((records, retries + 1));
                 }
             }
         }
+    }
+
+    async fn backoff(&self, retries: usize) {
+        tokio::time::sleep(self.retry_delay * (1u32 << retries.min(5))).await;
     }
 
     /// What the on-failure destination receives: where the records are,
@@ -256,27 +326,37 @@ impl StreamMapping {
                 "streamArn": self.stream_arn
             }
         });
-        let sent = self
-            .aws
-            .sqs
-            .send_message()
-            .queue_url(&self.failed_queue_url)
-            .message_body(body.to_string())
-            .send()
-            .await;
-        let note = match sent {
-            Ok(_) => format!(
+        let note = match self.failures.send(body.to_string()).await {
+            Ok(()) => format!(
                 "{} record(s) given up, on the on-failure queue",
                 records.len()
             ),
             Err(err) => format!(
-                "{} record(s) given up; the on-failure queue refused them: {}",
-                records.len(),
-                aws_sdk_sqs::error::DisplayErrorContext(err)
+                "{} record(s) given up; the on-failure queue refused them: {err:#}",
+                records.len()
             ),
         };
         self.activity.note("stream", &note);
     }
+}
+
+/// The messages the worker's answer fails. A failure naming no message of
+/// the batch fails the whole batch, as Lambda reads it.
+fn failed_messages(answer: &Value, ids: &[String]) -> Vec<String> {
+    let Some(failures) = answer["batchItemFailures"].as_array() else {
+        return Vec::new();
+    };
+    let named: Vec<Option<&str>> = failures
+        .iter()
+        .map(|f| f["itemIdentifier"].as_str())
+        .collect();
+    if named
+        .iter()
+        .any(|id| id.is_none_or(|id| !ids.iter().any(|m| m == id)))
+    {
+        return ids.to_vec();
+    }
+    named.into_iter().flatten().map(str::to_owned).collect()
 }
 
 fn passes(record: &Value, prefixes: &[String]) -> bool {
@@ -285,18 +365,23 @@ fn passes(record: &Value, prefixes: &[String]) -> bool {
         .is_some_and(|sk| prefixes.iter().any(|p| sk.starts_with(p.as_str())))
 }
 
-/// Where the first failed record is, if the answer names one.
+/// Where the first failed record is, if the answer names one. An answer
+/// that is not a valid failure report fails the whole batch, as Lambda
+/// reads one.
 fn first_failure(answer: &Value, records: &[Value]) -> Option<usize> {
-    let failed = answer["batchItemFailures"].as_array()?.first()?["itemIdentifier"].as_str()?;
+    let failures = match answer.get("batchItemFailures") {
+        None | Some(Value::Null) => return None,
+        Some(Value::Array(failures)) => failures,
+        Some(_) => return Some(0),
+    };
+    let first = failures.first()?;
+    let Some(failed) = first["itemIdentifier"].as_str().filter(|id| !id.is_empty()) else {
+        return Some(0);
+    };
     records
         .iter()
         .position(|r| r["dynamodb"]["SequenceNumber"] == failed)
         .or(Some(0))
-}
-
-async fn backoff(retries: usize) {
-    let millis = 200u64 << retries.min(5);
-    tokio::time::sleep(Duration::from_millis(millis)).await;
 }
 
 /// The stream's ARN, for the records' `eventSourceARN`.
@@ -312,4 +397,133 @@ pub async fn stream_arn(aws: &LocalAws, table: &str) -> anyhow::Result<String> {
         .table
         .and_then(|t| t.latest_stream_arn)
         .context("the directory table has no stream")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+
+    fn record(n: u32) -> Value {
+        json!({"dynamodb": {"SequenceNumber": format!("{n:03}"), "Keys": {"sk": {"S": "USER#u"}}}})
+    }
+
+    /// An export that fails what it is told to, and remembers each batch.
+    #[derive(Default)]
+    struct ScriptedExport {
+        /// Fails (reports) this sequence number, this many times.
+        reports: Mutex<Vec<(String, usize)>>,
+        /// A function error for batches holding this record, always.
+        crashes_on: Option<String>,
+        batches: Mutex<Vec<Vec<String>>>,
+    }
+
+    impl Invoke for ScriptedExport {
+        async fn invoke(&self, event: Value, _: Duration) -> anyhow::Result<InvocationResult> {
+            let sequences: Vec<String> = event["Records"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["dynamodb"]["SequenceNumber"].as_str().unwrap().to_owned())
+                .collect();
+            self.batches.lock().unwrap().push(sequences.clone());
+            if self
+                .crashes_on
+                .as_ref()
+                .is_some_and(|c| sequences.contains(c))
+            {
+                return Ok(Err(json!({"errorMessage": "boom"})));
+            }
+            let mut reports = self.reports.lock().unwrap();
+            for (sequence, left) in reports.iter_mut() {
+                if *left > 0 && sequences.contains(sequence) {
+                    *left -= 1;
+                    return Ok(Ok(
+                        json!({"batchItemFailures": [{"itemIdentifier": sequence}]}),
+                    ));
+                }
+            }
+            Ok(Ok(json!({"batchItemFailures": []})))
+        }
+    }
+
+    #[derive(Default)]
+    struct Collected(Mutex<Vec<Value>>);
+
+    impl FailureDestination for Collected {
+        async fn send(&self, body: String) -> anyhow::Result<()> {
+            self.0.lock().unwrap().push(serde_json::from_str(&body)?);
+            Ok(())
+        }
+    }
+
+    fn delivery(export: ScriptedExport) -> StreamDelivery<ScriptedExport, Collected> {
+        StreamDelivery {
+            export,
+            failures: Collected::default(),
+            stream_arn: "arn:stream".into(),
+            retry_delay: Duration::ZERO,
+            activity: Activity::default(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_reported_failure_is_retried_from_that_record_on() {
+        let export = ScriptedExport {
+            reports: Mutex::new(vec![("002".into(), 2)]),
+            ..ScriptedExport::default()
+        };
+        let delivery = delivery(export);
+        delivery.deliver((1..=4).map(record).collect()).await;
+        let batches = delivery.export.batches.lock().unwrap().clone();
+        assert_eq!(batches[0], ["001", "002", "003", "004"]);
+        assert_eq!(
+            batches[1],
+            ["002", "003", "004"],
+            "in order, from the failure"
+        );
+        assert_eq!(batches.len(), 3);
+        assert!(delivery.failures.0.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_function_error_bisects_until_the_bad_record_goes_to_the_on_failure_queue() {
+        let export = ScriptedExport {
+            crashes_on: Some("003".into()),
+            ..ScriptedExport::default()
+        };
+        let delivery = delivery(export);
+        delivery.deliver((1..=4).map(record).collect()).await;
+        let batches = delivery.export.batches.lock().unwrap().clone();
+        assert_eq!(batches[1], ["001", "002"], "the first half");
+        assert!(
+            batches.iter().any(|b| b == &["004"]),
+            "the rest still goes out: {batches:?}"
+        );
+        let given_up = delivery.failures.0.lock().unwrap().clone();
+        assert_eq!(given_up.len(), 1, "{given_up:?}");
+        let info = &given_up[0]["DDBStreamBatchInfo"];
+        assert_eq!(info["startSequenceNumber"], "003");
+        assert_eq!(info["batchSize"], 1);
+        let tries = batches.iter().filter(|b| b == &&["003"]).count();
+        assert!(tries <= EXPORT_RETRIES + 1, "bounded: {tries}");
+    }
+
+    #[test]
+    fn a_failure_report_that_names_no_record_of_the_batch_fails_all_of_it() {
+        let records: Vec<Value> = (1..=2).map(record).collect();
+        assert_eq!(
+            first_failure(&json!({"batchItemFailures": []}), &records),
+            None
+        );
+        assert_eq!(first_failure(&json!({}), &records), None);
+        let empty_id = json!({"batchItemFailures": [{"itemIdentifier": ""}]});
+        assert_eq!(first_failure(&empty_id, &records), Some(0));
+        let ids = ["m1".to_owned(), "m2".to_owned()];
+        let unknown = json!({"batchItemFailures": [{"itemIdentifier": "m9"}]});
+        assert_eq!(failed_messages(&unknown, &ids), ids);
+        let one = json!({"batchItemFailures": [{"itemIdentifier": "m2"}]});
+        assert_eq!(failed_messages(&one, &ids), ["m2"]);
+    }
 }

@@ -42,6 +42,11 @@ impl Sandbox {
         timeout: Duration,
     ) -> anyhow::Result<InvocationResult> {
         let mut slot = self.function.lock().await;
+        if slot.as_mut().is_some_and(|f| f.has_exited()) {
+            // Died while idle: Lambda would not hand the next event to it.
+            self.activity.note(self.name, "CRASHED while idle");
+            *slot = None;
+        }
         if slot.is_none() {
             self.activity
                 .note(self.name, "starting a new execution environment");

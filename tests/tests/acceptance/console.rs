@@ -34,7 +34,9 @@ impl LiveProcess {
     async fn start() -> anyhow::Result<Self> {
         let binary = entra_sync_tests::lambda_runtime_api::binary_path("local-stack")?;
         let mut child = Command::new(binary)
-            .args(["--interval", "30s"])
+            // No scheduled tick during the test: what arrives without the
+            // console's "Run the schedule now" came by a notification.
+            .args(["--interval", "10m"])
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .kill_on_drop(true)
@@ -234,10 +236,25 @@ fn port_is_free(port: u16) -> bool {
 #[tokio::test]
 async fn given_the_live_stack_when_an_admin_uses_the_console_then_authorise_import_change_and_export_all_work()
  {
+    use futures::FutureExt;
     let mut live = LiveProcess::start().await.unwrap();
     let browser = Browser::start().await.unwrap();
+    let outcome = std::panic::AssertUnwindSafe(use_the_console(&mut live, &browser))
+        .catch_unwind()
+        .await;
+    // Whatever happened: no browser, driver or stack left behind.
+    let _ = browser.client.clone().close().await;
+    let mut driver = browser.driver;
+    let _ = driver.kill().await;
+    let _ = live.interrupt().await;
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+async fn use_the_console(live: &mut LiveProcess, browser: &Browser) {
     let console = format!("{}/", live.console);
-    let b = &browser;
+    let b = browser;
 
     // 1. The console, not authorised yet.
     b.client.goto(&console).await.unwrap();
@@ -315,9 +332,10 @@ async fn given_the_live_stack_when_an_admin_uses_the_console_then_authorise_impo
     // It came by a Graph change notification to graph-notifications.
     let source = b.client.source().await.unwrap();
     assert!(
-        source.contains("<td>last_notification_at</td><td>2"),
-        "no notification was accepted"
+        source.contains("POST /entra/notifications -&gt; graph-notifications 202"),
+        "no notification reached graph-notifications"
     );
+    assert!(source.contains("<td>last_notification_at</td><td>2"));
 
     // 5. Export on: a user created on the platform appears in Entra ID.
     b.client.goto(&console).await.unwrap();
@@ -341,27 +359,39 @@ async fn given_the_live_stack_when_an_admin_uses_the_console_then_authorise_impo
     .unwrap();
     b.shot("7-exported").await.unwrap();
 
-    // 6. A function that crashes is replaced, as Lambda would; the stack
-    // goes on.
-    let worker = live.functions.clone();
-    for pid in &worker {
+    // 6. Every function process killed: each is replaced at its next
+    // invocation, as Lambda would, and a new Entra user still arrives.
+    for pid in &live.functions {
         std::process::Command::new("kill")
             .args(["-9", &pid.to_string()])
             .status()
             .unwrap();
     }
-    b.client.goto(&console).await.unwrap();
-    b.click("tick").await.unwrap();
+    b.client
+        .goto(&format!("{}/entra", live.console))
+        .await
+        .unwrap();
+    b.type_into("#new_upn", "grace.hopper@contoso.com")
+        .await
+        .unwrap();
+    b.type_into("#new_display_name", "Grace Hopper")
+        .await
+        .unwrap();
+    b.click("add_entra_user").await.unwrap();
+    b.settle("entra_users").await.unwrap();
     b.wait_for_text(
         &console,
-        "starting a new execution environment",
+        "grace.hopper@contoso.com",
         Duration::from_secs(60),
     )
     .await
     .unwrap();
-    b.wait_for_text(&console, "sync-worker ran", Duration::from_secs(60))
-        .await
-        .unwrap();
+    let source = b.client.source().await.unwrap();
+    assert!(
+        source.contains("sync-worker: CRASHED while idle"),
+        "the crash is shown"
+    );
+    assert!(source.contains("sync-worker: starting a new execution environment"));
     b.shot("8-after-a-crash").await.unwrap();
 
     // 7. Ctrl-C: everything stops, every port is free.
@@ -388,7 +418,4 @@ async fn given_the_live_stack_when_an_admin_uses_the_console_then_authorise_impo
     for url in [&live.console, &live.api] {
         assert!(port_is_free(port_of(url)), "{url} still bound");
     }
-    let mut driver = browser.driver;
-    let _ = browser.client.close().await;
-    let _ = driver.kill().await;
 }
