@@ -125,6 +125,17 @@ mod tests {
     }
     #[derive(Default)]
     struct Queue(Mutex<Vec<TenantId>>);
+
+    impl Queue {
+        fn ids(&self) -> Vec<String> {
+            self.0
+                .lock()
+                .unwrap()
+                .iter()
+                .map(|t| t.to_string())
+                .collect()
+        }
+    }
     impl SyncQueue for Queue {
         async fn enqueue(
             &self,
@@ -198,13 +209,7 @@ mod tests {
         let queue = Queue::default();
         let report = schedule(&configs, &queue).await.unwrap();
         assert_eq!((report.enqueued, report.skipped), (2, 1));
-        let ids: Vec<String> = queue
-            .0
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|t| t.to_string())
-            .collect();
+        let ids = queue.ids();
         assert_eq!(ids, ["off", "lost"]);
     }
 
@@ -225,13 +230,7 @@ mod tests {
         let queue = Queue::default();
         let report = schedule(&configs, &queue).await.unwrap();
         assert_eq!((report.enqueued, report.skipped), (2, 2));
-        let ids: Vec<String> = queue
-            .0
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|t| t.to_string())
-            .collect();
+        let ids = queue.ids();
         // One message per tenant, also when it both syncs and previews.
         assert_eq!(ids, ["off", "on"]);
     }

@@ -31,6 +31,18 @@ pub struct Tables {
 }
 
 impl LocalAws {
+    /// Deletes a received message: it was handled.
+    pub async fn delete_message(&self, queue_url: &str, receipt: &str) -> anyhow::Result<()> {
+        self.sqs
+            .delete_message()
+            .queue_url(queue_url)
+            .receipt_handle(receipt)
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!(aws_sdk_sqs::error::DisplayErrorContext(e).to_string()))?;
+        Ok(())
+    }
+
     /// Connects to the moto server named by `AWS_ENDPOINT_URL`.
     pub async fn from_env() -> anyhow::Result<Self> {
         let endpoint = std::env::var("AWS_ENDPOINT_URL").context(

@@ -358,21 +358,25 @@ impl LocalStack {
                 .collect();
             for (id, receipt, _) in batch {
                 if !failed.contains(id) {
-                    self.aws
-                        .sqs
-                        .delete_message()
-                        .queue_url(&self.queue_url)
-                        .receipt_handle(receipt)
-                        .send()
-                        .await
-                        .map_err(|e| {
-                            anyhow::anyhow!(aws_sdk_sqs::error::DisplayErrorContext(e).to_string())
-                        })?;
+                    self.aws.delete_message(&self.queue_url, receipt).await?;
                 }
             }
             report.failed_message_ids.extend(failed);
         }
         Ok(report)
+    }
+
+    /// How many users rounds began from their first page (the initial
+    /// `$select` request rather than a page or delta link).
+    pub fn users_rounds_begun(&self) -> usize {
+        self.emulator
+            .graph_requests()
+            .iter()
+            .filter(|r| {
+                r.path == "/v1.0/users/delta"
+                    && r.query.as_deref().unwrap_or("").starts_with("$select")
+            })
+            .count()
     }
 
     /// One schedule interval: the scheduler fills the queue, the worker drains it.

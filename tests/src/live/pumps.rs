@@ -132,16 +132,7 @@ impl QueueMapping {
             if failed.contains(id) {
                 continue;
             }
-            self.aws
-                .sqs
-                .delete_message()
-                .queue_url(&self.queue_url)
-                .receipt_handle(receipt)
-                .send()
-                .await
-                .map_err(|e| {
-                    anyhow::anyhow!(aws_sdk_sqs::error::DisplayErrorContext(e).to_string())
-                })?;
+            self.aws.delete_message(&self.queue_url, receipt).await?;
         }
         let note = match failed.len() {
             0 => format!("sync-worker ran {} job(s)", batch.len()),

@@ -441,14 +441,7 @@ async fn given_a_run_killed_mid_round_then_the_next_run_resumes_from_its_checkpo
         users.len()
     );
     // Re-reading the stored links does not restart from zero.
-    let initial_requests = stack
-        .emulator
-        .graph_requests()
-        .iter()
-        .filter(|r| {
-            r.path == "/v1.0/users/delta" && r.query.as_deref().unwrap_or("").starts_with("$select")
-        })
-        .count();
+    let initial_requests = stack.users_rounds_begun();
     assert_eq!(initial_requests, 1);
 }
 
@@ -480,14 +473,7 @@ async fn given_two_workers_racing_on_one_tenant_then_one_runs_and_the_other_exit
             "neither message is a failure"
         );
     }
-    let initial_rounds = stack
-        .emulator
-        .graph_requests()
-        .iter()
-        .filter(|r| {
-            r.path == "/v1.0/users/delta" && r.query.as_deref().unwrap_or("").starts_with("$select")
-        })
-        .count();
+    let initial_rounds = stack.users_rounds_begun();
     assert_eq!(initial_rounds, 1, "only one worker read Entra ID");
     assert_eq!(
         stack.status_item(TENANT).await.unwrap()["last_sync_result"],

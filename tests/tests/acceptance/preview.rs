@@ -263,14 +263,7 @@ async fn given_a_preview_requested_while_a_sync_is_paused_then_both_complete_and
     );
     let resumed_from: Value = serde_json::from_str(&checkpoint).unwrap();
     assert!(resumed_from["next_link"].is_string());
-    let initial_requests = stack
-        .emulator
-        .graph_requests()
-        .iter()
-        .filter(|r| {
-            r.path == "/v1.0/users/delta" && r.query.as_deref().unwrap_or("").starts_with("$select")
-        })
-        .count();
+    let initial_requests = stack.users_rounds_begun();
     assert_eq!(
         initial_requests, 2,
         "one round each: the sync's and the preview's"
