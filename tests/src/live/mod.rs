@@ -8,7 +8,7 @@
 pub mod activity;
 mod console;
 pub mod gateway;
-mod pumps;
+pub mod pumps;
 mod sandbox;
 
 use std::sync::Arc;

@@ -51,15 +51,15 @@ pub async fn schedule(
 }
 
 /// The SQS event source mapping of `sync-worker`.
-pub struct QueueMapping {
+pub struct QueueMapping<W> {
     pub aws: LocalAws,
     pub queue_url: String,
     pub queue_arn: String,
-    pub worker: Arc<Sandbox>,
+    pub worker: W,
     pub activity: Activity,
 }
 
-impl QueueMapping {
+impl<W: Invoke> QueueMapping<W> {
     pub async fn run(self) {
         loop {
             match self.poll_once().await {
@@ -78,7 +78,7 @@ impl QueueMapping {
     /// fail deleted. Those it failed (or all, if it crashed) come back after
     /// the visibility timeout; SQS moves them to the dead-letter queue after
     /// five receives.
-    async fn poll_once(&self) -> anyhow::Result<usize> {
+    pub async fn poll_once(&self) -> anyhow::Result<usize> {
         let output = self
             .aws
             .sqs

@@ -9,6 +9,7 @@ mod export;
 mod graph_client;
 mod import;
 mod large_tenants;
+mod live_queue;
 mod notifications;
 mod oauth_callback;
 mod preview;
