@@ -261,6 +261,13 @@ async fn status_sections(stack: &LocalStack) -> anyhow::Result<String> {
     ] {
         rows.push(vec![name.to_owned(), field(&status, name)]);
     }
+    // A run holds the tenant's lease while it works.
+    let running = if status.contains_key("lease_owner") {
+        "yes"
+    } else {
+        "no"
+    };
+    rows.push(vec!["sync running".to_owned(), running.to_owned()]);
     rows.extend(counts.iter().map(|(k, v)| vec![k.clone(), v.to_string()]));
     let mut html = format!(
         "<section><h2>Status</h2>{}</section>",

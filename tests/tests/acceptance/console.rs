@@ -361,6 +361,15 @@ async fn use_the_console(live: &mut LiveProcess, browser: &Browser) {
 
     // 6. Every function process killed: each is replaced at its next
     // invocation, as Lambda would, and a new Entra user still arrives.
+    // Killed between runs: a run killed holding the tenant's lease blocks
+    // the tenant until the lease expires (90 s), as it would in Lambda.
+    b.wait_for_text(
+        &console,
+        "<td>sync running</td><td>no</td>",
+        Duration::from_secs(60),
+    )
+    .await
+    .unwrap();
     for pid in &live.functions {
         std::process::Command::new("kill")
             .args(["-9", &pid.to_string()])
@@ -379,10 +388,11 @@ async fn use_the_console(live: &mut LiveProcess, browser: &Browser) {
         .unwrap();
     b.click("add_entra_user").await.unwrap();
     b.settle("entra_users").await.unwrap();
+    // Within a lease's expiry, should a job have started just before.
     b.wait_for_text(
         &console,
         "grace.hopper@contoso.com",
-        Duration::from_secs(60),
+        Duration::from_secs(120),
     )
     .await
     .unwrap();
