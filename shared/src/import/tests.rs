@@ -784,8 +784,9 @@ impl World {
         .await
     }
 
-    /// A first full import: three users on two pages, one group.
-    async fn imported(&self, config: &TenantConfig) {
+    /// The pages of a first full import: three users on two pages, one
+    /// group of two (scripted again for each run that reads them).
+    fn script_first_import(&self) {
         self.entra.users(
             "",
             users_page(
@@ -807,6 +808,11 @@ impl World {
             "",
             groups_page(vec![group("g1", &["u1", "u2"])], done("g-d1")),
         );
+    }
+
+    /// A first full import of `script_first_import`'s pages.
+    async fn imported(&self, config: &TenantConfig) {
+        self.script_first_import();
         let outcome = self.run(config, "run-first-import").await;
         assert!(matches!(outcome, RunOutcome::Completed(_)), "{outcome:?}");
     }

@@ -2,7 +2,8 @@
 
 use super::*;
 
-fn platform_user(id: &str, user_name: &str) -> UserItem {
+/// A platform user (`source` local), as the platform writes one.
+pub(super) fn platform_user(id: &str, user_name: &str) -> UserItem {
     UserItem {
         user_id: id.into(),
         source: Source::Local,

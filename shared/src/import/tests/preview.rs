@@ -120,32 +120,6 @@ impl World {
     }
 }
 
-/// Scripts the first import of `imported` (three users on two pages, one
-/// group of two) once more: a preview reads the same pages as the sync.
-fn script_first_import(world: &World) {
-    world.entra.users(
-        "",
-        users_page(
-            vec![
-                DeltaItem::Upsert(user("u1", "ann@contoso.com")),
-                DeltaItem::Upsert(user("u2", "bob@fed.contoso.com")),
-            ],
-            next("u-p2"),
-        ),
-    );
-    world.entra.users(
-        "u-p2",
-        users_page(
-            vec![DeltaItem::Upsert(user("u3", "cy@other.org"))],
-            done("u-d1"),
-        ),
-    );
-    world.entra.groups(
-        "",
-        groups_page(vec![group("g1", &["u1", "u2"])], done("g-d1")),
-    );
-}
-
 fn report(previews: &MemoryPreviews) -> PreviewReport {
     previews.report.lock().unwrap().clone().expect("a report")
 }
@@ -156,7 +130,7 @@ async fn given_a_new_tenant_when_previewed_then_the_counts_are_the_first_imports
     let world = World::new();
     let previews = MemoryPreviews::default();
     let config = config(serde_json::json!({"sync_enabled": false}));
-    script_first_import(&world);
+    world.script_first_import();
     let outcome = world.preview(&previews, &config, None).await;
     assert!(matches!(outcome, RunOutcome::Completed(_)), "{outcome:?}");
     assert_eq!(world.directory_writes(), 0, "no directory write");
@@ -193,7 +167,7 @@ async fn given_a_new_tenant_when_previewed_then_the_counts_are_the_first_imports
     );
 
     // The import then does exactly what the preview said.
-    script_first_import(&world);
+    world.script_first_import();
     let sync = config_with_sync();
     let RunOutcome::Completed(status) = world.run(&sync, "run-first-import").await else {
         panic!()
@@ -261,7 +235,7 @@ async fn given_a_preview_paused_between_pages_when_resumed_then_memberships_of_u
     let world = World::new();
     let previews = MemoryPreviews::default();
     let config = config(serde_json::json!({"sync_enabled": false}));
-    script_first_import(&world);
+    world.script_first_import();
     // Half a second left: the first page is read, then the preview pauses.
     let late = (
         Instant::now() + Duration::from_millis(600),
@@ -322,7 +296,7 @@ async fn given_a_paused_preview_when_a_new_request_comes_then_it_starts_over() {
     let world = World::new();
     let previews = MemoryPreviews::default();
     let config = config(serde_json::json!({"sync_enabled": false}));
-    script_first_import(&world);
+    world.script_first_import();
     let late = (
         Instant::now() + Duration::from_millis(600),
         Duration::from_millis(500),
@@ -333,7 +307,7 @@ async fn given_a_paused_preview_when_a_new_request_comes_then_it_starts_over() {
     assert_eq!(outcome, RunOutcome::Paused);
 
     // Another request: the old round's progress is not this one's.
-    script_first_import(&world);
+    world.script_first_import();
     let outcome = world.preview_for(&previews, &config, None, "second").await;
     assert!(matches!(outcome, RunOutcome::Completed(_)), "{outcome:?}");
     let preview = report(&previews);
@@ -361,17 +335,9 @@ async fn given_a_user_the_sync_would_not_create_then_the_preview_counts_none_of_
     // A platform user holds u1's UPN: the sync would not create u1.
     world.directory.users.lock().unwrap().insert(
         "p-1".into(),
-        UserItem {
-            user_id: "p-1".into(),
-            source: Source::Local,
-            entra_id: None,
-            attributes: user("p-1", "ANN@contoso.com").attributes,
-            password_mode: None,
-            entra_hash: None,
-            import_deleted_at: None,
-        },
+        super::names::platform_user("p-1", "ANN@contoso.com"),
     );
-    script_first_import(&world);
+    world.script_first_import();
     world.preview(&previews, &config, None).await;
     let preview = report(&previews);
     assert!(
@@ -379,7 +345,7 @@ async fn given_a_user_the_sync_would_not_create_then_the_preview_counts_none_of_
         "no problem written"
     );
 
-    script_first_import(&world);
+    world.script_first_import();
     let RunOutcome::Completed(status) = world.run(&config_with_sync(), "run-import").await else {
         panic!()
     };
