@@ -1,6 +1,8 @@
 # Sourced by run-tests.sh and run-local.sh: the Python tools in a project
 # venv, and a moto server on a free 127.0.0.1 port that stops when the
-# calling script exits, whether it succeeds or fails.
+# calling script exits, whether it succeeds or fails. moto enforces IAM
+# (DESIGN.md 2.10): the shell signs as an admin user created first, and each
+# function runs as its own user (tests/src/iam/).
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 VENV="$ROOT/.venv"
@@ -61,16 +63,19 @@ start_moto() {
   port="$(free_port)"
   mkdir -p "$ROOT/target"
   log="$ROOT/target/moto.log"
-  "$VENV/bin/moto_server" -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
+  # The AWS managed policies SAM attaches to the functions' roles.
+  MOTO_IAM_LOAD_MANAGED_POLICIES=true "$VENV/bin/moto_server" -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
   MOTO_PID=$!
   trap stop_moto EXIT
   for _ in $(seq 1 100); do
     if python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$port/moto-api/', timeout=1)" 2>/dev/null; then
       export AWS_ENDPOINT_URL="http://127.0.0.1:$port"
       export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
-      export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
       export AWS_EC2_METADATA_DISABLED=true
-      echo "==> moto listening on $AWS_ENDPOINT_URL"
+      local admin
+      admin="$("$VENV/bin/python" "$ROOT/tests/scripts/moto-enforce-iam.py" "$AWS_ENDPOINT_URL")"
+      export AWS_ACCESS_KEY_ID="${admin%% *}" AWS_SECRET_ACCESS_KEY="${admin##* }"
+      echo "==> moto listening on $AWS_ENDPOINT_URL (IAM enforced)"
       return
     fi
     if ! kill -0 "$MOTO_PID" 2>/dev/null; then

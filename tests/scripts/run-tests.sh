@@ -22,5 +22,8 @@ echo "==> template.yaml"
 "$VENV/bin/python" tests/scripts/lint-sam-events.py template.yaml
 
 start_moto
-echo "==> tests"
+echo "==> tests (each function under its own IAM identity)"
+rm -rf target/iam-usage
 cargo nextest run --workspace --no-fail-fast
+echo "==> IAM grants no test used"
+cargo run --quiet -p entra-sync-tests --bin iam-report

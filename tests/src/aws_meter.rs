@@ -1,8 +1,9 @@
-//! A counting proxy in front of moto, for the benchmark: every AWS request
-//! the functions make passes through it and is tallied by operation and
-//! table (the `X-Amz-Target` header and the JSON body), with the items a
-//! batch carries and the time moto took to answer. What AWS bills is
-//! requests, and requests do not depend on the machine.
+//! A counting proxy in front of moto: every AWS request the functions make
+//! passes through it and is tallied by operation and table (the
+//! `X-Amz-Target` header and the JSON body), with the items a batch carries
+//! and the time moto took to answer (what AWS bills is requests, and
+//! requests do not depend on the machine); with a gate, each request is
+//! first judged against its function's IAM statements (`crate::iam`).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -14,6 +15,8 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
+
+use crate::iam::Gate;
 
 /// One operation on one table (or queue, or secret).
 #[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -41,8 +44,10 @@ struct Shared {
     /// Physical table name prefix → role, to name tables by what they are.
     roles: Arc<Vec<(String, String)>>,
     tallies: Arc<Mutex<Tallies>>,
+    gate: Option<Arc<Gate>>,
 }
 
+#[derive(Clone)]
 pub struct AwsMeter {
     pub endpoint: String,
     shared: Shared,
@@ -52,6 +57,15 @@ impl AwsMeter {
     /// Listens on a free 127.0.0.1 port and forwards to `upstream`;
     /// `roles` names tables: (physical name, role).
     pub async fn start(upstream: &str, roles: Vec<(String, String)>) -> anyhow::Result<Self> {
+        Self::start_gated(upstream, roles, None).await
+    }
+
+    /// The same, judging every function's request with `gate` first.
+    pub async fn start_gated(
+        upstream: &str,
+        roles: Vec<(String, String)>,
+        gate: Option<Arc<Gate>>,
+    ) -> anyhow::Result<Self> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let endpoint = format!("http://{}", listener.local_addr()?);
         let shared = Shared {
@@ -62,6 +76,7 @@ impl AwsMeter {
                 .context("building the meter's HTTP client")?,
             roles: Arc::new(roles),
             tallies: Arc::default(),
+            gate,
         };
         let app = axum::Router::new()
             .fallback(forward)
@@ -123,14 +138,18 @@ async fn forward(
     body: Bytes,
 ) -> Response {
     let (operation, items) = classify(&shared, &headers, &body);
+    if let Some(denial) = shared.gate.as_ref().and_then(|g| g.judge(&headers, &body)) {
+        return access_denied(&denial);
+    }
     let url = format!(
         "{}{}",
         shared.upstream,
         uri.path_and_query().map(|p| p.as_str()).unwrap_or("/")
     );
     let mut request = shared.http.request(method, url).body(body);
+    // The Host header is signed: moto checks the signature.
     for (name, value) in &headers {
-        if name != "host" && name != "content-length" {
+        if name != "content-length" {
             request = request.header(name, value);
         }
     }
@@ -154,12 +173,30 @@ async fn forward(
                 }
             }
             match answer.bytes().await {
-                Ok(bytes) => (status, out, bytes).into_response(),
+                Ok(bytes) => {
+                    if let Some(gate) = &shared.gate {
+                        gate.moto_denied(&headers, status.as_u16(), &bytes);
+                        gate.observe_answer(&bytes);
+                    }
+                    (status, out, bytes).into_response()
+                }
                 Err(e) => (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
             }
         }
         Err(e) => (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
     }
+}
+
+/// A denial as AWS's JSON protocols answer it (the SDKs read the error
+/// code from `__type`).
+fn access_denied(message: &str) -> Response {
+    let body = serde_json::json!({"__type": "AccessDeniedException", "message": message});
+    (
+        StatusCode::BAD_REQUEST,
+        [("content-type", "application/x-amz-json-1.0")],
+        body.to_string(),
+    )
+        .into_response()
 }
 
 /// The operation a request is, and how many items a batch carries.

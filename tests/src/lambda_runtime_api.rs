@@ -71,7 +71,11 @@ pub fn binary_path(name: &str) -> anyhow::Result<PathBuf> {
 impl LambdaFunction {
     /// Starts `binary` (a workspace binary name) with `env` and the Lambda
     /// runtime variables. The parent's environment is not inherited.
+    /// A stack's environment carries every function's IAM identity; the
+    /// binary gets only its own (`crate::iam::apply_identity`).
     pub async fn start(binary: &str, env: &[(String, String)]) -> anyhow::Result<Self> {
+        let mut env = env.to_vec();
+        crate::iam::apply_identity(binary, &mut env)?;
         let (sender, receiver) = mpsc::channel::<Invocation>(64);
         let state = RuntimeState {
             queue: Arc::new(tokio::sync::Mutex::new(receiver)),

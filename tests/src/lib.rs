@@ -8,6 +8,7 @@ pub mod aws_meter;
 pub mod emulator;
 pub mod events;
 pub mod export;
+pub mod iam;
 pub mod lambda_runtime_api;
 pub mod live;
 pub mod local_aws;

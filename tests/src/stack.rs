@@ -3,15 +3,18 @@
 //! local Lambda Runtime API. Tests and the local demo share it.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use anyhow::Context;
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::{Map, Value};
 
+use crate::aws_meter::AwsMeter;
 use crate::emulator::{
     AppRegistration, Browser, Domain, DomainAuthentication, Emulator, Tenant, User,
 };
 use crate::events::{HttpResponse, http_api_request};
+use crate::iam::{Gate, StackResources};
 use crate::lambda_runtime_api::LambdaFunction;
 use crate::local_aws::{LocalAws, Tables};
 
@@ -35,9 +38,17 @@ pub struct LocalStack {
     pub secret_prefix: String,
     pub client_secret: String,
     pub queue_url: String,
+    /// Every AWS request of the functions passes through it: counted, and
+    /// judged against the function's IAM statements (DESIGN.md 2.10).
+    pub meter: AwsMeter,
+    pub gate: Arc<Gate>,
     /// The environment of DESIGN.md 1.2 the functions run with.
     env: Vec<(String, String)>,
 }
+
+/// What a policy edit may do to the functions' roles before they are
+/// created (a test that shows a missing action fails).
+pub type RoleEdit = Box<dyn Fn(&mut Vec<crate::iam::FunctionRole>) + Send>;
 
 fn user(id: &str, upn: &str, name: &str, admin: bool) -> User {
     User {
@@ -87,6 +98,11 @@ pub fn seed_organisations(emulator: &Emulator) {
 
 impl LocalStack {
     pub async fn start() -> anyhow::Result<Self> {
+        Self::start_with_roles(Box::new(|_| {})).await
+    }
+
+    /// A stack whose functions' roles are first changed by `edit`.
+    pub async fn start_with_roles(edit: RoleEdit) -> anyhow::Result<Self> {
         let run_id = format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
         let aws = LocalAws::from_env().await?;
         let tables = aws.create_tables(&run_id).await?;
@@ -120,7 +136,43 @@ impl LocalStack {
             .map_err(|e| anyhow::anyhow!(aws_sdk_sqs::error::DisplayErrorContext(e).to_string()))?
             .queue_url
             .context("CreateQueue returned no URL")?;
+        let resources = stack_resources(
+            &aws,
+            &tables,
+            &run_id,
+            &secret_prefix,
+            &client_secret_arn,
+            &queue_url,
+        )
+        .await?;
+        let mut roles = crate::iam::template::function_roles(&resources)?;
+        edit(&mut roles);
+        let identities =
+            crate::iam::identities::create(&aws_sdk_iam::Client::new(&aws.sdk), &run_id, &roles)
+                .await?;
+        let names = HashMap::from([
+            ("IntegrationsTable".to_owned(), tables.integrations.clone()),
+            ("DirectoryTable".to_owned(), tables.directory.clone()),
+        ]);
+        let gate = Arc::new(Gate::new(
+            identities.clone(),
+            &resources.region,
+            &resources.account,
+            crate::iam::hash_keys(&names)?,
+        ));
+        let meter = AwsMeter::start_gated(
+            &aws.endpoint,
+            vec![
+                (tables.directory.clone(), "directory".to_owned()),
+                (tables.integrations.clone(), "integrations".to_owned()),
+            ],
+            Some(gate.clone()),
+        )
+        .await?;
         let mut env = aws.function_env();
+        env.retain(|(k, _)| k != "AWS_ENDPOINT_URL");
+        env.push(("AWS_ENDPOINT_URL".to_owned(), meter.endpoint.clone()));
+        env.extend(crate::iam::identity_env(&identities));
         env.extend(
             [
                 ("INTEGRATIONS_TABLE", tables.integrations.as_str()),
@@ -148,22 +200,14 @@ impl LocalStack {
             secret_prefix,
             client_secret,
             queue_url,
+            meter,
+            gate,
             env,
         })
     }
 
     pub fn function_env(&self) -> Vec<(String, String)> {
         self.env.clone()
-    }
-
-    /// Functions started from now on reach AWS through `endpoint` (the
-    /// benchmark's counting proxy in front of the same moto).
-    pub fn route_functions_through(&mut self, endpoint: &str) {
-        for (name, value) in &mut self.env {
-            if name == "AWS_ENDPOINT_URL" {
-                *value = endpoint.to_owned();
-            }
-        }
     }
 
     /// Another running instance of the callback function (Lambda runs
@@ -341,4 +385,126 @@ impl LocalStack {
             .map(|item| Ok(serde_dynamo::from_item(item)?))
             .collect()
     }
+}
+
+impl Drop for LocalStack {
+    /// Leaves what the functions used for the unused-grant report, and
+    /// fails the test that met an access denial it did not take.
+    fn drop(&mut self) {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/iam-usage");
+        if std::fs::create_dir_all(&dir).is_ok()
+            && let Ok(json) = serde_json::to_string(&self.gate.usage())
+        {
+            let _ = std::fs::write(dir.join(format!("{}.json", self.run_id)), json);
+        }
+        let denials = self.gate.take_denials();
+        if !denials.is_empty() && !std::thread::panicking() {
+            panic!(
+                "a function met AccessDenied (its template.yaml policy does not allow it):\n  {}",
+                denials.join("\n  ")
+            );
+        }
+    }
+}
+
+/// What the template's `Ref`s and `Fn::GetAtt`s are in this stack.
+async fn stack_resources(
+    aws: &LocalAws,
+    tables: &Tables,
+    run_id: &str,
+    secret_prefix: &str,
+    client_secret_arn: &str,
+    queue_url: &str,
+) -> anyhow::Result<StackResources> {
+    let describe = |name: String| {
+        let client = aws.dynamodb.clone();
+        async move {
+            client
+                .describe_table()
+                .table_name(name)
+                .send()
+                .await
+                .map_err(|e| anyhow::anyhow!(entra_sync::aws::describe_sdk_error(&e)))?
+                .table
+                .context("DescribeTable returned no table")
+        }
+    };
+    let integrations = describe(tables.integrations.clone()).await?;
+    let directory = describe(tables.directory.clone()).await?;
+    let integrations_arn = integrations.table_arn.clone().context("no table ARN")?;
+    // arn:aws:dynamodb:<region>:<account>:table/<name>
+    let parts: Vec<&str> = integrations_arn.split(':').collect();
+    let (partition, region, account) = (parts[1], parts[3], parts[4]);
+    let queue_arn = |name: &str| format!("arn:{partition}:sqs:{region}:{account}:{name}");
+    let queue_url_of = |name: &str| {
+        format!(
+            "{}/{account}/{name}",
+            queue_url.rsplitn(3, '/').nth(2).unwrap_or_default()
+        )
+    };
+    let mut r = StackResources {
+        partition: partition.to_owned(),
+        region: region.to_owned(),
+        account: account.to_owned(),
+        ..StackResources::default()
+    };
+    for (name, value) in crate::iam::template::parameter_defaults()? {
+        r.refs.insert(name, value);
+    }
+    for (logical_id, binary) in crate::iam::template::function_binaries()? {
+        r.refs
+            .insert(logical_id.clone(), format!("{run_id}-{binary}"));
+        r.attributes.insert(
+            format!("{logical_id}.Arn"),
+            format!("arn:{partition}:lambda:{region}:{account}:function:{run_id}-{binary}"),
+        );
+        r.attributes.insert(
+            format!("{logical_id}Role.Arn"),
+            format!("arn:{partition}:iam::{account}:role/{run_id}-{binary}"),
+        );
+    }
+    let queues = [
+        ("SyncQueue", format!("{run_id}-sync-jobs")),
+        ("SyncDeadLetterQueue", format!("{run_id}-sync-dead-letters")),
+        ("ExportFailedQueue", format!("{run_id}-export-failed")),
+    ];
+    for (logical_id, name) in queues {
+        r.refs.insert(logical_id.to_owned(), queue_url_of(&name));
+        r.attributes
+            .insert(format!("{logical_id}.Arn"), queue_arn(&name));
+    }
+    r.refs.insert("SyncQueue".to_owned(), queue_url.to_owned());
+    for (logical_id, table) in [
+        ("IntegrationsTable", &integrations),
+        ("DirectoryTable", &directory),
+    ] {
+        r.refs.insert(
+            logical_id.to_owned(),
+            table.table_name.clone().unwrap_or_default(),
+        );
+        r.attributes.insert(
+            format!("{logical_id}.Arn"),
+            table.table_arn.clone().unwrap_or_default(),
+        );
+        if let Some(stream) = &table.latest_stream_arn {
+            r.attributes
+                .insert(format!("{logical_id}.StreamArn"), stream.clone());
+        }
+    }
+    let parameters = [
+        ("EntraClientId", CLIENT_ID.to_owned()),
+        ("EntraClientSecretArn", client_secret_arn.to_owned()),
+        ("EntraRedirectUri", REDIRECT_URI.to_owned()),
+        ("PortalReturnUrl", PORTAL_RETURN_URL.to_owned()),
+        ("SecretPrefix", secret_prefix.to_owned()),
+        (
+            "PlatformInvokerArn",
+            format!("arn:{partition}:iam::{account}:role/{run_id}-platform"),
+        ),
+        ("EntraApi", format!("{run_id}api")),
+    ];
+    for (name, value) in parameters {
+        r.refs.insert(name.to_owned(), value);
+    }
+    Ok(r)
 }

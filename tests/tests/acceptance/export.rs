@@ -898,22 +898,7 @@ async fn given_a_link_another_writer_made_after_the_first_import_then_the_import
 #[tokio::test]
 async fn given_a_batch_of_platform_changes_then_its_items_are_read_in_one_batched_request() {
     let mut w = world(json!({})).await;
-    let meter = entra_sync_tests::aws_meter::AwsMeter::start(
-        &w.stack.aws.endpoint,
-        vec![
-            (w.stack.tables.directory.clone(), "directory".to_owned()),
-            (
-                w.stack.tables.integrations.clone(),
-                "integrations".to_owned(),
-            ),
-        ],
-    )
-    .await
-    .unwrap();
-    w.stack.route_functions_through(&meter.endpoint);
-    w.export = LambdaFunction::start("export-stream", &w.stack.function_env())
-        .await
-        .unwrap();
+    let meter = w.stack.meter.clone();
     for n in 0..12 {
         w.put(
             &format!("USER#m-{n}"),

@@ -1,0 +1,326 @@
+//! IAM policy statements and their evaluation, as AWS evaluates an
+//! identity policy: an explicit deny wins, else some allow must match the
+//! action, the resource and every condition. Only the condition operators
+//! the template uses are known; any other fails loudly, so that a policy the
+//! harness cannot judge is never taken as allowing.
+
+use serde_json::Value;
+
+/// What a request offers to the conditions (DynamoDB's item-level keys).
+#[derive(Debug, Clone, Default)]
+pub struct RequestContext {
+    /// `dynamodb:LeadingKeys`: the partition key values the request touches.
+    pub leading_keys: Vec<String>,
+}
+
+/// One (action, resource) pair a statement grants: the unit of the
+/// unused-grant report.
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+pub struct Grant {
+    pub statement: String,
+    pub action: String,
+    pub resource: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Statement {
+    pub sid: String,
+    pub allow: bool,
+    pub actions: Vec<String>,
+    pub resources: Vec<String>,
+    pub conditions: Vec<Condition>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Condition {
+    pub operator: String,
+    pub key: String,
+    pub values: Vec<String>,
+}
+
+/// A function's statements: inline ones and those of its managed policies.
+#[derive(Debug, Clone, Default)]
+pub struct Policy {
+    pub statements: Vec<Statement>,
+}
+
+/// How a request fared against a policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Allowed by these grants (one per matching statement).
+    Allowed(Vec<Grant>),
+    Denied(String),
+}
+
+impl Policy {
+    /// Adds the statements of one policy document (resolved JSON).
+    pub fn add_document(&mut self, name: &str, document: &Value) -> anyhow::Result<()> {
+        let statements = match &document["Statement"] {
+            Value::Array(list) => list.clone(),
+            one @ Value::Object(_) => vec![one.clone()],
+            other => anyhow::bail!("policy {name}: Statement is {other}"),
+        };
+        for (index, statement) in statements.iter().enumerate() {
+            let sid = statement["Sid"]
+                .as_str()
+                .map(str::to_owned)
+                .unwrap_or_else(|| format!("{name}#{index}"));
+            anyhow::ensure!(
+                statement.get("NotAction").is_none() && statement.get("NotResource").is_none(),
+                "policy {name} statement {sid}: NotAction/NotResource are not supported by the harness"
+            );
+            self.statements.push(Statement {
+                allow: statement["Effect"] == "Allow",
+                actions: strings(&statement["Action"]),
+                resources: strings(&statement["Resource"]),
+                conditions: conditions(&sid, &statement["Condition"])?,
+                sid,
+            });
+        }
+        Ok(())
+    }
+
+    /// Every (action, resource) this policy grants.
+    pub fn grants(&self) -> Vec<Grant> {
+        let mut out = Vec::new();
+        for statement in self.statements.iter().filter(|s| s.allow) {
+            for action in &statement.actions {
+                for resource in &statement.resources {
+                    out.push(Grant {
+                        statement: statement.sid.clone(),
+                        action: action.clone(),
+                        resource: resource.clone(),
+                    });
+                }
+            }
+        }
+        out
+    }
+
+    /// Whether `action` on `resource` is allowed under `context`.
+    pub fn decide(&self, action: &str, resource: &str, context: &RequestContext) -> Decision {
+        let mut grants = Vec::new();
+        for statement in &self.statements {
+            let Some(action_pattern) = statement.actions.iter().find(|a| matches(a, action)) else {
+                continue;
+            };
+            let Some(resource_pattern) = statement.resources.iter().find(|r| matches(r, resource))
+            else {
+                continue;
+            };
+            if !statement.conditions.iter().all(|c| c.holds(context)) {
+                continue;
+            }
+            if !statement.allow {
+                return Decision::Denied(format!("explicitly denied by {}", statement.sid));
+            }
+            grants.push(Grant {
+                statement: statement.sid.clone(),
+                action: action_pattern.clone(),
+                resource: resource_pattern.clone(),
+            });
+        }
+        if grants.is_empty() {
+            Decision::Denied(format!("no statement allows {action} on {resource}"))
+        } else {
+            Decision::Allowed(grants)
+        }
+    }
+}
+
+impl Condition {
+    fn holds(&self, context: &RequestContext) -> bool {
+        let actual: &[String] = match self.key.as_str() {
+            "dynamodb:LeadingKeys" => &context.leading_keys,
+            _ => unreachable!("checked when parsed"),
+        };
+        let one = |value: &String| match self.operator.trim_start_matches("ForAllValues:") {
+            "StringEquals" => self.values.iter().any(|v| v == value),
+            "StringLike" => self.values.iter().any(|v| matches(v, value)),
+            _ => unreachable!("checked when parsed"),
+        };
+        // AWS: ForAllValues over an empty set is true (a Scan has no
+        // leading key); ForAnyValue needs one match.
+        if self.operator.starts_with("ForAllValues:") {
+            actual.iter().all(one)
+        } else {
+            actual.iter().any(one)
+        }
+    }
+}
+
+fn conditions(sid: &str, value: &Value) -> anyhow::Result<Vec<Condition>> {
+    let Some(operators) = value.as_object() else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    for (operator, keys) in operators {
+        let known = [
+            "ForAllValues:StringEquals",
+            "ForAllValues:StringLike",
+            "ForAnyValue:StringEquals",
+            "ForAnyValue:StringLike",
+        ];
+        anyhow::ensure!(
+            known.contains(&operator.as_str()),
+            "statement {sid}: condition operator {operator} is not known to the harness"
+        );
+        for (key, values) in keys.as_object().into_iter().flatten() {
+            anyhow::ensure!(
+                key == "dynamodb:LeadingKeys",
+                "statement {sid}: condition key {key} is not known to the harness"
+            );
+            out.push(Condition {
+                operator: operator.clone(),
+                key: key.clone(),
+                values: strings(values),
+            });
+        }
+    }
+    Ok(out)
+}
+
+fn strings(value: &Value) -> Vec<String> {
+    match value {
+        Value::String(s) => vec![s.clone()],
+        Value::Array(list) => list
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// IAM's wildcard match: `*` any run of characters, `?` one; actions
+/// case-insensitively (AWS compares action names so).
+pub fn matches(pattern: &str, value: &str) -> bool {
+    fn go(p: &[char], v: &[char]) -> bool {
+        match p.split_first() {
+            None => v.is_empty(),
+            Some(('*', rest)) => (0..=v.len()).any(|i| go(rest, &v[i..])),
+            Some(('?', rest)) => !v.is_empty() && go(rest, &v[1..]),
+            Some((c, rest)) => v.first() == Some(c) && go(rest, &v[1..]),
+        }
+    }
+    let is_action =
+        !pattern.starts_with("arn:") && pattern.contains(':') && !value.starts_with("arn:");
+    let (p, v) = if is_action {
+        (pattern.to_ascii_lowercase(), value.to_ascii_lowercase())
+    } else {
+        (pattern.to_owned(), value.to_owned())
+    };
+    let p: Vec<char> = p.chars().collect();
+    let v: Vec<char> = v.chars().collect();
+    go(&p, &v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn policy(document: Value) -> Policy {
+        let mut policy = Policy::default();
+        policy.add_document("p", &document).unwrap();
+        policy
+    }
+
+    #[test]
+    fn an_action_on_another_table_is_denied() {
+        let p = policy(json!({"Statement": [{"Sid": "T", "Effect": "Allow",
+            "Action": ["dynamodb:GetItem"], "Resource": "arn:aws:dynamodb:r:1:table/a"}]}));
+        let none = RequestContext::default();
+        assert!(matches!(
+            p.decide("dynamodb:GetItem", "arn:aws:dynamodb:r:1:table/a", &none),
+            Decision::Allowed(_)
+        ));
+        assert!(matches!(
+            p.decide("dynamodb:GetItem", "arn:aws:dynamodb:r:1:table/b", &none),
+            Decision::Denied(_)
+        ));
+        assert!(matches!(
+            p.decide("dynamodb:PutItem", "arn:aws:dynamodb:r:1:table/a", &none),
+            Decision::Denied(_)
+        ));
+        // An index is a resource of its own.
+        assert!(matches!(
+            p.decide(
+                "dynamodb:GetItem",
+                "arn:aws:dynamodb:r:1:table/a/index/i",
+                &none
+            ),
+            Decision::Denied(_)
+        ));
+    }
+
+    #[test]
+    fn leading_keys_limit_the_items() {
+        let p = policy(
+            json!({"Statement": {"Effect": "Allow", "Action": "dynamodb:*Item",
+            "Resource": "arn:t", "Condition": {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["TENANT#*"]}}}}),
+        );
+        let keys = |k: &[&str]| RequestContext {
+            leading_keys: k.iter().map(|s| s.to_string()).collect(),
+        };
+        assert!(matches!(
+            p.decide("dynamodb:GetItem", "arn:t", &keys(&["TENANT#a"])),
+            Decision::Allowed(_)
+        ));
+        assert!(matches!(
+            p.decide("dynamodb:GetItem", "arn:t", &keys(&["TENANT#a", "OTHER#b"])),
+            Decision::Denied(_)
+        ));
+        assert!(
+            matches!(
+                p.decide("dynamodb:PutItem", "arn:t", &keys(&[])),
+                Decision::Allowed(_)
+            ),
+            "AWS: ForAllValues of nothing holds"
+        );
+    }
+
+    #[test]
+    fn a_deny_wins_and_wildcards_match() {
+        let p = policy(json!({"Statement": [
+            {"Effect": "Allow", "Action": "secretsmanager:*", "Resource": "arn:s:secret:p/tenants/*"},
+            {"Effect": "Deny", "Action": "secretsmanager:DeleteSecret", "Resource": "*"}]}));
+        let none = RequestContext::default();
+        assert!(matches!(
+            p.decide(
+                "secretsmanager:GetSecretValue",
+                "arn:s:secret:p/tenants/x-AbCdEf",
+                &none
+            ),
+            Decision::Allowed(_)
+        ));
+        assert!(matches!(
+            p.decide(
+                "secretsmanager:DeleteSecret",
+                "arn:s:secret:p/tenants/x",
+                &none
+            ),
+            Decision::Denied(_)
+        ));
+        assert!(matches!(
+            p.decide(
+                "secretsmanager:GetSecretValue",
+                "arn:s:secret:p/other",
+                &none
+            ),
+            Decision::Denied(_)
+        ));
+    }
+
+    #[test]
+    fn an_unknown_condition_is_refused_not_ignored() {
+        let mut p = Policy::default();
+        let e = p.add_document(
+            "p",
+            &json!({"Statement": {"Effect": "Allow", "Action": "x:Y", "Resource": "*",
+            "Condition": {"StringEquals": {"aws:SourceIp": "1.2.3.4"}}}}),
+        );
+        assert!(e.is_err());
+    }
+}
