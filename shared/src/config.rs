@@ -61,10 +61,24 @@ fn parse_url(name: &'static str, value: &str) -> Result<Url, ConfigError> {
     Ok(url)
 }
 
+/// Tokens and directory data travel to Microsoft only over TLS; plain HTTP
+/// is accepted for a loopback host, where a local stack's emulator listens.
+fn require_https(name: &'static str, url: &Url) -> Result<(), ConfigError> {
+    let loopback = matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+    if url.scheme() == "https" || loopback {
+        return Ok(());
+    }
+    Err(ConfigError::Malformed {
+        name,
+        reason: "must be an https URL (http only for a loopback host)".into(),
+    })
+}
+
 /// A base URL to which paths are appended: stored without a trailing slash.
 fn base_url(env: &dyn Env, name: &'static str, default: &str) -> Result<Url, ConfigError> {
     let raw = optional(env, name).unwrap_or_else(|| default.to_owned());
     let url = parse_url(name, raw.trim_end_matches('/'))?;
+    require_https(name, &url)?;
     if url.query().is_some() || url.fragment().is_some() {
         return Err(ConfigError::Malformed {
             name,
@@ -333,6 +347,29 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn given_a_plain_http_microsoft_base_url_then_it_is_refused_unless_loopback() {
+        for (name, value, ok) in [
+            ("GRAPH_BASE_URL", "http://graph.example.com", false),
+            ("ENTRA_LOGIN_BASE_URL", "http://login.example.com", false),
+            ("GRAPH_BASE_URL", "http://127.0.0.1:8080", true),
+            ("ENTRA_LOGIN_BASE_URL", "http://localhost:9000", true),
+            ("GRAPH_BASE_URL", "https://graph.microsoft.us", true),
+        ] {
+            let mut pairs = FULL.to_vec();
+            pairs.push((name, value));
+            let result = OAuthCallbackConfig::from_env(&env(&pairs));
+            match (ok, result) {
+                (true, Ok(_)) => {}
+                (false, Err(ConfigError::Malformed { name: n, reason })) => {
+                    assert_eq!(n, name);
+                    assert!(reason.contains("https"), "{reason}");
+                }
+                (ok, other) => panic!("{name}={value}: expected ok={ok}, got {other:?}"),
+            }
+        }
     }
 
     #[test]

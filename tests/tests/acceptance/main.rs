@@ -7,6 +7,7 @@ mod console;
 mod emulator_identity;
 mod export;
 mod graph_client;
+mod iam;
 mod import;
 mod large_tenants;
 mod live_queue;
