@@ -3,6 +3,7 @@
 //! Run through tests/scripts/run-tests.sh, which starts moto and builds the
 //! binaries first.
 
+mod aws_proxy;
 mod console;
 mod emulator_identity;
 mod export;
@@ -12,6 +13,7 @@ mod large_tenants;
 mod live_queue;
 mod notifications;
 mod oauth_callback;
+mod password_attempts;
 mod preview;
 mod realtime;
 mod stores;
