@@ -5,6 +5,7 @@
 
 mod aws_proxy;
 mod console;
+mod console_requests;
 mod emulator_identity;
 mod export;
 mod graph_client;
