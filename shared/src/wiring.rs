@@ -11,7 +11,7 @@ use crate::config::{CommonConfig, ConfigError, EntraAppConfig, Env, ProcessEnv};
 use crate::graph::{GraphClient, RetryPolicy};
 use crate::identity::{EntraApp, IdentityClient};
 use crate::store::directory_table::DynamoDirectoryStore;
-use crate::store::failures::DynamoFailureCounter;
+use crate::store::password_attempts::DynamoAttemptLedger;
 use crate::store::preview::DynamoPreviewStore;
 use crate::store::problems::DynamoProblemStore;
 use crate::store::queue::SqsSyncQueue;
@@ -81,8 +81,8 @@ impl Clients {
         DynamoProblemStore::new(self.dynamodb.clone(), common.integrations_table.clone())
     }
 
-    pub fn failure_counter(&self, common: &CommonConfig) -> DynamoFailureCounter {
-        DynamoFailureCounter::new(self.dynamodb.clone(), common.integrations_table.clone())
+    pub fn password_attempts(&self, common: &CommonConfig) -> DynamoAttemptLedger {
+        DynamoAttemptLedger::new(self.dynamodb.clone(), common.integrations_table.clone())
     }
 
     pub fn directory(&self, common: &CommonConfig) -> DynamoDirectoryStore {

@@ -9,6 +9,8 @@ use lambda_http::http::{Method, StatusCode, header};
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
 
+use crate::path;
+
 type HttpResult = Result<Response<Body>, lambda_http::Error>;
 
 enum Route<'a> {
@@ -50,16 +52,11 @@ where
     T: TokenStore,
     I: IdentityPlatform,
 {
-    let raw_tenant_id = percent_decode(raw_tenant_id);
-    let tenant_id = match TenantId::parse(&raw_tenant_id) {
+    let tenant_id = match tenant_id_of_path(raw_tenant_id) {
         Ok(id) => id,
-        Err(err) => {
-            tracing::warn!(error = %err, "authorize with an invalid tenant id");
-            return json_error(
-                StatusCode::BAD_REQUEST,
-                "invalid_tenant_id",
-                &err.to_string(),
-            );
+        Err(message) => {
+            tracing::warn!(reason = %message, "authorize with an invalid tenant id");
+            return json_error(StatusCode::BAD_REQUEST, "invalid_tenant_id", &message);
         }
     };
     match flow.start(&tenant_id, chrono::Utc::now()).await {
@@ -127,11 +124,11 @@ where
     }
 }
 
-fn percent_decode(raw: &str) -> String {
-    url::form_urlencoded::parse(format!("x={raw}").as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_default()
+/// The tenant id a path segment names, or what is wrong with it.
+fn tenant_id_of_path(segment: &str) -> Result<TenantId, String> {
+    let decoded = path::decode_segment(segment)
+        .map_err(|err| format!("the tenant id in the path is not well encoded: {err}"))?;
+    TenantId::parse(&decoded).map_err(|err| err.to_string())
 }
 
 fn plain_page(status: StatusCode, text: &'static str) -> HttpResult {
@@ -174,7 +171,19 @@ mod tests {
     }
 
     #[test]
-    fn path_parameters_are_percent_decoded() {
-        assert_eq!(percent_decode("acme%2Dco"), "acme-co");
+    fn the_tenant_id_is_the_decoded_segment_and_nothing_else() {
+        assert_eq!(tenant_id_of_path("acme%2Dco").unwrap().as_str(), "acme-co");
+        assert_eq!(tenant_id_of_path("a+b").unwrap().as_str(), "a+b");
+        let refused = [
+            ("acme&x=1", "'&'"),
+            ("a%20b", "' '"),
+            ("a%2Fb", "'/'"),
+            ("a%23b", "'#'"),
+            ("a%zz", "not well encoded"),
+        ];
+        for (segment, named) in refused {
+            let message = tenant_id_of_path(segment).unwrap_err();
+            assert!(message.contains(named), "{segment}: {message}");
+        }
     }
 }

@@ -17,7 +17,7 @@ async fn main() -> Result<(), Error> {
     let clients = Clients::load().await;
     let verifier = request::Verifier {
         configs: clients.integrations(common),
-        failures: clients.failure_counter(common),
+        attempts: clients.password_attempts(common),
         tokens: clients.token_provider(common, &config.worker.app),
         // A caller is waiting: fewer attempts than the background functions.
         graph: clients.graph(

@@ -1,14 +1,14 @@
 //! One verification request: `{"tenant_id", "user_name", "password"}` in,
-//! `{"result", "message"}` out. The password is wrapped the moment it is
-//! read; the event is never logged.
+//! `{"result", "message"}` out, the message always fixed text. The
+//! password is wrapped the moment it is read; the event is never logged.
 
 use entra_sync::graph::GraphClient;
 use entra_sync::graph::domains::TenantDomains;
 use entra_sync::model::TenantId;
 use entra_sync::password::entra::EntraPasswordAuthority;
-use entra_sync::password::{PasswordVerifier, ThrottlePolicy, Verification, VerifyResult};
+use entra_sync::password::{PasswordVerifier, ThrottlePolicy, Verification, VerifyResult, answer};
 use entra_sync::ports::TenantConfigs;
-use entra_sync::store::failures::DynamoFailureCounter;
+use entra_sync::store::password_attempts::DynamoAttemptLedger;
 use entra_sync::store::{DynamoIntegrationsStore, SecretsManagerTokenStore};
 use entra_sync::tokens::TokenProvider;
 use lambda_runtime::{Error, LambdaEvent};
@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 
 pub struct Verifier {
     pub configs: DynamoIntegrationsStore,
-    pub failures: DynamoFailureCounter,
+    pub attempts: DynamoAttemptLedger,
     pub tokens: TokenProvider<SecretsManagerTokenStore>,
     pub graph: GraphClient,
     pub policy: ThrottlePolicy,
@@ -28,11 +28,8 @@ fn respond(verification: Verification) -> Value {
     json!({"result": verification.result.as_str(), "message": verification.message})
 }
 
-fn refuse(result: VerifyResult, message: &str) -> Value {
-    respond(Verification {
-        result,
-        message: message.to_owned(),
-    })
+fn refuse(result: VerifyResult, message: &'static str) -> Value {
+    respond(answer(result, message))
 }
 
 pub async fn handle(verifier: &Verifier, event: LambdaEvent<Value>) -> Result<Value, Error> {
@@ -41,14 +38,11 @@ pub async fn handle(verifier: &Verifier, event: LambdaEvent<Value>) -> Result<Va
     let Some(raw_tenant) = field("tenant_id") else {
         return Ok(refuse(VerifyResult::Unavailable, "tenant_id is missing"));
     };
-    let tenant = match TenantId::parse(raw_tenant) {
-        Ok(tenant) => tenant,
-        Err(err) => {
-            return Ok(refuse(
-                VerifyResult::Unavailable,
-                &format!("tenant_id is invalid: {err}"),
-            ));
-        }
+    let Ok(tenant) = TenantId::parse(raw_tenant) else {
+        return Ok(refuse(
+            VerifyResult::Unavailable,
+            "tenant_id is invalid: a tenant id is 1-128 letters, digits or ._-@+=",
+        ));
     };
     let Some(user_name) = field("user_name").filter(|u| !u.trim().is_empty()) else {
         return Ok(refuse(VerifyResult::NotFound, "user_name is missing"));
@@ -73,7 +67,7 @@ pub async fn handle(verifier: &Verifier, event: LambdaEvent<Value>) -> Result<Va
         tenant: tenant.clone(),
     };
     let check = PasswordVerifier {
-        failures: &verifier.failures,
+        attempts: &verifier.attempts,
         authority: &authority,
         policy: verifier.policy,
     };

@@ -3,8 +3,8 @@
 pub mod chunked;
 pub mod directory_table;
 pub mod dynamo;
-pub mod failures;
 pub mod integrations;
+pub mod password_attempts;
 pub mod preview;
 pub mod problems;
 pub mod queue;

@@ -18,6 +18,7 @@ use tokio::sync::Notify;
 
 use super::TENANT;
 use super::activity::Activity;
+use super::own_origin::{self, OwnOrigin};
 use crate::emulator::User;
 use crate::stack::{CONTOSO, LocalStack};
 
@@ -33,8 +34,18 @@ pub struct Console {
 
 type Fields = HashMap<String, String>;
 
-pub fn serve(listener: tokio::net::TcpListener, console: Console) {
-    let router = Router::new()
+/// Serves the console on `listener`, for its own host and origin only.
+pub fn serve(listener: tokio::net::TcpListener, console: Console) -> anyhow::Result<()> {
+    let own = OwnOrigin::new(listener.local_addr()?.port());
+    let router = router(console, own);
+    tokio::spawn(async move {
+        axum::serve(listener, router).await.ok();
+    });
+    Ok(())
+}
+
+pub fn router(console: Console, own: OwnOrigin) -> Router {
+    Router::new()
         .route("/", get(home))
         .route("/config", post(save_config))
         .route("/authorise", post(authorise))
@@ -46,10 +57,8 @@ pub fn serve(listener: tokio::net::TcpListener, console: Console) {
         .route("/entra/users/{id}", post(edit_entra_user))
         .route("/entra/users/{id}/delete", post(delete_entra_user))
         .route("/entra/groups/{id}/members", post(change_membership))
-        .with_state(console);
-    tokio::spawn(async move {
-        axum::serve(listener, router).await.ok();
-    });
+        .with_state(console)
+        .layer(axum::middleware::from_fn_with_state(own, own_origin::guard))
 }
 
 /// Text for HTML.

@@ -6,8 +6,9 @@
 //! screen.
 
 pub mod activity;
-mod console;
+pub mod console;
 pub mod gateway;
+pub mod own_origin;
 pub mod pumps;
 mod sandbox;
 
@@ -179,7 +180,7 @@ impl LiveStack {
                     .redirect(reqwest::redirect::Policy::none())
                     .build()?,
             },
-        );
+        )?;
         activity.note("stack", "running");
         Ok(Self {
             stack,

@@ -3,7 +3,9 @@
 //! Run through tests/scripts/run-tests.sh, which starts moto and builds the
 //! binaries first.
 
+mod aws_proxy;
 mod console;
+mod console_requests;
 mod emulator_identity;
 mod export;
 mod graph_client;
@@ -13,6 +15,7 @@ mod large_tenants;
 mod live_queue;
 mod notifications;
 mod oauth_callback;
+mod password_attempts;
 mod preview;
 mod realtime;
 mod stores;

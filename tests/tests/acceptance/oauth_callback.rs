@@ -391,6 +391,61 @@ async fn given_an_unknown_route_or_tenant_then_404_json() {
     assert_eq!(bad_id.json()["error"], "invalid_tenant_id");
 }
 
+/// The tenants that pending authorisations were started for, in order.
+async fn pending_tenants(stack: &LocalStack) -> Vec<String> {
+    let items = stack.integration_items().await.unwrap();
+    let mut pending: Vec<String> = items
+        .iter()
+        .filter(|i| i["pk"].as_str().unwrap().starts_with("OAUTH#STATE#"))
+        .map(|i| i["tenant_id"].as_str().unwrap().to_owned())
+        .collect();
+    pending.sort();
+    pending
+}
+
+#[tokio::test]
+async fn given_a_tenant_id_in_the_path_then_it_is_decoded_as_a_path_segment_and_nothing_else() {
+    let mut stack = LocalStack::start().await.unwrap();
+    stack.put_config(TENANT, None).await.unwrap();
+    stack.put_config("a+b", None).await.unwrap();
+    let mut authorize = async |path: &str| {
+        LocalStack::invoke_http(
+            &mut stack.callback,
+            "POST",
+            "POST /tenants/{tenant_id}/entra/authorize",
+            path,
+            "",
+        )
+        .await
+        .unwrap()
+    };
+    // `+` is a plus in a path (a space only in a form); escapes decode.
+    for path in [
+        "/tenants/a+b/entra/authorize",
+        "/tenants/a%2Bb/entra/authorize",
+        "/tenants/%61cme/entra/authorize",
+    ] {
+        let answer = authorize(path).await;
+        assert_eq!(answer.status, 200, "{path}: {answer:?}");
+    }
+    // What is not a tenant id is refused, naming what is wrong.
+    for (path, named) in [
+        ("/tenants/acme&x=1/entra/authorize", "'&'"),
+        ("/tenants/acme%26x%3D1/entra/authorize", "'&'"),
+        ("/tenants/a%20b/entra/authorize", "' '"),
+        ("/tenants/a%zz/entra/authorize", "%zz"),
+    ] {
+        let answer = authorize(path).await;
+        assert_eq!(answer.status, 400, "{path}: {answer:?}");
+        assert_eq!(answer.headers["content-type"], "application/json");
+        let body = answer.json();
+        assert_eq!(body["error"], "invalid_tenant_id", "{path}");
+        let message = body["message"].as_str().unwrap();
+        assert!(message.contains(named), "{path}: {message}");
+    }
+    assert_eq!(pending_tenants(&stack).await, ["a+b", "a+b", "acme"]);
+}
+
 #[tokio::test]
 async fn given_a_malformed_config_item_then_authorize_names_the_attribute() {
     let mut stack = LocalStack::start().await.unwrap();

@@ -1,13 +1,12 @@
 //! The token and secret adapters on their own: `TokenProvider` against the
 //! Entra emulator with a real `SecretsManagerTokenStore` on moto, the store
-//! itself (the secret's JSON of DESIGN.md 1.3, read back with the SDK), the
-//! SQS sync queue and the DynamoDB failure counter. Every test has its own
-//! secret prefix, queue or tables, so they run in parallel.
+//! itself (the secret's JSON of DESIGN.md 1.3, read back with the SDK), and
+//! the SQS sync queue. Every test has its own secret prefix, queue or
+//! tables, so they run in parallel.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration as StdDuration;
 
 use aws_sdk_secretsmanager::config::interceptors::BeforeSerializationInterceptorContextRef;
 use aws_sdk_secretsmanager::config::{ConfigBag, Intercept};
@@ -21,10 +20,8 @@ use entra_sync::authorisation::{TenantGrant, TokenStore};
 use entra_sync::graph::{AccessTokenSource, TokenError};
 use entra_sync::identity::{EntraApp, IdentityClient};
 use entra_sync::model::{EntraTenantId, TenantId};
-use entra_sync::password::FailureCounter;
 use entra_sync::ports::StoreError;
 use entra_sync::schedule::{SyncQueue, parse_job};
-use entra_sync::store::failures::DynamoFailureCounter;
 use entra_sync::store::queue::SqsSyncQueue;
 use entra_sync::store::secrets::tenant_secret_name;
 use entra_sync::store::{AppClientSecret, SecretsManagerTokenStore};
@@ -1171,132 +1168,4 @@ async fn given_a_queue_that_does_not_exist_when_enqueued_then_it_is_an_error() {
         }
         other => panic!("expected Unavailable, got {other:?}"),
     }
-}
-
-// ---------------------------------------------------------------------------
-// DynamoFailureCounter
-
-const WINDOW: StdDuration = StdDuration::from_secs(15 * 60);
-
-struct Counter {
-    aws: LocalAws,
-    table: String,
-    counter: DynamoFailureCounter,
-    tenant: TenantId,
-}
-
-impl Counter {
-    async fn start() -> Self {
-        let aws = LocalAws::from_env().await.unwrap();
-        let tables = aws.create_tables(&unique("f")).await.unwrap();
-        Self {
-            counter: DynamoFailureCounter::new(aws.dynamodb.clone(), tables.integrations.clone()),
-            aws,
-            table: tables.integrations,
-            tenant: TenantId::parse(TENANT).unwrap(),
-        }
-    }
-
-    async fn item(&self, user: &str) -> Option<HashMap<String, Value>> {
-        let item = self
-            .aws
-            .dynamodb
-            .get_item()
-            .table_name(&self.table)
-            .key(
-                "pk",
-                aws_sdk_dynamodb::types::AttributeValue::S(format!("TENANT#{TENANT}")),
-            )
-            .key(
-                "sk",
-                aws_sdk_dynamodb::types::AttributeValue::S(format!("ENTRA#PWFAIL#{user}")),
-            )
-            .consistent_read(true)
-            .send()
-            .await
-            .unwrap()
-            .item?;
-        Some(serde_dynamo::from_item(item).unwrap())
-    }
-
-    async fn fail(&self, user: &str, now: DateTime<Utc>) {
-        self.counter
-            .record_failure(&self.tenant, user, now, WINDOW)
-            .await
-            .unwrap();
-    }
-
-    async fn current(&self, user: &str) -> Option<entra_sync::password::FailureWindow> {
-        self.counter.current(&self.tenant, user).await.unwrap()
-    }
-}
-
-#[tokio::test]
-async fn given_failures_within_the_window_when_counted_then_they_add_up_in_one_window() {
-    let c = Counter::start().await;
-    let t0 = Utc::now().trunc_subsecs(0);
-    assert_eq!(c.current("ann@contoso.com").await, None);
-
-    c.fail("ann@contoso.com", t0).await;
-    c.fail("ann@contoso.com", t0 + Duration::minutes(5)).await;
-    c.fail("ann@contoso.com", t0 + Duration::minutes(14)).await;
-
-    let until = t0 + Duration::from_std(WINDOW).unwrap();
-    let window = c.current("ann@contoso.com").await.unwrap();
-    assert_eq!(window.failures, 3);
-    // The window does not slide: it ends where the first failure put it.
-    assert_eq!(window.until, until);
-    let item = c.item("ann@contoso.com").await.unwrap();
-    assert_eq!(item["failures"], json!(3));
-    assert_eq!(item["expires_at_epoch"], json!(until.timestamp()));
-    // Another user's count is their own.
-    assert_eq!(c.current("ben@contoso.com").await, None);
-}
-
-#[tokio::test]
-async fn given_a_window_that_has_ended_when_a_failure_is_counted_then_a_new_window_starts_at_one() {
-    let c = Counter::start().await;
-    let t0 = Utc::now().trunc_subsecs(0) - Duration::hours(1);
-    let window = Duration::from_std(WINDOW).unwrap();
-    for n in 0..4 {
-        c.fail("ann@contoso.com", t0 + Duration::minutes(n)).await;
-    }
-    assert_eq!(c.current("ann@contoso.com").await.unwrap().failures, 4);
-
-    // `current` reports the ended window as stored; the caller compares.
-    let ended = c.current("ann@contoso.com").await.unwrap();
-    assert!(ended.until < Utc::now());
-
-    let t1 = t0 + window; // the window's last instant counts as ended
-    c.fail("ann@contoso.com", t1).await;
-
-    let renewed = c.current("ann@contoso.com").await.unwrap();
-    assert_eq!(renewed.failures, 1);
-    assert_eq!(renewed.until, t1 + window);
-    c.fail("ann@contoso.com", t1 + Duration::seconds(1)).await;
-    assert_eq!(c.current("ann@contoso.com").await.unwrap().failures, 2);
-}
-
-#[tokio::test]
-async fn given_counted_failures_when_cleared_then_none_remain_and_clearing_again_is_fine() {
-    let c = Counter::start().await;
-    let now = Utc::now().trunc_subsecs(0);
-    c.fail("ann@contoso.com", now).await;
-    c.fail("ann@contoso.com", now).await;
-    c.fail("ben@contoso.com", now).await;
-
-    c.counter.clear(&c.tenant, "ann@contoso.com").await.unwrap();
-
-    assert_eq!(c.current("ann@contoso.com").await, None);
-    assert!(c.item("ann@contoso.com").await.is_none());
-    assert_eq!(c.current("ben@contoso.com").await.unwrap().failures, 1);
-    c.counter.clear(&c.tenant, "ann@contoso.com").await.unwrap();
-    // After a clear the next failure opens a new window.
-    c.fail("ann@contoso.com", now + Duration::minutes(1)).await;
-    let window = c.current("ann@contoso.com").await.unwrap();
-    assert_eq!(window.failures, 1);
-    assert_eq!(
-        window.until,
-        now + Duration::minutes(1) + Duration::from_std(WINDOW).unwrap()
-    );
 }

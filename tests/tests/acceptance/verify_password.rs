@@ -1,10 +1,15 @@
 //! `verify-password` through the real binary, invoked directly with the
 //! platform's event, against the emulator's password grant.
 
+use std::time::Duration;
+
+use entra_sync_tests::emulator::Knobs;
 use entra_sync_tests::lambda_runtime_api::LambdaFunction;
 use entra_sync_tests::organisation::{self, user_id, user_upn};
 use entra_sync_tests::stack::{CONTOSO, CONTOSO_ADMIN, LocalStack};
 use serde_json::{Value, json};
+
+use crate::aws_proxy;
 
 const TENANT: &str = "acme";
 const GOOD: &str = "Correct-Horse-Battery-9";
@@ -32,13 +37,18 @@ async fn world() -> (LocalStack, LambdaFunction) {
         .await
         .unwrap();
     stack.put_config("unauthorised", None).await.unwrap();
-    let mut env = stack.function_env();
-    env.push(("VERIFY_MAX_FAILURES".into(), "3".into()));
-    env.push(("VERIFY_FAILURE_WINDOW_SECONDS".into(), "2".into()));
-    let function = LambdaFunction::start("verify-password", &env)
+    let function = LambdaFunction::start("verify-password", &verify_env(&stack))
         .await
         .unwrap();
     (stack, function)
+}
+
+/// At most 3 attempts per user in a 2-second window.
+fn verify_env(stack: &LocalStack) -> Vec<(String, String)> {
+    let mut env = stack.function_env();
+    env.push(("VERIFY_MAX_FAILURES".into(), "3".into()));
+    env.push(("VERIFY_FAILURE_WINDOW_SECONDS".into(), "2".into()));
+    env
 }
 
 async fn verify(function: &mut LambdaFunction, event: Value) -> (String, String) {
@@ -187,7 +197,7 @@ async fn given_repeated_failures_then_the_throttle_engages_without_asking_entra_
         "valid",
         "released after the window"
     );
-    // A success resets the count.
+    // A correct password does not count against the user.
     assert_eq!(
         verify(&mut function, event(&user, WRONG)).await.0,
         "invalid"
@@ -221,4 +231,107 @@ async fn given_passwords_checked_then_none_reaches_a_log_line_or_the_tables() {
     for secret in secrets {
         assert!(!items.contains(secret));
     }
+}
+
+#[tokio::test]
+async fn given_thirty_wrong_passwords_at_once_then_no_more_than_the_limit_reach_entra() {
+    let (stack, _) = world().await;
+    // Six sandboxes, as Lambda runs concurrent requests, with a window that
+    // outlasts the test, and DynamoDB's one write at a time per item.
+    let mut env = verify_env(&stack);
+    env.retain(|(name, _)| name != "VERIFY_FAILURE_WINDOW_SECONDS");
+    env.push(("VERIFY_FAILURE_WINDOW_SECONDS".into(), "600".into()));
+    let dynamodb = aws_proxy::start(&stack.aws.endpoint, None).await;
+    env.push(("AWS_ENDPOINT_URL_DYNAMODB".into(), dynamodb));
+    let mut functions = Vec::new();
+    for _ in 0..6 {
+        functions.push(
+            LambdaFunction::start("verify-password", &env)
+                .await
+                .unwrap(),
+        );
+    }
+    // Every answer from Entra ID takes a while, so the requests overlap.
+    stack.emulator.set_knobs(Knobs {
+        latency: Duration::from_millis(300),
+        ..Knobs::default()
+    });
+    let user = user_upn(33);
+    let before = password_grants(&stack);
+
+    let answers: Vec<(String, String)> =
+        futures::future::join_all(functions.iter_mut().map(|function| {
+            let user = user.clone();
+            async move {
+                let mut answers = Vec::new();
+                for _ in 0..5 {
+                    answers.push(verify(function, event(&user, WRONG)).await);
+                }
+                answers
+            }
+        }))
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
+
+    assert_eq!(answers.len(), 30);
+    assert!(
+        password_grants(&stack) - before <= 3,
+        "{} password grants reached Entra ID; the limit is 3",
+        password_grants(&stack) - before
+    );
+    let failed = stack
+        .emulator
+        .with_tenant(CONTOSO, |t| t.users[&user_id(33)].failed_sign_ins);
+    assert!(failed <= 3, "Entra ID counted {failed} failed sign-ins");
+    for (result, message) in &answers {
+        match result.as_str() {
+            "invalid" => {}
+            "unavailable" => assert!(message.contains("too many failed attempts"), "{message}"),
+            other => panic!("unexpected {other}: {message}"),
+        }
+    }
+}
+
+/// The answer to a request whose AWS call fails: its result and message.
+fn assert_fixed_unavailable(answer: &(String, String), message: &str) {
+    assert_eq!(answer.0, "unavailable", "{}", answer.1);
+    assert_eq!(answer.1, message);
+    assert!(!answer.1.contains("arn:") && !answer.1.contains("Exception"));
+}
+
+#[tokio::test]
+async fn given_a_missing_table_then_unavailable_in_fixed_words_and_entra_is_not_asked() {
+    let (stack, _) = world().await;
+    let env: Vec<(String, String)> = verify_env(&stack)
+        .into_iter()
+        .map(|(name, value)| match name.as_str() {
+            "INTEGRATIONS_TABLE" => (name, format!("{value}-missing")),
+            _ => (name, value),
+        })
+        .collect();
+    let mut function = LambdaFunction::start("verify-password", &env)
+        .await
+        .unwrap();
+    let answer = verify(&mut function, event(&user_upn(0), GOOD)).await;
+    assert_fixed_unavailable(&answer, "the tenant's configuration cannot be read");
+    assert_eq!(password_grants(&stack), 0);
+}
+
+#[tokio::test]
+async fn given_the_attempt_cannot_be_reserved_then_unavailable_in_fixed_words_and_entra_is_not_asked()
+ {
+    let (stack, _) = world().await;
+    let refusing = aws_proxy::start(&stack.aws.endpoint, Some("UpdateItem")).await;
+    let mut env = verify_env(&stack);
+    env.push(("AWS_ENDPOINT_URL_DYNAMODB".into(), refusing));
+    let mut function = LambdaFunction::start("verify-password", &env)
+        .await
+        .unwrap();
+    for password in [GOOD, WRONG] {
+        let answer = verify(&mut function, event(&user_upn(0), password)).await;
+        assert_fixed_unavailable(&answer, "password verification is unavailable right now");
+    }
+    assert_eq!(password_grants(&stack), 0, "Entra ID is not asked blind");
 }

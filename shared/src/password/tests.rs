@@ -1,0 +1,300 @@
+//! The verifier's checks, and the verifier against an in-memory ledger
+//! and a scripted Entra ID.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use super::*;
+use crate::ports::StoreError;
+
+#[test]
+fn user_names_are_trimmed_lowercased_and_must_be_principal_names() {
+    assert_eq!(
+        user_principal_name("  Megan@Contoso.COM ").unwrap(),
+        ("megan@contoso.com".to_owned(), "contoso.com".to_owned())
+    );
+    for bad in ["megan", "@contoso.com", "megan@localhost", ""] {
+        let refused = user_principal_name(bad).unwrap_err();
+        assert_eq!(refused.result, VerifyResult::NotFound, "{bad:?}");
+    }
+}
+
+fn config(item: serde_json::Value) -> TenantConfig {
+    TenantConfig::from_attributes(item.as_object().unwrap()).unwrap()
+}
+
+#[test]
+fn only_an_authorised_integration_with_a_known_entra_tenant_is_usable() {
+    assert!(usable_integration(None).is_err());
+    let unauthorised = config(serde_json::json!({"tenant_id": "acme"}));
+    assert!(usable_integration(Some(&unauthorised)).is_err());
+    let unknown_tenant = config(serde_json::json!({
+        "tenant_id": "acme", "authorisation": "authorised"
+    }));
+    assert!(usable_integration(Some(&unknown_tenant)).is_err());
+    let usable = config(serde_json::json!({
+        "tenant_id": "acme", "authorisation": "authorised",
+        "entra_tenant_id": "6a2d4e1f-0000-4000-8000-00000000abcd"
+    }));
+    let (tenant, entra_tenant_id) = usable_integration(Some(&usable)).unwrap();
+    assert_eq!(tenant.as_str(), "acme");
+    assert_eq!(entra_tenant_id, "6a2d4e1f-0000-4000-8000-00000000abcd");
+}
+
+#[test]
+fn only_managed_domains_of_the_tenant_are_checked_by_entra() {
+    let domains = [
+        DomainInfo {
+            name: "contoso.com".into(),
+            federated: false,
+            verified: true,
+        },
+        DomainInfo {
+            name: "federated.contoso.com".into(),
+            federated: true,
+            verified: true,
+        },
+    ];
+    assert!(check_managed_domain(&domains, "contoso.com").is_ok());
+    let federated = check_managed_domain(&domains, "federated.contoso.com").unwrap_err();
+    assert_eq!(federated.result, VerifyResult::NotSupported);
+    let unknown = check_managed_domain(&domains, "fabrikam.com").unwrap_err();
+    assert_eq!(unknown.result, VerifyResult::NotFound);
+}
+
+/// The ledger's rule in memory; one lock per reservation, as DynamoDB
+/// applies one conditional write atomically.
+#[derive(Default)]
+struct MemoryLedger {
+    windows: Mutex<HashMap<String, (u32, DateTime<Utc>)>>,
+    /// Every write fails as AWS does when the table is missing.
+    missing_table: bool,
+}
+
+impl MemoryLedger {
+    fn attempts(&self, user: &str) -> u32 {
+        self.windows.lock().unwrap().get(user).map_or(0, |w| w.0)
+    }
+}
+
+impl AttemptLedger for MemoryLedger {
+    async fn reserve(
+        &self,
+        _: &TenantId,
+        user: &str,
+        policy: ThrottlePolicy,
+        now: DateTime<Utc>,
+    ) -> Result<Reservation, StoreError> {
+        if self.missing_table {
+            return Err(StoreError::Unavailable {
+                operation: "reserving a password attempt",
+                detail: "ResourceNotFoundException: Requested resource not found: \
+                         arn:aws:dynamodb:us-east-1:123456789012:table/integrations"
+                    .into(),
+            });
+        }
+        let mut windows = self.windows.lock().unwrap();
+        let window = windows.entry(user.to_owned()).or_insert((0, now));
+        if window.1 <= now {
+            *window = (0, now + policy.window);
+        }
+        if window.0 >= policy.max_failures {
+            return Ok(Reservation::Refused { until: window.1 });
+        }
+        window.0 += 1;
+        Ok(Reservation::Admitted {
+            window_until: window.1,
+        })
+    }
+
+    async fn release(
+        &self,
+        _: &TenantId,
+        user: &str,
+        window_until: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut windows = self.windows.lock().unwrap();
+        if let Some(window) = windows.get_mut(user)
+            && window.1 == window_until
+            && window.0 > 0
+        {
+            window.0 -= 1;
+        }
+        Ok(())
+    }
+}
+
+/// Contoso with one managed domain; every password grant takes a
+/// while, so that concurrent attempts overlap, and gets `answer`.
+struct ScriptedEntra {
+    answer: fn() -> Result<(), IdentityError>,
+    grants: AtomicUsize,
+}
+
+impl ScriptedEntra {
+    fn answering(answer: fn() -> Result<(), IdentityError>) -> Self {
+        Self {
+            answer,
+            grants: AtomicUsize::new(0),
+        }
+    }
+
+    fn grants(&self) -> usize {
+        self.grants.load(Ordering::SeqCst)
+    }
+}
+
+impl PasswordAuthority for ScriptedEntra {
+    async fn domains(&self) -> Result<Vec<DomainInfo>, GraphError> {
+        Ok(vec![DomainInfo {
+            name: "contoso.com".into(),
+            federated: false,
+            verified: true,
+        }])
+    }
+
+    async fn check_password(
+        &self,
+        _: &str,
+        _: &str,
+        _: &SecretString,
+    ) -> Result<(), IdentityError> {
+        self.grants.fetch_add(1, Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        (self.answer)()
+    }
+}
+
+fn wrong_password() -> Result<(), IdentityError> {
+    Err(IdentityError::Rejected(crate::identity::TokenErrorBody {
+        error: "invalid_grant".into(),
+        error_description: None,
+        error_codes: vec![50126],
+        suberror: None,
+    }))
+}
+
+const MEGAN: &str = "megan@contoso.com";
+
+fn policy(max_failures: u32) -> ThrottlePolicy {
+    ThrottlePolicy {
+        max_failures,
+        window: Duration::from_secs(900),
+    }
+}
+
+fn acme() -> TenantConfig {
+    config(serde_json::json!({
+        "tenant_id": "acme", "authorisation": "authorised",
+        "entra_tenant_id": "6a2d4e1f-0000-4000-8000-00000000abcd"
+    }))
+}
+
+async fn verify_many(
+    verifier: &PasswordVerifier<'_, MemoryLedger, ScriptedEntra>,
+    count: usize,
+    now: DateTime<Utc>,
+) -> Vec<Verification> {
+    let config = acme();
+    let password = SecretString::from("Tr0ub4dor&3-wrong");
+    futures::future::join_all(
+        (0..count).map(|_| verifier.verify(Some(&config), MEGAN, &password, now)),
+    )
+    .await
+}
+
+#[tokio::test(start_paused = true)]
+async fn given_thirty_concurrent_wrong_passwords_then_only_the_limit_reaches_entra() {
+    let (ledger, entra) = (
+        MemoryLedger::default(),
+        ScriptedEntra::answering(wrong_password),
+    );
+    let verifier = PasswordVerifier {
+        attempts: &ledger,
+        authority: &entra,
+        policy: policy(5),
+    };
+    let answers = verify_many(&verifier, 30, Utc::now()).await;
+    assert_eq!(entra.grants(), 5, "only the limit may reach Entra ID");
+    let invalid = answers
+        .iter()
+        .filter(|a| a.result == VerifyResult::Invalid)
+        .count();
+    assert_eq!(invalid, 5);
+    for refused in answers.iter().filter(|a| a.result != VerifyResult::Invalid) {
+        assert_eq!(refused.result, VerifyResult::Unavailable);
+        assert!(
+            refused.message.starts_with("too many failed attempts"),
+            "{}",
+            refused.message
+        );
+    }
+    assert_eq!(ledger.attempts(MEGAN), 5, "wrong passwords stay counted");
+}
+
+#[tokio::test(start_paused = true)]
+async fn given_correct_passwords_or_uncounted_answers_then_their_attempts_are_given_back() {
+    let ledger = MemoryLedger::default();
+    for answer in [(|| Ok(())) as fn() -> Result<(), IdentityError>, || {
+        Err(IdentityError::Configuration("no client secret".into()))
+    }] {
+        let entra = ScriptedEntra::answering(answer);
+        let verifier = PasswordVerifier {
+            attempts: &ledger,
+            authority: &entra,
+            policy: policy(2),
+        };
+        let now = Utc::now();
+        for _ in 0..3 {
+            verify_many(&verifier, 2, now).await;
+        }
+        assert_eq!(entra.grants(), 6, "never throttled");
+        assert_eq!(ledger.attempts(MEGAN), 0);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn given_answers_that_never_came_then_the_attempts_stay_counted() {
+    let ledger = MemoryLedger::default();
+    let entra = ScriptedEntra::answering(|| Err(IdentityError::Transport("timed out".into())));
+    let verifier = PasswordVerifier {
+        attempts: &ledger,
+        authority: &entra,
+        policy: policy(3),
+    };
+    let now = Utc::now();
+    let answers = verify_many(&verifier, 3, now).await;
+    assert!(
+        answers
+            .iter()
+            .all(|a| a.message == "Entra ID could not be reached")
+    );
+    let refused = verify_many(&verifier, 1, now).await.remove(0);
+    assert!(refused.message.starts_with("too many failed attempts"));
+    assert_eq!(entra.grants(), 3);
+    // A new window admits again.
+    let later = now + chrono::Duration::seconds(901);
+    verify_many(&verifier, 1, later).await;
+    assert_eq!(entra.grants(), 4);
+}
+
+#[tokio::test(start_paused = true)]
+async fn given_a_store_that_cannot_reserve_then_unavailable_in_fixed_words_and_entra_is_not_asked()
+{
+    let ledger = MemoryLedger {
+        missing_table: true,
+        ..MemoryLedger::default()
+    };
+    let entra = ScriptedEntra::answering(|| Ok(()));
+    let verifier = PasswordVerifier {
+        attempts: &ledger,
+        authority: &entra,
+        policy: policy(5),
+    };
+    let answer = verify_many(&verifier, 1, Utc::now()).await.remove(0);
+    assert_eq!(answer.result, VerifyResult::Unavailable);
+    assert_eq!(answer.message, STORE_UNAVAILABLE);
+    assert_eq!(entra.grants(), 0, "Entra ID is not asked blind");
+}
