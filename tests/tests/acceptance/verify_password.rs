@@ -241,7 +241,7 @@ async fn given_thirty_wrong_passwords_at_once_then_no_more_than_the_limit_reach_
     let mut env = verify_env(&stack);
     env.retain(|(name, _)| name != "VERIFY_FAILURE_WINDOW_SECONDS");
     env.push(("VERIFY_FAILURE_WINDOW_SECONDS".into(), "600".into()));
-    let dynamodb = aws_proxy::start(&stack.aws.endpoint, None).await;
+    let dynamodb = aws_proxy::start(&stack.meter.endpoint, None).await;
     env.push(("AWS_ENDPOINT_URL_DYNAMODB".into(), dynamodb));
     let mut functions = Vec::new();
     for _ in 0..6 {
@@ -317,13 +317,19 @@ async fn given_a_missing_table_then_unavailable_in_fixed_words_and_entra_is_not_
     let answer = verify(&mut function, event(&user_upn(0), GOOD)).await;
     assert_fixed_unavailable(&answer, "the tenant's configuration cannot be read");
     assert_eq!(password_grants(&stack), 0);
+    // A table its policy does not name is refused, as AWS would refuse it.
+    let denials = stack.gate.take_denials();
+    assert!(
+        !denials.is_empty() && denials.iter().all(|d| d.contains("-missing")),
+        "{denials:?}"
+    );
 }
 
 #[tokio::test]
 async fn given_the_attempt_cannot_be_reserved_then_unavailable_in_fixed_words_and_entra_is_not_asked()
  {
     let (stack, _) = world().await;
-    let refusing = aws_proxy::start(&stack.aws.endpoint, Some("UpdateItem")).await;
+    let refusing = aws_proxy::start(&stack.meter.endpoint, Some("UpdateItem")).await;
     let mut env = verify_env(&stack);
     env.push(("AWS_ENDPOINT_URL_DYNAMODB".into(), refusing));
     let mut function = LambdaFunction::start("verify-password", &env)
