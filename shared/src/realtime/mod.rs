@@ -5,6 +5,7 @@
 //! switched off. Free of AWS types.
 
 mod ports;
+mod reauthorization;
 #[cfg(test)]
 mod tests;
 
@@ -17,6 +18,7 @@ pub use ports::{
     KeptSubscription, KeptSubscriptions, LiveSubscription, NewSubscription, RealtimeStatus,
     SubscriptionApi,
 };
+use reauthorization::Reauthorization;
 
 use crate::graph::GraphError;
 use crate::import::RunOutcome;
@@ -335,9 +337,8 @@ impl<A: SubscriptionApi, K: KeptSubscriptions> RealtimeKeeper<'_, A, K> {
             kept.record.am_tenants.push(tenant.clone());
             changed = true;
         }
-        let reauthorize = kept.lifecycle_event == Some(LifecycleEvent::ReauthorizationRequired);
-        let recently_renewed = now - kept.renewed_at < REAUTHORIZE_GAP;
-        if kept.expires_at - now < RENEW_WHEN_LEFT || (reauthorize && !recently_renewed) {
+        let reauthorization = Reauthorization::of(&kept, now);
+        if kept.expires_at - now < RENEW_WHEN_LEFT || reauthorization == Reauthorization::Due {
             // One PATCH renews and reauthorizes (never both calls).
             match self
                 .api
@@ -352,11 +353,11 @@ impl<A: SubscriptionApi, K: KeptSubscriptions> RealtimeKeeper<'_, A, K> {
             kept.verified_at = now;
             kept.lifecycle_event = None;
             changed = true;
-        } else if reauthorize {
-            // Renewed moments ago, which reauthorized it.
+        } else if reauthorization == Reauthorization::Answered {
             kept.lifecycle_event = None;
             changed = true;
         }
+        // `Waiting`: the event stays pending for the first run after the gap.
         if changed {
             self.kept.keep(&kept).await?;
         }

@@ -14,6 +14,7 @@ mod notifications;
 mod oauth_callback;
 mod preview;
 mod realtime;
+mod realtime_lifecycle;
 mod stores;
 mod tokens_and_secrets;
 mod verify_password;
