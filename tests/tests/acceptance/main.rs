@@ -13,6 +13,7 @@ mod live_queue;
 mod notifications;
 mod oauth_callback;
 mod preview;
+mod public_endpoint;
 mod realtime;
 mod realtime_lifecycle;
 mod stores;

@@ -46,7 +46,7 @@ pub(crate) async fn deliver_when_queued(
 
 #[tokio::test]
 async fn given_realtime_after_the_first_run_then_an_entra_change_arrives_without_a_tick() {
-    let (stack, mut functions, _gateway) = realtime_stack().await;
+    let (stack, mut functions, gateway) = realtime_stack().await;
 
     stack.tick(&mut functions).await.unwrap();
 
@@ -110,6 +110,29 @@ async fn given_realtime_after_the_first_run_then_an_entra_change_arrives_without
         let client_state = subscription.client_state.unwrap();
         assert!(!logs.contains(&client_state));
         assert!(!stored.contains(&client_state));
+    }
+    // Nor is the notification key, which Graph was given in both URLs.
+    let notification_logs = gateway
+        .function
+        .lock()
+        .await
+        .settled_logs()
+        .await
+        .join("\n");
+    for subscription in stack.emulator.subscriptions() {
+        let url = url::Url::parse(&subscription.notification_url).unwrap();
+        let key = url
+            .query_pairs()
+            .find(|(name, _)| name == "key")
+            .map(|(_, key)| key.into_owned())
+            .expect("the subscription's URL carries the key");
+        assert_eq!(
+            subscription.lifecycle_notification_url.as_deref(),
+            Some(subscription.notification_url.as_str())
+        );
+        assert!(!logs.contains(&key));
+        assert!(!notification_logs.contains(&key));
+        assert!(!stored.contains(&key));
     }
 }
 

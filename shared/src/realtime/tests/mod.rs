@@ -4,6 +4,7 @@ use std::sync::Mutex;
 use super::*;
 
 mod lifecycle;
+mod notification_key;
 
 const ENTRA: &str = "3f2a6d1c-5b7e-4a90-8c1d-2e4f6a8b0c13";
 const URL: &str = "https://abc.execute-api.eu-west-1.amazonaws.com/entra/notifications";
