@@ -5,6 +5,8 @@
 
 use url::Url;
 
+use crate::notifications::NotificationKey;
+
 pub const DEFAULT_SECRET_PREFIX: &str = "entra-sync/";
 pub const DEFAULT_LOGIN_BASE_URL: &str = "https://login.microsoftonline.com";
 pub const DEFAULT_GRAPH_BASE_URL: &str = "https://graph.microsoft.com";
@@ -251,9 +253,32 @@ impl SchedulerConfig {
     }
 }
 
-/// `graph-notifications` needs what the scheduler needs: the tables and the
-/// sync queue.
-pub type GraphNotificationsConfig = SchedulerConfig;
+/// Everything `graph-notifications` needs: the tables, the sync queue, and
+/// the key of `NOTIFICATION_URL` (required: it is a public endpoint, and a
+/// request without the key is not from a subscription of ours).
+#[derive(Debug, Clone)]
+pub struct GraphNotificationsConfig {
+    pub common: CommonConfig,
+    pub sync_queue_url: String,
+    pub notification_key: NotificationKey,
+}
+
+impl GraphNotificationsConfig {
+    pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
+        let url = notification_url(env)?.ok_or(ConfigError::Missing("NOTIFICATION_URL"))?;
+        let url = parse_url("NOTIFICATION_URL", &url)?;
+        let notification_key =
+            NotificationKey::from_url(&url).map_err(|reason| ConfigError::Malformed {
+                name: "NOTIFICATION_URL",
+                reason,
+            })?;
+        Ok(Self {
+            common: CommonConfig::from_env(env)?,
+            sync_queue_url: sync_queue_url(env)?,
+            notification_key,
+        })
+    }
+}
 
 /// Everything `oauth-callback` needs.
 #[derive(Debug, Clone)]
@@ -394,6 +419,44 @@ mod tests {
             WorkerConfig::from_env(&env(&worker)).unwrap_err(),
             ConfigError::Missing("ENTRA_CLIENT_SECRET_ARN")
         );
+    }
+
+    #[test]
+    fn graph_notifications_needs_the_key_of_notification_url_and_never_quotes_it() {
+        let mut pairs = FULL.to_vec();
+        pairs.push((
+            "SYNC_QUEUE_URL",
+            "https://sqs.us-east-1.amazonaws.com/1/jobs",
+        ));
+        assert_eq!(
+            GraphNotificationsConfig::from_env(&env(&pairs)).unwrap_err(),
+            ConfigError::Missing("NOTIFICATION_URL")
+        );
+        let mut keyless = pairs.clone();
+        keyless.push((
+            "NOTIFICATION_URL",
+            "https://api.example.com/entra/notifications",
+        ));
+        let err = GraphNotificationsConfig::from_env(&env(&keyless)).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ConfigError::Malformed {
+                    name: "NOTIFICATION_URL",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(err.to_string().contains("key"), "{err}");
+
+        let key = "Zx81mQv0ba7RtY2nKc5LpW3sHd9FgJ4e6UoIiN1A";
+        let url = format!("https://api.example.com/entra/notifications?key={key}");
+        let mut keyed = pairs.clone();
+        keyed.push(("NOTIFICATION_URL", &url));
+        let config = GraphNotificationsConfig::from_env(&env(&keyed)).unwrap();
+        assert!(config.notification_key.admits(&format!("key={key}")));
+        assert!(!format!("{config:?}").contains(key));
     }
 
     #[test]

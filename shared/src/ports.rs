@@ -16,6 +16,14 @@ pub enum StoreError {
         operation: &'static str,
         detail: String,
     },
+    /// The store refused the request itself (DynamoDB's
+    /// `ValidationException`, e.g. an input that cannot be a key): the
+    /// same request will never succeed.
+    #[error("{operation} was refused: {detail}")]
+    Refused {
+        operation: &'static str,
+        detail: String,
+    },
     /// What the store holds cannot be used as it is.
     #[error("{what} is malformed: {detail}")]
     Malformed { what: &'static str, detail: String },

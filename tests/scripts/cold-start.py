@@ -25,6 +25,7 @@ ENV = {
     "AWS_LAMBDA_LOG_GROUP_NAME": "g", "INTEGRATIONS_TABLE": "t", "DIRECTORY_TABLE": "d",
     "ENTRA_CLIENT_ID": "c", "ENTRA_CLIENT_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:1:secret:x",
     "SYNC_QUEUE_URL": "http://127.0.0.1:1/q", "ENTRA_REDIRECT_URI": "https://x.example/entra/callback",
+    "NOTIFICATION_URL": "https://x.example/entra/notifications?key=cold-start-measurement-key",
     "PORTAL_RETURN_URL": "https://x.example/portal", "AWS_REGION": "us-east-1",
     "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_EC2_METADATA_DISABLED": "true",
 }

@@ -33,10 +33,20 @@ impl ApiGateway {
     /// Serves `route_key` (e.g. `POST /entra/notifications`); `url` is the
     /// route's full URL.
     pub async fn start(route_key: &'static str, function: LambdaFunction) -> anyhow::Result<Self> {
+        Self::start_with(route_key, async |_| Ok(function)).await
+    }
+
+    /// Serves `route_key` with the function `start` starts once the
+    /// route's URL is known (a function that is told its own URL).
+    pub async fn start_with(
+        route_key: &'static str,
+        start: impl AsyncFnOnce(&str) -> anyhow::Result<LambdaFunction>,
+    ) -> anyhow::Result<Self> {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
         let address = listener.local_addr()?;
         let path = route_key.split_once(' ').map_or("/", |(_, p)| p);
-        let function = Arc::new(Mutex::new(function));
+        let url = format!("http://{address}{path}");
+        let function = Arc::new(Mutex::new(start(&url).await?));
         let route = Route {
             route_key,
             function: function.clone(),
@@ -45,10 +55,7 @@ impl ApiGateway {
         tokio::spawn(async move {
             axum::serve(listener, router).await.ok();
         });
-        Ok(Self {
-            url: format!("http://{address}{path}"),
-            function,
-        })
+        Ok(Self { url, function })
     }
 }
 

@@ -23,6 +23,16 @@ pub struct TickReport {
     pub failed_message_ids: Vec<String>,
 }
 
+/// An unguessable notification key, as the template's generated secret
+/// (40 letters and digits).
+pub fn notification_key() -> String {
+    format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    )
+}
+
 /// An EventBridge scheduled event, as `rate(3 minutes)` delivers it.
 pub fn scheduled_event() -> Value {
     json!({
@@ -74,17 +84,21 @@ impl LocalStack {
 
     /// The sync functions with real time: graph-notifications behind a
     /// local API Gateway, and the worker's `NOTIFICATION_URL` pointing at it
-    /// (keep the gateway alive as long as notifications should arrive).
+    /// with a fresh key, the same value graph-notifications gets (keep the
+    /// gateway alive as long as notifications should arrive).
     pub async fn start_realtime_sync_functions(
         &self,
     ) -> anyhow::Result<(SyncFunctions, crate::api_gateway::ApiGateway)> {
-        let notifications =
-            LambdaFunction::start("graph-notifications", &self.function_env()).await?;
-        let gateway =
-            crate::api_gateway::ApiGateway::start("POST /entra/notifications", notifications)
-                .await?;
+        let key = notification_key();
         let mut env = self.function_env();
-        env.push(("NOTIFICATION_URL".into(), gateway.url.clone()));
+        let gateway = crate::api_gateway::ApiGateway::start_with(
+            "POST /entra/notifications",
+            async |url: &str| {
+                env.push(("NOTIFICATION_URL".into(), format!("{url}?key={key}")));
+                LambdaFunction::start("graph-notifications", &env).await
+            },
+        )
+        .await?;
         let functions = SyncFunctions {
             worker: LambdaFunction::start("sync-worker", &env).await?,
             scheduler: LambdaFunction::start("sync-scheduler", &env).await?,

@@ -9,14 +9,19 @@ use entra_sync::notifications::NotificationIntake;
 use entra_sync::wiring::{self, Clients};
 use lambda_http::{Error, run, service_fn};
 
+use routes::NotificationRoute;
+
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     let config = wiring::start("graph-notifications", GraphNotificationsConfig::from_env);
     let clients = Clients::load().await;
-    let intake = NotificationIntake {
-        records: clients.subscriptions(&config.common),
-        requests: clients.sync_requests(&config.common, &config.sync_queue_url),
+    let route = NotificationRoute {
+        intake: NotificationIntake {
+            records: clients.subscriptions(&config.common),
+            requests: clients.sync_requests(&config.common, &config.sync_queue_url),
+        },
+        key: config.notification_key,
     };
-    let intake = &intake;
-    run(service_fn(move |request| routes::handle(intake, request))).await
+    let route = &route;
+    run(service_fn(move |request| route.handle(request))).await
 }

@@ -1,56 +1,98 @@
 //! `POST /entra/notifications`: Graph's validation handshake, and deliveries
-//! answered within Graph's 3 seconds once their work is queued.
+//! answered within Graph's 3 seconds once their work is queued. A public
+//! route, so its work is bounded (DESIGN.md 2.11): no key, nothing read; a
+//! body over 1 MiB is not parsed; one log line per request.
 
 use entra_sync::notifications::{
-    NotificationIntake, SubscriptionRecords, SyncRequests, parse_delivery,
+    MAX_DELIVERY_BYTES, NotificationIntake, NotificationKey, SubscriptionRecords, SyncRequests,
+    parse_delivery,
 };
+use entra_sync::ports::StoreError;
 use lambda_http::http::{Method, StatusCode, header};
 use lambda_http::{Body, Request, Response};
 
 type HttpResult = Result<Response<Body>, lambda_http::Error>;
 
-pub async fn handle<R, Q>(intake: &NotificationIntake<R, Q>, request: Request) -> HttpResult
-where
-    R: SubscriptionRecords,
-    Q: SyncRequests,
-{
-    if request.method() != Method::POST
-        || request.uri().path().trim_end_matches('/') != "/entra/notifications"
-    {
-        tracing::warn!(method = %request.method(), path = %request.uri().path(), "no such route");
-        return plain(StatusCode::NOT_FOUND, "no such route");
-    }
-    if let Some(token) = validation_token(request.uri().query().unwrap_or("")) {
-        // Graph checks that we own the URL: echo its token, decoded.
-        tracing::info!("answering Graph's validation request");
-        return plain(StatusCode::OK, &token);
-    }
-    let notifications = match parse_delivery(request.body().as_ref()) {
-        Ok(notifications) => notifications,
-        Err(err) => {
-            tracing::warn!(error = %err, "a delivery that is not a notification collection");
-            return plain(StatusCode::BAD_REQUEST, &err.to_string());
+pub struct NotificationRoute<R, Q> {
+    pub intake: NotificationIntake<R, Q>,
+    pub key: NotificationKey,
+}
+
+impl<R: SubscriptionRecords, Q: SyncRequests> NotificationRoute<R, Q> {
+    pub async fn handle(&self, request: Request) -> HttpResult {
+        if request.method() != Method::POST
+            || request.uri().path().trim_end_matches('/') != "/entra/notifications"
+        {
+            tracing::warn!(method = %request.method(), path = %request.uri().path(), "no such route");
+            return plain(StatusCode::NOT_FOUND, "no such route");
         }
-    };
-    match intake.accept(&notifications, chrono::Utc::now()).await {
-        Ok(report) => {
-            tracing::info!(
-                notifications = notifications.len(),
-                accepted = report.accepted,
-                ignored = report.ignored.values().sum::<usize>(),
-                jobs_queued = report.jobs_queued,
-                already_pending = report.already_pending,
-                "delivery accepted"
+        // Never logged: the query holds the key (or a guess at it).
+        let query = request.uri().query().unwrap_or("");
+        if !self.key.admits(query) {
+            tracing::warn!("refused a request without the notification key");
+            return plain(StatusCode::FORBIDDEN, "forbidden");
+        }
+        if let Some(token) = validation_token(query) {
+            // Graph checks that we own the URL: echo its token, decoded.
+            tracing::info!("answering Graph's validation request");
+            return plain(StatusCode::OK, &token);
+        }
+        let body = request.body().as_ref();
+        if body.len() > MAX_DELIVERY_BYTES {
+            tracing::warn!(
+                bytes = body.len(),
+                "refused a delivery over {MAX_DELIVERY_BYTES} bytes"
             );
-            empty(StatusCode::ACCEPTED)
+            return plain(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "a notification collection is at most 1 MiB",
+            );
         }
-        // Graph retries a 5xx for up to four hours: nothing is lost.
-        Err(err) => {
-            tracing::error!(error = %err, "could not queue the delivery's work");
-            plain(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the notification could not be queued; retry",
-            )
+        self.deliver(body).await
+    }
+
+    async fn deliver(&self, body: &[u8]) -> HttpResult {
+        let delivery = match parse_delivery(body) {
+            Ok(delivery) => delivery,
+            Err(err) => {
+                tracing::warn!(error = %err, "a delivery that is not a notification collection");
+                return plain(StatusCode::BAD_REQUEST, &err.to_string());
+            }
+        };
+        match self.intake.accept(&delivery, chrono::Utc::now()).await {
+            Ok(report) => {
+                tracing::info!(
+                    items = delivery.items(),
+                    distinct = delivery.notifications.len(),
+                    malformed = delivery.malformed,
+                    subscriptions_read = report.subscriptions_read,
+                    accepted = report.accepted,
+                    ignored = report.ignored.values().sum::<usize>(),
+                    ignored_by_reason = ?report.ignored,
+                    lifecycle_events = report.lifecycle_events,
+                    jobs_queued = report.jobs_queued,
+                    already_pending = report.already_pending,
+                    "delivery accepted"
+                );
+                empty(StatusCode::ACCEPTED)
+            }
+            // The input itself cannot be looked up: retrying cannot help,
+            // and a 5xx would have Graph retry it for hours.
+            Err(err @ StoreError::Refused { .. }) => {
+                tracing::warn!(error = %err, "a delivery the store refused to look up");
+                plain(
+                    StatusCode::BAD_REQUEST,
+                    "the notification collection holds a value that cannot be looked up",
+                )
+            }
+            // Graph retries a 5xx for up to four hours: nothing is lost.
+            Err(err) => {
+                tracing::error!(error = %err, "could not queue the delivery's work");
+                plain(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the notification could not be queued; retry",
+                )
+            }
         }
     }
 }
@@ -77,16 +119,4 @@ fn empty(status: StatusCode) -> HttpResult {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_validation_token_is_decoded_as_a_form_value() {
-        assert_eq!(
-            validation_token("validationToken=Validation%3a+Testing%2B1%26x").as_deref(),
-            Some("Validation: Testing+1&x")
-        );
-        assert_eq!(validation_token("tenant=acme&other=1"), None);
-        assert_eq!(validation_token(""), None);
-    }
-}
+mod tests;

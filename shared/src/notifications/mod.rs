@@ -4,6 +4,7 @@
 //! Free of AWS types; the stores are behind the ports below.
 
 mod delivery;
+mod key;
 #[cfg(test)]
 mod tests;
 
@@ -15,7 +16,10 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 
-pub use delivery::{DeliveryError, Notification, parse_delivery};
+pub use delivery::{
+    Delivery, DeliveryError, MAX_DELIVERY_BYTES, Notification, TenantClaim, parse_delivery,
+};
+pub use key::NotificationKey;
 
 use crate::model::TenantId;
 use crate::ports::StoreError;
@@ -40,16 +44,27 @@ impl SubscriptionRecord {
         Sha256::digest(client_state.expose_secret().as_bytes()).into()
     }
 
-    /// Compares in constant time: how much of a guess matched must not
-    /// show in how long the answer took.
-    fn client_state_matches(&self, offered: &SecretString) -> bool {
-        let offered = Self::hash_client_state(offered);
-        offered
-            .iter()
-            .zip(self.client_state_sha256.iter())
-            .fold(0u8, |diff, (a, b)| diff | (a ^ b))
-            == 0
+    /// Compares (the hashes) in constant time: how much of a guess matched
+    /// must not show in how long the answer took.
+    fn client_state_matches(&self, offered_sha256: &[u8; 32]) -> bool {
+        same_digest(offered_sha256, &self.client_state_sha256)
     }
+
+    fn names_tenant(&self, claim: TenantClaim) -> bool {
+        match claim {
+            TenantClaim::Absent => true,
+            TenantClaim::Named(id) => uuid::Uuid::try_parse(&self.entra_tenant_id) == Ok(id),
+            TenantClaim::Malformed => false,
+        }
+    }
+}
+
+/// Whether two SHA-256 digests are equal, in constant time.
+pub(crate) fn same_digest(a: &[u8; 32], b: &[u8; 32]) -> bool {
+    a.iter()
+        .zip(b.iter())
+        .fold(0u8, |diff, (x, y)| diff | (x ^ y))
+        == 0
 }
 
 /// A lifecycle event the worker must act on for a subscription.
@@ -61,7 +76,7 @@ pub enum LifecycleEvent {
 }
 
 impl LifecycleEvent {
-    fn parse(raw: &str) -> Option<Self> {
+    pub(crate) fn parse(raw: &str) -> Option<Self> {
         match raw {
             "reauthorizationRequired" => Some(Self::ReauthorizationRequired),
             "subscriptionRemoved" => Some(Self::SubscriptionRemoved),
@@ -121,11 +136,14 @@ pub enum Ignored {
     TenantMismatch,
 }
 
-/// What one delivery did, for the log line.
+/// What one delivery did, for its one log line.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct IntakeReport {
     pub accepted: usize,
     pub ignored: BTreeMap<Ignored, usize>,
+    /// Subscription records read (one per distinct subscription checked).
+    pub subscriptions_read: usize,
+    pub lifecycle_events: usize,
     pub jobs_queued: usize,
     pub already_pending: usize,
 }
@@ -139,50 +157,46 @@ pub struct NotificationIntake<R, Q> {
 }
 
 impl<R: SubscriptionRecords, Q: SyncRequests> NotificationIntake<R, Q> {
-    /// Checks each notification against its subscription and wakes each
-    /// tenant a genuine one names, once per delivery.
+    /// Checks each distinct notification against its subscription (one
+    /// read per subscription) and wakes each tenant a genuine one names,
+    /// once per delivery. Nothing is logged per notification: the caller
+    /// logs the report.
     pub async fn accept(
         &self,
-        notifications: &[Notification],
+        delivery: &Delivery,
         now: DateTime<Utc>,
     ) -> Result<IntakeReport, StoreError> {
-        let ids: BTreeSet<String> = notifications
-            .iter()
-            .map(|n| n.subscription_id.clone())
-            .collect();
-        let records: BTreeMap<String, Option<SubscriptionRecord>> = stream::iter(ids)
-            .map(|id| async move {
-                let record = self.records.subscription(&id).await?;
-                Ok::<_, StoreError>((id, record))
-            })
-            .buffer_unordered(CONCURRENCY)
-            .try_collect()
-            .await?;
-        let mut report = IntakeReport::default();
+        let records: BTreeMap<uuid::Uuid, Option<SubscriptionRecord>> =
+            stream::iter(delivery.subscriptions_to_check())
+                .map(|id| async move {
+                    let key = id.hyphenated().to_string();
+                    Ok::<_, StoreError>((id, self.records.subscription(&key).await?))
+                })
+                .buffer_unordered(CONCURRENCY)
+                .try_collect()
+                .await?;
+        let mut report = IntakeReport {
+            subscriptions_read: records.len(),
+            ..IntakeReport::default()
+        };
         let mut wake: BTreeSet<TenantId> = BTreeSet::new();
         let mut events: BTreeSet<(&str, LifecycleEvent)> = BTreeSet::new();
-        for notification in notifications {
+        for (notification, count) in &delivery.notifications {
             let record = records
-                .get(notification.subscription_id.as_str())
+                .get(&notification.subscription_id)
                 .and_then(Option::as_ref);
             match check(notification, record) {
-                Ok((record, event)) => {
-                    report.accepted += 1;
+                Ok(record) => {
+                    report.accepted += count;
                     wake.extend(record.am_tenants.iter().cloned());
-                    if let Some(event) = event {
+                    if let Some(event) = notification.lifecycle_event {
                         events.insert((record.subscription_id.as_str(), event));
                     }
                 }
-                Err(why) => {
-                    tracing::warn!(
-                        subscription_id = %notification.subscription_id,
-                        reason = ?why,
-                        "a notification was ignored"
-                    );
-                    *report.ignored.entry(why).or_default() += 1;
-                }
+                Err(why) => *report.ignored.entry(why).or_default() += count,
             }
         }
+        report.lifecycle_events = events.len();
         for (subscription_id, event) in events {
             tracing::info!(subscription_id, event = event.as_str(), "a lifecycle event");
             self.records
@@ -203,32 +217,21 @@ impl<R: SubscriptionRecords, Q: SyncRequests> NotificationIntake<R, Q> {
     }
 }
 
-/// The subscription a notification genuinely comes from, and its lifecycle
-/// event if it is one.
+/// The subscription a notification genuinely comes from.
 fn check<'r>(
     notification: &Notification,
     record: Option<&'r SubscriptionRecord>,
-) -> Result<(&'r SubscriptionRecord, Option<LifecycleEvent>), Ignored> {
+) -> Result<&'r SubscriptionRecord, Ignored> {
     let record = record.ok_or(Ignored::UnknownSubscription)?;
     let offered = notification
-        .client_state
+        .client_state_sha256
         .as_ref()
         .ok_or(Ignored::ClientStateMismatch)?;
     if !record.client_state_matches(offered) {
         return Err(Ignored::ClientStateMismatch);
     }
-    if notification
-        .tenant_id
-        .as_deref()
-        .is_some_and(|t| !t.eq_ignore_ascii_case(&record.entra_tenant_id))
-    {
+    if !record.names_tenant(notification.tenant) {
         return Err(Ignored::TenantMismatch);
     }
-    // An event this version does not know still wakes the tenant: a delta
-    // run is always safe.
-    let event = notification
-        .lifecycle_event
-        .as_deref()
-        .and_then(LifecycleEvent::parse);
-    Ok((record, event))
+    Ok(record)
 }

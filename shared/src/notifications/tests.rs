@@ -96,7 +96,7 @@ fn change(subscription: &str, client_state: &str) -> serde_json::Value {
     })
 }
 
-fn delivery(items: Vec<serde_json::Value>) -> Vec<Notification> {
+fn delivery(items: Vec<serde_json::Value>) -> Delivery {
     parse_delivery(serde_json::json!({ "value": items }).to_string().as_bytes()).unwrap()
 }
 
@@ -210,7 +210,7 @@ fn bodies_that_are_not_collections_are_refused_without_quoting_them() {
         let text = err.to_string();
         assert!(!text.contains("secret-looking-text"), "{text}");
     }
-    assert_eq!(parse_delivery(b"{\"value\": []}").unwrap().len(), 0);
+    assert_eq!(parse_delivery(b"{\"value\": []}").unwrap().items(), 0);
 }
 
 #[test]
@@ -219,15 +219,82 @@ fn a_malformed_item_is_dropped_and_the_rest_of_the_delivery_counts() {
         {"clientState": "no subscription id"},
         change(USERS_SUB, "state-u"),
     ]});
-    let notifications = parse_delivery(body.to_string().as_bytes()).unwrap();
-    assert_eq!(notifications.len(), 1);
-    assert_eq!(notifications[0].subscription_id, USERS_SUB);
+    let delivery = parse_delivery(body.to_string().as_bytes()).unwrap();
+    assert_eq!(delivery.malformed, 1);
+    assert_eq!(delivery.notifications.len(), 1);
+    let (notification, _) = delivery.notifications.first_key_value().unwrap();
+    assert_eq!(notification.subscription_key(), USERS_SUB);
+}
+
+#[tokio::test]
+async fn given_items_without_a_well_formed_subscription_id_then_none_is_read_and_each_is_counted() {
+    let intake = intake();
+    let garbage = [
+        serde_json::json!({"subscriptionId": "not-a-guid", "clientState": "state-u"}),
+        // A GUID in another spelling, or one digit short, or not hex.
+        serde_json::json!({"subscriptionId": format!("{{{USERS_SUB}}}"), "clientState": "state-u"}),
+        serde_json::json!({"subscriptionId": USERS_SUB.replace('-', ""), "clientState": "state-u"}),
+        serde_json::json!({"subscriptionId": &USERS_SUB[1..], "clientState": "state-u"}),
+        serde_json::json!({"subscriptionId": USERS_SUB.replace('7', "g"), "clientState": "state-u"}),
+        serde_json::json!({"subscriptionId": 7, "clientState": "state-u"}),
+        serde_json::json!({"subscriptionId": null}),
+        serde_json::json!({"subscriptionId": {"nested": [USERS_SUB]}}),
+        serde_json::json!({"clientState": "state-u"}),
+        serde_json::json!([USERS_SUB]),
+        serde_json::json!(USERS_SUB),
+        serde_json::json!(null),
+        serde_json::json!(12.5),
+    ];
+    let mut many: Vec<serde_json::Value> = (0..49_999)
+        .map(|i| garbage[i % garbage.len()].clone())
+        .collect();
+    // Whatever its length.
+    many.push(serde_json::json!({"subscriptionId": "x".repeat(100_000), "clientState": "state-u"}));
+
+    let delivery = delivery(many);
+    let report = intake.accept(&delivery, Utc::now()).await.unwrap();
+
+    assert_eq!(delivery.malformed, 50_000);
+    assert!(delivery.notifications.is_empty());
+    assert_eq!(*intake.records.reads.lock().unwrap(), 0);
+    assert_eq!(report, IntakeReport::default());
+    assert!(intake.requests.requested.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn given_notifications_without_a_client_state_then_their_subscription_is_not_read() {
+    let intake = intake();
+    let mut no_state = change(USERS_SUB, "state-u");
+    no_state.as_object_mut().unwrap().remove("clientState");
+
+    let report = intake
+        .accept(&delivery(vec![no_state; 10]), Utc::now())
+        .await
+        .unwrap();
+
+    assert_eq!(*intake.records.reads.lock().unwrap(), 0);
+    assert_eq!(
+        report.ignored,
+        BTreeMap::from([(Ignored::UnknownSubscription, 10)])
+    );
+}
+
+#[test]
+fn the_subscription_and_tenant_ids_are_read_whatever_their_case() {
+    let mut upper = change(&USERS_SUB.to_uppercase(), "state-u");
+    upper["tenantId"] = ENTRA_TENANT.to_uppercase().into();
+    let delivery = delivery(vec![upper]);
+    let (notification, _) = delivery.notifications.first_key_value().unwrap();
+    assert_eq!(notification.subscription_key(), USERS_SUB);
+    let record = record(USERS_SUB, "users", "state-u", &["acme"]);
+    assert_eq!(check(notification, Some(&record)).unwrap(), &record);
 }
 
 #[test]
 fn the_client_state_is_compared_by_its_hash() {
     let r = record(USERS_SUB, "users", "state-u", &["acme"]);
-    assert!(r.client_state_matches(&"state-u".into()));
-    assert!(!r.client_state_matches(&"state-U".into()));
-    assert!(!r.client_state_matches(&"".into()));
+    let hash = |s: &str| SubscriptionRecord::hash_client_state(&s.into());
+    assert!(r.client_state_matches(&hash("state-u")));
+    assert!(!r.client_state_matches(&hash("state-U")));
+    assert!(!r.client_state_matches(&hash("")));
 }

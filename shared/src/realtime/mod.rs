@@ -5,6 +5,7 @@
 //! switched off. Free of AWS types.
 
 mod ports;
+mod reauthorization;
 #[cfg(test)]
 mod tests;
 
@@ -12,11 +13,13 @@ use base64::Engine;
 use chrono::{DateTime, Duration, Utc};
 use rand::RngCore;
 use secrecy::SecretString;
+use sha2::Digest;
 
 pub use ports::{
     KeptSubscription, KeptSubscriptions, LiveSubscription, NewSubscription, RealtimeStatus,
     SubscriptionApi,
 };
+use reauthorization::Reauthorization;
 
 use crate::graph::GraphError;
 use crate::import::RunOutcome;
@@ -84,6 +87,34 @@ fn new_client_state() -> SecretString {
     base64::engine::general_purpose::URL_SAFE_NO_PAD
         .encode(bytes)
         .into()
+}
+
+/// `NOTIFICATION_URL` as a subscription's record holds it: its `key` (a
+/// secret, DESIGN.md 2.11) replaced by the key's SHA-256, so that a new
+/// key still shows as a new URL (Graph would deliver with the old one)
+/// while the record never holds the key itself.
+pub fn recorded_url(notification_url: &str) -> String {
+    let Ok(mut url) = url::Url::parse(notification_url) else {
+        return notification_url.to_owned();
+    };
+    if !url.query_pairs().any(|(name, _)| name == "key") {
+        return notification_url.to_owned();
+    }
+    let pairs: Vec<(String, String)> = url
+        .query_pairs()
+        .map(|(name, value)| {
+            let value = if name == "key" {
+                let digest = sha2::Sha256::digest(value.as_bytes());
+                let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+                format!("sha256:{hex}")
+            } else {
+                value.into_owned()
+            };
+            (name.into_owned(), value)
+        })
+        .collect();
+    url.query_pairs_mut().clear().extend_pairs(pairs);
+    url.into()
 }
 
 pub struct RealtimeKeeper<'a, A, K> {
@@ -335,9 +366,8 @@ impl<A: SubscriptionApi, K: KeptSubscriptions> RealtimeKeeper<'_, A, K> {
             kept.record.am_tenants.push(tenant.clone());
             changed = true;
         }
-        let reauthorize = kept.lifecycle_event == Some(LifecycleEvent::ReauthorizationRequired);
-        let recently_renewed = now - kept.renewed_at < REAUTHORIZE_GAP;
-        if kept.expires_at - now < RENEW_WHEN_LEFT || (reauthorize && !recently_renewed) {
+        let reauthorization = Reauthorization::of(&kept, now);
+        if kept.expires_at - now < RENEW_WHEN_LEFT || reauthorization == Reauthorization::Due {
             // One PATCH renews and reauthorizes (never both calls).
             match self
                 .api
@@ -352,11 +382,11 @@ impl<A: SubscriptionApi, K: KeptSubscriptions> RealtimeKeeper<'_, A, K> {
             kept.verified_at = now;
             kept.lifecycle_event = None;
             changed = true;
-        } else if reauthorize {
-            // Renewed moments ago, which reauthorized it.
+        } else if reauthorization == Reauthorization::Answered {
             kept.lifecycle_event = None;
             changed = true;
         }
+        // `Waiting`: the event stays pending for the first run after the gap.
         if changed {
             self.kept.keep(&kept).await?;
         }
@@ -374,7 +404,7 @@ impl<A: SubscriptionApi, K: KeptSubscriptions> RealtimeKeeper<'_, A, K> {
         let moved = kept
             .notification_url
             .as_deref()
-            .is_some_and(|url| url != self.notification_url);
+            .is_some_and(|url| url != recorded_url(self.notification_url));
         removed || moved
     }
 
@@ -446,7 +476,7 @@ impl<A: SubscriptionApi, K: KeptSubscriptions> RealtimeKeeper<'_, A, K> {
                 verified_at: now,
                 lifecycle_event: None,
                 lifecycle_event_at: None,
-                notification_url: Some(new.notification_url.clone()),
+                notification_url: Some(recorded_url(&new.notification_url)),
             })
             .await?;
         Ok(())

@@ -115,6 +115,28 @@ where
     }
 }
 
+/// `unavailable`, except that a request DynamoDB refuses as invalid (a
+/// value from outside that cannot be a key) is `Refused`: retrying it
+/// cannot help.
+pub fn refused_or_unavailable<E, R>(
+    operation: &'static str,
+) -> impl FnOnce(SdkError<E, R>) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    move |err| {
+        if err.as_service_error().and_then(|e| e.code()) == Some("ValidationException") {
+            StoreError::Refused {
+                operation,
+                detail: crate::aws::describe_sdk_error(&err),
+            }
+        } else {
+            unavailable(operation)(err)
+        }
+    }
+}
+
 /// The outcome of a conditional write: `Ok(true)` when written, `Ok(false)`
 /// when its condition did not hold (the caller's "nothing to do").
 pub fn conditional<T, E, R>(
@@ -265,4 +287,33 @@ pub async fn batch_write(
         .try_collect()
         .await?;
     Ok(written.into_iter().sum())
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_dynamodb::error::ErrorMetadata;
+    use aws_sdk_dynamodb::operation::get_item::GetItemError;
+
+    use super::*;
+
+    fn service_error(code: &str) -> SdkError<GetItemError, ()> {
+        let meta = ErrorMetadata::builder()
+            .code(code)
+            .message("One or more parameter values were invalid")
+            .build();
+        SdkError::service_error(GetItemError::generic(meta), ())
+    }
+
+    #[test]
+    fn a_request_dynamodb_refuses_as_invalid_is_refused_and_not_retried() {
+        let err =
+            refused_or_unavailable("reading a subscription")(service_error("ValidationException"));
+        assert!(matches!(err, StoreError::Refused { .. }), "{err:?}");
+        assert!(!err.is_retryable());
+
+        let err = refused_or_unavailable("reading a subscription")(service_error(
+            "ProvisionedThroughputExceededException",
+        ));
+        assert!(matches!(err, StoreError::Unavailable { .. }), "{err:?}");
+    }
 }

@@ -23,7 +23,10 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Duration, Utc};
 
-use super::dynamo::{is_condition_failure, key, malformed, n, s, text, timestamp, unavailable};
+use super::dynamo::{
+    is_condition_failure, key, malformed, n, refused_or_unavailable, s, text, timestamp,
+    unavailable,
+};
 use super::integrations::STATUS_SK;
 use super::queue::SqsSyncQueue;
 use crate::model::TenantId;
@@ -276,7 +279,7 @@ impl SubscriptionRecords for DynamoSubscriptionStore {
             .set_key(Some(subscription_key(subscription_id)))
             .send()
             .await
-            .map_err(unavailable("reading a subscription"))?;
+            .map_err(refused_or_unavailable("reading a subscription"))?;
         output.item.as_ref().map(Self::parse).transpose()
     }
 
@@ -301,7 +304,7 @@ impl SubscriptionRecords for DynamoSubscriptionStore {
         match result {
             Ok(_) => Ok(()),
             Err(err) if is_condition_failure(&err) => Ok(()),
-            Err(err) => Err(unavailable("recording a lifecycle event")(err)),
+            Err(err) => Err(refused_or_unavailable("recording a lifecycle event")(err)),
         }
     }
 }

@@ -41,6 +41,11 @@ pub struct Subscription {
     /// Changes up to this sequence of the tenant's log are delivered.
     pub delivered_up_to: u64,
     pub reauthorized_at: Option<DateTime<Utc>>,
+    /// Graph asked for reauthorization: notifications pause (and changes
+    /// meanwhile are lost) until a PATCH or reauthorize answers it
+    /// (GRAPH-NOTIFICATIONS.md 4).
+    #[serde(default)]
+    pub reauthorization_required: bool,
 }
 
 impl Subscription {
@@ -201,6 +206,7 @@ fn requested(tenant_id: &str, body: &Map<String, Value>) -> Result<Subscription,
         expiration: expiration.max(Utc::now() + chrono::Duration::minutes(45)),
         delivered_up_to: 0,
         reauthorized_at: None,
+        reauthorization_required: false,
     })
 }
 
@@ -392,6 +398,7 @@ async fn renew(
         Ok(s) => {
             s.expiration = expiration;
             s.reauthorized_at = Some(Utc::now());
+            s.reauthorization_required = false;
             axum::Json(s.json(false)).into_response()
         }
         Err(response) => response,
@@ -420,6 +427,7 @@ async fn reauthorize(
     match own(&mut state, &headers, &id) {
         Ok(s) => {
             s.reauthorized_at = Some(Utc::now());
+            s.reauthorization_required = false;
             StatusCode::NO_CONTENT.into_response()
         }
         Err(response) => response,
@@ -475,7 +483,7 @@ fn due_deliveries(state: &mut EmulatorState) -> Vec<Delivery> {
             })
             .collect();
         subscription.delivered_up_to = tenant.last_sequence();
-        if notifications.is_empty() {
+        if notifications.is_empty() || subscription.reauthorization_required {
             continue;
         }
         let delivery = by_url

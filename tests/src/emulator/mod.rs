@@ -351,12 +351,17 @@ impl Emulator {
     /// Sends a lifecycle event (`reauthorizationRequired`, ...) for the
     /// subscription, as Graph does.
     pub async fn send_lifecycle_event(&self, id: &str, event: &str) -> anyhow::Result<()> {
-        let subscription = self
-            .state()
-            .subscriptions
-            .get(id)
-            .cloned()
-            .ok_or_else(|| anyhow::anyhow!("no subscription {id}"))?;
+        let subscription = {
+            let mut state = self.state();
+            let subscription = state
+                .subscriptions
+                .get_mut(id)
+                .ok_or_else(|| anyhow::anyhow!("no subscription {id}"))?;
+            if event == "reauthorizationRequired" {
+                subscription.reauthorization_required = true;
+            }
+            subscription.clone()
+        };
         let (url, body) = graph_subscriptions::lifecycle_delivery(&subscription, event);
         graph_subscriptions::post_delivery(&self.state, &url, vec![id.to_owned()], &body, 1).await;
         Ok(())

@@ -95,7 +95,10 @@ impl LiveStack {
             ("PORTAL_RETURN_URL".to_owned(), format!("{console_url}/")),
             (
                 "NOTIFICATION_URL".to_owned(),
-                format!("{api_url}/entra/notifications"),
+                format!(
+                    "{api_url}/entra/notifications?key={}",
+                    crate::sync::notification_key()
+                ),
             ),
             ("RUST_LOG".to_owned(), "info".to_owned()),
         ]);

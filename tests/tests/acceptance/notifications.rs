@@ -7,27 +7,33 @@ use entra_sync::model::TenantId;
 use entra_sync::notifications::SubscriptionRecord;
 use entra_sync::store::subscriptions::DynamoSubscriptionStore;
 use entra_sync::store::sync_state::DynamoSyncStateStore;
+use entra_sync_tests::aws_meter::AwsMeter;
 use entra_sync_tests::events::{HttpResponse, http_api_request};
 use entra_sync_tests::lambda_runtime_api::LambdaFunction;
 use entra_sync_tests::stack::{CONTOSO, CONTOSO_ADMIN, CONTOSO_USER, LocalStack};
+use entra_sync_tests::sync::notification_key;
 use serde_json::{Value, json};
 
 const ROUTE: &str = "POST /entra/notifications";
 const PATH: &str = "/entra/notifications";
 /// Contoso, the Entra tenant `acme` and `acme-eu` are synced from.
 const ENTRA_TENANT: &str = CONTOSO;
-const USERS_SUB: &str = "9a1b2c3d-0000-4000-8000-0000000000aa";
-const CLIENT_STATE: &str = "c1ient-state~9f8e7d6c5b4a39281706f5e4d3c2b1a0";
+pub const USERS_SUB: &str = "9a1b2c3d-0000-4000-8000-0000000000aa";
+pub const CLIENT_STATE: &str = "c1ient-state~9f8e7d6c5b4a39281706f5e4d3c2b1a0";
 
-struct Notified {
-    stack: LocalStack,
-    function: LambdaFunction,
+pub struct Notified {
+    pub stack: LocalStack,
+    pub function: LambdaFunction,
+    /// The key of its `NOTIFICATION_URL`, which Graph sends back.
+    pub key: String,
+    /// Every AWS request graph-notifications makes passes through it.
+    meter: AwsMeter,
 }
 
 impl Notified {
     /// A stack whose `acme` and `acme-eu` share the Entra tenant's `users`
     /// subscription, as the worker records it.
-    async fn start() -> Self {
+    pub async fn start() -> Self {
         let stack = LocalStack::start().await.unwrap();
         DynamoSubscriptionStore::new(
             stack.aws.dynamodb.clone(),
@@ -48,13 +54,50 @@ impl Notified {
         )
         .await
         .unwrap();
-        let function = LambdaFunction::start("graph-notifications", &stack.function_env())
+        let meter = AwsMeter::start(
+            &stack.aws.endpoint,
+            vec![(stack.tables.integrations.clone(), "integrations".into())],
+        )
+        .await
+        .unwrap();
+        let key = notification_key();
+        let mut env = stack.function_env();
+        for (name, value) in &mut env {
+            if name == "AWS_ENDPOINT_URL" {
+                *value = meter.endpoint.clone();
+            }
+        }
+        env.push((
+            "NOTIFICATION_URL".into(),
+            format!("https://abcdef1234.execute-api.us-east-1.amazonaws.com{PATH}?key={key}"),
+        ));
+        let function = LambdaFunction::start("graph-notifications", &env)
             .await
             .unwrap();
-        Self { stack, function }
+        Self {
+            stack,
+            function,
+            key,
+            meter,
+        }
     }
 
-    async fn post(&mut self, query: &str, body: &str) -> HttpResponse {
+    /// How many AWS requests graph-notifications made so far.
+    pub fn aws_requests(&self) -> u64 {
+        self.meter.snapshot().values().map(|t| t.requests).sum()
+    }
+
+    /// A POST as Graph makes it: the subscription's URL with its key.
+    pub async fn post(&mut self, query: &str, body: &str) -> HttpResponse {
+        let query = match query {
+            "" => format!("key={}", self.key),
+            more => format!("key={}&{more}", self.key),
+        };
+        self.post_raw(&query, body).await
+    }
+
+    /// A POST with exactly this query string.
+    pub async fn post_raw(&mut self, query: &str, body: &str) -> HttpResponse {
         let mut event = http_api_request("POST", ROUTE, PATH, query);
         event["headers"]["content-type"] = json!("application/json");
         event["headers"]["content-length"] = json!(body.len().to_string());
@@ -66,12 +109,12 @@ impl Notified {
         HttpResponse::from_lambda(&answer).unwrap()
     }
 
-    async fn deliver(&mut self, notifications: Vec<Value>) -> HttpResponse {
+    pub async fn deliver(&mut self, notifications: Vec<Value>) -> HttpResponse {
         self.post("", &json!({ "value": notifications }).to_string())
             .await
     }
 
-    async fn queued_tenants(&self) -> Vec<String> {
+    pub async fn queued_tenants(&self) -> Vec<String> {
         let mut tenants: Vec<String> = self
             .stack
             .receive_all()
@@ -90,7 +133,7 @@ impl Notified {
     }
 }
 
-fn user_changed(client_state: &str) -> Value {
+pub fn user_changed(client_state: &str) -> Value {
     json!({
         "subscriptionId": USERS_SUB,
         "subscriptionExpirationDateTime": "2026-12-20T10:00:00Z",

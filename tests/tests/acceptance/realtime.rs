@@ -16,10 +16,10 @@ use entra_sync_tests::stack::{CONTOSO, CONTOSO_ADMIN, CONTOSO_USER, LocalStack};
 use entra_sync_tests::sync::SyncFunctions;
 use serde_json::json;
 
-const TENANT: &str = "acme";
+pub(crate) const TENANT: &str = "acme";
 
 /// A stack whose worker has `NOTIFICATION_URL` pointing at graph-notifications.
-async fn realtime_stack() -> (LocalStack, SyncFunctions, ApiGateway) {
+pub(crate) async fn realtime_stack() -> (LocalStack, SyncFunctions, ApiGateway) {
     let mut stack = LocalStack::start().await.unwrap();
     let (functions, gateway) = stack.start_realtime_sync_functions().await.unwrap();
     stack
@@ -30,7 +30,10 @@ async fn realtime_stack() -> (LocalStack, SyncFunctions, ApiGateway) {
 }
 
 /// Delivers queued jobs to the worker as they arrive, until one did.
-async fn deliver_when_queued(stack: &LocalStack, functions: &mut SyncFunctions) -> usize {
+pub(crate) async fn deliver_when_queued(
+    stack: &LocalStack,
+    functions: &mut SyncFunctions,
+) -> usize {
     stack
         .deliver_until(
             &mut functions.worker,
@@ -43,7 +46,7 @@ async fn deliver_when_queued(stack: &LocalStack, functions: &mut SyncFunctions) 
 
 #[tokio::test]
 async fn given_realtime_after_the_first_run_then_an_entra_change_arrives_without_a_tick() {
-    let (stack, mut functions, _gateway) = realtime_stack().await;
+    let (stack, mut functions, gateway) = realtime_stack().await;
 
     stack.tick(&mut functions).await.unwrap();
 
@@ -107,6 +110,29 @@ async fn given_realtime_after_the_first_run_then_an_entra_change_arrives_without
         let client_state = subscription.client_state.unwrap();
         assert!(!logs.contains(&client_state));
         assert!(!stored.contains(&client_state));
+    }
+    // Nor is the notification key, which Graph was given in both URLs.
+    let notification_logs = gateway
+        .function
+        .lock()
+        .await
+        .settled_logs()
+        .await
+        .join("\n");
+    for subscription in stack.emulator.subscriptions() {
+        let url = url::Url::parse(&subscription.notification_url).unwrap();
+        let key = url
+            .query_pairs()
+            .find(|(name, _)| name == "key")
+            .map(|(_, key)| key.into_owned())
+            .expect("the subscription's URL carries the key");
+        assert_eq!(
+            subscription.lifecycle_notification_url.as_deref(),
+            Some(subscription.notification_url.as_str())
+        );
+        assert!(!logs.contains(&key));
+        assert!(!notification_logs.contains(&key));
+        assert!(!stored.contains(&key));
     }
 }
 
@@ -174,22 +200,12 @@ async fn given_a_subscription_graph_dropped_and_a_reauthorization_request_then_t
         .send_lifecycle_event(&users.id, "reauthorizationRequired")
         .await
         .unwrap();
-    // The lifecycle event queued a run; reauthorized at most once in ten
-    // minutes: the subscription was created moments ago.
+    // The lifecycle event queued a run; no call within ten minutes of the
+    // creation: it stays pending.
     deliver_when_queued(&stack, &mut functions).await;
-    let record = stack
-        .item(
-            &stack.tables.integrations,
-            &format!("SUBSCRIPTION#{}", users.id),
-            "ENTRA#SUBSCRIPTION",
-        )
-        .await
-        .unwrap()
-        .unwrap();
     assert_eq!(
-        record.get("lifecycle_event"),
-        None,
-        "answered by the recent creation"
+        subscription_record(&stack, &users.id).await["lifecycle_event"],
+        "reauthorizationRequired"
     );
     // Three weeks on, fewer than three days are left (by Graph's answer).
     for subscription in [&users, &groups] {
@@ -204,6 +220,29 @@ async fn given_a_subscription_graph_dropped_and_a_reauthorization_request_then_t
     assert!(users_now.expiration > chrono::Utc::now() + chrono::Duration::days(20));
     let groups_now = after.iter().find(|s| s.resource == "groups").unwrap();
     assert_ne!(groups_now.id, groups.id, "recreated after Graph lost it");
+    assert_eq!(
+        subscription_record(&stack, &users.id)
+            .await
+            .get("lifecycle_event"),
+        None,
+        "the renewal answered the pending event"
+    );
+}
+
+/// The worker's record of a subscription (`SUBSCRIPTION#<id>`).
+pub(crate) async fn subscription_record(
+    stack: &LocalStack,
+    subscription_id: &str,
+) -> serde_json::Map<String, serde_json::Value> {
+    stack
+        .item(
+            &stack.tables.integrations,
+            &format!("SUBSCRIPTION#{subscription_id}"),
+            "ENTRA#SUBSCRIPTION",
+        )
+        .await
+        .unwrap()
+        .expect("the subscription's record")
 }
 
 /// The worker's record of a subscription, as if it expired in two days.
@@ -228,7 +267,7 @@ async fn age_record(stack: &LocalStack, subscription_id: &str) {
 }
 
 /// Delivers jobs as they come until `done` holds; returns the jobs run.
-async fn deliver_until(
+pub(crate) async fn deliver_until(
     stack: &LocalStack,
     functions: &mut SyncFunctions,
     mut done: impl AsyncFnMut(&LocalStack) -> bool,
@@ -243,7 +282,7 @@ async fn deliver_until(
         .unwrap()
 }
 
-async fn job_titles(stack: &LocalStack) -> std::collections::HashMap<String, String> {
+pub(crate) async fn job_titles(stack: &LocalStack) -> std::collections::HashMap<String, String> {
     stack
         .directory_of(TENANT, "USER#")
         .await

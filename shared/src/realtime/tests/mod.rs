@@ -3,6 +3,9 @@ use std::sync::Mutex;
 
 use super::*;
 
+mod lifecycle;
+mod notification_key;
+
 const ENTRA: &str = "3f2a6d1c-5b7e-4a90-8c1d-2e4f6a8b0c13";
 const URL: &str = "https://abc.execute-api.eu-west-1.amazonaws.com/entra/notifications";
 
@@ -264,7 +267,7 @@ async fn given_expiry_near_or_a_lost_subscription_then_it_is_renewed_or_recreate
 }
 
 #[tokio::test]
-async fn given_lifecycle_events_then_reauthorization_is_one_patch_never_twice_within_ten_minutes() {
+async fn given_a_removed_subscription_event_then_it_is_made_again_at_once() {
     let world = World::new();
     let now = Utc::now();
     world
@@ -274,37 +277,13 @@ async fn given_lifecycle_events_then_reauthorization_is_one_patch_never_twice_wi
         .unwrap();
     world.calls();
 
-    // Created moments ago (which authorised it): no second call yet.
-    world.edit("users", |k| {
-        k.lifecycle_event = Some(LifecycleEvent::ReauthorizationRequired)
-    });
-    world
-        .keeper()
-        .keep_for(&tenant("acme"), ENTRA, now + Duration::minutes(2))
-        .await
-        .unwrap();
-    assert!(world.calls().is_empty());
-    assert_eq!(world.kept("users").lifecycle_event, None);
-
-    world.edit("users", |k| {
-        k.lifecycle_event = Some(LifecycleEvent::ReauthorizationRequired)
-    });
-    world
-        .keeper()
-        .keep_for(&tenant("acme"), ENTRA, now + Duration::minutes(11))
-        .await
-        .unwrap();
-    let calls = world.calls();
-    assert_eq!(calls.len(), 1, "{calls:?}");
-    assert!(calls[0].starts_with("renew "));
-
     world.edit("groups", |k| {
         k.lifecycle_event = Some(LifecycleEvent::SubscriptionRemoved)
     });
     let removed = world.kept("groups").record.subscription_id;
     world
         .keeper()
-        .keep_for(&tenant("acme"), ENTRA, now + Duration::minutes(12))
+        .keep_for(&tenant("acme"), ENTRA, now + Duration::minutes(2))
         .await
         .unwrap();
     assert_eq!(
