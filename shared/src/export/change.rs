@@ -51,6 +51,12 @@ pub enum ChangeError {
     MissingImage(&'static str, &'static str),
     #[error("the {image} image is not a directory item: {detail}")]
     Malformed { image: &'static str, detail: String },
+    /// `#` separates the ids in keys: an id holding one would be read as
+    /// another object's (`MEMBER#a#b#c`).
+    #[error(
+        "the key {pk} {sk} holds an AM id with '#', the keys' separator; the record is refused"
+    )]
+    SeparatorInId { pk: String, sk: String },
 }
 
 fn event_action(event_name: &str) -> Result<ChangeAction, ChangeError> {
@@ -127,6 +133,12 @@ impl DirectoryChange {
         ) else {
             return Err(ChangeError::NoKeys);
         };
+        if ItemKey::separator_in_id(sk) {
+            return Err(ChangeError::SeparatorInId {
+                pk: pk.to_owned(),
+                sk: sk.to_owned(),
+            });
+        }
         let Some(key) = ItemKey::parse(pk, sk) else {
             return Ok(None);
         };
@@ -511,6 +523,31 @@ mod tests {
                 user_id: "u1".into()
             }
         );
+    }
+
+    #[test]
+    fn ids_holding_the_key_separator_are_refused_naming_the_key() {
+        for (sk, new) in [
+            (
+                "USER#a#b",
+                json!({"user_id": "a#b", "user_name": "a@contoso.com"}),
+            ),
+            ("GROUP#g#1", json!({"group_id": "g#1", "name": "G"})),
+            ("MEMBER#a#b#c", json!({"group_id": "a#b", "user_id": "c"})),
+        ] {
+            let keys = obj(json!({"pk": "TENANT#acme", "sk": sk}));
+            let refused =
+                DirectoryChange::parse("INSERT", &keys, Map::new(), obj(new), "7".into(), None)
+                    .unwrap_err();
+            assert_eq!(
+                refused,
+                ChangeError::SeparatorInId {
+                    pk: "TENANT#acme".into(),
+                    sk: sk.into()
+                }
+            );
+            assert!(refused.to_string().contains(sk), "{refused}");
+        }
     }
 
     #[test]

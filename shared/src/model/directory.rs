@@ -349,9 +349,13 @@ impl ItemKey {
         }
     }
 
-    /// The kind of directory item `pk`/`sk` name; `None` for anything else.
+    /// The kind of directory item `pk`/`sk` name; `None` for anything else,
+    /// and for a key whose ids hold `#` (see [`ItemKey::separator_in_id`]).
     pub fn parse(pk: &str, sk: &str) -> Option<Self> {
         let tenant = TenantId::parse(pk.strip_prefix("TENANT#")?).ok()?;
+        if Self::separator_in_id(sk) {
+            return None;
+        }
         if let Some(id) = sk.strip_prefix(USER_PREFIX) {
             return (!id.is_empty()).then(|| Self::user(&tenant, id));
         }
@@ -361,6 +365,20 @@ impl ItemKey {
         let key = MembershipKey::decode(sk.strip_prefix(MEMBER_PREFIX)?)?;
         (!key.group_id.is_empty() && !key.user_id.is_empty())
             .then_some(Self::Membership { tenant, key })
+    }
+
+    /// A user, group or membership key whose ids hold `#`, the keys'
+    /// separator: `MEMBER#a#b#c` could be (`a#b`, `c`) or (`a`, `b#c`), so
+    /// such a key names no object at all.
+    pub fn separator_in_id(sk: &str) -> bool {
+        if let Some(id) = sk
+            .strip_prefix(USER_PREFIX)
+            .or_else(|| sk.strip_prefix(GROUP_PREFIX))
+        {
+            return id.contains('#');
+        }
+        sk.strip_prefix(MEMBER_PREFIX)
+            .is_some_and(|ids| ids.matches('#').count() != 1)
     }
 
     pub fn tenant(&self) -> &TenantId {
@@ -675,6 +693,13 @@ mod tests {
         assert!(ItemKey::parse("TENANT#acme", "ROLE#admin").is_none());
         assert!(ItemKey::parse("ORG#acme", "USER#u1").is_none());
         assert!(ItemKey::parse("TENANT#acme", "MEMBER#g1").is_none());
+        // An id holding the separator names no object (never another one).
+        for sk in ["USER#a#b", "GROUP#g#1", "MEMBER#a#b#c", "MEMBER#a#b#"] {
+            assert!(ItemKey::separator_in_id(sk), "{sk}");
+            assert!(ItemKey::parse("TENANT#acme", sk).is_none(), "{sk}");
+        }
+        assert!(!ItemKey::separator_in_id("MEMBER#g1#u1"));
+        assert!(!ItemKey::separator_in_id("ROLE#a#b"));
         let key = ItemKey::parse("TENANT#acme", "MEMBER#g1#u1").unwrap();
         assert_eq!(
             (key.pk(), key.sk()),
