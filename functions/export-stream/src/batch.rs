@@ -24,6 +24,8 @@ pub struct Exporter {
     pub graph: GraphClient,
     pub domains: TenantDomains,
     pub problems: DynamoProblemStore,
+    /// The directory extension of the export's mark on what it creates.
+    pub mark_property: String,
 }
 
 fn image(item: serde_dynamo::Item) -> Map<String, Value> {
@@ -67,7 +69,12 @@ pub async fn handle(
         Some(Value::Array(records)) => records.clone(),
         _ => Vec::new(),
     };
-    let writers = TenantGraphWriters::new(&exporter.graph, &exporter.tokens, Some(deadline));
+    let writers = TenantGraphWriters::new(
+        &exporter.graph,
+        &exporter.tokens,
+        &exporter.mark_property,
+        Some(deadline),
+    );
     let batch = ExportBatch::new(
         &exporter.configs,
         &exporter.directory,

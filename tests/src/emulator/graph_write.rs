@@ -60,6 +60,46 @@ fn conflict(property: &str) -> Response {
     response
 }
 
+/// The directory extension values a write sets (`extension_<appid>_<name>`;
+/// `null` clears one), or Graph's refusal when one is not registered on an
+/// app the organisation consented to.
+#[allow(clippy::result_large_err)] // the error is the handler's own answer
+fn extension_values(
+    state: &EmulatorState,
+    body: &Map<String, Value>,
+) -> Result<Vec<(String, Value)>, Response> {
+    let values: Vec<(String, Value)> = body
+        .iter()
+        .filter(|(k, _)| k.starts_with("extension_"))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let unknown: Vec<&str> = values
+        .iter()
+        .map(|(k, _)| k.as_str())
+        .filter(|k| !state.extension_properties.contains(*k))
+        .collect();
+    if !unknown.is_empty() {
+        return Err(bad_request(&format!(
+            "The following extension properties are not available: {}.",
+            unknown.join(",")
+        )));
+    }
+    Ok(values)
+}
+
+fn apply_extensions(
+    target: &mut std::collections::BTreeMap<String, Value>,
+    values: Vec<(String, Value)>,
+) {
+    for (name, value) in values {
+        if value.is_null() {
+            target.remove(&name);
+        } else {
+            target.insert(name, value);
+        }
+    }
+}
+
 /// Objects created less than the replication lag ago are not visible yet.
 pub(crate) fn visible(state: &EmulatorState, id: &str) -> bool {
     state
@@ -195,6 +235,10 @@ async fn create_user(
     if let Err(response) = check_user_properties(&body) {
         return response;
     }
+    let extensions = match extension_values(&state, &body) {
+        Ok(values) => values,
+        Err(refused) => return refused,
+    };
     let upn = text(&body, "userPrincipalName").unwrap_or_default();
     let password = body["passwordProfile"]["password"].as_str().unwrap_or("");
     let tenant = tenant_mut(&mut state, &tenant_id);
@@ -224,6 +268,7 @@ async fn create_user(
         ..User::default()
     };
     apply_user_properties(&mut user, &body);
+    apply_extensions(&mut user.extensions, extensions);
     let id = user.id.clone();
     let created = user_json(&user);
     tenant.upsert_user(user);
@@ -250,6 +295,10 @@ pub async fn patch_user(
     let Some(body) = body.as_object().cloned() else {
         return bad_request("The request body must be a JSON object.");
     };
+    let extensions = match extension_values(&state, &body) {
+        Ok(values) => values,
+        Err(refused) => return refused,
+    };
     let tenant = tenant_mut(&mut state, &tenant_id);
     let Some(mut user) = tenant.users.get(&id).filter(|u| !u.deleted).cloned() else {
         return not_found(&id);
@@ -268,6 +317,7 @@ pub async fn patch_user(
         return response;
     }
     apply_user_properties(&mut user, &body);
+    apply_extensions(&mut user.extensions, extensions);
     tenant.upsert_user(user);
     StatusCode::NO_CONTENT.into_response()
 }
@@ -315,6 +365,10 @@ async fn create_group(
             ));
         }
     }
+    let extensions = match extension_values(&state, &body) {
+        Ok(values) => values,
+        Err(refused) => return refused,
+    };
     let nickname = text(&body, "mailNickname").unwrap_or_default();
     if nickname.is_empty()
         || nickname.len() > 64
@@ -326,7 +380,7 @@ async fn create_group(
             "Invalid value specified for property 'mailNickname' of resource 'Group'.",
         );
     }
-    let group = Group {
+    let mut group = Group {
         id: uuid::Uuid::new_v4().to_string(),
         display_name: text(&body, "displayName").unwrap_or_default(),
         description: text(&body, "description"),
@@ -341,7 +395,9 @@ async fn create_group(
             .unwrap_or(false),
         members: Vec::new(),
         deleted: false,
+        extensions: Default::default(),
     };
+    apply_extensions(&mut group.extensions, extensions);
     let id = group.id.clone();
     let created = group_json(&group);
     tenant_mut(&mut state, &tenant_id).upsert_group(group);
@@ -363,10 +419,16 @@ pub async fn patch_group(
     if !visible(&state, &id) {
         return not_found(&id);
     }
+    let extensions = match body.as_object().map(|b| extension_values(&state, b)) {
+        Some(Ok(values)) => values,
+        Some(Err(refused)) => return refused,
+        None => Vec::new(),
+    };
     let tenant = tenant_mut(&mut state, &tenant_id);
     let Some(mut group) = tenant.groups.get(&id).cloned() else {
         return not_found(&id);
     };
+    apply_extensions(&mut group.extensions, extensions);
     if let Some(name) = body.get("displayName").and_then(Value::as_str) {
         group.display_name = name.to_owned();
     }

@@ -6,6 +6,7 @@
 mod console;
 mod emulator_identity;
 mod export;
+mod export_trust;
 mod graph_client;
 mod import;
 mod large_tenants;
