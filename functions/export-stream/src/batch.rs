@@ -1,7 +1,8 @@
 //! One stream batch through the shared `ExportBatch` (objects in lanes,
-//! each object's changes in order); a record that cannot be read is logged
-//! and skipped; the earliest record to retry is reported by its sequence
-//! number, so the stream resumes there.
+//! each object's changes in order, each tenant within its time budget); a
+//! record that cannot be read is logged and skipped; the records to deliver
+//! again (a failing tenant's, from its first failed one on) are reported by
+//! their sequence numbers, in stream order.
 
 use aws_lambda_events::dynamodb::EventRecord;
 use aws_lambda_events::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
@@ -84,7 +85,7 @@ pub async fn handle(
     );
     let changes: Vec<DirectoryChange> = records.into_iter().filter_map(directory_change).collect();
     let mut response = DynamoDbEventResponse::default();
-    if let Some(index) = batch.export_all(&changes, Utc::now()).await {
+    for index in batch.export_all(&changes, Utc::now(), Some(deadline)).await {
         let mut failure = DynamoDbBatchItemFailure::default();
         failure.item_identifier = Some(changes[index].sequence_number.clone());
         response.batch_item_failures.push(failure);

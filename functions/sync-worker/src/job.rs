@@ -68,7 +68,7 @@ impl AfterSync<'_> {
             &worker.mark_property,
             Some(self.deadline.at),
         );
-        let writer = writers.for_tenant(&config.tenant_id);
+        let writer = writers.for_tenant(&config.tenant_id, None);
         let run = ExportRun::new(&worker.directory, &writer, config);
         if let Some(domains) = worker.domains.fresh(&config.tenant_id) {
             let _ = run.domains.set(domains);

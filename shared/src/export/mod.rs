@@ -3,7 +3,9 @@
 //! safe to replay: creates look for what an earlier attempt made.
 
 pub mod batch;
+mod budget;
 pub mod change;
+pub mod lanes;
 mod members;
 pub mod naming;
 mod ownership;
@@ -15,6 +17,7 @@ mod users;
 use std::time::Duration;
 
 pub use batch::{ExportBatch, RetryRecord, TenantWriters};
+pub use budget::earliest as earliest_deadline;
 pub use change::{ChangeAction, ChangeError, ChangeImages, DirectoryChange, ExportPlan, Images};
 pub use ownership::ExportMark;
 pub use ports::{
@@ -66,6 +69,12 @@ pub enum ExportFailure {
     /// not visible yet): it passes by itself.
     #[error("{0}")]
     NotYet(String),
+    /// The tenant's share of the invocation ran out before this change
+    /// (DESIGN.md 2.11): it passes by itself.
+    #[error(
+        "the tenant's share of this export run ran out (Microsoft Graph was slow or throttling); it is retried by itself"
+    )]
+    OutOfTime,
 }
 
 impl ExportFailure {
@@ -74,7 +83,7 @@ impl ExportFailure {
         match self {
             Self::Graph { source, .. } => source.is_retryable(),
             Self::Store(source) => source.is_retryable(),
-            Self::NotYet(_) => true,
+            Self::NotYet(_) | Self::OutOfTime => true,
             Self::Refused { .. } => false,
         }
     }
@@ -87,6 +96,7 @@ impl ExportFailure {
             Self::Store(_) => None,
             Self::Refused { code, .. } => Some((*code, false)),
             Self::NotYet(_) => Some((Code::DependencyMissing, true)),
+            Self::OutOfTime => Some((Code::RetriesExhausted, true)),
             Self::Graph {
                 source:
                     GraphError::Token(

@@ -10,11 +10,16 @@ use crate::graph::model::EntraUser;
 use crate::model::directory::{ENTRA_HASH, ENTRA_ORIGIN, ItemKey, LinkOrigin, UserItem};
 use crate::model::{TenantConfig, TenantId};
 
+mod batch;
 mod ownership;
 
-/// Items as the table holds them, by sort key.
+/// Items as the table holds them, by sort key; writing back the Entra state
+/// of an item whose key is in the second list fails as AWS may.
 #[derive(Default)]
-struct MemoryDirectory(Mutex<HashMap<String, Map<String, Value>>>);
+struct MemoryDirectory(
+    Mutex<HashMap<String, Map<String, Value>>>,
+    Mutex<Vec<String>>,
+);
 
 impl MemoryDirectory {
     fn typed<T: serde::de::DeserializeOwned>(&self, key: ItemKey) -> Option<T> {
@@ -57,6 +62,12 @@ impl ExportDirectory for MemoryDirectory {
         hash: &EntraHash,
         origin: Option<LinkOrigin>,
     ) -> Result<(), StoreError> {
+        if self.1.lock().unwrap().contains(&key.sk()) {
+            return Err(StoreError::Unavailable {
+                operation: "recording the Entra state",
+                detail: "ProvisionedThroughputExceededException".into(),
+            });
+        }
         if let Some(item) = self.0.lock().unwrap().get_mut(&key.sk()) {
             item.insert("entra_id".into(), json!(entra_id));
             item.insert(ENTRA_HASH.into(), json!(hash.as_str()));

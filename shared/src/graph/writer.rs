@@ -225,7 +225,11 @@ impl<G: crate::tokens::GrantStore> crate::export::TenantWriters for TenantGraphW
     where
         Self: 'w;
 
-    fn for_tenant(&self, tenant: &crate::model::TenantId) -> Self::Writer<'_> {
+    fn for_tenant(
+        &self,
+        tenant: &crate::model::TenantId,
+        deadline: Option<Instant>,
+    ) -> Self::Writer<'_> {
         let batcher = self
             .batchers
             .lock()
@@ -237,7 +241,7 @@ impl<G: crate::tokens::GrantStore> crate::export::TenantWriters for TenantGraphW
             self.client,
             self.tokens.for_tenant(tenant),
             self.mark_property,
-            self.deadline,
+            crate::export::earliest_deadline(deadline, self.deadline),
         )
         .batched(batcher)
     }

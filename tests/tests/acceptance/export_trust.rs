@@ -1,11 +1,15 @@
 //! DESIGN.md 2.11 through the real `export-stream` binary: the export takes
 //! over no Entra account it cannot prove it created (unless the tenant
-//! allows adoption), never touches an administrator, and refuses ids that
-//! hold the keys' separator.
+//! allows adoption), never touches an administrator, refuses ids that hold
+//! the keys' separator, and lets no tenant hold up another.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use entra_sync_tests::emulator::{RequestRecord, User};
-use entra_sync_tests::stack::{CONTOSO, CONTOSO_ADMIN};
+use entra_sync_tests::export::lambda_record;
+use entra_sync_tests::stack::{CONTOSO, CONTOSO_ADMIN, FABRIKAM, FABRIKAM_ADMIN};
 use serde_json::{Value, json};
 
 use super::export::{TENANT, World, field, platform_user, world};
@@ -236,6 +240,111 @@ async fn given_records_whose_ids_hold_the_key_separator_then_each_is_refused_by_
             .unwrap_or_else(|| panic!("no log line names {sk}"));
         assert!(line.contains("sequence_number"), "{line}");
         assert!(line.contains("'#'"), "{line}");
+    }
+    assert!(w.stack.problem_items(TENANT).await.unwrap().is_empty());
+}
+
+/// A second AM tenant, `globex`, connected to Fabrikam with export on.
+const OTHER: &str = "globex";
+
+async fn put_for(w: &World, tenant: &str, sk: &str, item: Value) {
+    let mut item: HashMap<String, AttributeValue> = serde_dynamo::to_item(item).unwrap();
+    item.insert("pk".into(), AttributeValue::S(format!("TENANT#{tenant}")));
+    item.insert("sk".into(), AttributeValue::S(sk.into()));
+    w.stack
+        .aws
+        .dynamodb
+        .put_item()
+        .table_name(&w.stack.tables.directory)
+        .set_item(Some(item))
+        .send()
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn given_one_tenants_graph_throttled_then_its_changes_are_parked_within_its_budget_and_the_other_tenants_arrive()
+ {
+    let mut w = world(json!({})).await;
+    w.stack
+        .connect(
+            OTHER,
+            FABRIKAM_ADMIN,
+            json!({"export_users": true, "domains": ["fabrikam.com"]}),
+        )
+        .await
+        .unwrap();
+    w.stack.emulator.throttle_tenant(CONTOSO, true);
+    for n in 1..=3 {
+        let id = format!("p-{n}");
+        w.put(
+            &format!("USER#{id}"),
+            platform_user(&id, &format!("slow{n}@contoso.com")),
+        )
+        .await;
+    }
+    put_for(
+        &w,
+        OTHER,
+        "USER#g-1",
+        platform_user("g-1", "quick@fabrikam.com"),
+    )
+    .await;
+    let records: Vec<Value> = w
+        .cursor
+        .read()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| {
+            lambda_record(
+                r,
+                "arn:aws:dynamodb:us-east-1:123456789012:table/directory/stream/local",
+            )
+        })
+        .collect();
+    assert_eq!(records.len(), 4, "both tenants in one batch");
+
+    // A 12 s invocation: each tenant's share is (12 s - 2 s) / 4.
+    let started = Instant::now();
+    let answer = w
+        .export
+        .invoke_with_deadline(json!({ "Records": records }), Duration::from_secs(12))
+        .await
+        .unwrap()
+        .unwrap();
+    let took = started.elapsed();
+
+    assert_eq!(
+        answer["batchItemFailures"],
+        json!([]),
+        "throttling is no AWS failure"
+    );
+    assert!(took < Duration::from_secs(6), "the batch was held {took:?}");
+    let arrived = w
+        .stack
+        .emulator
+        .with_tenant(FABRIKAM, |t| t.user_by_upn("quick@fabrikam.com").is_some());
+    assert!(arrived, "the other tenant's change is in its Entra ID");
+    let parked = w.stack.problem_items(TENANT).await.unwrap();
+    assert_eq!(parked.len(), 3, "{parked:?}");
+    for problem in &parked {
+        assert_eq!(field(problem, "code"), "retries_exhausted", "{problem:?}");
+        assert!(
+            problem.contains_key("next_attempt_at"),
+            "it passes by itself"
+        );
+    }
+
+    // Graph takes the tenant back: its next sync run exports what waited.
+    w.stack.emulator.throttle_tenant(CONTOSO, false);
+    w.stack.tick(&mut w.sync).await.unwrap();
+    for n in 1..=3 {
+        assert!(
+            w.item(&format!("USER#p-{n}"))
+                .await
+                .contains_key("entra_id")
+        );
     }
     assert!(w.stack.problem_items(TENANT).await.unwrap().is_empty());
 }
