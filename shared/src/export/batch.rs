@@ -241,22 +241,7 @@ impl<'a, C: TenantConfigs, D: ExportDirectory, T: TenantWriters, P: ProblemStore
         if let Some(domains) = self.domains.fresh(tenant) {
             let _ = run.domains.set(domains);
         }
-        let result = if until.is_some_and(|until| Instant::now() >= until) {
-            // Past the tenant's budget: parked, to pass by itself.
-            Err(ExportFailure::OutOfTime)
-        } else {
-            match (&open, &plan) {
-                // A delete supersedes whatever was parked.
-                (Some(_), ExportPlan::DeleteUser { .. } | ExportPlan::DeleteGroup { .. })
-                | (None, _) => run.apply(change).await,
-                // Otherwise the object exports its current state: this
-                // change and the parked one together, in order.
-                (Some(problem), _) => run
-                    .replay(tenant, problem)
-                    .await
-                    .map(|(_, outcome)| outcome),
-            }
-        };
+        let result = attempt(&run, change, open.as_ref(), &plan, until).await;
         if let Some(domains) = run.domains.get() {
             self.domains.remember(tenant, domains.clone());
         }
@@ -376,6 +361,32 @@ impl<'a, C: TenantConfigs, D: ExportDirectory, T: TenantWriters, P: ProblemStore
             .expect("config cache")
             .insert(tenant.clone(), config.clone());
         Ok(config)
+    }
+}
+
+/// Exports the change within the tenant's budget: past it, the change is
+/// parked to pass by itself, without a call to Graph.
+async fn attempt<D: ExportDirectory, W: EntraWriter>(
+    run: &ExportRun<'_, D, W>,
+    change: &DirectoryChange,
+    open: Option<&Problem>,
+    plan: &ExportPlan,
+    until: Option<Instant>,
+) -> Result<ExportOutcome, ExportFailure> {
+    if until.is_some_and(|until| Instant::now() >= until) {
+        return Err(ExportFailure::OutOfTime);
+    }
+    match (open, plan) {
+        // A delete supersedes whatever was parked.
+        (Some(_), ExportPlan::DeleteUser { .. } | ExportPlan::DeleteGroup { .. }) | (None, _) => {
+            run.apply(change).await
+        }
+        // Otherwise the object exports its current state: this change and
+        // the parked one together, in order.
+        (Some(problem), _) => run
+            .replay(change.key.tenant(), problem)
+            .await
+            .map(|(_, outcome)| outcome),
     }
 }
 

@@ -276,7 +276,12 @@ async fn get_user(
             if strip_upn && without_upn.contains(&user.id) {
                 body.remove("userPrincipalName");
             }
-            match selected_extensions(&registered, &user.extensions, select.as_deref(), "user") {
+            match super::graph_extensions::selected(
+                &registered,
+                &user.extensions,
+                select.as_deref(),
+                "user",
+            ) {
                 Ok(values) => body.extend(values),
                 Err(refused) => return refused,
             }
@@ -284,37 +289,6 @@ async fn get_user(
         }
         None => not_found(&id),
     }
-}
-
-/// The directory extension values a `$select` names: only those set (Graph
-/// leaves out an extension without a value, and never sends one unasked);
-/// a name no app registered is refused.
-#[allow(clippy::result_large_err)] // the error is the handler's own answer
-pub(crate) fn selected_extensions(
-    registered: &std::collections::BTreeSet<String>,
-    values: &std::collections::BTreeMap<String, Value>,
-    select: Option<&[String]>,
-    kind: &str,
-) -> Result<Map<String, Value>, Response> {
-    let mut selected = Map::new();
-    for name in select.unwrap_or_default() {
-        if !name.starts_with("extension_") {
-            continue;
-        }
-        if !registered.contains(name) {
-            return Err(graph_error(
-                StatusCode::BAD_REQUEST,
-                "Request_BadRequest",
-                &format!(
-                    "Could not find a property named '{name}' on type 'microsoft.graph.{kind}'."
-                ),
-            ));
-        }
-        if let Some(value) = values.get(name) {
-            selected.insert(name.clone(), value.clone());
-        }
-    }
-    Ok(selected)
 }
 
 async fn get_group(
@@ -334,7 +308,12 @@ async fn get_group(
         Some(group) => {
             let select = parse_select(q.get("$select"));
             let mut body = project(group_json(group), select.as_deref());
-            match selected_extensions(&registered, &group.extensions, select.as_deref(), "group") {
+            match super::graph_extensions::selected(
+                &registered,
+                &group.extensions,
+                select.as_deref(),
+                "group",
+            ) {
                 Ok(values) => body.extend(values),
                 Err(refused) => return refused,
             }

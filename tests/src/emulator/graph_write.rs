@@ -15,6 +15,7 @@ use serde_json::{Map, Value, json};
 use super::EmulatorState;
 use super::directory::{DomainAuthentication, Group, Tenant, User};
 use super::graph::{authorise, graph_error, group_json, tenant_mut, user_json};
+use super::graph_extensions::{apply_extensions, extension_values};
 
 type Shared = Arc<Mutex<EmulatorState>>;
 
@@ -58,46 +59,6 @@ fn conflict(property: &str) -> Response {
         .to_string(),
     );
     response
-}
-
-/// The directory extension values a write sets (`extension_<appid>_<name>`;
-/// `null` clears one), or Graph's refusal when one is not registered on an
-/// app the organisation consented to.
-#[allow(clippy::result_large_err)] // the error is the handler's own answer
-fn extension_values(
-    state: &EmulatorState,
-    body: &Map<String, Value>,
-) -> Result<Vec<(String, Value)>, Response> {
-    let values: Vec<(String, Value)> = body
-        .iter()
-        .filter(|(k, _)| k.starts_with("extension_"))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    let unknown: Vec<&str> = values
-        .iter()
-        .map(|(k, _)| k.as_str())
-        .filter(|k| !state.extension_properties.contains(*k))
-        .collect();
-    if !unknown.is_empty() {
-        return Err(bad_request(&format!(
-            "The following extension properties are not available: {}.",
-            unknown.join(",")
-        )));
-    }
-    Ok(values)
-}
-
-fn apply_extensions(
-    target: &mut std::collections::BTreeMap<String, Value>,
-    values: Vec<(String, Value)>,
-) {
-    for (name, value) in values {
-        if value.is_null() {
-            target.remove(&name);
-        } else {
-            target.insert(name, value);
-        }
-    }
 }
 
 /// Objects created less than the replication lag ago are not visible yet.
@@ -419,10 +380,10 @@ pub async fn patch_group(
     if !visible(&state, &id) {
         return not_found(&id);
     }
-    let extensions = match body.as_object().map(|b| extension_values(&state, b)) {
-        Some(Ok(values)) => values,
-        Some(Err(refused)) => return refused,
-        None => Vec::new(),
+    let no_body = Map::new();
+    let extensions = match extension_values(&state, body.as_object().unwrap_or(&no_body)) {
+        Ok(values) => values,
+        Err(refused) => return refused,
     };
     let tenant = tenant_mut(&mut state, &tenant_id);
     let Some(mut group) = tenant.groups.get(&id).cloned() else {

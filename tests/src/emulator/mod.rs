@@ -8,6 +8,7 @@ pub mod directory;
 pub mod graph;
 pub mod graph_batch;
 pub mod graph_delta;
+pub mod graph_extensions;
 pub mod graph_roles;
 pub mod graph_subscriptions;
 pub mod graph_write;

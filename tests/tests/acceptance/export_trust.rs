@@ -348,3 +348,22 @@ async fn given_one_tenants_graph_throttled_then_its_changes_are_parked_within_it
     }
     assert!(w.stack.problem_items(TENANT).await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn given_the_mark_not_registered_on_the_app_then_creates_are_a_problem_naming_it() {
+    let mut w = world(json!({})).await;
+    // The deployment skipped the README's registration step.
+    w.stack.emulator.set_extension_properties(Vec::new());
+    w.put("USER#p-1", platform_user("p-1", "one@contoso.com"))
+        .await;
+    let report = w.export().await;
+    assert!(report.retried.is_empty(), "{report:?}");
+    let parked = problem(&w, "p-1").await;
+    assert_eq!(field(&parked, "code"), "graph_rejected");
+    let reason = field(&parked, "reason");
+    assert!(
+        reason.contains("extension properties are not available")
+            && reason.contains("entraSyncCreatedFor"),
+        "{reason}"
+    );
+}
