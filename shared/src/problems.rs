@@ -101,10 +101,14 @@ pub enum Code {
     DependencyMissing,
     RetriesExhausted,
     InvalidObject,
+    /// Export met an Entra object it did not create and may not adopt.
+    EntraObjectExists,
+    /// Export would have changed an Entra administrator (a directory role).
+    PrivilegedAccount,
 }
 
 impl Code {
-    const ALL: [Code; 8] = [
+    const ALL: [Code; 10] = [
         Self::UnverifiedDomain,
         Self::DomainNotInScope,
         Self::UserNameConflict,
@@ -113,6 +117,8 @@ impl Code {
         Self::DependencyMissing,
         Self::RetriesExhausted,
         Self::InvalidObject,
+        Self::EntraObjectExists,
+        Self::PrivilegedAccount,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -125,6 +131,8 @@ impl Code {
             Self::DependencyMissing => "dependency_missing",
             Self::RetriesExhausted => "retries_exhausted",
             Self::InvalidObject => "invalid_object",
+            Self::EntraObjectExists => "entra_object_exists",
+            Self::PrivilegedAccount => "privileged_account",
         }
     }
 

@@ -103,6 +103,7 @@ pub fn seed_sized(
                 mail_enabled: false,
                 members,
                 deleted: false,
+                extensions: Default::default(),
             });
         }
     });

@@ -1,7 +1,8 @@
 //! One stream batch through the shared `ExportBatch` (objects in lanes,
-//! each object's changes in order); a record that cannot be read is logged
-//! and skipped; the earliest record to retry is reported by its sequence
-//! number, so the stream resumes there.
+//! each object's changes in order, each tenant within its time budget); a
+//! record that cannot be read is logged and skipped; the records to deliver
+//! again (a failing tenant's, from its first failed one on) are reported by
+//! their sequence numbers, in stream order.
 
 use aws_lambda_events::dynamodb::EventRecord;
 use aws_lambda_events::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
@@ -24,6 +25,8 @@ pub struct Exporter {
     pub graph: GraphClient,
     pub domains: TenantDomains,
     pub problems: DynamoProblemStore,
+    /// The directory extension of the export's mark on what it creates.
+    pub mark_property: String,
 }
 
 fn image(item: serde_dynamo::Item) -> Map<String, Value> {
@@ -67,7 +70,12 @@ pub async fn handle(
         Some(Value::Array(records)) => records.clone(),
         _ => Vec::new(),
     };
-    let writers = TenantGraphWriters::new(&exporter.graph, &exporter.tokens, Some(deadline));
+    let writers = TenantGraphWriters::new(
+        &exporter.graph,
+        &exporter.tokens,
+        &exporter.mark_property,
+        Some(deadline),
+    );
     let batch = ExportBatch::new(
         &exporter.configs,
         &exporter.directory,
@@ -77,7 +85,7 @@ pub async fn handle(
     );
     let changes: Vec<DirectoryChange> = records.into_iter().filter_map(directory_change).collect();
     let mut response = DynamoDbEventResponse::default();
-    if let Some(index) = batch.export_all(&changes, Utc::now()).await {
+    for index in batch.export_all(&changes, Utc::now(), Some(deadline)).await {
         let mut failure = DynamoDbBatchItemFailure::default();
         failure.item_identifier = Some(changes[index].sequence_number.clone());
         response.batch_item_failures.push(failure);

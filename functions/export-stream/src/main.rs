@@ -20,6 +20,7 @@ async fn main() -> Result<(), Error> {
         graph: clients.graph(&config.common, RetryPolicy::default()),
         domains: Default::default(),
         problems: clients.problems(&config.common),
+        mark_property: entra_sync::graph::bodies::export_mark_property(&config.app.client_id),
     };
     let exporter = &exporter;
     run(service_fn(move |event| batch::handle(exporter, event))).await

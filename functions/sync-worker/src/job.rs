@@ -39,6 +39,8 @@ pub struct SyncWorker {
     /// Previews' own lease, checkpoint and report (DESIGN.md 2.9).
     pub previews: DynamoPreviewStore,
     pub domains: TenantDomains,
+    /// The directory extension of the export's mark on what it creates.
+    pub mark_property: String,
 }
 
 /// After a run: the tenant's Graph subscriptions, and its export problems
@@ -60,9 +62,13 @@ impl AfterRun for AfterSync<'_> {
 impl AfterSync<'_> {
     async fn replay_export_problems(&self, config: &TenantConfig) {
         let worker = self.worker;
-        let writers =
-            TenantGraphWriters::new(&worker.graph, &worker.tokens, Some(self.deadline.at));
-        let writer = writers.for_tenant(&config.tenant_id);
+        let writers = TenantGraphWriters::new(
+            &worker.graph,
+            &worker.tokens,
+            &worker.mark_property,
+            Some(self.deadline.at),
+        );
+        let writer = writers.for_tenant(&config.tenant_id, None);
         let run = ExportRun::new(&worker.directory, &writer, config);
         if let Some(domains) = worker.domains.fresh(&config.tenant_id) {
             let _ = run.domains.set(domains);

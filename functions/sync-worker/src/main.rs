@@ -25,6 +25,9 @@ async fn main() -> Result<(), Error> {
         problems: clients.problems(common),
         previews: clients.previews(common),
         domains: Default::default(),
+        mark_property: entra_sync::graph::bodies::export_mark_property(
+            &config.worker.app.client_id,
+        ),
     };
     let worker = &worker;
     run(service_fn(move |event| job::handle(worker, event))).await

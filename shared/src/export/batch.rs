@@ -2,8 +2,10 @@
 //! read once per batch, the authorised gate, and the tenant's domains from
 //! the process-wide cache. Changes of unrelated objects go out concurrently,
 //! in lanes; the changes of one object (and of memberships that join it to
-//! another) stay in order in one lane. The handler only parses records and
-//! reports where the stream should resume.
+//! another) stay in order in one lane. Each tenant's lanes run apart from
+//! the others', within a time budget (`budget`), and an AWS failure of one
+//! tenant asks for that tenant's records again, not the others'. The
+//! handler only parses records and reports the records to deliver again.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -11,8 +13,11 @@ use std::sync::Mutex;
 use futures::stream::{self, StreamExt};
 
 use chrono::{DateTime, Utc};
+use tokio::time::Instant;
 use tracing::Instrument;
 
+use super::budget;
+use super::lanes::{by_tenant, lanes};
 use super::preload::{Preloaded, PreloadedDirectory};
 use super::replay;
 use super::{
@@ -29,7 +34,9 @@ pub trait TenantWriters: Send + Sync {
     type Writer<'a>: EntraWriter
     where
         Self: 'a;
-    fn for_tenant(&self, tenant: &TenantId) -> Self::Writer<'_>;
+    /// The tenant's writer, its retries ending by `deadline` (none: the
+    /// writers' own).
+    fn for_tenant(&self, tenant: &TenantId, deadline: Option<Instant>) -> Self::Writer<'_>;
 }
 
 /// Why a record must be delivered again (the batch stops at it): AWS
@@ -59,65 +66,8 @@ pub struct ExportBatch<'a, C, D, T, P> {
     open: Mutex<HashMap<TenantId, HashMap<ProblemKey, Problem>>>,
 }
 
-/// Lanes exported at once.
+/// Lanes of one tenant exported at once.
 const LANES_IN_FLIGHT: usize = 16;
-
-/// The changes (by index) that must go out in order: those touching the
-/// same user or group, directly or through a membership, or the same UPN,
-/// share a lane.
-/// Each lane keeps the batch's order; lanes are in order of first change.
-pub fn lanes(changes: &[DirectoryChange]) -> Vec<Vec<usize>> {
-    use crate::model::directory::ItemKey;
-    // Union-find over the objects the changes touch.
-    let mut object: HashMap<(TenantId, char, String), usize> = HashMap::new();
-    let mut parent: Vec<usize> = Vec::new();
-    fn root(parent: &mut [usize], mut i: usize) -> usize {
-        while parent[i] != i {
-            parent[i] = parent[parent[i]];
-            i = parent[i];
-        }
-        i
-    }
-    let mut first_object = Vec::with_capacity(changes.len());
-    for change in changes {
-        let tenant = change.key.tenant().clone();
-        let names = change.user_names();
-        let mut touched: Vec<(char, &str)> = match &change.key {
-            ItemKey::User { user_id, .. } => vec![('u', user_id)],
-            ItemKey::Group { group_id, .. } => vec![('g', group_id)],
-            ItemKey::Membership { key, .. } => vec![('g', &key.group_id), ('u', &key.user_id)],
-        };
-        // A UPN one user frees and another takes: delete before create.
-        touched.extend(names.iter().map(|n| ('n', n.as_str())));
-        let ids: Vec<usize> = touched
-            .into_iter()
-            .map(|(kind, id)| {
-                *object
-                    .entry((tenant.clone(), kind, id.to_owned()))
-                    .or_insert_with(|| {
-                        parent.push(parent.len());
-                        parent.len() - 1
-                    })
-            })
-            .collect();
-        for pair in ids.windows(2) {
-            let (a, b) = (root(&mut parent, pair[0]), root(&mut parent, pair[1]));
-            parent[a] = b;
-        }
-        first_object.push(ids[0]);
-    }
-    let mut lane_of_root: HashMap<usize, usize> = HashMap::new();
-    let mut lanes: Vec<Vec<usize>> = Vec::new();
-    for (index, object) in first_object.into_iter().enumerate() {
-        let r = root(&mut parent, object);
-        let lane = *lane_of_root.entry(r).or_insert_with(|| {
-            lanes.push(Vec::new());
-            lanes.len() - 1
-        });
-        lanes[lane].push(index);
-    }
-    lanes
-}
 
 impl<'a, C: TenantConfigs, D: ExportDirectory, T: TenantWriters, P: ProblemStore>
     ExportBatch<'a, C, D, T, P>
@@ -140,14 +90,18 @@ impl<'a, C: TenantConfigs, D: ExportDirectory, T: TenantWriters, P: ProblemStore
         }
     }
 
-    /// Exports every change, lane by lane; returns the index of the
-    /// earliest change that must be delivered again (its lane stopped
-    /// there; later changes of other lanes are safe to see twice).
+    /// Exports every change, lane by lane, each tenant's lanes apart and
+    /// within its share of the time until `deadline` (the invocation's).
+    /// Returns the changes (by index, in order) to deliver again: for each
+    /// tenant whose lane met an AWS failure, its changes from the first
+    /// failed one on (later changes of its other lanes are safe to see
+    /// twice); never another tenant's.
     pub async fn export_all(
         &self,
         changes: &[DirectoryChange],
         now: DateTime<Utc>,
-    ) -> Option<usize> {
+        deadline: Option<Instant>,
+    ) -> Vec<usize> {
         self.read_configs(changes).await;
         // One batched read for the batch's items; should it fail, each
         // change reads its own.
@@ -159,12 +113,42 @@ impl<'a, C: TenantConfigs, D: ExportDirectory, T: TenantWriters, P: ProblemStore
             inner: self.directory,
             preloaded: &preloaded,
         };
-        stream::iter(lanes(changes))
+        let until = budget::tenant_deadline(Instant::now(), deadline);
+        let tenants = by_tenant(changes, lanes(changes));
+        let failed = futures::future::join_all(
+            tenants
+                .into_iter()
+                .map(|lanes| self.export_tenant(directory, changes, lanes, now, until)),
+        )
+        .await;
+        let mut retried: Vec<usize> = failed
+            .into_iter()
+            .flatten()
+            .flat_map(|first| {
+                let tenant = changes[first].key.tenant();
+                (first..changes.len()).filter(move |i| changes[*i].key.tenant() == tenant)
+            })
+            .collect();
+        retried.sort_unstable();
+        retried
+    }
+
+    /// One tenant's lanes, side by side; the index of its earliest change
+    /// that must be delivered again.
+    async fn export_tenant(
+        &self,
+        directory: &impl ExportDirectory,
+        changes: &[DirectoryChange],
+        lanes: Vec<Vec<usize>>,
+        now: DateTime<Utc>,
+        until: Option<Instant>,
+    ) -> Option<usize> {
+        stream::iter(lanes)
             .map(|lane| async move {
                 for index in lane {
                     let change = &changes[index];
-                    if let Err(reason) = self.export_with(directory, change, now).await {
-                        tracing::warn!(tenant_id = %change.key.tenant(), sequence_number = %change.sequence_number, reason = %reason, "this object's lane stops here; the stream retries from this record");
+                    if let Err(reason) = self.export_with(directory, change, now, until).await {
+                        tracing::warn!(tenant_id = %change.key.tenant(), sequence_number = %change.sequence_number, reason = %reason, "this object's lane stops here; the stream delivers the tenant's records again from this one");
                         return Some(index);
                     }
                 }
@@ -185,7 +169,7 @@ impl<'a, C: TenantConfigs, D: ExportDirectory, T: TenantWriters, P: ProblemStore
         change: &DirectoryChange,
         now: DateTime<Utc>,
     ) -> Result<(), RetryRecord> {
-        self.export_with(self.directory, change, now).await
+        self.export_with(self.directory, change, now, None).await
     }
 
     /// The tenants' configs, each read once before the lanes start (lanes
@@ -205,13 +189,14 @@ impl<'a, C: TenantConfigs, D: ExportDirectory, T: TenantWriters, P: ProblemStore
         directory: &impl ExportDirectory,
         change: &DirectoryChange,
         now: DateTime<Utc>,
+        until: Option<Instant>,
     ) -> Result<(), RetryRecord> {
         let span = tracing::info_span!(
             "stream_record",
             tenant_id = %change.key.tenant(),
             sequence_number = %change.sequence_number
         );
-        self.export_in_span(directory, change, now)
+        self.export_in_span(directory, change, now, until)
             .instrument(span)
             .await
     }
@@ -221,6 +206,7 @@ impl<'a, C: TenantConfigs, D: ExportDirectory, T: TenantWriters, P: ProblemStore
         directory: &impl ExportDirectory,
         change: &DirectoryChange,
         now: DateTime<Utc>,
+        until: Option<Instant>,
     ) -> Result<(), RetryRecord> {
         let tenant = change.key.tenant();
         record_link(directory, change).await?;
@@ -228,7 +214,7 @@ impl<'a, C: TenantConfigs, D: ExportDirectory, T: TenantWriters, P: ProblemStore
             tracing::info!("no Entra ID integration for this tenant; change not exported");
             return Ok(());
         };
-        let writer = self.writers.for_tenant(tenant);
+        let writer = self.writers.for_tenant(tenant, until);
         let run = ExportRun::new(directory, &writer, &config);
         let key = replay::problem_key(&change.key);
         let plan = change.plan();
@@ -255,17 +241,7 @@ impl<'a, C: TenantConfigs, D: ExportDirectory, T: TenantWriters, P: ProblemStore
         if let Some(domains) = self.domains.fresh(tenant) {
             let _ = run.domains.set(domains);
         }
-        let result = match (&open, &plan) {
-            // A delete supersedes whatever was parked.
-            (Some(_), ExportPlan::DeleteUser { .. } | ExportPlan::DeleteGroup { .. })
-            | (None, _) => run.apply(change).await,
-            // Otherwise the object exports its current state: this change
-            // and the parked one together, in order.
-            (Some(problem), _) => run
-                .replay(tenant, problem)
-                .await
-                .map(|(_, outcome)| outcome),
-        };
+        let result = attempt(&run, change, open.as_ref(), &plan, until).await;
         if let Some(domains) = run.domains.get() {
             self.domains.remember(tenant, domains.clone());
         }
@@ -388,6 +364,32 @@ impl<'a, C: TenantConfigs, D: ExportDirectory, T: TenantWriters, P: ProblemStore
     }
 }
 
+/// Exports the change within the tenant's budget: past it, the change is
+/// parked to pass by itself, without a call to Graph.
+async fn attempt<D: ExportDirectory, W: EntraWriter>(
+    run: &ExportRun<'_, D, W>,
+    change: &DirectoryChange,
+    open: Option<&Problem>,
+    plan: &ExportPlan,
+    until: Option<Instant>,
+) -> Result<ExportOutcome, ExportFailure> {
+    if until.is_some_and(|until| Instant::now() >= until) {
+        return Err(ExportFailure::OutOfTime);
+    }
+    match (open, plan) {
+        // A delete supersedes whatever was parked.
+        (Some(_), ExportPlan::DeleteUser { .. } | ExportPlan::DeleteGroup { .. }) | (None, _) => {
+            run.apply(change).await
+        }
+        // Otherwise the object exports its current state: this change and
+        // the parked one together, in order.
+        (Some(problem), _) => run
+            .replay(change.key.tenant(), problem)
+            .await
+            .map(|(_, outcome)| outcome),
+    }
+}
+
 /// What an admin recognises the change's object by: the UPN, the group
 /// name, `group name / UPN` for a membership.
 async fn display_of(directory: &impl ExportDirectory, change: &DirectoryChange) -> String {
@@ -436,85 +438,5 @@ async fn record_link(
             tracing::error!(error = %err, entra_id, "the Entra link cannot be recorded");
             Ok(())
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::export::ChangeImages;
-    use serde_json::{Map, Value, json};
-
-    fn change(tenant: &str, sk: &str) -> DirectoryChange {
-        let upn = format!("{}@contoso.com", sk.to_lowercase().replace('#', "."));
-        named(tenant, sk, &upn)
-    }
-
-    fn named(tenant: &str, sk: &str, upn: &str) -> DirectoryChange {
-        let keys: Map<String, Value> = json!({"pk": format!("TENANT#{tenant}"), "sk": sk})
-            .as_object()
-            .unwrap()
-            .clone();
-        let (group, user) = sk
-            .strip_prefix("MEMBER#")
-            .and_then(|m| m.split_once('#'))
-            .unwrap_or(("", ""));
-        let new = json!({"user_id": sk.strip_prefix("USER#").unwrap_or(user), "group_id": sk.strip_prefix("GROUP#").unwrap_or(group), "user_name": upn, "name": "G", "source": "local"});
-        DirectoryChange::parse(
-            "INSERT",
-            &keys,
-            Map::new(),
-            new.as_object().unwrap().clone(),
-            "1".into(),
-            None,
-        )
-        .unwrap()
-        .unwrap()
-    }
-
-    #[test]
-    fn unrelated_objects_get_lanes_and_a_membership_joins_its_user_and_group() {
-        let changes = vec![
-            change("acme", "USER#u1"),      // 0
-            change("acme", "USER#u2"),      // 1
-            change("acme", "GROUP#g1"),     // 2
-            change("acme", "USER#u1"),      // 3: u1 again
-            change("acme", "MEMBER#g1#u3"), // 4: joins g1 and u3
-            change("acme", "USER#u3"),      // 5
-            change("other", "USER#u2"),     // 6: another tenant's u2
-            change("acme", "MEMBER#g2#u2"), // 7: joins g2 and u2
-        ];
-        assert_eq!(
-            lanes(&changes),
-            vec![vec![0, 3], vec![1, 7], vec![2, 4, 5], vec![6]]
-        );
-    }
-
-    #[test]
-    fn a_user_taking_the_upn_another_frees_waits_for_it() {
-        let mut freed = named("acme", "USER#u1", "a@contoso.com");
-        if let ChangeImages::User(images) = &mut freed.images {
-            images.old = images.new.clone();
-            images.new = None;
-        }
-        freed.action = crate::export::ChangeAction::Removed;
-        let changes = vec![
-            freed,                                     // 0: u1 (a@contoso.com) deleted
-            named("acme", "USER#u2", "A@contoso.com"), // 1: u2 takes it
-            change("acme", "USER#u3"),                 // 2: unrelated
-            named("acme", "USER#u4", "a@Contoso.com"), // 3: the same UPN again
-        ];
-        assert_eq!(lanes(&changes), vec![vec![0, 1, 3], vec![2]]);
-    }
-
-    #[test]
-    fn a_membership_that_links_two_lanes_merges_them_in_order() {
-        let changes = vec![
-            change("acme", "USER#u1"),      // 0
-            change("acme", "GROUP#g1"),     // 1
-            change("acme", "MEMBER#g1#u1"), // 2: u1's lane and g1's become one
-            change("acme", "USER#u1"),      // 3
-        ];
-        assert_eq!(lanes(&changes), vec![vec![0, 1, 2, 3]]);
     }
 }

@@ -51,6 +51,12 @@ pub enum ChangeError {
     MissingImage(&'static str, &'static str),
     #[error("the {image} image is not a directory item: {detail}")]
     Malformed { image: &'static str, detail: String },
+    /// `#` separates the ids in keys: an id holding one would be read as
+    /// another object's (`MEMBER#a#b#c`).
+    #[error(
+        "the key {pk} {sk} holds an AM id with '#', the keys' separator; the record is refused"
+    )]
+    SeparatorInId { pk: String, sk: String },
 }
 
 fn event_action(event_name: &str) -> Result<ChangeAction, ChangeError> {
@@ -127,6 +133,12 @@ impl DirectoryChange {
         ) else {
             return Err(ChangeError::NoKeys);
         };
+        if ItemKey::separator_in_id(sk) {
+            return Err(ChangeError::SeparatorInId {
+                pk: pk.to_owned(),
+                sk: sk.to_owned(),
+            });
+        }
         let Some(key) = ItemKey::parse(pk, sk) else {
             return Ok(None);
         };
@@ -209,11 +221,17 @@ fn plan_object<T: SyncedObject + Clone>(action: ChangeAction, images: &Images<T>
         (ChangeAction::Removed, Some(old), _) if old.import_deleted() => {
             ObjectPlan::Ignore("the import deleted it (it is gone from Entra ID)")
         }
-        (ChangeAction::Removed, Some(old), _) => match old.entra_object_id() {
-            Some(entra_id) => ObjectPlan::Delete {
+        (ChangeAction::Removed, Some(old), _) => match (old.entra_object_id(), old.export_origin())
+        {
+            (Some(entra_id), Some(_)) => ObjectPlan::Delete {
                 entra_id: entra_id.to_owned(),
             },
-            None => ObjectPlan::Ignore("never exported"),
+            // Export deletes only what it created or adopted (DESIGN.md
+            // 2.11): an imported object, or a link another writer set.
+            (Some(_), None) => {
+                ObjectPlan::Ignore("Entra ID keeps it: the export neither created nor adopted it")
+            }
+            (None, _) => ObjectPlan::Ignore("never exported"),
         },
         _ => ObjectPlan::Ignore("the record lacks the image its action needs"),
     }
@@ -461,14 +479,34 @@ mod tests {
     }
 
     #[test]
-    fn a_platform_deletion_of_an_imported_user_is_exported() {
-        let old = hashed(
-            json!({"user_id": "e1", "user_name": "a@contoso.com", "source": "entra", "entra_id": "e1"}),
-        );
+    fn a_deletion_is_exported_only_for_what_the_export_created_or_adopted() {
+        let imported =
+            hashed(json!({"user_id": "e1", "user_name": "a@contoso.com", "source": "entra"}));
+        assert!(matches!(
+            change("REMOVE", "USER#e1", imported, json!({})).plan(),
+            ExportPlan::Ignore(_)
+        ));
+        let linked_by_another_writer =
+            json!({"user_id": "p1", "user_name": "b@contoso.com", "entra_id": "x1"});
+        assert!(matches!(
+            change("REMOVE", "USER#p1", linked_by_another_writer, json!({})).plan(),
+            ExportPlan::Ignore(_)
+        ));
+        for origin in ["created", "adopted"] {
+            let exported = json!({"user_id": "p2", "user_name": "c@contoso.com", "entra_id": "x2", "sync_entra_origin": origin});
+            assert_eq!(
+                change("REMOVE", "USER#p2", exported, json!({})).plan(),
+                ExportPlan::DeleteUser {
+                    entra_id: "x2".into()
+                },
+                "{origin}"
+            );
+        }
+        let group = json!({"group_id": "g1", "name": "G", "entra_id": "x3", "sync_entra_origin": "created"});
         assert_eq!(
-            change("REMOVE", "USER#e1", old, json!({})).plan(),
-            ExportPlan::DeleteUser {
-                entra_id: "e1".into()
+            change("REMOVE", "GROUP#g1", group, json!({})).plan(),
+            ExportPlan::DeleteGroup {
+                entra_id: "x3".into()
             }
         );
     }
@@ -511,6 +549,31 @@ mod tests {
                 user_id: "u1".into()
             }
         );
+    }
+
+    #[test]
+    fn ids_holding_the_key_separator_are_refused_naming_the_key() {
+        for (sk, new) in [
+            (
+                "USER#a#b",
+                json!({"user_id": "a#b", "user_name": "a@contoso.com"}),
+            ),
+            ("GROUP#g#1", json!({"group_id": "g#1", "name": "G"})),
+            ("MEMBER#a#b#c", json!({"group_id": "a#b", "user_id": "c"})),
+        ] {
+            let keys = obj(json!({"pk": "TENANT#acme", "sk": sk}));
+            let refused =
+                DirectoryChange::parse("INSERT", &keys, Map::new(), obj(new), "7".into(), None)
+                    .unwrap_err();
+            assert_eq!(
+                refused,
+                ChangeError::SeparatorInId {
+                    pk: "TENANT#acme".into(),
+                    sk: sk.into()
+                }
+            );
+            assert!(refused.to_string().contains(sk), "{refused}");
+        }
     }
 
     #[test]

@@ -3,9 +3,12 @@
 //! safe to replay: creates look for what an earlier attempt made.
 
 pub mod batch;
+mod budget;
 pub mod change;
+pub mod lanes;
 mod members;
 pub mod naming;
+mod ownership;
 pub mod ports;
 mod preload;
 pub mod replay;
@@ -14,12 +17,18 @@ mod users;
 use std::time::Duration;
 
 pub use batch::{ExportBatch, RetryRecord, TenantWriters};
+pub use budget::earliest as earliest_deadline;
 pub use change::{ChangeAction, ChangeError, ChangeImages, DirectoryChange, ExportPlan, Images};
-pub use ports::{EntraPatch, EntraWriter, ExportDirectory, NewEntraGroup, NewEntraUser};
+pub use ownership::ExportMark;
+pub use ports::{
+    EntraPatch, EntraWriter, ExistingEntraUser, ExportDirectory, NewEntraGroup, NewEntraUser,
+};
 
 use crate::graph::GraphError;
 use crate::graph::model::DomainInfo;
-use crate::model::directory::{EntraHash, Field, GROUP_FIELDS, GroupItem, ItemKey, SyncedObject};
+use crate::model::directory::{
+    EntraHash, Field, GROUP_FIELDS, GroupItem, ItemKey, LinkOrigin, SyncedObject,
+};
 use crate::model::{TenantConfig, TenantId};
 use crate::ports::StoreError;
 use crate::problems::Code;
@@ -60,6 +69,12 @@ pub enum ExportFailure {
     /// not visible yet): it passes by itself.
     #[error("{0}")]
     NotYet(String),
+    /// The tenant's share of the invocation ran out before this change
+    /// (DESIGN.md 2.11): it passes by itself.
+    #[error(
+        "the tenant's share of this export run ran out (Microsoft Graph was slow or throttling); it is retried by itself"
+    )]
+    OutOfTime,
 }
 
 impl ExportFailure {
@@ -68,7 +83,7 @@ impl ExportFailure {
         match self {
             Self::Graph { source, .. } => source.is_retryable(),
             Self::Store(source) => source.is_retryable(),
-            Self::NotYet(_) => true,
+            Self::NotYet(_) | Self::OutOfTime => true,
             Self::Refused { .. } => false,
         }
     }
@@ -81,6 +96,7 @@ impl ExportFailure {
             Self::Store(_) => None,
             Self::Refused { code, .. } => Some((*code, false)),
             Self::NotYet(_) => Some((Code::DependencyMissing, true)),
+            Self::OutOfTime => Some((Code::RetriesExhausted, true)),
             Self::Graph {
                 source:
                     GraphError::Token(
@@ -186,10 +202,7 @@ impl<'a, D: ExportDirectory, W: EntraWriter> ExportRun<'a, D, W> {
                 item,
                 ..
             } => self.update_user(key, &entra_id, &changed, &item).await,
-            ExportPlan::DeleteUser { entra_id } => match self.writer.delete_user(&entra_id).await {
-                Ok(()) | Err(GraphError::NotFound) => Ok(ExportOutcome::Exported("user deleted")),
-                Err(e) => Err(graph_failure("deleting the user", e)),
-            },
+            ExportPlan::DeleteUser { entra_id } => self.delete_user(&entra_id).await,
             ExportPlan::CreateGroup { group_id, item } => {
                 self.create_group(tenant, &group_id, &item).await
             }
@@ -225,8 +238,14 @@ impl<'a, D: ExportDirectory, W: EntraWriter> ExportRun<'a, D, W> {
 
     /// Records that the item now agrees with Entra ID: the hash of the
     /// item as it is now, not as the record saw it (a later platform edit
-    /// already on the stream keeps its own record).
-    async fn record(&self, key: &ItemKey, entra_id: &str) -> Result<(), ExportFailure> {
+    /// already on the stream keeps its own record); `origin` for a link
+    /// the export has just made.
+    async fn record(
+        &self,
+        key: &ItemKey,
+        entra_id: &str,
+        origin: Option<LinkOrigin>,
+    ) -> Result<(), ExportFailure> {
         let current = match key {
             ItemKey::User { tenant, user_id } => self
                 .directory
@@ -248,7 +267,7 @@ impl<'a, D: ExportDirectory, W: EntraWriter> ExportRun<'a, D, W> {
                 self.directory.record_link(key, entra_id).await?;
             }
             self.directory
-                .record_entra_state(key, entra_id, &hash)
+                .record_entra_state(key, entra_id, &hash, origin)
                 .await?;
         }
         Ok(())
@@ -304,7 +323,7 @@ impl<'a, D: ExportDirectory, W: EntraWriter> ExportRun<'a, D, W> {
             .update_group(entra_id, &patch)
             .await
             .map_err(|e| graph_failure("updating the group", e))?;
-        self.record(key, entra_id).await?;
+        self.record(key, entra_id, None).await?;
         Ok(ExportOutcome::Exported("group updated"))
     }
 
@@ -326,16 +345,18 @@ impl<'a, D: ExportDirectory, W: EntraWriter> ExportRun<'a, D, W> {
                 .filter(|n| !n.is_empty())
                 .unwrap_or_else(|| group_id.to_owned());
         }
+        let key = ItemKey::group(tenant, group_id);
         let group = NewEntraGroup {
             attributes,
             mail_nickname: naming::mail_nickname(&format!("am-{group_id}"), "am-group"),
+            mark: ExportMark::of(&key),
         };
         let entra_id = self
             .writer
             .create_group(&group)
             .await
             .map_err(|e| graph_failure("creating the group", e))?;
-        self.record(&ItemKey::group(tenant, group_id), &entra_id)
+        self.record(&key, &entra_id, Some(LinkOrigin::Created))
             .await?;
         Ok(ExportOutcome::Exported("group created"))
     }

@@ -7,11 +7,12 @@ use std::future::Future;
 
 use secrecy::SecretString;
 
+use super::ownership::ExportMark;
 use crate::graph::GraphError;
 use crate::graph::model::{DomainInfo, EntraUser};
 use crate::model::TenantId;
 use crate::model::directory::{
-    EntraHash, Field, FieldValue, GroupAttributes, GroupItem, ItemKey, MembershipKey,
+    EntraHash, Field, FieldValue, GroupAttributes, GroupItem, ItemKey, LinkOrigin, MembershipKey,
     UserAttributes, UserItem,
 };
 use crate::ports::StoreError;
@@ -79,12 +80,15 @@ pub trait ExportDirectory: Send + Sync {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Records that the item now agrees with Entra ID: its `entra_id` and the
-    /// hash of its synchronised values. A vanished item is left vanished.
+    /// hash of its synchronised values, and, for a link the export has just
+    /// made, how it came about (`None` leaves that as it is). A vanished
+    /// item is left vanished.
     fn record_entra_state(
         &self,
         key: &ItemKey,
         entra_id: &str,
         hash: &EntraHash,
+        origin: Option<LinkOrigin>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
@@ -97,12 +101,22 @@ pub struct NewEntraUser {
     pub on_premises_immutable_id: Option<String>,
     /// The temporary password, changed at first sign-in.
     pub password: SecretString,
+    /// Written with the user, so that a replay can prove it made it.
+    pub mark: ExportMark,
 }
 
 #[derive(Debug, Clone)]
 pub struct NewEntraGroup {
     pub attributes: GroupAttributes,
     pub mail_nickname: String,
+    pub mark: ExportMark,
+}
+
+/// An Entra user found by its UPN, with the export's mark when it has one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExistingEntraUser {
+    pub user: EntraUser,
+    pub mark: Option<ExportMark>,
 }
 
 /// Graph properties to set (`FieldValue::Text(None)` clears one).
@@ -129,11 +143,17 @@ impl EntraPatch {
 
 pub trait EntraWriter: Send + Sync {
     fn domains(&self) -> impl Future<Output = Result<Vec<DomainInfo>, GraphError>> + Send;
-    /// The user with this UPN.
+    /// The user with this UPN, and the export's mark on it.
     fn user_by_upn(
         &self,
         upn: &str,
-    ) -> impl Future<Output = Result<Option<EntraUser>, GraphError>> + Send;
+    ) -> impl Future<Output = Result<Option<ExistingEntraUser>, GraphError>> + Send;
+    /// The names of the directory roles the user holds (none: not an
+    /// administrator).
+    fn directory_roles(
+        &self,
+        user_id: &str,
+    ) -> impl Future<Output = Result<Vec<String>, GraphError>> + Send;
     /// Returns the new object's id.
     fn create_user(
         &self,

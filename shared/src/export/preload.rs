@@ -8,7 +8,7 @@ use std::sync::Mutex;
 
 use super::{DirectoryChange, ExportDirectory};
 use crate::model::TenantId;
-use crate::model::directory::{EntraHash, GroupItem, ItemKey, UserItem};
+use crate::model::directory::{EntraHash, GroupItem, ItemKey, LinkOrigin, UserItem};
 use crate::ports::StoreError;
 
 /// Items read for the batch: `None` = read, and not there.
@@ -116,8 +116,11 @@ impl<D: ExportDirectory> ExportDirectory for PreloadedDirectory<'_, D> {
         key: &ItemKey,
         entra_id: &str,
         hash: &EntraHash,
+        origin: Option<LinkOrigin>,
     ) -> Result<(), StoreError> {
-        self.inner.record_entra_state(key, entra_id, hash).await?;
+        self.inner
+            .record_entra_state(key, entra_id, hash, origin)
+            .await?;
         // What the write did to the item, in the batch's copy too.
         let tenant = key.tenant().clone();
         match key {
@@ -126,6 +129,7 @@ impl<D: ExportDirectory> ExportDirectory for PreloadedDirectory<'_, D> {
                 if let Some(Some(user)) = users.get_mut(&(tenant, user_id.clone())) {
                     user.entra_id = Some(entra_id.to_owned());
                     user.entra_hash = Some(hash.clone());
+                    user.entra_origin = origin.or(user.entra_origin);
                 }
             }
             ItemKey::Group { group_id, .. } => {
@@ -133,6 +137,7 @@ impl<D: ExportDirectory> ExportDirectory for PreloadedDirectory<'_, D> {
                 if let Some(Some(group)) = groups.get_mut(&(tenant, group_id.clone())) {
                     group.entra_id = Some(entra_id.to_owned());
                     group.entra_hash = Some(hash.clone());
+                    group.entra_origin = origin.or(group.entra_origin);
                 }
             }
             ItemKey::Membership { .. } => {}

@@ -221,8 +221,10 @@ enum Current {
 }
 
 fn object_plan<T: SyncedObject>(item: &T, fields: impl Iterator<Item = &'static str>) -> Current {
-    if item.source() == crate::model::directory::Source::Entra {
-        return Current::Nothing("an imported object");
+    // An imported object the platform edited since the import wrote it
+    // still has that edit to export (a parked update must not be lost).
+    if item.source() == crate::model::directory::Source::Entra && !item.pending_export() {
+        return Current::Nothing("an imported object, as Entra ID has it");
     }
     match item.entra_object_id() {
         None => Current::Create,

@@ -1,16 +1,18 @@
-//! Exporting platform users: create (or adopt the Entra user with the same
-//! UPN), update, and the export group.
+//! Exporting platform users: create (or take over the Entra user with the
+//! same UPN, when it may: `ownership`), update, delete, and the export
+//! group.
 
 use base64::Engine;
 
 use super::{
-    EntraPatch, EntraWriter, ExportDirectory, ExportFailure, ExportOutcome, ExportRun,
-    NewEntraUser, graph_failure, is_conflict, named, naming,
+    EntraPatch, EntraWriter, ExistingEntraUser, ExportDirectory, ExportFailure, ExportMark,
+    ExportOutcome, ExportRun, NewEntraUser, graph_failure, is_conflict, named, naming,
 };
+use crate::graph::GraphError;
 use crate::graph::model::{DomainInfo, EntraUser};
 use crate::model::TenantId;
 use crate::model::directory::{
-    ItemKey, SyncedObject, USER_FIELDS, UserAttributes, UserItem, changed_fields,
+    ItemKey, LinkOrigin, SyncedObject, USER_FIELDS, UserAttributes, UserItem, changed_fields,
 };
 
 /// The new Entra user for these attributes (GRAPH.md 2.1, 3.1, 3.4).
@@ -18,6 +20,7 @@ fn new_entra_user(
     user_id: &str,
     mut attributes: UserAttributes,
     domain: Option<&DomainInfo>,
+    mark: ExportMark,
 ) -> NewEntraUser {
     let local_part = attributes
         .user_name
@@ -36,6 +39,7 @@ fn new_entra_user(
             .map(|_| base64::engine::general_purpose::STANDARD.encode(user_id)),
         password: naming::temporary_password(),
         attributes,
+        mark,
     }
 }
 
@@ -51,13 +55,25 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
             self.check_upn(&item.attributes.user_name, "renamed")
                 .await?;
         }
+        self.refuse_administrator(entra_id, &item.attributes.user_name)
+            .await?;
         let patch = EntraPatch::of(&named(USER_FIELDS, changed), &item.attributes);
         self.writer
             .update_user(entra_id, &patch)
             .await
             .map_err(|e| graph_failure("updating the user", e))?;
-        self.record(key, entra_id).await?;
+        self.record(key, entra_id, None).await?;
         Ok(ExportOutcome::Exported("user updated"))
+    }
+
+    /// Deletes an Entra user the export created or adopted (the plan
+    /// checked that), unless it has become an administrator since.
+    pub(super) async fn delete_user(&self, entra_id: &str) -> Result<ExportOutcome, ExportFailure> {
+        self.refuse_administrator(entra_id, entra_id).await?;
+        match self.writer.delete_user(entra_id).await {
+            Ok(()) | Err(GraphError::NotFound) => Ok(ExportOutcome::Exported("user deleted")),
+            Err(e) => Err(graph_failure("deleting the user", e)),
+        }
     }
 
     pub(super) async fn create_user(
@@ -80,39 +96,42 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
         let domain = self.check_upn(&attributes.user_name, "created").await?;
         // POST first: the UPN is looked up only when Graph says it is taken
         // (a replayed create that had succeeded, or a user made in Entra).
-        let user = new_entra_user(user_id, attributes, domain.as_ref());
-        let entra_id = self.post_user(&user, &item.attributes).await?;
-        self.record(&ItemKey::user(tenant, user_id), &entra_id)
-            .await?;
+        let key = ItemKey::user(tenant, user_id);
+        let user = new_entra_user(user_id, attributes, domain.as_ref(), ExportMark::of(&key));
+        let (entra_id, origin) = self.post_user(&user, &item.attributes).await?;
+        self.record(&key, &entra_id, Some(origin)).await?;
         if let Some(group) = &self.config.export_group_id {
             self.add_member(group.as_str(), &entra_id).await?;
         }
         Ok(ExportOutcome::Exported("user created"))
     }
 
-    async fn user_by_upn(&self, upn: &str) -> Result<Option<EntraUser>, ExportFailure> {
+    async fn user_by_upn(&self, upn: &str) -> Result<Option<ExistingEntraUser>, ExportFailure> {
         self.writer
             .user_by_upn(upn)
             .await
             .map_err(|e| graph_failure("looking up the UPN", e))
     }
 
-    /// Creates the user; a conflict (a retried create that had succeeded,
-    /// or a race) adopts the user that holds the UPN.
+    /// Creates the user; on a conflict (a retried create that had
+    /// succeeded, or a user made in Entra) links to the user that holds the
+    /// UPN only when it may take it over.
     async fn post_user(
         &self,
         user: &NewEntraUser,
         wanted: &UserAttributes,
-    ) -> Result<String, ExportFailure> {
+    ) -> Result<(String, LinkOrigin), ExportFailure> {
         match self.writer.create_user(user).await {
-            Ok(id) => Ok(id),
+            Ok(id) => Ok((id, LinkOrigin::Created)),
             Err(e) if is_conflict(&e) => {
-                match self.user_by_upn(&user.attributes.user_name).await? {
-                    Some(existing) => self.adopt_user(&existing, wanted).await,
-                    None => Err(ExportFailure::NotYet(
+                let Some(existing) = self.user_by_upn(&user.attributes.user_name).await? else {
+                    return Err(ExportFailure::NotYet(
                         "the UPN is taken but not visible yet".into(),
-                    )),
-                }
+                    ));
+                };
+                let origin = self.take_over(&existing, &user.mark).await?;
+                let id = self.adopt_user(&existing.user, wanted).await?;
+                Ok((id, origin))
             }
             Err(e) => Err(graph_failure("creating the user", e)),
         }
@@ -141,7 +160,7 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
                 .await
                 .map_err(|e| graph_failure("updating the adopted user", e))?;
         }
-        tracing::info!(entra_id = %existing.id, "linked to an existing Entra user with the same UPN");
+        tracing::info!(entra_id = %existing.id, "linked to the Entra user with the same UPN");
         Ok(existing.id.to_string())
     }
 }

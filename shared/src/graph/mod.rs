@@ -2,6 +2,7 @@
 //! URL, the retry policy, and the access-token refresh on 401.
 
 pub mod batch;
+pub mod bodies;
 pub mod domains;
 pub mod model;
 pub mod reader;

@@ -148,7 +148,7 @@ fn malformed(what: impl Into<String>) -> GraphError {
     GraphError::Malformed(what.into())
 }
 
-fn string(item: &Map<String, Value>, key: &str) -> Result<Option<String>, GraphError> {
+pub(super) fn string(item: &Map<String, Value>, key: &str) -> Result<Option<String>, GraphError> {
     match item.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) if s.is_empty() => Ok(None),
@@ -415,71 +415,31 @@ pub fn parse_members_page(body: &Value) -> Result<MembersPage, GraphError> {
     Ok(MembersPage { members, next_link })
 }
 
-/// A mapped value as Graph takes it.
-fn graph_value(value: FieldValue) -> Value {
-    match value {
-        FieldValue::Text(Some(text)) => Value::String(text),
-        FieldValue::Text(None) => Value::Null,
-        FieldValue::Flag(flag) => Value::Bool(flag),
-    }
+/// The names of the directory roles in a page of `memberOf` (GRAPH.md:
+/// roles are `#microsoft.graph.directoryRole`), and the next page's link.
+pub fn parse_directory_roles(page: &Value) -> Result<(Vec<String>, Option<String>), GraphError> {
+    let value = page
+        .get("value")
+        .and_then(Value::as_array)
+        .ok_or_else(|| malformed("the memberOf page has no `value` array"))?;
+    let roles = objects(value)
+        .filter_map(|object| object.ok())
+        .filter(|o| o.get("@odata.type").and_then(Value::as_str) == Some(DIRECTORY_ROLE))
+        .map(|role| {
+            string(role, "displayName")
+                .ok()
+                .flatten()
+                .unwrap_or_else(|| "(unnamed role)".to_owned())
+        })
+        .collect();
+    let next = page
+        .get("@odata.nextLink")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    Ok((roles, next))
 }
 
-/// The body of `PATCH /users/{id}` or `/groups/{id}`.
-pub fn patch_body(patch: &crate::export::EntraPatch) -> Value {
-    Value::Object(
-        patch
-            .properties
-            .iter()
-            .map(|(property, value)| ((*property).to_owned(), graph_value(value.clone())))
-            .collect(),
-    )
-}
-
-/// The mapped properties that have a value.
-fn present_properties<A>(fields: &[Field<A>], attributes: &A) -> Map<String, Value> {
-    fields
-        .iter()
-        .map(|f| (f.graph.to_owned(), graph_value((f.read)(attributes))))
-        .filter(|(_, v)| !v.is_null())
-        .collect()
-}
-
-/// The body of `POST /users` (GRAPH.md 2.1).
-pub fn new_user_body(user: &crate::export::NewEntraUser) -> Value {
-    use secrecy::ExposeSecret;
-    let mut body = present_properties(USER_FIELDS, &user.attributes);
-    body.insert(
-        "accountEnabled".into(),
-        Value::Bool(user.attributes.enabled),
-    );
-    body.insert(
-        "mailNickname".into(),
-        Value::String(user.mail_nickname.clone()),
-    );
-    if let Some(anchor) = &user.on_premises_immutable_id {
-        body.insert(
-            "onPremisesImmutableId".into(),
-            Value::String(anchor.clone()),
-        );
-    }
-    body.insert(
-        "passwordProfile".into(),
-        serde_json::json!({"forceChangePasswordNextSignIn": true, "password": user.password.expose_secret()}),
-    );
-    Value::Object(body)
-}
-
-/// The body of `POST /groups`: a security group.
-pub fn new_group_body(group: &crate::export::NewEntraGroup) -> Value {
-    let mut body = present_properties(GROUP_FIELDS, &group.attributes);
-    body.insert("mailEnabled".into(), Value::Bool(false));
-    body.insert("securityEnabled".into(), Value::Bool(true));
-    body.insert(
-        "mailNickname".into(),
-        Value::String(group.mail_nickname.clone()),
-    );
-    Value::Object(body)
-}
+const DIRECTORY_ROLE: &str = "#microsoft.graph.directoryRole";
 
 #[cfg(test)]
 mod tests {
@@ -557,6 +517,25 @@ mod tests {
             }
         );
         assert_eq!(group.members[2].kind, MemberKind::Other);
+    }
+
+    #[test]
+    fn directory_roles_are_read_from_member_of_by_their_type() {
+        let page = json!({
+            "@odata.nextLink": "https://graph/v1.0/users/u1/memberOf?$skiptoken=x",
+            "value": [
+                {"@odata.type": "#microsoft.graph.group", "id": "g1", "displayName": "Staff"},
+                {"@odata.type": "#microsoft.graph.directoryRole", "id": "r1", "displayName": "Global Administrator"},
+            ]
+        });
+        let (roles, next) = parse_directory_roles(&page).unwrap();
+        assert_eq!(roles, vec!["Global Administrator".to_owned()]);
+        assert!(next.unwrap().ends_with("skiptoken=x"));
+        let (roles, next) = parse_directory_roles(&json!({"value": [
+            {"@odata.type": "#microsoft.graph.group", "id": "g1"}
+        ]}))
+        .unwrap();
+        assert!(roles.is_empty() && next.is_none());
     }
 
     #[test]

@@ -8,9 +8,10 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use super::batch::GraphBatcher;
+use super::bodies;
 use super::model::{self, DomainInfo, EntraUser};
 use super::{AccessTokenSource, GraphClient, GraphError};
-use crate::export::{EntraPatch, NewEntraGroup, NewEntraUser};
+use crate::export::{EntraPatch, ExistingEntraUser, NewEntraGroup, NewEntraUser};
 use crate::model::TenantId;
 
 pub struct GraphEntraWriter<'a, T> {
@@ -19,15 +20,24 @@ pub struct GraphEntraWriter<'a, T> {
     deadline: Option<Instant>,
     /// Requests go out in `$batch`es shared with the tenant's other writers.
     batcher: Option<Arc<GraphBatcher>>,
+    /// The directory extension holding the export's mark
+    /// (`bodies::export_mark_property`).
+    mark_property: &'a str,
 }
 
 impl<'a, T: AccessTokenSource> GraphEntraWriter<'a, T> {
-    pub fn new(client: &'a GraphClient, tokens: T, deadline: Option<Instant>) -> Self {
+    pub fn new(
+        client: &'a GraphClient,
+        tokens: T,
+        mark_property: &'a str,
+        deadline: Option<Instant>,
+    ) -> Self {
         Self {
             client,
             tokens,
             deadline,
             batcher: None,
+            mark_property,
         }
     }
 
@@ -84,22 +94,42 @@ impl<T: AccessTokenSource> crate::export::EntraWriter for GraphEntraWriter<'_, T
         )
     }
 
-    async fn user_by_upn(&self, upn: &str) -> Result<Option<EntraUser>, GraphError> {
+    async fn user_by_upn(&self, upn: &str) -> Result<Option<ExistingEntraUser>, GraphError> {
         let url = format!(
-            "{}?$select={}",
+            "{}?$select={},{}",
             self.url(&["users", upn]),
-            model::user_select()
+            model::user_select(),
+            self.mark_property
         );
         match self.send(Method::GET, &url, None).await {
-            Ok(Value::Object(user)) => EntraUser::parse(&user).map(Some),
+            Ok(Value::Object(user)) => Ok(Some(ExistingEntraUser {
+                mark: bodies::export_mark(&user, self.mark_property)?,
+                user: EntraUser::parse(&user)?,
+            })),
             Ok(_) => Err(GraphError::Malformed("a user is not a JSON object".into())),
             Err(GraphError::NotFound) => Ok(None),
             Err(e) => Err(e),
         }
     }
 
+    /// `GET /users/{id}/memberOf`, page by page until a role shows.
+    async fn directory_roles(&self, user_id: &str) -> Result<Vec<String>, GraphError> {
+        let mut url = format!(
+            "{}?$select=id,displayName",
+            self.url(&["users", user_id, "memberOf"])
+        );
+        loop {
+            let page = self.send(Method::GET, &url, None).await?;
+            let (roles, next) = model::parse_directory_roles(&page)?;
+            match next {
+                Some(next) if roles.is_empty() => url = next,
+                _ => return Ok(roles),
+            }
+        }
+    }
+
     async fn create_user(&self, user: &NewEntraUser) -> Result<String, GraphError> {
-        let body = model::new_user_body(user);
+        let body = bodies::new_user_body(user, self.mark_property);
         Self::new_id(
             self.send(Method::POST, &self.url(&["users"]), Some(&body))
                 .await?,
@@ -107,7 +137,7 @@ impl<T: AccessTokenSource> crate::export::EntraWriter for GraphEntraWriter<'_, T
     }
 
     async fn update_user(&self, id: &str, patch: &EntraPatch) -> Result<(), GraphError> {
-        let body = model::patch_body(patch);
+        let body = bodies::patch_body(patch);
         self.send(Method::PATCH, &self.url(&["users", id]), Some(&body))
             .await
             .map(drop)
@@ -120,7 +150,7 @@ impl<T: AccessTokenSource> crate::export::EntraWriter for GraphEntraWriter<'_, T
     }
 
     async fn create_group(&self, group: &NewEntraGroup) -> Result<String, GraphError> {
-        let body = model::new_group_body(group);
+        let body = bodies::new_group_body(group, self.mark_property);
         Self::new_id(
             self.send(Method::POST, &self.url(&["groups"]), Some(&body))
                 .await?,
@@ -128,7 +158,7 @@ impl<T: AccessTokenSource> crate::export::EntraWriter for GraphEntraWriter<'_, T
     }
 
     async fn update_group(&self, id: &str, patch: &EntraPatch) -> Result<(), GraphError> {
-        let body = model::patch_body(patch);
+        let body = bodies::patch_body(patch);
         self.send(Method::PATCH, &self.url(&["groups", id]), Some(&body))
             .await
             .map(drop)
@@ -167,6 +197,7 @@ impl<T: AccessTokenSource> crate::export::EntraWriter for GraphEntraWriter<'_, T
 pub struct TenantGraphWriters<'a, G> {
     client: &'a GraphClient,
     tokens: &'a crate::tokens::TokenProvider<G>,
+    mark_property: &'a str,
     deadline: Option<Instant>,
     batchers: Mutex<HashMap<TenantId, Arc<GraphBatcher>>>,
 }
@@ -175,11 +206,13 @@ impl<'a, G> TenantGraphWriters<'a, G> {
     pub fn new(
         client: &'a GraphClient,
         tokens: &'a crate::tokens::TokenProvider<G>,
+        mark_property: &'a str,
         deadline: Option<Instant>,
     ) -> Self {
         Self {
             client,
             tokens,
+            mark_property,
             deadline,
             batchers: Mutex::default(),
         }
@@ -192,7 +225,11 @@ impl<G: crate::tokens::GrantStore> crate::export::TenantWriters for TenantGraphW
     where
         Self: 'w;
 
-    fn for_tenant(&self, tenant: &crate::model::TenantId) -> Self::Writer<'_> {
+    fn for_tenant(
+        &self,
+        tenant: &crate::model::TenantId,
+        deadline: Option<Instant>,
+    ) -> Self::Writer<'_> {
         let batcher = self
             .batchers
             .lock()
@@ -200,7 +237,12 @@ impl<G: crate::tokens::GrantStore> crate::export::TenantWriters for TenantGraphW
             .entry(tenant.clone())
             .or_default()
             .clone();
-        GraphEntraWriter::new(self.client, self.tokens.for_tenant(tenant), self.deadline)
-            .batched(batcher)
+        GraphEntraWriter::new(
+            self.client,
+            self.tokens.for_tenant(tenant),
+            self.mark_property,
+            crate::export::earliest_deadline(deadline, self.deadline),
+        )
+        .batched(batcher)
     }
 }

@@ -61,6 +61,7 @@ fn user_upsert(
             password_mode: Some(mode),
             entra_hash: Some(EntraHash::of_user(&user.attributes)),
             import_deleted_at: None,
+            entra_origin: None,
         }));
     };
     if current.pending_export() {
@@ -100,6 +101,7 @@ fn group_upsert(
             entra_id: None,
             entra_hash: Some(EntraHash::of_group(&group.attributes)),
             import_deleted_at: None,
+            entra_origin: None,
         }));
     };
     if current.pending_export() {

@@ -387,6 +387,7 @@ impl<D: DirectoryStore> DirectoryStore for PreviewDirectory<'_, D> {
                     entra_id: None,
                     entra_hash: None,
                     import_deleted_at: None,
+                    entra_origin: None,
                 },
             );
         }

@@ -955,6 +955,7 @@ async fn given_a_local_user_linked_to_an_entra_user_then_import_updates_it_and_n
             password_mode: Some(PasswordMode::Entra),
             entra_hash: None,
             import_deleted_at: None,
+            entra_origin: None,
         },
     );
     world.imported(&config).await;

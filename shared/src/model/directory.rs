@@ -21,6 +21,32 @@ pub const ENTRA_HASH: &str = "sync_entra_hash";
 /// Set by the import just before it deletes an item, so that the stream's
 /// REMOVE record says who deleted it.
 pub const IMPORT_DELETED: &str = "sync_import_deleted_at";
+/// How the export came to link the item (a [`LinkOrigin`]), written with
+/// its `entra_id`: the export deletes in Entra ID only what it created or
+/// adopted (DESIGN.md 2.11).
+pub const ENTRA_ORIGIN: &str = "sync_entra_origin";
+
+/// How an AM object's link to its Entra object came about, when the export
+/// made it. Links made otherwise (the import's objects, a link another
+/// writer set) carry none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LinkOrigin {
+    /// The export created the Entra object (its mark says so).
+    Created,
+    /// The export took over an existing Entra object, as the tenant allowed
+    /// with `export_adopt_existing`.
+    Adopted,
+}
+
+impl LinkOrigin {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Created => "created",
+            Self::Adopted => "adopted",
+        }
+    }
+}
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -97,6 +123,15 @@ impl<'de> Deserialize<'de> for Source {
             _ => Self::Local,
         })
     }
+}
+
+/// `sync_entra_origin`: `created`, `adopted`, or none (anything else).
+fn origin_or_none<'de, D: Deserializer<'de>>(d: D) -> Result<Option<LinkOrigin>, D::Error> {
+    Ok(match text_or_none(d)?.as_deref() {
+        Some("created") => Some(LinkOrigin::Created),
+        Some("adopted") => Some(LinkOrigin::Adopted),
+        _ => None,
+    })
 }
 
 fn hash_or_none<'de, D: Deserializer<'de>>(d: D) -> Result<Option<EntraHash>, D::Error> {
@@ -243,6 +278,13 @@ pub struct UserItem {
         skip_serializing_if = "Option::is_none"
     )]
     pub import_deleted_at: Option<String>,
+    #[serde(
+        rename = "sync_entra_origin",
+        default,
+        deserialize_with = "origin_or_none",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub entra_origin: Option<LinkOrigin>,
 }
 
 /// A group item.
@@ -273,6 +315,13 @@ pub struct GroupItem {
         skip_serializing_if = "Option::is_none"
     )]
     pub import_deleted_at: Option<String>,
+    #[serde(
+        rename = "sync_entra_origin",
+        default,
+        deserialize_with = "origin_or_none",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub entra_origin: Option<LinkOrigin>,
 }
 
 /// A membership item.
@@ -349,9 +398,13 @@ impl ItemKey {
         }
     }
 
-    /// The kind of directory item `pk`/`sk` name; `None` for anything else.
+    /// The kind of directory item `pk`/`sk` name; `None` for anything else,
+    /// and for a key whose ids hold `#` (see [`ItemKey::separator_in_id`]).
     pub fn parse(pk: &str, sk: &str) -> Option<Self> {
         let tenant = TenantId::parse(pk.strip_prefix("TENANT#")?).ok()?;
+        if Self::separator_in_id(sk) {
+            return None;
+        }
         if let Some(id) = sk.strip_prefix(USER_PREFIX) {
             return (!id.is_empty()).then(|| Self::user(&tenant, id));
         }
@@ -361,6 +414,20 @@ impl ItemKey {
         let key = MembershipKey::decode(sk.strip_prefix(MEMBER_PREFIX)?)?;
         (!key.group_id.is_empty() && !key.user_id.is_empty())
             .then_some(Self::Membership { tenant, key })
+    }
+
+    /// A user, group or membership key whose ids hold `#`, the keys'
+    /// separator: `MEMBER#a#b#c` could be (`a#b`, `c`) or (`a`, `b#c`), so
+    /// such a key names no object at all.
+    pub fn separator_in_id(sk: &str) -> bool {
+        if let Some(id) = sk
+            .strip_prefix(USER_PREFIX)
+            .or_else(|| sk.strip_prefix(GROUP_PREFIX))
+        {
+            return id.contains('#');
+        }
+        sk.strip_prefix(MEMBER_PREFIX)
+            .is_some_and(|ids| ids.matches('#').count() != 1)
     }
 
     pub fn tenant(&self) -> &TenantId {
@@ -415,6 +482,8 @@ pub trait SyncedObject {
     fn stored_hash(&self) -> Option<&EntraHash>;
     /// The import marked the item just before deleting it.
     fn import_deleted(&self) -> bool;
+    /// How the export linked the item, when it did.
+    fn export_origin(&self) -> Option<LinkOrigin>;
 
     /// The Entra object this item is: its `entra_id` once linked, or its
     /// own id when it was imported (imported objects use the Entra id as
@@ -469,6 +538,9 @@ impl SyncedObject for UserItem {
     fn import_deleted(&self) -> bool {
         self.import_deleted_at.is_some()
     }
+    fn export_origin(&self) -> Option<LinkOrigin> {
+        self.entra_origin
+    }
 
     /// Releases before the typed model hashed the item's JSON, where an
     /// absent `enabled` (which means enabled) rendered as no value.
@@ -511,6 +583,9 @@ impl SyncedObject for GroupItem {
     }
     fn import_deleted(&self) -> bool {
         self.import_deleted_at.is_some()
+    }
+    fn export_origin(&self) -> Option<LinkOrigin> {
+        self.entra_origin
     }
 }
 
@@ -675,6 +750,13 @@ mod tests {
         assert!(ItemKey::parse("TENANT#acme", "ROLE#admin").is_none());
         assert!(ItemKey::parse("ORG#acme", "USER#u1").is_none());
         assert!(ItemKey::parse("TENANT#acme", "MEMBER#g1").is_none());
+        // An id holding the separator names no object (never another one).
+        for sk in ["USER#a#b", "GROUP#g#1", "MEMBER#a#b#c", "MEMBER#a#b#"] {
+            assert!(ItemKey::separator_in_id(sk), "{sk}");
+            assert!(ItemKey::parse("TENANT#acme", sk).is_none(), "{sk}");
+        }
+        assert!(!ItemKey::separator_in_id("MEMBER#g1#u1"));
+        assert!(!ItemKey::separator_in_id("ROLE#a#b"));
         let key = ItemKey::parse("TENANT#acme", "MEMBER#g1#u1").unwrap();
         assert_eq!(
             (key.pk(), key.sk()),

@@ -45,6 +45,9 @@ pub struct TenantConfig {
     /// Empty = the whole directory.
     pub import_group_ids: Vec<Guid>,
     pub export_group_id: Option<Guid>,
+    /// Export may take over an existing Entra user on a name conflict even
+    /// though it did not create it (migrations; DESIGN.md 2.11).
+    pub export_adopt_existing: bool,
     pub resync_requested_at: Option<DateTime<Utc>>,
     /// The attribute exactly as stored, to remove it only if unchanged.
     pub resync_requested_raw: Option<String>,
@@ -277,6 +280,7 @@ impl TenantConfig {
             domains,
             import_group_ids,
             export_group_id: attrs.guid("export_group_id")?,
+            export_adopt_existing: attrs.flag("export_adopt_existing")?,
             resync_requested_at: attrs.timestamp("resync_requested_at")?,
             resync_requested_raw: attrs.request("resync_requested_at")?,
             preview_requested_at: attrs.request("preview_requested_at")?,
@@ -313,6 +317,7 @@ mod tests {
             "domains": ["Contoso.com", "contoso.com", "fabrikam.io"],
             "import_group_ids": ["11111111-1111-4111-8111-111111111111"],
             "deletion_threshold_percent": 35,
+            "export_adopt_existing": true,
             "authorisation": "authorised",
             "authorised_at": "2026-11-01T10:00:00Z"
         }))
@@ -325,6 +330,7 @@ mod tests {
         assert!(config.sync_enabled && config.import_users && !config.import_groups);
         assert_eq!(config.domains, vec!["contoso.com", "fabrikam.io"]);
         assert_eq!(config.deletion_threshold_percent, 35);
+        assert!(config.export_adopt_existing);
         assert!(config.is_authorised());
     }
 
@@ -332,6 +338,10 @@ mod tests {
     fn given_a_minimal_item_then_everything_is_off() {
         let config = parse(json!({"tenant_id": "acme"})).unwrap();
         assert!(!config.sync_enabled && !config.import_users && !config.export_users);
+        assert!(
+            !config.export_adopt_existing,
+            "export adopts nothing unless told"
+        );
         assert_eq!(config.authorisation, Authorisation::NotAuthorised);
         assert_eq!(config.deletion_threshold_percent, 20);
         assert!(config.domains.is_empty());
@@ -372,6 +382,10 @@ mod tests {
             (
                 json!({"tenant_id": "acme", "authorisation": "maybe"}),
                 "authorisation",
+            ),
+            (
+                json!({"tenant_id": "acme", "export_adopt_existing": "yes"}),
+                "export_adopt_existing",
             ),
         ];
         for (item, attribute) in cases {

@@ -120,7 +120,10 @@ pub async fn record_and_delay(
     if !latency.is_zero() && !is_admin && !in_batch {
         tokio::time::sleep(latency).await;
     }
-    let response = next.run(request).await;
+    let mut response = next.run(request).await;
+    if graph_write && response.status().is_success() {
+        response = lose_answer(&shared, &method, &path).unwrap_or(response);
+    }
     if !is_admin {
         shared.lock().unwrap().requests.push(RequestRecord {
             method,
@@ -133,4 +136,20 @@ pub async fn record_and_delay(
         });
     }
     response
+}
+
+/// A 504 in place of the answer to a write that was applied, when a test
+/// asked for it (`Emulator::lose_answer_to`).
+fn lose_answer(shared: &Shared, method: &str, path: &str) -> Option<Response> {
+    let mut state = shared.lock().unwrap();
+    let position = state
+        .lost_answers
+        .iter()
+        .position(|(m, p)| m == method && p == path)?;
+    state.lost_answers.remove(position);
+    Some(super::graph::graph_error(
+        StatusCode::GATEWAY_TIMEOUT,
+        "GatewayTimeout",
+        "The gateway did not receive a timely response from the upstream server.",
+    ))
 }

@@ -47,6 +47,9 @@ pub struct User {
     /// Wrong passwords so far (smart lockout after ten).
     #[serde(default)]
     pub failed_sign_ins: u32,
+    /// Directory extension values (`extension_<appid>_<name>`) set on it.
+    #[serde(default)]
+    pub extensions: BTreeMap<String, serde_json::Value>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
@@ -60,6 +63,9 @@ pub struct Group {
     /// Direct members: user or group object ids.
     pub members: Vec<String>,
     pub deleted: bool,
+    /// Directory extension values (`extension_<appid>_<name>`) set on it.
+    #[serde(default)]
+    pub extensions: BTreeMap<String, serde_json::Value>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]

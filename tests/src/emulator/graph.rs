@@ -41,6 +41,10 @@ pub fn routes() -> Router<Shared> {
             "/v1.0/groups/{id}/transitiveMembers",
             get(transitive_members),
         )
+        .route(
+            "/v1.0/users/{id}/memberOf",
+            get(super::graph_roles::member_of),
+        )
 }
 
 /// Graph's error body (GRAPH.md 0.2).
@@ -74,7 +78,13 @@ pub(crate) fn authorise(
     if let Some(fault) = state.graph_faults.pop_front() {
         return Err(fault_response(&fault));
     }
-    check_token(state, headers)
+    let tenant = check_token(state, headers)?;
+    if state.knobs.throttled_tenants.contains(&tenant) {
+        return Err(fault_response(&GraphFault::Throttle {
+            retry_after: Some("1".into()),
+        }));
+    }
+    Ok(tenant)
 }
 
 /// The tenant of the request's bearer token, or the 401 to answer.
@@ -252,6 +262,7 @@ async fn get_user(
     }
     let strip_upn = !state.knobs.upn_returned_by_id;
     let without_upn = state.knobs.users_without_upn.clone();
+    let registered = state.extension_properties.clone();
     let tenant = tenant_mut(&mut state, &tenant_id);
     let user = tenant
         .users
@@ -264,6 +275,15 @@ async fn get_user(
             let mut body = project(user_json(user), select.as_deref());
             if strip_upn && without_upn.contains(&user.id) {
                 body.remove("userPrincipalName");
+            }
+            match super::graph_extensions::selected(
+                &registered,
+                &user.extensions,
+                select.as_deref(),
+                "user",
+            ) {
+                Ok(values) => body.extend(values),
+                Err(refused) => return refused,
             }
             axum::Json(Value::Object(body)).into_response()
         }
@@ -282,11 +302,22 @@ async fn get_group(
         Ok(t) => t,
         Err(r) => return r,
     };
+    let registered = state.extension_properties.clone();
     let tenant = tenant_mut(&mut state, &tenant_id);
     match tenant.groups.get(&id) {
         Some(group) => {
             let select = parse_select(q.get("$select"));
-            axum::Json(Value::Object(project(group_json(group), select.as_deref()))).into_response()
+            let mut body = project(group_json(group), select.as_deref());
+            match super::graph_extensions::selected(
+                &registered,
+                &group.extensions,
+                select.as_deref(),
+                "group",
+            ) {
+                Ok(values) => body.extend(values),
+                Err(refused) => return refused,
+            }
+            axum::Json(Value::Object(body)).into_response()
         }
         None => not_found(&id),
     }

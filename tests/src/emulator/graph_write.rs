@@ -15,6 +15,7 @@ use serde_json::{Map, Value, json};
 use super::EmulatorState;
 use super::directory::{DomainAuthentication, Group, Tenant, User};
 use super::graph::{authorise, graph_error, group_json, tenant_mut, user_json};
+use super::graph_extensions::{apply_extensions, extension_values};
 
 type Shared = Arc<Mutex<EmulatorState>>;
 
@@ -195,6 +196,10 @@ async fn create_user(
     if let Err(response) = check_user_properties(&body) {
         return response;
     }
+    let extensions = match extension_values(&state, &body) {
+        Ok(values) => values,
+        Err(refused) => return refused,
+    };
     let upn = text(&body, "userPrincipalName").unwrap_or_default();
     let password = body["passwordProfile"]["password"].as_str().unwrap_or("");
     let tenant = tenant_mut(&mut state, &tenant_id);
@@ -224,6 +229,7 @@ async fn create_user(
         ..User::default()
     };
     apply_user_properties(&mut user, &body);
+    apply_extensions(&mut user.extensions, extensions);
     let id = user.id.clone();
     let created = user_json(&user);
     tenant.upsert_user(user);
@@ -250,6 +256,10 @@ pub async fn patch_user(
     let Some(body) = body.as_object().cloned() else {
         return bad_request("The request body must be a JSON object.");
     };
+    let extensions = match extension_values(&state, &body) {
+        Ok(values) => values,
+        Err(refused) => return refused,
+    };
     let tenant = tenant_mut(&mut state, &tenant_id);
     let Some(mut user) = tenant.users.get(&id).filter(|u| !u.deleted).cloned() else {
         return not_found(&id);
@@ -268,6 +278,7 @@ pub async fn patch_user(
         return response;
     }
     apply_user_properties(&mut user, &body);
+    apply_extensions(&mut user.extensions, extensions);
     tenant.upsert_user(user);
     StatusCode::NO_CONTENT.into_response()
 }
@@ -315,6 +326,10 @@ async fn create_group(
             ));
         }
     }
+    let extensions = match extension_values(&state, &body) {
+        Ok(values) => values,
+        Err(refused) => return refused,
+    };
     let nickname = text(&body, "mailNickname").unwrap_or_default();
     if nickname.is_empty()
         || nickname.len() > 64
@@ -326,7 +341,7 @@ async fn create_group(
             "Invalid value specified for property 'mailNickname' of resource 'Group'.",
         );
     }
-    let group = Group {
+    let mut group = Group {
         id: uuid::Uuid::new_v4().to_string(),
         display_name: text(&body, "displayName").unwrap_or_default(),
         description: text(&body, "description"),
@@ -341,7 +356,9 @@ async fn create_group(
             .unwrap_or(false),
         members: Vec::new(),
         deleted: false,
+        extensions: Default::default(),
     };
+    apply_extensions(&mut group.extensions, extensions);
     let id = group.id.clone();
     let created = group_json(&group);
     tenant_mut(&mut state, &tenant_id).upsert_group(group);
@@ -363,10 +380,16 @@ pub async fn patch_group(
     if !visible(&state, &id) {
         return not_found(&id);
     }
+    let no_body = Map::new();
+    let extensions = match extension_values(&state, body.as_object().unwrap_or(&no_body)) {
+        Ok(values) => values,
+        Err(refused) => return refused,
+    };
     let tenant = tenant_mut(&mut state, &tenant_id);
     let Some(mut group) = tenant.groups.get(&id).cloned() else {
         return not_found(&id);
     };
+    apply_extensions(&mut group.extensions, extensions);
     if let Some(name) = body.get("displayName").and_then(Value::as_str) {
         group.display_name = name.to_owned();
     }

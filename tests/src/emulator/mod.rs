@@ -8,6 +8,8 @@ pub mod directory;
 pub mod graph;
 pub mod graph_batch;
 pub mod graph_delta;
+pub mod graph_extensions;
+pub mod graph_roles;
 pub mod graph_subscriptions;
 pub mod graph_write;
 pub mod identity;
@@ -106,6 +108,10 @@ pub struct Knobs {
     pub users_without_upn: Vec<String>,
     #[serde(default)]
     pub upn_returned_by_id: bool,
+    /// Entra tenants whose every Graph request is throttled (429, with
+    /// `Retry-After: 1`) until the switch is turned off.
+    #[serde(default)]
+    pub throttled_tenants: Vec<String>,
 }
 
 mod millis {
@@ -203,6 +209,12 @@ pub struct EmulatorState {
     pub notification_knobs: graph_subscriptions::NotificationKnobs,
     /// Every validation request and delivery made, oldest first.
     pub deliveries: Vec<graph_subscriptions::DeliveryRecord>,
+    /// Directory extension properties registered on the app
+    /// (`extension_<appid>_<name>`): what writes may set and `$select` read.
+    pub extension_properties: std::collections::BTreeSet<String>,
+    /// Graph writes (method, path) that are applied but whose answer is
+    /// lost: the client gets a 504 instead, once each.
+    pub lost_answers: Vec<(String, String)>,
 }
 
 impl Knobs {
@@ -262,8 +274,36 @@ impl Emulator {
         self.state.lock().expect("emulator state lock")
     }
 
+    /// Registers the app as the README's deployment does: with the
+    /// directory extension of the export's mark, which Graph then offers in
+    /// every tenant that consented to the app.
     pub fn register_app(&self, app: AppRegistration) {
-        self.state().app = Some(app);
+        let mark = entra_sync::graph::bodies::export_mark_property(&app.client_id);
+        let mut state = self.state();
+        state.extension_properties.insert(mark);
+        state.app = Some(app);
+    }
+
+    /// The app's directory extension properties, replacing those registered.
+    pub fn set_extension_properties(&self, names: impl IntoIterator<Item = String>) {
+        self.state().extension_properties = names.into_iter().collect();
+    }
+
+    /// The next Graph write `method path` (e.g. `POST /v1.0/users`) is
+    /// applied, but its answer is lost on the way back: a 504.
+    pub fn lose_answer_to(&self, method: &str, path: &str) {
+        self.state()
+            .lost_answers
+            .push((method.to_owned(), path.to_owned()));
+    }
+
+    /// Throttles every Graph request of the Entra tenant (or stops it).
+    pub fn throttle_tenant(&self, tenant_id: &str, throttled: bool) {
+        let mut state = self.state();
+        state.knobs.throttled_tenants.retain(|t| t != tenant_id);
+        if throttled {
+            state.knobs.throttled_tenants.push(tenant_id.to_owned());
+        }
     }
 
     pub fn add_tenant(&self, tenant: Tenant) {

@@ -8,6 +8,7 @@ mod console;
 mod console_requests;
 mod emulator_identity;
 mod export;
+mod export_trust;
 mod graph_client;
 mod iam;
 mod import;

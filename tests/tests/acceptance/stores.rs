@@ -31,8 +31,8 @@ use entra_sync::import::{
     DirectoryStore, HeldDeletions, ImportMemory, LeaseError, ObjectKind, RoundLedger, RunLease,
 };
 use entra_sync::model::directory::{
-    EntraHash, GroupAttributes, GroupItem, ItemKey, MembershipKey, PasswordMode, Source,
-    UserAttributes, UserItem,
+    EntraHash, GroupAttributes, GroupItem, ItemKey, LinkOrigin, MembershipKey, PasswordMode,
+    Source, UserAttributes, UserItem,
 };
 use entra_sync::model::{Authorisation, EntraTenantId, TenantId};
 use entra_sync::ports::{StoreError, TenantConfigs};
@@ -203,6 +203,7 @@ fn imported_user(entra_id: &str) -> UserItem {
         entra_id: None,
         password_mode: Some(PasswordMode::Entra),
         import_deleted_at: None,
+        entra_origin: None,
     }
 }
 
@@ -218,6 +219,7 @@ fn imported_group(entra_id: &str) -> GroupItem {
         source: Source::Entra,
         entra_id: None,
         import_deleted_at: None,
+        entra_origin: None,
     }
 }
 
@@ -408,7 +410,12 @@ async fn given_links_the_export_records_after_the_copy_when_looked_up_then_they_
     let hash = EntraHash::of_user(&attributes("p2@contoso.com"));
     store.record_link(&item, &entra_guid(2)).await.unwrap();
     store
-        .record_entra_state(&item, &entra_guid(2), &hash)
+        .record_entra_state(&item, &entra_guid(2), &hash, Some(LinkOrigin::Created))
+        .await
+        .unwrap();
+    // A later write-back (an update) keeps how the link came about.
+    store
+        .record_entra_state(&item, &entra_guid(2), &hash, None)
         .await
         .unwrap();
 
@@ -423,6 +430,10 @@ async fn given_links_the_export_records_after_the_copy_when_looked_up_then_they_
         assert_eq!(
             found[&entra_guid(2)].entra_id.as_deref(),
             Some(entra_guid(2).as_str())
+        );
+        assert_eq!(
+            found[&entra_guid(2)].entra_origin,
+            Some(LinkOrigin::Created)
         );
     }
 }
@@ -792,6 +803,7 @@ async fn given_vanished_items_when_written_then_none_is_recreated() {
             &ItemKey::user(&fresh.tenant, "u-exported"),
             &entra_guid(2),
             &EntraHash::of_user(&attributes),
+            None,
         )
         .await
         .unwrap();
@@ -1148,6 +1160,7 @@ async fn given_items_when_the_export_reads_and_records_its_state_then_the_link_a
             &ItemKey::user(&fresh.tenant, "p-1"),
             &entra_guid(1),
             &user_hash,
+            None,
         )
         .await
         .unwrap();
@@ -1156,6 +1169,7 @@ async fn given_items_when_the_export_reads_and_records_its_state_then_the_link_a
             &ItemKey::group(&fresh.tenant, "pg-1"),
             &entra_guid(2),
             &group_hash,
+            None,
         )
         .await
         .unwrap();
@@ -1200,6 +1214,7 @@ async fn given_a_deleted_item_when_the_export_records_its_state_then_it_stays_de
             &ItemKey::user(&fresh.tenant, &id),
             &id,
             &EntraHash::of_user(&UserAttributes::default()),
+            None,
         )
         .await
         .unwrap();

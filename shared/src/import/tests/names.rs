@@ -17,6 +17,7 @@ pub(super) fn platform_user(id: &str, user_name: &str) -> UserItem {
         password_mode: Some(PasswordMode::Temporary),
         entra_hash: None,
         import_deleted_at: None,
+        entra_origin: None,
     }
 }
 

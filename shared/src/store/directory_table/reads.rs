@@ -13,8 +13,8 @@ use crate::import::buckets::KeyRange;
 use crate::import::ports::PlatformUser;
 use crate::model::TenantId;
 use crate::model::directory::{
-    EntraHash, GROUP_PREFIX, GroupItem, ItemKey, MEMBER_PREFIX, MembershipKey, USER_PREFIX,
-    UserItem,
+    EntraHash, GROUP_PREFIX, GroupItem, ItemKey, LinkOrigin, MEMBER_PREFIX, MembershipKey,
+    USER_PREFIX, UserItem,
 };
 use crate::ports::StoreError;
 use crate::store::dynamo::{
@@ -371,19 +371,29 @@ impl crate::export::ExportDirectory for DynamoDirectoryStore {
         item: &ItemKey,
         entra_id: &str,
         hash: &EntraHash,
+        origin: Option<LinkOrigin>,
     ) -> Result<(), StoreError> {
-        let result = self
+        let mut request = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key(item.tenant(), item.sk())))
-            .update_expression("SET entra_id = :entra_id, #hash = :hash")
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_names("#hash", crate::model::directory::ENTRA_HASH)
             .expression_attribute_values(":entra_id", s(entra_id))
-            .expression_attribute_values(":hash", s(hash.as_str()))
-            .send()
-            .await;
+            .expression_attribute_values(":hash", s(hash.as_str()));
+        // The origin goes with the link in one write: a delete never sees
+        // the one without the other.
+        let expression = match origin {
+            Some(origin) => {
+                request = request
+                    .expression_attribute_names("#origin", crate::model::directory::ENTRA_ORIGIN)
+                    .expression_attribute_values(":origin", s(origin.as_str()));
+                "SET entra_id = :entra_id, #hash = :hash, #origin = :origin"
+            }
+            None => "SET entra_id = :entra_id, #hash = :hash",
+        };
+        let result = request.update_expression(expression).send().await;
         if conditional(result, "recording the Entra link")? {
             self.count_writes(1);
         }

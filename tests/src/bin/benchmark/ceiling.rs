@@ -39,6 +39,7 @@ fn user(n: usize) -> UserItem {
         entra_id: None,
         password_mode: Some(PasswordMode::Entra),
         import_deleted_at: None,
+        entra_origin: None,
     }
 }
 
@@ -54,6 +55,7 @@ fn group(n: usize) -> GroupItem {
         source: Source::Entra,
         entra_id: None,
         import_deleted_at: None,
+        entra_origin: None,
     }
 }
 

@@ -1,0 +1,134 @@
+//! Which Entra objects the export may take over, change or delete
+//! (DESIGN.md 2.11): those it created (its mark, written with the object,
+//! proves it), those the tenant let it adopt, and never an administrator's.
+
+use std::fmt;
+
+use sha2::{Digest, Sha256};
+
+use super::{
+    EntraWriter, ExistingEntraUser, ExportDirectory, ExportFailure, ExportRun, graph_failure,
+    refused,
+};
+use crate::graph::GraphError;
+use crate::model::directory::{ItemKey, LinkOrigin};
+use crate::problems::Code;
+
+/// The mark the export writes on every Entra user and group it creates:
+/// the AM object it was made for (`<tenant>/<sort key>`, e.g.
+/// `acme/USER#p-1`). A replay whose create answer was lost finds its own
+/// object by it; an object marked for another AM object is not its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportMark(String);
+
+/// Graph's limit on a String directory extension value.
+const MARK_LIMIT: usize = 256;
+
+impl ExportMark {
+    pub fn of(key: &ItemKey) -> Self {
+        let plain = format!("{}/{}", key.tenant(), key.sk());
+        if plain.chars().count() <= MARK_LIMIT {
+            return Self(plain);
+        }
+        // Long ids: a digest still names this object and no other.
+        let digest = Sha256::digest(plain.as_bytes());
+        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+        Self(format!("sha256:{hex}"))
+    }
+
+    /// A mark as Graph returned it.
+    pub fn from_graph(raw: &str) -> Self {
+        Self(raw.to_owned())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ExportMark {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
+    /// Whether the export may link an AM user to the Entra user that holds
+    /// its UPN, and as what: its own object (a replayed create), or, when
+    /// the tenant allows adoption, one no other AM object claims; never an
+    /// administrator.
+    pub(super) async fn take_over(
+        &self,
+        existing: &ExistingEntraUser,
+        ours: &ExportMark,
+    ) -> Result<LinkOrigin, ExportFailure> {
+        let upn = &existing.user.attributes.user_name;
+        self.refuse_administrator(existing.user.id.as_str(), upn)
+            .await?;
+        match &existing.mark {
+            Some(mark) if mark == ours => Ok(LinkOrigin::Created),
+            Some(mark) => Err(refused(
+                Code::EntraObjectExists,
+                format!(
+                    "the Entra user {upn} was created by entra-sync for another AM object ({mark}) and is left untouched; delete or rename it in Entra ID, or give this user another user_name"
+                ),
+            )),
+            None if self.config.export_adopt_existing => Ok(LinkOrigin::Adopted),
+            None => Err(refused(
+                Code::EntraObjectExists,
+                format!(
+                    "an Entra user {upn} already exists that entra-sync did not create, and is left untouched; to link this user to it (a migration), set export_adopt_existing in the tenant's Entra ID settings, or give this user another user_name"
+                ),
+            )),
+        }
+    }
+
+    /// Refuses any change to an Entra user that holds a directory role.
+    pub(super) async fn refuse_administrator(
+        &self,
+        entra_id: &str,
+        display: &str,
+    ) -> Result<(), ExportFailure> {
+        let roles = match self.writer.directory_roles(entra_id).await {
+            Ok(roles) => roles,
+            // Gone: the write that follows finds that out for itself.
+            Err(GraphError::NotFound) => return Ok(()),
+            Err(e) => return Err(graph_failure("reading the user's directory roles", e)),
+        };
+        if roles.is_empty() {
+            return Ok(());
+        }
+        Err(refused(
+            Code::PrivilegedAccount,
+            format!(
+                "the Entra user {display} holds the directory role {}; entra-sync never modifies, disables or deletes an administrator: make the change in Entra ID, or remove the role first",
+                roles.join(", ")
+            ),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::TenantId;
+
+    #[test]
+    fn a_mark_names_the_tenant_and_the_object_and_long_ones_are_digested() {
+        let tenant = TenantId::parse("acme").unwrap();
+        assert_eq!(
+            ExportMark::of(&ItemKey::user(&tenant, "p-1")).as_str(),
+            "acme/USER#p-1"
+        );
+        assert_ne!(
+            ExportMark::of(&ItemKey::user(&tenant, "p-1")),
+            ExportMark::of(&ItemKey::group(&tenant, "p-1"))
+        );
+        let long = ExportMark::of(&ItemKey::user(&tenant, &"x".repeat(300)));
+        assert!(long.as_str().starts_with("sha256:") && long.as_str().len() <= MARK_LIMIT);
+        assert_ne!(
+            long,
+            ExportMark::of(&ItemKey::user(&tenant, &"x".repeat(301)))
+        );
+    }
+}

@@ -1,0 +1,290 @@
+//! DESIGN.md 2.11: in a stream batch, one tenant never holds up another —
+//! a throttled tenant's changes are parked once its share of the
+//! invocation is spent, and an AWS failure of one tenant asks for only
+//! that tenant's records again. Time is tokio's, paused and advanced by
+//! the runtime (`start_paused`).
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::*;
+use crate::export::batch::{ExportBatch, TenantWriters};
+use crate::graph::domains::TenantDomains;
+use crate::ports::TenantConfigs;
+use crate::problems::{Code, Direction, Problem, ProblemKey, ProblemStore};
+
+const SLOW: &str = "acme";
+const QUICK: &str = "globex";
+
+fn tenant(id: &str) -> TenantId {
+    TenantId::parse(id).unwrap()
+}
+
+struct Configs(Vec<TenantConfig>);
+
+impl TenantConfigs for Configs {
+    async fn tenant_config(&self, tenant: &TenantId) -> Result<Option<TenantConfig>, StoreError> {
+        Ok(self.0.iter().find(|c| &c.tenant_id == tenant).cloned())
+    }
+    async fn clear_resync_request(&self, _: &TenantId, _: &str) -> Result<(), StoreError> {
+        Ok(())
+    }
+    async fn clear_preview_request(&self, _: &TenantId, _: &str) -> Result<(), StoreError> {
+        Ok(())
+    }
+    async fn clear_deletion_approval(&self, _: &TenantId) -> Result<(), StoreError> {
+        Ok(())
+    }
+    async fn mark_reauthorisation_required(&self, _: &TenantId) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+#[derive(Default)]
+struct Problems(Mutex<HashMap<(TenantId, ProblemKey), Problem>>);
+
+impl ProblemStore for Problems {
+    async fn record(&self, tenant: &TenantId, problem: &Problem) -> Result<Problem, StoreError> {
+        let mut open = self.0.lock().unwrap();
+        let key = (tenant.clone(), problem.key.clone());
+        let attempts = open.get(&key).map_or(0, |p| p.attempts);
+        let stored = Problem {
+            attempts: attempts + 1,
+            ..problem.clone()
+        };
+        open.insert(key, stored.clone());
+        Ok(stored)
+    }
+    async fn resolve(&self, tenant: &TenantId, key: &ProblemKey) -> Result<bool, StoreError> {
+        Ok(self
+            .0
+            .lock()
+            .unwrap()
+            .remove(&(tenant.clone(), key.clone()))
+            .is_some())
+    }
+    async fn open(&self, tenant: &TenantId, _: Direction) -> Result<Vec<Problem>, StoreError> {
+        let open = self.0.lock().unwrap();
+        Ok(open
+            .iter()
+            .filter(|((t, _), _)| t == tenant)
+            .map(|(_, p)| p.clone())
+            .collect())
+    }
+    async fn count(&self, tenant: &TenantId) -> Result<u64, StoreError> {
+        Ok(self.open(tenant, Direction::Export).await?.len() as u64)
+    }
+}
+
+/// Each tenant's Graph: a throttled tenant's calls are retried until the
+/// writer's deadline and then given up, as the retry policy does.
+#[derive(Default)]
+struct Graphs {
+    entra: RecordingEntra,
+    throttled: Vec<String>,
+    /// (tenant, call, when)
+    calls: Mutex<Vec<(String, String, Instant)>>,
+}
+
+struct TenantGraph<'a> {
+    graphs: &'a Graphs,
+    tenant: String,
+    deadline: Option<Instant>,
+}
+
+impl TenantWriters for Graphs {
+    type Writer<'a> = TenantGraph<'a>;
+    fn for_tenant(&self, tenant: &TenantId, deadline: Option<Instant>) -> TenantGraph<'_> {
+        TenantGraph {
+            graphs: self,
+            tenant: tenant.to_string(),
+            deadline,
+        }
+    }
+}
+
+impl TenantGraph<'_> {
+    /// Notes the call; a throttled one waits out the deadline and fails.
+    async fn call(&self, what: &str) -> Result<&RecordingEntra, GraphError> {
+        let at = Instant::now();
+        let record = (self.tenant.clone(), what.to_owned(), at);
+        self.graphs.calls.lock().unwrap().push(record);
+        if !self.graphs.throttled.contains(&self.tenant) {
+            return Ok(&self.graphs.entra);
+        }
+        // No deadline would mean throttled for ever: the test would hang.
+        tokio::time::sleep_until(self.deadline.unwrap_or(at + Duration::from_secs(3600))).await;
+        Err(GraphError::Exhausted {
+            attempts: 8,
+            last: "429 TooManyRequests".into(),
+        })
+    }
+}
+
+impl EntraWriter for TenantGraph<'_> {
+    async fn domains(&self) -> Result<Vec<DomainInfo>, GraphError> {
+        self.call("GET domains").await?.domains().await
+    }
+    async fn user_by_upn(&self, upn: &str) -> Result<Option<ExistingEntraUser>, GraphError> {
+        self.call("GET user").await?.user_by_upn(upn).await
+    }
+    async fn directory_roles(&self, id: &str) -> Result<Vec<String>, GraphError> {
+        self.call("GET roles").await?.directory_roles(id).await
+    }
+    async fn create_user(&self, user: &NewEntraUser) -> Result<String, GraphError> {
+        self.call("POST user").await?.create_user(user).await
+    }
+    async fn update_user(&self, id: &str, patch: &EntraPatch) -> Result<(), GraphError> {
+        self.call("PATCH user").await?.update_user(id, patch).await
+    }
+    async fn delete_user(&self, id: &str) -> Result<(), GraphError> {
+        self.call("DELETE user").await?.delete_user(id).await
+    }
+    async fn create_group(&self, group: &NewEntraGroup) -> Result<String, GraphError> {
+        self.call("POST group").await?.create_group(group).await
+    }
+    async fn update_group(&self, id: &str, patch: &EntraPatch) -> Result<(), GraphError> {
+        self.call("PATCH group")
+            .await?
+            .update_group(id, patch)
+            .await
+    }
+    async fn delete_group(&self, id: &str) -> Result<(), GraphError> {
+        self.call("DELETE group").await?.delete_group(id).await
+    }
+    async fn add_member(&self, group: &str, member: &str) -> Result<(), GraphError> {
+        self.call("ADD").await?.add_member(group, member).await
+    }
+    async fn remove_member(&self, group: &str, member: &str) -> Result<(), GraphError> {
+        self.call("REMOVE")
+            .await?
+            .remove_member(group, member)
+            .await
+    }
+}
+
+/// A platform user of `tenant` created (ids are unique across tenants here:
+/// the memory directory keys items by sort key alone).
+fn created(directory: &MemoryDirectory, tenant: &str, user_id: &str) -> DirectoryChange {
+    let item = json!({"user_id": user_id, "user_name": format!("{user_id}@contoso.com"), "source": "local"});
+    let sk = format!("USER#{user_id}");
+    directory
+        .0
+        .lock()
+        .unwrap()
+        .insert(sk.clone(), obj(item.clone()));
+    DirectoryChange::parse(
+        "INSERT",
+        &obj(json!({"pk": format!("TENANT#{tenant}"), "sk": sk})),
+        Map::new(),
+        obj(item),
+        format!("{tenant}-{user_id}"),
+        None,
+    )
+    .unwrap()
+    .unwrap()
+}
+
+fn configs() -> Configs {
+    Configs(vec![
+        config(json!({"tenant_id": SLOW})),
+        config(json!({"tenant_id": QUICK})),
+    ])
+}
+
+#[tokio::test(start_paused = true)]
+async fn given_a_throttled_tenant_then_past_its_budget_its_changes_are_parked_and_the_other_tenant_is_not_held_up()
+ {
+    let directory = MemoryDirectory::default();
+    // More of the slow tenant's lanes than go out at once, then one more
+    // change in its first lane, then the quick tenant's user.
+    let mut changes: Vec<DirectoryChange> = (0..20)
+        .map(|n| created(&directory, SLOW, &format!("s{n}")))
+        .collect();
+    let mut again = created(&directory, SLOW, "s0");
+    again.sequence_number = "acme-s0-again".into();
+    changes.push(again);
+    changes.push(created(&directory, QUICK, "q1"));
+    let graphs = Graphs {
+        throttled: vec![SLOW.into()],
+        ..Graphs::default()
+    };
+    let (configs, problems, domains) = (configs(), Problems::default(), TenantDomains::default());
+    let batch = ExportBatch::new(&configs, &directory, &graphs, &domains, &problems);
+    let start = Instant::now();
+    let budget = Duration::from_millis(13_500); // (60 s - a 6 s margin) / 4
+
+    let retried = batch
+        .export_all(
+            &changes,
+            chrono::Utc::now(),
+            Some(start + Duration::from_secs(60)),
+        )
+        .await;
+
+    assert!(retried.is_empty(), "a throttled tenant is no AWS failure");
+    assert_eq!(directory.0.lock().unwrap()["USER#q1"]["entra_id"], "e-new");
+    let calls = graphs.calls.lock().unwrap().clone();
+    let quick_post = calls
+        .iter()
+        .find(|(t, c, _)| t == QUICK && c == "POST user");
+    assert!(
+        quick_post.is_some_and(|(_, _, at)| *at - start < Duration::from_secs(1)),
+        "the quick tenant went out at once: {calls:?}"
+    );
+    let slow: Vec<&Instant> = calls
+        .iter()
+        .filter(|(t, _, _)| t == SLOW)
+        .map(|(_, _, at)| at)
+        .collect();
+    // One call in each of the 16 lanes in flight; the 4 lanes behind them
+    // start past the budget and are parked without one.
+    assert_eq!(slow.len(), 16, "{calls:?}");
+    assert!(slow.iter().all(|at| **at - start < budget));
+    assert!(Instant::now() - start <= budget + Duration::from_secs(1));
+    let parked = problems
+        .open(&tenant(SLOW), Direction::Export)
+        .await
+        .unwrap();
+    assert_eq!(parked.len(), 20, "{parked:?}");
+    assert!(
+        parked
+            .iter()
+            .all(|p| p.code == Code::RetriesExhausted && p.next_attempt_at.is_some())
+    );
+    let s0 = parked.iter().find(|p| p.key.object_id == "s0").unwrap();
+    assert_eq!(
+        s0.attempts, 2,
+        "its second change was parked too, without a call"
+    );
+}
+
+#[tokio::test]
+async fn given_an_aws_failure_of_one_tenant_then_only_its_records_from_the_first_failed_one_are_retried()
+ {
+    let directory = MemoryDirectory::default();
+    let changes = vec![
+        created(&directory, QUICK, "q1"), // 0: exported
+        created(&directory, SLOW, "s1"),  // 1
+        created(&directory, QUICK, "q2"), // 2: its write-back fails
+        created(&directory, SLOW, "s2"),  // 3
+        created(&directory, QUICK, "q3"), // 4: after the failure
+    ];
+    directory.1.lock().unwrap().push("USER#q2".into());
+    let (configs, graphs, problems) = (configs(), Graphs::default(), Problems::default());
+    let domains = TenantDomains::default();
+    let batch = ExportBatch::new(&configs, &directory, &graphs, &domains, &problems);
+
+    let retried = batch.export_all(&changes, chrono::Utc::now(), None).await;
+
+    assert_eq!(
+        retried,
+        vec![2, 4],
+        "the failing tenant's records from its first failure on"
+    );
+    let items = directory.0.lock().unwrap();
+    for exported in ["USER#q1", "USER#s1", "USER#s2", "USER#q3"] {
+        assert!(items[exported].contains_key("entra_id"), "{exported}");
+    }
+}

@@ -1,0 +1,209 @@
+//! DESIGN.md 2.11: the export takes over only what it can prove it created
+//! (or what the tenant lets it adopt), and never touches an administrator.
+
+use super::*;
+use crate::problems::Code;
+
+fn existing(upn: &str, id: &str, mark: Option<&str>) -> Map<String, Value> {
+    let mut user = obj(
+        json!({"id": id, "userPrincipalName": upn, "displayName": "Break Glass", "accountEnabled": true}),
+    );
+    if let Some(mark) = mark {
+        user.insert(MARK.into(), json!(mark));
+    }
+    user
+}
+
+fn entra_with(users: Vec<Map<String, Value>>) -> RecordingEntra {
+    let entra = RecordingEntra::default();
+    for user in users {
+        let upn = user["userPrincipalName"].as_str().unwrap().to_owned();
+        entra.existing_upns.lock().unwrap().insert(upn, user);
+    }
+    entra
+}
+
+fn refusal(err: &ExportFailure) -> Code {
+    match err.problem() {
+        Some((code, false)) => code,
+        other => panic!("expected a problem that waits for a change, got {other:?} for {err}"),
+    }
+}
+
+fn writes(entra: &RecordingEntra) -> Vec<String> {
+    entra
+        .calls()
+        .into_iter()
+        .filter(|c| c.starts_with("PATCH") || c.starts_with("DELETE"))
+        .collect()
+}
+
+fn change(event: &str, sk: &str, old: Value, new: Value) -> DirectoryChange {
+    DirectoryChange::parse(
+        event,
+        &obj(json!({"pk": "TENANT#acme", "sk": sk})),
+        obj(old),
+        obj(new),
+        "1".into(),
+        None,
+    )
+    .unwrap()
+    .unwrap()
+}
+
+#[tokio::test]
+async fn given_an_unmarked_entra_user_with_the_upn_then_it_is_a_problem_and_left_untouched() {
+    let directory = MemoryDirectory::default();
+    let entra = entra_with(vec![existing("ann@contoso.com", "e-9", None)]);
+    let change = insert(&directory, "USER#p1", platform_user());
+    let err = ExportRun::new(&directory, &entra, &config(json!({})))
+        .apply(&change)
+        .await
+        .unwrap_err();
+    assert_eq!(refusal(&err), Code::EntraObjectExists);
+    assert!(err.to_string().contains("ann@contoso.com"), "{err}");
+    assert!(err.to_string().contains("export_adopt_existing"), "{err}");
+    assert_eq!(
+        entra.calls(),
+        vec![
+            "GET domains",
+            "POST user",
+            "GET user ann@contoso.com",
+            "GET roles e-9"
+        ]
+    );
+    let item = directory.0.lock().unwrap()["USER#p1"].clone();
+    assert!(!item.contains_key("entra_id"), "not linked: {item:?}");
+}
+
+#[tokio::test]
+async fn given_adoption_allowed_then_the_unmarked_user_is_adopted_and_the_link_says_so() {
+    for without_details in [false, true] {
+        let directory = MemoryDirectory::default();
+        let mut entra = entra_with(vec![existing("ann@contoso.com", "e-9", None)]);
+        entra.conflict_without_details = without_details;
+        let change = insert(&directory, "USER#p1", platform_user());
+        let config = config(json!({"export_adopt_existing": true}));
+        ExportRun::new(&directory, &entra, &config)
+            .apply(&change)
+            .await
+            .unwrap();
+        assert_eq!(writes(&entra), vec!["PATCH user e-9"], "its name differed");
+        let item = directory.0.lock().unwrap()["USER#p1"].clone();
+        assert_eq!(item["entra_id"], "e-9");
+        assert_eq!(item[ENTRA_ORIGIN], "adopted");
+    }
+}
+
+#[tokio::test]
+async fn given_the_create_answer_was_lost_then_the_replay_links_its_own_marked_user() {
+    let directory = MemoryDirectory::default();
+    let mut entra = RecordingEntra {
+        lose_create_answer: true,
+        ..Default::default()
+    };
+    let change = insert(&directory, "USER#p1", platform_user());
+    let config = config(json!({}));
+    let run = ExportRun::new(&directory, &entra, &config);
+    let lost = run.apply(&change).await.unwrap_err();
+    assert_eq!(lost.problem(), Some((Code::RetriesExhausted, true)));
+
+    // At-least-once: the record comes again; Graph says the UPN is taken.
+    entra.lose_create_answer = false;
+    let run = ExportRun::new(&directory, &entra, &config);
+    assert_eq!(
+        run.apply(&change).await.unwrap(),
+        ExportOutcome::Exported("user created")
+    );
+    let item = directory.0.lock().unwrap()["USER#p1"].clone();
+    assert_eq!(item["entra_id"], "e-lost");
+    assert_eq!(item[ENTRA_ORIGIN], "created", "its own, not adopted");
+    assert!(
+        writes(&entra).is_empty(),
+        "its own values already: {:?}",
+        entra.calls()
+    );
+}
+
+#[tokio::test]
+async fn given_a_user_marked_for_another_am_object_then_it_is_not_taken_even_with_adoption() {
+    let directory = MemoryDirectory::default();
+    let entra = entra_with(vec![existing(
+        "ann@contoso.com",
+        "e-9",
+        Some("acme/USER#p-old"),
+    )]);
+    let change = insert(&directory, "USER#p1", platform_user());
+    let config = config(json!({"export_adopt_existing": true}));
+    let err = ExportRun::new(&directory, &entra, &config)
+        .apply(&change)
+        .await
+        .unwrap_err();
+    assert_eq!(refusal(&err), Code::EntraObjectExists);
+    assert!(err.to_string().contains("acme/USER#p-old"), "{err}");
+    assert!(writes(&entra).is_empty());
+}
+
+#[tokio::test]
+async fn given_an_administrator_holds_the_upn_then_it_is_privileged_even_with_adoption() {
+    let directory = MemoryDirectory::default();
+    let entra = entra_with(vec![existing("ann@contoso.com", "e-adm", None)]);
+    entra.administrators.lock().unwrap().push("e-adm".into());
+    let change = insert(&directory, "USER#p1", platform_user());
+    let config = config(json!({"export_adopt_existing": true}));
+    let err = ExportRun::new(&directory, &entra, &config)
+        .apply(&change)
+        .await
+        .unwrap_err();
+    assert_eq!(refusal(&err), Code::PrivilegedAccount);
+    assert!(err.to_string().contains("Global Administrator"), "{err}");
+    assert!(writes(&entra).is_empty());
+    assert!(!directory.0.lock().unwrap()["USER#p1"].contains_key("entra_id"));
+}
+
+#[tokio::test]
+async fn given_an_administrator_then_neither_an_edit_nor_a_disable_nor_a_delete_is_sent() {
+    let directory = MemoryDirectory::default();
+    let entra = RecordingEntra::default();
+    entra.administrators.lock().unwrap().push("e-adm".into());
+    let config = config(json!({}));
+    let run = ExportRun::new(&directory, &entra, &config);
+    let admin = json!({"user_id": "e-adm", "user_name": "admin@contoso.com", "enabled": true, "source": "entra"});
+    for (field, value) in [("job_title", json!("Intern")), ("enabled", json!(false))] {
+        let mut edited = admin.clone();
+        edited[field] = value;
+        let err = run
+            .apply(&change("MODIFY", "USER#e-adm", admin.clone(), edited))
+            .await
+            .unwrap_err();
+        assert_eq!(refusal(&err), Code::PrivilegedAccount, "{field}");
+    }
+    // An adopted user who became an administrator since is not deleted.
+    let adopted = json!({"user_id": "p9", "user_name": "p9@contoso.com", "entra_id": "e-adm", "sync_entra_origin": "adopted"});
+    let err = run
+        .apply(&change("REMOVE", "USER#p9", adopted, json!({})))
+        .await
+        .unwrap_err();
+    assert_eq!(refusal(&err), Code::PrivilegedAccount);
+    assert!(writes(&entra).is_empty(), "{:?}", entra.calls());
+}
+
+#[tokio::test]
+async fn given_a_platform_group_then_it_is_created_marked_and_its_link_says_the_export_made_it() {
+    let (directory, entra) = (MemoryDirectory::default(), RecordingEntra::default());
+    let change = insert(
+        &directory,
+        "GROUP#g1",
+        json!({"group_id": "g1", "name": "Sales", "source": "local"}),
+    );
+    ExportRun::new(&directory, &entra, &config(json!({})))
+        .apply(&change)
+        .await
+        .unwrap();
+    assert_eq!(entra.bodies.lock().unwrap()[0][MARK], "acme/GROUP#g1");
+    let item = directory.0.lock().unwrap()["GROUP#g1"].clone();
+    assert_eq!(
+        (item["entra_id"].clone(), item[ENTRA_ORIGIN].clone()),
+        (json!("g-new"), json!("created"))
+    );
+}

@@ -1,0 +1,135 @@
+//! The bodies of the export's Graph writes (GRAPH.md 2.1, 3.1, 3.4): Graph
+//! JSON built from typed values, and the mark the export writes with every
+//! object it creates (DESIGN.md 2.11).
+
+use serde_json::{Map, Value};
+
+use super::GraphError;
+use super::model::string;
+use crate::model::directory::{Field, FieldValue, GROUP_FIELDS, USER_FIELDS};
+
+fn json_string(text: &str) -> Value {
+    Value::String(text.to_owned())
+}
+
+/// A mapped value as Graph takes it.
+fn graph_value(value: FieldValue) -> Value {
+    match value {
+        FieldValue::Text(Some(text)) => Value::String(text),
+        FieldValue::Text(None) => Value::Null,
+        FieldValue::Flag(flag) => Value::Bool(flag),
+    }
+}
+
+/// The body of `PATCH /users/{id}` or `/groups/{id}`.
+pub fn patch_body(patch: &crate::export::EntraPatch) -> Value {
+    Value::Object(
+        patch
+            .properties
+            .iter()
+            .map(|(property, value)| ((*property).to_owned(), graph_value(value.clone())))
+            .collect(),
+    )
+}
+
+/// The mapped properties that have a value.
+fn present_properties<A>(fields: &[Field<A>], attributes: &A) -> Map<String, Value> {
+    fields
+        .iter()
+        .map(|f| (f.graph.to_owned(), graph_value((f.read)(attributes))))
+        .filter(|(_, v)| !v.is_null())
+        .collect()
+}
+
+/// The directory extension that holds the export's mark (DESIGN.md 2.11).
+/// Registered once on the app registration (README); Graph offers it in
+/// every tenant that consented to the app, and it is set in the create's
+/// own body, so no crash leaves an object of ours unmarked.
+pub const EXPORT_MARK_EXTENSION: &str = "entraSyncCreatedFor";
+
+/// The mark's property name: `extension_<app id without dashes>_<name>`.
+pub fn export_mark_property(client_id: &str) -> String {
+    format!(
+        "extension_{}_{EXPORT_MARK_EXTENSION}",
+        client_id.replace('-', "")
+    )
+}
+
+/// The export's mark on a Graph object, when it has one (Graph leaves an
+/// extension without a value out, or sends `null`).
+pub fn export_mark(
+    object: &Map<String, Value>,
+    property: &str,
+) -> Result<Option<crate::export::ExportMark>, GraphError> {
+    Ok(string(object, property)?.map(|mark| crate::export::ExportMark::from_graph(&mark)))
+}
+
+/// The body of `POST /users` (GRAPH.md 2.1), marked as the export's.
+pub fn new_user_body(user: &crate::export::NewEntraUser, mark_property: &str) -> Value {
+    use secrecy::ExposeSecret;
+    let mut body = present_properties(USER_FIELDS, &user.attributes);
+    body.insert(mark_property.to_owned(), json_string(user.mark.as_str()));
+    body.insert(
+        "accountEnabled".into(),
+        Value::Bool(user.attributes.enabled),
+    );
+    body.insert(
+        "mailNickname".into(),
+        Value::String(user.mail_nickname.clone()),
+    );
+    if let Some(anchor) = &user.on_premises_immutable_id {
+        body.insert(
+            "onPremisesImmutableId".into(),
+            Value::String(anchor.clone()),
+        );
+    }
+    body.insert(
+        "passwordProfile".into(),
+        serde_json::json!({"forceChangePasswordNextSignIn": true, "password": user.password.expose_secret()}),
+    );
+    Value::Object(body)
+}
+
+/// The body of `POST /groups`: a security group, marked as the export's.
+pub fn new_group_body(group: &crate::export::NewEntraGroup, mark_property: &str) -> Value {
+    let mut body = present_properties(GROUP_FIELDS, &group.attributes);
+    body.insert(mark_property.to_owned(), json_string(group.mark.as_str()));
+    body.insert("mailEnabled".into(), Value::Bool(false));
+    body.insert("securityEnabled".into(), Value::Bool(true));
+    body.insert(
+        "mailNickname".into(),
+        Value::String(group.mail_nickname.clone()),
+    );
+    Value::Object(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_mark_is_the_apps_directory_extension_read_back_when_set() {
+        let property = export_mark_property("7c3e5a9b-2f1d-4c8e-b6a0-1d3f5e7a9c2b");
+        assert_eq!(
+            property,
+            "extension_7c3e5a9b2f1d4c8eb6a01d3f5e7a9c2b_entraSyncCreatedFor"
+        );
+        let marked = json!({"id": "u1", property.clone(): "acme/USER#p-1"});
+        assert_eq!(
+            export_mark(marked.as_object().unwrap(), &property)
+                .unwrap()
+                .map(|m| m.to_string()),
+            Some("acme/USER#p-1".to_owned())
+        );
+        for unmarked in [
+            json!({"id": "u1"}),
+            json!({"id": "u1", property.clone(): null}),
+        ] {
+            assert_eq!(
+                export_mark(unmarked.as_object().unwrap(), &property).unwrap(),
+                None
+            );
+        }
+    }
+}
