@@ -54,8 +54,9 @@ impl Notified {
         )
         .await
         .unwrap();
+        // Counted here, then judged by the stack's IAM gate.
         let meter = AwsMeter::start(
-            &stack.aws.endpoint,
+            &stack.meter.endpoint,
             vec![(stack.tables.integrations.clone(), "integrations".into())],
         )
         .await
