@@ -158,12 +158,29 @@ impl WorkerConfig {
 
 /// Everything `sync-worker` needs: the Graph-calling settings and the
 /// queue its continuations go to (DESIGN.md 2.5).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SyncWorkerConfig {
     pub worker: WorkerConfig,
     pub sync_queue_url: String,
     /// `NOTIFICATION_URL`: absent = no subscriptions, poll only.
     pub notification_url: Option<String>,
+}
+
+/// Leaves out `NOTIFICATION_URL`'s key (DESIGN.md 2.11: never logged).
+impl std::fmt::Debug for SyncWorkerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SyncWorkerConfig")
+            .field("worker", &self.worker)
+            .field("sync_queue_url", &self.sync_queue_url)
+            .field(
+                "notification_url",
+                &self
+                    .notification_url
+                    .as_deref()
+                    .map(crate::realtime::redacted_url),
+            )
+            .finish()
+    }
 }
 
 impl SyncWorkerConfig {
@@ -457,6 +474,31 @@ mod tests {
         let config = GraphNotificationsConfig::from_env(&env(&keyed)).unwrap();
         assert!(config.notification_key.admits(&format!("key={key}")));
         assert!(!format!("{config:?}").contains(key));
+    }
+
+    #[test]
+    fn the_workers_config_never_shows_the_notification_key() {
+        let key = "Zx81mQv0ba7RtY2nKc5LpW3sHd9FgJ4e6UoIiN1A";
+        let url = format!("https://api.example.com/entra/notifications?key={key}");
+        let mut pairs = FULL.to_vec();
+        pairs.push((
+            "SYNC_QUEUE_URL",
+            "https://sqs.us-east-1.amazonaws.com/1/jobs",
+        ));
+        pairs.push(("NOTIFICATION_URL", &url));
+        let config = SyncWorkerConfig::from_env(&env(&pairs)).unwrap();
+        assert_eq!(config.notification_url.as_deref(), Some(url.as_str()));
+        let shown = format!("{config:?}");
+        assert!(!shown.contains(key), "{shown}");
+        assert!(shown.contains("https://api.example.com/entra/notifications?[redacted]"));
+        let subscription = crate::realtime::NewSubscription {
+            resource: "users",
+            notification_url: url.clone(),
+            expiration: chrono::Utc::now(),
+            client_state: "state".to_owned().into(),
+        };
+        assert!(!format!("{subscription:?}").contains(key));
+        assert!(!crate::realtime::recorded_url("not a url ?key=abc").contains("abc"));
     }
 
     #[test]

@@ -12,7 +12,8 @@ use crate::notifications::{LifecycleEvent, SubscriptionRecord};
 use crate::ports::StoreError;
 
 /// A subscription to create (`changeType` is always `updated,deleted`).
-#[derive(Debug, Clone)]
+/// Its `Debug` leaves out the URL's key.
+#[derive(Clone)]
 pub struct NewSubscription {
     /// `users` or `groups`.
     pub resource: &'static str,
@@ -21,13 +22,41 @@ pub struct NewSubscription {
     pub client_state: SecretString,
 }
 
-/// A subscription as Graph answers it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A subscription as Graph answers it. Its `Debug` leaves out the URL's key.
+#[derive(Clone, PartialEq, Eq)]
 pub struct LiveSubscription {
     pub id: String,
     pub resource: String,
     pub notification_url: String,
     pub expiration: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for NewSubscription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewSubscription")
+            .field("resource", &self.resource)
+            .field(
+                "notification_url",
+                &super::redacted_url(&self.notification_url),
+            )
+            .field("expiration", &self.expiration)
+            .field("client_state", &"[redacted]")
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for LiveSubscription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LiveSubscription")
+            .field("id", &self.id)
+            .field("resource", &self.resource)
+            .field(
+                "notification_url",
+                &super::redacted_url(&self.notification_url),
+            )
+            .field("expiration", &self.expiration)
+            .finish()
+    }
 }
 
 /// Graph's `/subscriptions`, for one Entra tenant.
