@@ -385,6 +385,26 @@ async fn given_a_preview_requested_while_a_sync_runs_then_a_second_worker_previe
     }
     assert!(sync_still_running, "the preview ran beside the sync");
 
+    let written = stack
+        .item(
+            &stack.tables.integrations,
+            &format!("TENANT#{TENANT}"),
+            "ENTRA#PREVIEW",
+        )
+        .await
+        .unwrap();
+    // Intermittent in CI once: say what the previewing worker did.
+    let said: Vec<String> = second
+        .worker
+        .logs()
+        .into_iter()
+        .filter(|l| !l.contains("\"level\":\"DEBUG\"") && !l.contains("\"level\":\"TRACE\""))
+        .collect();
+    assert!(
+        written.is_some(),
+        "no ENTRA#PREVIEW; the second worker logged:\n{}",
+        said.join("\n")
+    );
     let preview = preview_item(&stack).await;
     assert_eq!(preview["result"], "ok", "{preview:?}");
     let in_scope = users_in(&[MANAGED, FEDERATED]) as u64;
