@@ -1,0 +1,64 @@
+//! The simulation's seeds, and its own guarantees (a seed replays exactly).
+
+use std::time::Instant;
+
+use super::{SeedReport, fail, seeds_from_env, simulate};
+
+/// Seeds below `DEFAULT_SEEDS` on which the import engine, as it is,
+/// breaks an invariant of DESIGN.md 2.10 — open engine defects the
+/// simulation found (see the report of branch h4-simulation), kept here so
+/// that the test guards every other seed. A seed that starts to pass after
+/// a fix must leave this list (the test says so); a new failing seed fails
+/// the test.
+const KNOWN_FAILING: &[u64] = &[
+    93, 117, 141, 193, 198, 207, 282, 319, 334, 352, 433, 445, 499, 509, 542, 547, 568, 593, 601,
+    711, 740, 744, 750, 759, 770, 773, 781, 800, 835, 858, 868, 979, 1008, 1056, 1091, 1094, 1149,
+    1151, 1193, 1220, 1229, 1252, 1254, 1266, 1277, 1295, 1329, 1336, 1411, 1418, 1445, 1475, 1505,
+    1513, 1537, 1540, 1572, 1585, 1602, 1662, 1667, 1689, 1713, 1727, 1812, 1996,
+];
+
+#[test]
+fn seeds() {
+    let (first, count) = seeds_from_env();
+    let started = Instant::now();
+    let mut failures: Vec<(u64, SeedReport)> = Vec::new();
+    for seed in first..first + count {
+        let report = simulate(seed);
+        if report.failure.is_some() {
+            if count == 1 {
+                fail(seed, &report);
+            }
+            failures.push((seed, report));
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    eprintln!(
+        "simulated {count} seeds in {elapsed:.1} s ({:.0} seeds/s); {} failed",
+        count as f64 / elapsed,
+        failures.len()
+    );
+    for (seed, report) in &failures {
+        let first = report.failure.as_deref().unwrap_or("");
+        eprintln!("seed {seed}: {}", first.lines().next().unwrap_or(""));
+    }
+    let failing: Vec<u64> = failures.iter().map(|(seed, _)| *seed).collect();
+    if let Some((seed, report)) = failures.iter().find(|(s, _)| !KNOWN_FAILING.contains(s)) {
+        fail(*seed, report);
+    }
+    let fixed: Vec<u64> = KNOWN_FAILING
+        .iter()
+        .copied()
+        .filter(|s| (first..first + count).contains(s) && !failing.contains(s))
+        .collect();
+    assert!(
+        fixed.is_empty(),
+        "these seeds pass now: remove them from KNOWN_FAILING: {fixed:?}"
+    );
+}
+
+#[test]
+fn a_seed_replays_exactly() {
+    for seed in [1, 7, 42, 93, 302] {
+        assert_eq!(simulate(seed).trace, simulate(seed).trace, "seed {seed}");
+    }
+}
