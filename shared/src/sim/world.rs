@@ -194,42 +194,9 @@ const CHANGE_KINDS: u64 = 12;
 /// One random change in Entra ID, of the given kind (`0..CHANGE_KINDS`);
 /// a kind with nothing to act on does nothing.
 pub fn entra_change(model: &mut EntraModel, rng: &mut Rng, kind: u64) {
-    let active = model.active_users();
     let groups = model.live_groups();
-    let soft_deleted: Vec<String> = model
-        .users
-        .iter()
-        .filter(|(_, u)| u.life == Life::SoftDeleted)
-        .map(|(id, _)| id.clone())
-        .collect();
     match kind {
-        0 | 1 => {
-            let upn = entra::random_upn(rng);
-            if !model.upn_taken(&upn) {
-                let n = rng.below(100);
-                model.create_user(UserAttributes {
-                    user_name: upn,
-                    display_name: Some(format!("User {n}")),
-                    ..Default::default()
-                });
-            }
-        }
-        2 if !active.is_empty() => {
-            let id = rng.pick(&active).clone();
-            let title = rng.chance(70).then(|| format!("Title {}", rng.below(5)));
-            let enabled = !rng.chance(20);
-            model.update_user(&id, |a| {
-                a.job_title = title;
-                a.enabled = enabled;
-            });
-        }
-        3 if !active.is_empty() => {
-            let id = rng.pick(&active).clone();
-            let upn = entra::random_upn(rng);
-            if !model.upn_taken(&upn) {
-                model.update_user(&id, |a| a.user_name = upn);
-            }
-        }
+        0..=3 | 7 | 10 => user_change(model, rng, kind),
         4 => {
             let n = rng.below(100);
             model.create_group(format!("Group {n}"));
@@ -243,6 +210,46 @@ pub fn entra_change(model: &mut EntraModel, rng: &mut Rng, kind: u64) {
             let id = rng.pick(&groups).clone();
             model.delete_group(&id);
         }
+        8 | 9 if !groups.is_empty() => {
+            let active = model.active_users();
+            membership_change(model, rng, &groups, &active)
+        }
+        _ => {}
+    }
+}
+
+/// Creates, edits, renames, deletes (soft or for good) or restores a user.
+fn user_change(model: &mut EntraModel, rng: &mut Rng, kind: u64) {
+    let active = model.active_users();
+    let soft_deleted: Vec<String> = model
+        .users
+        .iter()
+        .filter(|(_, u)| u.life == Life::SoftDeleted)
+        .map(|(id, _)| id.clone())
+        .collect();
+    let upn = entra::random_upn(rng);
+    match kind {
+        0 | 1 if !model.upn_taken(&upn) => {
+            let n = rng.below(100);
+            model.create_user(UserAttributes {
+                user_name: upn,
+                display_name: Some(format!("User {n}")),
+                ..Default::default()
+            });
+        }
+        2 if !active.is_empty() => {
+            let id = rng.pick(&active).clone();
+            let title = rng.chance(70).then(|| format!("Title {}", rng.below(5)));
+            let enabled = !rng.chance(20);
+            model.update_user(&id, |a| {
+                a.job_title = title;
+                a.enabled = enabled;
+            });
+        }
+        3 if !active.is_empty() && !model.upn_taken(&upn) => {
+            let id = rng.pick(&active).clone();
+            model.update_user(&id, |a| a.user_name = upn);
+        }
         7 if !active.is_empty() => {
             let id = rng.pick(&active).clone();
             let life = if rng.chance(70) {
@@ -252,7 +259,6 @@ pub fn entra_change(model: &mut EntraModel, rng: &mut Rng, kind: u64) {
             };
             model.set_user_life(&id, life);
         }
-        8 | 9 if !groups.is_empty() => membership_change(model, rng, &groups, &active),
         10 if !soft_deleted.is_empty() => {
             let id = rng.pick(&soft_deleted).clone();
             let life = if rng.chance(70) {
