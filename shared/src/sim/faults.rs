@@ -31,9 +31,9 @@ pub struct Faults {
 }
 
 impl Faults {
-    /// `ENTRA_SYNC_SIM_FAULTS` = `calm`, `mid`, `graph` or `store` keeps
-    /// only that class (and kills): to tell which fault a failure needs.
-    pub fn draw(rng: &mut Rng) -> Self {
+    /// `only` = `calm`, `mid`, `graph` or `store` keeps only that class
+    /// (and kills): to tell which fault a failure needs.
+    pub fn draw(rng: &mut Rng, only: Option<&str>) -> Self {
         let mut level = |max: u64| {
             if rng.chance(30) {
                 0
@@ -50,18 +50,18 @@ impl Faults {
             partial_batch: level(6),
             entra_change_mid_run: level(10),
         };
-        match std::env::var("ENTRA_SYNC_SIM_FAULTS").as_deref() {
-            Ok("calm") => drawn.calm(),
-            Ok("mid") => Self {
+        match only {
+            Some("calm") => drawn.calm(),
+            Some("mid") => Self {
                 entra_change_mid_run: drawn.entra_change_mid_run,
                 ..drawn.calm()
             },
-            Ok("graph") => Self {
+            Some("graph") => Self {
                 graph_exhausted: drawn.graph_exhausted,
                 delta_expired: drawn.delta_expired,
                 ..drawn.calm()
             },
-            Ok("store") => Self {
+            Some("store") => Self {
                 store_throttled: drawn.store_throttled,
                 lost_response: drawn.lost_response,
                 partial_batch: drawn.partial_batch,

@@ -6,8 +6,11 @@
 //! kill at any await point). Then the faults stop, runs go on until one
 //! has nothing left to do, and the invariants are checked.
 //!
-//! `ENTRA_SYNC_SIM_SEEDS=<n>` runs n seeds (a deep run);
-//! `ENTRA_SYNC_SIM_SEED=<n>` replays one, exactly.
+//! `ENTRA_SYNC_SIM_SEEDS=<n>` runs n seeds (a deep run: nextest ends a
+//! test after 2 minutes, so `ENTRA_SYNC_SIM_SEEDS=100000 cargo test -p
+//! entra-sync-shared --lib sim::tests::seeds -- --nocapture`);
+//! `ENTRA_SYNC_SIM_SEED=<n>` replays one, exactly, with its trace;
+//! `ENTRA_SYNC_SIM_FAULTS=calm|mid|graph|store` keeps one class of faults.
 
 mod entra;
 mod faults;
@@ -103,7 +106,13 @@ pub struct SeedReport {
 }
 
 pub fn simulate(seed: u64) -> SeedReport {
-    let world = World::new(seed);
+    let only = std::env::var("ENTRA_SYNC_SIM_FAULTS").ok();
+    simulate_with(seed, only.as_deref())
+}
+
+/// One seed with only one class of faults (`None`: all of them).
+pub fn simulate_with(seed: u64, only_faults: Option<&str>) -> SeedReport {
+    let world = World::new(seed, only_faults);
     let mut trace = vec![format!("faults {:?}", *world.faults.lock().unwrap())];
     world.seed_entra();
     let mut number = 0;

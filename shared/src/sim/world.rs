@@ -51,9 +51,9 @@ pub struct World {
 }
 
 impl World {
-    pub fn new(seed: u64) -> Self {
+    pub fn new(seed: u64, only_faults: Option<&str>) -> Self {
         let mut rng = Rng::new(seed);
-        let faults = Faults::draw(&mut rng);
+        let faults = Faults::draw(&mut rng, only_faults);
         Self {
             rng: std::sync::Arc::new(Mutex::new(rng)),
             faults: Mutex::new(faults),
