@@ -17,7 +17,11 @@ pub mod ports;
 pub mod problems;
 pub mod realtime;
 pub mod schedule;
+#[cfg(test)]
+mod sim;
 pub mod store;
 pub mod telemetry;
+#[cfg(test)]
+mod testing;
 pub mod tokens;
 pub mod wiring;

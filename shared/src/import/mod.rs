@@ -324,6 +324,13 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
                 );
                 checkpoint
             }
+            Some(other_scope) if other_scope.scope_fingerprint != fingerprint => {
+                // That round may have written the directory under its scope
+                // (its pages, its sweep) without storing that scope: the
+                // delta links no longer describe what the directory holds.
+                tracing::info!(round_id = %other_scope.round_id, "the scope changed since the interrupted round; starting a full round");
+                self.new_round(Mode::Full, fingerprint, now, true)
+            }
             _ => {
                 let mode = self.initial_mode(state, fingerprint);
                 self.new_round(mode, fingerprint, now, state.ran_before)

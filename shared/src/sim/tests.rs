@@ -1,0 +1,79 @@
+//! The simulation's seeds, and its own guarantees (a seed replays exactly).
+
+use std::time::Instant;
+
+use super::{SeedReport, fail, seeds_from_env, simulate, simulate_with};
+
+/// Seeds below `DEFAULT_SEEDS` on which the import engine, as it is,
+/// breaks an invariant of DESIGN.md 2.10 — open engine defects the
+/// simulation found (see the report of branch h4-simulation), kept here so
+/// that the test guards every other seed. A seed that starts to pass after
+/// a fix must leave this list (the test says so); a new failing seed fails
+/// the test.
+const KNOWN_FAILING: &[u64] = &[
+    81, 95, 110, 212, 331, 400, 407, 434, 519, 538, 566, 568, 601, 619, 627, 635, 638, 646, 661,
+    674, 705, 720, 730, 773, 777, 800, 849, 866, 891, 898, 903, 928, 952, 1006, 1009, 1015, 1125,
+    1168, 1236, 1298, 1376, 1480, 1487, 1584, 1585, 1607, 1648, 1669, 1689, 1805, 1842, 1885, 1888,
+    1942, 1955, 1985, 1987, 1996,
+];
+
+#[test]
+fn seeds() {
+    let (first, count) = seeds_from_env();
+    let started = Instant::now();
+    let mut failures: Vec<(u64, SeedReport)> = Vec::new();
+    for seed in first..first + count {
+        let report = simulate(seed);
+        if report.failure.is_some() {
+            if count == 1 {
+                fail(seed, &report);
+            }
+            failures.push((seed, report));
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    eprintln!(
+        "simulated {count} seeds in {elapsed:.1} s ({:.0} seeds/s); {} failed",
+        count as f64 / elapsed,
+        failures.len()
+    );
+    for (seed, report) in &failures {
+        let first = report.failure.as_deref().unwrap_or("");
+        eprintln!("seed {seed}: {}", first.lines().next().unwrap_or(""));
+    }
+    let failing: Vec<u64> = failures.iter().map(|(seed, _)| *seed).collect();
+    if let Some((seed, report)) = failures.iter().find(|(s, _)| !KNOWN_FAILING.contains(s)) {
+        fail(*seed, report);
+    }
+    let fixed: Vec<u64> = KNOWN_FAILING
+        .iter()
+        .copied()
+        .filter(|s| (first..first + count).contains(s) && !failing.contains(s))
+        .collect();
+    assert!(
+        fixed.is_empty(),
+        "these seeds pass now: remove them from KNOWN_FAILING: {fixed:?}"
+    );
+}
+
+#[test]
+fn a_seed_replays_exactly() {
+    for seed in [1, 7, 42, 93, 302] {
+        assert_eq!(simulate(seed).trace, simulate(seed).trace, "seed {seed}");
+    }
+}
+
+/// Found by the simulation (seeds 974 and 1017, kills only): a full round
+/// under a new scope, killed after its finish had swept what the new scope
+/// left out, then the scope set back before the next run. That run found
+/// the stored fingerprint equal to the config's and went on in delta mode
+/// from the old links: the swept users never came back.
+#[test]
+fn a_round_interrupted_under_another_scope_is_followed_by_a_full_round() {
+    for seed in [974, 1017] {
+        let report = simulate_with(seed, Some("calm"));
+        if report.failure.is_some() {
+            fail(seed, &report);
+        }
+    }
+}

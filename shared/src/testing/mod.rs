@@ -1,0 +1,3 @@
+//! Test stand-ins shared by the engines' unit tests and the simulation.
+
+pub(crate) mod import_stores;
