@@ -156,6 +156,7 @@ impl World {
                 },
                 source: Source::Local,
                 entra_id: None,
+                entra_origin: None,
                 password_mode: Some(PasswordMode::Temporary),
                 entra_hash: None,
                 import_deleted_at: None,
