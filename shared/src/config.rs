@@ -217,6 +217,10 @@ fn sync_queue_url(env: &dyn Env) -> Result<String, ConfigError> {
     Ok(url)
 }
 
+/// The most `VERIFY_MAX_FAILURES` may be: below Entra ID's default smart
+/// lockout threshold of 10, so that verify-password cannot lock a user out.
+pub const MAX_VERIFY_FAILURES: u64 = 9;
+
 /// Everything `verify-password` needs: the worker's settings and the
 /// failure throttle (`VERIFY_MAX_FAILURES`, default 5, and
 /// `VERIFY_FAILURE_WINDOW_SECONDS`, default 900; both optional).
@@ -243,9 +247,19 @@ impl VerifyPasswordConfig {
                 }
             }
         };
+        let max_failures = number("VERIFY_MAX_FAILURES", 5)?;
+        if max_failures > MAX_VERIFY_FAILURES {
+            return Err(ConfigError::Malformed {
+                name: "VERIFY_MAX_FAILURES",
+                reason: format!(
+                    "{max_failures} is above {MAX_VERIFY_FAILURES}: Entra ID's smart lockout \
+                     locks the user at 10 failures by default"
+                ),
+            });
+        }
         Ok(Self {
             worker: WorkerConfig::from_env(env)?,
-            max_failures: u32::try_from(number("VERIFY_MAX_FAILURES", 5)?).unwrap_or(u32::MAX),
+            max_failures: u32::try_from(max_failures).unwrap_or(u32::MAX),
             failure_window: std::time::Duration::from_secs(number(
                 "VERIFY_FAILURE_WINDOW_SECONDS",
                 900,
@@ -412,6 +426,23 @@ mod tests {
                 (ok, other) => panic!("{name}={value}: expected ok={ok}, got {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn given_more_than_nine_verify_failures_then_the_start_is_refused_naming_the_variable() {
+        let mut pairs = FULL.to_vec();
+        pairs.push(("VERIFY_MAX_FAILURES", "9"));
+        let config = VerifyPasswordConfig::from_env(&env(&pairs)).unwrap();
+        assert_eq!(config.max_failures, 9);
+        pairs.pop();
+        pairs.push(("VERIFY_MAX_FAILURES", "10"));
+        let err = VerifyPasswordConfig::from_env(&env(&pairs)).unwrap_err();
+        assert!(
+            err.to_string().starts_with(
+                "environment variable VERIFY_MAX_FAILURES is malformed: 10 is above 9"
+            ),
+            "{err}"
+        );
     }
 
     #[test]

@@ -74,7 +74,9 @@ fn aadsts_meaning(code: u32) -> Option<Meaning> {
         50053 => (
             VerifyResult::Locked,
             "the account is locked in Entra ID",
-            Release,
+            // Released, a locked account could be probed freely and the
+            // lockout set off again the moment it lifts.
+            Keep,
         ),
         50055 => (
             VerifyResult::Expired,
@@ -149,11 +151,7 @@ mod tests {
                 VerifyResult::NotFound,
                 Keep,
             ),
-            (
-                rejected("invalid_grant", 50053),
-                VerifyResult::Locked,
-                Release,
-            ),
+            (rejected("invalid_grant", 50053), VerifyResult::Locked, Keep),
             (
                 rejected("invalid_grant", 50055),
                 VerifyResult::Expired,

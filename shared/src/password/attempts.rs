@@ -1,6 +1,10 @@
 //! The per-user attempt limit (DESIGN.md 2.11): an attempt is reserved in
 //! the store before Entra ID is asked, so that however many requests
-//! arrive at once, at most the limit of them reach Entra ID per window.
+//! arrive at once, at most the limit of them reach Entra ID within any
+//! span of one window's length: a window carries the attempts of the one
+//! before it while they are that recent, and the limit holds for both
+//! together (a fixed window alone lets the limit through at each side of
+//! its end: twice the limit in two seconds).
 
 use std::future::Future;
 use std::time::Duration;
@@ -27,6 +31,25 @@ impl Default for ThrottlePolicy {
     }
 }
 
+/// What a new window carries from the one that ended at `ended_until`
+/// (holding `attempts` of its own), and when that carried count stops
+/// mattering. Attempts older than one window before `now` are carried no
+/// more; an unreadable count or window end counts as the limit (fail
+/// closed: the alternative is asking Entra ID blind).
+pub fn carried_attempts(
+    ended_until: Option<DateTime<Utc>>,
+    attempts: Option<u32>,
+    policy: ThrottlePolicy,
+    now: DateTime<Utc>,
+) -> (u32, DateTime<Utc>) {
+    let ended_until = ended_until.unwrap_or(now);
+    let forgotten_at = ended_until + policy.window;
+    if forgotten_at <= now {
+        return (0, now);
+    }
+    (attempts.unwrap_or(policy.max_failures), forgotten_at)
+}
+
 /// The answer to a reservation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reservation {
@@ -40,11 +63,12 @@ pub enum Reservation {
 /// What Entra ID's answer does to a reserved attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Settlement {
-    /// A wrong credential, or an answer that never came (Entra ID may have
-    /// counted it): the attempt stays counted for the rest of the window.
+    /// A wrong credential, a locked account (probing it must not go
+    /// uncounted until the lock lifts), or an answer that never came
+    /// (Entra ID may have counted it): the attempt stays counted.
     Keep,
     /// Entra ID did not count the attempt against the user (a correct
-    /// password, a locked or disabled account, a refused app).
+    /// password, a disabled account, a refused app).
     Release,
 }
 
@@ -52,8 +76,9 @@ pub enum Settlement {
 /// two concurrent reservations never both take the last free place.
 pub trait AttemptLedger: Send + Sync {
     /// Reserves one attempt in the user's current window (a new window of
-    /// `policy.window` from `now` when the last one ended), unless the
-    /// window already holds `policy.max_failures` attempts.
+    /// `policy.window` from `now` when the last one ended, carrying its
+    /// attempts as [`carried_attempts`] says), unless the window's own
+    /// and carried attempts together reach `policy.max_failures`.
     fn reserve(
         &self,
         tenant: &TenantId,

@@ -14,7 +14,7 @@ use std::future::Future;
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
 
-pub use attempts::{AttemptLedger, Reservation, Settlement, ThrottlePolicy};
+pub use attempts::{AttemptLedger, Reservation, Settlement, ThrottlePolicy, carried_attempts};
 
 use crate::graph::GraphError;
 use crate::graph::model::DomainInfo;

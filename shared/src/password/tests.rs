@@ -64,18 +64,30 @@ fn only_managed_domains_of_the_tenant_are_checked_by_entra() {
     assert_eq!(unknown.result, VerifyResult::NotFound);
 }
 
+/// One user's window in memory, as the DynamoDB item holds it.
+#[derive(Debug, Clone, Copy)]
+struct Window {
+    attempts: u32,
+    previous_attempts: u32,
+    until: DateTime<Utc>,
+}
+
 /// The ledger's rule in memory; one lock per reservation, as DynamoDB
 /// applies one conditional write atomically.
 #[derive(Default)]
 struct MemoryLedger {
-    windows: Mutex<HashMap<String, (u32, DateTime<Utc>)>>,
+    windows: Mutex<HashMap<String, Window>>,
     /// Every write fails as AWS does when the table is missing.
     missing_table: bool,
 }
 
 impl MemoryLedger {
     fn attempts(&self, user: &str) -> u32 {
-        self.windows.lock().unwrap().get(user).map_or(0, |w| w.0)
+        self.windows
+            .lock()
+            .unwrap()
+            .get(user)
+            .map_or(0, |w| w.attempts)
     }
 }
 
@@ -96,16 +108,31 @@ impl AttemptLedger for MemoryLedger {
             });
         }
         let mut windows = self.windows.lock().unwrap();
-        let window = windows.entry(user.to_owned()).or_insert((0, now));
-        if window.1 <= now {
-            *window = (0, now + policy.window);
+        let opened = Window {
+            attempts: 0,
+            previous_attempts: 0,
+            until: now + policy.window,
+        };
+        let window = windows.entry(user.to_owned()).or_insert(opened);
+        if window.until <= now {
+            let (carried, free_again) =
+                carried_attempts(Some(window.until), Some(window.attempts), policy, now);
+            if carried >= policy.max_failures {
+                return Ok(Reservation::Refused { until: free_again });
+            }
+            *window = Window {
+                previous_attempts: carried,
+                ..opened
+            };
         }
-        if window.0 >= policy.max_failures {
-            return Ok(Reservation::Refused { until: window.1 });
+        if window.attempts + window.previous_attempts >= policy.max_failures {
+            return Ok(Reservation::Refused {
+                until: window.until,
+            });
         }
-        window.0 += 1;
+        window.attempts += 1;
         Ok(Reservation::Admitted {
-            window_until: window.1,
+            window_until: window.until,
         })
     }
 
@@ -117,10 +144,10 @@ impl AttemptLedger for MemoryLedger {
     ) -> Result<(), StoreError> {
         let mut windows = self.windows.lock().unwrap();
         if let Some(window) = windows.get_mut(user)
-            && window.1 == window_until
-            && window.0 > 0
+            && window.until == window_until
+            && window.attempts > 0
         {
-            window.0 -= 1;
+            window.attempts -= 1;
         }
         Ok(())
     }
@@ -274,10 +301,96 @@ async fn given_answers_that_never_came_then_the_attempts_stay_counted() {
     let refused = verify_many(&verifier, 1, now).await.remove(0);
     assert!(refused.message.starts_with("too many failed attempts"));
     assert_eq!(entra.grants(), 3);
-    // A new window admits again.
-    let later = now + chrono::Duration::seconds(901);
+    // Once they are a whole window old, they count no more.
+    let later = now + chrono::Duration::seconds(1800);
     verify_many(&verifier, 1, later).await;
     assert_eq!(entra.grants(), 4);
+}
+
+/// Wrong passwords one at a time at each of `seconds` after `t0`; the
+/// instants at which Entra ID was asked.
+async fn wrong_passwords_at(
+    verifier: &PasswordVerifier<'_, MemoryLedger, ScriptedEntra>,
+    t0: DateTime<Utc>,
+    seconds: impl IntoIterator<Item = i64>,
+) -> Vec<i64> {
+    let mut asked = Vec::new();
+    for second in seconds {
+        let before = verifier.authority.grants();
+        verify_many(verifier, 1, t0 + chrono::Duration::seconds(second)).await;
+        if verifier.authority.grants() > before {
+            asked.push(second);
+        }
+    }
+    asked
+}
+
+#[tokio::test(start_paused = true)]
+async fn given_failures_straddling_a_window_boundary_then_no_more_than_the_limit_within_any_window_s_length_reach_entra()
+ {
+    let (ledger, entra) = (
+        MemoryLedger::default(),
+        ScriptedEntra::answering(wrong_password),
+    );
+    let verifier = PasswordVerifier {
+        attempts: &ledger,
+        authority: &entra,
+        policy: policy(5),
+    };
+    let t0 = Utc::now();
+    // One to open the window at t0, then bursts at each side of its end
+    // (900 s), and every 100 s for two more windows.
+    let seconds = std::iter::once(0)
+        .chain(std::iter::repeat_n(899, 6))
+        .chain(std::iter::repeat_n(900, 6))
+        .chain((10..=27).map(|n| n * 100));
+    let asked = wrong_passwords_at(&verifier, t0, seconds).await;
+    for (i, first) in asked.iter().enumerate() {
+        let within = asked[i..].iter().filter(|s| **s < first + 900).count();
+        assert!(within <= 5, "{within} attempts from {first} s: {asked:?}");
+    }
+    assert_eq!(
+        asked.iter().filter(|s| **s <= 900).count(),
+        5,
+        "the limit, not twice the limit, around the boundary: {asked:?}"
+    );
+    assert!(
+        asked.len() > 5,
+        "attempts are admitted again later: {asked:?}"
+    );
+}
+
+fn account_locked() -> Result<(), IdentityError> {
+    Err(IdentityError::Rejected(crate::identity::TokenErrorBody {
+        error: "invalid_grant".into(),
+        error_description: None,
+        error_codes: vec![50053],
+        suberror: None,
+    }))
+}
+
+#[tokio::test(start_paused = true)]
+async fn given_a_locked_account_then_its_probes_stay_counted() {
+    let (ledger, entra) = (
+        MemoryLedger::default(),
+        ScriptedEntra::answering(account_locked),
+    );
+    let verifier = PasswordVerifier {
+        attempts: &ledger,
+        authority: &entra,
+        policy: policy(3),
+    };
+    let now = Utc::now();
+    let answers = verify_many(&verifier, 10, now).await;
+    assert_eq!(entra.grants(), 3, "probes of a locked account are limited");
+    assert_eq!(
+        answers
+            .iter()
+            .filter(|a| a.result == VerifyResult::Locked)
+            .count(),
+        3
+    );
+    assert_eq!(ledger.attempts(MEGAN), 3, "locked answers stay counted");
 }
 
 #[tokio::test(start_paused = true)]

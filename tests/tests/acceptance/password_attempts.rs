@@ -71,8 +71,8 @@ impl Ledger {
             .dynamodb
             .get_item()
             .table_name(&self.table)
-            .key("pk", AttributeValue::S(format!("TENANT#{TENANT}")))
-            .key("sk", AttributeValue::S(format!("ENTRA#PWFAIL#{user}")))
+            .key("pk", AttributeValue::S(format!("PWFAIL#{TENANT}#{user}")))
+            .key("sk", AttributeValue::S("ENTRA#PWFAIL".into()))
             .consistent_read(true)
             .send()
             .await
@@ -102,30 +102,90 @@ async fn given_attempts_within_the_window_then_the_limit_is_admitted_and_the_nex
     );
     let item = l.item(ANN).await.unwrap();
     assert_eq!(item["attempts"], json!(3), "a refusal writes nothing");
-    assert_eq!(item["expires_at_epoch"], json!(until.timestamp()));
+    assert_eq!(item["window_until"], json!(until.timestamp()));
+    // The item outlives its window by one window, to be carried.
+    assert_eq!(
+        item["expires_at_epoch"],
+        json!((until + window()).timestamp())
+    );
     // Another user's attempts are their own.
     assert_eq!(l.reserve("ben@contoso.com", 3, t0).await, admitted(until));
 }
 
 #[tokio::test]
-async fn given_a_window_that_has_ended_then_a_new_one_starts_with_this_attempt() {
+async fn given_a_window_that_has_ended_then_the_next_carries_its_attempts_until_they_are_a_window_old()
+ {
     let l = Ledger::start().await;
-    let t0 = Utc::now().trunc_subsecs(0) - Duration::hours(1);
+    let t0 = Utc::now().trunc_subsecs(0) - Duration::hours(2);
     for _ in 0..3 {
-        l.reserve(ANN, 3, t0).await;
+        l.reserve(ANN, 5, t0).await;
+    }
+    // The window's last instant counts as ended: the new window carries 3.
+    let t1 = t0 + window();
+    let until = t1 + window();
+    for _ in 0..2 {
+        assert_eq!(l.reserve(ANN, 5, t1).await, admitted(until));
+    }
+    assert_eq!(
+        l.reserve(ANN, 5, t1 + Duration::seconds(1)).await,
+        Reservation::Refused { until }
+    );
+    let item = l.item(ANN).await.unwrap();
+    assert_eq!(
+        (
+            &item["attempts"],
+            &item["previous_attempts"],
+            &item["counted"]
+        ),
+        (&json!(2), &json!(3), &json!(5))
+    );
+    assert_eq!(item["window_until"], json!(until.timestamp()));
+    // The next window carries the 2; then, two windows on, nothing.
+    for _ in 0..3 {
+        assert!(matches!(
+            l.reserve(ANN, 5, until).await,
+            Reservation::Admitted { .. }
+        ));
     }
     assert!(matches!(
-        l.reserve(ANN, 3, t0).await,
+        l.reserve(ANN, 5, until).await,
         Reservation::Refused { .. }
     ));
-    // The window's last instant counts as ended.
-    let t1 = t0 + window();
-    assert_eq!(l.reserve(ANN, 3, t1).await, admitted(t1 + window()));
-    assert_eq!(l.item(ANN).await.unwrap()["attempts"], json!(1));
+    let much_later = until + window() * 2;
+    for _ in 0..5 {
+        assert_eq!(
+            l.reserve(ANN, 5, much_later).await,
+            admitted(much_later + window())
+        );
+    }
+}
+
+#[tokio::test]
+async fn given_a_full_window_that_has_ended_then_its_carried_attempts_refuse_until_they_are_a_window_old()
+ {
+    let l = Ledger::start().await;
+    let t0 = Utc::now().trunc_subsecs(0) - Duration::hours(2);
+    for _ in 0..5 {
+        l.reserve(ANN, 5, t0).await;
+    }
+    // Five more just after the end would be ten within seconds.
+    let forgotten = t0 + window() * 2;
+    for now in [t0 + window(), forgotten - Duration::seconds(1)] {
+        assert_eq!(
+            l.reserve(ANN, 5, now).await,
+            Reservation::Refused { until: forgotten }
+        );
+    }
     assert_eq!(
-        l.reserve(ANN, 3, t1 + Duration::seconds(1)).await,
-        admitted(t1 + window())
+        l.item(ANN).await.unwrap()["attempts"],
+        json!(5),
+        "a refusal writes nothing"
     );
+    assert_eq!(
+        l.reserve(ANN, 5, forgotten).await,
+        admitted(forgotten + window())
+    );
+    assert_eq!(l.item(ANN).await.unwrap()["previous_attempts"], json!(0));
 }
 
 #[tokio::test]
@@ -165,7 +225,9 @@ async fn given_thirty_reservations_at_once_then_exactly_the_limit_is_admitted_in
     );
     l.ledger = DynamoAttemptLedger::new(client, l.table.clone());
     let t0 = Utc::now().trunc_subsecs(0) - Duration::hours(1);
-    for now in [t0, t0 + window()] {
+    // An open window, then one opened a whole window after the first
+    // ended (nothing carried), where every reservation races to open it.
+    for now in [t0, t0 + window() * 2] {
         let answers = futures::future::join_all((0..30).map(|_| l.reserve(ANN, 5, now))).await;
         let admitted = answers
             .iter()
