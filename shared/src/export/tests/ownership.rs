@@ -289,3 +289,32 @@ async fn given_objects_the_export_created_or_adopted_then_their_deletes_go_out()
         vec!["DELETE user e-new", "DELETE user e-9", "DELETE group g-new"]
     );
 }
+
+#[tokio::test]
+async fn given_a_deleted_user_already_gone_in_entra_then_the_delete_counts_as_done() {
+    let (directory, entra) = (MemoryDirectory::default(), RecordingEntra::default());
+    let mark = "acme/USER#p1".to_owned();
+    entra.marks.lock().unwrap().insert("e-1".into(), mark);
+    let old = obj(
+        json!({"user_id": "p1", "user_name": "ann@contoso.com", "entra_id": "e-1", "sync_entra_origin": "created"}),
+    );
+    let change = DirectoryChange::parse(
+        "REMOVE",
+        &obj(json!({"pk": "TENANT#acme", "sk": "USER#p1"})),
+        old,
+        Map::new(),
+        "1".into(),
+        None,
+    )
+    .unwrap()
+    .unwrap();
+    let outcome = ExportRun::new(&directory, &entra, &config(json!({})))
+        .apply(&change)
+        .await
+        .unwrap();
+    assert_eq!(outcome, ExportOutcome::Exported("user deleted"));
+    assert_eq!(
+        entra.calls(),
+        vec!["GET user mark e-1", "GET roles e-1", "DELETE user e-1"]
+    );
+}
