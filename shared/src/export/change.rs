@@ -6,7 +6,8 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use crate::model::directory::{
-    GroupItem, ItemKey, MembershipItem, Source, SyncedObject, UserItem, changed_fields,
+    GroupItem, ItemKey, MembershipItem, MembershipKey, Source, SyncedObject, UserItem,
+    changed_fields,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -270,8 +271,14 @@ fn plan_modified<T: SyncedObject + Clone>(old: &T, new: &T) -> ObjectPlan<T> {
     }
 }
 
-fn plan_membership(action: ChangeAction, images: &Images<MembershipItem>) -> ExportPlan {
-    let member = |m: &MembershipItem| (m.group_id.clone(), m.user_id.clone());
+/// The ids come from the key the `#` check covered, never from the
+/// item's own attributes (a writer could make those name other objects).
+fn plan_membership(
+    action: ChangeAction,
+    key: &MembershipKey,
+    images: &Images<MembershipItem>,
+) -> ExportPlan {
+    let member = |_: &MembershipItem| (key.group_id.clone(), key.user_id.clone());
     match (action, &images.old, &images.new) {
         (ChangeAction::Created, _, Some(new)) if new.source == Source::Entra => {
             ExportPlan::Ignore("a membership the import wrote")
@@ -373,7 +380,9 @@ impl DirectoryChange {
                     ObjectPlan::Delete { entra_id } => ExportPlan::DeleteGroup { entra_id },
                 }
             }
-            (ChangeImages::Membership(images), _) => plan_membership(self.action, images),
+            (ChangeImages::Membership(images), ItemKey::Membership { key, .. }) => {
+                plan_membership(self.action, key, images)
+            }
             _ => ExportPlan::Ignore("the images do not match the key"),
         }
     }
@@ -549,6 +558,22 @@ mod tests {
                 user_id: "u1".into()
             }
         );
+    }
+
+    #[test]
+    fn a_membership_is_exported_under_the_ids_its_key_names_not_its_attributes() {
+        let forged = json!({"group_id": "g9", "user_id": "u9", "source": "local"});
+        let added = change("INSERT", "MEMBER#g1#u1", json!({}), forged.clone()).plan();
+        let removed = change("REMOVE", "MEMBER#g1#u1", forged, json!({})).plan();
+        let (group_id, user_id) = ("g1".to_owned(), "u1".to_owned());
+        assert_eq!(
+            added,
+            ExportPlan::AddMember {
+                group_id: group_id.clone(),
+                user_id: user_id.clone()
+            }
+        );
+        assert_eq!(removed, ExportPlan::RemoveMember { group_id, user_id });
     }
 
     #[test]

@@ -21,7 +21,8 @@ pub use budget::earliest as earliest_deadline;
 pub use change::{ChangeAction, ChangeError, ChangeImages, DirectoryChange, ExportPlan, Images};
 pub use ownership::ExportMark;
 pub use ports::{
-    EntraPatch, EntraWriter, ExistingEntraUser, ExportDirectory, NewEntraGroup, NewEntraUser,
+    EntraObjectKind, EntraPatch, EntraWriter, ExistingEntraUser, ExportDirectory, NewEntraGroup,
+    NewEntraUser,
 };
 
 use crate::graph::GraphError;
@@ -202,7 +203,7 @@ impl<'a, D: ExportDirectory, W: EntraWriter> ExportRun<'a, D, W> {
                 item,
                 ..
             } => self.update_user(key, &entra_id, &changed, &item).await,
-            ExportPlan::DeleteUser { entra_id } => self.delete_user(&entra_id).await,
+            ExportPlan::DeleteUser { entra_id } => self.delete_user(key, &entra_id).await,
             ExportPlan::CreateGroup { group_id, item } => {
                 self.create_group(tenant, &group_id, &item).await
             }
@@ -212,11 +213,7 @@ impl<'a, D: ExportDirectory, W: EntraWriter> ExportRun<'a, D, W> {
                 item,
                 ..
             } => self.update_group(key, &entra_id, &changed, &item).await,
-            ExportPlan::DeleteGroup { entra_id } => match self.writer.delete_group(&entra_id).await
-            {
-                Ok(()) | Err(GraphError::NotFound) => Ok(ExportOutcome::Exported("group deleted")),
-                Err(e) => Err(graph_failure("deleting the group", e)),
-            },
+            ExportPlan::DeleteGroup { entra_id } => self.delete_group(key, &entra_id).await,
             ExportPlan::AddMember { group_id, user_id } => {
                 self.add_membership(tenant, &group_id, &user_id).await
             }

@@ -7,8 +7,8 @@ use std::fmt;
 use sha2::{Digest, Sha256};
 
 use super::{
-    EntraWriter, ExistingEntraUser, ExportDirectory, ExportFailure, ExportRun, graph_failure,
-    refused,
+    EntraObjectKind, EntraWriter, ExistingEntraUser, ExportDirectory, ExportFailure, ExportOutcome,
+    ExportRun, graph_failure, refused,
 };
 use crate::graph::GraphError;
 use crate::model::directory::{ItemKey, LinkOrigin};
@@ -80,6 +80,51 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
                     "an Entra user {upn} already exists that entra-sync did not create, and is left untouched; to link this user to it (a migration), set export_adopt_existing in the tenant's Entra ID settings, or give this user another user_name"
                 ),
             )),
+        }
+    }
+
+    /// Whether the Entra object linked to `key` is the export's own for it
+    /// (its mark names `key`: created or adopted for it); `false` when it
+    /// is gone. The link alone proves nothing: any writer of the AM table
+    /// can set `entra_id` (DESIGN.md 2.3, 2.11).
+    pub(super) async fn owned(
+        &self,
+        kind: EntraObjectKind,
+        key: &ItemKey,
+        entra_id: &str,
+    ) -> Result<bool, ExportFailure> {
+        let ours = ExportMark::of(key);
+        let found = match self.writer.mark_of(kind, entra_id).await {
+            Ok(found) => found,
+            Err(GraphError::NotFound) => return Ok(false),
+            Err(e) => return Err(graph_failure("reading the object's entra-sync mark", e)),
+        };
+        if found.as_ref() == Some(&ours) {
+            return Ok(true);
+        }
+        let noun = kind.noun();
+        let held = found.map_or_else(|| "none".to_owned(), |m| m.to_string());
+        Err(refused(
+            Code::EntraObjectExists,
+            format!(
+                "the Entra {noun} {entra_id} linked to {} does not carry entra-sync's mark for it ({ours}; it has {held}): entra-sync deletes only what it created or adopted for this AM object, so the {noun} is left in Entra ID",
+                key.sk()
+            ),
+        ))
+    }
+
+    /// Deletes an Entra group the export created for this AM group.
+    pub(super) async fn delete_group(
+        &self,
+        key: &ItemKey,
+        entra_id: &str,
+    ) -> Result<ExportOutcome, ExportFailure> {
+        if !self.owned(EntraObjectKind::Group, key, entra_id).await? {
+            return Ok(ExportOutcome::Ignored("the Entra group is already gone"));
+        }
+        match self.writer.delete_group(entra_id).await {
+            Ok(()) | Err(GraphError::NotFound) => Ok(ExportOutcome::Exported("group deleted")),
+            Err(e) => Err(graph_failure("deleting the group", e)),
         }
     }
 

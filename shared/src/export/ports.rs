@@ -141,6 +141,30 @@ impl EntraPatch {
     }
 }
 
+/// Which kind of Entra object a call is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntraObjectKind {
+    User,
+    Group,
+}
+
+impl EntraObjectKind {
+    /// Graph's collection of such objects (`users`, `groups`).
+    pub fn collection(self) -> &'static str {
+        match self {
+            Self::User => "users",
+            Self::Group => "groups",
+        }
+    }
+
+    pub fn noun(self) -> &'static str {
+        match self {
+            Self::User => "user",
+            Self::Group => "group",
+        }
+    }
+}
+
 pub trait EntraWriter: Send + Sync {
     fn domains(&self) -> impl Future<Output = Result<Vec<DomainInfo>, GraphError>> + Send;
     /// The user with this UPN, and the export's mark on it.
@@ -154,6 +178,20 @@ pub trait EntraWriter: Send + Sync {
         &self,
         user_id: &str,
     ) -> impl Future<Output = Result<Vec<String>, GraphError>> + Send;
+    /// The export's mark on the user or group (`None`: it has none).
+    fn mark_of(
+        &self,
+        kind: EntraObjectKind,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<ExportMark>, GraphError>> + Send;
+    /// Writes the export's mark on an object it adopts, so that it may
+    /// later delete it as its own.
+    fn write_mark(
+        &self,
+        kind: EntraObjectKind,
+        id: &str,
+        mark: &ExportMark,
+    ) -> impl Future<Output = Result<(), GraphError>> + Send;
     /// Returns the new object's id.
     fn create_user(
         &self,

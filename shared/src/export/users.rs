@@ -5,8 +5,8 @@
 use base64::Engine;
 
 use super::{
-    EntraPatch, EntraWriter, ExistingEntraUser, ExportDirectory, ExportFailure, ExportMark,
-    ExportOutcome, ExportRun, NewEntraUser, graph_failure, is_conflict, named, naming,
+    EntraObjectKind, EntraPatch, EntraWriter, ExistingEntraUser, ExportDirectory, ExportFailure,
+    ExportMark, ExportOutcome, ExportRun, NewEntraUser, graph_failure, is_conflict, named, naming,
 };
 use crate::graph::GraphError;
 use crate::graph::model::{DomainInfo, EntraUser};
@@ -66,9 +66,16 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
         Ok(ExportOutcome::Exported("user updated"))
     }
 
-    /// Deletes an Entra user the export created or adopted (the plan
-    /// checked that), unless it has become an administrator since.
-    pub(super) async fn delete_user(&self, entra_id: &str) -> Result<ExportOutcome, ExportFailure> {
+    /// Deletes an Entra user the export created or adopted for this AM
+    /// user (its mark says so), unless it has become an administrator since.
+    pub(super) async fn delete_user(
+        &self,
+        key: &ItemKey,
+        entra_id: &str,
+    ) -> Result<ExportOutcome, ExportFailure> {
+        if !self.owned(EntraObjectKind::User, key, entra_id).await? {
+            return Ok(ExportOutcome::Ignored("the Entra user is already gone"));
+        }
         self.refuse_administrator(entra_id, entra_id).await?;
         match self.writer.delete_user(entra_id).await {
             Ok(()) | Err(GraphError::NotFound) => Ok(ExportOutcome::Exported("user deleted")),
@@ -130,6 +137,12 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
                     ));
                 };
                 let origin = self.take_over(&existing, &user.mark).await?;
+                if origin == LinkOrigin::Adopted {
+                    self.writer
+                        .write_mark(EntraObjectKind::User, &existing.user.id, &user.mark)
+                        .await
+                        .map_err(|e| graph_failure("marking the adopted user", e))?;
+                }
                 let id = self.adopt_user(&existing.user, wanted).await?;
                 Ok((id, origin))
             }

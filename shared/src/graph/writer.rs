@@ -11,7 +11,9 @@ use super::batch::GraphBatcher;
 use super::bodies;
 use super::model::{self, DomainInfo, EntraUser};
 use super::{AccessTokenSource, GraphClient, GraphError};
-use crate::export::{EntraPatch, ExistingEntraUser, NewEntraGroup, NewEntraUser};
+use crate::export::{
+    EntraObjectKind, EntraPatch, ExistingEntraUser, ExportMark, NewEntraGroup, NewEntraUser,
+};
 use crate::model::TenantId;
 
 pub struct GraphEntraWriter<'a, T> {
@@ -126,6 +128,43 @@ impl<T: AccessTokenSource> crate::export::EntraWriter for GraphEntraWriter<'_, T
                 _ => return Ok(roles),
             }
         }
+    }
+
+    /// `GET /users/{id}?$select=id,<mark>` (or `/groups/{id}`).
+    async fn mark_of(
+        &self,
+        kind: EntraObjectKind,
+        id: &str,
+    ) -> Result<Option<ExportMark>, GraphError> {
+        let url = format!(
+            "{}?$select=id,{}",
+            self.url(&[kind.collection(), id]),
+            self.mark_property
+        );
+        match self.send(Method::GET, &url, None).await? {
+            Value::Object(object) => bodies::export_mark(&object, self.mark_property),
+            _ => Err(GraphError::Malformed(
+                "an object is not a JSON object".into(),
+            )),
+        }
+    }
+
+    async fn write_mark(
+        &self,
+        kind: EntraObjectKind,
+        id: &str,
+        mark: &ExportMark,
+    ) -> Result<(), GraphError> {
+        let mut body = serde_json::Map::new();
+        body.insert(self.mark_property.to_owned(), json!(mark.as_str()));
+        let body = Value::Object(body);
+        self.send(
+            Method::PATCH,
+            &self.url(&[kind.collection(), id]),
+            Some(&body),
+        )
+        .await
+        .map(drop)
     }
 
     async fn create_user(&self, user: &NewEntraUser) -> Result<String, GraphError> {

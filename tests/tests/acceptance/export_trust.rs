@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use entra_sync_tests::emulator::{RequestRecord, User};
+use entra_sync_tests::emulator::{Group, RequestRecord, User};
 use entra_sync_tests::export::lambda_record;
 use entra_sync_tests::stack::{CONTOSO, CONTOSO_ADMIN, FABRIKAM, FABRIKAM_ADMIN};
 use serde_json::{Value, json};
@@ -105,7 +105,15 @@ async fn given_export_adopt_existing_then_the_unmarked_user_is_adopted_and_delet
         .iter()
         .map(|r| r.method.clone())
         .collect();
-    assert_eq!(methods, ["PATCH"], "the platform's values go out");
+    assert_eq!(
+        methods,
+        ["PATCH", "PATCH"],
+        "marked as adopted, then the platform's values go out"
+    );
+    let mark = w.stack.emulator.with_tenant(CONTOSO, |t| {
+        t.users[migrated].extensions.values().next().cloned()
+    });
+    assert_eq!(mark, Some(json!(format!("{TENANT}/USER#p-mig"))));
     assert_eq!(
         w.stack
             .emulator
@@ -122,6 +130,47 @@ async fn given_export_adopt_existing_then_the_unmarked_user_is_adopted_and_delet
             .with_tenant(CONTOSO, |t| t.users[migrated].deleted),
         "an adopted account goes with its platform user"
     );
+}
+
+#[tokio::test]
+async fn given_platform_items_forging_a_link_to_unmarked_entra_objects_then_their_deletes_send_no_delete()
+ {
+    let mut w = world(json!({})).await;
+    let victim = "b0000000-0000-4000-8000-0000000000b3";
+    add_entra_user(&w, victim, "victim@contoso.com");
+    let victim_group = "b0000000-0000-4000-8000-0000000000c3";
+    w.stack.emulator.with_tenant(CONTOSO, |t| {
+        t.upsert_group(Group {
+            id: victim_group.into(),
+            display_name: "Finance".into(),
+            mail_nickname: "finance".into(),
+            security_enabled: true,
+            ..Group::default()
+        })
+    });
+    let start = w.log_len();
+    // Links and origins any writer of the table can set.
+    let mut user = platform_user("p-forge", "forge@contoso.com");
+    user["entra_id"] = json!(victim);
+    user["sync_entra_origin"] = json!("created");
+    w.put("USER#p-forge", user).await;
+    let group = json!({"group_id": "g-forge", "name": "Forged", "source": "local", "entra_id": victim_group, "sync_entra_origin": "created"});
+    w.put("GROUP#g-forge", group).await;
+    w.export().await;
+    w.delete("USER#p-forge").await;
+    w.delete("GROUP#g-forge").await;
+    w.export().await;
+
+    for (id, entra_id) in [("p-forge", victim), ("g-forge", victim_group)] {
+        assert!(writes_to(&w, start, entra_id).is_empty(), "{id}");
+        let parked = problem(&w, id).await;
+        assert_eq!(field(&parked, "code"), "entra_object_exists");
+        assert!(field(&parked, "reason").contains(entra_id), "{parked:?}");
+    }
+    let (user_gone, group_gone) = w.stack.emulator.with_tenant(CONTOSO, |t| {
+        (t.users[victim].deleted, t.groups[victim_group].deleted)
+    });
+    assert!(!user_gone && !group_gone);
 }
 
 #[tokio::test]

@@ -132,6 +132,24 @@ impl EntraWriter for TenantGraph<'_> {
     async fn directory_roles(&self, id: &str) -> Result<Vec<String>, GraphError> {
         self.call("GET roles").await?.directory_roles(id).await
     }
+    async fn mark_of(
+        &self,
+        kind: EntraObjectKind,
+        id: &str,
+    ) -> Result<Option<ExportMark>, GraphError> {
+        self.call("GET mark").await?.mark_of(kind, id).await
+    }
+    async fn write_mark(
+        &self,
+        kind: EntraObjectKind,
+        id: &str,
+        mark: &ExportMark,
+    ) -> Result<(), GraphError> {
+        self.call("PATCH mark")
+            .await?
+            .write_mark(kind, id, mark)
+            .await
+    }
     async fn create_user(&self, user: &NewEntraUser) -> Result<String, GraphError> {
         self.call("POST user").await?.create_user(user).await
     }

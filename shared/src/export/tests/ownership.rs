@@ -88,7 +88,12 @@ async fn given_adoption_allowed_then_the_unmarked_user_is_adopted_and_the_link_s
             .apply(&change)
             .await
             .unwrap();
-        assert_eq!(writes(&entra), vec!["PATCH user e-9"], "its name differed");
+        assert_eq!(
+            writes(&entra),
+            vec!["PATCH user mark e-9", "PATCH user e-9"],
+            "marked as adopted for p1; its name differed"
+        );
+        assert_eq!(entra.marks.lock().unwrap()["e-9"], "acme/USER#p1");
         let item = directory.0.lock().unwrap()["USER#p1"].clone();
         assert_eq!(item["entra_id"], "e-9");
         assert_eq!(item[ENTRA_ORIGIN], "adopted");
@@ -179,6 +184,8 @@ async fn given_an_administrator_then_neither_an_edit_nor_a_disable_nor_a_delete_
         assert_eq!(refusal(&err), Code::PrivilegedAccount, "{field}");
     }
     // An adopted user who became an administrator since is not deleted.
+    let mark = "acme/USER#p9".to_owned();
+    entra.marks.lock().unwrap().insert("e-adm".into(), mark);
     let adopted = json!({"user_id": "p9", "user_name": "p9@contoso.com", "entra_id": "e-adm", "sync_entra_origin": "adopted"});
     let err = run
         .apply(&change("REMOVE", "USER#p9", adopted, json!({})))
@@ -205,5 +212,109 @@ async fn given_a_platform_group_then_it_is_created_marked_and_its_link_says_the_
     assert_eq!(
         (item["entra_id"].clone(), item[ENTRA_ORIGIN].clone()),
         (json!("g-new"), json!("created"))
+    );
+}
+
+/// A REMOVE record of the item as the directory holds it now.
+fn removed(directory: &MemoryDirectory, sk: &str) -> DirectoryChange {
+    let item = directory.0.lock().unwrap().remove(sk).unwrap();
+    change("REMOVE", sk, Value::Object(item), json!({}))
+}
+
+#[tokio::test]
+async fn given_a_platform_item_linked_to_an_object_not_marked_for_it_then_no_delete_is_sent() {
+    let directory = MemoryDirectory::default();
+    let entra = RecordingEntra::default();
+    entra
+        .marks
+        .lock()
+        .unwrap()
+        .insert("e-other".into(), "acme/USER#p-other".into());
+    let config = config(json!({}));
+    let run = ExportRun::new(&directory, &entra, &config);
+    // Links any writer of the table can forge, origin and all.
+    for (sk, forged, victim) in [
+        (
+            "USER#x",
+            json!({"user_id": "x", "entra_id": "e-victim"}),
+            "e-victim",
+        ),
+        (
+            "USER#y",
+            json!({"user_id": "y", "entra_id": "e-other"}),
+            "e-other",
+        ),
+        (
+            "GROUP#gx",
+            json!({"group_id": "gx", "entra_id": "g-victim"}),
+            "g-victim",
+        ),
+    ] {
+        let mut forged = forged;
+        forged["sync_entra_origin"] = json!("created");
+        let err = run
+            .apply(&change("REMOVE", sk, forged, json!({})))
+            .await
+            .unwrap_err();
+        assert_eq!(refusal(&err), Code::EntraObjectExists, "{sk}");
+        assert!(err.to_string().contains(victim), "{err}");
+    }
+    assert!(writes(&entra).is_empty(), "{:?}", entra.calls());
+}
+
+#[tokio::test]
+async fn given_objects_the_export_created_or_adopted_then_their_deletes_go_out() {
+    let directory = MemoryDirectory::default();
+    let entra = entra_with(vec![existing("bo@contoso.com", "e-9", None)]);
+    let config = config(json!({"export_adopt_existing": true}));
+    let run = ExportRun::new(&directory, &entra, &config);
+    let adopted = json!({"user_id": "p2", "user_name": "bo@contoso.com", "source": "local"});
+    let group = json!({"group_id": "g1", "name": "Sales", "source": "local"});
+    for (sk, item) in [
+        ("USER#p1", platform_user()),
+        ("USER#p2", adopted),
+        ("GROUP#g1", group),
+    ] {
+        run.apply(&insert(&directory, sk, item)).await.unwrap();
+    }
+    for sk in ["USER#p1", "USER#p2", "GROUP#g1"] {
+        run.apply(&removed(&directory, sk)).await.unwrap();
+    }
+    let deletes: Vec<String> = writes(&entra)
+        .into_iter()
+        .filter(|c| c.starts_with("DELETE"))
+        .collect();
+    assert_eq!(
+        deletes,
+        vec!["DELETE user e-new", "DELETE user e-9", "DELETE group g-new"]
+    );
+}
+
+#[tokio::test]
+async fn given_a_deleted_user_already_gone_in_entra_then_the_delete_counts_as_done() {
+    let (directory, entra) = (MemoryDirectory::default(), RecordingEntra::default());
+    let mark = "acme/USER#p1".to_owned();
+    entra.marks.lock().unwrap().insert("e-1".into(), mark);
+    let old = obj(
+        json!({"user_id": "p1", "user_name": "ann@contoso.com", "entra_id": "e-1", "sync_entra_origin": "created"}),
+    );
+    let change = DirectoryChange::parse(
+        "REMOVE",
+        &obj(json!({"pk": "TENANT#acme", "sk": "USER#p1"})),
+        old,
+        Map::new(),
+        "1".into(),
+        None,
+    )
+    .unwrap()
+    .unwrap();
+    let outcome = ExportRun::new(&directory, &entra, &config(json!({})))
+        .apply(&change)
+        .await
+        .unwrap();
+    assert_eq!(outcome, ExportOutcome::Exported("user deleted"));
+    assert_eq!(
+        entra.calls(),
+        vec!["GET user mark e-1", "GET roles e-1", "DELETE user e-1"]
     );
 }
