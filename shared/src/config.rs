@@ -1,4 +1,4 @@
-//! Typed configuration read once at start-up (DESIGN.md 1.2).
+//! Typed configuration read once at start-up (docs/contract.md 1.2).
 //!
 //! Each function asks for the parts it needs; a missing or malformed variable
 //! is reported by name so the single start-up log line says what to fix.
@@ -157,7 +157,7 @@ impl WorkerConfig {
 }
 
 /// Everything `sync-worker` needs: the Graph-calling settings and the
-/// queue its continuations go to (DESIGN.md 2.5).
+/// queue its continuations go to (docs/behaviour.md 2.5).
 #[derive(Clone)]
 pub struct SyncWorkerConfig {
     pub worker: WorkerConfig,
@@ -166,7 +166,7 @@ pub struct SyncWorkerConfig {
     pub notification_url: Option<String>,
 }
 
-/// Leaves out `NOTIFICATION_URL`'s key (DESIGN.md 2.11: never logged).
+/// Leaves out `NOTIFICATION_URL`'s key (docs/behaviour.md 2.11: never logged).
 impl std::fmt::Debug for SyncWorkerConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SyncWorkerConfig")

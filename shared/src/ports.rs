@@ -38,7 +38,7 @@ impl StoreError {
 }
 
 /// The tenant's `ENTRA#CONFIG` item: read by every function, and the few
-/// fields the functions write back (DESIGN.md 1.3).
+/// fields the functions write back (docs/contract.md 1.3).
 pub trait TenantConfigs: Send + Sync {
     fn tenant_config(
         &self,

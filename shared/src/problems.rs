@@ -1,4 +1,4 @@
-//! Problem items (DESIGN.md 1.3, 2.8): one per object that could not be
+//! Problem items (docs/contract.md 1.3, 2.8): one per object that could not be
 //! synchronised, naming the object, the operation and the cause in words an
 //! admin can act on. The import and the export write them instead of
 //! failing a whole run or dropping a change; they disappear when their
@@ -90,7 +90,7 @@ impl Operation {
     }
 }
 
-/// The machine-readable cause (DESIGN.md 1.3).
+/// The machine-readable cause (docs/contract.md 1.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Code {
     UnverifiedDomain,

@@ -1,4 +1,4 @@
-//! The scheduler's work (DESIGN.md 2.2): every tick, one sync job for each
+//! The scheduler's work (docs/behaviour.md 2.2): every tick, one sync job for each
 //! tenant whose config is `sync_enabled` and `authorised`, for each
 //! authorised tenant with a preview requested (2.9, even with sync off),
 //! and for each tenant still holding Graph subscriptions (the worker

@@ -1,4 +1,4 @@
-//! JSON logs, one line per event (DESIGN.md 2.6).
+//! JSON logs, one line per event (docs/behaviour.md 2.6).
 
 use tracing_subscriber::EnvFilter;
 

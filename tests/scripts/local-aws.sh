@@ -1,7 +1,7 @@
 # Sourced by run-tests.sh and run-local.sh: the Python tools in a project
 # venv, and a moto server on a free 127.0.0.1 port that stops when the
 # calling script exits, whether it succeeds or fails. moto enforces IAM
-# (DESIGN.md 2.10): the shell signs as an admin user created first, and each
+# (docs/behaviour.md 2.10): the shell signs as an admin user created first, and each
 # function runs as its own user (tests/src/iam/).
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"

@@ -39,10 +39,10 @@ pub struct LocalStack {
     pub client_secret: String,
     pub queue_url: String,
     /// Every AWS request of the functions passes through it: counted, and
-    /// judged against the function's IAM statements (DESIGN.md 2.10).
+    /// judged against the function's IAM statements (docs/behaviour.md 2.10).
     pub meter: AwsMeter,
     pub gate: Arc<Gate>,
-    /// The environment of DESIGN.md 1.2 the functions run with.
+    /// The environment of docs/contract.md 1.2 the functions run with.
     env: Vec<(String, String)>,
 }
 

@@ -1,5 +1,5 @@
 //! `export-stream`: the platform's directory changes, read from the
-//! directory table's stream, reflected in Entra ID (DESIGN.md 2.3).
+//! directory table's stream, reflected in Entra ID (docs/behaviour.md 2.3).
 //! Wiring only; the batch handling is in `batch.rs`.
 
 mod batch;

@@ -1,5 +1,5 @@
 //! `graph-notifications`: Microsoft Graph's change notifications for users
-//! and groups (DESIGN.md 1.4, 2.7). Wiring only; the HTTP side is in
+//! and groups (docs/contract.md 1.4, 2.7). Wiring only; the HTTP side is in
 //! `routes.rs`, the decisions in `entra_sync::notifications`.
 
 mod routes;

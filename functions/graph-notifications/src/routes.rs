@@ -1,6 +1,6 @@
 //! `POST /entra/notifications`: Graph's validation handshake, and deliveries
 //! answered within Graph's 3 seconds once their work is queued. A public
-//! route, so its work is bounded (DESIGN.md 2.11): no key, nothing read; a
+//! route, so its work is bounded (docs/behaviour.md 2.11): no key, nothing read; a
 //! body over 1 MiB is not parsed; one log line per request.
 
 use entra_sync::notifications::{

@@ -1,5 +1,5 @@
 //! `oauth-callback`: the two HTTP routes of the admin's authorisation
-//! (DESIGN.md 1.4). Wiring only; the routes live in `routes.rs`.
+//! (docs/contract.md 1.4). Wiring only; the routes live in `routes.rs`.
 
 mod path;
 mod routes;

@@ -1,5 +1,5 @@
 //! `sync-scheduler`: on every EventBridge tick, one SQS sync job per tenant
-//! that is `sync_enabled` and `authorised` (DESIGN.md 2.2). Wiring only;
+//! that is `sync_enabled` and `authorised` (docs/behaviour.md 2.2). Wiring only;
 //! the tick is in `tick.rs`.
 
 mod tick;

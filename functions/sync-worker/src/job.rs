@@ -36,7 +36,7 @@ pub struct SyncWorker {
     pub notification_url: Option<String>,
     /// Export problems, replayed after each run.
     pub problems: DynamoProblemStore,
-    /// Previews' own lease, checkpoint and report (DESIGN.md 2.9).
+    /// Previews' own lease, checkpoint and report (docs/behaviour.md 2.9).
     pub previews: DynamoPreviewStore,
     pub domains: TenantDomains,
     /// The directory extension of the export's mark on what it creates.
@@ -44,7 +44,7 @@ pub struct SyncWorker {
 }
 
 /// After a run: the tenant's Graph subscriptions, and its export problems
-/// that are due (by the tenant's next run at the latest, DESIGN.md 2.8).
+/// that are due (by the tenant's next run at the latest, docs/behaviour.md 2.8).
 struct AfterSync<'a> {
     worker: &'a SyncWorker,
     deadline: RunDeadline,

@@ -1,5 +1,5 @@
 //! `sync-worker`: one tenant's Graph delta sync per SQS message
-//! (DESIGN.md 2.2). Wiring only; the per-message work is in `job.rs`.
+//! (docs/behaviour.md 2.2). Wiring only; the per-message work is in `job.rs`.
 
 mod job;
 

@@ -1,5 +1,5 @@
 //! `verify-password`: checks a user's password against Entra ID for managed
-//! domains (DESIGN.md 2.4), invoked directly by the platform. Wiring only;
+//! domains (docs/behaviour.md 2.4), invoked directly by the platform. Wiring only;
 //! the request handling is in `request.rs`.
 
 mod request;

@@ -88,7 +88,7 @@ impl FailureReason {
         }
     }
 
-    /// Maps the `error` of an authorize redirect (GRAPH.md 5.2).
+    /// Maps the `error` of an authorize redirect (docs/graph.md 5.2).
     fn from_authorize_error(error: &str) -> Self {
         match error {
             "access_denied" => Self::AccessDenied,

@@ -1,4 +1,4 @@
-//! The admin's authorisation of the integration (DESIGN.md 1.4, 2.1): hand
+//! The admin's authorisation of the integration (docs/contract.md 1.4, 2.1): hand
 //! out an authorize URL, then redeem the callback exactly once.
 
 pub mod callback;
@@ -20,7 +20,7 @@ use crate::identity::{self, IdentityError};
 use crate::model::TenantId;
 use crate::ports::StoreError;
 
-/// A state is single-use and expires after 10 minutes (DESIGN.md 1.4).
+/// A state is single-use and expires after 10 minutes (docs/contract.md 1.4).
 pub const STATE_LIFETIME: Duration = Duration::from_secs(600);
 
 #[derive(Debug, Clone, PartialEq, Eq)]

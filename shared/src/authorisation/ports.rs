@@ -39,7 +39,7 @@ pub enum RecordOutcome {
     TenantMismatch,
 }
 
-/// The tenant's grant as kept in Secrets Manager (DESIGN.md 1.3).
+/// The tenant's grant as kept in Secrets Manager (docs/contract.md 1.3).
 #[derive(Debug, Clone)]
 pub struct TenantGrant {
     pub entra_tenant_id: EntraTenantId,

@@ -1,4 +1,4 @@
-//! One tenant never holds up another (DESIGN.md 2.11): in a stream batch,
+//! One tenant never holds up another (docs/behaviour.md 2.11): in a stream batch,
 //! each tenant's lanes get a share of the invocation's time. A tenant whose
 //! Graph is throttled stops there: its remaining changes are parked as
 //! problems that pass by themselves, and the batch's answer (and the

@@ -1,5 +1,5 @@
 //! Stream records parsed into directory changes, and what each one asks of
-//! Entra ID (DESIGN.md 2.3), decided from the item's state alone.
+//! Entra ID (docs/behaviour.md 2.3), decided from the item's state alone.
 
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
@@ -227,7 +227,7 @@ fn plan_object<T: SyncedObject + Clone>(action: ChangeAction, images: &Images<T>
             (Some(entra_id), Some(_)) => ObjectPlan::Delete {
                 entra_id: entra_id.to_owned(),
             },
-            // Export deletes only what it created or adopted (DESIGN.md
+            // Export deletes only what it created or adopted (docs/behaviour.md
             // 2.11): an imported object, or a link another writer set.
             (Some(_), None) => {
                 ObjectPlan::Ignore("Entra ID keeps it: the export neither created nor adopted it")

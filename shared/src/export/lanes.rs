@@ -1,7 +1,7 @@
 //! The lanes of a stream batch: the changes that must go out in order (those
 //! of one object, or joined through a membership or a UPN) share a lane;
 //! unrelated ones go out side by side. Lanes never span tenants, and each
-//! tenant's lanes run apart from the others' (DESIGN.md 2.11: one tenant
+//! tenant's lanes run apart from the others' (docs/behaviour.md 2.11: one tenant
 //! never holds up another).
 
 use std::collections::HashMap;

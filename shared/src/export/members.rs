@@ -108,7 +108,7 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
     }
 
     /// Adds a member, waiting out Graph's read-after-write lag for objects
-    /// just created (GRAPH.md 2.6).
+    /// just created (docs/graph.md 2.6).
     pub(super) async fn add_member(&self, group: &str, member: &str) -> Result<(), ExportFailure> {
         for (attempt, wait) in REPLICATION_RETRIES.iter().enumerate() {
             match self.writer.add_member(group, member).await {

@@ -1,4 +1,4 @@
-//! The export engine (DESIGN.md 2.3): one directory change at a time,
+//! The export engine (docs/behaviour.md 2.3): one directory change at a time,
 //! reflected in Entra ID. Loop-free by state (see `crate::model::directory`) and
 //! safe to replay: creates look for what an earlier attempt made.
 
@@ -34,7 +34,7 @@ use crate::model::{TenantConfig, TenantId};
 use crate::ports::StoreError;
 use crate::problems::Code;
 
-/// Right after our own create, Entra may answer 404 for a while (GRAPH.md 2.6).
+/// Right after our own create, Entra may answer 404 for a while (docs/graph.md 2.6).
 const REPLICATION_RETRIES: [Duration; 4] = [
     Duration::from_millis(500),
     Duration::from_secs(1),
@@ -71,7 +71,7 @@ pub enum ExportFailure {
     #[error("{0}")]
     NotYet(String),
     /// The tenant's share of the invocation ran out before this change
-    /// (DESIGN.md 2.11): it passes by itself.
+    /// (docs/behaviour.md 2.11): it passes by itself.
     #[error(
         "the tenant's share of this export run ran out (Microsoft Graph was slow or throttling); it is retried by itself"
     )]
@@ -123,7 +123,7 @@ pub(crate) fn graph_failure(action: &'static str, source: GraphError) -> ExportF
 }
 
 /// Graph says the UPN is taken: `details` names `ObjectConflict` when
-/// Graph sends details at all (GRAPH.md 0.2: they are optional), else the
+/// Graph sends details at all (docs/graph.md 0.2: they are optional), else the
 /// message says so.
 pub(crate) fn is_conflict(err: &GraphError) -> bool {
     match err {

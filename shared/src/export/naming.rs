@@ -1,5 +1,5 @@
 //! What Graph requires of new objects: strong temporary passwords and valid
-//! mail nicknames (GRAPH.md 3.1, 3.4).
+//! mail nicknames (docs/graph.md 3.1, 3.4).
 
 use rand::Rng;
 use rand::seq::SliceRandom;

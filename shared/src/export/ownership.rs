@@ -1,5 +1,5 @@
 //! Which Entra objects the export may take over, change or delete
-//! (DESIGN.md 2.11): those it created (its mark, written with the object,
+//! (docs/behaviour.md 2.11): those it created (its mark, written with the object,
 //! proves it), those the tenant let it adopt, and never an administrator's.
 
 use std::fmt;
@@ -86,7 +86,7 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
     /// Whether the Entra object linked to `key` is the export's own for it
     /// (its mark names `key`: created or adopted for it); `false` when it
     /// is gone. The link alone proves nothing: any writer of the AM table
-    /// can set `entra_id` (DESIGN.md 2.3, 2.11).
+    /// can set `entra_id` (docs/behaviour.md 2.3, 2.11).
     pub(super) async fn owned(
         &self,
         kind: EntraObjectKind,

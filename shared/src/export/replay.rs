@@ -1,4 +1,4 @@
-//! Export problems (DESIGN.md 2.3, 2.8): a change that cannot be exported
+//! Export problems (docs/behaviour.md 2.3, 2.8): a change that cannot be exported
 //! now is parked as a problem item, and exported again later from the
 //! object's *current* state, so that a later change supersedes the parked
 //! one and the changes of one object stay in order.

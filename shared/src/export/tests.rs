@@ -79,7 +79,7 @@ impl ExportDirectory for MemoryDirectory {
     }
 }
 
-/// Graph's answer to a create whose UPN is taken (GRAPH.md 3.1).
+/// Graph's answer to a create whose UPN is taken (docs/graph.md 3.1).
 fn conflict() -> GraphError {
     GraphError::Rejected {
         status: 400,

@@ -15,7 +15,7 @@ use crate::model::directory::{
     ItemKey, LinkOrigin, SyncedObject, USER_FIELDS, UserAttributes, UserItem, changed_fields,
 };
 
-/// The new Entra user for these attributes (GRAPH.md 2.1, 3.1, 3.4).
+/// The new Entra user for these attributes (docs/graph.md 3.1, 3.4).
 fn new_entra_user(
     user_id: &str,
     mut attributes: UserAttributes,

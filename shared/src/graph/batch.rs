@@ -1,4 +1,4 @@
-//! JSON batching (GRAPH.md 2.7): requests that concurrent callers make
+//! JSON batching (docs/graph.md 2.7): requests that concurrent callers make
 //! within a few milliseconds of each other go to Graph as one
 //! `POST /$batch` of up to 20. Each caller still gets its own answer and
 //! keeps its own retry loop, so a throttled or failed item is retried on
@@ -131,7 +131,7 @@ async fn send_batch(client: &GraphClient, token: &SecretString, items: Vec<Pendi
         .await;
     let mut answers = match envelope {
         Ok((StatusCode::OK, _, text)) => item_answers(&text, items.len()),
-        // A throttled batch may fail as a whole with 424 (GRAPH.md 2.7).
+        // A throttled batch may fail as a whole with 424 (docs/graph.md 2.7).
         Ok((StatusCode::FAILED_DEPENDENCY, retry_after, _)) => (0..items.len())
             .map(|_| Exchange::Transient {
                 retry_after,

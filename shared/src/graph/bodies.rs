@@ -1,6 +1,6 @@
-//! The bodies of the export's Graph writes (GRAPH.md 2.1, 3.1, 3.4): Graph
+//! The bodies of the export's Graph writes (docs/graph.md 3.1, 3.4): Graph
 //! JSON built from typed values, and the mark the export writes with every
-//! object it creates (DESIGN.md 2.11).
+//! object it creates (docs/behaviour.md 2.11).
 
 use serde_json::{Map, Value};
 
@@ -41,7 +41,7 @@ fn present_properties<A>(fields: &[Field<A>], attributes: &A) -> Map<String, Val
         .collect()
 }
 
-/// The directory extension that holds the export's mark (DESIGN.md 2.11).
+/// The directory extension that holds the export's mark (docs/behaviour.md 2.11).
 /// Registered once on the app registration (README); Graph offers it in
 /// every tenant that consented to the app, and it is set in the create's
 /// own body, so no crash leaves an object of ours unmarked.
@@ -64,7 +64,7 @@ pub fn export_mark(
     Ok(string(object, property)?.map(|mark| crate::export::ExportMark::from_graph(&mark)))
 }
 
-/// The body of `POST /users` (GRAPH.md 2.1), marked as the export's.
+/// The body of `POST /users` (docs/graph.md 3.1), marked as the export's.
 pub fn new_user_body(user: &crate::export::NewEntraUser, mark_property: &str) -> Value {
     use secrecy::ExposeSecret;
     let mut body = present_properties(USER_FIELDS, &user.attributes);

@@ -302,7 +302,7 @@ enum Exchange {
     },
 }
 
-/// Reads an HTTP answer from Graph (GRAPH.md 0.2, 2.4): success, a
+/// Reads an HTTP answer from Graph (docs/graph.md 0.2, 2.4): success, a
 /// transient failure to retry, or a refusal, by status and error code.
 fn interpret_answer(status: StatusCode, retry_after: Option<Duration>, text: &str) -> Exchange {
     let json = json_body(text);
@@ -335,7 +335,7 @@ fn interpret_json(status: StatusCode, retry_after: Option<Duration>, json: Value
                 reason: format!("{} {code}", status.as_u16()),
             };
         }
-        // An expired delta token also comes as a 400 (GRAPH.md 1.9).
+        // An expired delta token also comes as a 400 (docs/graph.md 1.9).
         _ if is_sync_state_lost(&code) => {
             GraphError::SyncStateGone(format!("{} {code}", status.as_u16()))
         }

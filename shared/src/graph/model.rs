@@ -1,4 +1,4 @@
-//! Graph payloads parsed at the edge into typed changes (GRAPH.md 1.4-1.7, 4).
+//! Graph payloads parsed at the edge into typed changes (docs/graph.md 1.4-1.7, 4).
 
 use serde_json::{Map, Value};
 
@@ -415,7 +415,7 @@ pub fn parse_members_page(body: &Value) -> Result<MembersPage, GraphError> {
     Ok(MembersPage { members, next_link })
 }
 
-/// The names of the directory roles in a page of `memberOf` (GRAPH.md:
+/// The names of the directory roles in a page of `memberOf` (docs/graph.md:
 /// roles are `#microsoft.graph.directoryRole`), and the next page's link.
 pub fn parse_directory_roles(page: &Value) -> Result<(Vec<String>, Option<String>), GraphError> {
     let value = page

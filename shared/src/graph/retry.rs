@@ -1,4 +1,4 @@
-//! The one retry policy for every Graph call (GRAPH.md 2.4, 2.5): 429, 500,
+//! The one retry policy for every Graph call (docs/graph.md 2.4, 2.5): 429, 500,
 //! 503, 504, timeouts and resets, with exponential backoff and full jitter,
 //! honouring `Retry-After`, bounded in attempts and by the run's deadline.
 

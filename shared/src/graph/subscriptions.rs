@@ -1,4 +1,4 @@
-//! Graph's `/subscriptions` for the realtime engine (GRAPH-NOTIFICATIONS.md 1).
+//! Graph's `/subscriptions` for the realtime engine (docs/graph-notifications.md 1).
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use reqwest::Method;

@@ -1,4 +1,4 @@
-//! The claims we read from an id token (GRAPH.md 5.7).
+//! The claims we read from an id token (docs/graph.md 5.7).
 //!
 //! The id token arrives in the direct, TLS-protected response of the token
 //! endpoint to our confidential-client request, so (OIDC Core 3.1.3.7) its

@@ -1,4 +1,4 @@
-//! The Microsoft identity platform (GRAPH.md 5): authorize URLs with PKCE,
+//! The Microsoft identity platform (docs/graph.md 5): authorize URLs with PKCE,
 //! the code exchange and refresh, through the `oauth2` crate.
 //!
 //! No token value ever leaves this module except wrapped in `SecretString`,
@@ -54,7 +54,7 @@ impl ExtraTokenFields for IdTokenField {}
 
 type EntraTokenResponse = StandardTokenResponse<IdTokenField, BasicTokenType>;
 
-/// Entra's token error body (GRAPH.md 5.4). Its text never contains a secret.
+/// Entra's token error body (docs/graph.md 5.4). Its text never contains a secret.
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
 pub struct TokenErrorBody {
     pub error: String,
@@ -245,7 +245,7 @@ impl IdentityClient {
         grant_from(response)
     }
 
-    /// The resource-owner password grant (GRAPH.md 5.8), for password
+    /// The resource-owner password grant (docs/graph.md 5.8), for password
     /// verification only. The tokens it returns are the caller's to drop.
     pub async fn password_grant(
         &self,

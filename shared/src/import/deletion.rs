@@ -1,4 +1,4 @@
-//! Deletion safety (DESIGN.md 2.2) as a pure decision: which imported
+//! Deletion safety (docs/behaviour.md 2.2) as a pure decision: which imported
 //! objects of one kind a run deletes and which it holds back.
 
 use super::ObjectKind;

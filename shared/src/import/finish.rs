@@ -487,7 +487,7 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
     }
 
     /// Which imported objects of one kind this run deletes, and which it
-    /// holds back (DESIGN.md 2.2).
+    /// holds back (docs/behaviour.md 2.2).
     async fn plan_deletions(
         &self,
         round: &SeenRound,

@@ -1,4 +1,4 @@
-//! The import engine (DESIGN.md 2.2): one run of a tenant's Graph delta
+//! The import engine (docs/behaviour.md 2.2): one run of a tenant's Graph delta
 //! sync into the AM directory. Free of AWS types: it works through the
 //! ports of `ports.rs`, so the same engine runs under unit tests with
 //! in-memory stores, against moto, and in Lambda.
@@ -137,7 +137,7 @@ impl From<LeaseError> for Interruption {
     }
 }
 
-/// What a run is for: a sync writes the directory; a preview (DESIGN.md
+/// What a run is for: a sync writes the directory; a preview (docs/behaviour.md
 /// 2.9) runs the same full round against stand-ins that write nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Purpose {

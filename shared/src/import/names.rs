@@ -1,4 +1,4 @@
-//! `user_name_conflict` (DESIGN.md 2.8): an Entra user whose UPN is the
+//! `user_name_conflict` (docs/behaviour.md 2.8): an Entra user whose UPN is the
 //! user name of a platform user not linked to it is not imported, and an
 //! imported user renamed to one keeps its AM state: neither user is
 //! overwritten. Names compare case-insensitively.

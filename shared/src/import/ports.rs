@@ -247,7 +247,7 @@ pub trait ImportState: RunLease + RoundLedger + ImportMemory + ProblemStore {}
 
 impl<T: RunLease + RoundLedger + ImportMemory + ProblemStore> ImportState for T {}
 
-/// Deletions held back by the safety threshold (DESIGN.md 2.2), by Entra id.
+/// Deletions held back by the safety threshold (docs/behaviour.md 2.2), by Entra id.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct HeldDeletions {
     pub users: Vec<String>,

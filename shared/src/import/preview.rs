@@ -1,4 +1,4 @@
-//! A preview (DESIGN.md 2.9): what a full sync would do now, found by
+//! A preview (docs/behaviour.md 2.9): what a full sync would do now, found by
 //! running the import's own full round against stand-ins that read the
 //! real stores and write nothing. The round's pages, checkpoints and
 //! continuations are the import's; its lease, checkpoint and report are
@@ -75,7 +75,7 @@ pub struct Sample {
     pub display: String,
 }
 
-/// `ENTRA#PREVIEW` (DESIGN.md 1.3).
+/// `ENTRA#PREVIEW` (docs/contract.md 1.3).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PreviewReport {
     /// The request answered (`preview_requested_at` as it was read).

@@ -1,4 +1,4 @@
-//! Import problems (DESIGN.md 2.8): an Entra object that cannot be
+//! Import problems (docs/behaviour.md 2.8): an Entra object that cannot be
 //! imported is named in a problem item, and the rest of its page is
 //! imported. Every run reads the objects of open import problems again, so
 //! a fix on either side clears them within a poll interval.

@@ -1,4 +1,4 @@
-//! Which Entra objects a tenant imports (DESIGN.md 2.2): `domains` filters
+//! Which Entra objects a tenant imports (docs/behaviour.md 2.2): `domains` filters
 //! users by UPN domain; `import_group_ids` restricts users and groups to
 //! those groups and the groups nested in them.
 

@@ -45,7 +45,7 @@ impl Phase {
     }
 }
 
-/// `last_sync_counts` (DESIGN.md 1.3).
+/// `last_sync_counts` (docs/contract.md 1.3).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counts {
     pub users_created: u64,

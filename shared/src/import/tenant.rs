@@ -1,4 +1,4 @@
-//! One sync job: the tenant's config read, a pending preview run (DESIGN.md
+//! One sync job: the tenant's config read, a pending preview run (docs/behaviour.md
 //! 2.9), then its sync. A config that is gone or unusable skips the tenant
 //! (logged), never fails the message.
 

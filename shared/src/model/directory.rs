@@ -1,4 +1,4 @@
-//! The AM directory's items (DESIGN.md 1.3) as both engines see them:
+//! The AM directory's items (docs/contract.md 1.3) as both engines see them:
 //! users, groups and memberships, parsed once at the edge (stream images,
 //! table items) into these types; the field table that maps each
 //! synchronised attribute to its Graph property; and the [`EntraHash`] that
@@ -23,7 +23,7 @@ pub const ENTRA_HASH: &str = "sync_entra_hash";
 pub const IMPORT_DELETED: &str = "sync_import_deleted_at";
 /// How the export came to link the item (a [`LinkOrigin`]), written with
 /// its `entra_id`: the export deletes in Entra ID only what it created or
-/// adopted (DESIGN.md 2.11).
+/// adopted (docs/behaviour.md 2.11).
 pub const ENTRA_ORIGIN: &str = "sync_entra_origin";
 
 /// How an AM object's link to its Entra object came about, when the export
@@ -86,7 +86,7 @@ impl PasswordMode {
 }
 
 // Other writers share these items, so a value of an unexpected type (a
-// NULL, a number where text belongs) is read as no value, as DESIGN.md 1.3
+// NULL, a number where text belongs) is read as no value, as docs/contract.md 1.3
 // reads an absent one, rather than making the item unreadable: one odd item
 // must not stop a tenant's import or lose a change on the stream.
 

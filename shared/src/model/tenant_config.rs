@@ -1,4 +1,4 @@
-//! The tenant's integration settings, `ENTRA#CONFIG` (DESIGN.md 1.3), parsed
+//! The tenant's integration settings, `ENTRA#CONFIG` (docs/contract.md 1.3), parsed
 //! and validated before any logic runs.
 //!
 //! The store adapter turns the item into a JSON object (serde_dynamo: S ->
@@ -46,17 +46,17 @@ pub struct TenantConfig {
     pub import_group_ids: Vec<Guid>,
     pub export_group_id: Option<Guid>,
     /// Export may take over an existing Entra user on a name conflict even
-    /// though it did not create it (migrations; DESIGN.md 2.11).
+    /// though it did not create it (migrations; docs/behaviour.md 2.11).
     pub export_adopt_existing: bool,
     pub resync_requested_at: Option<DateTime<Utc>>,
     /// The attribute exactly as stored, to remove it only if unchanged.
     pub resync_requested_raw: Option<String>,
     /// `preview_requested_at` exactly as stored: any value asks for a
-    /// preview (DESIGN.md 2.9), removed only if unchanged.
+    /// preview (docs/behaviour.md 2.9), removed only if unchanged.
     pub preview_requested_at: Option<String>,
     pub deletion_threshold_percent: u8,
     pub approve_held_deletions: bool,
-    /// Use Graph change notifications (absent = on; DESIGN.md 2.7).
+    /// Use Graph change notifications (absent = on; docs/behaviour.md 2.7).
     pub realtime_enabled: bool,
     pub authorisation: Authorisation,
     pub authorised_at: Option<DateTime<Utc>>,

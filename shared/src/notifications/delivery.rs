@@ -2,7 +2,7 @@
 //! notifications). It is read item by item and nothing of an item is kept
 //! but what is checked: a body becomes its distinct notifications, each
 //! with a count, so what a delivery costs grows with its distinct
-//! subscriptions, not with its size (DESIGN.md 2.11). Errors name what is
+//! subscriptions, not with its size (docs/behaviour.md 2.11). Errors name what is
 //! wrong, never what the body held.
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -1,4 +1,4 @@
-//! The notification key (DESIGN.md 2.11): an unguessable `key` query
+//! The notification key (docs/behaviour.md 2.11): an unguessable `key` query
 //! parameter of `NOTIFICATION_URL`. The worker gives Graph that URL in
 //! every subscription, and Graph calls it as given (appending
 //! `validationToken` to validate it), so a request without the key is not

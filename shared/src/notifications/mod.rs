@@ -1,4 +1,4 @@
-//! Graph change notifications (DESIGN.md 2.7): which deliveries are genuine,
+//! Graph change notifications (docs/behaviour.md 2.7): which deliveries are genuine,
 //! and which tenants they wake. A notification carries no attributes, only
 //! that something changed: the tenant's next delta run reads the change.
 //! Free of AWS types; the stores are behind the ports below.

@@ -1,4 +1,4 @@
-//! What Entra ID's answer to the password grant means (GRAPH.md 5.5): the
+//! What Entra ID's answer to the password grant means (docs/graph.md 5.5): the
 //! result, a message of fixed text, and what it does to the reserved
 //! attempt.
 

@@ -1,4 +1,4 @@
-//! The per-user attempt limit (DESIGN.md 2.11): an attempt is reserved in
+//! The per-user attempt limit (docs/behaviour.md 2.11): an attempt is reserved in
 //! the store before Entra ID is asked, so that however many requests
 //! arrive at once, at most the limit of them reach Entra ID within any
 //! span of one window's length: a window carries the attempts of the one

@@ -1,4 +1,4 @@
-//! Password verification against Entra ID (DESIGN.md 2.4), for users of
+//! Password verification against Entra ID (docs/behaviour.md 2.4), for users of
 //! managed domains only, through the resource-owner password grant. Each
 //! attempt is reserved against a per-user limit before Entra ID is asked
 //! (2.11), so nobody can drive a user into Entra's smart lockout through

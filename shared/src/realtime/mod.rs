@@ -1,4 +1,4 @@
-//! Keeping a tenant's Graph subscriptions (DESIGN.md 2.7): one for `users`
+//! Keeping a tenant's Graph subscriptions (docs/behaviour.md 2.7): one for `users`
 //! and one for `groups` per Entra tenant, shared by the AM tenants synced
 //! from it; created after a successful run, renewed well before they
 //! expire, recreated when Graph lost them, released when realtime is
@@ -32,7 +32,7 @@ use crate::ports::StoreError;
 pub const LIFETIME: Duration = Duration::minutes(41_760 - 60);
 /// Renewed when less than this remains.
 pub const RENEW_WHEN_LEFT: Duration = Duration::days(3);
-/// Never reauthorize (renew) twice within this (GRAPH-NOTIFICATIONS.md 4).
+/// Never reauthorize (renew) twice within this (docs/graph-notifications.md 4).
 pub const REAUTHORIZE_GAP: Duration = Duration::minutes(10);
 /// Graph sends no event for a directory subscription it dropped: the list
 /// is checked this often (one request), so one is replaced within a day.
@@ -98,7 +98,7 @@ pub fn redacted_url(notification_url: &str) -> String {
 }
 
 /// `NOTIFICATION_URL` as a subscription's record holds it: its `key` (a
-/// secret, DESIGN.md 2.11) replaced by the key's SHA-256, so that a new
+/// secret, docs/behaviour.md 2.11) replaced by the key's SHA-256, so that a new
 /// key still shows as a new URL (Graph would deliver with the old one)
 /// while the record never holds the key itself.
 pub fn recorded_url(notification_url: &str) -> String {
@@ -134,7 +134,7 @@ pub struct RealtimeKeeper<'a, A, K> {
     pub notification_url: &'a str,
 }
 
-/// Whether the tenant is to get notifications, and where (DESIGN.md 2.7).
+/// Whether the tenant is to get notifications, and where (docs/behaviour.md 2.7).
 pub fn wanted<'u>(config: &TenantConfig, notification_url: Option<&'u str>) -> Option<&'u str> {
     notification_url.filter(|_| config.sync_enabled && config.realtime_enabled)
 }

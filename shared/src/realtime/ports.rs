@@ -66,7 +66,7 @@ pub trait SubscriptionApi: Send + Sync {
         subscription: &NewSubscription,
     ) -> impl Future<Output = Result<LiveSubscription, GraphError>> + Send;
 
-    /// Renewing also reauthorizes it (GRAPH-NOTIFICATIONS.md 4).
+    /// Renewing also reauthorizes it (docs/graph-notifications.md 4).
     fn renew(
         &self,
         id: &str,
@@ -145,7 +145,7 @@ pub trait KeptSubscriptions: Send + Sync {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
-/// What `ENTRA#STATUS.realtime` says (DESIGN.md 1.3, 2.7).
+/// What `ENTRA#STATUS.realtime` says (docs/contract.md 1.3, 2.7).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RealtimeStatus {
     Active,

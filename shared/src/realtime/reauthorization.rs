@@ -1,4 +1,4 @@
-//! When a pending `reauthorizationRequired` is answered (DESIGN.md 2.7,
+//! When a pending `reauthorizationRequired` is answered (docs/behaviour.md 2.7,
 //! 2.11 "Subscriptions keep their promise").
 
 use chrono::{DateTime, Utc};
@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use super::{KeptSubscription, REAUTHORIZE_GAP};
 use crate::notifications::LifecycleEvent;
 
-/// What a pending `reauthorizationRequired` asks of a run (DESIGN.md 2.11
+/// What a pending `reauthorizationRequired` asks of a run (docs/behaviour.md 2.11
 /// "Subscriptions keep their promise"). Graph sends it when the
 /// subscription needs a new authorization, so one that arrived after the
 /// last renewal (or creation) is never answered by it: notifications pause

@@ -1,6 +1,6 @@
 //! Entra ID as the simulation models it: users, groups and nested
 //! memberships with a change sequence, answering the delta queries as
-//! GRAPH.md 1.4–1.9 describes them (soft and permanent deletes, restores,
+//! docs/graph.md 1.4–1.9 describes them (soft and permanent deletes, restores,
 //! duplicates across pages, rounds whose pages are fixed when they start,
 //! delta tokens that fix the sequence number the round started at).
 

@@ -1,4 +1,4 @@
-//! What must hold once the faults stop and the runs settle (DESIGN.md
+//! What must hold once the faults stop and the runs settle (docs/behaviour.md
 //! 2.10): the AM directory is what the tenant's scope makes of Entra ID,
 //! and the import's problem items name exactly the users that cannot sync.
 
@@ -152,7 +152,7 @@ pub fn check(world: &World) -> Vec<String> {
     let mut actual = actual(world);
     let mut found = Vec::new();
     // A conflicting user imported before keeps its previous AM state
-    // (DESIGN.md 2.8): whatever it holds is right, and so are its
+    // (docs/behaviour.md 2.8): whatever it holds is right, and so are its
     // memberships.
     for id in &expected.conflicts {
         actual.users.remove(id);

@@ -1,4 +1,4 @@
-//! A deterministic simulation of the import engine (DESIGN.md 2.10, the
+//! A deterministic simulation of the import engine (docs/behaviour.md 2.10, the
 //! method of FoundationDB's simulator and TigerBeetle's VOPR): one seeded
 //! RNG drives random Entra, platform and config changes, interleaved with
 //! the faults the engine must survive (Graph throttling and expired delta

@@ -5,7 +5,7 @@ use std::time::Instant;
 use super::{SeedReport, fail, seeds_from_env, simulate, simulate_with};
 
 /// Seeds below `DEFAULT_SEEDS` on which the import engine, as it is,
-/// breaks an invariant of DESIGN.md 2.10 — open engine defects the
+/// breaks an invariant of docs/behaviour.md 2.10 — open engine defects the
 /// simulation found (see the report of branch h4-simulation), kept here so
 /// that the test guards every other seed. A seed that starts to pass after
 /// a fix must leave this list (the test says so); a new failing seed fails

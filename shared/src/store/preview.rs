@@ -1,4 +1,4 @@
-//! Previews in `INTEGRATIONS_TABLE` (DESIGN.md 1.3, 2.9): the report the
+//! Previews in `INTEGRATIONS_TABLE` (docs/contract.md 1.3, 2.9): the report the
 //! portal reads, `ENTRA#PREVIEW`, and the preview's own lease and
 //! checkpoint, `ENTRA#PREVIEW#RUN` (apart from the sync's `ENTRA#STATUS`,
 //! so a preview never disturbs a sync in progress). The round's page

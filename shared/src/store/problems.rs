@@ -1,4 +1,4 @@
-//! Problem items in `INTEGRATIONS_TABLE` (DESIGN.md 1.3):
+//! Problem items in `INTEGRATIONS_TABLE` (docs/contract.md 1.3):
 //! `pk = TENANT#<id>`, `sk = ENTRA#PROBLEM#<direction>#<kind>#<object id>`.
 //! Whoever writes a new one or removes one moves `ENTRA#STATUS.open_problems`
 //! by one; every sync run writes the exact count with its status.

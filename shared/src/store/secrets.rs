@@ -20,7 +20,7 @@ where
     crate::aws::describe_sdk_error(err)
 }
 
-/// `<SECRET_PREFIX>tenants/<tenant_id>` (DESIGN.md 1.3).
+/// `<SECRET_PREFIX>tenants/<tenant_id>` (docs/contract.md 1.3).
 pub fn tenant_secret_name(prefix: &str, tenant: &TenantId) -> String {
     format!("{prefix}tenants/{tenant}")
 }
@@ -37,7 +37,7 @@ impl SecretsManagerTokenStore {
     }
 }
 
-/// The tenant's secret (DESIGN.md 1.3), the one shape it has: written at
+/// The tenant's secret (docs/contract.md 1.3), the one shape it has: written at
 /// authorisation, read for every refresh, its refresh token replaced on
 /// rotation. Attributes this release does not know are kept.
 #[derive(Serialize, Deserialize)]

@@ -1,4 +1,4 @@
-//! What each function's IAM policy grants that no test used (DESIGN.md
+//! What each function's IAM policy grants that no test used (docs/behaviour.md
 //! 2.10): every local stack leaves its functions' grants and uses under
 //! `target/iam-usage/`; this reads them all after a test run and prints,
 //! per function, the grants never used, so that a widening is a visible

@@ -101,7 +101,7 @@ pub struct Tombstone {
     pub kind: ObjectKind,
 }
 
-/// How a revoked grant shows at the token endpoint (GRAPH.md 5.5).
+/// How a revoked grant shows at the token endpoint (docs/graph.md 5.5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Revocation {
@@ -267,7 +267,7 @@ impl Tenant {
         self.upsert_group(group);
     }
 
-    /// Security groups are deleted for good at once (GRAPH.md 1.5).
+    /// Security groups are deleted for good at once (docs/graph.md 1.5).
     pub fn delete_group(&mut self, id: &str) {
         if self.groups.remove(id).is_none() {
             return;

@@ -1,4 +1,4 @@
-//! Microsoft Graph v1.0 as GRAPH.md 0-4 describe it: bearer-token checks,
+//! Microsoft Graph v1.0 as docs/graph.md 0-4 describe it: bearer-token checks,
 //! error bodies, injected faults, `/domains`, single objects and
 //! `transitiveMembers`. Delta lives in `graph_delta.rs`.
 
@@ -47,7 +47,7 @@ pub fn routes() -> Router<Shared> {
         )
 }
 
-/// Graph's error body (GRAPH.md 0.2).
+/// Graph's error body (docs/graph.md 0.2).
 pub fn graph_error(status: StatusCode, code: &str, message: &str) -> Response {
     let request_id = uuid::Uuid::new_v4().to_string();
     (

@@ -1,4 +1,4 @@
-//! JSON batching, `POST /v1.0/$batch` (GRAPH.md 2.7): up to 20 requests,
+//! JSON batching, `POST /v1.0/$batch` (docs/graph.md 2.7): up to 20 requests,
 //! each run through the emulator's own routes (faults, throttling and the
 //! request log apply to each item), answered in one 200 envelope whose
 //! items carry their own status, headers and body. The envelope checks

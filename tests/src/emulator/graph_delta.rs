@@ -1,4 +1,4 @@
-//! `/users/delta` and `/groups/delta` (GRAPH.md 1): rounds over the tenant's
+//! `/users/delta` and `/groups/delta` (docs/graph.md 1): rounds over the tenant's
 //! change log, opaque tokens, configurable page sizes, empty pages,
 //! duplicates, split membership pages, `@removed` reasons, `$select`
 //! tracking, `$filter=id eq` (up to 50), `Prefer: return=minimal`, and delta
@@ -87,7 +87,7 @@ fn sync_state_gone(state: &EmulatorState, kind: ObjectKind) -> Response {
     }
 }
 
-/// `$filter=id eq 'a' or id eq 'b'`, nothing else (GRAPH.md 1.2).
+/// `$filter=id eq 'a' or id eq 'b'`, nothing else (docs/graph.md 1.2).
 fn parse_filter(raw: &str) -> Result<Vec<String>, ()> {
     raw.split(" or ")
         .map(|term| {

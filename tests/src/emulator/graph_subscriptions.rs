@@ -1,4 +1,4 @@
-//! Graph change notifications as GRAPH-NOTIFICATIONS.md describes them:
+//! Graph change notifications as docs/graph-notifications.md describes them:
 //! `/subscriptions` (create, list, renew, delete, reauthorize) with its
 //! limits, the validation handshake against the notification URL before a
 //! create succeeds, and the delivery of change notifications for the
@@ -23,7 +23,7 @@ use super::graph::{authorise, graph_error};
 
 type Shared = Arc<Mutex<EmulatorState>>;
 
-/// The longest a directory subscription may live (GRAPH-NOTIFICATIONS.md 1).
+/// The longest a directory subscription may live (docs/graph-notifications.md 1).
 pub const MAX_EXPIRY_MINUTES: i64 = 41_760;
 /// Subscriptions per app and tenant, per resource.
 pub const DEFAULT_QUOTA: usize = 100;
@@ -43,7 +43,7 @@ pub struct Subscription {
     pub reauthorized_at: Option<DateTime<Utc>>,
     /// Graph asked for reauthorization: notifications pause (and changes
     /// meanwhile are lost) until a PATCH or reauthorize answers it
-    /// (GRAPH-NOTIFICATIONS.md 4).
+    /// (docs/graph-notifications.md 4).
     #[serde(default)]
     pub reauthorization_required: bool,
 }
@@ -270,7 +270,7 @@ async fn create(
         }
         subscription
     };
-    // The handshake, before the subscription exists (GRAPH-NOTIFICATIONS.md 2).
+    // The handshake, before the subscription exists (docs/graph-notifications.md 2).
     let urls: Vec<String> = std::iter::once(subscription.notification_url.clone())
         .chain(subscription.lifecycle_notification_url.clone())
         .collect();

@@ -1,4 +1,4 @@
-//! Graph's write side as GRAPH.md 3 describes it: required fields,
+//! Graph's write side as docs/graph.md 3 describes it: required fields,
 //! verified-domain and unique UPNs, password complexity, the immutable id of
 //! federated users, `$ref` membership rules, soft deletes visible to delta,
 //! and an optional replication lag for objects just created.

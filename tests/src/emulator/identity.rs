@@ -1,4 +1,4 @@
-//! `login.microsoftonline.com` as GRAPH.md 5 describes it: authorize (a
+//! `login.microsoftonline.com` as docs/graph.md 5 describes it: authorize (a
 //! simulated browser sign-in), token (authorization_code with PKCE and
 //! single-use codes, refresh_token with rotation and revocation), keys.
 
@@ -272,7 +272,7 @@ fn answer_authorize(shared: &Shared, authority: &str, q: &HashMap<String, String
     redirect_with(&redirect_uri, &pairs)
 }
 
-/// A token-endpoint error body exactly as GRAPH.md 5.4 shows it.
+/// A token-endpoint error body exactly as docs/graph.md 5.4 shows it.
 pub fn token_error(status: StatusCode, error: &str, code: u32, message: &str) -> Response {
     let now = Utc::now();
     let timestamp = now.format("%Y-%m-%d %H:%M:%SZ").to_string();
@@ -518,7 +518,7 @@ fn redeem_refresh(
         .map(|a| a.client_id.clone())
         .unwrap_or_default();
     // Rotation: a new refresh token each time; the old one stays valid
-    // (GRAPH.md 5.6), the client is expected to keep the newest.
+    // (docs/graph.md 5.6), the client is expected to keep the newest.
     issue_tokens(
         state,
         &grant.tenant_id,
@@ -531,7 +531,7 @@ fn redeem_refresh(
 /// Entra's smart lockout threshold (default).
 const LOCKOUT_THRESHOLD: u32 = 10;
 
-/// The resource-owner password grant (GRAPH.md 5.8).
+/// The resource-owner password grant (docs/graph.md 5.8).
 fn password_grant(
     state: &mut EmulatorState,
     authority: &str,

@@ -1,4 +1,4 @@
-//! A stateful emulator of the Microsoft identity platform (GRAPH.md 5) and,
+//! A stateful emulator of the Microsoft identity platform (docs/graph.md 5) and,
 //! as the import and export grow, of Microsoft Graph. One per test, bound to
 //! 127.0.0.1 on a free port; knobs and inspection through [`Emulator`] in
 //! process, or through `/_emulator/*` for the standalone binary.
@@ -53,7 +53,7 @@ pub enum TokenFailure {
     InvalidGrant { code: u32 },
 }
 
-/// How an expired delta token is answered (GRAPH.md 1.9: both are seen).
+/// How an expired delta token is answered (docs/graph.md 1.9: both are seen).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DeltaExpiry {

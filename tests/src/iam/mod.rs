@@ -1,4 +1,4 @@
-//! IAM enforced in the local stacks (DESIGN.md 2.10): every function runs
+//! IAM enforced in the local stacks (docs/behaviour.md 2.10): every function runs
 //! under its own IAM user in moto, holding exactly the policies SAM gives it
 //! in `template.yaml`; moto checks the actions, the gate in front of moto
 //! checks resources and item-level conditions, and a denial fails the test.

@@ -2,7 +2,7 @@
 //! that resolves to 127.0.0.1 (DNS rebinding) cannot read or drive it, and
 //! accepts form posts only from its own pages (`Origin`, or `Referer` when
 //! a browser sends no `Origin`), so that no other site open in the same
-//! browser can post to it (DESIGN.md 2.11).
+//! browser can post to it (docs/behaviour.md 2.11).
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};

@@ -1,6 +1,6 @@
 //! The console's router as any HTTP client reaches it (no browser): it
 //! answers only its own `Host` and accepts form posts only from its own
-//! pages (DESIGN.md 2.11), before any handler runs.
+//! pages (docs/behaviour.md 2.11), before any handler runs.
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,5 +1,5 @@
 //! The shared identity client against the emulated identity platform:
-//! GRAPH.md 5.4-5.6 from the client's side.
+//! docs/graph.md 5.4-5.6 from the client's side.
 
 use entra_sync::identity::{IdTokenClaims, IdentityClient, IdentityError, TokenGrant};
 use entra_sync_tests::emulator::{AppRegistration, Emulator, Revocation};

@@ -261,7 +261,7 @@ async fn given_platform_deletions_then_entra_deletes_what_the_export_made_and_im
         .map(|r| (r.method.clone(), r.path.clone()))
         .collect();
     // The export created p-ada; it neither created nor adopted the
-    // imported user 3, which Entra ID keeps (DESIGN.md 2.11).
+    // imported user 3, which Entra ID keeps (docs/behaviour.md 2.11).
     assert_eq!(
         writes,
         vec![("DELETE".to_owned(), format!("/v1.0/users/{entra_id}"))]

@@ -1,4 +1,4 @@
-//! DESIGN.md 2.11 through the real `export-stream` binary: the export takes
+//! docs/behaviour.md 2.11 through the real `export-stream` binary: the export takes
 //! over no Entra account it cannot prove it created (unless the tenant
 //! allows adoption), never touches an administrator, refuses ids that hold
 //! the keys' separator, and lets no tenant hold up another.

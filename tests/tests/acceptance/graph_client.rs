@@ -1,6 +1,6 @@
 //! The shared Graph client against the emulated Graph: throttling and 5xx
-//! retries (GRAPH.md 2.4, 2.5), the token refresh on 401, and the answers
-//! that no retry changes (404, an expired delta token, GRAPH.md 1.9).
+//! retries (docs/graph.md 2.4, 2.5), the token refresh on 401, and the answers
+//! that no retry changes (404, an expired delta token, docs/graph.md 1.9).
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};

@@ -1,4 +1,4 @@
-//! IAM enforced (DESIGN.md 2.10): the functions run under their template
+//! IAM enforced (docs/behaviour.md 2.10): the functions run under their template
 //! policies, and a policy that lacks what a function needs fails the way
 //! AWS would make it fail.
 

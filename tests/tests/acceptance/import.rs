@@ -48,7 +48,7 @@ fn in_scope(n: usize) -> bool {
 async fn given_a_new_tenant_when_the_schedule_ticks_then_a_full_import_arrives() {
     let (stack, mut functions) = connected(json!({})).await;
     // Every round opens with an empty page, and each page repeats the last
-    // object of the one before (both allowed by GRAPH.md 1.1 and 1.8).
+    // object of the one before (both allowed by docs/graph.md 1.1 and 1.8).
     stack.emulator.set_knobs(Knobs {
         page_size: Some(7),
         member_page_size: Some(40),

@@ -1,6 +1,6 @@
 //! Large tenants against moto: the bookkeeping that grows with the tenant
 //! crosses DynamoDB's 400 KB item limit, and one user's memberships are
-//! found without reading the tenant's others (DESIGN.md 2.5).
+//! found without reading the tenant's others (docs/behaviour.md 2.5).
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};

@@ -6,6 +6,7 @@
 mod aws_proxy;
 mod console;
 mod console_requests;
+mod docs_references;
 mod emulator_identity;
 mod export;
 mod export_trust;

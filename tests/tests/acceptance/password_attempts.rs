@@ -1,6 +1,6 @@
 //! The DynamoDB attempt ledger of verify-password on moto: each reservation
 //! is one conditional write, so the limit holds however many reservations
-//! arrive at once (DESIGN.md 2.11).
+//! arrive at once (docs/behaviour.md 2.11).
 
 use std::collections::HashMap;
 use std::time::Duration as StdDuration;

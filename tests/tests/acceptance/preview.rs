@@ -1,4 +1,4 @@
-//! Previews (DESIGN.md 2.9) through the real binaries: the scheduler's
+//! Previews (docs/behaviour.md 2.9) through the real binaries: the scheduler's
 //! tick, SQS, the worker, moto's DynamoDB (its stream shows every
 //! directory write) and the Entra emulator's Graph.
 

@@ -1,4 +1,4 @@
-//! `POST /entra/notifications` is public (DESIGN.md 2.11): the real
+//! `POST /entra/notifications` is public (docs/behaviour.md 2.11): the real
 //! graph-notifications binary refuses what lacks the notification key
 //! before any store read, refuses a body over 1 MiB before parsing it, and
 //! spends on a delivery what its distinct well-formed subscription ids

@@ -1,4 +1,4 @@
-//! A `reauthorizationRequired` is never dropped (DESIGN.md 2.7, 2.11
+//! A `reauthorizationRequired` is never dropped (docs/behaviour.md 2.7, 2.11
 //! "Subscriptions keep their promise"): one Graph sends right after a
 //! renewal is kept pending and answered by the first run after the
 //! 10-minute gap, and notifications, paused meanwhile, flow again.

@@ -1248,7 +1248,7 @@ async fn given_an_id_asked_twice_when_looked_up_then_the_user_is_found_once() {
 #[tokio::test]
 async fn given_items_with_values_of_another_type_when_read_then_they_read_as_no_value_not_as_an_error()
  {
-    // Other writers share the table (DESIGN.md 1.3): one odd item must not
+    // Other writers share the table (docs/contract.md 1.3): one odd item must not
     // stop a tenant's import, so what cannot be read is no value.
     let fresh = Fresh::tables().await;
     let store = fresh.directory();

@@ -1,6 +1,6 @@
 //! The token and secret adapters on their own: `TokenProvider` against the
 //! Entra emulator with a real `SecretsManagerTokenStore` on moto, the store
-//! itself (the secret's JSON of DESIGN.md 1.3, read back with the SDK), and
+//! itself (the secret's JSON of docs/contract.md 1.3, read back with the SDK), and
 //! the SQS sync queue. Every test has its own secret prefix, queue or
 //! tables, so they run in parallel.
 

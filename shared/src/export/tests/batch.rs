@@ -1,4 +1,4 @@
-//! DESIGN.md 2.11: in a stream batch, one tenant never holds up another —
+//! docs/behaviour.md 2.11: in a stream batch, one tenant never holds up another —
 //! a throttled tenant's changes are parked once its share of the
 //! invocation is spent, and an AWS failure of one tenant asks for only
 //! that tenant's records again. Time is tokio's, paused and advanced by

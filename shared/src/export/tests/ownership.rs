@@ -1,4 +1,4 @@
-//! DESIGN.md 2.11: the export takes over only what it can prove it created
+//! docs/behaviour.md 2.11: the export takes over only what it can prove it created
 //! (or what the tenant lets it adopt), and never touches an administrator.
 
 use super::*;

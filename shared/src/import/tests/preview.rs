@@ -1,4 +1,4 @@
-//! Previews (DESIGN.md 2.9) against the same in-memory stores: what a full
+//! Previews (docs/behaviour.md 2.9) against the same in-memory stores: what a full
 //! sync would do, with nothing written but the preview's own items.
 
 use std::sync::Mutex;

@@ -1,4 +1,4 @@
-//! A `reauthorizationRequired` is never dropped (DESIGN.md 2.11).
+//! A `reauthorizationRequired` is never dropped (docs/behaviour.md 2.11).
 
 use super::*;
 

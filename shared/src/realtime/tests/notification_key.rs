@@ -1,4 +1,4 @@
-//! The notification key in the subscriptions' URLs (DESIGN.md 2.11).
+//! The notification key in the subscriptions' URLs (docs/behaviour.md 2.11).
 
 use super::*;
 

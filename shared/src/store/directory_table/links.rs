@@ -7,7 +7,7 @@
 //! Links made before these items existed are copied from the index once
 //! per tenant; a link another writer makes (an earlier release, the
 //! platform) reaches the export on the stream, which records it. These are
-//! items of entra-sync's own design in `INTEGRATIONS_TABLE` (DESIGN.md 1.3).
+//! items of entra-sync's own design in `INTEGRATIONS_TABLE` (docs/contract.md 1.3).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
