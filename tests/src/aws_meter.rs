@@ -45,6 +45,10 @@ struct Shared {
     roles: Arc<Vec<(String, String)>>,
     tallies: Arc<Mutex<Tallies>>,
     gate: Option<Arc<Gate>>,
+    /// DynamoDB applies the writes to one item one at a time; moto's
+    /// threaded server does not (two concurrent conditional writes can both
+    /// pass), so a gated meter hands moto its writes one at a time.
+    writes: Arc<tokio::sync::Mutex<()>>,
 }
 
 #[derive(Clone)]
@@ -77,6 +81,7 @@ impl AwsMeter {
             roles: Arc::new(roles),
             tallies: Arc::default(),
             gate,
+            writes: Arc::default(),
         };
         let app = axum::Router::new()
             .fallback(forward)
@@ -116,6 +121,15 @@ pub fn requests(tallies: &Tallies, target: &str, pick: impl Fn(&str) -> bool) ->
         .sum()
 }
 
+/// Whether a request is a DynamoDB write (by its `X-Amz-Target`).
+fn is_dynamodb_write(headers: &HeaderMap) -> bool {
+    headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|t| t.strip_prefix("DynamoDB_20120810."))
+        .is_some_and(|op| is_write(&format!("DynamoDB.{op}")) || op.starts_with("Transact"))
+}
+
 /// DynamoDB operations that write.
 pub fn is_write(name: &str) -> bool {
     ["PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem"]
@@ -153,8 +167,13 @@ async fn forward(
             request = request.header(name, value);
         }
     }
+    let one_at_a_time = match &shared.gate {
+        Some(_) if is_dynamodb_write(&headers) => Some(shared.writes.lock().await),
+        _ => None,
+    };
     let started = Instant::now();
     let answer = request.send().await;
+    drop(one_at_a_time);
     let busy = started.elapsed();
     {
         let mut tallies = shared.tallies.lock().expect("meter lock");

@@ -189,3 +189,41 @@ fn the_template_throttles_its_routes_and_caps_the_public_functions() {
         assert!(!pattern.contains("http:"), "{name}: {pattern:?}");
     }
 }
+
+#[tokio::test]
+async fn given_thirty_concurrent_conditional_writes_to_one_item_then_the_stack_admits_exactly_the_limit()
+ {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let stack = LocalStack::start().await.unwrap();
+    // Through the stack's proxy, as every function's writes go.
+    let client = aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(&stack.aws.sdk)
+            .endpoint_url(&stack.meter.endpoint)
+            .build(),
+    );
+    let reserve = || {
+        client
+            .update_item()
+            .table_name(&stack.tables.integrations)
+            .key("pk", AttributeValue::S("COUNTER#one".into()))
+            .key("sk", AttributeValue::S("COUNTER".into()))
+            .update_expression("ADD n :one")
+            .condition_expression("attribute_not_exists(n) OR n < :limit")
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .expression_attribute_values(":limit", AttributeValue::N("5".into()))
+            .send()
+    };
+    let answers = futures::future::join_all((0..30).map(|_| reserve())).await;
+
+    let admitted = answers.iter().filter(|a| a.is_ok()).count();
+    assert_eq!(
+        admitted, 5,
+        "DynamoDB applies one item's writes one at a time"
+    );
+    let item = stack
+        .item(&stack.tables.integrations, "COUNTER#one", "COUNTER")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(item["n"], 5);
+}
