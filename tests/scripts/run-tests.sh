@@ -26,4 +26,6 @@ echo "==> tests (each function under its own IAM identity)"
 rm -rf target/iam-usage
 cargo nextest run --workspace --no-fail-fast
 echo "==> IAM grants no test used"
-cargo run --quiet -p entra-sync-tests --bin iam-report
+# Built with the binaries above (a `cargo run -p` would build its
+# dependencies again under other features).
+target/debug/iam-report
