@@ -50,20 +50,29 @@ fn link_gone(link: &str) -> GraphError {
     }
 }
 
-impl EntraDirectory for SimGraph<'_> {
-    async fn users_delta(&self, link: Option<&str>) -> Result<DeltaPage<EntraUser>, GraphError> {
+impl SimGraph<'_> {
+    /// One delta request, users and groups alike: a round's first page (or
+    /// a delta link's changes), or a later page of the round as fixed when
+    /// it started; `gone` is what Graph says when the delta state expired.
+    async fn delta<T>(
+        &self,
+        link: Option<&str>,
+        gone: &str,
+        page: fn(&entra::EntraModel, &str) -> Option<DeltaPage<T>>,
+        round: fn(&mut entra::EntraModel, Option<u64>, &mut PagePlan) -> DeltaPage<T>,
+    ) -> Result<DeltaPage<T>, GraphError> {
         self.call().await?;
         let since = match link {
             None => None,
             Some(l) if l.starts_with("delta/") => {
                 if self.delta_expired() {
-                    return Err(GraphError::SyncStateGone("syncStateNotFound".into()));
+                    return Err(GraphError::SyncStateGone(gone.into()));
                 }
                 entra::delta_since(l)
             }
             Some(l) => {
                 let model = self.world.entra.lock().unwrap();
-                return model.user_page(l).ok_or_else(|| link_gone(l));
+                return page(&model, l).ok_or_else(|| link_gone(l));
             }
         };
         let duplicate_percent = self.duplicates();
@@ -72,41 +81,35 @@ impl EntraDirectory for SimGraph<'_> {
             rng: &mut rng,
             duplicate_percent,
         };
-        Ok(self
-            .world
-            .entra
-            .lock()
-            .unwrap()
-            .users_round(since, &mut plan))
+        Ok(round(
+            &mut self.world.entra.lock().unwrap(),
+            since,
+            &mut plan,
+        ))
+    }
+}
+
+impl EntraDirectory for SimGraph<'_> {
+    async fn users_delta(&self, link: Option<&str>) -> Result<DeltaPage<EntraUser>, GraphError> {
+        let page = entra::EntraModel::user_page;
+        self.delta(
+            link,
+            "syncStateNotFound",
+            page,
+            entra::EntraModel::users_round,
+        )
+        .await
     }
 
     async fn groups_delta(&self, link: Option<&str>) -> Result<DeltaPage<GroupDelta>, GraphError> {
-        self.call().await?;
-        let since = match link {
-            None => None,
-            Some(l) if l.starts_with("delta/") => {
-                if self.delta_expired() {
-                    return Err(GraphError::SyncStateGone("resyncRequired".into()));
-                }
-                entra::delta_since(l)
-            }
-            Some(l) => {
-                let model = self.world.entra.lock().unwrap();
-                return model.group_page(l).ok_or_else(|| link_gone(l));
-            }
-        };
-        let duplicate_percent = self.duplicates();
-        let mut rng = self.world.rng.lock().unwrap();
-        let mut plan = PagePlan {
-            rng: &mut rng,
-            duplicate_percent,
-        };
-        Ok(self
-            .world
-            .entra
-            .lock()
-            .unwrap()
-            .groups_round(since, &mut plan))
+        let page = entra::EntraModel::group_page;
+        self.delta(
+            link,
+            "resyncRequired",
+            page,
+            entra::EntraModel::groups_round,
+        )
+        .await
     }
 
     async fn domains(&self) -> Result<Vec<DomainInfo>, GraphError> {
