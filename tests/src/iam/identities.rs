@@ -8,7 +8,7 @@
 use anyhow::Context;
 use serde_json::{Value, json};
 
-use super::policy::Policy;
+use super::policy::{Policy, statement_list, strings};
 use super::template::FunctionRole;
 
 /// A function's credentials and what it may do.
@@ -43,13 +43,14 @@ pub async fn create(
         let mut policy = Policy::default();
         let mut labels = Vec::new();
         for inline in &role.inline {
+            let first = policy.statements.len();
             policy.add_document(&inline.name, &inline.document)?;
-            for (statement, resource_labels) in statements(&inline.document, &inline.name)
-                .into_iter()
+            for (statement, resource_labels) in policy.statements[first..]
+                .iter()
                 .zip(&inline.resource_labels)
             {
-                for (pattern, label) in statement.1.iter().zip(resource_labels) {
-                    labels.push((statement.0.clone(), pattern.clone(), label.clone()));
+                for (pattern, label) in statement.resources.iter().zip(resource_labels) {
+                    labels.push((statement.sid.clone(), pattern.clone(), label.clone()));
                 }
             }
             iam.put_user_policy()
@@ -89,51 +90,13 @@ pub async fn create(
     Ok(identities)
 }
 
-/// (statement id, resources) in document order, named as `Policy` names them.
-fn statements(document: &Value, name: &str) -> Vec<(String, Vec<String>)> {
-    let list = match &document["Statement"] {
-        Value::Array(list) => list.clone(),
-        one => vec![one.clone()],
-    };
-    list.iter()
-        .enumerate()
-        .map(|(index, s)| {
-            let sid = s["Sid"]
-                .as_str()
-                .map(str::to_owned)
-                .unwrap_or_else(|| format!("{name}#{index}"));
-            let resources = match &s["Resource"] {
-                Value::Array(r) => r
-                    .iter()
-                    .filter_map(|v| v.as_str().map(str::to_owned))
-                    .collect(),
-                Value::String(r) => vec![r.clone()],
-                _ => Vec::new(),
-            };
-            (sid, resources)
-        })
-        .collect()
-}
-
 /// The statement moto can judge: its actions, resource `*` but for SQS,
 /// no condition.
 fn moto_copy(document: &Value) -> Value {
-    let list = match &document["Statement"] {
-        Value::Array(list) => list.clone(),
-        one => vec![one.clone()],
-    };
-    let statements: Vec<Value> = list
+    let statements: Vec<Value> = statement_list(document)
         .into_iter()
         .map(|mut s| {
-            let actions = match &s["Action"] {
-                Value::Array(a) => a
-                    .iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_owned)
-                    .collect(),
-                Value::String(a) => vec![a.clone()],
-                _ => Vec::new(),
-            };
+            let actions = strings(&s["Action"]);
             if !actions.iter().all(|a| a.starts_with("sqs:")) {
                 s["Resource"] = json!("*");
             }
@@ -185,31 +148,13 @@ async fn managed_document(iam: &aws_sdk_iam::Client, arn: &str) -> anyhow::Resul
         .policy_version
         .and_then(|v| v.document)
         .with_context(|| format!("{arn} has no document"))?;
+    // IAM answers a policy document URL-encoded; moto may not.
     let text = if document.trim_start().starts_with('{') {
         document
     } else {
-        percent_decode(&document)
+        percent_encoding::percent_decode_str(&document)
+            .decode_utf8_lossy()
+            .into_owned()
     };
     Ok(serde_json::from_str(&text)?)
-}
-
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && let Some(b) = std::str::from_utf8(&bytes[i + 1..i + 3])
-                .ok()
-                .and_then(|hex| u8::from_str_radix(hex, 16).ok())
-        {
-            out.push(b);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }

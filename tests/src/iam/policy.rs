@@ -57,12 +57,12 @@ pub enum Decision {
 impl Policy {
     /// Adds the statements of one policy document (resolved JSON).
     pub fn add_document(&mut self, name: &str, document: &Value) -> anyhow::Result<()> {
-        let statements = match &document["Statement"] {
-            Value::Array(list) => list.clone(),
-            one @ Value::Object(_) => vec![one.clone()],
-            other => anyhow::bail!("policy {name}: Statement is {other}"),
-        };
-        for (index, statement) in statements.iter().enumerate() {
+        anyhow::ensure!(
+            matches!(document["Statement"], Value::Array(_) | Value::Object(_)),
+            "policy {name}: Statement is {}",
+            document["Statement"]
+        );
+        for (index, statement) in statement_list(document).iter().enumerate() {
             let sid = statement["Sid"]
                 .as_str()
                 .map(str::to_owned)
@@ -182,7 +182,17 @@ fn conditions(sid: &str, value: &Value) -> anyhow::Result<Vec<Condition>> {
     Ok(out)
 }
 
-fn strings(value: &Value) -> Vec<String> {
+/// A document's statements: `Statement` is a list, or one statement.
+pub fn statement_list(document: &Value) -> Vec<Value> {
+    match &document["Statement"] {
+        Value::Array(list) => list.clone(),
+        Value::Null => Vec::new(),
+        one => vec![one.clone()],
+    }
+}
+
+/// An element that is one string or a list of them (`Action`, `Resource`).
+pub fn strings(value: &Value) -> Vec<String> {
     match value {
         Value::String(s) => vec![s.clone()],
         Value::Array(list) => list

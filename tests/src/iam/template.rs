@@ -131,11 +131,7 @@ pub fn function_binaries() -> anyhow::Result<Vec<(String, String)>> {
 /// How the template writes each statement's resources: `IntegrationsTable.Arn`,
 /// the text of a `Fn::Sub`, or the literal.
 fn labels(document: &Value) -> Vec<Vec<String>> {
-    let statements = match &document["Statement"] {
-        Value::Array(list) => list.clone(),
-        one => vec![one.clone()],
-    };
-    statements
+    super::policy::statement_list(document)
         .iter()
         .map(|s| match &s["Resource"] {
             Value::Array(list) => list.iter().map(label).collect(),
