@@ -151,8 +151,10 @@ async fn forward(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let (operation, items) = classify(&shared, &headers, &body);
-    if let Some(denial) = shared.gate.as_ref().and_then(|g| g.judge(&headers, &body)) {
+    // Read once: the tally and the gate both look at the request's JSON.
+    let json: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let (operation, items) = classify(&shared, &headers, &json);
+    if let Some(denial) = shared.gate.as_ref().and_then(|g| g.judge(&headers, &json)) {
         return access_denied(&denial);
     }
     let url = format!(
@@ -219,7 +221,7 @@ fn access_denied(message: &str) -> Response {
 }
 
 /// The operation a request is, and how many items a batch carries.
-fn classify(shared: &Shared, headers: &HeaderMap, body: &[u8]) -> (Operation, u64) {
+fn classify(shared: &Shared, headers: &HeaderMap, json: &Value) -> (Operation, u64) {
     let target = headers
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
@@ -232,7 +234,6 @@ fn classify(shared: &Shared, headers: &HeaderMap, body: &[u8]) -> (Operation, u6
         "secretsmanager" => "SecretsManager",
         s => s,
     };
-    let json: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
     let batch = json.get("RequestItems").and_then(Value::as_object);
     let table = json
         .get("TableName")

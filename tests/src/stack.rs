@@ -473,7 +473,6 @@ async fn stack_resources(
         r.attributes
             .insert(format!("{logical_id}.Arn"), queue_arn(&name));
     }
-    r.refs.insert("SyncQueue".to_owned(), queue_url.to_owned());
     for (logical_id, table) in [
         ("IntegrationsTable", &integrations),
         ("DirectoryTable", &directory),

@@ -70,8 +70,8 @@ impl Gate {
 
     /// `None` when the request may go on (or is not a function's); else the
     /// denial's message, already recorded.
-    pub fn judge(&self, headers: &http::HeaderMap, body: &[u8]) -> Option<String> {
-        let call = self.call(headers, body)?;
+    pub fn judge(&self, headers: &http::HeaderMap, json: &Value) -> Option<String> {
+        let call = self.call(headers, json)?;
         let identity = self.identities.get(&call.access_key)?;
         let mut grants = Vec::new();
         for (resource, context) in &call.resources {
@@ -157,11 +157,10 @@ impl Gate {
         grant
     }
 
-    fn call(&self, headers: &http::HeaderMap, body: &[u8]) -> Option<AwsCall> {
+    fn call(&self, headers: &http::HeaderMap, json: &Value) -> Option<AwsCall> {
         let access_key = access_key(headers)?;
         let target = headers.get("x-amz-target")?.to_str().ok()?;
         let (service, operation) = target.split_once('.')?;
-        let json: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
         let (action, resources) = match service {
             s if s.starts_with("DynamoDBStreams") => (
                 format!("dynamodb:{operation}"),
@@ -172,15 +171,15 @@ impl Gate {
             ),
             s if s.starts_with("DynamoDB") => (
                 format!("dynamodb:{operation}"),
-                self.dynamodb_resources(&json),
+                self.dynamodb_resources(json),
             ),
             "secretsmanager" => (
                 format!("secretsmanager:{operation}"),
-                vec![(self.secret_arn(&json), RequestContext::default())],
+                vec![(self.secret_arn(json), RequestContext::default())],
             ),
             "AmazonSQS" => (
                 format!("sqs:{}", sqs_iam_action(operation)),
-                vec![(self.queue_arn(&json), RequestContext::default())],
+                vec![(self.queue_arn(json), RequestContext::default())],
             ),
             _ => (
                 format!("{}:{operation}", service.to_ascii_lowercase()),
@@ -310,7 +309,7 @@ fn batch_keys(requests: &Value, hash: String) -> Vec<String> {
 /// The partition key value a Query's key condition names (`#pk = :pk`).
 fn query_partition(json: &Value, hash: &str) -> Option<String> {
     let condition = json["KeyConditionExpression"].as_str()?;
-    for clause in condition.split(" AND ").chain(condition.split(" and ")) {
+    for clause in condition.replace(" and ", " AND ").split(" AND ") {
         let Some((left, right)) = clause.split_once('=') else {
             continue;
         };
