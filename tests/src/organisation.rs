@@ -104,6 +104,7 @@ pub fn seed_sized(
                 members,
                 deleted: false,
                 extensions: Default::default(),
+                ..Group::default()
             });
         }
     });

@@ -67,6 +67,8 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
                 "the user or the group is not in Entra ID",
             ));
         };
+        self.refuse_privileged_group(&group, "removes a member from")
+            .await?;
         match self.writer.remove_member(&group, &user).await {
             Ok(()) | Err(GraphError::NotFound) => Ok(ExportOutcome::Exported("member removed")),
             Err(e) => Err(graph_failure("removing the member", e)),
@@ -110,6 +112,8 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
     /// Adds a member, waiting out Graph's read-after-write lag for objects
     /// just created (docs/graph.md 2.6).
     pub(super) async fn add_member(&self, group: &str, member: &str) -> Result<(), ExportFailure> {
+        self.refuse_privileged_group(group, "adds a member to")
+            .await?;
         for (attempt, wait) in REPLICATION_RETRIES.iter().enumerate() {
             match self.writer.add_member(group, member).await {
                 Ok(()) => return Ok(()),

@@ -128,7 +128,34 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
         }
     }
 
-    /// Refuses any change to an Entra user that holds a directory role.
+    /// Refuses to add a member to, or remove one from, a role-assignable
+    /// group: its members hold its directory roles. A group Graph cannot
+    /// find is left to the write, which finds that out for itself.
+    pub(super) async fn refuse_privileged_group(
+        &self,
+        group_id: &str,
+        change: &str,
+    ) -> Result<(), ExportFailure> {
+        let name = match self.writer.role_assignable_group(group_id).await {
+            Ok(None) | Err(GraphError::NotFound) => return Ok(()),
+            Ok(Some(name)) => name,
+            Err(e) => {
+                return Err(graph_failure(
+                    "reading whether the group is role-assignable",
+                    e,
+                ));
+            }
+        };
+        Err(refused(
+            Code::PrivilegedAccount,
+            format!(
+                "the Entra group {name} ({group_id}) is role-assignable: its members hold directory roles, so entra-sync never {change} it; make the change in Entra ID"
+            ),
+        ))
+    }
+
+    /// Refuses any change to an Entra user that holds a directory role
+    /// (directly, through a role-assignable group, or eligible through PIM).
     pub(super) async fn refuse_administrator(
         &self,
         entra_id: &str,
@@ -138,6 +165,8 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
             Ok(roles) => roles,
             // Gone: the write that follows finds that out for itself.
             Err(GraphError::NotFound) => return Ok(()),
+            // Unanswered: the change waits (retried, then a problem), never
+            // goes out blind.
             Err(e) => return Err(graph_failure("reading the user's directory roles", e)),
         };
         if roles.is_empty() {
@@ -146,7 +175,7 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
         Err(refused(
             Code::PrivilegedAccount,
             format!(
-                "the Entra user {display} holds the directory role {}; entra-sync never modifies, disables or deletes an administrator: make the change in Entra ID, or remove the role first",
+                "the Entra user {display} is an administrator ({}); entra-sync never modifies, disables or deletes an administrator: make the change in Entra ID, or remove the role first",
                 roles.join(", ")
             ),
         ))

@@ -172,12 +172,19 @@ pub trait EntraWriter: Send + Sync {
         &self,
         upn: &str,
     ) -> impl Future<Output = Result<Option<ExistingEntraUser>, GraphError>> + Send;
-    /// The names of the directory roles the user holds (none: not an
-    /// administrator).
+    /// What makes the user an administrator, by name: directory roles it
+    /// holds directly or through a group, role-assignable groups it is in,
+    /// roles it is eligible for (PIM). None: not an administrator.
     fn directory_roles(
         &self,
         user_id: &str,
     ) -> impl Future<Output = Result<Vec<String>, GraphError>> + Send;
+    /// The group's name when it is role-assignable (its members hold its
+    /// roles); `None` for any other group.
+    fn role_assignable_group(
+        &self,
+        group_id: &str,
+    ) -> impl Future<Output = Result<Option<String>, GraphError>> + Send;
     /// The export's mark on the user or group (`None`: it has none).
     fn mark_of(
         &self,

@@ -104,6 +104,8 @@ struct RecordingEntra {
     marks: Mutex<HashMap<String, String>>,
     /// Entra ids of users holding a directory role.
     administrators: Mutex<Vec<String>>,
+    /// Entra ids of role-assignable groups.
+    role_assignable: Mutex<Vec<String>>,
     /// The create succeeds in Entra, but its answer is lost (a conflict
     /// follows when it is sent again).
     lose_create_answer: bool,
@@ -166,6 +168,15 @@ impl EntraWriter for RecordingEntra {
         } else {
             Vec::new()
         })
+    }
+    async fn role_assignable_group(&self, group_id: &str) -> Result<Option<String>, GraphError> {
+        self.log(format!("GET group roles {group_id}"));
+        let assignable = self
+            .role_assignable
+            .lock()
+            .unwrap()
+            .contains(&group_id.into());
+        Ok(assignable.then(|| format!("Admins {group_id}")))
     }
     async fn mark_of(
         &self,
@@ -313,6 +324,7 @@ async fn given_a_platform_user_then_it_is_created_with_a_temporary_password_link
         vec![
             "GET domains",
             "POST user",
+            "GET group roles 11111111-1111-4111-8111-111111111111",
             "ADD 11111111-1111-4111-8111-111111111111 e-new"
         ]
     );

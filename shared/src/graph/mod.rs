@@ -5,6 +5,7 @@ pub mod batch;
 pub mod bodies;
 pub mod domains;
 pub mod model;
+pub mod privileges;
 pub mod reader;
 pub mod retry;
 pub mod subscriptions;

@@ -415,32 +415,6 @@ pub fn parse_members_page(body: &Value) -> Result<MembersPage, GraphError> {
     Ok(MembersPage { members, next_link })
 }
 
-/// The names of the directory roles in a page of `memberOf` (docs/graph.md:
-/// roles are `#microsoft.graph.directoryRole`), and the next page's link.
-pub fn parse_directory_roles(page: &Value) -> Result<(Vec<String>, Option<String>), GraphError> {
-    let value = page
-        .get("value")
-        .and_then(Value::as_array)
-        .ok_or_else(|| malformed("the memberOf page has no `value` array"))?;
-    let roles = objects(value)
-        .filter_map(|object| object.ok())
-        .filter(|o| o.get("@odata.type").and_then(Value::as_str) == Some(DIRECTORY_ROLE))
-        .map(|role| {
-            string(role, "displayName")
-                .ok()
-                .flatten()
-                .unwrap_or_else(|| "(unnamed role)".to_owned())
-        })
-        .collect();
-    let next = page
-        .get("@odata.nextLink")
-        .and_then(Value::as_str)
-        .map(str::to_owned);
-    Ok((roles, next))
-}
-
-const DIRECTORY_ROLE: &str = "#microsoft.graph.directoryRole";
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -517,25 +491,6 @@ mod tests {
             }
         );
         assert_eq!(group.members[2].kind, MemberKind::Other);
-    }
-
-    #[test]
-    fn directory_roles_are_read_from_member_of_by_their_type() {
-        let page = json!({
-            "@odata.nextLink": "https://graph/v1.0/users/u1/memberOf?$skiptoken=x",
-            "value": [
-                {"@odata.type": "#microsoft.graph.group", "id": "g1", "displayName": "Staff"},
-                {"@odata.type": "#microsoft.graph.directoryRole", "id": "r1", "displayName": "Global Administrator"},
-            ]
-        });
-        let (roles, next) = parse_directory_roles(&page).unwrap();
-        assert_eq!(roles, vec!["Global Administrator".to_owned()]);
-        assert!(next.unwrap().ends_with("skiptoken=x"));
-        let (roles, next) = parse_directory_roles(&json!({"value": [
-            {"@odata.type": "#microsoft.graph.group", "id": "g1"}
-        ]}))
-        .unwrap();
-        assert!(roles.is_empty() && next.is_none());
     }
 
     #[test]

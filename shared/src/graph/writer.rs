@@ -10,6 +10,7 @@ use tokio::time::Instant;
 use super::batch::GraphBatcher;
 use super::bodies;
 use super::model::{self, DomainInfo, EntraUser};
+use super::privileges;
 use super::{AccessTokenSource, GraphClient, GraphError};
 use crate::export::{
     EntraObjectKind, EntraPatch, ExistingEntraUser, ExportMark, NewEntraGroup, NewEntraUser,
@@ -79,6 +80,55 @@ impl<'a, T: AccessTokenSource> GraphEntraWriter<'a, T> {
             .body)
     }
 
+    /// Pages of `url` through `parse` until a privilege shows (or none is left).
+    async fn first_privileges(
+        &self,
+        mut url: String,
+        parse: fn(&Value) -> Result<privileges::PrivilegePage, GraphError>,
+    ) -> Result<Vec<String>, GraphError> {
+        loop {
+            let (found, next) = parse(&self.send(Method::GET, &url, None).await?)?;
+            match next {
+                Some(next) if found.is_empty() => url = next,
+                _ => return Ok(found),
+            }
+        }
+    }
+
+    /// `GET /users/{id}/transitiveMemberOf`: roles held directly or through
+    /// a group, and role-assignable groups (docs/graph.md 3.8).
+    async fn held_privileges(&self, user_id: &str) -> Result<Vec<String>, GraphError> {
+        let url = format!(
+            "{}?$select=id,displayName,isAssignableToRole",
+            self.url(&["users", user_id, "transitiveMemberOf"])
+        );
+        self.first_privileges(url, privileges::parse_memberships)
+            .await
+    }
+
+    /// `GET /roleManagement/directory/roleEligibilityScheduleInstances`
+    /// for the user (PIM); a tenant without PIM's licence has none.
+    async fn eligibilities(&self, user_id: &str) -> Result<Vec<String>, GraphError> {
+        let url = format!(
+            "{}?$filter={}&$select=id,principalId,roleDefinitionId",
+            self.url(&[
+                "roleManagement",
+                "directory",
+                "roleEligibilityScheduleInstances"
+            ]),
+            query_value(&privileges::principal_filter(user_id))
+        );
+        match self
+            .first_privileges(url, privileges::parse_eligibilities)
+            .await
+        {
+            Err(GraphError::Rejected {
+                status: 400, code, ..
+            }) if code == privileges::PIM_NOT_LICENSED => Ok(Vec::new()),
+            other => other,
+        }
+    }
+
     fn new_id(body: Value) -> Result<String, GraphError> {
         body["id"]
             .as_str()
@@ -114,20 +164,23 @@ impl<T: AccessTokenSource> crate::export::EntraWriter for GraphEntraWriter<'_, T
         }
     }
 
-    /// `GET /users/{id}/memberOf`, page by page until a role shows.
+    /// `transitiveMemberOf` and the PIM eligibilities, asked at once (they
+    /// share a `$batch`): the user's privileges, none for a plain user.
     async fn directory_roles(&self, user_id: &str) -> Result<Vec<String>, GraphError> {
-        let mut url = format!(
-            "{}?$select=id,displayName",
-            self.url(&["users", user_id, "memberOf"])
+        let (held, eligible) =
+            tokio::join!(self.held_privileges(user_id), self.eligibilities(user_id));
+        let mut found = held?;
+        found.extend(eligible?);
+        Ok(found)
+    }
+
+    /// `GET /groups/{id}?$select=id,displayName,isAssignableToRole`.
+    async fn role_assignable_group(&self, group_id: &str) -> Result<Option<String>, GraphError> {
+        let url = format!(
+            "{}?$select=id,displayName,isAssignableToRole",
+            self.url(&["groups", group_id])
         );
-        loop {
-            let page = self.send(Method::GET, &url, None).await?;
-            let (roles, next) = model::parse_directory_roles(&page)?;
-            match next {
-                Some(next) if roles.is_empty() => url = next,
-                _ => return Ok(roles),
-            }
-        }
+        privileges::role_assignable_group(&self.send(Method::GET, &url, None).await?)
     }
 
     /// `GET /users/{id}?$select=id,<mark>` (or `/groups/{id}`).
@@ -229,6 +282,18 @@ impl<T: AccessTokenSource> crate::export::EntraWriter for GraphEntraWriter<'_, T
         .await
         .map(drop)
     }
+}
+
+/// A query parameter's value, percent-encoded (RFC 3986 unreserved kept).
+fn query_value(raw: &str) -> String {
+    raw.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                char::from(b).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 /// A Graph writer per tenant, for the export's batches: the writers of one

@@ -50,6 +50,9 @@ pub struct User {
     /// Directory extension values (`extension_<appid>_<name>`) set on it.
     #[serde(default)]
     pub extensions: BTreeMap<String, serde_json::Value>,
+    /// Role definition ids it is eligible for through PIM (not active).
+    #[serde(default)]
+    pub eligible_roles: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
@@ -66,6 +69,13 @@ pub struct Group {
     /// Directory extension values (`extension_<appid>_<name>`) set on it.
     #[serde(default)]
     pub extensions: BTreeMap<String, serde_json::Value>,
+    /// `isAssignableToRole`: set at creation, never changed.
+    #[serde(default)]
+    pub is_assignable_to_role: bool,
+    /// Display names of the directory roles assigned to it (only a
+    /// role-assignable group can hold one); its members hold them too.
+    #[serde(default)]
+    pub roles: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -122,6 +132,10 @@ pub struct Tenant {
     pub tombstones: BTreeMap<String, Tombstone>,
     /// Set when the organisation withdrew the app's consent.
     pub consent_revoked: Option<Revocation>,
+    /// Without Entra ID P2 (or Governance) PIM's APIs answer 400
+    /// `AadPremiumLicenseRequired`.
+    #[serde(default)]
+    pub without_pim_licence: bool,
 }
 
 impl Tenant {
@@ -135,6 +149,7 @@ impl Tenant {
             change_log: Vec::new(),
             tombstones: BTreeMap::new(),
             consent_revoked: None,
+            without_pim_licence: false,
         }
     }
 

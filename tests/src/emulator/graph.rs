@@ -45,6 +45,14 @@ pub fn routes() -> Router<Shared> {
             "/v1.0/users/{id}/memberOf",
             get(super::graph_roles::member_of),
         )
+        .route(
+            "/v1.0/users/{id}/transitiveMemberOf",
+            get(super::graph_roles::transitive_member_of),
+        )
+        .route(
+            "/v1.0/roleManagement/directory/roleEligibilityScheduleInstances",
+            get(super::graph_roles::role_eligibility_schedule_instances),
+        )
 }
 
 /// Graph's error body (docs/graph.md 0.2).
@@ -174,6 +182,10 @@ pub fn group_json(group: &Group) -> Map<String, Value> {
     map.insert("mailNickname".into(), json!(group.mail_nickname));
     map.insert("securityEnabled".into(), json!(group.security_enabled));
     map.insert("mailEnabled".into(), json!(group.mail_enabled));
+    map.insert(
+        "isAssignableToRole".into(),
+        json!(group.is_assignable_to_role),
+    );
     map
 }
 

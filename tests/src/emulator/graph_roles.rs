@@ -1,7 +1,11 @@
-//! `GET /users/{id}/memberOf`: the groups a user belongs to directly and
-//! the directory roles it holds (`#microsoft.graph.directoryRole`), as
-//! Graph lists them, paged. The emulated administrators
-//! (`User::is_global_admin`) hold Global Administrator.
+//! `GET /users/{id}/memberOf` and `/transitiveMemberOf`: the groups a user
+//! belongs to (directly, or also through nested groups) and the directory
+//! roles it holds (`#microsoft.graph.directoryRole`), as Graph lists them,
+//! paged. The emulated administrators (`User::is_global_admin`) hold Global
+//! Administrator; a role-assignable group's roles (`Group::roles`) are held
+//! by its members, and listed by `transitiveMemberOf` only. PIM
+//! eligibilities (`User::eligible_roles`):
+//! `GET /roleManagement/directory/roleEligibilityScheduleInstances`.
 
 use std::collections::HashMap;
 
@@ -11,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use super::directory::Tenant;
+use super::directory::{Group, Tenant, User};
 use super::graph::{
     Shared, authorise, decode_token, encode_token, graph_error, parse_select, tenant_mut,
 };
@@ -25,28 +29,66 @@ struct MemberOfCursor {
     offset: usize,
 }
 
-/// What the user is a member of: its groups, then its roles.
-fn memberships(tenant: &Tenant, user_id: &str, is_global_admin: bool) -> Vec<Map<String, Value>> {
-    let mut entries: Vec<Map<String, Value>> = tenant
-        .groups
-        .values()
-        .filter(|g| g.members.iter().any(|m| m == user_id))
-        .map(|g| {
-            let mut entry = super::graph::group_json(g);
-            entry.insert("@odata.type".into(), json!("#microsoft.graph.group"));
-            entry
-        })
-        .collect();
-    if is_global_admin {
-        let role = json!({
-            "@odata.type": "#microsoft.graph.directoryRole",
-            // A role's object id differs per tenant; its template id does not.
-            "id": format!("{}-role-{GLOBAL_ADMINISTRATOR_TEMPLATE}", tenant.id),
-            "displayName": "Global Administrator",
-            "description": "Can manage all aspects of Microsoft Entra ID and Microsoft services that use Microsoft Entra identities.",
-            "roleTemplateId": GLOBAL_ADMINISTRATOR_TEMPLATE,
-        });
-        entries.push(role.as_object().cloned().unwrap_or_default());
+fn role_entry(tenant: &Tenant, name: &str, template: &str) -> Map<String, Value> {
+    let role = json!({
+        "@odata.type": "#microsoft.graph.directoryRole",
+        // A role's object id differs per tenant; its template id does not.
+        "id": format!("{}-role-{template}", tenant.id),
+        "displayName": name,
+        "roleTemplateId": template,
+    });
+    role.as_object().cloned().unwrap_or_default()
+}
+
+fn group_entry(group: &Group) -> Map<String, Value> {
+    let mut entry = super::graph::group_json(group);
+    entry.insert("@odata.type".into(), json!("#microsoft.graph.group"));
+    entry
+}
+
+/// The groups holding `member` directly, or also through nested groups.
+fn groups_of<'t>(tenant: &'t Tenant, member: &str, transitive: bool) -> Vec<&'t Group> {
+    let mut found: Vec<&Group> = Vec::new();
+    let mut frontier = vec![member.to_owned()];
+    while let Some(id) = frontier.pop() {
+        for group in tenant.groups.values() {
+            let new = !group.deleted
+                && group.members.contains(&id)
+                && !found.iter().any(|g| g.id == group.id);
+            if new {
+                found.push(group);
+                if transitive {
+                    frontier.push(group.id.clone());
+                }
+            }
+        }
+    }
+    found
+}
+
+/// What the user is a member of: its groups, then its roles (through its
+/// groups too when `transitive`).
+fn memberships(tenant: &Tenant, user: &User, transitive: bool) -> Vec<Map<String, Value>> {
+    let groups = groups_of(tenant, &user.id, transitive);
+    let mut entries: Vec<Map<String, Value>> = groups.iter().map(|g| group_entry(g)).collect();
+    let mut roles: Vec<String> = Vec::new();
+    if user.is_global_admin {
+        roles.push("Global Administrator".into());
+    }
+    if transitive {
+        for name in groups.iter().flat_map(|g| &g.roles) {
+            if !roles.contains(name) {
+                roles.push(name.clone());
+            }
+        }
+    }
+    for name in roles {
+        let template = if name == "Global Administrator" {
+            GLOBAL_ADMINISTRATOR_TEMPLATE.to_owned()
+        } else {
+            format!("role-{}", name.to_lowercase().replace(' ', "-"))
+        };
+        entries.push(role_entry(tenant, &name, &template));
     }
     entries
 }
@@ -57,26 +99,46 @@ pub async fn member_of(
     Path(id): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
+    list_memberships(&shared, &headers, &id, &q, "memberOf")
+}
+
+pub async fn transitive_member_of(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    list_memberships(&shared, &headers, &id, &q, "transitiveMemberOf")
+}
+
+/// One page of a user's `memberOf` or `transitiveMemberOf` (`relation`).
+fn list_memberships(
+    shared: &Shared,
+    headers: &HeaderMap,
+    id: &str,
+    q: &HashMap<String, String>,
+    relation: &str,
+) -> Response {
     let mut state = shared.lock().unwrap();
     let base = state.issuer_base.clone();
     let page_size = state.knobs.page_size();
-    let tenant_id = match authorise(&mut state, &headers) {
+    let tenant_id = match authorise(&mut state, headers) {
         Ok(t) => t,
         Err(r) => return r,
     };
-    if !super::graph_write::visible(&state, &id) {
-        return not_found(&id);
+    if !super::graph_write::visible(&state, id) {
+        return not_found(id);
     }
     let tenant = tenant_mut(&mut state, &tenant_id);
     let Some(user) = tenant
         .users
-        .get(&id)
+        .get(id)
         .filter(|u| !u.deleted)
-        .or_else(|| tenant.user_by_upn(&id))
+        .or_else(|| tenant.user_by_upn(id))
     else {
-        return not_found(&id);
+        return not_found(id);
     };
-    let entries = memberships(tenant, &user.id, user.is_global_admin);
+    let entries = memberships(tenant, user, relation == "transitiveMemberOf");
     let offset = q
         .get("$skiptoken")
         .and_then(|t| decode_token::<MemberOfCursor>(t))
@@ -106,7 +168,7 @@ pub async fn member_of(
     });
     if more {
         let token = encode_token(&MemberOfCursor {
-            user: id.clone(),
+            user: id.to_owned(),
             offset: offset + page_size,
         });
         let select = q
@@ -114,10 +176,82 @@ pub async fn member_of(
             .map(|s| format!("&$select={s}"))
             .unwrap_or_default();
         body["@odata.nextLink"] = json!(format!(
-            "{base}/v1.0/users/{id}/memberOf?$skiptoken={token}{select}"
+            "{base}/v1.0/users/{id}/{relation}?$skiptoken={token}{select}"
         ));
     }
     axum::Json(body).into_response()
+}
+
+/// `principalId eq '<id>'` (a doubled quote is one quote); `None` for any
+/// other filter.
+fn principal_of(filter: &str) -> Option<String> {
+    let literal = filter
+        .trim()
+        .strip_prefix("principalId eq '")?
+        .strip_suffix('\'')?;
+    let lone_quote = literal.replace("''", "").contains('\'');
+    (!lone_quote).then(|| literal.replace("''", "'"))
+}
+
+/// The tenant's PIM eligibilities, all or one principal's (`$filter`).
+pub async fn role_eligibility_schedule_instances(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let mut state = shared.lock().unwrap();
+    let tenant_id = match authorise(&mut state, &headers) {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    let principal = match q.get("$filter").map(|f| principal_of(f)) {
+        None => None,
+        Some(Some(principal)) => Some(principal),
+        Some(None) => {
+            return graph_error(
+                StatusCode::BAD_REQUEST,
+                "BadRequest",
+                "Invalid filter clause.",
+            );
+        }
+    };
+    let tenant = tenant_mut(&mut state, &tenant_id);
+    if tenant.without_pim_licence {
+        return graph_error(
+            StatusCode::BAD_REQUEST,
+            "AadPremiumLicenseRequired",
+            "The tenant needs to have Microsoft Entra ID P2 or Microsoft Entra ID Governance license.",
+        );
+    }
+    let value: Vec<Value> = tenant
+        .users
+        .values()
+        .filter(|u| !u.deleted && principal.as_ref().is_none_or(|p| *p == u.id))
+        .flat_map(|u| {
+            u.eligible_roles
+                .iter()
+                .map(move |role| eligibility(u, role))
+        })
+        .collect();
+    axum::Json(json!({
+        "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#roleManagement/directory/roleEligibilityScheduleInstances",
+        "value": value,
+    }))
+    .into_response()
+}
+
+fn eligibility(user: &User, role: &str) -> Value {
+    json!({
+        "id": format!("{}-{role}", user.id),
+        "principalId": user.id,
+        "roleDefinitionId": role,
+        "directoryScopeId": "/",
+        "appScopeId": null,
+        "startDateTime": "2026-01-01T00:00:00Z",
+        "endDateTime": null,
+        "memberType": "Direct",
+        "roleEligibilityScheduleId": format!("{}-{role}", user.id),
+    })
 }
 
 fn not_found(id: &str) -> Response {

@@ -357,6 +357,11 @@ async fn create_group(
         members: Vec::new(),
         deleted: false,
         extensions: Default::default(),
+        is_assignable_to_role: body
+            .get("isAssignableToRole")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+        roles: Vec::new(),
     };
     apply_extensions(&mut group.extensions, extensions);
     let id = group.id.clone();

@@ -640,7 +640,7 @@ fn issue_tokens(
     let scopes: Vec<&str> = scope.split(' ').filter(|s| !s.is_empty()).collect();
     let mut body = json!({
         "token_type": "Bearer",
-        "scope": "https://graph.microsoft.com/User.ReadWrite.All https://graph.microsoft.com/Group.ReadWrite.All https://graph.microsoft.com/Directory.Read.All",
+        "scope": "https://graph.microsoft.com/User.ReadWrite.All https://graph.microsoft.com/Group.ReadWrite.All https://graph.microsoft.com/Directory.Read.All https://graph.microsoft.com/RoleEligibilitySchedule.Read.Directory",
         "expires_in": ttl,
         "ext_expires_in": ttl,
         "access_token": access_token,

@@ -132,6 +132,12 @@ impl EntraWriter for TenantGraph<'_> {
     async fn directory_roles(&self, id: &str) -> Result<Vec<String>, GraphError> {
         self.call("GET roles").await?.directory_roles(id).await
     }
+    async fn role_assignable_group(&self, id: &str) -> Result<Option<String>, GraphError> {
+        self.call("GET group roles")
+            .await?
+            .role_assignable_group(id)
+            .await
+    }
     async fn mark_of(
         &self,
         kind: EntraObjectKind,

@@ -318,3 +318,64 @@ async fn given_a_deleted_user_already_gone_in_entra_then_the_delete_counts_as_do
         vec!["GET user mark e-1", "GET roles e-1", "DELETE user e-1"]
     );
 }
+
+/// A linked Entra group `eg1` and user `eu1`, and the change that adds (or
+/// removes) the user to (from) the group.
+fn linked_membership(directory: &MemoryDirectory, event: &str) -> DirectoryChange {
+    let mut items = directory.0.lock().unwrap();
+    items.insert(
+        "GROUP#g1".into(),
+        obj(json!({"group_id": "g1", "entra_id": "eg1"})),
+    );
+    items.insert(
+        "USER#p1".into(),
+        obj(json!({"user_id": "p1", "entra_id": "eu1"})),
+    );
+    let member = json!({"group_id": "g1", "user_id": "p1"});
+    match event {
+        "INSERT" => {
+            items.insert("MEMBER#g1#p1".into(), obj(member.clone()));
+            change("INSERT", "MEMBER#g1#p1", json!({}), member)
+        }
+        _ => change("REMOVE", "MEMBER#g1#p1", member, json!({})),
+    }
+}
+
+#[tokio::test]
+async fn given_a_role_assignable_group_then_no_member_is_added_or_removed_and_the_problem_names_it()
+{
+    for event in ["INSERT", "REMOVE"] {
+        let directory = MemoryDirectory::default();
+        let entra = RecordingEntra::default();
+        entra.role_assignable.lock().unwrap().push("eg1".into());
+        let membership = linked_membership(&directory, event);
+        let err = ExportRun::new(&directory, &entra, &config(json!({})))
+            .apply(&membership)
+            .await
+            .unwrap_err();
+        assert_eq!(refusal(&err), Code::PrivilegedAccount, "{event}");
+        assert!(err.to_string().contains("Admins eg1"), "{err}");
+        let calls = entra.calls();
+        assert!(
+            !calls
+                .iter()
+                .any(|c| c.starts_with("ADD") || c.starts_with("REMOVE")),
+            "{event}: {calls:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn given_an_ordinary_group_then_its_membership_is_written_after_the_check() {
+    let directory = MemoryDirectory::default();
+    let entra = RecordingEntra::default();
+    let membership = linked_membership(&directory, "INSERT");
+    ExportRun::new(&directory, &entra, &config(json!({})))
+        .apply(&membership)
+        .await
+        .unwrap();
+    assert_eq!(
+        entra.calls(),
+        vec!["GET group roles eg1".to_owned(), "ADD eg1 eu1".to_owned()]
+    );
+}
