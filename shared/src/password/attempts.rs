@@ -11,8 +11,31 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::model::TenantId;
 use crate::ports::StoreError;
+
+/// The Entra account an attempt is against, as Entra's smart lockout
+/// counts it: one account of one Entra tenant, however many AM tenants are
+/// linked to that Entra tenant and however the name is typed. Its ledger
+/// key is `<entra tenant id>#<user principal name>`, both lowercase (the
+/// name trimmed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttemptAccount {
+    entra_tenant_id: String,
+    user_principal_name: String,
+}
+
+impl AttemptAccount {
+    pub fn new(entra_tenant_id: &str, user_principal_name: &str) -> Self {
+        Self {
+            entra_tenant_id: entra_tenant_id.trim().to_lowercase(),
+            user_principal_name: user_principal_name.trim().to_lowercase(),
+        }
+    }
+
+    pub fn ledger_key(&self) -> String {
+        format!("{}#{}", self.entra_tenant_id, self.user_principal_name)
+    }
+}
 
 /// Attempts allowed per user within a window before the function stops
 /// asking Entra ID (Entra's smart lockout starts at 10 by default).
@@ -72,17 +95,16 @@ pub enum Settlement {
     Release,
 }
 
-/// Reserved attempts per user. Each reservation is one conditional write:
+/// Reserved attempts per Entra account. Each reservation is one conditional write:
 /// two concurrent reservations never both take the last free place.
 pub trait AttemptLedger: Send + Sync {
-    /// Reserves one attempt in the user's current window (a new window of
+    /// Reserves one attempt in the account's current window (a new window of
     /// `policy.window` from `now` when the last one ended, carrying its
     /// attempts as [`carried_attempts`] says), unless the window's own
     /// and carried attempts together reach `policy.max_failures`.
     fn reserve(
         &self,
-        tenant: &TenantId,
-        user: &str,
+        account: &AttemptAccount,
         policy: ThrottlePolicy,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<Reservation, StoreError>> + Send;
@@ -91,8 +113,7 @@ pub trait AttemptLedger: Send + Sync {
     /// nothing when that window is gone.
     fn release(
         &self,
-        tenant: &TenantId,
-        user: &str,
+        account: &AttemptAccount,
         window_until: DateTime<Utc>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }

@@ -1,7 +1,8 @@
 //! Password verification against Entra ID (docs/behaviour.md 2.4), for users of
 //! managed domains only, through the resource-owner password grant. Each
 //! attempt is reserved against a per-user limit before Entra ID is asked
-//! (2.11), so nobody can drive a user into Entra's smart lockout through
+//! (2.11) and counted per Entra account, so nobody can drive a user into
+//! Entra's smart lockout through
 //! this function. The password stays wrapped throughout; every message is
 //! fixed text, never an error's own words.
 
@@ -14,7 +15,9 @@ use std::future::Future;
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
 
-pub use attempts::{AttemptLedger, Reservation, Settlement, ThrottlePolicy, carried_attempts};
+pub use attempts::{
+    AttemptAccount, AttemptLedger, Reservation, Settlement, ThrottlePolicy, carried_attempts,
+};
 
 use crate::graph::GraphError;
 use crate::graph::model::DomainInfo;
@@ -85,6 +88,9 @@ struct PasswordAttempt<'a> {
     /// The user principal name, trimmed and lowercased.
     user: String,
     domain: String,
+    /// What the attempt counts against: the Entra account, not the AM
+    /// tenant that asks (several may share one Entra tenant).
+    account: AttemptAccount,
 }
 
 impl<'a> PasswordAttempt<'a> {
@@ -99,6 +105,7 @@ impl<'a> PasswordAttempt<'a> {
             return Err(answer(VerifyResult::Invalid, "the password is empty"));
         }
         Ok(Self {
+            account: AttemptAccount::new(entra_tenant_id, &user),
             tenant,
             entra_tenant_id,
             user,
@@ -223,7 +230,7 @@ impl<L: AttemptLedger, A: PasswordAuthority> PasswordVerifier<'_, L, A> {
         let tenant = attempt.tenant;
         match self
             .attempts
-            .reserve(tenant, &attempt.user, self.policy, now)
+            .reserve(&attempt.account, self.policy, now)
             .await
         {
             Ok(Reservation::Admitted { window_until }) => Ok(window_until),
@@ -258,11 +265,7 @@ impl<L: AttemptLedger, A: PasswordAuthority> PasswordVerifier<'_, L, A> {
     /// Gives back an attempt Entra ID did not count. Failing to is logged,
     /// not answered: the attempt then counts until its window ends.
     async fn release(&self, attempt: &PasswordAttempt<'_>, window_until: DateTime<Utc>) {
-        if let Err(err) = self
-            .attempts
-            .release(attempt.tenant, &attempt.user, window_until)
-            .await
-        {
+        if let Err(err) = self.attempts.release(&attempt.account, window_until).await {
             tracing::warn!(tenant_id = %attempt.tenant, error = %err, "could not give back a reserved attempt");
         }
     }

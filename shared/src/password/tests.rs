@@ -82,20 +82,23 @@ struct MemoryLedger {
 }
 
 impl MemoryLedger {
+    /// The attempts counted against `user` (of whichever Entra tenant).
     fn attempts(&self, user: &str) -> u32 {
+        let suffix = format!("#{user}");
         self.windows
             .lock()
             .unwrap()
-            .get(user)
-            .map_or(0, |w| w.attempts)
+            .iter()
+            .filter(|(key, _)| key.ends_with(&suffix))
+            .map(|(_, w)| w.attempts)
+            .sum()
     }
 }
 
 impl AttemptLedger for MemoryLedger {
     async fn reserve(
         &self,
-        _: &TenantId,
-        user: &str,
+        account: &AttemptAccount,
         policy: ThrottlePolicy,
         now: DateTime<Utc>,
     ) -> Result<Reservation, StoreError> {
@@ -113,7 +116,7 @@ impl AttemptLedger for MemoryLedger {
             previous_attempts: 0,
             until: now + policy.window,
         };
-        let window = windows.entry(user.to_owned()).or_insert(opened);
+        let window = windows.entry(account.ledger_key()).or_insert(opened);
         if window.until <= now {
             let (carried, free_again) =
                 carried_attempts(Some(window.until), Some(window.attempts), policy, now);
@@ -138,12 +141,11 @@ impl AttemptLedger for MemoryLedger {
 
     async fn release(
         &self,
-        _: &TenantId,
-        user: &str,
+        account: &AttemptAccount,
         window_until: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let mut windows = self.windows.lock().unwrap();
-        if let Some(window) = windows.get_mut(user)
+        if let Some(window) = windows.get_mut(&account.ledger_key())
             && window.until == window_until
             && window.attempts > 0
         {
@@ -410,4 +412,61 @@ async fn given_a_store_that_cannot_reserve_then_unavailable_in_fixed_words_and_e
     assert_eq!(answer.result, VerifyResult::Unavailable);
     assert_eq!(answer.message, STORE_UNAVAILABLE);
     assert_eq!(entra.grants(), 0, "Entra ID is not asked blind");
+}
+
+#[tokio::test(start_paused = true)]
+async fn given_two_am_tenants_of_one_entra_tenant_and_the_name_in_any_case_then_they_share_one_budget()
+ {
+    let (ledger, entra) = (
+        MemoryLedger::default(),
+        ScriptedEntra::answering(wrong_password),
+    );
+    let verifier = PasswordVerifier {
+        attempts: &ledger,
+        authority: &entra,
+        policy: policy(3),
+    };
+    let acme_eu = config(serde_json::json!({
+        "tenant_id": "acme-eu", "authorisation": "authorised",
+        "entra_tenant_id": "6A2D4E1F-0000-4000-8000-00000000ABCD"
+    }));
+    let password = SecretString::from("Tr0ub4dor&3-wrong");
+    let now = Utc::now();
+    let tries = [
+        (acme(), "Megan@Contoso.com"),
+        (acme_eu.clone(), " megan@contoso.com"),
+        (acme(), "MEGAN@CONTOSO.COM"),
+        (acme_eu, "megan@contoso.com"),
+    ];
+    let mut results = Vec::new();
+    for (config, name) in &tries {
+        results.push(
+            verifier
+                .verify(Some(config), name, &password, now)
+                .await
+                .result,
+        );
+    }
+    assert_eq!(
+        results,
+        [
+            VerifyResult::Invalid,
+            VerifyResult::Invalid,
+            VerifyResult::Invalid,
+            VerifyResult::Unavailable
+        ]
+    );
+    assert_eq!(entra.grants(), 3, "one Entra account, one budget");
+}
+
+#[test]
+fn an_account_is_its_entra_tenant_and_its_principal_name_lowercased() {
+    assert_eq!(
+        AttemptAccount::new(
+            "6A2D4E1F-0000-4000-8000-00000000ABCD",
+            " Megan@Contoso.com "
+        )
+        .ledger_key(),
+        "6a2d4e1f-0000-4000-8000-00000000abcd#megan@contoso.com"
+    );
 }

@@ -1,6 +1,6 @@
-//! Reserved password attempts per user, in `INTEGRATIONS_TABLE`, in a
-//! partition of their own (`pk = PWFAIL#<tenant id>#<user name,
-//! lowercase>`, `sk = ENTRA#PWFAIL`) that the public functions'
+//! Reserved password attempts per Entra account, in `INTEGRATIONS_TABLE`, in a
+//! partition of their own (`pk = PWFAIL#<Entra tenant id>#<user principal
+//! name, lowercase>`: `AttemptAccount::ledger_key`; `sk = ENTRA#PWFAIL`) that the public functions'
 //! `TENANT#*` leading-key condition does not reach. Attributes:
 //! `attempts` (N) reserved in the window ending at `window_until` (N,
 //! epoch seconds), `previous_attempts` (N) carried from the window before,
@@ -17,8 +17,9 @@ use chrono::{DateTime, Utc};
 
 use super::dynamo::{conditional, is_condition_failure, unavailable};
 use super::integrations::TTL_ATTRIBUTE;
-use crate::model::TenantId;
-use crate::password::{AttemptLedger, Reservation, ThrottlePolicy, carried_attempts};
+use crate::password::{
+    AttemptAccount, AttemptLedger, Reservation, ThrottlePolicy, carried_attempts,
+};
 use crate::ports::StoreError;
 
 type Item = HashMap<String, AttributeValue>;
@@ -57,11 +58,11 @@ impl DynamoAttemptLedger {
         Self { client, table }
     }
 
-    fn key(tenant: &TenantId, user: &str) -> Item {
+    fn key(account: &AttemptAccount) -> Item {
         Item::from([
             (
                 "pk".to_owned(),
-                AttributeValue::S(format!("PWFAIL#{tenant}#{user}")),
+                AttributeValue::S(format!("PWFAIL#{}", account.ledger_key())),
             ),
             ("sk".to_owned(), AttributeValue::S("ENTRA#PWFAIL".into())),
         ])
@@ -199,12 +200,11 @@ fn window_end(item: &Item) -> Option<DateTime<Utc>> {
 impl AttemptLedger for DynamoAttemptLedger {
     async fn reserve(
         &self,
-        tenant: &TenantId,
-        user: &str,
+        account: &AttemptAccount,
         policy: ThrottlePolicy,
         now: DateTime<Utc>,
     ) -> Result<Reservation, StoreError> {
-        let key = Self::key(tenant, user);
+        let key = Self::key(account);
         for _ in 0..RESERVE_TRIES {
             let written = match self.count_in_open_window(key.clone(), policy, now).await? {
                 Write::WindowEnded(ended) => {
@@ -225,15 +225,14 @@ impl AttemptLedger for DynamoAttemptLedger {
 
     async fn release(
         &self,
-        tenant: &TenantId,
-        user: &str,
+        account: &AttemptAccount,
         window_until: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let released = self
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(Self::key(tenant, user)))
+            .set_key(Some(Self::key(account)))
             .update_expression("SET attempts = attempts - :one, counted = counted - :one")
             .condition_expression("window_until = :until AND attempts > :zero")
             .expression_attribute_values(":zero", number(0))

@@ -26,3 +26,4 @@ mod realtime_lifecycle;
 mod stores;
 mod tokens_and_secrets;
 mod verify_password;
+mod verify_password_accounts;

@@ -7,8 +7,7 @@ use std::time::Duration as StdDuration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Duration, SubsecRound, Utc};
-use entra_sync::model::TenantId;
-use entra_sync::password::{AttemptLedger, Reservation, ThrottlePolicy};
+use entra_sync::password::{AttemptAccount, AttemptLedger, Reservation, ThrottlePolicy};
 use entra_sync::ports::StoreError;
 use entra_sync::store::password_attempts::DynamoAttemptLedger;
 use entra_sync_tests::local_aws::LocalAws;
@@ -16,7 +15,8 @@ use serde_json::{Value, json};
 
 use crate::aws_proxy;
 
-const TENANT: &str = "acme";
+/// The Entra tenant the attempts are against.
+const ENTRA_TENANT: &str = "3f2a6d1c-5b7e-4a90-8c1d-2e4f6a8b0c13";
 const ANN: &str = "ann@contoso.com";
 const WINDOW: StdDuration = StdDuration::from_secs(15 * 60);
 
@@ -27,6 +27,10 @@ fn policy(max_failures: u32) -> ThrottlePolicy {
     }
 }
 
+fn account(user: &str) -> AttemptAccount {
+    AttemptAccount::new(ENTRA_TENANT, user)
+}
+
 fn window() -> Duration {
     Duration::from_std(WINDOW).unwrap()
 }
@@ -35,7 +39,6 @@ struct Ledger {
     aws: LocalAws,
     table: String,
     ledger: DynamoAttemptLedger,
-    tenant: TenantId,
 }
 
 impl Ledger {
@@ -47,20 +50,19 @@ impl Ledger {
             ledger: DynamoAttemptLedger::new(aws.dynamodb.clone(), tables.integrations.clone()),
             aws,
             table: tables.integrations,
-            tenant: TenantId::parse(TENANT).unwrap(),
         }
     }
 
     async fn reserve(&self, user: &str, limit: u32, now: DateTime<Utc>) -> Reservation {
         self.ledger
-            .reserve(&self.tenant, user, policy(limit), now)
+            .reserve(&account(user), policy(limit), now)
             .await
             .unwrap()
     }
 
     async fn release(&self, user: &str, window_until: DateTime<Utc>) {
         self.ledger
-            .release(&self.tenant, user, window_until)
+            .release(&account(user), window_until)
             .await
             .unwrap();
     }
@@ -71,7 +73,10 @@ impl Ledger {
             .dynamodb
             .get_item()
             .table_name(&self.table)
-            .key("pk", AttributeValue::S(format!("PWFAIL#{TENANT}#{user}")))
+            .key(
+                "pk",
+                AttributeValue::S(format!("PWFAIL#{ENTRA_TENANT}#{user}")),
+            )
             .key("sk", AttributeValue::S("ENTRA#PWFAIL".into()))
             .consistent_read(true)
             .send()
@@ -243,7 +248,7 @@ async fn given_a_missing_table_then_reserving_fails_as_an_error_not_as_a_refusal
     let l = Ledger::start().await;
     let missing = DynamoAttemptLedger::new(l.aws.dynamodb.clone(), format!("{}-gone", l.table));
     let err = missing
-        .reserve(&l.tenant, ANN, policy(5), Utc::now())
+        .reserve(&account(ANN), policy(5), Utc::now())
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::Unavailable { .. }), "{err:?}");
