@@ -8,7 +8,7 @@ mod key;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::future::Future;
 
 use chrono::{DateTime, Utc};
@@ -100,6 +100,14 @@ pub trait SubscriptionRecords: Send + Sync {
         subscription_id: &str,
     ) -> impl Future<Output = Result<Option<SubscriptionRecord>, StoreError>> + Send;
 
+    /// The records of these subscriptions that exist, by id, read together
+    /// (the store reads up to 100 per request): what a delivery costs grows
+    /// with its distinct subscriptions a hundredth as fast.
+    fn subscriptions(
+        &self,
+        subscription_ids: &[String],
+    ) -> impl Future<Output = Result<HashMap<String, SubscriptionRecord>, StoreError>> + Send;
+
     /// Notes the event on the subscription for the tenant's next run.
     fn record_lifecycle_event(
         &self,
@@ -141,7 +149,7 @@ pub enum Ignored {
 pub struct IntakeReport {
     pub accepted: usize,
     pub ignored: BTreeMap<Ignored, usize>,
-    /// Subscription records read (one per distinct subscription checked).
+    /// Subscription records asked for (each distinct subscription checked).
     pub subscriptions_read: usize,
     pub lifecycle_events: usize,
     pub jobs_queued: usize,
@@ -157,8 +165,8 @@ pub struct NotificationIntake<R, Q> {
 }
 
 impl<R: SubscriptionRecords, Q: SyncRequests> NotificationIntake<R, Q> {
-    /// Checks each distinct notification against its subscription (one
-    /// read per subscription) and wakes each tenant a genuine one names,
+    /// Checks each distinct notification against its subscription (the
+    /// distinct subscriptions read together) and wakes each tenant a genuine one names,
     /// once per delivery. Nothing is logged per notification: the caller
     /// logs the report.
     pub async fn accept(
@@ -166,15 +174,16 @@ impl<R: SubscriptionRecords, Q: SyncRequests> NotificationIntake<R, Q> {
         delivery: &Delivery,
         now: DateTime<Utc>,
     ) -> Result<IntakeReport, StoreError> {
-        let records: BTreeMap<uuid::Uuid, Option<SubscriptionRecord>> =
-            stream::iter(delivery.subscriptions_to_check())
-                .map(|id| async move {
-                    let key = id.hyphenated().to_string();
-                    Ok::<_, StoreError>((id, self.records.subscription(&key).await?))
-                })
-                .buffer_unordered(CONCURRENCY)
-                .try_collect()
-                .await?;
+        let wanted = delivery.subscriptions_to_check();
+        let ids: Vec<String> = wanted
+            .iter()
+            .map(|id| id.hyphenated().to_string())
+            .collect();
+        let found = self.records.subscriptions(&ids).await?;
+        let records: BTreeMap<uuid::Uuid, Option<&SubscriptionRecord>> = wanted
+            .into_iter()
+            .map(|id| (id, found.get(&id.hyphenated().to_string())))
+            .collect();
         let mut report = IntakeReport {
             subscriptions_read: records.len(),
             ..IntakeReport::default()
@@ -184,7 +193,8 @@ impl<R: SubscriptionRecords, Q: SyncRequests> NotificationIntake<R, Q> {
         for (notification, count) in &delivery.notifications {
             let record = records
                 .get(&notification.subscription_id)
-                .and_then(Option::as_ref);
+                .copied()
+                .flatten();
             match check(notification, record) {
                 Ok(record) => {
                     report.accepted += count;

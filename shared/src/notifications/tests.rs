@@ -19,6 +19,18 @@ impl SubscriptionRecords for MemoryRecords {
         *self.reads.lock().unwrap() += 1;
         Ok(self.records.get(id).cloned())
     }
+    async fn subscriptions(
+        &self,
+        ids: &[String],
+    ) -> Result<HashMap<String, SubscriptionRecord>, StoreError> {
+        let mut found = HashMap::new();
+        for id in ids {
+            if let Some(record) = self.subscription(id).await? {
+                found.insert(id.clone(), record);
+            }
+        }
+        Ok(found)
+    }
     async fn record_lifecycle_event(
         &self,
         id: &str,

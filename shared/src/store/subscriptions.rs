@@ -24,7 +24,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Duration, Utc};
 
 use super::dynamo::{
-    is_condition_failure, key, malformed, n, refused_or_unavailable, s, text, timestamp,
+    batch_get, is_condition_failure, key, malformed, n, refused_or_unavailable, s, text, timestamp,
     unavailable,
 };
 use super::integrations::STATUS_SK;
@@ -281,6 +281,22 @@ impl SubscriptionRecords for DynamoSubscriptionStore {
             .await
             .map_err(refused_or_unavailable("reading a subscription"))?;
         output.item.as_ref().map(Self::parse).transpose()
+    }
+
+    /// One BatchGetItem per 100 ids (docs/behaviour.md 2.11).
+    async fn subscriptions(
+        &self,
+        subscription_ids: &[String],
+    ) -> Result<HashMap<String, SubscriptionRecord>, StoreError> {
+        let keys = subscription_ids
+            .iter()
+            .map(|id| subscription_key(id))
+            .collect();
+        batch_get(&self.client, &self.table, keys, "reading subscriptions")
+            .await?
+            .iter()
+            .map(|item| Self::parse(item).map(|r| (r.subscription_id.clone(), r)))
+            .collect()
     }
 
     async fn record_lifecycle_event(

@@ -88,6 +88,13 @@ impl Notified {
         self.meter.snapshot().values().map(|t| t.requests).sum()
     }
 
+    /// Requests graph-notifications made so far of this DynamoDB operation
+    /// (`GetItem`, `BatchGetItem`, ...).
+    pub fn dynamodb_requests(&self, operation: &str) -> u64 {
+        let name = format!("DynamoDB.{operation}");
+        entra_sync_tests::aws_meter::requests(&self.meter.snapshot(), "", |op| op == name)
+    }
+
     /// A POST as Graph makes it: the subscription's URL with its key.
     pub async fn post(&mut self, query: &str, body: &str) -> HttpResponse {
         let query = match query {

@@ -168,3 +168,26 @@ async fn given_a_one_mebibyte_body_of_tiny_items_then_the_function_stays_small()
     );
     assert_eq!(lines.len(), 1, "one summary line: {} lines", lines.len());
 }
+
+#[tokio::test]
+async fn given_a_delivery_naming_a_thousand_subscriptions_then_they_are_read_a_hundred_at_a_time() {
+    let mut notified = Notified::start().await;
+    let mut notifications = vec![user_changed(CLIENT_STATE)];
+    notifications.extend((0..999).map(|n| {
+        let mut forged = user_changed("a-guess");
+        forged["subscriptionId"] = json!(format!("9a1b2c3d-0000-4000-9000-{n:012x}"));
+        forged
+    }));
+
+    let answer = notified.deliver(notifications).await;
+
+    assert_eq!(answer.status, 202, "{answer:?}");
+    assert_eq!(notified.dynamodb_requests("GetItem"), 0);
+    assert_eq!(
+        notified.dynamodb_requests("BatchGetItem"),
+        10,
+        "1,000 distinct subscriptions, 100 a request"
+    );
+    // The genuine one still wakes its tenants.
+    assert_eq!(notified.queued_tenants().await, vec!["acme", "acme-eu"]);
+}

@@ -28,6 +28,18 @@ impl SubscriptionRecords for Records {
         }
         Ok(None)
     }
+    async fn subscriptions(
+        &self,
+        ids: &[String],
+    ) -> Result<std::collections::HashMap<String, SubscriptionRecord>, StoreError> {
+        let mut found = std::collections::HashMap::new();
+        for id in ids {
+            if let Some(record) = self.subscription(id).await? {
+                found.insert(id.clone(), record);
+            }
+        }
+        Ok(found)
+    }
     async fn record_lifecycle_event(
         &self,
         _: &str,
