@@ -106,6 +106,8 @@ struct RecordingEntra {
     administrators: Mutex<Vec<String>>,
     /// Entra ids of role-assignable groups.
     role_assignable: Mutex<Vec<String>>,
+    /// Graph keeps failing the administrator check.
+    roles_unanswered: bool,
     /// The create succeeds in Entra, but its answer is lost (a conflict
     /// follows when it is sent again).
     lose_create_answer: bool,
@@ -157,6 +159,12 @@ impl EntraWriter for RecordingEntra {
     }
     async fn directory_roles(&self, user_id: &str) -> Result<Vec<String>, GraphError> {
         self.log(format!("GET roles {user_id}"));
+        if self.roles_unanswered {
+            return Err(GraphError::Exhausted {
+                attempts: 8,
+                last: "503 ServiceUnavailable".into(),
+            });
+        }
         let admin = self
             .administrators
             .lock()

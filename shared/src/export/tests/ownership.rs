@@ -379,3 +379,21 @@ async fn given_an_ordinary_group_then_its_membership_is_written_after_the_check(
         vec!["GET group roles eg1".to_owned(), "ADD eg1 eu1".to_owned()]
     );
 }
+
+#[tokio::test]
+async fn given_the_administrator_check_unanswered_then_nothing_is_sent_and_the_change_is_retried() {
+    let directory = MemoryDirectory::default();
+    let entra = RecordingEntra {
+        roles_unanswered: true,
+        ..RecordingEntra::default()
+    };
+    let user = json!({"user_id": "e-1", "user_name": "ann@contoso.com", "enabled": true, "source": "entra"});
+    let mut edited = user.clone();
+    edited["job_title"] = json!("Intern");
+    let err = ExportRun::new(&directory, &entra, &config(json!({})))
+        .apply(&change("MODIFY", "USER#e-1", user, edited))
+        .await
+        .unwrap_err();
+    assert_eq!(err.problem(), Some((Code::RetriesExhausted, true)));
+    assert!(writes(&entra).is_empty(), "{:?}", entra.calls());
+}
