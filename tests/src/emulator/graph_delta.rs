@@ -118,91 +118,13 @@ fn delta(
         .is_some_and(|v| v.contains("return=minimal"));
     let now = chrono::Utc::now().timestamp();
     let last_sequence = tenant_mut(&mut state, &tenant_id).last_sequence();
-
-    let token = if let Some(raw) = q.get("$skiptoken") {
-        match decode_token::<RoundToken>(raw).filter(|t| t.kind == kind) {
-            Some(t) => t,
-            None => {
-                return graph_error(
-                    StatusCode::BAD_REQUEST,
-                    "Request_BadRequest",
-                    "The skip token is invalid.",
-                );
-            }
+    let token = match requested_round(&state, &q, kind, last_sequence, now) {
+        Ok(RoundRequest::Page(token)) => token,
+        Ok(RoundRequest::Latest(delta)) => {
+            return page_response(&state, kind, Vec::new(), None, Some(delta));
         }
-    } else if let Some(raw) = q.get("$deltatoken").filter(|t| !t.is_empty()) {
-        if raw.eq_ignore_ascii_case("latest") {
-            return page_response(
-                &state,
-                kind,
-                Vec::new(),
-                None,
-                Some(RoundToken {
-                    kind,
-                    since: last_sequence,
-                    upto: 0,
-                    initial: false,
-                    cursor: 0,
-                    member_cursor: 0,
-                    empty_page_served: true,
-                    select: parse_select(q.get("$select")),
-                    filter: None,
-                    issued_at: now,
-                    previous: None,
-                }),
-            );
-        }
-        let Some(mut t) = decode_token::<RoundToken>(raw).filter(|t| t.kind == kind) else {
-            return sync_state_gone(&state, kind);
-        };
-        if state
-            .knobs
-            .delta_tokens_invalid_before
-            .is_some_and(|before| t.issued_at <= before)
-        {
-            return sync_state_gone(&state, kind);
-        }
-        // An incremental round covers the changes up to now.
-        t.upto = last_sequence;
-        t.cursor = 0;
-        t.member_cursor = 0;
-        t.empty_page_served = false;
-        t.previous = None;
-        t
-    } else {
-        let filter = match q.get("$filter").map(|f| parse_filter(f)) {
-            None => None,
-            Some(Ok(ids)) if ids.len() <= 50 => Some(ids),
-            Some(Ok(_)) => {
-                return graph_error(
-                    StatusCode::BAD_REQUEST,
-                    "Request_UnsupportedQuery",
-                    "The number of ids in the filter exceeds 50.",
-                );
-            }
-            Some(Err(())) => {
-                return graph_error(
-                    StatusCode::BAD_REQUEST,
-                    "Request_UnsupportedQuery",
-                    "Unsupported Query.",
-                );
-            }
-        };
-        RoundToken {
-            kind,
-            since: 0,
-            upto: last_sequence,
-            initial: true,
-            cursor: 0,
-            member_cursor: 0,
-            empty_page_served: false,
-            select: parse_select(q.get("$select")),
-            filter,
-            issued_at: now,
-            previous: None,
-        }
+        Err(response) => return response,
     };
-
     if state.knobs.empty_first_page && !token.empty_page_served {
         let next = RoundToken {
             empty_page_served: true,
@@ -210,23 +132,174 @@ fn delta(
         };
         return page_response(&state, kind, Vec::new(), Some(next), None);
     }
-    let page_size = state.knobs.page_size();
-    let member_page_size = state.knobs.member_page_size.unwrap_or(500).max(1);
-    let duplicates = state.knobs.duplicate_items;
+    let layout = PageLayout {
+        page_size: state.knobs.page_size(),
+        member_page_size: state.knobs.member_page_size.unwrap_or(500).max(1),
+        duplicates: state.knobs.duplicate_items,
+    };
     let without_upn = state.knobs.users_without_upn.clone();
-    let tenant = tenant_mut(&mut state, &tenant_id);
-    let entries = round_entries(tenant, &token, minimal);
+    let entries = round_entries(tenant_mut(&mut state, &tenant_id), &token, minimal);
+    let mut page = fill_page(&entries, &token, &layout);
+    remove_upn(&mut page.items, &without_upn);
+    let (next, delta) = following_links(token, &page, entries.len(), now);
+    page_response(&state, kind, page.items, next, delta)
+}
 
+/// What the query asks for: a page of a round, or `$deltatoken=latest`
+/// (an empty answer whose deltaLink starts from now).
+enum RoundRequest {
+    Page(RoundToken),
+    Latest(RoundToken),
+}
+
+#[allow(clippy::result_large_err)] // the error is the handler's own answer
+fn requested_round(
+    state: &EmulatorState,
+    q: &HashMap<String, String>,
+    kind: ObjectKind,
+    last_sequence: u64,
+    now: i64,
+) -> Result<RoundRequest, Response> {
+    if let Some(raw) = q.get("$skiptoken") {
+        return decode_token::<RoundToken>(raw)
+            .filter(|t| t.kind == kind)
+            .map(RoundRequest::Page)
+            .ok_or_else(|| {
+                graph_error(
+                    StatusCode::BAD_REQUEST,
+                    "Request_BadRequest",
+                    "The skip token is invalid.",
+                )
+            });
+    }
+    match q.get("$deltatoken").filter(|t| !t.is_empty()) {
+        Some(raw) if raw.eq_ignore_ascii_case("latest") => Ok(RoundRequest::Latest(latest_round(
+            kind,
+            last_sequence,
+            parse_select(q.get("$select")),
+            now,
+        ))),
+        Some(raw) => incremental_round(state, raw, kind, last_sequence).map(RoundRequest::Page),
+        None => initial_round(q, kind, last_sequence, now).map(RoundRequest::Page),
+    }
+}
+
+fn latest_round(
+    kind: ObjectKind,
+    last_sequence: u64,
+    select: Option<Vec<String>>,
+    now: i64,
+) -> RoundToken {
+    RoundToken {
+        kind,
+        since: last_sequence,
+        upto: 0,
+        initial: false,
+        cursor: 0,
+        member_cursor: 0,
+        empty_page_served: true,
+        select,
+        filter: None,
+        issued_at: now,
+        previous: None,
+    }
+}
+
+/// A deltaLink's token, unless expired: the round now covers the changes up to now.
+#[allow(clippy::result_large_err)] // the error is the handler's own answer
+fn incremental_round(
+    state: &EmulatorState,
+    raw: &str,
+    kind: ObjectKind,
+    last_sequence: u64,
+) -> Result<RoundToken, Response> {
+    let Some(token) = decode_token::<RoundToken>(raw).filter(|t| t.kind == kind) else {
+        return Err(sync_state_gone(state, kind));
+    };
+    if state
+        .knobs
+        .delta_tokens_invalid_before
+        .is_some_and(|before| token.issued_at <= before)
+    {
+        return Err(sync_state_gone(state, kind));
+    }
+    Ok(RoundToken {
+        upto: last_sequence,
+        cursor: 0,
+        member_cursor: 0,
+        empty_page_served: false,
+        previous: None,
+        ..token
+    })
+}
+
+#[allow(clippy::result_large_err)] // the error is the handler's own answer
+fn initial_round(
+    q: &HashMap<String, String>,
+    kind: ObjectKind,
+    last_sequence: u64,
+    now: i64,
+) -> Result<RoundToken, Response> {
+    let filter = match q.get("$filter").map(|f| parse_filter(f)) {
+        None => None,
+        Some(Ok(ids)) if ids.len() <= 50 => Some(ids),
+        Some(Ok(_)) => {
+            return Err(graph_error(
+                StatusCode::BAD_REQUEST,
+                "Request_UnsupportedQuery",
+                "The number of ids in the filter exceeds 50.",
+            ));
+        }
+        Some(Err(())) => {
+            return Err(graph_error(
+                StatusCode::BAD_REQUEST,
+                "Request_UnsupportedQuery",
+                "Unsupported Query.",
+            ));
+        }
+    };
+    Ok(RoundToken {
+        kind,
+        since: 0,
+        upto: last_sequence,
+        initial: true,
+        cursor: 0,
+        member_cursor: 0,
+        empty_page_served: false,
+        select: parse_select(q.get("$select")),
+        filter,
+        issued_at: now,
+        previous: None,
+    })
+}
+
+/// The emulator's knobs that shape a page.
+struct PageLayout {
+    page_size: usize,
+    member_page_size: usize,
+    duplicates: bool,
+}
+
+/// One page's items, and where the next page resumes.
+struct FilledPage {
+    items: Vec<Value>,
+    cursor: usize,
+    member_cursor: usize,
+}
+
+/// Objects from the token's cursor until the page or its member links are
+/// full; a large group's members are split across pages.
+fn fill_page(entries: &[Entry], token: &RoundToken, layout: &PageLayout) -> FilledPage {
     let mut items = Vec::new();
     let (mut cursor, mut member_cursor) = (token.cursor, token.member_cursor);
-    if duplicates
+    if layout.duplicates
         && let Some(previous) = &token.previous
         && let Some(entry) = entries.iter().find(|e| &e.id == previous)
     {
         items.push(entry.render(0, usize::MAX));
     }
-    let mut links_left = member_page_size;
-    while cursor < entries.len() && items.len() < page_size {
+    let mut links_left = layout.member_page_size;
+    while cursor < entries.len() && items.len() < layout.page_size {
         let entry = &entries[cursor];
         let remaining_members = entry.members.len().saturating_sub(member_cursor);
         if remaining_members > links_left {
@@ -243,6 +316,15 @@ fn delta(
             break;
         }
     }
+    FilledPage {
+        items,
+        cursor,
+        member_cursor,
+    }
+}
+
+/// The `users_without_upn` knob: those users come without a userPrincipalName.
+fn remove_upn(items: &mut [Value], without_upn: &[String]) {
     for item in items.iter_mut().filter(|i| {
         i.get("id")
             .and_then(Value::as_str)
@@ -252,34 +334,43 @@ fn delta(
             item.remove("userPrincipalName");
         }
     }
-    let previous = items
-        .last()
-        .and_then(|i| i.get("id"))
-        .and_then(Value::as_str)
-        .map(str::to_owned);
-    if cursor < entries.len() {
+}
+
+/// A nextLink's token while the round has entries left, else the deltaLink's.
+fn following_links(
+    token: RoundToken,
+    page: &FilledPage,
+    entry_count: usize,
+    now: i64,
+) -> (Option<RoundToken>, Option<RoundToken>) {
+    if page.cursor < entry_count {
+        let previous = page
+            .items
+            .last()
+            .and_then(|i| i.get("id"))
+            .and_then(Value::as_str)
+            .map(str::to_owned);
         let next = RoundToken {
-            cursor,
-            member_cursor,
+            cursor: page.cursor,
+            member_cursor: page.member_cursor,
             empty_page_served: true,
             previous,
             ..token
         };
-        page_response(&state, kind, items, Some(next), None)
-    } else {
-        let delta = RoundToken {
-            since: token.upto,
-            upto: 0,
-            initial: false,
-            cursor: 0,
-            member_cursor: 0,
-            empty_page_served: false,
-            issued_at: now,
-            previous: None,
-            ..token
-        };
-        page_response(&state, kind, items, None, Some(delta))
+        return (Some(next), None);
     }
+    let delta = RoundToken {
+        since: token.upto,
+        upto: 0,
+        initial: false,
+        cursor: 0,
+        member_cursor: 0,
+        empty_page_served: false,
+        issued_at: now,
+        previous: None,
+        ..token
+    };
+    (None, Some(delta))
 }
 
 /// One object of a round, ready to render.
@@ -341,73 +432,82 @@ fn selects(select: &Option<Vec<String>>, property: &str) -> bool {
 type ObjectChanges = (Vec<String>, BTreeMap<String, (ObjectKind, bool)>);
 
 fn round_entries(tenant: &Tenant, token: &RoundToken, minimal: bool) -> Vec<Entry> {
-    let in_filter = |id: &str| {
-        token
-            .filter
-            .as_ref()
-            .is_none_or(|f| f.iter().any(|x| x == id))
-    };
-    let with_members = token.kind == ObjectKind::Group && selects(&token.select, "members");
-    let mut entries = Vec::new();
     if token.initial {
-        match token.kind {
-            ObjectKind::User => {
-                for user in tenant
-                    .users
-                    .values()
-                    .filter(|u| !u.deleted && in_filter(&u.id))
-                {
-                    entries.push(Entry {
-                        id: user.id.clone(),
-                        body: Some(project(user_json(user), token.select.as_deref())),
-                        removed: None,
-                        members: Vec::new(),
-                    });
-                }
-            }
-            ObjectKind::Group => {
-                for group in tenant.groups.values().filter(|g| in_filter(&g.id)) {
-                    let members = if with_members {
-                        group
-                            .members
-                            .iter()
-                            .map(|m| {
-                                (
-                                    m.clone(),
-                                    if tenant.groups.contains_key(m) {
-                                        ObjectKind::Group
-                                    } else {
-                                        ObjectKind::User
-                                    },
-                                    false,
-                                )
-                            })
-                            .collect()
-                    } else {
-                        Vec::new()
-                    };
-                    entries.push(Entry {
-                        id: group.id.clone(),
-                        body: Some(project(group_json(group), token.select.as_deref())),
-                        removed: None,
-                        members,
-                    });
-                }
-            }
-        }
-        return entries;
+        return initial_entries(tenant, token);
     }
+    round_changes(tenant, token)
+        .into_iter()
+        .filter_map(|(id, changes)| changed_entry(tenant, token, minimal, id, changes))
+        .collect()
+}
 
-    // Incremental: per object, the properties and membership changes in (since, upto].
-    let mut changed: BTreeMap<String, ObjectChanges> = BTreeMap::new();
-    for change in tenant
-        .change_log
+fn in_filter(token: &RoundToken, id: &str) -> bool {
+    token
+        .filter
+        .as_ref()
+        .is_none_or(|f| f.iter().any(|x| x == id))
+}
+
+fn with_members(token: &RoundToken) -> bool {
+    token.kind == ObjectKind::Group && selects(&token.select, "members")
+}
+
+/// An initial round: every live object of the kind (within `$filter`).
+fn initial_entries(tenant: &Tenant, token: &RoundToken) -> Vec<Entry> {
+    match token.kind {
+        ObjectKind::User => tenant
+            .users
+            .values()
+            .filter(|u| !u.deleted && in_filter(token, &u.id))
+            .map(|user| Entry {
+                id: user.id.clone(),
+                body: Some(project(user_json(user), token.select.as_deref())),
+                removed: None,
+                members: Vec::new(),
+            })
+            .collect(),
+        ObjectKind::Group => tenant
+            .groups
+            .values()
+            .filter(|g| in_filter(token, &g.id))
+            .map(|group| Entry {
+                id: group.id.clone(),
+                body: Some(project(group_json(group), token.select.as_deref())),
+                removed: None,
+                members: if with_members(token) {
+                    current_members(tenant, &group.members)
+                } else {
+                    Vec::new()
+                },
+            })
+            .collect(),
+    }
+}
+
+fn current_members(tenant: &Tenant, members: &[String]) -> Vec<(String, ObjectKind, bool)> {
+    members
         .iter()
-        .filter(|c| c.sequence > token.since && c.sequence <= token.upto && c.kind == token.kind)
-    {
-        if !in_filter(&change.id) {
-            continue;
-        }
+        .map(|m| {
+            let kind = if tenant.groups.contains_key(m) {
+                ObjectKind::Group
+            } else {
+                ObjectKind::User
+            };
+            (m.clone(), kind, false)
+        })
+        .collect()
+}
+
+/// Incremental: per object, the properties and membership changes in (since, upto].
+fn round_changes(tenant: &Tenant, token: &RoundToken) -> BTreeMap<String, ObjectChanges> {
+    let with_members = with_members(token);
+    let mut changed: BTreeMap<String, ObjectChanges> = BTreeMap::new();
+    for change in tenant.change_log.iter().filter(|c| {
+        c.sequence > token.since
+            && c.sequence <= token.upto
+            && c.kind == token.kind
+            && in_filter(token, &c.id)
+    }) {
         let tracked: Vec<String> = change
             .properties
             .iter()
@@ -430,48 +530,50 @@ fn round_entries(tenant: &Tenant, token: &RoundToken, minimal: bool) -> Vec<Entr
             None => {}
         }
     }
-    for (id, (properties, members)) in changed {
-        let members: Vec<(String, ObjectKind, bool)> =
-            members.into_iter().map(|(m, (k, r))| (m, k, r)).collect();
-        let live = match token.kind {
-            ObjectKind::User => tenant.users.get(&id).filter(|u| !u.deleted).map(user_json),
-            ObjectKind::Group => tenant.groups.get(&id).map(group_json),
-        };
-        let entry = match live {
-            Some(body) => {
-                let mut body = project(body, token.select.as_deref());
-                let restored = properties.iter().any(|p| p == "@restored");
-                if minimal && !restored {
-                    body.retain(|k, _| k == "id" || properties.iter().any(|p| p == k));
-                } else if properties.is_empty() {
-                    // Only memberships changed: the object carries its id.
-                    body.retain(|k, _| k == "id");
-                }
-                Entry {
-                    id,
-                    body: Some(body),
-                    removed: None,
-                    members,
-                }
-            }
-            None => {
-                let soft = token.kind == ObjectKind::User
-                    && tenant.users.get(&id).is_some_and(|u| u.deleted);
-                let hard = tenant.tombstones.contains_key(&id);
-                if !soft && !hard {
-                    continue;
-                }
-                Entry {
-                    id,
-                    body: None,
-                    removed: Some(if soft { "changed" } else { "deleted" }),
-                    members: Vec::new(),
-                }
-            }
-        };
-        entries.push(entry);
+    changed
+}
+
+/// An incremental round's entry for one changed object: its body (all of it,
+/// or under `return=minimal` only what changed), or `@removed` when it is
+/// gone; nothing for an object that never existed as far as Graph knows.
+fn changed_entry(
+    tenant: &Tenant,
+    token: &RoundToken,
+    minimal: bool,
+    id: String,
+    (properties, members): ObjectChanges,
+) -> Option<Entry> {
+    let members: Vec<(String, ObjectKind, bool)> =
+        members.into_iter().map(|(m, (k, r))| (m, k, r)).collect();
+    let live = match token.kind {
+        ObjectKind::User => tenant.users.get(&id).filter(|u| !u.deleted).map(user_json),
+        ObjectKind::Group => tenant.groups.get(&id).map(group_json),
+    };
+    let Some(body) = live else {
+        let soft =
+            token.kind == ObjectKind::User && tenant.users.get(&id).is_some_and(|u| u.deleted);
+        let hard = tenant.tombstones.contains_key(&id);
+        return (soft || hard).then(|| Entry {
+            id,
+            body: None,
+            removed: Some(if soft { "changed" } else { "deleted" }),
+            members: Vec::new(),
+        });
+    };
+    let mut body = project(body, token.select.as_deref());
+    let restored = properties.iter().any(|p| p == "@restored");
+    if minimal && !restored {
+        body.retain(|k, _| k == "id" || properties.iter().any(|p| p == k));
+    } else if properties.is_empty() {
+        // Only memberships changed: the object carries its id.
+        body.retain(|k, _| k == "id");
     }
-    entries
+    Some(Entry {
+        id,
+        body: Some(body),
+        removed: None,
+        members,
+    })
 }
 
 fn page_response(

@@ -150,48 +150,16 @@ fn parse_time(raw: Option<&Value>) -> Option<DateTime<Utc>> {
 fn requested(tenant_id: &str, body: &Map<String, Value>) -> Result<Subscription, Response> {
     let text = |k: &str| body.get(k).and_then(Value::as_str).map(str::to_owned);
     let resource = text("resource").unwrap_or_default();
-    if !["users", "groups"].contains(
-        &resource
-            .trim_start_matches('/')
-            .to_ascii_lowercase()
-            .as_str(),
-    ) {
-        return Err(bad_request(
-            "InvalidRequest",
-            &format!("Resource '{resource}' is not supported."),
-        ));
-    }
     let change_type = text("changeType").unwrap_or_default();
-    if let Some(bad) = change_type
-        .split(',')
-        .find(|c| !["updated", "deleted"].contains(&c.trim()))
-    {
-        return Err(bad_request(
-            "InvalidRequest",
-            &format!("Invalid 'changeType' attribute: '{bad}'."),
-        ));
-    }
+    check_resource(&resource, &change_type)?;
     let notification_url = text("notificationUrl").unwrap_or_default();
     let lifecycle_notification_url = text("lifecycleNotificationUrl");
-    for url in std::iter::once(&notification_url).chain(lifecycle_notification_url.as_ref()) {
-        let loopback = url.starts_with("http://127.0.0.1") || url.starts_with("http://localhost");
-        if !(url.starts_with("https://") || loopback) {
-            return Err(bad_request(
-                "InvalidRequest",
-                "The notification URL must use https.",
-            ));
-        }
-    }
     let client_state = text("clientState");
-    if client_state
-        .as_ref()
-        .is_some_and(|c| c.chars().count() > 128)
-    {
-        return Err(bad_request(
-            "InvalidRequest",
-            "clientState must be at most 128 characters.",
-        ));
-    }
+    check_delivery(
+        &notification_url,
+        lifecycle_notification_url.as_ref(),
+        client_state.as_ref(),
+    )?;
     let expiration = parse_time(body.get("expirationDateTime"))
         .ok_or_else(|| bad_request("InvalidRequest", "expirationDateTime is required."))?;
     check_expiry(expiration)?;
@@ -208,6 +176,58 @@ fn requested(tenant_id: &str, body: &Map<String, Value>) -> Result<Subscription,
         reauthorized_at: None,
         reauthorization_required: false,
     })
+}
+
+/// Only users and groups, only `updated` and `deleted`.
+#[allow(clippy::result_large_err)]
+fn check_resource(resource: &str, change_type: &str) -> Result<(), Response> {
+    if !["users", "groups"].contains(
+        &resource
+            .trim_start_matches('/')
+            .to_ascii_lowercase()
+            .as_str(),
+    ) {
+        return Err(bad_request(
+            "InvalidRequest",
+            &format!("Resource '{resource}' is not supported."),
+        ));
+    }
+    if let Some(bad) = change_type
+        .split(',')
+        .find(|c| !["updated", "deleted"].contains(&c.trim()))
+    {
+        return Err(bad_request(
+            "InvalidRequest",
+            &format!("Invalid 'changeType' attribute: '{bad}'."),
+        ));
+    }
+    Ok(())
+}
+
+/// https URLs (loopback allowed for local runs), a clientState of at most
+/// 128 characters.
+#[allow(clippy::result_large_err)]
+fn check_delivery(
+    notification_url: &String,
+    lifecycle_notification_url: Option<&String>,
+    client_state: Option<&String>,
+) -> Result<(), Response> {
+    for url in std::iter::once(notification_url).chain(lifecycle_notification_url) {
+        let loopback = url.starts_with("http://127.0.0.1") || url.starts_with("http://localhost");
+        if !(url.starts_with("https://") || loopback) {
+            return Err(bad_request(
+                "InvalidRequest",
+                "The notification URL must use https.",
+            ));
+        }
+    }
+    if client_state.is_some_and(|c| c.chars().count() > 128) {
+        return Err(bad_request(
+            "InvalidRequest",
+            "clientState must be at most 128 characters.",
+        ));
+    }
+    Ok(())
 }
 
 #[allow(clippy::result_large_err)]
@@ -238,49 +258,14 @@ async fn create(
             Ok(s) => s,
             Err(response) => return response,
         };
-        let same_resource = |s: &&Subscription| {
-            s.tenant_id == tenant_id
-                && s.resource.trim_start_matches('/')
-                    == subscription.resource.trim_start_matches('/')
-        };
-        let existing: Vec<&Subscription> =
-            state.subscriptions.values().filter(same_resource).collect();
-        if let Some(twin) = existing
-            .iter()
-            .find(|s| s.change_type == subscription.change_type)
-        {
-            return graph_error(
-                StatusCode::CONFLICT,
-                "ExtensionError",
-                &format!(
-                    "Subscription Id {} already exists for the requested combination",
-                    twin.id
-                ),
-            );
-        }
-        if existing.len() >= state.notification_knobs.quota {
-            return graph_error(
-                StatusCode::FORBIDDEN,
-                "ExtensionError",
-                &format!(
-                    "Subscription quota exceeded: at most {} subscriptions per app and tenant for this resource.",
-                    state.notification_knobs.quota
-                ),
-            );
+        if let Err(response) = check_room(&state, &subscription) {
+            return response;
         }
         subscription
     };
     // The handshake, before the subscription exists (docs/graph-notifications.md 2).
-    let urls: Vec<String> = std::iter::once(subscription.notification_url.clone())
-        .chain(subscription.lifecycle_notification_url.clone())
-        .collect();
-    for url in urls {
-        if !validate_url(&state, &url).await {
-            return bad_request(
-                "InvalidRequest",
-                "Subscription validation request failed. Notification endpoint must respond with 200 OK to validation request.",
-            );
-        }
+    if let Err(response) = handshake(&state, &subscription).await {
+        return response;
     }
     let mut state = state.lock().expect("emulator state lock");
     subscription.delivered_up_to = state
@@ -292,6 +277,57 @@ async fn create(
         .subscriptions
         .insert(subscription.id.clone(), subscription);
     (StatusCode::CREATED, axum::Json(answer)).into_response()
+}
+
+/// No twin (same resource and change types) and room in the quota.
+#[allow(clippy::result_large_err)]
+fn check_room(state: &EmulatorState, subscription: &Subscription) -> Result<(), Response> {
+    let same_resource = |s: &&Subscription| {
+        s.tenant_id == subscription.tenant_id
+            && s.resource.trim_start_matches('/') == subscription.resource.trim_start_matches('/')
+    };
+    let existing: Vec<&Subscription> = state.subscriptions.values().filter(same_resource).collect();
+    if let Some(twin) = existing
+        .iter()
+        .find(|s| s.change_type == subscription.change_type)
+    {
+        return Err(graph_error(
+            StatusCode::CONFLICT,
+            "ExtensionError",
+            &format!(
+                "Subscription Id {} already exists for the requested combination",
+                twin.id
+            ),
+        ));
+    }
+    if existing.len() >= state.notification_knobs.quota {
+        return Err(graph_error(
+            StatusCode::FORBIDDEN,
+            "ExtensionError",
+            &format!(
+                "Subscription quota exceeded: at most {} subscriptions per app and tenant for this resource.",
+                state.notification_knobs.quota
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Every notification URL must echo its validation token.
+#[allow(clippy::result_large_err)]
+async fn handshake(state: &Shared, subscription: &Subscription) -> Result<(), Response> {
+    let urls: Vec<String> = std::iter::once(subscription.notification_url.clone())
+        .chain(subscription.lifecycle_notification_url.clone())
+        .collect();
+    for url in urls {
+        if !validate_url(state, &url).await {
+            return Err(bad_request(
+                "InvalidRequest",
+                "Subscription validation request failed. Notification endpoint must respond with 200 OK to validation request.",
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Sends the validation request; true when the endpoint echoed the token

@@ -16,6 +16,7 @@ use chrono::Utc;
 use serde_json::{Value, json};
 use sha2::Digest;
 
+use super::directory::User;
 use super::{AccessGrant, EmulatorState, IssuedCode, RefreshGrant, Revocation, jwt, random_token};
 
 type Shared = Arc<Mutex<EmulatorState>>;
@@ -147,118 +148,181 @@ fn sign_in_page(state: &EmulatorState, authority: &str, q: &HashMap<String, Stri
         .into_response()
 }
 
+/// An authorize request that passed the app's checks: where its answers go.
+struct AuthorizeRequest {
+    client_id: String,
+    redirect_uri: String,
+    client_state: String,
+    code_challenge_method: String,
+}
+
+impl AuthorizeRequest {
+    /// An error the app receives at its redirect URI (with its `state`).
+    fn fail(&self, error: &str, description: &str) -> Response {
+        let mut pairs = vec![("error", error), ("error_description", description)];
+        if !self.client_state.is_empty() {
+            pairs.push(("state", self.client_state.as_str()));
+        }
+        redirect_with(&self.redirect_uri, &pairs)
+    }
+}
+
+/// Who signed in, in which tenant.
+struct SignedIn {
+    tenant_id: String,
+    user_id: String,
+}
+
 fn answer_authorize(shared: &Shared, authority: &str, q: &HashMap<String, String>) -> Response {
-    let authority = authority.to_owned();
     let mut state = shared.lock().unwrap();
-    let Some(app) = state.app.clone() else {
-        return error_page(700016, "Application not found in the directory.");
+    let request = match checked_authorize_request(&state, authority, q) {
+        Ok(request) => request,
+        Err(response) => return response,
+    };
+    if state.browser.interactive && !q.contains_key("login_hint") {
+        return sign_in_page(&state, authority, q);
+    }
+    match consenting_admin(&state, authority, q, &request) {
+        Ok(signed_in) => grant_code(&mut state, request, signed_in, q),
+        Err(response) => response,
+    }
+}
+
+/// The app, its redirect URI, the response type, the authority and PKCE
+/// method, in the order Entra checks them.
+#[allow(clippy::result_large_err)] // the error is the handler's own answer
+fn checked_authorize_request(
+    state: &EmulatorState,
+    authority: &str,
+    q: &HashMap<String, String>,
+) -> Result<AuthorizeRequest, Response> {
+    let Some(app) = state.app.as_ref() else {
+        return Err(error_page(
+            700016,
+            "Application not found in the directory.",
+        ));
     };
     if q.get("client_id") != Some(&app.client_id) {
-        return error_page(
+        return Err(error_page(
             700016,
             "Application with identifier was not found in the directory.",
-        );
+        ));
     }
     let Some(redirect_uri) = q
         .get("redirect_uri")
         .filter(|r| app.redirect_uris.contains(r))
     else {
-        return error_page(
+        return Err(error_page(
             50011,
             "The redirect URI specified in the request does not match the redirect URIs configured for the application.",
-        );
+        ));
     };
-    let redirect_uri = redirect_uri.clone();
-    let client_state = q.get("state").cloned().unwrap_or_default();
-    let fail = |error: &str, description: &str| {
-        let mut pairs = vec![("error", error), ("error_description", description)];
-        if !client_state.is_empty() {
-            pairs.push(("state", client_state.as_str()));
-        }
-        redirect_with(&redirect_uri, &pairs)
+    let request = AuthorizeRequest {
+        client_id: app.client_id.clone(),
+        redirect_uri: redirect_uri.clone(),
+        client_state: q.get("state").cloned().unwrap_or_default(),
+        code_challenge_method: q
+            .get("code_challenge_method")
+            .cloned()
+            .unwrap_or_else(|| "plain".into()),
     };
     if q.get("response_type").map(String::as_str) != Some("code") {
-        return fail(
+        return Err(request.fail(
             "unsupported_response_type",
             "AADSTS700054: response_type 'id_token' is not enabled for the application.",
-        );
+        ));
     }
-    if !matches!(authority.as_str(), "organizations" | "common") && !is_guid(&authority) {
-        return error_page(90002, "Tenant not found.");
+    if !matches!(authority, "organizations" | "common") && !is_guid(authority) {
+        return Err(error_page(90002, "Tenant not found."));
     }
-    let method = q
-        .get("code_challenge_method")
-        .cloned()
-        .unwrap_or_else(|| "plain".into());
-    if q.contains_key("code_challenge") && !matches!(method.as_str(), "S256" | "plain") {
-        return fail(
+    if q.contains_key("code_challenge")
+        && !matches!(request.code_challenge_method.as_str(), "S256" | "plain")
+    {
+        return Err(request.fail(
             "invalid_request",
             "AADSTS501491: Invalid code_challenge_method.",
-        );
+        ));
     }
+    Ok(request)
+}
 
-    if state.browser.interactive && !q.contains_key("login_hint") {
-        return sign_in_page(&state, &authority, q);
-    }
-    // The simulated browser: a login_hint, or whoever is signed in.
+/// The simulated browser's user (a login_hint, or whoever is signed in),
+/// if it exists in the authority, is enabled, consents and is an admin.
+#[allow(clippy::result_large_err)] // the error is the handler's own answer
+fn consenting_admin(
+    state: &EmulatorState,
+    authority: &str,
+    q: &HashMap<String, String>,
+    request: &AuthorizeRequest,
+) -> Result<SignedIn, Response> {
     let Some(upn) = q
         .get("login_hint")
         .cloned()
         .or_else(|| state.browser.user_principal_name.clone())
     else {
-        return error_page(
+        return Err(error_page(
             50058,
             "A silent sign-in request was sent but no user is signed in.",
-        );
+        ));
     };
     let Some((tenant, user)) = state.tenant_of_user(&upn) else {
-        return error_page(50034, "The user account does not exist in the directory.");
+        return Err(error_page(
+            50034,
+            "The user account does not exist in the directory.",
+        ));
     };
-    let (tenant_id, user_id, is_admin, enabled) = (
-        tenant.id.clone(),
-        user.id.clone(),
-        user.is_global_admin,
-        user.account_enabled,
-    );
-    if is_guid(&authority) && authority != tenant_id {
-        return error_page(
+    if is_guid(authority) && authority != tenant.id {
+        return Err(error_page(
             50020,
             "User account from identity provider does not exist in tenant and cannot access the application in that tenant.",
-        );
+        ));
     }
-    if !enabled {
-        return error_page(50057, "The user account is disabled.");
+    if !user.account_enabled {
+        return Err(error_page(50057, "The user account is disabled."));
     }
     let declines = match q.get("consent").map(String::as_str) {
         Some(answer) => answer == "decline",
         None => state.browser.declines_consent,
     };
     if declines {
-        return fail(
+        return Err(request.fail(
             "access_denied",
             "AADSTS65004: User declined to consent to access the app.",
-        );
+        ));
     }
-    if !is_admin {
-        return fail(
+    if !user.is_global_admin {
+        return Err(request.fail(
             "access_denied",
             "AADSTS90094: Admin consent is required for the permissions requested by this application.",
-        );
+        ));
     }
+    Ok(SignedIn {
+        tenant_id: tenant.id.clone(),
+        user_id: user.id.clone(),
+    })
+}
+
+/// Consent given: a single-use code, sent to the redirect URI.
+fn grant_code(
+    state: &mut EmulatorState,
+    request: AuthorizeRequest,
+    signed_in: SignedIn,
+    q: &HashMap<String, String>,
+) -> Response {
     // A fresh consent lifts an earlier revocation.
-    if let Some(t) = state.tenants.get_mut(&tenant_id) {
+    if let Some(t) = state.tenants.get_mut(&signed_in.tenant_id) {
         t.consent_revoked = None;
     }
     let code = random_token(48);
     state.codes.insert(
         code.clone(),
         IssuedCode {
-            tenant_id,
-            user_id,
-            client_id: app.client_id,
-            redirect_uri: redirect_uri.clone(),
+            tenant_id: signed_in.tenant_id,
+            user_id: signed_in.user_id,
+            client_id: request.client_id,
+            redirect_uri: request.redirect_uri.clone(),
             code_challenge: q.get("code_challenge").cloned(),
-            code_challenge_method: method,
+            code_challenge_method: request.code_challenge_method,
             scope: q.get("scope").cloned().unwrap_or_default(),
             issued_at: Utc::now(),
             redeemed: false,
@@ -266,10 +330,10 @@ fn answer_authorize(shared: &Shared, authority: &str, q: &HashMap<String, String
     );
     state.issued_secrets.push(code.clone());
     let mut pairs = vec![("code", code.as_str())];
-    if !client_state.is_empty() {
-        pairs.push(("state", client_state.as_str()));
+    if !request.client_state.is_empty() {
+        pairs.push(("state", request.client_state.as_str()));
     }
-    redirect_with(&redirect_uri, &pairs)
+    redirect_with(&request.redirect_uri, &pairs)
 }
 
 /// A token-endpoint error body exactly as docs/graph.md 5.4 shows it.
@@ -328,62 +392,11 @@ async fn token(
 ) -> Response {
     let mut state = shared.lock().unwrap();
     if let Some(failure) = state.knobs.token_failure.clone() {
-        return match failure {
-            super::TokenFailure::ServerError => token_error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "server_error",
-                90033,
-                "A transient error has occurred. Please try again.",
-            ),
-            super::TokenFailure::InvalidGrant { code } => token_error(
-                StatusCode::BAD_REQUEST,
-                "invalid_grant",
-                code,
-                "The provided authorization grant is invalid.",
-            ),
-        };
-    }
-    let Some(app) = state.app.clone() else {
-        return token_error(
-            StatusCode::BAD_REQUEST,
-            "unauthorized_client",
-            700016,
-            "Application not found in the directory.",
-        );
-    };
-    let (client_id, client_secret) = client_credentials(&headers, &form);
-    if client_id.as_deref() != Some(app.client_id.as_str()) {
-        return token_error(
-            StatusCode::BAD_REQUEST,
-            "unauthorized_client",
-            700016,
-            "Application with identifier was not found in the directory.",
-        );
+        return scripted_token_failure(failure);
     }
     let grant_type = form.get("grant_type").map(String::as_str).unwrap_or("");
-    if matches!(
-        grant_type,
-        "authorization_code" | "refresh_token" | "password"
-    ) {
-        match client_secret {
-            None => {
-                return token_error(
-                    StatusCode::UNAUTHORIZED,
-                    "invalid_client",
-                    7000218,
-                    "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
-                );
-            }
-            Some(secret) if secret != app.client_secret => {
-                return token_error(
-                    StatusCode::UNAUTHORIZED,
-                    "invalid_client",
-                    7000215,
-                    "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID.",
-                );
-            }
-            Some(_) => {}
-        }
+    if let Err(response) = authenticate_client(&state, grant_type, &headers, &form) {
+        return response;
     }
     match grant_type {
         "authorization_code" => redeem_code(&mut state, &authority, &form),
@@ -401,6 +414,71 @@ async fn token(
             70003,
             "The app requested an unsupported grant type.",
         ),
+    }
+}
+
+fn scripted_token_failure(failure: super::TokenFailure) -> Response {
+    match failure {
+        super::TokenFailure::ServerError => token_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "server_error",
+            90033,
+            "A transient error has occurred. Please try again.",
+        ),
+        super::TokenFailure::InvalidGrant { code } => token_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+            code,
+            "The provided authorization grant is invalid.",
+        ),
+    }
+}
+
+/// The app's client id, and for the grants that need it, its secret.
+#[allow(clippy::result_large_err)] // the error is the handler's own answer
+fn authenticate_client(
+    state: &EmulatorState,
+    grant_type: &str,
+    headers: &HeaderMap,
+    form: &HashMap<String, String>,
+) -> Result<(), Response> {
+    let Some(app) = state.app.as_ref() else {
+        return Err(token_error(
+            StatusCode::BAD_REQUEST,
+            "unauthorized_client",
+            700016,
+            "Application not found in the directory.",
+        ));
+    };
+    let (client_id, client_secret) = client_credentials(headers, form);
+    if client_id.as_deref() != Some(app.client_id.as_str()) {
+        return Err(token_error(
+            StatusCode::BAD_REQUEST,
+            "unauthorized_client",
+            700016,
+            "Application with identifier was not found in the directory.",
+        ));
+    }
+    if !matches!(
+        grant_type,
+        "authorization_code" | "refresh_token" | "password"
+    ) {
+        return Ok(());
+    }
+    match client_secret {
+        None => Err(token_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            7000218,
+            "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
+        )),
+        Some(secret) if secret != app.client_secret => Err(token_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            7000215,
+            "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID.",
+        )),
+        Some(_) => Ok(()),
     }
 }
 
@@ -451,23 +529,10 @@ fn redeem_code(
             "The redirect URI specified in the request does not match the redirect URI used to obtain the authorization code.",
         );
     }
-    if let Some(challenge) = &code.code_challenge {
-        let Some(verifier) = form.get("code_verifier") else {
-            return invalid_grant(
-                50148,
-                "The code_verifier does not match the code_challenge supplied in the authorization request for PKCE.",
-            );
-        };
-        let computed = match code.code_challenge_method.as_str() {
-            "S256" => URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier.as_bytes())),
-            _ => verifier.clone(),
-        };
-        if &computed != challenge {
-            return invalid_grant(
-                501481,
-                "The Code_Verifier does not match the code_challenge supplied in the authorization request.",
-            );
-        }
+    if let Some(challenge) = &code.code_challenge
+        && let Err(response) = verify_pkce(&code, challenge, form)
+    {
+        return response;
     }
     issue_tokens(
         state,
@@ -476,6 +541,32 @@ fn redeem_code(
         &code.client_id,
         &code.scope,
     )
+}
+
+/// PKCE (RFC 7636): the verifier must hash (S256) or equal (plain) the challenge.
+#[allow(clippy::result_large_err)] // the error is the handler's own answer
+fn verify_pkce(
+    code: &IssuedCode,
+    challenge: &str,
+    form: &HashMap<String, String>,
+) -> Result<(), Response> {
+    let Some(verifier) = form.get("code_verifier") else {
+        return Err(invalid_grant(
+            50148,
+            "The code_verifier does not match the code_challenge supplied in the authorization request for PKCE.",
+        ));
+    };
+    let computed = match code.code_challenge_method.as_str() {
+        "S256" => URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier.as_bytes())),
+        _ => verifier.clone(),
+    };
+    if computed != challenge {
+        return Err(invalid_grant(
+            501481,
+            "The Code_Verifier does not match the code_challenge supplied in the authorization request.",
+        ));
+    }
+    Ok(())
 }
 
 fn redeem_refresh(
@@ -567,64 +658,84 @@ fn password_grant(
         .map(|u| u.id.clone())
         .unwrap_or_default();
     let user = tenant.users.get_mut(&user_id).expect("found above");
-    let correct = user.password.as_deref() == Some(password.as_str()) && !password.is_empty();
-    match user.sign_in_outcome {
-        Some(code @ (50076 | 50079 | 53003 | 50055)) if correct => {
-            let (error, message) = match code {
-                50076 => (
-                    "invalid_grant",
-                    "Due to a configuration change made by your administrator, or because you moved to a new location, you must use multi-factor authentication to access the resource.",
-                ),
-                50079 => (
-                    "interaction_required",
-                    "Due to a configuration change made by your administrator, or because you moved to a new location, you must enroll in multi-factor authentication to access the resource.",
-                ),
-                53003 => (
-                    "invalid_grant",
-                    "Access has been blocked by Conditional Access policies. The access policy does not allow token issuance.",
-                ),
-                _ => (
-                    "invalid_grant",
-                    "The session is not valid due to password expiration or recent password change.",
-                ),
-            };
-            return token_error(StatusCode::BAD_REQUEST, error, code, message);
-        }
-        Some(50076 | 50079 | 53003 | 50055) | None => {}
-        Some(code) => {
-            return invalid_grant(code, "The account cannot sign in (scripted).");
-        }
+    if let Err(response) = check_password(user, &password, federated) {
+        return response;
+    }
+    issue_tokens(state, &tenant_id, &user_id, &client_id, "openid")
+}
+
+/// A password sign-in's checks in Entra's order; a wrong password counts
+/// towards smart lockout, a right one resets the count.
+#[allow(clippy::result_large_err)] // the error is the handler's own answer
+fn check_password(user: &mut User, password: &str, federated: bool) -> Result<(), Response> {
+    let correct = user.password.as_deref() == Some(password) && !password.is_empty();
+    if let Some(response) = user
+        .sign_in_outcome
+        .and_then(|o| scripted_sign_in(o, correct))
+    {
+        return Err(response);
     }
     if federated {
-        return invalid_grant(
+        return Err(invalid_grant(
             50126,
             "Error validating credentials due to invalid username or password.",
-        );
+        ));
     }
     if !user.account_enabled {
-        return invalid_grant(50057, "The user account is disabled.");
+        return Err(invalid_grant(50057, "The user account is disabled."));
     }
     if user.failed_sign_ins >= LOCKOUT_THRESHOLD {
-        return invalid_grant(
+        return Err(invalid_grant(
             50053,
             "Your account is locked because you've tried to sign in too many times with an incorrect user ID or password.",
-        );
+        ));
     }
     if user.password.is_none() {
-        return invalid_grant(
+        return Err(invalid_grant(
             50056,
             "Invalid or null password: password does not exist in the directory for this user.",
-        );
+        ));
     }
     if !correct {
         user.failed_sign_ins += 1;
-        return invalid_grant(
+        return Err(invalid_grant(
             50126,
             "Error validating credentials due to invalid username or password.",
-        );
+        ));
     }
     user.failed_sign_ins = 0;
-    issue_tokens(state, &tenant_id, &user_id, &client_id, "openid")
+    Ok(())
+}
+
+/// A user's scripted sign-in outcome: the policy codes (MFA, Conditional
+/// Access, expired password) answer only a correct password; any other
+/// code answers every attempt.
+fn scripted_sign_in(code: u32, correct: bool) -> Option<Response> {
+    let (error, message) = match code {
+        50076 => (
+            "invalid_grant",
+            "Due to a configuration change made by your administrator, or because you moved to a new location, you must use multi-factor authentication to access the resource.",
+        ),
+        50079 => (
+            "interaction_required",
+            "Due to a configuration change made by your administrator, or because you moved to a new location, you must enroll in multi-factor authentication to access the resource.",
+        ),
+        53003 => (
+            "invalid_grant",
+            "Access has been blocked by Conditional Access policies. The access policy does not allow token issuance.",
+        ),
+        50055 => (
+            "invalid_grant",
+            "The session is not valid due to password expiration or recent password change.",
+        ),
+        _ => {
+            return Some(invalid_grant(
+                code,
+                "The account cannot sign in (scripted).",
+            ));
+        }
+    };
+    correct.then(|| token_error(StatusCode::BAD_REQUEST, error, code, message))
 }
 
 fn issue_tokens(
@@ -668,24 +779,7 @@ fn issue_tokens(
         body["refresh_token"] = Value::String(refresh_token);
     }
     if scopes.contains(&"openid") {
-        let user = state
-            .tenants
-            .get(tenant_id)
-            .and_then(|t| t.users.get(user_id));
-        let base = state.issuer_base.clone();
-        let id_token = jwt::sign(&json!({
-            "aud": client_id,
-            "iss": format!("{base}/{tenant_id}/v2.0"),
-            "iat": now.timestamp(),
-            "nbf": now.timestamp(),
-            "exp": now.timestamp() + 3600,
-            "sub": random_token(16),
-            "oid": user_id,
-            "tid": tenant_id,
-            "preferred_username": user.map(|u| u.user_principal_name.clone()),
-            "name": user.and_then(|u| u.display_name.clone()),
-            "ver": "2.0",
-        }));
+        let id_token = id_token(state, tenant_id, user_id, client_id);
         state.issued_secrets.push(id_token.clone());
         body["id_token"] = Value::String(id_token);
     }
@@ -695,6 +789,28 @@ fn issue_tokens(
         axum::Json(body),
     )
         .into_response()
+}
+
+fn id_token(state: &EmulatorState, tenant_id: &str, user_id: &str, client_id: &str) -> String {
+    let now = Utc::now();
+    let user = state
+        .tenants
+        .get(tenant_id)
+        .and_then(|t| t.users.get(user_id));
+    let base = &state.issuer_base;
+    jwt::sign(&json!({
+        "aud": client_id,
+        "iss": format!("{base}/{tenant_id}/v2.0"),
+        "iat": now.timestamp(),
+        "nbf": now.timestamp(),
+        "exp": now.timestamp() + 3600,
+        "sub": random_token(16),
+        "oid": user_id,
+        "tid": tenant_id,
+        "preferred_username": user.map(|u| u.user_principal_name.clone()),
+        "name": user.and_then(|u| u.display_name.clone()),
+        "ver": "2.0",
+    }))
 }
 
 async fn keys() -> Response {
