@@ -14,6 +14,7 @@ mod password_attempts;
 mod preview;
 mod problems;
 mod queue;
+mod subscriptions;
 mod sync_state;
 
 use std::collections::HashMap;
