@@ -4,6 +4,8 @@ pub mod chunked;
 pub mod directory_table;
 pub mod dynamo;
 pub mod integrations;
+pub mod layout;
+pub mod lease;
 pub mod password_attempts;
 pub mod preview;
 pub mod problems;

@@ -24,10 +24,13 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Duration, Utc};
 
 use super::dynamo::{
-    is_condition_failure, key, malformed, n, refused_or_unavailable, s, text, timestamp,
-    unavailable,
+    is_condition_failure, malformed, n, refused_or_unavailable, s, text, timestamp, unavailable,
 };
-use super::integrations::STATUS_SK;
+use super::layout::{
+    REALTIME_MARKER_SK, STATUS_SK, key, subscription_key, subscription_lock_key,
+    subscription_pointer_key,
+};
+use super::lease::SUBSCRIPTION_LOCK;
 use super::queue::SqsSyncQueue;
 use crate::model::TenantId;
 use crate::notifications::{
@@ -36,36 +39,12 @@ use crate::notifications::{
 use crate::ports::StoreError;
 use crate::realtime::{KeptSubscription, KeptSubscriptions, RealtimeStatus};
 
-const SUBSCRIPTION_SK: &str = "ENTRA#SUBSCRIPTION";
-/// `pk = TENANT#<id>`: the tenant holds subscriptions (the scheduler lists
-/// these through the by-sk index, `tenant_id` projected).
-pub const REALTIME_MARKER_SK: &str = "ENTRA#REALTIME";
 const WHAT: &str = "a subscription item";
 
 /// A queued job that has not started after this long is taken as lost
 /// (longer than the worker's visibility timeout): the next request queues
 /// another.
 pub const QUEUED_JOB_EXPIRY: Duration = Duration::minutes(7);
-
-fn subscription_key(subscription_id: &str) -> HashMap<String, AttributeValue> {
-    HashMap::from([
-        (
-            "pk".to_owned(),
-            s(format!("SUBSCRIPTION#{subscription_id}")),
-        ),
-        ("sk".to_owned(), s(SUBSCRIPTION_SK)),
-    ])
-}
-
-fn pointer_key(entra_tenant_id: &str, resource: &str) -> HashMap<String, AttributeValue> {
-    HashMap::from([
-        (
-            "pk".to_owned(),
-            s(format!("ENTRA_TENANT#{entra_tenant_id}")),
-        ),
-        ("sk".to_owned(), s(format!("{SUBSCRIPTION_SK}#{resource}"))),
-    ])
-}
 
 fn parse_time(
     item: &HashMap<String, AttributeValue>,
@@ -88,16 +67,6 @@ fn parse_event(raw: &str) -> Option<LifecycleEvent> {
     ]
     .into_iter()
     .find(|e| e.as_str() == raw)
-}
-
-fn lock_key(entra_tenant_id: &str) -> HashMap<String, AttributeValue> {
-    HashMap::from([
-        (
-            "pk".to_owned(),
-            s(format!("ENTRA_TENANT#{entra_tenant_id}")),
-        ),
-        ("sk".to_owned(), s(format!("{SUBSCRIPTION_SK}S#LOCK"))),
-    ])
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -416,7 +385,7 @@ impl KeptSubscriptions for DynamoSubscriptionStore {
             .client
             .get_item()
             .table_name(&self.table)
-            .set_key(Some(pointer_key(entra_tenant_id, resource)))
+            .set_key(Some(subscription_pointer_key(entra_tenant_id, resource)))
             .consistent_read(true)
             .send()
             .await
@@ -460,7 +429,8 @@ impl KeptSubscriptions for DynamoSubscriptionStore {
 
     async fn keep(&self, kept: &KeptSubscription) -> Result<(), StoreError> {
         self.put_record(kept).await?;
-        let mut pointer = pointer_key(&kept.record.entra_tenant_id, &kept.record.resource);
+        let mut pointer =
+            subscription_pointer_key(&kept.record.entra_tenant_id, &kept.record.resource);
         pointer.insert(
             "subscription_id".to_owned(),
             s(&kept.record.subscription_id),
@@ -477,7 +447,7 @@ impl KeptSubscriptions for DynamoSubscriptionStore {
 
     async fn forget(&self, kept: &KeptSubscription) -> Result<(), StoreError> {
         for key in [
-            pointer_key(&kept.record.entra_tenant_id, &kept.record.resource),
+            subscription_pointer_key(&kept.record.entra_tenant_id, &kept.record.resource),
             subscription_key(&kept.record.subscription_id),
         ] {
             self.client
@@ -550,41 +520,28 @@ impl KeptSubscriptions for DynamoSubscriptionStore {
         holder: &str,
         until: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let now = Utc::now();
-        let mut item = lock_key(entra_tenant_id);
-        item.insert("holder".to_owned(), s(holder));
-        item.insert("until_ms".to_owned(), n(until.timestamp_millis()));
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk) OR until_ms < :now")
-            .expression_attribute_values(":now", n(now.timestamp_millis()))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(err) if is_condition_failure(&err) => Ok(false),
-            Err(err) => Err(unavailable("locking the tenant's subscriptions")(err)),
-        }
+        let taken = SUBSCRIPTION_LOCK
+            .on(
+                &self.client,
+                &self.table,
+                subscription_lock_key(entra_tenant_id),
+            )
+            .take(holder, Utc::now(), until)
+            .send("locking the tenant's subscriptions")
+            .await?;
+        Ok(taken.is_some())
     }
 
     async fn unlock(&self, entra_tenant_id: &str, holder: &str) -> Result<(), StoreError> {
-        let result = self
-            .client
-            .delete_item()
-            .table_name(&self.table)
-            .set_key(Some(lock_key(entra_tenant_id)))
-            .condition_expression("holder = :me")
-            .expression_attribute_values(":me", s(holder))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            // Expired and taken by another: nothing of ours to remove.
-            Err(err) if is_condition_failure(&err) => Ok(()),
-            Err(err) => Err(unavailable("unlocking the tenant's subscriptions")(err)),
-        }
+        // Expired and taken by another: nothing of ours to remove.
+        SUBSCRIPTION_LOCK
+            .on(
+                &self.client,
+                &self.table,
+                subscription_lock_key(entra_tenant_id),
+            )
+            .delete_held(holder, "unlocking the tenant's subscriptions")
+            .await?;
+        Ok(())
     }
 }
