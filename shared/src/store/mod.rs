@@ -12,6 +12,7 @@ pub mod problems;
 pub mod queue;
 pub mod secrets;
 pub mod subscriptions;
+pub mod sync_requests;
 pub mod sync_state;
 
 pub use integrations::DynamoIntegrationsStore;

@@ -129,7 +129,7 @@ impl RunLease for DynamoSyncStateStore {
             .lease(tenant)
             .take(run_id, now, lease_until)
             // The queued job (if any) is being run: a change reported from
-            // now on queues another (store/subscriptions.rs).
+            // now on queues another (store/sync_requests.rs).
             .set("last_sync_started_at = :now")
             .remove("sync_job_queued_ms")
             .value(":now", timestamp(now))
