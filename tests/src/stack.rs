@@ -128,11 +128,10 @@ impl LocalStack {
             crate::iam::identities::create(&aws_sdk_iam::Client::new(&aws.sdk), &run_id, &roles)
                 .await?;
         let (meter, gate) = start_gated_meter(&aws, &tables, &resources, &identities).await?;
-        let mut env = aws.function_env();
-        env.retain(|(k, _)| k != "AWS_ENDPOINT_URL");
-        env.push(("AWS_ENDPOINT_URL".to_owned(), meter.endpoint.clone()));
-        env.extend(crate::iam::identity_env(&identities));
-        env.extend(
+        let env = stack_env(
+            &aws,
+            &meter,
+            &identities,
             [
                 ("INTEGRATIONS_TABLE", tables.integrations.as_str()),
                 ("DIRECTORY_TABLE", tables.directory.as_str()),
@@ -146,8 +145,7 @@ impl LocalStack {
                 ("SYNC_QUEUE_URL", queue_url.as_str()),
                 // Debug on purpose: the secret-leak tests read these logs.
                 ("RUST_LOG", "debug"),
-            ]
-            .map(|(k, v)| (k.to_owned(), v.to_owned())),
+            ],
         );
         let callback = LambdaFunction::start("oauth-callback", &env).await?;
         Ok(Self {
@@ -364,6 +362,22 @@ impl Drop for LocalStack {
             );
         }
     }
+}
+
+/// The functions' environment: AWS through the meter, every function's
+/// identity (each binary keeps its own), and the stack's settings.
+fn stack_env<const N: usize>(
+    aws: &LocalAws,
+    meter: &AwsMeter,
+    identities: &[crate::iam::FunctionIdentity],
+    settings: [(&str, &str); N],
+) -> Vec<(String, String)> {
+    let mut env = aws.function_env();
+    env.retain(|(k, _)| k != "AWS_ENDPOINT_URL");
+    env.push(("AWS_ENDPOINT_URL".to_owned(), meter.endpoint.clone()));
+    env.extend(crate::iam::identity_env(identities));
+    env.extend(settings.map(|(k, v)| (k.to_owned(), v.to_owned())));
+    env
 }
 
 /// The emulator with the app registered, two organisations, and Contoso's
