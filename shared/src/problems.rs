@@ -151,31 +151,6 @@ pub struct ProblemKey {
     pub object_id: String,
 }
 
-pub const PROBLEM_PREFIX: &str = "ENTRA#PROBLEM#";
-
-impl ProblemKey {
-    pub fn sk(&self) -> String {
-        format!(
-            "{PROBLEM_PREFIX}{}#{}#{}",
-            self.direction.as_str(),
-            self.kind.as_str(),
-            self.object_id
-        )
-    }
-
-    /// The key a problem item's `sk` names.
-    pub fn from_sk(sk: &str) -> Option<Self> {
-        let rest = sk.strip_prefix(PROBLEM_PREFIX)?;
-        let (direction, rest) = rest.split_once('#')?;
-        let (kind, object_id) = rest.split_once('#')?;
-        Some(Self {
-            direction: Direction::parse(direction)?,
-            kind: ObjectKind::parse(kind)?,
-            object_id: object_id.to_owned(),
-        })
-    }
-}
-
 /// One problem item.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
@@ -291,16 +266,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn keys_round_trip_through_their_sort_key() {
-        let key = ProblemKey {
-            direction: Direction::Export,
-            kind: ObjectKind::Membership,
-            object_id: "g1#u1".into(),
-        };
-        assert_eq!(key.sk(), "ENTRA#PROBLEM#export#membership#g1#u1");
-        assert_eq!(ProblemKey::from_sk(&key.sk()), Some(key));
-        assert_eq!(ProblemKey::from_sk("ENTRA#PROBLEM#sideways#user#u1"), None);
-        assert_eq!(ProblemKey::from_sk("ENTRA#STATUS"), None);
+    fn codes_round_trip_through_their_names() {
         for code in Code::ALL {
             assert_eq!(Code::parse(code.as_str()), Some(code));
         }

@@ -185,24 +185,27 @@ async fn forward(
         tally.busy += busy;
     }
     match answer {
-        Ok(answer) => {
-            let status = answer.status();
-            let mut out = HeaderMap::new();
-            for (name, value) in answer.headers() {
-                if name != "content-length" && name != "transfer-encoding" {
-                    out.insert(name.clone(), value.clone());
-                }
+        Ok(answer) => relay(&shared, &headers, answer).await,
+        Err(e) => (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
+    }
+}
+
+/// moto's answer as the function receives it, after the gate has seen it.
+async fn relay(shared: &Shared, headers: &HeaderMap, answer: reqwest::Response) -> Response {
+    let status = answer.status();
+    let mut out = HeaderMap::new();
+    for (name, value) in answer.headers() {
+        if name != "content-length" && name != "transfer-encoding" {
+            out.insert(name.clone(), value.clone());
+        }
+    }
+    match answer.bytes().await {
+        Ok(bytes) => {
+            if let Some(gate) = &shared.gate {
+                gate.moto_denied(headers, status.as_u16(), &bytes);
+                gate.observe_answer(&bytes);
             }
-            match answer.bytes().await {
-                Ok(bytes) => {
-                    if let Some(gate) = &shared.gate {
-                        gate.moto_denied(&headers, status.as_u16(), &bytes);
-                        gate.observe_answer(&bytes);
-                    }
-                    (status, out, bytes).into_response()
-                }
-                Err(e) => (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
-            }
+            (status, out, bytes).into_response()
         }
         Err(e) => (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
     }

@@ -6,19 +6,7 @@ use serde_json::{Value, json};
 
 /// An API Gateway HTTP API (payload 2.0) request event.
 pub fn http_api_request(method: &str, route_key: &str, path: &str, raw_query: &str) -> Value {
-    let query_parameters: HashMap<String, String> = url::form_urlencoded::parse(
-        raw_query.as_bytes(),
-    )
-    .fold(HashMap::new(), |mut map, (k, v)| {
-        // API Gateway joins repeated parameters with commas.
-        map.entry(k.into_owned())
-            .and_modify(|existing: &mut String| {
-                existing.push(',');
-                existing.push_str(&v);
-            })
-            .or_insert_with(|| v.into_owned());
-        map
-    });
+    let query_parameters = query_parameters(raw_query);
     let path_parameters = path_parameters(route_key, path);
     let now = chrono::Utc::now();
     let mut event = json!({
@@ -65,18 +53,35 @@ pub fn http_api_request(method: &str, route_key: &str, path: &str, raw_query: &s
     }
     if route_key.starts_with("POST /tenants/") {
         // IAM-authorised route: API Gateway adds the caller's identity.
-        event["requestContext"]["authorizer"] = json!({
-            "iam": {
-                "accessKey": "ASIAEXAMPLE",
-                "accountId": "123456789012",
-                "callerId": "AROAEXAMPLE:platform",
-                "principalOrgId": null,
-                "userArn": "arn:aws:sts::123456789012:assumed-role/am-platform/platform",
-                "userId": "AROAEXAMPLE:platform"
-            }
-        });
+        event["requestContext"]["authorizer"] = platform_caller();
     }
     event
+}
+
+/// API Gateway joins repeated parameters with commas.
+fn query_parameters(raw_query: &str) -> HashMap<String, String> {
+    url::form_urlencoded::parse(raw_query.as_bytes()).fold(HashMap::new(), |mut map, (k, v)| {
+        map.entry(k.into_owned())
+            .and_modify(|existing: &mut String| {
+                existing.push(',');
+                existing.push_str(&v);
+            })
+            .or_insert_with(|| v.into_owned());
+        map
+    })
+}
+
+fn platform_caller() -> Value {
+    json!({
+        "iam": {
+            "accessKey": "ASIAEXAMPLE",
+            "accountId": "123456789012",
+            "callerId": "AROAEXAMPLE:platform",
+            "principalOrgId": null,
+            "userArn": "arn:aws:sts::123456789012:assumed-role/am-platform/platform",
+            "userId": "AROAEXAMPLE:platform"
+        }
+    })
 }
 
 fn path_parameters(route_key: &str, path: &str) -> HashMap<String, String> {

@@ -68,6 +68,89 @@ pub fn binary_path(name: &str) -> anyhow::Result<PathBuf> {
     Ok(path)
 }
 
+/// The Runtime API a function polls, on a free loopback port.
+async fn serve_runtime_api(state: RuntimeState) -> anyhow::Result<std::net::SocketAddr> {
+    let router = Router::new()
+        .route("/2018-06-01/runtime/invocation/next", get(next_invocation))
+        .route(
+            "/2018-06-01/runtime/invocation/{id}/response",
+            post(respond),
+        )
+        .route(
+            "/2018-06-01/runtime/invocation/{id}/error",
+            post(report_error),
+        )
+        .route("/2018-06-01/runtime/init/error", post(init_error))
+        .with_state(state);
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+    let address = listener.local_addr()?;
+    tokio::spawn(async move {
+        axum::serve(listener, router).await.ok();
+    });
+
+    Ok(address)
+}
+
+/// The binary with the Lambda runtime variables and `env` only.
+fn spawn_function(
+    binary: &str,
+    env: &[(String, String)],
+    address: std::net::SocketAddr,
+) -> anyhow::Result<Child> {
+    let mut command = Command::new(binary_path(binary)?);
+    command
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("AWS_LAMBDA_RUNTIME_API", address.to_string())
+        .env("AWS_LAMBDA_FUNCTION_NAME", binary)
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_LAMBDA_LOG_STREAM_NAME", "local/stream")
+        .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{binary}"))
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    command
+        .spawn()
+        .with_context(|| format!("starting {binary}"))
+}
+
+/// Readers that keep the function's stdout and stderr lines (echoed with
+/// SHOW_FUNCTION_LOGS).
+fn collect_logs(
+    child: &mut Child,
+    logs: &Arc<Mutex<Vec<String>>>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let mut readers = Vec::new();
+    for stream in [
+        child
+            .stdout
+            .take()
+            .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
+        child
+            .stderr
+            .take()
+            .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        let logs = logs.clone();
+        readers.push(tokio::spawn(async move {
+            let mut lines = BufReader::new(stream).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                if std::env::var_os("SHOW_FUNCTION_LOGS").is_some() {
+                    eprintln!("[function] {line}");
+                }
+                logs.lock().unwrap().push(line);
+            }
+        }));
+    }
+    readers
+}
+
 impl LambdaFunction {
     /// Starts `binary` (a workspace binary name) with `env` and the Lambda
     /// runtime variables. The parent's environment is not inherited.
@@ -82,68 +165,10 @@ impl LambdaFunction {
             in_flight: Arc::default(),
             init_error: Arc::default(),
         };
-        let router = Router::new()
-            .route("/2018-06-01/runtime/invocation/next", get(next_invocation))
-            .route(
-                "/2018-06-01/runtime/invocation/{id}/response",
-                post(respond),
-            )
-            .route(
-                "/2018-06-01/runtime/invocation/{id}/error",
-                post(report_error),
-            )
-            .route("/2018-06-01/runtime/init/error", post(init_error))
-            .with_state(state.clone());
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
-        let address = listener.local_addr()?;
-        tokio::spawn(async move {
-            axum::serve(listener, router).await.ok();
-        });
-
-        let mut command = Command::new(binary_path(binary)?);
-        command
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("AWS_LAMBDA_RUNTIME_API", address.to_string())
-            .env("AWS_LAMBDA_FUNCTION_NAME", binary)
-            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
-            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-            .env("AWS_LAMBDA_LOG_STREAM_NAME", "local/stream")
-            .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{binary}"))
-            .envs(env.iter().map(|(k, v)| (k, v)))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        let mut child = command
-            .spawn()
-            .with_context(|| format!("starting {binary}"))?;
+        let address = serve_runtime_api(state.clone()).await?;
+        let mut child = spawn_function(binary, &env, address)?;
         let logs: Arc<Mutex<Vec<String>>> = Arc::default();
-        let mut readers = Vec::new();
-        for stream in [
-            child
-                .stdout
-                .take()
-                .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
-            child
-                .stderr
-                .take()
-                .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
-        ]
-        .into_iter()
-        .flatten()
-        {
-            let logs = logs.clone();
-            readers.push(tokio::spawn(async move {
-                let mut lines = BufReader::new(stream).lines();
-                while let Ok(Some(line)) = lines.next_line().await {
-                    if std::env::var_os("SHOW_FUNCTION_LOGS").is_some() {
-                        eprintln!("[function] {line}");
-                    }
-                    logs.lock().unwrap().push(line);
-                }
-            }));
-        }
+        let readers = collect_logs(&mut child, &logs);
         Ok(Self {
             name: binary.to_owned(),
             child,

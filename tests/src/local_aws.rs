@@ -125,30 +125,7 @@ impl LocalAws {
         ));
         if let Some(indexes) = p.get("GlobalSecondaryIndexes").and_then(Yaml::as_sequence) {
             for index in indexes {
-                let projection = index.get("Projection");
-                let mut projection_builder =
-                    Projection::builder().projection_type(ProjectionType::from(
-                        projection
-                            .and_then(|p| p.get("ProjectionType"))
-                            .and_then(Yaml::as_str)
-                            .unwrap_or("ALL"),
-                    ));
-                for attribute in projection
-                    .and_then(|p| p.get("NonKeyAttributes"))
-                    .and_then(Yaml::as_sequence)
-                    .into_iter()
-                    .flatten()
-                    .filter_map(Yaml::as_str)
-                {
-                    projection_builder = projection_builder.non_key_attributes(attribute);
-                }
-                let mut gsi = GlobalSecondaryIndex::builder()
-                    .index_name(text(index, "IndexName")?)
-                    .projection(projection_builder.build());
-                for key in key_schema(index)? {
-                    gsi = gsi.key_schema(key);
-                }
-                request = request.global_secondary_indexes(gsi.build()?);
+                request = request.global_secondary_indexes(global_index(index)?);
             }
         }
         if let Some(stream) = p.get("StreamSpecification") {
@@ -254,6 +231,33 @@ fn text<'a>(v: &'a Yaml, key: &str) -> anyhow::Result<&'a str> {
     v.get(key)
         .and_then(Yaml::as_str)
         .with_context(|| format!("{key} is not a string"))
+}
+
+/// A template `GlobalSecondaryIndexes` entry as the SDK's index.
+fn global_index(index: &Yaml) -> anyhow::Result<GlobalSecondaryIndex> {
+    let projection = index.get("Projection");
+    let mut projection_builder = Projection::builder().projection_type(ProjectionType::from(
+        projection
+            .and_then(|p| p.get("ProjectionType"))
+            .and_then(Yaml::as_str)
+            .unwrap_or("ALL"),
+    ));
+    for attribute in projection
+        .and_then(|p| p.get("NonKeyAttributes"))
+        .and_then(Yaml::as_sequence)
+        .into_iter()
+        .flatten()
+        .filter_map(Yaml::as_str)
+    {
+        projection_builder = projection_builder.non_key_attributes(attribute);
+    }
+    let mut gsi = GlobalSecondaryIndex::builder()
+        .index_name(text(index, "IndexName")?)
+        .projection(projection_builder.build());
+    for key in key_schema(index)? {
+        gsi = gsi.key_schema(key);
+    }
+    Ok(gsi.build()?)
 }
 
 fn key_schema(v: &Yaml) -> anyhow::Result<Vec<KeySchemaElement>> {

@@ -1,6 +1,6 @@
 //! Simulated organisations of any size for the emulator.
 
-use crate::emulator::{Domain, DomainAuthentication, Emulator, Group, User};
+use crate::emulator::{Domain, DomainAuthentication, Emulator, Group, Tenant, User};
 
 pub const MANAGED: &str = "contoso.com";
 pub const FEDERATED: &str = "federated.contoso.com";
@@ -50,62 +50,77 @@ pub fn seed_sized(
     members: usize,
 ) {
     emulator.with_tenant(tenant_id, |tenant| {
-        for (name, authentication) in [
-            (FEDERATED, DomainAuthentication::Federated),
-            (UNLISTED, DomainAuthentication::Managed),
-        ] {
-            if !tenant.domains.iter().any(|d| d.name == name) {
-                tenant.domains.push(Domain {
-                    name: name.into(),
-                    authentication,
-                    is_verified: true,
-                    is_default: false,
-                });
-            }
-        }
+        add_seed_domains(tenant);
         for n in 0..users {
-            tenant.upsert_user(User {
-                id: user_id(n),
-                user_principal_name: user_upn(n),
-                display_name: Some(format!("User {n:05}")),
-                given_name: Some("User".into()),
-                surname: Some(format!("{n:05}")),
-                mail: Some(user_upn(n)),
-                job_title: Some(["Engineer", "Analyst", "Manager"][n % 3].into()),
-                department: Some(format!("Dept {}", n % 7)),
-                account_enabled: true,
-                ..User::default()
-            });
+            tenant.upsert_user(seeded_user(n));
         }
         for g in 0..groups {
-            let mut members: Vec<String> = if g == 0 {
-                (0..users).step_by(10).map(user_id).collect()
-            } else {
-                (0..members)
-                    .map(|i| user_id((g * users / groups.max(1) + i) % users.max(1)))
-                    .collect()
-            };
-            if g == 0 {
-                members.extend((1..groups.min(3)).map(group_id));
-            }
-            members.sort();
-            members.dedup();
-            tenant.upsert_group(Group {
-                id: group_id(g),
-                display_name: if g == 0 {
-                    "All Staff".into()
-                } else {
-                    format!("Team {g:03}")
-                },
-                description: Some(format!("Seeded group {g}")),
-                mail_nickname: format!("team{g:03}"),
-                security_enabled: true,
-                mail_enabled: false,
-                members,
-                deleted: false,
-                extensions: Default::default(),
-                ..Group::default()
-            });
+            tenant.upsert_group(seeded_group(g, users, groups, members));
         }
     });
+}
+
+/// A federated domain and an unlisted one beside the tenant's own.
+fn add_seed_domains(tenant: &mut Tenant) {
+    for (name, authentication) in [
+        (FEDERATED, DomainAuthentication::Federated),
+        (UNLISTED, DomainAuthentication::Managed),
+    ] {
+        if !tenant.domains.iter().any(|d| d.name == name) {
+            tenant.domains.push(Domain {
+                name: name.into(),
+                authentication,
+                is_verified: true,
+                is_default: false,
+            });
+        }
+    }
+}
+
+fn seeded_user(n: usize) -> User {
+    User {
+        id: user_id(n),
+        user_principal_name: user_upn(n),
+        display_name: Some(format!("User {n:05}")),
+        given_name: Some("User".into()),
+        surname: Some(format!("{n:05}")),
+        mail: Some(user_upn(n)),
+        job_title: Some(["Engineer", "Analyst", "Manager"][n % 3].into()),
+        department: Some(format!("Dept {}", n % 7)),
+        account_enabled: true,
+        ..User::default()
+    }
+}
+
+/// Group 0 is "All Staff" (every tenth user and the first teams); the others
+/// are teams of `members` consecutive users.
+fn seeded_group(g: usize, users: usize, groups: usize, members: usize) -> Group {
+    let mut members: Vec<String> = if g == 0 {
+        (0..users).step_by(10).map(user_id).collect()
+    } else {
+        (0..members)
+            .map(|i| user_id((g * users / groups.max(1) + i) % users.max(1)))
+            .collect()
+    };
+    if g == 0 {
+        members.extend((1..groups.min(3)).map(group_id));
+    }
+    members.sort();
+    members.dedup();
+    Group {
+        id: group_id(g),
+        display_name: if g == 0 {
+            "All Staff".into()
+        } else {
+            format!("Team {g:03}")
+        },
+        description: Some(format!("Seeded group {g}")),
+        mail_nickname: format!("team{g:03}"),
+        security_enabled: true,
+        mail_enabled: false,
+        members,
+        deleted: false,
+        extensions: Default::default(),
+        ..Group::default()
+    }
 }

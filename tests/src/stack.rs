@@ -110,32 +110,9 @@ impl LocalStack {
         let client_secret_arn = aws
             .create_secret(&format!("{run_id}/entra-app-client-secret"), &client_secret)
             .await?;
-        let emulator = Emulator::start().await?;
-        emulator.register_app(AppRegistration {
-            client_id: CLIENT_ID.to_owned(),
-            client_secret: client_secret.clone(),
-            redirect_uris: vec![REDIRECT_URI.to_owned()],
-        });
-        seed_organisations(&emulator);
-        emulator.set_browser(Browser {
-            user_principal_name: Some(CONTOSO_ADMIN.to_owned()),
-            declines_consent: false,
-            interactive: false,
-        });
+        let emulator = start_emulator(&client_secret).await?;
         let secret_prefix = format!("{run_id}/entra-sync/");
-        let queue_url = aws
-            .sqs
-            .create_queue()
-            .queue_name(format!("{run_id}-sync-jobs"))
-            .attributes(
-                aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout,
-                "360",
-            )
-            .send()
-            .await
-            .map_err(|e| anyhow::anyhow!(aws_sdk_sqs::error::DisplayErrorContext(e).to_string()))?
-            .queue_url
-            .context("CreateQueue returned no URL")?;
+        let queue_url = create_sync_queue(&aws, &run_id).await?;
         let resources = stack_resources(
             &aws,
             &tables,
@@ -150,30 +127,11 @@ impl LocalStack {
         let identities =
             crate::iam::identities::create(&aws_sdk_iam::Client::new(&aws.sdk), &run_id, &roles)
                 .await?;
-        let names = HashMap::from([
-            ("IntegrationsTable".to_owned(), tables.integrations.clone()),
-            ("DirectoryTable".to_owned(), tables.directory.clone()),
-        ]);
-        let gate = Arc::new(Gate::new(
-            identities.clone(),
-            &resources.region,
-            &resources.account,
-            crate::iam::hash_keys(&names)?,
-        ));
-        let meter = AwsMeter::start_gated(
-            &aws.endpoint,
-            vec![
-                (tables.directory.clone(), "directory".to_owned()),
-                (tables.integrations.clone(), "integrations".to_owned()),
-            ],
-            Some(gate.clone()),
-        )
-        .await?;
-        let mut env = aws.function_env();
-        env.retain(|(k, _)| k != "AWS_ENDPOINT_URL");
-        env.push(("AWS_ENDPOINT_URL".to_owned(), meter.endpoint.clone()));
-        env.extend(crate::iam::identity_env(&identities));
-        env.extend(
+        let (meter, gate) = start_gated_meter(&aws, &tables, &resources, &identities).await?;
+        let env = stack_env(
+            &aws,
+            &meter,
+            &identities,
             [
                 ("INTEGRATIONS_TABLE", tables.integrations.as_str()),
                 ("DIRECTORY_TABLE", tables.directory.as_str()),
@@ -187,8 +145,7 @@ impl LocalStack {
                 ("SYNC_QUEUE_URL", queue_url.as_str()),
                 // Debug on purpose: the secret-leak tests read these logs.
                 ("RUST_LOG", "debug"),
-            ]
-            .map(|(k, v)| (k.to_owned(), v.to_owned())),
+            ],
         );
         let callback = LambdaFunction::start("oauth-callback", &env).await?;
         Ok(Self {
@@ -407,6 +364,85 @@ impl Drop for LocalStack {
     }
 }
 
+/// The functions' environment: AWS through the meter, every function's
+/// identity (each binary keeps its own), and the stack's settings.
+fn stack_env<const N: usize>(
+    aws: &LocalAws,
+    meter: &AwsMeter,
+    identities: &[crate::iam::FunctionIdentity],
+    settings: [(&str, &str); N],
+) -> Vec<(String, String)> {
+    let mut env = aws.function_env();
+    env.retain(|(k, _)| k != "AWS_ENDPOINT_URL");
+    env.push(("AWS_ENDPOINT_URL".to_owned(), meter.endpoint.clone()));
+    env.extend(crate::iam::identity_env(identities));
+    env.extend(settings.map(|(k, v)| (k.to_owned(), v.to_owned())));
+    env
+}
+
+/// The emulator with the app registered, two organisations, and Contoso's
+/// admin signed in at the simulated browser.
+async fn start_emulator(client_secret: &str) -> anyhow::Result<Emulator> {
+    let emulator = Emulator::start().await?;
+    emulator.register_app(AppRegistration {
+        client_id: CLIENT_ID.to_owned(),
+        client_secret: client_secret.to_owned(),
+        redirect_uris: vec![REDIRECT_URI.to_owned()],
+    });
+    seed_organisations(&emulator);
+    emulator.set_browser(Browser {
+        user_principal_name: Some(CONTOSO_ADMIN.to_owned()),
+        declines_consent: false,
+        interactive: false,
+    });
+    Ok(emulator)
+}
+
+async fn create_sync_queue(aws: &LocalAws, run_id: &str) -> anyhow::Result<String> {
+    aws.sqs
+        .create_queue()
+        .queue_name(format!("{run_id}-sync-jobs"))
+        .attributes(
+            aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout,
+            "360",
+        )
+        .send()
+        .await
+        .map_err(|e| anyhow::anyhow!(aws_sdk_sqs::error::DisplayErrorContext(e).to_string()))?
+        .queue_url
+        .context("CreateQueue returned no URL")
+}
+
+/// The meter every function's AWS request passes through, with the IAM
+/// gate judging it against the function's statements.
+async fn start_gated_meter(
+    aws: &LocalAws,
+    tables: &Tables,
+    resources: &StackResources,
+    identities: &[crate::iam::FunctionIdentity],
+) -> anyhow::Result<(AwsMeter, Arc<Gate>)> {
+    let names = HashMap::from([
+        ("IntegrationsTable".to_owned(), tables.integrations.clone()),
+        ("DirectoryTable".to_owned(), tables.directory.clone()),
+    ]);
+    let gate = Arc::new(Gate::new(
+        identities.to_vec(),
+        &resources.region,
+        &resources.account,
+        crate::iam::hash_keys(&names)?,
+    ));
+    let meter = AwsMeter::start_gated(
+        &aws.endpoint,
+        vec![
+            (tables.directory.clone(), "directory".to_owned()),
+            (tables.integrations.clone(), "integrations".to_owned()),
+        ],
+        Some(gate.clone()),
+    )
+    .await?;
+    Ok((meter, gate))
+}
+
 /// What the template's `Ref`s and `Fn::GetAtt`s are in this stack.
 async fn stack_resources(
     aws: &LocalAws,
@@ -434,23 +470,30 @@ async fn stack_resources(
     let integrations_arn = integrations.table_arn.clone().context("no table ARN")?;
     // arn:aws:dynamodb:<region>:<account>:table/<name>
     let parts: Vec<&str> = integrations_arn.split(':').collect();
-    let (partition, region, account) = (parts[1], parts[3], parts[4]);
-    let queue_arn = |name: &str| format!("arn:{partition}:sqs:{region}:{account}:{name}");
-    let queue_url_of = |name: &str| {
-        format!(
-            "{}/{account}/{name}",
-            queue_url.rsplitn(3, '/').nth(2).unwrap_or_default()
-        )
-    };
     let mut r = StackResources {
-        partition: partition.to_owned(),
-        region: region.to_owned(),
-        account: account.to_owned(),
+        partition: parts[1].to_owned(),
+        region: parts[3].to_owned(),
+        account: parts[4].to_owned(),
         ..StackResources::default()
     };
     for (name, value) in crate::iam::template::parameter_defaults()? {
         r.refs.insert(name, value);
     }
+    add_functions(&mut r, run_id)?;
+    add_queues(&mut r, run_id, queue_url);
+    for (logical_id, table) in [
+        ("IntegrationsTable", &integrations),
+        ("DirectoryTable", &directory),
+    ] {
+        add_table(&mut r, logical_id, table);
+    }
+    add_parameters(&mut r, run_id, secret_prefix, client_secret_arn);
+    Ok(r)
+}
+
+/// Each function's name, ARN and role ARN.
+fn add_functions(r: &mut StackResources, run_id: &str) -> anyhow::Result<()> {
+    let (partition, region, account) = (&r.partition, &r.region, &r.account);
     for (logical_id, binary) in crate::iam::template::function_binaries()? {
         r.refs
             .insert(logical_id.clone(), format!("{run_id}-{binary}"));
@@ -463,6 +506,20 @@ async fn stack_resources(
             format!("arn:{partition}:iam::{account}:role/{run_id}-{binary}"),
         );
     }
+    Ok(())
+}
+
+/// The sync queue, its dead letters and the export's on-failure queue:
+/// URLs beside the sync queue's, ARNs in the stack's account.
+fn add_queues(r: &mut StackResources, run_id: &str, queue_url: &str) {
+    let (partition, region, account) = (&r.partition, &r.region, &r.account);
+    let queue_arn = |name: &str| format!("arn:{partition}:sqs:{region}:{account}:{name}");
+    let queue_url_of = |name: &str| {
+        format!(
+            "{}/{account}/{name}",
+            queue_url.rsplitn(3, '/').nth(2).unwrap_or_default()
+        )
+    };
     let queues = [
         ("SyncQueue", format!("{run_id}-sync-jobs")),
         ("SyncDeadLetterQueue", format!("{run_id}-sync-dead-letters")),
@@ -473,23 +530,35 @@ async fn stack_resources(
         r.attributes
             .insert(format!("{logical_id}.Arn"), queue_arn(&name));
     }
-    for (logical_id, table) in [
-        ("IntegrationsTable", &integrations),
-        ("DirectoryTable", &directory),
-    ] {
-        r.refs.insert(
-            logical_id.to_owned(),
-            table.table_name.clone().unwrap_or_default(),
-        );
-        r.attributes.insert(
-            format!("{logical_id}.Arn"),
-            table.table_arn.clone().unwrap_or_default(),
-        );
-        if let Some(stream) = &table.latest_stream_arn {
-            r.attributes
-                .insert(format!("{logical_id}.StreamArn"), stream.clone());
-        }
+}
+
+fn add_table(
+    r: &mut StackResources,
+    logical_id: &str,
+    table: &aws_sdk_dynamodb::types::TableDescription,
+) {
+    r.refs.insert(
+        logical_id.to_owned(),
+        table.table_name.clone().unwrap_or_default(),
+    );
+    r.attributes.insert(
+        format!("{logical_id}.Arn"),
+        table.table_arn.clone().unwrap_or_default(),
+    );
+    if let Some(stream) = &table.latest_stream_arn {
+        r.attributes
+            .insert(format!("{logical_id}.StreamArn"), stream.clone());
     }
+}
+
+/// The template parameters this stack sets.
+fn add_parameters(
+    r: &mut StackResources,
+    run_id: &str,
+    secret_prefix: &str,
+    client_secret_arn: &str,
+) {
+    let (partition, account) = (&r.partition, &r.account);
     let parameters = [
         ("EntraClientId", CLIENT_ID.to_owned()),
         ("EntraClientSecretArn", client_secret_arn.to_owned()),
@@ -505,5 +574,4 @@ async fn stack_resources(
     for (name, value) in parameters {
         r.refs.insert(name.to_owned(), value);
     }
-    Ok(r)
 }

@@ -16,9 +16,9 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::ReturnValue;
 
 use super::dynamo::{
-    Item, batch_get, batch_write, delete_request, key, malformed, n, put_request, s, text,
-    unavailable,
+    Item, batch_get, batch_write, delete_request, malformed, n, put_request, s, text, unavailable,
 };
+use super::layout::{chunk_sk, key};
 use crate::model::TenantId;
 use crate::ports::StoreError;
 
@@ -40,10 +40,6 @@ pub fn split_text(text: &str, limit: usize) -> Vec<&str> {
     }
     pieces.push(rest);
     pieces
-}
-
-fn chunk_sk(sk: &str, generation: &str, index: usize) -> String {
-    format!("{sk}#{generation}#{index:05}")
 }
 
 /// The chunk count a header names.

@@ -11,7 +11,6 @@ use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, WriteRequest};
 use chrono::{DateTime, Utc};
 use futures::stream::{self, StreamExt, TryStreamExt};
 
-use crate::model::TenantId;
 use crate::ports::StoreError;
 
 pub type Item = HashMap<String, AttributeValue>;
@@ -35,18 +34,6 @@ pub fn text(item: &Item, name: &str) -> Option<String> {
 
 pub fn flag(item: &Item, name: &str) -> Option<bool> {
     item.get(name).and_then(|v| v.as_bool().ok()).copied()
-}
-
-pub fn tenant_pk(tenant: &TenantId) -> String {
-    format!("TENANT#{tenant}")
-}
-
-/// The primary key of a tenant's item.
-pub fn key(tenant: &TenantId, sk: impl Into<String>) -> Item {
-    HashMap::from([
-        ("pk".to_owned(), s(tenant_pk(tenant))),
-        ("sk".to_owned(), s(sk)),
-    ])
 }
 
 /// Every item a query finds, following `LastEvaluatedKey` page by page.

@@ -6,23 +6,17 @@ use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
 
 use super::dynamo::{
-    Item, conditional, flag, is_condition_failure, key, query_all, s, text, timestamp, unavailable,
+    Item, conditional, flag, is_condition_failure, query_all, s, text, timestamp, unavailable,
+};
+use super::layout::{
+    BY_SK_INDEX, CONFIG_SK, PREVIEW_REQUEST_INDEX, REALTIME_MARKER_SK, TTL_ATTRIBUTE, key,
+    pending_authorisation_key,
 };
 use crate::authorisation::{
     AuthorisationRecord, IntegrationsStore, PendingAuthorisation, RecordOutcome,
 };
 use crate::model::{TenantConfig, TenantId};
 use crate::ports::{StoreError, TenantConfigs};
-
-pub const CONFIG_SK: &str = "ENTRA#CONFIG";
-pub const STATUS_SK: &str = "ENTRA#STATUS";
-const STATE_SK: &str = "OAUTH#STATE";
-/// The table's TTL attribute (template.yaml): epoch seconds.
-pub const TTL_ATTRIBUTE: &str = "expires_at_epoch";
-
-fn state_pk(state: &str) -> String {
-    format!("OAUTH#STATE#{state}")
-}
 
 #[derive(Clone, Debug)]
 pub struct DynamoIntegrationsStore {
@@ -164,11 +158,11 @@ impl IntegrationsStore for DynamoIntegrationsStore {
         pending: &PendingAuthorisation,
     ) -> Result<(), StoreError> {
         let state = pending.state.expose_secret();
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .item("pk", s(state_pk(state)))
-            .item("sk", s(STATE_SK))
+        let mut request = self.client.put_item().table_name(&self.table);
+        for (name, value) in pending_authorisation_key(state) {
+            request = request.item(name, value);
+        }
+        request
             .item("state", s(state))
             .item("tenant_id", s(pending.tenant_id.as_str()))
             .item("authority", s(&pending.authority))
@@ -196,8 +190,7 @@ impl IntegrationsStore for DynamoIntegrationsStore {
             .client
             .delete_item()
             .table_name(&self.table)
-            .key("pk", s(state_pk(state)))
-            .key("sk", s(STATE_SK))
+            .set_key(Some(pending_authorisation_key(state)))
             .condition_expression("attribute_exists(pk)")
             .return_values(ReturnValue::AllOld)
             .send()
@@ -256,9 +249,6 @@ impl IntegrationsStore for DynamoIntegrationsStore {
     }
 }
 
-pub const BY_SK_INDEX: &str = "by-sk";
-pub const PREVIEW_REQUEST_INDEX: &str = "by-preview-request";
-
 impl crate::schedule::ConfigIndex for DynamoIntegrationsStore {
     async fn config_summaries(
         &self,
@@ -290,7 +280,8 @@ impl crate::schedule::ConfigIndex for DynamoIntegrationsStore {
 }
 
 impl DynamoIntegrationsStore {
-    /// The tenants with an `ENTRA#REALTIME` marker (store/subscriptions.rs).
+    /// The tenants with an `ENTRA#REALTIME` marker (store/subscriptions.rs
+    /// writes them).
     async fn subscription_holders(
         &self,
     ) -> Result<std::collections::HashSet<TenantId>, StoreError> {
@@ -300,7 +291,7 @@ impl DynamoIntegrationsStore {
             .table_name(&self.table)
             .index_name(BY_SK_INDEX)
             .key_condition_expression("sk = :realtime")
-            .expression_attribute_values(":realtime", s(super::subscriptions::REALTIME_MARKER_SK));
+            .expression_attribute_values(":realtime", s(REALTIME_MARKER_SK));
         let items = query_all(query, "listing tenants holding subscriptions").await?;
         Ok(items
             .iter()

@@ -4,12 +4,15 @@ pub mod chunked;
 pub mod directory_table;
 pub mod dynamo;
 pub mod integrations;
+pub mod layout;
+pub mod lease;
 pub mod password_attempts;
 pub mod preview;
 pub mod problems;
 pub mod queue;
 pub mod secrets;
 pub mod subscriptions;
+pub mod sync_requests;
 pub mod sync_state;
 
 pub use integrations::DynamoIntegrationsStore;

@@ -16,7 +16,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditi
 use chrono::{DateTime, Utc};
 
 use super::dynamo::{conditional, is_condition_failure, unavailable};
-use super::integrations::TTL_ATTRIBUTE;
+use super::layout::TTL_ATTRIBUTE;
 use crate::password::{
     AttemptAccount, AttemptLedger, Reservation, ThrottlePolicy, carried_attempts,
 };

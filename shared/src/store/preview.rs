@@ -9,19 +9,15 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use chrono::{DateTime, Utc};
 
-use super::dynamo::{
-    Item, conditional, from_json, is_condition_failure, key, n, s, text, timestamp, to_json,
-    unavailable,
-};
-use super::integrations::TTL_ATTRIBUTE;
+use super::dynamo::{Item, from_json, n, s, text, timestamp, to_json, unavailable};
+use super::layout::{PREVIEW_RUN_SK, PREVIEW_SK, TTL_ATTRIBUTE, key};
+use super::lease::{LeasedItem, RUN_LEASE, held};
 use crate::import::LeaseError;
 use crate::import::preview::{PreviewProgress, PreviewReport, PreviewRuns, Sample};
 use crate::import::state::Checkpoint;
 use crate::model::TenantId;
 use crate::ports::StoreError;
 
-pub const PREVIEW_SK: &str = "ENTRA#PREVIEW";
-const PREVIEW_RUN_SK: &str = "ENTRA#PREVIEW#RUN";
 const WHAT: &str = "the preview's progress";
 const PROGRESS_DAYS: i64 = 7;
 
@@ -94,6 +90,11 @@ fn readable<T: serde::de::DeserializeOwned>(item: &Item, name: &'static str) -> 
 }
 
 impl DynamoPreviewStore {
+    /// The preview's lease on its run item.
+    fn lease(&self, tenant: &TenantId) -> LeasedItem<'_> {
+        RUN_LEASE.on(&self.client, &self.table, key(tenant, PREVIEW_RUN_SK))
+    }
+
     /// Drops the progress on the run item and ties it to `requested_at`.
     async fn start_over(
         &self,
@@ -101,24 +102,18 @@ impl DynamoPreviewStore {
         run_id: &str,
         requested_at: Option<&str>,
     ) -> Result<(), StoreError> {
-        let mut request = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(tenant, PREVIEW_RUN_SK)))
-            .condition_expression("lease_owner = :me")
-            .expression_attribute_values(":me", s(run_id));
-        let expression = match requested_at {
-            Some(at) => {
-                request = request.expression_attribute_values(":requested", s(at));
-                "SET requested_at = :requested REMOVE checkpoint, samples"
-            }
-            None => "REMOVE requested_at, checkpoint, samples",
+        let update = self
+            .lease(tenant)
+            .while_held(run_id)
+            .remove("checkpoint")
+            .remove("samples");
+        let update = match requested_at {
+            Some(at) => update
+                .set("requested_at = :requested")
+                .value(":requested", s(at)),
+            None => update.remove("requested_at"),
         };
-        conditional(
-            request.update_expression(expression).send().await,
-            "starting the preview over",
-        )?;
+        update.send("starting the preview over").await?;
         Ok(())
     }
 }
@@ -132,28 +127,19 @@ impl PreviewRuns for DynamoPreviewStore {
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
     ) -> Result<Option<PreviewProgress>, StoreError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(tenant, PREVIEW_RUN_SK)))
-            .update_expression("SET lease_owner = :me, lease_until_ms = :until, #ttl = :ttl")
-            .condition_expression(
-                "attribute_not_exists(lease_owner) OR lease_until_ms < :now_ms OR lease_owner = :me",
-            )
-            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
-            .expression_attribute_values(":me", s(run_id))
-            .expression_attribute_values(":until", n(lease_until.timestamp_millis()))
-            .expression_attribute_values(":now_ms", n(now.timestamp_millis()))
-            .expression_attribute_values(":ttl", n(expires_at(now)))
+        let taken = self
+            .lease(tenant)
+            .take(run_id, now, lease_until)
+            .set("#ttl = :ttl")
+            .name("#ttl", TTL_ATTRIBUTE)
+            .value(":ttl", n(expires_at(now)))
             .return_values(ReturnValue::AllOld)
-            .send()
-            .await;
-        let item = match result {
-            Ok(output) => output.attributes.unwrap_or_default(),
-            Err(err) if is_condition_failure(&err) => return Ok(None),
-            Err(err) => return Err(unavailable("taking the preview's lease")(err)),
+            .send("taking the preview's lease")
+            .await?;
+        let Some(output) = taken else {
+            return Ok(None);
         };
+        let item = output.attributes.unwrap_or_default();
         let previous_run_died = item.contains_key("lease_owner");
         if text(&item, "requested_at").as_deref() != requested_at {
             // Progress of another request (or none): this one starts over.
@@ -178,44 +164,25 @@ impl PreviewRuns for DynamoPreviewStore {
         samples: &[Sample],
         lease_until: DateTime<Utc>,
     ) -> Result<(), LeaseError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(tenant, PREVIEW_RUN_SK)))
-            .update_expression(
-                "SET checkpoint = :checkpoint, samples = :samples, lease_until_ms = :until, #ttl = :ttl",
-            )
-            .condition_expression("lease_owner = :me")
-            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
-            .expression_attribute_values(":ttl", n(expires_at(Utc::now())))
-            .expression_attribute_values(":checkpoint", to_json(checkpoint))
-            .expression_attribute_values(":samples", to_json(&samples))
-            .expression_attribute_values(":until", n(lease_until.timestamp_millis()))
-            .expression_attribute_values(":me", s(run_id))
-            .send()
+        let renewed = self
+            .lease(tenant)
+            .renew(run_id, lease_until)
+            .set("checkpoint = :checkpoint, samples = :samples, #ttl = :ttl")
+            .name("#ttl", TTL_ATTRIBUTE)
+            .value(":ttl", n(expires_at(Utc::now())))
+            .value(":checkpoint", to_json(checkpoint))
+            .value(":samples", to_json(&samples))
+            .send("saving the preview's checkpoint")
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(err) if is_condition_failure(&err) => Err(LeaseError::Lost),
-            Err(err) => Err(LeaseError::Store(unavailable(
-                "saving the preview's checkpoint",
-            )(err))),
-        }
+        held(renewed).map(|_| ())
     }
 
     async fn pause_preview(&self, tenant: &TenantId, run_id: &str) -> Result<(), StoreError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(tenant, PREVIEW_RUN_SK)))
-            .update_expression("REMOVE lease_owner, lease_until_ms")
-            .condition_expression("lease_owner = :me")
-            .expression_attribute_values(":me", s(run_id))
-            .send()
-            .await;
-        conditional(result, "releasing the preview's lease")?;
+        // Another run holding the lease now: nothing of ours to give back.
+        self.lease(tenant)
+            .release(run_id)
+            .send("releasing the preview's lease")
+            .await?;
         Ok(())
     }
 
@@ -229,25 +196,12 @@ impl PreviewRuns for DynamoPreviewStore {
         report: &PreviewReport,
     ) -> Result<(), LeaseError> {
         let released = self
-            .client
-            .delete_item()
-            .table_name(&self.table)
-            .set_key(Some(key(tenant, PREVIEW_RUN_SK)))
-            .condition_expression(
-                "attribute_not_exists(lease_owner) OR lease_owner = :me OR lease_until_ms < :now_ms",
-            )
-            .expression_attribute_values(":me", s(run_id))
-            .expression_attribute_values(":now_ms", n(Utc::now().timestamp_millis()))
-            .send()
-            .await;
-        match released {
-            Ok(_) => {}
-            Err(err) if is_condition_failure(&err) => return Err(LeaseError::Lost),
-            Err(err) => {
-                return Err(LeaseError::Store(unavailable(
-                    "releasing the preview's lease",
-                )(err)));
-            }
+            .lease(tenant)
+            .delete_unless_held_by_another(run_id, Utc::now(), "releasing the preview's lease")
+            .await
+            .map_err(LeaseError::Store)?;
+        if !released {
+            return Err(LeaseError::Lost);
         }
         self.client
             .put_item()

@@ -9,15 +9,13 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use chrono::{DateTime, Utc};
 
-use super::dynamo::{
-    Item, key, malformed, n, query_all, s, tenant_pk, text, timestamp, unavailable,
+use super::dynamo::{Item, malformed, n, query_all, s, text, timestamp, unavailable};
+use super::layout::{
+    PROBLEM_PREFIX, STATUS_SK, key, problem_key, problem_sk, problems_of, tenant_pk,
 };
-use super::integrations::STATUS_SK;
 use crate::model::TenantId;
 use crate::ports::StoreError;
-use crate::problems::{
-    Code, Direction, Operation, PROBLEM_PREFIX, Problem, ProblemKey, ProblemStore,
-};
+use crate::problems::{Code, Direction, Operation, Problem, ProblemKey, ProblemStore};
 
 const WHAT: &str = "a problem item";
 
@@ -59,8 +57,7 @@ fn time(item: &Item, name: &'static str) -> Result<Option<DateTime<Utc>>, StoreE
 
 fn parse(item: &Item) -> Result<Problem, StoreError> {
     let sk = text(item, "sk").unwrap_or_default();
-    let key = ProblemKey::from_sk(&sk)
-        .ok_or_else(|| malformed(WHAT, format!("{sk} names no problem")))?;
+    let key = problem_key(&sk).ok_or_else(|| malformed(WHAT, format!("{sk} names no problem")))?;
     let required = |name: &'static str| {
         text(item, name).ok_or_else(|| malformed(WHAT, format!("{sk}: {name} is missing")))
     };
@@ -159,7 +156,7 @@ impl ProblemStore for DynamoProblemStore {
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(key(tenant, problem.key.sk())))
+            .set_key(Some(key(tenant, problem_sk(&problem.key))))
             .update_expression(expression)
             .set_expression_attribute_names(Some(names))
             .set_expression_attribute_values(Some(values))
@@ -179,7 +176,7 @@ impl ProblemStore for DynamoProblemStore {
             .client
             .delete_item()
             .table_name(&self.table)
-            .set_key(Some(super::dynamo::key(tenant, key.sk())))
+            .set_key(Some(super::layout::key(tenant, problem_sk(key))))
             .return_values(ReturnValue::AllOld)
             .send()
             .await
@@ -196,7 +193,7 @@ impl ProblemStore for DynamoProblemStore {
         tenant: &TenantId,
         direction: Direction,
     ) -> Result<Vec<Problem>, StoreError> {
-        let prefix = format!("{PROBLEM_PREFIX}{}#", direction.as_str());
+        let prefix = problems_of(direction);
         let items = query_all(self.problems_query(tenant, &prefix), "listing problems").await?;
         items.iter().map(parse).collect()
     }

@@ -1,4 +1,5 @@
-//! Graph subscriptions and sync requests in the integrations table.
+//! Graph subscriptions in the integrations table (sync requests are in
+//! store/sync_requests.rs).
 //!
 //! A subscription item, `pk = SUBSCRIPTION#<subscription_id>`,
 //! `sk = ENTRA#SUBSCRIPTION`, holds what a delivery is checked against: the
@@ -9,63 +10,28 @@
 //! The worker finds the subscription it keeps for an Entra tenant and
 //! resource through `pk = ENTRA_TENANT#<entra_tenant_id>`,
 //! `sk = ENTRA#SUBSCRIPTION#<resource>`, which holds its id.
-//!
-//! A sync request lives on the tenant's `ENTRA#STATUS` item:
-//! `sync_requested_at` (changes to read, as of then), `last_notification_at`,
-//! and `sync_job_queued_ms` while a job for them is queued and not yet
-//! started. Only the request that sets `sync_job_queued_ms` sends a message:
-//! a burst of notifications yields one job. The worker removes it when its
-//! run begins, so a notification during a run queues the next one.
 
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 
 use super::dynamo::{
-    batch_get, is_condition_failure, key, malformed, n, refused_or_unavailable, s, text, timestamp,
+    batch_get, is_condition_failure, malformed, refused_or_unavailable, s, text, timestamp,
     unavailable,
 };
-use super::integrations::STATUS_SK;
-use super::queue::SqsSyncQueue;
-use crate::model::TenantId;
-use crate::notifications::{
-    LifecycleEvent, SubscriptionRecord, SubscriptionRecords, SyncRequest, SyncRequests,
+use super::layout::{
+    REALTIME_MARKER_SK, STATUS_SK, key, subscription_key, subscription_lock_key,
+    subscription_pointer_key,
 };
+use super::lease::SUBSCRIPTION_LOCK;
+use crate::model::TenantId;
+use crate::notifications::{LifecycleEvent, SubscriptionRecord, SubscriptionRecords};
 use crate::ports::StoreError;
 use crate::realtime::{KeptSubscription, KeptSubscriptions, RealtimeStatus};
 
-const SUBSCRIPTION_SK: &str = "ENTRA#SUBSCRIPTION";
-/// `pk = TENANT#<id>`: the tenant holds subscriptions (the scheduler lists
-/// these through the by-sk index, `tenant_id` projected).
-pub const REALTIME_MARKER_SK: &str = "ENTRA#REALTIME";
 const WHAT: &str = "a subscription item";
-
-/// A queued job that has not started after this long is taken as lost
-/// (longer than the worker's visibility timeout): the next request queues
-/// another.
-pub const QUEUED_JOB_EXPIRY: Duration = Duration::minutes(7);
-
-fn subscription_key(subscription_id: &str) -> HashMap<String, AttributeValue> {
-    HashMap::from([
-        (
-            "pk".to_owned(),
-            s(format!("SUBSCRIPTION#{subscription_id}")),
-        ),
-        ("sk".to_owned(), s(SUBSCRIPTION_SK)),
-    ])
-}
-
-fn pointer_key(entra_tenant_id: &str, resource: &str) -> HashMap<String, AttributeValue> {
-    HashMap::from([
-        (
-            "pk".to_owned(),
-            s(format!("ENTRA_TENANT#{entra_tenant_id}")),
-        ),
-        ("sk".to_owned(), s(format!("{SUBSCRIPTION_SK}#{resource}"))),
-    ])
-}
 
 fn parse_time(
     item: &HashMap<String, AttributeValue>,
@@ -88,16 +54,6 @@ fn parse_event(raw: &str) -> Option<LifecycleEvent> {
     ]
     .into_iter()
     .find(|e| e.as_str() == raw)
-}
-
-fn lock_key(entra_tenant_id: &str) -> HashMap<String, AttributeValue> {
-    HashMap::from([
-        (
-            "pk".to_owned(),
-            s(format!("ENTRA_TENANT#{entra_tenant_id}")),
-        ),
-        ("sk".to_owned(), s(format!("{SUBSCRIPTION_SK}S#LOCK"))),
-    ])
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -325,103 +281,6 @@ impl SubscriptionRecords for DynamoSubscriptionStore {
     }
 }
 
-/// Sync requests on the status item, jobs on the sync queue.
-#[derive(Debug, Clone)]
-pub struct DynamoSyncRequests {
-    client: Client,
-    table: String,
-    queue: SqsSyncQueue,
-}
-
-impl DynamoSyncRequests {
-    pub fn new(client: Client, table: String, queue: SqsSyncQueue) -> Self {
-        Self {
-            client,
-            table,
-            queue,
-        }
-    }
-
-    /// Records the request and claims the job slot; false when a job is
-    /// already queued.
-    async fn claim_job(&self, tenant: &TenantId, at: DateTime<Utc>) -> Result<bool, StoreError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(tenant, STATUS_SK)))
-            .update_expression(
-                "SET sync_requested_at = :at, last_notification_at = :at, sync_job_queued_ms = :ms",
-            )
-            .condition_expression(
-                "attribute_not_exists(sync_job_queued_ms) OR sync_job_queued_ms < :expired",
-            )
-            .expression_attribute_values(":at", timestamp(at))
-            .expression_attribute_values(":ms", n(at.timestamp_millis()))
-            .expression_attribute_values(":expired", n((at - QUEUED_JOB_EXPIRY).timestamp_millis()))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(err) if is_condition_failure(&err) => Ok(false),
-            Err(err) => Err(unavailable("recording a sync request")(err)),
-        }
-    }
-
-    /// Records the request for the job already queued.
-    async fn join_job(&self, tenant: &TenantId, at: DateTime<Utc>) -> Result<(), StoreError> {
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(tenant, STATUS_SK)))
-            .update_expression("SET sync_requested_at = :at, last_notification_at = :at")
-            .expression_attribute_values(":at", timestamp(at))
-            .send()
-            .await
-            .map_err(unavailable("recording a sync request"))?;
-        Ok(())
-    }
-
-    /// Gives the job slot back after a failed send, unless a later claim
-    /// took it.
-    async fn release_claim(&self, tenant: &TenantId, at: DateTime<Utc>) {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(tenant, STATUS_SK)))
-            .update_expression("REMOVE sync_job_queued_ms")
-            .condition_expression("sync_job_queued_ms = :ms")
-            .expression_attribute_values(":ms", n(at.timestamp_millis()))
-            .send()
-            .await;
-        if let Err(err) = result
-            && !is_condition_failure(&err)
-        {
-            tracing::warn!(tenant_id = %tenant, error = %crate::aws::describe_sdk_error(&err), "could not release the job slot; it expires by itself");
-        }
-    }
-}
-
-impl SyncRequests for DynamoSyncRequests {
-    async fn request_sync(
-        &self,
-        tenant: &TenantId,
-        at: DateTime<Utc>,
-    ) -> Result<SyncRequest, StoreError> {
-        if !self.claim_job(tenant, at).await? {
-            self.join_job(tenant, at).await?;
-            return Ok(SyncRequest::AlreadyPending);
-        }
-        let dedup = format!("notified-{}", at.timestamp_millis());
-        if let Err(err) = self.queue.queue_job(tenant, &dedup).await {
-            self.release_claim(tenant, at).await;
-            return Err(err);
-        }
-        Ok(SyncRequest::Queued)
-    }
-}
-
 impl KeptSubscriptions for DynamoSubscriptionStore {
     async fn kept(
         &self,
@@ -432,7 +291,7 @@ impl KeptSubscriptions for DynamoSubscriptionStore {
             .client
             .get_item()
             .table_name(&self.table)
-            .set_key(Some(pointer_key(entra_tenant_id, resource)))
+            .set_key(Some(subscription_pointer_key(entra_tenant_id, resource)))
             .consistent_read(true)
             .send()
             .await
@@ -476,7 +335,8 @@ impl KeptSubscriptions for DynamoSubscriptionStore {
 
     async fn keep(&self, kept: &KeptSubscription) -> Result<(), StoreError> {
         self.put_record(kept).await?;
-        let mut pointer = pointer_key(&kept.record.entra_tenant_id, &kept.record.resource);
+        let mut pointer =
+            subscription_pointer_key(&kept.record.entra_tenant_id, &kept.record.resource);
         pointer.insert(
             "subscription_id".to_owned(),
             s(&kept.record.subscription_id),
@@ -493,7 +353,7 @@ impl KeptSubscriptions for DynamoSubscriptionStore {
 
     async fn forget(&self, kept: &KeptSubscription) -> Result<(), StoreError> {
         for key in [
-            pointer_key(&kept.record.entra_tenant_id, &kept.record.resource),
+            subscription_pointer_key(&kept.record.entra_tenant_id, &kept.record.resource),
             subscription_key(&kept.record.subscription_id),
         ] {
             self.client
@@ -566,41 +426,28 @@ impl KeptSubscriptions for DynamoSubscriptionStore {
         holder: &str,
         until: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let now = Utc::now();
-        let mut item = lock_key(entra_tenant_id);
-        item.insert("holder".to_owned(), s(holder));
-        item.insert("until_ms".to_owned(), n(until.timestamp_millis()));
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk) OR until_ms < :now")
-            .expression_attribute_values(":now", n(now.timestamp_millis()))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(err) if is_condition_failure(&err) => Ok(false),
-            Err(err) => Err(unavailable("locking the tenant's subscriptions")(err)),
-        }
+        let taken = SUBSCRIPTION_LOCK
+            .on(
+                &self.client,
+                &self.table,
+                subscription_lock_key(entra_tenant_id),
+            )
+            .take(holder, Utc::now(), until)
+            .send("locking the tenant's subscriptions")
+            .await?;
+        Ok(taken.is_some())
     }
 
     async fn unlock(&self, entra_tenant_id: &str, holder: &str) -> Result<(), StoreError> {
-        let result = self
-            .client
-            .delete_item()
-            .table_name(&self.table)
-            .set_key(Some(lock_key(entra_tenant_id)))
-            .condition_expression("holder = :me")
-            .expression_attribute_values(":me", s(holder))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            // Expired and taken by another: nothing of ours to remove.
-            Err(err) if is_condition_failure(&err) => Ok(()),
-            Err(err) => Err(unavailable("unlocking the tenant's subscriptions")(err)),
-        }
+        // Expired and taken by another: nothing of ours to remove.
+        SUBSCRIPTION_LOCK
+            .on(
+                &self.client,
+                &self.table,
+                subscription_lock_key(entra_tenant_id),
+            )
+            .delete_held(holder, "unlocking the tenant's subscriptions")
+            .await?;
+        Ok(())
     }
 }

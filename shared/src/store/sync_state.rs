@@ -15,10 +15,14 @@ use chrono::{DateTime, Utc};
 
 use super::chunked::{CHUNK_BYTES, ChunkedDocuments};
 use super::dynamo::{
-    Item, batch_write, conditional, delete_request, flag, from_json, is_condition_failure, key,
-    malformed, n, put_request, query_all, s, tenant_pk, text, timestamp, to_json, unavailable,
+    Item, batch_write, delete_request, flag, from_json, malformed, n, put_request, query_all, s,
+    text, timestamp, to_json,
 };
-use super::integrations::{STATUS_SK, TTL_ATTRIBUTE};
+use super::layout::{
+    HELD_SK, SCOPE_SK, STATUS_SK, TTL_ATTRIBUTE, key, round_page, round_part_sk,
+    round_record_prefix, round_seen_prefix, tenant_pk,
+};
+use super::lease::{LeasedItem, RUN_LEASE, held};
 use super::problems::DynamoProblemStore;
 use crate::import::buckets::{Bucket, SeenIds, SeenKind};
 use crate::import::state::{
@@ -29,11 +33,9 @@ use crate::model::TenantId;
 use crate::ports::StoreError;
 use crate::problems::{Direction, Problem, ProblemKey, ProblemStore};
 
-const SCOPE_SK: &str = "ENTRA#SCOPE";
-const HELD_SK: &str = "ENTRA#HELD";
 const PAGE_RECORD_DAYS: i64 = 8;
 /// The parts of a page's record or bucket a killed run may have written.
-const FORGET_PARTS: u32 = 4;
+const FORGET_PARTS: usize = 4;
 const WHAT: &str = "the sync state";
 
 #[derive(Debug, Clone)]
@@ -78,6 +80,11 @@ impl DynamoSyncStateStore {
         fields
     }
 
+    /// The run lease on the tenant's status item.
+    fn lease(&self, tenant: &TenantId) -> LeasedItem<'_> {
+        RUN_LEASE.on(&self.client, &self.table, key(tenant, STATUS_SK))
+    }
+
     fn documents(&self) -> ChunkedDocuments<'_> {
         ChunkedDocuments {
             client: &self.client,
@@ -118,29 +125,23 @@ impl RunLease for DynamoSyncStateStore {
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
     ) -> Result<Option<SyncState>, StoreError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(tenant, STATUS_SK)))
+        let taken = self
+            .lease(tenant)
+            .take(run_id, now, lease_until)
             // The queued job (if any) is being run: a change reported from
-            // now on queues another (store/subscriptions.rs).
-            .update_expression("SET last_sync_started_at = :now, lease_owner = :me, lease_until_ms = :until REMOVE sync_job_queued_ms")
-            .condition_expression("attribute_not_exists(lease_owner) OR lease_until_ms < :now_ms OR lease_owner = :me")
-            .expression_attribute_values(":now", timestamp(now))
-            .expression_attribute_values(":now_ms", n(now.timestamp_millis()))
-            .expression_attribute_values(":until", n(lease_until.timestamp_millis()))
-            .expression_attribute_values(":me", s(run_id))
+            // now on queues another (store/sync_requests.rs).
+            .set("last_sync_started_at = :now")
+            .remove("sync_job_queued_ms")
+            .value(":now", timestamp(now))
             // The item as it was: whether a run had begun before this one.
             // The fields read below are not changed by this update.
             .return_values(ReturnValue::AllOld)
-            .send()
-            .await;
-        let item = match result {
-            Ok(output) => output.attributes.unwrap_or_default(),
-            Err(err) if is_condition_failure(&err) => return Ok(None),
-            Err(err) => return Err(unavailable("taking the tenant's lease")(err)),
+            .send("taking the tenant's lease")
+            .await?;
+        let Some(output) = taken else {
+            return Ok(None);
         };
+        let item = output.attributes.unwrap_or_default();
         Ok(Some(SyncState {
             users_delta_link: text(&item, "users_delta_link"),
             groups_delta_link: text(&item, "groups_delta_link"),
@@ -159,23 +160,14 @@ impl RunLease for DynamoSyncStateStore {
         checkpoint: &Checkpoint,
         lease_until: DateTime<Utc>,
     ) -> Result<(), LeaseError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(tenant, STATUS_SK)))
-            .update_expression("SET checkpoint = :checkpoint, lease_until_ms = :until")
-            .condition_expression("lease_owner = :me")
-            .expression_attribute_values(":checkpoint", to_json(checkpoint))
-            .expression_attribute_values(":until", n(lease_until.timestamp_millis()))
-            .expression_attribute_values(":me", s(run_id))
-            .send()
+        let renewed = self
+            .lease(tenant)
+            .renew(run_id, lease_until)
+            .set("checkpoint = :checkpoint")
+            .value(":checkpoint", to_json(checkpoint))
+            .send("saving the checkpoint")
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(err) if is_condition_failure(&err) => Err(LeaseError::Lost),
-            Err(err) => Err(LeaseError::Store(unavailable("saving the checkpoint")(err))),
-        }
+        held(renewed).map(|_| ())
     }
 
     async fn finish_run(
@@ -185,15 +177,7 @@ impl RunLease for DynamoSyncStateStore {
         state: &SyncState,
         status: &RunStatus,
     ) -> Result<Option<DateTime<Utc>>, LeaseError> {
-        let mut set = Vec::new();
-        let mut remove = vec!["checkpoint", "lease_owner", "lease_until_ms"];
-        let mut request = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(tenant, STATUS_SK)))
-            .condition_expression("lease_owner = :me")
-            .expression_attribute_values(":me", s(run_id));
+        let mut update = self.lease(tenant).release(run_id).remove("checkpoint");
         let mut fields = Self::status_fields(status);
         fields.push((
             "holding_deletions",
@@ -206,30 +190,27 @@ impl RunLease for DynamoSyncStateStore {
         ] {
             match value {
                 Some(v) => fields.push((name, s(v))),
-                None => remove.push(name),
+                None => update = update.remove(name),
             }
         }
         if status.error.is_none() {
-            remove.push("last_sync_error");
+            update = update.remove("last_sync_error");
         }
         for (name, value) in fields {
-            set.push(format!("{name} = :{name}"));
-            request = request.expression_attribute_values(format!(":{name}"), value);
+            update = update
+                .set(format!("{name} = :{name}"))
+                .value(format!(":{name}"), value);
         }
-        let expression = format!("SET {} REMOVE {}", set.join(", "), remove.join(", "));
-        let request = request
-            .update_expression(expression)
-            .return_values(ReturnValue::AllNew);
-        match request.send().await {
-            Ok(output) => Ok(output
-                .attributes
-                .as_ref()
-                .and_then(|item| text(item, "sync_requested_at"))
-                .and_then(|at| DateTime::parse_from_rfc3339(&at).ok())
-                .map(|at| at.with_timezone(&Utc))),
-            Err(err) if is_condition_failure(&err) => Err(LeaseError::Lost),
-            Err(err) => Err(LeaseError::Store(unavailable("finishing the run")(err))),
-        }
+        let finished = update
+            .return_values(ReturnValue::AllNew)
+            .send("finishing the run")
+            .await;
+        Ok(held(finished)?
+            .attributes
+            .as_ref()
+            .and_then(|item| text(item, "sync_requested_at"))
+            .and_then(|at| DateTime::parse_from_rfc3339(&at).ok())
+            .map(|at| at.with_timezone(&Utc)))
     }
 
     async fn abandon_run(
@@ -238,26 +219,14 @@ impl RunLease for DynamoSyncStateStore {
         run_id: &str,
         status: Option<&RunStatus>,
     ) -> Result<(), StoreError> {
-        let mut request = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(tenant, STATUS_SK)))
-            .condition_expression("lease_owner = :me")
-            .expression_attribute_values(":me", s(run_id));
-        let mut expression = "REMOVE lease_owner, lease_until_ms".to_owned();
-        if let Some(status) = status {
-            let mut set = Vec::new();
-            for (name, value) in Self::status_fields(status) {
-                set.push(format!("{name} = :{name}"));
-                request = request.expression_attribute_values(format!(":{name}"), value);
-            }
-            expression = format!("SET {} {expression}", set.join(", "));
+        let mut update = self.lease(tenant).release(run_id);
+        for (name, value) in status.map(Self::status_fields).unwrap_or_default() {
+            update = update
+                .set(format!("{name} = :{name}"))
+                .value(format!(":{name}"), value);
         }
-        conditional(
-            request.update_expression(expression).send().await,
-            "releasing the tenant's lease",
-        )?;
+        // Another run holding the lease now: nothing of ours to give back.
+        update.send("releasing the tenant's lease").await?;
         Ok(())
     }
 }
@@ -275,23 +244,23 @@ impl RoundLedger for DynamoSyncStateStore {
         let expires = n((Utc::now() + chrono::Duration::days(PAGE_RECORD_DAYS)).timestamp());
         let mut values: Vec<(String, AttributeValue)> = Vec::new();
         if !record.is_empty() {
-            let prefix = record_prefix(round_id, phase);
+            let prefix = round_record_prefix(round_id, phase);
             let parts = record.split_to_fit(CHUNK_BYTES);
             values.extend(
                 parts
                     .iter()
                     .enumerate()
-                    .map(|(i, part)| (format!("{prefix}{page:010}#{i:03}"), to_json(part))),
+                    .map(|(i, part)| (round_part_sk(&prefix, page, i), to_json(part))),
             );
         }
         for part in seen {
-            let prefix = seen_prefix(round_id, part.kind, part.bucket);
+            let prefix = round_seen_prefix(round_id, part.kind, part.bucket);
             let chunks = ids_to_fit(&part.ids, CHUNK_BYTES);
             values.extend(
                 chunks
                     .into_iter()
                     .enumerate()
-                    .map(|(i, ids)| (format!("{prefix}{page:010}#{i:03}"), to_json(&ids))),
+                    .map(|(i, ids)| (round_part_sk(&prefix, page, i), to_json(&ids))),
             );
         }
         let requests = values
@@ -313,7 +282,7 @@ impl RoundLedger for DynamoSyncStateStore {
         round_id: &str,
         phase: Phase,
     ) -> Result<Vec<NumberedRecord>, StoreError> {
-        let prefix = record_prefix(round_id, phase);
+        let prefix = round_record_prefix(round_id, phase);
         let mut records = Vec::new();
         for item in self
             .query_round(tenant, &prefix, "reading page records")
@@ -332,15 +301,15 @@ impl RoundLedger for DynamoSyncStateStore {
         phase: Phase,
         page: u32,
     ) -> Result<(), StoreError> {
-        let mut prefixes = vec![record_prefix(round_id, phase)];
+        let mut prefixes = vec![round_record_prefix(round_id, phase)];
         for kind in SeenKind::of_phase(phase) {
-            prefixes.extend(Bucket::all().map(|b| seen_prefix(round_id, *kind, b)));
+            prefixes.extend(Bucket::all().map(|b| round_seen_prefix(round_id, *kind, b)));
         }
         // A page's part of one bucket is at most 300 KB of ids; four
         // parts are more than a Graph page of ids can fill.
         let requests = prefixes
             .iter()
-            .flat_map(|prefix| (0..FORGET_PARTS).map(move |i| format!("{prefix}{page:010}#{i:03}")))
+            .flat_map(|prefix| (0..FORGET_PARTS).map(move |i| round_part_sk(prefix, page, i)))
             .map(|sk| delete_request(key(tenant, sk)))
             .collect::<Result<Vec<_>, StoreError>>()?;
         batch_write(&self.client, &self.table, requests, "forgetting a page").await?;
@@ -354,7 +323,7 @@ impl RoundLedger for DynamoSyncStateStore {
         kind: SeenKind,
         bucket: Bucket,
     ) -> Result<Vec<(u32, Vec<String>)>, StoreError> {
-        let prefix = seen_prefix(round_id, kind, bucket);
+        let prefix = round_seen_prefix(round_id, kind, bucket);
         let mut seen = Vec::new();
         for item in self
             .query_round(tenant, &prefix, "reading a round's seen ids")
@@ -387,24 +356,10 @@ impl DynamoSyncStateStore {
     }
 }
 
-fn record_prefix(round_id: &str, phase: Phase) -> String {
-    format!("ENTRA#ROUND#{round_id}#{}#", phase.as_str())
-}
-
-fn seen_prefix(round_id: &str, kind: SeenKind, bucket: Bucket) -> String {
-    format!(
-        "ENTRA#ROUND#{round_id}#seen#{}#{:02}#",
-        kind.as_str(),
-        bucket.index()
-    )
-}
-
 /// The page number a round item's key carries after `prefix`.
 fn page_of(item: &Item, prefix: &str) -> Result<u32, StoreError> {
     let sk = text(item, "sk").unwrap_or_default();
-    sk.strip_prefix(prefix)
-        .and_then(|rest| rest.split('#').next())
-        .and_then(|page| page.parse().ok())
+    round_page(&sk, prefix)
         .ok_or_else(|| malformed(WHAT, format!("a round item's key {sk} names no page")))
 }
 

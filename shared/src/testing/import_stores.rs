@@ -418,11 +418,14 @@ impl crate::problems::ProblemStore for MemoryState {
     ) -> Result<crate::problems::Problem, StoreError> {
         let mut problems = self.problems.lock().unwrap();
         let mut stored = problem.clone();
-        if let Some(old) = problems.get(&problem.key.sk()) {
+        if let Some(old) = problems.get(&crate::store::layout::problem_sk(&problem.key)) {
             stored.attempts = old.attempts + 1;
             stored.first_seen_at = old.first_seen_at;
         }
-        problems.insert(problem.key.sk(), stored.clone());
+        problems.insert(
+            crate::store::layout::problem_sk(&problem.key),
+            stored.clone(),
+        );
         Ok(stored)
     }
     async fn resolve(
@@ -430,7 +433,12 @@ impl crate::problems::ProblemStore for MemoryState {
         _: &crate::model::TenantId,
         key: &crate::problems::ProblemKey,
     ) -> Result<bool, StoreError> {
-        Ok(self.problems.lock().unwrap().remove(&key.sk()).is_some())
+        Ok(self
+            .problems
+            .lock()
+            .unwrap()
+            .remove(&crate::store::layout::problem_sk(key))
+            .is_some())
     }
     async fn open(
         &self,

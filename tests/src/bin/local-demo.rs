@@ -35,6 +35,15 @@ async fn main() -> anyhow::Result<()> {
         stack.tables.integrations, stack.tables.directory
     );
 
+    authorise(&mut stack).await?;
+
+    print_integration(&stack).await?;
+    import(&stack).await
+}
+
+/// Steps 1 to 5: the settings saved, the admin's consent through the real
+/// oauth-callback binary, and a replayed callback refused.
+async fn authorise(stack: &mut LocalStack) -> anyhow::Result<()> {
     println!("\n1. The platform saves the tenant's Entra ID settings (no Entra tenant id yet).");
     stack.put_config(AM_TENANT, None).await?;
 
@@ -69,7 +78,12 @@ async fn main() -> anyhow::Result<()> {
     println!("5. The same callback replayed (a reused state) is refused:");
     let replay = stack.callback(&query).await?;
     println!("   -> {} {}", replay.status, replay.body);
+    Ok(())
+}
 
+/// The config item, the tenant secret's field names (never its values),
+/// and the requests Entra ID saw.
+async fn print_integration(stack: &LocalStack) -> anyhow::Result<()> {
     println!("\nIntegration status of tenant {AM_TENANT}:");
     let config = stack
         .config_item(AM_TENANT)
@@ -107,8 +121,7 @@ async fn main() -> anyhow::Result<()> {
             .collect::<Vec<_>>()
             .join("; ")
     );
-
-    import(&stack).await
+    Ok(())
 }
 
 /// The import: a first full sync of a small organisation, a few changes in
@@ -141,6 +154,22 @@ async fn import(stack: &LocalStack) -> anyhow::Result<()> {
     println!(
         "\n7. In Entra ID: a rename, a disabled account, a deletion, a new hire, a membership change."
     );
+    change_in_entra(stack);
+    println!("   The next tick runs a delta sync:");
+    tick(stack, &mut functions).await?;
+    print_changed_users(stack).await?;
+
+    println!("\n8. Nothing changes; the next tick is an idle poll:");
+    tick(stack, &mut functions).await?;
+
+    export(stack, &mut functions).await?;
+    realtime(stack, &mut functions).await?;
+
+    print_status(stack).await
+}
+
+/// Step 7: a rename, a disabled account, a deletion, a new hire, a membership change.
+fn change_in_entra(stack: &LocalStack) {
     stack.emulator.with_tenant(CONTOSO, |t| {
         t.update_user(&user_id(0), |u| {
             u.display_name = Some("Ada Lovelace".into())
@@ -156,8 +185,9 @@ async fn import(stack: &LocalStack) -> anyhow::Result<()> {
         });
         t.add_member(&group_id(0), &user_id(500));
     });
-    println!("   The next tick runs a delta sync:");
-    tick(stack, &mut functions).await?;
+}
+
+async fn print_changed_users(stack: &LocalStack) -> anyhow::Result<()> {
     let users = stack.directory_of(AM_TENANT, "USER#").await?;
     let shown = [user_id(0), user_id(3), user_id(500)];
     for item in users
@@ -177,13 +207,10 @@ async fn import(stack: &LocalStack) -> anyhow::Result<()> {
         "   {} (deleted in Entra ID) is gone from AM: {gone}",
         organisation::user_upn(4)
     );
+    Ok(())
+}
 
-    println!("\n8. Nothing changes; the next tick is an idle poll:");
-    tick(stack, &mut functions).await?;
-
-    export(stack, &mut functions).await?;
-    realtime(stack, &mut functions).await?;
-
+async fn print_status(stack: &LocalStack) -> anyhow::Result<()> {
     println!("\nSync status (ENTRA#STATUS) of tenant {AM_TENANT}:");
     let status = stack.status_item(AM_TENANT).await?;
     for field in [
@@ -215,59 +242,10 @@ async fn export(stack: &LocalStack, functions: &mut SyncFunctions) -> anyhow::Re
     println!(
         "\n9. Export is switched on. On the platform, an admin creates a user and edits an imported one:"
     );
-    let put = |item: serde_json::Value| async move {
-        let item: std::collections::HashMap<String, AttributeValue> = serde_dynamo::to_item(item)?;
-        stack
-            .aws
-            .dynamodb
-            .put_item()
-            .table_name(&stack.tables.directory)
-            .set_item(Some(item))
-            .send()
-            .await?;
-        anyhow::Ok(())
-    };
-    put(serde_json::json!({
-        "pk": format!("TENANT#{AM_TENANT}"), "sk": "USER#am-1001", "user_id": "am-1001",
-        "user_name": "katherine.johnson@contoso.com", "display_name": "Katherine Johnson",
-        "given_name": "Katherine", "surname": "Johnson", "enabled": true, "source": "local"
-    }))
-    .await?;
-    stack
-        .aws
-        .dynamodb
-        .update_item()
-        .table_name(&stack.tables.directory)
-        .key("pk", AttributeValue::S(format!("TENANT#{AM_TENANT}")))
-        .key("sk", AttributeValue::S(format!("USER#{}", user_id(6))))
-        .update_expression("SET job_title = :t")
-        .expression_attribute_values(":t", AttributeValue::S("Head of Research".into()))
-        .send()
-        .await?;
+    platform_changes(stack).await?;
     let before = stack.emulator.requests().len();
     let report = export_pending(&mut cursor, &mut exporter, 5).await?;
-    let writes: Vec<String> = stack.emulator.requests()[before..]
-        .iter()
-        .filter(|r| r.is_graph_write())
-        .map(|r| {
-            format!(
-                "{} {} {}",
-                r.method,
-                r.path,
-                r.body
-                    .as_ref()
-                    .map(|b| {
-                        // The temporary password is shown to no one.
-                        let mut shown = b.clone();
-                        if let Some(profile) = shown.get_mut("passwordProfile") {
-                            profile["password"] = "[redacted]".into();
-                        }
-                        shown.to_string()
-                    })
-                    .unwrap_or_default()
-            )
-        })
-        .collect();
+    let writes = graph_writes_since(stack, before);
     println!(
         "   export-stream read {} stream records and sent:",
         report.records
@@ -303,6 +281,67 @@ async fn export(stack: &LocalStack, functions: &mut SyncFunctions) -> anyhow::Re
         report.records
     );
     Ok(())
+}
+
+/// Step 9's platform edits: a local user created, an imported one's job title changed.
+async fn platform_changes(stack: &LocalStack) -> anyhow::Result<()> {
+    let put = |item: serde_json::Value| async move {
+        let item: std::collections::HashMap<String, AttributeValue> = serde_dynamo::to_item(item)?;
+        stack
+            .aws
+            .dynamodb
+            .put_item()
+            .table_name(&stack.tables.directory)
+            .set_item(Some(item))
+            .send()
+            .await?;
+        anyhow::Ok(())
+    };
+    put(serde_json::json!({
+        "pk": format!("TENANT#{AM_TENANT}"), "sk": "USER#am-1001", "user_id": "am-1001",
+        "user_name": "katherine.johnson@contoso.com", "display_name": "Katherine Johnson",
+        "given_name": "Katherine", "surname": "Johnson", "enabled": true, "source": "local"
+    }))
+    .await?;
+    stack
+        .aws
+        .dynamodb
+        .update_item()
+        .table_name(&stack.tables.directory)
+        .key("pk", AttributeValue::S(format!("TENANT#{AM_TENANT}")))
+        .key("sk", AttributeValue::S(format!("USER#{}", user_id(6))))
+        .update_expression("SET job_title = :t")
+        .expression_attribute_values(":t", AttributeValue::S("Head of Research".into()))
+        .send()
+        .await?;
+    Ok(())
+}
+
+/// The Graph writes since request `before`, bodies shown with the temporary
+/// password redacted.
+fn graph_writes_since(stack: &LocalStack, before: usize) -> Vec<String> {
+    stack.emulator.requests()[before..]
+        .iter()
+        .filter(|r| r.is_graph_write())
+        .map(|r| {
+            format!(
+                "{} {} {}",
+                r.method,
+                r.path,
+                r.body
+                    .as_ref()
+                    .map(|b| {
+                        // The temporary password is shown to no one.
+                        let mut shown = b.clone();
+                        if let Some(profile) = shown.get_mut("passwordProfile") {
+                            profile["password"] = "[redacted]".into();
+                        }
+                        shown.to_string()
+                    })
+                    .unwrap_or_default()
+            )
+        })
+        .collect()
 }
 
 /// Entra → AM in seconds: a change in Entra ID, Graph's notification to

@@ -90,29 +90,7 @@ pub async fn record_and_delay(
     let graph_write = path.starts_with("/v1.0/") && method != "GET" && path != "/v1.0/$batch";
     let (request, grant_type, logged_body) = if path.ends_with("/oauth2/v2.0/token") || graph_write
     {
-        let (parts, body) = request.into_parts();
-        let bytes = axum::body::to_bytes(body, 1 << 20)
-            .await
-            .unwrap_or_default();
-        let grant_type = url::form_urlencoded::parse(&bytes)
-            .find(|(k, _)| k == "grant_type")
-            .map(|(_, v)| v.into_owned())
-            .filter(|_| !graph_write);
-        // Graph write bodies are kept for assertions, passwords redacted.
-        let logged_body = graph_write
-            .then(|| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
-            .flatten()
-            .map(|mut body| {
-                if let Some(password) = body.pointer_mut("/passwordProfile/password") {
-                    *password = serde_json::Value::String("[redacted]".into());
-                }
-                body
-            });
-        (
-            Request::from_parts(parts, Body::from(bytes)),
-            grant_type,
-            logged_body,
-        )
+        read_logged_body(request, graph_write).await
     } else {
         (request, None, None)
     };
@@ -136,6 +114,36 @@ pub async fn record_and_delay(
         });
     }
     response
+}
+
+/// Reads a token request's grant type, or a Graph write's body (passwords
+/// redacted, kept for assertions), and rebuilds the request for the handler.
+async fn read_logged_body(
+    request: Request,
+    graph_write: bool,
+) -> (Request, Option<String>, Option<serde_json::Value>) {
+    let (parts, body) = request.into_parts();
+    let bytes = axum::body::to_bytes(body, 1 << 20)
+        .await
+        .unwrap_or_default();
+    let grant_type = url::form_urlencoded::parse(&bytes)
+        .find(|(k, _)| k == "grant_type")
+        .map(|(_, v)| v.into_owned())
+        .filter(|_| !graph_write);
+    let logged_body = graph_write
+        .then(|| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
+        .flatten()
+        .map(|mut body| {
+            if let Some(password) = body.pointer_mut("/passwordProfile/password") {
+                *password = serde_json::Value::String("[redacted]".into());
+            }
+            body
+        });
+    (
+        Request::from_parts(parts, Body::from(bytes)),
+        grant_type,
+        logged_body,
+    )
 }
 
 /// A 504 in place of the answer to a write that was applied, when a test

@@ -1,6 +1,6 @@
 //! Microsoft Graph v1.0 as docs/graph.md 0-4 describe it: bearer-token checks,
 //! error bodies, injected faults, `/domains`, single objects and
-//! `transitiveMembers`. Delta lives in `graph_delta.rs`.
+//! `transitiveMembers`. Delta lives in `graph_delta/`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

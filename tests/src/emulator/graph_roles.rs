@@ -145,23 +145,7 @@ fn list_memberships(
         .filter(|c| c.user == id)
         .map_or(0, |c| c.offset);
     let select = parse_select(q.get("$select"));
-    let page: Vec<Value> = entries
-        .into_iter()
-        .skip(offset)
-        .take(page_size + 1)
-        .map(|mut entry| {
-            if let Some(select) = &select {
-                entry.retain(|k, _| {
-                    k == "id"
-                        || k == "@odata.type"
-                        || select.iter().any(|s| s.eq_ignore_ascii_case(k))
-                });
-            }
-            Value::Object(entry)
-        })
-        .collect();
-    let more = page.len() > page_size;
-    let page: Vec<Value> = page.into_iter().take(page_size).collect();
+    let (page, more) = selected_page(entries, offset, page_size, select.as_deref());
     let mut body = json!({
         "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#directoryObjects",
         "value": page,
@@ -252,6 +236,33 @@ fn eligibility(user: &User, role: &str) -> Value {
         "memberType": "Direct",
         "roleEligibilityScheduleId": format!("{}-{role}", user.id),
     })
+}
+
+/// The page from `offset`, each entry cut to `$select` (its id and type
+/// always kept), and whether more follow.
+fn selected_page(
+    entries: Vec<Map<String, Value>>,
+    offset: usize,
+    page_size: usize,
+    select: Option<&[String]>,
+) -> (Vec<Value>, bool) {
+    let page: Vec<Value> = entries
+        .into_iter()
+        .skip(offset)
+        .take(page_size + 1)
+        .map(|mut entry| {
+            if let Some(select) = select {
+                entry.retain(|k, _| {
+                    k == "id"
+                        || k == "@odata.type"
+                        || select.iter().any(|s| s.eq_ignore_ascii_case(k))
+                });
+            }
+            Value::Object(entry)
+        })
+        .collect();
+    let more = page.len() > page_size;
+    (page.into_iter().take(page_size).collect(), more)
 }
 
 fn not_found(id: &str) -> Response {

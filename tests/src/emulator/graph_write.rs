@@ -167,6 +167,67 @@ fn apply_user_properties(user: &mut User, body: &Map<String, Value>) {
     }
 }
 
+const NEW_USER_PROPERTIES: &[&str] = &[
+    "accountEnabled",
+    "displayName",
+    "mailNickname",
+    "userPrincipalName",
+    "passwordProfile",
+];
+
+const NEW_GROUP_PROPERTIES: &[&str] = &[
+    "displayName",
+    "mailEnabled",
+    "mailNickname",
+    "securityEnabled",
+];
+
+/// Graph's answer to a create without one of the resource's required properties.
+#[allow(clippy::result_large_err)] // the error is the handler's own answer
+fn require_properties(
+    body: &Map<String, Value>,
+    required: &[&str],
+    resource: &str,
+) -> Result<(), Response> {
+    match required.iter().find(|p| !body.contains_key(**p)) {
+        Some(missing) => Err(bad_request(&format!(
+            "Invalid value specified for property '{missing}' of resource '{resource}'."
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// A new user's UPN is free, its password complex enough, and on a federated
+/// domain it carries a usable onPremisesImmutableId.
+#[allow(clippy::result_large_err)] // the error is the handler's own answer
+fn check_new_user(
+    tenant: &Tenant,
+    body: &Map<String, Value>,
+    upn: &str,
+    password: &str,
+) -> Result<(), Response> {
+    check_upn(tenant, upn, None)?;
+    if !complex_enough(password) {
+        return Err(bad_request(
+            "The specified password does not comply with password complexity requirements. Please provide a different password.",
+        ));
+    }
+    let federated = tenant
+        .domain_of(upn)
+        .is_some_and(|d| d.authentication == DomainAuthentication::Federated);
+    let immutable = text(body, "onPremisesImmutableId");
+    if federated
+        && immutable
+            .as_deref()
+            .is_none_or(|i| i.is_empty() || i.contains('$') || i.contains('_'))
+    {
+        return Err(bad_request(
+            "One or more properties contains invalid values.",
+        ));
+    }
+    Ok(())
+}
+
 async fn create_user(
     State(shared): State<Shared>,
     headers: HeaderMap,
@@ -180,18 +241,8 @@ async fn create_user(
     let Some(body) = body.as_object().cloned() else {
         return bad_request("The request body must be a JSON object.");
     };
-    for required in [
-        "accountEnabled",
-        "displayName",
-        "mailNickname",
-        "userPrincipalName",
-        "passwordProfile",
-    ] {
-        if !body.contains_key(required) {
-            return bad_request(&format!(
-                "Invalid value specified for property '{required}' of resource 'User'."
-            ));
-        }
+    if let Err(response) = require_properties(&body, NEW_USER_PROPERTIES, "User") {
+        return response;
     }
     if let Err(response) = check_user_properties(&body) {
         return response;
@@ -203,24 +254,8 @@ async fn create_user(
     let upn = text(&body, "userPrincipalName").unwrap_or_default();
     let password = body["passwordProfile"]["password"].as_str().unwrap_or("");
     let tenant = tenant_mut(&mut state, &tenant_id);
-    if let Err(response) = check_upn(tenant, &upn, None) {
+    if let Err(response) = check_new_user(tenant, &body, &upn, password) {
         return response;
-    }
-    if !complex_enough(password) {
-        return bad_request(
-            "The specified password does not comply with password complexity requirements. Please provide a different password.",
-        );
-    }
-    let federated = tenant
-        .domain_of(&upn)
-        .is_some_and(|d| d.authentication == DomainAuthentication::Federated);
-    let immutable = text(&body, "onPremisesImmutableId");
-    if federated
-        && immutable
-            .as_deref()
-            .is_none_or(|i| i.is_empty() || i.contains('$') || i.contains('_'))
-    {
-        return bad_request("One or more properties contains invalid values.");
     }
     let mut user = User {
         id: uuid::Uuid::new_v4().to_string(),
@@ -314,37 +349,41 @@ async fn create_group(
     let Some(body) = body.as_object().cloned() else {
         return bad_request("The request body must be a JSON object.");
     };
-    for required in [
-        "displayName",
-        "mailEnabled",
-        "mailNickname",
-        "securityEnabled",
-    ] {
-        if !body.contains_key(required) {
-            return bad_request(&format!(
-                "Invalid value specified for property '{required}' of resource 'Group'."
-            ));
-        }
+    if let Err(response) = require_properties(&body, NEW_GROUP_PROPERTIES, "Group") {
+        return response;
     }
     let extensions = match extension_values(&state, &body) {
         Ok(values) => values,
         Err(refused) => return refused,
     };
     let nickname = text(&body, "mailNickname").unwrap_or_default();
-    if nickname.is_empty()
-        || nickname.len() > 64
-        || nickname
-            .chars()
-            .any(|c| !c.is_ascii() || "@()\\[]\";:.<>, ".contains(c))
-    {
+    if !valid_mail_nickname(&nickname) {
         return bad_request(
             "Invalid value specified for property 'mailNickname' of resource 'Group'.",
         );
     }
-    let mut group = Group {
+    let mut group = new_group(&body, nickname);
+    apply_extensions(&mut group.extensions, extensions);
+    let id = group.id.clone();
+    let created = group_json(&group);
+    tenant_mut(&mut state, &tenant_id).upsert_group(group);
+    state.created_at.insert(id, std::time::Instant::now());
+    (StatusCode::CREATED, axum::Json(Value::Object(created))).into_response()
+}
+
+fn valid_mail_nickname(nickname: &str) -> bool {
+    !nickname.is_empty()
+        && nickname.len() <= 64
+        && !nickname
+            .chars()
+            .any(|c| !c.is_ascii() || "@()\\[]\";:.<>, ".contains(c))
+}
+
+fn new_group(body: &Map<String, Value>, nickname: String) -> Group {
+    Group {
         id: uuid::Uuid::new_v4().to_string(),
-        display_name: text(&body, "displayName").unwrap_or_default(),
-        description: text(&body, "description"),
+        display_name: text(body, "displayName").unwrap_or_default(),
+        description: text(body, "description"),
         mail_nickname: nickname,
         security_enabled: body
             .get("securityEnabled")
@@ -362,13 +401,7 @@ async fn create_group(
             .and_then(Value::as_bool)
             .unwrap_or(false),
         roles: Vec::new(),
-    };
-    apply_extensions(&mut group.extensions, extensions);
-    let id = group.id.clone();
-    let created = group_json(&group);
-    tenant_mut(&mut state, &tenant_id).upsert_group(group);
-    state.created_at.insert(id, std::time::Instant::now());
-    (StatusCode::CREATED, axum::Json(Value::Object(created))).into_response()
+    }
 }
 
 pub async fn patch_group(

@@ -41,37 +41,8 @@ pub async fn create(
             .await
             .map_err(iam_error)?;
         let mut policy = Policy::default();
-        let mut labels = Vec::new();
-        for inline in &role.inline {
-            let first = policy.statements.len();
-            policy.add_document(&inline.name, &inline.document)?;
-            for (statement, resource_labels) in policy.statements[first..]
-                .iter()
-                .zip(&inline.resource_labels)
-            {
-                for (pattern, label) in statement.resources.iter().zip(resource_labels) {
-                    labels.push((statement.sid.clone(), pattern.clone(), label.clone()));
-                }
-            }
-            iam.put_user_policy()
-                .user_name(&user)
-                .policy_name(&inline.name)
-                .policy_document(moto_copy(&inline.document).to_string())
-                .send()
-                .await
-                .map_err(iam_error)?;
-        }
-        for arn in &role.managed {
-            let document = managed_document(iam, arn).await?;
-            let name = arn.rsplit('/').next().unwrap_or(arn);
-            policy.add_document(name, &document)?;
-            iam.attach_user_policy()
-                .user_name(&user)
-                .policy_arn(arn)
-                .send()
-                .await
-                .map_err(iam_error)?;
-        }
+        let labels = put_inline_policies(iam, &user, role, &mut policy).await?;
+        attach_managed_policies(iam, &user, role, &mut policy).await?;
         let key = iam
             .create_access_key()
             .user_name(&user)
@@ -88,6 +59,57 @@ pub async fn create(
         });
     }
     Ok(identities)
+}
+
+/// The role's inline policies: moto's copy on the user, the full statements
+/// in `policy`; returns each statement resource's template label.
+async fn put_inline_policies(
+    iam: &aws_sdk_iam::Client,
+    user: &str,
+    role: &FunctionRole,
+    policy: &mut Policy,
+) -> anyhow::Result<Vec<(String, String, String)>> {
+    let mut labels = Vec::new();
+    for inline in &role.inline {
+        let first = policy.statements.len();
+        policy.add_document(&inline.name, &inline.document)?;
+        for (statement, resource_labels) in policy.statements[first..]
+            .iter()
+            .zip(&inline.resource_labels)
+        {
+            for (pattern, label) in statement.resources.iter().zip(resource_labels) {
+                labels.push((statement.sid.clone(), pattern.clone(), label.clone()));
+            }
+        }
+        iam.put_user_policy()
+            .user_name(user)
+            .policy_name(&inline.name)
+            .policy_document(moto_copy(&inline.document).to_string())
+            .send()
+            .await
+            .map_err(iam_error)?;
+    }
+    Ok(labels)
+}
+
+async fn attach_managed_policies(
+    iam: &aws_sdk_iam::Client,
+    user: &str,
+    role: &FunctionRole,
+    policy: &mut Policy,
+) -> anyhow::Result<()> {
+    for arn in &role.managed {
+        let document = managed_document(iam, arn).await?;
+        let name = arn.rsplit('/').next().unwrap_or(arn);
+        policy.add_document(name, &document)?;
+        iam.attach_user_policy()
+            .user_name(user)
+            .policy_arn(arn)
+            .send()
+            .await
+            .map_err(iam_error)?;
+    }
+    Ok(())
 }
 
 /// The statement moto can judge: its actions, resource `*` but for SQS,

@@ -252,6 +252,23 @@ fn actions() -> String {
 
 async fn status_sections(stack: &LocalStack) -> anyhow::Result<String> {
     let status = stack.status_item(TENANT).await.unwrap_or_default();
+    let mut html = status_section(&status);
+    let problems = stack.problem_items(TENANT).await?;
+    html.push_str(&problems_section(&problems));
+    let preview = stack
+        .item(
+            &stack.tables.integrations,
+            &format!("TENANT#{TENANT}"),
+            "ENTRA#PREVIEW",
+        )
+        .await?;
+    if let Some(preview) = preview {
+        html.push_str(&preview_section(&preview));
+    }
+    Ok(html)
+}
+
+fn status_section(status: &Map<String, Value>) -> String {
     let counts = status
         .get("last_sync_counts")
         .and_then(Value::as_object)
@@ -268,7 +285,7 @@ async fn status_sections(stack: &LocalStack) -> anyhow::Result<String> {
         "realtime_error",
         "last_notification_at",
     ] {
-        rows.push(vec![name.to_owned(), field(&status, name)]);
+        rows.push(vec![name.to_owned(), field(status, name)]);
     }
     // A run holds the tenant's lease while it works.
     let running = if status.contains_key("lease_owner") {
@@ -278,11 +295,13 @@ async fn status_sections(stack: &LocalStack) -> anyhow::Result<String> {
     };
     rows.push(vec!["sync running".to_owned(), running.to_owned()]);
     rows.extend(counts.iter().map(|(k, v)| vec![k.clone(), v.to_string()]));
-    let mut html = format!(
+    format!(
         "<section><h2>Status</h2>{}</section>",
         table(&["field", "value"], rows, "status")
-    );
-    let problems = stack.problem_items(TENANT).await?;
+    )
+}
+
+fn problems_section(problems: &[Map<String, Value>]) -> String {
     let rows = problems
         .iter()
         .map(|p| {
@@ -300,7 +319,7 @@ async fn status_sections(stack: &LocalStack) -> anyhow::Result<String> {
             .collect()
         })
         .collect();
-    html.push_str(&format!(
+    format!(
         "<section><h2>Problems</h2>{}</section>",
         table(
             &[
@@ -315,45 +334,38 @@ async fn status_sections(stack: &LocalStack) -> anyhow::Result<String> {
             rows,
             "problems"
         )
-    ));
-    let preview = stack
-        .item(
-            &stack.tables.integrations,
-            &format!("TENANT#{TENANT}"),
-            "ENTRA#PREVIEW",
-        )
-        .await?;
-    if let Some(preview) = preview {
-        let mut rows: Vec<Vec<String>> = [
-            "requested_at",
-            "completed_at",
-            "result",
-            "error",
-            "would_hold",
-        ]
-        .iter()
-        .map(|f| vec![(*f).to_owned(), field(&preview, f)])
-        .collect();
-        if let Some(counts) = preview.get("counts").and_then(Value::as_object) {
-            rows.extend(counts.iter().map(|(k, v)| vec![k.clone(), v.to_string()]));
-        }
-        let samples = preview
-            .get("samples")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        let sample_rows = samples
-            .iter()
-            .filter_map(Value::as_object)
-            .map(|s| vec![field(s, "change"), field(s, "display")])
-            .collect();
-        html.push_str(&format!(
-            "<section><h2>Preview</h2>{}{}</section>",
-            table(&["field", "value"], rows, "preview"),
-            table(&["change", "object"], sample_rows, "samples")
-        ));
+    )
+}
+
+fn preview_section(preview: &Map<String, Value>) -> String {
+    let mut rows: Vec<Vec<String>> = [
+        "requested_at",
+        "completed_at",
+        "result",
+        "error",
+        "would_hold",
+    ]
+    .iter()
+    .map(|f| vec![(*f).to_owned(), field(preview, f)])
+    .collect();
+    if let Some(counts) = preview.get("counts").and_then(Value::as_object) {
+        rows.extend(counts.iter().map(|(k, v)| vec![k.clone(), v.to_string()]));
     }
-    Ok(html)
+    let samples = preview
+        .get("samples")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let sample_rows = samples
+        .iter()
+        .filter_map(Value::as_object)
+        .map(|s| vec![field(s, "change"), field(s, "display")])
+        .collect();
+    format!(
+        "<section><h2>Preview</h2>{}{}</section>",
+        table(&["field", "value"], rows, "preview"),
+        table(&["change", "object"], sample_rows, "samples")
+    )
 }
 
 async fn directory_sections(stack: &LocalStack) -> anyhow::Result<String> {
@@ -380,30 +392,7 @@ async fn directory_sections(stack: &LocalStack) -> anyhow::Result<String> {
         .map(|g| vec![field(g, "name"), field(g, "source")])
         .collect();
     let members = stack.directory_of(TENANT, "MEMBER#").await?;
-    let name_of = |id: &str| {
-        users
-            .iter()
-            .find(|u| field(u, "user_id") == id)
-            .map(|u| field(u, "user_name"))
-            .unwrap_or_else(|| id.to_owned())
-    };
-    let group_of = |id: &str| {
-        groups
-            .iter()
-            .find(|g| field(g, "group_id") == id)
-            .map(|g| field(g, "name"))
-            .unwrap_or_else(|| id.to_owned())
-    };
-    let member_rows = members
-        .iter()
-        .map(|m| {
-            vec![
-                group_of(&field(m, "group_id")),
-                name_of(&field(m, "user_id")),
-                field(m, "source"),
-            ]
-        })
-        .collect();
+    let member_rows = member_rows(&users, &groups, &members);
     Ok(format!(
         r#"<section><h2>AM directory</h2><h3>Users ({n_users})</h3>{users}
 <form method="post" action="/am/users">Create a platform user: <input id="am_user_name" name="user_name" placeholder="name@contoso.com">
@@ -428,6 +417,38 @@ async fn directory_sections(stack: &LocalStack) -> anyhow::Result<String> {
         n_members = members.len(),
         members = table(&["group", "user", "source"], member_rows, "am_members"),
     ))
+}
+
+/// Each membership as (group name, user name, source).
+fn member_rows(
+    users: &[Map<String, Value>],
+    groups: &[Map<String, Value>],
+    members: &[Map<String, Value>],
+) -> Vec<Vec<String>> {
+    let name_of = |id: &str| {
+        users
+            .iter()
+            .find(|u| field(u, "user_id") == id)
+            .map(|u| field(u, "user_name"))
+            .unwrap_or_else(|| id.to_owned())
+    };
+    let group_of = |id: &str| {
+        groups
+            .iter()
+            .find(|g| field(g, "group_id") == id)
+            .map(|g| field(g, "name"))
+            .unwrap_or_else(|| id.to_owned())
+    };
+    members
+        .iter()
+        .map(|m| {
+            vec![
+                group_of(&field(m, "group_id")),
+                name_of(&field(m, "user_id")),
+                field(m, "source"),
+            ]
+        })
+        .collect()
 }
 
 /// The settings form, written as the platform writes them: only the

@@ -71,59 +71,14 @@ impl LiveStack {
         let (api, api_url) = bind(options.api_port).await?;
         let (console, console_url) = bind(options.console_port).await?;
         let redirect_uri = format!("{api_url}/entra/callback");
-        stack.emulator.register_app(AppRegistration {
-            client_id: CLIENT_ID.to_owned(),
-            client_secret: stack.client_secret.clone(),
-            redirect_uris: vec![REDIRECT_URI.to_owned(), redirect_uri.clone()],
-        });
-        // A person at a browser signs in: the emulator shows its page.
-        stack.emulator.set_browser(Browser {
-            user_principal_name: None,
-            declines_consent: false,
-            interactive: true,
-        });
-        crate::organisation::seed(&stack.emulator, CONTOSO, SEEDED_USERS, SEEDED_GROUPS);
-        let mut env = stack.function_env();
-        env.retain(|(k, _)| {
-            !matches!(
-                k.as_str(),
-                "ENTRA_REDIRECT_URI" | "PORTAL_RETURN_URL" | "RUST_LOG"
-            )
-        });
-        env.extend([
-            ("ENTRA_REDIRECT_URI".to_owned(), redirect_uri),
-            ("PORTAL_RETURN_URL".to_owned(), format!("{console_url}/")),
-            (
-                "NOTIFICATION_URL".to_owned(),
-                format!(
-                    "{api_url}/entra/notifications?key={}",
-                    crate::sync::notification_key()
-                ),
-            ),
-            ("RUST_LOG".to_owned(), "info".to_owned()),
-        ]);
+        prepare_emulator(&stack, &redirect_uri);
+        let env = live_env(&stack, &api_url, &console_url, redirect_uri);
         let activity = Activity::default();
-        let mut sandboxes = Vec::new();
-        for name in [
-            "oauth-callback",
-            "graph-notifications",
-            "sync-scheduler",
-            "sync-worker",
-            "export-stream",
-        ] {
-            sandboxes.push(Sandbox::start(name, env.clone(), activity.clone()).await?);
-        }
-        let sandbox = |name: &str| {
-            sandboxes
-                .iter()
-                .find(|s| s.name == name)
-                .cloned()
-                .expect("every function has a sandbox")
-        };
+        let sandboxes = start_sandboxes(&env, &activity).await?;
         let routes = gateway::template_routes()?
             .into_iter()
             .map(|route| {
-                let function = sandbox(&route.binary);
+                let function = sandbox_named(&sandboxes, &route.binary);
                 (route, function)
             })
             .collect();
@@ -136,42 +91,9 @@ impl LiveStack {
                 serde_json::json!({"sync_enabled": false, "import_users": false, "import_groups": false}),
             )
             .await?;
-        let queues = Queues::create(&stack).await?;
         let kick = Arc::new(Notify::new());
         let stack = Arc::new(stack);
-        let mut tasks = Vec::new();
-        tasks.push(tokio::spawn(pumps::schedule(
-            sandbox("sync-scheduler"),
-            options.interval,
-            kick.clone(),
-            activity.clone(),
-        )));
-        tasks.push(tokio::spawn(
-            pumps::QueueMapping {
-                aws: stack.aws.clone(),
-                queue_url: stack.queue_url.clone(),
-                queue_arn: queues.sync_arn.clone(),
-                worker: sandbox("sync-worker"),
-                activity: activity.clone(),
-            }
-            .run(),
-        ));
-        tasks.push(tokio::spawn(
-            pumps::StreamMapping {
-                cursor: crate::sync::StreamCursor::start(&stack).await?,
-                delivery: pumps::StreamDelivery {
-                    export: sandbox("export-stream"),
-                    failures: pumps::SqsDestination {
-                        aws: stack.aws.clone(),
-                        queue_url: queues.export_failed_url.clone(),
-                    },
-                    stream_arn: pumps::stream_arn(&stack.aws, &stack.tables.directory).await?,
-                    retry_delay: Duration::from_millis(200),
-                    activity: activity.clone(),
-                },
-            }
-            .run(),
-        ));
+        let tasks = spawn_pumps(&stack, &sandboxes, &options, &kick, &activity).await?;
         console::serve(
             console,
             console::Console {
@@ -227,6 +149,121 @@ impl LiveStack {
             task.abort();
         }
     }
+}
+
+/// The app registration (both callbacks), a person at a browser who signs
+/// in on the emulator's page, and a seeded Contoso.
+fn prepare_emulator(stack: &LocalStack, redirect_uri: &str) {
+    stack.emulator.register_app(AppRegistration {
+        client_id: CLIENT_ID.to_owned(),
+        client_secret: stack.client_secret.clone(),
+        redirect_uris: vec![REDIRECT_URI.to_owned(), redirect_uri.to_owned()],
+    });
+    stack.emulator.set_browser(Browser {
+        user_principal_name: None,
+        declines_consent: false,
+        interactive: true,
+    });
+    crate::organisation::seed(&stack.emulator, CONTOSO, SEEDED_USERS, SEEDED_GROUPS);
+}
+
+/// The functions' environment, with the live stack's own URLs.
+fn live_env(
+    stack: &LocalStack,
+    api_url: &str,
+    console_url: &str,
+    redirect_uri: String,
+) -> Vec<(String, String)> {
+    let mut env = stack.function_env();
+    env.retain(|(k, _)| {
+        !matches!(
+            k.as_str(),
+            "ENTRA_REDIRECT_URI" | "PORTAL_RETURN_URL" | "RUST_LOG"
+        )
+    });
+    env.extend([
+        ("ENTRA_REDIRECT_URI".to_owned(), redirect_uri),
+        ("PORTAL_RETURN_URL".to_owned(), format!("{console_url}/")),
+        (
+            "NOTIFICATION_URL".to_owned(),
+            format!(
+                "{api_url}/entra/notifications?key={}",
+                crate::sync::notification_key()
+            ),
+        ),
+        ("RUST_LOG".to_owned(), "info".to_owned()),
+    ]);
+    env
+}
+
+async fn start_sandboxes(
+    env: &[(String, String)],
+    activity: &Activity,
+) -> anyhow::Result<Vec<Arc<Sandbox>>> {
+    let mut sandboxes = Vec::new();
+    for name in [
+        "oauth-callback",
+        "graph-notifications",
+        "sync-scheduler",
+        "sync-worker",
+        "export-stream",
+    ] {
+        sandboxes.push(Sandbox::start(name, env.to_vec(), activity.clone()).await?);
+    }
+    Ok(sandboxes)
+}
+
+fn sandbox_named(sandboxes: &[Arc<Sandbox>], name: &str) -> Arc<Sandbox> {
+    sandboxes
+        .iter()
+        .find(|s| s.name == name)
+        .cloned()
+        .expect("every function has a sandbox")
+}
+
+/// What AWS runs between the functions: the schedule, the queue mapping and
+/// the stream mapping (with its on-failure queue).
+async fn spawn_pumps(
+    stack: &Arc<LocalStack>,
+    sandboxes: &[Arc<Sandbox>],
+    options: &LiveOptions,
+    kick: &Arc<Notify>,
+    activity: &Activity,
+) -> anyhow::Result<Vec<tokio::task::JoinHandle<()>>> {
+    let queues = Queues::create(stack).await?;
+    let schedule = tokio::spawn(pumps::schedule(
+        sandbox_named(sandboxes, "sync-scheduler"),
+        options.interval,
+        kick.clone(),
+        activity.clone(),
+    ));
+    let queue = tokio::spawn(
+        pumps::QueueMapping {
+            aws: stack.aws.clone(),
+            queue_url: stack.queue_url.clone(),
+            queue_arn: queues.sync_arn.clone(),
+            worker: sandbox_named(sandboxes, "sync-worker"),
+            activity: activity.clone(),
+        }
+        .run(),
+    );
+    let stream = tokio::spawn(
+        pumps::StreamMapping {
+            cursor: crate::sync::StreamCursor::start(stack).await?,
+            delivery: pumps::StreamDelivery {
+                export: sandbox_named(sandboxes, "export-stream"),
+                failures: pumps::SqsDestination {
+                    aws: stack.aws.clone(),
+                    queue_url: queues.export_failed_url.clone(),
+                },
+                stream_arn: pumps::stream_arn(&stack.aws, &stack.tables.directory).await?,
+                retry_delay: Duration::from_millis(200),
+                activity: activity.clone(),
+            },
+        }
+        .run(),
+    );
+    Ok(vec![schedule, queue, stream])
 }
 
 /// The queues template.yaml adds around the sync queue.

@@ -106,22 +106,7 @@ impl<W: Invoke> QueueMapping<W> {
             })
             .collect();
         let mut event = sqs_event(&self.queue_arn, &batch);
-        for (record, message) in event["Records"]
-            .as_array_mut()
-            .into_iter()
-            .flatten()
-            .zip(&messages)
-        {
-            let count = message
-                .attributes
-                .as_ref()
-                .and_then(|a| {
-                    a.get(&aws_sdk_sqs::types::MessageSystemAttributeName::ApproximateReceiveCount)
-                })
-                .cloned()
-                .unwrap_or_else(|| "1".into());
-            record["attributes"]["ApproximateReceiveCount"] = json!(count);
-        }
+        add_receive_counts(&mut event, &messages);
         let ids: Vec<String> = batch.iter().map(|(id, _, _)| id.clone()).collect();
         let failed = match self.worker.invoke(event, WORKER_TIMEOUT).await {
             Ok(Ok(answer)) => failed_messages(&answer, &ids),
@@ -140,6 +125,26 @@ impl<W: Invoke> QueueMapping<W> {
         };
         self.activity.note("sqs", &note);
         Ok(batch.len())
+    }
+}
+
+/// Each record's ApproximateReceiveCount, as SQS counted it.
+fn add_receive_counts(event: &mut Value, messages: &[aws_sdk_sqs::types::Message]) {
+    for (record, message) in event["Records"]
+        .as_array_mut()
+        .into_iter()
+        .flatten()
+        .zip(messages)
+    {
+        let count = message
+            .attributes
+            .as_ref()
+            .and_then(|a| {
+                a.get(&aws_sdk_sqs::types::MessageSystemAttributeName::ApproximateReceiveCount)
+            })
+            .cloned()
+            .unwrap_or_else(|| "1".into());
+        record["attributes"]["ApproximateReceiveCount"] = json!(count);
     }
 }
 

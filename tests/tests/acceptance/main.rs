@@ -18,7 +18,6 @@ mod large_tenants;
 mod live_queue;
 mod notifications;
 mod oauth_callback;
-mod password_attempts;
 mod preview;
 mod public_endpoint;
 mod realtime;

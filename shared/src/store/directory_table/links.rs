@@ -12,17 +12,12 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
-use super::{DynamoDirectoryStore, ENTRA_ID_INDEX};
+use super::DynamoDirectoryStore;
 use crate::model::TenantId;
 use crate::model::directory::{GROUP_PREFIX, ItemKey, USER_PREFIX};
 use crate::ports::StoreError;
-use crate::store::dynamo::{
-    Item, batch_get, batch_write, key, put_request, s, tenant_pk, text, unavailable,
-};
-
-const LINK_PREFIX: &str = "ENTRA#LINK#";
-/// Present once the tenant's links made before link items were copied.
-const LINKS_COPIED: &str = "ENTRA#LINKS";
+use crate::store::dynamo::{Item, batch_get, batch_write, put_request, s, text, unavailable};
+use crate::store::layout::{ENTRA_ID_INDEX, LINKS_COPIED_SK, key, link_sk, tenant_pk};
 
 /// Where links live, and the tenants known to have all theirs as items.
 #[derive(Debug)]
@@ -45,10 +40,6 @@ impl LinkIndex {
             .expect("link index lock")
             .contains(tenant)
     }
-}
-
-fn link_sk(object_prefix: &str, entra_id: &str) -> String {
-    format!("{LINK_PREFIX}{object_prefix}{entra_id}")
 }
 
 fn link_item(tenant: &TenantId, object_prefix: &str, entra_id: &str, am_id: &str) -> Item {
@@ -123,7 +114,7 @@ impl DynamoDirectoryStore {
             .client
             .get_item()
             .table_name(&self.links.table)
-            .set_key(Some(key(tenant, LINKS_COPIED)))
+            .set_key(Some(key(tenant, LINKS_COPIED_SK)))
             .consistent_read(true)
             .send()
             .await
@@ -133,7 +124,7 @@ impl DynamoDirectoryStore {
             self.client
                 .put_item()
                 .table_name(&self.links.table)
-                .set_item(Some(key(tenant, LINKS_COPIED)))
+                .set_item(Some(key(tenant, LINKS_COPIED_SK)))
                 .send()
                 .await
                 .map_err(unavailable("writing the Entra link marker"))?;

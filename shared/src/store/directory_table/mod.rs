@@ -14,15 +14,13 @@ use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::types::WriteRequest;
 
 use super::dynamo::{
-    Item, batch_get, batch_get_projected, batch_write, malformed, query_all, s, tenant_pk, text,
+    Item, batch_get, batch_get_projected, batch_write, malformed, query_all, s, text,
 };
+use super::layout::tenant_pk;
 use crate::import::buckets::KeyRange;
 use crate::model::TenantId;
 use crate::ports::StoreError;
 
-pub const ENTRA_ID_INDEX: &str = "by-entra-id";
-/// Membership items by `user_id` (and `group_id`): a user's memberships.
-pub const MEMBER_INDEX: &str = "by-member";
 const CONCURRENCY: usize = 16;
 
 #[derive(Debug)]

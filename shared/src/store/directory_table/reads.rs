@@ -7,7 +7,7 @@ use serde::de::DeserializeOwned;
 
 use futures::stream::{self, StreamExt, TryStreamExt};
 
-use super::{CONCURRENCY, DynamoDirectoryStore, MEMBER_INDEX, parse};
+use super::{CONCURRENCY, DynamoDirectoryStore, parse};
 use crate::import::ObjectKind;
 use crate::import::buckets::KeyRange;
 use crate::import::ports::PlatformUser;
@@ -17,9 +17,9 @@ use crate::model::directory::{
     USER_PREFIX, UserItem,
 };
 use crate::ports::StoreError;
-use crate::store::dynamo::{
-    Item, batch_get, conditional, key, query_all, s, tenant_pk, text, unavailable,
-};
+use crate::store::dynamo::{Item, batch_get, conditional, query_all, s, text, unavailable};
+use crate::store::layout::MEMBER_INDEX;
+use crate::store::layout::{key, tenant_pk};
 
 fn membership_key(item: &Item) -> Option<MembershipKey> {
     Some(MembershipKey {

@@ -15,8 +15,9 @@ use crate::model::directory::{
 };
 use crate::ports::StoreError;
 use crate::store::dynamo::{
-    Item, conditional, delete_request, key, malformed, put_request, s, timestamp,
+    Item, conditional, delete_request, malformed, put_request, s, timestamp,
 };
+use crate::store::layout::key;
 
 /// An update of the attributes the import owns; `None` removes one.
 struct AttributeUpdate {
@@ -63,7 +64,7 @@ fn put(key: &ItemKey, item: &impl Serialize) -> Result<WriteRequest, StoreError>
 }
 
 fn delete(key: &ItemKey) -> Result<WriteRequest, StoreError> {
-    delete_request(crate::store::dynamo::key(key.tenant(), key.sk()))
+    delete_request(crate::store::layout::key(key.tenant(), key.sk()))
 }
 
 impl TableWrites {

@@ -63,13 +63,25 @@ fn resync_row(resync: &Value) -> String {
 }
 
 pub fn markdown(r: &Value) -> String {
-    let first = &r["first_import"]["first"];
-    let idle = &r["first_import"]["idle_poll"];
-    let bound = &r["graph_bound_import"];
-    let tick = &r["scheduler_tick"];
-    let export = &r["export"];
     let mut out = String::from("| # | run | figures |\n|---|---|---|\n");
-    out += &row(&[
+    out += &first_import_row(&r["first_import"]["first"]);
+    out += &resync_row(&r["first_import"]["resync"]);
+    out += &store_ceiling_row(r);
+    out += &graph_bound_row(&r["graph_bound_import"]);
+    out += &idle_row(&r["first_import"]["idle_poll"], &r["scheduler_tick"]);
+    out += &export_row(&r["export"]);
+    if let Some(binaries) = r["binaries"].as_array() {
+        out += &binaries_row(binaries);
+    }
+    let latency = &r["latency"];
+    if latency.is_object() {
+        out += &latency_row(latency);
+    }
+    out
+}
+
+fn first_import_row(first: &Value) -> String {
+    row(&[
         "1".into(),
         format!("first import, {} objects", first["objects"]),
         format!(
@@ -88,9 +100,11 @@ pub fn markdown(r: &Value) -> String {
             num(&first["worker_peak_rss_mib"], 1),
             first["invocations"],
         ),
-    ]);
-    out += &resync_row(&r["first_import"]["resync"]);
-    out += &row(&[
+    ])
+}
+
+fn store_ceiling_row(r: &Value) -> String {
+    row(&[
         "2".into(),
         "raw store ceiling".into(),
         format!(
@@ -99,8 +113,11 @@ pub fn markdown(r: &Value) -> String {
             r["store_ceiling"]["items"],
             num(&r["import_efficiency"], 2),
         ),
-    ]);
-    out += &row(&[
+    ])
+}
+
+fn graph_bound_row(bound: &Value) -> String {
+    row(&[
         "3".into(),
         format!("Graph-bound import, {} ms a response", bound["latency_ms"]),
         format!(
@@ -109,8 +126,11 @@ pub fn markdown(r: &Value) -> String {
             bound["graph_requests"],
             num(&bound["wall_over_pages_times_latency"], 2),
         ),
-    ]);
-    out += &row(&[
+    ])
+}
+
+fn idle_row(idle: &Value, tick: &Value) -> String {
+    row(&[
         "4".into(),
         "idle poll; scheduler tick".into(),
         format!(
@@ -124,8 +144,11 @@ pub fn markdown(r: &Value) -> String {
             tick["sqs_requests"],
             tick["sqs_requests_minimum"],
         ),
-    ]);
-    out += &row(&[
+    ])
+}
+
+fn export_row(export: &Value) -> String {
+    row(&[
         "5".into(),
         format!("export of {} mixed changes", export["changes"]),
         format!(
@@ -137,48 +160,48 @@ pub fn markdown(r: &Value) -> String {
             num(&export["emulator_requests_per_second_4_clients"], 0),
             num(&export["changes_per_second_over_emulator_ceiling"], 2),
         ),
-    ]);
-    if let Some(binaries) = r["binaries"].as_array() {
-        let cells: Vec<String> = binaries
-            .iter()
-            .map(|b| {
-                format!(
-                    "{} {} MB, {} ms",
-                    b["binary"].as_str().unwrap_or(""),
-                    num(&b["size_mb"], 1),
-                    num(&b["cold_start_ms"], 1)
-                )
-            })
-            .collect();
-        out += &row(&[
-            "6".into(),
-            "binaries: size, cold start".into(),
-            cells.join("; "),
-        ]);
-    }
-    let latency = &r["latency"];
-    if latency.is_object() {
-        let cell = |key: &str| {
+    ])
+}
+
+fn binaries_row(binaries: &[Value]) -> String {
+    let cells: Vec<String> = binaries
+        .iter()
+        .map(|b| {
             format!(
-                "p50 {} s, p95 {} s",
-                num(&latency[key]["p50_seconds"], 2),
-                num(&latency[key]["p95_seconds"], 2)
+                "{} {} MB, {} ms",
+                b["binary"].as_str().unwrap_or(""),
+                num(&b["size_mb"], 1),
+                num(&b["cold_start_ms"], 1)
             )
-        };
-        out += &row(&[
-            "7".into(),
-            format!(
-                "Entra → AM latency, {} changes",
-                latency["notified_at_once"]["changes"]
-            ),
-            format!(
-                "notified at once: {}; notified after 1 s: {}; poll only: {} (a delta run of {} s after the 3-minute tick)",
-                cell("notified_at_once"),
-                cell("notified_after_1s"),
-                cell("poll_only"),
-                num(&latency["poll_only"]["delta_run_seconds_p50"], 2)
-            ),
-        ]);
-    }
-    out
+        })
+        .collect();
+    row(&[
+        "6".into(),
+        "binaries: size, cold start".into(),
+        cells.join("; "),
+    ])
+}
+
+fn latency_row(latency: &Value) -> String {
+    let cell = |key: &str| {
+        format!(
+            "p50 {} s, p95 {} s",
+            num(&latency[key]["p50_seconds"], 2),
+            num(&latency[key]["p95_seconds"], 2)
+        )
+    };
+    row(&[
+        "7".into(),
+        format!(
+            "Entra → AM latency, {} changes",
+            latency["notified_at_once"]["changes"]
+        ),
+        format!(
+            "notified at once: {}; notified after 1 s: {}; poll only: {} (a delta run of {} s after the 3-minute tick)",
+            cell("notified_at_once"),
+            cell("notified_after_1s"),
+            cell("poll_only"),
+            num(&latency["poll_only"]["delta_run_seconds_p50"], 2)
+        ),
+    ])
 }

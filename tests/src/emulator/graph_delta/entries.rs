@@ -1,0 +1,214 @@
+//! A round's objects as Graph renders them: every live object of an initial
+//! round, the changed (or removed) objects of an incremental one, and their
+//! `members@delta` slices.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value, json};
+
+use super::RoundToken;
+use crate::emulator::directory::{ObjectKind, Tenant};
+use crate::emulator::graph::{group_json, project, user_json};
+
+/// One object of a round, ready to render.
+pub(super) struct Entry {
+    pub(super) id: String,
+    body: Option<Map<String, Value>>,
+    removed: Option<&'static str>,
+    /// `members@delta` entries: (id, kind, removed).
+    pub(super) members: Vec<(String, ObjectKind, bool)>,
+}
+
+impl Entry {
+    pub(super) fn render(&self, member_offset: usize, member_count: usize) -> Value {
+        let mut object = match (&self.body, self.removed) {
+            (_, Some(reason)) => {
+                let mut m = Map::new();
+                m.insert("id".into(), json!(self.id));
+                m.insert("@removed".into(), json!({"reason": reason}));
+                m
+            }
+            (Some(body), None) => body.clone(),
+            (None, None) => {
+                let mut m = Map::new();
+                m.insert("id".into(), json!(self.id));
+                m
+            }
+        };
+        let slice: Vec<Value> = self
+            .members
+            .iter()
+            .skip(member_offset)
+            .take(member_count)
+            .map(|(id, kind, removed)| {
+                let mut member = json!({
+                    "@odata.type": match kind { ObjectKind::User => "#microsoft.graph.user", ObjectKind::Group => "#microsoft.graph.group" },
+                    "id": id,
+                });
+                if *removed {
+                    member["@removed"] = json!({"reason": "deleted"});
+                }
+                member
+            })
+            .collect();
+        if !slice.is_empty() {
+            object.insert("members@delta".into(), Value::Array(slice));
+        }
+        Value::Object(object)
+    }
+}
+
+fn selects(select: &Option<Vec<String>>, property: &str) -> bool {
+    select
+        .as_ref()
+        .is_none_or(|s| s.iter().any(|p| p.eq_ignore_ascii_case(property)))
+}
+
+/// Per object of an incremental round: changed properties, and membership
+/// changes (member id -> kind, removed).
+type ObjectChanges = (Vec<String>, BTreeMap<String, (ObjectKind, bool)>);
+
+pub(super) fn round_entries(tenant: &Tenant, token: &RoundToken, minimal: bool) -> Vec<Entry> {
+    if token.initial {
+        return initial_entries(tenant, token);
+    }
+    round_changes(tenant, token)
+        .into_iter()
+        .filter_map(|(id, changes)| changed_entry(tenant, token, minimal, id, changes))
+        .collect()
+}
+
+fn in_filter(token: &RoundToken, id: &str) -> bool {
+    token
+        .filter
+        .as_ref()
+        .is_none_or(|f| f.iter().any(|x| x == id))
+}
+
+fn with_members(token: &RoundToken) -> bool {
+    token.kind == ObjectKind::Group && selects(&token.select, "members")
+}
+
+/// An initial round: every live object of the kind (within `$filter`).
+fn initial_entries(tenant: &Tenant, token: &RoundToken) -> Vec<Entry> {
+    match token.kind {
+        ObjectKind::User => tenant
+            .users
+            .values()
+            .filter(|u| !u.deleted && in_filter(token, &u.id))
+            .map(|user| Entry {
+                id: user.id.clone(),
+                body: Some(project(user_json(user), token.select.as_deref())),
+                removed: None,
+                members: Vec::new(),
+            })
+            .collect(),
+        ObjectKind::Group => tenant
+            .groups
+            .values()
+            .filter(|g| in_filter(token, &g.id))
+            .map(|group| Entry {
+                id: group.id.clone(),
+                body: Some(project(group_json(group), token.select.as_deref())),
+                removed: None,
+                members: if with_members(token) {
+                    current_members(tenant, &group.members)
+                } else {
+                    Vec::new()
+                },
+            })
+            .collect(),
+    }
+}
+
+fn current_members(tenant: &Tenant, members: &[String]) -> Vec<(String, ObjectKind, bool)> {
+    members
+        .iter()
+        .map(|m| {
+            let kind = if tenant.groups.contains_key(m) {
+                ObjectKind::Group
+            } else {
+                ObjectKind::User
+            };
+            (m.clone(), kind, false)
+        })
+        .collect()
+}
+
+/// Incremental: per object, the properties and membership changes in (since, upto].
+fn round_changes(tenant: &Tenant, token: &RoundToken) -> BTreeMap<String, ObjectChanges> {
+    let with_members = with_members(token);
+    let mut changed: BTreeMap<String, ObjectChanges> = BTreeMap::new();
+    for change in tenant.change_log.iter().filter(|c| {
+        c.sequence > token.since
+            && c.sequence <= token.upto
+            && c.kind == token.kind
+            && in_filter(token, &c.id)
+    }) {
+        let tracked: Vec<String> = change
+            .properties
+            .iter()
+            .filter(|p| p.starts_with('@') || selects(&token.select, p))
+            .cloned()
+            .collect();
+        match &change.member {
+            Some(m) if with_members => {
+                let entry = changed.entry(change.id.clone()).or_default();
+                entry
+                    .1
+                    .insert(m.member_id.clone(), (m.member_kind, m.removed));
+            }
+            Some(_) => {}
+            None if !tracked.is_empty() => changed
+                .entry(change.id.clone())
+                .or_default()
+                .0
+                .extend(tracked),
+            None => {}
+        }
+    }
+    changed
+}
+
+/// An incremental round's entry for one changed object: its body (all of it,
+/// or under `return=minimal` only what changed), or `@removed` when it is
+/// gone; nothing for an object that never existed as far as Graph knows.
+fn changed_entry(
+    tenant: &Tenant,
+    token: &RoundToken,
+    minimal: bool,
+    id: String,
+    (properties, members): ObjectChanges,
+) -> Option<Entry> {
+    let members: Vec<(String, ObjectKind, bool)> =
+        members.into_iter().map(|(m, (k, r))| (m, k, r)).collect();
+    let live = match token.kind {
+        ObjectKind::User => tenant.users.get(&id).filter(|u| !u.deleted).map(user_json),
+        ObjectKind::Group => tenant.groups.get(&id).map(group_json),
+    };
+    let Some(body) = live else {
+        let soft =
+            token.kind == ObjectKind::User && tenant.users.get(&id).is_some_and(|u| u.deleted);
+        let hard = tenant.tombstones.contains_key(&id);
+        return (soft || hard).then(|| Entry {
+            id,
+            body: None,
+            removed: Some(if soft { "changed" } else { "deleted" }),
+            members: Vec::new(),
+        });
+    };
+    let mut body = project(body, token.select.as_deref());
+    let restored = properties.iter().any(|p| p == "@restored");
+    if minimal && !restored {
+        body.retain(|k, _| k == "id" || properties.iter().any(|p| p == k));
+    } else if properties.is_empty() {
+        // Only memberships changed: the object carries its id.
+        body.retain(|k, _| k == "id");
+    }
+    Some(Entry {
+        id,
+        body: Some(body),
+        removed: None,
+        members,
+    })
+}

@@ -1,0 +1,5 @@
+//! `DynamoDirectoryStore`: links by Entra id, writes, and reads.
+
+mod links;
+mod reads;
+mod writes;

@@ -1,0 +1,285 @@
+//! The run lease: begun, checkpointed, finished or abandoned on `ENTRA#STATUS`.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use chrono::{Duration, Utc};
+use entra_sync::import::state::{Counts, Mode, RunResult, RunStatus, SyncState};
+use entra_sync::import::{LeaseError, RunLease};
+
+use super::{count_map, status};
+use crate::stores::{Fresh, checkpoint, counts, text};
+
+#[tokio::test]
+async fn given_the_lease_when_runs_begin_then_a_free_expired_or_own_lease_is_taken_and_a_held_one_refused()
+ {
+    let fresh = Fresh::tables().await;
+    let store = fresh.sync_state();
+    let now = Utc::now();
+    let lease = Duration::seconds(90);
+
+    let first = store
+        .begin_run(&fresh.tenant, "run-a", now, now + lease)
+        .await
+        .unwrap();
+    assert_eq!(first, Some(SyncState::default()), "a free lease");
+    let item = fresh.status_item().await;
+    assert_eq!(text(&item, "lease_owner"), Some("run-a"));
+    assert_eq!(
+        text(&item, "last_sync_started_at"),
+        Some(
+            now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                .as_str()
+        )
+    );
+
+    let refused = store
+        .begin_run(
+            &fresh.tenant,
+            "run-b",
+            now + Duration::seconds(30),
+            now + Duration::seconds(120),
+        )
+        .await
+        .unwrap();
+    assert_eq!(refused, None, "held by run-a");
+    assert_eq!(
+        text(&fresh.status_item().await, "lease_owner"),
+        Some("run-a")
+    );
+
+    let again = store
+        .begin_run(
+            &fresh.tenant,
+            "run-a",
+            now + Duration::seconds(40),
+            now + Duration::seconds(130),
+        )
+        .await
+        .unwrap();
+    assert!(again.is_some(), "its own lease");
+    assert!(
+        again.unwrap().ran_before,
+        "a run had begun before: the directory may hold its imports"
+    );
+
+    let later = now + Duration::seconds(131);
+    let taken = store
+        .begin_run(&fresh.tenant, "run-b", later, later + lease)
+        .await
+        .unwrap();
+    assert!(taken.is_some(), "an expired lease");
+    assert_eq!(
+        text(&fresh.status_item().await, "lease_owner"),
+        Some("run-b")
+    );
+    assert_eq!(
+        store
+            .begin_run(&fresh.tenant, "run-a", later, later + lease)
+            .await
+            .unwrap(),
+        None,
+        "run-a lost it"
+    );
+}
+
+#[tokio::test]
+async fn given_a_run_without_the_lease_when_it_checkpoints_or_finishes_then_the_lease_is_lost() {
+    let fresh = Fresh::tables().await;
+    let store = fresh.sync_state();
+    let now = Utc::now();
+    let cp = checkpoint("round-1", 1);
+    let state = SyncState::default();
+    let ok = status(RunResult::Ok, None);
+
+    // No status item at all.
+    assert!(matches!(
+        store
+            .checkpoint(&fresh.tenant, "run-b", &cp, now + Duration::seconds(90))
+            .await,
+        Err(LeaseError::Lost)
+    ));
+    assert!(matches!(
+        store.finish_run(&fresh.tenant, "run-b", &state, &ok).await,
+        Err(LeaseError::Lost)
+    ));
+
+    store
+        .begin_run(&fresh.tenant, "run-a", now, now + Duration::seconds(90))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(matches!(
+        store
+            .checkpoint(&fresh.tenant, "run-b", &cp, now + Duration::seconds(900))
+            .await,
+        Err(LeaseError::Lost)
+    ));
+    assert!(matches!(
+        store.finish_run(&fresh.tenant, "run-b", &state, &ok).await,
+        Err(LeaseError::Lost)
+    ));
+    let item = fresh.status_item().await;
+    assert_eq!(text(&item, "lease_owner"), Some("run-a"));
+    assert!(!item.contains_key("checkpoint"), "{item:?}");
+    assert!(!item.contains_key("last_sync_result"), "{item:?}");
+    assert_eq!(
+        item.get("lease_until_ms"),
+        Some(&AttributeValue::N(
+            (now + Duration::seconds(90)).timestamp_millis().to_string()
+        )),
+        "run-b renewed nothing"
+    );
+    // The holder still can.
+    store
+        .checkpoint(&fresh.tenant, "run-a", &cp, now + Duration::seconds(100))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn given_a_checkpointed_run_when_abandoned_then_the_lease_is_free_and_the_next_run_resumes_the_checkpoint()
+ {
+    let fresh = Fresh::tables().await;
+    let store = fresh.sync_state();
+    let now = Utc::now();
+    let cp = checkpoint("round-7", 4);
+    store
+        .begin_run(&fresh.tenant, "run-a", now, now + Duration::seconds(90))
+        .await
+        .unwrap()
+        .unwrap();
+    store
+        .checkpoint(&fresh.tenant, "run-a", &cp, now + Duration::seconds(90))
+        .await
+        .unwrap();
+
+    // Someone else's abandon changes nothing.
+    store
+        .abandon_run(&fresh.tenant, "run-x", None)
+        .await
+        .unwrap();
+    assert_eq!(
+        text(&fresh.status_item().await, "lease_owner"),
+        Some("run-a")
+    );
+
+    let failed = RunStatus::failed("Graph answered 503".into(), &cp);
+    store
+        .abandon_run(&fresh.tenant, "run-a", Some(&failed))
+        .await
+        .unwrap();
+
+    let item = fresh.status_item().await;
+    assert!(!item.contains_key("lease_owner"), "{item:?}");
+    assert!(!item.contains_key("lease_until_ms"), "{item:?}");
+    assert_eq!(text(&item, "last_sync_result"), Some("error"));
+    assert_eq!(text(&item, "last_sync_error"), Some("Graph answered 503"));
+    assert_eq!(text(&item, "last_sync_mode"), Some("full"));
+    let resumed = store
+        .begin_run(
+            &fresh.tenant,
+            "run-b",
+            now + Duration::seconds(1),
+            now + Duration::seconds(91),
+        )
+        .await
+        .unwrap()
+        .expect("the lease is free at once");
+    assert_eq!(resumed.checkpoint, Some(cp));
+}
+
+#[tokio::test]
+async fn given_runs_that_finish_then_the_delta_links_and_status_are_stored_and_the_lease_released()
+{
+    let fresh = Fresh::tables().await;
+    let store = fresh.sync_state();
+    let now = Utc::now();
+    let lease = Duration::seconds(90);
+    store
+        .begin_run(&fresh.tenant, "run-a", now, now + lease)
+        .await
+        .unwrap()
+        .unwrap();
+    store
+        .checkpoint(&fresh.tenant, "run-a", &checkpoint("r", 1), now + lease)
+        .await
+        .unwrap();
+    let state = SyncState {
+        users_delta_link: Some("https://graph/users/delta?$deltatoken=U1".into()),
+        groups_delta_link: Some("https://graph/groups/delta?$deltatoken=G1".into()),
+        scope_fingerprint: Some("fp-9".into()),
+        checkpoint: None,
+        holding_deletions: true,
+        // What begin_run reports afterwards: run-a had begun.
+        ran_before: true,
+        previous_run_died: false,
+    };
+    let held = status(RunResult::Held, Some("12 users would be deleted"));
+    store
+        .finish_run(&fresh.tenant, "run-a", &state, &held)
+        .await
+        .unwrap();
+
+    let item = fresh.status_item().await;
+    for gone in ["lease_owner", "lease_until_ms", "checkpoint"] {
+        assert!(!item.contains_key(gone), "{gone}: {item:?}");
+    }
+    assert_eq!(text(&item, "last_sync_result"), Some("held"));
+    assert_eq!(
+        text(&item, "last_sync_error"),
+        Some("12 users would be deleted")
+    );
+    assert_eq!(text(&item, "last_sync_mode"), Some("delta"));
+    assert_eq!(
+        text(&item, "last_sync_completed_at"),
+        Some(
+            held.completed_at
+                .unwrap()
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                .as_str()
+        )
+    );
+    let expected_counts: HashMap<String, String> = counts()
+        .as_pairs()
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    assert_eq!(count_map(&item), expected_counts);
+    assert_eq!(expected_counts.len(), 8);
+
+    let next = store
+        .begin_run(&fresh.tenant, "run-b", now, now + lease)
+        .await
+        .unwrap()
+        .expect("released");
+    assert_eq!(next, state);
+
+    // An ok run without a groups link: the error and that link are removed.
+    let state = SyncState {
+        groups_delta_link: None,
+        holding_deletions: false,
+        ..state
+    };
+    let ok = RunStatus {
+        counts: Counts::default(),
+        mode: Mode::Full,
+        ..status(RunResult::Ok, None)
+    };
+    store
+        .finish_run(&fresh.tenant, "run-b", &state, &ok)
+        .await
+        .unwrap();
+    let item = fresh.status_item().await;
+    assert_eq!(text(&item, "last_sync_result"), Some("ok"));
+    assert_eq!(text(&item, "last_sync_mode"), Some("full"));
+    assert!(!item.contains_key("last_sync_error"), "{item:?}");
+    assert!(!item.contains_key("groups_delta_link"), "{item:?}");
+    assert!(count_map(&item).values().all(|v| v == "0"));
+    let next = store
+        .begin_run(&fresh.tenant, "run-c", now, now + lease)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(next, state);
+}
