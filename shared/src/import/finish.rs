@@ -109,6 +109,30 @@ struct ScopeChange {
     new_scope: Option<GroupScope>,
 }
 
+/// Which rounds sweep: those that read everything in scope from the
+/// start, of a tenant imported before.
+#[derive(Debug, Clone, Copy)]
+struct Sweeps {
+    users: bool,
+    groups: bool,
+}
+
+impl Sweeps {
+    fn of(checkpoint: &Checkpoint, state: &SyncState) -> Self {
+        let full = checkpoint.mode == Mode::Full;
+        // A delta run whose groups lost their link (the scope grew, an
+        // object was imported late) read them from the start: that round
+        // never shows what was deleted since the lost link, only a sweep
+        // finds it (docs/behaviour.md 2.2: a round without a delta link
+        // is full).
+        let groups_from_start = state.groups_delta_link.is_none();
+        Self {
+            users: full && checkpoint.earlier_imports,
+            groups: (full || groups_from_start) && checkpoint.earlier_imports,
+        }
+    }
+}
+
 /// The run's deletion plans, per object kind.
 struct Deletions {
     users: DeletionPlan,
@@ -202,7 +226,7 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
             false => HeldDeletions::default(),
         };
         let round = SeenRound::of(&checkpoint);
-        let sweeps = checkpoint.mode == Mode::Full && checkpoint.earlier_imports;
+        let sweeps = Sweeps::of(&checkpoint, state);
         let mut plans = self
             .plan_all_deletions(
                 &round,
@@ -218,7 +242,7 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
         self.apply_deletions(
             &plans,
             &round,
-            sweeps,
+            sweeps.groups,
             &deferred_added,
             &mut checkpoint.counts,
         )
@@ -245,16 +269,16 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
     }
 
     /// Deletes what the plans say, with the memberships that go with it;
-    /// a sweeping round also removes the memberships it did not see.
+    /// a sweeping groups round also removes the memberships it did not see.
     async fn apply_deletions(
         &self,
         plans: &Deletions,
         round: &SeenRound,
-        sweeps: bool,
+        sweeps_groups: bool,
         deferred_added: &HashSet<String>,
         counts: &mut Counts,
     ) -> Result<(), Interruption> {
-        let sweeps_memberships = sweeps && self.config.import_groups;
+        let sweeps_memberships = sweeps_groups && self.config.import_groups;
         // The membership sweep reads what the round wrote; otherwise the
         // deletion looks it up.
         let written = (!sweeps_memberships).then_some(deferred_added);
@@ -271,20 +295,20 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
     async fn plan_all_deletions(
         &self,
         round: &SeenRound,
-        sweeps: bool,
+        sweeps: Sweeps,
         (user_records, group_records): (&[NumberedRecord], &[NumberedRecord]),
         scope_change: ScopeChange,
         held_before: &HeldDeletions,
     ) -> Result<Deletions, Interruption> {
         let users = KindRound {
             kind: ObjectKind::User,
-            sweep: sweeps && self.config.import_users,
+            sweep: sweeps.users && self.config.import_users,
             records: user_records,
             entered: &scope_change.entered_users,
         };
         let groups = KindRound {
             kind: ObjectKind::Group,
-            sweep: sweeps && self.config.import_groups,
+            sweep: sweeps.groups && self.config.import_groups,
             records: group_records,
             entered: &HashSet::new(),
         };
@@ -506,11 +530,11 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
             imported,
             still_held,
         } = gathered;
-        if !of.sweep {
-            candidates.extend(self.imported_among(of.kind, left_scope).await?);
-            candidates.sort();
-            candidates.dedup();
-        }
+        // What left the scope goes too: a groups round read from the start
+        // (a delta run's) applied its pages under the old scope.
+        candidates.extend(self.imported_among(of.kind, left_scope).await?);
+        candidates.sort();
+        candidates.dedup();
         let total = match of.sweep {
             true => imported,
             false if DeletionPlan::needs_total(candidates.len()) => {

@@ -14,6 +14,7 @@ use crate::model::directory::{
 };
 use crate::ports::StoreError;
 
+mod groups_from_start;
 mod names;
 mod preview;
 
