@@ -216,8 +216,10 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
         mut checkpoint: Checkpoint,
         fingerprint: String,
     ) -> Result<RunStatus, Interruption> {
-        let scope_change = self.apply_scope_change(&mut checkpoint).await?;
         let (user_records, group_records) = self.round_records(&checkpoint).await?;
+        let scope_change = self
+            .apply_scope_change(&mut checkpoint, &user_records)
+            .await?;
         let deferred_added = self
             .apply_deferred_memberships(&group_records, &mut checkpoint.counts)
             .await?;
@@ -397,13 +399,25 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
     }
 
     /// Recomputes the group scope after membership changes of its groups,
-    /// and imports the users who entered it.
+    /// and imports the users who entered it. A full round always does: its
+    /// pages were applied under the scope of its start, and its groups
+    /// round, read later, does not show the changes in between.
     async fn apply_scope_change(
         &self,
         checkpoint: &mut Checkpoint,
+        user_records: &[NumberedRecord],
     ) -> Result<ScopeChange, Interruption> {
-        if !checkpoint.scope_changed || self.config.import_group_ids.is_empty() {
+        let may_have_moved = checkpoint.scope_changed || checkpoint.mode == Mode::Full;
+        if !may_have_moved || self.config.import_group_ids.is_empty() {
             return Ok(ScopeChange::default());
+        }
+        // An earlier attempt at this finish may have saved its new scope
+        // (then failed): `before` is no longer what the round's pages and
+        // the directory were written under.
+        let resumed = checkpoint.scope_applying;
+        if !resumed {
+            checkpoint.scope_applying = true;
+            self.save_checkpoint(checkpoint).await?;
         }
         let before = self
             .state
@@ -413,13 +427,27 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
         let after = self.compute_group_scope().await?;
         let mut change = ScopeChange {
             left_groups: before.groups.difference(&after.groups).cloned().collect(),
-            groups_entered: after.groups.difference(&before.groups).next().is_some(),
+            // The earlier attempt may have seen groups enter.
+            groups_entered: resumed || after.groups.difference(&before.groups).next().is_some(),
             ..ScopeChange::default()
         };
         if self.config.import_users {
-            change.left_users = before.users.difference(&after.users).cloned().collect();
+            change.left_users = self.users_left(&before, &after, resumed).await?;
+            // A resumed finish finds the new scope saved already: a user
+            // the users round removed (under the old scope) is in scope
+            // now all the same.
+            let removed: HashSet<&str> = user_records
+                .iter()
+                .flat_map(|(_, r)| &r.removed)
+                .map(String::as_str)
+                .collect();
+            let entering: Vec<&String> = after
+                .users
+                .iter()
+                .filter(|id| !before.users.contains(*id) || removed.contains(id.as_str()))
+                .collect();
             change.entered_users = self
-                .import_entering_users(&before, &after, &mut checkpoint.counts)
+                .import_entering_users(&entering, &after, &mut checkpoint.counts)
                 .await?;
         }
         tracing::info!(
@@ -431,16 +459,38 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
         Ok(change)
     }
 
+    /// The users who left the scope; after an earlier attempt, every
+    /// imported user outside it (that attempt may have imported users who
+    /// left again since).
+    async fn users_left(
+        &self,
+        before: &GroupScope,
+        after: &GroupScope,
+        resumed: bool,
+    ) -> Result<Vec<String>, Interruption> {
+        let mut left: HashSet<String> = before.users.difference(&after.users).cloned().collect();
+        if resumed {
+            for range in KeyRange::covering(u64::MAX) {
+                let imported = self
+                    .directory
+                    .imported_ids_in(self.tenant(), ObjectKind::User, range)
+                    .await?;
+                left.extend(imported.into_iter().filter(|id| !after.users.contains(id)));
+            }
+        }
+        Ok(left.into_iter().collect())
+    }
+
     /// Reads each user who entered the scope by id and imports them;
     /// returns the ids imported.
     async fn import_entering_users(
         &self,
-        before: &GroupScope,
+        ids: &[&String],
         after: &GroupScope,
         counts: &mut Counts,
     ) -> Result<HashSet<String>, Interruption> {
         let mut entering: Vec<EntraUser> = Vec::new();
-        for id in after.users.difference(&before.users) {
+        for id in ids {
             match self.entra.user(id).await {
                 Ok(Some(user)) => entering.push(user),
                 Ok(None) | Err(GraphError::NotFound) => {}

@@ -489,6 +489,7 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
             users_delta_link: None,
             groups_delta_link: None,
             scope_changed: false,
+            scope_applying: false,
             earlier_imports,
             seen: Some(SeenBuckets::default()),
             counts: Counts::default(),
@@ -514,7 +515,7 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
         let group_scope = if self.config.import_group_ids.is_empty() {
             None
         } else {
-            Some(self.current_group_scope(checkpoint.mode).await?)
+            Some(self.current_group_scope(checkpoint).await?)
         };
         if checkpoint.phase == Phase::Users {
             if self.config.import_users {
@@ -635,9 +636,16 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
         Ok(())
     }
 
-    /// The group scope: recomputed on full rounds or when none is stored.
-    async fn current_group_scope(&self, mode: Mode) -> Result<state::GroupScope, Interruption> {
-        if mode == Mode::Delta
+    /// The group scope: recomputed when a full round starts or when none
+    /// is stored. A resumed full round keeps the scope its first pages
+    /// were applied under: its end compares with it, and so does the next
+    /// delta run when the scope's groups change.
+    async fn current_group_scope(
+        &self,
+        checkpoint: &Checkpoint,
+    ) -> Result<state::GroupScope, Interruption> {
+        let round_begun = checkpoint.phase != Phase::Users || checkpoint.page > 0;
+        if (checkpoint.mode == Mode::Delta || round_begun)
             && let Some(scope) = self.state.group_scope(self.tenant()).await?
         {
             return Ok(scope);

@@ -14,9 +14,11 @@ use crate::model::directory::{
 };
 use crate::ports::StoreError;
 
+mod full_round_scope;
 mod groups_from_start;
 mod names;
 mod preview;
+mod resumed_finish;
 
 use crate::testing::import_stores::{MemoryDirectory, MemoryState};
 

@@ -244,6 +244,23 @@ pub(crate) struct MemoryState {
     pub(crate) problems: Mutex<BTreeMap<String, crate::problems::Problem>>,
     /// Checkpoints saved before one fails (a run killed after its page).
     pub(crate) checkpoints_before_failure: Mutex<Option<u32>>,
+    /// This many reads of open problems fail, then this many counts of
+    /// them: a finish that fails before, or after, saving its new scope.
+    pub(crate) failing_problem_reads: Mutex<u32>,
+    pub(crate) failing_problem_counts: Mutex<u32>,
+}
+
+/// Takes one failure from `left`, if any.
+fn fails(left: &Mutex<u32>, operation: &'static str) -> Result<(), StoreError> {
+    let mut left = left.lock().unwrap();
+    if *left == 0 {
+        return Ok(());
+    }
+    *left -= 1;
+    Err(StoreError::Unavailable {
+        operation,
+        detail: "throttled (test)".into(),
+    })
 }
 
 impl RunLease for MemoryState {
@@ -437,6 +454,7 @@ impl crate::problems::ProblemStore for MemoryState {
         _: &crate::model::TenantId,
         direction: crate::problems::Direction,
     ) -> Result<Vec<crate::problems::Problem>, StoreError> {
+        fails(&self.failing_problem_reads, "reading problems")?;
         Ok(self
             .problems
             .lock()
@@ -447,6 +465,7 @@ impl crate::problems::ProblemStore for MemoryState {
             .collect())
     }
     async fn count(&self, _: &crate::model::TenantId) -> Result<u64, StoreError> {
+        fails(&self.failing_problem_counts, "counting problems")?;
         Ok(self.problems.lock().unwrap().len() as u64)
     }
 }

@@ -5,10 +5,10 @@
 
 use super::*;
 
-const ENTERING_GROUP: &str = "0a000000-0000-4000-8000-000000000002";
+pub(super) const ENTERING_GROUP: &str = "0a000000-0000-4000-8000-000000000002";
 
 /// A delta item of a group whose listed members are groups.
-fn group_of_groups(id: &str, members: &[&str]) -> DeltaItem<GroupDelta> {
+pub(super) fn group_of_groups(id: &str, members: &[&str]) -> DeltaItem<GroupDelta> {
     let DeltaItem::Upsert(mut delta) = group(id, &[]) else {
         unreachable!("group() is an upsert")
     };
