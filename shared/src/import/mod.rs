@@ -367,6 +367,9 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
                     *checkpoint = self.new_round(checkpoint.mode, fingerprint, Utc::now(), true);
                 }
                 other => {
+                    if matches!(other, Interruption::Graph(_) | Interruption::Store(_)) {
+                        self.forget_unrecorded_page(checkpoint).await?;
+                    }
                     let failed_as = RunStatus::failed(String::new(), checkpoint);
                     let context = match checkpoint.phase {
                         Phase::Users => "reading Entra ID's users failed",
@@ -377,6 +380,30 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
                 }
             }
             restarted = true;
+        }
+    }
+
+    /// A run that fails while reading leaves what a killed one leaves: a
+    /// page maybe written and recorded without its checkpoint, to be read
+    /// again, from the start of its phase perhaps (a new round, or the
+    /// delta link's changes: not the same items). As a killed run's
+    /// successor does, it forgets that page's record, makes the round
+    /// sweep, and saves the checkpoint in hand (never behind the stored
+    /// one: it moves only once a page is applied and recorded). Should a
+    /// write fail, the lease is kept: the next run then finds this one
+    /// died, and forgets the page its stored checkpoint names.
+    async fn forget_unrecorded_page(&self, checkpoint: &mut Checkpoint) -> Result<(), ImportError> {
+        let (round, phase, page) = (&checkpoint.round_id, checkpoint.phase, checkpoint.page);
+        // At the finishing phase (both rounds read) no page is in flight.
+        if phase != Phase::Finishing {
+            self.state
+                .forget_page(self.tenant(), round, phase, page)
+                .await?;
+        }
+        checkpoint.earlier_imports = true;
+        match self.save_checkpoint(checkpoint).await {
+            Err(Interruption::Store(err)) => Err(ImportError::Store(err)),
+            _ => Ok(()),
         }
     }
 

@@ -14,6 +14,7 @@ use crate::model::directory::{
 };
 use crate::ports::StoreError;
 
+mod failed_page;
 mod full_round_scope;
 mod groups_from_start;
 mod names;

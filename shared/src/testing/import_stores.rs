@@ -248,6 +248,10 @@ pub(crate) struct MemoryState {
     /// them: a finish that fails before, or after, saving its new scope.
     pub(crate) failing_problem_reads: Mutex<u32>,
     pub(crate) failing_problem_counts: Mutex<u32>,
+    /// After this many page records saved, one fails (nothing written).
+    pub(crate) page_record_fails_once_after: Mutex<Option<u32>>,
+    /// After this many checkpoints saved, one fails; the next ones work.
+    pub(crate) checkpoint_fails_once_after: Mutex<Option<u32>>,
 }
 
 /// Takes one failure from `left`, if any.
@@ -299,6 +303,20 @@ impl RunLease for MemoryState {
         let mut lease = self.lease.lock().unwrap();
         if lease.as_ref().map(|(o, _)| o.as_str()) != Some(run_id) {
             return Err(LeaseError::Lost);
+        }
+        {
+            let mut once = self.checkpoint_fails_once_after.lock().unwrap();
+            match once.as_mut() {
+                Some(0) => {
+                    *once = None;
+                    return Err(LeaseError::Store(StoreError::Unavailable {
+                        operation: "saving a checkpoint",
+                        detail: "throttled (test)".into(),
+                    }));
+                }
+                Some(left) => *left -= 1,
+                None => {}
+            }
         }
         if let Some(left) = self.checkpoints_before_failure.lock().unwrap().as_mut() {
             if *left == 0 {
@@ -358,6 +376,20 @@ impl RoundLedger for MemoryState {
         r: &PageRecord,
         seen: &[buckets::SeenIds],
     ) -> Result<(), StoreError> {
+        {
+            let mut once = self.page_record_fails_once_after.lock().unwrap();
+            match once.as_mut() {
+                Some(0) => {
+                    *once = None;
+                    return Err(StoreError::Unavailable {
+                        operation: "saving a page record",
+                        detail: "throttled (test)".into(),
+                    });
+                }
+                Some(left) => *left -= 1,
+                None => {}
+            }
+        }
         assert!(
             r.present.is_empty() && r.memberships.is_empty(),
             "seen ids are saved by bucket"
