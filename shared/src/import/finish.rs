@@ -768,15 +768,15 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
         counts.members_removed += memberships.len() as u64;
         counts.users_deleted += users.len() as u64;
         counts.groups_deleted += groups.len() as u64;
-        let writes = memberships
-            .iter()
-            .cloned()
-            .map(DirectoryWrite::RemoveMembership)
-            .chain(
-                users
-                    .into_iter()
-                    .map(|user_id| DirectoryWrite::DeleteUser { user_id }),
-            )
+        // The memberships first, in writes of their own: a batch written
+        // in part may have deleted the user or group and left its
+        // memberships, which the run that retries would no longer find.
+        let removals = memberships.iter().cloned();
+        self.write(removals.map(DirectoryWrite::RemoveMembership).collect())
+            .await?;
+        let writes = users
+            .into_iter()
+            .map(|user_id| DirectoryWrite::DeleteUser { user_id })
             .chain(
                 groups
                     .into_iter()
