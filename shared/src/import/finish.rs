@@ -217,9 +217,13 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
         fingerprint: String,
     ) -> Result<RunStatus, Interruption> {
         let (user_records, group_records) = self.round_records(&checkpoint).await?;
-        let scope_change = self
+        let mut scope_change = self
             .apply_scope_change(&mut checkpoint, &user_records)
             .await?;
+        let late = self
+            .import_late_users(&user_records, &group_records, &mut checkpoint.counts)
+            .await?;
+        scope_change.entered_users.extend(late);
         let deferred_added = self
             .apply_deferred_memberships(&group_records, &mut checkpoint.counts)
             .await?;
@@ -503,6 +507,61 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
         };
         let in_scope: Vec<&EntraUser> =
             entering.iter().filter(|u| scope.includes_user(u)).collect();
+        let conflicts = self
+            .upsert_users(&in_scope, &mut DomainCache::default(), counts)
+            .await?;
+        Ok(in_scope
+            .into_iter()
+            .map(|u| u.id.to_string())
+            .filter(|id| !conflicts.contains(id))
+            .collect())
+    }
+
+    /// Users the groups round named as members that the directory does
+    /// not hold and the users round did not mention: created after the
+    /// users round was read. Read by id and imported (when in scope) so
+    /// that their memberships apply now; the next users round would bring
+    /// them without. Only without `import_group_ids` (a scope change
+    /// imports its entering users). Returns the ids imported.
+    async fn import_late_users(
+        &self,
+        user_records: &[NumberedRecord],
+        group_records: &[NumberedRecord],
+        counts: &mut Counts,
+    ) -> Result<HashSet<String>, Interruption> {
+        if !self.config.import_group_ids.is_empty() || !self.config.import_users {
+            return Ok(HashSet::new());
+        }
+        let mentioned: HashSet<&String> =
+            user_records.iter().flat_map(|(_, r)| &r.removed).collect();
+        let mut ids: Vec<String> = group_records
+            .iter()
+            .flat_map(|(_, r)| &r.deferred_memberships)
+            .filter(|d| d.present && !mentioned.contains(&d.user_entra_id))
+            .map(|d| d.user_entra_id.clone())
+            .collect();
+        ids.sort();
+        ids.dedup();
+        if ids.is_empty() {
+            return Ok(HashSet::new());
+        }
+        let held = self
+            .directory
+            .user_ids_by_entra_id(self.tenant(), &ids)
+            .await?;
+        let mut late: Vec<EntraUser> = Vec::new();
+        for id in ids.iter().filter(|id| !held.contains_key(*id)) {
+            match self.entra.user(id).await {
+                Ok(Some(user)) => late.push(user),
+                Ok(None) | Err(GraphError::NotFound) => {}
+                Err(err) => return Err(err.into()),
+            }
+        }
+        let scope = Scope {
+            domains: &self.config.domains,
+            groups: None,
+        };
+        let in_scope: Vec<&EntraUser> = late.iter().filter(|u| scope.includes_user(u)).collect();
         let conflicts = self
             .upsert_users(&in_scope, &mut DomainCache::default(), counts)
             .await?;

@@ -313,7 +313,9 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
             let am_group = self
                 .upsert_groups(&in_scope, &record.present, &mut checkpoint.counts)
                 .await?;
-            let defer = group_scope.is_some();
+            // Kept for the end of the run: a scope change, or a user
+            // created after the users round was read, may bring them in.
+            let defer = group_scope.is_some() || self.config.import_users;
             self.apply_member_changes(&in_scope, &am_group, defer, checkpoint, &mut record)
                 .await?;
         }

@@ -17,6 +17,7 @@ use crate::ports::StoreError;
 mod failed_page;
 mod full_round_scope;
 mod groups_from_start;
+mod late_users;
 mod names;
 mod preview;
 mod resumed_finish;
