@@ -357,14 +357,14 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
                     tracing::warn!(reason = %reason, "delta state gone; starting a full round");
                     state.users_delta_link = None;
                     state.groups_delta_link = None;
-                    *checkpoint = self.new_round(Mode::Full, fingerprint, Utc::now(), true);
+                    *checkpoint = self.restarted_round(Mode::Full, fingerprint);
                 }
                 Interruption::Graph(GraphError::Rejected { status, code, .. })
                     if !restarted && checkpoint.next_link.is_some() =>
                 {
                     // A page link that stopped working: restart the round.
                     tracing::warn!(status, code = %code, "a page link was refused; restarting the round");
-                    *checkpoint = self.new_round(checkpoint.mode, fingerprint, Utc::now(), true);
+                    *checkpoint = self.restarted_round(checkpoint.mode, fingerprint);
                 }
                 other => {
                     if matches!(other, Interruption::Graph(_) | Interruption::Store(_)) {
@@ -490,6 +490,15 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
         } else {
             Mode::Delta
         }
+    }
+
+    /// The round that replaces one this run began: its own id (the
+    /// replaced round's may be this second's and this run's too), so that
+    /// its records never mix with those the stored checkpoint still names.
+    fn restarted_round(&self, mode: Mode, fingerprint: &str) -> Checkpoint {
+        let mut round = self.new_round(mode, fingerprint, Utc::now(), true);
+        round.round_id.push_str("-restart");
+        round
     }
 
     /// A round from its first page; `earlier_imports` unless no run of the

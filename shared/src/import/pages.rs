@@ -232,9 +232,53 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
         }
         // A conflicting user stays present: one imported before keeps its
         // AM state through a full round's sweep.
-        self.upsert_users(&in_scope, domains, &mut checkpoint.counts)
-            .await?;
+        let counts = &mut checkpoint.counts;
+        let (writes, _, created) = self.plan_users(&in_scope, domains, counts).await?;
+        if checkpoint.mode == Mode::Delta && self.config.import_groups {
+            // Before the users: a retry finds them new again.
+            record.memberships = self.memberships_of_new_users(&created, counts).await?;
+        }
+        self.write(writes).await?;
         self.record_page(checkpoint, Phase::Users, record).await
+    }
+
+    /// The memberships of users a delta round creates: a user restored
+    /// after a soft delete, or renamed into the domains, is a member of
+    /// groups no groups delta will name again. Read from Graph (one
+    /// request per new user) and written for the groups AM holds; returns
+    /// them, encoded, for the page's record.
+    async fn memberships_of_new_users(
+        &self,
+        created: &[String],
+        counts: &mut Counts,
+    ) -> Result<Vec<String>, Interruption> {
+        let mut pairs: Vec<(String, &String)> = Vec::new();
+        for user in created {
+            let groups = self.entra.groups_of_user(user).await?;
+            pairs.extend(groups.into_iter().map(|group| (group, user)));
+        }
+        if pairs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut group_ids: Vec<String> = pairs.iter().map(|(g, _)| g.clone()).collect();
+        group_ids.sort();
+        group_ids.dedup();
+        let held = self
+            .directory
+            .groups_by_entra_id(self.tenant(), &group_ids)
+            .await?;
+        let wanted: HashMap<MembershipKey, bool> = pairs
+            .into_iter()
+            .filter_map(|(group, user)| {
+                let group_id = held.get(&group)?.group_id.clone();
+                let user_id = user.clone();
+                Some((MembershipKey { group_id, user_id }, true))
+            })
+            .collect();
+        let mut written: Vec<String> = wanted.keys().map(MembershipKey::encode).collect();
+        written.sort();
+        self.apply_memberships(wanted, counts).await?;
+        Ok(written)
     }
 
     /// Creates or updates the AM users of these Entra users (all in scope),
@@ -246,8 +290,21 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
         domains: &mut DomainCache,
         counts: &mut Counts,
     ) -> Result<HashSet<String>, Interruption> {
+        let (writes, conflicts, _) = self.plan_users(users, domains, counts).await?;
+        self.write(writes).await?;
+        Ok(conflicts)
+    }
+
+    /// The writes that make these users' AM items agree, the users not
+    /// written for a name conflict, and the users the writes create.
+    async fn plan_users(
+        &self,
+        users: &[&EntraUser],
+        domains: &mut DomainCache,
+        counts: &mut Counts,
+    ) -> Result<(Vec<DirectoryWrite>, HashSet<String>, Vec<String>), Interruption> {
         if users.is_empty() {
-            return Ok(HashSet::new());
+            return Ok(Default::default());
         }
         if domains.0.is_none() {
             domains.0 = Some(self.entra.domains().await?);
@@ -259,13 +316,18 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
             .users_by_entra_id(self.tenant(), &ids)
             .await?;
         let conflicts = self.name_conflicts(users, &existing).await?;
-        let writes: Vec<DirectoryWrite> = users
+        let importable = users
             .iter()
-            .filter(|user| !conflicts.contains(user.id.as_str()))
+            .filter(|user| !conflicts.contains(user.id.as_str()));
+        let created = importable
+            .clone()
+            .filter(|user| !existing.contains_key(user.id.as_str()))
+            .map(|user| user.id.to_string())
+            .collect();
+        let writes: Vec<DirectoryWrite> = importable
             .filter_map(|user| user_upsert(user, existing.get(user.id.as_str()), domains, counts))
             .collect();
-        self.write(writes).await?;
-        Ok(conflicts)
+        Ok((writes, conflicts, created))
     }
 
     pub(super) async fn write(&self, writes: Vec<DirectoryWrite>) -> Result<(), Interruption> {
