@@ -6,20 +6,17 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::Utc;
 
+use super::arrivals::ScopeChange;
 use super::buckets::{Bucket, KeyRange, SeenBuckets, SeenKind};
 use super::deletion::DeletionPlan;
-use super::pages::DomainCache;
 use super::records::DirectoryWrite;
-use super::scope::Scope;
 use super::state::{
-    Checkpoint, Counts, GroupScope, Mode, NumberedRecord, Phase, RunResult, RunStatus, SyncState,
+    Checkpoint, Counts, Mode, NumberedRecord, Phase, RunResult, RunStatus, SyncState,
 };
 use super::{
     DirectoryStore, EntraDirectory, HeldDeletions, ImportRun, ImportState, Interruption,
     ObjectKind, Purpose,
 };
-use crate::graph::GraphError;
-use crate::graph::model::EntraUser;
 use crate::model::directory::{MembershipKey, Source};
 use crate::ports::TenantConfigs;
 
@@ -92,21 +89,6 @@ struct Gathered {
     /// Imported objects of the kind, counted when the sweep read them all.
     imported: usize,
     still_held: Vec<String>,
-}
-
-/// How the scope of `import_group_ids` moved during a delta round.
-#[derive(Debug, Default, Clone)]
-struct ScopeChange {
-    left_users: Vec<String>,
-    left_groups: Vec<String>,
-    /// Users that entered the scope and were imported: present, whatever
-    /// the users round (read under the old scope) said of them.
-    entered_users: HashSet<String>,
-    /// New groups came into scope: their members need a full groups round.
-    groups_entered: bool,
-    /// The scope after the change, saved only when everything it implies
-    /// is done (a run that fails before recomputes it from the old one).
-    new_scope: Option<GroupScope>,
 }
 
 /// Which rounds sweep: those that read everything in scope from the
@@ -217,13 +199,9 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
         fingerprint: String,
     ) -> Result<RunStatus, Interruption> {
         let (user_records, group_records) = self.round_records(&checkpoint).await?;
-        let mut scope_change = self
-            .apply_scope_change(&mut checkpoint, &user_records)
+        let scope_change = self
+            .users_arriving(&mut checkpoint, &user_records, &group_records)
             .await?;
-        let late = self
-            .import_late_users(&user_records, &group_records, &mut checkpoint.counts)
-            .await?;
-        scope_change.entered_users.extend(late);
         let deferred_added = self
             .apply_deferred_memberships(&group_records, &mut checkpoint.counts)
             .await?;
@@ -400,176 +378,6 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
                 .page_records(self.tenant(), round, Phase::Groups)
                 .await?,
         ))
-    }
-
-    /// Recomputes the group scope after membership changes of its groups,
-    /// and imports the users who entered it. A full round always does: its
-    /// pages were applied under the scope of its start, and its groups
-    /// round, read later, does not show the changes in between.
-    async fn apply_scope_change(
-        &self,
-        checkpoint: &mut Checkpoint,
-        user_records: &[NumberedRecord],
-    ) -> Result<ScopeChange, Interruption> {
-        let may_have_moved = checkpoint.scope_changed || checkpoint.mode == Mode::Full;
-        if !may_have_moved || self.config.import_group_ids.is_empty() {
-            return Ok(ScopeChange::default());
-        }
-        // An earlier attempt at this finish may have saved its new scope
-        // (then failed): `before` is no longer what the round's pages and
-        // the directory were written under.
-        let resumed = checkpoint.scope_applying;
-        if !resumed {
-            checkpoint.scope_applying = true;
-            self.save_checkpoint(checkpoint).await?;
-        }
-        let before = self
-            .state
-            .group_scope(self.tenant())
-            .await?
-            .unwrap_or_default();
-        let after = self.compute_group_scope().await?;
-        let mut change = ScopeChange {
-            left_groups: before.groups.difference(&after.groups).cloned().collect(),
-            // The earlier attempt may have seen groups enter.
-            groups_entered: resumed || after.groups.difference(&before.groups).next().is_some(),
-            ..ScopeChange::default()
-        };
-        if self.config.import_users {
-            change.left_users = self.users_left(&before, &after, resumed).await?;
-            // A resumed finish finds the new scope saved already: a user
-            // the users round removed (under the old scope) is in scope
-            // now all the same.
-            let removed: HashSet<&str> = user_records
-                .iter()
-                .flat_map(|(_, r)| &r.removed)
-                .map(String::as_str)
-                .collect();
-            let entering: Vec<&String> = after
-                .users
-                .iter()
-                .filter(|id| !before.users.contains(*id) || removed.contains(id.as_str()))
-                .collect();
-            change.entered_users = self
-                .import_entering_users(&entering, &after, &mut checkpoint.counts)
-                .await?;
-        }
-        tracing::info!(
-            users_in_scope = after.users.len(),
-            groups_in_scope = after.groups.len(),
-            "the import scope changed"
-        );
-        change.new_scope = Some(after);
-        Ok(change)
-    }
-
-    /// The users who left the scope; after an earlier attempt, every
-    /// imported user outside it (that attempt may have imported users who
-    /// left again since).
-    async fn users_left(
-        &self,
-        before: &GroupScope,
-        after: &GroupScope,
-        resumed: bool,
-    ) -> Result<Vec<String>, Interruption> {
-        let mut left: HashSet<String> = before.users.difference(&after.users).cloned().collect();
-        if resumed {
-            for range in KeyRange::covering(u64::MAX) {
-                let imported = self
-                    .directory
-                    .imported_ids_in(self.tenant(), ObjectKind::User, range)
-                    .await?;
-                left.extend(imported.into_iter().filter(|id| !after.users.contains(id)));
-            }
-        }
-        Ok(left.into_iter().collect())
-    }
-
-    /// Reads each user who entered the scope by id and imports them;
-    /// returns the ids imported.
-    async fn import_entering_users(
-        &self,
-        ids: &[&String],
-        after: &GroupScope,
-        counts: &mut Counts,
-    ) -> Result<HashSet<String>, Interruption> {
-        let mut entering: Vec<EntraUser> = Vec::new();
-        for id in ids {
-            match self.entra.user(id).await {
-                Ok(Some(user)) => entering.push(user),
-                Ok(None) | Err(GraphError::NotFound) => {}
-                Err(err) => return Err(err.into()),
-            }
-        }
-        let scope = Scope {
-            domains: &self.config.domains,
-            groups: Some(after),
-        };
-        let in_scope: Vec<&EntraUser> =
-            entering.iter().filter(|u| scope.includes_user(u)).collect();
-        let conflicts = self
-            .upsert_users(&in_scope, &mut DomainCache::default(), counts)
-            .await?;
-        Ok(in_scope
-            .into_iter()
-            .map(|u| u.id.to_string())
-            .filter(|id| !conflicts.contains(id))
-            .collect())
-    }
-
-    /// Users the groups round named as members that the directory does
-    /// not hold and the users round did not mention: created after the
-    /// users round was read. Read by id and imported (when in scope) so
-    /// that their memberships apply now; the next users round would bring
-    /// them without. Only without `import_group_ids` (a scope change
-    /// imports its entering users). Returns the ids imported.
-    async fn import_late_users(
-        &self,
-        user_records: &[NumberedRecord],
-        group_records: &[NumberedRecord],
-        counts: &mut Counts,
-    ) -> Result<HashSet<String>, Interruption> {
-        if !self.config.import_group_ids.is_empty() || !self.config.import_users {
-            return Ok(HashSet::new());
-        }
-        let mentioned: HashSet<&String> =
-            user_records.iter().flat_map(|(_, r)| &r.removed).collect();
-        let mut ids: Vec<String> = group_records
-            .iter()
-            .flat_map(|(_, r)| &r.deferred_memberships)
-            .filter(|d| d.present && !mentioned.contains(&d.user_entra_id))
-            .map(|d| d.user_entra_id.clone())
-            .collect();
-        ids.sort();
-        ids.dedup();
-        if ids.is_empty() {
-            return Ok(HashSet::new());
-        }
-        let held = self
-            .directory
-            .user_ids_by_entra_id(self.tenant(), &ids)
-            .await?;
-        let mut late: Vec<EntraUser> = Vec::new();
-        for id in ids.iter().filter(|id| !held.contains_key(*id)) {
-            match self.entra.user(id).await {
-                Ok(Some(user)) => late.push(user),
-                Ok(None) | Err(GraphError::NotFound) => {}
-                Err(err) => return Err(err.into()),
-            }
-        }
-        let scope = Scope {
-            domains: &self.config.domains,
-            groups: None,
-        };
-        let in_scope: Vec<&EntraUser> = late.iter().filter(|u| scope.includes_user(u)).collect();
-        let conflicts = self
-            .upsert_users(&in_scope, &mut DomainCache::default(), counts)
-            .await?;
-        Ok(in_scope
-            .into_iter()
-            .map(|u| u.id.to_string())
-            .filter(|id| !conflicts.contains(id))
-            .collect())
     }
 
     /// The round's membership changes of users the directory did not hold

@@ -3,6 +3,7 @@
 //! ports of `ports.rs`, so the same engine runs under unit tests with
 //! in-memory stores, against moto, and in Lambda.
 
+mod arrivals;
 pub mod buckets;
 mod deletion;
 mod finish;
@@ -582,12 +583,10 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
         if checkpoint.phase == Phase::Groups {
             if self.config.import_groups {
                 let start = self.round_start(checkpoint, &state.groups_delta_link);
-                if start.is_none() && checkpoint.mode == Mode::Delta && group_scope.is_some() {
-                    // Read from the start, the round shows no group deleted
-                    // since the lost link: the scope is computed again at
-                    // the end, as after any change to its groups.
-                    checkpoint.scope_changed = true;
-                }
+                // Read from the start, the round shows no group deleted since
+                // the lost link: the scope is computed again at the end.
+                checkpoint.scope_changed |=
+                    start.is_none() && checkpoint.mode == Mode::Delta && group_scope.is_some();
                 let delta_link = self
                     .read_round(
                         checkpoint,

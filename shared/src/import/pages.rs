@@ -242,45 +242,6 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
         self.record_page(checkpoint, Phase::Users, record).await
     }
 
-    /// The memberships of users a delta round creates: a user restored
-    /// after a soft delete, or renamed into the domains, is a member of
-    /// groups no groups delta will name again. Read from Graph (one
-    /// request per new user) and written for the groups AM holds; returns
-    /// them, encoded, for the page's record.
-    async fn memberships_of_new_users(
-        &self,
-        created: &[String],
-        counts: &mut Counts,
-    ) -> Result<Vec<String>, Interruption> {
-        let mut pairs: Vec<(String, &String)> = Vec::new();
-        for user in created {
-            let groups = self.entra.groups_of_user(user).await?;
-            pairs.extend(groups.into_iter().map(|group| (group, user)));
-        }
-        if pairs.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut group_ids: Vec<String> = pairs.iter().map(|(g, _)| g.clone()).collect();
-        group_ids.sort();
-        group_ids.dedup();
-        let held = self
-            .directory
-            .groups_by_entra_id(self.tenant(), &group_ids)
-            .await?;
-        let wanted: HashMap<MembershipKey, bool> = pairs
-            .into_iter()
-            .filter_map(|(group, user)| {
-                let group_id = held.get(&group)?.group_id.clone();
-                let user_id = user.clone();
-                Some((MembershipKey { group_id, user_id }, true))
-            })
-            .collect();
-        let mut written: Vec<String> = wanted.keys().map(MembershipKey::encode).collect();
-        written.sort();
-        self.apply_memberships(wanted, counts).await?;
-        Ok(written)
-    }
-
     /// Creates or updates the AM users of these Entra users (all in scope),
     /// writing only what differs. Returns those not written because their
     /// UPN is a platform user's name (each a problem).
