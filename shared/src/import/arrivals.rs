@@ -14,6 +14,7 @@ use crate::graph::GraphError;
 use crate::graph::model::EntraUser;
 use crate::model::directory::MembershipKey;
 use crate::ports::TenantConfigs;
+use crate::problems::Direction;
 
 /// How the scope of `import_group_ids` moved during a delta round.
 #[derive(Debug, Default, Clone)]
@@ -193,6 +194,9 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
         if ids.is_empty() {
             return Ok(HashSet::new());
         }
+        // Those the users round saw but could not read are problems already.
+        let problems = self.state.open(self.tenant(), Direction::Import).await?;
+        ids.retain(|id| !problems.iter().any(|p| &p.key.object_id == id));
         let held = self
             .directory
             .user_ids_by_entra_id(self.tenant(), &ids)
@@ -201,7 +205,8 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
         for id in ids.iter().filter(|id| !held.contains_key(*id)) {
             match self.entra.user(id).await {
                 Ok(Some(user)) => late.push(user),
-                Ok(None) | Err(GraphError::NotFound) => {}
+                // One that does not read is a problem the users round names.
+                Ok(None) | Err(GraphError::NotFound | GraphError::Malformed(_)) => {}
                 Err(err) => return Err(err.into()),
             }
         }
