@@ -82,6 +82,28 @@ impl<T: AccessTokenSource> crate::import::EntraDirectory for GraphEntraDirectory
         }
     }
 
+    async fn groups_of_user(&self, id: &str) -> Result<Vec<String>, GraphError> {
+        let mut url = self.client.url(&format!("/users/{id}/memberOf?$select=id"));
+        let mut groups = Vec::new();
+        loop {
+            let page = match self.get(&url).await {
+                Ok(body) => model::parse_members_page(&body)?,
+                Err(GraphError::NotFound) => return Ok(Vec::new()),
+                Err(err) => return Err(err),
+            };
+            // Directory roles are listed too.
+            let of_page = page
+                .members
+                .into_iter()
+                .filter(|(_, k)| *k == MemberKind::Group);
+            groups.extend(of_page.map(|(id, _)| id.to_string()));
+            match page.next_link {
+                Some(next) => url = next,
+                None => return Ok(groups),
+            }
+        }
+    }
+
     async fn group(&self, id: &str) -> Result<Option<EntraGroup>, GraphError> {
         let url = self.client.url(&format!(
             "/groups/{id}?$select={}",

@@ -6,20 +6,17 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::Utc;
 
+use super::arrivals::ScopeChange;
 use super::buckets::{Bucket, KeyRange, SeenBuckets, SeenKind};
 use super::deletion::DeletionPlan;
-use super::pages::DomainCache;
 use super::records::DirectoryWrite;
-use super::scope::Scope;
 use super::state::{
-    Checkpoint, Counts, GroupScope, Mode, NumberedRecord, Phase, RunResult, RunStatus, SyncState,
+    Checkpoint, Counts, Mode, NumberedRecord, Phase, RunResult, RunStatus, SyncState,
 };
 use super::{
     DirectoryStore, EntraDirectory, HeldDeletions, ImportRun, ImportState, Interruption,
     ObjectKind, Purpose,
 };
-use crate::graph::GraphError;
-use crate::graph::model::EntraUser;
 use crate::model::directory::{MembershipKey, Source};
 use crate::ports::TenantConfigs;
 
@@ -94,19 +91,28 @@ struct Gathered {
     still_held: Vec<String>,
 }
 
-/// How the scope of `import_group_ids` moved during a delta round.
-#[derive(Debug, Default, Clone)]
-struct ScopeChange {
-    left_users: Vec<String>,
-    left_groups: Vec<String>,
-    /// Users that entered the scope and were imported: present, whatever
-    /// the users round (read under the old scope) said of them.
-    entered_users: HashSet<String>,
-    /// New groups came into scope: their members need a full groups round.
-    groups_entered: bool,
-    /// The scope after the change, saved only when everything it implies
-    /// is done (a run that fails before recomputes it from the old one).
-    new_scope: Option<GroupScope>,
+/// Which rounds sweep: those that read everything in scope from the
+/// start, of a tenant imported before.
+#[derive(Debug, Clone, Copy)]
+struct Sweeps {
+    users: bool,
+    groups: bool,
+}
+
+impl Sweeps {
+    fn of(checkpoint: &Checkpoint, state: &SyncState) -> Self {
+        let full = checkpoint.mode == Mode::Full;
+        // A delta run whose groups lost their link (the scope grew, an
+        // object was imported late) read them from the start: that round
+        // never shows what was deleted since the lost link, only a sweep
+        // finds it (docs/behaviour.md 2.2: a round without a delta link
+        // is full).
+        let groups_from_start = state.groups_delta_link.is_none();
+        Self {
+            users: full && checkpoint.earlier_imports,
+            groups: (full || groups_from_start) && checkpoint.earlier_imports,
+        }
+    }
 }
 
 /// The run's deletion plans, per object kind.
@@ -192,8 +198,10 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
         mut checkpoint: Checkpoint,
         fingerprint: String,
     ) -> Result<RunStatus, Interruption> {
-        let scope_change = self.apply_scope_change(&mut checkpoint).await?;
         let (user_records, group_records) = self.round_records(&checkpoint).await?;
+        let scope_change = self
+            .users_arriving(&mut checkpoint, &user_records, &group_records)
+            .await?;
         let deferred_added = self
             .apply_deferred_memberships(&group_records, &mut checkpoint.counts)
             .await?;
@@ -202,7 +210,7 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
             false => HeldDeletions::default(),
         };
         let round = SeenRound::of(&checkpoint);
-        let sweeps = checkpoint.mode == Mode::Full && checkpoint.earlier_imports;
+        let sweeps = Sweeps::of(&checkpoint, state);
         let mut plans = self
             .plan_all_deletions(
                 &round,
@@ -218,7 +226,7 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
         self.apply_deletions(
             &plans,
             &round,
-            sweeps,
+            sweeps.groups,
             &deferred_added,
             &mut checkpoint.counts,
         )
@@ -245,16 +253,16 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
     }
 
     /// Deletes what the plans say, with the memberships that go with it;
-    /// a sweeping round also removes the memberships it did not see.
+    /// a sweeping groups round also removes the memberships it did not see.
     async fn apply_deletions(
         &self,
         plans: &Deletions,
         round: &SeenRound,
-        sweeps: bool,
+        sweeps_groups: bool,
         deferred_added: &HashSet<String>,
         counts: &mut Counts,
     ) -> Result<(), Interruption> {
-        let sweeps_memberships = sweeps && self.config.import_groups;
+        let sweeps_memberships = sweeps_groups && self.config.import_groups;
         // The membership sweep reads what the round wrote; otherwise the
         // deletion looks it up.
         let written = (!sweeps_memberships).then_some(deferred_added);
@@ -271,20 +279,20 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
     async fn plan_all_deletions(
         &self,
         round: &SeenRound,
-        sweeps: bool,
+        sweeps: Sweeps,
         (user_records, group_records): (&[NumberedRecord], &[NumberedRecord]),
         scope_change: ScopeChange,
         held_before: &HeldDeletions,
     ) -> Result<Deletions, Interruption> {
         let users = KindRound {
             kind: ObjectKind::User,
-            sweep: sweeps && self.config.import_users,
+            sweep: sweeps.users && self.config.import_users,
             records: user_records,
             entered: &scope_change.entered_users,
         };
         let groups = KindRound {
             kind: ObjectKind::Group,
-            sweep: sweeps && self.config.import_groups,
+            sweep: sweeps.groups && self.config.import_groups,
             records: group_records,
             entered: &HashSet::new(),
         };
@@ -372,73 +380,6 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
         ))
     }
 
-    /// Recomputes the group scope after membership changes of its groups,
-    /// and imports the users who entered it.
-    async fn apply_scope_change(
-        &self,
-        checkpoint: &mut Checkpoint,
-    ) -> Result<ScopeChange, Interruption> {
-        if !checkpoint.scope_changed || self.config.import_group_ids.is_empty() {
-            return Ok(ScopeChange::default());
-        }
-        let before = self
-            .state
-            .group_scope(self.tenant())
-            .await?
-            .unwrap_or_default();
-        let after = self.compute_group_scope().await?;
-        let mut change = ScopeChange {
-            left_groups: before.groups.difference(&after.groups).cloned().collect(),
-            groups_entered: after.groups.difference(&before.groups).next().is_some(),
-            ..ScopeChange::default()
-        };
-        if self.config.import_users {
-            change.left_users = before.users.difference(&after.users).cloned().collect();
-            change.entered_users = self
-                .import_entering_users(&before, &after, &mut checkpoint.counts)
-                .await?;
-        }
-        tracing::info!(
-            users_in_scope = after.users.len(),
-            groups_in_scope = after.groups.len(),
-            "the import scope changed"
-        );
-        change.new_scope = Some(after);
-        Ok(change)
-    }
-
-    /// Reads each user who entered the scope by id and imports them;
-    /// returns the ids imported.
-    async fn import_entering_users(
-        &self,
-        before: &GroupScope,
-        after: &GroupScope,
-        counts: &mut Counts,
-    ) -> Result<HashSet<String>, Interruption> {
-        let mut entering: Vec<EntraUser> = Vec::new();
-        for id in after.users.difference(&before.users) {
-            match self.entra.user(id).await {
-                Ok(Some(user)) => entering.push(user),
-                Ok(None) | Err(GraphError::NotFound) => {}
-                Err(err) => return Err(err.into()),
-            }
-        }
-        let scope = Scope {
-            domains: &self.config.domains,
-            groups: Some(after),
-        };
-        let in_scope: Vec<&EntraUser> =
-            entering.iter().filter(|u| scope.includes_user(u)).collect();
-        let conflicts = self
-            .upsert_users(&in_scope, &mut DomainCache::default(), counts)
-            .await?;
-        Ok(in_scope
-            .into_iter()
-            .map(|u| u.id.to_string())
-            .filter(|id| !conflicts.contains(id))
-            .collect())
-    }
-
     /// The round's membership changes of users the directory did not hold
     /// when their page was applied, for those it holds now (users who
     /// entered the scope). Returns the memberships present afterwards.
@@ -506,11 +447,11 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
             imported,
             still_held,
         } = gathered;
-        if !of.sweep {
-            candidates.extend(self.imported_among(of.kind, left_scope).await?);
-            candidates.sort();
-            candidates.dedup();
-        }
+        // What left the scope goes too: a groups round read from the start
+        // (a delta run's) applied its pages under the old scope.
+        candidates.extend(self.imported_among(of.kind, left_scope).await?);
+        candidates.sort();
+        candidates.dedup();
         let total = match of.sweep {
             true => imported,
             false if DeletionPlan::needs_total(candidates.len()) => {
@@ -694,15 +635,15 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
         counts.members_removed += memberships.len() as u64;
         counts.users_deleted += users.len() as u64;
         counts.groups_deleted += groups.len() as u64;
-        let writes = memberships
-            .iter()
-            .cloned()
-            .map(DirectoryWrite::RemoveMembership)
-            .chain(
-                users
-                    .into_iter()
-                    .map(|user_id| DirectoryWrite::DeleteUser { user_id }),
-            )
+        // The memberships first, in writes of their own: a batch written
+        // in part may have deleted the user or group and left its
+        // memberships, which the run that retries would no longer find.
+        let removals = memberships.iter().cloned();
+        self.write(removals.map(DirectoryWrite::RemoveMembership).collect())
+            .await?;
+        let writes = users
+            .into_iter()
+            .map(|user_id| DirectoryWrite::DeleteUser { user_id })
             .chain(
                 groups
                     .into_iter()

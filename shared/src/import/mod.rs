@@ -3,6 +3,7 @@
 //! ports of `ports.rs`, so the same engine runs under unit tests with
 //! in-memory stores, against moto, and in Lambda.
 
+mod arrivals;
 pub mod buckets;
 mod deletion;
 mod finish;
@@ -357,16 +358,19 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
                     tracing::warn!(reason = %reason, "delta state gone; starting a full round");
                     state.users_delta_link = None;
                     state.groups_delta_link = None;
-                    *checkpoint = self.new_round(Mode::Full, fingerprint, Utc::now(), true);
+                    *checkpoint = self.restarted_round(Mode::Full, fingerprint);
                 }
                 Interruption::Graph(GraphError::Rejected { status, code, .. })
                     if !restarted && checkpoint.next_link.is_some() =>
                 {
                     // A page link that stopped working: restart the round.
                     tracing::warn!(status, code = %code, "a page link was refused; restarting the round");
-                    *checkpoint = self.new_round(checkpoint.mode, fingerprint, Utc::now(), true);
+                    *checkpoint = self.restarted_round(checkpoint.mode, fingerprint);
                 }
                 other => {
+                    if matches!(other, Interruption::Graph(_) | Interruption::Store(_)) {
+                        self.forget_unrecorded_page(checkpoint).await?;
+                    }
                     let failed_as = RunStatus::failed(String::new(), checkpoint);
                     let context = match checkpoint.phase {
                         Phase::Users => "reading Entra ID's users failed",
@@ -377,6 +381,30 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
                 }
             }
             restarted = true;
+        }
+    }
+
+    /// A run that fails while reading leaves what a killed one leaves: a
+    /// page maybe written and recorded without its checkpoint, to be read
+    /// again, from the start of its phase perhaps (a new round, or the
+    /// delta link's changes: not the same items). As a killed run's
+    /// successor does, it forgets that page's record, makes the round
+    /// sweep, and saves the checkpoint in hand (never behind the stored
+    /// one: it moves only once a page is applied and recorded). Should a
+    /// write fail, the lease is kept: the next run then finds this one
+    /// died, and forgets the page its stored checkpoint names.
+    async fn forget_unrecorded_page(&self, checkpoint: &mut Checkpoint) -> Result<(), ImportError> {
+        let (round, phase, page) = (&checkpoint.round_id, checkpoint.phase, checkpoint.page);
+        // At the finishing phase (both rounds read) no page is in flight.
+        if phase != Phase::Finishing {
+            self.state
+                .forget_page(self.tenant(), round, phase, page)
+                .await?;
+        }
+        checkpoint.earlier_imports = true;
+        match self.save_checkpoint(checkpoint).await {
+            Err(Interruption::Store(err)) => Err(ImportError::Store(err)),
+            _ => Ok(()),
         }
     }
 
@@ -465,6 +493,15 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
         }
     }
 
+    /// The round that replaces one this run began: its own id (the
+    /// replaced round's may be this second's and this run's too), so that
+    /// its records never mix with those the stored checkpoint still names.
+    fn restarted_round(&self, mode: Mode, fingerprint: &str) -> Checkpoint {
+        let mut round = self.new_round(mode, fingerprint, Utc::now(), true);
+        round.round_id.push_str("-restart");
+        round
+    }
+
     /// A round from its first page; `earlier_imports` unless no run of the
     /// tenant (this one included) can have written to the directory yet.
     fn new_round(
@@ -489,6 +526,7 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
             users_delta_link: None,
             groups_delta_link: None,
             scope_changed: false,
+            scope_applying: false,
             earlier_imports,
             seen: Some(SeenBuckets::default()),
             counts: Counts::default(),
@@ -514,7 +552,7 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
         let group_scope = if self.config.import_group_ids.is_empty() {
             None
         } else {
-            Some(self.current_group_scope(checkpoint.mode).await?)
+            Some(self.current_group_scope(checkpoint).await?)
         };
         if checkpoint.phase == Phase::Users {
             if self.config.import_users {
@@ -545,6 +583,10 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
         if checkpoint.phase == Phase::Groups {
             if self.config.import_groups {
                 let start = self.round_start(checkpoint, &state.groups_delta_link);
+                // Read from the start, the round shows no group deleted since
+                // the lost link: the scope is computed again at the end.
+                checkpoint.scope_changed |=
+                    start.is_none() && checkpoint.mode == Mode::Delta && group_scope.is_some();
                 let delta_link = self
                     .read_round(
                         checkpoint,
@@ -629,9 +671,16 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
         Ok(())
     }
 
-    /// The group scope: recomputed on full rounds or when none is stored.
-    async fn current_group_scope(&self, mode: Mode) -> Result<state::GroupScope, Interruption> {
-        if mode == Mode::Delta
+    /// The group scope: recomputed when a full round starts or when none
+    /// is stored. A resumed full round keeps the scope its first pages
+    /// were applied under: its end compares with it, and so does the next
+    /// delta run when the scope's groups change.
+    async fn current_group_scope(
+        &self,
+        checkpoint: &Checkpoint,
+    ) -> Result<state::GroupScope, Interruption> {
+        let round_begun = checkpoint.phase != Phase::Users || checkpoint.page > 0;
+        if (checkpoint.mode == Mode::Delta || round_begun)
             && let Some(scope) = self.state.group_scope(self.tenant()).await?
         {
             return Ok(scope);

@@ -232,8 +232,13 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
         }
         // A conflicting user stays present: one imported before keeps its
         // AM state through a full round's sweep.
-        self.upsert_users(&in_scope, domains, &mut checkpoint.counts)
-            .await?;
+        let counts = &mut checkpoint.counts;
+        let (writes, _, created) = self.plan_users(&in_scope, domains, counts).await?;
+        if checkpoint.mode == Mode::Delta && self.config.import_groups {
+            // Before the users: a retry finds them new again.
+            record.memberships = self.memberships_of_new_users(&created, counts).await?;
+        }
+        self.write(writes).await?;
         self.record_page(checkpoint, Phase::Users, record).await
     }
 
@@ -246,8 +251,21 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
         domains: &mut DomainCache,
         counts: &mut Counts,
     ) -> Result<HashSet<String>, Interruption> {
+        let (writes, conflicts, _) = self.plan_users(users, domains, counts).await?;
+        self.write(writes).await?;
+        Ok(conflicts)
+    }
+
+    /// The writes that make these users' AM items agree, the users not
+    /// written for a name conflict, and the users the writes create.
+    async fn plan_users(
+        &self,
+        users: &[&EntraUser],
+        domains: &mut DomainCache,
+        counts: &mut Counts,
+    ) -> Result<(Vec<DirectoryWrite>, HashSet<String>, Vec<String>), Interruption> {
         if users.is_empty() {
-            return Ok(HashSet::new());
+            return Ok(Default::default());
         }
         if domains.0.is_none() {
             domains.0 = Some(self.entra.domains().await?);
@@ -259,13 +277,18 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
             .users_by_entra_id(self.tenant(), &ids)
             .await?;
         let conflicts = self.name_conflicts(users, &existing).await?;
-        let writes: Vec<DirectoryWrite> = users
+        let importable = users
             .iter()
-            .filter(|user| !conflicts.contains(user.id.as_str()))
+            .filter(|user| !conflicts.contains(user.id.as_str()));
+        let created = importable
+            .clone()
+            .filter(|user| !existing.contains_key(user.id.as_str()))
+            .map(|user| user.id.to_string())
+            .collect();
+        let writes: Vec<DirectoryWrite> = importable
             .filter_map(|user| user_upsert(user, existing.get(user.id.as_str()), domains, counts))
             .collect();
-        self.write(writes).await?;
-        Ok(conflicts)
+        Ok((writes, conflicts, created))
     }
 
     pub(super) async fn write(&self, writes: Vec<DirectoryWrite>) -> Result<(), Interruption> {
@@ -313,7 +336,9 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
             let am_group = self
                 .upsert_groups(&in_scope, &record.present, &mut checkpoint.counts)
                 .await?;
-            let defer = group_scope.is_some();
+            // Kept for the end of the run: a scope change, or a user
+            // created after the users round was read, may bring them in.
+            let defer = group_scope.is_some() || self.config.import_users;
             self.apply_member_changes(&in_scope, &am_group, defer, checkpoint, &mut record)
                 .await?;
         }

@@ -313,6 +313,13 @@ pub trait EntraDirectory: Send + Sync {
 
     fn user(&self, id: &str) -> impl Future<Output = Result<Option<EntraUser>, GraphError>> + Send;
 
+    /// The groups a user is a direct member of (`/users/{id}/memberOf`),
+    /// by id; none for a user Graph does not know.
+    fn groups_of_user(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = Result<Vec<String>, GraphError>> + Send;
+
     fn group(
         &self,
         id: &str,

@@ -93,6 +93,10 @@ pub struct Checkpoint {
     pub groups_delta_link: Option<String>,
     /// Membership changes touched the groups that define the scope.
     pub scope_changed: bool,
+    /// The finish began to apply a new group scope: a finish resumed after
+    /// it may find that scope saved, and users imported under it.
+    #[serde(default)]
+    pub scope_applying: bool,
     /// The directory may hold objects imported before this round (a run
     /// had begun before it). A first import's finish has nothing to sweep:
     /// everything imported was imported, and seen, by this round.

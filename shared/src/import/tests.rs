@@ -14,8 +14,15 @@ use crate::model::directory::{
 };
 use crate::ports::StoreError;
 
+mod failed_page;
+mod full_round_scope;
+mod groups_from_start;
+mod late_users;
 mod names;
 mod preview;
+mod restarted_round;
+mod resumed_finish;
+mod returning_users;
 
 use crate::testing::import_stores::{MemoryDirectory, MemoryState};
 
@@ -37,6 +44,8 @@ struct ScriptedEntra {
     /// `/users/{id}` answers that do not read as a user (why).
     invalid_users: Mutex<HashMap<String, String>>,
     requests: Mutex<Vec<String>>,
+    /// `/users/{id}/memberOf` answers (group ids), by user.
+    groups_of_users: Mutex<HashMap<String, Vec<String>>>,
 }
 
 impl ScriptedEntra {
@@ -140,6 +149,11 @@ impl EntraDirectory for ScriptedEntra {
     }
     async fn group(&self, _: &str) -> Result<Option<EntraGroup>, GraphError> {
         Ok(None)
+    }
+    async fn groups_of_user(&self, id: &str) -> Result<Vec<String>, GraphError> {
+        self.requests.lock().unwrap().push(format!("memberOf {id}"));
+        let answers = self.groups_of_users.lock().unwrap();
+        Ok(answers.get(id).cloned().unwrap_or_default())
     }
 }
 

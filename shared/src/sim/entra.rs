@@ -56,6 +56,8 @@ pub struct EntraModel {
     pub version: u64,
     pub users: BTreeMap<String, SimUser>,
     pub groups: BTreeMap<String, SimGroup>,
+    /// What changed, for the seed's trace (taken after each step).
+    pub changes: Vec<String>,
     next_id: u64,
     rounds: u64,
     user_pages: BTreeMap<String, DeltaPage<EntraUser>>,
@@ -109,6 +111,11 @@ impl EntraModel {
         self.version
     }
 
+    fn note(&mut self, change: String) {
+        let version = self.version;
+        self.changes.push(format!("  entra v{version}: {change}"));
+    }
+
     /// Whether a UPN is held by an object that is not purged (soft-deleted
     /// users keep theirs), compared case-insensitively.
     pub fn upn_taken(&self, upn: &str) -> bool {
@@ -154,6 +161,10 @@ impl EntraModel {
                 restored: false,
             },
         );
+        self.note(format!(
+            "create user {id} {}",
+            self.users[&id].attributes.user_name
+        ));
         id
     }
 
@@ -162,6 +173,11 @@ impl EntraModel {
         if let Some(user) = self.users.get_mut(id) {
             change(&mut user.attributes);
             user.changed = changed;
+            let a = user.attributes.clone();
+            self.note(format!(
+                "update user {id} {} title={:?} enabled={}",
+                a.user_name, a.job_title, a.enabled
+            ));
         }
     }
 
@@ -175,6 +191,7 @@ impl EntraModel {
         }
         user.life = life;
         user.changed = changed;
+        self.note(format!("user {id} -> {life:?}"));
         if life == Life::Purged {
             // A purge removes its memberships, which the groups delta reports.
             for group in self.groups.values_mut() {
@@ -203,6 +220,10 @@ impl EntraModel {
                 members: BTreeMap::new(),
             },
         );
+        self.note(format!(
+            "create group {id} {}",
+            self.groups[&id].attributes.name
+        ));
         id
     }
 
@@ -211,6 +232,8 @@ impl EntraModel {
         if let Some(group) = self.groups.get_mut(id) {
             change(&mut group.attributes);
             group.changed = changed;
+            let name = group.attributes.name.clone();
+            self.note(format!("rename group {id} {name}"));
         }
     }
 
@@ -218,6 +241,7 @@ impl EntraModel {
     /// lose it.
     pub fn delete_group(&mut self, id: &str) {
         let changed = self.bump();
+        self.note(format!("delete group {id}"));
         if let Some(group) = self.groups.get_mut(id) {
             group.deleted = true;
             group.changed = changed;
@@ -233,6 +257,9 @@ impl EntraModel {
 
     pub fn set_member(&mut self, group: &str, member: &str, kind: MemberKind, present: bool) {
         let changed = self.bump();
+        self.note(format!(
+            "member {group} {member} {kind:?} present={present}"
+        ));
         if let Some(g) = self.groups.get_mut(group) {
             g.changed = changed;
             g.members.insert(

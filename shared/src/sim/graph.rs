@@ -138,6 +138,17 @@ impl EntraDirectory for SimGraph<'_> {
         Ok(self.world.entra.lock().unwrap().entra_user(id))
     }
 
+    async fn groups_of_user(&self, id: &str) -> Result<Vec<String>, GraphError> {
+        self.call().await?;
+        let model = self.world.entra.lock().unwrap();
+        if !model.user_is(id, super::entra::Life::Active) {
+            return Ok(Vec::new());
+        }
+        let groups = model.live_groups().into_iter();
+        let member = |g: &String| model.groups[g].members.get(id).is_some_and(|m| m.present);
+        Ok(groups.filter(member).collect())
+    }
+
     async fn group(&self, id: &str) -> Result<Option<EntraGroup>, GraphError> {
         self.call().await?;
         Ok(self.world.entra.lock().unwrap().entra_group(id))

@@ -115,6 +115,7 @@ pub fn simulate_with(seed: u64, only_faults: Option<&str>) -> SeedReport {
     let world = World::new(seed, only_faults);
     let mut trace = vec![format!("faults {:?}", *world.faults.lock().unwrap())];
     world.seed_entra();
+    trace.extend(world.take_notes());
     let mut number = 0;
     for _ in 0..FAULTY_STEPS {
         number += 1;
@@ -127,11 +128,14 @@ pub fn simulate_with(seed: u64, only_faults: Option<&str>) -> SeedReport {
     for _ in 0..SETTLE_RUNS {
         number += 1;
         world.advance(60);
+        // A resumed round's pages were fixed when it started: its quiet
+        // end says nothing of the changes since.
+        let resumes = world.state.state.lock().unwrap().checkpoint.is_some();
         let end = run_once(&world, number, None);
         trace.push(format!("settle {number}: {end:?}"));
         match end {
             RunEnd::Ended(Ok(RunOutcome::Completed(status)))
-                if status.counts == Default::default() =>
+                if status.counts == Default::default() && !resumes =>
             {
                 let differences = invariants::check(&world);
                 let failure = (!differences.is_empty()).then(|| differences.join("\n  "));
@@ -167,6 +171,7 @@ fn faulty_step(world: &World, number: u64, trace: &mut Vec<String>) {
     if world.chance(15) {
         world.config_change();
     }
+    trace.extend(world.take_notes());
     // A killed run's lease expires, or the next run finds it held.
     world.advance(if world.chance(70) { LEASE_SECONDS } else { 30 });
     let polls = world.chance(35).then(|| 1 + world.roll(120));
@@ -174,6 +179,11 @@ fn faulty_step(world: &World, number: u64, trace: &mut Vec<String>) {
     trace.push(format!(
         "step {number} ({changes} changes, kill after {polls:?}): {end:?}"
     ));
+    let during = world.take_notes();
+    if !during.is_empty() {
+        trace.push("  (while it ran:)".into());
+        trace.extend(during);
+    }
 }
 
 /// The seeds of this test run: one to replay, or how many from 0.

@@ -6,20 +6,24 @@ use super::{SeedReport, fail, seeds_from_env, simulate, simulate_with};
 
 /// Seeds below `DEFAULT_SEEDS` on which the import engine, as it is,
 /// breaks an invariant of docs/behaviour.md 2.10 — open engine defects the
-/// simulation found (see the report of branch h4-simulation), kept here so
-/// that the test guards every other seed. A seed that starts to pass after
-/// a fix must leave this list (the test says so); a new failing seed fails
-/// the test.
-const KNOWN_FAILING: &[u64] = &[
-    81, 95, 110, 212, 331, 400, 407, 434, 519, 538, 566, 568, 601, 619, 627, 635, 638, 646, 661,
-    674, 705, 720, 730, 773, 777, 800, 849, 866, 891, 898, 903, 928, 952, 1006, 1009, 1015, 1125,
-    1168, 1236, 1298, 1376, 1480, 1487, 1584, 1585, 1607, 1648, 1669, 1689, 1805, 1842, 1885, 1888,
-    1942, 1955, 1985, 1987, 1996,
-];
+/// simulation found, kept here so that the test guards every other seed.
+/// A seed that starts to pass after a fix must leave this list (the test
+/// says so); a new failing seed fails the test. Seed 1698: under
+/// `import_group_ids`, a user restored after a soft delete stays out of
+/// AM (the scope computed while it was deleted does not list it).
+const KNOWN_FAILING: &[u64] = &[1698];
 
 #[test]
 fn seeds() {
     let (first, count) = seeds_from_env();
+    if count == 1 {
+        // A replay: the engine's own log lines, before the trace.
+        let _ = tracing_subscriber::fmt()
+            .with_test_writer()
+            .without_time()
+            .with_ansi(false)
+            .try_init();
+    }
     let started = Instant::now();
     let mut failures: Vec<(u64, SeedReport)> = Vec::new();
     for seed in first..first + count {
@@ -60,6 +64,35 @@ fn seeds() {
 fn a_seed_replays_exactly() {
     for seed in [1, 7, 42, 93, 302] {
         assert_eq!(simulate(seed).trace, simulate(seed).trace, "seed {seed}");
+    }
+}
+
+/// Found by the simulation (seeds 626 and 761, kills only): a run killed
+/// mid-round, its round resumed by the first run after the faults and
+/// ended with nothing to write. That quiet end had been taken for a
+/// settled directory, though the round's pages were fixed before the last
+/// changes (the model's mistake, not the engine's: the next run reads them).
+#[test]
+fn a_resumed_rounds_quiet_end_is_not_taken_for_a_settled_directory() {
+    for seed in [626, 761] {
+        let report = simulate_with(seed, Some("calm"));
+        if report.failure.is_some() {
+            fail(seed, &report);
+        }
+    }
+}
+
+/// Found by the simulation (seeds 646, 1198, 1480 and 1509, store
+/// faults): a deletion's batch written in part removed a group (or user)
+/// and left its memberships; the run that retried no longer found the
+/// object, so never looked for its memberships.
+#[test]
+fn a_deletion_written_in_part_leaves_no_membership_behind() {
+    for seed in [646, 1198, 1480, 1509] {
+        let report = simulate_with(seed, Some("store"));
+        if report.failure.is_some() {
+            fail(seed, &report);
+        }
     }
 }
 

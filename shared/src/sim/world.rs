@@ -47,6 +47,8 @@ pub struct World {
     pub state: MemoryState,
     pub settings: Mutex<ScopeSettings>,
     pub clock: Mutex<DateTime<Utc>>,
+    /// Platform and config changes, for the seed's trace.
+    pub notes: Mutex<Vec<String>>,
     next_platform_user: Mutex<u64>,
 }
 
@@ -62,6 +64,7 @@ impl World {
             state: MemoryState::default(),
             settings: Mutex::default(),
             clock: Mutex::new(Utc.timestamp_opt(1_750_000_000, 0).unwrap()),
+            notes: Mutex::default(),
             next_platform_user: Mutex::new(0),
         }
     }
@@ -131,6 +134,7 @@ impl World {
         if !local.is_empty() && rng.chance(40) {
             let id = rng.pick(&local).clone();
             users.remove(&id);
+            self.note(format!("platform deletes {id}"));
             return;
         }
         let mut next = self.next_platform_user.lock().unwrap();
@@ -145,6 +149,7 @@ impl World {
         {
             return;
         }
+        self.note(format!("platform creates {user_id} {user_name}"));
         users.insert(
             user_id.clone(),
             UserItem {
@@ -187,6 +192,18 @@ impl World {
             }
             _ => settings.resync_requested = Some(rng.below(1_000_000)),
         }
+        self.note(format!("config {settings:?}"));
+    }
+
+    fn note(&self, note: String) {
+        self.notes.lock().unwrap().push(format!("  {note}"));
+    }
+
+    /// The changes since the last call, for the trace.
+    pub fn take_notes(&self) -> Vec<String> {
+        let mut notes = std::mem::take(&mut *self.notes.lock().unwrap());
+        notes.append(&mut self.entra.lock().unwrap().changes);
+        notes
     }
 }
 

@@ -244,6 +244,27 @@ pub(crate) struct MemoryState {
     pub(crate) problems: Mutex<BTreeMap<String, crate::problems::Problem>>,
     /// Checkpoints saved before one fails (a run killed after its page).
     pub(crate) checkpoints_before_failure: Mutex<Option<u32>>,
+    /// This many reads of open problems fail, then this many counts of
+    /// them: a finish that fails before, or after, saving its new scope.
+    pub(crate) failing_problem_reads: Mutex<u32>,
+    pub(crate) failing_problem_counts: Mutex<u32>,
+    /// After this many page records saved, one fails (nothing written).
+    pub(crate) page_record_fails_once_after: Mutex<Option<u32>>,
+    /// After this many checkpoints saved, one fails; the next ones work.
+    pub(crate) checkpoint_fails_once_after: Mutex<Option<u32>>,
+}
+
+/// Takes one failure from `left`, if any.
+fn fails(left: &Mutex<u32>, operation: &'static str) -> Result<(), StoreError> {
+    let mut left = left.lock().unwrap();
+    if *left == 0 {
+        return Ok(());
+    }
+    *left -= 1;
+    Err(StoreError::Unavailable {
+        operation,
+        detail: "throttled (test)".into(),
+    })
 }
 
 impl RunLease for MemoryState {
@@ -282,6 +303,20 @@ impl RunLease for MemoryState {
         let mut lease = self.lease.lock().unwrap();
         if lease.as_ref().map(|(o, _)| o.as_str()) != Some(run_id) {
             return Err(LeaseError::Lost);
+        }
+        {
+            let mut once = self.checkpoint_fails_once_after.lock().unwrap();
+            match once.as_mut() {
+                Some(0) => {
+                    *once = None;
+                    return Err(LeaseError::Store(StoreError::Unavailable {
+                        operation: "saving a checkpoint",
+                        detail: "throttled (test)".into(),
+                    }));
+                }
+                Some(left) => *left -= 1,
+                None => {}
+            }
         }
         if let Some(left) = self.checkpoints_before_failure.lock().unwrap().as_mut() {
             if *left == 0 {
@@ -341,6 +376,20 @@ impl RoundLedger for MemoryState {
         r: &PageRecord,
         seen: &[buckets::SeenIds],
     ) -> Result<(), StoreError> {
+        {
+            let mut once = self.page_record_fails_once_after.lock().unwrap();
+            match once.as_mut() {
+                Some(0) => {
+                    *once = None;
+                    return Err(StoreError::Unavailable {
+                        operation: "saving a page record",
+                        detail: "throttled (test)".into(),
+                    });
+                }
+                Some(left) => *left -= 1,
+                None => {}
+            }
+        }
         assert!(
             r.present.is_empty() && r.memberships.is_empty(),
             "seen ids are saved by bucket"
@@ -445,6 +494,7 @@ impl crate::problems::ProblemStore for MemoryState {
         _: &crate::model::TenantId,
         direction: crate::problems::Direction,
     ) -> Result<Vec<crate::problems::Problem>, StoreError> {
+        fails(&self.failing_problem_reads, "reading problems")?;
         Ok(self
             .problems
             .lock()
@@ -455,6 +505,7 @@ impl crate::problems::ProblemStore for MemoryState {
             .collect())
     }
     async fn count(&self, _: &crate::model::TenantId) -> Result<u64, StoreError> {
+        fails(&self.failing_problem_counts, "counting problems")?;
         Ok(self.problems.lock().unwrap().len() as u64)
     }
 }

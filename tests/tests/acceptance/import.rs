@@ -129,6 +129,42 @@ async fn given_a_new_tenant_when_the_schedule_ticks_then_a_full_import_arrives()
     assert!(status.get("lease_owner").is_none(), "the lease is released");
 }
 
+#[tokio::test]
+async fn given_a_user_restored_after_its_soft_delete_was_imported_then_it_comes_back_with_its_groups()
+ {
+    let (stack, mut functions) = connected(json!({})).await;
+    stack.tick(&mut functions).await.unwrap();
+    let memberships = |items: Vec<serde_json::Map<String, serde_json::Value>>| {
+        items
+            .iter()
+            .map(|m| {
+                let field = |k: &str| m[k].as_str().unwrap().to_owned();
+                (field("group_id"), field("user_id"))
+            })
+            .collect::<Vec<(String, String)>>()
+    };
+    let imported = memberships(stack.directory_of(TENANT, "MEMBER#").await.unwrap());
+    let (group, user) = imported[0].clone();
+    stack
+        .emulator
+        .with_tenant(CONTOSO, |t| t.soft_delete_user(&user));
+    stack.tick(&mut functions).await.unwrap();
+    let members = memberships(stack.directory_of(TENANT, "MEMBER#").await.unwrap());
+    assert!(!members.contains(&(group.clone(), user.clone())), "deleted");
+
+    // Restored: no groups delta names its memberships again.
+    stack
+        .emulator
+        .with_tenant(CONTOSO, |t| t.restore_user(&user));
+    stack.tick(&mut functions).await.unwrap();
+
+    let members = memberships(stack.directory_of(TENANT, "MEMBER#").await.unwrap());
+    let restored: Vec<_> = imported.iter().filter(|(_, u)| *u == user).collect();
+    for membership in restored {
+        assert!(members.contains(membership), "restored with {membership:?}");
+    }
+}
+
 /// Runs a tick and returns how many directory writes it made (from the
 /// table's stream) and how many Graph requests it sent.
 async fn measured_tick(stack: &LocalStack, functions: &mut SyncFunctions) -> (usize, usize) {

@@ -267,6 +267,7 @@ fn checkpoint(round: &str, page: u32) -> Checkpoint {
         users_delta_link: Some("https://graph.microsoft.com/v1.0/users/delta?$deltatoken=u".into()),
         groups_delta_link: None,
         scope_changed: true,
+        scope_applying: true,
         earlier_imports: false,
         seen: Some(SeenBuckets::default()),
         counts: Counts {

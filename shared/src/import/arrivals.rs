@@ -1,0 +1,266 @@
+//! The users who arrive at the end of a round, and what they bring: the
+//! scope of `import_group_ids` computed again (users entering and leaving
+//! it), users created after the users round was read, and users a delta
+//! round creates (restored, renamed into the domains) with their groups.
+
+use std::collections::{HashMap, HashSet};
+
+use super::buckets::KeyRange;
+use super::pages::DomainCache;
+use super::scope::Scope;
+use super::state::{Checkpoint, Counts, GroupScope, Mode, NumberedRecord};
+use super::{DirectoryStore, EntraDirectory, ImportRun, ImportState, Interruption, ObjectKind};
+use crate::graph::GraphError;
+use crate::graph::model::EntraUser;
+use crate::model::directory::MembershipKey;
+use crate::ports::TenantConfigs;
+use crate::problems::Direction;
+
+/// How the scope of `import_group_ids` moved during a delta round.
+#[derive(Debug, Default, Clone)]
+pub(super) struct ScopeChange {
+    pub(super) left_users: Vec<String>,
+    pub(super) left_groups: Vec<String>,
+    /// Users that entered the scope and were imported: present, whatever
+    /// the users round (read under the old scope) said of them.
+    pub(super) entered_users: HashSet<String>,
+    /// New groups came into scope: their members need a full groups round.
+    pub(super) groups_entered: bool,
+    /// The scope after the change, saved only when everything it implies
+    /// is done (a run that fails before recomputes it from the old one).
+    pub(super) new_scope: Option<GroupScope>,
+}
+
+impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
+    ImportRun<'_, D, S, C, E>
+{
+    /// How the group scope moved, and the users who arrive at the end of
+    /// the round: those who entered the scope, and those created after the
+    /// users round was read.
+    pub(super) async fn users_arriving(
+        &self,
+        checkpoint: &mut Checkpoint,
+        user_records: &[NumberedRecord],
+        group_records: &[NumberedRecord],
+    ) -> Result<ScopeChange, Interruption> {
+        let mut scope_change = self.apply_scope_change(checkpoint, user_records).await?;
+        let late = self
+            .import_late_users(user_records, group_records, &mut checkpoint.counts)
+            .await?;
+        scope_change.entered_users.extend(late);
+        Ok(scope_change)
+    }
+
+    /// Recomputes the group scope after membership changes of its groups,
+    /// and imports the users who entered it. A full round always does: its
+    /// pages were applied under the scope of its start, and its groups
+    /// round, read later, does not show the changes in between.
+    async fn apply_scope_change(
+        &self,
+        checkpoint: &mut Checkpoint,
+        user_records: &[NumberedRecord],
+    ) -> Result<ScopeChange, Interruption> {
+        let may_have_moved = checkpoint.scope_changed || checkpoint.mode == Mode::Full;
+        if !may_have_moved || self.config.import_group_ids.is_empty() {
+            return Ok(ScopeChange::default());
+        }
+        // An earlier attempt at this finish may have saved its new scope
+        // (then failed): `before` is no longer what the round's pages and
+        // the directory were written under.
+        let resumed = checkpoint.scope_applying;
+        if !resumed {
+            checkpoint.scope_applying = true;
+            self.save_checkpoint(checkpoint).await?;
+        }
+        let before = self
+            .state
+            .group_scope(self.tenant())
+            .await?
+            .unwrap_or_default();
+        let after = self.compute_group_scope().await?;
+        let mut change = ScopeChange {
+            left_groups: before.groups.difference(&after.groups).cloned().collect(),
+            // The earlier attempt may have seen groups enter.
+            groups_entered: resumed || after.groups.difference(&before.groups).next().is_some(),
+            ..ScopeChange::default()
+        };
+        if self.config.import_users {
+            change.left_users = self.users_left(&before, &after, resumed).await?;
+            // A resumed finish finds the new scope saved already: a user
+            // the users round removed (under the old scope) is in scope
+            // now all the same.
+            let removed: HashSet<&str> = user_records
+                .iter()
+                .flat_map(|(_, r)| &r.removed)
+                .map(String::as_str)
+                .collect();
+            let entering: Vec<&String> = after
+                .users
+                .iter()
+                .filter(|id| !before.users.contains(*id) || removed.contains(id.as_str()))
+                .collect();
+            change.entered_users = self
+                .import_entering_users(&entering, &after, &mut checkpoint.counts)
+                .await?;
+        }
+        tracing::info!(
+            users_in_scope = after.users.len(),
+            groups_in_scope = after.groups.len(),
+            "the import scope changed"
+        );
+        change.new_scope = Some(after);
+        Ok(change)
+    }
+
+    /// The users who left the scope; after an earlier attempt, every
+    /// imported user outside it (that attempt may have imported users who
+    /// left again since).
+    async fn users_left(
+        &self,
+        before: &GroupScope,
+        after: &GroupScope,
+        resumed: bool,
+    ) -> Result<Vec<String>, Interruption> {
+        let mut left: HashSet<String> = before.users.difference(&after.users).cloned().collect();
+        if resumed {
+            for range in KeyRange::covering(u64::MAX) {
+                let imported = self
+                    .directory
+                    .imported_ids_in(self.tenant(), ObjectKind::User, range)
+                    .await?;
+                left.extend(imported.into_iter().filter(|id| !after.users.contains(id)));
+            }
+        }
+        Ok(left.into_iter().collect())
+    }
+
+    /// Reads each user who entered the scope by id and imports them;
+    /// returns the ids imported.
+    async fn import_entering_users(
+        &self,
+        ids: &[&String],
+        after: &GroupScope,
+        counts: &mut Counts,
+    ) -> Result<HashSet<String>, Interruption> {
+        let mut entering: Vec<EntraUser> = Vec::new();
+        for id in ids {
+            match self.entra.user(id).await {
+                Ok(Some(user)) => entering.push(user),
+                Ok(None) | Err(GraphError::NotFound) => {}
+                Err(err) => return Err(err.into()),
+            }
+        }
+        let scope = Scope {
+            domains: &self.config.domains,
+            groups: Some(after),
+        };
+        let in_scope: Vec<&EntraUser> =
+            entering.iter().filter(|u| scope.includes_user(u)).collect();
+        let conflicts = self
+            .upsert_users(&in_scope, &mut DomainCache::default(), counts)
+            .await?;
+        Ok(in_scope
+            .into_iter()
+            .map(|u| u.id.to_string())
+            .filter(|id| !conflicts.contains(id))
+            .collect())
+    }
+
+    /// Users the groups round named as members that the directory does
+    /// not hold and the users round did not mention: created after the
+    /// users round was read. Read by id and imported (when in scope) so
+    /// that their memberships apply now; the next users round would bring
+    /// them without. Only without `import_group_ids` (a scope change
+    /// imports its entering users). Returns the ids imported.
+    async fn import_late_users(
+        &self,
+        user_records: &[NumberedRecord],
+        group_records: &[NumberedRecord],
+        counts: &mut Counts,
+    ) -> Result<HashSet<String>, Interruption> {
+        if !self.config.import_group_ids.is_empty() || !self.config.import_users {
+            return Ok(HashSet::new());
+        }
+        let mentioned: HashSet<&String> =
+            user_records.iter().flat_map(|(_, r)| &r.removed).collect();
+        let mut ids: Vec<String> = group_records
+            .iter()
+            .flat_map(|(_, r)| &r.deferred_memberships)
+            .filter(|d| d.present && !mentioned.contains(&d.user_entra_id))
+            .map(|d| d.user_entra_id.clone())
+            .collect();
+        ids.sort();
+        ids.dedup();
+        if ids.is_empty() {
+            return Ok(HashSet::new());
+        }
+        // Those the users round saw but could not read are problems already.
+        let problems = self.state.open(self.tenant(), Direction::Import).await?;
+        ids.retain(|id| !problems.iter().any(|p| &p.key.object_id == id));
+        let held = self
+            .directory
+            .user_ids_by_entra_id(self.tenant(), &ids)
+            .await?;
+        let mut late: Vec<EntraUser> = Vec::new();
+        for id in ids.iter().filter(|id| !held.contains_key(*id)) {
+            match self.entra.user(id).await {
+                Ok(Some(user)) => late.push(user),
+                // One that does not read is a problem the users round names.
+                Ok(None) | Err(GraphError::NotFound | GraphError::Malformed(_)) => {}
+                Err(err) => return Err(err.into()),
+            }
+        }
+        let scope = Scope {
+            domains: &self.config.domains,
+            groups: None,
+        };
+        let in_scope: Vec<&EntraUser> = late.iter().filter(|u| scope.includes_user(u)).collect();
+        let conflicts = self
+            .upsert_users(&in_scope, &mut DomainCache::default(), counts)
+            .await?;
+        Ok(in_scope
+            .into_iter()
+            .map(|u| u.id.to_string())
+            .filter(|id| !conflicts.contains(id))
+            .collect())
+    }
+
+    /// The memberships of users a delta round creates: a user restored
+    /// after a soft delete, or renamed into the domains, is a member of
+    /// groups no groups delta will name again. Read from Graph (one
+    /// request per new user) and written for the groups AM holds; returns
+    /// them, encoded, for the page's record.
+    pub(super) async fn memberships_of_new_users(
+        &self,
+        created: &[String],
+        counts: &mut Counts,
+    ) -> Result<Vec<String>, Interruption> {
+        let mut pairs: Vec<(String, &String)> = Vec::new();
+        for user in created {
+            let groups = self.entra.groups_of_user(user).await?;
+            pairs.extend(groups.into_iter().map(|group| (group, user)));
+        }
+        if pairs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut group_ids: Vec<String> = pairs.iter().map(|(g, _)| g.clone()).collect();
+        group_ids.sort();
+        group_ids.dedup();
+        let held = self
+            .directory
+            .groups_by_entra_id(self.tenant(), &group_ids)
+            .await?;
+        let wanted: HashMap<MembershipKey, bool> = pairs
+            .into_iter()
+            .filter_map(|(group, user)| {
+                let group_id = held.get(&group)?.group_id.clone();
+                let user_id = user.clone();
+                Some((MembershipKey { group_id, user_id }, true))
+            })
+            .collect();
+        let mut written: Vec<String> = wanted.keys().map(MembershipKey::encode).collect();
+        written.sort();
+        self.apply_memberships(wanted, counts).await?;
+        Ok(written)
+    }
+}
