@@ -11,6 +11,7 @@ use crate::model::directory::{ENTRA_HASH, ENTRA_ORIGIN, ItemKey, LinkOrigin, Use
 use crate::model::{TenantConfig, TenantId};
 
 mod batch;
+mod found_by_simulation;
 mod ownership;
 
 /// Items as the table holds them, by sort key; writing back the Entra state
@@ -109,6 +110,10 @@ struct RecordingEntra {
     lose_create_answer: bool,
     /// Graph's conflict answer without `details` (they are optional).
     conflict_without_details: bool,
+    /// Adding a member meets throttling past the retries.
+    members_throttled: Mutex<bool>,
+    /// Updates find no such object (a create not visible yet).
+    updates_not_found: bool,
 }
 
 impl RecordingEntra {
@@ -225,6 +230,9 @@ impl EntraWriter for RecordingEntra {
     }
     async fn update_user(&self, id: &str, patch: &EntraPatch) -> Result<(), GraphError> {
         self.log(format!("PATCH user {id}"));
+        if self.updates_not_found {
+            return Err(GraphError::NotFound);
+        }
         self.bodies
             .lock()
             .unwrap()
@@ -255,6 +263,12 @@ impl EntraWriter for RecordingEntra {
     }
     async fn add_member(&self, group: &str, member: &str) -> Result<(), GraphError> {
         self.log(format!("ADD {group} {member}"));
+        if *self.members_throttled.lock().unwrap() {
+            return Err(GraphError::Exhausted {
+                attempts: 5,
+                last: "429 TooManyRequests".into(),
+            });
+        }
         Ok(())
     }
     async fn remove_member(&self, group: &str, member: &str) -> Result<(), GraphError> {

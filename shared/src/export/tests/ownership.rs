@@ -177,6 +177,12 @@ async fn given_an_administrator_then_neither_an_edit_nor_a_disable_nor_a_delete_
     for (field, value) in [("job_title", json!("Intern")), ("enabled", json!(false))] {
         let mut edited = admin.clone();
         edited[field] = value;
+        // The directory holds the item as the record left it.
+        directory
+            .0
+            .lock()
+            .unwrap()
+            .insert("USER#e-adm".into(), obj(edited.clone()));
         let err = run
             .apply(&change("MODIFY", "USER#e-adm", admin.clone(), edited))
             .await
