@@ -70,6 +70,12 @@ pub enum ExportFailure {
     /// not visible yet): it passes by itself.
     #[error("{0}")]
     NotYet(String),
+    /// The UPN is held by an object entra-sync made for another AM object:
+    /// never taken over, but that object's rename or delete (its record may
+    /// come later: records of two items come in any order) frees the UPN,
+    /// so it passes by itself.
+    #[error("{0}")]
+    HeldByAnother(String),
     /// The tenant's share of the invocation ran out before this change
     /// (docs/behaviour.md 2.11): it passes by itself.
     #[error(
@@ -84,7 +90,7 @@ impl ExportFailure {
         match self {
             Self::Graph { source, .. } => source.is_retryable(),
             Self::Store(source) => source.is_retryable(),
-            Self::NotYet(_) | Self::OutOfTime => true,
+            Self::NotYet(_) | Self::HeldByAnother(_) | Self::OutOfTime => true,
             Self::Refused { .. } => false,
         }
     }
@@ -97,6 +103,7 @@ impl ExportFailure {
             Self::Store(_) => None,
             Self::Refused { code, .. } => Some((*code, false)),
             Self::NotYet(_) => Some((Code::DependencyMissing, true)),
+            Self::HeldByAnother(_) => Some((Code::EntraObjectExists, true)),
             Self::OutOfTime => Some((Code::RetriesExhausted, true)),
             Self::Graph {
                 source:

@@ -67,12 +67,9 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
             .await?;
         match &existing.mark {
             Some(mark) if mark == ours => Ok(LinkOrigin::Created),
-            Some(mark) => Err(refused(
-                Code::EntraObjectExists,
-                format!(
-                    "the Entra user {upn} was created by entra-sync for another AM object ({mark}) and is left untouched; delete or rename it in Entra ID, or give this user another user_name"
-                ),
-            )),
+            Some(mark) => Err(ExportFailure::HeldByAnother(format!(
+                "the Entra user {upn} was created by entra-sync for another AM object ({mark}) and is left untouched; it is tried again by itself, as that object may be renamed or deleted; otherwise delete or rename it in Entra ID, or give this user another user_name"
+            ))),
             None if self.config.export_adopt_existing => Ok(LinkOrigin::Adopted),
             None => Err(refused(
                 Code::EntraObjectExists,
