@@ -7,7 +7,9 @@ use serde_json::{Map, Value, json};
 
 use super::*;
 use crate::graph::model::EntraUser;
-use crate::model::directory::{ENTRA_HASH, ENTRA_ORIGIN, ItemKey, LinkOrigin, UserItem};
+use crate::model::directory::{
+    ENTRA_HASH, ENTRA_ORIGIN, FieldValue, ItemKey, LinkOrigin, UserItem,
+};
 use crate::model::{TenantConfig, TenantId};
 
 mod batch;
@@ -232,6 +234,19 @@ impl EntraWriter for RecordingEntra {
         self.log(format!("PATCH user {id}"));
         if self.updates_not_found {
             return Err(GraphError::NotFound);
+        }
+        let renamed = patch
+            .properties
+            .iter()
+            .find_map(|(name, value)| match value {
+                FieldValue::Text(Some(upn)) if *name == "userPrincipalName" => Some(upn),
+                _ => None,
+            });
+        let holders = self.existing_upns.lock().unwrap();
+        if let Some(holder) = renamed.and_then(|upn| holders.get(upn))
+            && holder["id"] != id
+        {
+            return Err(conflict());
         }
         self.bodies
             .lock()

@@ -64,12 +64,28 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
         self.refuse_administrator(entra_id, &item.attributes.user_name)
             .await?;
         let patch = EntraPatch::of(&fields, &item.attributes);
-        self.writer
-            .update_user(entra_id, &patch)
-            .await
-            .map_err(|e| update_failure("updating the user", e))?;
+        if let Err(e) = self.writer.update_user(entra_id, &patch).await {
+            return Err(self.update_refused(&item.attributes.user_name, e).await);
+        }
         self.record(key, entra_id, None).await?;
         Ok(ExportOutcome::Exported("user updated"))
+    }
+
+    /// Why Graph refused an update. A rename onto a UPN that entra-sync's
+    /// object for another AM object holds passes by itself: that object's
+    /// own rename or delete, on the stream in any order, frees the UPN.
+    async fn update_refused(&self, upn: &str, refusal: GraphError) -> ExportFailure {
+        if !is_conflict(&refusal) {
+            return update_failure("updating the user", refusal);
+        }
+        match self.writer.user_by_upn(upn).await {
+            Ok(Some(ExistingEntraUser {
+                mark: Some(mark), ..
+            })) => ExportFailure::HeldByAnother(format!(
+                "renaming the user to {upn}: the Entra user holding that UPN was created by entra-sync for another AM object ({mark}); it is tried again by itself, as that object may be renamed or deleted"
+            )),
+            _ => update_failure("updating the user", refusal),
+        }
     }
 
     /// Deletes an Entra user the export created or adopted for this AM

@@ -154,3 +154,46 @@ async fn given_a_field_changed_since_the_record_then_the_update_sends_it_too() {
         "{body}"
     );
 }
+
+/// Found by the export simulation (seeds 1553, 1962): a rename onto a UPN
+/// that another AM user's Entra user still held (that user's own rename
+/// was still on the stream) was parked as `graph_rejected`, which waits for
+/// this user to change: the rename never reached Entra ID.
+#[tokio::test]
+async fn given_a_rename_onto_a_upn_entra_sync_holds_for_another_object_then_it_passes_by_itself() {
+    let (directory, entra) = (MemoryDirectory::default(), RecordingEntra::default());
+    let holder = json!({"id": "e-2", "userPrincipalName": "bob@contoso.com", MARK: "acme/USER#p2"});
+    entra
+        .existing_upns
+        .lock()
+        .unwrap()
+        .insert("bob@contoso.com".into(), obj(holder));
+    let linked = json!({"user_id": "p1", "user_name": "ann@contoso.com", "source": "local", "entra_id": "e-1"});
+    let mut renamed = linked.clone();
+    renamed["user_name"] = json!("bob@contoso.com");
+    directory
+        .0
+        .lock()
+        .unwrap()
+        .insert("USER#p1".into(), obj(renamed.clone()));
+    let change = DirectoryChange::parse(
+        "MODIFY",
+        &obj(json!({"pk": "TENANT#acme", "sk": "USER#p1"})),
+        obj(linked),
+        obj(renamed),
+        "2".into(),
+        None,
+    )
+    .unwrap()
+    .unwrap();
+    let failure = ExportRun::new(&directory, &entra, &config(json!({})))
+        .apply(&change)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        failure.problem(),
+        Some((Code::EntraObjectExists, true)),
+        "{failure}"
+    );
+    assert!(failure.to_string().contains("acme/USER#p2"), "{failure}");
+}
