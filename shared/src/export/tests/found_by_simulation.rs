@@ -197,3 +197,37 @@ async fn given_a_rename_onto_a_upn_entra_sync_holds_for_another_object_then_it_p
     );
     assert!(failure.to_string().contains("acme/USER#p2"), "{failure}");
 }
+
+/// Found by the export simulation (seed 700): a group's rename reached
+/// Entra ID but its answer was lost, so the update was parked and the hash
+/// kept the old name; the platform then set the old name back. The record
+/// agreed with the hash, and so did the replay: Entra kept the new name.
+#[tokio::test]
+async fn given_a_parked_update_whose_values_agree_with_the_hash_then_its_replay_sends_them() {
+    let (directory, entra) = (MemoryDirectory::default(), RecordingEntra::default());
+    let mut user = json!({"user_id": "p1", "user_name": "ann@contoso.com", "display_name": "Ann", "source": "local", "entra_id": "e1"});
+    let item: UserItem = serde_json::from_value(user.clone()).unwrap();
+    user[ENTRA_HASH] = json!(EntraHash::of_user(&item.attributes).as_str());
+    directory
+        .0
+        .lock()
+        .unwrap()
+        .insert("USER#p1".into(), obj(user));
+    let problem = Problem::new(
+        ProblemKey {
+            direction: Direction::Export,
+            kind: ObjectKind::User,
+            object_id: "p1".into(),
+        },
+        Operation::Update,
+        Code::RetriesExhausted,
+        "updating the user: 504 GatewayTimeout".into(),
+    );
+    let (_, outcome) = ExportRun::new(&directory, &entra, &config(json!({})))
+        .replay(&TenantId::parse("acme").unwrap(), &problem)
+        .await
+        .unwrap();
+    assert_eq!(outcome, ExportOutcome::Exported("user updated"));
+    let body = entra.bodies.lock().unwrap()[0].clone();
+    assert_eq!(body["displayName"], "Ann", "{body}");
+}

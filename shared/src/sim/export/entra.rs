@@ -52,6 +52,9 @@ pub struct EntraModel {
     pub log: Vec<String>,
     /// The tenant's own users as they were before any export.
     pub tenants_accounts: BTreeMap<String, EntraObject>,
+    /// Those of them the import brought into AM (the platform may edit
+    /// them, and the export then writes them).
+    pub imported: BTreeSet<String>,
     next_id: u64,
 }
 

@@ -13,7 +13,9 @@ use serde_json::{Map, Value};
 use super::entra::EntraModel;
 use super::world::{DOMAINS, EXPORT_GROUP, World};
 use crate::model::TenantConfig;
-use crate::model::directory::{GroupItem, MembershipKey, SyncedObject, UserItem};
+use crate::model::directory::{
+    ENTRA_ORIGIN, GroupItem, MembershipKey, Source, SyncedObject, UserItem,
+};
 use crate::problems::{Code, ObjectKind, Problem};
 
 /// The state the invariants read, taken once.
@@ -71,17 +73,22 @@ fn items_of<'a, T: serde::de::DeserializeOwned>(
 }
 
 impl Settled<'_> {
+    /// Users and groups with an Entra object: linked ones, and imported
+    /// users (which are their Entra object).
     fn linked(&self) -> BTreeMap<String, String> {
         let entra = self.entra;
-        self.items
-            .iter()
-            .filter_map(|(sk, item)| Some((sk, item.get("entra_id")?.as_str()?)))
-            .filter(|(sk, id)| {
-                (sk.starts_with("USER#") && entra.users.contains_key(*id))
-                    || (sk.starts_with("GROUP#") && entra.groups.contains_key(*id))
+        let users = items_of::<UserItem>(self.items, "USER#")
+            .filter_map(|u| {
+                Some((
+                    format!("USER#{}", u.user_id),
+                    u.entra_object_id()?.to_owned(),
+                ))
             })
-            .map(|(sk, id)| (sk.clone(), id.to_owned()))
-            .collect()
+            .filter(|(_, id)| entra.users.contains_key(id));
+        let groups = items_of::<GroupItem>(self.items, "GROUP#")
+            .filter_map(|g| Some((format!("GROUP#{}", g.group_id), g.entra_id?)))
+            .filter(|(_, id)| entra.groups.contains_key(id));
+        users.chain(groups).collect()
     }
 
     fn created_once(&mut self) {
@@ -98,9 +105,12 @@ impl Settled<'_> {
     /// one, with `export_adopt_existing`), an administrator never.
     fn tenants_own_untouched(&mut self) {
         for (id, what) in &self.entra.touched {
+            let imported = self.entra.imported.contains(id);
             let allowed = match self.entra.tenants_accounts.get(id) {
                 Some(account) => {
-                    !account.admin && account.mark.is_none() && self.config.export_adopt_existing
+                    !account.admin
+                        && (imported
+                            || (account.mark.is_none() && self.config.export_adopt_existing))
                 }
                 None => false,
             };
@@ -142,13 +152,14 @@ impl Settled<'_> {
 
     /// The Entra user of a platform user, when it is as it should be.
     fn user_state(&self, user: &UserItem) -> Result<String, String> {
-        let entra_id = user.entra_id.clone().ok_or("not linked")?;
+        let entra_id = user.entra_object_id().ok_or("not linked")?.to_owned();
         let object = self
             .entra
             .users
             .get(&entra_id)
             .ok_or("linked to no Entra user")?;
-        if object.mark.as_deref() != Some(&format!("acme/USER#{}", user.user_id)) {
+        let imported = user.source == Source::Entra;
+        if !imported && object.mark.as_deref() != Some(&format!("acme/USER#{}", user.user_id)) {
             return Err(format!("linked to an Entra user marked {:?}", object.mark));
         }
         let a = &user.attributes;
@@ -164,7 +175,8 @@ impl Settled<'_> {
             .groups
             .get(EXPORT_GROUP)
             .expect("the export group");
-        if self.config.export_group_id.is_some() && !export_group.members.contains(&entra_id) {
+        let joins = self.config.export_group_id.is_some() && !imported;
+        if joins && !export_group.members.contains(&entra_id) {
             return Err("not in the export group".into());
         }
         Ok(entra_id)
@@ -174,21 +186,26 @@ impl Settled<'_> {
     /// domain, or an account holding its UPN it may not take over.
     fn explains(&self, user: &UserItem, problem: &Problem) -> bool {
         let upn = &user.attributes.user_name;
+        let own = user.entra_object_id();
         let holder = self
             .entra
             .holder(upn)
-            .filter(|id| user.entra_id.as_ref() != Some(*id))
+            .filter(|id| own != Some(id.as_str()))
             .and_then(|id| self.entra.users.get(id));
         let ours = format!("acme/USER#{}", user.user_id);
+        let own_is_admin = own
+            .and_then(|id| self.entra.users.get(id))
+            .is_some_and(|o| o.admin);
         match (problem.code, holder) {
             (Code::UnverifiedDomain, _) => upn.ends_with(DOMAINS[2]),
+            (Code::PrivilegedAccount, _) if own_is_admin => true,
             (Code::PrivilegedAccount, Some(h)) => h.admin,
             (Code::EntraObjectExists, Some(h)) => {
                 h.mark.as_ref().is_some_and(|m| *m != ours)
                     || (h.mark.is_none() && !self.config.export_adopt_existing)
             }
             // A rename onto a UPN another account holds.
-            (Code::GraphRejected, Some(_)) => user.entra_id.is_some(),
+            (Code::GraphRejected, Some(_)) => own.is_some(),
             _ => false,
         }
     }
@@ -283,10 +300,11 @@ impl Settled<'_> {
         if self.config.export_group_id.is_none() {
             return;
         }
+        // Users the export created or adopted (imported ones never join).
         let linked: BTreeSet<String> = self
             .in_entra
             .iter()
-            .filter(|(sk, _)| sk.starts_with("USER#"))
+            .filter(|(sk, _)| sk.starts_with("USER#") && self.items[*sk].contains_key(ENTRA_ORIGIN))
             .map(|(_, id)| id.clone())
             .collect();
         let members = &self.entra.groups[EXPORT_GROUP].members;

@@ -11,6 +11,7 @@ use serde_json::{Map, Value, json};
 use super::entra::EntraModel;
 use crate::graph::domains::TenantDomains;
 use crate::model::TenantConfig;
+use crate::model::directory::{ENTRA_HASH, EntraHash, UserAttributes};
 use crate::problems::Problem;
 use crate::sim::rng::{Rng, SharedRng};
 
@@ -89,6 +90,25 @@ impl ExportFaults {
     }
 }
 
+/// Some of the tenant's own accounts as the import wrote them into AM
+/// earlier (their records long processed): Entra's values and their hash.
+fn imported(entra: &mut EntraModel, rng: &mut Rng) -> Directory {
+    let mut directory = Directory::default();
+    for (id, account) in &entra.tenants_accounts {
+        if !rng.chance(50) {
+            continue;
+        }
+        let mut item = json!({"user_id": id, "user_name": account.upn,
+            "display_name": account.name, "enabled": account.enabled, "source": "entra"});
+        let attributes: UserAttributes = serde_json::from_value(item.clone()).expect("attributes");
+        item[ENTRA_HASH] = json!(EntraHash::of_user(&attributes).as_str());
+        let item = item.as_object().cloned().expect("an item");
+        directory.items.insert(format!("USER#{id}"), item);
+        entra.imported.insert(id.clone());
+    }
+    directory
+}
+
 /// A stream record: the item's key and its images around one write.
 #[derive(Debug, Clone)]
 pub struct StreamRecord {
@@ -133,12 +153,13 @@ impl World {
             config["export_group_id"] = json!(EXPORT_GROUP);
         }
         let config = TenantConfig::from_attributes(config.as_object().unwrap()).unwrap();
-        let entra = EntraModel::seeded(&mut rng);
+        let mut entra = EntraModel::seeded(&mut rng);
+        let directory = imported(&mut entra, &mut rng);
         Self {
             rng: std::sync::Arc::new(Mutex::new(rng)),
             faults: Mutex::new(faults),
             entra: Mutex::new(entra),
-            directory: Mutex::default(),
+            directory: Mutex::new(directory),
             problems: Mutex::default(),
             config,
             domains: TenantDomains::default(),
