@@ -231,3 +231,41 @@ async fn given_a_parked_update_whose_values_agree_with_the_hash_then_its_replay_
     let body = entra.bodies.lock().unwrap()[0].clone();
     assert_eq!(body["displayName"], "Ann", "{body}");
 }
+
+/// Found by the export simulation (seed 828 with `ENTRA_SYNC_SIM_FAULTS=calm`):
+/// an imported user was renamed on the platform, and a platform user took
+/// its old user_name before the rename reached Entra ID. With adoption on,
+/// the export adopted the imported user's Entra account for the platform
+/// user, and deleted it when the platform user was deleted: the import
+/// then lost the imported user too.
+#[tokio::test]
+async fn given_an_entra_user_already_imported_as_another_am_user_then_it_is_not_adopted() {
+    let (directory, entra) = (MemoryDirectory::default(), RecordingEntra::default());
+    let account = json!({"id": "e-9", "userPrincipalName": "ann@contoso.com", "displayName": "Ann", "accountEnabled": true});
+    entra
+        .existing_upns
+        .lock()
+        .unwrap()
+        .insert("ann@contoso.com".into(), obj(account));
+    directory.0.lock().unwrap().insert(
+        "USER#e-9".into(),
+        obj(json!({"user_id": "e-9", "user_name": "ann.renamed@contoso.com", "source": "entra"})),
+    );
+    let change = insert(&directory, "USER#p1", platform_user());
+    let config = config(json!({"export_adopt_existing": true}));
+    let failure = ExportRun::new(&directory, &entra, &config)
+        .apply(&change)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        failure.problem(),
+        Some((Code::EntraObjectExists, true)),
+        "{failure}"
+    );
+    let writes: Vec<String> = entra
+        .calls()
+        .into_iter()
+        .filter(|c| c.starts_with("PATCH") || c.starts_with("ADD"))
+        .collect();
+    assert!(writes.is_empty(), "{writes:?}");
+}

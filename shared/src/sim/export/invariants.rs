@@ -105,12 +105,16 @@ impl Settled<'_> {
     /// one, with `export_adopt_existing`), an administrator never.
     fn tenants_own_untouched(&mut self) {
         for (id, what) in &self.entra.touched {
-            let imported = self.entra.imported.contains(id);
+            // An imported account still in AM is edited for its own AM user
+            // only: never adopted for another, never deleted.
+            let in_am =
+                self.entra.imported.contains(id) && self.items.contains_key(&format!("USER#{id}"));
+            let imported = self.entra.imported.contains(id) && what.starts_with("patch");
             let allowed = match self.entra.tenants_accounts.get(id) {
                 Some(account) => {
-                    !account.admin
-                        && (imported
-                            || (account.mark.is_none() && self.config.export_adopt_existing))
+                    let adoptable =
+                        account.mark.is_none() && self.config.export_adopt_existing && !in_am;
+                    !account.admin && (imported || adoptable)
                 }
                 None => false,
             };
@@ -187,11 +191,10 @@ impl Settled<'_> {
     fn explains(&self, user: &UserItem, problem: &Problem) -> bool {
         let upn = &user.attributes.user_name;
         let own = user.entra_object_id();
-        let holder = self
-            .entra
-            .holder(upn)
-            .filter(|id| own != Some(id.as_str()))
-            .and_then(|id| self.entra.users.get(id));
+        let holder_id = self.entra.holder(upn).filter(|id| own != Some(id.as_str()));
+        let holder = holder_id.and_then(|id| self.entra.users.get(id));
+        // Another AM user's already (the import's): never adopted.
+        let imported = holder_id.is_some_and(|id| self.items.contains_key(&format!("USER#{id}")));
         let ours = format!("acme/USER#{}", user.user_id);
         let own_is_admin = own
             .and_then(|id| self.entra.users.get(id))
@@ -203,6 +206,7 @@ impl Settled<'_> {
             (Code::EntraObjectExists, Some(h)) => {
                 h.mark.as_ref().is_some_and(|m| *m != ours)
                     || (h.mark.is_none() && !self.config.export_adopt_existing)
+                    || imported
             }
             // A rename onto a UPN another account holds.
             (Code::GraphRejected, Some(_)) => own.is_some(),
