@@ -67,13 +67,13 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
             .await?;
         match &existing.mark {
             Some(mark) if mark == ours => Ok(LinkOrigin::Created),
-            Some(mark) => Err(refused(
-                Code::EntraObjectExists,
-                format!(
-                    "the Entra user {upn} was created by entra-sync for another AM object ({mark}) and is left untouched; delete or rename it in Entra ID, or give this user another user_name"
-                ),
-            )),
-            None if self.config.export_adopt_existing => Ok(LinkOrigin::Adopted),
+            Some(mark) => Err(ExportFailure::HeldByAnother(format!(
+                "the Entra user {upn} was created by entra-sync for another AM object ({mark}) and is left untouched; it is tried again by itself, as that object may be renamed or deleted; otherwise delete or rename it in Entra ID, or give this user another user_name"
+            ))),
+            None if self.config.export_adopt_existing => {
+                self.refuse_imported(existing).await?;
+                Ok(LinkOrigin::Adopted)
+            }
             None => Err(refused(
                 Code::EntraObjectExists,
                 format!(
@@ -81,6 +81,26 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
                 ),
             )),
         }
+    }
+
+    /// Refuses to adopt an Entra user the import brought into AM as
+    /// another user (its AM id is its Entra id): linked twice, it would be
+    /// deleted with the platform user that adopted it. The imported user's
+    /// own rename, on the stream in any order, may free the UPN.
+    async fn refuse_imported(&self, existing: &ExistingEntraUser) -> Result<(), ExportFailure> {
+        let id = existing.user.id.as_str();
+        if self
+            .directory
+            .user(&self.config.tenant_id, id)
+            .await?
+            .is_none()
+        {
+            return Ok(());
+        }
+        let upn = &existing.user.attributes.user_name;
+        Err(ExportFailure::HeldByAnother(format!(
+            "the Entra user {upn} is already in AM as the imported user {id} and is not linked to a second one; it is tried again by itself, as that user may be renamed; otherwise give this user another user_name"
+        )))
     }
 
     /// Whether the Entra object linked to `key` is the export's own for it

@@ -151,7 +151,7 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
         };
         Ok(match key {
             ItemKey::User { user_id, .. } => match self.directory.user(tenant, user_id).await? {
-                Some(item) => user_plan(user_id, item),
+                Some(item) => user_plan(user_id, item, problem.operation),
                 None => deleted.map_or(
                     ExportPlan::Ignore("the user is gone and was never exported"),
                     |entra_id| ExportPlan::DeleteUser { entra_id },
@@ -159,7 +159,7 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
             },
             ItemKey::Group { group_id, .. } => {
                 match self.directory.group(tenant, group_id).await? {
-                    Some(item) => group_plan(group_id, item),
+                    Some(item) => group_plan(group_id, item, problem.operation),
                     None => deleted.map_or(
                         ExportPlan::Ignore("the group is gone and was never exported"),
                         |entra_id| ExportPlan::DeleteGroup { entra_id },
@@ -178,8 +178,8 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
     }
 }
 
-fn user_plan(user_id: &str, item: UserItem) -> ExportPlan {
-    match object_plan(&item, USER_FIELDS.iter().map(|f| f.am)) {
+fn user_plan(user_id: &str, item: UserItem, parked: Operation) -> ExportPlan {
+    match object_plan(&item, USER_FIELDS.iter().map(|f| f.am), parked) {
         Current::Create => ExportPlan::CreateUser {
             user_id: user_id.to_owned(),
             item,
@@ -194,8 +194,8 @@ fn user_plan(user_id: &str, item: UserItem) -> ExportPlan {
     }
 }
 
-fn group_plan(group_id: &str, item: GroupItem) -> ExportPlan {
-    match object_plan(&item, GROUP_FIELDS.iter().map(|f| f.am)) {
+fn group_plan(group_id: &str, item: GroupItem, parked: Operation) -> ExportPlan {
+    match object_plan(&item, GROUP_FIELDS.iter().map(|f| f.am), parked) {
         Current::Create => ExportPlan::CreateGroup {
             group_id: group_id.to_owned(),
             item,
@@ -220,7 +220,11 @@ enum Current {
     Nothing(&'static str),
 }
 
-fn object_plan<T: SyncedObject>(item: &T, fields: impl Iterator<Item = &'static str>) -> Current {
+fn object_plan<T: SyncedObject>(
+    item: &T,
+    fields: impl Iterator<Item = &'static str>,
+    parked: Operation,
+) -> Current {
     // An imported object the platform edited since the import wrote it
     // still has that edit to export (a parked update must not be lost).
     if item.source() == crate::model::directory::Source::Entra && !item.pending_export() {
@@ -228,7 +232,12 @@ fn object_plan<T: SyncedObject>(item: &T, fields: impl Iterator<Item = &'static 
     }
     match item.entra_object_id() {
         None => Current::Create,
-        Some(_) if item.agrees_with_entra() => Current::Nothing("Entra ID has its values already"),
+        // A parked update may have reached Entra ID (its answer lost): what
+        // Entra has is unknown, whatever the stored hash says, and the
+        // platform may have set the values back since.
+        Some(_) if item.agrees_with_entra() && parked != Operation::Update => {
+            Current::Nothing("Entra ID has its values already")
+        }
         Some(entra_id) => Current::Update {
             entra_id: entra_id.to_owned(),
             changed: fields.collect(),

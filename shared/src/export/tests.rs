@@ -7,10 +7,13 @@ use serde_json::{Map, Value, json};
 
 use super::*;
 use crate::graph::model::EntraUser;
-use crate::model::directory::{ENTRA_HASH, ENTRA_ORIGIN, ItemKey, LinkOrigin, UserItem};
+use crate::model::directory::{
+    ENTRA_HASH, ENTRA_ORIGIN, FieldValue, ItemKey, LinkOrigin, UserItem,
+};
 use crate::model::{TenantConfig, TenantId};
 
 mod batch;
+mod found_by_simulation;
 mod ownership;
 
 /// Items as the table holds them, by sort key; writing back the Entra state
@@ -113,6 +116,10 @@ struct RecordingEntra {
     lose_create_answer: bool,
     /// Graph's conflict answer without `details` (they are optional).
     conflict_without_details: bool,
+    /// Adding a member meets throttling past the retries.
+    members_throttled: Mutex<bool>,
+    /// Updates find no such object (a create not visible yet).
+    updates_not_found: bool,
 }
 
 impl RecordingEntra {
@@ -244,6 +251,22 @@ impl EntraWriter for RecordingEntra {
     }
     async fn update_user(&self, id: &str, patch: &EntraPatch) -> Result<(), GraphError> {
         self.log(format!("PATCH user {id}"));
+        if self.updates_not_found {
+            return Err(GraphError::NotFound);
+        }
+        let renamed = patch
+            .properties
+            .iter()
+            .find_map(|(name, value)| match value {
+                FieldValue::Text(Some(upn)) if *name == "userPrincipalName" => Some(upn),
+                _ => None,
+            });
+        let holders = self.existing_upns.lock().unwrap();
+        if let Some(holder) = renamed.and_then(|upn| holders.get(upn))
+            && holder["id"] != id
+        {
+            return Err(conflict());
+        }
         self.bodies
             .lock()
             .unwrap()
@@ -274,6 +297,12 @@ impl EntraWriter for RecordingEntra {
     }
     async fn add_member(&self, group: &str, member: &str) -> Result<(), GraphError> {
         self.log(format!("ADD {group} {member}"));
+        if *self.members_throttled.lock().unwrap() {
+            return Err(GraphError::Exhausted {
+                attempts: 5,
+                last: "429 TooManyRequests".into(),
+            });
+        }
         Ok(())
     }
     async fn remove_member(&self, group: &str, member: &str) -> Result<(), GraphError> {

@@ -6,7 +6,8 @@ use base64::Engine;
 
 use super::{
     EntraObjectKind, EntraPatch, EntraWriter, ExistingEntraUser, ExportDirectory, ExportFailure,
-    ExportMark, ExportOutcome, ExportRun, NewEntraUser, graph_failure, is_conflict, named, naming,
+    ExportMark, ExportOutcome, ExportRun, NewEntraUser, graph_failure, is_conflict, naming,
+    to_send, update_failure,
 };
 use crate::graph::GraphError;
 use crate::graph::model::{DomainInfo, EntraUser};
@@ -44,26 +45,47 @@ fn new_entra_user(
 }
 
 impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
+    /// Sends the user's values as it has them now (see `to_send`).
     pub(super) async fn update_user(
         &self,
         key: &ItemKey,
+        user_id: &str,
         entra_id: &str,
-        changed: &[&str],
-        item: &UserItem,
+        (changed, seen): (&[&str], &UserItem),
     ) -> Result<ExportOutcome, ExportFailure> {
-        if changed.contains(&"user_name") {
+        let Some(item) = self.directory.user(key.tenant(), user_id).await? else {
+            return Ok(ExportOutcome::Ignored("the user no longer exists"));
+        };
+        let fields = to_send(USER_FIELDS, changed, &seen.attributes, &item.attributes);
+        if fields.iter().any(|f| f.am == "user_name") {
             self.check_upn(&item.attributes.user_name, "renamed")
                 .await?;
         }
         self.refuse_administrator(entra_id, &item.attributes.user_name)
             .await?;
-        let patch = EntraPatch::of(&named(USER_FIELDS, changed), &item.attributes);
-        self.writer
-            .update_user(entra_id, &patch)
-            .await
-            .map_err(|e| graph_failure("updating the user", e))?;
+        let patch = EntraPatch::of(&fields, &item.attributes);
+        if let Err(e) = self.writer.update_user(entra_id, &patch).await {
+            return Err(self.update_refused(&item.attributes.user_name, e).await);
+        }
         self.record(key, entra_id, None).await?;
         Ok(ExportOutcome::Exported("user updated"))
+    }
+
+    /// Why Graph refused an update. A rename onto a UPN that entra-sync's
+    /// object for another AM object holds passes by itself: that object's
+    /// own rename or delete, on the stream in any order, frees the UPN.
+    async fn update_refused(&self, upn: &str, refusal: GraphError) -> ExportFailure {
+        if !is_conflict(&refusal) {
+            return update_failure("updating the user", refusal);
+        }
+        match self.writer.user_by_upn(upn).await {
+            Ok(Some(ExistingEntraUser {
+                mark: Some(mark), ..
+            })) => ExportFailure::HeldByAnother(format!(
+                "renaming the user to {upn}: the Entra user holding that UPN was created by entra-sync for another AM object ({mark}); it is tried again by itself, as that object may be renamed or deleted"
+            )),
+            _ => update_failure("updating the user", refusal),
+        }
     }
 
     /// Deletes an Entra user the export created or adopted for this AM
@@ -106,10 +128,12 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
         let key = ItemKey::user(tenant, user_id);
         let user = new_entra_user(user_id, attributes, domain.as_ref(), ExportMark::of(&key));
         let (entra_id, origin) = self.post_user(&user, &item.attributes).await?;
-        self.record(&key, &entra_id, Some(origin)).await?;
+        // The export group before the link: once linked, a replay finds
+        // nothing to create, and a failed add would never be retried.
         if let Some(group) = &self.config.export_group_id {
             self.add_member(group.as_str(), &entra_id).await?;
         }
+        self.record(&key, &entra_id, Some(origin)).await?;
         Ok(ExportOutcome::Exported("user created"))
     }
 

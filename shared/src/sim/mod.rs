@@ -13,6 +13,7 @@
 //! `ENTRA_SYNC_SIM_FAULTS=calm|mid|graph|store` keeps one class of faults.
 
 mod entra;
+mod export;
 mod faults;
 mod graph;
 mod invariants;

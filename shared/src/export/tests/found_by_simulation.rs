@@ -1,0 +1,271 @@
+//! Defects the export simulation (`crate::sim::export`) found, each
+//! pinned by the smallest case that shows it.
+
+use super::*;
+use crate::problems::{Code, Direction, ObjectKind, Operation, Problem, ProblemKey};
+
+/// Found by the export simulation (seed 1991): the platform disabled a user
+/// and enabled it again before the first record was exported. The first
+/// record's export stored the hash of the item as it is now (enabled), so
+/// the second record, agreeing with that hash, was ignored; Entra had been
+/// sent the first record's value (disabled) and kept it.
+#[tokio::test]
+async fn given_a_record_whose_change_the_platform_has_set_back_then_entra_gets_the_current_value() {
+    let (directory, entra) = (MemoryDirectory::default(), RecordingEntra::default());
+    let mut current = json!({"user_id": "p1", "user_name": "ann@contoso.com",
+        "display_name": "Ann", "enabled": true, "source": "local", "entra_id": "e1"});
+    let item: UserItem = serde_json::from_value(current.clone()).unwrap();
+    current[ENTRA_HASH] = json!(EntraHash::of_user(&item.attributes).as_str());
+    directory
+        .0
+        .lock()
+        .unwrap()
+        .insert("USER#p1".into(), obj(current.clone()));
+    let mut disabled = current.clone();
+    disabled["enabled"] = json!(false);
+    let change = DirectoryChange::parse(
+        "MODIFY",
+        &obj(json!({"pk": "TENANT#acme", "sk": "USER#p1"})),
+        obj(current),
+        obj(disabled),
+        "2".into(),
+        None,
+    )
+    .unwrap()
+    .unwrap();
+    let outcome = ExportRun::new(&directory, &entra, &config(json!({})))
+        .apply(&change)
+        .await
+        .unwrap();
+    assert_eq!(outcome, ExportOutcome::Exported("user updated"));
+    let body = entra.bodies.lock().unwrap()[0].clone();
+    assert_eq!(body["accountEnabled"], true, "{body}");
+}
+
+/// Found by the export simulation (seed 3 and many others): the user was
+/// created and linked, then adding it to the export group failed. The
+/// problem's replay found the user linked and agreeing with Entra ID, and
+/// never added it to the export group.
+#[tokio::test]
+async fn given_the_export_group_add_fails_after_the_create_then_the_replay_adds_the_member() {
+    const GROUP: &str = "11111111-1111-4111-8111-111111111111";
+    let (directory, entra) = (MemoryDirectory::default(), RecordingEntra::default());
+    *entra.members_throttled.lock().unwrap() = true;
+    let config = config(json!({"export_group_id": GROUP}));
+    let change = insert(&directory, "USER#p1", platform_user());
+    let run = ExportRun::new(&directory, &entra, &config);
+    let failure = run.apply(&change).await.unwrap_err();
+    assert!(failure.is_retryable(), "{failure}");
+    *entra.members_throttled.lock().unwrap() = false;
+    let problem = Problem::new(
+        ProblemKey {
+            direction: Direction::Export,
+            kind: ObjectKind::User,
+            object_id: "p1".into(),
+        },
+        Operation::Create,
+        Code::RetriesExhausted,
+        failure.to_string(),
+    );
+    run.replay(&TenantId::parse("acme").unwrap(), &problem)
+        .await
+        .unwrap();
+    let added = format!("ADD {GROUP} e-new");
+    let adds = entra.calls().iter().filter(|c| **c == added).count();
+    assert_eq!(adds, 2, "tried, then added: {:?}", entra.calls());
+}
+
+/// Found by the export simulation (seeds 189, 669, 698): a platform edit
+/// reached Graph moments after the create, before the new object was
+/// visible; Graph's 404 was parked as `graph_rejected`, which waits for the
+/// object to change, so the edit never reached Entra ID.
+#[tokio::test]
+async fn given_an_update_of_an_object_not_visible_yet_then_it_passes_by_itself() {
+    let directory = MemoryDirectory::default();
+    let entra = RecordingEntra {
+        updates_not_found: true,
+        ..Default::default()
+    };
+    let linked = json!({"user_id": "p1", "user_name": "ann@contoso.com", "display_name": "Ann", "source": "local", "entra_id": "e1"});
+    let mut renamed = linked.clone();
+    renamed["display_name"] = json!("Ann B");
+    directory
+        .0
+        .lock()
+        .unwrap()
+        .insert("USER#p1".into(), obj(renamed.clone()));
+    let change = DirectoryChange::parse(
+        "MODIFY",
+        &obj(json!({"pk": "TENANT#acme", "sk": "USER#p1"})),
+        obj(linked),
+        obj(renamed),
+        "2".into(),
+        None,
+    )
+    .unwrap()
+    .unwrap();
+    let failure = ExportRun::new(&directory, &entra, &config(json!({})))
+        .apply(&change)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        failure.problem(),
+        Some((Code::DependencyMissing, true)),
+        "{failure}"
+    );
+}
+
+/// Found by the export simulation (seed 229): a record changed the display
+/// name; by the time it was exported the platform had renamed the user
+/// too. Only the display name was sent, yet the stored hash covered the
+/// new UPN: the open problem's replay then found the user agreeing with
+/// Entra ID, and the rename never reached it.
+#[tokio::test]
+async fn given_a_field_changed_since_the_record_then_the_update_sends_it_too() {
+    let (directory, entra) = (MemoryDirectory::default(), RecordingEntra::default());
+    let linked = json!({"user_id": "p1", "user_name": "ann@contoso.com", "display_name": "Ann", "source": "local", "entra_id": "e1"});
+    let mut seen = linked.clone();
+    seen["display_name"] = json!("Ann B");
+    let mut now = seen.clone();
+    now["user_name"] = json!("ann.b@contoso.com");
+    directory
+        .0
+        .lock()
+        .unwrap()
+        .insert("USER#p1".into(), obj(now));
+    let change = DirectoryChange::parse(
+        "MODIFY",
+        &obj(json!({"pk": "TENANT#acme", "sk": "USER#p1"})),
+        obj(linked),
+        obj(seen),
+        "2".into(),
+        None,
+    )
+    .unwrap()
+    .unwrap();
+    ExportRun::new(&directory, &entra, &config(json!({})))
+        .apply(&change)
+        .await
+        .unwrap();
+    let body = entra.bodies.lock().unwrap()[0].clone();
+    assert_eq!(
+        (&body["displayName"], &body["userPrincipalName"]),
+        (&json!("Ann B"), &json!("ann.b@contoso.com")),
+        "{body}"
+    );
+}
+
+/// Found by the export simulation (seeds 1553, 1962): a rename onto a UPN
+/// that another AM user's Entra user still held (that user's own rename
+/// was still on the stream) was parked as `graph_rejected`, which waits for
+/// this user to change: the rename never reached Entra ID.
+#[tokio::test]
+async fn given_a_rename_onto_a_upn_entra_sync_holds_for_another_object_then_it_passes_by_itself() {
+    let (directory, entra) = (MemoryDirectory::default(), RecordingEntra::default());
+    let holder = json!({"id": "e-2", "userPrincipalName": "bob@contoso.com", MARK: "acme/USER#p2"});
+    entra
+        .existing_upns
+        .lock()
+        .unwrap()
+        .insert("bob@contoso.com".into(), obj(holder));
+    let linked = json!({"user_id": "p1", "user_name": "ann@contoso.com", "source": "local", "entra_id": "e-1"});
+    let mut renamed = linked.clone();
+    renamed["user_name"] = json!("bob@contoso.com");
+    directory
+        .0
+        .lock()
+        .unwrap()
+        .insert("USER#p1".into(), obj(renamed.clone()));
+    let change = DirectoryChange::parse(
+        "MODIFY",
+        &obj(json!({"pk": "TENANT#acme", "sk": "USER#p1"})),
+        obj(linked),
+        obj(renamed),
+        "2".into(),
+        None,
+    )
+    .unwrap()
+    .unwrap();
+    let failure = ExportRun::new(&directory, &entra, &config(json!({})))
+        .apply(&change)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        failure.problem(),
+        Some((Code::EntraObjectExists, true)),
+        "{failure}"
+    );
+    assert!(failure.to_string().contains("acme/USER#p2"), "{failure}");
+}
+
+/// Found by the export simulation (seed 700): a group's rename reached
+/// Entra ID but its answer was lost, so the update was parked and the hash
+/// kept the old name; the platform then set the old name back. The record
+/// agreed with the hash, and so did the replay: Entra kept the new name.
+#[tokio::test]
+async fn given_a_parked_update_whose_values_agree_with_the_hash_then_its_replay_sends_them() {
+    let (directory, entra) = (MemoryDirectory::default(), RecordingEntra::default());
+    let mut user = json!({"user_id": "p1", "user_name": "ann@contoso.com", "display_name": "Ann", "source": "local", "entra_id": "e1"});
+    let item: UserItem = serde_json::from_value(user.clone()).unwrap();
+    user[ENTRA_HASH] = json!(EntraHash::of_user(&item.attributes).as_str());
+    directory
+        .0
+        .lock()
+        .unwrap()
+        .insert("USER#p1".into(), obj(user));
+    let problem = Problem::new(
+        ProblemKey {
+            direction: Direction::Export,
+            kind: ObjectKind::User,
+            object_id: "p1".into(),
+        },
+        Operation::Update,
+        Code::RetriesExhausted,
+        "updating the user: 504 GatewayTimeout".into(),
+    );
+    let (_, outcome) = ExportRun::new(&directory, &entra, &config(json!({})))
+        .replay(&TenantId::parse("acme").unwrap(), &problem)
+        .await
+        .unwrap();
+    assert_eq!(outcome, ExportOutcome::Exported("user updated"));
+    let body = entra.bodies.lock().unwrap()[0].clone();
+    assert_eq!(body["displayName"], "Ann", "{body}");
+}
+
+/// Found by the export simulation (seed 828 with `ENTRA_SYNC_SIM_FAULTS=calm`):
+/// an imported user was renamed on the platform, and a platform user took
+/// its old user_name before the rename reached Entra ID. With adoption on,
+/// the export adopted the imported user's Entra account for the platform
+/// user, and deleted it when the platform user was deleted: the import
+/// then lost the imported user too.
+#[tokio::test]
+async fn given_an_entra_user_already_imported_as_another_am_user_then_it_is_not_adopted() {
+    let (directory, entra) = (MemoryDirectory::default(), RecordingEntra::default());
+    let account = json!({"id": "e-9", "userPrincipalName": "ann@contoso.com", "displayName": "Ann", "accountEnabled": true});
+    entra
+        .existing_upns
+        .lock()
+        .unwrap()
+        .insert("ann@contoso.com".into(), obj(account));
+    directory.0.lock().unwrap().insert(
+        "USER#e-9".into(),
+        obj(json!({"user_id": "e-9", "user_name": "ann.renamed@contoso.com", "source": "entra"})),
+    );
+    let change = insert(&directory, "USER#p1", platform_user());
+    let config = config(json!({"export_adopt_existing": true}));
+    let failure = ExportRun::new(&directory, &entra, &config)
+        .apply(&change)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        failure.problem(),
+        Some((Code::EntraObjectExists, true)),
+        "{failure}"
+    );
+    let writes: Vec<String> = entra
+        .calls()
+        .into_iter()
+        .filter(|c| c.starts_with("PATCH") || c.starts_with("ADD"))
+        .collect();
+    assert!(writes.is_empty(), "{writes:?}");
+}
