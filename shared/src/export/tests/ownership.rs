@@ -398,6 +398,12 @@ async fn given_the_administrator_check_unanswered_then_nothing_is_sent_and_the_c
     let user = json!({"user_id": "e-1", "user_name": "ann@contoso.com", "enabled": true, "source": "entra"});
     let mut edited = user.clone();
     edited["job_title"] = json!("Intern");
+    // The directory holds the item as the record left it.
+    directory
+        .0
+        .lock()
+        .unwrap()
+        .insert("USER#e-1".into(), obj(edited.clone()));
     let err = ExportRun::new(&directory, &entra, &config(json!({})))
         .apply(&change("MODIFY", "USER#e-1", user, edited))
         .await

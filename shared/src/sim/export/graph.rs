@@ -222,6 +222,13 @@ impl EntraWriter for SimEntra<'_> {
             .collect())
     }
 
+    /// The simulated tenant has no role-assignable groups (the export
+    /// tests and acceptance cover them), and the answer draws no fault:
+    /// the seeds' draws stay those of the known failures.
+    async fn role_assignable_group(&self, _group_id: &str) -> Result<Option<String>, GraphError> {
+        Ok(None)
+    }
+
     async fn mark_of(
         &self,
         kind: EntraObjectKind,
