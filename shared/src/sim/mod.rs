@@ -204,9 +204,58 @@ pub const DEFAULT_SEEDS: u64 = 2_000;
 
 /// Panics, naming the seed and how to replay it.
 pub fn fail(seed: u64, report: &SeedReport) -> ! {
+    fail_in(IMPORT_SEEDS_TEST, seed, report)
+}
+
+const IMPORT_SEEDS_TEST: &str = "sim::tests::seeds";
+
+/// Panics, naming the seed and the test (`sim::tests::seeds`, ...) that
+/// replays it.
+pub fn fail_in(test: &str, seed: u64, report: &SeedReport) -> ! {
     panic!(
-        "simulation seed {seed} failed:\n  {}\nreplay: ENTRA_SYNC_SIM_SEED={seed} cargo nextest run -p entra-sync-shared sim::tests::seeds --no-capture\ntrace:\n{}",
+        "{test}: seed {seed} failed:\n  {}\nreplay: ENTRA_SYNC_SIM_SEED={seed} cargo nextest run -p entra-sync-shared {test} --no-capture\ntrace:\n{}",
         report.failure.as_deref().unwrap_or(""),
         report.trace.join("\n")
     )
+}
+
+/// Runs the seeds of this test run (`seeds_from_env`) through one engine's
+/// simulation: fails on a seed that is not a known failure, and on a known
+/// failure that passes now (the list only shrinks).
+pub fn check_seeds(test: &str, known_failing: &[u64], simulate: impl Fn(u64) -> SeedReport) {
+    let (first, count) = seeds_from_env();
+    let started = std::time::Instant::now();
+    let mut failures: Vec<(u64, SeedReport)> = Vec::new();
+    for seed in first..first + count {
+        let report = simulate(seed);
+        if report.failure.is_some() {
+            if count == 1 {
+                fail_in(test, seed, &report);
+            }
+            failures.push((seed, report));
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    eprintln!(
+        "{test}: simulated {count} seeds in {elapsed:.1} s ({:.0} seeds/s); {} failed",
+        count as f64 / elapsed,
+        failures.len()
+    );
+    for (seed, report) in &failures {
+        let first = report.failure.as_deref().unwrap_or("");
+        eprintln!("seed {seed}: {}", first.lines().next().unwrap_or(""));
+    }
+    if let Some((seed, report)) = failures.iter().find(|(s, _)| !known_failing.contains(s)) {
+        fail_in(test, *seed, report);
+    }
+    let fixed: Vec<u64> = known_failing
+        .iter()
+        .copied()
+        .filter(|s| (first..first + count).contains(s))
+        .filter(|s| !failures.iter().any(|(seed, _)| seed == s))
+        .collect();
+    assert!(
+        fixed.is_empty(),
+        "these seeds pass now: remove them from KNOWN_FAILING: {fixed:?}"
+    );
 }

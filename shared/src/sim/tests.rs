@@ -1,8 +1,6 @@
 //! The simulation's seeds, and its own guarantees (a seed replays exactly).
 
-use std::time::Instant;
-
-use super::{SeedReport, fail, seeds_from_env, simulate, simulate_with};
+use super::{check_seeds, fail, simulate, simulate_with};
 
 /// Seeds below `DEFAULT_SEEDS` on which the import engine, as it is,
 /// breaks an invariant of docs/behaviour.md 2.10 — open engine defects the
@@ -15,49 +13,7 @@ const KNOWN_FAILING: &[u64] = &[1698];
 
 #[test]
 fn seeds() {
-    let (first, count) = seeds_from_env();
-    if count == 1 {
-        // A replay: the engine's own log lines, before the trace.
-        let _ = tracing_subscriber::fmt()
-            .with_test_writer()
-            .without_time()
-            .with_ansi(false)
-            .try_init();
-    }
-    let started = Instant::now();
-    let mut failures: Vec<(u64, SeedReport)> = Vec::new();
-    for seed in first..first + count {
-        let report = simulate(seed);
-        if report.failure.is_some() {
-            if count == 1 {
-                fail(seed, &report);
-            }
-            failures.push((seed, report));
-        }
-    }
-    let elapsed = started.elapsed().as_secs_f64();
-    eprintln!(
-        "simulated {count} seeds in {elapsed:.1} s ({:.0} seeds/s); {} failed",
-        count as f64 / elapsed,
-        failures.len()
-    );
-    for (seed, report) in &failures {
-        let first = report.failure.as_deref().unwrap_or("");
-        eprintln!("seed {seed}: {}", first.lines().next().unwrap_or(""));
-    }
-    let failing: Vec<u64> = failures.iter().map(|(seed, _)| *seed).collect();
-    if let Some((seed, report)) = failures.iter().find(|(s, _)| !KNOWN_FAILING.contains(s)) {
-        fail(*seed, report);
-    }
-    let fixed: Vec<u64> = KNOWN_FAILING
-        .iter()
-        .copied()
-        .filter(|s| (first..first + count).contains(s) && !failing.contains(s))
-        .collect();
-    assert!(
-        fixed.is_empty(),
-        "these seeds pass now: remove them from KNOWN_FAILING: {fixed:?}"
-    );
+    check_seeds("sim::tests::seeds", KNOWN_FAILING, simulate);
 }
 
 #[test]

@@ -32,6 +32,7 @@ use serde_json::json;
 
 use crate::export::replay::replay_due;
 use crate::export::{DirectoryChange, ExportBatch, ExportRun};
+use crate::sim::SeedReport;
 use graph::{SimEntra, SimWriters};
 use stores::{SimConfigs, SimDirectory, SimProblems};
 use world::World;
@@ -162,13 +163,6 @@ fn replay(world: &World, runtime: &tokio::runtime::Runtime, polls: Option<u64>) 
     format!("replay (kill after {polls:?}): {end:?}")
 }
 
-/// The outcome of one seed: its trace (for the replay check) or why it
-/// failed.
-pub struct SeedReport {
-    pub trace: Vec<String>,
-    pub failure: Option<String>,
-}
-
 pub fn simulate(seed: u64) -> SeedReport {
     let only = std::env::var("ENTRA_SYNC_SIM_FAULTS").ok();
     simulate_with(seed, only.as_deref())
@@ -240,13 +234,4 @@ fn settle(
         }
     }
     None
-}
-
-/// Panics, naming the seed and how to replay it.
-pub fn fail(seed: u64, report: &SeedReport) -> ! {
-    panic!(
-        "export simulation seed {seed} failed:\n  {}\nreplay: ENTRA_SYNC_SIM_SEED={seed} cargo nextest run -p entra-sync-shared sim::export::tests::seeds --no-capture\ntrace:\n{}",
-        report.failure.as_deref().unwrap_or(""),
-        report.trace.join("\n")
-    )
 }

@@ -1,10 +1,8 @@
 //! The export simulation's seeds, and its own guarantees (a seed replays
 //! exactly).
 
-use std::time::Instant;
-
-use super::{SeedReport, fail, simulate};
-use crate::sim::seeds_from_env;
+use super::simulate;
+use crate::sim::check_seeds;
 
 /// Seeds below `DEFAULT_SEEDS` on which the export engine, as it is,
 /// breaks an invariant: open engine defects the simulation found. A seed
@@ -62,41 +60,7 @@ const KNOWN_FAILING: &[u64] = &[
 
 #[test]
 fn seeds() {
-    let (first, count) = seeds_from_env();
-    let started = Instant::now();
-    let mut failures: Vec<(u64, SeedReport)> = Vec::new();
-    for seed in first..first + count {
-        let report = simulate(seed);
-        if report.failure.is_some() {
-            if count == 1 {
-                fail(seed, &report);
-            }
-            failures.push((seed, report));
-        }
-    }
-    let elapsed = started.elapsed().as_secs_f64();
-    eprintln!(
-        "simulated {count} export seeds in {elapsed:.1} s ({:.0} seeds/s); {} failed",
-        count as f64 / elapsed,
-        failures.len()
-    );
-    for (seed, report) in &failures {
-        let first = report.failure.as_deref().unwrap_or("");
-        eprintln!("seed {seed}: {}", first.lines().next().unwrap_or(""));
-    }
-    let failing: Vec<u64> = failures.iter().map(|(seed, _)| *seed).collect();
-    if let Some((seed, report)) = failures.iter().find(|(s, _)| !KNOWN_FAILING.contains(s)) {
-        fail(*seed, report);
-    }
-    let fixed: Vec<u64> = KNOWN_FAILING
-        .iter()
-        .copied()
-        .filter(|s| (first..first + count).contains(s) && !failing.contains(s))
-        .collect();
-    assert!(
-        fixed.is_empty(),
-        "these seeds pass now: remove them from KNOWN_FAILING: {fixed:?}"
-    );
+    check_seeds("sim::export::tests::seeds", KNOWN_FAILING, simulate);
 }
 
 #[test]
