@@ -86,8 +86,18 @@ impl<'a, T: AccessTokenSource> GraphEntraWriter<'a, T> {
         mut url: String,
         parse: fn(&Value) -> Result<privileges::PrivilegePage, GraphError>,
     ) -> Result<Vec<String>, GraphError> {
+        let mut first = true;
         loop {
-            let (found, next) = parse(&self.send(Method::GET, &url, None).await?)?;
+            let page = match self.send(Method::GET, &url, None).await {
+                // Only the first page's 404 says the user is gone; a later
+                // one must not read as "gone", hence "no role".
+                Err(GraphError::NotFound) if !first => {
+                    return Err(unanswered("a privileges page link answered 404"));
+                }
+                other => other?,
+            };
+            first = false;
+            let (found, next) = parse(&page)?;
             match next {
                 Some(next) if found.is_empty() => url = next,
                 _ => return Ok(found),
@@ -125,6 +135,11 @@ impl<'a, T: AccessTokenSource> GraphEntraWriter<'a, T> {
             Err(GraphError::Rejected {
                 status: 400, code, ..
             }) if code == privileges::PIM_NOT_LICENSED => Ok(Vec::new()),
+            // A collection, not the user: its 404 says nothing of the
+            // user, and must not pass as "the user is gone".
+            Err(GraphError::NotFound) => {
+                Err(unanswered("the PIM eligibilities answered 404 Not Found"))
+            }
             other => other,
         }
     }
@@ -170,7 +185,12 @@ impl<T: AccessTokenSource> crate::export::EntraWriter for GraphEntraWriter<'_, T
         let (held, eligible) =
             tokio::join!(self.held_privileges(user_id), self.eligibilities(user_id));
         let mut found = held?;
-        found.extend(eligible?);
+        match eligible {
+            Ok(eligible) => found.extend(eligible),
+            // A role found is an answer whatever the other read met.
+            Err(_) if !found.is_empty() => {}
+            Err(e) => return Err(e),
+        }
         Ok(found)
     }
 
@@ -348,5 +368,14 @@ impl<G: crate::tokens::GrantStore> crate::export::TenantWriters for TenantGraphW
             crate::export::earliest_deadline(deadline, self.deadline),
         )
         .batched(batcher)
+    }
+}
+
+/// A read whose answer cannot decide a privilege check: the change waits
+/// (docs/behaviour.md 2.11: never applied blind).
+fn unanswered(what: &str) -> GraphError {
+    GraphError::Exhausted {
+        attempts: 1,
+        last: what.to_owned(),
     }
 }

@@ -136,6 +136,10 @@ pub struct Tenant {
     /// `AadPremiumLicenseRequired`.
     #[serde(default)]
     pub without_pim_licence: bool,
+    /// PIM's eligibility collection answers 404 (a cloud or tenant where it
+    /// is not served).
+    #[serde(default)]
+    pub pim_not_found: bool,
 }
 
 impl Tenant {
@@ -150,6 +154,7 @@ impl Tenant {
             tombstones: BTreeMap::new(),
             consent_revoked: None,
             without_pim_licence: false,
+            pim_not_found: false,
         }
     }
 

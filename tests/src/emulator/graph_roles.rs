@@ -200,6 +200,13 @@ pub async fn role_eligibility_schedule_instances(
         }
     };
     let tenant = tenant_mut(&mut state, &tenant_id);
+    if tenant.pim_not_found {
+        return graph_error(
+            StatusCode::NOT_FOUND,
+            "Request_ResourceNotFound",
+            "Resource not found for the segment 'roleEligibilityScheduleInstances'.",
+        );
+    }
     if tenant.without_pim_licence {
         return graph_error(
             StatusCode::BAD_REQUEST,

@@ -80,6 +80,38 @@ async fn given_a_role_through_a_role_assignable_group_or_a_pim_eligibility_then_
     );
 }
 
+/// Found by review: a 404 on the eligibility read came back as "the user
+/// is gone", which let the change out even past a role `transitiveMemberOf`
+/// had found.
+#[tokio::test]
+async fn given_the_pim_read_answers_404_then_neither_an_administrator_nor_a_plain_user_is_modified()
+{
+    let mut w = world(json!({})).await;
+    let (in_group, plain) = (user_id(3), user_id(6));
+    w.stack.emulator.with_tenant(CONTOSO, |t| {
+        t.pim_not_found = true;
+        t.upsert_group(Group {
+            id: ADMINS_GROUP.into(),
+            display_name: "Helpdesk admins".into(),
+            mail_nickname: "helpdesk-admins".into(),
+            security_enabled: true,
+            is_assignable_to_role: true,
+            roles: vec!["Helpdesk Administrator".into()],
+            members: vec![in_group.clone()],
+            ..Group::default()
+        });
+    });
+    let start = w.log_len();
+    for id in [&in_group, &plain] {
+        edit_job_title(&mut w, id).await;
+    }
+    let parked = problem_of(&w, &in_group).await.expect("a problem");
+    assert_eq!(field(&parked, "code"), "privileged_account");
+    for id in [&in_group, &plain] {
+        assert!(writes_to(&w, start, id).is_empty(), "{id}");
+    }
+}
+
 #[tokio::test]
 async fn given_a_tenant_without_pim_then_its_users_are_still_exported() {
     let mut w = world(json!({})).await;
