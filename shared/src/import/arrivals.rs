@@ -233,11 +233,15 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
     pub(super) async fn memberships_of_new_users(
         &self,
         created: &[String],
+        known: &HashMap<String, Vec<String>>,
         counts: &mut Counts,
     ) -> Result<Vec<String>, Interruption> {
         let mut pairs: Vec<(String, &String)> = Vec::new();
         for user in created {
-            let groups = self.entra.groups_of_user(user).await?;
+            let groups = match known.get(user) {
+                Some(groups) => groups.clone(),
+                None => self.entra.groups_of_user(user).await?,
+            };
             pairs.extend(groups.into_iter().map(|group| (group, user)));
         }
         if pairs.is_empty() {
@@ -262,5 +266,44 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
         written.sort();
         self.apply_memberships(wanted, counts).await?;
         Ok(written)
+    }
+
+    /// Users of a delta round outside the stored `import_group_ids` scope
+    /// who are members of its groups all the same: restored after a soft
+    /// delete, which `transitiveMembers` did not list while it lasted, and
+    /// which no groups delta reports (the memberships were kept). A
+    /// restore looks like any update (docs/graph.md 1.5), so each such
+    /// user in the domains is read through `/users/{id}/memberOf` (one
+    /// request each). Returns their groups by user; the scope is then
+    /// computed again at the end of the round, so that it holds them.
+    pub(super) async fn returning_to_group_scope(
+        &self,
+        outside: &[&EntraUser],
+        scope: &Scope<'_>,
+        checkpoint: &mut Checkpoint,
+    ) -> Result<HashMap<String, Vec<String>>, Interruption> {
+        let mut returning = HashMap::new();
+        let Some(groups) = scope.groups else {
+            return Ok(returning);
+        };
+        // A full round computes the scope again at its end and imports
+        // whoever entered it.
+        if checkpoint.mode != Mode::Delta {
+            return Ok(returning);
+        }
+        let domains = Scope {
+            domains: scope.domains,
+            groups: None,
+        };
+        for user in outside.iter().filter(|u| domains.includes_user(u)) {
+            let of_user = self.entra.groups_of_user(user.id.as_str()).await?;
+            if of_user.iter().any(|g| groups.groups.contains(g)) {
+                returning.insert(user.id.to_string(), of_user);
+            }
+        }
+        if !returning.is_empty() {
+            checkpoint.scope_changed = true;
+        }
+        Ok(returning)
     }
 }
