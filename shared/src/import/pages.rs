@@ -271,7 +271,7 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
 
     /// The writes that make these users' AM items agree, the users not
     /// written for a name conflict, and the users the writes create.
-    async fn plan_users(
+    pub(super) async fn plan_users(
         &self,
         users: &[&EntraUser],
         domains: &mut DomainCache,
