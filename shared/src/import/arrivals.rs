@@ -215,14 +215,33 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
             groups: None,
         };
         let in_scope: Vec<&EntraUser> = late.iter().filter(|u| scope.includes_user(u)).collect();
-        let conflicts = self
-            .upsert_users(&in_scope, &mut DomainCache::default(), counts)
-            .await?;
+        let conflicts = self.import_with_groups(&in_scope, counts).await?;
         Ok(in_scope
             .into_iter()
             .map(|u| u.id.to_string())
             .filter(|id| !conflicts.contains(id))
             .collect())
+    }
+
+    /// Imports users read by id, outside a users page; those it creates
+    /// bring their groups (`memberOf`), written before them so that a run
+    /// failing in between finds them new again: a user restored after a
+    /// soft delete has memberships no groups delta names. Returns those
+    /// not written for a name conflict.
+    pub(super) async fn import_with_groups(
+        &self,
+        users: &[&EntraUser],
+        counts: &mut Counts,
+    ) -> Result<HashSet<String>, Interruption> {
+        let (writes, conflicts, created) = self
+            .plan_users(users, &mut DomainCache::default(), counts)
+            .await?;
+        if self.config.import_groups {
+            self.memberships_of_new_users(&created, &HashMap::new(), counts)
+                .await?;
+        }
+        self.write(writes).await?;
+        Ok(conflicts)
     }
 
     /// The memberships of users a delta round creates: a user restored

@@ -4,9 +4,7 @@
 //! a fix on either side clears them within a poll interval.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 
-use super::pages::DomainCache;
 use super::scope::Scope;
 use super::state::Counts;
 use super::{DirectoryStore, EntraDirectory, ImportRun, ImportState, Interruption};
@@ -191,16 +189,9 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
         if !scope.includes_user(user) {
             return Ok(true);
         }
-        let (writes, conflicts, created) = self
-            .plan_users(&[user], &mut DomainCache::default(), counts)
-            .await?;
-        // Its groups before the user: a run killed before the problem is
-        // resolved finds it imported, and no groups delta sends them.
-        if self.config.import_groups {
-            self.memberships_of_new_users(&created, &HashMap::new(), counts)
-                .await?;
-        }
-        self.write(writes).await?;
+        // With its groups: a run killed before the problem is resolved
+        // finds it imported, and no groups delta sends them.
+        let conflicts = self.import_with_groups(&[user], counts).await?;
         Ok(conflicts.is_empty())
     }
 
