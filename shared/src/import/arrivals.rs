@@ -99,8 +99,11 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
                 .iter()
                 .filter(|id| !before.users.contains(*id) || removed.contains(id.as_str()))
                 .collect();
+            // With groups entering, the next groups round is full and
+            // brings every membership of these users.
+            let with_groups = !change.groups_entered;
             change.entered_users = self
-                .import_entering_users(&entering, &after, &mut checkpoint.counts)
+                .import_entering_users(&entering, &after, with_groups, &mut checkpoint.counts)
                 .await?;
         }
         tracing::info!(
@@ -134,12 +137,14 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
         Ok(left.into_iter().collect())
     }
 
-    /// Reads each user who entered the scope by id and imports them;
-    /// returns the ids imported.
+    /// Reads each user who entered the scope by id and imports them (with
+    /// their groups when asked: one restored after a soft delete has
+    /// memberships no groups delta names); returns the ids imported.
     async fn import_entering_users(
         &self,
         ids: &[&String],
         after: &GroupScope,
+        with_groups: bool,
         counts: &mut Counts,
     ) -> Result<HashSet<String>, Interruption> {
         let mut entering: Vec<EntraUser> = Vec::new();
@@ -156,9 +161,13 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
         };
         let in_scope: Vec<&EntraUser> =
             entering.iter().filter(|u| scope.includes_user(u)).collect();
-        let conflicts = self
-            .upsert_users(&in_scope, &mut DomainCache::default(), counts)
-            .await?;
+        let conflicts = match with_groups {
+            true => self.import_with_groups(&in_scope, counts).await?,
+            false => {
+                self.upsert_users(&in_scope, &mut DomainCache::default(), counts)
+                    .await?
+            }
+        };
         Ok(in_scope
             .into_iter()
             .map(|u| u.id.to_string())

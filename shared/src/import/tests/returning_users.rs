@@ -159,3 +159,47 @@ async fn given_an_update_of_a_user_outside_the_group_scope_then_it_stays_out_of_
     let scope = world.state.scope.lock().unwrap().clone().unwrap();
     assert!(!scope.users.contains("u2"), "{scope:?}");
 }
+
+/// Restored after the users round was read, a user the scope computed at
+/// the end of the round lists again enters it with every membership it
+/// kept, not only with those the groups round named.
+#[tokio::test]
+async fn given_a_user_restored_after_the_users_round_when_the_scope_is_computed_again_then_it_enters_with_its_memberships()
+ {
+    let world = World::new();
+    let config = imported_with_group_scope(&world).await;
+
+    // u1 leaves the scope group (the scope is computed again); u2, restored
+    // meanwhile, was in the nested group all along.
+    world.entra.transitive_members_of(
+        SCOPE_GROUP,
+        &[(NESTED_GROUP, MemberKind::Group), ("u2", MemberKind::User)],
+    );
+    world.entra.user_lookup(user("u2", "bob@contoso.com"));
+    world
+        .entra
+        .groups_of_users
+        .lock()
+        .unwrap()
+        .insert("u2".into(), vec![NESTED_GROUP.into()]);
+    world.entra.users("u-d1", users_page(vec![], done("u-d2")));
+    let mut left = group(SCOPE_GROUP, &[]);
+    if let DeltaItem::Upsert(delta) = &mut left {
+        delta.members.push(MemberChange {
+            member_id: "u1".into(),
+            kind: MemberKind::User,
+            removed: true,
+        });
+    }
+    world.entra.groups("g-d1", groups_page(vec![left], done("g-d2")));
+    let outcome = world.run(&config, "run-delta").await;
+
+    assert!(matches!(outcome, RunOutcome::Completed(_)), "{outcome:?}");
+    let users = world.directory.users.lock().unwrap().clone();
+    assert!(users.contains_key("u2") && !users.contains_key("u1"));
+    let memberships = world.directory.memberships.lock().unwrap().clone();
+    assert!(
+        memberships.contains_key(&membership(NESTED_GROUP, "u2")),
+        "{memberships:?}"
+    );
+}
