@@ -191,7 +191,9 @@ async fn given_a_user_restored_after_the_users_round_when_the_scope_is_computed_
             removed: true,
         });
     }
-    world.entra.groups("g-d1", groups_page(vec![left], done("g-d2")));
+    world
+        .entra
+        .groups("g-d1", groups_page(vec![left], done("g-d2")));
     let outcome = world.run(&config, "run-delta").await;
 
     assert!(matches!(outcome, RunOutcome::Completed(_)), "{outcome:?}");
