@@ -99,8 +99,11 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
                 .iter()
                 .filter(|id| !before.users.contains(*id) || removed.contains(id.as_str()))
                 .collect();
+            // With groups entering, the next groups round is full and
+            // brings every membership of these users.
+            let with_groups = !change.groups_entered;
             change.entered_users = self
-                .import_entering_users(&entering, &after, &mut checkpoint.counts)
+                .import_entering_users(&entering, &after, with_groups, &mut checkpoint.counts)
                 .await?;
         }
         tracing::info!(
@@ -134,12 +137,14 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
         Ok(left.into_iter().collect())
     }
 
-    /// Reads each user who entered the scope by id and imports them;
-    /// returns the ids imported.
+    /// Reads each user who entered the scope by id and imports them (with
+    /// their groups when asked: one restored after a soft delete has
+    /// memberships no groups delta names); returns the ids imported.
     async fn import_entering_users(
         &self,
         ids: &[&String],
         after: &GroupScope,
+        with_groups: bool,
         counts: &mut Counts,
     ) -> Result<HashSet<String>, Interruption> {
         let mut entering: Vec<EntraUser> = Vec::new();
@@ -156,9 +161,13 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
         };
         let in_scope: Vec<&EntraUser> =
             entering.iter().filter(|u| scope.includes_user(u)).collect();
-        let conflicts = self
-            .upsert_users(&in_scope, &mut DomainCache::default(), counts)
-            .await?;
+        let conflicts = match with_groups {
+            true => self.import_with_groups(&in_scope, counts).await?,
+            false => {
+                self.upsert_users(&in_scope, &mut DomainCache::default(), counts)
+                    .await?
+            }
+        };
         Ok(in_scope
             .into_iter()
             .map(|u| u.id.to_string())
@@ -215,14 +224,33 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
             groups: None,
         };
         let in_scope: Vec<&EntraUser> = late.iter().filter(|u| scope.includes_user(u)).collect();
-        let conflicts = self
-            .upsert_users(&in_scope, &mut DomainCache::default(), counts)
-            .await?;
+        let conflicts = self.import_with_groups(&in_scope, counts).await?;
         Ok(in_scope
             .into_iter()
             .map(|u| u.id.to_string())
             .filter(|id| !conflicts.contains(id))
             .collect())
+    }
+
+    /// Imports users read by id, outside a users page; those it creates
+    /// bring their groups (`memberOf`), written before them so that a run
+    /// failing in between finds them new again: a user restored after a
+    /// soft delete has memberships no groups delta names. Returns those
+    /// not written for a name conflict.
+    pub(super) async fn import_with_groups(
+        &self,
+        users: &[&EntraUser],
+        counts: &mut Counts,
+    ) -> Result<HashSet<String>, Interruption> {
+        let (writes, conflicts, created) = self
+            .plan_users(users, &mut DomainCache::default(), counts)
+            .await?;
+        if self.config.import_groups {
+            self.memberships_of_new_users(&created, &HashMap::new(), counts)
+                .await?;
+        }
+        self.write(writes).await?;
+        Ok(conflicts)
     }
 
     /// The memberships of users a delta round creates: a user restored
@@ -233,11 +261,15 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
     pub(super) async fn memberships_of_new_users(
         &self,
         created: &[String],
+        known: &HashMap<String, Vec<String>>,
         counts: &mut Counts,
     ) -> Result<Vec<String>, Interruption> {
         let mut pairs: Vec<(String, &String)> = Vec::new();
         for user in created {
-            let groups = self.entra.groups_of_user(user).await?;
+            let groups = match known.get(user) {
+                Some(groups) => groups.clone(),
+                None => self.entra.groups_of_user(user).await?,
+            };
             pairs.extend(groups.into_iter().map(|group| (group, user)));
         }
         if pairs.is_empty() {
@@ -262,5 +294,44 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
         written.sort();
         self.apply_memberships(wanted, counts).await?;
         Ok(written)
+    }
+
+    /// Users of a delta round outside the stored `import_group_ids` scope
+    /// who are members of its groups all the same: restored after a soft
+    /// delete, which `transitiveMembers` did not list while it lasted, and
+    /// which no groups delta reports (the memberships were kept). A
+    /// restore looks like any update (docs/graph.md 1.5), so each such
+    /// user in the domains is read through `/users/{id}/memberOf` (one
+    /// request each). Returns their groups by user; the scope is then
+    /// computed again at the end of the round, so that it holds them.
+    pub(super) async fn returning_to_group_scope(
+        &self,
+        outside: &[&EntraUser],
+        scope: &Scope<'_>,
+        checkpoint: &mut Checkpoint,
+    ) -> Result<HashMap<String, Vec<String>>, Interruption> {
+        let mut returning = HashMap::new();
+        let Some(groups) = scope.groups else {
+            return Ok(returning);
+        };
+        // A full round computes the scope again at its end and imports
+        // whoever entered it.
+        if checkpoint.mode != Mode::Delta {
+            return Ok(returning);
+        }
+        let domains = Scope {
+            domains: scope.domains,
+            groups: None,
+        };
+        for user in outside.iter().filter(|u| domains.includes_user(u)) {
+            let of_user = self.entra.groups_of_user(user.id.as_str()).await?;
+            if of_user.iter().any(|g| groups.groups.contains(g)) {
+                returning.insert(user.id.to_string(), of_user);
+            }
+        }
+        if !returning.is_empty() {
+            checkpoint.scope_changed = true;
+        }
+        Ok(returning)
     }
 }

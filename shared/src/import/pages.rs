@@ -219,24 +219,37 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
             ..PageRecord::default()
         };
         let mut in_scope: Vec<&EntraUser> = Vec::new();
+        let mut outside: Vec<&EntraUser> = Vec::new();
         for item in last_per_id(&page.items, |u| u.id.as_str()) {
             match item {
-                DeltaItem::Upsert(user) if scope.includes_user(user) => {
-                    record.present.push(user.id.to_string());
-                    in_scope.push(user);
-                }
-                // Out of scope now: removed from AM like a deleted user.
-                DeltaItem::Upsert(user) => record.removed.push(user.id.to_string()),
+                DeltaItem::Upsert(user) if scope.includes_user(user) => in_scope.push(user),
+                DeltaItem::Upsert(user) => outside.push(user),
                 DeltaItem::Removed { id, .. } => record.removed.push(id.to_string()),
             }
         }
+        let returning = self
+            .returning_to_group_scope(&outside, scope, checkpoint)
+            .await?;
+        for user in outside {
+            if returning.contains_key(user.id.as_str()) {
+                in_scope.push(user);
+            } else {
+                // Out of scope now: removed from AM like a deleted user.
+                record.removed.push(user.id.to_string());
+            }
+        }
+        record
+            .present
+            .extend(in_scope.iter().map(|u| u.id.to_string()));
         // A conflicting user stays present: one imported before keeps its
         // AM state through a full round's sweep.
         let counts = &mut checkpoint.counts;
         let (writes, _, created) = self.plan_users(&in_scope, domains, counts).await?;
         if checkpoint.mode == Mode::Delta && self.config.import_groups {
             // Before the users: a retry finds them new again.
-            record.memberships = self.memberships_of_new_users(&created, counts).await?;
+            record.memberships = self
+                .memberships_of_new_users(&created, &returning, counts)
+                .await?;
         }
         self.write(writes).await?;
         self.record_page(checkpoint, Phase::Users, record).await
@@ -258,7 +271,7 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
 
     /// The writes that make these users' AM items agree, the users not
     /// written for a name conflict, and the users the writes create.
-    async fn plan_users(
+    pub(super) async fn plan_users(
         &self,
         users: &[&EntraUser],
         domains: &mut DomainCache,

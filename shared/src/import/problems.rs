@@ -5,7 +5,6 @@
 
 use std::borrow::Cow;
 
-use super::pages::DomainCache;
 use super::scope::Scope;
 use super::state::Counts;
 use super::{DirectoryStore, EntraDirectory, ImportRun, ImportState, Interruption};
@@ -190,9 +189,9 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
         if !scope.includes_user(user) {
             return Ok(true);
         }
-        let conflicts = self
-            .upsert_users(&[user], &mut DomainCache::default(), counts)
-            .await?;
+        // With its groups: a run killed before the problem is resolved
+        // finds it imported, and no groups delta sends them.
+        let conflicts = self.import_with_groups(&[user], counts).await?;
         Ok(conflicts.is_empty())
     }
 

@@ -154,3 +154,84 @@ async fn given_an_imported_user_renamed_to_a_platform_users_name_then_it_keeps_i
         "its memberships stay"
     );
 }
+
+/// A user a problem's recheck imports brings its groups at once (read
+/// through `/users/{id}/memberOf`): a run that fails after the recheck
+/// loses the count that would have made the next groups round full, and
+/// the problem is resolved already (found by the simulation, seeds 9176,
+/// 16096, 16672, 22495).
+#[tokio::test]
+async fn given_a_run_that_fails_after_a_recheck_imported_a_user_then_the_user_keeps_its_memberships()
+ {
+    let world = World::new();
+    let config = config(serde_json::json!({}));
+    world
+        .directory
+        .users
+        .lock()
+        .unwrap()
+        .insert("p-1".into(), platform_user("p-1", "ann@contoso.com"));
+    world.entra.users(
+        "",
+        users_page(
+            vec![DeltaItem::Upsert(user("u1", "ann@contoso.com"))],
+            done("u-d1"),
+        ),
+    );
+    world
+        .entra
+        .groups("", groups_page(vec![group("g1", &["u1"])], done("g-d1")));
+    assert!(matches!(
+        world.run(&config, "run-1").await,
+        RunOutcome::Completed(_)
+    ));
+    assert!(problem(&world, "u1").is_some());
+
+    // The platform renames its user; the run that imports u1 fails after.
+    world
+        .directory
+        .users
+        .lock()
+        .unwrap()
+        .insert("p-1".into(), platform_user("p-1", "ann.local@contoso.com"));
+    world.entra.user_lookup(user("u1", "ann@contoso.com"));
+    world
+        .entra
+        .groups_of_users
+        .lock()
+        .unwrap()
+        .insert("u1".into(), vec!["g1".into()]);
+    world.entra.users("u-d1", users_page(vec![], done("u-d2")));
+    world
+        .entra
+        .groups("g-d1", groups_page(vec![], done("g-d2")));
+    *world.state.failing_problem_counts.lock().unwrap() = 1;
+    let failed = world
+        .try_run(&config, "run-2", None, MAX_DEADLINE_MARGIN)
+        .await;
+    assert!(failed.is_err(), "{failed:?}");
+    assert!(
+        problem(&world, "u1").is_none(),
+        "resolved before the failure"
+    );
+    // The round is read again: nothing changed.
+    world.entra.users("u-d1", users_page(vec![], done("u-d2")));
+    world
+        .entra
+        .groups("g-d1", groups_page(vec![], done("g-d2")));
+    let outcome = world.run(&config, "run-3").await;
+    assert!(matches!(outcome, RunOutcome::Completed(_)), "{outcome:?}");
+    world.entra.users("u-d2", users_page(vec![], done("u-d3")));
+    world
+        .entra
+        .groups("g-d2", groups_page(vec![], done("g-d3")));
+    let outcome = world.run(&config, "run-4").await;
+    assert!(matches!(outcome, RunOutcome::Completed(_)), "{outcome:?}");
+
+    assert!(world.directory.users.lock().unwrap().contains_key("u1"));
+    let memberships = world.directory.memberships.lock().unwrap().clone();
+    assert!(
+        memberships.contains_key(&membership("g1", "u1")),
+        "{memberships:?}"
+    );
+}
