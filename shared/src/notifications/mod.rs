@@ -95,11 +95,6 @@ impl LifecycleEvent {
 }
 
 pub trait SubscriptionRecords: Send + Sync {
-    fn subscription(
-        &self,
-        subscription_id: &str,
-    ) -> impl Future<Output = Result<Option<SubscriptionRecord>, StoreError>> + Send;
-
     /// The records of these subscriptions that exist, by id, read together
     /// (the store reads up to 100 per request): what a delivery costs grows
     /// with its distinct subscriptions a hundredth as fast.

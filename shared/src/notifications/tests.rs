@@ -14,11 +14,14 @@ struct MemoryRecords {
     reads: Mutex<usize>,
 }
 
-impl SubscriptionRecords for MemoryRecords {
+impl MemoryRecords {
     async fn subscription(&self, id: &str) -> Result<Option<SubscriptionRecord>, StoreError> {
         *self.reads.lock().unwrap() += 1;
         Ok(self.records.get(id).cloned())
     }
+}
+
+impl SubscriptionRecords for MemoryRecords {
     async fn subscriptions(
         &self,
         ids: &[String],

@@ -224,21 +224,6 @@ impl DynamoSubscriptionStore {
 }
 
 impl SubscriptionRecords for DynamoSubscriptionStore {
-    async fn subscription(
-        &self,
-        subscription_id: &str,
-    ) -> Result<Option<SubscriptionRecord>, StoreError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(subscription_key(subscription_id)))
-            .send()
-            .await
-            .map_err(refused_or_unavailable("reading a subscription"))?;
-        output.item.as_ref().map(Self::parse).transpose()
-    }
-
     /// One BatchGetItem per 100 ids (docs/behaviour.md 2.11).
     async fn subscriptions(
         &self,

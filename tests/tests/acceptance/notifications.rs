@@ -351,7 +351,12 @@ async fn given_a_lifecycle_event_recorded_while_the_worker_keeps_a_subscription_
         notified.stack.tables.integrations.clone(),
     );
     let kept_of = async || {
-        let record = store.subscription(USERS_SUB).await.unwrap().unwrap();
+        let record = store
+            .subscriptions(&[USERS_SUB.to_owned()])
+            .await
+            .unwrap()
+            .remove(USERS_SUB)
+            .unwrap();
         // What the worker reads: the record through its Entra tenant.
         let mut kept = store.kept(ENTRA_TENANT, "users").await.unwrap();
         if kept.is_none() {

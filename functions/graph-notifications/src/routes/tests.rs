@@ -17,7 +17,7 @@ struct Records {
     refuse: bool,
 }
 
-impl SubscriptionRecords for Records {
+impl Records {
     async fn subscription(&self, _: &str) -> Result<Option<SubscriptionRecord>, StoreError> {
         *self.reads.lock().unwrap() += 1;
         if self.refuse {
@@ -28,6 +28,9 @@ impl SubscriptionRecords for Records {
         }
         Ok(None)
     }
+}
+
+impl SubscriptionRecords for Records {
     async fn subscriptions(
         &self,
         ids: &[String],
