@@ -378,9 +378,13 @@ async fn attempt<D: ExportDirectory, W: EntraWriter>(
     }
     match (open, plan) {
         // A delete supersedes whatever was parked.
-        (Some(_), ExportPlan::DeleteUser { .. } | ExportPlan::DeleteGroup { .. }) | (None, _) => {
-            run.apply(change).await
-        }
+        (
+            Some(_),
+            ExportPlan::DeleteUser { .. }
+            | ExportPlan::DeleteGroup { .. }
+            | ExportPlan::DeleteMarked(_),
+        )
+        | (None, _) => run.apply(change).await,
         // Otherwise the object exports its current state: this change and
         // the parked one together, in order.
         (Some(problem), _) => run

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
+use super::ports::EntraObjectKind;
 use crate::model::directory::{
     GroupItem, ItemKey, MembershipItem, MembershipKey, Source, SyncedObject, UserItem,
     changed_fields,
@@ -191,6 +192,10 @@ pub enum ExportPlan {
     DeleteGroup {
         entra_id: String,
     },
+    /// An AM object gone before its link was recorded: a create may have
+    /// gone through with its answer lost, so the Entra object that carries
+    /// its mark, if any, goes too.
+    DeleteMarked(EntraObjectKind),
     AddMember {
         group_id: String,
         user_id: String,
@@ -213,6 +218,7 @@ enum ObjectPlan<T> {
     Delete {
         entra_id: String,
     },
+    DeleteMarked,
 }
 
 fn plan_object<T: SyncedObject + Clone>(action: ChangeAction, images: &Images<T>) -> ObjectPlan<T> {
@@ -232,7 +238,8 @@ fn plan_object<T: SyncedObject + Clone>(action: ChangeAction, images: &Images<T>
             (Some(_), None) => {
                 ObjectPlan::Ignore("Entra ID keeps it: the export neither created nor adopted it")
             }
-            (None, _) => ObjectPlan::Ignore("never exported"),
+            (None, _) if old.source() == Source::Entra => ObjectPlan::Ignore("never exported"),
+            (None, _) => ObjectPlan::DeleteMarked,
         },
         _ => ObjectPlan::Ignore("the record lacks the image its action needs"),
     }
@@ -358,6 +365,7 @@ impl DirectoryChange {
                         item,
                     },
                     ObjectPlan::Delete { entra_id } => ExportPlan::DeleteUser { entra_id },
+                    ObjectPlan::DeleteMarked => ExportPlan::DeleteMarked(EntraObjectKind::User),
                 }
             }
             (ChangeImages::Group(images), ItemKey::Group { group_id, .. }) => {
@@ -378,6 +386,7 @@ impl DirectoryChange {
                         item,
                     },
                     ObjectPlan::Delete { entra_id } => ExportPlan::DeleteGroup { entra_id },
+                    ObjectPlan::DeleteMarked => ExportPlan::DeleteMarked(EntraObjectKind::Group),
                 }
             }
             (ChangeImages::Membership(images), ItemKey::Membership { key, .. }) => {

@@ -7,7 +7,10 @@ use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 
-use super::{EntraWriter, ExportDirectory, ExportFailure, ExportOutcome, ExportPlan, ExportRun};
+use super::{
+    EntraObjectKind, EntraWriter, ExportDirectory, ExportFailure, ExportOutcome, ExportPlan,
+    ExportRun,
+};
 use crate::model::directory::{
     GROUP_FIELDS, GroupItem, ItemKey, MembershipKey, SyncedObject, USER_FIELDS, UserItem,
 };
@@ -46,7 +49,9 @@ fn item_key(tenant: &TenantId, key: &ProblemKey) -> Option<ItemKey> {
 pub fn operation_of(plan: &ExportPlan) -> Operation {
     match plan {
         ExportPlan::CreateUser { .. } | ExportPlan::CreateGroup { .. } => Operation::Create,
-        ExportPlan::DeleteUser { .. } | ExportPlan::DeleteGroup { .. } => Operation::Delete,
+        ExportPlan::DeleteUser { .. }
+        | ExportPlan::DeleteGroup { .. }
+        | ExportPlan::DeleteMarked(_) => Operation::Delete,
         ExportPlan::AddMember { .. } => Operation::AddMember,
         ExportPlan::RemoveMember { .. } => Operation::RemoveMember,
         ExportPlan::Ignore(_) | ExportPlan::UpdateUser { .. } | ExportPlan::UpdateGroup { .. } => {
@@ -152,18 +157,17 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
         Ok(match key {
             ItemKey::User { user_id, .. } => match self.directory.user(tenant, user_id).await? {
                 Some(item) => user_plan(user_id, item, problem.operation),
-                None => deleted.map_or(
-                    ExportPlan::Ignore("the user is gone and was never exported"),
-                    |entra_id| ExportPlan::DeleteUser { entra_id },
-                ),
+                None => deleted.map_or(gone_unlinked(problem, EntraObjectKind::User), |entra_id| {
+                    ExportPlan::DeleteUser { entra_id }
+                }),
             },
             ItemKey::Group { group_id, .. } => {
                 match self.directory.group(tenant, group_id).await? {
                     Some(item) => group_plan(group_id, item, problem.operation),
-                    None => deleted.map_or(
-                        ExportPlan::Ignore("the group is gone and was never exported"),
-                        |entra_id| ExportPlan::DeleteGroup { entra_id },
-                    ),
+                    None => deleted
+                        .map_or(gone_unlinked(problem, EntraObjectKind::Group), |entra_id| {
+                            ExportPlan::DeleteGroup { entra_id }
+                        }),
                 }
             }
             ItemKey::Membership { key, .. } => {
@@ -175,6 +179,15 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
                 }
             }
         })
+    }
+}
+
+/// A gone object never linked: a parked create (or delete) may have gone
+/// through with its answer lost, so what carries its mark goes too.
+fn gone_unlinked(problem: &Problem, kind: EntraObjectKind) -> ExportPlan {
+    match problem.operation {
+        Operation::Create | Operation::Delete => ExportPlan::DeleteMarked(kind),
+        _ => ExportPlan::Ignore("the object is gone and was never exported"),
     }
 }
 
