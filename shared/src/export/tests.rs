@@ -14,6 +14,7 @@ use crate::model::{TenantConfig, TenantId};
 
 mod batch;
 mod found_by_simulation;
+mod idempotent;
 mod ownership;
 
 /// Items as the table holds them, by sort key; writing back the Entra state
