@@ -415,3 +415,18 @@ impl<G: crate::tokens::GrantStore> crate::export::TenantWriters for TenantGraphW
         .batched(batcher)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{odata_string, query_value};
+
+    #[test]
+    fn a_mark_is_an_odata_literal_with_its_quotes_doubled_then_percent_encoded() {
+        assert_eq!(odata_string("acme/USER#o'brien"), "'acme/USER#o''brien'");
+        let filter = format!("extension_abc_mark eq {}", odata_string("acme/USER#o'b"));
+        assert_eq!(
+            query_value(&filter),
+            "extension_abc_mark%20eq%20%27acme%2FUSER%23o%27%27b%27"
+        );
+    }
+}
