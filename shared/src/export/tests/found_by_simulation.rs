@@ -269,3 +269,41 @@ async fn given_an_entra_user_already_imported_as_another_am_user_then_it_is_not_
         .collect();
     assert!(writes.is_empty(), "{writes:?}");
 }
+
+/// Found by the export simulation (23 seeds, 28 after the creates became
+/// idempotent): the platform deleted an imported user and its membership
+/// of a platform group. The membership's REMOVE found no Entra id for the
+/// user, gone from AM, and was ignored ("a deleted user takes its
+/// memberships with it", true only of the export's own): Entra kept the
+/// member. An imported user's AM id is its Entra id.
+#[tokio::test]
+async fn given_an_imported_user_deleted_with_its_membership_then_the_member_is_removed_in_entra() {
+    let (directory, entra) = (MemoryDirectory::default(), RecordingEntra::default());
+    let group = json!({"group_id": "g1", "name": "Team", "source": "local",
+        "entra_id": "g-1", ENTRA_ORIGIN: "created"});
+    directory
+        .0
+        .lock()
+        .unwrap()
+        .insert("GROUP#g1".into(), obj(group));
+    let change = DirectoryChange::parse(
+        "REMOVE",
+        &obj(json!({"pk": "TENANT#acme", "sk": "MEMBER#g1#e9"})),
+        obj(json!({"group_id": "g1", "user_id": "e9"})),
+        Map::new(),
+        "4".into(),
+        None,
+    )
+    .unwrap()
+    .unwrap();
+    let outcome = ExportRun::new(&directory, &entra, &config(json!({})))
+        .apply(&change)
+        .await
+        .unwrap();
+    assert_eq!(outcome, ExportOutcome::Exported("member removed"));
+    assert!(
+        entra.calls().contains(&"REMOVE g-1 e9".to_owned()),
+        "{:?}",
+        entra.calls()
+    );
+}

@@ -9,14 +9,9 @@ use crate::sim::check_seeds;
 /// that starts to pass after a fix must leave this list (the test says
 /// so); a new failing seed fails the test. (A change to the engine moves
 /// the seeds' paths: the list is made again from the test's output.) The
-/// defects, of 62 seeds (413 before the export found its own objects by
-/// their mark):
+/// defects, of 35 seeds (413 before the export found its own objects by
+/// their mark and removed a deleted imported user's memberships):
 ///
-/// - 28 seeds: the platform deletes an imported user with its memberships
-///   of platform groups; by the time the membership's REMOVE is exported
-///   the user is gone from AM, so `remove_membership` finds no Entra id
-///   for it and ignores it ("a deleted user takes its memberships with
-///   it", true only of the export's own users): Entra keeps the member.
 /// - 28 seeds, replication lag: the lookup by mark does not see an object
 ///   created moments ago, so a create retried within the lag (a kill or an
 ///   AWS failure after the POST, the record delivered again) makes a second
@@ -24,7 +19,7 @@ use crate::sim::check_seeds;
 ///   nothing found to delete ("marked for … which is gone from AM", 14).
 ///   The fix: record the intent to create before the POST, and while it is
 ///   recent keep looking (a transient problem) rather than create or give up.
-/// - 4 seeds: a change refused for good (`unverified_domain`,
+/// - 5 seeds: a change refused for good (`unverified_domain`,
 ///   `privileged_account`) and then set back by the platform: the second
 ///   record agrees with the stored hash and is ignored without reading the
 ///   problems, so the problem stays open.
@@ -33,10 +28,8 @@ use crate::sim::check_seeds;
 ///   (`entra_object_exists`, 1617), or held by another object at a rename
 ///   (`graph_rejected`, 1517).
 const KNOWN_FAILING: &[u64] = &[
-    11, 31, 102, 120, 218, 260, 288, 293, 303, 360, 520, 610, 649, 652, 664, 669, 686, 688, 814,
-    842, 869, 909, 925, 956, 972, 991, 1066, 1096, 1130, 1149, 1157, 1232, 1248, 1271, 1337, 1344,
-    1353, 1363, 1400, 1406, 1420, 1447, 1482, 1507, 1517, 1536, 1549, 1560, 1610, 1617, 1707, 1710,
-    1752, 1765, 1783, 1852, 1865, 1891, 1900, 1915, 1922, 1958,
+    11, 31, 260, 293, 303, 610, 649, 664, 668, 669, 814, 909, 925, 956, 972, 991, 1096, 1130, 1149,
+    1157, 1248, 1400, 1447, 1517, 1536, 1549, 1560, 1610, 1617, 1707, 1710, 1752, 1783, 1891, 1915,
 ];
 
 #[test]
