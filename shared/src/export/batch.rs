@@ -223,7 +223,9 @@ impl<'a, C: TenantConfigs, D: ExportDirectory, T: TenantWriters, P: ProblemStore
         // (a user never exported, deleted). Anything else with nothing to
         // export (the import's own writes, a first import's stream above
         // all) reads no problem.
-        if !wanted && change.action != ChangeAction::Removed {
+        let settles = change.action == ChangeAction::Removed
+            || plan == ExportPlan::Ignore(super::change::SET_BACK);
+        if !wanted && !settles {
             return Ok(());
         }
         let open = self.open_problem(tenant, &key).await?;

@@ -160,6 +160,11 @@ impl DirectoryChange {
     }
 }
 
+/// The platform set the values back to what Entra ID has (the stored hash
+/// unchanged: not an import write): nothing to send, but a change parked
+/// since is settled by it.
+pub const SET_BACK: &str = "set back by the platform to the values Entra ID has";
+
 /// What a change asks of Entra ID.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ExportPlan {
@@ -262,6 +267,9 @@ fn plan_modified<T: SyncedObject + Clone>(old: &T, new: &T) -> ObjectPlan<T> {
         .collect();
     if changed.is_empty() {
         return ObjectPlan::Ignore("no synchronised attribute changed");
+    }
+    if new.agrees_with_entra() && old.stored_hash() == new.stored_hash() {
+        return ObjectPlan::Ignore(SET_BACK);
     }
     if new.agrees_with_entra() {
         return ObjectPlan::Ignore("the values are Entra ID's own (written by the import)");

@@ -156,14 +156,14 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
         };
         Ok(match key {
             ItemKey::User { user_id, .. } => match self.directory.user(tenant, user_id).await? {
-                Some(item) => user_plan(user_id, item, problem.operation),
+                Some(item) => user_plan(user_id, item, problem),
                 None => deleted.map_or(gone_unlinked(problem, EntraObjectKind::User), |entra_id| {
                     ExportPlan::DeleteUser { entra_id }
                 }),
             },
             ItemKey::Group { group_id, .. } => {
                 match self.directory.group(tenant, group_id).await? {
-                    Some(item) => group_plan(group_id, item, problem.operation),
+                    Some(item) => group_plan(group_id, item, problem),
                     None => deleted
                         .map_or(gone_unlinked(problem, EntraObjectKind::Group), |entra_id| {
                             ExportPlan::DeleteGroup { entra_id }
@@ -191,7 +191,7 @@ fn gone_unlinked(problem: &Problem, kind: EntraObjectKind) -> ExportPlan {
     }
 }
 
-fn user_plan(user_id: &str, item: UserItem, parked: Operation) -> ExportPlan {
+fn user_plan(user_id: &str, item: UserItem, parked: &Problem) -> ExportPlan {
     match object_plan(&item, USER_FIELDS.iter().map(|f| f.am), parked) {
         Current::Create => ExportPlan::CreateUser {
             user_id: user_id.to_owned(),
@@ -207,7 +207,7 @@ fn user_plan(user_id: &str, item: UserItem, parked: Operation) -> ExportPlan {
     }
 }
 
-fn group_plan(group_id: &str, item: GroupItem, parked: Operation) -> ExportPlan {
+fn group_plan(group_id: &str, item: GroupItem, parked: &Problem) -> ExportPlan {
     match object_plan(&item, GROUP_FIELDS.iter().map(|f| f.am), parked) {
         Current::Create => ExportPlan::CreateGroup {
             group_id: group_id.to_owned(),
@@ -223,6 +223,12 @@ fn group_plan(group_id: &str, item: GroupItem, parked: Operation) -> ExportPlan 
     }
 }
 
+/// Whether a parked update may have been applied with its answer lost
+/// (retries or time ran out); a refused one never was.
+fn may_have_reached_entra(parked: &Problem) -> bool {
+    parked.operation == Operation::Update && parked.code == Code::RetriesExhausted
+}
+
 /// What a user or group as it is now asks of Entra ID.
 enum Current {
     Create,
@@ -236,7 +242,7 @@ enum Current {
 fn object_plan<T: SyncedObject>(
     item: &T,
     fields: impl Iterator<Item = &'static str>,
-    parked: Operation,
+    parked: &Problem,
 ) -> Current {
     // An imported object the platform edited since the import wrote it
     // still has that edit to export (a parked update must not be lost).
@@ -247,8 +253,9 @@ fn object_plan<T: SyncedObject>(
         None => Current::Create,
         // A parked update may have reached Entra ID (its answer lost): what
         // Entra has is unknown, whatever the stored hash says, and the
-        // platform may have set the values back since.
-        Some(_) if item.agrees_with_entra() && parked != Operation::Update => {
+        // platform may have set the values back since. One refused never
+        // reached it.
+        Some(_) if item.agrees_with_entra() && !may_have_reached_entra(parked) => {
             Current::Nothing("Entra ID has its values already")
         }
         Some(entra_id) => Current::Update {

@@ -307,3 +307,53 @@ async fn given_an_imported_user_deleted_with_its_membership_then_the_member_is_r
         entra.calls()
     );
 }
+
+/// Found by the export simulation (seeds 110, 530, 668, 1064, 1806): an
+/// update refused for good (here an administrator's) and then set back by
+/// the platform. The second record agreed with the stored hash and was
+/// ignored without reading the problems, and a replay sent the update
+/// again (a parked update may have reached Entra ID: one refused never
+/// did), so the problem stayed open.
+#[tokio::test]
+async fn given_a_refused_update_set_back_by_the_platform_then_its_problem_settles() {
+    let (directory, entra) = (MemoryDirectory::default(), RecordingEntra::default());
+    let mut agreed = json!({"user_id": "p1", "user_name": "ann@contoso.com",
+        "display_name": "Ann", "enabled": true, "source": "local", "entra_id": "e1"});
+    let item: UserItem = serde_json::from_value(agreed.clone()).unwrap();
+    agreed[ENTRA_HASH] = json!(EntraHash::of_user(&item.attributes).as_str());
+    directory
+        .0
+        .lock()
+        .unwrap()
+        .insert("USER#p1".into(), obj(agreed.clone()));
+    let mut refused = agreed.clone();
+    refused["display_name"] = json!("Ann B");
+    let set_back = DirectoryChange::parse(
+        "MODIFY",
+        &obj(json!({"pk": "TENANT#acme", "sk": "USER#p1"})),
+        obj(refused),
+        obj(agreed),
+        "3".into(),
+        None,
+    )
+    .unwrap()
+    .unwrap();
+    assert_eq!(set_back.plan(), ExportPlan::Ignore(change::SET_BACK));
+
+    let problem = Problem::new(
+        ProblemKey {
+            direction: Direction::Export,
+            kind: ObjectKind::User,
+            object_id: "p1".into(),
+        },
+        Operation::Update,
+        Code::PrivilegedAccount,
+        "the Entra user ann@contoso.com is an administrator".into(),
+    );
+    let (_, outcome) = ExportRun::new(&directory, &entra, &config(json!({})))
+        .replay(&TenantId::parse("acme").unwrap(), &problem)
+        .await
+        .unwrap();
+    assert!(matches!(outcome, ExportOutcome::Ignored(_)), "{outcome:?}");
+    assert!(entra.calls().is_empty(), "{:?}", entra.calls());
+}
