@@ -223,7 +223,9 @@ impl<'a, C: TenantConfigs, D: ExportDirectory, T: TenantWriters, P: ProblemStore
         // (a user never exported, deleted). Anything else with nothing to
         // export (the import's own writes, a first import's stream above
         // all) reads no problem.
-        if !wanted && change.action != ChangeAction::Removed {
+        let settles = change.action == ChangeAction::Removed
+            || plan == ExportPlan::Ignore(super::change::SET_BACK);
+        if !wanted && !settles {
             return Ok(());
         }
         let open = self.open_problem(tenant, &key).await?;
@@ -378,9 +380,13 @@ async fn attempt<D: ExportDirectory, W: EntraWriter>(
     }
     match (open, plan) {
         // A delete supersedes whatever was parked.
-        (Some(_), ExportPlan::DeleteUser { .. } | ExportPlan::DeleteGroup { .. }) | (None, _) => {
-            run.apply(change).await
-        }
+        (
+            Some(_),
+            ExportPlan::DeleteUser { .. }
+            | ExportPlan::DeleteGroup { .. }
+            | ExportPlan::DeleteMarked(_),
+        )
+        | (None, _) => run.apply(change).await,
         // Otherwise the object exports its current state: this change and
         // the parked one together, in order.
         (Some(problem), _) => run

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
+use super::ports::EntraObjectKind;
 use crate::model::directory::{
     GroupItem, ItemKey, MembershipItem, MembershipKey, Source, SyncedObject, UserItem,
     changed_fields,
@@ -159,6 +160,11 @@ impl DirectoryChange {
     }
 }
 
+/// The platform set the values back to what Entra ID has (the stored hash
+/// unchanged: not an import write): nothing to send, but a change parked
+/// since is settled by it.
+pub const SET_BACK: &str = "set back by the platform to the values Entra ID has";
+
 /// What a change asks of Entra ID.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ExportPlan {
@@ -191,6 +197,10 @@ pub enum ExportPlan {
     DeleteGroup {
         entra_id: String,
     },
+    /// An AM object gone before its link was recorded: a create may have
+    /// gone through with its answer lost, so the Entra object that carries
+    /// its mark, if any, goes too.
+    DeleteMarked(EntraObjectKind),
     AddMember {
         group_id: String,
         user_id: String,
@@ -213,6 +223,7 @@ enum ObjectPlan<T> {
     Delete {
         entra_id: String,
     },
+    DeleteMarked,
 }
 
 fn plan_object<T: SyncedObject + Clone>(action: ChangeAction, images: &Images<T>) -> ObjectPlan<T> {
@@ -232,7 +243,8 @@ fn plan_object<T: SyncedObject + Clone>(action: ChangeAction, images: &Images<T>
             (Some(_), None) => {
                 ObjectPlan::Ignore("Entra ID keeps it: the export neither created nor adopted it")
             }
-            (None, _) => ObjectPlan::Ignore("never exported"),
+            (None, _) if old.source() == Source::Entra => ObjectPlan::Ignore("never exported"),
+            (None, _) => ObjectPlan::DeleteMarked,
         },
         _ => ObjectPlan::Ignore("the record lacks the image its action needs"),
     }
@@ -255,6 +267,9 @@ fn plan_modified<T: SyncedObject + Clone>(old: &T, new: &T) -> ObjectPlan<T> {
         .collect();
     if changed.is_empty() {
         return ObjectPlan::Ignore("no synchronised attribute changed");
+    }
+    if new.agrees_with_entra() && old.stored_hash() == new.stored_hash() {
+        return ObjectPlan::Ignore(SET_BACK);
     }
     if new.agrees_with_entra() {
         return ObjectPlan::Ignore("the values are Entra ID's own (written by the import)");
@@ -358,6 +373,7 @@ impl DirectoryChange {
                         item,
                     },
                     ObjectPlan::Delete { entra_id } => ExportPlan::DeleteUser { entra_id },
+                    ObjectPlan::DeleteMarked => ExportPlan::DeleteMarked(EntraObjectKind::User),
                 }
             }
             (ChangeImages::Group(images), ItemKey::Group { group_id, .. }) => {
@@ -378,6 +394,7 @@ impl DirectoryChange {
                         item,
                     },
                     ObjectPlan::Delete { entra_id } => ExportPlan::DeleteGroup { entra_id },
+                    ObjectPlan::DeleteMarked => ExportPlan::DeleteMarked(EntraObjectKind::Group),
                 }
             }
             (ChangeImages::Membership(images), ItemKey::Membership { key, .. }) => {

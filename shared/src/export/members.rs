@@ -59,18 +59,31 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
         group_id: &str,
         user_id: &str,
     ) -> Result<ExportOutcome, ExportFailure> {
-        let (MembershipEnd::InEntra(group), MembershipEnd::InEntra(user)) =
-            self.membership_ends(tenant, group_id, user_id).await?
-        else {
-            // A deleted user or group takes its memberships with it.
-            return Ok(ExportOutcome::Ignored(
-                "the user or the group is not in Entra ID",
-            ));
+        let (group, user) = match self.membership_ends(tenant, group_id, user_id).await? {
+            (MembershipEnd::InEntra(group), MembershipEnd::InEntra(user)) => (group, user),
+            // A user gone from AM: the export's own was deleted in Entra ID
+            // with its memberships, but an imported one stays there (its
+            // deletion is not exported), and its AM id is its Entra id.
+            (MembershipEnd::InEntra(group), MembershipEnd::Gone) => (group, user_id.to_owned()),
+            // A deleted group takes its memberships with it.
+            _ => {
+                return Ok(ExportOutcome::Ignored(
+                    "the user or the group is not in Entra ID",
+                ));
+            }
         };
         self.refuse_privileged_group(&group, "removes a member from")
             .await?;
         match self.writer.remove_member(&group, &user).await {
             Ok(()) | Err(GraphError::NotFound) => Ok(ExportOutcome::Exported("member removed")),
+            // Not an Entra id: a deleted user of the export's own.
+            Err(GraphError::Rejected {
+                status: 400,
+                message,
+                ..
+            }) if message.contains("Invalid object identifier") => Ok(ExportOutcome::Ignored(
+                "the user is gone from AM and Entra ID",
+            )),
             Err(e) => Err(graph_failure("removing the member", e)),
         }
     }

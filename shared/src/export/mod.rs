@@ -251,6 +251,7 @@ impl<'a, D: ExportDirectory, W: EntraWriter> ExportRun<'a, D, W> {
                     .await
             }
             ExportPlan::DeleteGroup { entra_id } => self.delete_group(key, &entra_id).await,
+            ExportPlan::DeleteMarked(kind) => self.delete_marked(kind, key).await,
             ExportPlan::AddMember { group_id, user_id } => {
                 self.add_membership(tenant, &group_id, &user_id).await
             }
@@ -265,7 +266,8 @@ impl<'a, D: ExportDirectory, W: EntraWriter> ExportRun<'a, D, W> {
         match plan {
             ExportPlan::CreateUser { .. }
             | ExportPlan::UpdateUser { .. }
-            | ExportPlan::DeleteUser { .. } => self.config.export_users,
+            | ExportPlan::DeleteUser { .. }
+            | ExportPlan::DeleteMarked(EntraObjectKind::User) => self.config.export_users,
             _ => self.config.export_groups,
         }
     }
@@ -390,6 +392,20 @@ impl<'a, D: ExportDirectory, W: EntraWriter> ExportRun<'a, D, W> {
             mail_nickname: naming::mail_nickname(&format!("am-{group_id}"), "am-group"),
             mark: ExportMark::of(&key),
         };
+        // A create whose answer was lost made it already: link that one,
+        // with the group's values as they are now.
+        if let Some(entra_id) = self.group_by_mark(&group.mark).await? {
+            let patch = EntraPatch::of(&GROUP_FIELDS.iter().collect::<Vec<_>>(), &group.attributes);
+            self.writer
+                .update_group(&entra_id, &patch)
+                .await
+                .map_err(|e| update_failure("updating the group found by its mark", e))?;
+            self.record(&key, &entra_id, Some(LinkOrigin::Created))
+                .await?;
+            return Ok(ExportOutcome::Exported(
+                "group found by its mark and linked",
+            ));
+        }
         let entra_id = self
             .writer
             .create_group(&group)

@@ -133,6 +133,67 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
         ))
     }
 
+    /// The Entra user that carries this mark: a create whose answer was
+    /// lost (docs/behaviour.md 2.3).
+    pub(super) async fn user_by_mark(
+        &self,
+        mark: &ExportMark,
+    ) -> Result<Option<ExistingEntraUser>, ExportFailure> {
+        self.writer
+            .user_by_mark(mark)
+            .await
+            .map_err(|e| graph_failure("looking for the user by its entra-sync mark", e))
+    }
+
+    pub(super) async fn group_by_mark(
+        &self,
+        mark: &ExportMark,
+    ) -> Result<Option<String>, ExportFailure> {
+        self.writer
+            .group_by_mark(mark)
+            .await
+            .map_err(|e| graph_failure("looking for the group by its entra-sync mark", e))
+    }
+
+    /// Deletes what carries the mark of an AM object gone before its link
+    /// was recorded (a create whose answer was lost); nothing else.
+    pub(super) async fn delete_marked(
+        &self,
+        kind: EntraObjectKind,
+        key: &ItemKey,
+    ) -> Result<ExportOutcome, ExportFailure> {
+        let mark = ExportMark::of(key);
+        let nothing =
+            ExportOutcome::Ignored("never exported: nothing in Entra ID carries its mark");
+        match kind {
+            EntraObjectKind::User => {
+                let Some(found) = self.user_by_mark(&mark).await? else {
+                    return Ok(nothing);
+                };
+                let id = found.user.id.as_str();
+                self.refuse_administrator(id, &found.user.attributes.user_name)
+                    .await?;
+                match self.writer.delete_user(id).await {
+                    Ok(()) | Err(GraphError::NotFound) => Ok(ExportOutcome::Exported(
+                        "user found by its mark and deleted",
+                    )),
+                    Err(e) => Err(graph_failure("deleting the user", e)),
+                }
+            }
+            EntraObjectKind::Group => {
+                let Some(id) = self.group_by_mark(&mark).await? else {
+                    return Ok(nothing);
+                };
+                match self.writer.delete_group(&id).await {
+                    Ok(()) | Err(GraphError::NotFound) => Ok(ExportOutcome::Exported(
+                        "group found by its mark and deleted",
+                    )),
+                    Err(e) => Err(graph_failure("deleting the group", e)),
+                }
+            }
+        }
+    }
+
     /// Deletes an Entra group the export created for this AM group.
     pub(super) async fn delete_group(
         &self,

@@ -172,6 +172,18 @@ pub trait EntraWriter: Send + Sync {
         &self,
         upn: &str,
     ) -> impl Future<Output = Result<Option<ExistingEntraUser>, GraphError>> + Send;
+    /// The user that carries the export's mark for an AM object (a
+    /// `$filter` on the directory extension): its create may have gone
+    /// through with its answer lost. `None`: none is visible (yet).
+    fn user_by_mark(
+        &self,
+        mark: &ExportMark,
+    ) -> impl Future<Output = Result<Option<ExistingEntraUser>, GraphError>> + Send;
+    /// The id of the group that carries the export's mark for an AM object.
+    fn group_by_mark(
+        &self,
+        mark: &ExportMark,
+    ) -> impl Future<Output = Result<Option<String>, GraphError>> + Send;
     /// What makes the user an administrator, by name: directory roles it
     /// holds directly or through a group, role-assignable groups it is in,
     /// roles it is eligible for (PIM). None: not an administrator.

@@ -7,7 +7,10 @@ use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 
-use super::{EntraWriter, ExportDirectory, ExportFailure, ExportOutcome, ExportPlan, ExportRun};
+use super::{
+    EntraObjectKind, EntraWriter, ExportDirectory, ExportFailure, ExportOutcome, ExportPlan,
+    ExportRun,
+};
 use crate::model::directory::{
     GROUP_FIELDS, GroupItem, ItemKey, MembershipKey, SyncedObject, USER_FIELDS, UserItem,
 };
@@ -46,7 +49,9 @@ fn item_key(tenant: &TenantId, key: &ProblemKey) -> Option<ItemKey> {
 pub fn operation_of(plan: &ExportPlan) -> Operation {
     match plan {
         ExportPlan::CreateUser { .. } | ExportPlan::CreateGroup { .. } => Operation::Create,
-        ExportPlan::DeleteUser { .. } | ExportPlan::DeleteGroup { .. } => Operation::Delete,
+        ExportPlan::DeleteUser { .. }
+        | ExportPlan::DeleteGroup { .. }
+        | ExportPlan::DeleteMarked(_) => Operation::Delete,
         ExportPlan::AddMember { .. } => Operation::AddMember,
         ExportPlan::RemoveMember { .. } => Operation::RemoveMember,
         ExportPlan::Ignore(_) | ExportPlan::UpdateUser { .. } | ExportPlan::UpdateGroup { .. } => {
@@ -151,19 +156,18 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
         };
         Ok(match key {
             ItemKey::User { user_id, .. } => match self.directory.user(tenant, user_id).await? {
-                Some(item) => user_plan(user_id, item, problem.operation),
-                None => deleted.map_or(
-                    ExportPlan::Ignore("the user is gone and was never exported"),
-                    |entra_id| ExportPlan::DeleteUser { entra_id },
-                ),
+                Some(item) => user_plan(user_id, item, problem),
+                None => deleted.map_or(gone_unlinked(problem, EntraObjectKind::User), |entra_id| {
+                    ExportPlan::DeleteUser { entra_id }
+                }),
             },
             ItemKey::Group { group_id, .. } => {
                 match self.directory.group(tenant, group_id).await? {
-                    Some(item) => group_plan(group_id, item, problem.operation),
-                    None => deleted.map_or(
-                        ExportPlan::Ignore("the group is gone and was never exported"),
-                        |entra_id| ExportPlan::DeleteGroup { entra_id },
-                    ),
+                    Some(item) => group_plan(group_id, item, problem),
+                    None => deleted
+                        .map_or(gone_unlinked(problem, EntraObjectKind::Group), |entra_id| {
+                            ExportPlan::DeleteGroup { entra_id }
+                        }),
                 }
             }
             ItemKey::Membership { key, .. } => {
@@ -178,7 +182,16 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
     }
 }
 
-fn user_plan(user_id: &str, item: UserItem, parked: Operation) -> ExportPlan {
+/// A gone object never linked: a parked create (or delete) may have gone
+/// through with its answer lost, so what carries its mark goes too.
+fn gone_unlinked(problem: &Problem, kind: EntraObjectKind) -> ExportPlan {
+    match problem.operation {
+        Operation::Create | Operation::Delete => ExportPlan::DeleteMarked(kind),
+        _ => ExportPlan::Ignore("the object is gone and was never exported"),
+    }
+}
+
+fn user_plan(user_id: &str, item: UserItem, parked: &Problem) -> ExportPlan {
     match object_plan(&item, USER_FIELDS.iter().map(|f| f.am), parked) {
         Current::Create => ExportPlan::CreateUser {
             user_id: user_id.to_owned(),
@@ -194,7 +207,7 @@ fn user_plan(user_id: &str, item: UserItem, parked: Operation) -> ExportPlan {
     }
 }
 
-fn group_plan(group_id: &str, item: GroupItem, parked: Operation) -> ExportPlan {
+fn group_plan(group_id: &str, item: GroupItem, parked: &Problem) -> ExportPlan {
     match object_plan(&item, GROUP_FIELDS.iter().map(|f| f.am), parked) {
         Current::Create => ExportPlan::CreateGroup {
             group_id: group_id.to_owned(),
@@ -210,6 +223,12 @@ fn group_plan(group_id: &str, item: GroupItem, parked: Operation) -> ExportPlan 
     }
 }
 
+/// Whether a parked update may have been applied with its answer lost
+/// (retries or time ran out); a refused one never was.
+fn may_have_reached_entra(parked: &Problem) -> bool {
+    parked.operation == Operation::Update && parked.code == Code::RetriesExhausted
+}
+
 /// What a user or group as it is now asks of Entra ID.
 enum Current {
     Create,
@@ -223,7 +242,7 @@ enum Current {
 fn object_plan<T: SyncedObject>(
     item: &T,
     fields: impl Iterator<Item = &'static str>,
-    parked: Operation,
+    parked: &Problem,
 ) -> Current {
     // An imported object the platform edited since the import wrote it
     // still has that edit to export (a parked update must not be lost).
@@ -234,8 +253,9 @@ fn object_plan<T: SyncedObject>(
         None => Current::Create,
         // A parked update may have reached Entra ID (its answer lost): what
         // Entra has is unknown, whatever the stored hash says, and the
-        // platform may have set the values back since.
-        Some(_) if item.agrees_with_entra() && parked != Operation::Update => {
+        // platform may have set the values back since. One refused never
+        // reached it.
+        Some(_) if item.agrees_with_entra() && !may_have_reached_entra(parked) => {
             Current::Nothing("Entra ID has its values already")
         }
         Some(entra_id) => Current::Update {

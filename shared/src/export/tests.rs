@@ -14,6 +14,7 @@ use crate::model::{TenantConfig, TenantId};
 
 mod batch;
 mod found_by_simulation;
+mod idempotent;
 mod ownership;
 
 /// Items as the table holds them, by sort key; writing back the Entra state
@@ -163,6 +164,35 @@ impl EntraWriter for RecordingEntra {
                 })
             })
             .transpose()
+    }
+    async fn user_by_mark(
+        &self,
+        mark: &ExportMark,
+    ) -> Result<Option<ExistingEntraUser>, GraphError> {
+        self.log(format!("GET user by mark {mark}"));
+        let found = self
+            .existing_upns
+            .lock()
+            .unwrap()
+            .values()
+            .find(|u| u.get(MARK).and_then(Value::as_str) == Some(mark.as_str()))
+            .cloned();
+        found
+            .map(|user| {
+                Ok(ExistingEntraUser {
+                    mark: Some(mark.clone()),
+                    user: EntraUser::parse(&user)?,
+                })
+            })
+            .transpose()
+    }
+    async fn group_by_mark(&self, mark: &ExportMark) -> Result<Option<String>, GraphError> {
+        self.log(format!("GET group by mark {mark}"));
+        let marks = self.marks.lock().unwrap();
+        Ok(marks
+            .iter()
+            .find(|(id, m)| id.starts_with('g') && m.as_str() == mark.as_str())
+            .map(|(id, _)| id.clone()))
     }
     async fn directory_roles(&self, user_id: &str) -> Result<Vec<String>, GraphError> {
         self.log(format!("GET roles {user_id}"));
@@ -359,6 +389,7 @@ async fn given_a_platform_user_then_it_is_created_with_a_temporary_password_link
     assert_eq!(
         entra.calls(),
         vec![
+            "GET user by mark acme/USER#p1",
             "GET domains",
             "POST user",
             "GET group roles 11111111-1111-4111-8111-111111111111",

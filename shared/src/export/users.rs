@@ -13,7 +13,8 @@ use crate::graph::GraphError;
 use crate::graph::model::{DomainInfo, EntraUser};
 use crate::model::TenantId;
 use crate::model::directory::{
-    ItemKey, LinkOrigin, SyncedObject, USER_FIELDS, UserAttributes, UserItem, changed_fields,
+    EntraHash, ItemKey, LinkOrigin, SyncedObject, USER_FIELDS, UserAttributes, UserItem,
+    changed_fields,
 };
 
 /// The new Entra user for these attributes (docs/graph.md 3.1, 3.4).
@@ -115,8 +116,27 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
         let Some(item) = self.directory.user(tenant, user_id).await? else {
             return Ok(ExportOutcome::Ignored("the user no longer exists"));
         };
-        if item.entra_object_id().is_some() {
-            return Ok(ExportOutcome::Ignored("already linked to Entra ID"));
+        if let Some(entra_id) = item.entra_object_id() {
+            if item.agrees_with_entra() {
+                return Ok(ExportOutcome::Ignored("already linked to Entra ID"));
+            }
+            // Linked by its mark as Entra had it, and the update that
+            // followed was lost: it goes now.
+            let key = ItemKey::user(tenant, user_id);
+            let all: Vec<&str> = USER_FIELDS.iter().map(|f| f.am).collect();
+            return self
+                .update_user(&key, user_id, entra_id, (&all, &item))
+                .await;
+        }
+        // A create whose answer was lost made it already (renamed since,
+        // perhaps, even out of the domains): that one is linked, never a
+        // second. One GET per create.
+        let key = ItemKey::user(tenant, user_id);
+        let mark = ExportMark::of(&key);
+        if let Some(existing) = self.user_by_mark(&mark).await? {
+            self.take_over(&existing, &mark).await?;
+            self.join_export_group(existing.user.id.as_str()).await?;
+            return self.link_marked_user(&key, &existing.user, &item).await;
         }
         let mut attributes = item.attributes.clone();
         if attributes.user_name.is_empty() {
@@ -124,17 +144,54 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
         }
         let domain = self.check_upn(&attributes.user_name, "created").await?;
         // POST first: the UPN is looked up only when Graph says it is taken
-        // (a replayed create that had succeeded, or a user made in Entra).
-        let key = ItemKey::user(tenant, user_id);
-        let user = new_entra_user(user_id, attributes, domain.as_ref(), ExportMark::of(&key));
+        // (a user made in Entra, or one of ours not visible by its mark yet).
+        let user = new_entra_user(user_id, attributes, domain.as_ref(), mark);
         let (entra_id, origin) = self.post_user(&user, &item.attributes).await?;
-        // The export group before the link: once linked, a replay finds
-        // nothing to create, and a failed add would never be retried.
-        if let Some(group) = &self.config.export_group_id {
-            self.add_member(group.as_str(), &entra_id).await?;
-        }
+        self.join_export_group(&entra_id).await?;
         self.record(&key, &entra_id, Some(origin)).await?;
         Ok(ExportOutcome::Exported("user created"))
+    }
+
+    /// The export group before the link: once linked, a replay finds
+    /// nothing to create, and a failed add would never be retried.
+    async fn join_export_group(&self, entra_id: &str) -> Result<(), ExportFailure> {
+        if let Some(group) = &self.config.export_group_id {
+            self.add_member(group.as_str(), entra_id).await?;
+        }
+        Ok(())
+    }
+
+    /// Links the user a lost create made, as Entra has it, then sends what
+    /// the platform changed since as an update (a refused rename is then an
+    /// update's problem, of a linked user).
+    async fn link_marked_user(
+        &self,
+        key: &ItemKey,
+        existing: &EntraUser,
+        item: &UserItem,
+    ) -> Result<ExportOutcome, ExportFailure> {
+        let entra_id = existing.id.as_str();
+        self.directory.record_link(key, entra_id).await?;
+        let as_entra_has_it = EntraHash::of_user(&existing.attributes);
+        self.directory
+            .record_entra_state(key, entra_id, &as_entra_has_it, Some(LinkOrigin::Created))
+            .await?;
+        tracing::info!(entra_id, "linked to the Entra user that carries its mark");
+        let changed: Vec<&str> =
+            changed_fields(USER_FIELDS, &existing.attributes, &item.attributes)
+                .into_iter()
+                .map(|f| f.am)
+                .collect();
+        if changed.is_empty() {
+            self.record(key, entra_id, None).await?;
+            return Ok(ExportOutcome::Exported("user found by its mark and linked"));
+        }
+        let seen = UserItem {
+            attributes: existing.attributes.clone(),
+            ..item.clone()
+        };
+        self.update_user(key, &item.user_id, entra_id, (&changed, &seen))
+            .await
     }
 
     async fn user_by_upn(&self, upn: &str) -> Result<Option<ExistingEntraUser>, ExportFailure> {

@@ -144,6 +144,41 @@ impl<'a, T: AccessTokenSource> GraphEntraWriter<'a, T> {
         }
     }
 
+    /// `GET /{users|groups}?$filter=<mark property> eq '<mark>'&$select=…`:
+    /// the objects whose mark is exactly this one (Graph compares strings
+    /// without regard to case). `eq` on a directory extension needs no
+    /// advanced query (docs/graph.md 3.7).
+    async fn marked(
+        &self,
+        kind: EntraObjectKind,
+        mark: &ExportMark,
+        select: &str,
+    ) -> Result<Vec<serde_json::Map<String, Value>>, GraphError> {
+        let filter = format!("{} eq {}", self.mark_property, odata_string(mark.as_str()));
+        let url = format!(
+            "{}?$filter={}&$select={select},{}",
+            self.url(&[kind.collection()]),
+            query_value(&filter),
+            self.mark_property
+        );
+        let body = self.send(Method::GET, &url, None).await?;
+        let Some(found) = body["value"].as_array() else {
+            return Err(GraphError::Malformed("a list has no value array".into()));
+        };
+        let mut exact = Vec::new();
+        for object in found {
+            let Value::Object(object) = object else {
+                return Err(GraphError::Malformed(
+                    "an object is not a JSON object".into(),
+                ));
+            };
+            if bodies::export_mark(object, self.mark_property)?.as_ref() == Some(mark) {
+                exact.push(object.clone());
+            }
+        }
+        Ok(exact)
+    }
+
     fn new_id(body: Value) -> Result<String, GraphError> {
         body["id"]
             .as_str()
@@ -177,6 +212,31 @@ impl<T: AccessTokenSource> crate::export::EntraWriter for GraphEntraWriter<'_, T
             Err(GraphError::NotFound) => Ok(None),
             Err(e) => Err(e),
         }
+    }
+
+    async fn user_by_mark(
+        &self,
+        mark: &ExportMark,
+    ) -> Result<Option<ExistingEntraUser>, GraphError> {
+        let found = self
+            .marked(EntraObjectKind::User, mark, &model::user_select())
+            .await?;
+        found
+            .first()
+            .map(|user| {
+                Ok(ExistingEntraUser {
+                    mark: Some(mark.clone()),
+                    user: EntraUser::parse(user)?,
+                })
+            })
+            .transpose()
+    }
+
+    async fn group_by_mark(&self, mark: &ExportMark) -> Result<Option<String>, GraphError> {
+        let found = self.marked(EntraObjectKind::Group, mark, "id").await?;
+        Ok(found
+            .first()
+            .and_then(|group| group["id"].as_str().map(str::to_owned)))
     }
 
     /// `transitiveMemberOf` and the PIM eligibilities, asked at once (they
@@ -304,6 +364,11 @@ impl<T: AccessTokenSource> crate::export::EntraWriter for GraphEntraWriter<'_, T
     }
 }
 
+/// An OData string literal: quoted, a quote inside doubled.
+fn odata_string(raw: &str) -> String {
+    format!("'{}'", raw.replace('\'', "''"))
+}
+
 /// A query parameter's value, percent-encoded (RFC 3986 unreserved kept).
 fn query_value(raw: &str) -> String {
     raw.bytes()
@@ -377,5 +442,20 @@ fn unanswered(what: &str) -> GraphError {
     GraphError::Exhausted {
         attempts: 1,
         last: what.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{odata_string, query_value};
+
+    #[test]
+    fn a_mark_is_an_odata_literal_with_its_quotes_doubled_then_percent_encoded() {
+        assert_eq!(odata_string("acme/USER#o'brien"), "'acme/USER#o''brien'");
+        let filter = format!("extension_abc_mark eq {}", odata_string("acme/USER#o'b"));
+        assert_eq!(
+            query_value(&filter),
+            "extension_abc_mark%20eq%20%27acme%2FUSER%23o%27%27b%27"
+        );
     }
 }

@@ -21,8 +21,14 @@ type Shared = Arc<Mutex<EmulatorState>>;
 
 pub fn routes() -> Router<Shared> {
     Router::new()
-        .route("/v1.0/users", post(create_user))
-        .route("/v1.0/groups", post(create_group))
+        .route(
+            "/v1.0/users",
+            post(create_user).get(super::graph_extensions::list_users),
+        )
+        .route(
+            "/v1.0/groups",
+            post(create_group).get(super::graph_extensions::list_groups),
+        )
         .route("/v1.0/groups/{id}/members/$ref", post(add_member))
         .route(
             "/v1.0/groups/{id}/members/{member}/$ref",

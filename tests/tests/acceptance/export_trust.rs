@@ -410,8 +410,9 @@ async fn given_the_mark_not_registered_on_the_app_then_creates_are_a_problem_nam
     let parked = problem(&w, "p-1").await;
     assert_eq!(field(&parked, "code"), "graph_rejected");
     let reason = field(&parked, "reason");
+    // The first call that names it is the create's lookup by the mark.
     assert!(
-        reason.contains("extension properties are not available")
+        reason.contains("does not exist as a declared property or extension property")
             && reason.contains("entraSyncCreatedFor"),
         "{reason}"
     );

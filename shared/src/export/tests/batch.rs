@@ -129,6 +129,21 @@ impl EntraWriter for TenantGraph<'_> {
     async fn user_by_upn(&self, upn: &str) -> Result<Option<ExistingEntraUser>, GraphError> {
         self.call("GET user").await?.user_by_upn(upn).await
     }
+    async fn user_by_mark(
+        &self,
+        mark: &ExportMark,
+    ) -> Result<Option<ExistingEntraUser>, GraphError> {
+        self.call("GET user by mark")
+            .await?
+            .user_by_mark(mark)
+            .await
+    }
+    async fn group_by_mark(&self, mark: &ExportMark) -> Result<Option<String>, GraphError> {
+        self.call("GET group by mark")
+            .await?
+            .group_by_mark(mark)
+            .await
+    }
     async fn directory_roles(&self, id: &str) -> Result<Vec<String>, GraphError> {
         self.call("GET roles").await?.directory_roles(id).await
     }

@@ -269,3 +269,91 @@ async fn given_an_entra_user_already_imported_as_another_am_user_then_it_is_not_
         .collect();
     assert!(writes.is_empty(), "{writes:?}");
 }
+
+/// Found by the export simulation (23 seeds, 28 after the creates became
+/// idempotent): the platform deleted an imported user and its membership
+/// of a platform group. The membership's REMOVE found no Entra id for the
+/// user, gone from AM, and was ignored ("a deleted user takes its
+/// memberships with it", true only of the export's own): Entra kept the
+/// member. An imported user's AM id is its Entra id.
+#[tokio::test]
+async fn given_an_imported_user_deleted_with_its_membership_then_the_member_is_removed_in_entra() {
+    let (directory, entra) = (MemoryDirectory::default(), RecordingEntra::default());
+    let group = json!({"group_id": "g1", "name": "Team", "source": "local",
+        "entra_id": "g-1", ENTRA_ORIGIN: "created"});
+    directory
+        .0
+        .lock()
+        .unwrap()
+        .insert("GROUP#g1".into(), obj(group));
+    let change = DirectoryChange::parse(
+        "REMOVE",
+        &obj(json!({"pk": "TENANT#acme", "sk": "MEMBER#g1#e9"})),
+        obj(json!({"group_id": "g1", "user_id": "e9"})),
+        Map::new(),
+        "4".into(),
+        None,
+    )
+    .unwrap()
+    .unwrap();
+    let outcome = ExportRun::new(&directory, &entra, &config(json!({})))
+        .apply(&change)
+        .await
+        .unwrap();
+    assert_eq!(outcome, ExportOutcome::Exported("member removed"));
+    assert!(
+        entra.calls().contains(&"REMOVE g-1 e9".to_owned()),
+        "{:?}",
+        entra.calls()
+    );
+}
+
+/// Found by the export simulation (seeds 110, 530, 668, 1064, 1806): an
+/// update refused for good (here an administrator's) and then set back by
+/// the platform. The second record agreed with the stored hash and was
+/// ignored without reading the problems, and a replay sent the update
+/// again (a parked update may have reached Entra ID: one refused never
+/// did), so the problem stayed open.
+#[tokio::test]
+async fn given_a_refused_update_set_back_by_the_platform_then_its_problem_settles() {
+    let (directory, entra) = (MemoryDirectory::default(), RecordingEntra::default());
+    let mut agreed = json!({"user_id": "p1", "user_name": "ann@contoso.com",
+        "display_name": "Ann", "enabled": true, "source": "local", "entra_id": "e1"});
+    let item: UserItem = serde_json::from_value(agreed.clone()).unwrap();
+    agreed[ENTRA_HASH] = json!(EntraHash::of_user(&item.attributes).as_str());
+    directory
+        .0
+        .lock()
+        .unwrap()
+        .insert("USER#p1".into(), obj(agreed.clone()));
+    let mut refused = agreed.clone();
+    refused["display_name"] = json!("Ann B");
+    let set_back = DirectoryChange::parse(
+        "MODIFY",
+        &obj(json!({"pk": "TENANT#acme", "sk": "USER#p1"})),
+        obj(refused),
+        obj(agreed),
+        "3".into(),
+        None,
+    )
+    .unwrap()
+    .unwrap();
+    assert_eq!(set_back.plan(), ExportPlan::Ignore(change::SET_BACK));
+
+    let problem = Problem::new(
+        ProblemKey {
+            direction: Direction::Export,
+            kind: ObjectKind::User,
+            object_id: "p1".into(),
+        },
+        Operation::Update,
+        Code::PrivilegedAccount,
+        "the Entra user ann@contoso.com is an administrator".into(),
+    );
+    let (_, outcome) = ExportRun::new(&directory, &entra, &config(json!({})))
+        .replay(&TenantId::parse("acme").unwrap(), &problem)
+        .await
+        .unwrap();
+    assert!(matches!(outcome, ExportOutcome::Ignored(_)), "{outcome:?}");
+    assert!(entra.calls().is_empty(), "{:?}", entra.calls());
+}

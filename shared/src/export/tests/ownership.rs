@@ -66,6 +66,7 @@ async fn given_an_unmarked_entra_user_with_the_upn_then_it_is_a_problem_and_left
     assert_eq!(
         entra.calls(),
         vec![
+            "GET user by mark acme/USER#p1",
             "GET domains",
             "POST user",
             "GET user ann@contoso.com",
@@ -113,13 +114,17 @@ async fn given_the_create_answer_was_lost_then_the_replay_links_its_own_marked_u
     let lost = run.apply(&change).await.unwrap_err();
     assert_eq!(lost.problem(), Some((Code::RetriesExhausted, true)));
 
-    // At-least-once: the record comes again; Graph says the UPN is taken.
+    // At-least-once: the record comes again; its mark finds the user
+    // before any second POST.
     entra.lose_create_answer = false;
+    let posts_before = entra.calls().iter().filter(|c| *c == "POST user").count();
     let run = ExportRun::new(&directory, &entra, &config);
     assert_eq!(
         run.apply(&change).await.unwrap(),
-        ExportOutcome::Exported("user created")
+        ExportOutcome::Exported("user found by its mark and linked")
     );
+    let posts = entra.calls().iter().filter(|c| *c == "POST user").count();
+    assert_eq!(posts, posts_before, "no second POST: {:?}", entra.calls());
     let item = directory.0.lock().unwrap()["USER#p1"].clone();
     assert_eq!(item["entra_id"], "e-lost");
     assert_eq!(item[ENTRA_ORIGIN], "created", "its own, not adopted");

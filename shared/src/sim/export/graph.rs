@@ -212,6 +212,42 @@ impl EntraWriter for SimEntra<'_> {
         }))
     }
 
+    /// The `$filter` on the mark: like any read, it does not see an object
+    /// replication has not brought yet (Microsoft: a read right after a
+    /// write may not find it).
+    async fn user_by_mark(
+        &self,
+        mark: &ExportMark,
+    ) -> Result<Option<ExistingEntraUser>, GraphError> {
+        self.reach().await?;
+        let entra = self.world.entra.lock().unwrap();
+        let found = entra
+            .users
+            .iter()
+            .find(|(_, u)| u.hidden_for == 0 && u.mark.as_deref() == Some(mark.as_str()));
+        Ok(found.map(|(id, user)| {
+            let attributes =
+                json!({"user_name": user.upn, "display_name": user.name, "enabled": user.enabled});
+            ExistingEntraUser {
+                user: EntraUser {
+                    id: id.as_str().into(),
+                    attributes: serde_json::from_value(attributes).expect("user attributes"),
+                },
+                mark: Some(mark.clone()),
+            }
+        }))
+    }
+
+    async fn group_by_mark(&self, mark: &ExportMark) -> Result<Option<String>, GraphError> {
+        self.reach().await?;
+        let entra = self.world.entra.lock().unwrap();
+        Ok(entra
+            .groups
+            .iter()
+            .find(|(_, g)| g.hidden_for == 0 && g.mark.as_deref() == Some(mark.as_str()))
+            .map(|(id, _)| id.clone()))
+    }
+
     async fn directory_roles(&self, user_id: &str) -> Result<Vec<String>, GraphError> {
         self.reach().await?;
         let entra = self.world.entra.lock().unwrap();
