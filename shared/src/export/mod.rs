@@ -358,6 +358,8 @@ impl<'a, D: ExportDirectory, W: EntraWriter> ExportRun<'a, D, W> {
         let Some(item) = self.directory.group(key.tenant(), group_id).await? else {
             return Ok(ExportOutcome::Ignored("the group no longer exists"));
         };
+        self.refuse_unowned(EntraObjectKind::Group, key, &item, entra_id)
+            .await?;
         let fields = to_send(GROUP_FIELDS, changed, &seen.attributes, &item.attributes);
         let patch = EntraPatch::of(&fields, &item.attributes);
         self.writer

@@ -11,7 +11,7 @@ use super::{
     ExportRun, graph_failure, refused,
 };
 use crate::graph::GraphError;
-use crate::model::directory::{ItemKey, LinkOrigin};
+use crate::model::directory::{ItemKey, LinkOrigin, Source, SyncedObject};
 use crate::problems::Code;
 
 /// The mark the export writes on every Entra user and group it creates:
@@ -127,10 +127,29 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
         Err(refused(
             Code::EntraObjectExists,
             format!(
-                "the Entra {noun} {entra_id} linked to {} does not carry entra-sync's mark for it ({ours}; it has {held}): entra-sync deletes only what it created or adopted for this AM object, so the {noun} is left in Entra ID",
+                "the Entra {noun} {entra_id} linked to {} does not carry entra-sync's mark for it ({ours}; it has {held}): entra-sync changes or deletes only what it created or adopted for this AM object, so the {noun} is left as it is in Entra ID",
                 key.sk()
             ),
         ))
+    }
+
+    /// Refuses a write to the Entra object linked to a platform object
+    /// unless it carries entra-sync's mark for it (docs/behaviour.md 2.11):
+    /// a forged or stale `entra_id` must not point an update at an account
+    /// entra-sync never created or adopted. An imported object is Entra's
+    /// own; a gone one is left to the write, which finds out for itself
+    /// (a just-created object may not be visible yet).
+    pub(super) async fn refuse_unowned<T: SyncedObject>(
+        &self,
+        kind: EntraObjectKind,
+        key: &ItemKey,
+        item: &T,
+        entra_id: &str,
+    ) -> Result<(), ExportFailure> {
+        if item.source() == Source::Entra {
+            return Ok(());
+        }
+        self.owned(kind, key, entra_id).await.map(drop)
     }
 
     /// The Entra user that carries this mark: a create whose answer was

@@ -124,6 +124,14 @@ struct RecordingEntra {
 }
 
 impl RecordingEntra {
+    /// Sets entra-sync's mark for an AM object on an Entra object.
+    pub(super) fn mark_as_ours(&self, entra_id: &str, mark: &str) {
+        self.marks
+            .lock()
+            .unwrap()
+            .insert(entra_id.to_owned(), mark.to_owned());
+    }
+
     fn log(&self, call: String) {
         self.calls.lock().unwrap().push(call);
     }
@@ -229,6 +237,10 @@ impl EntraWriter for RecordingEntra {
         id: &str,
     ) -> Result<Option<ExportMark>, GraphError> {
         self.log(format!("GET {} mark {id}", kind.noun()));
+        // Not visible yet to any read, as to the update.
+        if self.updates_not_found {
+            return Err(GraphError::NotFound);
+        }
         let set = self.marks.lock().unwrap().get(id).cloned();
         let by_upn = self.existing_upns.lock().unwrap().values().find_map(|u| {
             (u["id"] == id).then(|| u.get(MARK).and_then(Value::as_str).map(str::to_owned))?

@@ -62,6 +62,8 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
             self.check_upn(&item.attributes.user_name, "renamed")
                 .await?;
         }
+        self.refuse_unowned(EntraObjectKind::User, key, &item, entra_id)
+            .await?;
         self.refuse_administrator(entra_id, &item.attributes.user_name)
             .await?;
         let patch = EntraPatch::of(&fields, &item.attributes);

@@ -12,6 +12,8 @@ use crate::problems::{Code, Direction, ObjectKind, Operation, Problem, ProblemKe
 #[tokio::test]
 async fn given_a_record_whose_change_the_platform_has_set_back_then_entra_gets_the_current_value() {
     let (directory, entra) = (MemoryDirectory::default(), RecordingEntra::default());
+    // entra-sync created it for this AM user: its mark says so.
+    entra.mark_as_ours("e1", "acme/USER#p1");
     let mut current = json!({"user_id": "p1", "user_name": "ann@contoso.com",
         "display_name": "Ann", "enabled": true, "source": "local", "entra_id": "e1"});
     let item: UserItem = serde_json::from_value(current.clone()).unwrap();
@@ -123,6 +125,8 @@ async fn given_an_update_of_an_object_not_visible_yet_then_it_passes_by_itself()
 #[tokio::test]
 async fn given_a_field_changed_since_the_record_then_the_update_sends_it_too() {
     let (directory, entra) = (MemoryDirectory::default(), RecordingEntra::default());
+    // entra-sync created it for this AM user: its mark says so.
+    entra.mark_as_ours("e1", "acme/USER#p1");
     let linked = json!({"user_id": "p1", "user_name": "ann@contoso.com", "display_name": "Ann", "source": "local", "entra_id": "e1"});
     let mut seen = linked.clone();
     seen["display_name"] = json!("Ann B");
@@ -162,6 +166,8 @@ async fn given_a_field_changed_since_the_record_then_the_update_sends_it_too() {
 #[tokio::test]
 async fn given_a_rename_onto_a_upn_entra_sync_holds_for_another_object_then_it_passes_by_itself() {
     let (directory, entra) = (MemoryDirectory::default(), RecordingEntra::default());
+    // entra-sync created it for this AM user: its mark says so.
+    entra.mark_as_ours("e-1", "acme/USER#p1");
     let holder = json!({"id": "e-2", "userPrincipalName": "bob@contoso.com", MARK: "acme/USER#p2"});
     entra
         .existing_upns
@@ -205,6 +211,8 @@ async fn given_a_rename_onto_a_upn_entra_sync_holds_for_another_object_then_it_p
 #[tokio::test]
 async fn given_a_parked_update_whose_values_agree_with_the_hash_then_its_replay_sends_them() {
     let (directory, entra) = (MemoryDirectory::default(), RecordingEntra::default());
+    // entra-sync created it for this AM user: its mark says so.
+    entra.mark_as_ours("e1", "acme/USER#p1");
     let mut user = json!({"user_id": "p1", "user_name": "ann@contoso.com", "display_name": "Ann", "source": "local", "entra_id": "e1"});
     let item: UserItem = serde_json::from_value(user.clone()).unwrap();
     user[ENTRA_HASH] = json!(EntraHash::of_user(&item.attributes).as_str());

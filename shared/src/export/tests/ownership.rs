@@ -416,3 +416,53 @@ async fn given_the_administrator_check_unanswered_then_nothing_is_sent_and_the_c
     assert_eq!(err.problem(), Some((Code::RetriesExhausted, true)));
     assert!(writes(&entra).is_empty(), "{:?}", entra.calls());
 }
+
+/// Found by review: only a delete read the mark, so an AM item whose
+/// `entra_id` pointed at an unrelated Entra account (a forged or stale
+/// link) made the export PATCH that account (disable it, rename it).
+#[tokio::test]
+async fn given_a_platform_object_linked_to_an_unmarked_entra_object_then_no_update_is_sent() {
+    let directory = MemoryDirectory::default();
+    let entra = RecordingEntra::default();
+    let user = json!({"user_id": "p1", "user_name": "ann@contoso.com", "enabled": true, "source": "local", "entra_id": "victim"});
+    let mut disabled = user.clone();
+    disabled["enabled"] = json!(false);
+    let group =
+        json!({"group_id": "g1", "name": "Staff", "source": "local", "entra_id": "victim-group"});
+    let mut renamed = group.clone();
+    renamed["name"] = json!("Former staff");
+    {
+        let mut items = directory.0.lock().unwrap();
+        items.insert("USER#p1".into(), obj(disabled.clone()));
+        items.insert("GROUP#g1".into(), obj(renamed.clone()));
+    }
+    let tenant_config = config(json!({}));
+    let run = ExportRun::new(&directory, &entra, &tenant_config);
+    for (sk, old, new) in [("USER#p1", user, disabled), ("GROUP#g1", group, renamed)] {
+        let err = run
+            .apply(&change("MODIFY", sk, old, new))
+            .await
+            .unwrap_err();
+        assert_eq!(refusal(&err), Code::EntraObjectExists, "{sk}: {err}");
+        assert!(
+            err.to_string().contains("does not carry entra-sync's mark"),
+            "{err}"
+        );
+    }
+    assert!(writes(&entra).is_empty(), "{:?}", entra.calls());
+
+    // The same user, once entra-sync's mark for it is on the object, is updated.
+    entra.mark_as_ours("victim", "acme/USER#p1");
+    let mut enabled_again = json!({"user_id": "p1", "user_name": "ann@contoso.com", "enabled": false, "source": "local", "entra_id": "victim"});
+    let before = enabled_again.clone();
+    enabled_again["enabled"] = json!(true);
+    directory
+        .0
+        .lock()
+        .unwrap()
+        .insert("USER#p1".into(), obj(enabled_again.clone()));
+    run.apply(&change("MODIFY", "USER#p1", before, enabled_again))
+        .await
+        .unwrap();
+    assert_eq!(writes(&entra).len(), 1, "{:?}", entra.calls());
+}
