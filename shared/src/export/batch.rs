@@ -215,7 +215,7 @@ impl<'a, C: TenantConfigs, D: ExportDirectory, T: TenantWriters, P: ProblemStore
             return Ok(());
         };
         let writer = self.writers.for_tenant(tenant, until);
-        let run = ExportRun::new(directory, &writer, &config);
+        let run = ExportRun::new(directory, &writer, &config).at(now);
         let key = replay::problem_key(&change.key);
         let plan = change.plan();
         let wanted = !matches!(plan, ExportPlan::Ignore(_)) && run.enabled_for(&plan);

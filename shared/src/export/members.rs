@@ -2,12 +2,12 @@
 //! exported yet is a problem that passes by itself.
 
 use super::{
-    EntraWriter, ExportDirectory, ExportFailure, ExportOutcome, ExportRun, REPLICATION_RETRIES,
+    EntraObjectKind, EntraWriter, ExportDirectory, ExportFailure, ExportOutcome, ExportRun, REPLICATION_RETRIES,
     graph_failure, not_visible_yet,
 };
 use crate::graph::GraphError;
 use crate::model::TenantId;
-use crate::model::directory::{MembershipKey, SyncedObject};
+use crate::model::directory::{ItemKey, MembershipKey, SyncedObject};
 
 /// One end of a membership: the AM object, and whether it is in Entra ID.
 enum MembershipEnd {
@@ -88,7 +88,11 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
         }
     }
 
-    /// Where a membership's group and user stand.
+    /// Where a membership's group and user stand. A platform object's
+    /// Entra end must carry entra-sync's mark for it, as for its updates
+    /// (docs/behaviour.md 2.11): a forged or stale `entra_id` must not add
+    /// members to, or remove them from, a group entra-sync never made, nor
+    /// put an account it never made into one.
     async fn membership_ends(
         &self,
         tenant: &TenantId,
@@ -97,7 +101,35 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
     ) -> Result<(MembershipEnd, MembershipEnd), ExportFailure> {
         let group = self.directory.group(tenant, group_id).await?;
         let user = self.directory.user(tenant, user_id).await?;
+        if let Some(group) = &group {
+            self.refuse_unowned_end(EntraObjectKind::Group, ItemKey::group(tenant, group_id), group)
+                .await?;
+        }
+        if let Some(user) = &user {
+            self.refuse_unowned_end(EntraObjectKind::User, ItemKey::user(tenant, user_id), user)
+                .await?;
+        }
         Ok((end_of(group), end_of(user)))
+    }
+
+    /// `refuse_unowned` for a membership's end, once per object and run (a
+    /// batch adds many members to one group).
+    async fn refuse_unowned_end<T: SyncedObject>(
+        &self,
+        kind: EntraObjectKind,
+        key: ItemKey,
+        item: &T,
+    ) -> Result<(), ExportFailure> {
+        let Some(entra_id) = item.entra_object_id() else {
+            return Ok(());
+        };
+        let checked = (key.sk(), entra_id.to_owned());
+        if self.owned_ends.lock().expect("owned ends").contains(&checked) {
+            return Ok(());
+        }
+        self.refuse_unowned(kind, &key, item, entra_id).await?;
+        self.owned_ends.lock().expect("owned ends").insert(checked);
+        Ok(())
     }
 
     /// The Entra ids to add a membership with; an end not exported yet

@@ -5,6 +5,7 @@
 pub mod batch;
 mod budget;
 pub mod change;
+mod intent;
 pub mod lanes;
 mod members;
 pub mod naming;
@@ -15,6 +16,8 @@ pub mod replay;
 mod users;
 
 use std::time::Duration;
+
+use chrono::{DateTime, Utc};
 
 pub use batch::{ExportBatch, RetryRecord, TenantWriters};
 pub use budget::earliest as earliest_deadline;
@@ -70,12 +73,14 @@ pub enum ExportFailure {
     /// not visible yet): it passes by itself.
     #[error("{0}")]
     NotYet(String),
-    /// The UPN is held by an object entra-sync made for another AM object:
-    /// never taken over, but that object's rename or delete (its record may
-    /// come later: records of two items come in any order) frees the UPN,
-    /// so it passes by itself.
+    /// The UPN is held by an Entra user the export may not take: one
+    /// entra-sync made for another AM object, or one it did not make (the
+    /// tenant's own, an imported user). The holder's rename or delete (its
+    /// record may come later: records of two items come in any order), or
+    /// adoption allowed in the tenant's settings, frees it: it is tried
+    /// again by itself, with backoff (at most hourly).
     #[error("{0}")]
-    HeldByAnother(String),
+    UpnHeld(String),
     /// The tenant's share of the invocation ran out before this change
     /// (docs/behaviour.md 2.11): it passes by itself.
     #[error(
@@ -90,7 +95,7 @@ impl ExportFailure {
         match self {
             Self::Graph { source, .. } => source.is_retryable(),
             Self::Store(source) => source.is_retryable(),
-            Self::NotYet(_) | Self::HeldByAnother(_) | Self::OutOfTime => true,
+            Self::NotYet(_) | Self::UpnHeld(_) | Self::OutOfTime => true,
             Self::Refused { .. } => false,
         }
     }
@@ -103,7 +108,7 @@ impl ExportFailure {
             Self::Store(_) => None,
             Self::Refused { code, .. } => Some((*code, false)),
             Self::NotYet(_) => Some((Code::DependencyMissing, true)),
-            Self::HeldByAnother(_) => Some((Code::EntraObjectExists, true)),
+            Self::UpnHeld(_) => Some((Code::EntraObjectExists, true)),
             Self::OutOfTime => Some((Code::RetriesExhausted, true)),
             Self::Graph {
                 source:
@@ -195,6 +200,11 @@ pub struct ExportRun<'a, D, W> {
     pub config: &'a TenantConfig,
     /// Fetched on first need, once per run.
     pub domains: tokio::sync::OnceCell<Vec<DomainInfo>>,
+    /// The run's time (the intents to create are dated with it).
+    pub now: DateTime<Utc>,
+    /// Membership ends found to carry entra-sync's mark: (AM sort key,
+    /// Entra id).
+    owned_ends: std::sync::Mutex<std::collections::HashSet<(String, String)>>,
 }
 
 impl<'a, D: ExportDirectory, W: EntraWriter> ExportRun<'a, D, W> {
@@ -204,7 +214,14 @@ impl<'a, D: ExportDirectory, W: EntraWriter> ExportRun<'a, D, W> {
             writer,
             config,
             domains: tokio::sync::OnceCell::new(),
+            now: Utc::now(),
+            owned_ends: Default::default(),
         }
+    }
+
+    /// The run at this time (a batch's, a simulation's).
+    pub fn at(self, now: DateTime<Utc>) -> Self {
+        Self { now, ..self }
     }
 
     pub async fn apply(&self, change: &DirectoryChange) -> Result<ExportOutcome, ExportFailure> {
@@ -408,11 +425,15 @@ impl<'a, D: ExportDirectory, W: EntraWriter> ExportRun<'a, D, W> {
                 "group found by its mark and linked",
             ));
         }
-        let entra_id = self
-            .writer
-            .create_group(&group)
-            .await
-            .map_err(|e| graph_failure("creating the group", e))?;
+        self.begin_create(&key).await?;
+        let entra_id = match self.writer.create_group(&group).await {
+            Ok(id) => id,
+            Err(e) if intent::made_nothing(&e) => {
+                let failure = graph_failure("creating the group", e);
+                return Err(self.create_refused(&key, failure).await);
+            }
+            Err(e) => return Err(graph_failure("creating the group", e)),
+        };
         self.record(&key, &entra_id, Some(LinkOrigin::Created))
             .await?;
         Ok(ExportOutcome::Exported("group created"))

@@ -67,19 +67,16 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
             .await?;
         match &existing.mark {
             Some(mark) if mark == ours => Ok(LinkOrigin::Created),
-            Some(mark) => Err(ExportFailure::HeldByAnother(format!(
+            Some(mark) => Err(ExportFailure::UpnHeld(format!(
                 "the Entra user {upn} was created by entra-sync for another AM object ({mark}) and is left untouched; it is tried again by itself, as that object may be renamed or deleted; otherwise delete or rename it in Entra ID, or give this user another user_name"
             ))),
             None if self.config.export_adopt_existing => {
                 self.refuse_imported(existing).await?;
                 Ok(LinkOrigin::Adopted)
             }
-            None => Err(refused(
-                Code::EntraObjectExists,
-                format!(
-                    "an Entra user {upn} already exists that entra-sync did not create, and is left untouched; to link this user to it (a migration), set export_adopt_existing in the tenant's Entra ID settings, or give this user another user_name"
-                ),
-            )),
+            None => Err(ExportFailure::UpnHeld(format!(
+                "an Entra user {upn} already exists that entra-sync did not create, and is left untouched; to link this user to it (a migration), set export_adopt_existing in the tenant's Entra ID settings, or give this user another user_name; it is tried again by itself, as that account may be renamed or deleted in Entra ID"
+            ))),
         }
     }
 
@@ -98,7 +95,7 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
             return Ok(());
         }
         let upn = &existing.user.attributes.user_name;
-        Err(ExportFailure::HeldByAnother(format!(
+        Err(ExportFailure::UpnHeld(format!(
             "the Entra user {upn} is already in AM as the imported user {id} and is not linked to a second one; it is tried again by itself, as that user may be renamed; otherwise give this user another user_name"
         )))
     }
@@ -187,6 +184,7 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
         match kind {
             EntraObjectKind::User => {
                 let Some(found) = self.user_by_mark(&mark).await? else {
+                    self.check_nothing_created(key).await?;
                     return Ok(nothing);
                 };
                 let id = found.user.id.as_str();
@@ -201,6 +199,7 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
             }
             EntraObjectKind::Group => {
                 let Some(id) = self.group_by_mark(&mark).await? else {
+                    self.check_nothing_created(key).await?;
                     return Ok(nothing);
                 };
                 match self.writer.delete_group(&id).await {
@@ -220,6 +219,7 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
         entra_id: &str,
     ) -> Result<ExportOutcome, ExportFailure> {
         if !self.owned(EntraObjectKind::Group, key, entra_id).await? {
+            self.check_nothing_created(key).await?;
             return Ok(ExportOutcome::Ignored("the Entra group is already gone"));
         }
         match self.writer.delete_group(entra_id).await {

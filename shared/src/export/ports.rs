@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 
+use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 
 use super::ownership::ExportMark;
@@ -90,6 +91,25 @@ pub trait ExportDirectory: Send + Sync {
         hash: &EntraHash,
         origin: Option<LinkOrigin>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Records, before its POST, that a create of the user or group begins
+    /// at `at` (its answer may be lost, and Graph may not show what it made
+    /// for a while), unless one began after `unless_after`: `false` then.
+    fn begin_create(
+        &self,
+        key: &ItemKey,
+        at: DateTime<Utc>,
+        unless_after: DateTime<Utc>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// When the last create of the user or group began, if it is recorded.
+    fn create_begun(
+        &self,
+        key: &ItemKey,
+    ) -> impl Future<Output = Result<Option<DateTime<Utc>>, StoreError>> + Send;
+
+    /// Graph refused the create: nothing was made, nothing to wait for.
+    fn forget_create(&self, key: &ItemKey) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 /// A user to create in Entra ID.

@@ -111,6 +111,26 @@ impl<D: ExportDirectory> ExportDirectory for PreloadedDirectory<'_, D> {
         self.inner.record_link(key, entra_id).await
     }
 
+    async fn begin_create(
+        &self,
+        key: &ItemKey,
+        at: chrono::DateTime<chrono::Utc>,
+        unless_after: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool, StoreError> {
+        self.inner.begin_create(key, at, unless_after).await
+    }
+
+    async fn create_begun(
+        &self,
+        key: &ItemKey,
+    ) -> Result<Option<chrono::DateTime<chrono::Utc>>, StoreError> {
+        self.inner.create_begun(key).await
+    }
+
+    async fn forget_create(&self, key: &ItemKey) -> Result<(), StoreError> {
+        self.inner.forget_create(key).await
+    }
+
     async fn record_entra_state(
         &self,
         key: &ItemKey,

@@ -18,11 +18,13 @@ mod idempotent;
 mod ownership;
 
 /// Items as the table holds them, by sort key; writing back the Entra state
-/// of an item whose key is in the second list fails as AWS may.
+/// of an item whose key is in the second list fails as AWS may; the
+/// intents to create, by the item's sort key.
 #[derive(Default)]
 struct MemoryDirectory(
     Mutex<HashMap<String, Map<String, Value>>>,
     Mutex<Vec<String>>,
+    Mutex<HashMap<String, chrono::DateTime<chrono::Utc>>>,
 );
 
 impl MemoryDirectory {
@@ -57,6 +59,32 @@ impl ExportDirectory for MemoryDirectory {
     /// The memory directory finds linked items by their `entra_id`
     /// itself; a link needs no record of its own here.
     async fn record_link(&self, _key: &ItemKey, _entra_id: &str) -> Result<(), StoreError> {
+        Ok(())
+    }
+    async fn begin_create(
+        &self,
+        key: &ItemKey,
+        at: chrono::DateTime<chrono::Utc>,
+        unless_after: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut intents = self.2.lock().unwrap();
+        if intents
+            .get(&key.sk())
+            .is_some_and(|began| *began > unless_after)
+        {
+            return Ok(false);
+        }
+        intents.insert(key.sk(), at);
+        Ok(true)
+    }
+    async fn create_begun(
+        &self,
+        key: &ItemKey,
+    ) -> Result<Option<chrono::DateTime<chrono::Utc>>, StoreError> {
+        Ok(self.2.lock().unwrap().get(&key.sk()).copied())
+    }
+    async fn forget_create(&self, key: &ItemKey) -> Result<(), StoreError> {
+        self.2.lock().unwrap().remove(&key.sk());
         Ok(())
     }
     async fn record_entra_state(
@@ -121,6 +149,8 @@ struct RecordingEntra {
     members_throttled: Mutex<bool>,
     /// Updates find no such object (a create not visible yet).
     updates_not_found: bool,
+    /// Graph refuses to create a group (a value it will not take).
+    group_create_refused: bool,
 }
 
 impl RecordingEntra {
@@ -289,6 +319,14 @@ impl EntraWriter for RecordingEntra {
         }
         let mark = user.mark.to_string();
         self.marks.lock().unwrap().insert("e-new".into(), mark);
+        // Visible at once to later reads (no replication lag here).
+        let mut created = body.as_object().unwrap().clone();
+        created.insert("id".into(), json!("e-new"));
+        created.remove("passwordProfile");
+        self.existing_upns
+            .lock()
+            .unwrap()
+            .insert(upn.to_owned(), created);
         Ok("e-new".into())
     }
     async fn update_user(&self, id: &str, patch: &EntraPatch) -> Result<(), GraphError> {
@@ -321,6 +359,15 @@ impl EntraWriter for RecordingEntra {
     }
     async fn create_group(&self, group: &NewEntraGroup) -> Result<String, GraphError> {
         self.log("POST group".into());
+        if self.group_create_refused {
+            return Err(GraphError::Rejected {
+                status: 400,
+                code: "Request_BadRequest".into(),
+                message: "Invalid value specified for property 'mailNickname' of resource 'Group'."
+                    .into(),
+                details: vec![],
+            });
+        }
         let mark = group.mark.to_string();
         self.marks.lock().unwrap().insert("g-new".into(), mark);
         self.bodies
@@ -499,6 +546,8 @@ async fn given_a_federated_domain_then_the_immutable_id_is_set() {
 async fn given_a_membership_whose_user_is_not_exported_yet_then_it_is_a_problem_that_passes_by_itself()
  {
     let (directory, entra) = (MemoryDirectory::default(), RecordingEntra::default());
+    entra.mark_as_ours("eg1", "acme/GROUP#g1");
+    entra.mark_as_ours("eu1", "acme/USER#p1");
     directory.0.lock().unwrap().insert(
         "GROUP#g1".into(),
         obj(json!({"group_id": "g1", "entra_id": "eg1"})),

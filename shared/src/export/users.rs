@@ -6,8 +6,8 @@ use base64::Engine;
 
 use super::{
     EntraObjectKind, EntraPatch, EntraWriter, ExistingEntraUser, ExportDirectory, ExportFailure,
-    ExportMark, ExportOutcome, ExportRun, NewEntraUser, graph_failure, is_conflict, naming,
-    to_send, update_failure,
+    ExportMark, ExportOutcome, ExportRun, NewEntraUser, graph_failure, intent::made_nothing,
+    is_conflict, naming, to_send, update_failure,
 };
 use crate::graph::GraphError;
 use crate::graph::model::{DomainInfo, EntraUser};
@@ -74,21 +74,23 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
         Ok(ExportOutcome::Exported("user updated"))
     }
 
-    /// Why Graph refused an update. A rename onto a UPN that entra-sync's
-    /// object for another AM object holds passes by itself: that object's
-    /// own rename or delete, on the stream in any order, frees the UPN.
+    /// Why Graph refused an update. A rename onto a UPN another Entra user
+    /// holds passes by itself: the holder's own rename or delete (another
+    /// AM object's, on the stream in any order, or one made in Entra ID)
+    /// frees the UPN.
     async fn update_refused(&self, upn: &str, refusal: GraphError) -> ExportFailure {
         if !is_conflict(&refusal) {
             return update_failure("updating the user", refusal);
         }
-        match self.writer.user_by_upn(upn).await {
+        let holder = match self.writer.user_by_upn(upn).await {
             Ok(Some(ExistingEntraUser {
                 mark: Some(mark), ..
-            })) => ExportFailure::HeldByAnother(format!(
-                "renaming the user to {upn}: the Entra user holding that UPN was created by entra-sync for another AM object ({mark}); it is tried again by itself, as that object may be renamed or deleted"
-            )),
-            _ => update_failure("updating the user", refusal),
-        }
+            })) => format!("was created by entra-sync for another AM object ({mark})"),
+            _ => "was not created by entra-sync".to_owned(),
+        };
+        ExportFailure::UpnHeld(format!(
+            "renaming the user to {upn}: the Entra user holding that UPN {holder}; it is tried again by itself, as that user may be renamed or deleted; otherwise give this user another user_name"
+        ))
     }
 
     /// Deletes an Entra user the export created or adopted for this AM
@@ -99,6 +101,7 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
         entra_id: &str,
     ) -> Result<ExportOutcome, ExportFailure> {
         if !self.owned(EntraObjectKind::User, key, entra_id).await? {
+            self.check_nothing_created(key).await?;
             return Ok(ExportOutcome::Ignored("the Entra user is already gone"));
         }
         self.refuse_administrator(entra_id, entra_id).await?;
@@ -148,7 +151,8 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
         // POST first: the UPN is looked up only when Graph says it is taken
         // (a user made in Entra, or one of ours not visible by its mark yet).
         let user = new_entra_user(user_id, attributes, domain.as_ref(), mark);
-        let (entra_id, origin) = self.post_user(&user, &item.attributes).await?;
+        self.begin_create(&key).await?;
+        let (entra_id, origin) = self.post_user(&key, &user, &item.attributes).await?;
         self.join_export_group(&entra_id).await?;
         self.record(&key, &entra_id, Some(origin)).await?;
         Ok(ExportOutcome::Exported("user created"))
@@ -208,6 +212,7 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
     /// UPN only when it may take it over.
     async fn post_user(
         &self,
+        key: &ItemKey,
         user: &NewEntraUser,
         wanted: &UserAttributes,
     ) -> Result<(String, LinkOrigin), ExportFailure> {
@@ -229,6 +234,9 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
                 let id = self.adopt_user(&existing.user, wanted).await?;
                 Ok((id, origin))
             }
+            Err(e) if made_nothing(&e) => Err(self
+                .create_refused(key, graph_failure("creating the user", e))
+                .await),
             Err(e) => Err(graph_failure("creating the user", e)),
         }
     }

@@ -224,6 +224,13 @@ pub fn fail_in(test: &str, seed: u64, report: &SeedReport) -> ! {
 /// failure that passes now (the list only shrinks).
 pub fn check_seeds(test: &str, known_failing: &[u64], simulate: impl Fn(u64) -> SeedReport) {
     let (first, count) = seeds_from_env();
+    if count == 1 && std::env::var_os("ENTRA_SYNC_SIM_LOG").is_some() {
+        // One seed replayed: the engine's own log lines beside its trace.
+        let _ = tracing_subscriber::fmt()
+            .with_test_writer()
+            .with_max_level(tracing::Level::DEBUG)
+            .try_init();
+    }
     let started = std::time::Instant::now();
     let mut failures: Vec<(u64, SeedReport)> = Vec::new();
     for seed in first..first + count {

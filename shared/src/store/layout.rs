@@ -95,6 +95,13 @@ pub fn link_sk(object_prefix: &str, entra_id: &str) -> String {
     format!("{LINK_PREFIX}{object_prefix}{entra_id}")
 }
 
+/// The intent to create the AM object (`USER#` or `GROUP#` prefix) in
+/// Entra, written before the POST (TTL 1 day):
+/// `ENTRA#CREATING#<USER#|GROUP#><am_id>`.
+pub fn create_intent_sk(object_prefix: &str, am_id: &str) -> String {
+    format!("ENTRA#CREATING#{object_prefix}{am_id}")
+}
+
 /// Every problem item of the tenant begins so.
 pub const PROBLEM_PREFIX: &str = "ENTRA#PROBLEM#";
 

@@ -287,6 +287,7 @@ async fn given_an_entra_user_already_imported_as_another_am_user_then_it_is_not_
 #[tokio::test]
 async fn given_an_imported_user_deleted_with_its_membership_then_the_member_is_removed_in_entra() {
     let (directory, entra) = (MemoryDirectory::default(), RecordingEntra::default());
+    entra.mark_as_ours("g-1", "acme/GROUP#g1");
     let group = json!({"group_id": "g1", "name": "Team", "source": "local",
         "entra_id": "g-1", ENTRA_ORIGIN: "created"});
     directory

@@ -141,3 +141,126 @@ async fn given_an_imported_object_never_linked_then_its_removal_asks_nothing_of_
     assert!(matches!(outcome, ExportOutcome::Ignored(_)), "{outcome:?}");
     assert!(entra.calls().is_empty(), "{:?}", entra.calls());
 }
+
+/// The intent to create, as a lost create left it `minutes_ago`.
+fn create_began(directory: &MemoryDirectory, sk: &str, minutes_ago: i64) {
+    let began = chrono::Utc::now() - chrono::TimeDelta::minutes(minutes_ago);
+    directory.2.lock().unwrap().insert(sk.into(), began);
+}
+
+/// Found by the export simulation (27 of 2,000 seeds): a create whose
+/// answer was lost, retried while Graph did not show the new object yet
+/// (replication lag), found nothing by its mark and made a second one.
+#[tokio::test]
+async fn given_a_create_begun_moments_ago_and_not_visible_yet_then_the_retry_waits_rather_than_create_twice()
+ {
+    let (directory, entra) = (MemoryDirectory::default(), RecordingEntra::default());
+    create_began(&directory, "GROUP#g1", 1);
+    let group = json!({"group_id": "g1", "name": "Team", "source": "local"});
+    let change = insert(&directory, "GROUP#g1", group);
+    let config = config(json!({}));
+    let run = ExportRun::new(&directory, &entra, &config);
+    let failure = run.apply(&change).await.unwrap_err();
+    assert!(
+        matches!(failure, ExportFailure::NotYet(_)),
+        "it passes by itself: {failure}"
+    );
+    assert_eq!(
+        failure.problem(),
+        Some((Code::DependencyMissing, true)),
+        "{failure}"
+    );
+    assert_eq!(posts(&entra, "POST group"), 0, "{:?}", entra.calls());
+
+    // Past the window, nothing found by the mark is the truth: it is made.
+    create_began(&directory, "GROUP#g1", 6);
+    let outcome = run.apply(&change).await.unwrap();
+    assert_eq!(outcome, ExportOutcome::Exported("group created"));
+    assert_eq!(posts(&entra, "POST group"), 1);
+}
+
+#[tokio::test]
+async fn given_a_first_create_then_its_intent_is_recorded_before_the_post() {
+    let (directory, entra) = (MemoryDirectory::default(), RecordingEntra::default());
+    let change = insert(&directory, "USER#p1", platform_user());
+    let before = chrono::Utc::now();
+    ExportRun::new(&directory, &entra, &config(json!({})))
+        .apply(&change)
+        .await
+        .unwrap();
+    let began = directory.2.lock().unwrap()["USER#p1"];
+    assert!(began >= before, "dated with the run: {began}");
+    // A second record of the same create, delivered again at once, finds
+    // the link and asks Graph nothing.
+    let again = ExportRun::new(&directory, &entra, &config(json!({})))
+        .apply(&change)
+        .await
+        .unwrap();
+    assert_eq!(again, ExportOutcome::Ignored("already linked to Entra ID"));
+}
+
+/// Found by the export simulation: an AM object deleted while its
+/// just-created Entra object was not visible yet found nothing to delete,
+/// and the Entra object stayed for good.
+#[tokio::test]
+async fn given_an_object_deleted_while_its_create_is_not_visible_yet_then_the_delete_waits() {
+    let (directory, entra) = (MemoryDirectory::default(), RecordingEntra::default());
+    create_began(&directory, "GROUP#g1", 1);
+    let gone = json!({"group_id": "g1", "name": "Team", "source": "local"});
+    let failure = ExportRun::new(&directory, &entra, &config(json!({})))
+        .apply(&removed("GROUP#g1", gone))
+        .await
+        .unwrap_err();
+    assert!(matches!(failure, ExportFailure::NotYet(_)), "{failure}");
+
+    // Linked, but the GET of its mark meets Graph's 404 of a new object.
+    let entra = RecordingEntra {
+        updates_not_found: true,
+        ..Default::default()
+    };
+    let linked = json!({"group_id": "g1", "name": "Team", "source": "local",
+        "entra_id": "g-new", ENTRA_ORIGIN: "created"});
+    let failure = ExportRun::new(&directory, &entra, &config(json!({})))
+        .apply(&removed("GROUP#g1", linked.clone()))
+        .await
+        .unwrap_err();
+    assert!(matches!(failure, ExportFailure::NotYet(_)), "{failure}");
+
+    // Past the window a 404 means gone.
+    create_began(&directory, "GROUP#g1", 6);
+    let outcome = ExportRun::new(&directory, &entra, &config(json!({})))
+        .apply(&removed("GROUP#g1", linked))
+        .await
+        .unwrap();
+    assert_eq!(
+        outcome,
+        ExportOutcome::Ignored("the Entra group is already gone")
+    );
+}
+
+#[tokio::test]
+async fn given_graph_refuses_a_create_then_its_intent_is_forgotten_and_the_next_change_posts_at_once()
+ {
+    let (directory, entra) = (
+        MemoryDirectory::default(),
+        RecordingEntra {
+            group_create_refused: true,
+            ..Default::default()
+        },
+    );
+    let group = json!({"group_id": "g1", "name": "Team", "source": "local"});
+    let change = insert(&directory, "GROUP#g1", group);
+    let failure = ExportRun::new(&directory, &entra, &config(json!({})))
+        .apply(&change)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        failure.problem(),
+        Some((Code::GraphRejected, false)),
+        "{failure}"
+    );
+    assert!(
+        directory.2.lock().unwrap().is_empty(),
+        "nothing was made: nothing to wait for"
+    );
+}

@@ -60,7 +60,14 @@ async fn given_an_unmarked_entra_user_with_the_upn_then_it_is_a_problem_and_left
         .apply(&change)
         .await
         .unwrap_err();
-    assert_eq!(refusal(&err), Code::EntraObjectExists);
+    // Tried again by itself: the account may be renamed or deleted in
+    // Entra ID, or adoption allowed, none of which changes the AM user
+    // (found by the export simulation, seeds 10981 and 1517).
+    assert_eq!(
+        err.problem(),
+        Some((Code::EntraObjectExists, true)),
+        "{err}"
+    );
     assert!(err.to_string().contains("ann@contoso.com"), "{err}");
     assert!(err.to_string().contains("export_adopt_existing"), "{err}");
     assert_eq!(
@@ -332,9 +339,16 @@ async fn given_a_deleted_user_already_gone_in_entra_then_the_delete_counts_as_do
     );
 }
 
-/// A linked Entra group `eg1` and user `eu1`, and the change that adds (or
-/// removes) the user to (from) the group.
-fn linked_membership(directory: &MemoryDirectory, event: &str) -> DirectoryChange {
+/// A linked Entra group `eg1` and user `eu1` (marked as entra-sync's own
+/// for them), and the change that adds (or removes) the user to (from) the
+/// group.
+fn linked_membership(
+    directory: &MemoryDirectory,
+    entra: &RecordingEntra,
+    event: &str,
+) -> DirectoryChange {
+    entra.mark_as_ours("eg1", "acme/GROUP#g1");
+    entra.mark_as_ours("eu1", "acme/USER#p1");
     let mut items = directory.0.lock().unwrap();
     items.insert(
         "GROUP#g1".into(),
@@ -361,7 +375,7 @@ async fn given_a_role_assignable_group_then_no_member_is_added_or_removed_and_th
         let directory = MemoryDirectory::default();
         let entra = RecordingEntra::default();
         entra.role_assignable.lock().unwrap().push("eg1".into());
-        let membership = linked_membership(&directory, event);
+        let membership = linked_membership(&directory, &entra, event);
         let err = ExportRun::new(&directory, &entra, &config(json!({})))
             .apply(&membership)
             .await
@@ -382,15 +396,48 @@ async fn given_a_role_assignable_group_then_no_member_is_added_or_removed_and_th
 async fn given_an_ordinary_group_then_its_membership_is_written_after_the_check() {
     let directory = MemoryDirectory::default();
     let entra = RecordingEntra::default();
-    let membership = linked_membership(&directory, "INSERT");
+    let membership = linked_membership(&directory, &entra, "INSERT");
     ExportRun::new(&directory, &entra, &config(json!({})))
         .apply(&membership)
         .await
         .unwrap();
     assert_eq!(
         entra.calls(),
-        vec!["GET group roles eg1".to_owned(), "ADD eg1 eu1".to_owned()]
+        vec![
+            "GET group mark eg1",
+            "GET user mark eu1",
+            "GET group roles eg1",
+            "ADD eg1 eu1"
+        ]
     );
+}
+
+/// The review's finding: membership writes did not read the mark, so a
+/// platform group's forged `entra_id` made the export add members to (or
+/// remove them from) any Entra group, a tenant's "VPN access" say; and a
+/// platform user's forged one put any account into a group.
+#[tokio::test]
+async fn given_a_membership_end_linked_to_an_object_entra_sync_never_made_then_nothing_is_written()
+{
+    for (forged, event) in [("eg1", "INSERT"), ("eg1", "REMOVE"), ("eu1", "INSERT")] {
+        let directory = MemoryDirectory::default();
+        let entra = RecordingEntra::default();
+        let membership = linked_membership(&directory, &entra, event);
+        entra.marks.lock().unwrap().remove(forged);
+        let err = ExportRun::new(&directory, &entra, &config(json!({})))
+            .apply(&membership)
+            .await
+            .unwrap_err();
+        assert_eq!(refusal(&err), Code::EntraObjectExists, "{forged} {event}");
+        assert!(err.to_string().contains(forged), "{err}");
+        let calls = entra.calls();
+        assert!(
+            !calls
+                .iter()
+                .any(|c| c.starts_with("ADD") || c.starts_with("REMOVE")),
+            "{forged} {event}: {calls:?}"
+        );
+    }
 }
 
 #[tokio::test]

@@ -21,9 +21,16 @@ pub struct EntraObject {
     /// Made by the tenant, not by the export.
     pub tenants_own: bool,
     pub members: BTreeSet<String>,
-    /// Calls to Graph before it is visible (replication lag).
+    /// Calls to Graph before it is visible (replication lag)...
     pub hidden_for: u64,
+    /// ...or until this time at the latest (replication ends within
+    /// `MAX_LAG`: the export's window assumes as much).
+    pub visible_by: Option<chrono::DateTime<chrono::Utc>>,
 }
+
+/// Replication lag's bound, well inside the export's window for creates
+/// (`export::intent::REPLICATION_WINDOW`).
+pub const MAX_LAG: chrono::TimeDelta = chrono::TimeDelta::minutes(2);
 
 impl EntraObject {
     fn tenants(upn: &str, mark: Option<&str>, admin: bool) -> Self {
@@ -36,6 +43,7 @@ impl EntraObject {
             tenants_own: true,
             members: BTreeSet::new(),
             hidden_for: 0,
+            visible_by: None,
         }
     }
 }
@@ -114,10 +122,13 @@ impl EntraModel {
             .map(|(id, _)| id)
     }
 
-    /// One call's passing: replication catches up.
-    pub fn tick(&mut self) {
+    /// One call's passing at `now`: replication catches up.
+    pub fn tick(&mut self, now: chrono::DateTime<chrono::Utc>) {
         for object in self.users.values_mut().chain(self.groups.values_mut()) {
-            object.hidden_for = object.hidden_for.saturating_sub(1);
+            object.hidden_for = match object.visible_by {
+                Some(by) if by <= now => 0,
+                _ => object.hidden_for.saturating_sub(1),
+            };
         }
     }
 

@@ -46,7 +46,8 @@ impl SimEntra<'_> {
     /// A call reaching Graph, or its retries running out first.
     async fn reach(&self) -> Result<(), GraphError> {
         yield_point().await;
-        self.world.entra.lock().unwrap().tick();
+        let now = self.world.now();
+        self.world.entra.lock().unwrap().tick(now);
         let exhausted = self.world.faults().graph_exhausted;
         match self.world.chance(exhausted) {
             true => Err(graph_exhausted()),
@@ -107,6 +108,7 @@ impl SimEntra<'_> {
             tenants_own: false,
             members: Default::default(),
             hidden_for,
+            visible_by: Some(self.world.now() + super::entra::MAX_LAG),
         };
         match group {
             true => entra.groups.insert(id.clone(), object),

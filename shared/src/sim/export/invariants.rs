@@ -203,13 +203,14 @@ impl Settled<'_> {
             (Code::UnverifiedDomain, _) => upn.ends_with(DOMAINS[2]),
             (Code::PrivilegedAccount, _) if own_is_admin => true,
             (Code::PrivilegedAccount, Some(h)) => h.admin,
+            // A rename onto a UPN another account holds, or a create
+            // onto one it may not take.
             (Code::EntraObjectExists, Some(h)) => {
-                h.mark.as_ref().is_some_and(|m| *m != ours)
+                own.is_some()
+                    || h.mark.as_ref().is_some_and(|m| *m != ours)
                     || (h.mark.is_none() && !self.config.export_adopt_existing)
                     || imported
             }
-            // A rename onto a UPN another account holds.
-            (Code::GraphRejected, Some(_)) => own.is_some(),
             _ => false,
         }
     }

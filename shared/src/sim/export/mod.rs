@@ -12,7 +12,8 @@
 //! `ENTRA_SYNC_SIM_SEEDS=<n>` runs n seeds (`cargo test -p
 //! entra-sync-shared --lib sim::export::tests::seeds -- --nocapture` for a
 //! deep run: nextest ends a test after 2 minutes);
-//! `ENTRA_SYNC_SIM_SEED=<n>` replays one, exactly, with its trace;
+//! `ENTRA_SYNC_SIM_SEED=<n>` replays one, exactly, with its trace (and
+//! with `ENTRA_SYNC_SIM_LOG=1`, the engine's log lines);
 //! `ENTRA_SYNC_SIM_FAULTS=calm|graph|store|stream` keeps one class of faults.
 
 mod entra;
@@ -151,7 +152,7 @@ fn replay(world: &World, runtime: &tokio::runtime::Runtime, polls: Option<u64>) 
         SimEntra { world },
         SimProblems { world },
     );
-    let run = ExportRun::new(&directory, &writer, &world.config);
+    let run = ExportRun::new(&directory, &writer, &world.config).at(world.now());
     if let Some(domains) = world.domains.fresh(&world.config.tenant_id) {
         let _ = run.domains.set(domains);
     }

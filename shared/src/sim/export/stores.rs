@@ -122,6 +122,43 @@ impl ExportDirectory for SimDirectory<'_> {
         answer(self.world, "recording the Entra link")
     }
 
+    async fn begin_create(
+        &self,
+        key: &ItemKey,
+        at: chrono::DateTime<chrono::Utc>,
+        unless_after: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool, StoreError> {
+        reach(self.world, "recording the intent to create").await?;
+        let mut directory = self.world.directory.lock().unwrap();
+        let intents = &mut directory.create_intents;
+        if intents
+            .get(&key.sk())
+            .is_some_and(|began| *began > unless_after)
+        {
+            return Ok(false);
+        }
+        intents.insert(key.sk(), at);
+        drop(directory);
+        answer(self.world, "recording the intent to create").map(|()| true)
+    }
+
+    async fn create_begun(
+        &self,
+        key: &ItemKey,
+    ) -> Result<Option<chrono::DateTime<chrono::Utc>>, StoreError> {
+        reach(self.world, "reading the intent to create").await?;
+        let directory = self.world.directory.lock().unwrap();
+        Ok(directory.create_intents.get(&key.sk()).copied())
+    }
+
+    async fn forget_create(&self, key: &ItemKey) -> Result<(), StoreError> {
+        reach(self.world, "forgetting the intent to create").await?;
+        let mut directory = self.world.directory.lock().unwrap();
+        directory.create_intents.remove(&key.sk());
+        drop(directory);
+        answer(self.world, "forgetting the intent to create")
+    }
+
     async fn record_entra_state(
         &self,
         key: &ItemKey,

@@ -126,6 +126,8 @@ pub struct Directory {
     pub items: BTreeMap<String, Map<String, Value>>,
     /// `ENTRA#LINK#` items the export recorded (sort key of the object).
     pub links: BTreeMap<String, String>,
+    /// `ENTRA#CREATING#` items: when a create began (sort key of the object).
+    pub create_intents: BTreeMap<String, chrono::DateTime<chrono::Utc>>,
     pub pending: Vec<StreamRecord>,
     next_sequence: u64,
     next_id: u64,

@@ -34,6 +34,11 @@ impl LinkIndex {
         }
     }
 
+    /// The integrations table, where link items live.
+    pub(super) fn table(&self) -> &str {
+        &self.table
+    }
+
     fn is_copied(&self, tenant: &TenantId) -> bool {
         self.copied
             .lock()
@@ -49,7 +54,7 @@ fn link_item(tenant: &TenantId, object_prefix: &str, entra_id: &str, am_id: &str
 }
 
 /// The sk prefix and id of a user or group item.
-fn object_of(item: &ItemKey) -> Option<(&'static str, &str)> {
+pub(super) fn object_of(item: &ItemKey) -> Option<(&'static str, &str)> {
     match item {
         ItemKey::User { user_id, .. } => Some((USER_PREFIX, user_id)),
         ItemKey::Group { group_id, .. } => Some((GROUP_PREFIX, group_id)),

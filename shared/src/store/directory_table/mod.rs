@@ -3,6 +3,7 @@
 //! items here (`serde_dynamo`) and nowhere else; what to write, and the
 //! hash each write carries, the engines decide.
 
+mod create_intents;
 mod links;
 mod reads;
 mod writes;

@@ -366,6 +366,26 @@ impl crate::export::ExportDirectory for DynamoDirectoryStore {
         self.write_link(item, entra_id).await
     }
 
+    async fn begin_create(
+        &self,
+        item: &ItemKey,
+        at: chrono::DateTime<chrono::Utc>,
+        unless_after: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool, StoreError> {
+        self.write_create_intent(item, at, unless_after).await
+    }
+
+    async fn create_begun(
+        &self,
+        item: &ItemKey,
+    ) -> Result<Option<chrono::DateTime<chrono::Utc>>, StoreError> {
+        self.read_create_intent(item).await
+    }
+
+    async fn forget_create(&self, item: &ItemKey) -> Result<(), StoreError> {
+        self.delete_create_intent(item).await
+    }
+
     async fn record_entra_state(
         &self,
         item: &ItemKey,

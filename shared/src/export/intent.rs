@@ -1,0 +1,69 @@
+//! The intent to create, recorded before the POST. Graph answers a create
+//! and then shows the new object only once it has replicated (docs/graph.md
+//! 2.6): a create whose answer was lost, retried at once, would find
+//! nothing by its mark and make a second object; an AM object deleted in
+//! that while would find nothing to delete. So while a create that began
+//! within `REPLICATION_WINDOW` is not visible by its mark, neither happens:
+//! the change waits (a `dependency_missing` problem that passes by itself)
+//! and looks again (docs/behaviour.md 2.11).
+
+use chrono::TimeDelta;
+
+use super::{EntraWriter, ExportDirectory, ExportFailure, ExportRun};
+use crate::graph::GraphError;
+use crate::model::directory::ItemKey;
+
+/// How long a created object may stay invisible. Microsoft gives no bound;
+/// seconds are usual. Past this the lookup by mark is taken as the truth:
+/// a create is sent again.
+pub const REPLICATION_WINDOW: TimeDelta = TimeDelta::minutes(5);
+
+impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
+    /// Records that the object's create begins now, nothing of it being
+    /// visible by its mark; refused while an earlier one may still appear.
+    pub(super) async fn begin_create(&self, key: &ItemKey) -> Result<(), ExportFailure> {
+        let began = self
+            .directory
+            .begin_create(key, self.now, self.now - REPLICATION_WINDOW)
+            .await?;
+        match began {
+            true => Ok(()),
+            false => Err(ExportFailure::NotYet(
+                "a create of this object began less than 5 minutes ago and what it made is not visible in Entra ID yet; it is looked for again rather than made twice".into(),
+            )),
+        }
+    }
+
+    /// Nothing of the object is visible (by its mark or its link): so it
+    /// is, unless a create that began within the window may still appear
+    /// (then the deletion waits).
+    pub(super) async fn check_nothing_created(&self, key: &ItemKey) -> Result<(), ExportFailure> {
+        match self.directory.create_begun(key).await? {
+            Some(began) if began > self.now - REPLICATION_WINDOW => Err(ExportFailure::NotYet(
+                "a create of this object began less than 5 minutes ago and what it made is not visible in Entra ID yet; it is deleted once it is".into(),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Graph refused the create outright: nothing to wait for.
+    pub(super) async fn create_refused(
+        &self,
+        key: &ItemKey,
+        failure: ExportFailure,
+    ) -> ExportFailure {
+        if let Err(e) = self.directory.forget_create(key).await {
+            tracing::warn!(error = %e, "the refused create's intent stays until the window passes");
+        }
+        failure
+    }
+}
+
+/// Graph refused the create outright (an answer that is not a timeout or
+/// a malformed success): it made nothing.
+pub(super) fn made_nothing(err: &GraphError) -> bool {
+    matches!(
+        err,
+        GraphError::Rejected { .. } | GraphError::Unauthorized | GraphError::Token(_)
+    )
+}
