@@ -2,8 +2,8 @@
 //! exported yet is a problem that passes by itself.
 
 use super::{
-    EntraObjectKind, EntraWriter, ExportDirectory, ExportFailure, ExportOutcome, ExportRun, REPLICATION_RETRIES,
-    graph_failure, not_visible_yet,
+    EntraObjectKind, EntraWriter, ExportDirectory, ExportFailure, ExportOutcome, ExportRun,
+    REPLICATION_RETRIES, graph_failure, not_visible_yet,
 };
 use crate::graph::GraphError;
 use crate::model::TenantId;
@@ -102,8 +102,12 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
         let group = self.directory.group(tenant, group_id).await?;
         let user = self.directory.user(tenant, user_id).await?;
         if let Some(group) = &group {
-            self.refuse_unowned_end(EntraObjectKind::Group, ItemKey::group(tenant, group_id), group)
-                .await?;
+            self.refuse_unowned_end(
+                EntraObjectKind::Group,
+                ItemKey::group(tenant, group_id),
+                group,
+            )
+            .await?;
         }
         if let Some(user) = &user {
             self.refuse_unowned_end(EntraObjectKind::User, ItemKey::user(tenant, user_id), user)
@@ -124,7 +128,12 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
             return Ok(());
         };
         let checked = (key.sk(), entra_id.to_owned());
-        if self.owned_ends.lock().expect("owned ends").contains(&checked) {
+        if self
+            .owned_ends
+            .lock()
+            .expect("owned ends")
+            .contains(&checked)
+        {
             return Ok(());
         }
         self.refuse_unowned(kind, &key, item, entra_id).await?;

@@ -2,7 +2,9 @@
 //! (docs/graph.md 3.8): a directory role it holds (directly or through a
 //! role-assignable group: `transitiveMemberOf` lists both), a membership of
 //! a role-assignable group (it grants whatever role the group has or may be
-//! given), or a role it is eligible for through PIM
+//! given), a role assigned to it at any scope, built-in or custom
+//! (`roleAssignments`: an administrative unit's administrators and custom
+//! roles show nowhere else), or a role it is eligible for through PIM
 //! (`roleEligibilityScheduleInstances`).
 
 use serde_json::{Map, Value};
@@ -83,6 +85,23 @@ pub fn parse_eligibilities(page: &Value) -> Result<PrivilegePage, GraphError> {
     Ok((found, next_link(page)))
 }
 
+/// The roles in a page of `roleAssignments` filtered on the user, and
+/// the next page's link.
+pub fn parse_assignments(page: &Value) -> Result<PrivilegePage, GraphError> {
+    let found = entries(page, "roleAssignments")?
+        .into_iter()
+        .map(|e| {
+            let text = |name: &str| e.get(name).and_then(Value::as_str).unwrap_or("(unknown)");
+            format!(
+                "the role {} assigned at {}",
+                text("roleDefinitionId"),
+                text("directoryScopeId")
+            )
+        })
+        .collect();
+    Ok((found, next_link(page)))
+}
+
 /// The display name of a group read with `$select=id,displayName,isAssignableToRole`
 /// when it is role-assignable.
 pub fn role_assignable_group(group: &Value) -> Result<Option<String>, GraphError> {
@@ -140,6 +159,23 @@ mod tests {
         assert!(parse_memberships(&json!({"value": ["r1"]})).is_err());
         assert!(parse_memberships(&json!({})).is_err());
         assert!(parse_eligibilities(&json!({"value": [1]})).is_err());
+    }
+
+    #[test]
+    fn assignments_at_any_scope_are_privileges() {
+        let (found, next) = parse_assignments(&json!({"value": [
+            {"id": "a1", "principalId": "u1", "roleDefinitionId": "fe930be7-5e62-47db-91af-98c3a49a38b1",
+             "directoryScopeId": "/administrativeUnits/au-1"}
+        ]}))
+        .unwrap();
+        assert_eq!(
+            found,
+            vec![
+                "the role fe930be7-5e62-47db-91af-98c3a49a38b1 assigned at /administrativeUnits/au-1"
+            ]
+        );
+        assert!(next.is_none());
+        assert!(parse_assignments(&json!({"value": [null]})).is_err());
     }
 
     #[test]

@@ -116,6 +116,27 @@ impl<'a, T: AccessTokenSource> GraphEntraWriter<'a, T> {
             .await
     }
 
+    /// `GET /roleManagement/directory/roleAssignments` for the user: roles
+    /// assigned to it directly at any scope, custom ones too (a role held
+    /// through a group names the group: `transitiveMemberOf` finds it).
+    async fn assignments(&self, user_id: &str) -> Result<Vec<String>, GraphError> {
+        let url = format!(
+            "{}?$filter={}&$select=id,principalId,roleDefinitionId,directoryScopeId",
+            self.url(&["roleManagement", "directory", "roleAssignments"]),
+            query_value(&privileges::principal_filter(user_id))
+        );
+        match self
+            .first_privileges(url, privileges::parse_assignments)
+            .await
+        {
+            // A collection, not the user (as for the eligibilities).
+            Err(GraphError::NotFound) => {
+                Err(unanswered("the role assignments answered 404 Not Found"))
+            }
+            other => other,
+        }
+    }
+
     /// `GET /roleManagement/directory/roleEligibilityScheduleInstances`
     /// for the user (PIM); a tenant without PIM's licence has none.
     async fn eligibilities(&self, user_id: &str) -> Result<Vec<String>, GraphError> {
@@ -242,16 +263,26 @@ impl<T: AccessTokenSource> crate::export::EntraWriter for GraphEntraWriter<'_, T
     /// `transitiveMemberOf` and the PIM eligibilities, asked at once (they
     /// share a `$batch`): the user's privileges, none for a plain user.
     async fn directory_roles(&self, user_id: &str) -> Result<Vec<String>, GraphError> {
-        let (held, eligible) =
-            tokio::join!(self.held_privileges(user_id), self.eligibilities(user_id));
+        let (held, assigned, eligible) = tokio::join!(
+            self.held_privileges(user_id),
+            self.assignments(user_id),
+            self.eligibilities(user_id)
+        );
+        // The user's own 404 (gone) speaks first; then a role found is an
+        // answer whatever the other reads met, and none found is one only
+        // when every read answered.
         let mut found = held?;
-        match eligible {
-            Ok(eligible) => found.extend(eligible),
-            // A role found is an answer whatever the other read met.
-            Err(_) if !found.is_empty() => {}
-            Err(e) => return Err(e),
+        let mut unanswered = None;
+        for read in [assigned, eligible] {
+            match read {
+                Ok(roles) => found.extend(roles),
+                Err(e) => unanswered = unanswered.or(Some(e)),
+            }
         }
-        Ok(found)
+        match unanswered {
+            Some(e) if found.is_empty() => Err(e),
+            _ => Ok(found),
+        }
     }
 
     /// `GET /groups/{id}?$select=id,displayName,isAssignableToRole`.

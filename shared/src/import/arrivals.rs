@@ -5,6 +5,8 @@
 
 use std::collections::{HashMap, HashSet};
 
+use futures::{StreamExt, TryStreamExt};
+
 use super::buckets::KeyRange;
 use super::pages::DomainCache;
 use super::scope::Scope;
@@ -15,6 +17,11 @@ use crate::graph::model::EntraUser;
 use crate::model::directory::MembershipKey;
 use crate::ports::TenantConfigs;
 use crate::problems::Direction;
+
+/// `memberOf` reads in flight at once: a bulk hire or an HR system's
+/// nightly update brings thousands of users to a delta round, and one
+/// read at a time would take the round's whole invocation.
+const MEMBER_OF_IN_FLIGHT: usize = 8;
 
 /// How the scope of `import_group_ids` moved during a delta round.
 #[derive(Debug, Default, Clone)]
@@ -264,13 +271,21 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
         known: &HashMap<String, Vec<String>>,
         counts: &mut Counts,
     ) -> Result<Vec<String>, Interruption> {
+        let unknown: Vec<&str> = created
+            .iter()
+            .filter(|u| !known.contains_key(*u))
+            .map(String::as_str)
+            .collect();
+        let read = self.groups_of_users(&unknown).await?;
         let mut pairs: Vec<(String, &String)> = Vec::new();
         for user in created {
-            let groups = match known.get(user) {
-                Some(groups) => groups.clone(),
-                None => self.entra.groups_of_user(user).await?,
-            };
-            pairs.extend(groups.into_iter().map(|group| (group, user)));
+            let groups = known.get(user).or_else(|| read.get(user)).cloned();
+            pairs.extend(
+                groups
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|group| (group, user)),
+            );
         }
         if pairs.is_empty() {
             return Ok(Vec::new());
@@ -323,15 +338,34 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
             domains: scope.domains,
             groups: None,
         };
-        for user in outside.iter().filter(|u| domains.includes_user(u)) {
-            let of_user = self.entra.groups_of_user(user.id.as_str()).await?;
+        let candidates: Vec<&str> = outside
+            .iter()
+            .filter(|u| domains.includes_user(u))
+            .map(|u| u.id.as_str())
+            .collect();
+        for (user, of_user) in self.groups_of_users(&candidates).await? {
             if of_user.iter().any(|g| groups.groups.contains(g)) {
-                returning.insert(user.id.to_string(), of_user);
+                returning.insert(user, of_user);
             }
         }
         if !returning.is_empty() {
             checkpoint.scope_changed = true;
         }
         Ok(returning)
+    }
+
+    /// The groups of each user (`/users/{id}/memberOf`), a few reads at a
+    /// time.
+    async fn groups_of_users(
+        &self,
+        users: &[&str],
+    ) -> Result<HashMap<String, Vec<String>>, GraphError> {
+        futures::stream::iter(users.iter().map(|user| async move {
+            let groups = self.entra.groups_of_user(user).await?;
+            Ok::<_, GraphError>(((*user).to_owned(), groups))
+        }))
+        .buffered(MEMBER_OF_IN_FLIGHT)
+        .try_collect()
+        .await
     }
 }

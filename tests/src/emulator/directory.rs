@@ -53,6 +53,11 @@ pub struct User {
     /// Role definition ids it is eligible for through PIM (not active).
     #[serde(default)]
     pub eligible_roles: Vec<String>,
+    /// Roles assigned to it that no `transitiveMemberOf` lists: (role
+    /// definition id, directory scope id), an administrative unit's
+    /// (`/administrativeUnits/<id>`) or a custom role's.
+    #[serde(default)]
+    pub scoped_roles: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]

@@ -50,6 +50,10 @@ pub fn routes() -> Router<Shared> {
             get(super::graph_roles::transitive_member_of),
         )
         .route(
+            "/v1.0/roleManagement/directory/roleAssignments",
+            get(super::graph_roles::role_assignments),
+        )
+        .route(
             "/v1.0/roleManagement/directory/roleEligibilityScheduleInstances",
             get(super::graph_roles::role_eligibility_schedule_instances),
         )

@@ -5,7 +5,9 @@
 //! Administrator; a role-assignable group's roles (`Group::roles`) are held
 //! by its members, and listed by `transitiveMemberOf` only. PIM
 //! eligibilities (`User::eligible_roles`):
-//! `GET /roleManagement/directory/roleEligibilityScheduleInstances`.
+//! `GET /roleManagement/directory/roleEligibilityScheduleInstances`; role
+//! assignments (Global Administrator's at `/`, `User::scoped_roles`):
+//! `GET /roleManagement/directory/roleAssignments`.
 
 use std::collections::HashMap;
 
@@ -177,6 +179,75 @@ fn principal_of(filter: &str) -> Option<String> {
     (!lone_quote).then(|| literal.replace("''", "'"))
 }
 
+/// A `$filter` that names no principal.
+struct InvalidFilter;
+
+impl IntoResponse for InvalidFilter {
+    fn into_response(self) -> Response {
+        graph_error(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            "Invalid filter clause.",
+        )
+    }
+}
+
+/// The principal a `$filter` names (`None`: no filter).
+fn filtered_principal(q: &HashMap<String, String>) -> Result<Option<String>, InvalidFilter> {
+    match q.get("$filter").map(|f| principal_of(f)) {
+        None => Ok(None),
+        Some(Some(principal)) => Ok(Some(principal)),
+        Some(None) => Err(InvalidFilter),
+    }
+}
+
+/// The tenant's role assignments, all or one principal's (`$filter`).
+pub async fn role_assignments(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let mut state = shared.lock().unwrap();
+    let tenant_id = match authorise(&mut state, &headers) {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    let principal = match filtered_principal(&q) {
+        Ok(principal) => principal,
+        Err(invalid) => return invalid.into_response(),
+    };
+    let tenant = tenant_mut(&mut state, &tenant_id);
+    let value: Vec<Value> = tenant
+        .users
+        .values()
+        .filter(|u| !u.deleted && principal.as_ref().is_none_or(|p| *p == u.id))
+        .flat_map(assignments)
+        .collect();
+    axum::Json(json!({
+        "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#roleManagement/directory/roleAssignments",
+        "value": value,
+    }))
+    .into_response()
+}
+
+fn assignments(user: &User) -> Vec<Value> {
+    let global = user
+        .is_global_admin
+        .then(|| (GLOBAL_ADMINISTRATOR_TEMPLATE.to_owned(), "/".to_owned()));
+    global
+        .into_iter()
+        .chain(user.scoped_roles.iter().cloned())
+        .map(|(role, scope)| {
+            json!({
+                "id": format!("{}-{role}-{scope}", user.id),
+                "principalId": user.id,
+                "roleDefinitionId": role,
+                "directoryScopeId": scope,
+            })
+        })
+        .collect()
+}
+
 /// The tenant's PIM eligibilities, all or one principal's (`$filter`).
 pub async fn role_eligibility_schedule_instances(
     State(shared): State<Shared>,
@@ -188,16 +259,9 @@ pub async fn role_eligibility_schedule_instances(
         Ok(t) => t,
         Err(r) => return r,
     };
-    let principal = match q.get("$filter").map(|f| principal_of(f)) {
-        None => None,
-        Some(Some(principal)) => Some(principal),
-        Some(None) => {
-            return graph_error(
-                StatusCode::BAD_REQUEST,
-                "BadRequest",
-                "Invalid filter clause.",
-            );
-        }
+    let principal = match filtered_principal(&q) {
+        Ok(principal) => principal,
+        Err(invalid) => return invalid.into_response(),
     };
     let tenant = tenant_mut(&mut state, &tenant_id);
     if tenant.pim_not_found {

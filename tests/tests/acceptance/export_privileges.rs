@@ -1,6 +1,7 @@
 //! docs/behaviour.md 2.11 through the real `export-stream` binary: an
 //! administrator is found however the role is held (directly, through a
-//! role-assignable group, eligible through PIM), and no member is added to
+//! role-assignable group, assigned at an administrative unit's scope,
+//! eligible through PIM), and no member is added to
 //! or removed from a role-assignable group.
 
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -45,6 +46,9 @@ async fn given_a_role_through_a_role_assignable_group_or_a_pim_eligibility_then_
     let mut w = world(json!({})).await;
     // Users of the tenant's listed domains (every third one is not imported).
     let (in_group, eligible, plain) = (user_id(3), user_id(4), user_id(6));
+    // Found by review: an administrative unit's administrator (and a
+    // custom role's holder) shows in no `transitiveMemberOf`.
+    let unit_admin = user_id(7);
     w.stack.emulator.with_tenant(CONTOSO, |t| {
         t.upsert_group(Group {
             id: ADMINS_GROUP.into(),
@@ -58,17 +62,31 @@ async fn given_a_role_through_a_role_assignable_group_or_a_pim_eligibility_then_
         });
         let user = t.users.get_mut(&eligible).unwrap();
         user.eligible_roles.push(HELPDESK_ADMINISTRATOR.into());
+        let user = t.users.get_mut(&unit_admin).unwrap();
+        user.scoped_roles.push((
+            HELPDESK_ADMINISTRATOR.into(),
+            "/administrativeUnits/au-sales".into(),
+        ));
     });
     let start = w.log_len();
-    for id in [&in_group, &eligible, &plain] {
+    for id in [&in_group, &eligible, &unit_admin, &plain] {
         edit_job_title(&mut w, id).await;
     }
 
     for (id, names) in [
         (&in_group, "Helpdesk Administrator"),
         (&eligible, HELPDESK_ADMINISTRATOR),
+        (&unit_admin, "/administrativeUnits/au-sales"),
     ] {
-        let parked = problem_of(&w, id).await.expect("a problem");
+        let parked = problem_of(&w, id).await.unwrap_or_else(|| {
+            panic!(
+                "a problem for {id}: {:?}",
+                w.writes_since(start)
+                    .iter()
+                    .map(|r| format!("{} {}", r.method, r.path))
+                    .collect::<Vec<_>>()
+            )
+        });
         assert_eq!(field(&parked, "code"), "privileged_account");
         assert!(field(&parked, "reason").contains(names), "{parked:?}");
         assert!(writes_to(&w, start, id).is_empty(), "{id}");

@@ -366,3 +366,36 @@ async fn given_a_refused_update_set_back_by_the_platform_then_its_problem_settle
     assert!(matches!(outcome, ExportOutcome::Ignored(_)), "{outcome:?}");
     assert!(entra.calls().is_empty(), "{:?}", entra.calls());
 }
+
+/// Found by the export simulation (seed 24819 of a deep run): the platform
+/// disabled an imported user, Entra applied it but the answer was lost
+/// (parked), then the platform enabled it again. The set-back found the
+/// item agreeing with the stored hash and the replay took an imported
+/// object "as Entra ID has it": Entra kept the user disabled.
+#[tokio::test]
+async fn given_an_imported_user_set_back_after_a_lost_update_then_the_replay_sends_its_values() {
+    let (directory, entra) = (MemoryDirectory::default(), RecordingEntra::default());
+    let imported = json!({"user_id": "e1", "user_name": "bo@contoso.com", "enabled": true,
+        "source": "entra"});
+    let item: UserItem = serde_json::from_value(imported.clone()).unwrap();
+    let mut set_back = imported;
+    set_back[ENTRA_HASH] = json!(EntraHash::of_user(&item.attributes).as_str());
+    insert(&directory, "USER#e1", set_back);
+    let lost = Problem::new(
+        ProblemKey {
+            direction: Direction::Export,
+            kind: ObjectKind::User,
+            object_id: "e1".into(),
+        },
+        Operation::Update,
+        Code::RetriesExhausted,
+        "updating the user: 504".into(),
+    );
+    let (_, outcome) = ExportRun::new(&directory, &entra, &config(json!({})))
+        .replay(&TenantId::parse("acme").unwrap(), &lost)
+        .await
+        .unwrap();
+    assert_eq!(outcome, ExportOutcome::Exported("user updated"));
+    let body = entra.bodies.lock().unwrap()[0].clone();
+    assert_eq!(body["accountEnabled"], true, "{body}");
+}
