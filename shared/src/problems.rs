@@ -210,15 +210,15 @@ impl Problem {
         self
     }
 
-    /// Whether the tenant's sync run retries it: one that can pass by
-    /// itself is retried by the next run at the latest (the export may try
-    /// it earlier, at `next_attempt_at`); `not_authorised` once the tenant
-    /// is authorised again; one that waits for a change when the admin
-    /// asks for a resync (the fix is often made in Entra).
-    pub fn due_in_sync_run(&self, authorised: bool, resync: bool) -> bool {
+    /// Whether the tenant's sync run at `now` retries it: one that can pass
+    /// by itself once its `next_attempt_at` has come (its backoff: a
+    /// problem that keeps failing must not cost Graph calls every run);
+    /// `not_authorised` once the tenant is authorised again; any when the
+    /// admin asks for a resync (the fix is often made in Entra).
+    pub fn due_in_sync_run(&self, authorised: bool, resync: bool, now: DateTime<Utc>) -> bool {
         match self.code {
             Code::NotAuthorised => authorised,
-            _ => resync || self.next_attempt_at.is_some(),
+            _ => resync || self.next_attempt_at.is_some_and(|at| at <= now),
         }
     }
 }
@@ -292,17 +292,30 @@ mod tests {
             Code::UnverifiedDomain,
             "r".into(),
         );
-        assert!(!waiting.due_in_sync_run(true, false), "waits for a change");
-        assert!(waiting.due_in_sync_run(true, true), "or the admin's resync");
+        assert!(
+            !waiting.due_in_sync_run(true, false, now),
+            "waits for a change"
+        );
+        assert!(
+            waiting.due_in_sync_run(true, true, now),
+            "or the admin's resync"
+        );
         let soon = waiting
             .clone()
-            .retried_at(Some(now + chrono::Duration::minutes(1)));
+            .retried_at(Some(now + chrono::Duration::minutes(4)));
+        // Found by review: every run (3 minutes) replayed it whatever its
+        // backoff, so a problem that keeps failing cost Graph calls forever.
         assert!(
-            soon.due_in_sync_run(true, false),
-            "the next run at the latest"
+            !soon.due_in_sync_run(true, false, now),
+            "not before its backoff"
+        );
+        assert!(soon.due_in_sync_run(true, false, now + chrono::Duration::minutes(4)));
+        assert!(
+            soon.due_in_sync_run(true, true, now),
+            "a resync retries it now"
         );
         let unauthorised = Problem::new(key, Operation::Create, Code::NotAuthorised, "r".into());
-        assert!(!unauthorised.due_in_sync_run(false, true));
-        assert!(unauthorised.due_in_sync_run(true, false));
+        assert!(!unauthorised.due_in_sync_run(false, true, now));
+        assert!(unauthorised.due_in_sync_run(true, false, now));
     }
 }

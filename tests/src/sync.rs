@@ -206,6 +206,32 @@ impl LocalStack {
         Ok(problems)
     }
 
+    /// Brings every problem of the tenant that passes by itself to its
+    /// `next_attempt_at`, as if its backoff had passed.
+    pub async fn make_problems_due(&self, tenant_id: &str) -> anyhow::Result<()> {
+        for problem in self.problem_items(tenant_id).await? {
+            if !problem.contains_key("next_attempt_at") {
+                continue;
+            }
+            let sk = problem["sk"].as_str().unwrap_or_default().to_owned();
+            self.aws
+                .dynamodb
+                .update_item()
+                .table_name(&self.tables.integrations)
+                .key("pk", AttributeValue::S(format!("TENANT#{tenant_id}")))
+                .key("sk", AttributeValue::S(sk))
+                .update_expression("SET next_attempt_at = :past")
+                .expression_attribute_values(
+                    ":past",
+                    AttributeValue::S("2000-01-01T00:00:00Z".into()),
+                )
+                .send()
+                .await
+                .map_err(|e| anyhow::anyhow!(entra_sync::aws::describe_sdk_error(&e)))?;
+        }
+        Ok(())
+    }
+
     /// `ENTRA#STATUS.open_problems` (0 when absent).
     pub async fn open_problems(&self, tenant_id: &str) -> anyhow::Result<i64> {
         let status = self.status_item(tenant_id).await?;

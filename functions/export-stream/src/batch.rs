@@ -9,8 +9,8 @@ use aws_lambda_events::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse
 use chrono::Utc;
 use entra_sync::export::{DirectoryChange, ExportBatch};
 use entra_sync::graph::GraphClient;
-use entra_sync::graph::domains::TenantDomains;
 use entra_sync::graph::writer::TenantGraphWriters;
+use entra_sync::model::entra::TenantDomains;
 use entra_sync::store::directory_table::DynamoDirectoryStore;
 use entra_sync::store::problems::DynamoProblemStore;
 use entra_sync::store::{DynamoIntegrationsStore, SecretsManagerTokenStore};

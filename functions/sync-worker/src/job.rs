@@ -4,11 +4,11 @@ use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMe
 use entra_sync::export::batch::TenantWriters;
 use entra_sync::export::{ExportRun, replay};
 use entra_sync::graph::GraphClient;
-use entra_sync::graph::domains::TenantDomains;
 use entra_sync::graph::reader::TenantGraphReaders;
 use entra_sync::graph::subscriptions::GraphSubscriptions;
 use entra_sync::graph::writer::TenantGraphWriters;
 use entra_sync::import::{AfterRun, ImportError, RunDeadline, RunOutcome, TenantImport};
+use entra_sync::model::entra::TenantDomains;
 use entra_sync::model::{TenantConfig, TenantId};
 use entra_sync::realtime::{self, RealtimeKeeper};
 use entra_sync::schedule::parse_job;

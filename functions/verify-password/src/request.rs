@@ -3,8 +3,8 @@
 //! password is wrapped the moment it is read; the event is never logged.
 
 use entra_sync::graph::GraphClient;
-use entra_sync::graph::domains::TenantDomains;
 use entra_sync::model::TenantId;
+use entra_sync::model::entra::TenantDomains;
 use entra_sync::password::entra::EntraPasswordAuthority;
 use entra_sync::password::{PasswordVerifier, ThrottlePolicy, Verification, VerifyResult, answer};
 use entra_sync::ports::TenantConfigs;

@@ -24,7 +24,7 @@ use super::{
     ChangeAction, ChangeImages, DirectoryChange, EntraWriter, ExportDirectory, ExportFailure,
     ExportOutcome, ExportPlan, ExportRun,
 };
-use crate::graph::domains::TenantDomains;
+use crate::model::entra::TenantDomains;
 use crate::model::{TenantConfig, TenantId};
 use crate::ports::{StoreError, TenantConfigs};
 use crate::problems::{Direction, Problem, ProblemKey, ProblemStore};

@@ -5,11 +5,11 @@ use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
-use super::ports::EntraObjectKind;
 use crate::model::directory::{
     GroupItem, ItemKey, MembershipItem, MembershipKey, Source, SyncedObject, UserItem,
     changed_fields,
 };
+use crate::model::entra::EntraObjectKind;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChangeAction {

@@ -10,8 +10,8 @@
 use chrono::TimeDelta;
 
 use super::{EntraWriter, ExportDirectory, ExportFailure, ExportRun};
-use crate::graph::GraphError;
 use crate::model::directory::ItemKey;
+use crate::model::entra::GraphError;
 
 /// How long a created object may stay invisible. Microsoft gives no bound;
 /// seconds are usual. Past this the lookup by mark is taken as the truth:
@@ -22,12 +22,17 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
     /// Records that the object's create begins now, nothing of it being
     /// visible by its mark; refused while an earlier one may still appear.
     pub(super) async fn begin_create(&self, key: &ItemKey) -> Result<(), ExportFailure> {
+        let now = self.clock();
         let began = self
             .directory
-            .begin_create(key, self.now, self.now - REPLICATION_WINDOW)
+            .begin_create(key, now, now - REPLICATION_WINDOW)
             .await?;
         match began {
-            true => Ok(()),
+            true => {
+                let mut begun = self.creates_begun.lock().expect("creates begun");
+                begun.insert(key.sk(), now);
+                Ok(())
+            }
             false => Err(ExportFailure::NotYet(
                 "a create of this object began less than 5 minutes ago and what it made is not visible in Entra ID yet; it is looked for again rather than made twice".into(),
             )),
@@ -39,7 +44,7 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
     /// (then the deletion waits).
     pub(super) async fn check_nothing_created(&self, key: &ItemKey) -> Result<(), ExportFailure> {
         match self.directory.create_begun(key).await? {
-            Some(began) if began > self.now - REPLICATION_WINDOW => Err(ExportFailure::NotYet(
+            Some(began) if began > self.clock() - REPLICATION_WINDOW => Err(ExportFailure::NotYet(
                 "a create of this object began less than 5 minutes ago and what it made is not visible in Entra ID yet; it is deleted once it is".into(),
             )),
             _ => Ok(()),
@@ -52,7 +57,15 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
         key: &ItemKey,
         failure: ExportFailure,
     ) -> ExportFailure {
-        if let Err(e) = self.directory.forget_create(key).await {
+        let began = self
+            .creates_begun
+            .lock()
+            .expect("creates begun")
+            .remove(&key.sk());
+        let Some(began) = began else {
+            return failure;
+        };
+        if let Err(e) = self.directory.forget_create(key, began).await {
             tracing::warn!(error = %e, "the refused create's intent stays until the window passes");
         }
         failure
@@ -62,8 +75,5 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
 /// Graph refused the create outright (an answer that is not a timeout or
 /// a malformed success): it made nothing.
 pub(super) fn made_nothing(err: &GraphError) -> bool {
-    matches!(
-        err,
-        GraphError::Rejected { .. } | GraphError::Unauthorized | GraphError::Token(_)
-    )
+    err.code().is_some() || matches!(err, GraphError::Unauthorized | GraphError::Token(_))
 }

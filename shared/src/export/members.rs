@@ -5,9 +5,10 @@ use super::{
     EntraObjectKind, EntraWriter, ExportDirectory, ExportFailure, ExportOutcome, ExportRun,
     REPLICATION_RETRIES, graph_failure, not_visible_yet,
 };
-use crate::graph::GraphError;
 use crate::model::TenantId;
-use crate::model::directory::{ItemKey, MembershipKey, SyncedObject};
+use crate::model::directory::{ItemKey, MembershipKey, Source, SyncedObject};
+use crate::model::entra::GraphError;
+use crate::problems::Code;
 
 /// One end of a membership: the AM object, and whether it is in Entra ID.
 enum MembershipEnd {
@@ -77,11 +78,7 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
         match self.writer.remove_member(&group, &user).await {
             Ok(()) | Err(GraphError::NotFound) => Ok(ExportOutcome::Exported("member removed")),
             // Not an Entra id: a deleted user of the export's own.
-            Err(GraphError::Rejected {
-                status: 400,
-                message,
-                ..
-            }) if message.contains("Invalid object identifier") => Ok(ExportOutcome::Ignored(
+            Err(GraphError::InvalidObjectId { .. }) => Ok(ExportOutcome::Ignored(
                 "the user is gone from AM and Entra ID",
             )),
             Err(e) => Err(graph_failure("removing the member", e)),
@@ -127,6 +124,9 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
         let Some(entra_id) = item.entra_object_id() else {
             return Ok(());
         };
+        if item.source() == Source::Entra {
+            return Ok(());
+        }
         let checked = (key.sk(), entra_id.to_owned());
         if self
             .owned_ends
@@ -136,7 +136,20 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
         {
             return Ok(());
         }
-        self.refuse_unowned(kind, &key, item, entra_id).await?;
+        // Not found as such an object: one created moments ago, or a link
+        // to a group, device or service principal (a GET of a user 404s on
+        // them, but a member write takes any directory object).
+        if !self.owned(kind, &key, entra_id).await? {
+            self.check_nothing_created(&key).await?;
+            let noun = kind.noun();
+            return Err(ExportFailure::Refused {
+                code: Code::EntraObjectExists,
+                reason: format!(
+                    "the Entra {noun} {entra_id} linked to {} is not found as an Entra {noun}: no membership is written through that link",
+                    key.sk()
+                ),
+            });
+        }
         self.owned_ends.lock().expect("owned ends").insert(checked);
         Ok(())
     }
@@ -171,11 +184,7 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
         for (attempt, wait) in REPLICATION_RETRIES.iter().enumerate() {
             match self.writer.add_member(group, member).await {
                 Ok(()) => return Ok(()),
-                Err(GraphError::Rejected {
-                    status: 400,
-                    message,
-                    ..
-                }) if message.contains("already exist") => return Ok(()),
+                Err(GraphError::AlreadyMember { .. }) => return Ok(()),
                 Err(e) if not_visible_yet(&e) && attempt + 1 < REPLICATION_RETRIES.len() => {
                     tokio::time::sleep(*wait).await
                 }

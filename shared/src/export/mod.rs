@@ -5,6 +5,7 @@
 pub mod batch;
 mod budget;
 pub mod change;
+mod groups;
 mod intent;
 pub mod lanes;
 mod members;
@@ -22,17 +23,14 @@ use chrono::{DateTime, Utc};
 pub use batch::{ExportBatch, RetryRecord, TenantWriters};
 pub use budget::earliest as earliest_deadline;
 pub use change::{ChangeAction, ChangeError, ChangeImages, DirectoryChange, ExportPlan, Images};
-pub use ownership::ExportMark;
-pub use ports::{
-    EntraObjectKind, EntraPatch, EntraWriter, ExistingEntraUser, ExportDirectory, NewEntraGroup,
-    NewEntraUser,
+pub use ports::{EntraWriter, ExportDirectory};
+// The domain's types the ports speak, where the engine's modules find them.
+pub use crate::model::entra::{
+    EntraObjectKind, EntraPatch, ExistingEntraUser, ExportMark, NewEntraGroup, NewEntraUser,
 };
 
-use crate::graph::GraphError;
-use crate::graph::model::DomainInfo;
-use crate::model::directory::{
-    EntraHash, Field, GROUP_FIELDS, GroupItem, ItemKey, LinkOrigin, SyncedObject,
-};
+use crate::model::directory::{EntraHash, Field, ItemKey, LinkOrigin};
+use crate::model::entra::{DomainInfo, GraphError};
 use crate::model::{TenantConfig, TenantId};
 use crate::ports::StoreError;
 use crate::problems::Code;
@@ -113,8 +111,8 @@ impl ExportFailure {
             Self::Graph {
                 source:
                     GraphError::Token(
-                        crate::graph::TokenError::ReauthorisationRequired(_)
-                        | crate::graph::TokenError::NotAuthorised,
+                        crate::model::entra::TokenError::ReauthorisationRequired(_)
+                        | crate::model::entra::TokenError::NotAuthorised,
                     ),
                 ..
             } => Some((Code::NotAuthorised, false)),
@@ -145,35 +143,14 @@ pub(crate) fn update_failure(action: &'static str, source: GraphError) -> Export
     graph_failure(action, source)
 }
 
-/// Graph says the UPN is taken: `details` names `ObjectConflict` when
-/// Graph sends details at all (docs/graph.md 0.2: they are optional), else the
-/// message says so.
+/// Graph says a unique value (the UPN) is taken.
 pub(crate) fn is_conflict(err: &GraphError) -> bool {
-    match err {
-        GraphError::Rejected {
-            status: 400,
-            details,
-            message,
-            ..
-        } => {
-            details.iter().any(|d| d == "ObjectConflict")
-                || (message.contains("userPrincipalName") && message.contains("already exists"))
-        }
-        _ => false,
-    }
+    matches!(err, GraphError::ObjectConflict { .. })
 }
 
 /// Read-after-write lag: the object we just made is not visible yet.
 pub(crate) fn not_visible_yet(err: &GraphError) -> bool {
-    match err {
-        GraphError::NotFound => true,
-        GraphError::Rejected {
-            status: 400,
-            message,
-            ..
-        } => message.contains("do not exist"),
-        _ => false,
-    }
+    matches!(err, GraphError::NotFound | GraphError::NotVisibleYet { .. })
 }
 
 /// The fields an update sends, with their values as the item has them
@@ -200,11 +177,15 @@ pub struct ExportRun<'a, D, W> {
     pub config: &'a TenantConfig,
     /// Fetched on first need, once per run.
     pub domains: tokio::sync::OnceCell<Vec<DomainInfo>>,
-    /// The run's time (the intents to create are dated with it).
+    /// The run's time at its start (a batch's, a simulation's).
     pub now: DateTime<Utc>,
+    /// When the run started, on the clock its waits run on.
+    started: tokio::time::Instant,
     /// Membership ends found to carry entra-sync's mark: (AM sort key,
     /// Entra id).
     owned_ends: std::sync::Mutex<std::collections::HashSet<(String, String)>>,
+    /// When this run began each create, by the item's sort key.
+    creates_begun: std::sync::Mutex<std::collections::HashMap<String, DateTime<Utc>>>,
 }
 
 impl<'a, D: ExportDirectory, W: EntraWriter> ExportRun<'a, D, W> {
@@ -215,13 +196,27 @@ impl<'a, D: ExportDirectory, W: EntraWriter> ExportRun<'a, D, W> {
             config,
             domains: tokio::sync::OnceCell::new(),
             now: Utc::now(),
+            started: tokio::time::Instant::now(),
             owned_ends: Default::default(),
+            creates_begun: Default::default(),
         }
     }
 
     /// The run at this time (a batch's, a simulation's).
     pub fn at(self, now: DateTime<Utc>) -> Self {
-        Self { now, ..self }
+        Self {
+            now,
+            started: tokio::time::Instant::now(),
+            ..self
+        }
+    }
+
+    /// The time now: the run's start plus what has passed since (a worker's
+    /// replay runs for minutes; an intent to create must be dated when its
+    /// POST goes, not when the run began).
+    pub(crate) fn clock(&self) -> DateTime<Utc> {
+        let passed = chrono::TimeDelta::from_std(self.started.elapsed()).unwrap_or_default();
+        self.now + passed
     }
 
     pub async fn apply(&self, change: &DirectoryChange) -> Result<ExportOutcome, ExportFailure> {
@@ -362,81 +357,6 @@ impl<'a, D: ExportDirectory, W: EntraWriter> ExportRun<'a, D, W> {
                 format!("the UPN's domain {domain} is not a verified domain of this Entra tenant"),
             )),
         }
-    }
-
-    /// Sends the group's values as it has them now (see `to_send`).
-    async fn update_group(
-        &self,
-        key: &ItemKey,
-        group_id: &str,
-        entra_id: &str,
-        (changed, seen): (&[&str], &GroupItem),
-    ) -> Result<ExportOutcome, ExportFailure> {
-        let Some(item) = self.directory.group(key.tenant(), group_id).await? else {
-            return Ok(ExportOutcome::Ignored("the group no longer exists"));
-        };
-        self.refuse_unowned(EntraObjectKind::Group, key, &item, entra_id)
-            .await?;
-        let fields = to_send(GROUP_FIELDS, changed, &seen.attributes, &item.attributes);
-        let patch = EntraPatch::of(&fields, &item.attributes);
-        self.writer
-            .update_group(entra_id, &patch)
-            .await
-            .map_err(|e| update_failure("updating the group", e))?;
-        self.record(key, entra_id, None).await?;
-        Ok(ExportOutcome::Exported("group updated"))
-    }
-
-    async fn create_group(
-        &self,
-        tenant: &crate::model::TenantId,
-        group_id: &str,
-        record_item: &GroupItem,
-    ) -> Result<ExportOutcome, ExportFailure> {
-        let Some(item) = self.directory.group(tenant, group_id).await? else {
-            return Ok(ExportOutcome::Ignored("the group no longer exists"));
-        };
-        if item.entra_object_id().is_some() {
-            return Ok(ExportOutcome::Ignored("already linked to Entra ID"));
-        }
-        let mut attributes = item.attributes.clone();
-        if attributes.name.is_empty() {
-            attributes.name = Some(record_item.attributes.name.clone())
-                .filter(|n| !n.is_empty())
-                .unwrap_or_else(|| group_id.to_owned());
-        }
-        let key = ItemKey::group(tenant, group_id);
-        let group = NewEntraGroup {
-            attributes,
-            mail_nickname: naming::mail_nickname(&format!("am-{group_id}"), "am-group"),
-            mark: ExportMark::of(&key),
-        };
-        // A create whose answer was lost made it already: link that one,
-        // with the group's values as they are now.
-        if let Some(entra_id) = self.group_by_mark(&group.mark).await? {
-            let patch = EntraPatch::of(&GROUP_FIELDS.iter().collect::<Vec<_>>(), &group.attributes);
-            self.writer
-                .update_group(&entra_id, &patch)
-                .await
-                .map_err(|e| update_failure("updating the group found by its mark", e))?;
-            self.record(&key, &entra_id, Some(LinkOrigin::Created))
-                .await?;
-            return Ok(ExportOutcome::Exported(
-                "group found by its mark and linked",
-            ));
-        }
-        self.begin_create(&key).await?;
-        let entra_id = match self.writer.create_group(&group).await {
-            Ok(id) => id,
-            Err(e) if intent::made_nothing(&e) => {
-                let failure = graph_failure("creating the group", e);
-                return Err(self.create_refused(&key, failure).await);
-            }
-            Err(e) => return Err(graph_failure("creating the group", e)),
-        };
-        self.record(&key, &entra_id, Some(LinkOrigin::Created))
-            .await?;
-        Ok(ExportOutcome::Exported("group created"))
     }
 }
 

@@ -6,15 +6,12 @@ use std::collections::HashMap;
 use std::future::Future;
 
 use chrono::{DateTime, Utc};
-use secrecy::SecretString;
 
-use super::ownership::ExportMark;
-use crate::graph::GraphError;
-use crate::graph::model::{DomainInfo, EntraUser};
 use crate::model::TenantId;
-use crate::model::directory::{
-    EntraHash, Field, FieldValue, GroupAttributes, GroupItem, ItemKey, LinkOrigin, MembershipKey,
-    UserAttributes, UserItem,
+use crate::model::directory::{EntraHash, GroupItem, ItemKey, LinkOrigin, MembershipKey, UserItem};
+use crate::model::entra::{
+    DomainInfo, EntraObjectKind, EntraPatch, ExistingEntraUser, ExportMark, GraphError,
+    NewEntraGroup, NewEntraUser,
 };
 use crate::ports::StoreError;
 
@@ -108,81 +105,13 @@ pub trait ExportDirectory: Send + Sync {
         key: &ItemKey,
     ) -> impl Future<Output = Result<Option<DateTime<Utc>>, StoreError>> + Send;
 
-    /// Graph refused the create: nothing was made, nothing to wait for.
-    fn forget_create(&self, key: &ItemKey) -> impl Future<Output = Result<(), StoreError>> + Send;
-}
-
-/// A user to create in Entra ID.
-#[derive(Debug, Clone)]
-pub struct NewEntraUser {
-    pub attributes: UserAttributes,
-    pub mail_nickname: String,
-    /// Required for users of federated domains.
-    pub on_premises_immutable_id: Option<String>,
-    /// The temporary password, changed at first sign-in.
-    pub password: SecretString,
-    /// Written with the user, so that a replay can prove it made it.
-    pub mark: ExportMark,
-}
-
-#[derive(Debug, Clone)]
-pub struct NewEntraGroup {
-    pub attributes: GroupAttributes,
-    pub mail_nickname: String,
-    pub mark: ExportMark,
-}
-
-/// An Entra user found by its UPN, with the export's mark when it has one.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ExistingEntraUser {
-    pub user: EntraUser,
-    pub mark: Option<ExportMark>,
-}
-
-/// Graph properties to set (`FieldValue::Text(None)` clears one).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct EntraPatch {
-    pub properties: Vec<(&'static str, FieldValue)>,
-}
-
-impl EntraPatch {
-    /// The given fields' values from `attributes`.
-    pub fn of<A>(fields: &[&'static Field<A>], attributes: &A) -> Self {
-        Self {
-            properties: fields
-                .iter()
-                .map(|f| (f.graph, (f.read)(attributes)))
-                .collect(),
-        }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.properties.is_empty()
-    }
-}
-
-/// Which kind of Entra object a call is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EntraObjectKind {
-    User,
-    Group,
-}
-
-impl EntraObjectKind {
-    /// Graph's collection of such objects (`users`, `groups`).
-    pub fn collection(self) -> &'static str {
-        match self {
-            Self::User => "users",
-            Self::Group => "groups",
-        }
-    }
-
-    pub fn noun(self) -> &'static str {
-        match self {
-            Self::User => "user",
-            Self::Group => "group",
-        }
-    }
+    /// Graph refused the create that began at `began`: nothing was made,
+    /// nothing to wait for (a later create's intent stays).
+    fn forget_create(
+        &self,
+        key: &ItemKey,
+        began: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 pub trait EntraWriter: Send + Sync {

@@ -127,8 +127,12 @@ impl<D: ExportDirectory> ExportDirectory for PreloadedDirectory<'_, D> {
         self.inner.create_begun(key).await
     }
 
-    async fn forget_create(&self, key: &ItemKey) -> Result<(), StoreError> {
-        self.inner.forget_create(key).await
+    async fn forget_create(
+        &self,
+        key: &ItemKey,
+        began: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), StoreError> {
+        self.inner.forget_create(key, began).await
     }
 
     async fn record_entra_state(

@@ -95,7 +95,7 @@ fn permission_hint(failure: &ExportFailure, kind: ObjectKind) -> String {
     let forbidden = matches!(
         failure,
         ExportFailure::Graph {
-            source: crate::graph::GraphError::Rejected { status: 403, .. },
+            source: crate::model::entra::GraphError::Forbidden { .. },
             ..
         }
     );
@@ -295,9 +295,12 @@ pub async fn replay_due<D: ExportDirectory, W: EntraWriter, P: ProblemStore>(
         .open(tenant, Direction::Export)
         .await?
         .into_iter()
-        .filter(|p| p.due_in_sync_run(true, resync))
+        .filter(|p| p.due_in_sync_run(true, resync, now))
         .collect();
-    due.sort_by_key(|p| (kind_order(p.key.kind), p.first_seen_at));
+    // Users before the groups and memberships that need them; within a
+    // kind, the longest waiting first (a run out of time leaves the
+    // others to the next, which they then lead).
+    due.sort_by_key(|p| (kind_order(p.key.kind), p.next_attempt_at, p.first_seen_at));
     let mut replayed = Replayed::default();
     for problem in due {
         if until.is_some_and(|until| Instant::now() >= until) {
@@ -354,7 +357,7 @@ fn kind_order(kind: ObjectKind) -> u8 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::graph::GraphError;
+    use crate::model::entra::GraphError;
 
     #[test]
     fn a_403_names_the_permission_the_write_needs() {
@@ -365,11 +368,9 @@ mod tests {
         };
         let failure = ExportFailure::Graph {
             action: "adding the member",
-            source: GraphError::Rejected {
-                status: 403,
+            source: GraphError::Forbidden {
                 code: "Authorization_RequestDenied".into(),
                 message: "Insufficient privileges to complete the operation.".into(),
-                details: vec![],
             },
         };
         let plan = ExportPlan::AddMember {

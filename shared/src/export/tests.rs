@@ -6,10 +6,10 @@ use std::sync::Mutex;
 use serde_json::{Map, Value, json};
 
 use super::*;
-use crate::graph::model::EntraUser;
 use crate::model::directory::{
-    ENTRA_HASH, ENTRA_ORIGIN, FieldValue, ItemKey, LinkOrigin, UserItem,
+    ENTRA_HASH, ENTRA_ORIGIN, FieldValue, GroupItem, ItemKey, LinkOrigin, SyncedObject, UserItem,
 };
+use crate::model::entra::EntraUser;
 use crate::model::{TenantConfig, TenantId};
 
 mod batch;
@@ -83,8 +83,15 @@ impl ExportDirectory for MemoryDirectory {
     ) -> Result<Option<chrono::DateTime<chrono::Utc>>, StoreError> {
         Ok(self.2.lock().unwrap().get(&key.sk()).copied())
     }
-    async fn forget_create(&self, key: &ItemKey) -> Result<(), StoreError> {
-        self.2.lock().unwrap().remove(&key.sk());
+    async fn forget_create(
+        &self,
+        key: &ItemKey,
+        began: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), StoreError> {
+        let mut intents = self.2.lock().unwrap();
+        if intents.get(&key.sk()) == Some(&began) {
+            intents.remove(&key.sk());
+        }
         Ok(())
     }
     async fn record_entra_state(
@@ -113,13 +120,11 @@ impl ExportDirectory for MemoryDirectory {
 
 /// Graph's answer to a create whose UPN is taken (docs/graph.md 3.1).
 fn conflict() -> GraphError {
-    GraphError::Rejected {
-        status: 400,
+    GraphError::ObjectConflict {
         code: "Request_BadRequest".into(),
         message:
             "Another object with the same value for property userPrincipalName already exists."
                 .into(),
-        details: vec!["ObjectConflict".into()],
     }
 }
 
@@ -143,8 +148,6 @@ struct RecordingEntra {
     /// The create succeeds in Entra, but its answer is lost (a conflict
     /// follows when it is sent again).
     lose_create_answer: bool,
-    /// Graph's conflict answer without `details` (they are optional).
-    conflict_without_details: bool,
     /// Adding a member meets throttling past the retries.
     members_throttled: Mutex<bool>,
     /// Updates find no such object (a create not visible yet).
@@ -296,13 +299,7 @@ impl EntraWriter for RecordingEntra {
         self.bodies.lock().unwrap().push(body.clone());
         let upn = body["userPrincipalName"].as_str().unwrap_or_default();
         if self.existing_upns.lock().unwrap().contains_key(upn) {
-            let mut refusal = conflict();
-            if self.conflict_without_details
-                && let GraphError::Rejected { details, .. } = &mut refusal
-            {
-                details.clear();
-            }
-            return Err(refusal);
+            return Err(conflict());
         }
         if self.lose_create_answer {
             let mut created = body.as_object().unwrap().clone();
@@ -365,7 +362,6 @@ impl EntraWriter for RecordingEntra {
                 code: "Request_BadRequest".into(),
                 message: "Invalid value specified for property 'mailNickname' of resource 'Group'."
                     .into(),
-                details: vec![],
             });
         }
         let mark = group.mark.to_string();

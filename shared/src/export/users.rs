@@ -9,13 +9,13 @@ use super::{
     ExportMark, ExportOutcome, ExportRun, NewEntraUser, graph_failure, intent::made_nothing,
     is_conflict, naming, to_send, update_failure,
 };
-use crate::graph::GraphError;
-use crate::graph::model::{DomainInfo, EntraUser};
 use crate::model::TenantId;
 use crate::model::directory::{
     EntraHash, ItemKey, LinkOrigin, SyncedObject, USER_FIELDS, UserAttributes, UserItem,
     changed_fields,
 };
+use crate::model::entra::GraphError;
+use crate::model::entra::{DomainInfo, EntraUser};
 
 /// The new Entra user for these attributes (docs/graph.md 3.1, 3.4).
 fn new_entra_user(
@@ -58,7 +58,8 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
             return Ok(ExportOutcome::Ignored("the user no longer exists"));
         };
         let fields = to_send(USER_FIELDS, changed, &seen.attributes, &item.attributes);
-        if fields.iter().any(|f| f.am == "user_name") {
+        let renamed = fields.iter().any(|f| f.am == "user_name");
+        if renamed {
             self.check_upn(&item.attributes.user_name, "renamed")
                 .await?;
         }
@@ -68,7 +69,8 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
             .await?;
         let patch = EntraPatch::of(&fields, &item.attributes);
         if let Err(e) = self.writer.update_user(entra_id, &patch).await {
-            return Err(self.update_refused(&item.attributes.user_name, e).await);
+            let upn = renamed.then_some(item.attributes.user_name.as_str());
+            return Err(self.update_refused(upn, e).await);
         }
         self.record(key, entra_id, None).await?;
         Ok(ExportOutcome::Exported("user updated"))
@@ -78,10 +80,12 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
     /// holds passes by itself: the holder's own rename or delete (another
     /// AM object's, on the stream in any order, or one made in Entra ID)
     /// frees the UPN.
-    async fn update_refused(&self, upn: &str, refusal: GraphError) -> ExportFailure {
-        if !is_conflict(&refusal) {
+    /// (`renamed_to`: the UPN the update sends, if it sends one; another
+    /// property's conflict is Graph's refusal as it is.)
+    async fn update_refused(&self, renamed_to: Option<&str>, refusal: GraphError) -> ExportFailure {
+        let Some(upn) = renamed_to.filter(|_| is_conflict(&refusal)) else {
             return update_failure("updating the user", refusal);
-        }
+        };
         let holder = match self.writer.user_by_upn(upn).await {
             Ok(Some(ExistingEntraUser {
                 mark: Some(mark), ..
@@ -101,8 +105,7 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
         entra_id: &str,
     ) -> Result<ExportOutcome, ExportFailure> {
         if !self.owned(EntraObjectKind::User, key, entra_id).await? {
-            self.check_nothing_created(key).await?;
-            return Ok(ExportOutcome::Ignored("the Entra user is already gone"));
+            return self.delete_unlinked(EntraObjectKind::User, key).await;
         }
         self.refuse_administrator(entra_id, entra_id).await?;
         match self.writer.delete_user(entra_id).await {
@@ -133,15 +136,10 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
                 .update_user(&key, user_id, entra_id, (&all, &item))
                 .await;
         }
-        // A create whose answer was lost made it already (renamed since,
-        // perhaps, even out of the domains): that one is linked, never a
-        // second. One GET per create.
         let key = ItemKey::user(tenant, user_id);
         let mark = ExportMark::of(&key);
-        if let Some(existing) = self.user_by_mark(&mark).await? {
-            self.take_over(&existing, &mark).await?;
-            self.join_export_group(existing.user.id.as_str()).await?;
-            return self.link_marked_user(&key, &existing.user, &item).await;
+        if let Some(linked) = self.link_marked(&key, &mark, &item).await? {
+            return Ok(linked);
         }
         let mut attributes = item.attributes.clone();
         if attributes.user_name.is_empty() {
@@ -152,10 +150,39 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
         // (a user made in Entra, or one of ours not visible by its mark yet).
         let user = new_entra_user(user_id, attributes, domain.as_ref(), mark);
         self.begin_create(&key).await?;
-        let (entra_id, origin) = self.post_user(&key, &user, &item.attributes).await?;
+        let (entra_id, origin) = match self.post_user(&key, &user, &item.attributes).await {
+            Ok(created) => created,
+            // Graph may have made it: if it shows already, it is linked now.
+            Err(failure @ ExportFailure::Graph { .. }) if failure.is_retryable() => {
+                return match self.link_marked(&key, &user.mark, &item).await {
+                    Ok(Some(linked)) => Ok(linked),
+                    _ => Err(failure),
+                };
+            }
+            Err(failure) => return Err(failure),
+        };
         self.join_export_group(&entra_id).await?;
         self.record(&key, &entra_id, Some(origin)).await?;
         Ok(ExportOutcome::Exported("user created"))
+    }
+
+    /// Links the user that carries the mark, if one is visible: a create
+    /// whose answer was lost made it already (renamed since, perhaps, even
+    /// out of the domains), and it is linked, never a second made. One GET.
+    async fn link_marked(
+        &self,
+        key: &ItemKey,
+        mark: &ExportMark,
+        item: &UserItem,
+    ) -> Result<Option<ExportOutcome>, ExportFailure> {
+        let Some(existing) = self.user_by_mark(mark).await? else {
+            return Ok(None);
+        };
+        self.take_over(&existing, mark).await?;
+        self.join_export_group(existing.user.id.as_str()).await?;
+        self.link_marked_user(key, &existing.user, item)
+            .await
+            .map(Some)
     }
 
     /// The export group before the link: once linked, a replay finds
@@ -224,7 +251,12 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
                         "the UPN is taken but not visible yet".into(),
                     ));
                 };
-                let origin = self.take_over(&existing, &user.mark).await?;
+                let origin = match self.take_over(&existing, &user.mark).await {
+                    Ok(origin) => origin,
+                    // Another's account holds the UPN: this POST made
+                    // nothing (an earlier one would hold the UPN itself).
+                    Err(refusal) => return Err(self.create_refused(key, refusal).await),
+                };
                 if origin == LinkOrigin::Adopted {
                     self.writer
                         .write_mark(EntraObjectKind::User, &existing.user.id, &user.mark)

@@ -67,6 +67,7 @@ impl GraphBatcher {
         answered.await.unwrap_or_else(|_| Exchange::Transient {
             retry_after: None,
             reason: "the batch was not sent".into(),
+            maybe_applied: false,
         })
     }
 
@@ -102,6 +103,7 @@ impl Drop for AnswerOnDrop<'_> {
             let _ = item.answer.send(Exchange::Transient {
                 retry_after: None,
                 reason: "the batch's sender stopped".into(),
+                maybe_applied: false,
             });
         }
     }
@@ -136,6 +138,7 @@ async fn send_batch(client: &GraphClient, token: &SecretString, items: Vec<Pendi
             .map(|_| Exchange::Transient {
                 retry_after,
                 reason: "424 the batch failed as a whole".into(),
+                maybe_applied: false,
             })
             .collect(),
         // The envelope itself failed: every item shares its fate.
@@ -147,6 +150,7 @@ async fn send_batch(client: &GraphClient, token: &SecretString, items: Vec<Pendi
             .map(|_| Exchange::Transient {
                 retry_after: None,
                 reason: reason.to_owned(),
+                maybe_applied: true,
             })
             .collect(),
     };
@@ -186,6 +190,7 @@ fn item_answers(text: &str, count: usize) -> Vec<Exchange> {
             a.unwrap_or(Exchange::Transient {
                 retry_after: None,
                 reason: "an item had no answer in its batch".into(),
+                maybe_applied: true,
             })
         })
         .collect()

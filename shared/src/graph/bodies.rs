@@ -22,7 +22,7 @@ fn graph_value(value: FieldValue) -> Value {
 }
 
 /// The body of `PATCH /users/{id}` or `/groups/{id}`.
-pub fn patch_body(patch: &crate::export::EntraPatch) -> Value {
+pub fn patch_body(patch: &crate::model::entra::EntraPatch) -> Value {
     Value::Object(
         patch
             .properties
@@ -60,12 +60,12 @@ pub fn export_mark_property(client_id: &str) -> String {
 pub fn export_mark(
     object: &Map<String, Value>,
     property: &str,
-) -> Result<Option<crate::export::ExportMark>, GraphError> {
-    Ok(string(object, property)?.map(|mark| crate::export::ExportMark::from_graph(&mark)))
+) -> Result<Option<crate::model::entra::ExportMark>, GraphError> {
+    Ok(string(object, property)?.map(|mark| crate::model::entra::ExportMark::from_graph(&mark)))
 }
 
 /// The body of `POST /users` (docs/graph.md 3.1), marked as the export's.
-pub fn new_user_body(user: &crate::export::NewEntraUser, mark_property: &str) -> Value {
+pub fn new_user_body(user: &crate::model::entra::NewEntraUser, mark_property: &str) -> Value {
     use secrecy::ExposeSecret;
     let mut body = present_properties(USER_FIELDS, &user.attributes);
     body.insert(mark_property.to_owned(), json_string(user.mark.as_str()));
@@ -91,7 +91,7 @@ pub fn new_user_body(user: &crate::export::NewEntraUser, mark_property: &str) ->
 }
 
 /// The body of `POST /groups`: a security group, marked as the export's.
-pub fn new_group_body(group: &crate::export::NewEntraGroup, mark_property: &str) -> Value {
+pub fn new_group_body(group: &crate::model::entra::NewEntraGroup, mark_property: &str) -> Value {
     let mut body = present_properties(GROUP_FIELDS, &group.attributes);
     body.insert(mark_property.to_owned(), json_string(group.mark.as_str()));
     body.insert("mailEnabled".into(), Value::Bool(false));

@@ -3,7 +3,6 @@
 
 pub mod batch;
 pub mod bodies;
-pub mod domains;
 pub mod model;
 pub mod privileges;
 pub mod reader;
@@ -20,20 +19,8 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 use tokio::time::Instant;
 
+pub use crate::model::entra::{GraphError, TokenError};
 pub use retry::RetryPolicy;
-
-/// Why no access token could be had for a tenant.
-#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
-pub enum TokenError {
-    /// The grant is dead (consent revoked, admin removed): only a new
-    /// authorisation helps.
-    #[error("the tenant's authorisation was refused ({0}); an administrator must authorise again")]
-    ReauthorisationRequired(String),
-    #[error("no authorisation is stored for the tenant")]
-    NotAuthorised,
-    #[error("could not obtain an access token: {0}")]
-    Unavailable(String),
-}
 
 /// Where the client gets its bearer token; `force_refresh` after a 401.
 pub trait AccessTokenSource: Send + Sync {
@@ -41,41 +28,6 @@ pub trait AccessTokenSource: Send + Sync {
         &self,
         force_refresh: bool,
     ) -> impl Future<Output = Result<SecretString, TokenError>> + Send;
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum GraphError {
-    /// Throttling, 5xx or network failures outlasted the retry policy.
-    #[error("Graph did not answer successfully after {attempts} attempts: {last}")]
-    Exhausted { attempts: u32, last: String },
-    /// 410, `syncStateNotFound`, `resyncRequired`: start a full round.
-    #[error("Graph's delta state is gone ({0}); a full round is needed")]
-    SyncStateGone(String),
-    #[error("Graph refused the access token twice")]
-    Unauthorized,
-    #[error("Graph has no such object")]
-    NotFound,
-    #[error("Graph refused the request: {status} {code}: {message}")]
-    Rejected {
-        status: u16,
-        code: String,
-        message: String,
-        /// `details[].code`, e.g. `ObjectConflict` on a duplicate UPN.
-        details: Vec<String>,
-    },
-    #[error("Graph's answer is malformed: {0}")]
-    Malformed(String),
-    #[error(transparent)]
-    Token(#[from] TokenError),
-}
-
-impl GraphError {
-    pub fn is_retryable(&self) -> bool {
-        matches!(
-            self,
-            Self::Exhausted { .. } | Self::Token(TokenError::Unavailable(_))
-        )
-    }
 }
 
 /// A successful answer: status and JSON body (`Null` when empty).
@@ -156,20 +108,20 @@ impl GraphClient {
         body: Option<&Value>,
         deadline: Option<Instant>,
     ) -> Result<GraphResponse, GraphError> {
-        self.send_through(tokens, method, url, body, deadline, None)
+        self.send_through(tokens, (method, url, body), deadline, None, Repeat::Always)
             .await
     }
 
     /// `send`, each attempt inside a `$batch` with whatever other callers
-    /// of `batcher` send at the same moment.
+    /// of `batcher` send at the same moment; `repeat` says which failures
+    /// may be sent again.
     pub async fn send_through(
         &self,
         tokens: &impl AccessTokenSource,
-        method: Method,
-        url: &str,
-        body: Option<&Value>,
+        (method, url, body): (Method, &str, Option<&Value>),
         deadline: Option<Instant>,
         batcher: Option<&batch::GraphBatcher>,
+        repeat: Repeat,
     ) -> Result<GraphResponse, GraphError> {
         self.ensure_below_base(url)?;
         let mut token = tokens.access_token(false).await?;
@@ -194,8 +146,19 @@ impl GraphClient {
                 }
                 Exchange::TokenRefused => return Err(GraphError::Unauthorized),
                 Exchange::Transient {
+                    maybe_applied: true,
+                    reason,
+                    ..
+                } if repeat == Repeat::UnappliedOnly => {
+                    return Err(GraphError::Exhausted {
+                        attempts: attempt,
+                        last: format!("{reason} (not sent again: Graph may have applied it)"),
+                    });
+                }
+                Exchange::Transient {
                     retry_after,
                     reason,
+                    ..
                 } => (retry_after, reason),
             };
             self.wait_for_retry(attempt, retry_after, reason, deadline)
@@ -228,6 +191,7 @@ impl GraphClient {
             Err(reason) => Exchange::Transient {
                 retry_after: None,
                 reason: reason.to_owned(),
+                maybe_applied: true,
             },
         }
     }
@@ -288,6 +252,17 @@ impl GraphClient {
     }
 }
 
+/// Which failed attempts a request may be sent again after.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Repeat {
+    /// Any transient failure (reads, and writes that are idempotent).
+    Always,
+    /// Only those Graph refused unapplied (throttling): a create sent twice
+    /// makes two objects, and the export's intent to create must see the
+    /// ambiguous one (docs/behaviour.md 2.3).
+    UnappliedOnly,
+}
+
 /// What one exchange with Graph means for the request.
 #[derive(Debug)]
 enum Exchange {
@@ -300,6 +275,9 @@ enum Exchange {
     Transient {
         retry_after: Option<Duration>,
         reason: String,
+        /// Graph may have applied the request (a 5xx, a timeout); not
+        /// after throttling, which refuses it unapplied.
+        maybe_applied: bool,
     },
 }
 
@@ -334,20 +312,44 @@ fn interpret_json(status: StatusCode, retry_after: Option<Duration>, json: Value
             return Exchange::Transient {
                 retry_after,
                 reason: format!("{} {code}", status.as_u16()),
+                maybe_applied: status != StatusCode::TOO_MANY_REQUESTS,
             };
         }
         // An expired delta token also comes as a 400 (docs/graph.md 1.9).
         _ if is_sync_state_lost(&code) => {
             GraphError::SyncStateGone(format!("{} {code}", status.as_u16()))
         }
-        _ => GraphError::Rejected {
-            status: status.as_u16(),
-            code,
-            message,
-            details: detail_codes(&json),
-        },
+        _ => classify(status.as_u16(), code, message, &detail_codes(&json)),
     };
     Exchange::Refused(refused)
+}
+
+/// A refusal in the class the engines decide on, by Graph's status, code,
+/// `details` and English (docs/graph.md 0.2, 2.6, 3.1): the only place that
+/// reads them.
+fn classify(status: u16, code: String, message: String, details: &[String]) -> GraphError {
+    let says = |text: &str| message.contains(text);
+    match status {
+        // `details` are optional (docs/graph.md 0.2): the message then.
+        400 if details.iter().any(|d| d == "ObjectConflict")
+            || (says("userPrincipalName") && says("already exists")) =>
+        {
+            GraphError::ObjectConflict { code, message }
+        }
+        400 if says("added object references already exist") => {
+            GraphError::AlreadyMember { code, message }
+        }
+        // A just-created group's or member's replication lag (2.6).
+        400 if says("do not exist") => GraphError::NotVisibleYet { code, message },
+        400 if says("Invalid object identifier") => GraphError::InvalidObjectId { code, message },
+        403 => GraphError::Forbidden { code, message },
+        409 => GraphError::Conflict { code, message },
+        _ => GraphError::Rejected {
+            status,
+            code,
+            message,
+        },
+    }
 }
 
 /// The answer's JSON; `Null` when empty or not JSON.
@@ -423,9 +425,15 @@ mod tests {
                 Exchange::Transient {
                     retry_after,
                     reason,
+                    maybe_applied,
                 } => {
                     assert_eq!(retry_after, after);
                     assert_eq!(reason, format!("{status} TooManyRequests"));
+                    assert_eq!(
+                        maybe_applied,
+                        status != 429,
+                        "{status}: throttled is unapplied"
+                    );
                 }
                 other => panic!("{status}: {other:?}"),
             }
@@ -450,28 +458,60 @@ mod tests {
     }
 
     #[test]
-    fn given_other_refusals_then_not_found_or_rejected_with_the_detail_codes() {
+    fn given_other_refusals_then_each_is_named_by_its_class() {
         assert!(matches!(
             refusal(404, &graph_error_body("Request_ResourceNotFound", &[])),
             GraphError::NotFound
         ));
-        match refusal(
+        let conflict = refusal(
             400,
             &graph_error_body("Request_BadRequest", &["ObjectConflict"]),
-        ) {
-            GraphError::Rejected {
-                status,
-                code,
-                message,
-                details,
-            } => {
-                assert_eq!(
-                    (status, code.as_str(), message.as_str()),
-                    (400, "Request_BadRequest", "text")
-                );
-                assert_eq!(details, vec!["ObjectConflict".to_owned()]);
-            }
-            other => panic!("{other:?}"),
+        );
+        assert!(
+            matches!(&conflict, GraphError::ObjectConflict { code, message }
+                if code == "Request_BadRequest" && message == "text"),
+            "{conflict:?}"
+        );
+        let cases = [
+            (
+                400,
+                "Another object with the same value for property userPrincipalName already exists.",
+                "ObjectConflict",
+            ),
+            (
+                400,
+                "One or more added object references already exist for the following modified properties: 'members'.",
+                "AlreadyMember",
+            ),
+            (
+                400,
+                "The source resource object or one of the objects being referenced do not exist.",
+                "NotVisibleYet",
+            ),
+            (400, "Invalid object identifier 'am-1'.", "InvalidObjectId"),
+            (
+                403,
+                "Insufficient privileges to complete the operation.",
+                "Forbidden",
+            ),
+            (
+                409,
+                "A subscription for this resource exists already.",
+                "Conflict",
+            ),
+            (
+                400,
+                "Invalid value specified for property 'mailNickname'.",
+                "Rejected",
+            ),
+        ];
+        for (status, message, class) in cases {
+            let body =
+                serde_json::json!({"error": {"code": "Request_BadRequest", "message": message}});
+            let err = refusal(status, &body.to_string());
+            assert!(format!("{err:?}").starts_with(class), "{message}: {err:?}");
+            assert!(err.to_string().contains(message), "{err}");
+            assert!(err.to_string().contains(&status.to_string()), "{err}");
         }
     }
 }

@@ -1,4 +1,5 @@
-//! Graph payloads parsed at the edge into typed changes (docs/graph.md 1.4-1.7, 4).
+//! Graph payloads parsed at the edge into the domain's Entra types
+//! (`crate::model::entra`; docs/graph.md 1.4-1.7, 4): JSON only.
 
 use serde_json::{Map, Value};
 
@@ -6,6 +7,10 @@ use super::GraphError;
 use crate::model::EntraObjectId;
 use crate::model::directory::{
     Field, FieldKind, FieldValue, GROUP_FIELDS, GroupAttributes, USER_FIELDS, UserAttributes,
+};
+use crate::model::entra::{
+    Continuation, DeltaItem, DeltaPage, DomainInfo, EntraGroup, EntraUser, GroupDelta,
+    MemberChange, MemberKind, UnusableItem,
 };
 
 /// The properties requested of users: every property the field table maps.
@@ -29,81 +34,6 @@ fn select<A>(fields: &[Field<A>], extra: &[&str]) -> String {
         .chain(extra.iter().copied())
         .collect::<Vec<_>>()
         .join(",")
-}
-
-/// A user as Graph has it, in the AM directory's terms.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EntraUser {
-    pub id: EntraObjectId,
-    pub attributes: UserAttributes,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EntraGroup {
-    pub id: EntraObjectId,
-    pub attributes: GroupAttributes,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum MemberKind {
-    User,
-    Group,
-    /// Devices, service principals, contacts: not part of the AM directory.
-    Other,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MemberChange {
-    pub member_id: EntraObjectId,
-    pub kind: MemberKind,
-    pub removed: bool,
-}
-
-/// One item of a delta page.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DeltaItem<T> {
-    Upsert(T),
-    /// `@removed`; `permanent` when the reason is `deleted`.
-    Removed {
-        id: EntraObjectId,
-        permanent: bool,
-    },
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GroupDelta {
-    pub id: EntraObjectId,
-    /// `None` when the item carried only its id and membership changes.
-    pub group: Option<EntraGroup>,
-    pub members: Vec<MemberChange>,
-}
-
-/// Where a round goes after this page.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Continuation {
-    Next(String),
-    Done { delta_link: String },
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeltaPage<T> {
-    pub items: Vec<DeltaItem<T>>,
-    pub continuation: Continuation,
-    /// Items that do not hold what the directory needs (a user without a
-    /// `userPrincipalName`, a property of the wrong type): a client must
-    /// cope with fewer or other properties than it selected, so the import
-    /// fetches them again by id, and names them as problems if they still
-    /// cannot be imported. One object never fails its page.
-    pub unusable: Vec<UnusableItem>,
-}
-
-/// A delta item that could not be read as the object it is.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UnusableItem {
-    pub id: EntraObjectId,
-    /// Its UPN or name, when it has a readable one.
-    pub display: Option<String>,
-    pub reason: String,
 }
 
 impl UnusableItem {
@@ -135,13 +65,6 @@ fn nameable_id(item: &Map<String, Value>, what: &str) -> Option<EntraObjectId> {
             None
         }
     }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DomainInfo {
-    pub name: String,
-    pub federated: bool,
-    pub verified: bool,
 }
 
 fn malformed(what: impl Into<String>) -> GraphError {
@@ -239,11 +162,6 @@ impl EntraUser {
             return Err(malformed(format!("user {id} has no userPrincipalName")));
         }
         Ok(Self { id, attributes })
-    }
-
-    /// The user's UPN domain, lowercase.
-    pub fn domain(&self) -> Option<String> {
-        self.attributes.domain()
     }
 }
 

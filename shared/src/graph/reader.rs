@@ -3,9 +3,10 @@
 
 use tokio::time::Instant;
 
-use super::model::{self, DeltaPage, DomainInfo, EntraGroup, EntraUser, GroupDelta, MemberKind};
+use super::model;
 use super::{AccessTokenSource, GraphClient, GraphError};
 use crate::model::EntraObjectId;
+use crate::model::entra::{DeltaPage, DomainInfo, EntraGroup, EntraUser, GroupDelta, MemberKind};
 
 pub struct GraphEntraDirectory<'a, T> {
     client: &'a GraphClient,

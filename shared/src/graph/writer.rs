@@ -9,13 +9,14 @@ use tokio::time::Instant;
 
 use super::batch::GraphBatcher;
 use super::bodies;
-use super::model::{self, DomainInfo, EntraUser};
+use super::model;
 use super::privileges;
-use super::{AccessTokenSource, GraphClient, GraphError};
-use crate::export::{
-    EntraObjectKind, EntraPatch, ExistingEntraUser, ExportMark, NewEntraGroup, NewEntraUser,
-};
+use super::{AccessTokenSource, GraphClient, GraphError, Repeat};
 use crate::model::TenantId;
+use crate::model::entra::{
+    DomainInfo, EntraObjectKind, EntraPatch, EntraUser, ExistingEntraUser, ExportMark,
+    NewEntraGroup, NewEntraUser,
+};
 
 pub struct GraphEntraWriter<'a, T> {
     client: &'a GraphClient,
@@ -66,15 +67,31 @@ impl<'a, T: AccessTokenSource> GraphEntraWriter<'a, T> {
         url: &str,
         body: Option<&Value>,
     ) -> Result<Value, GraphError> {
+        self.send_repeating(method, url, body, Repeat::Always).await
+    }
+
+    /// A `POST` that creates an object: never sent again after a failure
+    /// Graph may have applied (a second POST would make a second object).
+    async fn send_create(&self, url: &str, body: &Value) -> Result<Value, GraphError> {
+        self.send_repeating(Method::POST, url, Some(body), Repeat::UnappliedOnly)
+            .await
+    }
+
+    async fn send_repeating(
+        &self,
+        method: Method,
+        url: &str,
+        body: Option<&Value>,
+        repeat: Repeat,
+    ) -> Result<Value, GraphError> {
         Ok(self
             .client
             .send_through(
                 &self.tokens,
-                method,
-                url,
-                body,
+                (method, url, body),
                 self.deadline,
                 self.batcher.as_deref(),
+                repeat,
             )
             .await?
             .body)
@@ -333,10 +350,7 @@ impl<T: AccessTokenSource> crate::export::EntraWriter for GraphEntraWriter<'_, T
 
     async fn create_user(&self, user: &NewEntraUser) -> Result<String, GraphError> {
         let body = bodies::new_user_body(user, self.mark_property);
-        Self::new_id(
-            self.send(Method::POST, &self.url(&["users"]), Some(&body))
-                .await?,
-        )
+        Self::new_id(self.send_create(&self.url(&["users"]), &body).await?)
     }
 
     async fn update_user(&self, id: &str, patch: &EntraPatch) -> Result<(), GraphError> {
@@ -354,10 +368,7 @@ impl<T: AccessTokenSource> crate::export::EntraWriter for GraphEntraWriter<'_, T
 
     async fn create_group(&self, group: &NewEntraGroup) -> Result<String, GraphError> {
         let body = bodies::new_group_body(group, self.mark_property);
-        Self::new_id(
-            self.send(Method::POST, &self.url(&["groups"]), Some(&body))
-                .await?,
-        )
+        Self::new_id(self.send_create(&self.url(&["groups"]), &body).await?)
     }
 
     async fn update_group(&self, id: &str, patch: &EntraPatch) -> Result<(), GraphError> {

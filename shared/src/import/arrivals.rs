@@ -12,9 +12,9 @@ use super::pages::DomainCache;
 use super::scope::Scope;
 use super::state::{Checkpoint, Counts, GroupScope, Mode, NumberedRecord};
 use super::{DirectoryStore, EntraDirectory, ImportRun, ImportState, Interruption, ObjectKind};
-use crate::graph::GraphError;
-use crate::graph::model::EntraUser;
 use crate::model::directory::MembershipKey;
+use crate::model::entra::EntraUser;
+use crate::model::entra::GraphError;
 use crate::ports::TenantConfigs;
 use crate::problems::Direction;
 

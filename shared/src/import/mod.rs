@@ -35,9 +35,9 @@ pub use ports::{
 use state::{Checkpoint, Counts, Mode, Phase, RunStatus, SyncState};
 pub use tenant::{TenantImport, TenantReaders};
 
-use crate::graph::model::{Continuation, DeltaPage};
-use crate::graph::{GraphError, TokenError};
 use crate::model::TenantConfig;
+use crate::model::entra::{Continuation, DeltaPage};
+use crate::model::entra::{GraphError, TokenError};
 use crate::ports::{StoreError, TenantConfigs};
 
 /// A killed run blocks its tenant for at most this long (renewed with every
@@ -60,7 +60,7 @@ pub fn deadline_margin(budget: Duration) -> Duration {
 /// For a 403: the Graph permission the failed read needs, in words an
 /// admin can act on (`last_sync_error`).
 fn permission_hint(err: &GraphError, context: &str) -> String {
-    if !matches!(err, GraphError::Rejected { status: 403, .. }) {
+    if !matches!(err, GraphError::Forbidden { .. }) {
         return String::new();
     }
     let permission = if context.contains("users") {
@@ -360,11 +360,11 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
                     state.groups_delta_link = None;
                     *checkpoint = self.restarted_round(Mode::Full, fingerprint);
                 }
-                Interruption::Graph(GraphError::Rejected { status, code, .. })
-                    if !restarted && checkpoint.next_link.is_some() =>
+                Interruption::Graph(refusal)
+                    if refusal.code().is_some() && !restarted && checkpoint.next_link.is_some() =>
                 {
                     // A page link that stopped working: restart the round.
-                    tracing::warn!(status, code = %code, "a page link was refused; restarting the round");
+                    tracing::warn!(reason = %refusal, "a page link was refused; restarting the round");
                     *checkpoint = self.restarted_round(checkpoint.mode, fingerprint);
                 }
                 other => {
@@ -703,11 +703,11 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
                 Ok(found) => members.extend(
                     found
                         .into_iter()
-                        .filter(|(_, kind)| *kind != crate::graph::model::MemberKind::Other)
+                        .filter(|(_, kind)| *kind != crate::model::entra::MemberKind::Other)
                         .map(|(id, kind)| {
                             (
                                 id.to_string(),
-                                kind == crate::graph::model::MemberKind::Group,
+                                kind == crate::model::entra::MemberKind::Group,
                             )
                         }),
                 ),

@@ -8,8 +8,8 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 
 use super::ports::PlatformUser;
 use super::{DirectoryStore, EntraDirectory, ImportRun, ImportState, Interruption};
-use crate::graph::model::EntraUser;
 use crate::model::directory::UserItem;
+use crate::model::entra::EntraUser;
 use crate::ports::TenantConfigs;
 use crate::problems::{Code, Direction, ObjectKind, Operation, Problem, ProblemKey};
 

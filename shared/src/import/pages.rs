@@ -7,11 +7,11 @@ use super::records::DirectoryWrite;
 use super::scope::Scope;
 use super::state::{Checkpoint, Counts, DeferredMembership, GroupScope, Mode, PageRecord, Phase};
 use super::{DirectoryStore, EntraDirectory, ImportRun, ImportState, Interruption};
-use crate::graph::model::{
-    DeltaItem, DeltaPage, DomainInfo, EntraGroup, EntraUser, GroupDelta, MemberKind,
-};
 use crate::model::directory::{
     EntraHash, GroupItem, MembershipKey, PasswordMode, Source, SyncedObject, UserItem,
+};
+use crate::model::entra::{
+    DeltaItem, DeltaPage, DomainInfo, EntraGroup, EntraUser, GroupDelta, MemberKind,
 };
 use crate::ports::TenantConfigs;
 

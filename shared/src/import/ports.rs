@@ -11,9 +11,9 @@ use super::records::DirectoryWrite;
 use super::state::{
     Checkpoint, GroupScope, NumberedRecord, PageRecord, Phase, RunStatus, SyncState,
 };
-use crate::graph::GraphError;
-use crate::graph::model::{DeltaPage, DomainInfo, EntraGroup, EntraUser, GroupDelta, MemberKind};
 use crate::model::directory::{GroupItem, MembershipKey, UserItem};
+use crate::model::entra::GraphError;
+use crate::model::entra::{DeltaPage, DomainInfo, EntraGroup, EntraUser, GroupDelta, MemberKind};
 use crate::model::{EntraObjectId, TenantId};
 use crate::ports::StoreError;
 use crate::problems::ProblemStore;

@@ -8,8 +8,8 @@ use std::borrow::Cow;
 use super::scope::Scope;
 use super::state::Counts;
 use super::{DirectoryStore, EntraDirectory, ImportRun, ImportState, Interruption};
-use crate::graph::GraphError;
-use crate::graph::model::{DeltaItem, DeltaPage, EntraGroup, EntraUser, GroupDelta, UnusableItem};
+use crate::model::entra::GraphError;
+use crate::model::entra::{DeltaItem, DeltaPage, EntraGroup, EntraUser, GroupDelta, UnusableItem};
 use crate::ports::TenantConfigs;
 use crate::problems::{Code, Direction, ObjectKind, Operation, Problem, ProblemKey};
 

@@ -5,8 +5,8 @@
 use std::collections::HashSet;
 
 use super::state::GroupScope;
-use crate::graph::model::EntraUser;
 use crate::model::TenantConfig;
+use crate::model::entra::EntraUser;
 
 /// A fingerprint of the settings that decide the scope: when it changes,
 /// the stored delta links no longer describe what we hold.

@@ -7,11 +7,11 @@ use chrono::Utc;
 
 use super::state::*;
 use super::*;
-use crate::graph::model::*;
 use crate::model::TenantConfig;
 use crate::model::directory::{
     GroupAttributes, MembershipKey, PasswordMode, Source, UserAttributes, UserItem,
 };
+use crate::model::entra::*;
 use crate::ports::StoreError;
 
 mod failed_page;
@@ -765,7 +765,7 @@ async fn given_revoked_consent_then_the_tenant_needs_reauthorisation() {
     world.entra.users(
         "",
         Err(GraphError::Token(
-            crate::graph::TokenError::ReauthorisationRequired(
+            crate::model::entra::TokenError::ReauthorisationRequired(
                 "invalid_grant (AADSTS700082)".into(),
             ),
         )),
@@ -1325,8 +1325,8 @@ async fn given_a_resync_of_a_large_tenant_then_its_finish_reads_one_bucket_at_a_
     assert!(largest >= 100, "the ranges were read: {largest}");
 }
 
-fn without_upn(id: &str, name: &str) -> crate::graph::model::UnusableItem {
-    crate::graph::model::UnusableItem {
+fn without_upn(id: &str, name: &str) -> crate::model::entra::UnusableItem {
+    crate::model::entra::UnusableItem {
         id: id.into(),
         display: Some(name.into()),
         reason: format!("user {id} has no userPrincipalName"),
@@ -1463,7 +1463,7 @@ async fn given_an_unusable_item_that_is_gone_when_fetched_by_id_then_a_delta_rou
     assert!(world.directory.users.lock().unwrap().contains_key("u1"));
     // An @removed with a reason this client does not know; by id, 404.
     let mut page = users_page(vec![], done("u-d2")).unwrap();
-    page.unusable.push(crate::graph::model::UnusableItem {
+    page.unusable.push(crate::model::entra::UnusableItem {
         id: "u1".into(),
         display: None,
         reason: "unknown @removed reason Some(\"archived\")".into(),

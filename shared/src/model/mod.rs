@@ -2,6 +2,7 @@
 //! the AM directory's items.
 
 pub mod directory;
+pub mod entra;
 pub mod ids;
 pub mod tenant_config;
 

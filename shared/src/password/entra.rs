@@ -4,13 +4,13 @@
 use secrecy::SecretString;
 
 use super::PasswordAuthority;
-use crate::graph::domains::TenantDomains;
-use crate::graph::model::DomainInfo;
 use crate::graph::reader::GraphEntraDirectory;
 use crate::graph::{GraphClient, GraphError};
 use crate::identity::IdentityError;
 use crate::import::EntraDirectory;
 use crate::model::TenantId;
+use crate::model::entra::DomainInfo;
+use crate::model::entra::TenantDomains;
 use crate::tokens::{GrantStore, TokenProvider};
 
 pub struct EntraPasswordAuthority<'a, G> {

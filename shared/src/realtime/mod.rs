@@ -21,8 +21,8 @@ pub use ports::{
 };
 use reauthorization::Reauthorization;
 
-use crate::graph::GraphError;
 use crate::import::RunOutcome;
+use crate::model::entra::GraphError;
 use crate::model::{TenantConfig, TenantId};
 use crate::notifications::{LifecycleEvent, SubscriptionRecord};
 use crate::ports::StoreError;
@@ -54,12 +54,7 @@ impl RealtimeError {
     /// `realtime_error`: what an admin can act on.
     fn for_admin(&self, resource: &str) -> String {
         match self {
-            Self::Graph(GraphError::Rejected {
-                status: 403,
-                code,
-                message,
-                ..
-            }) => format!(
+            Self::Graph(GraphError::Forbidden { code, message }) => format!(
                 "Graph refused the {resource} subscription (403 {code}: {message}): the app needs {} and the tenant must be within its subscription quota",
                 if resource == "users" {
                     "User.Read.All"
@@ -67,13 +62,10 @@ impl RealtimeError {
                     "Group.Read.All"
                 }
             ),
-            Self::Graph(GraphError::Rejected {
-                status: 400,
-                code,
-                message,
-                ..
-            }) => format!(
-                "Graph refused the {resource} subscription (400 {code}: {message}); when its validation request failed, NOTIFICATION_URL must reach graph-notifications"
+            // Graph refuses a subscription whose validation request failed
+            // with a 400 (docs/graph-notifications.md 2).
+            Self::Graph(refusal @ GraphError::Rejected { .. }) => format!(
+                "{refusal} (the {resource} subscription); when its validation request failed, NOTIFICATION_URL must reach graph-notifications"
             ),
             other => format!("keeping the {resource} subscription failed: {other}"),
         }
@@ -460,7 +452,7 @@ impl<A: SubscriptionApi, K: KeptSubscriptions> RealtimeKeeper<'_, A, K> {
             Ok(live) => live,
             // Ours, from a record since lost: its clientState is unknown,
             // so it goes and a new one is made.
-            Err(GraphError::Rejected { status: 409, .. }) => {
+            Err(GraphError::Conflict { .. }) => {
                 for old in self.api.list().await? {
                     if old.resource.trim_start_matches('/') == resource
                         && old.notification_url == new.notification_url

@@ -6,8 +6,8 @@ use std::future::Future;
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 
-use crate::graph::GraphError;
 use crate::model::TenantId;
+use crate::model::entra::GraphError;
 use crate::notifications::{LifecycleEvent, SubscriptionRecord};
 use crate::ports::StoreError;
 

@@ -6,11 +6,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::graph::model::{
+use crate::model::directory::{GroupAttributes, UserAttributes};
+use crate::model::entra::{
     Continuation, DeltaItem, DeltaPage, DomainInfo, EntraGroup, EntraUser, GroupDelta,
     MemberChange, MemberKind,
 };
-use crate::model::directory::{GroupAttributes, UserAttributes};
 
 use super::rng::Rng;
 

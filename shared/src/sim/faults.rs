@@ -7,7 +7,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use super::rng::{Rng, SharedRng};
-use crate::graph::GraphError;
+use crate::model::entra::GraphError;
 use crate::ports::StoreError;
 
 /// How often each fault strikes (percent of calls), drawn per seed so that

@@ -5,10 +5,10 @@
 use super::entra::{self, PagePlan};
 use super::faults::{graph_exhausted, yield_point};
 use super::world::{World, entra_change};
-use crate::graph::GraphError;
-use crate::graph::model::{DeltaPage, DomainInfo, EntraGroup, EntraUser, GroupDelta, MemberKind};
 use crate::import::EntraDirectory;
 use crate::model::EntraObjectId;
+use crate::model::entra::GraphError;
+use crate::model::entra::{DeltaPage, DomainInfo, EntraGroup, EntraUser, GroupDelta, MemberKind};
 
 pub struct SimGraph<'w> {
     pub world: &'w World,
@@ -46,7 +46,6 @@ fn link_gone(link: &str) -> GraphError {
         status: 400,
         code: "Directory_ExpiredPageToken".into(),
         message: format!("unknown page link {link}"),
-        details: Vec::new(),
     }
 }
 

@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::entra::{EntraModel, Life};
 use super::world::World;
-use crate::graph::model::MemberKind;
 use crate::model::directory::{PasswordMode, Source};
+use crate::model::entra::MemberKind;
 use crate::problems::{Code, Direction};
 
 /// The AM directory the engine's mapping makes of Entra ID.

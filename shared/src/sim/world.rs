@@ -10,9 +10,9 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use super::entra::{self, EntraModel, Life};
 use super::faults::Faults;
 use super::rng::{Rng, SharedRng};
-use crate::graph::model::MemberKind;
 use crate::model::TenantConfig;
 use crate::model::directory::{PasswordMode, Source, UserAttributes, UserItem};
+use crate::model::entra::MemberKind;
 use crate::testing::import_stores::{MemoryDirectory, MemoryState};
 
 /// The tenant's scope settings, as the admin last saved them.

@@ -560,6 +560,8 @@ async fn given_a_member_before_its_user_then_it_is_a_problem_that_the_next_run_r
         .as_str()
         .unwrap()
         .to_owned();
+    // Once its backoff has passed.
+    w.stack.make_problems_due(TENANT).await.unwrap();
     w.stack.tick(&mut w.sync).await.unwrap();
     assert!(
         w.stack

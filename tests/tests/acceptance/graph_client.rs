@@ -6,7 +6,9 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use entra_sync::graph::{AccessTokenSource, GraphClient, GraphError, RetryPolicy, TokenError};
+use entra_sync::graph::{
+    AccessTokenSource, GraphClient, GraphError, Repeat, RetryPolicy, TokenError,
+};
 use entra_sync::identity::IdentityClient;
 use entra_sync_tests::emulator::{AppRegistration, DeltaExpiry, Emulator, GraphFault, Knobs};
 use entra_sync_tests::stack::{
@@ -271,6 +273,38 @@ async fn given_an_expired_delta_token_when_polled_then_sync_state_gone_in_either
     }
 }
 
+/// Found by review: a create that met a 5xx or a timeout was sent again by
+/// the retry policy, and Graph may have applied the first: two groups.
+#[tokio::test]
+async fn given_a_create_meets_a_5xx_then_it_is_not_sent_again_but_after_throttling_it_is() {
+    let (emulator, tokens) = signed_in().await;
+    let client = graph_client(&emulator, quick_policy(3));
+    let body = serde_json::json!({"displayName": "Team", "mailNickname": "team",
+        "mailEnabled": false, "securityEnabled": true});
+    let url = client.url("/groups");
+    let create = || {
+        client.send_through(
+            &tokens,
+            (reqwest::Method::POST, &url, Some(&body)),
+            None,
+            None,
+            Repeat::UnappliedOnly,
+        )
+    };
+    emulator.inject_graph_faults([GraphFault::Unavailable { status: 503 }]);
+    let err = create().await.unwrap_err();
+    assert!(err.is_retryable(), "parked to pass by itself: {err}");
+    assert!(err.to_string().contains("may have applied"), "{err}");
+    assert_eq!(graph_statuses(&emulator), vec![503], "sent once");
+
+    emulator.inject_graph_faults([GraphFault::Throttle {
+        retry_after: Some("0".into()),
+    }]);
+    let created = create().await.unwrap();
+    assert_eq!(created.status, 201);
+    assert_eq!(graph_statuses(&emulator), vec![503, 429, 201]);
+}
+
 // ---------------------------------------------------------------- $batch
 
 /// `n` concurrent PATCHes of the seeded users' job titles through one batcher.
@@ -288,11 +322,10 @@ async fn patch_concurrently(
             client
                 .send_through(
                     tokens,
-                    reqwest::Method::PATCH,
-                    &url,
-                    Some(&body),
+                    (reqwest::Method::PATCH, &url, Some(&body)),
                     None,
                     Some(batcher),
+                    Repeat::Always,
                 )
                 .await
                 .map(|r| r.status)

@@ -10,7 +10,7 @@ use tokio::time::Instant;
 
 use super::*;
 use crate::export::batch::{ExportBatch, TenantWriters};
-use crate::graph::domains::TenantDomains;
+use crate::model::entra::TenantDomains;
 use crate::ports::TenantConfigs;
 use crate::problems::{Code, Direction, Problem, ProblemKey, ProblemStore};
 

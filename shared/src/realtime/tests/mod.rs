@@ -18,12 +18,17 @@ struct MemoryApi {
     refuse_next_create: Mutex<Option<u16>>,
 }
 
+/// Graph's refusal with this status, as the adapter names it.
 fn rejected(status: u16) -> GraphError {
-    GraphError::Rejected {
-        status,
-        code: "ExtensionError".into(),
-        message: "refused".into(),
-        details: vec![],
+    let (code, message) = ("ExtensionError".into(), "refused".into());
+    match status {
+        403 => GraphError::Forbidden { code, message },
+        409 => GraphError::Conflict { code, message },
+        _ => GraphError::Rejected {
+            status,
+            code,
+            message,
+        },
     }
 }
 

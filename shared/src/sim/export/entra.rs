@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::world::{DOMAINS, EXPORT_GROUP, NAMES};
-use crate::graph::GraphError;
+use crate::model::entra::GraphError;
 use crate::sim::rng::Rng;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,13 +68,11 @@ pub struct EntraModel {
 
 /// Graph's answer to a UPN already taken (docs/graph.md 3.1).
 pub fn conflict() -> GraphError {
-    GraphError::Rejected {
-        status: 400,
+    GraphError::ObjectConflict {
         code: "Request_BadRequest".into(),
         message:
             "Another object with the same value for property userPrincipalName already exists."
                 .into(),
-        details: vec!["ObjectConflict".into()],
     }
 }
 

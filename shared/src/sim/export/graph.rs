@@ -11,10 +11,10 @@ use crate::export::{
     EntraObjectKind, EntraPatch, EntraWriter, ExistingEntraUser, ExportMark, NewEntraGroup,
     NewEntraUser, TenantWriters,
 };
-use crate::graph::GraphError;
-use crate::graph::model::{DomainInfo, EntraUser};
 use crate::model::TenantId;
 use crate::model::directory::FieldValue;
+use crate::model::entra::GraphError;
+use crate::model::entra::{DomainInfo, EntraUser};
 use crate::sim::faults::{graph_exhausted, yield_point};
 
 pub struct SimEntra<'w> {
@@ -161,11 +161,9 @@ impl SimEntra<'_> {
         entra.log.push(format!("member {add} {group} {member}"));
         let members = &mut entra.object_mut(true, group)?.members;
         match (add, members.contains(member)) {
-            (true, true) => Err(GraphError::Rejected {
-                status: 400,
+            (true, true) => Err(GraphError::AlreadyMember {
                 code: "Request_BadRequest".into(),
                 message: "One or more added object references already exist for the following modified properties: 'members'.".into(),
-                details: vec![],
             }),
             (true, false) => {
                 members.insert(member.to_owned());

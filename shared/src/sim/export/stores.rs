@@ -151,10 +151,16 @@ impl ExportDirectory for SimDirectory<'_> {
         Ok(directory.create_intents.get(&key.sk()).copied())
     }
 
-    async fn forget_create(&self, key: &ItemKey) -> Result<(), StoreError> {
+    async fn forget_create(
+        &self,
+        key: &ItemKey,
+        began: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), StoreError> {
         reach(self.world, "forgetting the intent to create").await?;
         let mut directory = self.world.directory.lock().unwrap();
-        directory.create_intents.remove(&key.sk());
+        if directory.create_intents.get(&key.sk()) == Some(&began) {
+            directory.create_intents.remove(&key.sk());
+        }
         drop(directory);
         answer(self.world, "forgetting the intent to create")
     }

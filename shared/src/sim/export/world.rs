@@ -9,9 +9,9 @@ use std::sync::Mutex;
 use serde_json::{Map, Value, json};
 
 use super::entra::EntraModel;
-use crate::graph::domains::TenantDomains;
 use crate::model::TenantConfig;
 use crate::model::directory::{ENTRA_HASH, EntraHash, UserAttributes};
+use crate::model::entra::TenantDomains;
 use crate::problems::Problem;
 use crate::sim::rng::{Rng, SharedRng};
 

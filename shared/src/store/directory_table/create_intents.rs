@@ -75,15 +75,23 @@ impl DynamoDirectoryStore {
         Ok(Some(started))
     }
 
-    /// Forgets the intent: Graph refused the create, so nothing was made.
-    pub(super) async fn delete_create_intent(&self, item: &ItemKey) -> Result<(), StoreError> {
-        self.client
+    /// Forgets the intent of the create that began at `began`: Graph
+    /// refused it, so nothing was made. A later create's intent stays.
+    pub(super) async fn delete_create_intent(
+        &self,
+        item: &ItemKey,
+        began: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let deleted = self
+            .client
             .delete_item()
             .table_name(self.links.table())
             .set_key(Some(intent_key(item)?))
+            .condition_expression("#started = :began")
+            .expression_attribute_names("#started", STARTED_AT)
+            .expression_attribute_values(":began", n(began.timestamp()))
             .send()
-            .await
-            .map_err(unavailable("forgetting the intent to create in Entra ID"))?;
-        Ok(())
+            .await;
+        conditional(deleted, "forgetting the intent to create in Entra ID").map(drop)
     }
 }

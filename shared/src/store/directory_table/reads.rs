@@ -382,8 +382,12 @@ impl crate::export::ExportDirectory for DynamoDirectoryStore {
         self.read_create_intent(item).await
     }
 
-    async fn forget_create(&self, item: &ItemKey) -> Result<(), StoreError> {
-        self.delete_create_intent(item).await
+    async fn forget_create(
+        &self,
+        item: &ItemKey,
+        began: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), StoreError> {
+        self.delete_create_intent(item, began).await
     }
 
     async fn record_entra_state(

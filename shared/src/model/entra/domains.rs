@@ -9,8 +9,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::GraphError;
-use super::model::DomainInfo;
+use super::{DomainInfo, GraphError};
 use crate::model::TenantId;
 
 /// How long a tenant's domain list is reused.

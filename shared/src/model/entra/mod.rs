@@ -1,0 +1,244 @@
+//! Entra ID as the engines see it: its users and groups in the AM
+//! directory's terms, delta pages and their items, domains, the objects the
+//! export writes and its mark, and what can go wrong asking
+//! (`error`). The Graph adapter (`crate::graph`) turns Graph's JSON into
+//! these and back; the engines never see JSON or HTTP.
+
+mod domains;
+mod error;
+
+use std::fmt;
+
+use secrecy::SecretString;
+use sha2::{Digest, Sha256};
+
+pub use domains::{DOMAIN_CACHE_TTL, TenantDomains};
+pub use error::{GraphError, TokenError};
+
+use crate::model::EntraObjectId;
+use crate::model::directory::{Field, FieldValue, GroupAttributes, ItemKey, UserAttributes};
+
+/// A user as Graph has it, in the AM directory's terms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntraUser {
+    pub id: EntraObjectId,
+    pub attributes: UserAttributes,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntraGroup {
+    pub id: EntraObjectId,
+    pub attributes: GroupAttributes,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MemberKind {
+    User,
+    Group,
+    /// Devices, service principals, contacts: not part of the AM directory.
+    Other,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberChange {
+    pub member_id: EntraObjectId,
+    pub kind: MemberKind,
+    pub removed: bool,
+}
+
+/// One item of a delta page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeltaItem<T> {
+    Upsert(T),
+    /// `@removed`; `permanent` when the reason is `deleted`.
+    Removed {
+        id: EntraObjectId,
+        permanent: bool,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupDelta {
+    pub id: EntraObjectId,
+    /// `None` when the item carried only its id and membership changes.
+    pub group: Option<EntraGroup>,
+    pub members: Vec<MemberChange>,
+}
+
+/// Where a round goes after this page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Continuation {
+    Next(String),
+    Done { delta_link: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeltaPage<T> {
+    pub items: Vec<DeltaItem<T>>,
+    pub continuation: Continuation,
+    /// Items that do not hold what the directory needs (a user without a
+    /// `userPrincipalName`, a property of the wrong type): a client must
+    /// cope with fewer or other properties than it selected, so the import
+    /// fetches them again by id, and names them as problems if they still
+    /// cannot be imported. One object never fails its page.
+    pub unusable: Vec<UnusableItem>,
+}
+
+/// A delta item that could not be read as the object it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnusableItem {
+    pub id: EntraObjectId,
+    /// Its UPN or name, when it has a readable one.
+    pub display: Option<String>,
+    pub reason: String,
+}
+
+impl EntraUser {
+    /// The user's UPN domain, lowercase.
+    pub fn domain(&self) -> Option<String> {
+        self.attributes.domain()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DomainInfo {
+    pub name: String,
+    pub federated: bool,
+    pub verified: bool,
+}
+
+/// A user to create in Entra ID.
+#[derive(Debug, Clone)]
+pub struct NewEntraUser {
+    pub attributes: UserAttributes,
+    pub mail_nickname: String,
+    /// Required for users of federated domains.
+    pub on_premises_immutable_id: Option<String>,
+    /// The temporary password, changed at first sign-in.
+    pub password: SecretString,
+    /// Written with the user, so that a replay can prove it made it.
+    pub mark: ExportMark,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewEntraGroup {
+    pub attributes: GroupAttributes,
+    pub mail_nickname: String,
+    pub mark: ExportMark,
+}
+
+/// An Entra user found by its UPN, with the export's mark when it has one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExistingEntraUser {
+    pub user: EntraUser,
+    pub mark: Option<ExportMark>,
+}
+
+/// Graph properties to set (`FieldValue::Text(None)` clears one).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EntraPatch {
+    pub properties: Vec<(&'static str, FieldValue)>,
+}
+
+impl EntraPatch {
+    /// The given fields' values from `attributes`.
+    pub fn of<A>(fields: &[&'static Field<A>], attributes: &A) -> Self {
+        Self {
+            properties: fields
+                .iter()
+                .map(|f| (f.graph, (f.read)(attributes)))
+                .collect(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.properties.is_empty()
+    }
+}
+
+/// Which kind of Entra object a call is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntraObjectKind {
+    User,
+    Group,
+}
+
+impl EntraObjectKind {
+    /// Graph's collection of such objects (`users`, `groups`).
+    pub fn collection(self) -> &'static str {
+        match self {
+            Self::User => "users",
+            Self::Group => "groups",
+        }
+    }
+
+    pub fn noun(self) -> &'static str {
+        match self {
+            Self::User => "user",
+            Self::Group => "group",
+        }
+    }
+}
+
+/// The mark the export writes on every Entra user and group it creates:
+/// the AM object it was made for (`<tenant>/<sort key>`, e.g.
+/// `acme/USER#p-1`). A replay whose create answer was lost finds its own
+/// object by it; an object marked for another AM object is not its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportMark(String);
+
+/// Graph's limit on a String directory extension value.
+const MARK_LIMIT: usize = 256;
+
+impl ExportMark {
+    pub fn of(key: &ItemKey) -> Self {
+        let plain = format!("{}/{}", key.tenant(), key.sk());
+        if plain.chars().count() <= MARK_LIMIT {
+            return Self(plain);
+        }
+        // Long ids: a digest still names this object and no other.
+        let digest = Sha256::digest(plain.as_bytes());
+        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+        Self(format!("sha256:{hex}"))
+    }
+
+    /// A mark as Graph returned it.
+    pub fn from_graph(raw: &str) -> Self {
+        Self(raw.to_owned())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ExportMark {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::TenantId;
+
+    #[test]
+    fn a_mark_names_the_tenant_and_the_object_and_long_ones_are_digested() {
+        let tenant = TenantId::parse("acme").unwrap();
+        assert_eq!(
+            ExportMark::of(&ItemKey::user(&tenant, "p-1")).as_str(),
+            "acme/USER#p-1"
+        );
+        assert_ne!(
+            ExportMark::of(&ItemKey::user(&tenant, "p-1")),
+            ExportMark::of(&ItemKey::group(&tenant, "p-1"))
+        );
+        let long = ExportMark::of(&ItemKey::user(&tenant, &"x".repeat(300)));
+        assert!(long.as_str().starts_with("sha256:") && long.as_str().len() <= MARK_LIMIT);
+        assert_ne!(
+            long,
+            ExportMark::of(&ItemKey::user(&tenant, &"x".repeat(301)))
+        );
+    }
+}
