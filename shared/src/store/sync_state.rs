@@ -302,7 +302,7 @@ impl RoundLedger for DynamoSyncStateStore {
         page: u32,
     ) -> Result<(), StoreError> {
         let mut prefixes = vec![round_record_prefix(round_id, phase)];
-        for kind in SeenKind::of_phase(phase) {
+        for kind in phase.seen_kinds() {
             prefixes.extend(Bucket::all().map(|b| round_seen_prefix(round_id, *kind, b)));
         }
         // A page's part of one bucket is at most 300 KB of ids; four
