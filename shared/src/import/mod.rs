@@ -39,6 +39,7 @@ pub use tenant::{TenantImport, TenantReaders};
 use crate::graph::GraphError;
 use crate::model::TenantConfig;
 use crate::ports::{StoreError, TenantConfigs};
+use crate::problems::ProblemStore;
 
 /// A killed run blocks its tenant for at most this long (renewed with every
 /// checkpoint; shorter than the 3-minute schedule).
@@ -128,21 +129,24 @@ pub enum Purpose {
     Preview,
 }
 
-pub struct ImportRun<'a, D, S, C, E> {
-    pub directory: &'a D,
-    pub state: &'a S,
+/// One run of a tenant's import, over its ports: the AM directory, the
+/// import's own bookkeeping, its problem items, the config item and Entra ID.
+pub struct ImportRun<'a, D, S, P, C, E> {
+    directory: &'a D,
+    state: &'a S,
+    problems: &'a P,
     /// The tenant's config item, for the requests a run answers.
-    pub configs: &'a C,
-    pub entra: &'a E,
-    pub config: &'a TenantConfig,
-    pub run_id: String,
-    pub deadline: Option<Instant>,
+    configs: &'a C,
+    entra: &'a E,
+    config: &'a TenantConfig,
+    run_id: String,
+    deadline: Option<Instant>,
     /// See [`deadline_margin`].
-    pub deadline_margin: Duration,
+    deadline_margin: Duration,
     /// Set when the run completed and changes reported during it may not
     /// have been read (see [`ImportRun::another_run_wanted`]).
-    pub another_run_wanted: AtomicBool,
-    pub purpose: Purpose,
+    another_run_wanted: AtomicBool,
+    purpose: Purpose,
     /// The platform's user names, read on first need in this invocation.
     platform_names: tokio::sync::OnceCell<names::PlatformNames>,
 }
@@ -151,12 +155,13 @@ fn lease_until(now: DateTime<Utc>) -> DateTime<Utc> {
     now + LEASE_DURATION
 }
 
-impl<'a, D, S, C, E> ImportRun<'a, D, S, C, E> {
+impl<'a, D, S, P, C, E> ImportRun<'a, D, S, P, C, E> {
     /// A run with a new id; `deadline` is the Lambda invocation's (a past
     /// one still leaves a moment to release the lease).
     pub fn new(
         directory: &'a D,
         state: &'a S,
+        problems: &'a P,
         configs: &'a C,
         entra: &'a E,
         config: &'a TenantConfig,
@@ -166,6 +171,7 @@ impl<'a, D, S, C, E> ImportRun<'a, D, S, C, E> {
         Self {
             directory,
             state,
+            problems,
             configs,
             entra,
             config,
@@ -187,6 +193,17 @@ impl<'a, D, S, C, E> ImportRun<'a, D, S, C, E> {
         }
     }
 
+    /// The run's id (a continuation it queues names it).
+    pub fn run_id(&self) -> &str {
+        &self.run_id
+    }
+
+    /// The same run under a given id (a replay's runs are named by their
+    /// number).
+    pub fn with_run_id(self, run_id: String) -> Self {
+        Self { run_id, ..self }
+    }
+
     /// The run completed, but a change notification arrived while its
     /// round was read: the tenant needs another run now, not at the next
     /// tick.
@@ -195,8 +212,8 @@ impl<'a, D, S, C, E> ImportRun<'a, D, S, C, E> {
     }
 }
 
-impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
-    ImportRun<'_, D, S, C, E>
+impl<D: DirectoryStore, S: ImportState, P: ProblemStore, C: TenantConfigs, E: EntraDirectory>
+    ImportRun<'_, D, S, P, C, E>
 {
     fn tenant(&self) -> &crate::model::TenantId {
         &self.config.tenant_id

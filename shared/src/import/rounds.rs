@@ -14,9 +14,10 @@ use super::{
 use crate::graph::GraphError;
 use crate::graph::model::{Continuation, DeltaPage};
 use crate::ports::TenantConfigs;
+use crate::problems::ProblemStore;
 
-impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
-    ImportRun<'_, D, S, C, E>
+impl<D: DirectoryStore, S: ImportState, P: ProblemStore, C: TenantConfigs, E: EntraDirectory>
+    ImportRun<'_, D, S, P, C, E>
 {
     /// The interrupted round to resume (when its scope still holds), or a
     /// new one.

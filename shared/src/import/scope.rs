@@ -11,6 +11,7 @@ use crate::graph::model::EntraUser;
 use crate::graph::model::MemberKind;
 use crate::model::TenantConfig;
 use crate::ports::TenantConfigs;
+use crate::problems::ProblemStore;
 
 /// A fingerprint of the settings that decide the scope: when it changes,
 /// the stored delta links no longer describe what we hold.
@@ -70,8 +71,8 @@ pub fn group_scope(
     scope
 }
 
-impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
-    ImportRun<'_, D, S, C, E>
+impl<D: DirectoryStore, S: ImportState, P: ProblemStore, C: TenantConfigs, E: EntraDirectory>
+    ImportRun<'_, D, S, P, C, E>
 {
     /// The group scope: recomputed when a full round starts or when none
     /// is stored. A resumed full round keeps the scope its first pages

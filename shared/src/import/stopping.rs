@@ -8,6 +8,7 @@ use super::{
 };
 use crate::graph::{GraphError, TokenError};
 use crate::ports::TenantConfigs;
+use crate::problems::ProblemStore;
 
 /// For a 403: the Graph permission the failed read needs, in words an
 /// admin can act on (`last_sync_error`).
@@ -27,8 +28,8 @@ fn permission_hint(err: &GraphError, context: &str) -> String {
     )
 }
 
-impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
-    ImportRun<'_, D, S, C, E>
+impl<D: DirectoryStore, S: ImportState, P: ProblemStore, C: TenantConfigs, E: EntraDirectory>
+    ImportRun<'_, D, S, P, C, E>
 {
     /// A run that fails while reading leaves what a killed one leaves: a
     /// page maybe written and recorded without its checkpoint, to be read

@@ -8,9 +8,10 @@ use crate::import::state::{Counts, NumberedRecord};
 use crate::import::{DirectoryStore, EntraDirectory, ImportRun, ImportState, Interruption};
 use crate::model::directory::MembershipKey;
 use crate::ports::TenantConfigs;
+use crate::problems::ProblemStore;
 
-impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
-    ImportRun<'_, D, S, C, E>
+impl<D: DirectoryStore, S: ImportState, P: ProblemStore, C: TenantConfigs, E: EntraDirectory>
+    ImportRun<'_, D, S, P, C, E>
 {
     /// The round's membership changes of users the directory did not hold
     /// when their page was applied, for those it holds now (users who

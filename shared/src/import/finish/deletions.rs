@@ -13,6 +13,7 @@ use crate::import::{
 };
 use crate::model::directory::{MembershipKey, Source};
 use crate::ports::TenantConfigs;
+use crate::problems::ProblemStore;
 
 /// The final state of each id of one key range across a round's pages, by
 /// the last page that named it (true = present).
@@ -146,8 +147,8 @@ impl Deletions {
     }
 }
 
-impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
-    ImportRun<'_, D, S, C, E>
+impl<D: DirectoryStore, S: ImportState, P: ProblemStore, C: TenantConfigs, E: EntraDirectory>
+    ImportRun<'_, D, S, P, C, E>
 {
     /// Both kinds' deletion plans, from what the round's pages showed and
     /// how the scope moved.

@@ -18,6 +18,7 @@ use super::{
     DirectoryStore, EntraDirectory, HeldDeletions, ImportRun, ImportState, Interruption, Purpose,
 };
 use crate::ports::TenantConfigs;
+use crate::problems::ProblemStore;
 use deletions::{Deletions, SeenRound, Sweeps};
 
 /// `last_sync_result` and `last_sync_error` from what stays held back.
@@ -57,8 +58,8 @@ fn log_completed(status: &RunStatus) {
     );
 }
 
-impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
-    ImportRun<'_, D, S, C, E>
+impl<D: DirectoryStore, S: ImportState, P: ProblemStore, C: TenantConfigs, E: EntraDirectory>
+    ImportRun<'_, D, S, P, C, E>
 {
     pub(super) async fn finish(
         &self,
@@ -148,7 +149,7 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
             error,
             mode: checkpoint.mode,
             counts: checkpoint.counts,
-            open_problems: Some(self.state.count(self.tenant()).await?),
+            open_problems: Some(self.problems.count(self.tenant()).await?),
         };
         let requested_at = self
             .state

@@ -11,9 +11,10 @@ use crate::import::state::Counts;
 use crate::import::{DirectoryStore, EntraDirectory, ImportRun, ImportState, Interruption};
 use crate::model::directory::MembershipKey;
 use crate::ports::TenantConfigs;
+use crate::problems::ProblemStore;
 
-impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
-    ImportRun<'_, D, S, C, E>
+impl<D: DirectoryStore, S: ImportState, P: ProblemStore, C: TenantConfigs, E: EntraDirectory>
+    ImportRun<'_, D, S, P, C, E>
 {
     /// Deletes what the plans say, with the memberships that go with it;
     /// a sweeping groups round also removes the memberships it did not see.

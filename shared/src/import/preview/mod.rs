@@ -11,11 +11,12 @@
 //! 64-bit hashes, loaded again when a preview resumes.
 //!
 //! This file holds the report a preview writes and the port of its own
-//! items; `overlay` what the round would have written, `directory` and
-//! `state` the stand-ins the import runs against.
+//! items; `overlay` what the round would have written, `directory`,
+//! `state` and `problems` the stand-ins the import runs against.
 
 mod directory;
 mod overlay;
+mod problems;
 mod state;
 
 use std::future::Future;
@@ -25,6 +26,7 @@ use serde::{Deserialize, Serialize};
 
 pub use directory::PreviewDirectory;
 pub use overlay::PreviewOverlay;
+pub use problems::PreviewProblems;
 pub use state::PreviewState;
 
 use super::LeaseError;

@@ -4,7 +4,7 @@ use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
 
-use super::overlay::{PreviewOverlay, id_hash};
+use super::overlay::PreviewOverlay;
 use super::{PreviewReport, PreviewRuns};
 use crate::import::buckets::{Bucket, SeenIds, SeenKind};
 use crate::import::state::{
@@ -14,11 +14,11 @@ use crate::import::state::{
 use crate::import::{HeldDeletions, ImportMemory, ImportState, LeaseError, RoundLedger, RunLease};
 use crate::model::TenantId;
 use crate::ports::StoreError;
-use crate::problems::{Direction, Problem, ProblemKey, ProblemStore};
 
 /// The import's bookkeeping as a preview uses it: its own lease,
 /// checkpoint and report; the round's ledger (its items are the preview
-/// round's own); the sync's memory and problems read, never written.
+/// round's own); the sync's memory read, never written (its problems: see
+/// `PreviewProblems`).
 pub struct PreviewState<'a, S, P> {
     pub inner: &'a S,
     pub runs: &'a P,
@@ -274,34 +274,5 @@ impl<S: ImportState, P: PreviewRuns> ImportMemory for PreviewState<'_, S, P> {
 
     async fn save_held_deletions(&self, _: &TenantId, _: &HeldDeletions) -> Result<(), StoreError> {
         Ok(())
-    }
-}
-
-/// Problems are read (a sync re-reads open import problems), never written.
-impl<S: ImportState, P: PreviewRuns> ProblemStore for PreviewState<'_, S, P> {
-    /// Nothing is written; an object the sync would not create is noted,
-    /// so that its memberships are not counted either.
-    async fn record(&self, _: &TenantId, problem: &Problem) -> Result<Problem, StoreError> {
-        if problem.operation == crate::problems::Operation::Create {
-            let mut overlay = self.overlay.lock();
-            overlay.skipped.insert(id_hash(&problem.key.object_id));
-        }
-        Ok(problem.clone())
-    }
-
-    async fn resolve(&self, _: &TenantId, _: &ProblemKey) -> Result<bool, StoreError> {
-        Ok(false)
-    }
-
-    async fn open(
-        &self,
-        tenant: &TenantId,
-        direction: Direction,
-    ) -> Result<Vec<Problem>, StoreError> {
-        self.inner.open(tenant, direction).await
-    }
-
-    async fn count(&self, tenant: &TenantId) -> Result<u64, StoreError> {
-        self.inner.count(tenant).await
     }
 }
