@@ -167,6 +167,7 @@ impl SyncWorker {
         TenantImport {
             directory: &self.directory,
             state: &self.state,
+            problems: &self.problems,
             previews: &self.previews,
             configs: &self.configs,
             readers: &readers,

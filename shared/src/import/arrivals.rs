@@ -17,6 +17,7 @@ use crate::model::entra::EntraUser;
 use crate::model::entra::GraphError;
 use crate::ports::TenantConfigs;
 use crate::problems::Direction;
+use crate::problems::ProblemStore;
 
 /// `memberOf` reads in flight at once: a bulk hire or an HR system's
 /// nightly update brings thousands of users to a delta round, and one
@@ -38,8 +39,8 @@ pub(super) struct ScopeChange {
     pub(super) new_scope: Option<GroupScope>,
 }
 
-impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
-    ImportRun<'_, D, S, C, E>
+impl<D: DirectoryStore, S: ImportState, P: ProblemStore, C: TenantConfigs, E: EntraDirectory>
+    ImportRun<'_, D, S, P, C, E>
 {
     /// How the group scope moved, and the users who arrive at the end of
     /// the round: those who entered the scope, and those created after the
@@ -211,7 +212,7 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
             return Ok(HashSet::new());
         }
         // Those the users round saw but could not read are problems already.
-        let problems = self.state.open(self.tenant(), Direction::Import).await?;
+        let problems = self.problems.open(self.tenant(), Direction::Import).await?;
         ids.retain(|id| !problems.iter().any(|p| &p.key.object_id == id));
         let held = self
             .directory

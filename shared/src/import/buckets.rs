@@ -11,7 +11,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::state::{PageRecord, Phase};
 use crate::model::directory::MembershipKey;
 
 /// Where each bucket after the first begins, in sort order.
@@ -139,14 +138,6 @@ pub enum SeenKind {
 }
 
 impl SeenKind {
-    /// The kinds a phase's pages see.
-    pub fn of_phase(phase: Phase) -> &'static [SeenKind] {
-        match phase {
-            Phase::Users => &[SeenKind::Users],
-            Phase::Groups | Phase::Finishing => &[SeenKind::Groups, SeenKind::Members],
-        }
-    }
-
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Users => "users",
@@ -155,7 +146,8 @@ impl SeenKind {
         }
     }
 
-    fn bucket_of(self, id: &str) -> Bucket {
+    /// The bucket an id of this kind is kept in (a membership by its group).
+    pub fn bucket_of(self, id: &str) -> Bucket {
         match self {
             Self::Members => Bucket::of(id.split_once('#').map_or(id, |(group, _)| group)),
             Self::Users | Self::Groups => Bucket::of(id),
@@ -212,49 +204,6 @@ pub struct SeenIds {
     pub ids: Vec<String>,
 }
 
-impl PageRecord {
-    /// The ids the page saw (its `present` ids and memberships), by kind
-    /// and bucket, in the record's order.
-    pub fn seen(&self, phase: Phase) -> Vec<SeenIds> {
-        let present_kind = match phase {
-            Phase::Users => SeenKind::Users,
-            Phase::Groups | Phase::Finishing => SeenKind::Groups,
-        };
-        let mut seen: Vec<SeenIds> = Vec::new();
-        let all = [
-            (present_kind, &self.present),
-            (SeenKind::Members, &self.memberships),
-        ];
-        for (kind, ids) in all {
-            for id in ids {
-                let bucket = kind.bucket_of(id);
-                match seen
-                    .iter_mut()
-                    .find(|s| s.kind == kind && s.bucket == bucket)
-                {
-                    Some(part) => part.ids.push(id.clone()),
-                    None => seen.push(SeenIds {
-                        kind,
-                        bucket,
-                        ids: vec![id.clone()],
-                    }),
-                }
-            }
-        }
-        seen
-    }
-
-    /// What the page record itself keeps once its seen ids are bucketed:
-    /// removals and deferred memberships.
-    pub fn without_seen(&self) -> PageRecord {
-        PageRecord {
-            present: Vec::new(),
-            memberships: Vec::new(),
-            ..self.clone()
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -293,39 +242,5 @@ mod tests {
         assert_eq!(range.bounds(), (Some("6"), Some("c")));
         assert!(range.contains("6abc") && range.contains("bfff") && !range.contains("c"));
         assert_eq!(KeyRange::ALL.bounds(), (None, None));
-    }
-
-    #[test]
-    fn a_page_record_splits_into_its_buckets_and_keeps_its_removals() {
-        let record = PageRecord {
-            present: vec!["a1".into(), "02".into(), "a3".into()],
-            removed: vec!["f9".into()],
-            memberships: vec!["a1#u1".into(), "b2#u2".into()],
-            ..PageRecord::default()
-        };
-        let seen = record.seen(Phase::Groups);
-        let ids = |kind, bucket: &str| {
-            seen.iter()
-                .find(|s| s.kind == kind && s.bucket == Bucket::of(bucket))
-                .map(|s| s.ids.clone())
-        };
-        assert_eq!(
-            ids(SeenKind::Groups, "a"),
-            Some(vec!["a1".into(), "a3".into()])
-        );
-        assert_eq!(ids(SeenKind::Groups, "0"), Some(vec!["02".into()]));
-        assert_eq!(ids(SeenKind::Members, "b"), Some(vec!["b2#u2".into()]));
-        assert_eq!(seen.len(), 4);
-        let rest = record.without_seen();
-        assert_eq!(rest.removed, vec!["f9".to_owned()]);
-        assert!(rest.present.is_empty() && rest.memberships.is_empty());
-
-        let mut buckets = SeenBuckets::default();
-        buckets.note(&seen);
-        assert!(buckets.groups.buckets.contains(Bucket::of("a")));
-        assert!(!buckets.users.buckets.contains(Bucket::of("a")));
-        assert!(buckets.members.buckets.contains(Bucket::of("a")));
-        assert!(!buckets.members.buckets.contains(Bucket::of("0")));
-        assert_eq!((buckets.groups.ids, buckets.members.ids), (3, 2));
     }
 }

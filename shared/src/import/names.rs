@@ -11,6 +11,7 @@ use super::{DirectoryStore, EntraDirectory, ImportRun, ImportState, Interruption
 use crate::model::directory::UserItem;
 use crate::model::entra::EntraUser;
 use crate::ports::TenantConfigs;
+use crate::problems::ProblemStore;
 use crate::problems::{Code, Direction, ObjectKind, Operation, Problem, ProblemKey};
 
 fn hash(text: &str) -> u64 {
@@ -72,8 +73,8 @@ fn needs_check(user: &EntraUser, current: Option<&UserItem>) -> bool {
     })
 }
 
-impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
-    ImportRun<'_, D, S, C, E>
+impl<D: DirectoryStore, S: ImportState, P: ProblemStore, C: TenantConfigs, E: EntraDirectory>
+    ImportRun<'_, D, S, P, C, E>
 {
     /// The users among these whose UPN a platform user not linked to them
     /// holds, each named in a problem item. The platform's names are read
@@ -129,7 +130,7 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
         };
         let problem =
             Problem::new(key, operation, Code::UserNameConflict, reason).displayed_as(upn.clone());
-        self.state.record(self.tenant(), &problem).await?;
+        self.problems.record(self.tenant(), &problem).await?;
         Ok(())
     }
 }

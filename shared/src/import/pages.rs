@@ -14,6 +14,7 @@ use crate::model::entra::{
     DeltaItem, DeltaPage, DomainInfo, EntraGroup, EntraUser, GroupDelta, MemberKind,
 };
 use crate::ports::TenantConfigs;
+use crate::problems::ProblemStore;
 
 /// The last item per id wins: a round may carry an object several times.
 fn last_per_id<T, F: Fn(&T) -> &str>(items: &[DeltaItem<T>], id_of: F) -> Vec<&DeltaItem<T>> {
@@ -178,8 +179,8 @@ fn member_changes<'a>(
     changes
 }
 
-impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
-    ImportRun<'_, D, S, C, E>
+impl<D: DirectoryStore, S: ImportState, P: ProblemStore, C: TenantConfigs, E: EntraDirectory>
+    ImportRun<'_, D, S, P, C, E>
 {
     pub(super) async fn record_page(
         &self,

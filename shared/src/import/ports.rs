@@ -16,7 +16,6 @@ use crate::model::entra::GraphError;
 use crate::model::entra::{DeltaPage, DomainInfo, EntraGroup, EntraUser, GroupDelta, MemberKind};
 use crate::model::{EntraObjectId, TenantId};
 use crate::ports::StoreError;
-use crate::problems::ProblemStore;
 
 pub trait DirectoryStore: Send + Sync {
     /// The AM users these Entra objects are: imported (`user_id` = the Entra
@@ -241,11 +240,12 @@ pub trait ImportMemory: Send + Sync {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
-/// Everything the import keeps of its own, in one bound (its problem
-/// items among them).
-pub trait ImportState: RunLease + RoundLedger + ImportMemory + ProblemStore {}
+/// Everything the import keeps of its own, in one bound. Its problem items
+/// are a port of their own (`crate::problems::ProblemStore`), shared with
+/// the export.
+pub trait ImportState: RunLease + RoundLedger + ImportMemory {}
 
-impl<T: RunLease + RoundLedger + ImportMemory + ProblemStore> ImportState for T {}
+impl<T: RunLease + RoundLedger + ImportMemory> ImportState for T {}
 
 /// Deletions held back by the safety threshold (docs/behaviour.md 2.2), by Entra id.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -11,6 +11,7 @@ use super::{DirectoryStore, EntraDirectory, ImportRun, ImportState, Interruption
 use crate::model::entra::GraphError;
 use crate::model::entra::{DeltaItem, DeltaPage, EntraGroup, EntraUser, GroupDelta, UnusableItem};
 use crate::ports::TenantConfigs;
+use crate::problems::ProblemStore;
 use crate::problems::{Code, Direction, ObjectKind, Operation, Problem, ProblemKey};
 
 /// An object fetched again by id.
@@ -40,8 +41,8 @@ fn problem_key(kind: ObjectKind, id: &str) -> ProblemKey {
     }
 }
 
-impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
-    ImportRun<'_, D, S, C, E>
+impl<D: DirectoryStore, S: ImportState, P: ProblemStore, C: TenantConfigs, E: EntraDirectory>
+    ImportRun<'_, D, S, P, C, E>
 {
     /// The users page with its unusable items fetched again by id.
     pub(super) async fn repaired_users<'p>(
@@ -132,7 +133,7 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
             reason,
         )
         .displayed_as(item.display.clone().unwrap_or_default());
-        self.state.record(self.tenant(), &problem).await?;
+        self.problems.record(self.tenant(), &problem).await?;
         Ok(())
     }
 
@@ -146,7 +147,7 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
         counts: &mut Counts,
     ) -> Result<bool, Interruption> {
         let created_before = counts.users_created + counts.groups_created;
-        let open = self.state.open(self.tenant(), Direction::Import).await?;
+        let open = self.problems.open(self.tenant(), Direction::Import).await?;
         for problem in open.into_iter().filter(|p| p.last_seen_at < round_started) {
             let id = problem.key.object_id.as_str();
             let fixed = match problem.key.kind {
@@ -164,7 +165,7 @@ impl<D: DirectoryStore, S: ImportState, C: TenantConfigs, E: EntraDirectory>
             };
             if fixed {
                 tracing::info!(entra_id = id, "an import problem is fixed");
-                self.state.resolve(self.tenant(), &problem.key).await?;
+                self.problems.resolve(self.tenant(), &problem.key).await?;
             }
         }
         Ok(counts.users_created + counts.groups_created > created_before)

@@ -4,9 +4,14 @@
 
 use std::collections::HashSet;
 
-use super::state::GroupScope;
+use super::state::{Checkpoint, GroupScope, Mode, Phase};
+use super::{DirectoryStore, EntraDirectory, ImportRun, ImportState, Interruption};
 use crate::model::TenantConfig;
 use crate::model::entra::EntraUser;
+use crate::model::entra::GraphError;
+use crate::model::entra::MemberKind;
+use crate::ports::TenantConfigs;
+use crate::problems::ProblemStore;
 
 /// A fingerprint of the settings that decide the scope: when it changes,
 /// the stored delta links no longer describe what we hold.
@@ -64,6 +69,54 @@ pub fn group_scope(
         }
     }
     scope
+}
+
+impl<D: DirectoryStore, S: ImportState, P: ProblemStore, C: TenantConfigs, E: EntraDirectory>
+    ImportRun<'_, D, S, P, C, E>
+{
+    /// The group scope: recomputed when a full round starts or when none
+    /// is stored. A resumed full round keeps the scope its first pages
+    /// were applied under: its end compares with it, and so does the next
+    /// delta run when the scope's groups change.
+    pub(super) async fn current_group_scope(
+        &self,
+        checkpoint: &Checkpoint,
+    ) -> Result<GroupScope, Interruption> {
+        let round_begun = checkpoint.phase != Phase::Users || checkpoint.page > 0;
+        if (checkpoint.mode == Mode::Delta || round_begun)
+            && let Some(scope) = self.state.group_scope(self.tenant()).await?
+        {
+            return Ok(scope);
+        }
+        let scope = self.compute_group_scope().await?;
+        self.state.save_group_scope(self.tenant(), &scope).await?;
+        Ok(scope)
+    }
+
+    pub(super) async fn compute_group_scope(&self) -> Result<GroupScope, Interruption> {
+        let configured: Vec<String> = self
+            .config
+            .import_group_ids
+            .iter()
+            .map(|g| g.to_string())
+            .collect();
+        let mut members = Vec::new();
+        for group in &configured {
+            match self.entra.transitive_members(group).await {
+                Ok(found) => members.extend(
+                    found
+                        .into_iter()
+                        .filter(|(_, kind)| *kind != MemberKind::Other)
+                        .map(|(id, kind)| (id.to_string(), kind == MemberKind::Group)),
+                ),
+                Err(GraphError::NotFound) => {
+                    tracing::warn!(tenant_id = %self.tenant(), group_id = %group, "a configured import group does not exist in Entra ID");
+                }
+                Err(err) => return Err(err.into()),
+            }
+        }
+        Ok(group_scope(&configured, members))
+    }
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::buckets::SeenBuckets;
+use super::buckets::{SeenBuckets, SeenIds, SeenKind};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -36,6 +36,14 @@ pub enum Phase {
 }
 
 impl Phase {
+    /// The kinds of ids a phase's pages see.
+    pub fn seen_kinds(self) -> &'static [SeenKind] {
+        match self {
+            Phase::Users => &[SeenKind::Users],
+            Phase::Groups | Phase::Finishing => &[SeenKind::Groups, SeenKind::Members],
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Users => "users",
@@ -205,6 +213,49 @@ impl PageRecord {
     }
 }
 
+impl PageRecord {
+    /// The ids the page saw (its `present` ids and memberships), by kind
+    /// and bucket, in the record's order.
+    pub fn seen(&self, phase: Phase) -> Vec<SeenIds> {
+        let present_kind = match phase {
+            Phase::Users => SeenKind::Users,
+            Phase::Groups | Phase::Finishing => SeenKind::Groups,
+        };
+        let mut seen: Vec<SeenIds> = Vec::new();
+        let all = [
+            (present_kind, &self.present),
+            (SeenKind::Members, &self.memberships),
+        ];
+        for (kind, ids) in all {
+            for id in ids {
+                let bucket = kind.bucket_of(id);
+                match seen
+                    .iter_mut()
+                    .find(|s| s.kind == kind && s.bucket == bucket)
+                {
+                    Some(part) => part.ids.push(id.clone()),
+                    None => seen.push(SeenIds {
+                        kind,
+                        bucket,
+                        ids: vec![id.clone()],
+                    }),
+                }
+            }
+        }
+        seen
+    }
+
+    /// What the page record itself keeps once its seen ids are bucketed:
+    /// removals and deferred memberships.
+    pub fn without_seen(&self) -> PageRecord {
+        PageRecord {
+            present: Vec::new(),
+            memberships: Vec::new(),
+            ..self.clone()
+        }
+    }
+}
+
 /// A page record with the number of its page in the phase.
 pub type NumberedRecord = (u32, PageRecord);
 
@@ -260,5 +311,45 @@ impl RunStatus {
             counts: checkpoint.counts,
             open_problems: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::import::buckets::Bucket;
+
+    #[test]
+    fn a_page_record_splits_into_its_buckets_and_keeps_its_removals() {
+        let record = PageRecord {
+            present: vec!["a1".into(), "02".into(), "a3".into()],
+            removed: vec!["f9".into()],
+            memberships: vec!["a1#u1".into(), "b2#u2".into()],
+            ..PageRecord::default()
+        };
+        let seen = record.seen(Phase::Groups);
+        let ids = |kind, bucket: &str| {
+            seen.iter()
+                .find(|s| s.kind == kind && s.bucket == Bucket::of(bucket))
+                .map(|s| s.ids.clone())
+        };
+        assert_eq!(
+            ids(SeenKind::Groups, "a"),
+            Some(vec!["a1".into(), "a3".into()])
+        );
+        assert_eq!(ids(SeenKind::Groups, "0"), Some(vec!["02".into()]));
+        assert_eq!(ids(SeenKind::Members, "b"), Some(vec!["b2#u2".into()]));
+        assert_eq!(seen.len(), 4);
+        let rest = record.without_seen();
+        assert_eq!(rest.removed, vec!["f9".to_owned()]);
+        assert!(rest.present.is_empty() && rest.memberships.is_empty());
+
+        let mut buckets = SeenBuckets::default();
+        buckets.note(&seen);
+        assert!(buckets.groups.buckets.contains(Bucket::of("a")));
+        assert!(!buckets.users.buckets.contains(Bucket::of("a")));
+        assert!(buckets.members.buckets.contains(Bucket::of("a")));
+        assert!(!buckets.members.buckets.contains(Bucket::of("0")));
+        assert_eq!((buckets.groups.ids, buckets.members.ids), (3, 2));
     }
 }

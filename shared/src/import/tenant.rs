@@ -4,13 +4,16 @@
 
 use tokio::time::Instant;
 
-use super::preview::{PreviewDirectory, PreviewOverlay, PreviewRuns, PreviewState};
+use super::preview::{
+    PreviewDirectory, PreviewOverlay, PreviewProblems, PreviewRuns, PreviewState,
+};
 use super::{
     AfterRun, Continuations, DirectoryStore, EntraDirectory, ImportError, ImportRun, ImportState,
     RunDeadline, RunOutcome,
 };
 use crate::model::{TenantConfig, TenantId};
 use crate::ports::TenantConfigs;
+use crate::problems::ProblemStore;
 
 /// Entra ID's read side for each tenant.
 pub trait TenantReaders: Send + Sync {
@@ -20,11 +23,13 @@ pub trait TenantReaders: Send + Sync {
     fn for_tenant(&self, tenant: &TenantId, deadline: Option<Instant>) -> Self::Reader<'_>;
 }
 
-pub struct TenantImport<'a, D, S, C, R, Q, A, P> {
+pub struct TenantImport<'a, D, S, P, C, R, Q, A, V> {
     pub directory: &'a D,
     pub state: &'a S,
+    /// The import's problem items.
+    pub problems: &'a P,
     /// The preview's own lease, checkpoint and report.
-    pub previews: &'a P,
+    pub previews: &'a V,
     pub configs: &'a C,
     pub readers: &'a R,
     pub continuations: &'a Q,
@@ -34,12 +39,13 @@ pub struct TenantImport<'a, D, S, C, R, Q, A, P> {
 impl<
     D: DirectoryStore,
     S: ImportState,
+    P: ProblemStore,
     C: TenantConfigs,
     R: TenantReaders,
     Q: Continuations,
     A: AfterRun,
-    P: PreviewRuns,
-> TenantImport<'_, D, S, C, R, Q, A, P>
+    V: PreviewRuns,
+> TenantImport<'_, D, S, P, C, R, Q, A, V>
 {
     /// Syncs the tenant; `Err` when the job should be delivered again.
     pub async fn sync(
@@ -72,6 +78,7 @@ impl<
         let run = ImportRun::new(
             self.directory,
             self.state,
+            self.problems,
             self.configs,
             &entra,
             &config,
@@ -79,7 +86,7 @@ impl<
         );
         let outcome = run.run().await?;
         if outcome == RunOutcome::Paused || run.another_run_wanted() {
-            self.queue_continuation(tenant, &run.run_id).await;
+            self.queue_continuation(tenant, run.run_id()).await;
         }
         self.after_run.after_run(&config, &outcome).await;
         Ok(outcome)
@@ -109,17 +116,29 @@ impl<
             Some(requested.into()),
             fingerprint,
         );
-        let run =
-            ImportRun::new(&directory, &state, self.configs, entra, config, deadline).previewing();
+        let problems = PreviewProblems {
+            inner: self.problems,
+            overlay: &overlay,
+        };
+        let run = ImportRun::new(
+            &directory,
+            &state,
+            &problems,
+            self.configs,
+            entra,
+            config,
+            deadline,
+        )
+        .previewing();
         let outcome = run.run().await?;
         match &outcome {
             RunOutcome::Paused => {
-                self.queue_continuation(tenant, &run.run_id).await;
+                self.queue_continuation(tenant, run.run_id()).await;
                 return Ok(outcome);
             }
             // Another invocation is previewing the tenant.
             RunOutcome::LeaseHeld => return Ok(outcome),
-            RunOutcome::Skipped(why) => state.unrunnable(tenant, &run.run_id, why).await?,
+            RunOutcome::Skipped(why) => state.unrunnable(tenant, run.run_id(), why).await?,
             RunOutcome::Completed(_)
             | RunOutcome::Failed(_)
             | RunOutcome::ReauthorisationRequired => {}

@@ -283,6 +283,7 @@ impl World {
         ImportRun {
             directory: &self.directory,
             state: &self.state,
+            problems: &self.state,
             configs: &self.state,
             entra: &self.entra,
             config,
@@ -1168,6 +1169,7 @@ async fn given_a_change_reported_during_a_run_then_another_run_is_wanted_and_not
         &world.directory,
         &world.state,
         &world.state,
+        &world.state,
         &world.entra,
         &config,
         None,
@@ -1191,6 +1193,7 @@ async fn given_a_change_reported_during_a_run_then_another_run_is_wanted_and_not
         .groups("g-d2", groups_page(vec![], done("g-d3")));
     let notified = ImportRun::new(
         &world.directory,
+        &world.state,
         &world.state,
         &world.state,
         &world.entra,

@@ -78,8 +78,8 @@ fn run_once(world: &World, number: u64, polls: Option<u64>) -> RunEnd {
     let state = SimState { world };
     let configs = SimConfigs { world };
     let entra = SimGraph { world };
-    let mut run = ImportRun::new(&directory, &state, &configs, &entra, &config, None);
-    run.run_id = format!("run-{number:04}-0000");
+    let run = ImportRun::new(&directory, &state, &state, &configs, &entra, &config, None)
+        .with_run_id(format!("run-{number:04}-0000"));
     match run_until_killed(run.run(), Some(polls.unwrap_or(POLL_LIMIT))) {
         Some(result) => RunEnd::Ended(result.map(without_wall_clock)),
         None if polls.is_some() => RunEnd::Killed,

@@ -23,7 +23,6 @@ use super::layout::{
     round_record_prefix, round_seen_prefix, tenant_pk,
 };
 use super::lease::{LeasedItem, RUN_LEASE, held};
-use super::problems::DynamoProblemStore;
 use crate::import::buckets::{Bucket, SeenIds, SeenKind};
 use crate::import::state::{
     Checkpoint, GroupScope, NumberedRecord, PageRecord, Phase, RunStatus, SyncState,
@@ -31,7 +30,6 @@ use crate::import::state::{
 use crate::import::{HeldDeletions, ImportMemory, LeaseError, RoundLedger, RunLease};
 use crate::model::TenantId;
 use crate::ports::StoreError;
-use crate::problems::{Direction, Problem, ProblemKey, ProblemStore};
 
 const PAGE_RECORD_DAYS: i64 = 8;
 /// The parts of a page's record or bucket a killed run may have written.
@@ -42,18 +40,11 @@ const WHAT: &str = "the sync state";
 pub struct DynamoSyncStateStore {
     client: Client,
     table: String,
-    /// The import's problem items, in the same table.
-    problems: DynamoProblemStore,
 }
 
 impl DynamoSyncStateStore {
     pub fn new(client: Client, table: String) -> Self {
-        let problems = DynamoProblemStore::new(client.clone(), table.clone());
-        Self {
-            client,
-            table,
-            problems,
-        }
+        Self { client, table }
     }
 
     fn status_fields(status: &RunStatus) -> Vec<(&'static str, AttributeValue)> {
@@ -302,7 +293,7 @@ impl RoundLedger for DynamoSyncStateStore {
         page: u32,
     ) -> Result<(), StoreError> {
         let mut prefixes = vec![round_record_prefix(round_id, phase)];
-        for kind in SeenKind::of_phase(phase) {
+        for kind in phase.seen_kinds() {
             prefixes.extend(Bucket::all().map(|b| round_seen_prefix(round_id, *kind, b)));
         }
         // A page's part of one bucket is at most 300 KB of ids; four
@@ -408,27 +399,5 @@ impl ImportMemory for DynamoSyncStateStore {
     ) -> Result<(), StoreError> {
         self.put_json(tenant, HELD_SK, &(&held.users, &held.groups))
             .await
-    }
-}
-
-impl ProblemStore for DynamoSyncStateStore {
-    async fn record(&self, tenant: &TenantId, problem: &Problem) -> Result<Problem, StoreError> {
-        self.problems.record(tenant, problem).await
-    }
-
-    async fn resolve(&self, tenant: &TenantId, key: &ProblemKey) -> Result<bool, StoreError> {
-        self.problems.resolve(tenant, key).await
-    }
-
-    async fn open(
-        &self,
-        tenant: &TenantId,
-        direction: Direction,
-    ) -> Result<Vec<Problem>, StoreError> {
-        self.problems.open(tenant, direction).await
-    }
-
-    async fn count(&self, tenant: &TenantId) -> Result<u64, StoreError> {
-        self.problems.count(tenant).await
     }
 }

@@ -427,10 +427,7 @@ impl RoundLedger for MemoryState {
         phase: Phase,
         page: u32,
     ) -> Result<(), StoreError> {
-        let kinds: Vec<&str> = buckets::SeenKind::of_phase(phase)
-            .iter()
-            .map(|k| k.as_str())
-            .collect();
+        let kinds: Vec<&str> = phase.seen_kinds().iter().map(|k| k.as_str()).collect();
         self.records
             .lock()
             .unwrap()

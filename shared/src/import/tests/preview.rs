@@ -8,8 +8,8 @@ use tokio::time::Instant;
 
 use super::*;
 use crate::import::preview::{
-    Change, PreviewDirectory, PreviewOverlay, PreviewProgress, PreviewReport, PreviewRuns,
-    PreviewState,
+    Change, PreviewDirectory, PreviewOverlay, PreviewProblems, PreviewProgress, PreviewReport,
+    PreviewRuns, PreviewState,
 };
 
 /// The preview's own items: lease, checkpoint with samples, report.
@@ -106,8 +106,20 @@ impl World {
             Some(requested_at.into()),
             super::scope::fingerprint(config),
         );
-        let mut run =
-            ImportRun::new(&directory, &state, &self.state, &self.entra, config, None).previewing();
+        let problems = PreviewProblems {
+            inner: &self.state,
+            overlay: &overlay,
+        };
+        let mut run = ImportRun::new(
+            &directory,
+            &state,
+            &problems,
+            &self.state,
+            &self.entra,
+            config,
+            None,
+        )
+        .previewing();
         if let Some((at, margin)) = deadline {
             run.deadline = Some(at);
             run.deadline_margin = margin;

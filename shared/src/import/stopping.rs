@@ -1,0 +1,136 @@
+//! How a run that cannot go on ends: paused before the deadline, failed
+//! with its checkpoint kept, or stopped because the grant is dead.
+
+use super::state::{Checkpoint, Phase, RunStatus};
+use super::{
+    DirectoryStore, EntraDirectory, ImportError, ImportRun, ImportState, Interruption, Purpose,
+    RunOutcome,
+};
+use crate::model::entra::{GraphError, TokenError};
+use crate::ports::TenantConfigs;
+use crate::problems::ProblemStore;
+
+/// For a 403: the Graph permission the failed read needs, in words an
+/// admin can act on (`last_sync_error`).
+fn permission_hint(err: &GraphError, context: &str) -> String {
+    if !matches!(err, GraphError::Forbidden { .. }) {
+        return String::new();
+    }
+    let permission = if context.contains("users") {
+        "User.Read.All"
+    } else if context.contains("groups") {
+        "Group.Read.All"
+    } else {
+        "User.Read.All and Group.Read.All"
+    };
+    format!(
+        "; the integration lacks the Microsoft Graph permission {permission}: grant it (with admin consent) on the app registration, then authorise the integration again"
+    )
+}
+
+impl<D: DirectoryStore, S: ImportState, P: ProblemStore, C: TenantConfigs, E: EntraDirectory>
+    ImportRun<'_, D, S, P, C, E>
+{
+    /// A run that fails while reading leaves what a killed one leaves: a
+    /// page maybe written and recorded without its checkpoint, to be read
+    /// again, from the start of its phase perhaps (a new round, or the
+    /// delta link's changes: not the same items). As a killed run's
+    /// successor does, it forgets that page's record, makes the round
+    /// sweep, and saves the checkpoint in hand (never behind the stored
+    /// one: it moves only once a page is applied and recorded). Should a
+    /// write fail, the lease is kept: the next run then finds this one
+    /// died, and forgets the page its stored checkpoint names.
+    pub(super) async fn forget_unrecorded_page(
+        &self,
+        checkpoint: &mut Checkpoint,
+    ) -> Result<(), ImportError> {
+        let (round, phase, page) = (&checkpoint.round_id, checkpoint.phase, checkpoint.page);
+        // At the finishing phase (both rounds read) no page is in flight.
+        if phase != Phase::Finishing {
+            self.state
+                .forget_page(self.tenant(), round, phase, page)
+                .await?;
+        }
+        checkpoint.earlier_imports = true;
+        match self.save_checkpoint(checkpoint).await {
+            Err(Interruption::Store(err)) => Err(ImportError::Store(err)),
+            _ => Ok(()),
+        }
+    }
+
+    /// Ends a run that was interrupted: the outcome for the handler, the
+    /// status item and the lease released. `failed_as` carries the round's
+    /// mode and counts; `context` says what failed.
+    pub(super) async fn stopped(
+        &self,
+        interruption: Interruption,
+        failed_as: RunStatus,
+        context: &str,
+    ) -> Result<RunOutcome, ImportError> {
+        let failed = |error: String| RunStatus {
+            error: Some(error),
+            ..failed_as.clone()
+        };
+        match interruption {
+            Interruption::Graph(GraphError::Token(TokenError::ReauthorisationRequired(reason))) => {
+                self.reauthorisation_required(&reason, failed_as).await
+            }
+            Interruption::Deadline => {
+                tracing::info!(
+                    "pausing before the deadline; the run is continued from its checkpoint"
+                );
+                self.release_lease(None).await?;
+                Ok(RunOutcome::Paused)
+            }
+            Interruption::LeaseLost => {
+                tracing::warn!("lost the lease to another run; stopping");
+                Ok(RunOutcome::LeaseHeld)
+            }
+            Interruption::Graph(err) => {
+                tracing::error!(error = %err, "the run failed; its checkpoint is kept");
+                let status = failed(format!(
+                    "{context}: {err}{}",
+                    permission_hint(&err, context)
+                ));
+                self.release_lease(Some(&status)).await?;
+                Ok(RunOutcome::Failed(status))
+            }
+            Interruption::Store(err) if self.purpose == Purpose::Preview => {
+                // Kept for the next try, as a sync keeps its checkpoint.
+                tracing::error!(error = %err, "a store failed during the preview; it pauses");
+                if let Err(release) = self.release_lease(None).await {
+                    tracing::warn!(error = %release, "could not release the preview's lease");
+                }
+                Err(ImportError::Store(err))
+            }
+            Interruption::Store(err) => {
+                tracing::error!(error = %err, "a store failed during the run");
+                let status = failed(format!("writing the AM directory failed: {err}"));
+                // The store is failing: the lease expires by itself if this fails too.
+                if let Err(release) = self.release_lease(Some(&status)).await {
+                    tracing::warn!(error = %release, "could not release the lease");
+                }
+                Err(ImportError::Store(err))
+            }
+        }
+    }
+
+    async fn reauthorisation_required(
+        &self,
+        reason: &str,
+        failed_as: RunStatus,
+    ) -> Result<RunOutcome, ImportError> {
+        tracing::error!(reason = %reason, "the tenant's grant was refused; syncing stops until an administrator authorises again");
+        self.configs
+            .mark_reauthorisation_required(self.tenant())
+            .await?;
+        let status = RunStatus {
+            error: Some(format!(
+                "Microsoft Entra ID refused the integration's authorisation ({reason}); a Global Administrator must authorise it again"
+            )),
+            ..failed_as
+        };
+        self.release_lease(Some(&status)).await?;
+        Ok(RunOutcome::ReauthorisationRequired)
+    }
+}

@@ -1,0 +1,99 @@
+//! The attributes synchronised with Entra ID, on users and groups.
+
+use serde::{Deserialize, Serialize};
+
+use super::lenient::{enabled_by_default, enabled_unless_false, text_or_empty, text_or_none};
+
+/// The user attributes synchronised with Entra ID.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserAttributes {
+    /// The login; the UPN for Entra users.
+    #[serde(default, deserialize_with = "text_or_empty")]
+    pub user_name: String,
+    #[serde(
+        default,
+        deserialize_with = "text_or_none",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub display_name: Option<String>,
+    #[serde(
+        default,
+        deserialize_with = "text_or_none",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub given_name: Option<String>,
+    #[serde(
+        default,
+        deserialize_with = "text_or_none",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub surname: Option<String>,
+    #[serde(
+        default,
+        deserialize_with = "text_or_none",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub email: Option<String>,
+    #[serde(
+        default,
+        deserialize_with = "text_or_none",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub mobile_phone: Option<String>,
+    #[serde(
+        default,
+        deserialize_with = "text_or_none",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub job_title: Option<String>,
+    #[serde(
+        default,
+        deserialize_with = "text_or_none",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub department: Option<String>,
+    #[serde(
+        default = "enabled_by_default",
+        deserialize_with = "enabled_unless_false"
+    )]
+    pub enabled: bool,
+}
+
+impl Default for UserAttributes {
+    /// No values, and enabled (as an absent `enabled` means).
+    fn default() -> Self {
+        Self {
+            user_name: String::new(),
+            display_name: None,
+            given_name: None,
+            surname: None,
+            email: None,
+            mobile_phone: None,
+            job_title: None,
+            department: None,
+            enabled: true,
+        }
+    }
+}
+
+impl UserAttributes {
+    /// The user name's domain, lowercase.
+    pub fn domain(&self) -> Option<String> {
+        self.user_name
+            .rsplit_once('@')
+            .map(|(_, d)| d.to_ascii_lowercase())
+    }
+}
+
+/// The group attributes synchronised with Entra ID.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupAttributes {
+    #[serde(default, deserialize_with = "text_or_empty")]
+    pub name: String,
+    #[serde(
+        default,
+        deserialize_with = "text_or_none",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub description: Option<String>,
+}

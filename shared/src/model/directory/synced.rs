@@ -1,0 +1,125 @@
+//! What users and groups share, as the engines compare them with Entra ID.
+
+use super::attributes::{GroupAttributes, UserAttributes};
+use super::fields::{Field, FieldValue, GROUP_FIELDS, USER_FIELDS};
+use super::hash::EntraHash;
+use super::items::{GroupItem, LinkOrigin, Source, UserItem};
+
+/// What users and groups share: an id, a source, a link to Entra ID and
+/// the hash of the values last synchronised.
+pub trait SyncedObject {
+    type Attributes: 'static;
+    const FIELDS: &'static [Field<Self::Attributes>];
+    fn id(&self) -> &str;
+    fn source(&self) -> Source;
+    fn linked_entra_id(&self) -> Option<&str>;
+    fn attributes(&self) -> &Self::Attributes;
+    fn stored_hash(&self) -> Option<&EntraHash>;
+    /// The import marked the item just before deleting it.
+    fn import_deleted(&self) -> bool;
+    /// How the export linked the item, when it did.
+    fn export_origin(&self) -> Option<LinkOrigin>;
+
+    /// The Entra object this item is: its `entra_id` once linked, or its
+    /// own id when it was imported (imported objects use the Entra id as
+    /// their id and carry no `entra_id`).
+    fn entra_object_id(&self) -> Option<&str> {
+        match self.linked_entra_id() {
+            Some(linked) => Some(linked),
+            None if self.source() == Source::Entra => Some(self.id()),
+            None => None,
+        }
+    }
+
+    /// Hashes earlier releases computed for these same values.
+    fn legacy_hashes(&self) -> Vec<EntraHash> {
+        Vec::new()
+    }
+
+    /// The item still holds the values entra-sync last synchronised.
+    fn agrees_with_entra(&self) -> bool {
+        let Some(stored) = self.stored_hash() else {
+            return false;
+        };
+        stored == &EntraHash::of(Self::FIELDS, self.attributes())
+            || self.legacy_hashes().contains(stored)
+    }
+
+    /// The platform changed the item since it last agreed with Entra ID and
+    /// the export has not pushed it yet: the import leaves it alone.
+    fn pending_export(&self) -> bool {
+        self.stored_hash().is_some() && !self.agrees_with_entra()
+    }
+}
+
+impl SyncedObject for UserItem {
+    type Attributes = UserAttributes;
+    const FIELDS: &'static [Field<UserAttributes>] = USER_FIELDS;
+    fn id(&self) -> &str {
+        &self.user_id
+    }
+    fn source(&self) -> Source {
+        self.source
+    }
+    fn linked_entra_id(&self) -> Option<&str> {
+        self.entra_id.as_deref()
+    }
+    fn attributes(&self) -> &UserAttributes {
+        &self.attributes
+    }
+    fn stored_hash(&self) -> Option<&EntraHash> {
+        self.entra_hash.as_ref()
+    }
+    fn import_deleted(&self) -> bool {
+        self.import_deleted_at.is_some()
+    }
+    fn export_origin(&self) -> Option<LinkOrigin> {
+        self.entra_origin
+    }
+
+    /// Releases before the typed model hashed the item's JSON, where an
+    /// absent `enabled` (which means enabled) rendered as no value.
+    fn legacy_hashes(&self) -> Vec<EntraHash> {
+        if !self.attributes.enabled {
+            return Vec::new();
+        }
+        let without_enabled: Vec<Field<UserAttributes>> = USER_FIELDS
+            .iter()
+            .map(|f| Field {
+                read: if f.am == "enabled" {
+                    |_| FieldValue::Text(None)
+                } else {
+                    f.read
+                },
+                ..*f
+            })
+            .collect();
+        vec![EntraHash::of(&without_enabled, &self.attributes)]
+    }
+}
+
+impl SyncedObject for GroupItem {
+    type Attributes = GroupAttributes;
+    const FIELDS: &'static [Field<GroupAttributes>] = GROUP_FIELDS;
+    fn id(&self) -> &str {
+        &self.group_id
+    }
+    fn source(&self) -> Source {
+        self.source
+    }
+    fn linked_entra_id(&self) -> Option<&str> {
+        self.entra_id.as_deref()
+    }
+    fn attributes(&self) -> &GroupAttributes {
+        &self.attributes
+    }
+    fn stored_hash(&self) -> Option<&EntraHash> {
+        self.entra_hash.as_ref()
+    }
+    fn import_deleted(&self) -> bool {
+        self.import_deleted_at.is_some()
+    }
+    fn export_origin(&self) -> Option<LinkOrigin> {
+        self.entra_origin
+    }
+}
