@@ -280,6 +280,15 @@ impl<T: AccessTokenSource> crate::export::EntraWriter for GraphEntraWriter<'_, T
     /// `transitiveMemberOf` and the PIM eligibilities, asked at once (they
     /// share a `$batch`): the user's privileges, none for a plain user.
     async fn directory_roles(&self, user_id: &str) -> Result<Vec<String>, GraphError> {
+        // `/users/{upn}/…` resolves a UPN, but `principalId eq '<upn>'`
+        // answers an empty list: a role assigned at a narrower scope, or an
+        // eligibility, would pass unseen (found by review). Only an object
+        // id is asked about.
+        if uuid::Uuid::try_parse(user_id).is_err() {
+            return Err(GraphError::Malformed(format!(
+                "{user_id:?} is not an Entra object id, so whether it is an administrator cannot be asked"
+            )));
+        }
         let (held, assigned, eligible) = tokio::join!(
             self.held_privileges(user_id),
             self.assignments(user_id),

@@ -188,3 +188,32 @@ async fn given_a_role_assignable_group_then_the_export_neither_adds_nor_removes_
         .with_tenant(CONTOSO, |t| t.groups[&group].members.clone());
     assert!(members.contains(&member) && !members.contains(&newcomer));
 }
+
+/// Found by review: an item whose Entra id is a UPN (written by any writer
+/// of the AM table) resolved in `/users/{upn}/…` but not in the
+/// `principalId` filters, so a role assigned at a narrower scope or a PIM
+/// eligibility passed unseen. Only an object id is asked about.
+#[tokio::test]
+async fn given_an_entra_id_that_is_no_object_id_then_nothing_is_written_to_that_user() {
+    let mut w = world(json!({})).await;
+    let upn = entra_sync_tests::organisation::user_upn(7);
+    let start = w.log_len();
+    w.put(
+        &format!("USER#{upn}"),
+        json!({"user_id": upn, "user_name": upn, "enabled": true, "source": "entra",
+            "job_title": "Intern"}),
+    )
+    .await;
+    w.set(
+        &format!("USER#{upn}"),
+        "job_title",
+        AttributeValue::S("Director".into()),
+    )
+    .await;
+    w.export().await;
+    assert!(
+        w.writes_since(start).is_empty(),
+        "{:?}",
+        w.writes_since(start)
+    );
+}
