@@ -1,0 +1,132 @@
+use super::*;
+
+fn graph_error_body(code: &str, details: &[&str]) -> String {
+    let details: Vec<Value> = details
+        .iter()
+        .map(|d| serde_json::json!({ "code": d }))
+        .collect();
+    serde_json::json!({
+        "error": { "code": code, "message": "text", "details": details }
+    })
+    .to_string()
+}
+
+fn refusal(status: u16, text: &str) -> GraphError {
+    match interpret_answer(StatusCode::from_u16(status).unwrap(), None, text) {
+        Exchange::Refused(error) => error,
+        other => panic!("expected a refusal for {status}, got {other:?}"),
+    }
+}
+
+#[test]
+fn given_a_success_then_its_json_body_or_null_is_the_answer() {
+    match interpret_answer(StatusCode::OK, None, r#"{"id":"x"}"#) {
+        Exchange::Answered(r) => {
+            assert_eq!((r.status, r.body["id"].as_str()), (200, Some("x")))
+        }
+        other => panic!("{other:?}"),
+    }
+    match interpret_answer(StatusCode::NO_CONTENT, None, "") {
+        Exchange::Answered(r) => assert_eq!((r.status, r.body), (204, Value::Null)),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(refusal(200, "<html>"), GraphError::Malformed(_)));
+}
+
+#[test]
+fn given_throttling_or_a_5xx_then_the_retry_policy_decides_with_retry_after() {
+    let after = Some(Duration::from_millis(2128));
+    for status in [429, 500, 502, 503, 504] {
+        let text = graph_error_body("TooManyRequests", &[]);
+        match interpret_answer(StatusCode::from_u16(status).unwrap(), after, &text) {
+            Exchange::Transient {
+                retry_after,
+                reason,
+                maybe_applied,
+            } => {
+                assert_eq!(retry_after, after);
+                assert_eq!(reason, format!("{status} TooManyRequests"));
+                assert_eq!(
+                    maybe_applied,
+                    status != 429,
+                    "{status}: throttled is unapplied"
+                );
+            }
+            other => panic!("{status}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn given_a_401_then_the_token_is_refused() {
+    let text = graph_error_body("InvalidAuthenticationToken", &[]);
+    assert!(matches!(
+        interpret_answer(StatusCode::UNAUTHORIZED, None, &text),
+        Exchange::TokenRefused
+    ));
+}
+
+#[test]
+fn given_lost_delta_state_then_sync_state_gone_whatever_the_status() {
+    let gone = refusal(410, &graph_error_body("resyncRequired", &[]));
+    assert!(matches!(gone, GraphError::SyncStateGone(s) if s == "410 resyncRequired"));
+    let expired = refusal(400, &graph_error_body("syncStateNotFound", &[]));
+    assert!(matches!(expired, GraphError::SyncStateGone(s) if s == "400 syncStateNotFound"));
+}
+
+#[test]
+fn given_other_refusals_then_each_is_named_by_its_class() {
+    assert!(matches!(
+        refusal(404, &graph_error_body("Request_ResourceNotFound", &[])),
+        GraphError::NotFound
+    ));
+    let conflict = refusal(
+        400,
+        &graph_error_body("Request_BadRequest", &["ObjectConflict"]),
+    );
+    assert!(
+        matches!(&conflict, GraphError::ObjectConflict { code, message }
+            if code == "Request_BadRequest" && message == "text"),
+        "{conflict:?}"
+    );
+    let cases = [
+        (
+            400,
+            "Another object with the same value for property userPrincipalName already exists.",
+            "ObjectConflict",
+        ),
+        (
+            400,
+            "One or more added object references already exist for the following modified properties: 'members'.",
+            "AlreadyMember",
+        ),
+        (
+            400,
+            "The source resource object or one of the objects being referenced do not exist.",
+            "NotVisibleYet",
+        ),
+        (400, "Invalid object identifier 'am-1'.", "InvalidObjectId"),
+        (
+            403,
+            "Insufficient privileges to complete the operation.",
+            "Forbidden",
+        ),
+        (
+            409,
+            "A subscription for this resource exists already.",
+            "Conflict",
+        ),
+        (
+            400,
+            "Invalid value specified for property 'mailNickname'.",
+            "Rejected",
+        ),
+    ];
+    for (status, message, class) in cases {
+        let body = serde_json::json!({"error": {"code": "Request_BadRequest", "message": message}});
+        let err = refusal(status, &body.to_string());
+        assert!(format!("{err:?}").starts_with(class), "{message}: {err:?}");
+        assert!(err.to_string().contains(message), "{err}");
+        assert!(err.to_string().contains(&status.to_string()), "{err}");
+    }
+}
