@@ -171,6 +171,9 @@ impl<S: IntegrationsStore, T: TokenStore, I: IdentityPlatform> AuthorisationFlow
         let config = self.config_still_present(tenant_id).await?;
         let (grant, claims) = self.redeem_code(pending, code, now).await?;
         ensure_same_entra_tenant(tenant_id, config.entra_tenant_id.as_ref(), &claims)?;
+        // Claim, then store: a sign-in to another organisation that raced
+        // this one leaves no trace (the read above may be stale).
+        self.claim(tenant_id, &claims.tenant_id).await?;
         let Some(refresh_token) = grant.refresh_token else {
             tracing::warn!(tenant_id = %tenant_id, "no refresh token was granted (offline_access refused?)");
             return Err(FailureReason::NoRefreshToken);
@@ -256,6 +259,31 @@ impl<S: IntegrationsStore, T: TokenStore, I: IdentityPlatform> AuthorisationFlow
                 tracing::error!(tenant_id = %tenant_id, error = %err, "could not store the tenant's tokens");
                 FailureReason::StorageFailed
             })
+    }
+
+    /// Settles, by one conditional write, that the config is for this
+    /// Entra tenant, before anything of the sign-in is stored.
+    async fn claim(
+        &self,
+        tenant_id: &TenantId,
+        entra_tenant_id: &crate::model::EntraTenantId,
+    ) -> Result<(), FailureReason> {
+        match self
+            .store
+            .claim_entra_tenant(tenant_id, entra_tenant_id)
+            .await
+        {
+            Ok(RecordOutcome::Recorded) => Ok(()),
+            Ok(RecordOutcome::ConfigMissing) => Err(FailureReason::ConfigRemoved),
+            Ok(RecordOutcome::TenantMismatch) => {
+                tracing::warn!(tenant_id = %tenant_id, signed_in_entra_tenant = %entra_tenant_id, "the config was claimed by another Entra tenant during the sign-in; nothing is stored");
+                Err(FailureReason::TenantMismatch)
+            }
+            Err(err) => {
+                tracing::error!(tenant_id = %tenant_id, error = %err, "could not claim the config for the Entra tenant");
+                Err(FailureReason::StorageFailed)
+            }
+        }
     }
 
     /// Marks the config authorised; the store refuses when the config went

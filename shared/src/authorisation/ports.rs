@@ -63,6 +63,17 @@ pub trait IntegrationsStore: TenantConfigs {
         state: &str,
     ) -> impl Future<Output = Result<Option<PendingAuthorisation>, StoreError>> + Send;
 
+    /// Settles which Entra tenant the config is for, before anything of a
+    /// sign-in is stored: fills `entra_tenant_id` when absent; refuses when
+    /// the config is gone or names another Entra tenant. One conditional
+    /// write, so of two sign-ins to different organisations at once, one
+    /// wins and the other stores nothing.
+    fn claim_entra_tenant(
+        &self,
+        tenant: &TenantId,
+        entra_tenant_id: &EntraTenantId,
+    ) -> impl Future<Output = Result<RecordOutcome, StoreError>> + Send;
+
     /// Marks the config `authorised`, filling `entra_tenant_id` when absent;
     /// refuses when the config is gone or names another Entra tenant.
     fn record_authorisation(

@@ -19,11 +19,20 @@ const OTHER_TID: &str = "99999999-0000-4000-8000-000000000000";
 struct MemoryStore {
     configs: Mutex<HashMap<String, TenantConfig>>,
     pending: Mutex<HashMap<String, PendingAuthorisation>>,
+    /// Reads see the config before another sign-in's claim (a race).
+    stale_reads: bool,
 }
 
 impl crate::ports::TenantConfigs for MemoryStore {
     async fn tenant_config(&self, tenant: &TenantId) -> Result<Option<TenantConfig>, StoreError> {
-        Ok(self.configs.lock().unwrap().get(tenant.as_str()).cloned())
+        let config = self.configs.lock().unwrap().get(tenant.as_str()).cloned();
+        Ok(config.map(|c| match self.stale_reads {
+            true => TenantConfig {
+                entra_tenant_id: None,
+                ..c
+            },
+            false => c,
+        }))
     }
     async fn clear_resync_request(&self, _: &TenantId, _: &str) -> Result<(), StoreError> {
         unreachable!("the authorisation flow answers no resync request")
@@ -52,6 +61,23 @@ impl IntegrationsStore for MemoryStore {
         state: &str,
     ) -> Result<Option<PendingAuthorisation>, StoreError> {
         Ok(self.pending.lock().unwrap().remove(state))
+    }
+    async fn claim_entra_tenant(
+        &self,
+        tenant: &TenantId,
+        entra_tenant_id: &crate::model::EntraTenantId,
+    ) -> Result<RecordOutcome, StoreError> {
+        let mut configs = self.configs.lock().unwrap();
+        let Some(config) = configs.get_mut(tenant.as_str()) else {
+            return Ok(RecordOutcome::ConfigMissing);
+        };
+        match &config.entra_tenant_id {
+            Some(t) if t != entra_tenant_id => Ok(RecordOutcome::TenantMismatch),
+            _ => {
+                config.entra_tenant_id = Some(entra_tenant_id.clone());
+                Ok(RecordOutcome::Recorded)
+            }
+        }
     }
     async fn record_authorisation(
         &self,
@@ -393,4 +419,37 @@ fn callback_params_ignore_empty_and_unknown_keys() {
     assert_eq!(params.state.unwrap().expose_secret(), "s x");
     assert!(params.code.is_none());
     assert_eq!(params.error.as_deref(), Some("access_denied"));
+}
+
+/// The security read's finding: the tenant check read the config, the
+/// tokens were stored, and only then was the config marked; a sign-in to
+/// another organisation that raced one to this tenant's own overwrote the
+/// tenant's grant before it was refused. Claim, then store.
+#[tokio::test]
+async fn given_another_organisation_claimed_the_config_during_the_sign_in_then_nothing_is_stored() {
+    let mut flow = flow(Some(TID), OTHER_TID, false);
+    flow.store.stale_reads = true;
+    let state = started_state(&flow).await;
+    let outcome = flow
+        .complete(params(&state, Some("code"), None), now())
+        .await;
+    assert!(
+        matches!(
+            outcome,
+            CallbackOutcome::Failed {
+                reason: FailureReason::TenantMismatch,
+                ..
+            }
+        ),
+        "{outcome:?}"
+    );
+    assert!(
+        flow.tokens.0.lock().unwrap().is_empty(),
+        "the other organisation's grant is not stored"
+    );
+    let configs = flow.store.configs.lock().unwrap();
+    assert_eq!(
+        configs["acme"].entra_tenant_id.as_ref().map(|t| t.as_str()),
+        Some(TID)
+    );
 }

@@ -205,6 +205,29 @@ impl IntegrationsStore for DynamoIntegrationsStore {
         }
     }
 
+    async fn claim_entra_tenant(
+        &self,
+        tenant: &TenantId,
+        entra_tenant_id: &crate::model::EntraTenantId,
+    ) -> Result<RecordOutcome, StoreError> {
+        let claimed = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(tenant, CONFIG_SK)))
+            .update_expression("SET entra_tenant_id = :tid")
+            .expression_attribute_values(":tid", s(entra_tenant_id.as_str()))
+            .condition_expression(SAME_ENTRA_TENANT)
+            .return_values(ReturnValue::None)
+            .send()
+            .await;
+        match claimed {
+            Ok(_) => Ok(RecordOutcome::Recorded),
+            Err(err) if is_condition_failure(&err) => self.refusal_of(tenant).await,
+            Err(err) => Err(unavailable("claiming the config for an Entra tenant")(err)),
+        }
+    }
+
     async fn record_authorisation(
         &self,
         tenant: &TenantId,
@@ -218,9 +241,7 @@ impl IntegrationsStore for DynamoIntegrationsStore {
             .expression_attribute_values(":authorised", s("authorised"))
             .expression_attribute_values(":at", timestamp(record.authorised_at))
             .expression_attribute_values(":tid", s(record.entra_tenant_id.as_str()))
-            .condition_expression(
-                "attribute_exists(pk) AND (attribute_not_exists(entra_tenant_id) OR entra_tenant_id = :tid)",
-            )
+            .condition_expression(SAME_ENTRA_TENANT)
             .return_values(ReturnValue::None);
         let mut set = vec![
             "authorisation = :authorised",
@@ -237,14 +258,23 @@ impl IntegrationsStore for DynamoIntegrationsStore {
         }
         match update.update_expression(expression).send().await {
             Ok(_) => Ok(RecordOutcome::Recorded),
-            Err(err) if is_condition_failure(&err) => {
-                // Tell apart "gone" from "now names another tenant".
-                match self.tenant_config(tenant).await? {
-                    None => Ok(RecordOutcome::ConfigMissing),
-                    Some(_) => Ok(RecordOutcome::TenantMismatch),
-                }
-            }
+            Err(err) if is_condition_failure(&err) => self.refusal_of(tenant).await,
             Err(err) => Err(unavailable("marking the config authorised")(err)),
+        }
+    }
+}
+
+/// The config exists and names no Entra tenant, or this one (`:tid`).
+const SAME_ENTRA_TENANT: &str =
+    "attribute_exists(pk) AND (attribute_not_exists(entra_tenant_id) OR entra_tenant_id = :tid)";
+
+impl DynamoIntegrationsStore {
+    /// Why a write under `SAME_ENTRA_TENANT` was refused: the config is
+    /// gone, or it names another Entra tenant.
+    async fn refusal_of(&self, tenant: &TenantId) -> Result<RecordOutcome, StoreError> {
+        match self.tenant_config(tenant).await? {
+            None => Ok(RecordOutcome::ConfigMissing),
+            Some(_) => Ok(RecordOutcome::TenantMismatch),
         }
     }
 }
