@@ -22,11 +22,29 @@ impl EntraApp {
         Self { client, secret }
     }
 
-    async fn client_secret(&self) -> Result<&SecretString, IdentityError> {
-        self.secret
-            .get()
-            .await
-            .map_err(|e| IdentityError::Configuration(e.to_string()))
+    /// Runs `call` with the app's client secret; when Microsoft refuses
+    /// the secret (rotated, expired), reads it again once and retries with
+    /// the new one (issue 21 §6: a rotation is not an outage).
+    async fn with_secret<T, F, Fut>(&self, call: F) -> Result<T, IdentityError>
+    where
+        F: Fn(SecretString) -> Fut,
+        Fut: std::future::Future<Output = Result<T, IdentityError>>,
+    {
+        let secret = self.secret.get().await.map_err(configuration)?;
+        match call(secret.clone()).await {
+            Err(e) if e.is_refused_client_secret() => {
+                match self.secret.reread(&secret).await.map_err(configuration)? {
+                    Some(fresh) => {
+                        tracing::warn!(
+                            "the app's client secret was refused; retrying with the one read again"
+                        );
+                        call(fresh).await
+                    }
+                    None => Err(e),
+                }
+            }
+            other => other,
+        }
     }
 
     /// A new access token for the tenant from its refresh token.
@@ -35,10 +53,12 @@ impl EntraApp {
         entra_tenant_id: &str,
         refresh_token: &SecretString,
     ) -> Result<TokenGrant, IdentityError> {
-        let secret = self.client_secret().await?;
-        self.client
-            .refresh(entra_tenant_id, secret, refresh_token)
-            .await
+        self.with_secret(|secret| async move {
+            self.client
+                .refresh(entra_tenant_id, &secret, refresh_token)
+                .await
+        })
+        .await
     }
 
     /// The resource-owner password grant (password verification only).
@@ -48,11 +68,17 @@ impl EntraApp {
         user_name: &str,
         password: &SecretString,
     ) -> Result<TokenGrant, IdentityError> {
-        let secret = self.client_secret().await?;
-        self.client
-            .password_grant(entra_tenant_id, secret, user_name, password)
-            .await
+        self.with_secret(|secret| async move {
+            self.client
+                .password_grant(entra_tenant_id, &secret, user_name, password)
+                .await
+        })
+        .await
     }
+}
+
+fn configuration(e: crate::ports::StoreError) -> IdentityError {
+    IdentityError::Configuration(e.to_string())
 }
 
 impl IdentityPlatform for EntraApp {
@@ -69,10 +95,12 @@ impl IdentityPlatform for EntraApp {
         code: &SecretString,
         pkce_verifier: &SecretString,
     ) -> Result<TokenGrant, IdentityError> {
-        let secret = self.client_secret().await?;
-        self.client
-            .exchange_code(authority, secret, code, pkce_verifier)
-            .await
+        self.with_secret(|secret| async move {
+            self.client
+                .exchange_code(authority, &secret, code, pkce_verifier)
+                .await
+        })
+        .await
     }
 
     fn id_token_claims(

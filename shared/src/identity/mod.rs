@@ -110,6 +110,14 @@ impl IdentityError {
         matches!(self, Self::Rejected(body) if body.error == "invalid_grant")
     }
 
+    /// Microsoft refused the app's client secret: invalid (AADSTS7000215,
+    /// a rotated secret) or expired (AADSTS7000222).
+    pub fn is_refused_client_secret(&self) -> bool {
+        matches!(self, Self::Rejected(body)
+            if body.error == "invalid_client"
+                && body.error_codes.iter().any(|c| matches!(c, 7000215 | 7000222)))
+    }
+
     /// A later attempt may succeed without anyone changing anything.
     pub fn is_retryable(&self) -> bool {
         match self {

@@ -5,7 +5,6 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
-use tokio::sync::OnceCell;
 
 use crate::authorisation::{TenantGrant, TokenStore};
 use crate::model::TenantId;
@@ -255,12 +254,14 @@ impl TokenStore for SecretsManagerTokenStore {
 }
 
 /// The app's client secret, fetched on first use and kept for the life of
-/// the process (cold start does no work a request may not need).
+/// the process (cold start does no work a request may not need), and read
+/// again when Microsoft refuses it: a rotated secret must not stop every
+/// tenant until the sandboxes recycle.
 #[derive(Debug)]
 pub struct AppClientSecret {
     client: Client,
     secret_id: String,
-    value: OnceCell<SecretString>,
+    value: tokio::sync::Mutex<Option<SecretString>>,
 }
 
 impl AppClientSecret {
@@ -268,34 +269,58 @@ impl AppClientSecret {
         Self {
             client,
             secret_id,
-            value: OnceCell::new(),
+            value: tokio::sync::Mutex::new(None),
         }
     }
 
-    pub async fn get(&self) -> Result<&SecretString, StoreError> {
-        self.value
-            .get_or_try_init(|| async {
-                let output = self
-                    .client
-                    .get_secret_value()
-                    .secret_id(&self.secret_id)
-                    .version_stage("AWSCURRENT")
-                    .send()
-                    .await
-                    .map_err(|e| StoreError::Unavailable {
-                        operation: "reading the app's client secret",
-                        detail: describe(&e),
-                    })?;
-                let value = output
-                    .secret_string
-                    .filter(|s| !s.trim().is_empty())
-                    .ok_or(StoreError::Malformed {
-                        what: "the app's client secret",
-                        detail: "it has no string value".into(),
-                    })?;
-                Ok(SecretString::from(value.trim().to_owned()))
-            })
+    pub async fn get(&self) -> Result<SecretString, StoreError> {
+        let mut value = self.value.lock().await;
+        if let Some(secret) = value.as_ref() {
+            return Ok(secret.clone());
+        }
+        let secret = self.read().await?;
+        *value = Some(secret.clone());
+        Ok(secret)
+    }
+
+    /// The secret read again from Secrets Manager, unless another caller
+    /// already replaced the refused one: `None` when it is unchanged there
+    /// (nothing to retry with).
+    pub async fn reread(&self, refused: &SecretString) -> Result<Option<SecretString>, StoreError> {
+        let mut value = self.value.lock().await;
+        if let Some(current) = value.as_ref()
+            && current.expose_secret() != refused.expose_secret()
+        {
+            return Ok(Some(current.clone()));
+        }
+        let fresh = self.read().await?;
+        if fresh.expose_secret() == refused.expose_secret() {
+            return Ok(None);
+        }
+        *value = Some(fresh.clone());
+        Ok(Some(fresh))
+    }
+
+    async fn read(&self) -> Result<SecretString, StoreError> {
+        let output = self
+            .client
+            .get_secret_value()
+            .secret_id(&self.secret_id)
+            .version_stage("AWSCURRENT")
+            .send()
             .await
+            .map_err(|e| StoreError::Unavailable {
+                operation: "reading the app's client secret",
+                detail: describe(&e),
+            })?;
+        let value = output
+            .secret_string
+            .filter(|s| !s.trim().is_empty())
+            .ok_or(StoreError::Malformed {
+                what: "the app's client secret",
+                detail: "it has no string value".into(),
+            })?;
+        Ok(SecretString::from(value.trim().to_owned()))
     }
 }
 

@@ -343,3 +343,40 @@ async fn given_the_attempt_cannot_be_reserved_then_unavailable_in_fixed_words_an
     }
     assert_eq!(password_grants(&stack), 0, "Entra ID is not asked blind");
 }
+
+/// Issue 21 §6: a rotated app secret was never read again, so every call
+/// failed until the sandboxes recycled. Microsoft's refusal of the secret
+/// (AADSTS7000215) makes the function read it again once and retry.
+#[tokio::test]
+async fn given_the_app_secret_rotated_then_the_function_reads_it_again_and_recovers() {
+    let (stack, mut function) = world().await;
+    let (result, message) = verify(&mut function, event(&user_upn(0), GOOD)).await;
+    assert_eq!(result, "valid", "{message}");
+
+    let rotated = "app~secret.rotated";
+    let arn = stack
+        .function_env()
+        .into_iter()
+        .find(|(name, _)| name == "ENTRA_CLIENT_SECRET_ARN")
+        .map(|(_, arn)| arn)
+        .unwrap();
+    stack
+        .aws
+        .secrets
+        .put_secret_value()
+        .secret_id(arn)
+        .secret_string(rotated)
+        .send()
+        .await
+        .unwrap();
+    stack.emulator.state().app.as_mut().unwrap().client_secret = rotated.into();
+
+    let before = password_grants(&stack);
+    let (result, message) = verify(&mut function, event(&user_upn(0), GOOD)).await;
+    assert_eq!(result, "valid", "{message}");
+    assert_eq!(
+        password_grants(&stack) - before,
+        2,
+        "refused once with the old secret, then granted with the new"
+    );
+}
