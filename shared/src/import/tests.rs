@@ -1,18 +1,16 @@
 //! The engine against in-memory stores and a scripted Entra ID.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
-
 use chrono::Utc;
 
 use super::state::*;
 use super::*;
-use crate::model::TenantConfig;
-use crate::model::directory::{
-    GroupAttributes, MembershipKey, PasswordMode, Source, UserAttributes, UserItem,
-};
+use crate::model::directory::{MembershipKey, PasswordMode, Source, UserAttributes, UserItem};
 use crate::model::entra::*;
+use crate::model::{Authorisation, TenantConfig};
 use crate::ports::StoreError;
+use crate::testing::import_stores::{MemoryDirectory, MemoryState};
+use crate::testing::scripted_entra::*;
+use crate::testing::tenant_config::importing;
 
 mod failed_page;
 mod full_round_scope;
@@ -23,215 +21,6 @@ mod preview;
 mod restarted_round;
 mod resumed_finish;
 mod returning_users;
-
-use crate::testing::import_stores::{MemoryDirectory, MemoryState};
-
-/// Answers to come, per link.
-type Script<T> = HashMap<String, VecDeque<Result<DeltaPage<T>, GraphError>>>;
-
-/// Scripted Entra ID: pages by link ("" = initial request).
-#[derive(Default)]
-struct ScriptedEntra {
-    user_pages: Mutex<Script<EntraUser>>,
-    group_pages: Mutex<Script<GroupDelta>>,
-    /// `/groups/{id}/transitiveMembers` answers, by group.
-    transitive: Mutex<HashMap<String, Vec<(crate::model::EntraObjectId, MemberKind)>>>,
-    /// `/users/{id}` answers.
-    users_by_id: Mutex<HashMap<String, EntraUser>>,
-    /// This many `/users/{id}` requests fail first (throttling outlasting
-    /// the retries).
-    failing_user_lookups: Mutex<u32>,
-    /// `/users/{id}` answers that do not read as a user (why).
-    invalid_users: Mutex<HashMap<String, String>>,
-    requests: Mutex<Vec<String>>,
-    /// `/users/{id}/memberOf` answers (group ids), by user.
-    groups_of_users: Mutex<HashMap<String, Vec<String>>>,
-}
-
-impl ScriptedEntra {
-    fn users(&self, link: &str, page: Result<DeltaPage<EntraUser>, GraphError>) {
-        self.user_pages
-            .lock()
-            .unwrap()
-            .entry(link.into())
-            .or_default()
-            .push_back(page);
-    }
-    fn groups(&self, link: &str, page: Result<DeltaPage<GroupDelta>, GraphError>) {
-        self.group_pages
-            .lock()
-            .unwrap()
-            .entry(link.into())
-            .or_default()
-            .push_back(page);
-    }
-    fn transitive_members_of(&self, group: &str, members: &[(&str, MemberKind)]) {
-        self.transitive.lock().unwrap().insert(
-            group.into(),
-            members.iter().map(|(id, k)| ((*id).into(), *k)).collect(),
-        );
-    }
-    fn user_lookup(&self, user: EntraUser) {
-        self.users_by_id
-            .lock()
-            .unwrap()
-            .insert(user.id.to_string(), user);
-    }
-    fn request_count(&self) -> usize {
-        self.requests.lock().unwrap().len()
-    }
-}
-
-impl EntraDirectory for ScriptedEntra {
-    async fn users_delta(&self, link: Option<&str>) -> Result<DeltaPage<EntraUser>, GraphError> {
-        let link = link.unwrap_or("").to_owned();
-        self.requests.lock().unwrap().push(format!("users {link}"));
-        self.user_pages
-            .lock()
-            .unwrap()
-            .get_mut(&link)
-            .and_then(|q| q.pop_front())
-            .unwrap_or_else(|| panic!("no users page scripted for {link:?}"))
-    }
-    async fn groups_delta(&self, link: Option<&str>) -> Result<DeltaPage<GroupDelta>, GraphError> {
-        let link = link.unwrap_or("").to_owned();
-        self.requests.lock().unwrap().push(format!("groups {link}"));
-        self.group_pages
-            .lock()
-            .unwrap()
-            .get_mut(&link)
-            .and_then(|q| q.pop_front())
-            .unwrap_or_else(|| panic!("no groups page scripted for {link:?}"))
-    }
-    async fn domains(&self) -> Result<Vec<DomainInfo>, GraphError> {
-        self.requests.lock().unwrap().push("domains".into());
-        Ok(vec![
-            DomainInfo {
-                name: "contoso.com".into(),
-                federated: false,
-                verified: true,
-            },
-            DomainInfo {
-                name: "fed.contoso.com".into(),
-                federated: true,
-                verified: true,
-            },
-        ])
-    }
-    async fn transitive_members(
-        &self,
-        group: &str,
-    ) -> Result<Vec<(crate::model::EntraObjectId, MemberKind)>, GraphError> {
-        Ok(self
-            .transitive
-            .lock()
-            .unwrap()
-            .get(group)
-            .cloned()
-            .unwrap_or_default())
-    }
-    async fn user(&self, id: &str) -> Result<Option<EntraUser>, GraphError> {
-        self.requests.lock().unwrap().push(format!("user {id}"));
-        {
-            let mut failing = self.failing_user_lookups.lock().unwrap();
-            if *failing > 0 {
-                *failing -= 1;
-                return Err(GraphError::Exhausted {
-                    attempts: 5,
-                    last: "429 Too Many Requests".into(),
-                });
-            }
-        }
-        if let Some(reason) = self.invalid_users.lock().unwrap().get(id) {
-            return Err(GraphError::Malformed(reason.clone()));
-        }
-        Ok(self.users_by_id.lock().unwrap().get(id).cloned())
-    }
-    async fn group(&self, _: &str) -> Result<Option<EntraGroup>, GraphError> {
-        Ok(None)
-    }
-    async fn groups_of_user(&self, id: &str) -> Result<Vec<String>, GraphError> {
-        self.requests.lock().unwrap().push(format!("memberOf {id}"));
-        let answers = self.groups_of_users.lock().unwrap();
-        Ok(answers.get(id).cloned().unwrap_or_default())
-    }
-}
-
-fn config(extra: serde_json::Value) -> TenantConfig {
-    let mut item = serde_json::json!({
-        "tenant_id": "acme", "sync_enabled": true, "import_users": true, "import_groups": true,
-        "authorisation": "authorised", "entra_tenant_id": "3f2a6d1c-5b7e-4a90-8c1d-2e4f6a8b0c13"
-    });
-    for (k, v) in extra.as_object().unwrap() {
-        item[k] = v.clone();
-    }
-    TenantConfig::from_attributes(item.as_object().unwrap()).unwrap()
-}
-
-fn user(id: &str, upn: &str) -> EntraUser {
-    EntraUser {
-        id: id.into(),
-        attributes: UserAttributes {
-            user_name: upn.into(),
-            display_name: Some(format!("User {id}")),
-            enabled: true,
-            ..Default::default()
-        },
-    }
-}
-
-fn next(link: &str) -> Continuation {
-    Continuation::Next(link.into())
-}
-
-fn done(link: &str) -> Continuation {
-    Continuation::Done {
-        delta_link: link.into(),
-    }
-}
-
-fn users_page(
-    items: Vec<DeltaItem<EntraUser>>,
-    continuation: Continuation,
-) -> Result<DeltaPage<EntraUser>, GraphError> {
-    Ok(DeltaPage {
-        items,
-        continuation,
-        unusable: Vec::new(),
-    })
-}
-
-fn group(id: &str, members: &[&str]) -> DeltaItem<GroupDelta> {
-    DeltaItem::Upsert(GroupDelta {
-        id: id.into(),
-        group: Some(EntraGroup {
-            id: id.into(),
-            attributes: GroupAttributes {
-                name: format!("Group {id}"),
-                description: None,
-            },
-        }),
-        members: members
-            .iter()
-            .map(|m| MemberChange {
-                member_id: (*m).into(),
-                kind: MemberKind::User,
-                removed: false,
-            })
-            .collect(),
-    })
-}
-
-fn groups_page(
-    items: Vec<DeltaItem<GroupDelta>>,
-    continuation: Continuation,
-) -> Result<DeltaPage<GroupDelta>, GraphError> {
-    Ok(DeltaPage {
-        items,
-        continuation,
-        unusable: Vec::new(),
-    })
-}
 
 struct World {
     directory: MemoryDirectory,
@@ -335,7 +124,7 @@ impl World {
 #[tokio::test]
 async fn given_a_new_tenant_when_it_runs_then_a_full_import_creates_everything() {
     let world = World::new();
-    let config = config(serde_json::json!({}));
+    let config = importing().build();
     world.imported(&config).await;
     let users = world.directory.users.lock().unwrap().clone();
     assert_eq!(users.len(), 3);
@@ -363,7 +152,7 @@ async fn given_a_new_tenant_when_it_runs_then_a_full_import_creates_everything()
 #[tokio::test]
 async fn given_nothing_changed_when_it_polls_then_two_requests_and_no_writes() {
     let world = World::new();
-    let config = config(serde_json::json!({}));
+    let config = importing().build();
     world.imported(&config).await;
     let (directory_writes, state_writes, requests) = (
         *world.directory.writes.lock().unwrap(),
@@ -404,7 +193,7 @@ async fn given_nothing_changed_when_it_polls_then_two_requests_and_no_writes() {
 #[tokio::test]
 async fn given_updates_disables_and_deletions_when_polled_then_they_are_applied() {
     let world = World::new();
-    let config = config(serde_json::json!({}));
+    let config = importing().build();
     world.imported(&config).await;
     let mut renamed = user("u1", "ann@contoso.com");
     renamed.attributes.display_name = Some("Ann Renamed".into());
@@ -458,7 +247,7 @@ async fn given_updates_disables_and_deletions_when_polled_then_they_are_applied(
 async fn given_a_local_user_linked_to_an_entra_user_then_import_updates_it_and_never_duplicates_or_deletes_it()
  {
     let world = World::new();
-    let config = config(serde_json::json!({}));
+    let config = importing().build();
     world.directory.users.lock().unwrap().insert(
         "local-7".into(),
         UserItem {
@@ -521,7 +310,7 @@ async fn given_a_local_user_linked_to_an_entra_user_then_import_updates_it_and_n
 async fn given_a_run_that_fails_mid_round_when_the_next_run_comes_then_it_resumes_from_the_checkpoint()
  {
     let world = World::new();
-    let config = config(serde_json::json!({}));
+    let config = importing().build();
     world.entra.users(
         "",
         users_page(
@@ -585,7 +374,7 @@ async fn given_a_run_that_fails_mid_round_when_the_next_run_comes_then_it_resume
 #[tokio::test]
 async fn given_the_lease_is_held_then_a_second_run_exits_quietly() {
     let world = World::new();
-    let config = config(serde_json::json!({}));
+    let config = importing().build();
     *world.state.lease.lock().unwrap() = Some((
         "other-run".into(),
         Utc::now() + chrono::Duration::seconds(60),
@@ -597,7 +386,7 @@ async fn given_the_lease_is_held_then_a_second_run_exits_quietly() {
 #[tokio::test]
 async fn given_an_expired_delta_token_then_a_full_round_runs_and_sweeps_what_it_did_not_see() {
     let world = World::new();
-    let config = config(serde_json::json!({}));
+    let config = importing().build();
     world.imported(&config).await;
     world.entra.users(
         "u-d1",
@@ -637,7 +426,7 @@ async fn given_an_expired_delta_token_then_a_full_round_runs_and_sweeps_what_it_
 #[tokio::test]
 async fn given_a_mass_deletion_then_it_is_held_until_approved() {
     let world = World::new();
-    let config = config(serde_json::json!({}));
+    let config = importing().build();
     let many: Vec<_> = (0..30)
         .map(|i| DeltaItem::Upsert(user(&format!("m{i:02}"), &format!("m{i}@contoso.com"))))
         .collect();
@@ -691,7 +480,7 @@ async fn given_a_mass_deletion_then_it_is_held_until_approved() {
     };
     assert_eq!(status.result, RunResult::Held);
 
-    let approved = super::tests::config(serde_json::json!({"approve_held_deletions": true}));
+    let approved = importing().approve_held_deletions(true).build();
     world.entra.users("u-d3", users_page(vec![], done("u-d4")));
     world
         .entra
@@ -708,7 +497,7 @@ async fn given_a_mass_deletion_then_it_is_held_until_approved() {
 #[tokio::test]
 async fn given_a_domain_filter_then_out_of_scope_users_are_not_imported_and_leavers_are_removed() {
     let world = World::new();
-    let config = config(serde_json::json!({"domains": ["Contoso.com"]}));
+    let config = importing().domains(&["Contoso.com"]).build();
     world.imported(&config).await;
     let users: Vec<String> = world
         .directory
@@ -737,9 +526,11 @@ async fn given_a_domain_filter_then_out_of_scope_users_are_not_imported_and_leav
 #[tokio::test]
 async fn given_a_resync_request_then_the_run_is_full_and_clears_it() {
     let world = World::new();
-    let plain = config(serde_json::json!({}));
+    let plain = importing().build();
     world.imported(&plain).await;
-    let config = config(serde_json::json!({"resync_requested_at": "2026-11-26T10:00:00Z"}));
+    let config = importing()
+        .resync_requested_at("2026-11-26T10:00:00Z")
+        .build();
     world.entra.users(
         "",
         users_page(
@@ -762,7 +553,7 @@ async fn given_a_resync_request_then_the_run_is_full_and_clears_it() {
 #[tokio::test]
 async fn given_revoked_consent_then_the_tenant_needs_reauthorisation() {
     let world = World::new();
-    let config = config(serde_json::json!({}));
+    let config = importing().build();
     world.entra.users(
         "",
         Err(GraphError::Token(
@@ -792,11 +583,13 @@ async fn given_sync_disabled_or_unauthorised_then_nothing_happens() {
     let world = World::new();
     assert!(matches!(
         world
-            .run(&config(serde_json::json!({"sync_enabled": false})), "r")
+            .run(&importing().sync_enabled(false).build(), "r")
             .await,
         RunOutcome::Skipped(_)
     ));
-    let unauthorised = config(serde_json::json!({"authorisation": "reauthorisation_required"}));
+    let unauthorised = importing()
+        .authorisation(Authorisation::ReauthorisationRequired)
+        .build();
     assert!(matches!(
         world.run(&unauthorised, "r").await,
         RunOutcome::Skipped(_)
@@ -810,7 +603,7 @@ const NESTED_GROUP: &str = "0a000000-0000-4000-8000-000000000001";
 /// `import_group_ids = [SCOPE_GROUP]`, which holds u1 and NESTED_GROUP
 /// (empty); u2 is in Entra but in no scope group, so not imported.
 async fn imported_with_group_scope(world: &World) -> TenantConfig {
-    let config = config(serde_json::json!({"import_group_ids": [SCOPE_GROUP]}));
+    let config = importing().import_group_ids(&[SCOPE_GROUP]).build();
     world.entra.transitive_members_of(
         SCOPE_GROUP,
         &[("u1", MemberKind::User), (NESTED_GROUP, MemberKind::Group)],
@@ -1001,7 +794,7 @@ fn a_runs_margin_comes_from_its_invocations_whole_budget() {
 async fn given_a_user_added_to_a_group_and_deleted_in_one_round_then_no_membership_is_left_behind()
 {
     let world = World::new();
-    let config = config(serde_json::json!({}));
+    let config = importing().build();
     world.imported(&config).await;
     *world.directory.index_lags.lock().unwrap() = true;
     world.entra.users(
@@ -1035,7 +828,7 @@ async fn given_a_user_added_to_a_group_and_deleted_in_one_round_then_no_membersh
 async fn given_a_full_round_read_late_in_its_invocation_when_it_would_finish_then_the_finish_waits_for_the_next_one()
  {
     let world = World::new();
-    let config = config(serde_json::json!({}));
+    let config = importing().build();
     world.entra.users(
         "",
         users_page(
@@ -1090,7 +883,7 @@ async fn given_a_full_round_read_late_in_its_invocation_when_it_would_finish_the
 async fn given_a_first_import_when_it_finishes_then_it_reads_nothing_tenant_wide_and_does_not_wait()
 {
     let world = World::new();
-    let config = config(serde_json::json!({}));
+    let config = importing().build();
     world.entra.users(
         "",
         users_page(
@@ -1153,14 +946,16 @@ async fn given_a_first_import_when_it_finishes_then_it_reads_nothing_tenant_wide
 }
 
 fn config_resync() -> TenantConfig {
-    config(serde_json::json!({"resync_requested_at": "2026-11-26T10:00:00Z"}))
+    importing()
+        .resync_requested_at("2026-11-26T10:00:00Z")
+        .build()
 }
 
 #[tokio::test]
 async fn given_a_change_reported_during_a_run_then_another_run_is_wanted_and_not_for_an_older_one()
 {
     let world = World::new();
-    let config = config(serde_json::json!({}));
+    let config = importing().build();
     // A notification that arrived before the round began was read by it.
     *world.state.sync_requested_at.lock().unwrap() =
         Some(Utc::now() - chrono::Duration::seconds(5));
@@ -1210,7 +1005,7 @@ async fn given_a_change_reported_during_a_run_then_another_run_is_wanted_and_not
 #[tokio::test]
 async fn given_a_first_import_whose_run_was_killed_when_resumed_then_its_finish_sweeps() {
     let world = World::new();
-    let config = config(serde_json::json!({}));
+    let config = importing().build();
     world.entra.users(
         "",
         users_page(
@@ -1254,7 +1049,7 @@ fn spread_id(kind: char, n: usize) -> String {
 #[tokio::test]
 async fn given_a_resync_of_a_large_tenant_then_its_finish_reads_one_bucket_at_a_time() {
     let world = World::new();
-    let config = config(serde_json::json!({}));
+    let config = importing().build();
     let users: Vec<String> = (0..1_600).map(|n| spread_id('u', n)).collect();
     let groups: Vec<String> = (0..64).map(|n| spread_id('g', n)).collect();
     let members_of = |g: usize| -> Vec<&str> {
@@ -1340,7 +1135,7 @@ fn without_upn(id: &str, name: &str) -> crate::model::entra::UnusableItem {
 async fn given_a_user_without_a_upn_then_the_rest_of_the_page_is_imported_and_it_is_a_problem_until_fixed()
  {
     let world = World::new();
-    let config = config(serde_json::json!({}));
+    let config = importing().build();
     let mut page = users_page(
         vec![
             DeltaItem::Upsert(user("u1", "ann@contoso.com")),
@@ -1405,7 +1200,7 @@ async fn given_a_user_without_a_upn_then_the_rest_of_the_page_is_imported_and_it
 async fn given_an_unusable_item_that_reads_when_fetched_by_id_then_it_is_imported_without_a_problem()
  {
     let world = World::new();
-    let config = config(serde_json::json!({}));
+    let config = importing().build();
     let mut page = users_page(vec![], done("u-d1")).unwrap();
     page.unusable.push(without_upn("u2", "Bob"));
     world.entra.users("", Ok(page));
@@ -1422,7 +1217,7 @@ async fn given_an_unusable_item_that_reads_when_fetched_by_id_then_it_is_importe
 #[tokio::test]
 async fn given_an_imported_user_that_turns_unusable_then_a_resync_keeps_it_and_names_the_problem() {
     let world = World::new();
-    let config = config(serde_json::json!({}));
+    let config = importing().build();
     world.entra.users(
         "",
         users_page(
@@ -1461,7 +1256,7 @@ async fn given_an_imported_user_that_turns_unusable_then_a_resync_keeps_it_and_n
 #[tokio::test]
 async fn given_an_unusable_item_that_is_gone_when_fetched_by_id_then_a_delta_round_deletes_it() {
     let world = World::new();
-    let config = config(serde_json::json!({}));
+    let config = importing().build();
     world.imported(&config).await;
     assert!(world.directory.users.lock().unwrap().contains_key("u1"));
     // An @removed with a reason this client does not know; by id, 404.
@@ -1488,7 +1283,7 @@ async fn given_an_unusable_item_that_is_gone_when_fetched_by_id_then_a_delta_rou
 async fn given_a_run_killed_after_saving_a_page_then_its_resumed_round_does_not_count_what_that_page_saw()
  {
     let world = World::new();
-    let config = config(serde_json::json!({}));
+    let config = importing().build();
     world.entra.users(
         "",
         users_page(

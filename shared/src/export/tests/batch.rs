@@ -205,7 +205,7 @@ impl EntraWriter for TenantGraph<'_> {
 
 /// A platform user of `tenant` created (ids are unique across tenants here:
 /// the memory directory keys items by sort key alone).
-fn created(directory: &MemoryDirectory, tenant: &str, user_id: &str) -> DirectoryChange {
+fn created(directory: &MemoryItemDirectory, tenant: &str, user_id: &str) -> DirectoryChange {
     let item = json!({"user_id": user_id, "user_name": format!("{user_id}@contoso.com"), "source": "local"});
     let sk = format!("USER#{user_id}");
     directory
@@ -227,15 +227,15 @@ fn created(directory: &MemoryDirectory, tenant: &str, user_id: &str) -> Director
 
 fn configs() -> Configs {
     Configs(vec![
-        config(json!({"tenant_id": SLOW})),
-        config(json!({"tenant_id": QUICK})),
+        exporting().tenant_id(SLOW).build(),
+        exporting().tenant_id(QUICK).build(),
     ])
 }
 
 #[tokio::test(start_paused = true)]
 async fn given_a_throttled_tenant_then_past_its_budget_its_changes_are_parked_and_the_other_tenant_is_not_held_up()
  {
-    let directory = MemoryDirectory::default();
+    let directory = MemoryItemDirectory::default();
     // More of the slow tenant's lanes than go out at once, then one more
     // change in its first lane, then the quick tenant's user.
     let mut changes: Vec<DirectoryChange> = (0..20)
@@ -302,7 +302,7 @@ async fn given_a_throttled_tenant_then_past_its_budget_its_changes_are_parked_an
 #[tokio::test]
 async fn given_an_aws_failure_of_one_tenant_then_only_its_records_from_the_first_failed_one_are_retried()
  {
-    let directory = MemoryDirectory::default();
+    let directory = MemoryItemDirectory::default();
     let changes = vec![
         created(&directory, QUICK, "q1"), // 0: exported
         created(&directory, SLOW, "s1"),  // 1
