@@ -7,7 +7,6 @@ use super::*;
 use crate::model::directory::{MembershipKey, PasswordMode, Source, UserAttributes, UserItem};
 use crate::model::entra::*;
 use crate::model::{Authorisation, TenantConfig};
-use crate::ports::StoreError;
 use crate::testing::import_stores::{MemoryDirectory, MemoryState};
 use crate::testing::scripted_entra::*;
 use crate::testing::tenant_config::importing;
