@@ -1,13 +1,12 @@
 //! The export engine against an in-memory directory and a recording Entra.
 
-use std::collections::HashMap;
 use std::sync::Mutex;
 
 use serde_json::{Map, Value, json};
 
 use super::*;
+use crate::model::TenantId;
 use crate::model::directory::{ENTRA_HASH, ENTRA_ORIGIN, SyncedObject, UserItem};
-use crate::model::{TenantConfig, TenantId};
 use crate::testing::export_directory::MemoryItemDirectory;
 use crate::testing::recording_entra::{MARK, RecordingEntra};
 use crate::testing::tenant_config::exporting;

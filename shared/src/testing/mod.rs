@@ -6,3 +6,4 @@ pub(crate) mod import_stores;
 pub(crate) mod recording_entra;
 pub(crate) mod scripted_entra;
 pub(crate) mod tenant_config;
+pub(crate) mod tenant_stores;
