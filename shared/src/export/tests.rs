@@ -12,8 +12,10 @@ use crate::testing::recording_entra::{MARK, RecordingEntra};
 use crate::testing::tenant_config::exporting;
 
 mod batch;
+mod deletes;
 mod found_by_simulation;
 mod idempotent;
+mod memberships;
 mod ownership;
 
 fn obj(v: Value) -> Map<String, Value> {
