@@ -1,4 +1,7 @@
-//! The engine against in-memory stores and a scripted Entra ID.
+//! The engine against in-memory stores and a scripted Entra ID
+//! (`crate::testing`): the `World` a test runs in and the group-scope
+//! fixtures several behaviours share; the tests are in `tests/`, a file a
+//! behaviour.
 
 use chrono::Utc;
 

@@ -130,6 +130,7 @@ impl EntraDirectory for ScriptedEntra {
     }
 }
 
+/// An enabled user `User {id}` with the UPN given.
 pub(crate) fn user(id: &str, upn: &str) -> EntraUser {
     EntraUser {
         id: id.into(),
@@ -142,16 +143,19 @@ pub(crate) fn user(id: &str, upn: &str) -> EntraUser {
     }
 }
 
+/// A page with more to come at `link`.
 pub(crate) fn next(link: &str) -> Continuation {
     Continuation::Next(link.into())
 }
 
+/// A round's last page, whose delta link is `link`.
 pub(crate) fn done(link: &str) -> Continuation {
     Continuation::Done {
         delta_link: link.into(),
     }
 }
 
+/// A users page with nothing unusable in it.
 pub(crate) fn users_page(
     items: Vec<DeltaItem<EntraUser>>,
     continuation: Continuation,
@@ -163,6 +167,7 @@ pub(crate) fn users_page(
     })
 }
 
+/// A group `Group {id}` and the users it gained.
 pub(crate) fn group(id: &str, members: &[&str]) -> DeltaItem<GroupDelta> {
     DeltaItem::Upsert(GroupDelta {
         id: id.into(),
@@ -184,6 +189,7 @@ pub(crate) fn group(id: &str, members: &[&str]) -> DeltaItem<GroupDelta> {
     })
 }
 
+/// A groups page with nothing unusable in it.
 pub(crate) fn groups_page(
     items: Vec<DeltaItem<GroupDelta>>,
     continuation: Continuation,
