@@ -15,7 +15,7 @@ use crate::model::entra::{
 };
 
 /// Graph's answer to a create whose UPN is taken (docs/graph.md 3.1).
-pub(crate) fn conflict() -> GraphError {
+fn conflict() -> GraphError {
     GraphError::ObjectConflict {
         code: "Request_BadRequest".into(),
         message:
