@@ -14,6 +14,7 @@ use crate::model::TenantConfig;
 use crate::model::directory::{PasswordMode, Source, UserAttributes, UserItem};
 use crate::model::entra::MemberKind;
 use crate::testing::import_stores::{MemoryDirectory, MemoryState};
+use crate::testing::tenant_config::importing;
 
 /// The tenant's scope settings, as the admin last saved them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -25,17 +26,14 @@ pub struct ScopeSettings {
 
 impl ScopeSettings {
     pub fn config(&self) -> TenantConfig {
-        let mut item = serde_json::json!({
-            "tenant_id": "acme", "sync_enabled": true, "import_users": true,
-            "import_groups": true, "authorisation": "authorised",
-            "entra_tenant_id": "3f2a6d1c-5b7e-4a90-8c1d-2e4f6a8b0c13",
-            "domains": self.domains, "import_group_ids": self.import_group_ids,
-        });
+        let domains: Vec<&str> = self.domains.iter().map(String::as_str).collect();
+        let groups: Vec<&str> = self.import_group_ids.iter().map(String::as_str).collect();
+        let mut config = importing().domains(&domains).import_group_ids(&groups);
         if let Some(n) = self.resync_requested {
             let at = Utc.timestamp_opt(1_700_000_000 + n as i64, 0).unwrap();
-            item["resync_requested_at"] = at.to_rfc3339().into();
+            config = config.resync_requested_at(&at.to_rfc3339());
         }
-        TenantConfig::from_attributes(item.as_object().unwrap()).expect("a valid config")
+        config.build()
     }
 }
 

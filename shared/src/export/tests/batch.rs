@@ -11,70 +11,14 @@ use tokio::time::Instant;
 use super::*;
 use crate::export::batch::{ExportBatch, TenantWriters};
 use crate::model::entra::TenantDomains;
-use crate::ports::TenantConfigs;
-use crate::problems::{Code, Direction, Problem, ProblemKey, ProblemStore};
+use crate::problems::{Code, Direction, ProblemStore};
+use crate::testing::tenant_stores::{MemoryConfigs, MemoryProblems};
 
 const SLOW: &str = "acme";
 const QUICK: &str = "globex";
 
 fn tenant(id: &str) -> TenantId {
     TenantId::parse(id).unwrap()
-}
-
-struct Configs(Vec<TenantConfig>);
-
-impl TenantConfigs for Configs {
-    async fn tenant_config(&self, tenant: &TenantId) -> Result<Option<TenantConfig>, StoreError> {
-        Ok(self.0.iter().find(|c| &c.tenant_id == tenant).cloned())
-    }
-    async fn clear_resync_request(&self, _: &TenantId, _: &str) -> Result<(), StoreError> {
-        Ok(())
-    }
-    async fn clear_preview_request(&self, _: &TenantId, _: &str) -> Result<(), StoreError> {
-        Ok(())
-    }
-    async fn clear_deletion_approval(&self, _: &TenantId) -> Result<(), StoreError> {
-        Ok(())
-    }
-    async fn mark_reauthorisation_required(&self, _: &TenantId) -> Result<(), StoreError> {
-        Ok(())
-    }
-}
-
-#[derive(Default)]
-struct Problems(Mutex<HashMap<(TenantId, ProblemKey), Problem>>);
-
-impl ProblemStore for Problems {
-    async fn record(&self, tenant: &TenantId, problem: &Problem) -> Result<Problem, StoreError> {
-        let mut open = self.0.lock().unwrap();
-        let key = (tenant.clone(), problem.key.clone());
-        let attempts = open.get(&key).map_or(0, |p| p.attempts);
-        let stored = Problem {
-            attempts: attempts + 1,
-            ..problem.clone()
-        };
-        open.insert(key, stored.clone());
-        Ok(stored)
-    }
-    async fn resolve(&self, tenant: &TenantId, key: &ProblemKey) -> Result<bool, StoreError> {
-        Ok(self
-            .0
-            .lock()
-            .unwrap()
-            .remove(&(tenant.clone(), key.clone()))
-            .is_some())
-    }
-    async fn open(&self, tenant: &TenantId, _: Direction) -> Result<Vec<Problem>, StoreError> {
-        let open = self.0.lock().unwrap();
-        Ok(open
-            .iter()
-            .filter(|((t, _), _)| t == tenant)
-            .map(|(_, p)| p.clone())
-            .collect())
-    }
-    async fn count(&self, tenant: &TenantId) -> Result<u64, StoreError> {
-        Ok(self.open(tenant, Direction::Export).await?.len() as u64)
-    }
 }
 
 /// Each tenant's Graph: a throttled tenant's calls are retried until the
@@ -205,7 +149,7 @@ impl EntraWriter for TenantGraph<'_> {
 
 /// A platform user of `tenant` created (ids are unique across tenants here:
 /// the memory directory keys items by sort key alone).
-fn created(directory: &MemoryDirectory, tenant: &str, user_id: &str) -> DirectoryChange {
+fn created(directory: &MemoryItemDirectory, tenant: &str, user_id: &str) -> DirectoryChange {
     let item = json!({"user_id": user_id, "user_name": format!("{user_id}@contoso.com"), "source": "local"});
     let sk = format!("USER#{user_id}");
     directory
@@ -225,17 +169,17 @@ fn created(directory: &MemoryDirectory, tenant: &str, user_id: &str) -> Director
     .unwrap()
 }
 
-fn configs() -> Configs {
-    Configs(vec![
-        config(json!({"tenant_id": SLOW})),
-        config(json!({"tenant_id": QUICK})),
+fn configs() -> MemoryConfigs {
+    MemoryConfigs(vec![
+        exporting().tenant_id(SLOW).build(),
+        exporting().tenant_id(QUICK).build(),
     ])
 }
 
 #[tokio::test(start_paused = true)]
 async fn given_a_throttled_tenant_then_past_its_budget_its_changes_are_parked_and_the_other_tenant_is_not_held_up()
  {
-    let directory = MemoryDirectory::default();
+    let directory = MemoryItemDirectory::default();
     // More of the slow tenant's lanes than go out at once, then one more
     // change in its first lane, then the quick tenant's user.
     let mut changes: Vec<DirectoryChange> = (0..20)
@@ -249,7 +193,11 @@ async fn given_a_throttled_tenant_then_past_its_budget_its_changes_are_parked_an
         throttled: vec![SLOW.into()],
         ..Graphs::default()
     };
-    let (configs, problems, domains) = (configs(), Problems::default(), TenantDomains::default());
+    let (configs, problems, domains) = (
+        configs(),
+        MemoryProblems::default(),
+        TenantDomains::default(),
+    );
     let batch = ExportBatch::new(&configs, &directory, &graphs, &domains, &problems);
     let start = Instant::now();
     let budget = Duration::from_millis(13_500); // (60 s - a 6 s margin) / 4
@@ -302,7 +250,7 @@ async fn given_a_throttled_tenant_then_past_its_budget_its_changes_are_parked_an
 #[tokio::test]
 async fn given_an_aws_failure_of_one_tenant_then_only_its_records_from_the_first_failed_one_are_retried()
  {
-    let directory = MemoryDirectory::default();
+    let directory = MemoryItemDirectory::default();
     let changes = vec![
         created(&directory, QUICK, "q1"), // 0: exported
         created(&directory, SLOW, "s1"),  // 1
@@ -311,7 +259,7 @@ async fn given_an_aws_failure_of_one_tenant_then_only_its_records_from_the_first
         created(&directory, QUICK, "q3"), // 4: after the failure
     ];
     directory.1.lock().unwrap().push("USER#q2".into());
-    let (configs, graphs, problems) = (configs(), Graphs::default(), Problems::default());
+    let (configs, graphs, problems) = (configs(), Graphs::default(), MemoryProblems::default());
     let domains = TenantDomains::default();
     let batch = ExportBatch::new(&configs, &directory, &graphs, &domains, &problems);
 

@@ -11,7 +11,7 @@ use crate::problems::{Code, Direction, ObjectKind, Operation, Problem, ProblemKe
 /// sent the first record's value (disabled) and kept it.
 #[tokio::test]
 async fn given_a_record_whose_change_the_platform_has_set_back_then_entra_gets_the_current_value() {
-    let (directory, entra) = (MemoryDirectory::default(), RecordingEntra::default());
+    let (directory, entra) = (MemoryItemDirectory::default(), RecordingEntra::default());
     // entra-sync created it for this AM user: its mark says so.
     entra.mark_as_ours("e1", "acme/USER#p1");
     let mut current = json!({"user_id": "p1", "user_name": "ann@contoso.com",
@@ -35,7 +35,7 @@ async fn given_a_record_whose_change_the_platform_has_set_back_then_entra_gets_t
     )
     .unwrap()
     .unwrap();
-    let outcome = ExportRun::new(&directory, &entra, &config(json!({})))
+    let outcome = ExportRun::new(&directory, &entra, &exporting().build())
         .apply(&change)
         .await
         .unwrap();
@@ -51,9 +51,9 @@ async fn given_a_record_whose_change_the_platform_has_set_back_then_entra_gets_t
 #[tokio::test]
 async fn given_the_export_group_add_fails_after_the_create_then_the_replay_adds_the_member() {
     const GROUP: &str = "11111111-1111-4111-8111-111111111111";
-    let (directory, entra) = (MemoryDirectory::default(), RecordingEntra::default());
+    let (directory, entra) = (MemoryItemDirectory::default(), RecordingEntra::default());
     *entra.members_throttled.lock().unwrap() = true;
-    let config = config(json!({"export_group_id": GROUP}));
+    let config = exporting().export_group_id(GROUP).build();
     let change = insert(&directory, "USER#p1", platform_user());
     let run = ExportRun::new(&directory, &entra, &config);
     let failure = run.apply(&change).await.unwrap_err();
@@ -83,7 +83,7 @@ async fn given_the_export_group_add_fails_after_the_create_then_the_replay_adds_
 /// object to change, so the edit never reached Entra ID.
 #[tokio::test]
 async fn given_an_update_of_an_object_not_visible_yet_then_it_passes_by_itself() {
-    let directory = MemoryDirectory::default();
+    let directory = MemoryItemDirectory::default();
     let entra = RecordingEntra {
         updates_not_found: true,
         ..Default::default()
@@ -106,7 +106,7 @@ async fn given_an_update_of_an_object_not_visible_yet_then_it_passes_by_itself()
     )
     .unwrap()
     .unwrap();
-    let failure = ExportRun::new(&directory, &entra, &config(json!({})))
+    let failure = ExportRun::new(&directory, &entra, &exporting().build())
         .apply(&change)
         .await
         .unwrap_err();
@@ -124,7 +124,7 @@ async fn given_an_update_of_an_object_not_visible_yet_then_it_passes_by_itself()
 /// Entra ID, and the rename never reached it.
 #[tokio::test]
 async fn given_a_field_changed_since_the_record_then_the_update_sends_it_too() {
-    let (directory, entra) = (MemoryDirectory::default(), RecordingEntra::default());
+    let (directory, entra) = (MemoryItemDirectory::default(), RecordingEntra::default());
     // entra-sync created it for this AM user: its mark says so.
     entra.mark_as_ours("e1", "acme/USER#p1");
     let linked = json!({"user_id": "p1", "user_name": "ann@contoso.com", "display_name": "Ann", "source": "local", "entra_id": "e1"});
@@ -147,7 +147,7 @@ async fn given_a_field_changed_since_the_record_then_the_update_sends_it_too() {
     )
     .unwrap()
     .unwrap();
-    ExportRun::new(&directory, &entra, &config(json!({})))
+    ExportRun::new(&directory, &entra, &exporting().build())
         .apply(&change)
         .await
         .unwrap();
@@ -165,7 +165,7 @@ async fn given_a_field_changed_since_the_record_then_the_update_sends_it_too() {
 /// this user to change: the rename never reached Entra ID.
 #[tokio::test]
 async fn given_a_rename_onto_a_upn_entra_sync_holds_for_another_object_then_it_passes_by_itself() {
-    let (directory, entra) = (MemoryDirectory::default(), RecordingEntra::default());
+    let (directory, entra) = (MemoryItemDirectory::default(), RecordingEntra::default());
     // entra-sync created it for this AM user: its mark says so.
     entra.mark_as_ours("e-1", "acme/USER#p1");
     let holder = json!({"id": "e-2", "userPrincipalName": "bob@contoso.com", MARK: "acme/USER#p2"});
@@ -192,7 +192,7 @@ async fn given_a_rename_onto_a_upn_entra_sync_holds_for_another_object_then_it_p
     )
     .unwrap()
     .unwrap();
-    let failure = ExportRun::new(&directory, &entra, &config(json!({})))
+    let failure = ExportRun::new(&directory, &entra, &exporting().build())
         .apply(&change)
         .await
         .unwrap_err();
@@ -210,7 +210,7 @@ async fn given_a_rename_onto_a_upn_entra_sync_holds_for_another_object_then_it_p
 /// agreed with the hash, and so did the replay: Entra kept the new name.
 #[tokio::test]
 async fn given_a_parked_update_whose_values_agree_with_the_hash_then_its_replay_sends_them() {
-    let (directory, entra) = (MemoryDirectory::default(), RecordingEntra::default());
+    let (directory, entra) = (MemoryItemDirectory::default(), RecordingEntra::default());
     // entra-sync created it for this AM user: its mark says so.
     entra.mark_as_ours("e1", "acme/USER#p1");
     let mut user = json!({"user_id": "p1", "user_name": "ann@contoso.com", "display_name": "Ann", "source": "local", "entra_id": "e1"});
@@ -231,7 +231,7 @@ async fn given_a_parked_update_whose_values_agree_with_the_hash_then_its_replay_
         Code::RetriesExhausted,
         "updating the user: 504 GatewayTimeout".into(),
     );
-    let (_, outcome) = ExportRun::new(&directory, &entra, &config(json!({})))
+    let (_, outcome) = ExportRun::new(&directory, &entra, &exporting().build())
         .replay(&TenantId::parse("acme").unwrap(), &problem)
         .await
         .unwrap();
@@ -248,7 +248,7 @@ async fn given_a_parked_update_whose_values_agree_with_the_hash_then_its_replay_
 /// then lost the imported user too.
 #[tokio::test]
 async fn given_an_entra_user_already_imported_as_another_am_user_then_it_is_not_adopted() {
-    let (directory, entra) = (MemoryDirectory::default(), RecordingEntra::default());
+    let (directory, entra) = (MemoryItemDirectory::default(), RecordingEntra::default());
     let account = json!({"id": "e-9", "userPrincipalName": "ann@contoso.com", "displayName": "Ann", "accountEnabled": true});
     entra
         .existing_upns
@@ -260,7 +260,7 @@ async fn given_an_entra_user_already_imported_as_another_am_user_then_it_is_not_
         obj(json!({"user_id": "e-9", "user_name": "ann.renamed@contoso.com", "source": "entra"})),
     );
     let change = insert(&directory, "USER#p1", platform_user());
-    let config = config(json!({"export_adopt_existing": true}));
+    let config = exporting().export_adopt_existing(true).build();
     let failure = ExportRun::new(&directory, &entra, &config)
         .apply(&change)
         .await
@@ -286,7 +286,7 @@ async fn given_an_entra_user_already_imported_as_another_am_user_then_it_is_not_
 /// member. An imported user's AM id is its Entra id.
 #[tokio::test]
 async fn given_an_imported_user_deleted_with_its_membership_then_the_member_is_removed_in_entra() {
-    let (directory, entra) = (MemoryDirectory::default(), RecordingEntra::default());
+    let (directory, entra) = (MemoryItemDirectory::default(), RecordingEntra::default());
     entra.mark_as_ours("g-1", "acme/GROUP#g1");
     let group = json!({"group_id": "g1", "name": "Team", "source": "local",
         "entra_id": "g-1", ENTRA_ORIGIN: "created"});
@@ -305,7 +305,7 @@ async fn given_an_imported_user_deleted_with_its_membership_then_the_member_is_r
     )
     .unwrap()
     .unwrap();
-    let outcome = ExportRun::new(&directory, &entra, &config(json!({})))
+    let outcome = ExportRun::new(&directory, &entra, &exporting().build())
         .apply(&change)
         .await
         .unwrap();
@@ -325,7 +325,7 @@ async fn given_an_imported_user_deleted_with_its_membership_then_the_member_is_r
 /// did), so the problem stayed open.
 #[tokio::test]
 async fn given_a_refused_update_set_back_by_the_platform_then_its_problem_settles() {
-    let (directory, entra) = (MemoryDirectory::default(), RecordingEntra::default());
+    let (directory, entra) = (MemoryItemDirectory::default(), RecordingEntra::default());
     let mut agreed = json!({"user_id": "p1", "user_name": "ann@contoso.com",
         "display_name": "Ann", "enabled": true, "source": "local", "entra_id": "e1"});
     let item: UserItem = serde_json::from_value(agreed.clone()).unwrap();
@@ -359,7 +359,7 @@ async fn given_a_refused_update_set_back_by_the_platform_then_its_problem_settle
         Code::PrivilegedAccount,
         "the Entra user ann@contoso.com is an administrator".into(),
     );
-    let (_, outcome) = ExportRun::new(&directory, &entra, &config(json!({})))
+    let (_, outcome) = ExportRun::new(&directory, &entra, &exporting().build())
         .replay(&TenantId::parse("acme").unwrap(), &problem)
         .await
         .unwrap();
@@ -374,7 +374,7 @@ async fn given_a_refused_update_set_back_by_the_platform_then_its_problem_settle
 /// object "as Entra ID has it": Entra kept the user disabled.
 #[tokio::test]
 async fn given_an_imported_user_set_back_after_a_lost_update_then_the_replay_sends_its_values() {
-    let (directory, entra) = (MemoryDirectory::default(), RecordingEntra::default());
+    let (directory, entra) = (MemoryItemDirectory::default(), RecordingEntra::default());
     let imported = json!({"user_id": "e1", "user_name": "bo@contoso.com", "enabled": true,
         "source": "entra"});
     let item: UserItem = serde_json::from_value(imported.clone()).unwrap();
@@ -391,7 +391,7 @@ async fn given_an_imported_user_set_back_after_a_lost_update_then_the_replay_sen
         Code::RetriesExhausted,
         "updating the user: 504".into(),
     );
-    let (_, outcome) = ExportRun::new(&directory, &entra, &config(json!({})))
+    let (_, outcome) = ExportRun::new(&directory, &entra, &exporting().build())
         .replay(&TenantId::parse("acme").unwrap(), &lost)
         .await
         .unwrap();

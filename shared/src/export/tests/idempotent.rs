@@ -37,7 +37,7 @@ fn posts(entra: &RecordingEntra, what: &str) -> usize {
 #[tokio::test]
 async fn given_a_group_whose_create_answer_was_lost_then_the_retry_links_it_and_creates_no_second()
 {
-    let (directory, entra) = (MemoryDirectory::default(), RecordingEntra::default());
+    let (directory, entra) = (MemoryItemDirectory::default(), RecordingEntra::default());
     entra
         .marks
         .lock()
@@ -45,7 +45,7 @@ async fn given_a_group_whose_create_answer_was_lost_then_the_retry_links_it_and_
         .insert("g-lost".into(), "acme/GROUP#g1".into());
     let group = json!({"group_id": "g1", "name": "Team", "source": "local"});
     let change = insert(&directory, "GROUP#g1", group);
-    let outcome = ExportRun::new(&directory, &entra, &config(json!({})))
+    let outcome = ExportRun::new(&directory, &entra, &exporting().build())
         .apply(&change)
         .await
         .unwrap();
@@ -61,11 +61,11 @@ async fn given_a_group_whose_create_answer_was_lost_then_the_retry_links_it_and_
 
 #[tokio::test]
 async fn given_a_user_renamed_before_the_retry_then_its_marked_user_is_linked_and_renamed() {
-    let (directory, entra) = (MemoryDirectory::default(), RecordingEntra::default());
+    let (directory, entra) = (MemoryItemDirectory::default(), RecordingEntra::default());
     lost_user(&entra, "old@contoso.com");
     // The platform renamed the user before the create was tried again.
     let change = insert(&directory, "USER#p1", platform_user());
-    let outcome = ExportRun::new(&directory, &entra, &config(json!({})))
+    let outcome = ExportRun::new(&directory, &entra, &exporting().build())
         .apply(&change)
         .await
         .unwrap();
@@ -82,9 +82,9 @@ async fn given_a_user_renamed_before_the_retry_then_its_marked_user_is_linked_an
 
 #[tokio::test]
 async fn given_a_user_deleted_before_its_link_was_recorded_then_its_marked_user_is_deleted() {
-    let (directory, entra) = (MemoryDirectory::default(), RecordingEntra::default());
+    let (directory, entra) = (MemoryItemDirectory::default(), RecordingEntra::default());
     lost_user(&entra, "ann@contoso.com");
-    let outcome = ExportRun::new(&directory, &entra, &config(json!({})))
+    let outcome = ExportRun::new(&directory, &entra, &exporting().build())
         .apply(&removed("USER#p1", platform_user()))
         .await
         .unwrap();
@@ -102,7 +102,7 @@ async fn given_a_user_deleted_before_its_link_was_recorded_then_its_marked_user_
 
 #[tokio::test]
 async fn given_a_parked_create_of_a_group_gone_since_then_the_replay_deletes_its_marked_group() {
-    let (directory, entra) = (MemoryDirectory::default(), RecordingEntra::default());
+    let (directory, entra) = (MemoryItemDirectory::default(), RecordingEntra::default());
     entra
         .marks
         .lock()
@@ -118,7 +118,7 @@ async fn given_a_parked_create_of_a_group_gone_since_then_the_replay_deletes_its
         Code::RetriesExhausted,
         "creating the group: 504".into(),
     );
-    let (plan, outcome) = ExportRun::new(&directory, &entra, &config(json!({})))
+    let (plan, outcome) = ExportRun::new(&directory, &entra, &exporting().build())
         .replay(&TenantId::parse("acme").unwrap(), &problem)
         .await
         .unwrap();
@@ -132,9 +132,9 @@ async fn given_a_parked_create_of_a_group_gone_since_then_the_replay_deletes_its
 
 #[tokio::test]
 async fn given_an_imported_object_never_linked_then_its_removal_asks_nothing_of_entra() {
-    let (directory, entra) = (MemoryDirectory::default(), RecordingEntra::default());
+    let (directory, entra) = (MemoryItemDirectory::default(), RecordingEntra::default());
     let imported = json!({"user_id": "e9", "user_name": "bob@contoso.com", "source": "entra"});
-    let outcome = ExportRun::new(&directory, &entra, &config(json!({})))
+    let outcome = ExportRun::new(&directory, &entra, &exporting().build())
         .apply(&removed("USER#e9", imported))
         .await
         .unwrap();
@@ -143,7 +143,7 @@ async fn given_an_imported_object_never_linked_then_its_removal_asks_nothing_of_
 }
 
 /// The intent to create, as a lost create left it `minutes_ago`.
-fn create_began(directory: &MemoryDirectory, sk: &str, minutes_ago: i64) {
+fn create_began(directory: &MemoryItemDirectory, sk: &str, minutes_ago: i64) {
     let began = chrono::Utc::now() - chrono::TimeDelta::minutes(minutes_ago);
     directory.2.lock().unwrap().insert(sk.into(), began);
 }
@@ -154,11 +154,11 @@ fn create_began(directory: &MemoryDirectory, sk: &str, minutes_ago: i64) {
 #[tokio::test]
 async fn given_a_create_begun_moments_ago_and_not_visible_yet_then_the_retry_waits_rather_than_create_twice()
  {
-    let (directory, entra) = (MemoryDirectory::default(), RecordingEntra::default());
+    let (directory, entra) = (MemoryItemDirectory::default(), RecordingEntra::default());
     create_began(&directory, "GROUP#g1", 1);
     let group = json!({"group_id": "g1", "name": "Team", "source": "local"});
     let change = insert(&directory, "GROUP#g1", group);
-    let config = config(json!({}));
+    let config = exporting().build();
     let run = ExportRun::new(&directory, &entra, &config);
     let failure = run.apply(&change).await.unwrap_err();
     assert!(
@@ -181,10 +181,10 @@ async fn given_a_create_begun_moments_ago_and_not_visible_yet_then_the_retry_wai
 
 #[tokio::test]
 async fn given_a_first_create_then_its_intent_is_recorded_before_the_post() {
-    let (directory, entra) = (MemoryDirectory::default(), RecordingEntra::default());
+    let (directory, entra) = (MemoryItemDirectory::default(), RecordingEntra::default());
     let change = insert(&directory, "USER#p1", platform_user());
     let before = chrono::Utc::now();
-    ExportRun::new(&directory, &entra, &config(json!({})))
+    ExportRun::new(&directory, &entra, &exporting().build())
         .apply(&change)
         .await
         .unwrap();
@@ -192,7 +192,7 @@ async fn given_a_first_create_then_its_intent_is_recorded_before_the_post() {
     assert!(began >= before, "dated with the run: {began}");
     // A second record of the same create, delivered again at once, finds
     // the link and asks Graph nothing.
-    let again = ExportRun::new(&directory, &entra, &config(json!({})))
+    let again = ExportRun::new(&directory, &entra, &exporting().build())
         .apply(&change)
         .await
         .unwrap();
@@ -204,10 +204,10 @@ async fn given_a_first_create_then_its_intent_is_recorded_before_the_post() {
 /// and the Entra object stayed for good.
 #[tokio::test]
 async fn given_an_object_deleted_while_its_create_is_not_visible_yet_then_the_delete_waits() {
-    let (directory, entra) = (MemoryDirectory::default(), RecordingEntra::default());
+    let (directory, entra) = (MemoryItemDirectory::default(), RecordingEntra::default());
     create_began(&directory, "GROUP#g1", 1);
     let gone = json!({"group_id": "g1", "name": "Team", "source": "local"});
-    let failure = ExportRun::new(&directory, &entra, &config(json!({})))
+    let failure = ExportRun::new(&directory, &entra, &exporting().build())
         .apply(&removed("GROUP#g1", gone))
         .await
         .unwrap_err();
@@ -220,7 +220,7 @@ async fn given_an_object_deleted_while_its_create_is_not_visible_yet_then_the_de
     };
     let linked = json!({"group_id": "g1", "name": "Team", "source": "local",
         "entra_id": "g-new", ENTRA_ORIGIN: "created"});
-    let failure = ExportRun::new(&directory, &entra, &config(json!({})))
+    let failure = ExportRun::new(&directory, &entra, &exporting().build())
         .apply(&removed("GROUP#g1", linked.clone()))
         .await
         .unwrap_err();
@@ -228,7 +228,7 @@ async fn given_an_object_deleted_while_its_create_is_not_visible_yet_then_the_de
 
     // Past the window a 404 means gone.
     create_began(&directory, "GROUP#g1", 6);
-    let outcome = ExportRun::new(&directory, &entra, &config(json!({})))
+    let outcome = ExportRun::new(&directory, &entra, &exporting().build())
         .apply(&removed("GROUP#g1", linked))
         .await
         .unwrap();
@@ -242,7 +242,7 @@ async fn given_an_object_deleted_while_its_create_is_not_visible_yet_then_the_de
 async fn given_graph_refuses_a_create_then_its_intent_is_forgotten_and_the_next_change_posts_at_once()
  {
     let (directory, entra) = (
-        MemoryDirectory::default(),
+        MemoryItemDirectory::default(),
         RecordingEntra {
             group_create_refused: true,
             ..Default::default()
@@ -250,7 +250,7 @@ async fn given_graph_refuses_a_create_then_its_intent_is_forgotten_and_the_next_
     );
     let group = json!({"group_id": "g1", "name": "Team", "source": "local"});
     let change = insert(&directory, "GROUP#g1", group);
-    let failure = ExportRun::new(&directory, &entra, &config(json!({})))
+    let failure = ExportRun::new(&directory, &entra, &exporting().build())
         .apply(&change)
         .await
         .unwrap_err();

@@ -10,7 +10,7 @@ use super::*;
 async fn given_a_first_import_whose_groups_page_failed_when_a_group_it_wrote_is_deleted_before_the_retry_then_the_retry_sweeps_it()
  {
     let world = World::new();
-    let config = config(serde_json::json!({}));
+    let config = importing().build();
     world.script_first_import();
     // The two users pages are recorded, the groups page's record fails.
     *world.state.page_record_fails_once_after.lock().unwrap() = Some(2);
@@ -34,7 +34,7 @@ async fn given_a_first_import_whose_groups_page_failed_when_a_group_it_wrote_is_
 async fn given_a_delta_run_whose_last_checkpoint_failed_then_the_next_run_does_not_trust_a_record_of_the_page_it_would_read_again()
  {
     let world = World::new();
-    let config = config(serde_json::json!({}));
+    let config = importing().build();
     world.imported(&config).await;
     world.entra.users(
         "u-d1",

@@ -18,10 +18,10 @@ async fn given_a_resync_interrupted_before_its_groups_when_a_user_left_the_scope
  {
     let world = World::new();
     imported_with_group_scope(&world).await;
-    let config = config(serde_json::json!({
-        "import_group_ids": [SCOPE_GROUP],
-        "resync_requested_at": "2026-11-26T10:00:00Z",
-    }));
+    let config = importing()
+        .import_group_ids(&[SCOPE_GROUP])
+        .resync_requested_at("2026-11-26T10:00:00Z")
+        .build();
     world.entra.users(
         "",
         users_page(

@@ -11,7 +11,7 @@ use super::*;
 async fn given_a_user_created_between_the_users_and_groups_rounds_then_it_arrives_with_its_membership()
  {
     let world = World::new();
-    let config = config(serde_json::json!({}));
+    let config = importing().build();
     world.imported(&config).await;
     world.entra.users("u-d1", users_page(vec![], done("u-d2")));
     world.entra.groups(
@@ -34,7 +34,7 @@ async fn given_a_user_created_between_the_users_and_groups_rounds_then_it_arrive
 async fn given_a_resync_whose_groups_round_names_a_user_created_since_its_users_round_then_the_sweep_keeps_that_user()
  {
     let world = World::new();
-    let plain = config(serde_json::json!({}));
+    let plain = importing().build();
     world.imported(&plain).await;
     world.script_first_import();
     world
@@ -73,7 +73,7 @@ async fn given_a_resync_whose_groups_round_names_a_user_created_since_its_users_
 async fn given_a_user_restored_between_the_users_and_groups_rounds_then_it_arrives_with_all_its_memberships()
  {
     let world = World::new();
-    let config = config(serde_json::json!({}));
+    let config = importing().build();
     world.imported(&config).await;
     world.entra.users("u-d1", users_page(vec![], done("u-d2")));
     world.entra.groups(

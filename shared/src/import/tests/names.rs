@@ -30,7 +30,7 @@ fn problem(world: &World, id: &str) -> Option<crate::problems::Problem> {
 async fn given_an_entra_user_whose_upn_is_a_platform_users_name_then_neither_is_overwritten_until_one_is_renamed()
  {
     let world = World::new();
-    let config = config(serde_json::json!({}));
+    let config = importing().build();
     let platform = platform_user("p-1", "Ann@Contoso.com");
     world
         .directory
@@ -117,7 +117,7 @@ async fn given_an_entra_user_whose_upn_is_a_platform_users_name_then_neither_is_
 async fn given_an_imported_user_renamed_to_a_platform_users_name_then_it_keeps_its_previous_state()
 {
     let world = World::new();
-    let config = config(serde_json::json!({}));
+    let config = importing().build();
     world.imported(&config).await;
     world
         .directory
@@ -164,7 +164,7 @@ async fn given_an_imported_user_renamed_to_a_platform_users_name_then_it_keeps_i
 async fn given_a_run_that_fails_after_a_recheck_imported_a_user_then_the_user_keeps_its_memberships()
  {
     let world = World::new();
-    let config = config(serde_json::json!({}));
+    let config = importing().build();
     world
         .directory
         .users

@@ -1,80 +1,13 @@
 //! Previews (docs/behaviour.md 2.9) against the same in-memory stores: what a full
 //! sync would do, with nothing written but the preview's own items.
 
-use std::sync::Mutex;
-
-use chrono::{DateTime, Utc};
 use tokio::time::Instant;
 
 use super::*;
 use crate::import::preview::{
-    Change, PreviewDirectory, PreviewOverlay, PreviewProblems, PreviewProgress, PreviewReport,
-    PreviewRuns, PreviewState,
+    Change, PreviewDirectory, PreviewOverlay, PreviewProblems, PreviewReport, PreviewState,
 };
-
-/// The preview's own items: lease, checkpoint with samples, report.
-#[derive(Default)]
-struct MemoryPreviews {
-    lease: Mutex<Option<String>>,
-    /// The request the progress is for.
-    request: Mutex<Option<String>>,
-    progress: Mutex<PreviewProgress>,
-    report: Mutex<Option<PreviewReport>>,
-}
-
-impl PreviewRuns for MemoryPreviews {
-    async fn begin_preview(
-        &self,
-        _: &crate::model::TenantId,
-        run_id: &str,
-        requested_at: Option<&str>,
-        _: DateTime<Utc>,
-        _: DateTime<Utc>,
-    ) -> Result<Option<PreviewProgress>, StoreError> {
-        let mut lease = self.lease.lock().unwrap();
-        if lease.as_deref().is_some_and(|owner| owner != run_id) {
-            return Ok(None);
-        }
-        *lease = Some(run_id.to_owned());
-        let mut request = self.request.lock().unwrap();
-        if request.as_deref() != requested_at {
-            *request = requested_at.map(str::to_owned);
-            *self.progress.lock().unwrap() = PreviewProgress::default();
-        }
-        Ok(Some(self.progress.lock().unwrap().clone()))
-    }
-    async fn checkpoint_preview(
-        &self,
-        _: &crate::model::TenantId,
-        run_id: &str,
-        checkpoint: &Checkpoint,
-        samples: &[crate::import::preview::Sample],
-        _: DateTime<Utc>,
-    ) -> Result<(), LeaseError> {
-        if self.lease.lock().unwrap().as_deref() != Some(run_id) {
-            return Err(LeaseError::Lost);
-        }
-        let mut progress = self.progress.lock().unwrap();
-        progress.checkpoint = Some(checkpoint.clone());
-        progress.samples = samples.to_vec();
-        Ok(())
-    }
-    async fn pause_preview(&self, _: &crate::model::TenantId, _: &str) -> Result<(), StoreError> {
-        *self.lease.lock().unwrap() = None;
-        Ok(())
-    }
-    async fn finish_preview(
-        &self,
-        _: &crate::model::TenantId,
-        _: &str,
-        report: &PreviewReport,
-    ) -> Result<(), LeaseError> {
-        *self.lease.lock().unwrap() = None;
-        *self.progress.lock().unwrap() = PreviewProgress::default();
-        *self.report.lock().unwrap() = Some(report.clone());
-        Ok(())
-    }
-}
+use crate::testing::import_stores::MemoryPreviews;
 
 impl World {
     /// A preview run as the worker runs one (`TenantImport::preview`).
@@ -141,7 +74,7 @@ async fn given_a_new_tenant_when_previewed_then_the_counts_are_the_first_imports
  {
     let world = World::new();
     let previews = MemoryPreviews::default();
-    let config = config(serde_json::json!({"sync_enabled": false}));
+    let config = importing().sync_enabled(false).build();
     world.script_first_import();
     let outcome = world.preview(&previews, &config, None).await;
     assert!(matches!(outcome, RunOutcome::Completed(_)), "{outcome:?}");
@@ -192,7 +125,7 @@ async fn given_a_new_tenant_when_previewed_then_the_counts_are_the_first_imports
 }
 
 fn config_with_sync() -> TenantConfig {
-    config(serde_json::json!({}))
+    importing().build()
 }
 
 #[tokio::test]
@@ -215,7 +148,7 @@ async fn given_a_scope_change_that_deletes_most_users_then_the_preview_would_hol
     let writes_before = world.directory_writes();
 
     // The admin narrows `domains`: 12 of 20 users would go.
-    let narrowed = config(serde_json::json!({"domains": ["contoso.com"]}));
+    let narrowed = importing().domains(&["contoso.com"]).build();
     world.entra.users("", users_page(users, done("u-d2")));
     world.entra.groups("", groups_page(vec![], done("g-d2")));
     world.preview(&previews, &narrowed, None).await;
@@ -246,7 +179,7 @@ async fn given_a_preview_paused_between_pages_when_resumed_then_memberships_of_u
  {
     let world = World::new();
     let previews = MemoryPreviews::default();
-    let config = config(serde_json::json!({"sync_enabled": false}));
+    let config = importing().sync_enabled(false).build();
     world.script_first_import();
     // Half a second left: the first page is read, then the preview pauses.
     let late = (
@@ -277,7 +210,9 @@ async fn given_a_preview_paused_between_pages_when_resumed_then_memberships_of_u
 async fn given_an_unauthorised_tenant_then_the_preview_is_reported_as_an_error() {
     let world = World::new();
     let previews = MemoryPreviews::default();
-    let config = config(serde_json::json!({"authorisation": "reauthorisation_required"}));
+    let config = importing()
+        .authorisation(Authorisation::ReauthorisationRequired)
+        .build();
     let overlay = PreviewOverlay::default();
     let state = PreviewState::new(
         &world.state,
@@ -307,7 +242,7 @@ async fn given_an_unauthorised_tenant_then_the_preview_is_reported_as_an_error()
 async fn given_a_paused_preview_when_a_new_request_comes_then_it_starts_over() {
     let world = World::new();
     let previews = MemoryPreviews::default();
-    let config = config(serde_json::json!({"sync_enabled": false}));
+    let config = importing().sync_enabled(false).build();
     world.script_first_import();
     let late = (
         Instant::now() + Duration::from_millis(600),
@@ -343,7 +278,7 @@ async fn given_a_paused_preview_when_a_new_request_comes_then_it_starts_over() {
 async fn given_a_user_the_sync_would_not_create_then_the_preview_counts_none_of_its_memberships() {
     let world = World::new();
     let previews = MemoryPreviews::default();
-    let config = config(serde_json::json!({"sync_enabled": false}));
+    let config = importing().sync_enabled(false).build();
     // A platform user holds u1's UPN: the sync would not create u1.
     world.directory.users.lock().unwrap().insert(
         "p-1".into(),

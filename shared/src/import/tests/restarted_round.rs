@@ -10,7 +10,7 @@ use super::*;
 async fn given_a_round_restarted_by_expired_delta_state_when_the_run_dies_then_the_interrupted_rounds_records_survive()
  {
     let world = World::new();
-    let config = config(serde_json::json!({}));
+    let config = importing().build();
     world.imported(&config).await;
     let purged = DeltaItem::Removed {
         id: "u3".into(),

@@ -9,7 +9,7 @@ use super::*;
 #[tokio::test]
 async fn given_a_user_restored_after_a_soft_delete_then_it_comes_back_with_its_memberships() {
     let world = World::new();
-    let config = config(serde_json::json!({}));
+    let config = importing().build();
     world.imported(&config).await;
     let soft_deleted = DeltaItem::Removed {
         id: "u2".into(),
@@ -57,7 +57,7 @@ async fn given_a_user_restored_after_a_soft_delete_then_it_comes_back_with_its_m
 #[tokio::test]
 async fn given_an_idle_delta_poll_then_no_user_is_looked_up() {
     let world = World::new();
-    let config = config(serde_json::json!({}));
+    let config = importing().build();
     world.imported(&config).await;
     world.entra.users(
         "u-d1",
