@@ -171,13 +171,13 @@ impl<S: IntegrationsStore, T: TokenStore, I: IdentityPlatform> AuthorisationFlow
         let config = self.config_still_present(tenant_id).await?;
         let (grant, claims) = self.redeem_code(pending, code, now).await?;
         ensure_same_entra_tenant(tenant_id, config.entra_tenant_id.as_ref(), &claims)?;
-        // Claim, then store: a sign-in to another organisation that raced
-        // this one leaves no trace (the read above may be stale).
-        self.claim(tenant_id, &claims.tenant_id).await?;
         let Some(refresh_token) = grant.refresh_token else {
             tracing::warn!(tenant_id = %tenant_id, "no refresh token was granted (offline_access refused?)");
             return Err(FailureReason::NoRefreshToken);
         };
+        // Claim, then store: a sign-in to another organisation that raced
+        // this one leaves no trace (the read above may be stale).
+        self.claim(tenant_id, &claims.tenant_id).await?;
         let tokens = TenantGrant {
             entra_tenant_id: claims.tenant_id.clone(),
             refresh_token,

@@ -21,8 +21,8 @@ use super::lanes::{by_tenant, lanes};
 use super::preload::{Preloaded, PreloadedDirectory};
 use super::replay;
 use super::{
-    ChangeAction, ChangeImages, DirectoryChange, EntraWriter, ExportDirectory, ExportFailure,
-    ExportOutcome, ExportPlan, ExportRun,
+    ChangeAction, ChangeImages, Clock, DirectoryChange, EntraWriter, ExportDirectory,
+    ExportFailure, ExportOutcome, ExportPlan, ExportRun,
 };
 use crate::model::entra::TenantDomains;
 use crate::model::{TenantConfig, TenantId};
@@ -114,11 +114,12 @@ impl<'a, C: TenantConfigs, D: ExportDirectory, T: TenantWriters, P: ProblemStore
             preloaded: &preloaded,
         };
         let until = budget::tenant_deadline(Instant::now(), deadline);
+        let clock = Clock::starting(now);
         let tenants = by_tenant(changes, lanes(changes));
         let failed = futures::future::join_all(
             tenants
                 .into_iter()
-                .map(|lanes| self.export_tenant(directory, changes, lanes, now, until)),
+                .map(|lanes| self.export_tenant(directory, changes, lanes, clock, until)),
         )
         .await;
         let mut retried: Vec<usize> = failed
@@ -140,14 +141,14 @@ impl<'a, C: TenantConfigs, D: ExportDirectory, T: TenantWriters, P: ProblemStore
         directory: &impl ExportDirectory,
         changes: &[DirectoryChange],
         lanes: Vec<Vec<usize>>,
-        now: DateTime<Utc>,
+        clock: Clock,
         until: Option<Instant>,
     ) -> Option<usize> {
         stream::iter(lanes)
             .map(|lane| async move {
                 for index in lane {
                     let change = &changes[index];
-                    if let Err(reason) = self.export_with(directory, change, now, until).await {
+                    if let Err(reason) = self.export_with(directory, change, clock, until).await {
                         tracing::warn!(tenant_id = %change.key.tenant(), sequence_number = %change.sequence_number, reason = %reason, "this object's lane stops here; the stream delivers the tenant's records again from this one");
                         return Some(index);
                     }
@@ -169,7 +170,8 @@ impl<'a, C: TenantConfigs, D: ExportDirectory, T: TenantWriters, P: ProblemStore
         change: &DirectoryChange,
         now: DateTime<Utc>,
     ) -> Result<(), RetryRecord> {
-        self.export_with(self.directory, change, now, None).await
+        self.export_with(self.directory, change, Clock::starting(now), None)
+            .await
     }
 
     /// The tenants' configs, each read once before the lanes start (lanes
@@ -188,7 +190,7 @@ impl<'a, C: TenantConfigs, D: ExportDirectory, T: TenantWriters, P: ProblemStore
         &self,
         directory: &impl ExportDirectory,
         change: &DirectoryChange,
-        now: DateTime<Utc>,
+        clock: Clock,
         until: Option<Instant>,
     ) -> Result<(), RetryRecord> {
         let span = tracing::info_span!(
@@ -196,7 +198,7 @@ impl<'a, C: TenantConfigs, D: ExportDirectory, T: TenantWriters, P: ProblemStore
             tenant_id = %change.key.tenant(),
             sequence_number = %change.sequence_number
         );
-        self.export_in_span(directory, change, now, until)
+        self.export_in_span(directory, change, clock, until)
             .instrument(span)
             .await
     }
@@ -205,7 +207,7 @@ impl<'a, C: TenantConfigs, D: ExportDirectory, T: TenantWriters, P: ProblemStore
         &self,
         directory: &impl ExportDirectory,
         change: &DirectoryChange,
-        now: DateTime<Utc>,
+        clock: Clock,
         until: Option<Instant>,
     ) -> Result<(), RetryRecord> {
         let tenant = change.key.tenant();
@@ -215,7 +217,7 @@ impl<'a, C: TenantConfigs, D: ExportDirectory, T: TenantWriters, P: ProblemStore
             return Ok(());
         };
         let writer = self.writers.for_tenant(tenant, until);
-        let run = ExportRun::new(directory, &writer, &config).at(now);
+        let run = ExportRun::new(directory, &writer, &config).on(clock);
         let key = replay::problem_key(&change.key);
         let plan = change.plan();
         let wanted = !matches!(plan, ExportPlan::Ignore(_)) && run.enabled_for(&plan);
@@ -247,7 +249,7 @@ impl<'a, C: TenantConfigs, D: ExportDirectory, T: TenantWriters, P: ProblemStore
         if let Some(domains) = run.domains.get() {
             self.domains.remember(tenant, domains.clone());
         }
-        self.settle(directory, change, (key, open), result, now)
+        self.settle(directory, change, (key, open), result, clock.now())
             .await
     }
 

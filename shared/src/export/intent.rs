@@ -75,5 +75,52 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
 /// Graph refused the create outright (an answer that is not a timeout or
 /// a malformed success): it made nothing.
 pub(super) fn made_nothing(err: &GraphError) -> bool {
-    err.code().is_some() || matches!(err, GraphError::Unauthorized | GraphError::Token(_))
+    match err {
+        // A status outside 4xx (a 501, an error page) proves nothing.
+        GraphError::Rejected { status, .. } => (400..500).contains(status),
+        GraphError::Unauthorized | GraphError::Token(_) => true,
+        other => other.code().is_some(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::export::Clock;
+
+    #[test]
+    fn only_a_refusal_in_words_proves_a_create_made_nothing() {
+        let rejected = |status| GraphError::Rejected {
+            status,
+            code: "x".into(),
+            message: "m".into(),
+        };
+        assert!(made_nothing(&rejected(400)));
+        // Found by review: any status read as a refusal (a 501, an error
+        // page with no JSON) forgot an intent whose object may exist.
+        assert!(!made_nothing(&rejected(501)));
+        assert!(!made_nothing(&GraphError::Malformed(
+            "201 without an id".into()
+        )));
+        assert!(!made_nothing(&GraphError::Exhausted {
+            attempts: 1,
+            last: "504".into()
+        }));
+        assert!(made_nothing(&GraphError::Forbidden {
+            code: "x".into(),
+            message: "m".into()
+        }));
+    }
+
+    /// Found by review: a batch's runs were dated when each was built, as
+    /// if the batch had just begun, so intents were dated up to its
+    /// length too early.
+    #[tokio::test(start_paused = true)]
+    async fn a_clock_tells_the_time_since_it_began_not_since_it_was_handed_on() {
+        let began = chrono::DateTime::from_timestamp(1_750_000_000, 0).unwrap();
+        let clock = Clock::starting(began);
+        tokio::time::sleep(std::time::Duration::from_secs(90)).await;
+        let handed_on = clock;
+        assert_eq!(handed_on.now(), began + chrono::TimeDelta::seconds(90));
+    }
 }

@@ -10,6 +10,13 @@ use crate::model::directory::{ItemKey, MembershipKey, Source, SyncedObject};
 use crate::model::entra::GraphError;
 use crate::problems::Code;
 
+/// Which membership write the ends are read for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Write {
+    Add,
+    Remove,
+}
+
 /// One end of a membership: the AM object, and whether it is in Entra ID.
 enum MembershipEnd {
     Gone,
@@ -60,7 +67,10 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
         group_id: &str,
         user_id: &str,
     ) -> Result<ExportOutcome, ExportFailure> {
-        let (group, user) = match self.membership_ends(tenant, group_id, user_id).await? {
+        let (group, user) = match self
+            .membership_ends(tenant, (group_id, user_id), Write::Remove)
+            .await?
+        {
             (MembershipEnd::InEntra(group), MembershipEnd::InEntra(user)) => (group, user),
             // A user gone from AM: the export's own was deleted in Entra ID
             // with its memberships, but an imported one stays there (its
@@ -93,21 +103,19 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
     async fn membership_ends(
         &self,
         tenant: &TenantId,
-        group_id: &str,
-        user_id: &str,
+        (group_id, user_id): (&str, &str),
+        write: Write,
     ) -> Result<(MembershipEnd, MembershipEnd), ExportFailure> {
         let group = self.directory.group(tenant, group_id).await?;
         let user = self.directory.user(tenant, user_id).await?;
         if let Some(group) = &group {
-            self.refuse_unowned_end(
-                EntraObjectKind::Group,
-                ItemKey::group(tenant, group_id),
-                group,
-            )
-            .await?;
+            let key = ItemKey::group(tenant, group_id);
+            self.refuse_unowned_end(EntraObjectKind::Group, key, group, write)
+                .await?;
         }
         if let Some(user) = &user {
-            self.refuse_unowned_end(EntraObjectKind::User, ItemKey::user(tenant, user_id), user)
+            let key = ItemKey::user(tenant, user_id);
+            self.refuse_unowned_end(EntraObjectKind::User, key, user, write)
                 .await?;
         }
         Ok((end_of(group), end_of(user)))
@@ -120,6 +128,7 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
         kind: EntraObjectKind,
         key: ItemKey,
         item: &T,
+        write: Write,
     ) -> Result<(), ExportFailure> {
         let Some(entra_id) = item.entra_object_id() else {
             return Ok(());
@@ -140,6 +149,12 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
         // to a group, device or service principal (a GET of a user 404s on
         // them, but a member write takes any directory object).
         if !self.owned(kind, &key, entra_id).await? {
+            // A removal through a link Graph does not find removes nothing
+            // that matters: the write finds out for itself (a user deleted
+            // in Entra ID leaves its groups).
+            if write == Write::Remove {
+                return Ok(());
+            }
             self.check_nothing_created(&key).await?;
             let noun = kind.noun();
             return Err(ExportFailure::Refused {
@@ -162,7 +177,10 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
         group_id: &str,
         user_id: &str,
     ) -> Result<Option<(String, String)>, ExportFailure> {
-        match self.membership_ends(tenant, group_id, user_id).await? {
+        match self
+            .membership_ends(tenant, (group_id, user_id), Write::Add)
+            .await?
+        {
             (MembershipEnd::InEntra(group), MembershipEnd::InEntra(user)) => {
                 Ok(Some((group, user)))
             }

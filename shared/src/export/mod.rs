@@ -171,16 +171,36 @@ fn to_send<A>(
         .collect()
 }
 
+/// The time a batch or run began, on the wall clock and on the clock its
+/// waits run on (paused in a simulation): `now()` is the one plus what
+/// the other has passed since.
+#[derive(Debug, Clone, Copy)]
+pub struct Clock {
+    began: DateTime<Utc>,
+    since: tokio::time::Instant,
+}
+
+impl Clock {
+    pub fn starting(began: DateTime<Utc>) -> Self {
+        Self {
+            began,
+            since: tokio::time::Instant::now(),
+        }
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.began + chrono::TimeDelta::from_std(self.since.elapsed()).unwrap_or_default()
+    }
+}
+
 pub struct ExportRun<'a, D, W> {
     pub directory: &'a D,
     pub writer: &'a W,
     pub config: &'a TenantConfig,
     /// Fetched on first need, once per run.
     pub domains: tokio::sync::OnceCell<Vec<DomainInfo>>,
-    /// The run's time at its start (a batch's, a simulation's).
-    pub now: DateTime<Utc>,
-    /// When the run started, on the clock its waits run on.
-    started: tokio::time::Instant,
+    /// The run's time: a batch's, a simulation's, or its own.
+    clock: Clock,
     /// Membership ends found to carry entra-sync's mark: (AM sort key,
     /// Entra id).
     owned_ends: std::sync::Mutex<std::collections::HashSet<(String, String)>>,
@@ -195,28 +215,21 @@ impl<'a, D: ExportDirectory, W: EntraWriter> ExportRun<'a, D, W> {
             writer,
             config,
             domains: tokio::sync::OnceCell::new(),
-            now: Utc::now(),
-            started: tokio::time::Instant::now(),
+            clock: Clock::starting(Utc::now()),
             owned_ends: Default::default(),
             creates_begun: Default::default(),
         }
     }
 
-    /// The run at this time (a batch's, a simulation's).
-    pub fn at(self, now: DateTime<Utc>) -> Self {
-        Self {
-            now,
-            started: tokio::time::Instant::now(),
-            ..self
-        }
+    /// The run on this clock (a batch's, a simulation's).
+    pub fn on(self, clock: Clock) -> Self {
+        Self { clock, ..self }
     }
 
-    /// The time now: the run's start plus what has passed since (a worker's
-    /// replay runs for minutes; an intent to create must be dated when its
-    /// POST goes, not when the run began).
+    /// The time now (a worker's replay runs for minutes, a batch for up
+    /// to two: an intent to create is dated when its POST goes).
     pub(crate) fn clock(&self) -> DateTime<Utc> {
-        let passed = chrono::TimeDelta::from_std(self.started.elapsed()).unwrap_or_default();
-        self.now + passed
+        self.clock.now()
     }
 
     pub async fn apply(&self, change: &DirectoryChange) -> Result<ExportOutcome, ExportFailure> {

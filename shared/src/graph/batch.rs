@@ -132,15 +132,13 @@ async fn send_batch(client: &GraphClient, token: &SecretString, items: Vec<Pendi
         )
         .await;
     let mut answers = match envelope {
-        Ok((StatusCode::OK, _, text)) => item_answers(&text, items.len()),
-        // A throttled batch may fail as a whole with 424 (docs/graph.md 2.7).
-        Ok((StatusCode::FAILED_DEPENDENCY, retry_after, _)) => (0..items.len())
-            .map(|_| Exchange::Transient {
-                retry_after,
-                reason: "424 the batch failed as a whole".into(),
-                maybe_applied: false,
-            })
-            .collect(),
+        Ok((StatusCode::OK, _, text)) => item_answers(&text, items.len(), None),
+        // A throttled batch may fail as a whole with 424 (docs/graph.md
+        // 2.7), yet items that ran may be answered in it: each item's own
+        // answer counts, and one without an answer may have been applied.
+        Ok((StatusCode::FAILED_DEPENDENCY, retry_after, text)) => {
+            item_answers(&text, items.len(), retry_after)
+        }
         // The envelope itself failed: every item shares its fate.
         Ok((status, retry_after, text)) => {
             let fate = || super::interpret_answer(status, retry_after, &text);
@@ -159,8 +157,9 @@ async fn send_batch(client: &GraphClient, token: &SecretString, items: Vec<Pendi
     }
 }
 
-/// Each item's exchange, by position; an item Graph left out is transient.
-fn item_answers(text: &str, count: usize) -> Vec<Exchange> {
+/// Each item's exchange, by position; an item Graph left out is transient
+/// (after `missing_retry_after`), and may have been applied.
+fn item_answers(text: &str, count: usize, missing_retry_after: Option<Duration>) -> Vec<Exchange> {
     let envelope: Value = serde_json::from_str(text).unwrap_or(Value::Null);
     let mut answers: Vec<Option<Exchange>> = (0..count).map(|_| None).collect();
     for response in envelope["responses"].as_array().into_iter().flatten() {
@@ -188,10 +187,44 @@ fn item_answers(text: &str, count: usize) -> Vec<Exchange> {
         .into_iter()
         .map(|a| {
             a.unwrap_or(Exchange::Transient {
-                retry_after: None,
+                retry_after: missing_retry_after,
                 reason: "an item had no answer in its batch".into(),
                 maybe_applied: true,
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by review: a 424 batch was read as "nothing applied" for every
+    /// item, yet items that ran may be answered in it; a create answered
+    /// 201 there was sent again.
+    #[test]
+    fn a_failed_batch_keeps_each_items_own_answer_and_an_unanswered_one_may_have_been_applied() {
+        let body = serde_json::json!({"responses": [
+            {"id": "0", "status": 201, "body": {"id": "g-1"}},
+            {"id": "1", "status": 429, "headers": {"Retry-After": "2"}, "body": {"error": {"code": "TooManyRequests", "message": "m"}}}
+        ]})
+        .to_string();
+        let answers = item_answers(&body, 3, Some(Duration::from_secs(5)));
+        assert!(matches!(&answers[0], Exchange::Answered(r) if r.status == 201));
+        assert!(matches!(
+            &answers[1],
+            Exchange::Transient {
+                maybe_applied: false,
+                ..
+            }
+        ));
+        assert!(matches!(
+            &answers[2],
+            Exchange::Transient {
+                maybe_applied: true,
+                retry_after: Some(_),
+                ..
+            }
+        ));
+    }
 }

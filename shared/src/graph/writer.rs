@@ -283,12 +283,15 @@ impl<T: AccessTokenSource> crate::export::EntraWriter for GraphEntraWriter<'_, T
         // `/users/{upn}/…` resolves a UPN, but `principalId eq '<upn>'`
         // answers an empty list: a role assigned at a narrower scope, or an
         // eligibility, would pass unseen (found by review). Only an object
-        // id is asked about.
-        if uuid::Uuid::try_parse(user_id).is_err() {
+        // id is asked about, in its one form (a braced, URN or uppercase
+        // form might resolve in a path and match no filter).
+        let Ok(id) = uuid::Uuid::try_parse(user_id) else {
             return Err(GraphError::Malformed(format!(
                 "{user_id:?} is not an Entra object id, so whether it is an administrator cannot be asked"
             )));
-        }
+        };
+        let user_id = id.hyphenated().to_string();
+        let user_id = user_id.as_str();
         let (held, assigned, eligible) = tokio::join!(
             self.held_privileges(user_id),
             self.assignments(user_id),

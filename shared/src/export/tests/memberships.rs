@@ -126,3 +126,25 @@ async fn given_a_membership_end_graph_does_not_find_then_nothing_is_written() {
     assert!(err.to_string().contains("is not found"), "{err}");
     assert!(!entra.calls().iter().any(|c| c.starts_with("ADD")));
 }
+
+/// Found by review: a removal through a link Graph does not find (a user
+/// deleted in Entra ID) became a problem for good; it removes what there
+/// is to remove, as before.
+#[tokio::test]
+async fn given_a_removal_through_a_link_graph_does_not_find_then_it_is_sent() {
+    let directory = MemoryItemDirectory::default();
+    let entra = RecordingEntra {
+        updates_not_found: true,
+        ..Default::default()
+    };
+    let membership = linked_membership(&directory, &entra, "REMOVE");
+    ExportRun::new(&directory, &entra, &exporting().build())
+        .apply(&membership)
+        .await
+        .unwrap();
+    assert!(
+        entra.calls().iter().any(|c| c.starts_with("REMOVE eg1")),
+        "{:?}",
+        entra.calls()
+    );
+}

@@ -32,7 +32,7 @@ use std::task::{Context, Poll};
 use serde_json::json;
 
 use crate::export::replay::replay_due;
-use crate::export::{DirectoryChange, ExportBatch, ExportRun};
+use crate::export::{Clock, DirectoryChange, ExportBatch, ExportRun};
 use crate::sim::SeedReport;
 use graph::{SimEntra, SimWriters};
 use stores::{SimConfigs, SimDirectory, SimProblems};
@@ -152,7 +152,7 @@ fn replay(world: &World, runtime: &tokio::runtime::Runtime, polls: Option<u64>) 
         SimEntra { world },
         SimProblems { world },
     );
-    let run = ExportRun::new(&directory, &writer, &world.config).at(world.now());
+    let run = ExportRun::new(&directory, &writer, &world.config).on(Clock::starting(world.now()));
     if let Some(domains) = world.domains.fresh(&world.config.tenant_id) {
         let _ = run.domains.set(domains);
     }
