@@ -171,6 +171,10 @@ pub struct Problem {
     /// Export: the Entra object the AM object was linked to, for a delete
     /// or a membership removal replayed after the AM item is gone.
     pub entra_id: Option<String>,
+    /// Export: whether a write of it may have reached Entra ID with its
+    /// answer lost (kept once true, until the problem goes). `None` on an
+    /// item written before this was kept.
+    pub write_unconfirmed: Option<bool>,
 }
 
 impl Problem {
@@ -189,6 +193,30 @@ impl Problem {
             last_seen_at: now,
             next_attempt_at: None,
             entra_id: None,
+            write_unconfirmed: None,
+        }
+    }
+
+    pub fn write_unconfirmed(mut self, unconfirmed: bool) -> Self {
+        self.write_unconfirmed = Some(unconfirmed);
+        self
+    }
+
+    /// This problem recorded over `previous`, as every store does: its
+    /// first sighting kept, its attempts counted, an unconfirmed write kept.
+    pub fn recorded_over(&self, previous: Option<&Problem>) -> Problem {
+        let Some(previous) = previous else {
+            return self.clone();
+        };
+        Problem {
+            attempts: previous.attempts + 1,
+            first_seen_at: previous.first_seen_at,
+            write_unconfirmed: match (previous.write_unconfirmed, self.write_unconfirmed) {
+                (Some(true), _) => Some(true),
+                (earlier, None) => earlier,
+                (_, now) => now,
+            },
+            ..self.clone()
         }
     }
 

@@ -98,6 +98,31 @@ impl ExportFailure {
         }
     }
 
+    /// Whether a write may have reached Entra ID with its answer lost: a
+    /// write (anything but the reads below) that ran out of retries or got
+    /// an unreadable answer. Nothing was sent when time ran out first, or a
+    /// read failed.
+    pub fn may_have_written(&self) -> bool {
+        const READS: [&str; 6] = [
+            "looking for the group by its entra-sync mark",
+            "looking for the user by its entra-sync mark",
+            "looking up the UPN",
+            "reading the object's entra-sync mark",
+            "reading the tenant's domains",
+            "reading the user's directory roles",
+        ];
+        match self {
+            Self::Graph { action, source } => {
+                !READS.contains(action)
+                    && matches!(
+                        source,
+                        GraphError::Exhausted { .. } | GraphError::Malformed(_)
+                    )
+            }
+            _ => false,
+        }
+    }
+
     /// What kind of problem it is, and whether it can pass by itself (it
     /// is then retried with backoff). `None`: a failure of AWS itself,
     /// which the stream retries (nothing could be written about it).

@@ -85,7 +85,8 @@ pub fn parked(
     Some(
         Problem::new(key, operation_of(plan), code, reason)
             .retried_at(next)
-            .linked_to(deleted_entra_id(plan)),
+            .linked_to(deleted_entra_id(plan))
+            .write_unconfirmed(failure.may_have_written()),
     )
 }
 
@@ -226,7 +227,11 @@ fn group_plan(group_id: &str, item: GroupItem, parked: &Problem) -> ExportPlan {
 /// Whether a parked update may have been applied with its answer lost
 /// (retries or time ran out); a refused one never was.
 fn may_have_reached_entra(parked: &Problem) -> bool {
-    parked.operation == Operation::Update && parked.code == Code::RetriesExhausted
+    match parked.write_unconfirmed {
+        Some(unconfirmed) => unconfirmed,
+        // Kept before the problem said so: any update that ran out.
+        None => parked.operation == Operation::Update && parked.code == Code::RetriesExhausted,
+    }
 }
 
 /// What a user or group as it is now asks of Entra ID.

@@ -81,6 +81,7 @@ fn parse(item: &Item) -> Result<Problem, StoreError> {
         last_seen_at: time(item, "last_seen_at")?.unwrap_or(first_seen_at),
         next_attempt_at: time(item, "next_attempt_at")?,
         entra_id: text(item, "entra_id"),
+        write_unconfirmed: crate::store::dynamo::flag(item, "write_unconfirmed"),
         key,
     })
 }
@@ -133,6 +134,16 @@ fn problem_update(problem: &Problem) -> (String, HashMap<String, String>, Item) 
         set.push("#entra_id = :entra_id");
         names.push("entra_id");
         values.insert(":entra_id".into(), s(entra_id));
+    }
+    // Once a write may have reached Entra ID, a later attempt that failed
+    // before writing does not make it unreached.
+    if let Some(unconfirmed) = problem.write_unconfirmed {
+        set.push(match unconfirmed {
+            true => "#write_unconfirmed = :unconfirmed",
+            false => "#write_unconfirmed = if_not_exists(#write_unconfirmed, :unconfirmed)",
+        });
+        names.push("write_unconfirmed");
+        values.insert(":unconfirmed".into(), AttributeValue::Bool(unconfirmed));
     }
     let expression = match problem.next_attempt_at {
         Some(at) => {

@@ -37,10 +37,11 @@ impl ProblemStore for MemoryProblems {
     async fn record(&self, tenant: &TenantId, problem: &Problem) -> Result<Problem, StoreError> {
         let mut open = self.0.lock().unwrap();
         let key = (tenant.clone(), problem.key.clone());
-        let attempts = open.get(&key).map_or(0, |p| p.attempts);
+        let previous = open.get(&key);
         let stored = Problem {
-            attempts: attempts + 1,
-            ..problem.clone()
+            attempts: previous.map_or(1, |p| p.attempts + 1),
+            first_seen_at: problem.first_seen_at,
+            ..problem.recorded_over(previous)
         };
         open.insert(key, stored.clone());
         Ok(stored)

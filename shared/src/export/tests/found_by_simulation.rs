@@ -399,3 +399,47 @@ async fn given_an_imported_user_set_back_after_a_lost_update_then_the_replay_sen
     let body = entra.bodies.lock().unwrap()[0].clone();
     assert_eq!(body["accountEnabled"], true, "{body}");
 }
+
+/// Found by the export simulation (seed 13928 of a deep run): the platform
+/// edited an imported administrator; the administrator check went
+/// unanswered (parked, nothing sent), and the platform set the value back.
+/// Every parked update that ran out counted as "may have reached Entra", so
+/// the set-back was sent, refused as `privileged_account`, and that problem
+/// stayed with nothing left to do. A problem now says whether a write of it
+/// may have gone.
+#[tokio::test]
+async fn given_a_set_back_after_an_update_parked_before_any_write_then_the_problem_settles() {
+    let (directory, entra) = (MemoryItemDirectory::default(), RecordingEntra::default());
+    entra.administrators.lock().unwrap().push("e1".into());
+    let imported = json!({"user_id": "e1", "user_name": "bo@contoso.com", "enabled": true,
+        "source": "entra"});
+    let item: UserItem = serde_json::from_value(imported.clone()).unwrap();
+    let mut set_back = imported;
+    set_back[ENTRA_HASH] = json!(EntraHash::of_user(&item.attributes).as_str());
+    insert(&directory, "USER#e1", set_back);
+    let unanswered = ExportFailure::Graph {
+        action: "reading the user's directory roles",
+        source: GraphError::Exhausted {
+            attempts: 5,
+            last: "429".into(),
+        },
+    };
+    assert!(!unanswered.may_have_written(), "a read sends nothing");
+    let parked = Problem::new(
+        ProblemKey {
+            direction: Direction::Export,
+            kind: ObjectKind::User,
+            object_id: "e1".into(),
+        },
+        Operation::Update,
+        Code::RetriesExhausted,
+        unanswered.to_string(),
+    )
+    .write_unconfirmed(unanswered.may_have_written());
+    let (_, outcome) = ExportRun::new(&directory, &entra, &exporting().build())
+        .replay(&TenantId::parse("acme").unwrap(), &parked)
+        .await
+        .unwrap();
+    assert!(matches!(outcome, ExportOutcome::Ignored(_)), "{outcome:?}");
+    assert!(entra.bodies.lock().unwrap().is_empty(), "nothing sent");
+}

@@ -196,9 +196,8 @@ impl ProblemStore for SimProblems<'_> {
         let mut open = self.world.problems.lock().unwrap();
         let previous = open.get(&problem_id(&problem.key));
         let stored = Problem {
-            attempts: previous.map_or(0, |p| p.attempts) + 1,
-            first_seen_at: previous.map_or(problem.first_seen_at, |p| p.first_seen_at),
-            ..problem.clone()
+            attempts: previous.map_or(1, |p| p.attempts + 1),
+            ..problem.recorded_over(previous)
         };
         open.insert(problem_id(&problem.key), stored.clone());
         drop(open);

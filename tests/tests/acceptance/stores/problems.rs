@@ -131,6 +131,23 @@ async fn given_an_open_problem_when_seen_again_then_its_attempts_count_its_first
     assert_eq!(open_problems(&fresh).await, Some(1));
 }
 
+/// A write that may have reached Entra ID stays so until the problem
+/// goes: a later attempt that failed before writing does not undo it.
+#[tokio::test]
+async fn given_a_write_that_may_have_reached_entra_then_a_later_attempt_does_not_undo_it() {
+    let fresh = Fresh::tables().await;
+    let store = store(&fresh);
+    let lost = problem(Direction::Export, "am-2", "504").write_unconfirmed(true);
+    store.record(&fresh.tenant, &lost).await.unwrap();
+    let unsent = problem(Direction::Export, "am-2", "429 on a read").write_unconfirmed(false);
+    let stored = store.record(&fresh.tenant, &unsent).await.unwrap();
+    assert_eq!(stored.write_unconfirmed, Some(true));
+
+    let read_only = problem(Direction::Export, "am-3", "429 on a read").write_unconfirmed(false);
+    let stored = store.record(&fresh.tenant, &read_only).await.unwrap();
+    assert_eq!(stored.write_unconfirmed, Some(false));
+}
+
 #[tokio::test]
 async fn given_one_new_problem_recorded_twice_at_once_then_one_write_opens_it_and_the_count_moves_once()
  {
