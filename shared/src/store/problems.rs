@@ -130,21 +130,7 @@ fn problem_update(problem: &Problem) -> (String, HashMap<String, String>, Item) 
         "attempts",
         "next_attempt_at",
     ];
-    if let Some(entra_id) = &problem.entra_id {
-        set.push("#entra_id = :entra_id");
-        names.push("entra_id");
-        values.insert(":entra_id".into(), s(entra_id));
-    }
-    // Once a write may have reached Entra ID, a later attempt that failed
-    // before writing does not make it unreached.
-    if let Some(unconfirmed) = problem.write_unconfirmed {
-        set.push(match unconfirmed {
-            true => "#write_unconfirmed = :unconfirmed",
-            false => "#write_unconfirmed = if_not_exists(#write_unconfirmed, :unconfirmed)",
-        });
-        names.push("write_unconfirmed");
-        values.insert(":unconfirmed".into(), AttributeValue::Bool(unconfirmed));
-    }
+    optional_clauses(problem, (&mut set, &mut names), &mut values);
     let expression = match problem.next_attempt_at {
         Some(at) => {
             set.push("#next_attempt_at = :next");
@@ -158,6 +144,29 @@ fn problem_update(problem: &Problem) -> (String, HashMap<String, String>, Item) 
         .map(|name| (format!("#{name}"), name.to_owned()))
         .collect();
     (expression, names, values)
+}
+
+/// The clauses of the attributes a problem may lack: its linked Entra
+/// object, and whether a write of it may have reached Entra ID (once true,
+/// a later attempt that failed before writing does not make it false).
+fn optional_clauses(
+    problem: &Problem,
+    (set, names): (&mut Vec<&'static str>, &mut Vec<&'static str>),
+    values: &mut Item,
+) {
+    if let Some(entra_id) = &problem.entra_id {
+        set.push("#entra_id = :entra_id");
+        names.push("entra_id");
+        values.insert(":entra_id".into(), s(entra_id));
+    }
+    if let Some(unconfirmed) = problem.write_unconfirmed {
+        set.push(match unconfirmed {
+            true => "#write_unconfirmed = :unconfirmed",
+            false => "#write_unconfirmed = if_not_exists(#write_unconfirmed, :unconfirmed)",
+        });
+        names.push("write_unconfirmed");
+        values.insert(":unconfirmed".into(), AttributeValue::Bool(unconfirmed));
+    }
 }
 
 impl ProblemStore for DynamoProblemStore {
