@@ -33,9 +33,9 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
                 begun.insert(key.sk(), now);
                 Ok(())
             }
-            false => Err(ExportFailure::NotYet(
-                "a create of this object began less than 5 minutes ago and what it made is not visible in Entra ID yet; it is looked for again rather than made twice".into(),
-            )),
+            false => Err(ExportFailure::NotYet(not_visible_yet(
+                "it is looked for again rather than made twice",
+            ))),
         }
     }
 
@@ -45,7 +45,7 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
     pub(super) async fn check_nothing_created(&self, key: &ItemKey) -> Result<(), ExportFailure> {
         match self.directory.create_begun(key).await? {
             Some(began) if began > self.clock() - REPLICATION_WINDOW => Err(ExportFailure::NotYet(
-                "a create of this object began less than 5 minutes ago and what it made is not visible in Entra ID yet; it is deleted once it is".into(),
+                not_visible_yet("it is deleted once it is"),
             )),
             _ => Ok(()),
         }
@@ -70,6 +70,14 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
         }
         failure
     }
+}
+
+/// Why a change waits for a create that may still appear, and what then.
+fn not_visible_yet(then: &str) -> String {
+    format!(
+        "a create of this object began less than {} minutes ago and what it made is not visible in Entra ID yet; {then}",
+        REPLICATION_WINDOW.num_minutes()
+    )
 }
 
 /// Graph refused the create outright (an answer that is not a timeout or

@@ -54,10 +54,12 @@ pub enum ExportOutcome {
 /// Why a change could not be exported, and whether trying again can help.
 #[derive(Debug, thiserror::Error)]
 pub enum ExportFailure {
-    /// Graph refused or failed `action` (e.g. "creating the user").
+    /// Graph refused or failed `action` (e.g. "creating the user"); a
+    /// `write` may have changed Entra ID, a read did not.
     #[error("{action}: {source}")]
     Graph {
         action: &'static str,
+        write: bool,
         #[source]
         source: GraphError,
     },
@@ -99,26 +101,18 @@ impl ExportFailure {
     }
 
     /// Whether a write may have reached Entra ID with its answer lost: a
-    /// write (anything but the reads below) that ran out of retries or got
-    /// an unreadable answer. Nothing was sent when time ran out first, or a
-    /// read failed.
+    /// write that ran out of retries or got an unreadable answer. Nothing
+    /// was sent when time ran out first, or a read failed.
     pub fn may_have_written(&self) -> bool {
-        const READS: [&str; 6] = [
-            "looking for the group by its entra-sync mark",
-            "looking for the user by its entra-sync mark",
-            "looking up the UPN",
-            "reading the object's entra-sync mark",
-            "reading the tenant's domains",
-            "reading the user's directory roles",
-        ];
         match self {
-            Self::Graph { action, source } => {
-                !READS.contains(action)
-                    && matches!(
-                        source,
-                        GraphError::Exhausted { .. } | GraphError::Malformed(_)
-                    )
-            }
+            Self::Graph {
+                write: true,
+                source,
+                ..
+            } => matches!(
+                source,
+                GraphError::Exhausted { .. } | GraphError::Malformed(_)
+            ),
             _ => false,
         }
     }
@@ -153,8 +147,22 @@ fn refused(code: Code, reason: String) -> ExportFailure {
     ExportFailure::Refused { code, reason }
 }
 
+/// A write's failure (a create, update, delete, member write, mark).
 pub(crate) fn graph_failure(action: &'static str, source: GraphError) -> ExportFailure {
-    ExportFailure::Graph { action, source }
+    ExportFailure::Graph {
+        action,
+        write: true,
+        source,
+    }
+}
+
+/// A read's failure: nothing in Entra ID changed.
+pub(crate) fn read_failure(action: &'static str, source: GraphError) -> ExportFailure {
+    ExportFailure::Graph {
+        action,
+        write: false,
+        source,
+    }
 }
 
 /// An update's failure. The linked object not found is most often our own
@@ -365,7 +373,7 @@ impl<'a, D: ExportDirectory, W: EntraWriter> ExportRun<'a, D, W> {
                 self.writer
                     .domains()
                     .await
-                    .map_err(|e| graph_failure("reading the tenant's domains", e))
+                    .map_err(|e| read_failure("reading the tenant's domains", e))
             })
             .await
     }

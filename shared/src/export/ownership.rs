@@ -4,7 +4,7 @@
 
 use super::{
     EntraObjectKind, EntraWriter, ExistingEntraUser, ExportDirectory, ExportFailure, ExportMark,
-    ExportOutcome, ExportRun, graph_failure, refused,
+    ExportOutcome, ExportRun, graph_failure, read_failure, refused,
 };
 use crate::model::directory::{ItemKey, LinkOrigin, Source, SyncedObject};
 use crate::model::entra::GraphError;
@@ -72,7 +72,7 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
         let found = match self.writer.mark_of(kind, entra_id).await {
             Ok(found) => found,
             Err(GraphError::NotFound) => return Ok(false),
-            Err(e) => return Err(graph_failure("reading the object's entra-sync mark", e)),
+            Err(e) => return Err(read_failure("reading the object's entra-sync mark", e)),
         };
         if found.as_ref() == Some(&ours) {
             return Ok(true);
@@ -116,7 +116,7 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
         self.writer
             .user_by_mark(mark)
             .await
-            .map_err(|e| graph_failure("looking for the user by its entra-sync mark", e))
+            .map_err(|e| read_failure("looking for the user by its entra-sync mark", e))
     }
 
     pub(super) async fn group_by_mark(
@@ -126,7 +126,7 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
         self.writer
             .group_by_mark(mark)
             .await
-            .map_err(|e| graph_failure("looking for the group by its entra-sync mark", e))
+            .map_err(|e| read_failure("looking for the group by its entra-sync mark", e))
     }
 
     /// Deletes what carries the mark of an AM object gone before its link
@@ -244,7 +244,7 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
             Err(GraphError::NotFound) => return Ok(()),
             // Unanswered: the change waits (retried, then a problem), never
             // goes out blind.
-            Err(e) => return Err(graph_failure("reading the user's directory roles", e)),
+            Err(e) => return Err(read_failure("reading the user's directory roles", e)),
         };
         if roles.is_empty() {
             return Ok(());

@@ -373,6 +373,7 @@ mod tests {
         };
         let failure = ExportFailure::Graph {
             action: "adding the member",
+            write: true,
             source: GraphError::Forbidden {
                 code: "Authorization_RequestDenied".into(),
                 message: "Insufficient privileges to complete the operation.".into(),
@@ -398,6 +399,7 @@ mod tests {
 
         let throttled = ExportFailure::Graph {
             action: "creating the user",
+            write: true,
             source: GraphError::Exhausted {
                 attempts: 5,
                 last: "429".into(),

@@ -7,7 +7,7 @@ use base64::Engine;
 use super::{
     EntraObjectKind, EntraPatch, EntraWriter, ExistingEntraUser, ExportDirectory, ExportFailure,
     ExportMark, ExportOutcome, ExportRun, NewEntraUser, graph_failure, intent::made_nothing,
-    is_conflict, naming, to_send, update_failure,
+    is_conflict, naming, read_failure, to_send, update_failure,
 };
 use crate::model::TenantId;
 use crate::model::directory::{
@@ -231,7 +231,7 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
         self.writer
             .user_by_upn(upn)
             .await
-            .map_err(|e| graph_failure("looking up the UPN", e))
+            .map_err(|e| read_failure("looking up the UPN", e))
     }
 
     /// Creates the user; on a conflict (a retried create that had

@@ -419,6 +419,7 @@ async fn given_a_set_back_after_an_update_parked_before_any_write_then_the_probl
     insert(&directory, "USER#e1", set_back);
     let unanswered = ExportFailure::Graph {
         action: "reading the user's directory roles",
+        write: false,
         source: GraphError::Exhausted {
             attempts: 5,
             last: "429".into(),
