@@ -415,22 +415,31 @@ impl<D: DirectoryStore, S: ImportState, P: ProblemStore, C: TenantConfigs, E: En
         };
         let mut wanted: HashMap<MembershipKey, bool> = HashMap::new();
         for (group_id, user_entra_id, present) in changes {
-            match users.get(user_entra_id) {
-                Some(user_id) => {
-                    wanted.insert(
-                        MembershipKey {
-                            group_id,
-                            user_id: user_id.clone(),
-                        },
-                        present,
-                    );
-                }
-                None if defer => record.deferred_memberships.push(DeferredMembership {
+            if let Some(user_id) = users.get(user_entra_id) {
+                let key = MembershipKey {
+                    group_id,
+                    user_id: user_id.clone(),
+                };
+                wanted.insert(key, present);
+                continue;
+            }
+            if !present {
+                // A membership of a user AM does not hold is one written
+                // before its user (`memberships_of_new_users`) by an attempt
+                // that failed; the user, deleted since, never came. An
+                // imported user's AM id is its Entra id.
+                let key = MembershipKey {
+                    group_id: group_id.clone(),
+                    user_id: user_entra_id.to_owned(),
+                };
+                wanted.insert(key, false);
+            }
+            if defer {
+                record.deferred_memberships.push(DeferredMembership {
                     group_id,
                     user_entra_id: user_entra_id.to_owned(),
                     present,
-                }),
-                None => {}
+                });
             }
         }
         // Full rounds: what the sweep saw. Every round: what a deletion at

@@ -10,7 +10,8 @@
 //! test after 2 minutes, so `ENTRA_SYNC_SIM_SEEDS=100000 cargo test -p
 //! entra-sync-shared --lib sim::tests::seeds -- --nocapture`);
 //! `ENTRA_SYNC_SIM_SEED=<n>` replays one, exactly, with its trace;
-//! `ENTRA_SYNC_SIM_FAULTS=calm|mid|graph|store` keeps one class of faults.
+//! `ENTRA_SYNC_SIM_FAULTS=calm|mid|graph|store` keeps one class of faults;
+//! `ENTRA_SYNC_SIM_STATES=1` adds the AM directory after each run to the trace.
 
 mod entra;
 mod export;
@@ -134,6 +135,7 @@ pub fn simulate_with(seed: u64, only_faults: Option<&str>) -> SeedReport {
         let resumes = world.state.state.lock().unwrap().checkpoint.is_some();
         let end = run_once(&world, number, None);
         trace.push(format!("settle {number}: {end:?}"));
+        trace_state(&world, &mut trace);
         match end {
             RunEnd::Ended(Ok(RunOutcome::Completed(status)))
                 if status.counts == Default::default() && !resumes =>
@@ -160,6 +162,14 @@ pub fn simulate_with(seed: u64, only_faults: Option<&str>) -> SeedReport {
     }
 }
 
+/// With `ENTRA_SYNC_SIM_STATES=1`, what the AM directory holds after each
+/// run, in the trace: where a wrong item first appeared.
+fn trace_state(world: &World, trace: &mut Vec<String>) {
+    if std::env::var_os("ENTRA_SYNC_SIM_STATES").is_some() {
+        trace.push(format!("  AM now {:?}", invariants::actual(world)));
+    }
+}
+
 const LEASE_SECONDS: i64 = crate::import::LEASE_DURATION.as_secs() as i64 + 1;
 
 /// Changes on every side, then a run that may be killed at any await.
@@ -180,6 +190,7 @@ fn faulty_step(world: &World, number: u64, trace: &mut Vec<String>) {
     trace.push(format!(
         "step {number} ({changes} changes, kill after {polls:?}): {end:?}"
     ));
+    trace_state(world, trace);
     let during = world.take_notes();
     if !during.is_empty() {
         trace.push("  (while it ran:)".into());

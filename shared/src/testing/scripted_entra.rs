@@ -189,6 +189,17 @@ pub(crate) fn group(id: &str, members: &[&str]) -> DeltaItem<GroupDelta> {
     })
 }
 
+/// A group `Group {id}` and the users that left it (`@removed` members).
+pub(crate) fn group_left_by(id: &str, members: &[&str]) -> DeltaItem<GroupDelta> {
+    let mut left = group(id, members);
+    if let DeltaItem::Upsert(delta) = &mut left {
+        for member in &mut delta.members {
+            member.removed = true;
+        }
+    }
+    left
+}
+
 /// A groups page with nothing unusable in it.
 pub(crate) fn groups_page(
     items: Vec<DeltaItem<GroupDelta>>,

@@ -109,6 +109,50 @@ async fn given_a_user_added_to_a_group_and_deleted_in_one_round_then_no_membersh
     );
 }
 
+#[tokio::test]
+async fn given_a_membership_left_by_a_failed_attempt_whose_user_never_came_when_the_user_is_deleted_then_it_goes()
+ {
+    let world = World::new();
+    let config = importing().build();
+    world.imported(&config).await;
+    // A delta attempt wrote the memberships of a new user, u9, before the
+    // user (so that a retry reads them again), then failed; u9 was deleted
+    // in Entra before the retry.
+    world
+        .directory
+        .memberships
+        .lock()
+        .unwrap()
+        .insert(membership("g1", "u9"), Source::Entra);
+    world.entra.users(
+        "u-d1",
+        users_page(
+            vec![DeltaItem::Removed {
+                id: "u9".into(),
+                permanent: true,
+            }],
+            done("u-d2"),
+        ),
+    );
+    // The deletion takes u9 out of its groups, which the groups delta says.
+    world.entra.groups(
+        "g-d1",
+        groups_page(vec![group_left_by("g1", &["u9"])], done("g-d2")),
+    );
+    let outcome = world.run(&config, "run-retry").await;
+
+    let RunOutcome::Completed(status) = outcome else {
+        panic!("{outcome:?}")
+    };
+    let memberships = world.directory.memberships.lock().unwrap().clone();
+    assert!(
+        !memberships.contains_key(&membership("g1", "u9")),
+        "{memberships:?}"
+    );
+    assert_eq!(status.counts.members_removed, 1);
+    assert_eq!(memberships.len(), 2, "g1's other members stay");
+}
+
 /// Entra-like ids whose first hex digit cycles: every bucket gets its share.
 fn spread_id(kind: char, n: usize) -> String {
     format!("{:x}{kind}{n:06}", n % 16)

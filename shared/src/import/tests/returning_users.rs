@@ -183,14 +183,7 @@ async fn given_a_user_restored_after_the_users_round_when_the_scope_is_computed_
         .unwrap()
         .insert("u2".into(), vec![NESTED_GROUP.into()]);
     world.entra.users("u-d1", users_page(vec![], done("u-d2")));
-    let mut left = group(SCOPE_GROUP, &[]);
-    if let DeltaItem::Upsert(delta) = &mut left {
-        delta.members.push(MemberChange {
-            member_id: "u1".into(),
-            kind: MemberKind::User,
-            removed: true,
-        });
-    }
+    let left = group_left_by(SCOPE_GROUP, &["u1"]);
     world
         .entra
         .groups("g-d1", groups_page(vec![left], done("g-d2")));
