@@ -61,6 +61,19 @@ impl EntraApp {
         .await
     }
 
+    /// A client-credentials token for the customer tenant (DESIGN 2.12).
+    pub async fn client_credentials(
+        &self,
+        entra_tenant_id: &str,
+    ) -> Result<super::AppToken, IdentityError> {
+        self.with_secret(|secret| async move {
+            self.client
+                .client_credentials(entra_tenant_id, &secret)
+                .await
+        })
+        .await
+    }
+
     /// The resource-owner password grant (password verification only).
     pub async fn password_grant(
         &self,

@@ -5,6 +5,7 @@
 //! and no error carries a response body.
 
 pub mod app;
+pub mod app_only;
 pub mod claims;
 pub mod http;
 
@@ -24,6 +25,7 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 pub use app::EntraApp;
+pub use app_only::{AppToken, GRAPH_DEFAULT_SCOPE, REQUIRED_APP_ROLES};
 pub use claims::{ClaimsError, IdTokenClaims};
 
 /// What the connector asks for: sign-in claims, a refresh token, and the
@@ -116,6 +118,22 @@ impl IdentityError {
         matches!(self, Self::Rejected(body)
             if body.error == "invalid_client"
                 && body.error_codes.iter().any(|c| matches!(c, 7000215 | 7000222)))
+    }
+
+    /// The app is not in the customer tenant: never consented there, or
+    /// its enterprise application deleted (AADSTS700016).
+    pub fn is_app_not_installed(&self) -> bool {
+        self.has_code(700016)
+    }
+
+    /// The app's enterprise application is disabled in the customer tenant
+    /// (AADSTS7000112).
+    pub fn is_app_disabled(&self) -> bool {
+        self.has_code(7000112)
+    }
+
+    fn has_code(&self, code: u32) -> bool {
+        matches!(self, Self::Rejected(body) if body.error_codes.contains(&code))
     }
 
     /// A later attempt may succeed without anyone changing anything.
@@ -270,6 +288,22 @@ impl IdentityClient {
             .exchange_password(&username, &password)
             .add_scope(Scope::new("openid".to_owned()));
         grant_from(request.request_async(&http).await)
+    }
+
+    /// A client-credentials token for one customer tenant (`authority` is
+    /// its id), with every application role granted there.
+    pub async fn client_credentials(
+        &self,
+        authority: &str,
+        client_secret: &SecretString,
+    ) -> Result<AppToken, IdentityError> {
+        let client = self.oauth_client(authority, Some(client_secret))?;
+        let http = http::OAuthHttp(&self.http);
+        let request = client
+            .exchange_client_credentials()
+            .add_scope(Scope::new(GRAPH_DEFAULT_SCOPE.to_owned()));
+        let grant = grant_from(request.request_async(&http).await)?;
+        Ok(AppToken::new(grant.access_token, grant.expires_in))
     }
 
     pub async fn refresh(
