@@ -7,4 +7,4 @@ pub mod ids;
 pub mod tenant_config;
 
 pub use ids::{EntraObjectId, EntraTenantId, Guid, IdError, TenantId};
-pub use tenant_config::{Authorisation, ConfigItemError, TenantConfig};
+pub use tenant_config::{AuthMode, Authorisation, ConfigItemError, TenantConfig};

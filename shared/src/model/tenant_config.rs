@@ -30,6 +30,25 @@ impl Authorisation {
     }
 }
 
+/// How the integration reaches the organisation (DESIGN 2.12): with the
+/// app's own identity after admin consent, or (tenants authorised before)
+/// with the consenting admin's delegated grant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AuthMode {
+    #[default]
+    Delegated,
+    Application,
+}
+
+impl AuthMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Delegated => "delegated",
+            Self::Application => "application",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct TenantConfig {
     pub tenant_id: TenantId,
@@ -61,6 +80,8 @@ pub struct TenantConfig {
     pub authorisation: Authorisation,
     pub authorised_at: Option<DateTime<Utc>>,
     pub authorised_by: Option<String>,
+    /// Absent = `delegated`: authorised before 2.12.
+    pub auth_mode: AuthMode,
 }
 
 /// One attribute of the config item that cannot be used, and why.
@@ -246,6 +267,17 @@ impl Attributes<'_> {
         }
     }
 
+    fn auth_mode(&self) -> Result<AuthMode, ConfigItemError> {
+        match self.string("auth_mode")?.as_deref() {
+            None | Some("delegated") => Ok(AuthMode::Delegated),
+            Some("application") => Ok(AuthMode::Application),
+            Some(other) => Err(bad(
+                "auth_mode",
+                format!("must be `application` or `delegated`, found {other:?}"),
+            )),
+        }
+    }
+
     fn authorisation(&self) -> Result<Authorisation, ConfigItemError> {
         match self.string("authorisation")?.as_deref() {
             None => Ok(Authorisation::NotAuthorised),
@@ -290,6 +322,7 @@ impl TenantConfig {
             authorisation,
             authorised_at: attrs.timestamp("authorised_at")?,
             authorised_by: attrs.string("authorised_by")?,
+            auth_mode: attrs.auth_mode()?,
         })
     }
 
@@ -305,6 +338,20 @@ mod tests {
 
     fn parse(value: Value) -> Result<TenantConfig, ConfigItemError> {
         TenantConfig::from_attributes(value.as_object().unwrap())
+    }
+
+    #[test]
+    fn the_auth_mode_is_delegated_unless_the_item_says_application() {
+        let item = |mode: Value| json!({"pk": "TENANT#acme", "sk": "ENTRA#CONFIG", "tenant_id": "acme", "auth_mode": mode});
+        assert_eq!(
+            parse(item(Value::Null)).unwrap().auth_mode,
+            AuthMode::Delegated
+        );
+        let app = parse(item(json!("application"))).unwrap();
+        assert_eq!(app.auth_mode, AuthMode::Application);
+        let err = parse(item(json!("magic"))).unwrap_err();
+        assert_eq!(err.attribute, "auth_mode");
+        assert!(err.problem.contains("\"magic\""), "{err}");
     }
 
     #[test]
