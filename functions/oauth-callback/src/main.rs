@@ -1,6 +1,7 @@
 //! `oauth-callback`: the two HTTP routes of the admin's authorisation
 //! (docs/contract.md 1.4). Wiring only; the routes live in `routes.rs`.
 
+mod body;
 mod path;
 mod routes;
 

@@ -1,20 +1,22 @@
 //! Routing and response shaping; every decision is the flow's.
 
 use entra_sync::authorisation::{
-    AuthorisationFlow, CallbackOutcome, CallbackParams, IdentityPlatform, IntegrationsStore,
-    StartError, TokenStore,
+    AuthorisationFlow, CallbackOutcome, CallbackParams, ConfirmError, IdentityPlatform,
+    IntegrationsStore, StartError, TokenStore,
 };
 use entra_sync::model::TenantId;
 use lambda_http::http::{Method, StatusCode, header};
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
 
+use crate::body::{self, AuthorizeBody, ConfirmBody};
 use crate::path;
 
 type HttpResult = Result<Response<Body>, lambda_http::Error>;
 
 enum Route<'a> {
     Authorize { tenant_id: &'a str },
+    Confirm { tenant_id: &'a str },
     Callback,
 }
 
@@ -23,6 +25,9 @@ fn route<'a>(method: &Method, path: &'a str) -> Option<Route<'a>> {
     match (method, segments.as_slice()) {
         (&Method::POST, ["tenants", tenant_id, "entra", "authorize"]) => {
             Some(Route::Authorize { tenant_id })
+        }
+        (&Method::POST, ["tenants", tenant_id, "entra", "authorize", "confirm"]) => {
+            Some(Route::Confirm { tenant_id })
         }
         (&Method::GET, ["entra", "callback"]) => Some(Route::Callback),
         _ => None,
@@ -37,7 +42,8 @@ where
 {
     let path = request.uri().path().to_owned();
     match route(request.method(), &path) {
-        Some(Route::Authorize { tenant_id }) => authorize(flow, tenant_id).await,
+        Some(Route::Authorize { tenant_id }) => authorize(flow, tenant_id, request.body()).await,
+        Some(Route::Confirm { tenant_id }) => confirm(flow, tenant_id, request.body()).await,
         Some(Route::Callback) => callback(flow, request.uri().query().unwrap_or("")).await,
         None => {
             tracing::warn!(method = %request.method(), path = %path, "no such route");
@@ -46,7 +52,11 @@ where
     }
 }
 
-async fn authorize<S, T, I>(flow: &AuthorisationFlow<S, T, I>, raw_tenant_id: &str) -> HttpResult
+async fn authorize<S, T, I>(
+    flow: &AuthorisationFlow<S, T, I>,
+    raw_tenant_id: &str,
+    raw_body: &Body,
+) -> HttpResult
 where
     S: IntegrationsStore,
     T: TokenStore,
@@ -59,7 +69,17 @@ where
             return json_error(StatusCode::BAD_REQUEST, "invalid_tenant_id", &message);
         }
     };
-    match flow.start(&tenant_id, chrono::Utc::now()).await {
+    let body: AuthorizeBody = match body::parse(raw_body) {
+        Ok(body) => body,
+        Err(message) => {
+            tracing::warn!(tenant_id = %tenant_id, reason = %message, "authorize with an unusable body");
+            return json_error(StatusCode::BAD_REQUEST, "invalid_body", &message);
+        }
+    };
+    match flow
+        .start(&tenant_id, &body.session_binding, chrono::Utc::now())
+        .await
+    {
         Ok(start) => json_response(
             StatusCode::OK,
             json!({
@@ -67,6 +87,14 @@ where
                 "expires_at": start.expires_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             }),
         ),
+        Err(err @ StartError::InvalidBinding(_)) => {
+            tracing::warn!(tenant_id = %tenant_id, error = %err, "authorize with an unusable session binding");
+            json_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_session_binding",
+                &err.to_string(),
+            )
+        }
         Err(StartError::UnknownTenant(_)) => {
             tracing::warn!(tenant_id = %tenant_id, "authorize for a tenant without an Entra ID config");
             json_error(
@@ -104,13 +132,13 @@ where
         .complete(CallbackParams::from_query(query), chrono::Utc::now())
         .await
     {
-        CallbackOutcome::Authorised { redirect, .. } | CallbackOutcome::Failed { redirect, .. } => {
-            Ok(Response::builder()
-                .status(StatusCode::FOUND)
-                .header(header::LOCATION, redirect.as_str())
-                .header(header::CACHE_CONTROL, "no-store")
-                .body(Body::Empty)?)
-        }
+        CallbackOutcome::Continue { redirect, .. }
+        | CallbackOutcome::Pending { redirect, .. }
+        | CallbackOutcome::Failed { redirect, .. } => Ok(Response::builder()
+            .status(StatusCode::FOUND)
+            .header(header::LOCATION, redirect.as_str())
+            .header(header::CACHE_CONTROL, "no-store")
+            .body(Body::Empty)?),
         // A fixed page: nothing from the request is reflected.
         CallbackOutcome::InvalidState(_) => plain_page(
             StatusCode::BAD_REQUEST,
@@ -121,6 +149,59 @@ where
             StatusCode::SERVICE_UNAVAILABLE,
             "The authorisation could not be completed right now. Start it again from the portal.",
         ),
+    }
+}
+
+async fn confirm<S, T, I>(
+    flow: &AuthorisationFlow<S, T, I>,
+    raw_tenant_id: &str,
+    raw_body: &Body,
+) -> HttpResult
+where
+    S: IntegrationsStore,
+    T: TokenStore,
+    I: IdentityPlatform,
+{
+    let tenant_id = match tenant_id_of_path(raw_tenant_id) {
+        Ok(id) => id,
+        Err(message) => {
+            tracing::warn!(reason = %message, "confirm with an invalid tenant id");
+            return json_error(StatusCode::BAD_REQUEST, "invalid_tenant_id", &message);
+        }
+    };
+    let body: ConfirmBody = match body::parse(raw_body) {
+        Ok(body) => body,
+        Err(message) => {
+            tracing::warn!(tenant_id = %tenant_id, reason = %message, "confirm with an unusable body");
+            return json_error(StatusCode::BAD_REQUEST, "invalid_body", &message);
+        }
+    };
+    let now = chrono::Utc::now();
+    match flow
+        .confirm(&tenant_id, &body.result, &body.session_binding, now)
+        .await
+    {
+        Ok(confirmed) => json_response(
+            StatusCode::OK,
+            json!({
+                "status": "authorised",
+                "entra_tenant_id": confirmed.entra_tenant_id.as_str(),
+                "authorised_by": confirmed.authorised_by,
+                "missing_permissions": confirmed.missing_permissions,
+            }),
+        ),
+        Err(ConfirmError::Store(err)) => {
+            tracing::error!(tenant_id = %tenant_id, error = %err, "could not confirm the authorisation");
+            json_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the authorisation could not be confirmed; start it again",
+            )
+        }
+        Err(refused) => {
+            tracing::warn!(tenant_id = %tenant_id, reason = refused.code(), "confirm refused; nothing stored");
+            json_error(StatusCode::CONFLICT, refused.code(), &refused.to_string())
+        }
     }
 }
 
@@ -165,7 +246,12 @@ mod tests {
             route(&Method::GET, "/entra/callback"),
             Some(Route::Callback)
         ));
+        assert!(matches!(
+            route(&Method::POST, "/tenants/acme/entra/authorize/confirm"),
+            Some(Route::Confirm { tenant_id: "acme" })
+        ));
         assert!(route(&Method::GET, "/tenants/acme/entra/authorize").is_none());
+        assert!(route(&Method::GET, "/tenants/acme/entra/authorize/confirm").is_none());
         assert!(route(&Method::POST, "/entra/callback").is_none());
         assert!(route(&Method::GET, "/entra/callback/extra").is_none());
     }

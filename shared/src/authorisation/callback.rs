@@ -1,16 +1,24 @@
-//! Redeeming the callback: the state once, the code once, then the tokens.
+//! Redeeming the callback (DESIGN 2.12): each state once; the consent leg
+//! leads to the sign-in leg, whose signed answer becomes a proven
+//! authorisation that waits for the portal's confirm.
+
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 use url::Url;
 
-use super::AuthorisationFlow;
 use super::ports::{
-    AuthorisationRecord, IdentityPlatform, IntegrationsStore, RecordOutcome, TenantGrant,
+    IdentityPlatform, IntegrationsStore, PendingAuthorisation, PendingLeg, ProvenAuthorisation,
     TokenStore,
 };
-use crate::identity::{IdTokenClaims, TokenGrant};
-use crate::model::{EntraTenantId, TenantConfig, TenantId};
+use super::{AuthorisationFlow, STATE_LIFETIME, digest};
+use crate::identity::{AppToken, CONSENTING_ADMIN_ROLES, ClaimsError, IdTokenClaims};
+use crate::model::{EntraTenantId, Guid, TenantConfig, TenantId};
+
+/// Right after consent the app's service principal may not have
+/// replicated yet (AADSTS700016): this many more tries, this far apart.
+const APP_TOKEN_RETRIES: &[Duration] = &[Duration::from_secs(2), Duration::from_secs(4)];
 
 /// The callback's query, parsed at the edge. Values stay wrapped: the code
 /// is a credential and the state a single-use key.
@@ -20,6 +28,10 @@ pub struct CallbackParams {
     pub code: Option<SecretString>,
     pub error: Option<String>,
     pub error_description: Option<String>,
+    /// `admin_consent=True`: the answer of the consent endpoint.
+    pub admin_consent: bool,
+    /// The tenant the consent endpoint names: unsigned, a hint only.
+    pub tenant: Option<String>,
 }
 
 impl CallbackParams {
@@ -35,6 +47,8 @@ impl CallbackParams {
                 "code" => params.code = Some(SecretString::from(value.into_owned())),
                 "error" => params.error = Some(value.into_owned()),
                 "error_description" => params.error_description = Some(value.into_owned()),
+                "admin_consent" => params.admin_consent = value.eq_ignore_ascii_case("true"),
+                "tenant" => params.tenant = Some(value.into_owned()),
                 _ => {}
             }
         }
@@ -50,21 +64,21 @@ pub enum InvalidState {
     Expired,
 }
 
-/// The `reason` the portal receives. A closed set: nothing from the request
-/// is reflected into the redirect.
+/// The `reason` the portal receives (DESIGN 1.4). A closed set: nothing
+/// from the request is reflected into the redirect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FailureReason {
     AccessDenied,
-    ConsentRequired,
-    InteractionRequired,
-    LoginRequired,
-    InvalidRequest,
-    IdentityPlatformUnavailable,
-    AuthorizationFailed,
+    ConsentDeclined,
+    NotAdmin,
     TenantMismatch,
     TokenExchangeFailed,
+    SignInFailed,
+    AppDisabled,
+    AppNotInstalled,
+    InvalidRequest,
     InvalidIdToken,
-    NoRefreshToken,
+    IdentityPlatformUnavailable,
     ConfigRemoved,
     StorageFailed,
 }
@@ -73,43 +87,49 @@ impl FailureReason {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::AccessDenied => "access_denied",
-            Self::ConsentRequired => "consent_required",
-            Self::InteractionRequired => "interaction_required",
-            Self::LoginRequired => "login_required",
-            Self::InvalidRequest => "invalid_request",
-            Self::IdentityPlatformUnavailable => "temporarily_unavailable",
-            Self::AuthorizationFailed => "authorization_failed",
+            Self::ConsentDeclined => "consent_declined",
+            Self::NotAdmin => "not_admin",
             Self::TenantMismatch => "tenant_mismatch",
             Self::TokenExchangeFailed => "token_exchange_failed",
+            Self::SignInFailed => "sign_in_failed",
+            Self::AppDisabled => "app_disabled",
+            Self::AppNotInstalled => "app_not_installed",
+            Self::InvalidRequest => "invalid_request",
             Self::InvalidIdToken => "invalid_id_token",
-            Self::NoRefreshToken => "no_refresh_token",
+            Self::IdentityPlatformUnavailable => "temporarily_unavailable",
             Self::ConfigRemoved => "config_removed",
             Self::StorageFailed => "storage_failed",
         }
     }
 
-    /// Maps the `error` of an authorize redirect (docs/graph.md 5.2).
-    fn from_authorize_error(error: &str) -> Self {
+    /// The consent endpoint's `error` (research/APP-ONLY-AUTH.md 1(b):
+    /// declining answers `consent_required` with AADSTS65004).
+    fn of_consent_error(error: &str) -> Self {
+        match error {
+            "consent_required" | "access_denied" | "permission_denied" => Self::ConsentDeclined,
+            other => Self::of_sign_in_error(other),
+        }
+    }
+
+    /// The authorize endpoint's `error` (docs/graph.md 5.2).
+    fn of_sign_in_error(error: &str) -> Self {
         match error {
             "access_denied" => Self::AccessDenied,
-            "consent_required" => Self::ConsentRequired,
-            "interaction_required" => Self::InteractionRequired,
-            "login_required" => Self::LoginRequired,
             "invalid_request" | "unsupported_response_type" | "invalid_resource" => {
                 Self::InvalidRequest
             }
             "server_error" | "temporarily_unavailable" => Self::IdentityPlatformUnavailable,
-            _ => Self::AuthorizationFailed,
+            _ => Self::SignInFailed,
         }
     }
 }
 
 #[derive(Debug)]
 pub enum CallbackOutcome {
-    Authorised {
-        tenant_id: TenantId,
-        redirect: Url,
-    },
+    /// On to Microsoft for the next leg.
+    Continue { tenant_id: TenantId, redirect: Url },
+    /// Proven: the portal confirms the `result` its redirect carries.
+    Pending { tenant_id: TenantId, redirect: Url },
     Failed {
         tenant_id: TenantId,
         reason: FailureReason,
@@ -119,6 +139,13 @@ pub enum CallbackOutcome {
     InvalidState(InvalidState),
     /// The store could not be asked about the state; the admin may retry.
     Unavailable,
+}
+
+/// Where a leg sends the browser next.
+enum Next {
+    Microsoft(Url),
+    /// The one-time result id of a proven authorisation.
+    Portal(String),
 }
 
 impl<S: IntegrationsStore, T: TokenStore, I: IdentityPlatform> AuthorisationFlow<S, T, I> {
@@ -143,63 +170,272 @@ impl<S: IntegrationsStore, T: TokenStore, I: IdentityPlatform> AuthorisationFlow
             tracing::warn!(tenant_id = %tenant_id, created_at = %pending.created_at, "callback with an expired state refused");
             return CallbackOutcome::InvalidState(invalid);
         }
-
-        match self.redeem(&pending, &params, now).await {
-            Ok(()) => CallbackOutcome::Authorised {
-                redirect: self.portal_redirect(&tenant_id, None),
+        let next = match &pending.leg {
+            PendingLeg::Consent => self.after_consent(&pending, &params, now).await,
+            PendingLeg::SignIn { .. } => self.after_sign_in(&pending, &params, now).await,
+        };
+        match next {
+            Ok(Next::Microsoft(redirect)) => CallbackOutcome::Continue {
+                tenant_id,
+                redirect,
+            },
+            Ok(Next::Portal(result)) => CallbackOutcome::Pending {
+                redirect: self.portal_redirect(&tenant_id, Ok(&result)),
                 tenant_id,
             },
             Err(reason) => CallbackOutcome::Failed {
-                redirect: self.portal_redirect(&tenant_id, Some(reason)),
+                redirect: self.portal_redirect(&tenant_id, Err(reason)),
                 tenant_id,
                 reason,
             },
         }
     }
 
-    /// Turns a callback with a valid state into a stored grant: the code
-    /// redeemed, the signed-in Entra tenant checked, the tokens saved, the
-    /// config marked authorised.
-    async fn redeem(
+    /// The consent endpoint's answer: on to a signed sign-in at the tenant
+    /// it names (a hint: the id token proves it or not).
+    async fn after_consent(
         &self,
-        pending: &super::PendingAuthorisation,
+        pending: &PendingAuthorisation,
         params: &CallbackParams,
         now: DateTime<Utc>,
-    ) -> Result<(), FailureReason> {
+    ) -> Result<Next, FailureReason> {
         let tenant_id = &pending.tenant_id;
-        let code = authorization_code(tenant_id, params)?;
+        // `admin_consent=True` comes with errors too: the error first.
+        if let Some(error) = &params.error {
+            return Err(refused(
+                tenant_id,
+                "consent",
+                error,
+                params,
+                FailureReason::of_consent_error,
+            ));
+        }
+        let named = params.tenant.as_deref().map(Guid::parse);
+        let (true, Some(Ok(entra_tenant_id))) = (params.admin_consent, named) else {
+            tracing::warn!(tenant_id = %tenant_id, "the consent answer names no tenant id");
+            return Err(FailureReason::InvalidRequest);
+        };
         let config = self.config_still_present(tenant_id).await?;
-        let (grant, claims) = self.redeem_code(pending, code, now).await?;
-        ensure_same_entra_tenant(tenant_id, config.entra_tenant_id.as_ref(), &claims)?;
-        let Some(refresh_token) = grant.refresh_token else {
-            tracing::warn!(tenant_id = %tenant_id, "no refresh token was granted (offline_access refused?)");
-            return Err(FailureReason::NoRefreshToken);
-        };
-        // Claim, then store: a sign-in to another organisation that raced
-        // this one leaves no trace (the read above may be stale).
-        self.claim(tenant_id, &claims.tenant_id).await?;
-        let tokens = TenantGrant {
-            entra_tenant_id: claims.tenant_id.clone(),
-            refresh_token,
-            scope: grant.scope.clone(),
-            authorised_at: now,
-            authorised_by: claims.preferred_username.clone(),
-        };
-        // Tokens first: a config marked authorised must have a grant to use.
-        self.save_tokens(tenant_id, &tokens).await?;
-        self.mark_authorised(
-            tenant_id,
-            &AuthorisationRecord {
-                entra_tenant_id: claims.tenant_id,
-                authorised_at: now,
-                authorised_by: claims.preferred_username,
+        same_entra_tenant(tenant_id, &config, &entra_tenant_id)?;
+        self.sign_in_leg(pending, entra_tenant_id, false, now).await
+    }
+
+    /// Sends the browser to sign in to `entra_tenant_id` under a new state
+    /// bound as the first was.
+    async fn sign_in_leg(
+        &self,
+        pending: &PendingAuthorisation,
+        entra_tenant_id: EntraTenantId,
+        interactive: bool,
+        now: DateTime<Utc>,
+    ) -> Result<Next, FailureReason> {
+        let request = self
+            .identity
+            .sign_in_request(&entra_tenant_id, interactive)
+            .map_err(|err| {
+                tracing::error!(error = %err, "could not build the sign-in request");
+                FailureReason::SignInFailed
+            })?;
+        let next = PendingAuthorisation {
+            state: request.state,
+            tenant_id: pending.tenant_id.clone(),
+            leg: PendingLeg::SignIn {
+                entra_tenant_id,
+                pkce_verifier: request.pkce_verifier,
+                nonce: request.nonce,
+                interactive,
             },
-        )
-        .await
+            binding_hash: pending.binding_hash.clone(),
+            created_at: now,
+            expires_at: now + STATE_LIFETIME,
+        };
+        self.store
+            .save_pending_authorisation(&next)
+            .await
+            .map_err(|err| {
+                tracing::error!(tenant_id = %pending.tenant_id, error = %err, "could not save the sign-in leg");
+                FailureReason::StorageFailed
+            })?;
+        Ok(Next::Microsoft(request.url))
+    }
+
+    /// The sign-in's answer: a silent attempt that needs a person is tried
+    /// once interactively; a code becomes a proven authorisation.
+    async fn after_sign_in(
+        &self,
+        pending: &PendingAuthorisation,
+        params: &CallbackParams,
+        now: DateTime<Utc>,
+    ) -> Result<Next, FailureReason> {
+        let PendingLeg::SignIn {
+            entra_tenant_id,
+            interactive,
+            ..
+        } = &pending.leg
+        else {
+            return Err(FailureReason::InvalidRequest);
+        };
+        if let Some(error) = &params.error {
+            let needs_person = matches!(
+                error.as_str(),
+                "login_required" | "interaction_required" | "consent_required"
+            );
+            if needs_person && !interactive {
+                return self
+                    .sign_in_leg(pending, entra_tenant_id.clone(), true, now)
+                    .await;
+            }
+            let tenant_id = &pending.tenant_id;
+            return Err(refused(
+                tenant_id,
+                "sign-in",
+                error,
+                params,
+                FailureReason::of_sign_in_error,
+            ));
+        }
+        let Some(code) = &params.code else {
+            tracing::warn!(tenant_id = %pending.tenant_id, "the sign-in answer has neither code nor error");
+            return Err(FailureReason::InvalidRequest);
+        };
+        let proven = self.prove(pending, code, now).await?;
+        let result = random_result_id();
+        let proven = ProvenAuthorisation {
+            result_hash: digest(&result),
+            ..proven
+        };
+        self.store
+            .save_proven_authorisation(&proven)
+            .await
+            .map_err(|err| {
+                tracing::error!(tenant_id = %pending.tenant_id, error = %err, "could not save the proven authorisation");
+                FailureReason::StorageFailed
+            })?;
+        tracing::info!(
+            tenant_id = %pending.tenant_id,
+            entra_tenant_id = %proven.entra_tenant_id,
+            missing_permissions = proven.missing_permissions.len(),
+            "sign-in proven; waiting for the portal's confirm"
+        );
+        Ok(Next::Portal(result))
+    }
+
+    /// The code redeemed, the id token checked (signature, nonce, tenant),
+    /// the signer an administrator who may consent, and the app's token
+    /// for the tenant read for its roles.
+    async fn prove(
+        &self,
+        pending: &PendingAuthorisation,
+        code: &SecretString,
+        now: DateTime<Utc>,
+    ) -> Result<ProvenAuthorisation, FailureReason> {
+        let PendingLeg::SignIn {
+            entra_tenant_id,
+            pkce_verifier,
+            nonce,
+            ..
+        } = &pending.leg
+        else {
+            return Err(FailureReason::InvalidRequest);
+        };
+        let tenant_id = &pending.tenant_id;
+        let config = self.config_still_present(tenant_id).await?;
+        same_entra_tenant(tenant_id, &config, entra_tenant_id)?;
+        let claims = self
+            .signed_in_admin(tenant_id, entra_tenant_id, code, pkce_verifier, nonce)
+            .await?;
+        let token = self.app_token(tenant_id, entra_tenant_id).await?;
+        Ok(ProvenAuthorisation {
+            result_hash: String::new(),
+            tenant_id: tenant_id.clone(),
+            binding_hash: pending.binding_hash.clone(),
+            entra_tenant_id: entra_tenant_id.clone(),
+            authorised_by: claims.preferred_username,
+            authorised_by_id: claims.object_id.to_string(),
+            missing_permissions: token.missing_roles(),
+            granted_permissions: token.roles.unwrap_or_default(),
+            created_at: now,
+            expires_at: now + STATE_LIFETIME,
+        })
+    }
+
+    /// Who signed in, proven by the id token, if they may consent.
+    async fn signed_in_admin(
+        &self,
+        tenant_id: &TenantId,
+        entra_tenant_id: &EntraTenantId,
+        code: &SecretString,
+        pkce_verifier: &SecretString,
+        nonce: &SecretString,
+    ) -> Result<IdTokenClaims, FailureReason> {
+        let grant = self
+            .identity
+            .exchange_code(entra_tenant_id, code, pkce_verifier)
+            .await
+            .map_err(|err| {
+                tracing::warn!(tenant_id = %tenant_id, error = %err, "the code exchange failed");
+                FailureReason::TokenExchangeFailed
+            })?;
+        let Some(id_token) = &grant.id_token else {
+            tracing::warn!(tenant_id = %tenant_id, "the token response has no id token");
+            return Err(FailureReason::InvalidIdToken);
+        };
+        let claims = self
+            .identity
+            .verify_id_token(entra_tenant_id, id_token, nonce)
+            .await
+            .map_err(|err| {
+                tracing::warn!(tenant_id = %tenant_id, error = %err, "the id token was refused");
+                match err {
+                    ClaimsError::KeysUnavailable(_) => FailureReason::IdentityPlatformUnavailable,
+                    _ => FailureReason::InvalidIdToken,
+                }
+            })?;
+        let may_consent = claims
+            .wids
+            .iter()
+            .any(|w| CONSENTING_ADMIN_ROLES.contains(&w.to_ascii_lowercase().as_str()));
+        if !may_consent {
+            tracing::warn!(tenant_id = %tenant_id, entra_tenant_id = %entra_tenant_id, "the signed-in user holds no active Global Administrator or Privileged Role Administrator role");
+            return Err(FailureReason::NotAdmin);
+        }
+        Ok(claims)
+    }
+
+    /// The app's own token for the tenant: proof the consent exists (a
+    /// few tries: it may not have replicated yet) and its roles.
+    async fn app_token(
+        &self,
+        tenant_id: &TenantId,
+        entra_tenant_id: &EntraTenantId,
+    ) -> Result<AppToken, FailureReason> {
+        let mut waits = APP_TOKEN_RETRIES.iter();
+        loop {
+            let err = match self.identity.app_token(entra_tenant_id).await {
+                Ok(token) => return Ok(token),
+                Err(err) => err,
+            };
+            if err.is_app_not_installed()
+                && let Some(wait) = waits.next()
+            {
+                tokio::time::sleep(*wait).await;
+                continue;
+            }
+            tracing::warn!(tenant_id = %tenant_id, error = %err, "no app token for the tenant");
+            return Err(if err.is_app_not_installed() {
+                FailureReason::AppNotInstalled
+            } else if err.is_app_disabled() {
+                FailureReason::AppDisabled
+            } else if err.is_retryable() {
+                FailureReason::IdentityPlatformUnavailable
+            } else {
+                FailureReason::TokenExchangeFailed
+            });
+        }
     }
 
     /// The tenant's config, which the admin may have removed while signing in.
-    async fn config_still_present(
+    pub(super) async fn config_still_present(
         &self,
         tenant_id: &TenantId,
     ) -> Result<TenantConfig, FailureReason> {
@@ -215,201 +451,85 @@ impl<S: IntegrationsStore, T: TokenStore, I: IdentityPlatform> AuthorisationFlow
             }
         }
     }
-
-    /// Exchanges the code for tokens and validates the id token that says
-    /// who signed in, to which Entra tenant.
-    async fn redeem_code(
-        &self,
-        pending: &super::PendingAuthorisation,
-        code: &SecretString,
-        now: DateTime<Utc>,
-    ) -> Result<(TokenGrant, IdTokenClaims), FailureReason> {
-        let tenant_id = &pending.tenant_id;
-        let grant = self
-            .identity
-            .exchange_code(&pending.authority, code, &pending.pkce_verifier)
-            .await
-            .map_err(|err| {
-                tracing::warn!(tenant_id = %tenant_id, error = %err, "the code exchange failed");
-                FailureReason::TokenExchangeFailed
-            })?;
-        let Some(id_token) = &grant.id_token else {
-            tracing::warn!(tenant_id = %tenant_id, "the token response has no id token");
-            return Err(FailureReason::InvalidIdToken);
-        };
-        let claims = self
-            .identity
-            .id_token_claims(id_token, now)
-            .map_err(|err| {
-                tracing::warn!(tenant_id = %tenant_id, error = %err, "the id token was refused");
-                FailureReason::InvalidIdToken
-            })?;
-        Ok((grant, claims))
-    }
-
-    async fn save_tokens(
-        &self,
-        tenant_id: &TenantId,
-        tokens: &TenantGrant,
-    ) -> Result<(), FailureReason> {
-        self.tokens
-            .save_tenant_tokens(tenant_id, tokens)
-            .await
-            .map_err(|err| {
-                tracing::error!(tenant_id = %tenant_id, error = %err, "could not store the tenant's tokens");
-                FailureReason::StorageFailed
-            })
-    }
-
-    /// Settles, by one conditional write, that the config is for this
-    /// Entra tenant, before anything of the sign-in is stored.
-    async fn claim(
-        &self,
-        tenant_id: &TenantId,
-        entra_tenant_id: &crate::model::EntraTenantId,
-    ) -> Result<(), FailureReason> {
-        match self
-            .store
-            .claim_entra_tenant(tenant_id, entra_tenant_id)
-            .await
-        {
-            Ok(RecordOutcome::Recorded) => Ok(()),
-            Ok(RecordOutcome::ConfigMissing) => Err(FailureReason::ConfigRemoved),
-            Ok(RecordOutcome::TenantMismatch) => {
-                tracing::warn!(tenant_id = %tenant_id, signed_in_entra_tenant = %entra_tenant_id, "the config was claimed by another Entra tenant during the sign-in; nothing is stored");
-                Err(FailureReason::TenantMismatch)
-            }
-            Err(err) => {
-                tracing::error!(tenant_id = %tenant_id, error = %err, "could not claim the config for the Entra tenant");
-                Err(FailureReason::StorageFailed)
-            }
-        }
-    }
-
-    /// Marks the config authorised; the store refuses when the config went
-    /// away or now names another Entra tenant.
-    async fn mark_authorised(
-        &self,
-        tenant_id: &TenantId,
-        record: &AuthorisationRecord,
-    ) -> Result<(), FailureReason> {
-        match self.store.record_authorisation(tenant_id, record).await {
-            Ok(RecordOutcome::Recorded) => {
-                tracing::info!(
-                    tenant_id = %tenant_id,
-                    entra_tenant_id = %record.entra_tenant_id,
-                    authorised_by = record.authorised_by.as_deref().unwrap_or(""),
-                    "integration authorised"
-                );
-                Ok(())
-            }
-            Ok(RecordOutcome::ConfigMissing) => Err(FailureReason::ConfigRemoved),
-            Ok(RecordOutcome::TenantMismatch) => Err(FailureReason::TenantMismatch),
-            Err(err) => {
-                tracing::error!(tenant_id = %tenant_id, error = %err, "could not mark the config authorised");
-                Err(FailureReason::StorageFailed)
-            }
-        }
-    }
 }
 
-/// The code of a callback with a valid state, or why the sign-in produced
-/// none: Entra's `error`, or neither code nor error.
-fn authorization_code<'p>(
+/// Logs Microsoft's error (its own text: an AADSTS code and message) and
+/// names the reason.
+fn refused(
     tenant_id: &TenantId,
-    params: &'p CallbackParams,
-) -> Result<&'p SecretString, FailureReason> {
-    if let Some(error) = &params.error {
-        let reason = FailureReason::from_authorize_error(error);
-        // Entra's description is its own text (AADSTS code and message).
-        tracing::warn!(
-            tenant_id = %tenant_id,
-            error = %error,
-            description = params.error_description.as_deref().unwrap_or(""),
-            reason = reason.as_str(),
-            "the admin's sign-in ended with an error"
-        );
-        return Err(reason);
-    }
-    params.code.as_ref().ok_or_else(|| {
-        tracing::warn!(tenant_id = %tenant_id, "callback has a valid state but neither code nor error");
-        FailureReason::InvalidRequest
-    })
+    leg: &'static str,
+    error: &str,
+    params: &CallbackParams,
+    reason_of: fn(&str) -> FailureReason,
+) -> FailureReason {
+    let reason = reason_of(error);
+    tracing::warn!(
+        tenant_id = %tenant_id,
+        leg,
+        error = %error,
+        description = params.error_description.as_deref().unwrap_or(""),
+        reason = reason.as_str(),
+        "the admin's {leg} ended with an error"
+    );
+    reason
 }
 
-/// A config that already names an Entra tenant accepts only a sign-in to
-/// that tenant: nothing of another organisation is stored.
-fn ensure_same_entra_tenant(
+/// A config that names an Entra tenant accepts only that one.
+fn same_entra_tenant(
     tenant_id: &TenantId,
-    configured: Option<&EntraTenantId>,
-    claims: &IdTokenClaims,
+    config: &TenantConfig,
+    entra_tenant_id: &EntraTenantId,
 ) -> Result<(), FailureReason> {
-    match configured {
-        Some(configured) if configured != &claims.tenant_id => {
-            tracing::warn!(
-                tenant_id = %tenant_id,
-                configured_entra_tenant = %configured,
-                signed_in_entra_tenant = %claims.tenant_id,
-                "the admin signed in to another Entra tenant; nothing stored"
-            );
+    match &config.entra_tenant_id {
+        Some(configured) if configured != entra_tenant_id => {
+            tracing::warn!(tenant_id = %tenant_id, configured = %configured, named = %entra_tenant_id, "the organisation is not the configured Entra tenant; nothing is stored");
             Err(FailureReason::TenantMismatch)
         }
         _ => Ok(()),
     }
 }
 
+/// 32 random URL-safe characters: the one-time id the portal confirms.
+fn random_result_id() -> String {
+    oauth2::CsrfToken::new_random_len(24).secret().clone()
+}
+
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use crate::model::Guid;
     use secrecy::ExposeSecret;
 
-    fn tenant() -> TenantId {
-        TenantId::parse("acme").unwrap()
+    use super::*;
+
+    #[test]
+    fn the_consent_answer_is_read_with_its_unsigned_tenant() {
+        let params = CallbackParams::from_query(
+            "admin_consent=True&tenant=6a2d4e1f-0000-4000-8000-00000000abcd&scope=x&state=s1",
+        );
+        assert!(params.admin_consent);
+        assert_eq!(
+            params.tenant.as_deref(),
+            Some("6a2d4e1f-0000-4000-8000-00000000abcd")
+        );
+        assert_eq!(params.state.unwrap().expose_secret(), "s1");
     }
 
     #[test]
-    fn given_an_authorize_error_then_its_reason_and_no_code() {
-        let params = CallbackParams::from_query("state=s&error=consent_required&code=c");
+    fn declining_consent_and_failing_a_sign_in_have_their_own_reasons() {
         assert_eq!(
-            authorization_code(&tenant(), &params).unwrap_err(),
-            FailureReason::ConsentRequired
+            FailureReason::of_consent_error("consent_required"),
+            FailureReason::ConsentDeclined
         );
-    }
-
-    #[test]
-    fn given_neither_code_nor_error_then_an_invalid_request() {
-        let params = CallbackParams::from_query("state=s&code=");
         assert_eq!(
-            authorization_code(&tenant(), &params).unwrap_err(),
-            FailureReason::InvalidRequest
+            FailureReason::of_sign_in_error("access_denied"),
+            FailureReason::AccessDenied
         );
-        let params = CallbackParams::from_query("state=s&code=c");
         assert_eq!(
-            authorization_code(&tenant(), &params)
-                .unwrap()
-                .expose_secret(),
-            "c"
+            FailureReason::of_sign_in_error("whatever"),
+            FailureReason::SignInFailed
         );
-    }
-
-    #[test]
-    fn given_a_configured_entra_tenant_then_only_a_sign_in_to_it_is_accepted() {
-        let contoso = EntraTenantId::parse("3f2a6d1c-5b7e-4a90-8c1d-2e4f6a8b0c13").unwrap();
-        let fabrikam = EntraTenantId::parse("9b1c7e2a-0d4f-4e6b-a8c3-5f7d9e1b2c40").unwrap();
-        let claims = IdTokenClaims {
-            tenant_id: contoso.clone(),
-            object_id: Guid::parse("a1b2c3d4-0000-4000-8000-000000000001").unwrap(),
-            preferred_username: None,
-            audience: String::new(),
-            issuer: String::new(),
-            expires_at: 0,
-        };
-        assert!(ensure_same_entra_tenant(&tenant(), None, &claims).is_ok());
-        assert!(ensure_same_entra_tenant(&tenant(), Some(&contoso), &claims).is_ok());
         assert_eq!(
-            ensure_same_entra_tenant(&tenant(), Some(&fabrikam), &claims).unwrap_err(),
-            FailureReason::TenantMismatch
+            FailureReason::of_consent_error("temporarily_unavailable"),
+            FailureReason::IdentityPlatformUnavailable
         );
     }
 }

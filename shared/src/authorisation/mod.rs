@@ -2,26 +2,35 @@
 //! out an authorize URL, then redeem the callback exactly once.
 
 pub mod callback;
+pub mod confirm;
 pub mod ports;
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use secrecy::ExposeSecret;
+use sha2::{Digest, Sha256};
 use url::Url;
 
 pub use callback::{CallbackOutcome, CallbackParams, FailureReason, InvalidState};
+pub use confirm::{ConfirmError, Confirmed};
 pub use ports::{
-    AuthorisationRecord, IdentityPlatform, IntegrationsStore, PendingAuthorisation, RecordOutcome,
-    TenantGrant, TokenStore,
+    AuthorisationRecord, IdentityPlatform, IntegrationsStore, PendingAuthorisation, PendingLeg,
+    ProvenAuthorisation, RecordOutcome, TokenStore,
 };
 
 use crate::identity::{self, IdentityError};
 use crate::model::TenantId;
 use crate::ports::StoreError;
 
-/// A state is single-use and expires after 10 minutes (docs/contract.md 1.4).
+/// A state, and a proven sign-in awaiting its confirm, expire after 10
+/// minutes (DESIGN 1.4, 2.12).
 pub const STATE_LIFETIME: Duration = Duration::from_secs(600);
+
+/// The shortest `session_binding` accepted: 32 characters (DESIGN 2.12).
+pub const MIN_BINDING_LENGTH: usize = 32;
+/// The longest: a binding is an opaque token, not a document.
+pub const MAX_BINDING_LENGTH: usize = 512;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthorizeStart {
@@ -33,10 +42,23 @@ pub struct AuthorizeStart {
 pub enum StartError {
     #[error("no Entra ID integration is configured for tenant {0}")]
     UnknownTenant(TenantId),
+    #[error(
+        "session_binding must be {MIN_BINDING_LENGTH} to {MAX_BINDING_LENGTH} characters, found {0}"
+    )]
+    InvalidBinding(usize),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
     Identity(#[from] IdentityError),
+}
+
+/// The hex SHA-256 of a binding or result id: what is stored in their
+/// place, so a read of the table yields nothing usable.
+pub(crate) fn digest(value: &str) -> String {
+    Sha256::digest(value.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 pub struct AuthorisationFlow<S, T, I> {
@@ -56,50 +78,58 @@ impl<S: IntegrationsStore, T: TokenStore, I: IdentityPlatform> AuthorisationFlow
         }
     }
 
-    /// Creates a pending authorisation and the URL that starts it. The
-    /// configured Entra tenant, when there is one, is the authority, so the
-    /// admin can only sign in to that organisation.
+    /// Creates the consent leg and the URL that starts it, bound to the
+    /// portal session of the admin who asked (`session_binding`). The
+    /// configured Entra tenant, when there is one, is the authority, so
+    /// the admin can only consent for that organisation.
     pub async fn start(
         &self,
         tenant_id: &TenantId,
+        session_binding: &str,
         now: DateTime<Utc>,
     ) -> Result<AuthorizeStart, StartError> {
+        let length = session_binding.chars().count();
+        if !(MIN_BINDING_LENGTH..=MAX_BINDING_LENGTH).contains(&length) {
+            return Err(StartError::InvalidBinding(length));
+        }
         let config = self
             .store
             .tenant_config(tenant_id)
             .await?
             .ok_or_else(|| StartError::UnknownTenant(tenant_id.clone()))?;
         let authority = identity::authority(config.entra_tenant_id.as_ref());
-        let request = self.identity.authorization_request(&authority)?;
+        let (authorize_url, state) = self.identity.admin_consent_url(&authority)?;
         let expires_at = now + STATE_LIFETIME;
         self.store
             .save_pending_authorisation(&PendingAuthorisation {
-                state: request.state.clone(),
+                state,
                 tenant_id: tenant_id.clone(),
-                authority,
-                pkce_verifier: request.pkce_verifier,
+                leg: PendingLeg::Consent,
+                binding_hash: digest(session_binding),
                 created_at: now,
                 expires_at,
             })
             .await?;
         tracing::info!(tenant_id = %tenant_id, %expires_at, "authorisation started");
         Ok(AuthorizeStart {
-            authorize_url: request.url,
+            authorize_url,
             expires_at,
         })
     }
 
-    /// Where the admin's browser goes after the callback.
-    fn portal_redirect(&self, tenant_id: &TenantId, failure: Option<FailureReason>) -> Url {
+    /// Where the admin's browser goes after the callback: `pending` with
+    /// the one-time result the portal confirms, or `error` with a reason.
+    fn portal_redirect(&self, tenant_id: &TenantId, outcome: Result<&str, FailureReason>) -> Url {
         let mut url = self.portal_return_url.clone();
         {
             let mut query = url.query_pairs_mut();
             query.append_pair("tenant_id", tenant_id.as_str());
-            match failure {
-                None => {
-                    query.append_pair("status", "authorised");
+            match outcome {
+                Ok(result) => {
+                    query.append_pair("status", "pending");
+                    query.append_pair("result", result);
                 }
-                Some(reason) => {
+                Err(reason) => {
                     query.append_pair("status", "error");
                     query.append_pair("reason", reason.as_str());
                 }

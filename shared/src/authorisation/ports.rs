@@ -4,30 +4,70 @@ use std::future::Future;
 
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
+use url::Url;
 
-use crate::identity::{AuthorizationRequest, IdTokenClaims, IdentityError, TokenGrant};
+use crate::identity::{
+    AppToken, ClaimsError, IdTokenClaims, IdentityError, SignInRequest, TokenGrant,
+};
 use crate::model::{EntraTenantId, TenantId};
 use crate::ports::{StoreError, TenantConfigs};
 
-/// An authorization the admin has started but not finished: the state sent
-/// to Microsoft and the PKCE verifier that redeems its code.
+/// Which leg of the flow a state belongs to (DESIGN 2.12).
+#[derive(Debug, Clone)]
+pub enum PendingLeg {
+    /// Sent to the admin consent endpoint; answered with the tenant that
+    /// consented (unsigned: a hint of where to sign in, never a proof).
+    Consent,
+    /// Sent to sign in to `entra_tenant_id`, silently unless `interactive`;
+    /// the code is redeemed with the PKCE verifier and the id token must
+    /// carry the nonce.
+    SignIn {
+        entra_tenant_id: EntraTenantId,
+        pkce_verifier: SecretString,
+        nonce: SecretString,
+        interactive: bool,
+    },
+}
+
+/// A leg the admin's browser was sent on and has not come back from.
 #[derive(Debug, Clone)]
 pub struct PendingAuthorisation {
     pub state: SecretString,
     pub tenant_id: TenantId,
-    /// The `{tenant}` the authorize URL used; the code is redeemed there.
-    pub authority: String,
-    pub pkce_verifier: SecretString,
+    pub leg: PendingLeg,
+    /// SHA-256 (hex) of the `session_binding` the platform gave: only a
+    /// confirm with the same binding completes this authorisation.
+    pub binding_hash: String,
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
 }
 
-/// What the config item records about a successful sign-in.
+/// A proven sign-in waiting for the portal's confirm: who consented, for
+/// which tenant, and what the app may do there. Kept under the hash of its
+/// one-time id; the id itself is only in the admin's redirect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProvenAuthorisation {
+    pub result_hash: String,
+    pub tenant_id: TenantId,
+    pub binding_hash: String,
+    pub entra_tenant_id: EntraTenantId,
+    pub authorised_by: Option<String>,
+    pub authorised_by_id: String,
+    pub granted_permissions: Vec<String>,
+    pub missing_permissions: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// What the config item records about a confirmed authorisation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthorisationRecord {
     pub entra_tenant_id: EntraTenantId,
     pub authorised_at: DateTime<Utc>,
     pub authorised_by: Option<String>,
+    pub authorised_by_id: String,
+    pub granted_permissions: Vec<String>,
+    pub missing_permissions: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,43 +79,36 @@ pub enum RecordOutcome {
     TenantMismatch,
 }
 
-/// The tenant's grant as kept in Secrets Manager (docs/contract.md 1.3).
-#[derive(Debug, Clone)]
-pub struct TenantGrant {
-    pub entra_tenant_id: EntraTenantId,
-    pub refresh_token: SecretString,
-    pub scope: String,
-    pub authorised_at: DateTime<Utc>,
-    pub authorised_by: Option<String>,
-}
-
-/// Pending sign-ins and their outcome on the tenant's config item.
+/// Pending legs, proven sign-ins and their outcome on the config item.
 pub trait IntegrationsStore: TenantConfigs {
     fn save_pending_authorisation(
         &self,
         pending: &PendingAuthorisation,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Removes and returns the pending authorisation of `state`, atomically:
-    /// of two concurrent calls with one state, at most one gets it.
+    /// Removes and returns the pending leg of `state`, atomically: of two
+    /// concurrent calls with one state, at most one gets it.
     fn take_pending_authorisation(
         &self,
         state: &str,
     ) -> impl Future<Output = Result<Option<PendingAuthorisation>, StoreError>> + Send;
 
-    /// Settles which Entra tenant the config is for, before anything of a
-    /// sign-in is stored: fills `entra_tenant_id` when absent; refuses when
-    /// the config is gone or names another Entra tenant. One conditional
-    /// write, so of two sign-ins to different organisations at once, one
-    /// wins and the other stores nothing.
-    fn claim_entra_tenant(
+    fn save_proven_authorisation(
         &self,
-        tenant: &TenantId,
-        entra_tenant_id: &EntraTenantId,
-    ) -> impl Future<Output = Result<RecordOutcome, StoreError>> + Send;
+        proven: &ProvenAuthorisation,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Marks the config `authorised`, filling `entra_tenant_id` when absent;
-    /// refuses when the config is gone or names another Entra tenant.
+    /// Removes and returns the proven sign-in of this result hash,
+    /// atomically (a result is confirmed once).
+    fn take_proven_authorisation(
+        &self,
+        result_hash: &str,
+    ) -> impl Future<Output = Result<Option<ProvenAuthorisation>, StoreError>> + Send;
+
+    /// Marks the config `authorised` in application mode, filling
+    /// `entra_tenant_id` when absent: one conditional write that refuses
+    /// when the config is gone or names another Entra tenant (claim, then
+    /// store: a refused sign-in leaves no trace).
     fn record_authorisation(
         &self,
         tenant: &TenantId,
@@ -83,30 +116,46 @@ pub trait IntegrationsStore: TenantConfigs {
     ) -> impl Future<Output = Result<RecordOutcome, StoreError>> + Send;
 }
 
+/// The per-tenant secrets of delegated grants (DESIGN 1.3): a tenant
+/// authorised in application mode keeps none.
 pub trait TokenStore: Send + Sync {
-    fn save_tenant_tokens(
+    /// Deletes the tenant's delegated grant, if there is one.
+    fn delete_tenant_tokens(
         &self,
         tenant: &TenantId,
-        tokens: &TenantGrant,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 /// The identity platform as the flow sees it.
 pub trait IdentityPlatform: Send + Sync {
-    fn authorization_request(&self, authority: &str)
-    -> Result<AuthorizationRequest, IdentityError>;
+    /// The admin consent URL for `authority` and the state it carries.
+    fn admin_consent_url(&self, authority: &str) -> Result<(Url, SecretString), IdentityError>;
+
+    fn sign_in_request(
+        &self,
+        entra_tenant_id: &EntraTenantId,
+        interactive: bool,
+    ) -> Result<SignInRequest, IdentityError>;
 
     fn exchange_code(
         &self,
-        authority: &str,
+        entra_tenant_id: &EntraTenantId,
         code: &SecretString,
         pkce_verifier: &SecretString,
     ) -> impl Future<Output = Result<TokenGrant, IdentityError>> + Send;
 
-    /// Decodes and validates an id token issued to this app.
-    fn id_token_claims(
+    /// The id token's signature, audience, issuer, expiry, tenant and
+    /// nonce checked; its claims.
+    fn verify_id_token(
         &self,
+        entra_tenant_id: &EntraTenantId,
         id_token: &SecretString,
-        now: DateTime<Utc>,
-    ) -> Result<IdTokenClaims, crate::identity::ClaimsError>;
+        nonce: &SecretString,
+    ) -> impl Future<Output = Result<IdTokenClaims, ClaimsError>> + Send;
+
+    /// A client-credentials token for the tenant.
+    fn app_token(
+        &self,
+        entra_tenant_id: &EntraTenantId,
+    ) -> impl Future<Output = Result<AppToken, IdentityError>> + Send;
 }

@@ -1,25 +1,32 @@
-//! The flow against in-memory ports: state handling and every failure path.
+//! The flow of DESIGN 2.12 against in-memory ports: each leg, the proof,
+//! the confirm, and every way it stores nothing.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
 use chrono::{DateTime, TimeZone, Utc};
 use secrecy::{ExposeSecret, SecretString};
+use url::Url;
 
 use super::*;
 use crate::identity::{
-    AuthorizationRequest, ClaimsError, IdTokenClaims, TokenErrorBody, TokenGrant,
+    AppToken, ClaimsError, IdTokenClaims, SignInRequest, TokenErrorBody, TokenGrant,
 };
-use crate::model::{Authorisation, Guid, TenantConfig};
+use crate::model::{AuthMode, Authorisation, EntraTenantId, Guid, TenantConfig};
 
 const TID: &str = "6a2d4e1f-0000-4000-8000-00000000abcd";
 const OTHER_TID: &str = "99999999-0000-4000-8000-000000000000";
+const ADMIN_OID: &str = "00000000-0000-4000-8000-000000000001";
+const GLOBAL_ADMIN: &str = "62e90394-69f5-4237-9190-012177145e10";
+const BINDING: &str = "portal-session-binding-0123456789abcdef";
+const OTHER_BINDING: &str = "another-admins-session-binding-0123456789";
 
 #[derive(Default)]
 struct MemoryStore {
     configs: Mutex<HashMap<String, TenantConfig>>,
     pending: Mutex<HashMap<String, PendingAuthorisation>>,
-    /// Reads see the config before another sign-in's claim (a race).
+    proven: Mutex<HashMap<String, ProvenAuthorisation>>,
+    /// Reads see the config before another organisation's confirm (a race).
     stale_reads: bool,
 }
 
@@ -50,10 +57,8 @@ impl crate::ports::TenantConfigs for MemoryStore {
 
 impl IntegrationsStore for MemoryStore {
     async fn save_pending_authorisation(&self, p: &PendingAuthorisation) -> Result<(), StoreError> {
-        self.pending
-            .lock()
-            .unwrap()
-            .insert(p.state.expose_secret().to_owned(), p.clone());
+        let state = p.state.expose_secret().to_owned();
+        self.pending.lock().unwrap().insert(state, p.clone());
         Ok(())
     }
     async fn take_pending_authorisation(
@@ -62,22 +67,16 @@ impl IntegrationsStore for MemoryStore {
     ) -> Result<Option<PendingAuthorisation>, StoreError> {
         Ok(self.pending.lock().unwrap().remove(state))
     }
-    async fn claim_entra_tenant(
+    async fn save_proven_authorisation(&self, p: &ProvenAuthorisation) -> Result<(), StoreError> {
+        let key = p.result_hash.clone();
+        self.proven.lock().unwrap().insert(key, p.clone());
+        Ok(())
+    }
+    async fn take_proven_authorisation(
         &self,
-        tenant: &TenantId,
-        entra_tenant_id: &crate::model::EntraTenantId,
-    ) -> Result<RecordOutcome, StoreError> {
-        let mut configs = self.configs.lock().unwrap();
-        let Some(config) = configs.get_mut(tenant.as_str()) else {
-            return Ok(RecordOutcome::ConfigMissing);
-        };
-        match &config.entra_tenant_id {
-            Some(t) if t != entra_tenant_id => Ok(RecordOutcome::TenantMismatch),
-            _ => {
-                config.entra_tenant_id = Some(entra_tenant_id.clone());
-                Ok(RecordOutcome::Recorded)
-            }
-        }
+        result_hash: &str,
+    ) -> Result<Option<ProvenAuthorisation>, StoreError> {
+        Ok(self.proven.lock().unwrap().remove(result_hash))
     }
     async fn record_authorisation(
         &self,
@@ -94,84 +93,150 @@ impl IntegrationsStore for MemoryStore {
         }
         config.entra_tenant_id = Some(record.entra_tenant_id.clone());
         config.authorisation = Authorisation::Authorised;
+        config.auth_mode = AuthMode::Application;
         config.authorised_by = record.authorised_by.clone();
         config.authorised_at = Some(record.authorised_at);
         Ok(RecordOutcome::Recorded)
     }
 }
 
+/// The delegated grants deleted, by tenant.
 #[derive(Default)]
-struct MemoryTokens(Mutex<HashMap<String, TenantGrant>>);
+struct MemoryTokens(Mutex<Vec<String>>);
 
 impl TokenStore for MemoryTokens {
-    async fn save_tenant_tokens(
-        &self,
-        t: &TenantId,
-        tokens: &TenantGrant,
-    ) -> Result<(), StoreError> {
-        self.0.lock().unwrap().insert(t.to_string(), tokens.clone());
+    async fn delete_tenant_tokens(&self, t: &TenantId) -> Result<(), StoreError> {
+        self.0.lock().unwrap().push(t.to_string());
         Ok(())
     }
 }
 
-/// Scripted identity platform: signs everyone in to `tid`.
+/// A scripted identity platform: whoever signs in does so to `signed_in`,
+/// holding `wids`; the app's token carries `roles` or fails with `app_error`.
 struct FakeIdentity {
-    tid: String,
-    exchange_fails: bool,
-    exchanges: Mutex<Vec<(String, String)>>,
+    signed_in: Mutex<String>,
+    wids: Vec<String>,
+    roles: Vec<&'static str>,
+    app_error: Option<u32>,
+    app_token_requests: Mutex<u32>,
+    sign_ins: Mutex<u32>,
+}
+
+impl Default for FakeIdentity {
+    fn default() -> Self {
+        Self {
+            signed_in: Mutex::new(TID.into()),
+            wids: vec![GLOBAL_ADMIN.into()],
+            roles: crate::identity::REQUIRED_APP_ROLES.to_vec(),
+            app_error: None,
+            app_token_requests: Mutex::default(),
+            sign_ins: Mutex::default(),
+        }
+    }
+}
+
+fn rejected(code: u32, error: &str) -> crate::identity::IdentityError {
+    crate::identity::IdentityError::Rejected(TokenErrorBody {
+        error: error.into(),
+        error_description: None,
+        error_codes: vec![code],
+        suberror: None,
+    })
+}
+
+fn jwt(claims: serde_json::Value) -> SecretString {
+    use base64::Engine;
+    let part = |v: &serde_json::Value| {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+    };
+    SecretString::from(format!(
+        "{}.{}.sig",
+        part(&serde_json::json!({})),
+        part(&claims)
+    ))
 }
 
 impl IdentityPlatform for FakeIdentity {
-    fn authorization_request(
+    fn admin_consent_url(
         &self,
         authority: &str,
-    ) -> Result<AuthorizationRequest, crate::identity::IdentityError> {
-        let n = self.exchanges.lock().unwrap().len();
-        Ok(AuthorizationRequest {
-            url: url::Url::parse(&format!("https://login.example/{authority}/authorize")).unwrap(),
-            state: SecretString::from(format!("state-{authority}-{n}-{}", uuid::Uuid::new_v4())),
+    ) -> Result<(Url, SecretString), crate::identity::IdentityError> {
+        let state = format!("consent-{}", uuid::Uuid::new_v4());
+        let url = Url::parse(&format!(
+            "https://login.example/{authority}/v2.0/adminconsent?state={state}"
+        ));
+        Ok((url.unwrap(), SecretString::from(state)))
+    }
+    fn sign_in_request(
+        &self,
+        entra_tenant_id: &EntraTenantId,
+        interactive: bool,
+    ) -> Result<SignInRequest, crate::identity::IdentityError> {
+        *self.sign_ins.lock().unwrap() += 1;
+        let state = format!("sign-in-{}", uuid::Uuid::new_v4());
+        let prompt = if interactive { "" } else { "&prompt=none" };
+        let url =
+            format!("https://login.example/{entra_tenant_id}/authorize?state={state}{prompt}");
+        Ok(SignInRequest {
+            url: Url::parse(&url).unwrap(),
+            state: SecretString::from(state),
             pkce_verifier: SecretString::from("verifier".to_owned()),
+            nonce: SecretString::from("nonce-1".to_owned()),
         })
     }
     async fn exchange_code(
         &self,
-        authority: &str,
+        _: &EntraTenantId,
         code: &SecretString,
         verifier: &SecretString,
     ) -> Result<TokenGrant, crate::identity::IdentityError> {
-        self.exchanges.lock().unwrap().push((
-            authority.to_owned(),
-            format!("{}:{}", code.expose_secret(), verifier.expose_secret()),
-        ));
-        if self.exchange_fails {
-            return Err(crate::identity::IdentityError::Rejected(TokenErrorBody {
-                error: "invalid_grant".into(),
-                error_description: None,
-                error_codes: vec![54005],
-                suberror: None,
-            }));
+        if code.expose_secret() == "bad-code" || verifier.expose_secret() != "verifier" {
+            return Err(rejected(54005, "invalid_grant"));
         }
         Ok(TokenGrant {
             access_token: SecretString::from("at".to_owned()),
-            refresh_token: Some(SecretString::from("rt".to_owned())),
-            id_token: Some(SecretString::from(self.tid.clone())),
-            scope: "https://graph.microsoft.com/.default".into(),
+            refresh_token: None,
+            id_token: Some(SecretString::from("id-token".to_owned())),
+            scope: "openid profile".into(),
             expires_in: std::time::Duration::from_secs(3600),
         })
     }
-    fn id_token_claims(
+    async fn verify_id_token(
         &self,
-        id_token: &SecretString,
-        _now: DateTime<Utc>,
+        entra_tenant_id: &EntraTenantId,
+        _: &SecretString,
+        nonce: &SecretString,
     ) -> Result<IdTokenClaims, ClaimsError> {
+        // As the real check: the token's tenant must be the one signed in to.
+        let signed_in = self.signed_in.lock().unwrap().clone();
+        if signed_in != entra_tenant_id.as_str() {
+            return Err(ClaimsError::Invalid {
+                claim: "tid",
+                reason: "another tenant".into(),
+            });
+        }
+        assert_eq!(nonce.expose_secret(), "nonce-1");
         Ok(IdTokenClaims {
-            tenant_id: Guid::parse(id_token.expose_secret()).unwrap(),
-            object_id: Guid::parse("00000000-0000-4000-8000-000000000001").unwrap(),
+            tenant_id: Guid::parse(&signed_in).unwrap(),
+            object_id: Guid::parse(ADMIN_OID).unwrap(),
             preferred_username: Some("admin@contoso.com".into()),
             audience: "app".into(),
             issuer: "iss".into(),
             expires_at: 0,
+            nonce: Some("nonce-1".into()),
+            wids: self.wids.clone(),
         })
+    }
+    async fn app_token(
+        &self,
+        _: &EntraTenantId,
+    ) -> Result<AppToken, crate::identity::IdentityError> {
+        *self.app_token_requests.lock().unwrap() += 1;
+        if let Some(code) = self.app_error {
+            return Err(rejected(code, "unauthorized_client"));
+        }
+        let token = jwt(serde_json::json!({ "roles": self.roles }));
+        Ok(AppToken::new(token, std::time::Duration::from_secs(3599)))
     }
 }
 
@@ -181,7 +246,11 @@ fn now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 26, 12, 0, 0).unwrap()
 }
 
-fn flow(configured_tid: Option<&str>, signed_in_tid: &str, exchange_fails: bool) -> Flow {
+fn acme() -> TenantId {
+    TenantId::parse("acme").unwrap()
+}
+
+fn flow_with(configured_tid: Option<&str>, identity: FakeIdentity) -> Flow {
     let mut item = serde_json::json!({"tenant_id": "acme"});
     if let Some(t) = configured_tid {
         item["entra_tenant_id"] = t.into();
@@ -192,264 +261,77 @@ fn flow(configured_tid: Option<&str>, signed_in_tid: &str, exchange_fails: bool)
     AuthorisationFlow::new(
         store,
         MemoryTokens::default(),
-        FakeIdentity {
-            tid: signed_in_tid.into(),
-            exchange_fails,
-            exchanges: Mutex::default(),
-        },
-        url::Url::parse("https://portal.example/entra").unwrap(),
+        identity,
+        Url::parse("https://portal.example/entra").unwrap(),
     )
 }
 
-fn acme() -> TenantId {
-    TenantId::parse("acme").unwrap()
+fn flow() -> Flow {
+    flow_with(None, FakeIdentity::default())
 }
 
-async fn started_state(flow: &Flow) -> String {
-    flow.start(&acme(), now()).await.unwrap();
-    flow.store
-        .pending
-        .lock()
-        .unwrap()
-        .keys()
-        .next()
-        .unwrap()
-        .clone()
+fn query_of(url: &Url) -> HashMap<String, String> {
+    url.query_pairs().into_owned().collect()
 }
 
-fn params(state: &str, code: Option<&str>, error: Option<&str>) -> CallbackParams {
-    CallbackParams {
-        state: Some(SecretString::from(state.to_owned())),
-        code: code.map(|c| SecretString::from(c.to_owned())),
-        error: error.map(str::to_owned),
-        error_description: None,
+/// Starts and returns the consent leg's state.
+async fn started(flow: &Flow) -> String {
+    let start = flow.start(&acme(), BINDING, now()).await.unwrap();
+    query_of(&start.authorize_url)["state"].clone()
+}
+
+/// The callback of a leg with `query` (the state appended).
+async fn callback(flow: &Flow, state: &str, query: &str) -> CallbackOutcome {
+    let params = CallbackParams::from_query(&format!("{query}&state={state}"));
+    flow.complete(params, now()).await
+}
+
+/// The consent answered for `tenant`: the sign-in leg's state.
+async fn consented(flow: &Flow, tenant: &str) -> String {
+    let state = started(flow).await;
+    let outcome = callback(flow, &state, &format!("admin_consent=True&tenant={tenant}")).await;
+    let CallbackOutcome::Continue { redirect, .. } = outcome else {
+        panic!("on to the sign-in: {outcome:?}")
+    };
+    query_of(&redirect)["state"].clone()
+}
+
+/// A whole successful sign-in: the one-time result for the confirm.
+async fn proven(flow: &Flow) -> String {
+    let state = consented(flow, TID).await;
+    let outcome = callback(flow, &state, "code=good-code").await;
+    let CallbackOutcome::Pending { redirect, .. } = outcome else {
+        panic!("pending the confirm: {outcome:?}")
+    };
+    let query = query_of(&redirect);
+    assert_eq!(query["status"], "pending");
+    query["result"].clone()
+}
+
+fn failed_with(outcome: &CallbackOutcome) -> &'static str {
+    match outcome {
+        CallbackOutcome::Failed {
+            reason, redirect, ..
+        } => {
+            let query = query_of(redirect);
+            assert_eq!(query["status"], "error");
+            assert_eq!(query["reason"], reason.as_str());
+            reason.as_str()
+        }
+        other => panic!("expected a failure, got {other:?}"),
     }
 }
 
-#[tokio::test]
-async fn given_no_configured_tenant_when_starting_then_the_authority_is_organizations() {
-    let flow = flow(None, TID, false);
-    let start = flow.start(&acme(), now()).await.unwrap();
-    assert!(start.authorize_url.path().starts_with("/organizations/"));
-    assert_eq!(start.expires_at, now() + STATE_LIFETIME);
+fn config(flow: &Flow) -> TenantConfig {
+    flow.store.configs.lock().unwrap()["acme"].clone()
 }
 
-#[tokio::test]
-async fn given_a_configured_tenant_when_starting_then_it_is_the_authority() {
-    let flow = flow(Some(TID), TID, false);
-    let start = flow.start(&acme(), now()).await.unwrap();
-    assert!(start.authorize_url.path().starts_with(&format!("/{TID}/")));
-}
-
-#[tokio::test]
-async fn given_an_unknown_tenant_when_starting_then_it_is_refused() {
-    let flow = flow(None, TID, false);
-    let err = flow
-        .start(&TenantId::parse("nobody").unwrap(), now())
-        .await
-        .unwrap_err();
-    assert!(matches!(err, StartError::UnknownTenant(_)));
-}
-
-#[tokio::test]
-async fn given_a_good_code_then_tokens_are_stored_and_the_config_authorised() {
-    let flow = flow(None, TID, false);
-    let state = started_state(&flow).await;
-    let outcome = flow
-        .complete(params(&state, Some("code"), None), now())
-        .await;
-    let CallbackOutcome::Authorised { redirect, .. } = outcome else {
-        panic!("expected success, got {outcome:?}");
-    };
-    assert_eq!(
-        redirect.as_str(),
-        "https://portal.example/entra?tenant_id=acme&status=authorised"
-    );
-    let tokens = flow.tokens.0.lock().unwrap();
-    assert_eq!(tokens["acme"].refresh_token.expose_secret(), "rt");
-    let configs = flow.store.configs.lock().unwrap();
-    assert_eq!(configs["acme"].authorisation, Authorisation::Authorised);
-    assert_eq!(
-        configs["acme"].entra_tenant_id.as_ref().unwrap().as_str(),
-        TID
-    );
-    assert_eq!(
-        configs["acme"].authorised_by.as_deref(),
-        Some("admin@contoso.com")
-    );
-    assert_eq!(
-        flow.identity.exchanges.lock().unwrap()[0],
-        ("organizations".into(), "code:verifier".into())
-    );
-}
-
-#[tokio::test]
-async fn given_a_used_state_then_the_second_callback_is_invalid() {
-    let flow = flow(None, TID, false);
-    let state = started_state(&flow).await;
-    flow.complete(params(&state, Some("code"), None), now())
-        .await;
-    let again = flow
-        .complete(params(&state, Some("code"), None), now())
-        .await;
-    assert!(matches!(
-        again,
-        CallbackOutcome::InvalidState(InvalidState::UnknownOrUsed)
-    ));
-    assert_eq!(flow.identity.exchanges.lock().unwrap().len(), 1);
-}
-
-#[tokio::test]
-async fn given_an_expired_state_then_no_exchange_is_attempted() {
-    let flow = flow(None, TID, false);
-    let state = started_state(&flow).await;
-    let later = now() + STATE_LIFETIME + chrono::Duration::seconds(1);
-    let outcome = flow
-        .complete(params(&state, Some("code"), None), later)
-        .await;
-    assert!(matches!(
-        outcome,
-        CallbackOutcome::InvalidState(InvalidState::Expired)
-    ));
-    assert!(flow.identity.exchanges.lock().unwrap().is_empty());
+fn nothing_stored(flow: &Flow) {
+    let config = config(flow);
+    assert_eq!(config.authorisation, Authorisation::NotAuthorised);
+    assert!(flow.store.proven.lock().unwrap().is_empty());
     assert!(flow.tokens.0.lock().unwrap().is_empty());
 }
 
-#[tokio::test]
-async fn given_no_state_then_the_callback_is_invalid() {
-    let flow = flow(None, TID, false);
-    let outcome = flow
-        .complete(CallbackParams::from_query("code=abc"), now())
-        .await;
-    assert!(matches!(
-        outcome,
-        CallbackOutcome::InvalidState(InvalidState::Missing)
-    ));
-}
-
-#[tokio::test]
-async fn given_access_denied_then_the_portal_hears_the_reason_and_nothing_is_stored() {
-    let flow = flow(None, TID, false);
-    let state = started_state(&flow).await;
-    let outcome = flow
-        .complete(params(&state, None, Some("access_denied")), now())
-        .await;
-    let CallbackOutcome::Failed {
-        reason, redirect, ..
-    } = outcome
-    else {
-        panic!()
-    };
-    assert_eq!(reason, FailureReason::AccessDenied);
-    assert!(
-        redirect
-            .as_str()
-            .ends_with("status=error&reason=access_denied")
-    );
-    assert!(flow.tokens.0.lock().unwrap().is_empty());
-}
-
-#[tokio::test]
-async fn given_an_unknown_error_value_then_it_is_not_reflected() {
-    let flow = flow(None, TID, false);
-    let state = started_state(&flow).await;
-    let outcome = flow
-        .complete(params(&state, None, Some("<script>")), now())
-        .await;
-    let CallbackOutcome::Failed { redirect, .. } = outcome else {
-        panic!()
-    };
-    assert!(redirect.as_str().ends_with("reason=authorization_failed"));
-}
-
-#[tokio::test]
-async fn given_another_entra_tenant_then_tenant_mismatch_and_nothing_stored() {
-    let flow = flow(Some(TID), OTHER_TID, false);
-    let state = started_state(&flow).await;
-    let outcome = flow
-        .complete(params(&state, Some("code"), None), now())
-        .await;
-    assert!(matches!(
-        outcome,
-        CallbackOutcome::Failed {
-            reason: FailureReason::TenantMismatch,
-            ..
-        }
-    ));
-    assert!(flow.tokens.0.lock().unwrap().is_empty());
-    assert_eq!(
-        flow.store.configs.lock().unwrap()["acme"].authorisation,
-        Authorisation::NotAuthorised
-    );
-}
-
-#[tokio::test]
-async fn given_a_refused_exchange_then_token_exchange_failed() {
-    let flow = flow(None, TID, true);
-    let state = started_state(&flow).await;
-    let outcome = flow
-        .complete(params(&state, Some("code"), None), now())
-        .await;
-    assert!(matches!(
-        outcome,
-        CallbackOutcome::Failed {
-            reason: FailureReason::TokenExchangeFailed,
-            ..
-        }
-    ));
-}
-
-#[tokio::test]
-async fn given_a_valid_state_without_code_or_error_then_invalid_request() {
-    let flow = flow(None, TID, false);
-    let state = started_state(&flow).await;
-    let outcome = flow.complete(params(&state, None, None), now()).await;
-    assert!(matches!(
-        outcome,
-        CallbackOutcome::Failed {
-            reason: FailureReason::InvalidRequest,
-            ..
-        }
-    ));
-}
-
-#[test]
-fn callback_params_ignore_empty_and_unknown_keys() {
-    let params = CallbackParams::from_query("state=s%20x&code=&foo=bar&error=access_denied");
-    assert_eq!(params.state.unwrap().expose_secret(), "s x");
-    assert!(params.code.is_none());
-    assert_eq!(params.error.as_deref(), Some("access_denied"));
-}
-
-/// The security read's finding: the tenant check read the config, the
-/// tokens were stored, and only then was the config marked; a sign-in to
-/// another organisation that raced one to this tenant's own overwrote the
-/// tenant's grant before it was refused. Claim, then store.
-#[tokio::test]
-async fn given_another_organisation_claimed_the_config_during_the_sign_in_then_nothing_is_stored() {
-    let mut flow = flow(Some(TID), OTHER_TID, false);
-    flow.store.stale_reads = true;
-    let state = started_state(&flow).await;
-    let outcome = flow
-        .complete(params(&state, Some("code"), None), now())
-        .await;
-    assert!(
-        matches!(
-            outcome,
-            CallbackOutcome::Failed {
-                reason: FailureReason::TenantMismatch,
-                ..
-            }
-        ),
-        "{outcome:?}"
-    );
-    assert!(
-        flow.tokens.0.lock().unwrap().is_empty(),
-        "the other organisation's grant is not stored"
-    );
-    let configs = flow.store.configs.lock().unwrap();
-    assert_eq!(
-        configs["acme"].entra_tenant_id.as_ref().map(|t| t.as_str()),
-        Some(TID)
-    );
-}
+mod confirm;
+mod legs;

@@ -3,13 +3,13 @@
 //! flow's code exchange, token refresh and the password grant all go
 //! through it.
 
-use chrono::{DateTime, Utc};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 
 use super::{
-    AuthorizationRequest, ClaimsError, IdTokenClaims, IdentityClient, IdentityError, TokenGrant,
+    AppToken, ClaimsError, IdTokenClaims, IdentityClient, IdentityError, SignInRequest, TokenGrant,
 };
 use crate::authorisation::IdentityPlatform;
+use crate::model::EntraTenantId;
 use crate::store::AppClientSecret;
 
 pub struct EntraApp {
@@ -95,38 +95,48 @@ fn configuration(e: crate::ports::StoreError) -> IdentityError {
 }
 
 impl IdentityPlatform for EntraApp {
-    fn authorization_request(
+    fn admin_consent_url(
         &self,
         authority: &str,
-    ) -> Result<AuthorizationRequest, IdentityError> {
-        self.client.authorization_request(authority)
+    ) -> Result<(url::Url, SecretString), IdentityError> {
+        self.client.admin_consent_url(authority)
+    }
+
+    fn sign_in_request(
+        &self,
+        entra_tenant_id: &EntraTenantId,
+        interactive: bool,
+    ) -> Result<SignInRequest, IdentityError> {
+        self.client
+            .sign_in_request(entra_tenant_id.as_str(), interactive)
     }
 
     async fn exchange_code(
         &self,
-        authority: &str,
+        entra_tenant_id: &EntraTenantId,
         code: &SecretString,
         pkce_verifier: &SecretString,
     ) -> Result<TokenGrant, IdentityError> {
         self.with_secret(|secret| async move {
             self.client
-                .exchange_code(authority, &secret, code, pkce_verifier)
+                .exchange_code(entra_tenant_id.as_str(), &secret, code, pkce_verifier)
                 .await
         })
         .await
     }
 
-    fn id_token_claims(
+    async fn verify_id_token(
         &self,
+        entra_tenant_id: &EntraTenantId,
         id_token: &SecretString,
-        now: DateTime<Utc>,
+        nonce: &SecretString,
     ) -> Result<IdTokenClaims, ClaimsError> {
-        let claims = IdTokenClaims::decode(id_token.expose_secret())?;
-        claims.validate(
-            self.client.client_id(),
-            self.client.login_base_url(),
-            now.timestamp(),
-        )?;
-        Ok(claims)
+        self.client
+            .verify_id_token(entra_tenant_id.as_str(), id_token, nonce)
+            .await
+    }
+
+    async fn app_token(&self, entra_tenant_id: &EntraTenantId) -> Result<AppToken, IdentityError> {
+        self.client_credentials(entra_tenant_id.as_str()).await
     }
 }

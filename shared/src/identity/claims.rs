@@ -1,8 +1,6 @@
-//! The claims we read from an id token (docs/graph.md 5.7).
-//!
-//! The id token arrives in the direct, TLS-protected response of the token
-//! endpoint to our confidential-client request, so (OIDC Core 3.1.3.7) its
-//! signature need not be checked again; its audience, issuer and expiry are.
+//! The claims we read from an id token (docs/graph.md 5.7). The proof of
+//! who consented (DESIGN 2.12) checks its signature first
+//! (`IdentityClient::verify_id_token`); `decode` reads one unverified.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -20,6 +18,8 @@ pub enum ClaimsError {
     MissingClaim(&'static str),
     #[error("the id token's `{claim}` claim is invalid: {reason}")]
     Invalid { claim: &'static str, reason: String },
+    #[error("the tenant's signing keys could not be read: {0}")]
+    KeysUnavailable(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,10 +30,16 @@ pub struct IdTokenClaims {
     pub audience: String,
     pub issuer: String,
     pub expires_at: i64,
+    pub nonce: Option<String>,
+    /// The directory role templates the user holds actively.
+    pub wids: Vec<String>,
 }
 
 #[derive(Deserialize)]
 struct RawClaims {
+    nonce: Option<String>,
+    #[serde(default)]
+    wids: Vec<String>,
     tid: Option<String>,
     oid: Option<String>,
     preferred_username: Option<String>,
@@ -54,7 +60,14 @@ impl IdTokenClaims {
         let bytes = URL_SAFE_NO_PAD
             .decode(payload.trim_end_matches('='))
             .map_err(|_| ClaimsError::NotAJwt("payload is not base64url"))?;
-        let raw: RawClaims = serde_json::from_slice(&bytes)
+        let payload = serde_json::from_slice(&bytes)
+            .map_err(|_| ClaimsError::NotAJwt("payload is not a JSON object of claims"))?;
+        Self::from_payload(payload)
+    }
+
+    /// The claims of a JWT payload.
+    pub fn from_payload(payload: serde_json::Value) -> Result<Self, ClaimsError> {
+        let raw: RawClaims = serde_json::from_value(payload)
             .map_err(|_| ClaimsError::NotAJwt("payload is not a JSON object of claims"))?;
 
         let tid = raw.tid.ok_or(ClaimsError::MissingClaim("tid"))?;
@@ -81,6 +94,8 @@ impl IdTokenClaims {
             audience,
             issuer: raw.iss.ok_or(ClaimsError::MissingClaim("iss"))?,
             expires_at: raw.exp.ok_or(ClaimsError::MissingClaim("exp"))?,
+            nonce: raw.nonce,
+            wids: raw.wids,
         })
     }
 

@@ -8,6 +8,7 @@ pub mod app;
 pub mod app_only;
 pub mod claims;
 pub mod http;
+pub mod sign_in;
 
 use std::time::Duration;
 
@@ -27,6 +28,7 @@ use url::Url;
 pub use app::EntraApp;
 pub use app_only::{AppToken, GRAPH_DEFAULT_SCOPE, REQUIRED_APP_ROLES};
 pub use claims::{ClaimsError, IdTokenClaims};
+pub use sign_in::{CONSENTING_ADMIN_ROLES, SignInRequest};
 
 /// What the connector asks for: sign-in claims, a refresh token, and the
 /// Graph permissions configured on the app registration.

@@ -140,6 +140,15 @@ pub fn pending_authorisation_key(state: &str) -> Item {
     ])
 }
 
+/// A proven sign-in awaiting the portal's confirm, under the hash of its
+/// one-time result id: `pk = OAUTH#RESULT#<sha256>`, `sk = OAUTH#RESULT`.
+pub fn proven_authorisation_key(result_hash: &str) -> Item {
+    HashMap::from([
+        ("pk".to_owned(), s(format!("OAUTH#RESULT#{result_hash}"))),
+        ("sk".to_owned(), s("OAUTH#RESULT")),
+    ])
+}
+
 const SUBSCRIPTION_SK: &str = "ENTRA#SUBSCRIPTION";
 
 /// A subscription record: `pk = SUBSCRIPTION#<id>`, `sk = ENTRA#SUBSCRIPTION`.

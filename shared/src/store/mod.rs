@@ -16,4 +16,4 @@ pub mod sync_requests;
 pub mod sync_state;
 
 pub use integrations::DynamoIntegrationsStore;
-pub use secrets::{AppClientSecret, SecretsManagerTokenStore};
+pub use secrets::{AppClientSecret, SecretsManagerTokenStore, TenantGrant};

@@ -6,8 +6,8 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 
-use crate::authorisation::{TenantGrant, TokenStore};
-use crate::model::TenantId;
+use crate::authorisation::TokenStore;
+use crate::model::{EntraTenantId, TenantId};
 use crate::ports::StoreError;
 use crate::tokens::RotationWrite;
 
@@ -221,8 +221,53 @@ impl SecretsManagerTokenStore {
     }
 }
 
+/// A delegated grant as kept in Secrets Manager (DESIGN 1.3): tenants
+/// authorised before 2.12.
+#[derive(Debug, Clone)]
+pub struct TenantGrant {
+    pub entra_tenant_id: EntraTenantId,
+    pub refresh_token: SecretString,
+    pub scope: String,
+    pub authorised_at: DateTime<Utc>,
+    pub authorised_by: Option<String>,
+}
+
 impl TokenStore for SecretsManagerTokenStore {
-    async fn save_tenant_tokens(
+    async fn delete_tenant_tokens(&self, tenant: &TenantId) -> Result<(), StoreError> {
+        let name = tenant_secret_name(&self.prefix, tenant);
+        // The default recovery window: a deletion by mistake can be undone.
+        let deleted = self.client.delete_secret().secret_id(&name).send().await;
+        match deleted {
+            Ok(_) => {
+                tracing::info!(tenant_id = %tenant, "the tenant's delegated grant was deleted");
+                Ok(())
+            }
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
+            {
+                Ok(())
+            }
+            // Already scheduled for deletion by an earlier confirm.
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_invalid_request_exception()) =>
+            {
+                Ok(())
+            }
+            Err(err) => Err(StoreError::Unavailable {
+                operation: "deleting the tenant's delegated grant",
+                detail: describe(&err),
+            }),
+        }
+    }
+}
+
+impl SecretsManagerTokenStore {
+    /// Writes a delegated grant (tenants authorised before DESIGN 2.12).
+    pub async fn save_tenant_tokens(
         &self,
         tenant: &TenantId,
         tokens: &TenantGrant,
