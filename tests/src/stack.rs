@@ -28,6 +28,8 @@ pub const FABRIKAM_ADMIN: &str = "admin@fabrikam.com";
 pub const CLIENT_ID: &str = "7c3e5a9b-2f1d-4c8e-b6a0-1d3f5e7a9c2b";
 pub const REDIRECT_URI: &str = "https://am.example.com/entra/callback";
 pub const PORTAL_RETURN_URL: &str = "https://portal.example.com/settings/directories/entra";
+/// The portal session of the admin who clicked "Authorise" (DESIGN 2.12).
+pub const SESSION_BINDING: &str = "portal-session-0f9e8d7c6b5a49382716a5b4c3d2e1f0";
 
 pub struct LocalStack {
     pub run_id: String,
@@ -236,16 +238,60 @@ impl LocalStack {
         HttpResponse::from_lambda(&answer)
     }
 
-    /// `POST /tenants/{tenant_id}/entra/authorize`, as the platform calls it.
+    /// `POST /tenants/{tenant_id}/entra/authorize`, as the platform calls
+    /// it for the admin of the portal session `SESSION_BINDING`.
     pub async fn authorize(&mut self, tenant_id: &str) -> anyhow::Result<HttpResponse> {
-        Self::invoke_http(
-            &mut self.callback,
-            "POST",
+        let body = serde_json::json!({ "session_binding": SESSION_BINDING }).to_string();
+        self.authorize_with(tenant_id, &body).await
+    }
+
+    /// `POST …/authorize` with this body.
+    pub async fn authorize_with(
+        &mut self,
+        tenant_id: &str,
+        body: &str,
+    ) -> anyhow::Result<HttpResponse> {
+        self.post_json(
             "POST /tenants/{tenant_id}/entra/authorize",
             &format!("/tenants/{tenant_id}/entra/authorize"),
-            "",
+            body,
         )
         .await
+    }
+
+    /// `POST …/authorize/confirm`, as the portal calls it when the admin's
+    /// browser comes back with `status=pending&result=…`.
+    pub async fn confirm(
+        &mut self,
+        tenant_id: &str,
+        result: &str,
+        session_binding: &str,
+    ) -> anyhow::Result<HttpResponse> {
+        let body = serde_json::json!({ "result": result, "session_binding": session_binding });
+        self.post_json(
+            "POST /tenants/{tenant_id}/entra/authorize/confirm",
+            &format!("/tenants/{tenant_id}/entra/authorize/confirm"),
+            &body.to_string(),
+        )
+        .await
+    }
+
+    async fn post_json(
+        &mut self,
+        route_key: &str,
+        path: &str,
+        body: &str,
+    ) -> anyhow::Result<HttpResponse> {
+        let mut request = http_api_request("POST", route_key, path, "");
+        request["body"] = serde_json::Value::String(body.to_owned());
+        request["headers"]["content-type"] = "application/json".into();
+        request["headers"]["content-length"] = body.len().to_string().into();
+        let answer = self
+            .callback
+            .invoke(request)
+            .await?
+            .map_err(|e| anyhow::anyhow!("the function reported an error: {e}"))?;
+        HttpResponse::from_lambda(&answer)
     }
 
     /// `GET /entra/callback?<query>`, as the admin's browser arrives.
@@ -260,9 +306,10 @@ impl LocalStack {
         .await
     }
 
-    /// Authorize, sign in through the emulator, and return the query the
-    /// browser brings back to the callback.
-    pub async fn sign_in(&mut self, tenant_id: &str) -> anyhow::Result<String> {
+    /// Authorize, then walk the admin's browser through Microsoft and the
+    /// callback, leg after leg (consent, sign-in), until the callback sends
+    /// it to the portal: that last answer.
+    pub async fn authorise_in_browser(&mut self, tenant_id: &str) -> anyhow::Result<HttpResponse> {
         let start = self.authorize(tenant_id).await?;
         anyhow::ensure!(
             start.status == 200,
@@ -270,17 +317,44 @@ impl LocalStack {
             start.status,
             start.body
         );
-        let url = start.json()["authorize_url"]
+        let mut url = start.json()["authorize_url"]
             .as_str()
             .context("no authorize_url")?
             .to_owned();
-        let back = self.emulator.browse(&url).await?.redirect();
-        let back = url::Url::parse(&back)?;
+        for _leg in 0..4 {
+            let back = self.emulator.browse(&url).await?.redirect();
+            let back = url::Url::parse(&back)?;
+            anyhow::ensure!(
+                back.as_str().starts_with(REDIRECT_URI),
+                "Microsoft sent the browser to {back}"
+            );
+            let answer = self.callback(back.query().unwrap_or("")).await?;
+            match answer.location() {
+                Some(next) if !next.as_str().starts_with(PORTAL_RETURN_URL) => {
+                    url = next.to_string();
+                }
+                _ => return Ok(answer),
+            }
+        }
+        anyhow::bail!("the authorisation did not reach the portal after four legs")
+    }
+
+    /// The whole authorisation as the portal and the admin go through it:
+    /// the browser's legs, then the confirm with the admin's binding.
+    pub async fn authorise(&mut self, tenant_id: &str) -> anyhow::Result<HttpResponse> {
+        let pending = self.authorise_in_browser(tenant_id).await?;
+        let query: std::collections::HashMap<String, String> = pending
+            .location()
+            .context("the callback did not redirect to the portal")?
+            .query_pairs()
+            .into_owned()
+            .collect();
         anyhow::ensure!(
-            back.as_str().starts_with(REDIRECT_URI),
-            "the sign-in returned to {back}"
+            query.get("status").map(String::as_str) == Some("pending"),
+            "the sign-in did not end pending: {query:?}"
         );
-        Ok(back.query().unwrap_or("").to_owned())
+        self.confirm(tenant_id, &query["result"], SESSION_BINDING)
+            .await
     }
 
     /// The config item as a JSON object, if present.

@@ -143,11 +143,9 @@ impl LocalStack {
             declines_consent: false,
             interactive: false,
         });
-        let query = self.sign_in(tenant_id).await?;
-        let done = self.callback(&query).await?;
+        let done = self.authorise(tenant_id).await?;
         anyhow::ensure!(
-            done.location()
-                .is_some_and(|l| l.as_str().ends_with("status=authorised")),
+            done.status == 200 && done.json()["status"] == "authorised",
             "authorising {tenant_id} failed: {done:?} (redirect {REDIRECT_URI})"
         );
         Ok(())
