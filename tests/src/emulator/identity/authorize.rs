@@ -12,7 +12,7 @@ use super::{Shared, is_guid};
 use crate::emulator::{EmulatorState, IssuedCode, random_token};
 
 /// The sign-in error page Entra shows when it cannot redirect.
-fn error_page(code: u32, message: &str) -> Response {
+pub(super) fn error_page(code: u32, message: &str) -> Response {
     (
         StatusCode::BAD_REQUEST,
         [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
@@ -25,7 +25,7 @@ fn redirect(location: String) -> Response {
     (StatusCode::FOUND, [(header::LOCATION, location)]).into_response()
 }
 
-fn redirect_with(redirect_uri: &str, pairs: &[(&str, &str)]) -> Response {
+pub(super) fn redirect_with(redirect_uri: &str, pairs: &[(&str, &str)]) -> Response {
     let mut url = url::Url::parse(redirect_uri).expect("registered redirect URIs parse");
     {
         let mut query = url.query_pairs_mut();
@@ -60,10 +60,15 @@ fn html_escape(text: &str) -> String {
         .replace('"', "&quot;")
 }
 
-/// What a person sees at authorize: the accounts to sign in with, and the
-/// consent the app asks for. The form posts back with the original
-/// parameters, the account as `login_hint` and `consent`.
-fn sign_in_page(state: &EmulatorState, authority: &str, q: &HashMap<String, String>) -> Response {
+/// What a person sees at authorize (or admin consent, `action`): the
+/// accounts to sign in with, and the consent the app asks for. The form
+/// posts back with the original parameters, the account as `login_hint`
+/// and `consent`.
+pub(super) fn sign_in_page(
+    state: &EmulatorState,
+    action: &str,
+    q: &HashMap<String, String>,
+) -> Response {
     let hidden: String = q
         .iter()
         .map(|(k, v)| {
@@ -105,14 +110,14 @@ fn sign_in_page(state: &EmulatorState, authority: &str, q: &HashMap<String, Stri
         r#"<!doctype html><html><head><title>Sign in to your account</title></head><body>
 <h1>Sign in to your account</h1>
 <p>The Entra ID emulator plays Microsoft here. Pick the account to sign in with.</p>
-<form method="post" action="/{authority}/oauth2/v2.0/authorize">{hidden}
+<form method="post" action="{action}">{hidden}
 <label for="account">Account</label> <select id="account" name="login_hint">{options}</select>
 <h2>Permissions requested</h2><p id="scope">{scope}</p>
 <p>Accepting grants these permissions for the whole organisation (admin consent).</p>
 <button id="accept" name="consent" value="accept">Accept</button>
 <button id="decline" name="consent" value="decline">Cancel</button>
 </form></body></html>"#,
-        authority = html_escape(authority),
+        action = html_escape(action),
     );
     (
         StatusCode::OK,
@@ -154,7 +159,7 @@ fn answer_authorize(shared: &Shared, authority: &str, q: &HashMap<String, String
         Err(response) => return response,
     };
     if state.browser.interactive && !q.contains_key("login_hint") {
-        return sign_in_page(&state, authority, q);
+        return sign_in_page(&state, &format!("/{authority}/oauth2/v2.0/authorize"), q);
     }
     match consenting_admin(&state, authority, q, &request) {
         Ok(signed_in) => grant_code(&mut state, request, signed_in, q),
@@ -298,6 +303,7 @@ fn grant_code(
             code_challenge: q.get("code_challenge").cloned(),
             code_challenge_method: request.code_challenge_method,
             scope: q.get("scope").cloned().unwrap_or_default(),
+            nonce: q.get("nonce").cloned(),
             issued_at: Utc::now(),
             redeemed: false,
         },

@@ -325,6 +325,7 @@ pub(super) fn issue_tokens(
             tenant_id: tenant_id.to_owned(),
             user_id: user_id.to_owned(),
             expires_at: now + chrono::Duration::seconds(ttl as i64),
+            app_roles: None,
         },
     );
     state.issued_secrets.push(access_token);
