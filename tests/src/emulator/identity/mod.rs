@@ -5,6 +5,7 @@
 
 mod admin_consent;
 mod authorize;
+mod client_credentials;
 mod password;
 mod token;
 

@@ -1,5 +1,6 @@
 //! The token endpoint: client authentication, the authorization_code and
-//! refresh_token grants, and the tokens issued.
+//! refresh_token grants, and the tokens issued (the password grant and
+//! client credentials have modules of their own).
 
 use std::collections::HashMap;
 
@@ -12,6 +13,7 @@ use chrono::Utc;
 use serde_json::{Value, json};
 use sha2::Digest;
 
+use super::client_credentials::client_credentials_grant;
 use super::password::password_grant;
 use super::{CODE_LIFETIME_SECS, Shared, is_guid};
 use crate::emulator::app_only::active_role_templates;
@@ -85,6 +87,7 @@ pub(super) async fn token(
         "authorization_code" => redeem_code(&mut state, &authority, &form),
         "refresh_token" => redeem_refresh(&mut state, &authority, &form),
         "password" => password_grant(&mut state, &authority, &form),
+        "client_credentials" => client_credentials_grant(&mut state, &authority, &form),
         "" => token_error(
             StatusCode::BAD_REQUEST,
             "invalid_request",
@@ -144,7 +147,7 @@ fn authenticate_client(
     }
     if !matches!(
         grant_type,
-        "authorization_code" | "refresh_token" | "password"
+        "authorization_code" | "refresh_token" | "password" | "client_credentials"
     ) {
         return Ok(());
     }
