@@ -10,7 +10,7 @@ pub mod graph;
 pub mod graph_batch;
 pub mod graph_delta;
 pub mod graph_extensions;
-// pub mod graph_permissions;
+pub mod graph_permissions;
 pub mod graph_roles;
 pub mod graph_subscriptions;
 pub mod graph_write;
@@ -281,6 +281,10 @@ impl Emulator {
             .merge(graph_batch::routes())
             .merge(graph_subscriptions::routes())
             .merge(admin::routes())
+            .layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                graph_permissions::enforce_app_roles,
+            ))
             .layer(axum::middleware::from_fn_with_state(
                 state.clone(),
                 admin::record_and_delay,
