@@ -192,3 +192,53 @@ async fn given_a_token_lifetime_knob_then_expires_in_follows_it_and_requests_are
     assert_eq!(emulator.token_requests(FABRIKAM, "client_credentials"), 1);
     assert_eq!(emulator.token_requests(CONTOSO, "refresh_token"), 0);
 }
+
+#[tokio::test]
+async fn given_the_http_knobs_then_consent_roles_disabling_and_revocation_show_at_the_token_endpoint()
+ {
+    let emulator = emulator_as(None).await;
+    let http = reqwest::Client::new();
+    let knob = |path: &str| format!("{}/_emulator/tenants/{CONTOSO}/{path}", emulator.base_url);
+    let consent = serde_json::json!({"roles": ["User.Read.All"]});
+    let answered = http
+        .post(knob("app-consent"))
+        .json(&consent)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answered.status().as_u16(), 204);
+    let (_, body) = client_credentials(&emulator, CONTOSO).await;
+    let token = body["access_token"].as_str().unwrap();
+    let claims = verified_claims(&emulator, CONTOSO, token, GRAPH_AUDIENCE).await;
+    assert_eq!(claims["roles"], serde_json::json!(["User.Read.All"]));
+    let roles = serde_json::json!({"roles": ["Domain.Read.All"]});
+    http.put(knob("app-roles"))
+        .json(&roles)
+        .send()
+        .await
+        .unwrap();
+    let shown: super::AppConsent = http
+        .get(knob("app-consent"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(shown.granted_roles, ["Domain.Read.All"]);
+    http.put(knob("app-disabled"))
+        .json(&true)
+        .send()
+        .await
+        .unwrap();
+    let (_, body) = client_credentials(&emulator, CONTOSO).await;
+    assert_eq!(oauth_error(&body), ("unauthorized_client", 7000112));
+    http.delete(knob("app-consent")).send().await.unwrap();
+    let (_, body) = client_credentials(&emulator, CONTOSO).await;
+    assert_eq!(oauth_error(&body), ("unauthorized_client", 700016));
+    let unknown = format!("{}/_emulator/tenants/nope/app-consent", emulator.base_url);
+    assert_eq!(
+        http.get(unknown).send().await.unwrap().status().as_u16(),
+        404
+    );
+}
