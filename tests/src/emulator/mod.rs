@@ -202,17 +202,6 @@ pub struct AccessGrant {
     pub app_roles: Option<Vec<String>>,
 }
 
-impl AccessGrant {
-    pub fn is_app(&self) -> bool {
-        self.app_roles.is_some()
-    }
-
-    /// The signed-in user's object id; `None` for an app token.
-    pub fn user(&self) -> Option<&str> {
-        (!self.is_app()).then_some(self.user_id.as_str())
-    }
-}
-
 #[derive(Default)]
 pub struct EmulatorState {
     pub app: Option<AppRegistration>,

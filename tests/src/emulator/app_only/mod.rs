@@ -117,6 +117,18 @@ pub fn may_grant_app_permissions(tenant: &Tenant, user: &User) -> bool {
         .any(|t| t == GLOBAL_ADMINISTRATOR_TEMPLATE || t == PRIVILEGED_ROLE_ADMINISTRATOR_TEMPLATE)
 }
 
+impl AccessGrant {
+    /// A token from client credentials (the app's own), not a user's.
+    pub fn is_app(&self) -> bool {
+        self.app_roles.is_some()
+    }
+
+    /// The signed-in user's object id; `None` for an app token.
+    pub fn user(&self) -> Option<&str> {
+        (!self.is_app()).then_some(self.user_id.as_str())
+    }
+}
+
 fn owned(roles: &[&str]) -> Vec<String> {
     roles.iter().map(|r| (*r).to_owned()).collect()
 }

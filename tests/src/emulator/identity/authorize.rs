@@ -60,6 +60,36 @@ fn html_escape(text: &str) -> String {
         .replace('"', "&quot;")
 }
 
+/// The sign-in page's accounts: every live user, with its organisation.
+fn account_options(state: &EmulatorState) -> String {
+    let mut accounts: Vec<(String, String, bool)> = state
+        .tenants
+        .values()
+        .flat_map(|t| {
+            t.users.values().filter(|u| !u.deleted).map(|u| {
+                (
+                    u.user_principal_name.clone(),
+                    t.display_name.clone(),
+                    u.is_global_admin,
+                )
+            })
+        })
+        .collect();
+    accounts.sort();
+    accounts
+        .iter()
+        .map(|(upn, tenant, admin)| {
+            let role = if *admin { ", Global Administrator" } else { "" };
+            format!(
+                r#"<option value="{0}">{0} ({1}{2})</option>"#,
+                html_escape(upn),
+                html_escape(tenant),
+                role
+            )
+        })
+        .collect()
+}
+
 /// What a person sees at authorize (or admin consent, `action`): the
 /// accounts to sign in with, and the consent the app asks for. The form
 /// posts back with the original parameters, the account as `login_hint`
@@ -79,32 +109,7 @@ pub(super) fn sign_in_page(
             )
         })
         .collect();
-    let mut accounts: Vec<(String, String, bool)> = state
-        .tenants
-        .values()
-        .flat_map(|t| {
-            t.users.values().filter(|u| !u.deleted).map(|u| {
-                (
-                    u.user_principal_name.clone(),
-                    t.display_name.clone(),
-                    u.is_global_admin,
-                )
-            })
-        })
-        .collect();
-    accounts.sort();
-    let options: String = accounts
-        .iter()
-        .map(|(upn, tenant, admin)| {
-            let role = if *admin { ", Global Administrator" } else { "" };
-            format!(
-                r#"<option value="{0}">{0} ({1}{2})</option>"#,
-                html_escape(upn),
-                html_escape(tenant),
-                role
-            )
-        })
-        .collect();
+    let options = account_options(state);
     let scope = html_escape(q.get("scope").map(String::as_str).unwrap_or(""));
     let body = format!(
         r#"<!doctype html><html><head><title>Sign in to your account</title></head><body>
