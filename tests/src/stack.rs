@@ -276,7 +276,7 @@ impl LocalStack {
         .await
     }
 
-    async fn post_json(
+    pub async fn post_json(
         &mut self,
         route_key: &str,
         path: &str,
@@ -317,10 +317,18 @@ impl LocalStack {
             start.status,
             start.body
         );
-        let mut url = start.json()["authorize_url"]
+        let url = start.json()["authorize_url"]
             .as_str()
             .context("no authorize_url")?
             .to_owned();
+        self.walk_browser(&url).await
+    }
+
+    /// The browser at a Microsoft URL, going back and forth between
+    /// Microsoft and the callback until the callback sends it to the
+    /// portal: that last answer.
+    pub async fn walk_browser(&mut self, microsoft_url: &str) -> anyhow::Result<HttpResponse> {
+        let mut url = microsoft_url.to_owned();
         for _leg in 0..4 {
             let back = self.emulator.browse(&url).await?.redirect();
             let back = url::Url::parse(&back)?;
@@ -355,6 +363,31 @@ impl LocalStack {
         );
         self.confirm(tenant_id, &query["result"], SESSION_BINDING)
             .await
+    }
+
+    /// A delegated grant in the tenant's secret, as a tenant authorised
+    /// before DESIGN 2.12 holds it; returns the refresh token.
+    pub async fn seed_delegated_grant(
+        &self,
+        tenant_id: &str,
+        entra_tenant_id: &str,
+    ) -> anyhow::Result<String> {
+        let refresh_token = format!("1.AQ-seeded-{}", uuid::Uuid::new_v4().simple());
+        let store = entra_sync::store::SecretsManagerTokenStore::new(
+            self.aws.secrets.clone(),
+            self.secret_prefix.clone(),
+        );
+        let grant = entra_sync::store::TenantGrant {
+            entra_tenant_id: entra_sync::model::Guid::parse(entra_tenant_id)?,
+            refresh_token: secrecy::SecretString::from(refresh_token.clone()),
+            scope: "offline_access https://graph.microsoft.com/.default".into(),
+            authorised_at: chrono::Utc::now(),
+            authorised_by: None,
+        };
+        store
+            .save_tenant_tokens(&entra_sync::model::TenantId::parse(tenant_id)?, &grant)
+            .await?;
+        Ok(refresh_token)
     }
 
     /// The config item as a JSON object, if present.

@@ -1,26 +1,32 @@
-//! `oauth-callback` as the platform and the admin's browser see it.
+//! `oauth-callback` as the platform and the admin's browser see it: the
+//! flow of DESIGN 2.12 (admin consent, a signed sign-in, the portal's
+//! confirm) through the binary, and every way it stores nothing.
 
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use entra_sync_tests::emulator::{Browser, TokenFailure};
+use entra_sync_tests::events::HttpResponse;
 use entra_sync_tests::lambda_runtime_api::LambdaFunction;
 use entra_sync_tests::stack::{
-    CONTOSO, CONTOSO_ADMIN, CONTOSO_USER, FABRIKAM_ADMIN, LocalStack, PORTAL_RETURN_URL,
+    CONTOSO, CONTOSO_ADMIN, CONTOSO_USER, FABRIKAM, FABRIKAM_ADMIN, LocalStack, PORTAL_RETURN_URL,
+    SESSION_BINDING,
 };
 
 const TENANT: &str = "acme";
+const OTHER_BINDING: &str = "an-attackers-own-portal-session-binding-42";
 
 fn query_of(url: &url::Url) -> HashMap<String, String> {
     url.query_pairs().into_owned().collect()
 }
 
-fn token_requests(stack: &LocalStack) -> usize {
+fn token_requests(stack: &LocalStack, grant_type: &str) -> usize {
     stack
         .emulator
         .requests()
         .iter()
         .filter(|r| r.path.ends_with("/oauth2/v2.0/token"))
+        .filter(|r| r.grant_type.as_deref() == Some(grant_type))
         .count()
 }
 
@@ -30,11 +36,17 @@ async fn assert_nothing_stored(stack: &LocalStack) {
         "no secret may be stored"
     );
     let config = stack.config_item(TENANT).await.unwrap().unwrap();
-    assert!(config.get("authorisation").is_none(), "{config:?}");
-    assert!(config.get("authorised_at").is_none(), "{config:?}");
+    for field in [
+        "authorisation",
+        "authorised_at",
+        "auth_mode",
+        "authorised_by_id",
+    ] {
+        assert!(config.get(field).is_none(), "{field}: {config:?}");
+    }
 }
 
-fn assert_portal_error(response: &entra_sync_tests::events::HttpResponse, reason: &str) {
+fn assert_portal_error(response: &HttpResponse, reason: &str) {
     assert_eq!(response.status, 302, "{response:?}");
     let location = response.location().expect("a Location header");
     assert!(
@@ -47,8 +59,58 @@ fn assert_portal_error(response: &entra_sync_tests::events::HttpResponse, reason
     assert_eq!(q["reason"], reason, "{location}");
 }
 
+fn browser(upn: &str) -> Browser {
+    Browser {
+        user_principal_name: Some(upn.into()),
+        declines_consent: false,
+        interactive: false,
+    }
+}
+
+/// Authorize, and the browser's trip to the consent endpoint: the query it
+/// brings back to the callback.
+async fn consent_answer(stack: &mut LocalStack) -> String {
+    let start = stack.authorize(TENANT).await.unwrap();
+    assert_eq!(start.status, 200, "{start:?}");
+    let url = start.json()["authorize_url"].as_str().unwrap().to_owned();
+    let back = stack.emulator.browse(&url).await.unwrap().redirect();
+    url::Url::parse(&back).unwrap().query().unwrap().to_owned()
+}
+
+/// The callback's answer to a consent: where it sends the browser to sign in.
+async fn sign_in_url(stack: &mut LocalStack) -> String {
+    let query = consent_answer(stack).await;
+    let next = stack.callback(&query).await.unwrap();
+    assert_eq!(next.status, 302, "{next:?}");
+    let location = next.location().unwrap();
+    assert!(
+        location.as_str().starts_with(&stack.emulator.base_url),
+        "{location}"
+    );
+    location.to_string()
+}
+
+/// The sign-in leg: the query the browser brings back with a code.
+async fn signed_in_query(stack: &mut LocalStack) -> String {
+    let url = sign_in_url(stack).await;
+    let back = stack.emulator.browse(&url).await.unwrap().redirect();
+    url::Url::parse(&back).unwrap().query().unwrap().to_owned()
+}
+
+/// The one-time result a pending callback hands the portal.
+fn pending_result(response: &HttpResponse) -> String {
+    assert_eq!(response.status, 302, "{response:?}");
+    let q = query_of(&response.location().unwrap());
+    assert_eq!(
+        (q["tenant_id"].as_str(), q["status"].as_str()),
+        (TENANT, "pending"),
+        "{q:?}"
+    );
+    q["result"].clone()
+}
+
 #[tokio::test]
-async fn given_a_global_admin_consents_then_tokens_are_stored_and_the_tenant_is_authorised() {
+async fn given_a_global_admin_then_consent_sign_in_and_confirm_authorise_the_tenant_app_only() {
     let mut stack = LocalStack::start().await.unwrap();
     stack.put_config(TENANT, None).await.unwrap();
 
@@ -57,170 +119,249 @@ async fn given_a_global_admin_consents_then_tokens_are_stored_and_the_tenant_is_
     let body = start.json();
     let authorize_url = url::Url::parse(body["authorize_url"].as_str().unwrap()).unwrap();
     assert!(authorize_url.as_str().starts_with(&stack.emulator.base_url));
-    assert_eq!(authorize_url.path(), "/organizations/oauth2/v2.0/authorize");
-    let q = query_of(&authorize_url);
-    assert_eq!(q["code_challenge_method"], "S256");
-    assert!(q["scope"].split(' ').any(|s| s == "offline_access"));
+    assert_eq!(authorize_url.path(), "/organizations/v2.0/adminconsent");
+    assert_eq!(
+        query_of(&authorize_url)["scope"],
+        "https://graph.microsoft.com/.default"
+    );
     let expires_at =
         chrono::DateTime::parse_from_rfc3339(body["expires_at"].as_str().unwrap()).unwrap();
-    let minutes = (expires_at.with_timezone(&chrono::Utc) - chrono::Utc::now()).num_seconds();
-    assert!((540..=600).contains(&minutes), "state lifetime {minutes}s");
+    let seconds = (expires_at.with_timezone(&chrono::Utc) - chrono::Utc::now()).num_seconds();
+    assert!((540..=600).contains(&seconds), "state lifetime {seconds}s");
 
-    let back = stack
-        .emulator
-        .browse(authorize_url.as_str())
-        .await
-        .unwrap()
-        .redirect();
-    let done = stack
-        .callback(url::Url::parse(&back).unwrap().query().unwrap())
+    let pending = stack.walk_browser(authorize_url.as_str()).await.unwrap();
+    let result = pending_result(&pending);
+    assert_nothing_stored(&stack).await;
+
+    let confirmed = stack
+        .confirm(TENANT, &result, SESSION_BINDING)
         .await
         .unwrap();
-    assert_eq!(done.status, 302, "{done:?}");
-    assert_eq!(
-        done.location().unwrap().as_str(),
-        format!("{PORTAL_RETURN_URL}?tenant_id={TENANT}&status=authorised")
-    );
+    assert_eq!(confirmed.status, 200, "{confirmed:?}");
+    let answer = confirmed.json();
+    assert_eq!(answer["status"], "authorised");
+    assert_eq!(answer["entra_tenant_id"], CONTOSO);
+    assert_eq!(answer["authorised_by"], CONTOSO_ADMIN);
 
     let config = stack.config_item(TENANT).await.unwrap().unwrap();
     assert_eq!(config["authorisation"], "authorised");
+    assert_eq!(config["auth_mode"], "application");
     assert_eq!(config["authorised_by"], CONTOSO_ADMIN);
+    assert!(
+        config["authorised_by_id"]
+            .as_str()
+            .is_some_and(|id| id.len() == 36)
+    );
     assert_eq!(
         config["entra_tenant_id"], CONTOSO,
-        "filled from the id token"
+        "from the signed id token"
     );
+    assert!(config.get("missing_permissions").is_none(), "{config:?}");
+    let granted = config["granted_permissions"].as_array().unwrap();
     assert!(
-        chrono::DateTime::parse_from_rfc3339(config["authorised_at"].as_str().unwrap()).is_ok()
+        granted.iter().any(|r| r == "User.ReadWrite.All"),
+        "{granted:?}"
     );
     assert_eq!(
         config["label"], "Contoso Entra ID",
         "platform attributes are kept"
     );
-
-    let secret = stack.tenant_secret(TENANT).await.unwrap().unwrap();
-    assert_eq!(secret["entra_tenant_id"], CONTOSO);
-    let refresh_token = secret["refresh_token"].as_str().unwrap();
     assert!(
-        stack
-            .emulator
-            .issued_secrets()
-            .iter()
-            .any(|t| t == refresh_token)
+        stack.tenant_secret(TENANT).await.unwrap().is_none(),
+        "no per-tenant secret"
     );
+    assert_eq!(token_requests(&stack, "refresh_token"), 0);
+    // Every state and the result are spent.
+    let items = stack.integration_items().await.unwrap();
     assert!(
-        secret["scope"]
-            .as_str()
-            .unwrap()
-            .contains("User.ReadWrite.All")
-    );
-    assert!(secret["authorised_at"].is_string());
-
-    // The state is spent: nothing pending is left behind.
-    let pending = stack.integration_items().await.unwrap();
-    assert!(
-        pending
+        items
             .iter()
             .all(|i| !i["pk"].as_str().unwrap().starts_with("OAUTH#")),
-        "{pending:?}"
+        "{items:?}"
     );
 }
 
 #[tokio::test]
-async fn given_a_configured_entra_tenant_then_it_is_the_authority_and_a_reauthorisation_succeeds() {
-    let mut stack = LocalStack::start().await.unwrap();
-    stack.put_config(TENANT, Some(CONTOSO)).await.unwrap();
-    let query = stack.sign_in(TENANT).await.unwrap();
-    assert!(
-        stack
-            .emulator
-            .requests()
-            .iter()
-            .any(|r| r.path == format!("/{CONTOSO}/oauth2/v2.0/authorize"))
-    );
-    assert_eq!(stack.callback(&query).await.unwrap().status, 302);
-    let first = stack.tenant_secret(TENANT).await.unwrap().unwrap();
-
-    // Later the grant was lost; the admin authorises again.
-    stack
-        .aws
-        .dynamodb
-        .update_item()
-        .table_name(&stack.tables.integrations)
-        .key("pk", AttributeValue::S(format!("TENANT#{TENANT}")))
-        .key("sk", AttributeValue::S("ENTRA#CONFIG".into()))
-        .update_expression("SET authorisation = :r")
-        .expression_attribute_values(":r", AttributeValue::S("reauthorisation_required".into()))
-        .send()
-        .await
-        .unwrap();
-    let query = stack.sign_in(TENANT).await.unwrap();
-    let done = stack.callback(&query).await.unwrap();
-    assert!(
-        done.location()
-            .unwrap()
-            .as_str()
-            .ends_with("status=authorised")
-    );
-    let config = stack.config_item(TENANT).await.unwrap().unwrap();
-    assert_eq!(config["authorisation"], "authorised");
-    let second = stack.tenant_secret(TENANT).await.unwrap().unwrap();
-    assert_ne!(
-        first["refresh_token"], second["refresh_token"],
-        "a new version of the secret"
-    );
-}
-
-#[tokio::test]
-async fn given_the_admin_declines_consent_then_the_portal_hears_access_denied_and_nothing_is_stored()
+async fn given_a_link_completed_by_another_organisations_admin_and_confirmed_with_another_binding_then_nothing_is_stored()
  {
     let mut stack = LocalStack::start().await.unwrap();
     stack.put_config(TENANT, None).await.unwrap();
-    stack.emulator.set_browser(Browser {
-        user_principal_name: Some(CONTOSO_ADMIN.into()),
-        declines_consent: true,
-        interactive: false,
-    });
-    let query = stack.sign_in(TENANT).await.unwrap();
-    assert!(query.contains("error=access_denied"), "{query}");
-    let done = stack.callback(&query).await.unwrap();
-    assert_portal_error(&done, "access_denied");
+    // The AM admin's link reaches Fabrikam's administrator, who consents.
+    stack.emulator.set_browser(browser(FABRIKAM_ADMIN));
+    let pending = stack.authorise_in_browser(TENANT).await.unwrap();
+    let result = pending_result(&pending);
+    let refused = stack.confirm(TENANT, &result, OTHER_BINDING).await.unwrap();
+    assert_eq!(refused.status, 409, "{refused:?}");
+    assert_eq!(refused.json()["error"], "binding_mismatch");
     assert_nothing_stored(&stack).await;
-    assert_eq!(token_requests(&stack), 0);
+    let config = stack.config_item(TENANT).await.unwrap().unwrap();
+    assert!(
+        config.get("entra_tenant_id").is_none(),
+        "Fabrikam left no trace: {config:?}"
+    );
+    // Used up: the result cannot be tried again, whatever the binding.
+    let again = stack
+        .confirm(TENANT, &result, SESSION_BINDING)
+        .await
+        .unwrap();
+    assert_eq!(
+        (again.status, again.json()["error"].clone()),
+        (409, "unknown_result".into())
+    );
 }
 
 #[tokio::test]
-async fn given_a_user_who_is_not_an_admin_then_the_sign_in_fails_without_storing_anything() {
+async fn given_a_configured_entra_tenant_then_it_is_the_authority_and_a_delegated_grant_is_dropped()
+{
+    let mut stack = LocalStack::start().await.unwrap();
+    stack.put_config(TENANT, Some(CONTOSO)).await.unwrap();
+    stack.seed_delegated_grant(TENANT, CONTOSO).await.unwrap();
+    let start = stack.authorize(TENANT).await.unwrap();
+    let url = url::Url::parse(start.json()["authorize_url"].as_str().unwrap()).unwrap();
+    assert_eq!(url.path(), format!("/{CONTOSO}/v2.0/adminconsent"));
+    let done = stack.authorise(TENANT).await.unwrap();
+    assert_eq!(done.status, 200, "{done:?}");
+    let name = format!("{}tenants/{TENANT}", stack.secret_prefix);
+    let secret = stack
+        .aws
+        .secrets
+        .describe_secret()
+        .secret_id(&name)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        secret.deleted_date().is_some(),
+        "the delegated grant is deleted (recoverable for the default window) once the tenant is app-only"
+    );
+}
+
+#[tokio::test]
+async fn given_the_admin_declines_consent_then_consent_declined_and_nothing_is_stored() {
     let mut stack = LocalStack::start().await.unwrap();
     stack.put_config(TENANT, None).await.unwrap();
     stack.emulator.set_browser(Browser {
-        user_principal_name: Some(CONTOSO_USER.into()),
-        declines_consent: false,
-        interactive: false,
+        declines_consent: true,
+        ..browser(CONTOSO_ADMIN)
     });
-    let query = stack.sign_in(TENANT).await.unwrap();
+    let query = consent_answer(&mut stack).await;
+    assert!(query.contains("error=consent_required"), "{query}");
     let done = stack.callback(&query).await.unwrap();
-    assert_portal_error(&done, "access_denied");
+    assert_portal_error(&done, "consent_declined");
     assert_nothing_stored(&stack).await;
+    assert_eq!(token_requests(&stack, "client_credentials"), 0);
+}
+
+#[tokio::test]
+async fn given_a_user_without_an_admin_role_signs_in_after_consent_then_not_admin() {
+    let mut stack = LocalStack::start().await.unwrap();
+    stack.put_config(TENANT, None).await.unwrap();
+    stack.emulator.set_browser(browser(CONTOSO_ADMIN));
+    let url = sign_in_url(&mut stack).await;
+    // Another person takes the keyboard before the sign-in leg.
+    stack.emulator.set_browser(browser(CONTOSO_USER));
+    let back = stack.emulator.browse(&url).await.unwrap().redirect();
+    let done = stack
+        .callback(url::Url::parse(&back).unwrap().query().unwrap())
+        .await
+        .unwrap();
+    assert_portal_error(&done, "not_admin");
+    assert_nothing_stored(&stack).await;
+}
+
+#[tokio::test]
+async fn given_a_forged_consent_answer_naming_another_tenant_then_tenant_mismatch() {
+    let mut stack = LocalStack::start().await.unwrap();
+    stack.put_config(TENANT, Some(CONTOSO)).await.unwrap();
+    let query = consent_answer(&mut stack).await;
+    let state =
+        query_of(&url::Url::parse(&format!("https://x/?{query}")).unwrap())["state"].clone();
+    let forged = format!(
+        "admin_consent=True&tenant={FABRIKAM}&state={}",
+        url::form_urlencoded::byte_serialize(state.as_bytes()).collect::<String>()
+    );
+    let done = stack.callback(&forged).await.unwrap();
+    assert_portal_error(&done, "tenant_mismatch");
+    assert_nothing_stored(&stack).await;
+    let config = stack.config_item(TENANT).await.unwrap().unwrap();
+    assert_eq!(
+        config["entra_tenant_id"], CONTOSO,
+        "the configured tenant is kept"
+    );
+}
+
+#[tokio::test]
+async fn given_the_app_disabled_or_its_consent_gone_before_the_sign_in_then_the_reason_says_which()
+{
+    for (reason, change) in [("app_disabled", true), ("app_not_installed", false)] {
+        let mut stack = LocalStack::start().await.unwrap();
+        stack.put_config(TENANT, None).await.unwrap();
+        let url = sign_in_url(&mut stack).await;
+        if change {
+            stack.emulator.set_app_disabled(CONTOSO, true);
+        } else {
+            stack.emulator.revoke_app_consent(CONTOSO);
+        }
+        // The silent sign-in may need a person now: the browser follows.
+        let done = stack.walk_browser(&url).await.unwrap();
+        assert_portal_error(&done, reason);
+        assert_nothing_stored(&stack).await;
+    }
+}
+
+#[tokio::test]
+async fn given_fewer_permissions_granted_than_needed_then_the_missing_ones_are_named() {
+    let mut stack = LocalStack::start().await.unwrap();
+    stack.put_config(TENANT, None).await.unwrap();
+    stack.emulator.set_knobs(entra_sync_tests::emulator::Knobs {
+        consent_grants_roles: Some(vec!["User.Read.All".into(), "Group.Read.All".into()]),
+        ..Default::default()
+    });
+    let done = stack.authorise(TENANT).await.unwrap();
+    assert_eq!(done.status, 200, "{done:?}");
+    let missing = done.json()["missing_permissions"].clone();
+    assert!(
+        missing
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r == "User.ReadWrite.All"),
+        "{missing}"
+    );
+    let config = stack.config_item(TENANT).await.unwrap().unwrap();
+    assert_eq!(config["missing_permissions"], missing);
+}
+
+#[tokio::test]
+async fn given_a_short_or_missing_session_binding_then_400_and_nothing_pending() {
+    let mut stack = LocalStack::start().await.unwrap();
+    stack.put_config(TENANT, None).await.unwrap();
+    for body in ["", "{}", r#"{"session_binding": "short"}"#, "not json"] {
+        let answer = stack.authorize_with(TENANT, body).await.unwrap();
+        assert_eq!(answer.status, 400, "{body:?}: {answer:?}");
+        let error = answer.json()["error"].as_str().unwrap().to_owned();
+        assert!(
+            ["invalid_body", "invalid_session_binding"].contains(&error.as_str()),
+            "{error}"
+        );
+    }
+    assert!(pending_tenants(&stack).await.is_empty());
 }
 
 #[tokio::test]
 async fn given_a_replayed_state_then_the_second_callback_is_a_plain_400_and_no_second_exchange() {
     let mut stack = LocalStack::start().await.unwrap();
     stack.put_config(TENANT, None).await.unwrap();
-    let query = stack.sign_in(TENANT).await.unwrap();
-    assert_eq!(stack.callback(&query).await.unwrap().status, 302);
-    let secret_before = stack.tenant_secret(TENANT).await.unwrap();
-
+    let query = signed_in_query(&mut stack).await;
+    pending_result(&stack.callback(&query).await.unwrap());
     let replay = stack.callback(&query).await.unwrap();
     assert_eq!(replay.status, 400, "{replay:?}");
     assert!(replay.headers["content-type"].starts_with("text/plain"));
-    assert!(!replay.body.contains("state") || !replay.body.contains(&query));
     assert_eq!(
-        token_requests(&stack),
+        token_requests(&stack, "authorization_code"),
         1,
-        "no token exchange for a spent state"
+        "no exchange for a spent state"
     );
-    assert_eq!(stack.tenant_secret(TENANT).await.unwrap(), secret_before);
 }
 
 #[tokio::test]
@@ -239,74 +380,64 @@ async fn given_an_unknown_state_then_400_nothing_stored_and_nothing_reflected() 
         "{}",
         response.body
     );
-    assert_eq!(token_requests(&stack), 0);
+    assert_eq!(stack.emulator.requests().len(), 0);
     assert_nothing_stored(&stack).await;
 }
 
+/// Ages every pending state past its 10 minutes (moto never deletes TTL
+/// items, and real DynamoDB may take hours: the function must check).
+async fn age_pending_states(stack: &LocalStack) {
+    let items = stack.integration_items().await.unwrap();
+    let past = chrono::Utc::now() - chrono::Duration::minutes(11);
+    for pending in items
+        .iter()
+        .filter(|i| i["pk"].as_str().unwrap().starts_with("OAUTH#"))
+    {
+        stack
+            .aws
+            .dynamodb
+            .update_item()
+            .table_name(&stack.tables.integrations)
+            .key(
+                "pk",
+                AttributeValue::S(pending["pk"].as_str().unwrap().into()),
+            )
+            .key(
+                "sk",
+                AttributeValue::S(pending["sk"].as_str().unwrap().into()),
+            )
+            .update_expression("SET expires_at = :t")
+            .expression_attribute_values(
+                ":t",
+                AttributeValue::S(past.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
+}
+
 #[tokio::test]
-async fn given_an_expired_state_then_400_and_no_token_exchange() {
+async fn given_an_expired_state_or_result_then_nothing_is_stored() {
     let mut stack = LocalStack::start().await.unwrap();
     stack.put_config(TENANT, None).await.unwrap();
-    let query = stack.sign_in(TENANT).await.unwrap();
-    // Age the pending state past its 10 minutes (moto never deletes TTL
-    // items, and real DynamoDB may take hours: the function must check).
-    let items = stack.integration_items().await.unwrap();
-    let pending = items
-        .iter()
-        .find(|i| i["pk"].as_str().unwrap().starts_with("OAUTH#STATE#"))
-        .unwrap();
-    let past = chrono::Utc::now() - chrono::Duration::minutes(11);
-    stack
-        .aws
-        .dynamodb
-        .update_item()
-        .table_name(&stack.tables.integrations)
-        .key(
-            "pk",
-            AttributeValue::S(pending["pk"].as_str().unwrap().into()),
-        )
-        .key(
-            "sk",
-            AttributeValue::S(pending["sk"].as_str().unwrap().into()),
-        )
-        .update_expression("SET expires_at = :t, expires_at_epoch = :e")
-        .expression_attribute_values(
-            ":t",
-            AttributeValue::S(past.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
-        )
-        .expression_attribute_values(":e", AttributeValue::N(past.timestamp().to_string()))
-        .send()
-        .await
-        .unwrap();
-
+    let query = signed_in_query(&mut stack).await;
+    age_pending_states(&stack).await;
     let response = stack.callback(&query).await.unwrap();
     assert_eq!(response.status, 400, "{response:?}");
-    assert_eq!(token_requests(&stack), 0);
-    assert_nothing_stored(&stack).await;
-}
+    assert_eq!(token_requests(&stack, "authorization_code"), 0);
 
-#[tokio::test]
-async fn given_the_admin_signs_in_to_another_organisation_then_tenant_mismatch_and_nothing_stored()
-{
-    let mut stack = LocalStack::start().await.unwrap();
-    stack.put_config(TENANT, None).await.unwrap();
-    stack.emulator.set_browser(Browser {
-        user_principal_name: Some(FABRIKAM_ADMIN.into()),
-        declines_consent: false,
-        interactive: false,
-    });
-    let query = stack.sign_in(TENANT).await.unwrap();
-    // Meanwhile the platform's settings name Contoso as the organisation.
-    stack.put_config(TENANT, Some(CONTOSO)).await.unwrap();
-
-    let done = stack.callback(&query).await.unwrap();
-    assert_portal_error(&done, "tenant_mismatch");
-    assert_nothing_stored(&stack).await;
-    let config = stack.config_item(TENANT).await.unwrap().unwrap();
+    let result = pending_result(&stack.authorise_in_browser(TENANT).await.unwrap());
+    age_pending_states(&stack).await;
+    let late = stack
+        .confirm(TENANT, &result, SESSION_BINDING)
+        .await
+        .unwrap();
     assert_eq!(
-        config["entra_tenant_id"], CONTOSO,
-        "the configured tenant is kept"
+        (late.status, late.json()["error"].clone()),
+        (409, "expired".into())
     );
+    assert_nothing_stored(&stack).await;
 }
 
 #[tokio::test]
@@ -317,7 +448,7 @@ async fn given_the_token_endpoint_fails_then_token_exchange_failed_and_nothing_s
     ] {
         let mut stack = LocalStack::start().await.unwrap();
         stack.put_config(TENANT, None).await.unwrap();
-        let query = stack.sign_in(TENANT).await.unwrap();
+        let query = signed_in_query(&mut stack).await;
         stack.emulator.set_knobs(entra_sync_tests::emulator::Knobs {
             token_failure: Some(failure.clone()),
             ..Default::default()
@@ -325,7 +456,6 @@ async fn given_the_token_endpoint_fails_then_token_exchange_failed_and_nothing_s
         let done = stack.callback(&query).await.unwrap();
         assert_portal_error(&done, "token_exchange_failed");
         assert_nothing_stored(&stack).await;
-        assert_eq!(token_requests(&stack), 1, "{failure:?}");
     }
 }
 
@@ -337,7 +467,7 @@ async fn given_missing_query_parameters_then_400_without_state_and_invalid_reque
         let response = stack.callback(query).await.unwrap();
         assert_eq!(response.status, 400, "query {query:?}: {response:?}");
     }
-    let query = stack.sign_in(TENANT).await.unwrap();
+    let query = signed_in_query(&mut stack).await;
     let state: String = url::form_urlencoded::parse(query.as_bytes())
         .find(|(k, _)| k == "state")
         .map(|(_, v)| v.into_owned())
@@ -408,16 +538,12 @@ async fn given_a_tenant_id_in_the_path_then_it_is_decoded_as_a_path_segment_and_
     let mut stack = LocalStack::start().await.unwrap();
     stack.put_config(TENANT, None).await.unwrap();
     stack.put_config("a+b", None).await.unwrap();
+    let body = serde_json::json!({ "session_binding": SESSION_BINDING }).to_string();
     let mut authorize = async |path: &str| {
-        LocalStack::invoke_http(
-            &mut stack.callback,
-            "POST",
-            "POST /tenants/{tenant_id}/entra/authorize",
-            path,
-            "",
-        )
-        .await
-        .unwrap()
+        stack
+            .post_json("POST /tenants/{tenant_id}/entra/authorize", path, &body)
+            .await
+            .unwrap()
     };
     // `+` is a plus in a path (a space only in a form); escapes decode.
     for path in [
@@ -473,10 +599,10 @@ async fn given_a_malformed_config_item_then_authorize_names_the_attribute() {
 }
 
 #[tokio::test]
-async fn given_two_concurrent_callbacks_with_one_state_then_exactly_one_succeeds() {
+async fn given_two_concurrent_callbacks_with_one_state_then_exactly_one_proceeds() {
     let mut stack = LocalStack::start().await.unwrap();
     stack.put_config(TENANT, None).await.unwrap();
-    let query = stack.sign_in(TENANT).await.unwrap();
+    let query = signed_in_query(&mut stack).await;
     let mut other = stack.start_callback_function().await.unwrap();
     let (a, b) = tokio::join!(
         LocalStack::invoke_http(
@@ -497,33 +623,42 @@ async fn given_two_concurrent_callbacks_with_one_state_then_exactly_one_succeeds
     let mut statuses = [a.unwrap().status, b.unwrap().status];
     statuses.sort();
     assert_eq!(statuses, [302, 400]);
-    assert_eq!(token_requests(&stack), 1);
-    assert_eq!(
-        stack.config_item(TENANT).await.unwrap().unwrap()["authorisation"],
-        "authorised"
-    );
+    assert_eq!(token_requests(&stack, "authorization_code"), 1);
 }
 
 #[tokio::test]
 async fn given_a_full_flow_at_debug_level_then_no_secret_reaches_the_logs() {
     let mut stack = LocalStack::start().await.unwrap();
     stack.put_config(TENANT, None).await.unwrap();
-    let query = stack.sign_in(TENANT).await.unwrap();
-    let verifier = stack
+    let query = signed_in_query(&mut stack).await;
+    let stored: Vec<String> = stack
         .integration_items()
         .await
         .unwrap()
         .into_iter()
-        .find_map(|i| {
-            i.get("pkce_verifier")
-                .and_then(|v| v.as_str())
-                .map(str::to_owned)
+        .flat_map(|i| {
+            ["pkce_verifier", "nonce", "state"]
+                .into_iter()
+                .filter_map(move |k| i.get(k).and_then(|v| v.as_str()).map(str::to_owned))
         })
-        .expect("the pending state holds the verifier");
-    assert_eq!(stack.callback(&query).await.unwrap().status, 302);
+        .collect();
+    assert!(
+        stored.len() >= 3,
+        "the sign-in leg's verifier, nonce and state: {stored:?}"
+    );
+    let result = pending_result(&stack.callback(&query).await.unwrap());
+    assert_eq!(
+        stack
+            .confirm(TENANT, &result, SESSION_BINDING)
+            .await
+            .unwrap()
+            .status,
+        200
+    );
     // And the failure paths, which log the most.
     stack.callback(&query).await.unwrap();
-    let query = stack.sign_in(TENANT).await.unwrap();
+    stack.confirm(TENANT, &result, OTHER_BINDING).await.unwrap();
+    let query = signed_in_query(&mut stack).await;
     stack.emulator.set_knobs(entra_sync_tests::emulator::Knobs {
         token_failure: Some(TokenFailure::InvalidGrant { code: 70008 }),
         ..Default::default()
@@ -533,13 +668,11 @@ async fn given_a_full_flow_at_debug_level_then_no_secret_reaches_the_logs() {
     let logs = stack.callback.settled_logs().await;
     assert!(!logs.is_empty());
     let mut secrets = stack.emulator.issued_secrets();
-    secrets.push(verifier);
+    secrets.extend(stored);
+    secrets.push(result);
+    secrets.push(SESSION_BINDING.to_owned());
+    secrets.push(OTHER_BINDING.to_owned());
     secrets.push(stack.client_secret.clone());
-    assert!(
-        secrets.len() >= 6,
-        "codes, tokens, verifier and client secret: {}",
-        secrets.len()
-    );
     for line in &logs {
         for secret in &secrets {
             assert!(

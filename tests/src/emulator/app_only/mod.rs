@@ -31,9 +31,11 @@ pub const GRAPH_AUDIENCE: &str = "https://graph.microsoft.com";
 /// The app registration's display name, in AADSTS7000112's message.
 pub const APP_DISPLAY_NAME: &str = "entra-sync";
 
-/// What admin consent grants by default: APP-ONLY-AUTH.md §3's
-/// least-privilege set (the read roles beside the write ones because
-/// subscriptions take only the read role of their resource).
+/// What admin consent grants by default, the application permissions the
+/// app registration asks for: APP-ONLY-AUTH.md §3's least-privilege set
+/// (the read roles beside the write ones because subscriptions take only
+/// the read role of their resource) and the directory-role reads of the
+/// administrator check (DESIGN 2.11).
 pub const REQUIRED_APP_ROLES: &[&str] = &[
     "User.ReadWrite.All",
     "User.Read.All",
@@ -41,6 +43,7 @@ pub const REQUIRED_APP_ROLES: &[&str] = &[
     "Group.Read.All",
     "GroupMember.ReadWrite.All",
     "Domain.Read.All",
+    "RoleManagement.Read.Directory",
 ];
 
 /// Privileged Role Administrator's role template id.

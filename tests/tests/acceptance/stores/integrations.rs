@@ -3,9 +3,10 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{Duration, SubsecRound, Utc};
 use entra_sync::authorisation::{
-    AuthorisationRecord, IntegrationsStore, PendingAuthorisation, RecordOutcome,
+    AuthorisationRecord, IntegrationsStore, PendingAuthorisation, PendingLeg, ProvenAuthorisation,
+    RecordOutcome,
 };
-use entra_sync::model::{Authorisation, EntraTenantId, TenantId};
+use entra_sync::model::{AuthMode, Authorisation, EntraTenantId, TenantId};
 use entra_sync::ports::{StoreError, TenantConfigs};
 use entra_sync_tests::stack::{CONTOSO, FABRIKAM};
 use secrecy::{ExposeSecret, SecretString};
@@ -173,13 +174,23 @@ async fn given_a_dead_grant_when_marked_then_the_config_requires_reauthorisation
     assert!(!config.is_authorised());
 }
 
-fn pending(state: &str) -> PendingAuthorisation {
+/// A pending leg: every other one a consent, the rest a sign-in.
+fn pending(state: &str, sign_in: bool) -> PendingAuthorisation {
     let now = Utc::now().trunc_subsecs(0);
+    let leg = match sign_in {
+        false => PendingLeg::Consent,
+        true => PendingLeg::SignIn {
+            entra_tenant_id: EntraTenantId::parse(CONTOSO).unwrap(),
+            pkce_verifier: SecretString::from(format!("verifier-{state}")),
+            nonce: SecretString::from(format!("nonce-{state}")),
+            interactive: state.ends_with('0'),
+        },
+    };
     PendingAuthorisation {
         state: SecretString::from(state.to_owned()),
         tenant_id: TenantId::parse(TENANT).unwrap(),
-        authority: "organizations".into(),
-        pkce_verifier: SecretString::from(format!("verifier-{state}")),
+        leg,
+        binding_hash: format!("hash-of-{state}"),
         created_at: now,
         expires_at: now + Duration::minutes(10),
     }
@@ -192,21 +203,21 @@ async fn given_pending_authorisations_when_taken_twice_at_once_then_exactly_one_
     let states: Vec<String> = (0..10)
         .map(|_| uuid::Uuid::new_v4().simple().to_string())
         .collect();
-    for state in &states {
+    for (i, state) in states.iter().enumerate() {
         store
-            .save_pending_authorisation(&pending(state))
+            .save_pending_authorisation(&pending(state, i % 2 == 1))
             .await
             .unwrap();
     }
     assert!(
         store
-            .save_pending_authorisation(&pending(&states[0]))
+            .save_pending_authorisation(&pending(&states[0], false))
             .await
             .is_err(),
         "a state is saved once"
     );
 
-    for state in &states {
+    for (i, state) in states.iter().enumerate() {
         let (a, b) = tokio::join!(
             store.take_pending_authorisation(state),
             store.take_pending_authorisation(state)
@@ -214,15 +225,32 @@ async fn given_pending_authorisations_when_taken_twice_at_once_then_exactly_one_
         let taken: Vec<PendingAuthorisation> =
             [a.unwrap(), b.unwrap()].into_iter().flatten().collect();
         assert_eq!(taken.len(), 1, "state {state}");
-        let expected = pending(state);
+        let expected = pending(state, i % 2 == 1);
         let got = &taken[0];
         assert_eq!(got.state.expose_secret(), state);
         assert_eq!(got.tenant_id, expected.tenant_id);
-        assert_eq!(got.authority, "organizations");
-        assert_eq!(
-            got.pkce_verifier.expose_secret(),
-            expected.pkce_verifier.expose_secret()
-        );
+        assert_eq!(got.binding_hash, expected.binding_hash);
+        match (&got.leg, &expected.leg) {
+            (PendingLeg::Consent, PendingLeg::Consent) => {}
+            (
+                PendingLeg::SignIn {
+                    entra_tenant_id,
+                    pkce_verifier,
+                    nonce,
+                    interactive,
+                },
+                PendingLeg::SignIn {
+                    interactive: expected_interactive,
+                    ..
+                },
+            ) => {
+                assert_eq!(entra_tenant_id.as_str(), CONTOSO);
+                assert_eq!(pkce_verifier.expose_secret(), format!("verifier-{state}"));
+                assert_eq!(nonce.expose_secret(), format!("nonce-{state}"));
+                assert_eq!(interactive, expected_interactive);
+            }
+            (got, expected) => panic!("{got:?} is not {expected:?}"),
+        }
         assert_eq!(got.expires_at - got.created_at, Duration::minutes(10));
         assert!(
             store
@@ -246,6 +274,9 @@ fn record(entra_tenant: &str, by: Option<&str>) -> AuthorisationRecord {
         entra_tenant_id: EntraTenantId::parse(entra_tenant).unwrap(),
         authorised_at: Utc::now().trunc_subsecs(0),
         authorised_by: by.map(str::to_owned),
+        authorised_by_id: "00000000-0000-4000-8000-0000000000ad".into(),
+        granted_permissions: vec!["User.Read.All".into()],
+        missing_permissions: vec!["User.ReadWrite.All".into()],
     }
 }
 
@@ -281,6 +312,18 @@ async fn given_sign_ins_when_recorded_then_the_outcome_is_recorded_config_missin
     );
     assert_eq!(config.authorised_at, Some(first.authorised_at));
     assert_eq!(config.authorised_by.as_deref(), Some("admin@contoso.com"));
+    assert_eq!(config.auth_mode, AuthMode::Application);
+    let item = fresh.config_item().await.unwrap();
+    assert_eq!(
+        text(&item, "authorised_by_id"),
+        Some("00000000-0000-4000-8000-0000000000ad")
+    );
+    let list = |name: &str| -> Vec<String> {
+        let values = item[name].as_l().unwrap();
+        values.iter().map(|v| v.as_s().unwrap().clone()).collect()
+    };
+    assert_eq!(list("missing_permissions"), ["User.ReadWrite.All"]);
+    assert_eq!(list("granted_permissions"), ["User.Read.All"]);
     assert_eq!(
         text(&fresh.config_item().await.unwrap(), "label"),
         Some("Contoso")
@@ -322,4 +365,37 @@ async fn given_sign_ins_when_recorded_then_the_outcome_is_recorded_config_missin
         Some("reauthorisation_required")
     );
     assert!(!item.contains_key("authorised_by"));
+}
+
+#[tokio::test]
+async fn given_a_proven_authorisation_then_it_is_taken_once_with_everything_it_holds() {
+    let fresh = Fresh::tables().await;
+    let store = fresh.integrations();
+    let now = Utc::now().trunc_subsecs(0);
+    let proven = ProvenAuthorisation {
+        result_hash: "a1b2c3".into(),
+        tenant_id: TenantId::parse(TENANT).unwrap(),
+        binding_hash: "binding-hash".into(),
+        entra_tenant_id: EntraTenantId::parse(CONTOSO).unwrap(),
+        authorised_by: Some("admin@contoso.com".into()),
+        authorised_by_id: "00000000-0000-4000-8000-0000000000ad".into(),
+        granted_permissions: vec!["User.Read.All".into(), "Group.Read.All".into()],
+        missing_permissions: vec![],
+        created_at: now,
+        expires_at: now + Duration::minutes(10),
+    };
+    store.save_proven_authorisation(&proven).await.unwrap();
+    let (a, b) = tokio::join!(
+        store.take_proven_authorisation("a1b2c3"),
+        store.take_proven_authorisation("a1b2c3")
+    );
+    let taken: Vec<ProvenAuthorisation> = [a.unwrap(), b.unwrap()].into_iter().flatten().collect();
+    assert_eq!(taken, vec![proven]);
+    assert!(
+        store
+            .take_proven_authorisation("a1b2c3")
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
