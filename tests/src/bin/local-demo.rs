@@ -16,7 +16,9 @@ use entra_sync_tests::emulator::{Knobs, User};
 use entra_sync_tests::export::export_pending;
 use entra_sync_tests::lambda_runtime_api::LambdaFunction;
 use entra_sync_tests::organisation::{self, group_id, user_id};
-use entra_sync_tests::stack::{CONTOSO, CONTOSO_ADMIN, LocalStack, PORTAL_RETURN_URL};
+use entra_sync_tests::stack::{
+    CONTOSO, CONTOSO_ADMIN, LocalStack, PORTAL_RETURN_URL, SESSION_BINDING,
+};
 use entra_sync_tests::sync::{StreamCursor, SyncFunctions};
 use serde_json::Value;
 
@@ -41,48 +43,74 @@ async fn main() -> anyhow::Result<()> {
     import(&stack).await
 }
 
-/// Steps 1 to 5: the settings saved, the admin's consent through the real
-/// oauth-callback binary, and a replayed callback refused.
+/// Steps 1 to 6: the settings saved, the admin's consent and signed
+/// sign-in through the real oauth-callback binary, the portal's confirm,
+/// and a replayed callback refused.
 async fn authorise(stack: &mut LocalStack) -> anyhow::Result<()> {
     println!("\n1. The platform saves the tenant's Entra ID settings (no Entra tenant id yet).");
     stack.put_config(AM_TENANT, None).await?;
 
-    println!("2. The admin clicks \"Authorise\": POST /tenants/{AM_TENANT}/entra/authorize");
+    println!(
+        "2. The admin clicks \"Authorise\": POST /tenants/{AM_TENANT}/entra/authorize with the portal session's binding"
+    );
     let start = stack.authorize(AM_TENANT).await?;
     let body = start.json();
-    let authorize_url = body["authorize_url"].as_str().context("no authorize_url")?;
-    println!(
-        "   -> {} authorize_url={}...",
-        start.status,
-        &authorize_url[..authorize_url.len().min(90)]
-    );
+    let mut url = body["authorize_url"]
+        .as_str()
+        .context("no authorize_url")?
+        .to_owned();
+    println!("   -> {} {}...", start.status, &url[..url.len().min(90)]);
     println!(
         "      expires_at={}",
         body["expires_at"].as_str().unwrap_or("?")
     );
 
-    println!("3. {CONTOSO_ADMIN} signs in to Microsoft (the emulator) and grants consent.");
-    let back = stack.emulator.browse(authorize_url).await?.redirect();
-    let query = url::Url::parse(&back)?.query().unwrap_or("").to_owned();
-    println!("   -> Microsoft redirects the browser to the callback with a code and the state.");
-
-    println!("4. GET /entra/callback (the real oauth-callback binary)");
-    let done = stack.callback(&query).await?;
-    let location = done.headers.get("location").cloned().unwrap_or_default();
-    println!("   -> {} Location: {location}", done.status);
+    println!("3. {CONTOSO_ADMIN} grants admin consent at Microsoft (the emulator), then signs in:");
+    let (pending, last_query) = loop {
+        let back = stack.emulator.browse(&url).await?.redirect();
+        let last_query = url::Url::parse(&back)?.query().unwrap_or("").to_owned();
+        let answer = stack.callback(&last_query).await?;
+        let location = answer.location().context("the callback did not redirect")?;
+        let leg = if last_query.contains("admin_consent") {
+            "consent"
+        } else {
+            "sign-in"
+        };
+        println!(
+            "   -> GET /entra/callback after the {leg}: {} to {}...",
+            answer.status,
+            &location.as_str()[..location.as_str().len().min(70)]
+        );
+        if location.as_str().starts_with(PORTAL_RETURN_URL) {
+            break (location, last_query);
+        }
+        url = location.to_string();
+    };
+    let query: std::collections::HashMap<String, String> =
+        pending.query_pairs().into_owned().collect();
     anyhow::ensure!(
-        location.starts_with(PORTAL_RETURN_URL) && location.contains("status=authorised"),
-        "the authorisation failed"
+        query.get("status").map(String::as_str) == Some("pending"),
+        "the sign-in was not proven: {query:?}"
+    );
+    println!(
+        "   -> proven (id token signed by the tenant, nonce, Global Administrator): status=pending"
     );
 
-    println!("5. The same callback replayed (a reused state) is refused:");
-    let replay = stack.callback(&query).await?;
+    println!("4. The portal confirms with the same session binding: POST …/authorize/confirm");
+    let confirmed = stack
+        .confirm(AM_TENANT, &query["result"], SESSION_BINDING)
+        .await?;
+    println!("   -> {} {}", confirmed.status, confirmed.body);
+    anyhow::ensure!(confirmed.status == 200, "the confirm failed");
+
+    println!("5. The last callback replayed (a reused state) is refused:");
+    let replay = stack.callback(&last_query).await?;
     println!("   -> {} {}", replay.status, replay.body);
     Ok(())
 }
 
-/// The config item, the tenant secret's field names (never its values),
-/// and the requests Entra ID saw.
+/// The config item, whether a tenant secret exists (none in application
+/// mode), and the requests Entra ID saw.
 async fn print_integration(stack: &LocalStack) -> anyhow::Result<()> {
     println!("\nIntegration status of tenant {AM_TENANT}:");
     let config = stack
@@ -91,30 +119,26 @@ async fn print_integration(stack: &LocalStack) -> anyhow::Result<()> {
         .context("config item is gone")?;
     for field in [
         "authorisation",
+        "auth_mode",
         "authorised_at",
         "authorised_by",
         "entra_tenant_id",
+        "granted_permissions",
         "sync_enabled",
     ] {
-        println!("  {field:<16}: {}", show(config.get(field)));
+        println!("  {field:<20}: {}", show(config.get(field)));
     }
-    let secret = stack
-        .tenant_secret(AM_TENANT)
-        .await?
-        .context("no tenant secret")?;
-    let mut keys: Vec<_> = secret
-        .as_object()
-        .map(|o| o.keys().cloned().collect())
-        .unwrap_or_default();
-    keys.sort();
+    let secret = stack.tenant_secret(AM_TENANT).await?;
     println!(
-        "  secret           : {}tenants/{AM_TENANT} with fields {} (values not shown)",
-        stack.secret_prefix,
-        keys.join(", ")
+        "  per-tenant secret   : {}",
+        match secret {
+            None => "none (the app's own identity: client credentials)",
+            Some(_) => "present (a delegated grant)",
+        }
     );
     let requests = stack.emulator.requests();
     println!(
-        "  Entra requests   : {}",
+        "  Entra requests      : {}",
         requests
             .iter()
             .map(|r| format!("{} {} -> {}", r.method, r.path, r.status))

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use aws_sdk_dynamodb::types::AttributeValue;
 use axum::Router;
 use axum::extract::{Form, Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde_json::{Map, Value};
@@ -18,6 +18,7 @@ use tokio::sync::Notify;
 
 use super::TENANT;
 use super::activity::Activity;
+use super::console_authorise;
 use super::own_origin::{self, OwnOrigin};
 use crate::emulator::User;
 use crate::stack::{CONTOSO, LocalStack};
@@ -32,7 +33,7 @@ pub struct Console {
     pub http: reqwest::Client,
 }
 
-type Fields = HashMap<String, String>;
+pub type Fields = HashMap<String, String>;
 
 /// Serves the console on `listener`, for its own host and origin only.
 pub fn serve(listener: tokio::net::TcpListener, console: Console) -> anyhow::Result<()> {
@@ -48,7 +49,7 @@ pub fn router(console: Console, own: OwnOrigin) -> Router {
     Router::new()
         .route("/", get(home))
         .route("/config", post(save_config))
-        .route("/authorise", post(authorise))
+        .route("/authorise", post(console_authorise::authorise))
         .route("/request/{what}", post(request))
         .route("/tick", post(tick))
         .route("/am/users", post(create_platform_user))
@@ -62,14 +63,14 @@ pub fn router(console: Console, own: OwnOrigin) -> Router {
 }
 
 /// Text for HTML.
-fn esc(text: &str) -> String {
+pub fn esc(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
 }
 
-fn field(item: &Map<String, Value>, name: &str) -> String {
+pub fn field(item: &Map<String, Value>, name: &str) -> String {
     match item.get(name) {
         Some(Value::String(s)) => s.clone(),
         Some(Value::Null) | None => String::new(),
@@ -88,7 +89,7 @@ td,th{{border:1px solid #bbb;padding:.2em .5em;text-align:left;font-size:.9em}} 
     ))
 }
 
-fn failed(err: impl std::fmt::Display) -> Response {
+pub fn failed(err: impl std::fmt::Display) -> Response {
     (
         StatusCode::INTERNAL_SERVER_ERROR,
         format!("the console's request failed: {err}"),
@@ -115,15 +116,22 @@ fn table(headers: &[&str], rows: Vec<Vec<String>>, id: &str) -> String {
     format!(r#"<table id="{id}"><tr>{head}</tr>{body}</table>"#)
 }
 
-async fn home(State(console): State<Console>, Query(query): Query<Fields>) -> Response {
+async fn home(
+    State(console): State<Console>,
+    Query(query): Query<Fields>,
+    headers: HeaderMap,
+) -> Response {
+    if query.get("status").map(String::as_str) == Some("pending") {
+        return console_authorise::confirm_pending(&console, &query, &headers).await;
+    }
     let stack = &console.stack;
     let config = match stack.config_item(TENANT).await {
         Ok(config) => config.unwrap_or_default(),
         Err(err) => return failed(err),
     };
     let mut body = format!("<h1>Entra ID directory <small>(tenant {TENANT})</small></h1>");
-    body.push_str(&banner(&query));
-    body.push_str(&authorisation_section(&config));
+    body.push_str(&console_authorise::banner(&query));
+    body.push_str(&console_authorise::authorisation_section(&config));
     body.push_str(&config_form(&config));
     body.push_str(&actions());
     match status_sections(stack).await {
@@ -144,37 +152,6 @@ async fn home(State(console): State<Console>, Query(query): Query<Fields>) -> Re
         r#"<section><h2>Activity</h2><pre id="activity">{activity}</pre></section>"#
     ));
     page("entra-sync console", &body).into_response()
-}
-
-/// What the OAuth callback's redirect back to the portal says.
-fn banner(query: &Fields) -> String {
-    match query.get("status").map(String::as_str) {
-        Some("authorised") => {
-            r#"<p class="banner" id="banner">Authorisation completed.</p>"#.into()
-        }
-        Some(status) => format!(
-            r#"<p class="error" id="banner">Authorisation {}: {}</p>"#,
-            esc(status),
-            esc(query.get("reason").map(String::as_str).unwrap_or(""))
-        ),
-        None => String::new(),
-    }
-}
-
-fn authorisation_section(config: &Map<String, Value>) -> String {
-    let state = match field(config, "authorisation").as_str() {
-        "authorised" => "Authorised".to_owned(),
-        "" => "Not authorised".to_owned(),
-        other => format!("Not authorised ({})", esc(other)),
-    };
-    format!(
-        r#"<section><h2>Authorisation</h2><p>Status: <b id="authorisation">{state}</b>
-by <span id="authorised_by">{by}</span> at {at}; Tenant ID <span id="entra_tenant_id">{tid}</span></p>
-<form method="post" action="/authorise"><button id="authorise">Authorise</button></form></section>"#,
-        by = esc(&field(config, "authorised_by")),
-        at = esc(&field(config, "authorised_at")),
-        tid = esc(&field(config, "entra_tenant_id")),
-    )
 }
 
 fn config_form(config: &Map<String, Value>) -> String {
@@ -536,27 +513,6 @@ async fn update_config(
         .await
         .map_err(|e| anyhow::anyhow!(entra_sync::aws::describe_sdk_error(&e)))?;
     Ok(())
-}
-
-/// "Authorise": the real `POST /tenants/{id}/entra/authorize`, then the
-/// browser goes to Microsoft (the emulator's sign-in page).
-async fn authorise(State(console): State<Console>) -> Response {
-    let url = format!("{}/tenants/{TENANT}/entra/authorize", console.api_url);
-    let answer = match console.http.post(&url).send().await {
-        Ok(answer) => answer,
-        Err(err) => return failed(err),
-    };
-    let status = answer.status();
-    let body: Value = answer.json().await.unwrap_or_default();
-    match body["authorize_url"].as_str() {
-        Some(authorize_url) if status.is_success() => {
-            console
-                .activity
-                .note("console", "authorising: to Microsoft's sign-in page");
-            Redirect::to(authorize_url).into_response()
-        }
-        _ => failed(format!("{status} {body}")),
-    }
 }
 
 /// Resync, approval of held deletions, preview: attributes the portal sets.

@@ -7,6 +7,7 @@
 
 pub mod activity;
 pub mod console;
+pub mod console_authorise;
 pub mod gateway;
 pub mod own_origin;
 pub mod pumps;

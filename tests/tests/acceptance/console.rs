@@ -285,6 +285,7 @@ async fn use_the_console(live: &mut LiveProcess, browser: &Browser) {
         b.url().await
     );
     assert_eq!(b.text_of("authorisation").await.unwrap(), "Authorised");
+    assert_eq!(b.text_of("auth_mode").await.unwrap(), "application");
     assert_eq!(
         b.text_of("authorised_by").await.unwrap(),
         "admin@contoso.com"
