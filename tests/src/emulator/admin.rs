@@ -10,8 +10,9 @@ use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 
+use super::app_only::AppConsent;
 use super::{AppRegistration, Browser, EmulatorState, Knobs, RequestRecord, Revocation, Tenant};
 
 type Shared = Arc<Mutex<EmulatorState>>;
@@ -24,6 +25,70 @@ pub fn routes() -> Router<Shared> {
         .route("/_emulator/app", post(set_app))
         .route("/_emulator/tenants", post(put_tenant))
         .route("/_emulator/tenants/{id}/revoke", post(revoke))
+        .route(
+            "/_emulator/tenants/{id}/app-consent",
+            get(app_consent)
+                .post(consent_app)
+                .delete(revoke_app_consent),
+        )
+        .route("/_emulator/tenants/{id}/app-roles", put(set_app_roles))
+        .route(
+            "/_emulator/tenants/{id}/app-disabled",
+            put(set_app_disabled),
+        )
+}
+
+/// Applies `edit` to the tenant's app consent: 204, or 404 for no tenant.
+fn edit_app_consent(shared: &Shared, id: &str, edit: impl FnOnce(&mut AppConsent)) -> StatusCode {
+    match shared.lock().unwrap().tenants.get_mut(id) {
+        Some(t) => {
+            edit(&mut t.app_consent);
+            StatusCode::NO_CONTENT
+        }
+        None => StatusCode::NOT_FOUND,
+    }
+}
+
+async fn app_consent(State(shared): State<Shared>, Path(id): Path<String>) -> Response {
+    match shared.lock().unwrap().tenants.get(&id) {
+        Some(t) => axum::Json(t.app_consent.clone()).into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+/// Body `{"roles": [...]}`: consented with these roles, as if earlier.
+async fn consent_app(
+    State(shared): State<Shared>,
+    Path(id): Path<String>,
+    axum::Json(body): axum::Json<RolesBody>,
+) -> StatusCode {
+    edit_app_consent(&shared, &id, |c| c.grant(body.roles))
+}
+
+async fn revoke_app_consent(State(shared): State<Shared>, Path(id): Path<String>) -> StatusCode {
+    edit_app_consent(&shared, &id, AppConsent::revoke)
+}
+
+async fn set_app_roles(
+    State(shared): State<Shared>,
+    Path(id): Path<String>,
+    axum::Json(body): axum::Json<RolesBody>,
+) -> StatusCode {
+    edit_app_consent(&shared, &id, |c| c.granted_roles = body.roles)
+}
+
+/// Body `true` or `false`.
+async fn set_app_disabled(
+    State(shared): State<Shared>,
+    Path(id): Path<String>,
+    axum::Json(disabled): axum::Json<bool>,
+) -> StatusCode {
+    edit_app_consent(&shared, &id, |c| c.disabled = disabled)
+}
+
+#[derive(serde::Deserialize)]
+struct RolesBody {
+    roles: Vec<String>,
 }
 
 async fn requests(State(shared): State<Shared>) -> Response {

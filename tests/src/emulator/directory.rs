@@ -34,6 +34,10 @@ pub struct User {
     pub account_enabled: bool,
     /// A Global Administrator can consent for the organisation.
     pub is_global_admin: bool,
+    /// An active Privileged Role Administrator: may grant admin consent to
+    /// application permissions too.
+    #[serde(default)]
+    pub is_privileged_role_admin: bool,
     /// Soft-deleted users keep their memberships until purged.
     pub deleted: bool,
     /// The cloud password, when one was set through Graph or the test.
@@ -145,6 +149,10 @@ pub struct Tenant {
     /// is not served).
     #[serde(default)]
     pub pim_not_found: bool,
+    /// The app's service principal here: admin consent to its application
+    /// permissions (client credentials), apart from delegated grants.
+    #[serde(default)]
+    pub app_consent: super::app_only::AppConsent,
 }
 
 impl Tenant {
@@ -160,6 +168,7 @@ impl Tenant {
             consent_revoked: None,
             without_pim_licence: false,
             pim_not_found: false,
+            app_consent: super::app_only::AppConsent::default(),
         }
     }
 

@@ -49,7 +49,7 @@ fn group_entry(group: &Group) -> Map<String, Value> {
 }
 
 /// The groups holding `member` directly, or also through nested groups.
-fn groups_of<'t>(tenant: &'t Tenant, member: &str, transitive: bool) -> Vec<&'t Group> {
+pub(crate) fn groups_of<'t>(tenant: &'t Tenant, member: &str, transitive: bool) -> Vec<&'t Group> {
     let mut found: Vec<&Group> = Vec::new();
     let mut frontier = vec![member.to_owned()];
     while let Some(id) = frontier.pop() {
@@ -77,6 +77,9 @@ fn memberships(tenant: &Tenant, user: &User, transitive: bool) -> Vec<Map<String
     if user.is_global_admin {
         roles.push("Global Administrator".into());
     }
+    if user.is_privileged_role_admin {
+        roles.push(PRIVILEGED_ROLE_ADMINISTRATOR.into());
+    }
     if transitive {
         for name in groups.iter().flat_map(|g| &g.roles) {
             if !roles.contains(name) {
@@ -85,14 +88,23 @@ fn memberships(tenant: &Tenant, user: &User, transitive: bool) -> Vec<Map<String
         }
     }
     for name in roles {
-        let template = if name == "Global Administrator" {
-            GLOBAL_ADMINISTRATOR_TEMPLATE.to_owned()
-        } else {
-            format!("role-{}", name.to_lowercase().replace(' ', "-"))
-        };
-        entries.push(role_entry(tenant, &name, &template));
+        entries.push(role_entry(tenant, &name, &role_template(&name)));
     }
     entries
+}
+
+const PRIVILEGED_ROLE_ADMINISTRATOR: &str = "Privileged Role Administrator";
+
+/// A directory role's template id from its display name (made up for the
+/// roles the emulator does not know).
+pub(crate) fn role_template(name: &str) -> String {
+    match name {
+        "Global Administrator" => GLOBAL_ADMINISTRATOR_TEMPLATE.to_owned(),
+        PRIVILEGED_ROLE_ADMINISTRATOR => {
+            super::app_only::PRIVILEGED_ROLE_ADMINISTRATOR_TEMPLATE.to_owned()
+        }
+        _ => format!("role-{}", name.to_lowercase().replace(' ', "-")),
+    }
 }
 
 pub async fn member_of(
@@ -234,8 +246,15 @@ fn assignments(user: &User) -> Vec<Value> {
     let global = user
         .is_global_admin
         .then(|| (GLOBAL_ADMINISTRATOR_TEMPLATE.to_owned(), "/".to_owned()));
+    let privileged_role = user.is_privileged_role_admin.then(|| {
+        (
+            super::app_only::PRIVILEGED_ROLE_ADMINISTRATOR_TEMPLATE.to_owned(),
+            "/".to_owned(),
+        )
+    });
     global
         .into_iter()
+        .chain(privileged_role)
         .chain(user.scoped_roles.iter().cloned())
         .map(|(role, scope)| {
             json!({

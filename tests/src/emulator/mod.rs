@@ -4,11 +4,13 @@
 //! process, or through `/_emulator/*` for the standalone binary.
 
 pub mod admin;
+pub mod app_only;
 pub mod directory;
 pub mod graph;
 pub mod graph_batch;
 pub mod graph_delta;
 pub mod graph_extensions;
+pub mod graph_permissions;
 pub mod graph_roles;
 pub mod graph_subscriptions;
 pub mod graph_write;
@@ -112,6 +114,13 @@ pub struct Knobs {
     /// `Retry-After: 1`) until the switch is turned off.
     #[serde(default)]
     pub throttled_tenants: Vec<String>,
+    /// The application roles an admin consent grants (default
+    /// `app_only::REQUIRED_APP_ROLES`): fewer, to play a partial grant.
+    #[serde(default)]
+    pub consent_grants_roles: Option<Vec<String>>,
+    /// A silent sign-in (`prompt=none`) answers `interaction_required`.
+    #[serde(default)]
+    pub silent_sign_in_interaction_required: bool,
 }
 
 mod millis {
@@ -167,6 +176,8 @@ pub(crate) struct IssuedCode {
     pub code_challenge: Option<String>,
     pub code_challenge_method: String,
     pub scope: String,
+    /// Echoed in the id token.
+    pub nonce: Option<String>,
     pub issued_at: chrono::DateTime<chrono::Utc>,
     pub redeemed: bool,
 }
@@ -178,11 +189,17 @@ pub(crate) struct RefreshGrant {
     pub scope: String,
 }
 
+/// What an access token the emulator issued stands for.
 #[derive(Debug, Clone)]
 pub struct AccessGrant {
     pub tenant_id: String,
+    /// Whom the token is for (its `oid`): the signed-in user, or for an app
+    /// token the app's service principal in the tenant.
     pub user_id: String,
     pub expires_at: chrono::DateTime<chrono::Utc>,
+    /// An app-only token's application roles (client credentials), as
+    /// issued; `None` for a user's (delegated) token.
+    pub app_roles: Option<Vec<String>>,
 }
 
 #[derive(Default)]
@@ -253,6 +270,10 @@ impl Emulator {
             .merge(graph_batch::routes())
             .merge(graph_subscriptions::routes())
             .merge(admin::routes())
+            .layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                graph_permissions::enforce_app_roles,
+            ))
             .layer(axum::middleware::from_fn_with_state(
                 state.clone(),
                 admin::record_and_delay,
@@ -333,6 +354,7 @@ impl Emulator {
                 tenant_id: tenant_id.to_owned(),
                 user_id: user_id.to_owned(),
                 expires_at: chrono::Utc::now() + chrono::Duration::hours(1),
+                app_roles: None,
             },
         );
         token

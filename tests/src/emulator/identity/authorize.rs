@@ -9,10 +9,10 @@ use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 
 use super::{Shared, is_guid};
-use crate::emulator::{EmulatorState, IssuedCode, random_token};
+use crate::emulator::{EmulatorState, IssuedCode, Tenant, User, random_token};
 
 /// The sign-in error page Entra shows when it cannot redirect.
-fn error_page(code: u32, message: &str) -> Response {
+pub(super) fn error_page(code: u32, message: &str) -> Response {
     (
         StatusCode::BAD_REQUEST,
         [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
@@ -25,7 +25,7 @@ fn redirect(location: String) -> Response {
     (StatusCode::FOUND, [(header::LOCATION, location)]).into_response()
 }
 
-fn redirect_with(redirect_uri: &str, pairs: &[(&str, &str)]) -> Response {
+pub(super) fn redirect_with(redirect_uri: &str, pairs: &[(&str, &str)]) -> Response {
     let mut url = url::Url::parse(redirect_uri).expect("registered redirect URIs parse");
     {
         let mut query = url.query_pairs_mut();
@@ -60,20 +60,8 @@ fn html_escape(text: &str) -> String {
         .replace('"', "&quot;")
 }
 
-/// What a person sees at authorize: the accounts to sign in with, and the
-/// consent the app asks for. The form posts back with the original
-/// parameters, the account as `login_hint` and `consent`.
-fn sign_in_page(state: &EmulatorState, authority: &str, q: &HashMap<String, String>) -> Response {
-    let hidden: String = q
-        .iter()
-        .map(|(k, v)| {
-            format!(
-                r#"<input type="hidden" name="{}" value="{}">"#,
-                html_escape(k),
-                html_escape(v)
-            )
-        })
-        .collect();
+/// The sign-in page's accounts: every live user, with its organisation.
+fn account_options(state: &EmulatorState) -> String {
     let mut accounts: Vec<(String, String, bool)> = state
         .tenants
         .values()
@@ -88,7 +76,7 @@ fn sign_in_page(state: &EmulatorState, authority: &str, q: &HashMap<String, Stri
         })
         .collect();
     accounts.sort();
-    let options: String = accounts
+    accounts
         .iter()
         .map(|(upn, tenant, admin)| {
             let role = if *admin { ", Global Administrator" } else { "" };
@@ -99,20 +87,42 @@ fn sign_in_page(state: &EmulatorState, authority: &str, q: &HashMap<String, Stri
                 role
             )
         })
+        .collect()
+}
+
+/// What a person sees at authorize (or admin consent, `action`): the
+/// accounts to sign in with, and the consent the app asks for. The form
+/// posts back with the original parameters, the account as `login_hint`
+/// and `consent`.
+pub(super) fn sign_in_page(
+    state: &EmulatorState,
+    action: &str,
+    q: &HashMap<String, String>,
+) -> Response {
+    let hidden: String = q
+        .iter()
+        .map(|(k, v)| {
+            format!(
+                r#"<input type="hidden" name="{}" value="{}">"#,
+                html_escape(k),
+                html_escape(v)
+            )
+        })
         .collect();
+    let options = account_options(state);
     let scope = html_escape(q.get("scope").map(String::as_str).unwrap_or(""));
     let body = format!(
         r#"<!doctype html><html><head><title>Sign in to your account</title></head><body>
 <h1>Sign in to your account</h1>
 <p>The Entra ID emulator plays Microsoft here. Pick the account to sign in with.</p>
-<form method="post" action="/{authority}/oauth2/v2.0/authorize">{hidden}
+<form method="post" action="{action}">{hidden}
 <label for="account">Account</label> <select id="account" name="login_hint">{options}</select>
 <h2>Permissions requested</h2><p id="scope">{scope}</p>
 <p>Accepting grants these permissions for the whole organisation (admin consent).</p>
 <button id="accept" name="consent" value="accept">Accept</button>
 <button id="decline" name="consent" value="decline">Cancel</button>
 </form></body></html>"#,
-        authority = html_escape(authority),
+        action = html_escape(action),
     );
     (
         StatusCode::OK,
@@ -141,10 +151,28 @@ impl AuthorizeRequest {
     }
 }
 
-/// Who signed in, in which tenant.
+/// Who signed in, in which tenant, and whether they consented just now.
 struct SignedIn {
     tenant_id: String,
     user_id: String,
+    consented: bool,
+}
+
+/// `prompt=none`: no page may be shown; what would need one is an error
+/// at the redirect URI.
+fn is_silent(q: &HashMap<String, String>) -> bool {
+    q.get("prompt").map(String::as_str) == Some("none")
+}
+
+/// A sign-in that asks for nothing but who the user is (`openid profile
+/// email`): no refresh token, no Graph scopes (DESIGN 2.12's proof leg).
+fn is_sign_in_only(q: &HashMap<String, String>) -> bool {
+    q.get("scope")
+        .map(String::as_str)
+        .unwrap_or("")
+        .split(' ')
+        .filter(|s| !s.is_empty())
+        .all(|s| matches!(s, "openid" | "profile" | "email"))
 }
 
 fn answer_authorize(shared: &Shared, authority: &str, q: &HashMap<String, String>) -> Response {
@@ -153,10 +181,10 @@ fn answer_authorize(shared: &Shared, authority: &str, q: &HashMap<String, String
         Ok(request) => request,
         Err(response) => return response,
     };
-    if state.browser.interactive && !q.contains_key("login_hint") {
-        return sign_in_page(&state, authority, q);
+    if state.browser.interactive && !q.contains_key("login_hint") && !is_silent(q) {
+        return sign_in_page(&state, &format!("/{authority}/oauth2/v2.0/authorize"), q);
     }
-    match consenting_admin(&state, authority, q, &request) {
+    match consenting_user(&state, authority, q, &request) {
         Ok(signed_in) => grant_code(&mut state, request, signed_in, q),
         Err(response) => response,
     }
@@ -220,24 +248,64 @@ fn checked_authorize_request(
     Ok(request)
 }
 
-/// The simulated browser's user (a login_hint, or whoever is signed in),
-/// if it exists in the authority, is enabled, consents and is an admin.
+/// The simulated browser's user, if it may sign in. Once the app is
+/// consented in the user's tenant (admin consent), any enabled user there
+/// signs in with `openid profile`, as Microsoft lets them; otherwise the
+/// user must consent, and (delegated Graph scopes) be a Global
+/// Administrator. A silent request cannot show the consent screen.
 #[allow(clippy::result_large_err)] // the error is the handler's own answer
-fn consenting_admin(
+fn consenting_user(
     state: &EmulatorState,
     authority: &str,
     q: &HashMap<String, String>,
     request: &AuthorizeRequest,
 ) -> Result<SignedIn, Response> {
+    let silent = is_silent(q);
+    if silent && state.knobs.silent_sign_in_interaction_required {
+        return Err(request.fail(
+            "interaction_required",
+            "AADSTS50076: Due to a configuration change made by your administrator, or because you moved to a new location, you must use multi-factor authentication to access the application.",
+        ));
+    }
+    let (tenant, user) = signed_in_user(state, authority, q, request)?;
+    let mut signed_in = SignedIn {
+        tenant_id: tenant.id.clone(),
+        user_id: user.id.clone(),
+        consented: false,
+    };
+    if is_sign_in_only(q) && tenant.app_consent.consented {
+        return Ok(signed_in);
+    }
+    if silent {
+        return Err(request.fail(
+            "consent_required",
+            "AADSTS65001: The user or administrator has not consented to use the application. Send an interactive authorization request for this user and resource.",
+        ));
+    }
+    consent_screen(state, q, request, user)?;
+    signed_in.consented = true;
+    Ok(signed_in)
+}
+
+/// The browser's user (a login_hint, or whoever is signed in), if it
+/// exists in the authority and is enabled.
+#[allow(clippy::result_large_err)] // the error is the handler's own answer
+fn signed_in_user<'s>(
+    state: &'s EmulatorState,
+    authority: &str,
+    q: &HashMap<String, String>,
+    request: &AuthorizeRequest,
+) -> Result<(&'s Tenant, &'s User), Response> {
     let Some(upn) = q
         .get("login_hint")
         .cloned()
         .or_else(|| state.browser.user_principal_name.clone())
     else {
-        return Err(error_page(
-            50058,
-            "A silent sign-in request was sent but no user is signed in.",
-        ));
+        let message = "A silent sign-in request was sent but no user is signed in.";
+        if is_silent(q) {
+            return Err(request.fail("login_required", &format!("AADSTS50058: {message}")));
+        }
+        return Err(error_page(50058, message));
     };
     let Some((tenant, user)) = state.tenant_of_user(&upn) else {
         return Err(error_page(
@@ -254,6 +322,17 @@ fn consenting_admin(
     if !user.account_enabled {
         return Err(error_page(50057, "The user account is disabled."));
     }
+    Ok((tenant, user))
+}
+
+/// The consent screen: the user accepts, and is an admin.
+#[allow(clippy::result_large_err)] // the error is the handler's own answer
+fn consent_screen(
+    state: &EmulatorState,
+    q: &HashMap<String, String>,
+    request: &AuthorizeRequest,
+    user: &User,
+) -> Result<(), Response> {
     let declines = match q.get("consent").map(String::as_str) {
         Some(answer) => answer == "decline",
         None => state.browser.declines_consent,
@@ -270,10 +349,7 @@ fn consenting_admin(
             "AADSTS90094: Admin consent is required for the permissions requested by this application.",
         ));
     }
-    Ok(SignedIn {
-        tenant_id: tenant.id.clone(),
-        user_id: user.id.clone(),
-    })
+    Ok(())
 }
 
 /// Consent given: a single-use code, sent to the redirect URI.
@@ -284,7 +360,9 @@ fn grant_code(
     q: &HashMap<String, String>,
 ) -> Response {
     // A fresh consent lifts an earlier revocation.
-    if let Some(t) = state.tenants.get_mut(&signed_in.tenant_id) {
+    if signed_in.consented
+        && let Some(t) = state.tenants.get_mut(&signed_in.tenant_id)
+    {
         t.consent_revoked = None;
     }
     let code = random_token(48);
@@ -298,6 +376,7 @@ fn grant_code(
             code_challenge: q.get("code_challenge").cloned(),
             code_challenge_method: request.code_challenge_method,
             scope: q.get("scope").cloned().unwrap_or_default(),
+            nonce: q.get("nonce").cloned(),
             issued_at: Utc::now(),
             redeemed: false,
         },

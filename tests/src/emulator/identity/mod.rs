@@ -1,9 +1,11 @@
 //! `login.microsoftonline.com` as docs/graph.md 5 describes it: authorize (a
-//! simulated browser sign-in), token (authorization_code with PKCE and
-//! single-use codes, refresh_token with rotation and revocation, the
-//! resource-owner password grant), keys.
+//! simulated browser sign-in), admin consent, token (authorization_code
+//! with PKCE and single-use codes, refresh_token with rotation and
+//! revocation, the resource-owner password grant, client credentials), keys.
 
+mod admin_consent;
 mod authorize;
+mod client_credentials;
 mod password;
 mod token;
 
@@ -22,6 +24,10 @@ pub fn routes() -> Router<Shared> {
         .route(
             "/{tenant}/oauth2/v2.0/authorize",
             get(authorize::authorize).post(authorize::consent_answered),
+        )
+        .route(
+            "/{tenant}/v2.0/adminconsent",
+            get(admin_consent::admin_consent).post(admin_consent::admin_consent_answered),
         )
         .route("/{tenant}/oauth2/v2.0/token", post(token::token))
         .route("/{tenant}/discovery/v2.0/keys", get(keys))

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use axum::http::StatusCode;
 use axum::response::Response;
 
-use super::token::{invalid_grant, issue_tokens, token_error};
+use super::token::{SignedInGrant, invalid_grant, issue_tokens, token_error};
 use crate::emulator::EmulatorState;
 use crate::emulator::directory::User;
 
@@ -52,7 +52,14 @@ pub(super) fn password_grant(
     if let Err(response) = check_password(user, &password, federated) {
         return response;
     }
-    issue_tokens(state, &tenant_id, &user_id, &client_id, "openid")
+    let signed_in = SignedInGrant {
+        tenant_id: &tenant_id,
+        user_id: &user_id,
+        client_id: &client_id,
+        scope: "openid",
+        nonce: None,
+    };
+    issue_tokens(state, &signed_in)
 }
 
 /// A password sign-in's checks in Entra's order; a wrong password counts

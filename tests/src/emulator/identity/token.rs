@@ -1,5 +1,6 @@
 //! The token endpoint: client authentication, the authorization_code and
-//! refresh_token grants, and the tokens issued.
+//! refresh_token grants, and the tokens issued (the password grant and
+//! client credentials have modules of their own).
 
 use std::collections::HashMap;
 
@@ -12,8 +13,10 @@ use chrono::Utc;
 use serde_json::{Value, json};
 use sha2::Digest;
 
+use super::client_credentials::client_credentials_grant;
 use super::password::password_grant;
 use super::{CODE_LIFETIME_SECS, Shared, is_guid};
+use crate::emulator::app_only::active_role_templates;
 use crate::emulator::{
     AccessGrant, EmulatorState, IssuedCode, RefreshGrant, Revocation, jwt, random_token,
 };
@@ -84,6 +87,7 @@ pub(super) async fn token(
         "authorization_code" => redeem_code(&mut state, &authority, &form),
         "refresh_token" => redeem_refresh(&mut state, &authority, &form),
         "password" => password_grant(&mut state, &authority, &form),
+        "client_credentials" => client_credentials_grant(&mut state, &authority, &form),
         "" => token_error(
             StatusCode::BAD_REQUEST,
             "invalid_request",
@@ -143,7 +147,7 @@ fn authenticate_client(
     }
     if !matches!(
         grant_type,
-        "authorization_code" | "refresh_token" | "password"
+        "authorization_code" | "refresh_token" | "password" | "client_credentials"
     ) {
         return Ok(());
     }
@@ -216,13 +220,14 @@ fn redeem_code(
     {
         return response;
     }
-    issue_tokens(
-        state,
-        &code.tenant_id,
-        &code.user_id,
-        &code.client_id,
-        &code.scope,
-    )
+    let signed_in = SignedInGrant {
+        tenant_id: &code.tenant_id,
+        user_id: &code.user_id,
+        client_id: &code.client_id,
+        scope: &code.scope,
+        nonce: code.nonce.as_deref(),
+    };
+    issue_tokens(state, &signed_in)
 }
 
 /// PKCE (RFC 7636): the verifier must hash (S256) or equal (plain) the challenge.
@@ -292,22 +297,33 @@ fn redeem_refresh(
         .unwrap_or_default();
     // Rotation: a new refresh token each time; the old one stays valid
     // (docs/graph.md 5.6), the client is expected to keep the newest.
-    issue_tokens(
-        state,
-        &grant.tenant_id,
-        &grant.user_id,
-        &client_id,
-        &grant.scope,
-    )
+    let signed_in = SignedInGrant {
+        tenant_id: &grant.tenant_id,
+        user_id: &grant.user_id,
+        client_id: &client_id,
+        scope: &grant.scope,
+        nonce: None,
+    };
+    issue_tokens(state, &signed_in)
 }
 
-pub(super) fn issue_tokens(
-    state: &mut EmulatorState,
-    tenant_id: &str,
-    user_id: &str,
-    client_id: &str,
-    scope: &str,
-) -> Response {
+/// A user's tokens to issue: for whom, to which app, what was asked.
+pub(super) struct SignedInGrant<'a> {
+    pub tenant_id: &'a str,
+    pub user_id: &'a str,
+    pub client_id: &'a str,
+    pub scope: &'a str,
+    /// The authorize request's `nonce`, echoed in the id token.
+    pub nonce: Option<&'a str>,
+}
+
+pub(super) fn issue_tokens(state: &mut EmulatorState, grant: &SignedInGrant) -> Response {
+    let SignedInGrant {
+        tenant_id,
+        user_id,
+        scope,
+        ..
+    } = *grant;
     let now = Utc::now();
     let ttl = state.knobs.access_token_ttl_secs.unwrap_or(3599);
     let access_token = format!("eyJ0eXAi.{}", random_token(48));
@@ -325,6 +341,7 @@ pub(super) fn issue_tokens(
             tenant_id: tenant_id.to_owned(),
             user_id: user_id.to_owned(),
             expires_at: now + chrono::Duration::seconds(ttl as i64),
+            app_roles: None,
         },
     );
     state.issued_secrets.push(access_token);
@@ -342,7 +359,7 @@ pub(super) fn issue_tokens(
         body["refresh_token"] = Value::String(refresh_token);
     }
     if scopes.contains(&"openid") {
-        let id_token = id_token(state, tenant_id, user_id, client_id);
+        let id_token = id_token(state, grant);
         state.issued_secrets.push(id_token.clone());
         body["id_token"] = Value::String(id_token);
     }
@@ -354,15 +371,18 @@ pub(super) fn issue_tokens(
         .into_response()
 }
 
-fn id_token(state: &EmulatorState, tenant_id: &str, user_id: &str, client_id: &str) -> String {
+/// The id token: the user, and `wids` (their active directory roles, as
+/// with `groupMembershipClaims=DirectoryRole`), `nonce` when one was sent.
+fn id_token(state: &EmulatorState, grant: &SignedInGrant) -> String {
+    let SignedInGrant {
+        tenant_id, user_id, ..
+    } = *grant;
     let now = Utc::now();
-    let user = state
-        .tenants
-        .get(tenant_id)
-        .and_then(|t| t.users.get(user_id));
+    let tenant = state.tenants.get(tenant_id);
+    let user = tenant.and_then(|t| t.users.get(user_id));
     let base = &state.issuer_base;
-    jwt::sign(&json!({
-        "aud": client_id,
+    let mut claims = json!({
+        "aud": grant.client_id,
         "iss": format!("{base}/{tenant_id}/v2.0"),
         "iat": now.timestamp(),
         "nbf": now.timestamp(),
@@ -373,5 +393,16 @@ fn id_token(state: &EmulatorState, tenant_id: &str, user_id: &str, client_id: &s
         "preferred_username": user.map(|u| u.user_principal_name.clone()),
         "name": user.and_then(|u| u.display_name.clone()),
         "ver": "2.0",
-    }))
+    });
+    if let Some(nonce) = grant.nonce {
+        claims["nonce"] = json!(nonce);
+    }
+    let wids = tenant
+        .zip(user)
+        .map(|(t, u)| active_role_templates(t, u))
+        .unwrap_or_default();
+    if !wids.is_empty() {
+        claims["wids"] = json!(wids);
+    }
+    jwt::sign(&claims)
 }
