@@ -128,7 +128,11 @@ async fn given_an_application_tenant_then_it_syncs_and_exports_with_no_tenant_se
     });
     assert!(created, "the platform user reached Entra ID");
     let ada = stack
-        .item(&stack.tables.directory, &format!("TENANT#{TENANT}"), "USER#p-ada")
+        .item(
+            &stack.tables.directory,
+            &format!("TENANT#{TENANT}"),
+            "USER#p-ada",
+        )
         .await
         .unwrap()
         .unwrap();
@@ -285,4 +289,40 @@ async fn given_an_application_tenant_then_verify_password_needs_no_tenant_secret
     assert_eq!(answer["result"], "valid", "{answer}");
     assert!(stack.gate.take_denials().is_empty());
     assert_eq!(stack.emulator.token_requests(CONTOSO, "refresh_token"), 0);
+}
+
+#[tokio::test]
+async fn given_a_delegated_tenant_beside_an_application_one_then_both_sync_and_a_refused_grant_is_refresh_revoked()
+ {
+    let mut stack = LocalStack::start().await.unwrap();
+    organisation::seed(&stack.emulator, CONTOSO, 6, 1);
+    stack.emulator.consent_app(FABRIKAM, REQUIRED_APP_ROLES);
+    stack
+        .connect(TENANT, entra_sync_tests::stack::CONTOSO_ADMIN, json!({}))
+        .await
+        .unwrap();
+    stack
+        .put_config_with(OTHER, Some(FABRIKAM), app_config(json!({"domains": []})))
+        .await
+        .unwrap();
+    let mut sync = stack.start_sync_functions().await.unwrap();
+    let report = stack.tick(&mut sync).await.unwrap();
+    assert!(report.failed_message_ids.is_empty(), "{report:?}");
+    for tenant in [TENANT, OTHER] {
+        assert_eq!(status(&stack, tenant).await["last_sync_result"], "ok");
+    }
+    assert!(stack.tenant_secret(TENANT).await.unwrap().is_some());
+    assert_eq!(client_credentials(&stack, CONTOSO), 0);
+    assert_eq!(client_credentials(&stack, FABRIKAM), 1);
+
+    stack
+        .emulator
+        .revoke_consent(CONTOSO, entra_sync_tests::emulator::Revocation::Inactivity);
+    let mut cold = stack.start_sync_functions().await.unwrap();
+    stack.tick(&mut cold).await.unwrap();
+    let config = config(&stack, TENANT).await;
+    assert_eq!(config["authorisation"], "reauthorisation_required");
+    assert_eq!(config["reauthorisation_reason"], "refresh_revoked");
+    assert_eq!(status(&stack, OTHER).await["last_sync_result"], "ok");
+    assert_eq!(config(&stack, OTHER).await["authorisation"], "authorised");
 }
