@@ -320,9 +320,9 @@ async fn given_a_delegated_tenant_beside_an_application_one_then_both_sync_and_a
         .revoke_consent(CONTOSO, entra_sync_tests::emulator::Revocation::Inactivity);
     let mut cold = stack.start_sync_functions().await.unwrap();
     stack.tick(&mut cold).await.unwrap();
-    let config = config(&stack, TENANT).await;
-    assert_eq!(config["authorisation"], "reauthorisation_required");
-    assert_eq!(config["reauthorisation_reason"], "refresh_revoked");
+    let acme = config(&stack, TENANT).await;
+    assert_eq!(acme["authorisation"], "reauthorisation_required");
+    assert_eq!(acme["reauthorisation_reason"], "refresh_revoked");
     assert_eq!(status(&stack, OTHER).await["last_sync_result"], "ok");
     assert_eq!(config(&stack, OTHER).await["authorisation"], "authorised");
 }
