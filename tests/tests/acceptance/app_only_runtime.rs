@@ -20,7 +20,7 @@ const PASSWORD: &str = "Correct-Horse-Battery-9";
 /// Takes the per-tenant secret statement (the one that may write a
 /// tenant's secret) out of the roles of the functions that call Graph: a
 /// read of a tenant's secret is then denied, as IAM would.
-fn without_tenant_secrets(roles: &mut Vec<FunctionRole>) {
+fn without_tenant_secrets(roles: &mut [FunctionRole]) {
     for role in roles.iter_mut().filter(|r| {
         ["sync-worker", "export-stream", "verify-password"].contains(&r.binary.as_str())
     }) {
@@ -60,9 +60,11 @@ fn app_config(settings: Value) -> Value {
 /// required role; `acme` on Contoso and `globex` on Fabrikam, both in
 /// application mode; no tenant secret readable by the Graph functions.
 async fn stack(settings: Value) -> LocalStack {
-    let stack = LocalStack::start_with_roles(Box::new(without_tenant_secrets))
-        .await
-        .unwrap();
+    let stack = LocalStack::start_with_roles(Box::new(|roles: &mut Vec<FunctionRole>| {
+        without_tenant_secrets(roles)
+    }))
+    .await
+    .unwrap();
     organisation::seed(&stack.emulator, CONTOSO, 12, 2);
     stack.emulator.with_tenant(CONTOSO, |t| {
         t.update_user(&user_id(0), |u| u.password = Some(PASSWORD.into()))
@@ -182,6 +184,26 @@ async fn given_several_runs_then_one_token_request_per_tenant_serves_them_all() 
         stack.tick(&mut cold).await.unwrap();
     }
     assert_eq!(client_credentials(&stack, CONTOSO), 2);
+}
+
+#[tokio::test]
+async fn given_realtime_then_the_subscriptions_are_made_with_the_app_token() {
+    let stack = stack(json!({})).await;
+    let (mut sync, _gateway) = stack.start_realtime_sync_functions().await.unwrap();
+    let report = stack.tick(&mut sync).await.unwrap();
+    assert!(report.failed_message_ids.is_empty(), "{report:?}");
+    let mut resources: Vec<String> = stack
+        .emulator
+        .subscriptions()
+        .into_iter()
+        .map(|s| s.resource)
+        .collect();
+    resources.sort();
+    // Two per tenant: acme's on Contoso, globex's on Fabrikam.
+    assert_eq!(resources, ["groups", "groups", "users", "users"]);
+    assert_eq!(status(&stack, TENANT).await["realtime"], "active");
+    assert!(stack.gate.take_denials().is_empty());
+    assert_eq!(client_credentials(&stack, CONTOSO), 1);
 }
 
 /// Both tenants synced once, then Contoso's administrator acts; a new
