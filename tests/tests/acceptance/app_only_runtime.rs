@@ -6,6 +6,7 @@
 //! config says.
 
 use entra_sync::identity::REQUIRED_APP_ROLES;
+use entra_sync_tests::emulator::{Knobs, TokenFailure};
 use entra_sync_tests::iam::FunctionRole;
 use entra_sync_tests::lambda_runtime_api::LambdaFunction;
 use entra_sync_tests::organisation::{self, MANAGED, user_id, user_upn};
@@ -347,4 +348,23 @@ async fn given_a_delegated_tenant_beside_an_application_one_then_both_sync_and_a
     assert_eq!(acme["reauthorisation_reason"], "refresh_revoked");
     assert_eq!(status(&stack, OTHER).await["last_sync_result"], "ok");
     assert_eq!(config(&stack, OTHER).await["authorisation"], "authorised");
+}
+
+#[tokio::test]
+async fn given_the_token_endpoint_failing_then_the_run_fails_and_the_next_one_recovers() {
+    let stack = stack(json!({})).await;
+    stack.emulator.set_knobs(Knobs {
+        token_failure: Some(TokenFailure::ServerError),
+        ..Knobs::default()
+    });
+    let mut sync = stack.start_sync_functions().await.unwrap();
+    stack.tick(&mut sync).await.unwrap();
+    let acme = config(&stack, TENANT).await;
+    assert_eq!(acme["authorisation"], "authorised");
+    assert!(acme.get("reauthorisation_reason").is_none(), "{acme:?}");
+    assert_eq!(status(&stack, TENANT).await["last_sync_result"], "error");
+
+    stack.emulator.set_knobs(Knobs::default());
+    stack.tick(&mut sync).await.unwrap();
+    assert_eq!(status(&stack, TENANT).await["last_sync_result"], "ok");
 }
