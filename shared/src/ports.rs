@@ -5,6 +5,7 @@
 
 use std::future::Future;
 
+use crate::model::entra::ReauthorisationReason;
 use crate::model::{ConfigItemError, TenantConfig, TenantId};
 
 /// A failure of a store, with what was being done.
@@ -69,4 +70,16 @@ pub trait TenantConfigs: Send + Sync {
         &self,
         tenant: &TenantId,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// `mark_reauthorisation_required` with the config's
+    /// `reauthorisation_reason`; a store that keeps no reason (a test
+    /// fake) marks the config all the same.
+    fn require_reauthorisation(
+        &self,
+        tenant: &TenantId,
+        reason: ReauthorisationReason,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        let _ = reason;
+        self.mark_reauthorisation_required(tenant)
+    }
 }

@@ -1,6 +1,16 @@
-//! Access tokens per tenant for the Graph client: the stored grant from
-//! Secrets Manager, refreshed at the identity platform, cached in memory
-//! across warm invocations until shortly before expiry.
+//! Access tokens per tenant for the Graph client. A delegated grant (here):
+//! the stored grant from Secrets Manager, refreshed at the identity
+//! platform, cached in memory across warm invocations until shortly before
+//! expiry. Application mode: `application`. The config chooses: `by_mode`.
+
+mod application;
+mod by_mode;
+
+pub use application::{
+    AppCredentials, AppTenantTokenSource, AppTokenProvider, PERMISSION_RECHECK_INTERVAL,
+    PermissionRecords,
+};
+pub use by_mode::{TenantTokenSourceByMode, TenantTokens};
 
 use std::collections::HashMap;
 use std::future::Future;

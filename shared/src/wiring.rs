@@ -19,7 +19,7 @@ use crate::store::subscriptions::DynamoSubscriptionStore;
 use crate::store::sync_requests::DynamoSyncRequests;
 use crate::store::sync_state::DynamoSyncStateStore;
 use crate::store::{AppClientSecret, DynamoIntegrationsStore, SecretsManagerTokenStore};
-use crate::tokens::TokenProvider;
+use crate::tokens::{TenantTokens, TokenProvider};
 
 /// Starts the JSON logs and reads the function's configuration; a missing
 /// or malformed variable stops the process with one clear line (Lambda
@@ -142,6 +142,17 @@ impl Clients {
             self.entra_app(common, app, None),
             self.tenant_secrets(common),
         )
+    }
+
+    /// The tenants' access tokens as each config says (DESIGN 2.12): client
+    /// credentials in application mode (permission checks recorded on the
+    /// config), the delegated grant in Secrets Manager otherwise.
+    pub fn tenant_tokens(
+        &self,
+        common: &CommonConfig,
+        app: &EntraAppConfig,
+    ) -> TenantTokens<SecretsManagerTokenStore, DynamoIntegrationsStore> {
+        TenantTokens::new(self.token_provider(common, app), self.integrations(common))
     }
 }
 

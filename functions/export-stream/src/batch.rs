@@ -14,14 +14,14 @@ use entra_sync::model::entra::TenantDomains;
 use entra_sync::store::directory_table::DynamoDirectoryStore;
 use entra_sync::store::problems::DynamoProblemStore;
 use entra_sync::store::{DynamoIntegrationsStore, SecretsManagerTokenStore};
-use entra_sync::tokens::TokenProvider;
+use entra_sync::tokens::TenantTokens;
 use lambda_runtime::{Error, LambdaEvent};
 use serde_json::{Map, Value};
 
 pub struct Exporter {
     pub configs: DynamoIntegrationsStore,
     pub directory: DynamoDirectoryStore,
-    pub tokens: TokenProvider<SecretsManagerTokenStore>,
+    pub tokens: TenantTokens<SecretsManagerTokenStore, DynamoIntegrationsStore>,
     pub graph: GraphClient,
     pub domains: TenantDomains,
     pub problems: DynamoProblemStore,

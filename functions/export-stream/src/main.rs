@@ -16,7 +16,7 @@ async fn main() -> Result<(), Error> {
     let exporter = batch::Exporter {
         configs: clients.integrations(&config.common),
         directory: clients.directory(&config.common),
-        tokens: clients.token_provider(&config.common, &config.app),
+        tokens: clients.tenant_tokens(&config.common, &config.app),
         graph: clients.graph(&config.common, RetryPolicy::default()),
         domains: Default::default(),
         problems: clients.problems(&config.common),

@@ -19,7 +19,7 @@ use entra_sync::store::queue::SqsSyncQueue;
 use entra_sync::store::subscriptions::DynamoSubscriptionStore;
 use entra_sync::store::sync_state::DynamoSyncStateStore;
 use entra_sync::store::{DynamoIntegrationsStore, SecretsManagerTokenStore};
-use entra_sync::tokens::TokenProvider;
+use entra_sync::tokens::TenantTokens;
 use futures::stream::{self, StreamExt};
 use lambda_runtime::{Error, LambdaEvent};
 
@@ -27,7 +27,7 @@ pub struct SyncWorker {
     pub configs: DynamoIntegrationsStore,
     pub state: DynamoSyncStateStore,
     pub directory: DynamoDirectoryStore,
-    pub tokens: TokenProvider<SecretsManagerTokenStore>,
+    pub tokens: TenantTokens<SecretsManagerTokenStore, DynamoIntegrationsStore>,
     pub graph: GraphClient,
     /// Where a run paused before its deadline queues its continuation.
     pub queue: SqsSyncQueue,
@@ -68,7 +68,7 @@ impl AfterSync<'_> {
             &worker.mark_property,
             Some(self.deadline.at),
         );
-        let writer = writers.for_tenant(&config.tenant_id, None);
+        let writer = writers.for_tenant(config, None);
         let run = ExportRun::new(&worker.directory, &writer, config);
         if let Some(domains) = worker.domains.fresh(&config.tenant_id) {
             let _ = run.domains.set(domains);
@@ -89,7 +89,7 @@ impl AfterSync<'_> {
 
     async fn keep_subscriptions(&self, config: &TenantConfig, outcome: &RunOutcome) {
         let worker = self.worker;
-        let tokens = worker.tokens.for_tenant(&config.tenant_id);
+        let tokens = worker.tokens.for_config(config);
         let api = GraphSubscriptions::new(&worker.graph, tokens, Some(self.deadline.at));
         let wanted = realtime::wanted(config, worker.notification_url.as_deref());
         let keeper = RealtimeKeeper {

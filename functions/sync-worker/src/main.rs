@@ -17,7 +17,7 @@ async fn main() -> Result<(), Error> {
         configs: clients.integrations(common),
         state: clients.sync_state(common),
         directory: clients.directory(common),
-        tokens: clients.token_provider(common, &config.worker.app),
+        tokens: clients.tenant_tokens(common, &config.worker.app),
         graph: clients.graph(common, RetryPolicy::default()),
         queue: clients.sync_queue(&config.sync_queue_url),
         subscriptions: clients.subscriptions(common),

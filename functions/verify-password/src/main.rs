@@ -18,7 +18,7 @@ async fn main() -> Result<(), Error> {
     let verifier = request::Verifier {
         configs: clients.integrations(common),
         attempts: clients.password_attempts(common),
-        tokens: clients.token_provider(common, &config.worker.app),
+        tokens: clients.tenant_tokens(common, &config.worker.app),
         // A caller is waiting: fewer attempts than the background functions.
         graph: clients.graph(
             common,

@@ -10,7 +10,7 @@ use entra_sync::password::{PasswordVerifier, ThrottlePolicy, Verification, Verif
 use entra_sync::ports::TenantConfigs;
 use entra_sync::store::password_attempts::DynamoAttemptLedger;
 use entra_sync::store::{DynamoIntegrationsStore, SecretsManagerTokenStore};
-use entra_sync::tokens::TokenProvider;
+use entra_sync::tokens::TenantTokens;
 use lambda_runtime::{Error, LambdaEvent};
 use secrecy::SecretString;
 use serde_json::{Value, json};
@@ -18,7 +18,9 @@ use serde_json::{Value, json};
 pub struct Verifier {
     pub configs: DynamoIntegrationsStore,
     pub attempts: DynamoAttemptLedger,
-    pub tokens: TokenProvider<SecretsManagerTokenStore>,
+    /// Graph tokens for the domain check; the password grant uses only
+    /// the app's own credential (DESIGN 2.12), in either mode.
+    pub tokens: TenantTokens<SecretsManagerTokenStore, DynamoIntegrationsStore>,
     pub graph: GraphClient,
     pub policy: ThrottlePolicy,
     pub domains: TenantDomains,
@@ -64,7 +66,7 @@ pub async fn handle(verifier: &Verifier, event: LambdaEvent<Value>) -> Result<Va
         graph: &verifier.graph,
         tokens: &verifier.tokens,
         domains: &verifier.domains,
-        tenant: tenant.clone(),
+        config: config.as_ref(),
     };
     let check = PasswordVerifier {
         attempts: &verifier.attempts,

@@ -34,9 +34,9 @@ pub trait TenantWriters: Send + Sync {
     type Writer<'a>: EntraWriter
     where
         Self: 'a;
-    /// The tenant's writer, its retries ending by `deadline` (none: the
-    /// writers' own).
-    fn for_tenant(&self, tenant: &TenantId, deadline: Option<Instant>) -> Self::Writer<'_>;
+    /// The tenant's writer, with the credentials its config chooses, its
+    /// retries ending by `deadline` (none: the writers' own).
+    fn for_tenant(&self, config: &TenantConfig, deadline: Option<Instant>) -> Self::Writer<'_>;
 }
 
 /// Why a record must be delivered again (the batch stops at it): AWS
@@ -216,7 +216,7 @@ impl<'a, C: TenantConfigs, D: ExportDirectory, T: TenantWriters, P: ProblemStore
             tracing::info!("no Entra ID integration for this tenant; change not exported");
             return Ok(());
         };
-        let writer = self.writers.for_tenant(tenant, until);
+        let writer = self.writers.for_tenant(&config, until);
         let run = ExportRun::new(directory, &writer, &config).on(clock);
         let key = replay::problem_key(&change.key);
         let plan = change.plan();

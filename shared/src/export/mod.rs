@@ -127,12 +127,15 @@ impl ExportFailure {
             Self::NotYet(_) => Some((Code::DependencyMissing, true)),
             Self::UpnHeld(_) => Some((Code::EntraObjectExists, true)),
             Self::OutOfTime => Some((Code::RetriesExhausted, true)),
+            // Parked until the tenant is authorised (and consented) again.
             Self::Graph {
                 source:
                     GraphError::Token(
                         crate::model::entra::TokenError::ReauthorisationRequired(_)
+                        | crate::model::entra::TokenError::AppAccessEnded(_)
                         | crate::model::entra::TokenError::NotAuthorised,
-                    ),
+                    )
+                    | GraphError::PermissionsMissing(_),
                 ..
             } => Some((Code::NotAuthorised, false)),
             Self::Graph { source, .. } if source.is_retryable() => {

@@ -411,4 +411,44 @@ mod tests {
         assert!(problem.next_attempt_at.is_some());
         assert!(!problem.reason.contains("permission"));
     }
+
+    #[test]
+    fn an_app_that_lost_its_access_or_permissions_parks_the_change_until_authorised_again() {
+        let key = ProblemKey {
+            direction: Direction::Export,
+            kind: ObjectKind::User,
+            object_id: "x".into(),
+        };
+        let plan = ExportPlan::Ignore("x");
+        let failure = |source| ExportFailure::Graph {
+            action: "updating the user",
+            write: true,
+            source,
+        };
+        let missing = failure(GraphError::PermissionsMissing(
+            crate::model::entra::PermissionCheck {
+                granted: vec![],
+                missing: vec!["User.ReadWrite.All".into()],
+            },
+        ));
+        let problem = parked(key.clone(), &plan, &missing, 0, Utc::now()).unwrap();
+        assert_eq!(problem.code, Code::NotAuthorised);
+        assert!(
+            problem.reason.contains("User.ReadWrite.All")
+                && problem.reason.contains("grant admin consent again"),
+            "{}",
+            problem.reason
+        );
+        for reason in [
+            crate::model::entra::ReauthorisationReason::ConsentRevoked,
+            crate::model::entra::ReauthorisationReason::AppDisabled,
+        ] {
+            let ended = failure(GraphError::Token(
+                crate::model::entra::TokenError::AppAccessEnded(reason),
+            ));
+            let problem = parked(key.clone(), &plan, &ended, 0, Utc::now()).unwrap();
+            assert_eq!(problem.code, Code::NotAuthorised, "{reason:?}");
+            assert_eq!(problem.next_attempt_at, None);
+        }
+    }
 }

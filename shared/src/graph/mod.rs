@@ -19,7 +19,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 use tokio::time::Instant;
 
-pub use crate::model::entra::{GraphError, TokenError};
+pub use crate::model::entra::{GraphError, PermissionCheck, TokenError};
 pub use retry::RetryPolicy;
 
 /// Where the client gets its bearer token; `force_refresh` after a 401.
@@ -28,7 +28,20 @@ pub trait AccessTokenSource: Send + Sync {
         &self,
         force_refresh: bool,
     ) -> impl Future<Output = Result<SecretString, TokenError>> + Send;
+
+    /// After Graph refused a request with 403 `Authorization_RequestDenied`:
+    /// the application roles of a fresh token against the required set.
+    /// `None` when roles do not apply (a delegated grant: its permissions
+    /// are the admin's) or cannot be read.
+    fn permission_check(
+        &self,
+    ) -> impl Future<Output = Result<Option<PermissionCheck>, TokenError>> + Send {
+        async { Ok(None) }
+    }
 }
+
+/// Graph's code for a permission the caller lacks (docs/graph.md 0.2).
+const REQUEST_DENIED: &str = "Authorization_RequestDenied";
 
 /// A successful answer: status and JSON body (`Null` when empty).
 #[derive(Debug, Clone)]
@@ -135,7 +148,7 @@ impl GraphClient {
             };
             let (retry_after, reason) = match exchange {
                 Exchange::Answered(response) => return Ok(response),
-                Exchange::Refused(error) => return Err(error),
+                Exchange::Refused(error) => return Err(with_permission_check(tokens, error).await),
                 Exchange::TokenRefused if !refreshed => {
                     // An expired access token: refresh once, retry. The
                     // retry is not counted against the policy's attempts.
@@ -249,6 +262,27 @@ impl GraphClient {
         tracing::debug!(attempt, delay_ms = delay.as_millis() as u64, reason = %reason, "retrying a Graph request");
         tokio::time::sleep(delay).await;
         Ok(())
+    }
+}
+
+/// A refusal as the engines see it: a 403 `Authorization_RequestDenied`
+/// re-reads the app's roles once (no retry of the request), and names
+/// the missing ones; otherwise the refusal as Graph gave it.
+async fn with_permission_check(tokens: &impl AccessTokenSource, error: GraphError) -> GraphError {
+    if !matches!(&error, GraphError::Forbidden { code, .. } if code == REQUEST_DENIED) {
+        return error;
+    }
+    match tokens.permission_check().await {
+        Ok(Some(check)) if !check.missing.is_empty() => GraphError::PermissionsMissing(check),
+        Ok(_) => error,
+        // The app's access ended meanwhile (consent revoked, app disabled).
+        Err(token_error) if token_error.reauthorisation_reason().is_some() => {
+            GraphError::Token(token_error)
+        }
+        Err(token_error) => {
+            tracing::warn!(error = %token_error, "could not re-read the app's roles after a 403");
+            error
+        }
     }
 }
 

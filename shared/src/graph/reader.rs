@@ -7,6 +7,7 @@ use super::model;
 use super::{AccessTokenSource, GraphClient, GraphError};
 use crate::model::EntraObjectId;
 use crate::model::entra::{DeltaPage, DomainInfo, EntraGroup, EntraUser, GroupDelta, MemberKind};
+use crate::tokens::{GrantStore, PermissionRecords, TenantTokenSourceByMode, TenantTokens};
 
 pub struct GraphEntraDirectory<'a, T> {
     client: &'a GraphClient,
@@ -120,28 +121,30 @@ impl<T: AccessTokenSource> crate::import::EntraDirectory for GraphEntraDirectory
 }
 
 /// A Graph reader per tenant, for the worker's sync jobs.
-pub struct TenantGraphReaders<'a, G> {
+pub struct TenantGraphReaders<'a, G, R> {
     client: &'a GraphClient,
-    tokens: &'a crate::tokens::TokenProvider<G>,
+    tokens: &'a TenantTokens<G, R>,
 }
 
-impl<'a, G> TenantGraphReaders<'a, G> {
-    pub fn new(client: &'a GraphClient, tokens: &'a crate::tokens::TokenProvider<G>) -> Self {
+impl<'a, G, R> TenantGraphReaders<'a, G, R> {
+    pub fn new(client: &'a GraphClient, tokens: &'a TenantTokens<G, R>) -> Self {
         Self { client, tokens }
     }
 }
 
-impl<G: crate::tokens::GrantStore> crate::import::TenantReaders for TenantGraphReaders<'_, G> {
+impl<G: GrantStore, R: PermissionRecords> crate::import::TenantReaders
+    for TenantGraphReaders<'_, G, R>
+{
     type Reader<'r>
-        = GraphEntraDirectory<'r, crate::tokens::TenantTokenSource<'r, G>>
+        = GraphEntraDirectory<'r, TenantTokenSourceByMode<'r, G, R>>
     where
         Self: 'r;
 
     fn for_tenant(
         &self,
-        tenant: &crate::model::TenantId,
+        config: &crate::model::TenantConfig,
         deadline: Option<Instant>,
     ) -> Self::Reader<'_> {
-        GraphEntraDirectory::new(self.client, self.tokens.for_tenant(tenant), deadline)
+        GraphEntraDirectory::new(self.client, self.tokens.for_config(config), deadline)
     }
 }

@@ -130,3 +130,90 @@ fn given_other_refusals_then_each_is_named_by_its_class() {
         assert!(err.to_string().contains(&status.to_string()), "{err}");
     }
 }
+
+/// A token source whose permission check answers as told, counting checks.
+struct CheckingSource {
+    check: Result<Option<PermissionCheck>, TokenError>,
+    checks: std::sync::atomic::AtomicUsize,
+}
+
+impl CheckingSource {
+    fn answering(check: Result<Option<PermissionCheck>, TokenError>) -> Self {
+        Self {
+            check,
+            checks: Default::default(),
+        }
+    }
+}
+
+impl AccessTokenSource for CheckingSource {
+    async fn access_token(&self, _: bool) -> Result<SecretString, TokenError> {
+        Ok(SecretString::from("t".to_owned()))
+    }
+
+    async fn permission_check(&self) -> Result<Option<PermissionCheck>, TokenError> {
+        self.checks.fetch_add(1, Ordering::Relaxed);
+        self.check.clone()
+    }
+}
+
+fn denied() -> GraphError {
+    refusal(403, &graph_error_body(REQUEST_DENIED, &[]))
+}
+
+#[tokio::test]
+async fn given_a_403_request_denied_and_roles_missing_then_the_refusal_names_them() {
+    let source = CheckingSource::answering(Ok(Some(PermissionCheck {
+        granted: vec!["User.Read.All".into()],
+        missing: vec!["Group.Read.All".into(), "Domain.Read.All".into()],
+    })));
+    let err = with_permission_check(&source, denied()).await;
+    assert!(
+        matches!(&err, GraphError::PermissionsMissing(check) if check.missing.len() == 2),
+        "{err:?}"
+    );
+    let text = err.to_string();
+    assert!(
+        text.contains("Group.Read.All, Domain.Read.All")
+            && text.contains("grant admin consent again"),
+        "{text}"
+    );
+    assert!(!err.is_retryable());
+    assert_eq!(source.checks.load(Ordering::Relaxed), 1);
+}
+
+#[tokio::test]
+async fn given_a_403_with_every_role_or_a_delegated_grant_then_it_stays_todays_403() {
+    let complete = CheckingSource::answering(Ok(Some(PermissionCheck {
+        granted: vec!["User.ReadWrite.All".into()],
+        missing: vec![],
+    })));
+    let delegated = CheckingSource::answering(Ok(None));
+    for source in [&complete, &delegated] {
+        let err = with_permission_check(source, denied()).await;
+        assert!(matches!(err, GraphError::Forbidden { .. }), "{err:?}");
+    }
+    // A 403 of another kind, or another refusal: no check at all.
+    let other_403 = refusal(403, &graph_error_body("Forbidden", &[]));
+    let not_found = refusal(404, &graph_error_body("Request_ResourceNotFound", &[]));
+    for err in [other_403, not_found] {
+        with_permission_check(&complete, err).await;
+    }
+    assert_eq!(complete.checks.load(Ordering::Relaxed), 1);
+}
+
+#[tokio::test]
+async fn given_a_403_when_the_app_lost_its_access_then_the_token_refusal_wins() {
+    let revoked = CheckingSource::answering(Err(TokenError::AppAccessEnded(
+        crate::model::entra::ReauthorisationReason::ConsentRevoked,
+    )));
+    let err = with_permission_check(&revoked, denied()).await;
+    assert!(
+        matches!(err, GraphError::Token(TokenError::AppAccessEnded(_))),
+        "{err:?}"
+    );
+    // A check that could not be made leaves the 403 as it was.
+    let unreachable = CheckingSource::answering(Err(TokenError::Unavailable("down".into())));
+    let err = with_permission_check(&unreachable, denied()).await;
+    assert!(matches!(err, GraphError::Forbidden { .. }), "{err:?}");
+}

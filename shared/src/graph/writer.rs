@@ -17,6 +17,7 @@ use crate::model::entra::{
     DomainInfo, EntraObjectKind, EntraPatch, EntraUser, ExistingEntraUser, ExportMark,
     NewEntraGroup, NewEntraUser,
 };
+use crate::tokens::{GrantStore, PermissionRecords, TenantTokenSourceByMode, TenantTokens};
 
 pub struct GraphEntraWriter<'a, T> {
     client: &'a GraphClient,
@@ -437,18 +438,18 @@ fn query_value(raw: &str) -> String {
 
 /// A Graph writer per tenant, for the export's batches: the writers of one
 /// tenant share a `$batch` queue for the invocation.
-pub struct TenantGraphWriters<'a, G> {
+pub struct TenantGraphWriters<'a, G, R> {
     client: &'a GraphClient,
-    tokens: &'a crate::tokens::TokenProvider<G>,
+    tokens: &'a TenantTokens<G, R>,
     mark_property: &'a str,
     deadline: Option<Instant>,
     batchers: Mutex<HashMap<TenantId, Arc<GraphBatcher>>>,
 }
 
-impl<'a, G> TenantGraphWriters<'a, G> {
+impl<'a, G, R> TenantGraphWriters<'a, G, R> {
     pub fn new(
         client: &'a GraphClient,
-        tokens: &'a crate::tokens::TokenProvider<G>,
+        tokens: &'a TenantTokens<G, R>,
         mark_property: &'a str,
         deadline: Option<Instant>,
     ) -> Self {
@@ -462,27 +463,29 @@ impl<'a, G> TenantGraphWriters<'a, G> {
     }
 }
 
-impl<G: crate::tokens::GrantStore> crate::export::TenantWriters for TenantGraphWriters<'_, G> {
+impl<G: GrantStore, R: PermissionRecords> crate::export::TenantWriters
+    for TenantGraphWriters<'_, G, R>
+{
     type Writer<'w>
-        = GraphEntraWriter<'w, crate::tokens::TenantTokenSource<'w, G>>
+        = GraphEntraWriter<'w, TenantTokenSourceByMode<'w, G, R>>
     where
         Self: 'w;
 
     fn for_tenant(
         &self,
-        tenant: &crate::model::TenantId,
+        config: &crate::model::TenantConfig,
         deadline: Option<Instant>,
     ) -> Self::Writer<'_> {
         let batcher = self
             .batchers
             .lock()
             .expect("batchers")
-            .entry(tenant.clone())
+            .entry(config.tenant_id.clone())
             .or_default()
             .clone();
         GraphEntraWriter::new(
             self.client,
-            self.tokens.for_tenant(tenant),
+            self.tokens.for_config(config),
             self.mark_property,
             crate::export::earliest_deadline(deadline, self.deadline),
         )

@@ -6,7 +6,7 @@ use super::{
     DirectoryStore, EntraDirectory, ImportError, ImportRun, ImportState, Interruption, Purpose,
     RunOutcome,
 };
-use crate::model::entra::{GraphError, TokenError};
+use crate::model::entra::{GraphError, ReauthorisationReason, TokenError};
 use crate::ports::TenantConfigs;
 use crate::problems::ProblemStore;
 
@@ -67,14 +67,18 @@ impl<D: DirectoryStore, S: ImportState, P: ProblemStore, C: TenantConfigs, E: En
         failed_as: RunStatus,
         context: &str,
     ) -> Result<RunOutcome, ImportError> {
+        if let Interruption::Graph(GraphError::Token(refusal)) = &interruption
+            && let Some(reason) = refusal.reauthorisation_reason()
+        {
+            return self
+                .reauthorisation_required(reason, reauthorisation_advice(refusal), failed_as)
+                .await;
+        }
         let failed = |error: String| RunStatus {
             error: Some(error),
             ..failed_as.clone()
         };
         match interruption {
-            Interruption::Graph(GraphError::Token(TokenError::ReauthorisationRequired(reason))) => {
-                self.reauthorisation_required(&reason, failed_as).await
-            }
             Interruption::Deadline => {
                 tracing::info!(
                     "pausing before the deadline; the run is continued from its checkpoint"
@@ -117,20 +121,36 @@ impl<D: DirectoryStore, S: ImportState, P: ProblemStore, C: TenantConfigs, E: En
 
     async fn reauthorisation_required(
         &self,
-        reason: &str,
+        reason: ReauthorisationReason,
+        advice: String,
         failed_as: RunStatus,
     ) -> Result<RunOutcome, ImportError> {
-        tracing::error!(reason = %reason, "the tenant's grant was refused; syncing stops until an administrator authorises again");
+        tracing::error!(reason = reason.as_str(), error = %advice, "the tenant's authorisation was refused; syncing stops until an administrator authorises again");
         self.configs
-            .mark_reauthorisation_required(self.tenant())
+            .require_reauthorisation(self.tenant(), reason)
             .await?;
         let status = RunStatus {
-            error: Some(format!(
-                "Microsoft Entra ID refused the integration's authorisation ({reason}); a Global Administrator must authorise it again"
-            )),
+            error: Some(advice),
             ..failed_as
         };
         self.release_lease(Some(&status)).await?;
         Ok(RunOutcome::ReauthorisationRequired)
+    }
+}
+
+/// `last_sync_error` of a tenant that must be authorised again: what
+/// happened, and what its administrator does.
+fn reauthorisation_advice(refusal: &TokenError) -> String {
+    match refusal {
+        TokenError::AppAccessEnded(ReauthorisationReason::ConsentRevoked) => {
+            "Microsoft Entra ID no longer knows the entra-sync app in the organisation (AADSTS700016: its admin consent was revoked or its enterprise application deleted); a Global Administrator must authorise the integration again".into()
+        }
+        TokenError::AppAccessEnded(ReauthorisationReason::AppDisabled) => {
+            "the entra-sync enterprise application is disabled in the organisation (AADSTS7000112); an administrator must enable it again (Microsoft Entra admin center: Enterprise applications, entra-sync, Properties, Enabled for users to sign-in: Yes), then authorise the integration again".into()
+        }
+        TokenError::ReauthorisationRequired(reason) => format!(
+            "Microsoft Entra ID refused the integration's authorisation ({reason}); a Global Administrator must authorise it again"
+        ),
+        other => format!("{other}; a Global Administrator must authorise the integration again"),
     }
 }

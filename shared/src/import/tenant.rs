@@ -20,7 +20,8 @@ pub trait TenantReaders: Send + Sync {
     type Reader<'a>: EntraDirectory
     where
         Self: 'a;
-    fn for_tenant(&self, tenant: &TenantId, deadline: Option<Instant>) -> Self::Reader<'_>;
+    /// The tenant's reader, with the credentials its config chooses.
+    fn for_tenant(&self, config: &TenantConfig, deadline: Option<Instant>) -> Self::Reader<'_>;
 }
 
 pub struct TenantImport<'a, D, S, P, C, R, Q, A, V> {
@@ -62,7 +63,7 @@ impl<
                 return Ok(RunOutcome::Skipped("the tenant config is unusable"));
             }
         };
-        let entra = self.readers.for_tenant(tenant, deadline.map(|d| d.at));
+        let entra = self.readers.for_tenant(&config, deadline.map(|d| d.at));
         if let Some(requested) = &config.preview_requested_at {
             match self.preview(&config, &entra, requested, deadline).await {
                 // No time left for the sync: the continuation runs both.

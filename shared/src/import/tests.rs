@@ -14,6 +14,7 @@ use crate::testing::import_stores::{MemoryDirectory, MemoryState};
 use crate::testing::scripted_entra::*;
 use crate::testing::tenant_config::importing;
 
+mod app_access;
 mod deadlines;
 mod deletions;
 mod delta_and_full_rounds;

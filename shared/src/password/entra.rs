@@ -5,26 +5,31 @@ use secrecy::SecretString;
 
 use super::PasswordAuthority;
 use crate::graph::reader::GraphEntraDirectory;
-use crate::graph::{GraphClient, GraphError};
+use crate::graph::{GraphClient, GraphError, TokenError};
 use crate::identity::IdentityError;
 use crate::import::EntraDirectory;
-use crate::model::TenantId;
+use crate::model::TenantConfig;
 use crate::model::entra::DomainInfo;
 use crate::model::entra::TenantDomains;
-use crate::tokens::{GrantStore, TokenProvider};
+use crate::tokens::{GrantStore, PermissionRecords, TenantTokens};
 
-pub struct EntraPasswordAuthority<'a, G> {
+pub struct EntraPasswordAuthority<'a, G, R> {
     pub graph: &'a GraphClient,
-    pub tokens: &'a TokenProvider<G>,
+    pub tokens: &'a TenantTokens<G, R>,
     pub domains: &'a TenantDomains,
-    pub tenant: TenantId,
+    /// The tenant's config, which says which credentials read its
+    /// domains (none: nothing is asked of Entra ID).
+    pub config: Option<&'a TenantConfig>,
 }
 
-impl<G: GrantStore> PasswordAuthority for EntraPasswordAuthority<'_, G> {
+impl<G: GrantStore, R: PermissionRecords> PasswordAuthority for EntraPasswordAuthority<'_, G, R> {
     async fn domains(&self) -> Result<Vec<DomainInfo>, GraphError> {
+        let config = self
+            .config
+            .ok_or(GraphError::Token(TokenError::NotAuthorised))?;
         self.domains
-            .get_or_fetch(&self.tenant, || async {
-                GraphEntraDirectory::new(self.graph, self.tokens.for_tenant(&self.tenant), None)
+            .get_or_fetch(&config.tenant_id, || async {
+                GraphEntraDirectory::new(self.graph, self.tokens.for_config(config), None)
                     .domains()
                     .await
             })

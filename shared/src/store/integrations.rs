@@ -16,8 +16,10 @@ use crate::authorisation::{
     AuthorisationRecord, IntegrationsStore, PendingAuthorisation, PendingLeg, ProvenAuthorisation,
     RecordOutcome,
 };
+use crate::model::entra::{PermissionCheck, ReauthorisationReason};
 use crate::model::{Guid, TenantConfig, TenantId};
 use crate::ports::{StoreError, TenantConfigs};
+use crate::tokens::PermissionRecords;
 
 #[derive(Clone, Debug)]
 pub struct DynamoIntegrationsStore {
@@ -206,6 +208,57 @@ impl TenantConfigs for DynamoIntegrationsStore {
             .send()
             .await;
         conditional(result, "marking the tenant for reauthorisation")?;
+        Ok(())
+    }
+
+    async fn require_reauthorisation(
+        &self,
+        tenant: &TenantId,
+        reason: ReauthorisationReason,
+    ) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(tenant, CONFIG_SK)))
+            .update_expression("SET authorisation = :required, reauthorisation_reason = :reason")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":required", s("reauthorisation_required"))
+            .expression_attribute_values(":reason", s(reason.as_str()))
+            .send()
+            .await;
+        conditional(result, "marking the tenant for reauthorisation")?;
+        Ok(())
+    }
+}
+
+impl PermissionRecords for DynamoIntegrationsStore {
+    /// Only the check's three attributes (functions-owned, DESIGN 1.3);
+    /// `missing_permissions` is absent when none is missing.
+    async fn record_permission_check(
+        &self,
+        tenant: &TenantId,
+        check: &PermissionCheck,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let list = |roles: &[String]| AttributeValue::L(roles.iter().map(s).collect());
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(tenant, CONFIG_SK)))
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":granted", list(&check.granted))
+            .expression_attribute_values(":at", timestamp(at));
+        let set = "SET granted_permissions = :granted, permissions_checked_at = :at";
+        update = if check.missing.is_empty() {
+            update.update_expression(format!("{set} REMOVE missing_permissions"))
+        } else {
+            update
+                .update_expression(format!("{set}, missing_permissions = :missing"))
+                .expression_attribute_values(":missing", list(&check.missing))
+        };
+        conditional(update.send().await, "recording the app's permissions")?;
         Ok(())
     }
 }

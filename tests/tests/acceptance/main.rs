@@ -3,6 +3,7 @@
 //! Run through tests/scripts/run-tests.sh, which starts moto and builds the
 //! binaries first.
 
+mod app_only_runtime;
 mod aws_proxy;
 mod console;
 mod console_requests;

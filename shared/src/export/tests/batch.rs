@@ -39,10 +39,10 @@ struct TenantGraph<'a> {
 
 impl TenantWriters for Graphs {
     type Writer<'a> = TenantGraph<'a>;
-    fn for_tenant(&self, tenant: &TenantId, deadline: Option<Instant>) -> TenantGraph<'_> {
+    fn for_tenant(&self, config: &TenantConfig, deadline: Option<Instant>) -> TenantGraph<'_> {
         TenantGraph {
             graphs: self,
-            tenant: tenant.to_string(),
+            tenant: config.tenant_id.to_string(),
             deadline,
         }
     }

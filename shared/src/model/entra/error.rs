@@ -9,10 +9,57 @@ pub enum TokenError {
     /// authorisation helps.
     #[error("the tenant's authorisation was refused ({0}); an administrator must authorise again")]
     ReauthorisationRequired(String),
+    /// Microsoft no longer issues the app tokens for the tenant
+    /// (application mode, DESIGN 2.12): only the organisation's
+    /// administrator can change that, then authorise again.
+    #[error("Microsoft Entra ID no longer issues tokens to the app for the tenant ({})", .0.as_str())]
+    AppAccessEnded(ReauthorisationReason),
     #[error("no authorisation is stored for the tenant")]
     NotAuthorised,
     #[error("could not obtain an access token: {0}")]
     Unavailable(String),
+}
+
+impl TokenError {
+    /// Why the tenant must be authorised again, when it must.
+    pub fn reauthorisation_reason(&self) -> Option<ReauthorisationReason> {
+        match self {
+            Self::ReauthorisationRequired(_) => Some(ReauthorisationReason::RefreshRevoked),
+            Self::AppAccessEnded(reason) => Some(*reason),
+            Self::NotAuthorised | Self::Unavailable(_) => None,
+        }
+    }
+}
+
+/// The config's `reauthorisation_reason` (DESIGN 1.3) the runtime finds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReauthorisationReason {
+    /// AADSTS700016: the app is not in the tenant (consent removed, its
+    /// enterprise application deleted).
+    ConsentRevoked,
+    /// AADSTS7000112: the enterprise application is disabled.
+    AppDisabled,
+    /// A delegated grant's refresh token was refused (`invalid_grant`).
+    RefreshRevoked,
+}
+
+impl ReauthorisationReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ConsentRevoked => "consent_revoked",
+            Self::AppDisabled => "app_disabled",
+            Self::RefreshRevoked => "refresh_revoked",
+        }
+    }
+}
+
+/// The application roles a fresh token carried after Graph refused a
+/// request (403 `Authorization_RequestDenied`), against the required set.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PermissionCheck {
+    pub granted: Vec<String>,
+    /// Required but not granted, in the required set's order.
+    pub missing: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +101,10 @@ pub enum GraphError {
         code: String,
         message: String,
     },
+    /// A 403 after which a fresh app token lacks required application
+    /// roles: the admin consent must be granted again.
+    #[error("Microsoft Graph refused the request: the app lacks the application permissions {} in the organisation; a Global Administrator must grant admin consent again", .0.missing.join(", "))]
+    PermissionsMissing(PermissionCheck),
     #[error("Graph's answer is malformed: {0}")]
     Malformed(String),
     #[error(transparent)]

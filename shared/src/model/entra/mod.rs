@@ -13,7 +13,7 @@ use secrecy::SecretString;
 use sha2::{Digest, Sha256};
 
 pub use domains::{DOMAIN_CACHE_TTL, TenantDomains};
-pub use error::{GraphError, TokenError};
+pub use error::{GraphError, PermissionCheck, ReauthorisationReason, TokenError};
 
 use crate::model::EntraObjectId;
 use crate::model::directory::{Field, FieldValue, GroupAttributes, ItemKey, UserAttributes};

@@ -11,7 +11,6 @@ use crate::export::{
     EntraObjectKind, EntraPatch, EntraWriter, ExistingEntraUser, ExportMark, NewEntraGroup,
     NewEntraUser, TenantWriters,
 };
-use crate::model::TenantId;
 use crate::model::directory::FieldValue;
 use crate::model::entra::GraphError;
 use crate::model::entra::{DomainInfo, EntraUser};
@@ -30,7 +29,7 @@ impl TenantWriters for SimWriters<'_> {
         = SimEntra<'a>
     where
         Self: 'a;
-    fn for_tenant(&self, _: &TenantId, _: Option<Instant>) -> SimEntra<'_> {
+    fn for_tenant(&self, _: &crate::model::TenantConfig, _: Option<Instant>) -> SimEntra<'_> {
         SimEntra { world: self.world }
     }
 }

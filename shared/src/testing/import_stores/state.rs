@@ -363,4 +363,14 @@ impl crate::ports::TenantConfigs for MemoryState {
         self.cleared.lock().unwrap().push("reauthorisation");
         Ok(())
     }
+    /// Marks it, then notes the reason (`reauthorisation_reason`).
+    async fn require_reauthorisation(
+        &self,
+        tenant: &crate::model::TenantId,
+        reason: crate::model::entra::ReauthorisationReason,
+    ) -> Result<(), StoreError> {
+        self.mark_reauthorisation_required(tenant).await?;
+        self.cleared.lock().unwrap().push(reason.as_str());
+        Ok(())
+    }
 }

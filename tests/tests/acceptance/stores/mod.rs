@@ -8,6 +8,7 @@
 //! so they run in parallel; items are checked as the table holds them, not
 //! only through the adapter that wrote them.
 
+mod app_access;
 mod directory_table;
 mod integrations;
 mod password_attempts;

@@ -1,0 +1,260 @@
+//! Access tokens of tenants in application mode (DESIGN 2.12): client
+//! credentials for the config's Entra tenant, no per-tenant secret, cached
+//! in memory across warm invocations until shortly before expiry: one
+//! token request per token lifetime per tenant.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use secrecy::{ExposeSecret, SecretString};
+use tokio::time::Instant;
+
+use super::EXPIRY_MARGIN;
+use crate::graph::{AccessTokenSource, PermissionCheck, TokenError};
+use crate::identity::{AppToken, EntraApp, IdentityError, REQUIRED_APP_ROLES};
+use crate::model::entra::ReauthorisationReason;
+use crate::model::{EntraTenantId, TenantId};
+use crate::ports::StoreError;
+
+/// After a 403, a fresh token re-reads the app's roles at most this often
+/// per tenant: a run of refusals costs one token request, not one each,
+/// and a renewed consent is seen within this long.
+pub const PERMISSION_RECHECK_INTERVAL: Duration = Duration::from_secs(300);
+
+/// The token endpoint's client-credentials grant (`EntraApp` in Lambda).
+pub trait AppCredentials: Send + Sync {
+    fn client_credentials(
+        &self,
+        entra_tenant_id: &str,
+    ) -> impl Future<Output = Result<AppToken, IdentityError>> + Send;
+}
+
+impl AppCredentials for EntraApp {
+    async fn client_credentials(&self, entra_tenant_id: &str) -> Result<AppToken, IdentityError> {
+        EntraApp::client_credentials(self, entra_tenant_id).await
+    }
+}
+
+/// Where a permission check is kept: the config's `granted_permissions`,
+/// `missing_permissions` and `permissions_checked_at` (DESIGN 1.3).
+pub trait PermissionRecords: Send + Sync {
+    fn record_permission_check(
+        &self,
+        tenant: &TenantId,
+        check: &PermissionCheck,
+        at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+#[derive(Clone)]
+struct CachedAppToken {
+    /// The config's tenant it was issued for: a changed config asks anew.
+    entra_tenant_id: EntraTenantId,
+    access_token: SecretString,
+    expires_at: Instant,
+    roles: Option<Vec<String>>,
+    /// When a permission check asked for it.
+    checked_at: Option<Instant>,
+}
+
+impl CachedAppToken {
+    fn is_fresh(&self, now: Instant) -> bool {
+        self.expires_at > now + EXPIRY_MARGIN
+    }
+
+    fn checked_recently(&self, now: Instant) -> bool {
+        self.checked_at
+            .is_some_and(|at| now < at + PERMISSION_RECHECK_INTERVAL)
+    }
+}
+
+/// The required roles against those a token carries; `None` when the
+/// token's roles cannot be read.
+fn permission_check(roles: Option<&Vec<String>>) -> Option<PermissionCheck> {
+    let granted = roles?.clone();
+    let missing = REQUIRED_APP_ROLES
+        .iter()
+        .filter(|role| !granted.iter().any(|g| g == *role))
+        .map(|role| (*role).to_owned())
+        .collect();
+    Some(PermissionCheck { granted, missing })
+}
+
+/// Process-wide: built once in `main`, shared by every invocation.
+pub struct AppTokenProvider<R> {
+    records: R,
+    cache: Mutex<HashMap<TenantId, CachedAppToken>>,
+    /// One token request at a time per tenant: concurrent callers that all
+    /// find the token stale take the first one's.
+    fetching: Mutex<HashMap<TenantId, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl<R: PermissionRecords> AppTokenProvider<R> {
+    pub fn new(records: R) -> Self {
+        Self {
+            records,
+            cache: Mutex::default(),
+            fetching: Mutex::default(),
+        }
+    }
+
+    /// Forgets a tenant's cached token (its access ended).
+    pub fn forget(&self, tenant: &TenantId) {
+        self.cache.lock().expect("app token cache").remove(tenant);
+    }
+
+    fn cached(&self, tenant: &TenantId, entra: &EntraTenantId) -> Option<CachedAppToken> {
+        let cache = self.cache.lock().expect("app token cache");
+        cache
+            .get(tenant)
+            .filter(|cached| &cached.entra_tenant_id == entra)
+            .cloned()
+    }
+
+    fn fetch_lock(&self, tenant: &TenantId) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.fetching.lock().expect("app token locks");
+        locks.entry(tenant.clone()).or_default().clone()
+    }
+
+    /// The tenant's access token: the cached one while fresh; a new one
+    /// when none is, or after a 401 (`force_refresh`) unless another
+    /// caller got a new one meanwhile.
+    pub async fn access_token(
+        &self,
+        app: &impl AppCredentials,
+        tenant: &TenantId,
+        entra: &EntraTenantId,
+        force_refresh: bool,
+    ) -> Result<SecretString, TokenError> {
+        let seen = self.cached(tenant, entra);
+        if let Some(cached) = &seen
+            && !force_refresh
+            && cached.is_fresh(Instant::now())
+        {
+            return Ok(cached.access_token.clone());
+        }
+        let lock = self.fetch_lock(tenant);
+        let _fetching = lock.lock().await;
+        if let Some(latest) = self.cached(tenant, entra)
+            && latest.is_fresh(Instant::now())
+            && (!force_refresh
+                || seen.as_ref().is_none_or(|s| {
+                    s.access_token.expose_secret() != latest.access_token.expose_secret()
+                }))
+        {
+            return Ok(latest.access_token);
+        }
+        Ok(self.fetch(app, tenant, entra, None).await?.access_token)
+    }
+
+    /// Asks the token endpoint and caches the answer. A refusal that only
+    /// the organisation's administrator can lift forgets the tenant's token.
+    async fn fetch(
+        &self,
+        app: &impl AppCredentials,
+        tenant: &TenantId,
+        entra: &EntraTenantId,
+        checked_at: Option<Instant>,
+    ) -> Result<CachedAppToken, TokenError> {
+        let token = app
+            .client_credentials(entra.as_str())
+            .await
+            .map_err(|err| self.refused(tenant, err))?;
+        let cached = CachedAppToken {
+            entra_tenant_id: entra.clone(),
+            expires_at: Instant::now() + token.expires_in,
+            access_token: token.access_token,
+            roles: token.roles,
+            checked_at,
+        };
+        let mut cache = self.cache.lock().expect("app token cache");
+        cache.insert(tenant.clone(), cached.clone());
+        Ok(cached)
+    }
+
+    fn refused(&self, tenant: &TenantId, err: IdentityError) -> TokenError {
+        let reason = if err.is_app_not_installed() {
+            ReauthorisationReason::ConsentRevoked
+        } else if err.is_app_disabled() {
+            ReauthorisationReason::AppDisabled
+        } else {
+            // A 5xx, the network, a refused client secret: not the tenant's doing.
+            return TokenError::Unavailable(err.to_string());
+        };
+        tracing::warn!(tenant_id = %tenant, error = %err, "the tenant no longer admits the app");
+        self.forget(tenant);
+        TokenError::AppAccessEnded(reason)
+    }
+
+    /// After a 403: the roles of a token asked for now (bypassing the
+    /// cache), recorded on the config; within `PERMISSION_RECHECK_INTERVAL`
+    /// of the last check, that check's token answers.
+    pub async fn permission_check(
+        &self,
+        app: &impl AppCredentials,
+        tenant: &TenantId,
+        entra: &EntraTenantId,
+    ) -> Result<Option<PermissionCheck>, TokenError> {
+        let lock = self.fetch_lock(tenant);
+        let _fetching = lock.lock().await;
+        let now = Instant::now();
+        if let Some(recent) = self.cached(tenant, entra)
+            && recent.checked_recently(now)
+            && recent.is_fresh(now)
+        {
+            return Ok(permission_check(recent.roles.as_ref()));
+        }
+        let fresh = self.fetch(app, tenant, entra, Some(now)).await?;
+        let check = permission_check(fresh.roles.as_ref());
+        if let Some(check) = &check {
+            if !check.missing.is_empty() {
+                tracing::warn!(tenant_id = %tenant, missing = %check.missing.join(", "), "the app lacks required application permissions");
+            }
+            if let Err(err) = self
+                .records
+                .record_permission_check(tenant, check, Utc::now())
+                .await
+            {
+                tracing::warn!(tenant_id = %tenant, error = %err, "could not record the permission check");
+            }
+        }
+        Ok(check)
+    }
+}
+
+/// One application-mode tenant's view of the provider: what the Graph
+/// client asks. `entra_tenant_id` is the config's; none = not authorised.
+pub struct AppTenantTokenSource<'a, A, R> {
+    pub(super) app: &'a A,
+    pub(super) provider: &'a AppTokenProvider<R>,
+    pub(super) tenant: TenantId,
+    pub(super) entra_tenant_id: Option<EntraTenantId>,
+}
+
+impl<A: AppCredentials, R: PermissionRecords> AccessTokenSource for AppTenantTokenSource<'_, A, R> {
+    async fn access_token(&self, force_refresh: bool) -> Result<SecretString, TokenError> {
+        let entra = self
+            .entra_tenant_id
+            .as_ref()
+            .ok_or(TokenError::NotAuthorised)?;
+        self.provider
+            .access_token(self.app, &self.tenant, entra, force_refresh)
+            .await
+    }
+
+    async fn permission_check(&self) -> Result<Option<PermissionCheck>, TokenError> {
+        let entra = self
+            .entra_tenant_id
+            .as_ref()
+            .ok_or(TokenError::NotAuthorised)?;
+        self.provider
+            .permission_check(self.app, &self.tenant, entra)
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests;
