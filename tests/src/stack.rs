@@ -366,20 +366,60 @@ impl LocalStack {
     }
 
     /// A delegated grant in the tenant's secret, as a tenant authorised
-    /// before DESIGN 2.12 holds it; returns the refresh token.
+    /// before DESIGN 2.12 holds it (a refresh token nobody issued); returns
+    /// the refresh token.
     pub async fn seed_delegated_grant(
         &self,
         tenant_id: &str,
         entra_tenant_id: &str,
     ) -> anyhow::Result<String> {
         let refresh_token = format!("1.AQ-seeded-{}", uuid::Uuid::new_v4().simple());
+        self.store_delegated_grant(tenant_id, entra_tenant_id, &refresh_token)
+            .await?;
+        Ok(refresh_token)
+    }
+
+    /// A tenant authorised before DESIGN 2.12: its config `authorised`
+    /// without `auth_mode`, and `admin`'s delegated grant (issued by the
+    /// emulator) in the tenant's secret.
+    pub async fn connect_delegated(
+        &mut self,
+        tenant_id: &str,
+        admin: &str,
+        settings: Value,
+    ) -> anyhow::Result<()> {
+        let entra_tenant_id = self
+            .emulator
+            .state()
+            .tenant_of_user(admin)
+            .map(|(t, _)| t.id.clone())
+            .context("the admin exists in the emulator")?;
+        let mut config = settings;
+        config["authorisation"] = "authorised".into();
+        config["authorised_by"] = admin.into();
+        config["authorised_at"] = chrono::Utc::now()
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            .into();
+        self.put_config_with(tenant_id, Some(&entra_tenant_id), config)
+            .await?;
+        let refresh_token = self.emulator.grant_refresh_token(admin);
+        self.store_delegated_grant(tenant_id, &entra_tenant_id, &refresh_token)
+            .await
+    }
+
+    async fn store_delegated_grant(
+        &self,
+        tenant_id: &str,
+        entra_tenant_id: &str,
+        refresh_token: &str,
+    ) -> anyhow::Result<()> {
         let store = entra_sync::store::SecretsManagerTokenStore::new(
             self.aws.secrets.clone(),
             self.secret_prefix.clone(),
         );
         let grant = entra_sync::store::TenantGrant {
             entra_tenant_id: entra_sync::model::Guid::parse(entra_tenant_id)?,
-            refresh_token: secrecy::SecretString::from(refresh_token.clone()),
+            refresh_token: secrecy::SecretString::from(refresh_token.to_owned()),
             scope: "offline_access https://graph.microsoft.com/.default".into(),
             authorised_at: chrono::Utc::now(),
             authorised_by: None,
@@ -387,7 +427,7 @@ impl LocalStack {
         store
             .save_tenant_tokens(&entra_sync::model::TenantId::parse(tenant_id)?, &grant)
             .await?;
-        Ok(refresh_token)
+        Ok(())
     }
 
     /// The config item as a JSON object, if present.

@@ -364,6 +364,27 @@ impl Emulator {
         self.state().knobs = knobs;
     }
 
+    /// A delegated grant of `upn` (who must exist), as the delegated flow
+    /// issued before DESIGN 2.12: its refresh token.
+    pub fn grant_refresh_token(&self, upn: &str) -> String {
+        let mut state = self.state();
+        let (tenant_id, user_id) = {
+            let (tenant, user) = state.tenant_of_user(upn).expect("the user exists");
+            (tenant.id.clone(), user.id.clone())
+        };
+        let refresh_token = format!("1.AQ{}", random_token(64));
+        state.refresh_tokens.insert(
+            refresh_token.clone(),
+            RefreshGrant {
+                tenant_id,
+                user_id,
+                scope: "openid profile offline_access https://graph.microsoft.com/.default".into(),
+            },
+        );
+        state.issued_secrets.push(refresh_token.clone());
+        refresh_token
+    }
+
     pub fn revoke_consent(&self, tenant_id: &str, how: Revocation) {
         self.with_tenant(tenant_id, |t| t.consent_revoked = Some(how));
     }

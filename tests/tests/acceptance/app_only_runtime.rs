@@ -321,7 +321,7 @@ async fn given_a_delegated_tenant_beside_an_application_one_then_both_sync_and_a
     organisation::seed(&stack.emulator, CONTOSO, 6, 1);
     stack.emulator.consent_app(FABRIKAM, REQUIRED_APP_ROLES);
     stack
-        .connect(TENANT, entra_sync_tests::stack::CONTOSO_ADMIN, json!({}))
+        .connect_delegated(TENANT, entra_sync_tests::stack::CONTOSO_ADMIN, json!({}))
         .await
         .unwrap();
     stack

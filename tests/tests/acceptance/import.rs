@@ -518,8 +518,16 @@ async fn given_two_workers_racing_on_one_tenant_then_one_runs_and_the_other_exit
 }
 
 #[tokio::test]
-async fn given_revoked_consent_then_that_tenant_stops_with_a_clear_error_and_others_go_on() {
-    let (mut stack, mut functions) = connected(json!({})).await;
+async fn given_revoked_consent_of_a_delegated_tenant_then_it_stops_with_a_clear_error_and_others_go_on()
+ {
+    let mut stack = LocalStack::start().await.unwrap();
+    organisation::seed(&stack.emulator, CONTOSO, USERS, GROUPS);
+    let config = json!({"domains": [MANAGED, FEDERATED]});
+    stack
+        .connect_delegated(TENANT, CONTOSO_ADMIN, config)
+        .await
+        .unwrap();
+    let mut functions = stack.start_sync_functions().await.unwrap();
     stack
         .connect("globex", FABRIKAM_ADMIN, json!({}))
         .await
