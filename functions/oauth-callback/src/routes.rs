@@ -62,19 +62,10 @@ where
     T: TokenStore,
     I: IdentityPlatform,
 {
-    let tenant_id = match tenant_id_of_path(raw_tenant_id) {
-        Ok(id) => id,
-        Err(message) => {
-            tracing::warn!(reason = %message, "authorize with an invalid tenant id");
-            return json_error(StatusCode::BAD_REQUEST, "invalid_tenant_id", &message);
-        }
-    };
-    let body: AuthorizeBody = match body::parse(raw_body) {
-        Ok(body) => body,
-        Err(message) => {
-            tracing::warn!(tenant_id = %tenant_id, reason = %message, "authorize with an unusable body");
-            return json_error(StatusCode::BAD_REQUEST, "invalid_body", &message);
-        }
+    let (tenant_id, body) = match request_of::<AuthorizeBody>("authorize", raw_tenant_id, raw_body)
+    {
+        Ok(request) => request,
+        Err(refused) => return refused,
     };
     match flow
         .start(&tenant_id, &body.session_binding, chrono::Utc::now())
@@ -87,7 +78,14 @@ where
                 "expires_at": start.expires_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             }),
         ),
-        Err(err @ StartError::InvalidBinding(_)) => {
+        Err(err) => start_refused(&tenant_id, err),
+    }
+}
+
+/// The answer to a start that did not happen, and its log line.
+fn start_refused(tenant_id: &TenantId, err: StartError) -> HttpResult {
+    match err {
+        err @ StartError::InvalidBinding(_) => {
             tracing::warn!(tenant_id = %tenant_id, error = %err, "authorize with an unusable session binding");
             json_error(
                 StatusCode::BAD_REQUEST,
@@ -95,7 +93,7 @@ where
                 &err.to_string(),
             )
         }
-        Err(StartError::UnknownTenant(_)) => {
+        StartError::UnknownTenant(_) => {
             tracing::warn!(tenant_id = %tenant_id, "authorize for a tenant without an Entra ID config");
             json_error(
                 StatusCode::NOT_FOUND,
@@ -103,7 +101,7 @@ where
                 "no Entra ID integration is configured for this tenant",
             )
         }
-        Err(StartError::Store(err)) if !err.is_retryable() => {
+        StartError::Store(err) if !err.is_retryable() => {
             tracing::error!(tenant_id = %tenant_id, error = %err, "the tenant config is unusable");
             json_error(
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -111,7 +109,7 @@ where
                 &err.to_string(),
             )
         }
-        Err(err) => {
+        err => {
             tracing::error!(tenant_id = %tenant_id, error = %err, "could not start the authorisation");
             json_error(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -162,19 +160,9 @@ where
     T: TokenStore,
     I: IdentityPlatform,
 {
-    let tenant_id = match tenant_id_of_path(raw_tenant_id) {
-        Ok(id) => id,
-        Err(message) => {
-            tracing::warn!(reason = %message, "confirm with an invalid tenant id");
-            return json_error(StatusCode::BAD_REQUEST, "invalid_tenant_id", &message);
-        }
-    };
-    let body: ConfirmBody = match body::parse(raw_body) {
-        Ok(body) => body,
-        Err(message) => {
-            tracing::warn!(tenant_id = %tenant_id, reason = %message, "confirm with an unusable body");
-            return json_error(StatusCode::BAD_REQUEST, "invalid_body", &message);
-        }
+    let (tenant_id, body) = match request_of::<ConfirmBody>("confirm", raw_tenant_id, raw_body) {
+        Ok(request) => request,
+        Err(refused) => return refused,
     };
     let now = chrono::Utc::now();
     match flow
@@ -203,6 +191,25 @@ where
             json_error(StatusCode::CONFLICT, refused.code(), &refused.to_string())
         }
     }
+}
+
+/// The tenant id of the path and the JSON body of a platform route, or
+/// the `400` naming what is wrong.
+#[allow(clippy::result_large_err)] // the error is the route's own answer
+fn request_of<B: serde::de::DeserializeOwned>(
+    route: &'static str,
+    raw_tenant_id: &str,
+    raw_body: &Body,
+) -> Result<(TenantId, B), HttpResult> {
+    let tenant_id = tenant_id_of_path(raw_tenant_id).map_err(|message| {
+        tracing::warn!(route, reason = %message, "a request with an invalid tenant id");
+        json_error(StatusCode::BAD_REQUEST, "invalid_tenant_id", &message)
+    })?;
+    let body = body::parse(raw_body).map_err(|message| {
+        tracing::warn!(route, tenant_id = %tenant_id, reason = %message, "a request with an unusable body");
+        json_error(StatusCode::BAD_REQUEST, "invalid_body", &message)
+    })?;
+    Ok((tenant_id, body))
 }
 
 /// The tenant id a path segment names, or what is wrong with it.

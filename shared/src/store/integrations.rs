@@ -395,7 +395,7 @@ impl IntegrationsStore for DynamoIntegrationsStore {
 }
 
 fn list(values: &[String]) -> AttributeValue {
-    AttributeValue::L(values.iter().map(|v| s(v)).collect())
+    AttributeValue::L(values.iter().map(s).collect())
 }
 
 impl DynamoIntegrationsStore {

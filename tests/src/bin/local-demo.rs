@@ -55,7 +55,7 @@ async fn authorise(stack: &mut LocalStack) -> anyhow::Result<()> {
     );
     let start = stack.authorize(AM_TENANT).await?;
     let body = start.json();
-    let mut url = body["authorize_url"]
+    let url = body["authorize_url"]
         .as_str()
         .context("no authorize_url")?
         .to_owned();
@@ -66,26 +66,7 @@ async fn authorise(stack: &mut LocalStack) -> anyhow::Result<()> {
     );
 
     println!("3. {CONTOSO_ADMIN} grants admin consent at Microsoft (the emulator), then signs in:");
-    let (pending, last_query) = loop {
-        let back = stack.emulator.browse(&url).await?.redirect();
-        let last_query = url::Url::parse(&back)?.query().unwrap_or("").to_owned();
-        let answer = stack.callback(&last_query).await?;
-        let location = answer.location().context("the callback did not redirect")?;
-        let leg = if last_query.contains("admin_consent") {
-            "consent"
-        } else {
-            "sign-in"
-        };
-        println!(
-            "   -> GET /entra/callback after the {leg}: {} to {}...",
-            answer.status,
-            &location.as_str()[..location.as_str().len().min(70)]
-        );
-        if location.as_str().starts_with(PORTAL_RETURN_URL) {
-            break (location, last_query);
-        }
-        url = location.to_string();
-    };
+    let (pending, last_query) = browser_legs(stack, url).await?;
     let query: std::collections::HashMap<String, String> =
         pending.query_pairs().into_owned().collect();
     anyhow::ensure!(
@@ -107,6 +88,34 @@ async fn authorise(stack: &mut LocalStack) -> anyhow::Result<()> {
     let replay = stack.callback(&last_query).await?;
     println!("   -> {} {}", replay.status, replay.body);
     Ok(())
+}
+
+/// The admin's browser between Microsoft and the callback until the
+/// callback sends it to the portal: that address and the last query.
+async fn browser_legs(
+    stack: &mut LocalStack,
+    mut url: String,
+) -> anyhow::Result<(url::Url, String)> {
+    loop {
+        let back = stack.emulator.browse(&url).await?.redirect();
+        let last_query = url::Url::parse(&back)?.query().unwrap_or("").to_owned();
+        let answer = stack.callback(&last_query).await?;
+        let location = answer.location().context("the callback did not redirect")?;
+        let leg = if last_query.contains("admin_consent") {
+            "consent"
+        } else {
+            "sign-in"
+        };
+        let shown = &location.as_str()[..location.as_str().len().min(70)];
+        println!(
+            "   -> GET /entra/callback after the {leg}: {} to {shown}...",
+            answer.status
+        );
+        if location.as_str().starts_with(PORTAL_RETURN_URL) {
+            return Ok((location, last_query));
+        }
+        url = location.to_string();
+    }
 }
 
 /// The config item, whether a tenant secret exists (none in application

@@ -42,18 +42,17 @@ async fn given_consent_then_a_silent_sign_in_to_the_named_tenant_follows_under_a
     assert_eq!(redirect.path(), format!("/{TID}/authorize"));
     assert_eq!(query_of(&redirect)["prompt"], "none");
     let next = query_of(&redirect)["state"].clone();
-    let pending = flow.store.pending.lock().unwrap();
+    let saved = flow.store.pending.lock().unwrap()[&next].clone();
     let PendingLeg::SignIn {
         entra_tenant_id,
         interactive,
         ..
-    } = &pending[&next].leg
+    } = &saved.leg
     else {
         panic!()
     };
     assert_eq!((entra_tenant_id.as_str(), *interactive), (TID, false));
-    assert_eq!(pending[&next].binding_hash, digest(BINDING));
-    drop(pending);
+    assert_eq!(saved.binding_hash, digest(BINDING));
     // The consent's state is used up.
     let again = callback(&flow, &state, &format!("admin_consent=True&tenant={TID}")).await;
     assert!(matches!(
