@@ -211,6 +211,15 @@ impl LocalStack {
         if let Some(tid) = entra_tenant_id {
             item.insert("entra_tenant_id".into(), AttributeValue::S(tid.into()));
         }
+        let mut extra = extra;
+        if extra["auth_mode"] == "application"
+            && extra.get("authorised_entra_tenant_id").is_none()
+            && let Some(tid) = entra_tenant_id
+        {
+            // As the confirm leaves an application-mode tenant: the
+            // organisation it proved.
+            extra["authorised_entra_tenant_id"] = tid.into();
+        }
         let extra: HashMap<String, AttributeValue> = serde_dynamo::to_item(extra)?;
         item.extend(extra);
         self.aws

@@ -94,6 +94,7 @@ impl IntegrationsStore for MemoryStore {
         config.entra_tenant_id = Some(record.entra_tenant_id.clone());
         config.authorisation = Authorisation::Authorised;
         config.auth_mode = AuthMode::Application;
+        config.authorised_entra_tenant_id = Some(record.entra_tenant_id.clone());
         config.authorised_by = record.authorised_by.clone();
         config.authorised_at = Some(record.authorised_at);
         Ok(RecordOutcome::Recorded)

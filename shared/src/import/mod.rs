@@ -248,8 +248,8 @@ impl<D: DirectoryStore, S: ImportState, P: ProblemStore, C: TenantConfigs, E: En
         if !self.config.sync_enabled && self.purpose == Purpose::Sync {
             return Ok(RunOutcome::Skipped("directory sync is off"));
         }
-        if !self.config.is_authorised() {
-            return Ok(RunOutcome::Skipped("the integration is not authorised"));
+        if let Some(refusal) = self.config.authorisation_refusal() {
+            return Ok(RunOutcome::Skipped(refusal));
         }
         let now = Utc::now();
         let Some(mut state) = self

@@ -82,6 +82,10 @@ pub struct TenantConfig {
     pub authorised_by: Option<String>,
     /// Absent = `delegated`: authorised before 2.12.
     pub auth_mode: AuthMode,
+    /// The Entra tenant the confirm proved (functions-owned): in
+    /// application mode the only one the app's token may be asked for,
+    /// whatever the platform later writes into `entra_tenant_id`.
+    pub authorised_entra_tenant_id: Option<EntraTenantId>,
 }
 
 /// One attribute of the config item that cannot be used, and why.
@@ -323,11 +327,31 @@ impl TenantConfig {
             authorised_at: attrs.timestamp("authorised_at")?,
             authorised_by: attrs.string("authorised_by")?,
             auth_mode: attrs.auth_mode()?,
+            authorised_entra_tenant_id: attrs.guid("authorised_entra_tenant_id")?,
         })
     }
 
     pub fn is_authorised(&self) -> bool {
-        self.authorisation == Authorisation::Authorised
+        self.authorisation_refusal().is_none()
+    }
+
+    /// Why nothing may be done for the tenant in its organisation, if so.
+    /// An application-mode tenant whose `entra_tenant_id` no longer names
+    /// the organisation the confirm proved is not authorised: the app's
+    /// token works in every organisation that consented to it, so a
+    /// changed Tenant ID must not move the integration there.
+    pub fn authorisation_refusal(&self) -> Option<&'static str> {
+        if self.authorisation != Authorisation::Authorised {
+            return Some("the integration is not authorised");
+        }
+        let proven = self.authorised_entra_tenant_id.is_some()
+            && self.authorised_entra_tenant_id == self.entra_tenant_id;
+        if self.auth_mode == AuthMode::Application && !proven {
+            return Some(
+                "the Tenant ID is not the organisation that authorised the integration; authorise it again",
+            );
+        }
+        None
     }
 }
 
@@ -338,6 +362,39 @@ mod tests {
 
     fn parse(value: Value) -> Result<TenantConfig, ConfigItemError> {
         TenantConfig::from_attributes(value.as_object().unwrap())
+    }
+
+    #[test]
+    fn an_application_tenant_whose_tenant_id_changed_since_its_authorisation_is_not_authorised() {
+        let item = |tid: &str| {
+            json!({"pk": "TENANT#acme", "sk": "ENTRA#CONFIG", "tenant_id": "acme",
+                   "authorisation": "authorised", "auth_mode": "application",
+                   "entra_tenant_id": tid,
+                   "authorised_entra_tenant_id": "6a2d4e1f-0000-4000-8000-00000000abcd"})
+        };
+        assert!(
+            parse(item("6a2d4e1f-0000-4000-8000-00000000abcd"))
+                .unwrap()
+                .is_authorised()
+        );
+        let moved = parse(item("99999999-0000-4000-8000-000000000000")).unwrap();
+        assert!(!moved.is_authorised());
+        assert!(
+            moved
+                .authorisation_refusal()
+                .unwrap()
+                .contains("authorise it again")
+        );
+        let mut unproven = item("6a2d4e1f-0000-4000-8000-00000000abcd");
+        unproven
+            .as_object_mut()
+            .unwrap()
+            .remove("authorised_entra_tenant_id");
+        assert!(!parse(unproven).unwrap().is_authorised());
+        // A delegated tenant's grant is bound to its organisation already.
+        let mut delegated = item("99999999-0000-4000-8000-000000000000");
+        delegated.as_object_mut().unwrap().remove("auth_mode");
+        assert!(parse(delegated).unwrap().is_authorised());
     }
 
     #[test]

@@ -366,6 +366,7 @@ impl IntegrationsStore for DynamoIntegrationsStore {
             "auth_mode = :application",
             "authorised_at = :at",
             "entra_tenant_id = :tid",
+            "authorised_entra_tenant_id = :tid",
             "authorised_by_id = :by_id",
             "granted_permissions = :granted",
             "permissions_checked_at = :at",

@@ -34,7 +34,11 @@ impl<G: GrantStore, R: PermissionRecords> TenantTokens<G, R> {
                 app: self.delegated.app(),
                 provider: &self.application,
                 tenant: config.tenant_id.clone(),
-                entra_tenant_id: config.entra_tenant_id.clone(),
+                // Only the organisation the confirm proved.
+                entra_tenant_id: config
+                    .authorised_entra_tenant_id
+                    .clone()
+                    .filter(|_| config.is_authorised()),
             }),
         }
     }

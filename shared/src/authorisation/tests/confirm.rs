@@ -18,6 +18,7 @@ async fn given_the_binding_of_the_admin_who_asked_then_the_config_is_authorised_
     let config = config(&flow);
     assert_eq!(config.authorisation, Authorisation::Authorised);
     assert_eq!(config.auth_mode, AuthMode::Application);
+    assert!(config.is_authorised());
     assert_eq!(config.entra_tenant_id.unwrap().as_str(), TID);
     assert_eq!(
         *flow.tokens.0.lock().unwrap(),
