@@ -154,6 +154,10 @@ impl<S: IntegrationsStore, T: TokenStore, I: IdentityPlatform> AuthorisationFlow
             tracing::warn!("callback without a state refused");
             return CallbackOutcome::InvalidState(InvalidState::Missing);
         };
+        if !Self::is_state_shaped(state) {
+            tracing::warn!("callback with a state we never issue refused");
+            return CallbackOutcome::InvalidState(InvalidState::UnknownOrUsed);
+        }
         let pending = match self.store.take_pending_authorisation(state).await {
             Ok(Some(pending)) => pending,
             Ok(None) => {
@@ -463,15 +467,32 @@ fn refused(
     reason_of: fn(&str) -> FailureReason,
 ) -> FailureReason {
     let reason = reason_of(error);
+    // Microsoft's error code and AADSTS number only: the query is anyone's
+    // to write, and Microsoft's own text can name another organisation's
+    // user.
+    let known = error.len() <= 40 && error.bytes().all(|b| b.is_ascii_lowercase() || b == b'_');
+    let aadsts = params.error_description.as_deref().and_then(aadsts_code);
     tracing::warn!(
         tenant_id = %tenant_id,
         leg,
-        error = %error,
-        description = params.error_description.as_deref().unwrap_or(""),
+        error = if known { error } else { "(not an OAuth error code)" },
+        aadsts = aadsts.unwrap_or(""),
         reason = reason.as_str(),
         "the admin's {leg} ended with an error"
     );
     reason
+}
+
+/// `AADSTS<digits>` at the start of Microsoft's error description.
+fn aadsts_code(description: &str) -> Option<&str> {
+    let digits = description
+        .strip_prefix("AADSTS")?
+        .bytes()
+        .take_while(u8::is_ascii_digit)
+        .count();
+    (1..=9)
+        .contains(&digits)
+        .then(|| &description[..6 + digits])
 }
 
 /// A config that names an Entra tenant accepts only that one.
@@ -511,6 +532,14 @@ mod tests {
             Some("6a2d4e1f-0000-4000-8000-00000000abcd")
         );
         assert_eq!(params.state.unwrap().expose_secret(), "s1");
+    }
+
+    #[test]
+    fn only_the_aadsts_number_of_a_description_is_kept() {
+        let text = "AADSTS50020: User account 'eve@fabrikam.com' from identity provider";
+        assert_eq!(aadsts_code(text), Some("AADSTS50020"));
+        assert_eq!(aadsts_code("eve@fabrikam.com"), None);
+        assert_eq!(aadsts_code("AADSTS"), None);
     }
 
     #[test]

@@ -149,8 +149,17 @@ impl<S: IntegrationsStore, T: TokenStore, I: IdentityPlatform> AuthorisationFlow
         }
     }
 
+    /// The state, when it has the shape of one we issue (URL-safe, of a
+    /// sane length): anything else is unknown without asking the store.
     fn state_of(params: &CallbackParams) -> Option<&str> {
         params.state.as_ref().map(|s| s.expose_secret())
+    }
+
+    fn is_state_shaped(state: &str) -> bool {
+        (16..=128).contains(&state.len())
+            && state
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     }
 }
 

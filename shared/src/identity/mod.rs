@@ -354,7 +354,11 @@ fn grant_from(result: OAuthResult) -> Result<TokenGrant, IdentityError> {
                         .join(" ")
                 })
                 .unwrap_or_default(),
-            expires_in: response.expires_in().unwrap_or(Duration::from_secs(3599)),
+            // At most a day: an absurd answer must not overflow a deadline.
+            expires_in: response
+                .expires_in()
+                .unwrap_or(Duration::from_secs(3599))
+                .min(Duration::from_secs(86_400)),
         }),
         Err(RequestTokenError::ServerResponse(body)) => Err(IdentityError::Rejected(body)),
         Err(RequestTokenError::Request(err)) => {

@@ -233,3 +233,27 @@ async fn given_a_failed_code_exchange_or_an_expired_state_then_nothing_is_stored
     ));
     nothing_stored(&flow);
 }
+
+#[tokio::test]
+async fn given_a_state_of_a_shape_we_never_issue_then_it_is_unknown() {
+    let flow = flow();
+    for state in [
+        "short",
+        &"x".repeat(3000),
+        "has spaces and <html> in it 12345",
+    ] {
+        let outcome = flow
+            .complete(
+                CallbackParams {
+                    state: Some(SecretString::from(state.to_owned())),
+                    ..CallbackParams::default()
+                },
+                now(),
+            )
+            .await;
+        assert!(matches!(
+            outcome,
+            CallbackOutcome::InvalidState(InvalidState::UnknownOrUsed)
+        ));
+    }
+}
