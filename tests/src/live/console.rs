@@ -10,7 +10,7 @@ use std::sync::Arc;
 use aws_sdk_dynamodb::types::AttributeValue;
 use axum::Router;
 use axum::extract::{Form, Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde_json::{Map, Value};
@@ -50,6 +50,7 @@ pub fn router(console: Console, own: OwnOrigin) -> Router {
         .route("/", get(home))
         .route("/config", post(save_config))
         .route("/authorise", post(console_authorise::authorise))
+        .route("/authorise/confirm", post(console_authorise::confirm))
         .route("/request/{what}", post(request))
         .route("/tick", post(tick))
         .route("/am/users", post(create_platform_user))
@@ -78,7 +79,7 @@ pub fn field(item: &Map<String, Value>, name: &str) -> String {
     }
 }
 
-fn page(title: &str, body: &str) -> Html<String> {
+pub fn page(title: &str, body: &str) -> Html<String> {
     Html(format!(
         r#"<!doctype html><html><head><meta charset="utf-8"><title>{title}</title><style>
 body{{font-family:sans-serif;margin:1.5em;max-width:70em}} table{{border-collapse:collapse;margin:.5em 0}}
@@ -116,13 +117,9 @@ fn table(headers: &[&str], rows: Vec<Vec<String>>, id: &str) -> String {
     format!(r#"<table id="{id}"><tr>{head}</tr>{body}</table>"#)
 }
 
-async fn home(
-    State(console): State<Console>,
-    Query(query): Query<Fields>,
-    headers: HeaderMap,
-) -> Response {
+async fn home(State(console): State<Console>, Query(query): Query<Fields>) -> Response {
     if query.get("status").map(String::as_str) == Some("pending") {
-        return console_authorise::confirm_pending(&console, &query, &headers).await;
+        return console_authorise::pending_page(&query);
     }
     let stack = &console.stack;
     let config = match stack.config_item(TENANT).await {

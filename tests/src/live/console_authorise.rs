@@ -4,7 +4,7 @@
 //! confirms the result with that session's binding, so a link completed in
 //! someone else's browser binds nothing.
 
-use axum::extract::State;
+use axum::extract::{Form, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde_json::{Map, Value, json};
@@ -46,11 +46,31 @@ pub async fn authorise(State(console): State<Console>) -> Response {
     }
 }
 
-/// The browser back from the callback with `status=pending`: the confirm
-/// with this session's binding, then the page with its outcome.
-pub async fn confirm_pending(console: &Console, query: &Fields, headers: &HeaderMap) -> Response {
+/// The browser back from the callback with `status=pending`: a page that
+/// asks the admin to confirm. Never confirmed on landing: a link someone
+/// else completed could otherwise bind this session to their organisation
+/// by one visit.
+pub fn pending_page(query: &Fields) -> Response {
     let result = query.get("result").cloned().unwrap_or_default();
-    let binding = session_binding(headers).unwrap_or_default();
+    let body = format!(
+        r#"<h1>Confirm the authorisation</h1>
+<p>Microsoft has signed in an administrator who consented for an organisation. Confirm only if you started this authorisation from this console.</p>
+<form method="post" action="/authorise/confirm"><input type="hidden" name="result" value="{}">
+<button id="confirm">Confirm</button> <a id="cancel" href="/">Cancel</a></form>"#,
+        esc(&result)
+    );
+    super::console::page("Confirm the authorisation", &body).into_response()
+}
+
+/// "Confirm": the real `POST …/authorize/confirm` with this session's
+/// binding, then the console with its outcome.
+pub async fn confirm(
+    State(console): State<Console>,
+    headers: HeaderMap,
+    Form(form): Form<Fields>,
+) -> Response {
+    let result = form.get("result").cloned().unwrap_or_default();
+    let binding = session_binding(&headers).unwrap_or_default();
     let url = format!(
         "{}/tenants/{TENANT}/entra/authorize/confirm",
         console.api_url
@@ -66,7 +86,11 @@ pub async fn confirm_pending(console: &Console, query: &Fields, headers: &Header
     let status = answer.status();
     let body: Value = answer.json().await.unwrap_or_default();
     let outcome = if status.is_success() {
-        console.activity.note("console", "authorisation confirmed");
+        let organisation = body["entra_tenant_id"].as_str().unwrap_or("?");
+        console.activity.note(
+            "console",
+            &format!("authorisation confirmed for organisation {organisation}"),
+        );
         "/?status=authorised".to_owned()
     } else {
         let reason = body["error"].as_str().unwrap_or("confirm_failed");

@@ -278,6 +278,10 @@ async fn use_the_console(live: &mut LiveProcess, browser: &Browser) {
         .unwrap();
     b.shot("2-sign-in").await.unwrap();
     b.click("accept").await.unwrap();
+    // Back in the console: the admin confirms what they started.
+    b.settle("confirm").await.unwrap();
+    b.shot("2b-confirm").await.unwrap();
+    b.click("confirm").await.unwrap();
     b.settle("authorisation").await.unwrap();
     assert!(
         b.url().await.contains("status=authorised"),
