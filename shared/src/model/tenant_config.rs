@@ -8,6 +8,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
+use super::cloud::Cloud;
 use super::ids::{EntraTenantId, Guid, TenantId};
 
 pub const DEFAULT_DELETION_THRESHOLD_PERCENT: u8 = 20;
@@ -82,6 +83,8 @@ pub struct TenantConfig {
     pub authorised_by: Option<String>,
     /// Absent = `delegated`: authorised before 2.12.
     pub auth_mode: AuthMode,
+    /// Whose hosts and app registration serve the tenant (absent = global).
+    pub cloud: Cloud,
 }
 
 /// One attribute of the config item that cannot be used, and why.
@@ -278,6 +281,18 @@ impl Attributes<'_> {
         }
     }
 
+    fn cloud(&self) -> Result<Cloud, ConfigItemError> {
+        match self.string("cloud")?.as_deref() {
+            None => Ok(Cloud::Global),
+            Some(name) => Cloud::parse(name).ok_or_else(|| {
+                bad(
+                    "cloud",
+                    format!("must be `global`, `usgov`, `usgov_dod` or `china`, found {name:?}"),
+                )
+            }),
+        }
+    }
+
     fn authorisation(&self) -> Result<Authorisation, ConfigItemError> {
         match self.string("authorisation")?.as_deref() {
             None => Ok(Authorisation::NotAuthorised),
@@ -323,6 +338,7 @@ impl TenantConfig {
             authorised_at: attrs.timestamp("authorised_at")?,
             authorised_by: attrs.string("authorised_by")?,
             auth_mode: attrs.auth_mode()?,
+            cloud: attrs.cloud()?,
         })
     }
 
