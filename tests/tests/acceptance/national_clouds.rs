@@ -7,9 +7,11 @@
 
 use entra_sync::identity::REQUIRED_APP_ROLES;
 use entra_sync_tests::emulator::RequestRecord;
+use entra_sync_tests::lambda_runtime_api::LambdaFunction;
 use entra_sync_tests::stack::{
     CONTOSO, CONTOSO_ADMIN, CONTOSO_US, CONTOSO_US_USER, FABRIKAM, LocalStack, USGOV_CLIENT_ID,
 };
+use entra_sync_tests::sync::StreamCursor;
 use serde_json::{Value, json};
 
 const GLOBAL_TENANT: &str = "acme";
@@ -195,4 +197,86 @@ async fn given_a_tenant_of_a_cloud_not_served_then_it_is_refused_cloud_not_suppo
         stack.config_item("bureau").await.unwrap().unwrap()["authorisation"],
         "authorised"
     );
+}
+
+#[tokio::test]
+async fn given_a_usgov_tenant_then_verify_password_asks_the_usgov_cloud_only() {
+    let (stack, usgov) = LocalStack::start_with_usgov().await.unwrap();
+    usgov.consent_app(CONTOSO_US, REQUIRED_APP_ROLES);
+    let password = "Correct-Horse-Battery-9";
+    usgov.with_tenant(CONTOSO_US, |t| {
+        t.update_user("c1b2c3d4-0000-4000-8000-000000000002", |u| {
+            u.password = Some(password.into())
+        })
+    });
+    let config = json!({"auth_mode": "application", "authorisation": "authorised",
+                        "authorised_at": "2026-12-07T06:00:00Z", "cloud": "usgov"});
+    stack
+        .put_config_with(USGOV_TENANT, Some(CONTOSO_US), config)
+        .await
+        .unwrap();
+    let mut function = LambdaFunction::start("verify-password", &stack.function_env())
+        .await
+        .unwrap();
+    let answer = function
+        .invoke(
+            json!({"tenant_id": USGOV_TENANT, "user_name": CONTOSO_US_USER, "password": password}),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(answer["result"], "valid", "{answer}");
+    assert_eq!(usgov.token_requests(CONTOSO_US, "password"), 1);
+    assert_eq!(mentions(&stack.emulator.requests(), CONTOSO_US), 0);
+    assert!(stack.gate.take_denials().is_empty());
+}
+
+#[tokio::test]
+async fn given_a_usgov_tenant_then_export_creates_its_users_in_the_usgov_cloud_with_that_apps_mark()
+{
+    let (stack, usgov) = LocalStack::start_with_usgov().await.unwrap();
+    usgov.consent_app(CONTOSO_US, REQUIRED_APP_ROLES);
+    let config = json!({"auth_mode": "application", "authorisation": "authorised",
+                        "authorised_at": "2026-12-07T06:00:00Z", "cloud": "usgov",
+                        "export_users": true});
+    stack
+        .put_config_with(USGOV_TENANT, Some(CONTOSO_US), config)
+        .await
+        .unwrap();
+    let mut export = LambdaFunction::start("export-stream", &stack.function_env())
+        .await
+        .unwrap();
+    let mut cursor = StreamCursor::start(&stack).await.unwrap();
+    let upn = "ada@contoso.us";
+    let item = json!({
+        "pk": format!("TENANT#{USGOV_TENANT}"), "sk": "USER#p-ada", "user_id": "p-ada",
+        "user_name": upn, "display_name": "Ada Lovelace", "enabled": true,
+        "source": "local", "password_mode": "entra"
+    });
+    stack
+        .aws
+        .dynamodb
+        .put_item()
+        .table_name(&stack.tables.directory)
+        .set_item(Some(serde_dynamo::to_item(item).unwrap()))
+        .send()
+        .await
+        .unwrap();
+    let exported = entra_sync_tests::export::export_pending(&mut cursor, &mut export, 5)
+        .await
+        .unwrap();
+    assert!(exported.retried.is_empty(), "{exported:?}");
+    let usgov_mark = entra_sync::graph::bodies::export_mark_property(USGOV_CLIENT_ID);
+    let marked = usgov.with_tenant(CONTOSO_US, |t| {
+        t.user_by_upn(upn)
+            .map(|u| u.extensions.contains_key(&usgov_mark))
+    });
+    assert_eq!(
+        marked,
+        Some(true),
+        "created in usgov with the usgov app's mark"
+    );
+    let global_graph = stack.emulator.graph_requests();
+    assert!(global_graph.is_empty(), "{global_graph:?}");
+    assert!(stack.gate.take_denials().is_empty());
 }
