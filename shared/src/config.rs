@@ -3,8 +3,13 @@
 //! Each function asks for the parts it needs; a missing or malformed variable
 //! is reported by name so the single start-up log line says what to fix.
 
+mod clouds;
+
 use url::Url;
 
+pub use clouds::{CLOUD_SECRETS_FOLDER, CloudEndpoints, entra_clouds};
+
+use crate::model::ByCloud;
 use crate::notifications::NotificationKey;
 
 pub const DEFAULT_SECRET_PREFIX: &str = "entra-sync/";
@@ -79,7 +84,11 @@ fn require_https(name: &'static str, url: &Url) -> Result<(), ConfigError> {
 /// A base URL to which paths are appended: stored without a trailing slash.
 fn base_url(env: &dyn Env, name: &'static str, default: &str) -> Result<Url, ConfigError> {
     let raw = optional(env, name).unwrap_or_else(|| default.to_owned());
-    let url = parse_url(name, raw.trim_end_matches('/'))?;
+    base_url_value(name, &raw)
+}
+
+fn base_url_value(name: &'static str, raw: &str) -> Result<Url, ConfigError> {
+    let url = parse_url(name, raw.trim().trim_end_matches('/'))?;
     require_https(name, &url)?;
     if url.query().is_some() || url.fragment().is_some() {
         return Err(ConfigError::Malformed {
@@ -124,15 +133,7 @@ pub struct EntraAppConfig {
 impl EntraAppConfig {
     pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
         let client_id = required(env, "ENTRA_CLIENT_ID")?;
-        if client_id
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control())
-        {
-            return Err(ConfigError::Malformed {
-                name: "ENTRA_CLIENT_ID",
-                reason: "contains whitespace".into(),
-            });
-        }
+        check_client_id("ENTRA_CLIENT_ID", &client_id)?;
         Ok(Self {
             client_id,
             client_secret_arn: required(env, "ENTRA_CLIENT_SECRET_ARN")?,
@@ -140,18 +141,39 @@ impl EntraAppConfig {
     }
 }
 
+fn check_client_id(name: &'static str, client_id: &str) -> Result<(), ConfigError> {
+    if client_id.is_empty()
+        || client_id
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(ConfigError::Malformed {
+            name,
+            reason: "is empty or contains whitespace".into(),
+        });
+    }
+    Ok(())
+}
+
 /// Everything `sync-worker` needs (export-stream and verify-password too).
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
     pub common: CommonConfig,
+    /// The global cloud's app (`clouds.global()` has it too).
     pub app: EntraAppConfig,
+    /// Every cloud served, `global` included (`ENTRA_CLOUDS`).
+    pub clouds: ByCloud<CloudEndpoints>,
 }
 
 impl WorkerConfig {
     pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
+        let common = CommonConfig::from_env(env)?;
+        let app = EntraAppConfig::from_env(env)?;
+        let clouds = entra_clouds(env, &common, &app)?;
         Ok(Self {
-            common: CommonConfig::from_env(env)?,
-            app: EntraAppConfig::from_env(env)?,
+            common,
+            app,
+            clouds,
         })
     }
 }
@@ -316,15 +338,21 @@ impl GraphNotificationsConfig {
 pub struct OAuthCallbackConfig {
     pub common: CommonConfig,
     pub app: EntraAppConfig,
+    /// Every cloud served, `global` included (`ENTRA_CLOUDS`).
+    pub clouds: ByCloud<CloudEndpoints>,
     pub redirect_uri: Url,
     pub portal_return_url: Url,
 }
 
 impl OAuthCallbackConfig {
     pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
+        let common = CommonConfig::from_env(env)?;
+        let app = EntraAppConfig::from_env(env)?;
+        let clouds = entra_clouds(env, &common, &app)?;
         Ok(Self {
-            common: CommonConfig::from_env(env)?,
-            app: EntraAppConfig::from_env(env)?,
+            common,
+            app,
+            clouds,
             redirect_uri: parse_url("ENTRA_REDIRECT_URI", &required(env, "ENTRA_REDIRECT_URI")?)?,
             portal_return_url: parse_url(
                 "PORTAL_RETURN_URL",

@@ -7,9 +7,10 @@ use std::time::SystemTime;
 
 use tokio::time::Instant;
 
-use crate::config::{CommonConfig, ConfigError, EntraAppConfig, Env, ProcessEnv};
+use crate::config::{CloudEndpoints, CommonConfig, ConfigError, Env, ProcessEnv};
 use crate::graph::{GraphClient, RetryPolicy};
 use crate::identity::{EntraApp, IdentityClient};
+use crate::model::{ByCloud, Cloud};
 use crate::store::directory_table::DynamoDirectoryStore;
 use crate::store::password_attempts::DynamoAttemptLedger;
 use crate::store::preview::DynamoPreviewStore;
@@ -62,8 +63,15 @@ impl Clients {
         self.microsoft.get_or_init(crate::https::client).clone()
     }
 
-    pub fn graph(&self, common: &CommonConfig, retry: RetryPolicy) -> GraphClient {
-        GraphClient::new(self.microsoft_https(), &common.graph_base_url, retry)
+    /// One Graph client per cloud served, each on its own base URL.
+    pub fn graph_clients(
+        &self,
+        clouds: &ByCloud<CloudEndpoints>,
+        retry: RetryPolicy,
+    ) -> ByCloud<GraphClient> {
+        clouds.map(|_, cloud| {
+            GraphClient::new(self.microsoft_https(), &cloud.graph_base_url, retry.clone())
+        })
     }
 
     pub fn integrations(&self, common: &CommonConfig) -> DynamoIntegrationsStore {
@@ -114,46 +122,63 @@ impl Clients {
         )
     }
 
-    /// The app's credentials; `redirect_uri` only for the callback.
-    pub fn entra_app(
-        &self,
-        common: &CommonConfig,
-        app: &EntraAppConfig,
-        redirect_uri: Option<url::Url>,
-    ) -> EntraApp {
+    /// A cloud's app: its login host, client id, secret and `.default`
+    /// scope; `redirect_uri` only for the callback.
+    pub fn entra_app(&self, cloud: &CloudEndpoints, redirect_uri: Option<url::Url>) -> EntraApp {
         EntraApp::new(
             IdentityClient::new(
                 self.microsoft_https(),
-                common.login_base_url.clone(),
-                app.client_id.clone(),
+                cloud.login_base_url.clone(),
+                cloud.app.client_id.clone(),
                 redirect_uri,
-            ),
-            AppClientSecret::new(self.secrets.clone(), app.client_secret_arn.clone()),
+            )
+            .with_graph_scope(cloud.graph_default_scope()),
+            AppClientSecret::new(self.secrets.clone(), cloud.app.client_secret_arn.clone()),
         )
     }
 
-    /// The tenants' access tokens, from their grants in Secrets Manager.
+    /// The app of every cloud served.
+    pub fn entra_apps(
+        &self,
+        clouds: &ByCloud<CloudEndpoints>,
+        redirect_uri: Option<url::Url>,
+    ) -> ByCloud<EntraApp> {
+        clouds.map(|_, cloud| self.entra_app(cloud, redirect_uri.clone()))
+    }
+
+    /// The tenants' delegated grants in Secrets Manager (global only).
     pub fn token_provider(
         &self,
         common: &CommonConfig,
-        app: &EntraAppConfig,
+        global: &CloudEndpoints,
     ) -> TokenProvider<SecretsManagerTokenStore> {
-        TokenProvider::new(
-            self.entra_app(common, app, None),
-            self.tenant_secrets(common),
-        )
+        TokenProvider::new(self.entra_app(global, None), self.tenant_secrets(common))
     }
 
     /// The tenants' access tokens as each config says (DESIGN 2.12): client
-    /// credentials in application mode (permission checks recorded on the
-    /// config), the delegated grant in Secrets Manager otherwise.
+    /// credentials of the tenant's cloud in application mode (permission
+    /// checks recorded on the config), the delegated grant otherwise.
     pub fn tenant_tokens(
         &self,
         common: &CommonConfig,
-        app: &EntraAppConfig,
+        clouds: &ByCloud<CloudEndpoints>,
     ) -> TenantTokens<SecretsManagerTokenStore, DynamoIntegrationsStore> {
-        TenantTokens::new(self.token_provider(common, app), self.integrations(common))
+        let national = clouds
+            .iter()
+            .filter(|(cloud, _)| *cloud != Cloud::Global)
+            .map(|(cloud, endpoints)| (cloud, self.entra_app(endpoints, None)));
+        TenantTokens::with_national_clouds(
+            self.token_provider(common, clouds.global()),
+            self.integrations(common),
+            national,
+        )
     }
+}
+
+/// The directory extension of the export's mark in each cloud: it is
+/// registered on that cloud's app (`extension_<client id>_…`).
+pub fn mark_properties(clouds: &ByCloud<CloudEndpoints>) -> ByCloud<String> {
+    clouds.map(|_, cloud| crate::graph::bodies::export_mark_property(&cloud.app.client_id))
 }
 
 /// The Lambda invocation's deadline as a tokio instant.

@@ -2,6 +2,8 @@
 //! simulated organisations, and the real `oauth-callback` binary behind the
 //! local Lambda Runtime API. Tests and the local demo share it.
 
+mod clouds;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -17,6 +19,8 @@ use crate::events::{HttpResponse, http_api_request};
 use crate::iam::{Gate, StackResources};
 use crate::lambda_runtime_api::LambdaFunction;
 use crate::local_aws::{LocalAws, Tables};
+
+pub use clouds::{CONTOSO_US, CONTOSO_US_ADMIN, CONTOSO_US_USER, USGOV_CLIENT_ID};
 
 /// Contoso: the organisation our AM tenants connect to.
 pub const CONTOSO: &str = "3f2a6d1c-5b7e-4a90-8c1d-2e4f6a8b0c13";

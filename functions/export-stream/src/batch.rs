@@ -10,6 +10,7 @@ use chrono::Utc;
 use entra_sync::export::{DirectoryChange, ExportBatch};
 use entra_sync::graph::GraphClient;
 use entra_sync::graph::writer::TenantGraphWriters;
+use entra_sync::model::ByCloud;
 use entra_sync::model::entra::TenantDomains;
 use entra_sync::store::directory_table::DynamoDirectoryStore;
 use entra_sync::store::problems::DynamoProblemStore;
@@ -22,11 +23,13 @@ pub struct Exporter {
     pub configs: DynamoIntegrationsStore,
     pub directory: DynamoDirectoryStore,
     pub tokens: TenantTokens<SecretsManagerTokenStore, DynamoIntegrationsStore>,
-    pub graph: GraphClient,
+    /// One per cloud served.
+    pub graph: ByCloud<GraphClient>,
     pub domains: TenantDomains,
     pub problems: DynamoProblemStore,
-    /// The directory extension of the export's mark on what it creates.
-    pub mark_property: String,
+    /// The directory extension of the export's mark on what it creates,
+    /// per cloud (each cloud's app registers its own).
+    pub mark_properties: ByCloud<String>,
 }
 
 fn image(item: serde_dynamo::Item) -> Map<String, Value> {
@@ -73,7 +76,7 @@ pub async fn handle(
     let writers = TenantGraphWriters::new(
         &exporter.graph,
         &exporter.tokens,
-        &exporter.mark_property,
+        &exporter.mark_properties,
         Some(deadline),
     );
     let batch = ExportBatch::new(

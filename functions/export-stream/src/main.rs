@@ -16,11 +16,11 @@ async fn main() -> Result<(), Error> {
     let exporter = batch::Exporter {
         configs: clients.integrations(&config.common),
         directory: clients.directory(&config.common),
-        tokens: clients.tenant_tokens(&config.common, &config.app),
-        graph: clients.graph(&config.common, RetryPolicy::default()),
+        tokens: clients.tenant_tokens(&config.common, &config.clouds),
+        graph: clients.graph_clients(&config.clouds, RetryPolicy::default()),
         domains: Default::default(),
         problems: clients.problems(&config.common),
-        mark_property: entra_sync::graph::bodies::export_mark_property(&config.app.client_id),
+        mark_properties: wiring::mark_properties(&config.clouds),
     };
     let exporter = &exporter;
     run(service_fn(move |event| batch::handle(exporter, event))).await

@@ -17,11 +17,7 @@ async fn main() -> Result<(), Error> {
     let flow = AuthorisationFlow::new(
         clients.integrations(&config.common),
         clients.tenant_secrets(&config.common),
-        clients.entra_app(
-            &config.common,
-            &config.app,
-            Some(config.redirect_uri.clone()),
-        ),
+        clients.entra_apps(&config.clouds, Some(config.redirect_uri.clone())),
         config.portal_return_url.clone(),
     );
     let flow = &flow;

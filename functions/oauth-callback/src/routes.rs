@@ -101,6 +101,14 @@ fn start_refused(tenant_id: &TenantId, err: StartError) -> HttpResult {
                 "no Entra ID integration is configured for this tenant",
             )
         }
+        err @ StartError::CloudNotSupported(_) => {
+            // Logged by the flow; nothing stored, no cloud asked.
+            json_error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "cloud_not_supported",
+                &err.to_string(),
+            )
+        }
         StartError::Store(err) if !err.is_retryable() => {
             tracing::error!(tenant_id = %tenant_id, error = %err, "the tenant config is unusable");
             json_error(

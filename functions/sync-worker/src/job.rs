@@ -8,6 +8,7 @@ use entra_sync::graph::reader::TenantGraphReaders;
 use entra_sync::graph::subscriptions::GraphSubscriptions;
 use entra_sync::graph::writer::TenantGraphWriters;
 use entra_sync::import::{AfterRun, ImportError, RunDeadline, RunOutcome, TenantImport};
+use entra_sync::model::ByCloud;
 use entra_sync::model::entra::TenantDomains;
 use entra_sync::model::{TenantConfig, TenantId};
 use entra_sync::realtime::{self, RealtimeKeeper};
@@ -28,7 +29,8 @@ pub struct SyncWorker {
     pub state: DynamoSyncStateStore,
     pub directory: DynamoDirectoryStore,
     pub tokens: TenantTokens<SecretsManagerTokenStore, DynamoIntegrationsStore>,
-    pub graph: GraphClient,
+    /// One per cloud served.
+    pub graph: ByCloud<GraphClient>,
     /// Where a run paused before its deadline queues its continuation.
     pub queue: SqsSyncQueue,
     pub subscriptions: DynamoSubscriptionStore,
@@ -39,8 +41,9 @@ pub struct SyncWorker {
     /// Previews' own lease, checkpoint and report (docs/behaviour.md 2.9).
     pub previews: DynamoPreviewStore,
     pub domains: TenantDomains,
-    /// The directory extension of the export's mark on what it creates.
-    pub mark_property: String,
+    /// The directory extension of the export's mark on what it creates,
+    /// per cloud (each cloud's app registers its own).
+    pub mark_properties: ByCloud<String>,
 }
 
 /// After a run: the tenant's Graph subscriptions, and its export problems
@@ -65,7 +68,7 @@ impl AfterSync<'_> {
         let writers = TenantGraphWriters::new(
             &worker.graph,
             &worker.tokens,
-            &worker.mark_property,
+            &worker.mark_properties,
             Some(self.deadline.at),
         );
         let writer = writers.for_tenant(config, None);
@@ -90,7 +93,8 @@ impl AfterSync<'_> {
     async fn keep_subscriptions(&self, config: &TenantConfig, outcome: &RunOutcome) {
         let worker = self.worker;
         let tokens = worker.tokens.for_config(config);
-        let api = GraphSubscriptions::new(&worker.graph, tokens, Some(self.deadline.at));
+        let graph = entra_sync::graph::of_cloud(&worker.graph, config.cloud);
+        let api = GraphSubscriptions::new(graph, tokens, Some(self.deadline.at));
         let wanted = realtime::wanted(config, worker.notification_url.as_deref());
         let keeper = RealtimeKeeper {
             api: &api,

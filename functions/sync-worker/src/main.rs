@@ -17,17 +17,15 @@ async fn main() -> Result<(), Error> {
         configs: clients.integrations(common),
         state: clients.sync_state(common),
         directory: clients.directory(common),
-        tokens: clients.tenant_tokens(common, &config.worker.app),
-        graph: clients.graph(common, RetryPolicy::default()),
+        tokens: clients.tenant_tokens(common, &config.worker.clouds),
+        graph: clients.graph_clients(&config.worker.clouds, RetryPolicy::default()),
         queue: clients.sync_queue(&config.sync_queue_url),
         subscriptions: clients.subscriptions(common),
         notification_url: config.notification_url.clone(),
         problems: clients.problems(common),
         previews: clients.previews(common),
         domains: Default::default(),
-        mark_property: entra_sync::graph::bodies::export_mark_property(
-            &config.worker.app.client_id,
-        ),
+        mark_properties: wiring::mark_properties(&config.worker.clouds),
     };
     let worker = &worker;
     run(service_fn(move |event| job::handle(worker, event))).await

@@ -18,10 +18,10 @@ async fn main() -> Result<(), Error> {
     let verifier = request::Verifier {
         configs: clients.integrations(common),
         attempts: clients.password_attempts(common),
-        tokens: clients.tenant_tokens(common, &config.worker.app),
+        tokens: clients.tenant_tokens(common, &config.worker.clouds),
         // A caller is waiting: fewer attempts than the background functions.
-        graph: clients.graph(
-            common,
+        graph: clients.graph_clients(
+            &config.worker.clouds,
             RetryPolicy {
                 max_attempts: 3,
                 ..RetryPolicy::default()

@@ -3,6 +3,7 @@
 //! password is wrapped the moment it is read; the event is never logged.
 
 use entra_sync::graph::GraphClient;
+use entra_sync::model::ByCloud;
 use entra_sync::model::TenantId;
 use entra_sync::model::entra::TenantDomains;
 use entra_sync::password::entra::EntraPasswordAuthority;
@@ -21,7 +22,8 @@ pub struct Verifier {
     /// Graph tokens for the domain check; the password grant uses only
     /// the app's own credential (DESIGN 2.12), in either mode.
     pub tokens: TenantTokens<SecretsManagerTokenStore, DynamoIntegrationsStore>,
-    pub graph: GraphClient,
+    /// One per cloud served.
+    pub graph: ByCloud<GraphClient>,
     pub policy: ThrottlePolicy,
     pub domains: TenantDomains,
 }

@@ -81,6 +81,7 @@ pub enum FailureReason {
     IdentityPlatformUnavailable,
     ConfigRemoved,
     StorageFailed,
+    CloudNotSupported,
 }
 
 impl FailureReason {
@@ -99,6 +100,7 @@ impl FailureReason {
             Self::IdentityPlatformUnavailable => "temporarily_unavailable",
             Self::ConfigRemoved => "config_removed",
             Self::StorageFailed => "storage_failed",
+            Self::CloudNotSupported => "cloud_not_supported",
         }
     }
 
@@ -221,20 +223,22 @@ impl<S: IntegrationsStore, T: TokenStore, I: IdentityPlatform> AuthorisationFlow
         };
         let config = self.config_still_present(tenant_id).await?;
         same_entra_tenant(tenant_id, &config, &entra_tenant_id)?;
-        self.sign_in_leg(pending, entra_tenant_id, false, now).await
+        let identity = self.cloud_identity(&config)?;
+        self.sign_in_leg(identity, pending, entra_tenant_id, false, now)
+            .await
     }
 
     /// Sends the browser to sign in to `entra_tenant_id` under a new state
     /// bound as the first was.
     async fn sign_in_leg(
         &self,
+        identity: &I,
         pending: &PendingAuthorisation,
         entra_tenant_id: EntraTenantId,
         interactive: bool,
         now: DateTime<Utc>,
     ) -> Result<Next, FailureReason> {
-        let request = self
-            .identity
+        let request = identity
             .sign_in_request(&entra_tenant_id, interactive)
             .map_err(|err| {
                 tracing::error!(error = %err, "could not build the sign-in request");
@@ -285,8 +289,10 @@ impl<S: IntegrationsStore, T: TokenStore, I: IdentityPlatform> AuthorisationFlow
                 "login_required" | "interaction_required" | "consent_required"
             );
             if needs_person && !interactive {
+                let config = self.config_still_present(&pending.tenant_id).await?;
+                let identity = self.cloud_identity(&config)?;
                 return self
-                    .sign_in_leg(pending, entra_tenant_id.clone(), true, now)
+                    .sign_in_leg(identity, pending, entra_tenant_id.clone(), true, now)
                     .await;
             }
             let tenant_id = &pending.tenant_id;
@@ -345,10 +351,17 @@ impl<S: IntegrationsStore, T: TokenStore, I: IdentityPlatform> AuthorisationFlow
         let tenant_id = &pending.tenant_id;
         let config = self.config_still_present(tenant_id).await?;
         same_entra_tenant(tenant_id, &config, entra_tenant_id)?;
+        let identity = self.cloud_identity(&config)?;
         let claims = self
-            .signed_in_admin(tenant_id, entra_tenant_id, code, pkce_verifier, nonce)
+            .signed_in_admin(
+                identity,
+                tenant_id,
+                entra_tenant_id,
+                code,
+                (pkce_verifier, nonce),
+            )
             .await?;
-        let token = self.app_token(tenant_id, entra_tenant_id).await?;
+        let token = self.app_token(identity, tenant_id, entra_tenant_id).await?;
         Ok(ProvenAuthorisation {
             result_hash: String::new(),
             tenant_id: tenant_id.clone(),
@@ -366,14 +379,13 @@ impl<S: IntegrationsStore, T: TokenStore, I: IdentityPlatform> AuthorisationFlow
     /// Who signed in, proven by the id token, if they may consent.
     async fn signed_in_admin(
         &self,
+        identity: &I,
         tenant_id: &TenantId,
         entra_tenant_id: &EntraTenantId,
         code: &SecretString,
-        pkce_verifier: &SecretString,
-        nonce: &SecretString,
+        (pkce_verifier, nonce): (&SecretString, &SecretString),
     ) -> Result<IdTokenClaims, FailureReason> {
-        let grant = self
-            .identity
+        let grant = identity
             .exchange_code(entra_tenant_id, code, pkce_verifier)
             .await
             .map_err(|err| {
@@ -384,8 +396,7 @@ impl<S: IntegrationsStore, T: TokenStore, I: IdentityPlatform> AuthorisationFlow
             tracing::warn!(tenant_id = %tenant_id, "the token response has no id token");
             return Err(FailureReason::InvalidIdToken);
         };
-        let claims = self
-            .identity
+        let claims = identity
             .verify_id_token(entra_tenant_id, id_token, nonce)
             .await
             .map_err(|err| {
@@ -410,12 +421,13 @@ impl<S: IntegrationsStore, T: TokenStore, I: IdentityPlatform> AuthorisationFlow
     /// few tries: it may not have replicated yet) and its roles.
     async fn app_token(
         &self,
+        identity: &I,
         tenant_id: &TenantId,
         entra_tenant_id: &EntraTenantId,
     ) -> Result<AppToken, FailureReason> {
         let mut waits = APP_TOKEN_RETRIES.iter();
         loop {
-            let err = match self.identity.app_token(entra_tenant_id).await {
+            let err = match identity.app_token(entra_tenant_id).await {
                 Ok(token) => return Ok(token),
                 Err(err) => err,
             };
@@ -436,6 +448,13 @@ impl<S: IntegrationsStore, T: TokenStore, I: IdentityPlatform> AuthorisationFlow
                 FailureReason::TokenExchangeFailed
             });
         }
+    }
+
+    /// The identity platform of the config's cloud: a cloud the
+    /// deployment stopped serving mid-flow ends it.
+    fn cloud_identity(&self, config: &TenantConfig) -> Result<&I, FailureReason> {
+        self.identity_of(config)
+            .ok_or(FailureReason::CloudNotSupported)
     }
 
     /// The tenant's config, which the admin may have removed while signing in.

@@ -20,7 +20,7 @@ pub use ports::{
 };
 
 use crate::identity::{self, IdentityError};
-use crate::model::TenantId;
+use crate::model::{ByCloud, Cloud, TenantConfig, TenantId};
 use crate::ports::StoreError;
 
 /// A state, and a proven sign-in awaiting its confirm, expire after 10
@@ -46,6 +46,9 @@ pub enum StartError {
         "session_binding must be {MIN_BINDING_LENGTH} to {MAX_BINDING_LENGTH} characters, found {0}"
     )]
     InvalidBinding(usize),
+    /// The config's `cloud` is not in ENTRA_CLOUDS.
+    #[error("the tenant's cloud `{0}` is not served by this deployment")]
+    CloudNotSupported(Cloud),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -64,18 +67,29 @@ pub(crate) fn digest(value: &str) -> String {
 pub struct AuthorisationFlow<S, T, I> {
     pub(crate) store: S,
     pub(crate) tokens: T,
-    pub(crate) identity: I,
+    /// The identity platform of each cloud served, with its app.
+    pub(crate) identities: ByCloud<I>,
     pub(crate) portal_return_url: Url,
 }
 
 impl<S: IntegrationsStore, T: TokenStore, I: IdentityPlatform> AuthorisationFlow<S, T, I> {
-    pub fn new(store: S, tokens: T, identity: I, portal_return_url: Url) -> Self {
+    pub fn new(store: S, tokens: T, identities: ByCloud<I>, portal_return_url: Url) -> Self {
         Self {
             store,
             tokens,
-            identity,
+            identities,
             portal_return_url,
         }
+    }
+
+    /// The identity platform of the config's cloud; `None` when the
+    /// deployment does not serve it (reason `cloud_not_supported`).
+    fn identity_of(&self, config: &TenantConfig) -> Option<&I> {
+        let identity = self.identities.get(config.cloud);
+        if identity.is_none() {
+            tracing::warn!(tenant_id = %config.tenant_id, cloud = %config.cloud, "the tenant's cloud is not served (ENTRA_CLOUDS)");
+        }
+        identity
     }
 
     /// Creates the consent leg and the URL that starts it, bound to the
@@ -97,8 +111,13 @@ impl<S: IntegrationsStore, T: TokenStore, I: IdentityPlatform> AuthorisationFlow
             .tenant_config(tenant_id)
             .await?
             .ok_or_else(|| StartError::UnknownTenant(tenant_id.clone()))?;
+        // The earliest point that knows the cloud: nothing is stored and
+        // no cloud is asked (DESIGN 2.12 `cloud_not_supported`).
+        let platform = self
+            .identity_of(&config)
+            .ok_or(StartError::CloudNotSupported(config.cloud))?;
         let authority = identity::authority(config.entra_tenant_id.as_ref());
-        let (authorize_url, state) = self.identity.admin_consent_url(&authority)?;
+        let (authorize_url, state) = platform.admin_consent_url(&authority)?;
         let expires_at = now + STATE_LIFETIME;
         self.store
             .save_pending_authorisation(&PendingAuthorisation {

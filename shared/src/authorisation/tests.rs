@@ -262,7 +262,7 @@ fn flow_with(configured_tid: Option<&str>, identity: FakeIdentity) -> Flow {
     AuthorisationFlow::new(
         store,
         MemoryTokens::default(),
-        identity,
+        ByCloud::global_only(identity),
         Url::parse("https://portal.example/entra").unwrap(),
     )
 }
@@ -334,5 +334,6 @@ fn nothing_stored(flow: &Flow) {
     assert!(flow.tokens.0.lock().unwrap().is_empty());
 }
 
+mod clouds;
 mod confirm;
 mod legs;

@@ -133,7 +133,8 @@ impl ExportFailure {
                     GraphError::Token(
                         crate::model::entra::TokenError::ReauthorisationRequired(_)
                         | crate::model::entra::TokenError::AppAccessEnded(_)
-                        | crate::model::entra::TokenError::NotAuthorised,
+                        | crate::model::entra::TokenError::NotAuthorised
+                        | crate::model::entra::TokenError::CloudNotSupported(_),
                     )
                     | GraphError::PermissionsMissing(_),
                 ..

@@ -40,6 +40,14 @@ pub trait AccessTokenSource: Send + Sync {
     }
 }
 
+/// The Graph client (or any per-cloud value) of the tenant's cloud. A
+/// cloud the deployment does not serve gets the global one: its token
+/// source (`TenantTokenSourceByMode::CloudNotSupported`) refuses every
+/// request before anything is sent, so no cloud is ever asked for it.
+pub fn of_cloud<T>(per_cloud: &crate::model::ByCloud<T>, cloud: crate::model::Cloud) -> &T {
+    per_cloud.get(cloud).unwrap_or_else(|| per_cloud.global())
+}
+
 /// Graph's code for a permission the caller lacks (docs/graph.md 0.2).
 const REQUEST_DENIED: &str = "Authorization_RequestDenied";
 

@@ -5,8 +5,8 @@ use tokio::time::Instant;
 
 use super::model;
 use super::{AccessTokenSource, GraphClient, GraphError};
-use crate::model::EntraObjectId;
 use crate::model::entra::{DeltaPage, DomainInfo, EntraGroup, EntraUser, GroupDelta, MemberKind};
+use crate::model::{ByCloud, EntraObjectId};
 use crate::tokens::{GrantStore, PermissionRecords, TenantTokenSourceByMode, TenantTokens};
 
 pub struct GraphEntraDirectory<'a, T> {
@@ -122,13 +122,14 @@ impl<T: AccessTokenSource> crate::import::EntraDirectory for GraphEntraDirectory
 
 /// A Graph reader per tenant, for the worker's sync jobs.
 pub struct TenantGraphReaders<'a, G, R> {
-    client: &'a GraphClient,
+    /// One per cloud served: a tenant's requests go to its cloud's Graph.
+    clients: &'a ByCloud<GraphClient>,
     tokens: &'a TenantTokens<G, R>,
 }
 
 impl<'a, G, R> TenantGraphReaders<'a, G, R> {
-    pub fn new(client: &'a GraphClient, tokens: &'a TenantTokens<G, R>) -> Self {
-        Self { client, tokens }
+    pub fn new(clients: &'a ByCloud<GraphClient>, tokens: &'a TenantTokens<G, R>) -> Self {
+        Self { clients, tokens }
     }
 }
 
@@ -145,6 +146,10 @@ impl<G: GrantStore, R: PermissionRecords> crate::import::TenantReaders
         config: &crate::model::TenantConfig,
         deadline: Option<Instant>,
     ) -> Self::Reader<'_> {
-        GraphEntraDirectory::new(self.client, self.tokens.for_config(config), deadline)
+        GraphEntraDirectory::new(
+            super::of_cloud(self.clients, config.cloud),
+            self.tokens.for_config(config),
+            deadline,
+        )
     }
 }

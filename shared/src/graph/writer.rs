@@ -12,11 +12,11 @@ use super::bodies;
 use super::model;
 use super::privileges;
 use super::{AccessTokenSource, GraphClient, GraphError, Repeat};
-use crate::model::TenantId;
 use crate::model::entra::{
     DomainInfo, EntraObjectKind, EntraPatch, EntraUser, ExistingEntraUser, ExportMark,
     NewEntraGroup, NewEntraUser,
 };
+use crate::model::{ByCloud, TenantId};
 use crate::tokens::{GrantStore, PermissionRecords, TenantTokenSourceByMode, TenantTokens};
 
 pub struct GraphEntraWriter<'a, T> {
@@ -439,24 +439,26 @@ fn query_value(raw: &str) -> String {
 /// A Graph writer per tenant, for the export's batches: the writers of one
 /// tenant share a `$batch` queue for the invocation.
 pub struct TenantGraphWriters<'a, G, R> {
-    client: &'a GraphClient,
+    /// One per cloud served: a tenant's requests go to its cloud's Graph.
+    clients: &'a ByCloud<GraphClient>,
     tokens: &'a TenantTokens<G, R>,
-    mark_property: &'a str,
+    /// Per cloud: the extension is registered on that cloud's app.
+    mark_properties: &'a ByCloud<String>,
     deadline: Option<Instant>,
     batchers: Mutex<HashMap<TenantId, Arc<GraphBatcher>>>,
 }
 
 impl<'a, G, R> TenantGraphWriters<'a, G, R> {
     pub fn new(
-        client: &'a GraphClient,
+        clients: &'a ByCloud<GraphClient>,
         tokens: &'a TenantTokens<G, R>,
-        mark_property: &'a str,
+        mark_properties: &'a ByCloud<String>,
         deadline: Option<Instant>,
     ) -> Self {
         Self {
-            client,
+            clients,
             tokens,
-            mark_property,
+            mark_properties,
             deadline,
             batchers: Mutex::default(),
         }
@@ -484,9 +486,9 @@ impl<G: GrantStore, R: PermissionRecords> crate::export::TenantWriters
             .or_default()
             .clone();
         GraphEntraWriter::new(
-            self.client,
+            super::of_cloud(self.clients, config.cloud),
             self.tokens.for_config(config),
-            self.mark_property,
+            super::of_cloud(self.mark_properties, config.cloud).as_str(),
             crate::export::earliest_deadline(deadline, self.deadline),
         )
         .batched(batcher)

@@ -22,6 +22,11 @@ impl EntraApp {
         Self { client, secret }
     }
 
+    /// The app registration's id (one per cloud).
+    pub fn client_id(&self) -> &str {
+        self.client.client_id()
+    }
+
     /// Runs `call` with the app's client secret; when Microsoft refuses
     /// the secret (rotated, expired), reads it again once and retries with
     /// the new one (issue 21 §6: a rotation is not an outage).

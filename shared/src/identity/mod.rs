@@ -179,6 +179,9 @@ pub struct IdentityClient {
     client_id: String,
     /// Only the authorization-code flow needs it.
     redirect_uri: Option<Url>,
+    /// `<graph_base_url>/.default` of the client's cloud: admin consent
+    /// and client credentials name it.
+    graph_scope: String,
 }
 
 impl IdentityClient {
@@ -194,7 +197,21 @@ impl IdentityClient {
             login_base_url,
             client_id,
             redirect_uri,
+            graph_scope: GRAPH_DEFAULT_SCOPE.to_owned(),
         }
+    }
+
+    /// The `.default` scope of the client's cloud (DESIGN 2.12: a national
+    /// cloud's Graph is another resource); global's by default.
+    pub fn with_graph_scope(self, graph_scope: String) -> Self {
+        Self {
+            graph_scope,
+            ..self
+        }
+    }
+
+    pub fn graph_scope(&self) -> &str {
+        &self.graph_scope
     }
 
     pub fn client_id(&self) -> &str {
@@ -303,7 +320,7 @@ impl IdentityClient {
         let http = http::OAuthHttp(&self.http);
         let request = client
             .exchange_client_credentials()
-            .add_scope(Scope::new(GRAPH_DEFAULT_SCOPE.to_owned()));
+            .add_scope(Scope::new(self.graph_scope.clone()));
         let grant = grant_from(request.request_async(&http).await)?;
         Ok(AppToken::new(grant.access_token, grant.expires_in))
     }
@@ -415,6 +432,24 @@ mod tests {
             sha2::Sha256::digest(request.pkce_verifier.expose_secret().as_bytes()),
         );
         assert_eq!(q["code_challenge"], expected);
+    }
+
+    #[test]
+    fn a_national_clouds_consent_url_goes_to_its_login_host_with_its_graph_scope() {
+        let usgov = IdentityClient::new(
+            crate::https::client(),
+            Url::parse("https://login.microsoftonline.us").unwrap(),
+            "usgov-app".into(),
+            Some(Url::parse("https://am.example.com/entra/callback").unwrap()),
+        )
+        .with_graph_scope("https://graph.microsoft.us/.default".into());
+        let (url, _) = usgov.admin_consent_url("organizations").unwrap();
+        assert_eq!(url.host_str(), Some("login.microsoftonline.us"));
+        let q: std::collections::HashMap<_, _> = url.query_pairs().into_owned().collect();
+        assert_eq!(q["scope"], "https://graph.microsoft.us/.default");
+        assert_eq!(q["client_id"], "usgov-app");
+        let (global, _) = client().admin_consent_url("organizations").unwrap();
+        assert!(global.as_str().contains("graph.microsoft.com%2F.default"));
     }
 
     #[test]

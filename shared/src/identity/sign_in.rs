@@ -9,7 +9,7 @@ use oauth2::{CsrfToken, PkceCodeChallenge, Scope};
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
-use super::{ClaimsError, GRAPH_DEFAULT_SCOPE, IdTokenClaims, IdentityClient, IdentityError};
+use super::{ClaimsError, IdTokenClaims, IdentityClient, IdentityError};
 
 /// Global Administrator and Privileged Role Administrator (role template
 /// ids): either may grant tenant-wide consent.
@@ -46,7 +46,7 @@ impl IdentityClient {
         let state = CsrfToken::new_random_len(32);
         url.query_pairs_mut()
             .append_pair("client_id", &self.client_id)
-            .append_pair("scope", GRAPH_DEFAULT_SCOPE)
+            .append_pair("scope", &self.graph_scope)
             .append_pair("redirect_uri", redirect_uri.as_str())
             .append_pair("state", state.secret());
         Ok((url, SecretString::from(state.secret().clone())))

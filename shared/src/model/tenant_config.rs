@@ -8,6 +8,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
+use super::cloud::Cloud;
 use super::ids::{EntraTenantId, Guid, TenantId};
 
 pub const DEFAULT_DELETION_THRESHOLD_PERCENT: u8 = 20;
@@ -86,6 +87,8 @@ pub struct TenantConfig {
     /// application mode the only one the app's token may be asked for,
     /// whatever the platform later writes into `entra_tenant_id`.
     pub authorised_entra_tenant_id: Option<EntraTenantId>,
+    /// Whose hosts and app registration serve the tenant (absent = global).
+    pub cloud: Cloud,
 }
 
 /// One attribute of the config item that cannot be used, and why.
@@ -282,6 +285,18 @@ impl Attributes<'_> {
         }
     }
 
+    fn cloud(&self) -> Result<Cloud, ConfigItemError> {
+        match self.string("cloud")?.as_deref() {
+            None => Ok(Cloud::Global),
+            Some(name) => Cloud::parse(name).ok_or_else(|| {
+                bad(
+                    "cloud",
+                    format!("must be `global`, `usgov`, `usgov_dod` or `china`, found {name:?}"),
+                )
+            }),
+        }
+    }
+
     fn authorisation(&self) -> Result<Authorisation, ConfigItemError> {
         match self.string("authorisation")?.as_deref() {
             None => Ok(Authorisation::NotAuthorised),
@@ -328,6 +343,7 @@ impl TenantConfig {
             authorised_by: attrs.string("authorised_by")?,
             auth_mode: attrs.auth_mode()?,
             authorised_entra_tenant_id: attrs.guid("authorised_entra_tenant_id")?,
+            cloud: attrs.cloud()?,
         })
     }
 

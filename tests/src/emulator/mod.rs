@@ -216,6 +216,9 @@ pub struct EmulatorState {
     pub issued_secrets: Vec<String>,
     /// Base of the `iss` claim and of Graph links: this emulator's own URL.
     pub issuer_base: String,
+    /// A national cloud's emulator (DESIGN 2.12): its Graph resource is
+    /// only its own host, never `graph.microsoft.com`.
+    pub national_cloud: bool,
     /// Consumed one per Graph request, front first.
     pub graph_faults: std::collections::VecDeque<GraphFault>,
     /// When objects were created through Graph (for the replication lag).
@@ -241,6 +244,15 @@ impl Knobs {
 }
 
 impl EmulatorState {
+    /// Whether `scope` names this cloud's Graph `.default`: its own host
+    /// (where it plays Graph), Graph's app id, and in the global cloud
+    /// `https://graph.microsoft.com`.
+    pub fn is_graph_default_scope(&self, scope: &str) -> bool {
+        scope == format!("{}/.default", self.issuer_base)
+            || scope == app_only::GRAPH_DEFAULT_SCOPE_BY_ID
+            || (!self.national_cloud && scope == app_only::GRAPH_DEFAULT_SCOPE)
+    }
+
     pub fn tenant_of_user(&self, upn: &str) -> Option<(&Tenant, &User)> {
         self.tenants
             .values()
@@ -289,6 +301,15 @@ impl Emulator {
 
     pub async fn start() -> anyhow::Result<Self> {
         Self::start_on(0).await
+    }
+
+    /// A national cloud (`usgov` in the tests) on a port of its own: its
+    /// own tenants, app registration, issuer and Graph resource, so that a
+    /// token or code of one cloud is refused by the other.
+    pub async fn start_national_cloud() -> anyhow::Result<Self> {
+        let emulator = Self::start_on(0).await?;
+        emulator.state().national_cloud = true;
+        Ok(emulator)
     }
 
     pub fn state(&self) -> MutexGuard<'_, EmulatorState> {

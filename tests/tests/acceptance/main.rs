@@ -19,6 +19,7 @@ mod iam;
 mod import;
 mod large_tenants;
 mod live_queue;
+mod national_clouds;
 mod notifications;
 mod oauth_callback;
 mod preview;

@@ -120,9 +120,10 @@ async fn given_a_global_admin_then_consent_sign_in_and_confirm_authorise_the_ten
     let authorize_url = url::Url::parse(body["authorize_url"].as_str().unwrap()).unwrap();
     assert!(authorize_url.as_str().starts_with(&stack.emulator.base_url));
     assert_eq!(authorize_url.path(), "/organizations/v2.0/adminconsent");
+    // `<GRAPH_BASE_URL>/.default`: the emulator plays Graph (DESIGN 2.12).
     assert_eq!(
         query_of(&authorize_url)["scope"],
-        "https://graph.microsoft.com/.default"
+        format!("{}/.default", stack.emulator.base_url)
     );
     let expires_at =
         chrono::DateTime::parse_from_rfc3339(body["expires_at"].as_str().unwrap()).unwrap();

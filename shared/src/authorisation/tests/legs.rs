@@ -151,7 +151,10 @@ async fn given_a_signer_without_an_admin_role_then_not_admin_and_no_app_token_is
         failed_with(&callback(&flow, &state, "code=good-code").await),
         "not_admin"
     );
-    assert_eq!(*flow.identity.app_token_requests.lock().unwrap(), 0);
+    assert_eq!(
+        *flow.identities.global().app_token_requests.lock().unwrap(),
+        0
+    );
     nothing_stored(&flow);
 }
 
@@ -167,7 +170,10 @@ async fn given_an_app_not_in_the_tenant_then_it_is_tried_again_then_app_not_inst
     let state = consented(&flow, TID).await;
     let outcome = callback(&flow, &state, "code=good-code").await;
     assert_eq!(failed_with(&outcome), "app_not_installed");
-    assert_eq!(*flow.identity.app_token_requests.lock().unwrap(), 3);
+    assert_eq!(
+        *flow.identities.global().app_token_requests.lock().unwrap(),
+        3
+    );
     nothing_stored(&flow);
 }
 
@@ -185,7 +191,10 @@ async fn given_a_disabled_app_then_app_disabled_at_once() {
         failed_with(&callback(&flow, &state, "code=good-code").await),
         "app_disabled"
     );
-    assert_eq!(*flow.identity.app_token_requests.lock().unwrap(), 1);
+    assert_eq!(
+        *flow.identities.global().app_token_requests.lock().unwrap(),
+        1
+    );
     nothing_stored(&flow);
 }
 

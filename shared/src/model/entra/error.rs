@@ -18,6 +18,12 @@ pub enum TokenError {
     NotAuthorised,
     #[error("could not obtain an access token: {0}")]
     Unavailable(String),
+    /// The tenant's `cloud` is not one this deployment serves (DESIGN
+    /// 2.12): nothing is asked of any cloud until ENTRA_CLOUDS names it.
+    #[error(
+        "the tenant's cloud `{0}` is not served by this deployment: ENTRA_CLOUDS has no entry for it"
+    )]
+    CloudNotSupported(crate::model::Cloud),
 }
 
 impl TokenError {
@@ -26,7 +32,7 @@ impl TokenError {
         match self {
             Self::ReauthorisationRequired(_) => Some(ReauthorisationReason::RefreshRevoked),
             Self::AppAccessEnded(reason) => Some(*reason),
-            Self::NotAuthorised | Self::Unavailable(_) => None,
+            Self::NotAuthorised | Self::Unavailable(_) | Self::CloudNotSupported(_) => None,
         }
     }
 }

@@ -11,7 +11,7 @@ use super::authorize::{error_page, redirect_with, sign_in_page};
 use super::{Shared, is_guid};
 use crate::emulator::EmulatorState;
 use crate::emulator::app_only::{
-    GRAPH_AUDIENCE, GRAPH_DEFAULT_SCOPE, may_grant_app_permissions, roles_granted_on_consent,
+    GRAPH_AUDIENCE, may_grant_app_permissions, roles_granted_on_consent,
 };
 
 pub(super) async fn admin_consent(
@@ -120,7 +120,7 @@ fn checked_request(
         client_state: q.get("state").cloned().unwrap_or_default(),
     };
     let scopes = q.get("scope").map(String::as_str).unwrap_or("");
-    if !scopes.split(' ').any(|s| s == GRAPH_DEFAULT_SCOPE) {
+    if !scopes.split(' ').any(|s| state.is_graph_default_scope(s)) {
         return Err(request.fail(
             "invalid_request",
             "AADSTS70011: The provided request must include a 'scope' input parameter with 'https://graph.microsoft.com/.default' to request application permissions.",

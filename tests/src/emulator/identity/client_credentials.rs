@@ -11,9 +11,7 @@ use serde_json::json;
 
 use super::is_guid;
 use super::token::token_error;
-use crate::emulator::app_only::{
-    APP_DISPLAY_NAME, GRAPH_AUDIENCE, GRAPH_DEFAULT_SCOPE, GRAPH_DEFAULT_SCOPE_BY_ID,
-};
+use crate::emulator::app_only::{APP_DISPLAY_NAME, GRAPH_AUDIENCE};
 use crate::emulator::{AccessGrant, EmulatorState, jwt, random_token};
 
 /// The app's service principal in the tenant, as a token is issued for it.
@@ -63,7 +61,7 @@ fn service_principal(
             ),
         ));
     };
-    check_scope(form)?;
+    check_scope(state, form)?;
     let client_id = state.app.as_ref().map_or("", |a| a.client_id.as_str());
     let consent = &tenant.app_consent;
     let Some(id) = consent
@@ -96,14 +94,14 @@ fn service_principal(
 /// Graph's `.default` and nothing else: application permissions cannot be
 /// asked for one by one.
 #[allow(clippy::result_large_err)] // the error is the handler's own answer
-fn check_scope(form: &HashMap<String, String>) -> Result<(), Response> {
+fn check_scope(state: &EmulatorState, form: &HashMap<String, String>) -> Result<(), Response> {
     match form.get("scope").map(String::as_str) {
         None | Some("") => Err(bad_request(
             "invalid_request",
             900144,
             "The request body must contain the following parameter: 'scope'.",
         )),
-        Some(GRAPH_DEFAULT_SCOPE | GRAPH_DEFAULT_SCOPE_BY_ID) => Ok(()),
+        Some(scope) if state.is_graph_default_scope(scope) => Ok(()),
         Some(other) => Err(bad_request(
             "invalid_scope",
             1002012,
