@@ -13,7 +13,7 @@ use super::ports::{
     TokenStore,
 };
 use super::{AuthorisationFlow, STATE_LIFETIME, digest};
-use crate::identity::{AppToken, CONSENTING_ADMIN_ROLES, ClaimsError, IdTokenClaims};
+use crate::model::identity::{AppToken, CONSENTING_ADMIN_ROLES, ClaimsError, IdTokenClaims};
 use crate::model::{EntraTenantId, Guid, TenantConfig, TenantId};
 
 /// Right after consent the app's service principal may not have

@@ -19,7 +19,7 @@ pub use ports::{
     ProvenAuthorisation, RecordOutcome, TokenStore,
 };
 
-use crate::identity::{self, IdentityError};
+use crate::model::identity::{self, IdentityError};
 use crate::model::{ByCloud, Cloud, TenantConfig, TenantId};
 use crate::ports::StoreError;
 

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 use url::Url;
 
-use crate::identity::{
+use crate::model::identity::{
     AppToken, ClaimsError, IdTokenClaims, IdentityError, SignInRequest, TokenGrant,
 };
 use crate::model::{EntraTenantId, TenantId};

@@ -9,7 +9,7 @@ use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
 use super::*;
-use crate::identity::{
+use crate::model::identity::{
     AppToken, ClaimsError, IdTokenClaims, SignInRequest, TokenErrorBody, TokenGrant,
 };
 use crate::model::{AuthMode, Authorisation, EntraTenantId, Guid, TenantConfig};
@@ -128,7 +128,7 @@ impl Default for FakeIdentity {
         Self {
             signed_in: Mutex::new(TID.into()),
             wids: vec![GLOBAL_ADMIN.into()],
-            roles: crate::identity::REQUIRED_APP_ROLES.to_vec(),
+            roles: crate::model::identity::REQUIRED_APP_ROLES.to_vec(),
             app_error: None,
             app_token_requests: Mutex::default(),
             sign_ins: Mutex::default(),
@@ -136,8 +136,8 @@ impl Default for FakeIdentity {
     }
 }
 
-fn rejected(code: u32, error: &str) -> crate::identity::IdentityError {
-    crate::identity::IdentityError::Rejected(TokenErrorBody {
+fn rejected(code: u32, error: &str) -> crate::model::identity::IdentityError {
+    crate::model::identity::IdentityError::Rejected(TokenErrorBody {
         error: error.into(),
         error_description: None,
         error_codes: vec![code],
@@ -161,7 +161,7 @@ impl IdentityPlatform for FakeIdentity {
     fn admin_consent_url(
         &self,
         authority: &str,
-    ) -> Result<(Url, SecretString), crate::identity::IdentityError> {
+    ) -> Result<(Url, SecretString), crate::model::identity::IdentityError> {
         let state = format!("consent-{}", uuid::Uuid::new_v4());
         let url = Url::parse(&format!(
             "https://login.example/{authority}/v2.0/adminconsent?state={state}"
@@ -172,7 +172,7 @@ impl IdentityPlatform for FakeIdentity {
         &self,
         entra_tenant_id: &EntraTenantId,
         interactive: bool,
-    ) -> Result<SignInRequest, crate::identity::IdentityError> {
+    ) -> Result<SignInRequest, crate::model::identity::IdentityError> {
         *self.sign_ins.lock().unwrap() += 1;
         let state = format!("sign-in-{}", uuid::Uuid::new_v4());
         let prompt = if interactive { "" } else { "&prompt=none" };
@@ -190,7 +190,7 @@ impl IdentityPlatform for FakeIdentity {
         _: &EntraTenantId,
         code: &SecretString,
         verifier: &SecretString,
-    ) -> Result<TokenGrant, crate::identity::IdentityError> {
+    ) -> Result<TokenGrant, crate::model::identity::IdentityError> {
         if code.expose_secret() == "bad-code" || verifier.expose_secret() != "verifier" {
             return Err(rejected(54005, "invalid_grant"));
         }
@@ -231,7 +231,7 @@ impl IdentityPlatform for FakeIdentity {
     async fn app_token(
         &self,
         _: &EntraTenantId,
-    ) -> Result<AppToken, crate::identity::IdentityError> {
+    ) -> Result<AppToken, crate::model::identity::IdentityError> {
         *self.app_token_requests.lock().unwrap() += 1;
         if let Some(code) = self.app_error {
             return Err(rejected(code, "unauthorized_client"));

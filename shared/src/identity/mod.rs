@@ -5,8 +5,6 @@
 //! and no error carries a response body.
 
 pub mod app;
-pub mod app_only;
-pub mod claims;
 pub mod http;
 pub mod sign_in;
 
@@ -26,9 +24,13 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 pub use app::EntraApp;
-pub use app_only::{AppToken, GRAPH_DEFAULT_SCOPE, REQUIRED_APP_ROLES};
-pub use claims::{ClaimsError, IdTokenClaims};
-pub use sign_in::{CONSENTING_ADMIN_ROLES, SignInRequest};
+// The values this adapter hands out are the model's (the authorisation
+// flow's port speaks them without depending on this adapter).
+pub use crate::model::identity::{
+    AppToken, CONSENTING_ADMIN_ROLES, ClaimsError, GRAPH_DEFAULT_SCOPE, IdTokenClaims,
+    IdentityError, REQUIRED_APP_ROLES, SignInRequest, TokenErrorBody, TokenGrant, authority,
+    claims,
+};
 
 /// What the connector asks for: sign-in claims, a refresh token, and the
 /// Graph permissions configured on the app registration.
@@ -38,14 +40,6 @@ pub const SCOPES: &[&str] = &[
     "offline_access",
     "https://graph.microsoft.com/.default",
 ];
-
-/// `{tenant}` of the identity endpoints: a tenant GUID once known, otherwise
-/// `organizations` (any work or school account).
-pub fn authority(entra_tenant_id: Option<&crate::model::EntraTenantId>) -> String {
-    entra_tenant_id
-        .map(|t| t.to_string())
-        .unwrap_or_else(|| "organizations".to_owned())
-}
 
 /// The id token field Entra adds to the standard token response.
 #[derive(Clone, Debug, Deserialize, Serialize, Default)]
@@ -57,28 +51,6 @@ pub struct IdTokenField {
 impl ExtraTokenFields for IdTokenField {}
 
 type EntraTokenResponse = StandardTokenResponse<IdTokenField, BasicTokenType>;
-
-/// Entra's token error body (docs/graph.md 5.4). Its text never contains a secret.
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
-pub struct TokenErrorBody {
-    pub error: String,
-    #[serde(default)]
-    pub error_description: Option<String>,
-    #[serde(default)]
-    pub error_codes: Vec<u32>,
-    #[serde(default)]
-    pub suberror: Option<String>,
-}
-
-impl std::fmt::Display for TokenErrorBody {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.error)?;
-        if let Some(code) = self.error_codes.first() {
-            write!(f, " (AADSTS{code})")?;
-        }
-        Ok(())
-    }
-}
 
 impl oauth2::ErrorResponse for TokenErrorBody {}
 
@@ -94,74 +66,6 @@ type EntraOAuthClient = oauth2::Client<
     EndpointNotSet,
     EndpointSet,
 >;
-
-#[derive(Debug, thiserror::Error)]
-pub enum IdentityError {
-    /// The identity platform answered with an OAuth error.
-    #[error("the identity platform refused the request: {0}")]
-    Rejected(TokenErrorBody),
-    #[error("could not reach the identity platform: {0}")]
-    Transport(String),
-    #[error("the identity platform's answer could not be read")]
-    UnreadableResponse,
-    #[error("the app's configuration is unusable: {0}")]
-    Configuration(String),
-}
-
-impl IdentityError {
-    /// The grant (code or refresh token) is dead: only a new sign-in helps.
-    pub fn is_invalid_grant(&self) -> bool {
-        matches!(self, Self::Rejected(body) if body.error == "invalid_grant")
-    }
-
-    /// Microsoft refused the app's client secret: invalid (AADSTS7000215,
-    /// a rotated secret) or expired (AADSTS7000222).
-    pub fn is_refused_client_secret(&self) -> bool {
-        matches!(self, Self::Rejected(body)
-            if body.error == "invalid_client"
-                && body.error_codes.iter().any(|c| matches!(c, 7000215 | 7000222)))
-    }
-
-    /// The app is not in the customer tenant: never consented there, or
-    /// its enterprise application deleted (AADSTS700016).
-    pub fn is_app_not_installed(&self) -> bool {
-        self.has_code(700016)
-    }
-
-    /// The app's enterprise application is disabled in the customer tenant
-    /// (AADSTS7000112).
-    pub fn is_app_disabled(&self) -> bool {
-        self.has_code(7000112)
-    }
-
-    fn has_code(&self, code: u32) -> bool {
-        matches!(self, Self::Rejected(body) if body.error_codes.contains(&code))
-    }
-
-    /// A later attempt may succeed without anyone changing anything.
-    pub fn is_retryable(&self) -> bool {
-        match self {
-            Self::Transport(_) | Self::UnreadableResponse => true,
-            Self::Rejected(body) => {
-                matches!(
-                    body.error.as_str(),
-                    "temporarily_unavailable" | "server_error"
-                )
-            }
-            Self::Configuration(_) => false,
-        }
-    }
-}
-
-/// Tokens from one grant. `Debug` shows no values.
-#[derive(Debug)]
-pub struct TokenGrant {
-    pub access_token: SecretString,
-    pub refresh_token: Option<SecretString>,
-    pub id_token: Option<SecretString>,
-    pub scope: String,
-    pub expires_in: Duration,
-}
 
 /// A fresh PKCE pair and state for one authorization attempt.
 #[derive(Debug)]

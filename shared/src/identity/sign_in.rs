@@ -9,26 +9,10 @@ use oauth2::{CsrfToken, PkceCodeChallenge, Scope};
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
-use super::{ClaimsError, IdTokenClaims, IdentityClient, IdentityError};
-
-/// Global Administrator and Privileged Role Administrator (role template
-/// ids): either may grant tenant-wide consent.
-pub const CONSENTING_ADMIN_ROLES: &[&str] = &[
-    "62e90394-69f5-4237-9190-012177145e10",
-    "e8611ab8-c189-46e8-94e1-60213ab1f814",
-];
+use super::{ClaimsError, IdTokenClaims, IdentityClient, IdentityError, SignInRequest};
 
 /// How long the keys request may take.
 const KEYS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
-
-/// One sign-in attempt: the URL and what redeems and checks its answer.
-#[derive(Debug)]
-pub struct SignInRequest {
-    pub url: Url,
-    pub state: SecretString,
-    pub pkce_verifier: SecretString,
-    pub nonce: SecretString,
-}
 
 impl IdentityClient {
     /// `{login}/{authority}/v2.0/adminconsent` for every application

@@ -4,6 +4,7 @@
 pub mod cloud;
 pub mod directory;
 pub mod entra;
+pub mod identity;
 pub mod ids;
 pub mod tenant_config;
 

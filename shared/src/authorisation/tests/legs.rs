@@ -221,7 +221,7 @@ async fn given_fewer_roles_than_needed_then_the_missing_ones_are_named() {
     );
     assert_eq!(
         waiting.missing_permissions.len(),
-        crate::identity::REQUIRED_APP_ROLES.len() - 2
+        crate::model::identity::REQUIRED_APP_ROLES.len() - 2
     );
 }
 
