@@ -82,6 +82,9 @@ pub struct TenantConfig {
     pub authorised_by: Option<String>,
     /// Absent = `delegated`: authorised before 2.12.
     pub auth_mode: AuthMode,
+    /// When the app's roles were last checked (a delegated tenant's daily
+    /// check for the switch to application mode, DESIGN 2.12).
+    pub permissions_checked_at: Option<DateTime<Utc>>,
 }
 
 /// One attribute of the config item that cannot be used, and why.
@@ -323,6 +326,7 @@ impl TenantConfig {
             authorised_at: attrs.timestamp("authorised_at")?,
             authorised_by: attrs.string("authorised_by")?,
             auth_mode: attrs.auth_mode()?,
+            permissions_checked_at: attrs.timestamp("permissions_checked_at")?,
         })
     }
 
