@@ -2,6 +2,7 @@
 //! (docs/behaviour.md 2.2). Wiring only; the per-message work is in `job.rs`.
 
 mod job;
+mod switch;
 
 use entra_sync::config::SyncWorkerConfig;
 use entra_sync::graph::RetryPolicy;
@@ -28,6 +29,8 @@ async fn main() -> Result<(), Error> {
         mark_property: entra_sync::graph::bodies::export_mark_property(
             &config.worker.app.client_id,
         ),
+        tenant_secrets: clients.tenant_secrets(common),
+        switches: Default::default(),
     };
     let worker = &worker;
     run(service_fn(move |event| job::handle(worker, event))).await

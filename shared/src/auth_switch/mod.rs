@@ -158,6 +158,26 @@ pub enum SwitchOutcome {
     Switched,
 }
 
+impl SwitchOutcome {
+    /// The config as the run's last steps should use it: in application
+    /// mode once switched.
+    pub fn config_after<'c>(&self, config: &'c TenantConfig) -> std::borrow::Cow<'c, TenantConfig> {
+        match self {
+            Self::SwitchedSecretPending | Self::Switched => {
+                std::borrow::Cow::Owned(switched(config))
+            }
+            _ => std::borrow::Cow::Borrowed(config),
+        }
+    }
+}
+
+fn switched(config: &TenantConfig) -> TenantConfig {
+    TenantConfig {
+        auth_mode: AuthMode::Application,
+        ..config.clone()
+    }
+}
+
 pub struct AuthSwitch<'a, A, R, S> {
     pub app: &'a A,
     pub records: &'a R,
@@ -186,11 +206,7 @@ impl<A: AppCredentials, R: SwitchRecords, S: SwitchSteps> AuthSwitch<'_, A, R, S
                 }
             };
             if outcome == SwitchOutcome::SwitchedSecretPending {
-                current = std::borrow::Cow::Owned(TenantConfig {
-                    auth_mode: AuthMode::Application,
-                    permissions_checked_at: Some(now),
-                    ..config.clone()
-                });
+                current = std::borrow::Cow::Owned(switched(config));
             }
         }
         self.steps.keep_subscriptions(&current).await;
