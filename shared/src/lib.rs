@@ -2,6 +2,7 @@
 //! entra-sync's shared library: configuration, the domain model, the
 //! identity client, the store adapters and the engines the functions run.
 
+pub mod auth_switch;
 pub mod authorisation;
 pub mod aws;
 pub mod config;

@@ -1,6 +1,7 @@
 //! SQS messages in, import runs out, batch item failures back.
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use entra_sync::auth_switch::{AuthSwitch, SwitchesSettled};
 use entra_sync::export::batch::TenantWriters;
 use entra_sync::export::{ExportRun, replay};
 use entra_sync::graph::GraphClient;
@@ -22,6 +23,8 @@ use entra_sync::store::sync_state::DynamoSyncStateStore;
 use entra_sync::store::{DynamoIntegrationsStore, SecretsManagerTokenStore};
 use entra_sync::tokens::TenantTokens;
 use futures::stream::{self, StreamExt};
+
+use crate::switch::WorkerSwitchSteps;
 use lambda_runtime::{Error, LambdaEvent};
 
 pub struct SyncWorker {
@@ -44,20 +47,37 @@ pub struct SyncWorker {
     /// The directory extension of the export's mark on what it creates,
     /// per cloud (each cloud's app registers its own).
     pub mark_properties: ByCloud<String>,
+    /// Delegated grants, deleted once a tenant is switched to application
+    /// mode (docs/behaviour.md 2.12).
+    pub tenant_secrets: SecretsManagerTokenStore,
+    pub switches: SwitchesSettled,
 }
 
-/// After a run: the tenant's Graph subscriptions, and its export problems
-/// that are due (by the tenant's next run at the latest, docs/behaviour.md 2.8).
-struct AfterSync<'a> {
-    worker: &'a SyncWorker,
-    deadline: RunDeadline,
+/// After a run: a delegated tenant's switch to application mode when due,
+/// the tenant's Graph subscriptions, and its export problems that are due
+/// (by the tenant's next run at the latest, docs/behaviour.md 2.8, 2.12).
+pub struct AfterSync<'a> {
+    pub worker: &'a SyncWorker,
+    pub deadline: RunDeadline,
 }
 
 impl AfterRun for AfterSync<'_> {
     async fn after_run(&self, config: &TenantConfig, outcome: &RunOutcome) {
-        self.keep_subscriptions(config, outcome).await;
+        let steps = WorkerSwitchSteps {
+            after: self,
+            outcome,
+        };
+        let switch = AuthSwitch {
+            app: self.worker.tokens.app(),
+            records: &self.worker.configs,
+            steps: &steps,
+            settled: &self.worker.switches,
+        };
+        let completed = matches!(outcome, RunOutcome::Completed(_));
+        let switched = Box::pin(switch.after_run(config, completed, chrono::Utc::now())).await;
+        let config = switched.config_after(config);
         if matches!(outcome, RunOutcome::Completed(_) | RunOutcome::Failed(_)) {
-            Box::pin(self.replay_export_problems(config)).await;
+            Box::pin(self.replay_export_problems(&config)).await;
         }
     }
 }
@@ -90,7 +110,7 @@ impl AfterSync<'_> {
         }
     }
 
-    async fn keep_subscriptions(&self, config: &TenantConfig, outcome: &RunOutcome) {
+    pub async fn keep_subscriptions(&self, config: &TenantConfig, outcome: &RunOutcome) {
         let worker = self.worker;
         let tokens = worker.tokens.for_config(config);
         let graph = entra_sync::graph::of_cloud(&worker.graph, config.cloud);

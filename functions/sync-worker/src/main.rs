@@ -2,6 +2,7 @@
 //! (docs/behaviour.md 2.2). Wiring only; the per-message work is in `job.rs`.
 
 mod job;
+mod switch;
 
 use entra_sync::config::SyncWorkerConfig;
 use entra_sync::graph::RetryPolicy;
@@ -26,6 +27,8 @@ async fn main() -> Result<(), Error> {
         previews: clients.previews(common),
         domains: Default::default(),
         mark_properties: wiring::mark_properties(&config.worker.clouds),
+        tenant_secrets: clients.tenant_secrets(common),
+        switches: Default::default(),
     };
     let worker = &worker;
     run(service_fn(move |event| job::handle(worker, event))).await

@@ -89,6 +89,9 @@ pub struct TenantConfig {
     pub authorised_entra_tenant_id: Option<EntraTenantId>,
     /// Whose hosts and app registration serve the tenant (absent = global).
     pub cloud: Cloud,
+    /// When the app's roles were last checked (a delegated tenant's daily
+    /// check for the switch to application mode, DESIGN 2.12).
+    pub permissions_checked_at: Option<DateTime<Utc>>,
 }
 
 /// One attribute of the config item that cannot be used, and why.
@@ -344,6 +347,7 @@ impl TenantConfig {
             auth_mode: attrs.auth_mode()?,
             authorised_entra_tenant_id: attrs.guid("authorised_entra_tenant_id")?,
             cloud: attrs.cloud()?,
+            permissions_checked_at: attrs.timestamp("permissions_checked_at")?,
         })
     }
 

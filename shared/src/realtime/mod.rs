@@ -6,6 +6,7 @@
 
 mod ports;
 mod reauthorization;
+mod switch;
 #[cfg(test)]
 mod tests;
 
@@ -20,6 +21,7 @@ pub use ports::{
     SubscriptionApi,
 };
 use reauthorization::Reauthorization;
+pub use switch::DeleteAllError;
 
 use crate::import::RunOutcome;
 use crate::model::entra::GraphError;

@@ -21,6 +21,8 @@ use crate::model::{Guid, TenantConfig, TenantId};
 use crate::ports::{StoreError, TenantConfigs};
 use crate::tokens::PermissionRecords;
 
+mod auth_switch;
+
 #[derive(Clone, Debug)]
 pub struct DynamoIntegrationsStore {
     client: Client,

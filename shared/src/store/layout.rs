@@ -53,6 +53,9 @@ pub const SCOPE_SK: &str = "ENTRA#SCOPE";
 pub const HELD_SK: &str = "ENTRA#HELD";
 /// Marker: the tenant holds subscriptions (listed through `by-sk`).
 pub const REALTIME_MARKER_SK: &str = "ENTRA#REALTIME";
+/// A switch to application mode under way: the delegated grant is still to
+/// be deleted (docs/behaviour.md 2.12).
+pub const AUTH_SWITCH_SK: &str = "ENTRA#AUTH_SWITCH";
 /// Present once the tenant's links made before link items were copied.
 pub const LINKS_COPIED_SK: &str = "ENTRA#LINKS";
 

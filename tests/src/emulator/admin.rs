@@ -167,6 +167,9 @@ pub async fn record_and_delay(
     if graph_write && response.status().is_success() {
         response = lose_answer(&shared, &method, &path).unwrap_or(response);
     }
+    if response.status().is_success() {
+        run_hook(&shared, &method, &path);
+    }
     if !is_admin {
         shared.lock().unwrap().requests.push(RequestRecord {
             method,
@@ -209,6 +212,20 @@ async fn read_logged_body(
         grant_type,
         logged_body,
     )
+}
+
+/// The first hook due after this request (`Emulator::after_next`).
+fn run_hook(shared: &Shared, method: &str, path: &str) {
+    let mut state = shared.lock().unwrap();
+    let Some(position) = state
+        .request_hooks
+        .iter()
+        .position(|h| h.method == method && path.starts_with(&h.path_prefix))
+    else {
+        return;
+    };
+    let hook = state.request_hooks.remove(position);
+    (hook.apply)(&mut state);
 }
 
 /// A 504 in place of the answer to a write that was applied, when a test

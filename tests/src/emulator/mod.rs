@@ -235,6 +235,17 @@ pub struct EmulatorState {
     /// Graph writes (method, path) that are applied but whose answer is
     /// lost: the client gets a 504 instead, once each.
     pub lost_answers: Vec<(String, String)>,
+    /// Edits applied right after the next successful request that matches
+    /// (`Emulator::after_next`), once each.
+    pub request_hooks: Vec<RequestHook>,
+}
+
+/// An edit of the emulator's state due right after a request: what
+/// happens in Entra "meanwhile", at a precise point of a client's work.
+pub struct RequestHook {
+    pub method: String,
+    pub path_prefix: String,
+    pub apply: Box<dyn FnOnce(&mut EmulatorState) + Send>,
 }
 
 impl Knobs {
@@ -337,6 +348,22 @@ impl Emulator {
         self.state()
             .lost_answers
             .push((method.to_owned(), path.to_owned()));
+    }
+
+    /// Applies `apply` right after the next successful `method` request
+    /// whose path starts with `path_prefix` (e.g. a change in Entra while
+    /// a client is between two requests).
+    pub fn after_next(
+        &self,
+        method: &str,
+        path_prefix: &str,
+        apply: impl FnOnce(&mut EmulatorState) + Send + 'static,
+    ) {
+        self.state().request_hooks.push(RequestHook {
+            method: method.to_owned(),
+            path_prefix: path_prefix.to_owned(),
+            apply: Box::new(apply),
+        });
     }
 
     /// Throttles every Graph request of the Entra tenant (or stops it).

@@ -335,7 +335,9 @@ async fn given_a_delegated_tenant_beside_an_application_one_then_both_sync_and_a
         assert_eq!(status(&stack, tenant).await["last_sync_result"], "ok");
     }
     assert!(stack.tenant_secret(TENANT).await.unwrap().is_some());
-    assert_eq!(client_credentials(&stack, CONTOSO), 0);
+    // The delegated tenant's daily check for the switch (docs/behaviour.md
+    // 2.12): Contoso never consented app-only, so it stays delegated.
+    assert_eq!(client_credentials(&stack, CONTOSO), 1);
     assert_eq!(client_credentials(&stack, FABRIKAM), 1);
 
     stack

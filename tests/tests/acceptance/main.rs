@@ -4,6 +4,7 @@
 //! binaries first.
 
 mod app_only_runtime;
+mod auth_switch;
 mod authorised_tenant;
 mod aws_proxy;
 mod console;

@@ -45,6 +45,7 @@ fn requested(tenant_id: &str, body: &Map<String, Value>) -> Result<Subscription,
         delivered_up_to: 0,
         reauthorized_at: None,
         reauthorization_required: false,
+        made_for_user: None,
     })
 }
 
@@ -111,10 +112,11 @@ pub(super) async fn create(
             Ok(t) => t,
             Err(response) => return response,
         };
-        let subscription = match requested(&tenant_id, &body) {
+        let mut subscription = match requested(&tenant_id, &body) {
             Ok(s) => s,
             Err(response) => return response,
         };
+        subscription.made_for_user = super::caller_user(&state, &headers);
         if let Err(response) = check_room(&state, &subscription) {
             return response;
         }

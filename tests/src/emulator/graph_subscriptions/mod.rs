@@ -50,6 +50,22 @@ pub struct Subscription {
     /// (docs/graph-notifications.md 4).
     #[serde(default)]
     pub reauthorization_required: bool,
+    /// Who made it: the app on its own (client credentials, `None`) or the
+    /// app for a signed-in user (a delegated token: that user's id). An
+    /// app-only list shows only the app's own (whether Microsoft's shows
+    /// the delegated ones is not documented: the stricter reading).
+    #[serde(default)]
+    pub made_for_user: Option<String>,
+}
+
+/// Whom the request's token speaks for: `None` for an app-only token.
+pub(crate) fn caller_user(state: &EmulatorState, headers: &HeaderMap) -> Option<String> {
+    let token = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))?;
+    let grant = state.access_tokens.get(token)?;
+    grant.app_roles.is_none().then(|| grant.user_id.clone())
 }
 
 impl Subscription {
@@ -177,10 +193,11 @@ async fn list(State(state): State<Shared>, headers: HeaderMap) -> Response {
         Ok(t) => t,
         Err(response) => return response,
     };
+    let caller = caller_user(&state, &headers);
     let value: Vec<Value> = state
         .subscriptions
         .values()
-        .filter(|s| s.tenant_id == tenant_id)
+        .filter(|s| s.tenant_id == tenant_id && s.made_for_user == caller)
         .map(|s| s.json(false))
         .collect();
     axum::Json(json!({ "value": value })).into_response()
