@@ -108,6 +108,10 @@ fn jwt(roles: &[String]) -> SecretString {
 }
 
 impl AppCredentials for World {
+    fn client_id(&self) -> &str {
+        "app-id"
+    }
+
     async fn client_credentials(&self, entra: &str) -> Result<AppToken, IdentityError> {
         assert_eq!(entra, CONTOSO);
         self.log.lock().unwrap().push("token request");

@@ -26,6 +26,10 @@ pub const PERMISSION_RECHECK_INTERVAL: Duration = Duration::from_secs(300);
 
 /// The token endpoint's client-credentials grant (`EntraApp` in Lambda).
 pub trait AppCredentials: Send + Sync {
+    /// The app registration the tokens are issued to (one per cloud): a
+    /// token cached for one is never handed out for another.
+    fn client_id(&self) -> &str;
+
     fn client_credentials(
         &self,
         entra_tenant_id: &str,
@@ -33,6 +37,10 @@ pub trait AppCredentials: Send + Sync {
 }
 
 impl AppCredentials for EntraApp {
+    fn client_id(&self) -> &str {
+        EntraApp::client_id(self)
+    }
+
     async fn client_credentials(&self, entra_tenant_id: &str) -> Result<AppToken, IdentityError> {
         EntraApp::client_credentials(self, entra_tenant_id).await
     }
@@ -53,6 +61,8 @@ pub trait PermissionRecords: Send + Sync {
 struct CachedAppToken {
     /// The config's tenant it was issued for: a changed config asks anew.
     entra_tenant_id: EntraTenantId,
+    /// The app (so the cloud) it was issued to: likewise.
+    client_id: String,
     access_token: SecretString,
     expires_at: Instant,
     roles: Option<Vec<String>>,
@@ -106,11 +116,18 @@ impl<R: PermissionRecords> AppTokenProvider<R> {
         self.cache.lock().expect("app token cache").remove(tenant);
     }
 
-    fn cached(&self, tenant: &TenantId, entra: &EntraTenantId) -> Option<CachedAppToken> {
+    fn cached(
+        &self,
+        app: &impl AppCredentials,
+        tenant: &TenantId,
+        entra: &EntraTenantId,
+    ) -> Option<CachedAppToken> {
         let cache = self.cache.lock().expect("app token cache");
         cache
             .get(tenant)
-            .filter(|cached| &cached.entra_tenant_id == entra)
+            .filter(|cached| {
+                &cached.entra_tenant_id == entra && cached.client_id == app.client_id()
+            })
             .cloned()
     }
 
@@ -129,7 +146,7 @@ impl<R: PermissionRecords> AppTokenProvider<R> {
         entra: &EntraTenantId,
         force_refresh: bool,
     ) -> Result<SecretString, TokenError> {
-        let seen = self.cached(tenant, entra);
+        let seen = self.cached(app, tenant, entra);
         if let Some(cached) = &seen
             && !force_refresh
             && cached.is_fresh(Instant::now())
@@ -138,7 +155,7 @@ impl<R: PermissionRecords> AppTokenProvider<R> {
         }
         let lock = self.fetch_lock(tenant);
         let _fetching = lock.lock().await;
-        if let Some(latest) = self.cached(tenant, entra)
+        if let Some(latest) = self.cached(app, tenant, entra)
             && latest.is_fresh(Instant::now())
             && (!force_refresh
                 || seen.as_ref().is_none_or(|s| {
@@ -165,6 +182,7 @@ impl<R: PermissionRecords> AppTokenProvider<R> {
             .map_err(|err| self.refused(tenant, err))?;
         let cached = CachedAppToken {
             entra_tenant_id: entra.clone(),
+            client_id: app.client_id().to_owned(),
             expires_at: Instant::now() + token.expires_in,
             access_token: token.access_token,
             roles: token.roles,
@@ -201,7 +219,7 @@ impl<R: PermissionRecords> AppTokenProvider<R> {
         let lock = self.fetch_lock(tenant);
         let _fetching = lock.lock().await;
         let now = Instant::now();
-        if let Some(recent) = self.cached(tenant, entra)
+        if let Some(recent) = self.cached(app, tenant, entra)
             && recent.checked_recently(now)
             && recent.is_fresh(now)
         {

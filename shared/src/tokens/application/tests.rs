@@ -28,6 +28,8 @@ struct TokenEndpoint {
     expires_in: Duration,
     requests: Mutex<Vec<String>>,
     issued: AtomicUsize,
+    /// The app registration (one per cloud).
+    client_id: &'static str,
 }
 
 impl TokenEndpoint {
@@ -39,6 +41,7 @@ impl TokenEndpoint {
             expires_in: Duration::from_secs(3599),
             requests: Mutex::default(),
             issued: AtomicUsize::new(0),
+            client_id: "app-id",
         }
     }
 
@@ -72,6 +75,10 @@ fn jwt(roles: &[String], serial: usize) -> SecretString {
 }
 
 impl AppCredentials for TokenEndpoint {
+    fn client_id(&self) -> &str {
+        self.client_id
+    }
+
     async fn client_credentials(&self, entra_tenant_id: &str) -> Result<AppToken, IdentityError> {
         self.requests
             .lock()
@@ -348,4 +355,28 @@ async fn given_a_token_whose_roles_cannot_be_read_then_a_403_names_nothing_and_r
     assert_eq!(source.permission_check().await.unwrap(), None);
     assert_eq!(app.requests(), 1);
     assert!(provider.records.checks.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn given_the_tenant_moved_to_another_clouds_app_then_the_token_of_the_first_is_never_handed_out()
+ {
+    let global = TokenEndpoint::granting_everything();
+    let usgov = TokenEndpoint {
+        client_id: "usgov-app-id",
+        ..TokenEndpoint::granting_everything()
+    };
+    let provider = AppTokenProvider::new(Recorded::default());
+    source(&global, &provider, Some(CONTOSO))
+        .access_token(false)
+        .await
+        .unwrap();
+    source(&usgov, &provider, Some(CONTOSO))
+        .access_token(false)
+        .await
+        .unwrap();
+    assert_eq!(
+        (global.requests(), usgov.requests()),
+        (1, 1),
+        "the other cloud's app asks its own"
+    );
 }
