@@ -35,6 +35,10 @@ use crate::tokens::{AppCredentials, PermissionRecords};
 
 /// A delegated tenant's roles are checked at most this often.
 pub const CHECK_EVERY: TimeDelta = TimeDelta::hours(24);
+/// A switch that stopped on an error is tried again this much later (not
+/// at every run: a step that keeps failing would otherwise ask a token
+/// and churn the subscriptions every three minutes).
+pub const RETRY_FAILED_SWITCH_AFTER: TimeDelta = TimeDelta::hours(1);
 
 #[derive(Debug, thiserror::Error)]
 pub enum SwitchError {
@@ -209,7 +213,8 @@ impl<A: AppCredentials, R: SwitchRecords, S: SwitchSteps> AuthSwitch<'_, A, R, S
             outcome = match self.check_and_switch(config, now).await {
                 Ok(outcome) => outcome,
                 Err(err) => {
-                    tracing::warn!(tenant_id = %config.tenant_id, error = %err, "the switch to application mode stopped; the next run resumes it");
+                    tracing::warn!(tenant_id = %config.tenant_id, error = %err, "the switch to application mode stopped; it is tried again in an hour");
+                    self.back_off(config, now).await;
                     SwitchOutcome::Unchanged
                 }
             };
@@ -228,6 +233,18 @@ impl<A: AppCredentials, R: SwitchRecords, S: SwitchSteps> AuthSwitch<'_, A, R, S
             }
         }
         outcome
+    }
+
+    /// Makes the check due again `RETRY_FAILED_SWITCH_AFTER` from now.
+    async fn back_off(&self, config: &TenantConfig, now: DateTime<Utc>) {
+        let as_if_checked = now - (CHECK_EVERY - RETRY_FAILED_SWITCH_AFTER);
+        if let Err(err) = self
+            .records
+            .record_check_attempt(&config.tenant_id, as_if_checked)
+            .await
+        {
+            tracing::warn!(tenant_id = %config.tenant_id, error = %err, "could not note the failed switch; the next run tries again");
+        }
     }
 
     /// The check; with every role, steps 1–3 of the switch.
@@ -259,6 +276,8 @@ impl<A: AppCredentials, R: SwitchRecords, S: SwitchSteps> AuthSwitch<'_, A, R, S
             .await?
         {
             tracing::info!(tenant_id = %tenant, "the config changed before the switch; left as it is");
+            // No switch is under way any more: its marker goes.
+            self.records.finish_switch(tenant).await?;
             return Ok(SwitchOutcome::Superseded);
         }
         tracing::info!(tenant_id = %tenant, "switched to application mode");

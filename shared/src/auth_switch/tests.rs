@@ -336,11 +336,12 @@ async fn a_switch_interrupted_at_any_step_is_finished_by_the_next_run() {
         let world = World::new(World::every_role(), config(json!({})));
         *world.fail_at.lock().unwrap() = Some(step);
         run(&world, &SwitchesSettled::default(), now()).await;
-        // The next run, in a new process (or the same one), a minute later.
+        // The next run, in a new process (or the same one), an hour later
+        // (a failed switch backs off; a killed one resumes sooner).
         let outcome = run(
             &world,
             &SwitchesSettled::default(),
-            now() + TimeDelta::minutes(1),
+            now() + RETRY_FAILED_SWITCH_AFTER,
         )
         .await;
         assert_eq!(outcome, SwitchOutcome::Switched, "interrupted at {step}");
@@ -447,6 +448,7 @@ async fn a_config_changed_meanwhile_is_not_switched() {
     assert_eq!(outcome, SwitchOutcome::Superseded);
     assert_eq!(world.config().auth_mode, AuthMode::Delegated);
     assert!(*world.secret.lock().unwrap());
+    assert!(!*world.marker.lock().unwrap(), "no marker is left behind");
 }
 
 #[tokio::test]
@@ -478,4 +480,31 @@ async fn a_tenant_id_changed_away_from_the_delegated_grants_organisation_is_neve
     );
     assert_eq!(world.config().auth_mode, AuthMode::Delegated);
     assert!(*world.secret.lock().unwrap());
+}
+
+#[tokio::test]
+async fn a_switch_step_that_keeps_failing_is_tried_again_an_hour_later_not_at_every_run() {
+    let world = World::new(World::every_role(), config(json!({})));
+    *world.fail_at.lock().unwrap() = Some("delete delegated subscriptions");
+    run(&world, &SwitchesSettled::default(), now()).await;
+    let requests = |w: &World| w.log().iter().filter(|s| **s == "token request").count();
+    assert_eq!(requests(&world), 1);
+    // Runs every three minutes within the hour: no new check, no churn.
+    for minutes in [3, 30, 57] {
+        run(
+            &world,
+            &SwitchesSettled::default(),
+            now() + TimeDelta::minutes(minutes),
+        )
+        .await;
+    }
+    assert_eq!(requests(&world), 1, "{:?}", world.log());
+    run(
+        &world,
+        &SwitchesSettled::default(),
+        now() + RETRY_FAILED_SWITCH_AFTER,
+    )
+    .await;
+    assert_eq!(requests(&world), 2);
+    assert_eq!(world.config().auth_mode, AuthMode::Application);
 }
