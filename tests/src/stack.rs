@@ -223,6 +223,9 @@ impl LocalStack {
             // As the confirm leaves an application-mode tenant: the
             // organisation it proved.
             extra["authorised_entra_tenant_id"] = tid.into();
+            if let Some(cloud) = extra.get("cloud").cloned() {
+                extra["authorised_cloud"] = cloud;
+            }
         }
         let extra: HashMap<String, AttributeValue> = serde_dynamo::to_item(extra)?;
         item.extend(extra);

@@ -50,9 +50,11 @@ pub enum SwitchError {
 }
 
 /// Whether a delegated tenant's roles are due to be checked: authorised,
-/// with a known Entra tenant, last checked a day ago or never.
+/// with a known Entra tenant (delegated grants are global ones), last
+/// checked a day ago or never.
 pub fn check_due(config: &TenantConfig, now: DateTime<Utc>) -> bool {
     config.auth_mode == AuthMode::Delegated
+        && config.cloud == crate::model::Cloud::Global
         && config.is_authorised()
         && config.entra_tenant_id.is_some()
         && config
@@ -186,6 +188,7 @@ fn switched(config: &TenantConfig) -> TenantConfig {
     TenantConfig {
         auth_mode: AuthMode::Application,
         authorised_entra_tenant_id: config.entra_tenant_id.clone(),
+        authorised_cloud: Some(crate::model::Cloud::Global),
         ..config.clone()
     }
 }

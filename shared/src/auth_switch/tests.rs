@@ -188,6 +188,7 @@ impl SwitchRecords for World {
         if still {
             config.auth_mode = AuthMode::Application;
             config.authorised_entra_tenant_id = Some(entra.clone());
+            config.authorised_cloud = Some(crate::model::Cloud::Global);
             config.permissions_checked_at = Some(at);
             *self.granted.lock().unwrap() = Some(check.granted.clone());
             self.missing.lock().unwrap().clear();

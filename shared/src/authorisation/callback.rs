@@ -367,6 +367,7 @@ impl<S: IntegrationsStore, T: TokenStore, I: IdentityPlatform> AuthorisationFlow
             tenant_id: tenant_id.clone(),
             binding_hash: pending.binding_hash.clone(),
             entra_tenant_id: entra_tenant_id.clone(),
+            cloud: config.cloud,
             authorised_by: claims.preferred_username,
             authorised_by_id: claims.object_id.to_string(),
             missing_permissions: token.missing_roles(),

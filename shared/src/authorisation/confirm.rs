@@ -84,6 +84,7 @@ impl<S: IntegrationsStore, T: TokenStore, I: IdentityPlatform> AuthorisationFlow
         }
         let record = AuthorisationRecord {
             entra_tenant_id: proven.entra_tenant_id.clone(),
+            cloud: proven.cloud,
             authorised_at: now,
             authorised_by: proven.authorised_by.clone(),
             authorised_by_id: proven.authorised_by_id.clone(),

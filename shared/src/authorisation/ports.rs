@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 use url::Url;
 
+use crate::model::cloud::Cloud;
 use crate::model::identity::{
     AppToken, ClaimsError, IdTokenClaims, IdentityError, SignInRequest, TokenGrant,
 };
@@ -51,6 +52,8 @@ pub struct ProvenAuthorisation {
     pub tenant_id: TenantId,
     pub binding_hash: String,
     pub entra_tenant_id: EntraTenantId,
+    /// The cloud whose identity platform proved it.
+    pub cloud: Cloud,
     pub authorised_by: Option<String>,
     pub authorised_by_id: String,
     pub granted_permissions: Vec<String>,
@@ -63,6 +66,7 @@ pub struct ProvenAuthorisation {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthorisationRecord {
     pub entra_tenant_id: EntraTenantId,
+    pub cloud: Cloud,
     pub authorised_at: DateTime<Utc>,
     pub authorised_by: Option<String>,
     pub authorised_by_id: String,

@@ -95,6 +95,7 @@ impl IntegrationsStore for MemoryStore {
         config.authorisation = Authorisation::Authorised;
         config.auth_mode = AuthMode::Application;
         config.authorised_entra_tenant_id = Some(record.entra_tenant_id.clone());
+        config.authorised_cloud = Some(record.cloud);
         config.authorised_by = record.authorised_by.clone();
         config.authorised_at = Some(record.authorised_at);
         Ok(RecordOutcome::Recorded)

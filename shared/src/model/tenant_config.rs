@@ -87,6 +87,8 @@ pub struct TenantConfig {
     /// application mode the only one the app's token may be asked for,
     /// whatever the platform later writes into `entra_tenant_id`.
     pub authorised_entra_tenant_id: Option<EntraTenantId>,
+    /// The cloud of that organisation (functions-owned; absent = global).
+    pub authorised_cloud: Option<Cloud>,
     /// Whose hosts and app registration serve the tenant (absent = global).
     pub cloud: Cloud,
     /// When the app's roles were last checked (a delegated tenant's daily
@@ -289,12 +291,16 @@ impl Attributes<'_> {
     }
 
     fn cloud(&self) -> Result<Cloud, ConfigItemError> {
-        match self.string("cloud")?.as_deref() {
-            None => Ok(Cloud::Global),
-            Some(name) => Cloud::parse(name).ok_or_else(|| {
+        Ok(self.optional_cloud("cloud")?.unwrap_or(Cloud::Global))
+    }
+
+    fn optional_cloud(&self, name: &'static str) -> Result<Option<Cloud>, ConfigItemError> {
+        match self.string(name)?.as_deref() {
+            None => Ok(None),
+            Some(value) => Cloud::parse(value).map(Some).ok_or_else(|| {
                 bad(
-                    "cloud",
-                    format!("must be `global`, `usgov`, `usgov_dod` or `china`, found {name:?}"),
+                    name,
+                    format!("must be `global`, `usgov`, `usgov_dod` or `china`, found {value:?}"),
                 )
             }),
         }
@@ -346,6 +352,7 @@ impl TenantConfig {
             authorised_by: attrs.string("authorised_by")?,
             auth_mode: attrs.auth_mode()?,
             authorised_entra_tenant_id: attrs.guid("authorised_entra_tenant_id")?,
+            authorised_cloud: attrs.optional_cloud("authorised_cloud")?,
             cloud: attrs.cloud()?,
             permissions_checked_at: attrs.timestamp("permissions_checked_at")?,
         })
@@ -365,10 +372,11 @@ impl TenantConfig {
             return Some("the integration is not authorised");
         }
         let proven = self.authorised_entra_tenant_id.is_some()
-            && self.authorised_entra_tenant_id == self.entra_tenant_id;
+            && self.authorised_entra_tenant_id == self.entra_tenant_id
+            && self.authorised_cloud.unwrap_or(Cloud::Global) == self.cloud;
         if self.auth_mode == AuthMode::Application && !proven {
             return Some(
-                "the Tenant ID is not the organisation that authorised the integration; authorise it again",
+                "the Tenant ID or cloud is not the organisation that authorised the integration; authorise it again",
             );
         }
         None
@@ -411,6 +419,14 @@ mod tests {
             .unwrap()
             .remove("authorised_entra_tenant_id");
         assert!(!parse(unproven).unwrap().is_authorised());
+        let mut moved_cloud = item("6a2d4e1f-0000-4000-8000-00000000abcd");
+        moved_cloud["cloud"] = json!("usgov");
+        assert!(
+            !parse(moved_cloud.clone()).unwrap().is_authorised(),
+            "another cloud"
+        );
+        moved_cloud["authorised_cloud"] = json!("usgov");
+        assert!(parse(moved_cloud).unwrap().is_authorised());
         // A delegated tenant's grant is bound to its organisation already.
         let mut delegated = item("99999999-0000-4000-8000-000000000000");
         delegated.as_object_mut().unwrap().remove("auth_mode");

@@ -16,6 +16,7 @@ use crate::authorisation::{
     AuthorisationRecord, IntegrationsStore, PendingAuthorisation, PendingLeg, ProvenAuthorisation,
     RecordOutcome,
 };
+use crate::model::cloud::Cloud;
 use crate::model::entra::{PermissionCheck, ReauthorisationReason};
 use crate::model::{Guid, TenantConfig, TenantId};
 use crate::ports::{StoreError, TenantConfigs};
@@ -72,6 +73,7 @@ impl DynamoIntegrationsStore {
             tenant_id: fields.tenant_id()?,
             binding_hash: fields.text("binding_hash")?,
             entra_tenant_id: fields.guid("entra_tenant_id")?,
+            cloud: fields.cloud()?,
             authorised_by: text(item, "authorised_by"),
             authorised_by_id: fields.text("authorised_by_id")?,
             granted_permissions: fields.list("granted_permissions"),
@@ -112,6 +114,11 @@ impl<'a> Fields<'a> {
 
     fn guid(&self, name: &'static str) -> Result<Guid, StoreError> {
         Guid::parse(&self.text(name)?).map_err(|e| self.malformed(e.to_string()))
+    }
+
+    fn cloud(&self) -> Result<Cloud, StoreError> {
+        let name = self.text("cloud")?;
+        Cloud::parse(&name).ok_or_else(|| self.malformed(format!("unknown cloud {name:?}")))
     }
 
     fn tenant_id(&self) -> Result<TenantId, StoreError> {
@@ -318,6 +325,7 @@ impl IntegrationsStore for DynamoIntegrationsStore {
         item.insert("binding_hash".into(), s(&proven.binding_hash));
         item.insert("entra_tenant_id".into(), s(proven.entra_tenant_id.as_str()));
         item.insert("authorised_by_id".into(), s(&proven.authorised_by_id));
+        item.insert("cloud".into(), s(proven.cloud.as_str()));
         if let Some(by) = &proven.authorised_by {
             item.insert("authorised_by".into(), s(by));
         }
@@ -359,6 +367,7 @@ impl IntegrationsStore for DynamoIntegrationsStore {
             .expression_attribute_values(":application", s("application"))
             .expression_attribute_values(":at", timestamp(record.authorised_at))
             .expression_attribute_values(":tid", s(record.entra_tenant_id.as_str()))
+            .expression_attribute_values(":cloud", s(record.cloud.as_str()))
             .expression_attribute_values(":by_id", s(&record.authorised_by_id))
             .expression_attribute_values(":granted", list(&record.granted_permissions))
             .condition_expression(SAME_ENTRA_TENANT)
@@ -369,6 +378,7 @@ impl IntegrationsStore for DynamoIntegrationsStore {
             "authorised_at = :at",
             "entra_tenant_id = :tid",
             "authorised_entra_tenant_id = :tid",
+            "authorised_cloud = :cloud",
             "authorised_by_id = :by_id",
             "granted_permissions = :granted",
             "permissions_checked_at = :at",

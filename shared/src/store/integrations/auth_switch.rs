@@ -79,16 +79,19 @@ impl SwitchRecords for DynamoIntegrationsStore {
             .set_key(Some(key(tenant, CONFIG_SK)))
             .condition_expression(
                 "authorisation = :authorised AND entra_tenant_id = :entra \
-                 AND (attribute_not_exists(auth_mode) OR auth_mode = :delegated)",
+                 AND (attribute_not_exists(auth_mode) OR auth_mode = :delegated) \
+                 AND (attribute_not_exists(cloud) OR cloud = :global)",
             )
             .update_expression(
                 "SET auth_mode = :application, authorised_entra_tenant_id = :entra, \
+                 authorised_cloud = :global, \
                  granted_permissions = :granted, permissions_checked_at = :at \
                  REMOVE missing_permissions",
             )
             .expression_attribute_values(":authorised", s("authorised"))
             .expression_attribute_values(":entra", s(entra_tenant_id.as_str()))
             .expression_attribute_values(":delegated", s("delegated"))
+            .expression_attribute_values(":global", s("global"))
             .expression_attribute_values(":application", s("application"))
             .expression_attribute_values(":granted", granted)
             .expression_attribute_values(":at", timestamp(at))

@@ -272,6 +272,7 @@ async fn given_pending_authorisations_when_taken_twice_at_once_then_exactly_one_
 fn record(entra_tenant: &str, by: Option<&str>) -> AuthorisationRecord {
     AuthorisationRecord {
         entra_tenant_id: EntraTenantId::parse(entra_tenant).unwrap(),
+        cloud: entra_sync::model::Cloud::Global,
         authorised_at: Utc::now().trunc_subsecs(0),
         authorised_by: by.map(str::to_owned),
         authorised_by_id: "00000000-0000-4000-8000-0000000000ad".into(),
@@ -377,6 +378,7 @@ async fn given_a_proven_authorisation_then_it_is_taken_once_with_everything_it_h
         tenant_id: TenantId::parse(TENANT).unwrap(),
         binding_hash: "binding-hash".into(),
         entra_tenant_id: EntraTenantId::parse(CONTOSO).unwrap(),
+        cloud: entra_sync::model::Cloud::UsGov,
         authorised_by: Some("admin@contoso.com".into()),
         authorised_by_id: "00000000-0000-4000-8000-0000000000ad".into(),
         granted_permissions: vec!["User.Read.All".into(), "Group.Read.All".into()],
