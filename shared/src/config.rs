@@ -96,6 +96,20 @@ fn base_url_value(name: &'static str, raw: &str) -> Result<Url, ConfigError> {
             reason: "a base URL takes no query or fragment".into(),
         });
     }
+    // The version and tenant segments are appended to it, and credentials
+    // in a URL would travel with every request.
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(ConfigError::Malformed {
+            name,
+            reason: "a base URL takes no user name or password".into(),
+        });
+    }
+    if !matches!(url.path(), "" | "/") {
+        return Err(ConfigError::Malformed {
+            name,
+            reason: "a base URL is a scheme and host (and port) only, without a path".into(),
+        });
+    }
     Ok(url)
 }
 

@@ -91,6 +91,26 @@ fn given_a_plain_http_microsoft_base_url_then_it_is_refused_unless_loopback() {
 }
 
 #[test]
+fn given_a_base_url_with_a_path_or_credentials_then_it_is_refused_naming_what() {
+    for (value, named) in [
+        ("https://graph.microsoft.us/v1.0", "path"),
+        ("https://user:secret@graph.microsoft.com", "password"),
+        ("https://user@login.microsoftonline.us", "user name"),
+    ] {
+        let mut pairs = FULL.to_vec();
+        pairs.push(("GRAPH_BASE_URL", value));
+        match OAuthCallbackConfig::from_env(&env(&pairs)) {
+            Err(ConfigError::Malformed { name, reason }) => {
+                assert_eq!(name, "GRAPH_BASE_URL");
+                assert!(reason.contains(named), "{value}: {reason}");
+                assert!(!reason.contains("secret"), "{reason}");
+            }
+            other => panic!("{value}: {other:?}"),
+        }
+    }
+}
+
+#[test]
 fn given_more_than_nine_verify_failures_then_the_start_is_refused_naming_the_variable() {
     let mut pairs = FULL.to_vec();
     pairs.push(("VERIFY_MAX_FAILURES", "9"));
