@@ -8,7 +8,7 @@ use super::ports::{
     AuthorisationRecord, IdentityPlatform, IntegrationsStore, RecordOutcome, TokenStore,
 };
 use super::{AuthorisationFlow, digest};
-use crate::model::{EntraTenantId, TenantId};
+use crate::model::{EntraTenantId, TenantId, same_digest};
 use crate::ports::StoreError;
 
 /// What the portal is told of a confirmed authorisation.
@@ -78,7 +78,7 @@ impl<S: IntegrationsStore, T: TokenStore, I: IdentityPlatform> AuthorisationFlow
             return Err(ConfirmError::ForeignResult);
         }
         let binding = digest(session_binding);
-        if !constant_time_eq(binding.as_bytes(), proven.binding_hash.as_bytes()) {
+        if !same_digest(binding.as_bytes(), proven.binding_hash.as_bytes()) {
             tracing::warn!(tenant_id = %tenant_id, "a confirm with another session's binding refused; nothing is stored");
             return Err(ConfirmError::BindingMismatch);
         }
@@ -113,8 +113,4 @@ impl<S: IntegrationsStore, T: TokenStore, I: IdentityPlatform> AuthorisationFlow
             missing_permissions: proven.missing_permissions,
         })
     }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

@@ -9,6 +9,8 @@ use oauth2::{CsrfToken, PkceCodeChallenge, Scope};
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
+use crate::model::same_digest;
+
 use super::{ClaimsError, IdTokenClaims, IdentityClient, IdentityError, SignInRequest};
 
 /// How long the keys request may take.
@@ -103,7 +105,7 @@ impl IdentityClient {
         let nonce_matches = claims
             .nonce
             .as_deref()
-            .is_some_and(|n| constant_time_eq(n.as_bytes(), nonce.expose_secret().as_bytes()));
+            .is_some_and(|n| same_digest(n.as_bytes(), nonce.expose_secret().as_bytes()));
         if !nonce_matches {
             return Err(invalid("nonce", "not the one this sign-in sent"));
         }
@@ -139,8 +141,4 @@ fn invalid(claim: &'static str, reason: &str) -> ClaimsError {
         claim,
         reason: reason.to_owned(),
     }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

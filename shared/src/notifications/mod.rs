@@ -59,13 +59,7 @@ impl SubscriptionRecord {
     }
 }
 
-/// Whether two SHA-256 digests are equal, in constant time.
-pub(crate) fn same_digest(a: &[u8; 32], b: &[u8; 32]) -> bool {
-    a.iter()
-        .zip(b.iter())
-        .fold(0u8, |diff, (x, y)| diff | (x ^ y))
-        == 0
-}
+pub(crate) use crate::model::same_digest;
 
 /// A lifecycle event the worker must act on for a subscription.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
