@@ -136,21 +136,60 @@ impl CommonConfig {
     }
 }
 
-/// The multi-tenant Entra application: its id, and where its secret lives.
-/// The secret itself is fetched from Secrets Manager, never from the environment.
+/// How the app proves itself to Microsoft (`ENTRA_CLIENT_AUTH`, DESIGN 2.12).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientAuth {
+    /// `secret` (default): the client secret in Secrets Manager.
+    Secret,
+    /// `federated`: an AWS STS web identity token as `client_assertion`.
+    Federated,
+}
+
+impl ClientAuth {
+    pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
+        match optional(env, "ENTRA_CLIENT_AUTH").as_deref() {
+            None | Some("secret") => Ok(Self::Secret),
+            Some("federated") => Ok(Self::Federated),
+            Some(other) => Err(ConfigError::Malformed {
+                name: "ENTRA_CLIENT_AUTH",
+                reason: format!("{other:?} is neither `secret` nor `federated`"),
+            }),
+        }
+    }
+}
+
+/// Where one app registration's credential comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AppCredentialConfig {
+    /// The Secrets Manager id of the app's client secret (read at first use,
+    /// never from the environment).
+    ClientSecret(String),
+    /// No secret: a federated assertion for the cloud's audience.
+    Federated,
+}
+
+/// The multi-tenant Entra application: its id, and how it proves itself.
 #[derive(Debug, Clone)]
 pub struct EntraAppConfig {
     pub client_id: String,
-    pub client_secret_arn: String,
+    pub credential: AppCredentialConfig,
 }
 
 impl EntraAppConfig {
-    pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
+    /// `ENTRA_CLIENT_SECRET_ARN` is required in `secret` mode and not read
+    /// in `federated` mode.
+    pub fn from_env(env: &dyn Env, auth: ClientAuth) -> Result<Self, ConfigError> {
         let client_id = required(env, "ENTRA_CLIENT_ID")?;
         check_client_id("ENTRA_CLIENT_ID", &client_id)?;
+        let credential = match auth {
+            ClientAuth::Secret => {
+                AppCredentialConfig::ClientSecret(required(env, "ENTRA_CLIENT_SECRET_ARN")?)
+            }
+            ClientAuth::Federated => AppCredentialConfig::Federated,
+        };
         Ok(Self {
             client_id,
-            client_secret_arn: required(env, "ENTRA_CLIENT_SECRET_ARN")?,
+            credential,
         })
     }
 }
@@ -181,8 +220,14 @@ pub struct WorkerConfig {
 
 impl WorkerConfig {
     pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
+        Self::with_client_auth(env, ClientAuth::from_env(env)?)
+    }
+
+    /// With the app's credential chosen by the caller (verify-password
+    /// keeps the secret whatever `ENTRA_CLIENT_AUTH` says).
+    pub fn with_client_auth(env: &dyn Env, auth: ClientAuth) -> Result<Self, ConfigError> {
         let common = CommonConfig::from_env(env)?;
-        let app = EntraAppConfig::from_env(env)?;
+        let app = EntraAppConfig::from_env(env, auth)?;
         let clouds = entra_clouds(env, &common, &app)?;
         Ok(Self {
             common,
@@ -294,7 +339,9 @@ impl VerifyPasswordConfig {
             });
         }
         Ok(Self {
-            worker: WorkerConfig::from_env(env)?,
+            // The password grant with a federated assertion is not
+            // documented by Microsoft: verify-password keeps the secret.
+            worker: WorkerConfig::with_client_auth(env, ClientAuth::Secret)?,
             max_failures: u32::try_from(max_failures).unwrap_or(u32::MAX),
             failure_window: std::time::Duration::from_secs(number(
                 "VERIFY_FAILURE_WINDOW_SECONDS",
@@ -361,7 +408,7 @@ pub struct OAuthCallbackConfig {
 impl OAuthCallbackConfig {
     pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
         let common = CommonConfig::from_env(env)?;
-        let app = EntraAppConfig::from_env(env)?;
+        let app = EntraAppConfig::from_env(env, ClientAuth::from_env(env)?)?;
         let clouds = entra_clouds(env, &common, &app)?;
         Ok(Self {
             common,

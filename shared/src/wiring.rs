@@ -7,8 +7,13 @@ use std::time::SystemTime;
 
 use tokio::time::Instant;
 
-use crate::config::{CloudEndpoints, CommonConfig, ConfigError, Env, ProcessEnv};
+use std::sync::Arc;
+
+use crate::config::{
+    AppCredentialConfig, CloudEndpoints, CommonConfig, ConfigError, Env, ProcessEnv,
+};
 use crate::graph::{GraphClient, RetryPolicy};
+use crate::identity::app::AppCredentialSource;
 use crate::identity::{EntraApp, IdentityClient};
 use crate::model::{ByCloud, Cloud};
 use crate::store::directory_table::DynamoDirectoryStore;
@@ -19,7 +24,9 @@ use crate::store::queue::SqsSyncQueue;
 use crate::store::subscriptions::DynamoSubscriptionStore;
 use crate::store::sync_requests::DynamoSyncRequests;
 use crate::store::sync_state::DynamoSyncStateStore;
-use crate::store::{AppClientSecret, DynamoIntegrationsStore, SecretsManagerTokenStore};
+use crate::store::{
+    AppClientSecret, DynamoIntegrationsStore, SecretsManagerTokenStore, WebIdentityAssertions,
+};
 use crate::tokens::{TenantTokens, TokenProvider};
 
 /// Starts the JSON logs and reads the function's configuration; a missing
@@ -44,6 +51,7 @@ pub struct Clients {
     dynamodb: aws_sdk_dynamodb::Client,
     secrets: aws_sdk_secretsmanager::Client,
     sqs: aws_sdk_sqs::Client,
+    sts: aws_sdk_sts::Client,
     microsoft: OnceLock<reqwest::Client>,
 }
 
@@ -54,6 +62,7 @@ impl Clients {
             dynamodb: aws_sdk_dynamodb::Client::new(&sdk),
             secrets: aws_sdk_secretsmanager::Client::new(&sdk),
             sqs: aws_sdk_sqs::Client::new(&sdk),
+            sts: aws_sdk_sts::Client::new(&sdk),
             microsoft: OnceLock::new(),
         }
     }
@@ -122,18 +131,32 @@ impl Clients {
         )
     }
 
-    /// A cloud's app: its login host, client id, secret and `.default`
-    /// scope; `redirect_uri` only for the callback.
-    pub fn entra_app(&self, cloud: &CloudEndpoints, redirect_uri: Option<url::Url>) -> EntraApp {
+    /// A cloud's app: its login host, client id, credential and
+    /// `.default` scope; `redirect_uri` only for the callback.
+    pub fn entra_app(
+        &self,
+        cloud: Cloud,
+        endpoints: &CloudEndpoints,
+        redirect_uri: Option<url::Url>,
+    ) -> EntraApp {
+        let credential: Arc<dyn AppCredentialSource> = match &endpoints.app.credential {
+            AppCredentialConfig::ClientSecret(arn) => {
+                Arc::new(AppClientSecret::new(self.secrets.clone(), arn.clone()))
+            }
+            AppCredentialConfig::Federated => Arc::new(WebIdentityAssertions::new(
+                self.sts.clone(),
+                cloud.federated_audience().to_owned(),
+            )),
+        };
         EntraApp::new(
             IdentityClient::new(
                 self.microsoft_https(),
-                cloud.login_base_url.clone(),
-                cloud.app.client_id.clone(),
+                endpoints.login_base_url.clone(),
+                endpoints.app.client_id.clone(),
                 redirect_uri,
             )
-            .with_graph_scope(cloud.graph_default_scope()),
-            AppClientSecret::new(self.secrets.clone(), cloud.app.client_secret_arn.clone()),
+            .with_graph_scope(endpoints.graph_default_scope()),
+            credential,
         )
     }
 
@@ -143,7 +166,7 @@ impl Clients {
         clouds: &ByCloud<CloudEndpoints>,
         redirect_uri: Option<url::Url>,
     ) -> ByCloud<EntraApp> {
-        clouds.map(|_, cloud| self.entra_app(cloud, redirect_uri.clone()))
+        clouds.map(|cloud, endpoints| self.entra_app(cloud, endpoints, redirect_uri.clone()))
     }
 
     /// The tenants' delegated grants in Secrets Manager (global only).
@@ -152,7 +175,10 @@ impl Clients {
         common: &CommonConfig,
         global: &CloudEndpoints,
     ) -> TokenProvider<SecretsManagerTokenStore> {
-        TokenProvider::new(self.entra_app(global, None), self.tenant_secrets(common))
+        TokenProvider::new(
+            self.entra_app(Cloud::Global, global, None),
+            self.tenant_secrets(common),
+        )
     }
 
     /// The tenants' access tokens as each config says (DESIGN 2.12): client
@@ -166,7 +192,7 @@ impl Clients {
         let national = clouds
             .iter()
             .filter(|(cloud, _)| *cloud != Cloud::Global)
-            .map(|(cloud, endpoints)| (cloud, self.entra_app(endpoints, None)));
+            .map(|(cloud, endpoints)| (cloud, self.entra_app(cloud, endpoints, None)));
         TenantTokens::with_national_clouds(
             self.token_provider(common, clouds.global()),
             self.integrations(common),

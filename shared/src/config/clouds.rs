@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use url::Url;
 
-use super::{CommonConfig, ConfigError, EntraAppConfig, Env, optional};
+use super::{AppCredentialConfig, CommonConfig, ConfigError, EntraAppConfig, Env, optional};
 use crate::model::{ByCloud, Cloud};
 
 const NAME: &str = "ENTRA_CLOUDS";
@@ -42,7 +42,10 @@ struct RawCloud {
     login_base_url: String,
     graph_base_url: String,
     client_id: String,
-    client_secret_arn: String,
+    /// Required in `secret` mode; in `federated` mode only verify-password
+    /// (which keeps the secret) reads it.
+    #[serde(default)]
+    client_secret_arn: Option<String>,
 }
 
 fn malformed(reason: String) -> ConfigError {
@@ -50,7 +53,7 @@ fn malformed(reason: String) -> ConfigError {
 }
 
 /// Every cloud the process serves: `global` from `ENTRA_LOGIN_BASE_URL`,
-/// `GRAPH_BASE_URL`, `ENTRA_CLIENT_ID` and `ENTRA_CLIENT_SECRET_ARN`, the
+/// `GRAPH_BASE_URL`, `ENTRA_CLIENT_ID` and the app's credential, the
 /// others from `ENTRA_CLOUDS` (absent = global only).
 pub fn entra_clouds(
     env: &dyn Env,
@@ -65,17 +68,19 @@ pub fn entra_clouds(
     let Some(raw) = optional(env, NAME) else {
         return Ok(ByCloud::global_only(global));
     };
-    let national = parse_national(&raw, &common.secret_prefix)?;
+    let federated = app.credential == AppCredentialConfig::Federated;
+    let national = parse_national(&raw, &common.secret_prefix, federated)?;
     Ok(ByCloud::new(global, national))
 }
 
 fn parse_national(
     raw: &str,
     secret_prefix: &str,
+    federated: bool,
 ) -> Result<BTreeMap<Cloud, CloudEndpoints>, ConfigError> {
     let clouds: BTreeMap<String, RawCloud> = serde_json::from_str(raw).map_err(|e| {
         malformed(format!(
-            "must be a JSON object of clouds, each {{login_base_url, graph_base_url, client_id, client_secret_arn}} ({e})"
+            "must be a JSON object of clouds, each {{login_base_url, graph_base_url, client_id, client_secret_arn (not needed with ENTRA_CLIENT_AUTH=federated)}} ({e})"
         ))
     })?;
     let mut national = BTreeMap::new();
@@ -93,7 +98,7 @@ fn parse_national(
                 )));
             }
         };
-        national.insert(cloud, endpoints(cloud, raw, secret_prefix)?);
+        national.insert(cloud, endpoints(cloud, raw, secret_prefix, federated)?);
     }
     Ok(national)
 }
@@ -102,6 +107,7 @@ fn endpoints(
     cloud: Cloud,
     raw: RawCloud,
     secret_prefix: &str,
+    federated: bool,
 ) -> Result<CloudEndpoints, ConfigError> {
     let field = |field: &str, err: ConfigError| match err {
         ConfigError::Malformed { reason, .. } => malformed(format!("{cloud}.{field}: {reason}")),
@@ -113,21 +119,40 @@ fn endpoints(
         super::base_url_value(NAME, &raw.graph_base_url).map_err(|e| field("graph_base_url", e))?;
     let client_id = raw.client_id.trim().to_owned();
     super::check_client_id(NAME, &client_id).map_err(|e| field("client_id", e))?;
-    let client_secret_arn = raw.client_secret_arn.trim().to_owned();
-    let folder = format!("{secret_prefix}{CLOUD_SECRETS_FOLDER}");
-    if !secret_name(&client_secret_arn).starts_with(&folder) {
-        return Err(malformed(format!(
-            "{cloud}.client_secret_arn must name a secret under {folder:?} (the functions may read no other)"
-        )));
-    }
+    let credential = match raw.client_secret_arn.map(|arn| arn.trim().to_owned()) {
+        Some(arn) => {
+            check_secret_folder(cloud, &arn, secret_prefix)?;
+            if federated {
+                AppCredentialConfig::Federated
+            } else {
+                AppCredentialConfig::ClientSecret(arn)
+            }
+        }
+        None if federated => AppCredentialConfig::Federated,
+        None => {
+            return Err(malformed(format!(
+                "{cloud}.client_secret_arn is required with ENTRA_CLIENT_AUTH=secret"
+            )));
+        }
+    };
     Ok(CloudEndpoints {
         login_base_url,
         graph_base_url,
         app: EntraAppConfig {
             client_id,
-            client_secret_arn,
+            credential,
         },
     })
+}
+
+fn check_secret_folder(cloud: Cloud, arn: &str, secret_prefix: &str) -> Result<(), ConfigError> {
+    let folder = format!("{secret_prefix}{CLOUD_SECRETS_FOLDER}");
+    if secret_name(arn).starts_with(&folder) {
+        return Ok(());
+    }
+    Err(malformed(format!(
+        "{cloud}.client_secret_arn must name a secret under {folder:?} (the functions may read no other)"
+    )))
 }
 
 /// The secret's name in an ARN (`arn:…:secret:<name>-<suffix>`), or the

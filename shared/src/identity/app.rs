@@ -1,25 +1,44 @@
-//! The multi-tenant Entra app's credentials, one per process: the identity
-//! client and the app's client secret (fetched once). The authorisation
-//! flow's code exchange, token refresh and the password grant all go
-//! through it.
+//! The multi-tenant Entra app, one per cloud and process: the identity
+//! client and where its credential comes from (DESIGN 2.12: the client
+//! secret, or a federated assertion). The authorisation flow's code
+//! exchange, token refresh, client credentials and the password grant all
+//! go through it.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
 
 use secrecy::SecretString;
 
 use super::{
-    AppToken, ClaimsError, IdTokenClaims, IdentityClient, IdentityError, SignInRequest, TokenGrant,
+    AppCredential, AppToken, ClaimsError, IdTokenClaims, IdentityClient, IdentityError,
+    SignInRequest, TokenGrant,
 };
 use crate::authorisation::IdentityPlatform;
 use crate::model::EntraTenantId;
-use crate::store::AppClientSecret;
+use crate::ports::StoreError;
+
+pub type Pending<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
+
+/// Where the app's credential comes from: Secrets Manager (`secret`) or
+/// AWS STS (`federated`). Boxed futures: an app holds either at run time.
+pub trait AppCredentialSource: Send + Sync {
+    /// The credential to send, kept while it is good.
+    fn current(&self) -> Pending<'_, AppCredential>;
+
+    /// A credential to retry with after Microsoft refused `refused`:
+    /// `None` when the source has nothing newer (no retry is worth it).
+    fn renewed<'a>(&'a self, refused: &'a AppCredential) -> Pending<'a, Option<AppCredential>>;
+}
 
 pub struct EntraApp {
     client: IdentityClient,
-    secret: AppClientSecret,
+    credential: Arc<dyn AppCredentialSource>,
 }
 
 impl EntraApp {
-    pub fn new(client: IdentityClient, secret: AppClientSecret) -> Self {
-        Self { client, secret }
+    pub fn new(client: IdentityClient, credential: Arc<dyn AppCredentialSource>) -> Self {
+        Self { client, credential }
     }
 
     /// The app registration's id (one per cloud).
@@ -27,21 +46,28 @@ impl EntraApp {
         self.client.client_id()
     }
 
-    /// Runs `call` with the app's client secret; when Microsoft refuses
-    /// the secret (rotated, expired), reads it again once and retries with
-    /// the new one (issue 21 §6: a rotation is not an outage).
-    async fn with_secret<T, F, Fut>(&self, call: F) -> Result<T, IdentityError>
+    /// Runs `call` with the app's credential; when Microsoft refuses it (a
+    /// rotated or expired secret, an expired assertion), gets it again once
+    /// and retries with the new one (DESIGN 2.12: a rotation is not an
+    /// outage).
+    async fn with_credential<T, F, Fut>(&self, call: F) -> Result<T, IdentityError>
     where
-        F: Fn(SecretString) -> Fut,
-        Fut: std::future::Future<Output = Result<T, IdentityError>>,
+        F: Fn(AppCredential) -> Fut,
+        Fut: Future<Output = Result<T, IdentityError>>,
     {
-        let secret = self.secret.get().await.map_err(configuration)?;
-        match call(secret.clone()).await {
-            Err(e) if e.is_refused_client_secret() => {
-                match self.secret.reread(&secret).await.map_err(configuration)? {
+        let credential = self.credential.current().await.map_err(configuration)?;
+        match call(credential.clone()).await {
+            Err(e) if e.is_refused_app_credential() => {
+                match self
+                    .credential
+                    .renewed(&credential)
+                    .await
+                    .map_err(configuration)?
+                {
                     Some(fresh) => {
                         tracing::warn!(
-                            "the app's client secret was refused; retrying with the one read again"
+                            error = %e,
+                            "the app's credential was refused; retrying with a new one"
                         );
                         call(fresh).await
                     }
@@ -58,9 +84,9 @@ impl EntraApp {
         entra_tenant_id: &str,
         refresh_token: &SecretString,
     ) -> Result<TokenGrant, IdentityError> {
-        self.with_secret(|secret| async move {
+        self.with_credential(|credential| async move {
             self.client
-                .refresh(entra_tenant_id, &secret, refresh_token)
+                .refresh(entra_tenant_id, &credential, refresh_token)
                 .await
         })
         .await
@@ -71,9 +97,9 @@ impl EntraApp {
         &self,
         entra_tenant_id: &str,
     ) -> Result<super::AppToken, IdentityError> {
-        self.with_secret(|secret| async move {
+        self.with_credential(|credential| async move {
             self.client
-                .client_credentials(entra_tenant_id, &secret)
+                .client_credentials(entra_tenant_id, &credential)
                 .await
         })
         .await
@@ -86,16 +112,16 @@ impl EntraApp {
         user_name: &str,
         password: &SecretString,
     ) -> Result<TokenGrant, IdentityError> {
-        self.with_secret(|secret| async move {
+        self.with_credential(|credential| async move {
             self.client
-                .password_grant(entra_tenant_id, &secret, user_name, password)
+                .password_grant(entra_tenant_id, &credential, user_name, password)
                 .await
         })
         .await
     }
 }
 
-fn configuration(e: crate::ports::StoreError) -> IdentityError {
+fn configuration(e: StoreError) -> IdentityError {
     IdentityError::Configuration(e.to_string())
 }
 
@@ -122,9 +148,9 @@ impl IdentityPlatform for EntraApp {
         code: &SecretString,
         pkce_verifier: &SecretString,
     ) -> Result<TokenGrant, IdentityError> {
-        self.with_secret(|secret| async move {
+        self.with_credential(|credential| async move {
             self.client
-                .exchange_code(entra_tenant_id.as_str(), &secret, code, pkce_verifier)
+                .exchange_code(entra_tenant_id.as_str(), &credential, code, pkce_verifier)
                 .await
         })
         .await

@@ -27,7 +27,7 @@ pub use app::EntraApp;
 // The values this adapter hands out are the model's (the authorisation
 // flow's port speaks them without depending on this adapter).
 pub use crate::model::identity::{
-    AppToken, CONSENTING_ADMIN_ROLES, ClaimsError, GRAPH_DEFAULT_SCOPE, IdTokenClaims,
+    AppCredential, AppToken, CONSENTING_ADMIN_ROLES, ClaimsError, GRAPH_DEFAULT_SCOPE, IdTokenClaims,
     IdentityError, REQUIRED_APP_ROLES, SignInRequest, TokenErrorBody, TokenGrant, authority,
     claims,
 };
@@ -137,7 +137,7 @@ impl IdentityClient {
     fn oauth_client(
         &self,
         authority: &str,
-        client_secret: Option<&SecretString>,
+        credential: Option<&AppCredential>,
     ) -> Result<EntraOAuthClient, IdentityError> {
         let bad = |e: url::ParseError| IdentityError::Configuration(e.to_string());
         let mut client = oauth2::Client::new(ClientId::new(self.client_id.clone()))
@@ -147,7 +147,7 @@ impl IdentityClient {
         if let Some(redirect_uri) = &self.redirect_uri {
             client = client.set_redirect_uri(RedirectUrl::from_url(redirect_uri.clone()));
         }
-        if let Some(secret) = client_secret {
+        if let Some(AppCredential::ClientSecret(secret)) = credential {
             client = client.set_client_secret(ClientSecret::new(secret.expose_secret().to_owned()));
         }
         Ok(client)
@@ -178,20 +178,19 @@ impl IdentityClient {
     pub async fn exchange_code(
         &self,
         authority: &str,
-        client_secret: &SecretString,
+        credential: &AppCredential,
         code: &SecretString,
         pkce_verifier: &SecretString,
     ) -> Result<TokenGrant, IdentityError> {
-        let client = self.oauth_client(authority, Some(client_secret))?;
+        let client = self.oauth_client(authority, Some(credential))?;
         let http = http::OAuthHttp(&self.http);
-        let response = client
+        let request = client
             .exchange_code(AuthorizationCode::new(code.expose_secret().to_owned()))
             .set_pkce_verifier(PkceCodeVerifier::new(
                 pkce_verifier.expose_secret().to_owned(),
-            ))
-            .request_async(&http)
-            .await;
-        grant_from(response)
+            ));
+        let request = with_assertion(request, credential, |r, k, v| r.add_extra_param(k, v));
+        grant_from(request.request_async(&http).await)
     }
 
     /// The resource-owner password grant (docs/graph.md 5.8), for password
@@ -199,17 +198,18 @@ impl IdentityClient {
     pub async fn password_grant(
         &self,
         authority: &str,
-        client_secret: &SecretString,
+        credential: &AppCredential,
         username: &str,
         password: &SecretString,
     ) -> Result<TokenGrant, IdentityError> {
-        let client = self.oauth_client(authority, Some(client_secret))?;
+        let client = self.oauth_client(authority, Some(credential))?;
         let http = http::OAuthHttp(&self.http);
         let username = oauth2::ResourceOwnerUsername::new(username.to_owned());
         let password = oauth2::ResourceOwnerPassword::new(password.expose_secret().to_owned());
         let request = client
             .exchange_password(&username, &password)
             .add_scope(Scope::new("openid".to_owned()));
+        let request = with_assertion(request, credential, |r, k, v| r.add_extra_param(k, v));
         grant_from(request.request_async(&http).await)
     }
 
@@ -218,13 +218,14 @@ impl IdentityClient {
     pub async fn client_credentials(
         &self,
         authority: &str,
-        client_secret: &SecretString,
+        credential: &AppCredential,
     ) -> Result<AppToken, IdentityError> {
-        let client = self.oauth_client(authority, Some(client_secret))?;
+        let client = self.oauth_client(authority, Some(credential))?;
         let http = http::OAuthHttp(&self.http);
         let request = client
             .exchange_client_credentials()
             .add_scope(Scope::new(self.graph_scope.clone()));
+        let request = with_assertion(request, credential, |r, k, v| r.add_extra_param(k, v));
         let grant = grant_from(request.request_async(&http).await)?;
         Ok(AppToken::new(grant.access_token, grant.expires_in))
     }
@@ -232,17 +233,40 @@ impl IdentityClient {
     pub async fn refresh(
         &self,
         authority: &str,
-        client_secret: &SecretString,
+        credential: &AppCredential,
         refresh_token: &SecretString,
     ) -> Result<TokenGrant, IdentityError> {
-        let client = self.oauth_client(authority, Some(client_secret))?;
+        let client = self.oauth_client(authority, Some(credential))?;
         let http = http::OAuthHttp(&self.http);
         let token = RefreshToken::new(refresh_token.expose_secret().to_owned());
         let mut request = client.exchange_refresh_token(&token);
         for scope in SCOPES {
             request = request.add_scope(Scope::new((*scope).to_owned()));
         }
+        let request = with_assertion(request, credential, |r, k, v| r.add_extra_param(k, v));
         grant_from(request.request_async(&http).await)
+    }
+}
+
+/// RFC 7523's client authentication by assertion: a federated credential
+/// rides as two form fields of the token request (a secret is set on the
+/// client instead). The request builders of `oauth2` share no trait, so
+/// each call site passes its own `add_extra_param`.
+fn with_assertion<R>(
+    request: R,
+    credential: &AppCredential,
+    add: impl Fn(R, &'static str, String) -> R,
+) -> R {
+    match credential {
+        AppCredential::ClientAssertion(assertion) => {
+            let request = add(
+                request,
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".to_owned(),
+            );
+            add(request, "client_assertion", assertion.expose_secret().to_owned())
+        }
+        AppCredential::ClientSecret(_) => request,
     }
 }
 

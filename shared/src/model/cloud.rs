@@ -29,6 +29,17 @@ impl Cloud {
     pub fn parse(value: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|c| c.as_str() == value)
     }
+
+    /// The audience a federated identity credential of this cloud's app
+    /// registration expects of an assertion (Microsoft's recommended value
+    /// per cloud): what `GetWebIdentityToken` is asked for.
+    pub fn federated_audience(self) -> &'static str {
+        match self {
+            Self::Global => "api://AzureADTokenExchange",
+            Self::UsGov | Self::UsGovDod => "api://AzureADTokenExchangeUSGov",
+            Self::China => "api://AzureADTokenExchangeChina",
+        }
+    }
 }
 
 impl std::fmt::Display for Cloud {

@@ -1,5 +1,6 @@
 //! Adapters for AWS storage behind the engines' ports.
 
+pub mod app_credential;
 pub mod chunked;
 pub mod directory_table;
 pub mod dynamo;
@@ -16,4 +17,5 @@ pub mod sync_requests;
 pub mod sync_state;
 
 pub use integrations::DynamoIntegrationsStore;
-pub use secrets::{AppClientSecret, SecretsManagerTokenStore, TenantGrant};
+pub use app_credential::{AppClientSecret, WebIdentityAssertions};
+pub use secrets::{SecretsManagerTokenStore, TenantGrant};

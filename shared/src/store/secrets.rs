@@ -11,7 +11,7 @@ use crate::model::{EntraTenantId, TenantId};
 use crate::ports::StoreError;
 use crate::tokens::RotationWrite;
 
-fn describe<E, R>(err: &aws_sdk_secretsmanager::error::SdkError<E, R>) -> String
+pub(super) fn describe<E, R>(err: &aws_sdk_secretsmanager::error::SdkError<E, R>) -> String
 where
     E: aws_sdk_secretsmanager::error::ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
@@ -295,77 +295,6 @@ impl SecretsManagerTokenStore {
                 detail: describe(&err),
             }),
         }
-    }
-}
-
-/// The app's client secret, fetched on first use and kept for the life of
-/// the process (cold start does no work a request may not need), and read
-/// again when Microsoft refuses it: a rotated secret must not stop every
-/// tenant until the sandboxes recycle.
-#[derive(Debug)]
-pub struct AppClientSecret {
-    client: Client,
-    secret_id: String,
-    value: tokio::sync::Mutex<Option<SecretString>>,
-}
-
-impl AppClientSecret {
-    pub fn new(client: Client, secret_id: String) -> Self {
-        Self {
-            client,
-            secret_id,
-            value: tokio::sync::Mutex::new(None),
-        }
-    }
-
-    pub async fn get(&self) -> Result<SecretString, StoreError> {
-        let mut value = self.value.lock().await;
-        if let Some(secret) = value.as_ref() {
-            return Ok(secret.clone());
-        }
-        let secret = self.read().await?;
-        *value = Some(secret.clone());
-        Ok(secret)
-    }
-
-    /// The secret read again from Secrets Manager, unless another caller
-    /// already replaced the refused one: `None` when it is unchanged there
-    /// (nothing to retry with).
-    pub async fn reread(&self, refused: &SecretString) -> Result<Option<SecretString>, StoreError> {
-        let mut value = self.value.lock().await;
-        if let Some(current) = value.as_ref()
-            && current.expose_secret() != refused.expose_secret()
-        {
-            return Ok(Some(current.clone()));
-        }
-        let fresh = self.read().await?;
-        if fresh.expose_secret() == refused.expose_secret() {
-            return Ok(None);
-        }
-        *value = Some(fresh.clone());
-        Ok(Some(fresh))
-    }
-
-    async fn read(&self) -> Result<SecretString, StoreError> {
-        let output = self
-            .client
-            .get_secret_value()
-            .secret_id(&self.secret_id)
-            .version_stage("AWSCURRENT")
-            .send()
-            .await
-            .map_err(|e| StoreError::Unavailable {
-                operation: "reading the app's client secret",
-                detail: describe(&e),
-            })?;
-        let value = output
-            .secret_string
-            .filter(|s| !s.trim().is_empty())
-            .ok_or(StoreError::Malformed {
-                what: "the app's client secret",
-                detail: "it has no string value".into(),
-            })?;
-        Ok(SecretString::from(value.trim().to_owned()))
     }
 }
 

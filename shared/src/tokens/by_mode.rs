@@ -133,7 +133,10 @@ mod tests {
                 client_id.into(),
                 None,
             ),
-            AppClientSecret::new(secrets(), format!("{client_id}-secret")),
+            std::sync::Arc::new(AppClientSecret::new(
+                secrets(),
+                format!("{client_id}-secret"),
+            )),
         )
     }
 

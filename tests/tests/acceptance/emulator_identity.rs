@@ -31,6 +31,10 @@ fn secret(s: &str) -> SecretString {
     SecretString::from(s.to_owned())
 }
 
+fn app_secret(s: &str) -> entra_sync::identity::AppCredential {
+    entra_sync::identity::AppCredential::ClientSecret(secret(s))
+}
+
 /// Signs the admin in and returns the code and the PKCE verifier.
 async fn code_for(
     emulator: &Emulator,
@@ -54,7 +58,7 @@ async fn code_for(
 async fn signed_in(emulator: &Emulator, client: &IdentityClient) -> TokenGrant {
     let (code, verifier) = code_for(emulator, client, "organizations").await;
     client
-        .exchange_code("organizations", &secret(SECRET), &code, &verifier)
+        .exchange_code("organizations", &app_secret(SECRET), &code, &verifier)
         .await
         .unwrap()
 }
@@ -109,11 +113,11 @@ async fn given_a_redeemed_code_when_reused_then_invalid_grant_54005() {
     let (emulator, client) = emulator().await;
     let (code, verifier) = code_for(&emulator, &client, "organizations").await;
     client
-        .exchange_code("organizations", &secret(SECRET), &code, &verifier)
+        .exchange_code("organizations", &app_secret(SECRET), &code, &verifier)
         .await
         .unwrap();
     let err = client
-        .exchange_code("organizations", &secret(SECRET), &code, &verifier)
+        .exchange_code("organizations", &app_secret(SECRET), &code, &verifier)
         .await
         .unwrap_err();
     assert_eq!(rejected_code(&err), ("invalid_grant".into(), 54005));
@@ -126,12 +130,12 @@ async fn given_a_wrong_pkce_verifier_then_invalid_grant_and_the_code_is_spent() 
     let (code, verifier) = code_for(&emulator, &client, "organizations").await;
     let wrong = secret(&format!("{}x", verifier.expose_secret()));
     let err = client
-        .exchange_code("organizations", &secret(SECRET), &code, &wrong)
+        .exchange_code("organizations", &app_secret(SECRET), &code, &wrong)
         .await
         .unwrap_err();
     assert_eq!(rejected_code(&err), ("invalid_grant".into(), 501481));
     let err = client
-        .exchange_code("organizations", &secret(SECRET), &code, &verifier)
+        .exchange_code("organizations", &app_secret(SECRET), &code, &verifier)
         .await
         .unwrap_err();
     assert_eq!(rejected_code(&err).1, 54005);
@@ -142,7 +146,7 @@ async fn given_a_wrong_client_secret_then_invalid_client() {
     let (emulator, client) = emulator().await;
     let (code, verifier) = code_for(&emulator, &client, "organizations").await;
     let err = client
-        .exchange_code("organizations", &secret("wrong"), &code, &verifier)
+        .exchange_code("organizations", &app_secret("wrong"), &code, &verifier)
         .await
         .unwrap_err();
     assert_eq!(rejected_code(&err), ("invalid_client".into(), 7000215));
@@ -154,14 +158,14 @@ async fn given_a_refresh_then_a_new_refresh_token_is_issued_and_the_old_one_stil
     let (emulator, client) = emulator().await;
     let first = signed_in(&emulator, &client).await.refresh_token.unwrap();
     let rotated = client
-        .refresh(CONTOSO, &secret(SECRET), &first)
+        .refresh(CONTOSO, &app_secret(SECRET), &first)
         .await
         .unwrap();
     let second = rotated.refresh_token.unwrap();
     assert_ne!(first.expose_secret(), second.expose_secret());
     assert!(rotated.expires_in.as_secs() > 3000);
     client
-        .refresh(CONTOSO, &secret(SECRET), &first)
+        .refresh(CONTOSO, &app_secret(SECRET), &first)
         .await
         .unwrap();
 }
@@ -176,7 +180,7 @@ async fn given_revoked_consent_then_refresh_is_invalid_grant_with_the_aadsts_cod
         let token = signed_in(&emulator, &client).await.refresh_token.unwrap();
         emulator.revoke_consent(CONTOSO, how);
         let err = client
-            .refresh(CONTOSO, &secret(SECRET), &token)
+            .refresh(CONTOSO, &app_secret(SECRET), &token)
             .await
             .unwrap_err();
         assert_eq!(rejected_code(&err), ("invalid_grant".into(), code));
@@ -195,7 +199,7 @@ async fn given_the_emulator_unreachable_then_a_retryable_transport_error() {
         Some(url::Url::parse(REDIRECT_URI).unwrap()),
     );
     let err = client
-        .refresh(CONTOSO, &secret(SECRET), &secret("rt"))
+        .refresh(CONTOSO, &app_secret(SECRET), &secret("rt"))
         .await
         .unwrap_err();
     assert!(matches!(err, IdentityError::Transport(_)), "{err:?}");
@@ -212,7 +216,7 @@ async fn given_the_password_grant_then_common_is_refused_and_the_tenant_authorit
     let err = client
         .password_grant(
             "common",
-            &secret(SECRET),
+            &app_secret(SECRET),
             CONTOSO_ADMIN,
             &secret("Pa55-word!"),
         )
@@ -222,7 +226,7 @@ async fn given_the_password_grant_then_common_is_refused_and_the_tenant_authorit
     let grant = client
         .password_grant(
             CONTOSO,
-            &secret(SECRET),
+            &app_secret(SECRET),
             CONTOSO_ADMIN,
             &secret("Pa55-word!"),
         )
@@ -230,7 +234,7 @@ async fn given_the_password_grant_then_common_is_refused_and_the_tenant_authorit
         .unwrap();
     assert!(grant.id_token.is_some());
     let err = client
-        .password_grant(CONTOSO, &secret(SECRET), CONTOSO_ADMIN, &secret("wrong"))
+        .password_grant(CONTOSO, &app_secret(SECRET), CONTOSO_ADMIN, &secret("wrong"))
         .await
         .unwrap_err();
     assert_eq!(rejected_code(&err), ("invalid_grant".into(), 50126));

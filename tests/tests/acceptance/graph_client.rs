@@ -23,6 +23,10 @@ fn secret(s: &str) -> SecretString {
     SecretString::from(s.to_owned())
 }
 
+fn app_secret(s: &str) -> entra_sync::identity::AppCredential {
+    entra_sync::identity::AppCredential::ClientSecret(secret(s))
+}
+
 /// Short waits so that exhausting the policy takes milliseconds.
 fn quick_policy(max_attempts: u32) -> RetryPolicy {
     RetryPolicy {
@@ -50,7 +54,7 @@ impl AccessTokenSource for SignedInTokens {
         self.refreshes.fetch_add(1, Ordering::Relaxed);
         let grant = self
             .identity
-            .refresh(CONTOSO, &secret(SECRET), &self.refresh_token)
+            .refresh(CONTOSO, &app_secret(SECRET), &self.refresh_token)
             .await
             .map_err(|e| TokenError::Unavailable(e.to_string()))?;
         *self.current.lock().unwrap() = grant.access_token.clone();
@@ -88,7 +92,7 @@ async fn signed_in() -> (Emulator, SignedInTokens) {
     let grant = identity
         .exchange_code(
             "organizations",
-            &secret(SECRET),
+            &app_secret(SECRET),
             &secret(&code),
             &request.pkce_verifier,
         )
@@ -172,7 +176,7 @@ async fn given_an_expired_access_token_when_getting_then_the_client_refreshes_on
     });
     *tokens.current.lock().unwrap() = tokens
         .identity
-        .refresh(CONTOSO, &secret(SECRET), &tokens.refresh_token)
+        .refresh(CONTOSO, &app_secret(SECRET), &tokens.refresh_token)
         .await
         .unwrap()
         .access_token;
@@ -198,7 +202,7 @@ async fn given_every_access_token_expired_when_getting_then_one_refresh_and_unau
     });
     *tokens.current.lock().unwrap() = tokens
         .identity
-        .refresh(CONTOSO, &secret(SECRET), &tokens.refresh_token)
+        .refresh(CONTOSO, &app_secret(SECRET), &tokens.refresh_token)
         .await
         .unwrap()
         .access_token;

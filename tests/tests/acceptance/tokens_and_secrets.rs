@@ -43,6 +43,10 @@ fn secret(s: &str) -> SecretString {
     SecretString::from(s.to_owned())
 }
 
+fn app_secret(s: &str) -> entra_sync::identity::AppCredential {
+    entra_sync::identity::AppCredential::ClientSecret(secret(s))
+}
+
 fn unique(prefix: &str) -> String {
     format!(
         "{prefix}{}",
@@ -181,7 +185,10 @@ impl Fixture {
                     CLIENT_ID.into(),
                     None,
                 ),
-                AppClientSecret::new(self.secrets.clone(), self.app_secret_arn.clone()),
+                std::sync::Arc::new(AppClientSecret::new(
+                    self.secrets.clone(),
+                    self.app_secret_arn.clone(),
+                )),
             ),
             self.store(),
         )
@@ -229,7 +236,7 @@ impl Fixture {
         let grant = identity
             .exchange_code(
                 "organizations",
-                &secret(&self.app_secret_value),
+                &app_secret(&self.app_secret_value),
                 &secret(&code),
                 &request.pkce_verifier,
             )

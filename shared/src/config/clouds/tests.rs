@@ -78,7 +78,10 @@ fn a_national_cloud_has_its_own_hosts_app_and_default_scope() {
         "https://graph.microsoft.us/.default"
     );
     assert_eq!(us.app.client_id, "usgov-app");
-    assert_eq!(us.app.client_secret_arn, USGOV_SECRET);
+    assert_eq!(
+        us.app.credential,
+        crate::config::AppCredentialConfig::ClientSecret(USGOV_SECRET.into())
+    );
     assert_eq!(config.clouds.global().app.client_id, "global-app");
     assert!(config.clouds.get(Cloud::China).is_none());
 }
@@ -119,4 +122,53 @@ fn a_national_clouds_secret_must_live_under_the_prefixs_clouds_folder() {
 fn a_blank_entra_clouds_counts_as_absent() {
     let config = WorkerConfig::from_env(&env(&[("ENTRA_CLOUDS", "  ")])).unwrap();
     assert_eq!(config.clouds.iter().count(), 1);
+}
+
+#[test]
+fn federated_mode_reads_no_app_secret_except_for_verify_password() {
+    let map = env(&[("ENTRA_CLIENT_AUTH", "federated")]);
+    let lookup = move |name: &str| {
+        if name == "ENTRA_CLIENT_SECRET_ARN" {
+            return None;
+        }
+        map(name)
+    };
+    let cloud = usgov(serde_json::json!({ "client_secret_arn": null }));
+    let cloud_env = |name: &str| match name {
+        "ENTRA_CLOUDS" => Some(cloud.clone()),
+        other => lookup(other),
+    };
+    let config = WorkerConfig::from_env(&cloud_env).unwrap();
+    for (_, endpoints) in config.clouds.iter() {
+        assert_eq!(endpoints.app.credential, AppCredentialConfig::Federated);
+    }
+    // verify-password keeps the secret: without one it does not start.
+    let err = crate::config::VerifyPasswordConfig::from_env(&cloud_env).unwrap_err();
+    assert_eq!(err, ConfigError::Missing("ENTRA_CLIENT_SECRET_ARN"));
+}
+
+#[test]
+fn federated_mode_keeps_a_cloud_secret_for_verify_password_only() {
+    let cloud = usgov(serde_json::json!({}));
+    let pairs = [("ENTRA_CLIENT_AUTH", "federated"), ("ENTRA_CLOUDS", &cloud)];
+    let worker = WorkerConfig::from_env(&env(&pairs)).unwrap();
+    let us = worker.clouds.get(Cloud::UsGov).unwrap();
+    assert_eq!(us.app.credential, AppCredentialConfig::Federated);
+    let password = crate::config::VerifyPasswordConfig::from_env(&env(&pairs)).unwrap();
+    let us = password.worker.clouds.get(Cloud::UsGov).unwrap();
+    assert_eq!(
+        us.app.credential,
+        AppCredentialConfig::ClientSecret(USGOV_SECRET.into())
+    );
+}
+
+#[test]
+fn a_cloud_needs_its_secret_in_secret_mode_and_an_unknown_mode_is_refused() {
+    let reason = refusal(&usgov(serde_json::json!({ "client_secret_arn": null })));
+    assert!(reason.contains("usgov.client_secret_arn is required"), "{reason}");
+    let err = WorkerConfig::from_env(&env(&[("ENTRA_CLIENT_AUTH", "certificate")])).unwrap_err();
+    assert!(
+        matches!(err, ConfigError::Malformed { name: "ENTRA_CLIENT_AUTH", .. }),
+        "{err}"
+    );
 }

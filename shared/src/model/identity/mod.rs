@@ -39,6 +39,39 @@ pub struct SignInRequest {
     pub nonce: SecretString,
 }
 
+/// How the app proves itself on a token request (DESIGN 2.12): its client
+/// secret, or a JWT from another issuer that the app registration trusts
+/// through a federated identity credential (`client_assertion`).
+#[derive(Clone)]
+pub enum AppCredential {
+    ClientSecret(SecretString),
+    ClientAssertion(SecretString),
+}
+
+impl AppCredential {
+    /// Whether two credentials are the same value (a re-read that found
+    /// nothing new must not be retried).
+    pub fn same_as(&self, other: &AppCredential) -> bool {
+        use secrecy::ExposeSecret;
+        match (self, other) {
+            (Self::ClientSecret(a), Self::ClientSecret(b))
+            | (Self::ClientAssertion(a), Self::ClientAssertion(b)) => {
+                crate::model::same_digest(a.expose_secret().as_bytes(), b.expose_secret().as_bytes())
+            }
+            _ => false,
+        }
+    }
+}
+
+impl std::fmt::Debug for AppCredential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::ClientSecret(_) => "ClientSecret(..)",
+            Self::ClientAssertion(_) => "ClientAssertion(..)",
+        })
+    }
+}
+
 /// Entra's token error body (docs/graph.md 5.4). Its text never contains a secret.
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
 pub struct TokenErrorBody {
@@ -80,12 +113,15 @@ impl IdentityError {
         matches!(self, Self::Rejected(body) if body.error == "invalid_grant")
     }
 
-    /// Microsoft refused the app's client secret: invalid (AADSTS7000215,
-    /// a rotated secret) or expired (AADSTS7000222).
-    pub fn is_refused_client_secret(&self) -> bool {
+    /// Microsoft refused the app's own credential, which a fresh one may
+    /// cure: a client secret invalid (AADSTS7000215, rotated) or expired
+    /// (7000222); a federated assertion expired (700024), failing its
+    /// signature check (700027, the issuer rotated its keys) or matching no
+    /// federated identity credential yet (70021: they take minutes to
+    /// propagate).
+    pub fn is_refused_app_credential(&self) -> bool {
         matches!(self, Self::Rejected(body)
-            if body.error == "invalid_client"
-                && body.error_codes.iter().any(|c| matches!(c, 7000215 | 7000222)))
+            if body.error_codes.iter().any(|c| matches!(c, 7000215 | 7000222 | 700024 | 700027 | 70021)))
     }
 
     /// The app is not in the customer tenant: never consented there, or
