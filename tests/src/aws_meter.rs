@@ -45,6 +45,9 @@ struct Shared {
     roles: Arc<Vec<(String, String)>>,
     tallies: Arc<Mutex<Tallies>>,
     gate: Option<Arc<Gate>>,
+    /// Where STS `GetWebIdentityToken` goes (moto lacks it): the emulator's
+    /// STS, told the caller's role (what real STS learns from SigV4).
+    web_identity_sts: Option<String>,
     /// DynamoDB applies the writes to one item one at a time; moto's
     /// threaded server does not (two concurrent conditional writes can both
     /// pass), so a gated meter hands moto its writes one at a time.
@@ -61,14 +64,16 @@ impl AwsMeter {
     /// Listens on a free 127.0.0.1 port and forwards to `upstream`;
     /// `roles` names tables: (physical name, role).
     pub async fn start(upstream: &str, roles: Vec<(String, String)>) -> anyhow::Result<Self> {
-        Self::start_gated(upstream, roles, None).await
+        Self::start_gated(upstream, roles, None, None).await
     }
 
-    /// The same, judging every function's request with `gate` first.
+    /// The same, judging every function's request with `gate` first, and
+    /// sending STS `GetWebIdentityToken` to `web_identity_sts`.
     pub async fn start_gated(
         upstream: &str,
         roles: Vec<(String, String)>,
         gate: Option<Arc<Gate>>,
+        web_identity_sts: Option<String>,
     ) -> anyhow::Result<Self> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let endpoint = format!("http://{}", listener.local_addr()?);
@@ -81,6 +86,7 @@ impl AwsMeter {
             roles: Arc::new(roles),
             tallies: Arc::default(),
             gate,
+            web_identity_sts,
             writes: Arc::default(),
         };
         let app = axum::Router::new()
@@ -151,6 +157,9 @@ async fn forward(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    if let Some(form) = web_identity_token_request(&headers, &body) {
+        return web_identity_token(&shared, &headers, &form, body).await;
+    }
     // Read once: the tally and the gate both look at the request's JSON.
     let json: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let (operation, items) = classify(&shared, &headers, &json);
@@ -209,6 +218,67 @@ async fn relay(shared: &Shared, headers: &HeaderMap, answer: reqwest::Response) 
         }
         Err(e) => (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
     }
+}
+
+/// The form of an STS `GetWebIdentityToken` (query protocol), if it is one.
+fn web_identity_token_request(headers: &HeaderMap, body: &[u8]) -> Option<Vec<(String, String)>> {
+    let form_encoded = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if !form_encoded {
+        return None;
+    }
+    let form: Vec<(String, String)> = url::form_urlencoded::parse(body).into_owned().collect();
+    form.iter()
+        .any(|(k, v)| k == "Action" && v == "GetWebIdentityToken")
+        .then_some(form)
+}
+
+/// Judged by the gate, then answered by the stack's STS with the caller's
+/// role named; without one, refused as an account that never enabled
+/// outbound identity federation would be.
+async fn web_identity_token(
+    shared: &Shared,
+    headers: &HeaderMap,
+    form: &[(String, String)],
+    body: Bytes,
+) -> Response {
+    let gate = shared.gate.as_ref();
+    if let Some(denial) = gate.and_then(|g| g.judge_web_identity_token(headers, form)) {
+        return sts_error(StatusCode::FORBIDDEN, "AccessDenied", &denial);
+    }
+    let (Some(sts), Some(role)) = (
+        shared.web_identity_sts.as_ref(),
+        gate.and_then(|g| g.role_arn(headers)),
+    ) else {
+        return sts_error(
+            StatusCode::FORBIDDEN,
+            "OutboundWebIdentityFederationDisabledException",
+            "outbound web identity federation is not enabled in this stack",
+        );
+    };
+    let answer = shared
+        .http
+        .post(sts)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header(crate::emulator::sts::CALLER_HEADER, role)
+        .body(body)
+        .send()
+        .await;
+    match answer {
+        Ok(answer) => relay(shared, headers, answer).await,
+        Err(e) => (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
+    }
+}
+
+/// An error as STS's query protocol answers it.
+fn sts_error(status: StatusCode, code: &str, message: &str) -> Response {
+    let body = format!(
+        "<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{}</Message></Error><RequestId>0</RequestId></ErrorResponse>",
+        crate::emulator::sts::xml_text(message)
+    );
+    (status, [("content-type", "text/xml")], body).into_response()
 }
 
 /// A denial as AWS's JSON protocols answer it (the SDKs read the error

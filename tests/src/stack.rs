@@ -3,6 +3,9 @@
 //! local Lambda Runtime API. Tests and the local demo share it.
 
 mod clouds;
+mod federated;
+
+pub use federated::{ClientAuth, FEDERATED_AUDIENCE};
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -109,6 +112,11 @@ impl LocalStack {
 
     /// A stack whose functions' roles are first changed by `edit`.
     pub async fn start_with_roles(edit: RoleEdit) -> anyhow::Result<Self> {
+        Self::start_with(edit, ClientAuth::Secret).await
+    }
+
+    /// A stack deployed with `EntraClientAuth` = `auth` (DESIGN 2.12).
+    async fn start_with(edit: RoleEdit, auth: ClientAuth) -> anyhow::Result<Self> {
         let run_id = format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
         let aws = LocalAws::from_env().await?;
         let tables = aws.create_tables(&run_id).await?;
@@ -119,7 +127,7 @@ impl LocalStack {
         let emulator = start_emulator(&client_secret).await?;
         let secret_prefix = format!("{run_id}/entra-sync/");
         let queue_url = create_sync_queue(&aws, &run_id).await?;
-        let resources = stack_resources(
+        let mut resources = stack_resources(
             &aws,
             &tables,
             &run_id,
@@ -128,12 +136,20 @@ impl LocalStack {
             &queue_url,
         )
         .await?;
+        resources
+            .refs
+            .insert("EntraClientAuth".to_owned(), auth.as_str().to_owned());
+        if auth == ClientAuth::Federated {
+            federated::trust_the_stack_roles(&emulator, &resources)?;
+        }
         let mut roles = crate::iam::template::function_roles(&resources)?;
         edit(&mut roles);
         let identities =
             crate::iam::identities::create(&aws_sdk_iam::Client::new(&aws.sdk), &run_id, &roles)
                 .await?;
-        let (meter, gate) = start_gated_meter(&aws, &tables, &resources, &identities).await?;
+        let sts = format!("{}/sts", emulator.base_url);
+        let (meter, gate) =
+            start_gated_meter(&aws, &tables, &resources, &identities, sts).await?;
         let env = stack_env(
             &aws,
             &meter,
@@ -149,6 +165,7 @@ impl LocalStack {
                 ("ENTRA_LOGIN_BASE_URL", emulator.base_url.as_str()),
                 ("GRAPH_BASE_URL", emulator.base_url.as_str()),
                 ("SYNC_QUEUE_URL", queue_url.as_str()),
+                ("ENTRA_CLIENT_AUTH", auth.as_str()),
                 // Debug on purpose: the secret-leak tests read these logs.
                 ("RUST_LOG", "debug"),
             ],
@@ -551,6 +568,7 @@ async fn start_emulator(client_secret: &str) -> anyhow::Result<Emulator> {
         client_id: CLIENT_ID.to_owned(),
         client_secret: client_secret.to_owned(),
         redirect_uris: vec![REDIRECT_URI.to_owned()],
+        federated_credentials: Vec::new(),
     });
     seed_organisations(&emulator);
     emulator.set_browser(Browser {
@@ -583,17 +601,21 @@ async fn start_gated_meter(
     tables: &Tables,
     resources: &StackResources,
     identities: &[crate::iam::FunctionIdentity],
+    web_identity_sts: String,
 ) -> anyhow::Result<(AwsMeter, Arc<Gate>)> {
     let names = HashMap::from([
         ("IntegrationsTable".to_owned(), tables.integrations.clone()),
         ("DirectoryTable".to_owned(), tables.directory.clone()),
     ]);
-    let gate = Arc::new(Gate::new(
-        identities.to_vec(),
-        &resources.region,
-        &resources.account,
-        crate::iam::hash_keys(&names)?,
-    ));
+    let gate = Arc::new(
+        Gate::new(
+            identities.to_vec(),
+            &resources.region,
+            &resources.account,
+            crate::iam::hash_keys(&names)?,
+        )
+        .with_role_arns(federated::role_arns(resources)?),
+    );
     let meter = AwsMeter::start_gated(
         &aws.endpoint,
         vec![
@@ -601,6 +623,7 @@ async fn start_gated_meter(
             (tables.integrations.clone(), "integrations".to_owned()),
         ],
         Some(gate.clone()),
+        Some(web_identity_sts),
     )
     .await?;
     Ok((meter, gate))

@@ -36,6 +36,7 @@ async fn main() -> anyhow::Result<()> {
         client_id: env("ENTRA_CLIENT_ID", CLIENT_ID),
         client_secret: env("EMULATOR_CLIENT_SECRET", "emulator-client-secret"),
         redirect_uris: vec![env("ENTRA_REDIRECT_URI", REDIRECT_URI)],
+        federated_credentials: Vec::new(),
     });
     seed_organisations(&emulator);
     organisation::seed(&emulator, CONTOSO, users, groups);

@@ -16,6 +16,7 @@ pub mod graph_subscriptions;
 pub mod graph_write;
 pub mod identity;
 pub mod jwt;
+pub mod sts;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -31,6 +32,20 @@ pub struct AppRegistration {
     pub client_id: String,
     pub client_secret: String,
     pub redirect_uris: Vec<String>,
+    /// Workload identity federation: issuers whose tokens the app accepts
+    /// as `client_assertion` instead of its secret.
+    #[serde(default)]
+    pub federated_credentials: Vec<FederatedCredential>,
+}
+
+/// A federated identity credential of the app registration: an assertion
+/// is accepted when its `iss` and `sub` equal these exactly and its `aud`
+/// holds the audience (Microsoft allows no wildcard).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FederatedCredential {
+    pub issuer: String,
+    pub subject: String,
+    pub audience: String,
 }
 
 /// Who the simulated browser is signed in as, and what they answer on the
@@ -238,6 +253,8 @@ pub struct EmulatorState {
     /// Edits applied right after the next successful request that matches
     /// (`Emulator::after_next`), once each.
     pub request_hooks: Vec<RequestHook>,
+    /// STS `GetWebIdentityToken` answers given (the tokens' cost).
+    pub web_identity_tokens: u64,
 }
 
 /// An edit of the emulator's state due right after a request: what
@@ -293,6 +310,7 @@ impl Emulator {
             .merge(graph_batch::routes())
             .merge(graph_subscriptions::routes())
             .merge(admin::routes())
+            .merge(sts::routes())
             .layer(axum::middleware::from_fn_with_state(
                 state.clone(),
                 graph_permissions::enforce_app_roles,
@@ -335,6 +353,14 @@ impl Emulator {
         let mut state = self.state();
         state.extension_properties.insert(mark);
         state.app = Some(app);
+    }
+
+    /// The app registration's federated identity credentials, replacing
+    /// those it had.
+    pub fn trust_federated_credentials(&self, credentials: Vec<FederatedCredential>) {
+        if let Some(app) = self.state().app.as_mut() {
+            app.federated_credentials = credentials;
+        }
     }
 
     /// The app's directory extension properties, replacing those registered.

@@ -23,6 +23,8 @@ pub struct Gate {
     secret_arns: Mutex<HashMap<String, String>>,
     used: Mutex<BTreeMap<String, BTreeSet<Grant>>>,
     denials: Mutex<Vec<String>>,
+    /// Binary → its role's ARN.
+    role_arns: HashMap<String, String>,
 }
 
 /// One AWS request as IAM sees it.
@@ -65,13 +67,66 @@ impl Gate {
             secret_arns: Mutex::default(),
             used: Mutex::default(),
             denials: Mutex::default(),
+            role_arns: HashMap::new(),
         }
+    }
+
+    /// Each function's role ARN (binary → ARN), for the STS the stack plays.
+    pub fn with_role_arns(self, role_arns: HashMap<String, String>) -> Self {
+        Self { role_arns, ..self }
     }
 
     /// `None` when the request may go on (or is not a function's); else the
     /// denial's message, already recorded.
     pub fn judge(&self, headers: &http::HeaderMap, json: &Value) -> Option<String> {
         let call = self.call(headers, json)?;
+        self.decide(call)
+    }
+
+    /// The same for an STS `GetWebIdentityToken` (a query-protocol form,
+    /// which moto lacks: the stack's STS plays it), with its condition keys.
+    pub fn judge_web_identity_token(
+        &self,
+        headers: &http::HeaderMap,
+        form: &[(String, String)],
+    ) -> Option<String> {
+        let values = |prefix: &str| -> Vec<String> {
+            form.iter()
+                .filter(|(k, _)| k == prefix || k.starts_with(&format!("{prefix}.member.")))
+                .map(|(_, v)| v.clone())
+                .collect()
+        };
+        let keys = [
+            ("sts:IdentityTokenAudience", "Audience"),
+            ("sts:DurationSeconds", "DurationSeconds"),
+            ("sts:SigningAlgorithm", "SigningAlgorithm"),
+        ]
+        .into_iter()
+        .map(|(key, field)| (key.to_owned(), values(field)))
+        .filter(|(_, v)| !v.is_empty())
+        .collect();
+        let call = AwsCall {
+            access_key: access_key(headers)?,
+            action: "sts:GetWebIdentityToken".to_owned(),
+            resources: vec![(
+                "*".to_owned(),
+                RequestContext {
+                    keys,
+                    ..RequestContext::default()
+                },
+            )],
+        };
+        self.decide(call)
+    }
+
+    /// The role a function's access key stands for (`sub` of its web
+    /// identity tokens): `arn:…:role/<run>-<binary>` as the stack names it.
+    pub fn role_arn(&self, headers: &http::HeaderMap) -> Option<String> {
+        let identity = self.identities.get(&access_key(headers)?)?;
+        self.role_arns.get(&identity.binary).cloned()
+    }
+
+    fn decide(&self, call: AwsCall) -> Option<String> {
         let identity = self.identities.get(&call.access_key)?;
         let mut grants = Vec::new();
         for (resource, context) in &call.resources {
@@ -206,7 +261,10 @@ impl Gate {
                 .iter()
                 .map(|(table, requests)| {
                     let keys = batch_keys(requests, self.hash_key(table, ""));
-                    (self.table_arn(table), RequestContext { leading_keys: keys })
+                    (self.table_arn(table), RequestContext {
+                        leading_keys: keys,
+                        ..RequestContext::default()
+                    })
                 })
                 .collect();
         }
@@ -227,7 +285,10 @@ impl Gate {
         } else {
             format!("{}/index/{index}", self.table_arn(table))
         };
-        vec![(arn, RequestContext { leading_keys: keys })]
+        vec![(arn, RequestContext {
+                        leading_keys: keys,
+                        ..RequestContext::default()
+                    })]
     }
 
     fn hash_key(&self, table: &str, index: &str) -> String {

@@ -6,12 +6,23 @@
 
 use serde_json::Value;
 
-/// What a request offers to the conditions (DynamoDB's item-level keys).
+/// What a request offers to the conditions.
 #[derive(Debug, Clone, Default)]
 pub struct RequestContext {
     /// `dynamodb:LeadingKeys`: the partition key values the request touches.
     pub leading_keys: Vec<String>,
+    /// Other condition keys (STS's `sts:IdentityTokenAudience`, ...): the
+    /// values the request gives each; a key absent is not in the request.
+    pub keys: Vec<(String, Vec<String>)>,
 }
+
+/// The condition keys the harness can judge: any other fails loudly.
+const KNOWN_KEYS: [&str; 4] = [
+    "dynamodb:LeadingKeys",
+    "sts:IdentityTokenAudience",
+    "sts:DurationSeconds",
+    "sts:SigningAlgorithm",
+];
 
 /// One (action, resource) pair a statement grants: the unit of the
 /// unused-grant report.
@@ -134,15 +145,30 @@ impl Condition {
     fn holds(&self, context: &RequestContext) -> bool {
         let actual: &[String] = match self.key.as_str() {
             "dynamodb:LeadingKeys" => &context.leading_keys,
-            _ => unreachable!("checked when parsed"),
+            key => context
+                .keys
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.as_slice())
+                .unwrap_or_default(),
         };
-        let one = |value: &String| match self.operator.trim_start_matches("ForAllValues:") {
+        let operator = self
+            .operator
+            .trim_start_matches("ForAllValues:")
+            .trim_start_matches("ForAnyValue:");
+        let one = |value: &String| match operator {
             "StringEquals" => self.values.iter().any(|v| v == value),
             "StringLike" => self.values.iter().any(|v| matches(v, value)),
+            "NumericLessThanEquals" => value.parse::<f64>().is_ok_and(|n| {
+                self.values
+                    .iter()
+                    .any(|v| v.parse::<f64>().is_ok_and(|limit| n <= limit))
+            }),
             _ => unreachable!("checked when parsed"),
         };
         // AWS: ForAllValues over an empty set is true (a Scan has no
-        // leading key); ForAnyValue needs one match.
+        // leading key); ForAnyValue needs one match; a plain operator on a
+        // key the request lacks is false.
         if self.operator.starts_with("ForAllValues:") {
             actual.iter().all(one)
         } else {
@@ -162,6 +188,9 @@ fn conditions(sid: &str, value: &Value) -> anyhow::Result<Vec<Condition>> {
             "ForAllValues:StringLike",
             "ForAnyValue:StringEquals",
             "ForAnyValue:StringLike",
+            "StringEquals",
+            "StringLike",
+            "NumericLessThanEquals",
         ];
         anyhow::ensure!(
             known.contains(&operator.as_str()),
@@ -169,7 +198,7 @@ fn conditions(sid: &str, value: &Value) -> anyhow::Result<Vec<Condition>> {
         );
         for (key, values) in keys.as_object().into_iter().flatten() {
             anyhow::ensure!(
-                key == "dynamodb:LeadingKeys",
+                KNOWN_KEYS.contains(&key.as_str()),
                 "statement {sid}: condition key {key} is not known to the harness"
             );
             out.push(Condition {
@@ -195,10 +224,9 @@ pub fn statement_list(document: &Value) -> Vec<Value> {
 pub fn strings(value: &Value) -> Vec<String> {
     match value {
         Value::String(s) => vec![s.clone()],
-        Value::Array(list) => list
-            .iter()
-            .filter_map(|v| v.as_str().map(str::to_owned))
-            .collect(),
+        // A numeric condition value (`sts:DurationSeconds: 300`).
+        Value::Number(n) => vec![n.to_string()],
+        Value::Array(list) => list.iter().flat_map(strings).collect(),
         _ => Vec::new(),
     }
 }
@@ -272,6 +300,7 @@ mod tests {
             "Resource": "arn:t", "Condition": {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["TENANT#*"]}}}}),
         );
         let keys = |k: &[&str]| RequestContext {
+            keys: Vec::new(),
             leading_keys: k.iter().map(|s| s.to_string()).collect(),
         };
         assert!(matches!(
@@ -332,5 +361,40 @@ mod tests {
             "Condition": {"StringEquals": {"aws:SourceIp": "1.2.3.4"}}}}),
         );
         assert!(e.is_err());
+    }
+
+    #[test]
+    fn a_web_identity_token_is_allowed_only_within_the_audience_duration_and_algorithm() {
+        let p = policy(json!({"Statement": [{"Sid": "F", "Effect": "Allow",
+            "Action": "sts:GetWebIdentityToken", "Resource": "*",
+            "Condition": {
+                "ForAllValues:StringEquals": {"sts:IdentityTokenAudience": ["api://AzureADTokenExchange"]},
+                "NumericLessThanEquals": {"sts:DurationSeconds": 300},
+                "StringEquals": {"sts:SigningAlgorithm": "RS256"}}}]}));
+        let asked = |audience: &str, duration: &str, algorithm: &str| RequestContext {
+            leading_keys: Vec::new(),
+            keys: vec![
+                ("sts:IdentityTokenAudience".into(), vec![audience.into()]),
+                ("sts:DurationSeconds".into(), vec![duration.into()]),
+                ("sts:SigningAlgorithm".into(), vec![algorithm.into()]),
+            ],
+        };
+        let decide = |c: RequestContext| p.decide("sts:GetWebIdentityToken", "*", &c);
+        assert!(matches!(
+            decide(asked("api://AzureADTokenExchange", "300", "RS256")),
+            Decision::Allowed(_)
+        ));
+        for refused in [
+            asked("api://other", "300", "RS256"),
+            asked("api://AzureADTokenExchange", "3600", "RS256"),
+            asked("api://AzureADTokenExchange", "300", "ES384"),
+        ] {
+            assert!(matches!(decide(refused), Decision::Denied(_)));
+        }
+        // No duration asked: STS's default (300) is not a value the
+        // condition sees, and a plain operator on an absent key fails.
+        let mut no_duration = asked("api://AzureADTokenExchange", "300", "RS256");
+        no_duration.keys.retain(|(k, _)| k != "sts:DurationSeconds");
+        assert!(matches!(decide(no_duration), Decision::Denied(_)));
     }
 }

@@ -159,6 +159,7 @@ fn prepare_emulator(stack: &LocalStack, redirect_uri: &str) {
         client_id: CLIENT_ID.to_owned(),
         client_secret: stack.client_secret.clone(),
         redirect_uris: vec![REDIRECT_URI.to_owned(), redirect_uri.to_owned()],
+        federated_credentials: Vec::new(),
     });
     stack.emulator.set_browser(Browser {
         user_principal_name: None,

@@ -50,6 +50,7 @@ async fn start_usgov_emulator(client_secret: &str) -> anyhow::Result<Emulator> {
         client_id: USGOV_CLIENT_ID.to_owned(),
         client_secret: client_secret.to_owned(),
         redirect_uris: vec![REDIRECT_URI.to_owned()],
+        federated_credentials: Vec::new(),
     });
     let mut contoso_us = Tenant::new(CONTOSO_US, "Contoso US", vec![managed("contoso.us")]);
     contoso_us.upsert_user(user(

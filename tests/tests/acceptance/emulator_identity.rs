@@ -16,6 +16,7 @@ async fn emulator() -> (Emulator, IdentityClient) {
         client_id: CLIENT_ID.into(),
         client_secret: SECRET.into(),
         redirect_uris: vec![REDIRECT_URI.into()],
+        federated_credentials: Vec::new(),
     });
     seed_organisations(&emulator);
     let client = IdentityClient::new(

@@ -75,6 +75,7 @@ async fn signed_in() -> (Emulator, SignedInTokens) {
         client_id: CLIENT_ID.into(),
         client_secret: SECRET.into(),
         redirect_uris: vec![REDIRECT_URI.into()],
+        federated_credentials: Vec::new(),
     });
     seed_organisations(&emulator);
     let identity = IdentityClient::new(

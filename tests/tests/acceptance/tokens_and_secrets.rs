@@ -141,6 +141,7 @@ impl Fixture {
             client_id: CLIENT_ID.into(),
             client_secret: app_secret_value.clone(),
             redirect_uris: vec![REDIRECT_URI.into()],
+            federated_credentials: Vec::new(),
         });
         seed_organisations(&emulator);
         emulator.with_tenant(CONTOSO, |t| {

@@ -18,6 +18,7 @@ pub async fn emulator_as(upn: Option<&str>) -> Emulator {
         client_id: CLIENT_ID.into(),
         client_secret: SECRET.into(),
         redirect_uris: vec![REDIRECT_URI.into()],
+        federated_credentials: Vec::new(),
     });
     seed_organisations(&emulator);
     emulator.set_browser(Browser {

@@ -151,21 +151,52 @@ fn authenticate_client(
     ) {
         return Ok(());
     }
-    match client_secret {
-        None => Err(token_error(
+    let assertion = form.get("client_assertion");
+    match (client_secret, assertion) {
+        (None, Some(assertion)) => check_assertion(app, form, assertion),
+        (None, None) => Err(token_error(
             StatusCode::UNAUTHORIZED,
             "invalid_client",
             7000218,
             "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
         )),
-        Some(secret) if secret != app.client_secret => Err(token_error(
+        (Some(secret), _) if secret != app.client_secret => Err(token_error(
             StatusCode::UNAUTHORIZED,
             "invalid_client",
             7000215,
             "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID.",
         )),
-        Some(_) => Ok(()),
+        (Some(_), _) => Ok(()),
     }
+}
+
+/// Workload identity federation: the assertion checked against the app's
+/// federated identity credentials (`crate::emulator::sts`).
+#[allow(clippy::result_large_err)] // the error is the handler's own answer
+fn check_assertion(
+    app: &crate::emulator::AppRegistration,
+    form: &HashMap<String, String>,
+    assertion: &str,
+) -> Result<(), Response> {
+    const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+    if form.get("client_assertion_type").map(String::as_str) != Some(JWT_BEARER) {
+        return Err(token_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            50027,
+            "client_assertion_type must be urn:ietf:params:oauth:client-assertion-type:jwt-bearer.",
+        ));
+    }
+    crate::emulator::sts::verify_assertion(assertion, &app.federated_credentials).map_err(
+        |refusal| {
+            token_error(
+                StatusCode::UNAUTHORIZED,
+                "invalid_client",
+                refusal.code,
+                &refusal.message,
+            )
+        },
+    )
 }
 
 pub(super) fn invalid_grant(code: u32, message: &str) -> Response {
