@@ -148,8 +148,7 @@ impl LocalStack {
             crate::iam::identities::create(&aws_sdk_iam::Client::new(&aws.sdk), &run_id, &roles)
                 .await?;
         let sts = format!("{}/sts", emulator.base_url);
-        let (meter, gate) =
-            start_gated_meter(&aws, &tables, &resources, &identities, sts).await?;
+        let (meter, gate) = start_gated_meter(&aws, &tables, &resources, &identities, sts).await?;
         let env = stack_env(
             &aws,
             &meter,

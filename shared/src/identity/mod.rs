@@ -27,9 +27,9 @@ pub use app::EntraApp;
 // The values this adapter hands out are the model's (the authorisation
 // flow's port speaks them without depending on this adapter).
 pub use crate::model::identity::{
-    AppCredential, AppToken, CONSENTING_ADMIN_ROLES, ClaimsError, GRAPH_DEFAULT_SCOPE, IdTokenClaims,
-    IdentityError, REQUIRED_APP_ROLES, SignInRequest, TokenErrorBody, TokenGrant, authority,
-    claims,
+    AppCredential, AppToken, CONSENTING_ADMIN_ROLES, ClaimsError, GRAPH_DEFAULT_SCOPE,
+    IdTokenClaims, IdentityError, REQUIRED_APP_ROLES, SignInRequest, TokenErrorBody, TokenGrant,
+    authority, claims,
 };
 
 /// What the connector asks for: sign-in claims, a refresh token, and the
@@ -264,7 +264,11 @@ fn with_assertion<R>(
                 "client_assertion_type",
                 "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".to_owned(),
             );
-            add(request, "client_assertion", assertion.expose_secret().to_owned())
+            add(
+                request,
+                "client_assertion",
+                assertion.expose_secret().to_owned(),
+            )
         }
         AppCredential::ClientSecret(_) => request,
     }

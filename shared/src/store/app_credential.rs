@@ -91,10 +91,7 @@ impl AppCredentialSource for AppClientSecret {
         Box::pin(async { self.get().await.map(AppCredential::ClientSecret) })
     }
 
-    fn renewed<'a>(
-        &'a self,
-        refused: &'a AppCredential,
-    ) -> Pending<'a, Option<AppCredential>> {
+    fn renewed<'a>(&'a self, refused: &'a AppCredential) -> Pending<'a, Option<AppCredential>> {
         Box::pin(async move {
             let AppCredential::ClientSecret(refused) = refused else {
                 return Ok(None);
@@ -136,7 +133,8 @@ impl WebIdentityAssertions {
     async fn get(&self, refused: Option<&SecretString>) -> Result<SecretString, StoreError> {
         let mut value = self.value.lock().await;
         if let Some((assertion, expires)) = value.as_ref() {
-            let refused_now = refused.is_some_and(|r| r.expose_secret() == assertion.expose_secret());
+            let refused_now =
+                refused.is_some_and(|r| r.expose_secret() == assertion.expose_secret());
             let fresh = SystemTime::now() + ASSERTION_MARGIN < *expires;
             if fresh && !refused_now {
                 return Ok(assertion.clone());
@@ -160,13 +158,14 @@ impl WebIdentityAssertions {
                 operation: "asking AWS STS for the app's federated assertion (GetWebIdentityToken)",
                 detail: crate::aws::describe_sdk_error(&e),
             })?;
-        let token = output
-            .web_identity_token
-            .filter(|t| !t.is_empty())
-            .ok_or(StoreError::Malformed {
-                what: "AWS STS's web identity token",
-                detail: "the answer holds no token".into(),
-            })?;
+        let token =
+            output
+                .web_identity_token
+                .filter(|t| !t.is_empty())
+                .ok_or(StoreError::Malformed {
+                    what: "AWS STS's web identity token",
+                    detail: "the answer holds no token".into(),
+                })?;
         let expires = output
             .expiration
             .and_then(|t| SystemTime::try_from(t).ok())
@@ -180,10 +179,7 @@ impl AppCredentialSource for WebIdentityAssertions {
         Box::pin(async { self.get(None).await.map(AppCredential::ClientAssertion) })
     }
 
-    fn renewed<'a>(
-        &'a self,
-        refused: &'a AppCredential,
-    ) -> Pending<'a, Option<AppCredential>> {
+    fn renewed<'a>(&'a self, refused: &'a AppCredential) -> Pending<'a, Option<AppCredential>> {
         Box::pin(async move {
             let AppCredential::ClientAssertion(refused) = refused else {
                 return Ok(None);

@@ -16,6 +16,6 @@ pub mod subscriptions;
 pub mod sync_requests;
 pub mod sync_state;
 
-pub use integrations::DynamoIntegrationsStore;
 pub use app_credential::{AppClientSecret, WebIdentityAssertions};
+pub use integrations::DynamoIntegrationsStore;
 pub use secrets::{SecretsManagerTokenStore, TenantGrant};

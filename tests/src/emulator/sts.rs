@@ -97,8 +97,12 @@ async fn get_web_identity_token(
         "jti": uuid::Uuid::new_v4().to_string(),
         "https://sts.amazonaws.com/": { "aws_account": account, "principal_id": role },
     });
-    shared.lock().expect("emulator state lock").web_identity_tokens += 1;
     let token = sign(&claims);
+    {
+        let mut state = shared.lock().expect("emulator state lock");
+        state.web_identity_tokens += 1;
+        state.issued_secrets.push(token.clone());
+    }
     let expiration = chrono::DateTime::from_timestamp(expires, 0)
         .unwrap_or_default()
         .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);

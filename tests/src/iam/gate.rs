@@ -119,6 +119,21 @@ impl Gate {
         self.decide(call)
     }
 
+    /// Whether `binary`'s policy allows `action` on `resource` (no
+    /// condition keys): what a test asserts a role can never do.
+    pub fn allows(&self, binary: &str, action: &str, resource: &str) -> bool {
+        self.identities
+            .values()
+            .filter(|i| i.binary == binary)
+            .any(|i| {
+                matches!(
+                    i.policy
+                        .decide(action, resource, &RequestContext::default()),
+                    Decision::Allowed(_)
+                )
+            })
+    }
+
     /// The role a function's access key stands for (`sub` of its web
     /// identity tokens): `arn:…:role/<run>-<binary>` as the stack names it.
     pub fn role_arn(&self, headers: &http::HeaderMap) -> Option<String> {
@@ -261,10 +276,13 @@ impl Gate {
                 .iter()
                 .map(|(table, requests)| {
                     let keys = batch_keys(requests, self.hash_key(table, ""));
-                    (self.table_arn(table), RequestContext {
-                        leading_keys: keys,
-                        ..RequestContext::default()
-                    })
+                    (
+                        self.table_arn(table),
+                        RequestContext {
+                            leading_keys: keys,
+                            ..RequestContext::default()
+                        },
+                    )
                 })
                 .collect();
         }
@@ -285,10 +303,13 @@ impl Gate {
         } else {
             format!("{}/index/{index}", self.table_arn(table))
         };
-        vec![(arn, RequestContext {
-                        leading_keys: keys,
-                        ..RequestContext::default()
-                    })]
+        vec![(
+            arn,
+            RequestContext {
+                leading_keys: keys,
+                ..RequestContext::default()
+            },
+        )]
     }
 
     fn hash_key(&self, table: &str, index: &str) -> String {

@@ -89,7 +89,7 @@ pub fn function_roles(resources: &StackResources) -> anyhow::Result<Vec<Function
             let name = policy["PolicyName"].as_str().unwrap_or_default().to_owned();
             let raw = &policy["PolicyDocument"];
             inline.push(InlinePolicy {
-                resource_labels: labels(raw),
+                resource_labels: labels(&resolver, raw)?,
                 document: resolver.resolve(raw)?,
                 name,
             });
@@ -129,15 +129,33 @@ pub fn function_binaries() -> anyhow::Result<Vec<(String, String)>> {
 }
 
 /// How the template writes each statement's resources: `IntegrationsTable.Arn`,
-/// the text of a `Fn::Sub`, or the literal.
-fn labels(document: &Value) -> Vec<Vec<String>> {
-    super::policy::statement_list(document)
-        .iter()
-        .map(|s| match &s["Resource"] {
+/// the text of a `Fn::Sub`, or the literal; a statement under `Fn::If` by
+/// the branch the conditions choose (none for `AWS::NoValue`), so that the
+/// labels stay aligned with the resolved statements.
+fn labels(resolver: &Resolver<'_>, document: &Value) -> anyhow::Result<Vec<Vec<String>>> {
+    let mut out = Vec::new();
+    for statement in super::policy::statement_list(document) {
+        let statement = match statement["Fn::If"].as_array() {
+            Some(branches) => {
+                let chosen =
+                    if resolver.named_condition(branches[0].as_str().unwrap_or_default())? {
+                        &branches[1]
+                    } else {
+                        &branches[2]
+                    };
+                if chosen["Ref"] == "AWS::NoValue" {
+                    continue;
+                }
+                chosen.clone()
+            }
+            None => statement,
+        };
+        out.push(match &statement["Resource"] {
             Value::Array(list) => list.iter().map(label).collect(),
             one => vec![label(one)],
-        })
-        .collect()
+        });
+    }
+    Ok(out)
 }
 
 fn label(value: &Value) -> String {

@@ -235,7 +235,12 @@ async fn given_the_password_grant_then_common_is_refused_and_the_tenant_authorit
         .unwrap();
     assert!(grant.id_token.is_some());
     let err = client
-        .password_grant(CONTOSO, &app_secret(SECRET), CONTOSO_ADMIN, &secret("wrong"))
+        .password_grant(
+            CONTOSO,
+            &app_secret(SECRET),
+            CONTOSO_ADMIN,
+            &secret("wrong"),
+        )
         .await
         .unwrap_err();
     assert_eq!(rejected_code(&err), ("invalid_grant".into(), 50126));

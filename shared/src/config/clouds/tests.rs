@@ -165,10 +165,19 @@ fn federated_mode_keeps_a_cloud_secret_for_verify_password_only() {
 #[test]
 fn a_cloud_needs_its_secret_in_secret_mode_and_an_unknown_mode_is_refused() {
     let reason = refusal(&usgov(serde_json::json!({ "client_secret_arn": null })));
-    assert!(reason.contains("usgov.client_secret_arn is required"), "{reason}");
+    assert!(
+        reason.contains("usgov.client_secret_arn is required"),
+        "{reason}"
+    );
     let err = WorkerConfig::from_env(&env(&[("ENTRA_CLIENT_AUTH", "certificate")])).unwrap_err();
     assert!(
-        matches!(err, ConfigError::Malformed { name: "ENTRA_CLIENT_AUTH", .. }),
+        matches!(
+            err,
+            ConfigError::Malformed {
+                name: "ENTRA_CLIENT_AUTH",
+                ..
+            }
+        ),
         "{err}"
     );
 }

@@ -55,9 +55,10 @@ impl AppCredential {
         use secrecy::ExposeSecret;
         match (self, other) {
             (Self::ClientSecret(a), Self::ClientSecret(b))
-            | (Self::ClientAssertion(a), Self::ClientAssertion(b)) => {
-                crate::model::same_digest(a.expose_secret().as_bytes(), b.expose_secret().as_bytes())
-            }
+            | (Self::ClientAssertion(a), Self::ClientAssertion(b)) => crate::model::same_digest(
+                a.expose_secret().as_bytes(),
+                b.expose_secret().as_bytes(),
+            ),
             _ => false,
         }
     }

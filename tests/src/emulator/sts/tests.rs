@@ -18,7 +18,9 @@ fn claims(expires_in: i64) -> Value {
 }
 
 fn code(assertion: &str) -> Option<u32> {
-    verify_assertion(assertion, &[credential()]).err().map(|r| r.code)
+    verify_assertion(assertion, &[credential()])
+        .err()
+        .map(|r| r.code)
 }
 
 #[test]
@@ -29,7 +31,10 @@ fn an_assertion_of_the_trusted_issuer_role_and_audience_is_accepted() {
 #[test]
 fn a_forged_expired_or_foreign_assertion_is_refused_with_entras_code() {
     // Signed with another key (the identity platform's own): forged.
-    assert_eq!(code(&crate::emulator::jwt::sign(&claims(300))), Some(700027));
+    assert_eq!(
+        code(&crate::emulator::jwt::sign(&claims(300))),
+        Some(700027)
+    );
     assert_eq!(code(&sign(&claims(-10))), Some(700024));
     for (field, value) in [
         ("sub", "arn:aws:iam::123456789012:role/someone-else"),
@@ -64,7 +69,10 @@ fn a_token_request_is_checked_as_sts_documents_it() {
     assert_eq!(request.audiences, vec![AUDIENCE.to_owned()]);
     assert_eq!(request.duration_seconds, 300, "STS's default");
     for bad in [
-        vec![("Action", "GetWebIdentityToken"), ("SigningAlgorithm", "RS256")],
+        vec![
+            ("Action", "GetWebIdentityToken"),
+            ("SigningAlgorithm", "RS256"),
+        ],
         vec![
             ("Action", "GetWebIdentityToken"),
             ("Audience.member.1", AUDIENCE),
