@@ -120,10 +120,7 @@ impl LocalStack {
         let run_id = format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
         let aws = LocalAws::from_env().await?;
         let tables = aws.create_tables(&run_id).await?;
-        let client_secret = format!("app~secret.{}", uuid::Uuid::new_v4().simple());
-        let client_secret_arn = aws
-            .create_secret(&format!("{run_id}/entra-app-client-secret"), &client_secret)
-            .await?;
+        let (client_secret, client_secret_arn) = create_app_secret(&aws, &run_id).await?;
         let emulator = start_emulator(&client_secret).await?;
         let secret_prefix = format!("{run_id}/entra-sync/");
         let queue_url = create_sync_queue(&aws, &run_id).await?;
@@ -136,17 +133,8 @@ impl LocalStack {
             &queue_url,
         )
         .await?;
-        resources
-            .refs
-            .insert("EntraClientAuth".to_owned(), auth.as_str().to_owned());
-        if auth == ClientAuth::Federated {
-            federated::trust_the_stack_roles(&emulator, &resources)?;
-        }
-        let mut roles = crate::iam::template::function_roles(&resources)?;
-        edit(&mut roles);
-        let identities =
-            crate::iam::identities::create(&aws_sdk_iam::Client::new(&aws.sdk), &run_id, &roles)
-                .await?;
+        federated::deploy_with(auth, &mut resources, &emulator)?;
+        let identities = function_identities(&aws, &run_id, &resources, edit).await?;
         let sts = format!("{}/sts", emulator.base_url);
         let (meter, gate) = start_gated_meter(&aws, &tables, &resources, &identities, sts).await?;
         let env = stack_env(
@@ -591,6 +579,28 @@ async fn create_sync_queue(aws: &LocalAws, run_id: &str) -> anyhow::Result<Strin
         .map_err(|e| anyhow::anyhow!(aws_sdk_sqs::error::DisplayErrorContext(e).to_string()))?
         .queue_url
         .context("CreateQueue returned no URL")
+}
+
+/// The app's client secret (value, ARN), as the deployer stores it.
+async fn create_app_secret(aws: &LocalAws, run_id: &str) -> anyhow::Result<(String, String)> {
+    let value = format!("app~secret.{}", uuid::Uuid::new_v4().simple());
+    let arn = aws
+        .create_secret(&format!("{run_id}/entra-app-client-secret"), &value)
+        .await?;
+    Ok((value, arn))
+}
+
+/// Each function's IAM user in moto, holding its template role as `edit`
+/// leaves it.
+async fn function_identities(
+    aws: &LocalAws,
+    run_id: &str,
+    resources: &StackResources,
+    edit: RoleEdit,
+) -> anyhow::Result<Vec<crate::iam::FunctionIdentity>> {
+    let mut roles = crate::iam::template::function_roles(resources)?;
+    edit(&mut roles);
+    crate::iam::identities::create(&aws_sdk_iam::Client::new(&aws.sdk), run_id, &roles).await
 }
 
 /// The meter every function's AWS request passes through, with the IAM

@@ -228,7 +228,7 @@ pub fn verify_assertion(
     let audiences = audiences(&unverified["aud"]);
     let matched = trusted
         .iter()
-        .any(|c| c.subject == sub && audiences.iter().any(|a| *a == c.audience));
+        .any(|c| c.subject == sub && audiences.contains(&c.audience));
     if matched {
         Ok(())
     } else {

@@ -56,13 +56,26 @@ pub(super) fn role_arns(resources: &StackResources) -> anyhow::Result<HashMap<St
     Ok(arns)
 }
 
+/// `EntraClientAuth` = `auth`, and in federated mode the deployer's
+/// one-time step done.
+pub(super) fn deploy_with(
+    auth: ClientAuth,
+    resources: &mut StackResources,
+    emulator: &Emulator,
+) -> anyhow::Result<()> {
+    resources
+        .refs
+        .insert("EntraClientAuth".to_owned(), auth.as_str().to_owned());
+    if auth == ClientAuth::Federated {
+        trust_the_stack_roles(emulator, resources)?;
+    }
+    Ok(())
+}
+
 /// The deployer's one-time step: a federated identity credential on the
 /// app registration for each role the template's output names, with the
 /// account's issuer and Entra's audience.
-pub(super) fn trust_the_stack_roles(
-    emulator: &Emulator,
-    resources: &StackResources,
-) -> anyhow::Result<()> {
+fn trust_the_stack_roles(emulator: &Emulator, resources: &StackResources) -> anyhow::Result<()> {
     let issuer = crate::emulator::sts::issuer(&emulator.base_url, &resources.account);
     let credentials = output_subjects(resources)?
         .into_iter()

@@ -172,7 +172,7 @@ async fn given_an_assertion_the_app_does_not_trust_then_the_run_fails_naming_it_
 }
 
 /// Takes the federated credential statement out of sync-worker's role.
-fn without_web_identity(roles: &mut Vec<FunctionRole>) {
+fn without_web_identity(roles: &mut [FunctionRole]) {
     for role in roles.iter_mut().filter(|r| r.binary == "sync-worker") {
         for policy in &mut role.inline {
             let Some(statements) = policy.document["Statement"].as_array_mut() else {
@@ -192,7 +192,10 @@ fn without_web_identity(roles: &mut Vec<FunctionRole>) {
 
 #[tokio::test]
 async fn given_a_role_without_the_sts_grant_then_iam_denies_the_token_and_the_run_names_it() {
-    let stack = LocalStack::start_federated_with_roles(Box::new(without_web_identity))
+    let stack =
+        LocalStack::start_federated_with_roles(Box::new(|roles: &mut Vec<FunctionRole>| {
+            without_web_identity(roles)
+        }))
         .await
         .unwrap();
     organisation::seed(&stack.emulator, CONTOSO, 2, 0);
