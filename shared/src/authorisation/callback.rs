@@ -20,6 +20,12 @@ use crate::model::{EntraTenantId, Guid, TenantConfig, TenantId};
 /// replicated yet (AADSTS700016): this many more tries, this far apart.
 const APP_TOKEN_RETRIES: &[Duration] = &[Duration::from_secs(2), Duration::from_secs(4)];
 
+/// The most the proof of a sign-in (code exchange, keys, app token and
+/// its retries) may take: the function stops at 30 s, and an admin is
+/// better told to try again than left at a gateway timeout with the state
+/// spent and nothing said.
+const PROOF_BUDGET: Duration = Duration::from_secs(20);
+
 /// The callback's query, parsed at the edge. Values stay wrapped: the code
 /// is a credential and the state a single-use key.
 #[derive(Debug, Default)]
@@ -308,7 +314,12 @@ impl<S: IntegrationsStore, T: TokenStore, I: IdentityPlatform> AuthorisationFlow
             tracing::warn!(tenant_id = %pending.tenant_id, "the sign-in answer has neither code nor error");
             return Err(FailureReason::InvalidRequest);
         };
-        let proven = self.prove(pending, code, now).await?;
+        let proven = tokio::time::timeout(PROOF_BUDGET, self.prove(pending, code, now))
+            .await
+            .map_err(|_| {
+                tracing::warn!(tenant_id = %pending.tenant_id, budget_seconds = PROOF_BUDGET.as_secs(), "the identity platform did not answer in time");
+                FailureReason::IdentityPlatformUnavailable
+            })??;
         let result = random_result_id();
         let proven = ProvenAuthorisation {
             result_hash: digest(&result),

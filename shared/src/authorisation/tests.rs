@@ -120,6 +120,8 @@ struct FakeIdentity {
     wids: Vec<String>,
     roles: Vec<&'static str>,
     app_error: Option<u32>,
+    /// How long the app token takes to come (a slow identity platform).
+    app_token_delay: std::time::Duration,
     app_token_requests: Mutex<u32>,
     sign_ins: Mutex<u32>,
 }
@@ -131,6 +133,7 @@ impl Default for FakeIdentity {
             wids: vec![GLOBAL_ADMIN.into()],
             roles: crate::model::identity::REQUIRED_APP_ROLES.to_vec(),
             app_error: None,
+            app_token_delay: std::time::Duration::ZERO,
             app_token_requests: Mutex::default(),
             sign_ins: Mutex::default(),
         }
@@ -234,6 +237,7 @@ impl IdentityPlatform for FakeIdentity {
         _: &EntraTenantId,
     ) -> Result<AppToken, crate::model::identity::IdentityError> {
         *self.app_token_requests.lock().unwrap() += 1;
+        tokio::time::sleep(self.app_token_delay).await;
         if let Some(code) = self.app_error {
             return Err(rejected(code, "unauthorized_client"));
         }

@@ -177,6 +177,29 @@ async fn given_an_app_not_in_the_tenant_then_it_is_tried_again_then_app_not_inst
     nothing_stored(&flow);
 }
 
+#[tokio::test(start_paused = true)]
+async fn given_an_identity_platform_too_slow_for_the_function_then_it_is_unavailable_in_time() {
+    let flow = flow_with(
+        None,
+        FakeIdentity {
+            app_error: Some(700016),
+            // Each try as slow as a request may be (its 30 s timeout).
+            app_token_delay: std::time::Duration::from_secs(30),
+            ..FakeIdentity::default()
+        },
+    );
+    let state = consented(&flow, TID).await;
+    let started = tokio::time::Instant::now();
+    let outcome = callback(&flow, &state, "code=good-code").await;
+    assert_eq!(failed_with(&outcome), "temporarily_unavailable");
+    assert!(
+        started.elapsed() <= std::time::Duration::from_secs(20),
+        "answered within the budget, before the function's 30 s end: {:?}",
+        started.elapsed()
+    );
+    nothing_stored(&flow);
+}
+
 #[tokio::test]
 async fn given_a_disabled_app_then_app_disabled_at_once() {
     let flow = flow_with(
