@@ -245,7 +245,7 @@ impl Gate {
             ),
             "secretsmanager" => (
                 format!("secretsmanager:{operation}"),
-                vec![(self.secret_arn(json), RequestContext::default())],
+                vec![(self.secret_arn(json), secret_context(operation, json))],
             ),
             "AmazonSQS" => (
                 format!("sqs:{}", sqs_iam_action(operation)),
@@ -342,6 +342,24 @@ impl Gate {
         let url = json["QueueUrl"].as_str().unwrap_or_default();
         let name = url.rsplit('/').next().unwrap_or_default();
         format!("arn:aws:sqs:{}:{}:{name}", self.region, self.account)
+    }
+}
+
+/// The condition keys a Secrets Manager request offers: whether a delete
+/// skips the recovery window (absent = false, as AWS evaluates it).
+fn secret_context(operation: &str, json: &Value) -> RequestContext {
+    if operation != "DeleteSecret" {
+        return RequestContext::default();
+    }
+    let force = json["ForceDeleteWithoutRecovery"]
+        .as_bool()
+        .unwrap_or(false);
+    RequestContext {
+        keys: vec![(
+            "secretsmanager:ForceDeleteWithoutRecovery".to_owned(),
+            vec![force.to_string()],
+        )],
+        ..RequestContext::default()
     }
 }
 

@@ -17,8 +17,9 @@ pub struct RequestContext {
 }
 
 /// The condition keys the harness can judge: any other fails loudly.
-const KNOWN_KEYS: [&str; 4] = [
+const KNOWN_KEYS: [&str; 5] = [
     "dynamodb:LeadingKeys",
+    "secretsmanager:ForceDeleteWithoutRecovery",
     "sts:IdentityTokenAudience",
     "sts:DurationSeconds",
     "sts:SigningAlgorithm",
@@ -158,6 +159,7 @@ impl Condition {
             .trim_start_matches("ForAnyValue:");
         let one = |value: &String| match operator {
             "StringEquals" => self.values.iter().any(|v| v == value),
+            "Bool" => self.values.iter().any(|v| v.eq_ignore_ascii_case(value)),
             "StringLike" => self.values.iter().any(|v| matches(v, value)),
             "NumericLessThanEquals" => value.parse::<f64>().is_ok_and(|n| {
                 self.values
@@ -191,6 +193,7 @@ fn conditions(sid: &str, value: &Value) -> anyhow::Result<Vec<Condition>> {
             "StringEquals",
             "StringLike",
             "NumericLessThanEquals",
+            "Bool",
         ];
         anyhow::ensure!(
             known.contains(&operator.as_str()),

@@ -227,3 +227,59 @@ async fn given_thirty_concurrent_conditional_writes_to_one_item_then_the_stack_a
         .unwrap();
     assert_eq!(item["n"], 5);
 }
+
+/// An SDK client holding `binary`'s own credentials, through the stack's
+/// gate (what the function itself would be).
+async fn secrets_as(stack: &LocalStack, binary: &str) -> aws_sdk_secretsmanager::Client {
+    let env = stack.function_env();
+    let wanted = entra_sync_tests::iam::identity_variable(binary);
+    let value = &env.iter().find(|(k, _)| *k == wanted).unwrap().1;
+    let (key, secret) = value.split_once(':').unwrap();
+    let region = env
+        .iter()
+        .find(|(k, _)| k == "AWS_REGION")
+        .unwrap()
+        .1
+        .clone();
+    let credentials =
+        aws_sdk_secretsmanager::config::Credentials::new(key, secret, None, None, "test");
+    let config = aws_sdk_secretsmanager::Config::builder()
+        .behavior_version(aws_sdk_secretsmanager::config::BehaviorVersion::latest())
+        .region(aws_sdk_secretsmanager::config::Region::new(region))
+        .endpoint_url(&stack.meter.endpoint)
+        .credentials_provider(credentials)
+        .build();
+    aws_sdk_secretsmanager::Client::from_conf(config)
+}
+
+#[tokio::test]
+async fn given_a_tenant_grant_then_its_functions_may_delete_it_only_with_the_recovery_window() {
+    let stack = LocalStack::start().await.unwrap();
+    stack.seed_delegated_grant("acme", CONTOSO).await.unwrap();
+    let name = format!("{}tenants/acme", stack.secret_prefix);
+    for binary in ["oauth-callback", "sync-worker"] {
+        let secrets = secrets_as(&stack, binary).await;
+        let forced = secrets
+            .delete_secret()
+            .secret_id(&name)
+            .force_delete_without_recovery(true)
+            .send()
+            .await;
+        assert!(forced.is_err(), "{binary} deleted a grant for good");
+        let denials = stack.gate.take_denials();
+        assert!(
+            denials
+                .iter()
+                .any(|d| d.contains(binary) && d.contains("TenantGrantsRecoverable")),
+            "{denials:?}"
+        );
+    }
+    let secrets = secrets_as(&stack, "sync-worker").await;
+    secrets
+        .delete_secret()
+        .secret_id(&name)
+        .send()
+        .await
+        .expect("a recoverable delete is allowed");
+    assert!(stack.gate.take_denials().is_empty());
+}
