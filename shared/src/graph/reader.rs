@@ -7,7 +7,7 @@ use super::model;
 use super::{AccessTokenSource, GraphClient, GraphError};
 use crate::model::entra::{DeltaPage, DomainInfo, EntraGroup, EntraUser, GroupDelta, MemberKind};
 use crate::model::{ByCloud, EntraObjectId};
-use crate::tokens::{GrantStore, PermissionRecords, TenantTokenSourceByMode, TenantTokens};
+use crate::ports::TenantTokenSources;
 
 pub struct GraphEntraDirectory<'a, T> {
     client: &'a GraphClient,
@@ -121,23 +121,21 @@ impl<T: AccessTokenSource> crate::import::EntraDirectory for GraphEntraDirectory
 }
 
 /// A Graph reader per tenant, for the worker's sync jobs.
-pub struct TenantGraphReaders<'a, G, R> {
+pub struct TenantGraphReaders<'a, T> {
     /// One per cloud served: a tenant's requests go to its cloud's Graph.
     clients: &'a ByCloud<GraphClient>,
-    tokens: &'a TenantTokens<G, R>,
+    tokens: &'a T,
 }
 
-impl<'a, G, R> TenantGraphReaders<'a, G, R> {
-    pub fn new(clients: &'a ByCloud<GraphClient>, tokens: &'a TenantTokens<G, R>) -> Self {
+impl<'a, T> TenantGraphReaders<'a, T> {
+    pub fn new(clients: &'a ByCloud<GraphClient>, tokens: &'a T) -> Self {
         Self { clients, tokens }
     }
 }
 
-impl<G: GrantStore, R: PermissionRecords> crate::import::TenantReaders
-    for TenantGraphReaders<'_, G, R>
-{
+impl<T: TenantTokenSources> crate::import::TenantReaders for TenantGraphReaders<'_, T> {
     type Reader<'r>
-        = GraphEntraDirectory<'r, TenantTokenSourceByMode<'r, G, R>>
+        = GraphEntraDirectory<'r, T::Source<'r>>
     where
         Self: 'r;
 

@@ -17,7 +17,7 @@ use crate::model::entra::{
     NewEntraGroup, NewEntraUser,
 };
 use crate::model::{ByCloud, TenantId};
-use crate::tokens::{GrantStore, PermissionRecords, TenantTokenSourceByMode, TenantTokens};
+use crate::ports::TenantTokenSources;
 
 pub struct GraphEntraWriter<'a, T> {
     client: &'a GraphClient,
@@ -438,20 +438,20 @@ fn query_value(raw: &str) -> String {
 
 /// A Graph writer per tenant, for the export's batches: the writers of one
 /// tenant share a `$batch` queue for the invocation.
-pub struct TenantGraphWriters<'a, G, R> {
+pub struct TenantGraphWriters<'a, T> {
     /// One per cloud served: a tenant's requests go to its cloud's Graph.
     clients: &'a ByCloud<GraphClient>,
-    tokens: &'a TenantTokens<G, R>,
+    tokens: &'a T,
     /// Per cloud: the extension is registered on that cloud's app.
     mark_properties: &'a ByCloud<String>,
     deadline: Option<Instant>,
     batchers: Mutex<HashMap<TenantId, Arc<GraphBatcher>>>,
 }
 
-impl<'a, G, R> TenantGraphWriters<'a, G, R> {
+impl<'a, T> TenantGraphWriters<'a, T> {
     pub fn new(
         clients: &'a ByCloud<GraphClient>,
-        tokens: &'a TenantTokens<G, R>,
+        tokens: &'a T,
         mark_properties: &'a ByCloud<String>,
         deadline: Option<Instant>,
     ) -> Self {
@@ -465,11 +465,9 @@ impl<'a, G, R> TenantGraphWriters<'a, G, R> {
     }
 }
 
-impl<G: GrantStore, R: PermissionRecords> crate::export::TenantWriters
-    for TenantGraphWriters<'_, G, R>
-{
+impl<T: TenantTokenSources> crate::export::TenantWriters for TenantGraphWriters<'_, T> {
     type Writer<'w>
-        = GraphEntraWriter<'w, TenantTokenSourceByMode<'w, G, R>>
+        = GraphEntraWriter<'w, T::Source<'w>>
     where
         Self: 'w;
 
