@@ -172,3 +172,6 @@ fn after_every_key_of(prefix: &str) -> String {
     }
     chars.into_iter().collect()
 }
+
+#[cfg(test)]
+mod tests;
