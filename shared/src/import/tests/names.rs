@@ -7,7 +7,6 @@ pub(super) fn platform_user(id: &str, user_name: &str) -> UserItem {
     UserItem {
         user_id: id.into(),
         source: Source::Local,
-        entra_id: None,
         attributes: UserAttributes {
             user_name: user_name.into(),
             display_name: Some("Platform".into()),
@@ -15,9 +14,7 @@ pub(super) fn platform_user(id: &str, user_name: &str) -> UserItem {
             ..Default::default()
         },
         password_mode: Some(PasswordMode::Temporary),
-        entra_hash: None,
-        import_deleted_at: None,
-        entra_origin: None,
+        sync: EntraSync::default(),
     }
 }
 

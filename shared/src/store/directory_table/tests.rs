@@ -6,7 +6,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::{Item, parse, s};
-use crate::model::directory::{GroupItem, UserItem};
+use crate::model::directory::{EntraHash, GroupItem, LinkOrigin, UserItem};
 
 fn item(attributes: &[(&str, AttributeValue)]) -> Item {
     attributes
@@ -48,6 +48,22 @@ fn a_linked_user_item_reads_and_writes_back_as_stored() {
         ("sync_entra_origin", s("adopted")),
     ]);
     assert_eq!(read_and_written::<UserItem>(&stored), stored);
+    let user: UserItem = parse(stored, "a user").unwrap();
+    // entra-sync's attributes are the item's `sync`.
+    let sync = &user.sync;
+    assert_eq!(
+        sync.entra_id.as_deref(),
+        Some("3f2a6d1c-5b7e-4a90-8c1d-2e4f6a8b0c13")
+    );
+    assert_eq!(
+        sync.entra_hash.as_ref().map(EntraHash::as_str),
+        Some("2856858713eef70b")
+    );
+    assert_eq!(
+        sync.import_deleted_at.as_deref(),
+        Some("2026-12-07T09:00:00Z")
+    );
+    assert_eq!(sync.entra_origin, Some(LinkOrigin::Adopted));
 }
 
 #[test]
