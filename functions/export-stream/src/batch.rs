@@ -9,7 +9,7 @@ use aws_lambda_events::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse
 use chrono::Utc;
 use entra_sync::export::{DirectoryChange, ExportBatch};
 use entra_sync::graph::GraphClient;
-use entra_sync::graph::writer::TenantGraphWriters;
+use entra_sync::graph::tenants::TenantGraphWriters;
 use entra_sync::model::ByCloud;
 use entra_sync::model::entra::TenantDomains;
 use entra_sync::store::DynamoIntegrationsStore;

@@ -3,7 +3,7 @@
 //! password is wrapped the moment it is read; the event is never logged.
 
 use entra_sync::graph::GraphClient;
-use entra_sync::graph::reader::TenantGraphReaders;
+use entra_sync::graph::tenants::TenantGraphReaders;
 use entra_sync::model::ByCloud;
 use entra_sync::model::TenantId;
 use entra_sync::model::entra::TenantDomains;

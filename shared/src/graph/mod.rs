@@ -8,6 +8,7 @@ pub mod privileges;
 pub mod reader;
 pub mod retry;
 pub mod subscriptions;
+pub mod tenants;
 pub mod writer;
 
 use std::sync::atomic::{AtomicU64, Ordering};
