@@ -24,5 +24,7 @@ pub mod store;
 pub mod telemetry;
 #[cfg(test)]
 mod testing;
+#[cfg(test)]
+mod tests;
 pub mod tokens;
 pub mod wiring;

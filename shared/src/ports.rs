@@ -1,11 +1,14 @@
 //! What every engine may ask of storage: the error any store port returns,
-//! and the tenant's config item. The engines' own ports live with them
-//! (`import::ports`, `export::ports`, `authorisation::ports`); the adapters
-//! in `store` implement them and depend on this module, never the reverse.
+//! and the tenant's config item; and the access tokens the Graph adapter
+//! asks for (the `tokens` engine answers). The engines' own ports live
+//! with them (`import::ports`, `export::ports`, `authorisation::ports`);
+//! the adapters implement them and depend on this module, never the reverse.
 
 use std::future::Future;
 
-use crate::model::entra::ReauthorisationReason;
+use secrecy::SecretString;
+
+use crate::model::entra::{PermissionCheck, ReauthorisationReason, TokenError};
 use crate::model::{ConfigItemError, TenantConfig, TenantId};
 
 /// A failure of a store, with what was being done.
@@ -82,4 +85,33 @@ pub trait TenantConfigs: Send + Sync {
         let _ = reason;
         self.mark_reauthorisation_required(tenant)
     }
+}
+
+/// Where the Graph client gets its bearer token; `force_refresh` after a 401.
+pub trait AccessTokenSource: Send + Sync {
+    fn access_token(
+        &self,
+        force_refresh: bool,
+    ) -> impl Future<Output = Result<SecretString, TokenError>> + Send;
+
+    /// After Graph refused a request with 403 `Authorization_RequestDenied`:
+    /// the application roles of a fresh token against the required set.
+    /// `None` when roles do not apply (a delegated grant: its permissions
+    /// are the admin's) or cannot be read.
+    fn permission_check(
+        &self,
+    ) -> impl Future<Output = Result<Option<PermissionCheck>, TokenError>> + Send {
+        async { Ok(None) }
+    }
+}
+
+/// Every tenant's access tokens, as its config chooses them (delegated
+/// grant or client credentials, of the tenant's cloud): what the Graph
+/// adapters are given, so that they never name the token providers.
+pub trait TenantTokenSources: Send + Sync {
+    type Source<'a>: AccessTokenSource
+    where
+        Self: 'a;
+
+    fn for_config(&self, config: &TenantConfig) -> Self::Source<'_>;
 }

@@ -21,10 +21,10 @@ use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::time::Instant;
 
-use crate::graph::{AccessTokenSource, TokenError};
-use crate::identity::EntraApp;
+use crate::model::entra::TokenError;
+use crate::model::identity::{IdentityError, TokenGrant};
 use crate::model::{EntraTenantId, TenantId};
-use crate::ports::StoreError;
+use crate::ports::{AccessTokenSource, StoreError};
 
 /// A rotated refresh token is written back at most this often: often enough
 /// that the stored one never ages out (90 days), rarely enough that a run
@@ -69,6 +69,16 @@ pub trait GrantStore: Send + Sync {
         at: DateTime<Utc>,
         authorisation: Option<&str>,
     ) -> impl Future<Output = Result<RotationWrite, StoreError>> + Send;
+}
+
+/// The identity platform's refresh-token grant, with the app's own
+/// credential (`identity::EntraApp` in Lambda).
+pub trait RefreshTokenGrant: Send + Sync {
+    fn refresh(
+        &self,
+        entra_tenant_id: &str,
+        refresh_token: &SecretString,
+    ) -> impl Future<Output = Result<TokenGrant, IdentityError>> + Send;
 }
 
 #[derive(Clone)]
@@ -129,8 +139,8 @@ fn rotation_write_due(stored_at: DateTime<Utc>, now: DateTime<Utc>) -> bool {
 }
 
 /// Process-wide: built once in `main`, shared by every invocation.
-pub struct TokenProvider<G> {
-    app: EntraApp,
+pub struct TokenProvider<A, G> {
+    app: A,
     grants: G,
     cache: Mutex<HashMap<TenantId, Cached>>,
     /// One redemption at a time per tenant: concurrent exports that all
@@ -139,8 +149,8 @@ pub struct TokenProvider<G> {
     redeeming: Mutex<HashMap<TenantId, std::sync::Arc<tokio::sync::Mutex<()>>>>,
 }
 
-impl<G: GrantStore> TokenProvider<G> {
-    pub fn new(app: EntraApp, grants: G) -> Self {
+impl<A, G> TokenProvider<A, G> {
+    pub fn new(app: A, grants: G) -> Self {
         Self {
             app,
             grants,
@@ -150,7 +160,7 @@ impl<G: GrantStore> TokenProvider<G> {
     }
 
     /// The token source for one tenant.
-    pub fn for_tenant(&self, tenant: &TenantId) -> TenantTokenSource<'_, G> {
+    pub fn for_tenant(&self, tenant: &TenantId) -> TenantTokenSource<'_, A, G> {
         TenantTokenSource {
             provider: self,
             tenant: tenant.clone(),
@@ -159,7 +169,7 @@ impl<G: GrantStore> TokenProvider<G> {
 
     /// The app whose credentials refresh the tenants' tokens (one client
     /// secret per process also serves the password grant).
-    pub fn app(&self) -> &EntraApp {
+    pub fn app(&self) -> &A {
         &self.app
     }
 
@@ -167,7 +177,9 @@ impl<G: GrantStore> TokenProvider<G> {
     pub fn forget(&self, tenant: &TenantId) {
         self.cache.lock().expect("token cache").remove(tenant);
     }
+}
 
+impl<A: RefreshTokenGrant, G: GrantStore> TokenProvider<A, G> {
     async fn access_token(
         &self,
         tenant: &TenantId,
@@ -230,7 +242,7 @@ impl<G: GrantStore> TokenProvider<G> {
         &self,
         tenant: &TenantId,
         cached: CurrentGrant,
-    ) -> Result<(crate::identity::TokenGrant, CurrentGrant), TokenError> {
+    ) -> Result<(TokenGrant, CurrentGrant), TokenError> {
         match self.redeem_refresh_token(tenant, &cached).await {
             Ok(grant) => Ok((grant, cached)),
             Err(TokenError::ReauthorisationRequired(reason)) => {
@@ -267,7 +279,7 @@ impl<G: GrantStore> TokenProvider<G> {
         &self,
         tenant: &TenantId,
         current: &CurrentGrant,
-    ) -> Result<crate::identity::TokenGrant, TokenError> {
+    ) -> Result<TokenGrant, TokenError> {
         match self
             .app
             .refresh(current.entra_tenant_id.as_str(), &current.refresh_token)
@@ -344,12 +356,12 @@ impl<G: GrantStore> TokenProvider<G> {
 }
 
 /// One tenant's view of the provider: what the Graph client asks.
-pub struct TenantTokenSource<'a, G> {
-    provider: &'a TokenProvider<G>,
+pub struct TenantTokenSource<'a, A, G> {
+    provider: &'a TokenProvider<A, G>,
     tenant: TenantId,
 }
 
-impl<G: GrantStore> AccessTokenSource for TenantTokenSource<'_, G> {
+impl<A: RefreshTokenGrant, G: GrantStore> AccessTokenSource for TenantTokenSource<'_, A, G> {
     async fn access_token(&self, force_refresh: bool) -> Result<SecretString, TokenError> {
         self.provider
             .access_token(&self.tenant, force_refresh)

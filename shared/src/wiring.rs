@@ -29,6 +29,14 @@ use crate::store::{
 };
 use crate::tokens::{TenantTokens, TokenProvider};
 
+/// Every tenant's access tokens in Lambda: the apps' grants at the
+/// identity platform, delegated grants in Secrets Manager, permission
+/// checks recorded on the config. The Graph adapters see them through
+/// `ports::TenantTokenSources`, the password check through
+/// `password::entra::PasswordGrants`.
+pub type LambdaTenantTokens =
+    TenantTokens<EntraApp, SecretsManagerTokenStore, DynamoIntegrationsStore>;
+
 /// Starts the JSON logs and reads the function's configuration; a missing
 /// or malformed variable stops the process with one clear line (Lambda
 /// reports the failed init and keeps the log).
@@ -174,7 +182,7 @@ impl Clients {
         &self,
         common: &CommonConfig,
         global: &CloudEndpoints,
-    ) -> TokenProvider<SecretsManagerTokenStore> {
+    ) -> TokenProvider<EntraApp, SecretsManagerTokenStore> {
         TokenProvider::new(
             self.entra_app(Cloud::Global, global, None),
             self.tenant_secrets(common),
@@ -188,7 +196,7 @@ impl Clients {
         &self,
         common: &CommonConfig,
         clouds: &ByCloud<CloudEndpoints>,
-    ) -> TenantTokens<SecretsManagerTokenStore, DynamoIntegrationsStore> {
+    ) -> LambdaTenantTokens {
         let national = clouds
             .iter()
             .filter(|(cloud, _)| *cloud != Cloud::Global)

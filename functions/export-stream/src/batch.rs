@@ -9,20 +9,20 @@ use aws_lambda_events::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse
 use chrono::Utc;
 use entra_sync::export::{DirectoryChange, ExportBatch};
 use entra_sync::graph::GraphClient;
-use entra_sync::graph::writer::TenantGraphWriters;
+use entra_sync::graph::tenants::TenantGraphWriters;
 use entra_sync::model::ByCloud;
 use entra_sync::model::entra::TenantDomains;
+use entra_sync::store::DynamoIntegrationsStore;
 use entra_sync::store::directory_table::DynamoDirectoryStore;
 use entra_sync::store::problems::DynamoProblemStore;
-use entra_sync::store::{DynamoIntegrationsStore, SecretsManagerTokenStore};
-use entra_sync::tokens::TenantTokens;
+use entra_sync::wiring::LambdaTenantTokens;
 use lambda_runtime::{Error, LambdaEvent};
 use serde_json::{Map, Value};
 
 pub struct Exporter {
     pub configs: DynamoIntegrationsStore,
     pub directory: DynamoDirectoryStore,
-    pub tokens: TenantTokens<SecretsManagerTokenStore, DynamoIntegrationsStore>,
+    pub tokens: LambdaTenantTokens,
     /// One per cloud served.
     pub graph: ByCloud<GraphClient>,
     pub domains: TenantDomains,

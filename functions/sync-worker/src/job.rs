@@ -5,9 +5,9 @@ use entra_sync::auth_switch::{AuthSwitch, SwitchesSettled};
 use entra_sync::export::batch::TenantWriters;
 use entra_sync::export::{ExportRun, replay};
 use entra_sync::graph::GraphClient;
-use entra_sync::graph::reader::TenantGraphReaders;
 use entra_sync::graph::subscriptions::GraphSubscriptions;
-use entra_sync::graph::writer::TenantGraphWriters;
+use entra_sync::graph::tenants::TenantGraphReaders;
+use entra_sync::graph::tenants::TenantGraphWriters;
 use entra_sync::import::{AfterRun, ImportError, RunDeadline, RunOutcome, TenantImport};
 use entra_sync::model::ByCloud;
 use entra_sync::model::entra::TenantDomains;
@@ -21,7 +21,7 @@ use entra_sync::store::queue::SqsSyncQueue;
 use entra_sync::store::subscriptions::DynamoSubscriptionStore;
 use entra_sync::store::sync_state::DynamoSyncStateStore;
 use entra_sync::store::{DynamoIntegrationsStore, SecretsManagerTokenStore};
-use entra_sync::tokens::TenantTokens;
+use entra_sync::wiring::LambdaTenantTokens;
 use futures::stream::{self, StreamExt};
 
 use crate::switch::WorkerSwitchSteps;
@@ -31,7 +31,7 @@ pub struct SyncWorker {
     pub configs: DynamoIntegrationsStore,
     pub state: DynamoSyncStateStore,
     pub directory: DynamoDirectoryStore,
-    pub tokens: TenantTokens<SecretsManagerTokenStore, DynamoIntegrationsStore>,
+    pub tokens: LambdaTenantTokens,
     /// One per cloud served.
     pub graph: ByCloud<GraphClient>,
     /// Where a run paused before its deadline queues its continuation.

@@ -3,15 +3,16 @@
 //! password is wrapped the moment it is read; the event is never logged.
 
 use entra_sync::graph::GraphClient;
+use entra_sync::graph::tenants::TenantGraphReaders;
 use entra_sync::model::ByCloud;
 use entra_sync::model::TenantId;
 use entra_sync::model::entra::TenantDomains;
 use entra_sync::password::entra::EntraPasswordAuthority;
 use entra_sync::password::{PasswordVerifier, ThrottlePolicy, Verification, VerifyResult, answer};
 use entra_sync::ports::TenantConfigs;
+use entra_sync::store::DynamoIntegrationsStore;
 use entra_sync::store::password_attempts::DynamoAttemptLedger;
-use entra_sync::store::{DynamoIntegrationsStore, SecretsManagerTokenStore};
-use entra_sync::tokens::TenantTokens;
+use entra_sync::wiring::LambdaTenantTokens;
 use lambda_runtime::{Error, LambdaEvent};
 use secrecy::SecretString;
 use serde_json::{Value, json};
@@ -21,7 +22,7 @@ pub struct Verifier {
     pub attempts: DynamoAttemptLedger,
     /// Graph tokens for the domain check; the password grant uses only
     /// the app's own credential (DESIGN 2.12), in either mode.
-    pub tokens: TenantTokens<SecretsManagerTokenStore, DynamoIntegrationsStore>,
+    pub tokens: LambdaTenantTokens,
     /// One per cloud served.
     pub graph: ByCloud<GraphClient>,
     pub policy: ThrottlePolicy,
@@ -65,8 +66,8 @@ pub async fn handle(verifier: &Verifier, event: LambdaEvent<Value>) -> Result<Va
         }
     };
     let authority = EntraPasswordAuthority {
-        graph: &verifier.graph,
-        tokens: &verifier.tokens,
+        readers: &TenantGraphReaders::new(&verifier.graph, &verifier.tokens),
+        grants: &verifier.tokens,
         domains: &verifier.domains,
         config: config.as_ref(),
     };

@@ -27,8 +27,8 @@ use std::sync::Mutex;
 
 use chrono::{DateTime, TimeDelta, Utc};
 
-use crate::graph::PermissionCheck;
-use crate::identity::REQUIRED_APP_ROLES;
+use crate::model::entra::PermissionCheck;
+use crate::model::identity::REQUIRED_APP_ROLES;
 use crate::model::{AuthMode, EntraTenantId, TenantConfig, TenantId};
 use crate::ports::StoreError;
 use crate::tokens::{AppCredentials, PermissionRecords};

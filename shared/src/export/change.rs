@@ -326,13 +326,13 @@ impl DirectoryChange {
         }
         match (&self.images, &self.key) {
             (ChangeImages::User(i), ItemKey::User { user_id, .. }) => set(
-                i.old.as_ref().and_then(|u| u.entra_id.as_deref()),
-                i.new.as_ref().and_then(|u| u.entra_id.as_deref()),
+                i.old.as_ref().and_then(|u| u.sync.entra_id.as_deref()),
+                i.new.as_ref().and_then(|u| u.sync.entra_id.as_deref()),
                 user_id,
             ),
             (ChangeImages::Group(i), ItemKey::Group { group_id, .. }) => set(
-                i.old.as_ref().and_then(|g| g.entra_id.as_deref()),
-                i.new.as_ref().and_then(|g| g.entra_id.as_deref()),
+                i.old.as_ref().and_then(|g| g.sync.entra_id.as_deref()),
+                i.new.as_ref().and_then(|g| g.sync.entra_id.as_deref()),
                 group_id,
             ),
             _ => None,

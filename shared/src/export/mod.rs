@@ -349,12 +349,12 @@ impl<'a, D: ExportDirectory, W: EntraWriter> ExportRun<'a, D, W> {
                 .directory
                 .user(tenant, user_id)
                 .await?
-                .map(|u| (EntraHash::of_user(&u.attributes), u.entra_id)),
+                .map(|u| (EntraHash::of_user(&u.attributes), u.sync.entra_id)),
             ItemKey::Group { tenant, group_id } => self
                 .directory
                 .group(tenant, group_id)
                 .await?
-                .map(|g| (EntraHash::of_group(&g.attributes), g.entra_id)),
+                .map(|g| (EntraHash::of_group(&g.attributes), g.sync.entra_id)),
             ItemKey::Membership { .. } => None,
         };
         if let Some((hash, linked_to)) = current {

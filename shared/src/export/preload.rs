@@ -151,17 +151,13 @@ impl<D: ExportDirectory> ExportDirectory for PreloadedDirectory<'_, D> {
             ItemKey::User { user_id, .. } => {
                 let mut users = self.preloaded.users.lock().expect("preload lock");
                 if let Some(Some(user)) = users.get_mut(&(tenant, user_id.clone())) {
-                    user.entra_id = Some(entra_id.to_owned());
-                    user.entra_hash = Some(hash.clone());
-                    user.entra_origin = origin.or(user.entra_origin);
+                    user.sync.link(entra_id, hash.clone(), origin);
                 }
             }
             ItemKey::Group { group_id, .. } => {
                 let mut groups = self.preloaded.groups.lock().expect("preload lock");
                 if let Some(Some(group)) = groups.get_mut(&(tenant, group_id.clone())) {
-                    group.entra_id = Some(entra_id.to_owned());
-                    group.entra_hash = Some(hash.clone());
-                    group.entra_origin = origin.or(group.entra_origin);
+                    group.sync.link(entra_id, hash.clone(), origin);
                 }
             }
             ItemKey::Membership { .. } => {}

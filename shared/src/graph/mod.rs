@@ -8,9 +8,9 @@ pub mod privileges;
 pub mod reader;
 pub mod retry;
 pub mod subscriptions;
+pub mod tenants;
 pub mod writer;
 
-use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -20,25 +20,8 @@ use serde_json::Value;
 use tokio::time::Instant;
 
 pub use crate::model::entra::{GraphError, PermissionCheck, TokenError};
+pub use crate::ports::AccessTokenSource;
 pub use retry::RetryPolicy;
-
-/// Where the client gets its bearer token; `force_refresh` after a 401.
-pub trait AccessTokenSource: Send + Sync {
-    fn access_token(
-        &self,
-        force_refresh: bool,
-    ) -> impl Future<Output = Result<SecretString, TokenError>> + Send;
-
-    /// After Graph refused a request with 403 `Authorization_RequestDenied`:
-    /// the application roles of a fresh token against the required set.
-    /// `None` when roles do not apply (a delegated grant: its permissions
-    /// are the admin's) or cannot be read.
-    fn permission_check(
-        &self,
-    ) -> impl Future<Output = Result<Option<PermissionCheck>, TokenError>> + Send {
-        async { Ok(None) }
-    }
-}
 
 /// The Graph client (or any per-cloud value) of the tenant's cloud. A
 /// cloud the deployment does not serve gets the global one: its token

@@ -1,13 +1,12 @@
 //! Entra ID for the import engine: delta rounds, domains and scope look-ups
-//! through the Graph client, for one tenant.
+//! through the Graph client, for one tenant (`tenants`: the reader of each).
 
 use tokio::time::Instant;
 
 use super::model;
 use super::{AccessTokenSource, GraphClient, GraphError};
+use crate::model::EntraObjectId;
 use crate::model::entra::{DeltaPage, DomainInfo, EntraGroup, EntraUser, GroupDelta, MemberKind};
-use crate::model::{ByCloud, EntraObjectId};
-use crate::tokens::{GrantStore, PermissionRecords, TenantTokenSourceByMode, TenantTokens};
 
 pub struct GraphEntraDirectory<'a, T> {
     client: &'a GraphClient,
@@ -117,39 +116,5 @@ impl<T: AccessTokenSource> crate::import::EntraDirectory for GraphEntraDirectory
             Err(GraphError::NotFound) => Ok(None),
             Err(err) => Err(err),
         }
-    }
-}
-
-/// A Graph reader per tenant, for the worker's sync jobs.
-pub struct TenantGraphReaders<'a, G, R> {
-    /// One per cloud served: a tenant's requests go to its cloud's Graph.
-    clients: &'a ByCloud<GraphClient>,
-    tokens: &'a TenantTokens<G, R>,
-}
-
-impl<'a, G, R> TenantGraphReaders<'a, G, R> {
-    pub fn new(clients: &'a ByCloud<GraphClient>, tokens: &'a TenantTokens<G, R>) -> Self {
-        Self { clients, tokens }
-    }
-}
-
-impl<G: GrantStore, R: PermissionRecords> crate::import::TenantReaders
-    for TenantGraphReaders<'_, G, R>
-{
-    type Reader<'r>
-        = GraphEntraDirectory<'r, TenantTokenSourceByMode<'r, G, R>>
-    where
-        Self: 'r;
-
-    fn for_tenant(
-        &self,
-        config: &crate::model::TenantConfig,
-        deadline: Option<Instant>,
-    ) -> Self::Reader<'_> {
-        GraphEntraDirectory::new(
-            super::of_cloud(self.clients, config.cloud),
-            self.tokens.for_config(config),
-            deadline,
-        )
     }
 }

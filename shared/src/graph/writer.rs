@@ -1,7 +1,7 @@
-//! Entra ID's write side for the export engine, through the Graph client.
+//! Entra ID's write side for the export engine, through the Graph client,
+//! for one tenant (`tenants`: the writers of each).
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -16,8 +16,6 @@ use crate::model::entra::{
     DomainInfo, EntraObjectKind, EntraPatch, EntraUser, ExistingEntraUser, ExportMark,
     NewEntraGroup, NewEntraUser,
 };
-use crate::model::{ByCloud, TenantId};
-use crate::tokens::{GrantStore, PermissionRecords, TenantTokenSourceByMode, TenantTokens};
 
 pub struct GraphEntraWriter<'a, T> {
     client: &'a GraphClient,
@@ -434,65 +432,6 @@ fn query_value(raw: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
-}
-
-/// A Graph writer per tenant, for the export's batches: the writers of one
-/// tenant share a `$batch` queue for the invocation.
-pub struct TenantGraphWriters<'a, G, R> {
-    /// One per cloud served: a tenant's requests go to its cloud's Graph.
-    clients: &'a ByCloud<GraphClient>,
-    tokens: &'a TenantTokens<G, R>,
-    /// Per cloud: the extension is registered on that cloud's app.
-    mark_properties: &'a ByCloud<String>,
-    deadline: Option<Instant>,
-    batchers: Mutex<HashMap<TenantId, Arc<GraphBatcher>>>,
-}
-
-impl<'a, G, R> TenantGraphWriters<'a, G, R> {
-    pub fn new(
-        clients: &'a ByCloud<GraphClient>,
-        tokens: &'a TenantTokens<G, R>,
-        mark_properties: &'a ByCloud<String>,
-        deadline: Option<Instant>,
-    ) -> Self {
-        Self {
-            clients,
-            tokens,
-            mark_properties,
-            deadline,
-            batchers: Mutex::default(),
-        }
-    }
-}
-
-impl<G: GrantStore, R: PermissionRecords> crate::export::TenantWriters
-    for TenantGraphWriters<'_, G, R>
-{
-    type Writer<'w>
-        = GraphEntraWriter<'w, TenantTokenSourceByMode<'w, G, R>>
-    where
-        Self: 'w;
-
-    fn for_tenant(
-        &self,
-        config: &crate::model::TenantConfig,
-        deadline: Option<Instant>,
-    ) -> Self::Writer<'_> {
-        let batcher = self
-            .batchers
-            .lock()
-            .expect("batchers")
-            .entry(config.tenant_id.clone())
-            .or_default()
-            .clone();
-        GraphEntraWriter::new(
-            super::of_cloud(self.clients, config.cloud),
-            self.tokens.for_config(config),
-            super::of_cloud(self.mark_properties, config.cloud).as_str(),
-            crate::export::earliest_deadline(deadline, self.deadline),
-        )
-        .batched(batcher)
-    }
 }
 
 /// A read whose answer cannot decide a privilege check: the change waits

@@ -5,6 +5,7 @@
 //! and no error carries a response body.
 
 pub mod app;
+mod grants;
 pub mod http;
 pub mod sign_in;
 

@@ -8,7 +8,7 @@ use super::scope::Scope;
 use super::state::{Checkpoint, Counts, DeferredMembership, GroupScope, Mode, PageRecord, Phase};
 use super::{DirectoryStore, EntraDirectory, ImportRun, ImportState, Interruption};
 use crate::model::directory::{
-    EntraHash, GroupItem, MembershipKey, PasswordMode, Source, SyncedObject, UserItem,
+    EntraHash, EntraSync, GroupItem, MembershipKey, PasswordMode, Source, SyncedObject, UserItem,
 };
 use crate::model::entra::{
     DeltaItem, DeltaPage, DomainInfo, EntraGroup, EntraUser, GroupDelta, MemberKind,
@@ -58,11 +58,8 @@ fn user_upsert(
             user_id: user.id.to_string(),
             attributes: user.attributes.clone(),
             source: Source::Entra,
-            entra_id: None,
             password_mode: Some(mode),
-            entra_hash: Some(EntraHash::of_user(&user.attributes)),
-            import_deleted_at: None,
-            entra_origin: None,
+            sync: EntraSync::imported(EntraHash::of_user(&user.attributes)),
         }));
     };
     if current.pending_export() {
@@ -99,10 +96,7 @@ fn group_upsert(
             group_id: group.id.to_string(),
             attributes: group.attributes.clone(),
             source: Source::Entra,
-            entra_id: None,
-            entra_hash: Some(EntraHash::of_group(&group.attributes)),
-            import_deleted_at: None,
-            entra_origin: None,
+            sync: EntraSync::imported(EntraHash::of_group(&group.attributes)),
         }));
     };
     if current.pending_export() {

@@ -7,7 +7,9 @@ use chrono::Utc;
 
 use super::state::*;
 use super::*;
-use crate::model::directory::{MembershipKey, PasswordMode, Source, UserAttributes, UserItem};
+use crate::model::directory::{
+    EntraSync, MembershipKey, PasswordMode, Source, UserAttributes, UserItem,
+};
 use crate::model::entra::*;
 use crate::model::{Authorisation, TenantConfig};
 use crate::testing::import_stores::{MemoryDirectory, MemoryState};

@@ -4,7 +4,7 @@
 
 use super::attempts::Settlement;
 use super::{Verification, VerifyResult, answer};
-use crate::identity::{IdentityError, TokenErrorBody};
+use crate::model::identity::{IdentityError, TokenErrorBody};
 
 /// The verification, and whether the attempt stays counted.
 pub(super) fn interpret(result: Result<(), IdentityError>) -> (Verification, Settlement) {

@@ -1,39 +1,50 @@
 //! Entra ID as password verification needs it, for one tenant: its domains
-//! (from the process-wide cache) and the resource-owner password grant.
+//! (from the process-wide cache, read through the import's directory port)
+//! and the resource-owner password grant of the tenant's cloud.
+
+use std::future::Future;
 
 use secrecy::SecretString;
 
 use super::PasswordAuthority;
-use crate::graph::reader::GraphEntraDirectory;
-use crate::graph::{GraphClient, GraphError, TokenError};
-use crate::identity::IdentityError;
-use crate::import::EntraDirectory;
-use crate::model::entra::DomainInfo;
-use crate::model::entra::TenantDomains;
-use crate::model::{ByCloud, TenantConfig};
-use crate::tokens::{GrantStore, PermissionRecords, TenantTokens};
+use crate::import::{EntraDirectory, TenantReaders};
+use crate::model::entra::{DomainInfo, GraphError, TenantDomains, TokenError};
+use crate::model::identity::IdentityError;
+use crate::model::{Cloud, TenantConfig};
 
-pub struct EntraPasswordAuthority<'a, G, R> {
-    /// One per cloud served: the tenant's cloud answers.
-    pub graph: &'a ByCloud<GraphClient>,
-    pub tokens: &'a TenantTokens<G, R>,
+/// The identity platform's password grant with the app of `cloud`
+/// (`identity` implements it for the tenants' token providers, which hold
+/// each cloud's app).
+pub trait PasswordGrants: Send + Sync {
+    /// `Ok` when Entra ID accepts the password; the tokens it issues are
+    /// dropped unused.
+    fn password_grant(
+        &self,
+        cloud: Cloud,
+        entra_tenant_id: &str,
+        user_name: &str,
+        password: &SecretString,
+    ) -> impl Future<Output = Result<(), IdentityError>> + Send;
+}
+
+pub struct EntraPasswordAuthority<'a, D, P> {
+    /// Entra ID's directory per tenant (Graph in Lambda): the domains.
+    pub readers: &'a D,
+    pub grants: &'a P,
     pub domains: &'a TenantDomains,
     /// The tenant's config, which says which credentials read its
     /// domains (none: nothing is asked of Entra ID).
     pub config: Option<&'a TenantConfig>,
 }
 
-impl<G: GrantStore, R: PermissionRecords> PasswordAuthority for EntraPasswordAuthority<'_, G, R> {
+impl<D: TenantReaders, P: PasswordGrants> PasswordAuthority for EntraPasswordAuthority<'_, D, P> {
     async fn domains(&self) -> Result<Vec<DomainInfo>, GraphError> {
         let config = self
             .config
             .ok_or(GraphError::Token(TokenError::NotAuthorised))?;
         self.domains
             .get_or_fetch(&config.tenant_id, || async {
-                let graph = crate::graph::of_cloud(self.graph, config.cloud);
-                GraphEntraDirectory::new(graph, self.tokens.for_config(config), None)
-                    .domains()
-                    .await
+                self.readers.for_tenant(config, None).domains().await
             })
             .await
     }
@@ -47,13 +58,8 @@ impl<G: GrantStore, R: PermissionRecords> PasswordAuthority for EntraPasswordAut
         let config = self.config.ok_or(IdentityError::Configuration(
             "no tenant config to choose the cloud by".into(),
         ))?;
-        let cloud = config.cloud;
-        let app = self.tokens.app_for(cloud).ok_or_else(|| {
-            IdentityError::Configuration(format!("the tenant's cloud `{cloud}` is not served"))
-        })?;
-        // The tokens are dropped here, unused.
-        app.password_grant(entra_tenant_id, user_name, password)
+        self.grants
+            .password_grant(config.cloud, entra_tenant_id, user_name, password)
             .await
-            .map(drop)
     }
 }

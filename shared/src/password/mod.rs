@@ -19,9 +19,9 @@ pub use attempts::{
     AttemptAccount, AttemptLedger, Reservation, Settlement, ThrottlePolicy, carried_attempts,
 };
 
-use crate::identity::IdentityError;
 use crate::model::entra::DomainInfo;
 use crate::model::entra::GraphError;
+use crate::model::identity::IdentityError;
 use crate::model::{TenantConfig, TenantId};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

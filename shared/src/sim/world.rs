@@ -11,7 +11,7 @@ use super::entra::{self, EntraModel, Life};
 use super::faults::Faults;
 use super::rng::{Rng, SharedRng};
 use crate::model::TenantConfig;
-use crate::model::directory::{PasswordMode, Source, UserAttributes, UserItem};
+use crate::model::directory::{EntraSync, PasswordMode, Source, UserAttributes, UserItem};
 use crate::model::entra::MemberKind;
 use crate::testing::import_stores::{MemoryDirectory, MemoryState};
 use crate::testing::tenant_config::importing;
@@ -158,11 +158,8 @@ impl World {
                     ..Default::default()
                 },
                 source: Source::Local,
-                entra_id: None,
-                entra_origin: None,
                 password_mode: Some(PasswordMode::Temporary),
-                entra_hash: None,
-                import_deleted_at: None,
+                sync: EntraSync::default(),
             },
         );
     }

@@ -36,6 +36,21 @@ pub fn flag(item: &Item, name: &str) -> Option<bool> {
     item.get(name).and_then(|v| v.as_bool().ok()).copied()
 }
 
+/// A query of the items under `pk` whose `sk` begins with `prefix`.
+pub fn sk_prefix_query(
+    client: &Client,
+    table: &str,
+    pk: String,
+    prefix: &str,
+) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
+    client
+        .query()
+        .table_name(table)
+        .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+        .expression_attribute_values(":pk", s(pk))
+        .expression_attribute_values(":prefix", s(prefix))
+}
+
 /// Every item a query finds, following `LastEvaluatedKey` page by page.
 pub async fn query_all(
     query: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,

@@ -9,7 +9,9 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use chrono::{DateTime, Utc};
 
-use super::dynamo::{Item, malformed, n, query_all, s, text, timestamp, unavailable};
+use super::dynamo::{
+    Item, malformed, n, query_all, s, sk_prefix_query, text, timestamp, unavailable,
+};
 use super::layout::{
     PROBLEM_PREFIX, STATUS_SK, key, problem_key, problem_sk, problems_of, tenant_pk,
 };
@@ -232,12 +234,6 @@ impl DynamoProblemStore {
         tenant: &TenantId,
         prefix: &str,
     ) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
-        self.client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-            .expression_attribute_values(":pk", AttributeValue::S(tenant_pk(tenant)))
-            .expression_attribute_values(":prefix", s(prefix))
-            .consistent_read(true)
+        sk_prefix_query(&self.client, &self.table, tenant_pk(tenant), prefix).consistent_read(true)
     }
 }

@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 use super::chunked::{CHUNK_BYTES, ChunkedDocuments};
 use super::dynamo::{
     Item, batch_write, delete_request, flag, from_json, malformed, n, put_request, query_all, s,
-    text, timestamp, to_json,
+    sk_prefix_query, text, timestamp, to_json,
 };
 use super::layout::{
     HELD_SK, SCOPE_SK, STATUS_SK, TTL_ATTRIBUTE, key, round_page, round_part_sk,
@@ -335,13 +335,7 @@ impl DynamoSyncStateStore {
         prefix: &str,
         operation: &'static str,
     ) -> Result<Vec<Item>, StoreError> {
-        let query = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-            .expression_attribute_values(":pk", s(tenant_pk(tenant)))
-            .expression_attribute_values(":prefix", s(prefix))
+        let query = sk_prefix_query(&self.client, &self.table, tenant_pk(tenant), prefix)
             .consistent_read(true);
         query_all(query, operation).await
     }

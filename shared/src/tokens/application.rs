@@ -13,18 +13,18 @@ use secrecy::{ExposeSecret, SecretString};
 use tokio::time::Instant;
 
 use super::EXPIRY_MARGIN;
-use crate::graph::{AccessTokenSource, PermissionCheck, TokenError};
-use crate::identity::{AppToken, EntraApp, IdentityError, REQUIRED_APP_ROLES};
-use crate::model::entra::ReauthorisationReason;
+use crate::model::entra::{PermissionCheck, ReauthorisationReason, TokenError};
+use crate::model::identity::{AppToken, IdentityError, REQUIRED_APP_ROLES};
 use crate::model::{EntraTenantId, TenantId};
-use crate::ports::StoreError;
+use crate::ports::{AccessTokenSource, StoreError};
 
 /// After a 403, a fresh token re-reads the app's roles at most this often
 /// per tenant: a run of refusals costs one token request, not one each,
 /// and a renewed consent is seen within this long.
 pub const PERMISSION_RECHECK_INTERVAL: Duration = Duration::from_secs(300);
 
-/// The token endpoint's client-credentials grant (`EntraApp` in Lambda).
+/// The token endpoint's client-credentials grant (`identity::EntraApp` in
+/// Lambda).
 pub trait AppCredentials: Send + Sync {
     /// The app registration the tokens are issued to (one per cloud): a
     /// token cached for one is never handed out for another.
@@ -34,16 +34,6 @@ pub trait AppCredentials: Send + Sync {
         &self,
         entra_tenant_id: &str,
     ) -> impl Future<Output = Result<AppToken, IdentityError>> + Send;
-}
-
-impl AppCredentials for EntraApp {
-    fn client_id(&self) -> &str {
-        EntraApp::client_id(self)
-    }
-
-    async fn client_credentials(&self, entra_tenant_id: &str) -> Result<AppToken, IdentityError> {
-        EntraApp::client_credentials(self, entra_tenant_id).await
-    }
 }
 
 /// Where a permission check is kept: the config's `granted_permissions`,

@@ -7,31 +7,34 @@ use std::collections::BTreeMap;
 
 use secrecy::SecretString;
 
-use super::application::{AppTenantTokenSource, AppTokenProvider, PermissionRecords};
-use super::{GrantStore, TenantTokenSource, TokenProvider};
-use crate::graph::{AccessTokenSource, PermissionCheck, TokenError};
-use crate::identity::EntraApp;
+use super::application::{
+    AppCredentials, AppTenantTokenSource, AppTokenProvider, PermissionRecords,
+};
+use super::{GrantStore, RefreshTokenGrant, TenantTokenSource, TokenProvider};
+use crate::model::entra::{PermissionCheck, TokenError};
 use crate::model::{AuthMode, Cloud, TenantConfig};
+use crate::ports::{AccessTokenSource, TenantTokenSources};
 
 /// Process-wide: both providers; the delegated one holds the global app,
-/// `national` the app of each other cloud served.
-pub struct TenantTokens<G, R> {
-    delegated: TokenProvider<G>,
+/// `national` the app of each other cloud served (`A`: the app's grants,
+/// `identity::EntraApp` in Lambda).
+pub struct TenantTokens<A, G, R> {
+    delegated: TokenProvider<A, G>,
     application: AppTokenProvider<R>,
-    national_apps: BTreeMap<Cloud, EntraApp>,
+    national_apps: BTreeMap<Cloud, A>,
 }
 
-impl<G: GrantStore, R: PermissionRecords> TenantTokens<G, R> {
-    pub fn new(delegated: TokenProvider<G>, permission_records: R) -> Self {
+impl<A, G, R: PermissionRecords> TenantTokens<A, G, R> {
+    pub fn new(delegated: TokenProvider<A, G>, permission_records: R) -> Self {
         Self::with_national_clouds(delegated, permission_records, [])
     }
 
     /// `national_apps`: the app registration of each national cloud in
     /// ENTRA_CLOUDS (the global one is the delegated provider's).
     pub fn with_national_clouds(
-        delegated: TokenProvider<G>,
+        delegated: TokenProvider<A, G>,
         permission_records: R,
-        national_apps: impl IntoIterator<Item = (Cloud, EntraApp)>,
+        national_apps: impl IntoIterator<Item = (Cloud, A)>,
     ) -> Self {
         Self {
             delegated,
@@ -44,7 +47,7 @@ impl<G: GrantStore, R: PermissionRecords> TenantTokens<G, R> {
     }
 
     /// The token source for the tenant as its config says.
-    pub fn for_config(&self, config: &TenantConfig) -> TenantTokenSourceByMode<'_, G, R> {
+    pub fn for_config(&self, config: &TenantConfig) -> TenantTokenSourceByMode<'_, A, G, R> {
         let Some(app) = self.app_for(config.cloud) else {
             return TenantTokenSourceByMode::CloudNotSupported(config.cloud);
         };
@@ -69,7 +72,7 @@ impl<G: GrantStore, R: PermissionRecords> TenantTokens<G, R> {
 
     /// The app registration of `cloud` (the password grant uses it);
     /// `None` when the deployment does not serve that cloud.
-    pub fn app_for(&self, cloud: Cloud) -> Option<&EntraApp> {
+    pub fn app_for(&self, cloud: Cloud) -> Option<&A> {
         match cloud {
             Cloud::Global => Some(self.delegated.app()),
             national => self.national_apps.get(&national),
@@ -77,20 +80,41 @@ impl<G: GrantStore, R: PermissionRecords> TenantTokens<G, R> {
     }
 
     /// The global cloud's app.
-    pub fn app(&self) -> &EntraApp {
+    pub fn app(&self) -> &A {
         self.delegated.app()
     }
 }
 
-pub enum TenantTokenSourceByMode<'a, G, R> {
-    Delegated(TenantTokenSource<'a, G>),
-    Application(AppTenantTokenSource<'a, EntraApp, R>),
+impl<A, G, R> TenantTokenSources for TenantTokens<A, G, R>
+where
+    A: RefreshTokenGrant + AppCredentials,
+    G: GrantStore,
+    R: PermissionRecords,
+{
+    type Source<'a>
+        = TenantTokenSourceByMode<'a, A, G, R>
+    where
+        Self: 'a;
+
+    fn for_config(&self, config: &TenantConfig) -> Self::Source<'_> {
+        TenantTokens::for_config(self, config)
+    }
+}
+
+pub enum TenantTokenSourceByMode<'a, A, G, R> {
+    Delegated(TenantTokenSource<'a, A, G>),
+    Application(AppTenantTokenSource<'a, A, R>),
     /// A tenant of a cloud not served: every request is refused before
     /// anything is sent to any cloud.
     CloudNotSupported(Cloud),
 }
 
-impl<G: GrantStore, R: PermissionRecords> AccessTokenSource for TenantTokenSourceByMode<'_, G, R> {
+impl<A, G, R> AccessTokenSource for TenantTokenSourceByMode<'_, A, G, R>
+where
+    A: RefreshTokenGrant + AppCredentials,
+    G: GrantStore,
+    R: PermissionRecords,
+{
     async fn access_token(&self, force_refresh: bool) -> Result<SecretString, TokenError> {
         match self {
             Self::Delegated(source) => source.access_token(force_refresh).await,
@@ -113,7 +137,7 @@ mod tests {
     use aws_sdk_dynamodb::config::{BehaviorVersion, Region};
 
     use super::*;
-    use crate::identity::IdentityClient;
+    use crate::identity::{EntraApp, IdentityClient};
     use crate::store::{AppClientSecret, DynamoIntegrationsStore, SecretsManagerTokenStore};
 
     /// SDK clients that are never called: choosing a source asks nothing.
@@ -140,7 +164,7 @@ mod tests {
         )
     }
 
-    fn tokens() -> TenantTokens<SecretsManagerTokenStore, DynamoIntegrationsStore> {
+    fn tokens() -> TenantTokens<EntraApp, SecretsManagerTokenStore, DynamoIntegrationsStore> {
         let dynamodb = aws_sdk_dynamodb::Client::from_conf(
             aws_sdk_dynamodb::Config::builder()
                 .behavior_version(BehaviorVersion::latest())

@@ -177,7 +177,7 @@ impl Fixture {
     }
 
     /// As `Clients::token_provider` builds it, on the counted client.
-    fn provider(&self) -> TokenProvider<SecretsManagerTokenStore> {
+    fn provider(&self) -> TokenProvider<EntraApp, SecretsManagerTokenStore> {
         TokenProvider::new(
             EntraApp::new(
                 IdentityClient::new(

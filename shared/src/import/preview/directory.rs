@@ -9,7 +9,7 @@ use crate::import::ports::PlatformUser;
 use crate::import::records::DirectoryWrite;
 use crate::import::{DirectoryStore, ObjectKind};
 use crate::model::TenantId;
-use crate::model::directory::{GroupItem, MembershipKey, Source, UserItem};
+use crate::model::directory::{EntraSync, GroupItem, MembershipKey, Source, UserItem};
 use crate::ports::StoreError;
 
 /// Names of users the preview would create, remembered for the display of
@@ -192,10 +192,7 @@ impl<D: DirectoryStore> DirectoryStore for PreviewDirectory<'_, D> {
                     group_id: id.clone(),
                     attributes: attributes.unwrap_or_default(),
                     source: Source::Entra,
-                    entra_id: None,
-                    entra_hash: None,
-                    import_deleted_at: None,
-                    entra_origin: None,
+                    sync: EntraSync::default(),
                 },
             );
         }

@@ -136,12 +136,12 @@ async fn given_a_local_user_linked_to_an_entra_user_then_import_updates_it_and_n
         UserItem {
             user_id: "local-7".into(),
             source: Source::Local,
-            entra_id: Some("u1".into()),
             attributes: user("u1", "old@contoso.com").attributes,
             password_mode: Some(PasswordMode::Entra),
-            entra_hash: None,
-            import_deleted_at: None,
-            entra_origin: None,
+            sync: EntraSync {
+                entra_id: Some("u1".into()),
+                ..Default::default()
+            },
         },
     );
     world.imported(&config).await;

@@ -3,11 +3,10 @@
 use super::*;
 
 /// A platform user (`source` local), as the platform writes one.
-pub(super) fn platform_user(id: &str, user_name: &str) -> UserItem {
+fn platform_user(id: &str, user_name: &str) -> UserItem {
     UserItem {
         user_id: id.into(),
         source: Source::Local,
-        entra_id: None,
         attributes: UserAttributes {
             user_name: user_name.into(),
             display_name: Some("Platform".into()),
@@ -15,9 +14,17 @@ pub(super) fn platform_user(id: &str, user_name: &str) -> UserItem {
             ..Default::default()
         },
         password_mode: Some(PasswordMode::Temporary),
-        entra_hash: None,
-        import_deleted_at: None,
-        entra_origin: None,
+        sync: EntraSync::default(),
+    }
+}
+
+impl World {
+    /// The platform writes its own user `id` named `user_name`.
+    pub(super) fn platform_writes_user(&self, id: &str, user_name: &str) -> UserItem {
+        let user = platform_user(id, user_name);
+        let mut users = self.directory.users.lock().unwrap();
+        users.insert(id.into(), user.clone());
+        user
     }
 }
 
@@ -31,13 +38,7 @@ async fn given_an_entra_user_whose_upn_is_a_platform_users_name_then_neither_is_
  {
     let world = World::new();
     let config = importing().build();
-    let platform = platform_user("p-1", "Ann@Contoso.com");
-    world
-        .directory
-        .users
-        .lock()
-        .unwrap()
-        .insert("p-1".into(), platform.clone());
+    let platform = world.platform_writes_user("p-1", "Ann@Contoso.com");
     world.entra.users(
         "",
         users_page(
@@ -70,12 +71,7 @@ async fn given_an_entra_user_whose_upn_is_a_platform_users_name_then_neither_is_
 
     // The platform renames its user: the next (delta) run imports u1 and
     // reads the groups again for the membership it missed.
-    world
-        .directory
-        .users
-        .lock()
-        .unwrap()
-        .insert("p-1".into(), platform_user("p-1", "ann.local@contoso.com"));
+    world.platform_writes_user("p-1", "ann.local@contoso.com");
     world.entra.user_lookup(user("u1", "ann@contoso.com"));
     world.entra.users("u-d1", users_page(vec![], done("u-d2")));
     world
@@ -119,12 +115,7 @@ async fn given_an_imported_user_renamed_to_a_platform_users_name_then_it_keeps_i
     let world = World::new();
     let config = importing().build();
     world.imported(&config).await;
-    world
-        .directory
-        .users
-        .lock()
-        .unwrap()
-        .insert("p-1".into(), platform_user("p-1", "Taken@Contoso.com"));
+    world.platform_writes_user("p-1", "Taken@Contoso.com");
     let mut renamed = user("u1", "taken@contoso.com");
     renamed.attributes.job_title = Some("Renamed".into());
     world.entra.users(
@@ -165,12 +156,7 @@ async fn given_a_run_that_fails_after_a_recheck_imported_a_user_then_the_user_ke
  {
     let world = World::new();
     let config = importing().build();
-    world
-        .directory
-        .users
-        .lock()
-        .unwrap()
-        .insert("p-1".into(), platform_user("p-1", "ann@contoso.com"));
+    world.platform_writes_user("p-1", "ann@contoso.com");
     world.entra.users(
         "",
         users_page(
@@ -188,12 +174,7 @@ async fn given_a_run_that_fails_after_a_recheck_imported_a_user_then_the_user_ke
     assert!(problem(&world, "u1").is_some());
 
     // The platform renames its user; the run that imports u1 fails after.
-    world
-        .directory
-        .users
-        .lock()
-        .unwrap()
-        .insert("p-1".into(), platform_user("p-1", "ann.local@contoso.com"));
+    world.platform_writes_user("p-1", "ann.local@contoso.com");
     world.entra.user_lookup(user("u1", "ann@contoso.com"));
     world
         .entra

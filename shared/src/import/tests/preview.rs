@@ -280,10 +280,7 @@ async fn given_a_user_the_sync_would_not_create_then_the_preview_counts_none_of_
     let previews = MemoryPreviews::default();
     let config = importing().sync_enabled(false).build();
     // A platform user holds u1's UPN: the sync would not create u1.
-    world.directory.users.lock().unwrap().insert(
-        "p-1".into(),
-        super::names::platform_user("p-1", "ANN@contoso.com"),
-    );
+    world.platform_writes_user("p-1", "ANN@contoso.com");
     world.script_first_import();
     world.preview(&previews, &config, None).await;
     let preview = report(&previews);

@@ -108,28 +108,19 @@ pub(super) fn password_mode_or_none<'de, D: Deserializer<'de>>(
     }))
 }
 
-/// A user item.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct UserItem {
-    pub user_id: String,
-    #[serde(flatten)]
-    pub attributes: UserAttributes,
-    #[serde(default)]
-    pub source: Source,
-    /// The linked Entra object (platform users once exported); imported
-    /// users are their Entra object and carry none.
+/// What entra-sync keeps on a user or group item, beside the platform's
+/// values: flattened, so each stays a top-level attribute of the item
+/// (docs/contract.md 1.3).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EntraSync {
+    /// The linked Entra object (platform objects once exported); imported
+    /// objects are their Entra object and carry none.
     #[serde(
         default,
         deserialize_with = "text_or_none",
         skip_serializing_if = "Option::is_none"
     )]
     pub entra_id: Option<String>,
-    #[serde(
-        default,
-        deserialize_with = "password_mode_or_none",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub password_mode: Option<PasswordMode>,
     #[serde(
         rename = "sync_entra_hash",
         default,
@@ -153,6 +144,42 @@ pub struct UserItem {
     pub entra_origin: Option<LinkOrigin>,
 }
 
+impl EntraSync {
+    /// An imported object's: it is its Entra object, agreeing at `hash`.
+    pub fn imported(hash: EntraHash) -> Self {
+        Self {
+            entra_hash: Some(hash),
+            ..Self::default()
+        }
+    }
+
+    /// Linked to `entra_id` by the export, agreeing at `hash`; an origin
+    /// once recorded stays.
+    pub fn link(&mut self, entra_id: &str, hash: EntraHash, origin: Option<LinkOrigin>) {
+        self.entra_id = Some(entra_id.to_owned());
+        self.entra_hash = Some(hash);
+        self.entra_origin = origin.or(self.entra_origin);
+    }
+}
+
+/// A user item.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserItem {
+    pub user_id: String,
+    #[serde(flatten)]
+    pub attributes: UserAttributes,
+    #[serde(default)]
+    pub source: Source,
+    #[serde(
+        default,
+        deserialize_with = "password_mode_or_none",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub password_mode: Option<PasswordMode>,
+    #[serde(flatten)]
+    pub sync: EntraSync,
+}
+
 /// A group item.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GroupItem {
@@ -161,33 +188,8 @@ pub struct GroupItem {
     pub attributes: GroupAttributes,
     #[serde(default)]
     pub source: Source,
-    #[serde(
-        default,
-        deserialize_with = "text_or_none",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub entra_id: Option<String>,
-    #[serde(
-        rename = "sync_entra_hash",
-        default,
-        deserialize_with = "hash_or_none",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub entra_hash: Option<EntraHash>,
-    #[serde(
-        rename = "sync_import_deleted_at",
-        default,
-        deserialize_with = "text_or_none",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub import_deleted_at: Option<String>,
-    #[serde(
-        rename = "sync_entra_origin",
-        default,
-        deserialize_with = "origin_or_none",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub entra_origin: Option<LinkOrigin>,
+    #[serde(flatten)]
+    pub sync: EntraSync,
 }
 
 /// A membership item.

@@ -3,7 +3,7 @@
 use super::attributes::{GroupAttributes, UserAttributes};
 use super::fields::{Field, FieldValue, GROUP_FIELDS, USER_FIELDS};
 use super::hash::EntraHash;
-use super::items::{GroupItem, LinkOrigin, Source, UserItem};
+use super::items::{EntraSync, GroupItem, LinkOrigin, Source, UserItem};
 
 /// What users and groups share: an id, a source, a link to Entra ID and
 /// the hash of the values last synchronised.
@@ -12,13 +12,26 @@ pub trait SyncedObject {
     const FIELDS: &'static [Field<Self::Attributes>];
     fn id(&self) -> &str;
     fn source(&self) -> Source;
-    fn linked_entra_id(&self) -> Option<&str>;
     fn attributes(&self) -> &Self::Attributes;
-    fn stored_hash(&self) -> Option<&EntraHash>;
+    fn sync(&self) -> &EntraSync;
+
+    fn linked_entra_id(&self) -> Option<&str> {
+        self.sync().entra_id.as_deref()
+    }
+
+    fn stored_hash(&self) -> Option<&EntraHash> {
+        self.sync().entra_hash.as_ref()
+    }
+
     /// The import marked the item just before deleting it.
-    fn import_deleted(&self) -> bool;
+    fn import_deleted(&self) -> bool {
+        self.sync().import_deleted_at.is_some()
+    }
+
     /// How the export linked the item, when it did.
-    fn export_origin(&self) -> Option<LinkOrigin>;
+    fn export_origin(&self) -> Option<LinkOrigin> {
+        self.sync().entra_origin
+    }
 
     /// The Entra object this item is: its `entra_id` once linked, or its
     /// own id when it was imported (imported objects use the Entra id as
@@ -61,20 +74,11 @@ impl SyncedObject for UserItem {
     fn source(&self) -> Source {
         self.source
     }
-    fn linked_entra_id(&self) -> Option<&str> {
-        self.entra_id.as_deref()
-    }
     fn attributes(&self) -> &UserAttributes {
         &self.attributes
     }
-    fn stored_hash(&self) -> Option<&EntraHash> {
-        self.entra_hash.as_ref()
-    }
-    fn import_deleted(&self) -> bool {
-        self.import_deleted_at.is_some()
-    }
-    fn export_origin(&self) -> Option<LinkOrigin> {
-        self.entra_origin
+    fn sync(&self) -> &EntraSync {
+        &self.sync
     }
 
     /// Releases before the typed model hashed the item's JSON, where an
@@ -107,19 +111,10 @@ impl SyncedObject for GroupItem {
     fn source(&self) -> Source {
         self.source
     }
-    fn linked_entra_id(&self) -> Option<&str> {
-        self.entra_id.as_deref()
-    }
     fn attributes(&self) -> &GroupAttributes {
         &self.attributes
     }
-    fn stored_hash(&self) -> Option<&EntraHash> {
-        self.entra_hash.as_ref()
-    }
-    fn import_deleted(&self) -> bool {
-        self.import_deleted_at.is_some()
-    }
-    fn export_origin(&self) -> Option<LinkOrigin> {
-        self.entra_origin
+    fn sync(&self) -> &EntraSync {
+        &self.sync
     }
 }

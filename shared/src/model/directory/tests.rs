@@ -54,7 +54,10 @@ fn values_of_another_type_read_as_no_value_and_never_make_the_item_unreadable() 
     assert_eq!(item.source, Source::Local);
     assert_eq!(item.attributes.display_name, None);
     assert_eq!(item.password_mode, None);
-    assert_eq!((item.entra_hash, item.import_deleted_at), (None, None));
+    assert_eq!(
+        (item.sync.entra_hash, item.sync.import_deleted_at),
+        (None, None)
+    );
     let disabled = user(json!({"user_id": "u2", "enabled": false, "password_mode": "entra"}));
     assert!(!disabled.attributes.enabled);
     assert_eq!(disabled.password_mode, Some(PasswordMode::Entra));
@@ -94,7 +97,7 @@ fn a_hash_stored_for_an_item_without_enabled_still_agrees() {
     let legacy = user(json!({"user_id": "u1", "user_name": "ann@contoso.com"}));
     let mut item = legacy.clone();
     // What the release before the typed model stored for this item.
-    item.entra_hash = legacy.legacy_hashes().pop();
+    item.sync.entra_hash = legacy.legacy_hashes().pop();
     assert!(item.agrees_with_entra() && !item.pending_export());
 }
 
@@ -102,7 +105,7 @@ fn a_hash_stored_for_an_item_without_enabled_still_agrees() {
 fn a_changed_value_makes_the_item_pending_until_the_hash_is_renewed() {
     let mut item = user(json!({"user_id": "u1", "user_name": "ann@contoso.com"}));
     assert!(!item.pending_export(), "never synchronised");
-    item.entra_hash = Some(EntraHash::of_user(&item.attributes));
+    item.sync.entra_hash = Some(EntraHash::of_user(&item.attributes));
     assert!(item.agrees_with_entra() && !item.pending_export());
     item.attributes.department = Some("Sales".into());
     assert!(item.pending_export());

@@ -86,7 +86,7 @@ impl Settled<'_> {
             })
             .filter(|(_, id)| entra.users.contains_key(id));
         let groups = items_of::<GroupItem>(self.items, "GROUP#")
-            .filter_map(|g| Some((format!("GROUP#{}", g.group_id), g.entra_id?)))
+            .filter_map(|g| Some((format!("GROUP#{}", g.group_id), g.sync.entra_id?)))
             .filter(|(_, id)| entra.groups.contains_key(id));
         users.chain(groups).collect()
     }
@@ -234,7 +234,7 @@ impl Settled<'_> {
     }
 
     fn group_state(&self, group: &GroupItem) -> Result<String, String> {
-        let entra_id = group.entra_id.clone().ok_or("not linked")?;
+        let entra_id = group.sync.entra_id.clone().ok_or("not linked")?;
         let object = self
             .entra
             .groups

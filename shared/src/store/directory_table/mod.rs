@@ -15,7 +15,8 @@ use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::types::WriteRequest;
 
 use super::dynamo::{
-    Item, batch_get, batch_get_projected, batch_write, malformed, query_all, s, text,
+    Item, batch_get, batch_get_projected, batch_write, malformed, query_all, s, sk_prefix_query,
+    text,
 };
 use super::layout::tenant_pk;
 use crate::import::buckets::KeyRange;
@@ -109,13 +110,7 @@ impl DynamoDirectoryStore {
         projection: &str,
         only_imported: bool,
     ) -> Result<Vec<Item>, StoreError> {
-        let mut query = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-            .expression_attribute_values(":pk", s(tenant_pk(tenant)))
-            .expression_attribute_values(":prefix", s(prefix))
+        let mut query = sk_prefix_query(&self.client, &self.table, tenant_pk(tenant), prefix)
             .projection_expression(projection);
         if only_imported {
             query = imported_only(query);
@@ -172,3 +167,6 @@ fn after_every_key_of(prefix: &str) -> String {
     }
     chars.into_iter().collect()
 }
+
+#[cfg(test)]
+mod tests;

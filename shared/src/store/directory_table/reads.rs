@@ -17,7 +17,9 @@ use crate::model::directory::{
     USER_PREFIX, UserItem,
 };
 use crate::ports::StoreError;
-use crate::store::dynamo::{Item, batch_get, conditional, query_all, s, text, unavailable};
+use crate::store::dynamo::{
+    Item, batch_get, conditional, query_all, s, sk_prefix_query, text, unavailable,
+};
 use crate::store::layout::MEMBER_INDEX;
 use crate::store::layout::{key, tenant_pk};
 
@@ -234,15 +236,9 @@ impl crate::import::DirectoryStore for DynamoDirectoryStore {
         &self,
         tenant: &TenantId,
     ) -> Result<Vec<PlatformUser>, StoreError> {
-        let query = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+        let query = sk_prefix_query(&self.client, &self.table, tenant_pk(tenant), USER_PREFIX)
             .filter_expression("attribute_not_exists(#source) OR #source <> :entra")
             .expression_attribute_names("#source", "source")
-            .expression_attribute_values(":pk", s(tenant_pk(tenant)))
-            .expression_attribute_values(":prefix", s(USER_PREFIX))
             .expression_attribute_values(":entra", s("entra"))
             .projection_expression("user_id, user_name");
         let items = query_all(query, "listing the platform's user names").await?;

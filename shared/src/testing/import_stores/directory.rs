@@ -179,8 +179,8 @@ impl DirectoryStore for MemoryDirectory {
                     let u = users.get_mut(&user_id).unwrap();
                     u.attributes = attributes;
                     u.password_mode = password_mode.or(u.password_mode);
-                    u.entra_id = entra_link.or(u.entra_id.take());
-                    u.entra_hash = Some(hash);
+                    u.sync.entra_id = entra_link.or(u.sync.entra_id.take());
+                    u.sync.entra_hash = Some(hash);
                 }
                 DirectoryWrite::DeleteUser { user_id } => {
                     self.users.lock().unwrap().remove(&user_id);
@@ -197,7 +197,7 @@ impl DirectoryStore for MemoryDirectory {
                     let mut groups = self.groups.lock().unwrap();
                     let g = groups.get_mut(&group_id).unwrap();
                     g.attributes = attributes;
-                    g.entra_hash = Some(hash);
+                    g.sync.entra_hash = Some(hash);
                 }
                 DirectoryWrite::DeleteGroup { group_id } => {
                     self.groups.lock().unwrap().remove(&group_id);

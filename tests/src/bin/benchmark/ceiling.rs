@@ -8,8 +8,8 @@ use entra_sync::import::DirectoryStore;
 use entra_sync::import::records::DirectoryWrite;
 use entra_sync::model::TenantId;
 use entra_sync::model::directory::{
-    EntraHash, GroupAttributes, GroupItem, MembershipKey, PasswordMode, Source, UserAttributes,
-    UserItem,
+    EntraHash, EntraSync, GroupAttributes, GroupItem, MembershipKey, PasswordMode, Source,
+    UserAttributes, UserItem,
 };
 use entra_sync::store::directory_table::DynamoDirectoryStore;
 use entra_sync_tests::local_aws::LocalAws;
@@ -33,13 +33,10 @@ fn user(n: usize) -> UserItem {
     };
     UserItem {
         user_id: entra_sync_tests::organisation::user_id(n),
-        entra_hash: Some(EntraHash::of_user(&attributes)),
+        sync: EntraSync::imported(EntraHash::of_user(&attributes)),
         attributes,
         source: Source::Entra,
-        entra_id: None,
         password_mode: Some(PasswordMode::Entra),
-        import_deleted_at: None,
-        entra_origin: None,
     }
 }
 
@@ -50,12 +47,9 @@ fn group(n: usize) -> GroupItem {
     };
     GroupItem {
         group_id: entra_sync_tests::organisation::group_id(n),
-        entra_hash: Some(EntraHash::of_group(&attributes)),
+        sync: EntraSync::imported(EntraHash::of_group(&attributes)),
         attributes,
         source: Source::Entra,
-        entra_id: None,
-        import_deleted_at: None,
-        entra_origin: None,
     }
 }
 

@@ -27,8 +27,8 @@ use entra_sync::import::state::{Checkpoint, Counts, Mode, Phase};
 use entra_sync::import::{DirectoryStore, ObjectKind};
 use entra_sync::model::TenantId;
 use entra_sync::model::directory::{
-    EntraHash, GroupAttributes, GroupItem, MembershipKey, PasswordMode, Source, UserAttributes,
-    UserItem,
+    EntraHash, EntraSync, GroupAttributes, GroupItem, MembershipKey, PasswordMode, Source,
+    UserAttributes, UserItem,
 };
 use entra_sync::store::DynamoIntegrationsStore;
 use entra_sync::store::directory_table::DynamoDirectoryStore;
@@ -202,13 +202,10 @@ fn imported_user(entra_id: &str) -> UserItem {
     let attributes = attributes(&format!("{entra_id}@contoso.com"));
     UserItem {
         user_id: entra_id.to_owned(),
-        entra_hash: Some(EntraHash::of_user(&attributes)),
+        sync: EntraSync::imported(EntraHash::of_user(&attributes)),
         attributes,
         source: Source::Entra,
-        entra_id: None,
         password_mode: Some(PasswordMode::Entra),
-        import_deleted_at: None,
-        entra_origin: None,
     }
 }
 
@@ -219,12 +216,9 @@ fn imported_group(entra_id: &str) -> GroupItem {
     };
     GroupItem {
         group_id: entra_id.to_owned(),
-        entra_hash: Some(EntraHash::of_group(&attributes)),
+        sync: EntraSync::imported(EntraHash::of_group(&attributes)),
         attributes,
         source: Source::Entra,
-        entra_id: None,
-        import_deleted_at: None,
-        entra_origin: None,
     }
 }
 

@@ -52,7 +52,7 @@ async fn given_imported_and_linked_users_when_looked_up_with_few_misses_then_eac
         let user = &found[&entra_guid(n)];
         assert_eq!(user.user_id, format!("p-{n}"));
         assert_eq!(user.source, Source::Local);
-        assert_eq!(user.entra_id.as_deref(), Some(entra_guid(n).as_str()));
+        assert_eq!(user.sync.entra_id.as_deref(), Some(entra_guid(n).as_str()));
     }
 }
 
@@ -190,11 +190,11 @@ async fn given_links_the_export_records_after_the_copy_when_looked_up_then_they_
         assert_eq!(found[&entra_guid(1)].user_id, "p-1");
         assert_eq!(found[&entra_guid(2)].user_id, "p-2");
         assert_eq!(
-            found[&entra_guid(2)].entra_id.as_deref(),
+            found[&entra_guid(2)].sync.entra_id.as_deref(),
             Some(entra_guid(2).as_str())
         );
         assert_eq!(
-            found[&entra_guid(2)].entra_origin,
+            found[&entra_guid(2)].sync.entra_origin,
             Some(LinkOrigin::Created)
         );
     }

@@ -349,8 +349,8 @@ async fn given_items_when_the_export_reads_and_records_its_state_then_the_link_a
     assert!(!user.attributes.enabled);
     assert_eq!(user.source, Source::Local);
     assert_eq!(user.password_mode, Some(PasswordMode::Temporary));
-    assert_eq!(user.entra_id, None);
-    assert_eq!(user.entra_hash, None);
+    assert_eq!(user.sync.entra_id, None);
+    assert_eq!(user.sync.entra_hash, None);
     assert_eq!(group.attributes.name, "Sales");
     assert_eq!(
         group.attributes.description, None,
@@ -384,11 +384,11 @@ async fn given_items_when_the_export_reads_and_records_its_state_then_the_link_a
     assert_eq!(text(&item, "role"), Some("admin"));
     assert_eq!(item.get("enabled"), Some(&AttributeValue::Bool(false)));
     let user = store.user(&fresh.tenant, "p-1").await.unwrap().unwrap();
-    assert_eq!(user.entra_id.as_deref(), Some(entra_guid(1).as_str()));
-    assert_eq!(user.entra_hash.as_ref(), Some(&user_hash));
+    assert_eq!(user.sync.entra_id.as_deref(), Some(entra_guid(1).as_str()));
+    assert_eq!(user.sync.entra_hash.as_ref(), Some(&user_hash));
     let group = store.group(&fresh.tenant, "pg-1").await.unwrap().unwrap();
-    assert_eq!(group.entra_id.as_deref(), Some(entra_guid(2).as_str()));
-    assert_eq!(group.entra_hash.as_ref(), Some(&group_hash));
+    assert_eq!(group.sync.entra_id.as_deref(), Some(entra_guid(2).as_str()));
+    assert_eq!(group.sync.entra_hash.as_ref(), Some(&group_hash));
 }
 
 #[tokio::test]

@@ -36,7 +36,7 @@ async fn given_a_created_user_when_updated_with_values_removed_then_only_the_imp
     let item = fresh.directory_item(&sk).await.unwrap();
     assert_eq!(
         text(&item, "sync_entra_hash"),
-        Some(created.entra_hash.as_ref().unwrap().as_str())
+        Some(created.sync.entra_hash.as_ref().unwrap().as_str())
     );
     assert_eq!(item.get("enabled"), Some(&AttributeValue::Bool(true)));
     assert_eq!(text(&item, "source"), Some("entra"));
@@ -100,7 +100,7 @@ async fn given_a_created_user_when_updated_with_values_removed_then_only_the_imp
         .await
         .unwrap();
     assert_eq!(read[&id].attributes, changed);
-    assert_eq!(read[&id].entra_hash.as_ref(), Some(&hash));
+    assert_eq!(read[&id].sync.entra_hash.as_ref(), Some(&hash));
 }
 
 #[tokio::test]
