@@ -143,3 +143,53 @@ pub async fn deliver(
     }
     Ok(report)
 }
+
+/// A platform user of `tenant` as the platform writes one (local, enabled,
+/// its password checked by Entra ID), for the export to take to Entra.
+pub async fn put_platform_user(
+    stack: &crate::stack::LocalStack,
+    tenant: &str,
+    id: &str,
+    upn: &str,
+) -> anyhow::Result<()> {
+    let item = json!({
+        "pk": format!("TENANT#{tenant}"), "sk": format!("USER#{id}"),
+        "user_id": id, "user_name": upn, "display_name": "Ada Lovelace",
+        "enabled": true, "source": "local", "password_mode": "entra"
+    });
+    stack
+        .aws
+        .dynamodb
+        .put_item()
+        .table_name(&stack.tables.directory)
+        .set_item(Some(serde_dynamo::to_item(item)?))
+        .send()
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string())
+        })?;
+    Ok(())
+}
+
+/// The export of one platform user end to end: export-stream started, the
+/// user `p-ada` (`upn`) written to `tenant`'s directory and its stream
+/// records delivered, none retried. Returns the function (its logs) and
+/// whether the Entra organisation `entra_tenant` now holds the user.
+pub async fn export_one_platform_user(
+    stack: &crate::stack::LocalStack,
+    tenant: &str,
+    entra_tenant: &str,
+    upn: &str,
+) -> anyhow::Result<(LambdaFunction, bool)> {
+    let mut export = LambdaFunction::start("export-stream", &stack.function_env()).await?;
+    let mut cursor = StreamCursor::start(stack).await?;
+    put_platform_user(stack, tenant, "p-ada", upn).await?;
+    let exported = export_pending(&mut cursor, &mut export, 5).await?;
+    anyhow::ensure!(exported.retried.is_empty(), "retried: {exported:?}");
+    let created = stack.emulator.with_tenant(entra_tenant, |t| {
+        t.users
+            .values()
+            .any(|u| u.user_principal_name.eq_ignore_ascii_case(upn))
+    });
+    Ok((export, created))
+}

@@ -9,10 +9,14 @@ const SIGNING_JWK: &str = include_str!("../../fixtures/emulator-signing-jwk.json
 pub const KEY_ID: &str = "entra-emulator-1";
 
 pub fn sign(claims: &Value) -> String {
+    sign_with(SIGNING_KEY_PEM, KEY_ID, claims)
+}
+
+/// RS256 with a fixture key (`pem`) named `kid` in the header.
+pub fn sign_with(pem: &[u8], kid: &str, claims: &Value) -> String {
     let mut header = Header::new(Algorithm::RS256);
-    header.kid = Some(KEY_ID.to_owned());
-    let key =
-        EncodingKey::from_rsa_pem(SIGNING_KEY_PEM).expect("the fixture key is a valid RSA PEM");
+    header.kid = Some(kid.to_owned());
+    let key = EncodingKey::from_rsa_pem(pem).expect("the fixture key is a valid RSA PEM");
     jsonwebtoken::encode(&header, claims, &key).expect("claims serialise")
 }
 

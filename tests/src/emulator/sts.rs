@@ -14,7 +14,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{Value, json};
 
 use super::{EmulatorState, FederatedCredential};
@@ -173,11 +173,7 @@ pub fn xml_text(text: &str) -> String {
 
 /// Signs with the STS fixture key (tests forge with another key).
 pub fn sign(claims: &Value) -> String {
-    let mut header = Header::new(Algorithm::RS256);
-    header.kid = Some(KEY_ID.to_owned());
-    let key =
-        EncodingKey::from_rsa_pem(SIGNING_KEY_PEM).expect("the fixture key is a valid RSA PEM");
-    jsonwebtoken::encode(&header, claims, &key).expect("claims serialise")
+    super::jwt::sign_with(SIGNING_KEY_PEM, KEY_ID, claims)
 }
 
 /// Why Entra refuses an assertion: its AADSTS code and text.

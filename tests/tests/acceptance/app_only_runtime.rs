@@ -11,7 +11,6 @@ use entra_sync_tests::iam::FunctionRole;
 use entra_sync_tests::lambda_runtime_api::LambdaFunction;
 use entra_sync_tests::organisation::{self, MANAGED, user_id, user_upn};
 use entra_sync_tests::stack::{CONTOSO, FABRIKAM, LocalStack};
-use entra_sync_tests::sync::StreamCursor;
 use serde_json::{Map, Value, json};
 
 const TENANT: &str = "acme";
@@ -114,21 +113,11 @@ async fn given_an_application_tenant_then_it_syncs_and_exports_with_no_tenant_se
     );
 
     // Export: a platform user goes to Contoso with acme's app token.
-    let mut export = LambdaFunction::start("export-stream", &stack.function_env())
-        .await
-        .unwrap();
-    let mut cursor = StreamCursor::start(&stack).await.unwrap();
     let upn = format!("ada@{MANAGED}");
-    put_platform_user(&stack, "p-ada", &upn).await;
-    let exported = entra_sync_tests::export::export_pending(&mut cursor, &mut export, 5)
-        .await
-        .unwrap();
-    assert!(exported.retried.is_empty(), "{exported:?}");
-    let created = stack.emulator.with_tenant(CONTOSO, |t| {
-        t.users
-            .values()
-            .any(|u| u.user_principal_name.eq_ignore_ascii_case(&upn))
-    });
+    let (_export, created) =
+        entra_sync_tests::export::export_one_platform_user(&stack, TENANT, CONTOSO, &upn)
+            .await
+            .unwrap();
     assert!(created, "the platform user reached Entra ID");
     let ada = stack
         .item(
@@ -148,23 +137,6 @@ async fn given_an_application_tenant_then_it_syncs_and_exports_with_no_tenant_se
     assert_eq!(stack.emulator.token_requests(CONTOSO, "refresh_token"), 0);
     // The worker and export-stream each asked once for acme's tenant.
     assert_eq!(client_credentials(&stack, CONTOSO), 2);
-}
-
-async fn put_platform_user(stack: &LocalStack, id: &str, upn: &str) {
-    let item = json!({
-        "pk": format!("TENANT#{TENANT}"), "sk": format!("USER#{id}"),
-        "user_id": id, "user_name": upn, "display_name": "Ada Lovelace",
-        "enabled": true, "source": "local", "password_mode": "entra"
-    });
-    stack
-        .aws
-        .dynamodb
-        .put_item()
-        .table_name(&stack.tables.directory)
-        .set_item(Some(serde_dynamo::to_item(item).unwrap()))
-        .send()
-        .await
-        .unwrap();
 }
 
 #[tokio::test]

@@ -7,10 +7,8 @@
 
 use entra_sync::identity::REQUIRED_APP_ROLES;
 use entra_sync_tests::iam::FunctionRole;
-use entra_sync_tests::lambda_runtime_api::LambdaFunction;
 use entra_sync_tests::organisation::{self, MANAGED, user_upn};
 use entra_sync_tests::stack::{CONTOSO, LocalStack};
-use entra_sync_tests::sync::StreamCursor;
 use serde_json::{Map, Value, json};
 
 const TENANT: &str = "acme";
@@ -79,21 +77,11 @@ async fn given_federated_mode_then_a_tenant_authorises_syncs_and_exports_with_no
         "{users:?}"
     );
 
-    let mut export = LambdaFunction::start("export-stream", &stack.function_env())
-        .await
-        .unwrap();
-    let mut cursor = StreamCursor::start(&stack).await.unwrap();
     let upn = format!("ada@{MANAGED}");
-    put_platform_user(&stack, "p-ada", &upn).await;
-    let exported = entra_sync_tests::export::export_pending(&mut cursor, &mut export, 5)
-        .await
-        .unwrap();
-    assert!(exported.retried.is_empty(), "{exported:?}");
-    let created = stack.emulator.with_tenant(CONTOSO, |t| {
-        t.users
-            .values()
-            .any(|u| u.user_principal_name.eq_ignore_ascii_case(&upn))
-    });
+    let (export, created) =
+        entra_sync_tests::export::export_one_platform_user(&stack, TENANT, CONTOSO, &upn)
+            .await
+            .unwrap();
     assert!(created, "the platform user reached Entra ID");
 
     assert!(stack.gate.take_denials().is_empty());
@@ -122,36 +110,11 @@ fn assert_no_issued_secret_in(stack: &LocalStack, logs: &[String]) {
     }
 }
 
-async fn put_platform_user(stack: &LocalStack, id: &str, upn: &str) {
-    let item = json!({
-        "pk": format!("TENANT#{TENANT}"), "sk": format!("USER#{id}"),
-        "user_id": id, "user_name": upn, "display_name": "Ada Lovelace",
-        "enabled": true, "source": "local", "password_mode": "entra"
-    });
-    stack
-        .aws
-        .dynamodb
-        .put_item()
-        .table_name(&stack.tables.directory)
-        .set_item(Some(serde_dynamo::to_item(item).unwrap()))
-        .send()
-        .await
-        .unwrap();
-}
-
 #[tokio::test]
 async fn given_an_assertion_the_app_does_not_trust_then_the_run_fails_naming_it_and_the_tenant_stays_authorised()
  {
     let stack = federated_stack().await;
-    stack.emulator.consent_app(CONTOSO, REQUIRED_APP_ROLES);
-    let config = json!({
-        "auth_mode": "application", "authorisation": "authorised",
-        "authorised_at": "2026-12-07T06:00:00Z", "domains": [MANAGED]
-    });
-    stack
-        .put_config_with(TENANT, Some(CONTOSO), config)
-        .await
-        .unwrap();
+    authorised_app_only(&stack).await;
     // The deployer has not created the federated credential yet.
     stack.emulator.trust_federated_credentials(Vec::new());
 
@@ -169,6 +132,20 @@ async fn given_an_assertion_the_app_does_not_trust_then_the_run_fails_naming_it_
     assert_eq!(stack.emulator.state().web_identity_tokens, 2);
     assert!(stack.gate.take_denials().is_empty());
     assert_no_issued_secret_in(&stack, &sync.worker.settled_logs().await);
+}
+
+/// Contoso consented, `acme` authorised app-only on it (as the callback
+/// leaves it).
+async fn authorised_app_only(stack: &LocalStack) {
+    stack.emulator.consent_app(CONTOSO, REQUIRED_APP_ROLES);
+    let config = json!({
+        "auth_mode": "application", "authorisation": "authorised",
+        "authorised_at": "2026-12-07T06:00:00Z", "domains": [MANAGED]
+    });
+    stack
+        .put_config_with(TENANT, Some(CONTOSO), config)
+        .await
+        .unwrap();
 }
 
 /// Takes the federated credential statement out of sync-worker's role.
@@ -199,15 +176,7 @@ async fn given_a_role_without_the_sts_grant_then_iam_denies_the_token_and_the_ru
         .await
         .unwrap();
     organisation::seed(&stack.emulator, CONTOSO, 2, 0);
-    stack.emulator.consent_app(CONTOSO, REQUIRED_APP_ROLES);
-    let config = json!({
-        "auth_mode": "application", "authorisation": "authorised",
-        "authorised_at": "2026-12-07T06:00:00Z", "domains": [MANAGED]
-    });
-    stack
-        .put_config_with(TENANT, Some(CONTOSO), config)
-        .await
-        .unwrap();
+    authorised_app_only(&stack).await;
     let mut sync = stack.start_sync_functions().await.unwrap();
     stack.tick(&mut sync).await.unwrap();
     let status = status(&stack).await;

@@ -248,18 +248,7 @@ async fn given_a_usgov_tenant_then_export_creates_its_users_in_the_usgov_cloud_w
         .unwrap();
     let mut cursor = StreamCursor::start(&stack).await.unwrap();
     let upn = "ada@contoso.us";
-    let item = json!({
-        "pk": format!("TENANT#{USGOV_TENANT}"), "sk": "USER#p-ada", "user_id": "p-ada",
-        "user_name": upn, "display_name": "Ada Lovelace", "enabled": true,
-        "source": "local", "password_mode": "entra"
-    });
-    stack
-        .aws
-        .dynamodb
-        .put_item()
-        .table_name(&stack.tables.directory)
-        .set_item(Some(serde_dynamo::to_item(item).unwrap()))
-        .send()
+    entra_sync_tests::export::put_platform_user(&stack, USGOV_TENANT, "p-ada", upn)
         .await
         .unwrap();
     let exported = entra_sync_tests::export::export_pending(&mut cursor, &mut export, 5)
