@@ -10,6 +10,7 @@ use chrono::Utc;
 use entra_sync::export::{DirectoryChange, ExportBatch};
 use entra_sync::graph::GraphClient;
 use entra_sync::graph::tenants::TenantGraphWriters;
+use entra_sync::metrics::MetricLine;
 use entra_sync::model::ByCloud;
 use entra_sync::model::entra::TenantDomains;
 use entra_sync::store::DynamoIntegrationsStore;
@@ -93,5 +94,12 @@ pub async fn handle(
         failure.item_identifier = Some(changes[index].sequence_number.clone());
         response.batch_item_failures.push(failure);
     }
+    let tally = batch.tally();
+    MetricLine::of_function("export-stream")
+        .count("ExportChanges", tally.exported)
+        .count("ExportProblems", tally.problems)
+        .count("ExportRetried", response.batch_item_failures.len() as u64)
+        .count("GraphThrottled", entra_sync::graph::take_throttled())
+        .emit();
     Ok(response)
 }

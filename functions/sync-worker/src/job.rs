@@ -144,6 +144,7 @@ pub async fn handle(
         .buffer_unordered(PARALLEL_TENANTS)
         .collect()
         .await;
+    crate::metrics::emit_invocation();
     let mut response = SqsBatchResponse::default();
     for id in failures.into_iter().flatten() {
         let mut failure = BatchItemFailure::default();
@@ -166,9 +167,11 @@ impl SyncWorker {
                 return None;
             }
         };
+        let notified_at = crate::metrics::notified_at(&message);
         match self.sync(&tenant, deadline).await {
             Ok(outcome) => {
                 log_outcome(&tenant, &outcome);
+                crate::metrics::run_line(&tenant, &outcome, notified_at, chrono::Utc::now()).emit();
                 None
             }
             Err(reason) => {

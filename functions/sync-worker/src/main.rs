@@ -2,6 +2,7 @@
 //! (docs/behaviour.md 2.2). Wiring only; the per-message work is in `job.rs`.
 
 mod job;
+mod metrics;
 mod switch;
 
 use entra_sync::config::SyncWorkerConfig;

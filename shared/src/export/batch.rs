@@ -64,6 +64,16 @@ pub struct ExportBatch<'a, C, D, T, P> {
     /// The open export problems of the batch's tenants, read once each:
     /// a change of an object with one exports the object's current state.
     open: Mutex<HashMap<TenantId, HashMap<ProblemKey, Problem>>>,
+    tally: Mutex<BatchTally>,
+}
+
+/// What the batch did (the operators' metrics, docs/behaviour.md 2.14).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BatchTally {
+    /// Changes Entra ID now reflects.
+    pub exported: u64,
+    /// Changes parked as problems.
+    pub problems: u64,
 }
 
 /// Lanes of one tenant exported at once.
@@ -87,7 +97,13 @@ impl<'a, C: TenantConfigs, D: ExportDirectory, T: TenantWriters, P: ProblemStore
             problems,
             tenants: Mutex::default(),
             open: Mutex::default(),
+            tally: Mutex::default(),
         }
+    }
+
+    /// What the batch exported and parked so far.
+    pub fn tally(&self) -> BatchTally {
+        *self.tally.lock().expect("tally")
     }
 
     /// Exports every change, lane by lane, each tenant's lanes apart and
@@ -268,6 +284,7 @@ impl<'a, C: TenantConfigs, D: ExportDirectory, T: TenantWriters, P: ProblemStore
             Ok(outcome) => {
                 match outcome {
                     ExportOutcome::Exported(what) => {
+                        self.tally.lock().expect("tally").exported += 1;
                         tracing::info!(item = ?change.key, what, "exported")
                     }
                     ExportOutcome::Ignored(why) => tracing::debug!(why, "not exported"),
@@ -283,6 +300,7 @@ impl<'a, C: TenantConfigs, D: ExportDirectory, T: TenantWriters, P: ProblemStore
         match replay::parked(key, &change.plan(), &failure, attempts, now) {
             Some(problem) => {
                 tracing::warn!(item = ?change.key, code = problem.code.as_str(), reason = %failure, "this change cannot be exported now; parked as a problem");
+                self.tally.lock().expect("tally").problems += 1;
                 self.park(directory, change, problem).await
             }
             None => Err(RetryRecord::Export(failure)),

@@ -83,16 +83,39 @@ impl SyncQueue for SqsSyncQueue {
     }
 }
 
+/// The message attribute naming what queued a job (`notification` for
+/// graph-notifications): the worker measures notification-to-sync latency
+/// from the message's `SentTimestamp` for those. The body stays the
+/// contract's `{"tenant_id"}`.
+pub const TRIGGER_ATTRIBUTE: &str = "trigger";
+pub const NOTIFICATION_TRIGGER: &str = "notification";
+
 impl SqsSyncQueue {
     /// One job message, at once. On a FIFO queue it gets the tenant as its
     /// group and `dedup` as its deduplication id: distinct for each job
-    /// that must not be taken for another.
-    pub async fn queue_job(&self, tenant: &TenantId, dedup: &str) -> Result<(), StoreError> {
+    /// that must not be taken for another. `trigger` names what asked for it.
+    pub async fn queue_job(
+        &self,
+        tenant: &TenantId,
+        dedup: &str,
+        trigger: Option<&str>,
+    ) -> Result<(), StoreError> {
         let mut send = self
             .client
             .send_message()
             .queue_url(&self.queue_url)
             .message_body(job_body(tenant));
+        if let Some(trigger) = trigger {
+            let attribute = aws_sdk_sqs::types::MessageAttributeValue::builder()
+                .data_type("String")
+                .string_value(trigger)
+                .build()
+                .map_err(|e| StoreError::Malformed {
+                    what: "a queue message attribute",
+                    detail: e.to_string(),
+                })?;
+            send = send.message_attributes(TRIGGER_ATTRIBUTE, attribute);
+        }
         if self.is_fifo() {
             send = send
                 .message_group_id(tenant.as_str())
@@ -110,6 +133,7 @@ impl Continuations for SqsSyncQueue {
     /// Deduplicated by the run's id, so never taken for the job that
     /// started the run.
     async fn continue_run(&self, tenant: &TenantId, run_id: &str) -> Result<(), StoreError> {
-        self.queue_job(tenant, &format!("continue-{run_id}")).await
+        self.queue_job(tenant, &format!("continue-{run_id}"), None)
+            .await
     }
 }

@@ -111,7 +111,11 @@ impl SyncRequests for DynamoSyncRequests {
             return Ok(SyncRequest::AlreadyPending);
         }
         let dedup = format!("notified-{}", at.timestamp_millis());
-        if let Err(err) = self.queue.queue_job(tenant, &dedup).await {
+        if let Err(err) = self
+            .queue
+            .queue_job(tenant, &dedup, Some(super::queue::NOTIFICATION_TRIGGER))
+            .await
+        {
             self.release_claim(tenant, at).await;
             return Err(err);
         }

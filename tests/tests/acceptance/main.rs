@@ -24,6 +24,7 @@ mod live_queue;
 mod national_clouds;
 mod notifications;
 mod oauth_callback;
+mod operations;
 mod preview;
 mod public_endpoint;
 mod realtime;
