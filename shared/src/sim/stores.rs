@@ -260,7 +260,11 @@ impl RunLease for SimState<'_> {
         now: DateTime<Utc>,
     ) -> Result<DateTime<Utc>, StoreError> {
         let answered = write(self.world, "recording a refused app token").await?;
-        let since = self.world.state.suspect_reauthorisation(tenant, now).await?;
+        let since = self
+            .world
+            .state
+            .suspect_reauthorisation(tenant, now)
+            .await?;
         if answered {
             Ok(since)
         } else {

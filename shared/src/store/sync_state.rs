@@ -239,7 +239,8 @@ impl RunLease for DynamoSyncStateStore {
             .update_expression("SET #since = if_not_exists(#since, :now)")
             .expression_attribute_names("#since", SUSPECTED_SINCE)
             .expression_attribute_values(":now", timestamp(now))
-            .return_values(ReturnValue::UpdatedNew)
+            // Not UPDATED_NEW: moto leaves out an attribute the update kept.
+            .return_values(ReturnValue::AllNew)
             .send()
             .await
             .map_err(unavailable("recording a refused app token"))?;

@@ -44,7 +44,9 @@ async fn given_the_app_refused_a_first_time_then_the_tenant_stays_authorised_and
         assert!(
             error.contains(code)
                 && error.contains(reason.as_str())
-                && error.contains("If it persists for 60 minutes, the tenant will be marked for re-authorisation"),
+                && error.contains(
+                    "If it persists for 60 minutes, the tenant will be marked for re-authorisation"
+                ),
             "{error}"
         );
         // The lease is given back with the status.
@@ -55,10 +57,7 @@ async fn given_the_app_refused_a_first_time_then_the_tenant_stays_authorised_and
 #[tokio::test]
 async fn given_the_refusal_persisting_past_the_window_then_the_tenant_needs_reauthorisation() {
     for (reason, advice) in [
-        (
-            ReauthorisationReason::ConsentRevoked,
-            "consent was revoked",
-        ),
+        (ReauthorisationReason::ConsentRevoked, "consent was revoked"),
         (ReauthorisationReason::AppDisabled, "enable it again"),
     ] {
         let world = World::new();
