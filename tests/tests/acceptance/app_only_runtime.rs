@@ -417,7 +417,8 @@ async fn given_a_delegated_tenant_beside_an_application_one_then_both_sync_and_a
 }
 
 #[tokio::test]
-async fn given_the_token_endpoint_failing_then_the_run_fails_and_the_next_one_recovers() {
+async fn given_the_token_endpoint_failing_then_the_run_fails_the_refusal_is_remembered_a_minute_and_a_new_sandbox_recovers()
+ {
     let stack = stack(json!({})).await;
     stack.emulator.set_knobs(Knobs {
         token_failure: Some(TokenFailure::ServerError),
@@ -430,7 +431,16 @@ async fn given_the_token_endpoint_failing_then_the_run_fails_and_the_next_one_re
     assert!(acme.get("reauthorisation_reason").is_none(), "{acme:?}");
     assert_eq!(status(&stack, TENANT).await["last_sync_result"], "error");
 
+    assert_eq!(client_credentials(&stack, CONTOSO), 1);
+
+    // Fixed at once: the warm sandbox answers from the refusal it
+    // remembers for a minute (no token request); a new one recovers.
     stack.emulator.set_knobs(Knobs::default());
     stack.tick(&mut sync).await.unwrap();
+    assert_eq!(status(&stack, TENANT).await["last_sync_result"], "error");
+    assert_eq!(client_credentials(&stack, CONTOSO), 1);
+    let mut cold = stack.start_sync_functions().await.unwrap();
+    stack.tick(&mut cold).await.unwrap();
     assert_eq!(status(&stack, TENANT).await["last_sync_result"], "ok");
+    assert_eq!(client_credentials(&stack, CONTOSO), 2);
 }
