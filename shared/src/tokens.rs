@@ -31,7 +31,7 @@ use crate::ports::{AccessTokenSource, StoreError};
 /// does not write the secret.
 pub const ROTATION_WRITE_INTERVAL: chrono::TimeDelta = chrono::TimeDelta::hours(24);
 /// An access token is renewed this long before it expires.
-const EXPIRY_MARGIN: Duration = Duration::from_secs(300);
+pub const EXPIRY_MARGIN: Duration = Duration::from_secs(300);
 
 /// The tenant's grant as stored (the secret's JSON).
 #[derive(Debug, Clone)]

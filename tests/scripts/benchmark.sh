@@ -2,7 +2,8 @@
 # Figures, no assertions: tests/scripts/benchmark.sh [--quick] [--users N]
 # [--groups N]. Builds release binaries, measures each function binary's
 # size and cold start, then runs the benchmark's rows (first import, store
-# ceiling, Graph-bound import, idle poll and scheduler tick, export) against
+# ceiling, Graph-bound import, idle poll and scheduler tick, export, latency,
+# app-only token requests over an hour of polls) against
 # moto and the Entra emulator. The figures are printed as a Markdown table
 # and kept as JSON in bench/results/<UTC time>.json.
 set -euo pipefail

@@ -153,6 +153,23 @@ impl LocalStack {
 
     /// Sets attributes on the tenant's config item, as the platform does.
     pub async fn update_config(&self, tenant_id: &str, set: Value) -> anyhow::Result<()> {
+        self.update_integration_item(tenant_id, "ENTRA#CONFIG", set)
+            .await
+    }
+
+    /// Sets attributes on the tenant's status item (a test moving a time
+    /// the functions wrote into the past).
+    pub async fn update_status(&self, tenant_id: &str, set: Value) -> anyhow::Result<()> {
+        self.update_integration_item(tenant_id, "ENTRA#STATUS", set)
+            .await
+    }
+
+    async fn update_integration_item(
+        &self,
+        tenant_id: &str,
+        sk: &str,
+        set: Value,
+    ) -> anyhow::Result<()> {
         let values: std::collections::HashMap<String, AttributeValue> = serde_dynamo::to_item(set)?;
         let mut request = self
             .aws
@@ -160,7 +177,7 @@ impl LocalStack {
             .update_item()
             .table_name(&self.tables.integrations)
             .key("pk", AttributeValue::S(format!("TENANT#{tenant_id}")))
-            .key("sk", AttributeValue::S("ENTRA#CONFIG".into()));
+            .key("sk", AttributeValue::S(sk.into()));
         let mut parts = Vec::new();
         for (i, (name, value)) in values.into_iter().enumerate() {
             parts.push(format!("#n{i} = :v{i}"));

@@ -34,6 +34,7 @@ pub use ports::{
     ImportState, LeaseError, NothingAfter, ObjectKind, RoundLedger, RunLease,
 };
 use state::{Checkpoint, Mode, Phase, RunStatus};
+pub use stopping::REAUTHORISATION_GRACE;
 pub use tenant::{TenantImport, TenantReaders};
 
 use crate::model::TenantConfig;

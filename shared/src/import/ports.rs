@@ -165,6 +165,23 @@ pub trait RunLease: Send + Sync {
         run_id: &str,
         status: Option<&RunStatus>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Microsoft refused the app's token for the tenant (DESIGN 2.12):
+    /// records `now` as `reauthorisation_suspected_since` unless a refusal
+    /// is recorded already, and returns the first refusal's time. A
+    /// finished run (`finish_run`) removes it.
+    fn suspect_reauthorisation(
+        &self,
+        tenant: &TenantId,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<DateTime<Utc>, StoreError>> + Send;
+
+    /// Removes `reauthorisation_suspected_since`: the tenant was marked,
+    /// and a refusal after it authorised again starts a new window.
+    fn clear_reauthorisation_suspicion(
+        &self,
+        tenant: &TenantId,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 /// What each page of a round showed, for the end of the round (the sweep,

@@ -1,6 +1,10 @@
 //! How a run that cannot go on ends: paused before the deadline, failed
 //! with its checkpoint kept, or stopped because the grant is dead.
 
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
 use super::state::{Checkpoint, Phase, RunStatus};
 use super::{
     DirectoryStore, EntraDirectory, ImportError, ImportRun, ImportState, Interruption, Purpose,
@@ -9,6 +13,12 @@ use super::{
 use crate::model::entra::{GraphError, ReauthorisationReason, TokenError};
 use crate::ports::TenantConfigs;
 use crate::problems::ProblemStore;
+
+/// How long the app's refusal for a tenant (AADSTS700016, 7000112) must
+/// last before the tenant is marked for re-authorisation: an operator's
+/// mistake refuses every tenant at once, and an hour (about 20 polls) lets
+/// it be fixed before every customer's administrator must consent again.
+pub const REAUTHORISATION_GRACE: Duration = Duration::from_secs(3600);
 
 /// For a 403: the Graph permission the failed read needs, in words an
 /// admin can act on (`last_sync_error`).
@@ -70,9 +80,7 @@ impl<D: DirectoryStore, S: ImportState, P: ProblemStore, C: TenantConfigs, E: En
         if let Interruption::Graph(GraphError::Token(refusal)) = &interruption
             && let Some(reason) = refusal.reauthorisation_reason()
         {
-            return self
-                .reauthorisation_required(reason, reauthorisation_advice(refusal), failed_as)
-                .await;
+            return self.authorisation_refused(refusal, reason, failed_as).await;
         }
         let failed = |error: String| RunStatus {
             error: Some(error),
@@ -119,6 +127,48 @@ impl<D: DirectoryStore, S: ImportState, P: ProblemStore, C: TenantConfigs, E: En
         }
     }
 
+    /// A delegated grant refused is dead at once. The app refused
+    /// (AADSTS700016, 7000112) may be the operator's mistake, the same
+    /// for every tenant at once (a wrong `ENTRA_CLIENT_ID`, the app
+    /// registration deleted or disabled): the tenant is marked only once
+    /// the refusal has lasted `REAUTHORISATION_GRACE`, counted from the
+    /// first run that met it (so at least two runs met it); until then
+    /// the run fails saying so. A finished run forgets the refusal.
+    async fn authorisation_refused(
+        &self,
+        refusal: &TokenError,
+        reason: ReauthorisationReason,
+        failed_as: RunStatus,
+    ) -> Result<RunOutcome, ImportError> {
+        if !matches!(refusal, TokenError::AppAccessEnded(_)) {
+            return self
+                .reauthorisation_required(reason, reauthorisation_advice(refusal), failed_as)
+                .await;
+        }
+        let now = Utc::now();
+        let since = self
+            .state
+            .suspect_reauthorisation(self.tenant(), now)
+            .await?;
+        if now.signed_duration_since(since) >= grace() {
+            let outcome = self
+                .reauthorisation_required(reason, reauthorisation_advice(refusal), failed_as)
+                .await?;
+            self.state
+                .clear_reauthorisation_suspicion(self.tenant())
+                .await?;
+            return Ok(outcome);
+        }
+        let notice = suspected_reauthorisation(refusal, since);
+        tracing::warn!(reason = reason.as_str(), first_seen = %since, "Microsoft refused the app's token for the tenant; it is marked for reauthorisation if this persists");
+        let status = RunStatus {
+            error: Some(notice),
+            ..failed_as
+        };
+        self.release_lease(Some(&status)).await?;
+        Ok(RunOutcome::Failed(status))
+    }
+
     async fn reauthorisation_required(
         &self,
         reason: ReauthorisationReason,
@@ -136,6 +186,28 @@ impl<D: DirectoryStore, S: ImportState, P: ProblemStore, C: TenantConfigs, E: En
         self.release_lease(Some(&status)).await?;
         Ok(RunOutcome::ReauthorisationRequired)
     }
+}
+
+/// `last_sync_error` while the app's refusal is within the window: the
+/// reason, since when, and what follows if it persists.
+fn suspected_reauthorisation(refusal: &TokenError, since: DateTime<Utc>) -> String {
+    let cause = match refusal {
+        TokenError::AppAccessEnded(ReauthorisationReason::AppDisabled) => {
+            "the entra-sync enterprise application is disabled in the organisation (AADSTS7000112, app_disabled)"
+        }
+        _ => {
+            "Microsoft Entra ID does not know the entra-sync app in the organisation (AADSTS700016, consent_revoked: its admin consent revoked or its enterprise application deleted)"
+        }
+    };
+    format!(
+        "{cause}, first seen at {}; this can also be a fault of the service's own app registration, which its operator fixes. If it persists for {} minutes, the tenant will be marked for re-authorisation and a Global Administrator must authorise the integration again",
+        since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        REAUTHORISATION_GRACE.as_secs() / 60
+    )
+}
+
+fn grace() -> chrono::Duration {
+    chrono::Duration::from_std(REAUTHORISATION_GRACE).expect("an hour fits")
 }
 
 /// `last_sync_error` of a tenant that must be authorised again: what

@@ -253,6 +253,37 @@ impl RunLease for SimState<'_> {
             Err(lost("releasing the lease"))
         }
     }
+
+    async fn suspect_reauthorisation(
+        &self,
+        tenant: &TenantId,
+        now: DateTime<Utc>,
+    ) -> Result<DateTime<Utc>, StoreError> {
+        let answered = write(self.world, "recording a refused app token").await?;
+        let since = self
+            .world
+            .state
+            .suspect_reauthorisation(tenant, now)
+            .await?;
+        if answered {
+            Ok(since)
+        } else {
+            Err(lost("recording a refused app token"))
+        }
+    }
+
+    async fn clear_reauthorisation_suspicion(&self, tenant: &TenantId) -> Result<(), StoreError> {
+        let answered = write(self.world, "forgetting a refused app token").await?;
+        self.world
+            .state
+            .clear_reauthorisation_suspicion(tenant)
+            .await?;
+        if answered {
+            Ok(())
+        } else {
+            Err(lost("forgetting a refused app token"))
+        }
+    }
 }
 
 impl RoundLedger for SimState<'_> {

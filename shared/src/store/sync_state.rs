@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 use super::chunked::{CHUNK_BYTES, ChunkedDocuments};
 use super::dynamo::{
     Item, batch_write, delete_request, flag, from_json, malformed, n, put_request, query_all, s,
-    sk_prefix_query, text, timestamp, to_json,
+    sk_prefix_query, text, timestamp, to_json, unavailable,
 };
 use super::layout::{
     HELD_SK, SCOPE_SK, STATUS_SK, TTL_ATTRIBUTE, key, round_page, round_part_sk,
@@ -35,6 +35,9 @@ const PAGE_RECORD_DAYS: i64 = 8;
 /// The parts of a page's record or bucket a killed run may have written.
 const FORGET_PARTS: usize = 4;
 const WHAT: &str = "the sync state";
+/// When Microsoft first refused the app's token for the tenant, since the
+/// last finished run (docs/contract.md, `ENTRA#STATUS`).
+const SUSPECTED_SINCE: &str = "reauthorisation_suspected_since";
 
 #[derive(Debug, Clone)]
 pub struct DynamoSyncStateStore {
@@ -187,6 +190,8 @@ impl RunLease for DynamoSyncStateStore {
         if status.error.is_none() {
             update = update.remove("last_sync_error");
         }
+        // The run read Entra ID: the app's token works.
+        update = update.remove(SUSPECTED_SINCE);
         for (name, value) in fields {
             update = update
                 .set(format!("{name} = :{name}"))
@@ -218,6 +223,47 @@ impl RunLease for DynamoSyncStateStore {
         }
         // Another run holding the lease now: nothing of ours to give back.
         update.send("releasing the tenant's lease").await?;
+        Ok(())
+    }
+
+    async fn suspect_reauthorisation(
+        &self,
+        tenant: &TenantId,
+        now: DateTime<Utc>,
+    ) -> Result<DateTime<Utc>, StoreError> {
+        let output = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(tenant, STATUS_SK)))
+            .update_expression("SET #since = if_not_exists(#since, :now)")
+            .expression_attribute_names("#since", SUSPECTED_SINCE)
+            .expression_attribute_values(":now", timestamp(now))
+            // Not UPDATED_NEW: moto leaves out an attribute the update kept.
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(unavailable("recording a refused app token"))?;
+        let recorded = output
+            .attributes
+            .as_ref()
+            .and_then(|item| text(item, SUSPECTED_SINCE))
+            .ok_or_else(|| malformed(WHAT, format!("{SUSPECTED_SINCE} was not returned")))?;
+        DateTime::parse_from_rfc3339(&recorded)
+            .map(|at| at.with_timezone(&Utc))
+            .map_err(|e| malformed(WHAT, format!("{SUSPECTED_SINCE}: {e}")))
+    }
+
+    async fn clear_reauthorisation_suspicion(&self, tenant: &TenantId) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(tenant, STATUS_SK)))
+            .update_expression("REMOVE #since")
+            .expression_attribute_names("#since", SUSPECTED_SINCE)
+            .send()
+            .await
+            .map_err(unavailable("forgetting a refused app token"))?;
         Ok(())
     }
 }

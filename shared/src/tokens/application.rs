@@ -1,7 +1,7 @@
 //! Access tokens of tenants in application mode (DESIGN 2.12): client
 //! credentials for the config's Entra tenant, no per-tenant secret, cached
 //! in memory across warm invocations until shortly before expiry: one
-//! token request per token lifetime per tenant.
+//! token request per token lifetime per tenant; a refusal, for a minute.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -22,6 +22,12 @@ use crate::ports::{AccessTokenSource, StoreError};
 /// per tenant: a run of refusals costs one token request, not one each,
 /// and a renewed consent is seen within this long.
 pub const PERMISSION_RECHECK_INTERVAL: Duration = Duration::from_secs(300);
+
+/// A refused client-credentials request (700016, 7000112, `invalid_client`
+/// after the secret was read again, a 5xx) is answered from memory for
+/// this long: a burst of jobs in one process then makes one token request,
+/// not one each, and a fix is still seen within a minute.
+pub const REFUSAL_MEMORY: Duration = Duration::from_secs(60);
 
 /// The token endpoint's client-credentials grant (`identity::EntraApp` in
 /// Lambda).
@@ -60,6 +66,24 @@ struct CachedAppToken {
     checked_at: Option<Instant>,
 }
 
+/// The token endpoint's last refusal for a tenant (`REFUSAL_MEMORY`).
+struct RememberedRefusal {
+    entra_tenant_id: EntraTenantId,
+    client_id: String,
+    error: TokenError,
+    until: Instant,
+}
+
+/// Whether the token endpoint itself answered with the refusal: a request
+/// that never reached it (the network, the app's secret unreadable) is
+/// asked again by the next caller.
+fn is_token_endpoint_answer(err: &IdentityError) -> bool {
+    matches!(
+        err,
+        IdentityError::Rejected(_) | IdentityError::UnreadableResponse
+    )
+}
+
 impl CachedAppToken {
     fn is_fresh(&self, now: Instant) -> bool {
         self.expires_at > now + EXPIRY_MARGIN
@@ -87,6 +111,7 @@ fn permission_check(roles: Option<&Vec<String>>) -> Option<PermissionCheck> {
 pub struct AppTokenProvider<R> {
     records: R,
     cache: Mutex<HashMap<TenantId, CachedAppToken>>,
+    refusals: Mutex<HashMap<TenantId, RememberedRefusal>>,
     /// One token request at a time per tenant: concurrent callers that all
     /// find the token stale take the first one's.
     fetching: Mutex<HashMap<TenantId, Arc<tokio::sync::Mutex<()>>>>,
@@ -97,6 +122,7 @@ impl<R: PermissionRecords> AppTokenProvider<R> {
         Self {
             records,
             cache: Mutex::default(),
+            refusals: Mutex::default(),
             fetching: Mutex::default(),
         }
     }
@@ -157,8 +183,9 @@ impl<R: PermissionRecords> AppTokenProvider<R> {
         Ok(self.fetch(app, tenant, entra, None).await?.access_token)
     }
 
-    /// Asks the token endpoint and caches the answer. A refusal that only
-    /// the organisation's administrator can lift forgets the tenant's token.
+    /// Asks the token endpoint and caches the answer, a refusal for
+    /// `REFUSAL_MEMORY`. A refusal that only the organisation's
+    /// administrator can lift forgets the tenant's token.
     async fn fetch(
         &self,
         app: &impl AppCredentials,
@@ -166,10 +193,24 @@ impl<R: PermissionRecords> AppTokenProvider<R> {
         entra: &EntraTenantId,
         checked_at: Option<Instant>,
     ) -> Result<CachedAppToken, TokenError> {
-        let token = app
-            .client_credentials(entra.as_str())
-            .await
-            .map_err(|err| self.refused(tenant, err))?;
+        if let Some(refused) = self.remembered_refusal(app, tenant, entra) {
+            return Err(refused);
+        }
+        let token = match app.client_credentials(entra.as_str()).await {
+            Ok(token) => token,
+            Err(err) => {
+                let remember = is_token_endpoint_answer(&err);
+                let refused = self.refused(tenant, err);
+                if remember {
+                    self.remember_refusal(app, tenant, entra, &refused);
+                }
+                return Err(refused);
+            }
+        };
+        self.refusals
+            .lock()
+            .expect("app token refusals")
+            .remove(tenant);
         let cached = CachedAppToken {
             entra_tenant_id: entra.clone(),
             client_id: app.client_id().to_owned(),
@@ -181,6 +222,40 @@ impl<R: PermissionRecords> AppTokenProvider<R> {
         let mut cache = self.cache.lock().expect("app token cache");
         cache.insert(tenant.clone(), cached.clone());
         Ok(cached)
+    }
+
+    fn remembered_refusal(
+        &self,
+        app: &impl AppCredentials,
+        tenant: &TenantId,
+        entra: &EntraTenantId,
+    ) -> Option<TokenError> {
+        let refusals = self.refusals.lock().expect("app token refusals");
+        refusals
+            .get(tenant)
+            .filter(|r| {
+                &r.entra_tenant_id == entra
+                    && r.client_id == app.client_id()
+                    && Instant::now() < r.until
+            })
+            .map(|r| r.error.clone())
+    }
+
+    fn remember_refusal(
+        &self,
+        app: &impl AppCredentials,
+        tenant: &TenantId,
+        entra: &EntraTenantId,
+        error: &TokenError,
+    ) {
+        let refusal = RememberedRefusal {
+            entra_tenant_id: entra.clone(),
+            client_id: app.client_id().to_owned(),
+            error: error.clone(),
+            until: Instant::now() + REFUSAL_MEMORY,
+        };
+        let mut refusals = self.refusals.lock().expect("app token refusals");
+        refusals.insert(tenant.clone(), refusal);
     }
 
     fn refused(&self, tenant: &TenantId, err: IdentityError) -> TokenError {

@@ -179,28 +179,66 @@ async fn given_realtime_then_the_subscriptions_are_made_with_the_app_token() {
     assert_eq!(client_credentials(&stack, CONTOSO), 1);
 }
 
-/// Both tenants synced once, then Contoso's administrator acts; a new
-/// sandbox (no token cached from before) runs the next tick.
-async fn after_contoso_acts(act: impl FnOnce(&LocalStack)) -> LocalStack {
+/// Both tenants synced once, then Contoso's administrator (or the
+/// operator) acts; a new sandbox (no token cached from before) runs the
+/// next ticks. The first refusal leaves acme authorised with a warning
+/// (an operator's mistake refuses every tenant at once); one an hour
+/// after it (the first sighting moved back, no sleep) marks acme, and
+/// syncing stops for acme only. Returns acme's `last_sync_error` after
+/// the first refusal.
+async fn after_contoso_acts(act: impl FnOnce(&LocalStack)) -> (LocalStack, String) {
     let stack = stack(json!({})).await;
     let mut sync = stack.start_sync_functions().await.unwrap();
     stack.tick(&mut sync).await.unwrap();
     act(&stack);
     let mut sync = stack.start_sync_functions().await.unwrap();
+    for _ in 0..2 {
+        let report = stack.tick(&mut sync).await.unwrap();
+        assert_eq!(report.messages, 2, "acme is still synced");
+        assert!(report.failed_message_ids.is_empty(), "{report:?}");
+        let acme = config(&stack, TENANT).await;
+        assert_eq!(acme["authorisation"], "authorised");
+        assert!(acme.get("reauthorisation_reason").is_none(), "{acme:?}");
+    }
+    let acme = status(&stack, TENANT).await;
+    assert_eq!(acme["last_sync_result"], "error");
+    let first_seen = acme["reauthorisation_suspected_since"].as_str().unwrap();
+    let warning = acme["last_sync_error"].as_str().unwrap().to_owned();
+    assert!(
+        warning.contains(first_seen)
+            && warning.contains("the tenant will be marked for re-authorisation"),
+        "{warning}"
+    );
+
+    let an_hour_ago = chrono::Utc::now() - chrono::Duration::minutes(61);
+    stack
+        .update_status(
+            TENANT,
+            json!({"reauthorisation_suspected_since": an_hour_ago.to_rfc3339()}),
+        )
+        .await
+        .unwrap();
     let report = stack.tick(&mut sync).await.unwrap();
     assert_eq!(report.messages, 2);
     assert!(report.failed_message_ids.is_empty(), "{report:?}");
+    let acme = status(&stack, TENANT).await;
+    assert!(acme.get("reauthorisation_suspected_since").is_none());
     // Syncing has stopped for acme only: the next tick enqueues globex alone.
     let report = stack.tick(&mut sync).await.unwrap();
     assert_eq!(report.messages, 1);
     assert_eq!(status(&stack, OTHER).await["last_sync_result"], "ok");
     assert_eq!(config(&stack, OTHER).await["authorisation"], "authorised");
-    stack
+    (stack, warning)
 }
 
 #[tokio::test]
-async fn given_the_consent_revoked_then_the_tenant_needs_reauthorisation_as_consent_revoked() {
-    let stack = after_contoso_acts(|s| s.emulator.revoke_app_consent(CONTOSO)).await;
+async fn given_the_consent_revoked_for_an_hour_then_the_tenant_needs_reauthorisation_as_consent_revoked()
+ {
+    let (stack, warning) = after_contoso_acts(|s| s.emulator.revoke_app_consent(CONTOSO)).await;
+    assert!(
+        warning.contains("AADSTS700016") && warning.contains("consent_revoked"),
+        "{warning}"
+    );
     let config = config(&stack, TENANT).await;
     assert_eq!(config["authorisation"], "reauthorisation_required");
     assert_eq!(config["reauthorisation_reason"], "consent_revoked");
@@ -214,8 +252,13 @@ async fn given_the_consent_revoked_then_the_tenant_needs_reauthorisation_as_cons
 }
 
 #[tokio::test]
-async fn given_the_app_disabled_then_the_tenant_needs_reauthorisation_as_app_disabled() {
-    let stack = after_contoso_acts(|s| s.emulator.set_app_disabled(CONTOSO, true)).await;
+async fn given_the_app_disabled_for_an_hour_then_the_tenant_needs_reauthorisation_as_app_disabled()
+{
+    let (stack, warning) = after_contoso_acts(|s| s.emulator.set_app_disabled(CONTOSO, true)).await;
+    assert!(
+        warning.contains("AADSTS7000112") && warning.contains("app_disabled"),
+        "{warning}"
+    );
     let config = config(&stack, TENANT).await;
     assert_eq!(config["authorisation"], "reauthorisation_required");
     assert_eq!(config["reauthorisation_reason"], "app_disabled");
@@ -227,6 +270,27 @@ async fn given_the_app_disabled_then_the_tenant_needs_reauthorisation_as_app_dis
         error.contains("AADSTS7000112") && error.contains("enable it again"),
         "{error}"
     );
+}
+
+#[tokio::test]
+async fn given_the_app_refused_then_allowed_again_within_the_hour_then_the_tenant_is_never_marked()
+{
+    let stack = stack(json!({})).await;
+    stack.emulator.revoke_app_consent(CONTOSO);
+    let mut sync = stack.start_sync_functions().await.unwrap();
+    stack.tick(&mut sync).await.unwrap();
+    assert!(status(&stack, TENANT).await["reauthorisation_suspected_since"].is_string());
+
+    // Fixed (the consent given back); a new sandbox runs, and the run
+    // that finishes forgets the refusal.
+    stack.emulator.consent_app(CONTOSO, REQUIRED_APP_ROLES);
+    let mut sync = stack.start_sync_functions().await.unwrap();
+    stack.tick(&mut sync).await.unwrap();
+    let acme = status(&stack, TENANT).await;
+    assert_eq!(acme["last_sync_result"], "ok");
+    assert!(acme.get("reauthorisation_suspected_since").is_none());
+    assert!(acme.get("last_sync_error").is_none());
+    assert_eq!(config(&stack, TENANT).await["authorisation"], "authorised");
 }
 
 #[tokio::test]
@@ -325,7 +389,8 @@ async fn given_a_delegated_tenant_beside_an_application_one_then_both_sync_and_a
 }
 
 #[tokio::test]
-async fn given_the_token_endpoint_failing_then_the_run_fails_and_the_next_one_recovers() {
+async fn given_the_token_endpoint_failing_then_the_run_fails_the_refusal_is_remembered_a_minute_and_a_new_sandbox_recovers()
+ {
     let stack = stack(json!({})).await;
     stack.emulator.set_knobs(Knobs {
         token_failure: Some(TokenFailure::ServerError),
@@ -338,7 +403,16 @@ async fn given_the_token_endpoint_failing_then_the_run_fails_and_the_next_one_re
     assert!(acme.get("reauthorisation_reason").is_none(), "{acme:?}");
     assert_eq!(status(&stack, TENANT).await["last_sync_result"], "error");
 
+    assert_eq!(client_credentials(&stack, CONTOSO), 1);
+
+    // Fixed at once: the warm sandbox answers from the refusal it
+    // remembers for a minute (no token request); a new one recovers.
     stack.emulator.set_knobs(Knobs::default());
     stack.tick(&mut sync).await.unwrap();
+    assert_eq!(status(&stack, TENANT).await["last_sync_result"], "error");
+    assert_eq!(client_credentials(&stack, CONTOSO), 1);
+    let mut cold = stack.start_sync_functions().await.unwrap();
+    stack.tick(&mut cold).await.unwrap();
     assert_eq!(status(&stack, TENANT).await["last_sync_result"], "ok");
+    assert_eq!(client_credentials(&stack, CONTOSO), 2);
 }

@@ -204,6 +204,21 @@ impl<S: ImportState, P: PreviewRuns> RunLease for PreviewState<'_, S, P> {
             Err(LeaseError::Store(err)) => Err(err),
         }
     }
+
+    /// A preview neither records a refusal of the app's token nor marks
+    /// the tenant: the sync run beside it decides (it answers `now`,
+    /// always within the window).
+    async fn suspect_reauthorisation(
+        &self,
+        _: &TenantId,
+        now: DateTime<Utc>,
+    ) -> Result<DateTime<Utc>, StoreError> {
+        Ok(now)
+    }
+
+    async fn clear_reauthorisation_suspicion(&self, _: &TenantId) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 impl<S: ImportState, P: PreviewRuns> RoundLedger for PreviewState<'_, S, P> {

@@ -32,6 +32,8 @@ pub(crate) struct MemoryState {
     pub(crate) ran: Mutex<bool>,
     /// When a change notification last asked for a run.
     pub(crate) sync_requested_at: Mutex<Option<DateTime<Utc>>>,
+    /// `reauthorisation_suspected_since`.
+    pub(crate) reauthorisation_suspected_since: Mutex<Option<DateTime<Utc>>>,
     pub(crate) problems: Mutex<BTreeMap<String, crate::problems::Problem>>,
     /// Checkpoints saved before one fails (a run killed after its page).
     pub(crate) checkpoints_before_failure: Mutex<Option<u32>>,
@@ -137,6 +139,7 @@ impl RunLease for MemoryState {
         *lease = None;
         *self.state.lock().unwrap() = state.clone();
         *self.status.lock().unwrap() = Some(status.clone());
+        *self.reauthorisation_suspected_since.lock().unwrap() = None;
         *self.writes.lock().unwrap() += 1;
         Ok(*self.sync_requested_at.lock().unwrap())
     }
@@ -153,6 +156,24 @@ impl RunLease for MemoryState {
         if let Some(s) = status {
             *self.status.lock().unwrap() = Some(s.clone());
         }
+        Ok(())
+    }
+    async fn suspect_reauthorisation(
+        &self,
+        _: &crate::model::TenantId,
+        now: DateTime<Utc>,
+    ) -> Result<DateTime<Utc>, StoreError> {
+        Ok(*self
+            .reauthorisation_suspected_since
+            .lock()
+            .unwrap()
+            .get_or_insert(now))
+    }
+    async fn clear_reauthorisation_suspicion(
+        &self,
+        _: &crate::model::TenantId,
+    ) -> Result<(), StoreError> {
+        *self.reauthorisation_suspected_since.lock().unwrap() = None;
         Ok(())
     }
 }

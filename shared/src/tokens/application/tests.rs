@@ -20,6 +20,8 @@ enum Answer {
     Unreachable,
     /// A token that is no JWT (Microsoft does not promise one).
     Opaque,
+    /// An answer that is no OAuth body (a gateway's 502 page).
+    Unreadable,
 }
 
 /// The token endpoint: counts requests per Entra tenant, answers as told.
@@ -99,6 +101,7 @@ impl AppCredentials for TokenEndpoint {
                 suberror: None,
             })),
             Answer::Unreachable => Err(IdentityError::Transport("connection failed".into())),
+            Answer::Unreadable => Err(IdentityError::UnreadableResponse),
             Answer::Opaque => Ok(AppToken::new(
                 SecretString::from("opaque".to_owned()),
                 self.expires_in,
@@ -256,11 +259,71 @@ async fn given_consent_revoked_or_the_app_disabled_then_the_reason_is_named_and_
         assert_eq!(refused, TokenError::AppAccessEnded(reason));
         assert_eq!(refused.reauthorisation_reason(), Some(reason));
 
-        // Forgotten: the next caller asks again instead of using the old token.
+        // Forgotten: the next caller is refused, not handed the old token
+        // (the refusal remembered for a while: no second request).
         let next = source.access_token(false).await.unwrap_err();
         assert_eq!(next, TokenError::AppAccessEnded(reason));
+        assert_eq!(app.requests(), 2, "AADSTS{code}");
+        tokio::time::advance(REFUSAL_MEMORY).await;
+        let later = source.access_token(false).await.unwrap_err();
+        assert_eq!(later, TokenError::AppAccessEnded(reason));
         assert_eq!(app.requests(), 3, "AADSTS{code}");
     }
+}
+
+#[tokio::test(start_paused = true)]
+async fn given_the_token_endpoint_refusing_then_a_burst_of_jobs_makes_one_request_per_minute() {
+    for refusal in [
+        Answer::Rejected("unauthorized_client", 700016),
+        Answer::Rejected("unauthorized_client", 7000112),
+        Answer::Rejected("invalid_client", 7000215),
+        Answer::Rejected("server_error", 50000),
+        Answer::Rejected("temporarily_unavailable", 90006),
+        Answer::Unreadable,
+    ] {
+        let app = TokenEndpoint::granting_everything();
+        app.answer(refusal);
+        let provider = AppTokenProvider::new(Recorded::default());
+        let acme = source(&app, &provider, Some(CONTOSO));
+        // Concurrent jobs, then more jobs and a permission check within
+        // the minute: one request.
+        let burst = futures::future::join_all((0..6).map(|_| acme.access_token(false))).await;
+        let first = burst[0].clone().unwrap_err();
+        assert!(burst.iter().all(|r| r.as_ref().unwrap_err() == &first));
+        tokio::time::advance(REFUSAL_MEMORY - Duration::from_secs(1)).await;
+        assert_eq!(acme.access_token(true).await.unwrap_err(), first);
+        assert_eq!(acme.permission_check().await.unwrap_err(), first);
+        assert_eq!(app.requests(), 1, "{first:?}");
+
+        // The config now names another organisation: its own request.
+        let moved = source(&app, &provider, Some(FABRIKAM));
+        moved.access_token(false).await.unwrap_err();
+        assert_eq!(app.requests_for(FABRIKAM), 1);
+
+        // After the minute: asked again, and a token answers from then on.
+        tokio::time::advance(Duration::from_secs(1)).await;
+        app.answer(Answer::Token(
+            REQUIRED_APP_ROLES.iter().map(|r| (*r).to_owned()).collect(),
+        ));
+        acme.access_token(false).await.unwrap();
+        assert_eq!(app.requests_for(CONTOSO), 2, "{first:?}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn given_no_connection_to_the_token_endpoint_then_the_next_job_asks_again() {
+    let app = TokenEndpoint::granting_everything();
+    app.answer(Answer::Unreachable);
+    let provider = AppTokenProvider::new(Recorded::default());
+    let source = source(&app, &provider, Some(CONTOSO));
+    for _ in 0..3 {
+        let err = source.access_token(false).await.unwrap_err();
+        assert!(matches!(err, TokenError::Unavailable(_)), "{err:?}");
+    }
+    assert_eq!(app.requests(), 3);
+    app.answer(Answer::Token(vec![]));
+    source.access_token(false).await.unwrap();
+    assert_eq!(app.requests(), 4);
 }
 
 #[tokio::test(start_paused = true)]

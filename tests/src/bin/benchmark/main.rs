@@ -7,7 +7,8 @@
 //! scheduler tick over many tenants; 5 the export of mixed changes against
 //! the emulator's own request ceiling; 6 each binary's size and cold start
 //! (measured by `cold-start.py`, passed in with `--binaries`); 7 (issue 10)
-//! Entra → AM latency with and without change notifications.
+//! Entra → AM latency with and without change notifications; 8 (issue 21)
+//! token-endpoint requests per app-only tenant over an hour of polling.
 //!
 //! `benchmark [--quick] [--users N] [--groups N] [--rows 1,2,...] [--binaries FILE] [--out FILE]`
 
@@ -17,6 +18,7 @@ mod import;
 mod latency;
 mod report;
 mod scheduler;
+mod tokens;
 
 use anyhow::Context;
 use serde_json::{Value, json};
@@ -148,6 +150,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if wanted(7) {
         results["latency"] = latency::entra_to_am(sizes.latency_changes).await?;
+    }
+    if wanted(8) {
+        results["app_tokens"] = tokens::requests_per_hour_of_polling().await?;
     }
     results["binaries"] = match &args.binaries {
         Some(path) => serde_json::from_str(

@@ -77,7 +77,31 @@ pub fn markdown(r: &Value) -> String {
     if latency.is_object() {
         out += &latency_row(latency);
     }
+    if r["app_tokens"].is_object() {
+        out += &app_tokens_row(&r["app_tokens"]);
+    }
     out
+}
+
+fn app_tokens_row(tokens: &Value) -> String {
+    row(&[
+        "8".into(),
+        format!(
+            "token-endpoint requests, app-only tenants, an hour of {}-minute polls in one warm worker",
+            tokens["poll_interval_seconds"].as_u64().unwrap_or(0) / 60
+        ),
+        format!(
+            "{} client-credentials requests per tenant per hour ({} tenants, {} polls; {}-minute tokens renewed 5 minutes before expiry; the hour compressed {}-fold, {} s wall, {} polls late); {} refresh-token requests",
+            tokens["token_requests_per_tenant_per_hour"],
+            tokens["tenants"],
+            tokens["polls"],
+            tokens["token_lifetime_minutes"],
+            tokens["compression"],
+            num(&tokens["wall_seconds"], 1),
+            tokens["late_polls"],
+            tokens["refresh_token_requests"],
+        ),
+    ])
 }
 
 fn first_import_row(first: &Value) -> String {

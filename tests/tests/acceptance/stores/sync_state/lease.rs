@@ -283,3 +283,55 @@ async fn given_runs_that_finish_then_the_delta_links_and_status_are_stored_and_t
         .unwrap();
     assert_eq!(next, state);
 }
+
+#[tokio::test]
+async fn given_refused_app_tokens_then_the_first_refusal_is_kept_until_a_run_finishes_or_it_is_cleared()
+ {
+    let fresh = Fresh::tables().await;
+    let store = fresh.sync_state();
+    let now = Utc::now();
+    let first = now - Duration::minutes(70);
+    let since = |item: &HashMap<String, AttributeValue>| {
+        text(item, "reauthorisation_suspected_since").map(str::to_owned)
+    };
+    let at = |t: chrono::DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+
+    let recorded = store
+        .suspect_reauthorisation(&fresh.tenant, first)
+        .await
+        .unwrap();
+    assert_eq!(at(recorded), at(first));
+    // A later refusal keeps the first one's time.
+    let later = store
+        .suspect_reauthorisation(&fresh.tenant, now)
+        .await
+        .unwrap();
+    assert_eq!(at(later), at(first));
+    assert_eq!(since(&fresh.status_item().await), Some(at(first)));
+
+    store
+        .clear_reauthorisation_suspicion(&fresh.tenant)
+        .await
+        .unwrap();
+    assert_eq!(since(&fresh.status_item().await), None);
+
+    // A finished run removes it as well.
+    store
+        .suspect_reauthorisation(&fresh.tenant, now)
+        .await
+        .unwrap();
+    store
+        .begin_run(&fresh.tenant, "run-a", now, now + Duration::seconds(90))
+        .await
+        .unwrap();
+    store
+        .finish_run(
+            &fresh.tenant,
+            "run-a",
+            &SyncState::default(),
+            &status(RunResult::Ok, None),
+        )
+        .await
+        .unwrap();
+    assert_eq!(since(&fresh.status_item().await), None);
+}
