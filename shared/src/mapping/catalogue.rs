@@ -100,14 +100,23 @@ const GRAPH_READ_ONLY: &[(&str, &str)] = &[
     ("createdDateTime", "Entra sets it"),
     ("deletedDateTime", "Entra sets it"),
     ("proxyAddresses", "Graph does not allow writing it"),
-    ("externalUserState", "Entra sets it when a guest redeems an invitation"),
+    (
+        "externalUserState",
+        "Entra sets it when a guest redeems an invitation",
+    ),
     ("creationType", "Entra sets it"),
     (
         "userType",
         "member or guest decides what the account may do in the tenant: an admin's decision in Entra ID (guests follow guest_users)",
     ),
-    ("passwordProfile", "passwords are entra-sync's own business (DESIGN 2.4)"),
-    ("passwordPolicies", "passwords are entra-sync's own business (DESIGN 2.4)"),
+    (
+        "passwordProfile",
+        "passwords are entra-sync's own business (DESIGN 2.4)",
+    ),
+    (
+        "passwordPolicies",
+        "passwords are entra-sync's own business (DESIGN 2.4)",
+    ),
 ];
 
 /// SharePoint-stored properties: app-only writes are refused (GRAPH.md 3.2).
@@ -139,14 +148,22 @@ const AM_USER_ATTRIBUTES: &[(&str, TargetKind)] = &[
 ];
 
 /// AM user attributes only entra-sync writes.
-const AM_ENGINE_OWNED: &[&str] = &["user_id", "source", "entra_id", "password_mode", "attributes"];
+const AM_ENGINE_OWNED: &[&str] = &[
+    "user_id",
+    "source",
+    "entra_id",
+    "password_mode",
+    "attributes",
+];
 
 /// Where `attributes.<name>` keeps mapped values on the AM user item.
 pub(crate) const ATTRIBUTES_PREFIX: &str = "attributes.";
 
 /// Whether `name` is a Graph user property an import may read.
 pub(crate) fn is_graph_source(name: &str) -> bool {
-    GRAPH_USER_SOURCES.contains(&name) || extension_attribute_number(name).is_some() || is_directory_extension(name)
+    GRAPH_USER_SOURCES.contains(&name)
+        || extension_attribute_number(name).is_some()
+        || is_directory_extension(name)
 }
 
 /// The `$select` entry that brings `source`: the whole
@@ -161,19 +178,27 @@ pub fn graph_select_property(source: &str) -> &str {
 
 /// `onPremisesExtensionAttributes.extensionAttributeN`, N in 1..=15.
 fn extension_attribute_number(name: &str) -> Option<u8> {
-    let rest = name.strip_prefix(EXTENSION_ATTRIBUTES)?.strip_prefix(".extensionAttribute")?;
+    let rest = name
+        .strip_prefix(EXTENSION_ATTRIBUTES)?
+        .strip_prefix(".extensionAttribute")?;
     let number: u8 = rest.parse().ok().filter(|_| !rest.starts_with('0'))?;
     (1..=15).contains(&number).then_some(number)
 }
 
 /// `extension_<app id without hyphens>_<name>`: a directory extension.
 fn is_directory_extension(name: &str) -> bool {
-    let Some(rest) = name.strip_prefix("extension_") else { return false };
-    let Some((app_id, property)) = rest.split_once('_') else { return false };
+    let Some(rest) = name.strip_prefix("extension_") else {
+        return false;
+    };
+    let Some((app_id, property)) = rest.split_once('_') else {
+        return false;
+    };
     app_id.len() == 32
         && app_id.chars().all(|c| c.is_ascii_hexdigit())
         && !property.is_empty()
-        && property.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && property
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 /// A known name spelled in another case, to suggest it.
@@ -203,7 +228,13 @@ pub(crate) fn graph_target(name: &str) -> GraphTarget {
         return GraphTarget::ReadOnly(why);
     }
     if GRAPH_SHAREPOINT.contains(&name) {
-        return GraphTarget::ReadOnly("Graph refuses to write it with the app's permissions (SharePoint-stored)");
+        return GraphTarget::ReadOnly(
+            "Graph refuses to write it with the app's permissions (SharePoint-stored)",
+        );
+    }
+    if name.starts_with("onPremisesExtensionAttributes.") {
+        // Not one of extensionAttribute1..15, which are writable above.
+        return GraphTarget::Unknown;
     }
     if name.starts_with("onPremises") {
         return GraphTarget::ReadOnly("on-premises AD owns it, through Entra Connect");
@@ -225,7 +256,11 @@ pub(crate) fn am_attribute(name: &str) -> AmAttribute {
         return AmAttribute::BuiltIn(*kind);
     }
     if let Some(key) = name.strip_prefix(ATTRIBUTES_PREFIX) {
-        return if is_attribute_key(key) { AmAttribute::Mapped } else { AmAttribute::Unknown };
+        return if is_attribute_key(key) {
+            AmAttribute::Mapped
+        } else {
+            AmAttribute::Unknown
+        };
     }
     if AM_ENGINE_OWNED.contains(&name) || name.starts_with("sync_") {
         return AmAttribute::EngineOwned;
@@ -235,10 +270,17 @@ pub(crate) fn am_attribute(name: &str) -> AmAttribute {
 
 /// A key of the `attributes` map: 1–64 letters, digits, `_` or `-`.
 fn is_attribute_key(key: &str) -> bool {
-    (1..=64).contains(&key.len()) && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    (1..=64).contains(&key.len())
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
 /// The AM built-in attribute names, for messages.
 pub(crate) fn am_attribute_names() -> String {
-    AM_USER_ATTRIBUTES.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+    AM_USER_ATTRIBUTES
+        .iter()
+        .map(|(n, _)| *n)
+        .collect::<Vec<_>>()
+        .join(", ")
 }

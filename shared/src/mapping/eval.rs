@@ -20,7 +20,12 @@ pub enum EvalError {
     #[error("the result has {chars} characters; at most {limit} are allowed")]
     OutputTooLong { chars: usize, limit: usize },
     #[error("{function}'s argument {argument} must be {expected}, not \"{given}\"")]
-    BadNumber { function: &'static str, argument: usize, expected: &'static str, given: String },
+    BadNumber {
+        function: &'static str,
+        argument: usize,
+        expected: &'static str,
+        given: String,
+    },
 }
 
 pub(crate) fn evaluate(node: &Node, object: &dyn SourceObject) -> Result<Value, EvalError> {
@@ -40,10 +45,14 @@ fn check_size(function: Function, value: &Value) -> Result<(), EvalError> {
     if let Value::List(values) = value
         && values.len() > MAX_LIST_VALUES
     {
-        return Err(EvalError::TooManyValues { function: function.name() });
+        return Err(EvalError::TooManyValues {
+            function: function.name(),
+        });
     }
     if value.char_count() > MAX_VALUE_CHARS {
-        return Err(EvalError::ValueTooLong { function: function.name() });
+        return Err(EvalError::ValueTooLong {
+            function: function.name(),
+        });
     }
     Ok(())
 }
@@ -54,7 +63,11 @@ fn call(function: Function, args: &[Node], object: &dyn SourceObject) -> Result<
     let eval = |node: &Node| evaluate(node, object);
     match function {
         Function::Iif => {
-            let chosen = if eval(&args[0])?.is_true() { &args[1] } else { &args[2] };
+            let chosen = if eval(&args[0])?.is_true() {
+                &args[1]
+            } else {
+                &args[2]
+            };
             eval(chosen)
         }
         Function::Coalesce => {
@@ -88,7 +101,11 @@ fn all_or_any(args: &[Node], object: &dyn SourceObject, all: bool) -> Result<Val
 
 /// Switch(source, default, key1, value1, …): null matches `""`; SwitchI
 /// compares without case.
-fn switch(function: Function, args: &[Node], object: &dyn SourceObject) -> Result<Value, EvalError> {
+fn switch(
+    function: Function,
+    args: &[Node],
+    object: &dyn SourceObject,
+) -> Result<Value, EvalError> {
     let source = evaluate(&args[0], object)?;
     let source = source.text_or_empty();
     for pair in args[2..].chunks(2) {
@@ -129,16 +146,18 @@ fn apply(function: Function, values: &[Value], args: &[Node]) -> Result<Value, E
         }
         Function::Word => {
             let position = number(2)?;
-            map_text(&values[0], name, |s| Ok(text::word(s, position, text_at(3))))?
+            map_text(&values[0], name, |s| {
+                Ok(text::word(s, position, text_at(3)))
+            })?
         }
         Function::Split => split(&values[0], text_at(2)),
-        Function::Replace => {
-            map_text(&values[0], name, |s| text::replace_plain(s, text_at(2), text_at(3)))?
-        }
+        Function::Replace => map_text(&values[0], name, |s| {
+            text::replace_plain(s, text_at(2), text_at(3))
+        })?,
         Function::RegexReplace => match &args[1] {
-            Node::Pattern(regex) => {
-                map_text(&values[0], name, |s| text::replace_regex(s, regex, text_at(3)))?
-            }
+            Node::Pattern(regex) => map_text(&values[0], name, |s| {
+                text::replace_regex(s, regex, text_at(3))
+            })?,
             // The compiler always puts a pattern here.
             _ => values[0].clone(),
         },
@@ -179,7 +198,11 @@ fn map_text(
     })
 }
 
-fn number_argument(function: Function, values: &[Value], position: usize) -> Result<usize, EvalError> {
+fn number_argument(
+    function: Function,
+    values: &[Value],
+    position: usize,
+) -> Result<usize, EvalError> {
     let rule = function
         .number_arguments()
         .iter()
@@ -232,7 +255,12 @@ fn join(separator: &str, values: &[Value]) -> Value {
 fn split(value: &Value, delimiter: &str) -> Value {
     match value {
         Value::Null => Value::Null,
-        Value::List(items) => Value::List(items.iter().flat_map(|item| text::split(item, delimiter)).collect()),
+        Value::List(items) => Value::List(
+            items
+                .iter()
+                .flat_map(|item| text::split(item, delimiter))
+                .collect(),
+        ),
         other => Value::List(text::split(other.text_or_empty(), delimiter)),
     }
 }

@@ -43,7 +43,10 @@ impl Expression {
         let value = eval::evaluate(&self.root, object)?;
         let chars = value.char_count();
         if chars > MAX_OUTPUT_CHARS {
-            return Err(EvalError::OutputTooLong { chars, limit: MAX_OUTPUT_CHARS });
+            return Err(EvalError::OutputTooLong {
+                chars,
+                limit: MAX_OUTPUT_CHARS,
+            });
         }
         Ok(value)
     }

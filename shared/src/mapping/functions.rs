@@ -44,7 +44,7 @@ impl Arity {
         match self {
             Self::Exactly(n) => count == n,
             Self::AtLeast(n) => count >= n,
-            Self::SourceDefaultPairs => count >= 4 && count % 2 == 0,
+            Self::SourceDefaultPairs => count >= 4 && count.is_multiple_of(2),
         }
     }
 
@@ -74,7 +74,11 @@ const CATALOGUE: &[(Function, &str, Arity)] = &[
     (Function::Join, "Join", Arity::AtLeast(2)),
     (Function::Left, "Left", Arity::Exactly(2)),
     (Function::Mid, "Mid", Arity::Exactly(3)),
-    (Function::NormalizeDiacritics, "NormalizeDiacritics", Arity::Exactly(1)),
+    (
+        Function::NormalizeDiacritics,
+        "NormalizeDiacritics",
+        Arity::Exactly(1),
+    ),
     (Function::Not, "Not", Arity::Exactly(1)),
     (Function::Or, "Or", Arity::AtLeast(2)),
     (Function::RegexReplace, "RegexReplace", Arity::Exactly(3)),
@@ -92,16 +96,40 @@ const CATALOGUE: &[(Function, &str, Arity)] = &[
 /// Microsoft's functions this language leaves out, and why (said in the
 /// compile error, so the admin is not left guessing).
 const LEFT_OUT: &[(&str, &str)] = &[
-    ("Guid", "it is not deterministic: every run would rewrite every object"),
-    ("Now", "it is not deterministic: every run would rewrite every object"),
-    ("RandomString", "it is not deterministic: every run would rewrite every object"),
-    ("SelectUniqueValue", "it needs a lookup in the target directory"),
-    ("FormatDateTime", "it takes .NET date formats; no mapped source is a date yet"),
-    ("IgnoreFlowIfNullOrEmpty", "an empty result never clears an Entra value on export anyway"),
+    (
+        "Guid",
+        "it is not deterministic: every run would rewrite every object",
+    ),
+    (
+        "Now",
+        "it is not deterministic: every run would rewrite every object",
+    ),
+    (
+        "RandomString",
+        "it is not deterministic: every run would rewrite every object",
+    ),
+    (
+        "SelectUniqueValue",
+        "it needs a lookup in the target directory",
+    ),
+    (
+        "FormatDateTime",
+        "it takes .NET date formats; no mapped source is a date yet",
+    ),
+    (
+        "IgnoreFlowIfNullOrEmpty",
+        "an empty result never clears an Entra value on export anyway",
+    ),
     ("Redact", "values never reach a log"),
-    ("AppRoleAssignmentsComplex", "app roles are not synchronised"),
+    (
+        "AppRoleAssignmentsComplex",
+        "app roles are not synchronised",
+    ),
     ("SingleAppRoleAssignment", "app roles are not synchronised"),
-    ("BitAnd", "it serves on-premises AD flags, not this connector"),
+    (
+        "BitAnd",
+        "it serves on-premises AD flags, not this connector",
+    ),
     ("DateFromNum", "it serves HR sources, not this connector"),
     ("NumFromDate", "it serves HR sources, not this connector"),
 ];

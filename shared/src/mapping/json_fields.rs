@@ -14,10 +14,17 @@ pub enum FieldProblem {
     #[error("`{field}` must be a text")]
     NotText { field: &'static str },
     #[error("`{field}` is \"{given}\"; it must be one of {allowed}")]
-    BadChoice { field: &'static str, given: String, allowed: String },
+    BadChoice {
+        field: &'static str,
+        given: String,
+        allowed: String,
+    },
 }
 
-pub(crate) fn object<'a>(item: &'a Json, expected: &'static str) -> Result<&'a Map<String, Json>, FieldProblem> {
+pub(crate) fn object<'a>(
+    item: &'a Json,
+    expected: &'static str,
+) -> Result<&'a Map<String, Json>, FieldProblem> {
     match item {
         Json::Object(fields) => Ok(fields),
         _ => Err(FieldProblem::NotAnObject { expected }),
@@ -25,7 +32,10 @@ pub(crate) fn object<'a>(item: &'a Json, expected: &'static str) -> Result<&'a M
 }
 
 /// A text field that must be there and not be empty.
-pub(crate) fn required_text<'a>(fields: &'a Map<String, Json>, field: &'static str) -> Result<&'a str, FieldProblem> {
+pub(crate) fn required_text<'a>(
+    fields: &'a Map<String, Json>,
+    field: &'static str,
+) -> Result<&'a str, FieldProblem> {
     optional_text(fields, field)?.ok_or(FieldProblem::Missing { field })
 }
 

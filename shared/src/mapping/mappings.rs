@@ -84,15 +84,25 @@ impl UserMapping {
         match &self.source {
             MappingSource::Attribute(name) => vec![name.as_str()],
             MappingSource::Constant(_) => Vec::new(),
-            MappingSource::Expression(expression) => expression.sources().iter().map(String::as_str).collect(),
+            MappingSource::Expression(expression) => {
+                expression.sources().iter().map(String::as_str).collect()
+            }
         }
     }
 
     /// How errors name the mapping.
     pub fn describe(&self) -> String {
         match self.number {
-            Some(number) => format!("user_mappings #{number} ({} → `{}`)", self.direction.as_str(), self.target.name),
-            None => format!("the built-in {} mapping of `{}`", self.direction.as_str(), self.target.name),
+            Some(number) => format!(
+                "user_mappings #{number} ({} → `{}`)",
+                self.direction.as_str(),
+                self.target.name
+            ),
+            None => format!(
+                "the built-in {} mapping of `{}`",
+                self.direction.as_str(),
+                self.target.name
+            ),
         }
     }
 }
@@ -123,7 +133,9 @@ pub enum MappingProblem {
     TooManyMappings { given: usize },
     #[error("{given} attributes.<name> targets; at most {MAX_MAPPED_ATTRIBUTES} are allowed")]
     TooManyAttributes { given: usize },
-    #[error("`{target}` is not an AM user attribute: use one of {known}, or attributes.<name> (name: 1–64 letters, digits, _ or -)")]
+    #[error(
+        "`{target}` is not an AM user attribute: use one of {known}, or attributes.<name> (name: 1–64 letters, digits, _ or -)"
+    )]
     UnknownImportTarget { target: String, known: String },
     #[error("`{target}` is kept by entra-sync itself and cannot be mapped")]
     EngineOwnedTarget { target: String },
@@ -132,7 +144,11 @@ pub enum MappingProblem {
     #[error("`{target}` is not a writable Graph user property{hint}")]
     UnknownExportTarget { target: String, hint: String },
     #[error("the source `{source_name}` is not a known {side} attribute{hint}")]
-    UnknownSource { source_name: String, side: &'static str, hint: String },
+    UnknownSource {
+        source_name: String,
+        side: &'static str,
+        hint: String,
+    },
     #[error("the expression does not compile: {0}")]
     Compile(CompileError),
     #[error("mapping #{first} already fills this target")]
@@ -166,7 +182,10 @@ const BUILT_IN: &[(&str, &str)] = &[
 impl Default for UserMappings {
     /// The built-in mapping only (no `user_mappings`).
     fn default() -> Self {
-        Self { import: built_in(Direction::Import, &[]), export: built_in(Direction::Export, &[]) }
+        Self {
+            import: built_in(Direction::Import, &[]),
+            export: built_in(Direction::Export, &[]),
+        }
     }
 }
 
@@ -178,9 +197,13 @@ impl UserMappings {
             None | Some(Json::Null) => Vec::new(),
             Some(list) => read_all(list)?,
         };
-        let (import, export): (Vec<_>, Vec<_>) =
-            configured.into_iter().partition(|m| m.direction == Direction::Import);
-        Ok(Self { import: built_in(Direction::Import, &import), export: built_in(Direction::Export, &export) })
+        let (import, export): (Vec<_>, Vec<_>) = configured
+            .into_iter()
+            .partition(|m| m.direction == Direction::Import);
+        Ok(Self {
+            import: built_in(Direction::Import, &import),
+            export: built_in(Direction::Export, &export),
+        })
     }
 
     pub fn for_direction(&self, direction: Direction) -> &[UserMapping] {
@@ -218,45 +241,89 @@ fn built_in(direction: Direction, configured: &[UserMapping]) -> Vec<UserMapping
             None => effective.push(UserMapping {
                 number: None,
                 direction,
-                target: Target { name: target.to_string(), kind: built_in_kind(target) },
+                target: Target {
+                    name: target.to_string(),
+                    kind: built_in_kind(target),
+                },
                 source: MappingSource::Attribute(source.to_string()),
                 apply: Apply::Always,
                 default: None,
             }),
         }
     }
-    let is_built_in = |name: &str| BUILT_IN.iter().any(|(am, graph)| name == *am || name == *graph);
-    effective.extend(configured.iter().filter(|m| !is_built_in(&m.target.name)).cloned());
+    let is_built_in = |name: &str| {
+        BUILT_IN
+            .iter()
+            .any(|(am, graph)| name == *am || name == *graph)
+    };
+    effective.extend(
+        configured
+            .iter()
+            .filter(|m| !is_built_in(&m.target.name))
+            .cloned(),
+    );
     effective
 }
 
 fn built_in_kind(target: &str) -> TargetKind {
-    if target == "enabled" || target == "accountEnabled" { TargetKind::Flag } else { TargetKind::Text }
+    if target == "enabled" || target == "accountEnabled" {
+        TargetKind::Flag
+    } else {
+        TargetKind::Text
+    }
 }
 
 fn read_all(list: &Json) -> Result<Vec<UserMapping>, MappingConfigError> {
-    let whole = |problem| MappingConfigError { number: None, target: None, problem };
+    let whole = |problem| MappingConfigError {
+        number: None,
+        target: None,
+        problem,
+    };
     let Json::Array(items) = list else {
-        return Err(whole(json_fields::FieldProblem::NotAList { field: "user_mappings" }.into()));
+        return Err(whole(
+            json_fields::FieldProblem::NotAList {
+                field: "user_mappings",
+            }
+            .into(),
+        ));
     };
     if items.len() > MAX_MAPPINGS {
-        return Err(whole(MappingProblem::TooManyMappings { given: items.len() }));
+        return Err(whole(MappingProblem::TooManyMappings {
+            given: items.len(),
+        }));
     }
     let mut mappings: Vec<UserMapping> = Vec::with_capacity(items.len());
     for (index, item) in items.iter().enumerate() {
         let number = index + 1;
-        let mut mapping = read_one(item)
-            .map_err(|(target, problem)| MappingConfigError { number: Some(number), target, problem })?;
+        let mut mapping = read_one(item).map_err(|(target, problem)| MappingConfigError {
+            number: Some(number),
+            target,
+            problem,
+        })?;
         mapping.number = Some(number);
-        if let Some(first) = mappings.iter().find(|m| m.direction == mapping.direction && m.target == mapping.target) {
-            let problem = MappingProblem::DuplicateTarget { first: first.number.unwrap_or(0) };
-            return Err(MappingConfigError { number: Some(number), target: Some(mapping.target.name), problem });
+        if let Some(first) = mappings
+            .iter()
+            .find(|m| m.direction == mapping.direction && m.target == mapping.target)
+        {
+            let problem = MappingProblem::DuplicateTarget {
+                first: first.number.unwrap_or(0),
+            };
+            return Err(MappingConfigError {
+                number: Some(number),
+                target: Some(mapping.target.name),
+                problem,
+            });
         }
         mappings.push(mapping);
     }
-    let attributes = mappings.iter().filter(|m| m.target.attribute_key().is_some()).count();
+    let attributes = mappings
+        .iter()
+        .filter(|m| m.target.attribute_key().is_some())
+        .count();
     if attributes > MAX_MAPPED_ATTRIBUTES {
-        return Err(whole(MappingProblem::TooManyAttributes { given: attributes }));
+        return Err(whole(MappingProblem::TooManyAttributes {
+            given: attributes,
+        }));
     }
     Ok(mappings)
 }
@@ -264,29 +331,48 @@ fn read_all(list: &Json) -> Result<Vec<UserMapping>, MappingConfigError> {
 type ItemError = (Option<String>, MappingProblem);
 
 fn read_one(item: &Json) -> Result<UserMapping, ItemError> {
-    let fields = json_fields::object(item, "a mapping {direction, target, source_type, source, apply, default}")
-        .map_err(|problem| (None, problem.into()))?;
+    let fields = json_fields::object(
+        item,
+        "a mapping {direction, target, source_type, source, apply, default}",
+    )
+    .map_err(|problem| (None, problem.into()))?;
     let target_name = json_fields::required_text(fields, "target").map_err(|p| (None, p.into()))?;
     let named = |problem: MappingProblem| (Some(target_name.to_string()), problem);
     read_fields(fields, target_name).map_err(named)
 }
 
-fn read_fields(fields: &Map<String, Json>, target_name: &str) -> Result<UserMapping, MappingProblem> {
+fn read_fields(
+    fields: &Map<String, Json>,
+    target_name: &str,
+) -> Result<UserMapping, MappingProblem> {
     let direction = match json_fields::choice(fields, "direction", &["import", "export"], None)? {
         "import" => Direction::Import,
         _ => Direction::Export,
     };
     let target = super::validate::target(direction, target_name)?;
-    let source_type = json_fields::choice(fields, "source_type", &["attribute", "constant", "expression"], None)?;
+    let source_type = json_fields::choice(
+        fields,
+        "source_type",
+        &["attribute", "constant", "expression"],
+        None,
+    )?;
     let source_text = json_fields::required_text(fields, "source")?;
     let source = super::validate::source(direction, &target, source_type, source_text)?;
-    let apply = match json_fields::choice(fields, "apply", &["always", "create_only"], Some("always"))? {
-        "create_only" => Apply::CreateOnly,
-        _ => Apply::Always,
-    };
+    let apply =
+        match json_fields::choice(fields, "apply", &["always", "create_only"], Some("always"))? {
+            "create_only" => Apply::CreateOnly,
+            _ => Apply::Always,
+        };
     let default = json_fields::optional_text(fields, "default")?.map(str::to_string);
     if let Some(default) = &default {
         super::validate::default_value(&target, default)?;
     }
-    Ok(UserMapping { number: None, direction, target, source, apply, default })
+    Ok(UserMapping {
+        number: None,
+        direction,
+        target,
+        source,
+        apply,
+        default,
+    })
 }

@@ -20,17 +20,21 @@ mod text;
 mod validate;
 mod value;
 
+#[cfg(test)]
+mod tests;
 
 pub use catalogue::{TargetKind, graph_select_property};
 pub use eval::EvalError;
 pub use expression::Expression;
 pub use functions::Function;
+pub use json_fields::FieldProblem;
 pub use mappings::{
     Apply, Direction, MAX_MAPPED_ATTRIBUTES, MAX_MAPPINGS, MappingConfigError, MappingProblem,
     MappingSource, Target, UserMapping, UserMappings,
 };
-pub use json_fields::FieldProblem;
-pub use outcome::{MappedValue, MappingEvalError, MappingEvalProblem, Occasion, TargetValue, map_user};
+pub use outcome::{
+    MappedValue, MappingEvalError, MappingEvalProblem, Occasion, TargetValue, map_user,
+};
 pub use scope::{
     Clause, ClauseFailure, MAX_CLAUSES_PER_FILTER, MAX_SCOPE_FILTERS, Operator, ScopeConfigError,
     ScopeDecision, ScopeFilter, ScopeFilters, ScopeProblem,

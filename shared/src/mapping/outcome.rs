@@ -67,20 +67,33 @@ pub fn map_user<'m>(
         if mapping.apply == Apply::CreateOnly && occasion == Occasion::Update {
             continue;
         }
-        let fail = |problem| MappingEvalError { mapping: mapping.describe(), problem };
-        let mut value = shape(mapping.target.kind, source_value(mapping, object).map_err(fail)?).map_err(fail)?;
+        let fail = |problem| MappingEvalError {
+            mapping: mapping.describe(),
+            problem,
+        };
+        let mut value = shape(
+            mapping.target.kind,
+            source_value(mapping, object).map_err(fail)?,
+        )
+        .map_err(fail)?;
         if value == TargetValue::Absent
             && occasion == Occasion::Create
             && let Some(default) = &mapping.default
         {
             value = shape(mapping.target.kind, Value::text(default.as_str())).map_err(fail)?;
         }
-        mapped.push(MappedValue { target: &mapping.target, value });
+        mapped.push(MappedValue {
+            target: &mapping.target,
+            value,
+        });
     }
     Ok(mapped)
 }
 
-fn source_value(mapping: &UserMapping, object: &dyn SourceObject) -> Result<Value, MappingEvalProblem> {
+fn source_value(
+    mapping: &UserMapping,
+    object: &dyn SourceObject,
+) -> Result<Value, MappingEvalProblem> {
     let value = match &mapping.source {
         MappingSource::Constant(text) => Value::text(text.as_str()),
         MappingSource::Expression(expression) => expression.evaluate(object)?,
@@ -88,7 +101,11 @@ fn source_value(mapping: &UserMapping, object: &dyn SourceObject) -> Result<Valu
     };
     let chars = value.char_count();
     if chars > MAX_OUTPUT_CHARS {
-        return Err(EvalError::OutputTooLong { chars, limit: MAX_OUTPUT_CHARS }.into());
+        return Err(EvalError::OutputTooLong {
+            chars,
+            limit: MAX_OUTPUT_CHARS,
+        }
+        .into());
     }
     Ok(value)
 }
@@ -104,10 +121,10 @@ fn texts(value: Value) -> Vec<String> {
 }
 
 fn shape(kind: TargetKind, value: Value) -> Result<TargetValue, MappingEvalProblem> {
-    if let Value::Flag(flag) = value {
-        if kind == TargetKind::Flag {
-            return Ok(TargetValue::Flag(flag));
-        }
+    if let Value::Flag(flag) = value
+        && kind == TargetKind::Flag
+    {
+        return Ok(TargetValue::Flag(flag));
     }
     let mut texts = texts(value);
     if texts.is_empty() {
@@ -126,7 +143,11 @@ fn shape(kind: TargetKind, value: Value) -> Result<TargetValue, MappingEvalProbl
             match given.trim().to_ascii_lowercase().as_str() {
                 "true" => TargetValue::Flag(true),
                 "false" => TargetValue::Flag(false),
-                _ => return Err(MappingEvalProblem::NotAFlag { given: shorten(&given) }),
+                _ => {
+                    return Err(MappingEvalProblem::NotAFlag {
+                        given: shorten(&given),
+                    });
+                }
             }
         }
     })

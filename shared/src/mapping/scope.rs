@@ -10,7 +10,9 @@ use regex::Regex;
 
 use super::value::{SourceObject, Value};
 
-pub use super::scope_config::{MAX_CLAUSES_PER_FILTER, MAX_SCOPE_FILTERS, ScopeConfigError, ScopeProblem};
+pub use super::scope_config::{
+    MAX_CLAUSES_PER_FILTER, MAX_SCOPE_FILTERS, ScopeConfigError, ScopeProblem,
+};
 
 /// A clause's test, its values lowercased once when read.
 #[derive(Debug, Clone)]
@@ -57,9 +59,14 @@ pub struct ScopeFilters {
 pub enum ScopeDecision {
     NoFilters,
     /// Every clause of this filter holds (the first such filter).
-    InScope { filter_number: usize, filter: String },
+    InScope {
+        filter_number: usize,
+        filter: String,
+    },
     /// No filter holds: for each, the first clause that does not.
-    OutOfScope { failures: Vec<ClauseFailure> },
+    OutOfScope {
+        failures: Vec<ClauseFailure>,
+    },
 }
 
 /// A clause that does not hold for the user.
@@ -83,7 +90,9 @@ impl fmt::Display for ScopeDecision {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::NoFilters => write!(f, "in scope: there is no scoping filter"),
-            Self::InScope { filter, .. } => write!(f, "in scope: every clause of filter `{filter}` holds"),
+            Self::InScope { filter, .. } => {
+                write!(f, "in scope: every clause of filter `{filter}` holds")
+            }
             Self::OutOfScope { failures } => {
                 write!(f, "out of scope: ")?;
                 for (index, failure) in failures.iter().enumerate() {
@@ -100,7 +109,11 @@ impl fmt::Display for ScopeDecision {
 
 impl fmt::Display for ClauseFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "filter `{}` fails clause {} ({}", self.filter, self.clause_number, self.clause)?;
+        write!(
+            f,
+            "filter `{}` fails clause {} ({}",
+            self.filter, self.clause_number, self.clause
+        )?;
         match &self.actual {
             Some(actual) => write!(f, "; the user's is \"{actual}\")"),
             None => write!(f, "; the user has none)"),
@@ -139,14 +152,20 @@ impl ScopeFilters {
         for (index, filter) in self.filters.iter().enumerate() {
             match first_failure(filter, object) {
                 None => {
-                    return ScopeDecision::InScope { filter_number: index + 1, filter: filter.name.clone() };
+                    return ScopeDecision::InScope {
+                        filter_number: index + 1,
+                        filter: filter.name.clone(),
+                    };
                 }
                 Some((clause_number, clause, value)) => failures.push(ClauseFailure {
                     filter_number: index + 1,
                     filter: filter.name.clone(),
                     clause_number,
                     clause: clause.written.clone(),
-                    actual: value.as_text().filter(|t| !t.is_empty()).map(super::json_fields::shorten),
+                    actual: value
+                        .as_text()
+                        .filter(|t| !t.is_empty())
+                        .map(super::json_fields::shorten),
                 }),
             }
         }
@@ -154,11 +173,18 @@ impl ScopeFilters {
     }
 }
 
-fn first_failure<'f>(filter: &'f ScopeFilter, object: &dyn SourceObject) -> Option<(usize, &'f Clause, Value)> {
-    filter.clauses.iter().enumerate().find_map(|(index, clause)| {
-        let value = object.attribute(&clause.attribute);
-        (!clause.holds(&value)).then_some((index + 1, clause, value))
-    })
+fn first_failure<'f>(
+    filter: &'f ScopeFilter,
+    object: &dyn SourceObject,
+) -> Option<(usize, &'f Clause, Value)> {
+    filter
+        .clauses
+        .iter()
+        .enumerate()
+        .find_map(|(index, clause)| {
+            let value = object.attribute(&clause.attribute);
+            (!clause.holds(&value)).then_some((index + 1, clause, value))
+        })
 }
 
 impl Clause {
@@ -193,5 +219,9 @@ fn lowercase_texts(value: &Value) -> Vec<String> {
         Value::List(values) => values.iter().map(String::as_str).collect(),
         other => other.as_text().into_iter().collect(),
     };
-    texts.into_iter().filter(|t| !t.is_empty()).map(str::to_lowercase).collect()
+    texts
+        .into_iter()
+        .filter(|t| !t.is_empty())
+        .map(str::to_lowercase)
+        .collect()
 }

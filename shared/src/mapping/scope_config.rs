@@ -90,12 +90,20 @@ impl ScopeFilters {
             None | Some(Json::Null) => return Ok(Self::default()),
             Some(Json::Array(items)) => items,
             Some(_) => {
-                let problem = FieldProblem::NotAList { field: "user_scope_filters" }.into();
+                let problem = FieldProblem::NotAList {
+                    field: "user_scope_filters",
+                }
+                .into();
                 return Err(error(None, None, None, problem));
             }
         };
         if items.len() > MAX_SCOPE_FILTERS {
-            return Err(error(None, None, None, ScopeProblem::TooManyFilters { given: items.len() }));
+            return Err(error(
+                None,
+                None,
+                None,
+                ScopeProblem::TooManyFilters { given: items.len() },
+            ));
         }
         let mut filters = Vec::with_capacity(items.len());
         for (index, item) in items.iter().enumerate() {
@@ -110,27 +118,45 @@ impl ScopeFilters {
 type FilterError = (Option<String>, Option<usize>, ScopeProblem);
 
 fn read_filter(item: &Json) -> Result<ScopeFilter, FilterError> {
-    let fields = json_fields::object(item, "a filter {name, clauses: [{attribute, operator, value}]}")
-        .map_err(|problem| (None, None, problem.into()))?;
+    let fields = json_fields::object(
+        item,
+        "a filter {name, clauses: [{attribute, operator, value}]}",
+    )
+    .map_err(|problem| (None, None, problem.into()))?;
     let name = json_fields::required_text(fields, "name").map_err(|p| (None, None, p.into()))?;
     let named = |clause, problem| (Some(name.to_string()), clause, problem);
     let clauses = match fields.get("clauses") {
         Some(Json::Array(clauses)) => clauses,
-        Some(_) => return Err(named(None, FieldProblem::NotAList { field: "clauses" }.into())),
+        Some(_) => {
+            return Err(named(
+                None,
+                FieldProblem::NotAList { field: "clauses" }.into(),
+            ));
+        }
         None => return Err(named(None, ScopeProblem::NoClauses)),
     };
     if clauses.is_empty() {
         return Err(named(None, ScopeProblem::NoClauses));
     }
     if clauses.len() > MAX_CLAUSES_PER_FILTER {
-        return Err(named(None, ScopeProblem::TooManyClauses { given: clauses.len() }));
+        return Err(named(
+            None,
+            ScopeProblem::TooManyClauses {
+                given: clauses.len(),
+            },
+        ));
     }
     let clauses = clauses
         .iter()
         .enumerate()
-        .map(|(index, clause)| read_clause(clause).map_err(|problem| named(Some(index + 1), problem)))
+        .map(|(index, clause)| {
+            read_clause(clause).map_err(|problem| named(Some(index + 1), problem))
+        })
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(ScopeFilter { name: name.to_string(), clauses })
+    Ok(ScopeFilter {
+        name: name.to_string(),
+        clauses,
+    })
 }
 
 fn read_clause(item: &Json) -> Result<Clause, ScopeProblem> {
@@ -140,23 +166,39 @@ fn read_clause(item: &Json) -> Result<Clause, ScopeProblem> {
         let hint = catalogue::graph_spelling(attribute)
             .map(|known| format!(" (did you mean `{known}`?)"))
             .unwrap_or_default();
-        return Err(ScopeProblem::UnknownAttribute { attribute: attribute.to_string(), hint });
+        return Err(ScopeProblem::UnknownAttribute {
+            attribute: attribute.to_string(),
+            hint,
+        });
     }
     let operator_name = json_fields::choice(fields, "operator", OPERATORS, None)?;
     let operator = read_operator(operator_name, fields)?;
     let written = match fields.get("value") {
-        Some(Json::String(value)) if !value.is_empty() => format!("{attribute} {operator_name} \"{}\"", shorten(value)),
-        Some(Json::Array(values)) => format!("{attribute} {operator_name} {}", shorten(&Json::Array(values.clone()).to_string())),
+        Some(Json::String(value)) if !value.is_empty() => {
+            format!("{attribute} {operator_name} \"{}\"", shorten(value))
+        }
+        Some(Json::Array(values)) => format!(
+            "{attribute} {operator_name} {}",
+            shorten(&Json::Array(values.clone()).to_string())
+        ),
         _ => format!("{attribute} {operator_name}"),
     };
-    Ok(Clause { attribute: attribute.to_string(), operator, written })
+    Ok(Clause {
+        attribute: attribute.to_string(),
+        operator,
+        written,
+    })
 }
 
 fn read_operator(name: &'static str, fields: &Map<String, Json>) -> Result<Operator, ScopeProblem> {
-    let value = fields.get("value").filter(|v| !matches!(v, Json::Null) && v.as_str() != Some(""));
+    let value = fields
+        .get("value")
+        .filter(|v| !matches!(v, Json::Null) && v.as_str() != Some(""));
     let text = || -> Result<String, ScopeProblem> {
         let text = value.ok_or(ScopeProblem::MissingValue { operator: name })?;
-        let text = text.as_str().ok_or(FieldProblem::NotText { field: "value" })?;
+        let text = text
+            .as_str()
+            .ok_or(FieldProblem::NotText { field: "value" })?;
         if text.chars().count() > MAX_CLAUSE_VALUE_CHARS {
             return Err(ScopeProblem::ValueTooLong);
         }
@@ -186,7 +228,9 @@ fn read_operator(name: &'static str, fields: &Map<String, Json>) -> Result<Opera
 }
 
 fn in_values(value: Option<&Json>) -> Result<Vec<String>, ScopeProblem> {
-    let Some(Json::Array(items)) = value else { return Err(ScopeProblem::BadInValues) };
+    let Some(Json::Array(items)) = value else {
+        return Err(ScopeProblem::BadInValues);
+    };
     if items.is_empty() || items.len() > MAX_IN_VALUES {
         return Err(ScopeProblem::BadInValues);
     }

@@ -15,7 +15,10 @@ pub(crate) enum Node {
     Attribute(String),
     /// RegexReplace's pattern, compiled once when the expression is.
     Pattern(Regex),
-    Call { function: Function, args: Vec<Node> },
+    Call {
+        function: Function,
+        args: Vec<Node>,
+    },
 }
 
 #[cfg(test)]
@@ -71,14 +74,25 @@ pub enum CompileErrorKind {
     #[error("`{name}` must be followed by `(`{hint}")]
     ExpectedCall { name: String, hint: &'static str },
     #[error("{function} takes {expected}; it was given {given}")]
-    WrongArity { function: &'static str, expected: String, given: usize },
+    WrongArity {
+        function: &'static str,
+        expected: String,
+        given: usize,
+    },
     #[error("{function}'s argument {argument} must be {expected}, not \"{given}\"")]
-    BadNumber { function: &'static str, argument: usize, expected: &'static str, given: String },
+    BadNumber {
+        function: &'static str,
+        argument: usize,
+        expected: &'static str,
+        given: String,
+    },
     #[error("RegexReplace's pattern must be a text literal (\"…\"), so it is checked when saved")]
     PatternNotLiteral,
     #[error("the pattern is not a valid regular expression: {message}")]
     BadPattern { message: String },
-    #[error("`{operator}` is not an operator here: use Equals(a, b), And(…), Or(…), Not(x) or Join(…)")]
+    #[error(
+        "`{operator}` is not an operator here: use Equals(a, b), And(…), Or(…), Not(x) or Join(…)"
+    )]
     InfixOperator { operator: char },
     #[error("expected {expected}, found `{found}`")]
     Unexpected { expected: &'static str, found: char },
@@ -95,9 +109,17 @@ pub(crate) struct Parsed {
 pub(crate) fn parse(text: &str) -> Result<Parsed, CompileError> {
     let chars: Vec<char> = text.chars().collect();
     if chars.len() > MAX_EXPRESSION_CHARS {
-        return Err(error(MAX_EXPRESSION_CHARS + 1, CompileErrorKind::TooLong { chars: chars.len() }));
+        return Err(error(
+            MAX_EXPRESSION_CHARS + 1,
+            CompileErrorKind::TooLong { chars: chars.len() },
+        ));
     }
-    let mut parser = Parser { chars, pos: 0, nodes: 0, sources: BTreeSet::new() };
+    let mut parser = Parser {
+        chars,
+        pos: 0,
+        nodes: 0,
+        sources: BTreeSet::new(),
+    };
     parser.skip_spaces();
     if parser.peek().is_none() {
         return Err(error(1, CompileErrorKind::Empty));
@@ -107,7 +129,10 @@ pub(crate) fn parse(text: &str) -> Result<Parsed, CompileError> {
     if let Some(found) = parser.peek() {
         return Err(parser.unexpected(found, "the end of the expression"));
     }
-    Ok(Parsed { root, sources: parser.sources })
+    Ok(Parsed {
+        root,
+        sources: parser.sources,
+    })
 }
 
 fn error(position: usize, kind: CompileErrorKind) -> CompileError {
@@ -159,7 +184,10 @@ impl Parser {
         }
         const EXPECTED: &str = "a function call, an [attribute], a \"text\" or a number";
         match self.peek() {
-            None => Err(error(self.here(), CompileErrorKind::UnexpectedEnd { expected: EXPECTED })),
+            None => Err(error(
+                self.here(),
+                CompileErrorKind::UnexpectedEnd { expected: EXPECTED },
+            )),
             Some('"') => self.text_literal(),
             Some('[') => self.attribute(),
             Some(c) if c.is_ascii_digit() => self.number(),
@@ -202,8 +230,15 @@ impl Parser {
                 None => return Err(error(start, CompileErrorKind::UnclosedAttribute)),
                 Some(']') => break,
                 Some(c) if c.is_ascii_alphanumeric() || c == '_' || c == '.' => name.push(c),
+                // `[department)`: no `]` follows, so the name is unclosed.
+                Some(_) if !self.chars[self.pos..].contains(&']') => {
+                    return Err(error(start, CompileErrorKind::UnclosedAttribute));
+                }
                 Some(character) => {
-                    return Err(error(self.here(), CompileErrorKind::BadAttributeCharacter { character }));
+                    return Err(error(
+                        self.here(),
+                        CompileErrorKind::BadAttributeCharacter { character },
+                    ));
                 }
             }
             self.pos += 1;
@@ -238,7 +273,10 @@ impl Parser {
         }
         self.skip_spaces();
         if self.peek() != Some('(') {
-            let hint = if ["true", "false"].iter().any(|b| b.eq_ignore_ascii_case(&name)) {
+            let hint = if ["true", "false"]
+                .iter()
+                .any(|b| b.eq_ignore_ascii_case(&name))
+            {
                 " (write a flag as the text \"true\" or \"false\")"
             } else {
                 ""
@@ -281,7 +319,10 @@ impl Parser {
                 Some(found) => return Err(self.unexpected(found, "`,` or `)`")),
                 None => {
                     let expected = "`,` or `)`";
-                    return Err(error(self.here(), CompileErrorKind::UnexpectedEnd { expected }));
+                    return Err(error(
+                        self.here(),
+                        CompileErrorKind::UnexpectedEnd { expected },
+                    ));
                 }
             }
         }
@@ -293,8 +334,13 @@ fn lookup(name: &str) -> Result<Function, CompileErrorKind> {
         return Ok(function);
     }
     Err(match Function::left_out(name) {
-        Some(why) => CompileErrorKind::LeftOutFunction { name: name.to_string(), why },
-        None => CompileErrorKind::UnknownFunction { name: name.to_string() },
+        Some(why) => CompileErrorKind::LeftOutFunction {
+            name: name.to_string(),
+            why,
+        },
+        None => CompileErrorKind::UnknownFunction {
+            name: name.to_string(),
+        },
     })
 }
 
@@ -317,7 +363,8 @@ fn check_arguments(function: Function, mut args: Vec<Node>) -> Result<Vec<Node>,
         let Node::Literal(pattern) = &args[1] else {
             return Err(CompileErrorKind::PatternNotLiteral);
         };
-        let regex = compile_regex(pattern, false).map_err(|message| CompileErrorKind::BadPattern { message })?;
+        let regex = compile_regex(pattern, false)
+            .map_err(|message| CompileErrorKind::BadPattern { message })?;
         args[1] = Node::Pattern(regex);
     }
     Ok(args)

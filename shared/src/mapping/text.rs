@@ -46,14 +46,20 @@ pub(crate) fn replace_plain(source: &str, old: &str, new: &str) -> Result<String
 /// Every match of `pattern` replaced by `replacement`, where `$1` or
 /// `${name}` stand for a captured group. The number of matches is capped
 /// too, so the work stays linear in the input whatever the pattern.
-pub(crate) fn replace_regex(source: &str, pattern: &Regex, replacement: &str) -> Result<String, Overflow> {
+pub(crate) fn replace_regex(
+    source: &str,
+    pattern: &Regex,
+    replacement: &str,
+) -> Result<String, Overflow> {
     let mut out = String::with_capacity(source.len());
     let mut last = 0;
     for (count, captures) in pattern.captures_iter(source).enumerate() {
         if count >= MAX_REPLACEMENTS {
             return Err(Overflow::TooManyMatches);
         }
-        let Some(whole) = captures.get(0) else { continue };
+        let Some(whole) = captures.get(0) else {
+            continue;
+        };
         out.push_str(&source[last..whole.start()]);
         captures.expand(replacement, &mut out);
         last = whole.end();
@@ -70,7 +76,11 @@ pub(crate) fn left(source: &str, count: usize) -> String {
 
 /// `length` characters from the 1-based position `start`.
 pub(crate) fn mid(source: &str, start: usize, length: usize) -> String {
-    source.chars().skip(start.saturating_sub(1)).take(length).collect()
+    source
+        .chars()
+        .skip(start.saturating_sub(1))
+        .take(length)
+        .collect()
 }
 
 /// The `number`th (1-based) word, words being separated by runs of any of

@@ -1,19 +1,27 @@
 //! The checks of one mapping's target, source and default.
 
+use super::MAX_OUTPUT_CHARS;
 use super::catalogue::{
-    self, AM_MANAGER, AmAttribute, GRAPH_MANAGER, GraphTarget, TargetKind, am_attribute, graph_target,
+    self, AM_MANAGER, AmAttribute, GRAPH_MANAGER, GraphTarget, TargetKind, am_attribute,
+    graph_target,
 };
 use super::expression::Expression;
 use super::mappings::{Direction, MappingProblem, MappingSource, Target};
-use super::MAX_OUTPUT_CHARS;
 
 pub(crate) fn target(direction: Direction, name: &str) -> Result<Target, MappingProblem> {
-    let target = |kind| Ok(Target { name: name.to_string(), kind });
+    let target = |kind| {
+        Ok(Target {
+            name: name.to_string(),
+            kind,
+        })
+    };
     match direction {
         Direction::Import => match am_attribute(name) {
             AmAttribute::BuiltIn(kind) => target(kind),
             AmAttribute::Mapped => target(TargetKind::Text),
-            AmAttribute::EngineOwned => Err(MappingProblem::EngineOwnedTarget { target: name.to_string() }),
+            AmAttribute::EngineOwned => Err(MappingProblem::EngineOwnedTarget {
+                target: name.to_string(),
+            }),
             AmAttribute::Unknown => Err(MappingProblem::UnknownImportTarget {
                 target: name.to_string(),
                 known: catalogue::am_attribute_names(),
@@ -21,7 +29,10 @@ pub(crate) fn target(direction: Direction, name: &str) -> Result<Target, Mapping
         },
         Direction::Export => match graph_target(name) {
             GraphTarget::Writable(kind) => target(kind),
-            GraphTarget::ReadOnly(why) => Err(MappingProblem::ReadOnlyTarget { target: name.to_string(), why }),
+            GraphTarget::ReadOnly(why) => Err(MappingProblem::ReadOnlyTarget {
+                target: name.to_string(),
+                why,
+            }),
             GraphTarget::Unknown => Err(MappingProblem::UnknownExportTarget {
                 target: name.to_string(),
                 hint: did_you_mean(catalogue::graph_spelling(name)),
@@ -31,7 +42,9 @@ pub(crate) fn target(direction: Direction, name: &str) -> Result<Target, Mapping
 }
 
 fn did_you_mean(spelling: Option<&str>) -> String {
-    spelling.map(|known| format!(" (did you mean `{known}`?)")).unwrap_or_default()
+    spelling
+        .map(|known| format!(" (did you mean `{known}`?)"))
+        .unwrap_or_default()
 }
 
 /// The manager is a reference, not a text: it maps only to the other
@@ -53,7 +66,11 @@ pub(crate) fn source(
     let is_reference = target.kind == TargetKind::Reference;
     match source_type {
         "attribute" => {
-            let name = text.trim().trim_start_matches('[').trim_end_matches(']').trim();
+            let name = text
+                .trim()
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .trim();
             if is_reference != (name == manager) {
                 return Err(MappingProblem::Invalid(
                     "a manager maps only to a manager: import `manager_id` from `manager`, export `manager` from `manager_id`",
@@ -88,17 +105,28 @@ fn known_source(direction: Direction, name: &str) -> Result<(), MappingProblem> 
     let known = match direction {
         Direction::Import => name == GRAPH_MANAGER || catalogue::is_graph_source(name),
         Direction::Export => {
-            name == "user_id" || matches!(am_attribute(name), AmAttribute::BuiltIn(_) | AmAttribute::Mapped)
+            name == "user_id"
+                || matches!(
+                    am_attribute(name),
+                    AmAttribute::BuiltIn(_) | AmAttribute::Mapped
+                )
         }
     };
     if known {
         return Ok(());
     }
     let (side, hint) = match direction {
-        Direction::Import => ("Entra ID user", did_you_mean(catalogue::graph_spelling(name))),
+        Direction::Import => (
+            "Entra ID user",
+            did_you_mean(catalogue::graph_spelling(name)),
+        ),
         Direction::Export => ("AM user", String::new()),
     };
-    Err(MappingProblem::UnknownSource { source_name: name.to_string(), side, hint })
+    Err(MappingProblem::UnknownSource {
+        source_name: name.to_string(),
+        side,
+        hint,
+    })
 }
 
 pub(crate) fn default_value(target: &Target, default: &str) -> Result<(), MappingProblem> {
@@ -114,8 +142,14 @@ fn check_value(target: &Target, value: &str, what: &'static str) -> Result<(), M
     if chars > MAX_OUTPUT_CHARS {
         return Err(MappingProblem::TooLong { what, chars });
     }
-    if target.kind == TargetKind::Flag && !["true", "false"].iter().any(|f| f.eq_ignore_ascii_case(value.trim())) {
-        return Err(MappingProblem::Invalid("this target is a flag: the value must be \"true\" or \"false\""));
+    if target.kind == TargetKind::Flag
+        && !["true", "false"]
+            .iter()
+            .any(|f| f.eq_ignore_ascii_case(value.trim()))
+    {
+        return Err(MappingProblem::Invalid(
+            "this target is a flag: the value must be \"true\" or \"false\"",
+        ));
     }
     Ok(())
 }
