@@ -47,7 +47,7 @@ fn expression_text() -> impl Strategy<Value = String> {
     let names: Vec<&'static str> = Function::all().map(Function::name).collect();
     let leaf = prop_oneof![
         prop::sample::select(NAMES).prop_map(|n| format!("[{n}]")),
-        "[a-z ,;.@0-9\\\\\"]{0,8}".prop_map(|t| format!("{t:?}")),
+        "[a-z ,;.@0-9\\\\\"]{0,8}|\\PC{0,8}".prop_map(|t| literal(&t)),
         (0u32..20).prop_map(|n| n.to_string()),
         Just("\"[0-9]+\"".to_string()),
         Just("\"(\\\\w+)@(.*)\"".to_string()),
@@ -65,6 +65,11 @@ fn expression_text() -> impl Strategy<Value = String> {
                 format!("{name}({})", args.join(", "))
             })
     })
+}
+
+/// `text` as a text literal of the language.
+fn literal(text: &str) -> String {
+    format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
 /// Most generated calls get a number of arguments their function takes,
@@ -105,6 +110,26 @@ fn check_evaluation(text: &str, source: &BTreeMap<String, Value>) -> Result<(), 
     Ok(())
 }
 
+/// Each text function over any text, with numbers and delimiters taken
+/// from the object, so multi-byte characters meet every position.
+const TEXT_CALLS: &[&str] = &[
+    "Left([a], [n])",
+    "Mid([a], [n], [m])",
+    "Word([a], [n], [d])",
+    "Item(Split([a], [d]), [n])",
+    "Replace([a], [d], [b])",
+    "RegexReplace([a], \"(.)\", [b])",
+    "RegexReplace([a], \"\", [b])",
+    "NormalizeDiacritics([a])",
+    "StripSpaces([a])",
+    "Trim([a])",
+    "ToUpper([a])",
+    "ToLower([a])",
+    "SwitchI([a], [b], [d], [a])",
+    "Append([a], [b])",
+    "Join([d], [a], [b])",
+];
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
 
@@ -116,6 +141,23 @@ proptest! {
     #[test]
     fn generated_expressions_evaluate_deterministically_within_the_limits(text in expression_text(), source in source_object()) {
         check_evaluation(&text, &source)?;
+    }
+
+    #[test]
+    fn text_functions_take_any_text(
+        call in prop::sample::select(TEXT_CALLS),
+        a in "\\PC{0,40}", b in "\\PC{0,8}", d in "\\PC{0,3}", n in 0usize..50, m in 0usize..50,
+    ) {
+        let source: BTreeMap<String, Value> = [("a", a), ("b", b), ("d", d), ("n", n.to_string()), ("m", m.to_string())]
+            .into_iter()
+            .map(|(name, value)| (name.to_string(), Value::Text(value)))
+            .collect();
+        let expression = Expression::compile(call).unwrap();
+        let first = expression.evaluate(&source);
+        prop_assert_eq!(&first, &expression.evaluate(&source));
+        if call.starts_with("Left") {
+            prop_assert!(first.unwrap().char_count() <= n);
+        }
     }
 
     #[test]
