@@ -11,6 +11,7 @@ pub mod graph;
 pub mod https;
 pub mod identity;
 pub mod import;
+pub mod mapping;
 pub mod metrics;
 pub mod model;
 pub mod notifications;
