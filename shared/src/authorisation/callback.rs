@@ -314,12 +314,7 @@ impl<S: IntegrationsStore, T: TokenStore, I: IdentityPlatform> AuthorisationFlow
             tracing::warn!(tenant_id = %pending.tenant_id, "the sign-in answer has neither code nor error");
             return Err(FailureReason::InvalidRequest);
         };
-        let proven = tokio::time::timeout(PROOF_BUDGET, self.prove(pending, code, now))
-            .await
-            .map_err(|_| {
-                tracing::warn!(tenant_id = %pending.tenant_id, budget_seconds = PROOF_BUDGET.as_secs(), "the identity platform did not answer in time");
-                FailureReason::IdentityPlatformUnavailable
-            })??;
+        let proven = self.prove_in_time(pending, code, now).await?;
         let result = random_result_id();
         let proven = ProvenAuthorisation {
             result_hash: digest(&result),
@@ -339,6 +334,21 @@ impl<S: IntegrationsStore, T: TokenStore, I: IdentityPlatform> AuthorisationFlow
             "sign-in proven; waiting for the portal's confirm"
         );
         Ok(Next::Portal(result))
+    }
+
+    /// [`Self::prove`] within [`PROOF_BUDGET`].
+    async fn prove_in_time(
+        &self,
+        pending: &PendingAuthorisation,
+        code: &SecretString,
+        now: DateTime<Utc>,
+    ) -> Result<ProvenAuthorisation, FailureReason> {
+        tokio::time::timeout(PROOF_BUDGET, self.prove(pending, code, now))
+            .await
+            .map_err(|_| {
+                tracing::warn!(tenant_id = %pending.tenant_id, budget_seconds = PROOF_BUDGET.as_secs(), "the identity platform did not answer in time");
+                FailureReason::IdentityPlatformUnavailable
+            })?
     }
 
     /// The code redeemed, the id token checked (signature, nonce, tenant),
