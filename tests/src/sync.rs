@@ -74,6 +74,45 @@ pub fn sqs_event(queue_arn: &str, messages: &[(String, String, String)]) -> Valu
     json!({ "Records": records })
 }
 
+/// An SQS event of received messages, their `SentTimestamp` and message
+/// attributes as Lambda's event source mapping passes them.
+pub fn sqs_event_of(queue_arn: &str, messages: &[aws_sdk_sqs::types::Message]) -> Value {
+    let listed: Vec<(String, String, String)> = messages
+        .iter()
+        .map(|m| {
+            (
+                m.message_id.clone().unwrap_or_default(),
+                m.receipt_handle.clone().unwrap_or_default(),
+                m.body.clone().unwrap_or_default(),
+            )
+        })
+        .collect();
+    let mut event = sqs_event(queue_arn, &listed);
+    for (record, message) in event["Records"]
+        .as_array_mut()
+        .into_iter()
+        .flatten()
+        .zip(messages)
+    {
+        let sent = message
+            .attributes
+            .as_ref()
+            .and_then(|a| a.get(&aws_sdk_sqs::types::MessageSystemAttributeName::SentTimestamp));
+        if let Some(sent) = sent {
+            record["attributes"]["SentTimestamp"] = json!(sent);
+        }
+        for (name, value) in message.message_attributes.iter().flatten() {
+            record["messageAttributes"][name] = json!({
+                "stringValue": value.string_value,
+                "dataType": value.data_type,
+                "stringListValues": [],
+                "binaryListValues": [],
+            });
+        }
+    }
+    event
+}
+
 impl LocalStack {
     pub async fn start_sync_functions(&self) -> anyhow::Result<SyncFunctions> {
         Ok(SyncFunctions {
@@ -354,6 +393,23 @@ impl LocalStack {
 
     /// Takes every visible message off the queue: (id, receipt, body).
     pub async fn receive_all(&self) -> anyhow::Result<Vec<(String, String, String)>> {
+        Ok(self
+            .receive_all_messages()
+            .await?
+            .into_iter()
+            .map(|m| {
+                (
+                    m.message_id.unwrap_or_default(),
+                    m.receipt_handle.unwrap_or_default(),
+                    m.body.unwrap_or_default(),
+                )
+            })
+            .collect())
+    }
+
+    /// The same, whole: with `SentTimestamp` and the message attributes,
+    /// which the event source mapping hands the worker.
+    pub async fn receive_all_messages(&self) -> anyhow::Result<Vec<aws_sdk_sqs::types::Message>> {
         let mut messages = Vec::new();
         loop {
             let output = self
@@ -362,6 +418,10 @@ impl LocalStack {
                 .receive_message()
                 .queue_url(&self.queue_url)
                 .max_number_of_messages(10)
+                .message_system_attribute_names(
+                    aws_sdk_sqs::types::MessageSystemAttributeName::SentTimestamp,
+                )
+                .message_attribute_names("All")
                 .send()
                 .await
                 .map_err(|e| {
@@ -371,13 +431,7 @@ impl LocalStack {
             if batch.is_empty() {
                 return Ok(messages);
             }
-            messages.extend(batch.into_iter().map(|m| {
-                (
-                    m.message_id.unwrap_or_default(),
-                    m.receipt_handle.unwrap_or_default(),
-                    m.body.unwrap_or_default(),
-                )
-            }));
+            messages.extend(batch);
         }
     }
 
@@ -395,14 +449,14 @@ impl LocalStack {
         budget: std::time::Duration,
     ) -> anyhow::Result<TickReport> {
         let queue_arn = self.queue_arn().await?;
-        let messages = self.receive_all().await?;
+        let messages = self.receive_all_messages().await?;
         let mut report = TickReport {
             messages: messages.len(),
             ..TickReport::default()
         };
         for batch in messages.chunks(5) {
             let answer = worker
-                .invoke_with_deadline(sqs_event(&queue_arn, batch), budget)
+                .invoke_with_deadline(sqs_event_of(&queue_arn, batch), budget)
                 .await?
                 .map_err(|e| anyhow::anyhow!("the worker reported an error: {e}"))?;
             let failed: Vec<String> = answer["batchItemFailures"]
@@ -411,8 +465,9 @@ impl LocalStack {
                 .iter()
                 .filter_map(|f| f["itemIdentifier"].as_str().map(str::to_owned))
                 .collect();
-            for (id, receipt, _) in batch {
-                if !failed.contains(id) {
+            for message in batch {
+                if !failed.contains(message.message_id.as_ref().unwrap_or(&String::new())) {
+                    let receipt = message.receipt_handle.as_deref().unwrap_or_default();
                     self.aws.delete_message(&self.queue_url, receipt).await?;
                 }
             }

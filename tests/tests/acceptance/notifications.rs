@@ -306,6 +306,17 @@ async fn given_an_entra_change_and_its_notification_then_it_reaches_am_without_a
         .find(|u| u["user_id"] == megan.as_str())
         .unwrap();
     assert_eq!(megan_in_am["job_title"], "Head of Research");
+    // The operators' metric: the time from the notification's job to the
+    // synced directory (docs/behaviour.md 2.14).
+    let logs = sync.worker.settled_logs().await;
+    let latency = logs
+        .iter()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|l| l["tenant_id"] == "acme" && l["NotificationToSyncLatency"].is_number())
+        .unwrap_or_else(|| panic!("no latency line in {logs:?}"));
+    assert_eq!(latency["Result"], "ok");
+    let ms = latency["NotificationToSyncLatency"].as_f64().unwrap();
+    assert!((0.0..60_000.0).contains(&ms), "{ms} ms");
 }
 
 #[tokio::test]
