@@ -13,9 +13,10 @@ use crate::model::entra::{
     MemberChange, MemberKind, UnusableItem,
 };
 
-/// The properties requested of users: every property the field table maps.
+/// The properties requested of users: every property the field table
+/// maps, and `userType` (guests are the tenant's choice, DESIGN 2.13).
 pub fn user_select() -> String {
-    select(USER_FIELDS, &[])
+    select(USER_FIELDS, &["userType"])
 }
 
 /// On `/groups/delta`; `members` makes membership changes visible.
@@ -157,11 +158,21 @@ impl EntraUser {
     /// carries the whole selected set; an absent property has no value.
     pub fn parse(item: &Map<String, Value>) -> Result<Self, GraphError> {
         let id = id_of(item)?;
-        let attributes: UserAttributes = attributes(item, USER_FIELDS, &format!("user {id}"))?;
+        let mut attributes: UserAttributes = attributes(item, USER_FIELDS, &format!("user {id}"))?;
         if attributes.user_name.is_empty() {
             return Err(malformed(format!("user {id} has no userPrincipalName")));
         }
-        Ok(Self { id, attributes })
+        let guest = item.get("userType").and_then(Value::as_str) == Some("Guest");
+        if guest && let Some(mail) = attributes.email.clone() {
+            // A guest's UPN (`alias_theirdomain#EXT#@…`) is no name to sign
+            // in with: its mail is (Microsoft's advice for B2B users).
+            attributes.user_name = mail;
+        }
+        Ok(Self {
+            id,
+            attributes,
+            guest,
+        })
     }
 }
 
@@ -342,9 +353,33 @@ mod tests {
     fn the_select_names_every_mapped_property() {
         assert_eq!(
             user_select(),
-            "id,userPrincipalName,displayName,givenName,surname,mail,mobilePhone,jobTitle,department,accountEnabled"
+            "id,userPrincipalName,displayName,givenName,surname,mail,mobilePhone,jobTitle,department,accountEnabled,userType"
         );
         assert_eq!(group_select(), "id,displayName,description,members");
+    }
+
+    #[test]
+    fn a_guest_is_named_by_its_mail_and_a_member_by_its_upn() {
+        let item = |value: Value| value.as_object().unwrap().clone();
+        let guest = EntraUser::parse(&item(json!({"id": "g1",
+            "userPrincipalName": "alice_fabrikam.com#EXT#@contoso.onmicrosoft.com",
+            "mail": "alice@fabrikam.com", "userType": "Guest"})))
+        .unwrap();
+        assert!(guest.guest);
+        assert_eq!(guest.attributes.user_name, "alice@fabrikam.com");
+        let mailless = EntraUser::parse(&item(json!({"id": "g2",
+            "userPrincipalName": "bob_x.com#EXT#@contoso.onmicrosoft.com", "userType": "Guest"})))
+        .unwrap();
+        assert_eq!(
+            mailless.attributes.user_name,
+            "bob_x.com#EXT#@contoso.onmicrosoft.com"
+        );
+        let member = EntraUser::parse(&item(json!({"id": "m1",
+            "userPrincipalName": "ann@contoso.com", "mail": "ann.other@contoso.com",
+            "userType": "Member"})))
+        .unwrap();
+        assert!(!member.guest);
+        assert_eq!(member.attributes.user_name, "ann@contoso.com");
     }
 
     #[test]

@@ -163,10 +163,7 @@ impl<D: DirectoryStore, S: ImportState, P: ProblemStore, C: TenantConfigs, E: En
                 Err(err) => return Err(err.into()),
             }
         }
-        let scope = Scope {
-            domains: &self.config.domains,
-            groups: Some(after),
-        };
+        let scope = Scope::of(self.config, Some(after));
         let in_scope: Vec<&EntraUser> =
             entering.iter().filter(|u| scope.includes_user(u)).collect();
         let conflicts = match with_groups {
@@ -227,10 +224,7 @@ impl<D: DirectoryStore, S: ImportState, P: ProblemStore, C: TenantConfigs, E: En
                 Err(err) => return Err(err.into()),
             }
         }
-        let scope = Scope {
-            domains: &self.config.domains,
-            groups: None,
-        };
+        let scope = Scope::of(self.config, None);
         let in_scope: Vec<&EntraUser> = late.iter().filter(|u| scope.includes_user(u)).collect();
         let conflicts = self.import_with_groups(&in_scope, counts).await?;
         Ok(in_scope
@@ -338,6 +332,7 @@ impl<D: DirectoryStore, S: ImportState, P: ProblemStore, C: TenantConfigs, E: En
         let domains = Scope {
             domains: scope.domains,
             groups: None,
+            guests: scope.guests,
         };
         let candidates: Vec<&str> = outside
             .iter()

@@ -1,6 +1,7 @@
 //! Applying one delta page to the AM directory: compare, then write only
 //! what changed.
 
+use crate::model::tenant_config::GuestUsers;
 use std::collections::{HashMap, HashSet};
 
 use super::records::DirectoryWrite;
@@ -32,6 +33,10 @@ fn last_per_id<T, F: Fn(&T) -> &str>(items: &[DeltaItem<T>], id_of: F) -> Vec<&D
 }
 
 pub(super) fn password_mode(user: &EntraUser, domains: &[DomainInfo]) -> PasswordMode {
+    if user.guest {
+        // Its password lives with its own organisation, if anywhere.
+        return PasswordMode::Temporary;
+    }
     let domain = user.domain();
     match domains.iter().find(|d| Some(&d.name) == domain.as_ref()) {
         Some(d) if !d.federated => PasswordMode::Entra,
@@ -315,6 +320,7 @@ impl<D: DirectoryStore, S: ImportState, P: ProblemStore, C: TenantConfigs, E: En
         let scope = Scope {
             domains: &[],
             groups: group_scope,
+            guests: GuestUsers::Exclude,
         };
         let (page, invalid) = self.repaired_groups(page).await?;
         let (groups, removed) = page_groups(&page);

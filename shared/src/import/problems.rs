@@ -3,6 +3,7 @@
 //! imported. Every run reads the objects of open import problems again, so
 //! a fix on either side clears them within a poll interval.
 
+use crate::model::tenant_config::GuestUsers;
 use std::borrow::Cow;
 
 use super::scope::Scope;
@@ -183,10 +184,7 @@ impl<D: DirectoryStore, S: ImportState, P: ProblemStore, C: TenantConfigs, E: En
             return Ok(true);
         }
         let group_scope = self.saved_group_scope().await?;
-        let scope = Scope {
-            domains: &self.config.domains,
-            groups: group_scope.as_ref(),
-        };
+        let scope = Scope::of(self.config, group_scope.as_ref());
         if !scope.includes_user(user) {
             return Ok(true);
         }
@@ -208,6 +206,7 @@ impl<D: DirectoryStore, S: ImportState, P: ProblemStore, C: TenantConfigs, E: En
         let scope = Scope {
             domains: &[],
             groups: group_scope.as_ref(),
+            guests: GuestUsers::Exclude,
         };
         if scope.includes_group(group.id.as_str()) {
             let delta = GroupDelta {

@@ -181,10 +181,7 @@ impl<D: DirectoryStore, S: ImportState, P: ProblemStore, C: TenantConfigs, E: En
         };
         if checkpoint.phase == Phase::Users {
             if self.config.import_users {
-                let scope = scope::Scope {
-                    domains: &self.config.domains,
-                    groups: group_scope.as_ref(),
-                };
+                let scope = scope::Scope::of(self.config, group_scope.as_ref());
                 let start = self.round_start(checkpoint, &state.users_delta_link);
                 let mut domains = pages::DomainCache::default();
                 let delta_link = self

@@ -10,6 +10,7 @@ use crate::model::TenantConfig;
 use crate::model::entra::EntraUser;
 use crate::model::entra::GraphError;
 use crate::model::entra::MemberKind;
+use crate::model::tenant_config::GuestUsers;
 use crate::ports::TenantConfigs;
 use crate::problems::ProblemStore;
 
@@ -21,11 +22,12 @@ pub fn fingerprint(config: &TenantConfig) -> String {
     let mut groups: Vec<&str> = config.import_group_ids.iter().map(|g| g.as_str()).collect();
     groups.sort();
     format!(
-        "users={};groups={};domains={};import_groups={}",
+        "users={};groups={};domains={};import_groups={};guests={}",
         config.import_users,
         config.import_groups,
         domains.join(","),
-        groups.join(",")
+        groups.join(","),
+        config.guest_users.as_str()
     )
 }
 
@@ -33,15 +35,32 @@ pub struct Scope<'a> {
     pub domains: &'a [String],
     /// `None` = the whole directory.
     pub groups: Option<&'a GroupScope>,
+    pub guests: GuestUsers,
 }
 
-impl Scope<'_> {
+impl<'a> Scope<'a> {
+    /// The scope `config` sets, within `groups`.
+    pub fn of(config: &'a TenantConfig, groups: Option<&'a GroupScope>) -> Self {
+        Self {
+            domains: &config.domains,
+            groups,
+            guests: config.guest_users,
+        }
+    }
+
+    /// A guest is in when the tenant includes guests, whatever `domains`
+    /// says (every guest's UPN ends in the tenant's own domain, so the
+    /// domain list would decide by accident); a member by its UPN's domain.
     pub fn includes_user(&self, user: &EntraUser) -> bool {
-        let domain_ok = self.domains.is_empty()
-            || user
-                .domain()
-                .is_some_and(|d| self.domains.iter().any(|allowed| allowed == &d));
-        domain_ok
+        let kind_ok = if user.guest {
+            self.guests == GuestUsers::Include
+        } else {
+            self.domains.is_empty()
+                || user
+                    .domain()
+                    .is_some_and(|d| self.domains.iter().any(|allowed| allowed == &d))
+        };
+        kind_ok
             && self
                 .groups
                 .is_none_or(|g| g.users.contains(user.id.as_str()))
@@ -125,6 +144,7 @@ mod tests {
 
     fn user(id: &str, upn: &str) -> EntraUser {
         EntraUser {
+            guest: false,
             id: id.into(),
             attributes: crate::model::directory::UserAttributes {
                 user_name: upn.into(),
@@ -140,12 +160,14 @@ mod tests {
         let scope = Scope {
             domains: &domains,
             groups: None,
+            guests: GuestUsers::Exclude,
         };
         assert!(scope.includes_user(&user("1", "Ann@CONTOSO.com")));
         assert!(!scope.includes_user(&user("2", "bob@fabrikam.com")));
         let all = Scope {
             domains: &[],
             groups: None,
+            guests: GuestUsers::Exclude,
         };
         assert!(all.includes_user(&user("2", "bob@fabrikam.com")));
     }
@@ -156,11 +178,70 @@ mod tests {
         let scope = Scope {
             domains: &[],
             groups: Some(&g),
+            guests: GuestUsers::Exclude,
         };
         assert!(scope.includes_user(&user("u1", "a@b.c")));
         assert!(!scope.includes_user(&user("u2", "a@b.c")));
         assert!(
             scope.includes_group("g1") && scope.includes_group("g2") && !scope.includes_group("g3")
         );
+    }
+
+    #[test]
+    fn guests_are_in_only_when_included_whatever_the_domains() {
+        let guest = EntraUser {
+            guest: true,
+            ..user("g1", "alice@fabrikam.com")
+        };
+        let domains = vec!["fabrikam.com".to_owned()];
+        let excluding = Scope {
+            domains: &domains,
+            groups: None,
+            guests: GuestUsers::Exclude,
+        };
+        assert!(
+            !excluding.includes_user(&guest),
+            "a matching domain does not let a guest in"
+        );
+        let including = Scope {
+            domains: &["contoso.com".to_owned()],
+            groups: None,
+            guests: GuestUsers::Include,
+        };
+        assert!(
+            including.includes_user(&guest),
+            "included guests are not filtered by domain"
+        );
+        let g = group_scope(&["grp".into()], [("other".into(), false)]);
+        let grouped = Scope {
+            groups: Some(&g),
+            ..including
+        };
+        assert!(
+            !grouped.includes_user(&guest),
+            "the import groups still apply"
+        );
+    }
+
+    #[test]
+    fn the_guest_choice_is_part_of_the_scope_fingerprint() {
+        let attrs = |extra: serde_json::Value| {
+            let mut item = serde_json::json!({"tenant_id": "acme"});
+            for (k, v) in extra.as_object().unwrap() {
+                item[k] = v.clone();
+            }
+            TenantConfig::from_attributes(item.as_object().unwrap()).unwrap()
+        };
+        let excluded = attrs(serde_json::json!({}));
+        let included = attrs(serde_json::json!({"guest_users": "include"}));
+        assert_eq!(excluded.guest_users, GuestUsers::Exclude);
+        assert_ne!(fingerprint(&excluded), fingerprint(&included));
+        let err = TenantConfig::from_attributes(
+            serde_json::json!({"tenant_id": "acme", "guest_users": "all"})
+                .as_object()
+                .unwrap(),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("guest_users"), "{err}");
     }
 }

@@ -50,6 +50,24 @@ impl AuthMode {
     }
 }
 
+/// `guest_users` (DESIGN 2.13): B2B guests (`userType` `Guest`) are
+/// imported only when the tenant says so, whatever `domains` holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum GuestUsers {
+    #[default]
+    Exclude,
+    Include,
+}
+
+impl GuestUsers {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Exclude => "exclude",
+            Self::Include => "include",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct TenantConfig {
     pub tenant_id: TenantId,
@@ -83,6 +101,8 @@ pub struct TenantConfig {
     pub authorised_by: Option<String>,
     /// Absent = `delegated`: authorised before 2.12.
     pub auth_mode: AuthMode,
+    /// Absent = `exclude`.
+    pub guest_users: GuestUsers,
     /// The Entra tenant the confirm proved (functions-owned): in
     /// application mode the only one the app's token may be asked for,
     /// whatever the platform later writes into `entra_tenant_id`.
@@ -290,6 +310,17 @@ impl Attributes<'_> {
         }
     }
 
+    fn guest_users(&self) -> Result<GuestUsers, ConfigItemError> {
+        match self.string("guest_users")?.as_deref() {
+            None | Some("exclude") => Ok(GuestUsers::Exclude),
+            Some("include") => Ok(GuestUsers::Include),
+            Some(other) => Err(bad(
+                "guest_users",
+                format!("must be `exclude` or `include`, found {other:?}"),
+            )),
+        }
+    }
+
     fn cloud(&self) -> Result<Cloud, ConfigItemError> {
         Ok(self.optional_cloud("cloud")?.unwrap_or(Cloud::Global))
     }
@@ -351,6 +382,7 @@ impl TenantConfig {
             authorised_at: attrs.timestamp("authorised_at")?,
             authorised_by: attrs.string("authorised_by")?,
             auth_mode: attrs.auth_mode()?,
+            guest_users: attrs.guest_users()?,
             authorised_entra_tenant_id: attrs.guid("authorised_entra_tenant_id")?,
             authorised_cloud: attrs.optional_cloud("authorised_cloud")?,
             cloud: attrs.cloud()?,

@@ -321,6 +321,7 @@ impl EntraModel {
             .get(id)
             .filter(|u| u.life == Life::Active)
             .map(|u| EntraUser {
+                guest: false,
                 id: id.into(),
                 attributes: u.attributes.clone(),
             })
@@ -402,6 +403,7 @@ impl EntraModel {
             })
             .map(|(id, u)| match u.life {
                 Life::Active => DeltaItem::Upsert(EntraUser {
+                    guest: false,
                     id: id.as_str().into(),
                     attributes: u.attributes.clone(),
                 }),

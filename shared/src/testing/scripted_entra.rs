@@ -133,6 +133,7 @@ impl EntraDirectory for ScriptedEntra {
 /// An enabled user `User {id}` with the UPN given.
 pub(crate) fn user(id: &str, upn: &str) -> EntraUser {
     EntraUser {
+        guest: false,
         id: id.into(),
         attributes: UserAttributes {
             user_name: upn.into(),

@@ -40,6 +40,9 @@ pub struct User {
     pub is_privileged_role_admin: bool,
     /// Soft-deleted users keep their memberships until purged.
     pub deleted: bool,
+    /// A B2B guest (`userType` `Guest`).
+    #[serde(default)]
+    pub guest: bool,
     /// The cloud password, when one was set through Graph or the test.
     #[serde(skip)]
     pub password: Option<String>,

@@ -175,6 +175,10 @@ pub fn user_json(user: &User) -> Map<String, Value> {
     map.insert("jobTitle".into(), opt(&user.job_title));
     map.insert("department".into(), opt(&user.department));
     map.insert("accountEnabled".into(), json!(user.account_enabled));
+    map.insert(
+        "userType".into(),
+        json!(if user.guest { "Guest" } else { "Member" }),
+    );
     map
 }
 

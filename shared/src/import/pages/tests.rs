@@ -5,6 +5,7 @@ use crate::model::directory::UserAttributes;
 fn the_last_item_per_id_wins() {
     let items = vec![
         DeltaItem::Upsert(EntraUser {
+            guest: false,
             id: "a".into(),
             attributes: UserAttributes {
                 display_name: Some("old".into()),
@@ -16,6 +17,7 @@ fn the_last_item_per_id_wins() {
             permanent: false,
         },
         DeltaItem::Upsert(EntraUser {
+            guest: false,
             id: "a".into(),
             attributes: UserAttributes {
                 display_name: Some("new".into()),
@@ -45,6 +47,7 @@ fn managed_domains_verify_with_entra_others_get_temporary_passwords() {
         },
     ];
     let user = |upn: &str| EntraUser {
+        guest: false,
         id: "u1".into(),
         attributes: UserAttributes {
             user_name: upn.into(),

@@ -23,6 +23,10 @@ use crate::model::directory::{Field, FieldValue, GroupAttributes, ItemKey, UserA
 pub struct EntraUser {
     pub id: EntraObjectId,
     pub attributes: UserAttributes,
+    /// A B2B guest (`userType` `Guest`): its `user_name` is its `mail` (its
+    /// UPN, `alias_theirdomain#EXT#@…`, when it has none), and it is
+    /// imported only when the tenant includes guests (DESIGN 2.13).
+    pub guest: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

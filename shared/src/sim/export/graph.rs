@@ -204,6 +204,7 @@ impl EntraWriter for SimEntra<'_> {
             json!({"user_name": user.upn, "display_name": user.name, "enabled": user.enabled});
         Ok(Some(ExistingEntraUser {
             user: EntraUser {
+                guest: false,
                 id: id.as_str().into(),
                 attributes: serde_json::from_value(attributes).expect("user attributes"),
             },
@@ -229,6 +230,7 @@ impl EntraWriter for SimEntra<'_> {
                 json!({"user_name": user.upn, "display_name": user.name, "enabled": user.enabled});
             ExistingEntraUser {
                 user: EntraUser {
+                    guest: false,
                     id: id.as_str().into(),
                     attributes: serde_json::from_value(attributes).expect("user attributes"),
                 },
