@@ -2,29 +2,17 @@
 //! leads to the sign-in leg, whose signed answer becomes a proven
 //! authorisation that waits for the portal's confirm.
 
-use std::time::Duration;
+mod consent;
+mod proof;
+mod sign_in;
 
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 use url::Url;
 
-use super::ports::{
-    IdentityPlatform, IntegrationsStore, PendingAuthorisation, PendingLeg, ProvenAuthorisation,
-    TokenStore,
-};
-use super::{AuthorisationFlow, STATE_LIFETIME, digest};
-use crate::model::identity::{AppToken, CONSENTING_ADMIN_ROLES, ClaimsError, IdTokenClaims};
-use crate::model::{EntraTenantId, Guid, TenantConfig, TenantId};
-
-/// Right after consent the app's service principal may not have
-/// replicated yet (AADSTS700016): this many more tries, this far apart.
-const APP_TOKEN_RETRIES: &[Duration] = &[Duration::from_secs(2), Duration::from_secs(4)];
-
-/// The most the proof of a sign-in (code exchange, keys, app token and
-/// its retries) may take: the function stops at 30 s, and an admin is
-/// better told to try again than left at a gateway timeout with the state
-/// spent and nothing said.
-const PROOF_BUDGET: Duration = Duration::from_secs(20);
+use super::AuthorisationFlow;
+use super::ports::{IdentityPlatform, IntegrationsStore, PendingLeg, TokenStore};
+use crate::model::{EntraTenantId, TenantConfig, TenantId};
 
 /// The callback's query, parsed at the edge. Values stay wrapped: the code
 /// is a credential and the state a single-use key.
@@ -203,265 +191,6 @@ impl<S: IntegrationsStore, T: TokenStore, I: IdentityPlatform> AuthorisationFlow
         }
     }
 
-    /// The consent endpoint's answer: on to a signed sign-in at the tenant
-    /// it names (a hint: the id token proves it or not).
-    async fn after_consent(
-        &self,
-        pending: &PendingAuthorisation,
-        params: &CallbackParams,
-        now: DateTime<Utc>,
-    ) -> Result<Next, FailureReason> {
-        let tenant_id = &pending.tenant_id;
-        // `admin_consent=True` comes with errors too: the error first.
-        if let Some(error) = &params.error {
-            return Err(refused(
-                tenant_id,
-                "consent",
-                error,
-                params,
-                FailureReason::of_consent_error,
-            ));
-        }
-        let named = params.tenant.as_deref().map(Guid::parse);
-        let (true, Some(Ok(entra_tenant_id))) = (params.admin_consent, named) else {
-            tracing::warn!(tenant_id = %tenant_id, "the consent answer names no tenant id");
-            return Err(FailureReason::InvalidRequest);
-        };
-        let config = self.config_still_present(tenant_id).await?;
-        same_entra_tenant(tenant_id, &config, &entra_tenant_id)?;
-        let identity = self.cloud_identity(&config)?;
-        self.sign_in_leg(identity, pending, entra_tenant_id, false, now)
-            .await
-    }
-
-    /// Sends the browser to sign in to `entra_tenant_id` under a new state
-    /// bound as the first was.
-    async fn sign_in_leg(
-        &self,
-        identity: &I,
-        pending: &PendingAuthorisation,
-        entra_tenant_id: EntraTenantId,
-        interactive: bool,
-        now: DateTime<Utc>,
-    ) -> Result<Next, FailureReason> {
-        let request = identity
-            .sign_in_request(&entra_tenant_id, interactive)
-            .map_err(|err| {
-                tracing::error!(error = %err, "could not build the sign-in request");
-                FailureReason::SignInFailed
-            })?;
-        let next = PendingAuthorisation {
-            state: request.state,
-            tenant_id: pending.tenant_id.clone(),
-            leg: PendingLeg::SignIn {
-                entra_tenant_id,
-                pkce_verifier: request.pkce_verifier,
-                nonce: request.nonce,
-                interactive,
-            },
-            binding_hash: pending.binding_hash.clone(),
-            created_at: now,
-            expires_at: now + STATE_LIFETIME,
-        };
-        self.store
-            .save_pending_authorisation(&next)
-            .await
-            .map_err(|err| {
-                tracing::error!(tenant_id = %pending.tenant_id, error = %err, "could not save the sign-in leg");
-                FailureReason::StorageFailed
-            })?;
-        Ok(Next::Microsoft(request.url))
-    }
-
-    /// The sign-in's answer: a silent attempt that needs a person is tried
-    /// once interactively; a code becomes a proven authorisation.
-    async fn after_sign_in(
-        &self,
-        pending: &PendingAuthorisation,
-        params: &CallbackParams,
-        now: DateTime<Utc>,
-    ) -> Result<Next, FailureReason> {
-        let PendingLeg::SignIn {
-            entra_tenant_id,
-            interactive,
-            ..
-        } = &pending.leg
-        else {
-            return Err(FailureReason::InvalidRequest);
-        };
-        if let Some(error) = &params.error {
-            let needs_person = matches!(
-                error.as_str(),
-                "login_required" | "interaction_required" | "consent_required"
-            );
-            if needs_person && !interactive {
-                let config = self.config_still_present(&pending.tenant_id).await?;
-                let identity = self.cloud_identity(&config)?;
-                return self
-                    .sign_in_leg(identity, pending, entra_tenant_id.clone(), true, now)
-                    .await;
-            }
-            let tenant_id = &pending.tenant_id;
-            return Err(refused(
-                tenant_id,
-                "sign-in",
-                error,
-                params,
-                FailureReason::of_sign_in_error,
-            ));
-        }
-        let Some(code) = &params.code else {
-            tracing::warn!(tenant_id = %pending.tenant_id, "the sign-in answer has neither code nor error");
-            return Err(FailureReason::InvalidRequest);
-        };
-        let proven = tokio::time::timeout(PROOF_BUDGET, self.prove(pending, code, now))
-            .await
-            .map_err(|_| {
-                tracing::warn!(tenant_id = %pending.tenant_id, budget_seconds = PROOF_BUDGET.as_secs(), "the identity platform did not answer in time");
-                FailureReason::IdentityPlatformUnavailable
-            })??;
-        let result = random_result_id();
-        let proven = ProvenAuthorisation {
-            result_hash: digest(&result),
-            ..proven
-        };
-        self.store
-            .save_proven_authorisation(&proven)
-            .await
-            .map_err(|err| {
-                tracing::error!(tenant_id = %pending.tenant_id, error = %err, "could not save the proven authorisation");
-                FailureReason::StorageFailed
-            })?;
-        tracing::info!(
-            tenant_id = %pending.tenant_id,
-            entra_tenant_id = %proven.entra_tenant_id,
-            missing_permissions = proven.missing_permissions.len(),
-            "sign-in proven; waiting for the portal's confirm"
-        );
-        Ok(Next::Portal(result))
-    }
-
-    /// The code redeemed, the id token checked (signature, nonce, tenant),
-    /// the signer an administrator who may consent, and the app's token
-    /// for the tenant read for its roles.
-    async fn prove(
-        &self,
-        pending: &PendingAuthorisation,
-        code: &SecretString,
-        now: DateTime<Utc>,
-    ) -> Result<ProvenAuthorisation, FailureReason> {
-        let PendingLeg::SignIn {
-            entra_tenant_id,
-            pkce_verifier,
-            nonce,
-            ..
-        } = &pending.leg
-        else {
-            return Err(FailureReason::InvalidRequest);
-        };
-        let tenant_id = &pending.tenant_id;
-        let config = self.config_still_present(tenant_id).await?;
-        same_entra_tenant(tenant_id, &config, entra_tenant_id)?;
-        let identity = self.cloud_identity(&config)?;
-        let claims = self
-            .signed_in_admin(
-                identity,
-                tenant_id,
-                entra_tenant_id,
-                code,
-                (pkce_verifier, nonce),
-            )
-            .await?;
-        let token = self.app_token(identity, tenant_id, entra_tenant_id).await?;
-        Ok(ProvenAuthorisation {
-            result_hash: String::new(),
-            tenant_id: tenant_id.clone(),
-            binding_hash: pending.binding_hash.clone(),
-            entra_tenant_id: entra_tenant_id.clone(),
-            cloud: config.cloud,
-            authorised_by: claims.preferred_username,
-            authorised_by_id: claims.object_id.to_string(),
-            missing_permissions: token.missing_roles(),
-            granted_permissions: token.roles.unwrap_or_default(),
-            created_at: now,
-            expires_at: now + STATE_LIFETIME,
-        })
-    }
-
-    /// Who signed in, proven by the id token, if they may consent.
-    async fn signed_in_admin(
-        &self,
-        identity: &I,
-        tenant_id: &TenantId,
-        entra_tenant_id: &EntraTenantId,
-        code: &SecretString,
-        (pkce_verifier, nonce): (&SecretString, &SecretString),
-    ) -> Result<IdTokenClaims, FailureReason> {
-        let grant = identity
-            .exchange_code(entra_tenant_id, code, pkce_verifier)
-            .await
-            .map_err(|err| {
-                tracing::warn!(tenant_id = %tenant_id, error = %err, "the code exchange failed");
-                FailureReason::TokenExchangeFailed
-            })?;
-        let Some(id_token) = &grant.id_token else {
-            tracing::warn!(tenant_id = %tenant_id, "the token response has no id token");
-            return Err(FailureReason::InvalidIdToken);
-        };
-        let claims = identity
-            .verify_id_token(entra_tenant_id, id_token, nonce)
-            .await
-            .map_err(|err| {
-                tracing::warn!(tenant_id = %tenant_id, error = %err, "the id token was refused");
-                match err {
-                    ClaimsError::KeysUnavailable(_) => FailureReason::IdentityPlatformUnavailable,
-                    _ => FailureReason::InvalidIdToken,
-                }
-            })?;
-        let may_consent = claims
-            .wids
-            .iter()
-            .any(|w| CONSENTING_ADMIN_ROLES.contains(&w.to_ascii_lowercase().as_str()));
-        if !may_consent {
-            tracing::warn!(tenant_id = %tenant_id, entra_tenant_id = %entra_tenant_id, "the signed-in user holds no active Global Administrator or Privileged Role Administrator role");
-            return Err(FailureReason::NotAdmin);
-        }
-        Ok(claims)
-    }
-
-    /// The app's own token for the tenant: proof the consent exists (a
-    /// few tries: it may not have replicated yet) and its roles.
-    async fn app_token(
-        &self,
-        identity: &I,
-        tenant_id: &TenantId,
-        entra_tenant_id: &EntraTenantId,
-    ) -> Result<AppToken, FailureReason> {
-        let mut waits = APP_TOKEN_RETRIES.iter();
-        loop {
-            let err = match identity.app_token(entra_tenant_id).await {
-                Ok(token) => return Ok(token),
-                Err(err) => err,
-            };
-            if err.is_app_not_installed()
-                && let Some(wait) = waits.next()
-            {
-                tokio::time::sleep(*wait).await;
-                continue;
-            }
-            tracing::warn!(tenant_id = %tenant_id, error = %err, "no app token for the tenant");
-            return Err(if err.is_app_not_installed() {
-                FailureReason::AppNotInstalled
-            } else if err.is_app_disabled() {
-                FailureReason::AppDisabled
-            } else if err.is_retryable() {
-                FailureReason::IdentityPlatformUnavailable
-            } else {
-                FailureReason::TokenExchangeFailed
-            });
-        }
-    }
-
     /// The identity platform of the config's cloud: a cloud the
     /// deployment stopped serving mid-flow ends it.
     fn cloud_identity(&self, config: &TenantConfig) -> Result<&I, FailureReason> {
@@ -539,11 +268,6 @@ fn same_entra_tenant(
         }
         _ => Ok(()),
     }
-}
-
-/// 32 random URL-safe characters: the one-time id the portal confirms.
-fn random_result_id() -> String {
-    oauth2::CsrfToken::new_random_len(24).secret().clone()
 }
 
 #[cfg(test)]
