@@ -108,7 +108,7 @@ pub struct NotificationKnobs {
     /// Deliveries happen at all.
     pub delivery: bool,
     /// Between a change and its delivery.
-    #[serde(with = "super::millis")]
+    #[serde(with = "crate::emulator::state::millis")]
     pub delay: Duration,
     /// Every delivery is sent twice.
     pub duplicates: bool,
