@@ -35,7 +35,7 @@ async fn given_a_resync_interrupted_before_its_groups_when_a_user_left_the_scope
     world.entra.groups("", Err(throttled()));
     let failed = world.run(&config, "run-resync").await;
     assert!(matches!(failed, RunOutcome::Failed(_)), "{failed:?}");
-    assert!(world.directory.users.lock().unwrap().contains_key("u1"));
+    assert!(world.has_user("u1"));
 
     // u1 leaves the scope group before the groups round is read.
     world
