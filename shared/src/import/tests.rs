@@ -136,6 +136,15 @@ impl World {
         self.directory.users.lock().unwrap().contains_key(user_id)
     }
 
+    fn has_membership(&self, group_id: &str, user_id: &str) -> bool {
+        let key = membership(group_id, user_id);
+        self.directory
+            .memberships
+            .lock()
+            .unwrap()
+            .contains_key(&key)
+    }
+
     /// The status the last run stored.
     fn status(&self) -> RunStatus {
         self.state.status.lock().unwrap().clone().unwrap()
@@ -164,16 +173,7 @@ fn scope_holds(world: &World, joined: &[(&str, MemberKind)]) {
 async fn imported_with_group_scope(world: &World) -> TenantConfig {
     let config = importing().import_group_ids(&[SCOPE_GROUP]).build();
     scope_holds(world, &[]);
-    world.entra.users(
-        "",
-        users_page(
-            vec![
-                DeltaItem::Upsert(user("u1", "ann@contoso.com")),
-                DeltaItem::Upsert(user("u2", "bob@contoso.com")),
-            ],
-            done("u-d1"),
-        ),
-    );
+    world.entra.users("", ann_and_bob(done("u-d1")));
     world.entra.groups(
         "",
         groups_page(
@@ -192,6 +192,17 @@ async fn imported_with_group_scope(world: &World) -> TenantConfig {
 fn bob_enters_scope(world: &World) {
     scope_holds(world, &[("u2", MemberKind::User)]);
     world.entra.user_lookup(user("u2", "bob@contoso.com"));
+}
+
+/// A users page of ann (u1) and bob (u2), both of contoso.com.
+fn ann_and_bob(continuation: Continuation) -> Result<DeltaPage<EntraUser>, GraphError> {
+    users_page(
+        vec![
+            DeltaItem::Upsert(user("u1", "ann@contoso.com")),
+            DeltaItem::Upsert(user("u2", "bob@contoso.com")),
+        ],
+        continuation,
+    )
 }
 
 fn membership(group_id: &str, user_id: &str) -> MembershipKey {

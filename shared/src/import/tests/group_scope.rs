@@ -47,14 +47,7 @@ async fn given_a_new_user_created_into_a_nested_scope_group_then_both_rounds_agr
 
     assert!(matches!(outcome, RunOutcome::Completed(_)), "{outcome:?}");
     assert!(world.has_user("u3"));
-    assert!(
-        world
-            .directory
-            .memberships
-            .lock()
-            .unwrap()
-            .contains_key(&membership(NESTED_GROUP, "u3"))
-    );
+    assert!(world.has_membership(NESTED_GROUP, "u3"));
     let status = world.status();
     assert_eq!(
         (
@@ -83,12 +76,5 @@ async fn given_a_scope_change_whose_run_fails_when_the_next_run_comes_then_the_e
     let outcome = world.run(&config, "run-resumed").await;
     assert!(matches!(outcome, RunOutcome::Completed(_)), "{outcome:?}");
     assert!(world.has_user("u2"));
-    assert!(
-        world
-            .directory
-            .memberships
-            .lock()
-            .unwrap()
-            .contains_key(&membership(NESTED_GROUP, "u2"))
-    );
+    assert!(world.has_membership(NESTED_GROUP, "u2"));
 }

@@ -38,14 +38,7 @@ async fn a_group_entered_the_scope(world: &World, config: &TenantConfig) {
     );
     let outcome = world.run(config, "run-group-enters").await;
     assert!(matches!(outcome, RunOutcome::Completed(_)), "{outcome:?}");
-    assert!(
-        world
-            .directory
-            .memberships
-            .lock()
-            .unwrap()
-            .contains_key(&membership(NESTED_GROUP, "u1"))
-    );
+    assert!(world.has_membership(NESTED_GROUP, "u1"));
     let state = world.state.state.lock().unwrap().clone();
     assert_eq!(state.groups_delta_link, None, "read again from the start");
 }

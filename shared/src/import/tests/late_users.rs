@@ -51,14 +51,7 @@ async fn given_a_resync_whose_groups_round_names_a_user_created_since_its_users_
     assert!(matches!(outcome, RunOutcome::Completed(_)), "{outcome:?}");
     let users = world.directory.users.lock().unwrap().clone();
     assert_eq!(users.keys().collect::<Vec<_>>(), ["u1", "u2", "u3", "u4"]);
-    assert!(
-        world
-            .directory
-            .memberships
-            .lock()
-            .unwrap()
-            .contains_key(&membership("g1", "u4"))
-    );
+    assert!(world.has_membership("g1", "u4"));
 }
 
 /// A user restored after the users round was read, and added to another
