@@ -205,6 +205,22 @@ fn ann_and_bob(continuation: Continuation) -> Result<DeltaPage<EntraUser>, Graph
     )
 }
 
+/// A users page of ann (u1) alone.
+fn ann_alone(continuation: Continuation) -> Result<DeltaPage<EntraUser>, GraphError> {
+    users_page(
+        vec![DeltaItem::Upsert(user("u1", "ann@contoso.com"))],
+        continuation,
+    )
+}
+
+/// Graph's answer once the client's retries ran out.
+fn graph_exhausted() -> GraphError {
+    GraphError::Exhausted {
+        attempts: 8,
+        last: "503".into(),
+    }
+}
+
 fn membership(group_id: &str, user_id: &str) -> MembershipKey {
     MembershipKey {
         group_id: group_id.into(),

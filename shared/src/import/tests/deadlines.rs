@@ -35,13 +35,7 @@ async fn given_a_full_round_read_late_in_its_invocation_when_it_would_finish_the
  {
     let world = World::new();
     let config = importing().build();
-    world.entra.users(
-        "",
-        users_page(
-            vec![DeltaItem::Upsert(user("u1", "ann@contoso.com"))],
-            done("u-d1"),
-        ),
-    );
+    world.entra.users("", ann_alone(done("u-d1")));
     world
         .entra
         .groups("", groups_page(vec![group("g1", &["u1"])], done("g-d1")));

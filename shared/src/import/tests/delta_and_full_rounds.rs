@@ -240,13 +240,7 @@ async fn given_a_resync_request_then_the_run_is_full_and_clears_it() {
     let config = importing()
         .resync_requested_at("2026-11-26T10:00:00Z")
         .build();
-    world.entra.users(
-        "",
-        users_page(
-            vec![DeltaItem::Upsert(user("u1", "ann@contoso.com"))],
-            done("u-d5"),
-        ),
-    );
+    world.entra.users("", ann_alone(done("u-d5")));
     world
         .entra
         .groups("", groups_page(vec![group("g1", &["u1"])], done("g-d5")));

@@ -124,13 +124,7 @@ async fn given_a_run_that_fails_after_a_recheck_imported_a_user_then_the_user_ke
     let world = World::new();
     let config = importing().build();
     world.platform_writes_user("p-1", "ann@contoso.com");
-    world.entra.users(
-        "",
-        users_page(
-            vec![DeltaItem::Upsert(user("u1", "ann@contoso.com"))],
-            done("u-d1"),
-        ),
-    );
+    world.entra.users("", ann_alone(done("u-d1")));
     world
         .entra
         .groups("", groups_page(vec![group("g1", &["u1"])], done("g-d1")));

@@ -96,13 +96,7 @@ async fn given_an_unusable_item_that_reads_when_fetched_by_id_then_it_is_importe
 async fn given_an_imported_user_that_turns_unusable_then_a_resync_keeps_it_and_names_the_problem() {
     let world = World::new();
     let config = importing().build();
-    world.entra.users(
-        "",
-        users_page(
-            vec![DeltaItem::Upsert(user("u1", "ann@contoso.com"))],
-            done("u-d1"),
-        ),
-    );
+    world.entra.users("", ann_alone(done("u-d1")));
     world.entra.groups("", groups_page(vec![], done("g-d1")));
     assert!(matches!(
         world.run(&config, "run-1").await,
