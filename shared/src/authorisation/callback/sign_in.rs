@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use secrecy::SecretString;
 
 use super::{CallbackParams, FailureReason, Next, refused};
 use crate::authorisation::ports::{
@@ -100,6 +101,17 @@ impl<S: IntegrationsStore, T: TokenStore, I: IdentityPlatform> AuthorisationFlow
             tracing::warn!(tenant_id = %pending.tenant_id, "the sign-in answer has neither code nor error");
             return Err(FailureReason::InvalidRequest);
         };
+        self.prove_and_keep(pending, code, now).await
+    }
+
+    /// The code proven within the budget, and the proven authorisation
+    /// kept under a new one-time result id for the portal's confirm.
+    async fn prove_and_keep(
+        &self,
+        pending: &PendingAuthorisation,
+        code: &SecretString,
+        now: DateTime<Utc>,
+    ) -> Result<Next, FailureReason> {
         let proven = tokio::time::timeout(PROOF_BUDGET, self.prove(pending, code, now))
             .await
             .map_err(|_| {
