@@ -249,7 +249,8 @@ async fn domains(State(shared): State<Shared>, headers: HeaderMap) -> Result<Res
     .into_response())
 }
 
-fn not_found(id: &str) -> Response {
+/// Graph's 404 for an object it does not know (or not yet).
+pub(crate) fn not_found(id: &str) -> Response {
     graph_error(
         StatusCode::NOT_FOUND,
         "Request_ResourceNotFound",

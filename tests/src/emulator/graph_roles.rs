@@ -19,7 +19,7 @@ use serde_json::{Map, Value, json};
 
 use super::directory::{Group, Tenant, User};
 use super::graph::{
-    Shared, authorise, decode_token, encode_token, graph_error, parse_select, tenant_mut,
+    Shared, authorise, decode_token, encode_token, graph_error, not_found, parse_select, tenant_mut,
 };
 
 /// Global Administrator's role template id (the same in every tenant).
@@ -347,14 +347,4 @@ fn selected_page(
         .collect();
     let more = page.len() > page_size;
     (page.into_iter().take(page_size).collect(), more)
-}
-
-fn not_found(id: &str) -> Response {
-    graph_error(
-        StatusCode::NOT_FOUND,
-        "Request_ResourceNotFound",
-        &format!(
-            "Resource '{id}' does not exist or one of its queried reference-property objects are not present."
-        ),
-    )
 }

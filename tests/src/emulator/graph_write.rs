@@ -14,7 +14,7 @@ use serde_json::{Map, Value, json};
 
 use super::EmulatorState;
 use super::directory::{DomainAuthentication, Group, Tenant, User};
-use super::graph::{authorise, graph_error, group_json, tenant_mut, user_json};
+use super::graph::{authorise, graph_error, group_json, not_found, tenant_mut, user_json};
 use super::graph_extensions::{apply_extensions, extension_values};
 
 type Shared = Arc<Mutex<EmulatorState>>;
@@ -38,16 +38,6 @@ pub fn routes() -> Router<Shared> {
 
 fn bad_request(message: &str) -> Response {
     graph_error(StatusCode::BAD_REQUEST, "Request_BadRequest", message)
-}
-
-fn not_found(id: &str) -> Response {
-    graph_error(
-        StatusCode::NOT_FOUND,
-        "Request_ResourceNotFound",
-        &format!(
-            "Resource '{id}' does not exist or one of its queried reference-property objects are not present."
-        ),
-    )
 }
 
 fn conflict(property: &str) -> Response {
