@@ -221,10 +221,7 @@ pub async fn role_assignments(
 ) -> Result<Response, Response> {
     let mut state = shared.lock().unwrap();
     let tenant_id = authorise(&mut state, &headers)?;
-    let principal = match filtered_principal(&q) {
-        Ok(principal) => principal,
-        Err(invalid) => return Err(invalid.into_response()),
-    };
+    let principal = filtered_principal(&q).map_err(IntoResponse::into_response)?;
     let tenant = tenant_mut(&mut state, &tenant_id);
     let value: Vec<Value> = tenant
         .users
@@ -272,10 +269,7 @@ pub async fn role_eligibility_schedule_instances(
 ) -> Result<Response, Response> {
     let mut state = shared.lock().unwrap();
     let tenant_id = authorise(&mut state, &headers)?;
-    let principal = match filtered_principal(&q) {
-        Ok(principal) => principal,
-        Err(invalid) => return Err(invalid.into_response()),
-    };
+    let principal = filtered_principal(&q).map_err(IntoResponse::into_response)?;
     let tenant = tenant_mut(&mut state, &tenant_id);
     if tenant.pim_not_found {
         return Err(graph_error(
