@@ -7,6 +7,7 @@ use serde_json::{Map, Value, json};
 use super::*;
 use crate::model::TenantId;
 use crate::model::directory::{ENTRA_HASH, ENTRA_ORIGIN, SyncedObject, UserItem};
+use crate::problems::{Code, Direction, ObjectKind, Operation, Problem, ProblemKey};
 use crate::testing::export_directory::MemoryItemDirectory;
 use crate::testing::recording_entra::{MARK, RecordingEntra};
 use crate::testing::tenant_config::exporting;
@@ -18,7 +19,7 @@ mod idempotent;
 mod memberships;
 mod ownership;
 
-fn obj(v: Value) -> Map<String, Value> {
+pub(super) fn obj(v: Value) -> Map<String, Value> {
     v.as_object().unwrap().clone()
 }
 
@@ -38,6 +39,80 @@ fn insert(directory: &MemoryItemDirectory, sk: &str, item: Value) -> DirectoryCh
     )
     .unwrap()
     .unwrap()
+}
+
+/// A stream record of `sk` in tenant acme, from `old` to `new` (`{}` for
+/// none).
+pub(super) fn change(event: &str, sk: &str, old: Value, new: Value) -> DirectoryChange {
+    DirectoryChange::parse(
+        event,
+        &obj(json!({"pk": "TENANT#acme", "sk": sk})),
+        obj(old),
+        obj(new),
+        "1".into(),
+        None,
+    )
+    .unwrap()
+    .unwrap()
+}
+
+/// `item` in the table at `sk`, as the platform (or an earlier export)
+/// left it.
+fn put(directory: &MemoryItemDirectory, sk: &str, item: Value) {
+    directory.0.lock().unwrap().insert(sk.into(), obj(item));
+}
+
+/// `user` with the hash of its attributes, as the export or import that
+/// last agreed with Entra ID stored it.
+fn with_user_hash(mut user: Value) -> Value {
+    let item: UserItem = serde_json::from_value(user.clone()).unwrap();
+    user[ENTRA_HASH] = json!(EntraHash::of_user(&item.attributes).as_str());
+    user
+}
+
+/// The export's open problem of user `object_id`.
+fn user_problem(object_id: &str, operation: Operation, code: Code, detail: String) -> Problem {
+    Problem::new(
+        ProblemKey {
+            direction: Direction::Export,
+            kind: ObjectKind::User,
+            object_id: object_id.into(),
+        },
+        operation,
+        code,
+        detail,
+    )
+}
+
+/// `change` exported with the default export config.
+async fn export(
+    directory: &MemoryItemDirectory,
+    entra: &RecordingEntra,
+    change: &DirectoryChange,
+) -> Result<ExportOutcome, ExportFailure> {
+    ExportRun::new(directory, entra, &exporting().build())
+        .apply(change)
+        .await
+}
+
+/// Tenant acme's `problem` replayed with the default export config.
+async fn replay(
+    directory: &MemoryItemDirectory,
+    entra: &RecordingEntra,
+    problem: &Problem,
+) -> Result<(ExportPlan, ExportOutcome), ExportFailure> {
+    ExportRun::new(directory, entra, &exporting().build())
+        .replay(&acme(), problem)
+        .await
+}
+
+/// The first body the export sent to Graph.
+fn first_body(entra: &RecordingEntra) -> Value {
+    entra.bodies.lock().unwrap()[0].clone()
+}
+
+fn acme() -> TenantId {
+    TenantId::parse("acme").unwrap()
 }
 
 fn platform_user() -> Value {
@@ -67,7 +142,7 @@ async fn given_a_platform_user_then_it_is_created_with_a_temporary_password_link
             "ADD 11111111-1111-4111-8111-111111111111 e-new"
         ]
     );
-    let body = entra.bodies.lock().unwrap()[0].clone();
+    let body = first_body(&entra);
     assert_eq!(
         body["passwordProfile"]["forceChangePasswordNextSignIn"],
         true
@@ -145,11 +220,8 @@ async fn given_a_federated_domain_then_the_immutable_id_is_set() {
         "USER#p3",
         json!({"user_id": "p3", "user_name": "cy@fed.contoso.com"}),
     );
-    ExportRun::new(&directory, &entra, &exporting().build())
-        .apply(&change)
-        .await
-        .unwrap();
-    let body = entra.bodies.lock().unwrap()[0].clone();
+    export(&directory, &entra, &change).await.unwrap();
+    let body = first_body(&entra);
     let anchor = body["onPremisesImmutableId"].as_str().unwrap();
     assert!(!anchor.contains('$') && !anchor.contains('_'));
 }

@@ -177,6 +177,20 @@ impl EntraUser {
 }
 
 pub fn parse_user_page(page: &Value) -> Result<DeltaPage<EntraUser>, GraphError> {
+    parse_delta_page(page, "user", |item, id, unusable| {
+        EntraUser::parse(item)
+            .map_err(|err| unusable.push(UnusableItem::of(item, id, err)))
+            .ok()
+    })
+}
+
+/// A delta page: removals (and unreadable removal marks) read the same for
+/// every kind; `upsert` reads the rest, noting in `unusable` what it cannot.
+fn parse_delta_page<T>(
+    page: &Value,
+    what: &str,
+    mut upsert: impl FnMut(&Map<String, Value>, EntraObjectId, &mut Vec<UnusableItem>) -> Option<T>,
+) -> Result<DeltaPage<T>, GraphError> {
     let (value, continuation) = page_parts(page)?;
     let mut parsed = DeltaPage {
         items: Vec::new(),
@@ -184,14 +198,16 @@ pub fn parse_user_page(page: &Value) -> Result<DeltaPage<EntraUser>, GraphError>
         unusable: Vec::new(),
     };
     for item in objects(value) {
-        let Some((item, id)) = nameable(item, "user") else {
+        let Some((item, id)) = nameable(item, what) else {
             continue;
         };
-        match (removed(item), EntraUser::parse(item)) {
-            (Ok(Some(permanent)), _) => parsed.items.push(DeltaItem::Removed { id, permanent }),
-            (Ok(None), Ok(user)) => parsed.items.push(DeltaItem::Upsert(user)),
-            (Err(err), _) | (Ok(None), Err(err)) => {
-                parsed.unusable.push(UnusableItem::of(item, id, err))
+        match removed(item) {
+            Ok(Some(permanent)) => parsed.items.push(DeltaItem::Removed { id, permanent }),
+            Err(err) => parsed.unusable.push(UnusableItem::of(item, id, err)),
+            Ok(None) => {
+                if let Some(read) = upsert(item, id, &mut parsed.unusable) {
+                    parsed.items.push(DeltaItem::Upsert(read));
+                }
             }
         }
     }
@@ -232,41 +248,16 @@ impl EntraGroup {
 }
 
 pub fn parse_group_page(page: &Value) -> Result<DeltaPage<GroupDelta>, GraphError> {
-    let (value, continuation) = page_parts(page)?;
-    let mut parsed = DeltaPage {
-        items: Vec::new(),
-        continuation,
-        unusable: Vec::new(),
-    };
-    for item in objects(value) {
-        let Some((item, id)) = nameable(item, "group") else {
-            continue;
-        };
-        match removed(item) {
-            Ok(Some(permanent)) => {
-                parsed.items.push(DeltaItem::Removed { id, permanent });
-                continue;
-            }
-            Ok(None) => {}
-            Err(err) => {
-                parsed.unusable.push(UnusableItem::of(item, id, err));
-                continue;
-            }
-        }
+    parse_delta_page(page, "group", |item, id, unusable| {
         // Its membership changes count even when its properties do not
         // read: the group is fetched again, its members are not.
         let members = group_members(item, &id);
         let group = EntraGroup::parse(item).unwrap_or_else(|err| {
-            parsed
-                .unusable
-                .push(UnusableItem::of(item, id.clone(), err));
+            unusable.push(UnusableItem::of(item, id.clone(), err));
             None
         });
-        parsed
-            .items
-            .push(DeltaItem::Upsert(GroupDelta { id, group, members }));
-    }
-    Ok(parsed)
+        Some(GroupDelta { id, group, members })
+    })
 }
 
 /// A group item's `members@delta`; an entry without a usable id is skipped.

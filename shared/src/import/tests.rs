@@ -125,6 +125,31 @@ impl World {
         );
     }
 
+    /// The delta round after a first import (links `u-d1`, `g-d1`): these
+    /// user items and these group items, on one page each.
+    fn script_delta(&self, users: Vec<DeltaItem<EntraUser>>, groups: Vec<DeltaItem<GroupDelta>>) {
+        self.entra.users("u-d1", users_page(users, done("u-d2")));
+        self.entra.groups("g-d1", groups_page(groups, done("g-d2")));
+    }
+
+    fn has_user(&self, user_id: &str) -> bool {
+        self.directory.users.lock().unwrap().contains_key(user_id)
+    }
+
+    fn has_membership(&self, group_id: &str, user_id: &str) -> bool {
+        let key = membership(group_id, user_id);
+        self.directory
+            .memberships
+            .lock()
+            .unwrap()
+            .contains_key(&key)
+    }
+
+    /// The status the last run stored.
+    fn status(&self) -> RunStatus {
+        self.state.status.lock().unwrap().clone().unwrap()
+    }
+
     /// A first full import of `script_first_import`'s pages.
     async fn imported(&self, config: &TenantConfig) {
         self.script_first_import();
@@ -136,24 +161,19 @@ impl World {
 const SCOPE_GROUP: &str = "0a000000-0000-4000-8000-000000000000";
 const NESTED_GROUP: &str = "0a000000-0000-4000-8000-000000000001";
 
+/// SCOPE_GROUP's transitive members: u1, NESTED_GROUP, and `joined`.
+fn scope_holds(world: &World, joined: &[(&str, MemberKind)]) {
+    let mut members = vec![("u1", MemberKind::User), (NESTED_GROUP, MemberKind::Group)];
+    members.extend_from_slice(joined);
+    world.entra.transitive_members_of(SCOPE_GROUP, &members);
+}
+
 /// `import_group_ids = [SCOPE_GROUP]`, which holds u1 and NESTED_GROUP
 /// (empty); u2 is in Entra but in no scope group, so not imported.
 async fn imported_with_group_scope(world: &World) -> TenantConfig {
     let config = importing().import_group_ids(&[SCOPE_GROUP]).build();
-    world.entra.transitive_members_of(
-        SCOPE_GROUP,
-        &[("u1", MemberKind::User), (NESTED_GROUP, MemberKind::Group)],
-    );
-    world.entra.users(
-        "",
-        users_page(
-            vec![
-                DeltaItem::Upsert(user("u1", "ann@contoso.com")),
-                DeltaItem::Upsert(user("u2", "bob@contoso.com")),
-            ],
-            done("u-d1"),
-        ),
-    );
+    scope_holds(world, &[]);
+    world.entra.users("", ann_and_bob(done("u-d1")));
     world.entra.groups(
         "",
         groups_page(
@@ -163,8 +183,42 @@ async fn imported_with_group_scope(world: &World) -> TenantConfig {
     );
     let outcome = world.run(&config, "run-first-import").await;
     assert!(matches!(outcome, RunOutcome::Completed(_)), "{outcome:?}");
-    assert!(!world.directory.users.lock().unwrap().contains_key("u2"));
+    assert!(!world.has_user("u2"));
     config
+}
+
+/// u2 (bob, left out by `imported_with_group_scope`) is in SCOPE_GROUP now,
+/// and Graph finds them by id.
+fn bob_enters_scope(world: &World) {
+    scope_holds(world, &[("u2", MemberKind::User)]);
+    world.entra.user_lookup(user("u2", "bob@contoso.com"));
+}
+
+/// A users page of ann (u1) and bob (u2), both of contoso.com.
+fn ann_and_bob(continuation: Continuation) -> Result<DeltaPage<EntraUser>, GraphError> {
+    users_page(
+        vec![
+            DeltaItem::Upsert(user("u1", "ann@contoso.com")),
+            DeltaItem::Upsert(user("u2", "bob@contoso.com")),
+        ],
+        continuation,
+    )
+}
+
+/// A users page of ann (u1) alone.
+fn ann_alone(continuation: Continuation) -> Result<DeltaPage<EntraUser>, GraphError> {
+    users_page(
+        vec![DeltaItem::Upsert(user("u1", "ann@contoso.com"))],
+        continuation,
+    )
+}
+
+/// Graph's answer once the client's retries ran out.
+fn graph_exhausted() -> GraphError {
+    GraphError::Exhausted {
+        attempts: 8,
+        last: "503".into(),
+    }
 }
 
 fn membership(group_id: &str, user_id: &str) -> MembershipKey {

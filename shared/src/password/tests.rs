@@ -214,6 +214,19 @@ fn policy(max_failures: u32) -> ThrottlePolicy {
     }
 }
 
+/// A verifier over `ledger` and `entra` that lets `max_failures` through.
+fn verifier<'a>(
+    ledger: &'a MemoryLedger,
+    entra: &'a ScriptedEntra,
+    max_failures: u32,
+) -> PasswordVerifier<'a, MemoryLedger, ScriptedEntra> {
+    PasswordVerifier {
+        attempts: ledger,
+        authority: entra,
+        policy: policy(max_failures),
+    }
+}
+
 fn acme() -> TenantConfig {
     config(serde_json::json!({
         "tenant_id": "acme", "authorisation": "authorised",
@@ -240,11 +253,7 @@ async fn given_thirty_concurrent_wrong_passwords_then_only_the_limit_reaches_ent
         MemoryLedger::default(),
         ScriptedEntra::answering(wrong_password),
     );
-    let verifier = PasswordVerifier {
-        attempts: &ledger,
-        authority: &entra,
-        policy: policy(5),
-    };
+    let verifier = verifier(&ledger, &entra, 5);
     let answers = verify_many(&verifier, 30, Utc::now()).await;
     assert_eq!(entra.grants(), 5, "only the limit may reach Entra ID");
     let invalid = answers
@@ -270,11 +279,7 @@ async fn given_correct_passwords_or_uncounted_answers_then_their_attempts_are_gi
         Err(IdentityError::Configuration("no client secret".into()))
     }] {
         let entra = ScriptedEntra::answering(answer);
-        let verifier = PasswordVerifier {
-            attempts: &ledger,
-            authority: &entra,
-            policy: policy(2),
-        };
+        let verifier = verifier(&ledger, &entra, 2);
         let now = Utc::now();
         for _ in 0..3 {
             verify_many(&verifier, 2, now).await;
@@ -288,11 +293,7 @@ async fn given_correct_passwords_or_uncounted_answers_then_their_attempts_are_gi
 async fn given_answers_that_never_came_then_the_attempts_stay_counted() {
     let ledger = MemoryLedger::default();
     let entra = ScriptedEntra::answering(|| Err(IdentityError::Transport("timed out".into())));
-    let verifier = PasswordVerifier {
-        attempts: &ledger,
-        authority: &entra,
-        policy: policy(3),
-    };
+    let verifier = verifier(&ledger, &entra, 3);
     let now = Utc::now();
     let answers = verify_many(&verifier, 3, now).await;
     assert!(
@@ -334,11 +335,7 @@ async fn given_failures_straddling_a_window_boundary_then_no_more_than_the_limit
         MemoryLedger::default(),
         ScriptedEntra::answering(wrong_password),
     );
-    let verifier = PasswordVerifier {
-        attempts: &ledger,
-        authority: &entra,
-        policy: policy(5),
-    };
+    let verifier = verifier(&ledger, &entra, 5);
     let t0 = Utc::now();
     // One to open the window at t0, then bursts at each side of its end
     // (900 s), and every 100 s for two more windows.
@@ -377,11 +374,7 @@ async fn given_a_locked_account_then_its_probes_stay_counted() {
         MemoryLedger::default(),
         ScriptedEntra::answering(account_locked),
     );
-    let verifier = PasswordVerifier {
-        attempts: &ledger,
-        authority: &entra,
-        policy: policy(3),
-    };
+    let verifier = verifier(&ledger, &entra, 3);
     let now = Utc::now();
     let answers = verify_many(&verifier, 10, now).await;
     assert_eq!(entra.grants(), 3, "probes of a locked account are limited");
@@ -403,11 +396,7 @@ async fn given_a_store_that_cannot_reserve_then_unavailable_in_fixed_words_and_e
         ..MemoryLedger::default()
     };
     let entra = ScriptedEntra::answering(|| Ok(()));
-    let verifier = PasswordVerifier {
-        attempts: &ledger,
-        authority: &entra,
-        policy: policy(5),
-    };
+    let verifier = verifier(&ledger, &entra, 5);
     let answer = verify_many(&verifier, 1, Utc::now()).await.remove(0);
     assert_eq!(answer.result, VerifyResult::Unavailable);
     assert_eq!(answer.message, STORE_UNAVAILABLE);
@@ -421,11 +410,7 @@ async fn given_two_am_tenants_of_one_entra_tenant_and_the_name_in_any_case_then_
         MemoryLedger::default(),
         ScriptedEntra::answering(wrong_password),
     );
-    let verifier = PasswordVerifier {
-        attempts: &ledger,
-        authority: &entra,
-        policy: policy(3),
-    };
+    let verifier = verifier(&ledger, &entra, 3);
     let acme_eu = config(serde_json::json!({
         "tenant_id": "acme-eu", "authorisation": "authorised",
         "entra_tenant_id": "6A2D4E1F-0000-4000-8000-00000000ABCD"

@@ -34,13 +34,7 @@ impl Faults {
     /// `only` = `calm`, `mid`, `graph` or `store` keeps only that class
     /// (and kills): to tell which fault a failure needs.
     pub fn draw(rng: &mut Rng, only: Option<&str>) -> Self {
-        let mut level = |max: u64| {
-            if rng.chance(30) {
-                0
-            } else {
-                rng.below(max + 1)
-            }
-        };
+        let mut level = |max: u64| rng.fault_level(max);
         let drawn = Self {
             graph_exhausted: level(8),
             delta_expired: level(15),

@@ -29,6 +29,16 @@ impl Rng {
         self.below(100) < percent
     }
 
+    /// How often a fault strikes in a drawn world: none in 30 % of worlds,
+    /// else up to `max` times.
+    pub fn fault_level(&mut self, max: u64) -> u64 {
+        if self.chance(30) {
+            0
+        } else {
+            self.below(max + 1)
+        }
+    }
+
     /// One of `items` (not empty).
     pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
         &items[self.below(items.len() as u64) as usize]

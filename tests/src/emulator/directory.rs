@@ -243,25 +243,25 @@ impl Tenant {
 
     /// Permanent delete: gone from every group, reported `deleted`.
     pub fn purge_user(&mut self, id: &str) {
-        if self.users.remove(id).is_none() {
-            return;
+        if self.users.remove(id).is_some() {
+            self.remove_for_good(ObjectKind::User, id);
         }
-        let groups: Vec<String> = self
+    }
+
+    /// An object deleted for good: out of every group that held it, a
+    /// tombstone, and a `@removed` change.
+    fn remove_for_good(&mut self, kind: ObjectKind, id: &str) {
+        let containing: Vec<String> = self
             .groups
             .values()
             .filter(|g| g.members.iter().any(|m| m == id))
             .map(|g| g.id.clone())
             .collect();
-        for group in groups {
+        for group in containing {
             self.remove_member(&group, id);
         }
-        self.tombstones.insert(
-            id.to_owned(),
-            Tombstone {
-                kind: ObjectKind::User,
-            },
-        );
-        self.record(ObjectKind::User, id, vec!["@removed".into()], None);
+        self.tombstones.insert(id.to_owned(), Tombstone { kind });
+        self.record(kind, id, vec!["@removed".into()], None);
     }
 
     pub fn upsert_group(&mut self, group: Group) {
@@ -306,25 +306,9 @@ impl Tenant {
 
     /// Security groups are deleted for good at once (docs/graph.md 1.5).
     pub fn delete_group(&mut self, id: &str) {
-        if self.groups.remove(id).is_none() {
-            return;
+        if self.groups.remove(id).is_some() {
+            self.remove_for_good(ObjectKind::Group, id);
         }
-        let containing: Vec<String> = self
-            .groups
-            .values()
-            .filter(|g| g.members.iter().any(|m| m == id))
-            .map(|g| g.id.clone())
-            .collect();
-        for group in containing {
-            self.remove_member(&group, id);
-        }
-        self.tombstones.insert(
-            id.to_owned(),
-            Tombstone {
-                kind: ObjectKind::Group,
-            },
-        );
-        self.record(ObjectKind::Group, id, vec!["@removed".into()], None);
     }
 
     fn member_kind(&self, id: &str) -> ObjectKind {

@@ -223,12 +223,9 @@ pub fn decode_token<T: for<'de> Deserialize<'de>>(raw: &str) -> Option<T> {
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(raw).ok()?).ok()
 }
 
-async fn domains(State(shared): State<Shared>, headers: HeaderMap) -> Response {
+async fn domains(State(shared): State<Shared>, headers: HeaderMap) -> Result<Response, Response> {
     let mut state = shared.lock().unwrap();
-    let tenant_id = match authorise(&mut state, &headers) {
-        Ok(t) => t,
-        Err(r) => return r,
-    };
+    let tenant_id = authorise(&mut state, &headers)?;
     let tenant = tenant_mut(&mut state, &tenant_id);
     let value: Vec<Value> = tenant
         .domains
@@ -249,14 +246,15 @@ async fn domains(State(shared): State<Shared>, headers: HeaderMap) -> Response {
             })
         })
         .collect();
-    axum::Json(json!({
+    Ok(axum::Json(json!({
         "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#domains",
         "value": value,
     }))
-    .into_response()
+    .into_response())
 }
 
-fn not_found(id: &str) -> Response {
+/// Graph's 404 for an object it does not know (or not yet).
+pub(crate) fn not_found(id: &str) -> Response {
     graph_error(
         StatusCode::NOT_FOUND,
         "Request_ResourceNotFound",
@@ -271,14 +269,11 @@ async fn get_user(
     headers: HeaderMap,
     Path(id): Path<String>,
     Query(q): Query<HashMap<String, String>>,
-) -> Response {
+) -> Result<Response, Response> {
     let mut state = shared.lock().unwrap();
-    let tenant_id = match authorise(&mut state, &headers) {
-        Ok(t) => t,
-        Err(r) => return r,
-    };
+    let tenant_id = authorise(&mut state, &headers)?;
     if !super::graph_write::visible(&state, &id) {
-        return not_found(&id);
+        return Err(not_found(&id));
     }
     let strip_upn = !state.knobs.upn_returned_by_id;
     let without_upn = state.knobs.users_without_upn.clone();
@@ -289,7 +284,7 @@ async fn get_user(
         .get(&id)
         .filter(|u| !u.deleted)
         .or_else(|| tenant.user_by_upn(&id));
-    match user {
+    Ok(match user {
         Some(user) => {
             let select = parse_select(q.get("$select"));
             let mut body = project(user_json(user), select.as_deref());
@@ -303,12 +298,12 @@ async fn get_user(
                 "user",
             ) {
                 Ok(values) => body.extend(values),
-                Err(refused) => return refused,
+                Err(refused) => return Err(refused),
             }
             axum::Json(Value::Object(body)).into_response()
         }
         None => not_found(&id),
-    }
+    })
 }
 
 async fn get_group(
@@ -316,15 +311,12 @@ async fn get_group(
     headers: HeaderMap,
     Path(id): Path<String>,
     Query(q): Query<HashMap<String, String>>,
-) -> Response {
+) -> Result<Response, Response> {
     let mut state = shared.lock().unwrap();
-    let tenant_id = match authorise(&mut state, &headers) {
-        Ok(t) => t,
-        Err(r) => return r,
-    };
+    let tenant_id = authorise(&mut state, &headers)?;
     let registered = state.extension_properties.clone();
     let tenant = tenant_mut(&mut state, &tenant_id);
-    match tenant.groups.get(&id) {
+    Ok(match tenant.groups.get(&id) {
         Some(group) => {
             let select = parse_select(q.get("$select"));
             let mut body = project(group_json(group), select.as_deref());
@@ -335,12 +327,12 @@ async fn get_group(
                 "group",
             ) {
                 Ok(values) => body.extend(values),
-                Err(refused) => return refused,
+                Err(refused) => return Err(refused),
             }
             axum::Json(Value::Object(body)).into_response()
         }
         None => not_found(&id),
-    }
+    })
 }
 
 #[derive(Serialize, Deserialize)]
@@ -382,17 +374,14 @@ async fn transitive_members(
     headers: HeaderMap,
     Path(id): Path<String>,
     Query(q): Query<HashMap<String, String>>,
-) -> Response {
+) -> Result<Response, Response> {
     let mut state = shared.lock().unwrap();
     let base = state.issuer_base.clone();
     let page_size = state.knobs.page_size();
-    let tenant_id = match authorise(&mut state, &headers) {
-        Ok(t) => t,
-        Err(r) => return r,
-    };
+    let tenant_id = authorise(&mut state, &headers)?;
     let tenant = tenant_mut(&mut state, &tenant_id);
     if !tenant.groups.contains_key(&id) {
-        return not_found(&id);
+        return Err(not_found(&id));
     }
     let offset = q
         .get("$skiptoken")
@@ -424,5 +413,5 @@ async fn transitive_members(
             "{base}/v1.0/groups/{id}/transitiveMembers?$skiptoken={token}"
         ));
     }
-    axum::Json(body).into_response()
+    Ok(axum::Json(body).into_response())
 }

@@ -157,12 +157,9 @@ pub(crate) async fn list_users(
     State(shared): State<Shared>,
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
-) -> Response {
+) -> Result<Response, Response> {
     let mut state = shared.lock().unwrap();
-    let tenant_id = match authorise(&mut state, &headers) {
-        Ok(t) => t,
-        Err(r) => return r,
-    };
+    let tenant_id = authorise(&mut state, &headers)?;
     let users: Vec<_> = tenant_mut(&mut state, &tenant_id)
         .users
         .values()
@@ -173,19 +170,16 @@ pub(crate) async fn list_users(
         .iter()
         .map(|u| (user_json(u), &u.extensions, u.id.as_str()))
         .collect();
-    list(&state, &q, listed, "user")
+    Ok(list(&state, &q, listed, "user"))
 }
 
 pub(crate) async fn list_groups(
     State(shared): State<Shared>,
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
-) -> Response {
+) -> Result<Response, Response> {
     let mut state = shared.lock().unwrap();
-    let tenant_id = match authorise(&mut state, &headers) {
-        Ok(t) => t,
-        Err(r) => return r,
-    };
+    let tenant_id = authorise(&mut state, &headers)?;
     let groups: Vec<_> = tenant_mut(&mut state, &tenant_id)
         .groups
         .values()
@@ -195,7 +189,7 @@ pub(crate) async fn list_groups(
         .iter()
         .map(|g| (group_json(g), &g.extensions, g.id.as_str()))
         .collect();
-    list(&state, &q, listed, "group")
+    Ok(list(&state, &q, listed, "group"))
 }
 
 #[cfg(test)]

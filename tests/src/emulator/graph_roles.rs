@@ -19,7 +19,7 @@ use serde_json::{Map, Value, json};
 
 use super::directory::{Group, Tenant, User};
 use super::graph::{
-    Shared, authorise, decode_token, encode_token, graph_error, parse_select, tenant_mut,
+    Shared, authorise, decode_token, encode_token, graph_error, not_found, parse_select, tenant_mut,
 };
 
 /// Global Administrator's role template id (the same in every tenant).
@@ -218,16 +218,10 @@ pub async fn role_assignments(
     State(shared): State<Shared>,
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
-) -> Response {
+) -> Result<Response, Response> {
     let mut state = shared.lock().unwrap();
-    let tenant_id = match authorise(&mut state, &headers) {
-        Ok(t) => t,
-        Err(r) => return r,
-    };
-    let principal = match filtered_principal(&q) {
-        Ok(principal) => principal,
-        Err(invalid) => return invalid.into_response(),
-    };
+    let tenant_id = authorise(&mut state, &headers)?;
+    let principal = filtered_principal(&q).map_err(IntoResponse::into_response)?;
     let tenant = tenant_mut(&mut state, &tenant_id);
     let value: Vec<Value> = tenant
         .users
@@ -235,11 +229,11 @@ pub async fn role_assignments(
         .filter(|u| !u.deleted && principal.as_ref().is_none_or(|p| *p == u.id))
         .flat_map(assignments)
         .collect();
-    axum::Json(json!({
+    Ok(axum::Json(json!({
         "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#roleManagement/directory/roleAssignments",
         "value": value,
     }))
-    .into_response()
+    .into_response())
 }
 
 fn assignments(user: &User) -> Vec<Value> {
@@ -272,30 +266,24 @@ pub async fn role_eligibility_schedule_instances(
     State(shared): State<Shared>,
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
-) -> Response {
+) -> Result<Response, Response> {
     let mut state = shared.lock().unwrap();
-    let tenant_id = match authorise(&mut state, &headers) {
-        Ok(t) => t,
-        Err(r) => return r,
-    };
-    let principal = match filtered_principal(&q) {
-        Ok(principal) => principal,
-        Err(invalid) => return invalid.into_response(),
-    };
+    let tenant_id = authorise(&mut state, &headers)?;
+    let principal = filtered_principal(&q).map_err(IntoResponse::into_response)?;
     let tenant = tenant_mut(&mut state, &tenant_id);
     if tenant.pim_not_found {
-        return graph_error(
+        return Err(graph_error(
             StatusCode::NOT_FOUND,
             "Request_ResourceNotFound",
             "Resource not found for the segment 'roleEligibilityScheduleInstances'.",
-        );
+        ));
     }
     if tenant.without_pim_licence {
-        return graph_error(
+        return Err(graph_error(
             StatusCode::BAD_REQUEST,
             "AadPremiumLicenseRequired",
             "The tenant needs to have Microsoft Entra ID P2 or Microsoft Entra ID Governance license.",
-        );
+        ));
     }
     let value: Vec<Value> = tenant
         .users
@@ -307,11 +295,11 @@ pub async fn role_eligibility_schedule_instances(
                 .map(move |role| eligibility(u, role))
         })
         .collect();
-    axum::Json(json!({
+    Ok(axum::Json(json!({
         "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#roleManagement/directory/roleEligibilityScheduleInstances",
         "value": value,
     }))
-    .into_response()
+    .into_response())
 }
 
 fn eligibility(user: &User, role: &str) -> Value {
@@ -353,14 +341,4 @@ fn selected_page(
         .collect();
     let more = page.len() > page_size;
     (page.into_iter().take(page_size).collect(), more)
-}
-
-fn not_found(id: &str) -> Response {
-    graph_error(
-        StatusCode::NOT_FOUND,
-        "Request_ResourceNotFound",
-        &format!(
-            "Resource '{id}' does not exist or one of its queried reference-property objects are not present."
-        ),
-    )
 }

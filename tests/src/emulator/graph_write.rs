@@ -14,7 +14,7 @@ use serde_json::{Map, Value, json};
 
 use super::EmulatorState;
 use super::directory::{DomainAuthentication, Group, Tenant, User};
-use super::graph::{authorise, graph_error, group_json, tenant_mut, user_json};
+use super::graph::{authorise, graph_error, group_json, not_found, tenant_mut, user_json};
 use super::graph_extensions::{apply_extensions, extension_values};
 
 type Shared = Arc<Mutex<EmulatorState>>;
@@ -38,16 +38,6 @@ pub fn routes() -> Router<Shared> {
 
 fn bad_request(message: &str) -> Response {
     graph_error(StatusCode::BAD_REQUEST, "Request_BadRequest", message)
-}
-
-fn not_found(id: &str) -> Response {
-    graph_error(
-        StatusCode::NOT_FOUND,
-        "Request_ResourceNotFound",
-        &format!(
-            "Resource '{id}' does not exist or one of its queried reference-property objects are not present."
-        ),
-    )
 }
 
 fn conflict(property: &str) -> Response {
@@ -238,31 +228,19 @@ async fn create_user(
     State(shared): State<Shared>,
     headers: HeaderMap,
     axum::Json(body): axum::Json<Value>,
-) -> Response {
+) -> Result<Response, Response> {
     let mut state = shared.lock().unwrap();
-    let tenant_id = match authorise(&mut state, &headers) {
-        Ok(t) => t,
-        Err(r) => return r,
-    };
+    let tenant_id = authorise(&mut state, &headers)?;
     let Some(body) = body.as_object().cloned() else {
-        return bad_request("The request body must be a JSON object.");
+        return Err(bad_request("The request body must be a JSON object."));
     };
-    if let Err(response) = require_properties(&body, NEW_USER_PROPERTIES, "User") {
-        return response;
-    }
-    if let Err(response) = check_user_properties(&body) {
-        return response;
-    }
-    let extensions = match extension_values(&state, &body) {
-        Ok(values) => values,
-        Err(refused) => return refused,
-    };
+    require_properties(&body, NEW_USER_PROPERTIES, "User")?;
+    check_user_properties(&body)?;
+    let extensions = extension_values(&state, &body)?;
     let upn = text(&body, "userPrincipalName").unwrap_or_default();
     let password = body["passwordProfile"]["password"].as_str().unwrap_or("");
     let tenant = tenant_mut(&mut state, &tenant_id);
-    if let Err(response) = check_new_user(tenant, &body, &upn, password) {
-        return response;
-    }
+    check_new_user(tenant, &body, &upn, password)?;
     let mut user = User {
         id: uuid::Uuid::new_v4().to_string(),
         account_enabled: true,
@@ -277,7 +255,7 @@ async fn create_user(
     state.created_at.insert(id, std::time::Instant::now());
     let mut created = Value::Object(created);
     created["@odata.context"] = json!("https://graph.microsoft.com/v1.0/$metadata#users/$entity");
-    (StatusCode::CREATED, axum::Json(created)).into_response()
+    Ok((StatusCode::CREATED, axum::Json(created)).into_response())
 }
 
 pub async fn patch_user(
@@ -285,88 +263,69 @@ pub async fn patch_user(
     headers: HeaderMap,
     Path(id): Path<String>,
     axum::Json(body): axum::Json<Value>,
-) -> Response {
+) -> Result<Response, Response> {
     let mut state = shared.lock().unwrap();
-    let tenant_id = match authorise(&mut state, &headers) {
-        Ok(t) => t,
-        Err(r) => return r,
-    };
+    let tenant_id = authorise(&mut state, &headers)?;
     if !visible(&state, &id) {
-        return not_found(&id);
+        return Err(not_found(&id));
     }
     let Some(body) = body.as_object().cloned() else {
-        return bad_request("The request body must be a JSON object.");
+        return Err(bad_request("The request body must be a JSON object."));
     };
-    let extensions = match extension_values(&state, &body) {
-        Ok(values) => values,
-        Err(refused) => return refused,
-    };
+    let extensions = extension_values(&state, &body)?;
     let tenant = tenant_mut(&mut state, &tenant_id);
     let Some(mut user) = tenant.users.get(&id).filter(|u| !u.deleted).cloned() else {
-        return not_found(&id);
+        return Err(not_found(&id));
     };
     if let Some(upn) = text(&body, "userPrincipalName")
         && let Err(response) = check_upn(tenant, &upn, Some(&id))
     {
-        return response;
+        return Err(response);
     }
     if body.get("displayName") == Some(&Value::Null) {
-        return bad_request(
+        return Err(bad_request(
             "Invalid value specified for property 'displayName' of resource 'User'.",
-        );
+        ));
     }
-    if let Err(response) = check_user_properties(&body) {
-        return response;
-    }
+    check_user_properties(&body)?;
     apply_user_properties(&mut user, &body);
     apply_extensions(&mut user.extensions, extensions);
     tenant.upsert_user(user);
-    StatusCode::NO_CONTENT.into_response()
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 pub async fn delete_user(
     State(shared): State<Shared>,
     headers: HeaderMap,
     Path(id): Path<String>,
-) -> Response {
+) -> Result<Response, Response> {
     let mut state = shared.lock().unwrap();
-    let tenant_id = match authorise(&mut state, &headers) {
-        Ok(t) => t,
-        Err(r) => return r,
-    };
+    let tenant_id = authorise(&mut state, &headers)?;
     let tenant = tenant_mut(&mut state, &tenant_id);
     if tenant.users.get(&id).is_none_or(|u| u.deleted) {
-        return not_found(&id);
+        return Err(not_found(&id));
     }
     tenant.soft_delete_user(&id);
-    StatusCode::NO_CONTENT.into_response()
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 async fn create_group(
     State(shared): State<Shared>,
     headers: HeaderMap,
     axum::Json(body): axum::Json<Value>,
-) -> Response {
+) -> Result<Response, Response> {
     let mut state = shared.lock().unwrap();
-    let tenant_id = match authorise(&mut state, &headers) {
-        Ok(t) => t,
-        Err(r) => return r,
-    };
+    let tenant_id = authorise(&mut state, &headers)?;
     let Some(body) = body.as_object().cloned() else {
-        return bad_request("The request body must be a JSON object.");
+        return Err(bad_request("The request body must be a JSON object."));
     };
-    if let Err(response) = require_properties(&body, NEW_GROUP_PROPERTIES, "Group") {
-        return response;
-    }
-    let extensions = match extension_values(&state, &body) {
-        Ok(values) => values,
-        Err(refused) => return refused,
-    };
+    require_properties(&body, NEW_GROUP_PROPERTIES, "Group")?;
+    let extensions = extension_values(&state, &body)?;
     let nickname = text(&body, "mailNickname").unwrap_or_default();
     if !valid_mail_nickname(&nickname) {
-        return bad_request(
+        return Err(bad_request(
             "Invalid value specified for property 'mailNickname' of resource 'Group'.",
-        );
+        ));
     }
     let mut group = new_group(&body, nickname);
     apply_extensions(&mut group.extensions, extensions);
@@ -374,7 +333,7 @@ async fn create_group(
     let created = group_json(&group);
     tenant_mut(&mut state, &tenant_id).upsert_group(group);
     state.created_at.insert(id, std::time::Instant::now());
-    (StatusCode::CREATED, axum::Json(Value::Object(created))).into_response()
+    Ok((StatusCode::CREATED, axum::Json(Value::Object(created))).into_response())
 }
 
 fn valid_mail_nickname(nickname: &str) -> bool {
@@ -415,23 +374,17 @@ pub async fn patch_group(
     headers: HeaderMap,
     Path(id): Path<String>,
     axum::Json(body): axum::Json<Value>,
-) -> Response {
+) -> Result<Response, Response> {
     let mut state = shared.lock().unwrap();
-    let tenant_id = match authorise(&mut state, &headers) {
-        Ok(t) => t,
-        Err(r) => return r,
-    };
+    let tenant_id = authorise(&mut state, &headers)?;
     if !visible(&state, &id) {
-        return not_found(&id);
+        return Err(not_found(&id));
     }
     let no_body = Map::new();
-    let extensions = match extension_values(&state, body.as_object().unwrap_or(&no_body)) {
-        Ok(values) => values,
-        Err(refused) => return refused,
-    };
+    let extensions = extension_values(&state, body.as_object().unwrap_or(&no_body))?;
     let tenant = tenant_mut(&mut state, &tenant_id);
     let Some(mut group) = tenant.groups.get(&id).cloned() else {
-        return not_found(&id);
+        return Err(not_found(&id));
     };
     apply_extensions(&mut group.extensions, extensions);
     if let Some(name) = body.get("displayName").and_then(Value::as_str) {
@@ -443,25 +396,22 @@ pub async fn patch_group(
         _ => {}
     }
     tenant.upsert_group(group);
-    StatusCode::NO_CONTENT.into_response()
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 pub async fn delete_group(
     State(shared): State<Shared>,
     headers: HeaderMap,
     Path(id): Path<String>,
-) -> Response {
+) -> Result<Response, Response> {
     let mut state = shared.lock().unwrap();
-    let tenant_id = match authorise(&mut state, &headers) {
-        Ok(t) => t,
-        Err(r) => return r,
-    };
+    let tenant_id = authorise(&mut state, &headers)?;
     let tenant = tenant_mut(&mut state, &tenant_id);
     if !tenant.groups.contains_key(&id) {
-        return not_found(&id);
+        return Err(not_found(&id));
     }
     tenant.delete_group(&id);
-    StatusCode::NO_CONTENT.into_response()
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 async fn add_member(
@@ -469,54 +419,50 @@ async fn add_member(
     headers: HeaderMap,
     Path(id): Path<String>,
     axum::Json(body): axum::Json<Value>,
-) -> Response {
+) -> Result<Response, Response> {
     let mut state = shared.lock().unwrap();
-    let tenant_id = match authorise(&mut state, &headers) {
-        Ok(t) => t,
-        Err(r) => return r,
-    };
+    let tenant_id = authorise(&mut state, &headers)?;
     let Some(member) = body["@odata.id"]
         .as_str()
         .and_then(|r| r.rsplit('/').next())
         .map(str::to_owned)
     else {
-        return bad_request("Invalid value specified for property '@odata.id'.");
+        return Err(bad_request(
+            "Invalid value specified for property '@odata.id'.",
+        ));
     };
     if !visible(&state, &id) || !visible(&state, &member) {
-        return bad_request(
+        return Err(bad_request(
             "The source resource object or one of the objects being referenced do not exist.",
-        );
+        ));
     }
     let tenant = tenant_mut(&mut state, &tenant_id);
     if !tenant.groups.contains_key(&id) {
-        return not_found(&id);
+        return Err(not_found(&id));
     }
     let exists = tenant.users.get(&member).is_some_and(|u| !u.deleted)
         || tenant.groups.contains_key(&member);
     if !exists {
-        return not_found(&member);
+        return Err(not_found(&member));
     }
     if !tenant.add_member(&id, &member) {
-        return bad_request(
+        return Err(bad_request(
             "One or more added object references already exist for the following modified properties: 'members'.",
-        );
+        ));
     }
-    StatusCode::NO_CONTENT.into_response()
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 async fn remove_member(
     State(shared): State<Shared>,
     headers: HeaderMap,
     Path((id, member)): Path<(String, String)>,
-) -> Response {
+) -> Result<Response, Response> {
     let mut state = shared.lock().unwrap();
-    let tenant_id = match authorise(&mut state, &headers) {
-        Ok(t) => t,
-        Err(r) => return r,
-    };
+    let tenant_id = authorise(&mut state, &headers)?;
     let tenant = tenant_mut(&mut state, &tenant_id);
     if !tenant.remove_member(&id, &member) {
-        return not_found(&id);
+        return Err(not_found(&id));
     }
-    StatusCode::NO_CONTENT.into_response()
+    Ok(StatusCode::NO_CONTENT.into_response())
 }

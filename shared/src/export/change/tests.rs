@@ -1,22 +1,6 @@
 use super::*;
+use crate::export::tests::{change, obj};
 use serde_json::json;
-
-fn obj(v: Value) -> Map<String, Value> {
-    v.as_object().unwrap().clone()
-}
-
-fn change(event: &str, sk: &str, old: Value, new: Value) -> DirectoryChange {
-    DirectoryChange::parse(
-        event,
-        &obj(json!({"pk": "TENANT#acme", "sk": sk})),
-        obj(old),
-        obj(new),
-        "1".into(),
-        None,
-    )
-    .unwrap()
-    .unwrap()
-}
 
 fn hashed(mut v: Value) -> Value {
     let item: UserItem = serde_json::from_value(v.clone()).unwrap();

@@ -3,7 +3,7 @@
 //! counts as done, and a link Graph does not find deletes the object that
 //! carries the item's mark.
 
-use super::ownership::{change, entra_with, existing, refusal, writes};
+use super::ownership::{entra_with, existing, refusal, writes};
 use super::*;
 use crate::problems::Code;
 
@@ -87,23 +87,9 @@ async fn given_a_deleted_user_already_gone_in_entra_then_the_delete_counts_as_do
     let (directory, entra) = (MemoryItemDirectory::default(), RecordingEntra::default());
     let mark = "acme/USER#p1".to_owned();
     entra.marks.lock().unwrap().insert("e-1".into(), mark);
-    let old = obj(
-        json!({"user_id": "p1", "user_name": "ann@contoso.com", "entra_id": "e-1", "sync_entra_origin": "created"}),
-    );
-    let change = DirectoryChange::parse(
-        "REMOVE",
-        &obj(json!({"pk": "TENANT#acme", "sk": "USER#p1"})),
-        old,
-        Map::new(),
-        "1".into(),
-        None,
-    )
-    .unwrap()
-    .unwrap();
-    let outcome = ExportRun::new(&directory, &entra, &exporting().build())
-        .apply(&change)
-        .await
-        .unwrap();
+    let old = json!({"user_id": "p1", "user_name": "ann@contoso.com", "entra_id": "e-1", "sync_entra_origin": "created"});
+    let change = change("REMOVE", "USER#p1", old, json!({}));
+    let outcome = export(&directory, &entra, &change).await.unwrap();
     assert_eq!(outcome, ExportOutcome::Exported("user deleted"));
     assert_eq!(
         entra.calls(),
@@ -127,10 +113,13 @@ async fn given_a_deleted_object_whose_link_graph_does_not_find_then_its_marked_o
     );
     let old = json!({"user_id": "p1", "user_name": "ann@contoso.com", "source": "local",
         "entra_id": "e-stale", ENTRA_ORIGIN: "created"});
-    let outcome = ExportRun::new(&directory, &entra, &exporting().build())
-        .apply(&change("REMOVE", "USER#p1", old, json!({})))
-        .await
-        .unwrap();
+    let outcome = export(
+        &directory,
+        &entra,
+        &change("REMOVE", "USER#p1", old, json!({})),
+    )
+    .await
+    .unwrap();
     assert_eq!(
         outcome,
         ExportOutcome::Exported("user found by its mark and deleted")

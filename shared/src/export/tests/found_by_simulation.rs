@@ -2,7 +2,7 @@
 //! pinned by the smallest case that shows it.
 
 use super::*;
-use crate::problems::{Code, Direction, ObjectKind, Operation, Problem, ProblemKey};
+use crate::problems::{Code, Operation};
 
 /// Found by the export simulation (seed 1991): the platform disabled a user
 /// and enabled it again before the first record was exported. The first
@@ -14,33 +14,15 @@ async fn given_a_record_whose_change_the_platform_has_set_back_then_entra_gets_t
     let (directory, entra) = (MemoryItemDirectory::default(), RecordingEntra::default());
     // entra-sync created it for this AM user: its mark says so.
     entra.mark_as_ours("e1", "acme/USER#p1");
-    let mut current = json!({"user_id": "p1", "user_name": "ann@contoso.com",
-        "display_name": "Ann", "enabled": true, "source": "local", "entra_id": "e1"});
-    let item: UserItem = serde_json::from_value(current.clone()).unwrap();
-    current[ENTRA_HASH] = json!(EntraHash::of_user(&item.attributes).as_str());
-    directory
-        .0
-        .lock()
-        .unwrap()
-        .insert("USER#p1".into(), obj(current.clone()));
+    let current = with_user_hash(json!({"user_id": "p1", "user_name": "ann@contoso.com",
+        "display_name": "Ann", "enabled": true, "source": "local", "entra_id": "e1"}));
+    put(&directory, "USER#p1", current.clone());
     let mut disabled = current.clone();
     disabled["enabled"] = json!(false);
-    let change = DirectoryChange::parse(
-        "MODIFY",
-        &obj(json!({"pk": "TENANT#acme", "sk": "USER#p1"})),
-        obj(current),
-        obj(disabled),
-        "2".into(),
-        None,
-    )
-    .unwrap()
-    .unwrap();
-    let outcome = ExportRun::new(&directory, &entra, &exporting().build())
-        .apply(&change)
-        .await
-        .unwrap();
+    let change = change("MODIFY", "USER#p1", current, disabled);
+    let outcome = export(&directory, &entra, &change).await.unwrap();
     assert_eq!(outcome, ExportOutcome::Exported("user updated"));
-    let body = entra.bodies.lock().unwrap()[0].clone();
+    let body = first_body(&entra);
     assert_eq!(body["accountEnabled"], true, "{body}");
 }
 
@@ -59,19 +41,13 @@ async fn given_the_export_group_add_fails_after_the_create_then_the_replay_adds_
     let failure = run.apply(&change).await.unwrap_err();
     assert!(failure.is_retryable(), "{failure}");
     *entra.members_throttled.lock().unwrap() = false;
-    let problem = Problem::new(
-        ProblemKey {
-            direction: Direction::Export,
-            kind: ObjectKind::User,
-            object_id: "p1".into(),
-        },
+    let problem = user_problem(
+        "p1",
         Operation::Create,
         Code::RetriesExhausted,
         failure.to_string(),
     );
-    run.replay(&TenantId::parse("acme").unwrap(), &problem)
-        .await
-        .unwrap();
+    run.replay(&acme(), &problem).await.unwrap();
     let added = format!("ADD {GROUP} e-new");
     let adds = entra.calls().iter().filter(|c| **c == added).count();
     assert_eq!(adds, 2, "tried, then added: {:?}", entra.calls());
@@ -91,25 +67,9 @@ async fn given_an_update_of_an_object_not_visible_yet_then_it_passes_by_itself()
     let linked = json!({"user_id": "p1", "user_name": "ann@contoso.com", "display_name": "Ann", "source": "local", "entra_id": "e1"});
     let mut renamed = linked.clone();
     renamed["display_name"] = json!("Ann B");
-    directory
-        .0
-        .lock()
-        .unwrap()
-        .insert("USER#p1".into(), obj(renamed.clone()));
-    let change = DirectoryChange::parse(
-        "MODIFY",
-        &obj(json!({"pk": "TENANT#acme", "sk": "USER#p1"})),
-        obj(linked),
-        obj(renamed),
-        "2".into(),
-        None,
-    )
-    .unwrap()
-    .unwrap();
-    let failure = ExportRun::new(&directory, &entra, &exporting().build())
-        .apply(&change)
-        .await
-        .unwrap_err();
+    put(&directory, "USER#p1", renamed.clone());
+    let change = change("MODIFY", "USER#p1", linked, renamed);
+    let failure = export(&directory, &entra, &change).await.unwrap_err();
     assert_eq!(
         failure.problem(),
         Some((Code::DependencyMissing, true)),
@@ -132,26 +92,10 @@ async fn given_a_field_changed_since_the_record_then_the_update_sends_it_too() {
     seen["display_name"] = json!("Ann B");
     let mut now = seen.clone();
     now["user_name"] = json!("ann.b@contoso.com");
-    directory
-        .0
-        .lock()
-        .unwrap()
-        .insert("USER#p1".into(), obj(now));
-    let change = DirectoryChange::parse(
-        "MODIFY",
-        &obj(json!({"pk": "TENANT#acme", "sk": "USER#p1"})),
-        obj(linked),
-        obj(seen),
-        "2".into(),
-        None,
-    )
-    .unwrap()
-    .unwrap();
-    ExportRun::new(&directory, &entra, &exporting().build())
-        .apply(&change)
-        .await
-        .unwrap();
-    let body = entra.bodies.lock().unwrap()[0].clone();
+    put(&directory, "USER#p1", now);
+    let change = change("MODIFY", "USER#p1", linked, seen);
+    export(&directory, &entra, &change).await.unwrap();
+    let body = first_body(&entra);
     assert_eq!(
         (&body["displayName"], &body["userPrincipalName"]),
         (&json!("Ann B"), &json!("ann.b@contoso.com")),
@@ -177,25 +121,9 @@ async fn given_a_rename_onto_a_upn_entra_sync_holds_for_another_object_then_it_p
     let linked = json!({"user_id": "p1", "user_name": "ann@contoso.com", "source": "local", "entra_id": "e-1"});
     let mut renamed = linked.clone();
     renamed["user_name"] = json!("bob@contoso.com");
-    directory
-        .0
-        .lock()
-        .unwrap()
-        .insert("USER#p1".into(), obj(renamed.clone()));
-    let change = DirectoryChange::parse(
-        "MODIFY",
-        &obj(json!({"pk": "TENANT#acme", "sk": "USER#p1"})),
-        obj(linked),
-        obj(renamed),
-        "2".into(),
-        None,
-    )
-    .unwrap()
-    .unwrap();
-    let failure = ExportRun::new(&directory, &entra, &exporting().build())
-        .apply(&change)
-        .await
-        .unwrap_err();
+    put(&directory, "USER#p1", renamed.clone());
+    let change = change("MODIFY", "USER#p1", linked, renamed);
+    let failure = export(&directory, &entra, &change).await.unwrap_err();
     assert_eq!(
         failure.problem(),
         Some((Code::EntraObjectExists, true)),
@@ -213,30 +141,17 @@ async fn given_a_parked_update_whose_values_agree_with_the_hash_then_its_replay_
     let (directory, entra) = (MemoryItemDirectory::default(), RecordingEntra::default());
     // entra-sync created it for this AM user: its mark says so.
     entra.mark_as_ours("e1", "acme/USER#p1");
-    let mut user = json!({"user_id": "p1", "user_name": "ann@contoso.com", "display_name": "Ann", "source": "local", "entra_id": "e1"});
-    let item: UserItem = serde_json::from_value(user.clone()).unwrap();
-    user[ENTRA_HASH] = json!(EntraHash::of_user(&item.attributes).as_str());
-    directory
-        .0
-        .lock()
-        .unwrap()
-        .insert("USER#p1".into(), obj(user));
-    let problem = Problem::new(
-        ProblemKey {
-            direction: Direction::Export,
-            kind: ObjectKind::User,
-            object_id: "p1".into(),
-        },
+    let user = json!({"user_id": "p1", "user_name": "ann@contoso.com", "display_name": "Ann", "source": "local", "entra_id": "e1"});
+    put(&directory, "USER#p1", with_user_hash(user));
+    let problem = user_problem(
+        "p1",
         Operation::Update,
         Code::RetriesExhausted,
         "updating the user: 504 GatewayTimeout".into(),
     );
-    let (_, outcome) = ExportRun::new(&directory, &entra, &exporting().build())
-        .replay(&TenantId::parse("acme").unwrap(), &problem)
-        .await
-        .unwrap();
+    let (_, outcome) = replay(&directory, &entra, &problem).await.unwrap();
     assert_eq!(outcome, ExportOutcome::Exported("user updated"));
-    let body = entra.bodies.lock().unwrap()[0].clone();
+    let body = first_body(&entra);
     assert_eq!(body["displayName"], "Ann", "{body}");
 }
 
@@ -255,9 +170,10 @@ async fn given_an_entra_user_already_imported_as_another_am_user_then_it_is_not_
         .lock()
         .unwrap()
         .insert("ann@contoso.com".into(), obj(account));
-    directory.0.lock().unwrap().insert(
-        "USER#e-9".into(),
-        obj(json!({"user_id": "e-9", "user_name": "ann.renamed@contoso.com", "source": "entra"})),
+    put(
+        &directory,
+        "USER#e-9",
+        json!({"user_id": "e-9", "user_name": "ann.renamed@contoso.com", "source": "entra"}),
     );
     let change = insert(&directory, "USER#p1", platform_user());
     let config = exporting().export_adopt_existing(true).build();
@@ -290,25 +206,14 @@ async fn given_an_imported_user_deleted_with_its_membership_then_the_member_is_r
     entra.mark_as_ours("g-1", "acme/GROUP#g1");
     let group = json!({"group_id": "g1", "name": "Team", "source": "local",
         "entra_id": "g-1", ENTRA_ORIGIN: "created"});
-    directory
-        .0
-        .lock()
-        .unwrap()
-        .insert("GROUP#g1".into(), obj(group));
-    let change = DirectoryChange::parse(
+    put(&directory, "GROUP#g1", group);
+    let change = change(
         "REMOVE",
-        &obj(json!({"pk": "TENANT#acme", "sk": "MEMBER#g1#e9"})),
-        obj(json!({"group_id": "g1", "user_id": "e9"})),
-        Map::new(),
-        "4".into(),
-        None,
-    )
-    .unwrap()
-    .unwrap();
-    let outcome = ExportRun::new(&directory, &entra, &exporting().build())
-        .apply(&change)
-        .await
-        .unwrap();
+        "MEMBER#g1#e9",
+        json!({"group_id": "g1", "user_id": "e9"}),
+        json!({}),
+    );
+    let outcome = export(&directory, &entra, &change).await.unwrap();
     assert_eq!(outcome, ExportOutcome::Exported("member removed"));
     assert!(
         entra.calls().contains(&"REMOVE g-1 e9".to_owned()),
@@ -326,43 +231,21 @@ async fn given_an_imported_user_deleted_with_its_membership_then_the_member_is_r
 #[tokio::test]
 async fn given_a_refused_update_set_back_by_the_platform_then_its_problem_settles() {
     let (directory, entra) = (MemoryItemDirectory::default(), RecordingEntra::default());
-    let mut agreed = json!({"user_id": "p1", "user_name": "ann@contoso.com",
-        "display_name": "Ann", "enabled": true, "source": "local", "entra_id": "e1"});
-    let item: UserItem = serde_json::from_value(agreed.clone()).unwrap();
-    agreed[ENTRA_HASH] = json!(EntraHash::of_user(&item.attributes).as_str());
-    directory
-        .0
-        .lock()
-        .unwrap()
-        .insert("USER#p1".into(), obj(agreed.clone()));
+    let agreed = with_user_hash(json!({"user_id": "p1", "user_name": "ann@contoso.com",
+        "display_name": "Ann", "enabled": true, "source": "local", "entra_id": "e1"}));
+    put(&directory, "USER#p1", agreed.clone());
     let mut refused = agreed.clone();
     refused["display_name"] = json!("Ann B");
-    let set_back = DirectoryChange::parse(
-        "MODIFY",
-        &obj(json!({"pk": "TENANT#acme", "sk": "USER#p1"})),
-        obj(refused),
-        obj(agreed),
-        "3".into(),
-        None,
-    )
-    .unwrap()
-    .unwrap();
+    let set_back = change("MODIFY", "USER#p1", refused, agreed);
     assert_eq!(set_back.plan(), ExportPlan::Ignore(change::SET_BACK));
 
-    let problem = Problem::new(
-        ProblemKey {
-            direction: Direction::Export,
-            kind: ObjectKind::User,
-            object_id: "p1".into(),
-        },
+    let problem = user_problem(
+        "p1",
         Operation::Update,
         Code::PrivilegedAccount,
         "the Entra user ann@contoso.com is an administrator".into(),
     );
-    let (_, outcome) = ExportRun::new(&directory, &entra, &exporting().build())
-        .replay(&TenantId::parse("acme").unwrap(), &problem)
-        .await
-        .unwrap();
+    let (_, outcome) = replay(&directory, &entra, &problem).await.unwrap();
     assert!(matches!(outcome, ExportOutcome::Ignored(_)), "{outcome:?}");
     assert!(entra.calls().is_empty(), "{:?}", entra.calls());
 }
@@ -375,28 +258,18 @@ async fn given_a_refused_update_set_back_by_the_platform_then_its_problem_settle
 #[tokio::test]
 async fn given_an_imported_user_set_back_after_a_lost_update_then_the_replay_sends_its_values() {
     let (directory, entra) = (MemoryItemDirectory::default(), RecordingEntra::default());
-    let imported = json!({"user_id": "e1", "user_name": "bo@contoso.com", "enabled": true,
-        "source": "entra"});
-    let item: UserItem = serde_json::from_value(imported.clone()).unwrap();
-    let mut set_back = imported;
-    set_back[ENTRA_HASH] = json!(EntraHash::of_user(&item.attributes).as_str());
+    let set_back = with_user_hash(json!({"user_id": "e1", "user_name": "bo@contoso.com",
+        "enabled": true, "source": "entra"}));
     insert(&directory, "USER#e1", set_back);
-    let lost = Problem::new(
-        ProblemKey {
-            direction: Direction::Export,
-            kind: ObjectKind::User,
-            object_id: "e1".into(),
-        },
+    let lost = user_problem(
+        "e1",
         Operation::Update,
         Code::RetriesExhausted,
         "updating the user: 504".into(),
     );
-    let (_, outcome) = ExportRun::new(&directory, &entra, &exporting().build())
-        .replay(&TenantId::parse("acme").unwrap(), &lost)
-        .await
-        .unwrap();
+    let (_, outcome) = replay(&directory, &entra, &lost).await.unwrap();
     assert_eq!(outcome, ExportOutcome::Exported("user updated"));
-    let body = entra.bodies.lock().unwrap()[0].clone();
+    let body = first_body(&entra);
     assert_eq!(body["accountEnabled"], true, "{body}");
 }
 
@@ -411,11 +284,8 @@ async fn given_an_imported_user_set_back_after_a_lost_update_then_the_replay_sen
 async fn given_a_set_back_after_an_update_parked_before_any_write_then_the_problem_settles() {
     let (directory, entra) = (MemoryItemDirectory::default(), RecordingEntra::default());
     entra.administrators.lock().unwrap().push("e1".into());
-    let imported = json!({"user_id": "e1", "user_name": "bo@contoso.com", "enabled": true,
-        "source": "entra"});
-    let item: UserItem = serde_json::from_value(imported.clone()).unwrap();
-    let mut set_back = imported;
-    set_back[ENTRA_HASH] = json!(EntraHash::of_user(&item.attributes).as_str());
+    let set_back = with_user_hash(json!({"user_id": "e1", "user_name": "bo@contoso.com",
+        "enabled": true, "source": "entra"}));
     insert(&directory, "USER#e1", set_back);
     let unanswered = ExportFailure::Graph {
         action: "reading the user's directory roles",
@@ -426,21 +296,14 @@ async fn given_a_set_back_after_an_update_parked_before_any_write_then_the_probl
         },
     };
     assert!(!unanswered.may_have_written(), "a read sends nothing");
-    let parked = Problem::new(
-        ProblemKey {
-            direction: Direction::Export,
-            kind: ObjectKind::User,
-            object_id: "e1".into(),
-        },
+    let parked = user_problem(
+        "e1",
         Operation::Update,
         Code::RetriesExhausted,
         unanswered.to_string(),
     )
     .write_unconfirmed(unanswered.may_have_written());
-    let (_, outcome) = ExportRun::new(&directory, &entra, &exporting().build())
-        .replay(&TenantId::parse("acme").unwrap(), &parked)
-        .await
-        .unwrap();
+    let (_, outcome) = replay(&directory, &entra, &parked).await.unwrap();
     assert!(matches!(outcome, ExportOutcome::Ignored(_)), "{outcome:?}");
     assert!(entra.bodies.lock().unwrap().is_empty(), "nothing sent");
 }

@@ -18,16 +18,7 @@ fn lost_user(entra: &RecordingEntra, upn: &str) {
 }
 
 fn removed(sk: &str, old: Value) -> DirectoryChange {
-    DirectoryChange::parse(
-        "REMOVE",
-        &obj(json!({"pk": "TENANT#acme", "sk": sk})),
-        obj(old),
-        Map::new(),
-        "3".into(),
-        None,
-    )
-    .unwrap()
-    .unwrap()
+    change("REMOVE", sk, old, json!({}))
 }
 
 fn posts(entra: &RecordingEntra, what: &str) -> usize {
@@ -45,10 +36,7 @@ async fn given_a_group_whose_create_answer_was_lost_then_the_retry_links_it_and_
         .insert("g-lost".into(), "acme/GROUP#g1".into());
     let group = json!({"group_id": "g1", "name": "Team", "source": "local"});
     let change = insert(&directory, "GROUP#g1", group);
-    let outcome = ExportRun::new(&directory, &entra, &exporting().build())
-        .apply(&change)
-        .await
-        .unwrap();
+    let outcome = export(&directory, &entra, &change).await.unwrap();
     assert_eq!(
         outcome,
         ExportOutcome::Exported("group found by its mark and linked")
@@ -65,13 +53,10 @@ async fn given_a_user_renamed_before_the_retry_then_its_marked_user_is_linked_an
     lost_user(&entra, "old@contoso.com");
     // The platform renamed the user before the create was tried again.
     let change = insert(&directory, "USER#p1", platform_user());
-    let outcome = ExportRun::new(&directory, &entra, &exporting().build())
-        .apply(&change)
-        .await
-        .unwrap();
+    let outcome = export(&directory, &entra, &change).await.unwrap();
     assert_eq!(outcome, ExportOutcome::Exported("user updated"));
     assert_eq!(posts(&entra, "POST user"), 0, "{:?}", entra.calls());
-    let body = entra.bodies.lock().unwrap()[0].clone();
+    let body = first_body(&entra);
     assert_eq!(body["userPrincipalName"], "ann@contoso.com", "{body}");
     let item = directory.0.lock().unwrap()["USER#p1"].clone();
     assert_eq!(item["entra_id"], "e-lost");
@@ -84,8 +69,7 @@ async fn given_a_user_renamed_before_the_retry_then_its_marked_user_is_linked_an
 async fn given_a_user_deleted_before_its_link_was_recorded_then_its_marked_user_is_deleted() {
     let (directory, entra) = (MemoryItemDirectory::default(), RecordingEntra::default());
     lost_user(&entra, "ann@contoso.com");
-    let outcome = ExportRun::new(&directory, &entra, &exporting().build())
-        .apply(&removed("USER#p1", platform_user()))
+    let outcome = export(&directory, &entra, &removed("USER#p1", platform_user()))
         .await
         .unwrap();
     assert_eq!(
@@ -118,10 +102,7 @@ async fn given_a_parked_create_of_a_group_gone_since_then_the_replay_deletes_its
         Code::RetriesExhausted,
         "creating the group: 504".into(),
     );
-    let (plan, outcome) = ExportRun::new(&directory, &entra, &exporting().build())
-        .replay(&TenantId::parse("acme").unwrap(), &problem)
-        .await
-        .unwrap();
+    let (plan, outcome) = replay(&directory, &entra, &problem).await.unwrap();
     assert_eq!(plan, ExportPlan::DeleteMarked(EntraObjectKind::Group));
     assert_eq!(
         outcome,
@@ -134,8 +115,7 @@ async fn given_a_parked_create_of_a_group_gone_since_then_the_replay_deletes_its
 async fn given_an_imported_object_never_linked_then_its_removal_asks_nothing_of_entra() {
     let (directory, entra) = (MemoryItemDirectory::default(), RecordingEntra::default());
     let imported = json!({"user_id": "e9", "user_name": "bob@contoso.com", "source": "entra"});
-    let outcome = ExportRun::new(&directory, &entra, &exporting().build())
-        .apply(&removed("USER#e9", imported))
+    let outcome = export(&directory, &entra, &removed("USER#e9", imported))
         .await
         .unwrap();
     assert!(matches!(outcome, ExportOutcome::Ignored(_)), "{outcome:?}");
@@ -184,18 +164,12 @@ async fn given_a_first_create_then_its_intent_is_recorded_before_the_post() {
     let (directory, entra) = (MemoryItemDirectory::default(), RecordingEntra::default());
     let change = insert(&directory, "USER#p1", platform_user());
     let before = chrono::Utc::now();
-    ExportRun::new(&directory, &entra, &exporting().build())
-        .apply(&change)
-        .await
-        .unwrap();
+    export(&directory, &entra, &change).await.unwrap();
     let began = directory.2.lock().unwrap()["USER#p1"];
     assert!(began >= before, "dated with the run: {began}");
     // A second record of the same create, delivered again at once, finds
     // the link and asks Graph nothing.
-    let again = ExportRun::new(&directory, &entra, &exporting().build())
-        .apply(&change)
-        .await
-        .unwrap();
+    let again = export(&directory, &entra, &change).await.unwrap();
     assert_eq!(again, ExportOutcome::Ignored("already linked to Entra ID"));
 }
 
@@ -207,8 +181,7 @@ async fn given_an_object_deleted_while_its_create_is_not_visible_yet_then_the_de
     let (directory, entra) = (MemoryItemDirectory::default(), RecordingEntra::default());
     create_began(&directory, "GROUP#g1", 1);
     let gone = json!({"group_id": "g1", "name": "Team", "source": "local"});
-    let failure = ExportRun::new(&directory, &entra, &exporting().build())
-        .apply(&removed("GROUP#g1", gone))
+    let failure = export(&directory, &entra, &removed("GROUP#g1", gone))
         .await
         .unwrap_err();
     assert!(matches!(failure, ExportFailure::NotYet(_)), "{failure}");
@@ -220,16 +193,14 @@ async fn given_an_object_deleted_while_its_create_is_not_visible_yet_then_the_de
     };
     let linked = json!({"group_id": "g1", "name": "Team", "source": "local",
         "entra_id": "g-new", ENTRA_ORIGIN: "created"});
-    let failure = ExportRun::new(&directory, &entra, &exporting().build())
-        .apply(&removed("GROUP#g1", linked.clone()))
+    let failure = export(&directory, &entra, &removed("GROUP#g1", linked.clone()))
         .await
         .unwrap_err();
     assert!(matches!(failure, ExportFailure::NotYet(_)), "{failure}");
 
     // Past the window a 404 means gone.
     create_began(&directory, "GROUP#g1", 6);
-    let outcome = ExportRun::new(&directory, &entra, &exporting().build())
-        .apply(&removed("GROUP#g1", linked))
+    let outcome = export(&directory, &entra, &removed("GROUP#g1", linked))
         .await
         .unwrap();
     assert_eq!(
@@ -250,10 +221,7 @@ async fn given_graph_refuses_a_create_then_its_intent_is_forgotten_and_the_next_
     );
     let group = json!({"group_id": "g1", "name": "Team", "source": "local"});
     let change = insert(&directory, "GROUP#g1", group);
-    let failure = ExportRun::new(&directory, &entra, &exporting().build())
-        .apply(&change)
-        .await
-        .unwrap_err();
+    let failure = export(&directory, &entra, &change).await.unwrap_err();
     assert_eq!(
         failure.problem(),
         Some((Code::GraphRejected, false)),

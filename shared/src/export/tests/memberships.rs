@@ -2,7 +2,7 @@
 //! export made or adopted, never for a role-assignable group, and not when
 //! Graph does not find one of its ends.
 
-use super::ownership::{change, refusal};
+use super::ownership::refusal;
 use super::*;
 use crate::problems::Code;
 
@@ -43,10 +43,7 @@ async fn given_a_role_assignable_group_then_no_member_is_added_or_removed_and_th
         let entra = RecordingEntra::default();
         entra.role_assignable.lock().unwrap().push("eg1".into());
         let membership = linked_membership(&directory, &entra, event);
-        let err = ExportRun::new(&directory, &entra, &exporting().build())
-            .apply(&membership)
-            .await
-            .unwrap_err();
+        let err = export(&directory, &entra, &membership).await.unwrap_err();
         assert_eq!(refusal(&err), Code::PrivilegedAccount, "{event}");
         assert!(err.to_string().contains("Admins eg1"), "{err}");
         let calls = entra.calls();
@@ -64,10 +61,7 @@ async fn given_an_ordinary_group_then_its_membership_is_written_after_the_check(
     let directory = MemoryItemDirectory::default();
     let entra = RecordingEntra::default();
     let membership = linked_membership(&directory, &entra, "INSERT");
-    ExportRun::new(&directory, &entra, &exporting().build())
-        .apply(&membership)
-        .await
-        .unwrap();
+    export(&directory, &entra, &membership).await.unwrap();
     assert_eq!(
         entra.calls(),
         vec![
@@ -91,10 +85,7 @@ async fn given_a_membership_end_linked_to_an_object_entra_sync_never_made_then_n
         let entra = RecordingEntra::default();
         let membership = linked_membership(&directory, &entra, event);
         entra.marks.lock().unwrap().remove(forged);
-        let err = ExportRun::new(&directory, &entra, &exporting().build())
-            .apply(&membership)
-            .await
-            .unwrap_err();
+        let err = export(&directory, &entra, &membership).await.unwrap_err();
         assert_eq!(refusal(&err), Code::EntraObjectExists, "{forged} {event}");
         assert!(err.to_string().contains(forged), "{err}");
         let calls = entra.calls();
@@ -118,10 +109,7 @@ async fn given_a_membership_end_graph_does_not_find_then_nothing_is_written() {
         ..Default::default()
     };
     let membership = linked_membership(&directory, &entra, "INSERT");
-    let err = ExportRun::new(&directory, &entra, &exporting().build())
-        .apply(&membership)
-        .await
-        .unwrap_err();
+    let err = export(&directory, &entra, &membership).await.unwrap_err();
     assert_eq!(refusal(&err), Code::EntraObjectExists, "{err}");
     assert!(err.to_string().contains("is not found"), "{err}");
     assert!(!entra.calls().iter().any(|c| c.starts_with("ADD")));
@@ -138,10 +126,7 @@ async fn given_a_removal_through_a_link_graph_does_not_find_then_it_is_sent() {
         ..Default::default()
     };
     let membership = linked_membership(&directory, &entra, "REMOVE");
-    ExportRun::new(&directory, &entra, &exporting().build())
-        .apply(&membership)
-        .await
-        .unwrap();
+    export(&directory, &entra, &membership).await.unwrap();
     assert!(
         entra.calls().iter().any(|c| c.starts_with("REMOVE eg1")),
         "{:?}",

@@ -38,28 +38,12 @@ pub(super) fn writes(entra: &RecordingEntra) -> Vec<String> {
         .collect()
 }
 
-pub(super) fn change(event: &str, sk: &str, old: Value, new: Value) -> DirectoryChange {
-    DirectoryChange::parse(
-        event,
-        &obj(json!({"pk": "TENANT#acme", "sk": sk})),
-        obj(old),
-        obj(new),
-        "1".into(),
-        None,
-    )
-    .unwrap()
-    .unwrap()
-}
-
 #[tokio::test]
 async fn given_an_unmarked_entra_user_with_the_upn_then_it_is_a_problem_and_left_untouched() {
     let directory = MemoryItemDirectory::default();
     let entra = entra_with(vec![existing("ann@contoso.com", "e-9", None)]);
     let change = insert(&directory, "USER#p1", platform_user());
-    let err = ExportRun::new(&directory, &entra, &exporting().build())
-        .apply(&change)
-        .await
-        .unwrap_err();
+    let err = export(&directory, &entra, &change).await.unwrap_err();
     // Tried again by itself: the account may be renamed or deleted in
     // Entra ID, or adoption allowed, none of which changes the AM user
     // (found by the export simulation, seeds 10981 and 1517).
@@ -217,10 +201,7 @@ async fn given_a_platform_group_then_it_is_created_marked_and_its_link_says_the_
         "GROUP#g1",
         json!({"group_id": "g1", "name": "Sales", "source": "local"}),
     );
-    ExportRun::new(&directory, &entra, &exporting().build())
-        .apply(&change)
-        .await
-        .unwrap();
+    export(&directory, &entra, &change).await.unwrap();
     assert_eq!(entra.bodies.lock().unwrap()[0][MARK], "acme/GROUP#g1");
     let item = directory.0.lock().unwrap()["GROUP#g1"].clone();
     assert_eq!(
@@ -245,10 +226,13 @@ async fn given_the_administrator_check_unanswered_then_nothing_is_sent_and_the_c
         .lock()
         .unwrap()
         .insert("USER#e-1".into(), obj(edited.clone()));
-    let err = ExportRun::new(&directory, &entra, &exporting().build())
-        .apply(&change("MODIFY", "USER#e-1", user, edited))
-        .await
-        .unwrap_err();
+    let err = export(
+        &directory,
+        &entra,
+        &change("MODIFY", "USER#e-1", user, edited),
+    )
+    .await
+    .unwrap_err();
     assert_eq!(err.problem(), Some((Code::RetriesExhausted, true)));
     assert!(writes(&entra).is_empty(), "{:?}", entra.calls());
 }

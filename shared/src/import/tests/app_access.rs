@@ -8,7 +8,7 @@ fn refused_with(world: &World, refusal: GraphError) {
 }
 
 fn last_sync_error(world: &World) -> String {
-    let status = world.state.status.lock().unwrap().clone().unwrap();
+    let status = world.status();
     status.error.unwrap()
 }
 

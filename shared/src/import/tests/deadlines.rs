@@ -35,13 +35,7 @@ async fn given_a_full_round_read_late_in_its_invocation_when_it_would_finish_the
  {
     let world = World::new();
     let config = importing().build();
-    world.entra.users(
-        "",
-        users_page(
-            vec![DeltaItem::Upsert(user("u1", "ann@contoso.com"))],
-            done("u-d1"),
-        ),
-    );
+    world.entra.users("", ann_alone(done("u-d1")));
     world
         .entra
         .groups("", groups_page(vec![group("g1", &["u1"])], done("g-d1")));
@@ -90,16 +84,7 @@ async fn given_a_first_import_when_it_finishes_then_it_reads_nothing_tenant_wide
 {
     let world = World::new();
     let config = importing().build();
-    world.entra.users(
-        "",
-        users_page(
-            vec![
-                DeltaItem::Upsert(user("u1", "ann@contoso.com")),
-                DeltaItem::Upsert(user("u2", "bob@contoso.com")),
-            ],
-            next("u-p2"),
-        ),
-    );
+    world.entra.users("", ann_and_bob(next("u-p2")));
     // Deleted while the round was read: a later page removes it.
     world.entra.users(
         "u-p2",

@@ -101,7 +101,7 @@ async fn given_a_user_added_to_a_group_and_deleted_in_one_round_then_no_membersh
     let outcome = world.run(&config, "run-delta").await;
 
     assert!(matches!(outcome, RunOutcome::Completed(_)), "{outcome:?}");
-    assert!(!world.directory.users.lock().unwrap().contains_key("u3"));
+    assert!(!world.has_user("u3"));
     let memberships = world.directory.memberships.lock().unwrap().clone();
     assert!(
         memberships.keys().all(|m| m.user_id != "u3"),

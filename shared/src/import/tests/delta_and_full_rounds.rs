@@ -15,7 +15,7 @@ async fn given_a_new_tenant_when_it_runs_then_a_full_import_creates_everything()
     assert_eq!(users["u2"].password_mode, Some(PasswordMode::Temporary));
     assert_eq!(users["u3"].password_mode, Some(PasswordMode::Temporary));
     assert_eq!(world.directory.memberships.lock().unwrap().len(), 2);
-    let status = world.state.status.lock().unwrap().clone().unwrap();
+    let status = world.status();
     assert_eq!(status.mode, Mode::Full);
     assert_eq!(status.result, RunResult::Ok);
     assert_eq!(
@@ -42,10 +42,7 @@ async fn given_nothing_changed_when_it_polls_then_two_requests_and_no_writes() {
         *world.state.writes.lock().unwrap(),
         world.entra.request_count(),
     );
-    world.entra.users("u-d1", users_page(vec![], done("u-d2")));
-    world
-        .entra
-        .groups("g-d1", groups_page(vec![], done("g-d2")));
+    world.script_delta(vec![], vec![]);
     let outcome = world.run(&config, "run-idle").await;
     let RunOutcome::Completed(status) = outcome else {
         panic!("{outcome:?}")
@@ -81,22 +78,16 @@ async fn given_updates_disables_and_deletions_when_polled_then_they_are_applied(
     let mut renamed = user("u1", "ann@contoso.com");
     renamed.attributes.display_name = Some("Ann Renamed".into());
     renamed.attributes.enabled = false;
-    world.entra.users(
-        "u-d1",
-        users_page(
-            vec![
-                DeltaItem::Upsert(renamed),
-                DeltaItem::Removed {
-                    id: "u2".into(),
-                    permanent: false,
-                },
-            ],
-            done("u-d2"),
-        ),
+    world.script_delta(
+        vec![
+            DeltaItem::Upsert(renamed),
+            DeltaItem::Removed {
+                id: "u2".into(),
+                permanent: false,
+            },
+        ],
+        vec![],
     );
-    world
-        .entra
-        .groups("g-d1", groups_page(vec![], done("g-d2")));
     let RunOutcome::Completed(status) = world.run(&config, "run-delta").await else {
         panic!()
     };
@@ -164,27 +155,16 @@ async fn given_a_local_user_linked_to_an_entra_user_then_import_updates_it_and_n
             })
     );
 
-    world.entra.users(
-        "u-d1",
-        users_page(
-            vec![DeltaItem::Removed {
-                id: "u1".into(),
-                permanent: true,
-            }],
-            done("u-d2"),
-        ),
+    world.script_delta(
+        vec![DeltaItem::Removed {
+            id: "u1".into(),
+            permanent: true,
+        }],
+        vec![],
     );
-    world
-        .entra
-        .groups("g-d1", groups_page(vec![], done("g-d2")));
     world.run(&config, "run-delete").await;
     assert!(
-        world
-            .directory
-            .users
-            .lock()
-            .unwrap()
-            .contains_key("local-7"),
+        world.has_user("local-7"),
         "local objects are never deleted by import"
     );
 }
@@ -216,7 +196,7 @@ async fn given_an_expired_delta_token_then_a_full_round_runs_and_sweeps_what_it_
     };
     assert_eq!(status.mode, Mode::Full);
     assert_eq!(status.counts.users_deleted, 1);
-    assert!(!world.directory.users.lock().unwrap().contains_key("u2"));
+    assert!(!world.has_user("u2"));
     assert_eq!(
         world
             .state
@@ -244,13 +224,7 @@ async fn given_a_domain_filter_then_out_of_scope_users_are_not_imported_and_leav
         .collect();
     assert_eq!(users, vec!["u1"]);
     let moved = user("u1", "ann@fabrikam.com");
-    world.entra.users(
-        "u-d1",
-        users_page(vec![DeltaItem::Upsert(moved)], done("u-d2")),
-    );
-    world
-        .entra
-        .groups("g-d1", groups_page(vec![], done("g-d2")));
+    world.script_delta(vec![DeltaItem::Upsert(moved)], vec![]);
     let RunOutcome::Completed(status) = world.run(&config, "run-move").await else {
         panic!()
     };
@@ -266,13 +240,7 @@ async fn given_a_resync_request_then_the_run_is_full_and_clears_it() {
     let config = importing()
         .resync_requested_at("2026-11-26T10:00:00Z")
         .build();
-    world.entra.users(
-        "",
-        users_page(
-            vec![DeltaItem::Upsert(user("u1", "ann@contoso.com"))],
-            done("u-d5"),
-        ),
-    );
+    world.entra.users("", ann_alone(done("u-d5")));
     world
         .entra
         .groups("", groups_page(vec![group("g1", &["u1"])], done("g-d5")));

@@ -36,16 +36,10 @@ async fn given_a_delta_run_whose_last_checkpoint_failed_then_the_next_run_does_n
     let world = World::new();
     let config = importing().build();
     world.imported(&config).await;
-    world.entra.users(
-        "u-d1",
-        users_page(
-            vec![DeltaItem::Upsert(user("u3", "cy@other.org"))],
-            done("u-d2"),
-        ),
+    world.script_delta(
+        vec![DeltaItem::Upsert(user("u3", "cy@other.org"))],
+        vec![group("g1", &[])],
     );
-    world
-        .entra
-        .groups("g-d1", groups_page(vec![group("g1", &[])], done("g-d2")));
     // The users phase's checkpoint is saved; the groups phase's fails.
     *world.state.checkpoint_fails_once_after.lock().unwrap() = Some(1);
     let failed = world

@@ -22,20 +22,11 @@ async fn given_a_resync_interrupted_before_its_groups_when_a_user_left_the_scope
         .import_group_ids(&[SCOPE_GROUP])
         .resync_requested_at("2026-11-26T10:00:00Z")
         .build();
-    world.entra.users(
-        "",
-        users_page(
-            vec![
-                DeltaItem::Upsert(user("u1", "ann@contoso.com")),
-                DeltaItem::Upsert(user("u2", "bob@contoso.com")),
-            ],
-            done("u-d5"),
-        ),
-    );
+    world.entra.users("", ann_and_bob(done("u-d5")));
     world.entra.groups("", Err(throttled()));
     let failed = world.run(&config, "run-resync").await;
     assert!(matches!(failed, RunOutcome::Failed(_)), "{failed:?}");
-    assert!(world.directory.users.lock().unwrap().contains_key("u1"));
+    assert!(world.has_user("u1"));
 
     // u1 leaves the scope group before the groups round is read.
     world

@@ -27,36 +27,18 @@ pub(super) fn group_of_groups(id: &str, members: &[&str]) -> DeltaItem<GroupDelt
 /// nested group and ENTERING_GROUP is nested in the scope group. The
 /// groups' delta link is dropped for the new group's members.
 async fn a_group_entered_the_scope(world: &World, config: &TenantConfig) {
-    world.entra.transitive_members_of(
-        SCOPE_GROUP,
-        &[
-            ("u1", MemberKind::User),
-            (NESTED_GROUP, MemberKind::Group),
-            (ENTERING_GROUP, MemberKind::Group),
+    scope_holds(world, &[(ENTERING_GROUP, MemberKind::Group)]);
+    world.script_delta(
+        vec![],
+        vec![
+            group(NESTED_GROUP, &["u1"]),
+            group_of_groups(SCOPE_GROUP, &[ENTERING_GROUP]),
+            group(ENTERING_GROUP, &[]),
         ],
-    );
-    world.entra.users("u-d1", users_page(vec![], done("u-d2")));
-    world.entra.groups(
-        "g-d1",
-        groups_page(
-            vec![
-                group(NESTED_GROUP, &["u1"]),
-                group_of_groups(SCOPE_GROUP, &[ENTERING_GROUP]),
-                group(ENTERING_GROUP, &[]),
-            ],
-            done("g-d2"),
-        ),
     );
     let outcome = world.run(config, "run-group-enters").await;
     assert!(matches!(outcome, RunOutcome::Completed(_)), "{outcome:?}");
-    assert!(
-        world
-            .directory
-            .memberships
-            .lock()
-            .unwrap()
-            .contains_key(&membership(NESTED_GROUP, "u1"))
-    );
+    assert!(world.has_membership(NESTED_GROUP, "u1"));
     let state = world.state.state.lock().unwrap().clone();
     assert_eq!(state.groups_delta_link, None, "read again from the start");
 }
@@ -119,7 +101,7 @@ async fn given_groups_read_from_the_start_in_a_delta_run_then_a_deleted_scope_gr
     assert!(matches!(outcome, RunOutcome::Completed(_)), "{outcome:?}");
     let groups = world.directory.groups.lock().unwrap().clone();
     assert!(groups.is_empty(), "{:?}", groups.keys());
-    assert!(!world.directory.users.lock().unwrap().contains_key("u1"));
+    assert!(!world.has_user("u1"));
     let memberships = world.directory.memberships.lock().unwrap().clone();
     assert!(memberships.is_empty(), "{memberships:?}");
 }

@@ -39,16 +39,7 @@ async fn given_an_entra_user_whose_upn_is_a_platform_users_name_then_neither_is_
     let world = World::new();
     let config = importing().build();
     let platform = world.platform_writes_user("p-1", "Ann@Contoso.com");
-    world.entra.users(
-        "",
-        users_page(
-            vec![
-                DeltaItem::Upsert(user("u1", "ann@contoso.com")),
-                DeltaItem::Upsert(user("u2", "bob@contoso.com")),
-            ],
-            done("u-d1"),
-        ),
-    );
+    world.entra.users("", ann_and_bob(done("u-d1")));
     world.entra.groups(
         "",
         groups_page(vec![group("g1", &["u1", "u2"])], done("g-d1")),
@@ -73,15 +64,12 @@ async fn given_an_entra_user_whose_upn_is_a_platform_users_name_then_neither_is_
     // reads the groups again for the membership it missed.
     world.platform_writes_user("p-1", "ann.local@contoso.com");
     world.entra.user_lookup(user("u1", "ann@contoso.com"));
-    world.entra.users("u-d1", users_page(vec![], done("u-d2")));
-    world
-        .entra
-        .groups("g-d1", groups_page(vec![], done("g-d2")));
+    world.script_delta(vec![], vec![]);
     let RunOutcome::Completed(status) = world.run(&config, "run-2").await else {
         panic!()
     };
     assert_eq!(status.open_problems, Some(0));
-    assert!(world.directory.users.lock().unwrap().contains_key("u1"));
+    assert!(world.has_user("u1"));
     assert!(problem(&world, "u1").is_none());
     let state = world.state.state.lock().unwrap().clone();
     assert!(
@@ -99,14 +87,7 @@ async fn given_an_entra_user_whose_upn_is_a_platform_users_name_then_neither_is_
     };
     assert_eq!(status.mode, Mode::Delta, "no full read of the users");
     assert_eq!(status.counts.members_added, 1, "u1's membership arrives");
-    assert!(
-        world
-            .directory
-            .memberships
-            .lock()
-            .unwrap()
-            .contains_key(&membership("g1", "u1"))
-    );
+    assert!(world.has_membership("g1", "u1"));
 }
 
 #[tokio::test]
@@ -118,13 +99,7 @@ async fn given_an_imported_user_renamed_to_a_platform_users_name_then_it_keeps_i
     world.platform_writes_user("p-1", "Taken@Contoso.com");
     let mut renamed = user("u1", "taken@contoso.com");
     renamed.attributes.job_title = Some("Renamed".into());
-    world.entra.users(
-        "u-d1",
-        users_page(vec![DeltaItem::Upsert(renamed)], done("u-d2")),
-    );
-    world
-        .entra
-        .groups("g-d1", groups_page(vec![], done("g-d2")));
+    world.script_delta(vec![DeltaItem::Upsert(renamed)], vec![]);
     let RunOutcome::Completed(status) = world.run(&config, "run-rename").await else {
         panic!()
     };
@@ -135,15 +110,7 @@ async fn given_an_imported_user_renamed_to_a_platform_users_name_then_it_keeps_i
     assert_eq!(users["p-1"].attributes.user_name, "Taken@Contoso.com");
     let found = problem(&world, "u1").expect("a problem");
     assert_eq!(found.operation, crate::problems::Operation::Update);
-    assert!(
-        world
-            .directory
-            .memberships
-            .lock()
-            .unwrap()
-            .contains_key(&membership("g1", "u1")),
-        "its memberships stay"
-    );
+    assert!(world.has_membership("g1", "u1"), "its memberships stay");
 }
 
 /// A user a problem's recheck imports brings its groups at once (read
@@ -157,13 +124,7 @@ async fn given_a_run_that_fails_after_a_recheck_imported_a_user_then_the_user_ke
     let world = World::new();
     let config = importing().build();
     world.platform_writes_user("p-1", "ann@contoso.com");
-    world.entra.users(
-        "",
-        users_page(
-            vec![DeltaItem::Upsert(user("u1", "ann@contoso.com"))],
-            done("u-d1"),
-        ),
-    );
+    world.entra.users("", ann_alone(done("u-d1")));
     world
         .entra
         .groups("", groups_page(vec![group("g1", &["u1"])], done("g-d1")));
@@ -182,10 +143,7 @@ async fn given_a_run_that_fails_after_a_recheck_imported_a_user_then_the_user_ke
         .lock()
         .unwrap()
         .insert("u1".into(), vec!["g1".into()]);
-    world.entra.users("u-d1", users_page(vec![], done("u-d2")));
-    world
-        .entra
-        .groups("g-d1", groups_page(vec![], done("g-d2")));
+    world.script_delta(vec![], vec![]);
     *world.state.failing_problem_counts.lock().unwrap() = 1;
     let failed = world
         .try_run(&config, "run-2", None, MAX_DEADLINE_MARGIN)
@@ -196,10 +154,7 @@ async fn given_a_run_that_fails_after_a_recheck_imported_a_user_then_the_user_ke
         "resolved before the failure"
     );
     // The round is read again: nothing changed.
-    world.entra.users("u-d1", users_page(vec![], done("u-d2")));
-    world
-        .entra
-        .groups("g-d1", groups_page(vec![], done("g-d2")));
+    world.script_delta(vec![], vec![]);
     let outcome = world.run(&config, "run-3").await;
     assert!(matches!(outcome, RunOutcome::Completed(_)), "{outcome:?}");
     world.entra.users("u-d2", users_page(vec![], done("u-d3")));
@@ -209,7 +164,7 @@ async fn given_a_run_that_fails_after_a_recheck_imported_a_user_then_the_user_ke
     let outcome = world.run(&config, "run-4").await;
     assert!(matches!(outcome, RunOutcome::Completed(_)), "{outcome:?}");
 
-    assert!(world.directory.users.lock().unwrap().contains_key("u1"));
+    assert!(world.has_user("u1"));
     let memberships = world.directory.memberships.lock().unwrap().clone();
     assert!(
         memberships.contains_key(&membership("g1", "u1")),

@@ -20,20 +20,8 @@ async fn given_a_finish_that_failed_before_saving_its_scope_when_the_user_it_imp
  {
     let world = World::new();
     let config = imported_with_group_scope(&world).await;
-    world.entra.transitive_members_of(
-        SCOPE_GROUP,
-        &[
-            ("u1", MemberKind::User),
-            (NESTED_GROUP, MemberKind::Group),
-            ("u2", MemberKind::User),
-        ],
-    );
-    world.entra.user_lookup(user("u2", "bob@contoso.com"));
-    world.entra.users("u-d1", users_page(vec![], done("u-d2")));
-    world.entra.groups(
-        "g-d1",
-        groups_page(vec![group(NESTED_GROUP, &["u2"])], done("g-d2")),
-    );
+    bob_enters_scope(&world);
+    world.script_delta(vec![], vec![group(NESTED_GROUP, &["u2"])]);
     // Fails after importing u2, before saving the new scope.
     *world.state.failing_problem_reads.lock().unwrap() = 1;
     let failed = world
@@ -45,13 +33,10 @@ async fn given_a_finish_that_failed_before_saving_its_scope_when_the_user_it_imp
         )
         .await;
     assert!(failed.is_err(), "{failed:?}");
-    assert!(world.directory.users.lock().unwrap().contains_key("u2"));
+    assert!(world.has_user("u2"));
 
     // u2 leaves the nested group before the finish is resumed.
-    world.entra.transitive_members_of(
-        SCOPE_GROUP,
-        &[("u1", MemberKind::User), (NESTED_GROUP, MemberKind::Group)],
-    );
+    scope_holds(&world, &[]);
     let outcome = world.run(&config, "run-resumes-the-finish").await;
 
     assert!(matches!(outcome, RunOutcome::Completed(_)), "{outcome:?}");
@@ -69,40 +54,28 @@ async fn given_a_finish_that_failed_after_saving_its_scope_then_the_resumed_fini
  {
     let world = World::new();
     let config = imported_with_group_scope(&world).await;
-    world.entra.transitive_members_of(
-        SCOPE_GROUP,
+    scope_holds(
+        &world,
         &[
-            ("u1", MemberKind::User),
-            (NESTED_GROUP, MemberKind::Group),
             ("u2", MemberKind::User),
             (ENTERING_GROUP, MemberKind::Group),
         ],
     );
     world.entra.user_lookup(user("u2", "bob@contoso.com"));
     // The users round sees u2 changed while still out of the old scope.
-    world.entra.users(
-        "u-d1",
-        users_page(
-            vec![DeltaItem::Upsert(user("u2", "bob@contoso.com"))],
-            done("u-d2"),
-        ),
-    );
-    world.entra.groups(
-        "g-d1",
-        groups_page(
-            vec![
-                group(NESTED_GROUP, &["u2"]),
-                group_of_groups(SCOPE_GROUP, &[ENTERING_GROUP]),
-                group(ENTERING_GROUP, &[]),
-            ],
-            done("g-d2"),
-        ),
+    world.script_delta(
+        vec![DeltaItem::Upsert(user("u2", "bob@contoso.com"))],
+        vec![
+            group(NESTED_GROUP, &["u2"]),
+            group_of_groups(SCOPE_GROUP, &[ENTERING_GROUP]),
+            group(ENTERING_GROUP, &[]),
+        ],
     );
     // Fails after saving the new scope, before the run's end is written.
     *world.state.failing_problem_counts.lock().unwrap() = 1;
     resume(&world, &config).await;
 
-    assert!(world.directory.users.lock().unwrap().contains_key("u2"));
+    assert!(world.has_user("u2"));
     let memberships = world.directory.memberships.lock().unwrap().clone();
     assert!(
         memberships.contains_key(&membership(NESTED_GROUP, "u2")),

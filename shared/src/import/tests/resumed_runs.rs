@@ -9,20 +9,8 @@ async fn given_a_run_that_fails_mid_round_when_the_next_run_comes_then_it_resume
  {
     let world = World::new();
     let config = importing().build();
-    world.entra.users(
-        "",
-        users_page(
-            vec![DeltaItem::Upsert(user("u1", "ann@contoso.com"))],
-            next("u-p2"),
-        ),
-    );
-    world.entra.users(
-        "u-p2",
-        Err(GraphError::Exhausted {
-            attempts: 8,
-            last: "503".into(),
-        }),
-    );
+    world.entra.users("", ann_alone(next("u-p2")));
+    world.entra.users("u-p2", Err(graph_exhausted()));
     let outcome = world.run(&config, "run-a").await;
     let RunOutcome::Failed(status) = outcome else {
         panic!("{outcome:?}")
@@ -73,20 +61,8 @@ async fn given_a_run_that_fails_mid_round_when_the_next_run_comes_then_it_resume
 async fn given_a_first_import_whose_run_was_killed_when_resumed_then_its_finish_sweeps() {
     let world = World::new();
     let config = importing().build();
-    world.entra.users(
-        "",
-        users_page(
-            vec![DeltaItem::Upsert(user("u1", "ann@contoso.com"))],
-            next("u-p2"),
-        ),
-    );
-    world.entra.users(
-        "u-p2",
-        Err(GraphError::Exhausted {
-            attempts: 8,
-            last: "503".into(),
-        }),
-    );
+    world.entra.users("", ann_alone(next("u-p2")));
+    world.entra.users("u-p2", Err(graph_exhausted()));
     assert!(matches!(
         world.run(&config, "run-a").await,
         RunOutcome::Failed(_)

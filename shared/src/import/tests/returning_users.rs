@@ -23,7 +23,7 @@ async fn given_a_user_restored_after_a_soft_delete_then_it_comes_back_with_its_m
         .groups("g-d1", groups_page(vec![], done("g-d2")));
     let outcome = world.run(&config, "run-soft-delete").await;
     assert!(matches!(outcome, RunOutcome::Completed(_)), "{outcome:?}");
-    assert!(!world.directory.users.lock().unwrap().contains_key("u2"));
+    assert!(!world.has_user("u2"));
 
     // Restored: the user reappears; its group never changed.
     world.entra.users(
@@ -45,7 +45,7 @@ async fn given_a_user_restored_after_a_soft_delete_then_it_comes_back_with_its_m
     let outcome = world.run(&config, "run-restore").await;
 
     assert!(matches!(outcome, RunOutcome::Completed(_)), "{outcome:?}");
-    assert!(world.directory.users.lock().unwrap().contains_key("u2"));
+    assert!(world.has_user("u2"));
     let memberships = world.directory.memberships.lock().unwrap().clone();
     assert!(
         memberships.contains_key(&membership("g1", "u2")),
@@ -59,16 +59,10 @@ async fn given_an_idle_delta_poll_then_no_user_is_looked_up() {
     let world = World::new();
     let config = importing().build();
     world.imported(&config).await;
-    world.entra.users(
-        "u-d1",
-        users_page(
-            vec![DeltaItem::Upsert(user("u1", "ann@contoso.com"))],
-            done("u-d2"),
-        ),
+    world.script_delta(
+        vec![DeltaItem::Upsert(user("u1", "ann@contoso.com"))],
+        vec![],
     );
-    world
-        .entra
-        .groups("g-d1", groups_page(vec![], done("g-d2")));
     let outcome = world.run(&config, "run-update").await;
 
     assert!(matches!(outcome, RunOutcome::Completed(_)), "{outcome:?}");
@@ -93,25 +87,11 @@ async fn given_a_user_restored_into_a_group_scope_computed_while_it_was_deleted_
 
     // Restored: back in the transitive members, and the users delta shows
     // it as an ordinary item; no groups delta names it.
-    world.entra.transitive_members_of(
-        SCOPE_GROUP,
-        &[
-            ("u1", MemberKind::User),
-            (NESTED_GROUP, MemberKind::Group),
-            ("u2", MemberKind::User),
-        ],
+    bob_enters_scope(&world);
+    world.script_delta(
+        vec![DeltaItem::Upsert(user("u2", "bob@contoso.com"))],
+        vec![],
     );
-    world.entra.user_lookup(user("u2", "bob@contoso.com"));
-    world.entra.users(
-        "u-d1",
-        users_page(
-            vec![DeltaItem::Upsert(user("u2", "bob@contoso.com"))],
-            done("u-d2"),
-        ),
-    );
-    world
-        .entra
-        .groups("g-d1", groups_page(vec![], done("g-d2")));
     world
         .entra
         .groups_of_users
@@ -121,7 +101,7 @@ async fn given_a_user_restored_into_a_group_scope_computed_while_it_was_deleted_
     let outcome = world.run(&config, "run-restore").await;
 
     assert!(matches!(outcome, RunOutcome::Completed(_)), "{outcome:?}");
-    assert!(world.directory.users.lock().unwrap().contains_key("u2"));
+    assert!(world.has_user("u2"));
     let memberships = world.directory.memberships.lock().unwrap().clone();
     assert!(
         memberships.contains_key(&membership(NESTED_GROUP, "u2")),
@@ -136,16 +116,10 @@ async fn given_a_user_restored_into_a_group_scope_computed_while_it_was_deleted_
 async fn given_an_update_of_a_user_outside_the_group_scope_then_it_stays_out_of_am() {
     let world = World::new();
     let config = imported_with_group_scope(&world).await;
-    world.entra.users(
-        "u-d1",
-        users_page(
-            vec![DeltaItem::Upsert(user("u2", "bob@contoso.com"))],
-            done("u-d2"),
-        ),
+    world.script_delta(
+        vec![DeltaItem::Upsert(user("u2", "bob@contoso.com"))],
+        vec![],
     );
-    world
-        .entra
-        .groups("g-d1", groups_page(vec![], done("g-d2")));
     world
         .entra
         .groups_of_users
@@ -155,7 +129,7 @@ async fn given_an_update_of_a_user_outside_the_group_scope_then_it_stays_out_of_
     let outcome = world.run(&config, "run-update").await;
 
     assert!(matches!(outcome, RunOutcome::Completed(_)), "{outcome:?}");
-    assert!(!world.directory.users.lock().unwrap().contains_key("u2"));
+    assert!(!world.has_user("u2"));
     let scope = world.state.scope.lock().unwrap().clone().unwrap();
     assert!(!scope.users.contains("u2"), "{scope:?}");
 }

@@ -40,7 +40,7 @@ async fn given_revoked_consent_then_the_tenant_needs_reauthorisation() {
             .unwrap()
             .contains(&"reauthorisation")
     );
-    let status = world.state.status.lock().unwrap().clone().unwrap();
+    let status = world.status();
     assert!(status.error.unwrap().contains("AADSTS700082"));
 }
 
@@ -81,10 +81,7 @@ async fn given_a_change_reported_during_a_run_then_another_run_is_wanted_and_not
         &config,
         None,
     );
-    world.entra.users("u-d1", users_page(vec![], done("u-d2")));
-    world
-        .entra
-        .groups("g-d1", groups_page(vec![], done("g-d2")));
+    world.script_delta(vec![], vec![]);
     assert!(matches!(
         quiet.run().await.unwrap(),
         RunOutcome::Completed(_)

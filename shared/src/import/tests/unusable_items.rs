@@ -64,16 +64,13 @@ async fn given_a_user_without_a_upn_then_the_rest_of_the_page_is_imported_and_it
     // Fixed in Entra: the next run, a quiet delta, reads it again.
     world.entra.invalid_users.lock().unwrap().clear();
     world.entra.user_lookup(user("u2", "bob@contoso.com"));
-    world.entra.users("u-d1", users_page(vec![], done("u-d2")));
-    world
-        .entra
-        .groups("g-d1", groups_page(vec![], done("g-d2")));
+    world.script_delta(vec![], vec![]);
     let RunOutcome::Completed(status) = world.run(&config, "run-2").await else {
         panic!("the second run completes");
     };
     assert_eq!(status.open_problems, Some(0));
     assert_eq!(status.counts.users_created, 1);
-    assert!(world.directory.users.lock().unwrap().contains_key("u2"));
+    assert!(world.has_user("u2"));
     assert!(world.state.problems.lock().unwrap().is_empty());
 }
 
@@ -92,20 +89,14 @@ async fn given_an_unusable_item_that_reads_when_fetched_by_id_then_it_is_importe
         panic!("the run completes");
     };
     assert_eq!(status.open_problems, Some(0));
-    assert!(world.directory.users.lock().unwrap().contains_key("u2"));
+    assert!(world.has_user("u2"));
 }
 
 #[tokio::test]
 async fn given_an_imported_user_that_turns_unusable_then_a_resync_keeps_it_and_names_the_problem() {
     let world = World::new();
     let config = importing().build();
-    world.entra.users(
-        "",
-        users_page(
-            vec![DeltaItem::Upsert(user("u1", "ann@contoso.com"))],
-            done("u-d1"),
-        ),
-    );
+    world.entra.users("", ann_alone(done("u-d1")));
     world.entra.groups("", groups_page(vec![], done("g-d1")));
     assert!(matches!(
         world.run(&config, "run-1").await,
@@ -126,7 +117,7 @@ async fn given_an_imported_user_that_turns_unusable_then_a_resync_keeps_it_and_n
         panic!("the resync completes");
     };
     assert_eq!(status.counts.users_deleted, 0, "it exists in Entra: kept");
-    assert!(world.directory.users.lock().unwrap().contains_key("u1"));
+    assert!(world.has_user("u1"));
     let problems = world.state.problems.lock().unwrap().clone();
     assert_eq!(
         problems["ENTRA#PROBLEM#import#user#u1"].operation,
@@ -139,7 +130,7 @@ async fn given_an_unusable_item_that_is_gone_when_fetched_by_id_then_a_delta_rou
     let world = World::new();
     let config = importing().build();
     world.imported(&config).await;
-    assert!(world.directory.users.lock().unwrap().contains_key("u1"));
+    assert!(world.has_user("u1"));
     // An @removed with a reason this client does not know; by id, 404.
     let mut page = users_page(vec![], done("u-d2")).unwrap();
     page.unusable.push(crate::model::entra::UnusableItem {
@@ -156,6 +147,6 @@ async fn given_an_unusable_item_that_is_gone_when_fetched_by_id_then_a_delta_rou
         panic!("the delta run completes");
     };
     assert_eq!(status.counts.users_deleted, 1);
-    assert!(!world.directory.users.lock().unwrap().contains_key("u1"));
+    assert!(!world.has_user("u1"));
     assert!(world.state.problems.lock().unwrap().is_empty());
 }

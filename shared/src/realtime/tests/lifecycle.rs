@@ -15,11 +15,7 @@ async fn given_a_reauthorization_request_right_after_a_renewal_then_it_waits_out
  {
     let world = World::new();
     let created = Utc::now();
-    world
-        .keeper()
-        .keep_for(&tenant("acme"), ENTRA, created)
-        .await
-        .unwrap();
+    world.keep("acme", created).await;
     world.calls();
 
     // Graph sends it a minute after the creation: that creation did not
@@ -27,10 +23,8 @@ async fn given_a_reauthorization_request_right_after_a_renewal_then_it_waits_out
     reauthorization_required(&world, "users", created + Duration::minutes(1));
     for minutes in [2, 5, 9] {
         world
-            .keeper()
-            .keep_for(&tenant("acme"), ENTRA, created + Duration::minutes(minutes))
-            .await
-            .unwrap();
+            .keep("acme", created + Duration::minutes(minutes))
+            .await;
         assert!(world.calls().is_empty(), "no call at +{minutes} min");
         assert_eq!(
             world.kept("users").lifecycle_event,
@@ -41,11 +35,7 @@ async fn given_a_reauthorization_request_right_after_a_renewal_then_it_waits_out
 
     // The first run after the gap answers it: one PATCH.
     let answered_at = created + Duration::minutes(11);
-    world
-        .keeper()
-        .keep_for(&tenant("acme"), ENTRA, answered_at)
-        .await
-        .unwrap();
+    world.keep("acme", answered_at).await;
     let calls = world.calls();
     let users = world.kept("users").record.subscription_id;
     assert_eq!(calls, [format!("renew {users}")]);
@@ -53,11 +43,7 @@ async fn given_a_reauthorization_request_right_after_a_renewal_then_it_waits_out
     assert_eq!(world.kept("users").renewed_at, answered_at);
 
     // Answered: the next runs make no call.
-    world
-        .keeper()
-        .keep_for(&tenant("acme"), ENTRA, answered_at + Duration::minutes(3))
-        .await
-        .unwrap();
+    world.keep("acme", answered_at + Duration::minutes(3)).await;
     assert!(world.calls().is_empty());
 }
 
@@ -66,19 +52,11 @@ async fn given_a_reauthorization_request_from_before_the_last_renewal_then_that_
  {
     let world = World::new();
     let created = Utc::now();
-    world
-        .keeper()
-        .keep_for(&tenant("acme"), ENTRA, created)
-        .await
-        .unwrap();
+    world.keep("acme", created).await;
     world.calls();
 
     reauthorization_required(&world, "users", created - Duration::minutes(1));
-    world
-        .keeper()
-        .keep_for(&tenant("acme"), ENTRA, created + Duration::minutes(2))
-        .await
-        .unwrap();
+    world.keep("acme", created + Duration::minutes(2)).await;
 
     assert!(world.calls().is_empty());
     assert_eq!(world.kept("users").lifecycle_event, None);
@@ -88,21 +66,13 @@ async fn given_a_reauthorization_request_from_before_the_last_renewal_then_that_
 async fn given_a_reauthorization_request_for_a_subscription_graph_lost_then_the_404_recreates_it() {
     let world = World::new();
     let created = Utc::now();
-    world
-        .keeper()
-        .keep_for(&tenant("acme"), ENTRA, created)
-        .await
-        .unwrap();
+    world.keep("acme", created).await;
     let lost = world.kept("users").record.subscription_id;
     world.api.live.lock().unwrap().remove(&lost);
     world.calls();
 
     reauthorization_required(&world, "users", created + Duration::minutes(1));
-    world
-        .keeper()
-        .keep_for(&tenant("acme"), ENTRA, created + Duration::minutes(12))
-        .await
-        .unwrap();
+    world.keep("acme", created + Duration::minutes(12)).await;
 
     let calls = world.calls();
     assert_eq!(

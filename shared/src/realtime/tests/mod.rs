@@ -1,192 +1,20 @@
-use std::collections::HashMap;
-use std::sync::Mutex;
-
 use super::*;
 
 mod lifecycle;
 mod notification_key;
+mod world;
+
+use world::{World, tenant};
 
 const ENTRA: &str = "3f2a6d1c-5b7e-4a90-8c1d-2e4f6a8b0c13";
 const URL: &str = "https://abc.execute-api.eu-west-1.amazonaws.com/entra/notifications";
-
-/// Graph's `/subscriptions`: live subscriptions, and the calls made.
-#[derive(Default)]
-struct MemoryApi {
-    live: Mutex<HashMap<String, LiveSubscription>>,
-    calls: Mutex<Vec<String>>,
-    /// The next create answers with this status (403, 400, 409).
-    refuse_next_create: Mutex<Option<u16>>,
-}
-
-/// Graph's refusal with this status, as the adapter names it.
-fn rejected(status: u16) -> GraphError {
-    let (code, message) = ("ExtensionError".into(), "refused".into());
-    match status {
-        403 => GraphError::Forbidden { code, message },
-        409 => GraphError::Conflict { code, message },
-        _ => GraphError::Rejected {
-            status,
-            code,
-            message,
-        },
-    }
-}
-
-impl SubscriptionApi for MemoryApi {
-    async fn create(&self, s: &NewSubscription) -> Result<LiveSubscription, GraphError> {
-        self.calls
-            .lock()
-            .unwrap()
-            .push(format!("create {}", s.resource));
-        if let Some(status) = self.refuse_next_create.lock().unwrap().take() {
-            return Err(rejected(status));
-        }
-        let live = LiveSubscription {
-            id: uuid::Uuid::new_v4().to_string(),
-            resource: s.resource.into(),
-            notification_url: s.notification_url.clone(),
-            expiration: s.expiration,
-        };
-        self.live
-            .lock()
-            .unwrap()
-            .insert(live.id.clone(), live.clone());
-        Ok(live)
-    }
-    async fn renew(
-        &self,
-        id: &str,
-        expiration: DateTime<Utc>,
-    ) -> Result<LiveSubscription, GraphError> {
-        self.calls.lock().unwrap().push(format!("renew {id}"));
-        let mut live = self.live.lock().unwrap();
-        let s = live.get_mut(id).ok_or(GraphError::NotFound)?;
-        s.expiration = expiration;
-        Ok(s.clone())
-    }
-    async fn delete(&self, id: &str) -> Result<(), GraphError> {
-        self.calls.lock().unwrap().push(format!("delete {id}"));
-        self.live.lock().unwrap().remove(id);
-        Ok(())
-    }
-    async fn list(&self) -> Result<Vec<LiveSubscription>, GraphError> {
-        self.calls.lock().unwrap().push("list".into());
-        Ok(self.live.lock().unwrap().values().cloned().collect())
-    }
-}
-
-#[derive(Default)]
-struct MemoryKept {
-    kept: Mutex<HashMap<(String, String), KeptSubscription>>,
-    status: Mutex<HashMap<TenantId, RealtimeStatus>>,
-    status_writes: Mutex<usize>,
-    locks: Mutex<HashMap<String, String>>,
-    locks_taken: Mutex<usize>,
-}
-
-impl KeptSubscriptions for MemoryKept {
-    async fn kept(
-        &self,
-        entra: &str,
-        resource: &str,
-    ) -> Result<Option<KeptSubscription>, StoreError> {
-        Ok(self
-            .kept
-            .lock()
-            .unwrap()
-            .get(&(entra.into(), resource.into()))
-            .cloned())
-    }
-    async fn keep(&self, k: &KeptSubscription) -> Result<(), StoreError> {
-        let key = (k.record.entra_tenant_id.clone(), k.record.resource.clone());
-        self.kept.lock().unwrap().insert(key, k.clone());
-        Ok(())
-    }
-    async fn forget(&self, k: &KeptSubscription) -> Result<(), StoreError> {
-        let key = (k.record.entra_tenant_id.clone(), k.record.resource.clone());
-        self.kept.lock().unwrap().remove(&key);
-        Ok(())
-    }
-    async fn lock(&self, entra: &str, holder: &str, _: DateTime<Utc>) -> Result<bool, StoreError> {
-        let mut locks = self.locks.lock().unwrap();
-        if locks.contains_key(entra) {
-            return Ok(false);
-        }
-        locks.insert(entra.into(), holder.into());
-        *self.locks_taken.lock().unwrap() += 1;
-        Ok(true)
-    }
-    async fn unlock(&self, entra: &str, holder: &str) -> Result<(), StoreError> {
-        let mut locks = self.locks.lock().unwrap();
-        if locks.get(entra).map(String::as_str) == Some(holder) {
-            locks.remove(entra);
-        }
-        Ok(())
-    }
-    async fn realtime_status(&self, t: &TenantId) -> Result<Option<RealtimeStatus>, StoreError> {
-        Ok(self.status.lock().unwrap().get(t).cloned())
-    }
-    async fn set_realtime_status(
-        &self,
-        t: &TenantId,
-        s: &RealtimeStatus,
-    ) -> Result<(), StoreError> {
-        *self.status_writes.lock().unwrap() += 1;
-        self.status.lock().unwrap().insert(t.clone(), s.clone());
-        Ok(())
-    }
-}
-
-struct World {
-    api: MemoryApi,
-    kept: MemoryKept,
-}
-
-impl World {
-    fn new() -> Self {
-        Self {
-            api: MemoryApi::default(),
-            kept: MemoryKept::default(),
-        }
-    }
-    fn keeper(&self) -> RealtimeKeeper<'_, MemoryApi, MemoryKept> {
-        RealtimeKeeper {
-            api: &self.api,
-            kept: &self.kept,
-            notification_url: URL,
-        }
-    }
-    fn kept(&self, resource: &str) -> KeptSubscription {
-        self.kept.kept.lock().unwrap()[&(ENTRA.to_owned(), resource.to_owned())].clone()
-    }
-    fn calls(&self) -> Vec<String> {
-        std::mem::take(&mut *self.api.calls.lock().unwrap())
-    }
-    fn edit(&self, resource: &str, edit: impl FnOnce(&mut KeptSubscription)) {
-        let mut k = self.kept(resource);
-        edit(&mut k);
-        self.kept
-            .kept
-            .lock()
-            .unwrap()
-            .insert((ENTRA.to_owned(), resource.to_owned()), k);
-    }
-}
-
-fn tenant(id: &str) -> TenantId {
-    TenantId::parse(id).unwrap()
-}
 
 #[tokio::test]
 async fn given_a_tenant_after_its_run_then_both_subscriptions_are_created_once_and_kept_quietly() {
     let world = World::new();
     let now = Utc::now();
 
-    let status = world
-        .keeper()
-        .keep_for(&tenant("acme"), ENTRA, now)
-        .await
-        .unwrap();
+    let status = world.keep("acme", now).await;
 
     assert_eq!(status, RealtimeStatus::Active);
     assert_eq!(world.calls(), ["create users", "create groups"]);
@@ -200,28 +28,16 @@ async fn given_a_tenant_after_its_run_then_both_subscriptions_are_created_once_a
     );
 
     // The next runs: nothing to do, no Graph call, no status write.
-    world
-        .keeper()
-        .keep_for(&tenant("acme"), ENTRA, now + Duration::minutes(3))
-        .await
-        .unwrap();
+    world.keep("acme", now + Duration::minutes(3)).await;
     assert!(world.calls().is_empty());
     assert_eq!(*world.kept.status_writes.lock().unwrap(), 1);
     assert_eq!(*world.kept.locks_taken.lock().unwrap(), 1, "no lock either");
     // A tenant that holds none leaves without a lock.
-    world
-        .keeper()
-        .release_for(&tenant("stranger"), ENTRA, now)
-        .await
-        .unwrap();
+    world.release("stranger", now).await;
     assert_eq!(*world.kept.locks_taken.lock().unwrap(), 1);
 
     // A second AM tenant on the same Entra tenant shares them.
-    world
-        .keeper()
-        .keep_for(&tenant("acme-eu"), ENTRA, now)
-        .await
-        .unwrap();
+    world.keep("acme-eu", now).await;
     assert!(world.calls().is_empty());
     assert_eq!(
         world.kept("users").record.am_tenants,
@@ -233,20 +49,12 @@ async fn given_a_tenant_after_its_run_then_both_subscriptions_are_created_once_a
 async fn given_expiry_near_or_a_lost_subscription_then_it_is_renewed_or_recreated() {
     let world = World::new();
     let now = Utc::now();
-    world
-        .keeper()
-        .keep_for(&tenant("acme"), ENTRA, now)
-        .await
-        .unwrap();
+    world.keep("acme", now).await;
     world.calls();
 
     // 26 days later: less than three days left.
     let later = now + Duration::days(26);
-    world
-        .keeper()
-        .keep_for(&tenant("acme"), ENTRA, later)
-        .await
-        .unwrap();
+    world.keep("acme", later).await;
     let calls = world.calls();
     let renewals = calls.iter().filter(|c| c.starts_with("renew ")).count();
     assert_eq!(renewals, 2, "{calls:?}");
@@ -260,11 +68,7 @@ async fn given_expiry_near_or_a_lost_subscription_then_it_is_renewed_or_recreate
     let lost = world.kept("users").record.subscription_id;
     world.api.live.lock().unwrap().remove(&lost);
     let much_later = later + Duration::days(26);
-    world
-        .keeper()
-        .keep_for(&tenant("acme"), ENTRA, much_later)
-        .await
-        .unwrap();
+    world.keep("acme", much_later).await;
     let calls = world.calls();
     assert!(calls.contains(&"create users".to_owned()), "{calls:?}");
     assert_ne!(world.kept("users").record.subscription_id, lost);
@@ -275,22 +79,14 @@ async fn given_expiry_near_or_a_lost_subscription_then_it_is_renewed_or_recreate
 async fn given_a_removed_subscription_event_then_it_is_made_again_at_once() {
     let world = World::new();
     let now = Utc::now();
-    world
-        .keeper()
-        .keep_for(&tenant("acme"), ENTRA, now)
-        .await
-        .unwrap();
+    world.keep("acme", now).await;
     world.calls();
 
     world.edit("groups", |k| {
         k.lifecycle_event = Some(LifecycleEvent::SubscriptionRemoved)
     });
     let removed = world.kept("groups").record.subscription_id;
-    world
-        .keeper()
-        .keep_for(&tenant("acme"), ENTRA, now + Duration::minutes(2))
-        .await
-        .unwrap();
+    world.keep("acme", now + Duration::minutes(2)).await;
     assert_eq!(
         world.calls(),
         [format!("delete {removed}"), "create groups".into()]
@@ -303,11 +99,7 @@ async fn given_graph_refusing_then_the_status_says_why_and_a_lost_record_is_reco
     let now = Utc::now();
     *world.api.refuse_next_create.lock().unwrap() = Some(403);
 
-    let status = world
-        .keeper()
-        .keep_for(&tenant("acme"), ENTRA, now)
-        .await
-        .unwrap();
+    let status = world.keep("acme", now).await;
 
     let RealtimeStatus::Error(reason) = status else {
         panic!("{status:?}");
@@ -320,11 +112,7 @@ async fn given_graph_refusing_then_the_status_says_why_and_a_lost_record_is_reco
     world.kept.kept.lock().unwrap().clear();
     world.api.live.lock().unwrap().clear();
     *world.api.refuse_next_create.lock().unwrap() = Some(409);
-    let status = world
-        .keeper()
-        .keep_for(&tenant("acme"), ENTRA, now)
-        .await
-        .unwrap();
+    let status = world.keep("acme", now).await;
     assert_eq!(status, RealtimeStatus::Active);
     assert_eq!(
         world.calls()[..2],
@@ -336,23 +124,11 @@ async fn given_graph_refusing_then_the_status_says_why_and_a_lost_record_is_reco
 async fn given_realtime_switched_off_then_the_tenant_leaves_and_the_last_one_deletes_them() {
     let world = World::new();
     let now = Utc::now();
-    world
-        .keeper()
-        .keep_for(&tenant("acme"), ENTRA, now)
-        .await
-        .unwrap();
-    world
-        .keeper()
-        .keep_for(&tenant("acme-eu"), ENTRA, now)
-        .await
-        .unwrap();
+    world.keep("acme", now).await;
+    world.keep("acme-eu", now).await;
     world.calls();
 
-    world
-        .keeper()
-        .release_for(&tenant("acme"), ENTRA, now)
-        .await
-        .unwrap();
+    world.release("acme", now).await;
     assert!(world.calls().is_empty(), "acme-eu still wants them");
     assert_eq!(world.kept("users").record.am_tenants, [tenant("acme-eu")]);
     assert_eq!(
@@ -360,11 +136,7 @@ async fn given_realtime_switched_off_then_the_tenant_leaves_and_the_last_one_del
         RealtimeStatus::Inactive
     );
 
-    world
-        .keeper()
-        .release_for(&tenant("acme-eu"), ENTRA, now)
-        .await
-        .unwrap();
+    world.release("acme-eu", now).await;
     assert_eq!(world.calls().len(), 2);
     assert!(world.api.live.lock().unwrap().is_empty());
     assert!(world.kept.kept.lock().unwrap().is_empty());
@@ -444,27 +216,15 @@ async fn given_run_outcomes_then_subscriptions_are_kept_released_or_forgotten() 
 async fn given_a_subscription_graph_dropped_silently_then_the_daily_check_replaces_it() {
     let world = World::new();
     let now = Utc::now();
-    world
-        .keeper()
-        .keep_for(&tenant("acme"), ENTRA, now)
-        .await
-        .unwrap();
+    world.keep("acme", now).await;
     let dropped = world.kept("groups").record.subscription_id;
     world.api.live.lock().unwrap().remove(&dropped);
     world.calls();
 
-    world
-        .keeper()
-        .keep_for(&tenant("acme"), ENTRA, now + Duration::hours(2))
-        .await
-        .unwrap();
+    world.keep("acme", now + Duration::hours(2)).await;
     assert!(world.calls().is_empty(), "checked once a day");
 
-    world
-        .keeper()
-        .keep_for(&tenant("acme"), ENTRA, now + Duration::hours(25))
-        .await
-        .unwrap();
+    world.keep("acme", now + Duration::hours(25)).await;
     let calls = world.calls();
     assert_eq!(
         calls.iter().filter(|c| *c == "list").count(),
@@ -487,25 +247,13 @@ async fn given_another_run_settling_the_entra_tenant_then_this_one_leaves_the_su
         .unwrap()
         .insert(ENTRA.into(), "other-run".into());
 
-    world
-        .keeper()
-        .keep_for(&tenant("acme"), ENTRA, now)
-        .await
-        .unwrap();
-    world
-        .keeper()
-        .release_for(&tenant("acme"), ENTRA, now)
-        .await
-        .unwrap();
+    world.keep("acme", now).await;
+    world.release("acme", now).await;
 
     assert!(world.calls().is_empty());
     assert!(world.kept.kept.lock().unwrap().is_empty());
     world.kept.locks.lock().unwrap().clear();
-    world
-        .keeper()
-        .keep_for(&tenant("acme"), ENTRA, now)
-        .await
-        .unwrap();
+    world.keep("acme", now).await;
     assert_eq!(
         world.calls().len(),
         2,
@@ -521,11 +269,7 @@ async fn given_another_run_settling_the_entra_tenant_then_this_one_leaves_the_su
 async fn given_a_new_notification_url_then_the_subscriptions_are_made_again_for_it() {
     let world = World::new();
     let now = Utc::now();
-    world
-        .keeper()
-        .keep_for(&tenant("acme"), ENTRA, now)
-        .await
-        .unwrap();
+    world.keep("acme", now).await;
     let before = world.kept("users").record.subscription_id;
     world.calls();
 

@@ -48,13 +48,7 @@ impl ExportFaults {
     /// `only` = `calm`, `graph`, `store` or `stream` keeps that class (and
     /// kills).
     pub fn draw(rng: &mut Rng, only: Option<&str>) -> Self {
-        let mut level = |max: u64| {
-            if rng.chance(30) {
-                0
-            } else {
-                rng.below(max + 1)
-            }
-        };
+        let mut level = |max: u64| rng.fault_level(max);
         let drawn = Self {
             graph_exhausted: level(10),
             graph_lost_answer: level(8),

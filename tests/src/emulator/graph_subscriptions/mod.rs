@@ -108,7 +108,7 @@ pub struct NotificationKnobs {
     /// Deliveries happen at all.
     pub delivery: bool,
     /// Between a change and its delivery.
-    #[serde(with = "super::millis")]
+    #[serde(with = "crate::emulator::state::millis")]
     pub delay: Duration,
     /// Every delivery is sent twice.
     pub duplicates: bool,
@@ -187,11 +187,11 @@ fn record_delivery(state: &Shared, record: DeliveryRecord) {
         .push(record);
 }
 
-async fn list(State(state): State<Shared>, headers: HeaderMap) -> Response {
+async fn list(State(state): State<Shared>, headers: HeaderMap) -> Result<Response, Response> {
     let mut state = state.lock().expect("emulator state lock");
     let tenant_id = match authorise(&mut state, &headers) {
         Ok(t) => t,
-        Err(response) => return response,
+        Err(response) => return Err(response),
     };
     let caller = caller_user(&state, &headers);
     let value: Vec<Value> = state
@@ -200,7 +200,7 @@ async fn list(State(state): State<Shared>, headers: HeaderMap) -> Response {
         .filter(|s| s.tenant_id == tenant_id && s.made_for_user == caller)
         .map(|s| s.json(false))
         .collect();
-    axum::Json(json!({ "value": value })).into_response()
+    Ok(axum::Json(json!({ "value": value })).into_response())
 }
 
 /// The caller's subscription `id`, or the answer to give instead.

@@ -7,7 +7,10 @@ use std::collections::HashMap;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
 
-use super::authorize::{error_page, redirect_with, sign_in_page};
+use super::authorize::{
+    browser_user, declines_consent, error_page, redirect_with_state, registered_redirect,
+    sign_in_page,
+};
 use super::{Shared, is_guid};
 use crate::emulator::EmulatorState;
 use crate::emulator::app_only::{
@@ -41,15 +44,15 @@ impl ConsentRequest {
     /// An error at the redirect URI: `admin_consent=True` is there on
     /// errors too, as Microsoft documents.
     fn fail(&self, error: &str, description: &str) -> Response {
-        let mut pairs = vec![
-            ("admin_consent", "True"),
-            ("error", error),
-            ("error_description", description),
-        ];
-        if !self.client_state.is_empty() {
-            pairs.push(("state", self.client_state.as_str()));
-        }
-        redirect_with(&self.redirect_uri, &pairs)
+        redirect_with_state(
+            &self.redirect_uri,
+            &self.client_state,
+            vec![
+                ("admin_consent", "True"),
+                ("error", error),
+                ("error_description", description),
+            ],
+        )
     }
 }
 
@@ -77,15 +80,15 @@ fn answer(shared: &Shared, authority: &str, q: &HashMap<String, String>) -> Resp
         .map(|r| format!("{GRAPH_AUDIENCE}/{r}"))
         .collect::<Vec<_>>()
         .join(" ");
-    let mut pairs = vec![
-        ("admin_consent", "True"),
-        ("tenant", tenant_id.as_str()),
-        ("scope", scope.as_str()),
-    ];
-    if !request.client_state.is_empty() {
-        pairs.push(("state", request.client_state.as_str()));
-    }
-    redirect_with(&request.redirect_uri, &pairs)
+    redirect_with_state(
+        &request.redirect_uri,
+        &request.client_state,
+        vec![
+            ("admin_consent", "True"),
+            ("tenant", tenant_id.as_str()),
+            ("scope", scope.as_str()),
+        ],
+    )
 }
 
 /// The app, its redirect URI, the authority and the scope.
@@ -95,25 +98,7 @@ fn checked_request(
     authority: &str,
     q: &HashMap<String, String>,
 ) -> Result<ConsentRequest, Response> {
-    let app = state
-        .app
-        .as_ref()
-        .filter(|app| q.get("client_id") == Some(&app.client_id))
-        .ok_or_else(|| {
-            error_page(
-                700016,
-                "Application with identifier was not found in the directory.",
-            )
-        })?;
-    let redirect_uri = q
-        .get("redirect_uri")
-        .filter(|r| app.redirect_uris.contains(r))
-        .ok_or_else(|| {
-            error_page(
-                50011,
-                "The redirect URI specified in the request does not match the redirect URIs configured for the application.",
-            )
-        })?;
+    let (_, redirect_uri) = registered_redirect(state, q)?;
     check_authority(state, authority)?;
     let request = ConsentRequest {
         redirect_uri: redirect_uri.clone(),
@@ -158,23 +143,9 @@ fn consenting_admin(
     q: &HashMap<String, String>,
     request: &ConsentRequest,
 ) -> Result<(String, String), Response> {
-    let upn = q
-        .get("login_hint")
-        .cloned()
-        .or_else(|| state.browser.user_principal_name.clone())
-        .ok_or_else(|| error_page(50058, "No user is signed in."))?;
-    let (tenant, user) = state
-        .tenant_of_user(&upn)
-        .ok_or_else(|| error_page(50034, "The user account does not exist in the directory."))?;
-    if is_guid(authority) && authority != tenant.id {
-        return Err(error_page(
-            50020,
-            "User account from identity provider does not exist in tenant and cannot access the application in that tenant.",
-        ));
-    }
-    if !user.account_enabled {
-        return Err(error_page(50057, "The user account is disabled."));
-    }
+    let (tenant, user) = browser_user(state, authority, q, || {
+        error_page(50058, "No user is signed in.")
+    })?;
     // What Microsoft shows a user who may not grant application permissions
     // here is not documented (its portal offers an admin-consent request):
     // the emulator stops at an error page, and nothing reaches the app.
@@ -184,11 +155,7 @@ fn consenting_admin(
             "Admin consent is required: the signed-in user cannot grant application permissions for this organisation.",
         ));
     }
-    let declines = match q.get("consent").map(String::as_str) {
-        Some(answer) => answer == "decline",
-        None => state.browser.declines_consent,
-    };
-    if declines {
+    if declines_consent(state, q) {
         return Err(request.fail(
             "consent_required",
             "AADSTS65004: The resource owner or authorization server denied the request.",

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 
 use super::{Shared, is_guid};
-use crate::emulator::{EmulatorState, IssuedCode, Tenant, User, random_token};
+use crate::emulator::{AppRegistration, EmulatorState, IssuedCode, Tenant, User, random_token};
 
 /// The sign-in error page Entra shows when it cannot redirect.
 pub(super) fn error_page(code: u32, message: &str) -> Response {
@@ -34,6 +34,92 @@ pub(super) fn redirect_with(redirect_uri: &str, pairs: &[(&str, &str)]) -> Respo
         }
     }
     redirect(url.to_string())
+}
+
+/// An answer at the app's redirect URI, with the app's `state` if it sent one.
+pub(super) fn redirect_with_state<'a>(
+    redirect_uri: &str,
+    client_state: &'a str,
+    mut pairs: Vec<(&'a str, &'a str)>,
+) -> Response {
+    if !client_state.is_empty() {
+        pairs.push(("state", client_state));
+    }
+    redirect_with(redirect_uri, &pairs)
+}
+
+/// The app of `client_id` and the redirect URI, if registered: Entra's
+/// first checks at authorize and admin consent alike.
+#[allow(clippy::result_large_err)] // the error is the handler's own answer
+pub(super) fn registered_redirect<'s>(
+    state: &'s EmulatorState,
+    q: &'s HashMap<String, String>,
+) -> Result<(&'s AppRegistration, &'s String), Response> {
+    let Some(app) = state.app.as_ref() else {
+        return Err(error_page(
+            700016,
+            "Application not found in the directory.",
+        ));
+    };
+    if q.get("client_id") != Some(&app.client_id) {
+        return Err(error_page(
+            700016,
+            "Application with identifier was not found in the directory.",
+        ));
+    }
+    let Some(redirect_uri) = q
+        .get("redirect_uri")
+        .filter(|r| app.redirect_uris.contains(r))
+    else {
+        return Err(error_page(
+            50011,
+            "The redirect URI specified in the request does not match the redirect URIs configured for the application.",
+        ));
+    };
+    Ok((app, redirect_uri))
+}
+
+/// The browser's user (a `login_hint`, or whoever is signed in), if it
+/// exists in the authority and is enabled; `no_user` answers when nobody is.
+#[allow(clippy::result_large_err)] // the error is the handler's own answer
+pub(super) fn browser_user<'s>(
+    state: &'s EmulatorState,
+    authority: &str,
+    q: &HashMap<String, String>,
+    no_user: impl FnOnce() -> Response,
+) -> Result<(&'s Tenant, &'s User), Response> {
+    let Some(upn) = q
+        .get("login_hint")
+        .cloned()
+        .or_else(|| state.browser.user_principal_name.clone())
+    else {
+        return Err(no_user());
+    };
+    let Some((tenant, user)) = state.tenant_of_user(&upn) else {
+        return Err(error_page(
+            50034,
+            "The user account does not exist in the directory.",
+        ));
+    };
+    if is_guid(authority) && authority != tenant.id {
+        return Err(error_page(
+            50020,
+            "User account from identity provider does not exist in tenant and cannot access the application in that tenant.",
+        ));
+    }
+    if !user.account_enabled {
+        return Err(error_page(50057, "The user account is disabled."));
+    }
+    Ok((tenant, user))
+}
+
+/// The consent screen's answer (the form's, else the browser's script):
+/// declined or not.
+pub(super) fn declines_consent(state: &EmulatorState, q: &HashMap<String, String>) -> bool {
+    match q.get("consent").map(String::as_str) {
+        Some(answer) => answer == "decline",
+        None => state.browser.declines_consent,
+    }
 }
 
 pub(super) async fn authorize(
@@ -143,11 +229,11 @@ struct AuthorizeRequest {
 impl AuthorizeRequest {
     /// An error the app receives at its redirect URI (with its `state`).
     fn fail(&self, error: &str, description: &str) -> Response {
-        let mut pairs = vec![("error", error), ("error_description", description)];
-        if !self.client_state.is_empty() {
-            pairs.push(("state", self.client_state.as_str()));
-        }
-        redirect_with(&self.redirect_uri, &pairs)
+        redirect_with_state(
+            &self.redirect_uri,
+            &self.client_state,
+            vec![("error", error), ("error_description", description)],
+        )
     }
 }
 
@@ -198,27 +284,7 @@ fn checked_authorize_request(
     authority: &str,
     q: &HashMap<String, String>,
 ) -> Result<AuthorizeRequest, Response> {
-    let Some(app) = state.app.as_ref() else {
-        return Err(error_page(
-            700016,
-            "Application not found in the directory.",
-        ));
-    };
-    if q.get("client_id") != Some(&app.client_id) {
-        return Err(error_page(
-            700016,
-            "Application with identifier was not found in the directory.",
-        ));
-    }
-    let Some(redirect_uri) = q
-        .get("redirect_uri")
-        .filter(|r| app.redirect_uris.contains(r))
-    else {
-        return Err(error_page(
-            50011,
-            "The redirect URI specified in the request does not match the redirect URIs configured for the application.",
-        ));
-    };
+    let (app, redirect_uri) = registered_redirect(state, q)?;
     let request = AuthorizeRequest {
         client_id: app.client_id.clone(),
         redirect_uri: redirect_uri.clone(),
@@ -296,33 +362,14 @@ fn signed_in_user<'s>(
     q: &HashMap<String, String>,
     request: &AuthorizeRequest,
 ) -> Result<(&'s Tenant, &'s User), Response> {
-    let Some(upn) = q
-        .get("login_hint")
-        .cloned()
-        .or_else(|| state.browser.user_principal_name.clone())
-    else {
+    browser_user(state, authority, q, || {
         let message = "A silent sign-in request was sent but no user is signed in.";
         if is_silent(q) {
-            return Err(request.fail("login_required", &format!("AADSTS50058: {message}")));
+            request.fail("login_required", &format!("AADSTS50058: {message}"))
+        } else {
+            error_page(50058, message)
         }
-        return Err(error_page(50058, message));
-    };
-    let Some((tenant, user)) = state.tenant_of_user(&upn) else {
-        return Err(error_page(
-            50034,
-            "The user account does not exist in the directory.",
-        ));
-    };
-    if is_guid(authority) && authority != tenant.id {
-        return Err(error_page(
-            50020,
-            "User account from identity provider does not exist in tenant and cannot access the application in that tenant.",
-        ));
-    }
-    if !user.account_enabled {
-        return Err(error_page(50057, "The user account is disabled."));
-    }
-    Ok((tenant, user))
+    })
 }
 
 /// The consent screen: the user accepts, and is an admin.
@@ -333,11 +380,7 @@ fn consent_screen(
     request: &AuthorizeRequest,
     user: &User,
 ) -> Result<(), Response> {
-    let declines = match q.get("consent").map(String::as_str) {
-        Some(answer) => answer == "decline",
-        None => state.browser.declines_consent,
-    };
-    if declines {
+    if declines_consent(state, q) {
         return Err(request.fail(
             "access_denied",
             "AADSTS65004: User declined to consent to access the app.",
@@ -382,9 +425,9 @@ fn grant_code(
         },
     );
     state.issued_secrets.push(code.clone());
-    let mut pairs = vec![("code", code.as_str())];
-    if !request.client_state.is_empty() {
-        pairs.push(("state", request.client_state.as_str()));
-    }
-    redirect_with(&request.redirect_uri, &pairs)
+    redirect_with_state(
+        &request.redirect_uri,
+        &request.client_state,
+        vec![("code", code.as_str())],
+    )
 }

@@ -1,0 +1,282 @@
+//! The home page's sections: the settings form, the actions, the status,
+//! preview and problems, and the AM directory.
+
+use serde_json::{Map, Value};
+
+use super::super::TENANT;
+use super::{esc, field, table};
+use crate::stack::LocalStack;
+
+pub(super) fn config_form(config: &Map<String, Value>) -> String {
+    let flag = |name: &str, label: &str| {
+        let checked = if config.get(name) == Some(&Value::Bool(true)) {
+            " checked"
+        } else {
+            ""
+        };
+        format!(
+            r#"<label><input type="checkbox" id="{name}" name="{name}"{checked}> {label}</label>"#
+        )
+    };
+    let list = |name: &str| match config.get(name) {
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(Value::as_str)
+            .collect::<Vec<_>>()
+            .join(", "),
+        _ => String::new(),
+    };
+    let text = |name: &str, label: &str, value: String| {
+        format!(
+            r#"<p><label for="{name}">{label}</label> <input id="{name}" name="{name}" size="60" value="{}"></p>"#,
+            esc(&value)
+        )
+    };
+    format!(
+        r#"<section><h2>Settings</h2><form method="post" action="/config">
+{label}{tenant}<p>{iu} {eu} {ig} {eg}</p>{domains}{groups}{export_group}<p>{sync}</p>
+<button id="save">Save</button></form></section>"#,
+        label = text("label", "Directory Label Name", field(config, "label")),
+        tenant = text(
+            "entra_tenant_id_setting",
+            "Tenant ID",
+            field(config, "entra_tenant_id")
+        ),
+        iu = flag("import_users", "Import Users"),
+        eu = flag("export_users", "Export Users"),
+        ig = flag("import_groups", "Import Groups"),
+        eg = flag("export_groups", "Export Groups"),
+        domains = text(
+            "domains",
+            "Domains (comma-separated; empty = all)",
+            list("domains")
+        ),
+        groups = text(
+            "import_group_ids",
+            "Import From Entra ID Groups (ids)",
+            list("import_group_ids")
+        ),
+        export_group = text(
+            "export_group_id",
+            "Export To Entra ID Group (id)",
+            field(config, "export_group_id")
+        ),
+        sync = flag("sync_enabled", "Directory Sync"),
+    )
+}
+
+pub(super) fn actions() -> String {
+    let button = |action: &str, id: &str, label: &str| {
+        format!(
+            r#"<form method="post" action="{action}" style="display:inline"><button id="{id}">{label}</button></form> "#
+        )
+    };
+    format!(
+        "<section><h2>Actions</h2>{}{}{}{}</section>",
+        button("/request/resync", "resync", "Resync"),
+        button("/request/approve", "approve", "Approve held deletions"),
+        button("/request/preview", "preview", "Preview"),
+        button("/tick", "tick", "Run the schedule now"),
+    )
+}
+
+pub(super) async fn status_sections(stack: &LocalStack) -> anyhow::Result<String> {
+    let status = stack.status_item(TENANT).await.unwrap_or_default();
+    let mut html = status_section(&status);
+    let problems = stack.problem_items(TENANT).await?;
+    html.push_str(&problems_section(&problems));
+    let preview = stack
+        .item(
+            &stack.tables.integrations,
+            &format!("TENANT#{TENANT}"),
+            "ENTRA#PREVIEW",
+        )
+        .await?;
+    if let Some(preview) = preview {
+        html.push_str(&preview_section(&preview));
+    }
+    Ok(html)
+}
+
+fn status_section(status: &Map<String, Value>) -> String {
+    let counts = status
+        .get("last_sync_counts")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    let mut rows = vec![];
+    for name in [
+        "last_sync_completed_at",
+        "last_sync_result",
+        "last_sync_mode",
+        "last_sync_error",
+        "open_problems",
+        "realtime",
+        "realtime_error",
+        "last_notification_at",
+    ] {
+        rows.push(vec![name.to_owned(), field(status, name)]);
+    }
+    // A run holds the tenant's lease while it works.
+    let running = if status.contains_key("lease_owner") {
+        "yes"
+    } else {
+        "no"
+    };
+    rows.push(vec!["sync running".to_owned(), running.to_owned()]);
+    rows.extend(counts.iter().map(|(k, v)| vec![k.clone(), v.to_string()]));
+    format!(
+        "<section><h2>Status</h2>{}</section>",
+        table(&["field", "value"], rows, "status")
+    )
+}
+
+fn problems_section(problems: &[Map<String, Value>]) -> String {
+    let rows = problems
+        .iter()
+        .map(|p| {
+            [
+                "direction",
+                "object_kind",
+                "display",
+                "operation",
+                "code",
+                "reason",
+                "attempts",
+            ]
+            .iter()
+            .map(|f| field(p, f))
+            .collect()
+        })
+        .collect();
+    format!(
+        "<section><h2>Problems</h2>{}</section>",
+        table(
+            &[
+                "direction",
+                "kind",
+                "object",
+                "operation",
+                "code",
+                "reason",
+                "attempts"
+            ],
+            rows,
+            "problems"
+        )
+    )
+}
+
+fn preview_section(preview: &Map<String, Value>) -> String {
+    let mut rows: Vec<Vec<String>> = [
+        "requested_at",
+        "completed_at",
+        "result",
+        "error",
+        "would_hold",
+    ]
+    .iter()
+    .map(|f| vec![(*f).to_owned(), field(preview, f)])
+    .collect();
+    if let Some(counts) = preview.get("counts").and_then(Value::as_object) {
+        rows.extend(counts.iter().map(|(k, v)| vec![k.clone(), v.to_string()]));
+    }
+    let samples = preview
+        .get("samples")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let sample_rows = samples
+        .iter()
+        .filter_map(Value::as_object)
+        .map(|s| vec![field(s, "change"), field(s, "display")])
+        .collect();
+    format!(
+        "<section><h2>Preview</h2>{}{}</section>",
+        table(&["field", "value"], rows, "preview"),
+        table(&["change", "object"], sample_rows, "samples")
+    )
+}
+
+pub(super) async fn directory_sections(stack: &LocalStack) -> anyhow::Result<String> {
+    let users = stack.directory_of(TENANT, "USER#").await?;
+    let rows = users
+        .iter()
+        .map(|u| {
+            [
+                "user_name",
+                "display_name",
+                "job_title",
+                "enabled",
+                "source",
+                "entra_id",
+            ]
+            .iter()
+            .map(|f| field(u, f))
+            .collect()
+        })
+        .collect();
+    let groups = stack.directory_of(TENANT, "GROUP#").await?;
+    let group_rows = groups
+        .iter()
+        .map(|g| vec![field(g, "name"), field(g, "source")])
+        .collect();
+    let members = stack.directory_of(TENANT, "MEMBER#").await?;
+    let member_rows = member_rows(&users, &groups, &members);
+    Ok(format!(
+        r#"<section><h2>AM directory</h2><h3>Users ({n_users})</h3>{users}
+<form method="post" action="/am/users">Create a platform user: <input id="am_user_name" name="user_name" placeholder="name@contoso.com">
+<input id="am_display_name" name="display_name" placeholder="Display name"> <button id="create_am_user">Create</button></form>
+<h3>Groups ({n_groups})</h3>{groups}<h3>Memberships ({n_members})</h3>{members}
+<p><a id="entra_link" href="/entra">The emulated Entra ID</a></p></section>"#,
+        n_users = users.len(),
+        users = table(
+            &[
+                "user name",
+                "display name",
+                "job title",
+                "enabled",
+                "source",
+                "entra_id"
+            ],
+            rows,
+            "am_users"
+        ),
+        n_groups = groups.len(),
+        groups = table(&["name", "source"], group_rows, "am_groups"),
+        n_members = members.len(),
+        members = table(&["group", "user", "source"], member_rows, "am_members"),
+    ))
+}
+
+/// Each membership as (group name, user name, source).
+fn member_rows(
+    users: &[Map<String, Value>],
+    groups: &[Map<String, Value>],
+    members: &[Map<String, Value>],
+) -> Vec<Vec<String>> {
+    let name_of = |id: &str| {
+        users
+            .iter()
+            .find(|u| field(u, "user_id") == id)
+            .map(|u| field(u, "user_name"))
+            .unwrap_or_else(|| id.to_owned())
+    };
+    let group_of = |id: &str| {
+        groups
+            .iter()
+            .find(|g| field(g, "group_id") == id)
+            .map(|g| field(g, "name"))
+            .unwrap_or_else(|| id.to_owned())
+    };
+    members
+        .iter()
+        .map(|m| {
+            vec![
+                group_of(&field(m, "group_id")),
+                name_of(&field(m, "user_id")),
+                field(m, "source"),
+            ]
+        })
+        .collect()
+}
