@@ -63,6 +63,19 @@ pub struct Clients {
     microsoft: OnceLock<reqwest::Client>,
 }
 
+/// STS with an operation timeout: a federated assertion is asked under a
+/// process-wide lock, and a hanging STS must not hold every tenant's token
+/// request until Lambda's own timeout.
+fn sts_client(sdk: &aws_config::SdkConfig) -> aws_sdk_sts::Client {
+    let timeouts = aws_config::timeout::TimeoutConfig::builder()
+        .operation_timeout(std::time::Duration::from_secs(5))
+        .build();
+    let config = aws_sdk_sts::config::Builder::from(sdk)
+        .timeout_config(timeouts)
+        .build();
+    aws_sdk_sts::Client::from_conf(config)
+}
+
 impl Clients {
     pub async fn load() -> Self {
         let sdk = crate::aws::load_sdk_config().await;
@@ -70,7 +83,7 @@ impl Clients {
             dynamodb: aws_sdk_dynamodb::Client::new(&sdk),
             secrets: aws_sdk_secretsmanager::Client::new(&sdk),
             sqs: aws_sdk_sqs::Client::new(&sdk),
-            sts: aws_sdk_sts::Client::new(&sdk),
+            sts: sts_client(&sdk),
             microsoft: OnceLock::new(),
         }
     }

@@ -131,7 +131,7 @@ fn endpoints(
         None if federated => AppCredentialConfig::Federated,
         None => {
             return Err(malformed(format!(
-                "{cloud}.client_secret_arn is required with ENTRA_CLIENT_AUTH=secret"
+                "{cloud}.client_secret_arn is required with ENTRA_CLIENT_AUTH=secret, and by verify-password in either mode (the password grant takes no federated assertion)"
             )));
         }
     };

@@ -121,8 +121,14 @@ impl EntraApp {
     }
 }
 
+/// The app's credential could not be had (Secrets Manager or STS refused
+/// or failed): the detail names the account and the role, which is for the
+/// operator's log, not for the tenants' statuses that quote this error.
 fn configuration(e: StoreError) -> IdentityError {
-    IdentityError::Configuration(e.to_string())
+    tracing::error!(error = %e, "the app's credential is unavailable");
+    IdentityError::Configuration(
+        "the app's credential is unavailable (the operator's log has the detail)".to_owned(),
+    )
 }
 
 impl IdentityPlatform for EntraApp {

@@ -167,13 +167,15 @@ pub trait RunLease: Send + Sync {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Microsoft refused the app's token for the tenant (DESIGN 2.12):
-    /// records `now` as `reauthorisation_suspected_since` unless a refusal
-    /// is recorded already, and returns the first refusal's time. A
-    /// finished run (`finish_run`) removes it.
+    /// records `now` as the refusal's last sighting and, unless a refusal
+    /// last seen at or after `continuous_since` is recorded already, as
+    /// `reauthorisation_suspected_since`; returns the first refusal's time.
+    /// A finished run (`finish_run`) removes both.
     fn suspect_reauthorisation(
         &self,
         tenant: &TenantId,
         now: DateTime<Utc>,
+        continuous_since: DateTime<Utc>,
     ) -> impl Future<Output = Result<DateTime<Utc>, StoreError>> + Send;
 
     /// Removes `reauthorisation_suspected_since`: the tenant was marked,

@@ -20,6 +20,12 @@ use crate::problems::ProblemStore;
 /// it be fixed before every customer's administrator must consent again.
 pub const REAUTHORISATION_GRACE: Duration = Duration::from_secs(3600);
 
+/// A refusal not met again for this long (five polls) ended: the next one
+/// starts a new window. Runs that pause or fail for other reasons do not
+/// clear the first sighting, so without this two blips hours apart would
+/// mark the tenant at once.
+pub const REFUSAL_GAP: Duration = Duration::from_secs(15 * 60);
+
 /// For a 403: the Graph permission the failed read needs, in words an
 /// admin can act on (`last_sync_error`).
 fn permission_hint(err: &GraphError, context: &str) -> String {
@@ -132,8 +138,10 @@ impl<D: DirectoryStore, S: ImportState, P: ProblemStore, C: TenantConfigs, E: En
     /// for every tenant at once (a wrong `ENTRA_CLIENT_ID`, the app
     /// registration deleted or disabled): the tenant is marked only once
     /// the refusal has lasted `REAUTHORISATION_GRACE`, counted from the
-    /// first run that met it (so at least two runs met it); until then
-    /// the run fails saying so. A finished run forgets the refusal.
+    /// first run that met it (so at least two runs met it), without a gap
+    /// of `REFUSAL_GAP` between sightings (two blips hours apart are two
+    /// windows, not one); until then the run fails saying so. A finished
+    /// run forgets the refusal.
     async fn authorisation_refused(
         &self,
         refusal: &TokenError,
@@ -146,9 +154,10 @@ impl<D: DirectoryStore, S: ImportState, P: ProblemStore, C: TenantConfigs, E: En
                 .await;
         }
         let now = Utc::now();
+        let continuous_since = now - refusal_gap();
         let since = self
             .state
-            .suspect_reauthorisation(self.tenant(), now)
+            .suspect_reauthorisation(self.tenant(), now, continuous_since)
             .await?;
         if now.signed_duration_since(since) >= grace() {
             let outcome = self
@@ -208,6 +217,10 @@ fn suspected_reauthorisation(refusal: &TokenError, since: DateTime<Utc>) -> Stri
 
 fn grace() -> chrono::Duration {
     chrono::Duration::from_std(REAUTHORISATION_GRACE).expect("an hour fits")
+}
+
+fn refusal_gap() -> chrono::Duration {
+    chrono::Duration::from_std(REFUSAL_GAP).expect("minutes fit")
 }
 
 /// `last_sync_error` of a tenant that must be authorised again: what

@@ -258,12 +258,13 @@ impl RunLease for SimState<'_> {
         &self,
         tenant: &TenantId,
         now: DateTime<Utc>,
+        continuous_since: DateTime<Utc>,
     ) -> Result<DateTime<Utc>, StoreError> {
         let answered = write(self.world, "recording a refused app token").await?;
         let since = self
             .world
             .state
-            .suspect_reauthorisation(tenant, now)
+            .suspect_reauthorisation(tenant, now, continuous_since)
             .await?;
         if answered {
             Ok(since)

@@ -38,6 +38,7 @@ const WHAT: &str = "the sync state";
 /// When Microsoft first refused the app's token for the tenant, since the
 /// last finished run (docs/contract.md, `ENTRA#STATUS`).
 const SUSPECTED_SINCE: &str = "reauthorisation_suspected_since";
+const LAST_SEEN: &str = "reauthorisation_last_seen";
 
 #[derive(Debug, Clone)]
 pub struct DynamoSyncStateStore {
@@ -191,7 +192,7 @@ impl RunLease for DynamoSyncStateStore {
             update = update.remove("last_sync_error");
         }
         // The run read Entra ID: the app's token works.
-        update = update.remove(SUSPECTED_SINCE);
+        update = update.remove(SUSPECTED_SINCE).remove(LAST_SEEN);
         for (name, value) in fields {
             update = update
                 .set(format!("{name} = :{name}"))
@@ -230,14 +231,38 @@ impl RunLease for DynamoSyncStateStore {
         &self,
         tenant: &TenantId,
         now: DateTime<Utc>,
+        continuous_since: DateTime<Utc>,
     ) -> Result<DateTime<Utc>, StoreError> {
+        // A window whose last sighting is older starts again at `now`.
+        let restarted = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(tenant, STATUS_SK)))
+            .update_expression("SET #since = :now, #seen = :now")
+            .condition_expression("attribute_not_exists(#seen) OR #seen < :continuous")
+            .expression_attribute_names("#since", SUSPECTED_SINCE)
+            .expression_attribute_names("#seen", LAST_SEEN)
+            .expression_attribute_values(":now", timestamp(now))
+            .expression_attribute_values(":continuous", timestamp(continuous_since))
+            .send()
+            .await;
+        match restarted {
+            Ok(_) => return Ok(now),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) => {}
+            Err(err) => return Err(unavailable("recording a refused app token")(err)),
+        }
         let output = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key(tenant, STATUS_SK)))
-            .update_expression("SET #since = if_not_exists(#since, :now)")
+            .update_expression("SET #since = if_not_exists(#since, :now), #seen = :now")
             .expression_attribute_names("#since", SUSPECTED_SINCE)
+            .expression_attribute_names("#seen", LAST_SEEN)
             .expression_attribute_values(":now", timestamp(now))
             // Not UPDATED_NEW: moto leaves out an attribute the update kept.
             .return_values(ReturnValue::AllNew)
@@ -259,8 +284,9 @@ impl RunLease for DynamoSyncStateStore {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key(tenant, STATUS_SK)))
-            .update_expression("REMOVE #since")
+            .update_expression("REMOVE #since, #seen")
             .expression_attribute_names("#since", SUSPECTED_SINCE)
+            .expression_attribute_names("#seen", LAST_SEEN)
             .send()
             .await
             .map_err(unavailable("forgetting a refused app token"))?;

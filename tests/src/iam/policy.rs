@@ -204,10 +204,15 @@ fn conditions(sid: &str, value: &Value) -> anyhow::Result<Vec<Condition>> {
                 KNOWN_KEYS.contains(&key.as_str()),
                 "statement {sid}: condition key {key} is not known to the harness"
             );
+            let values = strings(values);
+            anyhow::ensure!(
+                !values.is_empty(),
+                "statement {sid}: condition {operator} {key} has no value the harness can read"
+            );
             out.push(Condition {
                 operator: operator.clone(),
                 key: key.clone(),
-                values: strings(values),
+                values,
             });
         }
     }
@@ -227,8 +232,10 @@ pub fn statement_list(document: &Value) -> Vec<Value> {
 pub fn strings(value: &Value) -> Vec<String> {
     match value {
         Value::String(s) => vec![s.clone()],
-        // A numeric condition value (`sts:DurationSeconds: 300`).
+        // A numeric or boolean condition value (`sts:DurationSeconds: 300`,
+        // `Bool: {…: true}` unquoted): AWS reads them as their text.
         Value::Number(n) => vec![n.to_string()],
+        Value::Bool(b) => vec![b.to_string()],
         Value::Array(list) => list.iter().flat_map(strings).collect(),
         _ => Vec::new(),
     }

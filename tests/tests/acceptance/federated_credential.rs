@@ -182,7 +182,15 @@ async fn given_a_role_without_the_sts_grant_then_iam_denies_the_token_and_the_ru
     let status = status(&stack).await;
     assert_eq!(status["last_sync_result"], "error", "{status:?}");
     let error = status["last_sync_error"].as_str().unwrap();
-    assert!(error.contains("GetWebIdentityToken"), "{error}");
+    // The tenant's status says what failed; the operator's log says how
+    // (the account and role stay out of what customers read).
+    assert!(error.contains("credential is unavailable"), "{error}");
+    assert!(!error.contains("arn:"), "{error}");
+    let logs = sync.worker.settled_logs().await;
+    assert!(
+        logs.iter().any(|l| l.contains("GetWebIdentityToken")),
+        "the operator's log names the refused call"
+    );
     let denials = stack.gate.take_denials();
     assert!(
         denials

@@ -212,6 +212,7 @@ impl<S: ImportState, P: PreviewRuns> RunLease for PreviewState<'_, S, P> {
         &self,
         _: &TenantId,
         now: DateTime<Utc>,
+        _: DateTime<Utc>,
     ) -> Result<DateTime<Utc>, StoreError> {
         Ok(now)
     }

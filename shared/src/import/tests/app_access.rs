@@ -93,6 +93,30 @@ async fn given_the_refusal_persisting_past_the_window_then_the_tenant_needs_reau
 }
 
 #[tokio::test]
+async fn given_two_refusals_hours_apart_with_no_finished_run_between_then_each_is_a_first() {
+    let world = World::new();
+    let revoked = ReauthorisationReason::ConsentRevoked;
+    refused_with(&world, app_refused(revoked));
+    world.run(&importing().build(), "run-1").await;
+    // Hours pass with runs that pause or fail otherwise (none finishes, so
+    // nothing clears the first sighting), and no refusal in between.
+    first_refused_earlier(&world, REAUTHORISATION_GRACE * 3);
+    {
+        let mut seen = world.state.reauthorisation_last_seen.lock().unwrap();
+        *seen = seen.map(|at| at - chrono::Duration::from_std(REAUTHORISATION_GRACE * 3).unwrap());
+    }
+    refused_with(&world, app_refused(revoked));
+    let outcome = world.run(&importing().build(), "run-2").await;
+    assert!(matches!(outcome, RunOutcome::Failed(_)), "{outcome:?}");
+    assert!(
+        world.state.cleared.lock().unwrap().is_empty(),
+        "a blip hours after another is not an hour-long refusal"
+    );
+    let since = suspected_since(&world).unwrap();
+    assert!(Utc::now() - since < chrono::Duration::minutes(1), "{since}");
+}
+
+#[tokio::test]
 async fn given_a_finished_run_between_refusals_then_the_window_starts_again() {
     let world = World::new();
     let revoked = ReauthorisationReason::ConsentRevoked;

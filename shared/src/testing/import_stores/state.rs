@@ -34,6 +34,8 @@ pub(crate) struct MemoryState {
     pub(crate) sync_requested_at: Mutex<Option<DateTime<Utc>>>,
     /// `reauthorisation_suspected_since`.
     pub(crate) reauthorisation_suspected_since: Mutex<Option<DateTime<Utc>>>,
+    /// `reauthorisation_last_seen`.
+    pub(crate) reauthorisation_last_seen: Mutex<Option<DateTime<Utc>>>,
     pub(crate) problems: Mutex<BTreeMap<String, crate::problems::Problem>>,
     /// Checkpoints saved before one fails (a run killed after its page).
     pub(crate) checkpoints_before_failure: Mutex<Option<u32>>,
@@ -140,6 +142,7 @@ impl RunLease for MemoryState {
         *self.state.lock().unwrap() = state.clone();
         *self.status.lock().unwrap() = Some(status.clone());
         *self.reauthorisation_suspected_since.lock().unwrap() = None;
+        *self.reauthorisation_last_seen.lock().unwrap() = None;
         *self.writes.lock().unwrap() += 1;
         Ok(*self.sync_requested_at.lock().unwrap())
     }
@@ -162,18 +165,22 @@ impl RunLease for MemoryState {
         &self,
         _: &crate::model::TenantId,
         now: DateTime<Utc>,
+        continuous_since: DateTime<Utc>,
     ) -> Result<DateTime<Utc>, StoreError> {
-        Ok(*self
-            .reauthorisation_suspected_since
-            .lock()
-            .unwrap()
-            .get_or_insert(now))
+        let mut seen = self.reauthorisation_last_seen.lock().unwrap();
+        let mut since = self.reauthorisation_suspected_since.lock().unwrap();
+        if seen.is_none_or(|at| at < continuous_since) {
+            *since = None;
+        }
+        *seen = Some(now);
+        Ok(*since.get_or_insert(now))
     }
     async fn clear_reauthorisation_suspicion(
         &self,
         _: &crate::model::TenantId,
     ) -> Result<(), StoreError> {
         *self.reauthorisation_suspected_since.lock().unwrap() = None;
+        *self.reauthorisation_last_seen.lock().unwrap() = None;
         Ok(())
     }
 }

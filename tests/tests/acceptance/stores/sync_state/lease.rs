@@ -296,18 +296,31 @@ async fn given_refused_app_tokens_then_the_first_refusal_is_kept_until_a_run_fin
     };
     let at = |t: chrono::DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
 
+    let gap = Duration::minutes(15);
     let recorded = store
-        .suspect_reauthorisation(&fresh.tenant, first)
+        .suspect_reauthorisation(&fresh.tenant, first, first - gap)
         .await
         .unwrap();
     assert_eq!(at(recorded), at(first));
-    // A later refusal keeps the first one's time.
-    let later = store
-        .suspect_reauthorisation(&fresh.tenant, now)
+    // Refusals met without a gap keep the first one's time.
+    let mut seen = first;
+    while seen < now {
+        seen += Duration::minutes(3);
+        let later = store
+            .suspect_reauthorisation(&fresh.tenant, seen, seen - gap)
+            .await
+            .unwrap();
+        assert_eq!(at(later), at(first));
+    }
+    assert_eq!(since(&fresh.status_item().await), Some(at(first)));
+    // After a gap, a refusal starts a window of its own.
+    let after_gap = seen + Duration::minutes(40);
+    let restarted = store
+        .suspect_reauthorisation(&fresh.tenant, after_gap, after_gap - gap)
         .await
         .unwrap();
-    assert_eq!(at(later), at(first));
-    assert_eq!(since(&fresh.status_item().await), Some(at(first)));
+    assert_eq!(at(restarted), at(after_gap));
+    assert_eq!(since(&fresh.status_item().await), Some(at(after_gap)));
 
     store
         .clear_reauthorisation_suspicion(&fresh.tenant)
@@ -317,7 +330,7 @@ async fn given_refused_app_tokens_then_the_first_refusal_is_kept_until_a_run_fin
 
     // A finished run removes it as well.
     store
-        .suspect_reauthorisation(&fresh.tenant, now)
+        .suspect_reauthorisation(&fresh.tenant, now, now - gap)
         .await
         .unwrap();
     store
