@@ -17,6 +17,7 @@ mod export_privileges;
 mod export_trust;
 mod federated_credential;
 mod graph_client;
+mod guests;
 mod iam;
 mod import;
 mod large_tenants;
