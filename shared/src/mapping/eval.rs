@@ -31,7 +31,17 @@ pub enum EvalError {
 pub(crate) fn evaluate(node: &Node, object: &dyn SourceObject) -> Result<Value, EvalError> {
     match node {
         Node::Literal(text) => Ok(Value::Text(text.clone())),
-        Node::Attribute(name) => Ok(object.attribute(name)),
+        Node::Attribute(name) => {
+            // A source value past the limit (a huge directory extension)
+            // is refused before any function works on it.
+            let value = object.attribute(name);
+            if value.char_count() > MAX_VALUE_CHARS {
+                return Err(EvalError::ValueTooLong {
+                    function: "an attribute",
+                });
+            }
+            Ok(value)
+        }
         Node::Pattern(regex) => Ok(Value::Text(regex.as_str().to_string())),
         Node::Call { function, args } => {
             let value = call(*function, args, object)?;
@@ -135,7 +145,9 @@ fn apply(function: Function, values: &[Value], args: &[Node]) -> Result<Value, E
         Function::IsPresent => Value::Flag(!values[0].is_empty()),
         Function::IsNullOrEmpty => Value::Flag(values[0].is_empty()),
         Function::Item => item(&values[0], number(2)?),
-        Function::Join => join(text_at(1), &values[1..]),
+        Function::Join => join(text_at(1), &values[1..]).ok_or(EvalError::ValueTooLong {
+            function: function.name(),
+        })?,
         Function::Left => {
             let count = number(2)?;
             map_text(&values[0], name, |s| Ok(text::left(s, count)))?
@@ -235,8 +247,10 @@ fn item(value: &Value, position: usize) -> Value {
 }
 
 /// Join(separator, a, …): every non-empty value, lists flattened; null
-/// when there is none.
-fn join(separator: &str, values: &[Value]) -> Value {
+/// when there is none. `None` when the result would be too long: its
+/// length is known before anything is allocated (a long separator between
+/// thousands of parts must not be built to be refused).
+fn join(separator: &str, values: &[Value]) -> Option<Value> {
     let mut parts: Vec<&str> = Vec::new();
     for value in values {
         match value {
@@ -246,10 +260,15 @@ fn join(separator: &str, values: &[Value]) -> Value {
     }
     parts.retain(|part| !part.is_empty());
     if parts.is_empty() {
-        Value::Null
-    } else {
-        Value::Text(parts.join(separator))
+        return Some(Value::Null);
     }
+    let separators = separator.len().saturating_mul(parts.len() - 1);
+    let bytes = parts
+        .iter()
+        .map(|p| p.len())
+        .sum::<usize>()
+        .saturating_add(separators);
+    (bytes <= MAX_VALUE_CHARS.saturating_mul(4)).then(|| Value::Text(parts.join(separator)))
 }
 
 fn split(value: &Value, delimiter: &str) -> Value {

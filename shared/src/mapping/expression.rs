@@ -37,6 +37,18 @@ impl Expression {
         &self.text
     }
 
+    /// How many regular expressions it holds (RegexReplace's patterns).
+    pub fn patterns(&self) -> usize {
+        fn count(node: &Node) -> usize {
+            match node {
+                Node::Pattern(_) => 1,
+                Node::Call { args, .. } => args.iter().map(count).sum(),
+                Node::Literal(_) | Node::Attribute(_) => 0,
+            }
+        }
+        count(&self.root)
+    }
+
     /// The value for one object, which must be the whole stored object.
     /// Deterministic: the same object gives the same value.
     pub fn evaluate(&self, object: &dyn SourceObject) -> Result<Value, EvalError> {

@@ -16,6 +16,9 @@ pub const MAX_MAPPED_ATTRIBUTES: usize = 50;
 /// Mappings in `user_mappings`: bounds the work per object (each
 /// expression is at most 64 parts) and the size of the config item.
 pub const MAX_MAPPINGS: usize = 100;
+/// RegexReplace patterns in one tenant's mappings: each is compiled and
+/// kept in a Lambda the other tenants share.
+pub const MAX_MAPPING_PATTERNS: usize = 20;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Direction {
@@ -131,6 +134,10 @@ pub enum MappingProblem {
     Field(#[from] json_fields::FieldProblem),
     #[error("there are {given} mappings; at most {MAX_MAPPINGS} are allowed")]
     TooManyMappings { given: usize },
+    #[error(
+        "the mappings hold {given} RegexReplace patterns; at most {MAX_MAPPING_PATTERNS} are allowed"
+    )]
+    TooManyPatterns { given: usize },
     #[error("{given} attributes.<name> targets; at most {MAX_MAPPED_ATTRIBUTES} are allowed")]
     TooManyAttributes { given: usize },
     #[error(
@@ -315,6 +322,16 @@ fn read_all(list: &Json) -> Result<Vec<UserMapping>, MappingConfigError> {
             });
         }
         mappings.push(mapping);
+    }
+    let patterns: usize = mappings
+        .iter()
+        .map(|m| match &m.source {
+            MappingSource::Expression(expression) => expression.patterns(),
+            _ => 0,
+        })
+        .sum();
+    if patterns > MAX_MAPPING_PATTERNS {
+        return Err(whole(MappingProblem::TooManyPatterns { given: patterns }));
     }
     let attributes = mappings
         .iter()

@@ -61,8 +61,12 @@ pub const MAX_LIST_VALUES: usize = 1_000;
 pub const MAX_REPLACEMENTS: usize = 4_096;
 /// Compiled regular expression sizes (bytes): the `regex` crate refuses a
 /// pattern whose automaton would be larger, instead of using the memory.
+/// Room for Unicode classes (`(\w+), (\w+)` needs over 64 KiB), and a
+/// small lazy-DFA cache: a tenant's patterns (at most 20 in its mappings
+/// and 20 in its filters) share the Lambda's memory with every other
+/// tenant's run.
 const REGEX_SIZE_LIMIT: usize = 256 * 1_024;
-const REGEX_DFA_SIZE_LIMIT: usize = 1_024 * 1_024;
+const REGEX_DFA_SIZE_LIMIT: usize = 256 * 1_024;
 
 /// A regular expression with the size limits; `regex` matches in linear
 /// time whatever the pattern (no backtracking).

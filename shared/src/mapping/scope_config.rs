@@ -10,6 +10,9 @@ use super::scope::{Clause, Operator, ScopeFilter, ScopeFilters};
 /// for every user of every run, so their number bounds the work per user.
 pub const MAX_SCOPE_FILTERS: usize = 20;
 pub const MAX_CLAUSES_PER_FILTER: usize = 20;
+/// Regular expressions (`matches`) in one tenant's filters: each is
+/// compiled and kept in a Lambda the other tenants share.
+pub const MAX_PATTERNS: usize = 20;
 /// Values of one `in` clause.
 const MAX_IN_VALUES: usize = 100;
 /// A clause's value (a pattern's too).
@@ -47,6 +50,8 @@ pub enum ScopeProblem {
     TooManyFilters { given: usize },
     #[error("there are {given} clauses; at most {MAX_CLAUSES_PER_FILTER} are allowed")]
     TooManyClauses { given: usize },
+    #[error("there are {given} `matches` clauses; at most {MAX_PATTERNS} are allowed")]
+    TooManyPatterns { given: usize },
     #[error("a filter needs at least one clause")]
     NoClauses,
     #[error("`{attribute}` is not a known Entra ID user attribute{hint}")]
@@ -110,6 +115,19 @@ impl ScopeFilters {
             let filter = read_filter(item)
                 .map_err(|(name, clause, problem)| error(Some(index + 1), name, clause, problem))?;
             filters.push(filter);
+        }
+        let patterns = filters
+            .iter()
+            .flat_map(|f: &ScopeFilter| &f.clauses)
+            .filter(|c| matches!(c.operator, Operator::Matches(_)))
+            .count();
+        if patterns > MAX_PATTERNS {
+            return Err(error(
+                None,
+                None,
+                None,
+                ScopeProblem::TooManyPatterns { given: patterns },
+            ));
         }
         Ok(Self { filters })
     }

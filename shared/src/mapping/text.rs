@@ -51,6 +51,7 @@ pub(crate) fn replace_regex(
     pattern: &Regex,
     replacement: &str,
 ) -> Result<String, Overflow> {
+    let references = replacement.matches('$').count();
     let mut out = String::with_capacity(source.len());
     let mut last = 0;
     for (count, captures) in pattern.captures_iter(source).enumerate() {
@@ -61,6 +62,14 @@ pub(crate) fn replace_regex(
             continue;
         };
         out.push_str(&source[last..whole.start()]);
+        // The expansion is bounded before it is written: each `$`
+        // reference adds at most the match (a group lies within it).
+        let at_most = replacement
+            .len()
+            .saturating_add(references.saturating_mul(whole.len()));
+        if out.len().saturating_add(at_most) > MAX_VALUE_BYTES {
+            return Err(Overflow::TooLong);
+        }
         captures.expand(replacement, &mut out);
         last = whole.end();
         guard(&out)?;

@@ -1,6 +1,7 @@
 //! Tests of the mapping module: the language (compile errors, each
 //! function), the mappings, the scoping filters, and property tests.
 
+mod bounds;
 mod compile;
 mod functions;
 mod mappings;
