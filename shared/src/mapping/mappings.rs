@@ -16,6 +16,21 @@ pub const MAX_MAPPED_ATTRIBUTES: usize = 50;
 /// Mappings in `user_mappings`: bounds the work per object (each
 /// expression is at most 64 parts) and the size of the config item.
 pub const MAX_MAPPINGS: usize = 100;
+/// At most [`MAX_MAPPING_PATTERNS`] regular expressions in all of them.
+fn check_patterns(mappings: &[UserMapping]) -> Result<(), MappingProblem> {
+    let patterns: usize = mappings
+        .iter()
+        .map(|m| match &m.source {
+            MappingSource::Expression(expression) => expression.patterns(),
+            _ => 0,
+        })
+        .sum();
+    if patterns > MAX_MAPPING_PATTERNS {
+        return Err(MappingProblem::TooManyPatterns { given: patterns });
+    }
+    Ok(())
+}
+
 /// RegexReplace patterns in one tenant's mappings: each is compiled and
 /// kept in a Lambda the other tenants share.
 pub const MAX_MAPPING_PATTERNS: usize = 20;
@@ -323,16 +338,7 @@ fn read_all(list: &Json) -> Result<Vec<UserMapping>, MappingConfigError> {
         }
         mappings.push(mapping);
     }
-    let patterns: usize = mappings
-        .iter()
-        .map(|m| match &m.source {
-            MappingSource::Expression(expression) => expression.patterns(),
-            _ => 0,
-        })
-        .sum();
-    if patterns > MAX_MAPPING_PATTERNS {
-        return Err(whole(MappingProblem::TooManyPatterns { given: patterns }));
-    }
+    check_patterns(&mappings).map_err(whole)?;
     let attributes = mappings
         .iter()
         .filter(|m| m.target.attribute_key().is_some())

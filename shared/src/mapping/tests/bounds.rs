@@ -26,7 +26,7 @@ fn a_join_too_long_is_refused_before_it_is_built() {
     let long = "x".repeat(MAX_VALUE_CHARS / 2);
     let parts = vec!["a"; 1_000].join(",");
     let source = object(&[("sep", text(&long)), ("parts", text(&parts))]);
-    let lists = vec!["Split([parts], \",\")"; 9].join(", ");
+    let lists = ["Split([parts], \",\")"; 9].join(", ");
     let result = evaluate(&format!("Join([sep], {lists})"), &source);
     assert!(too_long(result));
 }
