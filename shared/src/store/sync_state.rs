@@ -22,7 +22,7 @@ use super::layout::{
     HELD_SK, SCOPE_SK, STATUS_SK, TTL_ATTRIBUTE, key, round_page, round_part_sk,
     round_record_prefix, round_seen_prefix, tenant_pk,
 };
-use super::lease::{LeasedItem, RUN_LEASE, held};
+use super::lease::{LeasedItem, LeasedUpdate, RUN_LEASE, held};
 use crate::import::buckets::{Bucket, SeenIds, SeenKind};
 use crate::import::state::{
     Checkpoint, GroupScope, NumberedRecord, PageRecord, Phase, RunStatus, SyncState,
@@ -73,6 +73,31 @@ impl DynamoSyncStateStore {
             fields.push(("open_problems", n(open as i64)));
         }
         fields
+    }
+
+    /// The status a run leaves (`status_fields`), and the run's place in
+    /// the tenant's record (docs/behaviour.md 2.14): a run that read Entra
+    /// ID to its end (ok, or deletions held) sets `last_successful_sync_at`
+    /// and resets `consecutive_failures`; a failed one counts one more and
+    /// leaves `last_successful_sync_at` alone.
+    fn with_status(mut update: LeasedUpdate, status: &RunStatus) -> LeasedUpdate {
+        for (name, value) in Self::status_fields(status) {
+            update = update
+                .set(format!("{name} = :{name}"))
+                .value(format!(":{name}"), value);
+        }
+        match (status.result, status.completed_at) {
+            (crate::import::state::RunResult::Error, _) => update
+                .set("consecutive_failures = if_not_exists(consecutive_failures, :no_failures) + :one_failure")
+                .value(":no_failures", n(0))
+                .value(":one_failure", n(1)),
+            (_, Some(at)) => update
+                .set("last_successful_sync_at = :last_successful_sync_at")
+                .value(":last_successful_sync_at", timestamp(at))
+                .set("consecutive_failures = :no_failures")
+                .value(":no_failures", n(0)),
+            (_, None) => update,
+        }
     }
 
     /// The run lease on the tenant's status item.
@@ -173,7 +198,7 @@ impl RunLease for DynamoSyncStateStore {
         status: &RunStatus,
     ) -> Result<Option<DateTime<Utc>>, LeaseError> {
         let mut update = self.lease(tenant).release(run_id).remove("checkpoint");
-        let mut fields = Self::status_fields(status);
+        let mut fields = Vec::new();
         fields.push((
             "holding_deletions",
             AttributeValue::Bool(state.holding_deletions),
@@ -198,6 +223,7 @@ impl RunLease for DynamoSyncStateStore {
                 .set(format!("{name} = :{name}"))
                 .value(format!(":{name}"), value);
         }
+        update = Self::with_status(update, status);
         let finished = update
             .return_values(ReturnValue::AllNew)
             .send("finishing the run")
@@ -217,10 +243,8 @@ impl RunLease for DynamoSyncStateStore {
         status: Option<&RunStatus>,
     ) -> Result<(), StoreError> {
         let mut update = self.lease(tenant).release(run_id);
-        for (name, value) in status.map(Self::status_fields).unwrap_or_default() {
-            update = update
-                .set(format!("{name} = :{name}"))
-                .value(format!(":{name}"), value);
+        if let Some(status) = status {
+            update = Self::with_status(update, status);
         }
         // Another run holding the lease now: nothing of ours to give back.
         update.send("releasing the tenant's lease").await?;

@@ -348,3 +348,69 @@ async fn given_refused_app_tokens_then_the_first_refusal_is_kept_until_a_run_fin
         .unwrap();
     assert_eq!(since(&fresh.status_item().await), None);
 }
+
+#[tokio::test]
+async fn given_failures_between_successes_then_the_last_success_stays_and_failures_are_counted() {
+    let fresh = Fresh::tables().await;
+    let store = fresh.sync_state();
+    let number = |item: &HashMap<String, AttributeValue>, name: &str| {
+        item.get(name).and_then(|v| v.as_n().ok()).cloned()
+    };
+    let run = |id: &'static str| {
+        let store = &store;
+        let tenant = &fresh.tenant;
+        async move {
+            let now = Utc::now();
+            store
+                .begin_run(tenant, id, now, now + Duration::seconds(90))
+                .await
+                .unwrap();
+        }
+    };
+    run("run-ok").await;
+    let ok = status(RunResult::Ok, None);
+    store
+        .finish_run(&fresh.tenant, "run-ok", &SyncState::default(), &ok)
+        .await
+        .unwrap();
+    let item = fresh.status_item().await;
+    let succeeded_at = text(&item, "last_successful_sync_at").map(str::to_owned);
+    assert!(succeeded_at.is_some(), "{item:?}");
+    assert_eq!(number(&item, "consecutive_failures").as_deref(), Some("0"));
+
+    for (i, id) in ["run-f1", "run-f2"].into_iter().enumerate() {
+        run(id).await;
+        let failed = RunStatus {
+            completed_at: None,
+            ..status(RunResult::Error, Some("Graph is down"))
+        };
+        store
+            .abandon_run(&fresh.tenant, id, Some(&failed))
+            .await
+            .unwrap();
+        let item = fresh.status_item().await;
+        let expected = (i + 1).to_string();
+        assert_eq!(number(&item, "consecutive_failures"), Some(expected));
+        assert_eq!(
+            text(&item, "last_successful_sync_at").map(str::to_owned),
+            succeeded_at,
+            "a failure never clears the last success"
+        );
+    }
+    // A paused run (no status) changes neither.
+    run("run-paused").await;
+    store
+        .abandon_run(&fresh.tenant, "run-paused", None)
+        .await
+        .unwrap();
+    let item = fresh.status_item().await;
+    assert_eq!(number(&item, "consecutive_failures").as_deref(), Some("2"));
+
+    run("run-ok-2").await;
+    store
+        .finish_run(&fresh.tenant, "run-ok-2", &SyncState::default(), &ok)
+        .await
+        .unwrap();
+    let item = fresh.status_item().await;
+    assert_eq!(number(&item, "consecutive_failures").as_deref(), Some("0"));
+}
