@@ -205,10 +205,17 @@ pub fn verify_assertion(
     let key = DecodingKey::from_jwk(&jwk).expect("the fixture JWK is an RSA key");
     let mut validation = Validation::new(Algorithm::RS256);
     validation.validate_aud = false;
+    validation.validate_nbf = true;
     validation.leeway = 0;
     match jsonwebtoken::decode::<Value>(assertion, &key, &validation) {
         Ok(_) => {}
-        Err(e) if matches!(e.kind(), jsonwebtoken::errors::ErrorKind::ExpiredSignature) => {
+        Err(e)
+            if matches!(
+                e.kind(),
+                jsonwebtoken::errors::ErrorKind::ExpiredSignature
+                    | jsonwebtoken::errors::ErrorKind::ImmatureSignature
+            ) =>
+        {
             return Err(refuse(
                 700024,
                 "Client assertion is not within its valid time range.".into(),

@@ -242,3 +242,27 @@ async fn given_the_http_knobs_then_consent_roles_disabling_and_revocation_show_a
         404
     );
 }
+
+#[tokio::test]
+async fn given_a_secret_and_an_assertion_together_then_the_request_is_refused() {
+    let emulator = emulator_as(None).await;
+    emulator.consent_app(CONTOSO, REQUIRED_APP_ROLES);
+    let (status, body) = token_request(
+        &emulator,
+        CONTOSO,
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_id", CLIENT_ID),
+            ("client_secret", SECRET),
+            (
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            ),
+            ("client_assertion", "a.b.c"),
+            ("scope", GRAPH_DEFAULT_SCOPE),
+        ],
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(oauth_error(&body), ("invalid_request", 9002313));
+}

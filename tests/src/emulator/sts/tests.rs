@@ -36,6 +36,9 @@ fn a_forged_expired_or_foreign_assertion_is_refused_with_entras_code() {
         Some(700027)
     );
     assert_eq!(code(&sign(&claims(-10))), Some(700024));
+    let mut early = claims(300);
+    early["nbf"] = json!(chrono::Utc::now().timestamp() + 120);
+    assert_eq!(code(&sign(&early)), Some(700024), "not yet valid");
     for (field, value) in [
         ("sub", "arn:aws:iam::123456789012:role/someone-else"),
         ("aud", "api://other"),
