@@ -81,6 +81,9 @@ impl DynamoSyncStateStore {
     /// and resets `consecutive_failures`; a failed one counts one more and
     /// leaves `last_successful_sync_at` alone.
     fn with_status(mut update: LeasedUpdate, status: &RunStatus) -> LeasedUpdate {
+        update = update
+            .set("running = :not_running")
+            .value(":not_running", AttributeValue::Bool(false));
         for (name, value) in Self::status_fields(status) {
             update = update
                 .set(format!("{name} = :{name}"))
@@ -151,8 +154,10 @@ impl RunLease for DynamoSyncStateStore {
             // The queued job (if any) is being run: a change reported from
             // now on queues another (store/sync_requests.rs).
             .set("last_sync_started_at = :now")
+            .set("running = :running")
             .remove("sync_job_queued_ms")
             .value(":now", timestamp(now))
+            .value(":running", AttributeValue::Bool(true))
             // The item as it was: whether a run had begun before this one.
             // The fields read below are not changed by this update.
             .return_values(ReturnValue::AllOld)
@@ -243,6 +248,8 @@ impl RunLease for DynamoSyncStateStore {
         status: Option<&RunStatus>,
     ) -> Result<(), StoreError> {
         let mut update = self.lease(tenant).release(run_id);
+        // Without a status the run paused: it goes on in its continuation,
+        // still `running`.
         if let Some(status) = status {
             update = Self::with_status(update, status);
         }

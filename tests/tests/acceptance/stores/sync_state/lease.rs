@@ -374,6 +374,7 @@ async fn given_failures_between_successes_then_the_last_success_stays_and_failur
         .await
         .unwrap();
     let item = fresh.status_item().await;
+    assert_eq!(item["running"], AttributeValue::Bool(false));
     let succeeded_at = text(&item, "last_successful_sync_at").map(str::to_owned);
     assert!(succeeded_at.is_some(), "{item:?}");
     assert_eq!(number(&item, "consecutive_failures").as_deref(), Some("0"));
@@ -397,14 +398,19 @@ async fn given_failures_between_successes_then_the_last_success_stays_and_failur
             "a failure never clears the last success"
         );
     }
-    // A paused run (no status) changes neither.
+    // A paused run (no status) changes neither, and is still running.
     run("run-paused").await;
+    assert_eq!(
+        fresh.status_item().await["running"],
+        AttributeValue::Bool(true)
+    );
     store
         .abandon_run(&fresh.tenant, "run-paused", None)
         .await
         .unwrap();
     let item = fresh.status_item().await;
     assert_eq!(number(&item, "consecutive_failures").as_deref(), Some("2"));
+    assert_eq!(item["running"], AttributeValue::Bool(true));
 
     run("run-ok-2").await;
     store
