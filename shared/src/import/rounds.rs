@@ -110,6 +110,8 @@ impl<D: DirectoryStore, S: ImportState, P: ProblemStore, C: TenantConfigs, E: En
             seen: Some(SeenBuckets::default()),
             counts: Counts::default(),
             started_at: now,
+            users_read: 0,
+            groups_read: 0,
         }
     }
 
@@ -261,6 +263,7 @@ impl<D: DirectoryStore, S: ImportState, P: ProblemStore, C: TenantConfigs, E: En
             let (applied, next_page) = tokio::join!(apply(&page, checkpoint), prefetch);
             applied?;
             checkpoint.page += 1;
+            checkpoint.count_read(page.items.len());
             match (next_link, next_page, page.continuation) {
                 (Some(link), Some(next_page), _) => {
                     checkpoint.next_link = Some(link);

@@ -116,6 +116,24 @@ pub struct Checkpoint {
     pub seen: Option<SeenBuckets>,
     pub counts: Counts,
     pub started_at: DateTime<Utc>,
+    /// Objects the round's pages held so far (`progress` on the status item,
+    /// DESIGN 2.14): a first import of many pages shows itself advancing.
+    #[serde(default)]
+    pub users_read: u64,
+    #[serde(default)]
+    pub groups_read: u64,
+}
+
+impl Checkpoint {
+    /// A page of `items` of the current phase was applied.
+    pub fn count_read(&mut self, items: usize) {
+        let items = items as u64;
+        match self.phase {
+            Phase::Users => self.users_read += items,
+            Phase::Groups => self.groups_read += items,
+            Phase::Finishing => {}
+        }
+    }
 }
 
 /// Checkpoints saved before `earlier_imports` existed assume the worst.
@@ -318,6 +336,25 @@ impl RunStatus {
 mod tests {
     use super::*;
     use crate::import::buckets::Bucket;
+
+    #[test]
+    fn the_objects_read_are_counted_by_the_phase_that_read_them() {
+        let mut checkpoint: Checkpoint = serde_json::from_value(serde_json::json!({
+            "round_id": "r", "scope_fingerprint": "f", "mode": "full", "phase": "users",
+            "next_link": null, "page": 0, "recorded_pages": 0, "users_delta_link": null,
+            "groups_delta_link": null, "scope_changed": false, "counts": Counts::default(),
+            "started_at": "2026-12-07T10:00:00Z"
+        }))
+        .expect("a checkpoint saved before the counters still reads");
+        assert_eq!((checkpoint.users_read, checkpoint.groups_read), (0, 0));
+        checkpoint.count_read(999);
+        checkpoint.count_read(1);
+        checkpoint.phase = Phase::Groups;
+        checkpoint.count_read(12);
+        checkpoint.phase = Phase::Finishing;
+        checkpoint.count_read(5);
+        assert_eq!((checkpoint.users_read, checkpoint.groups_read), (1_000, 12));
+    }
 
     #[test]
     fn a_page_record_splits_into_its_buckets_and_keeps_its_removals() {

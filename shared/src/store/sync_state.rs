@@ -83,7 +83,8 @@ impl DynamoSyncStateStore {
     fn with_status(mut update: LeasedUpdate, status: &RunStatus) -> LeasedUpdate {
         update = update
             .set("running = :not_running")
-            .value(":not_running", AttributeValue::Bool(false));
+            .value(":not_running", AttributeValue::Bool(false))
+            .remove("progress");
         for (name, value) in Self::status_fields(status) {
             update = update
                 .set(format!("{name} = :{name}"))
@@ -190,6 +191,8 @@ impl RunLease for DynamoSyncStateStore {
             .renew(run_id, lease_until)
             .set("checkpoint = :checkpoint")
             .value(":checkpoint", to_json(checkpoint))
+            .set("progress = :progress")
+            .value(":progress", progress(checkpoint))
             .send("saving the checkpoint")
             .await;
         held(renewed).map(|_| ())
@@ -323,6 +326,24 @@ impl RunLease for DynamoSyncStateStore {
             .map_err(unavailable("forgetting a refused app token"))?;
         Ok(())
     }
+}
+
+/// `progress` (DESIGN 2.14): where a round spanning invocations is, in
+/// the words the console shows.
+fn progress(checkpoint: &Checkpoint) -> AttributeValue {
+    AttributeValue::M(
+        [
+            ("phase", s(checkpoint.phase.as_str())),
+            ("users_read", n(checkpoint.users_read as i64)),
+            ("groups_read", n(checkpoint.groups_read as i64)),
+            // Pages of the current phase.
+            ("pages", n(i64::from(checkpoint.page))),
+            ("started_at", timestamp(checkpoint.started_at)),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect(),
+    )
 }
 
 impl RoundLedger for DynamoSyncStateStore {

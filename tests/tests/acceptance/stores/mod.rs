@@ -271,6 +271,8 @@ fn checkpoint(round: &str, page: u32) -> Checkpoint {
             ..Counts::default()
         },
         started_at: Utc::now().trunc_subsecs(0),
+        users_read: 250,
+        groups_read: 7,
     }
 }
 

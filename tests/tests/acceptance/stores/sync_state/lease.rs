@@ -153,6 +153,14 @@ async fn given_a_checkpointed_run_when_abandoned_then_the_lease_is_free_and_the_
         .checkpoint(&fresh.tenant, "run-a", &cp, now + Duration::seconds(90))
         .await
         .unwrap();
+    // Where the round is, as the console shows it (docs/behaviour.md 2.14).
+    let item = fresh.status_item().await;
+    let progress = item["progress"].as_m().unwrap();
+    assert_eq!(progress["phase"], AttributeValue::S("groups".into()));
+    assert_eq!(progress["users_read"], AttributeValue::N("250".into()));
+    assert_eq!(progress["groups_read"], AttributeValue::N("7".into()));
+    assert_eq!(progress["pages"], AttributeValue::N("4".into()));
+    assert!(progress.contains_key("started_at"));
 
     // Someone else's abandon changes nothing.
     store
@@ -173,6 +181,10 @@ async fn given_a_checkpointed_run_when_abandoned_then_the_lease_is_free_and_the_
     let item = fresh.status_item().await;
     assert!(!item.contains_key("lease_owner"), "{item:?}");
     assert!(!item.contains_key("lease_until_ms"), "{item:?}");
+    assert!(
+        !item.contains_key("progress"),
+        "a failed run has no progress"
+    );
     assert_eq!(text(&item, "last_sync_result"), Some("error"));
     assert_eq!(text(&item, "last_sync_error"), Some("Graph answered 503"));
     assert_eq!(text(&item, "last_sync_mode"), Some("full"));
