@@ -18,6 +18,14 @@ const CAPPED_TARGETS: &[&str] = &[
     "aws_smithy_http_client",
     "aws_config",
     "oauth2",
+    // The SDK clients and request signing: at debug they log each
+    // client's set-up at cold start and the requests they sign.
+    "aws_sdk_dynamodb",
+    "aws_sdk_secretsmanager",
+    "aws_sdk_sqs",
+    "aws_sdk_sts",
+    "aws_runtime",
+    "aws_sigv4",
 ];
 
 pub fn log_filter(rust_log: Option<&str>) -> EnvFilter {
@@ -56,6 +64,8 @@ mod tests {
         let filter = log_filter(Some("trace")).to_string();
         assert!(filter.contains("lambda_runtime=info"), "{filter}");
         assert!(filter.contains("oauth2=info"), "{filter}");
+        assert!(filter.contains("aws_sdk_sts=info"), "{filter}");
+        assert!(filter.contains("aws_sigv4=info"), "{filter}");
     }
 
     #[test]
