@@ -11,6 +11,9 @@ use serde_json::{Map, Value};
 use super::cloud::Cloud;
 use super::ids::{EntraTenantId, Guid, TenantId};
 
+mod flows;
+pub use flows::{Deprovisioning, GroupAction, UserAction};
+
 pub const DEFAULT_DELETION_THRESHOLD_PERCENT: u8 = 20;
 
 /// Whether the integration holds a usable grant from the organisation.
@@ -103,6 +106,12 @@ pub struct TenantConfig {
     pub auth_mode: AuthMode,
     /// Absent = `exclude`.
     pub guest_users: GuestUsers,
+    /// `user_mappings` as written; compiled by the run (DESIGN 2.13).
+    pub user_mappings: Option<Value>,
+    /// `user_scope_filters` as written; compiled by the run.
+    pub user_scope_filters: Option<Value>,
+    /// The deprovisioning choices, defaults where absent.
+    pub deprovisioning: Deprovisioning,
     /// The Entra tenant the confirm proved (functions-owned): in
     /// application mode the only one the app's token may be asked for,
     /// whatever the platform later writes into `entra_tenant_id`.
@@ -383,6 +392,9 @@ impl TenantConfig {
             authorised_by: attrs.string("authorised_by")?,
             auth_mode: attrs.auth_mode()?,
             guest_users: attrs.guest_users()?,
+            user_mappings: attrs.raw_list("user_mappings")?,
+            user_scope_filters: attrs.raw_list("user_scope_filters")?,
+            deprovisioning: attrs.deprovisioning()?,
             authorised_entra_tenant_id: attrs.guid("authorised_entra_tenant_id")?,
             authorised_cloud: attrs.optional_cloud("authorised_cloud")?,
             cloud: attrs.cloud()?,

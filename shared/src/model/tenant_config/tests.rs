@@ -198,3 +198,48 @@ fn given_several_bad_attributes_then_the_first_in_reading_order_is_named() {
     .unwrap_err();
     assert_eq!(err.attribute, "domains");
 }
+
+#[test]
+fn deprovisioning_choices_have_their_defaults_and_refuse_unknown_values_by_name() {
+    let base = json!({"pk": "TENANT#acme", "sk": "ENTRA#CONFIG", "tenant_id": "acme"});
+    let defaults = parse(base.clone()).unwrap().deprovisioning;
+    assert_eq!(defaults, Deprovisioning::default());
+    assert_eq!(defaults.import_user_soft_delete, UserAction::Disable);
+    assert_eq!(defaults.import_user_purge, UserAction::Delete);
+    assert_eq!(defaults.import_user_out_of_scope, UserAction::Disable);
+    assert_eq!(defaults.import_group_delete, GroupAction::Delete);
+    assert_eq!(defaults.export_user_delete, UserAction::Delete);
+    assert_eq!(defaults.export_group_delete, GroupAction::Delete);
+    assert!(defaults.reactivate_on_restore);
+
+    let mut chosen = base.clone();
+    for (name, value) in [
+        ("import_user_soft_delete_action", json!("keep")),
+        ("import_user_purge_action", json!("disable")),
+        ("import_user_out_of_scope_action", json!("delete")),
+        ("import_group_delete_action", json!("keep")),
+        ("export_user_delete_action", json!("disable")),
+        ("export_group_delete_action", json!("keep")),
+        ("reactivate_on_restore", json!(false)),
+    ] {
+        chosen[name] = value;
+    }
+    let chosen = parse(chosen).unwrap().deprovisioning;
+    assert_eq!(chosen.import_user_soft_delete, UserAction::Keep);
+    assert_eq!(chosen.import_user_purge, UserAction::Disable);
+    assert_eq!(chosen.import_user_out_of_scope, UserAction::Delete);
+    assert_eq!(chosen.import_group_delete, GroupAction::Keep);
+    assert_eq!(chosen.export_user_delete, UserAction::Disable);
+    assert_eq!(chosen.export_group_delete, GroupAction::Keep);
+    assert!(!chosen.reactivate_on_restore);
+
+    let mut group_disable = base.clone();
+    group_disable["import_group_delete_action"] = json!("disable");
+    let err = parse(group_disable).unwrap_err();
+    assert_eq!(err.attribute, "import_group_delete_action");
+    assert!(err.problem.contains("`delete` or `keep`"), "{err}");
+    let mut mappings = base;
+    mappings["user_mappings"] = json!("displayName");
+    let err = parse(mappings).unwrap_err();
+    assert_eq!(err.attribute, "user_mappings");
+}

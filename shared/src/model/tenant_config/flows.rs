@@ -1,0 +1,148 @@
+//! What flows, as the tenant chose it (DESIGN 2.13): the deprovisioning
+//! choices, parsed here, and the mappings and scoping filters, kept as
+//! written and compiled by the run (a bad one fails the run with an error
+//! naming it, `crate::mapping`).
+
+use serde_json::Value;
+
+use super::{Attributes, ConfigItemError, bad};
+
+/// What happens to a user when its counterpart goes (or leaves the scope).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserAction {
+    /// Disabled, memberships kept, marked `sync_deprovisioned_at`:
+    /// reversible.
+    Disable,
+    Delete,
+    /// Left as it is.
+    Keep,
+}
+
+impl UserAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Disable => "disable",
+            Self::Delete => "delete",
+            Self::Keep => "keep",
+        }
+    }
+}
+
+/// What happens to a group when its counterpart goes (groups cannot be
+/// disabled).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupAction {
+    Delete,
+    Keep,
+}
+
+impl GroupAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Delete => "delete",
+            Self::Keep => "keep",
+        }
+    }
+}
+
+/// The deprovisioning choices of DESIGN 2.13, each with its default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deprovisioning {
+    /// A soft delete in Entra ID (`@removed` `changed`).
+    pub import_user_soft_delete: UserAction,
+    /// A permanent delete (`@removed` `deleted`).
+    pub import_user_purge: UserAction,
+    /// A user who leaves the scope.
+    pub import_user_out_of_scope: UserAction,
+    /// A group deleted in Entra ID or leaving the scope.
+    pub import_group_delete: GroupAction,
+    /// Deleting a platform user, in Entra ID.
+    pub export_user_delete: UserAction,
+    pub export_group_delete: GroupAction,
+    /// A user Entra ID restores (or brings back into scope) is enabled
+    /// again, unless Entra ID has it disabled.
+    pub reactivate_on_restore: bool,
+}
+
+impl Default for Deprovisioning {
+    fn default() -> Self {
+        Self {
+            import_user_soft_delete: UserAction::Disable,
+            import_user_purge: UserAction::Delete,
+            import_user_out_of_scope: UserAction::Disable,
+            import_group_delete: GroupAction::Delete,
+            export_user_delete: UserAction::Delete,
+            export_group_delete: GroupAction::Delete,
+            reactivate_on_restore: true,
+        }
+    }
+}
+
+impl Attributes<'_> {
+    fn user_action(
+        &self,
+        name: &'static str,
+        absent: UserAction,
+    ) -> Result<UserAction, ConfigItemError> {
+        match self.string(name)?.as_deref() {
+            None => Ok(absent),
+            Some("disable") => Ok(UserAction::Disable),
+            Some("delete") => Ok(UserAction::Delete),
+            Some("keep") => Ok(UserAction::Keep),
+            Some(other) => Err(bad(
+                name,
+                format!("must be `disable`, `delete` or `keep`, found {other:?}"),
+            )),
+        }
+    }
+
+    fn group_action(
+        &self,
+        name: &'static str,
+        absent: GroupAction,
+    ) -> Result<GroupAction, ConfigItemError> {
+        match self.string(name)?.as_deref() {
+            None => Ok(absent),
+            Some("delete") => Ok(GroupAction::Delete),
+            Some("keep") => Ok(GroupAction::Keep),
+            Some(other) => Err(bad(
+                name,
+                format!("must be `delete` or `keep`, found {other:?}"),
+            )),
+        }
+    }
+
+    pub(super) fn deprovisioning(&self) -> Result<Deprovisioning, ConfigItemError> {
+        let d = Deprovisioning::default();
+        Ok(Deprovisioning {
+            import_user_soft_delete: self
+                .user_action("import_user_soft_delete_action", d.import_user_soft_delete)?,
+            import_user_purge: self.user_action("import_user_purge_action", d.import_user_purge)?,
+            import_user_out_of_scope: self.user_action(
+                "import_user_out_of_scope_action",
+                d.import_user_out_of_scope,
+            )?,
+            import_group_delete: self
+                .group_action("import_group_delete_action", d.import_group_delete)?,
+            export_user_delete: self
+                .user_action("export_user_delete_action", d.export_user_delete)?,
+            export_group_delete: self
+                .group_action("export_group_delete_action", d.export_group_delete)?,
+            reactivate_on_restore: self
+                .flag_or("reactivate_on_restore", d.reactivate_on_restore)?,
+        })
+    }
+
+    /// A list attribute as written (`user_mappings`, `user_scope_filters`):
+    /// the run compiles it. Anything but a list is refused here.
+    pub(super) fn raw_list(&self, name: &'static str) -> Result<Option<Value>, ConfigItemError> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(list @ Value::Array(_)) => Ok(Some(list.clone())),
+            Some(other) => Err(bad(
+                name,
+                format!("must be a list of maps, found {}", super::kind(other)),
+            )),
+        }
+    }
+}
