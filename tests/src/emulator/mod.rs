@@ -7,6 +7,8 @@ pub mod admin;
 pub mod app_only;
 pub mod deleted_items;
 pub mod directory;
+#[cfg(test)]
+mod directory_tests;
 pub mod graph;
 pub mod graph_batch;
 pub mod graph_deleted_items;
