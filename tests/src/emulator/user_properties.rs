@@ -46,7 +46,7 @@ pub const USER_EXTRA_PROPERTIES: &[&str] = &[
 /// What an answer without `$select` carries: the emulator's first set and
 /// Graph's default ones among the new (never an extension or a property
 /// Graph returns only when asked).
-const DEFAULT_USER_PROPERTIES: &[&str] = &[
+pub const DEFAULT_USER_PROPERTIES: &[&str] = &[
     "id",
     "userPrincipalName",
     "displayName",

@@ -157,3 +157,25 @@ async fn given_a_cloud_user_when_patched_then_the_new_properties_are_written_and
         "Invalid value specified for property 'businessPhones' of resource 'User'.",
     );
 }
+
+#[tokio::test]
+async fn given_a_delta_link_without_select_then_only_a_change_to_the_default_set_surfaces_the_user()
+{
+    let emulator = emulator().await;
+    let token = admin_token(&emulator);
+    let (_, link) = delta_round(&emulator, &token, "/users/delta", &[]).await;
+    emulator.with_tenant(CONTOSO, |t| {
+        t.update_user(ANN_ID, |u| {
+            u.set_property("employeeId", json!("E-30"));
+            u.extensions.insert(EXTENSION.into(), json!("CC-30"));
+        })
+    });
+    let (items, link) = delta_round(&emulator, &token, &link, &[]).await;
+    assert!(items.is_empty(), "{items:?}");
+    emulator.with_tenant(CONTOSO, |t| {
+        t.update_user(ANN_ID, |u| u.set_property("officeLocation", json!("B-12")))
+    });
+    let minimal = [("Prefer", "return=minimal")];
+    let (items, _) = delta_round(&emulator, &token, &link, &minimal).await;
+    assert_eq!(items, vec![json!({"id": ANN_ID, "officeLocation": "B-12"})]);
+}

@@ -9,7 +9,7 @@ use serde_json::{Map, Value, json};
 use super::RoundToken;
 use crate::emulator::directory::{ObjectKind, Tenant};
 use crate::emulator::graph::{group_json, project};
-use crate::emulator::user_properties::user_view;
+use crate::emulator::user_properties::{DEFAULT_USER_PROPERTIES, user_view};
 
 /// One object of a round, ready to render.
 pub(super) struct Entry {
@@ -76,6 +76,15 @@ fn selects(select: &Option<Vec<String>>, property: &str) -> bool {
     select
         .as_ref()
         .is_none_or(|s| s.iter().any(|p| p.eq_ignore_ascii_case(property)))
+}
+
+/// Only selected properties are tracked (GRAPH.md 1.3); without `$select`
+/// a user's default set is.
+fn tracks(token: &RoundToken, property: &str) -> bool {
+    match (token.kind, &token.select) {
+        (ObjectKind::User, None) => DEFAULT_USER_PROPERTIES.contains(&property),
+        _ => selects(&token.select, property),
+    }
 }
 
 /// Per object of an incremental round: changed properties, and membership
@@ -178,7 +187,7 @@ fn round_changes(tenant: &Tenant, token: &RoundToken) -> BTreeMap<String, Object
         let tracked: Vec<String> = change
             .properties
             .iter()
-            .filter(|p| p.starts_with('@') || selects(&token.select, p))
+            .filter(|p| p.starts_with('@') || tracks(token, p))
             .cloned()
             .collect();
         match &change.member {
