@@ -1,4 +1,4 @@
-//! Deleted items (GRAPH.md 3.3, WAVE3 §2.1): users and Microsoft 365
+//! Deleted items (docs/graph.md 3.3, 1.5): users and Microsoft 365
 //! groups wait 30 days, restorable, before they are purged; security
 //! groups never come here. The tenant's side of it; the Graph routes are
 //! in `graph_deleted_items`.

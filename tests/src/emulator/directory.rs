@@ -60,7 +60,7 @@ pub struct User {
     /// Role definition ids it is eligible for through PIM (not active).
     #[serde(default)]
     pub eligible_roles: Vec<String>,
-    /// The Graph properties beyond the typed ones (WAVE3 §1.3), by their
+    /// The Graph properties beyond the typed ones (docs/mapping.md 1.2), by their
     /// Graph names: see `user_properties` for which and their accessors.
     #[serde(default)]
     pub properties: BTreeMap<String, serde_json::Value>,

@@ -1,4 +1,4 @@
-//! `/v1.0/directory/deletedItems` (GRAPH.md 3.3): the cast lists
+//! `/v1.0/directory/deletedItems` (docs/graph.md 3.3): the cast lists
 //! (`microsoft.graph.user`, `microsoft.graph.group`; paged, `$top` up to
 //! 999), one item, restore and purge.
 

@@ -1,4 +1,5 @@
-//! A user's manager, a navigation property (WAVE3 §0 fact 3, §1.3):
+//! A user's manager, a navigation property (its delta
+//! annotation: docs/graph.md 1.7):
 //! `GET /users/{id}/manager`, `PUT` and `DELETE /users/{id}/manager/$ref`.
 
 use std::collections::HashMap;

@@ -28,7 +28,7 @@ const GROUP_READ: &[&str] = &[
     "Directory.Read.All",
     "Directory.ReadWrite.All",
 ];
-/// Deleted groups are read with `Group.Read.All` (GRAPH.md 3.3), not the
+/// Deleted groups are read with `Group.Read.All` (docs/graph.md 3.3), not the
 /// member-only roles.
 const DELETED_GROUP_READ: &[&str] = &[
     "Group.Read.All",

@@ -422,7 +422,7 @@ pub async fn delete_group(
         return Err(not_found(&id));
     };
     // Microsoft 365 groups wait in deleted items; security groups are
-    // deleted for good at once (GRAPH.md 1.5, 3.4).
+    // deleted for good at once (docs/graph.md 1.5, 3.4).
     if group.group_types.iter().any(|t| t == "Unified") {
         tenant.soft_delete_group(&id);
     } else {

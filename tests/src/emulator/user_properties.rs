@@ -1,4 +1,4 @@
-//! The user properties of WAVE3 §1.3 beyond the typed fields of `User`:
+//! The user properties docs/mapping.md 1.2 reads, beyond the typed fields of `User`:
 //! which Graph knows, how an answer shows them (`$select` only, the
 //! `onPremisesExtensionAttributes` object whole), and the accessors tests
 //! and handlers use.
@@ -159,8 +159,8 @@ pub fn user_view(user: &User, select: Option<&[String]>) -> Map<String, Value> {
 
 /// Graph refuses a `$select` of a complex property's part, such as
 /// `onPremisesExtensionAttributes/extensionAttribute1`: the individual
-/// extension attributes "are neither selectable nor filterable" (WAVE3 §0
-/// fact 2). The message's exact words are not confirmed.
+/// extension attributes "are neither selectable nor filterable" (the user
+/// resource; docs/mapping.md 1.2). The message's exact words are not confirmed.
 #[allow(clippy::result_large_err)] // the error is the handler's own answer
 pub(crate) fn check_select(select: Option<&[String]>) -> Result<(), Response> {
     match select.unwrap_or_default().iter().find(|s| s.contains('/')) {

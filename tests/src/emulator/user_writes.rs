@@ -1,8 +1,8 @@
-//! What POST and PATCH `/users` may write (GRAPH.md 3.1-3.2, WAVE3 §0
-//! fact 4, §1.3): read-only properties refused, `manager` only through its
-//! `$ref`, a user mastered on premises writable only in its cloud-owned
-//! few, `onPremisesExtensionAttributes` only on a user never synced. A
-//! refused write changes nothing.
+//! What POST and PATCH `/users` may write (docs/graph.md 3.2,
+//! docs/mapping.md 1.1): read-only properties refused, `manager` only
+//! through its `$ref`, a user mastered on premises writable only in its
+//! cloud-owned few, `onPremisesExtensionAttributes` only on a user never
+//! synced. A refused write changes nothing.
 
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -29,14 +29,15 @@ const READ_ONLY_PROPERTIES: &[&str] = &[
 ];
 
 /// What Graph still writes on a user mastered on premises: its cloud-only
-/// settings and directory extensions (`extension_*`). WAVE3 §1.3 lists the
+/// settings and directory extensions (`extension_*`). Microsoft's user resource lists the
 /// identity and profile properties as synced-read-only and is silent on
 /// these; this is the brief's choice. `manager` has its own route.
 const CLOUD_OWNED_PROPERTIES: &[&str] = &["usageLocation", "preferredLanguage"];
 
-/// WAVE3 §0 fact 4 (#7301, #18038).
+/// Graph's words (microsoft-graph-docs #7301, #18038).
 pub const ON_PREMISES_MASTERED: &str = "Unable to update the specified properties for on-premises mastered Directory Sync objects or objects currently undergoing migration.";
-/// WAVE3 §1.3 (#3001): onPremisesExtensionAttributes of a user ever synced.
+/// onPremisesExtensionAttributes of a user ever synced
+/// (microsoft-graph-docs-contrib #3001).
 pub const EXTERNALLY_ORIGINATED: &str = "Unable to update the specified properties for objects that have originated within an external service.";
 
 fn bad_request(message: &str) -> Response {

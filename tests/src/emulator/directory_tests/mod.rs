@@ -1,4 +1,4 @@
-//! The directory of DESIGN 2.13 on the wire: user properties and their
+//! The directory of docs/behaviour.md 2.13 on the wire: user properties and their
 //! `$select`, the manager, write rules, deleted items, their permissions.
 //! Each test drives the emulator over HTTP with a token, as a client does.
 

@@ -1,4 +1,4 @@
-//! WAVE3 §1.3's user properties: returned only when `$select` names them,
+//! The user properties of docs/mapping.md 1.2: returned only when `$select` names them,
 //! `onPremisesExtensionAttributes` whole (all 15 keys), directory
 //! extensions by their full names; a change surfaces in delta only when
 //! its property is selected.

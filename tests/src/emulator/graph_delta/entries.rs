@@ -78,7 +78,7 @@ fn selects(select: &Option<Vec<String>>, property: &str) -> bool {
         .is_none_or(|s| s.iter().any(|p| p.eq_ignore_ascii_case(property)))
 }
 
-/// Only selected properties are tracked (GRAPH.md 1.3); without `$select`
+/// Only selected properties are tracked (docs/graph.md 1.2); without `$select`
 /// a user's default set is.
 fn tracks(token: &RoundToken, property: &str) -> bool {
     match (token.kind, &token.select) {
@@ -291,8 +291,8 @@ fn changed_links(
         ObjectKind::User => match &tenant.users[id].manager {
             Some(manager) if with_links(token) => vec![(manager.clone(), ObjectKind::User, false)],
             Some(_) => Vec::new(),
-            // How Graph shows a manager's removal is not confirmed (WAVE3
-            // §0.3): the members@delta removal form, `@removed: deleted`.
+            // How Graph shows a manager's removal is not confirmed (no
+            // Microsoft source shows one): members@delta's removal form.
             None => changes.filter(|(_, _, removed)| *removed).collect(),
         },
     }
