@@ -60,8 +60,8 @@ pub struct User {
     /// Role definition ids it is eligible for through PIM (not active).
     #[serde(default)]
     pub eligible_roles: Vec<String>,
-    /// The Graph properties beyond the typed ones (docs/mapping.md 1.2), by their
-    /// Graph names: see `user_properties` for which and their accessors.
+    /// The Graph properties beyond the typed ones (docs/mapping.md 1.2),
+    /// by their Graph names: `user_properties` lists them, with accessors.
     #[serde(default)]
     pub properties: BTreeMap<String, serde_json::Value>,
     /// Its manager's object id (a navigation property: `manager@delta`,
@@ -307,7 +307,7 @@ impl Tenant {
 
     /// An object deleted for good: out of every group that held it, a
     /// tombstone, and a `@removed` change.
-    pub(super) fn remove_for_good(&mut self, kind: ObjectKind, id: &str) {
+    fn remove_for_good(&mut self, kind: ObjectKind, id: &str) {
         let containing: Vec<String> = self
             .groups
             .values()
