@@ -21,6 +21,7 @@ pub enum DirectoryWrite {
         /// `None` leaves it as it is (the platform's, on linked users).
         password_mode: Option<PasswordMode>,
         hash: EntraHash,
+        deprovision: DeprovisionMark,
     },
     DeleteUser {
         user_id: String,
@@ -37,4 +38,73 @@ pub enum DirectoryWrite {
     },
     AddMembership(MembershipKey),
     RemoveMembership(MembershipKey),
+}
+
+/// Why an imported user is no longer in Entra ID's view (DESIGN 2.13),
+/// which decides the tenant's deprovisioning choice that applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RemovalCause {
+    /// `@removed` `changed`: restorable for 30 days.
+    SoftDeleted,
+    /// `@removed` `deleted`: gone for good.
+    Purged,
+    /// Still in Entra ID, outside the tenant's scope.
+    LeftScope,
+    /// A full round did not show it: deleted (softly or not) or out of
+    /// scope, the round cannot tell.
+    NotSeen,
+}
+
+impl RemovalCause {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::SoftDeleted => "soft_deleted",
+            Self::Purged => "purged",
+            Self::LeftScope => "out_of_scope",
+            Self::NotSeen => "not_seen",
+        }
+    }
+}
+
+/// What an update does to the user's deprovisioning mark.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum DeprovisionMark {
+    #[default]
+    Unchanged,
+    /// Entra ID brought the user back.
+    Clear,
+    /// Deprovisioned now, for this cause.
+    Set {
+        at: chrono::DateTime<chrono::Utc>,
+        cause: RemovalCause,
+    },
+}
+
+impl DeprovisionMark {
+    /// The mark's attributes as the update sets them (`None` removes one);
+    /// none when unchanged.
+    pub fn attribute_values(&self) -> Vec<(&'static str, Option<String>)> {
+        use crate::model::directory::{DEPROVISIONED_AT, DEPROVISIONED_REASON};
+        match self {
+            Self::Unchanged => Vec::new(),
+            Self::Clear => vec![(DEPROVISIONED_AT, None), (DEPROVISIONED_REASON, None)],
+            Self::Set { at, cause } => vec![
+                (
+                    DEPROVISIONED_AT,
+                    Some(at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+                ),
+                (DEPROVISIONED_REASON, Some(cause.as_str().to_owned())),
+            ],
+        }
+    }
+
+    /// Applies the mark to an item's bookkeeping (in-memory stores).
+    pub fn apply_to(&self, sync: &mut crate::model::directory::EntraSync) {
+        for (name, value) in self.attribute_values() {
+            match name {
+                crate::model::directory::DEPROVISIONED_AT => sync.deprovisioned_at = value,
+                _ => sync.deprovisioned_reason = value,
+            }
+        }
+    }
 }

@@ -170,6 +170,13 @@ pub struct PageRecord {
     pub present: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub removed: Vec<String>,
+    /// Of `removed`, the users soft-deleted (`@removed` `changed`) and
+    /// those that left the scope: their deprovisioning choice differs
+    /// from a purge's (DESIGN 2.13).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub soft_deleted: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub left_scope: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub memberships: Vec<String>,
     /// Membership changes of users the directory did not hold yet: a scope
@@ -187,6 +194,8 @@ impl PageRecord {
         let size = serde_json::to_string(self).map(|j| j.len()).unwrap_or(0);
         let entries = self.present.len()
             + self.removed.len()
+            + self.soft_deleted.len()
+            + self.left_scope.len()
             + self.memberships.len()
             + self.deferred_memberships.len();
         if size <= limit || entries <= 1 {
@@ -205,18 +214,24 @@ impl PageRecord {
         }
         let (present_a, present_b) = halve(&self.present);
         let (removed_a, removed_b) = halve(&self.removed);
+        let (soft_a, soft_b) = halve(&self.soft_deleted);
+        let (left_a, left_b) = halve(&self.left_scope);
         let (members_a, members_b) = halve(&self.memberships);
         let (deferred_a, deferred_b) = halve(&self.deferred_memberships);
         (
             PageRecord {
                 present: present_a,
                 removed: removed_a,
+                soft_deleted: soft_a,
+                left_scope: left_a,
                 memberships: members_a,
                 deferred_memberships: deferred_a,
             },
             PageRecord {
                 present: present_b,
                 removed: removed_b,
+                soft_deleted: soft_b,
+                left_scope: left_b,
                 memberships: members_b,
                 deferred_memberships: deferred_b,
             },

@@ -147,7 +147,9 @@ async fn given_a_preview_of_a_first_import_then_it_writes_nothing_and_the_import
 async fn given_a_scope_change_that_would_delete_most_users_then_the_preview_would_hold_and_nothing_is_deleted()
  {
     // Every domain imported; narrowing to one keeps a third.
-    let (stack, mut functions) = connected(json!({"domains": []})).await;
+    // Users leaving the scope are deleted, not disabled (DESIGN 2.13).
+    let (stack, mut functions) =
+        connected(json!({"domains": [], "import_user_out_of_scope_action": "delete"})).await;
     stack.tick(&mut functions).await.unwrap();
     let imported = stack.directory_of(TENANT, "USER#").await.unwrap().len();
     assert_eq!(imported, users_in(&[MANAGED, FEDERATED, UNLISTED]));

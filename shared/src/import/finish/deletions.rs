@@ -4,14 +4,17 @@
 
 use std::collections::{HashMap, HashSet};
 
+use super::deprovision::{self, UserFates};
 use crate::import::arrivals::ScopeChange;
 use crate::import::buckets::{Bucket, KeyRange, SeenBuckets, SeenKind};
 use crate::import::deletion::DeletionPlan;
+use crate::import::records::RemovalCause;
 use crate::import::state::{Checkpoint, Mode, NumberedRecord, SyncState};
 use crate::import::{
     DirectoryStore, EntraDirectory, HeldDeletions, ImportRun, ImportState, Interruption, ObjectKind,
 };
 use crate::model::directory::{MembershipKey, Source};
+use crate::model::tenant_config::{GroupAction, UserAction};
 use crate::ports::TenantConfigs;
 use crate::problems::ProblemStore;
 
@@ -110,16 +113,67 @@ impl Sweeps {
     }
 }
 
-/// The run's deletion plans, per object kind.
+/// The run's deletion plans, per object kind, and the users it
+/// deprovisions instead of deleting (DESIGN 2.13).
 pub(super) struct Deletions {
+    /// Users deleted now (and held back): deletion safety's plan, of
+    /// which the disables have moved to `user_disables`.
     pub(super) users: DeletionPlan,
     pub(super) groups: DeletionPlan,
+    /// Users disabled now, and why.
+    pub(super) user_disables: Vec<(String, RemovalCause)>,
+    /// Users kept as they are, marked only.
+    pub(super) user_kept: Vec<(String, RemovalCause)>,
+    /// What each held user is to become once approved.
+    held_user_actions: HashMap<String, UserAction>,
+    /// Groups Entra ID no longer shows, kept as the tenant chose.
+    groups_kept: HashSet<String>,
 }
 
 impl Deletions {
+    /// Splits the users' plan by fate: what it releases is deleted or
+    /// disabled as decided when it was first held (a delete if unknown).
+    fn new(
+        mut users: DeletionPlan,
+        groups: DeletionPlan,
+        fates: &UserFates,
+        mut held_user_actions: HashMap<String, UserAction>,
+    ) -> Self {
+        let action_of =
+            |id: &String, held: &HashMap<String, UserAction>| match fates.actions.get(id) {
+                Some((action, cause)) => (*action, *cause),
+                None => (
+                    held.get(id).copied().unwrap_or(UserAction::Delete),
+                    RemovalCause::NotSeen,
+                ),
+            };
+        let mut user_disables = Vec::new();
+        let mut delete = Vec::new();
+        for id in std::mem::take(&mut users.delete) {
+            match action_of(&id, &held_user_actions) {
+                (UserAction::Disable, cause) => user_disables.push((id, cause)),
+                _ => delete.push(id),
+            }
+        }
+        users.delete = delete;
+        for id in &users.held {
+            let (action, _) = action_of(id, &held_user_actions);
+            held_user_actions.insert(id.clone(), action);
+        }
+        held_user_actions.retain(|id, _| users.held.contains(id));
+        Self {
+            users,
+            groups,
+            user_disables,
+            user_kept: fates.kept(),
+            held_user_actions,
+            groups_kept: HashSet::new(),
+        }
+    }
+
     pub(super) fn held(&self) -> HeldDeletions {
         HeldDeletions {
-            users: self.users.held.clone(),
+            users: deprovision::encode_held(&self.users.held, &self.held_user_actions),
             groups: self.groups.held.clone(),
         }
     }
@@ -132,12 +186,17 @@ impl Deletions {
             .collect()
     }
 
-    /// A preview counts what deletion safety would hold as deleted (and
+    /// A preview counts what deletion safety would hold as done (and
     /// still says that it would hold).
     pub(super) fn as_if_approved(&mut self) {
-        for plan in [&mut self.users, &mut self.groups] {
-            plan.delete.extend(plan.held.iter().cloned());
+        for id in self.users.held.clone() {
+            match self.held_user_actions.get(&id) {
+                Some(UserAction::Disable) => self.user_disables.push((id, RemovalCause::NotSeen)),
+                _ => self.users.delete.push(id),
+            }
         }
+        let held_groups = self.groups.held.clone();
+        self.groups.delete.extend(held_groups);
     }
 
     /// Deleted with its user or group, so not swept again.
@@ -145,13 +204,33 @@ impl Deletions {
         self.users.delete.contains(&membership.user_id)
             || self.groups.delete.contains(&membership.group_id)
     }
+
+    /// A membership that stays although the round did not show it: its
+    /// group is gone from Entra ID's view but kept or held back here.
+    pub(super) fn spares(&self, membership: &MembershipKey) -> bool {
+        self.groups_kept.contains(&membership.group_id)
+            || self.groups.held.contains(&membership.group_id)
+    }
+
+    /// The users deprovisioned now (disabled or kept), with their fate.
+    pub(super) fn deprovisioned(&self) -> Vec<(String, UserAction, RemovalCause)> {
+        let disabled = self
+            .user_disables
+            .iter()
+            .map(|(id, c)| (id.clone(), UserAction::Disable, *c));
+        let kept = self
+            .user_kept
+            .iter()
+            .map(|(id, c)| (id.clone(), UserAction::Keep, *c));
+        disabled.chain(kept).collect()
+    }
 }
 
 impl<D: DirectoryStore, S: ImportState, P: ProblemStore, C: TenantConfigs, E: EntraDirectory>
     ImportRun<'_, D, S, P, C, E>
 {
     /// Both kinds' deletion plans, from what the round's pages showed and
-    /// how the scope moved.
+    /// how the scope moved, with the tenant's deprovisioning choices.
     pub(super) async fn plan_all_deletions(
         &self,
         round: &SeenRound,
@@ -160,58 +239,86 @@ impl<D: DirectoryStore, S: ImportState, P: ProblemStore, C: TenantConfigs, E: En
         scope_change: ScopeChange,
         held_before: &HeldDeletions,
     ) -> Result<Deletions, Interruption> {
+        let (held_users, held_user_actions) = deprovision::decode_held(&held_before.users);
+        let causes = deprovision::removal_causes(user_records, &scope_change.left_users);
         let users = KindRound {
             kind: ObjectKind::User,
             sweep: sweeps.users && self.config.import_users,
             records: user_records,
             entered: &scope_change.entered_users,
         };
+        let mut gathered = self
+            .gather(round, &users, scope_change.left_users, &held_users)
+            .await?;
+        let fates = self
+            .user_fates(std::mem::take(&mut gathered.candidates), &causes)
+            .await?;
+        gathered.candidates = fates.judged();
+        let user_plan = self.decide_plan(&users, gathered).await?;
+
         let groups = KindRound {
             kind: ObjectKind::Group,
             sweep: sweeps.groups && self.config.import_groups,
             records: group_records,
             entered: &HashSet::new(),
         };
-        Ok(Deletions {
-            users: self
-                .plan_deletions(round, &users, scope_change.left_users, &held_before.users)
-                .await?,
-            groups: self
-                .plan_deletions(
-                    round,
-                    &groups,
-                    scope_change.left_groups,
-                    &held_before.groups,
-                )
-                .await?,
-        })
+        let mut gathered = self
+            .gather(
+                round,
+                &groups,
+                scope_change.left_groups,
+                &held_before.groups,
+            )
+            .await?;
+        let mut groups_kept = HashSet::new();
+        if self.config.deprovisioning.import_group_delete == GroupAction::Keep {
+            // Kept: nothing to delete, nothing to hold.
+            groups_kept.extend(gathered.candidates.drain(..));
+            groups_kept.extend(gathered.still_held.drain(..));
+        }
+        let group_plan = self.decide_plan(&groups, gathered).await?;
+        let mut deletions = Deletions::new(user_plan, group_plan, &fates, held_user_actions);
+        deletions.groups_kept = groups_kept;
+        Ok(deletions)
     }
 
-    /// Which imported objects of one kind this run deletes, and which it
-    /// holds back (docs/behaviour.md 2.2).
-    async fn plan_deletions(
+    /// What one kind's deletion plan is made from: the imported objects
+    /// the round removed or did not show, and what left the scope.
+    async fn gather(
         &self,
         round: &SeenRound,
         of: &KindRound<'_>,
         left_scope: Vec<String>,
         held_before: &[String],
-    ) -> Result<DeletionPlan, Interruption> {
+    ) -> Result<Gathered, Interruption> {
         let mut gathered = Gathered::default();
         let seen = round.buckets.of(of.seen_kind()).ids;
         for range in KeyRange::covering(seen) {
             self.gather_range(round, of, range, held_before, &mut gathered)
                 .await?;
         }
-        let Gathered {
-            mut candidates,
-            imported,
-            still_held,
-        } = gathered;
         // What left the scope goes too: a groups round read from the start
         // (a delta run's) applied its pages under the old scope.
+        let mut candidates = std::mem::take(&mut gathered.candidates);
         candidates.extend(self.imported_among(of.kind, left_scope).await?);
         candidates.sort();
         candidates.dedup();
+        gathered.candidates = candidates;
+        Ok(gathered)
+    }
+
+    /// Which of the gathered objects this run deletes (or disables), and
+    /// which it holds back (docs/behaviour.md 2.2).
+    async fn decide_plan(
+        &self,
+        of: &KindRound<'_>,
+        gathered: Gathered,
+    ) -> Result<DeletionPlan, Interruption> {
+        let Gathered {
+            candidates,
+            imported,
+            still_held,
+        } = gathered;
         let total = match of.sweep {
             true => imported,
             false if DeletionPlan::needs_total(candidates.len()) => {

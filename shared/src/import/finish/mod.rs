@@ -9,6 +9,7 @@
 
 mod deferred;
 mod deletions;
+pub(crate) mod deprovision;
 mod removal;
 
 use chrono::Utc;

@@ -31,8 +31,12 @@ impl<D: DirectoryStore, S: ImportState, P: ProblemStore, C: TenantConfigs, E: En
         // deletion looks it up.
         let written = (!sweeps_memberships).then_some(deferred_added);
         let removed = self.delete(plans, round, written, counts).await?;
+        let deprovisioned = self.deprovision(&plans.deprovisioned(), counts).await?;
         if sweeps_memberships {
-            self.sweep_memberships(round, deferred_added, (plans, &removed), counts)
+            let kept = KeptMemberships {
+                deprovisioned: deprovisioned.into_iter().collect(),
+            };
+            self.sweep_memberships(round, deferred_added, (plans, &removed), &kept, counts)
                 .await?;
         }
         Ok(())
@@ -120,11 +124,17 @@ impl<D: DirectoryStore, S: ImportState, P: ProblemStore, C: TenantConfigs, E: En
     /// After a full groups round, a key range at a time: the imported
     /// memberships it did not show, and those of deleted objects that the
     /// deletion did not find (written by this round).
+    ///
+    /// Memberships stay with what is not gone: a deprovisioned user's
+    /// (Entra ID lists a soft-deleted member nowhere, yet restores its
+    /// memberships with it), and a group's that the round did not show
+    /// at all but did not delete (kept, or held back).
     async fn sweep_memberships(
         &self,
         round: &SeenRound,
         deferred_added: &HashSet<String>,
         (deleted, removed): (&Deletions, &HashSet<MembershipKey>),
+        kept: &KeptMemberships,
         counts: &mut Counts,
     ) -> Result<(), Interruption> {
         for range in KeyRange::covering(round.buckets.members.ids) {
@@ -138,18 +148,62 @@ impl<D: DirectoryStore, S: ImportState, P: ProblemStore, C: TenantConfigs, E: En
                     seen.extend(ids);
                 }
             }
-            let stale: Vec<DirectoryWrite> = self
+            let unseen: Vec<MembershipKey> = self
                 .directory
                 .imported_memberships_in(self.tenant(), range)
                 .await?
                 .into_iter()
-                .filter(|m| !seen.contains(&m.encode()) || deleted.covers(m))
                 .filter(|m| !removed.contains(m))
-                .map(DirectoryWrite::RemoveMembership)
+                .filter(|m| {
+                    deleted.covers(m) || (!seen.contains(&m.encode()) && !deleted.spares(m))
+                })
                 .collect();
+            let stale = self.without_deprovisioned(unseen, deleted, kept).await?;
             counts.members_removed += stale.len() as u64;
             self.write(stale).await?;
         }
         Ok(())
     }
+
+    /// The removals among `memberships`, leaving those of deprovisioned
+    /// users (now or before) that are not deleted with their group.
+    async fn without_deprovisioned(
+        &self,
+        memberships: Vec<MembershipKey>,
+        deleted: &Deletions,
+        kept: &KeptMemberships,
+    ) -> Result<Vec<DirectoryWrite>, Interruption> {
+        let mut users: Vec<String> = memberships
+            .iter()
+            .filter(|m| !deleted.covers(m) && !kept.deprovisioned.contains(&m.user_id))
+            .map(|m| m.user_id.clone())
+            .collect();
+        users.sort();
+        users.dedup();
+        let marked: HashSet<String> = match users.is_empty() {
+            true => HashSet::new(),
+            false => self
+                .directory
+                .users_by_entra_id(self.tenant(), &users)
+                .await?
+                .into_iter()
+                .filter(|(_, user)| user.sync.deprovisioned_at.is_some())
+                .map(|(id, _)| id)
+                .collect(),
+        };
+        Ok(memberships
+            .into_iter()
+            .filter(|m| {
+                deleted.covers(m)
+                    || !(kept.deprovisioned.contains(&m.user_id) || marked.contains(&m.user_id))
+            })
+            .map(DirectoryWrite::RemoveMembership)
+            .collect())
+    }
+}
+
+/// The users whose memberships a sweep leaves: those this run
+/// deprovisioned (their marks may not read back yet).
+struct KeptMemberships {
+    deprovisioned: HashSet<String>,
 }

@@ -17,6 +17,9 @@ pub const IMPORT_DELETED: &str = "sync_import_deleted_at";
 /// its `entra_id`: the export deletes in Entra ID only what it created or
 /// adopted (docs/behaviour.md 2.11).
 pub const ENTRA_ORIGIN: &str = "sync_entra_origin";
+/// Set when the import deprovisioned a user instead of deleting it.
+pub const DEPROVISIONED_AT: &str = "sync_deprovisioned_at";
+pub const DEPROVISIONED_REASON: &str = "sync_deprovisioned_reason";
 
 /// How an AM object's link to its Entra object came about, when the export
 /// made it. Links made otherwise (the import's objects, a link another
@@ -142,6 +145,24 @@ pub struct EntraSync {
         skip_serializing_if = "Option::is_none"
     )]
     pub entra_origin: Option<LinkOrigin>,
+    /// When the import deprovisioned the user (disabled or kept it as
+    /// its tenant chose, DESIGN 2.13) instead of deleting it; cleared when
+    /// Entra ID brings it back.
+    #[serde(
+        rename = "sync_deprovisioned_at",
+        default,
+        deserialize_with = "text_or_none",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub deprovisioned_at: Option<String>,
+    /// Why: `soft_deleted`, `purged`, `out_of_scope` or `not_seen`.
+    #[serde(
+        rename = "sync_deprovisioned_reason",
+        default,
+        deserialize_with = "text_or_none",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub deprovisioned_reason: Option<String>,
 }
 
 impl EntraSync {

@@ -31,8 +31,8 @@ pub use attributes::{GroupAttributes, UserAttributes};
 pub use fields::{Field, FieldKind, FieldValue, GROUP_FIELDS, USER_FIELDS, changed_fields};
 pub use hash::EntraHash;
 pub use items::{
-    ENTRA_HASH, ENTRA_ORIGIN, EntraSync, GroupItem, IMPORT_DELETED, LinkOrigin, MembershipItem,
-    MembershipKey, PasswordMode, Source, UserItem,
+    DEPROVISIONED_AT, DEPROVISIONED_REASON, ENTRA_HASH, ENTRA_ORIGIN, EntraSync, GroupItem,
+    IMPORT_DELETED, LinkOrigin, MembershipItem, MembershipKey, PasswordMode, Source, UserItem,
 };
 pub use key::{GROUP_PREFIX, ItemKey, MEMBER_PREFIX, USER_PREFIX};
 pub use synced::SyncedObject;

@@ -54,6 +54,20 @@ fn stored_values<A>(
         .collect()
 }
 
+/// The mapped attributes as a map of texts; none when empty (removed).
+fn mapped_attributes(
+    attributes: &std::collections::BTreeMap<String, String>,
+) -> Option<AttributeValue> {
+    (!attributes.is_empty()).then(|| {
+        AttributeValue::M(
+            attributes
+                .iter()
+                .map(|(name, value)| (name.clone(), AttributeValue::S(value.clone())))
+                .collect(),
+        )
+    })
+}
+
 /// A put of a whole new item under `key`.
 fn put(key: &ItemKey, item: &impl Serialize) -> Result<WriteRequest, StoreError> {
     let mut item: Item = serde_dynamo::to_item(item)
@@ -87,11 +101,15 @@ impl TableWrites {
                 attributes,
                 password_mode,
                 hash,
+                deprovision,
             } => {
                 let mut values = stored_values(USER_FIELDS, &attributes);
                 if let Some(mode) = password_mode {
                     values.push(("password_mode", Some(s(mode.as_str()))));
                 }
+                values.push(("attributes", mapped_attributes(&attributes.attributes)));
+                let mark = deprovision.attribute_values().into_iter();
+                values.extend(mark.map(|(name, value)| (name, value.map(AttributeValue::S))));
                 self.updates.push(AttributeUpdate {
                     key: ItemKey::user(tenant, &user_id),
                     entra_link,

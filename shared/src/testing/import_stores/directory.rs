@@ -174,6 +174,7 @@ impl DirectoryStore for MemoryDirectory {
                     attributes,
                     password_mode,
                     hash,
+                    deprovision,
                 } => {
                     let mut users = self.users.lock().unwrap();
                     let u = users.get_mut(&user_id).unwrap();
@@ -181,6 +182,7 @@ impl DirectoryStore for MemoryDirectory {
                     u.password_mode = password_mode.or(u.password_mode);
                     u.sync.entra_id = entra_link.or(u.sync.entra_id.take());
                     u.sync.entra_hash = Some(hash);
+                    deprovision.apply_to(&mut u.sync);
                 }
                 DirectoryWrite::DeleteUser { user_id } => {
                     self.users.lock().unwrap().remove(&user_id);

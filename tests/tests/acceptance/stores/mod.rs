@@ -194,6 +194,7 @@ fn attributes(upn: &str) -> UserAttributes {
         job_title: Some("Engineer".into()),
         department: Some("R&D".into()),
         enabled: true,
+        attributes: Default::default(),
     }
 }
 

@@ -8,7 +8,7 @@ use aws_sdk_dynamodbstreams::types::{AttributeValue as StreamValue, OperationTyp
 use chrono::DateTime;
 use entra_sync::export::ExportDirectory;
 use entra_sync::import::DirectoryStore;
-use entra_sync::import::records::DirectoryWrite;
+use entra_sync::import::records::{DeprovisionMark, DirectoryWrite, RemovalCause};
 use entra_sync::model::directory::{EntraHash, GroupAttributes, ItemKey, PasswordMode};
 use entra_sync_tests::sync::StreamCursor;
 use serde_json::json;
@@ -71,12 +71,22 @@ async fn given_a_created_user_when_updated_with_values_removed_then_only_the_imp
                 attributes: changed.clone(),
                 password_mode: None,
                 hash: hash.clone(),
+                deprovision: DeprovisionMark::Set {
+                    at: chrono::Utc::now(),
+                    cause: RemovalCause::SoftDeleted,
+                },
             }],
         )
         .await
         .unwrap();
 
     assert_eq!(written, 1);
+    let marked = fresh.directory_item(&sk).await.unwrap();
+    assert_eq!(
+        text(&marked, "sync_deprovisioned_reason"),
+        Some("soft_deleted")
+    );
+    assert!(text(&marked, "sync_deprovisioned_at").is_some());
     let item = fresh.directory_item(&sk).await.unwrap();
     assert!(!item.contains_key("department"), "{item:?}");
     assert!(!item.contains_key("mobile_phone"), "{item:?}");
@@ -133,6 +143,7 @@ async fn given_a_linked_platform_user_and_group_when_updated_then_the_link_and_v
                     attributes: attributes.clone(),
                     password_mode: Some(PasswordMode::Entra),
                     hash: EntraHash::of_user(&attributes),
+                    deprovision: DeprovisionMark::Unchanged,
                 },
                 DirectoryWrite::UpdateGroup {
                     group_id: "pg-1".into(),
@@ -275,6 +286,7 @@ async fn given_vanished_items_when_written_then_none_is_recreated() {
                     attributes: attributes.clone(),
                     password_mode: Some(PasswordMode::Entra),
                     hash: EntraHash::of_user(&attributes),
+                    deprovision: DeprovisionMark::Unchanged,
                 },
                 DirectoryWrite::UpdateGroup {
                     group_id: "g-gone".into(),
