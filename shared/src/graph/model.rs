@@ -14,9 +14,17 @@ use crate::model::entra::{
 };
 
 /// The properties requested of users: every property the field table
-/// maps, and `userType` (guests are the tenant's choice, DESIGN 2.13).
-pub fn user_select() -> String {
-    select(USER_FIELDS, &["userType"])
+/// maps, `userType` (guests are the tenant's choice, DESIGN 2.13), and
+/// `extra` (what the tenant's mappings and filters read), each once.
+pub fn user_select(extra: &[String]) -> String {
+    let mut names: Vec<&str> = vec!["userType"];
+    for name in extra {
+        let known = USER_FIELDS.iter().any(|f| f.graph == name) || name == "id";
+        if !known && !names.contains(&name.as_str()) {
+            names.push(name);
+        }
+    }
+    select(USER_FIELDS, &names)
 }
 
 /// On `/groups/delta`; `members` makes membership changes visible.
@@ -172,6 +180,7 @@ impl EntraUser {
             id,
             attributes,
             guest,
+            properties: item.clone(),
         })
     }
 }
@@ -343,7 +352,7 @@ mod tests {
     #[test]
     fn the_select_names_every_mapped_property() {
         assert_eq!(
-            user_select(),
+            user_select(&[]),
             "id,userPrincipalName,displayName,givenName,surname,mail,mobilePhone,jobTitle,department,accountEnabled,userType"
         );
         assert_eq!(group_select(), "id,displayName,description,members");

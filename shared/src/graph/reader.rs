@@ -12,6 +12,9 @@ pub struct GraphEntraDirectory<'a, T> {
     client: &'a GraphClient,
     tokens: T,
     deadline: Option<Instant>,
+    /// The users `$select`: the built-in properties and what the tenant's
+    /// mappings and scoping filters read.
+    user_select: String,
 }
 
 impl<'a, T: AccessTokenSource> GraphEntraDirectory<'a, T> {
@@ -20,6 +23,15 @@ impl<'a, T: AccessTokenSource> GraphEntraDirectory<'a, T> {
             client,
             tokens,
             deadline,
+            user_select: model::user_select(&[]),
+        }
+    }
+
+    /// Users are read with these properties too (Graph property names).
+    pub fn selecting(self, extra: Vec<String>) -> Self {
+        Self {
+            user_select: model::user_select(&extra),
+            ..self
         }
     }
 
@@ -34,7 +46,7 @@ impl<T: AccessTokenSource> crate::import::EntraDirectory for GraphEntraDirectory
             Some(link) => link.to_owned(),
             None => self
                 .client
-                .url(&format!("/users/delta?$select={}", model::user_select())),
+                .url(&format!("/users/delta?$select={}", self.user_select)),
         };
         model::parse_user_page(&self.get(&url).await?)
     }
@@ -74,7 +86,7 @@ impl<T: AccessTokenSource> crate::import::EntraDirectory for GraphEntraDirectory
     async fn user(&self, id: &str) -> Result<Option<EntraUser>, GraphError> {
         let url = self
             .client
-            .url(&format!("/users/{id}?$select={}", model::user_select()));
+            .url(&format!("/users/{id}?$select={}", self.user_select));
         match self.get(&url).await {
             Ok(serde_json::Value::Object(body)) => EntraUser::parse(&body).map(Some),
             Ok(_) => Err(GraphError::Malformed("a user is not a JSON object".into())),

@@ -34,11 +34,17 @@ impl<T: TenantTokenSources> crate::import::TenantReaders for TenantGraphReaders<
         Self: 'r;
 
     fn for_tenant(&self, config: &TenantConfig, deadline: Option<Instant>) -> Self::Reader<'_> {
+        // What the tenant's mappings and filters read; unusable ones fail
+        // the run before it reads anything.
+        let extra = crate::import::flows::ImportFlows::compile(config)
+            .map(|flows| flows.extra_select().to_vec())
+            .unwrap_or_default();
         GraphEntraDirectory::new(
             super::of_cloud(self.clients, config.cloud),
             self.tokens.for_config(config),
             deadline,
         )
+        .selecting(extra)
     }
 }
 

@@ -237,7 +237,7 @@ impl<T: AccessTokenSource> crate::export::EntraWriter for GraphEntraWriter<'_, T
         let url = format!(
             "{}?$select={},{}",
             self.url(&["users", upn]),
-            model::user_select(),
+            model::user_select(&[]),
             self.mark_property
         );
         match self.send(Method::GET, &url, None).await {
@@ -256,7 +256,7 @@ impl<T: AccessTokenSource> crate::export::EntraWriter for GraphEntraWriter<'_, T
         mark: &ExportMark,
     ) -> Result<Option<ExistingEntraUser>, GraphError> {
         let found = self
-            .marked(EntraObjectKind::User, mark, &model::user_select())
+            .marked(EntraObjectKind::User, mark, &model::user_select(&[]))
             .await?;
         found
             .first()

@@ -163,7 +163,7 @@ impl<D: DirectoryStore, S: ImportState, P: ProblemStore, C: TenantConfigs, E: En
                 Err(err) => return Err(err.into()),
             }
         }
-        let scope = Scope::of(self.config, Some(after));
+        let scope = self.scope(Some(after));
         let in_scope: Vec<&EntraUser> =
             entering.iter().filter(|u| scope.includes_user(u)).collect();
         let conflicts = match with_groups {
@@ -224,7 +224,7 @@ impl<D: DirectoryStore, S: ImportState, P: ProblemStore, C: TenantConfigs, E: En
                 Err(err) => return Err(err.into()),
             }
         }
-        let scope = Scope::of(self.config, None);
+        let scope = self.scope(None);
         let in_scope: Vec<&EntraUser> = late.iter().filter(|u| scope.includes_user(u)).collect();
         let conflicts = self.import_with_groups(&in_scope, counts).await?;
         Ok(in_scope
@@ -333,6 +333,7 @@ impl<D: DirectoryStore, S: ImportState, P: ProblemStore, C: TenantConfigs, E: En
             domains: scope.domains,
             groups: None,
             guests: scope.guests,
+            filters: scope.filters,
         };
         let candidates: Vec<&str> = outside
             .iter()

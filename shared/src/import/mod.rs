@@ -7,6 +7,7 @@ mod arrivals;
 pub mod buckets;
 mod deletion;
 mod finish;
+pub mod flows;
 mod names;
 mod pages;
 pub mod ports;
@@ -150,6 +151,8 @@ pub struct ImportRun<'a, D, S, P, C, E> {
     purpose: Purpose,
     /// The platform's user names, read on first need in this invocation.
     platform_names: tokio::sync::OnceCell<names::PlatformNames>,
+    /// The tenant's mappings and scoping filters, compiled (DESIGN 2.13).
+    flows: Result<flows::ImportFlows, flows::FlowsError>,
 }
 
 fn lease_until(now: DateTime<Utc>) -> DateTime<Utc> {
@@ -182,6 +185,7 @@ impl<'a, D, S, P, C, E> ImportRun<'a, D, S, P, C, E> {
             another_run_wanted: AtomicBool::new(false),
             purpose: Purpose::Sync,
             platform_names: tokio::sync::OnceCell::new(),
+            flows: flows::ImportFlows::compile(config),
         }
     }
 
@@ -218,6 +222,19 @@ impl<D: DirectoryStore, S: ImportState, P: ProblemStore, C: TenantConfigs, E: En
 {
     fn tenant(&self) -> &crate::model::TenantId {
         &self.config.tenant_id
+    }
+
+    /// The compiled flows; a run never gets past its start without them.
+    fn flows(&self) -> &flows::ImportFlows {
+        static NONE: std::sync::OnceLock<flows::ImportFlows> = std::sync::OnceLock::new();
+        self.flows
+            .as_ref()
+            .unwrap_or_else(|_| NONE.get_or_init(flows::ImportFlows::default))
+    }
+
+    /// The scope the config and its filters set, within `groups`.
+    fn scope<'s>(&'s self, groups: Option<&'s state::GroupScope>) -> scope::Scope<'s> {
+        scope::Scope::of(self.config, &self.flows().filters, groups)
     }
 
     fn near_deadline(&self) -> bool {
@@ -263,6 +280,13 @@ impl<D: DirectoryStore, S: ImportState, P: ProblemStore, C: TenantConfigs, E: En
         };
         let fingerprint = scope::fingerprint(self.config);
         let mut checkpoint = self.resume_or_start(&mut state, &fingerprint, now);
+        if let Err(error) = &self.flows {
+            // Before any write: nothing is half-applied.
+            tracing::error!(error = %error, "the tenant's mappings or scoping filters are unusable");
+            let status = RunStatus::failed(error.to_string(), &checkpoint);
+            self.release_lease(Some(&status)).await?;
+            return Ok(RunOutcome::Failed(status));
+        }
         if state.previous_run_died && checkpoint.phase != Phase::Finishing {
             // It may have saved this page without its checkpoint.
             self.state

@@ -112,6 +112,31 @@ impl<D: DirectoryStore, S: ImportState, P: ProblemStore, C: TenantConfigs, E: En
         Ok(conflicts)
     }
 
+    /// A user the tenant's mappings cannot map: not imported (an AM user
+    /// it is keeps its state) until the mapping or the user is fixed.
+    pub(super) async fn report_unmapped(
+        &self,
+        user: &EntraUser,
+        imported: bool,
+        error: &crate::import::flows::UserMappingError,
+    ) -> Result<(), Interruption> {
+        let (operation, kept) = match imported {
+            true => (Operation::Update, "; the AM user keeps its previous state"),
+            false => (Operation::Create, ""),
+        };
+        tracing::warn!(entra_id = %user.id, error = %error, "the tenant's mappings cannot map an Entra user; not imported");
+        let key = ProblemKey {
+            direction: Direction::Import,
+            kind: ObjectKind::User,
+            object_id: user.id.to_string(),
+        };
+        let reason = format!("{error}{kept}");
+        let problem = Problem::new(key, operation, Code::InvalidObject, reason)
+            .displayed_as(user.attributes.user_name.clone());
+        self.problems.record(self.tenant(), &problem).await?;
+        Ok(())
+    }
+
     async fn report_conflict(&self, user: &EntraUser, imported: bool) -> Result<(), Interruption> {
         let upn = &user.attributes.user_name;
         let (operation, kept) = if imported {

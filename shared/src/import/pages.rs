@@ -2,9 +2,10 @@
 //! what changed.
 
 use crate::model::tenant_config::GuestUsers;
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
-use super::records::DirectoryWrite;
+use super::records::{DeprovisionMark, DirectoryWrite};
 use super::scope::Scope;
 use super::state::{Checkpoint, Counts, DeferredMembership, GroupScope, Mode, PageRecord, Phase};
 use super::{DirectoryStore, EntraDirectory, ImportRun, ImportState, Interruption};
@@ -50,10 +51,15 @@ pub(super) fn password_mode(user: &EntraUser, domains: &[DomainInfo]) -> Passwor
 pub(super) struct DomainCache(Option<Vec<DomainInfo>>);
 
 /// The write that makes the AM user agree with the Entra user, if any.
+/// A deprovisioned user Entra ID shows again is restored: its mark goes
+/// and it is enabled as Entra ID has it, unless the tenant chose not to
+/// reactivate (then it stays disabled and marked until the platform
+/// enables it).
 fn user_upsert(
     user: &EntraUser,
     current: Option<&UserItem>,
     domains: &[DomainInfo],
+    reactivate_on_restore: bool,
     counts: &mut Counts,
 ) -> Option<DirectoryWrite> {
     let mode = password_mode(user, domains);
@@ -71,21 +77,37 @@ fn user_upsert(
         tracing::info!(user_id = %current.user_id, "the platform's change is not exported yet; this user is updated after it");
         return None;
     }
+    let mut attributes = user.attributes.clone();
+    let deprovision = match current.sync.deprovisioned_at {
+        None => DeprovisionMark::Unchanged,
+        Some(_) if !reactivate_on_restore && !current.attributes.enabled => {
+            attributes.enabled = false;
+            DeprovisionMark::Unchanged
+        }
+        Some(_) => DeprovisionMark::Clear,
+    };
     // A platform user linked to Entra keeps the platform's password_mode:
     // the seed's rule is for imported users.
     let password_mode = (current.source == Source::Entra).then_some(mode);
     let mode_differs = password_mode
         .is_some_and(|m| current.password_mode.unwrap_or(PasswordMode::Temporary) != m);
-    if current.attributes == user.attributes && !mode_differs {
+    if current.attributes == attributes
+        && !mode_differs
+        && deprovision == DeprovisionMark::Unchanged
+    {
         return None;
+    }
+    if deprovision == DeprovisionMark::Clear {
+        tracing::info!(user_id = %current.user_id, "Entra ID shows the deprovisioned user again; restored");
     }
     counts.users_updated += 1;
     Some(DirectoryWrite::UpdateUser {
         user_id: current.user_id.clone(),
         entra_link: (current.user_id != user.id).then(|| user.id.to_string()),
-        attributes: user.attributes.clone(),
+        hash: EntraHash::of_user(&attributes),
+        attributes,
         password_mode,
-        hash: EntraHash::of_user(&user.attributes),
+        deprovision,
     })
 }
 
@@ -224,7 +246,12 @@ impl<D: DirectoryStore, S: ImportState, P: ProblemStore, C: TenantConfigs, E: En
             match item {
                 DeltaItem::Upsert(user) if scope.includes_user(user) => in_scope.push(user),
                 DeltaItem::Upsert(user) => outside.push(user),
-                DeltaItem::Removed { id, .. } => record.removed.push(id.to_string()),
+                DeltaItem::Removed { id, permanent } => {
+                    record.removed.push(id.to_string());
+                    if !permanent {
+                        record.soft_deleted.push(id.to_string());
+                    }
+                }
             }
         }
         let returning = self
@@ -234,8 +261,9 @@ impl<D: DirectoryStore, S: ImportState, P: ProblemStore, C: TenantConfigs, E: En
             if returning.contains_key(user.id.as_str()) {
                 in_scope.push(user);
             } else {
-                // Out of scope now: removed from AM like a deleted user.
+                // Out of scope now: deprovisioned as the tenant chose.
                 record.removed.push(user.id.to_string());
+                record.left_scope.push(user.id.to_string());
             }
         }
         record
@@ -284,12 +312,16 @@ impl<D: DirectoryStore, S: ImportState, P: ProblemStore, C: TenantConfigs, E: En
             domains.0 = Some(self.entra.domains().await?);
         }
         let domains = domains.0.as_deref().unwrap_or_default();
+        let reactivate = self.config.deprovisioning.reactivate_on_restore;
         let ids: Vec<String> = users.iter().map(|u| u.id.to_string()).collect();
         let existing = self
             .directory
             .users_by_entra_id(self.tenant(), &ids)
             .await?;
-        let conflicts = self.name_conflicts(users, &existing).await?;
+        let (mapped, unmapped) = self.mapped_users(users, &existing).await?;
+        let users: Vec<&EntraUser> = mapped.iter().map(|u| u.as_ref()).collect();
+        let mut conflicts = self.name_conflicts(&users, &existing).await?;
+        conflicts.extend(unmapped);
         let importable = users
             .iter()
             .filter(|user| !conflicts.contains(user.id.as_str()));
@@ -299,9 +331,41 @@ impl<D: DirectoryStore, S: ImportState, P: ProblemStore, C: TenantConfigs, E: En
             .map(|user| user.id.to_string())
             .collect();
         let writes: Vec<DirectoryWrite> = importable
-            .filter_map(|user| user_upsert(user, existing.get(user.id.as_str()), domains, counts))
+            .filter_map(|user| {
+                let current = existing.get(user.id.as_str());
+                user_upsert(user, current, domains, reactivate, counts)
+            })
             .collect();
         Ok((writes, conflicts, created))
+    }
+
+    /// The users with the tenant's mappings applied (as they are without
+    /// mappings), and those a mapping failed for, each named in a problem.
+    async fn mapped_users<'u>(
+        &self,
+        users: &[&'u EntraUser],
+        existing: &HashMap<String, UserItem>,
+    ) -> Result<(Vec<Cow<'u, EntraUser>>, HashSet<String>), Interruption> {
+        let mut mapped = Vec::with_capacity(users.len());
+        let mut failed = HashSet::new();
+        for user in users {
+            let current = existing.get(user.id.as_str());
+            match self.flows().attributes_of(user, current) {
+                Ok(attributes) if attributes == user.attributes => {
+                    mapped.push(Cow::Borrowed(*user))
+                }
+                Ok(attributes) => mapped.push(Cow::Owned(EntraUser {
+                    attributes,
+                    ..(*user).clone()
+                })),
+                Err(error) => {
+                    self.report_unmapped(user, current.is_some(), &error)
+                        .await?;
+                    failed.insert(user.id.to_string());
+                }
+            }
+        }
+        Ok((mapped, failed))
     }
 
     pub(super) async fn write(&self, writes: Vec<DirectoryWrite>) -> Result<(), Interruption> {
@@ -321,6 +385,7 @@ impl<D: DirectoryStore, S: ImportState, P: ProblemStore, C: TenantConfigs, E: En
             domains: &[],
             groups: group_scope,
             guests: GuestUsers::Exclude,
+            filters: None,
         };
         let (page, invalid) = self.repaired_groups(page).await?;
         let (groups, removed) = page_groups(&page);

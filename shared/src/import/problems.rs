@@ -184,7 +184,7 @@ impl<D: DirectoryStore, S: ImportState, P: ProblemStore, C: TenantConfigs, E: En
             return Ok(true);
         }
         let group_scope = self.saved_group_scope().await?;
-        let scope = Scope::of(self.config, group_scope.as_ref());
+        let scope = self.scope(group_scope.as_ref());
         if !scope.includes_user(user) {
             return Ok(true);
         }
@@ -207,6 +207,7 @@ impl<D: DirectoryStore, S: ImportState, P: ProblemStore, C: TenantConfigs, E: En
             domains: &[],
             groups: group_scope.as_ref(),
             guests: GuestUsers::Exclude,
+            filters: None,
         };
         if scope.includes_group(group.id.as_str()) {
             let delta = GroupDelta {

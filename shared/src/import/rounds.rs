@@ -9,7 +9,7 @@ use super::buckets::SeenBuckets;
 use super::state::{Checkpoint, Counts, Mode, Phase, RunStatus, SyncState};
 use super::{
     DirectoryStore, EntraDirectory, ImportError, ImportRun, ImportState, Interruption, Purpose,
-    RunOutcome, pages, scope,
+    RunOutcome, pages,
 };
 use crate::model::entra::GraphError;
 use crate::model::entra::{Continuation, DeltaPage};
@@ -183,7 +183,7 @@ impl<D: DirectoryStore, S: ImportState, P: ProblemStore, C: TenantConfigs, E: En
         };
         if checkpoint.phase == Phase::Users {
             if self.config.import_users {
-                let scope = scope::Scope::of(self.config, group_scope.as_ref());
+                let scope = self.scope(group_scope.as_ref());
                 let start = self.round_start(checkpoint, &state.users_delta_link);
                 let mut domains = pages::DomainCache::default();
                 let delta_link = self

@@ -6,6 +6,7 @@ use std::collections::HashSet;
 
 use super::state::{Checkpoint, GroupScope, Mode, Phase};
 use super::{DirectoryStore, EntraDirectory, ImportRun, ImportState, Interruption};
+use crate::mapping::ScopeFilters;
 use crate::model::TenantConfig;
 use crate::model::entra::EntraUser;
 use crate::model::entra::GraphError;
@@ -21,14 +22,21 @@ pub fn fingerprint(config: &TenantConfig) -> String {
     domains.sort();
     let mut groups: Vec<&str> = config.import_group_ids.iter().map(|g| g.as_str()).collect();
     groups.sort();
-    format!(
+    let mut fingerprint = format!(
         "users={};groups={};domains={};import_groups={};guests={}",
         config.import_users,
         config.import_groups,
         domains.join(","),
         groups.join(","),
         config.guest_users.as_str()
-    )
+    );
+    // Only with mappings or filters: tenants without keep their fingerprint
+    // (a new one would make their next run full).
+    if config.user_mappings.is_some() || config.user_scope_filters.is_some() {
+        fingerprint.push(';');
+        fingerprint.push_str(&super::flows::ImportFlows::fingerprint(config));
+    }
+    fingerprint
 }
 
 pub struct Scope<'a> {
@@ -36,15 +44,22 @@ pub struct Scope<'a> {
     /// `None` = the whole directory.
     pub groups: Option<&'a GroupScope>,
     pub guests: GuestUsers,
+    /// `user_scope_filters` (DESIGN 2.13), on top of the rest.
+    pub filters: Option<&'a ScopeFilters>,
 }
 
 impl<'a> Scope<'a> {
-    /// The scope `config` sets, within `groups`.
-    pub fn of(config: &'a TenantConfig, groups: Option<&'a GroupScope>) -> Self {
+    /// The scope `config` and its scoping `filters` set, within `groups`.
+    pub fn of(
+        config: &'a TenantConfig,
+        filters: &'a ScopeFilters,
+        groups: Option<&'a GroupScope>,
+    ) -> Self {
         Self {
             domains: &config.domains,
             groups,
             guests: config.guest_users,
+            filters: (!filters.is_empty()).then_some(filters),
         }
     }
 
@@ -64,6 +79,9 @@ impl<'a> Scope<'a> {
             && self
                 .groups
                 .is_none_or(|g| g.users.contains(user.id.as_str()))
+            && self
+                .filters
+                .is_none_or(|f| f.evaluate(&user.properties).is_in_scope())
     }
 
     pub fn includes_group(&self, group_id: &str) -> bool {
@@ -145,6 +163,7 @@ mod tests {
     fn user(id: &str, upn: &str) -> EntraUser {
         EntraUser {
             guest: false,
+            properties: Default::default(),
             id: id.into(),
             attributes: crate::model::directory::UserAttributes {
                 user_name: upn.into(),
@@ -161,6 +180,7 @@ mod tests {
             domains: &domains,
             groups: None,
             guests: GuestUsers::Exclude,
+            filters: None,
         };
         assert!(scope.includes_user(&user("1", "Ann@CONTOSO.com")));
         assert!(!scope.includes_user(&user("2", "bob@fabrikam.com")));
@@ -168,6 +188,7 @@ mod tests {
             domains: &[],
             groups: None,
             guests: GuestUsers::Exclude,
+            filters: None,
         };
         assert!(all.includes_user(&user("2", "bob@fabrikam.com")));
     }
@@ -179,6 +200,7 @@ mod tests {
             domains: &[],
             groups: Some(&g),
             guests: GuestUsers::Exclude,
+            filters: None,
         };
         assert!(scope.includes_user(&user("u1", "a@b.c")));
         assert!(!scope.includes_user(&user("u2", "a@b.c")));
@@ -191,6 +213,7 @@ mod tests {
     fn guests_are_in_only_when_included_whatever_the_domains() {
         let guest = EntraUser {
             guest: true,
+            properties: Default::default(),
             ..user("g1", "alice@fabrikam.com")
         };
         let domains = vec!["fabrikam.com".to_owned()];
@@ -198,6 +221,7 @@ mod tests {
             domains: &domains,
             groups: None,
             guests: GuestUsers::Exclude,
+            filters: None,
         };
         assert!(
             !excluding.includes_user(&guest),
@@ -207,6 +231,7 @@ mod tests {
             domains: &["contoso.com".to_owned()],
             groups: None,
             guests: GuestUsers::Include,
+            filters: None,
         };
         assert!(
             including.includes_user(&guest),

@@ -20,11 +20,13 @@ mod app_access;
 mod deadlines;
 mod deletions;
 mod delta_and_full_rounds;
+mod deprovisioning;
 mod failed_page;
 mod full_round_scope;
 mod group_scope;
 mod groups_from_start;
 mod late_users;
+mod mappings;
 mod names;
 mod preview;
 mod restarted_round;
@@ -94,6 +96,7 @@ impl World {
             another_run_wanted: Default::default(),
             purpose: super::Purpose::Sync,
             platform_names: Default::default(),
+            flows: super::flows::ImportFlows::compile(config),
         }
         .run()
         .await

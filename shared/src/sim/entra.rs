@@ -322,6 +322,7 @@ impl EntraModel {
             .filter(|u| u.life == Life::Active)
             .map(|u| EntraUser {
                 guest: false,
+                properties: Default::default(),
                 id: id.into(),
                 attributes: u.attributes.clone(),
             })
@@ -404,6 +405,7 @@ impl EntraModel {
             .map(|(id, u)| match u.life {
                 Life::Active => DeltaItem::Upsert(EntraUser {
                     guest: false,
+                    properties: Default::default(),
                     id: id.as_str().into(),
                     attributes: u.attributes.clone(),
                 }),

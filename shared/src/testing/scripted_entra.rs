@@ -134,6 +134,7 @@ impl EntraDirectory for ScriptedEntra {
 pub(crate) fn user(id: &str, upn: &str) -> EntraUser {
     EntraUser {
         guest: false,
+        properties: Default::default(),
         id: id.into(),
         attributes: UserAttributes {
             user_name: upn.into(),

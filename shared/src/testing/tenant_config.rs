@@ -12,11 +12,14 @@ pub(crate) struct TenantConfigBuilder {
 }
 
 /// Tenant `acme`, authorised, syncing, importing users and groups from its
-/// Entra tenant.
+/// Entra tenant. Users who go are deleted, as before DESIGN 2.13 (the
+/// tests of deletion's machinery); [`TenantConfigBuilder::deprovisioning`]
+/// sets the choices.
 pub(crate) fn importing() -> TenantConfigBuilder {
     TenantConfigBuilder::from(json!({
         "tenant_id": "acme", "sync_enabled": true, "import_users": true, "import_groups": true,
-        "authorisation": "authorised", "entra_tenant_id": "3f2a6d1c-5b7e-4a90-8c1d-2e4f6a8b0c13"
+        "authorisation": "authorised", "entra_tenant_id": "3f2a6d1c-5b7e-4a90-8c1d-2e4f6a8b0c13",
+        "import_user_soft_delete_action": "delete", "import_user_out_of_scope_action": "delete"
     }))
 }
 
@@ -73,6 +76,29 @@ impl TenantConfigBuilder {
     }
     pub(crate) fn approve_held_deletions(self, approved: bool) -> Self {
         self.set("approve_held_deletions", json!(approved))
+    }
+
+    /// `user_mappings` and `user_scope_filters` as written (DESIGN 2.13).
+    pub(crate) fn user_mappings(self, mappings: Value) -> Self {
+        self.set("user_mappings", mappings)
+    }
+    pub(crate) fn user_scope_filters(self, filters: Value) -> Self {
+        self.set("user_scope_filters", filters)
+    }
+
+    /// The deprovisioning choices (DESIGN 2.13) as given, the others at
+    /// their defaults: `(attribute, value)` pairs.
+    pub(crate) fn deprovisioning(mut self, choices: &[(&str, Value)]) -> Self {
+        for name in [
+            "import_user_soft_delete_action",
+            "import_user_out_of_scope_action",
+        ] {
+            self.item.remove(name);
+        }
+        for (name, value) in choices {
+            self = self.set(name, value.clone());
+        }
+        self
     }
 
     pub(crate) fn build(self) -> TenantConfig {

@@ -129,40 +129,106 @@ async fn given_a_new_tenant_when_the_schedule_ticks_then_a_full_import_arrives()
     assert!(status.get("lease_owner").is_none(), "the lease is released");
 }
 
+fn memberships_of(items: Vec<Map<String, Value>>) -> Vec<(String, String)> {
+    items
+        .iter()
+        .map(|m| {
+            let field = |k: &str| m[k].as_str().unwrap().to_owned();
+            (field("group_id"), field("user_id"))
+        })
+        .collect()
+}
+
+/// DESIGN 2.13's default: soft delete → disabled with its memberships →
+/// Entra ID restores it → enabled, the same AM user, the same groups.
 #[tokio::test]
 async fn given_a_user_restored_after_its_soft_delete_was_imported_then_it_comes_back_with_its_groups()
  {
     let (stack, mut functions) = connected(json!({})).await;
     stack.tick(&mut functions).await.unwrap();
-    let memberships = |items: Vec<serde_json::Map<String, serde_json::Value>>| {
-        items
-            .iter()
-            .map(|m| {
-                let field = |k: &str| m[k].as_str().unwrap().to_owned();
-                (field("group_id"), field("user_id"))
-            })
-            .collect::<Vec<(String, String)>>()
-    };
-    let imported = memberships(stack.directory_of(TENANT, "MEMBER#").await.unwrap());
+    let imported = memberships_of(stack.directory_of(TENANT, "MEMBER#").await.unwrap());
     let (group, user) = imported[0].clone();
+    let user_item = |users: Vec<Map<String, Value>>| by_id(users, "user_id")[&user].clone();
     stack
         .emulator
         .with_tenant(CONTOSO, |t| t.soft_delete_user(&user));
     stack.tick(&mut functions).await.unwrap();
-    let members = memberships(stack.directory_of(TENANT, "MEMBER#").await.unwrap());
-    assert!(!members.contains(&(group.clone(), user.clone())), "deleted");
+    let disabled = user_item(stack.directory_of(TENANT, "USER#").await.unwrap());
+    assert_eq!(disabled["enabled"], false, "disabled, not deleted");
+    assert_eq!(disabled["sync_deprovisioned_reason"], "soft_deleted");
+    assert!(disabled["sync_deprovisioned_at"].is_string());
+    let members = memberships_of(stack.directory_of(TENANT, "MEMBER#").await.unwrap());
+    assert!(members.contains(&(group.clone(), user.clone())), "kept");
 
-    // Restored: no groups delta names its memberships again.
+    // A resync's full round does not list the soft-deleted member: its
+    // memberships stay all the same.
+    stack
+        .update_config(
+            TENANT,
+            json!({"resync_requested_at": "2026-12-07T00:00:00Z"}),
+        )
+        .await
+        .unwrap();
+    stack.tick(&mut functions).await.unwrap();
+    let members = memberships_of(stack.directory_of(TENANT, "MEMBER#").await.unwrap());
+    assert!(
+        members.contains(&(group.clone(), user.clone())),
+        "kept through a sweep"
+    );
+
     stack
         .emulator
         .with_tenant(CONTOSO, |t| t.restore_user(&user));
     stack.tick(&mut functions).await.unwrap();
 
-    let members = memberships(stack.directory_of(TENANT, "MEMBER#").await.unwrap());
-    let restored: Vec<_> = imported.iter().filter(|(_, u)| *u == user).collect();
-    for membership in restored {
+    let restored = user_item(stack.directory_of(TENANT, "USER#").await.unwrap());
+    assert_eq!(restored["enabled"], true, "reactivated");
+    assert!(restored.get("sync_deprovisioned_at").is_none());
+    let members = memberships_of(stack.directory_of(TENANT, "MEMBER#").await.unwrap());
+    for membership in imported.iter().filter(|(_, u)| *u == user) {
         assert!(members.contains(membership), "restored with {membership:?}");
     }
+}
+
+/// Each choice through the binaries: soft delete → `delete`, purge →
+/// `keep`, leaving the scope → `delete`, deleted group → `keep`.
+#[tokio::test]
+async fn given_the_tenants_deprovisioning_choices_then_each_departure_gets_its_choice() {
+    let (stack, mut functions) = connected(json!({
+        "import_user_soft_delete_action": "delete",
+        "import_user_purge_action": "keep",
+        "import_user_out_of_scope_action": "delete",
+        "import_group_delete_action": "keep",
+    }))
+    .await;
+    stack.tick(&mut functions).await.unwrap();
+    let u = |n: usize| user_id(n);
+    stack.emulator.with_tenant(CONTOSO, |t| {
+        t.soft_delete_user(&u(4));
+        t.purge_user(&u(6));
+        t.update_user(&u(9), |user| {
+            user.user_principal_name = organisation::user_upn(9).replace(MANAGED, UNLISTED)
+        });
+        t.delete_group(&group_id(1));
+    });
+    stack.tick(&mut functions).await.unwrap();
+
+    let users = by_id(
+        stack.directory_of(TENANT, "USER#").await.unwrap(),
+        "user_id",
+    );
+    assert!(!users.contains_key(&u(4)), "soft delete → delete");
+    assert_eq!(users[&u(6)]["enabled"], true, "purge → keep");
+    assert_eq!(users[&u(6)]["sync_deprovisioned_reason"], "purged");
+    assert!(!users.contains_key(&u(9)), "out of scope → delete");
+    let groups = by_id(
+        stack.directory_of(TENANT, "GROUP#").await.unwrap(),
+        "group_id",
+    );
+    assert!(groups.contains_key(&group_id(1)), "group delete → keep");
+    let counts = &stack.status_item(TENANT).await.unwrap()["last_sync_counts"];
+    assert_eq!(counts["users_deleted"], 2);
+    assert_eq!(counts["groups_deleted"], 0);
 }
 
 /// Runs a tick and returns how many directory writes it made (from the
@@ -227,12 +293,15 @@ async fn given_an_imported_tenant_when_entra_changes_then_the_next_tick_reflects
     );
     assert_eq!(users[&u(0)]["job_title"], "Principal Engineer");
     assert_eq!(users[&u(3)]["enabled"], false, "disabled, not deleted");
-    assert!(!users.contains_key(&u(4)), "soft-deleted in Entra");
+    assert_eq!(users[&u(4)]["enabled"], false, "soft-deleted: disabled");
+    assert_eq!(users[&u(4)]["sync_deprovisioned_reason"], "soft_deleted");
     assert!(!users.contains_key(&u(6)), "hard-deleted in Entra");
     assert!(users.contains_key(&u(7)), "deleted then restored");
-    assert!(
-        !users.contains_key(&u(9)),
-        "moved to a domain outside the scope"
+    assert_eq!(users[&u(7)]["enabled"], true);
+    assert_eq!(
+        users[&u(9)]["sync_deprovisioned_reason"],
+        "out_of_scope",
+        "moved to a domain outside the scope: disabled"
     );
     assert_eq!(users[&u(10)]["mobile_phone"], "+44 20 7946 0000");
     assert_eq!(users[&user_id(9999)]["user_name"], "new.hire@contoso.com");
@@ -257,9 +326,7 @@ async fn given_an_imported_tenant_when_entra_changes_then_the_next_tick_reflects
     assert!(members.contains(&(group_id(0), u(21))));
     assert!(members.contains(&(group_id(0), user_id(9999))));
     assert!(
-        members
-            .iter()
-            .all(|(_, user)| user != &u(4) && user != &u(6)),
+        members.iter().all(|(_, user)| user != &u(6)),
         "memberships of deleted users go too"
     );
 
@@ -267,7 +334,7 @@ async fn given_an_imported_tenant_when_entra_changes_then_the_next_tick_reflects
     assert_eq!(status["last_sync_mode"], "delta");
     let counts = &status["last_sync_counts"];
     assert_eq!(counts["users_created"], 1);
-    assert_eq!(counts["users_deleted"], 3);
+    assert_eq!(counts["users_deleted"], 1, "the purged one; two disabled");
     assert_eq!(counts["groups_updated"], 1);
     // Only what changed was written: 4 user updates, 1 create, 3 deletes,
     // 1 group update, memberships (2 added, 1 removed, the deleted users').
@@ -354,12 +421,16 @@ async fn given_an_expired_delta_token_then_a_full_round_recovers_and_removes_wha
         let status = stack.status_item(TENANT).await.unwrap();
         assert_eq!(status["last_sync_result"], "ok", "{style:?}: {status:?}");
         assert_eq!(status["last_sync_mode"], "full", "{style:?}");
-        assert_eq!(status["last_sync_counts"]["users_deleted"], 1, "{style:?}");
+        // A full round cannot tell a purge from a soft delete: the
+        // soft-delete choice (disable) applies; a purge Entra ID reports
+        // later, or 30 days, deletes it (DESIGN 2.13).
+        assert_eq!(status["last_sync_counts"]["users_deleted"], 0, "{style:?}");
         let users = by_id(
             stack.directory_of(TENANT, "USER#").await.unwrap(),
             "user_id",
         );
-        assert!(!users.contains_key(&user_id(3)));
+        assert_eq!(users[&user_id(3)]["enabled"], false, "{style:?}");
+        assert_eq!(users[&user_id(3)]["sync_deprovisioned_reason"], "not_seen");
         assert!(users.contains_key(&user_id(0)));
         let (writes, requests) = measured_tick(&stack, &mut functions).await;
         assert_eq!((writes, requests), (0, 2), "{style:?}: delta again");
@@ -694,7 +765,7 @@ async fn given_import_group_ids_then_only_those_groups_nested_groups_and_their_m
         "a member of a nested group"
     );
 
-    // A user leaving the scope groups is removed like a deleted one.
+    // A user leaving the scope groups is disabled (the default choice).
     stack.emulator.with_tenant(CONTOSO, |t| {
         t.remove_member(&group_id(0), &user_id(0));
     });
@@ -703,10 +774,14 @@ async fn given_import_group_ids_then_only_those_groups_nested_groups_and_their_m
         stack.directory_of(TENANT, "USER#").await.unwrap(),
         "user_id",
     );
-    assert!(!users.contains_key(&user_id(0)));
+    assert_eq!(users[&user_id(0)]["enabled"], false);
+    assert_eq!(
+        users[&user_id(0)]["sync_deprovisioned_reason"],
+        "out_of_scope"
+    );
     assert_eq!(
         stack.status_item(TENANT).await.unwrap()["last_sync_counts"]["users_deleted"],
-        1
+        0
     );
 }
 

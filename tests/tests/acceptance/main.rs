@@ -22,6 +22,7 @@ mod iam;
 mod import;
 mod large_tenants;
 mod live_queue;
+mod mappings;
 mod national_clouds;
 mod notifications;
 mod oauth_callback;

@@ -6,6 +6,7 @@ fn the_last_item_per_id_wins() {
     let items = vec![
         DeltaItem::Upsert(EntraUser {
             guest: false,
+            properties: Default::default(),
             id: "a".into(),
             attributes: UserAttributes {
                 display_name: Some("old".into()),
@@ -18,6 +19,7 @@ fn the_last_item_per_id_wins() {
         },
         DeltaItem::Upsert(EntraUser {
             guest: false,
+            properties: Default::default(),
             id: "a".into(),
             attributes: UserAttributes {
                 display_name: Some("new".into()),
@@ -48,6 +50,7 @@ fn managed_domains_verify_with_entra_others_get_temporary_passwords() {
     ];
     let user = |upn: &str| EntraUser {
         guest: false,
+        properties: Default::default(),
         id: "u1".into(),
         attributes: UserAttributes {
             user_name: upn.into(),

@@ -2,7 +2,11 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::lenient::{enabled_by_default, enabled_unless_false, text_or_empty, text_or_none};
+use std::collections::BTreeMap;
+
+use super::lenient::{
+    enabled_by_default, enabled_unless_false, text_or_empty, text_or_none, texts_by_name,
+};
 
 /// The user attributes synchronised with Entra ID.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -57,6 +61,15 @@ pub struct UserAttributes {
         deserialize_with = "enabled_unless_false"
     )]
     pub enabled: bool,
+    /// Mapped attributes (`attributes.<name>` targets of the tenant's
+    /// import mappings, DESIGN 2.13): owned by the mappings, not hashed
+    /// (the export does not send them).
+    #[serde(
+        default,
+        deserialize_with = "texts_by_name",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
+    pub attributes: BTreeMap<String, String>,
 }
 
 impl Default for UserAttributes {
@@ -72,6 +85,7 @@ impl Default for UserAttributes {
             job_title: None,
             department: None,
             enabled: true,
+            attributes: BTreeMap::new(),
         }
     }
 }

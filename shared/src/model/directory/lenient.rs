@@ -31,3 +31,20 @@ pub(super) fn enabled_unless_false<'de, D: Deserializer<'de>>(d: D) -> Result<bo
 pub(super) fn enabled_by_default() -> bool {
     true
 }
+
+/// `attributes` (mapped attributes, DESIGN 2.13): a map of texts; entries
+/// of another type, or a value that is no map, are no value.
+pub(super) fn texts_by_name<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<std::collections::BTreeMap<String, String>, D::Error> {
+    Ok(match serde_json::Value::deserialize(d)? {
+        serde_json::Value::Object(map) => map
+            .into_iter()
+            .filter_map(|(name, value)| match value {
+                serde_json::Value::String(text) if !text.is_empty() => Some((name, text)),
+                _ => None,
+            })
+            .collect(),
+        _ => Default::default(),
+    })
+}

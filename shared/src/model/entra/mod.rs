@@ -27,6 +27,9 @@ pub struct EntraUser {
     /// UPN, `alias_theirdomain#EXT#@…`, when it has none), and it is
     /// imported only when the tenant includes guests (DESIGN 2.13).
     pub guest: bool,
+    /// Every property Graph sent, as sent: what the tenant's mappings and
+    /// scoping filters read (DESIGN 2.13; `crate::mapping::SourceObject`).
+    pub properties: serde_json::Map<String, serde_json::Value>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

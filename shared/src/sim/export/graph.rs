@@ -205,6 +205,7 @@ impl EntraWriter for SimEntra<'_> {
         Ok(Some(ExistingEntraUser {
             user: EntraUser {
                 guest: false,
+                properties: Default::default(),
                 id: id.as_str().into(),
                 attributes: serde_json::from_value(attributes).expect("user attributes"),
             },
@@ -231,6 +232,7 @@ impl EntraWriter for SimEntra<'_> {
             ExistingEntraUser {
                 user: EntraUser {
                     guest: false,
+                    properties: Default::default(),
                     id: id.as_str().into(),
                     attributes: serde_json::from_value(attributes).expect("user attributes"),
                 },

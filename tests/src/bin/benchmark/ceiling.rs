@@ -30,6 +30,7 @@ fn user(n: usize) -> UserItem {
         job_title: Some("Engineer".into()),
         department: Some(format!("Dept {}", n % 7)),
         enabled: true,
+        attributes: Default::default(),
     };
     UserItem {
         user_id: entra_sync_tests::organisation::user_id(n),
