@@ -135,6 +135,25 @@ impl<D: ExportDirectory> ExportDirectory for PreloadedDirectory<'_, D> {
         self.inner.forget_create(key, began).await
     }
 
+    async fn record_deleted_user(
+        &self,
+        key: &ItemKey,
+        deleted: &super::DeletedEntraUser,
+    ) -> Result<(), StoreError> {
+        self.inner.record_deleted_user(key, deleted).await
+    }
+
+    async fn deleted_user(
+        &self,
+        key: &ItemKey,
+    ) -> Result<Option<super::DeletedEntraUser>, StoreError> {
+        self.inner.deleted_user(key).await
+    }
+
+    async fn forget_deleted_user(&self, key: &ItemKey) -> Result<(), StoreError> {
+        self.inner.forget_deleted_user(key).await
+    }
+
     async fn record_entra_state(
         &self,
         key: &ItemKey,
