@@ -12,6 +12,7 @@ mod console_requests;
 mod docs_references;
 mod emulator_identity;
 mod export;
+mod export_deprovisioning;
 mod export_idempotent;
 mod export_privileges;
 mod export_trust;
