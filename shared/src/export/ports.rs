@@ -129,6 +129,24 @@ pub trait ExportDirectory: Send + Sync {
         key: &ItemKey,
     ) -> impl Future<Output = Result<Option<DeletedEntraUser>, StoreError>> + Send;
 
+    /// `deleted_user` for these AM users of the tenant, those recorded (a
+    /// batch's creates, read at once).
+    fn deleted_users(
+        &self,
+        tenant: &TenantId,
+        user_ids: &[String],
+    ) -> impl Future<Output = Result<HashMap<String, DeletedEntraUser>, StoreError>> + Send {
+        async move {
+            let mut found = HashMap::new();
+            for id in user_ids {
+                if let Some(deleted) = self.deleted_user(&ItemKey::user(tenant, id)).await? {
+                    found.insert(id.clone(), deleted);
+                }
+            }
+            Ok(found)
+        }
+    }
+
     /// Forgets it: restored, or gone for good.
     fn forget_deleted_user(
         &self,

@@ -3,13 +3,16 @@
 //! `INTEGRATIONS_TABLE` (DESIGN 1.3), kept through the table's TTL for the
 //! 30 days Entra keeps a deleted user restorable.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 
 use super::DynamoDirectoryStore;
 use crate::export::DeletedEntraUser;
+use crate::model::TenantId;
 use crate::model::directory::ItemKey;
 use crate::ports::StoreError;
-use crate::store::dynamo::{Item, malformed, n, s, unavailable};
+use crate::store::dynamo::{Item, batch_get, malformed, n, s, unavailable};
 use crate::store::layout::{TTL_ATTRIBUTE, deleted_user_sk, key};
 
 const ENTRA_ID: &str = "entra_id";
@@ -75,6 +78,37 @@ impl DynamoDirectoryStore {
             .await
             .map_err(unavailable("reading the Entra user deleted"))?;
         found.item.as_ref().map(parse).transpose()
+    }
+
+    /// One BatchGetItem per 100 users.
+    pub(super) async fn read_deleted_users(
+        &self,
+        tenant: &TenantId,
+        user_ids: &[String],
+    ) -> Result<HashMap<String, DeletedEntraUser>, StoreError> {
+        let keys = user_ids
+            .iter()
+            .map(|id| key(tenant, deleted_user_sk(id)))
+            .collect();
+        let records = batch_get(
+            &self.client,
+            self.links.table(),
+            keys,
+            "reading the Entra users deleted",
+        )
+        .await?;
+        let prefix = deleted_user_sk("");
+        records
+            .iter()
+            .map(|record| {
+                let user_id = record
+                    .get("sk")
+                    .and_then(|v| v.as_s().ok())
+                    .and_then(|sk| sk.strip_prefix(&prefix))
+                    .ok_or_else(|| malformed("a deleted user", "no sk"))?;
+                Ok((user_id.to_owned(), parse(record)?))
+            })
+            .collect()
     }
 
     pub(super) async fn delete_deleted_user(&self, item: &ItemKey) -> Result<(), StoreError> {

@@ -401,6 +401,14 @@ impl crate::export::ExportDirectory for DynamoDirectoryStore {
         self.read_deleted_user(item).await
     }
 
+    async fn deleted_users(
+        &self,
+        tenant: &TenantId,
+        user_ids: &[String],
+    ) -> Result<HashMap<String, crate::export::DeletedEntraUser>, StoreError> {
+        self.read_deleted_users(tenant, user_ids).await
+    }
+
     async fn forget_deleted_user(&self, item: &ItemKey) -> Result<(), StoreError> {
         self.delete_deleted_user(item).await
     }
