@@ -10,7 +10,8 @@ use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use axum::routing::{get, patch, post, put};
+use serde_json::Value;
 
 use super::app_only::AppConsent;
 use super::{AppRegistration, Browser, EmulatorState, Knobs, RequestRecord, Revocation, Tenant};
@@ -36,6 +37,72 @@ pub fn routes() -> Router<Shared> {
             "/_emulator/tenants/{id}/app-disabled",
             put(set_app_disabled),
         )
+        .route("/_emulator/tenants/{id}/users/{user}", patch(edit_user))
+        .route(
+            "/_emulator/tenants/{id}/deleted/{object}/age",
+            post(age_deleted),
+        )
+}
+
+/// Sets a user's properties past Graph's write rules (read-only ones such
+/// as `onPremisesSyncEnabled` too): Graph names of `USER_EXTRA_PROPERTIES`,
+/// `extension_*` values, and `manager` (an id or null). 204, or 404.
+async fn edit_user(
+    State(shared): State<Shared>,
+    Path((id, user)): Path<(String, String)>,
+    axum::Json(body): axum::Json<serde_json::Map<String, Value>>,
+) -> StatusCode {
+    use super::user_properties::USER_EXTRA_PROPERTIES;
+    if let Some(unknown) = body.keys().find(|k| {
+        *k != "manager"
+            && !k.starts_with("extension_")
+            && !USER_EXTRA_PROPERTIES.contains(&k.as_str())
+    }) {
+        tracing::warn!(property = %unknown, "the emulator does not model this user property");
+        return StatusCode::BAD_REQUEST;
+    }
+    let mut state = shared.lock().unwrap();
+    let Some(tenant) = state
+        .tenants
+        .get_mut(&id)
+        .filter(|t| t.users.contains_key(&user))
+    else {
+        return StatusCode::NOT_FOUND;
+    };
+    tenant.update_user(&user, |u| {
+        for (name, value) in body {
+            match name.as_str() {
+                "manager" => u.manager = value.as_str().map(str::to_owned),
+                n if n.starts_with("extension_") => super::graph_extensions::apply_extensions(
+                    &mut u.extensions,
+                    vec![(name, value)],
+                ),
+                n => u.set_property(n, value),
+            }
+        }
+    });
+    StatusCode::NO_CONTENT
+}
+
+/// Body `{"days": n}`: the deleted object looks deleted n days ago (past
+/// 30 it is purged on the next Graph request).
+async fn age_deleted(
+    State(shared): State<Shared>,
+    Path((id, object)): Path<(String, String)>,
+    axum::Json(body): axum::Json<AgeBody>,
+) -> StatusCode {
+    match shared.lock().unwrap().tenants.get_mut(&id) {
+        Some(t) if t.deleted_object(&object).is_some() => {
+            t.age_deleted(&object, chrono::Duration::days(body.days));
+            StatusCode::NO_CONTENT
+        }
+        _ => StatusCode::NOT_FOUND,
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct AgeBody {
+    days: i64,
 }
 
 /// Applies `edit` to the tenant's app consent: 204, or 404 for no tenant.

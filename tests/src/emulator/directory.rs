@@ -60,6 +60,17 @@ pub struct User {
     /// Role definition ids it is eligible for through PIM (not active).
     #[serde(default)]
     pub eligible_roles: Vec<String>,
+    /// The Graph properties beyond the typed ones (docs/mapping.md 1.2),
+    /// by their Graph names: `user_properties` lists them, with accessors.
+    #[serde(default)]
+    pub properties: BTreeMap<String, serde_json::Value>,
+    /// Its manager's object id (a navigation property: `manager@delta`,
+    /// `/manager/$ref`).
+    #[serde(default)]
+    pub manager: Option<String>,
+    /// When it was soft-deleted: purged 30 days later.
+    #[serde(default)]
+    pub deleted_at: Option<chrono::DateTime<chrono::Utc>>,
     /// Roles assigned to it that no `transitiveMemberOf` lists: (role
     /// definition id, directory scope id), an administrative unit's
     /// (`/administrativeUnits/<id>`) or a custom role's.
@@ -77,7 +88,14 @@ pub struct Group {
     pub mail_enabled: bool,
     /// Direct members: user or group object ids.
     pub members: Vec<String>,
+    /// A Microsoft 365 group (`Unified`) is soft-deleted; a security group
+    /// is deleted for good.
     pub deleted: bool,
+    #[serde(default)]
+    pub deleted_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// `groupTypes`: `Unified` for a Microsoft 365 group.
+    #[serde(default)]
+    pub group_types: Vec<String>,
     /// Directory extension values (`extension_<appid>_<name>`) set on it.
     #[serde(default)]
     pub extensions: BTreeMap<String, serde_json::Value>,
@@ -185,7 +203,7 @@ impl Tenant {
         self.change_log[start..].iter()
     }
 
-    fn record(
+    pub(super) fn record(
         &mut self,
         kind: ObjectKind,
         id: &str,
@@ -208,10 +226,44 @@ impl Tenant {
         let after = super::graph::user_json(&user);
         let changed = changed_properties(before.as_ref(), &after);
         let id = user.id.clone();
+        let manager_before = self.users.get(&id).and_then(|u| u.manager.clone());
+        let manager_after = user.manager.clone();
         self.tombstones.remove(&id);
         self.users.insert(id.clone(), user);
         if !changed.is_empty() {
             self.record(ObjectKind::User, &id, changed, None);
+        }
+        if manager_before != manager_after {
+            self.record_manager_change(&id, manager_before, manager_after);
+        }
+    }
+
+    /// A manager link change of user `id`, as the member change of a
+    /// group's is: the new manager, or the old one removed.
+    fn record_manager_change(&mut self, id: &str, before: Option<String>, after: Option<String>) {
+        let (member_id, removed) = match (after, before) {
+            (Some(new), _) => (new, false),
+            (None, Some(old)) => (old, true),
+            (None, None) => return,
+        };
+        let change = MemberChange {
+            member_id,
+            member_kind: ObjectKind::User,
+            removed,
+        };
+        self.record(ObjectKind::User, id, vec!["manager".into()], Some(change));
+    }
+
+    /// Users managed by `manager_id` lose their manager (it was deleted).
+    pub(super) fn clear_reports_of(&mut self, manager_id: &str) {
+        let reports: Vec<String> = self
+            .users
+            .values()
+            .filter(|u| u.manager.as_deref() == Some(manager_id))
+            .map(|u| u.id.clone())
+            .collect();
+        for report in reports {
+            self.update_user(&report, |u| u.manager = None);
         }
     }
 
@@ -226,17 +278,21 @@ impl Tenant {
         self.upsert_user(user);
     }
 
-    /// Soft delete: restorable for 30 days; memberships are kept.
+    /// Soft delete: restorable for 30 days; memberships are kept, and
+    /// those it managed have no manager any more.
     pub fn soft_delete_user(&mut self, id: &str) {
         if let Some(user) = self.users.get_mut(id) {
             user.deleted = true;
+            user.deleted_at = Some(chrono::Utc::now());
             self.record(ObjectKind::User, id, vec!["@removed".into()], None);
+            self.clear_reports_of(id);
         }
     }
 
     pub fn restore_user(&mut self, id: &str) {
         if let Some(user) = self.users.get_mut(id) {
             user.deleted = false;
+            user.deleted_at = None;
             self.record(ObjectKind::User, id, vec!["@restored".into()], None);
         }
     }
@@ -244,6 +300,7 @@ impl Tenant {
     /// Permanent delete: gone from every group, reported `deleted`.
     pub fn purge_user(&mut self, id: &str) {
         if self.users.remove(id).is_some() {
+            self.clear_reports_of(id);
             self.remove_for_good(ObjectKind::User, id);
         }
     }
@@ -380,14 +437,19 @@ impl Tenant {
     }
 }
 
-/// The Graph property names whose values differ (all of them for a new object).
+/// The Graph property names whose values differ (all of them for a new
+/// object), those that lost their value too (a cleared extension).
 fn changed_properties(
     before: Option<&serde_json::Map<String, serde_json::Value>>,
     after: &serde_json::Map<String, serde_json::Value>,
 ) -> Vec<String> {
-    after
+    let mut changed: Vec<String> = after
         .iter()
         .filter(|(k, v)| before.and_then(|b| b.get(*k)) != Some(*v))
         .map(|(k, _)| k.clone())
-        .collect()
+        .collect();
+    if let Some(before) = before {
+        changed.extend(before.keys().filter(|k| !after.contains_key(*k)).cloned());
+    }
+    changed
 }

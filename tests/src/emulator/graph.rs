@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::directory::{DomainAuthentication, Group, ObjectKind, Tenant, User};
+use super::user_properties::{check_select, user_view};
 use super::{EmulatorState, GraphFault};
 
 pub(crate) type Shared = Arc<Mutex<EmulatorState>>;
@@ -151,11 +152,15 @@ fn fault_response(fault: &GraphFault) -> Response {
     }
 }
 
+/// The token's tenant, its deleted objects past 30 days purged first (as
+/// Graph does on its own schedule).
 pub(crate) fn tenant_mut<'a>(state: &'a mut EmulatorState, id: &str) -> &'a mut Tenant {
-    state
+    let tenant = state
         .tenants
         .get_mut(id)
-        .expect("tokens are issued for existing tenants")
+        .expect("tokens are issued for existing tenants");
+    tenant.purge_expired(chrono::Utc::now());
+    tenant
 }
 
 fn opt(value: &Option<String>) -> Value {
@@ -179,6 +184,7 @@ pub fn user_json(user: &User) -> Map<String, Value> {
         "userType".into(),
         json!(if user.guest { "Guest" } else { "Member" }),
     );
+    super::user_properties::insert_extra_properties(&mut map, user);
     map
 }
 
@@ -194,6 +200,7 @@ pub fn group_json(group: &Group) -> Map<String, Value> {
         "isAssignableToRole".into(),
         json!(group.is_assignable_to_role),
     );
+    map.insert("groupTypes".into(), json!(group.group_types));
     map
 }
 
@@ -287,7 +294,8 @@ async fn get_user(
     Ok(match user {
         Some(user) => {
             let select = parse_select(q.get("$select"));
-            let mut body = project(user_json(user), select.as_deref());
+            check_select(select.as_deref())?;
+            let mut body = user_view(user, select.as_deref());
             if strip_upn && without_upn.contains(&user.id) {
                 body.remove("userPrincipalName");
             }
@@ -316,7 +324,7 @@ async fn get_group(
     let tenant_id = authorise(&mut state, &headers)?;
     let registered = state.extension_properties.clone();
     let tenant = tenant_mut(&mut state, &tenant_id);
-    Ok(match tenant.groups.get(&id) {
+    Ok(match tenant.groups.get(&id).filter(|g| !g.deleted) {
         Some(group) => {
             let select = parse_select(q.get("$select"));
             let mut body = project(group_json(group), select.as_deref());
@@ -354,7 +362,10 @@ pub fn transitive_member_ids(tenant: &Tenant, group_id: &str) -> Vec<(String, Ob
             if out.iter().any(|(m, _)| m == member) {
                 continue;
             }
-            if tenant.groups.contains_key(member) {
+            if let Some(nested) = tenant.groups.get(member) {
+                if nested.deleted {
+                    continue;
+                }
                 out.push((member.clone(), ObjectKind::Group));
                 if !visited.contains(member) {
                     visited.push(member.clone());
@@ -380,7 +391,7 @@ async fn transitive_members(
     let page_size = state.knobs.page_size();
     let tenant_id = authorise(&mut state, &headers)?;
     let tenant = tenant_mut(&mut state, &tenant_id);
-    if !tenant.groups.contains_key(&id) {
+    if tenant.groups.get(&id).is_none_or(|g| g.deleted) {
         return Err(not_found(&id));
     }
     let offset = q

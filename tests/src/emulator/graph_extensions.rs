@@ -11,9 +11,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
 use super::EmulatorState;
-use super::graph::{
-    Shared, authorise, graph_error, group_json, parse_select, project, tenant_mut, user_json,
-};
+use super::graph::{Shared, authorise, graph_error, group_json, parse_select, project, tenant_mut};
 
 fn bad_request(message: &str) -> Response {
     graph_error(StatusCode::BAD_REQUEST, "Request_BadRequest", message)
@@ -166,9 +164,14 @@ pub(crate) async fn list_users(
         .filter(|u| !u.deleted)
         .cloned()
         .collect();
+    let select = parse_select(q.get("$select"));
+    super::user_properties::check_select(select.as_deref())?;
     let listed = users
         .iter()
-        .map(|u| (user_json(u), &u.extensions, u.id.as_str()))
+        .map(|u| {
+            let view = super::user_properties::user_view(u, select.as_deref());
+            (view, &u.extensions, u.id.as_str())
+        })
         .collect();
     Ok(list(&state, &q, listed, "user"))
 }
@@ -183,6 +186,7 @@ pub(crate) async fn list_groups(
     let groups: Vec<_> = tenant_mut(&mut state, &tenant_id)
         .groups
         .values()
+        .filter(|g| !g.deleted)
         .cloned()
         .collect();
     let listed = groups

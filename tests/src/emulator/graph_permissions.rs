@@ -10,6 +10,7 @@ use axum::http::{Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::Response;
 
+use super::directory::ObjectKind;
 use super::graph::{Shared, graph_error};
 
 const USER_READ: &[&str] = &[
@@ -22,6 +23,14 @@ const USER_WRITE: &[&str] = &["User.ReadWrite.All", "Directory.ReadWrite.All"];
 const GROUP_READ: &[&str] = &[
     "GroupMember.Read.All",
     "GroupMember.ReadWrite.All",
+    "Group.Read.All",
+    "Group.ReadWrite.All",
+    "Directory.Read.All",
+    "Directory.ReadWrite.All",
+];
+/// Deleted groups are read with `Group.Read.All` (docs/graph.md 3.3), not the
+/// member-only roles.
+const DELETED_GROUP_READ: &[&str] = &[
     "Group.Read.All",
     "Group.ReadWrite.All",
     "Directory.Read.All",
@@ -85,6 +94,33 @@ fn accepted_roles(method: &Method, segments: &[&str]) -> Option<&'static [&'stat
     }
 }
 
+/// The roles a deleted item's route needs: to read, the read role of its
+/// kind; to restore or purge, the write role.
+fn deleted_item_roles(method: &Method, kind: ObjectKind) -> &'static [&'static str] {
+    match (kind, *method == Method::GET) {
+        (ObjectKind::User, true) => USER_READ,
+        (ObjectKind::User, false) => USER_WRITE,
+        (ObjectKind::Group, true) => DELETED_GROUP_READ,
+        (ObjectKind::Group, false) => GROUP_WRITE,
+    }
+}
+
+/// The kind a deletedItems segment names: a cast, or a deleted object's
+/// id (`None`: the handler answers 400 or 404).
+fn deleted_item_kind(shared: &Shared, segment: &str) -> Option<ObjectKind> {
+    match segment {
+        "microsoft.graph.user" => Some(ObjectKind::User),
+        "microsoft.graph.group" => Some(ObjectKind::Group),
+        id => shared
+            .lock()
+            .unwrap()
+            .tenants
+            .values()
+            .find_map(|t| t.deleted_object(id))
+            .map(|(kind, _)| kind),
+    }
+}
+
 /// The roles a subscription on `resource` (`users`, `/groups`, ...) needs.
 fn subscription_roles(resource: &str) -> Option<&'static [&'static str]> {
     match resource.trim_start_matches('/').split('/').next() {
@@ -133,6 +169,11 @@ async fn needed_roles(
                 .and_then(|b| b["resource"].as_str().map(str::to_owned));
             let request = Request::from_parts(parts, Body::from(bytes));
             (request, resource.as_deref().and_then(subscription_roles))
+        }
+        ["directory", "deletedItems", segment, ..] => {
+            let roles = deleted_item_kind(shared, segment)
+                .map(|kind| deleted_item_roles(request.method(), kind));
+            (request, roles)
         }
         ["subscriptions", id, ..] => {
             let stored = shared

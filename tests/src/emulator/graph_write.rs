@@ -14,8 +14,10 @@ use serde_json::{Map, Value, json};
 
 use super::EmulatorState;
 use super::directory::{DomainAuthentication, Group, Tenant, User};
-use super::graph::{authorise, graph_error, group_json, not_found, tenant_mut, user_json};
+use super::graph::{authorise, graph_error, group_json, not_found, tenant_mut};
 use super::graph_extensions::{apply_extensions, extension_values};
+use super::user_properties::user_view;
+use super::user_writes::{apply_extra_properties, check_user_write};
 
 type Shared = Arc<Mutex<EmulatorState>>;
 
@@ -40,7 +42,7 @@ fn bad_request(message: &str) -> Response {
     graph_error(StatusCode::BAD_REQUEST, "Request_BadRequest", message)
 }
 
-fn conflict(property: &str) -> Response {
+pub(crate) fn conflict(property: &str) -> Response {
     let mut response = graph_error(
         StatusCode::BAD_REQUEST,
         "Request_BadRequest",
@@ -235,6 +237,7 @@ async fn create_user(
         return Err(bad_request("The request body must be a JSON object."));
     };
     require_properties(&body, NEW_USER_PROPERTIES, "User")?;
+    check_user_write(None, &body)?;
     check_user_properties(&body)?;
     let extensions = extension_values(&state, &body)?;
     let upn = text(&body, "userPrincipalName").unwrap_or_default();
@@ -248,9 +251,10 @@ async fn create_user(
         ..User::default()
     };
     apply_user_properties(&mut user, &body);
+    apply_extra_properties(&mut user, &body);
     apply_extensions(&mut user.extensions, extensions);
     let id = user.id.clone();
-    let created = user_json(&user);
+    let created = user_view(&user, None);
     tenant.upsert_user(user);
     state.created_at.insert(id, std::time::Instant::now());
     let mut created = Value::Object(created);
@@ -277,6 +281,7 @@ pub async fn patch_user(
     let Some(mut user) = tenant.users.get(&id).filter(|u| !u.deleted).cloned() else {
         return Err(not_found(&id));
     };
+    check_user_write(Some(&user), &body)?;
     if let Some(upn) = text(&body, "userPrincipalName")
         && let Err(response) = check_upn(tenant, &upn, Some(&id))
     {
@@ -289,6 +294,7 @@ pub async fn patch_user(
     }
     check_user_properties(&body)?;
     apply_user_properties(&mut user, &body);
+    apply_extra_properties(&mut user, &body);
     apply_extensions(&mut user.extensions, extensions);
     tenant.upsert_user(user);
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -360,6 +366,11 @@ fn new_group(body: &Map<String, Value>, nickname: String) -> Group {
             .unwrap_or(false),
         members: Vec::new(),
         deleted: false,
+        deleted_at: None,
+        group_types: body
+            .get("groupTypes")
+            .and_then(|t| serde_json::from_value(t.clone()).ok())
+            .unwrap_or_default(),
         extensions: Default::default(),
         is_assignable_to_role: body
             .get("isAssignableToRole")
@@ -383,7 +394,7 @@ pub async fn patch_group(
     let no_body = Map::new();
     let extensions = extension_values(&state, body.as_object().unwrap_or(&no_body))?;
     let tenant = tenant_mut(&mut state, &tenant_id);
-    let Some(mut group) = tenant.groups.get(&id).cloned() else {
+    let Some(mut group) = tenant.groups.get(&id).filter(|g| !g.deleted).cloned() else {
         return Err(not_found(&id));
     };
     apply_extensions(&mut group.extensions, extensions);
@@ -407,10 +418,16 @@ pub async fn delete_group(
     let mut state = shared.lock().unwrap();
     let tenant_id = authorise(&mut state, &headers)?;
     let tenant = tenant_mut(&mut state, &tenant_id);
-    if !tenant.groups.contains_key(&id) {
+    let Some(group) = tenant.groups.get(&id).filter(|g| !g.deleted) else {
         return Err(not_found(&id));
+    };
+    // Microsoft 365 groups wait in deleted items; security groups are
+    // deleted for good at once (docs/graph.md 1.5, 3.4).
+    if group.group_types.iter().any(|t| t == "Unified") {
+        tenant.soft_delete_group(&id);
+    } else {
+        tenant.delete_group(&id);
     }
-    tenant.delete_group(&id);
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -437,11 +454,11 @@ async fn add_member(
         ));
     }
     let tenant = tenant_mut(&mut state, &tenant_id);
-    if !tenant.groups.contains_key(&id) {
+    if tenant.groups.get(&id).is_none_or(|g| g.deleted) {
         return Err(not_found(&id));
     }
     let exists = tenant.users.get(&member).is_some_and(|u| !u.deleted)
-        || tenant.groups.contains_key(&member);
+        || tenant.groups.get(&member).is_some_and(|g| !g.deleted);
     if !exists {
         return Err(not_found(&member));
     }
@@ -461,7 +478,7 @@ async fn remove_member(
     let mut state = shared.lock().unwrap();
     let tenant_id = authorise(&mut state, &headers)?;
     let tenant = tenant_mut(&mut state, &tenant_id);
-    if !tenant.remove_member(&id, &member) {
+    if tenant.groups.get(&id).is_none_or(|g| g.deleted) || !tenant.remove_member(&id, &member) {
         return Err(not_found(&id));
     }
     Ok(StatusCode::NO_CONTENT.into_response())

@@ -5,11 +5,16 @@
 
 pub mod admin;
 pub mod app_only;
+pub mod deleted_items;
 pub mod directory;
+#[cfg(test)]
+mod directory_tests;
 pub mod graph;
 pub mod graph_batch;
+pub mod graph_deleted_items;
 pub mod graph_delta;
 pub mod graph_extensions;
+pub mod graph_manager;
 pub mod graph_permissions;
 pub mod graph_roles;
 pub mod graph_subscriptions;
@@ -18,6 +23,8 @@ pub mod identity;
 pub mod jwt;
 mod state;
 pub mod sts;
+pub mod user_properties;
+pub mod user_writes;
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -47,6 +54,8 @@ impl Emulator {
         let router = identity::routes()
             .merge(graph::routes())
             .merge(graph_write::routes())
+            .merge(graph_manager::routes())
+            .merge(graph_deleted_items::routes())
             .merge(graph_batch::routes())
             .merge(graph_subscriptions::routes())
             .merge(admin::routes())

@@ -260,6 +260,8 @@ fn initial_round(
             ));
         }
     };
+    let select = parse_select(q.get("$select"));
+    crate::emulator::user_properties::check_select(select.as_deref())?;
     Ok(RoundToken {
         kind,
         since: 0,
@@ -268,7 +270,7 @@ fn initial_round(
         cursor: 0,
         member_cursor: 0,
         empty_page_served: false,
-        select: parse_select(q.get("$select")),
+        select,
         filter,
         issued_at: now,
         previous: None,
@@ -298,7 +300,7 @@ fn fill_page(entries: &[Entry], token: &RoundToken, layout: &PageLayout) -> Fill
         && let Some(previous) = &token.previous
         && let Some(entry) = entries.iter().find(|e| &e.id == previous)
     {
-        items.push(entry.render(0, usize::MAX));
+        items.push(entry.render(token.kind, 0, usize::MAX));
     }
     let mut links_left = layout.member_page_size;
     while cursor < entries.len() && items.len() < layout.page_size {
@@ -306,11 +308,11 @@ fn fill_page(entries: &[Entry], token: &RoundToken, layout: &PageLayout) -> Fill
         let remaining_members = entry.members.len().saturating_sub(member_cursor);
         if remaining_members > links_left {
             // A large group: this page carries a slice of its members.
-            items.push(entry.render(member_cursor, links_left));
+            items.push(entry.render(token.kind, member_cursor, links_left));
             member_cursor += links_left;
             break;
         }
-        items.push(entry.render(member_cursor, remaining_members));
+        items.push(entry.render(token.kind, member_cursor, remaining_members));
         links_left -= remaining_members;
         cursor += 1;
         member_cursor = 0;
