@@ -15,6 +15,7 @@ mod export;
 mod export_deprovisioning;
 mod export_idempotent;
 mod export_privileges;
+mod export_restore;
 mod export_trust;
 mod federated_credential;
 mod graph_client;
