@@ -105,7 +105,10 @@ async fn given_a_deleted_platform_user_back_then_the_same_entra_user_is_restored
     );
     assert_eq!(w.item("USER#p-ada").await["entra_id"], json!(ada));
     let (user, in_team) = w.stack.emulator.with_tenant(CONTOSO, |t| {
-        (t.users[&ada].clone(), t.groups[&team].members.contains(&ada))
+        (
+            t.users[&ada].clone(),
+            t.groups[&team].members.contains(&ada),
+        )
     });
     assert!(!user.deleted && user.job_title.as_deref() == Some("Chief Analyst"));
     assert!(in_team, "Entra ID restores its memberships with it");
@@ -162,7 +165,10 @@ async fn given_a_restore_whose_upn_another_user_took_then_the_problem_names_the_
             .with_tenant(CONTOSO, |t| t.users[&ada].deleted),
         "left in deleted items"
     );
-    assert!(remembered(&w).await.is_some(), "tried again once the UPN is free");
+    assert!(
+        remembered(&w).await.is_some(),
+        "tried again once the UPN is free"
+    );
 }
 
 #[tokio::test]
@@ -197,12 +203,19 @@ async fn given_a_user_mastered_on_premises_then_what_ad_owns_is_a_source_of_auth
         field(problem, "reason").contains("job_title (jobTitle)"),
         "{problem:?}"
     );
-    assert!(!problem.contains_key("next_attempt_at"), "waits for a change");
+    assert!(
+        !problem.contains_key("next_attempt_at"),
+        "waits for a change"
+    );
     let writes = w.writes_since(start);
     assert_eq!(writes.len(), 1, "the refused PATCH alone: {writes:?}");
     let job_title = w
         .stack
         .emulator
         .with_tenant(CONTOSO, |t| t.users[&ada].job_title.clone());
-    assert_eq!(job_title.as_deref(), Some("Analyst"), "unchanged in Entra ID");
+    assert_eq!(
+        job_title.as_deref(),
+        Some("Analyst"),
+        "unchanged in Entra ID"
+    );
 }
