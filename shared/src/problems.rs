@@ -105,10 +105,13 @@ pub enum Code {
     EntraObjectExists,
     /// Export would have changed an Entra administrator (a directory role).
     PrivilegedAccount,
+    /// Graph refused attributes that Active Directory owns (a user mastered
+    /// on premises, `onPremisesSyncEnabled`).
+    SourceOfAuthority,
 }
 
 impl Code {
-    const ALL: [Code; 10] = [
+    const ALL: [Code; 11] = [
         Self::UnverifiedDomain,
         Self::DomainNotInScope,
         Self::UserNameConflict,
@@ -119,6 +122,7 @@ impl Code {
         Self::InvalidObject,
         Self::EntraObjectExists,
         Self::PrivilegedAccount,
+        Self::SourceOfAuthority,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -133,6 +137,7 @@ impl Code {
             Self::InvalidObject => "invalid_object",
             Self::EntraObjectExists => "entra_object_exists",
             Self::PrivilegedAccount => "privileged_account",
+            Self::SourceOfAuthority => "source_of_authority",
         }
     }
 

@@ -72,6 +72,14 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
             .await?
         {
             (MembershipEnd::InEntra(group), MembershipEnd::InEntra(user)) => (group, user),
+            // A user gone from AM, when Entra ID keeps the users of deleted
+            // platform users (disabled, or as they are): its memberships
+            // stay with it, to come back with the user (DESIGN 2.13).
+            (MembershipEnd::InEntra(_), MembershipEnd::Gone) if self.keeps_deleted_users() => {
+                return Ok(ExportOutcome::Ignored(
+                    "the user is gone from AM and Entra ID keeps it (export_user_delete_action): its memberships stay",
+                ));
+            }
             // A user gone from AM: the export's own was deleted in Entra ID
             // with its memberships, but an imported one stays there (its
             // deletion is not exported), and its AM id is its Entra id.

@@ -2,9 +2,11 @@
 //! reflected in Entra ID. Loop-free by state (see `crate::model::directory`) and
 //! safe to replay: creates look for what an earlier attempt made.
 
+mod authority;
 pub mod batch;
 mod budget;
 pub mod change;
+mod deprovision;
 mod groups;
 mod intent;
 pub mod lanes;
@@ -14,6 +16,7 @@ mod ownership;
 pub mod ports;
 mod preload;
 pub mod replay;
+mod restore;
 mod users;
 
 use std::time::Duration;
@@ -23,10 +26,11 @@ use chrono::{DateTime, Utc};
 pub use batch::{ExportBatch, RetryRecord, TenantWriters};
 pub use budget::earliest as earliest_deadline;
 pub use change::{ChangeAction, ChangeError, ChangeImages, DirectoryChange, ExportPlan, Images};
-pub use ports::{EntraWriter, ExportDirectory};
+pub use ports::{DeletedEntraUser, EntraWriter, ExportDirectory};
 // The domain's types the ports speak, where the engine's modules find them.
 pub use crate::model::entra::{
-    EntraObjectKind, EntraPatch, ExistingEntraUser, ExportMark, NewEntraGroup, NewEntraUser,
+    EntraObjectKind, EntraPatch, EntraUser, ExistingEntraUser, ExportMark, NewEntraGroup,
+    NewEntraUser,
 };
 
 use crate::model::directory::{EntraHash, Field, ItemKey, LinkOrigin};
@@ -284,6 +288,9 @@ impl<'a, D: ExportDirectory, W: EntraWriter> ExportRun<'a, D, W> {
             return Ok(ExportOutcome::Ignored(
                 "export of this kind is off for the tenant",
             ));
+        }
+        if let Some(kept) = self.kept_in_entra(&plan) {
+            return Ok(ExportOutcome::Ignored(kept));
         }
         match plan {
             ExportPlan::Ignore(why) => Ok(ExportOutcome::Ignored(why)),

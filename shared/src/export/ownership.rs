@@ -2,6 +2,7 @@
 //! (docs/behaviour.md 2.11): those it created (its mark, written with the object,
 //! proves it), those the tenant let it adopt, and never an administrator's.
 
+use super::deprovision::Retired;
 use super::{
     EntraObjectKind, EntraWriter, ExistingEntraUser, ExportDirectory, ExportFailure, ExportMark,
     ExportOutcome, ExportRun, graph_failure, read_failure, refused,
@@ -145,15 +146,14 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
                     self.check_nothing_created(key).await?;
                     return Ok(nothing);
                 };
-                let id = found.user.id.as_str();
-                self.refuse_administrator(id, &found.user.attributes.user_name)
-                    .await?;
-                match self.writer.delete_user(id).await {
-                    Ok(()) | Err(GraphError::NotFound) => Ok(ExportOutcome::Exported(
-                        "user found by its mark and deleted",
-                    )),
-                    Err(e) => Err(graph_failure("deleting the user", e)),
-                }
+                let (id, upn) = (found.user.id.as_str(), &found.user.attributes.user_name);
+                self.refuse_administrator(id, upn).await?;
+                Ok(ExportOutcome::Exported(
+                    match self.retire_user(key, id, upn).await? {
+                        Retired::Deleted => "user found by its mark and deleted",
+                        Retired::Disabled => "user found by its mark and disabled",
+                    },
+                ))
             }
             EntraObjectKind::Group => {
                 let Some(id) = self.group_by_mark(&mark).await? else {

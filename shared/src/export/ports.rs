@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use crate::model::TenantId;
 use crate::model::directory::{EntraHash, GroupItem, ItemKey, LinkOrigin, MembershipKey, UserItem};
 use crate::model::entra::{
-    DomainInfo, EntraObjectKind, EntraPatch, ExistingEntraUser, ExportMark, GraphError,
+    DomainInfo, EntraObjectKind, EntraPatch, EntraUser, ExistingEntraUser, ExportMark, GraphError,
     NewEntraGroup, NewEntraUser,
 };
 use crate::ports::StoreError;
@@ -112,6 +112,62 @@ pub trait ExportDirectory: Send + Sync {
         key: &ItemKey,
         began: DateTime<Utc>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Records, before its DELETE, that the export deletes this Entra user
+    /// for the AM user `key` (kept 30 days, as Entra keeps it restorable):
+    /// the AM user's return restores it (DESIGN 2.13).
+    fn record_deleted_user(
+        &self,
+        key: &ItemKey,
+        deleted: &DeletedEntraUser,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The Entra user the export last deleted for the AM user `key`, if
+    /// it is still recorded.
+    fn deleted_user(
+        &self,
+        key: &ItemKey,
+    ) -> impl Future<Output = Result<Option<DeletedEntraUser>, StoreError>> + Send;
+
+    /// `deleted_user` for these AM users of the tenant, those recorded (a
+    /// batch's creates, read at once).
+    fn deleted_users(
+        &self,
+        tenant: &TenantId,
+        user_ids: &[String],
+    ) -> impl Future<Output = Result<HashMap<String, DeletedEntraUser>, StoreError>> + Send {
+        async move {
+            let mut found = HashMap::new();
+            for id in user_ids {
+                if let Some(deleted) = self.deleted_user(&ItemKey::user(tenant, id)).await? {
+                    found.insert(id.clone(), deleted);
+                }
+            }
+            Ok(found)
+        }
+    }
+
+    /// Forgets it: restored, or gone for good.
+    fn forget_deleted_user(
+        &self,
+        key: &ItemKey,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// An Entra user the export deleted for an AM user, and when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeletedEntraUser {
+    pub entra_id: String,
+    pub deleted_at: DateTime<Utc>,
+}
+
+impl DeletedEntraUser {
+    /// How long Entra ID keeps a deleted user restorable (GRAPH.md 3.3).
+    pub const RESTORABLE_FOR: chrono::TimeDelta = chrono::TimeDelta::days(30);
+
+    pub fn restorable_at(&self, now: DateTime<Utc>) -> bool {
+        now < self.deleted_at + Self::RESTORABLE_FOR
+    }
 }
 
 pub trait EntraWriter: Send + Sync {
@@ -171,6 +227,9 @@ pub trait EntraWriter: Send + Sync {
         patch: &EntraPatch,
     ) -> impl Future<Output = Result<(), GraphError>> + Send;
     fn delete_user(&self, id: &str) -> impl Future<Output = Result<(), GraphError>> + Send;
+    /// `POST /directory/deletedItems/{id}/restore`: the deleted user back,
+    /// the same object, as Graph restored it.
+    fn restore_user(&self, id: &str) -> impl Future<Output = Result<EntraUser, GraphError>> + Send;
     fn create_group(
         &self,
         group: &NewEntraGroup,

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use super::{DirectoryChange, ExportDirectory};
+use super::{DeletedEntraUser, DirectoryChange, ExportDirectory, ExportPlan};
 use crate::model::TenantId;
 use crate::model::directory::{EntraHash, GroupItem, ItemKey, LinkOrigin, UserItem};
 use crate::ports::StoreError;
@@ -16,6 +16,38 @@ use crate::ports::StoreError;
 pub struct Preloaded {
     users: Mutex<HashMap<(TenantId, String), Option<UserItem>>>,
     groups: Mutex<HashMap<(TenantId, String), Option<GroupItem>>>,
+    /// For the users the batch may create: the Entra user the export
+    /// deleted for each, to restore (DESIGN 2.13).
+    deleted: Mutex<HashMap<(TenantId, String), Option<DeletedEntraUser>>>,
+}
+
+/// The users a change may create, by tenant: one batched read of what the
+/// export deleted for them, not a read per create.
+async fn read_deleted<D: ExportDirectory>(
+    directory: &D,
+    changes: &[DirectoryChange],
+    preloaded: &Preloaded,
+) -> Result<(), StoreError> {
+    let mut wanted: HashMap<TenantId, Vec<String>> = HashMap::new();
+    for change in changes {
+        if let ExportPlan::CreateUser { user_id, .. } = change.plan() {
+            wanted
+                .entry(change.key.tenant().clone())
+                .or_default()
+                .push(user_id);
+        }
+    }
+    for (tenant, mut users) in wanted {
+        users.sort();
+        users.dedup();
+        let mut found = directory.deleted_users(&tenant, &users).await?;
+        let mut cache = preloaded.deleted.lock().expect("preload lock");
+        for id in users {
+            let deleted = found.remove(&id);
+            cache.insert((tenant.clone(), id), deleted);
+        }
+    }
+    Ok(())
 }
 
 impl Preloaded {
@@ -56,6 +88,7 @@ impl Preloaded {
                 cache.insert((tenant.clone(), id), item);
             }
         }
+        read_deleted(directory, changes, &preloaded).await?;
         Ok(preloaded)
     }
 }
@@ -64,6 +97,19 @@ impl Preloaded {
 pub struct PreloadedDirectory<'a, D> {
     pub inner: &'a D,
     pub preloaded: &'a Preloaded,
+}
+
+impl<D> PreloadedDirectory<'_, D> {
+    /// What the export recorded (or forgot) of a deleted user, in the
+    /// batch's copy too, when it has one.
+    fn cache_deleted(&self, key: &ItemKey, deleted: Option<DeletedEntraUser>) {
+        if let ItemKey::User { tenant, user_id } = key {
+            let mut cache = self.preloaded.deleted.lock().expect("preload lock");
+            if let Some(cached) = cache.get_mut(&(tenant.clone(), user_id.clone())) {
+                *cached = deleted;
+            }
+        }
+    }
 }
 
 impl<D: ExportDirectory> ExportDirectory for PreloadedDirectory<'_, D> {
@@ -133,6 +179,39 @@ impl<D: ExportDirectory> ExportDirectory for PreloadedDirectory<'_, D> {
         began: chrono::DateTime<chrono::Utc>,
     ) -> Result<(), StoreError> {
         self.inner.forget_create(key, began).await
+    }
+
+    async fn record_deleted_user(
+        &self,
+        key: &ItemKey,
+        deleted: &DeletedEntraUser,
+    ) -> Result<(), StoreError> {
+        self.inner.record_deleted_user(key, deleted).await?;
+        self.cache_deleted(key, Some(deleted.clone()));
+        Ok(())
+    }
+
+    async fn deleted_user(&self, key: &ItemKey) -> Result<Option<DeletedEntraUser>, StoreError> {
+        let cached = match key {
+            ItemKey::User { tenant, user_id } => self
+                .preloaded
+                .deleted
+                .lock()
+                .expect("preload lock")
+                .get(&(tenant.clone(), user_id.clone()))
+                .cloned(),
+            _ => None,
+        };
+        match cached {
+            Some(deleted) => Ok(deleted),
+            None => self.inner.deleted_user(key).await,
+        }
+    }
+
+    async fn forget_deleted_user(&self, key: &ItemKey) -> Result<(), StoreError> {
+        self.inner.forget_deleted_user(key).await?;
+        self.cache_deleted(key, None);
+        Ok(())
     }
 
     async fn record_entra_state(

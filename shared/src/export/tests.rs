@@ -14,6 +14,7 @@ use crate::testing::tenant_config::exporting;
 
 mod batch;
 mod deletes;
+mod deprovisioning;
 mod found_by_simulation;
 mod idempotent;
 mod memberships;

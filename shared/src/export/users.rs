@@ -4,6 +4,7 @@
 
 use base64::Engine;
 
+use super::deprovision::Retired;
 use super::{
     EntraObjectKind, EntraPatch, EntraWriter, ExistingEntraUser, ExportDirectory, ExportFailure,
     ExportMark, ExportOutcome, ExportRun, NewEntraUser, graph_failure, intent::made_nothing,
@@ -69,6 +70,10 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
             .await?;
         let patch = EntraPatch::of(&fields, &item.attributes);
         if let Err(e) = self.writer.update_user(entra_id, &patch).await {
+            if matches!(e, GraphError::OnPremisesMastered { .. }) {
+                let display = &item.attributes.user_name;
+                return Err(self.write_cloud_owned(entra_id, &patch, display).await);
+            }
             let upn = renamed.then_some(item.attributes.user_name.as_str());
             return Err(self.update_refused(upn, e).await);
         }
@@ -97,8 +102,9 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
         ))
     }
 
-    /// Deletes an Entra user the export created or adopted for this AM
-    /// user (its mark says so), unless it has become an administrator since.
+    /// Deletes (or disables, as the tenant chose) an Entra user the export
+    /// created or adopted for this AM user (its mark says so), unless it
+    /// has become an administrator since.
     pub(super) async fn delete_user(
         &self,
         key: &ItemKey,
@@ -108,10 +114,12 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
             return self.delete_unlinked(EntraObjectKind::User, key).await;
         }
         self.refuse_administrator(entra_id, entra_id).await?;
-        match self.writer.delete_user(entra_id).await {
-            Ok(()) | Err(GraphError::NotFound) => Ok(ExportOutcome::Exported("user deleted")),
-            Err(e) => Err(graph_failure("deleting the user", e)),
-        }
+        Ok(ExportOutcome::Exported(
+            match self.retire_user(key, entra_id, entra_id).await? {
+                Retired::Deleted => "user deleted",
+                Retired::Disabled => "user disabled",
+            },
+        ))
     }
 
     pub(super) async fn create_user(
@@ -140,6 +148,9 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
         let mark = ExportMark::of(&key);
         if let Some(linked) = self.link_marked(&key, &mark, &item).await? {
             return Ok(linked);
+        }
+        if let Some(restored) = self.restore_deleted(&key, &item).await? {
+            return Ok(restored);
         }
         let mut attributes = item.attributes.clone();
         if attributes.user_name.is_empty() {
@@ -187,7 +198,7 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
 
     /// The export group before the link: once linked, a replay finds
     /// nothing to create, and a failed add would never be retried.
-    async fn join_export_group(&self, entra_id: &str) -> Result<(), ExportFailure> {
+    pub(super) async fn join_export_group(&self, entra_id: &str) -> Result<(), ExportFailure> {
         if let Some(group) = &self.config.export_group_id {
             self.add_member(group.as_str(), entra_id).await?;
         }
@@ -197,7 +208,7 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
     /// Links the user a lost create made, as Entra has it, then sends what
     /// the platform changed since as an update (a refused rename is then an
     /// update's problem, of a linked user).
-    async fn link_marked_user(
+    pub(super) async fn link_marked_user(
         &self,
         key: &ItemKey,
         existing: &EntraUser,

@@ -380,6 +380,10 @@ fn classify(status: u16, code: String, message: String, details: &[String]) -> G
         // A just-created group's or member's replication lag (2.6).
         400 if says("do not exist") => GraphError::NotVisibleYet { code, message },
         400 if says("Invalid object identifier") => GraphError::InvalidObjectId { code, message },
+        // Directory Sync owns the user's attributes (WAVE3 §0 fact 4).
+        400 if code == "Request_BadRequest" && says("on-premises mastered") => {
+            GraphError::OnPremisesMastered { code, message }
+        }
         403 => GraphError::Forbidden { code, message },
         409 => GraphError::Conflict { code, message },
         _ => GraphError::Rejected {

@@ -107,6 +107,11 @@ fn given_other_refusals_then_each_is_named_by_its_class() {
         ),
         (400, "Invalid object identifier 'am-1'.", "InvalidObjectId"),
         (
+            400,
+            "Unable to update the specified properties for on-premises mastered Directory Sync objects or objects currently undergoing migration.",
+            "OnPremisesMastered",
+        ),
+        (
             403,
             "Insufficient privileges to complete the operation.",
             "Forbidden",

@@ -377,6 +377,19 @@ impl<T: AccessTokenSource> crate::export::EntraWriter for GraphEntraWriter<'_, T
             .map(drop)
     }
 
+    /// A lost answer is safe to ask again: the second finds nothing to
+    /// restore (404), and the engine then finds the restored user by its
+    /// UPN and mark.
+    async fn restore_user(&self, id: &str) -> Result<EntraUser, GraphError> {
+        let url = self.url(&["directory", "deletedItems", id, "restore"]);
+        match self.send(Method::POST, &url, None).await? {
+            Value::Object(user) => EntraUser::parse(&user),
+            _ => Err(GraphError::Malformed(
+                "a restored user is not a JSON object".into(),
+            )),
+        }
+    }
+
     async fn create_group(&self, group: &NewEntraGroup) -> Result<String, GraphError> {
         let body = bodies::new_group_body(group, self.mark_property);
         Self::new_id(self.send_create(&self.url(&["groups"]), &body).await?)

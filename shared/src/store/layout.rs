@@ -105,6 +105,12 @@ pub fn create_intent_sk(object_prefix: &str, am_id: &str) -> String {
     format!("ENTRA#CREATING#{object_prefix}{am_id}")
 }
 
+/// The Entra user the export deleted for an AM user, kept while Entra
+/// keeps it restorable (TTL 30 days): `ENTRA#DELETED#USER#<user_id>`.
+pub fn deleted_user_sk(user_id: &str) -> String {
+    format!("ENTRA#DELETED#USER#{user_id}")
+}
+
 /// Every problem item of the tenant begins so.
 pub const PROBLEM_PREFIX: &str = "ENTRA#PROBLEM#";
 

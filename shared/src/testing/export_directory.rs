@@ -12,7 +12,7 @@ use std::sync::Mutex;
 
 use serde_json::{Map, Value, json};
 
-use crate::export::ExportDirectory;
+use crate::export::{DeletedEntraUser, ExportDirectory};
 use crate::model::TenantId;
 use crate::model::directory::{
     ENTRA_HASH, ENTRA_ORIGIN, EntraHash, GroupItem, ItemKey, LinkOrigin, UserItem,
@@ -27,6 +27,8 @@ pub(crate) struct MemoryItemDirectory(
     pub(crate) Mutex<HashMap<String, Map<String, Value>>>,
     pub(crate) Mutex<Vec<String>>,
     pub(crate) Mutex<HashMap<String, chrono::DateTime<chrono::Utc>>>,
+    /// The Entra users the export deleted, by the AM user's sort key.
+    pub(crate) Mutex<HashMap<String, DeletedEntraUser>>,
 );
 
 impl MemoryItemDirectory {
@@ -94,6 +96,21 @@ impl ExportDirectory for MemoryItemDirectory {
         if intents.get(&key.sk()) == Some(&began) {
             intents.remove(&key.sk());
         }
+        Ok(())
+    }
+    async fn record_deleted_user(
+        &self,
+        key: &ItemKey,
+        deleted: &DeletedEntraUser,
+    ) -> Result<(), StoreError> {
+        self.3.lock().unwrap().insert(key.sk(), deleted.clone());
+        Ok(())
+    }
+    async fn deleted_user(&self, key: &ItemKey) -> Result<Option<DeletedEntraUser>, StoreError> {
+        Ok(self.3.lock().unwrap().get(&key.sk()).cloned())
+    }
+    async fn forget_deleted_user(&self, key: &ItemKey) -> Result<(), StoreError> {
+        self.3.lock().unwrap().remove(&key.sk());
         Ok(())
     }
     async fn record_entra_state(

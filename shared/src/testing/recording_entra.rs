@@ -50,6 +50,12 @@ pub(crate) struct RecordingEntra {
     pub(crate) updates_not_found: bool,
     /// Graph refuses to create a group (a value it will not take).
     pub(crate) group_create_refused: bool,
+    /// Users in deleted items, by id, as a restore answers them.
+    pub(crate) deleted_users: Mutex<HashMap<String, Map<String, Value>>>,
+    /// A restore meets a UPN another user took meanwhile.
+    pub(crate) restore_conflicts: bool,
+    /// Users mastered on premises (`onPremisesSyncEnabled`), by id.
+    pub(crate) mastered_on_premises: Mutex<Vec<String>>,
 }
 
 impl RecordingEntra {
@@ -211,6 +217,17 @@ impl EntraWriter for RecordingEntra {
         if self.updates_not_found {
             return Err(GraphError::NotFound);
         }
+        let mastered = self
+            .mastered_on_premises
+            .lock()
+            .unwrap()
+            .contains(&id.into());
+        if mastered && !patch.split_on_premises_mastered().1.is_empty() {
+            return Err(GraphError::OnPremisesMastered {
+                code: "Request_BadRequest".into(),
+                message: "Unable to update the specified properties for on-premises mastered Directory Sync objects or objects currently undergoing migration.".into(),
+            });
+        }
         let renamed = patch
             .properties
             .iter()
@@ -233,6 +250,22 @@ impl EntraWriter for RecordingEntra {
     async fn delete_user(&self, id: &str) -> Result<(), GraphError> {
         self.log(format!("DELETE user {id}"));
         Err(GraphError::NotFound)
+    }
+    async fn restore_user(&self, id: &str) -> Result<EntraUser, GraphError> {
+        self.log(format!("RESTORE user {id}"));
+        if self.restore_conflicts {
+            return Err(conflict());
+        }
+        let restored = self.deleted_users.lock().unwrap().remove(id);
+        let Some(user) = restored else {
+            return Err(GraphError::NotFound);
+        };
+        let upn = user["userPrincipalName"].as_str().unwrap_or_default();
+        self.existing_upns
+            .lock()
+            .unwrap()
+            .insert(upn.to_owned(), user.clone());
+        EntraUser::parse(&user)
     }
     async fn create_group(&self, group: &NewEntraGroup) -> Result<String, GraphError> {
         self.log("POST group".into());

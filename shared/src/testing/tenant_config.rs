@@ -60,6 +60,14 @@ impl TenantConfigBuilder {
     pub(crate) fn export_adopt_existing(self, on: bool) -> Self {
         self.set("export_adopt_existing", json!(on))
     }
+    /// `export_user_delete_action`: `delete`, `disable` or `keep`.
+    pub(crate) fn export_user_delete_action(self, action: &str) -> Self {
+        self.set("export_user_delete_action", json!(action))
+    }
+    /// `export_group_delete_action`: `delete` or `keep`.
+    pub(crate) fn export_group_delete_action(self, action: &str) -> Self {
+        self.set("export_group_delete_action", json!(action))
+    }
     pub(crate) fn export_group_id(self, group_id: &str) -> Self {
         self.set("export_group_id", json!(group_id))
     }

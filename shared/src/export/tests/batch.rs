@@ -124,6 +124,9 @@ impl EntraWriter for TenantGraph<'_> {
     async fn delete_user(&self, id: &str) -> Result<(), GraphError> {
         self.call("DELETE user").await?.delete_user(id).await
     }
+    async fn restore_user(&self, id: &str) -> Result<EntraUser, GraphError> {
+        self.call("RESTORE user").await?.restore_user(id).await
+    }
     async fn create_group(&self, group: &NewEntraGroup) -> Result<String, GraphError> {
         self.call("POST group").await?.create_group(group).await
     }

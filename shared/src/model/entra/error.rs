@@ -100,6 +100,11 @@ pub enum GraphError {
     /// second subscription for the same resource).
     #[error("Graph refused the request: 409 {code}: {message}")]
     Conflict { code: String, message: String },
+    /// The user is mastered on premises (`onPremisesSyncEnabled`): Graph
+    /// refuses writes to the attributes Active Directory owns, and the
+    /// whole request with them (WAVE3 §0 fact 4).
+    #[error("Graph refused the request: 400 {code}: {message}")]
+    OnPremisesMastered { code: String, message: String },
     /// Any other refusal.
     #[error("Graph refused the request: {status} {code}: {message}")]
     Rejected {
@@ -134,6 +139,7 @@ impl GraphError {
             | Self::InvalidObjectId { code, .. }
             | Self::Forbidden { code, .. }
             | Self::Conflict { code, .. }
+            | Self::OnPremisesMastered { code, .. }
             | Self::Rejected { code, .. } => Some(code),
             _ => None,
         }

@@ -161,6 +161,29 @@ impl EntraPatch {
     pub fn is_empty(&self) -> bool {
         self.properties.is_empty()
     }
+
+    /// The patch split for a user mastered on premises: what Graph still
+    /// writes on it (its cloud-only settings and directory extensions),
+    /// and the properties Active Directory owns, which Graph refuses
+    /// (WAVE3 §0 fact 4, §1.3).
+    pub fn split_on_premises_mastered(&self) -> (EntraPatch, Vec<&'static str>) {
+        let (cloud, mastered): (Vec<_>, Vec<_>) = self
+            .properties
+            .iter()
+            .cloned()
+            .partition(|(name, _)| cloud_owned(name));
+        let refused = mastered.into_iter().map(|(name, _)| name).collect();
+        (EntraPatch { properties: cloud }, refused)
+    }
+}
+
+/// Graph properties of a user that stay the cloud's when Active Directory
+/// masters the user: the emulator's list, the only one at hand (Microsoft
+/// documents the refusal, not the list).
+const CLOUD_OWNED_USER_PROPERTIES: &[&str] = &["usageLocation", "preferredLanguage"];
+
+fn cloud_owned(property: &str) -> bool {
+    property.starts_with("extension_") || CLOUD_OWNED_USER_PROPERTIES.contains(&property)
 }
 
 /// Which kind of Entra object a call is about.
@@ -247,5 +270,22 @@ mod tests {
             long,
             ExportMark::of(&ItemKey::user(&tenant, &"x".repeat(301)))
         );
+    }
+
+    #[test]
+    fn a_patch_of_a_user_mastered_on_premises_keeps_only_what_the_cloud_owns() {
+        let text = |v: &str| FieldValue::Text(Some(v.into()));
+        let patch = EntraPatch {
+            properties: vec![
+                ("jobTitle", text("Chef")),
+                ("usageLocation", text("FR")),
+                ("accountEnabled", FieldValue::Flag(false)),
+                ("extension_abc_costCenter", text("42")),
+            ],
+        };
+        let (cloud, refused) = patch.split_on_premises_mastered();
+        let written: Vec<&str> = cloud.properties.iter().map(|(n, _)| *n).collect();
+        assert_eq!(written, ["usageLocation", "extension_abc_costCenter"]);
+        assert_eq!(refused, ["jobTitle", "accountEnabled"]);
     }
 }

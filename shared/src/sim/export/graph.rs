@@ -316,6 +316,13 @@ impl EntraWriter for SimEntra<'_> {
         self.answer(self.delete(false, id))
     }
 
+    /// The simulated Entra ID deletes users for good (its invariants count
+    /// the objects it holds): a restore finds nothing, as after a purge.
+    async fn restore_user(&self, _id: &str) -> Result<EntraUser, GraphError> {
+        self.reach().await?;
+        Err(GraphError::NotFound)
+    }
+
     async fn create_group(&self, group: &NewEntraGroup) -> Result<String, GraphError> {
         self.reach().await?;
         let name = Some(group.attributes.name.clone());

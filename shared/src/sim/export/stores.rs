@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use serde_json::{Map, Value, json};
 
 use super::world::World;
-use crate::export::ExportDirectory;
+use crate::export::{DeletedEntraUser, ExportDirectory};
 use crate::model::directory::{
     ENTRA_HASH, ENTRA_ORIGIN, EntraHash, GroupItem, ItemKey, LinkOrigin, MembershipKey, UserItem,
 };
@@ -163,6 +163,32 @@ impl ExportDirectory for SimDirectory<'_> {
         }
         drop(directory);
         answer(self.world, "forgetting the intent to create")
+    }
+
+    async fn record_deleted_user(
+        &self,
+        key: &ItemKey,
+        deleted: &DeletedEntraUser,
+    ) -> Result<(), StoreError> {
+        reach(self.world, "recording the deleted user").await?;
+        let mut directory = self.world.directory.lock().unwrap();
+        directory.deleted_users.insert(key.sk(), deleted.clone());
+        drop(directory);
+        answer(self.world, "recording the deleted user")
+    }
+
+    async fn deleted_user(&self, key: &ItemKey) -> Result<Option<DeletedEntraUser>, StoreError> {
+        reach(self.world, "reading the deleted user").await?;
+        let directory = self.world.directory.lock().unwrap();
+        Ok(directory.deleted_users.get(&key.sk()).cloned())
+    }
+
+    async fn forget_deleted_user(&self, key: &ItemKey) -> Result<(), StoreError> {
+        reach(self.world, "forgetting the deleted user").await?;
+        let mut directory = self.world.directory.lock().unwrap();
+        directory.deleted_users.remove(&key.sk());
+        drop(directory);
+        answer(self.world, "forgetting the deleted user")
     }
 
     async fn record_entra_state(

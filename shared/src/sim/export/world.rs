@@ -122,6 +122,9 @@ pub struct Directory {
     pub links: BTreeMap<String, String>,
     /// `ENTRA#CREATING#` items: when a create began (sort key of the object).
     pub create_intents: BTreeMap<String, chrono::DateTime<chrono::Utc>>,
+    /// `ENTRA#DELETED#USER#` items: the Entra user deleted for an AM user
+    /// (sort key of the user).
+    pub deleted_users: BTreeMap<String, crate::export::DeletedEntraUser>,
     pub pending: Vec<StreamRecord>,
     next_sequence: u64,
     next_id: u64,

@@ -4,6 +4,7 @@
 //! hash each write carries, the engines decide.
 
 mod create_intents;
+mod deleted_users;
 mod links;
 mod reads;
 mod writes;

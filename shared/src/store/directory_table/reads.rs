@@ -386,6 +386,33 @@ impl crate::export::ExportDirectory for DynamoDirectoryStore {
         self.delete_create_intent(item, began).await
     }
 
+    async fn record_deleted_user(
+        &self,
+        item: &ItemKey,
+        deleted: &crate::export::DeletedEntraUser,
+    ) -> Result<(), StoreError> {
+        self.write_deleted_user(item, deleted).await
+    }
+
+    async fn deleted_user(
+        &self,
+        item: &ItemKey,
+    ) -> Result<Option<crate::export::DeletedEntraUser>, StoreError> {
+        self.read_deleted_user(item).await
+    }
+
+    async fn deleted_users(
+        &self,
+        tenant: &TenantId,
+        user_ids: &[String],
+    ) -> Result<HashMap<String, crate::export::DeletedEntraUser>, StoreError> {
+        self.read_deleted_users(tenant, user_ids).await
+    }
+
+    async fn forget_deleted_user(&self, item: &ItemKey) -> Result<(), StoreError> {
+        self.delete_deleted_user(item).await
+    }
+
     async fn record_entra_state(
         &self,
         item: &ItemKey,
