@@ -318,7 +318,13 @@ impl<D: DirectoryStore, S: ImportState, P: ProblemStore, C: TenantConfigs, E: En
             .directory
             .users_by_entra_id(self.tenant(), &ids)
             .await?;
-        let (mapped, unmapped) = self.mapped_users(users, &existing).await?;
+        let released = self.released_users(users, &existing).await?;
+        let users: Vec<&EntraUser> = users
+            .iter()
+            .filter(|u| !released.contains(u.id.as_str()))
+            .copied()
+            .collect();
+        let (mapped, unmapped) = self.mapped_users(&users, &existing).await?;
         let users: Vec<&EntraUser> = mapped.iter().map(|u| u.as_ref()).collect();
         let mut conflicts = self.name_conflicts(&users, &existing).await?;
         conflicts.extend(unmapped);
@@ -337,6 +343,32 @@ impl<D: DirectoryStore, S: ImportState, P: ProblemStore, C: TenantConfigs, E: En
             })
             .collect();
         Ok((writes, conflicts, created))
+    }
+
+    /// Those of the users the AM directory does not hold that were a
+    /// platform user's counterpart, deleted by the platform since: not
+    /// imported back (the export kept or disabled them as the tenant chose).
+    async fn released_users(
+        &self,
+        users: &[&EntraUser],
+        existing: &HashMap<String, UserItem>,
+    ) -> Result<HashSet<String>, Interruption> {
+        let new: Vec<String> = users
+            .iter()
+            .filter(|u| !existing.contains_key(u.id.as_str()))
+            .map(|u| u.id.to_string())
+            .collect();
+        if new.is_empty() {
+            return Ok(HashSet::new());
+        }
+        let released = self
+            .directory
+            .released_by_platform(self.tenant(), &new)
+            .await?;
+        for id in &released {
+            tracing::info!(entra_id = %id, "the platform deleted this Entra user's AM user; not importing it back");
+        }
+        Ok(released)
     }
 
     /// The users with the tenant's mappings applied (as they are without

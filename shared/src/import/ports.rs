@@ -49,6 +49,20 @@ pub trait DirectoryStore: Send + Sync {
         entra_ids: &[String],
     ) -> impl Future<Output = Result<HashMap<String, GroupItem>, StoreError>> + Send;
 
+    /// Those of these Entra users that were a platform user's counterpart
+    /// (linked by the export) whose AM user the platform has deleted since:
+    /// the export kept or disabled them in Entra ID as the tenant chose
+    /// (DESIGN 2.13), and the import must not bring them back as new users.
+    /// A store that keeps no links has none.
+    fn released_by_platform(
+        &self,
+        tenant: &TenantId,
+        entra_ids: &[String],
+    ) -> impl Future<Output = Result<HashSet<String>, StoreError>> + Send {
+        let _ = (tenant, entra_ids);
+        async { Ok(HashSet::new()) }
+    }
+
     /// Which of these memberships exist.
     fn existing_memberships(
         &self,

@@ -65,7 +65,7 @@ impl<
         };
         let entra = self.readers.for_tenant(&config, deadline.map(|d| d.at));
         if let Some(requested) = &config.preview_requested_at {
-            match self.preview(&config, &entra, requested, deadline).await {
+            match self.preview(&config, requested, deadline).await {
                 // No time left for the sync: the continuation runs both.
                 Ok(RunOutcome::Paused) => return Ok(RunOutcome::Paused),
                 Ok(_) => {}
@@ -99,11 +99,35 @@ impl<
     async fn preview(
         &self,
         config: &TenantConfig,
-        entra: &impl EntraDirectory,
         requested: &str,
         deadline: Option<RunDeadline>,
     ) -> Result<RunOutcome, ImportError> {
         let tenant = &config.tenant_id;
+        // A draft of what flows is previewed instead of the saved choices.
+        let config = match &config.preview_draft {
+            None => config,
+            Some(Ok(drafted)) => drafted.as_ref(),
+            Some(Err(error)) => {
+                tracing::warn!(tenant_id = %tenant, error = %error, "the preview's draft is unusable");
+                let overlay = PreviewOverlay::default();
+                let state = PreviewState::new(
+                    self.state,
+                    self.previews,
+                    &overlay,
+                    Some(requested.into()),
+                    String::new(),
+                );
+                state
+                    .unrunnable(tenant, "preview-draft", &error.to_string())
+                    .await?;
+                self.configs
+                    .clear_preview_request(tenant, requested)
+                    .await?;
+                return Ok(RunOutcome::Skipped("the preview's draft is unusable"));
+            }
+        };
+        // Its own reader: a draft's mappings and filters may read more.
+        let entra = self.readers.for_tenant(config, deadline.map(|d| d.at));
         let overlay = PreviewOverlay::default();
         let directory = PreviewDirectory {
             inner: self.directory,
@@ -126,7 +150,7 @@ impl<
             &state,
             &problems,
             self.configs,
-            entra,
+            &entra,
             config,
             deadline,
         )

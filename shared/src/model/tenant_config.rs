@@ -112,6 +112,9 @@ pub struct TenantConfig {
     pub user_scope_filters: Option<Value>,
     /// The deprovisioning choices, defaults where absent.
     pub deprovisioning: Deprovisioning,
+    /// The config with the `preview_draft` applied: what a preview
+    /// evaluates (or why the draft cannot be used).
+    pub preview_draft: Option<Result<Box<TenantConfig>, ConfigItemError>>,
     /// The Entra tenant the confirm proved (functions-owned): in
     /// application mode the only one the app's token may be asked for,
     /// whatever the platform later writes into `entra_tenant_id`.
@@ -138,6 +141,11 @@ fn bad(attribute: &'static str, problem: impl Into<String>) -> ConfigItemError {
         attribute,
         problem: problem.into(),
     }
+}
+
+/// A name from outside, cut short for an error message.
+fn json_fields_shortened(text: &str) -> String {
+    text.chars().take(64).collect()
 }
 
 fn kind(value: &Value) -> &'static str {
@@ -395,6 +403,7 @@ impl TenantConfig {
             user_mappings: attrs.raw_list("user_mappings")?,
             user_scope_filters: attrs.raw_list("user_scope_filters")?,
             deprovisioning: attrs.deprovisioning()?,
+            preview_draft: flows::drafted(item),
             authorised_entra_tenant_id: attrs.guid("authorised_entra_tenant_id")?,
             authorised_cloud: attrs.optional_cloud("authorised_cloud")?,
             cloud: attrs.cloud()?,

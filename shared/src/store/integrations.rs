@@ -45,12 +45,23 @@ impl DynamoIntegrationsStore {
         attribute: &'static str,
         seen: &str,
     ) -> Result<(), StoreError> {
+        self.remove_request_with(tenant, attribute, seen, "").await
+    }
+
+    /// As `remove_request`, removing `also` (e.g. `, preview_draft`) with it.
+    async fn remove_request_with(
+        &self,
+        tenant: &TenantId,
+        attribute: &'static str,
+        seen: &str,
+        also: &'static str,
+    ) -> Result<(), StoreError> {
         let result = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key(tenant, CONFIG_SK)))
-            .update_expression("REMOVE #request")
+            .update_expression(format!("REMOVE #request{also}"))
             .condition_expression("#request = :seen")
             .expression_attribute_names("#request", attribute)
             .expression_attribute_values(":seen", s(seen))
@@ -83,7 +94,9 @@ impl TenantConfigs for DynamoIntegrationsStore {
 
     async fn clear_preview_request(&self, tenant: &TenantId, seen: &str) -> Result<(), StoreError> {
         // Requested again meanwhile: the next tick previews once more.
-        self.remove_request(tenant, "preview_requested_at", seen)
+        // Its draft (issue 22 §9) goes with it: a later request without
+        // one previews the saved config.
+        self.remove_request_with(tenant, "preview_requested_at", seen, ", preview_draft")
             .await
     }
 

@@ -72,6 +72,16 @@ async fn given_disable_then_a_deleted_platform_user_is_disabled_in_entra_and_sta
     assert!(!user.deleted && !user.account_enabled, "{user:?}");
     assert!(in_team, "the memberships the export wrote stay");
     assert!(w.stack.problem_items(TENANT).await.unwrap().is_empty());
+
+    // The import sees the Entra user still there: it does not bring the
+    // platform's deleted user back as a new one.
+    let report = w.stack.tick(&mut w.sync).await.unwrap();
+    assert!(report.failed_message_ids.is_empty(), "{report:?}");
+    let users = w.stack.directory_of(TENANT, "USER#").await.unwrap();
+    assert!(
+        !users.iter().any(|u| u["user_id"] == ada.as_str()),
+        "not imported back"
+    );
 }
 
 #[tokio::test]

@@ -429,3 +429,91 @@ async fn given_a_preview_requested_while_a_sync_runs_then_a_second_worker_previe
             .contains_key("preview_requested_at")
     );
 }
+
+/// Issue 22 §9: a draft scoping filter is previewed before it is saved
+/// (the preview reads what the draft's filter needs), nothing changes;
+/// saved, the next run applies it as the preview said.
+#[tokio::test]
+async fn given_a_draft_scoping_filter_then_the_preview_shows_its_effect_and_saving_it_applies_it() {
+    let (stack, mut functions) = connected(json!({})).await;
+    stack.tick(&mut functions).await.unwrap();
+    let imported = stack.directory_of(TENANT, "USER#").await.unwrap();
+    let engineers = imported
+        .iter()
+        .filter(|u| u["job_title"] == "Engineer")
+        .count();
+    let others = (imported.len() - engineers) as u64;
+    let filters = json!([{"name": "engineers", "clauses": [
+        {"attribute": "jobTitle", "operator": "equals", "value": "engineer"}]}]);
+
+    stack
+        .update_config(
+            TENANT,
+            json!({"preview_requested_at": ASKED,
+                   "preview_draft": {"user_scope_filters": filters.clone()}}),
+        )
+        .await
+        .unwrap();
+    let mut directory = StreamCursor::start(&stack).await.unwrap();
+    stack.tick(&mut functions).await.unwrap();
+
+    let preview = preview_item(&stack).await;
+    assert_eq!(preview["result"], "ok", "{preview:?}");
+    assert_eq!(
+        count(&preview, "users_updated"),
+        others,
+        "disabled: out of scope"
+    );
+    assert_eq!(count(&preview, "users_deleted"), 0);
+    assert_eq!(preview["would_hold"], true, "two thirds is above 20%");
+    assert!(
+        directory.read().await.unwrap().is_empty(),
+        "nothing written"
+    );
+    let config = stack.config_item(TENANT).await.unwrap().unwrap();
+    assert!(config.get("preview_requested_at").is_none(), "answered");
+    assert!(config.get("preview_draft").is_none(), "the draft goes with it");
+
+    // Saved (and the hold approved): the run does what the preview said.
+    stack
+        .update_config(
+            TENANT,
+            json!({"user_scope_filters": filters, "approve_held_deletions": true}),
+        )
+        .await
+        .unwrap();
+    stack.tick(&mut functions).await.unwrap();
+    let status = stack.status_item(TENANT).await.unwrap();
+    assert_eq!(status["last_sync_mode"], "full", "the scope changed");
+    let users = stack.directory_of(TENANT, "USER#").await.unwrap();
+    let disabled = users
+        .iter()
+        .filter(|u| u["sync_deprovisioned_reason"] == "out_of_scope")
+        .count() as u64;
+    assert_eq!(disabled, others);
+    assert!(
+        users
+            .iter()
+            .filter(|u| u["job_title"] == "Engineer")
+            .all(|u| u["enabled"] == true)
+    );
+}
+
+#[tokio::test]
+async fn given_a_draft_that_is_not_what_flows_then_the_preview_says_why_and_nothing_runs_with_it() {
+    let (stack, mut functions) = connected(json!({})).await;
+    stack.tick(&mut functions).await.unwrap();
+    stack
+        .update_config(
+            TENANT,
+            json!({"preview_requested_at": ASKED, "preview_draft": {"domains": ["evil.example"]}}),
+        )
+        .await
+        .unwrap();
+    stack.tick(&mut functions).await.unwrap();
+    let preview = preview_item(&stack).await;
+    assert_eq!(preview["result"], "error");
+    let error = preview["error"].as_str().unwrap();
+    assert!(error.contains("preview_draft"), "{error}");
+    assert!(error.contains("`domains`"), "{error}");
+}

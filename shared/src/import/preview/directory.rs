@@ -149,6 +149,14 @@ impl<D: DirectoryStore> DirectoryStore for PreviewDirectory<'_, D> {
         self.inner.users_by_entra_id(tenant, entra_ids).await
     }
 
+    async fn released_by_platform(
+        &self,
+        tenant: &TenantId,
+        entra_ids: &[String],
+    ) -> Result<HashSet<String>, StoreError> {
+        self.inner.released_by_platform(tenant, entra_ids).await
+    }
+
     /// A user an earlier page would have created is there, under its
     /// Entra id (as the import creates it).
     async fn user_ids_by_entra_id(

@@ -229,3 +229,17 @@ fn a_user_deprovisioned_for_a_soft_delete_longer_than_entra_keeps_it_is_deleted(
         "out of scope stays"
     );
 }
+
+#[tokio::test]
+async fn given_an_entra_user_whose_platform_user_was_deleted_then_it_is_not_imported_back() {
+    let world = World::new();
+    let config = importing().build();
+    world.directory.released.lock().unwrap().insert("u2".into());
+    world.script_first_import();
+    let outcome = world.run(&config, "run-first").await;
+
+    assert!(matches!(outcome, RunOutcome::Completed(_)), "{outcome:?}");
+    assert!(world.has_user("u1"));
+    assert!(!world.has_user("u2"), "released by the platform's deletion");
+    assert!(world.state.problems.lock().unwrap().is_empty());
+}

@@ -3,7 +3,9 @@
 //! written and compiled by the run (a bad one fails the run with an error
 //! naming it, `crate::mapping`).
 
-use serde_json::Value;
+use serde_json::{Map, Value};
+
+use super::TenantConfig;
 
 use super::{Attributes, ConfigItemError, bad};
 
@@ -145,4 +147,53 @@ impl Attributes<'_> {
             )),
         }
     }
+}
+
+/// The attributes a preview draft may hold: what flows (DESIGN 2.13).
+pub const DRAFTABLE: &[&str] = &[
+    "user_mappings",
+    "user_scope_filters",
+    "guest_users",
+    "import_user_soft_delete_action",
+    "import_user_purge_action",
+    "import_user_out_of_scope_action",
+    "import_group_delete_action",
+    "export_user_delete_action",
+    "export_group_delete_action",
+    "reactivate_on_restore",
+];
+
+/// `preview_draft` (M): unsaved 2.13 attributes the preview evaluates
+/// instead of the saved ones (issue 22 §9), parsed as the config with them.
+pub(super) fn drafted(
+    item: &Map<String, Value>,
+) -> Option<Result<Box<TenantConfig>, ConfigItemError>> {
+    let draft = item.get("preview_draft").filter(|v| !v.is_null())?;
+    Some(apply_draft(item, draft).map(Box::new))
+}
+
+fn apply_draft(item: &Map<String, Value>, draft: &Value) -> Result<TenantConfig, ConfigItemError> {
+    let Value::Object(draft) = draft else {
+        return Err(bad(
+            "preview_draft",
+            format!("must be a map, found {}", super::kind(draft)),
+        ));
+    };
+    if let Some(other) = draft.keys().find(|k| !DRAFTABLE.contains(&k.as_str())) {
+        return Err(bad(
+            "preview_draft",
+            format!(
+                "may hold only {}; found `{}`",
+                DRAFTABLE.join(", "),
+                super::json_fields_shortened(other)
+            ),
+        ));
+    }
+    let mut merged = item.clone();
+    merged.remove("preview_draft");
+    merged.extend(draft.clone());
+    TenantConfig::from_attributes(&merged).map_err(|e| ConfigItemError {
+        attribute: "preview_draft",
+        problem: e.to_string(),
+    })
 }

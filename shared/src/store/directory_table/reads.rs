@@ -165,6 +165,37 @@ impl crate::import::DirectoryStore for DynamoDirectoryStore {
             .collect())
     }
 
+    async fn released_by_platform(
+        &self,
+        tenant: &TenantId,
+        entra_ids: &[String],
+    ) -> Result<HashSet<String>, StoreError> {
+        let linked = self.linked_ids(tenant, USER_PREFIX, entra_ids).await?;
+        if linked.is_empty() {
+            return Ok(HashSet::new());
+        }
+        let am_ids: std::collections::BTreeSet<&String> = linked.values().collect();
+        let keys = am_ids
+            .into_iter()
+            .map(|am_id| key(tenant, format!("{USER_PREFIX}{am_id}")))
+            .collect();
+        let present: HashSet<String> = self
+            .batch_get_projected(keys, Some("pk, sk"))
+            .await?
+            .iter()
+            .filter_map(|item| {
+                text(item, "sk")?
+                    .strip_prefix(USER_PREFIX)
+                    .map(str::to_owned)
+            })
+            .collect();
+        Ok(linked
+            .into_iter()
+            .filter(|(_, am_id)| !present.contains(am_id))
+            .map(|(entra_id, _)| entra_id)
+            .collect())
+    }
+
     async fn groups_by_entra_id(
         &self,
         tenant: &TenantId,

@@ -25,6 +25,9 @@ pub(crate) struct MemoryDirectory {
     pub(crate) bucket_reads: Mutex<u32>,
     /// The most ids one read of imported objects or memberships returned.
     pub(crate) largest_read: Mutex<usize>,
+    /// Entra users linked to platform users the platform deleted since
+    /// (their link outlived them).
+    pub(crate) released: Mutex<HashSet<String>>,
 }
 
 impl MemoryDirectory {
@@ -50,6 +53,18 @@ impl DirectoryStore for MemoryDirectory {
                     .find(|u| u.entra_object_id() == Some(id.as_str()))
                     .map(|u| (id.clone(), u.clone()))
             })
+            .collect())
+    }
+    async fn released_by_platform(
+        &self,
+        _: &crate::model::TenantId,
+        ids: &[String],
+    ) -> Result<HashSet<String>, StoreError> {
+        let released = self.released.lock().unwrap();
+        Ok(ids
+            .iter()
+            .filter(|id| released.contains(*id))
+            .cloned()
             .collect())
     }
     async fn groups_by_entra_id(
