@@ -4,7 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::deprovision::{self, UserFates};
+use super::deprovision::{self, HeldFate, UserFates};
 use crate::import::arrivals::ScopeChange;
 use crate::import::buckets::{Bucket, KeyRange, SeenBuckets, SeenKind};
 use crate::import::deletion::DeletionPlan;
@@ -125,7 +125,7 @@ pub(super) struct Deletions {
     /// Users kept as they are, marked only.
     pub(super) user_kept: Vec<(String, RemovalCause)>,
     /// What each held user is to become once approved.
-    held_user_actions: HashMap<String, UserAction>,
+    held_user_actions: HashMap<String, HeldFate>,
     /// Groups Entra ID no longer shows, kept as the tenant chose.
     groups_kept: HashSet<String>,
 }
@@ -137,28 +137,26 @@ impl Deletions {
         mut users: DeletionPlan,
         groups: DeletionPlan,
         fates: &UserFates,
-        mut held_user_actions: HashMap<String, UserAction>,
+        mut held_user_actions: HashMap<String, HeldFate>,
     ) -> Self {
-        let action_of =
-            |id: &String, held: &HashMap<String, UserAction>| match fates.actions.get(id) {
-                Some((action, cause)) => (*action, *cause),
-                None => (
-                    held.get(id).copied().unwrap_or(UserAction::Delete),
-                    RemovalCause::NotSeen,
-                ),
-            };
+        let fate_of = |id: &String, held: &HashMap<String, HeldFate>| {
+            fates.actions.get(id).copied().unwrap_or_else(|| {
+                let unknown = (UserAction::Delete, RemovalCause::NotSeen);
+                held.get(id).copied().unwrap_or(unknown)
+            })
+        };
         let mut user_disables = Vec::new();
         let mut delete = Vec::new();
         for id in std::mem::take(&mut users.delete) {
-            match action_of(&id, &held_user_actions) {
+            match fate_of(&id, &held_user_actions) {
                 (UserAction::Disable, cause) => user_disables.push((id, cause)),
                 _ => delete.push(id),
             }
         }
         users.delete = delete;
         for id in &users.held {
-            let (action, _) = action_of(id, &held_user_actions);
-            held_user_actions.insert(id.clone(), action);
+            let fate = fate_of(id, &held_user_actions);
+            held_user_actions.insert(id.clone(), fate);
         }
         held_user_actions.retain(|id, _| users.held.contains(id));
         Self {
@@ -191,7 +189,7 @@ impl Deletions {
     pub(super) fn as_if_approved(&mut self) {
         for id in self.users.held.clone() {
             match self.held_user_actions.get(&id) {
-                Some(UserAction::Disable) => self.user_disables.push((id, RemovalCause::NotSeen)),
+                Some(&(UserAction::Disable, cause)) => self.user_disables.push((id, cause)),
                 _ => self.users.delete.push(id),
             }
         }

@@ -122,29 +122,47 @@ impl UserFates {
 }
 
 /// Held user deletions are stored as their ids; a held disable as
-/// `disable:<id>` (object ids hold no colon), so that its approval
-/// disables instead of deleting.
+/// `disable:<cause>:<id>` (object ids hold no colon), so that its approval
+/// disables, for the cause it was held for, instead of deleting.
 const HELD_DISABLE: &str = "disable:";
 
-pub(super) fn decode_held(raw: &[String]) -> (Vec<String>, HashMap<String, UserAction>) {
-    let mut actions = HashMap::new();
+/// What a held user is to become once approved.
+pub(super) type HeldFate = (UserAction, RemovalCause);
+
+fn cause_named(name: &str) -> Option<RemovalCause> {
+    [
+        RemovalCause::SoftDeleted,
+        RemovalCause::Purged,
+        RemovalCause::LeftScope,
+        RemovalCause::NotSeen,
+    ]
+    .into_iter()
+    .find(|c| c.as_str() == name)
+}
+
+pub(super) fn decode_held(raw: &[String]) -> (Vec<String>, HashMap<String, HeldFate>) {
+    let mut fates = HashMap::new();
     let ids = raw
         .iter()
         .map(|entry| match entry.strip_prefix(HELD_DISABLE) {
-            Some(id) => {
-                actions.insert(id.to_owned(), UserAction::Disable);
+            Some(rest) => {
+                let (cause, id) = match rest.split_once(':') {
+                    Some((cause, id)) => (cause_named(cause).unwrap_or(RemovalCause::NotSeen), id),
+                    None => (RemovalCause::NotSeen, rest),
+                };
+                fates.insert(id.to_owned(), (UserAction::Disable, cause));
                 id.to_owned()
             }
             None => entry.clone(),
         })
         .collect();
-    (ids, actions)
+    (ids, fates)
 }
 
-pub(super) fn encode_held(ids: &[String], actions: &HashMap<String, UserAction>) -> Vec<String> {
+pub(super) fn encode_held(ids: &[String], fates: &HashMap<String, HeldFate>) -> Vec<String> {
     ids.iter()
-        .map(|id| match actions.get(id) {
-            Some(UserAction::Disable) => format!("{HELD_DISABLE}{id}"),
+        .map(|id| match fates.get(id) {
+            Some((UserAction::Disable, cause)) => format!("{HELD_DISABLE}{}:{id}", cause.as_str()),
             _ => id.clone(),
         })
         .collect()

@@ -174,7 +174,9 @@ async fn given_many_disables_above_the_threshold_then_they_are_held_and_an_appro
     );
     let held = world.state.held.lock().unwrap().clone();
     assert!(
-        held.users.iter().all(|id| id.starts_with("disable:")),
+        held.users
+            .iter()
+            .all(|id| id.starts_with("disable:soft_deleted:")),
         "{held:?}"
     );
 
