@@ -50,6 +50,18 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
         }
     }
 
+    /// Whether the gone AM user `user_id` was the export's own, retired by
+    /// it (remembered), rather than an imported user whose deletion is
+    /// not exported.
+    pub(super) async fn retired_own_user(
+        &self,
+        tenant: &crate::model::TenantId,
+        user_id: &str,
+    ) -> Result<bool, ExportFailure> {
+        let key = ItemKey::user(tenant, user_id);
+        Ok(self.directory.deleted_user(&key).await?.is_some())
+    }
+
     /// Whether Entra ID keeps the users of deleted platform users (and so
     /// the memberships the export wrote for them).
     pub(super) fn keeps_deleted_users(&self) -> bool {
@@ -64,16 +76,18 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
         entra_id: &str,
         display: &str,
     ) -> Result<Retired, ExportFailure> {
-        if self.keeps_deleted_users() {
-            return self.disable_user(entra_id, display).await;
-        }
         // Remembered before the DELETE: once it is gone, nothing in Entra
-        // ID tells a retry which deleted user was this AM user's.
+        // ID tells a retry which deleted user was this AM user's. A disabled
+        // one is remembered too: its memberships stay with it, and only the
+        // export's own users' do (an imported user's go, as before).
         let deleted = DeletedEntraUser {
             entra_id: entra_id.to_owned(),
             deleted_at: self.clock(),
         };
         self.directory.record_deleted_user(key, &deleted).await?;
+        if self.keeps_deleted_users() {
+            return self.disable_user(entra_id, display).await;
+        }
         match self.writer.delete_user(entra_id).await {
             Ok(()) | Err(GraphError::NotFound) => Ok(Retired::Deleted),
             Err(e) => Err(graph_failure("deleting the user", e)),

@@ -75,7 +75,9 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
             // A user gone from AM, when Entra ID keeps the users of deleted
             // platform users (disabled, or as they are): its memberships
             // stay with it, to come back with the user (DESIGN 2.13).
-            (MembershipEnd::InEntra(_), MembershipEnd::Gone) if self.keeps_deleted_users() => {
+            (MembershipEnd::InEntra(_), MembershipEnd::Gone)
+                if self.keeps_deleted_users() && self.retired_own_user(tenant, user_id).await? =>
+            {
                 return Ok(ExportOutcome::Ignored(
                     "the user is gone from AM and Entra ID keeps it (export_user_delete_action): its memberships stay",
                 ));

@@ -290,6 +290,14 @@ impl<'a, D: ExportDirectory, W: EntraWriter> ExportRun<'a, D, W> {
             ));
         }
         if let Some(kept) = self.kept_in_entra(&plan) {
+            if let ExportPlan::DeleteUser { entra_id } = &plan {
+                // Its memberships stay with it (`retired_own_user`).
+                let kept_user = DeletedEntraUser {
+                    entra_id: entra_id.clone(),
+                    deleted_at: self.clock(),
+                };
+                self.directory.record_deleted_user(key, &kept_user).await?;
+            }
             return Ok(ExportOutcome::Ignored(kept));
         }
         match plan {

@@ -95,6 +95,19 @@ impl<T: AccessTokenSource> crate::import::EntraDirectory for GraphEntraDirectory
         }
     }
 
+    async fn is_soft_deleted_user(&self, id: &str) -> Result<bool, GraphError> {
+        let id = crate::model::EntraObjectId::parse(id)
+            .map_err(|e| GraphError::Malformed(e.to_string()))?;
+        let url = self
+            .client
+            .url(&format!("/directory/deletedItems/{id}?$select=id"));
+        match self.get(&url).await {
+            Ok(_) => Ok(true),
+            Err(GraphError::NotFound) => Ok(false),
+            Err(err) => Err(err),
+        }
+    }
+
     async fn groups_of_user(&self, id: &str) -> Result<Vec<String>, GraphError> {
         let mut url = self.client.url(&format!("/users/{id}/memberOf?$select=id"));
         let mut groups = Vec::new();

@@ -38,6 +38,15 @@ pub(super) fn password_mode(user: &EntraUser, domains: &[DomainInfo]) -> Passwor
         // Its password lives with its own organisation, if anywhere.
         return PasswordMode::Temporary;
     }
+    let upn = user
+        .properties
+        .get("userPrincipalName")
+        .and_then(|v| v.as_str());
+    if upn.is_some_and(|upn| !upn.eq_ignore_ascii_case(&user.attributes.user_name)) {
+        // A login mapped from something else: password verification signs
+        // in with the login as a UPN, which would be another account's.
+        return PasswordMode::Temporary;
+    }
     let domain = user.domain();
     match domains.iter().find(|d| Some(&d.name) == domain.as_ref()) {
         Some(d) if !d.federated => PasswordMode::Entra,

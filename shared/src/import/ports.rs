@@ -346,6 +346,13 @@ pub trait EntraDirectory: Send + Sync {
 
     fn user(&self, id: &str) -> impl Future<Output = Result<Option<EntraUser>, GraphError>> + Send;
 
+    /// Whether Entra ID holds this user among its deleted items (soft
+    /// deleted, restorable), as opposed to gone for good.
+    fn is_soft_deleted_user(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = Result<bool, GraphError>> + Send;
+
     /// The groups a user is a direct member of (`/users/{id}/memberOf`),
     /// by id; none for a user Graph does not know.
     fn groups_of_user(

@@ -137,6 +137,12 @@ impl EntraDirectory for SimGraph<'_> {
         Ok(self.world.entra.lock().unwrap().entra_user(id))
     }
 
+    async fn is_soft_deleted_user(&self, id: &str) -> Result<bool, GraphError> {
+        self.call().await?;
+        let model = self.world.entra.lock().unwrap();
+        Ok(model.user_is(id, super::entra::Life::SoftDeleted))
+    }
+
     async fn groups_of_user(&self, id: &str) -> Result<Vec<String>, GraphError> {
         self.call().await?;
         let model = self.world.entra.lock().unwrap();

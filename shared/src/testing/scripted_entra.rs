@@ -30,6 +30,8 @@ pub(crate) struct ScriptedEntra {
     pub(crate) requests: Mutex<Vec<String>>,
     /// `/users/{id}/memberOf` answers (group ids), by user.
     pub(crate) groups_of_users: Mutex<HashMap<String, Vec<String>>>,
+    /// Users among Entra ID's deleted items (restorable).
+    pub(crate) soft_deleted: Mutex<std::collections::HashSet<String>>,
 }
 
 impl ScriptedEntra {
@@ -119,6 +121,13 @@ impl EntraDirectory for ScriptedEntra {
             return Err(GraphError::Malformed(reason.clone()));
         }
         Ok(self.users_by_id.lock().unwrap().get(id).cloned())
+    }
+    async fn is_soft_deleted_user(&self, id: &str) -> Result<bool, GraphError> {
+        self.requests
+            .lock()
+            .unwrap()
+            .push(format!("deletedItems {id}"));
+        Ok(self.soft_deleted.lock().unwrap().contains(id))
     }
     async fn group(&self, _: &str) -> Result<Option<EntraGroup>, GraphError> {
         Ok(None)

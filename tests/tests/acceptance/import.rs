@@ -421,16 +421,14 @@ async fn given_an_expired_delta_token_then_a_full_round_recovers_and_removes_wha
         let status = stack.status_item(TENANT).await.unwrap();
         assert_eq!(status["last_sync_result"], "ok", "{style:?}: {status:?}");
         assert_eq!(status["last_sync_mode"], "full", "{style:?}");
-        // A full round cannot tell a purge from a soft delete: the
-        // soft-delete choice (disable) applies; a purge Entra ID reports
-        // later, or 30 days, deletes it (DESIGN 2.13).
-        assert_eq!(status["last_sync_counts"]["users_deleted"], 0, "{style:?}");
+        // Not among Entra's deleted items: purged, so deleted (the
+        // default purge choice, DESIGN 2.13).
+        assert_eq!(status["last_sync_counts"]["users_deleted"], 1, "{style:?}");
         let users = by_id(
             stack.directory_of(TENANT, "USER#").await.unwrap(),
             "user_id",
         );
-        assert_eq!(users[&user_id(3)]["enabled"], false, "{style:?}");
-        assert_eq!(users[&user_id(3)]["sync_deprovisioned_reason"], "not_seen");
+        assert!(!users.contains_key(&user_id(3)), "{style:?}");
         assert!(users.contains_key(&user_id(0)));
         let (writes, requests) = measured_tick(&stack, &mut functions).await;
         assert_eq!((writes, requests), (0, 2), "{style:?}: delta again");

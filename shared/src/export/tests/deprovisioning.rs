@@ -67,7 +67,31 @@ async fn given_disable_then_a_deleted_platform_user_is_disabled_in_entra_and_kee
     assert_eq!(writes(&entra), vec!["PATCH user e-new"]);
     assert_eq!(first_body(&entra), json!({"accountEnabled": false}));
     assert!(!entra.calls().iter().any(|c| c.starts_with("REMOVE")));
-    assert!(directory.3.lock().unwrap().is_empty(), "nothing to restore");
+    assert_eq!(
+        directory.3.lock().unwrap().len(),
+        1,
+        "remembered as the export's own: its memberships stay"
+    );
+}
+
+#[tokio::test]
+async fn given_disable_then_an_imported_users_platform_membership_removal_is_still_exported() {
+    let (directory, entra) = (MemoryItemDirectory::default(), RecordingEntra::default());
+    let config = choosing("disable", "delete");
+    let run = ExportRun::new(&directory, &entra, &config);
+    exported(&run).await;
+    entra.bodies.lock().unwrap().clear();
+    // An imported user (its id is its Entra id) the platform deleted: its
+    // deletion is not exported, its platform membership's removal is.
+    let imported = "3f2a6d1c-5b7e-4a90-8c1d-2e4f6a8b0c99";
+    let old = json!({"group_id": "g1", "user_id": imported, "source": "local"});
+    let record = change("REMOVE", &format!("MEMBER#g1#{imported}"), old, json!({}));
+    let outcome = run.apply(&record).await.unwrap();
+    assert_eq!(
+        outcome,
+        ExportOutcome::Exported("member removed"),
+        "{outcome:?}"
+    );
 }
 
 #[tokio::test]

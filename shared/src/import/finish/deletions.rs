@@ -14,7 +14,7 @@ use crate::import::{
     DirectoryStore, EntraDirectory, HeldDeletions, ImportRun, ImportState, Interruption, ObjectKind,
 };
 use crate::model::directory::{MembershipKey, Source};
-use crate::model::tenant_config::{GroupAction, UserAction};
+use crate::model::tenant_config::{Deprovisioning, GroupAction, UserAction};
 use crate::ports::TenantConfigs;
 use crate::problems::ProblemStore;
 
@@ -137,33 +137,56 @@ impl Deletions {
         mut users: DeletionPlan,
         groups: DeletionPlan,
         fates: &UserFates,
-        mut held_user_actions: HashMap<String, HeldFate>,
+        (mut held_user_actions, choices): (HashMap<String, HeldFate>, &Deprovisioning),
     ) -> Self {
+        // This run's fate, or the one held for: its cause judged by the
+        // current choices (an admin may have chosen `keep` since); an
+        // entry held before causes were kept is a delete.
         let fate_of = |id: &String, held: &HashMap<String, HeldFate>| {
-            fates.actions.get(id).copied().unwrap_or_else(|| {
-                let unknown = (UserAction::Delete, RemovalCause::NotSeen);
-                held.get(id).copied().unwrap_or(unknown)
-            })
+            fates
+                .actions
+                .get(id)
+                .copied()
+                .unwrap_or_else(|| match held.get(id) {
+                    Some(&(_, cause)) => (deprovision::action_for(choices, cause), cause),
+                    None => (UserAction::Delete, RemovalCause::NotSeen),
+                })
         };
         let mut user_disables = Vec::new();
+        let mut user_kept = fates.kept();
         let mut delete = Vec::new();
         for id in std::mem::take(&mut users.delete) {
             match fate_of(&id, &held_user_actions) {
                 (UserAction::Disable, cause) => user_disables.push((id, cause)),
-                _ => delete.push(id),
+                (UserAction::Keep, cause) => {
+                    if !user_kept.iter().any(|(kept, _)| kept == &id) {
+                        user_kept.push((id, cause));
+                    }
+                }
+                (UserAction::Delete, _) => delete.push(id),
             }
         }
         users.delete = delete;
-        for id in &users.held {
-            let fate = fate_of(id, &held_user_actions);
-            held_user_actions.insert(id.clone(), fate);
+        // A held user now to be kept is no longer held: it is marked.
+        let mut still_held = Vec::new();
+        for id in std::mem::take(&mut users.held) {
+            match fate_of(&id, &held_user_actions) {
+                (UserAction::Keep, cause) => user_kept.push((id, cause)),
+                fate => {
+                    held_user_actions.insert(id.clone(), fate);
+                    still_held.push(id);
+                }
+            }
         }
+        users.held = still_held;
+        user_kept.sort_by(|a, b| a.0.cmp(&b.0));
+        user_kept.dedup_by(|a, b| a.0 == b.0);
         held_user_actions.retain(|id, _| users.held.contains(id));
         Self {
             users,
             groups,
             user_disables,
-            user_kept: fates.kept(),
+            user_kept,
             held_user_actions,
             groups_kept: HashSet::new(),
         }
@@ -208,6 +231,12 @@ impl Deletions {
     pub(super) fn spares(&self, membership: &MembershipKey) -> bool {
         self.groups_kept.contains(&membership.group_id)
             || self.groups.held.contains(&membership.group_id)
+    }
+
+    /// A user whose deprovisioning deletion safety holds back: its
+    /// memberships wait with it.
+    pub(super) fn holds_user(&self, user_id: &str) -> bool {
+        self.users.held.iter().any(|held| held == user_id)
     }
 
     /// The users deprovisioned now (disabled or kept), with their fate.
@@ -275,7 +304,8 @@ impl<D: DirectoryStore, S: ImportState, P: ProblemStore, C: TenantConfigs, E: En
             groups_kept.extend(gathered.still_held.drain(..));
         }
         let group_plan = self.decide_plan(&groups, gathered).await?;
-        let mut deletions = Deletions::new(user_plan, group_plan, &fates, held_user_actions);
+        let held = (held_user_actions, &self.config.deprovisioning);
+        let mut deletions = Deletions::new(user_plan, group_plan, &fates, held);
         deletions.groups_kept = groups_kept;
         Ok(deletions)
     }

@@ -20,6 +20,11 @@ use crate::problems::ProblemStore;
 /// for good, and the purge choice applies.
 pub const RESTORABLE_FOR: chrono::TimeDelta = chrono::TimeDelta::days(30);
 
+/// Deleted-items look-ups one run makes for users a full round did not
+/// show (beyond them, the soft-delete choice applies, as it cannot tell).
+pub const MAX_DELETED_LOOKUPS: usize = 100;
+const DELETED_LOOKUP_CONCURRENCY: usize = 4;
+
 /// Why each removed user went, by the last page that removed it; a page's
 /// specific cause (soft delete, left the scope) beats its plain removal.
 /// Users who left the group scope at the end of the run left the scope.
@@ -77,6 +82,13 @@ pub fn decide(
     let Some(since) = &current.sync.deprovisioned_at else {
         return Some(action_for(choices, cause));
     };
+    let marked_for = current.sync.deprovisioned_reason.as_deref();
+    let gone = matches!(cause, RemovalCause::SoftDeleted | RemovalCause::NotSeen);
+    if gone && marked_for == Some(RemovalCause::LeftScope.as_str()) {
+        // Out of scope, then deleted: marked again for the deletion, so
+        // that its 30 days count from now.
+        return Some(action_for(choices, cause));
+    }
     let expired = DateTime::parse_from_rfc3339(since)
         .map(|at| now - at.with_timezone(&Utc) > RESTORABLE_FOR)
         .unwrap_or(false);
@@ -86,6 +98,20 @@ pub fn decide(
         RemovalCause::LeftScope => false,
     };
     (purged && choices.import_user_purge == UserAction::Delete).then_some(UserAction::Delete)
+}
+
+/// Whether a user deprovisioned for this reason keeps the memberships a
+/// full round does not show: Entra ID lists a deleted member nowhere yet
+/// restores its memberships with it; a user out of scope is still listed,
+/// and its memberships are Entra ID's.
+pub fn keeps_unseen_memberships(reason: Option<&str>) -> bool {
+    [
+        RemovalCause::SoftDeleted,
+        RemovalCause::NotSeen,
+        RemovalCause::Purged,
+    ]
+    .iter()
+    .any(|cause| reason == Some(cause.as_str()))
 }
 
 /// The removed users' fates: those deletion safety judges (deletes and
@@ -207,18 +233,60 @@ impl<D: DirectoryStore, S: ImportState, P: ProblemStore, C: TenantConfigs, E: En
             .directory
             .users_by_entra_id(self.tenant(), &candidates)
             .await?;
+        // Those not yet deprovisioned first: their fate depends on it.
+        let mut unseen: Vec<&String> = candidates
+            .iter()
+            .filter(|id| items.contains_key(*id) && !causes.contains_key(*id))
+            .collect();
+        unseen.sort_by_key(|id| items[*id].sync.deprovisioned_at.is_some());
+        let seen_deleted = self.soft_or_purged(&unseen).await?;
         let now = Utc::now();
         let choices = &self.config.deprovisioning;
         for id in candidates {
             let Some(current) = items.get(&id) else {
                 continue;
             };
-            let cause = causes.get(&id).copied().unwrap_or(RemovalCause::NotSeen);
+            let cause = causes
+                .get(&id)
+                .or_else(|| seen_deleted.get(&id))
+                .copied()
+                .unwrap_or(RemovalCause::NotSeen);
             if let Some(action) = decide(choices, cause, current, now) {
                 fates.actions.insert(id, (action, cause));
             }
         }
         Ok(fates)
+    }
+
+    /// Why users a full round did not show went: Entra ID's deleted items
+    /// tell a soft delete from a purge (a full round reads every user
+    /// there is, so an unseen one is deleted). At most
+    /// [`MAX_DELETED_LOOKUPS`] a run (the rest stay `not_seen`), a few at
+    /// a time.
+    async fn soft_or_purged(
+        &self,
+        unseen: &[&String],
+    ) -> Result<HashMap<String, RemovalCause>, Interruption> {
+        use futures::stream::{self, StreamExt, TryStreamExt};
+        let looked_up = unseen.iter().take(MAX_DELETED_LOOKUPS);
+        let found: Vec<(String, bool)> = stream::iter(looked_up)
+            .map(|id| async move {
+                let soft = self.entra.is_soft_deleted_user(id).await?;
+                Ok::<_, Interruption>(((*id).clone(), soft))
+            })
+            .buffer_unordered(DELETED_LOOKUP_CONCURRENCY)
+            .try_collect()
+            .await?;
+        Ok(found
+            .into_iter()
+            .map(|(id, soft)| {
+                let cause = match soft {
+                    true => RemovalCause::SoftDeleted,
+                    false => RemovalCause::Purged,
+                };
+                (id, cause)
+            })
+            .collect())
     }
 
     /// Disables and marks the users deprovisioned now (memberships stay);

@@ -5,8 +5,10 @@
 use std::collections::HashSet;
 
 use super::deletions::{Deletions, SeenRound};
+use super::deprovision::keeps_unseen_memberships;
 use crate::import::buckets::{Bucket, KeyRange, SeenKind};
 use crate::import::records::DirectoryWrite;
+use crate::import::records::RemovalCause;
 use crate::import::state::Counts;
 use crate::import::{DirectoryStore, EntraDirectory, ImportRun, ImportState, Interruption};
 use crate::model::directory::MembershipKey;
@@ -31,10 +33,16 @@ impl<D: DirectoryStore, S: ImportState, P: ProblemStore, C: TenantConfigs, E: En
         // deletion looks it up.
         let written = (!sweeps_memberships).then_some(deferred_added);
         let removed = self.delete(plans, round, written, counts).await?;
-        let deprovisioned = self.deprovision(&plans.deprovisioned(), counts).await?;
+        let deprovisioned = plans.deprovisioned();
+        self.deprovision(&deprovisioned, counts).await?;
         if sweeps_memberships {
+            // Out of scope, a user is still listed with its memberships.
+            let gone = deprovisioned
+                .into_iter()
+                .filter(|(_, _, cause)| *cause != RemovalCause::LeftScope)
+                .map(|(id, _, _)| id);
             let kept = KeptMemberships {
-                deprovisioned: deprovisioned.into_iter().collect(),
+                deprovisioned: gone.collect(),
             };
             self.sweep_memberships(round, deferred_added, (plans, &removed), &kept, counts)
                 .await?;
@@ -173,9 +181,11 @@ impl<D: DirectoryStore, S: ImportState, P: ProblemStore, C: TenantConfigs, E: En
         deleted: &Deletions,
         kept: &KeptMemberships,
     ) -> Result<Vec<DirectoryWrite>, Interruption> {
+        let spared =
+            |user_id: &String| kept.deprovisioned.contains(user_id) || deleted.holds_user(user_id);
         let mut users: Vec<String> = memberships
             .iter()
-            .filter(|m| !deleted.covers(m) && !kept.deprovisioned.contains(&m.user_id))
+            .filter(|m| !deleted.covers(m) && !spared(&m.user_id))
             .map(|m| m.user_id.clone())
             .collect();
         users.sort();
@@ -187,23 +197,22 @@ impl<D: DirectoryStore, S: ImportState, P: ProblemStore, C: TenantConfigs, E: En
                 .users_by_entra_id(self.tenant(), &users)
                 .await?
                 .into_iter()
-                .filter(|(_, user)| user.sync.deprovisioned_at.is_some())
+                .filter(|(_, user)| {
+                    keeps_unseen_memberships(user.sync.deprovisioned_reason.as_deref())
+                })
                 .map(|(id, _)| id)
                 .collect(),
         };
         Ok(memberships
             .into_iter()
-            .filter(|m| {
-                deleted.covers(m)
-                    || !(kept.deprovisioned.contains(&m.user_id) || marked.contains(&m.user_id))
-            })
+            .filter(|m| deleted.covers(m) || !(spared(&m.user_id) || marked.contains(&m.user_id)))
             .map(DirectoryWrite::RemoveMembership)
             .collect())
     }
 }
 
 /// The users whose memberships a sweep leaves: those this run
-/// deprovisioned (their marks may not read back yet).
+/// deprovisioned for a deletion (their marks may not read back yet).
 struct KeptMemberships {
     deprovisioned: HashSet<String>,
 }

@@ -245,3 +245,141 @@ async fn given_an_entra_user_whose_platform_user_was_deleted_then_it_is_not_impo
     assert!(!world.has_user("u2"), "released by the platform's deletion");
     assert!(world.state.problems.lock().unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn given_a_full_round_that_does_not_show_two_users_then_deleted_items_tell_the_soft_delete_from_the_purge()
+ {
+    let world = World::new();
+    let config = importing().deprovisioning(&[]).build();
+    world.imported(&config).await;
+    world.entra.soft_deleted.lock().unwrap().insert("u2".into());
+    // An expired delta link: a full round showing only ann.
+    world.entra.users(
+        "",
+        users_page(
+            vec![DeltaItem::Upsert(user("u1", "ann@contoso.com"))],
+            done("u-d9"),
+        ),
+    );
+    world
+        .entra
+        .groups("", groups_page(vec![group("g1", &["u1"])], done("g-d9")));
+    let resync = importing()
+        .deprovisioning(&[])
+        .resync_requested_at("2026-12-07T10:00:00Z")
+        .build();
+    world.run(&resync, "run-full").await;
+
+    let bob = stored(&world, "u2");
+    assert!(!bob.attributes.enabled);
+    assert_eq!(
+        bob.sync.deprovisioned_reason.as_deref(),
+        Some("soft_deleted")
+    );
+    assert!(world.has_membership("g1", "u2"), "kept through the sweep");
+    assert!(
+        !world.has_user("u3"),
+        "not among deleted items: purged, deleted"
+    );
+    let requests = world.entra.requests.lock().unwrap().clone();
+    assert!(
+        requests.contains(&"deletedItems u2".to_owned()),
+        "{requests:?}"
+    );
+}
+
+/// Twenty users in g1, imported; a resync's full round shows only eight.
+async fn twelve_unseen_in_a_full_round(world: &World, config: &TenantConfig) {
+    let ids: Vec<String> = (0..20).map(|i| format!("m{i:02}")).collect();
+    let users: Vec<_> = ids
+        .iter()
+        .map(|id| DeltaItem::Upsert(user(id, &format!("{id}@contoso.com"))))
+        .collect();
+    let members: Vec<&str> = ids.iter().map(String::as_str).collect();
+    world
+        .entra
+        .users("", users_page(users.clone(), done("u-d1")));
+    world
+        .entra
+        .groups("", groups_page(vec![group("g1", &members)], done("g-d1")));
+    world.run(config, "run-first").await;
+    for id in &ids[..12] {
+        world.entra.soft_deleted.lock().unwrap().insert(id.clone());
+    }
+    world
+        .entra
+        .users("", users_page(users[12..].to_vec(), done("u-d2")));
+    world.entra.groups(
+        "",
+        groups_page(vec![group("g1", &members[12..])], done("g-d2")),
+    );
+}
+
+fn resync(choices: &[(&str, serde_json::Value)]) -> TenantConfig {
+    importing()
+        .deprovisioning(choices)
+        .resync_requested_at("2026-12-07T10:00:00Z")
+        .build()
+}
+
+#[tokio::test]
+async fn given_held_disables_then_their_memberships_wait_with_them() {
+    let world = World::new();
+    let config = importing().deprovisioning(&[]).build();
+    twelve_unseen_in_a_full_round(&world, &config).await;
+    world.run(&resync(&[]), "run-full").await;
+
+    assert_eq!(world.status().result, RunResult::Held);
+    assert!(stored(&world, "m00").attributes.enabled);
+    assert!(
+        world.has_membership("g1", "m00"),
+        "held back, memberships too"
+    );
+}
+
+#[tokio::test]
+async fn given_held_disables_when_the_admin_chooses_keep_and_approves_then_nothing_is_deleted() {
+    let world = World::new();
+    let config = importing().deprovisioning(&[]).build();
+    twelve_unseen_in_a_full_round(&world, &config).await;
+    world.run(&resync(&[]), "run-full").await;
+    assert_eq!(world.status().result, RunResult::Held);
+
+    let keeping = importing()
+        .deprovisioning(&[("import_user_soft_delete_action", json!("keep"))])
+        .approve_held_deletions(true)
+        .build();
+    world.entra.users("u-d2", users_page(vec![], done("u-d3")));
+    world
+        .entra
+        .groups("g-d2", groups_page(vec![], done("g-d3")));
+    world.run(&keeping, "run-approved").await;
+
+    let m00 = stored(&world, "m00");
+    assert!(m00.attributes.enabled, "kept as it is");
+    assert_eq!(
+        m00.sync.deprovisioned_reason.as_deref(),
+        Some("soft_deleted")
+    );
+    assert_eq!(world.status().counts.users_deleted, 0);
+    assert!(world.state.held.lock().unwrap().is_empty());
+}
+
+#[test]
+fn a_user_out_of_scope_for_long_then_deleted_is_marked_again_not_purged() {
+    let choices = importing().deprovisioning(&[]).build().deprovisioning;
+    let now = Utc::now();
+    let mut user = UserItem {
+        user_id: "u1".into(),
+        attributes: UserAttributes::default(),
+        source: Source::Entra,
+        password_mode: None,
+        sync: EntraSync::default(),
+    };
+    user.sync.deprovisioned_at = Some((now - chrono::TimeDelta::days(60)).to_rfc3339());
+    user.sync.deprovisioned_reason = Some("out_of_scope".into());
+    let decide = |cause| super::finish::deprovision::decide(&choices, cause, &user, now);
+    assert_eq!(decide(RemovalCause::SoftDeleted), Some(UserAction::Disable));
+    assert_eq!(decide(RemovalCause::NotSeen), Some(UserAction::Disable));
+    assert_eq!(decide(RemovalCause::LeftScope), None);
+}

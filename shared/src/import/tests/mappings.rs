@@ -192,3 +192,28 @@ async fn given_a_mapping_that_fails_for_one_user_then_it_is_a_problem_and_the_re
         problem.reason
     );
 }
+
+#[tokio::test]
+async fn given_a_login_mapped_from_mail_then_its_password_is_never_checked_against_entra() {
+    let world = World::new();
+    let config = importing()
+        .user_mappings(json!([
+            {"direction": "import", "target": "user_name", "source_type": "attribute", "source": "mail"}
+        ]))
+        .build();
+    // bob's mail is someone else's UPN in a managed domain.
+    let bob = user_with(
+        "u2",
+        "bsmith@contoso.com",
+        json!({"mail": "ann@contoso.com"}),
+    );
+    world
+        .entra
+        .users("", users_page(vec![DeltaItem::Upsert(bob)], done("u-d1")));
+    world.entra.groups("", groups_page(vec![], done("g-d1")));
+    world.run(&config, "run-first").await;
+
+    let stored = world.directory.users.lock().unwrap()["u2"].clone();
+    assert_eq!(stored.attributes.user_name, "ann@contoso.com");
+    assert_eq!(stored.password_mode, Some(PasswordMode::Temporary));
+}

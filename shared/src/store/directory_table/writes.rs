@@ -107,7 +107,12 @@ impl TableWrites {
                 if let Some(mode) = password_mode {
                     values.push(("password_mode", Some(s(mode.as_str()))));
                 }
-                values.push(("attributes", mapped_attributes(&attributes.attributes)));
+                // Mapped attributes are the import's on its own users
+                // only: a linked platform user's `attributes` stay the
+                // platform's.
+                if entra_link.is_none() {
+                    values.push(("attributes", mapped_attributes(&attributes.attributes)));
+                }
                 let mark = deprovision.attribute_values().into_iter();
                 values.extend(mark.map(|(name, value)| (name, value.map(AttributeValue::S))));
                 self.updates.push(AttributeUpdate {
