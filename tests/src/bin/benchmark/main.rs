@@ -8,7 +8,8 @@
 //! the emulator's own request ceiling; 6 each binary's size and cold start
 //! (measured by `cold-start.py`, passed in with `--binaries`); 7 (issue 10)
 //! Entra → AM latency with and without change notifications; 8 (issue 21)
-//! token-endpoint requests per app-only tenant over an hour of polling.
+//! token-endpoint requests per app-only tenant over an hour of polling; 9
+//! (issue 22) the cost of 20 mappings and 3 scoping filters.
 //!
 //! `benchmark [--quick] [--users N] [--groups N] [--rows 1,2,...] [--binaries FILE] [--out FILE]`
 
@@ -16,6 +17,7 @@ mod ceiling;
 mod export;
 mod import;
 mod latency;
+mod mapping;
 mod report;
 mod scheduler;
 mod tokens;
@@ -153,6 +155,11 @@ async fn main() -> anyhow::Result<()> {
     }
     if wanted(8) {
         results["app_tokens"] = tokens::requests_per_hour_of_polling().await?;
+    }
+    if wanted(9) {
+        let users = sizes.graph_bound_users;
+        results["mapping_cost"] =
+            mapping::mapping_cost(users, sizes.graph_bound_groups, sizes.members).await?;
     }
     results["binaries"] = match &args.binaries {
         Some(path) => serde_json::from_str(
