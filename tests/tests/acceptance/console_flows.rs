@@ -60,9 +60,7 @@ async fn authorise(b: &Browser) {
 
 async fn edit_what_flows(live: &LiveProcess, b: &Browser) {
     let aws = LocalAws::from_env().await.unwrap();
-    let console = format!("{}/", live.console);
-    let flows = format!("{}/flows", live.console);
-    b.client.goto(&console).await.unwrap();
+    b.client.goto(&format!("{}/", live.console)).await.unwrap();
     authorise(b).await;
     // Import Users on, Directory Sync off: only the preview reads Entra ID.
     b.click("import_users").await.unwrap();
@@ -71,7 +69,12 @@ async fn edit_what_flows(live: &LiveProcess, b: &Browser) {
     b.click("flows_link").await.unwrap();
     b.settle("mappings").await.unwrap();
     b.shot("flows-1-page").await.unwrap();
+    mappings_compile_before_they_are_saved(&aws, live, b).await;
+    let saved_filters = filter_and_choice_are_saved(&aws, live, b).await;
+    a_draft_is_previewed_unsaved(&aws, live, b, &saved_filters).await;
+}
 
+async fn mappings_compile_before_they_are_saved(aws: &LocalAws, live: &LiveProcess, b: &Browser) {
     // 1. A mapping whose expression does not compile: shown, not saved.
     b.type_into(r#"input[name="m0.target"]"#, "attributes.team")
         .await
@@ -92,7 +95,7 @@ async fn edit_what_flows(live: &LiveProcess, b: &Browser) {
     // The admin's row is still there to fix, and nothing was written.
     let source = r#"input[name="m0.source"]"#;
     assert_eq!(b.value_of(source).await.unwrap(), "Lower([department])");
-    let config = config_item(&aws, live).await;
+    let config = config_item(aws, live).await;
     assert!(!config.contains_key("user_mappings"), "{config:?}");
     b.shot("flows-2-does-not-compile").await.unwrap();
 
@@ -100,7 +103,7 @@ async fn edit_what_flows(live: &LiveProcess, b: &Browser) {
     b.type_into(source, "ToLower([department])").await.unwrap();
     b.click("save_flows").await.unwrap();
     b.settle("flows_banner").await.unwrap();
-    let config = config_item(&aws, live).await;
+    let config = config_item(aws, live).await;
     assert_eq!(
         config["user_mappings"],
         json!([{"direction": "import", "target": "attributes.team", "source_type": "expression",
@@ -108,7 +111,10 @@ async fn edit_what_flows(live: &LiveProcess, b: &Browser) {
     );
     assert_eq!(b.value_of(source).await.unwrap(), "ToLower([department])");
     assert!(b.client.find(Locator::Id("mappings_error")).await.is_err());
+}
 
+/// The saved filters.
+async fn filter_and_choice_are_saved(aws: &LocalAws, live: &LiveProcess, b: &Browser) -> Value {
     // 3. A scoping filter and a deprovisioning choice.
     b.type_into(r#"input[name="c0.filter"]"#, "first users")
         .await
@@ -129,13 +135,23 @@ async fn edit_what_flows(live: &LiveProcess, b: &Browser) {
     b.settle("flows_banner").await.unwrap();
     let saved_filters = json!([{"name": "first users", "clauses": [
         {"attribute": "userPrincipalName", "operator": "starts_with", "value": "user000"}]}]);
-    let config = config_item(&aws, live).await;
+    let config = config_item(aws, live).await;
     assert_eq!(config["user_scope_filters"], saved_filters);
     assert_eq!(config["import_user_out_of_scope_action"], "keep");
     assert_eq!(config["guest_users"], "exclude", "the default, written");
     assert_eq!(config["reactivate_on_restore"], true);
     b.shot("flows-3-saved").await.unwrap();
+    saved_filters
+}
 
+async fn a_draft_is_previewed_unsaved(
+    aws: &LocalAws,
+    live: &LiveProcess,
+    b: &Browser,
+    saved_filters: &Value,
+) {
+    let console = format!("{}/", live.console);
+    let flows = format!("{}/flows", live.console);
     // 4. Preview a narrower filter without saving it: the ten users
     // user00000–user00009 of the seeded 24 (and Contoso's two accounts).
     b.type_into(r#"input[name="c0.value"]"#, "user0000")
@@ -143,8 +159,8 @@ async fn edit_what_flows(live: &LiveProcess, b: &Browser) {
         .unwrap();
     b.click("preview_flows").await.unwrap();
     b.settle("preview_pending").await.unwrap();
-    let config = config_item(&aws, live).await;
-    assert_eq!(config["user_scope_filters"], saved_filters, "not saved");
+    let config = config_item(aws, live).await;
+    assert_eq!(&config["user_scope_filters"], saved_filters, "not saved");
     assert!(config.contains_key("preview_requested_at"));
     let draft = &config["preview_draft"];
     assert_eq!(
@@ -171,7 +187,7 @@ async fn edit_what_flows(live: &LiveProcess, b: &Browser) {
     .await
     .unwrap();
     b.shot("flows-4-preview").await.unwrap();
-    let config = config_item(&aws, live).await;
+    let config = config_item(aws, live).await;
     assert!(
         !config.contains_key("preview_draft"),
         "removed with the request"
