@@ -13,6 +13,9 @@ use serde_json::{Map, Value, json};
 
 use super::console_browser::{Browser, LiveProcess};
 
+/// Shown back in an input as typed: the page escapes what it renders.
+const FILTER_NAME: &str = r#"first <users> & "co""#;
+
 #[tokio::test]
 async fn given_the_live_console_when_an_admin_edits_what_flows_then_only_what_compiles_is_saved_and_a_draft_is_previewed()
  {
@@ -116,7 +119,7 @@ async fn mappings_compile_before_they_are_saved(aws: &LocalAws, live: &LiveProce
 /// The saved filters.
 async fn filter_and_choice_are_saved(aws: &LocalAws, live: &LiveProcess, b: &Browser) -> Value {
     // 3. A scoping filter and a deprovisioning choice.
-    b.type_into(r#"input[name="c0.filter"]"#, "first users")
+    b.type_into(r#"input[name="c0.filter"]"#, FILTER_NAME)
         .await
         .unwrap();
     b.type_into(r#"input[name="c0.attribute"]"#, "userPrincipalName")
@@ -133,13 +136,15 @@ async fn filter_and_choice_are_saved(aws: &LocalAws, live: &LiveProcess, b: &Bro
         .unwrap();
     b.click("save_flows").await.unwrap();
     b.settle("flows_banner").await.unwrap();
-    let saved_filters = json!([{"name": "first users", "clauses": [
+    let saved_filters = json!([{"name": FILTER_NAME, "clauses": [
         {"attribute": "userPrincipalName", "operator": "starts_with", "value": "user000"}]}]);
     let config = config_item(aws, live).await;
     assert_eq!(config["user_scope_filters"], saved_filters);
     assert_eq!(config["import_user_out_of_scope_action"], "keep");
     assert_eq!(config["guest_users"], "exclude", "the default, written");
     assert_eq!(config["reactivate_on_restore"], true);
+    let filter_name = r#"input[name="c0.filter"]"#;
+    assert_eq!(b.value_of(filter_name).await.unwrap(), FILTER_NAME);
     b.shot("flows-3-saved").await.unwrap();
     saved_filters
 }

@@ -172,7 +172,12 @@ impl ClauseRow {
     fn to_json(&self) -> Json {
         let mut clause = json!({"attribute": self.attribute.trim(), "operator": self.operator});
         if self.operator == "in" {
-            let values: Vec<&str> = self.value.split(',').map(str::trim).collect();
+            let values: Vec<&str> = self
+                .value
+                .split(',')
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .collect();
             clause["value"] = json!(values);
         } else if !self.value.is_empty() {
             clause["value"] = Json::String(self.value.clone());
@@ -400,7 +405,7 @@ mod tests {
             ("c0.filter", "staff"),
             ("c0.attribute", "department"),
             ("c0.operator", "in"),
-            ("c0.value", "Sales, Dept 1"),
+            ("c0.value", "Sales, Dept 1, "),
             ("c1.filter", "guests"),
             ("c1.attribute", "mail"),
             ("c1.operator", "is_present"),
