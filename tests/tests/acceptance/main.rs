@@ -8,6 +8,8 @@ mod auth_switch;
 mod authorised_tenant;
 mod aws_proxy;
 mod console;
+mod console_browser;
+mod console_flows;
 mod console_requests;
 mod docs_references;
 mod emulator_identity;

@@ -5,10 +5,13 @@
 //! users and groups by hand. No JavaScript: every action is a form.
 
 mod entra;
+mod flows;
+mod flows_draft;
 mod platform;
 mod sections;
 
 use entra::{add_entra_user, change_membership, delete_entra_user, edit_entra_user, entra_page};
+use flows::{flows_action, flows_page};
 use platform::{create_platform_user, request, save_config, tick};
 use sections::{actions, config_form, directory_sections, status_sections};
 use std::collections::HashMap;
@@ -54,6 +57,7 @@ pub fn router(console: Console, own: OwnOrigin) -> Router {
     Router::new()
         .route("/", get(home))
         .route("/config", post(save_config))
+        .route("/flows", get(flows_page).post(flows_action))
         .route("/authorise", post(console_authorise::authorise))
         .route("/authorise/confirm", post(console_authorise::confirm))
         .route("/request/{what}", post(request))

@@ -66,7 +66,7 @@ pub(super) async fn save_config(
     }
 }
 
-async fn update_config(
+pub(super) async fn update_config(
     stack: &LocalStack,
     set: Vec<(&str, AttributeValue)>,
     remove: Vec<&str>,

@@ -72,7 +72,8 @@ pub(super) fn actions() -> String {
         )
     };
     format!(
-        "<section><h2>Actions</h2>{}{}{}{}</section>",
+        r#"<section><h2>Actions</h2>{}{}{}{}
+<p><a id="flows_link" href="/flows">What flows: attribute mappings, scoping filters, deprovisioning</a></p></section>"#,
         button("/request/resync", "resync", "Resync"),
         button("/request/approve", "approve", "Approve held deletions"),
         button("/request/preview", "preview", "Preview"),
@@ -167,7 +168,7 @@ fn problems_section(problems: &[Map<String, Value>]) -> String {
     )
 }
 
-fn preview_section(preview: &Map<String, Value>) -> String {
+pub(super) fn preview_section(preview: &Map<String, Value>) -> String {
     let mut rows: Vec<Vec<String>> = [
         "requested_at",
         "completed_at",
