@@ -137,6 +137,9 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
         user_id: &str,
         record_item: &UserItem,
     ) -> Result<ExportOutcome, ExportFailure> {
+        // Before anything is read or written: a mapping that does not
+        // compile writes nothing for any user.
+        let mappings = self.export_mappings()?;
         // A replayed record: an earlier attempt may have linked it already.
         let Some(item) = self.directory.user(tenant, user_id).await? else {
             return Ok(ExportOutcome::Ignored("the user no longer exists"));
@@ -164,10 +167,7 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
         if attributes.user_name.is_empty() {
             attributes.user_name = record_item.attributes.user_name.clone();
         }
-        let properties = self
-            .export_mappings()?
-            .on_create(&item)
-            .map_err(unmappable)?;
+        let properties = mappings.on_create(&item).map_err(unmappable)?;
         // A mapped UPN is the one created, checked and looked up.
         if let Some(GraphValue::Text(upn)) = properties.value("userPrincipalName") {
             attributes.user_name = upn.clone();
