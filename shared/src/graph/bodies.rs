@@ -123,7 +123,22 @@ pub fn new_group_body(group: &crate::model::entra::NewEntraGroup, mark_property:
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::entra::EntraPatch;
     use serde_json::json;
+
+    #[test]
+    fn a_patch_body_holds_texts_flags_lists_and_nulls_by_graph_name() {
+        let mut patch = EntraPatch::default();
+        patch.set("employeeId", GraphValue::Text("42".into()));
+        patch.set("accountEnabled", GraphValue::Flag(false));
+        patch.set("businessPhones", GraphValue::Texts(vec!["+33 1 23".into()]));
+        patch.set("jobTitle", GraphValue::Null);
+        assert_eq!(
+            patch_body(&patch),
+            json!({"employeeId": "42", "accountEnabled": false,
+                   "businessPhones": ["+33 1 23"], "jobTitle": null})
+        );
+    }
 
     #[test]
     fn the_mark_is_the_apps_directory_extension_read_back_when_set() {
