@@ -7,8 +7,8 @@ use base64::Engine;
 use super::deprovision::Retired;
 use super::{
     EntraObjectKind, EntraPatch, EntraWriter, ExistingEntraUser, ExportDirectory, ExportFailure,
-    ExportMark, ExportOutcome, ExportRun, NewEntraUser, graph_failure, intent::made_nothing,
-    is_conflict, naming, read_failure, update_failure,
+    ExportMappings, ExportMark, ExportOutcome, ExportRun, NewEntraUser, graph_failure,
+    intent::made_nothing, is_conflict, naming, read_failure, update_failure,
 };
 use crate::model::TenantId;
 use crate::model::directory::{
@@ -163,19 +163,11 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
         if let Some(restored) = self.restore_deleted(&key, &item).await? {
             return Ok(restored);
         }
-        let mut attributes = item.attributes.clone();
-        if attributes.user_name.is_empty() {
-            attributes.user_name = record_item.attributes.user_name.clone();
-        }
-        let properties = mappings.on_create(&item).map_err(unmappable)?;
-        // A mapped UPN is the one created, checked and looked up.
-        if let Some(GraphValue::Text(upn)) = properties.value("userPrincipalName") {
-            attributes.user_name = upn.clone();
-        }
-        let domain = self.check_upn(&attributes.user_name, "created").await?;
+        let user = self
+            .user_to_create(mappings, (&item, record_item), mark)
+            .await?;
         // POST first: the UPN is looked up only when Graph says it is taken
         // (a user made in Entra, or one of ours not visible by its mark yet).
-        let user = new_entra_user(user_id, (attributes, properties), domain.as_ref(), mark);
         self.begin_create(&key).await?;
         let (entra_id, origin) = match self.post_user(&key, &user).await {
             Ok(created) => created,
@@ -191,6 +183,31 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
         self.join_export_group(&entra_id).await?;
         self.record(&key, &entra_id, Some(origin)).await?;
         Ok(ExportOutcome::Exported("user created"))
+    }
+
+    /// The Entra user the mappings make of the AM user, its UPN checked.
+    async fn user_to_create(
+        &self,
+        mappings: &ExportMappings,
+        (item, record_item): (&UserItem, &UserItem),
+        mark: ExportMark,
+    ) -> Result<NewEntraUser, ExportFailure> {
+        let mut attributes = item.attributes.clone();
+        if attributes.user_name.is_empty() {
+            attributes.user_name = record_item.attributes.user_name.clone();
+        }
+        let properties = mappings.on_create(item).map_err(unmappable)?;
+        // A mapped UPN is the one created, checked and looked up.
+        if let Some(GraphValue::Text(upn)) = properties.value("userPrincipalName") {
+            attributes.user_name = upn.clone();
+        }
+        let domain = self.check_upn(&attributes.user_name, "created").await?;
+        Ok(new_entra_user(
+            &item.user_id,
+            (attributes, properties),
+            domain.as_ref(),
+            mark,
+        ))
     }
 
     /// Links the user that carries the mark, if one is visible: a create

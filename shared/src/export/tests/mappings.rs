@@ -143,10 +143,12 @@ async fn given_create_only_and_a_default_then_an_update_sends_neither_and_no_nul
          "source": "department", "apply": "create_only"},
         {"direction": "export", "target": "officeLocation", "source_type": "attribute",
          "source": "attributes.office", "default": "Head office"},
+        {"direction": "export", "target": "employeeId", "source_type": "attribute",
+         "source": "attributes.costCenter"},
     ]);
     let new = edited(&directory, &old, |u| {
         u["department"] = json!("Bakery");
-        u["attributes"] = json!({"costCenter": "42"});
+        u["attributes"] = json!({"costCenter": "43"});
     });
     let change = change("MODIFY", "USER#p1", old, new);
 
@@ -154,9 +156,13 @@ async fn given_create_only_and_a_default_then_an_update_sends_neither_and_no_nul
         .await
         .unwrap();
 
-    // department's built-in mapping goes; companyName (create_only) does
-    // not; officeLocation lost its source: Entra keeps its value.
-    assert_eq!(first_body(&entra), json!({"department": "Bakery"}));
+    // department's built-in mapping and employeeId go; companyName
+    // (create_only) does not; officeLocation lost its source and its
+    // default is for creates: Entra keeps its value (no null).
+    assert_eq!(
+        first_body(&entra),
+        json!({"department": "Bakery", "employeeId": "43"})
+    );
 }
 
 #[tokio::test]
