@@ -472,10 +472,7 @@ async fn given_a_draft_scoping_filter_then_the_preview_shows_its_effect_and_savi
     );
     let config = stack.config_item(TENANT).await.unwrap().unwrap();
     assert!(config.get("preview_requested_at").is_none(), "answered");
-    assert!(
-        config.get("preview_draft").is_none(),
-        "the draft goes with it"
-    );
+    assert!(config.get("preview_draft").is_none(), "the draft goes with it");
 
     // Saved (and the hold approved): the run does what the preview said.
     stack
