@@ -10,15 +10,16 @@ use crate::problems::Code;
 
 /// Graph properties as an admin knows them: the AM attribute and its
 /// Graph name (a mapped target has only the latter).
-fn named(properties: &[&str]) -> String {
+fn named<S: AsRef<str>>(properties: &[S]) -> String {
     properties
         .iter()
-        .map(
-            |graph| match USER_FIELDS.iter().find(|f| f.graph == *graph) {
+        .map(|graph| {
+            let graph = graph.as_ref();
+            match USER_FIELDS.iter().find(|f| f.graph == graph) {
                 Some(field) => format!("{} ({graph})", field.am),
-                None => (*graph).to_owned(),
-            },
-        )
+                None => graph.to_owned(),
+            }
+        })
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -36,13 +37,12 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
         let mut written = "nothing was written".to_owned();
         if refused.is_empty() {
             // Graph refused what we hold to be the cloud's: all of it, then.
-            refused = patch.properties.iter().map(|(name, _)| *name).collect();
+            refused = patch.names().into_iter().map(str::to_owned).collect();
         } else if !cloud.is_empty() {
             if let Err(e) = self.writer.update_user(entra_id, &cloud).await {
                 return graph_failure("updating what the cloud owns of the user", e);
             }
-            let names: Vec<&str> = cloud.properties.iter().map(|(name, _)| *name).collect();
-            written = format!("{} written", named(&names));
+            written = format!("{} written", named(&cloud.names()));
         }
         ExportFailure::Refused {
             code: Code::SourceOfAuthority,

@@ -7,7 +7,6 @@ use serde_json::{Map, Value};
 
 use crate::model::directory::{
     GroupItem, ItemKey, MembershipItem, MembershipKey, Source, SyncedObject, UserItem,
-    changed_fields,
 };
 use crate::model::entra::EntraObjectKind;
 
@@ -179,6 +178,9 @@ pub enum ExportPlan {
         entra_id: String,
         /// The AM attributes the platform changed.
         changed: Vec<&'static str>,
+        /// The record's old image, which the export mappings are evaluated
+        /// on too (`None`: every mapped value is sent).
+        before: Option<Box<UserItem>>,
         item: UserItem,
     },
     DeleteUser {
@@ -261,10 +263,7 @@ fn plan_created<T: SyncedObject + Clone>(new: &T) -> ObjectPlan<T> {
 }
 
 fn plan_modified<T: SyncedObject + Clone>(old: &T, new: &T) -> ObjectPlan<T> {
-    let changed: Vec<&'static str> = changed_fields(T::FIELDS, old.attributes(), new.attributes())
-        .into_iter()
-        .map(|f| f.am)
-        .collect();
+    let changed = T::changed_attributes(old, new);
     if changed.is_empty() {
         return ObjectPlan::Ignore("no synchronised attribute changed");
     }
@@ -370,6 +369,7 @@ impl DirectoryChange {
                         user_id: user_id.clone(),
                         entra_id,
                         changed,
+                        before: images.old.clone().map(Box::new),
                         item,
                     },
                     ObjectPlan::Delete { entra_id } => ExportPlan::DeleteUser { entra_id },

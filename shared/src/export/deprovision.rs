@@ -8,8 +8,8 @@ use super::{
     DeletedEntraUser, EntraObjectKind, EntraPatch, EntraWriter, ExportDirectory, ExportFailure,
     ExportPlan, ExportRun, graph_failure,
 };
-use crate::model::directory::{FieldValue, ItemKey, USER_FIELDS};
-use crate::model::entra::GraphError;
+use crate::model::directory::{ItemKey, USER_FIELDS};
+use crate::model::entra::{GraphError, GraphValue};
 use crate::model::tenant_config::{GroupAction, UserAction};
 
 /// What became of the Entra user of an AM user gone.
@@ -26,7 +26,7 @@ fn disabling() -> EntraPatch {
         .find(|f| f.am == "enabled")
         .expect("the field table has `enabled`");
     EntraPatch {
-        properties: vec![(enabled.graph, FieldValue::Flag(false))],
+        properties: vec![(enabled.graph.to_owned(), GraphValue::Flag(false))],
     }
 }
 

@@ -10,6 +10,7 @@ mod deprovision;
 mod groups;
 mod intent;
 pub mod lanes;
+mod mappings;
 mod members;
 pub mod naming;
 mod ownership;
@@ -26,6 +27,7 @@ use chrono::{DateTime, Utc};
 pub use batch::{ExportBatch, RetryRecord, TenantWriters};
 pub use budget::earliest as earliest_deadline;
 pub use change::{ChangeAction, ChangeError, ChangeImages, DirectoryChange, ExportPlan, Images};
+pub use mappings::ExportMappings;
 pub use ports::{DeletedEntraUser, EntraWriter, ExportDirectory};
 // The domain's types the ports speak, where the engine's modules find them.
 pub use crate::model::entra::{
@@ -91,6 +93,12 @@ pub enum ExportFailure {
         "the tenant's share of this export run ran out (Microsoft Graph was slow or throttling); it is retried by itself"
     )]
     OutOfTime,
+    /// The tenant's `user_mappings` do not compile (DESIGN 2.13): no user
+    /// of the tenant is written, and the change goes once they are fixed.
+    #[error(
+        "{0}; nothing was written: the user is exported once the mapping is fixed (it is tried again by itself)"
+    )]
+    MappingsUnusable(crate::mapping::MappingConfigError),
 }
 
 impl ExportFailure {
@@ -99,7 +107,9 @@ impl ExportFailure {
         match self {
             Self::Graph { source, .. } => source.is_retryable(),
             Self::Store(source) => source.is_retryable(),
-            Self::NotYet(_) | Self::UpnHeld(_) | Self::OutOfTime => true,
+            Self::NotYet(_) | Self::UpnHeld(_) | Self::OutOfTime | Self::MappingsUnusable(_) => {
+                true
+            }
             Self::Refused { .. } => false,
         }
     }
@@ -131,6 +141,7 @@ impl ExportFailure {
             Self::NotYet(_) => Some((Code::DependencyMissing, true)),
             Self::UpnHeld(_) => Some((Code::EntraObjectExists, true)),
             Self::OutOfTime => Some((Code::RetriesExhausted, true)),
+            Self::MappingsUnusable(_) => Some((Code::InvalidObject, true)),
             // Parked until the tenant is authorised (and consented) again.
             Self::Graph {
                 source:
@@ -247,6 +258,8 @@ pub struct ExportRun<'a, D, W> {
     owned_ends: std::sync::Mutex<std::collections::HashSet<(String, String)>>,
     /// When this run began each create, by the item's sort key.
     creates_begun: std::sync::Mutex<std::collections::HashMap<String, DateTime<Utc>>>,
+    /// The tenant's export mappings, compiled on first need.
+    mappings: std::sync::OnceLock<Result<ExportMappings, crate::mapping::MappingConfigError>>,
 }
 
 impl<'a, D: ExportDirectory, W: EntraWriter> ExportRun<'a, D, W> {
@@ -259,7 +272,17 @@ impl<'a, D: ExportDirectory, W: EntraWriter> ExportRun<'a, D, W> {
             clock: Clock::starting(Utc::now()),
             owned_ends: Default::default(),
             creates_begun: Default::default(),
+            mappings: Default::default(),
         }
+    }
+
+    /// The tenant's export mappings, compiled once per run; ones that do
+    /// not compile stop every user write, naming the mapping.
+    pub(crate) fn export_mappings(&self) -> Result<&ExportMappings, ExportFailure> {
+        self.mappings
+            .get_or_init(|| ExportMappings::compile(self.config))
+            .as_ref()
+            .map_err(|error| ExportFailure::MappingsUnusable(error.clone()))
     }
 
     /// The run on this clock (a batch's, a simulation's).
@@ -308,10 +331,11 @@ impl<'a, D: ExportDirectory, W: EntraWriter> ExportRun<'a, D, W> {
             ExportPlan::UpdateUser {
                 user_id,
                 entra_id,
-                changed,
+                before,
                 item,
+                ..
             } => {
-                self.update_user(key, &user_id, &entra_id, (&changed, &item))
+                self.update_user(key, &user_id, &entra_id, (before.as_deref(), &item))
                     .await
             }
             ExportPlan::DeleteUser { entra_id } => self.delete_user(key, &entra_id).await,

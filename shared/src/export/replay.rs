@@ -202,6 +202,7 @@ fn user_plan(user_id: &str, item: UserItem, parked: &Problem) -> ExportPlan {
             user_id: user_id.to_owned(),
             entra_id,
             changed,
+            before: None,
             item,
         },
         Current::Nothing(why) => ExportPlan::Ignore(why),

@@ -7,21 +7,20 @@ use base64::Engine;
 use super::deprovision::Retired;
 use super::{
     EntraObjectKind, EntraPatch, EntraWriter, ExistingEntraUser, ExportDirectory, ExportFailure,
-    ExportMark, ExportOutcome, ExportRun, NewEntraUser, graph_failure, intent::made_nothing,
-    is_conflict, naming, read_failure, to_send, update_failure,
+    ExportMappings, ExportMark, ExportOutcome, ExportRun, NewEntraUser, graph_failure,
+    intent::made_nothing, is_conflict, naming, read_failure, update_failure,
 };
 use crate::model::TenantId;
 use crate::model::directory::{
     EntraHash, ItemKey, LinkOrigin, SyncedObject, USER_FIELDS, UserAttributes, UserItem,
-    changed_fields,
 };
-use crate::model::entra::GraphError;
 use crate::model::entra::{DomainInfo, EntraUser};
+use crate::model::entra::{GraphError, GraphValue};
 
 /// The new Entra user for these attributes (docs/graph.md 3.1, 3.4).
 fn new_entra_user(
     user_id: &str,
-    mut attributes: UserAttributes,
+    (mut attributes, properties): (UserAttributes, EntraPatch),
     domain: Option<&DomainInfo>,
     mark: ExportMark,
 ) -> NewEntraUser {
@@ -42,40 +41,50 @@ fn new_entra_user(
             .map(|_| base64::engine::general_purpose::STANDARD.encode(user_id)),
         password: naming::temporary_password(),
         attributes,
+        properties,
         mark,
     }
 }
 
 impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
-    /// Sends the user's values as it has them now (see `to_send`).
+    /// Sends the mapped values the user has now that changed (see
+    /// `ExportMappings::on_update`): `before` is the record's old image
+    /// (`None`: every mapped value), `seen` its new one.
     pub(super) async fn update_user(
         &self,
         key: &ItemKey,
         user_id: &str,
         entra_id: &str,
-        (changed, seen): (&[&str], &UserItem),
+        (before, seen): (Option<&UserItem>, &UserItem),
     ) -> Result<ExportOutcome, ExportFailure> {
+        let mappings = self.export_mappings()?;
         let Some(item) = self.directory.user(key.tenant(), user_id).await? else {
             return Ok(ExportOutcome::Ignored("the user no longer exists"));
         };
-        let fields = to_send(USER_FIELDS, changed, &seen.attributes, &item.attributes);
-        let renamed = fields.iter().any(|f| f.am == "user_name");
-        if renamed {
-            self.check_upn(&item.attributes.user_name, "renamed")
-                .await?;
+        let patch = mappings
+            .on_update(before, seen, &item)
+            .map_err(unmappable)?;
+        if patch.is_empty() {
+            self.record(key, entra_id, None).await?;
+            return Ok(ExportOutcome::Ignored("no mapped value changed"));
+        }
+        let renamed = match patch.value("userPrincipalName") {
+            Some(GraphValue::Text(upn)) => Some(upn.as_str()),
+            _ => None,
+        };
+        if let Some(upn) = renamed {
+            self.check_upn(upn, "renamed").await?;
         }
         self.refuse_unowned(EntraObjectKind::User, key, &item, entra_id)
             .await?;
         self.refuse_administrator(entra_id, &item.attributes.user_name)
             .await?;
-        let patch = EntraPatch::of(&fields, &item.attributes);
         if let Err(e) = self.writer.update_user(entra_id, &patch).await {
             if matches!(e, GraphError::OnPremisesMastered { .. }) {
                 let display = &item.attributes.user_name;
                 return Err(self.write_cloud_owned(entra_id, &patch, display).await);
             }
-            let upn = renamed.then_some(item.attributes.user_name.as_str());
-            return Err(self.update_refused(upn, e).await);
+            return Err(self.update_refused(renamed, e).await);
         }
         self.record(key, entra_id, None).await?;
         Ok(ExportOutcome::Exported("user updated"))
@@ -128,6 +137,9 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
         user_id: &str,
         record_item: &UserItem,
     ) -> Result<ExportOutcome, ExportFailure> {
+        // Before anything is read or written: a mapping that does not
+        // compile writes nothing for any user.
+        let mappings = self.export_mappings()?;
         // A replayed record: an earlier attempt may have linked it already.
         let Some(item) = self.directory.user(tenant, user_id).await? else {
             return Ok(ExportOutcome::Ignored("the user no longer exists"));
@@ -139,9 +151,8 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
             // Linked by its mark as Entra had it, and the update that
             // followed was lost: it goes now.
             let key = ItemKey::user(tenant, user_id);
-            let all: Vec<&str> = USER_FIELDS.iter().map(|f| f.am).collect();
             return self
-                .update_user(&key, user_id, entra_id, (&all, &item))
+                .update_user(&key, user_id, entra_id, (None, &item))
                 .await;
         }
         let key = ItemKey::user(tenant, user_id);
@@ -152,16 +163,13 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
         if let Some(restored) = self.restore_deleted(&key, &item).await? {
             return Ok(restored);
         }
-        let mut attributes = item.attributes.clone();
-        if attributes.user_name.is_empty() {
-            attributes.user_name = record_item.attributes.user_name.clone();
-        }
-        let domain = self.check_upn(&attributes.user_name, "created").await?;
+        let user = self
+            .user_to_create(mappings, (&item, record_item), mark)
+            .await?;
         // POST first: the UPN is looked up only when Graph says it is taken
         // (a user made in Entra, or one of ours not visible by its mark yet).
-        let user = new_entra_user(user_id, attributes, domain.as_ref(), mark);
         self.begin_create(&key).await?;
-        let (entra_id, origin) = match self.post_user(&key, &user, &item.attributes).await {
+        let (entra_id, origin) = match self.post_user(&key, &user).await {
             Ok(created) => created,
             // Graph may have made it: if it shows already, it is linked now.
             Err(failure @ ExportFailure::Graph { .. }) if failure.is_retryable() => {
@@ -175,6 +183,31 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
         self.join_export_group(&entra_id).await?;
         self.record(&key, &entra_id, Some(origin)).await?;
         Ok(ExportOutcome::Exported("user created"))
+    }
+
+    /// The Entra user the mappings make of the AM user, its UPN checked.
+    async fn user_to_create(
+        &self,
+        mappings: &ExportMappings,
+        (item, record_item): (&UserItem, &UserItem),
+        mark: ExportMark,
+    ) -> Result<NewEntraUser, ExportFailure> {
+        let mut attributes = item.attributes.clone();
+        if attributes.user_name.is_empty() {
+            attributes.user_name = record_item.attributes.user_name.clone();
+        }
+        let properties = mappings.on_create(item).map_err(unmappable)?;
+        // A mapped UPN is the one created, checked and looked up.
+        if let Some(GraphValue::Text(upn)) = properties.value("userPrincipalName") {
+            attributes.user_name = upn.clone();
+        }
+        let domain = self.check_upn(&attributes.user_name, "created").await?;
+        Ok(new_entra_user(
+            &item.user_id,
+            (attributes, properties),
+            domain.as_ref(),
+            mark,
+        ))
     }
 
     /// Links the user that carries the mark, if one is visible: a create
@@ -221,20 +254,19 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
             .record_entra_state(key, entra_id, &as_entra_has_it, Some(LinkOrigin::Created))
             .await?;
         tracing::info!(entra_id, "linked to the Entra user that carries its mark");
-        let changed: Vec<&str> =
-            changed_fields(USER_FIELDS, &existing.attributes, &item.attributes)
-                .into_iter()
-                .map(|f| f.am)
-                .collect();
-        if changed.is_empty() {
-            self.record(key, entra_id, None).await?;
-            return Ok(ExportOutcome::Exported("user found by its mark and linked"));
-        }
         let seen = UserItem {
             attributes: existing.attributes.clone(),
             ..item.clone()
         };
-        self.update_user(key, &item.user_id, entra_id, (&changed, &seen))
+        let differing = self
+            .export_mappings()?
+            .on_update(Some(&seen), &seen, item)
+            .map_err(unmappable)?;
+        if differing.is_empty() {
+            self.record(key, entra_id, None).await?;
+            return Ok(ExportOutcome::Exported("user found by its mark and linked"));
+        }
+        self.update_user(key, &item.user_id, entra_id, (Some(&seen), &seen))
             .await
     }
 
@@ -252,7 +284,6 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
         &self,
         key: &ItemKey,
         user: &NewEntraUser,
-        wanted: &UserAttributes,
     ) -> Result<(String, LinkOrigin), ExportFailure> {
         match self.writer.create_user(user).await {
             Ok(id) => Ok((id, LinkOrigin::Created)),
@@ -274,7 +305,7 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
                         .await
                         .map_err(|e| graph_failure("marking the adopted user", e))?;
                 }
-                let id = self.adopt_user(&existing.user, wanted).await?;
+                let id = self.adopt_user(&existing.user, &user.properties).await?;
                 Ok((id, origin))
             }
             Err(e) if made_nothing(&e) => Err(self
@@ -284,12 +315,12 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
         }
     }
 
-    /// Links to an existing Entra user and patches what the platform has
-    /// different (the UPN, which matched, aside).
+    /// Links to an existing Entra user and patches what the mappings give
+    /// that it has different (the UPN, which matched, aside).
     async fn adopt_user(
         &self,
         existing: &EntraUser,
-        wanted: &UserAttributes,
+        wanted: &EntraPatch,
     ) -> Result<String, ExportFailure> {
         if existing.id.is_empty() {
             return Err(ExportFailure::Refused {
@@ -297,17 +328,50 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
                 reason: "Graph returned a user without an id".into(),
             });
         }
-        let differing: Vec<_> = changed_fields(USER_FIELDS, &existing.attributes, wanted)
-            .into_iter()
-            .filter(|f| f.am != "user_name")
-            .collect();
+        let differing = EntraPatch {
+            properties: wanted
+                .properties
+                .iter()
+                .filter(|(name, value)| {
+                    name != "userPrincipalName" && !holds(existing, name, value)
+                })
+                .cloned()
+                .collect(),
+        };
         if !differing.is_empty() {
             self.writer
-                .update_user(&existing.id, &EntraPatch::of(&differing, wanted))
+                .update_user(&existing.id, &differing)
                 .await
                 .map_err(|e| graph_failure("updating the adopted user", e))?;
         }
         tracing::info!(entra_id = %existing.id, "linked to the Entra user with the same UPN");
         Ok(existing.id.to_string())
+    }
+}
+
+/// Whether the Entra user already has `value` for `property`: the field
+/// table's properties as parsed, the others as Graph sent them.
+fn holds(existing: &EntraUser, property: &str, value: &GraphValue) -> bool {
+    if let Some(field) = USER_FIELDS.iter().find(|f| f.graph == property) {
+        return GraphValue::from((field.read)(&existing.attributes)) == *value;
+    }
+    let sent = existing.properties.get(property);
+    match (value, sent) {
+        (GraphValue::Null, None | Some(serde_json::Value::Null)) => true,
+        (GraphValue::Text(text), Some(serde_json::Value::String(held))) => text == held,
+        (GraphValue::Flag(flag), Some(serde_json::Value::Bool(held))) => flag == held,
+        (GraphValue::Texts(texts), Some(serde_json::Value::Array(held))) => {
+            texts.len() == held.len() && texts.iter().zip(held).all(|(t, h)| h.as_str() == Some(t))
+        }
+        _ => false,
+    }
+}
+
+/// A mapping that cannot give a value for this user: its problem
+/// (`invalid_object`), naming the mapping; waits for the user to change.
+fn unmappable(error: crate::mapping::MappingEvalError) -> ExportFailure {
+    ExportFailure::Refused {
+        code: crate::problems::Code::InvalidObject,
+        reason: format!("the user cannot be exported: {error}"),
     }
 }

@@ -6,18 +6,20 @@ use serde_json::{Map, Value};
 
 use super::GraphError;
 use super::model::string;
-use crate::model::directory::{Field, FieldValue, GROUP_FIELDS, USER_FIELDS};
+use crate::model::directory::{Field, GROUP_FIELDS};
+use crate::model::entra::GraphValue;
 
 fn json_string(text: &str) -> Value {
     Value::String(text.to_owned())
 }
 
-/// A mapped value as Graph takes it.
-fn graph_value(value: FieldValue) -> Value {
+/// A value as Graph takes it.
+fn graph_value(value: &GraphValue) -> Value {
     match value {
-        FieldValue::Text(Some(text)) => Value::String(text),
-        FieldValue::Text(None) => Value::Null,
-        FieldValue::Flag(flag) => Value::Bool(flag),
+        GraphValue::Text(text) => json_string(text),
+        GraphValue::Null => Value::Null,
+        GraphValue::Flag(flag) => Value::Bool(*flag),
+        GraphValue::Texts(texts) => Value::Array(texts.iter().map(|t| json_string(t)).collect()),
     }
 }
 
@@ -27,7 +29,7 @@ pub fn patch_body(patch: &crate::model::entra::EntraPatch) -> Value {
         patch
             .properties
             .iter()
-            .map(|(property, value)| ((*property).to_owned(), graph_value(value.clone())))
+            .map(|(property, value)| (property.clone(), graph_value(value)))
             .collect(),
     )
 }
@@ -36,7 +38,12 @@ pub fn patch_body(patch: &crate::model::entra::EntraPatch) -> Value {
 fn present_properties<A>(fields: &[Field<A>], attributes: &A) -> Map<String, Value> {
     fields
         .iter()
-        .map(|f| (f.graph.to_owned(), graph_value((f.read)(attributes))))
+        .map(|f| {
+            (
+                f.graph.to_owned(),
+                graph_value(&(f.read)(attributes).into()),
+            )
+        })
         .filter(|(_, v)| !v.is_null())
         .collect()
 }
@@ -64,19 +71,29 @@ pub fn export_mark(
     Ok(string(object, property)?.map(|mark| crate::model::entra::ExportMark::from_graph(&mark)))
 }
 
-/// The body of `POST /users` (docs/graph.md 3.1), marked as the export's.
+/// The body of `POST /users` (docs/graph.md 3.1), marked as the export's:
+/// the mapped properties with a value, then what Graph requires that no
+/// mapping gave (a display name, `mailNickname`, `accountEnabled`).
 pub fn new_user_body(user: &crate::model::entra::NewEntraUser, mark_property: &str) -> Value {
     use secrecy::ExposeSecret;
-    let mut body = present_properties(USER_FIELDS, &user.attributes);
+    let mut body: Map<String, Value> = user
+        .properties
+        .properties
+        .iter()
+        .filter(|(_, value)| *value != GraphValue::Null)
+        .map(|(property, value)| (property.clone(), graph_value(value)))
+        .collect();
     body.insert(mark_property.to_owned(), json_string(user.mark.as_str()));
-    body.insert(
-        "accountEnabled".into(),
-        Value::Bool(user.attributes.enabled),
-    );
-    body.insert(
-        "mailNickname".into(),
-        Value::String(user.mail_nickname.clone()),
-    );
+    body.entry("userPrincipalName")
+        .or_insert_with(|| json_string(&user.attributes.user_name));
+    if let Some(name) = &user.attributes.display_name {
+        body.entry("displayName")
+            .or_insert_with(|| json_string(name));
+    }
+    body.entry("accountEnabled")
+        .or_insert(Value::Bool(user.attributes.enabled));
+    body.entry("mailNickname")
+        .or_insert_with(|| json_string(&user.mail_nickname));
     if let Some(anchor) = &user.on_premises_immutable_id {
         body.insert(
             "onPremisesImmutableId".into(),
@@ -106,7 +123,22 @@ pub fn new_group_body(group: &crate::model::entra::NewEntraGroup, mark_property:
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::entra::EntraPatch;
     use serde_json::json;
+
+    #[test]
+    fn a_patch_body_holds_texts_flags_lists_and_nulls_by_graph_name() {
+        let mut patch = EntraPatch::default();
+        patch.set("employeeId", GraphValue::Text("42".into()));
+        patch.set("accountEnabled", GraphValue::Flag(false));
+        patch.set("businessPhones", GraphValue::Texts(vec!["+33 1 23".into()]));
+        patch.set("jobTitle", GraphValue::Null);
+        assert_eq!(
+            patch_body(&patch),
+            json!({"employeeId": "42", "accountEnabled": false,
+                   "businessPhones": ["+33 1 23"], "jobTitle": null})
+        );
+    }
 
     #[test]
     fn the_mark_is_the_apps_directory_extension_read_back_when_set() {

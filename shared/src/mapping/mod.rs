@@ -6,6 +6,7 @@
 //! source object (an Entra user on import, an AM user on export) through
 //! [`SourceObject`] and get target values back.
 
+mod am_user;
 mod catalogue;
 mod eval;
 mod expression;

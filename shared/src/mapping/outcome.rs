@@ -33,6 +33,9 @@ pub enum TargetValue {
 pub struct MappedValue<'m> {
     pub target: &'m Target,
     pub value: TargetValue,
+    /// A built-in mapping no configured one replaced (the fixed mapping
+    /// of docs/contract.md 1.3).
+    pub built_in: bool,
 }
 
 /// Why a mapping gave no value for one object (the engine records it as
@@ -85,6 +88,7 @@ pub fn map_user<'m>(
         mapped.push(MappedValue {
             target: &mapping.target,
             value,
+            built_in: mapping.number.is_none(),
         });
     }
     Ok(mapped)

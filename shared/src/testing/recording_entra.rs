@@ -9,7 +9,7 @@ use serde_json::{Map, Value, json};
 
 use super::fixtures::tenant_domains;
 use crate::export::{EntraWriter, ExistingEntraUser, ExportMark};
-use crate::model::directory::FieldValue;
+use crate::model::entra::GraphValue;
 use crate::model::entra::{
     DomainInfo, EntraObjectKind, EntraPatch, EntraUser, GraphError, NewEntraGroup, NewEntraUser,
 };
@@ -232,7 +232,7 @@ impl EntraWriter for RecordingEntra {
             .properties
             .iter()
             .find_map(|(name, value)| match value {
-                FieldValue::Text(Some(upn)) if *name == "userPrincipalName" => Some(upn),
+                GraphValue::Text(upn) if name == "userPrincipalName" => Some(upn),
                 _ => None,
             });
         let holders = self.existing_upns.lock().unwrap();

@@ -315,11 +315,11 @@ async fn given_a_refusal_on_premises_then_what_the_cloud_owns_is_still_written()
         .push("e-1".into());
     let config = exporting().build();
     let run = ExportRun::new(&directory, &entra, &config);
-    let text = |v: &str| crate::model::directory::FieldValue::Text(Some(v.into()));
+    let text = |v: &str| crate::model::entra::GraphValue::Text(v.into());
     let patch = EntraPatch {
         properties: vec![
-            ("department", text("Kitchen")),
-            ("usageLocation", text("FR")),
+            ("department".into(), text("Kitchen")),
+            ("usageLocation".into(), text("FR")),
         ],
     };
 

@@ -13,31 +13,57 @@ use super::lenient::text_or_none;
 #[serde(transparent)]
 pub struct EntraHash(String);
 
+/// FNV-1a 64's offset basis.
+const FNV_BASIS: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// Feeds `name=rendered;` to the hash.
+fn feed(mut hash: u64, name: &str, rendered: &str) -> u64 {
+    for byte in name
+        .bytes()
+        .chain([b'='])
+        .chain(rendered.bytes())
+        .chain([b';'])
+    {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    hash
+}
+
+fn fields_hash<A>(fields: &[Field<A>], attributes: &A) -> u64 {
+    fields.iter().fold(FNV_BASIS, |hash, field| {
+        let rendered = match (field.read)(attributes) {
+            FieldValue::Text(None) => String::from("\u{0}"),
+            FieldValue::Text(Some(s)) => format!("s:{s}"),
+            FieldValue::Flag(b) => format!("v:{b}"),
+        };
+        feed(hash, field.am, &rendered)
+    })
+}
+
 impl EntraHash {
     pub fn of<A>(fields: &[Field<A>], attributes: &A) -> Self {
-        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-        for field in fields {
-            let rendered = match (field.read)(attributes) {
-                FieldValue::Text(None) => String::from("\u{0}"),
-                FieldValue::Text(Some(s)) => format!("s:{s}"),
-                FieldValue::Flag(b) => format!("v:{b}"),
-            };
-            for byte in field
-                .am
-                .bytes()
-                .chain([b'='])
-                .chain(rendered.bytes())
-                .chain([b';'])
-            {
-                hash ^= u64::from(byte);
-                hash = hash.wrapping_mul(0x0100_0000_01b3);
-            }
-        }
+        Self::from_u64(fields_hash(fields, attributes))
+    }
+
+    fn from_u64(hash: u64) -> Self {
         Self(format!("{hash:016x}"))
     }
 
+    /// The field table's values, then the `attributes` map's (the export
+    /// mappings read it, DESIGN 2.13: a platform edit of it alone must
+    /// show, and the import's own write of it must not be exported back).
+    /// An empty map adds nothing, so hashes from before it stay valid.
     pub fn of_user(attributes: &UserAttributes) -> Self {
-        Self::of(USER_FIELDS, attributes)
+        let fields = fields_hash(USER_FIELDS, attributes);
+        Self::from_u64(
+            attributes
+                .attributes
+                .iter()
+                .fold(fields, |hash, (name, value)| {
+                    feed(hash, &format!("attributes.{name}"), &format!("s:{value}"))
+                }),
+        )
     }
 
     pub fn of_group(attributes: &GroupAttributes) -> Self {

@@ -49,13 +49,26 @@ pub trait SyncedObject {
         Vec::new()
     }
 
+    /// The synchronised attributes whose values differ between two
+    /// versions, by AM name.
+    fn changed_attributes(old: &Self, new: &Self) -> Vec<&'static str> {
+        super::fields::changed_fields(Self::FIELDS, old.attributes(), new.attributes())
+            .into_iter()
+            .map(|f| f.am)
+            .collect()
+    }
+
+    /// The hash of the item's synchronised values as they are now.
+    fn current_hash(&self) -> EntraHash {
+        EntraHash::of(Self::FIELDS, self.attributes())
+    }
+
     /// The item still holds the values entra-sync last synchronised.
     fn agrees_with_entra(&self) -> bool {
         let Some(stored) = self.stored_hash() else {
             return false;
         };
-        stored == &EntraHash::of(Self::FIELDS, self.attributes())
-            || self.legacy_hashes().contains(stored)
+        stored == &self.current_hash() || self.legacy_hashes().contains(stored)
     }
 
     /// The platform changed the item since it last agreed with Entra ID and
@@ -81,10 +94,30 @@ impl SyncedObject for UserItem {
         &self.sync
     }
 
+    fn current_hash(&self) -> EntraHash {
+        EntraHash::of_user(&self.attributes)
+    }
+
+    /// The field table's attributes, and `attributes` when the map changed
+    /// (export mappings read it, DESIGN 2.13).
+    fn changed_attributes(old: &Self, new: &Self) -> Vec<&'static str> {
+        let mut changed: Vec<&'static str> =
+            super::fields::changed_fields(USER_FIELDS, &old.attributes, &new.attributes)
+                .into_iter()
+                .map(|f| f.am)
+                .collect();
+        if old.attributes.attributes != new.attributes.attributes {
+            changed.push("attributes");
+        }
+        changed
+    }
+
     /// Releases before the typed model hashed the item's JSON, where an
     /// absent `enabled` (which means enabled) rendered as no value.
+    /// (The hash without the `attributes` map is no legacy hash: it is
+    /// also what an item had before the platform gave it a map.)
     fn legacy_hashes(&self) -> Vec<EntraHash> {
-        if !self.attributes.enabled {
+        if !self.attributes.enabled || !self.attributes.attributes.is_empty() {
             return Vec::new();
         }
         let without_enabled: Vec<Field<UserAttributes>> = USER_FIELDS

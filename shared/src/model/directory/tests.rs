@@ -113,3 +113,26 @@ fn a_changed_value_makes_the_item_pending_until_the_hash_is_renewed() {
     let names: Vec<&str> = changed.iter().map(|f| f.am).collect();
     assert_eq!(names, vec!["user_name", "department"]);
 }
+
+#[test]
+fn the_attributes_map_is_hashed_and_an_empty_one_keeps_the_hash_earlier_releases_stored() {
+    let mut item = user(
+        json!({"user_id": "u1", "user_name": "ann@contoso.com", "enabled": true, "job_title": "CTO"}),
+    );
+    assert_eq!(EntraHash::of_user(&item.attributes).as_str(), LEGACY_HASH);
+    item.sync.entra_hash = Some(EntraHash::of_user(&item.attributes));
+    // The platform gives it a mapped attribute (an export mapping's
+    // source): the item no longer agrees, and the change is the map's.
+    let before = item.clone();
+    item.attributes
+        .attributes
+        .insert("costCenter".into(), "42".into());
+    assert!(item.pending_export(), "a new map entry shows");
+    assert_eq!(UserItem::changed_attributes(&before, &item), ["attributes"]);
+    item.sync.entra_hash = Some(EntraHash::of_user(&item.attributes));
+    assert!(item.agrees_with_entra());
+    item.attributes
+        .attributes
+        .insert("costCenter".into(), "43".into());
+    assert!(item.pending_export(), "a changed map value shows");
+}

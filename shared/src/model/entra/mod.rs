@@ -118,6 +118,9 @@ pub struct DomainInfo {
 #[derive(Debug, Clone)]
 pub struct NewEntraUser {
     pub attributes: UserAttributes,
+    /// What the tenant's export mappings give (DESIGN 2.13): the body's
+    /// properties; `attributes` fills what Graph requires that they lack.
+    pub properties: EntraPatch,
     pub mail_nickname: String,
     /// Required for users of federated domains.
     pub on_premises_immutable_id: Option<String>,
@@ -141,10 +144,32 @@ pub struct ExistingEntraUser {
     pub mark: Option<ExportMark>,
 }
 
-/// Graph properties to set (`FieldValue::Text(None)` clears one).
+/// A Graph property's value as the export writes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GraphValue {
+    /// Graph's `null`: clears the property.
+    Null,
+    Text(String),
+    Flag(bool),
+    /// A collection of texts (`businessPhones`, `otherMails`).
+    Texts(Vec<String>),
+}
+
+impl From<FieldValue> for GraphValue {
+    fn from(value: FieldValue) -> Self {
+        match value {
+            FieldValue::Text(Some(text)) => Self::Text(text),
+            FieldValue::Text(None) => Self::Null,
+            FieldValue::Flag(flag) => Self::Flag(flag),
+        }
+    }
+}
+
+/// Graph properties to set, by their Graph names (the field table's, or
+/// a mapping's target), in the order they were decided.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EntraPatch {
-    pub properties: Vec<(&'static str, FieldValue)>,
+    pub properties: Vec<(String, GraphValue)>,
 }
 
 impl EntraPatch {
@@ -153,7 +178,7 @@ impl EntraPatch {
         Self {
             properties: fields
                 .iter()
-                .map(|f| (f.graph, (f.read)(attributes)))
+                .map(|f| (f.graph.to_owned(), (f.read)(attributes).into()))
                 .collect(),
         }
     }
@@ -162,11 +187,39 @@ impl EntraPatch {
         self.properties.is_empty()
     }
 
+    /// Sets `property`, replacing a value set before.
+    pub fn set(&mut self, property: &str, value: GraphValue) {
+        match self
+            .properties
+            .iter_mut()
+            .find(|(name, _)| name == property)
+        {
+            Some((_, held)) => *held = value,
+            None => self.properties.push((property.to_owned(), value)),
+        }
+    }
+
+    /// The value the patch sets `property` to, if it sets it.
+    pub fn value(&self, property: &str) -> Option<&GraphValue> {
+        self.properties
+            .iter()
+            .find(|(name, _)| name == property)
+            .map(|(_, value)| value)
+    }
+
+    /// The properties it sets, by name.
+    pub fn names(&self) -> Vec<&str> {
+        self.properties
+            .iter()
+            .map(|(name, _)| name.as_str())
+            .collect()
+    }
+
     /// The patch split for a user mastered on premises: what Graph still
     /// writes on it (its cloud-only settings and directory extensions),
     /// and the properties Active Directory owns, which Graph refuses
     /// (WAVE3 §0 fact 4, §1.3).
-    pub fn split_on_premises_mastered(&self) -> (EntraPatch, Vec<&'static str>) {
+    pub fn split_on_premises_mastered(&self) -> (EntraPatch, Vec<String>) {
         let (cloud, mastered): (Vec<_>, Vec<_>) = self
             .properties
             .iter()
@@ -274,18 +327,16 @@ mod tests {
 
     #[test]
     fn a_patch_of_a_user_mastered_on_premises_keeps_only_what_the_cloud_owns() {
-        let text = |v: &str| FieldValue::Text(Some(v.into()));
-        let patch = EntraPatch {
-            properties: vec![
-                ("jobTitle", text("Chef")),
-                ("usageLocation", text("FR")),
-                ("accountEnabled", FieldValue::Flag(false)),
-                ("extension_abc_costCenter", text("42")),
-            ],
-        };
+        let text = |v: &str| GraphValue::Text(v.into());
+        let mut patch = EntraPatch::default();
+        patch.set("jobTitle", text("Chef"));
+        patch.set("usageLocation", text("FR"));
+        patch.set("accountEnabled", GraphValue::Flag(false));
+        patch.set("extension_abc_costCenter", text("42"));
+        patch.set("otherMails", GraphValue::Texts(vec!["a@b.c".into()]));
         let (cloud, refused) = patch.split_on_premises_mastered();
-        let written: Vec<&str> = cloud.properties.iter().map(|(n, _)| *n).collect();
+        let written = cloud.names();
         assert_eq!(written, ["usageLocation", "extension_abc_costCenter"]);
-        assert_eq!(refused, ["jobTitle", "accountEnabled"]);
+        assert_eq!(refused, ["jobTitle", "accountEnabled", "otherMails"]);
     }
 }

@@ -11,8 +11,8 @@ use crate::export::{
     EntraObjectKind, EntraPatch, EntraWriter, ExistingEntraUser, ExportMark, NewEntraGroup,
     NewEntraUser, TenantWriters,
 };
-use crate::model::directory::FieldValue;
 use crate::model::entra::GraphError;
+use crate::model::entra::GraphValue;
 use crate::model::entra::{DomainInfo, EntraUser};
 use crate::sim::faults::{graph_exhausted, yield_point};
 
@@ -121,7 +121,7 @@ impl SimEntra<'_> {
     fn patch(&self, group: bool, id: &str, patch: &EntraPatch) -> Result<(), GraphError> {
         let mut entra = self.world.entra.lock().unwrap();
         for (property, value) in &patch.properties {
-            if let (&"userPrincipalName", FieldValue::Text(Some(upn))) = (property, value)
+            if let ("userPrincipalName", GraphValue::Text(upn)) = (property.as_str(), value)
                 && entra.holder(upn).is_some_and(|holder| holder != id)
             {
                 return Err(conflict());
@@ -129,12 +129,12 @@ impl SimEntra<'_> {
         }
         let object = entra.object_mut(group, id)?;
         for (property, value) in &patch.properties {
-            match (*property, value) {
-                ("userPrincipalName", FieldValue::Text(upn)) => {
-                    object.upn = upn.clone().unwrap_or_default()
-                }
-                ("displayName", FieldValue::Text(name)) => object.name = name.clone(),
-                ("accountEnabled", FieldValue::Flag(enabled)) => object.enabled = *enabled,
+            match (property.as_str(), value) {
+                ("userPrincipalName", GraphValue::Text(upn)) => object.upn = upn.clone(),
+                ("userPrincipalName", GraphValue::Null) => object.upn = String::new(),
+                ("displayName", GraphValue::Text(name)) => object.name = Some(name.clone()),
+                ("displayName", GraphValue::Null) => object.name = None,
+                ("accountEnabled", GraphValue::Flag(enabled)) => object.enabled = *enabled,
                 _ => {}
             }
         }
