@@ -87,6 +87,10 @@ fn user_upsert(
         return None;
     }
     let mut attributes = user.attributes.clone();
+    if current.source != Source::Entra {
+        // A linked platform user's mapped attributes are the platform's.
+        attributes.attributes = current.attributes.attributes.clone();
+    }
     let deprovision = match current.sync.deprovisioned_at {
         None => DeprovisionMark::Unchanged,
         Some(_) if !reactivate_on_restore && !current.attributes.enabled => {

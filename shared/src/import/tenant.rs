@@ -104,27 +104,8 @@ impl<
     ) -> Result<RunOutcome, ImportError> {
         let tenant = &config.tenant_id;
         // A draft of what flows is previewed instead of the saved choices.
-        let config = match &config.preview_draft {
-            None => config,
-            Some(Ok(drafted)) => drafted.as_ref(),
-            Some(Err(error)) => {
-                tracing::warn!(tenant_id = %tenant, error = %error, "the preview's draft is unusable");
-                let overlay = PreviewOverlay::default();
-                let state = PreviewState::new(
-                    self.state,
-                    self.previews,
-                    &overlay,
-                    Some(requested.into()),
-                    String::new(),
-                );
-                state
-                    .unrunnable(tenant, "preview-draft", &error.to_string())
-                    .await?;
-                self.configs
-                    .clear_preview_request(tenant, requested)
-                    .await?;
-                return Ok(RunOutcome::Skipped("the preview's draft is unusable"));
-            }
+        let Some(config) = self.drafted(config, requested).await? else {
+            return Ok(RunOutcome::Skipped("the preview's draft is unusable"));
         };
         // Its own reader: a draft's mappings and filters may read more.
         let entra = self.readers.for_tenant(config, deadline.map(|d| d.at));
@@ -177,6 +158,37 @@ impl<
             .clear_preview_request(tenant, requested)
             .await?;
         Ok(outcome)
+    }
+
+    /// The config with the preview's draft applied; `None` (the preview
+    /// answered with why) when the draft is unusable.
+    async fn drafted<'c>(
+        &self,
+        config: &'c TenantConfig,
+        requested: &str,
+    ) -> Result<Option<&'c TenantConfig>, ImportError> {
+        let error = match &config.preview_draft {
+            None => return Ok(Some(config)),
+            Some(Ok(drafted)) => return Ok(Some(drafted.as_ref())),
+            Some(Err(error)) => error,
+        };
+        let tenant = &config.tenant_id;
+        tracing::warn!(tenant_id = %tenant, error = %error, "the preview's draft is unusable");
+        let overlay = PreviewOverlay::default();
+        let state = PreviewState::new(
+            self.state,
+            self.previews,
+            &overlay,
+            Some(requested.into()),
+            String::new(),
+        );
+        state
+            .unrunnable(tenant, "preview-draft", &error.to_string())
+            .await?;
+        self.configs
+            .clear_preview_request(tenant, requested)
+            .await?;
+        Ok(None)
     }
 
     /// The paused run (or one that must be followed by another) gave its

@@ -217,3 +217,42 @@ async fn given_a_login_mapped_from_mail_then_its_password_is_never_checked_again
     assert_eq!(stored.attributes.user_name, "ann@contoso.com");
     assert_eq!(stored.password_mode, Some(PasswordMode::Temporary));
 }
+
+#[tokio::test]
+async fn given_a_linked_platform_user_with_its_own_mapped_attributes_then_the_import_leaves_them() {
+    let world = World::new();
+    let config = importing().build();
+    let mut attributes = user("u1", "ann@contoso.com").attributes;
+    attributes
+        .attributes
+        .insert("team".into(), "platform".into());
+    let mut sync = EntraSync::imported(crate::model::directory::EntraHash::of_user(&attributes));
+    sync.entra_id = Some("u1".into());
+    world.directory.users.lock().unwrap().insert(
+        "p-ann".into(),
+        UserItem {
+            user_id: "p-ann".into(),
+            attributes,
+            source: Source::Local,
+            password_mode: Some(PasswordMode::Entra),
+            sync,
+        },
+    );
+    world.entra.users(
+        "",
+        users_page(
+            vec![DeltaItem::Upsert(user("u1", "ann@contoso.com"))],
+            done("u-d1"),
+        ),
+    );
+    world.entra.groups("", groups_page(vec![], done("g-d1")));
+    world.run(&config, "run-first").await;
+
+    let ann = world.directory.users.lock().unwrap()["p-ann"].clone();
+    assert_eq!(ann.attributes.attributes["team"], "platform");
+    assert_eq!(
+        *world.directory.writes.lock().unwrap(),
+        0,
+        "nothing differs"
+    );
+}

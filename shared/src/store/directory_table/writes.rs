@@ -95,32 +95,8 @@ impl TableWrites {
             DirectoryWrite::CreateUser(user) => self
                 .puts
                 .push(put(&ItemKey::user(tenant, &user.user_id), &user)?),
-            DirectoryWrite::UpdateUser {
-                user_id,
-                entra_link,
-                attributes,
-                password_mode,
-                hash,
-                deprovision,
-            } => {
-                let mut values = stored_values(USER_FIELDS, &attributes);
-                if let Some(mode) = password_mode {
-                    values.push(("password_mode", Some(s(mode.as_str()))));
-                }
-                // Mapped attributes are the import's on its own users
-                // only: a linked platform user's `attributes` stay the
-                // platform's.
-                if entra_link.is_none() {
-                    values.push(("attributes", mapped_attributes(&attributes.attributes)));
-                }
-                let mark = deprovision.attribute_values().into_iter();
-                values.extend(mark.map(|(name, value)| (name, value.map(AttributeValue::S))));
-                self.updates.push(AttributeUpdate {
-                    key: ItemKey::user(tenant, &user_id),
-                    entra_link,
-                    values,
-                    hash,
-                });
+            update @ DirectoryWrite::UpdateUser { .. } => {
+                self.updates.extend(user_update(tenant, update))
             }
             DirectoryWrite::DeleteUser { user_id } => {
                 self.deletions.push(ItemKey::user(tenant, &user_id))
@@ -158,6 +134,38 @@ impl TableWrites {
         }
         Ok(())
     }
+}
+
+/// The update of a user's import-owned attributes (`None` for any other write).
+fn user_update(tenant: &TenantId, write: DirectoryWrite) -> Option<AttributeUpdate> {
+    let DirectoryWrite::UpdateUser {
+        user_id,
+        entra_link,
+        attributes,
+        password_mode,
+        hash,
+        deprovision,
+    } = write
+    else {
+        return None;
+    };
+    let mut values = stored_values(USER_FIELDS, &attributes);
+    if let Some(mode) = password_mode {
+        values.push(("password_mode", Some(s(mode.as_str()))));
+    }
+    // Mapped attributes are the import's on its own users only: a linked
+    // platform user's `attributes` stay the platform's.
+    if entra_link.is_none() {
+        values.push(("attributes", mapped_attributes(&attributes.attributes)));
+    }
+    let mark = deprovision.attribute_values().into_iter();
+    values.extend(mark.map(|(name, value)| (name, value.map(AttributeValue::S))));
+    Some(AttributeUpdate {
+        key: ItemKey::user(tenant, &user_id),
+        entra_link,
+        values,
+        hash,
+    })
 }
 
 fn imported_membership(key: MembershipKey) -> MembershipItem {
