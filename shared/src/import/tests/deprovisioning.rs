@@ -17,6 +17,17 @@ fn soft_delete(id: &str) -> DeltaItem<EntraUser> {
     }
 }
 
+/// The second delta round: Entra ID restored bob (u2); no group changed.
+fn bob_restored(world: &World) {
+    let bob = DeltaItem::Upsert(user("u2", "bob@fed.contoso.com"));
+    world
+        .entra
+        .users("u-d2", users_page(vec![bob], done("u-d3")));
+    world
+        .entra
+        .groups("g-d2", groups_page(vec![], done("g-d3")));
+}
+
 fn stored(world: &World, id: &str) -> UserItem {
     world.directory.users.lock().unwrap()[id].clone()
 }
@@ -45,16 +56,7 @@ async fn given_the_defaults_when_a_user_is_soft_deleted_then_restored_it_is_disa
     assert!(world.has_membership("g1", "u2"), "memberships are kept");
     assert_eq!(world.status().counts.users_deleted, 0);
 
-    world.entra.users(
-        "u-d2",
-        users_page(
-            vec![DeltaItem::Upsert(user("u2", "bob@fed.contoso.com"))],
-            done("u-d3"),
-        ),
-    );
-    world
-        .entra
-        .groups("g-d2", groups_page(vec![], done("g-d3")));
+    bob_restored(&world);
     let outcome = world.run(&config, "run-restore").await;
 
     assert!(matches!(outcome, RunOutcome::Completed(_)), "{outcome:?}");
@@ -75,16 +77,7 @@ async fn given_reactivation_off_when_a_disabled_user_is_restored_then_it_stays_d
     world.imported(&config).await;
     world.script_delta(vec![soft_delete("u2")], vec![]);
     world.run(&config, "run-soft-delete").await;
-    world.entra.users(
-        "u-d2",
-        users_page(
-            vec![DeltaItem::Upsert(user("u2", "bob@fed.contoso.com"))],
-            done("u-d3"),
-        ),
-    );
-    world
-        .entra
-        .groups("g-d2", groups_page(vec![], done("g-d3")));
+    bob_restored(&world);
     world.run(&config, "run-restore").await;
 
     let bob = stored(&world, "u2");
