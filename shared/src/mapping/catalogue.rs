@@ -193,9 +193,11 @@ fn is_directory_extension(name: &str) -> bool {
     let Some((app_id, property)) = rest.split_once('_') else {
         return false;
     };
+    // Graph names an extension property in at most 120 characters.
     app_id.len() == 32
         && app_id.chars().all(|c| c.is_ascii_hexdigit())
         && !property.is_empty()
+        && property.len() <= 120
         && property
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_')

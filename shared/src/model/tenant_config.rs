@@ -145,6 +145,7 @@ fn bad(attribute: &'static str, problem: impl Into<String>) -> ConfigItemError {
 
 /// A name from outside, cut short for an error message.
 fn json_fields_shortened(text: &str) -> String {
+    // 64 characters: enough to recognise, bounded in a status item or log.
     text.chars().take(64).collect()
 }
 

@@ -366,3 +366,31 @@ fn given_manager_mappings_then_only_manager_to_manager_is_accepted() {
         ));
     }
 }
+
+#[test]
+fn a_directory_extension_name_longer_than_graph_allows_is_not_a_source() {
+    let long = format!(
+        "extension_0123456789abcdef0123456789abcdef_{}",
+        "x".repeat(121)
+    );
+    let error = refused(json!([mapping(
+        "import",
+        "attributes.x",
+        "attribute",
+        &long
+    )]));
+    assert!(
+        matches!(error.problem, MappingProblem::UnknownSource { .. }),
+        "{error}"
+    );
+    let fits = format!(
+        "extension_0123456789abcdef0123456789abcdef_{}",
+        "x".repeat(120)
+    );
+    mappings(json!([mapping(
+        "import",
+        "attributes.x",
+        "attribute",
+        &fits
+    )]));
+}

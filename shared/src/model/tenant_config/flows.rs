@@ -93,7 +93,10 @@ impl Attributes<'_> {
             Some("keep") => Ok(UserAction::Keep),
             Some(other) => Err(bad(
                 name,
-                format!("must be `disable`, `delete` or `keep`, found {other:?}"),
+                format!(
+                    "must be `disable`, `delete` or `keep`, found {:?}",
+                    super::json_fields_shortened(other)
+                ),
             )),
         }
     }
@@ -109,7 +112,10 @@ impl Attributes<'_> {
             Some("keep") => Ok(GroupAction::Keep),
             Some(other) => Err(bad(
                 name,
-                format!("must be `delete` or `keep`, found {other:?}"),
+                format!(
+                    "must be `delete` or `keep`, found {:?}",
+                    super::json_fields_shortened(other)
+                ),
             )),
         }
     }

@@ -13,7 +13,8 @@ use serde_json::{Value, json};
 
 use crate::import::{MeteredStack, sync_once};
 
-const TENANT: &str = "acme";
+// The tenant `sync_once` reads the status of.
+const TENANT: &str = "bench";
 
 /// Ten attribute mappings and ten expressions, over properties every
 /// seeded user has.
