@@ -180,7 +180,7 @@ impl EntraUser {
             id,
             attributes,
             guest,
-            properties: item.clone(),
+            properties: std::sync::Arc::new(item.clone()),
         })
     }
 }

@@ -127,7 +127,7 @@ impl ImportFlows {
             Some(_) => Occasion::Update,
         };
         attributes.attributes = BTreeMap::new();
-        for mapped in map_user(&self.mappings, &user.properties, occasion)? {
+        for mapped in map_user(&self.mappings, user.properties.as_ref(), occasion)? {
             set_target(&mut attributes, &mapped);
         }
         if let Some(current) = current {

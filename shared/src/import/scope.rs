@@ -81,7 +81,7 @@ impl<'a> Scope<'a> {
                 .is_none_or(|g| g.users.contains(user.id.as_str()))
             && self
                 .filters
-                .is_none_or(|f| f.evaluate(&user.properties).is_in_scope())
+                .is_none_or(|f| f.evaluate(user.properties.as_ref()).is_in_scope())
     }
 
     pub fn includes_group(&self, group_id: &str) -> bool {

@@ -28,6 +28,17 @@ fn bob_restored(world: &World) {
         .groups("g-d2", groups_page(vec![], done("g-d3")));
 }
 
+/// An imported user as decisions see it, not deprovisioned.
+fn imported_user() -> UserItem {
+    UserItem {
+        user_id: "u1".into(),
+        attributes: UserAttributes::default(),
+        source: Source::Entra,
+        password_mode: None,
+        sync: EntraSync::default(),
+    }
+}
+
 fn stored(world: &World, id: &str) -> UserItem {
     world.directory.users.lock().unwrap()[id].clone()
 }
@@ -192,13 +203,7 @@ async fn given_many_disables_above_the_threshold_then_they_are_held_and_an_appro
 fn a_user_deprovisioned_for_a_soft_delete_longer_than_entra_keeps_it_is_deleted() {
     let choices = importing().deprovisioning(&[]).build().deprovisioning;
     let now = Utc::now();
-    let mut user = UserItem {
-        user_id: "u1".into(),
-        attributes: UserAttributes::default(),
-        source: Source::Entra,
-        password_mode: None,
-        sync: EntraSync::default(),
-    };
+    let mut user = imported_user();
     let decide =
         |user: &UserItem, cause| super::finish::deprovision::decide(&choices, cause, user, now);
     assert_eq!(
@@ -362,13 +367,7 @@ async fn given_held_disables_when_the_admin_chooses_keep_and_approves_then_nothi
 fn a_user_out_of_scope_for_long_then_deleted_is_marked_again_not_purged() {
     let choices = importing().deprovisioning(&[]).build().deprovisioning;
     let now = Utc::now();
-    let mut user = UserItem {
-        user_id: "u1".into(),
-        attributes: UserAttributes::default(),
-        source: Source::Entra,
-        password_mode: None,
-        sync: EntraSync::default(),
-    };
+    let mut user = imported_user();
     user.sync.deprovisioned_at = Some((now - chrono::TimeDelta::days(60)).to_rfc3339());
     user.sync.deprovisioned_reason = Some("out_of_scope".into());
     let decide = |cause| super::finish::deprovision::decide(&choices, cause, &user, now);

@@ -18,7 +18,7 @@ fn user_with(id: &str, upn: &str, properties: serde_json::Value) -> EntraUser {
     all.insert("displayName".into(), json!(format!("User {id}")));
     all.insert("accountEnabled".into(), json!(true));
     all.extend(properties.as_object().unwrap().clone());
-    user.properties = all;
+    user.properties = std::sync::Arc::new(all);
     user
 }
 

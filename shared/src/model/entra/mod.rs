@@ -29,7 +29,8 @@ pub struct EntraUser {
     pub guest: bool,
     /// Every property Graph sent, as sent: what the tenant's mappings and
     /// scoping filters read (DESIGN 2.13; `crate::mapping::SourceObject`).
-    pub properties: serde_json::Map<String, serde_json::Value>,
+    /// Shared: a user's copies (mapped, checked) do not copy them.
+    pub properties: std::sync::Arc<serde_json::Map<String, serde_json::Value>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
