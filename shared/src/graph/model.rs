@@ -60,6 +60,7 @@ impl UnusableItem {
             id,
             display,
             reason,
+            manager_link: item.get("manager@delta").cloned(),
         }
     }
 }

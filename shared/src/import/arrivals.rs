@@ -244,15 +244,15 @@ impl<D: DirectoryStore, S: ImportState, P: ProblemStore, C: TenantConfigs, E: En
         users: &[&EntraUser],
         counts: &mut Counts,
     ) -> Result<HashSet<String>, Interruption> {
-        let (writes, conflicts, created) = self
-            .plan_users(users, &mut DomainCache::default(), counts)
+        let planned = self
+            .plan_users(users, &mut DomainCache::default(), None, counts)
             .await?;
         if self.config.import_groups {
-            self.memberships_of_new_users(&created, &HashMap::new(), counts)
+            self.memberships_of_new_users(&planned.created, &HashMap::new(), counts)
                 .await?;
         }
-        self.write(writes).await?;
-        Ok(conflicts)
+        self.write(planned.writes).await?;
+        Ok(planned.conflicts)
     }
 
     /// The memberships of users a delta round creates: a user restored

@@ -30,6 +30,8 @@ pub struct ImportFlows {
     pub filters: ScopeFilters,
     /// The Graph properties they read beyond the built-in `$select`.
     select: Vec<String>,
+    /// The tenant maps Entra ID's `manager` to `manager_id`.
+    imports_manager: bool,
 }
 
 /// Why the tenant's flows cannot be used (the run's `last_sync_error`).
@@ -39,30 +41,20 @@ pub enum FlowsError {
     Mappings(#[from] crate::mapping::MappingConfigError),
     #[error(transparent)]
     ScopeFilters(#[from] crate::mapping::ScopeConfigError),
-    #[error(
-        "user_mappings #{number}: importing the manager (`manager_id`) is not available yet; remove the mapping"
-    )]
-    ManagerNotYet { number: usize },
 }
 
 impl ImportFlows {
     pub fn compile(config: &TenantConfig) -> Result<Self, FlowsError> {
         let mappings = UserMappings::from_config(config.user_mappings.as_ref())?;
         let filters = ScopeFilters::from_config(config.user_scope_filters.as_ref())?;
-        let configured: Vec<UserMapping> = mappings
+        // The manager is a reference, resolved to an AM user id by the
+        // import itself (`import::managers`), not a value to map.
+        let (manager, configured): (Vec<UserMapping>, Vec<UserMapping>) = mappings
             .for_direction(Direction::Import)
             .iter()
             .filter(|m| m.number.is_some())
             .cloned()
-            .collect();
-        if let Some(manager) = configured
-            .iter()
-            .find(|m| m.target.kind == TargetKind::Reference)
-        {
-            return Err(FlowsError::ManagerNotYet {
-                number: manager.number.unwrap_or(0),
-            });
-        }
+            .partition(|m| m.target.kind == TargetKind::Reference);
         let mut select = mappings.graph_select();
         select.extend(filters.graph_select());
         select.sort();
@@ -71,7 +63,13 @@ impl ImportFlows {
             mappings: configured,
             filters,
             select,
+            imports_manager: !manager.is_empty(),
         })
+    }
+
+    /// Whether the import sets `manager_id` from Entra ID's `manager`.
+    pub fn imports_manager(&self) -> bool {
+        self.imports_manager
     }
 
     /// The Graph user properties to select beyond the built-in ones.

@@ -8,6 +8,7 @@ pub mod buckets;
 mod deletion;
 mod finish;
 pub mod flows;
+mod managers;
 mod names;
 mod pages;
 pub mod ports;

@@ -5,7 +5,8 @@ use crate::model::tenant_config::GuestUsers;
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
-use super::records::{DeprovisionMark, DirectoryWrite};
+use super::managers::ManagerDecision;
+use super::records::{DeprovisionMark, DirectoryWrite, ManagerWrite};
 use super::scope::Scope;
 use super::state::{Checkpoint, Counts, DeferredMembership, GroupScope, Mode, PageRecord, Phase};
 use super::{DirectoryStore, EntraDirectory, ImportRun, ImportState, Interruption};
@@ -55,6 +56,19 @@ pub(super) fn password_mode(user: &EntraUser, domains: &[DomainInfo]) -> Passwor
     }
 }
 
+/// What makes a set of users' AM items agree.
+#[derive(Default)]
+pub(super) struct PlannedUsers {
+    pub(super) writes: Vec<DirectoryWrite>,
+    /// Users not written: their name is a platform user's, or a mapping
+    /// failed for them (each a problem).
+    pub(super) conflicts: HashSet<String>,
+    /// The users the writes create.
+    pub(super) created: Vec<String>,
+    /// Managers (Entra ids) the directory does not hold yet.
+    pub(super) manager_waits: Vec<String>,
+}
+
 /// The tenant's domains, read from Graph once per run, on first need.
 #[derive(Default)]
 pub(super) struct DomainCache(Option<Vec<DomainInfo>>);
@@ -67,26 +81,31 @@ pub(super) struct DomainCache(Option<Vec<DomainInfo>>);
 fn user_upsert(
     user: &EntraUser,
     current: Option<&UserItem>,
-    domains: &[DomainInfo],
+    (domains, manager): (&[DomainInfo], Option<&ManagerDecision>),
     reactivate_on_restore: bool,
     counts: &mut Counts,
 ) -> Option<DirectoryWrite> {
     let mode = password_mode(user, domains);
+    let mut attributes = user.attributes.clone();
+    let manager = ManagerDecision::apply(manager, &mut attributes, current);
     let Some(current) = current else {
         counts.users_created += 1;
+        let mut sync = EntraSync::imported(EntraHash::of_user(&attributes));
+        if let ManagerWrite::Set { entra_id } = manager {
+            sync.manager_entra_id = entra_id;
+        }
         return Some(DirectoryWrite::CreateUser(UserItem {
             user_id: user.id.to_string(),
-            attributes: user.attributes.clone(),
+            attributes,
             source: Source::Entra,
             password_mode: Some(mode),
-            sync: EntraSync::imported(EntraHash::of_user(&user.attributes)),
+            sync,
         }));
     };
     if current.pending_export() {
         tracing::info!(user_id = %current.user_id, "the platform's change is not exported yet; this user is updated after it");
         return None;
     }
-    let mut attributes = user.attributes.clone();
     if current.source != Source::Entra {
         // A linked platform user's mapped attributes are the platform's.
         attributes.attributes = current.attributes.attributes.clone();
@@ -107,6 +126,7 @@ fn user_upsert(
     if current.attributes == attributes
         && !mode_differs
         && deprovision == DeprovisionMark::Unchanged
+        && !ManagerDecision::differs_from(&manager, current)
     {
         return None;
     }
@@ -121,6 +141,7 @@ fn user_upsert(
         attributes,
         password_mode,
         deprovision,
+        manager,
     })
 }
 
@@ -285,14 +306,21 @@ impl<D: DirectoryStore, S: ImportState, P: ProblemStore, C: TenantConfigs, E: En
         // A conflicting user stays present: one imported before keeps its
         // AM state through a full round's sweep.
         let counts = &mut checkpoint.counts;
-        let (writes, _, created) = self.plan_users(&in_scope, domains, counts).await?;
+        let planned = self
+            .plan_users(&in_scope, domains, Some(checkpoint.mode), counts)
+            .await?;
         if checkpoint.mode == Mode::Delta && self.config.import_groups {
             // Before the users: a retry finds them new again.
             record.memberships = self
-                .memberships_of_new_users(&created, &returning, counts)
+                .memberships_of_new_users(&planned.created, &returning, counts)
                 .await?;
         }
-        self.write(writes).await?;
+        record.manager_waits = planned.manager_waits;
+        self.write(planned.writes).await?;
+        if checkpoint.mode == Mode::Delta {
+            // A user entering the scope may be a manager its reports wait for.
+            self.relink_reports(planned.created, counts).await?;
+        }
         self.record_page(checkpoint, Phase::Users, record).await
     }
 
@@ -305,19 +333,21 @@ impl<D: DirectoryStore, S: ImportState, P: ProblemStore, C: TenantConfigs, E: En
         domains: &mut DomainCache,
         counts: &mut Counts,
     ) -> Result<HashSet<String>, Interruption> {
-        let (writes, conflicts, _) = self.plan_users(users, domains, counts).await?;
-        self.write(writes).await?;
-        Ok(conflicts)
+        let planned = self.plan_users(users, domains, None, counts).await?;
+        self.write(planned.writes).await?;
+        Ok(planned.conflicts)
     }
 
-    /// The writes that make these users' AM items agree, the users not
-    /// written for a name conflict, and the users the writes create.
+    /// What makes these users' AM items agree. `round` is the delta round
+    /// they come from (their items state managers); users read by id
+    /// state none, and keep theirs.
     pub(super) async fn plan_users(
         &self,
         users: &[&EntraUser],
         domains: &mut DomainCache,
+        round: Option<Mode>,
         counts: &mut Counts,
-    ) -> Result<(Vec<DirectoryWrite>, HashSet<String>, Vec<String>), Interruption> {
+    ) -> Result<PlannedUsers, Interruption> {
         if users.is_empty() {
             return Ok(Default::default());
         }
@@ -344,18 +374,28 @@ impl<D: DirectoryStore, S: ImportState, P: ProblemStore, C: TenantConfigs, E: En
         let importable = users
             .iter()
             .filter(|user| !conflicts.contains(user.id.as_str()));
-        let created = importable
+        let created: Vec<String> = importable
             .clone()
             .filter(|user| !existing.contains_key(user.id.as_str()))
             .map(|user| user.id.to_string())
             .collect();
+        let importable: Vec<&EntraUser> = importable.copied().collect();
+        let new: HashSet<&str> = created.iter().map(String::as_str).collect();
+        let (managers, manager_waits) = self.managers_of(&importable, &new, round).await?;
         let writes: Vec<DirectoryWrite> = importable
+            .into_iter()
             .filter_map(|user| {
                 let current = existing.get(user.id.as_str());
-                user_upsert(user, current, domains, reactivate, counts)
+                let manager = managers.get(user.id.as_str());
+                user_upsert(user, current, (domains, manager), reactivate, counts)
             })
             .collect();
-        Ok((writes, conflicts, created))
+        Ok(PlannedUsers {
+            writes,
+            conflicts,
+            created,
+            manager_waits,
+        })
     }
 
     /// Those of the users the AM directory does not hold that were a

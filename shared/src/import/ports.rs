@@ -63,6 +63,14 @@ pub trait DirectoryStore: Send + Sync {
         async { Ok(HashSet::new()) }
     }
 
+    /// The users whose manager (`sync_manager_entra_id`) is one of these
+    /// Entra users (DESIGN 2.13).
+    fn reports_of(
+        &self,
+        tenant: &TenantId,
+        manager_entra_ids: &[String],
+    ) -> impl Future<Output = Result<Vec<UserItem>, StoreError>> + Send;
+
     /// Which of these memberships exist.
     fn existing_memberships(
         &self,

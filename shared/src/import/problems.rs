@@ -52,7 +52,14 @@ impl<D: DirectoryStore, S: ImportState, P: ProblemStore, C: TenantConfigs, E: En
     ) -> Result<(Cow<'p, DeltaPage<EntraUser>>, Vec<String>), Interruption> {
         let fetch = async |id: &str| self.entra.user(id).await;
         let merge =
-            |items: &mut Vec<DeltaItem<EntraUser>>, user| items.push(DeltaItem::Upsert(user));
+            |items: &mut Vec<DeltaItem<EntraUser>>, mut user: EntraUser, item: &UnusableItem| {
+                // The manager change the item carried, which a read by id lacks.
+                if let Some(link) = &item.manager_link {
+                    let properties = std::sync::Arc::make_mut(&mut user.properties);
+                    properties.insert("manager@delta".into(), link.clone());
+                }
+                items.push(DeltaItem::Upsert(user))
+            };
         self.repaired(page, ObjectKind::User, fetch, merge).await
     }
 
@@ -76,7 +83,7 @@ impl<D: DirectoryStore, S: ImportState, P: ProblemStore, C: TenantConfigs, E: En
         page: &'p DeltaPage<T>,
         kind: ObjectKind,
         fetch: impl AsyncFn(&str) -> Result<Option<R>, GraphError>,
-        merge: impl Fn(&mut Vec<DeltaItem<T>>, R),
+        merge: impl Fn(&mut Vec<DeltaItem<T>>, R, &UnusableItem),
     ) -> Result<(Cow<'p, DeltaPage<T>>, Vec<String>), Interruption> {
         if page.unusable.is_empty() {
             return Ok((Cow::Borrowed(page), Vec::new()));
@@ -86,7 +93,7 @@ impl<D: DirectoryStore, S: ImportState, P: ProblemStore, C: TenantConfigs, E: En
         let mut invalid = Vec::new();
         for item in &page.unusable {
             match refetched(fetch(item.id.as_str()).await)? {
-                Refetched::Usable(object) => merge(&mut repaired.items, object),
+                Refetched::Usable(object) => merge(&mut repaired.items, object, item),
                 // Deleted since (or the item was its unreadable @removed).
                 Refetched::Gone => repaired.items.push(removed(&item.id)),
                 Refetched::Invalid(reason) => {
@@ -243,7 +250,7 @@ fn removed<T>(id: &crate::model::EntraObjectId) -> DeltaItem<T> {
 }
 
 /// Gives the page's items for this group its properties (or adds one).
-fn with_group(items: &mut Vec<DeltaItem<GroupDelta>>, group: EntraGroup) {
+fn with_group(items: &mut Vec<DeltaItem<GroupDelta>>, group: EntraGroup, _: &UnusableItem) {
     let mut found = false;
     for item in items.iter_mut() {
         if let DeltaItem::Upsert(delta) = item

@@ -22,6 +22,9 @@ pub enum DirectoryWrite {
         password_mode: Option<PasswordMode>,
         hash: EntraHash,
         deprovision: DeprovisionMark,
+        /// Whether it sets `manager_id` (in `attributes`) and the manager's
+        /// Entra id: only a tenant that imports the manager owns them.
+        manager: ManagerWrite,
     },
     DeleteUser {
         user_id: String,
@@ -38,6 +41,17 @@ pub enum DirectoryWrite {
     },
     AddMembership(MembershipKey),
     RemoveMembership(MembershipKey),
+}
+
+/// What an update does to the user's manager (DESIGN 2.13).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum ManagerWrite {
+    /// Leaves `manager_id` and `sync_manager_entra_id` as they are.
+    #[default]
+    Unchanged,
+    /// Writes `manager_id` as `attributes` has it, and the manager's Entra
+    /// id (`None` removes both: no manager).
+    Set { entra_id: Option<String> },
 }
 
 /// Why an imported user is no longer in Entra ID's view (DESIGN 2.13),

@@ -183,6 +183,10 @@ pub struct PageRecord {
     /// change later in the run may bring them in (applied in `finish`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub deferred_memberships: Vec<DeferredMembership>,
+    /// Managers (Entra ids) of the page's users the directory did not
+    /// hold yet: the finish links their reports once they are imported.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub manager_waits: Vec<String>,
 }
 
 impl PageRecord {
@@ -197,7 +201,8 @@ impl PageRecord {
             + self.soft_deleted.len()
             + self.left_scope.len()
             + self.memberships.len()
-            + self.deferred_memberships.len();
+            + self.deferred_memberships.len()
+            + self.manager_waits.len();
         if size <= limit || entries <= 1 {
             return vec![self.clone()];
         }
@@ -218,6 +223,7 @@ impl PageRecord {
         let (left_a, left_b) = halve(&self.left_scope);
         let (members_a, members_b) = halve(&self.memberships);
         let (deferred_a, deferred_b) = halve(&self.deferred_memberships);
+        let (waits_a, waits_b) = halve(&self.manager_waits);
         (
             PageRecord {
                 present: present_a,
@@ -226,6 +232,7 @@ impl PageRecord {
                 left_scope: left_a,
                 memberships: members_a,
                 deferred_memberships: deferred_a,
+                manager_waits: waits_a,
             },
             PageRecord {
                 present: present_b,
@@ -234,6 +241,7 @@ impl PageRecord {
                 left_scope: left_b,
                 memberships: members_b,
                 deferred_memberships: deferred_b,
+                manager_waits: waits_b,
             },
         )
     }
@@ -243,6 +251,7 @@ impl PageRecord {
             && self.removed.is_empty()
             && self.memberships.is_empty()
             && self.deferred_memberships.is_empty()
+            && self.manager_waits.is_empty()
     }
 }
 

@@ -26,6 +26,7 @@ mod full_round_scope;
 mod group_scope;
 mod groups_from_start;
 mod late_users;
+mod managers;
 mod mappings;
 mod names;
 mod preview;

@@ -71,6 +71,18 @@ impl DirectoryStore for SimDirectory<'_> {
             .await
     }
 
+    async fn reports_of(
+        &self,
+        tenant: &TenantId,
+        manager_entra_ids: &[String],
+    ) -> Result<Vec<UserItem>, StoreError> {
+        read(self.world, "reading a manager's reports").await?;
+        self.world
+            .directory
+            .reports_of(tenant, manager_entra_ids)
+            .await
+    }
+
     async fn groups_by_entra_id(
         &self,
         tenant: &TenantId,

@@ -23,6 +23,9 @@ pub const PREVIEW_REQUEST_INDEX: &str = "by-preview-request";
 pub const ENTRA_ID_INDEX: &str = "by-entra-id";
 /// The directory table's membership items by `user_id` (and `group_id`).
 pub const MEMBER_INDEX: &str = "by-member";
+/// The directory table's users by their manager's Entra id (sparse:
+/// `sync_manager_entra_id` is set only when the tenant imports managers).
+pub const MANAGER_INDEX: &str = "by-manager";
 
 // A tenant's items, in either table: `pk = TENANT#<id>`.
 

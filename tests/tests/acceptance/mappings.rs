@@ -116,3 +116,67 @@ async fn given_mappings_and_a_scoping_filter_then_mapped_values_arrive_and_exclu
         "no directory write"
     );
 }
+
+/// Entra ID's `manager` imported as `manager_id` (DESIGN 2.13) through the
+/// worker: `$select` names `manager`, a report whose manager is out of scope
+/// waits (its Entra id kept) and is linked when the manager enters the
+/// scope; Entra ID removing the manager clears it.
+#[tokio::test]
+async fn given_a_manager_mapping_then_reports_carry_their_managers_am_id_once_it_is_imported() {
+    let stack = LocalStack::start().await.unwrap();
+    organisation::seed(&stack.emulator, CONTOSO, 4, 1);
+    stack.emulator.consent_app(CONTOSO, REQUIRED_APP_ROLES);
+    stack.emulator.with_tenant(CONTOSO, |t| {
+        for n in 0..3 {
+            t.update_user(&user_id(n), |u| {
+                u.set_property("employeeType", json!("Employee"))
+            });
+        }
+        t.update_user(&user_id(0), |u| u.manager = Some(user_id(1)));
+        t.update_user(&user_id(2), |u| u.manager = Some(user_id(3)));
+        // The second manager is a contractor: out of scope for now.
+        t.update_user(&user_id(3), |u| {
+            u.set_property("employeeType", json!("Contractor"))
+        });
+    });
+    let mappings = json!([{"direction": "import", "target": "manager_id",
+        "source_type": "attribute", "source": "manager"}]);
+    stack
+        .put_config_with(TENANT, Some(CONTOSO), config(mappings))
+        .await
+        .unwrap();
+    let mut sync = stack.start_sync_functions().await.unwrap();
+    stack.tick(&mut sync).await.unwrap();
+    let status = stack.status_item(TENANT).await.unwrap();
+    assert_eq!(status["last_sync_result"], "ok", "{status:?}");
+    let delta = stack.emulator.graph_requests().into_iter();
+    let select = delta
+        .filter(|r| r.path == "/v1.0/users/delta")
+        .find_map(|r| r.query)
+        .unwrap_or_default();
+    assert!(select.contains("manager"), "manager selected: {select}");
+    let am = users(&stack).await;
+    let ann = by_id(&am, &user_id(0)).unwrap();
+    assert_eq!(ann["manager_id"], json!(user_id(1)));
+    let waiting = by_id(&am, &user_id(2)).unwrap();
+    assert!(waiting.get("manager_id").is_none(), "{waiting:?}");
+    assert_eq!(waiting["sync_manager_entra_id"], json!(user_id(3)));
+
+    // The contractor becomes an employee: imported, and linked as manager.
+    stack.emulator.with_tenant(CONTOSO, |t| {
+        t.update_user(&user_id(3), |u| {
+            u.set_property("employeeType", json!("Employee"))
+        });
+        t.update_user(&user_id(0), |u| u.manager = None);
+    });
+    stack.tick(&mut sync).await.unwrap();
+    let am = users(&stack).await;
+    assert!(by_id(&am, &user_id(3)).is_some());
+    assert_eq!(
+        by_id(&am, &user_id(2)).unwrap()["manager_id"],
+        json!(user_id(3))
+    );
+    let ann = by_id(&am, &user_id(0)).unwrap();
+    assert!(ann.get("manager_id").is_none(), "removed in Entra: {ann:?}");
+    assert!(ann.get("sync_manager_entra_id").is_none(), "{ann:?}");
+}

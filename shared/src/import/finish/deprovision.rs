@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 
-use crate::import::records::{DeprovisionMark, DirectoryWrite, RemovalCause};
+use crate::import::records::{DeprovisionMark, DirectoryWrite, ManagerWrite, RemovalCause};
 use crate::import::state::NumberedRecord;
 use crate::import::{DirectoryStore, EntraDirectory, ImportRun, ImportState, Interruption};
 use crate::model::directory::{EntraHash, UserItem};
@@ -213,6 +213,7 @@ pub fn deprovision_write(
         attributes,
         password_mode: None,
         deprovision: DeprovisionMark::Set { at: now, cause },
+        manager: ManagerWrite::Unchanged,
     }
 }
 

@@ -101,6 +101,8 @@ impl<D: DirectoryStore, S: ImportState, P: ProblemStore, C: TenantConfigs, E: En
             &mut checkpoint.counts,
         )
         .await?;
+        self.relink_waiting_managers(&user_records, &plans.users.delete, &mut checkpoint.counts)
+            .await?;
         // A preview's full round shows every object a recheck would read.
         let imported_late = self.purpose == Purpose::Sync
             && self

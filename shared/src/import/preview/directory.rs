@@ -149,6 +149,16 @@ impl<D: DirectoryStore> DirectoryStore for PreviewDirectory<'_, D> {
         self.inner.users_by_entra_id(tenant, entra_ids).await
     }
 
+    /// As the directory holds them: what the round would have written
+    /// for them is not kept.
+    async fn reports_of(
+        &self,
+        tenant: &TenantId,
+        manager_entra_ids: &[String],
+    ) -> Result<Vec<UserItem>, StoreError> {
+        self.inner.reports_of(tenant, manager_entra_ids).await
+    }
+
     async fn released_by_platform(
         &self,
         tenant: &TenantId,

@@ -9,6 +9,7 @@ fn without_upn(id: &str, name: &str) -> crate::model::entra::UnusableItem {
         id: id.into(),
         display: Some(name.into()),
         reason: format!("user {id} has no userPrincipalName"),
+        manager_link: None,
     }
 }
 
@@ -137,6 +138,7 @@ async fn given_an_unusable_item_that_is_gone_when_fetched_by_id_then_a_delta_rou
         id: "u1".into(),
         display: None,
         reason: "unknown @removed reason Some(\"archived\")".into(),
+        manager_link: None,
     });
     world.entra.users("u-d1", Ok(page));
     world

@@ -53,17 +53,20 @@ impl EntraHash {
     /// The field table's values, then the `attributes` map's (the export
     /// mappings read it, DESIGN 2.13: a platform edit of it alone must
     /// show, and the import's own write of it must not be exported back).
-    /// An empty map adds nothing, so hashes from before it stay valid.
+    /// An empty map adds nothing, so hashes from before it stay valid;
+    /// so does an absent `manager_id` (the same two reasons).
     pub fn of_user(attributes: &UserAttributes) -> Self {
         let fields = fields_hash(USER_FIELDS, attributes);
-        Self::from_u64(
-            attributes
-                .attributes
-                .iter()
-                .fold(fields, |hash, (name, value)| {
-                    feed(hash, &format!("attributes.{name}"), &format!("s:{value}"))
-                }),
-        )
+        let mapped = attributes
+            .attributes
+            .iter()
+            .fold(fields, |hash, (name, value)| {
+                feed(hash, &format!("attributes.{name}"), &format!("s:{value}"))
+            });
+        Self::from_u64(match &attributes.manager_id {
+            Some(manager) => feed(mapped, "manager_id", &format!("s:{manager}")),
+            None => mapped,
+        })
     }
 
     pub fn of_group(attributes: &GroupAttributes) -> Self {

@@ -163,6 +163,16 @@ pub struct EntraSync {
         skip_serializing_if = "Option::is_none"
     )]
     pub deprovisioned_reason: Option<String>,
+    /// The Entra id of the user's manager, when the tenant imports the
+    /// manager (DESIGN 2.13): `manager_id` names its AM user once that is
+    /// imported; the `by-manager` index finds a manager's reports.
+    #[serde(
+        rename = "sync_manager_entra_id",
+        default,
+        deserialize_with = "text_or_none",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub manager_entra_id: Option<String>,
 }
 
 impl EntraSync {

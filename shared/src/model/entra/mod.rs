@@ -99,6 +99,10 @@ pub struct UnusableItem {
     /// Its UPN or name, when it has a readable one.
     pub display: Option<String>,
     pub reason: String,
+    /// A user item's `manager@delta`, as sent: an item that carries only
+    /// its id and a manager change is fetched again by id, and a user read
+    /// by id does not state its manager (DESIGN 2.13).
+    pub manager_link: Option<serde_json::Value>,
 }
 
 impl EntraUser {
@@ -106,6 +110,36 @@ impl EntraUser {
     pub fn domain(&self) -> Option<String> {
         self.attributes.domain()
     }
+
+    /// What the item says of the user's manager, when `$select` named it:
+    /// `manager@delta` with the manager's id, or `@removed` (GRAPH.md:
+    /// related objects carry only their id). `None` when the item does not
+    /// say (an incremental round's unchanged manager). A manager that is
+    /// not a user (an organisational contact) is none of the AM's.
+    pub fn manager_link(&self) -> Option<ManagerLink> {
+        let links = self.properties.get("manager@delta")?.as_array()?;
+        let Some(link) = links.last() else {
+            return Some(ManagerLink::None);
+        };
+        let is_user = link
+            .get("@odata.type")
+            .and_then(|t| t.as_str())
+            .is_none_or(|t| t.eq_ignore_ascii_case("#microsoft.graph.user"));
+        let id = link.get("id").and_then(|id| id.as_str());
+        Some(match (link.get("@removed"), id) {
+            (None, Some(id)) if is_user => ManagerLink::Manager(id.to_owned()),
+            _ => ManagerLink::None,
+        })
+    }
+}
+
+/// A user's manager as a delta item states it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ManagerLink {
+    /// The manager's Entra object id.
+    Manager(String),
+    /// No manager (removed, or not a user).
+    None,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

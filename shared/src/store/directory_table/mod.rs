@@ -7,6 +7,7 @@ mod create_intents;
 mod deleted_users;
 mod links;
 mod reads;
+mod reports;
 mod writes;
 
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -143,6 +143,14 @@ impl crate::import::DirectoryStore for DynamoDirectoryStore {
             .await
     }
 
+    async fn reports_of(
+        &self,
+        tenant: &TenantId,
+        manager_entra_ids: &[String],
+    ) -> Result<Vec<UserItem>, StoreError> {
+        self.reports_by_manager(tenant, manager_entra_ids).await
+    }
+
     /// Only the key and the link of each user item: in a first import a
     /// membership's user is read once per membership.
     async fn user_ids_by_entra_id(

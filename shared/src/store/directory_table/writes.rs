@@ -7,7 +7,7 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 use serde::Serialize;
 
 use super::{CONCURRENCY, DynamoDirectoryStore};
-use crate::import::records::DirectoryWrite;
+use crate::import::records::{DirectoryWrite, ManagerWrite};
 use crate::model::TenantId;
 use crate::model::directory::{
     ENTRA_HASH, EntraHash, FieldValue, GROUP_FIELDS, IMPORT_DELETED, ItemKey, MembershipItem,
@@ -145,6 +145,7 @@ fn user_update(tenant: &TenantId, write: DirectoryWrite) -> Option<AttributeUpda
         password_mode,
         hash,
         deprovision,
+        manager,
     } = write
     else {
         return None;
@@ -160,6 +161,10 @@ fn user_update(tenant: &TenantId, write: DirectoryWrite) -> Option<AttributeUpda
     }
     let mark = deprovision.attribute_values().into_iter();
     values.extend(mark.map(|(name, value)| (name, value.map(AttributeValue::S))));
+    if let ManagerWrite::Set { entra_id } = manager {
+        values.push(("manager_id", attributes.manager_id.as_deref().map(s)));
+        values.push(("sync_manager_entra_id", entra_id.as_deref().map(s)));
+    }
     Some(AttributeUpdate {
         key: ItemKey::user(tenant, &user_id),
         entra_link,

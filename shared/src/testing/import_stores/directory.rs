@@ -7,7 +7,7 @@ use std::sync::Mutex;
 
 use crate::import::buckets;
 use crate::import::ports::{DirectoryStore, ObjectKind};
-use crate::import::records::DirectoryWrite;
+use crate::import::records::{DirectoryWrite, ManagerWrite};
 use crate::model::directory::{GroupItem, MembershipKey, Source, SyncedObject, UserItem};
 use crate::ports::StoreError;
 
@@ -53,6 +53,21 @@ impl DirectoryStore for MemoryDirectory {
                     .find(|u| u.entra_object_id() == Some(id.as_str()))
                     .map(|u| (id.clone(), u.clone()))
             })
+            .collect())
+    }
+    async fn reports_of(
+        &self,
+        _: &crate::model::TenantId,
+        managers: &[String],
+    ) -> Result<Vec<UserItem>, StoreError> {
+        let users = self.users.lock().unwrap();
+        Ok(users
+            .values()
+            .filter(|u| {
+                let manager = u.sync.manager_entra_id.as_ref();
+                manager.is_some_and(|m| managers.contains(m))
+            })
+            .cloned()
             .collect())
     }
     async fn released_by_platform(
@@ -190,9 +205,13 @@ impl DirectoryStore for MemoryDirectory {
                     password_mode,
                     hash,
                     deprovision,
+                    manager,
                 } => {
                     let mut users = self.users.lock().unwrap();
                     let u = users.get_mut(&user_id).unwrap();
+                    if let ManagerWrite::Set { entra_id } = manager {
+                        u.sync.manager_entra_id = entra_id;
+                    }
                     u.attributes = attributes;
                     u.password_mode = password_mode.or(u.password_mode);
                     u.sync.entra_id = entra_link.or(u.sync.entra_id.take());

@@ -75,6 +75,7 @@ async fn given_a_created_user_when_updated_with_values_removed_then_only_the_imp
                     at: chrono::Utc::now(),
                     cause: RemovalCause::SoftDeleted,
                 },
+                manager: Default::default(),
             }],
         )
         .await
@@ -144,6 +145,7 @@ async fn given_a_linked_platform_user_and_group_when_updated_then_the_link_and_v
                     password_mode: Some(PasswordMode::Entra),
                     hash: EntraHash::of_user(&attributes),
                     deprovision: DeprovisionMark::Unchanged,
+                    manager: Default::default(),
                 },
                 DirectoryWrite::UpdateGroup {
                     group_id: "pg-1".into(),
@@ -287,6 +289,7 @@ async fn given_vanished_items_when_written_then_none_is_recreated() {
                     password_mode: Some(PasswordMode::Entra),
                     hash: EntraHash::of_user(&attributes),
                     deprovision: DeprovisionMark::Unchanged,
+                    manager: Default::default(),
                 },
                 DirectoryWrite::UpdateGroup {
                     group_id: "g-gone".into(),
