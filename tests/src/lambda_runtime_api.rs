@@ -42,6 +42,9 @@ pub struct LambdaFunction {
     child: Child,
     invocations: mpsc::Sender<Invocation>,
     logs: Arc<Mutex<Vec<String>>>,
+    /// The stdout lines of `logs` alone (the functions' metric lines go
+    /// there).
+    stdout: Arc<Mutex<Vec<String>>>,
     /// The tasks copying stdout and stderr into `logs`.
     readers: Vec<tokio::task::JoinHandle<()>>,
     init_error: Arc<Mutex<Option<Value>>>,
@@ -117,32 +120,38 @@ fn spawn_function(
         .with_context(|| format!("starting {binary}"))
 }
 
-/// Readers that keep the function's stdout and stderr lines (echoed with
-/// SHOW_FUNCTION_LOGS).
+/// Readers that keep the function's stdout and stderr lines in `logs`, and
+/// its stdout lines also in `stdout` (echoed with SHOW_FUNCTION_LOGS).
 fn collect_logs(
     child: &mut Child,
     logs: &Arc<Mutex<Vec<String>>>,
+    stdout: &Arc<Mutex<Vec<String>>>,
 ) -> Vec<tokio::task::JoinHandle<()>> {
     let mut readers = Vec::new();
-    for stream in [
-        child
-            .stdout
-            .take()
-            .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
-        child
-            .stderr
-            .take()
-            .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
-    ]
-    .into_iter()
-    .flatten()
-    {
+    let streams = [
+        child.stdout.take().map(|s| {
+            (
+                Box::new(s) as Box<dyn tokio::io::AsyncRead + Send + Unpin>,
+                Some(stdout.clone()),
+            )
+        }),
+        child.stderr.take().map(|s| {
+            (
+                Box::new(s) as Box<dyn tokio::io::AsyncRead + Send + Unpin>,
+                None,
+            )
+        }),
+    ];
+    for (stream, also) in streams.into_iter().flatten() {
         let logs = logs.clone();
         readers.push(tokio::spawn(async move {
             let mut lines = BufReader::new(stream).lines();
             while let Ok(Some(line)) = lines.next_line().await {
                 if std::env::var_os("SHOW_FUNCTION_LOGS").is_some() {
                     eprintln!("[function] {line}");
+                }
+                if let Some(also) = &also {
+                    also.lock().unwrap().push(line.clone());
                 }
                 logs.lock().unwrap().push(line);
             }
@@ -168,12 +177,14 @@ impl LambdaFunction {
         let address = serve_runtime_api(state.clone()).await?;
         let mut child = spawn_function(binary, &env, address)?;
         let logs: Arc<Mutex<Vec<String>>> = Arc::default();
-        let readers = collect_logs(&mut child, &logs);
+        let stdout: Arc<Mutex<Vec<String>>> = Arc::default();
+        let readers = collect_logs(&mut child, &logs, &stdout);
         Ok(Self {
             name: binary.to_owned(),
             child,
             invocations: sender,
             logs,
+            stdout,
             readers,
             init_error: state.init_error,
         })
@@ -267,6 +278,12 @@ impl LambdaFunction {
     pub async fn settled_logs(&self) -> Vec<String> {
         tokio::time::sleep(Duration::from_millis(150)).await;
         self.logs()
+    }
+
+    /// `settled_logs` of stdout alone.
+    pub async fn settled_stdout(&self) -> Vec<String> {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        self.stdout.lock().unwrap().clone()
     }
 }
 

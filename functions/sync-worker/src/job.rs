@@ -176,6 +176,7 @@ impl SyncWorker {
             }
             Err(reason) => {
                 tracing::error!(tenant_id = %tenant, message_id = %message_id, reason = %reason, "the sync job failed and will be retried");
+                crate::metrics::failed_job_line(&tenant).emit();
                 (!message_id.is_empty()).then_some(message_id)
             }
         }

@@ -56,7 +56,16 @@ pub fn run_line(
     line
 }
 
-/// The invocation's line: Graph's 429 answers while it ran.
+/// The line of a job a store failure stopped before its run could record
+/// it: an `error` run too, whose message SQS delivers again.
+pub fn failed_job_line(tenant: &TenantId) -> MetricLine {
+    MetricLine::of_function(FUNCTION)
+        .dimension("Result", "error")
+        .property("tenant_id", tenant.as_str())
+        .count("Runs", 1)
+}
+
+/// The invocation's line: Graph's throttling answers (429, 503) while it ran.
 pub fn emit_invocation() {
     MetricLine::of_function(FUNCTION)
         .count("GraphThrottled", entra_sync::graph::take_throttled())
@@ -108,6 +117,19 @@ mod tests {
         assert_eq!(line["OpenProblems"], 1.0);
         assert_eq!(line["NotificationToSyncLatency"], 1250.0);
         assert_eq!(line["tenant_id"], "acme");
+    }
+
+    #[test]
+    fn a_job_a_store_failure_stopped_counts_as_an_error_run() {
+        let tenant = TenantId::parse("acme").unwrap();
+        let line = failed_job_line(&tenant).to_json(0);
+        assert_eq!(line["Result"], "error");
+        assert_eq!(line["Runs"], 1.0);
+        assert_eq!(line["tenant_id"], "acme");
+        assert!(
+            line.get("ObjectsApplied").is_none(),
+            "nothing it can vouch for"
+        );
     }
 
     #[test]

@@ -316,19 +316,23 @@ fn interpret_answer(status: StatusCode, retry_after: Option<Duration>, text: &st
     interpret_json(status, retry_after, json)
 }
 
-/// `interpret_answer` of a body already read as JSON (a `$batch` item).
-/// Graph's 429 answers in this process since the last [`take_throttled`]:
-/// an operators' metric (docs/behaviour.md 2.14). Per process, not per
-/// tenant: one invocation's tenants share the client.
+/// Graph's throttling answers (429, and 503: Graph's "overloaded, come
+/// back later", docs/graph.md 2.5) in this process since the last
+/// [`take_throttled`]: an operators' metric (docs/behaviour.md 2.14). Per
+/// process, not per tenant: one invocation's tenants share the client.
 static THROTTLED: AtomicU64 = AtomicU64::new(0);
 
-/// The 429 answers counted since the last call, and the count reset.
+/// The throttling answers counted since the last call, and the count reset.
 pub fn take_throttled() -> u64 {
     THROTTLED.swap(0, Ordering::Relaxed)
 }
 
+/// `interpret_answer` of a body already read as JSON (a `$batch` item).
 fn interpret_json(status: StatusCode, retry_after: Option<Duration>, json: Value) -> Exchange {
-    if status == StatusCode::TOO_MANY_REQUESTS {
+    if matches!(
+        status,
+        StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE
+    ) {
         THROTTLED.fetch_add(1, Ordering::Relaxed);
     }
     if status.is_success() {

@@ -58,6 +58,20 @@ fn given_throttling_or_a_5xx_then_the_retry_policy_decides_with_retry_after() {
 }
 
 #[test]
+fn given_429_and_503_answers_then_each_is_counted_as_throttling_once() {
+    // The count is per process; nextest runs each test in a process of its own.
+    take_throttled();
+    let text = graph_error_body("TooManyRequests", &[]);
+    for status in [429, 503, 500, 502, 504, 200, 404] {
+        interpret_answer(StatusCode::from_u16(status).unwrap(), None, &text);
+    }
+    // A `$batch` item's answer too.
+    interpret_json(StatusCode::TOO_MANY_REQUESTS, None, Value::Null);
+    assert_eq!(take_throttled(), 3);
+    assert_eq!(take_throttled(), 0, "taking the count resets it");
+}
+
+#[test]
 fn given_a_401_then_the_token_is_refused() {
     let text = graph_error_body("InvalidAuthenticationToken", &[]);
     assert!(matches!(

@@ -20,7 +20,7 @@ use super::sandbox::Sandbox;
 use crate::export::lambda_record;
 use crate::lambda_runtime_api::InvocationResult;
 use crate::local_aws::{LocalAws, template_stream_filter_prefixes};
-use crate::sync::{StreamCursor, scheduled_event, sqs_event};
+use crate::sync::{StreamCursor, scheduled_event, sqs_event_of};
 
 const WORKER_TIMEOUT: Duration = Duration::from_secs(300);
 const SCHEDULER_TIMEOUT: Duration = Duration::from_secs(60);
@@ -88,6 +88,11 @@ impl<W: Invoke> QueueMapping<W> {
             .message_system_attribute_names(
                 aws_sdk_sqs::types::MessageSystemAttributeName::ApproximateReceiveCount,
             )
+            .message_system_attribute_names(
+                aws_sdk_sqs::types::MessageSystemAttributeName::SentTimestamp,
+            )
+            // The worker reads what queued a job (its `trigger`) from them.
+            .message_attribute_names("All")
             .send()
             .await
             .map_err(|e| anyhow::anyhow!(aws_sdk_sqs::error::DisplayErrorContext(e).to_string()))?;
@@ -105,7 +110,7 @@ impl<W: Invoke> QueueMapping<W> {
                 )
             })
             .collect();
-        let mut event = sqs_event(&self.queue_arn, &batch);
+        let mut event = sqs_event_of(&self.queue_arn, &messages);
         add_receive_counts(&mut event, &messages);
         let ids: Vec<String> = batch.iter().map(|(id, _, _)| id.clone()).collect();
         let failed = match self.worker.invoke(event, WORKER_TIMEOUT).await {

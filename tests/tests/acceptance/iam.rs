@@ -11,7 +11,10 @@ const TENANT: &str = "acme";
 
 /// Takes `action` out of every inline statement of `binary`'s role (and a
 /// statement left with no action out of its policy).
-fn without(action: &'static str, binary: &'static str) -> impl Fn(&mut Vec<FunctionRole>) + Send {
+pub(crate) fn without(
+    action: &'static str,
+    binary: &'static str,
+) -> impl Fn(&mut Vec<FunctionRole>) + Send {
     move |roles| {
         let role = roles
             .iter_mut()
@@ -43,7 +46,7 @@ fn without(action: &'static str, binary: &'static str) -> impl Fn(&mut Vec<Funct
     }
 }
 
-async fn connected(stack: &mut LocalStack) {
+pub(crate) async fn connected(stack: &mut LocalStack) {
     organisation::seed(&stack.emulator, CONTOSO, 5, 1);
     stack
         .connect(TENANT, CONTOSO_ADMIN, json!({}))

@@ -1,7 +1,8 @@
 //! The live stack's SQS mapping of `sync-worker` against moto's real SQS:
 //! what the worker fails comes back after the visibility timeout with its
 //! receive count, and goes to the dead-letter queue after `maxReceiveCount`
-//! receives; what it handled is deleted.
+//! receives; what it handled is deleted. Each record carries its message's
+//! attributes and `SentTimestamp`, as Lambda's mapping passes them.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -130,5 +131,67 @@ async fn given_a_job_the_worker_keeps_failing_then_it_returns_with_its_count_and
     assert!(
         bodies(&aws, &url).await.is_empty(),
         "nothing left on the queue"
+    );
+}
+
+/// A worker that handles every job and keeps the records it was given.
+#[derive(Default)]
+struct RecordingWorker {
+    records: Mutex<Vec<Value>>,
+}
+
+impl Invoke for RecordingWorker {
+    async fn invoke(&self, event: Value, _: Duration) -> anyhow::Result<InvocationResult> {
+        let records = event["Records"].as_array().cloned().unwrap_or_default();
+        self.records.lock().unwrap().extend(records);
+        Ok(Ok(json!({ "batchItemFailures": [] })))
+    }
+}
+
+#[tokio::test]
+async fn given_a_job_graph_notifications_queued_then_the_worker_gets_its_trigger_and_sent_time() {
+    let aws = LocalAws::from_env().await.unwrap();
+    let run = uuid::Uuid::new_v4().simple().to_string();
+    let (url, arn) = queue(&aws, &format!("jobs-{run}"), &[]).await;
+    let trigger = aws_sdk_sqs::types::MessageAttributeValue::builder()
+        .data_type("String")
+        .string_value("notification")
+        .build()
+        .unwrap();
+    let sent_before = chrono::Utc::now().timestamp_millis();
+    aws.sqs
+        .send_message()
+        .queue_url(&url)
+        .message_body(r#"{"tenant_id":"acme"}"#)
+        .message_attributes("trigger", trigger)
+        .send()
+        .await
+        .unwrap();
+    let sent_after = chrono::Utc::now().timestamp_millis();
+    // Received well after it was sent: the record must say when it was sent.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let mapping = QueueMapping {
+        aws: aws.clone(),
+        queue_url: url.clone(),
+        queue_arn: arn,
+        worker: RecordingWorker::default(),
+        activity: Activity::default(),
+    };
+    assert_eq!(mapping.poll_once().await.unwrap(), 1);
+
+    let records = mapping.worker.records.lock().unwrap().clone();
+    let record = &records[0];
+    assert_eq!(
+        record["messageAttributes"]["trigger"]["stringValue"], "notification",
+        "{record}"
+    );
+    let sent: i64 = record["attributes"]["SentTimestamp"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        (sent_before - 1_000..=sent_after + 1_000).contains(&sent),
+        "{sent} not within [{sent_before}, {sent_after}]"
     );
 }

@@ -28,6 +28,7 @@ mod import;
 mod large_tenants;
 mod live_queue;
 mod mappings;
+mod metric_lines;
 mod national_clouds;
 mod notifications;
 mod oauth_callback;
