@@ -106,11 +106,10 @@ fn removed(item: &Map<String, Value>) -> Result<Option<bool>, GraphError> {
     }
 }
 
-fn page_parts(page: &Value) -> Result<(&Vec<Value>, Continuation), GraphError> {
-    let value = page
-        .get("value")
-        .and_then(Value::as_array)
-        .ok_or_else(|| malformed("the page has no `value` array"))?;
+fn page_parts(page: Value) -> Result<(Continuation, Vec<Value>), GraphError> {
+    let Value::Object(mut page) = page else {
+        return Err(malformed("the page has no `value` array"));
+    };
     let next = page.get("@odata.nextLink").and_then(Value::as_str);
     let delta = page.get("@odata.deltaLink").and_then(Value::as_str);
     let continuation = match (next, delta) {
@@ -123,7 +122,10 @@ fn page_parts(page: &Value) -> Result<(&Vec<Value>, Continuation), GraphError> {
         }
         (None, None) => return Err(malformed("the page has neither a nextLink nor a deltaLink")),
     };
-    Ok((value, continuation))
+    match page.remove("value") {
+        Some(Value::Array(value)) => Ok((continuation, value)),
+        _ => Err(malformed("the page has no `value` array")),
+    }
 }
 
 fn objects(value: &[Value]) -> impl Iterator<Item = Result<&Map<String, Value>, GraphError>> {
@@ -162,34 +164,51 @@ fn attributes<A: Default>(
     Ok(attributes)
 }
 
+/// What a user object says besides its properties: its id, the mapped
+/// attributes and whether it is a guest.
+fn read_user(
+    item: &Map<String, Value>,
+) -> Result<(EntraObjectId, UserAttributes, bool), GraphError> {
+    let id = id_of(item)?;
+    let mut attributes: UserAttributes = attributes(item, USER_FIELDS, &format!("user {id}"))?;
+    if attributes.user_name.is_empty() {
+        return Err(malformed(format!("user {id} has no userPrincipalName")));
+    }
+    let guest = item.get("userType").and_then(Value::as_str) == Some("Guest");
+    if guest && let Some(mail) = attributes.email.clone() {
+        // A guest's UPN (`alias_theirdomain#EXT#@…`) is no name to sign
+        // in with: its mail is (Microsoft's advice for B2B users).
+        attributes.user_name = mail;
+    }
+    Ok((id, attributes, guest))
+}
+
 impl EntraUser {
     /// A user object (a delta item in default mode, or a plain GET): it
     /// carries the whole selected set; an absent property has no value.
     pub fn parse(item: &Map<String, Value>) -> Result<Self, GraphError> {
-        let id = id_of(item)?;
-        let mut attributes: UserAttributes = attributes(item, USER_FIELDS, &format!("user {id}"))?;
-        if attributes.user_name.is_empty() {
-            return Err(malformed(format!("user {id} has no userPrincipalName")));
+        Self::from_item(item.clone()).map_err(|(err, _)| err)
+    }
+
+    /// As `parse`, keeping the item itself as the user's properties (no
+    /// copy: a first import reads every user once); given back on error.
+    fn from_item(item: Map<String, Value>) -> Result<Self, (GraphError, Map<String, Value>)> {
+        match read_user(&item) {
+            Ok((id, attributes, guest)) => Ok(Self {
+                id,
+                attributes,
+                guest,
+                properties: std::sync::Arc::new(item),
+            }),
+            Err(err) => Err((err, item)),
         }
-        let guest = item.get("userType").and_then(Value::as_str) == Some("Guest");
-        if guest && let Some(mail) = attributes.email.clone() {
-            // A guest's UPN (`alias_theirdomain#EXT#@…`) is no name to sign
-            // in with: its mail is (Microsoft's advice for B2B users).
-            attributes.user_name = mail;
-        }
-        Ok(Self {
-            id,
-            attributes,
-            guest,
-            properties: std::sync::Arc::new(item.clone()),
-        })
     }
 }
 
-pub fn parse_user_page(page: &Value) -> Result<DeltaPage<EntraUser>, GraphError> {
+pub fn parse_user_page(page: Value) -> Result<DeltaPage<EntraUser>, GraphError> {
     parse_delta_page(page, "user", |item, id, unusable| {
-        EntraUser::parse(item)
-            .map_err(|err| unusable.push(UnusableItem::of(item, id, err)))
+        EntraUser::from_item(item)
+            .map_err(|(err, item)| unusable.push(UnusableItem::of(&item, id, err)))
             .ok()
     })
 }
@@ -197,23 +216,27 @@ pub fn parse_user_page(page: &Value) -> Result<DeltaPage<EntraUser>, GraphError>
 /// A delta page: removals (and unreadable removal marks) read the same for
 /// every kind; `upsert` reads the rest, noting in `unusable` what it cannot.
 fn parse_delta_page<T>(
-    page: &Value,
+    page: Value,
     what: &str,
-    mut upsert: impl FnMut(&Map<String, Value>, EntraObjectId, &mut Vec<UnusableItem>) -> Option<T>,
+    mut upsert: impl FnMut(Map<String, Value>, EntraObjectId, &mut Vec<UnusableItem>) -> Option<T>,
 ) -> Result<DeltaPage<T>, GraphError> {
-    let (value, continuation) = page_parts(page)?;
+    let (continuation, value) = page_parts(page)?;
     let mut parsed = DeltaPage {
         items: Vec::new(),
         continuation,
         unusable: Vec::new(),
     };
-    for item in objects(value) {
+    for item in value {
+        let item = match item {
+            Value::Object(item) => Ok(item),
+            _ => Err(malformed("an item is not an object")),
+        };
         let Some((item, id)) = nameable(item, what) else {
             continue;
         };
-        match removed(item) {
+        match removed(&item) {
             Ok(Some(permanent)) => parsed.items.push(DeltaItem::Removed { id, permanent }),
-            Err(err) => parsed.unusable.push(UnusableItem::of(item, id, err)),
+            Err(err) => parsed.unusable.push(UnusableItem::of(&item, id, err)),
             Ok(None) => {
                 if let Some(read) = upsert(item, id, &mut parsed.unusable) {
                     parsed.items.push(DeltaItem::Upsert(read));
@@ -225,10 +248,10 @@ fn parse_delta_page<T>(
 }
 
 /// An item of a page that is an object with an id, else skipped (logged).
-fn nameable<'a>(
-    item: Result<&'a Map<String, Value>, GraphError>,
+fn nameable(
+    item: Result<Map<String, Value>, GraphError>,
     what: &str,
-) -> Option<(&'a Map<String, Value>, EntraObjectId)> {
+) -> Option<(Map<String, Value>, EntraObjectId)> {
     let item = match item {
         Ok(item) => item,
         Err(err) => {
@@ -236,7 +259,8 @@ fn nameable<'a>(
             return None;
         }
     };
-    Some((item, nameable_id(item, what)?))
+    let id = nameable_id(&item, what)?;
+    Some((item, id))
 }
 
 fn member_kind(odata_type: Option<&str>) -> MemberKind {
@@ -257,13 +281,13 @@ impl EntraGroup {
     }
 }
 
-pub fn parse_group_page(page: &Value) -> Result<DeltaPage<GroupDelta>, GraphError> {
+pub fn parse_group_page(page: Value) -> Result<DeltaPage<GroupDelta>, GraphError> {
     parse_delta_page(page, "group", |item, id, unusable| {
         // Its membership changes count even when its properties do not
         // read: the group is fetched again, its members are not.
-        let members = group_members(item, &id);
-        let group = EntraGroup::parse(item).unwrap_or_else(|err| {
-            unusable.push(UnusableItem::of(item, id.clone(), err));
+        let members = group_members(&item, &id);
+        let group = EntraGroup::parse(&item).unwrap_or_else(|err| {
+            unusable.push(UnusableItem::of(&item, id.clone(), err));
             None
         });
         Some(GroupDelta { id, group, members })
@@ -385,7 +409,7 @@ mod tests {
 
     #[test]
     fn a_user_page_with_updates_and_removals_parses() {
-        let page = parse_user_page(&json!({
+        let page = parse_user_page(json!({
             "@odata.deltaLink": "https://graph/users/delta?$deltatoken=x",
             "value": [
                 {"id": "u1", "userPrincipalName": "Ann@Contoso.com", "displayName": "Ann", "mail": null, "accountEnabled": false},
@@ -423,7 +447,7 @@ mod tests {
 
     #[test]
     fn group_items_carry_member_changes_and_may_lack_attributes() {
-        let page = parse_group_page(&json!({
+        let page = parse_group_page(json!({
             "@odata.nextLink": "https://graph/groups/delta?$skiptoken=y",
             "value": [{"id": "g1", "members@delta": [
                 {"@odata.type": "#microsoft.graph.user", "id": "u1"},
@@ -458,7 +482,7 @@ mod tests {
             ),
         ];
         for (page, expected) in cases {
-            let err = parse_user_page(&page).unwrap_err().to_string();
+            let err = parse_user_page(page.clone()).unwrap_err().to_string();
             assert!(err.contains(expected), "{err} for {page}");
         }
     }
@@ -473,7 +497,7 @@ mod tests {
             {"id": "u3", "@removed": {"reason": "moved"}},
             {"id": "u4", "userPrincipalName": "cy@contoso.com"},
         ]});
-        let parsed = parse_user_page(&page).unwrap();
+        let parsed = parse_user_page(page.clone()).unwrap();
         assert_eq!(parsed.items.len(), 1, "{parsed:?}");
         let reasons: Vec<(&str, Option<&str>, &str)> = parsed
             .unusable
@@ -494,7 +518,7 @@ mod tests {
                 {"@odata.type": "#microsoft.graph.user"},
             ]},
         ]});
-        let parsed = parse_group_page(&groups).unwrap();
+        let parsed = parse_group_page(groups.clone()).unwrap();
         let DeltaItem::Upsert(group) = &parsed.items[0] else {
             panic!("{parsed:?}");
         };

@@ -48,7 +48,7 @@ impl<T: AccessTokenSource> crate::import::EntraDirectory for GraphEntraDirectory
                 .client
                 .url(&format!("/users/delta?$select={}", self.user_select)),
         };
-        model::parse_user_page(&self.get(&url).await?)
+        model::parse_user_page(self.get(&url).await?)
     }
 
     async fn groups_delta(&self, link: Option<&str>) -> Result<DeltaPage<GroupDelta>, GraphError> {
@@ -58,7 +58,7 @@ impl<T: AccessTokenSource> crate::import::EntraDirectory for GraphEntraDirectory
                 .client
                 .url(&format!("/groups/delta?$select={}", model::group_select())),
         };
-        model::parse_group_page(&self.get(&url).await?)
+        model::parse_group_page(self.get(&url).await?)
     }
 
     async fn domains(&self) -> Result<Vec<DomainInfo>, GraphError> {

@@ -17,28 +17,35 @@ pub struct EntraHash(String);
 const FNV_BASIS: u64 = 0xcbf2_9ce4_8422_2325;
 
 /// Feeds `name=rendered;` to the hash.
-fn feed(mut hash: u64, name: &str, rendered: &str) -> u64 {
-    for byte in name
-        .bytes()
+fn feed(hash: u64, name: &str, rendered: &str) -> u64 {
+    feed_parts(hash, &[name], &[rendered])
+}
+
+/// `feed` of names and renderings given in parts (no string built per
+/// attribute: a first import hashes every user).
+fn feed_parts(mut hash: u64, name: &[&str], rendered: &[&str]) -> u64 {
+    for part in name
+        .iter()
+        .flat_map(|p| p.bytes())
         .chain([b'='])
-        .chain(rendered.bytes())
-        .chain([b';'])
+        .chain(rendered.iter().flat_map(|p| p.bytes()).chain([b';']))
     {
-        hash ^= u64::from(byte);
+        hash ^= u64::from(part);
         hash = hash.wrapping_mul(0x0100_0000_01b3);
     }
     hash
 }
 
 fn fields_hash<A>(fields: &[Field<A>], attributes: &A) -> u64 {
-    fields.iter().fold(FNV_BASIS, |hash, field| {
-        let rendered = match (field.read)(attributes) {
-            FieldValue::Text(None) => String::from("\u{0}"),
-            FieldValue::Text(Some(s)) => format!("s:{s}"),
-            FieldValue::Flag(b) => format!("v:{b}"),
-        };
-        feed(hash, field.am, &rendered)
-    })
+    fields
+        .iter()
+        .fold(FNV_BASIS, |hash, field| match (field.read)(attributes) {
+            FieldValue::Text(None) => feed(hash, field.am, "\u{0}"),
+            FieldValue::Text(Some(s)) => feed_parts(hash, &[field.am], &["s:", &s]),
+            FieldValue::Flag(b) => {
+                feed_parts(hash, &[field.am], &["v:", if b { "true" } else { "false" }])
+            }
+        })
 }
 
 impl EntraHash {
@@ -61,10 +68,10 @@ impl EntraHash {
             .attributes
             .iter()
             .fold(fields, |hash, (name, value)| {
-                feed(hash, &format!("attributes.{name}"), &format!("s:{value}"))
+                feed_parts(hash, &["attributes.", name], &["s:", value])
             });
         Self::from_u64(match &attributes.manager_id {
-            Some(manager) => feed(mapped, "manager_id", &format!("s:{manager}")),
+            Some(manager) => feed_parts(mapped, &["manager_id"], &["s:", manager]),
             None => mapped,
         })
     }
