@@ -70,6 +70,14 @@ pub struct UserAttributes {
         skip_serializing_if = "BTreeMap::is_empty"
     )]
     pub attributes: BTreeMap<String, String>,
+    /// The manager's AM user id (DESIGN 1.3, 2.13): exported as the Entra
+    /// user's manager (`PUT …/manager/$ref`) when a mapping says so.
+    #[serde(
+        default,
+        deserialize_with = "text_or_none",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub manager_id: Option<String>,
 }
 
 impl Default for UserAttributes {
@@ -86,6 +94,7 @@ impl Default for UserAttributes {
             department: None,
             enabled: true,
             attributes: BTreeMap::new(),
+            manager_id: None,
         }
     }
 }

@@ -31,6 +31,7 @@ fn user(n: usize) -> UserItem {
         department: Some(format!("Dept {}", n % 7)),
         enabled: true,
         attributes: Default::default(),
+        manager_id: None,
     };
     UserItem {
         user_id: entra_sync_tests::organisation::user_id(n),
