@@ -195,6 +195,7 @@ fn attributes(upn: &str) -> UserAttributes {
         department: Some("R&D".into()),
         enabled: true,
         attributes: Default::default(),
+        manager_id: None,
     }
 }
 
