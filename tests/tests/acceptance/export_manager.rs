@@ -189,6 +189,27 @@ async fn given_a_manager_not_exported_yet_then_the_user_is_written_and_its_manag
 }
 
 #[tokio::test]
+async fn given_a_manager_and_its_report_in_one_batch_then_the_manager_is_exported_first() {
+    let mut w = world(manager_mapping()).await;
+    w.put("USER#p-boss", platform_user("p-boss", "boss@contoso.com"))
+        .await;
+    let mut ada = platform_user("p-ada", "ada@contoso.com");
+    ada["manager_id"] = json!("p-boss");
+    w.put("USER#p-ada", ada).await;
+
+    let report = w.export().await;
+
+    assert!(report.retried.is_empty(), "{report:?}");
+    let (id, boss) = (
+        entra_id(&w, "USER#p-ada").await,
+        entra_id(&w, "USER#p-boss").await,
+    );
+    assert_eq!(manager_in_entra(&w, &id).as_deref(), Some(boss.as_str()));
+    let problems = w.stack.problem_items(TENANT).await.unwrap();
+    assert!(problems.is_empty(), "{problems:?}");
+}
+
+#[tokio::test]
 async fn given_a_usgov_tenant_then_the_manager_reference_names_the_usgov_graph_host() {
     let (stack, usgov) = LocalStack::start_with_usgov().await.unwrap();
     usgov.consent_app(CONTOSO_US, REQUIRED_APP_ROLES);
