@@ -352,6 +352,14 @@ impl DirectoryChange {
         }
     }
 
+    /// The manager a user change's new image names.
+    pub fn manager_id(&self) -> Option<&str> {
+        match &self.images {
+            ChangeImages::User(i) => i.new.as_ref()?.attributes.manager_id.as_deref(),
+            _ => None,
+        }
+    }
+
     pub fn plan(&self) -> ExportPlan {
         match (&self.images, &self.key) {
             (ChangeImages::User(images), ItemKey::User { user_id, .. }) => {

@@ -1,5 +1,5 @@
 //! The lanes of a stream batch: the changes that must go out in order (those
-//! of one object, or joined through a membership or a UPN) share a lane;
+//! of one object, or joined through a membership, a UPN or a manager) share a lane;
 //! unrelated ones go out side by side. Lanes never span tenants, and each
 //! tenant's lanes run apart from the others' (docs/behaviour.md 2.11: one tenant
 //! never holds up another).
@@ -36,6 +36,9 @@ pub fn lanes(changes: &[DirectoryChange]) -> Vec<Vec<usize>> {
         };
         // A UPN one user frees and another takes: delete before create.
         touched.extend(names.iter().map(|n| ('n', n.as_str())));
+        // A user after the manager it names (DESIGN 2.13): exported
+        // earlier in the batch, the manager is in Entra ID by then.
+        touched.extend(change.manager_id().map(|m| ('u', m)));
         let ids: Vec<usize> = touched
             .into_iter()
             .map(|(kind, id)| {
@@ -147,6 +150,20 @@ mod tests {
             named("acme", "USER#u4", "a@Contoso.com"), // 3: the same UPN again
         ];
         assert_eq!(lanes(&changes), vec![vec![0, 1, 3], vec![2]]);
+    }
+
+    #[test]
+    fn a_user_goes_after_the_manager_it_names() {
+        let mut report = change("acme", "USER#u2");
+        if let ChangeImages::User(images) = &mut report.images {
+            images.new.as_mut().unwrap().attributes.manager_id = Some("u1".into());
+        }
+        let changes = vec![
+            change("acme", "USER#u1"), // 0: the manager
+            change("acme", "USER#u3"), // 1: unrelated
+            report,                    // 2: u2, managed by u1
+        ];
+        assert_eq!(lanes(&changes), vec![vec![0, 2], vec![1]]);
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! attributes alone (WAVE3 §1.1).
 
 use crate::mapping::{
-    Direction, MappedValue, MappingConfigError, MappingEvalError, Occasion, TargetKind,
+    Apply, Direction, MappedValue, MappingConfigError, MappingEvalError, Occasion, TargetKind,
     TargetValue, UserMapping, UserMappings, map_user,
 };
 use crate::model::TenantConfig;
@@ -16,27 +16,59 @@ use crate::model::entra::{EntraPatch, GraphValue};
 #[derive(Debug, Clone)]
 pub struct ExportMappings {
     mappings: Vec<UserMapping>,
+    /// The mapping `manager` ← `manager_id`, when configured: its `apply`.
+    /// The manager is no property of the PATCH but a reference of its own
+    /// (`PUT`/`DELETE …/manager/$ref`), written after the rest.
+    manager: Option<Apply>,
+}
+
+/// What the export does with the Entra user's manager.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ManagerWrite {
+    /// The manager is this AM user (its Entra user, once exported).
+    Set(String),
+    /// The AM user has no manager any more.
+    Remove,
 }
 
 impl ExportMappings {
-    /// A mapping to `manager` is left out, with a warning: exporting the
-    /// manager (`PUT …/manager/$ref`) is not available yet, and the rest
-    /// of the user still flows.
+    /// The manager mapping is kept apart from the others (validation
+    /// allows it only as `manager` ← `manager_id`, a plain attribute).
     pub fn compile(config: &TenantConfig) -> Result<Self, MappingConfigError> {
         let all = UserMappings::from_config(config.user_mappings.as_ref())?;
         let (manager, mappings): (Vec<&UserMapping>, Vec<&UserMapping>) = all
             .for_direction(Direction::Export)
             .iter()
             .partition(|m| m.target.kind == TargetKind::Reference);
-        for skipped in manager {
-            tracing::warn!(
-                mapping = %skipped.describe(),
-                "exporting the manager is not available yet; the mapping is skipped"
-            );
-        }
         Ok(Self {
             mappings: mappings.into_iter().cloned().collect(),
+            manager: manager.first().map(|m| m.apply),
         })
+    }
+
+    /// The manager a create writes: the AM user's, when it has one and
+    /// the manager is mapped (a new Entra user has none to remove).
+    pub fn manager_on_create(&self, user: &UserItem) -> Option<ManagerWrite> {
+        self.manager?;
+        user.attributes.manager_id.clone().map(ManagerWrite::Set)
+    }
+
+    /// The manager an update writes, as `on_update` decides for the other
+    /// targets: when `manager_id` moved (`before` → `seen` → `now`), or
+    /// with no `before`; never for a `create_only` mapping.
+    pub fn manager_on_update(
+        &self,
+        before: Option<&UserItem>,
+        seen: &UserItem,
+        now: &UserItem,
+    ) -> Option<ManagerWrite> {
+        if self.manager? == Apply::CreateOnly {
+            return None;
+        }
+        let manager = |user: &UserItem| user.attributes.manager_id.clone();
+        let moved =
+            before.is_none_or(|old| manager(old) != manager(seen)) || manager(seen) != manager(now);
+        moved.then(|| manager(now).map_or(ManagerWrite::Remove, ManagerWrite::Set))
     }
 
     /// What a create sends: every mapped target with a value (a `default`

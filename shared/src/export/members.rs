@@ -10,9 +10,9 @@ use crate::model::directory::{ItemKey, MembershipKey, Source, SyncedObject};
 use crate::model::entra::GraphError;
 use crate::problems::Code;
 
-/// Which membership write the ends are read for.
+/// Which membership write the ends are read for (a manager's is an add).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Write {
+pub(super) enum Write {
     Add,
     Remove,
 }
@@ -133,7 +133,7 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
 
     /// `refuse_unowned` for a membership's end, once per object and run (a
     /// batch adds many members to one group).
-    async fn refuse_unowned_end<T: SyncedObject>(
+    pub(super) async fn refuse_unowned_end<T: SyncedObject>(
         &self,
         kind: EntraObjectKind,
         key: ItemKey,
@@ -170,7 +170,7 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
             return Err(ExportFailure::Refused {
                 code: Code::EntraObjectExists,
                 reason: format!(
-                    "the Entra {noun} {entra_id} linked to {} is not found as an Entra {noun}: no membership is written through that link",
+                    "the Entra {noun} {entra_id} linked to {} is not found as an Entra {noun}: no membership or manager is written through that link",
                     key.sk()
                 ),
             });

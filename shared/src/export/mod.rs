@@ -10,6 +10,7 @@ mod deprovision;
 mod groups;
 mod intent;
 pub mod lanes;
+mod manager;
 mod mappings;
 mod members;
 pub mod naming;
@@ -383,12 +384,28 @@ impl<'a, D: ExportDirectory, W: EntraWriter> ExportRun<'a, D, W> {
         entra_id: &str,
         origin: Option<LinkOrigin>,
     ) -> Result<(), ExportFailure> {
+        self.record_with(key, entra_id, origin, true).await
+    }
+
+    /// `record`, for a user whose manager was not written
+    /// (`manager_written` false): its hash then agrees with no manager.
+    async fn record_with(
+        &self,
+        key: &ItemKey,
+        entra_id: &str,
+        origin: Option<LinkOrigin>,
+        manager_written: bool,
+    ) -> Result<(), ExportFailure> {
+        let user_hash = match manager_written {
+            true => EntraHash::of_user,
+            false => EntraHash::of_user_manager_unwritten,
+        };
         let current = match key {
             ItemKey::User { tenant, user_id } => self
                 .directory
                 .user(tenant, user_id)
                 .await?
-                .map(|u| (EntraHash::of_user(&u.attributes), u.sync.entra_id)),
+                .map(|u| (user_hash(&u.attributes), u.sync.entra_id)),
             ItemKey::Group { tenant, group_id } => self
                 .directory
                 .group(tenant, group_id)

@@ -250,4 +250,12 @@ pub trait EntraWriter: Send + Sync {
         group_id: &str,
         member_id: &str,
     ) -> impl Future<Output = Result<(), GraphError>> + Send;
+    /// Makes the user `manager_id`'s report (`PUT /users/{id}/manager/$ref`),
+    /// or leaves it without a manager (`None`: `DELETE`; `NotFound` when
+    /// it has none). Both are Entra object ids.
+    fn set_manager(
+        &self,
+        user_id: &str,
+        manager_id: Option<&str>,
+    ) -> impl Future<Output = Result<(), GraphError>> + Send;
 }

@@ -17,6 +17,7 @@ mod deletes;
 mod deprovisioning;
 mod found_by_simulation;
 mod idempotent;
+mod manager;
 mod mappings;
 mod memberships;
 mod ownership;

@@ -48,8 +48,9 @@ fn new_entra_user(
 
 impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
     /// Sends the mapped values the user has now that changed (see
-    /// `ExportMappings::on_update`): `before` is the record's old image
-    /// (`None`: every mapped value), `seen` its new one.
+    /// `ExportMappings::on_update`), then its manager when that moved:
+    /// `before` is the record's old image (`None`: every mapped value),
+    /// `seen` its new one.
     pub(super) async fn update_user(
         &self,
         key: &ItemKey,
@@ -64,7 +65,8 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
         let patch = mappings
             .on_update(before, seen, &item)
             .map_err(unmappable)?;
-        if patch.is_empty() {
+        let manager = mappings.manager_on_update(before, seen, &item);
+        if patch.is_empty() && manager.is_none() {
             self.record(key, entra_id, None).await?;
             return Ok(ExportOutcome::Ignored("no mapped value changed"));
         }
@@ -79,15 +81,30 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
             .await?;
         self.refuse_administrator(entra_id, &item.attributes.user_name)
             .await?;
-        if let Err(e) = self.writer.update_user(entra_id, &patch).await {
-            if matches!(e, GraphError::OnPremisesMastered { .. }) {
-                let display = &item.attributes.user_name;
-                return Err(self.write_cloud_owned(entra_id, &patch, display).await);
-            }
-            return Err(self.update_refused(renamed, e).await);
+        if !patch.is_empty() {
+            self.patch_user(entra_id, &patch, (renamed, &item.attributes.user_name))
+                .await?;
         }
-        self.record(key, entra_id, None).await?;
+        self.finish_user(key, entra_id, None, manager.as_ref())
+            .await?;
         Ok(ExportOutcome::Exported("user updated"))
+    }
+
+    /// PATCHes the user: an on-premises-mastered one gets what Graph lets
+    /// the cloud write (`authority`), a refused rename is named.
+    async fn patch_user(
+        &self,
+        entra_id: &str,
+        patch: &EntraPatch,
+        (renamed, display): (Option<&str>, &str),
+    ) -> Result<(), ExportFailure> {
+        match self.writer.update_user(entra_id, patch).await {
+            Ok(()) => Ok(()),
+            Err(GraphError::OnPremisesMastered { .. }) => {
+                Err(self.write_cloud_owned(entra_id, patch, display).await)
+            }
+            Err(e) => Err(self.update_refused(renamed, e).await),
+        }
     }
 
     /// Why Graph refused an update. A rename onto a UPN another Entra user
@@ -181,7 +198,9 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
             Err(failure) => return Err(failure),
         };
         self.join_export_group(&entra_id).await?;
-        self.record(&key, &entra_id, Some(origin)).await?;
+        let manager = mappings.manager_on_create(&item);
+        self.finish_user(&key, &entra_id, Some(origin), manager.as_ref())
+            .await?;
         Ok(ExportOutcome::Exported("user created"))
     }
 
@@ -258,11 +277,14 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
             attributes: existing.attributes.clone(),
             ..item.clone()
         };
-        let differing = self
-            .export_mappings()?
+        let mappings = self.export_mappings()?;
+        let differing = mappings
             .on_update(Some(&seen), &seen, item)
             .map_err(unmappable)?;
-        if differing.is_empty() {
+        // Entra's user as found says nothing of its manager: the AM
+        // user's, if any, is written.
+        let manager = mappings.manager_on_update(Some(&seen), &seen, item);
+        if differing.is_empty() && manager.is_none() {
             self.record(key, entra_id, None).await?;
             return Ok(ExportOutcome::Exported("user found by its mark and linked"));
         }

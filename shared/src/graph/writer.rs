@@ -428,6 +428,21 @@ impl<T: AccessTokenSource> crate::export::EntraWriter for GraphEntraWriter<'_, T
         .await
         .map(drop)
     }
+
+    /// `PUT /users/{id}/manager/$ref` with the manager's URL on this
+    /// client's Graph host (a national cloud's own), or `DELETE` it: both
+    /// answer 204; no PATCH sets a navigation property (WAVE3 §0 fact 3).
+    async fn set_manager(&self, user_id: &str, manager_id: Option<&str>) -> Result<(), GraphError> {
+        let reference = self.url(&["users", user_id, "manager", "$ref"]);
+        let (method, body) = match manager_id {
+            Some(manager) => (
+                Method::PUT,
+                Some(json!({ "@odata.id": self.url(&["users", manager]) })),
+            ),
+            None => (Method::DELETE, None),
+        };
+        self.send(method, &reference, body.as_ref()).await.map(drop)
+    }
 }
 
 /// An OData string literal: quoted, a quote inside doubled.

@@ -56,6 +56,8 @@ pub(crate) struct RecordingEntra {
     pub(crate) restore_conflicts: bool,
     /// Users mastered on premises (`onPremisesSyncEnabled`), by id.
     pub(crate) mastered_on_premises: Mutex<Vec<String>>,
+    /// Each user's manager, by Entra id, as the manager writes left it.
+    pub(crate) managers: Mutex<HashMap<String, String>>,
 }
 
 impl RecordingEntra {
@@ -305,6 +307,21 @@ impl EntraWriter for RecordingEntra {
     }
     async fn remove_member(&self, group: &str, member: &str) -> Result<(), GraphError> {
         self.log(format!("REMOVE {group} {member}"));
+        Ok(())
+    }
+    async fn set_manager(&self, user: &str, manager: Option<&str>) -> Result<(), GraphError> {
+        let mut managers = self.managers.lock().unwrap();
+        match manager {
+            Some(manager) => {
+                self.log(format!("PUT MANAGER {user} {manager}"));
+                managers.insert(user.to_owned(), manager.to_owned());
+            }
+            None => {
+                self.log(format!("DELETE MANAGER {user}"));
+                // Graph's 404 for a user without a manager.
+                managers.remove(user).ok_or(GraphError::NotFound)?;
+            }
+        }
         Ok(())
     }
 }

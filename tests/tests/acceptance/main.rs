@@ -16,6 +16,7 @@ mod emulator_identity;
 mod export;
 mod export_deprovisioning;
 mod export_idempotent;
+mod export_manager;
 mod export_mappings;
 mod export_privileges;
 mod export_restore;

@@ -148,6 +148,9 @@ impl EntraWriter for TenantGraph<'_> {
             .remove_member(group, member)
             .await
     }
+    async fn set_manager(&self, user: &str, manager: Option<&str>) -> Result<(), GraphError> {
+        self.call("MANAGER").await?.set_manager(user, manager).await
+    }
 }
 
 /// A platform user of `tenant` created (ids are unique across tenants here:

@@ -226,25 +226,6 @@ async fn given_a_mapping_that_does_not_compile_then_nothing_is_written_and_the_p
     assert!(entra.calls().is_empty(), "{:?}", entra.calls());
 }
 
-#[tokio::test]
-async fn given_a_manager_mapping_then_it_is_skipped_and_the_rest_is_exported() {
-    let (directory, entra) = (MemoryItemDirectory::default(), RecordingEntra::default());
-    let mappings = json!([
-        {"direction": "export", "target": "manager", "source_type": "attribute",
-         "source": "manager_id"},
-        {"direction": "export", "target": "employeeId", "source_type": "attribute",
-         "source": "user_id"},
-    ]);
-    let change = insert(&directory, "USER#p1", platform_user());
-
-    let outcome = export_mapped(&directory, &entra, &change, mappings).await;
-
-    assert_eq!(outcome.unwrap(), ExportOutcome::Exported("user created"));
-    let body = first_body(&entra);
-    assert_eq!(body["employeeId"], "p1");
-    assert!(body.get("manager").is_none(), "{body}");
-}
-
 #[test]
 fn a_platform_edit_of_the_attributes_map_alone_is_exported_and_the_imports_write_of_it_is_not() {
     let old = with_user_hash(json!({"user_id": "p1", "user_name": "ann@contoso.com",

@@ -71,7 +71,8 @@ pub struct UserAttributes {
     )]
     pub attributes: BTreeMap<String, String>,
     /// The manager's AM user id (DESIGN 1.3, 2.13): imported from Entra
-    /// ID's `manager` when the tenant maps it, exported to it likewise.
+    /// ID's `manager` when the tenant maps it; exported as the Entra
+    /// user's manager (`PUT …/manager/$ref`) when a mapping says so.
     #[serde(
         default,
         deserialize_with = "text_or_none",

@@ -59,21 +59,20 @@ impl EntraHash {
 
     /// The field table's values, then the `attributes` map's (the export
     /// mappings read it, DESIGN 2.13: a platform edit of it alone must
-    /// show, and the import's own write of it must not be exported back).
-    /// An empty map adds nothing, so hashes from before it stay valid;
-    /// so does an absent `manager_id` (the same two reasons).
+    /// show, and the import's own write of it must not be exported back),
+    /// then `manager_id`. An empty map and no manager add nothing, so
+    /// hashes from before them stay valid.
     pub fn of_user(attributes: &UserAttributes) -> Self {
-        let fields = fields_hash(USER_FIELDS, attributes);
-        let mapped = attributes
-            .attributes
-            .iter()
-            .fold(fields, |hash, (name, value)| {
-                feed_parts(hash, &["attributes.", name], &["s:", value])
-            });
-        Self::from_u64(match &attributes.manager_id {
-            Some(manager) => feed_parts(mapped, &["manager_id"], &["s:", manager]),
-            None => mapped,
-        })
+        let manager = attributes.manager_id.as_deref().map(|id| ["s:", id]);
+        Self::from_u64(user_hash(attributes, manager.as_ref().map(|m| &m[..])))
+    }
+
+    /// `of_user` with the manager left out of the agreement: the export
+    /// wrote the rest but not the manager (it waits for the manager to be
+    /// in Entra ID), so the item agrees with no value of `manager_id` and
+    /// its next export sends the manager again.
+    pub fn of_user_manager_unwritten(attributes: &UserAttributes) -> Self {
+        Self::from_u64(user_hash(attributes, Some(&["?unwritten"])))
     }
 
     pub fn of_group(attributes: &GroupAttributes) -> Self {
@@ -82,6 +81,22 @@ impl EntraHash {
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+/// A user's fields, its `attributes` map, and its manager as rendered
+/// (`None`: no manager, which adds nothing).
+fn user_hash(attributes: &UserAttributes, manager: Option<&[&str]>) -> u64 {
+    let fields = fields_hash(USER_FIELDS, attributes);
+    let mapped = attributes
+        .attributes
+        .iter()
+        .fold(fields, |hash, (name, value)| {
+            feed_parts(hash, &["attributes.", name], &["s:", value])
+        });
+    match manager {
+        Some(rendered) => feed_parts(mapped, &["manager_id"], rendered),
+        None => mapped,
     }
 }
 

@@ -99,7 +99,8 @@ impl SyncedObject for UserItem {
     }
 
     /// The field table's attributes, and `attributes` when the map changed
-    /// (export mappings read it, DESIGN 2.13).
+    /// (export mappings read it, DESIGN 2.13), and `manager_id` when the
+    /// manager changed.
     fn changed_attributes(old: &Self, new: &Self) -> Vec<&'static str> {
         let mut changed: Vec<&'static str> =
             super::fields::changed_fields(USER_FIELDS, &old.attributes, &new.attributes)
@@ -109,6 +110,9 @@ impl SyncedObject for UserItem {
         if old.attributes.attributes != new.attributes.attributes {
             changed.push("attributes");
         }
+        if old.attributes.manager_id != new.attributes.manager_id {
+            changed.push("manager_id");
+        }
         changed
     }
 
@@ -117,7 +121,9 @@ impl SyncedObject for UserItem {
     /// (The hash without the `attributes` map is no legacy hash: it is
     /// also what an item had before the platform gave it a map.)
     fn legacy_hashes(&self) -> Vec<EntraHash> {
-        if !self.attributes.enabled || !self.attributes.attributes.is_empty() {
+        let later_attributes =
+            !self.attributes.attributes.is_empty() || self.attributes.manager_id.is_some();
+        if !self.attributes.enabled || later_attributes {
             return Vec::new();
         }
         let without_enabled: Vec<Field<UserAttributes>> = USER_FIELDS

@@ -136,3 +136,23 @@ fn the_attributes_map_is_hashed_and_an_empty_one_keeps_the_hash_earlier_releases
         .insert("costCenter".into(), "43".into());
     assert!(item.pending_export(), "a changed map value shows");
 }
+
+#[test]
+fn a_manager_counts_in_the_hash_only_when_present_and_an_unwritten_one_agrees_with_no_value() {
+    let without = user(json!({"user_id": "p1", "user_name": "ann@contoso.com"}));
+    let with = user(json!({"user_id": "p1", "user_name": "ann@contoso.com", "manager_id": "m1"}));
+    assert_eq!(with.attributes.manager_id.as_deref(), Some("m1"));
+    // Hashes stored before `manager_id` existed stay valid.
+    assert_eq!(
+        EntraHash::of_user(&without.attributes),
+        EntraHash::of(USER_FIELDS, &without.attributes)
+    );
+    assert_ne!(
+        EntraHash::of_user(&with.attributes),
+        EntraHash::of_user(&without.attributes)
+    );
+    let unwritten = EntraHash::of_user_manager_unwritten(&with.attributes);
+    for agreeing in [&with, &without] {
+        assert_ne!(unwritten, EntraHash::of_user(&agreeing.attributes));
+    }
+}

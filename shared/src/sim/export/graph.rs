@@ -348,4 +348,14 @@ impl EntraWriter for SimEntra<'_> {
         self.reach().await?;
         self.answer(self.members(group_id, member_id, false))
     }
+
+    /// The simulated tenants map no manager: nothing to keep, but the
+    /// call still meets the simulated outages.
+    async fn set_manager(
+        &self,
+        _user_id: &str,
+        _manager_id: Option<&str>,
+    ) -> Result<(), GraphError> {
+        self.reach().await
+    }
 }
