@@ -17,7 +17,7 @@ use crate::problems::ProblemStore;
 
 /// A user's manager as this page decides it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct ManagerDecision {
+pub(crate) struct ManagerDecision {
     /// The manager's Entra id; `None`: no manager.
     pub(super) entra_id: Option<String>,
     /// Its AM user id, when the directory holds it (or this page creates it).

@@ -31,6 +31,11 @@ use chrono::{DateTime, Utc};
 use tokio::time::Instant;
 use tracing::Instrument;
 
+/// What the on-demand sync (`crate::on_demand`) reuses of the import's rules.
+pub(crate) use finish::deprovision;
+pub(crate) use names::{PlatformNames, needs_check};
+pub(crate) use pages::user_upsert;
+
 pub use ports::{
     AfterRun, Continuations, DirectoryStore, EntraDirectory, HeldDeletions, ImportMemory,
     ImportState, LeaseError, NothingAfter, ObjectKind, RoundLedger, RunLease,

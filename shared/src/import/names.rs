@@ -27,7 +27,7 @@ fn name_key(user_name: &str) -> u64 {
 /// The platform users' names, as 64-bit hashes of the lowercased name and
 /// of the user id (16 bytes a user), read once per invocation.
 #[derive(Debug, Default)]
-pub(super) struct PlatformNames(HashMap<u64, Owner>);
+pub(crate) struct PlatformNames(HashMap<u64, Owner>);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Owner {
@@ -38,7 +38,7 @@ enum Owner {
 }
 
 impl PlatformNames {
-    pub(super) fn of(users: Vec<PlatformUser>) -> Self {
+    pub(crate) fn of(users: Vec<PlatformUser>) -> Self {
         let mut names: HashMap<u64, Owner> = HashMap::new();
         for user in &users {
             let owner = Owner::One(hash(&user.user_id));
@@ -56,7 +56,7 @@ impl PlatformNames {
 
     /// Whether a platform user other than `current` (the AM user this
     /// Entra user already is, if any) has this name.
-    fn taken(&self, upn: &str, current: Option<&str>) -> bool {
+    pub(crate) fn taken(&self, upn: &str, current: Option<&str>) -> bool {
         match self.0.get(&name_key(upn)) {
             None => false,
             Some(Owner::Several) => true,
@@ -66,7 +66,7 @@ impl PlatformNames {
 }
 
 /// A create, or a rename to another name: what the check is for.
-fn needs_check(user: &EntraUser, current: Option<&UserItem>) -> bool {
+pub(crate) fn needs_check(user: &EntraUser, current: Option<&UserItem>) -> bool {
     current.is_none_or(|c| {
         c.attributes.user_name.trim().to_lowercase()
             != user.attributes.user_name.trim().to_lowercase()

@@ -78,7 +78,7 @@ pub(super) struct DomainCache(Option<Vec<DomainInfo>>);
 /// and it is enabled as Entra ID has it, unless the tenant chose not to
 /// reactivate (then it stays disabled and marked until the platform
 /// enables it).
-fn user_upsert(
+pub(crate) fn user_upsert(
     user: &EntraUser,
     current: Option<&UserItem>,
     (domains, manager): (&[DomainInfo], Option<&ManagerDecision>),

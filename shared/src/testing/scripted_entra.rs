@@ -120,7 +120,14 @@ impl EntraDirectory for ScriptedEntra {
         if let Some(reason) = self.invalid_users.lock().unwrap().get(id) {
             return Err(GraphError::Malformed(reason.clone()));
         }
-        Ok(self.users_by_id.lock().unwrap().get(id).cloned())
+        // Graph's `/users/{id | userPrincipalName}`.
+        let users = self.users_by_id.lock().unwrap();
+        Ok(users.get(id).cloned().or_else(|| {
+            users
+                .values()
+                .find(|u| u.attributes.user_name.eq_ignore_ascii_case(id))
+                .cloned()
+        }))
     }
     async fn is_soft_deleted_user(&self, id: &str) -> Result<bool, GraphError> {
         self.requests

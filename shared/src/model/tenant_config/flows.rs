@@ -203,3 +203,72 @@ fn apply_draft(item: &Map<String, Value>, draft: &Value) -> Result<TenantConfig,
         problem: e.to_string(),
     })
 }
+
+impl TenantConfig {
+    /// This config with a draft of the 2.13 attributes over its saved ones,
+    /// for one on-demand sync (DESIGN 2.14 `draft`): parsed as the config
+    /// parses them, an error naming the attribute at fault.
+    pub fn with_draft(&self, draft: &Map<String, Value>) -> Result<TenantConfig, ConfigItemError> {
+        if let Some(other) = draft.keys().find(|k| !DRAFTABLE.contains(&k.as_str())) {
+            return Err(bad(
+                "draft",
+                format!(
+                    "may hold only {}; found `{}`",
+                    DRAFTABLE.join(", "),
+                    super::json_fields_shortened(other)
+                ),
+            ));
+        }
+        let mut item = self.flows_item();
+        item.extend(draft.clone());
+        let attrs = Attributes(&item);
+        Ok(TenantConfig {
+            guest_users: attrs.guest_users()?,
+            user_mappings: attrs.raw_list("user_mappings")?,
+            user_scope_filters: attrs.raw_list("user_scope_filters")?,
+            deprovisioning: attrs.deprovisioning()?,
+            preview_draft: None,
+            ..self.clone()
+        })
+    }
+
+    /// The saved 2.13 attributes as the config item holds them.
+    fn flows_item(&self) -> Map<String, Value> {
+        let d = &self.deprovisioning;
+        let mut item = Map::new();
+        let mut put = |name: &str, value: Value| {
+            item.insert(name.to_owned(), value);
+        };
+        put("guest_users", Value::from(self.guest_users.as_str()));
+        for (name, list) in [
+            ("user_mappings", &self.user_mappings),
+            ("user_scope_filters", &self.user_scope_filters),
+        ] {
+            if let Some(list) = list {
+                put(name, list.clone());
+            }
+        }
+        for (name, action) in [
+            ("import_user_soft_delete_action", d.import_user_soft_delete),
+            ("import_user_purge_action", d.import_user_purge),
+            (
+                "import_user_out_of_scope_action",
+                d.import_user_out_of_scope,
+            ),
+            ("export_user_delete_action", d.export_user_delete),
+        ] {
+            put(name, Value::from(action.as_str()));
+        }
+        for (name, action) in [
+            ("import_group_delete_action", d.import_group_delete),
+            ("export_group_delete_action", d.export_group_delete),
+        ] {
+            put(name, Value::from(action.as_str()));
+        }
+        put(
+            "reactivate_on_restore",
+            Value::from(d.reactivate_on_restore),
+        );
+        item
+    }
+}
