@@ -17,6 +17,8 @@ use crate::identity::app::AppCredentialSource;
 use crate::identity::{EntraApp, IdentityClient};
 use crate::model::{ByCloud, Cloud};
 use crate::store::directory_table::DynamoDirectoryStore;
+use crate::store::events::DynamoChangeEvents;
+use crate::store::on_demand::DynamoOnDemand;
 use crate::store::password_attempts::DynamoAttemptLedger;
 use crate::store::preview::DynamoPreviewStore;
 use crate::store::problems::DynamoProblemStore;
@@ -118,6 +120,14 @@ impl Clients {
 
     pub fn problems(&self, common: &CommonConfig) -> DynamoProblemStore {
         DynamoProblemStore::new(self.dynamodb.clone(), common.integrations_table.clone())
+    }
+
+    pub fn change_events(&self, common: &CommonConfig) -> DynamoChangeEvents {
+        DynamoChangeEvents::new(self.dynamodb.clone(), common.integrations_table.clone())
+    }
+
+    pub fn on_demand(&self, common: &CommonConfig) -> DynamoOnDemand {
+        DynamoOnDemand::new(self.dynamodb.clone(), common.integrations_table.clone())
     }
 
     pub fn password_attempts(&self, common: &CommonConfig) -> DynamoAttemptLedger {

@@ -88,7 +88,8 @@ impl<D: DirectoryStore + AmUsers, E: EntraDirectory> OnDemandImport<'_, D, E> {
     /// the AM user it names (`Err`: why there is none).
     async fn resolve(&self, object: &str) -> Result<Result<String, String>, OnDemandError> {
         if object.contains('@') {
-            return Ok(Ok(object.to_owned()));
+            // A guest's UPN holds `#EXT#`: in a URL path it must be escaped.
+            return Ok(Ok(object.replace('#', "%23")));
         }
         let Some(am_user) = self.directory.am_user(self.tenant(), object).await? else {
             return Ok(Ok(object.to_owned()));

@@ -54,6 +54,10 @@ pub const PREVIEW_RUN_SK: &str = "ENTRA#PREVIEW#RUN";
 pub const SCOPE_SK: &str = "ENTRA#SCOPE";
 /// Deletions held back, a chunked document.
 pub const HELD_SK: &str = "ENTRA#HELD";
+/// The on-demand sync's rate-limit slots (TTL: a minute after the last use).
+pub const ON_DEMAND_RATE_SK: &str = "ENTRA#ONDEMAND#RATE";
+/// Change events sort under this prefix (`ENTRA#EVENT#<timestamp>#<id>`).
+pub const EVENT_SK_PREFIX: &str = "ENTRA#EVENT#";
 /// Marker: the tenant holds subscriptions (listed through `by-sk`).
 pub const REALTIME_MARKER_SK: &str = "ENTRA#REALTIME";
 /// A switch to application mode under way: the delegated grant is still to

@@ -39,6 +39,7 @@ mod public_endpoint;
 mod realtime;
 mod realtime_lifecycle;
 mod stores;
+mod sync_object;
 mod tokens_and_secrets;
 mod verify_password;
 mod verify_password_accounts;
