@@ -21,6 +21,24 @@ pub(super) struct ScopeVerdict {
     pub(super) details: Value,
 }
 
+/// The reasons found so far, and the first setting that excludes.
+#[derive(Default)]
+struct Reasons {
+    sentences: Vec<String>,
+    excluded_by: Option<&'static str>,
+}
+
+impl Reasons {
+    fn include(&mut self, sentence: String) {
+        self.sentences.push(sentence);
+    }
+
+    fn exclude(&mut self, setting: &'static str, sentence: String) {
+        self.excluded_by.get_or_insert(setting);
+        self.sentences.push(sentence);
+    }
+}
+
 /// The import's own scope rule (`Scope::includes_user`) decides; the
 /// sentences name the setting, group or filter clause that did.
 pub(super) fn scope_of(
@@ -31,85 +49,109 @@ pub(super) fn scope_of(
 ) -> ScopeVerdict {
     let in_scope =
         config.import_users && Scope::of(config, &flows.filters, groups).includes_user(user);
-    let decision = flows.filters.evaluate(user.properties.as_ref());
-    let mut reasons = Vec::new();
-    let mut excluded_by = None;
+    let mut reasons = Reasons::default();
     if !config.import_users {
-        excluded_by = Some("import_users");
-        reasons.push("Import Users is off: the sync imports no user".to_owned());
+        reasons.exclude(
+            "import_users",
+            "Import Users is off: the sync imports no user".into(),
+        );
     }
-    if user.guest {
-        if config.guest_users == GuestUsers::Include {
-            reasons.push("a guest (userType Guest), and the tenant includes guests".into());
-        } else {
-            excluded_by.get_or_insert("guest_users");
-            reasons.push("a guest (userType Guest), and the tenant excludes guests".into());
-        }
-    } else if !config.domains.is_empty() {
-        let domain = user.domain().unwrap_or_default();
-        if config.domains.contains(&domain) {
-            reasons.push(format!(
-                "its domain '{domain}' is one of the tenant's Domains"
-            ));
-        } else {
-            excluded_by.get_or_insert("domains");
-            reasons.push(format!(
-                "its domain '{domain}' is not one of the tenant's Domains ({})",
-                config.domains.join(", ")
-            ));
-        }
-    }
+    kind_and_domain(config, user, &mut reasons);
     if let Some(groups) = groups {
-        let configured: Vec<String> = config
-            .import_group_ids
-            .iter()
-            .map(|g| g.to_string())
-            .collect();
-        if groups.users.contains(user.id.as_str()) {
-            reasons.push(format!(
-                "a member of an import group ({}), directly or through a nested group",
-                configured.join(", ")
-            ));
-        } else {
-            excluded_by.get_or_insert("import_group_ids");
-            reasons.push(format!(
-                "not a member of any import group ({}), directly or through a nested group",
-                configured.join(", ")
-            ));
-        }
+        group_membership(config, groups, user, &mut reasons);
     }
-    match &decision {
-        ScopeDecision::NoFilters => {}
-        ScopeDecision::InScope { filter, .. } => {
-            reasons.push(format!("every clause of filter '{filter}' holds"))
-        }
-        ScopeDecision::OutOfScope { failures } => {
-            excluded_by.get_or_insert("user_scope_filters");
-            for failure in failures {
-                let value = match &failure.actual {
-                    Some(actual) => format!("'{actual}'"),
-                    None => "a user with no value".to_owned(),
-                };
-                reasons.push(format!(
-                    "filter '{}' clause {} ({}) does not hold for {value}",
-                    failure.filter, failure.clause_number, failure.clause
-                ));
-            }
-        }
-    }
+    let decision = flows.filters.evaluate(user.properties.as_ref());
+    filter_clauses(&decision, &mut reasons);
     let lead = if in_scope { "In scope" } else { "Out of scope" };
-    let description = match reasons.is_empty() {
+    let description = match reasons.sentences.is_empty() {
         true => format!("{lead}: the tenant imports every user"),
-        false => format!("{lead}: {}", reasons.join("; ")),
+        false => format!("{lead}: {}", reasons.sentences.join("; ")),
     };
     ScopeVerdict {
         in_scope,
         description,
         details: json!({
             "in_scope": in_scope,
-            "decided_by": excluded_by,
+            "decided_by": reasons.excluded_by,
             "filters": decision.to_string(),
         }),
+    }
+}
+
+/// Guests by the tenant's guest choice, members by their UPN's domain.
+fn kind_and_domain(config: &TenantConfig, user: &EntraUser, reasons: &mut Reasons) {
+    if user.guest {
+        match config.guest_users {
+            GuestUsers::Include => {
+                reasons.include("a guest (userType Guest), and the tenant includes guests".into())
+            }
+            GuestUsers::Exclude => reasons.exclude(
+                "guest_users",
+                "a guest (userType Guest), and the tenant excludes guests".into(),
+            ),
+        }
+        return;
+    }
+    if config.domains.is_empty() {
+        return;
+    }
+    let domain = user.domain().unwrap_or_default();
+    if config.domains.contains(&domain) {
+        reasons.include(format!(
+            "its domain '{domain}' is one of the tenant's Domains"
+        ));
+    } else {
+        let domains = config.domains.join(", ");
+        let sentence =
+            format!("its domain '{domain}' is not one of the tenant's Domains ({domains})");
+        reasons.exclude("domains", sentence);
+    }
+}
+
+fn group_membership(
+    config: &TenantConfig,
+    groups: &GroupScope,
+    user: &EntraUser,
+    reasons: &mut Reasons,
+) {
+    let configured: Vec<String> = config
+        .import_group_ids
+        .iter()
+        .map(|g| g.to_string())
+        .collect();
+    let configured = configured.join(", ");
+    if groups.users.contains(user.id.as_str()) {
+        reasons.include(format!(
+            "a member of an import group ({configured}), directly or through a nested group"
+        ));
+    } else {
+        let sentence = format!(
+            "not a member of any import group ({configured}), directly or through a nested group"
+        );
+        reasons.exclude("import_group_ids", sentence);
+    }
+}
+
+/// The filter that holds, or each filter's first clause that does not.
+fn filter_clauses(decision: &ScopeDecision, reasons: &mut Reasons) {
+    match decision {
+        ScopeDecision::NoFilters => {}
+        ScopeDecision::InScope { filter, .. } => {
+            reasons.include(format!("every clause of filter '{filter}' holds"))
+        }
+        ScopeDecision::OutOfScope { failures } => {
+            for failure in failures {
+                let value = match &failure.actual {
+                    Some(actual) => format!("'{actual}'"),
+                    None => "a user with no value".to_owned(),
+                };
+                let sentence = format!(
+                    "filter '{}' clause {} ({}) does not hold for {value}",
+                    failure.filter, failure.clause_number, failure.clause
+                );
+                reasons.exclude("user_scope_filters", sentence);
+            }
+        }
     }
 }
 

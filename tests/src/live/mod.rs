@@ -209,6 +209,7 @@ async fn start_sandboxes(
         "sync-scheduler",
         "sync-worker",
         "export-stream",
+        "sync-object",
     ] {
         sandboxes.push(Sandbox::start(name, env.to_vec(), activity.clone()).await?);
     }
