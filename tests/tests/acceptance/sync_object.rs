@@ -349,3 +349,33 @@ async fn given_a_running_sync_then_a_write_waits_for_it_and_otherwise_is_refused
         "the on-demand sync gave the lease back: {status:?}"
     );
 }
+
+#[tokio::test]
+async fn given_a_sync_running_at_the_same_time_then_both_finish_and_the_user_ends_as_entra_has_it()
+{
+    let (stack, mut function) = world(json!({})).await;
+    let mut sync = stack.start_sync_functions().await.unwrap();
+    stack.tick(&mut sync).await.unwrap();
+    assert!(
+        am_user(&stack, &user_id(0)).await.is_some(),
+        "the first sync imported her"
+    );
+    stack.emulator.with_tenant(CONTOSO, |t| {
+        t.update_user(&user_id(0), |u| u.job_title = Some("Head of Sales".into()))
+    });
+
+    let body = json!({"direction": "import", "object_kind": "user", "object": user_id(0)});
+    let body = body.to_string();
+    let (ticked, answer) = tokio::join!(stack.tick(&mut sync), call(&mut function, TENANT, &body));
+    ticked.unwrap();
+    assert_eq!(answer.status, 200, "it waits for the sync: {answer:?}");
+    let result = answer.json()["result"].clone();
+    assert!(result == "update" || result == "no_change", "{result}");
+    // A sync that found the tenant held runs at the next tick.
+    stack.tick(&mut sync).await.unwrap();
+    let ann = am_user(&stack, &user_id(0)).await.unwrap();
+    assert_eq!(ann["job_title"], "Head of Sales");
+    let status = stack.status_item(TENANT).await.unwrap();
+    assert_eq!(status["last_sync_result"], "ok", "{status:?}");
+    assert!(status.get("lease_owner").is_none(), "{status:?}");
+}
