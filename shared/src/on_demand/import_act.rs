@@ -158,6 +158,11 @@ impl<D: DirectoryStore + AmUsers, E: EntraDirectory> OnDemandImport<'_, D, E> {
         current: Option<UserItem>,
         mut answer: SyncObjectAnswer,
     ) -> Result<SyncObjectAnswer, OnDemandError> {
+        if !self.config.import_users {
+            // The sync reads no user then: it leaves them as they are.
+            let why = "Left as it is: Import Users is off, so the sync neither imports nor deprovisions users";
+            return Ok(answer.skip(StepName::Act, why, json!({"decided_by": "import_users"})));
+        }
         let Some(current) = current else {
             answer.step(
                 StepName::Match,

@@ -371,3 +371,30 @@ fn a_body_is_parsed_and_a_bad_one_names_its_field() {
         "draft"
     );
 }
+
+#[tokio::test]
+async fn given_import_users_off_then_an_imported_user_is_left_as_it_is() {
+    let (directory, entra) = (MemoryDirectory::default(), ScriptedEntra::default());
+    let entra_user = ann(json!({}));
+    let am_user = imported(&entra_user);
+    directory
+        .users
+        .lock()
+        .unwrap()
+        .insert(ANN.into(), am_user.clone());
+    entra.user_lookup(entra_user);
+    let mut config = importing().build();
+    config.import_users = false;
+    let answer = sync(&directory, &entra, &config, ANN, false).await;
+    assert_eq!(answer.result, SyncResult::Skipped, "{answer:#?}");
+    assert!(
+        step(&answer, StepName::Scope)
+            .description
+            .contains("Import Users is off")
+    );
+    assert_eq!(
+        step(&answer, StepName::Act).details["decided_by"],
+        "import_users"
+    );
+    assert_eq!(directory.users.lock().unwrap().get(ANN), Some(&am_user));
+}
