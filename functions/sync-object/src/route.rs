@@ -86,8 +86,8 @@ impl SyncObjectRoute {
         })?;
         let config = self.config(&tenant, &asked).await?;
         self.admit(&tenant).await?;
-        if asked.direction != Direction::Import || asked.object_kind != ObjectKindAsked::User {
-            let what = "sync-object for export, and for groups,";
+        if asked.direction != Direction::Import {
+            let what = "sync-object for export";
             return Err(refused(
                 StatusCode::NOT_IMPLEMENTED,
                 format!("{what} is not available yet"),
@@ -100,7 +100,7 @@ impl SyncObjectRoute {
         tracing::info!(tenant_id = %tenant, result = ?answer.result, dry_run = answer.dry_run,
             written = answer.written, "sync-object answered");
         if answer.written {
-            self.record_event(&tenant, &answer).await;
+            self.record_event(&tenant, &answer, asked.object_kind).await;
         }
         Ok(answer)
     }
@@ -195,23 +195,29 @@ impl SyncObjectRoute {
             entra: &entra,
             config,
         };
-        engine
-            .sync_user(&asked.object, asked.dry_run)
-            .await
-            .map_err(|err| {
-                tracing::warn!(error = %err, "sync-object failed");
-                match err {
-                    OnDemandError::Graph(_) => refused(StatusCode::BAD_GATEWAY, err.to_string()),
-                    OnDemandError::Store(store) => store_failure(&store),
-                    OnDemandError::Unsupported(_) => {
-                        refused(StatusCode::NOT_IMPLEMENTED, err.to_string())
-                    }
+        let answer = match asked.object_kind {
+            ObjectKindAsked::User => engine.sync_user(&asked.object, asked.dry_run).await,
+            ObjectKindAsked::Group => engine.sync_group(&asked.object, asked.dry_run).await,
+        };
+        answer.map_err(|err| {
+            tracing::warn!(error = %err, "sync-object failed");
+            match err {
+                OnDemandError::Graph(_) => refused(StatusCode::BAD_GATEWAY, err.to_string()),
+                OnDemandError::Store(store) => store_failure(&store),
+                OnDemandError::Unsupported(_) => {
+                    refused(StatusCode::NOT_IMPLEMENTED, err.to_string())
                 }
-            })
+            }
+        })
     }
 
     /// The change as an event; a failure is logged (the change is made).
-    async fn record_event(&self, tenant: &TenantId, answer: &SyncObjectAnswer) {
+    async fn record_event(
+        &self,
+        tenant: &TenantId,
+        answer: &SyncObjectAnswer,
+        kind: ObjectKindAsked,
+    ) {
         let Some(action) = event_action(answer.result, &answer.modified) else {
             return;
         };
@@ -220,7 +226,10 @@ impl SyncObjectRoute {
             at: chrono::Utc::now(),
             id: uuid::Uuid::new_v4().to_string(),
             direction: Direction::Import,
-            object_kind: ObjectKind::User,
+            object_kind: match kind {
+                ObjectKindAsked::User => ObjectKind::User,
+                ObjectKindAsked::Group => ObjectKind::Group,
+            },
             display: answer.display.clone().unwrap_or_else(|| object_id.clone()),
             object_id,
             action,

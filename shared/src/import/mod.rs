@@ -34,7 +34,7 @@ use tracing::Instrument;
 /// What the on-demand sync (`crate::on_demand`) reuses of the import's rules.
 pub(crate) use finish::deprovision;
 pub(crate) use names::{PlatformNames, needs_check};
-pub(crate) use pages::user_upsert;
+pub(crate) use pages::{group_upsert, user_upsert};
 
 pub use ports::{
     AfterRun, Continuations, DirectoryStore, EntraDirectory, HeldDeletions, ImportMemory,

@@ -146,7 +146,7 @@ pub(crate) fn user_upsert(
 }
 
 /// The write that makes the AM group agree with the Entra group, if any.
-fn group_upsert(
+pub(crate) fn group_upsert(
     group: &EntraGroup,
     current: Option<&GroupItem>,
     counts: &mut Counts,

@@ -155,7 +155,7 @@ fn filter_clauses(decision: &ScopeDecision, reasons: &mut Reasons) {
     }
 }
 
-fn field_json(value: FieldValue) -> Value {
+pub(super) fn field_json(value: FieldValue) -> Value {
     match value {
         FieldValue::Text(text) => text.map(Value::String).unwrap_or(Value::Null),
         FieldValue::Flag(flag) => Value::Bool(flag),

@@ -15,7 +15,7 @@ use crate::import::records::RemovalCause;
 use crate::import::scope::group_scope;
 use crate::import::state::GroupScope;
 use crate::import::{DirectoryStore, EntraDirectory};
-use crate::model::directory::{SyncedObject, UserItem};
+use crate::model::directory::{GroupItem, SyncedObject, UserItem};
 use crate::model::entra::{EntraUser, GraphError, MemberKind};
 use crate::model::{EntraObjectId, TenantConfig, TenantId};
 use crate::ports::StoreError;
@@ -27,6 +27,13 @@ pub trait AmUsers: Send + Sync {
         tenant: &TenantId,
         user_id: &str,
     ) -> impl Future<Output = Result<Option<UserItem>, StoreError>> + Send;
+
+    /// An AM group by its AM id.
+    fn am_group(
+        &self,
+        tenant: &TenantId,
+        group_id: &str,
+    ) -> impl Future<Output = Result<Option<GroupItem>, StoreError>> + Send;
 }
 
 /// The on-demand import of one user, over the import's ports. `config` is
@@ -117,7 +124,7 @@ impl<D: DirectoryStore + AmUsers, E: EntraDirectory> OnDemandImport<'_, D, E> {
 
     /// The group scope, when the tenant imports from groups: every member
     /// below its import groups (the import's own computation).
-    async fn group_scope(&self) -> Result<Option<GroupScope>, GraphError> {
+    pub(super) async fn group_scope(&self) -> Result<Option<GroupScope>, GraphError> {
         if self.config.import_group_ids.is_empty() {
             return Ok(None);
         }

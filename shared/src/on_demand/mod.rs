@@ -7,6 +7,7 @@
 mod answer;
 mod explain;
 mod import_act;
+mod import_group;
 mod import_user;
 pub mod rate;
 mod request;

@@ -14,7 +14,7 @@ use super::layout::{ON_DEMAND_RATE_SK, STATUS_SK, TTL_ATTRIBUTE, key};
 use super::lease::RUN_LEASE;
 use crate::export::ExportDirectory;
 use crate::model::TenantId;
-use crate::model::directory::UserItem;
+use crate::model::directory::{GroupItem, UserItem};
 use crate::on_demand::rate::{Admission, REQUESTS_PER_WINDOW, RateLimiter, WINDOW, admission};
 use crate::on_demand::{AmUsers, RunLeases};
 use crate::ports::StoreError;
@@ -145,5 +145,13 @@ impl AmUsers for DynamoDirectoryStore {
         user_id: &str,
     ) -> Result<Option<UserItem>, StoreError> {
         ExportDirectory::user(self, tenant, user_id).await
+    }
+
+    async fn am_group(
+        &self,
+        tenant: &TenantId,
+        group_id: &str,
+    ) -> Result<Option<GroupItem>, StoreError> {
+        ExportDirectory::group(self, tenant, group_id).await
     }
 }

@@ -30,6 +30,8 @@ pub(crate) struct ScriptedEntra {
     pub(crate) requests: Mutex<Vec<String>>,
     /// `/users/{id}/memberOf` answers (group ids), by user.
     pub(crate) groups_of_users: Mutex<HashMap<String, Vec<String>>>,
+    /// `/groups/{id}` answers.
+    pub(crate) groups_by_id: Mutex<HashMap<String, EntraGroup>>,
     /// Users among Entra ID's deleted items (restorable).
     pub(crate) soft_deleted: Mutex<std::collections::HashSet<String>>,
 }
@@ -136,8 +138,9 @@ impl EntraDirectory for ScriptedEntra {
             .push(format!("deletedItems {id}"));
         Ok(self.soft_deleted.lock().unwrap().contains(id))
     }
-    async fn group(&self, _: &str) -> Result<Option<EntraGroup>, GraphError> {
-        Ok(None)
+    async fn group(&self, id: &str) -> Result<Option<EntraGroup>, GraphError> {
+        self.requests.lock().unwrap().push(format!("group {id}"));
+        Ok(self.groups_by_id.lock().unwrap().get(id).cloned())
     }
     async fn groups_of_user(&self, id: &str) -> Result<Vec<String>, GraphError> {
         self.requests.lock().unwrap().push(format!("memberOf {id}"));

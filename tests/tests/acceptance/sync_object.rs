@@ -379,3 +379,25 @@ async fn given_a_sync_running_at_the_same_time_then_both_finish_and_the_user_end
     assert_eq!(status["last_sync_result"], "ok", "{status:?}");
     assert!(status.get("lease_owner").is_none(), "{status:?}");
 }
+
+#[tokio::test]
+async fn given_a_group_then_it_is_imported_with_its_event_and_export_is_not_available_yet() {
+    let (stack, mut function) = world(json!({})).await;
+    let group = organisation::group_id(0);
+    let body = json!({"direction": "import", "object_kind": "group", "object": group});
+    let answer = call(&mut function, TENANT, &body.to_string()).await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    let answer = answer.json();
+    assert_eq!(answer["result"], "create", "{answer:#}");
+    let groups = stack.directory_of(TENANT, "GROUP#").await.unwrap();
+    let imported = groups.iter().find(|g| g["group_id"] == group).expect("imported");
+    assert_eq!(imported["source"], "entra");
+    assert_eq!(imported["name"], answer["display"]);
+    let events = events(&stack).await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["object_kind"], "group");
+
+    let export = json!({"direction": "export", "object_kind": "user", "object": user_id(0)});
+    let refused = call(&mut function, TENANT, &export.to_string()).await;
+    assert_eq!(refused.status, 501, "{refused:?}");
+}
