@@ -129,7 +129,12 @@ impl SyncObjectRoute {
             return Ok(saved);
         };
         saved.with_draft(draft).map_err(|e| {
-            let field = format!("draft.{}", e.attribute).replace("draft.draft", "draft");
+            // A key the draft may not hold is the draft's fault; a bad value
+            // is its attribute's.
+            let field = match e.attribute {
+                "draft" => "draft".to_owned(),
+                attribute => format!("draft.{attribute}"),
+            };
             Refusal(
                 StatusCode::BAD_REQUEST,
                 json!({"error": format!("`{field}`: {}", e.problem), "field": field}),
@@ -204,9 +209,6 @@ impl SyncObjectRoute {
             match err {
                 OnDemandError::Graph(_) => refused(StatusCode::BAD_GATEWAY, err.to_string()),
                 OnDemandError::Store(store) => store_failure(&store),
-                OnDemandError::Unsupported(_) => {
-                    refused(StatusCode::NOT_IMPLEMENTED, err.to_string())
-                }
             }
         })
     }

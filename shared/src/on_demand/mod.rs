@@ -32,8 +32,6 @@ pub enum OnDemandError {
     Graph(#[from] GraphError),
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("{0} is not available yet")]
-    Unsupported(&'static str),
 }
 
 /// The tenant's run lease, which the sync worker takes per run: the
