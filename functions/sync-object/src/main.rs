@@ -27,6 +27,7 @@ async fn main() -> Result<(), Error> {
             },
         ),
         guards: clients.on_demand(&config.common),
+        problems: clients.problems(&config.common),
         events: clients.change_events(&config.common),
     };
     let route = &route;

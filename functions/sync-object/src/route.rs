@@ -22,6 +22,7 @@ use entra_sync::store::DynamoIntegrationsStore;
 use entra_sync::store::directory_table::DynamoDirectoryStore;
 use entra_sync::store::events::DynamoChangeEvents;
 use entra_sync::store::on_demand::DynamoOnDemand;
+use entra_sync::store::problems::DynamoProblemStore;
 use entra_sync::wiring::LambdaTenantTokens;
 use lambda_http::http::{Method, StatusCode, header};
 use lambda_http::{Body, Request, Response};
@@ -41,6 +42,7 @@ pub struct SyncObjectRoute {
     pub tokens: LambdaTenantTokens,
     pub graph: ByCloud<GraphClient>,
     pub guards: DynamoOnDemand,
+    pub problems: DynamoProblemStore,
     pub events: DynamoChangeEvents,
 }
 
@@ -198,6 +200,7 @@ impl SyncObjectRoute {
         let engine = OnDemandImport {
             directory: &self.directory,
             entra: &entra,
+            problems: &self.problems,
             config,
         };
         let answer = match asked.object_kind {

@@ -17,6 +17,7 @@ use crate::model::directory::{Source, SyncedObject, UserItem};
 use crate::model::entra::EntraUser;
 use crate::model::tenant_config::UserAction;
 use crate::ports::StoreError;
+use crate::problems::{Code, Direction, ObjectKind, Operation, Problem, ProblemKey, ProblemStore};
 
 /// The matching step's sentence for the AM user the Entra user is.
 fn matched(current: &UserItem) -> String {
@@ -30,9 +31,73 @@ fn matched(current: &UserItem) -> String {
     }
 }
 
-impl<D: DirectoryStore + AmUsers, E: EntraDirectory> OnDemandImport<'_, D, E> {
-    /// A user in scope: mapped, matched, then written as the import would.
+impl<D: DirectoryStore + AmUsers, E: EntraDirectory, P: ProblemStore> OnDemandImport<'_, D, E, P> {
+    /// A user in scope: mapped, matched, then written as the import would;
+    /// in a real run its import problem recorded or cleared as a sync
+    /// would.
     pub(super) async fn in_scope(
+        &self,
+        user: EntraUser,
+        flows: &ImportFlows,
+        current: Option<UserItem>,
+        answer: SyncObjectAnswer,
+    ) -> Result<SyncObjectAnswer, OnDemandError> {
+        let imported = current.is_some();
+        let answer = self.in_scope_decided(user, flows, current, answer).await?;
+        if !answer.dry_run {
+            self.settle_problem(&answer, imported).await?;
+        }
+        Ok(answer)
+    }
+
+    /// The user's import problem after the act: recorded when there is
+    /// one, cleared when the user now agrees with Entra ID.
+    async fn settle_problem(
+        &self,
+        answer: &SyncObjectAnswer,
+        imported: bool,
+    ) -> Result<(), StoreError> {
+        let Some(entra_id) = answer.object_id.clone() else {
+            return Ok(());
+        };
+        let key = ProblemKey {
+            direction: Direction::Import,
+            kind: ObjectKind::User,
+            object_id: entra_id,
+        };
+        match (&answer.problem, answer.result) {
+            (Some(note), _) => {
+                let Some(code) = Code::parse(&note.code) else {
+                    return Ok(());
+                };
+                let operation = if imported {
+                    Operation::Update
+                } else {
+                    Operation::Create
+                };
+                let display = answer
+                    .display
+                    .clone()
+                    .unwrap_or_else(|| key.object_id.clone());
+                let problem =
+                    Problem::new(key, operation, code, note.message.clone()).displayed_as(display);
+                self.problems.record(self.tenant(), &problem).await?;
+            }
+            (
+                None,
+                SyncResult::Create
+                | SyncResult::Update
+                | SyncResult::Restore
+                | SyncResult::NoChange,
+            ) => {
+                self.problems.resolve(self.tenant(), &key).await?;
+            }
+            (None, _) => {}
+        }
+        Ok(())
+    }
+
+    async fn in_scope_decided(
         &self,
         user: EntraUser,
         flows: &ImportFlows,

@@ -16,8 +16,9 @@ use crate::import::{DirectoryStore, EntraDirectory};
 use crate::model::directory::{GROUP_FIELDS, GroupAttributes, GroupItem, Source, SyncedObject};
 use crate::model::entra::EntraGroup;
 use crate::model::tenant_config::GroupAction;
+use crate::problems::ProblemStore;
 
-impl<D: DirectoryStore + AmUsers, E: EntraDirectory> OnDemandImport<'_, D, E> {
+impl<D: DirectoryStore + AmUsers, E: EntraDirectory, P: ProblemStore> OnDemandImport<'_, D, E, P> {
     /// Synchronises (or, with `dry_run`, explains) the group `object`
     /// names: its Entra id, or the AM id of a group linked to one.
     pub async fn sync_group(

@@ -19,6 +19,7 @@ use crate::model::directory::{GroupItem, SyncedObject, UserItem};
 use crate::model::entra::{EntraUser, GraphError, MemberKind};
 use crate::model::{EntraObjectId, TenantConfig, TenantId};
 use crate::ports::StoreError;
+use crate::problems::ProblemStore;
 
 /// An AM user by its AM id (an `object` may name one).
 pub trait AmUsers: Send + Sync {
@@ -38,9 +39,12 @@ pub trait AmUsers: Send + Sync {
 
 /// The on-demand import of one user, over the import's ports. `config` is
 /// the saved config with the request's draft applied.
-pub struct OnDemandImport<'a, D, E> {
+pub struct OnDemandImport<'a, D, E, P> {
     pub directory: &'a D,
     pub entra: &'a E,
+    /// Where a real run records (or clears) the import problem a sync
+    /// would record for the user.
+    pub problems: &'a P,
     pub config: &'a TenantConfig,
 }
 
@@ -54,7 +58,7 @@ enum Read {
     },
 }
 
-impl<D: DirectoryStore + AmUsers, E: EntraDirectory> OnDemandImport<'_, D, E> {
+impl<D: DirectoryStore + AmUsers, E: EntraDirectory, P: ProblemStore> OnDemandImport<'_, D, E, P> {
     pub(super) fn tenant(&self) -> &TenantId {
         &self.config.tenant_id
     }

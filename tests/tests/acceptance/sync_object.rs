@@ -390,7 +390,10 @@ async fn given_a_group_then_it_is_imported_with_its_event_and_export_is_not_avai
     let answer = answer.json();
     assert_eq!(answer["result"], "create", "{answer:#}");
     let groups = stack.directory_of(TENANT, "GROUP#").await.unwrap();
-    let imported = groups.iter().find(|g| g["group_id"] == group).expect("imported");
+    let imported = groups
+        .iter()
+        .find(|g| g["group_id"] == group)
+        .expect("imported");
     assert_eq!(imported["source"], "entra");
     assert_eq!(imported["name"], answer["display"]);
     let events = events(&stack).await;
@@ -400,4 +403,34 @@ async fn given_a_group_then_it_is_imported_with_its_event_and_export_is_not_avai
     let export = json!({"direction": "export", "object_kind": "user", "object": user_id(0)});
     let refused = call(&mut function, TENANT, &export.to_string()).await;
     assert_eq!(refused.status, 501, "{refused:?}");
+}
+
+#[tokio::test]
+async fn given_a_platform_user_of_the_same_name_then_the_conflict_is_the_problem_and_its_item_is_written()
+ {
+    let (stack, mut function) = world(json!({})).await;
+    let platform: std::collections::HashMap<String, AttributeValue> =
+        serde_dynamo::to_item(json!({
+            "pk": format!("TENANT#{TENANT}"), "sk": "USER#p-1", "user_id": "p-1",
+            "user_name": user_upn(0).to_uppercase(), "enabled": true, "source": "local",
+        }))
+        .unwrap();
+    stack
+        .aws
+        .dynamodb
+        .put_item()
+        .table_name(&stack.tables.directory)
+        .set_item(Some(platform))
+        .send()
+        .await
+        .unwrap();
+    let answer = sync_user(&mut function, &user_id(0), false).await;
+    assert_eq!(answer["result"], "skipped", "{answer:#}");
+    assert_eq!(answer["problem"]["code"], "user_name_conflict");
+    assert_eq!(step(&answer, "match")["status"], "failure");
+    assert!(am_user(&stack, &user_id(0)).await.is_none());
+    let problems = stack.problem_items(TENANT).await.unwrap();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert_eq!(problems[0]["code"], "user_name_conflict");
+    assert_eq!(problems[0]["object_id"], user_id(0));
 }

@@ -12,6 +12,9 @@ use crate::ports::StoreError;
 use crate::testing::import_stores::MemoryDirectory;
 use crate::testing::scripted_entra::{ScriptedEntra, user};
 use crate::testing::tenant_config::importing;
+use crate::testing::tenant_stores::MemoryProblems;
+
+mod groups;
 
 const ANN: &str = "0b6a3c1e-8a1d-4f2e-9c3b-5d7e9f1a2b3c";
 
@@ -58,9 +61,11 @@ async fn sync(
     object: &str,
     dry_run: bool,
 ) -> SyncObjectAnswer {
+    let problems = MemoryProblems::default();
     let run = OnDemandImport {
         directory,
         entra,
+        problems: &problems,
         config,
     };
     run.sync_user(object, dry_run).await.expect("answered")
@@ -407,79 +412,58 @@ async fn given_import_users_off_then_an_imported_user_is_left_as_it_is() {
     assert_eq!(directory.users.lock().unwrap().get(ANN), Some(&am_user));
 }
 
-const SALES: &str = "5c1d7e2a-3b4f-4a6e-8d9c-0e1f2a3b4c5d";
-
-fn sales() -> crate::model::entra::EntraGroup {
-    crate::model::entra::EntraGroup {
-        id: SALES.into(),
-        attributes: crate::model::directory::GroupAttributes {
-            name: "Sales".into(),
-            description: Some("The sales team".into()),
+#[tokio::test]
+async fn given_a_name_conflict_then_a_real_run_records_the_problem_a_sync_would_and_clears_it_once_fixed()
+ {
+    let (directory, entra) = (MemoryDirectory::default(), ScriptedEntra::default());
+    entra.user_lookup(ann(json!({})));
+    let platform = UserItem {
+        user_id: "p-1".into(),
+        attributes: crate::model::directory::UserAttributes {
+            user_name: "ann@contoso.com".into(),
+            enabled: true,
+            ..Default::default()
         },
-    }
-}
-
-#[tokio::test]
-async fn given_a_group_in_scope_then_it_is_created_and_again_is_no_change() {
-    let (directory, entra) = (MemoryDirectory::default(), ScriptedEntra::default());
-    entra
-        .groups_by_id
+        source: Source::Local,
+        password_mode: None,
+        sync: EntraSync::default(),
+    };
+    directory
+        .users
         .lock()
         .unwrap()
-        .insert(SALES.into(), sales());
-    let config = importing().build();
+        .insert("p-1".into(), platform);
+    let (config, problems) = (importing().build(), MemoryProblems::default());
     let run = OnDemandImport {
         directory: &directory,
         entra: &entra,
+        problems: &problems,
         config: &config,
     };
-    let answer = run.sync_group(SALES, false).await.unwrap();
-    assert_eq!(answer.result, SyncResult::Create, "{answer:#?}");
+    run.sync_user(ANN, true).await.unwrap();
     assert!(
-        answer
-            .modified
-            .iter()
-            .any(|c| c.attribute == "name" && c.new == "Sales")
+        problems.0.lock().unwrap().is_empty(),
+        "a dry run records nothing"
     );
-    let group = directory.groups.lock().unwrap()[SALES].clone();
-    assert_eq!(group.source, Source::Entra);
-    assert!(group.agrees_with_entra());
-    let again = run.sync_group(SALES, false).await.unwrap();
-    assert_eq!(again.result, SyncResult::NoChange);
-}
+    run.sync_user(ANN, false).await.unwrap();
+    let open: Vec<crate::problems::Problem> =
+        problems.0.lock().unwrap().values().cloned().collect();
+    assert_eq!(open.len(), 1);
+    assert_eq!(open[0].code, crate::problems::Code::UserNameConflict);
+    assert_eq!(open[0].key.object_id, ANN);
+    assert_eq!(open[0].display, "ann@contoso.com");
 
-#[tokio::test]
-async fn given_a_group_outside_the_import_groups_then_its_imported_copy_would_be_deleted() {
-    let (directory, entra) = (MemoryDirectory::default(), ScriptedEntra::default());
-    entra
-        .groups_by_id
+    // The platform renames its user: the next call imports Ann and the
+    // problem goes, as after a sync.
+    directory
+        .users
         .lock()
         .unwrap()
-        .insert(SALES.into(), sales());
-    let config = importing().build();
-    let run = OnDemandImport {
-        directory: &directory,
-        entra: &entra,
-        config: &config,
-    };
-    run.sync_group(SALES, false).await.unwrap();
-    let scoped = importing()
-        .import_group_ids(&["7a8b9c0d-1e2f-4a3b-8c4d-5e6f7a8b9c0d"])
-        .build();
-    let run = OnDemandImport {
-        directory: &directory,
-        entra: &entra,
-        config: &scoped,
-    };
-    let answer = run.sync_group(SALES, true).await.unwrap();
-    assert_eq!(answer.result, SyncResult::Delete, "{answer:#?}");
-    assert!(
-        step(&answer, StepName::Scope)
-            .description
-            .contains("neither an import group")
-    );
-    assert!(
-        directory.groups.lock().unwrap().contains_key(SALES),
-        "a dry run"
-    );
+        .get_mut("p-1")
+        .unwrap()
+        .attributes
+        .user_name = "ann.p@contoso.com".into();
+    let answer = run.sync_user(ANN, false).await.unwrap();
+    assert_eq!(answer.result, SyncResult::Create);
+    assert!(problems.0.lock().unwrap().is_empty());
 }
