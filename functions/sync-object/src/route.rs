@@ -25,7 +25,7 @@ use entra_sync::store::on_demand::DynamoOnDemand;
 use entra_sync::store::problems::DynamoProblemStore;
 use entra_sync::wiring::LambdaTenantTokens;
 use lambda_http::http::{Method, StatusCode, header};
-use lambda_http::{Body, Request, Response};
+use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::json;
 
 type HttpResult = Result<Response<Body>, lambda_http::Error>;
@@ -74,7 +74,12 @@ impl SyncObjectRoute {
     }
 
     async fn answer(&self, request: &Request) -> Result<SyncObjectAnswer, Refusal> {
-        let tenant = tenant_of(request.uri().path())
+        // API Gateway names the path parameter; the raw path is the
+        // fallback (a custom domain's base path would come before it).
+        let parameters = request.path_parameters();
+        let tenant = parameters
+            .first("tenant_id")
+            .or_else(|| tenant_of(request.uri().path()))
             .filter(|_| request.method() == Method::POST)
             .ok_or_else(|| refused(StatusCode::NOT_FOUND, "no such route"))?;
         let tenant = TenantId::parse(tenant)
