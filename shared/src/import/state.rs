@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::buckets::{SeenBuckets, SeenIds, SeenKind};
+use super::history::RunRef;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -122,6 +123,10 @@ pub struct Checkpoint {
     pub users_read: u64,
     #[serde(default)]
     pub groups_read: u64,
+    /// The run the round belongs to (its history item); `None` in a
+    /// checkpoint saved before runs were recorded.
+    #[serde(default)]
+    pub run: Option<RunRef>,
 }
 
 impl Checkpoint {

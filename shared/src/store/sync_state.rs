@@ -51,6 +51,11 @@ impl DynamoSyncStateStore {
         Self { client, table }
     }
 
+    /// The client and the integrations table, for the store's other files.
+    pub(super) fn table(&self) -> (&Client, &str) {
+        (&self.client, &self.table)
+    }
+
     fn status_fields(status: &RunStatus) -> Vec<(&'static str, AttributeValue)> {
         let counts = status
             .counts
