@@ -6,7 +6,6 @@
 use chrono::{DateTime, Utc};
 
 use super::buckets::SeenBuckets;
-use super::history::{RunRef, Trigger};
 use super::state::{Checkpoint, Counts, Mode, Phase, RunStatus, SyncState};
 use super::{
     DirectoryStore, EntraDirectory, ImportError, ImportRun, ImportState, Interruption, Purpose,
@@ -45,12 +44,10 @@ impl<D: DirectoryStore, S: ImportState, P: ProblemStore, C: TenantConfigs, E: En
                     page = checkpoint.page,
                     "resuming an interrupted round"
                 );
-                // A round saved before runs were recorded: its run is the round.
-                checkpoint.run.get_or_insert_with(|| RunRef {
-                    run_id: checkpoint.round_id.clone(),
-                    started_at: checkpoint.started_at,
-                    trigger: Trigger::Continuation,
-                });
+                // The paused run goes on; a failed one's round is this run's.
+                if !state.round_paused || checkpoint.run.is_none() {
+                    checkpoint.run = Some(self.new_run(checkpoint.mode, now));
+                }
                 checkpoint
             }
             Some(other_scope) if other_scope.scope_fingerprint != fingerprint => {

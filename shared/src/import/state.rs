@@ -160,6 +160,10 @@ pub struct SyncState {
     pub ran_before: bool,
     /// The run before this one never gave its lease back (it was killed).
     pub previous_run_died: bool,
+    /// The run before this one paused its round for a continuation (it is
+    /// still `running`): resuming the round goes on with that run, while a
+    /// round a failed run left is resumed by a run of its own.
+    pub round_paused: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

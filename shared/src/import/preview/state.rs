@@ -152,6 +152,8 @@ impl<S: ImportState, P: PreviewRuns> RunLease for PreviewState<'_, S, P> {
             // The sweep always runs: the directory may hold anything.
             ran_before: true,
             previous_run_died: progress.previous_run_died,
+            // A preview's progress is kept only for its continuation.
+            round_paused: true,
             ..SyncState::default()
         }))
     }

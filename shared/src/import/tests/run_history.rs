@@ -172,3 +172,32 @@ async fn given_a_preview_then_its_run_is_recorded_with_trigger_preview() {
     );
     assert_eq!(preview.counts.users_created, 3, "what a sync would do");
 }
+
+#[tokio::test]
+async fn given_a_failed_run_when_the_next_one_resumes_its_round_then_that_is_a_run_of_its_own() {
+    let world = World::new();
+    let config = importing().build();
+    world.entra.users("", ann_alone(next("u-p2")));
+    world.entra.users("u-p2", Err(graph_exhausted()));
+    let failed = world.run(&config, "run-failed").await;
+    assert!(matches!(failed, RunOutcome::Failed(_)), "{failed:?}");
+    world.entra.users("u-p2", ann_alone(done("u-d1")));
+    world.entra.groups("", groups_page(vec![], done("g-d1")));
+
+    let retried = world.run(&config, "run-retry").await;
+
+    assert!(matches!(retried, RunOutcome::Completed(_)), "{retried:?}");
+    let history = world.history();
+    let runs: Vec<_> = history
+        .iter()
+        .map(|(r, n)| (r.run.run_id.as_str(), r.result, *n))
+        .collect();
+    assert_eq!(
+        runs,
+        [
+            ("run-failed", Some(RunResult::Error), 1),
+            ("run-retry", Some(RunResult::Ok), 1)
+        ]
+    );
+    assert_eq!(history[1].0.counts.users_created, 1, "the round's counts");
+}

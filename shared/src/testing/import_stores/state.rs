@@ -203,6 +203,7 @@ impl RunLease for MemoryState {
         if let Some(s) = status {
             *self.status.lock().unwrap() = Some(s.clone());
         }
+        self.state.lock().unwrap().round_paused = status.is_none();
         Ok(())
     }
     async fn suspect_reauthorisation(
