@@ -88,6 +88,7 @@ impl World {
         deadline: Option<Instant>,
         deadline_margin: Duration,
     ) -> Result<RunOutcome, ImportError> {
+        let trigger = *self.trigger.lock().unwrap();
         ImportRun {
             directory: &self.directory,
             state: &self.state,
@@ -102,7 +103,7 @@ impl World {
             purpose: super::Purpose::Sync,
             platform_names: Default::default(),
             flows: super::flows::ImportFlows::compile(config),
-            trigger: *self.trigger.lock().unwrap(),
+            trigger,
             so_far: Default::default(),
         }
         .run()
