@@ -8,6 +8,7 @@ pub mod aws;
 pub mod config;
 pub mod export;
 pub mod graph;
+pub mod graph_tally;
 pub mod https;
 pub mod identity;
 pub mod import;

@@ -4,6 +4,7 @@
 
 use tokio::time::Instant;
 
+use super::history::Trigger;
 use super::preview::{
     PreviewDirectory, PreviewOverlay, PreviewProblems, PreviewRuns, PreviewState,
 };
@@ -53,6 +54,7 @@ impl<
         &self,
         tenant: &TenantId,
         deadline: Option<RunDeadline>,
+        trigger: Trigger,
     ) -> Result<RunOutcome, ImportError> {
         let config = match self.configs.tenant_config(tenant).await {
             Ok(Some(config)) => config,
@@ -84,7 +86,8 @@ impl<
             &entra,
             &config,
             deadline,
-        );
+        )
+        .triggered_by(trigger);
         let outcome = run.run().await?;
         if outcome == RunOutcome::Paused || run.another_run_wanted() {
             self.queue_continuation(tenant, run.run_id()).await;

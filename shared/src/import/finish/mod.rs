@@ -154,6 +154,7 @@ impl<D: DirectoryStore, S: ImportState, P: ProblemStore, C: TenantConfigs, E: En
             counts: checkpoint.counts,
             open_problems: Some(self.problems.count(self.tenant()).await?),
         };
+        self.so_far.ended(&status);
         let requested_at = self
             .state
             .finish_run(self.tenant(), &self.run_id, state, &status)
