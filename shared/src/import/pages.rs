@@ -102,7 +102,7 @@ fn user_upsert(
             sync,
         }));
     };
-    if current.pending_export() {
+    if awaits_export(current) {
         tracing::info!(user_id = %current.user_id, "the platform's change is not exported yet; this user is updated after it");
         return None;
     }
@@ -136,6 +136,26 @@ fn user_upsert(
         deprovision,
         manager,
     })
+}
+
+/// The platform changed the user and the export has not agreed since.
+/// The manager alone does not hold the import back: a `manager_id` the
+/// platform set before the hash counted it, or one the export could not
+/// write yet (`dependency_missing`, retried by itself), would otherwise
+/// keep Entra ID's changes out of the user for good.
+pub(super) fn awaits_export(current: &UserItem) -> bool {
+    if !current.pending_export() {
+        return false;
+    }
+    let Some(stored) = current.sync.entra_hash.as_ref() else {
+        return false;
+    };
+    let without_manager = crate::model::directory::UserAttributes {
+        manager_id: None,
+        ..current.attributes.clone()
+    };
+    stored != &EntraHash::of_user(&without_manager)
+        && stored != &EntraHash::of_user_manager_unwritten(&current.attributes)
 }
 
 /// A users page's users in scope and out of it; its removals go to the
