@@ -140,14 +140,27 @@ impl<
         )
         .previewing();
         let outcome = run.run().await?;
+        self.answered(&state, (tenant, requested), run.run_id(), outcome)
+            .await
+    }
+
+    /// The preview's outcome: continued, left to the invocation that
+    /// holds it, or written, its request then removed.
+    async fn answered(
+        &self,
+        state: &PreviewState<'_, S, V>,
+        (tenant, requested): (&TenantId, &str),
+        run_id: &str,
+        outcome: RunOutcome,
+    ) -> Result<RunOutcome, ImportError> {
         match &outcome {
             RunOutcome::Paused => {
-                self.queue_continuation(tenant, run.run_id()).await;
+                self.queue_continuation(tenant, run_id).await;
                 return Ok(outcome);
             }
             // Another invocation is previewing the tenant.
             RunOutcome::LeaseHeld => return Ok(outcome),
-            RunOutcome::Skipped(why) => state.unrunnable(tenant, run.run_id(), why).await?,
+            RunOutcome::Skipped(why) => state.unrunnable(tenant, run_id, why).await?,
             RunOutcome::Completed(_)
             | RunOutcome::Failed(_)
             | RunOutcome::ReauthorisationRequired => {}

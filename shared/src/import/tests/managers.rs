@@ -185,8 +185,9 @@ async fn given_a_manager_removed_or_deleted_then_the_report_loses_its_manager_id
     assert_eq!(manager_of(&world, "u2"), (None, Some("m1".into())));
 }
 
-#[tokio::test]
-async fn given_no_manager_mapping_then_the_platforms_manager_id_stays() {
+/// Ann, whose Entra item names a manager, imported by a tenant that does
+/// not map it.
+async fn ann_imported_without_a_manager_mapping() -> (World, TenantConfig) {
     let world = World::new();
     let config = importing().build();
     first_round(
@@ -194,6 +195,12 @@ async fn given_no_manager_mapping_then_the_platforms_manager_id_stays() {
         vec![vec![reporting_to("u1", "ann@contoso.com", Some("m1"))]],
     );
     world.run(&config, "run-first").await;
+    (world, config)
+}
+
+#[tokio::test]
+async fn given_no_manager_mapping_then_the_platforms_manager_id_stays() {
+    let (world, config) = ann_imported_without_a_manager_mapping().await;
     assert_eq!(
         manager_of(&world, "u1"),
         (None, None),
@@ -225,13 +232,7 @@ async fn given_no_manager_mapping_then_the_platforms_manager_id_stays() {
 /// arrived).
 #[tokio::test]
 async fn given_a_platform_manager_id_the_hash_did_not_count_then_entras_changes_still_arrive() {
-    let world = World::new();
-    let config = importing().build();
-    first_round(
-        &world,
-        vec![vec![reporting_to("u1", "ann@contoso.com", Some("m1"))]],
-    );
-    world.run(&config, "run-first").await;
+    let (world, config) = ann_imported_without_a_manager_mapping().await;
     world
         .directory
         .users
