@@ -9,6 +9,7 @@ pub mod config;
 pub mod events;
 pub mod export;
 pub mod graph;
+pub mod graph_tally;
 pub mod https;
 pub mod identity;
 pub mod import;

@@ -8,6 +8,7 @@ use entra_sync::graph::GraphClient;
 use entra_sync::graph::subscriptions::GraphSubscriptions;
 use entra_sync::graph::tenants::TenantGraphReaders;
 use entra_sync::graph::tenants::TenantGraphWriters;
+use entra_sync::import::history::Trigger;
 use entra_sync::import::{AfterRun, ImportError, RunDeadline, RunOutcome, TenantImport};
 use entra_sync::model::ByCloud;
 use entra_sync::model::entra::TenantDomains;
@@ -168,7 +169,8 @@ impl SyncWorker {
             }
         };
         let notified_at = crate::metrics::notified_at(&message);
-        match self.sync(&tenant, deadline).await {
+        let trigger = crate::metrics::trigger_of(&message);
+        match self.sync(&tenant, deadline, trigger).await {
             Ok(outcome) => {
                 log_outcome(&tenant, &outcome);
                 crate::metrics::run_line(&tenant, &outcome, notified_at, chrono::Utc::now()).emit();
@@ -186,6 +188,7 @@ impl SyncWorker {
         &self,
         tenant: &TenantId,
         deadline: RunDeadline,
+        trigger: Trigger,
     ) -> Result<RunOutcome, ImportError> {
         let readers = TenantGraphReaders::new(&self.graph, &self.tokens);
         let after_run = AfterSync {
@@ -202,7 +205,7 @@ impl SyncWorker {
             continuations: &self.queue,
             after_run: &after_run,
         }
-        .sync(tenant, Some(deadline))
+        .sync(tenant, Some(deadline), trigger)
         .await
     }
 }

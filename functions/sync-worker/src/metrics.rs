@@ -6,6 +6,7 @@
 use aws_lambda_events::sqs::SqsMessage;
 use chrono::{DateTime, Utc};
 use entra_sync::import::RunOutcome;
+use entra_sync::import::history::Trigger;
 use entra_sync::metrics::MetricLine;
 use entra_sync::model::TenantId;
 use entra_sync::store::queue::{NOTIFICATION_TRIGGER, TRIGGER_ATTRIBUTE};
@@ -21,6 +22,13 @@ pub fn notified_at(message: &SqsMessage) -> Option<DateTime<Utc>> {
     }
     let sent_ms: i64 = message.attributes.get("SentTimestamp")?.parse().ok()?;
     DateTime::from_timestamp_millis(sent_ms)
+}
+
+/// Why the job was queued (the message's `trigger` attribute; none is the
+/// scheduler's).
+pub fn trigger_of(message: &SqsMessage) -> Trigger {
+    let attribute = message.message_attributes.get(TRIGGER_ATTRIBUTE);
+    Trigger::of_job(attribute.and_then(|a| a.string_value.as_deref()))
 }
 
 /// The job's line: its result, and what a completed run did.

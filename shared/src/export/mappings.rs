@@ -68,7 +68,17 @@ impl ExportMappings {
         let manager = |user: &UserItem| user.attributes.manager_id.clone();
         let moved =
             before.is_none_or(|old| manager(old) != manager(seen)) || manager(seen) != manager(now);
-        moved.then(|| manager(now).map_or(ManagerWrite::Remove, ManagerWrite::Set))
+        if !moved {
+            return None;
+        }
+        match manager(now) {
+            Some(id) => Some(ManagerWrite::Set(id)),
+            // A removal only when a record showed the manager go: a retry
+            // (no `before`) knows nothing of Entra's, and a user whose
+            // Entra manager the import could not link yet has one there.
+            None if before.is_none() || now.sync.manager_entra_id.is_some() => None,
+            None => Some(ManagerWrite::Remove),
+        }
     }
 
     /// What a create sends: every mapped target with a value (a `default`

@@ -210,6 +210,7 @@ impl GraphClient {
         token: &SecretString,
     ) -> Result<(StatusCode, Option<Duration>, String), &'static str> {
         self.requests.fetch_add(1, Ordering::Relaxed);
+        crate::graph_tally::note_request();
         let mut request = self
             .http
             .request(method.clone(), url)
@@ -334,6 +335,7 @@ fn interpret_json(status: StatusCode, retry_after: Option<Duration>, json: Value
         StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE
     ) {
         THROTTLED.fetch_add(1, Ordering::Relaxed);
+        crate::graph_tally::note_throttled();
     }
     if status.is_success() {
         return Exchange::Answered(GraphResponse {

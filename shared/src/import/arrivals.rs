@@ -252,6 +252,8 @@ impl<D: DirectoryStore, S: ImportState, P: ProblemStore, C: TenantConfigs, E: En
                 .await?;
         }
         self.write(planned.writes).await?;
+        // A user who arrives may be the manager its reports wait for.
+        self.relink_reports(planned.created, counts).await?;
         Ok(planned.conflicts)
     }
 

@@ -10,10 +10,13 @@ use std::collections::{HashMap, HashSet};
 use super::records::{DeprovisionMark, DirectoryWrite, ManagerWrite};
 use super::state::{Counts, Mode, NumberedRecord};
 use super::{DirectoryStore, EntraDirectory, ImportRun, ImportState, Interruption};
-use crate::model::directory::{EntraHash, SyncedObject, UserItem};
+use crate::model::directory::{EntraHash, UserItem};
 use crate::model::entra::{EntraUser, ManagerLink};
 use crate::ports::TenantConfigs;
 use crate::problems::ProblemStore;
+
+/// Managers whose reports are read and written together.
+const RELINK_CHUNK: usize = 100;
 
 /// A user's manager as this page decides it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -133,11 +136,23 @@ impl<D: DirectoryStore, S: ImportState, P: ProblemStore, C: TenantConfigs, E: En
         deleted: &[String],
         counts: &mut Counts,
     ) -> Result<(), Interruption> {
-        let waits = user_records
+        if !self.flows().imports_manager() {
+            return Ok(());
+        }
+        let mut waits: Vec<String> = user_records
             .iter()
-            .flat_map(|(_, record)| record.manager_waits.iter().cloned());
-        let candidates: Vec<String> = deleted.iter().cloned().chain(waits).collect();
-        self.relink_reports(candidates, counts).await
+            .flat_map(|(_, record)| record.manager_waits.iter().cloned())
+            .collect();
+        waits.sort();
+        waits.dedup();
+        // Only managers imported since have reports to link: those still
+        // out of the directory leave theirs waiting, untouched.
+        let imported = self
+            .directory
+            .user_ids_by_entra_id(self.tenant(), &waits)
+            .await?;
+        let candidates = deleted.iter().cloned().chain(imported.into_keys());
+        self.relink_reports(candidates.collect(), counts).await
     }
 
     /// The reports of these users (Entra ids), when they name one as
@@ -152,13 +167,20 @@ impl<D: DirectoryStore, S: ImportState, P: ProblemStore, C: TenantConfigs, E: En
         }
         candidates.sort();
         candidates.dedup();
-        if candidates.is_empty() {
-            return Ok(());
+        // A chunk of managers at a time: their reports are read, then
+        // written, so memory stays bounded by a chunk's reports.
+        for managers in candidates.chunks(RELINK_CHUNK) {
+            self.relink_chunk(managers, counts).await?;
         }
-        let reports = self
-            .directory
-            .reports_of(self.tenant(), &candidates)
-            .await?;
+        Ok(())
+    }
+
+    async fn relink_chunk(
+        &self,
+        candidates: &[String],
+        counts: &mut Counts,
+    ) -> Result<(), Interruption> {
+        let reports = self.directory.reports_of(self.tenant(), candidates).await?;
         let managers: Vec<String> = reports
             .iter()
             .filter_map(|r| r.sync.manager_entra_id.clone())
@@ -182,7 +204,7 @@ impl<D: DirectoryStore, S: ImportState, P: ProblemStore, C: TenantConfigs, E: En
 /// if that is not the one it names.
 fn relinked(report: &UserItem, known: &HashMap<String, String>) -> Option<DirectoryWrite> {
     let manager = report.sync.manager_entra_id.as_ref()?;
-    if report.pending_export() {
+    if super::pages::awaits_export(report) {
         // Its own page comes after the export's: the platform's change first.
         return None;
     }
@@ -192,9 +214,15 @@ fn relinked(report: &UserItem, known: &HashMap<String, String>) -> Option<Direct
     }
     let mut attributes = report.attributes.clone();
     attributes.manager_id = am_id;
+    // A linked platform user is written as one (its own `attributes`
+    // map stays the platform's).
+    let entra_link = match report.source {
+        crate::model::directory::Source::Entra => None,
+        _ => report.sync.entra_id.clone(),
+    };
     Some(DirectoryWrite::UpdateUser {
         user_id: report.user_id.clone(),
-        entra_link: None,
+        entra_link,
         hash: EntraHash::of_user(&attributes),
         attributes,
         password_mode: None,

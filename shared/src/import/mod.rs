@@ -8,12 +8,14 @@ pub mod buckets;
 mod deletion;
 mod finish;
 pub mod flows;
+pub mod history;
 mod managers;
 mod names;
 mod pages;
 pub mod ports;
 pub mod preview;
 mod problems;
+mod recording;
 pub mod records;
 mod rounds;
 pub mod scope;
@@ -38,7 +40,7 @@ pub(crate) use pages::{group_upsert, user_upsert};
 
 pub use ports::{
     AfterRun, Continuations, DirectoryStore, EntraDirectory, HeldDeletions, ImportMemory,
-    ImportState, LeaseError, NothingAfter, ObjectKind, RoundLedger, RunLease,
+    ImportState, LeaseError, NothingAfter, ObjectKind, RoundLedger, RunHistory, RunLease,
 };
 use state::{Checkpoint, Mode, Phase, RunStatus};
 pub use stopping::REAUTHORISATION_GRACE;
@@ -159,6 +161,10 @@ pub struct ImportRun<'a, D, S, P, C, E> {
     platform_names: tokio::sync::OnceCell<names::PlatformNames>,
     /// The tenant's mappings and scoping filters, compiled (DESIGN 2.13).
     flows: Result<flows::ImportFlows, flows::FlowsError>,
+    /// Why the run runs, unless its round began earlier or says otherwise.
+    trigger: history::Trigger,
+    /// What the run's history item is made of (see `recording.rs`).
+    so_far: recording::SoFar,
 }
 
 fn lease_until(now: DateTime<Utc>) -> DateTime<Utc> {
@@ -192,7 +198,15 @@ impl<'a, D, S, P, C, E> ImportRun<'a, D, S, P, C, E> {
             purpose: Purpose::Sync,
             platform_names: tokio::sync::OnceCell::new(),
             flows: flows::ImportFlows::compile(config),
+            trigger: history::Trigger::Schedule,
+            so_far: recording::SoFar::default(),
         }
+    }
+
+    /// The same run, for why its job was queued (the scheduler's tick by
+    /// default).
+    pub fn triggered_by(self, trigger: history::Trigger) -> Self {
+        Self { trigger, ..self }
     }
 
     /// The same run as a preview: always a full round, whatever the sync
@@ -265,7 +279,16 @@ impl<D: DirectoryStore, S: ImportState, P: ProblemStore, C: TenantConfigs, E: En
     pub async fn run(&self) -> Result<RunOutcome, ImportError> {
         let preview = self.purpose == Purpose::Preview;
         let span = tracing::info_span!("import_run", tenant_id = %self.tenant(), run_id = %self.run_id, preview);
-        self.run_in_span().instrument(span).await
+        let recorded = async {
+            let outcome = self.run_in_span().await;
+            if let Ok(outcome) = &outcome {
+                self.record_history(outcome).await;
+            }
+            outcome
+        };
+        crate::graph_tally::counting(recorded)
+            .instrument(span)
+            .await
     }
 
     async fn run_in_span(&self) -> Result<RunOutcome, ImportError> {
@@ -286,6 +309,7 @@ impl<D: DirectoryStore, S: ImportState, P: ProblemStore, C: TenantConfigs, E: En
         };
         let fingerprint = scope::fingerprint(self.config);
         let mut checkpoint = self.resume_or_start(&mut state, &fingerprint, now);
+        self.so_far.note(&checkpoint);
         if let Err(error) = &self.flows {
             // Before any write: nothing is half-applied.
             tracing::error!(error = %error, "the tenant's mappings or scoping filters are unusable");
@@ -330,6 +354,7 @@ impl<D: DirectoryStore, S: ImportState, P: ProblemStore, C: TenantConfigs, E: En
 
     async fn save_checkpoint(&self, checkpoint: &Checkpoint) -> Result<(), Interruption> {
         let now = Utc::now();
+        self.so_far.note(checkpoint);
         self.state
             .checkpoint(self.tenant(), &self.run_id, checkpoint, lease_until(now))
             .await?;
@@ -338,6 +363,9 @@ impl<D: DirectoryStore, S: ImportState, P: ProblemStore, C: TenantConfigs, E: En
 
     /// Gives the lease back, keeping the checkpoint; records `status`.
     async fn release_lease(&self, status: Option<&RunStatus>) -> Result<(), StoreError> {
+        if let Some(status) = status {
+            self.so_far.ended(status);
+        }
         self.state
             .abandon_run(self.tenant(), &self.run_id, status)
             .await

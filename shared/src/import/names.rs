@@ -133,7 +133,7 @@ impl<D: DirectoryStore, S: ImportState, P: ProblemStore, C: TenantConfigs, E: En
         let reason = format!("{error}{kept}");
         let problem = Problem::new(key, operation, Code::InvalidObject, reason)
             .displayed_as(user.attributes.user_name.clone());
-        self.problems.record(self.tenant(), &problem).await?;
+        self.record_problem(&problem).await?;
         Ok(())
     }
 
@@ -155,7 +155,7 @@ impl<D: DirectoryStore, S: ImportState, P: ProblemStore, C: TenantConfigs, E: En
         };
         let problem =
             Problem::new(key, operation, Code::UserNameConflict, reason).displayed_as(upn.clone());
-        self.problems.record(self.tenant(), &problem).await?;
+        self.record_problem(&problem).await?;
         Ok(())
     }
 }

@@ -102,7 +102,7 @@ pub(crate) fn user_upsert(
             sync,
         }));
     };
-    if current.pending_export() {
+    if awaits_export(current) {
         tracing::info!(user_id = %current.user_id, "the platform's change is not exported yet; this user is updated after it");
         return None;
     }
@@ -110,14 +110,7 @@ pub(crate) fn user_upsert(
         // A linked platform user's mapped attributes are the platform's.
         attributes.attributes = current.attributes.attributes.clone();
     }
-    let deprovision = match current.sync.deprovisioned_at {
-        None => DeprovisionMark::Unchanged,
-        Some(_) if !reactivate_on_restore && !current.attributes.enabled => {
-            attributes.enabled = false;
-            DeprovisionMark::Unchanged
-        }
-        Some(_) => DeprovisionMark::Clear,
-    };
+    let deprovision = restored(current, reactivate_on_restore, &mut attributes);
     // A platform user linked to Entra keeps the platform's password_mode:
     // the seed's rule is for imported users.
     let password_mode = (current.source == Source::Entra).then_some(mode);
@@ -143,6 +136,68 @@ pub(crate) fn user_upsert(
         deprovision,
         manager,
     })
+}
+
+/// The platform changed the user and the export has not agreed since.
+/// The manager alone does not hold the import back: a `manager_id` the
+/// platform set before the hash counted it, or one the export could not
+/// write yet (`dependency_missing`, retried by itself), would otherwise
+/// keep Entra ID's changes out of the user for good.
+pub(super) fn awaits_export(current: &UserItem) -> bool {
+    if !current.pending_export() {
+        return false;
+    }
+    let Some(stored) = current.sync.entra_hash.as_ref() else {
+        return false;
+    };
+    let without_manager = crate::model::directory::UserAttributes {
+        manager_id: None,
+        ..current.attributes.clone()
+    };
+    stored != &EntraHash::of_user(&without_manager)
+        && stored != &EntraHash::of_user_manager_unwritten(&current.attributes)
+}
+
+/// A users page's users in scope and out of it; its removals go to the
+/// page's record (soft deletes noted: their deprovisioning differs).
+fn sorted_by_scope<'p>(
+    page: &'p DeltaPage<EntraUser>,
+    scope: &Scope<'_>,
+    record: &mut PageRecord,
+) -> (Vec<&'p EntraUser>, Vec<&'p EntraUser>) {
+    let mut in_scope: Vec<&EntraUser> = Vec::new();
+    let mut outside: Vec<&EntraUser> = Vec::new();
+    for item in last_per_id(&page.items, |u| u.id.as_str()) {
+        match item {
+            DeltaItem::Upsert(user) if scope.includes_user(user) => in_scope.push(user),
+            DeltaItem::Upsert(user) => outside.push(user),
+            DeltaItem::Removed { id, permanent } => {
+                record.removed.push(id.to_string());
+                if !permanent {
+                    record.soft_deleted.push(id.to_string());
+                }
+            }
+        }
+    }
+    (in_scope, outside)
+}
+
+/// What Entra ID showing a deprovisioned user again does to its mark: it
+/// goes, unless the tenant chose not to reactivate and the user is
+/// disabled (then it stays disabled and marked).
+fn restored(
+    current: &UserItem,
+    reactivate_on_restore: bool,
+    attributes: &mut crate::model::directory::UserAttributes,
+) -> DeprovisionMark {
+    match current.sync.deprovisioned_at {
+        None => DeprovisionMark::Unchanged,
+        Some(_) if !reactivate_on_restore && !current.attributes.enabled => {
+            attributes.enabled = false;
+            DeprovisionMark::Unchanged
+        }
+        Some(_) => DeprovisionMark::Clear,
+    }
 }
 
 /// The write that makes the AM group agree with the Entra group, if any.
@@ -274,20 +329,7 @@ impl<D: DirectoryStore, S: ImportState, P: ProblemStore, C: TenantConfigs, E: En
             present: invalid,
             ..PageRecord::default()
         };
-        let mut in_scope: Vec<&EntraUser> = Vec::new();
-        let mut outside: Vec<&EntraUser> = Vec::new();
-        for item in last_per_id(&page.items, |u| u.id.as_str()) {
-            match item {
-                DeltaItem::Upsert(user) if scope.includes_user(user) => in_scope.push(user),
-                DeltaItem::Upsert(user) => outside.push(user),
-                DeltaItem::Removed { id, permanent } => {
-                    record.removed.push(id.to_string());
-                    if !permanent {
-                        record.soft_deleted.push(id.to_string());
-                    }
-                }
-            }
-        }
+        let (mut in_scope, outside) = sorted_by_scope(&page, scope, &mut record);
         let returning = self
             .returning_to_group_scope(&outside, scope, checkpoint)
             .await?;
@@ -440,8 +482,10 @@ impl<D: DirectoryStore, S: ImportState, P: ProblemStore, C: TenantConfigs, E: En
                     mapped.push(Cow::Borrowed(*user))
                 }
                 Ok(attributes) => mapped.push(Cow::Owned(EntraUser {
+                    id: user.id.clone(),
                     attributes,
-                    ..(*user).clone()
+                    guest: user.guest,
+                    properties: std::sync::Arc::clone(&user.properties),
                 })),
                 Err(error) => {
                     self.report_unmapped(user, current.is_some(), &error)

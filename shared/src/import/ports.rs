@@ -7,6 +7,7 @@ use std::future::Future;
 use chrono::{DateTime, Utc};
 
 use super::buckets::{Bucket, KeyRange, SeenIds, SeenKind};
+use super::history::RunRecord;
 use super::records::DirectoryWrite;
 use super::state::{
     Checkpoint, GroupScope, NumberedRecord, PageRecord, Phase, RunStatus, SyncState,
@@ -281,12 +282,24 @@ pub trait ImportMemory: Send + Sync {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
+/// The tenant's run history (docs/behaviour.md 2.14).
+pub trait RunHistory: Send + Sync {
+    /// Adds one invocation's part to its run's item: the run's counts,
+    /// mode and (once it ended) result replace the item's; its problems
+    /// and Graph requests add to them, and `invocations` grows by one.
+    fn record_run(
+        &self,
+        tenant: &TenantId,
+        record: &RunRecord,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
 /// Everything the import keeps of its own, in one bound. Its problem items
 /// are a port of their own (`crate::problems::ProblemStore`), shared with
 /// the export.
-pub trait ImportState: RunLease + RoundLedger + ImportMemory {}
+pub trait ImportState: RunLease + RoundLedger + ImportMemory + RunHistory {}
 
-impl<T: RunLease + RoundLedger + ImportMemory> ImportState for T {}
+impl<T: RunLease + RoundLedger + ImportMemory + RunHistory> ImportState for T {}
 
 /// Deletions held back by the safety threshold (docs/behaviour.md 2.2), by Entra id.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

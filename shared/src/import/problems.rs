@@ -141,7 +141,7 @@ impl<D: DirectoryStore, S: ImportState, P: ProblemStore, C: TenantConfigs, E: En
             reason,
         )
         .displayed_as(item.display.clone().unwrap_or_default());
-        self.problems.record(self.tenant(), &problem).await?;
+        self.record_problem(&problem).await?;
         Ok(())
     }
 
@@ -173,7 +173,7 @@ impl<D: DirectoryStore, S: ImportState, P: ProblemStore, C: TenantConfigs, E: En
             };
             if fixed {
                 tracing::info!(entra_id = id, "an import problem is fixed");
-                self.problems.resolve(self.tenant(), &problem.key).await?;
+                self.resolve_problem(&problem.key).await?;
             }
         }
         Ok(counts.users_created + counts.groups_created > created_before)

@@ -44,6 +44,10 @@ impl<D: DirectoryStore, S: ImportState, P: ProblemStore, C: TenantConfigs, E: En
                     page = checkpoint.page,
                     "resuming an interrupted round"
                 );
+                // The paused run goes on; a failed one's round is this run's.
+                if !state.round_paused || checkpoint.run.is_none() {
+                    checkpoint.run = Some(self.new_run(checkpoint.mode, now));
+                }
                 checkpoint
             }
             Some(other_scope) if other_scope.scope_fingerprint != fingerprint => {
@@ -112,15 +116,18 @@ impl<D: DirectoryStore, S: ImportState, P: ProblemStore, C: TenantConfigs, E: En
             started_at: now,
             users_read: 0,
             groups_read: 0,
+            run: Some(self.new_run(mode, now)),
         }
     }
 
     /// The round that replaces one this run began: its own id (the
     /// replaced round's may be this second's and this run's too), so that
     /// its records never mix with those the stored checkpoint still names.
-    fn restarted_round(&self, mode: Mode, fingerprint: &str) -> Checkpoint {
+    /// The run stays the replaced round's.
+    fn restarted_round(&self, replaced: &Checkpoint, mode: Mode, fingerprint: &str) -> Checkpoint {
         let mut round = self.new_round(mode, fingerprint, Utc::now(), true);
         round.round_id.push_str("-restart");
+        round.run = replaced.run.clone().or(round.run);
         round
     }
 
@@ -143,14 +150,14 @@ impl<D: DirectoryStore, S: ImportState, P: ProblemStore, C: TenantConfigs, E: En
                     tracing::warn!(reason = %reason, "delta state gone; starting a full round");
                     state.users_delta_link = None;
                     state.groups_delta_link = None;
-                    *checkpoint = self.restarted_round(Mode::Full, fingerprint);
+                    *checkpoint = self.restarted_round(checkpoint, Mode::Full, fingerprint);
                 }
                 Interruption::Graph(refusal)
                     if refusal.code().is_some() && !restarted && checkpoint.next_link.is_some() =>
                 {
                     // A page link that stopped working: restart the round.
                     tracing::warn!(reason = %refusal, "a page link was refused; restarting the round");
-                    *checkpoint = self.restarted_round(checkpoint.mode, fingerprint);
+                    *checkpoint = self.restarted_round(checkpoint, checkpoint.mode, fingerprint);
                 }
                 other => {
                     if matches!(other, Interruption::Graph(_) | Interruption::Store(_)) {

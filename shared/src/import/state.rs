@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::buckets::{SeenBuckets, SeenIds, SeenKind};
+use super::history::RunRef;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -122,6 +123,10 @@ pub struct Checkpoint {
     pub users_read: u64,
     #[serde(default)]
     pub groups_read: u64,
+    /// The run the round belongs to (its history item); `None` in a
+    /// checkpoint saved before runs were recorded.
+    #[serde(default)]
+    pub run: Option<RunRef>,
 }
 
 impl Checkpoint {
@@ -155,6 +160,10 @@ pub struct SyncState {
     pub ran_before: bool,
     /// The run before this one never gave its lease back (it was killed).
     pub previous_run_died: bool,
+    /// The run before this one paused its round for a continuation (it is
+    /// still `running`): resuming the round goes on with that run, while a
+    /// round a failed run left is resumed by a run of its own.
+    pub round_paused: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -4,6 +4,7 @@
 
 use tokio::time::Instant;
 
+use super::history::Trigger;
 use super::preview::{
     PreviewDirectory, PreviewOverlay, PreviewProblems, PreviewRuns, PreviewState,
 };
@@ -53,6 +54,7 @@ impl<
         &self,
         tenant: &TenantId,
         deadline: Option<RunDeadline>,
+        trigger: Trigger,
     ) -> Result<RunOutcome, ImportError> {
         let config = match self.configs.tenant_config(tenant).await {
             Ok(Some(config)) => config,
@@ -84,7 +86,8 @@ impl<
             &entra,
             &config,
             deadline,
-        );
+        )
+        .triggered_by(trigger);
         let outcome = run.run().await?;
         if outcome == RunOutcome::Paused || run.another_run_wanted() {
             self.queue_continuation(tenant, run.run_id()).await;
@@ -137,14 +140,27 @@ impl<
         )
         .previewing();
         let outcome = run.run().await?;
+        self.answered(&state, (tenant, requested), run.run_id(), outcome)
+            .await
+    }
+
+    /// The preview's outcome: continued, left to the invocation that
+    /// holds it, or written, its request then removed.
+    async fn answered(
+        &self,
+        state: &PreviewState<'_, S, V>,
+        (tenant, requested): (&TenantId, &str),
+        run_id: &str,
+        outcome: RunOutcome,
+    ) -> Result<RunOutcome, ImportError> {
         match &outcome {
             RunOutcome::Paused => {
-                self.queue_continuation(tenant, run.run_id()).await;
+                self.queue_continuation(tenant, run_id).await;
                 return Ok(outcome);
             }
             // Another invocation is previewing the tenant.
             RunOutcome::LeaseHeld => return Ok(outcome),
-            RunOutcome::Skipped(why) => state.unrunnable(tenant, run.run_id(), why).await?,
+            RunOutcome::Skipped(why) => state.unrunnable(tenant, run_id, why).await?,
             RunOutcome::Completed(_)
             | RunOutcome::Failed(_)
             | RunOutcome::ReauthorisationRequired => {}

@@ -35,12 +35,15 @@ mod resumed_finish;
 mod resumed_runs;
 mod returning_users;
 mod run_gates;
+mod run_history;
 mod unusable_items;
 
 struct World {
     directory: MemoryDirectory,
     state: MemoryState,
     entra: ScriptedEntra,
+    /// Why the next runs run (the scheduler's tick unless a test says).
+    trigger: std::sync::Mutex<history::Trigger>,
 }
 
 impl World {
@@ -49,6 +52,7 @@ impl World {
             directory: MemoryDirectory::default(),
             state: MemoryState::default(),
             entra: ScriptedEntra::default(),
+            trigger: std::sync::Mutex::new(history::Trigger::Schedule),
         }
     }
 
@@ -84,6 +88,7 @@ impl World {
         deadline: Option<Instant>,
         deadline_margin: Duration,
     ) -> Result<RunOutcome, ImportError> {
+        let trigger = *self.trigger.lock().unwrap();
         ImportRun {
             directory: &self.directory,
             state: &self.state,
@@ -98,6 +103,8 @@ impl World {
             purpose: super::Purpose::Sync,
             platform_names: Default::default(),
             flows: super::flows::ImportFlows::compile(config),
+            trigger,
+            so_far: Default::default(),
         }
         .run()
         .await

@@ -158,6 +158,9 @@ pub fn check(world: &World) -> Vec<String> {
         actual.users.remove(id);
         actual.memberships.retain(|(_, user)| user != id);
     }
+    if world.settings.lock().unwrap().deprovision_defaults {
+        found.extend(deprovisioned_users(world, &expected, &mut actual));
+    }
     // No tolerance for the memberships of a user who re-enters the AM
     // directory in a delta round (restored after a soft delete, renamed
     // into `domains`): an earlier session let those that last changed
@@ -185,6 +188,37 @@ pub fn check(world: &World) -> Vec<String> {
         &actual.conflicts,
         &mut found,
     );
+    found
+}
+
+/// Under the default choices, an imported user Entra ID no longer shows
+/// in scope stays, disabled and marked (DESIGN 2.13), its memberships as
+/// the import left them; a purged one is deleted. Those are taken out of
+/// `actual`; what breaks the rule is returned.
+fn deprovisioned_users(world: &World, expected: &Expected, actual: &mut Expected) -> Vec<String> {
+    let model = world.entra.lock().unwrap();
+    let mut found = Vec::new();
+    for user in world.directory.users.lock().unwrap().values() {
+        let id = &user.user_id;
+        if user.source != Source::Entra || expected.users.contains_key(id) {
+            continue;
+        }
+        if expected.conflicts.contains(id) {
+            continue;
+        }
+        let life = model.users.get(id).map(|u| u.life);
+        if user.sync.deprovisioned_at.is_none() {
+            continue; // compared as any other user: it should not be here
+        }
+        if user.attributes.enabled {
+            found.push(format!("user {id} deprovisioned but enabled"));
+        }
+        if life == Some(Life::Purged) || life.is_none() {
+            found.push(format!("user {id} purged in Entra but kept, deprovisioned"));
+        }
+        actual.users.remove(id);
+        actual.memberships.retain(|(_, member)| member != id);
+    }
     found
 }
 

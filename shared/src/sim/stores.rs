@@ -11,9 +11,10 @@ use super::faults::{StoreFault, store_fault, store_unavailable, yield_point};
 use super::world::World;
 use crate::import::LEASE_DURATION;
 use crate::import::buckets::{Bucket, KeyRange, SeenIds, SeenKind};
+use crate::import::history::RunRecord;
 use crate::import::ports::{
     DirectoryStore, HeldDeletions, ImportMemory, LeaseError, ObjectKind, PlatformUser, RoundLedger,
-    RunLease,
+    RunHistory, RunLease,
 };
 use crate::import::records::DirectoryWrite;
 use crate::import::state::{
@@ -402,6 +403,14 @@ impl ImportMemory for SimState<'_> {
         } else {
             Err(lost("saving held deletions"))
         }
+    }
+}
+
+/// The history is no state a run reads back: written without faults, so
+/// that the simulations' fault draws stay those of the state they test.
+impl RunHistory for SimState<'_> {
+    async fn record_run(&self, tenant: &TenantId, record: &RunRecord) -> Result<(), StoreError> {
+        self.world.state.record_run(tenant, record).await
     }
 }
 

@@ -22,6 +22,10 @@ pub struct ScopeSettings {
     pub domains: Vec<String>,
     pub import_group_ids: Vec<String>,
     pub resync_requested: Option<u64>,
+    /// The deprovisioning choices at their defaults (DESIGN 2.13: a soft
+    /// delete or leaving the scope disables); otherwise deletes, as the
+    /// simulation began with.
+    pub deprovision_defaults: bool,
 }
 
 impl ScopeSettings {
@@ -29,6 +33,9 @@ impl ScopeSettings {
         let domains: Vec<&str> = self.domains.iter().map(String::as_str).collect();
         let groups: Vec<&str> = self.import_group_ids.iter().map(String::as_str).collect();
         let mut config = importing().domains(&domains).import_group_ids(&groups);
+        if self.deprovision_defaults {
+            config = config.deprovisioning(&[]);
+        }
         if let Some(n) = self.resync_requested {
             let at = Utc.timestamp_opt(1_700_000_000 + n as i64, 0).unwrap();
             config = config.resync_requested_at(&at.to_rfc3339());
@@ -60,7 +67,12 @@ impl World {
             entra: Mutex::default(),
             directory: MemoryDirectory::default(),
             state: MemoryState::default(),
-            settings: Mutex::default(),
+            // Odd seeds run under the default choices (no draw: the
+            // seeds' traces stay as they were).
+            settings: Mutex::new(ScopeSettings {
+                deprovision_defaults: seed % 2 == 1,
+                ..ScopeSettings::default()
+            }),
             clock: Mutex::new(Utc.timestamp_opt(1_750_000_000, 0).unwrap()),
             notes: Mutex::default(),
             next_platform_user: Mutex::new(0),

@@ -66,6 +66,17 @@ pub const AUTH_SWITCH_SK: &str = "ENTRA#AUTH_SWITCH";
 /// Present once the tenant's links made before link items were copied.
 pub const LINKS_COPIED_SK: &str = "ENTRA#LINKS";
 
+/// A run's history item (docs/behaviour.md 2.14), kept 30 days:
+/// `ENTRA#RUN#<started_at>#<run_id>`, so a tenant's runs list in the
+/// order they began.
+pub fn run_sk(started_at: chrono::DateTime<chrono::Utc>, run_id: &str) -> String {
+    let at = started_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    format!("{RUN_PREFIX}{at}#{run_id}")
+}
+
+/// Every run history item of a tenant begins so.
+pub const RUN_PREFIX: &str = "ENTRA#RUN#";
+
 /// A chunk of a chunked document stored at `sk`.
 pub fn chunk_sk(sk: &str, generation: &str, index: usize) -> String {
     format!("{sk}#{generation}#{index:05}")

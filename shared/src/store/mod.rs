@@ -13,6 +13,7 @@ pub mod password_attempts;
 pub mod preview;
 pub mod problems;
 pub mod queue;
+pub mod run_history;
 pub mod secrets;
 pub mod subscriptions;
 pub mod sync_requests;

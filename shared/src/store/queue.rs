@@ -89,6 +89,8 @@ impl SyncQueue for SqsSyncQueue {
 /// contract's `{"tenant_id"}`.
 pub const TRIGGER_ATTRIBUTE: &str = "trigger";
 pub const NOTIFICATION_TRIGGER: &str = "notification";
+/// A run's own continuation (its run history says so, docs/behaviour.md 2.14).
+pub const CONTINUATION_TRIGGER: &str = "continuation";
 
 impl SqsSyncQueue {
     /// One job message, at once. On a FIFO queue it gets the tenant as its
@@ -133,7 +135,11 @@ impl Continuations for SqsSyncQueue {
     /// Deduplicated by the run's id, so never taken for the job that
     /// started the run.
     async fn continue_run(&self, tenant: &TenantId, run_id: &str) -> Result<(), StoreError> {
-        self.queue_job(tenant, &format!("continue-{run_id}"), None)
-            .await
+        self.queue_job(
+            tenant,
+            &format!("continue-{run_id}"),
+            Some(CONTINUATION_TRIGGER),
+        )
+        .await
     }
 }

@@ -51,6 +51,11 @@ impl DynamoSyncStateStore {
         Self { client, table }
     }
 
+    /// The client and the integrations table, for the store's other files.
+    pub(super) fn table(&self) -> (&Client, &str) {
+        (&self.client, &self.table)
+    }
+
     fn status_fields(status: &RunStatus) -> Vec<(&'static str, AttributeValue)> {
         let counts = status
             .counts
@@ -176,6 +181,7 @@ impl RunLease for DynamoSyncStateStore {
             holding_deletions: flag(&item, "holding_deletions").unwrap_or(false),
             ran_before: item.contains_key("last_sync_started_at"),
             previous_run_died: item.contains_key("lease_owner"),
+            round_paused: flag(&item, "running").unwrap_or(false),
         }))
     }
 

@@ -38,6 +38,7 @@ mod preview;
 mod public_endpoint;
 mod realtime;
 mod realtime_lifecycle;
+mod run_history;
 mod stores;
 mod sync_object;
 mod tokens_and_secrets;

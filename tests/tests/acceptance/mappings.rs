@@ -41,11 +41,17 @@ fn by_id<'a>(users: &'a [Map<String, Value>], id: &str) -> Option<&'a Map<String
     users.iter().find(|u| u["user_id"] == id)
 }
 
-#[tokio::test]
-async fn given_mappings_and_a_scoping_filter_then_mapped_values_arrive_and_excluded_users_do_not() {
+/// Contoso with four users and a group, the app consented.
+async fn contoso_of_four() -> LocalStack {
     let stack = LocalStack::start().await.unwrap();
     organisation::seed(&stack.emulator, CONTOSO, 4, 1);
     stack.emulator.consent_app(CONTOSO, REQUIRED_APP_ROLES);
+    stack
+}
+
+#[tokio::test]
+async fn given_mappings_and_a_scoping_filter_then_mapped_values_arrive_and_excluded_users_do_not() {
+    let stack = contoso_of_four().await;
     stack.emulator.with_tenant(CONTOSO, |t| {
         for n in 0..4 {
             t.update_user(&user_id(n), |user| {
@@ -123,9 +129,7 @@ async fn given_mappings_and_a_scoping_filter_then_mapped_values_arrive_and_exclu
 /// scope; Entra ID removing the manager clears it.
 #[tokio::test]
 async fn given_a_manager_mapping_then_reports_carry_their_managers_am_id_once_it_is_imported() {
-    let stack = LocalStack::start().await.unwrap();
-    organisation::seed(&stack.emulator, CONTOSO, 4, 1);
-    stack.emulator.consent_app(CONTOSO, REQUIRED_APP_ROLES);
+    let stack = contoso_of_four().await;
     stack.emulator.with_tenant(CONTOSO, |t| {
         for n in 0..3 {
             t.update_user(&user_id(n), |u| {

@@ -256,3 +256,37 @@ fn a_platform_change_of_the_manager_alone_is_exported_and_the_imports_write_of_i
     let plan = change("MODIFY", "USER#p1", old, by_import).plan();
     assert!(matches!(plan, ExportPlan::Ignore(_)), "{plan:?}");
 }
+
+/// Found in review: a retried change (no `before`) of a user without
+/// `manager_id` deleted the manager Entra ID had (one set in Entra, or
+/// one the import is still waiting to link); only a record showing the
+/// manager go removes it.
+#[test]
+fn given_no_record_of_the_manager_going_then_no_removal_is_sent() {
+    use crate::export::mappings::{ExportMappings, ManagerWrite};
+    let mappings = ExportMappings::compile(&run_config(manager_mapping())).unwrap();
+    let user = |value: Value| -> UserItem { serde_json::from_value(value).unwrap() };
+    let without = user(json!({"user_id": "p1", "user_name": "ann@contoso.com"}));
+    let with = user(json!({"user_id": "p1", "user_name": "ann@contoso.com", "manager_id": "m1"}));
+    let mut waiting = without.clone();
+    waiting.sync.manager_entra_id = Some("e-boss".into());
+
+    assert_eq!(
+        mappings.manager_on_update(None, &without, &without),
+        None,
+        "a retry"
+    );
+    assert_eq!(
+        mappings.manager_on_update(Some(&with), &waiting, &waiting),
+        None,
+        "the import has not linked Entra's manager yet"
+    );
+    assert!(matches!(
+        mappings.manager_on_update(Some(&with), &without, &without),
+        Some(ManagerWrite::Remove)
+    ));
+    assert!(matches!(
+        mappings.manager_on_update(None, &with, &with),
+        Some(ManagerWrite::Set(_))
+    ));
+}

@@ -268,6 +268,7 @@ impl<D: DirectoryStore, S: ImportState, P: ProblemStore, C: TenantConfigs, E: En
     ) -> Result<Deletions, Interruption> {
         let (held_users, held_user_actions) = deprovision::decode_held(&held_before.users);
         let causes = deprovision::removal_causes(user_records, &scope_change.left_users);
+        let leavers = deprovision::unconfirmed_leavers(user_records, &scope_change.left_users);
         let users = KindRound {
             kind: ObjectKind::User,
             sweep: sweeps.users && self.config.import_users,
@@ -278,7 +279,10 @@ impl<D: DirectoryStore, S: ImportState, P: ProblemStore, C: TenantConfigs, E: En
             .gather(round, &users, scope_change.left_users, &held_users)
             .await?;
         let fates = self
-            .user_fates(std::mem::take(&mut gathered.candidates), &causes)
+            .user_fates(
+                std::mem::take(&mut gathered.candidates),
+                (&causes, &leavers),
+            )
             .await?;
         gathered.candidates = fates.judged();
         let user_plan = self.decide_plan(&users, gathered).await?;

@@ -3,7 +3,7 @@
 //! and disables both pass deletion safety; a kept user is only marked,
 //! so that a later restore links it again and its memberships stay.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 
@@ -53,10 +53,35 @@ pub(super) fn removal_causes(
             note(id, *page, RemovalCause::LeftScope);
         }
     }
+    // Users who left the group scope and no page showed may be deleted
+    // too (a purge during a scope change): `user_fates` asks.
     for id in left_group_scope {
-        note(id, u32::MAX, RemovalCause::LeftScope);
+        // Deleted on a page of the round: it left the scope by going.
+        let cause = causes
+            .entry(id.clone())
+            .or_insert((u32::MAX, RemovalCause::LeftScope));
+        if !matches!(cause.1, RemovalCause::Purged | RemovalCause::SoftDeleted) {
+            *cause = (u32::MAX, RemovalCause::LeftScope);
+        }
     }
     causes.into_iter().map(|(id, (_, c))| (id, c)).collect()
+}
+
+/// Of the users who left the group scope, those no page of the round
+/// showed: still in Entra ID (out of scope) or deleted, Graph tells.
+pub(super) fn unconfirmed_leavers(
+    records: &[NumberedRecord],
+    left_group_scope: &[String],
+) -> HashSet<String> {
+    let shown: HashSet<&String> = records
+        .iter()
+        .flat_map(|(_, r)| r.removed.iter().chain(&r.left_scope))
+        .collect();
+    left_group_scope
+        .iter()
+        .filter(|id| !shown.contains(id))
+        .cloned()
+        .collect()
 }
 
 /// The tenant's choice for a cause. A full round cannot tell a soft
@@ -224,7 +249,7 @@ impl<D: DirectoryStore, S: ImportState, P: ProblemStore, C: TenantConfigs, E: En
     pub(super) async fn user_fates(
         &self,
         candidates: Vec<String>,
-        causes: &HashMap<String, RemovalCause>,
+        (causes, leavers): (&HashMap<String, RemovalCause>, &HashSet<String>),
     ) -> Result<UserFates, Interruption> {
         let mut fates = UserFates::default();
         if candidates.is_empty() {
@@ -240,15 +265,23 @@ impl<D: DirectoryStore, S: ImportState, P: ProblemStore, C: TenantConfigs, E: En
             .filter(|id| items.contains_key(*id) && !causes.contains_key(*id))
             .collect();
         unseen.sort_by_key(|id| items[*id].sync.deprovisioned_at.is_some());
-        let seen_deleted = self.soft_or_purged(&unseen).await?;
+        let mut seen_deleted = self.soft_or_purged(&unseen).await?;
+        let mut leaving: Vec<&String> = candidates
+            .iter()
+            .filter(|id| items.contains_key(*id) && leavers.contains(*id))
+            .collect();
+        leaving.sort_by_key(|id| items[*id].sync.deprovisioned_at.is_some());
+        seen_deleted.extend(self.deleted_leavers(&leaving).await?);
         let now = Utc::now();
         let choices = &self.config.deprovisioning;
         for id in candidates {
             let Some(current) = items.get(&id) else {
                 continue;
             };
-            let cause = causes
+            let cause = seen_deleted
                 .get(&id)
+                .filter(|_| leavers.contains(&id))
+                .or_else(|| causes.get(&id))
                 .or_else(|| seen_deleted.get(&id))
                 .copied()
                 .unwrap_or(RemovalCause::NotSeen);
@@ -288,6 +321,26 @@ impl<D: DirectoryStore, S: ImportState, P: ProblemStore, C: TenantConfigs, E: En
                 (id, cause)
             })
             .collect())
+    }
+
+    /// Of users who left the group scope unseen, those Entra ID no longer
+    /// has, and whether softly: at most [`MAX_DELETED_LOOKUPS`] a run.
+    async fn deleted_leavers(
+        &self,
+        leaving: &[&String],
+    ) -> Result<HashMap<String, RemovalCause>, Interruption> {
+        use futures::stream::{self, StreamExt, TryStreamExt};
+        let looked_up = leaving.iter().take(MAX_DELETED_LOOKUPS);
+        let gone: Vec<Option<&String>> = stream::iter(looked_up)
+            .map(|id| async move {
+                let live = self.entra.user(id).await?.is_some();
+                Ok::<_, Interruption>((!live).then_some(*id))
+            })
+            .buffer_unordered(DELETED_LOOKUP_CONCURRENCY)
+            .try_collect()
+            .await?;
+        let gone: Vec<&String> = gone.into_iter().flatten().collect();
+        self.soft_or_purged(&gone).await
     }
 
     /// Disables and marks the users deprovisioned now (memberships stay);

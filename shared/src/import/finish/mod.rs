@@ -75,33 +75,14 @@ impl<D: DirectoryStore, S: ImportState, P: ProblemStore, C: TenantConfigs, E: En
         let deferred_added = self
             .apply_deferred_memberships(&group_records, &mut checkpoint.counts)
             .await?;
-        let held_before = match state.holding_deletions {
-            true => self.state.held_deletions(self.tenant()).await?,
-            false => HeldDeletions::default(),
-        };
-        let round = SeenRound::of(&checkpoint);
-        let sweeps = Sweeps::of(&checkpoint, state);
-        let mut plans = self
-            .plan_all_deletions(
-                &round,
-                sweeps,
+        let (plans, held_before) = self
+            .settle_deletions(
+                state,
+                &mut checkpoint,
                 (&user_records, &group_records),
                 scope_change.clone(),
-                &held_before,
+                &deferred_added,
             )
-            .await?;
-        if self.purpose == Purpose::Preview {
-            plans.as_if_approved();
-        }
-        self.apply_deletions(
-            &plans,
-            &round,
-            sweeps.groups,
-            &deferred_added,
-            &mut checkpoint.counts,
-        )
-        .await?;
-        self.relink_waiting_managers(&user_records, &plans.users.delete, &mut checkpoint.counts)
             .await?;
         // A preview's full round shows every object a recheck would read.
         let imported_late = self.purpose == Purpose::Sync
@@ -122,6 +103,43 @@ impl<D: DirectoryStore, S: ImportState, P: ProblemStore, C: TenantConfigs, E: En
             &held,
         );
         self.complete(state, &checkpoint, &plans, &held).await
+    }
+
+    /// What the round deletes and deprovisions, decided under deletion
+    /// safety (a preview's as if approved) and applied, with the managers
+    /// of deleted users unlinked; and what was held back before.
+    async fn settle_deletions(
+        &self,
+        state: &SyncState,
+        checkpoint: &mut Checkpoint,
+        (user_records, group_records): (&[NumberedRecord], &[NumberedRecord]),
+        scope_change: crate::import::arrivals::ScopeChange,
+        deferred_added: &std::collections::HashSet<String>,
+    ) -> Result<(Deletions, HeldDeletions), Interruption> {
+        let held_before = match state.holding_deletions {
+            true => self.state.held_deletions(self.tenant()).await?,
+            false => HeldDeletions::default(),
+        };
+        let round = SeenRound::of(checkpoint);
+        let sweeps = Sweeps::of(checkpoint, state);
+        let mut plans = self
+            .plan_all_deletions(
+                &round,
+                sweeps,
+                (user_records, group_records),
+                scope_change,
+                &held_before,
+            )
+            .await?;
+        if self.purpose == Purpose::Preview {
+            plans.as_if_approved();
+        }
+        let counts = &mut checkpoint.counts;
+        self.apply_deletions(&plans, &round, sweeps.groups, deferred_added, counts)
+            .await?;
+        self.relink_waiting_managers(user_records, &plans.users.delete, counts)
+            .await?;
+        Ok((plans, held_before))
     }
 
     /// Saves what stays held back, when it changed.
@@ -154,6 +172,7 @@ impl<D: DirectoryStore, S: ImportState, P: ProblemStore, C: TenantConfigs, E: En
             counts: checkpoint.counts,
             open_problems: Some(self.problems.count(self.tenant()).await?),
         };
+        self.so_far.ended(&status);
         let requested_at = self
             .state
             .finish_run(self.tenant(), &self.run_id, state, &status)

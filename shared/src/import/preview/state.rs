@@ -7,11 +7,14 @@ use chrono::{DateTime, Utc};
 use super::overlay::PreviewOverlay;
 use super::{PreviewReport, PreviewRuns};
 use crate::import::buckets::{Bucket, SeenIds, SeenKind};
+use crate::import::history::RunRecord;
 use crate::import::state::{
     Checkpoint, Counts, GroupScope, Mode, NumberedRecord, PageRecord, Phase, RunResult, RunStatus,
     SyncState,
 };
-use crate::import::{HeldDeletions, ImportMemory, ImportState, LeaseError, RoundLedger, RunLease};
+use crate::import::{
+    HeldDeletions, ImportMemory, ImportState, LeaseError, RoundLedger, RunHistory, RunLease,
+};
 use crate::model::TenantId;
 use crate::ports::StoreError;
 
@@ -149,6 +152,8 @@ impl<S: ImportState, P: PreviewRuns> RunLease for PreviewState<'_, S, P> {
             // The sweep always runs: the directory may hold anything.
             ran_before: true,
             previous_run_died: progress.previous_run_died,
+            // A preview's progress is kept only for its continuation.
+            round_paused: true,
             ..SyncState::default()
         }))
     }
@@ -270,6 +275,13 @@ impl<S: ImportState, P: PreviewRuns> RoundLedger for PreviewState<'_, S, P> {
         bucket: Bucket,
     ) -> Result<Vec<(u32, Vec<String>)>, StoreError> {
         self.inner.seen_in(tenant, round_id, kind, bucket).await
+    }
+}
+
+/// A preview's run is recorded as any run is (trigger `preview`).
+impl<S: ImportState, P: PreviewRuns> RunHistory for PreviewState<'_, S, P> {
+    async fn record_run(&self, tenant: &TenantId, record: &RunRecord) -> Result<(), StoreError> {
+        self.inner.record_run(tenant, record).await
     }
 }
 

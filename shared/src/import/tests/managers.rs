@@ -185,8 +185,9 @@ async fn given_a_manager_removed_or_deleted_then_the_report_loses_its_manager_id
     assert_eq!(manager_of(&world, "u2"), (None, Some("m1".into())));
 }
 
-#[tokio::test]
-async fn given_no_manager_mapping_then_the_platforms_manager_id_stays() {
+/// Ann, whose Entra item names a manager, imported by a tenant that does
+/// not map it.
+async fn ann_imported_without_a_manager_mapping() -> (World, TenantConfig) {
     let world = World::new();
     let config = importing().build();
     first_round(
@@ -194,6 +195,12 @@ async fn given_no_manager_mapping_then_the_platforms_manager_id_stays() {
         vec![vec![reporting_to("u1", "ann@contoso.com", Some("m1"))]],
     );
     world.run(&config, "run-first").await;
+    (world, config)
+}
+
+#[tokio::test]
+async fn given_no_manager_mapping_then_the_platforms_manager_id_stays() {
+    let (world, config) = ann_imported_without_a_manager_mapping().await;
     assert_eq!(
         manager_of(&world, "u1"),
         (None, None),
@@ -217,4 +224,61 @@ async fn given_no_manager_mapping_then_the_platforms_manager_id_stays() {
         users["u1"].attributes.manager_id.as_deref(),
         Some("platform-boss")
     );
+}
+
+/// Found in review: a `manager_id` the platform set before the hash
+/// counted it made the user look changed by the platform and not exported
+/// yet, so the import left it alone for good (an Entra disable never
+/// arrived).
+#[tokio::test]
+async fn given_a_platform_manager_id_the_hash_did_not_count_then_entras_changes_still_arrive() {
+    let (world, config) = ann_imported_without_a_manager_mapping().await;
+    world
+        .directory
+        .users
+        .lock()
+        .unwrap()
+        .get_mut("u1")
+        .unwrap()
+        .attributes
+        .manager_id = Some("platform-boss".into());
+
+    let mut ann = user("u1", "ann@contoso.com");
+    ann.attributes.enabled = false;
+    world.script_delta(vec![DeltaItem::Upsert(ann)], vec![]);
+    world.run(&config, "run-disabled").await;
+    let users = world.directory.users.lock().unwrap();
+    assert!(!users["u1"].attributes.enabled, "Entra's disable arrived");
+    assert_eq!(
+        users["u1"].attributes.manager_id.as_deref(),
+        Some("platform-boss")
+    );
+}
+
+/// Found in review: the old manager's removal listed after the new one
+/// cleared the manager; an entry of an odd shape says nothing.
+#[test]
+fn the_entry_not_removed_names_the_manager_in_any_order() {
+    use crate::model::entra::ManagerLink;
+    let with_links = |links: serde_json::Value| {
+        let mut user = user("u1", "ann@contoso.com");
+        let mut all = serde_json::Map::new();
+        all.insert("manager@delta".into(), links);
+        user.properties = std::sync::Arc::new(all);
+        user.manager_link()
+    };
+    let new = json!({"@odata.type": "#microsoft.graph.user", "id": "m2"});
+    let old = json!({"id": "m1", "@removed": {"reason": "deleted"}});
+    let manager = Some(ManagerLink::Manager("m2".into()));
+    assert_eq!(with_links(json!([new, old])), manager);
+    assert_eq!(with_links(json!([old, new])), manager);
+    assert_eq!(with_links(json!([old])), Some(ManagerLink::None));
+    assert_eq!(
+        with_links(json!({"id": "m2"})),
+        None,
+        "not a list: not stated"
+    );
+    assert_eq!(with_links(json!([{"id": ""}])), None, "no usable id");
+    let contact = json!([{"@odata.type": "#microsoft.graph.orgContact", "id": "c1"}]);
+    assert_eq!(with_links(contact), Some(ManagerLink::None));
 }

@@ -11,7 +11,7 @@ use crate::testing::import_stores::MemoryPreviews;
 
 impl World {
     /// A preview run as the worker runs one (`TenantImport::preview`).
-    async fn preview(
+    pub(super) async fn preview(
         &self,
         previews: &MemoryPreviews,
         config: &TenantConfig,

@@ -118,18 +118,26 @@ impl EntraUser {
     /// not a user (an organisational contact) is none of the AM's.
     pub fn manager_link(&self) -> Option<ManagerLink> {
         let links = self.properties.get("manager@delta")?.as_array()?;
-        let Some(link) = links.last() else {
+        if links.is_empty() {
+            return Some(ManagerLink::None);
+        }
+        // The entry not removed names the manager, in whatever order Graph
+        // lists the old one's removal beside it.
+        let current = links.iter().find(|link| link.get("@removed").is_none());
+        let Some(link) = current else {
             return Some(ManagerLink::None);
         };
         let is_user = link
             .get("@odata.type")
             .and_then(|t| t.as_str())
             .is_none_or(|t| t.eq_ignore_ascii_case("#microsoft.graph.user"));
-        let id = link.get("id").and_then(|id| id.as_str());
-        Some(match (link.get("@removed"), id) {
-            (None, Some(id)) if is_user => ManagerLink::Manager(id.to_owned()),
-            _ => ManagerLink::None,
-        })
+        if !is_user {
+            return Some(ManagerLink::None);
+        }
+        // An entry without a usable id says nothing the import can act on.
+        let id = link.get("id").and_then(|id| id.as_str())?;
+        let id = EntraObjectId::parse(id).ok()?;
+        Some(ManagerLink::Manager(id.to_string()))
     }
 }
 

@@ -38,6 +38,34 @@ impl MemoryDirectory {
     }
 }
 
+impl MemoryDirectory {
+    /// An `UpdateUser`, as the table's update expression applies it.
+    fn update_user(&self, update: DirectoryWrite) {
+        let DirectoryWrite::UpdateUser {
+            user_id,
+            entra_link,
+            attributes,
+            password_mode,
+            hash,
+            deprovision,
+            manager,
+        } = update
+        else {
+            return;
+        };
+        let mut users = self.users.lock().unwrap();
+        let u = users.get_mut(&user_id).unwrap();
+        if let ManagerWrite::Set { entra_id } = manager {
+            u.sync.manager_entra_id = entra_id;
+        }
+        u.attributes = attributes;
+        u.password_mode = password_mode.or(u.password_mode);
+        u.sync.entra_id = entra_link.or(u.sync.entra_id.take());
+        u.sync.entra_hash = Some(hash);
+        deprovision.apply_to(&mut u.sync);
+    }
+}
+
 impl DirectoryStore for MemoryDirectory {
     async fn users_by_entra_id(
         &self,
@@ -198,26 +226,7 @@ impl DirectoryStore for MemoryDirectory {
                 DirectoryWrite::CreateUser(u) => {
                     self.users.lock().unwrap().insert(u.user_id.clone(), u);
                 }
-                DirectoryWrite::UpdateUser {
-                    user_id,
-                    entra_link,
-                    attributes,
-                    password_mode,
-                    hash,
-                    deprovision,
-                    manager,
-                } => {
-                    let mut users = self.users.lock().unwrap();
-                    let u = users.get_mut(&user_id).unwrap();
-                    if let ManagerWrite::Set { entra_id } = manager {
-                        u.sync.manager_entra_id = entra_id;
-                    }
-                    u.attributes = attributes;
-                    u.password_mode = password_mode.or(u.password_mode);
-                    u.sync.entra_id = entra_link.or(u.sync.entra_id.take());
-                    u.sync.entra_hash = Some(hash);
-                    deprovision.apply_to(&mut u.sync);
-                }
+                update @ DirectoryWrite::UpdateUser { .. } => self.update_user(update),
                 DirectoryWrite::DeleteUser { user_id } => {
                     self.users.lock().unwrap().remove(&user_id);
                 }

@@ -9,7 +9,10 @@ use std::sync::Mutex;
 use chrono::{DateTime, Utc};
 
 use crate::import::buckets;
-use crate::import::ports::{HeldDeletions, ImportMemory, LeaseError, RoundLedger, RunLease};
+use crate::import::history::RunRecord;
+use crate::import::ports::{
+    HeldDeletions, ImportMemory, LeaseError, RoundLedger, RunHistory, RunLease,
+};
 use crate::import::state::*;
 use crate::model::TenantConfig;
 use crate::ports::StoreError;
@@ -47,6 +50,47 @@ pub(crate) struct MemoryState {
     pub(crate) page_record_fails_once_after: Mutex<Option<u32>>,
     /// After this many checkpoints saved, one fails; the next ones work.
     pub(crate) checkpoint_fails_once_after: Mutex<Option<u32>>,
+    /// Every invocation's history record, in order.
+    pub(crate) run_records: Mutex<Vec<RunRecord>>,
+}
+
+impl MemoryState {
+    /// The history items as the store keeps them: by run, its latest
+    /// record with the invocations' problems and Graph requests added up,
+    /// and how many invocations it had; in the order the runs began.
+    pub(crate) fn history(&self) -> Vec<(RunRecord, u32)> {
+        let mut runs: Vec<(RunRecord, u32)> = Vec::new();
+        for record in self.run_records.lock().unwrap().iter() {
+            match runs.iter_mut().find(|(r, _)| r.run == record.run) {
+                Some((kept, invocations)) => {
+                    let added = (
+                        kept.problems_opened + record.problems_opened,
+                        kept.problems_closed + record.problems_closed,
+                        kept.graph.requests + record.graph.requests,
+                        kept.graph.throttled + record.graph.throttled,
+                    );
+                    *kept = record.clone();
+                    (kept.problems_opened, kept.problems_closed) = (added.0, added.1);
+                    (kept.graph.requests, kept.graph.throttled) = (added.2, added.3);
+                    *invocations += 1;
+                }
+                None => runs.push((record.clone(), 1)),
+            }
+        }
+        runs
+    }
+}
+
+impl RunHistory for MemoryState {
+    async fn record_run(
+        &self,
+        _: &crate::model::TenantId,
+        record: &RunRecord,
+    ) -> Result<(), StoreError> {
+        self.run_records.lock().unwrap().push(record.clone());
+        *self.writes.lock().unwrap() += 1;
+        Ok(())
+    }
 }
 
 /// Takes one failure from `left`, if any.
@@ -159,6 +203,7 @@ impl RunLease for MemoryState {
         if let Some(s) = status {
             *self.status.lock().unwrap() = Some(s.clone());
         }
+        self.state.lock().unwrap().round_paused = status.is_none();
         Ok(())
     }
     async fn suspect_reauthorisation(

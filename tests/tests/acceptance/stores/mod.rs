@@ -275,6 +275,7 @@ fn checkpoint(round: &str, page: u32) -> Checkpoint {
         started_at: Utc::now().trunc_subsecs(0),
         users_read: 250,
         groups_read: 7,
+        run: None,
     }
 }
 

@@ -226,6 +226,7 @@ async fn given_runs_that_finish_then_the_delta_links_and_status_are_stored_and_t
         // What begin_run reports afterwards: run-a had begun.
         ran_before: true,
         previous_run_died: false,
+        round_paused: false,
     };
     let held = status(RunResult::Held, Some("12 users would be deleted"));
     store

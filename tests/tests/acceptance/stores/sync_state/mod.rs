@@ -1,6 +1,7 @@
 //! `DynamoSyncStateStore`: the run lease on the status item, and the
 //! round's ledger and memory items.
 
+mod history;
 mod lease;
 mod ledger;
 
