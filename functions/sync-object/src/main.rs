@@ -28,6 +28,7 @@ async fn main() -> Result<(), Error> {
         ),
         guards: clients.on_demand(&config.common),
         problems: clients.problems(&config.common),
+        history: clients.sync_state(&config.common),
         events: clients.change_events(&config.common),
     };
     let route = &route;

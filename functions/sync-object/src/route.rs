@@ -9,7 +9,10 @@ use std::time::Duration;
 use entra_sync::events::{AttributeChange, ChangeEvent, ChangeEvents, EventAction, EventCause};
 use entra_sync::graph::GraphClient;
 use entra_sync::graph::tenants::TenantGraphReaders;
-use entra_sync::import::TenantReaders;
+use entra_sync::graph_tally::GraphTally;
+use entra_sync::import::history::{RunRecord, RunRef, Trigger};
+use entra_sync::import::state::{Counts, Mode, RunResult};
+use entra_sync::import::{RunHistory, TenantReaders};
 use entra_sync::model::{ByCloud, TenantConfig, TenantId};
 use entra_sync::on_demand::rate::RateLimiter;
 use entra_sync::on_demand::{
@@ -23,6 +26,7 @@ use entra_sync::store::directory_table::DynamoDirectoryStore;
 use entra_sync::store::events::DynamoChangeEvents;
 use entra_sync::store::on_demand::DynamoOnDemand;
 use entra_sync::store::problems::DynamoProblemStore;
+use entra_sync::store::sync_state::DynamoSyncStateStore;
 use entra_sync::wiring::LambdaTenantTokens;
 use lambda_http::http::{Method, StatusCode, header};
 use lambda_http::{Body, Request, RequestExt, Response};
@@ -43,6 +47,8 @@ pub struct SyncObjectRoute {
     pub graph: ByCloud<GraphClient>,
     pub guards: DynamoOnDemand,
     pub problems: DynamoProblemStore,
+    /// The tenant's run history: a real call is a run (`on_demand`).
+    pub history: DynamoSyncStateStore,
     pub events: DynamoChangeEvents,
 }
 
@@ -186,7 +192,15 @@ impl SyncObjectRoute {
                 Err(err) => return Err(store_failure(&err)),
             }
         }
-        let answer = self.run(config, asked).await;
+        let started_at = chrono::Utc::now();
+        let answer = entra_sync::graph_tally::counting(async {
+            let answer = self.run(config, asked).await;
+            (answer, entra_sync::graph_tally::tally())
+        })
+        .await;
+        let (answer, graph) = answer;
+        self.record_run(config, asked, (started_at, graph), &answer)
+            .await;
         if let Err(err) = self.guards.release(tenant, &holder).await {
             // It expires by itself within a minute.
             tracing::warn!(error = %err, "could not release the run lease after an on-demand sync");
@@ -219,6 +233,39 @@ impl SyncObjectRoute {
                 OnDemandError::Store(store) => store_failure(&store),
             }
         })
+    }
+
+    /// The call as a run of the tenant's history (DESIGN 2.14, trigger
+    /// `on_demand`); a failure is logged (the call's work is done).
+    async fn record_run(
+        &self,
+        config: &TenantConfig,
+        asked: &SyncObjectRequest,
+        (started_at, graph): (chrono::DateTime<chrono::Utc>, GraphTally),
+        answer: &Result<SyncObjectAnswer, Refusal>,
+    ) {
+        let run = RunRef {
+            run_id: uuid::Uuid::new_v4().to_string(),
+            started_at,
+            trigger: Trigger::OnDemand,
+        };
+        let group = asked.object_kind == ObjectKindAsked::Group;
+        let mut record = RunRecord::of(run, Mode::Delta, Counts::default(), None);
+        record.completed_at = Some(chrono::Utc::now());
+        record.graph = graph;
+        match answer {
+            Ok(answer) => {
+                record.result = Some(RunResult::Ok);
+                record.counts = answer.counts(group);
+            }
+            Err(Refusal(_, body, _)) => {
+                record.result = Some(RunResult::Error);
+                record.error = body["error"].as_str().map(str::to_owned);
+            }
+        }
+        if let Err(err) = self.history.record_run(&config.tenant_id, &record).await {
+            tracing::warn!(error = %err, "could not record the on-demand run in the tenant's history");
+        }
     }
 
     /// The change as an event; a failure is logged (the change is made).

@@ -110,3 +110,35 @@ impl SyncObjectAnswer {
         self
     }
 }
+
+impl SyncObjectAnswer {
+    /// What the call applied, in a run's counts (a deprovisioned, kept or
+    /// restored user is an update; memberships are the sync's).
+    pub fn counts(&self, group: bool) -> crate::import::state::Counts {
+        let mut counts = crate::import::state::Counts::default();
+        if !self.written {
+            return counts;
+        }
+        let (created, updated, deleted) = match group {
+            false => (
+                &mut counts.users_created,
+                &mut counts.users_updated,
+                &mut counts.users_deleted,
+            ),
+            true => (
+                &mut counts.groups_created,
+                &mut counts.groups_updated,
+                &mut counts.groups_deleted,
+            ),
+        };
+        match self.result {
+            SyncResult::Create => *created = 1,
+            SyncResult::Update | SyncResult::Restore | SyncResult::Disable | SyncResult::Keep => {
+                *updated = 1
+            }
+            SyncResult::Delete => *deleted = 1,
+            SyncResult::NoChange | SyncResult::Skipped => {}
+        }
+        counts
+    }
+}

@@ -127,6 +127,31 @@ async fn given_an_in_scope_user_then_it_is_created_with_an_event_and_again_is_no
         1,
         "no event without a change"
     );
+
+    // Each real call is a run of the tenant's history, trigger on_demand.
+    let runs = items_under(&stack, "ENTRA#RUN#").await;
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    assert!(
+        runs.iter()
+            .all(|r| r["trigger"] == "on_demand" && r["result"] == "ok")
+    );
+    let created: i64 = runs
+        .iter()
+        .map(|r| r["users_created"].as_i64().unwrap())
+        .sum();
+    assert_eq!(created, 1, "{runs:?}");
+    assert!(
+        runs.iter()
+            .all(|r| r["graph_requests"].as_i64().unwrap() >= 1)
+    );
+}
+
+async fn items_under(stack: &LocalStack, prefix: &str) -> Vec<Map<String, Value>> {
+    let items = stack.integration_items().await.unwrap();
+    items
+        .into_iter()
+        .filter(|i| i["sk"].as_str().is_some_and(|sk| sk.starts_with(prefix)))
+        .collect()
 }
 
 #[tokio::test]
@@ -140,6 +165,10 @@ async fn given_a_dry_run_then_it_says_what_it_would_do_and_writes_nothing() {
     assert!(act.starts_with("Dry run: would create"), "{act}");
     assert!(stack.directory_items(TENANT).await.unwrap().is_empty());
     assert!(events(&stack).await.is_empty());
+    assert!(
+        items_under(&stack, "ENTRA#RUN#").await.is_empty(),
+        "a dry run is no run"
+    );
 }
 
 #[tokio::test]
