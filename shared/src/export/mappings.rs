@@ -71,13 +71,16 @@ impl ExportMappings {
         if !moved {
             return None;
         }
+        // A removal only when this record shows the platform removing it:
+        // a retry (no `before`) knows nothing of Entra's manager, and a
+        // later change (`seen` → `now`) may be the import's, waiting to
+        // link Entra's.
+        let record_removed =
+            before.is_some_and(|old| manager(old).is_some()) && manager(seen).is_none();
         match manager(now) {
             Some(id) => Some(ManagerWrite::Set(id)),
-            // A removal only when a record showed the manager go: a retry
-            // (no `before`) knows nothing of Entra's, and a user whose
-            // Entra manager the import could not link yet has one there.
-            None if before.is_none() || now.sync.manager_entra_id.is_some() => None,
-            None => Some(ManagerWrite::Remove),
+            None if record_removed => Some(ManagerWrite::Remove),
+            None => None,
         }
     }
 

@@ -87,7 +87,13 @@ pub(crate) fn user_upsert(
 ) -> Option<DirectoryWrite> {
     let mode = password_mode(user, domains);
     let mut attributes = user.attributes.clone();
-    let manager = ManagerDecision::apply(manager, &mut attributes, current);
+    // A platform manager the export still owes Entra ID stays, and the
+    // write keeps owing it (`awaits_export`: only the manager differs).
+    let owes_manager = current.is_some_and(|c| c.pending_export());
+    let manager = match owes_manager {
+        true => ManagerDecision::apply(None, &mut attributes, current),
+        false => ManagerDecision::apply(manager, &mut attributes, current),
+    };
     let Some(current) = current else {
         counts.users_created += 1;
         let mut sync = EntraSync::imported(EntraHash::of_user(&attributes));
@@ -127,10 +133,14 @@ pub(crate) fn user_upsert(
         tracing::info!(user_id = %current.user_id, "Entra ID shows the deprovisioned user again; restored");
     }
     counts.users_updated += 1;
+    let hash = match owes_manager {
+        true => EntraHash::of_user_manager_unwritten(&attributes),
+        false => EntraHash::of_user(&attributes),
+    };
     Some(DirectoryWrite::UpdateUser {
         user_id: current.user_id.clone(),
         entra_link: (current.user_id != user.id).then(|| user.id.to_string()),
-        hash: EntraHash::of_user(&attributes),
+        hash,
         attributes,
         password_mode,
         deprovision,

@@ -277,9 +277,16 @@ fn given_no_record_of_the_manager_going_then_no_removal_is_sent() {
         "a retry"
     );
     assert_eq!(
-        mappings.manager_on_update(Some(&with), &waiting, &waiting),
+        mappings.manager_on_update(Some(&without), &without, &waiting),
         None,
-        "the import has not linked Entra's manager yet"
+        "a later change: the import has not linked Entra's manager yet"
+    );
+    assert!(
+        matches!(
+            mappings.manager_on_update(Some(&with), &waiting, &waiting),
+            Some(ManagerWrite::Remove)
+        ),
+        "the platform removed an imported user's linked manager"
     );
     assert!(matches!(
         mappings.manager_on_update(Some(&with), &without, &without),

@@ -253,6 +253,14 @@ async fn given_a_platform_manager_id_the_hash_did_not_count_then_entras_changes_
         users["u1"].attributes.manager_id.as_deref(),
         Some("platform-boss")
     );
+    // Found in a second review: the write must not claim the platform's
+    // manager reached Entra ID; the export still owes it.
+    assert_eq!(
+        users["u1"].sync.entra_hash,
+        Some(EntraHash::of_user_manager_unwritten(
+            &users["u1"].attributes
+        ))
+    );
 }
 
 /// Found in review: the old manager's removal listed after the new one
