@@ -40,10 +40,16 @@ impl<D: DirectoryStore + AmUsers, E: EntraDirectory, P: ProblemStore> OnDemandIm
             },
             None => object.to_owned(),
         };
-        let current = self.current_group(&entra_id).await?;
         match self.entra.group(&entra_id).await? {
-            Some(group) => self.group_found(group, current, answer).await,
-            None => self.group_missing(entra_id, current, answer).await,
+            Some(group) => {
+                // By the id Graph gave: the caller's text may differ in case.
+                let current = self.current_group(group.id.as_str()).await?;
+                self.group_found(group, current, answer).await
+            }
+            None => {
+                let current = self.current_group(&entra_id).await?;
+                self.group_missing(entra_id, current, answer).await
+            }
         }
     }
 

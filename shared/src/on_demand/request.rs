@@ -39,8 +39,19 @@ fn refused(field: &'static str, problem: impl Into<String>) -> RequestError {
     }
 }
 
-/// The longest object reference accepted (a UPN is at most 113 characters).
-const MAX_OBJECT_CHARS: usize = 256;
+/// The longest object reference accepted, in bytes (a UPN is at most 113
+/// characters; an item key at most 1,024 bytes).
+const MAX_OBJECT_BYTES: usize = 256;
+
+/// An Entra object id, a UPN or an AM id: nothing that could reach
+/// another Graph path or query (`/`, `?`, `%`, a `#` outside a guest's
+/// UPN, where it is escaped), no spaces or control characters.
+fn is_object_reference(object: &str) -> bool {
+    object.len() <= MAX_OBJECT_BYTES
+        && !object.contains(['/', '?', '\\', '%'])
+        && !object.chars().any(|c| c.is_whitespace() || c.is_control())
+        && (!object.contains('#') || object.contains('@'))
+}
 
 impl SyncObjectRequest {
     pub fn parse(body: &[u8]) -> Result<Self, RequestError> {
@@ -63,7 +74,7 @@ impl SyncObjectRequest {
             _ => return Err(refused("object_kind", "must be `user` or `group`")),
         };
         let object = text("object")?;
-        if object.chars().count() > MAX_OBJECT_CHARS || object.contains(['/', '?', '\\']) {
+        if !is_object_reference(object) {
             return Err(refused(
                 "object",
                 "must be an Entra object id, a UPN or an AM id",
@@ -76,6 +87,14 @@ impl SyncObjectRequest {
         };
         let draft = match body.get("draft") {
             None | Some(Value::Null) => None,
+            // A draft is tried, never applied: what a real call writes
+            // follows the saved settings (and their deletion safety).
+            Some(Value::Object(_)) if !dry_run => {
+                return Err(refused(
+                    "draft",
+                    "is only for a dry run: save the settings to sync with them",
+                ));
+            }
             Some(Value::Object(draft)) => Some(draft.clone()),
             Some(_) => return Err(refused("draft", "must be a map of config attributes")),
         };

@@ -296,12 +296,22 @@ async fn given_bad_requests_then_each_answer_names_the_field() {
             "dry_run",
         ),
         (
-            r#"{"direction":"import","object_kind":"user","object":"a","draft":{"domains":[]}}"#,
+            r#"{"direction":"import","object_kind":"user","object":"a","dry_run":true,"draft":{"domains":[]}}"#,
             "draft",
         ),
         (
-            r#"{"direction":"import","object_kind":"user","object":"a","draft":{"guest_users":"all"}}"#,
+            r#"{"direction":"import","object_kind":"user","object":"a","dry_run":true,"draft":{"guest_users":"all"}}"#,
             "draft.guest_users",
+        ),
+        // A draft is tried, never applied.
+        (
+            r#"{"direction":"import","object_kind":"user","object":"a","draft":{"guest_users":"include"}}"#,
+            "draft",
+        ),
+        // Nothing that reaches another Graph path or drops the query.
+        (
+            r#"{"direction":"import","object_kind":"user","object":"0f8e9a3c-1d2b-4c5d-8e7f-0a1b2c3d4e5f#"}"#,
+            "object",
         ),
         ("not json", "body"),
     ];

@@ -383,6 +383,23 @@ fn a_body_is_parsed_and_a_bad_one_names_its_field() {
         field(r#"{"direction":"import","object_kind":"user","object":"a","draft":[]}"#),
         "draft"
     );
+    // Found in review: a `#` cut the `$select` off Graph's URL (a user read
+    // without `accountEnabled` came back enabled); `%` and spaces reach
+    // other paths; a draft in a real call bypassed the saved choices.
+    for object in ["0f8e9a3c-1d2b-4c5d-8e7f-0a1b2c3d4e5f#", "a%2Fb", "a b"] {
+        let body = format!(r#"{{"direction":"import","object_kind":"user","object":"{object}"}}"#);
+        assert_eq!(field(&body), "object", "{object}");
+    }
+    let guest = SyncObjectRequest::parse(
+        br#"{"direction":"import","object_kind":"user","object":"ann_x.com#EXT#@contoso.com"}"#,
+    );
+    assert!(guest.is_ok(), "a guest's UPN holds #EXT#");
+    assert_eq!(
+        field(
+            r#"{"direction":"import","object_kind":"user","object":"a","draft":{"domains":["x.com"]}}"#
+        ),
+        "draft"
+    );
 }
 
 #[tokio::test]
