@@ -96,17 +96,7 @@ pub(crate) fn user_upsert(
     };
     let Some(current) = current else {
         counts.users_created += 1;
-        let mut sync = EntraSync::imported(EntraHash::of_user(&attributes));
-        if let ManagerWrite::Set { entra_id } = manager {
-            sync.manager_entra_id = entra_id;
-        }
-        return Some(DirectoryWrite::CreateUser(UserItem {
-            user_id: user.id.to_string(),
-            attributes,
-            source: Source::Entra,
-            password_mode: Some(mode),
-            sync,
-        }));
+        return Some(user_create(user, attributes, mode, manager));
     };
     if awaits_export(current) {
         tracing::info!(user_id = %current.user_id, "the platform's change is not exported yet; this user is updated after it");
@@ -145,6 +135,26 @@ pub(crate) fn user_upsert(
         password_mode,
         deprovision,
         manager,
+    })
+}
+
+/// The new imported user: its id is its Entra id.
+fn user_create(
+    user: &EntraUser,
+    attributes: crate::model::directory::UserAttributes,
+    mode: PasswordMode,
+    manager: ManagerWrite,
+) -> DirectoryWrite {
+    let mut sync = EntraSync::imported(EntraHash::of_user(&attributes));
+    if let ManagerWrite::Set { entra_id } = manager {
+        sync.manager_entra_id = entra_id;
+    }
+    DirectoryWrite::CreateUser(UserItem {
+        user_id: user.id.to_string(),
+        attributes,
+        source: Source::Entra,
+        password_mode: Some(mode),
+        sync,
     })
 }
 

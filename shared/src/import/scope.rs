@@ -131,29 +131,37 @@ impl<D: DirectoryStore, S: ImportState, P: ProblemStore, C: TenantConfigs, E: En
     }
 
     pub(super) async fn compute_group_scope(&self) -> Result<GroupScope, Interruption> {
-        let configured: Vec<String> = self
-            .config
-            .import_group_ids
-            .iter()
-            .map(|g| g.to_string())
-            .collect();
-        let mut members = Vec::new();
-        for group in &configured {
-            match self.entra.transitive_members(group).await {
-                Ok(found) => members.extend(
-                    found
-                        .into_iter()
-                        .filter(|(_, kind)| *kind != MemberKind::Other)
-                        .map(|(id, kind)| (id.to_string(), kind == MemberKind::Group)),
-                ),
-                Err(GraphError::NotFound) => {
-                    tracing::warn!(tenant_id = %self.tenant(), group_id = %group, "a configured import group does not exist in Entra ID");
-                }
-                Err(err) => return Err(err.into()),
-            }
-        }
-        Ok(group_scope(&configured, members))
+        Ok(read_group_scope(self.entra, self.config).await?)
     }
+}
+
+/// The users and groups at or below the tenant's import groups, as Graph
+/// lists them now (a configured group Entra ID does not have adds none).
+pub(crate) async fn read_group_scope<E: EntraDirectory>(
+    entra: &E,
+    config: &TenantConfig,
+) -> Result<GroupScope, GraphError> {
+    let configured: Vec<String> = config
+        .import_group_ids
+        .iter()
+        .map(|g| g.to_string())
+        .collect();
+    let mut members = Vec::new();
+    for group in &configured {
+        match entra.transitive_members(group).await {
+            Ok(found) => members.extend(
+                found
+                    .into_iter()
+                    .filter(|(_, kind)| *kind != MemberKind::Other)
+                    .map(|(id, kind)| (id.to_string(), kind == MemberKind::Group)),
+            ),
+            Err(GraphError::NotFound) => {
+                tracing::warn!(tenant_id = %config.tenant_id, group_id = %group, "a configured import group does not exist in Entra ID");
+            }
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(group_scope(&configured, members))
 }
 
 #[cfg(test)]

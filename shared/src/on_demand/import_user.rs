@@ -12,11 +12,10 @@ use super::answer::{StepName, StepStatus, SyncObjectAnswer};
 use super::explain::scope_of;
 use crate::import::flows::ImportFlows;
 use crate::import::records::RemovalCause;
-use crate::import::scope::group_scope;
 use crate::import::state::GroupScope;
 use crate::import::{DirectoryStore, EntraDirectory};
 use crate::model::directory::{GroupItem, SyncedObject, UserItem};
-use crate::model::entra::{EntraUser, GraphError, MemberKind};
+use crate::model::entra::{EntraUser, GraphError};
 use crate::model::{EntraObjectId, TenantConfig, TenantId};
 use crate::ports::StoreError;
 use crate::problems::ProblemStore;
@@ -132,26 +131,8 @@ impl<D: DirectoryStore + AmUsers, E: EntraDirectory, P: ProblemStore> OnDemandIm
         if self.config.import_group_ids.is_empty() {
             return Ok(None);
         }
-        let configured: Vec<String> = self
-            .config
-            .import_group_ids
-            .iter()
-            .map(|g| g.to_string())
-            .collect();
-        let mut members = Vec::new();
-        for group in &configured {
-            match self.entra.transitive_members(group).await {
-                Ok(found) => members.extend(
-                    found
-                        .into_iter()
-                        .filter(|(_, kind)| *kind != MemberKind::Other)
-                        .map(|(id, kind)| (id.to_string(), kind == MemberKind::Group)),
-                ),
-                Err(GraphError::NotFound) => {}
-                Err(error) => return Err(error),
-            }
-        }
-        Ok(Some(group_scope(&configured, members)))
+        let scope = crate::import::scope::read_group_scope(self.entra, self.config).await?;
+        Ok(Some(scope))
     }
 
     async fn found(
