@@ -158,8 +158,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if wanted(9) {
         let users = sizes.graph_bound_users;
+        let repeats = if args.quick { 1 } else { 3 };
         results["mapping_cost"] =
-            mapping::mapping_cost(users, sizes.graph_bound_groups, sizes.members).await?;
+            mapping::mapping_cost(users, sizes.graph_bound_groups, sizes.members, repeats).await?;
     }
     results["binaries"] = match &args.binaries {
         Some(path) => serde_json::from_str(
