@@ -1,0 +1,433 @@
+//! The on-demand export of one platform object, against the export's
+//! in-memory directory, its recording Entra (writes) and a scripted Entra
+//! (the read of the object with the mappings' properties): every step
+//! explained, the object left as the export stream leaves it, nothing
+//! written in a dry run.
+
+use serde_json::{Map, Value, json};
+
+use super::*;
+use crate::model::TenantConfig;
+use crate::model::directory::{ENTRA_HASH, EntraHash, GroupItem, MembershipKey, UserItem};
+use crate::ports::StoreError;
+use crate::testing::export_directory::MemoryItemDirectory;
+use crate::testing::recording_entra::{MARK, RecordingEntra};
+use crate::testing::scripted_entra::{ScriptedEntra, user};
+use crate::testing::tenant_config::exporting;
+
+const EXPORT_GROUP: &str = "5e1f0a7c-2b3d-4e5f-8a9b-0c1d2e3f4a5b";
+
+impl ExportLookups for MemoryItemDirectory {
+    async fn user_linked_to(
+        &self,
+        tenant: &TenantId,
+        entra_id: &str,
+    ) -> Result<Option<UserItem>, StoreError> {
+        let items = self.0.lock().unwrap().clone();
+        Ok(items
+            .iter()
+            .filter(|(sk, _)| sk.starts_with("USER#"))
+            .map(|(_, item)| typed::<UserItem>(item))
+            .find(|u| u.entra_object_id() == Some(entra_id))
+            .filter(|_| tenant.as_str() == "acme"))
+    }
+
+    async fn platform_user_named(
+        &self,
+        _: &TenantId,
+        user_name: &str,
+    ) -> Result<Option<UserItem>, StoreError> {
+        let items = self.0.lock().unwrap().clone();
+        Ok(items
+            .iter()
+            .filter(|(sk, _)| sk.starts_with("USER#"))
+            .map(|(_, item)| typed::<UserItem>(item))
+            .find(|u| u.attributes.user_name.eq_ignore_ascii_case(user_name)))
+    }
+
+    async fn group_linked_to(
+        &self,
+        _: &TenantId,
+        entra_id: &str,
+    ) -> Result<Option<GroupItem>, StoreError> {
+        let items = self.0.lock().unwrap().clone();
+        Ok(items
+            .iter()
+            .filter(|(sk, _)| sk.starts_with("GROUP#"))
+            .map(|(_, item)| typed::<GroupItem>(item))
+            .find(|g| g.entra_object_id() == Some(entra_id)))
+    }
+
+    async fn memberships_of(
+        &self,
+        _: &TenantId,
+        group_id: &str,
+    ) -> Result<Vec<MembershipKey>, StoreError> {
+        let prefix = format!("MEMBER#{group_id}#");
+        let items = self.0.lock().unwrap().clone();
+        Ok(items
+            .keys()
+            .filter_map(|sk| sk.strip_prefix(&prefix))
+            .map(|user_id| MembershipKey {
+                group_id: group_id.to_owned(),
+                user_id: user_id.to_owned(),
+            })
+            .collect())
+    }
+}
+
+fn typed<T: serde::de::DeserializeOwned>(item: &Map<String, Value>) -> T {
+    serde_json::from_value(Value::Object(item.clone())).unwrap()
+}
+
+fn put(directory: &MemoryItemDirectory, sk: &str, item: Value) {
+    let Value::Object(item) = item else {
+        unreachable!("an item is a map")
+    };
+    directory.0.lock().unwrap().insert(sk.into(), item);
+}
+
+/// Pat, a platform user of tenant acme.
+fn pat() -> Value {
+    json!({"user_id": "p-1", "user_name": "pat@contoso.com", "display_name": "Pat",
+           "enabled": true, "source": "local"})
+}
+
+struct Stage {
+    directory: MemoryItemDirectory,
+    writer: RecordingEntra,
+    entra: ScriptedEntra,
+}
+
+impl Stage {
+    fn new() -> Self {
+        Self {
+            directory: MemoryItemDirectory::default(),
+            writer: RecordingEntra::default(),
+            entra: ScriptedEntra::default(),
+        }
+    }
+
+    async fn user(&self, config: &TenantConfig, object: &str, dry_run: bool) -> SyncObjectAnswer {
+        self.engine(config)
+            .sync_user(object, dry_run)
+            .await
+            .expect("answered")
+    }
+
+    async fn group(&self, config: &TenantConfig, object: &str, dry_run: bool) -> SyncObjectAnswer {
+        self.engine(config)
+            .sync_group(object, dry_run)
+            .await
+            .expect("answered")
+    }
+
+    fn engine<'a>(
+        &'a self,
+        config: &'a TenantConfig,
+    ) -> OnDemandExport<'a, MemoryItemDirectory, RecordingEntra, ScriptedEntra> {
+        OnDemandExport {
+            directory: &self.directory,
+            writer: &self.writer,
+            entra: &self.entra,
+            config,
+        }
+    }
+
+    fn item(&self, sk: &str) -> Map<String, Value> {
+        self.directory.0.lock().unwrap()[sk].clone()
+    }
+
+    /// The Graph writes sent (reads aside).
+    fn writes(&self) -> Vec<String> {
+        self.writer
+            .calls()
+            .into_iter()
+            .filter(|c| !c.starts_with("GET"))
+            .collect()
+    }
+}
+
+fn act(answer: &SyncObjectAnswer) -> &Step {
+    answer
+        .steps
+        .iter()
+        .rev()
+        .find(|s| s.step == StepName::Act)
+        .unwrap_or_else(|| panic!("no act step in {:#?}", answer.steps))
+}
+
+#[tokio::test]
+async fn given_a_platform_user_when_exported_then_it_is_created_as_the_stream_would_and_again_is_no_change()
+ {
+    let stage = Stage::new();
+    put(&stage.directory, "USER#p-1", pat());
+    let config = exporting().export_group_id(EXPORT_GROUP).build();
+
+    let answer = stage.user(&config, "p-1", false).await;
+
+    assert_eq!(answer.result, SyncResult::Create, "{answer:#?}");
+    assert!(answer.written);
+    assert_eq!(answer.object_id.as_deref(), Some("e-new"));
+    let names: Vec<StepName> = answer.steps.iter().map(|s| s.step).collect();
+    assert_eq!(
+        names,
+        [
+            StepName::Read,
+            StepName::Scope,
+            StepName::Match,
+            StepName::Act
+        ]
+    );
+    assert_eq!(
+        stage.writes(),
+        ["POST user".to_owned(), format!("ADD {EXPORT_GROUP} e-new")],
+        "created, and joined to the export group"
+    );
+    assert!(
+        answer
+            .modified
+            .iter()
+            .any(|c| c.attribute == "userPrincipalName" && c.new == "pat@contoso.com"),
+        "{:?}",
+        answer.modified
+    );
+    assert!(
+        !serde_json::to_string(&answer).unwrap().contains("password"),
+        "no password in the answer"
+    );
+    let item = stage.item("USER#p-1");
+    assert_eq!(item["entra_id"], "e-new", "linked as the stream links");
+    assert!(item.contains_key(ENTRA_HASH));
+
+    stage.entra.user_lookup(user("e-new", "pat@contoso.com"));
+    let again = stage.user(&config, "p-1", false).await;
+    assert_eq!(again.result, SyncResult::NoChange, "{again:#?}");
+    assert!(!again.written);
+    assert_eq!(stage.writes().len(), 2, "nothing sent again");
+    assert_eq!(act(&again).details["rule"], "agrees_with_entra");
+}
+
+#[tokio::test]
+async fn given_a_dry_run_then_it_says_it_would_create_and_writes_nothing_anywhere() {
+    let stage = Stage::new();
+    put(&stage.directory, "USER#p-1", pat());
+    let config = exporting().export_group_id(EXPORT_GROUP).build();
+    let before = stage.directory.0.lock().unwrap().clone();
+
+    let answer = stage.user(&config, "pat@contoso.com", true).await;
+
+    assert_eq!(answer.result, SyncResult::Create, "{answer:#?}");
+    assert!(!answer.written);
+    assert!(
+        act(&answer)
+            .description
+            .starts_with("Dry run: would create")
+    );
+    assert!(
+        stage.writes().is_empty(),
+        "no Graph write: {:?}",
+        stage.writer.calls()
+    );
+    assert_eq!(*stage.directory.0.lock().unwrap(), before, "no AM write");
+    assert!(
+        stage.directory.2.lock().unwrap().is_empty(),
+        "no intent to create"
+    );
+}
+
+#[tokio::test]
+async fn given_a_dry_run_of_a_user_outside_the_domains_then_the_create_check_says_why() {
+    let stage = Stage::new();
+    let mut outside = pat();
+    outside["user_name"] = json!("pat@pending.contoso.com");
+    put(&stage.directory, "USER#p-1", outside);
+    let config = exporting().build();
+
+    let answer = stage.user(&config, "p-1", true).await;
+
+    assert_eq!(answer.result, SyncResult::Skipped);
+    let problem = answer
+        .problem
+        .clone()
+        .expect("the problem the stream records");
+    assert_eq!(problem.code, "unverified_domain");
+    assert_eq!(act(&answer).status, StepStatus::Failure);
+}
+
+#[tokio::test]
+async fn given_an_imported_user_then_it_is_explained_as_not_exported() {
+    let stage = Stage::new();
+    let id = "0b6a3c1e-8a1d-4f2e-9c3b-5d7e9f1a2b3c";
+    put(
+        &stage.directory,
+        &format!("USER#{id}"),
+        json!({"user_id": id, "user_name": "ann@contoso.com", "enabled": true, "source": "entra"}),
+    );
+
+    let answer = stage.user(&exporting().build(), id, false).await;
+
+    assert_eq!(answer.result, SyncResult::Skipped);
+    let scope = answer.steps.last().unwrap();
+    assert_eq!(scope.step, StepName::Scope);
+    assert_eq!(scope.details["rule"], "imported");
+    assert!(
+        scope
+            .description
+            .contains("never sends an imported object back")
+    );
+    assert!(stage.writer.calls().is_empty(), "nothing asked of Graph");
+}
+
+/// Pat, exported earlier as e-1 with the mark, the AM user now `values`.
+fn linked_pat(stage: &Stage, values: Value, agreeing: bool) {
+    let mut item = pat();
+    item["entra_id"] = json!("e-1");
+    item["entra_origin"] = json!("created");
+    let typed_item: UserItem = serde_json::from_value(item.clone()).unwrap();
+    item[ENTRA_HASH] = json!(EntraHash::of_user(&typed_item.attributes).as_str());
+    for (name, value) in values.as_object().unwrap() {
+        item[name] = value.clone();
+    }
+    if agreeing {
+        let typed_item: UserItem = serde_json::from_value(item.clone()).unwrap();
+        item[ENTRA_HASH] = json!(EntraHash::of_user(&typed_item.attributes).as_str());
+    }
+    put(&stage.directory, "USER#p-1", item);
+    stage.writer.mark_as_ours("e-1", "acme/USER#p-1");
+    let mut entra = user("e-1", "pat@contoso.com");
+    entra.attributes.display_name = Some("Pat".into());
+    stage.entra.user_lookup(entra);
+}
+
+#[tokio::test]
+async fn given_a_platform_change_not_exported_then_the_differing_values_are_sent_old_to_new() {
+    let stage = Stage::new();
+    linked_pat(&stage, json!({"display_name": "Pat Smith"}), false);
+
+    let dry = stage.user(&exporting().build(), "p-1", true).await;
+    assert_eq!(dry.result, SyncResult::Update, "{dry:#?}");
+    assert!(stage.writes().is_empty());
+
+    let answer = stage.user(&exporting().build(), "p-1", false).await;
+    assert_eq!(answer.result, SyncResult::Update, "{answer:#?}");
+    assert_eq!(
+        answer.modified,
+        vec![crate::events::AttributeChange {
+            attribute: "displayName".into(),
+            old: json!("Pat"),
+            new: json!("Pat Smith"),
+        }],
+        "only what Entra ID has different"
+    );
+    assert_eq!(stage.writes(), ["PATCH user e-1"]);
+    let item: UserItem = typed(&stage.item("USER#p-1"));
+    assert!(
+        item.agrees_with_entra(),
+        "its hash recorded as the stream records it"
+    );
+}
+
+#[tokio::test]
+async fn given_values_the_export_sent_then_entra_ids_own_change_is_not_sent_back() {
+    let stage = Stage::new();
+    linked_pat(&stage, json!({"display_name": "Pat"}), true);
+    let mut changed_in_entra = user("e-1", "pat@contoso.com");
+    changed_in_entra.attributes.display_name = Some("Patricia".into());
+    stage.entra.user_lookup(changed_in_entra);
+
+    let answer = stage.user(&exporting().build(), "p-1", false).await;
+
+    assert_eq!(answer.result, SyncResult::NoChange, "{answer:#?}");
+    assert!(act(&answer).description.contains("displayName"));
+    assert!(stage.writes().is_empty());
+}
+
+#[tokio::test]
+async fn given_a_deleted_platform_user_then_its_entra_user_is_disabled_as_the_tenant_chose() {
+    let stage = Stage::new();
+    let mut entra = serde_json::Map::new();
+    for (k, v) in [
+        ("id", json!("e-9")),
+        ("userPrincipalName", json!("gone@contoso.com")),
+        ("accountEnabled", json!(true)),
+        (MARK, json!("acme/USER#p-9")),
+    ] {
+        entra.insert(k.into(), v);
+    }
+    stage
+        .writer
+        .existing_upns
+        .lock()
+        .unwrap()
+        .insert("gone@contoso.com".into(), entra);
+    stage.entra.user_lookup(user("e-9", "gone@contoso.com"));
+    let config = exporting().export_user_delete_action("disable").build();
+
+    let dry = stage.user(&config, "e-9", true).await;
+    assert_eq!(dry.result, SyncResult::Disable, "{dry:#?}");
+    assert!(stage.writes().is_empty());
+    assert!(stage.directory.3.lock().unwrap().is_empty());
+
+    let answer = stage.user(&config, "p-9", false).await;
+    assert_eq!(answer.result, SyncResult::Disable, "{answer:#?}");
+    assert!(answer.written);
+    assert_eq!(stage.writes(), ["PATCH user e-9"]);
+    assert_eq!(answer.modified[0].attribute, "accountEnabled");
+}
+
+#[tokio::test]
+async fn given_a_platform_group_then_it_is_created_with_its_exported_members() {
+    let stage = Stage::new();
+    put(
+        &stage.directory,
+        "GROUP#g-1",
+        json!({"group_id": "g-1", "name": "Sales", "source": "local"}),
+    );
+    linked_pat(&stage, json!({}), true);
+    put(
+        &stage.directory,
+        "USER#p-2",
+        json!({"user_id": "p-2", "user_name": "lee@contoso.com", "enabled": true, "source": "local"}),
+    );
+    for user_id in ["p-1", "p-2"] {
+        put(
+            &stage.directory,
+            &format!("MEMBER#g-1#{user_id}"),
+            json!({"group_id": "g-1", "user_id": user_id, "source": "local"}),
+        );
+    }
+    let config = exporting().build();
+
+    let dry = stage.group(&config, "g-1", true).await;
+    assert_eq!(dry.result, SyncResult::Create, "{dry:#?}");
+    assert!(stage.writes().is_empty());
+
+    let answer = stage.group(&config, "g-1", false).await;
+
+    assert_eq!(answer.result, SyncResult::Create, "{answer:#?}");
+    let writes = stage.writes();
+    assert_eq!(writes[0], "POST group");
+    let group_id = stage.item("GROUP#g-1")["entra_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(writes[1..], [format!("ADD {group_id} e-1")]);
+    let members: Vec<&Value> = answer
+        .modified
+        .iter()
+        .filter(|c| c.attribute == "member")
+        .map(|c| &c.new)
+        .collect();
+    assert_eq!(members, [&json!("pat@contoso.com")]);
+    assert!(
+        act(&answer).description.contains("Added 1 member"),
+        "{:#?}",
+        answer.steps
+    );
+    let waiting = answer
+        .steps
+        .iter()
+        .any(|s| s.details["waiting"] == json!(["lee@contoso.com"]));
+    assert!(waiting, "lee is not exported yet: {:#?}", answer.steps);
+}
