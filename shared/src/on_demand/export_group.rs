@@ -66,6 +66,7 @@ where
         let name = item.attributes.name.clone();
         answer.display = Some(name.clone());
         answer.object_id = item.entra_object_id().map(str::to_owned);
+        answer.am_id = Some(item.group_id.clone());
         answer.step(
             StepName::Read,
             StepStatus::Success,

@@ -78,6 +78,15 @@ pub(super) fn marked_user_id(tenant: &TenantId, mark: &ExportMark) -> Option<Str
     mark.as_str().strip_prefix(&prefix).map(str::to_owned)
 }
 
+/// The Graph properties an on-demand export reads the Entra user with:
+/// what the tenant's export mappings write (none when they do not compile:
+/// the call then says so before reading).
+pub fn export_read_properties(config: &TenantConfig) -> Vec<String> {
+    ExportMappings::compile(config)
+        .map(|mappings| mappings.targets())
+        .unwrap_or_default()
+}
+
 impl<D, W, R> OnDemandExport<'_, D, W, R>
 where
     D: ExportDirectory + ExportLookups,
@@ -197,6 +206,7 @@ where
         let name = item.attributes.user_name.clone();
         answer.display = Some(name.clone());
         answer.object_id = item.entra_object_id().map(str::to_owned);
+        answer.am_id = Some(item.user_id.clone());
         answer.step(
             StepName::Read,
             StepStatus::Success,
@@ -266,6 +276,7 @@ where
         };
         answer.display = Some(upn.clone());
         answer.object_id = Some(entra_id.clone());
+        answer.am_id = Some(user_id.clone());
         answer.step(
             StepName::Read,
             StepStatus::Success,

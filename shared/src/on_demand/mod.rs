@@ -23,7 +23,7 @@ mod tests;
 use std::future::Future;
 
 pub use answer::{ProblemNote, Step, StepName, StepStatus, SyncObjectAnswer, SyncResult};
-pub use export_user::{ExportLookups, OnDemandExport};
+pub use export_user::{ExportLookups, OnDemandExport, export_read_properties};
 pub use import_user::{AmUsers, OnDemandImport};
 pub use request::{ObjectKindAsked, RequestError, SyncObjectRequest};
 
