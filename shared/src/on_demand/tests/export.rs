@@ -431,3 +431,32 @@ async fn given_a_platform_group_then_it_is_created_with_its_exported_members() {
         .any(|s| s.details["waiting"] == json!(["lee@contoso.com"]));
     assert!(waiting, "lee is not exported yet: {:#?}", answer.steps);
 }
+
+/// No run lease for the export (DESIGN 2.14 leaves it open): a stream
+/// export of the same user that has just begun its create holds the
+/// on-demand call back by the export's own intent to create, so the user
+/// is never made twice; the call says why and that it passes by itself.
+#[tokio::test]
+async fn given_a_stream_create_of_the_same_user_under_way_then_the_call_makes_no_second_user() {
+    let stage = Stage::new();
+    put(&stage.directory, "USER#p-1", pat());
+    stage
+        .directory
+        .2
+        .lock()
+        .unwrap()
+        .insert("USER#p-1".into(), chrono::Utc::now());
+
+    let answer = stage.user(&exporting().build(), "p-1", false).await;
+
+    assert_eq!(answer.result, SyncResult::Skipped, "{answer:#?}");
+    assert!(!answer.written);
+    assert!(
+        stage.writes().is_empty(),
+        "no POST: {:?}",
+        stage.writer.calls()
+    );
+    let problem = answer.problem.clone().expect("the stream's problem");
+    assert_eq!(problem.code, "dependency_missing");
+    assert_eq!(act(&answer).details["retryable"], true);
+}
