@@ -171,15 +171,39 @@ where
         };
         let key = ItemKey::user(self.tenant(), &item.user_id);
         let ours = ExportMark::of(&key);
-        let (existing, result) = match self.writer.user_by_upn(&upn).await? {
+        let (existing, result) = self.match_unlinked(&upn, &ours, &mut answer).await?;
+        answer.modified = patch_changes(&wanted, existing.as_ref());
+        if answer.dry_run && existing.is_none() {
+            // The create's own check, which a real call meets in the plan.
+            let run = ExportRun::new(self.directory, self.writer, self.config);
+            if let Err(failure) = run.check_upn(&upn, "created").await {
+                return self.refused(answer, failure);
+            }
+        }
+        let plan = ExportPlan::CreateUser {
+            user_id: item.user_id.clone(),
+            item,
+        };
+        self.export_plan(answer, &key, plan, result, "user").await
+    }
+
+    /// The Entra user an unlinked platform user would be linked to (by its
+    /// UPN, else by its mark), and so whether it is created.
+    async fn match_unlinked(
+        &self,
+        upn: &str,
+        ours: &ExportMark,
+        answer: &mut SyncObjectAnswer,
+    ) -> Result<(Option<EntraUser>, SyncResult), OnDemandError> {
+        Ok(match self.writer.user_by_upn(upn).await? {
             Some(existing) => {
-                let how = self.link_sentence(&existing.mark, &ours, &upn);
+                let how = self.link_sentence(&existing.mark, ours, upn);
                 let details = json!({"match": "user_name", "entra_id": existing.user.id.to_string(),
                                      "mark": existing.mark.as_ref().map(|m| m.to_string())});
                 answer.step(StepName::Match, StepStatus::Success, how, details);
                 (Some(existing.user), SyncResult::Update)
             }
-            None => match self.writer.user_by_mark(&ours).await? {
+            None => match self.writer.user_by_mark(ours).await? {
                 Some(found) => {
                     let why = "Matched the Entra user that carries entra-sync's mark for this user (a create whose answer was lost): it is linked, not made again";
                     answer.step(
@@ -203,20 +227,7 @@ where
                     (None, SyncResult::Create)
                 }
             },
-        };
-        answer.modified = patch_changes(&wanted, existing.as_ref());
-        if answer.dry_run && existing.is_none() {
-            // The create's own check, which a real call meets in the plan.
-            let run = ExportRun::new(self.directory, self.writer, self.config);
-            if let Err(failure) = run.check_upn(&upn, "created").await {
-                return self.refused(answer, failure);
-            }
-        }
-        let plan = ExportPlan::CreateUser {
-            user_id: item.user_id.clone(),
-            item,
-        };
-        self.export_plan(answer, &key, plan, result, "user").await
+        })
     }
 
     /// How the export treats the Entra user that holds the UPN

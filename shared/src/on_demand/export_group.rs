@@ -26,6 +26,19 @@ struct Members {
     waiting: Vec<String>,
 }
 
+impl Members {
+    /// The sentence for a group with no member to add.
+    fn all_there(&self) -> String {
+        match self.waiting.is_empty() {
+            true => "Members: Entra ID has every member the AM group has".to_owned(),
+            false => format!(
+                "Members: the others are in Entra ID; these wait for their user to be exported: {}",
+                self.waiting.join(", ")
+            ),
+        }
+    }
+}
+
 fn group_changes(old: Option<&GroupAttributes>, new: &GroupAttributes) -> Vec<AttributeChange> {
     GROUP_FIELDS
         .iter()
@@ -163,18 +176,11 @@ where
             return Ok(answer);
         }
         let members = self.members(item, answer.object_id.as_deref()).await?;
-        let waiting = members.waiting.join(", ");
         if members.to_add.is_empty() {
-            let why = match waiting.is_empty() {
-                true => "Members: Entra ID has every member the AM group has".to_owned(),
-                false => format!(
-                    "Members: the others are in Entra ID; these wait for their user to be exported: {waiting}"
-                ),
-            };
             answer.step(
                 StepName::Act,
                 StepStatus::Success,
-                why,
+                members.all_there(),
                 json!({"waiting": members.waiting}),
             );
             return Ok(answer);
@@ -204,20 +210,7 @@ where
             );
             return Ok(answer);
         }
-        let run = ExportRun::new(self.directory, self.writer, self.config);
-        let mut failures = Vec::new();
-        for (user_id, name) in &members.to_add {
-            let plan = ExportPlan::AddMember {
-                group_id: item.group_id.clone(),
-                user_id: user_id.clone(),
-            };
-            let key = ItemKey::group(self.tenant(), &item.group_id);
-            match run.apply_plan(self.tenant(), &key, plan).await {
-                Ok(ExportOutcome::Exported(_)) => answer.written = true,
-                Ok(ExportOutcome::Ignored(why)) => failures.push(format!("{name}: {why}")),
-                Err(failure) => failures.push(format!("{name}: {failure}")),
-            }
-        }
+        let failures = self.add_members(item, &members, &mut answer).await;
         let (status, why) = match failures.is_empty() {
             true => (
                 StepStatus::Success,
@@ -235,6 +228,31 @@ where
             json!({"waiting": members.waiting}),
         );
         Ok(answer)
+    }
+
+    /// Adds each member through the export's plan; what could not be
+    /// added, and why.
+    async fn add_members(
+        &self,
+        item: &GroupItem,
+        members: &Members,
+        answer: &mut SyncObjectAnswer,
+    ) -> Vec<String> {
+        let run = ExportRun::new(self.directory, self.writer, self.config);
+        let key = ItemKey::group(self.tenant(), &item.group_id);
+        let mut failures = Vec::new();
+        for (user_id, name) in &members.to_add {
+            let plan = ExportPlan::AddMember {
+                group_id: item.group_id.clone(),
+                user_id: user_id.clone(),
+            };
+            match run.apply_plan(self.tenant(), &key, plan).await {
+                Ok(ExportOutcome::Exported(_)) => answer.written = true,
+                Ok(ExportOutcome::Ignored(why)) => failures.push(format!("{name}: {why}")),
+                Err(failure) => failures.push(format!("{name}: {failure}")),
+            }
+        }
+        failures
     }
 
     /// The AM memberships whose user is in Entra ID and not (yet) among

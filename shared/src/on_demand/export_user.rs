@@ -302,27 +302,32 @@ where
             format!("Matched Entra user '{upn}' by entra-sync's mark"),
             json!({"match": "mark", "entra_id": entra_id}),
         );
-        let result = match action {
-            UserAction::Delete => SyncResult::Delete,
-            UserAction::Disable if enabled => SyncResult::Disable,
-            UserAction::Disable | UserAction::Keep => SyncResult::NoChange,
+        let result = match retirement(action, enabled) {
+            Ok(result) => result,
+            Err(why) => {
+                answer.result = SyncResult::NoChange;
+                answer.step(StepName::Act, StepStatus::Success, why, json!({}));
+                return Ok(answer);
+            }
         };
-        if result == SyncResult::NoChange {
-            let why = match action {
-                UserAction::Keep => {
-                    "No change: export_user_delete_action is keep: Entra ID keeps the user as it is"
-                }
-                _ => {
-                    "No change: the Entra user is disabled already (export_user_delete_action is disable)"
-                }
-            };
-            answer.result = SyncResult::NoChange;
-            answer.step(StepName::Act, StepStatus::Success, why, json!({}));
-            return Ok(answer);
-        }
         answer.modified = super::export_act::retirement_changes(result, &upn);
         let key = ItemKey::user(self.tenant(), &user_id);
         let plan = ExportPlan::DeleteUser { entra_id };
         self.export_plan(answer, &key, plan, result, "user").await
+    }
+}
+
+/// What the tenant's choice does to the Entra user of a deleted platform
+/// user (`Err`: nothing, and why).
+fn retirement(action: UserAction, enabled: bool) -> Result<SyncResult, &'static str> {
+    match action {
+        UserAction::Delete => Ok(SyncResult::Delete),
+        UserAction::Disable if enabled => Ok(SyncResult::Disable),
+        UserAction::Disable => Err(
+            "No change: the Entra user is disabled already (export_user_delete_action is disable)",
+        ),
+        UserAction::Keep => {
+            Err("No change: export_user_delete_action is keep: Entra ID keeps the user as it is")
+        }
     }
 }
