@@ -249,6 +249,7 @@ impl SyncObjectRoute {
             directory: &self.directory,
             writer: &writer,
             entra: &reader,
+            problems: &self.problems,
             config,
         };
         let answer = match asked.object_kind {

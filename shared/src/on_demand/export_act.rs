@@ -18,6 +18,7 @@ use crate::export::{
 use crate::import::EntraDirectory;
 use crate::model::directory::{ItemKey, SyncedObject, USER_FIELDS, UserItem};
 use crate::model::entra::{EntraPatch, EntraUser, ExportMark, GraphValue};
+use crate::problems::ProblemStore;
 
 /// A value as Graph would send it back.
 pub(super) fn graph_json(value: &GraphValue) -> Value {
@@ -92,11 +93,12 @@ fn result_of(outcome: &str, planned: SyncResult) -> SyncResult {
     }
 }
 
-impl<D, W, R> OnDemandExport<'_, D, W, R>
+impl<D, W, R, P> OnDemandExport<'_, D, W, R, P>
 where
     D: ExportDirectory + ExportLookups,
     W: EntraWriter,
     R: EntraDirectory,
+    P: ProblemStore,
 {
     /// A linked user: what the mappings give that Entra ID has different,
     /// unless the AM user agrees with what was last exported (echo rule).

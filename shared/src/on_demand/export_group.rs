@@ -16,6 +16,7 @@ use crate::model::directory::{
     GROUP_FIELDS, GroupAttributes, GroupItem, ItemKey, Source, SyncedObject,
 };
 use crate::model::entra::ExportMark;
+use crate::problems::{ObjectKind, ProblemStore};
 
 /// The group's members as the act finds them.
 #[derive(Default)]
@@ -51,15 +52,26 @@ fn group_changes(old: Option<&GroupAttributes>, new: &GroupAttributes) -> Vec<At
         .collect()
 }
 
-impl<D, W, R> OnDemandExport<'_, D, W, R>
+impl<D, W, R, P> OnDemandExport<'_, D, W, R, P>
 where
     D: ExportDirectory + ExportLookups,
     W: EntraWriter,
     R: EntraDirectory,
+    P: ProblemStore,
 {
     /// Exports (or, with `dry_run`, explains) the group `object` names: its
     /// AM id, or the Entra id it is linked to.
     pub async fn sync_group(
+        &self,
+        object: &str,
+        dry_run: bool,
+    ) -> Result<SyncObjectAnswer, OnDemandError> {
+        let answer = self.group_answer(object, dry_run).await?;
+        self.settle_problem(&answer, ObjectKind::Group).await?;
+        Ok(answer)
+    }
+
+    async fn group_answer(
         &self,
         object: &str,
         dry_run: bool,

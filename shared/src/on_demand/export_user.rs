@@ -17,6 +17,7 @@ use crate::model::directory::{GroupItem, ItemKey, MembershipKey, Source, SyncedO
 use crate::model::entra::{EntraObjectKind, ExportMark, GraphError};
 use crate::model::tenant_config::UserAction;
 use crate::ports::StoreError;
+use crate::problems::{Direction, ObjectKind, ProblemKey, ProblemStore};
 
 /// The AM look-ups an on-demand export needs besides the export's own.
 pub trait ExportLookups: Send + Sync {
@@ -52,10 +53,13 @@ pub trait ExportLookups: Send + Sync {
 /// The on-demand export of one object. `entra` reads the Entra object with
 /// the export mappings' properties (to tell old from new); `writer` is the
 /// export's own Graph port.
-pub struct OnDemandExport<'a, D, W, R> {
+pub struct OnDemandExport<'a, D, W, R, P> {
     pub directory: &'a D,
     pub writer: &'a W,
     pub entra: &'a R,
+    /// The object's open export problem is cleared once a real call has
+    /// left it agreeing with Entra ID, as the stream clears it.
+    pub problems: &'a P,
     pub config: &'a TenantConfig,
 }
 
@@ -87,11 +91,12 @@ pub fn export_read_properties(config: &TenantConfig) -> Vec<String> {
         .unwrap_or_default()
 }
 
-impl<D, W, R> OnDemandExport<'_, D, W, R>
+impl<D, W, R, P> OnDemandExport<'_, D, W, R, P>
 where
     D: ExportDirectory + ExportLookups,
     W: EntraWriter,
     R: EntraDirectory,
+    P: ProblemStore,
 {
     pub(super) fn tenant(&self) -> &TenantId {
         &self.config.tenant_id
@@ -100,6 +105,39 @@ where
     /// Exports (or, with `dry_run`, explains) the user `object` names: an
     /// AM id, a user name, or the Entra id of the user it is linked to.
     pub async fn sync_user(
+        &self,
+        object: &str,
+        dry_run: bool,
+    ) -> Result<SyncObjectAnswer, OnDemandError> {
+        let answer = self.user_answer(object, dry_run).await?;
+        self.settle_problem(&answer, ObjectKind::User).await?;
+        Ok(answer)
+    }
+
+    /// A real call that left the object agreeing with Entra ID clears its
+    /// open export problem (a failure's problem stays the stream's: it
+    /// keeps the retry schedule).
+    pub(super) async fn settle_problem(
+        &self,
+        answer: &SyncObjectAnswer,
+        kind: ObjectKind,
+    ) -> Result<(), StoreError> {
+        let settled = !matches!(answer.result, SyncResult::Skipped | SyncResult::Keep);
+        let Some(am_id) = answer.am_id.clone() else {
+            return Ok(());
+        };
+        if answer.dry_run || answer.problem.is_some() || !settled {
+            return Ok(());
+        }
+        let key = ProblemKey {
+            direction: Direction::Export,
+            kind,
+            object_id: am_id,
+        };
+        self.problems.resolve(self.tenant(), &key).await.map(drop)
+    }
+
+    async fn user_answer(
         &self,
         object: &str,
         dry_run: bool,
