@@ -154,13 +154,33 @@ fn act(answer: &Value) -> &Value {
 }
 
 #[tokio::test]
-async fn given_a_platform_user_then_it_is_created_in_entra_with_an_event_and_again_is_no_change() {
+async fn given_a_platform_user_then_it_is_created_in_entra_its_problem_cleared_with_an_event_and_again_is_no_change()
+ {
     let (stack, mut function) = world(json!({})).await;
     put(&stack, "USER#p-ada", ada()).await;
+    // The stream's open problem for it (throttled past its retries).
+    let problem = json!({
+        "pk": format!("TENANT#{TENANT}"), "sk": "ENTRA#PROBLEM#export#user#p-ada",
+        "direction": "export", "object_kind": "user", "object_id": "p-ada",
+        "display": ada_upn(), "operation": "create", "code": "retries_exhausted",
+        "reason": "Graph throttled", "attempts": 3,
+        "first_seen_at": "2026-12-07T06:00:00Z", "last_seen_at": "2026-12-07T06:05:00Z",
+    });
+    stack
+        .aws
+        .dynamodb
+        .put_item()
+        .table_name(&stack.tables.integrations)
+        .set_item(Some(serde_dynamo::to_item(problem).unwrap()))
+        .send()
+        .await
+        .unwrap();
 
     let answer = export(&mut function, "user", "p-ada", false).await;
 
     assert_eq!(answer["result"], "create", "{answer:#}");
+    let problems = stack.problem_items(TENANT).await.unwrap();
+    assert!(problems.is_empty(), "cleared once exported: {problems:?}");
     let created = entra_user(&stack, &ada_upn()).expect("in Entra ID");
     assert_eq!(created.display_name.as_deref(), Some("Ada Lovelace"));
     assert_eq!(answer["object_id"], created.id);
