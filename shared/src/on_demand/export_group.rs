@@ -82,10 +82,7 @@ where
             Some(item) => item,
             None => match self.directory.group_linked_to(tenant, object).await? {
                 Some(item) => item,
-                None => {
-                    let why = format!("No AM group '{object}' (by AM id or linked Entra id)");
-                    return Ok(answer.skip(StepName::Read, why, json!({"object": object})));
-                }
+                None => return self.group_gone(object, answer).await,
             },
         };
         let name = item.attributes.name.clone();

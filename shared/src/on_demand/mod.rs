@@ -9,6 +9,7 @@ mod answer;
 mod explain;
 mod export_act;
 mod export_group;
+mod export_group_gone;
 mod export_user;
 mod import_act;
 mod import_group;

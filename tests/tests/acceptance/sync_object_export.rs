@@ -318,3 +318,34 @@ async fn given_a_platform_group_then_it_is_created_with_its_exported_members() {
     let again = export(&mut function, "group", &team_id, false).await;
     assert_eq!(again["result"], "no_change", "{again:#}");
 }
+
+#[tokio::test]
+async fn given_a_deleted_platform_group_then_its_entra_group_is_deleted_as_the_tenant_chose() {
+    let (stack, mut function) = world(json!({})).await;
+    let team = json!({"group_id": "p-team", "name": "Team", "source": "local"});
+    put(&stack, "GROUP#p-team", team).await;
+    assert_eq!(
+        export(&mut function, "group", "p-team", false).await["result"],
+        "create"
+    );
+    let team_id = item(&stack, "GROUP#p-team").await.unwrap()["entra_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    delete(&stack, "GROUP#p-team").await;
+
+    let answer = export(&mut function, "group", &team_id, false).await;
+
+    assert_eq!(answer["result"], "delete", "{answer:#}");
+    assert_eq!(answer["am_id"], "p-team");
+    let left = stack
+        .emulator
+        .with_tenant(CONTOSO, |t| t.groups.contains_key(&team_id));
+    assert!(!left, "deleted in Entra ID");
+    let events = events(&stack).await;
+    assert!(
+        events
+            .iter()
+            .any(|e| e["action"] == "delete" && e["object_id"] == "p-team")
+    );
+}

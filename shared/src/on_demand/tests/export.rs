@@ -505,3 +505,25 @@ async fn given_an_open_export_problem_then_a_real_call_that_exports_the_user_cle
     assert_eq!(answer.result, SyncResult::Create, "{answer:#?}");
     assert!(!open(&stage), "cleared once exported");
 }
+
+#[tokio::test]
+async fn given_a_deleted_platform_group_then_its_entra_group_goes_as_the_tenant_chose() {
+    let stage = Stage::new();
+    stage.writer.mark_as_ours("g-9", "acme/GROUP#p-team");
+
+    let kept = exporting().export_group_delete_action("keep").build();
+    let answer = stage.group(&kept, "p-team", false).await;
+    assert_eq!(answer.result, SyncResult::NoChange, "{answer:#?}");
+    assert!(stage.writes().is_empty());
+
+    let config = exporting().build();
+    let dry = stage.group(&config, "g-9", true).await;
+    assert_eq!(dry.result, SyncResult::Delete, "{dry:#?}");
+    assert_eq!(dry.am_id.as_deref(), Some("p-team"));
+    assert!(stage.writes().is_empty(), "a dry run deletes nothing");
+
+    let answer = stage.group(&config, "p-team", false).await;
+    assert_eq!(answer.result, SyncResult::Delete, "{answer:#?}");
+    assert!(answer.written);
+    assert_eq!(stage.writes(), ["DELETE group g-9"]);
+}
