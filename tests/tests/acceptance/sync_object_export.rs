@@ -349,3 +349,29 @@ async fn given_a_deleted_platform_group_then_its_entra_group_is_deleted_as_the_t
             .any(|e| e["action"] == "delete" && e["object_id"] == "p-team")
     );
 }
+
+#[tokio::test]
+async fn given_a_draft_export_mapping_in_a_dry_run_then_its_value_shows_and_nothing_is_saved() {
+    let (stack, mut function) = world(json!({})).await;
+    put(&stack, "USER#p-ada", ada()).await;
+    let body = json!({"direction": "export", "object_kind": "user", "object": "p-ada",
+        "dry_run": true, "draft": {"user_mappings": [{"direction": "export",
+        "target": "jobTitle", "source_type": "constant", "source": "Draft title"}]}});
+
+    let answer = call(&mut function, body).await;
+
+    assert_eq!(answer["result"], "create", "{answer:#}");
+    let modified = answer["modified"].as_array().unwrap();
+    assert!(
+        modified
+            .iter()
+            .any(|m| m["attribute"] == "jobTitle" && m["new"] == "Draft title"),
+        "{answer:#}"
+    );
+    assert!(entra_user(&stack, &ada_upn()).is_none());
+    let config = stack.config_item(TENANT).await.unwrap().unwrap();
+    assert!(
+        !config.contains_key("user_mappings"),
+        "the draft is not saved"
+    );
+}
