@@ -28,6 +28,15 @@ struct Members {
 }
 
 impl Members {
+    /// Each member to add, as a change of the group.
+    fn additions(&self) -> impl Iterator<Item = AttributeChange> + '_ {
+        self.to_add.iter().map(|(_, name)| AttributeChange {
+            attribute: "member".into(),
+            old: serde_json::Value::Null,
+            new: json!(name),
+        })
+    }
+
     /// The sentence for a group with no member to add.
     fn all_there(&self) -> String {
         match self.waiting.is_empty() {
@@ -194,13 +203,7 @@ where
             );
             return Ok(answer);
         }
-        for (_, name) in &members.to_add {
-            answer.modified.push(AttributeChange {
-                attribute: "member".into(),
-                old: serde_json::Value::Null,
-                new: json!(name),
-            });
-        }
+        answer.modified.extend(members.additions());
         if answer.result == SyncResult::NoChange {
             answer.result = SyncResult::Update;
         }

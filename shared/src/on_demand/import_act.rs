@@ -275,8 +275,8 @@ impl<D: DirectoryStore + AmUsers, E: EntraDirectory, P: ProblemStore> OnDemandIm
                 SyncResult::Keep,
             ),
         };
-        self.act_on_user(answer, Some(&current), writes, result)
-            .await
+        let current = Some(&current);
+        self.act_on_user(answer, current, writes, result).await
     }
 
     /// Deleting an imported user takes its memberships along.
