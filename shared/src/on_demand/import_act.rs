@@ -173,7 +173,7 @@ impl<D: DirectoryStore + AmUsers, E: EntraDirectory, P: ProblemStore> OnDemandIm
             } => SyncResult::Restore,
             _ => SyncResult::Update,
         };
-        self.act_on_user(answer, current, vec![write], result).await
+        self.act_user(answer, current, vec![write], result).await
     }
 
     /// Why the user is not written although in scope (a name conflict, or
@@ -275,8 +275,7 @@ impl<D: DirectoryStore + AmUsers, E: EntraDirectory, P: ProblemStore> OnDemandIm
                 SyncResult::Keep,
             ),
         };
-        let current = Some(&current);
-        self.act_on_user(answer, current, writes, result).await
+        self.act_user(answer, Some(&current), writes, result).await
     }
 
     /// Deleting an imported user takes its memberships along.
@@ -325,7 +324,7 @@ impl<D: DirectoryStore + AmUsers, E: EntraDirectory, P: ProblemStore> OnDemandIm
     }
 
     /// `act` for a user: what the user's write changes, then the writes.
-    async fn act_on_user(
+    async fn act_user(
         &self,
         mut answer: SyncObjectAnswer,
         current: Option<&UserItem>,
