@@ -12,7 +12,7 @@ use crate::export::{EntraWriter, ExportDirectory, ExportPlan};
 use crate::import::EntraDirectory;
 use crate::model::TenantId;
 use crate::model::directory::ItemKey;
-use crate::model::entra::{EntraObjectKind, ExportMark, GraphError};
+use crate::model::entra::{EntraObjectKind, ExportMark};
 use crate::model::tenant_config::GroupAction;
 use crate::problems::ProblemStore;
 
@@ -51,12 +51,7 @@ where
 
     async fn gone_group(&self, object: &str) -> Result<Option<(String, String)>, OnDemandError> {
         let tenant = self.tenant();
-        let mark = match self.writer.mark_of(EntraObjectKind::Group, object).await {
-            Ok(mark) => mark,
-            Err(GraphError::NotFound | GraphError::InvalidObjectId { .. }) => None,
-            Err(GraphError::Malformed(_)) => None,
-            Err(e) => return Err(e.into()),
-        };
+        let mark = self.mark_on(EntraObjectKind::Group, object).await?;
         if let Some(group_id) = mark.and_then(|m| marked_group_id(tenant, &m)) {
             let gone = self.directory.group(tenant, &group_id).await?.is_none();
             return Ok(gone.then(|| (group_id, object.to_owned())));

@@ -175,12 +175,7 @@ where
             return Ok(Some(Located::User(Box::new(item))));
         }
         // An Entra id whose mark names a gone AM user, or the AM id of one.
-        let mark = match self.writer.mark_of(EntraObjectKind::User, object).await {
-            Ok(mark) => mark,
-            Err(GraphError::NotFound | GraphError::InvalidObjectId { .. }) => None,
-            Err(GraphError::Malformed(_)) => None,
-            Err(e) => return Err(e.into()),
-        };
+        let mark = self.mark_on(EntraObjectKind::User, object).await?;
         if let Some(user_id) = mark.and_then(|m| marked_user_id(tenant, &m)) {
             return self.gone_user(user_id, object).await;
         }
@@ -192,6 +187,24 @@ where
             upn: found.user.attributes.user_name.clone(),
             enabled: found.user.attributes.enabled,
         }))
+    }
+
+    /// The export's mark on the Entra object `object`, when that is an
+    /// Entra id (a GUID: anything else is only an AM id to look for) of an
+    /// object Graph has.
+    pub(super) async fn mark_on(
+        &self,
+        kind: EntraObjectKind,
+        object: &str,
+    ) -> Result<Option<ExportMark>, OnDemandError> {
+        if uuid::Uuid::try_parse(object).is_err() {
+            return Ok(None);
+        }
+        match self.writer.mark_of(kind, object).await {
+            Ok(mark) => Ok(mark),
+            Err(GraphError::NotFound | GraphError::InvalidObjectId { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// A user name: the AM user linked to the Entra user of that UPN, else

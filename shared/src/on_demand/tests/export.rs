@@ -16,6 +16,8 @@ use crate::testing::scripted_entra::{ScriptedEntra, user};
 use crate::testing::tenant_config::exporting;
 use crate::testing::tenant_stores::MemoryProblems;
 
+/// The Entra user of a deleted platform user.
+const GONE: &str = "9d1c2b3a-4e5f-4a6b-8c7d-0e1f2a3b4c5d";
 const EXPORT_GROUP: &str = "5e1f0a7c-2b3d-4e5f-8a9b-0c1d2e3f4a5b";
 
 impl ExportLookups for MemoryItemDirectory {
@@ -353,7 +355,7 @@ async fn given_a_deleted_platform_user_then_its_entra_user_is_disabled_as_the_te
     let stage = Stage::new();
     let mut entra = serde_json::Map::new();
     for (k, v) in [
-        ("id", json!("e-9")),
+        ("id", json!(GONE)),
         ("userPrincipalName", json!("gone@contoso.com")),
         ("accountEnabled", json!(true)),
         (MARK, json!("acme/USER#p-9")),
@@ -366,10 +368,10 @@ async fn given_a_deleted_platform_user_then_its_entra_user_is_disabled_as_the_te
         .lock()
         .unwrap()
         .insert("gone@contoso.com".into(), entra);
-    stage.entra.user_lookup(user("e-9", "gone@contoso.com"));
+    stage.entra.user_lookup(user(GONE, "gone@contoso.com"));
     let config = exporting().export_user_delete_action("disable").build();
 
-    let dry = stage.user(&config, "e-9", true).await;
+    let dry = stage.user(&config, GONE, true).await;
     assert_eq!(dry.result, SyncResult::Disable, "{dry:#?}");
     assert!(stage.writes().is_empty());
     assert!(stage.directory.3.lock().unwrap().is_empty());
@@ -377,7 +379,7 @@ async fn given_a_deleted_platform_user_then_its_entra_user_is_disabled_as_the_te
     let answer = stage.user(&config, "p-9", false).await;
     assert_eq!(answer.result, SyncResult::Disable, "{answer:#?}");
     assert!(answer.written);
-    assert_eq!(stage.writes(), ["PATCH user e-9"]);
+    assert_eq!(stage.writes(), [format!("PATCH user {GONE}")]);
     assert_eq!(answer.modified[0].attribute, "accountEnabled");
 }
 
@@ -517,7 +519,7 @@ async fn given_a_deleted_platform_group_then_its_entra_group_goes_as_the_tenant_
     assert!(stage.writes().is_empty());
 
     let config = exporting().build();
-    let dry = stage.group(&config, "g-9", true).await;
+    let dry = stage.group(&config, "p-team", true).await;
     assert_eq!(dry.result, SyncResult::Delete, "{dry:#?}");
     assert_eq!(dry.am_id.as_deref(), Some("p-team"));
     assert!(stage.writes().is_empty(), "a dry run deletes nothing");
