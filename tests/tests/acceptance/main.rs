@@ -41,6 +41,7 @@ mod realtime_lifecycle;
 mod run_history;
 mod stores;
 mod sync_object;
+mod sync_object_export;
 mod tokens_and_secrets;
 mod verify_password;
 mod verify_password_accounts;

@@ -420,7 +420,7 @@ async fn given_a_sync_running_at_the_same_time_then_both_finish_and_the_user_end
 }
 
 #[tokio::test]
-async fn given_a_group_then_it_is_imported_with_its_event_and_export_is_not_available_yet() {
+async fn given_a_group_then_it_is_imported_with_its_event() {
     let (stack, mut function) = world(json!({})).await;
     let group = organisation::group_id(0);
     let body = json!({"direction": "import", "object_kind": "group", "object": group});
@@ -438,10 +438,6 @@ async fn given_a_group_then_it_is_imported_with_its_event_and_export_is_not_avai
     let events = events(&stack).await;
     assert_eq!(events.len(), 1);
     assert_eq!(events[0]["object_kind"], "group");
-
-    let export = json!({"direction": "export", "object_kind": "user", "object": user_id(0)});
-    let refused = call(&mut function, TENANT, &export.to_string()).await;
-    assert_eq!(refused.status, 501, "{refused:?}");
 }
 
 #[tokio::test]
