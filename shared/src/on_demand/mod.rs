@@ -14,7 +14,6 @@ mod export_user;
 mod import_act;
 mod import_group;
 mod import_user;
-mod lookups;
 pub mod rate;
 mod request;
 

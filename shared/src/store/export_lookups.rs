@@ -5,11 +5,11 @@
 
 use std::collections::HashSet;
 
-use super::export_user::ExportLookups;
 use crate::export::ExportDirectory;
 use crate::import::DirectoryStore;
 use crate::model::TenantId;
 use crate::model::directory::{GroupItem, MembershipKey, UserItem};
+use crate::on_demand::ExportLookups;
 use crate::ports::StoreError;
 use crate::store::directory_table::DynamoDirectoryStore;
 
