@@ -14,7 +14,7 @@ use super::history::RunRef;
 use super::records::{DeprovisionMark, DirectoryWrite};
 use super::state::{Checkpoint, Mode};
 use crate::events::{AttributeChange, ChangeEvent, EventAction, EventCause, attribute_changes};
-use crate::model::directory::{GroupItem, UserItem};
+use crate::model::directory::{GroupItem, MembershipKey, UserItem};
 use crate::problems::{Direction, ObjectKind};
 
 /// Events kept for the next write when one fails; beyond, they are dropped
@@ -226,8 +226,25 @@ fn event_of(applied: &Applied, cause: &EventCause) -> ChangeEvent {
             modified: attribute_changes(before_user.map(|u| &u.attributes), None),
             ..event
         },
+        DirectoryWrite::CreateGroup(_)
+        | DirectoryWrite::UpdateGroup { .. }
+        | DirectoryWrite::DeleteGroup { .. } => group_event(event, &applied.write, before_group),
+        DirectoryWrite::AddMembership(key) => membership_event(event, key, true),
+        DirectoryWrite::RemoveMembership(key) => membership_event(event, key, false),
+    }
+}
+
+fn group_event(
+    event: ChangeEvent,
+    write: &DirectoryWrite,
+    before: Option<&GroupItem>,
+) -> ChangeEvent {
+    let event = ChangeEvent {
+        object_kind: ObjectKind::Group,
+        ..event
+    };
+    match write {
         DirectoryWrite::CreateGroup(item) => ChangeEvent {
-            object_kind: ObjectKind::Group,
             object_id: item.group_id.clone(),
             display: item.attributes.name.clone(),
             action: EventAction::Create,
@@ -240,40 +257,41 @@ fn event_of(applied: &Applied, cause: &EventCause) -> ChangeEvent {
             attributes,
             ..
         } => ChangeEvent {
-            object_kind: ObjectKind::Group,
-            object_id: entra_id_of(group_id, entra_link.as_ref(), before_group.map(|g| &g.sync)),
+            object_id: entra_id_of(group_id, entra_link.as_ref(), before.map(|g| &g.sync)),
             display: attributes.name.clone(),
-            modified: attribute_changes(before_group.map(|g| &g.attributes), Some(attributes)),
+            modified: attribute_changes(before.map(|g| &g.attributes), Some(attributes)),
             ..event
         },
         DirectoryWrite::DeleteGroup { group_id } => ChangeEvent {
-            object_kind: ObjectKind::Group,
-            object_id: entra_id_of(group_id, None, before_group.map(|g| &g.sync)),
-            display: before_group.map_or(group_id.clone(), |g| g.attributes.name.clone()),
+            object_id: entra_id_of(group_id, None, before.map(|g| &g.sync)),
+            display: before.map_or(group_id.clone(), |g| g.attributes.name.clone()),
             action: EventAction::Delete,
-            modified: attribute_changes(before_group.map(|g| &g.attributes), None),
+            modified: attribute_changes(before.map(|g| &g.attributes), None),
             ..event
         },
-        DirectoryWrite::AddMembership(key) | DirectoryWrite::RemoveMembership(key) => {
-            let added = matches!(applied.write, DirectoryWrite::AddMembership(_));
-            let member = json!(key.user_id);
-            let (old, new, action) = match added {
-                true => (Value::Null, member, EventAction::AddMember),
-                false => (member, Value::Null, EventAction::RemoveMember),
-            };
-            ChangeEvent {
-                object_kind: ObjectKind::Group,
-                object_id: key.group_id.clone(),
-                display: key.group_id.clone(),
-                action,
-                modified: vec![AttributeChange {
-                    attribute: "member".into(),
-                    old,
-                    new,
-                }],
-                ..event
-            }
-        }
+        _ => event,
+    }
+}
+
+/// A membership is an event of its group: `member` none → the user's AM
+/// id (added) or back.
+fn membership_event(event: ChangeEvent, key: &MembershipKey, added: bool) -> ChangeEvent {
+    let member = json!(key.user_id);
+    let (old, new, action) = match added {
+        true => (Value::Null, member, EventAction::AddMember),
+        false => (member, Value::Null, EventAction::RemoveMember),
+    };
+    ChangeEvent {
+        object_kind: ObjectKind::Group,
+        object_id: key.group_id.clone(),
+        display: key.group_id.clone(),
+        action,
+        modified: vec![AttributeChange {
+            attribute: "member".into(),
+            old,
+            new,
+        }],
+        ..event
     }
 }
 

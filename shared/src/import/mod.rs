@@ -314,8 +314,7 @@ impl<D: DirectoryStore, S: ImportState, P: ProblemStore, C: TenantConfigs, E: En
         };
         let fingerprint = scope::fingerprint(self.config);
         let mut checkpoint = self.resume_or_start(&mut state, &fingerprint, now);
-        self.so_far.note(&checkpoint);
-        self.changes.follow(&checkpoint);
+        self.note(&checkpoint);
         if let Err(error) = &self.flows {
             // Before any write: nothing is half-applied.
             tracing::error!(error = %error, "the tenant's mappings or scoping filters are unusable");
@@ -360,12 +359,17 @@ impl<D: DirectoryStore, S: ImportState, P: ProblemStore, C: TenantConfigs, E: En
 
     async fn save_checkpoint(&self, checkpoint: &Checkpoint) -> Result<(), Interruption> {
         let now = Utc::now();
-        self.so_far.note(checkpoint);
-        self.changes.follow(checkpoint);
+        self.note(checkpoint);
         self.state
             .checkpoint(self.tenant(), &self.run_id, checkpoint, lease_until(now))
             .await?;
         Ok(())
+    }
+
+    /// The run's history and its events follow the round's checkpoint.
+    fn note(&self, checkpoint: &Checkpoint) {
+        self.so_far.note(checkpoint);
+        self.changes.follow(checkpoint);
     }
 
     /// Gives the lease back, keeping the checkpoint; records `status`.
