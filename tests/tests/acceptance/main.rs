@@ -6,6 +6,7 @@
 mod app_only_runtime;
 mod auth_switch;
 mod authorised_tenant;
+mod change_events;
 mod aws_proxy;
 mod console;
 mod console_browser;

@@ -148,6 +148,7 @@ pub async fn mixed_changes(changes: usize) -> anyhow::Result<Value> {
     let mut cursor = StreamCursor::start(stack).await?;
     platform_changes(stack, quarter).await?;
     let before = stack.emulator.requests().len();
+    let events_before = crate::import::change_events(stack, TENANT).await?;
     let aws_before = metered.meter.snapshot();
     let started = Instant::now();
     let report = export_pending(&mut cursor, &mut exporter, 5).await?;
@@ -165,6 +166,7 @@ pub async fn mixed_changes(changes: usize) -> anyhow::Result<Value> {
     let ceiling_1 = emulator_ceiling(stack, 1).await?;
     let ceiling_4 = emulator_ceiling(stack, 4).await?;
     let per_second = total as f64 / wall;
+    let events = crate::import::change_events(stack, TENANT).await? - events_before;
     let figures = json!({
         "changes": total,
         "stream_records": report.records,
@@ -180,6 +182,8 @@ pub async fn mixed_changes(changes: usize) -> anyhow::Result<Value> {
         "emulator_requests_per_second_4_clients": ceiling_4,
         "changes_per_second_over_emulator_ceiling": per_second / ceiling_1.max(ceiling_4),
         "dynamodb": crate::import::dynamodb_figures(&aws, total),
+        "change_events_written": events,
+        "change_events_per_change": events as f64 / total as f64,
     });
     println!("{}", serde_json::to_string_pretty(&figures)?);
     Ok(figures)
