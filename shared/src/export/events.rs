@@ -55,21 +55,23 @@ fn object_of(change: &DirectoryChange) -> Option<(ObjectKind, String, String)> {
     })
 }
 
+/// `member`: none → the user's AM id (added), or back.
+fn member(added: bool, user_id: &str) -> Vec<AttributeChange> {
+    let (old, new) = match added {
+        true => (Value::Null, json!(user_id)),
+        false => (json!(user_id), Value::Null),
+    };
+    vec![AttributeChange {
+        attribute: "member".into(),
+        old,
+        new,
+    }]
+}
+
 fn action_and_changes(
     change: &DirectoryChange,
     what: &str,
 ) -> Option<(EventAction, Vec<AttributeChange>)> {
-    let member = |added: bool, user_id: &str| {
-        let (old, new) = match added {
-            true => (Value::Null, json!(user_id)),
-            false => (json!(user_id), Value::Null),
-        };
-        vec![AttributeChange {
-            attribute: "member".into(),
-            old,
-            new,
-        }]
-    };
     let named = |plain: EventAction| {
         if what.ends_with("disabled") {
             EventAction::Disable

@@ -99,11 +99,15 @@ async fn given_a_delta_run_that_changes_a_job_title_then_its_event_has_old_and_n
 
     // An idle poll writes none.
     stack.tick(&mut functions).await.unwrap();
-    assert_eq!(items_under(&stack, "ENTRA#EVENT#").await.len(), events.len());
+    assert_eq!(
+        items_under(&stack, "ENTRA#EVENT#").await.len(),
+        events.len()
+    );
 }
 
 #[tokio::test]
-async fn given_a_platform_user_exported_then_its_event_carries_the_stream_records_sequence_number() {
+async fn given_a_platform_user_exported_then_its_event_carries_the_stream_records_sequence_number()
+{
     let mut w = world(json!({})).await;
     w.put("USER#p-ada", platform_user("p-ada", "ada@contoso.com"))
         .await;
@@ -123,8 +127,10 @@ async fn given_a_platform_user_exported_then_its_event_carries_the_stream_record
     assert!(report.retried.is_empty(), "{report:?}");
 
     let events = items_under(&w.stack, "ENTRA#EVENT#").await;
-    let exported: Vec<&Map<String, Value>> =
-        events.iter().filter(|e| e["direction"] == "export").collect();
+    let exported: Vec<&Map<String, Value>> = events
+        .iter()
+        .filter(|e| e["direction"] == "export")
+        .collect();
     assert_eq!(exported.len(), 1, "{exported:?}");
     let event = exported[0];
     assert_eq!(event["object_id"], "p-ada", "the AM id");

@@ -6,8 +6,8 @@
 mod app_only_runtime;
 mod auth_switch;
 mod authorised_tenant;
-mod change_events;
 mod aws_proxy;
+mod change_events;
 mod console;
 mod console_browser;
 mod console_flows;
