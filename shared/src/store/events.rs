@@ -178,3 +178,40 @@ pub(crate) async fn record_events(
     batch_write(client, table, puts, "writing change events").await?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::AttributeChange;
+
+    #[test]
+    fn an_event_item_carries_its_object_key_and_reads_back_as_the_event() {
+        let tenant = TenantId::parse("acme").unwrap();
+        let event = ChangeEvent {
+            at: DateTime::parse_from_rfc3339("2026-12-07T10:00:00.123Z")
+                .unwrap()
+                .with_timezone(&Utc),
+            id: "e1".into(),
+            direction: Direction::Import,
+            object_kind: ObjectKind::User,
+            object_id: "u-1".into(),
+            display: "ann@contoso.com".into(),
+            action: EventAction::Update,
+            modified: vec![AttributeChange {
+                attribute: "job_title".into(),
+                old: serde_json::Value::Null,
+                new: "Lead".into(),
+            }],
+            cause: EventCause::Run {
+                run_id: "r1".into(),
+                trigger: "schedule".into(),
+            },
+        };
+        let item = event_item(&tenant, &event);
+        assert_eq!(
+            text(&item, "event_object").as_deref(),
+            Some("acme#user#u-1")
+        );
+        assert_eq!(change_event(&item).unwrap(), event);
+    }
+}
