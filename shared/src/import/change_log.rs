@@ -1,8 +1,10 @@
 //! The run's change events (docs/behaviour.md 2.14): each object change it
 //! applied to the AM directory, old → new, caused by its run. Noted only
 //! once the directory write succeeded, written at the end of each page
-//! (and of the run) in batches. A full round's first import writes one
-//! summary per page instead, so that its cost stays bounded.
+//! (and of the run) in batches. A full round (a first import above all)
+//! sums up the objects it creates and the members it adds in one event per
+//! page and kind instead, so that its cost stays bounded; its updates,
+//! disables and deletions keep an event each.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -34,8 +36,8 @@ pub(super) struct ChangeLog {
 #[derive(Clone)]
 struct RoundEvents {
     run: RunRef,
-    /// A full round's first import: one summary per page.
-    summarised: bool,
+    /// A full round: its creates and additions summed up per page.
+    full: bool,
 }
 
 /// The AM items as they were before the writes planned for them, by AM id.
@@ -68,7 +70,7 @@ impl ChangeLog {
         if let Some(run) = &checkpoint.run {
             *locked(&self.round) = Some(RoundEvents {
                 run: run.clone(),
-                summarised: summarised(checkpoint),
+                full: checkpoint.mode == Mode::Full,
             });
         }
     }
@@ -125,9 +127,9 @@ impl ChangeLog {
     }
 
     /// The events of what was applied since the last call (and of what
-    /// could not be written then): one per change, or one summary per kind
-    /// for a first import's page (`page`: its number, from 1; `None`: the
-    /// run's finish).
+    /// could not be written then): one per change, a full round's
+    /// additions summed up per kind (`page`: its number, from 1; `None`:
+    /// the run's finish).
     pub(super) fn take_events(&self, page: Option<u32>) -> Vec<ChangeEvent> {
         let applied = std::mem::take(&mut *locked(&self.applied));
         let mut events = std::mem::take(&mut *locked(&self.unsent));
@@ -138,11 +140,11 @@ impl ChangeLog {
             run_id: round.run.run_id.clone(),
             trigger: round.run.trigger.as_str().to_owned(),
         };
-        if round.summarised {
-            events.extend(page_summaries(&applied, page, &cause));
-        } else {
-            events.extend(applied.iter().map(|a| event_of(a, &cause)));
-        }
+        let (summed, apart): (Vec<Applied>, Vec<Applied>) = applied
+            .into_iter()
+            .partition(|a| round.full && is_addition(&a.write));
+        events.extend(page_summaries(&summed, page, &cause));
+        events.extend(apart.iter().map(|a| event_of(a, &cause)));
         events
     }
 
@@ -160,10 +162,14 @@ impl ChangeLog {
     }
 }
 
-/// Whether the round's pages are summarised: a full round with nothing
-/// imported before it.
-pub(super) fn summarised(checkpoint: &Checkpoint) -> bool {
-    checkpoint.mode == Mode::Full && !checkpoint.earlier_imports
+/// What a full round sums up: the objects it creates, the members it adds.
+fn is_addition(write: &DirectoryWrite) -> bool {
+    matches!(
+        write,
+        DirectoryWrite::CreateUser(_)
+            | DirectoryWrite::CreateGroup(_)
+            | DirectoryWrite::AddMembership(_)
+    )
 }
 
 fn written_ids(writes: &[DirectoryWrite]) -> Vec<&str> {
@@ -360,8 +366,8 @@ fn user_update(
     }
 }
 
-/// A first import's page in one event per kind it changed: "Page 12:
-/// 1,000 users created, 3 users updated".
+/// A full round's additions in one event per kind: "Page 12: 1,000 users
+/// created".
 fn page_summaries(applied: &[Applied], page: Option<u32>, cause: &EventCause) -> Vec<ChangeEvent> {
     let Some(first) = applied.first() else {
         return Vec::new();

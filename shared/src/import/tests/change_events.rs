@@ -204,3 +204,38 @@ async fn given_events_whose_write_fails_then_the_runs_next_write_carries_them() 
     assert_eq!(events.len(), 1, "{events:?}");
     assert_eq!(events[0].object_id, "u1");
 }
+
+#[tokio::test]
+async fn given_a_resync_then_its_creates_are_summed_up_and_its_update_keeps_its_own_event() {
+    let world = World::new();
+    world.imported(&importing().build()).await;
+    world.forget_events();
+    let users = vec![
+        DeltaItem::Upsert(renamed_ann()),
+        DeltaItem::Upsert(user("u2", "bob@fed.contoso.com")),
+        DeltaItem::Upsert(user("u3", "cy@other.org")),
+        DeltaItem::Upsert(user("u4", "dee@contoso.com")),
+    ];
+    world.entra.users("", users_page(users, done("u-d9")));
+    world.entra.groups(
+        "",
+        groups_page(vec![group("g1", &["u1", "u2"])], done("g-d9")),
+    );
+
+    world.run(&config_resync(), "run-resync").await;
+
+    let events = world.events();
+    let seen: Vec<(EventAction, &str, &str)> = events
+        .iter()
+        .map(|e| (e.action, e.object_id.as_str(), e.display.as_str()))
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            (EventAction::Create, "page:1", "Page 1: 1 user created"),
+            (EventAction::Update, "u1", "ann@contoso.com"),
+        ]
+    );
+    assert_eq!(events[1].modified[0].attribute, "display_name");
+    assert_eq!(events[1].cause, caused_by("run-resync", "resync"));
+}
