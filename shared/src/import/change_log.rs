@@ -172,7 +172,7 @@ fn is_addition(write: &DirectoryWrite) -> bool {
     )
 }
 
-fn written_ids(writes: &[DirectoryWrite]) -> Vec<&str> {
+fn written_ids(writes: &[DirectoryWrite]) -> std::collections::HashSet<&str> {
     writes.iter().filter_map(am_id).map(|(_, id)| id).collect()
 }
 
