@@ -7,6 +7,7 @@ pub mod batch;
 mod budget;
 pub mod change;
 mod deprovision;
+mod events;
 mod groups;
 mod intent;
 pub mod lanes;

@@ -94,6 +94,15 @@ fn run_update(record: &RunRecord) -> RunUpdate {
 }
 
 impl RunHistory for DynamoSyncStateStore {
+    async fn record_events(
+        &self,
+        tenant: &TenantId,
+        events: &[crate::events::ChangeEvent],
+    ) -> Result<(), StoreError> {
+        let (client, table) = self.table();
+        super::events::record_events(client, table, tenant, events).await
+    }
+
     async fn record_run(&self, tenant: &TenantId, record: &RunRecord) -> Result<(), StoreError> {
         let update = run_update(record);
         let (client, table) = self.table();

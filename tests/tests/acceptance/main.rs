@@ -7,6 +7,7 @@ mod app_only_runtime;
 mod auth_switch;
 mod authorised_tenant;
 mod aws_proxy;
+mod change_events;
 mod console;
 mod console_browser;
 mod console_flows;
