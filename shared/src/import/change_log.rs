@@ -26,10 +26,24 @@ const UNSENT_KEPT: usize = 10_000;
 /// What the run has applied and not yet written as events.
 #[derive(Default)]
 pub(super) struct ChangeLog {
+    /// Only a sync records (`ChangeLog::recording`): a preview applies
+    /// nothing, and keeps nothing here.
+    recording: bool,
     round: Mutex<Option<RoundEvents>>,
     before: Mutex<Before>,
     applied: Mutex<Vec<Applied>>,
+    /// A full round's additions, tallied: (kind, tally slot).
+    summed: Mutex<Vec<(ObjectKind, usize)>>,
     unsent: Mutex<Vec<ChangeEvent>>,
+}
+
+/// What the events need of a batch of writes, taken before the directory
+/// consumes them: a full round's additions only as tallies, so that a
+/// first import copies none of the items it creates.
+#[derive(Default)]
+pub(super) struct Noted {
+    apart: Vec<DirectoryWrite>,
+    summed: Vec<(ObjectKind, usize)>,
 }
 
 /// The round the events belong to.
@@ -65,8 +79,19 @@ fn locked<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl ChangeLog {
+    /// The change log of a run that applies its writes (a sync).
+    pub(super) fn recording() -> Self {
+        Self {
+            recording: true,
+            ..Self::default()
+        }
+    }
+
     /// The round the run works on now (from its checkpoint).
     pub(super) fn follow(&self, checkpoint: &Checkpoint) {
+        if !self.recording {
+            return;
+        }
         if let Some(run) = &checkpoint.run {
             *locked(&self.round) = Some(RoundEvents {
                 run: run.clone(),
@@ -81,6 +106,9 @@ impl ChangeLog {
         items: impl IntoIterator<Item = &'u UserItem>,
         writes: &[DirectoryWrite],
     ) {
+        if !self.recording {
+            return;
+        }
         let written = written_ids(writes);
         let mut before = locked(&self.before);
         for item in items {
@@ -95,6 +123,9 @@ impl ChangeLog {
         items: impl IntoIterator<Item = &'g GroupItem>,
         writes: &[DirectoryWrite],
     ) {
+        if !self.recording {
+            return;
+        }
         let written = written_ids(writes);
         let mut before = locked(&self.before);
         for item in items {
@@ -104,11 +135,29 @@ impl ChangeLog {
         }
     }
 
+    /// What the events will need of `writes` once the directory took them
+    /// (none outside a sync).
+    pub(super) fn note(&self, writes: &[DirectoryWrite]) -> Option<Noted> {
+        if !self.recording {
+            return None;
+        }
+        let full = locked(&self.round).as_ref().is_some_and(|r| r.full);
+        let mut noted = Noted::default();
+        for write in writes {
+            match full && is_addition(write) {
+                true => noted.summed.push(tally_slot(write)),
+                false => noted.apart.push(write.clone()),
+            }
+        }
+        Some(noted)
+    }
+
     /// Notes writes the directory has just taken.
-    pub(super) fn applied(&self, writes: Vec<DirectoryWrite>) {
+    pub(super) fn applied(&self, noted: Noted) {
+        locked(&self.summed).extend(noted.summed);
         let at = Utc::now();
         let mut before = locked(&self.before);
-        let noted = writes.into_iter().map(|write| {
+        let noted = noted.apart.into_iter().map(|write| {
             let prior = match am_id(&write) {
                 Some((ObjectKind::User, id)) => {
                     before.users.remove(id).map(Box::new).map(Prior::User)
@@ -132,6 +181,7 @@ impl ChangeLog {
     /// the run's finish).
     pub(super) fn take_events(&self, page: Option<u32>) -> Vec<ChangeEvent> {
         let applied = std::mem::take(&mut *locked(&self.applied));
+        let summed = std::mem::take(&mut *locked(&self.summed));
         let mut events = std::mem::take(&mut *locked(&self.unsent));
         let Some(round) = locked(&self.round).clone() else {
             return events;
@@ -140,11 +190,8 @@ impl ChangeLog {
             run_id: round.run.run_id.clone(),
             trigger: round.run.trigger.as_str().to_owned(),
         };
-        let (summed, apart): (Vec<Applied>, Vec<Applied>) = applied
-            .into_iter()
-            .partition(|a| round.full && is_addition(&a.write));
         events.extend(page_summaries(&summed, page, &cause));
-        events.extend(apart.iter().map(|a| event_of(a, &cause)));
+        events.extend(applied.iter().map(|a| event_of(a, &cause)));
         events
     }
 
@@ -189,9 +236,9 @@ fn am_id(write: &DirectoryWrite) -> Option<(ObjectKind, &str)> {
     }
 }
 
-fn new_event(applied: &Applied, cause: &EventCause) -> ChangeEvent {
+fn new_event(at: DateTime<Utc>, cause: &EventCause) -> ChangeEvent {
     ChangeEvent {
-        at: applied.at,
+        at,
         id: uuid::Uuid::new_v4().simple().to_string()[..12].to_owned(),
         direction: Direction::Import,
         object_kind: ObjectKind::User,
@@ -207,7 +254,7 @@ fn new_event(applied: &Applied, cause: &EventCause) -> ChangeEvent {
 /// (an imported object's AM id is its Entra id; a linked one's is kept in
 /// its item); a membership is an event of its group.
 fn event_of(applied: &Applied, cause: &EventCause) -> ChangeEvent {
-    let event = new_event(applied, cause);
+    let event = new_event(applied.at, cause);
     let before_user = match &applied.before {
         Prior::User(user) => Some(user.as_ref()),
         _ => None,
@@ -368,13 +415,17 @@ fn user_update(
 
 /// A full round's additions in one event per kind: "Page 12: 1,000 users
 /// created".
-fn page_summaries(applied: &[Applied], page: Option<u32>, cause: &EventCause) -> Vec<ChangeEvent> {
-    let Some(first) = applied.first() else {
+fn page_summaries(
+    summed: &[(ObjectKind, usize)],
+    page: Option<u32>,
+    cause: &EventCause,
+) -> Vec<ChangeEvent> {
+    if summed.is_empty() {
         return Vec::new();
-    };
+    }
+    let at = Utc::now();
     let mut tallies: Vec<(ObjectKind, [u64; 8])> = Vec::new();
-    for a in applied {
-        let (kind, slot) = tally_slot(&a.write);
+    for &(kind, slot) in summed {
         match tallies.iter_mut().find(|(k, _)| *k == kind) {
             Some((_, counts)) => counts[slot] += 1,
             None => {
@@ -395,7 +446,7 @@ fn page_summaries(applied: &[Applied], page: Option<u32>, cause: &EventCause) ->
             object_id: object_id.clone(),
             display: format!("{heading}: {}", summary_text(&counts)),
             action: EventAction::Create,
-            ..new_event(first, cause)
+            ..new_event(at, cause)
         })
         .collect()
 }

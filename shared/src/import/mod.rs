@@ -203,7 +203,7 @@ impl<'a, D, S, P, C, E> ImportRun<'a, D, S, P, C, E> {
             flows: flows::ImportFlows::compile(config),
             trigger: history::Trigger::Schedule,
             so_far: recording::SoFar::default(),
-            changes: change_log::ChangeLog::default(),
+            changes: change_log::ChangeLog::recording(),
         }
     }
 
@@ -218,6 +218,7 @@ impl<'a, D, S, P, C, E> ImportRun<'a, D, S, P, C, E> {
     pub fn previewing(self) -> Self {
         Self {
             purpose: Purpose::Preview,
+            changes: change_log::ChangeLog::default(),
             ..self
         }
     }

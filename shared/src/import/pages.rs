@@ -522,9 +522,11 @@ impl<D: DirectoryStore, S: ImportState, P: ProblemStore, C: TenantConfigs, E: En
 
     pub(super) async fn write(&self, writes: Vec<DirectoryWrite>) -> Result<(), Interruption> {
         if !writes.is_empty() {
-            let noted = (self.purpose == super::Purpose::Sync).then(|| writes.clone());
+            let noted = self.changes.note(&writes);
             self.directory.apply(self.tenant(), writes).await?;
-            self.changes.applied(noted.unwrap_or_default());
+            if let Some(noted) = noted {
+                self.changes.applied(noted);
+            }
         }
         Ok(())
     }

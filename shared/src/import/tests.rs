@@ -106,7 +106,7 @@ impl World {
             flows: super::flows::ImportFlows::compile(config),
             trigger,
             so_far: Default::default(),
-            changes: Default::default(),
+            changes: super::change_log::ChangeLog::recording(),
         }
         .run()
         .await

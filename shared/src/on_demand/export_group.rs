@@ -25,27 +25,46 @@ struct Members {
     to_add: Vec<(String, String)>,
     /// Members whose user is not in Entra ID yet.
     waiting: Vec<String>,
+    /// AM memberships beyond the ones a call looks at (the stream exports them).
+    beyond: usize,
 }
 
+/// The AM memberships one call looks at: each costs a read and maybe a
+/// Graph write, and the call must answer within API Gateway's 30 s.
+const MEMBERS_PER_CALL: usize = 100;
+
 impl Members {
-    /// Each member to add, as a change of the group.
-    fn additions(&self) -> impl Iterator<Item = AttributeChange> + '_ {
-        self.to_add.iter().map(|(_, name)| AttributeChange {
-            attribute: "member".into(),
-            old: serde_json::Value::Null,
-            new: json!(name),
-        })
+    /// Each member added (or, in a dry run, to add), as a change of the group.
+    fn additions<'m>(names: impl Iterator<Item = &'m String>) -> Vec<AttributeChange> {
+        names
+            .map(|name| AttributeChange {
+                attribute: "member".into(),
+                old: serde_json::Value::Null,
+                new: json!(name),
+            })
+            .collect()
+    }
+
+    fn details(&self) -> serde_json::Value {
+        json!({"waiting": self.waiting, "not_looked_at": self.beyond})
     }
 
     /// The sentence for a group with no member to add.
     fn all_there(&self) -> String {
-        match self.waiting.is_empty() {
+        let mut sentence = match self.waiting.is_empty() {
             true => "Members: Entra ID has every member the AM group has".to_owned(),
             false => format!(
                 "Members: the others are in Entra ID; these wait for their user to be exported: {}",
                 self.waiting.join(", ")
             ),
+        };
+        if self.beyond > 0 {
+            sentence += &format!(
+                " (the first {MEMBERS_PER_CALL} members looked at; {} more are left to the export)",
+                self.beyond
+            );
         }
+        sentence
     }
 }
 
@@ -193,17 +212,22 @@ where
         if answer.result == SyncResult::Skipped {
             return Ok(answer);
         }
-        let members = self.members(item, answer.object_id.as_deref()).await?;
+        // A group this call created has no members in Entra ID yet (and
+        // Graph may not list it until it has replicated).
+        let in_entra = match answer.result {
+            SyncResult::Create => None,
+            _ => answer.object_id.as_deref(),
+        };
+        let members = self.members(item, in_entra).await?;
         if members.to_add.is_empty() {
             answer.step(
                 StepName::Act,
                 StepStatus::Success,
                 members.all_there(),
-                json!({"waiting": members.waiting}),
+                members.details(),
             );
             return Ok(answer);
         }
-        answer.modified.extend(members.additions());
         if answer.result == SyncResult::NoChange {
             answer.result = SyncResult::Update;
         }
@@ -214,15 +238,13 @@ where
                 "Dry run: would add {} member(s): {names}; nothing was written",
                 members.to_add.len()
             );
-            answer.step(
-                StepName::Act,
-                StepStatus::Success,
-                why,
-                json!({"waiting": members.waiting}),
-            );
+            let names = members.to_add.iter().map(|(_, n)| n);
+            answer.modified.extend(Members::additions(names));
+            answer.step(StepName::Act, StepStatus::Success, why, members.details());
             return Ok(answer);
         }
-        let failures = self.add_members(item, &members, &mut answer).await;
+        let (added, failures) = self.add_members(item, &members, &mut answer).await;
+        answer.modified.extend(Members::additions(added.iter()));
         let (status, why) = match failures.is_empty() {
             true => (
                 StepStatus::Success,
@@ -233,38 +255,36 @@ where
                 format!("Members not added: {}", failures.join("; ")),
             ),
         };
-        answer.step(
-            StepName::Act,
-            status,
-            why,
-            json!({"waiting": members.waiting}),
-        );
+        answer.step(StepName::Act, status, why, members.details());
         Ok(answer)
     }
 
-    /// Adds each member through the export's plan; what could not be
-    /// added, and why.
+    /// Adds each member through the export's plan: the names added, and
+    /// what could not be added, and why.
     async fn add_members(
         &self,
         item: &GroupItem,
         members: &Members,
         answer: &mut SyncObjectAnswer,
-    ) -> Vec<String> {
+    ) -> (Vec<String>, Vec<String>) {
         let run = ExportRun::new(self.directory, self.writer, self.config);
         let key = ItemKey::group(self.tenant(), &item.group_id);
-        let mut failures = Vec::new();
+        let (mut added, mut failures) = (Vec::new(), Vec::new());
         for (user_id, name) in &members.to_add {
             let plan = ExportPlan::AddMember {
                 group_id: item.group_id.clone(),
                 user_id: user_id.clone(),
             };
             match run.apply_plan(self.tenant(), &key, plan).await {
-                Ok(ExportOutcome::Exported(_)) => answer.written = true,
+                Ok(ExportOutcome::Exported(_)) => {
+                    answer.written = true;
+                    added.push(name.clone());
+                }
                 Ok(ExportOutcome::Ignored(why)) => failures.push(format!("{name}: {why}")),
                 Err(failure) => failures.push(format!("{name}: {failure}")),
             }
         }
-        failures
+        (added, failures)
     }
 
     /// The AM memberships whose user is in Entra ID and not (yet) among
@@ -286,11 +306,12 @@ where
             None => Default::default(),
         };
         let mut members = Members::default();
-        for membership in self
+        let memberships = self
             .directory
             .memberships_of(tenant, &item.group_id)
-            .await?
-        {
+            .await?;
+        members.beyond = memberships.len().saturating_sub(MEMBERS_PER_CALL);
+        for membership in memberships.into_iter().take(MEMBERS_PER_CALL) {
             let Some(user) = self.directory.user(tenant, &membership.user_id).await? else {
                 continue;
             };

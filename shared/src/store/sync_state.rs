@@ -208,7 +208,10 @@ impl RunLease for DynamoSyncStateStore {
             return Ok(None);
         };
         let item = output.attributes.unwrap_or_default();
-        if text(&item, "lease_owner").is_some_and(|owner| owner != run_id) {
+        // A sync run sets `running`; `sync-object`'s call holds the same
+        // lease without it, and its death is no failed run.
+        let died = text(&item, "lease_owner").is_some_and(|owner| owner != run_id);
+        if died && flag(&item, "running").unwrap_or(false) {
             self.count_dead_run(tenant, run_id, lease_until).await?;
         }
         Ok(Some(SyncState {

@@ -84,3 +84,43 @@ async fn given_a_deleted_platform_group_then_its_entra_group_goes_as_the_tenant_
     assert!(answer.written);
     assert_eq!(stage.writes(), ["DELETE group g-9"]);
 }
+
+#[tokio::test]
+async fn given_a_group_of_more_members_than_a_call_looks_at_then_the_rest_is_left_to_the_export() {
+    let stage = Stage::new();
+    put(
+        &stage.directory,
+        "GROUP#g-1",
+        json!({"group_id": "g-1", "name": "Everyone", "source": "local"}),
+    );
+    for n in 0..105 {
+        let user_id = format!("p-{n:03}");
+        put(
+            &stage.directory,
+            &format!("USER#{user_id}"),
+            json!({"user_id": user_id, "user_name": format!("u{n}@contoso.com"), "enabled": true, "source": "local"}),
+        );
+        put(
+            &stage.directory,
+            &format!("MEMBER#g-1#{user_id}"),
+            json!({"group_id": "g-1", "user_id": user_id, "source": "local"}),
+        );
+    }
+    let config = exporting().build();
+
+    let answer = stage.group(&config, "g-1", true).await;
+
+    let step = act(&answer);
+    assert_eq!(
+        step.details["not_looked_at"],
+        json!(5),
+        "{:#?}",
+        answer.steps
+    );
+    assert_eq!(step.details["waiting"].as_array().map(Vec::len), Some(100));
+    assert!(
+        step.description.contains("5 more are left to the export"),
+        "{}",
+        step.description
+    );
+}

@@ -481,4 +481,27 @@ async fn given_runs_that_die_holding_the_lease_then_each_takeover_counts_a_failu
     assert_eq!(failures(&item).as_deref(), Some("0"));
     assert_eq!(text(&item, "last_sync_error"), None);
     assert_eq!(item["running"], AttributeValue::Bool(false));
+
+    // A sync-object call that dies holding the lease is no failed run.
+    use entra_sync::on_demand::RunLeases;
+    let on_demand = entra_sync::store::on_demand::DynamoOnDemand::new(
+        fresh.aws.dynamodb.clone(),
+        fresh.tables.integrations.clone(),
+    );
+    assert!(
+        on_demand
+            .try_take(&fresh.tenant, "on-demand-x")
+            .await
+            .unwrap()
+    );
+    let later = Utc::now() + Duration::seconds(60);
+    let state = store
+        .begin_run(&fresh.tenant, "run-d", later, later + lease)
+        .await
+        .unwrap()
+        .expect("the on-demand lease expired");
+    assert!(state.previous_run_died);
+    let item = fresh.status_item().await;
+    assert_eq!(failures(&item).as_deref(), Some("0"));
+    assert_eq!(text(&item, "last_sync_error"), None);
 }
