@@ -50,7 +50,7 @@ async fn config_item(aws: &LocalAws, live: &LiveProcess) -> Map<String, Value> {
 }
 
 /// Signs in as the emulated Contoso's admin and confirms.
-async fn authorise(b: &Browser) {
+pub(crate) async fn authorise(b: &Browser) {
     b.click("authorise").await.unwrap();
     b.settle("account").await.unwrap();
     b.choose("#account", "admin@contoso.com").await.unwrap();

@@ -10,6 +10,7 @@ mod aws_proxy;
 mod console;
 mod console_browser;
 mod console_flows;
+mod console_history;
 mod console_requests;
 mod docs_references;
 mod emulator_identity;
