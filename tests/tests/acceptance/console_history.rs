@@ -216,6 +216,11 @@ async fn a_dry_run_writes_nothing_and_sync_now_leaves_an_event(
         newest.ends_with(" — synchronised by an admin (one object) — 1 user updated — ok"),
         "{newest}"
     );
+    // The picture of README's console paragraph (docs/console.png): a
+    // 1280×900 viewport (the window adds its frame).
+    b.client.set_window_size(1280, 1043).await.unwrap();
+    b.shot("history-home").await.unwrap();
+    b.client.set_window_size(1280, 1600).await.unwrap();
 }
 
 /// "Test on a user" with an unsaved mapping: the mapped attribute old →

@@ -83,6 +83,13 @@ pub fn router(console: Console, own: OwnOrigin) -> Router {
         .layer(axum::middleware::from_fn_with_state(own, own_origin::guard))
 }
 
+/// " on 7 Dec 2026 18:06 UTC" when the config says when it was authorised.
+pub fn authorised_on(config: &Map<String, Value>) -> String {
+    words::parse_time(&field(config, "authorised_at"))
+        .map(|at| format!(" on {}", at.format("%-d %b %Y %H:%M UTC")))
+        .unwrap_or_default()
+}
+
 /// Text for HTML.
 pub fn esc(text: &str) -> String {
     text.replace('&', "&amp;")
@@ -149,12 +156,13 @@ async fn home(State(console): State<Console>, Query(query): Query<Fields>) -> Re
     let mut body = format!("<h1>Entra ID directory <small>(tenant {TENANT})</small></h1>");
     body.push_str(&console_authorise::banner(&query));
     body.push_str(&console_authorise::authorisation_section(&config));
-    body.push_str(&config_form(&config));
-    body.push_str(&actions());
+    // What the admin reads first: the status, the problems, the runs.
     match status_sections(stack, &config).await {
         Ok(sections) => body.push_str(&sections),
         Err(err) => return failed(err),
     }
+    body.push_str(&config_form(&config));
+    body.push_str(&actions());
     match directory_sections(stack).await {
         Ok(sections) => body.push_str(&sections),
         Err(err) => return failed(err),
