@@ -93,7 +93,66 @@ async fn read_the_history(live: &LiveProcess, b: &Browser) {
     let user = user_id(0);
     a_dry_run_writes_nothing_and_sync_now_leaves_an_event(&aws, live, b, &user).await;
     an_unsaved_mapping_is_tested_on_a_user(&aws, live, b).await;
+    the_run_history_pages_through_30_days(&aws, live, b, &console).await;
     a_first_import_shows_its_progress(&aws, live, b, &console).await;
+}
+
+/// 25 runs of yesterday and one of 31 days ago beside the test's 2: the
+/// newest 20 first, "Older runs" for the 7 after them, the old one gone.
+async fn the_run_history_pages_through_30_days(
+    aws: &LocalAws,
+    live: &LiveProcess,
+    b: &Browser,
+    console: &str,
+) {
+    let now = chrono::Utc::now();
+    // Noon yesterday onwards: "Yesterday" whatever the time of the test.
+    let noon = now.date_naive().pred_opt().unwrap().and_hms_opt(12, 0, 0);
+    let noon = noon.unwrap().and_utc();
+    let mut started: Vec<chrono::DateTime<chrono::Utc>> = (0..25)
+        .map(|i| noon + chrono::Duration::minutes(i))
+        .collect();
+    started.push(now - chrono::Duration::days(31));
+    for (i, at) in started.iter().enumerate() {
+        let at = at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let run: std::collections::HashMap<String, AttributeValue> = [
+            ("pk", format!("TENANT#{TENANT}")),
+            ("sk", format!("ENTRA#RUN#{at}#run-{i}")),
+            ("started_at", at),
+            ("trigger", "notification".to_owned()),
+            ("result", "ok".to_owned()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), AttributeValue::S(v)))
+        .collect();
+        aws.dynamodb
+            .put_item()
+            .table_name(&live.integrations)
+            .set_item(Some(run))
+            .send()
+            .await
+            .unwrap();
+    }
+    b.client.goto(console).await.unwrap();
+    let first = list_items(b, "runs").await;
+    assert_eq!(first.len(), 20, "{first:?}");
+    assert!(first[0].contains("synchronised by an admin"), "{first:?}");
+    assert!(first[1].contains("scheduled sync"), "{first:?}");
+    let yesterday = "Yesterday ";
+    assert!(
+        first[2..].iter().all(|r| r.starts_with(yesterday)),
+        "{first:?}"
+    );
+    b.click("older_runs").await.unwrap();
+    b.settle("console_link").await.unwrap();
+    let older = list_items(b, "runs").await;
+    assert_eq!(older.len(), 7, "{older:?}");
+    assert!(older.iter().all(|r| r.starts_with(yesterday)), "{older:?}");
+    assert!(
+        older.iter().all(|r| r.contains("change notification")),
+        "{older:?}"
+    );
+    assert!(b.client.find(Locator::Id("older_runs")).await.is_err());
 }
 
 async fn status_and_history_after_a_first_import(b: &Browser, console: &str) {

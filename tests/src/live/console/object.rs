@@ -150,9 +150,17 @@ async fn render(console: &Console, kind: &str, id: &str, answer: Option<SyncAnsw
     page(&title, &body).into_response()
 }
 
-/// A path segment: the id percent-encoded.
+/// A path segment: the id with every byte but the unreserved ones
+/// percent-encoded (the route's `Path` decodes it back).
 fn url_segment(id: &str) -> String {
-    url::form_urlencoded::byte_serialize(id.as_bytes()).collect()
+    id.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 /// The link to an object's page.
@@ -283,5 +291,20 @@ fn result_verb(result: &str) -> (&str, &str) {
         "no_change" => ("change nothing", "nothing to change"),
         "skipped" => ("skip it", "skipped"),
         other => (other, other),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn given_an_id_with_reserved_characters_then_its_link_keeps_it_one_segment() {
+        assert_eq!(url_segment("am-1f2e"), "am-1f2e");
+        assert_eq!(url_segment("a/b c+d\"<"), "a%2Fb%20c%2Bd%22%3C");
+        assert_eq!(
+            object_link("user", "a/b", "<x>"),
+            r#"<a href="/objects/user/a%2Fb">&lt;x&gt;</a>"#
+        );
     }
 }
