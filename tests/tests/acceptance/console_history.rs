@@ -156,6 +156,14 @@ async fn the_run_history_pages_through_30_days(
 }
 
 async fn status_and_history_after_a_first_import(b: &Browser, console: &str) {
+    // A platform user with the name of an Entra user the import brings:
+    // a name conflict, the problem an admin is told to solve.
+    b.type_into("#am_user_name", &user_upn(6)).await.unwrap();
+    b.type_into("#am_display_name", "Platform Six")
+        .await
+        .unwrap();
+    b.click("create_am_user").await.unwrap();
+    b.settle("am_users").await.unwrap();
     for id in ["import_users", "sync_enabled"] {
         b.click(id).await.unwrap();
     }
@@ -165,10 +173,25 @@ async fn status_and_history_after_a_first_import(b: &Browser, console: &str) {
     b.wait_for_text(console, "Last synchronised ", Duration::from_secs(60))
         .await
         .unwrap();
-    // Contoso's 24 seeded people, its admin and Megan.
+    // Contoso's 24 seeded people, its admin and Megan, but user 6.
     assert_eq!(
         b.text_of("last_sync").await.unwrap(),
-        "Last synchronised just now — 26 users created"
+        "Last synchronised just now — 25 users created"
+    );
+    assert_eq!(
+        b.text_of("problems_summary").await.unwrap(),
+        "1 object could not be synchronised:"
+    );
+    let problem = b.text_of("problems").await.unwrap();
+    assert!(
+        problem.contains(&format!("user {} from Entra ID", user_upn(6))),
+        "{problem}"
+    );
+    assert!(
+        problem.contains(
+            "Rename one of the two users, or link the platform user to the Entra ID user."
+        ),
+        "{problem}"
     );
     assert_eq!(b.text_of("running").await.unwrap(), "No sync running");
     assert!(b.client.find(Locator::Id("failures")).await.is_err());
@@ -176,7 +199,7 @@ async fn status_and_history_after_a_first_import(b: &Browser, console: &str) {
     let first_import = runs.last().unwrap();
     assert!(first_import.starts_with("Today "), "{runs:?}");
     assert!(
-        first_import.ends_with(" — scheduled sync — 26 users created — ok"),
+        first_import.ends_with(" — scheduled sync — 25 users created — ok"),
         "{runs:?}"
     );
     b.shot("history-1-status").await.unwrap();
