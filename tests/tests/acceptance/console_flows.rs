@@ -186,7 +186,7 @@ async fn a_draft_is_previewed_unsaved(
     b.click("tick").await.unwrap();
     b.wait_for_text(
         &flows,
-        "<td>users_created</td><td>10</td>",
+        "a full sync now would do: 10 users created</p>",
         Duration::from_secs(60),
     )
     .await

@@ -13,7 +13,7 @@ use super::super::TENANT;
 use super::flows_draft::{CHOICES, ClauseRow, FlowsDraft, FlowsErrors, MappingRow, OPERATORS};
 use super::object::{answer_section, call_sync_object};
 use super::platform::update_config;
-use super::sections::preview_section;
+use super::status::preview_section;
 use super::{Console, Fields, esc, failed, field, page};
 
 pub(super) async fn flows_page(

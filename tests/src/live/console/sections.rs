@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 use super::super::TENANT;
 use super::history::{runs_page, runs_section};
 use super::object::object_link;
-use super::status::{problems_section, status_section};
+use super::status::{preview_section, problems_section, status_section};
 use super::words::value_words;
 use super::{esc, field, table};
 use crate::stack::LocalStack;
@@ -107,37 +107,6 @@ pub(super) async fn status_sections(
         html.push_str(&preview_section(&preview));
     }
     Ok(html)
-}
-
-pub(super) fn preview_section(preview: &Map<String, Value>) -> String {
-    let mut rows: Vec<Vec<String>> = [
-        "requested_at",
-        "completed_at",
-        "result",
-        "error",
-        "would_hold",
-    ]
-    .iter()
-    .map(|f| vec![(*f).to_owned(), field(preview, f)])
-    .collect();
-    if let Some(counts) = preview.get("counts").and_then(Value::as_object) {
-        rows.extend(counts.iter().map(|(k, v)| vec![k.clone(), v.to_string()]));
-    }
-    let samples = preview
-        .get("samples")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    let sample_rows = samples
-        .iter()
-        .filter_map(Value::as_object)
-        .map(|s| vec![field(s, "change"), field(s, "display")])
-        .collect();
-    format!(
-        "<section><h2>Preview</h2>{}{}</section>",
-        table(&["field", "value"], rows, "preview"),
-        table(&["change", "object"], sample_rows, "samples")
-    )
 }
 
 pub(super) async fn directory_sections(stack: &LocalStack) -> anyhow::Result<String> {

@@ -174,6 +174,74 @@ pub(super) fn problems_section(problems: &[Map<String, Value>]) -> String {
     )
 }
 
+/// The preview (DESIGN 2.9): what a full sync would do now, and samples
+/// of the objects it would change.
+pub(super) fn preview_section(preview: &Map<String, Value>) -> String {
+    let now = Utc::now();
+    let requested = parse_time(&field(preview, "requested_at"))
+        .map(|at| format!("Asked {}", ago(at, now)))
+        .unwrap_or_else(|| "Asked".to_owned());
+    let summary = match (
+        field(preview, "result").as_str(),
+        field(preview, "completed_at").is_empty(),
+    ) {
+        ("error", _) => format!(
+            "{requested}; the preview failed: {}",
+            field(preview, "error")
+        ),
+        (_, true) => format!("{requested}; the preview is being prepared"),
+        (_, false) => {
+            let counts = preview
+                .get("counts")
+                .and_then(Value::as_object)
+                .cloned()
+                .unwrap_or_default();
+            format!(
+                "{requested}; a full sync now would do: {}",
+                counts_words(&counts)
+            )
+        }
+    };
+    let hold = if preview.get("would_hold") == Some(&Value::Bool(true)) {
+        r#"<p class="error" id="preview_hold">Deletion safety would hold its deletions back until an admin approves them.</p>"#
+    } else {
+        ""
+    };
+    let samples: String = preview
+        .get("samples")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_object)
+        .map(|s| {
+            format!(
+                "<tr><td>{}</td><td>{}</td></tr>",
+                esc(&sample_change_words(&field(s, "change"))),
+                esc(&field(s, "display"))
+            )
+        })
+        .collect();
+    format!(
+        r#"<section><h2>Preview</h2><p id="preview">{}</p>{hold}<table id="samples"><tr><th>change</th><th>object</th></tr>{samples}</table></section>"#,
+        esc(&summary)
+    )
+}
+
+/// A sample's `change` (`user_create`, …) in words.
+fn sample_change_words(change: &str) -> String {
+    let (kind, action) = change.split_once('_').unwrap_or((change, ""));
+    let action = match action {
+        "create" => "created",
+        "update" => "updated",
+        "delete" => "deleted",
+        "add" => "added",
+        "remove" => "removed",
+        other => other,
+    };
+    let kind = if kind == "member" { "membership" } else { kind };
+    format!("{kind} {action}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -219,6 +287,29 @@ mod tests {
             "{html}"
         );
         assert!(html.contains("12000 users and 40 groups read"), "{html}");
+    }
+
+    #[test]
+    fn given_a_completed_preview_then_its_counts_and_samples_read_in_words() {
+        let preview = map(json!({
+            "requested_at": "2026-12-07T14:03:00Z", "completed_at": "2026-12-07T14:04:00Z",
+            "result": "ok", "would_hold": true,
+            "counts": {"users_created": 10, "members_removed": 1},
+            "samples": [{"change": "member_remove", "display": "Sales / ada@contoso.com"}]
+        }));
+        let html = preview_section(&preview);
+        assert!(
+            html.contains("a full sync now would do: 10 users created, 1 membership removed</p>"),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"<p class="error" id="preview_hold">"#),
+            "{html}"
+        );
+        assert!(
+            html.contains("<td>membership removed</td><td>Sales / ada@contoso.com</td>"),
+            "{html}"
+        );
     }
 
     #[test]
