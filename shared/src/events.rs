@@ -1,7 +1,7 @@
 //! Change events (DESIGN 2.14): one item per object change applied in
 //! either direction, `ENTRA#EVENT#<timestamp>#<id>`, kept 30 days, so that
-//! "why did this attribute change?" is one query. The on-demand sync
-//! writes them first; the runs and the export can use the same model.
+//! "why did this attribute change?" is one query. The on-demand sync, the
+//! import's runs and the export write them.
 
 use std::future::Future;
 
@@ -42,6 +42,21 @@ impl EventAction {
             Self::RemoveMember => "remove_member",
         }
     }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        [
+            Self::Create,
+            Self::Update,
+            Self::Delete,
+            Self::Disable,
+            Self::Enable,
+            Self::Restore,
+            Self::AddMember,
+            Self::RemoveMember,
+        ]
+        .into_iter()
+        .find(|a| a.as_str() == raw)
+    }
 }
 
 /// One attribute's change, old → new (`null` = no value). Never a secret:
@@ -75,6 +90,21 @@ impl EventCause {
             Self::Stream { sequence_number } => {
                 serde_json::json!({"trigger": "stream", "sequence_number": sequence_number})
             }
+        }
+    }
+
+    /// The cause a stored `cause` map names, if it names one.
+    pub fn from_json(value: &serde_json::Value) -> Option<Self> {
+        let text = |name: &str| value.get(name).and_then(|v| v.as_str()).map(str::to_owned);
+        match text("trigger")?.as_str() {
+            "on_demand" => Some(Self::OnDemand),
+            "stream" => Some(Self::Stream {
+                sequence_number: text("sequence_number")?,
+            }),
+            trigger => Some(Self::Run {
+                run_id: text("run_id")?,
+                trigger: trigger.to_owned(),
+            }),
         }
     }
 }
@@ -119,6 +149,58 @@ pub trait ChangeEvents: Send + Sync {
         tenant: &TenantId,
         event: &ChangeEvent,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Several events of one tenant (a page's, a batch's) at once.
+    fn record_all(
+        &self,
+        tenant: &TenantId,
+        events: &[ChangeEvent],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// What changed between two states of an object, attribute by attribute
+/// (as the object serialises; a map such as `attributes` one level down,
+/// as `attributes.<name>`): old → new, `null` for no value. `None` is no
+/// object (before a create, after a delete).
+pub fn attribute_changes<T: Serialize>(old: Option<&T>, new: Option<&T>) -> Vec<AttributeChange> {
+    let (old, new) = (flattened(old), flattened(new));
+    let mut names: Vec<&String> = old.keys().chain(new.keys()).collect();
+    names.sort();
+    names.dedup();
+    names
+        .into_iter()
+        .filter_map(|name| {
+            let was = old.get(name).cloned().unwrap_or_default();
+            let now = new.get(name).cloned().unwrap_or_default();
+            (was != now).then(|| AttributeChange {
+                attribute: name.clone(),
+                old: was,
+                new: now,
+            })
+        })
+        .collect()
+}
+
+fn flattened<T: Serialize>(object: Option<&T>) -> serde_json::Map<String, serde_json::Value> {
+    let mut flat = serde_json::Map::new();
+    let Some(serde_json::Value::Object(fields)) = object.and_then(|o| serde_json::to_value(o).ok())
+    else {
+        return flat;
+    };
+    for (name, value) in fields {
+        match value {
+            serde_json::Value::Object(inner) => {
+                for (key, value) in inner {
+                    flat.insert(format!("{name}.{key}"), value);
+                }
+            }
+            serde_json::Value::Null => {}
+            value => {
+                flat.insert(name, value);
+            }
+        }
+    }
+    flat
 }
 
 #[cfg(test)]
@@ -144,5 +226,43 @@ mod tests {
         assert_eq!(event.sort_key(), "ENTRA#EVENT#2026-12-07T10:00:00.000Z#e1");
         assert_eq!(event.expires_at_epoch() - at.timestamp(), 30 * 24 * 3600);
         assert_eq!(event.cause.to_json()["trigger"], "on_demand");
+    }
+
+    #[test]
+    fn a_stored_cause_reads_back_as_the_cause_it_was() {
+        for cause in [
+            EventCause::OnDemand,
+            EventCause::Run {
+                run_id: "r1".into(),
+                trigger: "notification".into(),
+            },
+            EventCause::Stream {
+                sequence_number: "42".into(),
+            },
+        ] {
+            assert_eq!(EventCause::from_json(&cause.to_json()), Some(cause));
+        }
+    }
+
+    #[test]
+    fn attribute_changes_name_each_changed_attribute_with_its_old_and_new_value() {
+        let old = serde_json::json!({"job_title": "Analyst", "enabled": true,
+            "attributes": {"cost_centre": "12"}, "city": "Oslo"});
+        let new = serde_json::json!({"job_title": "Lead", "enabled": true,
+            "attributes": {"cost_centre": "13"}});
+        let changes = attribute_changes(Some(&old), Some(&new));
+        let named: Vec<(&str, &serde_json::Value, &serde_json::Value)> = changes
+            .iter()
+            .map(|c| (c.attribute.as_str(), &c.old, &c.new))
+            .collect();
+        assert_eq!(
+            named,
+            vec![
+                ("attributes.cost_centre", &"12".into(), &"13".into()),
+                ("city", &"Oslo".into(), &serde_json::Value::Null),
+                ("job_title", &"Analyst".into(), &"Lead".into()),
+            ]
+        );
+        assert_eq!(attribute_changes(None, Some(&new)).len(), 3);
     }
 }

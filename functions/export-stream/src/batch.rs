@@ -15,6 +15,7 @@ use entra_sync::model::ByCloud;
 use entra_sync::model::entra::TenantDomains;
 use entra_sync::store::DynamoIntegrationsStore;
 use entra_sync::store::directory_table::DynamoDirectoryStore;
+use entra_sync::store::events::DynamoChangeEvents;
 use entra_sync::store::problems::DynamoProblemStore;
 use entra_sync::wiring::LambdaTenantTokens;
 use lambda_runtime::{Error, LambdaEvent};
@@ -28,6 +29,8 @@ pub struct Exporter {
     pub graph: ByCloud<GraphClient>,
     pub domains: TenantDomains,
     pub problems: DynamoProblemStore,
+    /// The change events of what each batch exported.
+    pub events: DynamoChangeEvents,
     /// The directory extension of the export's mark on what it creates,
     /// per cloud (each cloud's app registers its own).
     pub mark_properties: ByCloud<String>,
@@ -94,10 +97,12 @@ pub async fn handle(
         failure.item_identifier = Some(changes[index].sequence_number.clone());
         response.batch_item_failures.push(failure);
     }
+    let events = batch.write_events(&exporter.events).await;
     let tally = batch.tally();
     MetricLine::of_function("export-stream")
         .count("ExportChanges", tally.exported)
         .count("ExportProblems", tally.problems)
+        .count("ChangeEvents", events)
         .count("ExportRetried", response.batch_item_failures.len() as u64)
         .count("GraphThrottled", entra_sync::graph::take_throttled())
         .emit();

@@ -20,6 +20,7 @@ async fn main() -> Result<(), Error> {
         graph: clients.graph_clients(&config.clouds, RetryPolicy::default()),
         domains: Default::default(),
         problems: clients.problems(&config.common),
+        events: clients.change_events(&config.common),
         mark_properties: wiring::mark_properties(&config.clouds),
     };
     let exporter = &exporter;

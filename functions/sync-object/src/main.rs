@@ -30,6 +30,7 @@ async fn main() -> Result<(), Error> {
         problems: clients.problems(&config.common),
         history: clients.sync_state(&config.common),
         events: clients.change_events(&config.common),
+        mark_properties: wiring::mark_properties(&config.clouds),
     };
     let route = &route;
     run(service_fn(move |request| route.handle(request))).await

@@ -1,23 +1,26 @@
 //! `POST /tenants/{tenant_id}/entra/sync-object` (AWS_IAM): the body parsed
 //! (400 naming the field), the tenant's config read (404 when it has
-//! none), the rate limit (429 with `Retry-After`), the run lease for a
-//! write (waits a few seconds for a running sync, then 409), the engine's
-//! answer (200), and a change event when the directory was written.
+//! none), the rate limit (429 with `Retry-After`), the run lease for an
+//! import's write (waits a few seconds for a running sync, then 409), the
+//! engine's answer (200), and a change event when a write was made.
 
 use std::time::Duration;
 
 use entra_sync::events::{AttributeChange, ChangeEvent, ChangeEvents, EventAction, EventCause};
-use entra_sync::graph::GraphClient;
+use entra_sync::graph::reader::GraphEntraDirectory;
 use entra_sync::graph::tenants::TenantGraphReaders;
+use entra_sync::graph::writer::GraphEntraWriter;
+use entra_sync::graph::{GraphClient, of_cloud};
 use entra_sync::graph_tally::GraphTally;
 use entra_sync::import::history::{RunRecord, RunRef, Trigger};
 use entra_sync::import::state::{Counts, Mode, RunResult};
 use entra_sync::import::{RunHistory, TenantReaders};
 use entra_sync::model::{ByCloud, TenantConfig, TenantId};
+use entra_sync::on_demand::export_read_properties;
 use entra_sync::on_demand::rate::RateLimiter;
 use entra_sync::on_demand::{
-    ObjectKindAsked, OnDemandError, OnDemandImport, RunLeases, SyncObjectAnswer, SyncObjectRequest,
-    SyncResult,
+    ObjectKindAsked, OnDemandError, OnDemandExport, OnDemandImport, RunLeases, SyncObjectAnswer,
+    SyncObjectRequest, SyncResult,
 };
 use entra_sync::ports::TenantConfigs;
 use entra_sync::problems::{Direction, ObjectKind};
@@ -50,6 +53,8 @@ pub struct SyncObjectRoute {
     /// The tenant's run history: a real call is a run (`on_demand`).
     pub history: DynamoSyncStateStore,
     pub events: DynamoChangeEvents,
+    /// The export's mark property, per cloud (the app's extension).
+    pub mark_properties: ByCloud<String>,
 }
 
 /// A request that ends before the engine runs, with its answer.
@@ -99,21 +104,18 @@ impl SyncObjectRoute {
         })?;
         let config = self.config(&tenant, &asked).await?;
         self.admit(&tenant).await?;
-        if asked.direction != Direction::Import {
-            let what = "sync-object for export";
-            return Err(refused(
-                StatusCode::NOT_IMPLEMENTED,
-                format!("{what} is not available yet"),
-            ));
-        }
-        let answer = match asked.dry_run {
-            true => self.run(&config, &asked).await?,
-            false => self.run_leased(&config, &asked).await?,
+        // The export takes no run lease: a stream export of the same
+        // object meets the export's own guards (the intent to create, the
+        // mark, the conditional write-back of the item as it is now).
+        let answer = match (asked.direction, asked.dry_run) {
+            (Direction::Export, _) => self.run_export(&config, &asked).await?,
+            (Direction::Import, true) => self.run(&config, &asked).await?,
+            (Direction::Import, false) => self.run_leased(&config, &asked).await?,
         };
         tracing::info!(tenant_id = %tenant, result = ?answer.result, dry_run = answer.dry_run,
             written = answer.written, "sync-object answered");
         if answer.written {
-            self.record_event(&tenant, &answer, asked.object_kind).await;
+            self.record_event(&tenant, &answer, &asked).await;
         }
         Ok(answer)
     }
@@ -226,13 +228,35 @@ impl SyncObjectRoute {
             ObjectKindAsked::User => engine.sync_user(&asked.object, asked.dry_run).await,
             ObjectKindAsked::Group => engine.sync_group(&asked.object, asked.dry_run).await,
         };
-        answer.map_err(|err| {
-            tracing::warn!(error = %err, "sync-object failed");
-            match err {
-                OnDemandError::Graph(_) => refused(StatusCode::BAD_GATEWAY, err.to_string()),
-                OnDemandError::Store(store) => store_failure(&store),
-            }
-        })
+        answer.map_err(engine_failure)
+    }
+
+    /// An export of one object, through the export engine's plans.
+    async fn run_export(
+        &self,
+        config: &TenantConfig,
+        asked: &SyncObjectRequest,
+    ) -> Result<SyncObjectAnswer, Refusal> {
+        let deadline = tokio::time::Instant::now() + GRAPH_BUDGET;
+        let client = of_cloud(&self.graph, config.cloud);
+        let mark = of_cloud(&self.mark_properties, config.cloud);
+        let writer =
+            GraphEntraWriter::new(client, self.tokens.for_config(config), mark, Some(deadline));
+        let reader =
+            GraphEntraDirectory::new(client, self.tokens.for_config(config), Some(deadline))
+                .selecting(export_read_properties(config));
+        let engine = OnDemandExport {
+            directory: &self.directory,
+            writer: &writer,
+            entra: &reader,
+            problems: &self.problems,
+            config,
+        };
+        let answer = match asked.object_kind {
+            ObjectKindAsked::User => engine.sync_user(&asked.object, asked.dry_run).await,
+            ObjectKindAsked::Group => engine.sync_group(&asked.object, asked.dry_run).await,
+        };
+        answer.map_err(engine_failure)
     }
 
     /// The call as a run of the tenant's history (DESIGN 2.14, trigger
@@ -273,17 +297,22 @@ impl SyncObjectRoute {
         &self,
         tenant: &TenantId,
         answer: &SyncObjectAnswer,
-        kind: ObjectKindAsked,
+        asked: &SyncObjectRequest,
     ) {
         let Some(action) = event_action(answer.result, &answer.modified) else {
             return;
         };
-        let object_id = answer.object_id.clone().unwrap_or_default();
+        // An export's object is named by its AM id, as its problems are.
+        let object_id = match asked.direction {
+            Direction::Export => answer.am_id.clone(),
+            Direction::Import => answer.object_id.clone(),
+        };
+        let object_id = object_id.unwrap_or_default();
         let event = ChangeEvent {
             at: chrono::Utc::now(),
             id: uuid::Uuid::new_v4().to_string(),
-            direction: Direction::Import,
-            object_kind: match kind {
+            direction: asked.direction,
+            object_kind: match asked.object_kind {
                 ObjectKindAsked::User => ObjectKind::User,
                 ObjectKindAsked::Group => ObjectKind::Group,
             },
@@ -311,6 +340,14 @@ fn event_action(result: SyncResult, modified: &[AttributeChange]) -> Option<Even
         SyncResult::Disable => Some(EventAction::Disable),
         SyncResult::Delete => Some(EventAction::Delete),
         SyncResult::NoChange | SyncResult::Skipped => None,
+    }
+}
+
+fn engine_failure(err: OnDemandError) -> Refusal {
+    tracing::warn!(error = %err, "sync-object failed");
+    match err {
+        OnDemandError::Graph(_) => refused(StatusCode::BAD_GATEWAY, err.to_string()),
+        OnDemandError::Store(store) => store_failure(&store),
     }
 }
 

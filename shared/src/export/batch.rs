@@ -24,6 +24,7 @@ use super::{
     ChangeAction, ChangeImages, Clock, DirectoryChange, EntraWriter, ExportDirectory,
     ExportFailure, ExportOutcome, ExportPlan, ExportRun,
 };
+use crate::events::{ChangeEvent, ChangeEvents};
 use crate::model::entra::TenantDomains;
 use crate::model::{TenantConfig, TenantId};
 use crate::ports::{StoreError, TenantConfigs};
@@ -65,6 +66,8 @@ pub struct ExportBatch<'a, C, D, T, P> {
     /// a change of an object with one exports the object's current state.
     open: Mutex<HashMap<TenantId, HashMap<ProblemKey, Problem>>>,
     tally: Mutex<BatchTally>,
+    /// The change events of what the batch exported, by tenant.
+    events: Mutex<HashMap<TenantId, Vec<ChangeEvent>>>,
 }
 
 /// What the batch did (the operators' metrics, docs/behaviour.md 2.14).
@@ -98,7 +101,25 @@ impl<'a, C: TenantConfigs, D: ExportDirectory, T: TenantWriters, P: ProblemStore
             tenants: Mutex::default(),
             open: Mutex::default(),
             tally: Mutex::default(),
+            events: Mutex::default(),
         }
+    }
+
+    /// Writes the change events of what the batch exported, a tenant's
+    /// together; returns how many. Best effort: the records are exported,
+    /// and delivering them again would find nothing to do.
+    pub async fn write_events(&self, store: &impl ChangeEvents) -> u64 {
+        let events = std::mem::take(&mut *self.events.lock().expect("events"));
+        let mut written = 0;
+        for (tenant, events) in events {
+            match store.record_all(&tenant, &events).await {
+                Ok(()) => written += events.len() as u64,
+                Err(err) => {
+                    tracing::warn!(tenant_id = %tenant, error = %err, events = events.len(), "could not write the batch's change events")
+                }
+            }
+        }
+        written
     }
 
     /// What the batch exported and parked so far.
@@ -285,6 +306,7 @@ impl<'a, C: TenantConfigs, D: ExportDirectory, T: TenantWriters, P: ProblemStore
                 match outcome {
                     ExportOutcome::Exported(what) => {
                         self.tally.lock().expect("tally").exported += 1;
+                        self.note_event(change, what, now);
                         tracing::info!(item = ?change.key, what, "exported")
                     }
                     ExportOutcome::Ignored(why) => tracing::debug!(why, "not exported"),
@@ -304,6 +326,14 @@ impl<'a, C: TenantConfigs, D: ExportDirectory, T: TenantWriters, P: ProblemStore
                 self.park(directory, change, problem).await
             }
             None => Err(RetryRecord::Export(failure)),
+        }
+    }
+
+    fn note_event(&self, change: &DirectoryChange, what: &str, now: DateTime<Utc>) {
+        if let Some(event) = super::events::exported_event(change, what, now) {
+            let mut events = self.events.lock().expect("events");
+            let tenant = change.key.tenant().clone();
+            events.entry(tenant).or_default().push(event);
         }
     }
 

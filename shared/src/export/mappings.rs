@@ -46,6 +46,15 @@ impl ExportMappings {
         })
     }
 
+    /// The Graph properties the mappings write (sync-object reads them
+    /// back to tell old from new).
+    pub(crate) fn targets(&self) -> Vec<String> {
+        self.mappings
+            .iter()
+            .map(|m| m.target.name.clone())
+            .collect()
+    }
+
     /// The manager a create writes: the AM user's, when it has one and
     /// the manager is mapped (a new Entra user has none to remove).
     pub fn manager_on_create(&self, user: &UserItem) -> Option<ManagerWrite> {

@@ -7,6 +7,7 @@ pub mod batch;
 mod budget;
 pub mod change;
 mod deprovision;
+mod events;
 mod groups;
 mod intent;
 pub mod lanes;
@@ -440,7 +441,11 @@ impl<'a, D: ExportDirectory, W: EntraWriter> ExportRun<'a, D, W> {
 
     /// The UPN's domain must be a verified domain of the tenant and, when the
     /// tenant lists domains, one of them.
-    async fn check_upn(&self, upn: &str, what: &str) -> Result<Option<DomainInfo>, ExportFailure> {
+    pub(crate) async fn check_upn(
+        &self,
+        upn: &str,
+        what: &str,
+    ) -> Result<Option<DomainInfo>, ExportFailure> {
         let Some((_, domain)) = upn.rsplit_once('@') else {
             return Err(refused(
                 Code::InvalidObject,

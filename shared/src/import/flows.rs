@@ -126,7 +126,7 @@ impl ImportFlows {
         };
         attributes.attributes = BTreeMap::new();
         for mapped in map_user(&self.mappings, user.properties.as_ref(), occasion)? {
-            set_target(&mut attributes, &mapped);
+            set_target(&mut attributes, mapped);
         }
         if let Some(current) = current {
             self.keep_create_only(&mut attributes, &current.attributes);
@@ -163,38 +163,31 @@ impl ImportFlows {
     }
 }
 
-/// Writes one mapped value into the AM attributes.
-fn set_target(attributes: &mut UserAttributes, mapped: &MappedValue<'_>) {
+/// Writes one mapped value into the AM attributes (moved, not copied:
+/// this runs for every mapping of every imported user).
+fn set_target(attributes: &mut UserAttributes, mapped: MappedValue<'_>) {
     if let Some(key) = mapped.target.attribute_key() {
-        match &mapped.value {
-            TargetValue::Text(text) => {
-                attributes.attributes.insert(key.to_owned(), text.clone());
-            }
-            TargetValue::Texts(texts) => {
-                attributes
-                    .attributes
-                    .insert(key.to_owned(), texts.join(","));
-            }
-            TargetValue::Flag(flag) => {
-                attributes
-                    .attributes
-                    .insert(key.to_owned(), flag.to_string());
-            }
+        let text = match mapped.value {
+            TargetValue::Text(text) => text,
+            TargetValue::Texts(texts) => texts.join(","),
+            TargetValue::Flag(flag) => flag.to_string(),
             TargetValue::Absent | TargetValue::Reference(_) => {
                 attributes.attributes.remove(key);
+                return;
             }
-        }
+        };
+        attributes.attributes.insert(key.to_owned(), text);
         return;
     }
     let Some(field) = USER_FIELDS.iter().find(|f| f.am == mapped.target.name) else {
         return;
     };
-    let value = match &mapped.value {
+    let value = match mapped.value {
         TargetValue::Absent => FieldValue::Text(None),
-        TargetValue::Text(text) => FieldValue::Text(Some(text.clone())),
-        TargetValue::Texts(texts) => FieldValue::Text(texts.first().cloned()),
-        TargetValue::Flag(flag) => FieldValue::Flag(*flag),
-        TargetValue::Reference(id) => FieldValue::Text(Some(id.clone())),
+        TargetValue::Text(text) => FieldValue::Text(Some(text)),
+        TargetValue::Texts(texts) => FieldValue::Text(texts.into_iter().next()),
+        TargetValue::Flag(flag) => FieldValue::Flag(flag),
+        TargetValue::Reference(id) => FieldValue::Text(Some(id)),
     };
     (field.write)(attributes, value);
 }

@@ -196,6 +196,7 @@ impl<D: DirectoryStore, S: ImportState, P: ProblemStore, C: TenantConfigs, E: En
             .filter_map(|report| relinked(report, &known))
             .collect();
         counts.users_updated += writes.len() as u64;
+        self.changes.remember_users(&reports, &writes);
         self.write(writes).await
     }
 }

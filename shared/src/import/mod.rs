@@ -5,6 +5,7 @@
 
 mod arrivals;
 pub mod buckets;
+mod change_log;
 mod deletion;
 mod finish;
 pub mod flows;
@@ -165,6 +166,8 @@ pub struct ImportRun<'a, D, S, P, C, E> {
     trigger: history::Trigger,
     /// What the run's history item is made of (see `recording.rs`).
     so_far: recording::SoFar,
+    /// The changes applied and not yet written as events.
+    changes: change_log::ChangeLog,
 }
 
 fn lease_until(now: DateTime<Utc>) -> DateTime<Utc> {
@@ -200,6 +203,7 @@ impl<'a, D, S, P, C, E> ImportRun<'a, D, S, P, C, E> {
             flows: flows::ImportFlows::compile(config),
             trigger: history::Trigger::Schedule,
             so_far: recording::SoFar::default(),
+            changes: change_log::ChangeLog::default(),
         }
     }
 
@@ -281,6 +285,7 @@ impl<D: DirectoryStore, S: ImportState, P: ProblemStore, C: TenantConfigs, E: En
         let span = tracing::info_span!("import_run", tenant_id = %self.tenant(), run_id = %self.run_id, preview);
         let recorded = async {
             let outcome = self.run_in_span().await;
+            self.write_changes(None).await;
             if let Ok(outcome) = &outcome {
                 self.record_history(outcome).await;
             }
@@ -309,7 +314,7 @@ impl<D: DirectoryStore, S: ImportState, P: ProblemStore, C: TenantConfigs, E: En
         };
         let fingerprint = scope::fingerprint(self.config);
         let mut checkpoint = self.resume_or_start(&mut state, &fingerprint, now);
-        self.so_far.note(&checkpoint);
+        self.note(&checkpoint);
         if let Err(error) = &self.flows {
             // Before any write: nothing is half-applied.
             tracing::error!(error = %error, "the tenant's mappings or scoping filters are unusable");
@@ -354,11 +359,17 @@ impl<D: DirectoryStore, S: ImportState, P: ProblemStore, C: TenantConfigs, E: En
 
     async fn save_checkpoint(&self, checkpoint: &Checkpoint) -> Result<(), Interruption> {
         let now = Utc::now();
-        self.so_far.note(checkpoint);
+        self.note(checkpoint);
         self.state
             .checkpoint(self.tenant(), &self.run_id, checkpoint, lease_until(now))
             .await?;
         Ok(())
+    }
+
+    /// The run's history and its events follow the round's checkpoint.
+    fn note(&self, checkpoint: &Checkpoint) {
+        self.so_far.note(checkpoint);
+        self.changes.follow(checkpoint);
     }
 
     /// Gives the lease back, keeping the checkpoint; records `status`.

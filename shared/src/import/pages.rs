@@ -318,6 +318,8 @@ impl<D: DirectoryStore, S: ImportState, P: ProblemStore, C: TenantConfigs, E: En
         phase: Phase,
         record: PageRecord,
     ) -> Result<(), Interruption> {
+        self.changes.follow(checkpoint);
+        self.write_changes(Some(checkpoint.page + 1)).await;
         if record.is_empty() {
             return Ok(());
         }
@@ -452,6 +454,7 @@ impl<D: DirectoryStore, S: ImportState, P: ProblemStore, C: TenantConfigs, E: En
                 user_upsert(user, current, (domains, manager), reactivate, counts)
             })
             .collect();
+        self.changes.remember_users(existing.values(), &writes);
         Ok(PlannedUsers {
             writes,
             conflicts,
@@ -519,7 +522,9 @@ impl<D: DirectoryStore, S: ImportState, P: ProblemStore, C: TenantConfigs, E: En
 
     pub(super) async fn write(&self, writes: Vec<DirectoryWrite>) -> Result<(), Interruption> {
         if !writes.is_empty() {
+            let noted = (self.purpose == super::Purpose::Sync).then(|| writes.clone());
             self.directory.apply(self.tenant(), writes).await?;
+            self.changes.applied(noted.unwrap_or_default());
         }
         Ok(())
     }
@@ -601,6 +606,7 @@ impl<D: DirectoryStore, S: ImportState, P: ProblemStore, C: TenantConfigs, E: En
                 .or_insert_with(|| group.id.to_string());
             writes.extend(group_upsert(group, existing.get(group.id.as_str()), counts));
         }
+        self.changes.remember_groups(existing.values(), &writes);
         self.write(writes).await?;
         Ok(am_group)
     }

@@ -292,6 +292,13 @@ pub trait RunHistory: Send + Sync {
         tenant: &TenantId,
         record: &RunRecord,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Writes the run's change events (a page's, at most a few thousand).
+    fn record_events(
+        &self,
+        tenant: &TenantId,
+        events: &[crate::events::ChangeEvent],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 /// Everything the import keeps of its own, in one bound. Its problem items

@@ -17,6 +17,7 @@ use crate::testing::scripted_entra::*;
 use crate::testing::tenant_config::importing;
 
 mod app_access;
+mod change_events;
 mod deadlines;
 mod deletions;
 mod delta_and_full_rounds;
@@ -105,6 +106,7 @@ impl World {
             flows: super::flows::ImportFlows::compile(config),
             trigger,
             so_far: Default::default(),
+            changes: Default::default(),
         }
         .run()
         .await

@@ -65,6 +65,10 @@ pub struct SyncObjectAnswer {
     pub object_id: Option<String>,
     /// What an admin recognises (the UPN).
     pub display: Option<String>,
+    /// The AM id of the object an export acted on (export problems and
+    /// events name it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub am_id: Option<String>,
     /// Whether the directory was written (never in a dry run).
     pub written: bool,
 }
@@ -79,6 +83,7 @@ impl SyncObjectAnswer {
             problem: None,
             object_id: None,
             display: None,
+            am_id: None,
             written: false,
         }
     }

@@ -173,7 +173,7 @@ impl<D: DirectoryStore + AmUsers, E: EntraDirectory, P: ProblemStore> OnDemandIm
             } => SyncResult::Restore,
             _ => SyncResult::Update,
         };
-        self.act(answer, current, vec![write], result).await
+        self.act_user(answer, current, vec![write], result).await
     }
 
     /// Why the user is not written although in scope (a name conflict, or
@@ -275,7 +275,7 @@ impl<D: DirectoryStore + AmUsers, E: EntraDirectory, P: ProblemStore> OnDemandIm
                 SyncResult::Keep,
             ),
         };
-        self.act(answer, Some(&current), writes, result).await
+        self.act_user(answer, Some(&current), writes, result).await
     }
 
     /// Deleting an imported user takes its memberships along.
@@ -295,24 +295,23 @@ impl<D: DirectoryStore + AmUsers, E: EntraDirectory, P: ProblemStore> OnDemandIm
         Ok(writes)
     }
 
-    /// Applies the writes (not in a dry run) and says what they change.
-    async fn act(
+    /// Applies the writes (not in a dry run) and says what they do to
+    /// the AM object (`noun`: "user", "group").
+    pub(super) async fn act(
         &self,
         mut answer: SyncObjectAnswer,
-        current: Option<&UserItem>,
         writes: Vec<DirectoryWrite>,
         result: SyncResult,
+        noun: &str,
     ) -> Result<SyncObjectAnswer, OnDemandError> {
-        let user_write = writes.last().expect("an act writes the user");
-        answer.modified = changes_of(current, user_write);
         answer.result = result;
         let (verb, done) = verbs_of(result);
         let description = match answer.dry_run {
-            true => format!("Dry run: would {verb} the AM user; nothing was written"),
+            true => format!("Dry run: would {verb} the AM {noun}; nothing was written"),
             false => {
                 self.directory.apply(self.tenant(), writes).await?;
                 answer.written = true;
-                format!("{done} the AM user")
+                format!("{done} the AM {noun}")
             }
         };
         answer.step(
@@ -323,10 +322,23 @@ impl<D: DirectoryStore + AmUsers, E: EntraDirectory, P: ProblemStore> OnDemandIm
         );
         Ok(answer)
     }
+
+    /// `act` for a user: what the user's write changes, then the writes.
+    async fn act_user(
+        &self,
+        mut answer: SyncObjectAnswer,
+        current: Option<&UserItem>,
+        writes: Vec<DirectoryWrite>,
+        result: SyncResult,
+    ) -> Result<SyncObjectAnswer, OnDemandError> {
+        let user_write = writes.last().expect("an act writes the user");
+        answer.modified = changes_of(current, user_write);
+        self.act(answer, writes, result, "user").await
+    }
 }
 
 /// The action, as to be done and as done.
-fn verbs_of(result: SyncResult) -> (&'static str, &'static str) {
+pub(super) fn verbs_of(result: SyncResult) -> (&'static str, &'static str) {
     match result {
         SyncResult::Create => ("create", "Created"),
         SyncResult::Update => ("update", "Updated"),

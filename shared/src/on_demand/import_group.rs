@@ -116,7 +116,7 @@ impl<D: DirectoryStore + AmUsers, E: EntraDirectory, P: ProblemStore> OnDemandIm
         };
         let old = current.as_ref().map(|c| &c.attributes);
         answer.modified = group_changes(old, &group.attributes);
-        self.act_on_group(answer, vec![write], result).await
+        self.act(answer, vec![write], result, "group").await
     }
 
     /// The import's group scope: `import_groups`, then the import groups
@@ -230,36 +230,7 @@ impl<D: DirectoryStore + AmUsers, E: EntraDirectory, P: ProblemStore> OnDemandIm
             old: json!(current.attributes.name),
             new: Value::Null,
         }];
-        self.act_on_group(answer, writes, SyncResult::Delete).await
-    }
-
-    async fn act_on_group(
-        &self,
-        mut answer: SyncObjectAnswer,
-        writes: Vec<DirectoryWrite>,
-        result: SyncResult,
-    ) -> Result<SyncObjectAnswer, OnDemandError> {
-        answer.result = result;
-        let (verb, done) = match result {
-            SyncResult::Create => ("create", "Created"),
-            SyncResult::Delete => ("delete", "Deleted"),
-            _ => ("update", "Updated"),
-        };
-        let description = match answer.dry_run {
-            true => format!("Dry run: would {verb} the AM group; nothing was written"),
-            false => {
-                self.directory.apply(self.tenant(), writes).await?;
-                answer.written = true;
-                format!("{done} the AM group")
-            }
-        };
-        answer.step(
-            StepName::Act,
-            StepStatus::Success,
-            description,
-            json!({"action": result}),
-        );
-        Ok(answer)
+        self.act(answer, writes, SyncResult::Delete, "group").await
     }
 }
 

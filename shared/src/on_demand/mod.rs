@@ -1,11 +1,16 @@
 //! Sync one object now (DESIGN 2.14, Microsoft's "provision on demand"):
 //! one object read, its scope decided, matched and acted on — or, in a dry
 //! run, what would be done — with every step explained in words an admin
-//! reads. The rules are the import's own (`crate::import`): this module
-//! only orders them for one object and explains them.
+//! reads. The rules are the import's own (`crate::import`) and the
+//! export's (`crate::export`): this module only orders them for one object
+//! and explains them.
 
 mod answer;
 mod explain;
+mod export_act;
+mod export_group;
+mod export_group_gone;
+mod export_user;
 mod import_act;
 mod import_group;
 mod import_user;
@@ -18,6 +23,7 @@ mod tests;
 use std::future::Future;
 
 pub use answer::{ProblemNote, Step, StepName, StepStatus, SyncObjectAnswer, SyncResult};
+pub use export_user::{ExportLookups, OnDemandExport, export_read_properties};
 pub use import_user::{AmUsers, OnDemandImport};
 pub use request::{ObjectKindAsked, RequestError, SyncObjectRequest};
 

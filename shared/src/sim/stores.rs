@@ -412,6 +412,14 @@ impl RunHistory for SimState<'_> {
     async fn record_run(&self, tenant: &TenantId, record: &RunRecord) -> Result<(), StoreError> {
         self.world.state.record_run(tenant, record).await
     }
+
+    async fn record_events(
+        &self,
+        tenant: &TenantId,
+        events: &[crate::events::ChangeEvent],
+    ) -> Result<(), StoreError> {
+        self.world.state.record_events(tenant, events).await
+    }
 }
 
 impl ProblemStore for SimState<'_> {

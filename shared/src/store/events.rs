@@ -1,15 +1,21 @@
 //! Change events (DESIGN 2.14) in the integrations table,
 //! `ENTRA#EVENT#<timestamp>#<id>`, removed by the table's TTL after 30 days.
+//! Each carries `event_object`, the key of the sparse `by-event-object`
+//! index: one object's events without a scan.
 
 use aws_sdk_dynamodb::Client;
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use chrono::{DateTime, Utc};
 
-use super::dynamo::{Item, n, s, timestamp, unavailable};
-use super::layout::{TTL_ATTRIBUTE, key};
-use crate::events::{ChangeEvent, ChangeEvents};
+use super::dynamo::{
+    Item, batch_write, malformed, n, put_request, s, text, timestamp, unavailable,
+};
+use super::layout::{EVENT_OBJECT_INDEX, EVENT_SK_PREFIX, TTL_ATTRIBUTE, event_object, key};
+use crate::events::{AttributeChange, ChangeEvent, ChangeEvents, EventAction, EventCause};
 use crate::model::TenantId;
 use crate::ports::StoreError;
+use crate::problems::{Direction, ObjectKind};
 
 pub struct DynamoChangeEvents {
     client: Client,
@@ -19,6 +25,31 @@ pub struct DynamoChangeEvents {
 impl DynamoChangeEvents {
     pub fn new(client: Client, table: String) -> Self {
         Self { client, table }
+    }
+
+    /// One object's events, newest first, at most `limit`, from the
+    /// `by-event-object` index. `object_id` as the events have it: the
+    /// Entra id for import, the AM id for export.
+    pub async fn of_object(
+        &self,
+        tenant: &TenantId,
+        kind: ObjectKind,
+        object_id: &str,
+        limit: i32,
+    ) -> Result<Vec<ChangeEvent>, StoreError> {
+        let found = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(EVENT_OBJECT_INDEX)
+            .key_condition_expression("event_object = :object")
+            .expression_attribute_values(":object", s(event_object(tenant, kind, object_id)))
+            .scan_index_forward(false)
+            .limit(limit.max(1))
+            .send()
+            .await
+            .map_err(unavailable("reading an object's change events"))?;
+        found.items().iter().map(change_event).collect()
     }
 }
 
@@ -32,12 +63,75 @@ pub fn event_item(tenant: &TenantId, event: &ChangeEvent) -> Item {
     put("direction", s(event.direction.as_str()));
     put("object_kind", s(event.object_kind.as_str()));
     put("object_id", s(&event.object_id));
+    put(
+        "event_object",
+        s(event_object(tenant, event.object_kind, &event.object_id)),
+    );
     put("display", s(&event.display));
     put("action", s(event.action.as_str()));
     put("modified", native(&event.modified));
     put("cause", native(&event.cause.to_json()));
     put(TTL_ATTRIBUTE, n(event.expires_at_epoch()));
     item
+}
+
+/// The event an item holds. Its time and id come from the sort key (`at`
+/// is kept to the second; the key to the millisecond).
+pub fn change_event(item: &Item) -> Result<ChangeEvent, StoreError> {
+    let bad = |detail: &str| malformed("a change event", detail.to_owned());
+    let sk = text(item, "sk").ok_or_else(|| bad("no sk"))?;
+    let (at, id) = sk
+        .strip_prefix(EVENT_SK_PREFIX)
+        .and_then(|rest| rest.rsplit_once('#'))
+        .ok_or_else(|| bad("sk is not an event's"))?;
+    let at = DateTime::parse_from_rfc3339(at)
+        .map_err(|_| bad("sk holds no time"))?
+        .with_timezone(&Utc);
+    let field = |name: &str| text(item, name).unwrap_or_default();
+    let modified: Vec<AttributeChange> = match item.get("modified") {
+        Some(value) => serde_dynamo::from_attribute_value::<_, Vec<ModifiedEntry>>(value.clone())
+            .map_err(|_| bad("modified is not a list of changes"))?
+            .into_iter()
+            .map(ModifiedEntry::into_change)
+            .collect(),
+        None => Vec::new(),
+    };
+    let cause = item
+        .get("cause")
+        .and_then(|v| serde_dynamo::from_attribute_value::<_, serde_json::Value>(v.clone()).ok())
+        .and_then(|v| EventCause::from_json(&v))
+        .ok_or_else(|| bad("cause names no run, stream record or on-demand sync"))?;
+    Ok(ChangeEvent {
+        at,
+        id: id.to_owned(),
+        direction: Direction::parse(&field("direction")).ok_or_else(|| bad("direction"))?,
+        object_kind: ObjectKind::parse(&field("object_kind")).ok_or_else(|| bad("object_kind"))?,
+        object_id: field("object_id"),
+        display: field("display"),
+        action: EventAction::parse(&field("action")).ok_or_else(|| bad("action"))?,
+        modified,
+        cause,
+    })
+}
+
+/// One entry of `modified` as stored.
+#[derive(serde::Deserialize)]
+struct ModifiedEntry {
+    attribute: String,
+    #[serde(default)]
+    old: serde_json::Value,
+    #[serde(default)]
+    new: serde_json::Value,
+}
+
+impl ModifiedEntry {
+    fn into_change(self) -> AttributeChange {
+        AttributeChange {
+            attribute: self.attribute,
+            old: self.old,
+            new: self.new,
+        }
+    }
 }
 
 /// A value as DynamoDB's own types (a list of maps, a map), so that the
@@ -56,5 +150,68 @@ impl ChangeEvents for DynamoChangeEvents {
             .await
             .map_err(unavailable("writing a change event"))?;
         Ok(())
+    }
+
+    async fn record_all(
+        &self,
+        tenant: &TenantId,
+        events: &[ChangeEvent],
+    ) -> Result<(), StoreError> {
+        record_events(&self.client, &self.table, tenant, events).await
+    }
+}
+
+/// Events in BatchWriteItem requests of 25, unprocessed items sent again.
+pub(crate) async fn record_events(
+    client: &Client,
+    table: &str,
+    tenant: &TenantId,
+    events: &[ChangeEvent],
+) -> Result<(), StoreError> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let puts = events
+        .iter()
+        .map(|event| put_request(event_item(tenant, event)))
+        .collect::<Result<Vec<_>, _>>()?;
+    batch_write(client, table, puts, "writing change events").await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::AttributeChange;
+
+    #[test]
+    fn an_event_item_carries_its_object_key_and_reads_back_as_the_event() {
+        let tenant = TenantId::parse("acme").unwrap();
+        let event = ChangeEvent {
+            at: DateTime::parse_from_rfc3339("2026-12-07T10:00:00.123Z")
+                .unwrap()
+                .with_timezone(&Utc),
+            id: "e1".into(),
+            direction: Direction::Import,
+            object_kind: ObjectKind::User,
+            object_id: "u-1".into(),
+            display: "ann@contoso.com".into(),
+            action: EventAction::Update,
+            modified: vec![AttributeChange {
+                attribute: "job_title".into(),
+                old: serde_json::Value::Null,
+                new: "Lead".into(),
+            }],
+            cause: EventCause::Run {
+                run_id: "r1".into(),
+                trigger: "schedule".into(),
+            },
+        };
+        let item = event_item(&tenant, &event);
+        assert_eq!(
+            text(&item, "event_object").as_deref(),
+            Some("acme#user#u-1")
+        );
+        assert_eq!(change_event(&item).unwrap(), event);
     }
 }

@@ -19,6 +19,8 @@ pub const TTL_ATTRIBUTE: &str = "expires_at_epoch";
 pub const BY_SK_INDEX: &str = "by-sk";
 /// Sparse: only configs that ask for a preview.
 pub const PREVIEW_REQUEST_INDEX: &str = "by-preview-request";
+/// Sparse: only change events, by `event_object` (one object's events).
+pub const EVENT_OBJECT_INDEX: &str = "by-event-object";
 /// The directory table's users and groups by `entra_id`.
 pub const ENTRA_ID_INDEX: &str = "by-entra-id";
 /// The directory table's membership items by `user_id` (and `group_id`).
@@ -58,6 +60,12 @@ pub const HELD_SK: &str = "ENTRA#HELD";
 pub const ON_DEMAND_RATE_SK: &str = "ENTRA#ONDEMAND#RATE";
 /// Change events sort under this prefix (`ENTRA#EVENT#<timestamp>#<id>`).
 pub const EVENT_SK_PREFIX: &str = "ENTRA#EVENT#";
+
+/// A change event's `event_object`, the key of `by-event-object`:
+/// `<tenant_id>#<object_kind>#<object_id>`.
+pub fn event_object(tenant: &TenantId, kind: ObjectKind, object_id: &str) -> String {
+    format!("{tenant}#{}#{object_id}", kind.as_str())
+}
 /// Marker: the tenant holds subscriptions (listed through `by-sk`).
 pub const REALTIME_MARKER_SK: &str = "ENTRA#REALTIME";
 /// A switch to application mode under way: the delegated grant is still to

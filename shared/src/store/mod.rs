@@ -5,6 +5,7 @@ pub mod chunked;
 pub mod directory_table;
 pub mod dynamo;
 pub mod events;
+mod export_lookups;
 pub mod integrations;
 pub mod layout;
 pub mod lease;

@@ -2,11 +2,14 @@
 //! docs/behaviour.md 2.14): `ENTRA#RUN#<started_at>#<run_id>`, one item per
 //! run, each invocation of the run one update (no read): what replaces is
 //! set, what adds up is added, and `expires_at_epoch` moves 30 days on.
+//! A run's item is final once it is complete: a paused invocation that
+//! writes late (it lost its lease while the run went on and finished)
+//! changes nothing.
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::Utc;
 
-use super::dynamo::{n, s, timestamp, unavailable};
+use super::dynamo::{conditional, n, s, timestamp};
 use super::layout::{TTL_ATTRIBUTE, key, run_sk};
 use super::sync_state::DynamoSyncStateStore;
 use crate::import::RunHistory;
@@ -91,6 +94,15 @@ fn run_update(record: &RunRecord) -> RunUpdate {
 }
 
 impl RunHistory for DynamoSyncStateStore {
+    async fn record_events(
+        &self,
+        tenant: &TenantId,
+        events: &[crate::events::ChangeEvent],
+    ) -> Result<(), StoreError> {
+        let (client, table) = self.table();
+        super::events::record_events(client, table, tenant, events).await
+    }
+
     async fn record_run(&self, tenant: &TenantId, record: &RunRecord) -> Result<(), StoreError> {
         let update = run_update(record);
         let (client, table) = self.table();
@@ -101,17 +113,21 @@ impl RunHistory for DynamoSyncStateStore {
                 tenant,
                 run_sk(record.run.started_at, &record.run.run_id),
             )))
-            .update_expression(update.expression());
+            .update_expression(update.expression())
+            .condition_expression("attribute_not_exists(completed_at)");
         for (placeholder, name) in update.names {
             request = request.expression_attribute_names(placeholder, name);
         }
         for (placeholder, value) in update.values {
             request = request.expression_attribute_values(placeholder, value);
         }
-        request
-            .send()
-            .await
-            .map_err(unavailable("recording the run in the tenant's history"))?;
+        let written = conditional(
+            request.send().await,
+            "recording the run in the tenant's history",
+        )?;
+        if !written {
+            tracing::warn!(run_id = %record.run.run_id, "the run's history is already complete; this invocation's late record is dropped");
+        }
         Ok(())
     }
 }

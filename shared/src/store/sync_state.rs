@@ -146,6 +146,41 @@ impl DynamoSyncStateStore {
     }
 }
 
+impl DynamoSyncStateStore {
+    /// The lease was still held by a run that never gave it back: its
+    /// invocation crashed or timed out. That counts as a failed run, so
+    /// that a crash loop raises `consecutive_failures` (and the admin reads
+    /// why) although no run ever finishes to say so; this run's end
+    /// clears both if it succeeds.
+    async fn count_dead_run(
+        &self,
+        tenant: &TenantId,
+        run_id: &str,
+        lease_until: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        tracing::warn!(
+            "the previous run stopped without finishing (its invocation crashed or timed out)"
+        );
+        let counted = self
+            .lease(tenant)
+            .renew(run_id, lease_until)
+            .set("consecutive_failures = if_not_exists(consecutive_failures, :no_failures) + :one_failure")
+            .value(":no_failures", n(0))
+            .value(":one_failure", n(1))
+            .set("last_sync_error = :died")
+            .value(":died", s(DEAD_RUN_ERROR))
+            .send("counting the run that stopped without finishing")
+            .await;
+        match held(counted) {
+            Ok(_) | Err(LeaseError::Lost) => Ok(()),
+            Err(LeaseError::Store(error)) => Err(error),
+        }
+    }
+}
+
+/// `last_sync_error` while a run that died is taken over.
+pub const DEAD_RUN_ERROR: &str = "the previous run stopped without finishing (its invocation crashed or timed out); the next run resumes its work";
+
 impl RunLease for DynamoSyncStateStore {
     async fn begin_run(
         &self,
@@ -173,6 +208,9 @@ impl RunLease for DynamoSyncStateStore {
             return Ok(None);
         };
         let item = output.attributes.unwrap_or_default();
+        if text(&item, "lease_owner").is_some_and(|owner| owner != run_id) {
+            self.count_dead_run(tenant, run_id, lease_until).await?;
+        }
         Ok(Some(SyncState {
             users_delta_link: text(&item, "users_delta_link"),
             groups_delta_link: text(&item, "groups_delta_link"),

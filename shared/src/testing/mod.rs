@@ -1,5 +1,6 @@
 //! Test stand-ins shared by the engines' unit tests and the simulation.
 
+pub(crate) mod change_events;
 pub(crate) mod export_directory;
 pub(crate) mod fixtures;
 pub(crate) mod import_stores;

@@ -220,6 +220,7 @@ async fn given_an_export_batch_then_its_line_counts_the_changes_exported_and_par
     assert_eq!(line["ExportChanges"], 2.0, "{line}");
     assert_eq!(line["ExportProblems"], 1.0, "{line}");
     assert_eq!(line["ExportRetried"], 0.0, "{line}");
+    assert_eq!(line["ChangeEvents"], 2.0, "one per change exported: {line}");
     assert_eq!(line["GraphThrottled"], 0.0, "{line}");
     assert_eq!(
         line["_aws"]["CloudWatchMetrics"][0]["Dimensions"],

@@ -420,7 +420,7 @@ async fn given_a_sync_running_at_the_same_time_then_both_finish_and_the_user_end
 }
 
 #[tokio::test]
-async fn given_a_group_then_it_is_imported_with_its_event_and_export_is_not_available_yet() {
+async fn given_a_group_then_it_is_imported_with_its_event() {
     let (stack, mut function) = world(json!({})).await;
     let group = organisation::group_id(0);
     let body = json!({"direction": "import", "object_kind": "group", "object": group});
@@ -438,10 +438,6 @@ async fn given_a_group_then_it_is_imported_with_its_event_and_export_is_not_avai
     let events = events(&stack).await;
     assert_eq!(events.len(), 1);
     assert_eq!(events[0]["object_kind"], "group");
-
-    let export = json!({"direction": "export", "object_kind": "user", "object": user_id(0)});
-    let refused = call(&mut function, TENANT, &export.to_string()).await;
-    assert_eq!(refused.status, 501, "{refused:?}");
 }
 
 #[tokio::test]
@@ -474,23 +470,27 @@ async fn given_a_platform_user_of_the_same_name_then_the_conflict_is_the_problem
     assert_eq!(problems[0]["object_id"], user_id(0));
 }
 
-/// Issue 23's measure: 100 ms per Graph request, p95 ≤ 1.5 s. A user in
-/// scope costs its read and `/domains` (the app token once per process).
+/// Issue 23's measure (p95 ≤ 1.5 s at 100 ms per Graph request) is a
+/// figure of the benchmark (row 10), not a timed test: what a test can
+/// hold is its floor, the Graph requests one call makes in sequence — the
+/// user and `/domains` for a user in scope (the app token once per
+/// process, from the identity endpoint).
 #[tokio::test]
-async fn given_100_ms_per_graph_request_then_each_answer_comes_within_one_and_a_half_seconds() {
+async fn given_users_in_scope_then_each_call_makes_at_most_two_graph_requests() {
     let (stack, mut function) = world(json!({})).await;
-    stack.emulator.set_knobs(entra_sync_tests::emulator::Knobs {
-        latency: Duration::from_millis(100),
-        ..Default::default()
-    });
-    let mut took = Vec::new();
+    let graph_requests = || {
+        stack
+            .emulator
+            .graph_requests()
+            .iter()
+            .filter(|r| r.is_http_request())
+            .count()
+    };
     for n in 0..5 {
-        let started = std::time::Instant::now();
+        let before = graph_requests();
         let answer = sync_user(&mut function, &user_id(n), n % 2 == 0).await;
-        took.push(started.elapsed());
         assert_ne!(answer["result"], "skipped", "{answer:#}");
+        let made = graph_requests() - before;
+        assert!((1..=2).contains(&made), "call {n}: {made} Graph requests");
     }
-    took.sort();
-    println!("sync-object at 100 ms per Graph request: {took:?}");
-    assert!(took[4] <= Duration::from_millis(1_500), "{took:?}");
 }

@@ -281,3 +281,91 @@ async fn given_an_aws_failure_of_one_tenant_then_only_its_records_from_the_first
         assert!(items[exported].contains_key("entra_id"), "{exported}");
     }
 }
+
+/// q1 as the create left it, its job title changed by the platform.
+fn retitled(directory: &MemoryItemDirectory, sequence_number: &str) -> DirectoryChange {
+    let old = directory.0.lock().unwrap()["USER#q1"].clone();
+    let mut new = old.clone();
+    new.insert("job_title".into(), json!("Lead"));
+    directory
+        .0
+        .lock()
+        .unwrap()
+        .insert("USER#q1".into(), new.clone());
+    let keys = obj(json!({"pk": format!("TENANT#{QUICK}"), "sk": "USER#q1"}));
+    DirectoryChange::parse("MODIFY", &keys, old, new, sequence_number.into(), None)
+        .unwrap()
+        .unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn given_a_batch_then_each_exported_change_writes_one_event_with_its_stream_record_and_a_parked_one_none()
+ {
+    use crate::events::{EventAction, EventCause};
+    use crate::testing::change_events::MemoryChangeEvents;
+    let directory = MemoryItemDirectory::default();
+    let changes = vec![
+        created(&directory, SLOW, "s1"),
+        created(&directory, QUICK, "q1"),
+    ];
+    let graphs = Graphs {
+        throttled: vec![SLOW.into()],
+        ..Graphs::default()
+    };
+    let (configs, problems, domains) = (
+        configs(),
+        MemoryProblems::default(),
+        TenantDomains::default(),
+    );
+    let store = MemoryChangeEvents::default();
+    let deadline = Some(Instant::now() + Duration::from_secs(60));
+    let batch = ExportBatch::new(&configs, &directory, &graphs, &domains, &problems);
+    batch
+        .export_all(&changes, chrono::Utc::now(), deadline)
+        .await;
+    assert_eq!(
+        batch.write_events(&store).await,
+        1,
+        "the parked s1 has none"
+    );
+    let batch = ExportBatch::new(&configs, &directory, &graphs, &domains, &problems);
+    let update = retitled(&directory, "globex-q1-retitled");
+    batch
+        .export_all(&[update], chrono::Utc::now(), deadline)
+        .await;
+    batch.write_events(&store).await;
+
+    let events = store.events.lock().unwrap().clone();
+    let seen: Vec<(&str, EventAction, &str)> = events
+        .iter()
+        .map(|(t, e)| (t.as_str(), e.action, e.object_id.as_str()))
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            (QUICK, EventAction::Create, "q1"),
+            (QUICK, EventAction::Update, "q1")
+        ]
+    );
+    let (create, update) = (&events[0].1, &events[1].1);
+    assert_eq!(create.direction, Direction::Export);
+    assert_eq!(
+        create.cause,
+        EventCause::Stream {
+            sequence_number: "globex-q1".into()
+        }
+    );
+    assert_eq!(
+        update.cause,
+        EventCause::Stream {
+            sequence_number: "globex-q1-retitled".into()
+        }
+    );
+    let changed: Vec<(&str, &Value, &Value)> = update
+        .modified
+        .iter()
+        .map(|c| (c.attribute.as_str(), &c.old, &c.new))
+        .collect();
+    assert_eq!(changed, vec![("job_title", &Value::Null, &json!("Lead"))]);
+    assert_eq!(*store.writes.lock().unwrap(), 2, "one write per batch");
+}

@@ -370,6 +370,7 @@ impl<D: DirectoryStore, S: ImportState, P: ProblemStore, C: TenantConfigs, E: En
                 Some(deprovision_write(item, *action, *cause, now))
             })
             .collect();
+        self.changes.remember_users(items.values(), &writes);
         self.write(writes).await?;
         Ok(ids)
     }

@@ -283,6 +283,15 @@ impl<S: ImportState, P: PreviewRuns> RunHistory for PreviewState<'_, S, P> {
     async fn record_run(&self, tenant: &TenantId, record: &RunRecord) -> Result<(), StoreError> {
         self.inner.record_run(tenant, record).await
     }
+
+    /// A preview changes nothing: no event.
+    async fn record_events(
+        &self,
+        _: &TenantId,
+        _: &[crate::events::ChangeEvent],
+    ) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 /// The sync's memory is read, never written: the group scope and held

@@ -14,6 +14,8 @@ use crate::testing::scripted_entra::{ScriptedEntra, user};
 use crate::testing::tenant_config::importing;
 use crate::testing::tenant_stores::MemoryProblems;
 
+mod export;
+mod export_groups;
 mod groups;
 
 const ANN: &str = "0b6a3c1e-8a1d-4f2e-9c3b-5d7e9f1a2b3c";

@@ -11,7 +11,7 @@ use crate::import::records::{DirectoryWrite, ManagerWrite};
 use crate::model::TenantId;
 use crate::model::directory::{
     ENTRA_HASH, EntraHash, FieldValue, GROUP_FIELDS, IMPORT_DELETED, ItemKey, MembershipItem,
-    MembershipKey, Source, USER_FIELDS,
+    MembershipKey, Source, USER_FIELDS, UserItem,
 };
 use crate::ports::StoreError;
 use crate::store::dynamo::{
@@ -54,27 +54,45 @@ fn stored_values<A>(
         .collect()
 }
 
-/// The mapped attributes as a map of texts; none when empty (removed).
+/// The mapped attributes as a map of texts, moved; none when empty
+/// (removed). Built here rather than through `serde_dynamo`, which would
+/// copy every name and value twice (its own value type, then the SDK's):
+/// a tenant with twenty mappings pays that for every user it imports.
 fn mapped_attributes(
-    attributes: &std::collections::BTreeMap<String, String>,
+    attributes: std::collections::BTreeMap<String, String>,
 ) -> Option<AttributeValue> {
     (!attributes.is_empty()).then(|| {
         AttributeValue::M(
             attributes
-                .iter()
-                .map(|(name, value)| (name.clone(), AttributeValue::S(value.clone())))
+                .into_iter()
+                .map(|(name, value)| (name, AttributeValue::S(value)))
                 .collect(),
         )
     })
 }
 
-/// A put of a whole new item under `key`.
-fn put(key: &ItemKey, item: &impl Serialize) -> Result<WriteRequest, StoreError> {
+/// A put of a new user: its mapped attributes moved in (above).
+fn put_user(tenant: &TenantId, mut user: UserItem) -> Result<WriteRequest, StoreError> {
+    let mapped = std::mem::take(&mut user.attributes.attributes);
+    let mut item = item_of(&ItemKey::user(tenant, &user.user_id), &user)?;
+    if let Some(mapped) = mapped_attributes(mapped) {
+        item.insert("attributes".into(), mapped);
+    }
+    put_request(item)
+}
+
+/// A whole new item under `key`.
+fn item_of(key: &ItemKey, item: &impl Serialize) -> Result<Item, StoreError> {
     let mut item: Item = serde_dynamo::to_item(item)
         .map_err(|e| malformed("a new directory item", e.to_string()))?;
     item.insert("pk".into(), s(key.pk()));
     item.insert("sk".into(), s(key.sk()));
-    put_request(item)
+    Ok(item)
+}
+
+/// A put of a whole new item under `key`.
+fn put(key: &ItemKey, item: &impl Serialize) -> Result<WriteRequest, StoreError> {
+    put_request(item_of(key, item)?)
 }
 
 fn delete(key: &ItemKey) -> Result<WriteRequest, StoreError> {
@@ -92,9 +110,7 @@ impl TableWrites {
 
     fn add(&mut self, tenant: &TenantId, write: DirectoryWrite) -> Result<(), StoreError> {
         match write {
-            DirectoryWrite::CreateUser(user) => self
-                .puts
-                .push(put(&ItemKey::user(tenant, &user.user_id), &user)?),
+            DirectoryWrite::CreateUser(user) => self.puts.push(put_user(tenant, user)?),
             update @ DirectoryWrite::UpdateUser { .. } => {
                 self.updates.extend(user_update(tenant, update))
             }
@@ -157,7 +173,7 @@ fn user_update(tenant: &TenantId, write: DirectoryWrite) -> Option<AttributeUpda
     // Mapped attributes are the import's on its own users only: a linked
     // platform user's `attributes` stay the platform's.
     if entra_link.is_none() {
-        values.push(("attributes", mapped_attributes(&attributes.attributes)));
+        values.push(("attributes", mapped_attributes(attributes.attributes)));
     }
     let mark = deprovision.attribute_values().into_iter();
     values.extend(mark.map(|(name, value)| (name, value.map(AttributeValue::S))));

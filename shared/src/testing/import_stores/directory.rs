@@ -17,6 +17,8 @@ pub(crate) struct MemoryDirectory {
     pub(crate) groups: Mutex<BTreeMap<String, GroupItem>>,
     pub(crate) memberships: Mutex<BTreeMap<MembershipKey, Source>>,
     pub(crate) writes: Mutex<u64>,
+    /// This many `apply` calls fail, writing nothing.
+    pub(crate) failing_applies: Mutex<u32>,
     /// Memberships written that the by-member index does not show yet
     /// (a GSI is eventually consistent): kept only while `index_lags`.
     pub(crate) unindexed: Mutex<HashSet<MembershipKey>>,
@@ -219,6 +221,16 @@ impl DirectoryStore for MemoryDirectory {
         _: &crate::model::TenantId,
         writes: Vec<DirectoryWrite>,
     ) -> Result<u64, StoreError> {
+        {
+            let mut failing = self.failing_applies.lock().unwrap();
+            if *failing > 0 {
+                *failing -= 1;
+                return Err(StoreError::Unavailable {
+                    operation: "writing the directory",
+                    detail: "throttled (test)".into(),
+                });
+            }
+        }
         let n = writes.len() as u64;
         *self.writes.lock().unwrap() += n;
         for write in writes {

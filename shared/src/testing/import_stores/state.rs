@@ -52,6 +52,10 @@ pub(crate) struct MemoryState {
     pub(crate) checkpoint_fails_once_after: Mutex<Option<u32>>,
     /// Every invocation's history record, in order.
     pub(crate) run_records: Mutex<Vec<RunRecord>>,
+    /// Every change event written, in order.
+    pub(crate) events: Mutex<Vec<crate::events::ChangeEvent>>,
+    /// This many writes of change events fail.
+    pub(crate) failing_event_writes: Mutex<u32>,
 }
 
 impl MemoryState {
@@ -89,6 +93,16 @@ impl RunHistory for MemoryState {
     ) -> Result<(), StoreError> {
         self.run_records.lock().unwrap().push(record.clone());
         *self.writes.lock().unwrap() += 1;
+        Ok(())
+    }
+
+    async fn record_events(
+        &self,
+        _: &crate::model::TenantId,
+        events: &[crate::events::ChangeEvent],
+    ) -> Result<(), StoreError> {
+        fails(&self.failing_event_writes, "writing change events")?;
+        self.events.lock().unwrap().extend_from_slice(events);
         Ok(())
     }
 }

@@ -148,6 +148,7 @@ pub async fn mixed_changes(changes: usize) -> anyhow::Result<Value> {
     let mut cursor = StreamCursor::start(stack).await?;
     platform_changes(stack, quarter).await?;
     let before = stack.emulator.requests().len();
+    let events_before = crate::import::change_events(stack, TENANT).await?;
     let aws_before = metered.meter.snapshot();
     let started = Instant::now();
     let report = export_pending(&mut cursor, &mut exporter, 5).await?;
@@ -162,9 +163,11 @@ pub async fn mixed_changes(changes: usize) -> anyhow::Result<Value> {
     // HTTP requests (a `$batch` is one) and the operations they carried.
     let http = graph.iter().filter(|r| r.is_http_request()).count();
     let operations = graph.iter().filter(|r| !r.is_batch_envelope()).count();
+    let writes = graph.iter().filter(|r| r.is_graph_write()).count();
     let ceiling_1 = emulator_ceiling(stack, 1).await?;
     let ceiling_4 = emulator_ceiling(stack, 4).await?;
     let per_second = total as f64 / wall;
+    let events = crate::import::change_events(stack, TENANT).await? - events_before;
     let figures = json!({
         "changes": total,
         "stream_records": report.records,
@@ -175,11 +178,16 @@ pub async fn mixed_changes(changes: usize) -> anyhow::Result<Value> {
         "graph_requests_per_change": http as f64 / total as f64,
         "graph_operations": operations,
         "graph_operations_per_change": operations as f64 / total as f64,
-        "graph_writes": graph.iter().filter(|r| r.is_graph_write()).count(),
+        "graph_writes": writes,
         "emulator_requests_per_second_1_client": ceiling_1,
         "emulator_requests_per_second_4_clients": ceiling_4,
         "changes_per_second_over_emulator_ceiling": per_second / ceiling_1.max(ceiling_4),
         "dynamodb": crate::import::dynamodb_figures(&aws, total),
+        "change_events_written": events,
+        "change_events_per_change": events as f64 / total as f64,
+        // Each change Entra ID took writes one event (a change with
+        // nothing to export, none).
+        "change_events_per_graph_write": events as f64 / writes.max(1) as f64,
     });
     println!("{}", serde_json::to_string_pretty(&figures)?);
     Ok(figures)

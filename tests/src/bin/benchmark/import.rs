@@ -133,6 +133,47 @@ pub fn dynamodb_figures(aws: &Tallies, objects: usize) -> Value {
     })
 }
 
+/// The change events the tenant holds (`ENTRA#EVENT#…`), counted by a
+/// query of its partition (a scan page could miss some).
+pub async fn change_events(stack: &LocalStack, tenant: &str) -> anyhow::Result<u64> {
+    use aws_sdk_dynamodb::types::{AttributeValue, Select};
+    let mut count = 0;
+    let mut start = None;
+    loop {
+        let page = stack
+            .aws
+            .dynamodb
+            .query()
+            .table_name(&stack.tables.integrations)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :events)")
+            .expression_attribute_values(":pk", AttributeValue::S(format!("TENANT#{tenant}")))
+            .expression_attribute_values(":events", AttributeValue::S("ENTRA#EVENT#".into()))
+            .select(Select::Count)
+            .set_exclusive_start_key(start)
+            .send()
+            .await?;
+        count += page.count() as u64;
+        start = page.last_evaluated_key;
+        if start.is_none() {
+            return Ok(count);
+        }
+    }
+}
+
+/// The delta pages a sync read (Graph requests of a delta path).
+fn delta_pages(sync: &SyncFigures) -> u64 {
+    sync.graph_by_path
+        .as_object()
+        .map(|paths| {
+            paths
+                .iter()
+                .filter(|(path, _)| path.contains("/delta"))
+                .filter_map(|(_, n)| n.as_u64())
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
 fn memberships_in_emulator(stack: &LocalStack) -> usize {
     stack.emulator.with_tenant(CONTOSO, |t| {
         t.groups
@@ -209,11 +250,21 @@ pub async fn first_import_and_idle_poll(sizes: &Sizes) -> anyhow::Result<FirstIm
     figures["graph_minimum_pages"] = json!(minimum_pages(users, sizes.groups, memberships + 2));
     figures["directory_writes_minimum"] = json!(objects);
     figures["objects_per_second"] = json!(first.directory_writes as f64 / first.wall.as_secs_f64());
+    let events = change_events(&metered.stack, TENANT).await?;
+    let pages = delta_pages(&first);
+    figures["change_events"] = json!({
+        "written": events,
+        "delta_pages": pages,
+        "per_page": events as f64 / pages.max(1) as f64,
+    });
     println!("{}", serde_json::to_string_pretty(&figures)?);
 
     println!("\nrow 4: the idle poll after it");
     let idle = sync_once(&metered, &mut functions).await?;
-    let idle_figures = sync_figures(&idle, &functions, 0);
+    let mut idle_figures = sync_figures(&idle, &functions, 0);
+    idle_figures["change_events_written"] =
+        json!(change_events(&metered.stack, TENANT).await? - events);
+    idle_figures["integrations_writes"] = idle_figures["dynamodb"]["integrations_writes"].clone();
     println!("{}", serde_json::to_string_pretty(&idle_figures)?);
 
     let resync_figures = resync_after_deletions(&metered, functions, users, objects).await?;

@@ -9,7 +9,8 @@
 //! (measured by `cold-start.py`, passed in with `--binaries`); 7 (issue 10)
 //! Entra → AM latency with and without change notifications; 8 (issue 21)
 //! token-endpoint requests per app-only tenant over an hour of polling; 9
-//! (issue 22) the cost of 20 mappings and 3 scoping filters.
+//! (issue 22) the cost of 20 mappings and 3 scoping filters; 10 (issue 23)
+//! `sync-object` latency and its sequential Graph requests.
 //!
 //! `benchmark [--quick] [--users N] [--groups N] [--rows 1,2,...] [--binaries FILE] [--out FILE]`
 
@@ -18,6 +19,7 @@ mod export;
 mod import;
 mod latency;
 mod mapping;
+mod on_demand;
 mod report;
 mod scheduler;
 mod tokens;
@@ -158,8 +160,12 @@ async fn main() -> anyhow::Result<()> {
     }
     if wanted(9) {
         let users = sizes.graph_bound_users;
+        let repeats = if args.quick { 1 } else { 3 };
         results["mapping_cost"] =
-            mapping::mapping_cost(users, sizes.graph_bound_groups, sizes.members).await?;
+            mapping::mapping_cost(users, sizes.graph_bound_groups, sizes.members, repeats).await?;
+    }
+    if wanted(10) {
+        results["sync_object"] = on_demand::sync_object_latency().await?;
     }
     results["binaries"] = match &args.binaries {
         Some(path) => serde_json::from_str(

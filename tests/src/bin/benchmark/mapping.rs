@@ -1,8 +1,9 @@
 //! Row 9 (issue 22): what the tenant's mappings and scoping filters cost.
-//! Two first imports of the same organisation in one run, one with the
-//! built-in mapping, one with 20 mappings (half expressions) and 3
-//! scoping filters that keep everyone: the worker's CPU per object, and
-//! the idle poll after the mapped import (its directory writes).
+//! First imports of the same organisation in one run, with the built-in
+//! mapping and with 20 mappings (half expressions) and 3 scoping filters
+//! that keep everyone, alternating three times each (once with `--quick`):
+//! the worker's CPU per object (median), and the idle poll after each
+//! import (its directory writes).
 
 use std::time::Duration;
 
@@ -114,38 +115,72 @@ async fn seeded(
     Ok((metered, functions))
 }
 
-/// Row 9.
-pub async fn mapping_cost(users: usize, groups: usize, members: usize) -> anyhow::Result<Value> {
+/// One first import and the idle poll after it, under `config`.
+async fn one_import(
+    (users, groups, members): (usize, usize, usize),
+    config: Value,
+) -> anyhow::Result<Value> {
+    let (metered, mut functions) = seeded(users, groups, members, config).await?;
+    let first = sync_once(&metered, &mut functions).await?;
+    let cpu = functions.worker.cpu_seconds();
+    let idle = sync_once(&metered, &mut functions).await?;
+    Ok(json!({
+        "result": first.status["last_sync_result"],
+        "users_created": first.status["last_sync_counts"]["users_created"],
+        "wall_seconds": first.wall.as_secs_f64(),
+        "worker_cpu_seconds": cpu,
+        "worker_cpu_ms_per_user": cpu.map(|s| s * 1_000.0 / users as f64),
+        "directory_writes": first.directory_writes,
+        "idle_poll_directory_writes": idle.directory_writes,
+        "idle_poll_graph_requests": idle.graph_requests,
+    }))
+}
+
+fn median(mut values: Vec<f64>) -> Option<f64> {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied()
+}
+
+/// Row 9: `repeats` imports of each kind, alternating, so that what else
+/// the machine does weighs on both alike; the ratio is of the medians.
+pub async fn mapping_cost(
+    users: usize,
+    groups: usize,
+    members: usize,
+    repeats: usize,
+) -> anyhow::Result<Value> {
     println!(
-        "\nrow 9: first import of {users} users, built-in mapping vs 20 mappings and 3 filters"
+        "\nrow 9: first import of {users} users, built-in mapping vs 20 mappings and 3 filters, {repeats} of each"
     );
-    let mut figures = json!({"users": users});
-    let mut cpu_per_user = Vec::new();
-    for (name, config) in [
+    let mut figures = json!({"users": users, "repeats": repeats});
+    let kinds = [
         ("built_in", json!({})),
         (
             "mapped",
             json!({"user_mappings": twenty_mappings(), "user_scope_filters": three_filters()}),
         ),
-    ] {
-        let (metered, mut functions) = seeded(users, groups, members, config).await?;
-        let first = sync_once(&metered, &mut functions).await?;
-        let cpu = functions.worker.cpu_seconds();
-        let per_user_ms = cpu.map(|s| s * 1_000.0 / users as f64);
-        cpu_per_user.push(per_user_ms);
-        let idle = sync_once(&metered, &mut functions).await?;
-        figures[name] = json!({
-            "result": first.status["last_sync_result"],
-            "users_created": first.status["last_sync_counts"]["users_created"],
-            "wall_seconds": first.wall.as_secs_f64(),
-            "worker_cpu_seconds": cpu,
-            "worker_cpu_ms_per_user": per_user_ms,
-            "directory_writes": first.directory_writes,
-            "idle_poll_directory_writes": idle.directory_writes,
-            "idle_poll_graph_requests": idle.graph_requests,
+    ];
+    let mut runs: Vec<Vec<Value>> = vec![Vec::new(), Vec::new()];
+    for _ in 0..repeats {
+        for (kind, (_, config)) in kinds.iter().enumerate() {
+            runs[kind].push(one_import((users, groups, members), config.clone()).await?);
+        }
+    }
+    let mut medians = Vec::new();
+    for ((name, _), runs) in kinds.iter().zip(runs) {
+        let per_user: Vec<f64> = runs
+            .iter()
+            .filter_map(|run| run["worker_cpu_ms_per_user"].as_f64())
+            .collect();
+        let median_ms = median(per_user.clone());
+        medians.push(median_ms);
+        figures[*name] = json!({
+            "worker_cpu_ms_per_user_median": median_ms,
+            "worker_cpu_ms_per_user_each": per_user,
+            "last": runs.last(),
         });
     }
-    if let [Some(built_in), Some(mapped)] = cpu_per_user[..] {
+    if let [Some(built_in), Some(mapped)] = medians[..] {
         figures["cpu_ratio_mapped_over_built_in"] = json!(mapped / built_in);
     }
     println!("{}", serde_json::to_string_pretty(&figures)?);

@@ -80,7 +80,49 @@ pub fn markdown(r: &Value) -> String {
     if r["app_tokens"].is_object() {
         out += &app_tokens_row(&r["app_tokens"]);
     }
+    if r["mapping_cost"].is_object() {
+        out += &mapping_cost_row(&r["mapping_cost"]);
+    }
+    if r["sync_object"].is_object() {
+        out += &sync_object_row(&r["sync_object"]);
+    }
     out
+}
+
+fn mapping_cost_row(cost: &Value) -> String {
+    let median = |kind: &str| num(&cost[kind]["worker_cpu_ms_per_user_median"], 3);
+    row(&[
+        "9".into(),
+        format!(
+            "first import of {} users: built-in mapping vs 20 mappings and 3 scoping filters ({} of each, medians)",
+            cost["users"], cost["repeats"]
+        ),
+        format!(
+            "worker CPU {} vs {} ms per user: {}×; idle poll after the mapped import: {} directory writes",
+            median("built_in"),
+            median("mapped"),
+            num(&cost["cpu_ratio_mapped_over_built_in"], 2),
+            cost["mapped"]["last"]["idle_poll_directory_writes"],
+        ),
+    ])
+}
+
+fn sync_object_row(latency: &Value) -> String {
+    row(&[
+        "10".into(),
+        format!(
+            "sync-object, {} real imports at {} ms per Graph request",
+            latency["calls"], latency["graph_latency_ms"]
+        ),
+        format!(
+            "p50 {} s, p95 {} s, max {} s; {} Graph requests per call in sequence (max {})",
+            num(&latency["p50_seconds"], 2),
+            num(&latency["p95_seconds"], 2),
+            num(&latency["max_seconds"], 2),
+            latency["graph_requests_per_call_p50"],
+            latency["graph_requests_per_call_max"],
+        ),
+    ])
 }
 
 fn app_tokens_row(tokens: &Value) -> String {

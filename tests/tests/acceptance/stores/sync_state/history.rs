@@ -103,3 +103,52 @@ async fn given_a_run_of_two_invocations_then_its_one_item_adds_up_their_requests
         "{sk}"
     );
 }
+
+#[tokio::test]
+async fn given_a_completed_run_when_a_paused_invocation_writes_late_then_the_run_stays_complete() {
+    let fresh = Fresh::tables().await;
+    let store = fresh.sync_state();
+    let run = RunRef {
+        run_id: "run-b".into(),
+        started_at: Utc::now() - Duration::minutes(3),
+        trigger: Trigger::Schedule,
+    };
+    let paused = RunRecord {
+        run: run.clone(),
+        mode: Mode::Full,
+        result: None,
+        completed_at: None,
+        error: None,
+        counts: Counts {
+            users_created: 10,
+            ..Counts::default()
+        },
+        problems_opened: 0,
+        problems_closed: 0,
+        graph: GraphTally::default(),
+        began_here: true,
+    };
+    let completed = RunRecord {
+        result: Some(RunResult::Ok),
+        completed_at: Some(Utc::now()),
+        counts: Counts {
+            users_created: 30,
+            ..Counts::default()
+        },
+        began_here: false,
+        ..paused.clone()
+    };
+    store.record_run(&fresh.tenant, &paused).await.unwrap();
+    store.record_run(&fresh.tenant, &completed).await.unwrap();
+    // The first invocation, paused and slow, records again after the end.
+    store.record_run(&fresh.tenant, &paused).await.unwrap();
+
+    let item = fresh
+        .get(&fresh.tables.integrations, &run_sk(run.started_at, "run-b"))
+        .await
+        .unwrap();
+    assert_eq!(text(&item, "result"), Some("ok"), "{item:?}");
+    assert!(item.contains_key("completed_at"), "{item:?}");
+    assert_eq!(number(&item, "users_created"), 30);
+    assert_eq!(number(&item, "invocations"), 2);
+}

@@ -433,3 +433,52 @@ async fn given_failures_between_successes_then_the_last_success_stays_and_failur
     let item = fresh.status_item().await;
     assert_eq!(number(&item, "consecutive_failures").as_deref(), Some("0"));
 }
+
+#[tokio::test]
+async fn given_runs_that_die_holding_the_lease_then_each_takeover_counts_a_failure_until_one_finishes()
+ {
+    let fresh = Fresh::tables().await;
+    let store = fresh.sync_state();
+    let lease = Duration::seconds(90);
+    let failures = |item: &HashMap<String, AttributeValue>| {
+        item.get("consecutive_failures")
+            .and_then(|v| v.as_n().ok())
+            .cloned()
+    };
+    let start = Utc::now();
+    // run-a crashes (never gives the lease back); run-b takes over after
+    // the lease expired, and crashes too; run-c takes over and finishes.
+    for (n, id) in ["run-a", "run-b", "run-c"].into_iter().enumerate() {
+        let now = start + Duration::seconds(100 * n as i64);
+        let state = store
+            .begin_run(&fresh.tenant, id, now, now + lease)
+            .await
+            .unwrap()
+            .expect("a free or expired lease");
+        assert_eq!(state.previous_run_died, n > 0);
+        let item = fresh.status_item().await;
+        assert_eq!(failures(&item), (n > 0).then(|| n.to_string()), "{id}");
+        assert_eq!(text(&item, "lease_owner"), Some(id), "{id} holds it");
+        if n > 0 {
+            let error = text(&item, "last_sync_error").unwrap_or_default();
+            assert!(error.contains("stopped without finishing"), "{error}");
+        }
+    }
+    // The same run taking its own lease again is no death.
+    let later = start + Duration::seconds(210);
+    store
+        .begin_run(&fresh.tenant, "run-c", later, later + lease)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(failures(&fresh.status_item().await).as_deref(), Some("2"));
+    let ok = status(RunResult::Ok, None);
+    store
+        .finish_run(&fresh.tenant, "run-c", &SyncState::default(), &ok)
+        .await
+        .unwrap();
+    let item = fresh.status_item().await;
+    assert_eq!(failures(&item).as_deref(), Some("0"));
+    assert_eq!(text(&item, "last_sync_error"), None);
+    assert_eq!(item["running"], AttributeValue::Bool(false));
+}
