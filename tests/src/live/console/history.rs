@@ -1,13 +1,15 @@
 //! The tenant's history as the console reads it (DESIGN 2.14): its runs of
 //! the last 30 days (`ENTRA#RUN#…`, newest first, a page at a time) and one
-//! object's change events (`ENTRA#EVENT#…`).
-
-use std::collections::HashMap;
+//! object's change events (`ENTRA#EVENT#…`, through `by-event-object`).
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
+use entra_sync::events::ChangeEvent;
+use entra_sync::model::TenantId;
+use entra_sync::problems::ObjectKind;
+use entra_sync::store::events::DynamoChangeEvents;
 use serde_json::{Map, Value};
 
 use super::super::TENANT;
@@ -18,11 +20,10 @@ use super::{Console, Fields, esc, failed, field, page};
 use crate::stack::LocalStack;
 
 const RUN_PREFIX: &str = "ENTRA#RUN#";
-const EVENT_PREFIX: &str = "ENTRA#EVENT#";
 /// Runs on one page of the history.
 pub(super) const RUNS_PER_PAGE: i32 = 20;
 /// Events shown on an object's page.
-const EVENTS_SHOWN: usize = 50;
+const EVENTS_SHOWN: i32 = 50;
 
 /// One page of runs, and the sort key to continue after (older runs).
 pub(super) struct RunPage {
@@ -138,45 +139,36 @@ pub(super) async fn runs_page_handler(
 }
 
 /// The newest events of the object known by any of `ids` (its AM id and
-/// Entra id): the tenant's events, newest first, filtered on `object_id`
-/// (a local tool: the `by-event-object` index finds them without it).
+/// Entra id: each direction records the object by its own), each read
+/// through the `by-event-object` index, merged newest first.
 pub(super) async fn object_events(
     stack: &LocalStack,
+    kind: ObjectKind,
     ids: &[String],
 ) -> anyhow::Result<Vec<Map<String, Value>>> {
+    let store = DynamoChangeEvents::new(
+        stack.aws.dynamodb.clone(),
+        stack.tables.integrations.clone(),
+    );
+    let tenant = TenantId::parse(TENANT)?;
     let mut events = Vec::new();
-    let mut start: Option<HashMap<String, AttributeValue>> = None;
-    let placeholders: Vec<String> = (0..ids.len()).map(|i| format!(":id{i}")).collect();
-    loop {
-        let mut request = stack
-            .aws
-            .dynamodb
-            .query()
-            .table_name(&stack.tables.integrations)
-            .key_condition_expression("pk = :pk AND begins_with(sk, :events)")
-            .filter_expression(format!("object_id IN ({})", placeholders.join(", ")))
-            .expression_attribute_values(":pk", partition())
-            .expression_attribute_values(":events", AttributeValue::S(EVENT_PREFIX.into()))
-            .scan_index_forward(false)
-            .set_exclusive_start_key(start.take());
-        for (placeholder, id) in placeholders.iter().zip(ids) {
-            request =
-                request.expression_attribute_values(placeholder, AttributeValue::S(id.clone()));
-        }
-        let output = request
-            .send()
-            .await
-            .map_err(|e| anyhow::anyhow!(entra_sync::aws::describe_sdk_error(&e)))?;
-        for item in output.items.unwrap_or_default() {
-            events.push(serde_dynamo::from_item(item)?);
-        }
-        match output.last_evaluated_key {
-            Some(key) if !key.is_empty() && events.len() < EVENTS_SHOWN => start = Some(key),
-            _ => break,
-        }
+    for id in ids {
+        events.extend(store.of_object(&tenant, kind, id, EVENTS_SHOWN).await?);
     }
-    events.truncate(EVENTS_SHOWN);
-    Ok(events)
+    events.sort_by(|a, b| b.at.cmp(&a.at));
+    events.truncate(EVENTS_SHOWN as usize);
+    Ok(events.iter().map(event_fields).collect())
+}
+
+/// The fields of an event a line tells, as its item holds them.
+fn event_fields(event: &ChangeEvent) -> Map<String, Value> {
+    let fields = serde_json::json!({
+        "at": event.at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        "action": event.action.as_str(),
+        "modified": event.modified,
+        "cause": event.cause.to_json(),
+    });
+    fields.as_object().cloned().unwrap_or_default()
 }
 
 /// "Today 14:02 Job title changed from Engineer to Lead — scheduled sync".

@@ -6,6 +6,7 @@ use axum::extract::{Form, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
+use entra_sync::problems::ObjectKind;
 use serde_json::{Map, Value, json};
 
 use super::super::TENANT;
@@ -124,7 +125,12 @@ async fn render(console: &Console, kind: &str, id: &str, answer: Option<SyncAnsw
     if !entra_id.is_empty() && entra_id != id {
         ids.push(entra_id);
     }
-    let events = match object_events(stack, &ids).await {
+    let object_kind = if kind == "user" {
+        ObjectKind::User
+    } else {
+        ObjectKind::Group
+    };
+    let events = match object_events(stack, object_kind, &ids).await {
         Ok(events) => events,
         Err(err) => return failed(err),
     };
