@@ -155,7 +155,7 @@ pub(super) async fn object_events(
     for id in ids {
         events.extend(store.of_object(&tenant, kind, id, EVENTS_SHOWN).await?);
     }
-    events.sort_by(|a, b| b.at.cmp(&a.at));
+    events.sort_by_key(|e| std::cmp::Reverse(e.at));
     events.truncate(EVENTS_SHOWN as usize);
     Ok(events.iter().map(event_fields).collect())
 }
