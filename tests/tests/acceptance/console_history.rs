@@ -92,13 +92,14 @@ async fn read_the_history(live: &LiveProcess, b: &Browser) {
     status_and_history_after_a_first_import(b, &console).await;
     let user = user_id(0);
     a_dry_run_writes_nothing_and_sync_now_leaves_an_event(&aws, live, b, &user).await;
+    a_synced_change_is_in_the_users_history(live, b, &user).await;
     an_unsaved_mapping_is_tested_on_a_user(&aws, live, b).await;
     the_run_history_pages_through_30_days(&aws, live, b, &console).await;
     a_first_import_shows_its_progress(&aws, live, b, &console).await;
 }
 
-/// 25 runs of yesterday and one of 31 days ago beside the test's 2: the
-/// newest 20 first, "Older runs" for the 7 after them, the old one gone.
+/// 25 runs of yesterday and one of 31 days ago beside the test's 3: the
+/// newest 20 first, "Older runs" for the 8 after them, the old one gone.
 async fn the_run_history_pages_through_30_days(
     aws: &LocalAws,
     live: &LiveProcess,
@@ -136,17 +137,21 @@ async fn the_run_history_pages_through_30_days(
     b.client.goto(console).await.unwrap();
     let first = list_items(b, "runs").await;
     assert_eq!(first.len(), 20, "{first:?}");
-    assert!(first[0].contains("synchronised by an admin"), "{first:?}");
-    assert!(first[1].contains("scheduled sync"), "{first:?}");
+    // The test's own three (the first import, the admin's, the synced
+    // change), newest first, then yesterday's.
+    let today = first.iter().take_while(|r| r.starts_with("Today ")).count();
+    assert_eq!(today, 3, "{first:?}");
+    assert!(first[1].contains("synchronised by an admin"), "{first:?}");
+    assert!(first[2].contains("25 users created"), "{first:?}");
     let yesterday = "Yesterday ";
     assert!(
-        first[2..].iter().all(|r| r.starts_with(yesterday)),
+        first[3..].iter().all(|r| r.starts_with(yesterday)),
         "{first:?}"
     );
     b.click("older_runs").await.unwrap();
     b.settle("console_link").await.unwrap();
     let older = list_items(b, "runs").await;
-    assert_eq!(older.len(), 7, "{older:?}");
+    assert_eq!(older.len(), 8, "{older:?}");
     assert!(older.iter().all(|r| r.starts_with(yesterday)), "{older:?}");
     assert!(
         older.iter().all(|r| r.contains("change notification")),
@@ -303,6 +308,58 @@ async fn a_dry_run_writes_nothing_and_sync_now_leaves_an_event(
     b.client.set_window_size(1280, 1043).await.unwrap();
     b.shot("history-home").await.unwrap();
     b.client.set_window_size(1280, 1600).await.unwrap();
+}
+
+/// Directory Sync on again: a change in Entra ID reaches AM by a sync
+/// run, and the user's page tells it with the run's cause.
+async fn a_synced_change_is_in_the_users_history(live: &LiveProcess, b: &Browser, user: &str) {
+    b.client.goto(&format!("{}/", live.console)).await.unwrap();
+    b.click("sync_enabled").await.unwrap();
+    b.click("save").await.unwrap();
+    b.settle("tick").await.unwrap();
+    b.client
+        .goto(&format!("{}/entra", live.console))
+        .await
+        .unwrap();
+    let form = format!("#edit-{user}");
+    b.type_into(&format!("{form} input[name=job_title]"), "Director")
+        .await
+        .unwrap();
+    b.client
+        .find(Locator::Css(&format!("{form} button")))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.settle("entra_users").await.unwrap();
+    b.client.goto(&format!("{}/", live.console)).await.unwrap();
+    b.click("tick").await.unwrap();
+    b.settle("tick").await.unwrap();
+    let page = format!("{}/objects/user/{user}", live.console);
+    let arrived = b
+        .wait_for_text(
+            &page,
+            "Job title changed from Lead to Director",
+            Duration::from_secs(60),
+        )
+        .await;
+    b.shot("history-3b-synced-change").await.unwrap();
+    arrived.unwrap();
+    let events = list_items(b, "events").await;
+    assert_eq!(events.len(), 2, "{events:?}");
+    // A change notification woke the run, or the schedule did.
+    assert!(
+        events[0].ends_with(
+            " Job title changed from Lead to Director — change notification from Entra ID"
+        ) || events[0].ends_with(" Job title changed from Lead to Director — scheduled sync"),
+        "{events:?}"
+    );
+    assert!(
+        events[1].contains("Engineer to Lead"),
+        "newest first: {events:?}"
+    );
+    b.shot("history-3b-synced-change").await.unwrap();
 }
 
 /// "Test on a user" with an unsaved mapping: the mapped attribute old →
