@@ -151,11 +151,11 @@ pub fn authorisation_section(config: &Map<String, Value>) -> String {
     };
     format!(
         r#"<section><h2>Authorisation</h2><p>Status: <b id="authorisation">{state}</b>
-(<span id="auth_mode">{mode}</span>) by <span id="authorised_by">{by}</span> at {at}; Tenant ID <span id="entra_tenant_id">{tid}</span></p>{missing}
+(<span id="auth_mode">{mode}</span>) by <span id="authorised_by">{by}</span>{on}; Tenant ID <span id="entra_tenant_id">{tid}</span></p>{missing}
 <form method="post" action="/authorise"><button id="authorise">Authorise</button></form></section>"#,
         mode = esc(&mode),
         by = esc(&field(config, "authorised_by")),
-        at = esc(&field(config, "authorised_at")),
+        on = super::console::authorised_on(config),
         tid = esc(&field(config, "entra_tenant_id")),
     )
 }

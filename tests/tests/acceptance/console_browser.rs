@@ -21,6 +21,8 @@ pub(crate) struct LiveProcess {
     pub(crate) functions: Vec<u32>,
     /// The integrations table in moto, where the console writes the config.
     pub(crate) integrations: String,
+    /// The directory table in moto.
+    pub(crate) directory: String,
 }
 
 fn url_after(line: &str, label: &str) -> Option<String> {
@@ -42,7 +44,8 @@ impl LiveProcess {
             .kill_on_drop(true)
             .spawn()?;
         let mut lines = BufReader::new(child.stdout.take().context("no stdout")?).lines();
-        let (mut console, mut api, mut emulator, mut integrations) = (None, None, None, None);
+        let (mut console, mut api, mut emulator) = (None, None, None);
+        let mut tables: Option<(String, String)> = None;
         let functions = loop {
             let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
                 .await
@@ -52,9 +55,10 @@ impl LiveProcess {
             api = api.or_else(|| url_after(&line, "API Gateway"));
             emulator = emulator.or_else(|| url_after(&line, "Entra ID emulator"));
             // "  tables: <integrations>, <directory>"
-            integrations = integrations.or_else(|| {
-                let tables = line.trim().strip_prefix("tables: ")?;
-                Some(tables.split(',').next()?.trim().to_owned())
+            tables = tables.or_else(|| {
+                let (integrations, directory) =
+                    line.trim().strip_prefix("tables: ")?.split_once(',')?;
+                Some((integrations.trim().to_owned(), directory.trim().to_owned()))
             });
             if let Some(pids) = line.strip_prefix("function processes: ") {
                 break pids
@@ -65,13 +69,15 @@ impl LiveProcess {
         };
         // Keep reading, so that the stack never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let (integrations, directory) = tables.context("no tables")?;
         Ok(Self {
             child,
             console: console.context("no console URL")?,
             api: api.context("no API URL")?,
             emulator: emulator.context("no emulator URL")?,
             functions,
-            integrations: integrations.context("no tables")?,
+            integrations,
+            directory,
         })
     }
 

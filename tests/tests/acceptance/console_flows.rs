@@ -50,7 +50,7 @@ async fn config_item(aws: &LocalAws, live: &LiveProcess) -> Map<String, Value> {
 }
 
 /// Signs in as the emulated Contoso's admin and confirms.
-async fn authorise(b: &Browser) {
+pub(crate) async fn authorise(b: &Browser) {
     b.click("authorise").await.unwrap();
     b.settle("account").await.unwrap();
     b.choose("#account", "admin@contoso.com").await.unwrap();
@@ -186,7 +186,7 @@ async fn a_draft_is_previewed_unsaved(
     b.click("tick").await.unwrap();
     b.wait_for_text(
         &flows,
-        "<td>users_created</td><td>10</td>",
+        "a full sync now would do: 10 users created</p>",
         Duration::from_secs(60),
     )
     .await

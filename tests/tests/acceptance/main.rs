@@ -11,6 +11,7 @@ mod change_events;
 mod console;
 mod console_browser;
 mod console_flows;
+mod console_history;
 mod console_requests;
 mod docs_references;
 mod emulator_identity;

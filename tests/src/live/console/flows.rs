@@ -7,12 +7,13 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use axum::extract::{Form, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use serde_json::Value as Json;
+use serde_json::{Value as Json, json};
 
 use super::super::TENANT;
 use super::flows_draft::{CHOICES, ClauseRow, FlowsDraft, FlowsErrors, MappingRow, OPERATORS};
+use super::object::{answer_section, call_sync_object};
 use super::platform::update_config;
-use super::sections::preview_section;
+use super::status::preview_section;
 use super::{Console, Fields, esc, failed, field, page};
 
 pub(super) async fn flows_page(
@@ -32,7 +33,15 @@ pub(super) async fn flows_page(
     };
     let draft = FlowsDraft::from_config(&config);
     let pending = field(&config, "preview_requested_at");
-    render(&console, &draft, &FlowsErrors::default(), banner, &pending).await
+    render(
+        &console,
+        &draft,
+        &FlowsErrors::default(),
+        banner,
+        &pending,
+        ("", ""),
+    )
+    .await
 }
 
 /// The form's buttons: add a row, save, or preview the draft.
@@ -45,14 +54,15 @@ pub(super) async fn flows_action(
     match form.get("action").map(String::as_str) {
         Some("add_mapping") => {
             draft.mappings.push(MappingRow::blank());
-            render(&console, &draft, &none, "", "").await
+            render(&console, &draft, &none, "", "", ("", "")).await
         }
         Some("add_clause") => {
             draft.clauses.push(ClauseRow::blank());
-            render(&console, &draft, &none, "", "").await
+            render(&console, &draft, &none, "", "", ("", "")).await
         }
         Some("save") => save(&console, &draft).await,
         Some("preview") => preview(&console, &draft).await,
+        Some("test") => test_on_a_user(&console, &draft, &form).await,
         _ => (StatusCode::BAD_REQUEST, "no such action").into_response(),
     }
 }
@@ -122,6 +132,36 @@ async fn preview(console: &Console, draft: &FlowsDraft) -> Response {
     }
 }
 
+/// "Test on a user": the unsaved rows sent to `sync-object` as a dry
+/// run's draft; the page again, with what the sync would do to that user.
+async fn test_on_a_user(console: &Console, draft: &FlowsDraft, form: &Fields) -> Response {
+    let errors = draft.compile();
+    if errors.any() {
+        return refused(console, draft, &errors).await;
+    }
+    let user = form.get("test_user").map(|u| u.trim()).unwrap_or_default();
+    let request = json!({"direction": "import", "object_kind": "user", "object": user,
+                         "dry_run": true, "draft": draft.preview_draft()});
+    let answer = call_sync_object(console, &request).await;
+    console
+        .activity
+        .note("console", "the unsaved flows tested on a user (dry run)");
+    let tested = format!(
+        r#"<p class="banner" id="flows_banner">Tested on {} with these changes (not saved).</p>{}"#,
+        esc(user),
+        answer_section(&answer)
+    );
+    render(
+        console,
+        draft,
+        &FlowsErrors::default(),
+        "",
+        "",
+        (user, &tested),
+    )
+    .await
+}
+
 async fn write(console: &Console, set: Vec<(&str, Json)>, remove: Vec<&str>) -> anyhow::Result<()> {
     let set = set
         .into_iter()
@@ -136,7 +176,7 @@ async fn write(console: &Console, set: Vec<(&str, Json)>, remove: Vec<&str>) -> 
 }
 
 async fn refused(console: &Console, draft: &FlowsDraft, errors: &FlowsErrors) -> Response {
-    let mut response = render(console, draft, errors, "", "").await;
+    let mut response = render(console, draft, errors, "", "", ("", "")).await;
     if response.status() == StatusCode::OK {
         *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
     }
@@ -149,6 +189,8 @@ async fn render(
     errors: &FlowsErrors,
     banner: &str,
     pending: &str,
+    // The user tested on, and what the test showed.
+    (test_user, tested): (&str, &str),
 ) -> Response {
     let stack = &console.stack;
     let key = format!("TENANT#{TENANT}");
@@ -163,10 +205,13 @@ async fn render(
         r#"<h1>What flows <small>(tenant {TENANT})</small></h1><p><a id="console_link" href="/">Back to the console</a></p>{banner}
 <form method="post" action="/flows">{mappings}{filters}{choices}
 <p><button name="action" value="save" id="save_flows">Save</button>
-<button name="action" value="preview" id="preview_flows">Preview these changes</button> (the preview uses the rows above without saving them)</p></form>"#,
+<button name="action" value="preview" id="preview_flows">Preview these changes</button> (the preview uses the rows above without saving them)</p>
+<p><label for="test_user">Test on a user</label> <input id="test_user" name="test_user" size="40" placeholder="name@contoso.com" value="{test_user}">
+<button name="action" value="test" id="test_flows">Test on this user</button> (a dry run with the rows above: nothing is saved or written)</p></form>{tested}"#,
         mappings = mappings_section(&draft.mappings, errors.mappings.as_deref()),
         filters = filters_section(&draft.clauses, errors.filters.as_deref()),
         choices = choices_section(&draft.choices, errors.choices.as_deref()),
+        test_user = esc(test_user),
     );
     if !pending.is_empty() {
         body.push_str(&format!(

@@ -1,17 +1,25 @@
 //! The admin console: a small server-rendered page that plays the AM
 //! portal's Entra ID screen (it writes `ENTRA#CONFIG` as the platform
 //! does and calls the real routes), shows the status, preview, problems
-//! and the AM directory, and a page of the emulated Entra ID to change
-//! users and groups by hand. No JavaScript: every action is a form.
+//! and the AM directory in the seed's words, the run history, an object's
+//! page with its events and "Sync now" / "Dry run", and a page of the
+//! emulated Entra ID to change users and groups by hand. No JavaScript:
+//! every action is a form.
 
 mod entra;
 mod flows;
 mod flows_draft;
+mod history;
+mod object;
 mod platform;
 mod sections;
+mod status;
+mod words;
 
 use entra::{add_entra_user, change_membership, delete_entra_user, edit_entra_user, entra_page};
 use flows::{flows_action, flows_page};
+use history::runs_page_handler;
+use object::{object_page, sync_object_now};
 use platform::{create_platform_user, request, save_config, tick};
 use sections::{actions, config_form, directory_sections, status_sections};
 use std::collections::HashMap;
@@ -62,6 +70,9 @@ pub fn router(console: Console, own: OwnOrigin) -> Router {
         .route("/authorise/confirm", post(console_authorise::confirm))
         .route("/request/{what}", post(request))
         .route("/tick", post(tick))
+        .route("/runs", get(runs_page_handler))
+        .route("/objects/{kind}/{id}", get(object_page))
+        .route("/objects/{kind}/{id}/sync", post(sync_object_now))
         .route("/am/users", post(create_platform_user))
         .route("/entra", get(entra_page))
         .route("/entra/users", post(add_entra_user))
@@ -70,6 +81,13 @@ pub fn router(console: Console, own: OwnOrigin) -> Router {
         .route("/entra/groups/{id}/members", post(change_membership))
         .with_state(console)
         .layer(axum::middleware::from_fn_with_state(own, own_origin::guard))
+}
+
+/// " on 7 Dec 2026 18:06 UTC" when the config says when it was authorised.
+pub fn authorised_on(config: &Map<String, Value>) -> String {
+    words::parse_time(&field(config, "authorised_at"))
+        .map(|at| format!(" on {}", at.format("%-d %b %Y %H:%M UTC")))
+        .unwrap_or_default()
 }
 
 /// Text for HTML.
@@ -138,12 +156,13 @@ async fn home(State(console): State<Console>, Query(query): Query<Fields>) -> Re
     let mut body = format!("<h1>Entra ID directory <small>(tenant {TENANT})</small></h1>");
     body.push_str(&console_authorise::banner(&query));
     body.push_str(&console_authorise::authorisation_section(&config));
-    body.push_str(&config_form(&config));
-    body.push_str(&actions());
-    match status_sections(stack).await {
+    // What the admin reads first: the status, the problems, the runs.
+    match status_sections(stack, &config).await {
         Ok(sections) => body.push_str(&sections),
         Err(err) => return failed(err),
     }
+    body.push_str(&config_form(&config));
+    body.push_str(&actions());
     match directory_sections(stack).await {
         Ok(sections) => body.push_str(&sections),
         Err(err) => return failed(err),

@@ -4,6 +4,10 @@
 use serde_json::{Map, Value};
 
 use super::super::TENANT;
+use super::history::{runs_page, runs_section};
+use super::object::object_link;
+use super::status::{preview_section, problems_section, status_section};
+use super::words::value_words;
 use super::{esc, field, table};
 use crate::stack::LocalStack;
 
@@ -81,11 +85,17 @@ pub(super) fn actions() -> String {
     )
 }
 
-pub(super) async fn status_sections(stack: &LocalStack) -> anyhow::Result<String> {
+pub(super) async fn status_sections(
+    stack: &LocalStack,
+    config: &Map<String, Value>,
+) -> anyhow::Result<String> {
+    let now = chrono::Utc::now();
     let status = stack.status_item(TENANT).await.unwrap_or_default();
-    let mut html = status_section(&status);
+    let mut html = status_section(&status, config, now);
     let problems = stack.problem_items(TENANT).await?;
     html.push_str(&problems_section(&problems));
+    let runs = runs_page(stack, None, now).await?;
+    html.push_str(&runs_section(&runs, now));
     let preview = stack
         .item(
             &stack.tables.integrations,
@@ -99,155 +109,60 @@ pub(super) async fn status_sections(stack: &LocalStack) -> anyhow::Result<String
     Ok(html)
 }
 
-fn status_section(status: &Map<String, Value>) -> String {
-    let counts = status
-        .get("last_sync_counts")
-        .and_then(Value::as_object)
-        .cloned()
-        .unwrap_or_default();
-    let mut rows = vec![];
-    for name in [
-        "last_sync_completed_at",
-        "last_sync_result",
-        "last_sync_mode",
-        "last_sync_error",
-        "open_problems",
-        "realtime",
-        "realtime_error",
-        "last_notification_at",
-    ] {
-        rows.push(vec![name.to_owned(), field(status, name)]);
-    }
-    // A run holds the tenant's lease while it works.
-    let running = if status.contains_key("lease_owner") {
-        "yes"
-    } else {
-        "no"
-    };
-    rows.push(vec!["sync running".to_owned(), running.to_owned()]);
-    rows.extend(counts.iter().map(|(k, v)| vec![k.clone(), v.to_string()]));
-    format!(
-        "<section><h2>Status</h2>{}</section>",
-        table(&["field", "value"], rows, "status")
-    )
-}
-
-fn problems_section(problems: &[Map<String, Value>]) -> String {
-    let rows = problems
-        .iter()
-        .map(|p| {
-            [
-                "direction",
-                "object_kind",
-                "display",
-                "operation",
-                "code",
-                "reason",
-                "attempts",
-            ]
-            .iter()
-            .map(|f| field(p, f))
-            .collect()
-        })
-        .collect();
-    format!(
-        "<section><h2>Problems</h2>{}</section>",
-        table(
-            &[
-                "direction",
-                "kind",
-                "object",
-                "operation",
-                "code",
-                "reason",
-                "attempts"
-            ],
-            rows,
-            "problems"
-        )
-    )
-}
-
-pub(super) fn preview_section(preview: &Map<String, Value>) -> String {
-    let mut rows: Vec<Vec<String>> = [
-        "requested_at",
-        "completed_at",
-        "result",
-        "error",
-        "would_hold",
-    ]
-    .iter()
-    .map(|f| vec![(*f).to_owned(), field(preview, f)])
-    .collect();
-    if let Some(counts) = preview.get("counts").and_then(Value::as_object) {
-        rows.extend(counts.iter().map(|(k, v)| vec![k.clone(), v.to_string()]));
-    }
-    let samples = preview
-        .get("samples")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    let sample_rows = samples
-        .iter()
-        .filter_map(Value::as_object)
-        .map(|s| vec![field(s, "change"), field(s, "display")])
-        .collect();
-    format!(
-        "<section><h2>Preview</h2>{}{}</section>",
-        table(&["field", "value"], rows, "preview"),
-        table(&["change", "object"], sample_rows, "samples")
-    )
-}
-
 pub(super) async fn directory_sections(stack: &LocalStack) -> anyhow::Result<String> {
     let users = stack.directory_of(TENANT, "USER#").await?;
-    let rows = users
-        .iter()
-        .map(|u| {
-            [
-                "user_name",
-                "display_name",
-                "job_title",
-                "enabled",
-                "source",
-                "entra_id",
-            ]
-            .iter()
-            .map(|f| field(u, f))
-            .collect()
-        })
-        .collect();
+    let user_rows: String = users.iter().map(user_row).collect();
     let groups = stack.directory_of(TENANT, "GROUP#").await?;
-    let group_rows = groups
+    let group_rows: String = groups
         .iter()
-        .map(|g| vec![field(g, "name"), field(g, "source")])
+        .map(|g| {
+            format!(
+                "<tr><td>{}</td><td>{}</td></tr>",
+                object_link("group", &field(g, "group_id"), &field(g, "name")),
+                esc(source_words(&field(g, "source")))
+            )
+        })
         .collect();
     let members = stack.directory_of(TENANT, "MEMBER#").await?;
     let member_rows = member_rows(&users, &groups, &members);
     Ok(format!(
-        r#"<section><h2>AM directory</h2><h3>Users ({n_users})</h3>{users}
+        r#"<section><h2>AM directory</h2><h3>Users ({n_users})</h3><p>Open a user or group for its history, "Sync now" and "Dry run".</p>
+<table id="am_users"><tr><th>User name</th><th>Display name</th><th>Job title</th><th>Enabled</th><th>Comes from</th><th>Entra ID object</th></tr>{user_rows}</table>
 <form method="post" action="/am/users">Create a platform user: <input id="am_user_name" name="user_name" placeholder="name@contoso.com">
 <input id="am_display_name" name="display_name" placeholder="Display name"> <button id="create_am_user">Create</button></form>
-<h3>Groups ({n_groups})</h3>{groups}<h3>Memberships ({n_members})</h3>{members}
+<h3>Groups ({n_groups})</h3><table id="am_groups"><tr><th>Name</th><th>Comes from</th></tr>{group_rows}</table>
+<h3>Memberships ({n_members})</h3>{members}
 <p><a id="entra_link" href="/entra">The emulated Entra ID</a></p></section>"#,
         n_users = users.len(),
-        users = table(
-            &[
-                "user name",
-                "display name",
-                "job title",
-                "enabled",
-                "source",
-                "entra_id"
-            ],
-            rows,
-            "am_users"
-        ),
         n_groups = groups.len(),
-        groups = table(&["name", "source"], group_rows, "am_groups"),
         n_members = members.len(),
-        members = table(&["group", "user", "source"], member_rows, "am_members"),
+        members = table(&["Group", "User", "Comes from"], member_rows, "am_members"),
     ))
+}
+
+/// A user's row, its name a link to its page.
+fn user_row(user: &Map<String, Value>) -> String {
+    let cell = |name: &str| {
+        let value = user.get(name).cloned().unwrap_or(Value::Null);
+        format!("<td>{}</td>", esc(&value_words(&value)))
+    };
+    format!(
+        "<tr><td>{link}</td>{display}{job}{enabled}<td>{source}</td><td>{entra}</td></tr>",
+        link = object_link("user", &field(user, "user_id"), &field(user, "user_name")),
+        display = cell("display_name"),
+        job = cell("job_title"),
+        enabled = cell("enabled"),
+        source = esc(source_words(&field(user, "source"))),
+        entra = esc(&field(user, "entra_id")),
+    )
+}
+
+fn source_words(source: &str) -> &str {
+    match source {
+        "entra" => "Entra ID",
+        "local" | "" => "the platform",
+        other => other,
+    }
 }
 
 /// Each membership as (group name, user name, source).
@@ -276,7 +191,7 @@ fn member_rows(
             vec![
                 group_of(&field(m, "group_id")),
                 name_of(&field(m, "user_id")),
-                field(m, "source"),
+                source_words(&field(m, "source")).to_owned(),
             ]
         })
         .collect()
