@@ -129,16 +129,22 @@ async fn emulator_ceiling(stack: &LocalStack, concurrency: usize) -> anyhow::Res
     Ok(counts.iter().sum::<usize>() as f64 / started.elapsed().as_secs_f64())
 }
 
-pub async fn mixed_changes(changes: usize) -> anyhow::Result<Value> {
-    let quarter = changes / 4;
+/// The organisation of `users` people, imported once.
+async fn exporting_stack(users: usize) -> anyhow::Result<MeteredStack> {
     let mut metered = MeteredStack::start().await?;
-    organisation::seed_sized(&metered.stack.emulator, CONTOSO, 3 * quarter, GROUPS, 0);
+    organisation::seed_sized(&metered.stack.emulator, CONTOSO, users, GROUPS, 0);
     metered
         .stack
         .connect(TENANT, entra_sync_tests::stack::CONTOSO_ADMIN, json!({}))
         .await?;
     let mut functions = metered.stack.start_sync_functions().await?;
     sync_once(&metered, &mut functions).await?;
+    Ok(metered)
+}
+
+pub async fn mixed_changes(changes: usize) -> anyhow::Result<Value> {
+    let quarter = changes / 4;
+    let metered = exporting_stack(3 * quarter).await?;
     let stack = &metered.stack;
     stack
         .update_config(TENANT, json!({"export_users": true, "export_groups": true}))
