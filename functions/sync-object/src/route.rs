@@ -108,7 +108,8 @@ impl SyncObjectRoute {
         // object meets the export's own guards (the intent to create, the
         // mark, the conditional write-back of the item as it is now).
         let answer = match (asked.direction, asked.dry_run) {
-            (Direction::Export, _) => self.run_export(&config, &asked).await?,
+            (Direction::Export, true) => self.run_export(&config, &asked).await?,
+            (Direction::Export, false) => self.run_export_recorded(&config, &asked).await?,
             (Direction::Import, true) => self.run(&config, &asked).await?,
             (Direction::Import, false) => self.run_leased(&config, &asked).await?,
         };
@@ -231,6 +232,24 @@ impl SyncObjectRoute {
         answer.map_err(engine_failure)
     }
 
+    /// A real export of one object, a run of the tenant's history (its
+    /// direction export).
+    async fn run_export_recorded(
+        &self,
+        config: &TenantConfig,
+        asked: &SyncObjectRequest,
+    ) -> Result<SyncObjectAnswer, Refusal> {
+        let started_at = chrono::Utc::now();
+        let (answer, graph) = entra_sync::graph_tally::counting(async {
+            let answer = self.run_export(config, asked).await;
+            (answer, entra_sync::graph_tally::tally())
+        })
+        .await;
+        self.record_run(config, asked, (started_at, graph), &answer)
+            .await;
+        answer
+    }
+
     /// An export of one object, through the export engine's plans.
     async fn run_export(
         &self,
@@ -275,6 +294,7 @@ impl SyncObjectRoute {
         };
         let group = asked.object_kind == ObjectKindAsked::Group;
         let mut record = RunRecord::of(run, Mode::Delta, Counts::default(), None);
+        record.direction = asked.direction;
         record.completed_at = Some(chrono::Utc::now());
         record.graph = graph;
         match answer {

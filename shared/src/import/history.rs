@@ -75,6 +75,9 @@ pub struct RunRecord {
     pub graph: GraphTally,
     /// The run began in this invocation.
     pub began_here: bool,
+    /// Where its changes went: AM (every run but an on-demand export) or
+    /// Entra ID.
+    pub direction: crate::problems::Direction,
 }
 
 impl RunRecord {
@@ -92,6 +95,7 @@ impl RunRecord {
             problems_closed: 0,
             graph: GraphTally::default(),
             began_here: true,
+            direction: crate::problems::Direction::Import,
         }
     }
 

@@ -68,6 +68,7 @@ fn run_update(record: &RunRecord) -> RunUpdate {
     update.set("run_id", s(&record.run.run_id));
     update.set("mode", s(record.mode.as_str()));
     update.set("started_at", timestamp(record.run.started_at));
+    update.set("direction", s(record.direction.as_str()));
     for (name, count) in record.counts.as_pairs() {
         update.set(name, n(count as i64));
     }

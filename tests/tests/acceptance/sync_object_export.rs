@@ -204,6 +204,28 @@ async fn given_a_platform_user_then_it_is_created_in_entra_its_problem_cleared_w
     assert_eq!(act(&again)["details"]["rule"], "agrees_with_entra");
     assert_eq!(graph_writes(&stack), writes, "nothing sent again");
     assert_eq!(self::events(&stack).await.len(), 1);
+
+    // Each real call is a run of the tenant's history, its direction export.
+    let items = stack.integration_items().await.unwrap();
+    let runs: Vec<&Map<String, Value>> = items
+        .iter()
+        .filter(|i| {
+            i["sk"]
+                .as_str()
+                .is_some_and(|sk| sk.starts_with("ENTRA#RUN#"))
+        })
+        .collect();
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    assert!(
+        runs.iter().all(|r| r["trigger"] == "on_demand"
+            && r["direction"] == "export"
+            && r["result"] == "ok")
+    );
+    let created: i64 = runs
+        .iter()
+        .filter_map(|r| r["users_created"].as_i64())
+        .sum();
+    assert_eq!(created, 1, "{runs:?}");
 }
 
 #[tokio::test]

@@ -82,10 +82,14 @@ pub(super) fn run_line(run: &Map<String, Value>, now: DateTime<Utc>) -> String {
     let started = parse_time(&field(run, "started_at"))
         .map(|at| when(at, now))
         .unwrap_or_else(|| "?".to_owned());
+    let mut counts = counts_words(run);
+    if field(run, "direction") == "export" && counts != "no changes" {
+        // An admin's export of one object changed Entra ID, not AM.
+        counts += " in Entra ID";
+    }
     format!(
-        "{started} — {} — {} — {}",
+        "{started} — {} — {counts} — {}",
         trigger_words(&field(run, "trigger")),
-        counts_words(run),
         result_words(&field(run, "result"), &field(run, "error"))
     )
 }

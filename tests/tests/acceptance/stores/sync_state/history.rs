@@ -6,6 +6,7 @@ use entra_sync::graph_tally::GraphTally;
 use entra_sync::import::RunHistory;
 use entra_sync::import::history::{RunRecord, RunRef, Trigger};
 use entra_sync::import::state::{Counts, Mode, RunResult};
+use entra_sync::problems::Direction;
 use entra_sync::store::layout::run_sk;
 
 use super::Item;
@@ -42,6 +43,7 @@ async fn given_a_run_of_two_invocations_then_its_one_item_adds_up_their_requests
             throttled: 1,
         },
         began_here: true,
+        direction: Direction::Import,
     };
     store.record_run(&fresh.tenant, &paused).await.unwrap();
     let sk = run_sk(run.started_at, "run-a");
@@ -71,6 +73,7 @@ async fn given_a_run_of_two_invocations_then_its_one_item_adds_up_their_requests
     let item = fresh.get(&fresh.tables.integrations, &sk).await.unwrap();
     assert_eq!(text(&item, "trigger"), Some("schedule"));
     assert_eq!(text(&item, "mode"), Some("full"));
+    assert_eq!(text(&item, "direction"), Some("import"));
     assert_eq!(text(&item, "result"), Some("ok"));
     assert_eq!(text(&item, "run_id"), Some("run-a"));
     assert!(item.contains_key("completed_at") && !item.contains_key("error"));
@@ -127,6 +130,7 @@ async fn given_a_completed_run_when_a_paused_invocation_writes_late_then_the_run
         problems_closed: 0,
         graph: GraphTally::default(),
         began_here: true,
+        direction: Direction::Import,
     };
     let completed = RunRecord {
         result: Some(RunResult::Ok),
