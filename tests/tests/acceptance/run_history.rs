@@ -219,6 +219,37 @@ async fn given_a_change_notification_then_the_run_it_queued_says_notification() 
         (Some("delta"), Some("ok"))
     );
     assert_eq!(number(run, "users_updated"), 1, "{run:?}");
+
+    // Its change is an event caused by that run.
+    let events = event_items(&stack).await;
+    let title = events
+        .iter()
+        .find(|e| e["cause"]["run_id"] == run["run_id"])
+        .unwrap_or_else(|| panic!("no event of the notified run: {events:?}"));
+    assert_eq!(title["cause"]["trigger"], "notification");
+    assert_eq!(title["action"], "update");
+    assert_eq!(title["object_id"], megan.as_str());
+    assert!(
+        title["modified"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["attribute"] == "job_title" && m["new"] == "Head of Research"),
+        "{title:?}"
+    );
+}
+
+/// The tenant's change events.
+async fn event_items(stack: &LocalStack) -> Vec<Map<String, Value>> {
+    let items = stack.integration_items().await.unwrap();
+    items
+        .into_iter()
+        .filter(|i| {
+            i["sk"]
+                .as_str()
+                .is_some_and(|sk| sk.starts_with("ENTRA#EVENT#"))
+        })
+        .collect()
 }
 
 #[tokio::test]
@@ -280,6 +311,23 @@ async fn given_a_first_import_longer_than_one_invocation_then_it_is_one_run_whos
             .unwrap()
     );
     assert!(!status.contains_key("progress") && status["running"] == false);
+
+    // A first import across invocations: one summary event per page, each
+    // caused by the one run, however many invocations it took.
+    let events = event_items(&stack).await;
+    assert!(!events.is_empty());
+    assert!(
+        events.iter().all(|e| e["cause"]["run_id"] == run["run_id"]
+            && e["object_id"]
+                .as_str()
+                .is_some_and(|id| id.starts_with("page:"))),
+        "{events:?}"
+    );
+    let users_page_summaries = events.iter().filter(|e| e["object_kind"] == "user").count();
+    assert!(
+        users_page_summaries <= 300_usize.div_ceil(7) + 1,
+        "{users_page_summaries}"
+    );
 }
 
 #[tokio::test]
