@@ -23,6 +23,11 @@ use crate::problems::{Direction, ObjectKind};
 /// (logged): the run does not stop for its history.
 const UNSENT_KEPT: usize = 10_000;
 
+/// Applied writes kept for their events at most: beyond, they are written
+/// at once (the finish phase has no page end, and a scope change can
+/// remove a million memberships in it; memory stays bounded).
+const APPLIED_KEPT: usize = 1_000;
+
 /// What the run has applied and not yet written as events.
 #[derive(Default)]
 pub(super) struct ChangeLog {
@@ -52,6 +57,15 @@ struct RoundEvents {
     run: RunRef,
     /// A full round: its creates and additions summed up per page.
     full: bool,
+}
+
+impl RoundEvents {
+    fn cause(&self) -> EventCause {
+        EventCause::Run {
+            run_id: self.run.run_id.clone(),
+            trigger: self.run.trigger.as_str().to_owned(),
+        }
+    }
 }
 
 /// The AM items as they were before the writes planned for them, by AM id.
@@ -186,12 +200,27 @@ impl ChangeLog {
         let Some(round) = locked(&self.round).clone() else {
             return events;
         };
-        let cause = EventCause::Run {
-            run_id: round.run.run_id.clone(),
-            trigger: round.run.trigger.as_str().to_owned(),
-        };
+        let cause = round.cause();
         events.extend(page_summaries(&summed, page, &cause));
         events.extend(applied.iter().map(|a| event_of(a, &cause)));
+        events
+    }
+
+    /// Whether so many writes wait for their events that they are written
+    /// now rather than at the page's end.
+    pub(super) fn too_many_waiting(&self) -> bool {
+        locked(&self.applied).len() >= APPLIED_KEPT
+    }
+
+    /// The events of the writes applied since the last call, each its own
+    /// (a full round's tallies wait for their page's end).
+    pub(super) fn take_own_events(&self) -> Vec<ChangeEvent> {
+        let applied = std::mem::take(&mut *locked(&self.applied));
+        let mut events = std::mem::take(&mut *locked(&self.unsent));
+        if let Some(round) = locked(&self.round).clone() {
+            let cause = round.cause();
+            events.extend(applied.iter().map(|a| event_of(a, &cause)));
+        }
         events
     }
 
@@ -514,7 +543,17 @@ impl<
     /// end of a page (`page`, from 1) and of the run. Best effort: a
     /// failure keeps them for the next call; the run goes on.
     pub(super) async fn write_changes(&self, page: Option<u32>) {
-        let events = self.changes.take_events(page);
+        self.write_events(self.changes.take_events(page)).await;
+    }
+
+    /// Writes the events waiting when too many wait (`ChangeLog::too_many_waiting`).
+    pub(super) async fn write_changes_if_many(&self) {
+        if self.changes.too_many_waiting() {
+            self.write_events(self.changes.take_own_events()).await;
+        }
+    }
+
+    async fn write_events(&self, events: Vec<ChangeEvent>) {
         if events.is_empty() {
             return;
         }
@@ -522,5 +561,57 @@ impl<
             tracing::warn!(error = %err, events = events.len(), "could not write the run's change events; kept for the next page");
             self.changes.unsent(events);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::import::history::Trigger;
+
+    #[test]
+    fn given_many_writes_waiting_then_their_own_events_go_at_once_and_the_tallies_wait_for_the_page()
+     {
+        let log = ChangeLog::recording();
+        *locked(&log.round) = Some(RoundEvents {
+            run: RunRef {
+                run_id: "r1".into(),
+                started_at: Utc::now(),
+                trigger: Trigger::Schedule,
+            },
+            full: true,
+        });
+        let mut writes: Vec<DirectoryWrite> = (0..APPLIED_KEPT)
+            .map(|n| DirectoryWrite::DeleteUser {
+                user_id: format!("u{n}"),
+            })
+            .collect();
+        writes.extend((0..5).map(|n| {
+            DirectoryWrite::AddMembership(MembershipKey {
+                group_id: "g".into(),
+                user_id: format!("m{n}"),
+            })
+        }));
+        assert!(!log.too_many_waiting());
+
+        log.applied(log.note(&writes).expect("a sync records"));
+
+        assert!(log.too_many_waiting());
+        let own = log.take_own_events();
+        assert_eq!(own.len(), APPLIED_KEPT);
+        assert!(own.iter().all(|e| e.action == EventAction::Delete));
+        assert!(!log.too_many_waiting());
+        let page = log.take_events(Some(1));
+        assert_eq!(page.len(), 1, "the additions summed up: {page:?}");
+        assert_eq!(page[0].object_id, "page:1");
+    }
+
+    #[test]
+    fn given_a_preview_then_nothing_is_noted() {
+        let log = ChangeLog::default();
+        let writes = vec![DirectoryWrite::DeleteUser {
+            user_id: "u1".into(),
+        }];
+        assert!(log.note(&writes).is_none());
     }
 }

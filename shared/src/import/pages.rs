@@ -526,6 +526,7 @@ impl<D: DirectoryStore, S: ImportState, P: ProblemStore, C: TenantConfigs, E: En
             self.directory.apply(self.tenant(), writes).await?;
             if let Some(noted) = noted {
                 self.changes.applied(noted);
+                self.write_changes_if_many().await;
             }
         }
         Ok(())

@@ -69,7 +69,7 @@ pub fn event_item(tenant: &TenantId, event: &ChangeEvent) -> Item {
     );
     put("display", s(&event.display));
     put("action", s(event.action.as_str()));
-    put("modified", native(&event.modified));
+    put("modified", native(&bounded(&event.modified)));
     put("cause", native(&event.cause.to_json()));
     put(TTL_ATTRIBUTE, n(event.expires_at_epoch()));
     item
@@ -132,6 +132,51 @@ impl ModifiedEntry {
             new: self.new,
         }
     }
+}
+
+/// The changes an item holds: DynamoDB refuses an item over 400 KB, and
+/// one refused item fails its whole batch. Values beyond 1,000 characters
+/// are cut (marked with "…"), and beyond 100 changes the rest is counted.
+const VALUE_CHARS: usize = 1_000;
+const CHANGES_KEPT: usize = 100;
+
+fn bounded(modified: &[AttributeChange]) -> Vec<AttributeChange> {
+    let cut = |value: &serde_json::Value| match value {
+        serde_json::Value::String(text) if text.chars().count() > VALUE_CHARS => {
+            let kept: String = text.chars().take(VALUE_CHARS).collect();
+            serde_json::Value::String(kept + "…")
+        }
+        serde_json::Value::String(_)
+        | serde_json::Value::Bool(_)
+        | serde_json::Value::Number(_)
+        | serde_json::Value::Null => value.clone(),
+        other => {
+            let text = other.to_string();
+            match text.chars().count() > VALUE_CHARS {
+                true => serde_json::Value::String(
+                    text.chars().take(VALUE_CHARS).collect::<String>() + "…",
+                ),
+                false => other.clone(),
+            }
+        }
+    };
+    let mut kept: Vec<AttributeChange> = modified
+        .iter()
+        .take(CHANGES_KEPT)
+        .map(|change| AttributeChange {
+            attribute: change.attribute.chars().take(VALUE_CHARS).collect(),
+            old: cut(&change.old),
+            new: cut(&change.new),
+        })
+        .collect();
+    if modified.len() > CHANGES_KEPT {
+        kept.push(AttributeChange {
+            attribute: "…".into(),
+            old: serde_json::Value::Null,
+            new: serde_json::json!(format!("{} more changes", modified.len() - CHANGES_KEPT)),
+        });
+    }
+    kept
 }
 
 /// A value as DynamoDB's own types (a list of maps, a map), so that the
@@ -213,5 +258,37 @@ mod tests {
             Some("acme#user#u-1")
         );
         assert_eq!(change_event(&item).unwrap(), event);
+    }
+
+    #[test]
+    fn an_event_of_huge_values_and_many_changes_is_stored_cut_far_below_the_item_limit() {
+        let tenant = TenantId::parse("acme").unwrap();
+        let huge = "x".repeat(50_000);
+        let modified: Vec<AttributeChange> = (0..300)
+            .map(|n| AttributeChange {
+                attribute: format!("attributes.a{n}"),
+                old: huge.clone().into(),
+                new: serde_json::json!({"nested": huge}),
+            })
+            .collect();
+        let event = ChangeEvent {
+            at: Utc::now(),
+            id: "e2".into(),
+            direction: Direction::Export,
+            object_kind: ObjectKind::User,
+            object_id: "p-1".into(),
+            display: "ann@contoso.com".into(),
+            action: EventAction::Update,
+            modified,
+            cause: EventCause::OnDemand,
+        };
+        let item = event_item(&tenant, &event);
+        let stored = change_event(&item).unwrap();
+        assert_eq!(stored.modified.len(), 101, "100 kept and the rest counted");
+        assert_eq!(stored.modified[100].new, "200 more changes");
+        let first = stored.modified[0].old.as_str().unwrap();
+        assert!(first.ends_with('…') && first.chars().count() == 1_001);
+        let size: usize = serde_json::to_string(&stored.modified).unwrap().len();
+        assert!(size < 300_000, "{size} bytes");
     }
 }
