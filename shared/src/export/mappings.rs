@@ -46,13 +46,20 @@ impl ExportMappings {
         })
     }
 
-    /// The Graph properties the mappings write (sync-object reads them
-    /// back to tell old from new).
+    /// The Graph properties to `$select` to read back what the mappings
+    /// write (sync-object tells old from new with them): an extension
+    /// attribute by its whole object (Graph selects no single one), the
+    /// manager not at all (a reference, read apart).
     pub(crate) fn targets(&self) -> Vec<String> {
-        self.mappings
+        let mut properties: Vec<String> = self
+            .mappings
             .iter()
-            .map(|m| m.target.name.clone())
-            .collect()
+            .filter(|m| m.target.kind != TargetKind::Reference)
+            .map(|m| crate::mapping::graph_select_property(&m.target.name).to_owned())
+            .collect();
+        properties.sort();
+        properties.dedup();
+        properties
     }
 
     /// The manager a create writes: the AM user's, when it has one and

@@ -36,8 +36,14 @@ fn entra_value(user: &EntraUser, property: &str) -> Value {
     if let Some(field) = USER_FIELDS.iter().find(|f| f.graph == property) {
         return field_json((field.read)(&user.attributes));
     }
+    // An extension attribute is read inside the object Graph selects whole.
+    let nested = || {
+        let (object, inner) = property.split_once('.')?;
+        user.properties.get(object)?.get(inner)
+    };
     user.properties
         .get(property)
+        .or_else(nested)
         .cloned()
         .unwrap_or(Value::Null)
 }
@@ -200,8 +206,13 @@ where
         Ok(match self.writer.user_by_upn(upn).await? {
             Some(existing) => {
                 let how = self.link_sentence(&existing.mark, ours, upn);
+                // Another AM tenant's mark names its ids: only whose it is.
+                let mark = existing.mark.as_ref().map(|m| match m == ours {
+                    true => m.to_string(),
+                    false => "another AM object".to_owned(),
+                });
                 let details = json!({"match": "user_name", "entra_id": existing.user.id.to_string(),
-                                     "mark": existing.mark.as_ref().map(|m| m.to_string())});
+                                     "mark": mark});
                 answer.step(StepName::Match, StepStatus::Success, how, details);
                 (Some(existing.user), SyncResult::Update)
             }
@@ -239,8 +250,8 @@ where
             Some(mark) if mark == ours => format!(
                 "Matched Entra user '{upn}' by its UPN; it carries entra-sync's mark for this user: it is linked, not duplicated"
             ),
-            Some(mark) => format!(
-                "Entra user '{upn}' holds the UPN but was created by entra-sync for another AM object ({mark}): it is not taken over"
+            Some(_) => format!(
+                "Entra user '{upn}' holds the UPN but was created by entra-sync for another AM object: it is not taken over"
             ),
             None if self.config.export_adopt_existing => format!(
                 "Matched Entra user '{upn}' by its UPN; the tenant allows adopting existing users (export_adopt_existing): it is linked, not duplicated"
@@ -384,4 +395,34 @@ fn unmappable(mut answer: SyncObjectAnswer, error: &str) -> SyncObjectAnswer {
         step.status = StepStatus::Failure;
     }
     answer
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::EntraObjectId;
+
+    #[test]
+    fn an_extension_attribute_is_read_inside_the_object_graph_selects_whole() {
+        let properties = serde_json::json!({
+            "employeeId": "E1",
+            "onPremisesExtensionAttributes": {"extensionAttribute3": "B-7"}
+        });
+        let user = EntraUser {
+            id: EntraObjectId::parse("5eed0001-0000-4000-8000-000000000001").unwrap(),
+            attributes: Default::default(),
+            guest: false,
+            properties: std::sync::Arc::new(properties.as_object().unwrap().clone()),
+        };
+        let read = |p: &str| entra_value(&user, p);
+        assert_eq!(
+            read("onPremisesExtensionAttributes.extensionAttribute3"),
+            "B-7"
+        );
+        assert_eq!(
+            read("onPremisesExtensionAttributes.extensionAttribute4"),
+            Value::Null
+        );
+        assert_eq!(read("employeeId"), "E1");
+    }
 }

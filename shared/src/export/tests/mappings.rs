@@ -242,3 +242,35 @@ fn a_platform_edit_of_the_attributes_map_alone_is_exported_and_the_imports_write
     let plan = change("MODIFY", "USER#p1", old, by_import).plan();
     assert!(matches!(plan, ExportPlan::Ignore(_)), "{plan:?}");
 }
+
+#[test]
+fn given_export_mappings_to_an_extension_attribute_and_the_manager_then_what_is_read_back_can_be_selected()
+ {
+    let config = exporting()
+        .user_mappings(json!([
+            {"direction": "export", "target": "onPremisesExtensionAttributes.extensionAttribute3",
+             "source_type": "attribute", "source": "attributes.badge"},
+            {"direction": "export", "target": "onPremisesExtensionAttributes.extensionAttribute5",
+             "source_type": "attribute", "source": "attributes.desk"},
+            {"direction": "export", "target": "manager", "source_type": "attribute",
+             "source": "manager_id"},
+            {"direction": "export", "target": "employeeId", "source_type": "attribute",
+             "source": "attributes.costCenter"},
+        ]))
+        .build();
+
+    let read = crate::on_demand::export_read_properties(&config);
+
+    assert!(
+        read.contains(&"onPremisesExtensionAttributes".to_owned()),
+        "{read:?}"
+    );
+    assert!(read.contains(&"employeeId".to_owned()), "{read:?}");
+    assert!(
+        read.iter().all(|p| !p.contains('.') && p != "manager"),
+        "only what Graph can $select: {read:?}"
+    );
+    let mut unique = read.clone();
+    unique.dedup();
+    assert_eq!(unique, read, "each once");
+}

@@ -456,3 +456,27 @@ async fn given_an_open_export_problem_then_a_real_call_that_exports_the_user_cle
     assert_eq!(answer.result, SyncResult::Create, "{answer:#?}");
     assert!(!open(&stage), "cleared once exported");
 }
+
+#[tokio::test]
+async fn given_the_upn_held_by_another_tenants_user_then_the_answer_does_not_name_its_ids() {
+    let stage = Stage::new();
+    put(&stage.directory, "USER#p-1", pat());
+    let held = json!({"id": "e-9", "userPrincipalName": "pat@contoso.com",
+        "displayName": "Pat", "accountEnabled": true,
+        crate::testing::recording_entra::MARK: "globex/USER#g-secret"});
+    stage
+        .writer
+        .existing_upns
+        .lock()
+        .unwrap()
+        .insert("pat@contoso.com".into(), held.as_object().unwrap().clone());
+
+    let answer = stage.user(&exporting().build(), "p-1", true).await;
+
+    let said = serde_json::to_string(&answer).unwrap();
+    assert!(said.contains("another AM object"), "{said}");
+    assert!(
+        !said.contains("globex") && !said.contains("g-secret"),
+        "{said}"
+    );
+}
