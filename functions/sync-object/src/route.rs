@@ -195,15 +195,7 @@ impl SyncObjectRoute {
                 Err(err) => return Err(store_failure(&err)),
             }
         }
-        let started_at = chrono::Utc::now();
-        let answer = entra_sync::graph_tally::counting(async {
-            let answer = self.run(config, asked).await;
-            (answer, entra_sync::graph_tally::tally())
-        })
-        .await;
-        let (answer, graph) = answer;
-        self.record_run(config, asked, (started_at, graph), &answer)
-            .await;
+        let answer = self.as_run(config, asked, self.run(config, asked)).await;
         if let Err(err) = self.guards.release(tenant, &holder).await {
             // It expires by itself within a minute.
             tracing::warn!(error = %err, "could not release the run lease after an on-demand sync");
@@ -239,9 +231,20 @@ impl SyncObjectRoute {
         config: &TenantConfig,
         asked: &SyncObjectRequest,
     ) -> Result<SyncObjectAnswer, Refusal> {
+        self.as_run(config, asked, self.run_export(config, asked))
+            .await
+    }
+
+    /// `work` as a run of the tenant's history, its Graph requests counted.
+    async fn as_run(
+        &self,
+        config: &TenantConfig,
+        asked: &SyncObjectRequest,
+        work: impl std::future::Future<Output = Result<SyncObjectAnswer, Refusal>>,
+    ) -> Result<SyncObjectAnswer, Refusal> {
         let started_at = chrono::Utc::now();
         let (answer, graph) = entra_sync::graph_tally::counting(async {
-            let answer = self.run_export(config, asked).await;
+            let answer = work.await;
             (answer, entra_sync::graph_tally::tally())
         })
         .await;

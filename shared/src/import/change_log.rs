@@ -120,16 +120,7 @@ impl ChangeLog {
         items: impl IntoIterator<Item = &'u UserItem>,
         writes: &[DirectoryWrite],
     ) {
-        if !self.recording {
-            return;
-        }
-        let written = written_ids(writes);
-        let mut before = locked(&self.before);
-        for item in items {
-            if written.contains(&item.user_id.as_str()) {
-                before.users.insert(item.user_id.clone(), item.clone());
-            }
-        }
+        self.remember(items, writes, |item| &item.user_id, |b| &mut b.users);
     }
 
     pub(super) fn remember_groups<'g>(
@@ -137,14 +128,24 @@ impl ChangeLog {
         items: impl IntoIterator<Item = &'g GroupItem>,
         writes: &[DirectoryWrite],
     ) {
+        self.remember(items, writes, |item| &item.group_id, |b| &mut b.groups);
+    }
+
+    fn remember<'i, T: Clone + 'i>(
+        &self,
+        items: impl IntoIterator<Item = &'i T>,
+        writes: &[DirectoryWrite],
+        id_of: fn(&T) -> &String,
+        kept: fn(&mut Before) -> &mut HashMap<String, T>,
+    ) {
         if !self.recording {
             return;
         }
         let written = written_ids(writes);
         let mut before = locked(&self.before);
         for item in items {
-            if written.contains(&item.group_id.as_str()) {
-                before.groups.insert(item.group_id.clone(), item.clone());
+            if written.contains(id_of(item).as_str()) {
+                kept(&mut before).insert(id_of(item).clone(), item.clone());
             }
         }
     }

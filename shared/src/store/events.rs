@@ -140,26 +140,20 @@ impl ModifiedEntry {
 const VALUE_CHARS: usize = 1_000;
 const CHANGES_KEPT: usize = 100;
 
-fn bounded(modified: &[AttributeChange]) -> Vec<AttributeChange> {
-    let cut = |value: &serde_json::Value| match value {
-        serde_json::Value::String(text) if text.chars().count() > VALUE_CHARS => {
-            let kept: String = text.chars().take(VALUE_CHARS).collect();
-            serde_json::Value::String(kept + "…")
-        }
-        serde_json::Value::String(_)
-        | serde_json::Value::Bool(_)
-        | serde_json::Value::Number(_)
-        | serde_json::Value::Null => value.clone(),
-        other => {
-            let text = other.to_string();
-            match text.chars().count() > VALUE_CHARS {
-                true => serde_json::Value::String(
-                    text.chars().take(VALUE_CHARS).collect::<String>() + "…",
-                ),
-                false => other.clone(),
-            }
-        }
+/// A value cut to `VALUE_CHARS` (a list or map as its JSON text, then).
+fn cut(value: &serde_json::Value) -> serde_json::Value {
+    let text = match value {
+        serde_json::Value::String(text) => std::borrow::Cow::Borrowed(text.as_str()),
+        serde_json::Value::Array(_) | serde_json::Value::Object(_) => value.to_string().into(),
+        _ => return value.clone(),
     };
+    match text.chars().count() > VALUE_CHARS {
+        true => serde_json::Value::String(text.chars().take(VALUE_CHARS).collect::<String>() + "…"),
+        false => value.clone(),
+    }
+}
+
+fn bounded(modified: &[AttributeChange]) -> Vec<AttributeChange> {
     let mut kept: Vec<AttributeChange> = modified
         .iter()
         .take(CHANGES_KEPT)
