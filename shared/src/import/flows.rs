@@ -67,6 +67,12 @@ impl ImportFlows {
         })
     }
 
+    /// Whether configured mappings change what the import writes (without
+    /// them a user is written as Graph's parse built it).
+    pub fn maps_attributes(&self) -> bool {
+        !self.mappings.is_empty()
+    }
+
     /// Whether the import sets `manager_id` from Entra ID's `manager`.
     pub fn imports_manager(&self) -> bool {
         self.imports_manager

@@ -10,8 +10,10 @@ use super::records::{DeprovisionMark, DirectoryWrite, ManagerWrite};
 use super::scope::Scope;
 use super::state::{Checkpoint, Counts, DeferredMembership, GroupScope, Mode, PageRecord, Phase};
 use super::{DirectoryStore, EntraDirectory, ImportRun, ImportState, Interruption};
+use crate::model::EntraObjectId;
 use crate::model::directory::{
-    EntraHash, EntraSync, GroupItem, MembershipKey, PasswordMode, Source, SyncedObject, UserItem,
+    EntraHash, EntraSync, GroupItem, MembershipKey, PasswordMode, Source, SyncedObject,
+    UserAttributes, UserItem,
 };
 use crate::model::entra::{
     DeltaItem, DeltaPage, DomainInfo, EntraGroup, EntraUser, GroupDelta, MemberKind,
@@ -78,15 +80,48 @@ pub(super) struct DomainCache(Option<Vec<DomainInfo>>);
 /// and it is enabled as Entra ID has it, unless the tenant chose not to
 /// reactivate (then it stays disabled and marked until the platform
 /// enables it).
+/// (A mapped user is `Owned`: its attributes move into the write, as
+/// this runs for every user of a first import.)
 pub(crate) fn user_upsert(
-    user: &EntraUser,
+    user: Cow<'_, EntraUser>,
     current: Option<&UserItem>,
     (domains, manager): (&[DomainInfo], Option<&ManagerDecision>),
     reactivate_on_restore: bool,
     counts: &mut Counts,
 ) -> Option<DirectoryWrite> {
-    let mode = password_mode(user, domains);
-    let mut attributes = user.attributes.clone();
+    let mode = password_mode(&user, domains);
+    let (entra_id, attributes) = match user {
+        Cow::Borrowed(user) => (user.id.clone(), user.attributes.clone()),
+        Cow::Owned(user) => (user.id, user.attributes),
+    };
+    let user = ImportedUser {
+        entra_id,
+        attributes,
+        mode,
+    };
+    user_write(user, current, manager, reactivate_on_restore, counts)
+}
+
+/// An Entra user as the import writes it: its attributes mapped, its
+/// password mode decided.
+struct ImportedUser {
+    entra_id: EntraObjectId,
+    attributes: UserAttributes,
+    mode: PasswordMode,
+}
+
+fn user_write(
+    user: ImportedUser,
+    current: Option<&UserItem>,
+    manager: Option<&ManagerDecision>,
+    reactivate_on_restore: bool,
+    counts: &mut Counts,
+) -> Option<DirectoryWrite> {
+    let ImportedUser {
+        entra_id,
+        mut attributes,
+        mode,
+    } = user;
     // A platform manager the export still owes Entra ID stays, and the
     // write keeps owing it (`awaits_export`: only the manager differs).
     let owes_manager = current.is_some_and(|c| c.pending_export());
@@ -96,7 +131,7 @@ pub(crate) fn user_upsert(
     };
     let Some(current) = current else {
         counts.users_created += 1;
-        return Some(user_create(user, attributes, mode, manager));
+        return Some(user_create(entra_id, attributes, mode, manager));
     };
     if awaits_export(current) {
         tracing::info!(user_id = %current.user_id, "the platform's change is not exported yet; this user is updated after it");
@@ -129,7 +164,7 @@ pub(crate) fn user_upsert(
     };
     Some(DirectoryWrite::UpdateUser {
         user_id: current.user_id.clone(),
-        entra_link: (current.user_id != user.id).then(|| user.id.to_string()),
+        entra_link: (current.user_id != entra_id).then(|| entra_id.into_string()),
         hash,
         attributes,
         password_mode,
@@ -140,8 +175,8 @@ pub(crate) fn user_upsert(
 
 /// The new imported user: its id is its Entra id.
 fn user_create(
-    user: &EntraUser,
-    attributes: crate::model::directory::UserAttributes,
+    entra_id: EntraObjectId,
+    attributes: UserAttributes,
     mode: PasswordMode,
     manager: ManagerWrite,
 ) -> DirectoryWrite {
@@ -150,7 +185,7 @@ fn user_create(
         sync.manager_entra_id = entra_id;
     }
     DirectoryWrite::CreateUser(UserItem {
-        user_id: user.id.to_string(),
+        user_id: entra_id.into_string(),
         attributes,
         source: Source::Entra,
         password_mode: Some(mode),
@@ -435,19 +470,21 @@ impl<D: DirectoryStore, S: ImportState, P: ProblemStore, C: TenantConfigs, E: En
         let users: Vec<&EntraUser> = mapped.iter().map(|u| u.as_ref()).collect();
         let mut conflicts = self.name_conflicts(&users, &existing).await?;
         conflicts.extend(unmapped);
-        let importable = users
-            .iter()
-            .filter(|user| !conflicts.contains(user.id.as_str()));
+        let importable: Vec<&EntraUser> = users
+            .into_iter()
+            .filter(|user| !conflicts.contains(user.id.as_str()))
+            .collect();
         let created: Vec<String> = importable
-            .clone()
+            .iter()
             .filter(|user| !existing.contains_key(user.id.as_str()))
             .map(|user| user.id.to_string())
             .collect();
-        let importable: Vec<&EntraUser> = importable.copied().collect();
         let new: HashSet<&str> = created.iter().map(String::as_str).collect();
         let (managers, manager_waits) = self.managers_of(&importable, &new, round).await?;
-        let writes: Vec<DirectoryWrite> = importable
+        drop((importable, new));
+        let writes: Vec<DirectoryWrite> = mapped
             .into_iter()
+            .filter(|user| !conflicts.contains(user.id.as_str()))
             .filter_map(|user| {
                 let current = existing.get(user.id.as_str());
                 let manager = managers.get(user.id.as_str());
@@ -498,12 +535,13 @@ impl<D: DirectoryStore, S: ImportState, P: ProblemStore, C: TenantConfigs, E: En
     ) -> Result<(Vec<Cow<'u, EntraUser>>, HashSet<String>), Interruption> {
         let mut mapped = Vec::with_capacity(users.len());
         let mut failed = HashSet::new();
+        if !self.flows().maps_attributes() {
+            mapped.extend(users.iter().map(|user| Cow::Borrowed(*user)));
+            return Ok((mapped, failed));
+        }
         for user in users {
             let current = existing.get(user.id.as_str());
             match self.flows().attributes_of(user, current) {
-                Ok(attributes) if attributes == user.attributes => {
-                    mapped.push(Cow::Borrowed(*user))
-                }
                 Ok(attributes) => mapped.push(Cow::Owned(EntraUser {
                     id: user.id.clone(),
                     attributes,

@@ -35,7 +35,7 @@ pub(crate) fn evaluate(node: &Node, object: &dyn SourceObject) -> Result<Value, 
             // A source value past the limit (a huge directory extension)
             // is refused before any function works on it.
             let value = object.attribute(name);
-            if value.char_count() > MAX_VALUE_CHARS {
+            if value.longer_than(MAX_VALUE_CHARS) {
                 return Err(EvalError::ValueTooLong {
                     function: "an attribute",
                 });
@@ -59,7 +59,7 @@ fn check_size(function: Function, value: &Value) -> Result<(), EvalError> {
             function: function.name(),
         });
     }
-    if value.char_count() > MAX_VALUE_CHARS {
+    if value.longer_than(MAX_VALUE_CHARS) {
         return Err(EvalError::ValueTooLong {
             function: function.name(),
         });

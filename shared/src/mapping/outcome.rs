@@ -103,10 +103,9 @@ fn source_value(
         MappingSource::Expression(expression) => expression.evaluate(object)?,
         MappingSource::Attribute(name) => object.attribute(name),
     };
-    let chars = value.char_count();
-    if chars > MAX_OUTPUT_CHARS {
+    if value.longer_than(MAX_OUTPUT_CHARS) {
         return Err(EvalError::OutputTooLong {
-            chars,
+            chars: value.char_count(),
             limit: MAX_OUTPUT_CHARS,
         }
         .into());
@@ -119,18 +118,28 @@ fn texts(value: Value) -> Vec<String> {
     let all = match value {
         Value::Null => Vec::new(),
         Value::List(values) => values,
-        other => other.as_text().map(str::to_string).into_iter().collect(),
+        Value::Text(text) => vec![text],
+        Value::Flag(flag) => vec![flag.to_string()],
     };
     all.into_iter().filter(|text| !text.is_empty()).collect()
 }
 
 fn shape(kind: TargetKind, value: Value) -> Result<TargetValue, MappingEvalProblem> {
-    if let Value::Flag(flag) = value
-        && kind == TargetKind::Flag
-    {
-        return Ok(TargetValue::Flag(flag));
+    match (kind, value) {
+        (TargetKind::Flag, Value::Flag(flag)) => Ok(TargetValue::Flag(flag)),
+        // One text, the usual case, moves into its target.
+        (TargetKind::Text, Value::Text(text)) if !text.is_empty() => Ok(TargetValue::Text(text)),
+        (TargetKind::Reference, Value::Text(text)) if !text.is_empty() => {
+            Ok(TargetValue::Reference(text))
+        }
+        (kind, value) => shape_texts(kind, texts(value)),
     }
-    let mut texts = texts(value);
+}
+
+fn shape_texts(
+    kind: TargetKind,
+    mut texts: Vec<String>,
+) -> Result<TargetValue, MappingEvalProblem> {
     if texts.is_empty() {
         return Ok(TargetValue::Absent);
     }

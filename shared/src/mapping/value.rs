@@ -56,6 +56,17 @@ impl Value {
         }
     }
 
+    /// Whether the value holds more than `limit` characters. A UTF-8 text
+    /// has no more characters than bytes: most values are not counted.
+    pub fn longer_than(&self, limit: usize) -> bool {
+        let bytes = match self {
+            Self::Null | Self::Flag(_) => 0,
+            Self::Text(text) => text.len(),
+            Self::List(values) => values.iter().map(String::len).sum(),
+        };
+        bytes > limit && self.char_count() > limit
+    }
+
     /// Characters the value holds (a list: all its values), for the limits.
     pub fn char_count(&self) -> usize {
         match self {

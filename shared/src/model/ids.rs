@@ -104,6 +104,10 @@ impl EntraObjectId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    pub fn into_string(self) -> String {
+        self.0
+    }
 }
 
 impl fmt::Display for EntraObjectId {

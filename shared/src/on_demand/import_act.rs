@@ -153,7 +153,7 @@ impl<D: DirectoryStore + AmUsers, E: EntraDirectory, P: ProblemStore> OnDemandIm
         let domains = self.entra.domains().await?;
         let reactivate = self.config.deprovisioning.reactivate_on_restore;
         let upsert = crate::import::user_upsert(
-            &mapped,
+            std::borrow::Cow::Borrowed(&mapped),
             current,
             (&domains, None),
             reactivate,
