@@ -37,7 +37,7 @@ pub(super) fn status_section(
             "Deletions were held back: more would be deleted than the safety threshold allows. Check them in the preview, then press \"Approve held deletions\".",
         ));
     }
-    lines.push(running_html(status));
+    lines.push(running_html(status, sync_on(config)));
     lines.push(line("realtime_line", &realtime_words(status, now)));
     format!("<section><h2>Status</h2>{}</section>", lines.concat())
 }
@@ -94,11 +94,25 @@ fn failure_words(status: &Map<String, Value>) -> Option<String> {
     }
 }
 
+/// The tenant's "Directory Sync" toggle (`sync_enabled`, off when absent).
+fn sync_on(config: &Map<String, Value>) -> bool {
+    config.get("sync_enabled") == Some(&Value::Bool(true))
+}
+
 /// "No sync running", or a running round's progress bar: the phase it
-/// reads, how many users and groups it has read, over how many pages.
-fn running_html(status: &Map<String, Value>) -> String {
+/// reads, how many users and groups it has read, over how many pages. A
+/// round left unfinished (its invocation stopped) while the sync was
+/// switched off goes on only when it is switched on again: said so, not
+/// "running" for ever.
+fn running_html(status: &Map<String, Value>, sync_on: bool) -> String {
     if status.get("running") != Some(&Value::Bool(true)) {
         return line("running", "No sync running");
+    }
+    if !sync_on {
+        return line(
+            "running",
+            "Sync is switched off; the unfinished sync goes on when it is switched on again",
+        );
     }
     let Some(progress) = status.get("progress").and_then(Value::as_object) else {
         return line("running", "A sync is running");
@@ -270,7 +284,7 @@ mod tests {
             "The last 3 runs failed: Graph answered 503"
         );
         assert_eq!(
-            running_html(&status),
+            running_html(&status, true),
             r#"<p id="running">No sync running</p>"#
         );
     }
@@ -281,12 +295,29 @@ mod tests {
             "running": true,
             "progress": {"phase": "groups", "users_read": 12000, "groups_read": 40, "pages": 2}
         }));
-        let html = running_html(&status);
+        let html = running_html(&status, true);
         assert!(
             html.contains(r#"<progress id="progress" max="3" value="2">"#),
             "{html}"
         );
         assert!(html.contains("12000 users and 40 groups read"), "{html}");
+    }
+
+    #[test]
+    fn given_a_round_left_unfinished_and_the_sync_switched_off_then_it_is_not_called_running() {
+        let status = map(json!({
+            "running": true,
+            "progress": {"phase": "users", "users_read": 500, "groups_read": 0, "pages": 1}
+        }));
+        let config = map(json!({"sync_enabled": false}));
+        let html = running_html(&status, sync_on(&config));
+        assert_eq!(
+            html,
+            r#"<p id="running">Sync is switched off; the unfinished sync goes on when it is switched on again</p>"#
+        );
+        assert!(!html.contains("progress"), "{html}");
+        let on = map(json!({"sync_enabled": true}));
+        assert!(running_html(&status, sync_on(&on)).contains("A sync is running"));
     }
 
     #[test]
