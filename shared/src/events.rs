@@ -127,6 +127,12 @@ pub struct ChangeEvent {
 }
 
 impl ChangeEvent {
+    /// A new event's id: 12 hex digits, unique among events of the same
+    /// instant (its sort key's tail).
+    pub fn new_id() -> String {
+        uuid::Uuid::new_v4().simple().to_string()[..12].to_owned()
+    }
+
     /// The item's sort key: events sort by time.
     pub fn sort_key(&self) -> String {
         format!(
