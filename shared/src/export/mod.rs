@@ -37,6 +37,7 @@ pub use crate::model::entra::{
     NewEntraUser,
 };
 
+use crate::events::{AttributeChange, EventAction};
 use crate::model::directory::{EntraHash, Field, ItemKey, LinkOrigin};
 use crate::model::entra::{DomainInfo, GraphError};
 use crate::model::{TenantConfig, TenantId};
@@ -51,12 +52,54 @@ const REPLICATION_RETRIES: [Duration; 4] = [
     Duration::from_secs(4),
 ];
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum ExportOutcome {
-    /// Entra ID now reflects the change (what was done).
-    Exported(&'static str),
+    /// Entra ID now reflects the change (what was done, and sent).
+    Exported(Exported),
     /// Nothing to do (why).
     Ignored(&'static str),
+}
+
+impl ExportOutcome {
+    /// What was done, in words, when something was.
+    pub fn exported(&self) -> Option<&'static str> {
+        match self {
+            Self::Exported(exported) => Some(exported.what),
+            Self::Ignored(_) => None,
+        }
+    }
+}
+
+/// What the export did in Entra ID, as the engine did it: its change
+/// event is made of it, never recomputed from the record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Exported {
+    /// In words ("user updated", "user disabled").
+    pub what: &'static str,
+    pub action: EventAction,
+    /// The Graph properties sent, old → new (`member`, `manager`: AM ids);
+    /// never the password.
+    pub modified: Vec<AttributeChange>,
+}
+
+impl Exported {
+    pub(crate) fn new(what: &'static str, action: EventAction) -> Self {
+        Self {
+            what,
+            action,
+            modified: Vec::new(),
+        }
+    }
+
+    pub(crate) fn with(self, modified: Vec<AttributeChange>) -> Self {
+        Self { modified, ..self }
+    }
+}
+
+impl From<Exported> for ExportOutcome {
+    fn from(exported: Exported) -> Self {
+        Self::Exported(exported)
+    }
 }
 
 /// Why a change could not be exported, and whether trying again can help.
@@ -348,9 +391,11 @@ impl<'a, D: ExportDirectory, W: EntraWriter> ExportRun<'a, D, W> {
                 group_id,
                 entra_id,
                 changed,
+                before,
                 item,
             } => {
-                self.update_group(key, &group_id, &entra_id, (&changed, &item))
+                let images = (before.as_deref(), &item);
+                self.update_group(key, &group_id, &entra_id, (&changed, images))
                     .await
             }
             ExportPlan::DeleteGroup { entra_id } => self.delete_group(key, &entra_id).await,

@@ -5,8 +5,9 @@
 use super::deprovision::Retired;
 use super::{
     EntraObjectKind, EntraWriter, ExistingEntraUser, ExportDirectory, ExportFailure, ExportMark,
-    ExportOutcome, ExportRun, graph_failure, read_failure, refused,
+    ExportOutcome, ExportRun, Exported, graph_failure, read_failure, refused,
 };
+use crate::events::EventAction;
 use crate::model::directory::{ItemKey, LinkOrigin, Source, SyncedObject};
 use crate::model::entra::GraphError;
 use crate::problems::Code;
@@ -148,12 +149,13 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
                 };
                 let (id, upn) = (found.user.id.as_str(), &found.user.attributes.user_name);
                 self.refuse_administrator(id, upn).await?;
-                Ok(ExportOutcome::Exported(
-                    match self.retire_user(key, id, upn).await? {
-                        Retired::Deleted => "user found by its mark and deleted",
-                        Retired::Disabled => "user found by its mark and disabled",
-                    },
-                ))
+                let what = match self.retire_user(key, id, upn).await? {
+                    Retired::Deleted => ("user found by its mark and deleted", EventAction::Delete),
+                    Retired::Disabled => {
+                        ("user found by its mark and disabled", EventAction::Disable)
+                    }
+                };
+                Ok(Exported::new(what.0, what.1).into())
             }
             EntraObjectKind::Group => {
                 let Some(id) = self.group_by_mark(&mark).await? else {
@@ -161,9 +163,10 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
                     return Ok(nothing);
                 };
                 match self.writer.delete_group(&id).await {
-                    Ok(()) | Err(GraphError::NotFound) => Ok(ExportOutcome::Exported(
-                        "group found by its mark and deleted",
-                    )),
+                    Ok(()) | Err(GraphError::NotFound) => {
+                        let what = "group found by its mark and deleted";
+                        Ok(Exported::new(what, EventAction::Delete).into())
+                    }
                     Err(e) => Err(graph_failure("deleting the group", e)),
                 }
             }
@@ -200,7 +203,9 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
             return self.delete_unlinked(EntraObjectKind::Group, key).await;
         }
         match self.writer.delete_group(entra_id).await {
-            Ok(()) | Err(GraphError::NotFound) => Ok(ExportOutcome::Exported("group deleted")),
+            Ok(()) | Err(GraphError::NotFound) => {
+                Ok(Exported::new("group deleted", EventAction::Delete).into())
+            }
             Err(e) => Err(graph_failure("deleting the group", e)),
         }
     }

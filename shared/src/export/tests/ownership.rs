@@ -104,8 +104,8 @@ async fn given_the_create_answer_was_lost_then_the_user_it_made_is_found_by_its_
     // (visible at once here; else the record waits, docs/behaviour.md 2.3).
     let run = ExportRun::new(&directory, &entra, &config);
     assert_eq!(
-        run.apply(&change).await.unwrap(),
-        ExportOutcome::Exported("user found by its mark and linked")
+        run.apply(&change).await.unwrap().exported(),
+        Some("user found by its mark and linked")
     );
     let posts = entra.calls().iter().filter(|c| *c == "POST user").count();
     assert_eq!(posts, 1, "no second POST: {:?}", entra.calls());
