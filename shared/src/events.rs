@@ -235,6 +235,14 @@ mod tests {
     }
 
     #[test]
+    fn a_new_event_id_is_twelve_hex_digits_and_new_each_time() {
+        let (one, two) = (ChangeEvent::new_id(), ChangeEvent::new_id());
+        assert_eq!(one.len(), 12);
+        assert!(one.chars().all(|c| c.is_ascii_hexdigit()), "{one}");
+        assert_ne!(one, two);
+    }
+
+    #[test]
     fn a_stored_cause_reads_back_as_the_cause_it_was() {
         for cause in [
             EventCause::OnDemand,
