@@ -28,7 +28,8 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
         match &existing.mark {
             Some(mark) if mark == ours => Ok(LinkOrigin::Created),
             Some(mark) => Err(ExportFailure::UpnHeld(format!(
-                "the Entra user {upn} was created by entra-sync for another AM object ({mark}) and is left untouched; it is tried again by itself, as that object may be renamed or deleted; otherwise delete or rename it in Entra ID, or give this user another user_name"
+                "the Entra user {upn} was created by entra-sync for {} and is left untouched; it is tried again by itself, as that object may be renamed or deleted; otherwise delete or rename it in Entra ID, or give this user another user_name",
+                self.another_object(mark)
             ))),
             None if self.config.export_adopt_existing => {
                 self.refuse_imported(existing).await?;
@@ -80,14 +81,28 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
             return Ok(true);
         }
         let noun = kind.noun();
-        let held = found.map_or_else(|| "none".to_owned(), |m| m.to_string());
+        let held = match found {
+            None => "it has none".to_owned(),
+            Some(mark) => format!("it has the mark of {}", self.another_object(&mark)),
+        };
         Err(refused(
             Code::EntraObjectExists,
             format!(
-                "the Entra {noun} {entra_id} linked to {} does not carry entra-sync's mark for it ({ours}; it has {held}): entra-sync changes or deletes only what it created or adopted for this AM object, so the {noun} is left as it is in Entra ID",
+                "the Entra {noun} {entra_id} linked to {} does not carry entra-sync's mark for it ({ours}; {held}): entra-sync changes or deletes only what it created or adopted for this AM object, so the {noun} is left as it is in Entra ID",
                 key.sk()
             ),
         ))
+    }
+
+    /// Another AM object's mark, as a problem of this tenant may name it:
+    /// one of this tenant by its key; another tenant's (or a digest, whose
+    /// tenant cannot be told) not at all, as its ids are that tenant's.
+    pub(super) fn another_object(&self, mark: &ExportMark) -> String {
+        let this_tenant = format!("{}/", self.config.tenant_id);
+        match mark.as_str().strip_prefix(&this_tenant) {
+            Some(key) => format!("another AM object ({key})"),
+            None => "another AM object".to_owned(),
+        }
     }
 
     /// Refuses a write to the Entra object linked to a platform object

@@ -124,7 +124,10 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
         let holder = match self.writer.user_by_upn(upn).await {
             Ok(Some(ExistingEntraUser {
                 mark: Some(mark), ..
-            })) => format!("was created by entra-sync for another AM object ({mark})"),
+            })) => format!(
+                "was created by entra-sync for {}",
+                self.another_object(&mark)
+            ),
             _ => "was not created by entra-sync".to_owned(),
         };
         ExportFailure::UpnHeld(format!(

@@ -129,7 +129,10 @@ async fn given_a_rename_onto_a_upn_entra_sync_holds_for_another_object_then_it_p
         Some((Code::EntraObjectExists, true)),
         "{failure}"
     );
-    assert!(failure.to_string().contains("acme/USER#p2"), "{failure}");
+    assert!(
+        failure.to_string().contains("another AM object (USER#p2)"),
+        "{failure}"
+    );
 }
 
 /// Found by the export simulation (seed 700): a group's rename reached
