@@ -15,6 +15,7 @@ mod manager;
 mod mappings;
 mod members;
 pub mod naming;
+mod outcome;
 mod ownership;
 pub mod ports;
 mod preload;
@@ -30,6 +31,7 @@ pub use batch::{ExportBatch, RetryRecord, TenantWriters};
 pub use budget::earliest as earliest_deadline;
 pub use change::{ChangeAction, ChangeError, ChangeImages, DirectoryChange, ExportPlan, Images};
 pub use mappings::ExportMappings;
+pub use outcome::{ExportOutcome, Exported};
 pub use ports::{DeletedEntraUser, EntraWriter, ExportDirectory};
 // The domain's types the ports speak, where the engine's modules find them.
 pub use crate::model::entra::{
@@ -37,7 +39,6 @@ pub use crate::model::entra::{
     NewEntraUser,
 };
 
-use crate::events::{AttributeChange, EventAction};
 use crate::model::directory::{EntraHash, Field, ItemKey, LinkOrigin};
 use crate::model::entra::{DomainInfo, GraphError};
 use crate::model::{TenantConfig, TenantId};
@@ -51,56 +52,6 @@ const REPLICATION_RETRIES: [Duration; 4] = [
     Duration::from_secs(2),
     Duration::from_secs(4),
 ];
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum ExportOutcome {
-    /// Entra ID now reflects the change (what was done, and sent).
-    Exported(Exported),
-    /// Nothing to do (why).
-    Ignored(&'static str),
-}
-
-impl ExportOutcome {
-    /// What was done, in words, when something was.
-    pub fn exported(&self) -> Option<&'static str> {
-        match self {
-            Self::Exported(exported) => Some(exported.what),
-            Self::Ignored(_) => None,
-        }
-    }
-}
-
-/// What the export did in Entra ID, as the engine did it: its change
-/// event is made of it, never recomputed from the record.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Exported {
-    /// In words ("user updated", "user disabled").
-    pub what: &'static str,
-    pub action: EventAction,
-    /// The Graph properties sent, old → new (`member`, `manager`: AM ids);
-    /// never the password.
-    pub modified: Vec<AttributeChange>,
-}
-
-impl Exported {
-    pub(crate) fn new(what: &'static str, action: EventAction) -> Self {
-        Self {
-            what,
-            action,
-            modified: Vec::new(),
-        }
-    }
-
-    pub(crate) fn with(self, modified: Vec<AttributeChange>) -> Self {
-        Self { modified, ..self }
-    }
-}
-
-impl From<Exported> for ExportOutcome {
-    fn from(exported: Exported) -> Self {
-        Self::Exported(exported)
-    }
-}
 
 /// Why a change could not be exported, and whether trying again can help.
 #[derive(Debug, thiserror::Error)]
@@ -357,15 +308,7 @@ impl<'a, D: ExportDirectory, W: EntraWriter> ExportRun<'a, D, W> {
                 "export of this kind is off for the tenant",
             ));
         }
-        if let Some(kept) = self.kept_in_entra(&plan) {
-            if let ExportPlan::DeleteUser { entra_id } = &plan {
-                // Its memberships stay with it (`retired_own_user`).
-                let kept_user = DeletedEntraUser {
-                    entra_id: entra_id.clone(),
-                    deleted_at: self.clock(),
-                };
-                self.directory.record_deleted_user(key, &kept_user).await?;
-            }
+        if let Some(kept) = self.keep_in_entra(key, &plan).await? {
             return Ok(ExportOutcome::Ignored(kept));
         }
         match plan {
