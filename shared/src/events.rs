@@ -127,6 +127,12 @@ pub struct ChangeEvent {
 }
 
 impl ChangeEvent {
+    /// A new event's id: 12 hex digits, unique among events of the same
+    /// instant (its sort key's tail).
+    pub fn new_id() -> String {
+        uuid::Uuid::new_v4().simple().to_string()[..12].to_owned()
+    }
+
     /// The item's sort key: events sort by time.
     pub fn sort_key(&self) -> String {
         format!(
@@ -226,6 +232,14 @@ mod tests {
         assert_eq!(event.sort_key(), "ENTRA#EVENT#2026-12-07T10:00:00.000Z#e1");
         assert_eq!(event.expires_at_epoch() - at.timestamp(), 30 * 24 * 3600);
         assert_eq!(event.cause.to_json()["trigger"], "on_demand");
+    }
+
+    #[test]
+    fn a_new_event_id_is_twelve_hex_digits_and_new_each_time() {
+        let (one, two) = (ChangeEvent::new_id(), ChangeEvent::new_id());
+        assert_eq!(one.len(), 12);
+        assert!(one.chars().all(|c| c.is_ascii_hexdigit()), "{one}");
+        assert_ne!(one, two);
     }
 
     #[test]

@@ -25,6 +25,8 @@ pub struct Operation {
     pub name: String,
     /// The table's role (`directory`, `integrations`), or empty.
     pub target: String,
+    /// The secondary index a Query or Scan reads, or empty (the table).
+    pub index: String,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -336,6 +338,11 @@ fn classify(shared: &Shared, headers: &HeaderMap, json: &Value) -> (Operation, u
         Operation {
             name: format!("{service}.{action}"),
             target: role,
+            index: json
+                .get("IndexName")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned(),
         },
         items,
     )
@@ -345,11 +352,14 @@ fn classify(shared: &Shared, headers: &HeaderMap, json: &Value) -> (Operation, u
 pub fn render(tallies: &Tallies) -> String {
     let mut out = String::new();
     for (op, t) in tallies {
-        let target = if op.target.is_empty() {
+        let mut target = if op.target.is_empty() {
             String::new()
         } else {
             format!(" on {}", op.target)
         };
+        if !op.index.is_empty() {
+            target.push_str(&format!(" by {}", op.index));
+        }
         let items = if t.items > 0 {
             format!(", {} items", t.items)
         } else {

@@ -16,6 +16,7 @@ use chrono::{DateTime, Utc};
 use tokio::time::Instant;
 use tracing::Instrument;
 
+use super::Exported;
 use super::budget;
 use super::lanes::{by_tenant, lanes};
 use super::preload::{Preloaded, PreloadedDirectory};
@@ -304,10 +305,10 @@ impl<'a, C: TenantConfigs, D: ExportDirectory, T: TenantWriters, P: ProblemStore
         let failure = match result {
             Ok(outcome) => {
                 match outcome {
-                    ExportOutcome::Exported(what) => {
+                    ExportOutcome::Exported(exported) => {
                         self.tally.lock().expect("tally").exported += 1;
-                        self.note_event(change, what, now);
-                        tracing::info!(item = ?change.key, what, "exported")
+                        tracing::info!(item = ?change.key, what = exported.what, "exported");
+                        self.note_event(change, exported, now);
                     }
                     ExportOutcome::Ignored(why) => tracing::debug!(why, "not exported"),
                 }
@@ -329,8 +330,8 @@ impl<'a, C: TenantConfigs, D: ExportDirectory, T: TenantWriters, P: ProblemStore
         }
     }
 
-    fn note_event(&self, change: &DirectoryChange, what: &str, now: DateTime<Utc>) {
-        if let Some(event) = super::events::exported_event(change, what, now) {
+    fn note_event(&self, change: &DirectoryChange, exported: Exported, now: DateTime<Utc>) {
+        if let Some(event) = super::events::exported_event(change, exported, now) {
             let mut events = self.events.lock().expect("events");
             let tenant = change.key.tenant().clone();
             events.entry(tenant).or_default().push(event);

@@ -194,6 +194,8 @@ pub enum ExportPlan {
         group_id: String,
         entra_id: String,
         changed: Vec<&'static str>,
+        /// The record's old image (the old values of its change event).
+        before: Option<Box<GroupItem>>,
         item: GroupItem,
     },
     DeleteGroup {
@@ -399,6 +401,7 @@ impl DirectoryChange {
                         group_id: group_id.clone(),
                         entra_id,
                         changed,
+                        before: images.old.clone().map(Box::new),
                         item,
                     },
                     ObjectPlan::Delete { entra_id } => ExportPlan::DeleteGroup { entra_id },

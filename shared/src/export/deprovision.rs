@@ -105,4 +105,25 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
             Err(e) => Err(graph_failure("disabling the user", e)),
         }
     }
+
+    /// Why Entra ID keeps what the plan would delete (`kept_in_entra`); a
+    /// user kept is remembered, as its memberships stay with it
+    /// (`retired_own_user`).
+    pub(super) async fn keep_in_entra(
+        &self,
+        key: &ItemKey,
+        plan: &ExportPlan,
+    ) -> Result<Option<&'static str>, ExportFailure> {
+        let Some(kept) = self.kept_in_entra(plan) else {
+            return Ok(None);
+        };
+        if let ExportPlan::DeleteUser { entra_id } = plan {
+            let kept_user = DeletedEntraUser {
+                entra_id: entra_id.clone(),
+                deleted_at: self.clock(),
+            };
+            self.directory.record_deleted_user(key, &kept_user).await?;
+        }
+        Ok(Some(kept))
+    }
 }

@@ -1,32 +1,33 @@
 //! The export's change events (docs/behaviour.md 2.14): each change Entra
 //! ID now reflects, named by the AM id of its object, caused by its stream
-//! record. The batch writes its events together once its records are done.
+//! record, and carrying what the engine sent (`Exported`, built where it
+//! acts). The batch writes its events together once its records are done.
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
-use super::{ChangeImages, DirectoryChange, ExportPlan};
-use crate::events::{AttributeChange, ChangeEvent, EventAction, EventCause, attribute_changes};
+use super::mappings::ManagerWrite;
+use super::{ChangeImages, DirectoryChange, EntraPatch, Exported};
+use crate::events::{AttributeChange, ChangeEvent, EventAction, EventCause};
+use crate::model::directory::UserItem;
 use crate::problems::{Direction, ObjectKind};
 
-/// The event of a change exported as `what` says (the outcome's words: a
-/// delete the tenant made a disable says "disabled").
+/// The event of a change the engine exported as `exported` says.
 pub(super) fn exported_event(
     change: &DirectoryChange,
-    what: &str,
+    exported: Exported,
     at: DateTime<Utc>,
 ) -> Option<ChangeEvent> {
     let (object_kind, object_id, display) = object_of(change)?;
-    let (action, modified) = action_and_changes(change, what)?;
     Some(ChangeEvent {
         at,
-        id: uuid::Uuid::new_v4().simple().to_string()[..12].to_owned(),
+        id: ChangeEvent::new_id(),
         direction: Direction::Export,
         object_kind,
         object_id,
         display,
-        action,
-        modified,
+        action: exported.action,
+        modified: exported.modified,
         cause: EventCause::Stream {
             sequence_number: change.sequence_number.clone(),
         },
@@ -56,7 +57,7 @@ fn object_of(change: &DirectoryChange) -> Option<(ObjectKind, String, String)> {
 }
 
 /// `member`: none → the user's AM id (added), or back.
-fn member(added: bool, user_id: &str) -> Vec<AttributeChange> {
+pub(super) fn member(added: bool, user_id: &str) -> Vec<AttributeChange> {
     let (old, new) = match added {
         true => (Value::Null, json!(user_id)),
         false => (json!(user_id), Value::Null),
@@ -68,54 +69,45 @@ fn member(added: bool, user_id: &str) -> Vec<AttributeChange> {
     }]
 }
 
-fn action_and_changes(
-    change: &DirectoryChange,
-    what: &str,
-) -> Option<(EventAction, Vec<AttributeChange>)> {
-    let named = |plain: EventAction| {
-        if what.ends_with("disabled") {
-            EventAction::Disable
-        } else if what.contains("restored") {
-            EventAction::Restore
-        } else {
-            plain
-        }
+/// The properties a create sent, none before.
+pub(super) fn posted(properties: &EntraPatch) -> Vec<AttributeChange> {
+    patched(properties, |_| Value::Null)
+}
+
+/// The properties a PATCH sent, each with the value `old` gives it.
+pub(super) fn patched(patch: &EntraPatch, old: impl Fn(&str) -> Value) -> Vec<AttributeChange> {
+    patch
+        .properties
+        .iter()
+        .map(|(property, value)| AttributeChange {
+            attribute: property.clone(),
+            old: old(property),
+            new: value.to_json(),
+        })
+        .collect()
+}
+
+/// `manager`: the AM user's manager before (`null` when unknown or none)
+/// → the one written (`null`: removed).
+pub(super) fn manager(before: Option<&UserItem>, written: &ManagerWrite) -> AttributeChange {
+    let old = before.and_then(|b| b.attributes.manager_id.clone());
+    let new = match written {
+        ManagerWrite::Set(id) => Some(id.clone()),
+        ManagerWrite::Remove => None,
     };
-    Some(match change.plan() {
-        ExportPlan::Ignore(_) => return None,
-        ExportPlan::CreateUser { item, .. } => (
-            named(EventAction::Create),
-            attribute_changes(None, Some(&item.attributes)),
-        ),
-        ExportPlan::UpdateUser { before, item, .. } => {
-            let old = before.as_deref().map(|b| &b.attributes);
-            let action = match (old.map(|o| o.enabled), item.attributes.enabled) {
-                (Some(true), false) => EventAction::Disable,
-                (Some(false), true) => EventAction::Enable,
-                _ => EventAction::Update,
-            };
-            (action, attribute_changes(old, Some(&item.attributes)))
-        }
-        ExportPlan::CreateGroup { item, .. } => (
-            EventAction::Create,
-            attribute_changes(None, Some(&item.attributes)),
-        ),
-        ExportPlan::UpdateGroup { item, .. } => {
-            let old = match &change.images {
-                ChangeImages::Group(images) => images.old.as_ref().map(|g| &g.attributes),
-                _ => None,
-            };
-            (
-                EventAction::Update,
-                attribute_changes(old, Some(&item.attributes)),
-            )
-        }
-        ExportPlan::DeleteUser { .. }
-        | ExportPlan::DeleteGroup { .. }
-        | ExportPlan::DeleteMarked(_) => (named(EventAction::Delete), Vec::new()),
-        ExportPlan::AddMember { user_id, .. } => (EventAction::AddMember, member(true, &user_id)),
-        ExportPlan::RemoveMember { user_id, .. } => {
-            (EventAction::RemoveMember, member(false, &user_id))
-        }
-    })
+    AttributeChange {
+        attribute: "manager".into(),
+        old: old.map_or(Value::Null, Value::String),
+        new: new.map_or(Value::Null, Value::String),
+    }
+}
+
+/// An update that turned `accountEnabled` off is a disable, on an enable.
+pub(super) fn update_action(sent: &[AttributeChange]) -> EventAction {
+    let enabled = sent.iter().find(|c| c.attribute == "accountEnabled");
+    match enabled.map(|c| (&c.old, &c.new)) {
+        Some((Value::Bool(true), Value::Bool(false))) => EventAction::Disable,
+        Some((Value::Bool(false), Value::Bool(true))) => EventAction::Enable,
+        _ => EventAction::Update,
+    }
 }

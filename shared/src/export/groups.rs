@@ -6,7 +6,29 @@ use super::{
     EntraObjectKind, EntraPatch, EntraWriter, ExportDirectory, ExportFailure, ExportMark,
     ExportOutcome, ExportRun, NewEntraGroup, graph_failure, naming, to_send, update_failure,
 };
-use crate::model::directory::{GROUP_FIELDS, GroupItem, ItemKey, LinkOrigin, SyncedObject};
+use super::{Exported, events};
+use crate::events::EventAction;
+use crate::model::directory::{
+    Field, GROUP_FIELDS, GroupAttributes, GroupItem, ItemKey, LinkOrigin, SyncedObject,
+};
+use crate::model::entra::GraphValue;
+
+/// The group's fields that have a value (what `POST /groups` sends of them).
+fn present(attributes: &GroupAttributes) -> Vec<&'static Field<GroupAttributes>> {
+    let valued =
+        |f: &&Field<GroupAttributes>| GraphValue::from((f.read)(attributes)) != GraphValue::Null;
+    GROUP_FIELDS.iter().filter(valued).collect()
+}
+
+/// The value of the field Graph names `property`, as Graph's JSON.
+fn field_value(attributes: &GroupAttributes, property: &str) -> serde_json::Value {
+    GROUP_FIELDS
+        .iter()
+        .find(|f| f.graph == property)
+        .map_or(serde_json::Value::Null, |f| {
+            GraphValue::from((f.read)(attributes)).to_json()
+        })
+}
 
 impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
     /// Sends the group's values as it has them now (see `to_send`).
@@ -15,7 +37,7 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
         key: &ItemKey,
         group_id: &str,
         entra_id: &str,
-        (changed, seen): (&[&str], &GroupItem),
+        (changed, (before, seen)): (&[&str], (Option<&GroupItem>, &GroupItem)),
     ) -> Result<ExportOutcome, ExportFailure> {
         let Some(item) = self.directory.group(key.tenant(), group_id).await? else {
             return Ok(ExportOutcome::Ignored("the group no longer exists"));
@@ -29,7 +51,14 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
             .await
             .map_err(|e| update_failure("updating the group", e))?;
         self.record(key, entra_id, None).await?;
-        Ok(ExportOutcome::Exported("group updated"))
+        let old = |property: &str| match before {
+            Some(before) => field_value(&before.attributes, property),
+            None => serde_json::Value::Null,
+        };
+        let sent = events::patched(&patch, old);
+        Ok(Exported::new("group updated", EventAction::Update)
+            .with(sent)
+            .into())
     }
 
     pub(super) async fn create_group(
@@ -76,7 +105,15 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
         };
         self.record(&key, &entra_id, Some(LinkOrigin::Created))
             .await?;
-        Ok(ExportOutcome::Exported("group created"))
+        let mut posted = EntraPatch::of(&present(&group.attributes), &group.attributes);
+        posted.set(
+            "mailNickname",
+            GraphValue::Text(group.mail_nickname.clone()),
+        );
+        let sent = events::posted(&posted);
+        Ok(Exported::new("group created", EventAction::Create)
+            .with(sent)
+            .into())
     }
 
     /// Links the group that carries the mark, if one is visible (a create
@@ -97,8 +134,8 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
             .map_err(|e| update_failure("updating the group found by its mark", e))?;
         self.record(key, &entra_id, Some(LinkOrigin::Created))
             .await?;
-        Ok(Some(ExportOutcome::Exported(
-            "group found by its mark and linked",
-        )))
+        // Made by an attempt whose answer was lost: this record's create.
+        let linked = Exported::new("group found by its mark and linked", EventAction::Create);
+        Ok(Some(linked.with(events::posted(&patch)).into()))
     }
 }

@@ -4,6 +4,7 @@
 //! once per run and evaluated on the whole AM user, never on the changed
 //! attributes alone (WAVE3 §1.1).
 
+use crate::events::AttributeChange;
 use crate::mapping::{
     Apply, Direction, MappedValue, MappingConfigError, MappingEvalError, Occasion, TargetKind,
     TargetValue, UserMapping, UserMappings, map_user,
@@ -124,11 +125,24 @@ impl ExportMappings {
         seen: &UserItem,
         now: &UserItem,
     ) -> Result<EntraPatch, MappingEvalError> {
+        self.on_update_sent(before, seen, now)
+            .map(|(patch, _)| patch)
+    }
+
+    /// `on_update`, with each property it sends as old → new for the
+    /// change event: old is what the same mapping gives `before` (`null`
+    /// when there is none, or a mapping fails on it), new what is sent.
+    pub fn on_update_sent(
+        &self,
+        before: Option<&UserItem>,
+        seen: &UserItem,
+        now: &UserItem,
+    ) -> Result<(EntraPatch, Vec<AttributeChange>), MappingEvalError> {
         let values = |user: &UserItem| map_user(&self.mappings, user, Occasion::Update);
         let current = values(now)?;
         let recorded = values(seen).ok();
         let previous = before.and_then(|old| values(old).ok());
-        let mut patch = EntraPatch::default();
+        let (mut patch, mut sent) = (EntraPatch::default(), Vec::new());
         for (index, mapped) in current.iter().enumerate() {
             let value_at = |list: &Option<Vec<MappedValue<'_>>>| {
                 list.as_ref().map(|values| values[index].value.clone())
@@ -136,10 +150,25 @@ impl ExportMappings {
             let (old, new) = (value_at(&previous), value_at(&recorded));
             let changed = old.is_none() || old != new || new.as_ref() != Some(&mapped.value);
             if changed && let Some(value) = written(mapped) {
+                sent.push(AttributeChange {
+                    attribute: mapped.target.name.clone(),
+                    old: old.as_ref().map_or(serde_json::Value::Null, json_of),
+                    new: value.to_json(),
+                });
                 patch.set(&mapped.target.name, value);
             }
         }
-        Ok(patch)
+        Ok((patch, sent))
+    }
+}
+
+/// A mapped value as the event shows it (`null`: no value).
+fn json_of(value: &TargetValue) -> serde_json::Value {
+    match value {
+        TargetValue::Text(text) => GraphValue::Text(text.clone()).to_json(),
+        TargetValue::Flag(flag) => GraphValue::Flag(*flag).to_json(),
+        TargetValue::Texts(texts) => GraphValue::Texts(texts.clone()).to_json(),
+        TargetValue::Absent | TargetValue::Reference(_) => serde_json::Value::Null,
     }
 }
 

@@ -3,8 +3,9 @@
 
 use super::{
     EntraObjectKind, EntraWriter, ExportDirectory, ExportFailure, ExportOutcome, ExportRun,
-    REPLICATION_RETRIES, graph_failure, not_visible_yet,
+    Exported, REPLICATION_RETRIES, events, graph_failure, not_visible_yet,
 };
+use crate::events::EventAction;
 use crate::model::TenantId;
 use crate::model::directory::{ItemKey, MembershipKey, Source, SyncedObject};
 use crate::model::entra::GraphError;
@@ -58,7 +59,8 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
             ));
         };
         self.add_member(&group, &user).await?;
-        Ok(ExportOutcome::Exported("member added"))
+        let added = Exported::new("member added", EventAction::AddMember);
+        Ok(added.with(events::member(true, user_id)).into())
     }
 
     pub(super) async fn remove_membership(
@@ -96,7 +98,10 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
         self.refuse_privileged_group(&group, "removes a member from")
             .await?;
         match self.writer.remove_member(&group, &user).await {
-            Ok(()) | Err(GraphError::NotFound) => Ok(ExportOutcome::Exported("member removed")),
+            Ok(()) | Err(GraphError::NotFound) => {
+                let removed = Exported::new("member removed", EventAction::RemoveMember);
+                Ok(removed.with(events::member(false, user_id)).into())
+            }
             // Not an Entra id: a deleted user of the export's own.
             Err(GraphError::InvalidObjectId { .. }) => Ok(ExportOutcome::Ignored(
                 "the user is gone from AM and Entra ID",

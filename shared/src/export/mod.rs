@@ -15,6 +15,7 @@ mod manager;
 mod mappings;
 mod members;
 pub mod naming;
+mod outcome;
 mod ownership;
 pub mod ports;
 mod preload;
@@ -30,6 +31,7 @@ pub use batch::{ExportBatch, RetryRecord, TenantWriters};
 pub use budget::earliest as earliest_deadline;
 pub use change::{ChangeAction, ChangeError, ChangeImages, DirectoryChange, ExportPlan, Images};
 pub use mappings::ExportMappings;
+pub use outcome::{ExportOutcome, Exported};
 pub use ports::{DeletedEntraUser, EntraWriter, ExportDirectory};
 // The domain's types the ports speak, where the engine's modules find them.
 pub use crate::model::entra::{
@@ -50,14 +52,6 @@ const REPLICATION_RETRIES: [Duration; 4] = [
     Duration::from_secs(2),
     Duration::from_secs(4),
 ];
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ExportOutcome {
-    /// Entra ID now reflects the change (what was done).
-    Exported(&'static str),
-    /// Nothing to do (why).
-    Ignored(&'static str),
-}
 
 /// Why a change could not be exported, and whether trying again can help.
 #[derive(Debug, thiserror::Error)]
@@ -314,15 +308,7 @@ impl<'a, D: ExportDirectory, W: EntraWriter> ExportRun<'a, D, W> {
                 "export of this kind is off for the tenant",
             ));
         }
-        if let Some(kept) = self.kept_in_entra(&plan) {
-            if let ExportPlan::DeleteUser { entra_id } = &plan {
-                // Its memberships stay with it (`retired_own_user`).
-                let kept_user = DeletedEntraUser {
-                    entra_id: entra_id.clone(),
-                    deleted_at: self.clock(),
-                };
-                self.directory.record_deleted_user(key, &kept_user).await?;
-            }
+        if let Some(kept) = self.keep_in_entra(key, &plan).await? {
             return Ok(ExportOutcome::Ignored(kept));
         }
         match plan {
@@ -348,9 +334,11 @@ impl<'a, D: ExportDirectory, W: EntraWriter> ExportRun<'a, D, W> {
                 group_id,
                 entra_id,
                 changed,
+                before,
                 item,
             } => {
-                self.update_group(key, &group_id, &entra_id, (&changed, &item))
+                let images = (before.as_deref(), &item);
+                self.update_group(key, &group_id, &entra_id, (&changed, images))
                     .await
             }
             ExportPlan::DeleteGroup { entra_id } => self.delete_group(key, &entra_id).await,

@@ -5,8 +5,9 @@
 use super::deprovision::Retired;
 use super::{
     EntraObjectKind, EntraWriter, ExistingEntraUser, ExportDirectory, ExportFailure, ExportMark,
-    ExportOutcome, ExportRun, graph_failure, read_failure, refused,
+    ExportOutcome, ExportRun, Exported, graph_failure, read_failure, refused,
 };
+use crate::events::EventAction;
 use crate::model::directory::{ItemKey, LinkOrigin, Source, SyncedObject};
 use crate::model::entra::GraphError;
 use crate::problems::Code;
@@ -27,7 +28,8 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
         match &existing.mark {
             Some(mark) if mark == ours => Ok(LinkOrigin::Created),
             Some(mark) => Err(ExportFailure::UpnHeld(format!(
-                "the Entra user {upn} was created by entra-sync for another AM object ({mark}) and is left untouched; it is tried again by itself, as that object may be renamed or deleted; otherwise delete or rename it in Entra ID, or give this user another user_name"
+                "the Entra user {upn} was created by entra-sync for {} and is left untouched; it is tried again by itself, as that object may be renamed or deleted; otherwise delete or rename it in Entra ID, or give this user another user_name",
+                self.another_object(mark)
             ))),
             None if self.config.export_adopt_existing => {
                 self.refuse_imported(existing).await?;
@@ -79,14 +81,28 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
             return Ok(true);
         }
         let noun = kind.noun();
-        let held = found.map_or_else(|| "none".to_owned(), |m| m.to_string());
+        let held = match found {
+            None => "it has none".to_owned(),
+            Some(mark) => format!("it has the mark of {}", self.another_object(&mark)),
+        };
         Err(refused(
             Code::EntraObjectExists,
             format!(
-                "the Entra {noun} {entra_id} linked to {} does not carry entra-sync's mark for it ({ours}; it has {held}): entra-sync changes or deletes only what it created or adopted for this AM object, so the {noun} is left as it is in Entra ID",
+                "the Entra {noun} {entra_id} linked to {} does not carry entra-sync's mark for it ({ours}; {held}): entra-sync changes or deletes only what it created or adopted for this AM object, so the {noun} is left as it is in Entra ID",
                 key.sk()
             ),
         ))
+    }
+
+    /// Another AM object's mark, as a problem of this tenant may name it:
+    /// one of this tenant by its key; another tenant's (or a digest, whose
+    /// tenant cannot be told) not at all, as its ids are that tenant's.
+    pub(super) fn another_object(&self, mark: &ExportMark) -> String {
+        let this_tenant = format!("{}/", self.config.tenant_id);
+        match mark.as_str().strip_prefix(&this_tenant) {
+            Some(key) => format!("another AM object ({key})"),
+            None => "another AM object".to_owned(),
+        }
     }
 
     /// Refuses a write to the Entra object linked to a platform object
@@ -148,12 +164,13 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
                 };
                 let (id, upn) = (found.user.id.as_str(), &found.user.attributes.user_name);
                 self.refuse_administrator(id, upn).await?;
-                Ok(ExportOutcome::Exported(
-                    match self.retire_user(key, id, upn).await? {
-                        Retired::Deleted => "user found by its mark and deleted",
-                        Retired::Disabled => "user found by its mark and disabled",
-                    },
-                ))
+                let what = match self.retire_user(key, id, upn).await? {
+                    Retired::Deleted => ("user found by its mark and deleted", EventAction::Delete),
+                    Retired::Disabled => {
+                        ("user found by its mark and disabled", EventAction::Disable)
+                    }
+                };
+                Ok(Exported::new(what.0, what.1).into())
             }
             EntraObjectKind::Group => {
                 let Some(id) = self.group_by_mark(&mark).await? else {
@@ -161,9 +178,10 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
                     return Ok(nothing);
                 };
                 match self.writer.delete_group(&id).await {
-                    Ok(()) | Err(GraphError::NotFound) => Ok(ExportOutcome::Exported(
-                        "group found by its mark and deleted",
-                    )),
+                    Ok(()) | Err(GraphError::NotFound) => {
+                        let what = "group found by its mark and deleted";
+                        Ok(Exported::new(what, EventAction::Delete).into())
+                    }
                     Err(e) => Err(graph_failure("deleting the group", e)),
                 }
             }
@@ -200,7 +218,9 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
             return self.delete_unlinked(EntraObjectKind::Group, key).await;
         }
         match self.writer.delete_group(entra_id).await {
-            Ok(()) | Err(GraphError::NotFound) => Ok(ExportOutcome::Exported("group deleted")),
+            Ok(()) | Err(GraphError::NotFound) => {
+                Ok(Exported::new("group deleted", EventAction::Delete).into())
+            }
             Err(e) => Err(graph_failure("deleting the group", e)),
         }
     }

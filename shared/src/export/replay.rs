@@ -219,6 +219,7 @@ fn group_plan(group_id: &str, item: GroupItem, parked: &Problem) -> ExportPlan {
             group_id: group_id.to_owned(),
             entra_id,
             changed,
+            before: None,
             item,
         },
         Current::Nothing(why) => ExportPlan::Ignore(why),

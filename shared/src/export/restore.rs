@@ -5,9 +5,10 @@
 //! restored (GRAPH.md 3.3), and the export makes only those.
 
 use super::{
-    EntraWriter, ExportDirectory, ExportFailure, ExportOutcome, ExportRun, graph_failure,
+    EntraWriter, ExportDirectory, ExportFailure, ExportOutcome, ExportRun, Exported, graph_failure,
     is_conflict,
 };
+use crate::events::EventAction;
 use crate::model::directory::{ItemKey, UserItem};
 use crate::model::entra::GraphError;
 
@@ -41,9 +42,15 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
         // Forgotten before the link: a retry then finds it by its mark.
         self.directory.forget_deleted_user(key).await?;
         self.join_export_group(restored.id.as_str()).await?;
-        self.link_marked_user(key, &restored, item).await?;
-        Ok(Some(ExportOutcome::Exported(
-            "user restored from Entra ID's deleted items",
-        )))
+        let linked = self.link_marked_user(key, &restored, item).await?;
+        // What the link sent (the platform's values Entra did not have).
+        let sent = match linked {
+            ExportOutcome::Exported(linked) => linked.modified,
+            ExportOutcome::Ignored(_) => Vec::new(),
+        };
+        let what = "user restored from Entra ID's deleted items";
+        Ok(Some(
+            Exported::new(what, EventAction::Restore).with(sent).into(),
+        ))
     }
 }

@@ -10,6 +10,8 @@ use super::{
     ExportMappings, ExportMark, ExportOutcome, ExportRun, NewEntraUser, graph_failure,
     intent::made_nothing, is_conflict, naming, read_failure, update_failure,
 };
+use super::{Exported, events};
+use crate::events::{AttributeChange, EventAction};
 use crate::model::TenantId;
 use crate::model::directory::{
     EntraHash, ItemKey, LinkOrigin, SyncedObject, USER_FIELDS, UserAttributes, UserItem,
@@ -62,8 +64,8 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
         let Some(item) = self.directory.user(key.tenant(), user_id).await? else {
             return Ok(ExportOutcome::Ignored("the user no longer exists"));
         };
-        let patch = mappings
-            .on_update(before, seen, &item)
+        let (patch, mut sent) = mappings
+            .on_update_sent(before, seen, &item)
             .map_err(unmappable)?;
         let manager = mappings.manager_on_update(before, seen, &item);
         if patch.is_empty() && manager.is_none() {
@@ -87,7 +89,9 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
         }
         self.finish_user(key, entra_id, None, manager.as_ref())
             .await?;
-        Ok(ExportOutcome::Exported("user updated"))
+        sent.extend(manager.map(|m| events::manager(before, &m)));
+        let action = events::update_action(&sent);
+        Ok(Exported::new("user updated", action).with(sent).into())
     }
 
     /// PATCHes the user: an on-premises-mastered one gets what Graph lets
@@ -120,7 +124,10 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
         let holder = match self.writer.user_by_upn(upn).await {
             Ok(Some(ExistingEntraUser {
                 mark: Some(mark), ..
-            })) => format!("was created by entra-sync for another AM object ({mark})"),
+            })) => format!(
+                "was created by entra-sync for {}",
+                self.another_object(&mark)
+            ),
             _ => "was not created by entra-sync".to_owned(),
         };
         ExportFailure::UpnHeld(format!(
@@ -140,12 +147,11 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
             return self.delete_unlinked(EntraObjectKind::User, key).await;
         }
         self.refuse_administrator(entra_id, entra_id).await?;
-        Ok(ExportOutcome::Exported(
-            match self.retire_user(key, entra_id, entra_id).await? {
-                Retired::Deleted => "user deleted",
-                Retired::Disabled => "user disabled",
-            },
-        ))
+        Ok(match self.retire_user(key, entra_id, entra_id).await? {
+            Retired::Deleted => Exported::new("user deleted", EventAction::Delete),
+            Retired::Disabled => Exported::new("user disabled", EventAction::Disable),
+        }
+        .into())
     }
 
     pub(super) async fn create_user(
@@ -186,7 +192,7 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
         // POST first: the UPN is looked up only when Graph says it is taken
         // (a user made in Entra, or one of ours not visible by its mark yet).
         self.begin_create(&key).await?;
-        let (entra_id, origin) = match self.post_user(&key, &user).await {
+        let (entra_id, origin, mut sent) = match self.post_user(&key, &user).await {
             Ok(created) => created,
             // Graph may have made it: if it shows already, it is linked now.
             Err(failure @ ExportFailure::Graph { .. }) if failure.is_retryable() => {
@@ -201,7 +207,10 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
         let manager = mappings.manager_on_create(&item);
         self.finish_user(&key, &entra_id, Some(origin), manager.as_ref())
             .await?;
-        Ok(ExportOutcome::Exported("user created"))
+        sent.extend(manager.map(|m| events::manager(None, &m)));
+        Ok(Exported::new("user created", EventAction::Create)
+            .with(sent)
+            .into())
     }
 
     /// The Entra user the mappings make of the AM user, its UPN checked.
@@ -286,7 +295,9 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
         let manager = mappings.manager_on_update(Some(&seen), &seen, item);
         if differing.is_empty() && manager.is_none() {
             self.record(key, entra_id, None).await?;
-            return Ok(ExportOutcome::Exported("user found by its mark and linked"));
+            // Made by an attempt whose answer was lost: this record's create.
+            let linked = Exported::new("user found by its mark and linked", EventAction::Create);
+            return Ok(linked.into());
         }
         self.update_user(key, &item.user_id, entra_id, (Some(&seen), &seen))
             .await
@@ -306,9 +317,12 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
         &self,
         key: &ItemKey,
         user: &NewEntraUser,
-    ) -> Result<(String, LinkOrigin), ExportFailure> {
+    ) -> Result<(String, LinkOrigin, Vec<AttributeChange>), ExportFailure> {
         match self.writer.create_user(user).await {
-            Ok(id) => Ok((id, LinkOrigin::Created)),
+            Ok(id) => {
+                let sent = events::posted(&user.posted_properties());
+                Ok((id, LinkOrigin::Created, sent))
+            }
             Err(e) if is_conflict(&e) => {
                 let Some(existing) = self.user_by_upn(&user.attributes.user_name).await? else {
                     return Err(ExportFailure::NotYet(
@@ -327,8 +341,8 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
                         .await
                         .map_err(|e| graph_failure("marking the adopted user", e))?;
                 }
-                let id = self.adopt_user(&existing.user, &user.properties).await?;
-                Ok((id, origin))
+                let (id, sent) = self.adopt_user(&existing.user, &user.properties).await?;
+                Ok((id, origin, sent))
             }
             Err(e) if made_nothing(&e) => Err(self
                 .create_refused(key, graph_failure("creating the user", e))
@@ -338,12 +352,13 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
     }
 
     /// Links to an existing Entra user and patches what the mappings give
-    /// that it has different (the UPN, which matched, aside).
+    /// that it has different (the UPN, which matched, aside): what was
+    /// sent, old as the user held it.
     async fn adopt_user(
         &self,
         existing: &EntraUser,
         wanted: &EntraPatch,
-    ) -> Result<String, ExportFailure> {
+    ) -> Result<(String, Vec<AttributeChange>), ExportFailure> {
         if existing.id.is_empty() {
             return Err(ExportFailure::Refused {
                 code: crate::problems::Code::GraphRejected,
@@ -355,7 +370,7 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
                 .properties
                 .iter()
                 .filter(|(name, value)| {
-                    name != "userPrincipalName" && !holds(existing, name, value)
+                    name != "userPrincipalName" && held(existing, name) != value.to_json()
                 })
                 .cloned()
                 .collect(),
@@ -367,26 +382,19 @@ impl<D: ExportDirectory, W: EntraWriter> ExportRun<'_, D, W> {
                 .map_err(|e| graph_failure("updating the adopted user", e))?;
         }
         tracing::info!(entra_id = %existing.id, "linked to the Entra user with the same UPN");
-        Ok(existing.id.to_string())
+        let sent = events::patched(&differing, |property| held(existing, property));
+        Ok((existing.id.to_string(), sent))
     }
 }
 
-/// Whether the Entra user already has `value` for `property`: the field
-/// table's properties as parsed, the others as Graph sent them.
-fn holds(existing: &EntraUser, property: &str, value: &GraphValue) -> bool {
+/// The value the Entra user has for `property`, as Graph's JSON: the
+/// field table's properties as parsed, the others as Graph sent them.
+fn held(existing: &EntraUser, property: &str) -> serde_json::Value {
     if let Some(field) = USER_FIELDS.iter().find(|f| f.graph == property) {
-        return GraphValue::from((field.read)(&existing.attributes)) == *value;
+        return GraphValue::from((field.read)(&existing.attributes)).to_json();
     }
     let sent = existing.properties.get(property);
-    match (value, sent) {
-        (GraphValue::Null, None | Some(serde_json::Value::Null)) => true,
-        (GraphValue::Text(text), Some(serde_json::Value::String(held))) => text == held,
-        (GraphValue::Flag(flag), Some(serde_json::Value::Bool(held))) => flag == held,
-        (GraphValue::Texts(texts), Some(serde_json::Value::Array(held))) => {
-            texts.len() == held.len() && texts.iter().zip(held).all(|(t, h)| h.as_str() == Some(t))
-        }
-        _ => false,
-    }
+    sent.cloned().unwrap_or_default()
 }
 
 /// A mapping that cannot give a value for this user: its problem

@@ -15,23 +15,20 @@ fn json_string(text: &str) -> Value {
 
 /// A value as Graph takes it.
 fn graph_value(value: &GraphValue) -> Value {
-    match value {
-        GraphValue::Text(text) => json_string(text),
-        GraphValue::Null => Value::Null,
-        GraphValue::Flag(flag) => Value::Bool(*flag),
-        GraphValue::Texts(texts) => Value::Array(texts.iter().map(|t| json_string(t)).collect()),
-    }
+    value.to_json()
 }
 
 /// The body of `PATCH /users/{id}` or `/groups/{id}`.
 pub fn patch_body(patch: &crate::model::entra::EntraPatch) -> Value {
-    Value::Object(
-        patch
-            .properties
-            .iter()
-            .map(|(property, value)| (property.clone(), graph_value(value)))
-            .collect(),
-    )
+    Value::Object(patch_properties(patch))
+}
+
+fn patch_properties(patch: &crate::model::entra::EntraPatch) -> Map<String, Value> {
+    patch
+        .properties
+        .iter()
+        .map(|(property, value)| (property.clone(), graph_value(value)))
+        .collect()
 }
 
 /// The mapped properties that have a value.
@@ -76,30 +73,8 @@ pub fn export_mark(
 /// mapping gave (a display name, `mailNickname`, `accountEnabled`).
 pub fn new_user_body(user: &crate::model::entra::NewEntraUser, mark_property: &str) -> Value {
     use secrecy::ExposeSecret;
-    let mut body: Map<String, Value> = user
-        .properties
-        .properties
-        .iter()
-        .filter(|(_, value)| *value != GraphValue::Null)
-        .map(|(property, value)| (property.clone(), graph_value(value)))
-        .collect();
+    let mut body = patch_properties(&user.posted_properties());
     body.insert(mark_property.to_owned(), json_string(user.mark.as_str()));
-    body.entry("userPrincipalName")
-        .or_insert_with(|| json_string(&user.attributes.user_name));
-    if let Some(name) = &user.attributes.display_name {
-        body.entry("displayName")
-            .or_insert_with(|| json_string(name));
-    }
-    body.entry("accountEnabled")
-        .or_insert(Value::Bool(user.attributes.enabled));
-    body.entry("mailNickname")
-        .or_insert_with(|| json_string(&user.mail_nickname));
-    if let Some(anchor) = &user.on_premises_immutable_id {
-        body.insert(
-            "onPremisesImmutableId".into(),
-            Value::String(anchor.clone()),
-        );
-    }
     body.insert(
         "passwordProfile".into(),
         serde_json::json!({"forceChangePasswordNextSignIn": true, "password": user.password.expose_secret()}),

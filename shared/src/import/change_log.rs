@@ -269,7 +269,7 @@ fn am_id(write: &DirectoryWrite) -> Option<(ObjectKind, &str)> {
 fn new_event(at: DateTime<Utc>, cause: &EventCause) -> ChangeEvent {
     ChangeEvent {
         at,
-        id: uuid::Uuid::new_v4().simple().to_string()[..12].to_owned(),
+        id: ChangeEvent::new_id(),
         direction: Direction::Import,
         object_kind: ObjectKind::User,
         object_id: String::new(),

@@ -287,7 +287,8 @@ where
         }
         let run = ExportRun::new(self.directory, self.writer, self.config);
         match run.apply_plan(self.tenant(), key, plan).await {
-            Ok(ExportOutcome::Exported(what)) => {
+            Ok(ExportOutcome::Exported(exported)) => {
+                let what = exported.what;
                 answer.result = result_of(what, planned);
                 answer.written = true;
                 self.note_link(&mut answer, key).await?;

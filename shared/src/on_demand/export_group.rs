@@ -197,6 +197,7 @@ where
             group_id: item.group_id.clone(),
             entra_id,
             changed: GROUP_FIELDS.iter().map(|f| f.am).collect(),
+            before: None,
             item,
         };
         self.export_plan(answer, &key, plan, SyncResult::Update, "group")

@@ -28,6 +28,8 @@ pub const MEMBER_INDEX: &str = "by-member";
 /// The directory table's users by their manager's Entra id (sparse:
 /// `sync_manager_entra_id` is set only when the tenant imports managers).
 pub const MANAGER_INDEX: &str = "by-manager";
+/// The directory table's users by `user_name` (keys only).
+pub const USER_NAME_INDEX: &str = "by-user-name";
 
 // A tenant's items, in either table: `pk = TENANT#<id>`.
 

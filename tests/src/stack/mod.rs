@@ -7,6 +7,7 @@ mod federated;
 mod http;
 mod items;
 mod resources;
+pub mod sync_object;
 
 use resources::{function_identities, stack_resources, start_gated_meter};
 

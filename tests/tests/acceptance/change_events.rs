@@ -144,8 +144,14 @@ async fn given_a_platform_user_exported_then_its_event_carries_the_stream_record
     assert!(
         modified
             .iter()
-            .any(|c| c["attribute"] == "job_title" && c["new"] == "Analyst"),
-        "{modified:?}"
+            .any(|c| c["attribute"] == "jobTitle" && c["old"].is_null() && c["new"] == "Analyst"),
+        "the Graph properties the POST sent: {modified:?}"
+    );
+    assert!(
+        !modified
+            .iter()
+            .any(|c| c["attribute"].as_str().unwrap().contains("password")),
+        "never the password: {modified:?}"
     );
     let store = DynamoChangeEvents::new(
         w.stack.aws.dynamodb.clone(),

@@ -8,25 +8,12 @@ use std::time::Duration;
 use entra_sync_tests::organisation::user_id;
 use fantoccini::Locator;
 
-use super::console_browser::{Browser, LiveProcess, port_is_free, port_of};
+use super::console_browser::{Browser, LiveProcess, in_live_console, port_is_free, port_of};
 
 #[tokio::test]
 async fn given_the_live_stack_when_an_admin_uses_the_console_then_authorise_import_change_and_export_all_work()
  {
-    use futures::FutureExt;
-    let mut live = LiveProcess::start().await.unwrap();
-    let browser = Browser::start().await.unwrap();
-    let outcome = std::panic::AssertUnwindSafe(use_the_console(&mut live, &browser))
-        .catch_unwind()
-        .await;
-    // Whatever happened: no browser, driver or stack left behind.
-    let _ = browser.client.clone().close().await;
-    let mut driver = browser.driver;
-    let _ = driver.kill().await;
-    let _ = live.interrupt().await;
-    if let Err(panic) = outcome {
-        std::panic::resume_unwind(panic);
-    }
+    in_live_console(use_the_console).await;
 }
 
 async fn use_the_console(live: &mut LiveProcess, browser: &Browser) {

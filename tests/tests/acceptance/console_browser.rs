@@ -11,6 +11,24 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
+/// `session` on the live stack in a browser; then, whatever happened (a
+/// failed assertion too), no browser, driver or stack is left behind.
+pub(crate) async fn in_live_console(session: impl AsyncFnOnce(&mut LiveProcess, &Browser)) {
+    use futures::FutureExt;
+    let mut live = LiveProcess::start().await.unwrap();
+    let browser = Browser::start().await.unwrap();
+    let outcome = std::panic::AssertUnwindSafe(session(&mut live, &browser))
+        .catch_unwind()
+        .await;
+    let _ = browser.client.clone().close().await;
+    let mut driver = browser.driver;
+    let _ = driver.kill().await;
+    let _ = live.interrupt().await;
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
+
 /// The live stack as a process: its URLs and function processes, read
 /// from what it prints.
 pub(crate) struct LiveProcess {

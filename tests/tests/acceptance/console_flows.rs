@@ -11,7 +11,7 @@ use entra_sync_tests::local_aws::LocalAws;
 use fantoccini::Locator;
 use serde_json::{Map, Value, json};
 
-use super::console_browser::{Browser, LiveProcess};
+use super::console_browser::{Browser, LiveProcess, in_live_console};
 
 /// Shown back in an input as typed: the page escapes what it renders.
 const FILTER_NAME: &str = r#"first <users> & "co""#;
@@ -19,19 +19,8 @@ const FILTER_NAME: &str = r#"first <users> & "co""#;
 #[tokio::test]
 async fn given_the_live_console_when_an_admin_edits_what_flows_then_only_what_compiles_is_saved_and_a_draft_is_previewed()
  {
-    use futures::FutureExt;
-    let mut live = LiveProcess::start().await.unwrap();
-    let browser = Browser::start().await.unwrap();
-    let outcome = std::panic::AssertUnwindSafe(edit_what_flows(&live, &browser))
-        .catch_unwind()
+    in_live_console(async |live: &mut LiveProcess, b: &Browser| edit_what_flows(live, b).await)
         .await;
-    let _ = browser.client.clone().close().await;
-    let mut driver = browser.driver;
-    let _ = driver.kill().await;
-    let _ = live.interrupt().await;
-    if let Err(panic) = outcome {
-        std::panic::resume_unwind(panic);
-    }
 }
 
 /// The tenant's config item, read from moto.

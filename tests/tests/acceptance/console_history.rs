@@ -12,25 +12,14 @@ use fantoccini::Locator;
 use serde_json::{Map, Value};
 use std::time::Duration;
 
-use super::console_browser::{Browser, LiveProcess};
+use super::console_browser::{Browser, LiveProcess, in_live_console};
 use super::console_flows::authorise;
 
 #[tokio::test]
 async fn given_the_live_console_when_an_admin_syncs_and_opens_a_user_then_status_history_and_events_read_in_words()
  {
-    use futures::FutureExt;
-    let mut live = LiveProcess::start().await.unwrap();
-    let browser = Browser::start().await.unwrap();
-    let outcome = std::panic::AssertUnwindSafe(read_the_history(&live, &browser))
-        .catch_unwind()
+    in_live_console(async |live: &mut LiveProcess, b: &Browser| read_the_history(live, b).await)
         .await;
-    let _ = browser.client.clone().close().await;
-    let mut driver = browser.driver;
-    let _ = driver.kill().await;
-    let _ = live.interrupt().await;
-    if let Err(panic) = outcome {
-        std::panic::resume_unwind(panic);
-    }
 }
 
 async fn item(aws: &LocalAws, table: &str, sk: &str) -> Map<String, Value> {

@@ -6,49 +6,25 @@
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use entra_sync::identity::REQUIRED_APP_ROLES;
-use entra_sync_tests::events::{HttpResponse, http_api_request};
+use entra_sync_tests::events::HttpResponse;
 use entra_sync_tests::lambda_runtime_api::LambdaFunction;
 use entra_sync_tests::organisation::{self, user_id, user_upn};
+use entra_sync_tests::stack::sync_object::call_sync_object;
 use entra_sync_tests::stack::{CONTOSO, LocalStack};
 use serde_json::{Map, Value, json};
 
 const TENANT: &str = "acme";
-const ROUTE: &str = "POST /tenants/{tenant_id}/entra/sync-object";
 
 /// Contoso's users 0..6 (user 0 on the managed domain), `acme` authorised
 /// in application mode with these settings, and the function started.
 async fn world(settings: Value) -> (LocalStack, LambdaFunction) {
-    let stack = LocalStack::start().await.unwrap();
-    organisation::seed(&stack.emulator, CONTOSO, 6, 1);
-    stack.emulator.consent_app(CONTOSO, REQUIRED_APP_ROLES);
-    let mut config = json!({
-        "auth_mode": "application", "authorisation": "authorised",
-        "authorised_at": "2026-12-07T06:00:00Z", "sync_enabled": true,
-        "import_users": true, "import_groups": true,
-    });
-    config
-        .as_object_mut()
+    LocalStack::with_sync_object(TENANT, settings)
+        .await
         .unwrap()
-        .extend(settings.as_object().unwrap().clone());
-    stack
-        .put_config_with(TENANT, Some(CONTOSO), config)
-        .await
-        .unwrap();
-    let function = LambdaFunction::start("sync-object", &stack.function_env())
-        .await
-        .unwrap();
-    (stack, function)
 }
 
 async fn call(function: &mut LambdaFunction, tenant: &str, body: &str) -> HttpResponse {
-    let path = format!("/tenants/{tenant}/entra/sync-object");
-    let mut request = http_api_request("POST", ROUTE, &path, "");
-    request["body"] = Value::String(body.to_owned());
-    request["headers"]["content-type"] = "application/json".into();
-    request["headers"]["content-length"] = body.len().to_string().into();
-    let answer = function.invoke(request).await.unwrap().unwrap();
-    HttpResponse::from_lambda(&answer).unwrap()
+    call_sync_object(function, tenant, body).await.unwrap()
 }
 
 async fn sync_user(function: &mut LambdaFunction, object: &str, dry_run: bool) -> Value {
@@ -74,15 +50,7 @@ async fn am_user(stack: &LocalStack, id: &str) -> Option<Map<String, Value>> {
 }
 
 async fn events(stack: &LocalStack) -> Vec<Map<String, Value>> {
-    let items = stack.integration_items().await.unwrap();
-    items
-        .into_iter()
-        .filter(|i| {
-            i["sk"]
-                .as_str()
-                .is_some_and(|sk| sk.starts_with("ENTRA#EVENT#"))
-        })
-        .collect()
+    stack.change_events().await.unwrap()
 }
 
 #[tokio::test]

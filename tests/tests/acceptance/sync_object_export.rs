@@ -8,51 +8,31 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use entra_sync::identity::REQUIRED_APP_ROLES;
 use entra_sync_tests::emulator::User;
-use entra_sync_tests::events::{HttpResponse, http_api_request};
 use entra_sync_tests::lambda_runtime_api::LambdaFunction;
-use entra_sync_tests::organisation::{self, MANAGED, user_id};
+use entra_sync_tests::organisation::{MANAGED, user_id};
+use entra_sync_tests::stack::sync_object::call_sync_object;
 use entra_sync_tests::stack::{CONTOSO, LocalStack};
 use serde_json::{Map, Value, json};
 
 const TENANT: &str = "acme";
-const ROUTE: &str = "POST /tenants/{tenant_id}/entra/sync-object";
 
 /// Contoso's users 0..6, `acme` authorised in application mode with import
 /// and export on and these settings, and the function started.
 async fn world(settings: Value) -> (LocalStack, LambdaFunction) {
-    let stack = LocalStack::start().await.unwrap();
-    organisation::seed(&stack.emulator, CONTOSO, 6, 1);
-    stack.emulator.consent_app(CONTOSO, REQUIRED_APP_ROLES);
-    let mut config = json!({
-        "auth_mode": "application", "authorisation": "authorised",
-        "authorised_at": "2026-12-07T06:00:00Z", "sync_enabled": true,
-        "import_users": true, "import_groups": true,
-        "export_users": true, "export_groups": true,
-    });
-    for (k, v) in settings.as_object().unwrap() {
-        config[k] = v.clone();
+    let mut exporting = json!({"export_users": true, "export_groups": true});
+    for (name, value) in settings.as_object().unwrap() {
+        exporting[name] = value.clone();
     }
-    stack
-        .put_config_with(TENANT, Some(CONTOSO), config)
+    LocalStack::with_sync_object(TENANT, exporting)
         .await
-        .unwrap();
-    let function = LambdaFunction::start("sync-object", &stack.function_env())
-        .await
-        .unwrap();
-    (stack, function)
+        .unwrap()
 }
 
 async fn call(function: &mut LambdaFunction, body: Value) -> Value {
-    let body = body.to_string();
-    let path = format!("/tenants/{TENANT}/entra/sync-object");
-    let mut request = http_api_request("POST", ROUTE, &path, "");
-    request["body"] = Value::String(body.clone());
-    request["headers"]["content-type"] = "application/json".into();
-    request["headers"]["content-length"] = body.len().to_string().into();
-    let answer = function.invoke(request).await.unwrap().unwrap();
-    let answer = HttpResponse::from_lambda(&answer).unwrap();
+    let answer = call_sync_object(function, TENANT, &body.to_string())
+        .await
+        .unwrap();
     assert_eq!(answer.status, 200, "{answer:?}");
     answer.json()
 }
@@ -124,15 +104,7 @@ async fn tables(stack: &LocalStack) -> (Vec<Map<String, Value>>, Vec<Map<String,
 }
 
 async fn events(stack: &LocalStack) -> Vec<Map<String, Value>> {
-    let items = stack.integration_items().await.unwrap();
-    items
-        .into_iter()
-        .filter(|i| {
-            i["sk"]
-                .as_str()
-                .is_some_and(|sk| sk.starts_with("ENTRA#EVENT#"))
-        })
-        .collect()
+    stack.change_events().await.unwrap()
 }
 
 fn graph_writes(stack: &LocalStack) -> usize {

@@ -24,14 +24,14 @@ fn tenant(id: &str) -> TenantId {
 /// Each tenant's Graph: a throttled tenant's calls are retried until the
 /// writer's deadline and then given up, as the retry policy does.
 #[derive(Default)]
-struct Graphs {
-    entra: RecordingEntra,
+pub(super) struct Graphs {
+    pub(super) entra: RecordingEntra,
     throttled: Vec<String>,
     /// (tenant, call, when)
     calls: Mutex<Vec<(String, String, Instant)>>,
 }
 
-struct TenantGraph<'a> {
+pub(super) struct TenantGraph<'a> {
     graphs: &'a Graphs,
     tenant: String,
     deadline: Option<Instant>,
@@ -366,6 +366,6 @@ async fn given_a_batch_then_each_exported_change_writes_one_event_with_its_strea
         .iter()
         .map(|c| (c.attribute.as_str(), &c.old, &c.new))
         .collect();
-    assert_eq!(changed, vec![("job_title", &Value::Null, &json!("Lead"))]);
+    assert_eq!(changed, vec![("jobTitle", &Value::Null, &json!("Lead"))]);
     assert_eq!(*store.writes.lock().unwrap(), 2, "one write per batch");
 }

@@ -21,7 +21,7 @@ async fn given_a_record_whose_change_the_platform_has_set_back_then_entra_gets_t
     disabled["enabled"] = json!(false);
     let change = change("MODIFY", "USER#p1", current, disabled);
     let outcome = export(&directory, &entra, &change).await.unwrap();
-    assert_eq!(outcome, ExportOutcome::Exported("user updated"));
+    assert_eq!(outcome.exported(), Some("user updated"));
     let body = first_body(&entra);
     assert_eq!(body["accountEnabled"], true, "{body}");
 }
@@ -129,7 +129,10 @@ async fn given_a_rename_onto_a_upn_entra_sync_holds_for_another_object_then_it_p
         Some((Code::EntraObjectExists, true)),
         "{failure}"
     );
-    assert!(failure.to_string().contains("acme/USER#p2"), "{failure}");
+    assert!(
+        failure.to_string().contains("another AM object (USER#p2)"),
+        "{failure}"
+    );
 }
 
 /// Found by the export simulation (seed 700): a group's rename reached
@@ -150,7 +153,7 @@ async fn given_a_parked_update_whose_values_agree_with_the_hash_then_its_replay_
         "updating the user: 504 GatewayTimeout".into(),
     );
     let (_, outcome) = replay(&directory, &entra, &problem).await.unwrap();
-    assert_eq!(outcome, ExportOutcome::Exported("user updated"));
+    assert_eq!(outcome.exported(), Some("user updated"));
     let body = first_body(&entra);
     assert_eq!(body["displayName"], "Ann", "{body}");
 }
@@ -214,7 +217,7 @@ async fn given_an_imported_user_deleted_with_its_membership_then_the_member_is_r
         json!({}),
     );
     let outcome = export(&directory, &entra, &change).await.unwrap();
-    assert_eq!(outcome, ExportOutcome::Exported("member removed"));
+    assert_eq!(outcome.exported(), Some("member removed"));
     assert!(
         entra.calls().contains(&"REMOVE g-1 e9".to_owned()),
         "{:?}",
@@ -268,7 +271,7 @@ async fn given_an_imported_user_set_back_after_a_lost_update_then_the_replay_sen
         "updating the user: 504".into(),
     );
     let (_, outcome) = replay(&directory, &entra, &lost).await.unwrap();
-    assert_eq!(outcome, ExportOutcome::Exported("user updated"));
+    assert_eq!(outcome.exported(), Some("user updated"));
     let body = first_body(&entra);
     assert_eq!(body["accountEnabled"], true, "{body}");
 }

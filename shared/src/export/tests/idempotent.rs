@@ -38,8 +38,8 @@ async fn given_a_group_whose_create_answer_was_lost_then_the_retry_links_it_and_
     let change = insert(&directory, "GROUP#g1", group);
     let outcome = export(&directory, &entra, &change).await.unwrap();
     assert_eq!(
-        outcome,
-        ExportOutcome::Exported("group found by its mark and linked")
+        outcome.exported(),
+        Some("group found by its mark and linked")
     );
     assert_eq!(posts(&entra, "POST group"), 0, "{:?}", entra.calls());
     let item = directory.0.lock().unwrap()["GROUP#g1"].clone();
@@ -54,7 +54,7 @@ async fn given_a_user_renamed_before_the_retry_then_its_marked_user_is_linked_an
     // The platform renamed the user before the create was tried again.
     let change = insert(&directory, "USER#p1", platform_user());
     let outcome = export(&directory, &entra, &change).await.unwrap();
-    assert_eq!(outcome, ExportOutcome::Exported("user updated"));
+    assert_eq!(outcome.exported(), Some("user updated"));
     assert_eq!(posts(&entra, "POST user"), 0, "{:?}", entra.calls());
     let body = first_body(&entra);
     assert_eq!(body["userPrincipalName"], "ann@contoso.com", "{body}");
@@ -73,8 +73,8 @@ async fn given_a_user_deleted_before_its_link_was_recorded_then_its_marked_user_
         .await
         .unwrap();
     assert_eq!(
-        outcome,
-        ExportOutcome::Exported("user found by its mark and deleted")
+        outcome.exported(),
+        Some("user found by its mark and deleted")
     );
     assert!(entra.calls().contains(&"DELETE user e-lost".to_owned()));
     assert!(
@@ -105,8 +105,8 @@ async fn given_a_parked_create_of_a_group_gone_since_then_the_replay_deletes_its
     let (plan, outcome) = replay(&directory, &entra, &problem).await.unwrap();
     assert_eq!(plan, ExportPlan::DeleteMarked(EntraObjectKind::Group));
     assert_eq!(
-        outcome,
-        ExportOutcome::Exported("group found by its mark and deleted")
+        outcome.exported(),
+        Some("group found by its mark and deleted")
     );
     assert!(entra.calls().contains(&"DELETE group g-lost".to_owned()));
 }
@@ -155,7 +155,7 @@ async fn given_a_create_begun_moments_ago_and_not_visible_yet_then_the_retry_wai
     // Past the window, nothing found by the mark is the truth: it is made.
     create_began(&directory, "GROUP#g1", 6);
     let outcome = run.apply(&change).await.unwrap();
-    assert_eq!(outcome, ExportOutcome::Exported("group created"));
+    assert_eq!(outcome.exported(), Some("group created"));
     assert_eq!(posts(&entra, "POST group"), 1);
 }
 

@@ -64,7 +64,7 @@ async fn given_export_mappings_then_a_create_writes_every_mapped_target_with_a_v
 
     let outcome = export_mapped(&directory, &entra, &change, mappings()).await;
 
-    assert_eq!(outcome.unwrap(), ExportOutcome::Exported("user created"));
+    assert_eq!(outcome.unwrap().exported(), Some("user created"));
     let body = first_body(&entra);
     assert_eq!(body["employeeId"], "42", "attributes.<name> as source");
     assert_eq!(
@@ -105,7 +105,7 @@ async fn given_only_a_mapped_attribute_changed_then_the_update_sends_only_its_ta
 
     let outcome = export_mapped(&directory, &entra, &change, mappings()).await;
 
-    assert_eq!(outcome.unwrap(), ExportOutcome::Exported("user updated"));
+    assert_eq!(outcome.unwrap().exported(), Some("user updated"));
     assert_eq!(first_body(&entra), json!({"employeeId": "43"}));
     // The export's own write-back (the hash) then agrees: no echo.
     let item: UserItem = serde_json::from_value(Value::Object(

@@ -104,8 +104,8 @@ async fn given_the_create_answer_was_lost_then_the_user_it_made_is_found_by_its_
     // (visible at once here; else the record waits, docs/behaviour.md 2.3).
     let run = ExportRun::new(&directory, &entra, &config);
     assert_eq!(
-        run.apply(&change).await.unwrap(),
-        ExportOutcome::Exported("user found by its mark and linked")
+        run.apply(&change).await.unwrap().exported(),
+        Some("user found by its mark and linked")
     );
     let posts = entra.calls().iter().filter(|c| *c == "POST user").count();
     assert_eq!(posts, 1, "no second POST: {:?}", entra.calls());
@@ -137,7 +137,11 @@ async fn given_a_user_marked_for_another_am_object_then_it_is_not_taken_even_wit
     // Tried again by itself: that object's rename or delete frees the UPN
     // (found by the export simulation, seeds 10, 32, 92 and others).
     assert_eq!(err.problem(), Some((Code::EntraObjectExists, true)));
-    assert!(err.to_string().contains("acme/USER#p-old"), "{err}");
+    // This tenant's own object may be named, by its key.
+    assert!(
+        err.to_string().contains("another AM object (USER#p-old)"),
+        "{err}"
+    );
     assert!(writes(&entra).is_empty());
 }
 
@@ -285,4 +289,50 @@ async fn given_a_platform_object_linked_to_an_unmarked_entra_object_then_no_upda
         .await
         .unwrap();
     assert_eq!(writes(&entra).len(), 1, "{:?}", entra.calls());
+}
+
+/// A problem is shown to this tenant's admin: another AM tenant's mark
+/// (its tenant and object ids) is never named in it.
+#[tokio::test]
+async fn given_an_entra_user_marked_for_another_tenants_object_then_no_problem_names_that_mark() {
+    let theirs = "globex/USER#g-7";
+    let held = |err: &ExportFailure| {
+        let said = err.to_string();
+        assert!(said.contains("another AM object"), "{said}");
+        assert!(!said.contains("globex") && !said.contains("g-7"), "{said}");
+    };
+    let directory = MemoryItemDirectory::default();
+    let entra = entra_with(vec![existing("ann@contoso.com", "e-9", Some(theirs))]);
+    let config = exporting().build();
+    let run = ExportRun::new(&directory, &entra, &config);
+    // A create meets the UPN.
+    let create = insert(&directory, "USER#p1", platform_user());
+    held(&run.apply(&create).await.unwrap_err());
+
+    // A rename onto it, of a user of this tenant's own.
+    entra.mark_as_ours("e1", "acme/USER#p2");
+    let old = with_user_hash(json!({"user_id": "p2", "user_name": "bob@contoso.com",
+        "enabled": true, "source": "local", "entra_id": "e1"}));
+    let mut new = old.clone();
+    new["user_name"] = json!("ann@contoso.com");
+    put(&directory, "USER#p2", new.clone());
+    held(
+        &run.apply(&change("MODIFY", "USER#p2", old, new))
+            .await
+            .unwrap_err(),
+    );
+
+    // A platform user linked to that Entra user (a forged or stale link).
+    let linked = json!({"user_id": "p3", "user_name": "cy@contoso.com", "enabled": true,
+        "source": "local", "entra_id": "e-9"});
+    let mut disabled = linked.clone();
+    disabled["enabled"] = json!(false);
+    put(&directory, "USER#p3", disabled.clone());
+    held(
+        &run.apply(&change("MODIFY", "USER#p3", linked, disabled))
+            .await
+            .unwrap_err(),
+    );
+    // Only the rename went, and Graph refused it (the UPN is held).
+    assert_eq!(writes(&entra), vec!["PATCH user e1"], "{:?}", entra.calls());
 }

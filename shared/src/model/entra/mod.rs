@@ -173,6 +173,43 @@ pub struct NewEntraUser {
     pub mark: ExportMark,
 }
 
+impl NewEntraUser {
+    /// The properties `POST /users` sets, besides its password and the
+    /// export's mark: the mapped ones with a value, then what Graph
+    /// requires that no mapping gave (a display name, `accountEnabled`,
+    /// `mailNickname`), and the immutable id of a federated domain's user.
+    pub fn posted_properties(&self) -> EntraPatch {
+        let mut posted = EntraPatch {
+            properties: (self.properties.properties.iter())
+                .filter(|(_, value)| *value != GraphValue::Null)
+                .cloned()
+                .collect(),
+        };
+        let text = |value: &str| GraphValue::Text(value.to_owned());
+        let required = [
+            ("userPrincipalName", Some(text(&self.attributes.user_name))),
+            (
+                "displayName",
+                self.attributes.display_name.as_deref().map(text),
+            ),
+            (
+                "accountEnabled",
+                Some(GraphValue::Flag(self.attributes.enabled)),
+            ),
+            ("mailNickname", Some(text(&self.mail_nickname))),
+        ];
+        for (property, value) in required {
+            if let Some(value) = value.filter(|_| posted.value(property).is_none()) {
+                posted.set(property, value);
+            }
+        }
+        if let Some(anchor) = &self.on_premises_immutable_id {
+            posted.set("onPremisesImmutableId", text(anchor));
+        }
+        posted
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct NewEntraGroup {
     pub attributes: GroupAttributes,
@@ -196,6 +233,19 @@ pub enum GraphValue {
     Flag(bool),
     /// A collection of texts (`businessPhones`, `otherMails`).
     Texts(Vec<String>),
+}
+
+impl GraphValue {
+    /// The value as Graph's JSON has it.
+    pub fn to_json(&self) -> serde_json::Value {
+        use serde_json::Value;
+        match self {
+            Self::Text(text) => Value::String(text.clone()),
+            Self::Null => Value::Null,
+            Self::Flag(flag) => Value::Bool(*flag),
+            Self::Texts(texts) => Value::Array(texts.iter().cloned().map(Value::String).collect()),
+        }
+    }
 }
 
 impl From<FieldValue> for GraphValue {

@@ -8,6 +8,7 @@ mod deleted_users;
 mod links;
 mod reads;
 mod reports;
+mod user_names;
 mod writes;
 
 use std::sync::atomic::{AtomicU64, Ordering};

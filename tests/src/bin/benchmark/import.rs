@@ -112,11 +112,15 @@ pub fn dynamodb_figures(aws: &Tallies, objects: usize) -> Value {
     let by_operation: serde_json::Map<String, Value> = aws
         .iter()
         .map(|(op, t)| {
-            let name = if op.target.is_empty() {
+            let mut name = if op.target.is_empty() {
                 op.name.clone()
             } else {
                 format!("{} ({})", op.name, op.target)
             };
+            // A Query of an index is tallied apart from one of its table.
+            if !op.index.is_empty() {
+                name.push_str(&format!(" by {}", op.index));
+            }
             (
                 name,
                 json!({"requests": t.requests, "items": t.items, "moto_seconds": t.busy.as_secs_f64()}),

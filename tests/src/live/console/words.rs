@@ -21,9 +21,13 @@ const COUNTS: &[(&str, &str, &str)] = &[
     ),
 ];
 
-/// An AM attribute's name as the admin reads it.
+/// An AM attribute's name (an import's event) or a Graph property's (an
+/// export's: what was sent) as the admin reads it.
 pub fn attribute_label(name: &str) -> String {
     let known = match name {
+        "userPrincipalName" => "User name",
+        "accountEnabled" => "Enabled",
+        "mail" => "Email",
         "user_name" => "User name",
         "display_name" => "Display name",
         "given_name" => "First name",
@@ -44,7 +48,7 @@ pub fn attribute_label(name: &str) -> String {
             if let Some(mapped) = other.strip_prefix("attributes.") {
                 return format!("{mapped} (mapped attribute)");
             }
-            let spaced = other.replace('_', " ");
+            let spaced = words_of(other);
             let mut chars = spaced.chars();
             return match chars.next() {
                 Some(first) => first.to_uppercase().chain(chars).collect(),
@@ -53,6 +57,22 @@ pub fn attribute_label(name: &str) -> String {
         }
     };
     known.to_owned()
+}
+
+/// `snake_case` or `camelCase` as words: "employee number", "job title".
+fn words_of(name: &str) -> String {
+    let mut words = String::new();
+    for c in name.chars() {
+        match c {
+            '_' => words.push(' '),
+            c if c.is_ascii_uppercase() => {
+                words.push(' ');
+                words.push(c.to_ascii_lowercase());
+            }
+            c => words.push(c),
+        }
+    }
+    words
 }
 
 /// A value of an attribute: text as it is, a flag as yes or no.
@@ -292,6 +312,15 @@ mod tests {
             "team (mapped attribute) set to sales"
         );
         assert_eq!(attribute_label("employee_number"), "Employee number");
+        // An export's event names the Graph properties it sent.
+        assert_eq!(
+            change_sentence(&change(
+                json!({"attribute": "jobTitle", "old": "Engineer", "new": "Lead"})
+            )),
+            "Job title changed from Engineer to Lead"
+        );
+        assert_eq!(attribute_label("accountEnabled"), "Enabled");
+        assert_eq!(attribute_label("employeeId"), "Employee id");
     }
 
     #[test]

@@ -1,5 +1,7 @@
-//! `DynamoDirectoryStore`: links by Entra id, writes, and reads.
+//! `DynamoDirectoryStore`: links by Entra id, writes, reads, and users by
+//! user name.
 
 mod links;
 mod reads;
+mod user_names;
 mod writes;

@@ -1,0 +1,103 @@
+//! sync-object's platform user given by its user name: found through the
+//! `by-user-name` index, in one Query when the name is given as stored,
+//! and case-insensitively all the same (DESIGN 2.2).
+
+use entra_sync::on_demand::ExportLookups;
+use entra_sync::store::directory_table::DynamoDirectoryStore;
+use entra_sync_tests::aws_meter::{self, AwsMeter};
+use serde_json::json;
+
+use crate::stores::Fresh;
+
+/// The store, through a meter that counts its requests.
+async fn metered(fresh: &Fresh) -> (DynamoDirectoryStore, AwsMeter) {
+    let meter = AwsMeter::start(&fresh.aws.endpoint, vec![]).await.unwrap();
+    let client = aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(&fresh.aws.sdk)
+            .endpoint_url(&meter.endpoint)
+            .build(),
+    );
+    let store = DynamoDirectoryStore::new(
+        client,
+        fresh.tables.directory.clone(),
+        fresh.tables.integrations.clone(),
+    );
+    (store, meter)
+}
+
+/// Megan, a platform user whose login is stored in mixed case, among
+/// others of the tenant (an imported namesake in lower case too).
+async fn megan_among_others(fresh: &Fresh) {
+    let user = |id: &str, name: &str, source: &str| json!({"user_id": id, "user_name": name, "enabled": true, "source": source});
+    for (id, name, source) in [
+        ("p-megan", "Megan@Contoso.com", "local"),
+        ("p-ann", "ann@contoso.com", "local"),
+        ("e-megan", "megan@fabrikam.com", "entra"),
+        ("e-bob", "bob@contoso.com", "entra"),
+    ] {
+        fresh
+            .put_directory(&format!("USER#{id}"), user(id, name, source))
+            .await;
+    }
+}
+
+#[tokio::test]
+async fn given_a_user_name_as_stored_then_the_platform_user_is_found_in_one_query() {
+    let fresh = Fresh::tables().await;
+    megan_among_others(&fresh).await;
+    let (store, meter) = metered(&fresh).await;
+
+    let before = meter.snapshot();
+    let found = store
+        .platform_user_named(&fresh.tenant, "Megan@Contoso.com")
+        .await
+        .unwrap();
+
+    assert_eq!(found.map(|u| u.user_id).as_deref(), Some("p-megan"));
+    let made = aws_meter::since(&before, &meter.snapshot());
+    let queries: Vec<(&str, u64)> = made
+        .iter()
+        .filter(|(op, _)| op.name == "DynamoDB.Query")
+        .map(|(op, tally)| (op.index.as_str(), tally.requests))
+        .collect();
+    assert_eq!(
+        queries,
+        vec![("by-user-name", 1)],
+        "one Query of the index, no read of the tenant's users: {made:?}"
+    );
+}
+
+#[tokio::test]
+async fn given_a_user_name_in_another_case_then_the_platform_user_is_found_all_the_same() {
+    let fresh = Fresh::tables().await;
+    megan_among_others(&fresh).await;
+    let store = fresh.directory();
+
+    for asked in [
+        "megan@contoso.com",
+        "MEGAN@CONTOSO.COM",
+        "Megan@Contoso.com",
+    ] {
+        let found = store
+            .platform_user_named(&fresh.tenant, asked)
+            .await
+            .unwrap();
+        assert_eq!(
+            found.map(|u| u.user_id).as_deref(),
+            Some("p-megan"),
+            "{asked}"
+        );
+    }
+    // Stored in lower case, asked in upper: the index's second Query.
+    let found = store
+        .platform_user_named(&fresh.tenant, "ANN@Contoso.com")
+        .await
+        .unwrap();
+    assert_eq!(found.map(|u| u.user_id).as_deref(), Some("p-ann"));
+    // An imported user is no platform user.
+    let imported = store
+        .platform_user_named(&fresh.tenant, "bob@contoso.com")
+        .await
+        .unwrap();
+    assert_eq!(imported, None);
+}
