@@ -142,11 +142,7 @@ fn user_write(
         attributes.attributes = current.attributes.attributes.clone();
     }
     let deprovision = restored(current, reactivate_on_restore, &mut attributes);
-    // A platform user linked to Entra keeps the platform's password_mode:
-    // the seed's rule is for imported users.
-    let password_mode = (current.source == Source::Entra).then_some(mode);
-    let mode_differs = password_mode
-        .is_some_and(|m| current.password_mode.unwrap_or(PasswordMode::Temporary) != m);
+    let (password_mode, mode_differs) = password_mode_write(current, mode);
     if current.attributes == attributes
         && !mode_differs
         && deprovision == DeprovisionMark::Unchanged
@@ -171,6 +167,16 @@ fn user_write(
         deprovision,
         manager,
     })
+}
+
+/// The password mode an update writes, and whether it changes the user's.
+/// A platform user linked to Entra keeps the platform's: the seed's rule
+/// is for imported users.
+fn password_mode_write(current: &UserItem, mode: PasswordMode) -> (Option<PasswordMode>, bool) {
+    let written = (current.source == Source::Entra).then_some(mode);
+    let differs =
+        written.is_some_and(|m| current.password_mode.unwrap_or(PasswordMode::Temporary) != m);
+    (written, differs)
 }
 
 /// The new imported user: its id is its Entra id.
