@@ -6,7 +6,8 @@ use serde_json::{Map, Value};
 use super::GraphError;
 use crate::model::EntraObjectId;
 use crate::model::directory::{
-    Field, FieldKind, FieldValue, GROUP_FIELDS, GroupAttributes, USER_FIELDS, UserAttributes,
+    Field, FieldKind, FieldValue, GROUP_FIELDS, GroupAttributes, MAX_USER_NAME_BYTES, USER_FIELDS,
+    UserAttributes,
 };
 use crate::model::entra::{
     Continuation, DeltaItem, DeltaPage, DomainInfo, EntraGroup, EntraUser, GroupDelta,
@@ -179,6 +180,12 @@ fn read_user(
         // A guest's UPN (`alias_theirdomain#EXT#@…`) is no name to sign
         // in with: its mail is (Microsoft's advice for B2B users).
         attributes.user_name = mail;
+    }
+    if attributes.user_name.len() > MAX_USER_NAME_BYTES {
+        return Err(malformed(format!(
+            "user {id}'s user name has {} bytes; at most {MAX_USER_NAME_BYTES} are allowed",
+            attributes.user_name.len()
+        )));
     }
     Ok((id, attributes, guest))
 }
@@ -405,6 +412,22 @@ mod tests {
         .unwrap();
         assert!(!member.guest);
         assert_eq!(member.attributes.user_name, "ann@contoso.com");
+    }
+
+    #[test]
+    fn a_user_named_longer_than_an_index_key_allows_is_unusable_and_says_why() {
+        let item = |value: Value| value.as_object().unwrap().clone();
+        let mail = format!("{}@fabrikam.com", "a".repeat(1_020));
+        let error = EntraUser::parse(&item(json!({"id": "g1",
+            "userPrincipalName": "alice_fabrikam.com#EXT#@contoso.onmicrosoft.com",
+            "mail": mail, "userType": "Guest"})))
+        .unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("user g1's user name has 1033 bytes"),
+            "{error}"
+        );
     }
 
     #[test]

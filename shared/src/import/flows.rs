@@ -10,7 +10,9 @@ use crate::mapping::{
     TargetValue, UserMapping, UserMappings, map_user,
 };
 use crate::model::TenantConfig;
-use crate::model::directory::{FieldValue, USER_FIELDS, UserAttributes, UserItem};
+use crate::model::directory::{
+    FieldValue, MAX_USER_NAME_BYTES, USER_FIELDS, UserAttributes, UserItem,
+};
 use crate::model::entra::EntraUser;
 
 /// Why one user cannot be imported under the mappings (its problem item).
@@ -20,6 +22,10 @@ pub enum UserMappingError {
     Eval(#[from] MappingEvalError),
     #[error("the mappings give the user no user_name")]
     NoUserName,
+    #[error(
+        "the mappings give the user a user_name of {bytes} bytes; at most {MAX_USER_NAME_BYTES} are allowed"
+    )]
+    UserNameTooLong { bytes: usize },
 }
 
 /// The tenant's import mappings and scoping filters, ready to apply.
@@ -139,6 +145,13 @@ impl ImportFlows {
         }
         if attributes.user_name.is_empty() {
             return Err(UserMappingError::NoUserName);
+        }
+        if attributes.user_name.len() > MAX_USER_NAME_BYTES {
+            // One such user would fail its whole batch of writes, page
+            // after page: it is this user's problem instead.
+            return Err(UserMappingError::UserNameTooLong {
+                bytes: attributes.user_name.len(),
+            });
         }
         Ok(attributes)
     }

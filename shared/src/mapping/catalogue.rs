@@ -163,7 +163,25 @@ pub(crate) const ATTRIBUTES_PREFIX: &str = "attributes.";
 pub(crate) fn is_graph_source(name: &str) -> bool {
     GRAPH_USER_SOURCES.contains(&name)
         || extension_attribute_number(name).is_some()
-        || is_directory_extension(name)
+        || (is_directory_extension(name) && !is_export_mark(name))
+}
+
+/// The name of the directory extension holding the export's mark
+/// (`graph::bodies::EXPORT_MARK_EXTENSION`).
+const EXPORT_MARK_NAME: &str = "entraSyncCreatedFor";
+
+/// Why the export's mark is no mapping's source or target.
+pub(crate) const EXPORT_MARK_REFUSED: &str = "entra-sync's own mark (extension_<app id>_entraSyncCreatedFor) is not mappable: it names the AM tenant and object that own the Entra object, which may be another AM tenant's; a mapping must neither read nor write it";
+
+/// `extension_<any app id>_entraSyncCreatedFor`: the export's mark. Each
+/// AM tenant sharing an Entra organisation marks its own objects with it;
+/// read by a mapping it would show another tenant's ids, written it would
+/// forge ownership.
+pub(crate) fn is_export_mark(name: &str) -> bool {
+    is_directory_extension(name)
+        && name
+            .strip_suffix(EXPORT_MARK_NAME)
+            .is_some_and(|rest| rest.len() == "extension_".len() + 32 + 1)
 }
 
 /// The `$select` entry that brings `source`: the whole
@@ -222,6 +240,9 @@ pub(crate) enum GraphTarget {
 pub(crate) fn graph_target(name: &str) -> GraphTarget {
     if let Some((_, kind)) = GRAPH_WRITABLE.iter().find(|(n, _)| *n == name) {
         return GraphTarget::Writable(*kind);
+    }
+    if is_export_mark(name) {
+        return GraphTarget::ReadOnly(EXPORT_MARK_REFUSED);
     }
     if extension_attribute_number(name).is_some() || is_directory_extension(name) {
         return GraphTarget::Writable(TargetKind::Text);

@@ -102,6 +102,9 @@ pub(crate) fn source(
 }
 
 fn known_source(direction: Direction, name: &str) -> Result<(), MappingProblem> {
+    if catalogue::is_export_mark(name) {
+        return Err(MappingProblem::Invalid(catalogue::EXPORT_MARK_REFUSED));
+    }
     let known = match direction {
         Direction::Import => name == GRAPH_MANAGER || catalogue::is_graph_source(name),
         Direction::Export => {

@@ -135,20 +135,31 @@ impl ModifiedEntry {
 }
 
 /// The changes an item holds: DynamoDB refuses an item over 400 KB, and
-/// one refused item fails its whole batch. Values beyond 1,000 characters
-/// are cut (marked with "…"), and beyond 100 changes the rest is counted.
-const VALUE_CHARS: usize = 1_000;
+/// one refused item fails its whole batch. Values beyond 1,000 bytes are
+/// cut at a character boundary (marked with "…"; bytes, not characters:
+/// 1,000 four-byte characters would be 4 KB), and beyond 100 changes the
+/// rest is counted: an item stays near 300 KB at most, whatever the values.
+const VALUE_BYTES: usize = 1_000;
 const CHANGES_KEPT: usize = 100;
 
-/// A value cut to `VALUE_CHARS` (a list or map as its JSON text, then).
+/// `text`'s first `VALUE_BYTES` bytes, ending on a character boundary.
+fn head(text: &str) -> &str {
+    let mut end = VALUE_BYTES.min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+/// A value cut to `VALUE_BYTES` (a list or map as its JSON text, then).
 fn cut(value: &serde_json::Value) -> serde_json::Value {
     let text = match value {
         serde_json::Value::String(text) => std::borrow::Cow::Borrowed(text.as_str()),
         serde_json::Value::Array(_) | serde_json::Value::Object(_) => value.to_string().into(),
         _ => return value.clone(),
     };
-    match text.chars().count() > VALUE_CHARS {
-        true => serde_json::Value::String(text.chars().take(VALUE_CHARS).collect::<String>() + "…"),
+    match text.len() > VALUE_BYTES {
+        true => serde_json::Value::String(format!("{}…", head(&text))),
         false => value.clone(),
     }
 }
@@ -158,7 +169,7 @@ fn bounded(modified: &[AttributeChange]) -> Vec<AttributeChange> {
         .iter()
         .take(CHANGES_KEPT)
         .map(|change| AttributeChange {
-            attribute: change.attribute.chars().take(VALUE_CHARS).collect(),
+            attribute: head(&change.attribute).to_owned(),
             old: cut(&change.old),
             new: cut(&change.new),
         })
@@ -284,5 +295,36 @@ mod tests {
         assert!(first.ends_with('…') && first.chars().count() == 1_001);
         let size: usize = serde_json::to_string(&stored.modified).unwrap().len();
         assert!(size < 300_000, "{size} bytes");
+    }
+
+    #[test]
+    fn an_event_of_four_byte_characters_is_cut_by_bytes_on_a_character_boundary() {
+        let tenant = TenantId::parse("acme").unwrap();
+        // 4 bytes each: cut by characters, 100 changes would pass 800 KB.
+        let huge = "𝒜".repeat(5_000);
+        let modified: Vec<AttributeChange> = (0..100)
+            .map(|n| AttributeChange {
+                attribute: format!("{huge}{n}"),
+                old: huge.clone().into(),
+                new: huge.clone().into(),
+            })
+            .collect();
+        let event = ChangeEvent {
+            at: Utc::now(),
+            id: "e3".into(),
+            direction: Direction::Import,
+            object_kind: ObjectKind::User,
+            object_id: "u-1".into(),
+            display: "ann@contoso.com".into(),
+            action: EventAction::Update,
+            modified,
+            cause: EventCause::OnDemand,
+        };
+        let stored = change_event(&event_item(&tenant, &event)).unwrap();
+        let old = stored.modified[0].old.as_str().unwrap();
+        assert_eq!(old, format!("{}…", "𝒜".repeat(250)));
+        assert_eq!(stored.modified[0].attribute, "𝒜".repeat(250));
+        let size: usize = serde_json::to_string(&stored.modified).unwrap().len();
+        assert!(size < 350_000, "{size} bytes");
     }
 }

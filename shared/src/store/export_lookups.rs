@@ -1,8 +1,7 @@
 //! The on-demand export's AM look-ups on the directory table, through the
 //! import's own reads: the by-entra-id index for links, the by-member
 //! index for a group's memberships, and the by-user-name index for a user
-//! name (else the tenant's platform user names, a query of its user items,
-//! projected).
+//! name.
 
 use std::collections::HashSet;
 
@@ -27,8 +26,10 @@ impl ExportLookups for DynamoDirectoryStore {
     /// User names compare case-insensitively (DESIGN 2.2), but the index
     /// holds them as written: the name as given, then its lower-case form
     /// (how most logins are stored), one Query each. Only when both miss
-    /// (a stored `Megan@Contoso.com` asked as `megan@contoso.com`) are the
-    /// tenant's names read and compared, as before the index.
+    /// (a stored `Megan@Contoso.com` asked as `megan@contoso.com`, or no
+    /// such user) are the index's pages read in turn, never the user items.
+    /// The index lags a rename a moment: each user found is read and its
+    /// name compared again.
     async fn platform_user_named(
         &self,
         tenant: &TenantId,
@@ -40,21 +41,24 @@ impl ExportLookups for DynamoDirectoryStore {
             forms.push(&lower);
         }
         for name in forms {
-            for user_id in self.user_ids_named(tenant, name).await? {
-                let user = ExportDirectory::user(self, tenant, &user_id).await?;
-                if let Some(user) = user.filter(|u| u.source != Source::Entra) {
-                    return Ok(Some(user));
-                }
+            let ids = self.user_ids_named(tenant, name).await?;
+            if let Some(user) = self.platform_user_of(tenant, ids, &lower).await? {
+                return Ok(Some(user));
             }
         }
-        let names = self.platform_user_names(tenant).await?;
-        let Some(found) = names
-            .into_iter()
-            .find(|p| p.user_name.to_lowercase() == lower)
-        else {
-            return Ok(None);
-        };
-        ExportDirectory::user(self, tenant, &found.user_id).await
+        let mut start = None;
+        loop {
+            let (ids, next) = self
+                .user_ids_named_in_any_case(tenant, &lower, start)
+                .await?;
+            if let Some(user) = self.platform_user_of(tenant, ids, &lower).await? {
+                return Ok(Some(user));
+            }
+            match next {
+                Some(next) => start = Some(next),
+                None => return Ok(None),
+            }
+        }
     }
 
     async fn group_linked_to(
@@ -77,5 +81,25 @@ impl ExportLookups for DynamoDirectoryStore {
         let groups = HashSet::from([group_id.to_owned()]);
         self.memberships_involving(tenant, &HashSet::new(), &groups)
             .await
+    }
+}
+
+impl DynamoDirectoryStore {
+    /// The first of these users that is a platform user (`source` not
+    /// `entra`) still named `lower` in lower case.
+    async fn platform_user_of(
+        &self,
+        tenant: &TenantId,
+        user_ids: Vec<String>,
+        lower: &str,
+    ) -> Result<Option<UserItem>, StoreError> {
+        for user_id in user_ids {
+            let user = ExportDirectory::user(self, tenant, &user_id).await?;
+            let named = |u: &UserItem| u.attributes.user_name.to_lowercase() == lower;
+            if let Some(user) = user.filter(|u| u.source != Source::Entra && named(u)) {
+                return Ok(Some(user));
+            }
+        }
+        Ok(None)
     }
 }

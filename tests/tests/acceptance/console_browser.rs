@@ -16,7 +16,14 @@ use tokio::process::{Child, Command};
 pub(crate) async fn in_live_console(session: impl AsyncFnOnce(&mut LiveProcess, &Browser)) {
     use futures::FutureExt;
     let mut live = LiveProcess::start().await.unwrap();
-    let browser = Browser::start().await.unwrap();
+    let browser = match Browser::start().await {
+        Ok(browser) => browser,
+        Err(error) => {
+            // The stack's function processes go with it, not left running.
+            let _ = live.interrupt().await;
+            panic!("starting the browser: {error:#}");
+        }
+    };
     let outcome = std::panic::AssertUnwindSafe(session(&mut live, &browser))
         .catch_unwind()
         .await;

@@ -256,3 +256,46 @@ async fn given_a_linked_platform_user_with_its_own_mapped_attributes_then_the_im
         "nothing differs"
     );
 }
+
+/// A login longer than the `by-user-name` index's key allows would fail its
+/// batch of writes page after page: it is that user's problem, and the
+/// rest of the page is imported.
+#[tokio::test]
+async fn given_a_login_mapped_longer_than_an_index_key_then_only_that_user_is_a_problem() {
+    let world = World::new();
+    let config = importing()
+        .user_mappings(json!([
+            {"direction": "import", "target": "user_name", "source_type": "expression",
+             "source": "Join(\"\", [mail], [jobTitle])"}
+        ]))
+        .build();
+    // 600 four-byte characters: 2,400 bytes, within the mapping's 1,024 characters.
+    let long = user_with(
+        "u2",
+        "bob@contoso.com",
+        json!({"mail": "bob@contoso.com", "jobTitle": "𝒜".repeat(600)}),
+    );
+    let ann = user_with("u1", "ann@contoso.com", json!({"mail": "ann@contoso.com"}));
+    world.entra.users(
+        "",
+        users_page(
+            vec![DeltaItem::Upsert(ann), DeltaItem::Upsert(long)],
+            done("u-d1"),
+        ),
+    );
+    world.entra.groups("", groups_page(vec![], done("g-d1")));
+    world.run(&config, "run-first").await;
+
+    assert!(world.has_user("u1"), "the rest of the page is imported");
+    assert!(!world.has_user("u2"));
+    let problems = world.state.problems.lock().unwrap().clone();
+    let problem = problems
+        .values()
+        .find(|p| p.key.object_id == "u2" && p.key.direction == ProblemDirection::Import)
+        .expect("a problem names bob");
+    assert!(
+        problem.reason.contains("at most 1024 are allowed"),
+        "{}",
+        problem.reason
+    );
+}

@@ -394,3 +394,44 @@ fn a_directory_extension_name_longer_than_graph_allows_is_not_a_source() {
         &fits
     )]));
 }
+
+/// Another AM tenant sharing the Entra organisation marks its objects with
+/// the same extension: read, it would show that tenant's ids; written, it
+/// would forge ownership.
+#[test]
+fn given_the_exports_mark_then_no_mapping_reads_or_writes_it() {
+    let mark = "extension_0123456789abcdef0123456789abcdef_entraSyncCreatedFor";
+    for bad in [
+        mapping("import", "attributes.owner", "attribute", mark),
+        mapping(
+            "import",
+            "attributes.owner",
+            "expression",
+            &format!("ToLower([{mark}])"),
+        ),
+        mapping("export", mark, "constant", "acme/USER#p-1"),
+        mapping("export", mark, "attribute", "user_id"),
+    ] {
+        let error = refused(json!([bad]));
+        assert!(
+            error.to_string().contains("entra-sync's own mark"),
+            "{bad}: {error}"
+        );
+    }
+    // Another extension of the same app stays mappable both ways.
+    let other = "extension_0123456789abcdef0123456789abcdef_costCentre";
+    mappings(json!([
+        mapping("import", "attributes.cc", "attribute", other),
+        mapping("export", other, "attribute", "attributes.cc"),
+    ]));
+}
+
+#[test]
+fn the_exports_mark_as_graph_names_it_is_what_mappings_refuse() {
+    let property =
+        crate::graph::bodies::export_mark_property("01234567-89ab-cdef-0123-456789abcdef");
+    assert!(
+        super::super::catalogue::is_export_mark(&property),
+        "{property}"
+    );
+}

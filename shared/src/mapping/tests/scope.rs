@@ -215,3 +215,14 @@ fn given_bad_filters_then_the_error_names_filter_and_clause() {
         ScopeProblem::TooManyFilters { .. }
     ));
 }
+
+#[test]
+fn given_the_exports_mark_then_no_filter_reads_it() {
+    let mark = "extension_0123456789abcdef0123456789abcdef_entraSyncCreatedFor";
+    let error = refused(json!([{"name": "f", "clauses": [
+        {"attribute": mark, "operator": "starts_with", "value": "other-tenant/"}]}]));
+    assert!(
+        matches!(&error.problem, ScopeProblem::UnknownAttribute { attribute, .. } if attribute == mark),
+        "{error}"
+    );
+}

@@ -8,6 +8,11 @@ use super::lenient::{
     enabled_by_default, enabled_unless_false, text_or_empty, text_or_none, texts_by_name,
 };
 
+/// The longest `user_name` a user item can hold: it is the `by-user-name`
+/// index's sort key, and DynamoDB refuses a longer one (README, the
+/// stack). A UPN has at most 113 characters; a mapped login may be longer.
+pub const MAX_USER_NAME_BYTES: usize = 1_024;
+
 /// The user attributes synchronised with Entra ID.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserAttributes {

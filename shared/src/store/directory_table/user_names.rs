@@ -1,6 +1,10 @@
-//! Users by their exact `user_name`, from the `by-user-name` index (keys
-//! only): sync-object's object given as a user name, found without
-//! reading the tenant's users.
+//! Users by their `user_name`, from the `by-user-name` index (keys only):
+//! sync-object's object given as a user name, found without reading the
+//! tenant's user items.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::DynamoDirectoryStore;
 use crate::model::TenantId;
@@ -42,5 +46,38 @@ impl DynamoDirectoryStore {
                     .map(str::to_owned)
             })
             .collect())
+    }
+
+    /// One page of the index for the tenant (its keys and names, about a
+    /// hundred bytes a user), after `start`: the ids of the users whose
+    /// name is `lower` in lower case, and where the next page starts.
+    pub(crate) async fn user_ids_named_in_any_case(
+        &self,
+        tenant: &TenantId,
+        lower: &str,
+        start: Option<HashMap<String, AttributeValue>>,
+    ) -> Result<(Vec<String>, Option<HashMap<String, AttributeValue>>), StoreError> {
+        let output = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(USER_NAME_INDEX)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(tenant_pk(tenant)))
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(unavailable("reading the tenant's user names"))?;
+        let ids = output
+            .items()
+            .iter()
+            .filter(|item| text(item, "user_name").is_some_and(|n| n.to_lowercase() == lower))
+            .filter_map(|item| {
+                text(item, "sk")?
+                    .strip_prefix(USER_PREFIX)
+                    .map(str::to_owned)
+            })
+            .collect();
+        Ok((ids, output.last_evaluated_key))
     }
 }

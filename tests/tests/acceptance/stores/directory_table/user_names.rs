@@ -101,3 +101,35 @@ async fn given_a_user_name_in_another_case_then_the_platform_user_is_found_all_t
         .unwrap();
     assert_eq!(imported, None);
 }
+
+/// Neither the name as given nor its lower case is stored: the index's own
+/// pages are read (keys and names), never the tenant's user items.
+#[tokio::test]
+async fn given_a_name_stored_in_another_case_or_absent_then_only_the_index_is_read() {
+    let fresh = Fresh::tables().await;
+    megan_among_others(&fresh).await;
+    let (store, meter) = metered(&fresh).await;
+
+    for (asked, expected) in [
+        ("MEGAN@CONTOSO.COM", Some("p-megan")),
+        ("nobody@contoso.com", None),
+    ] {
+        let before = meter.snapshot();
+        let found = store
+            .platform_user_named(&fresh.tenant, asked)
+            .await
+            .unwrap();
+        assert_eq!(found.map(|u| u.user_id).as_deref(), expected, "{asked}");
+        let made = aws_meter::since(&before, &meter.snapshot());
+        let indexes: Vec<&str> = made
+            .iter()
+            .filter(|(op, _)| op.name == "DynamoDB.Query")
+            .map(|(op, _)| op.index.as_str())
+            .collect();
+        assert_eq!(
+            indexes,
+            vec!["by-user-name"],
+            "{asked}: only the index is queried: {made:?}"
+        );
+    }
+}
