@@ -41,7 +41,8 @@ pub(crate) use pages::{group_upsert, user_upsert};
 
 pub use ports::{
     AfterRun, Continuations, DirectoryStore, EntraDirectory, HeldDeletions, ImportMemory,
-    ImportState, LeaseError, NothingAfter, ObjectKind, RoundLedger, RunHistory, RunLease,
+    ImportState, LeaseError, NothingAfter, ObjectKind, PlatformUser, RoundLedger, RunHistory,
+    RunLease,
 };
 use state::{Checkpoint, Mode, Phase, RunStatus};
 pub use stopping::REAUTHORISATION_GRACE;

@@ -12,7 +12,7 @@ use super::import_user::{AmUsers, OnDemandImport};
 use crate::import::flows::ImportFlows;
 use crate::import::records::{DeprovisionMark, DirectoryWrite, RemovalCause};
 use crate::import::state::Counts;
-use crate::import::{DirectoryStore, EntraDirectory, PlatformNames, deprovision, needs_check};
+use crate::import::{DirectoryStore, EntraDirectory, deprovision, needs_check};
 use crate::model::directory::{Source, SyncedObject, UserItem};
 use crate::model::entra::EntraUser;
 use crate::model::tenant_config::UserAction;
@@ -199,9 +199,16 @@ impl<D: DirectoryStore + AmUsers, E: EntraDirectory, P: ProblemStore> OnDemandIm
         if !needs_check(mapped, current) {
             return Ok(None);
         }
-        let names = PlatformNames::of(self.directory.platform_user_names(self.tenant()).await?);
         let name = &mapped.attributes.user_name;
-        if !names.taken(name, current.map(|c| c.user_id.as_str())) {
+        let owners = self
+            .directory
+            .platform_users_named(self.tenant(), name)
+            .await?;
+        let current_id = current.map(|c| c.user_id.as_str());
+        if owners
+            .iter()
+            .all(|p| Some(p.user_id.as_str()) == current_id)
+        {
             return Ok(None);
         }
         let message = format!(

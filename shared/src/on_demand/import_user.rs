@@ -13,7 +13,7 @@ use super::explain::scope_of;
 use crate::import::flows::ImportFlows;
 use crate::import::records::RemovalCause;
 use crate::import::state::GroupScope;
-use crate::import::{DirectoryStore, EntraDirectory};
+use crate::import::{DirectoryStore, EntraDirectory, PlatformUser};
 use crate::model::directory::{GroupItem, SyncedObject, UserItem};
 use crate::model::entra::{EntraUser, GraphError};
 use crate::model::{EntraObjectId, TenantConfig, TenantId};
@@ -34,6 +34,15 @@ pub trait AmUsers: Send + Sync {
         tenant: &TenantId,
         group_id: &str,
     ) -> impl Future<Output = Result<Option<GroupItem>, StoreError>> + Send;
+
+    /// The tenant's platform users (`source` not `entra`) whose user name
+    /// is `user_name`, compared case-insensitively (DESIGN 2.2): one
+    /// object's name-conflict check, without reading every user.
+    fn platform_users_named(
+        &self,
+        tenant: &TenantId,
+        user_name: &str,
+    ) -> impl Future<Output = Result<Vec<PlatformUser>, StoreError>> + Send;
 }
 
 /// The on-demand import of one user, over the import's ports. `config` is

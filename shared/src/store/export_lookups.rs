@@ -35,7 +35,7 @@ impl ExportLookups for DynamoDirectoryStore {
         tenant: &TenantId,
         user_name: &str,
     ) -> Result<Option<UserItem>, StoreError> {
-        let lower = user_name.to_lowercase();
+        let lower = user_name.trim().to_lowercase();
         let mut forms = vec![user_name];
         if lower != user_name {
             forms.push(&lower);
@@ -95,7 +95,7 @@ impl DynamoDirectoryStore {
     ) -> Result<Option<UserItem>, StoreError> {
         for user_id in user_ids {
             let user = ExportDirectory::user(self, tenant, &user_id).await?;
-            let named = |u: &UserItem| u.attributes.user_name.to_lowercase() == lower;
+            let named = |u: &UserItem| u.attributes.user_name.trim().to_lowercase() == lower;
             if let Some(user) = user.filter(|u| u.source != Source::Entra && named(u)) {
                 return Ok(Some(user));
             }

@@ -13,8 +13,9 @@ use super::dynamo::{Item, conditional, n, unavailable};
 use super::layout::{ON_DEMAND_RATE_SK, STATUS_SK, TTL_ATTRIBUTE, key};
 use super::lease::RUN_LEASE;
 use crate::export::ExportDirectory;
+use crate::import::PlatformUser;
 use crate::model::TenantId;
-use crate::model::directory::{GroupItem, UserItem};
+use crate::model::directory::{GroupItem, Source, UserItem};
 use crate::on_demand::rate::{Admission, REQUESTS_PER_WINDOW, RateLimiter, WINDOW, admission};
 use crate::on_demand::{AmUsers, RunLeases};
 use crate::ports::StoreError;
@@ -153,5 +154,43 @@ impl AmUsers for DynamoDirectoryStore {
         group_id: &str,
     ) -> Result<Option<GroupItem>, StoreError> {
         ExportDirectory::group(self, tenant, group_id).await
+    }
+
+    /// The `by-user-name` index's pages (keys and names, about a hundred
+    /// bytes a user), never the user items: every case of the name must
+    /// be seen, so all pages are read; each user found is read and its
+    /// name compared again (the index lags a rename a moment).
+    async fn platform_users_named(
+        &self,
+        tenant: &TenantId,
+        user_name: &str,
+    ) -> Result<Vec<PlatformUser>, StoreError> {
+        let wanted = user_name.trim().to_lowercase();
+        let mut ids = Vec::new();
+        let mut start = None;
+        loop {
+            let (found, next) = self
+                .user_ids_named_in_any_case(tenant, &wanted, start)
+                .await?;
+            ids.extend(found);
+            match next {
+                Some(next) => start = Some(next),
+                None => break,
+            }
+        }
+        let mut owners = Vec::new();
+        for user_id in ids {
+            let Some(user) = ExportDirectory::user(self, tenant, &user_id).await? else {
+                continue;
+            };
+            let named = user.attributes.user_name.trim().to_lowercase() == wanted;
+            if user.source != Source::Entra && named {
+                owners.push(PlatformUser {
+                    user_id: user.user_id,
+                    user_name: user.attributes.user_name,
+                });
+            }
+        }
+        Ok(owners)
     }
 }

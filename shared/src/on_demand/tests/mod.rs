@@ -32,6 +32,24 @@ impl AmUsers for MemoryDirectory {
     ) -> Result<Option<crate::model::directory::GroupItem>, StoreError> {
         Ok(self.groups.lock().unwrap().get(group_id).cloned())
     }
+
+    async fn platform_users_named(
+        &self,
+        _: &TenantId,
+        user_name: &str,
+    ) -> Result<Vec<crate::import::PlatformUser>, StoreError> {
+        let wanted = user_name.trim().to_lowercase();
+        let users = self.users.lock().unwrap();
+        Ok(users
+            .values()
+            .filter(|u| u.source != Source::Entra)
+            .filter(|u| u.attributes.user_name.trim().to_lowercase() == wanted)
+            .map(|u| crate::import::PlatformUser {
+                user_id: u.user_id.clone(),
+                user_name: u.attributes.user_name.clone(),
+            })
+            .collect())
+    }
 }
 
 /// Ann as Graph sends her, with these extra properties.

@@ -50,7 +50,8 @@ impl DynamoDirectoryStore {
 
     /// One page of the index for the tenant (its keys and names, about a
     /// hundred bytes a user), after `start`: the ids of the users whose
-    /// name is `lower` in lower case, and where the next page starts.
+    /// name, trimmed and in lower case, is `lower`, and where the next page
+    /// starts.
     pub(crate) async fn user_ids_named_in_any_case(
         &self,
         tenant: &TenantId,
@@ -71,7 +72,9 @@ impl DynamoDirectoryStore {
         let ids = output
             .items()
             .iter()
-            .filter(|item| text(item, "user_name").is_some_and(|n| n.to_lowercase() == lower))
+            .filter(|item| {
+                text(item, "user_name").is_some_and(|n| n.trim().to_lowercase() == lower)
+            })
             .filter_map(|item| {
                 text(item, "sk")?
                     .strip_prefix(USER_PREFIX)

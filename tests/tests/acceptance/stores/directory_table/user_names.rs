@@ -2,7 +2,7 @@
 //! `by-user-name` index, in one Query when the name is given as stored,
 //! and case-insensitively all the same (DESIGN 2.2).
 
-use entra_sync::on_demand::ExportLookups;
+use entra_sync::on_demand::{AmUsers, ExportLookups};
 use entra_sync::store::directory_table::DynamoDirectoryStore;
 use entra_sync_tests::aws_meter::{self, AwsMeter};
 use serde_json::json;
@@ -132,4 +132,47 @@ async fn given_a_name_stored_in_another_case_or_absent_then_only_the_index_is_re
             "{asked}: only the index is queried: {made:?}"
         );
     }
+}
+
+/// sync-object's import-direction name check: every platform user of the
+/// name in any case (two here, in two cases), no imported namesake, and
+/// only the index is queried for them.
+#[tokio::test]
+async fn given_a_name_owned_in_two_cases_then_both_platform_owners_are_found_from_the_index() {
+    let fresh = Fresh::tables().await;
+    megan_among_others(&fresh).await;
+    fresh
+        .put_directory(
+            "USER#p-megan2",
+            json!({"user_id": "p-megan2", "user_name": "megan@contoso.com ", "enabled": true, "source": "local"}),
+        )
+        .await;
+    let (store, meter) = metered(&fresh).await;
+
+    let before = meter.snapshot();
+    let mut owners: Vec<String> = store
+        .platform_users_named(&fresh.tenant, "MEGAN@contoso.com")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.user_id)
+        .collect();
+    owners.sort();
+
+    assert_eq!(owners, vec!["p-megan", "p-megan2"]);
+    let made = aws_meter::since(&before, &meter.snapshot());
+    let indexes: Vec<&str> = made
+        .iter()
+        .filter(|(op, _)| op.name == "DynamoDB.Query")
+        .map(|(op, _)| op.index.as_str())
+        .collect();
+    assert_eq!(indexes, vec!["by-user-name"], "{made:?}");
+    let none = store
+        .platform_users_named(&fresh.tenant, "bob@contoso.com")
+        .await
+        .unwrap();
+    assert!(
+        none.is_empty(),
+        "an imported user is no platform owner: {none:?}"
+    );
 }
