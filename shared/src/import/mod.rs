@@ -36,7 +36,7 @@ use tracing::Instrument;
 
 /// What the on-demand sync (`crate::on_demand`) reuses of the import's rules.
 pub(crate) use finish::deprovision;
-pub(crate) use names::{PlatformNames, needs_check};
+pub(crate) use names::needs_check;
 pub(crate) use pages::{group_upsert, user_upsert};
 
 pub use ports::{
