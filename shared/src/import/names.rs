@@ -8,7 +8,7 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 
 use super::ports::PlatformUser;
 use super::{DirectoryStore, EntraDirectory, ImportRun, ImportState, Interruption};
-use crate::model::directory::UserItem;
+use crate::model::directory::{UserItem, user_name_key};
 use crate::model::entra::EntraUser;
 use crate::ports::TenantConfigs;
 use crate::problems::ProblemStore;
@@ -21,7 +21,7 @@ fn hash(text: &str) -> u64 {
 }
 
 fn name_key(user_name: &str) -> u64 {
-    hash(&user_name.trim().to_lowercase())
+    hash(&user_name_key(user_name))
 }
 
 /// The platform users' names, as 64-bit hashes of the lowercased name and

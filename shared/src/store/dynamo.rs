@@ -56,6 +56,16 @@ pub async fn query_all(
     query: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
     operation: &'static str,
 ) -> Result<Vec<Item>, StoreError> {
+    query_kept(query, operation, |_| true).await
+}
+
+/// The items of a query that `keep` holds, page by page: the others are
+/// dropped as each page is read (a scan of a tenant's index for a few).
+pub async fn query_kept(
+    query: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
+    operation: &'static str,
+    mut keep: impl FnMut(&Item) -> bool,
+) -> Result<Vec<Item>, StoreError> {
     let mut items = Vec::new();
     let mut start: Option<Item> = None;
     loop {
@@ -65,7 +75,8 @@ pub async fn query_all(
             .send()
             .await
             .map_err(unavailable(operation))?;
-        items.extend(output.items.unwrap_or_default());
+        let page = output.items.unwrap_or_default();
+        items.extend(page.into_iter().filter(|item| keep(item)));
         match output.last_evaluated_key {
             Some(key) if !key.is_empty() => start = Some(key),
             _ => return Ok(items),

@@ -5,10 +5,9 @@
 
 use std::collections::HashSet;
 
-use crate::export::ExportDirectory;
 use crate::import::DirectoryStore;
 use crate::model::TenantId;
-use crate::model::directory::{GroupItem, MembershipKey, Source, UserItem};
+use crate::model::directory::{GroupItem, MembershipKey, UserItem, user_name_key};
 use crate::on_demand::ExportLookups;
 use crate::ports::StoreError;
 use crate::store::directory_table::DynamoDirectoryStore;
@@ -27,38 +26,27 @@ impl ExportLookups for DynamoDirectoryStore {
     /// holds them as written: the name as given, then its lower-case form
     /// (how most logins are stored), one Query each. Only when both miss
     /// (a stored `Megan@Contoso.com` asked as `megan@contoso.com`, or no
-    /// such user) are the index's pages read in turn, never the user items.
-    /// The index lags a rename a moment: each user found is read and its
-    /// name compared again.
+    /// such user) are the index's pages read, never the user items.
     async fn platform_user_named(
         &self,
         tenant: &TenantId,
         user_name: &str,
     ) -> Result<Option<UserItem>, StoreError> {
-        let lower = user_name.trim().to_lowercase();
+        let key = user_name_key(user_name);
         let mut forms = vec![user_name];
-        if lower != user_name {
-            forms.push(&lower);
+        if key != user_name {
+            forms.push(&key);
         }
         for name in forms {
             let ids = self.user_ids_named(tenant, name).await?;
-            if let Some(user) = self.platform_user_of(tenant, ids, &lower).await? {
+            let found = self.platform_users_among(tenant, ids, &key).await?;
+            if let Some(user) = found.into_iter().next() {
                 return Ok(Some(user));
             }
         }
-        let mut start = None;
-        loop {
-            let (ids, next) = self
-                .user_ids_named_in_any_case(tenant, &lower, start)
-                .await?;
-            if let Some(user) = self.platform_user_of(tenant, ids, &lower).await? {
-                return Ok(Some(user));
-            }
-            match next {
-                Some(next) => start = Some(next),
-                None => return Ok(None),
-            }
-        }
+        let ids = self.user_ids_named_in_any_case(tenant, &key).await?;
+        let found = self.platform_users_among(tenant, ids, &key).await?;
+        Ok(found.into_iter().next())
     }
 
     async fn group_linked_to(
@@ -81,25 +69,5 @@ impl ExportLookups for DynamoDirectoryStore {
         let groups = HashSet::from([group_id.to_owned()]);
         self.memberships_involving(tenant, &HashSet::new(), &groups)
             .await
-    }
-}
-
-impl DynamoDirectoryStore {
-    /// The first of these users that is a platform user (`source` not
-    /// `entra`) still named `lower` in lower case.
-    async fn platform_user_of(
-        &self,
-        tenant: &TenantId,
-        user_ids: Vec<String>,
-        lower: &str,
-    ) -> Result<Option<UserItem>, StoreError> {
-        for user_id in user_ids {
-            let user = ExportDirectory::user(self, tenant, &user_id).await?;
-            let named = |u: &UserItem| u.attributes.user_name.trim().to_lowercase() == lower;
-            if let Some(user) = user.filter(|u| u.source != Source::Entra && named(u)) {
-                return Ok(Some(user));
-            }
-        }
-        Ok(None)
     }
 }

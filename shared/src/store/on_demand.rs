@@ -15,7 +15,7 @@ use super::lease::RUN_LEASE;
 use crate::export::ExportDirectory;
 use crate::import::PlatformUser;
 use crate::model::TenantId;
-use crate::model::directory::{GroupItem, Source, UserItem};
+use crate::model::directory::{GroupItem, UserItem, user_name_key};
 use crate::on_demand::rate::{Admission, REQUESTS_PER_WINDOW, RateLimiter, WINDOW, admission};
 use crate::on_demand::{AmUsers, RunLeases};
 use crate::ports::StoreError;
@@ -156,41 +156,21 @@ impl AmUsers for DynamoDirectoryStore {
         ExportDirectory::group(self, tenant, group_id).await
     }
 
-    /// The `by-user-name` index's pages (keys and names, about a hundred
-    /// bytes a user), never the user items: every case of the name must
-    /// be seen, so all pages are read; each user found is read and its
-    /// name compared again (the index lags a rename a moment).
+    /// From the `by-user-name` index's pages, never the user items.
     async fn platform_users_named(
         &self,
         tenant: &TenantId,
         user_name: &str,
     ) -> Result<Vec<PlatformUser>, StoreError> {
-        let wanted = user_name.trim().to_lowercase();
-        let mut ids = Vec::new();
-        let mut start = None;
-        loop {
-            let (found, next) = self
-                .user_ids_named_in_any_case(tenant, &wanted, start)
-                .await?;
-            ids.extend(found);
-            match next {
-                Some(next) => start = Some(next),
-                None => break,
-            }
-        }
-        let mut owners = Vec::new();
-        for user_id in ids {
-            let Some(user) = ExportDirectory::user(self, tenant, &user_id).await? else {
-                continue;
-            };
-            let named = user.attributes.user_name.trim().to_lowercase() == wanted;
-            if user.source != Source::Entra && named {
-                owners.push(PlatformUser {
-                    user_id: user.user_id,
-                    user_name: user.attributes.user_name,
-                });
-            }
-        }
-        Ok(owners)
+        let key = user_name_key(user_name);
+        let ids = self.user_ids_named_in_any_case(tenant, &key).await?;
+        let users = self.platform_users_among(tenant, ids, &key).await?;
+        Ok(users
+            .into_iter()
+            .map(|user| PlatformUser {
+                user_id: user.user_id,
+                user_name: user.attributes.user_name,
+            })
+            .collect())
     }
 }

@@ -13,6 +13,12 @@ use super::lenient::{
 /// stack). A UPN has at most 113 characters; a mapped login may be longer.
 pub const MAX_USER_NAME_BYTES: usize = 1_024;
 
+/// A user name as user names are compared (DESIGN 2.2: case-insensitively,
+/// surrounding spaces aside): the import's conflicts, sync-object's look-ups.
+pub fn user_name_key(user_name: &str) -> String {
+    user_name.trim().to_lowercase()
+}
+
 /// The user attributes synchronised with Entra ID.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserAttributes {

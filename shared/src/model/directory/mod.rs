@@ -27,7 +27,7 @@ mod synced;
 #[cfg(test)]
 mod tests;
 
-pub use attributes::{GroupAttributes, MAX_USER_NAME_BYTES, UserAttributes};
+pub use attributes::{GroupAttributes, MAX_USER_NAME_BYTES, UserAttributes, user_name_key};
 pub use fields::{Field, FieldKind, FieldValue, GROUP_FIELDS, USER_FIELDS, changed_fields};
 pub use hash::EntraHash;
 pub use items::{

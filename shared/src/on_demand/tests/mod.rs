@@ -38,12 +38,12 @@ impl AmUsers for MemoryDirectory {
         _: &TenantId,
         user_name: &str,
     ) -> Result<Vec<crate::import::PlatformUser>, StoreError> {
-        let wanted = user_name.trim().to_lowercase();
+        let wanted = crate::model::directory::user_name_key(user_name);
         let users = self.users.lock().unwrap();
         Ok(users
             .values()
             .filter(|u| u.source != Source::Entra)
-            .filter(|u| u.attributes.user_name.trim().to_lowercase() == wanted)
+            .filter(|u| crate::model::directory::user_name_key(&u.attributes.user_name) == wanted)
             .map(|u| crate::import::PlatformUser {
                 user_id: u.user_id.clone(),
                 user_name: u.attributes.user_name.clone(),
