@@ -487,7 +487,6 @@ impl<D: DirectoryStore, S: ImportState, P: ProblemStore, C: TenantConfigs, E: En
             .collect();
         let new: HashSet<&str> = created.iter().map(String::as_str).collect();
         let (managers, manager_waits) = self.managers_of(&importable, &new, round).await?;
-        drop((importable, new));
         let writes: Vec<DirectoryWrite> = mapped
             .into_iter()
             .filter(|user| !conflicts.contains(user.id.as_str()))

@@ -2,6 +2,8 @@
 //! import sources and export targets) and AM user attributes (the import
 //! targets and export sources). Facts: WAVE3 §1.3, GRAPH.md 3.2.
 
+use crate::graph::bodies::EXPORT_MARK_EXTENSION;
+
 /// What a target holds, so a mapped value is shaped for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TargetKind {
@@ -166,10 +168,6 @@ pub(crate) fn is_graph_source(name: &str) -> bool {
         || (is_directory_extension(name) && !is_export_mark(name))
 }
 
-/// The name of the directory extension holding the export's mark
-/// (`graph::bodies::EXPORT_MARK_EXTENSION`).
-const EXPORT_MARK_NAME: &str = "entraSyncCreatedFor";
-
 /// Why the export's mark is no mapping's source or target.
 pub(crate) const EXPORT_MARK_REFUSED: &str = "entra-sync's own mark (extension_<app id>_entraSyncCreatedFor) is not mappable: it names the AM tenant and object that own the Entra object, which may be another AM tenant's; a mapping must neither read nor write it";
 
@@ -178,10 +176,11 @@ pub(crate) const EXPORT_MARK_REFUSED: &str = "entra-sync's own mark (extension_<
 /// read by a mapping it would show another tenant's ids, written it would
 /// forge ownership.
 pub(crate) fn is_export_mark(name: &str) -> bool {
+    let property = name
+        .strip_prefix("extension_")
+        .and_then(|rest| rest.split_once('_'));
     is_directory_extension(name)
-        && name
-            .strip_suffix(EXPORT_MARK_NAME)
-            .is_some_and(|rest| rest.len() == "extension_".len() + 32 + 1)
+        && property.is_some_and(|(_, property)| property == EXPORT_MARK_EXTENSION)
 }
 
 /// The `$select` entry that brings `source`: the whole
