@@ -45,11 +45,7 @@ fn present_properties<A>(fields: &[Field<A>], attributes: &A) -> Map<String, Val
         .collect()
 }
 
-/// The directory extension that holds the export's mark (docs/behaviour.md 2.11).
-/// Registered once on the app registration (README); Graph offers it in
-/// every tenant that consented to the app, and it is set in the create's
-/// own body, so no crash leaves an object of ours unmarked.
-pub const EXPORT_MARK_EXTENSION: &str = "entraSyncCreatedFor";
+pub use crate::model::entra::EXPORT_MARK_EXTENSION;
 
 /// The mark's property name: `extension_<app id without dashes>_<name>`.
 pub fn export_mark_property(client_id: &str) -> String {

@@ -2,7 +2,7 @@
 //! import sources and export targets) and AM user attributes (the import
 //! targets and export sources). Facts: WAVE3 §1.3, GRAPH.md 3.2.
 
-use crate::graph::bodies::EXPORT_MARK_EXTENSION;
+use crate::model::entra::EXPORT_MARK_EXTENSION;
 
 /// What a target holds, so a mapped value is shaped for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

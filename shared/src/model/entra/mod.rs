@@ -18,6 +18,13 @@ pub use error::{GraphError, PermissionCheck, ReauthorisationReason, TokenError};
 use crate::model::EntraObjectId;
 use crate::model::directory::{Field, FieldValue, GroupAttributes, ItemKey, UserAttributes};
 
+/// The directory extension that holds the export's mark (docs/behaviour.md 2.11).
+/// Registered once on the app registration (README); Graph offers it in
+/// every tenant that consented to the app, and it is set in the create's
+/// own body, so no crash leaves an object of ours unmarked. No mapping
+/// reads or writes it (`mapping::catalogue`).
+pub const EXPORT_MARK_EXTENSION: &str = "entraSyncCreatedFor";
+
 /// A user as Graph has it, in the AM directory's terms.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EntraUser {
